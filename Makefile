@@ -1,0 +1,24 @@
+# Two commands do all the set-up on a fresh machine (Python 3.11, package index only):
+#   make run   -> creates .venv, installs Kakashi, starts it on the simulated exchange
+#   make test  -> creates .venv, installs Kakashi + test tools, runs the whole suite
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/kakashi $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

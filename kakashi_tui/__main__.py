@@ -1,0 +1,3 @@
+from kakashi_tui.cli import main
+
+raise SystemExit(main())

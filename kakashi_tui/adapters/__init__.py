@@ -1,0 +1,1 @@
+"""Adapters around the core: Kalshi client, simulated exchange, beliefs files, store."""

@@ -1,0 +1,36 @@
+"""What every market-data source hands the engine: raw rows in Kakashi's units.
+
+Sources convert their wire format (Kalshi cents and dollar strings, the simulator's
+state) into plain dicts keyed like ``Market`` and ``Snapshot`` fields, once, here at the
+edge. The engine validates them; a row that fails is rejected with its reason and kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class RawRow:
+    market: dict[str, Any]
+    snapshot: dict[str, Any] | None
+    payload: Any  # what the source actually sent, kept verbatim for rejected rows
+    reason: str | None = None  # set when the source could not even convert the row
+
+
+@dataclass
+class FetchBatch:
+    rows: list[RawRow] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # feed-level problems (timeouts, 5xx, ...)
+    latency_ms: float = 0.0
+
+
+class Source(Protocol):
+    name: str
+
+    def now_ms(self) -> int: ...
+
+    def fetch(self) -> FetchBatch: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,395 @@
+"""SQLite storage with peewee (WAL mode, one writer).
+
+The ledger is append-only and every entry has a unique key; bankroll, positions and PnL
+are derived from it. Each engine tick is written in one transaction, so a crash (even
+``kill -9``) leaves the database at the end of the last whole tick. The writer holds an
+advisory lock file beside the database so that two engines never trade one book.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import peewee as pw
+
+from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
+from kakashi_tui.core.models import Estimate, Fill, Market, Side, Snapshot, TradeDecision
+from kakashi_tui.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+
+class _Base(pw.Model):
+    class Meta:
+        legacy_table_names = False
+
+
+class MarketRow(_Base):
+    ticker = pw.CharField(primary_key=True)
+    title = pw.TextField(default="")
+    series = pw.CharField(default="")
+    event_ticker = pw.CharField(default="")
+    status = pw.CharField()
+    open_ts = pw.BigIntegerField(null=True)
+    close_ts = pw.BigIntegerField(null=True)
+    result = pw.CharField(null=True)
+    updated_ts = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "markets"
+
+
+class SnapshotRow(_Base):
+    ticker = pw.CharField(index=True)
+    ts = pw.BigIntegerField(index=True)
+    fetched_ts = pw.BigIntegerField()
+    yes_bid = pw.FloatField(null=True)
+    yes_ask = pw.FloatField(null=True)
+    last = pw.FloatField(null=True)
+    volume = pw.BigIntegerField(default=0)
+    book = pw.TextField(default="")
+    source = pw.CharField(default="")
+
+    class Meta:
+        table_name = "snapshots"
+
+
+class EstimateRow(_Base):
+    ticker = pw.CharField(index=True)
+    ts = pw.BigIntegerField(index=True)
+    p_hat = pw.FloatField()
+    source = pw.CharField()
+
+    class Meta:
+        table_name = "estimates"
+
+
+class DecisionRow(_Base):
+    ts = pw.BigIntegerField(index=True)
+    tick = pw.BigIntegerField(default=0)
+    ticker = pw.CharField(index=True)
+    side = pw.CharField()
+    contracts = pw.IntegerField()
+    limit_price = pw.FloatField()
+    best_ask = pw.FloatField()
+    p_hat = pw.FloatField()
+    ev = pw.FloatField()
+    worst_case_cents = pw.IntegerField()
+    accepted = pw.BooleanField()
+    reason = pw.TextField()
+
+    class Meta:
+        table_name = "decisions"
+
+
+class FillRow(_Base):
+    decision_id = pw.IntegerField(null=True, unique=True)
+    ts = pw.BigIntegerField(index=True)
+    ticker = pw.CharField(index=True)
+    side = pw.CharField()
+    action = pw.CharField()  # buy | sell
+    requested = pw.IntegerField()
+    contracts = pw.IntegerField()
+    cost_cents = pw.IntegerField()
+    fee_cents = pw.IntegerField()
+    levels = pw.TextField()
+
+    class Meta:
+        table_name = "fills"
+
+
+class LedgerRow(_Base):
+    ts = pw.BigIntegerField(index=True)
+    kind = pw.CharField()
+    ticker = pw.CharField(default="")
+    side = pw.CharField(null=True)
+    contracts = pw.IntegerField(default=0)
+    amount_cents = pw.BigIntegerField()
+    key = pw.CharField(unique=True)
+
+    class Meta:
+        table_name = "ledger"
+
+
+class OutcomeRow(_Base):
+    ticker = pw.CharField(primary_key=True)
+    result = pw.CharField()
+    ts = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "outcomes"
+
+
+class RejectedRow(_Base):
+    ts = pw.BigIntegerField(index=True)
+    source = pw.CharField()
+    reason = pw.TextField()
+    payload = pw.TextField()
+
+    class Meta:
+        table_name = "rejected_rows"
+
+
+class ControlRow(_Base):
+    key = pw.CharField(primary_key=True)
+    value = pw.TextField()
+
+    class Meta:
+        table_name = "control"
+
+
+class EventRow(_Base):
+    ts = pw.BigIntegerField(index=True)
+    kind = pw.CharField()
+    detail = pw.TextField(default="")
+
+    class Meta:
+        table_name = "events"
+
+
+class TickRow(_Base):
+    tick = pw.BigIntegerField(unique=True)
+    ts = pw.BigIntegerField(index=True)
+    wall_ms = pw.BigIntegerField()
+    saved = pw.IntegerField()
+    rejected = pw.IntegerField()
+    decisions = pw.IntegerField()
+    fills = pw.IntegerField()
+    settled = pw.IntegerField()
+    errors = pw.IntegerField()
+    latency_ms = pw.FloatField()
+    cash_cents = pw.BigIntegerField()
+    equity_cents = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "ticks"
+
+
+MODELS = [MarketRow, SnapshotRow, EstimateRow, DecisionRow, FillRow, LedgerRow, OutcomeRow,
+          RejectedRow, ControlRow, EventRow, TickRow]
+
+
+def _f(p: Decimal | None) -> float | None:
+    return None if p is None else float(p)
+
+
+def _book_json(s: Snapshot) -> str:
+    if not s.yes_bids and not s.no_bids:
+        return ""
+    return json.dumps({
+        "yes": [[str(lv.price), lv.qty] for lv in s.yes_bids],
+        "no": [[str(lv.price), lv.qty] for lv in s.no_bids],
+    }, separators=(",", ":"))
+
+
+def _dec(x: float | None) -> Decimal | None:
+    return None if x is None else Decimal(str(round(x, 4)))
+
+
+def now_wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Store:
+    """One SQLite file. ``writer=True`` takes the single-writer lock."""
+
+    def __init__(self, path: str | os.PathLike[str], writer: bool = True) -> None:
+        self.path = Path(path)
+        self._lock_fd: int | None = None
+        if self.path.parent and not self.path.parent.exists():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create database folder {self.path.parent}: {e.strerror}", 2) from e
+        if writer:
+            self._take_lock()
+        created = not self.path.exists()
+        self.db = pw.SqliteDatabase(
+            str(self.path),
+            pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1, "busy_timeout": 5000},
+            timeout=5,
+        )
+        try:
+            if created:
+                # Owner-only from the first byte: the DB holds the operator's whole trading record.
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self.db.bind(MODELS, bind_refs=False, bind_backrefs=False)
+            self.db.connect(reuse_if_open=True)
+            self.db.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
+            if writer:
+                self.db.create_tables(MODELS, safe=True)
+                self.set_control_default("schema_version", str(SCHEMA_VERSION))
+        except (pw.DatabaseError, sqlite3.DatabaseError) as e:
+            self.close()
+            msg = str(e)
+            if "locked" in msg or "busy" in msg:
+                raise StoreError(f"database {self.path} is locked by another process; try again", 1) from e
+            raise StoreError(f"database {self.path} is unreadable or not a Kakashi database ({msg})", 2) from e
+        except OSError as e:
+            self.close()
+            raise StoreError(f"cannot open database {self.path}: {e.strerror}", 2) from e
+
+    def _take_lock(self) -> None:
+        lock_path = str(self.path) + ".lock"
+        try:
+            fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError as e:
+            raise StoreError(f"cannot open lock file {lock_path}: {e.strerror}", 2) from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            raise StoreError(f"another Kakashi is already writing to {self.path}; stop it first", 1) from e
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        if getattr(self, "db", None) is not None and not self.db.is_closed():
+            self.db.close()
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def atomic(self):
+        return self.db.atomic()
+
+    # -- control state --------------------------------------------------------------
+    def get_control(self, key: str, default: str | None = None) -> str | None:
+        row = ControlRow.get_or_none(ControlRow.key == key)
+        return default if row is None else row.value
+
+    def set_control(self, key: str, value: str) -> None:
+        ControlRow.insert(key=key, value=value).on_conflict(
+            conflict_target=[ControlRow.key], update={ControlRow.value: value}).execute()
+
+    def set_control_default(self, key: str, value: str) -> None:
+        ControlRow.insert(key=key, value=value).on_conflict_ignore().execute()
+
+    def add_event(self, ts: int, kind: str, detail: str = "") -> None:
+        EventRow.create(ts=ts, kind=kind, detail=detail)
+
+    # -- market data ----------------------------------------------------------------
+    def upsert_markets(self, markets: Iterable[Market], ts: int) -> None:
+        rows = [dict(ticker=m.ticker, title=m.title, series=m.series, event_ticker=m.event_ticker,
+                     status=m.status.value, open_ts=m.open_ts, close_ts=m.close_ts,
+                     result=m.result.value if m.result else None, updated_ts=ts) for m in markets]
+        for i in range(0, len(rows), 500):
+            MarketRow.insert_many(rows[i:i + 500]).on_conflict(
+                conflict_target=[MarketRow.ticker],
+                preserve=[MarketRow.title, MarketRow.series, MarketRow.event_ticker, MarketRow.status,
+                          MarketRow.open_ts, MarketRow.close_ts, MarketRow.result, MarketRow.updated_ts],
+            ).execute()
+
+    def insert_snapshots(self, snaps: Iterable[Snapshot], fetched_ts: int, source: str) -> int:
+        rows = [(s.ticker, s.ts, fetched_ts, _f(s.yes_bid), _f(s.yes_ask), _f(s.last), s.volume,
+                 _book_json(s), source) for s in snaps]
+        if rows:
+            # The hot path: the connection's executemany, inside the caller's transaction.
+            self.db.connection().executemany(
+                "INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid, yes_ask, last, volume, book, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def insert_rejected(self, ts: int, source: str, reason: str, payload: Any) -> None:
+        try:
+            text = json.dumps(payload, default=str, sort_keys=True)
+        except (TypeError, ValueError):
+            text = repr(payload)
+        RejectedRow.create(ts=ts, source=source, reason=reason, payload=text)
+
+    def insert_estimate(self, e: Estimate) -> None:
+        EstimateRow.create(ticker=e.ticker, ts=e.ts, p_hat=float(e.p_hat), source=e.source)
+
+    def latest_estimates(self) -> dict[str, Estimate]:
+        cur = self.db.execute_sql(
+            "SELECT e.ticker, e.p_hat, e.source, e.ts FROM estimates e JOIN"
+            " (SELECT MAX(id) AS id FROM estimates GROUP BY ticker) m ON e.id = m.id")
+        return {t: Estimate(ticker=t, p_hat=_dec(p), source=src, ts=ts) for t, p, src, ts in cur}
+
+    def get_market(self, ticker: str) -> Market | None:
+        r = MarketRow.get_or_none(MarketRow.ticker == ticker)
+        if r is None:
+            return None
+        return Market(ticker=r.ticker, title=r.title, series=r.series, event_ticker=r.event_ticker,
+                      status=r.status, open_ts=r.open_ts, close_ts=r.close_ts, result=r.result)
+
+    def latest_snapshot(self, ticker: str) -> Snapshot | None:
+        r = (SnapshotRow.select().where(SnapshotRow.ticker == ticker)
+             .order_by(SnapshotRow.ts.desc(), SnapshotRow.id.desc()).first())
+        return None if r is None else snapshot_from_row(r.ticker, r.ts, r.yes_bid, r.yes_ask, r.last, r.volume, r.book)
+
+    def iter_snapshots(self) -> Iterator[tuple[Snapshot, str]]:
+        cur = self.db.execute_sql(
+            "SELECT ticker, ts, yes_bid, yes_ask, last, volume, book, source FROM snapshots ORDER BY ts, id")
+        for t, ts, b, a, last, vol, book, src in cur:
+            yield snapshot_from_row(t, ts, b, a, last, vol, book), src
+
+    # -- decisions, fills, ledger ----------------------------------------------------
+    def insert_decision(self, d: TradeDecision, tick: int) -> int:
+        return DecisionRow.insert(
+            ts=d.ts, tick=tick, ticker=d.ticker, side=d.side.value, contracts=d.contracts,
+            limit_price=float(d.limit_price), best_ask=float(d.best_ask), p_hat=float(d.p_hat),
+            ev=float(d.ev_per_contract), worst_case_cents=d.worst_case_cents, accepted=d.accepted,
+            reason=d.reason).execute()
+
+    def insert_fill(self, f: Fill, action: str, decision_id: int | None) -> int:
+        return FillRow.insert(
+            decision_id=decision_id, ts=f.ts, ticker=f.ticker, side=f.side.value, action=action,
+            requested=f.requested, contracts=f.contracts, cost_cents=f.cost_cents, fee_cents=f.fee_cents,
+            levels=json.dumps([[str(p), q] for p, q in f.levels])).execute()
+
+    def append_ledger(self, entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
+        """Append entries; an entry whose key is already there is skipped (exactly-once).
+
+        Returns the entries actually written.
+        """
+        conn = self.db.connection()
+        written = []
+        for e in entries:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO ledger (ts, kind, ticker, side, contracts, amount_cents, key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (e.ts, e.kind.value, e.ticker, e.side.value if e.side else None, e.contracts,
+                 e.amount_cents, e.key))
+            if cur.rowcount == 1:
+                written.append(e)
+        return written
+
+    def ledger_entries(self) -> Iterator[LedgerEntry]:
+        cur = self.db.execute_sql(
+            "SELECT ts, kind, amount_cents, key, ticker, side, contracts FROM ledger ORDER BY id")
+        for ts, kind, amount, key, ticker, side, contracts in cur:
+            yield LedgerEntry(ts=ts, kind=Kind(kind), amount_cents=amount, key=key, ticker=ticker or "",
+                              side=Side(side) if side else None, contracts=contracts)
+
+    def account(self) -> Account:
+        return Account.from_entries(self.ledger_entries())
+
+    def record_outcome(self, ticker: str, result: Side, ts: int) -> None:
+        OutcomeRow.insert(ticker=ticker, result=result.value, ts=ts).on_conflict_ignore().execute()
+
+    def insert_tick(self, **fields: Any) -> None:
+        TickRow.insert(**fields).on_conflict_replace().execute()
+
+    # -- counts (status, tests) ------------------------------------------------------
+    def count(self, model: type[_Base]) -> int:
+        return model.select().count()
+
+
+def snapshot_from_row(ticker, ts, yes_bid, yes_ask, last, volume, book) -> Snapshot:
+    yes_bids: list = []
+    no_bids: list = []
+    if book:
+        b = json.loads(book)
+        yes_bids = [{"price": Decimal(p), "qty": q} for p, q in b.get("yes", [])]
+        no_bids = [{"price": Decimal(p), "qty": q} for p, q in b.get("no", [])]
+    return Snapshot(ticker=ticker, ts=ts, yes_bid=_dec(yes_bid), yes_ask=_dec(yes_ask), last=_dec(last),
+                    volume=volume or 0, yes_bids=yes_bids, no_bids=no_bids)

@@ -1,0 +1,105 @@
+"""Kakashi's configuration: a TOML file (``--config`` or ``KAKASHI_CONFIG``), all optional.
+
+Unknown keys are refused, and so are limits that loosen the guardrails of
+risk_limits.md: a configuration can only make Kakashi more careful.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kakashi_tui.core.risk import RiskLimits
+from kakashi_tui.core.strategy import StrategyConfig
+from kakashi_tui.engine import EngineConfig
+from kakashi_tui.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RiskSection(_Section):
+    max_loss_per_trade_pct: Decimal = Decimal("1")
+    max_open_positions: int = 5
+    daily_loss_cap_pct: Decimal = Decimal("3")
+    max_quote_age_s: float = Field(default=30.0, gt=0)
+    max_spread: Decimal = Decimal("0.05")
+
+
+class FeesSection(_Section):
+    taker_multiplier: Decimal = Field(default=Decimal("0.07"), ge=0, le=1)
+    series: dict[str, Decimal] = Field(default_factory=dict)
+
+
+class SimSection(_Section):
+    seed: int = 7
+    markets: int = Field(default=8, ge=1, le=5000)
+    step_seconds: int = Field(default=60, gt=0)
+    oracle_noise: float = Field(default=0.03, ge=0, le=0.5)
+
+
+class KalshiSection(_Section):
+    api_base: str | None = None
+    beliefs: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=10)
+
+
+class KakashiConfig(_Section):
+    bankroll: Decimal = Field(default=Decimal("1000"), gt=0)
+    db: str = "kakashi.db"
+    risk: RiskSection = RiskSection()
+    strategy: StrategyConfig = StrategyConfig()
+    fees: FeesSection = FeesSection()
+    sim: SimSection = SimSection()
+    kalshi: KalshiSection = KalshiSection()
+
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(
+            bankroll_cents=int(self.bankroll * 100),
+            limits=RiskLimits(
+                max_loss_per_trade_pct=self.risk.max_loss_per_trade_pct,
+                max_open_positions=self.risk.max_open_positions,
+                daily_loss_cap_pct=self.risk.daily_loss_cap_pct,
+                max_quote_age_ms=int(self.risk.max_quote_age_s * 1000),
+                max_spread=self.risk.max_spread,
+            ),
+            strategy=self.strategy,
+            taker_fee_multiplier=self.fees.taker_multiplier,
+            series_fee_multipliers=dict(self.fees.series),
+        )
+
+
+def _one_line(e: ValidationError, where: str) -> str:
+    first = e.errors()[0]
+    loc = ".".join(str(x) for x in first["loc"]) or "config"
+    msg = first["msg"].removeprefix("Value error, ")
+    more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+    return f"{where}: {loc}: {msg}{more}"
+
+
+def load_config(path: str | None = None) -> KakashiConfig:
+    """Defaults, or the TOML file given (argument, then ``KAKASHI_CONFIG``)."""
+    path = path or os.environ.get("KAKASHI_CONFIG") or None
+    data: dict = {}
+    where = "defaults"
+    if path:
+        p = Path(path)
+        where = str(p)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"cannot read config {p}: {e.strerror}") from e
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config {p} is not valid TOML: {e}") from None
+    try:
+        cfg = KakashiConfig.model_validate(data)
+        cfg.engine_config()  # the risk limits are checked against the hard ceilings here
+    except ValidationError as e:
+        raise ConfigError(_one_line(e, where)) from None
+    return cfg

@@ -1,0 +1,1 @@
+"""The domain core: pure functions and models. No I/O, no Textual, no clock reads."""

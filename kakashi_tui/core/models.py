@@ -1,0 +1,274 @@
+"""Domain models (pydantic). Prices are probabilities in [0, 1]; money is integer cents;
+time is UTC epoch milliseconds.
+
+Validation rejects corrupt rows with a reason: prices outside [0, 1] or off the cent
+grid, ask below bid (crossed), an empty book given as prices (0 bid / 1 ask), a
+missing ticker, a timestamp in the future or not in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from kakashi_tui.core.money import ONE, ZERO
+
+#: A timestamp may run ahead of our clock by this much (clock skew) before it is rejected.
+FUTURE_SKEW_MS = 5_000
+
+
+class Side(str, Enum):
+    YES = "yes"
+    NO = "no"
+
+    @property
+    def other(self) -> "Side":
+        return Side.NO if self is Side.YES else Side.YES
+
+
+class MarketStatus(str, Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+    SETTLED = "settled"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _check_price(v: Decimal | None) -> Decimal | None:
+    if v is None:
+        return v
+    if not (ZERO <= v <= ONE):
+        raise ValueError(f"price {v} outside [0, 1]")
+    if v * 100 != (v * 100).to_integral_value():
+        raise ValueError(f"price {v} is not on the cent grid")
+    return v
+
+
+def _check_ts(v: int, info: ValidationInfo) -> int:
+    if v <= 0:
+        raise ValueError("timestamp must be positive UTC epoch ms")
+    now = (info.context or {}).get("now_ms")
+    if now is not None and v > now + FUTURE_SKEW_MS:
+        raise ValueError(f"timestamp {v} is in the future (now {now})")
+    return v
+
+
+def parse_utc_ms(value: Any) -> int | None:
+    """RFC 3339 string (must carry UTC: 'Z' or +00:00) or epoch ms int -> epoch ms."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("timestamp must not be a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        s = value.strip()
+        try:
+            dt = datetime.fromisoformat(s.replace("Z", "+00:00") if s.endswith("Z") else s)
+        except ValueError as e:
+            raise ValueError(f"bad timestamp {value!r}") from e
+        if dt.tzinfo is None or dt.utcoffset() != timedelta(0):
+            raise ValueError(f"timestamp {value!r} is not UTC")
+        return int(dt.timestamp() * 1000)
+    raise ValueError(f"bad timestamp {value!r}")
+
+
+class Market(_Frozen):
+    ticker: str = Field(min_length=1)
+    title: str = ""
+    series: str = ""
+    event_ticker: str = ""
+    status: MarketStatus
+    open_ts: int | None = None
+    close_ts: int | None = None
+    result: Side | None = None
+
+    @field_validator("ticker")
+    @classmethod
+    def _ticker(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("missing ticker")
+        return v
+
+    @model_validator(mode="after")
+    def _settled_needs_result(self) -> "Market":
+        if self.status is MarketStatus.SETTLED and self.result is None:
+            raise ValueError("settled market has no result")
+        return self
+
+
+class BookLevel(_Frozen):
+    price: Decimal
+    qty: int = Field(gt=0)
+
+    @field_validator("price")
+    @classmethod
+    def _p(cls, v: Decimal) -> Decimal:
+        _check_price(v)
+        if v in (ZERO, ONE):
+            raise ValueError(f"book level at {v} is not a price")
+        return v
+
+
+class Snapshot(_Frozen):
+    """Top of book for the YES side, plus optional depth.
+
+    Kalshi lists only bids: ``yes_bids`` and ``no_bids``, each best first. A YES ask at p
+    is a NO bid at 1 - p, so ``yes_ask == 1 - best NO bid``.
+    """
+
+    ticker: str = Field(min_length=1)
+    ts: int
+    yes_bid: Decimal | None = None
+    yes_ask: Decimal | None = None
+    last: Decimal | None = None
+    yes_bids: tuple[BookLevel, ...] = ()
+    no_bids: tuple[BookLevel, ...] = ()
+    volume: int = 0
+
+    @field_validator("ticker")
+    @classmethod
+    def _ticker(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("missing ticker")
+        return v
+
+    @field_validator("yes_bid", "yes_ask", "last")
+    @classmethod
+    def _prices(cls, v: Decimal | None) -> Decimal | None:
+        return _check_price(v)
+
+    @field_validator("ts")
+    @classmethod
+    def _ts(cls, v: int, info: ValidationInfo) -> int:
+        return _check_ts(v, info)
+
+    @model_validator(mode="after")
+    def _book(self) -> "Snapshot":
+        if self.yes_bid == ZERO or self.yes_ask == ONE:
+            raise ValueError("empty book given as a price (0 bid / 1 ask)")
+        if self.yes_bid is None and self.yes_ask is None:
+            raise ValueError("empty book: no bid and no ask")
+        if self.yes_bid is not None and self.yes_ask is not None and self.yes_ask <= self.yes_bid:
+            raise ValueError(f"crossed book: ask {self.yes_ask} <= bid {self.yes_bid}")
+        if self.yes_bids and self.yes_bid is not None and self.yes_bids[0].price != self.yes_bid:
+            raise ValueError("depth disagrees with top of book (yes bid)")
+        if self.no_bids and self.yes_ask is not None and ONE - self.no_bids[0].price != self.yes_ask:
+            raise ValueError("depth disagrees with top of book (yes ask)")
+        for levels in (self.yes_bids, self.no_bids):
+            prices = [lv.price for lv in levels]
+            if prices != sorted(prices, reverse=True) or len(set(prices)) != len(prices):
+                raise ValueError("book levels must be best first with distinct prices")
+        return self
+
+    # -- derived quotes -------------------------------------------------------------
+    def ask(self, side: Side) -> Decimal | None:
+        if side is Side.YES:
+            return self.yes_ask
+        return None if self.yes_bid is None else ONE - self.yes_bid
+
+    def bid(self, side: Side) -> Decimal | None:
+        if side is Side.YES:
+            return self.yes_bid
+        return None if self.yes_ask is None else ONE - self.yes_ask
+
+    def ask_levels(self, side: Side) -> list[tuple[Decimal, int]]:
+        """Asks for ``side``, best (cheapest) first: the other side's bids mirrored."""
+        other = self.no_bids if side is Side.YES else self.yes_bids
+        return [(ONE - lv.price, lv.qty) for lv in other]
+
+    def spread(self) -> Decimal | None:
+        if self.yes_bid is None or self.yes_ask is None:
+            return None
+        return self.yes_ask - self.yes_bid
+
+
+class Estimate(_Frozen):
+    ticker: str = Field(min_length=1)
+    p_hat: Decimal
+    source: str = Field(min_length=1)
+    ts: int
+
+    @field_validator("p_hat")
+    @classmethod
+    def _p(cls, v: Decimal) -> Decimal:
+        if not (ZERO <= v <= ONE):
+            raise ValueError(f"p_hat {v} outside [0, 1]")
+        return v
+
+
+class TradeDecision(_Frozen):
+    """A proposal to buy ``contracts`` of ``side`` paying at most ``limit_price`` each."""
+
+    ticker: str
+    ts: int
+    side: Side
+    contracts: int = Field(ge=0)
+    limit_price: Decimal
+    best_ask: Decimal
+    p_hat: Decimal
+    ev_per_contract: Decimal
+    worst_case_cents: int
+    accepted: bool = False
+    reason: str = ""
+
+
+class Fill(_Frozen):
+    ticker: str
+    ts: int
+    side: Side
+    requested: int
+    contracts: int = Field(gt=0)
+    cost_cents: int
+    fee_cents: int
+    levels: tuple[tuple[Decimal, int], ...]
+
+    @property
+    def avg_price(self) -> Decimal:
+        return Decimal(self.cost_cents) / 100 / self.contracts
+
+
+class Position(_Frozen):
+    ticker: str
+    side: Side
+    contracts: int
+    cost_cents: int  # what was paid for the contracts, fees included
+    fee_cents: int = 0
+    opened_ts: int = 0
+
+    @property
+    def avg_price(self) -> Decimal:
+        return Decimal(self.cost_cents - self.fee_cents) / 100 / self.contracts
+
+
+class Outcome(_Frozen):
+    ticker: str
+    result: Side
+    ts: int
+
+
+def rejection_reason(err: ValidationError) -> str:
+    """One line naming the first failing field and why."""
+    parts = []
+    for e in err.errors()[:3]:
+        loc = ".".join(str(x) for x in e["loc"]) or "row"
+        msg = e["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)

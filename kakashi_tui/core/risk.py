@@ -1,0 +1,132 @@
+"""The risk gate. Every decision passes through ``check`` before it can reach the broker.
+
+Guardrails (see risk_limits.md). The ``HARD_*`` ceilings are the documented limits: a
+configuration may tighten them, never loosen them (``RiskLimits`` refuses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kakashi_tui.core.models import MarketStatus, TradeDecision
+from kakashi_tui.core.sizing import per_trade_cap_cents
+
+HARD_MAX_LOSS_PER_TRADE_PCT = Decimal("1")
+HARD_MAX_OPEN_POSITIONS = 5
+HARD_DAILY_LOSS_CAP_PCT = Decimal("3")
+
+
+class RiskLimits(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_loss_per_trade_pct: Decimal = Field(default=HARD_MAX_LOSS_PER_TRADE_PCT, gt=0)
+    max_open_positions: int = Field(default=HARD_MAX_OPEN_POSITIONS, ge=0)
+    daily_loss_cap_pct: Decimal = Field(default=HARD_DAILY_LOSS_CAP_PCT, gt=0)
+    max_quote_age_ms: int = Field(default=30_000, gt=0)
+    max_spread: Decimal = Field(default=Decimal("0.05"), gt=0, le=1)
+
+    @field_validator("max_loss_per_trade_pct")
+    @classmethod
+    def _per_trade(cls, v: Decimal) -> Decimal:
+        if v > HARD_MAX_LOSS_PER_TRADE_PCT:
+            raise ValueError(
+                f"{v}% loosens the per-trade cap past {HARD_MAX_LOSS_PER_TRADE_PCT}% (risk_limits.md)"
+            )
+        return v
+
+    @field_validator("max_open_positions")
+    @classmethod
+    def _open(cls, v: int) -> int:
+        if v > HARD_MAX_OPEN_POSITIONS:
+            raise ValueError(f"{v} loosens max open positions past {HARD_MAX_OPEN_POSITIONS} (risk_limits.md)")
+        return v
+
+    @field_validator("daily_loss_cap_pct")
+    @classmethod
+    def _daily(cls, v: Decimal) -> Decimal:
+        if v > HARD_DAILY_LOSS_CAP_PCT:
+            raise ValueError(f"{v}% loosens the daily loss cap past {HARD_DAILY_LOSS_CAP_PCT}% (risk_limits.md)")
+        return v
+
+
+def daily_cap_cents(day_start_equity_cents: int, pct: Decimal) -> int:
+    if day_start_equity_cents <= 0:
+        return 0
+    return int((Decimal(day_start_equity_cents) * pct / 100).to_integral_value(rounding=ROUND_FLOOR))
+
+
+@dataclass(frozen=True)
+class RiskContext:
+    """What the gate needs to know at decision time, all derived from the ledger and feed."""
+
+    now_ms: int
+    kill_switch: bool
+    daily_stopped: bool
+    open_positions: int
+    holds_ticker: bool
+    cash_cents: int
+    equity_cents: int
+    day_start_equity_cents: int
+    market_status: MarketStatus
+    market_close_ts: int | None
+    quote_ts: int
+    spread: Decimal | None
+
+
+# Reasons, stable strings: they are stored with every rejected decision and counted in reports.
+KILL_SWITCH = "kill switch thrown"
+DAILY_STOP = "daily loss cap hit: trading stopped for the rest of the UTC day"
+MARKET_NOT_OPEN = "market not open"
+MARKET_CLOSED = "market past its close time"
+STALE_QUOTE = "stale quote"
+WIDE_SPREAD = "spread too wide"
+NO_SPREAD = "one-sided book"
+MAX_POSITIONS = "max open positions reached"
+ALREADY_HOLDS = "already holds a position in this market"
+ZERO_SIZE = "per-trade cap allows 0 contracts"
+PER_TRADE_CAP = "worst-case loss exceeds per-trade cap"
+DAILY_HEADROOM = "worst-case loss would breach the daily loss cap"
+NO_CASH = "insufficient cash"
+
+
+def check(decision: TradeDecision, ctx: RiskContext, limits: RiskLimits) -> tuple[bool, str]:
+    """(accepted, reason). The first failing guardrail wins; order puts the hardest stops first."""
+    if ctx.kill_switch:
+        return False, KILL_SWITCH
+    if ctx.daily_stopped:
+        return False, DAILY_STOP
+    if ctx.market_status is not MarketStatus.OPEN:
+        return False, MARKET_NOT_OPEN
+    if ctx.market_close_ts is not None and ctx.now_ms >= ctx.market_close_ts:
+        return False, MARKET_CLOSED
+    age = ctx.now_ms - ctx.quote_ts
+    if age > limits.max_quote_age_ms:
+        return False, f"{STALE_QUOTE} ({age} ms > {limits.max_quote_age_ms} ms)"
+    if ctx.spread is None:
+        return False, NO_SPREAD
+    if ctx.spread > limits.max_spread:
+        return False, f"{WIDE_SPREAD} ({ctx.spread} > {limits.max_spread})"
+    if ctx.holds_ticker:
+        return False, ALREADY_HOLDS
+    if ctx.open_positions >= limits.max_open_positions:
+        return False, f"{MAX_POSITIONS} ({ctx.open_positions}/{limits.max_open_positions})"
+    if decision.contracts <= 0:
+        return False, ZERO_SIZE
+    cap = per_trade_cap_cents(ctx.equity_cents, limits.max_loss_per_trade_pct)
+    if decision.worst_case_cents > cap:
+        return False, f"{PER_TRADE_CAP} ({decision.worst_case_cents}c > {cap}c)"
+    day_loss = max(0, ctx.day_start_equity_cents - ctx.equity_cents)
+    dcap = daily_cap_cents(ctx.day_start_equity_cents, limits.daily_loss_cap_pct)
+    if day_loss + decision.worst_case_cents > dcap:
+        return False, f"{DAILY_HEADROOM} ({day_loss}c lost + {decision.worst_case_cents}c > {dcap}c)"
+    if decision.worst_case_cents > ctx.cash_cents:
+        return False, NO_CASH
+    return True, "accepted"
+
+
+def daily_cap_hit(day_start_equity_cents: int, equity_cents: int, limits: RiskLimits) -> bool:
+    cap = daily_cap_cents(day_start_equity_cents, limits.daily_loss_cap_pct)
+    return day_start_equity_cents - equity_cents >= cap > 0

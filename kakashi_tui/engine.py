@@ -1,0 +1,376 @@
+"""The engine: one ``tick()`` wires the whole loop, the same under the desk, headless and
+in replay:
+
+    fetch -> validate -> persist -> estimate -> decide -> risk gate -> fill -> ledger -> settle
+
+Each tick is written in one transaction. Commands (kill, pause, re-arm) are thread-safe:
+the desk calls them from the UI thread while a worker runs ticks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kakashi_tui.adapters.source import FetchBatch, Source
+from kakashi_tui.adapters.store import Store, now_wall_ms
+from kakashi_tui.core import broker, risk, strategy
+from kakashi_tui.core.fees import FeeSchedule
+from kakashi_tui.core.ledger import Account, Kind, LedgerEntry, buy_entries, equity_cents, sell_entries, settle_entries
+from kakashi_tui.core.models import Estimate, Market, MarketStatus, Snapshot, TradeDecision
+from kakashi_tui.core.risk import RiskContext, RiskLimits
+from kakashi_tui.core.strategy import StrategyConfig
+from kakashi_tui.core.validate import validate_row
+
+OPERATOR_SOURCE = "operator"
+
+
+class EngineConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bankroll_cents: int = Field(default=100_000, gt=0)
+    limits: RiskLimits = RiskLimits()
+    strategy: StrategyConfig = StrategyConfig()
+    taker_fee_multiplier: Decimal = Field(default=Decimal("0.07"), ge=0, le=1)
+    series_fee_multipliers: dict[str, Decimal] = Field(default_factory=dict)
+
+    def fees(self) -> FeeSchedule:
+        return FeeSchedule(self.taker_fee_multiplier, dict(self.series_fee_multipliers))
+
+
+class Estimator(Protocol):
+    def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]: ...
+
+
+def utc_day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True)
+class TickReport:
+    tick: int
+    ts: int
+    saved: int
+    rejected: int
+    decisions: tuple[TradeDecision, ...]
+    fills: int
+    settled: int
+    errors: tuple[str, ...]
+    latency_ms: float
+    cash_cents: int
+    equity_cents: int
+    open_positions: int
+    state: str
+
+    def log_line(self) -> str:
+        from kakashi_tui.core.money import fmt_cents
+
+        accepted = sum(1 for d in self.decisions if d.accepted)
+        ts = datetime.fromtimestamp(self.ts / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        err = f" | feed errors {len(self.errors)}: {self.errors[0]}" if self.errors else ""
+        return (f"tick {self.tick} {ts} | saved {self.saved} rejected {self.rejected} | "
+                f"decisions {len(self.decisions)} ({accepted} accepted) fills {self.fills} settled {self.settled} | "
+                f"cash {fmt_cents(self.cash_cents)} equity {fmt_cents(self.equity_cents)} | "
+                f"open {self.open_positions} | {self.state}{err}")
+
+
+@dataclass
+class _Flags:
+    kill: bool = False
+    kill_reason: str = ""
+    paused: bool = False
+
+
+class Engine:
+    def __init__(self, store: Store, source: Source, estimators: list[Estimator], config: EngineConfig) -> None:
+        self.store = store
+        self.source = source
+        self.estimators = estimators
+        self.cfg = config
+        self.fees = config.fees()
+        self._flags_lock = threading.Lock()  # kill/pause flags: held for microseconds only
+        self._book = threading.RLock()  # the account and market state: a tick, a flatten
+        self.markets: dict[str, Market] = {}
+        self.snapshots: dict[str, Snapshot] = {}
+        self.estimates: dict[str, Estimate] = store.latest_estimates()
+        self.overrides: dict[str, Estimate] = {
+            t: e for t, e in self.estimates.items() if e.source == OPERATOR_SOURCE}
+        self.recent_decisions: deque[TradeDecision] = deque(maxlen=200)
+        self.last_errors: tuple[str, ...] = ()
+        self.last_latency_ms = 0.0
+        self.rejected_total = 0
+        with store.atomic():
+            if store.append_ledger([LedgerEntry(ts=source.now_ms(), kind=Kind.DEPOSIT,
+                                                amount_cents=config.bankroll_cents, key="deposit:initial")]):
+                store.add_event(source.now_ms(), "deposit", f"{config.bankroll_cents}")
+        self.account: Account = store.account()
+        self.tick_count = int(store.get_control("tick_count", "0") or 0)
+        self.flags = _Flags(
+            kill=store.get_control("kill_switch", "0") == "1",
+            kill_reason=store.get_control("kill_reason", "") or "",
+            paused=store.get_control("paused", "0") == "1",
+        )
+
+    # -- commands (thread-safe) -----------------------------------------------------
+    def kill(self, reason: str = "operator") -> None:
+        """Throw the kill switch: no new orders from this instant; persisted until re-armed."""
+        with self._flags_lock:
+            self.flags.kill = True
+            self.flags.kill_reason = reason
+        ts = now_wall_ms()
+        with self.store.atomic():
+            self.store.set_control("kill_switch", "1")
+            self.store.set_control("kill_reason", reason)
+            self.store.add_event(ts, "kill_switch", reason)
+
+    def rearm(self) -> None:
+        with self._flags_lock:
+            self.flags.kill = False
+            self.flags.kill_reason = ""
+        with self.store.atomic():
+            self.store.set_control("kill_switch", "0")
+            self.store.set_control("kill_reason", "")
+            self.store.add_event(now_wall_ms(), "rearm", "")
+
+    def set_paused(self, paused: bool) -> None:
+        with self._flags_lock:
+            self.flags.paused = paused
+        self.store.set_control("paused", "1" if paused else "0")
+
+    @property
+    def killed(self) -> bool:
+        with self._flags_lock:
+            return self.flags.kill
+
+    @property
+    def paused(self) -> bool:
+        with self._flags_lock:
+            return self.flags.paused
+
+    def daily_stopped(self, now_ms: int | None = None) -> bool:
+        day = utc_day(self.source.now_ms() if now_ms is None else now_ms)
+        return self.store.get_control("daily_stop_day") == day
+
+    def state_label(self) -> str:
+        if self.killed:
+            return f"HALTED (kill switch: {self.flags.kill_reason or 'operator'})"
+        if self.daily_stopped():
+            return "HALTED (daily loss cap)"
+        if self.paused:
+            return "PAUSED"
+        return "RUNNING"
+
+    # -- helpers ----------------------------------------------------------------------
+    def equity(self) -> int:
+        return equity_cents(self.account, self.snapshots)
+
+    def _apply(self, entries: list[LedgerEntry]) -> None:
+        for e in self.store.append_ledger(entries):
+            self.account.apply(e)
+
+    def _roll_day(self, now: int) -> None:
+        day = utc_day(now)
+        if self.store.get_control("day") != day:
+            eq = self.equity()
+            self.store.set_control("day", day)
+            self.store.set_control("day_start_equity", str(eq))
+            self.store.add_event(now, "day_start", f"{day} equity {eq}")
+
+    def day_start_equity(self) -> int:
+        return int(self.store.get_control("day_start_equity", "0") or 0)
+
+    # -- the tick -------------------------------------------------------------------
+    def tick(self) -> TickReport:
+        t0 = time.perf_counter()
+        try:
+            batch = self.source.fetch()
+        except Exception as e:  # a feed that throws must not stop the loop
+            batch = FetchBatch(errors=[f"fetch failed: {e.__class__.__name__}: {e}"])
+        fetch_ms = batch.latency_ms or (time.perf_counter() - t0) * 1000
+        now = self.source.now_ms()
+        wall = now_wall_ms()
+        self.tick_count += 1
+        with self._book:
+            try:
+                with self.store.atomic():
+                    report = self._tick_body(batch, now, wall, fetch_ms)
+            except Exception:
+                # The transaction rolled back: rebuild memory from the ledger, which is the truth.
+                self.account = self.store.account()
+                self.tick_count -= 1
+                raise
+        return report
+
+    def _tick_body(self, batch: FetchBatch, now: int, wall: int, fetch_ms: float) -> TickReport:
+        decisions: list[TradeDecision] = []
+        fills = settled = 0
+        self._roll_day(now)
+        good_markets, good_snaps, saved, rejected = self._ingest(batch, now, wall)
+        # estimate
+        tickers = [s.ticker for s in good_snaps]
+        for est in self.estimators:
+            for e in est.estimates(tickers, now):
+                self._set_estimate(e)
+        # settle what resolved (before deciding: a settled market frees a slot)
+        for m in good_markets:
+            if m.status is MarketStatus.SETTLED and m.result is not None:
+                self.store.record_outcome(m.ticker, m.result, now)
+                held = self.account.positions_in(m.ticker)
+                if held:
+                    before = len(self.account.positions)
+                    self._apply(settle_entries(held, m.result, now))
+                    settled += before - len(self.account.positions)
+                self.snapshots.pop(m.ticker, None)
+        # daily stop check on marked equity
+        eq = self.equity()
+        day_start = self.day_start_equity()
+        if not self.daily_stopped(now) and risk.daily_cap_hit(day_start, eq, self.cfg.limits):
+            self.store.set_control("daily_stop_day", utc_day(now))
+            self.store.add_event(now, "daily_stop", f"equity {eq} vs day start {day_start}")
+        # decide -> gate -> fill -> ledger
+        if not self.paused:
+            for s in good_snaps:
+                d = self._decide(s, now)
+                if d is None:
+                    continue
+                fill = None
+                if d.accepted:
+                    fill = broker.fill_buy(d, s, self._mult(s.ticker), now)
+                    if fill is None:
+                        d = d.model_copy(update={"reason": "accepted; nothing to fill at the limit"})
+                did = self.store.insert_decision(d, self.tick_count)
+                decisions.append(d)
+                if d.accepted and fill is not None:
+                    fid = self.store.insert_fill(fill, "buy", did)
+                    self._apply(buy_entries(fill, fid))
+                    fills += 1
+        for k, v in self._checkpoint().items():
+            self.store.set_control(k, v)
+        eq = self.equity()
+        self.store.insert_tick(
+            tick=self.tick_count, ts=now, wall_ms=wall, saved=saved, rejected=rejected,
+            decisions=len(decisions), fills=fills, settled=settled, errors=len(batch.errors),
+            latency_ms=round(fetch_ms, 2), cash_cents=self.account.cash_cents, equity_cents=eq)
+        self.recent_decisions.extend(decisions)
+        self.last_errors = tuple(batch.errors)
+        self.last_latency_ms = fetch_ms
+        self.rejected_total += rejected
+        return TickReport(
+            tick=self.tick_count, ts=now, saved=saved, rejected=rejected, decisions=tuple(decisions),
+            fills=fills, settled=settled, errors=tuple(batch.errors), latency_ms=fetch_ms,
+            cash_cents=self.account.cash_cents, equity_cents=eq,
+            open_positions=len(self.account.open_positions()), state=self.state_label())
+
+    def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[Snapshot], int, int]:
+        """Validate and persist one fetch (inside the caller's transaction)."""
+        good_markets: list[Market] = []
+        good_snaps: list[Snapshot] = []
+        rejected = 0
+        for row in batch.rows:
+            v = validate_row(row.market, row.snapshot, now) if row.reason is None else None
+            reason = row.reason if v is None else v.reason
+            if reason is not None:
+                rejected += 1
+                self.store.insert_rejected(now, self.source.name, reason, row.payload)
+            if v is None:
+                continue
+            if v.market is not None:
+                good_markets.append(v.market)
+            if v.snapshot is not None:
+                good_snaps.append(v.snapshot)
+        self.store.upsert_markets(good_markets, now)
+        saved = self.store.insert_snapshots(good_snaps, wall, self.source.name)
+        for m in good_markets:
+            self.markets[m.ticker] = m
+        for s in good_snaps:
+            self.snapshots[s.ticker] = s
+        return good_markets, good_snaps, saved, rejected
+
+    def collect(self) -> tuple[list[Snapshot], int, list[str]]:
+        """One pass of fetch -> validate -> persist, no trading: (saved snapshots, rejected, errors)."""
+        batch = self.source.fetch()
+        now = self.source.now_ms()
+        with self._book, self.store.atomic():
+            _m, snaps, _saved, rejected = self._ingest(batch, now, now_wall_ms())
+            for k, v in self._checkpoint().items():
+                if k != "tick_count":
+                    self.store.set_control(k, v)
+        self.rejected_total += rejected
+        return snaps, rejected, list(batch.errors)
+
+    def _checkpoint(self) -> dict[str, str]:
+        out = {"tick_count": str(self.tick_count)}
+        cp = getattr(self.source, "checkpoint", None)
+        if cp is not None:
+            out.update(cp())
+        return out
+
+    def _mult(self, ticker: str) -> Decimal:
+        m = self.markets.get(ticker)
+        return self.fees.multiplier(m.series if m else "")
+
+    def _set_estimate(self, e: Estimate) -> None:
+        if e.ticker in self.overrides and e.source != OPERATOR_SOURCE:
+            return
+        prev = self.estimates.get(e.ticker)
+        if prev is None or prev.p_hat != e.p_hat or prev.source != e.source:
+            self.store.insert_estimate(e)
+        self.estimates[e.ticker] = e
+
+    def set_estimate(self, ticker: str, p_hat: Decimal) -> Estimate:
+        """The operator's own p_hat for a market; it overrides any automatic estimator."""
+        e = Estimate(ticker=ticker, p_hat=p_hat, source=OPERATOR_SOURCE, ts=self.source.now_ms())
+        with self._book:
+            self.overrides[ticker] = e
+            self.store.insert_estimate(e)
+            self.estimates[ticker] = e
+        return e
+
+    def _decide(self, s: Snapshot, now: int) -> TradeDecision | None:
+        est = self.estimates.get(s.ticker)
+        m = self.markets.get(s.ticker)
+        if est is None or m is None or s.ticker in self.account.tickers_held():
+            return None
+        eq = self.equity()
+        d = strategy.decide(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self._mult(s.ticker),
+                            self.cfg.strategy)
+        if d is None:
+            return None
+        d = d.model_copy(update={"ts": now})
+        held = self.account.tickers_held()
+        daily_stopped = self.daily_stopped(now)
+        day_start = self.day_start_equity()
+        with self._flags_lock:  # the kill flag is read at the instant of the decision
+            ctx = RiskContext(
+                now_ms=now, kill_switch=self.flags.kill, daily_stopped=daily_stopped,
+                open_positions=len(held), holds_ticker=s.ticker in held,
+                cash_cents=self.account.cash_cents, equity_cents=eq, day_start_equity_cents=day_start,
+                market_status=m.status, market_close_ts=m.close_ts, quote_ts=s.ts, spread=s.spread())
+            ok, reason = risk.check(d, ctx, self.cfg.limits)
+        return d.model_copy(update={"accepted": ok, "reason": reason})
+
+    # -- flatten --------------------------------------------------------------------
+    def flatten(self) -> int:
+        """Sell every open paper position into the bids of its latest snapshot. Returns fills."""
+        n = 0
+        now = self.source.now_ms()
+        with self._book, self.store.atomic():
+            for p in self.account.open_positions():
+                s = self.snapshots.get(p.ticker)
+                if s is None:
+                    continue
+                fill = broker.fill_sell(p.ticker, p.side, p.contracts, s, self._mult(p.ticker), now)
+                if fill is None:
+                    continue
+                fid = self.store.insert_fill(fill, "sell", None)
+                self._apply(sell_entries(fill, fid))
+                n += 1
+            self.store.add_event(now, "flatten", f"{n} fills")
+        return n
