@@ -146,7 +146,8 @@ class KalshiClient:
 
     def get_orderbook(self, ticker: str, depth: int | None = None) -> dict[str, Any]:
         body = self._get(f"/markets/{ticker}/orderbook", {"depth": depth})
-        ob = body.get("orderbook")
+        # Current docs wrap the book as `orderbook_fp` (dollar strings); older responses as `orderbook`.
+        ob = body.get("orderbook_fp", body.get("orderbook"))
         if ob is None:
             return {}
         if not isinstance(ob, dict):

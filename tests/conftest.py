@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from kakashi_tui.adapters.store import Store
+from kakashi_tui.config import KakashiConfig
+from kakashi_tui.core.models import BookLevel, Snapshot
+from kakashi_tui.runtime import Options, build_engine
+
+#: A fixed simulated clock start (2026-01-05T00:00:00Z) so runs are reproducible.
+SIM_START_MS = 1_767_571_200_000
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch):
+    for var in ("NO_COLOR", "KAKASHI_CONFIG", "KAKASHI_DB", "KAKASHI_API_BASE", "TEXTUAL_THEME"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "kakashi.db"
+
+
+@pytest.fixture
+def store(db_path):
+    s = Store(db_path)
+    yield s
+    s.close()
+
+
+def make_engine(db_path, seed: int = 7, cfg: KakashiConfig | None = None, **kw):
+    opts = Options(source="sim", db=str(db_path), seed=seed, sim_start_ms=SIM_START_MS, **kw)
+    return build_engine(opts, cfg or KakashiConfig())
+
+
+@pytest.fixture
+def sim_engine(db_path):
+    e = make_engine(db_path)
+    yield e
+    e.store.close()
+
+
+def D(x) -> Decimal:
+    return Decimal(str(x))
+
+
+def book(ticker="T", ts=1_000, yes=((0.40, 10),), no=((0.55, 10),), **kw) -> Snapshot:
+    """A snapshot from bid levels given best first: YES bids and NO bids (YES ask = 1 - NO bid)."""
+    yes_bids = tuple(BookLevel(price=D(p), qty=q) for p, q in yes)
+    no_bids = tuple(BookLevel(price=D(p), qty=q) for p, q in no)
+    return Snapshot(
+        ticker=ticker, ts=ts,
+        yes_bid=yes_bids[0].price if yes_bids else None,
+        yes_ask=(1 - no_bids[0].price) if no_bids else None,
+        yes_bids=yes_bids, no_bids=no_bids, **kw)

@@ -1,0 +1,61 @@
+import os
+from decimal import Decimal as D
+
+import pytest
+
+from kakashi_tui.adapters.beliefs import BeliefsFile, load_beliefs
+from kakashi_tui.errors import ConfigError
+
+
+def test_toml_and_csv(tmp_path):
+    t = tmp_path / "b.toml"
+    t.write_text('[beliefs]\nKXA = 0.62\n"KX-B" = 0.1\n')
+    assert load_beliefs(t) == {"KXA": D("0.62"), "KX-B": D("0.1")}
+    c = tmp_path / "b.csv"
+    c.write_text("ticker,p_hat\nKXA,0.62\n# comment\n\nKXB, 0.3\n")
+    assert load_beliefs(c) == {"KXA": D("0.62"), "KXB": D("0.3")}
+
+
+@pytest.mark.parametrize("name, text, fragment", [
+    ("b.toml", "[beliefs]\nKXA = 1.5\n", "must be in [0, 1]"),
+    ("b.toml", "[beliefs\n", "not valid TOML"),
+    ("b.csv", "KXA\n", "expected 'ticker,p_hat'"),
+    ("b.csv", "KXA,abc\n", "not a number"),
+])
+def test_bad_beliefs_are_refused(tmp_path, name, text, fragment):
+    f = tmp_path / name
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+        load_beliefs(f)
+
+
+def test_reload_on_change_keeps_last_good_on_bad_edit(tmp_path):
+    f = tmp_path / "b.toml"
+    f.write_text("[beliefs]\nKXA = 0.6\n")
+    b = BeliefsFile(f)
+    assert [e.p_hat for e in b.estimates(["KXA", "OTHER"], 1000)] == [D("0.6")]
+    f.write_text("[beliefs]\nKXA = 0.7\n")
+    os.utime(f, ns=(1, 10**18))
+    assert b.estimates(["KXA"], 2000)[0].p_hat == D("0.7")
+    f.write_text("[beliefs]\nKXA = nope\n")
+    os.utime(f, ns=(1, 2 * 10**18))
+    assert b.estimates(["KXA"], 3000)[0].p_hat == D("0.7") and "not valid TOML" in b.last_error
+
+
+def test_beliefs_changes_are_stored_with_timestamps(tmp_path):
+    from kakashi_tui.adapters.store import EstimateRow, Store
+    from kakashi_tui.engine import Engine, EngineConfig
+    from tests.test_engine import FakeSource, row
+    from kakashi_tui.adapters.source import FetchBatch
+
+    f = tmp_path / "b.toml"
+    f.write_text("[beliefs]\nT = 0.6\n")
+    b = BeliefsFile(f)
+    e = Engine(Store(tmp_path / "k.db"), FakeSource([FetchBatch(rows=[row()])] * 3), [b], EngineConfig())
+    e.tick(); e.tick()
+    assert EstimateRow.select().count() == 1  # unchanged: stored once
+    f.write_text("[beliefs]\nT = 0.65\n")
+    os.utime(f, ns=(1, 10**18))
+    e.tick()
+    assert [r.p_hat for r in EstimateRow.select().order_by(EstimateRow.id)] == [0.6, 0.65]
+    e.store.close()

@@ -1,0 +1,164 @@
+"""The ``kakashi`` command as an operator runs it: real processes, real files."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kakashi_tui.adapters.store import Store
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+for k in ("KAKASHI_CONFIG", "KAKASHI_DB", "KAKASHI_API_BASE"):
+    ENV.pop(k, None)
+
+
+def kakashi(*args, timeout=60, **kw):
+    return subprocess.run([sys.executable, "-m", "kakashi_tui", *args], capture_output=True, text=True,
+                          timeout=timeout, env=ENV, **kw)
+
+
+def assert_one_line_error(p, code):
+    assert p.returncode == code, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("kakashi: error: "), p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_snapshot_on_sim_prints_each_market_and_a_summary(tmp_path):
+    p = kakashi("snapshot", "--db", str(tmp_path / "k.db"))
+    assert p.returncode == 0, p.stderr
+    saved = [ln for ln in p.stdout.splitlines() if ln.startswith("Snapshot saved for ")]
+    assert len(saved) == 8
+    assert p.stdout.splitlines()[-1] == "snapshot: 8 saved, 0 rejected from sim"
+    with sqlite3.connect(tmp_path / "k.db") as c:
+        assert c.execute("select count(*) from snapshots").fetchone()[0] == 8
+
+
+def test_snapshot_falls_back_to_sim_when_kalshi_is_unreachable(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[kalshi]\ntimeout_s = 0.5\nmax_retries = 0\n")
+    args = ("snapshot", "--source", "kalshi", "--api-base", "http://127.0.0.1:9/trade-api/v2",
+            "--config", str(cfg))
+    p = kakashi(*args, "--db", str(tmp_path / "k.db"))
+    assert p.returncode == 0, p.stderr
+    assert "falling back to the simulated exchange" in p.stderr
+    assert "Snapshot saved for SIM-" in p.stdout
+    strict = kakashi(*args, "--strict", "--db", str(tmp_path / "k2.db"))
+    assert_one_line_error(strict, 1)
+    assert "unreachable" in strict.stderr
+
+
+def test_headless_run_then_continue_from_the_same_bankroll(tmp_path):
+    db = str(tmp_path / "k.db")
+    p = kakashi("run", "--headless", "--ticks", "300", "--db", db)
+    assert p.returncode == 0, p.stderr
+    ticks = [ln for ln in p.stdout.splitlines() if ln.startswith("tick ")]
+    assert len(ticks) == 300
+    summary = p.stdout.splitlines()[-1]
+    assert summary.startswith("stopped after 300 ticks")
+    s = Store(db, writer=False)
+    cash, n_open = s.account().cash_cents, len(s.account().open_positions())
+    s.close()
+    p2 = kakashi("--headless", "--ticks", "1", "--db", db)  # bare `kakashi` is `kakashi run`
+    assert p2.returncode == 0, p2.stderr
+    assert p2.stdout.splitlines()[1].startswith("tick 301 ")
+    from kakashi_tui.core.money import fmt_cents
+    assert f"cash {fmt_cents(cash)}" in p.stdout.splitlines()[-1]
+    assert n_open <= 5
+
+
+def test_headless_stops_cleanly_on_sigterm(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "kakashi_tui", "run", "--headless", "--interval", "0.05",
+                             "--db", str(tmp_path / "k.db")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=ENV)
+    deadline = time.time() + 30
+    line = ""
+    while time.time() < deadline and not line.startswith("tick "):
+        line = proc.stdout.readline()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped after" in out and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [
+    ("run", "--headless", "--ticks", "0"),
+    ("run", "--headless", "--ticks", "many"),
+    ("run", "--source", "nyse"),
+    ("snapshot", "--bogus"),
+    ("run", "--interval", "-1"),
+    ("frobnicate-not-a-command-but-an-arg",),
+])
+def test_bad_arguments_are_one_line_exit_2(args, tmp_path):
+    assert_one_line_error(kakashi(*args, "--db", str(tmp_path / "k.db")), 2)
+
+
+def test_bad_config_is_one_line_exit_2(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[risk]\nmax_loss_per_trade_pct = 5\n")
+    p = kakashi("snapshot", "--config", str(cfg), "--db", str(tmp_path / "k.db"))
+    assert_one_line_error(p, 2)
+    assert "loosens the per-trade cap" in p.stderr
+    p = kakashi("snapshot", "--config", str(tmp_path / "missing.toml"), "--db", str(tmp_path / "k.db"))
+    assert_one_line_error(p, 2)
+
+
+def test_corrupt_db_is_refused_and_left_untouched(tmp_path):
+    db = tmp_path / "k.db"
+    db.write_bytes(b"this is not sqlite" * 100)
+    before = db.read_bytes()
+    p = kakashi("run", "--headless", "--ticks", "1", "--db", str(db))
+    assert_one_line_error(p, 2)
+    assert db.read_bytes() == before
+
+
+def test_locked_db_is_a_runtime_error_and_loses_nothing(tmp_path):
+    db = tmp_path / "k.db"
+    assert kakashi("run", "--headless", "--ticks", "20", "--db", str(db)).returncode == 0
+    holder = Store(db)  # another writer holds the database
+    try:
+        cash = holder.account().cash_cents
+        p = kakashi("run", "--headless", "--ticks", "1", "--db", str(db))
+        assert_one_line_error(p, 1)
+        assert "already writing" in p.stderr
+    finally:
+        holder.close()
+    s = Store(db, writer=False)
+    assert s.account().cash_cents == cash
+    s.close()
+
+
+def test_rearm_needs_confirmation_or_yes(tmp_path):
+    db = tmp_path / "k.db"
+    s = Store(db)
+    s.set_control("kill_switch", "1")
+    s.set_control("kill_reason", "operator")
+    s.close()
+    p = kakashi("rearm", "--db", str(db), stdin=subprocess.DEVNULL)
+    assert_one_line_error(p, 2)
+    p = kakashi("rearm", "--yes", "--db", str(db))
+    assert p.returncode == 0 and "re-armed" in p.stdout
+    s = Store(db, writer=False)
+    assert s.get_control("kill_switch") == "0"
+    s.close()
+    assert "not thrown" in kakashi("rearm", "--yes", "--db", str(db)).stdout
+
+
+def test_help_does_not_import_textual():
+    code = ("import sys; from kakashi_tui.cli import build_parser; build_parser(); "
+            "import kakashi_tui.engine, kakashi_tui.runtime; print('textual' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+    assert p.stdout.strip() == "False"
+
+
+def test_core_has_no_io_and_no_textual():
+    code = ("import sys; import kakashi_tui.core.models, kakashi_tui.core.ev, kakashi_tui.core.fees, "
+            "kakashi_tui.core.sizing, kakashi_tui.core.risk, kakashi_tui.core.strategy, kakashi_tui.core.broker, "
+            "kakashi_tui.core.ledger, kakashi_tui.core.validate; "
+            "print(sorted(m for m in ('textual', 'httpx', 'peewee', 'sqlite3', 'rich') if m in sys.modules))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+    assert p.stdout.strip() == "[]", p.stderr
