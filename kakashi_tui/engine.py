@@ -103,6 +103,8 @@ class Engine:
         self.overrides: dict[str, Estimate] = {
             t: e for t, e in self.estimates.items() if e.source == OPERATOR_SOURCE}
         self.recent_decisions: deque[TradeDecision] = deque(maxlen=200)
+        self.quote_history: dict[str, deque[Snapshot]] = {}
+        self.equity_series: deque[int] = deque(store.recent_equity(500), maxlen=500)
         self.last_errors: tuple[str, ...] = ()
         self.last_latency_ms = 0.0
         self.rejected_total = 0
@@ -228,6 +230,8 @@ class Engine:
                     self._apply(settle_entries(held, m.result, now))
                     settled += before - len(self.account.positions)
                 self.snapshots.pop(m.ticker, None)
+                self.quote_history.pop(m.ticker, None)
+                self.markets.pop(m.ticker, None)
         # daily stop check on marked equity
         eq = self.equity()
         day_start = self.day_start_equity()
@@ -259,6 +263,7 @@ class Engine:
             decisions=len(decisions), fills=fills, settled=settled, errors=len(batch.errors),
             latency_ms=round(fetch_ms, 2), cash_cents=self.account.cash_cents, equity_cents=eq)
         self.recent_decisions.extend(decisions)
+        self.equity_series.append(eq)
         self.last_errors = tuple(batch.errors)
         self.last_latency_ms = fetch_ms
         self.rejected_total += rejected
@@ -291,6 +296,7 @@ class Engine:
             self.markets[m.ticker] = m
         for s in good_snaps:
             self.snapshots[s.ticker] = s
+            self.quote_history.setdefault(s.ticker, deque(maxlen=8)).append(s)
         return good_markets, good_snaps, saved, rejected
 
     def collect(self) -> tuple[list[Snapshot], int, list[str]]:

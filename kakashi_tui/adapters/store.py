@@ -376,6 +376,10 @@ class Store:
     def record_outcome(self, ticker: str, result: Side, ts: int) -> None:
         OutcomeRow.insert(ticker=ticker, result=result.value, ts=ts).on_conflict_ignore().execute()
 
+    def recent_equity(self, n: int) -> list[int]:
+        cur = self.db.execute_sql("SELECT equity_cents FROM ticks ORDER BY tick DESC LIMIT ?", (n,))
+        return [r[0] for r in cur][::-1]
+
     def insert_tick(self, **fields: Any) -> None:
         TickRow.insert(**fields).on_conflict_replace().execute()
 

@@ -73,6 +73,23 @@ class _Pos:
     opened_ts: int = 0
 
 
+@dataclass(frozen=True)
+class Closed:
+    """A (part of a) position closed by a sale or a settlement."""
+
+    ts: int
+    ticker: str
+    side: Side
+    contracts: int
+    cost_cents: int  # the cost basis released, fees included
+    proceeds_cents: int  # what came back: $1 per winning contract, $0 per loser, or the sale
+    kind: Kind
+
+    @property
+    def pnl_cents(self) -> int:
+        return self.proceeds_cents - self.cost_cents
+
+
 @dataclass
 class Account:
     """Cash, open positions and realised PnL, folded from ledger entries."""
@@ -82,6 +99,7 @@ class Account:
     realized_cents: int = 0
     fees_cents: int = 0
     positions: dict[tuple[str, Side], _Pos] = field(default_factory=dict)
+    closed: list[Closed] = field(default_factory=list)
 
     @classmethod
     def from_entries(cls, entries: Iterable[LedgerEntry]) -> "Account":
@@ -122,6 +140,7 @@ class Account:
             pos.cost_cents -= released
             pos.fee_cents = pos.fee_cents * pos.contracts // (pos.contracts + closing) if pos.contracts else 0
             self.realized_cents += e.amount_cents - released
+            self.closed.append(Closed(e.ts, e.ticker, e.side, closing, released, e.amount_cents, e.kind))
             if pos.contracts == 0:
                 del self.positions[k]
 

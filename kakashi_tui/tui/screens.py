@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Markdown
+
+HELP = """\
+# Kakashi desk — keys
+
+**Paper trading only.** Nothing here places a real order.
+
+| key | action |
+|---|---|
+| `p` | pause / resume trading (data keeps flowing) |
+| `k` | **kill switch**: immediate, no confirmation; no new orders from that instant; stays thrown across restarts |
+| `r` | re-arm the kill switch (asks first) |
+| `f` | flatten: sell every paper position into the bids (asks first) |
+| `e` | export the post-mortem to `reports/<UTC time>/postmortem.md` |
+| `b` | set p̂ for the selected market (overrides the estimator) |
+| `s` | sort markets: ticker → edge → quote age |
+| `v` | narrow terminals: cycle the lower panel |
+| `ctrl+p` | command palette |
+| `?` | this help |
+| `q` | quit (the ledger is already saved) |
+
+EV = p̂ − ask − fee, per contract. `oracle*` is the simulator's labelled oracle: **simulated**, not a model.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="help.close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box"):
+            yield Markdown(HELP)
+            yield Label("esc to close", classes="hint")
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+                Binding("n,escape", "answer(False)", "No", id="confirm.no")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box"):
+            yield Label(self.question, id="question")
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Yes (y)", id="yes", variant="error")
+                yield Button("No (n)", id="no", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class EstimateScreen(ModalScreen[Decimal | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="estimate.cancel")]
+
+    def __init__(self, ticker: str, current: Decimal | None) -> None:
+        super().__init__()
+        self.ticker = ticker
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="estimate-box"):
+            yield Label(f"p̂ for {self.ticker} (probability of YES, 0–1)", id="estimate-title")
+            yield Input(value="" if self.current is None else f"{self.current}", placeholder="e.g. 0.62",
+                        id="estimate-input", select_on_focus=True)
+            yield Label("", id="estimate-error")
+            yield Label("enter to set · esc to cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        inp = self.query_one(Input)
+        inp.cursor_blink = self.app.cursor_blink  # type: ignore[attr-defined]
+        inp.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        try:
+            p = Decimal(event.value.strip())
+        except InvalidOperation:
+            self.query_one("#estimate-error", Label).update("not a number")
+            return
+        if not (0 <= p <= 1):
+            self.query_one("#estimate-error", Label).update("must be between 0 and 1")
+            return
+        self.dismiss(p)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

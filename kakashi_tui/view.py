@@ -1,0 +1,184 @@
+"""The desk's view model: an immutable picture of the engine after a tick, plus the pure
+formatting the panels use. No Textual here, so it is unit-testable and cheap to post
+between threads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kakashi_tui.core.ledger import Closed, mark_cents
+from kakashi_tui.core.models import Side, Snapshot, TradeDecision
+from kakashi_tui.core.risk import daily_cap_cents
+from kakashi_tui.core.sizing import per_trade_cap_cents
+from kakashi_tui.core.strategy import side_evs
+from kakashi_tui.core.money import fmt_cents
+
+
+@dataclass(frozen=True)
+class MarketLine:
+    ticker: str
+    title: str
+    bid: Decimal | None
+    ask: Decimal | None
+    last: Decimal | None
+    p_hat: Decimal | None
+    p_source: str
+    ev_yes: Decimal | None
+    ev_no: Decimal | None
+    signal: str  # "BUY YES" / "BUY NO" / "HELD" / ""
+    age_ms: int
+    close_ts: int | None
+
+
+@dataclass(frozen=True)
+class PositionLine:
+    ticker: str
+    side: Side
+    contracts: int
+    avg_price: Decimal
+    mark_cents: int
+    cost_cents: int
+    close_in_ms: int | None
+
+    @property
+    def upnl_cents(self) -> int:
+        return self.mark_cents - self.cost_cents
+
+
+@dataclass(frozen=True)
+class RiskLine:
+    name: str
+    used: str
+    limit: str
+    level: str  # "ok" | "warn" | "error"
+
+
+@dataclass(frozen=True)
+class DeskView:
+    source: str
+    state: str
+    state_kind: str  # running | paused | halted
+    tick: int
+    clock_ms: int
+    latency_ms: float
+    feed_errors: tuple[str, ...]
+    rejected_total: int
+    markets: tuple[MarketLine, ...]
+    books: dict[str, tuple[Snapshot, ...]]
+    decisions: tuple[TradeDecision, ...]
+    positions: tuple[PositionLine, ...]
+    history: tuple[Closed, ...]
+    cash_cents: int
+    equity_cents: int
+    realized_cents: int
+    unrealized_cents: int
+    today_pnl_cents: int
+    fees_cents: int
+    equity_series: tuple[int, ...]
+    risk: tuple[RiskLine, ...]
+    killed: bool
+    paused: bool
+    daily_stopped: bool
+
+
+def _level(used: int, limit: int) -> str:
+    if limit <= 0 or used >= limit:
+        return "error"
+    return "warn" if used >= 0.7 * limit else "ok"
+
+
+def build_view(engine) -> DeskView:
+    """Snapshot the engine's state for the desk. Holds the engine's book lock briefly."""
+    with engine._book:
+        now = engine.source.now_ms()
+        acct = engine.account
+        limits = engine.cfg.limits
+        held = acct.tickers_held()
+        lines = []
+        for t, s in sorted(engine.snapshots.items()):
+            m = engine.markets.get(t)
+            est = engine.estimates.get(t)
+            evs = side_evs(s, est.p_hat, engine._mult(t)) if est else {Side.YES: None, Side.NO: None}
+            thr = engine.cfg.strategy.edge_threshold
+            signal = "HELD" if t in held else ""
+            if not signal:
+                best = max(((ev, side) for side, ev in evs.items() if ev is not None and ev >= thr),
+                           default=None, key=lambda x: x[0])
+                signal = f"BUY {best[1].value.upper()}" if best else ""
+            lines.append(MarketLine(
+                ticker=t, title=m.title if m else "", bid=s.yes_bid, ask=s.yes_ask, last=s.last,
+                p_hat=est.p_hat if est else None, p_source=est.source if est else "",
+                ev_yes=evs[Side.YES], ev_no=evs[Side.NO], signal=signal, age_ms=max(0, now - s.ts),
+                close_ts=m.close_ts if m else None))
+        positions = []
+        for p in acct.open_positions():
+            m = engine.markets.get(p.ticker)
+            positions.append(PositionLine(
+                ticker=p.ticker, side=p.side, contracts=p.contracts, avg_price=p.avg_price,
+                mark_cents=mark_cents(p, engine.snapshots.get(p.ticker)), cost_cents=p.cost_cents,
+                close_in_ms=(m.close_ts - now) if m and m.close_ts else None))
+        equity = acct.cash_cents + sum(pl.mark_cents for pl in positions)
+        unreal = sum(pl.upnl_cents for pl in positions)
+        day_start = engine.day_start_equity() or equity
+        today = equity - day_start
+        dcap = daily_cap_cents(day_start, limits.daily_loss_cap_pct)
+        loss = max(0, -today)
+        ptc = per_trade_cap_cents(equity, limits.max_loss_per_trade_pct)
+        with engine._flags_lock:
+            killed, reason, paused = engine.flags.kill, engine.flags.kill_reason, engine.flags.paused
+        stopped = engine.daily_stopped(now)
+        risk = (
+            RiskLine("Open positions", str(len(positions)), str(limits.max_open_positions),
+                     _level(len(positions), limits.max_open_positions)),
+            RiskLine("Today's loss", fmt_cents(loss), fmt_cents(dcap), "error" if stopped else _level(loss, dcap)),
+            RiskLine("Per-trade cap", fmt_cents(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
+            RiskLine("Kill switch", "THROWN" if killed else "armed", reason if killed else "", "error" if killed else "ok"),
+        )
+        state = engine.state_label()
+        kind = "halted" if (killed or stopped) else ("paused" if paused else "running")
+        books = {t: tuple(h) for t, h in engine.quote_history.items()}
+        return DeskView(
+            source=engine.source.name, state=state, state_kind=kind, tick=engine.tick_count, clock_ms=now,
+            latency_ms=engine.last_latency_ms, feed_errors=engine.last_errors, rejected_total=engine.rejected_total,
+            markets=tuple(lines), books=books, decisions=tuple(list(engine.recent_decisions)[-60:]),
+            positions=tuple(positions), history=tuple(acct.closed[-30:]), cash_cents=acct.cash_cents,
+            equity_cents=equity, realized_cents=acct.realized_cents, unrealized_cents=unreal, today_pnl_cents=today,
+            fees_cents=acct.fees_cents, equity_series=tuple(engine.equity_series), risk=risk, killed=killed,
+            paused=paused, daily_stopped=stopped)
+
+
+# -- formatting -------------------------------------------------------------------------
+def fmt_price(p: Decimal | None) -> str:
+    return "—" if p is None else f"{p:.2f}"
+
+
+def fmt_ev(ev: Decimal | None) -> str:
+    return "—" if ev is None else f"{ev:+.2f}"
+
+
+def fmt_age(ms: int) -> str:
+    s = ms // 1000
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    return f"{s // 3600}h"
+
+
+def fmt_duration(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    if ms <= 0:
+        return "closed"
+    m = ms // 60_000
+    if m < 60:
+        return f"{m}m"
+    h, m = divmod(m, 60)
+    if h < 48:
+        return f"{h}h{m:02d}m"
+    return f"{h // 24}d"
+
+
+def fmt_signed(cents: int) -> str:
+    return ("+" if cents > 0 else "") + fmt_cents(cents)

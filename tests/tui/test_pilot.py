@@ -1,0 +1,199 @@
+"""The desk driven by its keys, with the engine ticked by hand (no sleeping)."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+from kakashi_tui.adapters.store import FillRow
+from kakashi_tui.core import risk
+from kakashi_tui.tui.app import KakashiApp
+from kakashi_tui.tui.screens import ConfirmScreen, EstimateScreen, HelpScreen
+from kakashi_tui.tui.widgets import MarketsTable, StatusBar
+from tests.tui.conftest import desk_app
+
+SIZE = (120, 40)
+
+
+async def wait_for(pilot, predicate, tries: int = 200):
+    for _ in range(tries):
+        if predicate():
+            return True
+        await pilot.pause(0.02)
+    return predicate()
+
+
+async def test_pause_and_resume(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        assert engine.paused and app.view.state == "PAUSED"
+        assert app.query_one(StatusBar).has_class("-paused")
+        assert engine.tick().decisions == ()  # paused: data flows, no decisions
+        await pilot.press("p")
+        assert not engine.paused and app.view.state == "RUNNING"
+
+
+async def test_kill_is_immediate_persisted_and_refuses_orders(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("k")
+        assert engine.killed and not isinstance(app.screen, ConfirmScreen)  # no confirmation
+        assert engine.store.get_control("kill_switch") == "1"
+        assert app.query_one(StatusBar).has_class("-halted")
+        assert "HALTED" in app.view.state
+        for _ in range(20):
+            for d in engine.tick().decisions:
+                assert not d.accepted and d.reason == risk.KILL_SWITCH
+
+
+async def test_rearm_needs_confirmation(engine, tmp_path):
+    engine.kill("operator")
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert engine.killed
+        await pilot.press("r")
+        await pilot.press("y")
+        assert not engine.killed and engine.store.get_control("kill_switch") == "0"
+        assert app.view.state == "RUNNING"
+
+
+async def test_flatten_sells_everything_after_confirmation(engine, tmp_path):
+    assert engine.account.open_positions()
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
+        assert engine.account.open_positions()
+        await pilot.press("f", "y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert engine.account.open_positions() == []
+        assert FillRow.select().where(FillRow.action == "sell").count() > 0
+        assert app.view.positions == ()
+
+
+async def test_export_writes_the_postmortem(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.last_export is not None and app.last_export.exists()
+        text = app.last_export.read_text()
+        assert app.last_export.parent.parent == tmp_path / "reports"
+        for section in ("## Bankroll", "## Trades", "## Settled positions", "## Rejected decisions by reason"):
+            assert section in text
+
+
+async def test_set_p_hat_for_the_selected_market(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        ticker = app.selected_ticker()
+        await pilot.press("b")
+        assert isinstance(app.screen, EstimateScreen)
+        await pilot.press("ctrl+u", *"1.7", "enter")
+        assert isinstance(app.screen, EstimateScreen)  # refused: outside [0, 1]
+        await pilot.press("ctrl+u", *"0.91", "enter")
+        assert not isinstance(app.screen, EstimateScreen)
+        est = engine.estimates[ticker]
+        assert est.p_hat == Decimal("0.91") and est.source == "operator"
+        engine.tick()  # the oracle does not overwrite the operator
+        assert engine.estimates[ticker].p_hat == Decimal("0.91")
+        line = next(m for m in app.view.markets if m.ticker == ticker)
+        assert line.p_hat == Decimal("0.91")
+
+
+async def test_help_and_command_palette_list_the_keys(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Kill switch", "Pause / resume trading", "Flatten all positions", "Export post-mortem"} <= titles
+
+
+async def test_sort_cycles_modes(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(MarketsTable)
+        assert table.sort_mode == "ticker"
+        await pilot.press("s")
+        assert table.sort_mode == "edge"
+        edges = [max(e for e in (m.ev_yes, m.ev_no) if e is not None) for m in
+                 sorted(app.view.markets, key=lambda m: [str(r.key.value) for r in table.ordered_rows].index(m.ticker))]
+        assert edges == sorted(edges, reverse=True)
+
+
+async def test_markets_table_diffs_rows_without_clearing(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(MarketsTable)
+        table.move_cursor(row=3)
+        chosen = app.selected_ticker()
+        for _ in range(3):
+            engine.tick()
+            app.refresh_view()
+            await pilot.pause()
+        live = {m.ticker for m in app.view.markets}
+        assert {str(r.value) for r in table.rows} == live and table.row_count == len(live)
+        if chosen in live:
+            assert app.selected_ticker() == chosen  # the operator keeps the selection
+
+
+async def test_narrow_terminal_collapses_and_cycles_panels(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.has_class("-narrow")
+        assert app.query_one("#positions-panel").has_class("-current")
+        await pilot.press("v")
+        assert app.query_one("#bankroll-panel").has_class("-current")
+        assert not app.query_one("#detail").display or app.query_one("#detail").size.width == 0
+
+
+async def test_engine_worker_ticks_and_posts_views(engine, tmp_path):
+    start = engine.tick_count
+    app = desk_app(engine, tmp_path, autostart=True, interval=0, ticks=5)
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: app.view and app.view.tick == start + 5)
+        await app.workers.wait_for_complete()
+
+
+async def test_keys_respond_while_a_fetch_is_in_flight(engine, tmp_path):
+    release = threading.Event()
+    entered = threading.Event()
+    real_fetch = engine.source.fetch
+
+    def slow_fetch():
+        entered.set()
+        release.wait(10)
+        return real_fetch()
+
+    engine.source.fetch = slow_fetch
+    app = desk_app(engine, tmp_path, autostart=True, interval=0, ticks=1)
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, entered.is_set)
+        await pilot.press("k")  # the fetch is still blocked: the key must act now
+        assert engine.killed and "HALTED" in app.view.state
+        release.set()
+        await app.workers.wait_for_complete()
+        assert all(not d.accepted for d in engine.recent_decisions if d.ts >= engine.source.now_ms())
+
+
+async def test_worker_failure_halts_trading_visibly(engine, tmp_path):
+    def broken_tick():
+        raise RuntimeError("disk I/O error")
+
+    engine.tick = broken_tick
+    app = desk_app(engine, tmp_path, autostart=True, interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: app.halted_reason != "")
+        assert "disk I/O error" in app.halted_reason
+        assert engine.killed and app.query_one(StatusBar).has_class("-halted")
+        assert app.is_running
