@@ -82,6 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     rearm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     sub.add_parser("status", parents=[common], help="bankroll, positions and control state from the ledger")
+
+    rep = sub.add_parser("report", parents=[common], help="write a post-mortem (Markdown + PNG charts)")
+    rep.add_argument("--out", metavar="DIR", default="reports", help="parent folder (default: reports/)")
+    rep.add_argument("--since", metavar="DATE", help="first UTC day, YYYY-MM-DD")
+    rep.add_argument("--until", metavar="DATE", help="last UTC day, YYYY-MM-DD")
+    rep.add_argument("--no-charts", action="store_true", help="Markdown only")
+
+    rp = sub.add_parser("replay", parents=[common], help="run recorded snapshots through the engine (a backtest)")
+    src = rp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--input", metavar="FILE.jsonl", help="recorded snapshots, estimates and settlements")
+    src.add_argument("--from-db", metavar="OTHER.db", help="replay the data an earlier run stored")
+    rp.add_argument("--save-jsonl", metavar="FILE", help="with --from-db: also write the records as JSONL")
+    rp.add_argument("--report", metavar="DIR", help="write the post-mortem of the replay under DIR")
     return p
 
 
@@ -185,7 +198,8 @@ def cmd_rearm(args: argparse.Namespace) -> int:
         with store.atomic():
             store.set_control("kill_switch", "0")
             store.set_control("kill_reason", "")
-            store.add_event(now_wall_ms(), "rearm", "cli")
+            # On the engine's clock (simulated time on the simulator), like the kill it answers.
+            store.add_event(store.last_tick_ts() or now_wall_ms(), "rearm", "cli")
         print("kill switch re-armed")
     finally:
         store.close()
@@ -215,8 +229,85 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from kakashi_tui.adapters.store import now_wall_ms
+    from kakashi_tui.config import load_config
+    from kakashi_tui.report import export_postmortem, parse_day
+    from kakashi_tui.runtime import Options, db_path
+
+    cfg = load_config(args.config)
+    since = parse_day(args.since) if args.since else None
+    until = parse_day(args.until, end=True) if args.until else None
+    if since is not None and until is not None and until < since:
+        raise ConfigError("--until is before --since")
+    out = export_postmortem(db_path(Options(db=args.db), cfg), args.out, now_wall_ms(), since, until,
+                            charts=not args.no_charts)
+    print(f"post-mortem written to {out.path}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kakashi_tui.adapters.replay import (
+        ReplayEstimator, ReplaySource, group_ticks, read_jsonl, records_from_db, write_jsonl,
+    )
+    from kakashi_tui.adapters.store import Store, now_wall_ms
+    from kakashi_tui.config import load_config
+    from kakashi_tui.core.money import fmt_cents
+    from kakashi_tui.engine import Engine
+    from kakashi_tui.report import connect_readonly, export_postmortem
+
+    cfg = load_config(args.config)
+    if args.save_jsonl and not args.from_db:
+        raise ConfigError("--save-jsonl needs --from-db")
+    if args.input:
+        if not Path(args.input).is_file():
+            raise ConfigError(f"no replay file at {args.input}")
+        with open(args.input, "rb") as f:
+            total = sum(1 for _ in f)
+        items = group_ticks(read_jsonl(args.input))
+    else:
+        connect_readonly(args.from_db).close()  # a clear error for a missing or corrupt file
+        records = list(records_from_db(args.from_db))
+        if args.save_jsonl:
+            write_jsonl(records, args.save_jsonl)
+        total = len(records)
+        items = group_ticks((i, rec, None) for i, rec in enumerate(records, start=1))
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = args.db or f"replays/replay-{stamp}.db"
+    store = Store(target)
+    try:
+        if store.last_tick_ts() is not None:
+            raise ConfigError(f"{target} already holds a run; replay into a new --db")
+        source = ReplaySource(items)
+        engine = Engine(store, source, [ReplayEstimator(source)], cfg.engine_config())
+        done = 0
+        with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      transient=True) as progress:
+            task = progress.add_task("replay", total=total)
+            while source.has_next():
+                engine.tick()
+                n = len(source.current.rows) + len(source.current.estimates) if source.current else 0
+                done += n
+                progress.update(task, completed=done)
+        acct = engine.account
+        print(f"replayed {engine.tick_count} ticks into {target} | fills {store.db.execute_sql('SELECT COUNT(*) FROM fills').fetchone()[0]}"
+              f" | closed {len(acct.closed)} | rejected rows {engine.rejected_total} | cash {fmt_cents(acct.cash_cents)}"
+              f" equity {fmt_cents(engine.equity())} realised {fmt_cents(acct.realized_cents)}")
+        if args.report:
+            print(f"post-mortem written to {export_postmortem(target, args.report, now_wall_ms()).path}")
+    finally:
+        store.close()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    commands = {"run": cmd_run, "snapshot": cmd_snapshot, "rearm": cmd_rearm, "status": cmd_status}
+    commands = {"run": cmd_run, "snapshot": cmd_snapshot, "rearm": cmd_rearm, "status": cmd_status,
+                "report": cmd_report, "replay": cmd_replay}
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["run", *argv]  # bare `kakashi [options]` is `kakashi run [options]`

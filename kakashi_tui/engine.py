@@ -126,7 +126,7 @@ class Engine:
         with self._flags_lock:
             self.flags.kill = True
             self.flags.kill_reason = reason
-        ts = now_wall_ms()
+        ts = self.source.now_ms()  # the engine's clock, comparable with fills and decisions
         with self.store.atomic():
             self.store.set_control("kill_switch", "1")
             self.store.set_control("kill_reason", reason)
@@ -139,7 +139,7 @@ class Engine:
         with self.store.atomic():
             self.store.set_control("kill_switch", "0")
             self.store.set_control("kill_reason", "")
-            self.store.add_event(now_wall_ms(), "rearm", "")
+            self.store.add_event(self.source.now_ms(), "rearm", "")
 
     def set_paused(self, paused: bool) -> None:
         with self._flags_lock:
@@ -349,7 +349,7 @@ class Engine:
                             self.cfg.strategy)
         if d is None:
             return None
-        d = d.model_copy(update={"ts": now})
+        d = d.model_copy(update={"ts": now, "equity_cents": eq})
         held = self.account.tickers_held()
         daily_stopped = self.daily_stopped(now)
         day_start = self.day_start_equity()

@@ -1,109 +1,352 @@
-"""Post-mortem export: a Markdown summary of trades and bankroll, straight from the ledger.
+"""Post-mortems: the weekly template filled in from the ledger, with charts.
 
-Reads the database through its own read-only sqlite3 connection, so it can run beside a
-live engine (WAL lets readers see the last committed tick) without touching the writer.
+Reads the database through its own read-only sqlite3 connection, so it runs beside a live
+engine (WAL lets readers see the last committed tick) without touching the writer.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from kakashi_tui.adapters.store import snapshot_from_row
-from kakashi_tui.core.ledger import Account, Kind, LedgerEntry, equity_cents
+from kakashi_tui.core.ledger import Account, Closed, Kind, LedgerEntry, equity_cents
 from kakashi_tui.core.models import Side
 from kakashi_tui.core.money import fmt_cents
+from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS
+from kakashi_tui.core.sizing import per_trade_cap_cents
+from kakashi_tui.core.stats import Drawdown, bootstrap_ci, brier, max_drawdown, mean, verdict
+from kakashi_tui.errors import ConfigError, StoreError
+
+DAY_MS = 86_400_000
+BOOTSTRAP_SEED = 20_260_105
 
 
-def _utc(ms: int | None) -> str:
+def _utc(ms: int | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
     if ms is None:
         return "—"
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(fmt)
 
 
-def _connect(db: str | Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{Path(db).resolve()}?mode=ro", uri=True, timeout=5)
-
-
-def render_postmortem(db: str | Path, generated_ms: int) -> str:
-    con = _connect(db)
+def parse_day(text: str, end: bool = False) -> int:
+    """'2026-01-05' -> epoch ms at 00:00 UTC (or the end of that day with ``end``)."""
     try:
-        entries = [LedgerEntry(ts=ts, kind=Kind(k), amount_cents=a, key=key, ticker=t or "",
-                               side=Side(s) if s else None, contracts=c)
-                   for ts, k, a, key, t, s, c in con.execute(
-                       "SELECT ts, kind, amount_cents, key, ticker, side, contracts FROM ledger ORDER BY id")]
-        acct = Account.from_entries(entries)
-        marks = {}
-        for p in acct.open_positions():
-            row = con.execute("SELECT ticker, ts, yes_bid, yes_ask, last, volume, book FROM snapshots "
-                              "WHERE ticker = ? ORDER BY ts DESC, id DESC LIMIT 1", (p.ticker,)).fetchone()
-            if row:
-                marks[p.ticker] = snapshot_from_row(*row)
-        equity = equity_cents(acct, marks)
-        fills = con.execute("SELECT ts, ticker, side, action, contracts, requested, cost_cents, fee_cents "
-                            "FROM fills ORDER BY id").fetchall()
-        reasons = Counter(r for (r,) in con.execute("SELECT reason FROM decisions WHERE accepted = 0"))
-        events = con.execute("SELECT ts, kind, detail FROM events WHERE kind IN "
-                             "('kill_switch', 'rearm', 'daily_stop', 'flatten') ORDER BY id").fetchall()
-        first_ts = entries[0].ts if entries else None
-        last_tick = con.execute("SELECT MAX(ts) FROM ticks").fetchone()[0]
+        d = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise ConfigError(f"bad date {text!r}: use YYYY-MM-DD (UTC)") from None
+    ms = int(d.timestamp() * 1000)
+    return ms + DAY_MS - 1 if end else ms
+
+
+def connect_readonly(db: str | Path) -> sqlite3.Connection:
+    path = Path(db)
+    if not path.exists():
+        raise StoreError(f"no database at {path}", 2)
+    try:
+        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=5)
+        con.execute("SELECT count(*) FROM ledger").fetchone()
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"database {path} is unreadable or not a Kakashi database ({e})", 2) from None
+    return con
+
+
+@dataclass
+class TradeLine:
+    ticker: str
+    side: Side
+    predicted_ev_cents: float  # EV per contract at entry x contracts filled
+    contracts: int
+    realized_cents: int | None  # None while open
+
+
+@dataclass
+class ReportData:
+    since_ms: int | None
+    until_ms: int | None
+    first_ts: int | None
+    last_ts: int | None
+    start_equity: int
+    end_equity: int
+    end_cash: int
+    equity: list[tuple[int, int]]
+    fills: list[tuple]
+    closed: list[Closed]
+    fees_cents: int
+    trades: list[TradeLine]
+    brier_pairs: list[tuple[float, float, int]]  # (p_hat, market price, outcome)
+    reasons: Counter
+    events: list[tuple[int, str, str]]
+    breaches: list[str]
+    checks: list[str] = field(default_factory=list)
+
+    # -- figures -------------------------------------------------------------------------
+    @property
+    def pnls(self) -> list[float]:
+        return [c.pnl_cents / 100 for c in self.closed]
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        return bootstrap_ci(self.pnls, seed=BOOTSTRAP_SEED)
+
+    @property
+    def drawdown(self) -> Drawdown:
+        return max_drawdown(self.equity)
+
+    @property
+    def wins(self) -> int:
+        return sum(1 for c in self.closed if c.pnl_cents > 0)
+
+    @property
+    def brier_model(self) -> float | None:
+        return brier([(p, y) for p, _m, y in self.brier_pairs])
+
+    @property
+    def brier_market(self) -> float | None:
+        return brier([(m, y) for _p, m, y in self.brier_pairs])
+
+
+def _in(ts: int, since: int | None, until: int | None) -> bool:
+    return (since is None or ts >= since) and (until is None or ts <= until)
+
+
+def gather(db: str | Path, since_ms: int | None = None, until_ms: int | None = None) -> ReportData:
+    con = connect_readonly(db)
+    try:
+        return _gather(con, since_ms, until_ms)
     finally:
         con.close()
 
-    settled = [c for c in acct.closed if c.kind is Kind.SETTLE]
-    wins = sum(1 for c in settled if c.proceeds_cents > 0)
+
+def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> ReportData:
+    entries = [LedgerEntry(ts=ts, kind=Kind(k), amount_cents=a, key=key, ticker=t or "",
+                           side=Side(s) if s else None, contracts=c)
+               for ts, k, a, key, t, s, c in con.execute(
+                   "SELECT ts, kind, amount_cents, key, ticker, side, contracts FROM ledger ORDER BY id")]
+    breaches: list[str] = []
+    checks = ["cash never negative", f"at most {HARD_MAX_OPEN_POSITIONS} open positions",
+              f"worst case within {HARD_MAX_LOSS_PER_TRADE_PCT}% of equity per trade",
+              "no fill beyond the worst case approved", "no buy while the kill switch was thrown",
+              "no buy after the daily stop", "each position settled at most once"]
+    acct = Account()
+    settled_keys: Counter = Counter()
+    for e in entries:
+        try:
+            acct.apply(e)
+        except ValueError as err:
+            breaches.append(f"ledger entry {e.key}: {err}")
+            continue
+        if acct.cash_cents < 0:
+            breaches.append(f"cash negative ({fmt_cents(acct.cash_cents)}) after {e.key}")
+        if len(acct.tickers_held()) > HARD_MAX_OPEN_POSITIONS:
+            breaches.append(f"{len(acct.tickers_held())} open positions after {e.key}")
+        if e.kind is Kind.SETTLE:
+            settled_keys[(e.ticker, e.side)] += 1
+    breaches += [f"{t} {s.value} settled {n} times" for (t, s), n in settled_keys.items() if n > 1]
+
+    ticks = [(ts, eq, cash) for ts, eq, cash in con.execute(
+        "SELECT ts, equity_cents, cash_cents FROM ticks ORDER BY tick")]
+    equity = [(ts, eq) for ts, eq, _c in ticks if _in(ts, since, until)]
+    before = [(ts, eq) for ts, eq, _c in ticks if since is not None and ts < since]
+    deposits = acct.deposits_cents
+    start_equity = before[-1][1] if before else (equity[0][1] if equity and since is not None else deposits)
+    if since is None:
+        start_equity = deposits
+    marks = {}
+    for p in acct.open_positions():
+        row = con.execute("SELECT ticker, ts, yes_bid, yes_ask, last, volume, book FROM snapshots "
+                          "WHERE ticker = ? ORDER BY ts DESC, id DESC LIMIT 1", (p.ticker,)).fetchone()
+        if row:
+            marks[p.ticker] = snapshot_from_row(*row)
+    end_equity = equity[-1][1] if (equity and until is not None) else equity_cents(acct, marks)
+    end_cash = ticks[-1][2] if ticks else acct.cash_cents
+    if until is not None and equity:
+        end_cash = next(c for ts, _e, c in reversed(ticks) if ts <= until)
+
+    fills = [f for f in con.execute(
+        "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts, f.requested, f.cost_cents, f.fee_cents, "
+        "d.ev, d.worst_case_cents, d.equity_cents FROM fills f LEFT JOIN decisions d ON d.id = f.decision_id "
+        "ORDER BY f.id") if _in(f[1], since, until)]
+    for fid, ts, t, s, action, n, _req, cost, fee, _ev, worst, eq in fills:
+        if action != "buy" or worst is None:
+            continue
+        if cost + fee > worst:
+            breaches.append(f"fill {fid} on {t} cost {fmt_cents(cost + fee)} > approved worst case {fmt_cents(worst)}")
+        if eq and worst > per_trade_cap_cents(eq, HARD_MAX_LOSS_PER_TRADE_PCT):
+            breaches.append(f"fill {fid} on {t} risked {fmt_cents(worst)} > {HARD_MAX_LOSS_PER_TRADE_PCT}% of "
+                            f"{fmt_cents(eq)}")
+    events = [(ts, k, d) for ts, k, d in con.execute(
+        "SELECT ts, kind, detail FROM events WHERE kind IN ('kill_switch', 'rearm', 'daily_stop', 'flatten') "
+        "ORDER BY id")]
+    buys = [(f[0], f[1], f[2]) for f in fills if f[4] == "buy"]
+    kill_from: int | None = None
+    windows: list[tuple[int, int | None]] = []
+    for ts, kind, _d in events:
+        if kind == "kill_switch" and kill_from is None:
+            kill_from = ts
+        elif kind == "rearm" and kill_from is not None:
+            windows.append((kill_from, ts))
+            kill_from = None
+    if kill_from is not None:
+        windows.append((kill_from, None))
+    for fid, ts, t in buys:
+        for a, b in windows:
+            if ts > a and (b is None or ts < b):
+                breaches.append(f"buy fill {fid} on {t} at {_utc(ts)} while the kill switch was thrown")
+        for ets, kind, _d in events:
+            if kind == "daily_stop" and ets < ts and ets // DAY_MS == ts // DAY_MS:
+                breaches.append(f"buy fill {fid} on {t} at {_utc(ts)} after the daily stop")
+
+    closed = [c for c in acct.closed if _in(c.ts, since, until)]
+    realized: dict[tuple[str, str], int] = {}
+    for c in acct.closed:
+        realized[(c.ticker, c.side.value)] = realized.get((c.ticker, c.side.value), 0) + c.pnl_cents
+    trades = [TradeLine(ticker=t, side=Side(s), predicted_ev_cents=(ev or 0) * 100 * n, contracts=n,
+                        realized_cents=realized.get((t, s)))
+              for _id, _ts, t, s, action, n, *_rest, ev, _w, _eq in
+              [(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11]) for f in fills]
+              if action == "buy"]
+
+    pairs = []
+    for t, result, ts in con.execute("SELECT ticker, result, ts FROM outcomes ORDER BY ts"):
+        if not _in(ts, since, until):
+            continue
+        p = con.execute("SELECT p_hat FROM estimates WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC "
+                        "LIMIT 1", (t, ts)).fetchone()
+        q = con.execute("SELECT yes_bid, yes_ask, last FROM snapshots WHERE ticker = ? AND ts <= ? "
+                        "ORDER BY ts DESC, id DESC LIMIT 1", (t, ts)).fetchone()
+        if p is None or q is None:
+            continue
+        bid, ask, last = q
+        market = (bid + ask) / 2 if bid is not None and ask is not None else last
+        if market is None:
+            continue
+        pairs.append((p[0], market, 1 if result == "yes" else 0))
+
+    reasons: Counter = Counter()
+    for reason, ts in con.execute("SELECT reason, ts FROM decisions WHERE accepted = 0"):
+        if _in(ts, since, until):
+            reasons[reason.split(" (")[0]] += 1
+    first_ts = (equity[0][0] if equity else (entries[0].ts if entries else None))
+    last_ts = equity[-1][0] if equity else first_ts
+    return ReportData(
+        since_ms=since, until_ms=until, first_ts=first_ts, last_ts=last_ts, start_equity=start_equity,
+        end_equity=end_equity, end_cash=end_cash, equity=equity, fills=fills, closed=closed,
+        fees_cents=sum(f[8] for f in fills), trades=trades, brier_pairs=pairs, reasons=reasons,
+        events=[e for e in events if _in(e[0], since, until)], breaches=breaches, checks=checks)
+
+
+def _money(x: float) -> str:
+    return fmt_cents(int(round(x * 100)))
+
+
+def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None = None) -> str:
+    pnls = d.pnls
+    ci = d.ci
+    dd = d.drawdown
+    period_from = _utc(d.since_ms) if d.since_ms is not None else _utc(d.first_ts)
+    period_to = _utc(d.until_ms) if d.until_ms is not None else _utc(d.last_ts)
     out = [
-        "# Kakashi post-mortem",
+        "# Kakashi weekly post-mortem",
         "",
         f"Generated {_utc(generated_ms)}. **Paper trading only**: every fill below is simulated.",
         "",
-        f"Period: {_utc(first_ts)} to {_utc(last_tick or first_ts)}",
+        "## Period",
+        "",
+        f"{period_from} to {period_to}",
         "",
         "## Bankroll",
         "",
-        "| starting bankroll | ending cash | ending equity | realised PnL | fees paid | open positions |",
-        "|---|---|---|---|---|---|",
-        f"| {fmt_cents(acct.deposits_cents)} | {fmt_cents(acct.cash_cents)} | {fmt_cents(equity)} | "
-        f"{fmt_cents(acct.realized_cents)} | {fmt_cents(acct.fees_cents)} | {len(acct.open_positions())} |",
+        "| starting bankroll | ending equity | ending cash | change | max drawdown | drawdown from | to |",
+        "|---|---|---|---|---|---|---|",
+        f"| {fmt_cents(d.start_equity)} | {fmt_cents(d.end_equity)} | {fmt_cents(d.end_cash)} | "
+        f"{fmt_cents(d.end_equity - d.start_equity)} | {fmt_cents(dd.depth)} | {_utc(dd.peak_ts)} | "
+        f"{_utc(dd.trough_ts)} |",
         "",
-        f"## Trades ({len(fills)})",
+        "## Trades",
+        "",
+        "| fills | closed trades | wins | losses | fees | total PnL | mean PnL per trade | 95% CI (bootstrap) |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {len(d.fills)} | {len(pnls)} | {d.wins} | {len(pnls) - d.wins} | {fmt_cents(d.fees_cents)} | "
+        f"{_money(sum(pnls))} | {_money(mean(pnls)) if pnls else '—'} | "
+        f"{f'{_money(ci[0])} to {_money(ci[1])}' if ci else 'n/a (fewer than 2 trades)'} |",
+        "",
+        f"Bootstrap: 2,000 resamples of closed-trade PnL, seed {BOOTSTRAP_SEED} (repeatable).",
+        "",
+        "## Estimates: Brier score on settled markets",
         "",
     ]
-    if fills:
-        out += ["| time | ticker | side | action | filled/requested | avg price | cost | fee |",
-                "|---|---|---|---|---|---|---|---|"]
-        for ts, t, s, action, n, req, cost, fee in fills:
-            out.append(f"| {_utc(ts)} | {t} | {s.upper()} | {action} | {n}/{req} | {cost / 100 / n:.2f} | "
-                       f"{fmt_cents(cost)} | {fmt_cents(fee)} |")
+    bm, bk = d.brier_model, d.brier_market
+    if bm is None:
+        out.append("No settled market with both an estimate and a quote in this period.")
     else:
-        out.append("No trades in this period.")
-    out += ["", f"## Settled positions ({len(settled)}: {wins} won, {len(settled) - wins} lost)", ""]
-    if settled:
-        out += ["| time | ticker | side | contracts | payout | PnL |", "|---|---|---|---|---|---|"]
-        for c in settled:
-            out.append(f"| {_utc(c.ts)} | {c.ticker} | {c.side.value.upper()} | {c.contracts} | "
-                       f"{fmt_cents(c.proceeds_cents)} | {fmt_cents(c.pnl_cents)} |")
+        better = "better than" if bm < bk else ("no better than" if bm > bk else "the same as")
+        out += ["| markets | Brier (p̂) | Brier (market mid, baseline) |", "|---|---|---|",
+                f"| {len(d.brier_pairs)} | {bm:.4f} | {bk:.4f} |", "",
+                f"Your estimates scored {better} the market price (lower is better)."]
+    pred = sum(t.predicted_ev_cents for t in d.trades if t.realized_cents is not None)
+    real = sum(t.realized_cents for t in d.trades if t.realized_cents is not None)
+    n_closed = sum(1 for t in d.trades if t.realized_cents is not None)
+    out += ["", "## Predicted EV against realised PnL", ""]
+    if n_closed:
+        out += ["| closed positions | predicted EV at entry | realised PnL | realised / predicted |", "|---|---|---|---|",
+                f"| {n_closed} | {fmt_cents(int(round(pred)))} | {fmt_cents(real)} | "
+                f"{(real / pred):.2f} |" if pred else f"| {n_closed} | $0.00 | {fmt_cents(real)} | — |"]
     else:
-        out.append("No settlements in this period.")
+        out.append("No position entered in this period has closed yet.")
     out += ["", "## Rejected decisions by reason", ""]
-    if reasons:
-        by_reason: Counter[str] = Counter()
-        for r, n in reasons.items():  # "max open positions reached (5/5)" counts as its guardrail
-            by_reason[r.split(" (")[0]] += n
-        out += ["| reason | count |", "|---|---|"] + [f"| {r} | {n} |" for r, n in by_reason.most_common()]
+    if d.reasons:
+        out += ["| reason | count |", "|---|---|"] + [f"| {r} | {n} |" for r, n in d.reasons.most_common()]
     else:
         out.append("None.")
+    out += ["", "## Guardrail breaches", ""]
+    if d.breaches:
+        out.append(f"**{len(d.breaches)} breach(es). This must be zero: stop and investigate.**")
+        out += [f"- {b}" for b in d.breaches]
+    else:
+        out.append("**0 breaches.** Checked against the ledger: " + "; ".join(d.checks) + ".")
     out += ["", "## Kill-switch and daily-stop events", ""]
-    out += [f"- {_utc(ts)} {kind} {detail}".rstrip() for ts, kind, detail in events] or ["None."]
-    out += ["", "## What went well", "", "_(operator)_", "", "## What went wrong", "", "_(operator)_", "",
+    out += [f"- {_utc(ts)} {kind} {detail}".rstrip() for ts, kind, detail in d.events] or ["None."]
+    out += ["", "## Verdict", "", verdict(pnls, ci), ""]
+    if d.fills:
+        out += ["## Fills", "", "| time | ticker | side | action | filled/requested | avg price | cost | fee |",
+                "|---|---|---|---|---|---|---|---|"]
+        for _id, ts, t, s, action, n, req, cost, fee, *_r in d.fills[-200:]:
+            out.append(f"| {_utc(ts)} | {t} | {s.upper()} | {action} | {n}/{req} | {cost / 100 / n:.2f} | "
+                       f"{fmt_cents(cost)} | {fmt_cents(fee)} |")
+        out.append("")
+    if charts:
+        out += ["## Charts", ""] + [f"![{c}]({c})" for c in charts] + [""]
+    out += ["## What went well", "", "_(operator)_", "", "## What went wrong", "", "_(operator)_", "",
             "## What to change", "", "_(operator)_", ""]
     return "\n".join(out)
 
 
-def export_postmortem(db: str | Path, reports_dir: str | Path, generated_ms: int) -> Path:
-    """Write ``<reports_dir>/<UTC timestamp>/postmortem.md`` and return its path."""
+def key_figures(d: ReportData) -> list[tuple[str, str]]:
+    ci = d.ci
+    return [
+        ("Ending equity", fmt_cents(d.end_equity)),
+        ("Closed trades", str(len(d.closed))),
+        ("Mean PnL / trade", _money(mean(d.pnls)) if d.pnls else "—"),
+        ("95% CI", f"{_money(ci[0])} to {_money(ci[1])}" if ci else "n/a"),
+        ("Max drawdown", fmt_cents(d.drawdown.depth)),
+        ("Brier p̂ / market", f"{d.brier_model:.3f} / {d.brier_market:.3f}" if d.brier_model is not None else "—"),
+        ("Breaches", str(len(d.breaches))),
+    ]
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    figures: list[tuple[str, str]]
+
+
+def export_postmortem(db: str | Path, reports_dir: str | Path, generated_ms: int, since_ms: int | None = None,
+                      until_ms: int | None = None, charts: bool = True) -> Exported:
+    """Write ``<reports_dir>/<UTC timestamp>/postmortem.md`` and the PNG charts beside it."""
+    data = gather(db, since_ms, until_ms)
     stamp = datetime.fromtimestamp(generated_ms / 1000, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(reports_dir) / stamp
     n = 1
@@ -111,6 +354,11 @@ def export_postmortem(db: str | Path, reports_dir: str | Path, generated_ms: int
         n += 1
         folder = Path(reports_dir) / f"{stamp}-{n}"
     folder.mkdir(parents=True)
+    names: list[str] = []
+    if charts:
+        from kakashi_tui.charts import write_charts
+
+        names = write_charts(data, folder)
     path = folder / "postmortem.md"
-    path.write_text(render_postmortem(db, generated_ms), encoding="utf-8")
-    return path
+    path.write_text(render_markdown(data, generated_ms, names), encoding="utf-8")
+    return Exported(path, key_figures(data))

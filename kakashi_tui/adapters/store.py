@@ -24,7 +24,10 @@ from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
 from kakashi_tui.core.models import Estimate, Fill, Market, Side, Snapshot, TradeDecision
 from kakashi_tui.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Columns added after version 1: (table, column, SQL type and default). Applied on open.
+MIGRATIONS = [("decisions", "equity_cents", "INTEGER NOT NULL DEFAULT 0")]
 
 
 class _Base(pw.Model):
@@ -83,6 +86,7 @@ class DecisionRow(_Base):
     p_hat = pw.FloatField()
     ev = pw.FloatField()
     worst_case_cents = pw.IntegerField()
+    equity_cents = pw.BigIntegerField(default=0)
     accepted = pw.BooleanField()
     reason = pw.TextField()
 
@@ -226,6 +230,7 @@ class Store:
             self.db.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
             if writer:
                 self.db.create_tables(MODELS, safe=True)
+                self._migrate()
                 self.set_control_default("schema_version", str(SCHEMA_VERSION))
         except (pw.DatabaseError, sqlite3.DatabaseError) as e:
             self.close()
@@ -236,6 +241,13 @@ class Store:
         except OSError as e:
             self.close()
             raise StoreError(f"cannot open database {self.path}: {e.strerror}", 2) from e
+
+    def _migrate(self) -> None:
+        for table, column, decl in MIGRATIONS:
+            have = {r[1] for r in self.db.execute_sql(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self.db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        self.set_control("schema_version", str(SCHEMA_VERSION))
 
     def _take_lock(self) -> None:
         lock_path = str(self.path) + ".lock"
@@ -337,7 +349,8 @@ class Store:
         return DecisionRow.insert(
             ts=d.ts, tick=tick, ticker=d.ticker, side=d.side.value, contracts=d.contracts,
             limit_price=float(d.limit_price), best_ask=float(d.best_ask), p_hat=float(d.p_hat),
-            ev=float(d.ev_per_contract), worst_case_cents=d.worst_case_cents, accepted=d.accepted,
+            ev=float(d.ev_per_contract), worst_case_cents=d.worst_case_cents, equity_cents=d.equity_cents,
+            accepted=d.accepted,
             reason=d.reason).execute()
 
     def insert_fill(self, f: Fill, action: str, decision_id: int | None) -> int:
@@ -375,6 +388,10 @@ class Store:
 
     def record_outcome(self, ticker: str, result: Side, ts: int) -> None:
         OutcomeRow.insert(ticker=ticker, result=result.value, ts=ts).on_conflict_ignore().execute()
+
+    def last_tick_ts(self) -> int | None:
+        """The engine clock at the last completed tick (for events written outside the engine)."""
+        return self.db.execute_sql("SELECT MAX(ts) FROM ticks").fetchone()[0]
 
     def recent_equity(self, n: int) -> list[int]:
         cur = self.db.execute_sql("SELECT equity_cents FROM ticks ORDER BY tick DESC LIMIT ?", (n,))

@@ -226,6 +226,7 @@ class TradeDecision(_Frozen):
     p_hat: Decimal
     ev_per_contract: Decimal
     worst_case_cents: int
+    equity_cents: int = 0  # equity when the decision was taken: the per-trade cap's base
     accepted: bool = False
     reason: str = ""
 

@@ -22,7 +22,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from kakashi_tui.engine import Engine
 from kakashi_tui.report import export_postmortem
 from kakashi_tui.tui.messages import EngineUpdated
-from kakashi_tui.tui.screens import ConfirmScreen, EstimateScreen, HelpScreen
+from kakashi_tui.tui.screens import ConfirmScreen, EstimateScreen, HelpScreen, ReportScreen
 from kakashi_tui.tui.widgets import (
     BankrollPanel, DecisionLog, EquityChart, MarketDetail, MarketsTable, PositionsPanel, RiskPanel, StatusBar,
 )
@@ -230,13 +230,13 @@ class KakashiApp(App[int]):
     @work(thread=True, group="commands", exit_on_error=False)
     def _export(self) -> None:
         try:
-            path = export_postmortem(self.engine.store.path, self.reports_dir, int(self._clock() * 1000))
+            out = export_postmortem(self.engine.store.path, self.reports_dir, int(self._clock() * 1000))
         except Exception as e:
             self.call_from_thread(self.notify, f"export failed: {e}", severity="error")
             return
-        self.last_export = path
-        self.call_from_thread(self.notify, f"Post-mortem written to {path}", title="Exported")
-        self.call_from_thread(self.note, f"exported {path}")
+        self.last_export = out.path
+        self.call_from_thread(self.note, f"exported {out.path}")
+        self.call_from_thread(self.push_screen, ReportScreen(out.path, out.figures))
 
     def action_set_estimate(self) -> None:
         t = self.selected_ticker()

@@ -43,6 +43,31 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
+class ReportScreen(ModalScreen[None]):
+    """The post-mortem just exported, with its key figures on top."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="report.close")]
+
+    def __init__(self, path, figures: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.path = path
+        self.figures = figures
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import VerticalScroll
+
+        with Vertical(id="report-box"):
+            yield Label(f"Post-mortem: {self.path}", id="report-title")
+            yield Label("   ".join(f"{k}: [b]{v}[/b]" for k, v in self.figures), id="report-figures")
+            with VerticalScroll(id="report-scroll"):
+                yield Markdown(self.path.read_text(encoding="utf-8"))
+            yield Label("charts: bankroll.png, drawdown.png, edge_hist.png, calibration.png beside it · esc to close",
+                        classes="hint")
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
 class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [Binding("y", "answer(True)", "Yes", id="confirm.yes"),
                 Binding("n,escape", "answer(False)", "No", id="confirm.no")]

@@ -8,7 +8,7 @@ from decimal import Decimal
 from kakashi_tui.adapters.store import FillRow
 from kakashi_tui.core import risk
 from kakashi_tui.tui.app import KakashiApp
-from kakashi_tui.tui.screens import ConfirmScreen, EstimateScreen, HelpScreen
+from kakashi_tui.tui.screens import ConfirmScreen, EstimateScreen, HelpScreen, ReportScreen
 from kakashi_tui.tui.widgets import MarketsTable, StatusBar
 from tests.tui.conftest import desk_app
 
@@ -86,8 +86,12 @@ async def test_export_writes_the_postmortem(engine, tmp_path):
         assert app.last_export is not None and app.last_export.exists()
         text = app.last_export.read_text()
         assert app.last_export.parent.parent == tmp_path / "reports"
-        for section in ("## Bankroll", "## Trades", "## Settled positions", "## Rejected decisions by reason"):
+        for section in ("## Bankroll", "## Trades", "## Verdict", "## Rejected decisions by reason"):
             assert section in text
+        assert isinstance(app.screen, ReportScreen)  # the desk shows what it just wrote
+        assert (app.last_export.parent / "bankroll.png").exists()
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ReportScreen)
 
 
 async def test_set_p_hat_for_the_selected_market(engine, tmp_path):
