@@ -48,6 +48,7 @@ class KalshiSection(_Section):
     beliefs: str | None = None
     timeout_s: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=10)
+    backoff_base_s: float = Field(default=0.5, gt=0, le=30)
 
 
 class KakashiConfig(_Section):

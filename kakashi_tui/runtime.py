@@ -57,7 +57,7 @@ def build_sim(store: Store, opts: Options, cfg: KakashiConfig) -> SimExchange:
 
 def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> KalshiClient:
     return KalshiClient(base_url=api_base(opts, cfg), timeout=cfg.kalshi.timeout_s,
-                        max_retries=cfg.kalshi.max_retries)
+                        max_retries=cfg.kalshi.max_retries, backoff_base=cfg.kalshi.backoff_base_s)
 
 
 def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None) -> Engine:

@@ -89,7 +89,7 @@ def parse_utc_ms(value: Any) -> int | None:
 
 
 class Market(_Frozen):
-    ticker: str = Field(min_length=1)
+    ticker: str
     title: str = ""
     series: str = ""
     event_ticker: str = ""
@@ -133,7 +133,7 @@ class Snapshot(_Frozen):
     is a NO bid at 1 - p, so ``yes_ask == 1 - best NO bid``.
     """
 
-    ticker: str = Field(min_length=1)
+    ticker: str
     ts: int
     yes_bid: Decimal | None = None
     yes_ask: Decimal | None = None

@@ -1,0 +1,1 @@
+"""Tools for tests and demos. Nothing here is used by the trading loop."""
