@@ -86,7 +86,10 @@ def test_bad_rows_rejected_with_reasons_good_rows_stored(kalshi, tmp_path):
     reasons = " | ".join(r.reason for r in RejectedRow.select())
     for fragment in ("crossed", "outside [0, 1]", "missing ticker", "no result"):
         assert fragment in reasons
-    assert SnapshotRow.select().count() == 12 and MarketRow.select().count() == 12
+    assert SnapshotRow.select().count() == 12
+    # a market whose quote was bad is still a valid market; only its snapshot is refused
+    assert MarketRow.select().count() == 14
+    assert SnapshotRow.select().where(SnapshotRow.ticker.in_(["KXBAD-ASKBID", "KXBAD-PRICE"])).count() == 0
     store.close()
 
 
