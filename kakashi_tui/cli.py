@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", parents=[common], help="bankroll, positions and control state from the ledger")
 
+    kill = sub.add_parser("kill", parents=[common], help="throw the kill switch (a running engine stops ordering "
+                          "on its next tick); stays thrown until `kakashi rearm`")
+    kill.add_argument("--reason", default="operator (cli)", help="recorded with the event")
+
     rep = sub.add_parser("report", parents=[common], help="write a post-mortem (Markdown + PNG charts)")
     rep.add_argument("--out", metavar="DIR", default="reports", help="parent folder (default: reports/)")
     rep.add_argument("--since", metavar="DATE", help="first UTC day, YYYY-MM-DD")
@@ -182,7 +186,12 @@ def cmd_rearm(args: argparse.Namespace) -> int:
     from kakashi_tui.runtime import Options, db_path
 
     cfg = load_config(args.config)
-    store = Store(db_path(Options(db=args.db), cfg))
+    try:
+        store = Store(db_path(Options(db=args.db), cfg))
+    except KakashiError as e:
+        if "already writing" in str(e):
+            raise KakashiError("an engine is running on this database: re-arm from its desk (r)") from None
+        raise
     try:
         if store.get_control("kill_switch", "0") != "1":
             print("kill switch is not thrown; nothing to re-arm")
@@ -206,6 +215,36 @@ def cmd_rearm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _must_exist(path: str) -> None:
+    import os
+
+    if not os.path.exists(path):
+        raise ConfigError(f"no database at {path}")
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    from kakashi_tui.adapters.store import Store, now_wall_ms
+    from kakashi_tui.config import load_config
+    from kakashi_tui.runtime import Options, db_path
+
+    cfg = load_config(args.config)
+    path = db_path(Options(db=args.db), cfg)
+    _must_exist(path)
+    # No writer lock: an emergency stop must work while an engine is running on this DB.
+    store = Store(path, writer=False)
+    try:
+        if not store.db.table_exists("control"):
+            raise ConfigError(f"{store.path} is not a Kakashi database")
+        with store.atomic():
+            store.set_control("kill_switch", "1")
+            store.set_control("kill_reason", args.reason)
+            store.add_event(store.last_tick_ts() or now_wall_ms(), "kill_switch", args.reason)
+        print("kill switch thrown: no new paper orders until `kakashi rearm`")
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.store import Store
     from kakashi_tui.config import load_config
@@ -214,7 +253,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     from kakashi_tui.runtime import Options, db_path
 
     cfg = load_config(args.config)
-    store = Store(db_path(Options(db=args.db), cfg), writer=False)
+    path = db_path(Options(db=args.db), cfg)
+    _must_exist(path)
+    store = Store(path, writer=False)
     try:
         acct = store.account()
         marks = {p.ticker: store.latest_snapshot(p.ticker) for p in acct.open_positions()}
@@ -306,7 +347,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    commands = {"run": cmd_run, "snapshot": cmd_snapshot, "rearm": cmd_rearm, "status": cmd_status,
+    import os
+
+    os.umask(0o077)  # the DB, its WAL, the lock and reports are the operator's alone
+    commands = {"run": cmd_run, "snapshot": cmd_snapshot, "rearm": cmd_rearm, "status": cmd_status, "kill": cmd_kill,
                 "report": cmd_report, "replay": cmd_replay}
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):

@@ -11,7 +11,7 @@ import tomllib
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from kakashi_tui.core.risk import RiskLimits
 from kakashi_tui.core.strategy import StrategyConfig
@@ -45,6 +45,9 @@ class SimSection(_Section):
 
 class KalshiSection(_Section):
     api_base: str | None = None
+    # Credentials are not needed to paper-trade (market data is public). If present they are
+    # held as SecretStr (masked in any repr) and never logged, stored or reported.
+    api_key_id: SecretStr | None = None
     beliefs: str | None = None
     timeout_s: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=10)
@@ -103,4 +106,6 @@ def load_config(path: str | None = None) -> KakashiConfig:
         cfg.engine_config()  # the risk limits are checked against the hard ceilings here
     except ValidationError as e:
         raise ConfigError(_one_line(e, where)) from None
+    if path and cfg.kalshi.api_key_id is not None and Path(path).stat().st_mode & 0o077:
+        raise ConfigError(f"{path} holds credentials but others can read it: chmod 600 {path}")
     return cfg

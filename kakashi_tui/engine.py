@@ -141,6 +141,17 @@ class Engine:
             self.store.set_control("kill_reason", "")
             self.store.add_event(self.source.now_ms(), "rearm", "")
 
+    def _adopt_external_kill(self) -> None:
+        """`kakashi kill` from another terminal (or cron) writes the DB: honour it on the next tick.
+
+        Only the kill propagates this way; re-arming is always a deliberate act on this engine.
+        """
+        if self.store.get_control("kill_switch", "0") == "1":
+            with self._flags_lock:
+                if not self.flags.kill:
+                    self.flags.kill = True
+                    self.flags.kill_reason = self.store.get_control("kill_reason", "") or "external"
+
     def set_paused(self, paused: bool) -> None:
         with self._flags_lock:
             self.flags.paused = paused
@@ -213,6 +224,7 @@ class Engine:
     def _tick_body(self, batch: FetchBatch, now: int, wall: int, fetch_ms: float) -> TickReport:
         decisions: list[TradeDecision] = []
         fills = settled = 0
+        self._adopt_external_kill()
         self._roll_day(now)
         good_markets, good_snaps, saved, rejected = self._ingest(batch, now, wall)
         # estimate
