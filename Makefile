@@ -8,10 +8,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package, direct and transitive, so installs are repeatable.
+# Refresh it deliberately: .venv/bin/pip freeze --exclude-editable > constraints.txt
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)

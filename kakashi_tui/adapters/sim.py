@@ -72,6 +72,7 @@ class SimExchange:
         self._serial = 0
         self.live: list[_SimMarket] = [self._new_market() for _ in range(markets)]
         self._settled: list[_SimMarket] = []
+        self._closed: list[_SimMarket] = []
         for m in self.live:
             self._quote(m)
 
@@ -112,17 +113,20 @@ class SimExchange:
         m.volume += r.randint(0, 50)
 
     def advance(self) -> None:
-        """One tick of simulated time: drift, settle what closed, open replacements."""
+        """One tick of simulated time: drift; markets past their close stop quoting (closed) and
+        settle on the next tick; replacements open."""
         self.tick += 1
         r = self.rng
-        self._settled = []
+        self._settled = [m for m in self._closed]
+        for m in self._settled:
+            m.result = Side.YES if r.random() < m.p else Side.NO
+        self._closed = []
         still: list[_SimMarket] = []
         for m in self.live:
             m.x = min(max(m.x + r.gauss(0, 0.06), -4.0), 4.0)
             m.mid += 0.25 * (m.p - m.mid) + r.gauss(0, 0.012)
             if self.tick >= m.close_tick:
-                m.result = Side.YES if r.random() < m.p else Side.NO
-                self._settled.append(m)
+                self._closed.append(m)
             else:
                 self._quote(m)
                 still.append(m)
@@ -160,6 +164,8 @@ class SimExchange:
         rows: list[RawRow] = []
         for m in self._settled:
             rows.append(RawRow(market=self._market_row(m, "settled"), snapshot=None, payload={"sim": m.ticker}))
+        for m in self._closed:
+            rows.append(RawRow(market=self._market_row(m, "closed"), snapshot=None, payload={"sim": m.ticker}))
         for m in self.live:
             snap = {
                 "ticker": m.ticker,
