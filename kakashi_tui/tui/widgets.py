@@ -19,8 +19,22 @@ def _utc(ms: int, fmt: str = "%Y-%m-%d %H:%M:%SZ") -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(fmt)
 
 
-def _money_style(cents: int) -> str:
-    return "green" if cents > 0 else ("red" if cents < 0 else "")
+class Palette:
+    """Colours for Rich renderables, taken from the app's theme (never hard-coded)."""
+
+    def __init__(self, widget) -> None:
+        v = widget.app.theme_variables
+        self.up = v.get("success", "")
+        self.down = v.get("error", "")
+        self.warn = v.get("warning", "")
+        self.held = v.get("accent", "")
+        self.dim = "dim"  # an attribute, not a colour: muted on any theme
+
+    def money(self, cents: int) -> str:
+        return self.up if cents > 0 else (self.down if cents < 0 else "")
+
+    def level(self, level: str) -> str:
+        return {"ok": self.up, "warn": self.warn, "error": f"bold {self.down}"}[level]
 
 
 class StatusBar(Static):
@@ -28,6 +42,7 @@ class StatusBar(Static):
     halted_reason: reactive[str] = reactive("")
 
     def render(self) -> Text:
+        pal = Palette(self)
         v = self.view
         if v is None:
             return Text(" KAKASHI · PAPER │ starting…")
@@ -38,10 +53,10 @@ class StatusBar(Static):
         t.append("│ ")
         t.append(state, style="bold")
         t.append(f" │ tick {v.tick} │ {_utc(v.clock_ms, '%Y-%m-%d %H:%M')}Z │ fetch {v.latency_ms:.1f} ms")
-        t.append(f" │ feed errors {len(v.feed_errors)}", style="bold red" if v.feed_errors else "")
+        t.append(f" │ feed errors {len(v.feed_errors)}", style=f"bold {pal.down}" if v.feed_errors else "")
         t.append(f" │ rejected rows {v.rejected_total}")
         if v.feed_errors:
-            t.append(f" │ {v.feed_errors[0]}", style="red")
+            t.append(f" │ {v.feed_errors[0]}", style=pal.down)
         return t
 
     def watch_view(self, v: DeskView | None) -> None:
@@ -74,11 +89,11 @@ class MarketsTable(DataTable):
         self._cells: dict[str, tuple] = {}
 
     @staticmethod
-    def _cells_for(m) -> tuple:
-        sig_style = "bold green" if m.signal.startswith("BUY") else ("cyan" if m.signal == "HELD" else "")
+    def _cells_for(m, pal: Palette) -> tuple:
+        sig_style = f"bold {pal.up}" if m.signal.startswith("BUY") else (pal.held if m.signal == "HELD" else "")
         ev_cells = []
         for ev in (m.ev_yes, m.ev_no):
-            style = "green" if ev is not None and ev > 0 else ("red" if ev is not None and ev < 0 else "dim")
+            style = pal.up if ev is not None and ev > 0 else (pal.down if ev is not None and ev < 0 else pal.dim)
             ev_cells.append(Text(fmt_ev(ev), style=style, justify="right"))
         src = "oracle*" if m.p_source.startswith("sim-oracle") else m.p_source[:9]
         return (m.ticker[:13], m.title[:10], Text(fmt_price(m.bid), justify="right"),
@@ -87,6 +102,7 @@ class MarketsTable(DataTable):
                 Text(" " + m.signal, style=sig_style), Text(fmt_age(m.age_ms), justify="right"))
 
     def apply(self, v: DeskView) -> None:
+        pal = Palette(self)
         keys = [k for k, _l, _w in MARKET_COLUMNS]
         live = {m.ticker: m for m in v.markets}
         changed = False
@@ -95,7 +111,7 @@ class MarketsTable(DataTable):
             del self._cells[gone]
             changed = True
         for t, m in live.items():
-            cells = self._cells_for(m)
+            cells = self._cells_for(m, pal)
             old = self._cells.get(t)
             if old is None:
                 self.add_row(*cells, key=t)
@@ -131,16 +147,17 @@ class MarketDetail(Static):
     ticker: reactive[str | None] = reactive(None)
 
     def render(self):
+        pal = Palette(self)
         v, t = self.view, self.ticker
         if v is None or t is None or t not in v.books:
-            return Text("Select a market to see its book.", style="dim")
+            return Text("Select a market to see its book.", style=pal.dim)
         hist = v.books[t]
         s = hist[-1]
         title = next((m.title for m in v.markets if m.ticker == t), "")
         ladder = Table(box=None, padding=(0, 1), expand=True, title=f"{t}\n{title}", title_style="bold")
-        ladder.add_column("YES bid", justify="right", style="green")
+        ladder.add_column("YES bid", justify="right", style=pal.up)
         ladder.add_column("qty", justify="right")
-        ladder.add_column("YES ask", justify="right", style="red")
+        ladder.add_column("YES ask", justify="right", style=pal.down)
         ladder.add_column("qty", justify="right")
         bids = [(lv.price, lv.qty) for lv in s.yes_bids] or ([(s.yes_bid, 0)] if s.yes_bid else [])
         asks = [(1 - lv.price, lv.qty) for lv in s.no_bids] or ([(s.yes_ask, 0)] if s.yes_ask else [])
@@ -149,7 +166,7 @@ class MarketDetail(Static):
             a = asks[i] if i < len(asks) else None
             ladder.add_row(fmt_price(b[0]) if b else "", str(b[1] or "") if b else "",
                            fmt_price(a[0]) if a else "", str(a[1] or "") if a else "")
-        recent = Table(box=None, padding=(0, 1), expand=True, title="recent quotes", title_style="dim")
+        recent = Table(box=None, padding=(0, 1), expand=True, title="recent quotes", title_style=pal.dim)
         recent.add_column("time")
         recent.add_column("bid", justify="right")
         recent.add_column("ask", justify="right")
@@ -159,16 +176,17 @@ class MarketDetail(Static):
         lines = Text()
         for d in decs:
             lines.append(f"{_utc(d.ts, '%H:%M')} {d.side.value.upper()} x{d.contracts} ", style="bold")
-            lines.append(("✓ " if d.accepted else "✗ ") + d.reason[:28] + "\n", style="green" if d.accepted else "red")
+            lines.append(("✓ " if d.accepted else "✗ ") + d.reason[:28] + "\n", style=pal.up if d.accepted else pal.down)
         from rich.console import Group
 
-        return Group(ladder, recent, Text("decisions", style="dim"), lines or Text("none yet", style="dim"))
+        return Group(ladder, recent, Text("decisions", style=pal.dim), lines or Text("none yet", style=pal.dim))
 
 
 class PositionsPanel(Static):
     view: reactive[DeskView | None] = reactive(None)
 
     def render(self):
+        pal = Palette(self)
         v = self.view
         t = Table(box=None, padding=(0, 1), expand=True)
         for name, j in [("Ticker", "left"), ("Side", "left"), ("Qty", "right"), ("Avg", "right"), ("Mark", "right"),
@@ -178,15 +196,15 @@ class PositionsPanel(Static):
             return t
         for p in v.positions:
             t.add_row(p.ticker, p.side.value.upper(), str(p.contracts), f"{p.avg_price:.2f}",
-                      fmt_cents(p.mark_cents), Text(fmt_signed(p.upnl_cents), style=_money_style(p.upnl_cents)),
+                      fmt_cents(p.mark_cents), Text(fmt_signed(p.upnl_cents), style=pal.money(p.upnl_cents)),
                       fmt_duration(p.close_in_ms))
         if not v.positions:
             t.caption, t.caption_justify, t.caption_style = "no open positions", "left", "dim"
         for c in list(v.history)[-4:][::-1]:
             outcome = ("WON" if c.proceeds_cents > 0 else "LOST") if c.kind.value == "settle" else "SOLD"
-            t.add_row(Text(c.ticker, style="dim"), Text(c.side.value.upper(), style="dim"), Text(str(c.contracts), style="dim"),
-                      Text(outcome, style="dim"), "", Text(fmt_signed(c.pnl_cents), style=_money_style(c.pnl_cents)),
-                      Text("settled" if outcome != "SOLD" else "sold", style="dim"))
+            t.add_row(Text(c.ticker, style=pal.dim), Text(c.side.value.upper(), style=pal.dim), Text(str(c.contracts), style=pal.dim),
+                      Text(outcome, style=pal.dim), "", Text(fmt_signed(c.pnl_cents), style=pal.money(c.pnl_cents)),
+                      Text("settled" if outcome != "SOLD" else "sold", style=pal.dim))
         return t
 
 
@@ -194,17 +212,18 @@ class BankrollPanel(Static):
     view: reactive[DeskView | None] = reactive(None)
 
     def render(self):
+        pal = Palette(self)
         v = self.view
         if v is None:
             return Text("")
         t = Table(box=None, padding=(0, 1), expand=True, show_header=False)
-        t.add_column(style="dim")
+        t.add_column(style=pal.dim)
         t.add_column(justify="right")
         t.add_row("Cash", fmt_cents(v.cash_cents))
         t.add_row("Equity", Text(fmt_cents(v.equity_cents), style="bold"))
-        t.add_row("Realised", Text(fmt_signed(v.realized_cents), style=_money_style(v.realized_cents)))
-        t.add_row("Unrealised", Text(fmt_signed(v.unrealized_cents), style=_money_style(v.unrealized_cents)))
-        t.add_row("Today", Text(fmt_signed(v.today_pnl_cents), style=_money_style(v.today_pnl_cents)))
+        t.add_row("Realised", Text(fmt_signed(v.realized_cents), style=pal.money(v.realized_cents)))
+        t.add_row("Unrealised", Text(fmt_signed(v.unrealized_cents), style=pal.money(v.unrealized_cents)))
+        t.add_row("Today", Text(fmt_signed(v.today_pnl_cents), style=pal.money(v.today_pnl_cents)))
         t.add_row("Fees", fmt_cents(v.fees_cents))
         return t
 
@@ -220,13 +239,13 @@ class RiskPanel(Static):
     view: reactive[DeskView | None] = reactive(None)
 
     def render(self):
+        pal = Palette(self)
         v = self.view
         t = Table(box=None, padding=(0, 1), expand=True, show_header=False)
-        t.add_column(style="dim", no_wrap=True)
+        t.add_column(style=pal.dim, no_wrap=True)
         t.add_column(justify="right", no_wrap=True)
         if v is None:
             return t
-        colours = {"ok": "green", "warn": "yellow", "error": "bold red"}
         for r in v.risk:
             if r.name == "Per-trade cap":
                 value = f"{r.used} ({r.limit})"
@@ -234,11 +253,11 @@ class RiskPanel(Static):
                 value = r.used
             else:
                 value = f"{r.used} / {r.limit}"
-            t.add_row(r.name, Text(value, style=colours[r.level]))
+            t.add_row(r.name, Text(value, style=pal.level(r.level)))
             if r.name == "Kill switch" and r.limit:
-                t.add_row("", Text(r.limit[:30], style="red"))
-        t.add_row("Daily stop", Text("HIT until 00:00 UTC", style="bold red") if v.daily_stopped
-                  else Text("not hit", style="green"))
+                t.add_row("", Text(r.limit[:30], style=pal.down))
+        t.add_row("Daily stop", Text("HIT until 00:00 UTC", style=f"bold {pal.down}") if v.daily_stopped
+                  else Text("not hit", style=pal.up))
         return t
 
     def watch_view(self, v: DeskView | None) -> None:
@@ -254,20 +273,21 @@ class DecisionLog(Static):
     notes: reactive[tuple[str, ...]] = reactive(())
 
     def render(self):
+        pal = Palette(self)
         v = self.view
         t = Table(box=None, padding=(0, 1), expand=True, show_header=False)
-        t.add_column(width=8, style="dim")
+        t.add_column(width=8, style=pal.dim)
         t.add_column(width=16)
         t.add_column(width=9)
         t.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         for n in self.notes[-3:][::-1]:
-            t.add_row("", Text("desk", style="yellow"), "", Text(n, style="yellow"))
+            t.add_row("", Text("desk", style=pal.warn), "", Text(n, style=pal.warn))
         if v is None:
             return t
         for e in v.feed_errors[:2]:
-            t.add_row(_utc(v.clock_ms, "%H:%M:%S"), Text("feed error", style="bold red"), "", Text(e, style="red"))
+            t.add_row(_utc(v.clock_ms, "%H:%M:%S"), Text("feed error", style=f"bold {pal.down}"), "", Text(e, style=pal.down))
         for d in list(v.decisions)[::-1][:12]:
-            verdict = Text("✓ " + d.reason, style="green") if d.accepted else Text("✗ " + d.reason, style="red")
+            verdict = Text("✓ " + d.reason, style=pal.up) if d.accepted else Text("✗ " + d.reason, style=pal.down)
             t.add_row(_utc(d.ts, "%H:%M:%S"), d.ticker, f"{d.side.value.upper()} x{d.contracts}",
                       Text.assemble(f"@≤{d.limit_price:.2f} EV {d.ev_per_contract:+.2f} ", verdict))
         return t
