@@ -215,26 +215,30 @@ def cmd_rearm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _must_exist(path: str) -> None:
+def _open_existing(args: argparse.Namespace):
+    """An existing Kakashi database, without the writer lock (for kill and status)."""
     import os
 
-    if not os.path.exists(path):
-        raise ConfigError(f"no database at {path}")
-
-
-def cmd_kill(args: argparse.Namespace) -> int:
-    from kakashi_tui.adapters.store import Store, now_wall_ms
+    from kakashi_tui.adapters.store import Store
     from kakashi_tui.config import load_config
     from kakashi_tui.runtime import Options, db_path
 
-    cfg = load_config(args.config)
-    path = db_path(Options(db=args.db), cfg)
-    _must_exist(path)
-    # No writer lock: an emergency stop must work while an engine is running on this DB.
+    path = db_path(Options(db=args.db), load_config(args.config))
+    if not os.path.exists(path):
+        raise ConfigError(f"no database at {path}")
     store = Store(path, writer=False)
+    if not store.db.table_exists("control"):
+        store.close()
+        raise ConfigError(f"{path} is not a Kakashi database")
+    return store
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    from kakashi_tui.adapters.store import now_wall_ms
+
+    # No writer lock: an emergency stop must work while an engine is running on this DB.
+    store = _open_existing(args)
     try:
-        if not store.db.table_exists("control"):
-            raise ConfigError(f"{store.path} is not a Kakashi database")
         with store.atomic():
             store.set_control("kill_switch", "1")
             store.set_control("kill_reason", args.reason)
@@ -246,16 +250,10 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from kakashi_tui.adapters.store import Store
-    from kakashi_tui.config import load_config
     from kakashi_tui.core.ledger import equity_cents
     from kakashi_tui.core.money import fmt_cents
-    from kakashi_tui.runtime import Options, db_path
 
-    cfg = load_config(args.config)
-    path = db_path(Options(db=args.db), cfg)
-    _must_exist(path)
-    store = Store(path, writer=False)
+    store = _open_existing(args)
     try:
         acct = store.account()
         marks = {p.ticker: store.latest_snapshot(p.ticker) for p in acct.open_positions()}

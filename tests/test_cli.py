@@ -162,3 +162,33 @@ def test_core_has_no_io_and_no_textual():
             "print(sorted(m for m in ('textual', 'httpx', 'peewee', 'sqlite3', 'rich') if m in sys.modules))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
     assert p.stdout.strip() == "[]", p.stderr
+
+
+def test_kill_and_status_from_another_terminal(tmp_path):
+    db = tmp_path / "k.db"
+    assert kakashi("run", "--headless", "--ticks", "30", "--db", str(db)).returncode == 0
+    p = kakashi("kill", "--db", str(db), "--reason", "cron stop")
+    assert p.returncode == 0 and "kill switch thrown" in p.stdout
+    p = kakashi("status", "--db", str(db))
+    assert p.returncode == 0 and "kill switch THROWN" in p.stdout and "equity $" in p.stdout
+    run = kakashi("run", "--headless", "--ticks", "20", "--db", str(db))
+    assert "HALTED (kill switch: cron stop)" in run.stdout and " accepted) fills 0 " in run.stdout
+    assert all(" fills 0 " in ln for ln in run.stdout.splitlines() if ln.startswith("tick "))
+    assert_one_line_error(kakashi("kill", "--db", str(tmp_path / "none.db")), 2)
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_a_running_engine_adopts_an_external_kill(tmp_path):
+    from tests.conftest import make_engine
+
+    e = make_engine(tmp_path / "k.db")
+    e.tick()
+    assert kakashi("kill", "--db", str(tmp_path / "k.db")).returncode == 0  # while this engine holds the DB
+    for _ in range(30):
+        rep = e.tick()
+        assert rep.fills == 0 and all(not d.accepted for d in rep.decisions)
+    assert e.killed and "HALTED" in e.state_label()
+    p = kakashi("rearm", "--yes", "--db", str(tmp_path / "k.db"))
+    assert_one_line_error(p, 1)
+    assert "re-arm from its desk" in p.stderr
+    e.store.close()
