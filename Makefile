@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test clean
+.PHONY: run test bench clean
 
 # constraints.txt pins every package, direct and transitive, so installs are repeatable.
 # Refresh it deliberately: .venv/bin/pip freeze --exclude-editable > constraints.txt
@@ -24,3 +24,6 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.bench $(ARGS)

@@ -108,6 +108,8 @@ class Engine:
         self.last_errors: tuple[str, ...] = ()
         self.last_latency_ms = 0.0
         self.rejected_total = 0
+        self._ctl: dict[str, str] = {}
+        self._market_cache: dict[str, tuple[dict, Market]] = {}  # raw dict -> validated, per ticker
         with store.atomic():
             if store.append_ledger([LedgerEntry(ts=source.now_ms(), kind=Kind.DEPOSIT,
                                                 amount_cents=config.bankroll_cents, key="deposit:initial")]):
@@ -141,16 +143,22 @@ class Engine:
             self.store.set_control("kill_reason", "")
             self.store.add_event(self.source.now_ms(), "rearm", "")
 
-    def _adopt_external_kill(self) -> None:
-        """`kakashi kill` from another terminal (or cron) writes the DB: honour it on the next tick.
+    _TICK_CONTROLS = ("kill_switch", "kill_reason", "day", "day_start_equity", "daily_stop_day")
 
-        Only the kill propagates this way; re-arming is always a deliberate act on this engine.
-        """
-        if self.store.get_control("kill_switch", "0") == "1":
+    def _load_controls(self) -> None:
+        """Read the control state once per tick (one query, not one per decision)."""
+        self._ctl = self.store.get_controls(self._TICK_CONTROLS)
+        # `kakashi kill` from another terminal (or cron) writes the DB: honour it now.
+        # Only the kill propagates this way; re-arming is always a deliberate act on this engine.
+        if self._ctl.get("kill_switch") == "1":
             with self._flags_lock:
                 if not self.flags.kill:
                     self.flags.kill = True
-                    self.flags.kill_reason = self.store.get_control("kill_reason", "") or "external"
+                    self.flags.kill_reason = self._ctl.get("kill_reason") or "external"
+
+    def _set_ctl(self, key: str, value: str) -> None:
+        self.store.set_control(key, value)
+        self._ctl[key] = value
 
     def set_paused(self, paused: bool) -> None:
         with self._flags_lock:
@@ -190,10 +198,10 @@ class Engine:
 
     def _roll_day(self, now: int) -> None:
         day = utc_day(now)
-        if self.store.get_control("day") != day:
+        if self._ctl.get("day") != day:
             eq = self.equity()
-            self.store.set_control("day", day)
-            self.store.set_control("day_start_equity", str(eq))
+            self._set_ctl("day", day)
+            self._set_ctl("day_start_equity", str(eq))
             self.store.add_event(now, "day_start", f"{day} equity {eq}")
 
     def day_start_equity(self) -> int:
@@ -224,7 +232,7 @@ class Engine:
     def _tick_body(self, batch: FetchBatch, now: int, wall: int, fetch_ms: float) -> TickReport:
         decisions: list[TradeDecision] = []
         fills = settled = 0
-        self._adopt_external_kill()
+        self._load_controls()
         self._roll_day(now)
         good_markets, good_snaps, saved, rejected = self._ingest(batch, now, wall)
         # estimate
@@ -244,16 +252,19 @@ class Engine:
                 self.snapshots.pop(m.ticker, None)
                 self.quote_history.pop(m.ticker, None)
                 self.markets.pop(m.ticker, None)
+                self._market_cache.pop(m.ticker, None)
         # daily stop check on marked equity
         eq = self.equity()
-        day_start = self.day_start_equity()
-        if not self.daily_stopped(now) and risk.daily_cap_hit(day_start, eq, self.cfg.limits):
-            self.store.set_control("daily_stop_day", utc_day(now))
+        day_start = int(self._ctl.get("day_start_equity") or 0)
+        stopped = self._ctl.get("daily_stop_day") == utc_day(now)
+        if not stopped and risk.daily_cap_hit(day_start, eq, self.cfg.limits):
+            stopped = True
+            self._set_ctl("daily_stop_day", utc_day(now))
             self.store.add_event(now, "daily_stop", f"equity {eq} vs day start {day_start}")
         # decide -> gate -> fill -> ledger
         if not self.paused:
             for s in good_snaps:
-                d = self._decide(s, now)
+                d = self._decide(s, now, eq, day_start, stopped)
                 if d is None:
                     continue
                 fill = None
@@ -267,6 +278,7 @@ class Engine:
                     fid = self.store.insert_fill(fill, "buy", did)
                     self._apply(buy_entries(fill, fid))
                     fills += 1
+                    eq = self.equity()  # a fill moves equity by its fee and spread
         for k, v in self._checkpoint().items():
             self.store.set_control(k, v)
         eq = self.equity()
@@ -290,8 +302,15 @@ class Engine:
         good_markets: list[Market] = []
         good_snaps: list[Snapshot] = []
         rejected = 0
+        cache = self._market_cache
         for row in batch.rows:
-            v = validate_row(row.market, row.snapshot, now) if row.reason is None else None
+            known = None
+            if row.reason is None:
+                hit = cache.get(row.market.get("ticker"))
+                known = hit[1] if hit is not None and hit[0] == row.market else None
+            v = validate_row(row.market, row.snapshot, now, known) if row.reason is None else None
+            if v is not None and v.market is not None and known is None:
+                cache[v.market.ticker] = (dict(row.market), v.market)
             reason = row.reason if v is None else v.reason
             if reason is not None:
                 rejected += 1
@@ -302,7 +321,7 @@ class Engine:
                 good_markets.append(v.market)
             if v.snapshot is not None:
                 good_snaps.append(v.snapshot)
-        self.store.upsert_markets(good_markets, now)
+        self.store.upsert_markets([m for m in good_markets if self.markets.get(m.ticker) != m], now)
         saved = self.store.insert_snapshots(good_snaps, wall, self.source.name)
         for m in good_markets:
             self.markets[m.ticker] = m
@@ -351,20 +370,19 @@ class Engine:
             self.estimates[ticker] = e
         return e
 
-    def _decide(self, s: Snapshot, now: int) -> TradeDecision | None:
+    def _decide(self, s: Snapshot, now: int, eq: int, day_start: int, daily_stopped: bool) -> TradeDecision | None:
+        """Strategy then risk gate for one snapshot; ``eq``, ``day_start`` and ``daily_stopped``
+        are this tick's, kept current by the caller."""
         est = self.estimates.get(s.ticker)
         m = self.markets.get(s.ticker)
-        if est is None or m is None or s.ticker in self.account.tickers_held():
+        held = self.account.tickers_held()
+        if est is None or m is None or s.ticker in held:
             return None
-        eq = self.equity()
         d = strategy.decide(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self._mult(s.ticker),
                             self.cfg.strategy)
         if d is None:
             return None
         d = d.model_copy(update={"ts": now, "equity_cents": eq})
-        held = self.account.tickers_held()
-        daily_stopped = self.daily_stopped(now)
-        day_start = self.day_start_equity()
         with self._flags_lock:  # the kill flag is read at the instant of the decision
             ctx = RiskContext(
                 now_ms=now, kill_switch=self.flags.kill, daily_stopped=daily_stopped,

@@ -278,6 +278,12 @@ class Store:
         row = ControlRow.get_or_none(ControlRow.key == key)
         return default if row is None else row.value
 
+    def get_controls(self, keys: Iterable[str]) -> dict[str, str]:
+        keys = list(keys)
+        cur = self.db.connection().execute(
+            f"SELECT key, value FROM control WHERE key IN ({', '.join('?' * len(keys))})", keys)
+        return dict(cur.fetchall())
+
     def set_control(self, key: str, value: str) -> None:
         ControlRow.insert(key=key, value=value).on_conflict(
             conflict_target=[ControlRow.key], update={ControlRow.value: value}).execute()
@@ -290,15 +296,15 @@ class Store:
 
     # -- market data ----------------------------------------------------------------
     def upsert_markets(self, markets: Iterable[Market], ts: int) -> None:
-        rows = [dict(ticker=m.ticker, title=m.title, series=m.series, event_ticker=m.event_ticker,
-                     status=m.status.value, open_ts=m.open_ts, close_ts=m.close_ts,
-                     result=m.result.value if m.result else None, updated_ts=ts) for m in markets]
-        for i in range(0, len(rows), 500):
-            MarketRow.insert_many(rows[i:i + 500]).on_conflict(
-                conflict_target=[MarketRow.ticker],
-                preserve=[MarketRow.title, MarketRow.series, MarketRow.event_ticker, MarketRow.status,
-                          MarketRow.open_ts, MarketRow.close_ts, MarketRow.result, MarketRow.updated_ts],
-            ).execute()
+        rows = [(m.ticker, m.title, m.series, m.event_ticker, m.status.value, m.open_ts, m.close_ts,
+                 m.result.value if m.result else None, ts) for m in markets]
+        if rows:
+            self.db.connection().executemany(
+                "INSERT INTO markets (ticker, title, series, event_ticker, status, open_ts, close_ts, result,"
+                " updated_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ticker) DO UPDATE SET"
+                " title = excluded.title, series = excluded.series, event_ticker = excluded.event_ticker,"
+                " status = excluded.status, open_ts = excluded.open_ts, close_ts = excluded.close_ts,"
+                " result = excluded.result, updated_ts = excluded.updated_ts", rows)
 
     def insert_snapshots(self, snaps: Iterable[Snapshot], fetched_ts: int, source: str) -> int:
         rows = [(s.ticker, s.ts, fetched_ts, _f(s.yes_bid), _f(s.yes_ask), _f(s.last), s.volume,
@@ -318,7 +324,8 @@ class Store:
         RejectedRow.create(ts=ts, source=source, reason=reason, payload=text)
 
     def insert_estimate(self, e: Estimate) -> None:
-        EstimateRow.create(ticker=e.ticker, ts=e.ts, p_hat=float(e.p_hat), source=e.source)
+        self.db.connection().execute("INSERT INTO estimates (ticker, ts, p_hat, source) VALUES (?, ?, ?, ?)",
+                                     (e.ticker, e.ts, float(e.p_hat), e.source))
 
     def latest_estimates(self) -> dict[str, Estimate]:
         cur = self.db.execute_sql(
@@ -346,12 +353,12 @@ class Store:
 
     # -- decisions, fills, ledger ----------------------------------------------------
     def insert_decision(self, d: TradeDecision, tick: int) -> int:
-        return DecisionRow.insert(
-            ts=d.ts, tick=tick, ticker=d.ticker, side=d.side.value, contracts=d.contracts,
-            limit_price=float(d.limit_price), best_ask=float(d.best_ask), p_hat=float(d.p_hat),
-            ev=float(d.ev_per_contract), worst_case_cents=d.worst_case_cents, equity_cents=d.equity_cents,
-            accepted=d.accepted,
-            reason=d.reason).execute()
+        return self.db.connection().execute(
+            "INSERT INTO decisions (ts, tick, ticker, side, contracts, limit_price, best_ask, p_hat, ev,"
+            " worst_case_cents, equity_cents, accepted, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (d.ts, tick, d.ticker, d.side.value, d.contracts, float(d.limit_price), float(d.best_ask),
+             float(d.p_hat), float(d.ev_per_contract), d.worst_case_cents, d.equity_cents, int(d.accepted),
+             d.reason)).lastrowid
 
     def insert_fill(self, f: Fill, action: str, decision_id: int | None) -> int:
         return FillRow.insert(

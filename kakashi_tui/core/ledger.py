@@ -163,20 +163,25 @@ class Account:
         return sum(p.cost_cents for p in self.positions.values())
 
 
+def _mark(side: Side, contracts: int, cost_cents: int, snapshot: Snapshot | None) -> int:
+    if snapshot is not None:
+        bid = snapshot.bid(side)
+        if bid is not None:
+            return contracts * price_to_cents(bid)
+        if snapshot.last is not None:
+            last = snapshot.last if side is Side.YES else Decimal(1) - snapshot.last
+            return contracts * price_to_cents(last)
+    return cost_cents
+
+
 def mark_cents(position: Position, snapshot: Snapshot | None) -> int:
     """Liquidation value of a position: contracts at the side's best bid.
 
     Falls back to the last trade price, then to cost, when there is no bid.
     """
-    if snapshot is not None:
-        bid = snapshot.bid(position.side)
-        if bid is not None:
-            return position.contracts * price_to_cents(bid)
-        if snapshot.last is not None:
-            last = snapshot.last if position.side is Side.YES else Decimal(1) - snapshot.last
-            return position.contracts * price_to_cents(last)
-    return position.cost_cents
+    return _mark(position.side, position.contracts, position.cost_cents, snapshot)
 
 
 def equity_cents(account: Account, marks: dict[str, Snapshot]) -> int:
-    return account.cash_cents + sum(mark_cents(p, marks.get(p.ticker)) for p in account.open_positions())
+    return account.cash_cents + sum(_mark(side, p.contracts, p.cost_cents, marks.get(t))
+                                    for (t, side), p in account.positions.items() if p.contracts > 0)

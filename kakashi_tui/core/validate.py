@@ -16,12 +16,16 @@ class Validated:
     reason: str | None  # None when the row is good
 
 
-def validate_row(market: dict, snapshot: dict | None, now_ms: int) -> Validated:
+def validate_row(market: dict, snapshot: dict | None, now_ms: int, known: Market | None = None) -> Validated:
+    """``known``: the Market this exact raw market dict validated to before (markets rarely change)."""
     ctx = {"now_ms": now_ms}
-    try:
-        m = Market.model_validate(market, context=ctx)
-    except ValidationError as e:
-        return Validated(None, None, "market " + rejection_reason(e))
+    if known is not None:
+        m = known
+    else:
+        try:
+            m = Market.model_validate(market, context=ctx)
+        except ValidationError as e:
+            return Validated(None, None, "market " + rejection_reason(e))
     if snapshot is None:
         return Validated(m, None, None)
     try:

@@ -33,7 +33,7 @@ NARROW_WIDTH = 100
 
 
 class KakashiApp(App[int]):
-    CSS_PATH = "styles/app.tcss"
+    CSS_PATH = Path(__file__).parent / "styles" / "app.tcss"  # absolute: subclasses live elsewhere
     TITLE = "Kakashi"
     BINDINGS = [
         Binding("p", "pause", "Pause", id="desk.pause"),

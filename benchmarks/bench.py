@@ -1,0 +1,299 @@
+"""Kakashi's performance figures. Run with `make bench` (or `python -m benchmarks.bench`).
+
+Prints one line per figure: `name value unit` and, where there is a baseline measured in
+the same run, `ratio=<value/baseline>`. Benchmarks are not tests: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def line(name: str, value: float, unit: str, extra: str = "") -> None:
+    print(f"{name} {value:.4g} {unit}{(' ' + extra) if extra else ''}", flush=True)
+
+
+# -- ingest ---------------------------------------------------------------------------------
+def make_snapshots(n: int, markets: int, seed: int = 1):
+    from kakashi_tui.core.models import BookLevel, Snapshot
+
+    r = random.Random(seed)
+    out = []
+    for i in range(n):
+        bid = r.randint(5, 90)
+        ask = bid + r.randint(1, 4)
+        yes = tuple(BookLevel(price=Decimal(bid - k) / 100, qty=r.randint(1, 200)) for k in range(3))
+        no = tuple(BookLevel(price=Decimal(100 - ask - k) / 100, qty=r.randint(1, 200)) for k in range(3))
+        out.append(Snapshot(ticker=f"M{i % markets:04d}", ts=1_767_571_200_000 + (i // markets) * 1000,
+                            yes_bid=yes[0].price, yes_ask=1 - no[0].price, last=None, yes_bids=yes, no_bids=no))
+    return out
+
+
+def bench_ingest(n: int) -> None:
+    from kakashi_tui.adapters.store import Store, _book_json
+
+    snaps = make_snapshots(n, 500)
+    with tempfile.TemporaryDirectory() as d:
+        store = Store(Path(d) / "k.db")
+        t0 = time.perf_counter()
+        with store.atomic():
+            store.insert_snapshots(snaps, 0, "bench")
+        kakashi_s = time.perf_counter() - t0
+        schema = store.db.execute_sql("SELECT sql FROM sqlite_master WHERE name = 'snapshots'").fetchone()[0]
+        store.close()
+        # the baseline: the same rows, already as tuples, into the same kind of file (WAL, same schema)
+        rows = [(s.ticker, s.ts, 0, float(s.yes_bid), float(s.yes_ask), None, 0, _book_json(s), "bench")
+                for s in snaps]
+        con = sqlite3.connect(Path(d) / "raw.db")
+        con.execute("PRAGMA journal_mode=wal")
+        con.execute("PRAGMA synchronous=normal")
+        con.execute(schema)
+        t0 = time.perf_counter()
+        with con:
+            con.executemany("INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid, yes_ask, last, volume, book,"
+                            " source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        raw_s = time.perf_counter() - t0
+        con.close()
+    line("ingest", n / kakashi_s, "snapshots/s", f"raw_sqlite3={n / raw_s:.4g}/s ratio={raw_s / kakashi_s:.2f}")
+
+
+# -- replay ---------------------------------------------------------------------------------
+def write_replay_file(path: Path, n: int, markets: int, seed: int = 2) -> None:
+    r = random.Random(seed)
+    t0 = 1_767_571_200_000
+    mids = [r.randint(10, 90) for _ in range(markets)]
+    with open(path, "w") as f:
+        f.write(json.dumps({"type": "start", "ts": t0}) + "\n")
+        for m in range(markets):
+            f.write(json.dumps({"type": "market", "ticker": f"M{m:04d}", "series": "B",
+                                "close_ts": t0 + 10 ** 10}) + "\n")
+        ticks = n // markets
+        for k in range(ticks):
+            ts = t0 + (k + 1) * 1000
+            for m in range(markets):
+                mids[m] = min(max(mids[m] + r.choice((-1, 0, 0, 1)), 5), 93)
+                bid, ask = mids[m], mids[m] + r.randint(1, 3)
+                f.write(json.dumps({"type": "snapshot", "ticker": f"M{m:04d}", "ts": ts,
+                                    "yes_bid": f"{bid / 100:.2f}", "yes_ask": f"{ask / 100:.2f}",
+                                    "book": {"yes": [[f"{(bid - i) / 100:.2f}", 50] for i in range(3)],
+                                             "no": [[f"{(100 - ask - i) / 100:.2f}", 50] for i in range(3)]}})
+                        + "\n")
+            if k % 50 == 0:  # beliefs change now and then, on a tenth of the markets
+                for m in range(0, markets, 10):
+                    f.write(json.dumps({"type": "estimate", "ticker": f"M{m:04d}", "ts": ts,
+                                        "p_hat": f"{r.randint(5, 95) / 100:.2f}", "source": "bench"}) + "\n")
+
+
+def bench_replay(n: int, markets: int) -> None:
+    from kakashi_tui.adapters.replay import ReplayEstimator, ReplaySource, group_ticks, read_jsonl
+    from kakashi_tui.adapters.store import Store
+    from kakashi_tui.engine import Engine, EngineConfig
+
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "replay.jsonl"
+        write_replay_file(f, n, markets)
+        store = Store(Path(d) / "r.db")
+        source = ReplaySource(group_ticks(read_jsonl(f)))
+        engine = Engine(store, source, [ReplayEstimator(source)], EngineConfig())
+        saved = 0
+        t0 = time.perf_counter()
+        while source.has_next():
+            saved += engine.tick().saved
+        dt = time.perf_counter() - t0
+        store.close()
+    line("replay", saved / dt, "snapshots/s", f"snapshots={saved} markets={markets} seconds={dt:.1f}")
+
+
+# -- desk refresh ---------------------------------------------------------------------------
+def bench_desk(markets: int) -> float:
+    from dataclasses import replace
+
+    from kakashi_tui.tui.app import KakashiApp
+    from kakashi_tui.tui.widgets import MarketsTable
+    from kakashi_tui.view import DeskView, MarketLine
+
+    r = random.Random(3)
+    lines = [MarketLine(ticker=f"M{i:05d}", title="bench", bid=Decimal("0.40"), ask=Decimal("0.43"),
+                        last=None, p_hat=Decimal("0.5"), p_source="bench", ev_yes=Decimal("0.05"),
+                        ev_no=Decimal("-0.02"), signal="", age_ms=0, close_ts=None) for i in range(markets)]
+
+    def view(ls):
+        return DeskView(source="bench", state="RUNNING", state_kind="running", tick=1, clock_ms=0, latency_ms=0,
+                        feed_errors=(), rejected_total=0, markets=tuple(ls), books={}, decisions=(), positions=(),
+                        history=(), cash_cents=0, equity_cents=0, realized_cents=0, unrealized_cents=0,
+                        today_pnl_cents=0, fees_cents=0, equity_series=(), risk=(), killed=False, paused=False,
+                        daily_stopped=False)
+
+    class Probe(KakashiApp):
+        def on_mount(self) -> None:  # no engine: only the markets panel is measured
+            self.theme = "textual-dark"
+
+    times: list[float] = []
+
+    async def run():
+        from tests.conftest import make_engine  # an engine is required by the app; never ticked
+
+        with tempfile.TemporaryDirectory() as d:
+            e = make_engine(Path(d) / "k.db")
+            app = Probe(e, autostart=False, animations=False)
+            async with app.run_test(size=(120, 40)) as pilot:
+                table = app.query_one(MarketsTable)
+                table.apply(view(lines))
+                await pilot.pause()
+                cur = list(lines)
+                for _ in range(12):
+                    for i in r.sample(range(markets), markets // 10):
+                        cur[i] = replace(cur[i], bid=Decimal(r.randint(30, 45)) / 100, age_ms=r.randint(0, 9000))
+                    t0 = time.perf_counter()
+                    with app.batch_update():
+                        table.apply(view(cur))
+                    await pilot.pause()  # the refresh lands: render of the visible rows
+                    times.append((time.perf_counter() - t0) * 1000)
+            e.store.close()
+
+    asyncio.run(run())
+    ms = statistics.median(times[2:])
+    line(f"desk_refresh_{markets}", ms, "ms", "10% of quotes changed, median of 10")
+    return ms
+
+
+# -- kill latency ---------------------------------------------------------------------------
+def bench_kill(markets: int, presses: int) -> None:
+    from kakashi_tui.config import KakashiConfig, SimSection
+    from kakashi_tui.runtime import Options, build_engine
+    from kakashi_tui.tui.app import KakashiApp
+
+    lat: list[float] = []
+
+    async def run():
+        with tempfile.TemporaryDirectory() as d:
+            cfg = KakashiConfig(sim=SimSection(markets=markets))
+            e = build_engine(Options(source="sim", db=str(Path(d) / "k.db"), seed=1, sim_start_ms=1_767_571_200_000),
+                             cfg)
+            app = KakashiApp(e, autostart=True, interval=0, animations=False)
+            async with app.run_test(size=(120, 40)) as pilot:
+                while e.tick_count < 3:
+                    await pilot.pause(0.01)
+                for _ in range(presses):
+                    await pilot.pause(random.uniform(0.005, 0.05))
+                    t0 = time.perf_counter()
+                    await pilot.press("k")
+                    while not e.killed:  # the gate reads this flag at the instant of every decision
+                        await asyncio.sleep(0)
+                    lat.append((time.perf_counter() - t0) * 1000)
+                    e.rearm()
+                app.workers.cancel_group(app, "engine")
+            e.store.close()
+
+    asyncio.run(run())
+    lat.sort()
+    p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
+    line("kill_latency_p99", p99, "ms", f"p50={statistics.median(lat):.2f}ms markets={markets} presses={presses}")
+
+
+# -- memory ---------------------------------------------------------------------------------
+def rss_kb() -> int:
+    with open("/proc/self/status") as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    return 0
+
+
+def bench_memory(ticks: int) -> None:
+    from tests.conftest import make_engine
+
+    with tempfile.TemporaryDirectory() as d:
+        e = make_engine(Path(d) / "k.db")
+        warm = max(1000, ticks // 10)
+        for _ in range(warm):
+            e.tick()
+        gc.collect()
+        before = rss_kb()
+        t0 = time.perf_counter()
+        for _ in range(ticks):
+            e.tick()
+        dt = time.perf_counter() - t0
+        gc.collect()
+        after = rss_kb()
+        e.store.close()
+    growth = (after - before) / before * 100
+    line("memory_growth", growth, "%", f"rss_before={before}kB rss_after={after}kB ticks={ticks} "
+         f"ticks_per_s={ticks / dt:.0f}")
+
+
+# -- start-up -------------------------------------------------------------------------------
+def bench_startup() -> None:
+    exe = [sys.executable, "-m", "kakashi_tui"]
+    times = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        subprocess.run([*exe, "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - t0)
+    line("startup_help", statistics.median(times), "s", "median of 7")
+    code = """
+import sys, time
+t0 = float(sys.argv[1])
+from kakashi_tui.config import KakashiConfig
+from kakashi_tui.runtime import Options, build_engine
+from kakashi_tui.tui.app import KakashiApp
+
+class FirstPaint(KakashiApp):
+    def on_mount(self):
+        super().on_mount()
+        self.call_after_refresh(self.exit)
+
+e = build_engine(Options(db=sys.argv[2]), KakashiConfig())
+FirstPaint(e, autostart=False).run(headless=True)
+print(time.time() - t0)
+"""
+    paints = []
+    for i in range(5):
+        with tempfile.TemporaryDirectory() as d:
+            t0 = time.time()
+            p = subprocess.run([sys.executable, "-c", code, str(t0), str(Path(d) / "k.db")], capture_output=True,
+                               text=True, check=True, cwd=ROOT)
+            paints.append(float(p.stdout.strip().splitlines()[-1]))
+    line("startup_first_paint", statistics.median(paints), "s", "median of 5, process start to first paint")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    ap.add_argument("--only", nargs="*", help="ingest replay desk kill memory startup")
+    a = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+    only = set(a.only or ["ingest", "replay", "desk", "kill", "memory", "startup"])
+    print(f"# machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, {sys.platform}", flush=True)
+    if "ingest" in only:
+        bench_ingest(20_000 if a.quick else 200_000)
+    if "replay" in only:
+        bench_replay(50_000 if a.quick else 1_000_000, 500)
+    if "desk" in only:
+        bench_desk(1000)
+        bench_desk(5000)
+    if "kill" in only:
+        bench_kill(1000, 20 if a.quick else 100)
+    if "memory" in only:
+        bench_memory(5_000 if a.quick else 100_000)
+    if "startup" in only:
+        bench_startup()
+
+
+if __name__ == "__main__":
+    main()
