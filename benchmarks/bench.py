@@ -191,11 +191,17 @@ def bench_kill(markets: int, presses: int) -> None:
                     await pilot.pause(0.01)
                 for _ in range(presses):
                     await pilot.pause(random.uniform(0.005, 0.05))
+                    e.killed_at = None
                     t0 = time.perf_counter()
                     await pilot.press("k")
-                    while not e.killed:  # the gate reads this flag at the instant of every decision
+                    while e.killed_at is None:
                         await asyncio.sleep(0)
-                    lat.append((time.perf_counter() - t0) * 1000)
+                    # the instant the flag flipped: the gate reads it before every decision
+                    lat.append((e.killed_at - t0) * 1000)
+                    # let the kill reach the DB before re-arming
+                    pending = [w for w in app.workers if w.group == "kill"]
+                    if pending:  # (an empty list would mean "wait for every worker")
+                        await app.workers.wait_for_complete(pending)
                     e.rearm()
                 app.workers.cancel_group(app, "engine")
             e.store.close()

@@ -109,6 +109,7 @@ class Engine:
         self.last_latency_ms = 0.0
         self.rejected_total = 0
         self._ctl: dict[str, str] = {}
+        self.killed_at: float | None = None  # perf_counter() when the flag last flipped (benchmarks)
         self._market_cache: dict[str, tuple[dict, Market]] = {}  # raw dict -> validated, per ticker
         with store.atomic():
             if store.append_ledger([LedgerEntry(ts=source.now_ms(), kind=Kind.DEPOSIT,
@@ -123,13 +124,29 @@ class Engine:
         )
 
     # -- commands (thread-safe) -----------------------------------------------------
-    def kill(self, reason: str = "operator") -> None:
-        """Throw the kill switch: no new orders from this instant; persisted until re-armed."""
+    def kill(self, reason: str = "operator", persist: bool = True) -> None:
+        """Throw the kill switch: no new orders from this instant; persisted until re-armed.
+
+        ``persist=False`` only flips the in-memory flag (microseconds, never waits on the DB);
+        the caller then calls ``persist_kill`` off the UI thread. Should that not happen, the
+        next tick persists it anyway, before any decision.
+        """
         with self._flags_lock:
             self.flags.kill = True
             self.flags.kill_reason = reason
+            self.killed_at = time.perf_counter()
+        if persist:
+            self.persist_kill()
+
+    def persist_kill(self) -> None:
+        with self._flags_lock:
+            if not self.flags.kill:
+                return
+            reason = self.flags.kill_reason
         ts = self.source.now_ms()  # the engine's clock, comparable with fills and decisions
         with self.store.atomic():
+            if self.store.get_control("kill_switch") == "1" and self.store.get_control("kill_reason") == reason:
+                return
             self.store.set_control("kill_switch", "1")
             self.store.set_control("kill_reason", reason)
             self.store.add_event(ts, "kill_switch", reason)
@@ -150,11 +167,15 @@ class Engine:
         self._ctl = self.store.get_controls(self._TICK_CONTROLS)
         # `kakashi kill` from another terminal (or cron) writes the DB: honour it now.
         # Only the kill propagates this way; re-arming is always a deliberate act on this engine.
-        if self._ctl.get("kill_switch") == "1":
-            with self._flags_lock:
-                if not self.flags.kill:
-                    self.flags.kill = True
-                    self.flags.kill_reason = self._ctl.get("kill_reason") or "external"
+        with self._flags_lock:
+            killed, reason = self.flags.kill, self.flags.kill_reason
+            if self._ctl.get("kill_switch") == "1" and not killed:
+                self.flags.kill = True
+                self.flags.kill_reason = self._ctl.get("kill_reason") or "external"
+        if killed and self._ctl.get("kill_switch") != "1":  # thrown in memory, not yet on disk
+            self._set_ctl("kill_switch", "1")
+            self._set_ctl("kill_reason", reason)
+            self.store.add_event(self.source.now_ms(), "kill_switch", reason)
 
     def _set_ctl(self, key: str, value: str) -> None:
         self.store.set_control(key, value)

@@ -30,6 +30,7 @@ from kakashi_tui.view import DeskView, build_view
 
 LOWER_PANELS = ["positions-panel", "bankroll-panel", "risk-panel", "log-panel"]
 NARROW_WIDTH = 100
+RENDER_HZ = 4  # the engine may tick faster; the desk renders the latest state at most this often
 
 
 class KakashiApp(App[int]):
@@ -110,17 +111,34 @@ class KakashiApp(App[int]):
     # -- engine -> UI -----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False, name="engine")
     def run_engine(self) -> None:
+        """Tick as configured; post a view at most RENDER_HZ times a second (and after the last tick)."""
         worker = get_current_worker()
         n = 0
+        last_post = 0.0
         while not worker.is_cancelled and (self.max_ticks is None or n < self.max_ticks):
             self.engine.tick()
             n += 1
-            self.post_message(EngineUpdated(build_view(self.engine)))
+            now = time.monotonic()
+            last = self.max_ticks is not None and n >= self.max_ticks
+            if last or now - last_post >= 1 / RENDER_HZ:
+                self.post_message(EngineUpdated(build_view(self.engine)))
+                last_post = now
             if worker.cancelled_event.wait(self.interval):
                 break
 
     def refresh_view(self) -> None:
-        self.view = build_view(self.engine)
+        """Re-render now if the engine is idle; mid-tick, let a worker wait for it instead of the UI."""
+        if self.engine._book.acquire(blocking=False):
+            try:
+                self.view = build_view(self.engine)
+            finally:
+                self.engine._book.release()
+        else:
+            self._refresh_soon()
+
+    @work(thread=True, group="view", exclusive=True, exit_on_error=False)
+    def _refresh_soon(self) -> None:
+        self.post_message(EngineUpdated(build_view(self.engine)))
 
     @on(EngineUpdated)
     def _on_engine_updated(self, message: EngineUpdated) -> None:
@@ -182,9 +200,15 @@ class KakashiApp(App[int]):
         self.refresh_view()
 
     def action_kill(self) -> None:
-        self.engine.kill("operator")  # first: the engine refuses orders from this instant
+        # First, in memory: the engine refuses orders from this instant, whatever the DB is doing.
+        self.engine.kill("operator", persist=False)
+        self._persist_kill()
         self.note("KILL SWITCH THROWN: no new orders; press r to re-arm")
         self.refresh_view()
+
+    @work(thread=True, group="kill", exit_on_error=False)
+    def _persist_kill(self) -> None:
+        self.engine.persist_kill()
 
     def action_rearm(self) -> None:
         if not self.engine.killed:

@@ -87,6 +87,7 @@ class MarketsTable(DataTable):
         for key, label, width in MARKET_COLUMNS:
             self.add_column(label, key=key, width=width)
         self._cells: dict[str, tuple] = {}
+        self._lines: dict = {}
 
     @staticmethod
     def _cells_for(m, pal: Palette) -> tuple:
@@ -102,27 +103,32 @@ class MarketsTable(DataTable):
                 Text(" " + m.signal, style=sig_style), Text(fmt_age(m.age_ms), justify="right"))
 
     def apply(self, v: DeskView) -> None:
+        """Diff the new market lines against what is shown; touch only the cells that changed."""
         pal = Palette(self)
         keys = [k for k, _l, _w in MARKET_COLUMNS]
         live = {m.ticker: m for m in v.markets}
-        changed = False
-        for gone in [t for t in self._cells if t not in live]:
+        resort = False
+        for gone in [t for t in self._lines if t not in live]:
             self.remove_row(gone)
-            del self._cells[gone]
-            changed = True
+            del self._lines[gone], self._cells[gone]
+            resort = True
         for t, m in live.items():
+            old_line = self._lines.get(t)
+            if old_line == m:
+                continue  # unchanged: no work at all (most rows, most ticks)
             cells = self._cells_for(m, pal)
-            old = self._cells.get(t)
-            if old is None:
+            if old_line is None:
                 self.add_row(*cells, key=t)
-                changed = True
+                resort = True
             else:
-                for k, a, b in zip(keys, old, cells):
-                    if str(a) != str(b) or getattr(a, "style", None) != getattr(b, "style", None):
+                for k, a, b in zip(keys, self._cells[t], cells):
+                    if a != b:
                         self.update_cell(t, k, b)
-                        changed = changed or k in ("ev_yes", "ev_no", "age")
+                resort = resort or (self.sort_mode == "edge" and (old_line.ev_yes, old_line.ev_no) != (m.ev_yes, m.ev_no)) \
+                    or (self.sort_mode == "age" and old_line.age_ms != m.age_ms)
+            self._lines[t] = m
             self._cells[t] = cells
-        if changed:
+        if resort:
             self._sort(live)
 
     def _sort(self, live) -> None:

@@ -39,7 +39,7 @@ async def test_kill_is_immediate_persisted_and_refuses_orders(engine, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("k")
         assert engine.killed and not isinstance(app.screen, ConfirmScreen)  # no confirmation
-        assert engine.store.get_control("kill_switch") == "1"
+        assert await wait_for(pilot, lambda: engine.store.get_control("kill_switch") == "1")  # persisted
         assert app.query_one(StatusBar).has_class("-halted")
         assert "HALTED" in app.view.state
         for _ in range(20):
