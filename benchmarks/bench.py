@@ -269,7 +269,7 @@ FirstPaint(e, autostart=False).run(headless=True)
 print(time.time() - t0)
 """
     paints = []
-    for i in range(5):
+    for _ in range(5):
         with tempfile.TemporaryDirectory() as d:
             t0 = time.time()
             p = subprocess.run([sys.executable, "-c", code, str(t0), str(Path(d) / "k.db")], capture_output=True,

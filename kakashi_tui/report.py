@@ -169,7 +169,7 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
         "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts, f.requested, f.cost_cents, f.fee_cents, "
         "d.ev, d.worst_case_cents, d.equity_cents FROM fills f LEFT JOIN decisions d ON d.id = f.decision_id "
         "ORDER BY f.id") if _in(f[1], since, until)]
-    for fid, ts, t, s, action, n, _req, cost, fee, _ev, worst, eq in fills:
+    for fid, _ts, t, _s, action, _n, _req, cost, fee, _ev, worst, eq in fills:
         if action != "buy" or worst is None:
             continue
         if cost + fee > worst:
@@ -205,9 +205,7 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
         realized[(c.ticker, c.side.value)] = realized.get((c.ticker, c.side.value), 0) + c.pnl_cents
     trades = [TradeLine(ticker=t, side=Side(s), predicted_ev_cents=(ev or 0) * 100 * n, contracts=n,
                         realized_cents=realized.get((t, s)))
-              for _id, _ts, t, s, action, n, *_rest, ev, _w, _eq in
-              [(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11]) for f in fills]
-              if action == "buy"]
+              for _id, _ts, t, s, action, n, _req, _cost, _fee, ev, _w, _eq in fills if action == "buy"]
 
     pairs = []
     for t, result, ts in con.execute("SELECT ticker, result, ts FROM outcomes ORDER BY ts"):

@@ -182,7 +182,7 @@ def test_settlement_happens_exactly_once(db_path):
     assert e.tick().settled == 0
     assert LedgerRow.select().where(LedgerRow.kind == "settle").count() == 1
     # and the store itself refuses a second entry with the same key
-    again = LedgerEntry(ts=NOW, kind=Kind.SETTLE, amount_cents=100 * n, key=f"settle:T:yes", ticker="T")
+    again = LedgerEntry(ts=NOW, kind=Kind.SETTLE, amount_cents=100 * n, key="settle:T:yes", ticker="T")
     assert e.store.append_ledger([again]) == []
 
 

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from kakashi_tui.adapters.store import FillRow
 from kakashi_tui.core import risk
-from kakashi_tui.tui.app import KakashiApp
 from kakashi_tui.tui.screens import ConfirmScreen, EstimateScreen, HelpScreen, ReportScreen
 from kakashi_tui.tui.widgets import MarketsTable, StatusBar
 from tests.tui.conftest import desk_app
