@@ -244,8 +244,12 @@ class Engine:
                 with self.store.atomic():
                     report = self._tick_body(batch, now, wall, fetch_ms)
             except Exception:
-                # The transaction rolled back: rebuild memory from the ledger, which is the truth.
+                # The transaction rolled back: rebuild memory from what the DB holds, which is the
+                # truth, so the next tick re-writes what this one lost (markets, estimates).
                 self.account = self.store.account()
+                self.estimates = self.store.latest_estimates() | self.overrides
+                self.markets.clear()
+                self._market_cache.clear()
                 self.tick_count -= 1
                 raise
         return report

@@ -266,6 +266,12 @@ def test_a_failed_tick_rolls_back_and_memory_follows_the_ledger(db_path):
         e.tick()
     assert e.account.cash_cents == cash and e.account.open_positions() == []
     assert FillRow.select().count() == 0 and e.tick_count == 0
+    # the next tick writes again what the failed one lost
+    del e.store.insert_tick
+    e.source.batches = [FetchBatch(rows=[row()])]
+    assert e.tick().fills == 1
+    from kakashi_tui.adapters.store import EstimateRow, MarketRow
+    assert MarketRow.select().count() == 1 and EstimateRow.select().count() == 1
 
 
 def test_one_writer_per_database(db_path):
