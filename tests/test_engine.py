@@ -290,23 +290,26 @@ def test_db_file_is_owner_only(db_path):
     assert (db_path.stat().st_mode & 0o777) == 0o600
 
 
-def test_config_refuses_loosened_limits_and_unknown_keys(tmp_path):
+@pytest.mark.parametrize("text, fragment", [
+    ("[risk]\nmax_open_positions = 9\n", "loosens max open positions"),
+    ("[risk]\ndaily_loss_cap_pct = 10\n", "loosens the daily loss cap"),
+    ("bankrol = 5\n", "bankrol"),
+    ("bankroll = -5\n", "bankroll"),
+    ("[risk\n", "not valid TOML"),
+])
+def test_config_refuses_loosened_limits_unknown_keys_and_bad_values(tmp_path, text, fragment):
     from kakashi_tui.config import load_config
     from kakashi_tui.errors import ConfigError
 
     bad = tmp_path / "c.toml"
-    bad.write_text("[risk]\nmax_open_positions = 9\n")
-    with pytest.raises(ConfigError, match="loosens max open positions"):
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
         load_config(str(bad))
-    bad.write_text("bankrol = 5\n")
-    with pytest.raises(ConfigError, match="bankrol"):
-        load_config(str(bad))
-    bad.write_text("bankroll = -5\n")
-    with pytest.raises(ConfigError, match="bankroll"):
-        load_config(str(bad))
-    bad.write_text("[risk\n")
-    with pytest.raises(ConfigError, match="not valid TOML"):
-        load_config(str(bad))
+
+
+def test_config_may_tighten(tmp_path):
+    from kakashi_tui.config import load_config
+
     good = tmp_path / "g.toml"
     good.write_text("bankroll = 250\n[risk]\nmax_open_positions = 3\n[fees.series]\nINX = 0.035\n")
     cfg = load_config(str(good))
