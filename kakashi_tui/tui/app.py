@@ -238,15 +238,17 @@ class KakashiApp(App[int]):
 
         def done(ok: bool | None) -> None:
             if ok:
+                # Pause first: otherwise the strategy would buy straight back in on the next tick.
+                self.engine.set_paused(True)
                 self._flatten()
 
-        self.push_screen(ConfirmScreen(f"Flatten all {n} paper positions at the bids?"), done)
+        self.push_screen(ConfirmScreen(f"Flatten all {n} paper positions at the bids and pause trading?"), done)
 
     @work(thread=True, group="commands", exit_on_error=False)
     def _flatten(self) -> None:
         n = self.engine.flatten()
         self.post_message(EngineUpdated(build_view(self.engine)))
-        self.call_from_thread(self.note, f"flattened: {n} sale(s) at the bids")
+        self.call_from_thread(self.note, f"flattened: {n} sale(s) at the bids; trading paused (p resumes)")
 
     def action_export(self) -> None:
         self._export()

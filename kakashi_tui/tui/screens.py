@@ -18,7 +18,7 @@ HELP = """\
 | `p` | pause / resume trading (data keeps flowing) |
 | `k` | **kill switch**: immediate, no confirmation; no new orders from that instant; stays thrown across restarts |
 | `r` | re-arm the kill switch (asks first) |
-| `f` | flatten: sell every paper position into the bids (asks first) |
+| `f` | flatten: sell every paper position into the bids and pause (asks first) |
 | `e` | export the post-mortem to `reports/<UTC time>/postmortem.md` |
 | `b` | set p̂ for the selected market (overrides the estimator) |
 | `s` | sort markets: ticker → edge → quote age |

@@ -73,6 +73,7 @@ async def test_flatten_sells_everything_after_confirmation(engine, tmp_path):
         await pilot.pause()
         assert engine.account.open_positions() == []
         assert FillRow.select().where(FillRow.action == "sell").count() > 0
+        assert engine.paused and engine.tick().decisions == ()  # flat, and it stays flat
         assert app.view.positions == ()
 
 
