@@ -42,8 +42,8 @@ class KakashiApp(App[int]):
         Binding("r", "rearm", "Rearm", id="desk.rearm"),
         Binding("f", "flatten", "Flatten", id="desk.flatten"),
         Binding("e", "export", "Export", id="desk.export"),
-        Binding("b", "set_estimate", "Set p̂", id="desk.estimate"),
-        Binding("s", "sort", "Sort", id="desk.sort"),
+        Binding("b", "set_estimate", "p̂", id="desk.estimate"),
+        Binding("s", "sort", "Sort", show=False, id="desk.sort"),  # in ? and the palette; 80 cols are few
         Binding("v", "cycle_panel", "Panel", id="desk.panel"),
         Binding("question_mark", "help", "Help", id="desk.help"),
         Binding("q", "quit", "Quit", id="desk.quit"),
@@ -299,6 +299,7 @@ class KakashiApp(App[int]):
         yield SystemCommand("Flatten all positions", "f: sell every paper position at the bids", self.action_flatten)
         yield SystemCommand("Export post-mortem", "e: write reports/<time>/postmortem.md", self.action_export)
         yield SystemCommand("Set p̂ for the selected market", "b: your own estimate", self.action_set_estimate)
+        yield SystemCommand("Sort markets", "s: ticker, edge, quote age", self.action_sort)
         yield SystemCommand("Keys", "?: the help screen", self.action_help)
 
     async def action_quit(self) -> None:
