@@ -352,7 +352,7 @@ class Engine:
             self.markets[m.ticker] = m
         for s in good_snaps:
             self.snapshots[s.ticker] = s
-            self.quote_history.setdefault(s.ticker, deque(maxlen=8)).append(s)
+            self.quote_history.setdefault(s.ticker, deque(maxlen=4)).append(s)
         return good_markets, good_snaps, saved, rejected
 
     def collect(self) -> tuple[list[Snapshot], int, list[str]]:

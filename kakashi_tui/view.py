@@ -88,8 +88,12 @@ def _level(used: int, limit: int) -> str:
     return "warn" if used >= 0.7 * limit else "ok"
 
 
-def build_view(engine) -> DeskView:
-    """Snapshot the engine's state for the desk. Holds the engine's book lock briefly."""
+def build_view(engine, focus: str | None = None) -> DeskView:
+    """Snapshot the engine's state for the desk. Holds the engine's book lock briefly.
+
+    ``focus``: the market whose recent quotes the detail panel shows (only its history is
+    copied; with thousands of markets the others would be garbage by the next view).
+    """
     with engine._book:
         now = engine.source.now_ms()
         acct = engine.account
@@ -137,7 +141,7 @@ def build_view(engine) -> DeskView:
         )
         state = engine.state_label()
         kind = "halted" if (killed or stopped) else ("paused" if paused else "running")
-        books = {t: tuple(h) for t, h in engine.quote_history.items()}
+        books = {t: tuple(h) for t, h in engine.quote_history.items() if focus is None or t == focus}
         return DeskView(
             source=engine.source.name, state=state, state_kind=kind, tick=engine.tick_count, clock_ms=now,
             latency_ms=engine.last_latency_ms, feed_errors=engine.last_errors, rejected_total=engine.rejected_total,

@@ -6,6 +6,7 @@ Keys call the engine's thread-safe commands (kill is immediate) and then re-rend
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import Footer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from kakashi_tui.engine import Engine
@@ -68,6 +69,7 @@ class KakashiApp(App[int]):
         self.cursor_blink = cursor_blink
         self._clock = clock
         self.last_export: Path | None = None
+        self._focus: str | None = None  # the selected market; the worker reads it to build views
         self.notes: list[str] = []
 
     # -- layout -------------------------------------------------------------------------
@@ -86,6 +88,10 @@ class KakashiApp(App[int]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        # Everything built so far (Textual, the engine, the loaded ledger) lives for the whole
+        # session: move it out of the garbage collector's full scans, which otherwise stall
+        # every thread (keys included) for 100 ms or more with 1,000 markets.
+        gc.freeze()
         self.theme = self._theme_name
         titles = {"markets": "Markets", "detail": "Market detail", "positions-panel": "Positions",
                   "bankroll-panel": "Bankroll", "risk-panel": "Risk caps", "log-panel": "Decision log"}
@@ -121,7 +127,7 @@ class KakashiApp(App[int]):
             now = time.monotonic()
             last = self.max_ticks is not None and n >= self.max_ticks
             if last or now - last_post >= 1 / RENDER_HZ:
-                self.post_message(EngineUpdated(build_view(self.engine)))
+                self.post_message(EngineUpdated(build_view(self.engine, self._focus)))
                 last_post = now
             if worker.cancelled_event.wait(self.interval):
                 break
@@ -130,7 +136,7 @@ class KakashiApp(App[int]):
         """Re-render now if the engine is idle; mid-tick, let a worker wait for it instead of the UI."""
         if self.engine._book.acquire(blocking=False):
             try:
-                self.view = build_view(self.engine)
+                self.view = build_view(self.engine, self._focus)
             finally:
                 self.engine._book.release()
         else:
@@ -138,7 +144,7 @@ class KakashiApp(App[int]):
 
     @work(thread=True, group="view", exclusive=True, exit_on_error=False)
     def _refresh_soon(self) -> None:
-        self.post_message(EngineUpdated(build_view(self.engine)))
+        self.post_message(EngineUpdated(build_view(self.engine, self._focus)))
 
     @on(EngineUpdated)
     def _on_engine_updated(self, message: EngineUpdated) -> None:
@@ -152,8 +158,8 @@ class KakashiApp(App[int]):
             self.query_one(MarketsTable).apply(v)
             detail = self.query_one(MarketDetail)
             detail.view = v
-            if detail.ticker not in v.books:  # first paint, or the selected market settled
-                detail.ticker = self.selected_ticker()
+            if detail.ticker != self.selected_ticker():  # first paint, or the selected market settled
+                detail.ticker = self._focus = self.selected_ticker()
             for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog):
                 self.query_one(cls).view = v
 
@@ -182,15 +188,14 @@ class KakashiApp(App[int]):
 
     # -- selection --------------------------------------------------------------------------
     def selected_ticker(self) -> str | None:
-        table = self.query_one(MarketsTable)
-        if table.row_count == 0:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return str(row_key.value)
+        return self.query_one(MarketsTable).selected
 
-    @on(DataTable.RowHighlighted, "#markets")
-    def _on_row(self, event: DataTable.RowHighlighted) -> None:
-        self.query_one(MarketDetail).ticker = str(event.row_key.value)
+    @on(MarketsTable.Highlighted)
+    def _on_row(self, event: MarketsTable.Highlighted) -> None:
+        self._focus = event.ticker
+        self.query_one(MarketDetail).ticker = event.ticker
+        if self.view is not None and event.ticker is not None and set(self.view.books) != {event.ticker}:
+            self.refresh_view()  # the last view was built for another market
 
     # -- commands ---------------------------------------------------------------------------
     def action_pause(self) -> None:
@@ -247,7 +252,7 @@ class KakashiApp(App[int]):
     @work(thread=True, group="commands", exit_on_error=False)
     def _flatten(self) -> None:
         n = self.engine.flatten()
-        self.post_message(EngineUpdated(build_view(self.engine)))
+        self.post_message(EngineUpdated(build_view(self.engine, self._focus)))
         self.call_from_thread(self.note, f"flattened: {n} sale(s) at the bids; trading paused (p resumes)")
 
     def action_export(self) -> None:

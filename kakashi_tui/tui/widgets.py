@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from decimal import Decimal
+
+from rich.segment import Segment
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import DataTable, Sparkline, Static
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Sparkline, Static
 
 from kakashi_tui.core.money import fmt_cents
 from kakashi_tui.view import (
@@ -65,87 +74,208 @@ class StatusBar(Static):
             self.set_class(k == kind, f"-{k}")
 
 
-# Widths include a one-space gutter (cell padding is 0): 76 columns, the width of the
-# markets panel at 80 columns and beside the detail panel at 120.
+# Widths include a one-space gutter on the right: 76 columns, the width of the markets
+# panel at 80 columns and beside the detail panel at 120.
 MARKET_COLUMNS = [
-    ("ticker", "Ticker", 14), ("title", "Title", 11), ("bid", "  Bid", 5), ("ask", "  Ask", 5),
-    ("last", " Last", 5), ("p_hat", "   p̂", 5), ("src", " Src", 8), ("ev_yes", " EV Y", 6),
-    ("ev_no", " EV N", 6), ("signal", " Signal", 8), ("age", "Age", 3),
+    ("ticker", "Ticker", 14), ("title", "Title", 10), ("bid", "Bid", 5), ("ask", "Ask", 5),
+    ("last", "Last", 5), ("p_hat", "p̂", 5), ("src", "Src", 8), ("ev_yes", "EV Y", 6),
+    ("ev_no", "EV N", 6), ("signal", "Signal", 8), ("age", "Age", 4),
 ]
 SORTS = ["ticker", "edge", "age"]
 
 
-class MarketsTable(DataTable):
-    """Keyed rows, diffed cell updates, fixed column widths, never cleared."""
+class MarketsTable(ScrollView, can_focus=True):
+    """The markets panel as a virtual table (Textual's Line API).
+
+    It keeps one cached line per market and renders only the rows on screen, so a refresh
+    costs the markets that changed plus one screenful, whatever the number of markets.
+    """
+
+    COMPONENT_CLASSES = {"markets--header", "markets--cursor"}
+    DEFAULT_CSS = """
+    MarketsTable > .markets--header { text-style: bold; background: $primary 30%; }
+    MarketsTable > .markets--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
+    MarketsTable:blur > .markets--cursor { background: $block-cursor-blurred-background; }
+    """
+    BINDINGS = [
+        Binding("up", "cursor(-1)", show=False), Binding("down", "cursor(1)", show=False),
+        Binding("pageup", "page(-1)", show=False), Binding("pagedown", "page(1)", show=False),
+        Binding("home", "edge(0)", show=False), Binding("end", "edge(1)", show=False),
+    ]
+
+    class Highlighted(Message):
+        def __init__(self, ticker: str | None) -> None:
+            super().__init__()
+            self.ticker = ticker
 
     sort_mode: reactive[str] = reactive("ticker")
+    cursor_row: reactive[int] = reactive(0)
 
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.zebra_stripes = True
-        self.cell_padding = 0
-        for key, label, width in MARKET_COLUMNS:
-            self.add_column(label, key=key, width=width)
-        self._cells: dict[str, tuple] = {}
-        self._lines: dict = {}
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._lines: dict[str, object] = {}
+        self._order: list[str] = []
+        self._strips: dict[str, Strip] = {}
+        self._header: Strip | None = None
+        self._pal: Palette | None = None
 
-    @staticmethod
-    def _cells_for(m, pal: Palette) -> tuple:
-        sig_style = f"bold {pal.up}" if m.signal.startswith("BUY") else (pal.held if m.signal == "HELD" else "")
-        ev_cells = []
-        for ev in (m.ev_yes, m.ev_no):
-            style = pal.up if ev is not None and ev > 0 else (pal.down if ev is not None and ev < 0 else pal.dim)
-            ev_cells.append(Text(fmt_ev(ev), style=style, justify="right"))
-        src = "oracle*" if m.p_source.startswith("sim-oracle") else m.p_source[:9]
-        return (m.ticker[:13], m.title[:10], Text(fmt_price(m.bid), justify="right"),
-                Text(fmt_price(m.ask), justify="right"), Text(fmt_price(m.last), justify="right"),
-                Text(fmt_price(m.p_hat), justify="right"), " " + src[:7], *ev_cells,
-                Text(" " + m.signal, style=sig_style), Text(fmt_age(m.age_ms), justify="right"))
+    # -- data ------------------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def ordered_keys(self) -> list[str]:
+        return list(self._order)
+
+    @property
+    def selected(self) -> str | None:
+        return self._order[self.cursor_row] if 0 <= self.cursor_row < len(self._order) else None
 
     def apply(self, v: DeskView) -> None:
-        """Diff the new market lines against what is shown; touch only the cells that changed."""
-        pal = Palette(self)
-        keys = [k for k, _l, _w in MARKET_COLUMNS]
+        """Diff the new market lines against what is shown; re-render only the changed rows."""
+        keep = self.selected
         live = {m.ticker: m for m in v.markets}
-        resort = False
-        for gone in [t for t in self._lines if t not in live]:
-            self.remove_row(gone)
-            del self._lines[gone], self._cells[gone]
-            resort = True
+        resort = len(live) != len(self._lines) or any(t not in live for t in self._lines)
+        for t in [t for t in self._lines if t not in live]:
+            del self._lines[t]
+            self._strips.pop(t, None)
         for t, m in live.items():
-            old_line = self._lines.get(t)
-            if old_line == m:
-                continue  # unchanged: no work at all (most rows, most ticks)
-            cells = self._cells_for(m, pal)
-            if old_line is None:
-                self.add_row(*cells, key=t)
-                resort = True
-            else:
-                for k, a, b in zip(keys, self._cells[t], cells):
-                    if a != b:
-                        self.update_cell(t, k, b)
-                resort = resort or (self.sort_mode == "edge" and (old_line.ev_yes, old_line.ev_no) != (m.ev_yes, m.ev_no)) \
-                    or (self.sort_mode == "age" and old_line.age_ms != m.age_ms)
+            old = self._lines.get(t)
+            if old == m:
+                continue
+            self._strips.pop(t, None)
             self._lines[t] = m
-            self._cells[t] = cells
+            resort = resort or old is None or (
+                self.sort_mode == "edge" and (old.ev_yes, old.ev_no) != (m.ev_yes, m.ev_no)) or (
+                self.sort_mode == "age" and old.age_ms != m.age_ms)
         if resort:
-            self._sort(live)
+            self._sort()
+            self._restore(keep)
+        self.virtual_size = Size(self._width(), len(self._order) + 1)
+        self.refresh()
 
-    def _sort(self, live) -> None:
-        if not live:
-            return
+    def _sort(self) -> None:
+        lines = self._lines
         if self.sort_mode == "edge":
-            best = {t: max((e for e in (m.ev_yes, m.ev_no) if e is not None), default=-9) for t, m in live.items()}
-            self.sort("ticker", key=lambda t: (-best.get(str(t), -9), str(t)))
+            def best(t: str):
+                m = lines[t]
+                return max((e for e in (m.ev_yes, m.ev_no) if e is not None), default=Decimal(-9))
+            self._order = sorted(lines, key=lambda t: (-best(t), t))
         elif self.sort_mode == "age":
-            self.sort("ticker", key=lambda t: (live[str(t)].age_ms if str(t) in live else 0, str(t)))
+            self._order = sorted(lines, key=lambda t: (lines[t].age_ms, t))
         else:
-            self.sort("ticker")
+            self._order = sorted(lines)
 
-    def cycle_sort(self, live) -> str:
+    def _restore(self, ticker: str | None) -> None:
+        """Keep the operator's selection on the same market across re-sorts."""
+        if ticker is not None and ticker in self._lines:
+            idx = self._order.index(ticker)
+            if idx != self.cursor_row:
+                self.cursor_row = idx
+        elif self.cursor_row >= len(self._order):
+            self.cursor_row = max(0, len(self._order) - 1)
+        else:
+            self.post_message(self.Highlighted(self.selected))
+
+    def cycle_sort(self, live=None) -> str:
+        keep = self.selected
         self.sort_mode = SORTS[(SORTS.index(self.sort_mode) + 1) % len(SORTS)]
-        self._sort(live)
+        self._sort()
+        self._restore(keep)
+        self.refresh()
         return self.sort_mode
+
+    def move_cursor(self, row: int) -> None:
+        self.cursor_row = max(0, min(row, len(self._order) - 1))
+
+    # -- cursor ----------------------------------------------------------------------------
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        top = int(self.scroll_y)
+        visible = max(1, self.size.height - 1)
+        if new < top:
+            self.scroll_to(y=new, animate=False)
+        elif new >= top + visible:
+            self.scroll_to(y=new - visible + 1, animate=False)
+        self.refresh()
+        self.post_message(self.Highlighted(self.selected))
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self.cursor_row + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor_row + direction * max(1, self.size.height - 1))
+
+    def action_edge(self, end: int) -> None:
+        self.move_cursor(len(self._order) - 1 if end else 0)
+
+    def on_click(self, event) -> None:
+        if event.y >= 1:
+            self.move_cursor(int(self.scroll_y) + event.y - 1)
+
+    # -- rendering -------------------------------------------------------------------------
+    def _width(self) -> int:
+        return sum(w for _k, _l, w in MARKET_COLUMNS)
+
+    def on_resize(self) -> None:
+        self._header = None
+
+    def _cells(self, m, pal: Palette) -> list[tuple[str, str, str]]:
+        """(text, style, justify) per column."""
+        def ev(e):
+            return (fmt_ev(e), pal.up if e is not None and e > 0 else (pal.down if e is not None and e < 0 else pal.dim),
+                    "right")
+        sig = f"bold {pal.up}" if m.signal.startswith("BUY") else (pal.held if m.signal == "HELD" else "")
+        src = "oracle*" if m.p_source.startswith("sim-oracle") else (
+            "manual" if m.p_source == "operator" else m.p_source)
+        return [(m.ticker, "", "left"), (m.title, "", "left"), (fmt_price(m.bid), "", "right"),
+                (fmt_price(m.ask), "", "right"), (fmt_price(m.last), "", "right"), (fmt_price(m.p_hat), "", "right"),
+                (src, "", "left"), ev(m.ev_yes), ev(m.ev_no), (m.signal, sig, "left"),
+                (fmt_age(m.age_ms), "", "right")]
+
+    @staticmethod
+    def _segments(cells, widths) -> list[Segment]:
+        segs = []
+        for (text, style, justify), w in zip(cells, widths):
+            text = text[: w - 1] if len(text) >= w else text
+            cell = text.rjust(w - 1) + " " if justify == "right" else text.ljust(w)
+            segs.append(Segment(cell, Style.parse(style) if style else None))
+        return segs
+
+    def _row_strip(self, t: str) -> Strip:
+        strip = self._strips.get(t)
+        if strip is None:
+            pal = self._pal or Palette(self)
+            self._pal = pal
+            widths = [w for _k, _l, w in MARKET_COLUMNS]
+            strip = Strip(self._segments(self._cells(self._lines[t], pal), widths))
+            self._strips[t] = strip
+        return strip
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:
+            if self._header is None:
+                widths = [w for _k, _l, w in MARKET_COLUMNS]
+                cells = [(label.strip(), "", "right" if k in ("bid", "ask", "last", "p_hat", "ev_yes", "ev_no", "age")
+                          else "left") for k, label, _w in MARKET_COLUMNS]
+                style = self.get_component_rich_style("markets--header")
+                self._header = Strip(self._segments(cells, widths)).apply_style(style)
+            return self._header.crop_extend(int(self.scroll_x), int(self.scroll_x) + width, base)
+        idx = int(self.scroll_y) + y - 1
+        if idx >= len(self._order):
+            return Strip.blank(width, base)
+        strip = self._row_strip(self._order[idx])
+        if idx == self.cursor_row:
+            strip = strip.apply_style(self.get_component_rich_style("markets--cursor"))
+        return strip.crop_extend(int(self.scroll_x), int(self.scroll_x) + width, base)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+        self._header = None
+        self._pal = None
 
 
 class MarketDetail(Static):

@@ -131,7 +131,7 @@ async def test_sort_cycles_modes(engine, tmp_path):
         await pilot.press("s")
         assert table.sort_mode == "edge"
         edges = [max(e for e in (m.ev_yes, m.ev_no) if e is not None) for m in
-                 sorted(app.view.markets, key=lambda m: [str(r.key.value) for r in table.ordered_rows].index(m.ticker))]
+                 sorted(app.view.markets, key=lambda m: table.ordered_keys.index(m.ticker))]
         assert edges == sorted(edges, reverse=True)
 
 
@@ -146,7 +146,7 @@ async def test_markets_table_diffs_rows_without_clearing(engine, tmp_path):
             app.refresh_view()
             await pilot.pause()
         live = {m.ticker for m in app.view.markets}
-        assert {str(r.value) for r in table.rows} == live and table.row_count == len(live)
+        assert set(table.ordered_keys) == live and table.row_count == len(live)
         if chosen in live:
             assert app.selected_ticker() == chosen  # the operator keeps the selection
 
@@ -201,3 +201,28 @@ async def test_worker_failure_halts_trading_visibly(engine, tmp_path):
         assert "disk I/O error" in app.halted_reason
         assert engine.killed and app.query_one(StatusBar).has_class("-halted")
         assert app.is_running
+
+
+async def test_markets_table_keys_scroll_and_drive_the_detail(tmp_path):
+    from kakashi_tui.config import KakashiConfig, SimSection
+    from kakashi_tui.runtime import Options, build_engine
+    from kakashi_tui.tui.widgets import MarketDetail
+
+    e = build_engine(Options(source="sim", db=str(tmp_path / "k.db"), seed=5, sim_start_ms=1_767_571_200_000),
+                     KakashiConfig(sim=SimSection(markets=80)))
+    e.tick()
+    app = desk_app(e, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(MarketsTable)
+        assert table.row_count == 80 and app.selected_ticker() == table.ordered_keys[0]
+        await pilot.press("down", "down")
+        assert app.selected_ticker() == table.ordered_keys[2]
+        assert app.query_one(MarketDetail).ticker == table.ordered_keys[2]
+        await pilot.press("end")
+        assert app.selected_ticker() == table.ordered_keys[-1]
+        assert table.scroll_y > 0  # the last row was scrolled into view
+        await pilot.pause()
+        assert set(app.view.books) == {app.selected_ticker()}  # views carry only the focused market's quotes
+        await pilot.press("home", "pagedown")
+        assert table.cursor_row == table.size.height - 1
+    e.store.close()
