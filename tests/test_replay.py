@@ -66,6 +66,7 @@ def test_bad_records_are_rejected_and_counted(tmp_path):
          "book": {"yes": [["0.40", 10]], "no": [["0.55", 10]]}},
         {"type": "snapshot", "ticker": "A", "ts": T + 60_000, "yes_bid": "0.50", "yes_ask": "0.45"},  # crossed
         {"type": "estimate", "ticker": "A", "ts": T + 60_000, "p_hat": "0.70", "source": "beliefs-file"},
+        {"type": "estimate", "ticker": "A", "ts": T + 60_000, "p_hat": "1.70", "source": "beliefs-file"},
         "not json at all {",
         {"type": "bogus", "ts": T + 120_000},
         {"type": "snapshot", "ticker": "A", "ts": T + 30_000, "yes_bid": "0.40", "yes_ask": "0.45"},  # out of order
@@ -78,14 +79,23 @@ def test_bad_records_are_rejected_and_counted(tmp_path):
                         str(tmp_path / "r.db"), "--report", str(tmp_path / "rep")],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert "replayed 3 ticks" in p.stdout and "rejected rows 4" in p.stdout
+    assert "replayed 3 ticks" in p.stdout and "rejected rows 5" in p.stdout
     assert "post-mortem written to" in p.stdout
     c = sqlite3.connect(tmp_path / "r.db")
     reasons = [r for (r,) in c.execute("SELECT reason FROM rejected_rows")]
     assert any("crossed" in r for r in reasons) and any("malformed JSON" in r for r in reasons)
     assert any("unknown record type" in r for r in reasons) and any("out of time order" in r for r in reasons)
+    assert any("estimate p_hat" in r and "outside [0, 1]" in r for r in reasons)
     assert c.execute("SELECT COUNT(*) FROM fills").fetchone()[0] == 1
     assert c.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'settle'").fetchone()[0] == 1
+
+
+def test_a_file_of_nothing_but_bad_lines_is_still_counted(tmp_path):
+    f = tmp_path / "bad.jsonl"
+    f.write_text("garbage\n{\"type\": \"nope\"}\n")
+    p = subprocess.run([sys.executable, "-m", "kakashi_tui", "replay", "--input", str(f), "--db",
+                        str(tmp_path / "r.db")], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "rejected rows 2" in p.stdout
 
 
 def test_replay_refuses_a_used_database_and_missing_input(tmp_path):

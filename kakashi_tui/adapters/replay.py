@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
-from kakashi_tui.core.models import Estimate
+from pydantic import ValidationError
+
+from kakashi_tui.core.models import Estimate, rejection_reason
 
 RECORD_TYPES = ("start", "market", "snapshot", "estimate", "settlement")
 
@@ -56,6 +58,7 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
     markets: dict[str, dict[str, Any]] = {}
     current: ReplayTick | None = None
     last_ts: int | None = None
+    start_ts: int | None = None
     pending_rejects: list[tuple[str, Any]] = []
     for line, rec, error in records:
         if rec is None:
@@ -65,6 +68,7 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
         ts = rec.get("ts")
         if kind == "start":
             if isinstance(ts, int) and current is None:
+                start_ts = ts
                 yield ts
             continue
         if kind == "market":
@@ -100,13 +104,20 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
                     "yes_bids": _levels(book.get("yes") or []), "no_bids": _levels(book.get("no") or [])}
             current.rows.append(RawRow(market=meta, snapshot=snap, payload=rec))
         elif kind == "estimate":
-            current.estimates.append(rec)
+            try:
+                Estimate(ticker=t, p_hat=_dec(rec.get("p_hat")), source=rec.get("source") or "replay", ts=ts)
+            except ValidationError as e:
+                current.rejected.append((f"line {line}: estimate {rejection_reason(e)}", rec))
+            else:
+                current.estimates.append(rec)
         elif kind == "settlement":
             current.rows.append(RawRow(market={**meta, "status": "settled", "result": rec.get("result")},
                                        snapshot=None, payload=rec))
     if current is not None:
         current.rejected.extend(pending_rejects)
         yield current
+    elif pending_rejects:  # nothing but bad lines: one tick at the start, so they are kept and counted
+        yield ReplayTick(ts=start_ts or 1, rejected=pending_rejects)
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
@@ -231,10 +242,7 @@ class ReplayEstimator:
         if cur is None:
             return []
         out = []
-        for rec in cur.estimates:
-            try:
-                out.append(Estimate(ticker=rec.get("ticker") or "", p_hat=_dec(rec.get("p_hat")),
-                                    source=rec.get("source") or "replay", ts=rec.get("ts")))
-            except Exception:  # a bad estimate record is skipped; the snapshot rows still count
-                continue
+        for rec in cur.estimates:  # validated when the tick was grouped; bad ones were rejected there
+            out.append(Estimate(ticker=rec.get("ticker") or "", p_hat=_dec(rec.get("p_hat")),
+                                source=rec.get("source") or "replay", ts=rec.get("ts")))
         return out
