@@ -315,3 +315,17 @@ def test_config_may_tighten(tmp_path):
     cfg = load_config(str(good))
     assert cfg.engine_config().limits.max_open_positions == 3 and cfg.engine_config().bankroll_cents == 25_000
     assert isinstance(KakashiConfig().bankroll, D)
+
+
+def test_book_text_is_exactly_compact_json():
+    import json
+
+    from kakashi_tui.adapters.store import _book_json, snapshot_from_row
+    from tests.conftest import book
+
+    s = book(yes=((0.40, 10), (0.39, 7), (0.05, 1)), no=((0.55, 3), (0.50, 120)))
+    text = _book_json(s)
+    assert text == json.dumps({"yes": [["0.40", 10], ["0.39", 7], ["0.05", 1]], "no": [["0.55", 3], ["0.50", 120]]},
+                              separators=(",", ":"))
+    assert snapshot_from_row(s.ticker, s.ts, 0.40, 0.45, None, 0, text) == s  # and it reads back the same
+    assert _book_json(book(yes=(), no=((0.55, 3),))) == '{"yes":[],"no":[["0.55",3]]}'

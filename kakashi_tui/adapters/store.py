@@ -186,12 +186,14 @@ def _f(p: Decimal | None) -> float | None:
 
 
 def _book_json(s: Snapshot) -> str:
+    """The depth as compact JSON text, built directly: the same bytes as ``json.dumps(...,
+    separators=(",", ":"))`` (prices are plain decimal strings, nothing to escape), at a
+    fraction of the cost on the ingest hot path."""
     if not s.yes_bids and not s.no_bids:
         return ""
-    return json.dumps({
-        "yes": [[str(lv.price), lv.qty] for lv in s.yes_bids],
-        "no": [[str(lv.price), lv.qty] for lv in s.no_bids],
-    }, separators=(",", ":"))
+    yes = ",".join([f'["{lv.price}",{lv.qty}]' for lv in s.yes_bids])
+    no = ",".join([f'["{lv.price}",{lv.qty}]' for lv in s.no_bids])
+    return f'{{"yes":[{yes}],"no":[{no}]}}'
 
 
 def _dec(x: float | None) -> Decimal | None:
