@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import os
+
 import pytest
+from hypothesis import settings
+
+# Property tests explore new examples on every local run; in CI (CI=true) they are derandomized,
+# so a landing never depends on the luck of the draw (a failure prints its reproduction blob).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 from kakashi_tui.adapters.store import Store
 from kakashi_tui.config import KakashiConfig
