@@ -114,16 +114,9 @@ class Market(_Frozen):
 
 
 class BookLevel(_Frozen):
-    price: Decimal
+    # Strictly inside (0, 1) on the cent grid; checked by pydantic-core (no Python per level).
+    price: Decimal = Field(gt=0, lt=1, decimal_places=2)
     qty: int = Field(gt=0)
-
-    @field_validator("price")
-    @classmethod
-    def _p(cls, v: Decimal) -> Decimal:
-        _check_price(v)
-        if v in (ZERO, ONE):
-            raise ValueError(f"book level at {v} is not a price")
-        return v
 
 
 class Snapshot(_Frozen):
