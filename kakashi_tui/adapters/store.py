@@ -335,23 +335,10 @@ class Store:
             " (SELECT MAX(id) AS id FROM estimates GROUP BY ticker) m ON e.id = m.id")
         return {t: Estimate(ticker=t, p_hat=_dec(p), source=src, ts=ts) for t, p, src, ts in cur}
 
-    def get_market(self, ticker: str) -> Market | None:
-        r = MarketRow.get_or_none(MarketRow.ticker == ticker)
-        if r is None:
-            return None
-        return Market(ticker=r.ticker, title=r.title, series=r.series, event_ticker=r.event_ticker,
-                      status=r.status, open_ts=r.open_ts, close_ts=r.close_ts, result=r.result)
-
     def latest_snapshot(self, ticker: str) -> Snapshot | None:
         r = (SnapshotRow.select().where(SnapshotRow.ticker == ticker)
              .order_by(SnapshotRow.ts.desc(), SnapshotRow.id.desc()).first())
         return None if r is None else snapshot_from_row(r.ticker, r.ts, r.yes_bid, r.yes_ask, r.last, r.volume, r.book)
-
-    def iter_snapshots(self) -> Iterator[tuple[Snapshot, str]]:
-        cur = self.db.execute_sql(
-            "SELECT ticker, ts, yes_bid, yes_ask, last, volume, book, source FROM snapshots ORDER BY ts, id")
-        for t, ts, b, a, last, vol, book, src in cur:
-            yield snapshot_from_row(t, ts, b, a, last, vol, book), src
 
     # -- decisions, fills, ledger ----------------------------------------------------
     def insert_decision(self, d: TradeDecision, tick: int) -> int:
@@ -408,10 +395,6 @@ class Store:
 
     def insert_tick(self, **fields: Any) -> None:
         TickRow.insert(**fields).on_conflict_replace().execute()
-
-    # -- counts (status, tests) ------------------------------------------------------
-    def count(self, model: type[_Base]) -> int:
-        return model.select().count()
 
 
 def snapshot_from_row(ticker, ts, yes_bid, yes_ask, last, volume, book) -> Snapshot:

@@ -159,9 +159,6 @@ class Account:
     def positions_in(self, ticker: str) -> list[Position]:
         return [p for p in self.open_positions() if p.ticker == ticker]
 
-    def cost_basis_cents(self) -> int:
-        return sum(p.cost_cents for p in self.positions.values())
-
 
 def _mark(side: Side, contracts: int, cost_cents: int, snapshot: Snapshot | None) -> int:
     if snapshot is not None:
