@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kakashi_tui.adapters.store import snapshot_from_row
-from kakashi_tui.core.ledger import Account, Closed, Kind, LedgerEntry, equity_cents
+from kakashi_tui.adapters.store import read_ledger, snapshot_from_row
+from kakashi_tui.core.ledger import Account, Closed, Kind, equity_cents
 from kakashi_tui.core.models import Side
 from kakashi_tui.core.money import fmt_cents
 from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS
@@ -121,10 +121,7 @@ def gather(db: str | Path, since_ms: int | None = None, until_ms: int | None = N
 
 
 def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> ReportData:
-    entries = [LedgerEntry(ts=ts, kind=Kind(k), amount_cents=a, key=key, ticker=t or "",
-                           side=Side(s) if s else None, contracts=c)
-               for ts, k, a, key, t, s, c in con.execute(
-                   "SELECT ts, kind, amount_cents, key, ticker, side, contracts FROM ledger ORDER BY id")]
+    entries = list(read_ledger(con))
     breaches: list[str] = []
     checks = ["cash never negative", f"at most {HARD_MAX_OPEN_POSITIONS} open positions",
               f"worst case within {HARD_MAX_LOSS_PER_TRADE_PCT}% of equity per trade",

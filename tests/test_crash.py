@@ -7,18 +7,15 @@ import sys
 import time
 from collections import Counter
 
-from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
-from kakashi_tui.core.models import Side
+from kakashi_tui.adapters.store import read_ledger
+from kakashi_tui.core.ledger import Account, Kind
 from kakashi_tui.config import KakashiConfig
 from kakashi_tui.runtime import Options, build_engine
 from tests.test_cli import ENV
 
 
 def ledger(con):
-    return [LedgerEntry(ts=ts, kind=Kind(k), amount_cents=a, key=key, ticker=t or "", side=Side(s) if s else None,
-                        contracts=c)
-            for ts, k, a, key, t, s, c in con.execute(
-                "SELECT ts, kind, amount_cents, key, ticker, side, contracts FROM ledger ORDER BY id")]
+    return list(read_ledger(con))
 
 
 def check_books(db):

@@ -373,11 +373,7 @@ class Store:
         return written
 
     def ledger_entries(self) -> Iterator[LedgerEntry]:
-        cur = self.db.execute_sql(
-            "SELECT ts, kind, amount_cents, key, ticker, side, contracts FROM ledger ORDER BY id")
-        for ts, kind, amount, key, ticker, side, contracts in cur:
-            yield LedgerEntry(ts=ts, kind=Kind(kind), amount_cents=amount, key=key, ticker=ticker or "",
-                              side=Side(side) if side else None, contracts=contracts)
+        return read_ledger(self.db.connection())
 
     def account(self) -> Account:
         return Account.from_entries(self.ledger_entries())
@@ -395,6 +391,14 @@ class Store:
 
     def insert_tick(self, **fields: Any) -> None:
         TickRow.insert(**fields).on_conflict_replace().execute()
+
+
+def read_ledger(con: sqlite3.Connection) -> Iterator[LedgerEntry]:
+    """The ledger in order of application, from any connection (the writer's or a read-only one)."""
+    cur = con.execute("SELECT ts, kind, amount_cents, key, ticker, side, contracts FROM ledger ORDER BY id")
+    for ts, kind, amount, key, ticker, side, contracts in cur:
+        yield LedgerEntry(ts=ts, kind=Kind(kind), amount_cents=amount, key=key, ticker=ticker or "",
+                          side=Side(side) if side else None, contracts=contracts)
 
 
 def snapshot_from_row(ticker, ts, yes_bid, yes_ask, last, volume, book) -> Snapshot:
