@@ -20,15 +20,10 @@ from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POS
 from kakashi_tui.core.sizing import per_trade_cap_cents
 from kakashi_tui.core.stats import Drawdown, bootstrap_ci, brier, max_drawdown, mean, verdict
 from kakashi_tui.errors import ConfigError, StoreError
+from kakashi_tui.view import fmt_utc as _utc
 
 DAY_MS = 86_400_000
 BOOTSTRAP_SEED = 20_260_105
-
-
-def _utc(ms: int | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
-    if ms is None:
-        return "—"
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(fmt)
 
 
 def parse_day(text: str, end: bool = False) -> int:

@@ -5,6 +5,7 @@ between threads."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from kakashi_tui.core.ledger import Closed, mark_cents
@@ -153,6 +154,13 @@ def build_view(engine, focus: str | None = None) -> DeskView:
 
 
 # -- formatting -------------------------------------------------------------------------
+def fmt_utc(ms: int | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
+    """Epoch ms as UTC text; "—" for no time."""
+    if ms is None:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(fmt)
+
+
 def fmt_price(p: Decimal | None) -> str:
     return "—" if p is None else f"{p:.2f}"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from decimal import Decimal
 
@@ -19,13 +18,10 @@ from textual.strip import Strip
 from textual.widgets import Sparkline, Static
 
 from kakashi_tui.core.money import fmt_cents
+from kakashi_tui.view import fmt_utc as _utc
 from kakashi_tui.view import (
     DeskView, fmt_age, fmt_duration, fmt_ev, fmt_price, fmt_signed,
 )
-
-
-def _utc(ms: int, fmt: str = "%Y-%m-%d %H:%M:%SZ") -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(fmt)
 
 
 class Palette:
