@@ -17,9 +17,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from kakashi_tui.adapters.source import FetchBatch, RawRow
+import orjson
 from pydantic import ValidationError
 
+from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.core.models import Estimate, rejection_reason
 
 RECORD_TYPES = ("start", "market", "snapshot", "estimate", "settlement")
@@ -126,8 +127,8 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, s
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
+                rec = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
                 yield i, None, f"malformed JSON ({e.msg})"
                 continue
             if not isinstance(rec, dict):
