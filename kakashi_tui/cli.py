@@ -204,11 +204,8 @@ def cmd_rearm(args: argparse.Namespace) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 print("not re-armed")
                 return 1
-        with store.atomic():
-            store.set_control("kill_switch", "0")
-            store.set_control("kill_reason", "")
-            # On the engine's clock (simulated time on the simulator), like the kill it answers.
-            store.add_event(store.last_tick_ts() or now_wall_ms(), "rearm", "cli")
+        # On the engine's clock (simulated time on the simulator), like the kill it answers.
+        store.set_kill_switch(False, "cli", store.last_tick_ts() or now_wall_ms())
         print("kill switch re-armed")
     finally:
         store.close()
@@ -239,10 +236,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
     # No writer lock: an emergency stop must work while an engine is running on this DB.
     store = _open_existing(args)
     try:
-        with store.atomic():
-            store.set_control("kill_switch", "1")
-            store.set_control("kill_reason", args.reason)
-            store.add_event(store.last_tick_ts() or now_wall_ms(), "kill_switch", args.reason)
+        store.set_kill_switch(True, args.reason, store.last_tick_ts() or now_wall_ms())
         print("kill switch thrown: no new paper orders until `kakashi rearm`")
     finally:
         store.close()

@@ -143,22 +143,17 @@ class Engine:
             if not self.flags.kill:
                 return
             reason = self.flags.kill_reason
-        ts = self.source.now_ms()  # the engine's clock, comparable with fills and decisions
         with self.store.atomic():
             if self.store.get_control("kill_switch") == "1" and self.store.get_control("kill_reason") == reason:
                 return
-            self.store.set_control("kill_switch", "1")
-            self.store.set_control("kill_reason", reason)
-            self.store.add_event(ts, "kill_switch", reason)
+            # on the engine's clock, comparable with fills and decisions
+            self.store.set_kill_switch(True, reason, self.source.now_ms())
 
     def rearm(self) -> None:
         with self._flags_lock:
             self.flags.kill = False
             self.flags.kill_reason = ""
-        with self.store.atomic():
-            self.store.set_control("kill_switch", "0")
-            self.store.set_control("kill_reason", "")
-            self.store.add_event(self.source.now_ms(), "rearm", "")
+        self.store.set_kill_switch(False, "", self.source.now_ms())
 
     _TICK_CONTROLS = ("kill_switch", "kill_reason", "day", "day_start_equity", "daily_stop_day")
 
@@ -173,9 +168,8 @@ class Engine:
                 self.flags.kill = True
                 self.flags.kill_reason = self._ctl.get("kill_reason") or "external"
         if killed and self._ctl.get("kill_switch") != "1":  # thrown in memory, not yet on disk
-            self._set_ctl("kill_switch", "1")
-            self._set_ctl("kill_reason", reason)
-            self.store.add_event(self.source.now_ms(), "kill_switch", reason)
+            self.store.set_kill_switch(True, reason, self.source.now_ms())
+            self._ctl.update(kill_switch="1", kill_reason=reason)
 
     def _set_ctl(self, key: str, value: str) -> None:
         self.store.set_control(key, value)

@@ -293,6 +293,13 @@ class Store:
     def set_control_default(self, key: str, value: str) -> None:
         ControlRow.insert(key=key, value=value).on_conflict_ignore().execute()
 
+    def set_kill_switch(self, thrown: bool, reason: str, ts: int) -> None:
+        """The kill switch's persisted state and its event, together (one transaction)."""
+        with self.atomic():
+            self.set_control("kill_switch", "1" if thrown else "0")
+            self.set_control("kill_reason", reason if thrown else "")
+            self.add_event(ts, "kill_switch" if thrown else "rearm", reason)
+
     def add_event(self, ts: int, kind: str, detail: str = "") -> None:
         EventRow.create(ts=ts, kind=kind, detail=detail)
 
