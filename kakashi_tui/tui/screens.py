@@ -31,7 +31,14 @@ EV = p̂ − ask − fee, per contract. `oracle*` is the simulator's labelled or
 """
 
 
-class HelpScreen(ModalScreen[None]):
+class _ReadOnlyModal(ModalScreen[None]):
+    """A modal to read and close: its close keys dismiss it with no result."""
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
+class HelpScreen(_ReadOnlyModal):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="help.close")]
 
     def compose(self) -> ComposeResult:
@@ -39,11 +46,8 @@ class HelpScreen(ModalScreen[None]):
             yield Markdown(HELP)
             yield Label("esc to close", classes="hint")
 
-    def action_dismiss(self) -> None:  # type: ignore[override]
-        self.dismiss(None)
 
-
-class ReportScreen(ModalScreen[None]):
+class ReportScreen(_ReadOnlyModal):
     """The post-mortem just exported, with its key figures on top."""
 
     BINDINGS = [Binding("escape,q", "dismiss", "Close", id="report.close")]
@@ -63,9 +67,6 @@ class ReportScreen(ModalScreen[None]):
                 yield Markdown(self.path.read_text(encoding="utf-8"))
             yield Label("charts: bankroll.png, drawdown.png, edge_hist.png, calibration.png beside it · esc to close",
                         classes="hint")
-
-    def action_dismiss(self) -> None:  # type: ignore[override]
-        self.dismiss(None)
 
 
 class ConfirmScreen(ModalScreen[bool]):
