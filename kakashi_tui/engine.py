@@ -49,6 +49,17 @@ class Estimator(Protocol):
     def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]: ...
 
 
+def state_label(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool) -> str:
+    """RUNNING, PAUSED or HALTED and why: the hardest stop wins."""
+    if killed:
+        return f"HALTED (kill switch: {kill_reason or 'operator'})"
+    if daily_stopped:
+        return "HALTED (daily loss cap)"
+    if paused:
+        return "PAUSED"
+    return "RUNNING"
+
+
 def utc_day(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
 
@@ -195,13 +206,9 @@ class Engine:
         return self.store.get_control("daily_stop_day") == day
 
     def state_label(self) -> str:
-        if self.killed:
-            return f"HALTED (kill switch: {self.flags.kill_reason or 'operator'})"
-        if self.daily_stopped():
-            return "HALTED (daily loss cap)"
-        if self.paused:
-            return "PAUSED"
-        return "RUNNING"
+        with self._flags_lock:
+            killed, reason, paused = self.flags.kill, self.flags.kill_reason, self.flags.paused
+        return state_label(killed, reason, self.daily_stopped(), paused)
 
     # -- helpers ----------------------------------------------------------------------
     def equity(self) -> int:

@@ -11,8 +11,9 @@ from decimal import Decimal
 from kakashi_tui.core.ledger import Closed, mark_cents
 from kakashi_tui.core.models import Side, Snapshot, TradeDecision
 from kakashi_tui.core.risk import daily_cap_cents
+from kakashi_tui.engine import state_label
 from kakashi_tui.core.sizing import per_trade_cap_cents
-from kakashi_tui.core.strategy import side_evs
+from kakashi_tui.core.strategy import pick_side, side_evs
 from kakashi_tui.core.money import fmt_cents
 
 
@@ -105,11 +106,9 @@ def build_view(engine, focus: str | None = None) -> DeskView:
             m = engine.markets.get(t)
             est = engine.estimates.get(t)
             evs = side_evs(s, est.p_hat, engine._mult(t)) if est else {Side.YES: None, Side.NO: None}
-            thr = engine.cfg.strategy.edge_threshold
             signal = "HELD" if t in held else ""
-            if not signal:
-                best = max(((ev, side) for side, ev in evs.items() if ev is not None and ev >= thr),
-                           default=None, key=lambda x: x[0])
+            if not signal:  # what the strategy would propose, before the risk gate
+                best = pick_side(evs, engine.cfg.strategy.edge_threshold)
                 signal = f"BUY {best[1].value.upper()}" if best else ""
             lines.append(MarketLine(
                 ticker=t, title=m.title if m else "", bid=s.yes_bid, ask=s.yes_ask, last=s.last,
@@ -132,7 +131,7 @@ def build_view(engine, focus: str | None = None) -> DeskView:
         ptc = per_trade_cap_cents(equity, limits.max_loss_per_trade_pct)
         with engine._flags_lock:
             killed, reason, paused = engine.flags.kill, engine.flags.kill_reason, engine.flags.paused
-        stopped = engine.daily_stopped(now)
+        stopped = engine.daily_stopped(now)  # one control read serves the label and the panel
         risk = (
             RiskLine("Open positions", str(len(positions)), str(limits.max_open_positions),
                      _level(len(positions), limits.max_open_positions)),
@@ -140,7 +139,7 @@ def build_view(engine, focus: str | None = None) -> DeskView:
             RiskLine("Per-trade cap", fmt_cents(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
             RiskLine("Kill switch", "THROWN" if killed else "armed", reason if killed else "", "error" if killed else "ok"),
         )
-        state = engine.state_label()
+        state = state_label(killed, reason, stopped, paused)
         kind = "halted" if (killed or stopped) else ("paused" if paused else "running")
         books = {t: tuple(h) for t, h in engine.quote_history.items() if focus is None or t == focus}
         return DeskView(

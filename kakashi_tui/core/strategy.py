@@ -33,6 +33,12 @@ def side_evs(snapshot: Snapshot, p_hat: Decimal, multiplier: Decimal) -> dict[Si
     return out
 
 
+def pick_side(evs: dict[Side, Decimal | None], threshold: Decimal) -> tuple[Decimal, Side] | None:
+    """The side with the best net EV at or above the threshold (YES on a tie), or None."""
+    candidates = [(ev, s) for s, ev in evs.items() if ev is not None and ev >= threshold]
+    return max(candidates, key=lambda t: (t[0], t[1] is Side.YES)) if candidates else None
+
+
 def decide(
     snapshot: Snapshot,
     estimate: Estimate,
@@ -43,10 +49,10 @@ def decide(
 ) -> TradeDecision | None:
     """A proposal, or None when neither side clears the threshold."""
     evs = side_evs(snapshot, estimate.p_hat, multiplier)
-    candidates = [(ev, s) for s, ev in evs.items() if ev is not None and ev >= cfg.edge_threshold]
-    if not candidates:
+    picked = pick_side(evs, cfg.edge_threshold)
+    if picked is None:
         return None
-    ev, side = max(candidates, key=lambda t: (t[0], t[1] is Side.YES))
+    ev, side = picked
     best_ask = snapshot.ask(side)
     assert best_ask is not None
     levels = snapshot.ask_levels(side) or [(best_ask, 0)]
