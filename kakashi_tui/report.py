@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kakashi_tui.adapters.store import read_ledger, snapshot_from_row
+from kakashi_tui.adapters.store import read_latest_snapshot, read_ledger
 from kakashi_tui.core.ledger import Account, Closed, Kind, equity_cents
 from kakashi_tui.core.models import Side
 from kakashi_tui.core.money import fmt_cents
@@ -143,15 +143,13 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
     equity = [(ts, eq) for ts, eq, _c in ticks if _in(ts, since, until)]
     before = [(ts, eq) for ts, eq, _c in ticks if since is not None and ts < since]
     deposits = acct.deposits_cents
-    start_equity = before[-1][1] if before else (equity[0][1] if equity and since is not None else deposits)
     if since is None:
         start_equity = deposits
-    marks = {}
-    for p in acct.open_positions():
-        row = con.execute("SELECT ticker, ts, yes_bid, yes_ask, last, volume, book FROM snapshots "
-                          "WHERE ticker = ? ORDER BY ts DESC, id DESC LIMIT 1", (p.ticker,)).fetchone()
-        if row:
-            marks[p.ticker] = snapshot_from_row(*row)
+    elif before:  # the equity the period started from: the last tick before it
+        start_equity = before[-1][1]
+    else:
+        start_equity = equity[0][1] if equity else deposits
+    marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
     end_equity = equity[-1][1] if (equity and until is not None) else equity_cents(acct, marks)
     end_cash = ticks[-1][2] if ticks else acct.cash_cents
     if until is not None and equity:

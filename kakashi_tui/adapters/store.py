@@ -343,9 +343,7 @@ class Store:
         return {t: Estimate(ticker=t, p_hat=_dec(p), source=src, ts=ts) for t, p, src, ts in cur}
 
     def latest_snapshot(self, ticker: str) -> Snapshot | None:
-        r = (SnapshotRow.select().where(SnapshotRow.ticker == ticker)
-             .order_by(SnapshotRow.ts.desc(), SnapshotRow.id.desc()).first())
-        return None if r is None else snapshot_from_row(r.ticker, r.ts, r.yes_bid, r.yes_ask, r.last, r.volume, r.book)
+        return read_latest_snapshot(self.db.connection(), ticker)
 
     # -- decisions, fills, ledger ----------------------------------------------------
     def insert_decision(self, d: TradeDecision, tick: int) -> int:
@@ -406,6 +404,13 @@ def read_ledger(con: sqlite3.Connection) -> Iterator[LedgerEntry]:
     for ts, kind, amount, key, ticker, side, contracts in cur:
         yield LedgerEntry(ts=ts, kind=Kind(kind), amount_cents=amount, key=key, ticker=ticker or "",
                           side=Side(side) if side else None, contracts=contracts)
+
+
+def read_latest_snapshot(con: sqlite3.Connection, ticker: str) -> Snapshot | None:
+    """A market's last stored snapshot (its mark), from any connection."""
+    row = con.execute("SELECT ticker, ts, yes_bid, yes_ask, last, volume, book FROM snapshots WHERE ticker = ?"
+                      " ORDER BY ts DESC, id DESC LIMIT 1", (ticker,)).fetchone()
+    return None if row is None else snapshot_from_row(*row)
 
 
 def snapshot_from_row(ticker, ts, yes_bid, yes_ask, last, volume, book) -> Snapshot:
