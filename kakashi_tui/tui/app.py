@@ -164,9 +164,7 @@ class KakashiApp(App[int]):
                 self.query_one(cls).view = v
 
     def watch_halted_reason(self, reason: str) -> None:
-        self.query_one(StatusBar).halted_reason = reason
-        if self.view is not None:
-            self.query_one(StatusBar).view = self.view
+        self.query_one(StatusBar).halted_reason = reason  # the bar re-renders and re-colours itself
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.name != "engine" or event.state != WorkerState.ERROR:

@@ -64,10 +64,17 @@ class StatusBar(Static):
             t.append(f" │ {v.feed_errors[0]}", style=pal.down)
         return t
 
-    def watch_view(self, v: DeskView | None) -> None:
+    def _state_class(self) -> None:
+        v = self.view
         kind = "halted" if self.halted_reason else (v.state_kind if v else "running")
         for k in ("running", "paused", "halted"):
             self.set_class(k == kind, f"-{k}")
+
+    def watch_view(self) -> None:
+        self._state_class()
+
+    def watch_halted_reason(self) -> None:
+        self._state_class()
 
 
 # Widths include a one-space gutter on the right: 76 columns, the width of the markets
