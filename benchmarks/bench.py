@@ -29,47 +29,78 @@ def line(name: str, value: float, unit: str, extra: str = "") -> None:
 
 
 # -- ingest ---------------------------------------------------------------------------------
-def make_snapshots(n: int, markets: int, seed: int = 1):
-    from kakashi_tui.core.models import BookLevel, Snapshot
-
+def make_raw_rows(n: int, markets: int, seed: int = 1) -> list[dict]:
+    """Snapshot rows as sources hand them to the engine (Decimal prices, level dicts)."""
     r = random.Random(seed)
     out = []
     for i in range(n):
         bid = r.randint(5, 90)
         ask = bid + r.randint(1, 4)
-        yes = tuple(BookLevel(price=Decimal(bid - k) / 100, qty=r.randint(1, 200)) for k in range(3))
-        no = tuple(BookLevel(price=Decimal(100 - ask - k) / 100, qty=r.randint(1, 200)) for k in range(3))
-        out.append(Snapshot(ticker=f"M{i % markets:04d}", ts=1_767_571_200_000 + (i // markets) * 1000,
-                            yes_bid=yes[0].price, yes_ask=1 - no[0].price, last=None, yes_bids=yes, no_bids=no))
+        out.append({"ticker": f"M{i % markets:04d}", "ts": 1_767_571_200_000 + (i // markets) * 1000,
+                    "yes_bid": Decimal(bid) / 100, "yes_ask": Decimal(ask) / 100, "last": None, "volume": 0,
+                    "yes_bids": [{"price": Decimal(bid - k) / 100, "qty": r.randint(1, 200)} for k in range(3)],
+                    "no_bids": [{"price": Decimal(100 - ask - k) / 100, "qty": r.randint(1, 200)} for k in range(3)]})
     return out
 
 
-def bench_ingest(n: int) -> None:
-    from kakashi_tui.adapters.store import Store, _book_json
+def _insert_seconds(snaps, d: Path, name: str) -> tuple[float, str]:
+    from kakashi_tui.adapters.store import Store
 
-    snaps = make_snapshots(n, 500)
-    with tempfile.TemporaryDirectory() as d:
-        store = Store(Path(d) / "k.db")
-        t0 = time.perf_counter()
-        with store.atomic():
-            store.insert_snapshots(snaps, 0, "bench")
-        kakashi_s = time.perf_counter() - t0
-        schema = store.db.execute_sql("SELECT sql FROM sqlite_master WHERE name = 'snapshots'").fetchone()[0]
-        store.close()
-        # the baseline: the same rows, already as tuples, into the same kind of file (WAL, same schema)
-        rows = [(s.ticker, s.ts, 0, float(s.yes_bid), float(s.yes_ask), None, 0, _book_json(s), "bench")
-                for s in snaps]
-        con = sqlite3.connect(Path(d) / "raw.db")
-        con.execute("PRAGMA journal_mode=wal")
-        con.execute("PRAGMA synchronous=normal")
-        con.execute(schema)
-        t0 = time.perf_counter()
-        with con:
-            con.executemany("INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid, yes_ask, last, volume, book,"
-                            " source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        raw_s = time.perf_counter() - t0
-        con.close()
+    store = Store(d / name)
+    t0 = time.perf_counter()
+    with store.atomic():
+        store.insert_snapshots(snaps, 0, "bench")
+    dt = time.perf_counter() - t0
+    # the table and its indexes, as Kakashi made them
+    schema = [r[0] for r in store.db.execute_sql(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = 'snapshots' AND sql IS NOT NULL ORDER BY type DESC")]
+    store.close()
+    return dt, schema
+
+
+def bench_ingest(n: int) -> None:
+    from kakashi_tui.core.models import Snapshot
+    from kakashi_tui.core.validate import quick_snapshot
+
+    raws = make_raw_rows(n, 500)
+    quotes = [quick_snapshot(r, None) for r in raws]  # what the engine's validation hands the store
+    assert all(q is not None for q in quotes)
+    models = [Snapshot.model_validate(r) for r in raws[: n // 10]]  # pydantic's path (rows it must judge)
+    sample = raws[:20_000]  # validation per row, as a tick does it (results not kept alive)
+    t0 = time.perf_counter()
+    for r in sample:
+        quick_snapshot(r, None)
+    check_us = (time.perf_counter() - t0) / len(sample) * 1e6
+    t0 = time.perf_counter()
+    for r in sample:
+        Snapshot.model_validate(r)
+    pydantic_us = (time.perf_counter() - t0) / len(sample) * 1e6
+    kakashi, raw = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        models_s, schema = _insert_seconds(models, d, "m.db")
+        rows = [(s.ticker, s.ts, 0, *s.prices_f, s.volume, s.book_text, "bench") for s in quotes]
+        for rep in range(3):  # alternating, each into a fresh file; the medians are compared
+            kakashi.append(_insert_seconds(quotes, d, f"k{rep}.db")[0])
+            # the baseline: the same rows, already as tuples, into the same kind of file (WAL, same
+            # table and indexes)
+            con = sqlite3.connect(d / f"raw{rep}.db")
+            con.execute("PRAGMA journal_mode=wal")
+            con.execute("PRAGMA synchronous=normal")
+            for sql in schema:
+                con.execute(sql)
+            t0 = time.perf_counter()
+            with con:
+                con.executemany("INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid, yes_ask, last, volume,"
+                                " book, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            raw.append(time.perf_counter() - t0)
+            con.close()
+    kakashi_s, raw_s = statistics.median(kakashi), statistics.median(raw)
     line("ingest", n / kakashi_s, "snapshots/s", f"raw_sqlite3={n / raw_s:.4g}/s ratio={raw_s / kakashi_s:.2f}")
+    line("ingest_pydantic_models", len(models) / models_s, "snapshots/s",
+         f"ratio={raw_s / n * len(models) / models_s:.2f} (rows the quick check declines, validated by pydantic)")
+    line("validate_quick", check_us, "us/snapshot", f"pydantic={pydantic_us:.3g} us/snapshot (the quick check also makes"
+         " the stored forms)")
 
 
 # -- replay ---------------------------------------------------------------------------------

@@ -320,13 +320,37 @@ def test_config_may_tighten(tmp_path):
 def test_book_text_is_exactly_compact_json():
     import json
 
-    from kakashi_tui.adapters.store import _book_json, snapshot_from_row
+    from kakashi_tui.adapters.store import snapshot_from_row
     from tests.conftest import book
 
     s = book(yes=((0.40, 10), (0.39, 7), (0.05, 1)), no=((0.55, 3), (0.50, 120)))
-    text = _book_json(s)
+    text = s.book_text
     assert text == json.dumps({"yes": [[str(lv.price), lv.qty] for lv in s.yes_bids],
                                "no": [[str(lv.price), lv.qty] for lv in s.no_bids]}, separators=(",", ":"))
     assert text.startswith('{"yes":[["0.4",10],["0.39",7]')
     assert snapshot_from_row(s.ticker, s.ts, 0.40, 0.45, None, 0, text) == s  # and it reads back the same
-    assert _book_json(book(yes=(), no=((0.55, 3),))) == '{"yes":[],"no":[["0.55",3]]}'
+    assert book(yes=(), no=((0.55, 3),)).book_text == '{"yes":[],"no":[["0.55",3]]}'
+
+
+def test_a_version_2_file_is_migrated_to_one_snapshot_index(db_path, store):
+    from tests.conftest import book
+
+    store.insert_snapshots([book(ticker="A", ts=5), book(ticker="A", ts=9)], 0, "t")
+    # make it look like a version 2 file: the two single-column indexes, no composite one
+    store.db.execute_sql("DROP INDEX snapshots_ticker_ts")
+    store.db.execute_sql("CREATE INDEX snapshots_ticker ON snapshots (ticker)")
+    store.db.execute_sql("CREATE INDEX snapshots_ts ON snapshots (ts)")
+    store.set_control("schema_version", "2")
+    store.close()
+    again = Store(db_path)
+    try:
+        names = {r[0] for r in again.db.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'snapshots'")}
+        assert names == {"snapshots_ticker_ts"}
+        assert again.get_control("schema_version") == "3"
+        assert again.latest_snapshot("A").ts == 9  # nothing stored was lost
+        plan = " ".join(str(r) for r in again.db.execute_sql(
+            "EXPLAIN QUERY PLAN SELECT * FROM snapshots WHERE ticker = 'A' ORDER BY ts DESC LIMIT 1"))
+        assert "snapshots_ticker_ts" in plan
+    finally:
+        again.close()

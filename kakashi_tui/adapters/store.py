@@ -21,13 +21,16 @@ from typing import Any
 import peewee as pw
 
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
-from kakashi_tui.core.models import Estimate, Fill, Market, Side, Snapshot, TradeDecision
+from kakashi_tui.core.models import Estimate, Fill, Market, Quote, Side, Snapshot, TradeDecision
 from kakashi_tui.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Columns added after version 1: (table, column, SQL type and default). Applied on open.
 MIGRATIONS = [("decisions", "equity_cents", "INTEGER NOT NULL DEFAULT 0")]
+#: Indexes dropped since version 1 (v3: the two single-column snapshot indexes, replaced by
+#: snapshots(ticker, ts), which create_tables adds to older files).
+DROPPED_INDEXES = ("snapshots_ticker", "snapshots_ts")
 
 
 class _Base(pw.Model):
@@ -51,8 +54,8 @@ class MarketRow(_Base):
 
 
 class SnapshotRow(_Base):
-    ticker = pw.CharField(index=True)
-    ts = pw.BigIntegerField(index=True)
+    ticker = pw.CharField()
+    ts = pw.BigIntegerField()
     fetched_ts = pw.BigIntegerField()
     yes_bid = pw.FloatField(null=True)
     yes_ask = pw.FloatField(null=True)
@@ -63,6 +66,9 @@ class SnapshotRow(_Base):
 
     class Meta:
         table_name = "snapshots"
+        # One index for every reader (a market's latest quote, its quote at a time): the
+        # hot insert path maintains one B-tree, not two.
+        indexes = ((("ticker", "ts"), False),)
 
 
 class EstimateRow(_Base):
@@ -181,21 +187,6 @@ MODELS = [MarketRow, SnapshotRow, EstimateRow, DecisionRow, FillRow, LedgerRow, 
           RejectedRow, ControlRow, EventRow, TickRow]
 
 
-def _f(p: Decimal | None) -> float | None:
-    return None if p is None else float(p)
-
-
-def _book_json(s: Snapshot) -> str:
-    """The depth as compact JSON text, built directly: the same bytes as ``json.dumps(...,
-    separators=(",", ":"))`` (prices are plain decimal strings, nothing to escape), at a
-    fraction of the cost on the ingest hot path."""
-    if not s.yes_bids and not s.no_bids:
-        return ""
-    yes = ",".join([f'["{lv.price}",{lv.qty}]' for lv in s.yes_bids])
-    no = ",".join([f'["{lv.price}",{lv.qty}]' for lv in s.no_bids])
-    return f'{{"yes":[{yes}],"no":[{no}]}}'
-
-
 def _dec(x: float | None) -> Decimal | None:
     return None if x is None else Decimal(str(round(x, 4)))
 
@@ -249,6 +240,8 @@ class Store:
             have = {r[1] for r in self.db.execute_sql(f"PRAGMA table_info({table})")}
             if column not in have:
                 self.db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        for index in DROPPED_INDEXES:
+            self.db.execute_sql(f"DROP INDEX IF EXISTS {index}")
         self.set_control("schema_version", str(SCHEMA_VERSION))
 
     def _take_lock(self) -> None:
@@ -315,15 +308,22 @@ class Store:
                 " status = excluded.status, open_ts = excluded.open_ts, close_ts = excluded.close_ts,"
                 " result = excluded.result, updated_ts = excluded.updated_ts", rows)
 
-    def insert_snapshots(self, snaps: Iterable[Snapshot], fetched_ts: int, source: str) -> int:
-        rows = [(s.ticker, s.ts, fetched_ts, _f(s.yes_bid), _f(s.yes_ask), _f(s.last), s.volume,
-                 _book_json(s), source) for s in snaps]
-        if rows:
-            # The hot path: the connection's executemany, inside the caller's transaction.
-            self.db.connection().executemany(
-                "INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid, yes_ask, last, volume, book, source)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        return len(rows)
+    def insert_snapshots(self, snaps: Iterable[Snapshot | Quote], fetched_ts: int, source: str) -> int:
+        """The hot path: one executemany inside the caller's transaction, fed row by row (no
+        list of rows kept alive). A Quote carries its stored forms from the check that made
+        it; a Snapshot makes them here."""
+        n = 0
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            nonlocal n
+            for s in snaps:
+                n += 1
+                yield (s.ticker, s.ts, fetched_ts, *s.prices_f, s.volume, s.book_text, source)
+
+        self.db.connection().executemany(
+            "INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid, yes_ask, last, volume, book, source)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+        return n
 
     def insert_rejected(self, ts: int, source: str, reason: str, payload: Any) -> None:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -119,7 +119,61 @@ class BookLevel(_Frozen):
     qty: int = Field(gt=0)
 
 
-class Snapshot(_Frozen):
+class QuoteReads:
+    """Derived quotes, shared by ``Snapshot`` (validated by pydantic) and ``Quote`` (validated
+    by ``core.validate``'s quick check): both have ``yes_bid``, ``yes_ask``, ``last``,
+    ``yes_bids`` and ``no_bids`` with the same meaning."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:  # declared here for type checkers only: pydantic must not take them as fields
+        yes_bid: Decimal | None
+        yes_ask: Decimal | None
+        last: Decimal | None
+        yes_bids: tuple[Any, ...]  # levels with .price and .qty, best first
+        no_bids: tuple[Any, ...]
+
+    def ask(self, side: Side) -> Decimal | None:
+        if side is Side.YES:
+            return self.yes_ask
+        return None if self.yes_bid is None else ONE - self.yes_bid
+
+    def bid(self, side: Side) -> Decimal | None:
+        if side is Side.YES:
+            return self.yes_bid
+        return None if self.yes_ask is None else ONE - self.yes_ask
+
+    def ask_levels(self, side: Side) -> list[tuple[Decimal, int]]:
+        """Asks for ``side``, best (cheapest) first: the other side's bids mirrored."""
+        other = self.no_bids if side is Side.YES else self.yes_bids
+        return [(ONE - lv.price, lv.qty) for lv in other]
+
+    def spread(self) -> Decimal | None:
+        if self.yes_bid is None or self.yes_ask is None:
+            return None
+        return self.yes_ask - self.yes_bid
+
+    @property
+    def book_text(self) -> str:
+        """The depth as stored: compact JSON text, ``""`` without depth (see data_schema.md)."""
+        return book_text(self.yes_bids, self.no_bids)
+
+    @property
+    def prices_f(self) -> tuple[float | None, float | None, float | None]:
+        """Bid, ask and last as stored (REAL columns)."""
+        return tuple(None if p is None else float(p) for p in (self.yes_bid, self.yes_ask, self.last))  # type: ignore[return-value]
+
+
+def book_text(yes_bids: tuple[Any, ...], no_bids: tuple[Any, ...]) -> str:
+    """The same bytes as ``json.dumps(..., separators=(",", ":"))`` of the levels as
+    ``[["price", qty], ...]`` (prices are plain decimal strings: nothing to escape)."""
+    if not yes_bids and not no_bids:
+        return ""
+    yes = ",".join([f'["{lv.price}",{lv.qty}]' for lv in yes_bids])
+    no = ",".join([f'["{lv.price}",{lv.qty}]' for lv in no_bids])
+    return f'{{"yes":[{yes}],"no":[{no}]}}'
+
+
+class Snapshot(QuoteReads, _Frozen):
     """Top of book for the YES side, plus optional depth.
 
     Kalshi lists only bids: ``yes_bids`` and ``no_bids``, each best first. A YES ask at p
@@ -171,26 +225,76 @@ class Snapshot(_Frozen):
                 raise ValueError("book levels must be best first with distinct prices")
         return self
 
-    # -- derived quotes -------------------------------------------------------------
-    def ask(self, side: Side) -> Decimal | None:
-        if side is Side.YES:
-            return self.yes_ask
-        return None if self.yes_bid is None else ONE - self.yes_bid
+#: Every price on the cent grid, by cents: GRID[42] == Decimal("0.42").
+GRID: tuple[Decimal, ...] = tuple(Decimal(f"{c / 100:.2f}") for c in range(101))
 
-    def bid(self, side: Side) -> Decimal | None:
-        if side is Side.YES:
-            return self.yes_bid
-        return None if self.yes_ask is None else ONE - self.yes_ask
 
-    def ask_levels(self, side: Side) -> list[tuple[Decimal, int]]:
-        """Asks for ``side``, best (cheapest) first: the other side's bids mirrored."""
-        other = self.no_bids if side is Side.YES else self.yes_bids
-        return [(ONE - lv.price, lv.qty) for lv in other]
+class Level(NamedTuple):
+    """One book level of a ``Quote`` (a ``BookLevel`` without the model)."""
 
-    def spread(self) -> Decimal | None:
-        if self.yes_bid is None or self.yes_ask is None:
-            return None
-        return self.yes_ask - self.yes_bid
+    price: Decimal
+    qty: int
+
+
+class Quote(QuoteReads):
+    """A snapshot that passed ``core.validate.quick_snapshot``: the fields, reads and meaning
+    of ``Snapshot`` without building pydantic models per row (the hot path of the live loop
+    and of replay). Only that check constructs it; treat it as immutable.
+
+    Depth is kept as cents and quantities and turned into ``Level`` tuples on first read
+    (most snapshots are never read level by level). ``prices_f`` (bid, ask, last as floats)
+    and ``book_text`` are the stored forms, made in the same pass as the check, so the
+    store only assembles rows.
+    """
+
+    __slots__ = ("ticker", "ts", "yes_bid", "yes_ask", "last", "volume", "prices_f", "book_text",
+                 "_depth", "_levels")
+    ticker: str
+    ts: int
+    volume: int
+    prices_f: tuple[float | None, float | None, float | None]  # type: ignore[assignment]
+    book_text: str  # type: ignore[assignment]  # a slot here, a property on Snapshot
+
+    def __init__(self, ticker: str, ts: int, yes_bid: Decimal | None, yes_ask: Decimal | None,
+                 last: Decimal | None, volume: int, depth: tuple[list[int], list[int], list[int], list[int]],
+                 prices_f: tuple[float | None, float | None, float | None], book_text: str) -> None:
+        self.ticker, self.ts, self.volume = ticker, ts, volume
+        self.yes_bid, self.yes_ask, self.last = yes_bid, yes_ask, last
+        self._depth = depth  # (yes cents, yes qty, no cents, no qty), best first
+        self._levels: tuple[tuple[Level, ...], tuple[Level, ...]] | None = None
+        self.prices_f, self.book_text = prices_f, book_text
+
+    def _built(self) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        if self._levels is None:
+            yc, yq, nc, nq = self._depth
+            self._levels = (tuple(Level(GRID[c], q) for c, q in zip(yc, yq)),
+                            tuple(Level(GRID[c], q) for c, q in zip(nc, nq)))
+        return self._levels
+
+    @property
+    def yes_bids(self) -> tuple[Level, ...]:  # type: ignore[override]
+        return self._built()[0]
+
+    @property
+    def no_bids(self) -> tuple[Level, ...]:  # type: ignore[override]
+        return self._built()[1]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (Quote, Snapshot)):
+            return NotImplemented
+        return _fields(self) == _fields(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Quote(ticker={self.ticker!r}, ts={self.ts}, yes_bid={self.yes_bid}, yes_ask={self.yes_ask}, "
+                f"last={self.last}, depth={len(self._depth[0])}/{len(self._depth[2])}, volume={self.volume})")
+
+
+def _fields(s: Quote | Snapshot) -> tuple[Any, ...]:
+    """What a snapshot says, comparable across ``Quote`` and ``Snapshot``."""
+    return (s.ticker, s.ts, s.yes_bid, s.yes_ask, s.last, s.volume,
+            tuple((lv.price, lv.qty) for lv in s.yes_bids), tuple((lv.price, lv.qty) for lv in s.no_bids))
 
 
 class Estimate(_Frozen):

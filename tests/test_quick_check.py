@@ -1,0 +1,163 @@
+"""The quick snapshot check (the hot path) against pydantic's Snapshot (the rule book).
+
+Whatever the quick check accepts, pydantic must accept with the same values; what it
+declines goes to pydantic, which names the reason. Generated rows mix the forms sources
+write (cent strings, Decimals, pairs or dicts for levels) with every kind of bad value.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from kakashi_tui.adapters.store import snapshot_from_row
+from kakashi_tui.core.models import Quote, Side, Snapshot
+from kakashi_tui.core.validate import _level_dicts, quick_snapshot, validate_row
+
+NOW = 1_767_571_200_000
+
+good_cents = st.integers(1, 99)
+prices = st.one_of(
+    good_cents.map(lambda c: f"{c / 100:.2f}"),
+    good_cents.map(lambda c: Decimal(c) / 100),
+    st.sampled_from(["0", "1", "0.0", "1.00", "0.5", "0.50", "0.500", " 0.4", "0.425", "1.5", "-0.1", "abc", "",
+                     "NaN", "1e-2", "0.1e1"]),
+    st.sampled_from([Decimal("0.420"), Decimal("0.425"), Decimal("1.01"), Decimal("-0.01"), Decimal("NaN"),
+                     Decimal("Infinity"), Decimal("4.2E-1"), Decimal(0), Decimal(1)]),
+    st.sampled_from([0, 1, 2, 0.5, 0.16, True, False, None, [], {}]),
+)
+qtys = st.one_of(st.integers(1, 500), st.sampled_from([0, -1, True, 2.0, "3", None, 2**70]))
+level = st.one_of(
+    st.tuples(prices, qtys).map(lambda t: {"price": t[0], "qty": t[1]}),
+    st.tuples(prices, qtys).map(list),
+    st.tuples(prices, qtys),
+    st.tuples(prices, qtys).map(lambda t: {"price": t[0], "qty": t[1], "extra": 1}),
+    st.sampled_from([None, "0.4", [0.4], {"price": "0.4"}]),
+)
+
+
+def _lv(p, q, form):
+    return {"price": p, "qty": q} if form == "dict" else ([p, q] if form == "pair" else (p, q))
+
+
+@st.composite
+def raw_snapshots(draw):
+    """A valid row in one of the usual forms, then up to three mutations toward trouble."""
+    bid = draw(good_cents)
+    ask = draw(st.integers(bid + 1, 100))
+    form = draw(st.sampled_from(["dict", "pair", "tuple"]))
+    as_dec = draw(st.booleans())
+
+    def p(c):
+        return Decimal(c) / 100 if as_dec else f"{c / 100:.2f}"
+
+    ys = [c for c in range(bid, max(bid - draw(st.integers(0, 4)), 0), -1)]
+    ns = [c for c in range(100 - ask, max(100 - ask - draw(st.integers(0, 4)), 0), -1)]
+    raw = {
+        "ticker": "M1", "ts": draw(st.integers(NOW - 10**6, NOW)),
+        "yes_bid": p(bid), "yes_ask": p(ask) if ask < 100 else None, "last": p(draw(st.integers(0, 100))),
+        "volume": draw(st.integers(0, 10**6)),
+        "yes_bids": [_lv(p(c), draw(st.integers(1, 300)), form) for c in ys],
+        "no_bids": [_lv(p(c), draw(st.integers(1, 300)), form) for c in ns],
+    }
+    for _ in range(draw(st.integers(0, 3))):
+        what = draw(st.sampled_from(["price", "level", "qty", "order", "ts", "ticker", "volume", "drop", "extra"]))
+        if what == "price":
+            raw[draw(st.sampled_from(["yes_bid", "yes_ask", "last"]))] = draw(prices)
+        elif what in ("level", "qty", "order"):
+            side = draw(st.sampled_from(["yes_bids", "no_bids"]))
+            levels = list(raw.get(side) or [])
+            if what == "level":
+                levels.insert(draw(st.integers(0, len(levels))), draw(level))
+            elif what == "qty" and levels:
+                i = draw(st.integers(0, len(levels) - 1))
+                lv = levels[i]
+                pr = lv["price"] if isinstance(lv, dict) else lv[0]
+                levels[i] = _lv(pr, draw(qtys), form)
+            elif levels:
+                levels = draw(st.permutations(levels))
+            raw[side] = levels
+        elif what == "ts":
+            raw["ts"] = draw(st.one_of(st.integers(NOW, NOW + 10**4), st.sampled_from([0, -1, True, "5", 1.0])))
+        elif what == "ticker":
+            raw["ticker"] = draw(st.sampled_from([" M1", "M1 ", "", 5, None]))
+        elif what == "volume":
+            raw["volume"] = draw(st.sampled_from([-3, None, True, 2.5, "7"]))
+        elif what == "drop" and raw:
+            del raw[draw(st.sampled_from(sorted(raw)))]
+        elif what == "extra":
+            raw["extra"] = 1
+    return raw
+
+
+def pydantic_view(raw: dict) -> Snapshot:
+    fixed = {**raw, **{k: _level_dicts(raw[k]) for k in ("yes_bids", "no_bids") if k in raw}}
+    return Snapshot.model_validate(fixed, context={"now_ms": NOW})
+
+
+@settings(max_examples=3000, deadline=None)
+@given(raw_snapshots())
+def test_what_the_quick_check_accepts_pydantic_accepts_with_the_same_values(raw):
+    q = quick_snapshot(raw, NOW)
+    event("declined" if q is None else "accepted")
+    if q is None:
+        return
+    try:
+        s = pydantic_view(raw)
+    except ValidationError as e:  # pragma: no cover - the failure this test exists to catch
+        raise AssertionError(f"quick check accepted a row pydantic rejects: {raw!r}: {e}") from e
+    assert q == s
+    assert q.prices_f == s.prices_f
+    assert q.spread() == s.spread()
+    for side in Side:
+        assert (q.ask(side), q.bid(side), q.ask_levels(side)) == (s.ask(side), s.bid(side), s.ask_levels(side))
+    # the stored text reads back as the same snapshot, and is exactly compact JSON
+    assert snapshot_from_row(q.ticker, q.ts, *q.prices_f, q.volume, q.book_text) == s
+    if q.book_text:
+        assert json.dumps(json.loads(q.book_text), separators=(",", ":")) == q.book_text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(1, 98), st.integers(1, 5), st.lists(st.integers(1, 200), min_size=1, max_size=4),
+       st.sampled_from(["str", "dec", "pair"]))
+def test_plain_rows_take_the_quick_path(bid, width, qty, form):
+    ask = min(bid + width, 99)
+    ys = [bid - i for i in range(len(qty)) if bid - i > 0]
+    ns = [100 - ask - i for i in range(len(qty)) if 100 - ask - i > 0]
+
+    def p(c):
+        return Decimal(c) / 100 if form == "dec" else f"{c / 100:.2f}"
+
+    def lv(c, n):
+        return [p(c), n] if form == "pair" else {"price": p(c), "qty": n}
+
+    raw = {"ticker": "M1", "ts": NOW, "yes_bid": p(bid), "yes_ask": p(ask), "volume": 3,
+           "yes_bids": [lv(c, n) for c, n in zip(ys, qty)], "no_bids": [lv(c, n) for c, n in zip(ns, qty)]}
+    q = quick_snapshot(raw, NOW)
+    assert isinstance(q, Quote)
+    assert q == pydantic_view(raw)
+
+
+def test_declined_rows_get_pydantics_reason():
+    market = {"ticker": "M1", "status": "open"}
+    base = {"ticker": "M1", "ts": NOW, "yes_bid": "0.40", "yes_ask": "0.45",
+            "yes_bids": [["0.40", 5]], "no_bids": [["0.55", 5]]}
+    cases = {
+        "crossed book": {"yes_bid": "0.50", "yes_bids": [["0.50", 5]]},
+        "not on the cent grid": {"yes_ask": "0.455"},
+        "in the future": {"ts": NOW + 60_000},
+        "best first with distinct prices": {"yes_bids": [["0.40", 5], ["0.41", 5]]},
+        "depth disagrees with top of book (yes ask)": {"no_bids": [["0.54", 5]]},
+        "greater than 0": {"yes_bids": [["0.40", 0]]},
+    }
+    for reason, change in cases.items():
+        v = validate_row(market, {**base, **change}, NOW)
+        assert v.snapshot is None and v.reason is not None and reason in v.reason, (reason, v.reason)
+    ok = validate_row(market, base, NOW)
+    assert ok.reason is None and isinstance(ok.snapshot, Quote)
+    odd = validate_row(market, {**base, "yes_bid": 0.4, "yes_bids": [[0.4, 5]]}, NOW)  # floats: pydantic's lax path
+    assert odd.reason is None and isinstance(odd.snapshot, Snapshot) and odd.snapshot == ok.snapshot
