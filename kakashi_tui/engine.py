@@ -24,7 +24,7 @@ from kakashi_tui.adapters.store import Store, now_wall_ms
 from kakashi_tui.core import broker, risk, strategy
 from kakashi_tui.core.fees import FeeSchedule
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry, buy_entries, equity_cents, sell_entries, settle_entries
-from kakashi_tui.core.models import Estimate, Market, MarketStatus, Snapshot, TradeDecision
+from kakashi_tui.core.models import Estimate, Market, MarketStatus, Quote, Snapshot, TradeDecision
 from kakashi_tui.core.risk import RiskContext, RiskLimits
 from kakashi_tui.core.strategy import StrategyConfig
 from kakashi_tui.core.validate import validate_row
@@ -109,12 +109,12 @@ class Engine:
         self._flags_lock = threading.Lock()  # kill/pause flags: held for microseconds only
         self._book = threading.RLock()  # the account and market state: a tick, a flatten
         self.markets: dict[str, Market] = {}
-        self.snapshots: dict[str, Snapshot] = {}
+        self.snapshots: dict[str, Snapshot | Quote] = {}
         self.estimates: dict[str, Estimate] = store.latest_estimates()
         self.overrides: dict[str, Estimate] = {
             t: e for t, e in self.estimates.items() if e.source == OPERATOR_SOURCE}
         self.recent_decisions: deque[TradeDecision] = deque(maxlen=200)
-        self.quote_history: dict[str, deque[Snapshot]] = {}
+        self.quote_history: dict[str, deque[Snapshot | Quote]] = {}
         self.equity_series: deque[int] = deque(store.recent_equity(500), maxlen=500)
         self.last_errors: tuple[str, ...] = ()
         self.last_latency_ms = 0.0
@@ -289,8 +289,12 @@ class Engine:
             self.store.add_event(now, "daily_stop", f"equity {eq} vs day start {day_start}")
         # decide -> gate -> fill -> ledger
         if not self.paused:
+            held = self.account.tickers_held()
+            estimates = self.estimates
             for s in good_snaps:
-                d = self._decide(s, now, eq, day_start, stopped)
+                if s.ticker not in estimates or s.ticker in held:
+                    continue  # nothing to decide: no belief about this market, or already in it
+                d = self._decide(s, now, eq, day_start, stopped, held)
                 if d is None:
                     continue
                 fill = None
@@ -303,6 +307,7 @@ class Engine:
                 if d.accepted and fill is not None:
                     fid = self.store.insert_fill(fill, "buy", did)
                     self._apply(buy_entries(fill, fid))
+                    held = self.account.tickers_held()
                     fills += 1
                     eq = self.equity()  # a fill moves equity by its fee and spread
         for k, v in self._checkpoint().items():
@@ -323,10 +328,10 @@ class Engine:
             cash_cents=self.account.cash_cents, equity_cents=eq,
             open_positions=len(self.account.open_positions()), state=self.state_label())
 
-    def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[Snapshot], int, int]:
+    def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[Snapshot | Quote], int, int]:
         """Validate and persist one fetch (inside the caller's transaction)."""
         good_markets: list[Market] = []
-        good_snaps: list[Snapshot] = []
+        good_snaps: list[Snapshot | Quote] = []
         rejected = 0
         cache = self._market_cache
         for row in batch.rows:
@@ -347,16 +352,22 @@ class Engine:
                 good_markets.append(v.market)
             if v.snapshot is not None:
                 good_snaps.append(v.snapshot)
-        self.store.upsert_markets([m for m in good_markets if self.markets.get(m.ticker) != m], now)
+        markets = self.markets
+        # a market seen before is usually the very object cached for its raw row: `is` first
+        self.store.upsert_markets([m for m in good_markets if (k := markets.get(m.ticker)) is not m and k != m], now)
         saved = self.store.insert_snapshots(good_snaps, wall, self.source.name)
         for m in good_markets:
-            self.markets[m.ticker] = m
+            markets[m.ticker] = m
+        snapshots, history = self.snapshots, self.quote_history
         for s in good_snaps:
-            self.snapshots[s.ticker] = s
-            self.quote_history.setdefault(s.ticker, deque(maxlen=4)).append(s)
+            snapshots[s.ticker] = s
+            h = history.get(s.ticker)
+            if h is None:
+                h = history[s.ticker] = deque(maxlen=4)
+            h.append(s)
         return good_markets, good_snaps, saved, rejected
 
-    def collect(self) -> tuple[list[Snapshot], int, list[str]]:
+    def collect(self) -> tuple[list[Snapshot | Quote], int, list[str]]:
         """One pass of fetch -> validate -> persist, no trading: (saved snapshots, rejected, errors)."""
         batch = self.source.fetch()
         now = self.source.now_ms()
@@ -396,12 +407,12 @@ class Engine:
             self.estimates[ticker] = e
         return e
 
-    def _decide(self, s: Snapshot, now: int, eq: int, day_start: int, daily_stopped: bool) -> TradeDecision | None:
-        """Strategy then risk gate for one snapshot; ``eq``, ``day_start`` and ``daily_stopped``
-        are this tick's, kept current by the caller."""
+    def _decide(self, s: Snapshot | Quote, now: int, eq: int, day_start: int, daily_stopped: bool,
+                held: set[str]) -> TradeDecision | None:
+        """Strategy then risk gate for one snapshot; ``eq``, ``day_start``, ``daily_stopped`` and
+        ``held`` (the tickers with open positions) are this tick's, kept current by the caller."""
         est = self.estimates.get(s.ticker)
         m = self.markets.get(s.ticker)
-        held = self.account.tickers_held()
         if est is None or m is None or s.ticker in held:
             return None
         d = strategy.decide(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self._mult(s.ticker),

@@ -43,20 +43,13 @@ def _dec(v: Any) -> Any:
         return v
 
 
-def _levels(levels: Any) -> Any:
-    """[[price, qty], ...] -> level dicts; anything else passes through for validation to reject."""
-    if not isinstance(levels, list):
-        return levels
-    return [{"price": _dec(lv[0]), "qty": lv[1]} if isinstance(lv, (list, tuple)) and len(lv) == 2 else lv
-            for lv in levels]
-
-
 def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]) -> Iterator[ReplayTick | int]:
     """Records (line number, record or None, parse error) -> ticks.
 
     Yields an ``int`` first when a ``start`` record gives the clock's starting point.
     """
     markets: dict[str, dict[str, Any]] = {}
+    metas: dict[str, dict[str, Any]] = {}  # the raw market row each ticker's snapshots carry
     current: ReplayTick | None = None
     last_ts: int | None = None
     start_ts: int | None = None
@@ -75,6 +68,7 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
         if kind == "market":
             t = rec.get("ticker")
             if isinstance(t, str) and t:
+                metas.pop(t, None)
                 markets[t] = {k: rec.get(k) for k in ("ticker", "title", "series", "event_ticker", "open_ts",
                                                        "close_ts") if rec.get(k) is not None}
             else:
@@ -97,12 +91,16 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
         current.rejected.extend(pending_rejects)
         pending_rejects = []
         t = rec.get("ticker") or ""
-        meta = {"ticker": t, "status": "open", **{k: v for k, v in markets.get(t, {}).items() if k != "ticker"}}
+        meta = metas.get(t)
+        if meta is None:  # one dict per market, reused by its snapshots until its metadata changes
+            meta = metas[t] = {"ticker": t, "status": "open",
+                               **{k: v for k, v in markets.get(t, {}).items() if k != "ticker"}}
         if kind == "snapshot":
+            # prices and levels go to validation as written ([price, qty] pairs, price strings)
             book = rec.get("book") or {}
-            snap = {"ticker": t, "ts": ts, "yes_bid": _dec(rec.get("yes_bid")), "yes_ask": _dec(rec.get("yes_ask")),
-                    "last": _dec(rec.get("last")), "volume": rec.get("volume") or 0,
-                    "yes_bids": _levels(book.get("yes") or []), "no_bids": _levels(book.get("no") or [])}
+            yes, no = (book.get("yes") or [], book.get("no") or []) if isinstance(book, dict) else (book, [])
+            snap = {"ticker": t, "ts": ts, "yes_bid": rec.get("yes_bid"), "yes_ask": rec.get("yes_ask"),
+                    "last": rec.get("last"), "volume": rec.get("volume") or 0, "yes_bids": yes, "no_bids": no}
             current.rows.append(RawRow(market=meta, snapshot=snap, payload=rec))
         elif kind == "estimate":
             try:
