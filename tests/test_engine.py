@@ -335,22 +335,20 @@ def test_book_text_is_exactly_compact_json():
 def test_a_version_2_file_is_migrated_to_one_snapshot_index(db_path, store):
     from tests.conftest import book
 
-    store.insert_snapshots([book(ticker="A", ts=5), book(ticker="A", ts=9)], 0, "t")
-    # make it look like a version 2 file: the two single-column indexes, no composite one
-    store.db.execute_sql("DROP INDEX snapshots_ticker_ts")
-    store.db.execute_sql("CREATE INDEX snapshots_ticker ON snapshots (ticker)")
-    store.db.execute_sql("CREATE INDEX snapshots_ts ON snapshots (ts)")
+    store.insert_snapshots([book(ticker="A", ts=5), book(ticker="B", ts=7), book(ticker="A", ts=9)], 0, "t")
+    store.db.execute_sql("CREATE INDEX snapshots_ticker ON snapshots (ticker)")  # as version 2 made it
     store.set_control("schema_version", "2")
     store.close()
     again = Store(db_path)
     try:
         names = {r[0] for r in again.db.execute_sql(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'snapshots'")}
-        assert names == {"snapshots_ticker_ts"}
+        assert names == {"snapshots_ts"}
         assert again.get_control("schema_version") == "3"
-        assert again.latest_snapshot("A").ts == 9  # nothing stored was lost
+        assert again.latest_snapshot("A").ts == 9 and again.latest_snapshot("B").ts == 7  # nothing lost
+        assert again.latest_snapshot("C") is None
         plan = " ".join(str(r) for r in again.db.execute_sql(
-            "EXPLAIN QUERY PLAN SELECT * FROM snapshots WHERE ticker = 'A' ORDER BY ts DESC LIMIT 1"))
-        assert "snapshots_ticker_ts" in plan
+            "EXPLAIN QUERY PLAN SELECT * FROM snapshots WHERE ticker = 'A' ORDER BY ts DESC, id DESC LIMIT 1"))
+        assert "snapshots_ts" in plan  # walked back from the newest row, not a scan and a sort
     finally:
         again.close()
