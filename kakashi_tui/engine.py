@@ -206,9 +206,12 @@ class Engine:
         return self.store.get_control("daily_stop_day") == day
 
     def state_label(self) -> str:
+        return self._state_now(self.daily_stopped())
+
+    def _state_now(self, daily_stopped: bool) -> str:
         with self._flags_lock:
             killed, reason, paused = self.flags.kill, self.flags.kill_reason, self.flags.paused
-        return state_label(killed, reason, self.daily_stopped(), paused)
+        return state_label(killed, reason, daily_stopped, paused)
 
     # -- helpers ----------------------------------------------------------------------
     def equity(self) -> int:
@@ -275,10 +278,9 @@ class Engine:
                     before = len(self.account.positions)
                     self._apply(settle_entries(held, m.result, now))
                     settled += before - len(self.account.positions)
-                self.snapshots.pop(m.ticker, None)
-                self.quote_history.pop(m.ticker, None)
-                self.markets.pop(m.ticker, None)
-                self._market_cache.pop(m.ticker, None)
+                for held_state in (self.snapshots, self.quote_history, self.markets, self._market_cache,
+                                   self.estimates, self.overrides):  # a settled market is done: the DB keeps it
+                    held_state.pop(m.ticker, None)
         # daily stop check on marked equity
         eq = self.equity()
         day_start = int(self._ctl.get("day_start_equity") or 0)
@@ -310,8 +312,7 @@ class Engine:
                     held = self.account.tickers_held()
                     fills += 1
                     eq = self.equity()  # a fill moves equity by its fee and spread
-        for k, v in self._checkpoint().items():
-            self.store.set_control(k, v)
+        self.store.set_controls(self._checkpoint())
         eq = self.equity()
         self.store.insert_tick(
             tick=self.tick_count, ts=now, wall_ms=wall, saved=saved, rejected=rejected,
@@ -326,7 +327,7 @@ class Engine:
             tick=self.tick_count, ts=now, saved=saved, rejected=rejected, decisions=tuple(decisions),
             fills=fills, settled=settled, errors=tuple(batch.errors), latency_ms=fetch_ms,
             cash_cents=self.account.cash_cents, equity_cents=eq,
-            open_positions=len(self.account.open_positions()), state=self.state_label())
+            open_positions=len(self.account.open_positions()), state=self._state_now(stopped))
 
     def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[Snapshot | Quote], int, int]:
         """Validate and persist one fetch (inside the caller's transaction)."""

@@ -352,3 +352,18 @@ def test_a_version_2_file_is_migrated_to_one_snapshot_index(db_path, store):
         assert "snapshots_ts" in plan  # walked back from the newest row, not a scan and a sort
     finally:
         again.close()
+
+
+def test_a_settled_market_leaves_the_engines_memory(sim_engine):
+    """A long run must not keep state for markets that are over (the DB keeps their record)."""
+    settled: list[str] = []
+    for _ in range(400):
+        sim_engine.tick()
+        settled = [r.ticker for r in OutcomeRow.select()]
+        if len(settled) >= 3:
+            break
+    assert len(settled) >= 3
+    for state in (sim_engine.estimates, sim_engine.markets, sim_engine.snapshots, sim_engine.quote_history,
+                  sim_engine._market_cache):
+        assert not set(settled) & set(state), state.keys()
+    assert len(sim_engine.estimates) <= len(sim_engine.markets)  # beliefs only about live markets

@@ -272,9 +272,11 @@ class Store:
         return self.db.atomic()
 
     # -- control state --------------------------------------------------------------
+    # Control reads and writes happen every tick: plain SQL on the connection (this thread's,
+    # inside the caller's transaction), not a query built per call.
     def get_control(self, key: str, default: str | None = None) -> str | None:
-        row = ControlRow.get_or_none(ControlRow.key == key)
-        return default if row is None else row.value
+        row = self.db.connection().execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
+        return default if row is None else row[0]
 
     def get_controls(self, keys: Iterable[str]) -> dict[str, str]:
         keys = list(keys)
@@ -283,8 +285,12 @@ class Store:
         return dict(cur.fetchall())
 
     def set_control(self, key: str, value: str) -> None:
-        ControlRow.insert(key=key, value=value).on_conflict(
-            conflict_target=[ControlRow.key], update={ControlRow.value: value}).execute()
+        self.db.connection().execute("INSERT INTO control (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+                                     " SET value = excluded.value", (key, value))
+
+    def set_controls(self, values: dict[str, str]) -> None:
+        self.db.connection().executemany("INSERT INTO control (key, value) VALUES (?, ?) ON CONFLICT (key) DO"
+                                         " UPDATE SET value = excluded.value", values.items())
 
     def set_control_default(self, key: str, value: str) -> None:
         ControlRow.insert(key=key, value=value).on_conflict_ignore().execute()
@@ -397,8 +403,13 @@ class Store:
         cur = self.db.execute_sql("SELECT equity_cents FROM ticks ORDER BY tick DESC LIMIT ?", (n,))
         return [r[0] for r in cur][::-1]
 
+    _TICK_FIELDS = ("tick", "ts", "wall_ms", "saved", "rejected", "decisions", "fills", "settled", "errors",
+                    "latency_ms", "cash_cents", "equity_cents")
+
     def insert_tick(self, **fields: Any) -> None:
-        TickRow.insert(**fields).on_conflict_replace().execute()
+        self.db.connection().execute(
+            f"INSERT OR REPLACE INTO ticks ({', '.join(self._TICK_FIELDS)}) VALUES ({', '.join('?' * 12)})",
+            [fields[k] for k in self._TICK_FIELDS])
 
 
 def read_ledger(con: sqlite3.Connection) -> Iterator[LedgerEntry]:
