@@ -88,8 +88,9 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
                 yield current
             current = ReplayTick(ts=ts)
             last_ts = ts
-        current.rejected.extend(pending_rejects)
-        pending_rejects = []
+        if pending_rejects:
+            current.rejected.extend(pending_rejects)
+            pending_rejects = []
         t = rec.get("ticker") or ""
         meta = metas.get(t)
         if meta is None:  # one dict per market, reused by its snapshots until its metadata changes

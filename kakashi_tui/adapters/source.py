@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
-@dataclass
+@dataclass(slots=True)
 class RawRow:
     market: dict[str, Any]
     snapshot: dict[str, Any] | None

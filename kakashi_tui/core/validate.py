@@ -10,17 +10,15 @@ quick check accepts, pydantic accepts with the same values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
 from kakashi_tui.core.models import FUTURE_SKEW_MS, GRID, Market, Quote, Snapshot, rejection_reason
 
 
-@dataclass(frozen=True)
-class Validated:
+class Validated(NamedTuple):  # one per row on the hot path: a tuple, not a frozen dataclass
     market: Market | None
     snapshot: Snapshot | Quote | None
     reason: str | None  # None when the row is good
@@ -49,24 +47,27 @@ def _levels(levels: Any, cents: list[int], qtys: list[int], text: list[str]) -> 
         return False
     last = 100
     get = _CENTS.get
-    for lv in levels:
-        tp = type(lv)
-        if tp is dict:
-            if len(lv) != 2:
+    try:
+        for lv in levels:
+            tp = type(lv)
+            if (tp is list or tp is tuple) and len(lv) == 2:
+                p, q = lv
+            elif tp is dict and len(lv) == 2:
+                p, q = lv.get("price"), lv.get("qty")
+            else:
                 return False
-            p, q = lv.get("price"), lv.get("qty")
-        elif (tp is list or tp is tuple) and len(lv) == 2:
-            p, q = lv
-        else:
-            return False
-        c = get(p) if type(p) in _PRICE_TYPES else None
-        # strictly inside (0, 1), best first, distinct; a positive integer quantity
-        if c is None or not 0 < c < last or type(q) is not int or q <= 0:
-            return False
-        last = c
-        cents.append(c)
-        qtys.append(q)
-        text.append(f"{_LEVEL_TEXT[c]}{q}]")
+            # Strictly inside (0, 1), best first, distinct; a positive integer quantity. Prices
+            # are looked up without a type check: the only other keys that match (bools, 0 and
+            # 1, the floats 0.25/0.5/0.75) are out of bounds or exactly what pydantic would read.
+            c = get(p)
+            if c is None or not 0 < c < last or type(q) is not int or q <= 0:
+                return False
+            last = c
+            cents.append(c)
+            qtys.append(q)
+            text.append(f"{_LEVEL_TEXT[c]}{q}]")
+    except TypeError:  # an unhashable price
+        return False
     return True
 
 
