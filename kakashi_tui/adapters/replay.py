@@ -77,7 +77,7 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
         if kind not in RECORD_TYPES:
             pending_rejects.append((f"line {line}: unknown record type {kind!r}", rec))
             continue
-        if not isinstance(ts, int) or isinstance(ts, bool):
+        if type(ts) is not int:  # (not a bool either)
             pending_rejects.append((f"line {line}: {kind} record without an integer ts", rec))
             continue
         if last_ts is not None and ts < last_ts:
