@@ -367,3 +367,5 @@ def test_a_settled_market_leaves_the_engines_memory(sim_engine):
                   sim_engine._market_cache):
         assert not set(settled) & set(state), state.keys()
     assert len(sim_engine.estimates) <= len(sim_engine.markets)  # beliefs only about live markets
+    restarted = Engine(sim_engine.store, sim_engine.source, sim_engine.estimators, sim_engine.cfg)
+    assert restarted.estimates and not set(settled) & set(restarted.estimates)  # nor after a restart

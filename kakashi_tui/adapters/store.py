@@ -69,9 +69,6 @@ class SnapshotRow(_Base):
 
     class Meta:
         table_name = "snapshots"
-        # One index for every reader (a market's latest quote, its quote at a time): the
-        # hot insert path maintains one B-tree, not two.
-        indexes = ((("ts",), False),)
 
 
 class EstimateRow(_Base):
@@ -346,9 +343,11 @@ class Store:
                                      (e.ticker, e.ts, float(e.p_hat), e.source))
 
     def latest_estimates(self) -> dict[str, Estimate]:
+        """Each market's current belief; settled markets have none (their record stays)."""
         cur = self.db.execute_sql(
             "SELECT e.ticker, e.p_hat, e.source, e.ts FROM estimates e JOIN"
-            " (SELECT MAX(id) AS id FROM estimates GROUP BY ticker) m ON e.id = m.id")
+            " (SELECT MAX(id) AS id FROM estimates GROUP BY ticker) m ON e.id = m.id"
+            " WHERE e.ticker NOT IN (SELECT ticker FROM outcomes)")
         return {t: Estimate(ticker=t, p_hat=_dec(p), source=src, ts=ts) for t, p, src, ts in cur}
 
     def latest_snapshot(self, ticker: str) -> Snapshot | None:
