@@ -372,3 +372,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         print(f"kakashi: error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), file=sys.stderr)
         return 1
+    except Exception as e:  # a bug: one line for the operator, the traceback in a file for us
+        import tempfile
+        import time
+        import traceback
+        from pathlib import Path
+
+        path = Path(tempfile.gettempdir()) / f"kakashi-crash-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
+        try:
+            path.write_text(traceback.format_exc())
+            where = f"; details in {path}"
+        except OSError:
+            where = ""
+        print(f"kakashi: internal error: {e.__class__.__name__}: {e}{where} (every completed tick is stored)",
+              file=sys.stderr)
+        return 70

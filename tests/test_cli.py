@@ -192,3 +192,21 @@ def test_a_running_engine_adopts_an_external_kill(tmp_path):
     assert_one_line_error(p, 1)
     assert "re-arm from its desk" in p.stderr
     e.store.close()
+
+
+def test_an_unexpected_error_is_one_line_and_the_traceback_goes_to_a_file(monkeypatch, capsys, tmp_path):
+    from kakashi_tui import cli
+
+    def boom(args):
+        raise RuntimeError("a bug we did not foresee")
+
+    monkeypatch.setattr(cli, "cmd_status", boom)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    assert cli.main(["status", "--db", str(tmp_path / "k.db")]) == 70
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("kakashi: internal error: RuntimeError: a bug we did not foresee")
+    logs = list(tmp_path.glob("kakashi-crash-*.log"))
+    assert len(logs) == 1 and "Traceback" in logs[0].read_text() and "boom" in logs[0].read_text()

@@ -70,6 +70,8 @@ def test_bad_records_are_rejected_and_counted(tmp_path):
         "not json at all {",
         {"type": "bogus", "ts": T + 120_000},
         {"type": "snapshot", "ticker": "A", "ts": T + 30_000, "yes_bid": "0.40", "yes_ask": "0.45"},  # out of order
+        {"type": "snapshot", "ticker": ["A"], "ts": T + 120_000, "yes_bid": "0.41", "yes_ask": "0.44"},
+        {"type": "snapshot", "ticker": "A", "ts": T + 120_000, "yes_bid": "0.41", "yes_ask": "0.44", "book": "deep"},
         {"type": "snapshot", "ticker": "A", "ts": T + 120_000, "yes_bid": "0.41", "yes_ask": "0.44"},
         {"type": "settlement", "ticker": "A", "ts": T + 180_000, "result": "yes"},
     ]
@@ -79,13 +81,14 @@ def test_bad_records_are_rejected_and_counted(tmp_path):
                         str(tmp_path / "r.db"), "--report", str(tmp_path / "rep")],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert "replayed 3 ticks" in p.stdout and "rejected rows 5" in p.stdout
+    assert "replayed 3 ticks" in p.stdout and "rejected rows 7" in p.stdout
     assert "post-mortem written to" in p.stdout
     c = sqlite3.connect(tmp_path / "r.db")
     reasons = [r for (r,) in c.execute("SELECT reason FROM rejected_rows")]
     assert any("crossed" in r for r in reasons) and any("malformed JSON" in r for r in reasons)
     assert any("unknown record type" in r for r in reasons) and any("out of time order" in r for r in reasons)
     assert any("estimate p_hat" in r and "outside [0, 1]" in r for r in reasons)
+    assert any("ticker that is not text" in r for r in reasons) and any("yes_bids" in r for r in reasons)
     assert c.execute("SELECT COUNT(*) FROM fills").fetchone()[0] == 1
     assert c.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'settle'").fetchone()[0] == 1
 

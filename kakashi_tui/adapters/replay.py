@@ -92,6 +92,9 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
             current.rejected.extend(pending_rejects)
             pending_rejects = []
         t = rec.get("ticker") or ""
+        if type(t) is not str:
+            current.rejected.append((f"line {line}: {kind} record with a ticker that is not text", rec))
+            continue
         meta = metas.get(t)
         if meta is None:  # one dict per market, reused by its snapshots until its metadata changes
             meta = metas[t] = {"ticker": t, "status": "open",

@@ -71,6 +71,22 @@ def _levels(levels: Any, cents: list[int], qtys: list[int], text: list[str]) -> 
     return True
 
 
+_NO = -1  # a top-of-book price the quick check does not take
+
+
+def _top(v: Any) -> int | None:
+    """Cents of a top-of-book price; None when absent; _NO when not plainly a grid price."""
+    if v is None:
+        return None
+    if type(v) not in _PRICE_TYPES:
+        return _NO
+    try:
+        c = _CENTS.get(v)
+    except TypeError:  # Decimal("sNaN") cannot be hashed
+        return _NO
+    return _NO if c is None else c
+
+
 def quick_snapshot(raw: dict[str, Any], now_ms: int | None) -> Quote | None:
     """A ``Quote`` when ``raw`` is plainly a valid snapshot; None means "ask pydantic"."""
     if not raw.keys() <= _SNAPSHOT_KEYS:
@@ -80,20 +96,11 @@ def quick_snapshot(raw: dict[str, Any], now_ms: int | None) -> Quote | None:
         return None
     if type(ts) is not int or ts <= 0 or (now_ms is not None and ts > now_ms + FUTURE_SKEW_MS):
         return None
-    b, a, la = raw.get("yes_bid"), raw.get("yes_ask"), raw.get("last")
-    bid = ask = last = None
-    if b is not None:
-        bid = _CENTS.get(b) if type(b) in _PRICE_TYPES else None
-        if bid is None or not 0 < bid < 100:
-            return None
-    if a is not None:
-        ask = _CENTS.get(a) if type(a) in _PRICE_TYPES else None
-        if ask is None or not 0 < ask < 100:
-            return None
-    if la is not None:
-        last = _CENTS.get(la) if type(la) in _PRICE_TYPES else None
-        if last is None:
-            return None
+    bid, ask, last = _top(raw.get("yes_bid")), _top(raw.get("yes_ask")), _top(raw.get("last"))
+    if bid == _NO or ask == _NO or last == _NO:
+        return None
+    if (bid is not None and not 0 < bid < 100) or (ask is not None and not 0 < ask < 100):
+        return None
     if bid is None and ask is None or (bid is not None and ask is not None and ask <= bid):
         return None
     volume = raw.get("volume", 0)
