@@ -213,6 +213,11 @@ class Engine:
             killed, reason, paused = self.flags.kill, self.flags.kill_reason, self.flags.paused
         return state_label(killed, reason, daily_stopped, paused)
 
+    def held_tickers(self) -> set[str]:
+        """Markets with open positions (a source keeps fetching them until they settle)."""
+        with self._book:
+            return self.account.tickers_held()
+
     # -- helpers ----------------------------------------------------------------------
     def equity(self) -> int:
         return equity_cents(self.account, self.snapshots)

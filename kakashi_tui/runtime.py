@@ -72,7 +72,9 @@ def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None) 
             beliefs = BeliefsFile(beliefs_path) if beliefs_path else None
             source = KalshiSource(build_kalshi_client(opts, cfg), tickers=opts.tickers,
                                   depth_for=(beliefs.tickers if beliefs else None))
-            return Engine(store, source, [beliefs] if beliefs else [], cfg.engine_config())
+            engine = Engine(store, source, [beliefs] if beliefs else [], cfg.engine_config())
+            source.watch_for = engine.held_tickers
+            return engine
         raise ConfigError(f"unknown source {opts.source!r}: use sim or kalshi")
     except BaseException:
         store.close()

@@ -149,3 +149,36 @@ def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
     assert "feed errors 1" in ticks[0] and "feed errors 1" in ticks[1]
     assert "saved 12" in ticks[2] and "saved 12" in ticks[3]
     assert "Traceback" not in p.stderr
+
+
+def test_a_held_market_that_closes_is_still_fetched_until_it_settles(kalshi, tmp_path):
+    """The open-markets listing drops a market when it closes; the position in it must still be
+    marked and, once Kalshi settles it, paid out."""
+    from decimal import Decimal
+
+    from kakashi_tui.core.models import Estimate
+    from kakashi_tui.adapters.store import LedgerRow
+
+    target = kalshi.state.markets[0]
+
+    class Bullish:  # a belief well above the ask, for one market
+        def estimates(self, tickers, now_ms):
+            return [Estimate(ticker=t, p_hat=Decimal("0.99"), source="test", ts=now_ms)
+                    for t in tickers if t == target.ticker]
+
+    store = Store(tmp_path / "k.db")
+    with client(kalshi) as c:
+        source = KalshiSource(c, depth_for=lambda: {target.ticker})
+        engine = Engine(store, source, [Bullish()], EngineConfig())
+        source.watch_for = engine.held_tickers
+        first = engine.tick()
+        assert first.fills == 1 and engine.held_tickers() == {target.ticker}
+        target.status = "closed"
+        closed = engine.tick()
+        assert closed.saved == 12 and not closed.errors  # 11 open + the held, closed one
+        assert MarketRow.get(MarketRow.ticker == target.ticker).status == "closed"
+        target.status, target.result = "settled", "yes"
+        settled = engine.tick()
+    assert settled.settled == 1 and engine.held_tickers() == set()
+    assert LedgerRow.select().where(LedgerRow.kind == "settle").count() == 1
+    store.close()

@@ -266,7 +266,12 @@ def snapshot_row(m: dict[str, Any], ts: int, ob: dict[str, Any] | None = None) -
 
 
 class KalshiSource:
-    """Polls Kalshi's public market data. Depth is fetched for the markets that have a p_hat."""
+    """Polls Kalshi's public market data. Depth is fetched for the markets that have a p_hat.
+
+    Without a ticker list it lists the open markets, plus the markets ``watch_for`` names (the
+    engine's open positions) that are no longer open: a held market that closes must still be
+    seen until it settles, or its position would never be paid out.
+    """
 
     name = "kalshi"
 
@@ -275,6 +280,7 @@ class KalshiSource:
         self.client = client
         self.tickers = tickers or None
         self.depth_for = depth_for or (lambda: set())
+        self.watch_for: Callable[[], set[str]] = lambda: set()
         self._clock = clock or (lambda: int(time.time() * 1000))
 
     def now_ms(self) -> int:
@@ -295,6 +301,14 @@ class KalshiSource:
             batch.errors.append(str(e))
             batch.latency_ms = (time.perf_counter() - t0) * 1000
             return batch
+        if not self.tickers:
+            listed = {m.get("ticker") for m in markets if isinstance(m, dict)}
+            gone = sorted(self.watch_for() - listed)
+            if gone:  # held, but no longer open: closed, or settled with a result
+                try:
+                    markets += list(self.client.iter_markets(status=None, tickers=gone))
+                except KalshiHTTPError as e:
+                    batch.errors.append(str(e))
         want_depth = self.depth_for()
         now = self.now_ms()
         for m in markets:

@@ -44,6 +44,11 @@ def _d(cents: int) -> str:
     return f"{cents / 100:.4f}"
 
 
+#: GET /markets ``status`` filter values -> the market statuses they list.
+_STATUS_FILTER = {"unopened": ("initialized",), "open": ("active",), "closed": ("closed",),
+                  "settled": ("determined", "settled", "finalized")}
+
+
 @dataclass
 class FakeMarket:
     ticker: str
@@ -109,8 +114,13 @@ class FakeKalshi:
         with self.lock:
             return self._faults.popleft() if self._faults else None
 
-    def market_rows(self, now: datetime) -> list[dict[str, Any]]:
-        rows = [m.to_json(now) for m in self.markets]
+    def market_rows(self, now: datetime, status: str | None = None) -> list[dict[str, Any]]:
+        """Markets as GET /markets lists them; ``status`` filters as Kalshi's query does (the
+        injected bad rows are always listed)."""
+        wanted = _STATUS_FILTER.get(status or "")
+        rows = [m.to_json(now) for m in self.markets if wanted is None or m.status in wanted]
+        if not rows:
+            return rows
         if "ask-below-bid" in self.bad_rows:
             rows.append({**rows[0], "ticker": "KXBAD-ASKBID", "yes_bid": 60, "yes_ask": 40,
                          "yes_bid_dollars": "0.6000", "yes_ask_dollars": "0.4000"})
@@ -170,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
         q = parse_qs(url.query)
         now = datetime.now(timezone.utc)
         if path == "/markets":
-            rows = st.market_rows(now)
+            rows = st.market_rows(now, q.get("status", [""])[0])
             tickers = q.get("tickers", [""])[0]
             if tickers:
                 rows = [r for r in rows if r.get("ticker") in tickers.split(",")]
