@@ -76,8 +76,9 @@ def raw_snapshots(draw):
             elif what == "qty" and levels:
                 i = draw(st.integers(0, len(levels) - 1))
                 lv = levels[i]
-                pr = lv["price"] if isinstance(lv, dict) else lv[0]
-                levels[i] = _lv(pr, draw(qtys), form)
+                if isinstance(lv, dict) or (isinstance(lv, (list, tuple)) and lv):  # (an earlier junk level stays)
+                    pr = lv.get("price") if isinstance(lv, dict) else lv[0]
+                    levels[i] = _lv(pr, draw(qtys), form)
             elif levels:
                 levels = draw(st.permutations(levels))
             raw[side] = levels
