@@ -347,17 +347,16 @@ def main() -> None:
     only = set(a.only or figures)
     if unknown := only - set(figures):
         ap.error(f"unknown figure(s): {' '.join(sorted(unknown))}")
+    if not a.child:
+        print(f"# machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, {sys.platform}", flush=True)
     if len(only) > 1:
         # each figure in its own process: one figure's heap (a million replayed rows) must not
         # slow the next one's garbage collections
-        print(f"# machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, {sys.platform}", flush=True)
         quick = ["--quick"] if a.quick else []
         for name in (f for f in figures if f in only):
             subprocess.run([sys.executable, "-m", "benchmarks.bench", "--only", name, "--child", *quick], check=True,
                            cwd=ROOT)
         return
-    if not a.child:
-        print(f"# machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, {sys.platform}", flush=True)
     if "ingest" in only:
         bench_ingest(20_000 if a.quick else 200_000)
     if "replay" in only:
