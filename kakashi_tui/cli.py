@@ -384,6 +384,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = f"; details in {path}"
         except OSError:
             where = ""
-        print(f"kakashi: internal error: {e.__class__.__name__}: {e}{where} (every completed tick is stored)",
+        print(f"kakashi: internal error: {e.__class__.__name__}: {e}{where} (what was stored is intact)",
               file=sys.stderr)
         return 70

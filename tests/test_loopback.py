@@ -182,3 +182,11 @@ def test_a_held_market_that_closes_is_still_fetched_until_it_settles(kalshi, tmp
     assert settled.settled == 1 and engine.held_tickers() == set()
     assert LedgerRow.select().where(LedgerRow.kind == "settle").count() == 1
     store.close()
+
+
+def test_an_operators_ticker_list_still_includes_what_is_held(kalshi):
+    with client(kalshi) as c:
+        source = KalshiSource(c, tickers=["KXFAKE-26JAN05-T01"])
+        source.watch_for = lambda: {"KXFAKE-26JAN05-T05"}
+        rows = source.fetch().rows
+    assert sorted(r.market["ticker"] for r in rows) == ["KXFAKE-26JAN05-T01", "KXFAKE-26JAN05-T05"]

@@ -268,9 +268,9 @@ def snapshot_row(m: dict[str, Any], ts: int, ob: dict[str, Any] | None = None) -
 class KalshiSource:
     """Polls Kalshi's public market data. Depth is fetched for the markets that have a p_hat.
 
-    Without a ticker list it lists the open markets, plus the markets ``watch_for`` names (the
-    engine's open positions) that are no longer open: a held market that closes must still be
-    seen until it settles, or its position would never be paid out.
+    It lists the open markets (or the operator's tickers), plus the markets ``watch_for`` names
+    (the engine's open positions) that the listing left out: a held market that closes must
+    still be seen until it settles, or its position would never be paid out.
     """
 
     name = "kalshi"
@@ -293,8 +293,9 @@ class KalshiSource:
         t0 = time.perf_counter()
         batch = FetchBatch()
         try:
-            if self.tickers:
-                markets = list(self.client.iter_markets(status=None, tickers=self.tickers))
+            if self.tickers:  # the operator's list, and whatever is still held from before
+                markets = list(self.client.iter_markets(status=None,
+                                                        tickers=sorted(set(self.tickers) | self.watch_for())))
             else:
                 markets = list(self.client.iter_markets(status="open"))
         except KalshiHTTPError as e:

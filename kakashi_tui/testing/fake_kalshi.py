@@ -115,8 +115,8 @@ class FakeKalshi:
             return self._faults.popleft() if self._faults else None
 
     def market_rows(self, now: datetime, status: str | None = None) -> list[dict[str, Any]]:
-        """Markets as GET /markets lists them; ``status`` filters as Kalshi's query does (the
-        injected bad rows are always listed)."""
+        """Markets as GET /markets lists them; ``status`` filters as Kalshi's query does. The
+        injected bad rows are copies of the first listed market, listed after it."""
         wanted = _STATUS_FILTER.get(status or "")
         rows = [m.to_json(now) for m in self.markets if wanted is None or m.status in wanted]
         if not rows:
