@@ -283,9 +283,9 @@ class Engine:
                     before = len(self.account.positions)
                     self._apply(settle_entries(held, m.result, now))
                     settled += before - len(self.account.positions)
-                for held_state in (self.snapshots, self.quote_history, self.markets, self._market_cache,
+                for per_market in (self.snapshots, self.quote_history, self.markets, self._market_cache,
                                    self.estimates, self.overrides):  # a settled market is done: the DB keeps it
-                    held_state.pop(m.ticker, None)
+                    per_market.pop(m.ticker, None)
         # daily stop check on marked equity
         eq = self.equity()
         day_start = int(self._ctl.get("day_start_equity") or 0)
@@ -415,11 +415,12 @@ class Engine:
 
     def _decide(self, s: Snapshot | Quote, now: int, eq: int, day_start: int, daily_stopped: bool,
                 held: set[str]) -> TradeDecision | None:
-        """Strategy then risk gate for one snapshot; ``eq``, ``day_start``, ``daily_stopped`` and
-        ``held`` (the tickers with open positions) are this tick's, kept current by the caller."""
-        est = self.estimates.get(s.ticker)
+        """Strategy then risk gate for one snapshot of a market with a belief and no position
+        (the caller skips the others); ``eq``, ``day_start``, ``daily_stopped`` and ``held``
+        (the tickers with open positions) are this tick's, kept current by the caller."""
+        est = self.estimates[s.ticker]
         m = self.markets.get(s.ticker)
-        if est is None or m is None or s.ticker in held:
+        if m is None:
             return None
         d = strategy.decide(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self._mult(s.ticker),
                             self.cfg.strategy)

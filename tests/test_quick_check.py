@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from kakashi_tui.adapters.store import snapshot_from_row
 from kakashi_tui.core.models import Quote, Side, Snapshot
-from kakashi_tui.core.validate import _level_dicts, quick_snapshot, validate_row
+from kakashi_tui.core.validate import model_input, quick_snapshot, validate_row
 
 NOW = 1_767_571_200_000
 
@@ -96,8 +96,7 @@ def raw_snapshots(draw):
 
 
 def pydantic_view(raw: dict) -> Snapshot:
-    fixed = {**raw, **{k: _level_dicts(raw[k]) for k in ("yes_bids", "no_bids") if k in raw}}
-    return Snapshot.model_validate(fixed, context={"now_ms": NOW})
+    return Snapshot.model_validate(model_input(raw), context={"now_ms": NOW})
 
 
 @settings(max_examples=3000, deadline=None)

@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -282,8 +282,7 @@ class Store:
         return dict(cur.fetchall())
 
     def set_control(self, key: str, value: str) -> None:
-        self.db.connection().execute("INSERT INTO control (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
-                                     " SET value = excluded.value", (key, value))
+        self.set_controls({key: value})
 
     def set_controls(self, values: dict[str, str]) -> None:
         self.db.connection().executemany("INSERT INTO control (key, value) VALUES (?, ?) ON CONFLICT (key) DO"
@@ -314,22 +313,15 @@ class Store:
                 " status = excluded.status, open_ts = excluded.open_ts, close_ts = excluded.close_ts,"
                 " result = excluded.result, updated_ts = excluded.updated_ts", rows)
 
-    def insert_snapshots(self, snaps: Iterable[Snapshot | Quote], fetched_ts: int, source: str) -> int:
+    def insert_snapshots(self, snaps: Sequence[Snapshot | Quote], fetched_ts: int, source: str) -> int:
         """The hot path: one executemany inside the caller's transaction, fed row by row (no
         list of rows kept alive). A Quote carries its stored forms from the check that made
         it; a Snapshot makes them here."""
-        n = 0
-
-        def rows() -> Iterator[tuple[Any, ...]]:
-            nonlocal n
-            for s in snaps:
-                n += 1
-                yield (s.ticker, s.ts, fetched_ts, *s.prices_f, s.volume, s.book_text, source)
-
         self.db.connection().executemany(
             "INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid, yes_ask, last, volume, book, source)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
-        return n
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((s.ticker, s.ts, fetched_ts, *s.prices_f, s.volume, s.book_text, source) for s in snaps))
+        return len(snaps)
 
     def insert_rejected(self, ts: int, source: str, reason: str, payload: Any) -> None:
         try:

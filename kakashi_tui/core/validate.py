@@ -124,11 +124,16 @@ def quick_snapshot(raw: dict[str, Any], now_ms: int | None) -> Quote | None:
                   None if last is None else _FLOAT[last]), text)
 
 
-def _level_dicts(levels: Any) -> Any:
-    """[price, qty] pairs (Kalshi's and the replay file's form) as BookLevel dicts for pydantic."""
-    if not isinstance(levels, (list, tuple)):
-        return levels
-    return [{"price": lv[0], "qty": lv[1]} if type(lv) in (list, tuple) and len(lv) == 2 else lv for lv in levels]
+def model_input(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A raw snapshot as pydantic's Snapshot takes it: [price, qty] level pairs (Kalshi's and
+    the replay file's form) become BookLevel dicts; anything else is left for it to judge."""
+    def dicts(levels: Any) -> Any:
+        if not isinstance(levels, (list, tuple)):
+            return levels
+        return [{"price": lv[0], "qty": lv[1]} if type(lv) in (list, tuple) and len(lv) == 2 else lv
+                for lv in levels]
+
+    return {**snapshot, **{k: dicts(snapshot[k]) for k in ("yes_bids", "no_bids") if k in snapshot}}
 
 
 def validate_row(market: dict, snapshot: dict | None, now_ms: int, known: Market | None = None) -> Validated:
@@ -148,9 +153,8 @@ def validate_row(market: dict, snapshot: dict | None, now_ms: int, known: Market
         return Validated(m, None, None)
     s: Snapshot | Quote | None = quick_snapshot(snapshot, now_ms)
     if s is None:
-        raw = {**snapshot, **{k: _level_dicts(snapshot[k]) for k in ("yes_bids", "no_bids") if k in snapshot}}
         try:
-            s = Snapshot.model_validate(raw, context=ctx)
+            s = Snapshot.model_validate(model_input(snapshot), context=ctx)
         except ValidationError as e:
             return Validated(m, None, "snapshot " + rejection_reason(e))
     if s.ticker != m.ticker:
