@@ -21,6 +21,7 @@ import orjson
 from pydantic import ValidationError
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.store import real_to_price
 from kakashi_tui.core.models import Estimate, rejection_reason
 
 RECORD_TYPES = ("start", "market", "snapshot", "estimate", "settlement")
@@ -175,7 +176,8 @@ def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:
 
 
 def _s(x: float | None) -> str | None:
-    return None if x is None else str(Decimal(str(round(x, 4))))
+    p = real_to_price(x)
+    return None if p is None else str(p)
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], path: str | Path) -> int:

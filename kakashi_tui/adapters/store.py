@@ -187,7 +187,8 @@ MODELS = [MarketRow, SnapshotRow, EstimateRow, DecisionRow, FillRow, LedgerRow, 
           RejectedRow, ControlRow, EventRow, TickRow]
 
 
-def _dec(x: float | None) -> Decimal | None:
+def real_to_price(x: float | None) -> Decimal | None:
+    """A price stored in a REAL column back as the exact Decimal it was (the one rule for it)."""
     return None if x is None else Decimal(str(round(x, 4)))
 
 
@@ -340,7 +341,7 @@ class Store:
             "SELECT e.ticker, e.p_hat, e.source, e.ts FROM estimates e JOIN"
             " (SELECT MAX(id) AS id FROM estimates GROUP BY ticker) m ON e.id = m.id"
             " WHERE e.ticker NOT IN (SELECT ticker FROM outcomes)")
-        return {t: Estimate(ticker=t, p_hat=_dec(p), source=src, ts=ts) for t, p, src, ts in cur}
+        return {t: Estimate(ticker=t, p_hat=real_to_price(p), source=src, ts=ts) for t, p, src, ts in cur}
 
     def latest_snapshot(self, ticker: str) -> Snapshot | None:
         return read_latest_snapshot(self.db.connection(), ticker)
@@ -425,5 +426,5 @@ def snapshot_from_row(ticker, ts, yes_bid, yes_ask, last, volume, book) -> Snaps
         b = json.loads(book)
         yes_bids = [{"price": Decimal(p), "qty": q} for p, q in b.get("yes", [])]
         no_bids = [{"price": Decimal(p), "qty": q} for p, q in b.get("no", [])]
-    return Snapshot(ticker=ticker, ts=ts, yes_bid=_dec(yes_bid), yes_ask=_dec(yes_ask), last=_dec(last),
-                    volume=volume or 0, yes_bids=yes_bids, no_bids=no_bids)
+    return Snapshot(ticker=ticker, ts=ts, yes_bid=real_to_price(yes_bid), yes_ask=real_to_price(yes_ask),
+                    last=real_to_price(last), volume=volume or 0, yes_bids=yes_bids, no_bids=no_bids)
