@@ -201,8 +201,8 @@ def bench_desk(markets: int) -> float:
     def view(ls):
         return DeskView(source="bench", state="RUNNING", state_kind="running", tick=1, clock_ms=0, latency_ms=0,
                         feed_errors=(), rejected_total=0, markets=tuple(ls), books={}, decisions=(), positions=(),
-                        history=(), cash_cents=0, equity_cents=0, realized_cents=0, unrealized_cents=0,
-                        today_pnl_cents=0, fees_cents=0, equity_series=(), risk=(), killed=False, paused=False,
+                        history=(), cash_cc=0, equity_cc=0, realized_cc=0, unrealized_cc=0,
+                        today_pnl_cc=0, fees_cc=0, equity_series=(), risk=(), killed=False, paused=False,
                         daily_stopped=False)
 
     class Probe(KakashiApp):

@@ -166,11 +166,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(report.log_line(), flush=True)
             if interval:
                 stop.wait(interval)
-        from kakashi_tui.core.money import fmt_cents
+        from kakashi_tui.core.money import fmt_cc
 
         acct = engine.account
-        print(f"stopped after {n} ticks | cash {fmt_cents(acct.cash_cents)} equity {fmt_cents(engine.equity())} "
-              f"realised {fmt_cents(acct.realized_cents)} fees {fmt_cents(acct.fees_cents)} | "
+        print(f"stopped after {n} ticks | cash {fmt_cc(acct.cash_cc)} equity {fmt_cc(engine.equity())} "
+              f"realised {fmt_cc(acct.realized_cc)} fees {fmt_cc(acct.fees_cc)} | "
               f"open {len(acct.open_positions())} | {engine.state_label()}", flush=True)
     finally:
         for s, h in old.items():
@@ -244,19 +244,21 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from kakashi_tui.core.ledger import equity_cents
-    from kakashi_tui.core.money import fmt_cents
+    from kakashi_tui.core.ledger import equity_cc
+    from kakashi_tui.core.money import fmt_cc, fmt_count
+    from kakashi_tui.view import fmt_price
 
     store = _open_existing(args)
     try:
         acct = store.account()
         marks = {p.ticker: store.latest_snapshot(p.ticker) for p in acct.open_positions()}
-        eq = equity_cents(acct, {t: s for t, s in marks.items() if s is not None})
+        eq = equity_cc(acct, {t: s for t, s in marks.items() if s is not None})
         kill = store.get_control("kill_switch", "0") == "1"
-        print(f"cash {fmt_cents(acct.cash_cents)} | equity {fmt_cents(eq)} | realised {fmt_cents(acct.realized_cents)}"
-              f" | fees {fmt_cents(acct.fees_cents)} | kill switch {'THROWN' if kill else 'armed'}")
+        print(f"cash {fmt_cc(acct.cash_cc)} | equity {fmt_cc(eq)} | realised {fmt_cc(acct.realized_cc)}"
+              f" | fees {fmt_cc(acct.fees_cc)} | kill switch {'THROWN' if kill else 'armed'}")
         for p in acct.open_positions():
-            print(f"  {p.ticker} {p.side.value.upper()} x{p.contracts} avg {p.avg_price:.2f} cost {fmt_cents(p.cost_cents)}")
+            print(f"  {p.ticker} {p.side.value.upper()} x{fmt_count(p.contracts)} avg {fmt_price(p.avg_price)}"
+                  f" cost {fmt_cc(p.cost_cc)}")
     finally:
         store.close()
     return 0
@@ -290,7 +292,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     from kakashi_tui.adapters.store import Store, now_wall_ms
     from kakashi_tui.config import load_config
-    from kakashi_tui.core.money import fmt_cents
+    from kakashi_tui.core.money import fmt_cc
     from kakashi_tui.engine import Engine
     from kakashi_tui.report import connect_readonly, export_postmortem
 
@@ -329,8 +331,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 progress.update(task, completed=done)
         acct = engine.account
         print(f"replayed {engine.tick_count} ticks into {target} | fills {store.db.execute_sql('SELECT COUNT(*) FROM fills').fetchone()[0]}"
-              f" | closed {len(acct.closed)} | rejected rows {engine.rejected_total} | cash {fmt_cents(acct.cash_cents)}"
-              f" equity {fmt_cents(engine.equity())} realised {fmt_cents(acct.realized_cents)}")
+              f" | closed {len(acct.closed)} | rejected rows {engine.rejected_total} | cash {fmt_cc(acct.cash_cc)}"
+              f" equity {fmt_cc(engine.equity())} realised {fmt_cc(acct.realized_cc)}")
         if args.report:
             print(f"post-mortem written to {export_postmortem(target, args.report, now_wall_ms()).path}")
     finally:

@@ -10,7 +10,7 @@ from kakashi_tui.config import KakashiConfig
 from kakashi_tui.core import risk
 from kakashi_tui.core.ledger import Kind, LedgerEntry
 from kakashi_tui.core.models import Estimate
-from kakashi_tui.core.sizing import per_trade_cap_cents
+from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.engine import Engine, EngineConfig
 from kakashi_tui.errors import StoreError
 from tests.conftest import SIM_START_MS, make_engine
@@ -45,9 +45,10 @@ class FixedEstimator:
         return [Estimate(ticker=t, p_hat=self.p[t], source="fixed", ts=now_ms) for t in tickers if t in self.p]
 
 
-def row(ticker="T", ts=NOW, bid="0.40", ask="0.45", status="open", result=None, depth=50, close=NOW + 3_600_000):
-    m = {"ticker": ticker, "status": status, "result": result, "close_ts": close}
-    if status != "open":
+def row(ticker="T", ts=NOW, bid="0.40", ask="0.45", status="active", result=None, depth=50, close=NOW + 3_600_000,
+        **extra):
+    m = {"ticker": ticker, "status": status, "result": result, "close_ts": close, **extra}
+    if status != "active":
         return RawRow(market=m, snapshot=None, payload=m)
     a = D(ask)
     s = {"ticker": ticker, "ts": ts, "yes_bid": D(bid), "yes_ask": a,
@@ -61,7 +62,7 @@ def fake_engine(db_path, batches, p=None, cfg=None):
 
 
 def ledger_rows(store):
-    return [(r.ts, r.kind, r.ticker, r.side, r.contracts, r.amount_cents, r.key)
+    return [(r.ts, r.kind, r.ticker, r.side, r.contracts_hundredths, r.amount_cc, r.key)
             for r in LedgerRow.select().order_by(LedgerRow.id)]
 
 
@@ -75,19 +76,20 @@ def test_500_sim_ticks_fill_and_settle_and_the_books_balance(sim_engine):
     assert OutcomeRow.select().count() >= 1
     assert SnapshotRow.select().count() == 500 * 8
     # truth lives in the ledger: cash is the sum of entries; memory agrees with a fresh fold
-    total = sum(r.amount_cents for r in LedgerRow.select())
-    assert e.account.cash_cents == total
+    total = sum(r.amount_cc for r in LedgerRow.select())
+    assert e.account.cash_cc == total
     fresh = e.store.account()
-    assert fresh.cash_cents == e.account.cash_cents and fresh.open_positions() == e.account.open_positions()
-    assert fresh.realized_cents == e.account.realized_cents
+    assert fresh.cash_cc == e.account.cash_cc and fresh.open_positions() == e.account.open_positions()
+    assert fresh.realized_cc == e.account.realized_cc
     assert len(e.account.open_positions()) <= 5
     # every accepted decision respected the per-trade cap at decision time
     for d in DecisionRow.select().where(DecisionRow.accepted == True):  # noqa: E712
-        assert 0 < d.worst_case_cents <= per_trade_cap_cents(d.equity_cents, D("1"))
+        assert 0 < d.worst_case_cc <= per_trade_cap_cc(d.equity_cc, D("1"))
     # fills never exceed the worst case the gate approved
     for f in FillRow.select():
-        d = DecisionRow.get_by_id(f.decision_id)
-        assert f.cost_cents + f.fee_cents <= d.worst_case_cents
+        if f.action == "buy":
+            d = DecisionRow.get_by_id(f.decision_id)
+            assert f.value_cc + f.fee_cc <= d.worst_case_cc
 
 
 def test_sim_markets_open_close_settle_and_are_replaced():
@@ -99,7 +101,9 @@ def test_sim_markets_open_close_settle_and_are_replaced():
         for r in sim.fetch().rows:
             seen.setdefault(r.market["ticker"], []).append(r.market["status"])
     first = seen["SIM-3-0001"]
-    assert first == ["open", "open", "closed", "settled"]
+    assert first == ["active", "active", "closed", "determined", "finalized"]
+    assert {s for states in seen.values() for s in states} <= {"active", "closed", "determined", "disputed",
+                                                               "amended", "finalized"}
     assert len(seen) > 4  # replacements opened
     assert len(sim.live) == 4
 
@@ -109,22 +113,22 @@ def test_restart_resumes_exactly(tmp_path):
     for _ in range(240):
         straight.tick()
     expected = ledger_rows(straight.store)
-    expected_decisions = [(d.ts, d.ticker, d.side, d.contracts, d.accepted, d.reason)
+    expected_decisions = [(d.ts, d.ticker, d.side, d.contracts_hundredths, d.accepted, d.reason)
                           for d in DecisionRow.select().order_by(DecisionRow.id)]
     straight.store.close()
 
     first = make_engine(tmp_path / "b.db")
     for _ in range(100):
         first.tick()
-    cash_before = first.account.cash_cents
+    cash_before = first.account.cash_cc
     first.store.close()
     second = make_engine(tmp_path / "b.db")  # a new process would do exactly this
-    assert second.account.cash_cents == cash_before  # same bankroll after restart
+    assert second.account.cash_cc == cash_before  # same bankroll after restart
     assert second.tick_count == 100
     for _ in range(140):
         second.tick()
     assert ledger_rows(second.store) == expected
-    got = [(d.ts, d.ticker, d.side, d.contracts, d.accepted, d.reason)
+    got = [(d.ts, d.ticker, d.side, d.contracts_hundredths, d.accepted, d.reason)
            for d in DecisionRow.select().order_by(DecisionRow.id)]
     assert got == expected_decisions
     second.store.close()
@@ -140,7 +144,7 @@ def test_a_db_remembers_its_seed(tmp_path):
 
 # -- validation -------------------------------------------------------------------------
 def test_bad_rows_are_rejected_counted_and_kept_good_rows_stored(db_path):
-    bad = RawRow(market={"ticker": "B", "status": "open"},
+    bad = RawRow(market={"ticker": "B", "status": "active"},
                  snapshot={"ticker": "B", "ts": NOW, "yes_bid": D("0.50"), "yes_ask": D("0.45")},
                  payload={"raw": "crossed"})
     e = fake_engine(db_path, [FetchBatch(rows=[row("G"), bad, RawRow({}, None, "x", reason="unreadable row")])])
@@ -167,22 +171,22 @@ def test_edge_trades_and_holds_one_position_per_market(db_path):
     r2 = e.tick()
     assert r2.decisions == ()  # already holds T: no new decision
     [pos] = e.account.open_positions()
-    assert pos.side.value == "yes" and pos.cost_cents <= 1000
+    assert pos.side.value == "yes" and pos.cost_cc <= 100_000
 
 
 def test_settlement_happens_exactly_once(db_path):
-    settled = row(status="settled", result="yes")
+    settled = row(status="determined", result="yes")
     e = fake_engine(db_path, [FetchBatch(rows=[row()]), FetchBatch(rows=[settled]), FetchBatch(rows=[settled])],
                     p={"T": 0.60})
     e.tick()
     n = e.account.open_positions()[0].contracts
-    cash = e.account.cash_cents
+    cash = e.account.cash_cc
     assert e.tick().settled == 1
-    assert e.account.cash_cents == cash + 100 * n
+    assert e.account.cash_cc == cash + 10_000 * n
     assert e.tick().settled == 0
     assert LedgerRow.select().where(LedgerRow.kind == "settle").count() == 1
     # and the store itself refuses a second entry with the same key
-    again = LedgerEntry(ts=NOW, kind=Kind.SETTLE, amount_cents=100 * n, key="settle:T:yes", ticker="T")
+    again = LedgerEntry(ts=NOW, kind=Kind.SETTLE, amount_cc=10_000 * n, key="settle:T:yes", ticker="T")
     assert e.store.append_ledger([again]) == []
 
 
@@ -237,14 +241,14 @@ def test_max_open_positions(db_path):
 
 def test_daily_cap_stops_trading_for_the_rest_of_the_utc_day(db_path):
     # Buy 'T' YES at 0.45, then its bid collapses: equity drops more than 3% of the day's start.
-    cfg = EngineConfig(bankroll_cents=10_000)
+    cfg = EngineConfig(bankroll_cc=1_000_000)
     batches = [FetchBatch(rows=[row("T", depth=500)])]
     e = fake_engine(db_path, batches, p={"T": 0.60, "U": 0.60}, cfg=cfg)
     e.tick()
     assert e.account.open_positions()
     # with a $100 bankroll the cap is $3; force a bigger loss by marking the position near zero
     e.source.batches = [FetchBatch(rows=[row("T", bid="0.01", ask="0.03"), row("U")])]
-    e.store.set_control("day_start_equity", "10400")
+    e.store.set_control("day_start_equity", "1040000")
     rep = e.tick()
     assert e.daily_stopped()
     assert rep.decisions and rep.decisions[0].reason == risk.DAILY_STOP and rep.fills == 0
@@ -256,7 +260,7 @@ def test_daily_cap_stops_trading_for_the_rest_of_the_utc_day(db_path):
 
 def test_a_failed_tick_rolls_back_and_memory_follows_the_ledger(db_path):
     e = fake_engine(db_path, [FetchBatch(rows=[row()])], p={"T": 0.60})
-    cash = e.account.cash_cents
+    cash = e.account.cash_cc
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
@@ -264,7 +268,7 @@ def test_a_failed_tick_rolls_back_and_memory_follows_the_ledger(db_path):
     e.store.insert_tick = boom
     with pytest.raises(RuntimeError):
         e.tick()
-    assert e.account.cash_cents == cash and e.account.open_positions() == []
+    assert e.account.cash_cc == cash and e.account.open_positions() == []
     assert FillRow.select().count() == 0 and e.tick_count == 0
     # the next tick writes again what the failed one lost
     del e.store.insert_tick
@@ -279,7 +283,7 @@ def test_one_writer_per_database(db_path):
     with pytest.raises(StoreError, match="already writing"):
         Store(db_path)
     reader = Store(db_path, writer=False)  # readers are always welcome
-    assert reader.account().cash_cents == 0
+    assert reader.account().cash_cc == 0
     reader.close()
     s.close()
     Store(db_path).close()
@@ -313,7 +317,7 @@ def test_config_may_tighten(tmp_path):
     good = tmp_path / "g.toml"
     good.write_text("bankroll = 250\n[risk]\nmax_open_positions = 3\n[fees.series]\nINX = 0.035\n")
     cfg = load_config(str(good))
-    assert cfg.engine_config().limits.max_open_positions == 3 and cfg.engine_config().bankroll_cents == 25_000
+    assert cfg.engine_config().limits.max_open_positions == 3 and cfg.engine_config().bankroll_cc == 2_500_000
     assert isinstance(KakashiConfig().bankroll, D)
 
 
@@ -325,11 +329,12 @@ def test_book_text_is_exactly_compact_json():
 
     s = book(yes=((0.40, 10), (0.39, 7), (0.05, 1)), no=((0.55, 3), (0.50, 120)))
     text = s.book_text
-    assert text == json.dumps({"yes": [[str(lv.price), lv.qty] for lv in s.yes_bids],
-                               "no": [[str(lv.price), lv.qty] for lv in s.no_bids]}, separators=(",", ":"))
-    assert text.startswith('{"yes":[["0.4",10],["0.39",7]')
-    assert snapshot_from_row(s.ticker, s.ts, 0.40, 0.45, None, 0, text) == s  # and it reads back the same
-    assert book(yes=(), no=((0.55, 3),)).book_text == '{"yes":[],"no":[["0.55",3]]}'
+    assert text == json.dumps({"yes": [[f"{lv.price:.4f}", f"{lv.qty:.2f}"] for lv in s.yes_bids],
+                               "no": [[f"{lv.price:.4f}", f"{lv.qty:.2f}"] for lv in s.no_bids]},
+                              separators=(",", ":"))
+    assert text.startswith('{"yes":[["0.4000","10.00"],["0.3900","7.00"]')  # Kalshi's own fixed-point text
+    assert snapshot_from_row(s.ticker, s.ts, 4000, 4500, None, 0, text) == s  # and it reads back the same
+    assert book(yes=(), no=(("0.5500", "2.50"),)).book_text == '{"yes":[],"no":[["0.5500","2.50"]]}'
 
 
 def test_a_version_2_file_is_migrated_to_one_snapshot_index(db_path, store):
@@ -344,7 +349,7 @@ def test_a_version_2_file_is_migrated_to_one_snapshot_index(db_path, store):
         names = {r[0] for r in again.db.execute_sql(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'snapshots'")}
         assert names == {"snapshots_ts"}
-        assert again.get_control("schema_version") == "3"
+        assert again.get_control("schema_version") == "4"
         assert again.latest_snapshot("A").ts == 9 and again.latest_snapshot("B").ts == 7  # nothing lost
         assert again.latest_snapshot("C") is None
         plan = " ".join(str(r) for r in again.db.execute_sql(

@@ -128,7 +128,7 @@ def test_client_only_sends_get():
         assert verb not in src
 
 
-def test_parses_dollar_strings_and_cents():
+def test_parses_dollar_strings_and_cc():
     m = {"ticker": "X", "status": "active", "yes_bid_dollars": "0.4200", "yes_ask_dollars": "0.4400",
          "last_price": 43}
     row = snapshot_row(m, 1000)
@@ -138,10 +138,10 @@ def test_parses_dollar_strings_and_cents():
     # 0 bid / 100 ask is no resting order, not a price
     empty = snapshot_row({"ticker": "X", "status": "active", "yes_bid": 0, "yes_ask": 100}, 1000)
     assert empty["yes_bid"] is None and empty["yes_ask"] is None
-    # sub-cent quotes round conservatively: bid down, ask up
+    # sub-cent quotes on the $0.0001 grid are kept exactly (deci_cent markets)
     sub = snapshot_row({"ticker": "X", "status": "active", "yes_bid_dollars": "0.4250",
                         "yes_ask_dollars": "0.4310"}, 1000)
-    assert sub["yes_bid"] == D("0.42") and sub["yes_ask"] == D("0.44")
+    assert sub["yes_bid"] == D("0.4250") and sub["yes_ask"] == D("0.4310")
 
 
 def test_orderbook_levels_best_first_and_string_quantities():

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import real_to_price
-from kakashi_tui.core.models import Estimate, rejection_reason
+from kakashi_tui.core.models import GRID, Estimate, qty_text, rejection_reason
 
 RECORD_TYPES = ("start", "market", "snapshot", "estimate", "settlement")
 
@@ -98,7 +98,7 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
             continue
         meta = metas.get(t)
         if meta is None:  # one dict per market, reused by its snapshots until its metadata changes
-            meta = metas[t] = {"ticker": t, "status": "open",
+            meta = metas[t] = {"ticker": t, "status": "active",
                                **{k: v for k, v in markets.get(t, {}).items() if k != "ticker"}}
         if kind == "snapshot":
             # prices and levels go to validation as written ([price, qty] pairs, price strings)
@@ -115,7 +115,9 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
             else:
                 current.estimates.append(rec)
         elif kind == "settlement":
-            current.rows.append(RawRow(market={**meta, "status": "settled", "result": rec.get("result")},
+            current.rows.append(RawRow(market={**meta, "status": rec.get("status") or "determined",
+                                               "result": rec.get("result"),
+                                               "settlement_value": rec.get("settlement_value")},
                                        snapshot=None, payload=rec))
     if current is not None:
         current.rejected.extend(pending_rejects)
@@ -153,26 +155,34 @@ def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:
                     "SELECT ticker, title, series, event_ticker, open_ts, close_ts FROM markets")}
         seen: set[str] = set()
         cur = con.execute(
-            "SELECT ts, 0 AS k, id, ticker, yes_bid, yes_ask, last, volume, book, NULL FROM snapshots "
-            "UNION ALL SELECT ts, 1, id, ticker, p_hat, NULL, NULL, NULL, NULL, source FROM estimates "
-            "UNION ALL SELECT ts, 2, 0, ticker, NULL, NULL, NULL, NULL, result, NULL FROM outcomes "
+            "SELECT ts, 0 AS k, id, ticker, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book, NULL"
+            " FROM snapshots UNION ALL SELECT ts, 1, id, ticker, p_hat, NULL, NULL, NULL, NULL, source FROM estimates "
+            "UNION ALL SELECT ts, 2, 0, ticker, settlement_value_cc, NULL, NULL, NULL, result, status FROM outcomes "
             "ORDER BY 1, 2, 3")
         for ts, k, _id, t, a, b, last, vol, extra, src in cur:
             if t not in seen and t in meta:
                 seen.add(t)
                 yield {k2: v for k2, v in meta[t].items() if v is not None}
             if k == 0:
-                rec: dict[str, Any] = {"type": "snapshot", "ticker": t, "ts": ts, "yes_bid": _s(a),
-                                       "yes_ask": _s(b), "last": _s(last), "volume": vol}
+                rec: dict[str, Any] = {"type": "snapshot", "ticker": t, "ts": ts, "yes_bid": _cc(a),
+                                       "yes_ask": _cc(b), "last": _cc(last), "volume": qty_text(vol or 0)}
                 if extra:
                     rec["book"] = json.loads(extra)
                 yield rec
             elif k == 1:
                 yield {"type": "estimate", "ticker": t, "ts": ts, "p_hat": _s(a), "source": src}
             else:
-                yield {"type": "settlement", "ticker": t, "ts": ts, "result": extra}
+                out = {"type": "settlement", "ticker": t, "ts": ts, "result": extra, "status": src}
+                if a is not None:
+                    out["settlement_value"] = _cc(a)
+                yield out
     finally:
         con.close()
+
+
+def _cc(x: int | None) -> str | None:
+    """A stored centicent price as the replay file writes prices: "0.4230"."""
+    return None if x is None else str(GRID[x])
 
 
 def _s(x: float | None) -> str | None:
