@@ -288,8 +288,9 @@ class Engine:
                     self._apply(settle_entries(held, m, now, self.account))
                     settled += before - len(self.account.positions)
                 self._apply(settlement_fixes(self.account, m, now))
+            if m.ticker in self.settled:  # done (disputed too, until its result is final): the DB keeps it
                 for per_market in (self.snapshots, self.quote_history, self.markets, self._market_cache,
-                                   self.estimates, self.overrides):  # a settled market is done: the DB keeps it
+                                   self.estimates, self.overrides):
                     per_market.pop(m.ticker, None)
         # a position that outlived its market's settlement (older versions bought settled markets again)
         for t in self.account.tickers_held() & self.settled:

@@ -9,7 +9,8 @@ from kakashi_tui.adapters.store import DecisionRow, FillRow, LedgerRow, OutcomeR
 from kakashi_tui.config import KakashiConfig
 from kakashi_tui.core import risk
 from kakashi_tui.core.ledger import Kind, LedgerEntry
-from kakashi_tui.core.models import Estimate
+from kakashi_tui.core.models import Estimate, Side
+from kakashi_tui.core.validate import SETTLED_QUOTE
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.engine import Engine, EngineConfig
 from kakashi_tui.errors import StoreError
@@ -374,3 +375,134 @@ def test_a_settled_market_leaves_the_engines_memory(sim_engine):
     assert len(sim_engine.estimates) <= len(sim_engine.markets)  # beliefs only about live markets
     restarted = Engine(sim_engine.store, sim_engine.source, sim_engine.estimators, sim_engine.cfg)
     assert restarted.estimates and not set(settled) & set(restarted.estimates)  # nor after a restart
+
+
+# -- fixed point, quiet markets, lifecycle, marking (issues #10, #14) ---------------------------
+def quiet(ticker="Q"):
+    m = {"ticker": ticker, "status": "active", "close_ts": NOW + 3_600_000}
+    return RawRow(market=m, snapshot={"ticker": ticker, "ts": NOW, "yes_bid": "0.0000", "yes_ask": "1.0000",
+                                      "last": "0.5000", "yes_bids": [], "no_bids": []}, payload=m)
+
+
+def test_a_quiet_market_is_stored_as_no_quote_never_rejected(db_path):
+    from kakashi_tui.view import build_view
+
+    e = fake_engine(db_path, [FetchBatch(rows=[quiet()])], p={"Q": 0.9})
+    rep = e.tick()
+    assert rep.rejected == 0 and rep.saved == 1 and rep.decisions == ()
+    assert RejectedRow.select().count() == 0
+    r = SnapshotRow.get()
+    assert (r.yes_bid_cc, r.yes_ask_cc, r.last_cc, r.book) == (None, None, 5000, "")
+    [line] = build_view(e).markets
+    assert line.bid is None and line.ask is None and line.signal == "NO QUOTE"
+
+
+def test_fills_on_a_fractional_sub_penny_book_at_exactly_its_prices(db_path):
+    m = {"ticker": "T", "status": "active", "close_ts": NOW + 3_600_000, "fee_multiplier": "1"}
+    snap = {"ticker": "T", "ts": NOW, "yes_bid": "0.9500", "yes_ask": "0.9930",
+            "yes_bids": [["0.9500", "3.00"]], "no_bids": [["0.0070", "2.50"], ["0.0060", "1.25"]]}
+    from kakashi_tui.core.strategy import StrategyConfig
+
+    cfg = EngineConfig(strategy=StrategyConfig(edge_threshold=D("0.005")))
+    e = fake_engine(db_path, [FetchBatch(rows=[RawRow(m, snap, m)])], p={"T": 1}, cfg=cfg)
+    rep = e.tick()
+    assert rep.fills == 1, rep.decisions
+    f = FillRow.get()
+    assert f.levels == '[["0.9930", "2.50"], ["0.9940", "1.25"]]'
+    assert f.contracts_hundredths == 375 and f.value_cc == 24_825 + 12_425  # 2.50 x 0.9930 + 1.25 x 0.9940
+    # the fee: 0.07 x (2.5 x .993 x .007 + 1.25 x .994 x .006) = $0.00173832..., up to $0.0018
+    assert f.fee_cc == 18
+
+
+def test_a_settled_market_that_quotes_again_is_refused_and_never_bought(db_path):
+    e = fake_engine(db_path, [FetchBatch(rows=[row()]), FetchBatch(rows=[row(status="determined", result="no")]),
+                              FetchBatch(rows=[row()])], p={"T": 0.60})
+    assert e.tick().fills == 1
+    assert e.tick().settled == 1 and e.account.open_positions() == []
+    rep = e.tick()  # the same ticker quoting as if open again
+    assert rep.rejected == 1 and rep.fills == 0 and rep.decisions == ()
+    assert RejectedRow.get().reason == SETTLED_QUOTE
+    e.store.close()
+    again = fake_engine(db_path, [FetchBatch(rows=[row()])], p={"T": 0.60})  # and after a restart
+    rep = again.tick()
+    assert rep.rejected == 1 and rep.fills == 0 and again.account.open_positions() == []
+    assert FillRow.select().count() == 1 and LedgerRow.select().where(LedgerRow.kind == "settle").count() == 1
+
+
+def test_paid_at_determined_and_a_changed_result_corrected_by_new_entries(db_path):
+    batches = [FetchBatch(rows=[row()]), FetchBatch(rows=[row(status="determined", result="yes")]),
+               FetchBatch(rows=[row(status="disputed", result="yes")]),
+               FetchBatch(rows=[row(status="amended", result="no")]),
+               FetchBatch(rows=[row(status="finalized", result="no")])]
+    e = fake_engine(db_path, batches, p={"T": 0.60})
+    e.tick()
+    n = e.account.open_positions()[0].contracts
+    cash0 = e.account.cash_cc
+    e.tick()
+    assert e.account.cash_cc == cash0 + 10_000 * n  # paid at determined
+    before = ledger_rows(e.store)
+    e.tick()
+    assert ledger_rows(e.store) == before  # disputed: nothing moves
+    e.tick()
+    after = ledger_rows(e.store)
+    assert after[:len(before)] == before  # append-only: the old entries untouched
+    [fix] = after[len(before):]
+    assert fix[1] == "settle_fix" and fix[5] == -10_000 * n and fix[6] == "settle:T:yes:fix:1"
+    assert e.account.cash_cc == cash0
+    e.tick()
+    assert ledger_rows(e.store) == after  # finalized with the amended result: nothing new
+    assert e.store.outcome("T").status.value == "finalized"
+    assert e.store.account().realized_cc == e.account.realized_cc == cash0 - e.account.deposits_cc
+
+
+def test_a_held_scalar_market_settles_at_its_value(db_path):
+    e = fake_engine(db_path, [FetchBatch(rows=[row(status="determined", result="scalar", market_type="scalar",
+                                                   settlement_value="0.3250")])])
+    with e.store.atomic():  # held from before (Kakashi itself declines to open scalar positions)
+        e._apply([LedgerEntry(ts=NOW, kind=Kind.BUY, amount_cc=-20_000, key="fill:0:cost", ticker="T",
+                              side=Side.NO, contracts=D("4.50"))])
+    cash = e.account.cash_cc
+    assert e.tick().settled == 1
+    assert e.account.cash_cc == cash + 30_375  # NO gets 1 - 0.3250 = 0.6750 x 4.50
+    assert e.account.open_positions() == []
+
+
+def test_scalar_markets_are_not_traded(db_path):
+    e = fake_engine(db_path, [FetchBatch(rows=[row(market_type="scalar")])], p={"T": 0.9})
+    rep = e.tick()
+    assert rep.decisions == () and rep.fills == 0
+
+
+def test_bids_vanish_equity_falls_to_liquidation_and_the_daily_cap_stops_trading(db_path):
+    """Marked at what it can be sold for: zero when the bids vanish, not cost (issue #14)."""
+    held = [f"M{i}" for i in range(4)]
+    cfg = EngineConfig(bankroll_cc=1_000_000)
+    e = fake_engine(db_path, [FetchBatch(rows=[row(t, depth=500) for t in held])],
+                    p={t: 0.60 for t in held + ["U"]}, cfg=cfg)
+    assert e.tick().fills == 4
+    eq_before = e.equity()
+    cost = sum(p.cost_cc for p in e.account.open_positions())
+    assert cost > 30_000  # the positions cost more than the 3% daily cap ($3 of $100)
+    no_bids = [RawRow(r.market, {**r.snapshot, "yes_bid": None, "yes_bids": []}, r.payload)
+               for r in (row(t) for t in held)]
+    e.source.batches = [FetchBatch(rows=no_bids + [row("U")])]
+    rep = e.tick()
+    assert rep.equity_cc == e.account.cash_cc < eq_before  # nothing to sell into: marked at zero
+    assert e.daily_stopped()
+    [d] = rep.decisions
+    assert d.ticker == "U" and not d.accepted and d.reason == risk.DAILY_STOP
+
+
+def test_a_last_trade_with_no_bid_does_not_inflate_the_per_trade_cap_base(db_path):
+    e = fake_engine(db_path, [FetchBatch(rows=[row("T", depth=500)])], p={"T": 0.60, "U": 0.60})
+    e.tick()
+    [pos] = e.account.open_positions()
+    t_row = row("T")
+    t_row = RawRow(t_row.market, {**t_row.snapshot, "yes_bid": None, "yes_bids": [], "last": "0.9900"}, t_row.payload)
+    e.source.batches = [FetchBatch(rows=[t_row, row("U")])]
+    cash = e.account.cash_cc
+    rep = e.tick()
+    [d] = rep.decisions
+    assert d.accepted and d.equity_cc == cash  # the position counts for nothing, not 0.99 a contract
+    assert cash + pos.contracts * 9_900 > d.equity_cc
+    assert d.worst_case_cc <= per_trade_cap_cc(d.equity_cc, D("1"))

@@ -231,10 +231,12 @@ _V4 = [
      "ticker, 'finalized', result, NULL, ts, ts"),
     (RejectedRow, "count", "source, ticker, reason, count, first_seen, last_seen, payload",
      # one record per (source, ticker, reason), the latest payload kept
-     "o.source, o.tk, o.reason, COUNT(*), MIN(o.ts), MAX(o.ts), (SELECT p.payload FROM _old_rejected_rows p"
-     " WHERE p.id = MAX(o.id)) FROM (SELECT id, ts, source, reason, payload, COALESCE(CASE WHEN"
-     " json_valid(payload) THEN CAST(COALESCE(json_extract(payload, '$.ticker'), json_extract(payload, '$.sim'))"
-     " AS TEXT) END, '') AS tk FROM _old_rejected_rows) o GROUP BY o.source, o.tk, o.reason"),
+     # (SQLite's bare column beside MAX(): the payload of the row with the highest id)
+     "source, tk, reason, n, first, last, payload FROM (SELECT o.source, o.tk, o.reason, COUNT(*) AS n,"
+     " MIN(o.ts) AS first, MAX(o.ts) AS last, o.payload AS payload, MAX(o.id) AS newest FROM (SELECT id, ts,"
+     " source, reason, payload, COALESCE(CASE WHEN json_valid(payload) THEN CAST(COALESCE(json_extract(payload,"
+     " '$.ticker'), json_extract(payload, '$.sim')) AS TEXT) END, '') AS tk FROM _old_rejected_rows) o"
+     " GROUP BY o.source, o.tk, o.reason)"),
     (TickRow, "cash_cc",
      "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cc, equity_cc",
      "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cents * 100,"
