@@ -197,7 +197,9 @@ def validate_row(market: dict, snapshot: dict | None, now_ms: int, known: Market
             return Validated(None, None, "market " + rejection_reason(e))
     if snapshot is None:
         return Validated(m, None, None)
-    if m.ticker in settled or m.status.settled:
+    if m.status.settled:  # over: its row says so (its last quote is not news, nor bad data)
+        return Validated(m, None, None)
+    if m.ticker in settled:  # booked as settled, yet quoted as if trading: refused, never traded again
         return Validated(m, None, SETTLED_QUOTE)
     s: Quote | None = quick_snapshot(snapshot, now_ms)
     if s is None:
