@@ -23,8 +23,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from kakashi_tui.core.money import ceil_cc
+
+if TYPE_CHECKING:
+    from kakashi_tui.core.models import Market
 
 TAKER_RATE = Decimal("0.07")
 DEFAULT_TAKER_MULTIPLIER = TAKER_RATE  # the coefficient when neither exchange nor config says otherwise
@@ -37,6 +41,9 @@ class FeeType(str, Enum):
     QUADRATIC = "quadratic"
     QUADRATIC_WITH_MAKER_FEES = "quadratic_with_maker_fees"
     FLAT = "flat"
+
+
+_FEE_TYPES = {t.value: t for t in FeeType}
 
 
 @dataclass(frozen=True)
@@ -125,10 +132,10 @@ class FeeSchedule:
         else:
             coef = self.taker_multiplier
         # an unknown fee type is charged as flat: the quadratic curve's peak, never less
-        ft = FeeType.QUADRATIC if fee_type is None else FeeType._value2member_map_.get(fee_type, FeeType.FLAT)
+        ft = FeeType.QUADRATIC if fee_type is None else _FEE_TYPES.get(fee_type, FeeType.FLAT)
         return FeeTerms(coef, ft, waiver_until_ts)
 
-    def for_market(self, market) -> FeeTerms:  # a core.models.Market (not imported: models imports nothing here)
+    def for_market(self, market: Market | None) -> FeeTerms:
         if market is None:
             return self.terms()
         return self.terms(market.series, market.fee_multiplier, market.fee_type, market.fee_waiver_until_ts)

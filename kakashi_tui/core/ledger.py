@@ -45,20 +45,20 @@ class LedgerEntry:
 
 
 def buy_entries(fill: Fill, fill_id: int) -> list[LedgerEntry]:
-    base = dict(ts=fill.ts, ticker=fill.ticker, side=fill.side)
     out = [LedgerEntry(kind=Kind.BUY, amount_cc=-fill.value_cc, contracts=fill.contracts,
-                       key=f"fill:{fill_id}:cost", **base)]
+                       key=f"fill:{fill_id}:cost", ts=fill.ts, ticker=fill.ticker, side=fill.side)]
     if fill.fee_cc:
-        out.append(LedgerEntry(kind=Kind.BUY_FEE, amount_cc=-fill.fee_cc, key=f"fill:{fill_id}:fee", **base))
+        out.append(LedgerEntry(kind=Kind.BUY_FEE, amount_cc=-fill.fee_cc, key=f"fill:{fill_id}:fee",
+                               ts=fill.ts, ticker=fill.ticker, side=fill.side))
     return out
 
 
 def sell_entries(fill: Fill, fill_id: int) -> list[LedgerEntry]:
-    base = dict(ts=fill.ts, ticker=fill.ticker, side=fill.side)
     out = [LedgerEntry(kind=Kind.SELL, amount_cc=fill.value_cc, contracts=-fill.contracts,
-                       key=f"fill:{fill_id}:proceeds", **base)]
+                       key=f"fill:{fill_id}:proceeds", ts=fill.ts, ticker=fill.ticker, side=fill.side)]
     if fill.fee_cc:
-        out.append(LedgerEntry(kind=Kind.SELL_FEE, amount_cc=-fill.fee_cc, key=f"fill:{fill_id}:fee", **base))
+        out.append(LedgerEntry(kind=Kind.SELL_FEE, amount_cc=-fill.fee_cc, key=f"fill:{fill_id}:fee",
+                               ts=fill.ts, ticker=fill.ticker, side=fill.side))
     return out
 
 
@@ -190,10 +190,10 @@ class Account:
             self.realized_cc += e.amount_cc
             self.closed.append(Closed(e.ts, e.ticker, e.side, _ZERO, 0, e.amount_cc, e.kind))
         elif e.kind in (Kind.SELL, Kind.SETTLE):
-            pos = self.positions.get(k)
             closing = -e.contracts
-            if pos is None or pos.contracts < closing:
+            if k not in self.positions or self.positions[k].contracts < closing:
                 raise ValueError(f"ledger entry {e.key} closes more than is held")
+            pos = self.positions[k]
             if closing == pos.contracts:
                 released, fee_released = pos.cost_cc, pos.fee_cc
             else:
