@@ -48,6 +48,7 @@ for _c, _d in enumerate(GRID):
     for _f in _forms(_c):
         _CC[_f] = _c
 _LEVEL_TEXT = [f'["{d}","' for d in GRID]
+_INT_QTY_TEXT = [f'{q}.00"]' for q in range(1000)]
 _SNAPSHOT_KEYS = frozenset(("ticker", "ts", "yes_bid", "yes_ask", "last", "yes_bids", "no_bids", "volume"))
 _PRICE_TYPES = (str, Decimal)
 _MAX_H = 10**14  # MAX_COUNT (10^12 contracts) in hundredths
@@ -102,16 +103,16 @@ def _levels(levels: Any, prices: list[int], qtys: list[int], text: list[str]) ->
                 return False
             if type(q) is int and 0 < q <= _MAX_Q:  # the usual integer count: no parsing
                 h = q * 100
-                qt = f"{q}.00"
+                qt = _INT_QTY_TEXT[q] if q < 1000 else f'{q}.00"]'
             else:
                 h = _hundredths(q)
                 if h <= 0:
                     return False
-                qt = qty_text(h)
+                qt = f'{qty_text(h)}"]'
             last = c
             prices.append(c)
             qtys.append(h)
-            text.append(f'{_LEVEL_TEXT[c]}{qt}"]')
+            text.append(_LEVEL_TEXT[c] + qt)
     except TypeError:  # an unhashable price
         return False
     return True
