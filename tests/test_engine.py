@@ -506,3 +506,28 @@ def test_a_last_trade_with_no_bid_does_not_inflate_the_per_trade_cap_base(db_pat
     assert d.accepted and d.equity_cc == cash  # the position counts for nothing, not 0.99 a contract
     assert cash + pos.contracts * 9_900 > d.equity_cc
     assert d.worst_case_cc <= per_trade_cap_cc(d.equity_cc, D("1"))
+
+
+def test_a_position_that_outlived_its_settlement_is_paid_on_the_next_tick(db_path):
+    """Older versions bought a settled market again and never paid it: the booked outcome pays it."""
+    from kakashi_tui.core.models import Market
+
+    s = Store(db_path)
+    with s.atomic():
+        s.append_ledger([
+            LedgerEntry(ts=NOW, kind=Kind.DEPOSIT, amount_cc=10_000_000, key="deposit:initial"),
+            LedgerEntry(ts=NOW, kind=Kind.BUY, amount_cc=-20_000, key="fill:1:cost", ticker="T", side=Side.YES,
+                        contracts=D(5)),
+            LedgerEntry(ts=NOW, kind=Kind.SETTLE, amount_cc=50_000, key="settle:T:yes", ticker="T", side=Side.YES,
+                        contracts=D(-5)),
+            LedgerEntry(ts=NOW, kind=Kind.BUY, amount_cc=-12_000, key="fill:2:cost", ticker="T", side=Side.YES,
+                        contracts=D(3)),  # bought again after it settled
+        ])
+        s.record_outcome(Market(ticker="T", status="finalized", result="yes"), NOW)
+    s.close()
+    e = fake_engine(db_path, [FetchBatch(rows=[row()])], p={"T": 0.60})
+    cash = e.account.cash_cc
+    rep = e.tick()
+    assert rep.settled == 1 and rep.fills == 0 and e.account.open_positions() == []
+    assert e.account.cash_cc == cash + 30_000
+    assert [r.key for r in LedgerRow.select().where(LedgerRow.kind == "settle")] == ["settle:T:yes", "settle:T:yes:2"]
