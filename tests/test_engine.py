@@ -202,12 +202,12 @@ def test_kill_switch_refuses_orders_and_survives_restart(db_path):
 
 def test_a_kill_thrown_in_memory_reaches_the_db_by_the_next_tick(db_path):
     e = fake_engine(db_path, [FetchBatch(rows=[row()])], p={"T": 0.60})
-    e.kill("desk", persist=False)  # the desk's fast path: flag first, DB write off the UI thread
+    e.throw_kill("desk")  # the fast path: the flag, from any thread, no DB
     assert e.store.get_control("kill_switch") is None
     rep = e.tick()
     assert rep.fills == 0 and e.store.get_control("kill_switch") == "1"
     assert e.store.get_control("kill_reason") == "desk"
-    e.persist_kill()  # the late worker write is then a no-op, not a second event
+    e.tick()  # persisted once: the next tick writes no second event
     from kakashi_tui.adapters.store import EventRow
     assert EventRow.select().where(EventRow.kind == "kill_switch").count() == 1
 
