@@ -156,8 +156,8 @@ class Engine:
             return self.flags
 
     def throw_kill(self, reason: str = "operator") -> None:
-        """No new orders from this instant (any thread, microseconds, no DB). The tick that
-        follows persists it before any decision."""
+        """No new orders from this instant (any thread, microseconds, no DB). The service
+        queues a Kill beside it, which stores it at the top of the next tick."""
         self._set_flags(kill=True, kill_reason=reason)
         self.killed_at = time.perf_counter()
 
@@ -191,12 +191,12 @@ class Engine:
             elif isinstance(cmd, (Pause, Resume)):
                 self.store.set_paused(isinstance(cmd, Pause), now, cmd.origin)
             elif isinstance(cmd, Flatten):
-                return self.flatten()
+                return self.flatten(cmd.origin)
             elif isinstance(cmd, SetEstimate):
                 return self.set_estimate(cmd.ticker, cmd.p_hat)
             elif isinstance(cmd, ReloadBeliefs):
                 changed = sum(1 for e in self.estimators if getattr(e, "reload", None) and e.reload())  # type: ignore[attr-defined]
-                self.store.add_event(now, "reload_beliefs", f"{changed} file(s) changed")
+                self.store.add_event(now, "reload_beliefs", f"{changed} file(s) changed ({cmd.origin})")
                 return changed
             elif isinstance(cmd, Quit):
                 pass
@@ -235,15 +235,12 @@ class Engine:
 
     def _load_controls(self, now: int) -> None:
         """Read the control state once per tick (one query, not one per decision), after
-        adopting other processes' requests."""
+        adopting other processes' requests. A kill flipped in memory is stored by its own
+        queued command (``execute``), in order, once."""
         self.adopt_requests(now)
         self._ctl = self.store.get_controls(self._TICK_CONTROLS)
-        flags = self.flags
-        if self._ctl.get(Control.KILL_SWITCH) == "1" and not flags.kill:  # written directly by an older tool
+        if self._ctl.get(Control.KILL_SWITCH) == "1" and not self.flags.kill:  # written directly by an older tool
             self.throw_kill(self._ctl.get(Control.KILL_REASON) or "external")
-        elif flags.kill and self._ctl.get(Control.KILL_SWITCH) != "1":  # thrown in memory, not yet on disk
-            self.store.set_kill_switch(True, flags.kill_reason, now)
-            self._ctl.update({Control.KILL_SWITCH.value: "1", Control.KILL_REASON.value: flags.kill_reason})
 
     def _set_ctl(self, key: Control, value: str) -> None:
         self.store.set_control(key.value, value)
@@ -494,7 +491,7 @@ class Engine:
         return d.model_copy(update={"accepted": ok, "reason": reason})
 
     # -- flatten --------------------------------------------------------------------
-    def flatten(self) -> int:
+    def flatten(self, origin: str = "operator") -> int:
         """Sell every open paper position into the bids of its latest snapshot. Returns fills."""
         n = 0
         now = self.source.now_ms()
@@ -509,5 +506,5 @@ class Engine:
                 fid = self.store.insert_fill(fill, "sell", None)
                 self._apply(sell_entries(fill, fid))
                 n += 1
-            self.store.add_event(now, "flatten", f"{n} fills")
+            self.store.add_event(now, "flatten", f"{n} fills ({origin})")
         return n

@@ -55,11 +55,19 @@ class ServiceStats:
     last_failure: str
 
 
+class Ticket(Future[object]):
+    """A submitted command's future, with its place in the queue (``seq``, from 1)."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__()
+        self.seq = seq
+
+
 @dataclass(slots=True)
 class _Pending:
     seq: int
     cmd: Command
-    future: Future[object]
+    future: Ticket
     result: object = None
 
 
@@ -142,11 +150,11 @@ class TradingService:
         self._wake.set()
 
     # -- commands -----------------------------------------------------------------------------
-    def submit(self, cmd: Command) -> Future[object]:
+    def submit(self, cmd: Command) -> Ticket:
         """Queue a command (any thread). Kill, pause and resume take effect in memory at once."""
-        fut: Future[object] = Future()
         with self._queue_lock:
             self._seq += 1
+            fut = Ticket(self._seq)
             if isinstance(cmd, Kill):
                 self._engine.throw_kill(cmd.reason)
             elif isinstance(cmd, (Pause, Resume)):
@@ -199,6 +207,8 @@ class TradingService:
     def step(self) -> TickReport | None:
         """One tick on the calling thread, under the failure policy: the report, or None if it
         failed (logged; retried by the next call) or the service is stopped."""
+        if self._closed:
+            return None
         batch, fetch_ms = self._engine.fetch()  # the network, outside any transaction and lock
         applied: list[_Pending] = []
 
@@ -228,11 +238,7 @@ class TradingService:
         self._log(reason)
         if self._consecutive == self.max_consecutive_failures:
             why = f"{self._consecutive} failed ticks in a row ({reason})"[:160]
-            self._engine.throw_kill(why)  # at once; persisted by the next tick that commits
-            try:
-                self._engine.execute(Kill(why))
-            except Exception as e2:  # noqa: BLE001 - the DB may be what fails; trading is stopped anyway
-                self._log(f"could not persist the kill switch: {e2.__class__.__name__}: {e2}")
+            self.submit(Kill(why))  # in force at once; stored by the next transaction that commits
             self._log(f"kill switch thrown: {why}")
 
     def collect(self) -> tuple[list[str], int, list[str]]:
@@ -261,7 +267,8 @@ class TradingService:
             n = 0
             while not self._stop.is_set():
                 if self.max_ticks is None or n < self.max_ticks:
-                    self.step()
+                    if self.step() is None and self._queue:
+                        self.apply_pending()  # a failing tick must not hold the commands (a kill) hostage
                     n += 1
                     last = self.max_ticks is not None and n >= self.max_ticks
                     self._maybe_view(force=last)

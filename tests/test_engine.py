@@ -200,18 +200,6 @@ def test_kill_switch_refuses_orders_and_survives_restart(db_path):
     assert e2.tick().fills == 1
 
 
-def test_a_kill_thrown_in_memory_reaches_the_db_by_the_next_tick(db_path):
-    e = fake_engine(db_path, [FetchBatch(rows=[row()])], p={"T": 0.60})
-    e.throw_kill("desk")  # the fast path: the flag, from any thread, no DB
-    assert e.store.get_control("kill_switch") is None
-    rep = e.tick()
-    assert rep.fills == 0 and e.store.get_control("kill_switch") == "1"
-    assert e.store.get_control("kill_reason") == "desk"
-    e.tick()  # persisted once: the next tick writes no second event
-    from kakashi_tui.adapters.store import EventRow
-    assert EventRow.select().where(EventRow.kind == "kill_switch").count() == 1
-
-
 def test_pause_takes_no_decisions(db_path):
     e = fake_engine(db_path, [FetchBatch(rows=[row()])], p={"T": 0.60})
     e.set_paused(True)

@@ -280,16 +280,21 @@ class Store:
                 raise StoreError(f"cannot create database folder {self.path.parent}: {e.strerror}", 2) from e
         if writer:
             self._take_lock(LOCK_WAIT_S if lock_wait is None else lock_wait)  # creates an empty file owner-only (0600) if there is none
+        try:
+            self._refuse_foreign_or_newer()  # read-only, before even the WAL pragma touches the file
+        except StoreError:
+            self.close()
+            raise
         self.db = pw.SqliteDatabase(
             str(self.path),
             pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1, "busy_timeout": 5000},
             timeout=5,
         )
         try:
-            self.db.bind(MODELS, bind_refs=False, bind_backrefs=False)
+            if writer:  # the models are process-global: only the one writer binds them
+                self.db.bind(MODELS, bind_refs=False, bind_backrefs=False)
             self.db.connect(reuse_if_open=True)
-            tables = {r[0] for r in self.db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            self._refuse_foreign_or_newer(tables)
+            self.db.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
             if writer:
                 with self.atomic():
                     self.db.create_tables(MODELS, safe=True)
@@ -303,19 +308,32 @@ class Store:
         except OSError as e:
             self.close()
             raise StoreError(f"cannot open database {self.path}: {e.strerror}", 2) from e
-        except StoreError:
-            self.close()
-            raise
 
-    def _refuse_foreign_or_newer(self, tables: set[str]) -> None:
-        """Before anything is written: a file with tables but not Kakashi's, or a schema newer
-        than this code, is left exactly as it is."""
+    def _refuse_foreign_or_newer(self) -> None:
+        """Before anything is written (a read-only look): a file with tables but not Kakashi's,
+        or a schema newer than this code, is left exactly as it is."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return  # new
+        try:
+            con = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True, timeout=5)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"database {self.path} is unreadable ({e}); left untouched", 2) from None
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            row = (con.execute("SELECT value FROM control WHERE key = ?", (Control.SCHEMA_VERSION.value,)).fetchone()
+                   if "control" in tables else None)
+        except sqlite3.DatabaseError as e:
+            msg = str(e)
+            if "locked" in msg or "busy" in msg:
+                raise StoreError(f"database {self.path} is locked by another process; try again", 1) from None
+            raise StoreError(f"database {self.path} is unreadable or not a Kakashi database ({msg}); "
+                             "left untouched", 2) from None
+        finally:
+            con.close()
         user_tables = {t for t in tables if not t.startswith("sqlite_")}
         if user_tables and not KAKASHI_MARKERS <= user_tables:
             raise StoreError(f"{self.path} is a SQLite file but not a Kakashi database; left untouched", 2)
-        if "control" in tables:
-            row = self.db.execute_sql("SELECT value FROM control WHERE key = ?",
-                                      (Control.SCHEMA_VERSION.value,)).fetchone()
+        if row is not None:
             try:
                 version = int(row[0]) if row else 0
             except (TypeError, ValueError):
