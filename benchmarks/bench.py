@@ -141,9 +141,9 @@ def bench_replay(n: int, markets: int) -> None:
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / "replay.jsonl"
         write_replay_file(f, n, markets)
-        store = Store(Path(d) / "r.db")
         source = ReplaySource(group_ticks(read_jsonl(f)))
-        service = replay_service(store, source, ReplayEstimator(source), KakashiConfig())
+        service, close = replay_service(str(Path(d) / "r.db"), source, ReplayEstimator(source), KakashiConfig())
+        store = service._engine.store  # the benchmark counts decisions itself
         saved = 0
 
         def count(report) -> None:
@@ -179,7 +179,7 @@ def bench_replay(n: int, markets: int) -> None:
 
         store = NoSnapshotStore(Path(d) / "w.db")
         source = ReplaySource(group_ticks(read_jsonl(f)))
-        service = replay_service(store, source, ReplayEstimator(source), KakashiConfig())
+        service, close = replay_service(store, source, ReplayEstimator(source), KakashiConfig())
         t0 = time.perf_counter()
         service.run_here(source.has_next)
         whatif_s = time.perf_counter() - t0

@@ -12,6 +12,7 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
+from typing import NoReturn
 
 import peewee
 
@@ -20,7 +21,7 @@ from kakashi_tui.errors import ConfigError, KakashiError
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage otherwise)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage otherwise)
         raise ConfigError(f"{message} (see '{self.prog} --help')")
 
 
@@ -52,11 +53,11 @@ def _seed(v: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--db", metavar="PATH", help="SQLite file (default: kakashi.db, or KAKASHI_DB)")
     common.add_argument("--config", metavar="PATH", help="TOML config (or KAKASHI_CONFIG)")
 
-    feed = argparse.ArgumentParser(add_help=False)
+    feed = _Parser(add_help=False)
     feed.add_argument("--source", choices=["sim", "kalshi"], default="sim",
                       help="market data: the simulated exchange (default) or Kalshi's API (read-only)")
     feed.add_argument("--ticker", action="append", default=[], metavar="T", help="only these markets (repeatable)")
@@ -192,35 +193,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_rearm(args: argparse.Namespace) -> int:
-    from kakashi_tui.adapters.store import Store, now_wall_ms
-    from kakashi_tui.config import load_config
-    from kakashi_tui.runtime import Options, db_path
+    from kakashi_tui.service import rearm_offline
 
-    cfg = load_config(args.config)
-    try:
-        store = Store(db_path(Options(db=args.db), cfg), lock_wait=0)
-    except KakashiError as e:
-        if "already writing" in str(e):
-            raise KakashiError("an engine is running on this database: re-arm from its desk (r)") from None
-        raise
-    try:
-        if store.get_control("kill_switch", "0") != "1":
-            print("kill switch is not thrown; nothing to re-arm")
-            return 0
-        reason = store.get_control("kill_reason", "") or "operator"
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise ConfigError("re-arming needs confirmation: run in a terminal or pass --yes")
-            answer = input(f"Kill switch thrown ({reason}). Re-arm and allow new paper orders? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                print("not re-armed")
-                return 1
-        # On the engine's clock (simulated time on the simulator), like the kill it answers.
-        store.set_kill_switch(False, "cli", store.last_tick_ts() or now_wall_ms())
-        print("kill switch re-armed")
-    finally:
-        store.close()
-    return 0
+    def confirm(reason: str) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise ConfigError("re-arming needs confirmation: run in a terminal or pass --yes")
+        answer = input(f"Kill switch thrown ({reason}). Re-arm and allow new paper orders? [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
+
+    outcome = rearm_offline(_db_of(args), confirm)
+    print(outcome)
+    return 1 if outcome == "not re-armed" else 0
 
 
 def _db_of(args: argparse.Namespace) -> str:
@@ -301,7 +286,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.replay import (
         ReplayEstimator, ReplaySource, group_ticks, read_jsonl, records_from_db, write_jsonl,
     )
-    from kakashi_tui.adapters.store import Store, now_wall_ms
+    from kakashi_tui.adapters.store import now_wall_ms
     from kakashi_tui.config import load_config
     from kakashi_tui.adapters.queries import connect_readonly
     from kakashi_tui.report import export_postmortem
@@ -325,12 +310,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         items = group_ticks((i, rec, None) for i, rec in enumerate(records, start=1))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = args.db or f"replays/replay-{stamp}.db"
-    store = Store(target)
+    source = ReplaySource(items)
+    service, close = replay_service(target, source, ReplayEstimator(source), cfg)
     try:
-        if store.last_tick_ts() is not None:
-            raise ConfigError(f"{target} already holds a run; replay into a new --db")
-        source = ReplaySource(items)
-        service = replay_service(store, source, ReplayEstimator(source), cfg)
         done = 0
         with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       transient=True) as progress:
@@ -348,7 +330,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if args.report:
             print(f"post-mortem written to {export_postmortem(target, args.report, now_wall_ms()).path}")
     finally:
-        store.close()
+        close()
     return 0
 
 

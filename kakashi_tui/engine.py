@@ -195,7 +195,10 @@ class Engine:
             elif isinstance(cmd, SetEstimate):
                 return self.set_estimate(cmd.ticker, cmd.p_hat)
             elif isinstance(cmd, ReloadBeliefs):
-                changed = sum(1 for e in self.estimators if getattr(e, "reload", None) and e.reload())  # type: ignore[attr-defined]
+                changed = 0
+                for est in self.estimators:
+                    reload = getattr(est, "reload", None)  # a beliefs file re-reads itself
+                    changed += bool(reload is not None and reload())
                 self.store.add_event(now, "reload_beliefs", f"{changed} file(s) changed ({cmd.origin})")
                 return changed
             elif isinstance(cmd, Quit):
@@ -334,10 +337,10 @@ class Engine:
         for m in good_markets:
             if m.status is MarketStatus.SETTLED and m.result is not None:
                 self.store.record_outcome(m.ticker, m.result, now)
-                held = self.account.positions_in(m.ticker)
-                if held:
+                positions = self.account.positions_in(m.ticker)
+                if positions:
                     before = len(self.account.positions)
-                    self._apply(settle_entries(held, m.result, now))
+                    self._apply(settle_entries(positions, m.result, now))
                     settled += before - len(self.account.positions)
                 for per_market in (self.snapshots, self.quote_history, self.markets, self._market_cache,
                                    self.estimates, self.overrides):  # a settled market is done: the DB keeps it
@@ -399,7 +402,7 @@ class Engine:
         for row in batch.rows:
             known = None
             if row.reason is None:
-                hit = cache.get(row.market.get("ticker"))
+                hit = cache.get(str(row.market.get("ticker")))
                 known = hit[1] if hit is not None and hit[0] == row.market else None
             v = validate_row(row.market, row.snapshot, now, known) if row.reason is None else None
             if v is not None and v.market is not None and known is None:

@@ -21,7 +21,8 @@ from kakashi_tui.adapters.sim import SimExchange, SimOracle
 from kakashi_tui.adapters.store import Control, Store, now_wall_ms
 from kakashi_tui.config import KakashiConfig
 from kakashi_tui.core.money import fmt_cents
-from kakashi_tui.engine import Engine
+from kakashi_tui.adapters.source import Source
+from kakashi_tui.engine import Engine, Estimator
 from kakashi_tui.errors import ConfigError
 from kakashi_tui.service import TradingService
 
@@ -189,11 +190,21 @@ def build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None =
     return service, close
 
 
-def replay_service(store: Store, source: object, estimator: object, cfg: KakashiConfig) -> TradingService:
-    """The service over an engine fed by recorded data (``kakashi replay``, the benchmarks)."""
-    engine = Engine(store, source, [estimator], cfg.engine_config())  # type: ignore[list-item,arg-type]
-    return TradingService(engine, interval=0.0, max_consecutive_failures=cfg.engine.max_consecutive_failures,
-                          log=warn)
+def replay_service(target: str | Store, source: Source, estimator: Estimator,
+                   cfg: KakashiConfig) -> tuple[TradingService, Callable[[], None]]:
+    """The service over an engine fed by recorded data (``kakashi replay``, the benchmarks),
+    writing into a new database (one that already holds a run is refused)."""
+    store = target if isinstance(target, Store) else Store(target)
+    try:
+        if store.last_tick_ts() is not None:
+            raise ConfigError(f"{store.path} already holds a run; replay into a new --db")
+        engine = Engine(store, source, [estimator], cfg.engine_config())
+    except BaseException:
+        store.close()
+        raise
+    service = TradingService(engine, interval=0.0, max_consecutive_failures=cfg.engine.max_consecutive_failures,
+                             log=warn)
+    return service, store.close
 
 
 def warn(msg: str) -> None:

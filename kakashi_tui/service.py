@@ -345,7 +345,7 @@ class TradingService:
     def replay_summary(self, target: str) -> str:
         e = self._engine
         acct = e.account
-        fills = e.store.db.execute_sql("SELECT COUNT(*) FROM fills").fetchone()[0]
+        fills = e.store.fill_count()
         return (f"replayed {e.tick_count} ticks into {target} | fills {fills} | closed {len(acct.closed)} | "
                 f"rejected rows {e.rejected_total} | cash {fmt_cents(acct.cash_cents)} equity "
                 f"{fmt_cents(e.equity())} realised {fmt_cents(acct.realized_cents)}")
@@ -399,6 +399,29 @@ def send_request(path: str, kind: str, arg: str = "") -> str:
             last = e
             time.sleep(0.05 * (attempt + 1))
     raise KakashiError(f"database {path} stayed busy; the {kind} request was not written ({last}); try again")
+
+
+def rearm_offline(path: str, confirm: Callable[[str], bool]) -> str:
+    """``kakashi rearm``: only with no engine running (a re-arm is a deliberate act on the
+    desk that runs); ``confirm(reason)`` is asked while the writer lock is held."""
+    if not os.path.exists(path):
+        raise ConfigError(f"no database at {path}")
+    try:
+        store = Store(path, lock_wait=0)
+    except StoreError as e:
+        if "already writing" in str(e):
+            raise KakashiError("an engine is running on this database: re-arm from its desk (r)") from None
+        raise
+    try:
+        if not store.control(Control.KILL_SWITCH):
+            return "kill switch is not thrown; nothing to re-arm"
+        if not confirm(str(store.control(Control.KILL_REASON) or "operator")):
+            return "not re-armed"
+        # On the engine's clock (simulated time on the simulator), like the kill it answers.
+        store.set_kill_switch(False, "cli", store.last_tick_ts() or now_wall_ms())
+        return "kill switch re-armed"
+    finally:
+        store.close()
 
 
 def _apply_request_offline(store: Store, rid: int, kind: str, arg: str, ts: int) -> None:

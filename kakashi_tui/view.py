@@ -115,7 +115,8 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
     for t, s in sorted(engine.snapshots.items()):
         m = engine.markets.get(t)
         est = engine.estimates.get(t)
-        evs = side_evs(s, est.p_hat, engine.fee_multiplier(t)) if est else {Side.YES: None, Side.NO: None}
+        evs: dict[Side, Decimal | None] = (side_evs(s, est.p_hat, engine.fee_multiplier(t)) if est
+                                           else {Side.YES: None, Side.NO: None})
         signal = "HELD" if t in held else ""
         if not signal:  # what the strategy would propose, before the risk gate
             best = pick_side(evs, edge)

@@ -18,11 +18,11 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import peewee as pw
 
@@ -272,7 +272,6 @@ class Store:
     def __init__(self, path: str | os.PathLike[str], writer: bool = True, lock_wait: float | None = None) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
-        self.db: pw.SqliteDatabase | None = None
         if self.path.parent and not self.path.parent.exists():
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -372,8 +371,9 @@ class Store:
         self._lock_fd = fd
 
     def close(self) -> None:
-        if self.db is not None and not self.db.is_closed():
-            self.db.close()
+        db: pw.SqliteDatabase | None = getattr(self, "db", None)
+        if db is not None and not db.is_closed():
+            db.close()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
@@ -407,7 +407,7 @@ class Store:
     def set_control(self, key: Control | str, value: ControlValue) -> None:
         self.set_controls({key: value})
 
-    def set_controls(self, values: dict[Control | str, ControlValue] | dict[str, str]) -> None:
+    def set_controls(self, values: Mapping[Any, ControlValue]) -> None:
         """Typed values for Control keys are checked and stored as text (bools as 1/0)."""
         rows = [(str(k), control_text(k, v) if isinstance(k, Control) else str(v)) for k, v in values.items()]
         self.db.connection().executemany("INSERT INTO control (key, value) VALUES (?, ?) ON CONFLICT (key) DO"
@@ -480,7 +480,8 @@ class Store:
             "SELECT e.ticker, e.p_hat, e.source, e.ts FROM estimates e JOIN"
             " (SELECT MAX(id) AS id FROM estimates GROUP BY ticker) m ON e.id = m.id"
             " WHERE e.ticker NOT IN (SELECT ticker FROM outcomes)")
-        return {t: Estimate(ticker=t, p_hat=real_to_price(p), source=src, ts=ts) for t, p, src, ts in cur}
+        return {t: Estimate(ticker=t, p_hat=cast(Decimal, real_to_price(p)), source=src, ts=ts)  # NOT NULL column
+                for t, p, src, ts in cur}
 
     def latest_snapshot(self, ticker: str) -> Snapshot | None:
         return read_latest_snapshot(self.db.connection(), ticker)
@@ -526,6 +527,9 @@ class Store:
     def record_outcome(self, ticker: str, result: Side, ts: int) -> None:
         OutcomeRow.insert(ticker=ticker, result=result.value, ts=ts).on_conflict_ignore().execute()
 
+    def fill_count(self) -> int:
+        return int(self.db.execute_sql("SELECT COUNT(*) FROM fills").fetchone()[0])
+
     def last_tick_ts(self) -> int | None:
         """The engine clock at the last completed tick (for events written outside the engine)."""
         return self.db.execute_sql("SELECT MAX(ts) FROM ticks").fetchone()[0]
@@ -566,4 +570,4 @@ def snapshot_from_row(ticker, ts, yes_bid, yes_ask, last, volume, book) -> Snaps
         yes_bids = [{"price": Decimal(p), "qty": q} for p, q in b.get("yes", [])]
         no_bids = [{"price": Decimal(p), "qty": q} for p, q in b.get("no", [])]
     return Snapshot(ticker=ticker, ts=ts, yes_bid=real_to_price(yes_bid), yes_ask=real_to_price(yes_ask),
-                    last=real_to_price(last), volume=volume or 0, yes_bids=yes_bids, no_bids=no_bids)
+                    last=real_to_price(last), volume=volume or 0, yes_bids=tuple(yes_bids), no_bids=tuple(no_bids))

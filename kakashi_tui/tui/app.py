@@ -75,7 +75,7 @@ class KakashiApp(App[int]):
         self.notes: list[str] = []
         self.stopping = False
         service.on_view(self._publish)
-        service.on_log(lambda line: self.post_message(Noted(line)))
+        service.on_log(self._noted_from_service)
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -127,6 +127,9 @@ class KakashiApp(App[int]):
             self.query_one(f"#{pid}").set_class(i == self.lower_panel, "-current")
 
     # -- service -> UI ----------------------------------------------------------------------
+    def _noted_from_service(self, line: str) -> None:
+        self.post_message(Noted(line))  # a failed tick and its reason, a kill the policy threw
+
     def _publish(self, view: DeskView) -> None:
         """The service published a view (from its thread, or from ours after a command)."""
         self.post_message(EngineUpdated(view))
@@ -154,7 +157,7 @@ class KakashiApp(App[int]):
             if detail.ticker != self.selected_ticker():  # first paint, or the selected market settled
                 detail.ticker = self.service.focus = self.selected_ticker()
             for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog):
-                self.query_one(cls).view = v
+                self.query_one(cls).view = v  # type: ignore[attr-defined]
 
     def watch_halted_reason(self, reason: str) -> None:
         for bar in self.query(StatusBar):
