@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -183,7 +184,10 @@ def build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None =
 
     def close() -> None:
         try:
-            engine.source.close()
+            if service.running:  # the engine thread is stuck in a feed: do not wait on its client
+                threading.Thread(target=engine.source.close, daemon=True).start()
+            else:
+                engine.source.close()
         finally:
             engine.store.close()
 

@@ -44,7 +44,7 @@ __all__ = ["TradingService", "ServiceStats", "Command", "Pause", "Resume", "Kill
            "SetEstimate", "ReloadBeliefs", "Quit", "send_request"]
 
 DEFAULT_MAX_FAILURES = 5
-STOP_TIMEOUT_S = 1.5  # stop() gives the engine thread this long; the process ends within 2 s
+STOP_TIMEOUT_S = 1.0  # stop() gives the engine thread this long; the process ends within 2 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +116,15 @@ class TradingService:
     @property
     def stats(self) -> ServiceStats:
         return ServiceStats(self._ticks, self._failed, self._consecutive, self._last_failure)
+
+    @property
+    def paused(self) -> bool:
+        """Paused as last asked (in force at once, whatever the last view shows)."""
+        return self._engine.flags.paused
+
+    @property
+    def killed(self) -> bool:
+        return self._engine.flags.kill
 
     @property
     def state(self) -> str:
@@ -313,6 +322,8 @@ class TradingService:
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
         """Stop ticking within ``timeout`` whatever the feed does; apply what is still queued;
         write nothing afterwards. True if the engine thread ended in time."""
+        if self._closed:  # stopped already (q, then the caller's own stop on the way out)
+            return not self.running
         deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()

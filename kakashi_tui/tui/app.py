@@ -191,7 +191,7 @@ class KakashiApp(App[int]):
 
     # -- commands: submitted to the service ------------------------------------------------
     def action_pause(self) -> None:
-        paused = not (self.view.paused if self.view else False)
+        paused = not self.service.paused  # the intent as last asked: fast presses alternate exactly
         self.service.submit(Pause() if paused else Resume())  # in force at once; stored next tick
         self.note("paused: no new decisions" if paused else "resumed")
 
@@ -201,7 +201,7 @@ class KakashiApp(App[int]):
         self.note("KILL SWITCH THROWN: no new orders; press r to re-arm")
 
     def action_rearm(self) -> None:
-        if not (self.view and self.view.killed):
+        if not self.service.killed:
             self.notify("The kill switch is not thrown.")
             return
 
@@ -279,7 +279,7 @@ class KakashiApp(App[int]):
         yield SystemCommand("Keys", "?: the help screen", self.action_help)
 
     async def action_quit(self) -> None:
-        """q, Ctrl-C, SIGTERM: say so at once, stop the service (at most ~1.5 s whatever the
+        """q, Ctrl-C, SIGTERM: say so at once, stop the service (at most ~1 s whatever the
         feed does; queued commands are applied), then leave."""
         if self.stopping:
             return
