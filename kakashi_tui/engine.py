@@ -30,11 +30,7 @@ from kakashi_tui.commands import Command, Flatten, Kill, Pause, Quit, Rearm, Rel
 from kakashi_tui.core import broker, risk, strategy
 from kakashi_tui.core.fees import FeeSchedule
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry, buy_entries, equity_cents, sell_entries, settle_entries
-from kakashi_tui.core.models import Estimate, Market, MarketStatus, Quote, Snapshot, TradeDecision
-
-#: The one quote type that flows through a tick: a Quote from the quick check, or a Snapshot
-#: (pydantic's verdict, or read back from the store). Both offer the same reads (QuoteReads).
-TickQuote = Snapshot | Quote
+from kakashi_tui.core.models import Estimate, Market, MarketStatus, TickQuote, TradeDecision
 from kakashi_tui.core.risk import RiskContext, RiskLimits
 from kakashi_tui.core.strategy import StrategyConfig
 from kakashi_tui.core.validate import validate_row

@@ -10,11 +10,11 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from kakashi_tui.core.ledger import Closed, mark_cents
-from kakashi_tui.core.models import Side, TradeDecision
+from kakashi_tui.core.models import Side, TickQuote, TradeDecision
 from kakashi_tui.core.risk import daily_cap_cents
 from typing import TYPE_CHECKING
 
-from kakashi_tui.engine import TickQuote, run_state
+from kakashi_tui.engine import run_state
 from kakashi_tui.core.sizing import per_trade_cap_cents
 from kakashi_tui.core.strategy import pick_side, side_evs
 from kakashi_tui.core.money import fmt_cents
