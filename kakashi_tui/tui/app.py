@@ -105,6 +105,8 @@ class KakashiApp(App[int]):
         self._apply_width(self.size.width)
         self.refresh_view()
         self.query_one(MarketsTable).focus()
+        for line in self.service.notes:  # what resolving the settings had to say, once
+            self.note(line)
         try:  # SIGTERM ends the desk like q (only possible on the main thread)
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: self.call_later(self.action_quit))
         except (RuntimeError, ValueError, NotImplementedError):
