@@ -54,6 +54,11 @@ class KalshiSection(_Section):
     backoff_base_s: float = Field(default=0.5, gt=0, le=30)
 
 
+class EngineSection(_Section):
+    # A failed tick is logged and retried; this many in a row throw the kill switch.
+    max_consecutive_failures: int = Field(default=5, ge=1, le=1000)
+
+
 class KakashiConfig(_Section):
     bankroll: Decimal = Field(default=Decimal("1000"), gt=0)
     db: str = "kakashi.db"
@@ -62,6 +67,7 @@ class KakashiConfig(_Section):
     fees: FeesSection = FeesSection()
     sim: SimSection = SimSection()
     kalshi: KalshiSection = KalshiSection()
+    engine: EngineSection = EngineSection()
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(

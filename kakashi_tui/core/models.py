@@ -519,3 +519,7 @@ def rejection_reason(err: ValidationError) -> str:
         msg = e["msg"].removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
+
+
+#: The name the engine and the desk use for the one quote type that flows through a tick.
+TickQuote = Quote
