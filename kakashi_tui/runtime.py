@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from kakashi_tui.adapters.beliefs import BeliefsFile
 from kakashi_tui.adapters.kalshi import PRODUCTION_BASE, KalshiClient, KalshiSource
+from kakashi_tui.adapters.kalshi_auth import signer_from
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
 from kakashi_tui.adapters.store import Store, now_wall_ms
 from kakashi_tui.config import KakashiConfig
@@ -55,9 +56,14 @@ def build_sim(store: Store, opts: Options, cfg: KakashiConfig) -> SimExchange:
     return sim
 
 
-def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> KalshiClient:
+def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> tuple[KalshiClient, str | None]:
+    """The client, signing when credentials are set (environment first, then [kalshi]), and a
+    notice when they are half set."""
+    key_id = cfg.kalshi.api_key_id.get_secret_value() if cfg.kalshi.api_key_id is not None else None
+    signer, notice = signer_from(key_id, cfg.kalshi.private_key_file)
     return KalshiClient(base_url=api_base(opts, cfg), timeout=cfg.kalshi.timeout_s,
-                        max_retries=cfg.kalshi.max_retries, backoff_base=cfg.kalshi.backoff_base_s)
+                        max_retries=cfg.kalshi.max_retries, backoff_base=cfg.kalshi.backoff_base_s,
+                        signer=signer, reads_per_s=cfg.kalshi.reads_per_s), notice
 
 
 def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None) -> Engine:
@@ -70,8 +76,10 @@ def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None) 
         if opts.source == "kalshi":
             beliefs_path = opts.beliefs or cfg.kalshi.beliefs
             beliefs = BeliefsFile(beliefs_path) if beliefs_path else None
-            source = KalshiSource(build_kalshi_client(opts, cfg), tickers=opts.tickers,
-                                  depth_for=(beliefs.tickers if beliefs else None))
+            client, notice = build_kalshi_client(opts, cfg)
+            source = KalshiSource(client, tickers=opts.tickers, depth_for=(beliefs.tickers if beliefs else None))
+            if notice:  # the service shows source.notices once, on the desk and in the log
+                source.notices.insert(0, notice)
             engine = Engine(store, source, [beliefs] if beliefs else [], cfg.engine_config())
             source.watch_for = engine.held_tickers
             return engine
