@@ -47,6 +47,19 @@ def market(ticker="KXA-26JAN05-T1", **kw):
     return m
 
 
+def meta(req, series="KXA", fee=b"1"):
+    """Kalshi's event and series answers, lists included, for the source's look-ups."""
+    path = req.url.path.removeprefix("/trade-api/v2")
+    if path == "/events":
+        return httpx.Response(200, json={"events": [], "cursor": ""})
+    if path == "/series":
+        return httpx.Response(200, json={"series": []})
+    if path.startswith("/events/"):
+        return httpx.Response(200, json={"event": {"event_ticker": path[8:], "series_ticker": series}})
+    return httpx.Response(200, content=b'{"series": {"ticker": "%s", "fee_type": "quadratic", "fee_multiplier": %s}}'
+                          % (series.encode(), fee))
+
+
 # -- transport: pages, retries, errors -------------------------------------------------------
 def test_pagination_follows_cursor_until_empty():
     pages = {None: (["A", "B"], "c1"), "c1": (["C"], "c2"), "c2": (["D"], "")}
@@ -393,8 +406,7 @@ def test_without_a_key_the_source_says_so_once_and_asks_for_no_books():
         paths.append(req.url.path)
         if req.url.path.endswith("/markets"):
             return httpx.Response(200, json={"markets": [market()], "cursor": ""})
-        return httpx.Response(200, json={"event": {"series_ticker": "KXA"}, "series": {"fee_type": "quadratic",
-                                                                                        "fee_multiplier": 1}})
+        return meta(req)
 
     c, _ = client(h)
     src = KalshiSource(c, depth_for=lambda: {"KXA-26JAN05-T1"})
@@ -415,7 +427,7 @@ def test_a_refused_key_is_one_line_and_not_retried_every_tick(key):
             return httpx.Response(401, json={"code": "authentication_error", "message": "API key revoked"})
         if req.url.path.endswith("/markets"):
             return httpx.Response(200, json={"markets": [market()], "cursor": ""})
-        return httpx.Response(200, json={"event": {"series_ticker": "KXA"}, "series": {}})
+        return meta(req)
 
     c, _ = client(h, signer=signer)
     src = KalshiSource(c, depth_for=lambda: {"KXA-26JAN05-T1"})
@@ -443,7 +455,7 @@ def test_books_are_fetched_100_a_request(key):
             want = req.url.params.get("tickers")
             ms = [market(t) for t in (want.split(",") if want else tickers)]
             return httpx.Response(200, json={"markets": ms, "cursor": ""})
-        return httpx.Response(200, json={"event": {"series_ticker": "KXA"}, "series": {}})
+        return meta(req)
 
     c, _ = client(h, signer=signer)
     b = KalshiSource(c, depth_for=lambda: set(tickers)).fetch()
@@ -590,7 +602,7 @@ def test_hostile_markets_do_not_stop_the_page():
     def h(req):
         if req.url.path.endswith("/markets"):
             return httpx.Response(200, content=json.dumps({"markets": page, "cursor": ""}).encode())
-        return httpx.Response(200, json={"event": {"series_ticker": "KXA"}, "series": {}})
+        return meta(req)
 
     c, _ = client(h)
     b = KalshiSource(c).fetch()
@@ -610,6 +622,8 @@ class Exchange:
         self.calls: list[tuple[str, dict]] = []
         self.pages = pages
         self.historical: dict[str, dict] = {}
+        self.listed_events: set[str] = set()  # what GET /events and GET /series list (bulk look-ups)
+        self.listed_series: set[str] = set()
 
     def __call__(self, req):
         p = dict(req.url.params)
@@ -631,6 +645,14 @@ class Exchange:
             if t in self.historical:
                 return httpx.Response(200, json={"market": self.historical[t]})
             return httpx.Response(404, json={"code": "not_found", "message": "market not found"})
+        if path == "/events":
+            return httpx.Response(200, json={"events": [
+                {"event_ticker": e, "series_ticker": e.split("-")[0] + "S"} for e in sorted(self.listed_events)],
+                "cursor": ""})
+        if path == "/series":
+            return httpx.Response(200, content=b'{"series": [%s]}' % b",".join(
+                b'{"ticker": "%s", "fee_type": "quadratic", "fee_multiplier": 0.35}' % s.encode()
+                for s in sorted(self.listed_series)))
         if path.startswith("/events/"):
             return httpx.Response(200, json={"event": {"series_ticker": path.split("/")[2].split("-")[0] + "S"}})
         if path.startswith("/series/"):
@@ -703,6 +725,30 @@ def test_series_comes_from_the_event_and_fees_from_the_series_cached():
     ex.calls.clear()
     src.fetch()
     assert not ex.endpoint_calls("/events/") and not ex.endpoint_calls("/series/")
+
+
+def test_after_a_full_listing_series_and_fees_come_in_bulk_not_one_by_one():
+    ms = [market(f"KXE{i}-26JAN05-T1") for i in range(40)]
+    ex = Exchange(ms)
+    ex.listed_events = {m["event_ticker"] for m in ms}
+    ex.listed_series = {f"KXE{i}S" for i in range(40)}
+    c, _ = client(ex)
+    b = KalshiSource(c, lookups_per_fetch=5).fetch()
+    assert not b.errors
+    assert [p for p, _ in ex.calls] == ["/markets", "/events", "/series"]
+    assert all(r.market["series"] == r.market["ticker"].split("-")[0] + "S" and r.market["fee_multiplier"] == "0.35"
+               for r in b.rows)
+
+
+def test_look_ups_past_the_budget_are_a_warning_and_follow_next_time():
+    ex = Exchange([market(f"KXE{i}-26JAN05-T1") for i in range(8)])
+    c, _ = client(ex)
+    src = KalshiSource(c, lookups_per_fetch=4)
+    first = src.fetch()
+    assert any(e.startswith("warning: series or fees of") for e in first.errors)
+    for _ in range(4):
+        last = src.fetch()
+    assert not last.errors and all(r.market["fee_multiplier"] == "0.35" for r in last.rows)
 
 
 def test_a_held_market_past_the_historical_cutoff_is_fetched_from_historical():
@@ -781,3 +827,12 @@ def test_kalshi_config_fields(tmp_path, text, ok):
     else:
         with pytest.raises(ConfigError, match="reads_per_s"):
             load_config(str(cfg))
+
+
+def test_a_full_listing_again_after_relist_every_s():
+    ex = Exchange([market("KXA-26JAN05-T1")])
+    c, _ = client(ex)
+    src = KalshiSource(c, relist_every_s=0)
+    src.fetch(); src.fetch()
+    full = [p for path, p in ex.calls if path == "/markets" and p.get("status") == "open"]
+    assert len(full) == 2 and not any("min_updated_ts" in p for path, p in ex.calls)

@@ -195,12 +195,12 @@ class _Pending:
 
 @dataclass
 class Listing:
-    """Markets from one GET /markets walk, page by page: (market objects, when the page arrived)."""
+    """One cursor walk (GET /markets, GET /events), page by page: (objects, when the page arrived)."""
 
     pages: list[tuple[list[Any], int]] = field(default_factory=list)
     truncated: bool = False
 
-    def markets(self) -> Iterator[Any]:
+    def items(self) -> Iterator[Any]:
         for page, _ts in self.pages:
             yield from page
 
@@ -398,20 +398,20 @@ class KalshiClient:
             self._wait(wait)
 
     # -- endpoints ------------------------------------------------------------------------
-    def list_markets(self, params: dict[str, Any], limit: int = 1000, max_pages: int = 100) -> Listing:
-        """GET /markets across cursor pages (stops on an empty or a repeated cursor); each page is
+    def _pages(self, path: str, key: str, params: dict[str, Any], limit: int, max_pages: int) -> Listing:
+        """``path`` across cursor pages (stops on an empty or a repeated cursor); each page is
         stamped with when it arrived. ``truncated`` when ``max_pages`` ran out with more to come."""
         out = Listing()
         cursor: str | None = None
         seen: set[str] = set()
         for _ in range(max_pages):
-            body = self._get("/markets", {**params, "limit": limit, "cursor": cursor})
+            body = self._get(path, {**params, "limit": limit, "cursor": cursor})
             arrived = self._clock_ms()
-            page = body.get("markets")
+            page = body.get(key)
             if page is None:
                 page = []
             if not isinstance(page, list):
-                raise KalshiHTTPError("unexpected response shape from GET /markets: 'markets' is not a list")
+                raise KalshiHTTPError(f"unexpected response shape from GET {path}: '{key}' is not a list")
             out.pages.append((page, arrived))
             nxt = body.get("cursor")
             cursor = nxt if isinstance(nxt, str) and nxt else None
@@ -421,11 +421,27 @@ class KalshiClient:
         out.truncated = True
         return out
 
+    def list_markets(self, params: dict[str, Any], limit: int = 1000, max_pages: int = 100) -> Listing:
+        """GET /markets across cursor pages (see ``_pages``)."""
+        return self._pages("/markets", "markets", params, limit, max_pages)
+
+    def list_events(self, params: dict[str, Any], limit: int = 200, max_pages: int = 100) -> Listing:
+        """GET /events across cursor pages (200 a page at most; combo events are not listed)."""
+        return self._pages("/events", "events", params, limit, max_pages)
+
+    def list_series(self) -> list[Any]:
+        """GET /series: every series, with its fee_type and fee_multiplier, in one answer."""
+        body = self._get("/series")
+        series = body.get("series")
+        if not isinstance(series, list):
+            raise KalshiHTTPError("unexpected response shape from GET /series: 'series' is not a list")
+        return series
+
     def iter_markets(self, status: str | None = "open", tickers: list[str] | None = None,
                      limit: int = 1000, max_pages: int = 100, **filters: Any) -> Iterator[Any]:
         """All markets across cursor pages (see ``list_markets``)."""
         params = {"status": status, "tickers": ",".join(tickers) if tickers else None, **filters}
-        yield from self.list_markets(params, limit=limit, max_pages=max_pages).markets()
+        yield from self.list_markets(params, limit=limit, max_pages=max_pages).items()
 
     def _one(self, path: str, key: str) -> dict[str, Any]:
         body = self._get(path)
@@ -858,6 +874,7 @@ class KalshiSource:
                 self.event_series = {e: s for e, s in self.event_series.items() if s}  # retry failed look-ups
                 self._collect([listing], fresh, bad, keep_all=True)
                 self._listed_at = time.monotonic()
+                self._prefill(batch)
             else:
                 listing = self.client.list_markets({"min_updated_ts": self._since_s, "mve_filter": "exclude"},
                                                    limit=self.page_limit, max_pages=self.max_pages)
@@ -900,7 +917,7 @@ class KalshiSource:
     def _warn_truncated(self, batch: FetchBatch, listing: Listing, what: str) -> None:
         if listing.truncated:
             n = sum(len(p) for p, _ in listing.pages)
-            batch.errors.append(f"warning: {what} stopped at {self.max_pages} pages ({n} markets); "
+            batch.errors.append(f"warning: {what} stopped at {self.max_pages} pages ({n} items); "
                                 f"more were listed (narrow with --series/--event/--ticker)")
 
     def _collect(self, listings: Iterable[Listing], fresh: dict[str, _Seen], bad: list[RawRow],
@@ -956,6 +973,24 @@ class KalshiSource:
                 batch.errors.append(f"held market {_safe(t, 60)} not listed, and historical: {e}")
                 continue
             fresh[t] = _Seen(m, self._clock())
+
+    def _prefill(self, batch: FetchBatch) -> None:
+        """After a full listing: every open event's series (GET /events, 200 a page) and every
+        series' fees (GET /series, one answer), so the per-market look-ups are only for misses."""
+        try:
+            events = self.client.list_events({"status": "open"}, max_pages=self.max_pages)
+            self._warn_truncated(batch, events, "GET /events")
+            for e in events.items():
+                if isinstance(e, dict) and _ticker_ok(e.get("event_ticker")) and _ticker_ok(e.get("series_ticker")):
+                    self.event_series[e["event_ticker"]] = e["series_ticker"]
+            now = time.monotonic()
+            for s in self.client.list_series():
+                if isinstance(s, dict) and _ticker_ok(s.get("ticker")):
+                    self.series_fees[s["ticker"]] = (_fees_of(s), now)
+        except KalshiStopped:
+            raise
+        except KalshiHTTPError as e:
+            batch.errors.append(f"series and fees (looked up one by one instead): {e}")
 
     def _lookups(self, batch: FetchBatch, watched: set[str]) -> None:
         """Series from events and fees from series, cached; watched markets first, at most

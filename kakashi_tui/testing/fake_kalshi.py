@@ -10,7 +10,8 @@ as ``*_dollars`` strings with four decimals, counts only as ``*_fp`` strings wit
     GET /markets/{ticker}/orderbook  GET /markets/orderbooks?tickers=A&tickers=B (1..100)
                                      both need Kalshi's signed headers, verified with the
                                      public key (``FakeKalshi.require_signature``)
-    GET /events/{event_ticker}       GET /series/{series_ticker}  (fee_type, fee_multiplier)
+    GET /events (cursor pages, status)  GET /events/{event_ticker}
+    GET /series                      GET /series/{series_ticker}  (fee_type, fee_multiplier)
 
 with fractional and sub-penny books, quiet markets (0.0000 / 1.0000, sizes 0.00), a few
 thousand combo (multivariate) markets on request (``combos``), every lifecycle status, scalar
@@ -357,6 +358,11 @@ class FakeKalshi:
                 rows += self.bad_row_list(real[0])
         return rows
 
+    def event_json(self, event: str) -> dict[str, Any]:
+        return {"event_ticker": event, "series_ticker": self.event_series[event], "title": f"Event {event}",
+                "sub_title": "", "mutually_exclusive": False, "collateral_return_type": "binary",
+                "available_on_brokers": False, "product_metadata": None}
+
     def verify(self, headers: Any, raw_path: str) -> str | None:
         """None when the request carries a valid signature; else Kalshi's kind of complaint."""
         from cryptography.exceptions import InvalidSignature
@@ -494,14 +500,22 @@ class _Handler(BaseHTTPRequestHandler):
             if m is None or not m.archived:
                 return self._json(404, {"code": "not_found", "message": "market not found"})
             return self._json(200, {"market": m.to_json(now, st.legacy)})
+        if raw == "/events":
+            status = q.get("status", [""])[0]
+            live = {m.event for m in st.markets if not m.archived
+                    and (not status or m.status in _STATUS_FILTER.get(status, ()))}
+            rows = [st.event_json(e) for e in sorted(live) if e in st.event_series]
+            start = int(q.get("cursor", ["0"])[0] or 0)
+            limit = min(int(q.get("limit", ["200"])[0]), 200, st.page_size)
+            nxt = "" if start + limit >= len(rows) else str(start + limit)
+            return self._json(200, {"events": rows[start:start + limit], "cursor": nxt})
+        if raw == "/series":
+            return self._json(200, {"series": [s.to_json() for s in st.series.values()]})
         if len(parts) == 3 and parts[1] == "events":
             series = st.event_series.get(parts[2])
             if series is None:
                 return self._json(404, {"code": "not_found", "message": "event not found"})
-            return self._json(200, {"event": {"event_ticker": parts[2], "series_ticker": series,
-                                              "title": f"Event {parts[2]}", "sub_title": "", "mutually_exclusive": False,
-                                              "collateral_return_type": "binary", "available_on_brokers": False,
-                                              "product_metadata": None}, "markets": []})
+            return self._json(200, {"event": st.event_json(parts[2]), "markets": []})
         if len(parts) == 3 and parts[1] == "series":
             s = st.series.get(parts[2])
             if s is None:
