@@ -836,3 +836,11 @@ def test_a_full_listing_again_after_relist_every_s():
     src.fetch(); src.fetch()
     full = [p for path, p in ex.calls if path == "/markets" and p.get("status") == "open"]
     assert len(full) == 2 and not any("min_updated_ts" in p for path, p in ex.calls)
+
+
+@pytest.mark.parametrize("kw", [{"tickers": ["KX/../../portfolio/orders"]}, {"series": ["KX SERIES"]},
+                                {"events": ["E\x00"]}, {"tickers": ["A,B"]}])
+def test_a_name_kalshi_could_not_list_is_refused_at_start(kw):
+    c, _ = client(lambda req: httpx.Response(200, json={}))
+    with pytest.raises(ConfigError, match="not a name Kalshi could list"):
+        KalshiSource(c, **kw)

@@ -424,3 +424,10 @@ def test_a_key_in_the_config_signs_book_requests(keyed, tmp_path):
         engine.store.close()
     assert not batch.errors and keyed.state.signed == ["/trade-api/v2/markets/orderbooks"]
     assert KEY_ID not in repr(engine.source.client)
+
+
+def test_a_bad_ticker_argument_is_one_line_and_exit_2(kalshi, tmp_path):
+    p = kakashi("snapshot", "--source", "kalshi", "--api-base", kalshi.base_url, "--db", str(tmp_path / "k.db"),
+                "--config", fast_config(tmp_path), "--ticker", "KX/../../portfolio/orders")
+    assert p.returncode == 2 and "not a name Kalshi could list" in p.stderr and "Traceback" not in p.stderr
+    assert kalshi.state.requests == []

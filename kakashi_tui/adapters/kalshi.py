@@ -39,6 +39,7 @@ from urllib.parse import quote
 import httpx
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.errors import ConfigError
 
 PRODUCTION_BASE = "https://external-api.kalshi.com/trade-api/v2"
 DEMO_BASE = "https://external-api.demo.kalshi.co/trade-api/v2"
@@ -805,6 +806,10 @@ class KalshiSource:
                  max_pages: int = 100, max_markets: int = 50_000, lookups_per_fetch: int = 50,
                  fee_ttl_s: float = 3600.0, page_limit: int = 1000) -> None:
         self.client = client
+        for what, names in (("--ticker", tickers), ("--series", series), ("--event", events)):
+            for t in names or ():
+                if not _ticker_ok(t):
+                    raise ConfigError(f"{what} {_safe(t, 60)}: not a name Kalshi could list")
         self.tickers = list(dict.fromkeys(tickers or [])) or None
         self.series = list(dict.fromkeys(series or [])) or None
         self.events = list(dict.fromkeys(events or [])) or None
@@ -950,10 +955,7 @@ class KalshiSource:
             self._warn_truncated(batch, listing, f"GET /markets for event {_safe(e, 40)}")
             yield listing
         if self.tickers:
-            bad = [t for t in self.tickers if not _ticker_ok(t)]
-            for t in bad:
-                batch.errors.append(f"ticker {_safe(t, 40)} is not one Kalshi could list: skipped")
-            yield from self._by_tickers([t for t in self.tickers if _ticker_ok(t)])
+            yield from self._by_tickers(self.tickers)
 
     def _by_tickers(self, tickers: list[str]) -> Iterator[Listing]:
         for i in range(0, len(tickers), TICKERS_PER_LISTING):
