@@ -844,3 +844,33 @@ def test_a_name_kalshi_could_not_list_is_refused_at_start(kw):
     c, _ = client(lambda req: httpx.Response(200, json={}))
     with pytest.raises(ConfigError, match="not a name Kalshi could list"):
         KalshiSource(c, **kw)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(page=st.lists(st.one_of(json_values, st.dictionaries(market_keys, json_values, max_size=5)
+                               .map(lambda ch: {**market(), **ch})), max_size=8))
+def test_a_random_page_never_raises_and_every_market_gets_one_verdict(page):
+    page = [{**m, "ticker": f"KXP-{i}"} if isinstance(m, dict) and m.get("ticker") == "KXA-26JAN05-T1" else m
+            for i, m in enumerate(page)]
+    body = json.dumps({"markets": page, "cursor": ""}, default=str).encode()
+    c, _ = client(lambda req: httpx.Response(200, content=body) if req.url.path.endswith("/markets") else meta(req))
+    b = KalshiSource(c).fetch()
+    assert all("unexpected" not in e for e in b.errors), b.errors
+    page = kalshi.parse_body(body, "page")["markets"]  # what the wire said
+    valid = {m["ticker"] for m in page if isinstance(m, dict) and kalshi._ticker_ok(m.get("ticker"))}
+    invalid = sum(1 for m in page if not (isinstance(m, dict) and kalshi._ticker_ok(m.get("ticker"))))
+    assert len(b.rows) == len(valid) + invalid
+    for r in b.rows:  # a verdict each: rejected with a reason, or a contract row
+        assert r.reason is not None or (r.market["ticker"] in valid and "subtitle" in r.market)
+
+
+def test_an_unchanged_market_is_handed_over_as_the_same_row_until_it_changes():
+    ex = Exchange([market("KXA-26JAN05-T1"), market("KXA-26JAN05-T2")])
+    c, _ = client(ex)
+    src = KalshiSource(c)
+    a = {r.market["ticker"]: r for r in src.fetch().rows}
+    ex.markets["KXA-26JAN05-T2"] = market("KXA-26JAN05-T2", yes_bid_dollars="0.4100")
+    ex.changed = {"KXA-26JAN05-T2"}
+    b = {r.market["ticker"]: r for r in src.fetch().rows}
+    assert b["KXA-26JAN05-T1"] is a["KXA-26JAN05-T1"]
+    assert b["KXA-26JAN05-T2"].snapshot["yes_bid"] == "0.4100"

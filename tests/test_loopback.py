@@ -431,3 +431,14 @@ def test_a_bad_ticker_argument_is_one_line_and_exit_2(kalshi, tmp_path):
                 "--config", fast_config(tmp_path), "--ticker", "KX/../../portfolio/orders")
     assert p.returncode == 2 and "not a name Kalshi could list" in p.stderr and "Traceback" not in p.stderr
     assert kalshi.state.requests == []
+
+
+def test_the_headless_loop_keeps_ticking_through_hostile_rows(kalshi, tmp_path):
+    kalshi.state.bad_rows = {"volume-1e30", "close-time-1e30", "surrogate-ticker", "nul-ticker", "long-ticker",
+                             "traversal-ticker", "dict-ticker", "null-row", "number-row", "string-row"}
+    p = kakashi("run", "--headless", "--source", "kalshi", "--api-base", kalshi.base_url, "--ticks", "3",
+                "--interval", "0", "--db", str(tmp_path / "k.db"), "--config", fast_config(tmp_path))
+    assert p.returncode == 0, p.stderr
+    assert len([ln for ln in p.stdout.splitlines() if ln.startswith("tick ")]) == 3
+    assert "Traceback" not in p.stderr
+    assert not any("portfolio" in path for _, path in kalshi.state.requests)

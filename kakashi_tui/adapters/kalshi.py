@@ -773,6 +773,8 @@ def snapshot_row(m: dict[str, Any], ts: int, ob: dict[str, Any] | None = None) -
 class _Seen:
     market: Any  # the market object as Kalshi sent it
     ts: int  # when its page arrived
+    row: RawRow | None = None  # its row without a book, made once for ``made_with`` (series, fees)
+    made_with: tuple[str, Fees] | None = None
 
 
 class KalshiSource:
@@ -911,7 +913,13 @@ class KalshiSource:
             ev = seen.market.get("event_ticker") if isinstance(seen.market, dict) else None
             series = self.event_series.get(ev, "") if isinstance(ev, str) else ""
             fees = self.series_fees.get(series, (Fees(), 0.0))[0] if series else Fees()
-            row = convert(seen.market, ts, ob, series, fees)
+            if ob is not None:
+                row = convert(seen.market, ts, ob, series, fees)
+            elif seen.row is not None and seen.made_with == (series, fees):
+                row = seen.row  # unchanged since it was made: the same row (tens of thousands a tick)
+            else:
+                row = seen.row = convert(seen.market, ts, None, series, fees)
+                seen.made_with = (series, fees)
             batch.rows.append(row)
             if row.reason is not None:
                 del self.cache[t]
