@@ -442,3 +442,43 @@ def test_the_headless_loop_keeps_ticking_through_hostile_rows(kalshi, tmp_path):
     assert len([ln for ln in p.stdout.splitlines() if ln.startswith("tick ")]) == 3
     assert "Traceback" not in p.stderr
     assert not any("portfolio" in path for _, path in kalshi.state.requests)
+
+
+def test_when_a_watched_market_cannot_be_listed_again_its_quote_keeps_its_old_time(kalshi):
+    now = [1_800_000_000_000]
+    target = "KXFAKE-26JAN05-T03"
+    with client(kalshi, max_retries=0) as c:
+        src = KalshiSource(c, depth_for=lambda: {target}, clock=lambda: now[0])
+        src.fetch()
+        now[0] += 120_000
+        kalshi.state.fail_next("ok", "503")  # the changes answer; the re-listing of the watched market fails
+        b = src.fetch()
+    assert any("503" in e for e in b.errors)
+    assert next(r.snapshot["ts"] for r in b.rows if r.market["ticker"] == target) == 1_800_000_000_000
+
+
+@needs_money
+def test_the_stale_quote_guard_fires_on_a_real_old_kalshi_quote(kalshi, tmp_path):
+    from kakashi_tui.core.models import Estimate
+
+    now = [int(__import__("time").time() * 1000)]
+    target = kalshi.state.markets[3].ticker
+
+    class LateBelief:  # a large edge, from the second tick on
+        def estimates(self, tickers, now_ms):
+            return [Estimate(ticker=target, p_hat=Decimal("0.99"), source="test", ts=now_ms)] if tick[0] > 1 else []
+
+    tick = [0]
+    store = Store(tmp_path / "k.db")
+    with client(kalshi, max_retries=0) as c:
+        src = KalshiSource(c, depth_for=lambda: {target}, clock=lambda: now[0])
+        engine = Engine(store, src, [LateBelief()], EngineConfig())
+        tick[0] = 1
+        engine.tick()
+        now[0] += 120_000
+        tick[0] = 2
+        kalshi.state.fail_next("ok", "503")
+        rep = engine.tick()
+    assert rep.fills == 0
+    assert any("stale quote" in d.reason for d in rep.decisions)
+    store.close()

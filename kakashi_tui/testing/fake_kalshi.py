@@ -47,7 +47,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 PREFIX = "/trade-api/v2"
 
 #: Fault names accepted by ``FakeKalshi.fail_next``.
-FAULTS = ("429", "429-retry-after", "500", "502", "503", "401", "403", "slow", "drop", "malformed-json",
+FAULTS = ("ok", "429", "429-retry-after", "500", "502", "503", "401", "403", "slow", "drop", "malformed-json",
           "gzip-garbage", "deep-json", "html-200", "huge-body")
 
 #: Row corruptions accepted by ``FakeKalshi.bad_rows`` (each a market listed after the real ones).
@@ -264,7 +264,7 @@ class FakeKalshi:
                                        status="finalized", result="scalar", settlement_value=Decimal("0.6250")))
 
     def fail_next(self, *faults: str) -> None:
-        """Queue faults: each answers one request, in order."""
+        """Queue faults: each answers one request, in order ("ok": that request is answered normally)."""
         for f in faults:
             if f not in FAULTS:
                 raise ValueError(f"unknown fault {f!r}; one of {FAULTS}")
