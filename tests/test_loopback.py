@@ -1,8 +1,7 @@
 """Kakashi against a Kalshi-compatible server on 127.0.0.1 that answers in today's shapes, with faults.
 
-Tests marked ``needs money branch`` go through the engine's validator: they assert what the
-raw-row contract (CONTRACTS.md) promises end to end, and main's validator (cent grid, old status
-words, no extra market keys) refuses those rows until the domain side of #10 lands.
+The engine tests here go through the engine's validator: they assert what the raw-row contract
+(CONTRACTS.md) promises end to end.
 """
 
 import os
