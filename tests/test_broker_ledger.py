@@ -216,3 +216,11 @@ def test_closing_more_than_held_is_refused():
     with pytest.raises(ValueError, match="closes more"):
         acct.apply(LedgerEntry(ts=1, kind=Kind.SETTLE, amount_cc=100, key="s", ticker="T", side=Side.YES,
                                contracts=D(-1)))
+
+
+def test_a_six_decimal_settlement_value_pays_floored_to_the_centicent():
+    acct = _account(LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-10_000, key="b", ticker="T", side=Side.YES,
+                                contracts=D("3.33")))
+    m = market(result="scalar", settlement_value="0.123457", market_type="scalar")
+    [e] = settle_entries(acct.open_positions(), m, ts=2)
+    assert e.amount_cc == 4111  # 3.33 x $0.123457 = $0.41111181 -> $0.4111

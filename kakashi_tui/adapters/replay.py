@@ -157,7 +157,7 @@ def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:
         cur = con.execute(
             "SELECT ts, 0 AS k, id, ticker, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book, NULL"
             " FROM snapshots UNION ALL SELECT ts, 1, id, ticker, p_hat, NULL, NULL, NULL, NULL, source FROM estimates "
-            "UNION ALL SELECT ts, 2, 0, ticker, settlement_value_cc, NULL, NULL, NULL, result, status FROM outcomes "
+            "UNION ALL SELECT ts, 2, 0, ticker, settlement_value, NULL, NULL, NULL, result, status FROM outcomes "
             "ORDER BY 1, 2, 3")
         for ts, k, _id, t, a, b, last, vol, extra, src in cur:
             if t not in seen and t in meta:
@@ -174,7 +174,7 @@ def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:
             else:
                 out = {"type": "settlement", "ticker": t, "ts": ts, "result": extra, "status": src}
                 if a is not None:
-                    out["settlement_value"] = _cc(a)
+                    out["settlement_value"] = a
                 yield out
     finally:
         con.close()

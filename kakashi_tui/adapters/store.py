@@ -28,7 +28,7 @@ import peewee as pw
 
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
 from kakashi_tui.core.models import Estimate, Fill, Market, Quote, Side, TradeDecision, qty_text
-from kakashi_tui.core.money import cc_to_price, count_to_hundredths, hundredths_to_count, price_to_cc
+from kakashi_tui.core.money import count_to_hundredths, hundredths_to_count, price_to_cc
 from kakashi_tui.errors import StoreError
 
 SCHEMA_VERSION = 4
@@ -59,7 +59,7 @@ class MarketRow(_Base):
     open_ts = pw.BigIntegerField(null=True)
     close_ts = pw.BigIntegerField(null=True)
     result = pw.CharField(null=True)
-    settlement_value_cc = pw.BigIntegerField(null=True)
+    settlement_value = pw.TextField(null=True)  # exact dollar text: the spec allows 6 decimals
     fee_type = pw.CharField(null=True)
     fee_multiplier = pw.TextField(null=True)  # exact decimal text, as the exchange gave it
     fee_waiver_until_ts = pw.BigIntegerField(null=True)
@@ -151,7 +151,7 @@ class OutcomeRow(_Base):
     ticker = pw.CharField(primary_key=True)
     status = pw.CharField(default="finalized")
     result = pw.CharField()
-    settlement_value_cc = pw.BigIntegerField(null=True)
+    settlement_value = pw.TextField(null=True)  # exact dollar text: the spec allows 6 decimals
     ts = pw.BigIntegerField()  # when Kakashi first saw it settled (and paid it)
     updated_ts = pw.BigIntegerField(default=0)  # when its status or result last changed
 
@@ -297,7 +297,7 @@ _V4 = [
     (LedgerRow, "amount_cc",
      "id, ts, kind, ticker, side, contracts_hundredths, amount_cc, key",
      "id, ts, kind, ticker, side, contracts * 100, amount_cents * 100, key"),
-    (OutcomeRow, "status", "ticker, status, result, settlement_value_cc, ts, updated_ts",
+    (OutcomeRow, "status", "ticker, status, result, settlement_value, ts, updated_ts",
      "ticker, 'finalized', result, NULL, ts, ts"),
     (RejectedRow, "count", "source, ticker, reason, count, first_seen, last_seen, payload",
      # one record per (source, ticker, reason), the latest payload kept
@@ -314,7 +314,7 @@ _V4 = [
 ]
 #: Market columns added in v4 (the table keeps its rows; only ``status`` words change).
 _V4_MARKET_COLUMNS = [("subtitle", "TEXT NOT NULL DEFAULT ''"), ("market_type", "TEXT NOT NULL DEFAULT 'binary'"),
-                      ("settlement_value_cc", "INTEGER"), ("fee_type", "TEXT"), ("fee_multiplier", "TEXT"),
+                      ("settlement_value", "TEXT"), ("fee_type", "TEXT"), ("fee_multiplier", "TEXT"),
                       ("fee_waiver_until_ts", "INTEGER"), ("exchange_updated_ts", "INTEGER")]
 #: Stored pre-v4 status words -> Kalshi's lifecycle words (models.LEGACY_STATUS).
 _V4_STATUS = "CASE status WHEN 'open' THEN 'active' WHEN 'unopened' THEN 'initialized' WHEN 'settled' THEN" \
@@ -546,18 +546,18 @@ class Store:
     def upsert_markets(self, markets: Iterable[Market], ts: int) -> None:
         rows = [(m.ticker, m.title, m.subtitle, m.series, m.event_ticker, m.status.value, m.market_type, m.open_ts,
                  m.close_ts, m.result.value if m.result else None,
-                 None if m.settlement_value is None else price_to_cc(m.settlement_value), m.fee_type,
+                 None if m.settlement_value is None else str(m.settlement_value), m.fee_type,
                  None if m.fee_multiplier is None else str(m.fee_multiplier), m.fee_waiver_until_ts, m.updated_ts, ts)
                 for m in markets]
         if rows:
             self.db.connection().executemany(
                 "INSERT INTO markets (ticker, title, subtitle, series, event_ticker, status, market_type, open_ts,"
-                " close_ts, result, settlement_value_cc, fee_type, fee_multiplier, fee_waiver_until_ts,"
+                " close_ts, result, settlement_value, fee_type, fee_multiplier, fee_waiver_until_ts,"
                 " exchange_updated_ts, updated_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (ticker) DO UPDATE SET title = excluded.title, subtitle = excluded.subtitle,"
                 " series = excluded.series, event_ticker = excluded.event_ticker, status = excluded.status,"
                 " market_type = excluded.market_type, open_ts = excluded.open_ts, close_ts = excluded.close_ts,"
-                " result = excluded.result, settlement_value_cc = excluded.settlement_value_cc,"
+                " result = excluded.result, settlement_value = excluded.settlement_value,"
                 " fee_type = excluded.fee_type, fee_multiplier = excluded.fee_multiplier,"
                 " fee_waiver_until_ts = excluded.fee_waiver_until_ts,"
                 " exchange_updated_ts = excluded.exchange_updated_ts, updated_ts = excluded.updated_ts", rows)
@@ -645,23 +645,23 @@ class Store:
         """A settled market's status and result: first seen at ``ts``, updated when amended."""
         assert m.result is not None
         self.db.connection().execute(
-            "INSERT INTO outcomes (ticker, status, result, settlement_value_cc, ts, updated_ts)"
+            "INSERT INTO outcomes (ticker, status, result, settlement_value, ts, updated_ts)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ticker) DO UPDATE SET status = excluded.status,"
-            " result = excluded.result, settlement_value_cc = excluded.settlement_value_cc,"
+            " result = excluded.result, settlement_value = excluded.settlement_value,"
             " updated_ts = excluded.updated_ts WHERE status != excluded.status OR result != excluded.result"
-            " OR settlement_value_cc IS NOT excluded.settlement_value_cc",
+            " OR settlement_value IS NOT excluded.settlement_value",
             (m.ticker, m.status.value, m.result.value,
-             None if m.settlement_value is None else price_to_cc(m.settlement_value), ts, ts))
+             None if m.settlement_value is None else str(m.settlement_value), ts, ts))
 
     def outcome(self, ticker: str) -> Market | None:
         """A settled market's booked result as a Market (status, result, settlement value)."""
-        row = self.db.connection().execute("SELECT status, result, settlement_value_cc FROM outcomes WHERE ticker = ?",
+        row = self.db.connection().execute("SELECT status, result, settlement_value FROM outcomes WHERE ticker = ?",
                                            (ticker,)).fetchone()
         if row is None:
             return None
         status, result, value = row
         return Market(ticker=ticker, status=status, result=result,
-                      settlement_value=None if value is None else cc_to_price(value),
+                      settlement_value=None if value is None else Decimal(value),
                       market_type="scalar" if result == "scalar" else "binary")
 
     def settled_tickers(self) -> set[str]:

@@ -41,6 +41,7 @@ from kakashi_tui.core.money import (
 
 #: A timestamp may run ahead of our clock by this much (clock skew) before it is rejected.
 FUTURE_SKEW_MS = 5_000
+_SIX_PLACES = Decimal("0.000001")
 #: The last epoch ms of year 9999: anything later is not a time (and would not fit SQLite's INTEGER).
 MAX_TS_MS = 253_402_300_799_999
 
@@ -197,7 +198,10 @@ class Market(BaseModel):
     @field_validator("settlement_value")
     @classmethod
     def _value(cls, v: Decimal | None) -> Decimal | None:
-        return _check_price(v)
+        # spec FixedPointDollars: "up to 6 decimal places"; the payout is floored to the centicent
+        if v is not None and (not v.is_finite() or not ZERO <= v <= ONE or not on_grid(v, _SIX_PLACES)):
+            raise ValueError(f"settlement_value {v} is not a dollar amount in [0, 1] with at most 6 decimals")
+        return v
 
     @field_validator("fee_multiplier")
     @classmethod
