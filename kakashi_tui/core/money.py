@@ -89,16 +89,6 @@ def floor_cc(dollars: Decimal) -> int:
     return dollars_to_cc(dollars, False)
 
 
-def round_ask(p: Decimal) -> Decimal:
-    """Conservative grid rounding for a price we would pay: up to the $0.0001 grid."""
-    return p.quantize(PRICE_STEP, rounding=ROUND_CEILING)
-
-
-def round_bid(p: Decimal) -> Decimal:
-    """Conservative grid rounding for a price we would receive: down to the $0.0001 grid."""
-    return p.quantize(PRICE_STEP, rounding=ROUND_FLOOR)
-
-
 def fmt_cc(cc: int) -> str:
     """$1,234.56 / -$0.07; four decimals only when there are sub-cent centicents ($0.0123)."""
     sign = "-" if cc < 0 else ""
