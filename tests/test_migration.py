@@ -133,3 +133,17 @@ def test_a_repeating_bad_row_does_not_grow_the_file(store):
     assert rows == [("KXBAD", "snapshot crossed", 3, 1, 3, '{"n": 3, "ticker": "KXBAD"}'),
                     ("KXOTHER", "snapshot crossed", 1, 4, 4, '{"ticker": "KXOTHER"}'),
                     ("", "market bad", 1, 5, 5, '["junk"]')]
+
+
+def test_readers_name_an_unmigrated_file_instead_of_failing_on_a_column(tmp_path):
+    import pytest
+
+    from kakashi_tui.adapters.queries import connect_readonly
+    from kakashi_tui.errors import StoreError
+
+    db = tmp_path / "old.db"
+    make_v3(db)
+    with pytest.raises(StoreError, match="schema version 3, older .* `kakashi run --db"):
+        connect_readonly(db)
+    Store(db).close()  # the writer migrates it
+    connect_readonly(db).close()

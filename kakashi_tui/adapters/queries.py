@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from kakashi_tui.adapters.store import Control, control_value, read_latest_snapshot, read_ledger
+from kakashi_tui.adapters.store import SCHEMA_VERSION, Control, control_value, read_latest_snapshot, read_ledger
 from kakashi_tui.core.ledger import Account, equity_cc
 from kakashi_tui.core.models import Position
 from kakashi_tui.errors import StoreError
@@ -29,6 +29,12 @@ def connect_readonly(db: str | Path) -> sqlite3.Connection:
         con.execute("SELECT count(*) FROM control").fetchone()
     except sqlite3.DatabaseError as e:
         raise StoreError(f"database {path} is unreadable or not a Kakashi database ({e})", 2) from None
+    row = con.execute("SELECT value FROM control WHERE key = ?", (Control.SCHEMA_VERSION.value,)).fetchone()
+    version = row[0] if row else None
+    if version is not None and str(version).isdigit() and int(version) < SCHEMA_VERSION:
+        con.close()  # a reader never migrates: the writer does, on open (data_schema.md)
+        raise StoreError(f"database {path} has schema version {version}, older than this Kakashi's "
+                         f"{SCHEMA_VERSION}; open it once with `kakashi run --db {path}` to migrate it", 2)
     return con
 
 
