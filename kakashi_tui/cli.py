@@ -51,6 +51,15 @@ def _seed(v: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
 
 
+def _api_base(v: str) -> str:
+    from kakashi_tui.config import check_api_base
+
+    try:
+        return check_api_base(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", metavar="PATH", help="SQLite file (default: kakashi.db, or KAKASHI_DB)")
@@ -61,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="market data: the simulated exchange (default) or Kalshi's API (read-only)")
     feed.add_argument("--ticker", action="append", default=[], metavar="T", help="only these markets (repeatable)")
     feed.add_argument("--seed", type=_seed, help="simulator seed (a DB remembers its seed)")
-    feed.add_argument("--api-base", metavar="URL", help="Kalshi API base URL (or KAKASHI_API_BASE)")
+    feed.add_argument("--api-base", metavar="URL", type=_api_base, help="Kalshi API base URL (or KAKASHI_API_BASE)")
     feed.add_argument("--beliefs", metavar="FILE", help="TOML or CSV of ticker -> p_hat for real markets")
 
     p = _Parser(prog="kakashi", description="Kakashi: a paper-trading desk for Kalshi binary markets. "
