@@ -382,17 +382,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kakashi: error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), file=sys.stderr)
         return 1
     except Exception as e:  # a bug: one line for the operator, the traceback in a file for us
-        import tempfile
-        import time
         import traceback
-        from pathlib import Path
 
-        path = Path(tempfile.gettempdir()) / f"kakashi-crash-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
-        try:
-            path.write_text(traceback.format_exc())
-            where = f"; details in {path}"
-        except OSError:
-            where = ""
+        from kakashi_tui.crashlog import write_crash_log
+
+        path = write_crash_log(traceback.format_exc())
+        where = f"; details in {path}" if path else ""
         print(f"kakashi: internal error: {e.__class__.__name__}: {e}{where} (what was stored is intact)",
               file=sys.stderr)
         return 70
