@@ -457,3 +457,74 @@ def test_reports_and_charts_are_owner_only_whatever_the_umask(tmp_path):
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     files = list(folder.iterdir())
     assert len(files) >= 2 and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)
+
+
+# -- 4. a tampered database: "corrupt database: ..." and exit 1, never exit 70 ---------------------
+@pytest.fixture(scope="module")
+def traded_db(tmp_path_factory):
+    from tests.conftest import make_engine
+
+    path = tmp_path_factory.mktemp("traded") / "k.db"
+    e = make_engine(path)
+    for _ in range(150):
+        e.tick()
+    e.store.close()
+    with sqlite3.connect(path) as c:
+        assert c.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'buy'").fetchone()[0] > 0
+    return path
+
+
+TAMPERED = [
+    ("ledger-text-amount", "UPDATE ledger SET amount_cents = 'abc' WHERE id = 1", "ledger row 1: amount_cents is 'abc'"),
+    ("ledger-text-ts", "UPDATE ledger SET ts = 'x' WHERE key = 'deposit:initial'", "ledger row 1: ts is 'x'"),
+    ("ledger-real-contracts", "UPDATE ledger SET contracts = 1.5 WHERE kind = 'buy'", "contracts is '1.5'"),
+    ("ledger-huge-amount", "UPDATE ledger SET amount_cents = 1e300 WHERE id = 1", "amount_cents is '1e+300'"),
+    ("ledger-unknown-kind", "UPDATE ledger SET kind = 'bonus' WHERE id = 1", "ledger row 1: unknown kind or side ('bonus'"),
+    ("ledger-unknown-side", "UPDATE ledger SET side = 'maybe' WHERE kind = 'buy'", "unknown kind or side ('buy', 'maybe')"),
+    ("ledger-no-side", "UPDATE ledger SET side = NULL WHERE kind = 'buy'", "a buy entry without a side"),
+    ("ledger-oversold", "UPDATE ledger SET contracts = -999999 WHERE kind IN ('settle', 'sell')", "closes more than is held"),
+]
+
+
+@pytest.mark.parametrize("name, sql, expected", TAMPERED, ids=[t[0] for t in TAMPERED])
+def test_a_tampered_ledger_is_a_corrupt_database_exit_1(traded_db, tmp_path, capsys, name, sql, expected):
+    import shutil
+
+    db = tmp_path / "t.db"
+    shutil.copy(traded_db, db)
+    with sqlite3.connect(db) as c:
+        assert c.execute(sql).rowcount > 0
+    before = db.read_bytes()
+    commands = [("status",), ("report", "--out", str(tmp_path / "rep"), "--no-charts"),
+                ("run", "--headless", "--ticks", "1")]
+    if name == "ledger-oversold":
+        commands = commands[:1] + commands[2:]  # the report counts it as a breach, by design
+    for args in commands:
+        code, out, err = run_cli(capsys, *args, "--db", str(db))
+        line = one_line(err)
+        assert code == 1 and line.startswith("kakashi: error: corrupt database: "), (args, err)
+        assert expected in line, (args, line)
+    assert db.read_bytes() == before  # nothing written
+    # replay --from-db reads the data, not the ledger: it runs, or refuses in one line; never exit 70
+    code, out, err = run_cli(capsys, "replay", "--from-db", str(db), "--db", str(tmp_path / "r.db"))
+    assert code in (0, 1, 2) and "internal error" not in err and "Traceback" not in err
+
+
+def test_a_tampered_estimate_or_snapshot_is_a_corrupt_database_exit_1(traded_db, tmp_path, capsys):
+    import shutil
+
+    db = tmp_path / "t.db"
+    shutil.copy(traded_db, db)
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE estimates SET p_hat = 'x'")
+        c.execute("UPDATE snapshots SET book = '{not json'")
+    code, out, err = run_cli(capsys, "run", "--headless", "--ticks", "1", "--db", str(db))
+    assert code == 1 and "corrupt database: estimates row (latest)" in one_line(err)
+    s = Store(db)
+    try:
+        ticker = s.db.execute_sql("SELECT ticker FROM snapshots LIMIT 1").fetchone()[0]
+        with pytest.raises(Exception, match="corrupt database: snapshots row") as e:
+            s.latest_snapshot(ticker)
+        assert e.value.exit_code == 1
+    finally:
+        s.close()

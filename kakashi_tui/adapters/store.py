@@ -341,7 +341,10 @@ class Store:
             "SELECT e.ticker, e.p_hat, e.source, e.ts FROM estimates e JOIN"
             " (SELECT MAX(id) AS id FROM estimates GROUP BY ticker) m ON e.id = m.id"
             " WHERE e.ticker NOT IN (SELECT ticker FROM outcomes)")
-        return {t: Estimate(ticker=t, p_hat=real_to_price(p), source=src, ts=ts) for t, p, src, ts in cur}
+        try:
+            return {t: Estimate(ticker=t, p_hat=real_to_price(p), source=src, ts=ts) for t, p, src, ts in cur}
+        except (TypeError, ValueError, ArithmeticError) as e:  # pydantic's ValidationError is a ValueError
+            raise corrupt("estimates", "(latest)", f"not an estimate Kakashi wrote ({str(e).splitlines()[0][:80]})") from None
 
     def latest_snapshot(self, ticker: str) -> Snapshot | None:
         return read_latest_snapshot(self.db.connection(), ticker)
@@ -382,7 +385,10 @@ class Store:
         return read_ledger(self.db.connection())
 
     def account(self) -> Account:
-        return Account.from_entries(self.ledger_entries())
+        try:
+            return Account.from_entries(self.ledger_entries())
+        except ValueError as e:  # entries that do not add up (one closes more than is held)
+            raise StoreError(f"corrupt database: ledger: {e}; restore a backup or start a new --db", 1) from None
 
     def record_outcome(self, ticker: str, result: Side, ts: int) -> None:
         OutcomeRow.insert(ticker=ticker, result=result.value, ts=ts).on_conflict_ignore().execute()
@@ -405,18 +411,49 @@ class Store:
 
 
 def read_ledger(con: sqlite3.Connection) -> Iterator[LedgerEntry]:
-    """The ledger in order of application, from any connection (the writer's or a read-only one)."""
-    cur = con.execute("SELECT ts, kind, amount_cents, key, ticker, side, contracts FROM ledger ORDER BY id")
-    for ts, kind, amount, key, ticker, side, contracts in cur:
-        yield LedgerEntry(ts=ts, kind=Kind(kind), amount_cents=amount, key=key, ticker=ticker or "",
-                          side=Side(side) if side else None, contracts=contracts)
+    """The ledger in order of application, from any connection (the writer's or a read-only one).
+    A row that is not what Kakashi writes (edited by hand: text where a number belongs, an
+    unknown kind) is a StoreError "corrupt database", never a wrong balance or a crash."""
+    cur = con.execute("SELECT id, ts, kind, amount_cents, key, ticker, side, contracts FROM ledger ORDER BY id")
+    for row in cur:
+        yield ledger_entry_from_row(*row)
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def corrupt(table: str, row_id: Any, why: str) -> StoreError:
+    """The one error for a stored row Kakashi cannot have written (exit 1)."""
+    return StoreError(f"corrupt database: {table} row {row_id}: {why}; restore a backup or start a new --db", 1)
+
+
+def ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts) -> LedgerEntry:
+    for name, v in (("ts", ts), ("amount_cents", amount), ("contracts", contracts)):
+        if type(v) is not int or v not in _INT64:
+            raise corrupt("ledger", row_id, f"{name} is {str(v)[:40]!r}, not a whole number")
+    if not isinstance(key, str) or not key or not isinstance(ticker, (str, type(None))):
+        raise corrupt("ledger", row_id, "key or ticker is not text")
+    try:
+        k = Kind(kind)
+        sd = Side(side) if side else None
+    except ValueError:
+        raise corrupt("ledger", row_id, f"unknown kind or side ({str(kind)[:20]!r}, {str(side)[:20]!r})") from None
+    if sd is None and k is not Kind.DEPOSIT:
+        raise corrupt("ledger", row_id, f"a {k.value} entry without a side")
+    return LedgerEntry(ts=ts, kind=k, amount_cents=amount, key=key, ticker=ticker or "", side=sd, contracts=contracts)
 
 
 def read_latest_snapshot(con: sqlite3.Connection, ticker: str) -> Snapshot | None:
     """A market's last stored snapshot (its mark), from any connection."""
     row = con.execute("SELECT ticker, ts, yes_bid, yes_ask, last, volume, book FROM snapshots WHERE ticker = ?"
                       " ORDER BY ts DESC, id DESC LIMIT 1", (ticker,)).fetchone()
-    return None if row is None else snapshot_from_row(*row)
+    if row is None:
+        return None
+    try:
+        return snapshot_from_row(*row)
+    except (TypeError, ValueError, ArithmeticError, AttributeError) as e:  # ValidationError, JSON, Decimal
+        raise corrupt("snapshots", f"(latest of {ticker[:40]})",
+                      f"not a snapshot Kakashi wrote ({str(e).splitlines()[0][:80]})") from None
 
 
 def snapshot_from_row(ticker, ts, yes_bid, yes_ask, last, volume, book) -> Snapshot:
