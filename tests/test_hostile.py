@@ -528,3 +528,23 @@ def test_a_tampered_estimate_or_snapshot_is_a_corrupt_database_exit_1(traded_db,
         assert e.value.exit_code == 1
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("sql, reason", [
+    ("UPDATE snapshots SET book = '{not json' WHERE id = 1", "snapshot yes_bids: Input should be a valid tuple"),
+    ("UPDATE snapshots SET yes_bid = 'abc' WHERE id = 1", "snapshot yes_bid: Input should be a valid decimal"),
+    ("UPDATE snapshots SET yes_bid = 1e308 * 10 WHERE id = 1", "snapshot yes_bid: Input should be a finite number"),
+    ("UPDATE snapshots SET ts = 'x' WHERE id = 1", "snapshot record without an integer ts"),
+    ("UPDATE estimates SET p_hat = 'x' WHERE id = 1", "estimate p_hat: Input should be a valid decimal"),
+])
+def test_replay_from_a_tampered_database_rejects_the_row_with_its_reason(traded_db, tmp_path, capsys, sql, reason):
+    import shutil
+
+    db = tmp_path / "t.db"
+    shutil.copy(traded_db, db)
+    with sqlite3.connect(db) as c:
+        assert c.execute(sql).rowcount == 1
+    code, out, err = run_cli(capsys, "replay", "--from-db", str(db), "--db", str(tmp_path / "r.db"))
+    assert code == 0 and "rejected rows 1 " in out, (out, err)
+    with sqlite3.connect(tmp_path / "r.db") as c:
+        assert reason in c.execute("SELECT reason FROM rejected_rows").fetchone()[0]
