@@ -548,3 +548,30 @@ def test_replay_from_a_tampered_database_rejects_the_row_with_its_reason(traded_
     assert code == 0 and "rejected rows 1 " in out, (out, err)
     with sqlite3.connect(tmp_path / "r.db") as c:
         assert reason in c.execute("SELECT reason FROM rejected_rows").fetchone()[0]
+
+
+def test_database_wal_and_shm_are_owner_only_whatever_the_old_modes(tmp_path):
+    from tests.conftest import make_engine
+
+    db = tmp_path / "k.db"
+    e = make_engine(db)
+    e.tick()
+    e.store.close()
+    old = os.umask(0o022)
+    try:
+        for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+            if not p.exists():
+                p.touch()
+            p.chmod(0o644)  # as an older Kakashi or a copy left them
+        s = Store(db)
+        try:
+            s.db.execute_sql("SELECT COUNT(*) FROM ledger").fetchone()
+            for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+                assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+        finally:
+            s.close()
+        reader = Store(db, writer=False)  # `kakashi status` too
+        reader.close()
+        assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

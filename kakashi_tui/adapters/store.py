@@ -21,6 +21,7 @@ from typing import Any
 import peewee as pw
 
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
+from kakashi_tui.crashlog import owner_only, sqlite_files
 from kakashi_tui.core.models import Estimate, Fill, Market, Quote, Side, Snapshot, TradeDecision
 from kakashi_tui.errors import StoreError
 
@@ -210,6 +211,7 @@ class Store:
         if writer:
             self._take_lock()
         created = not self.path.exists()
+        owner_only(*sqlite_files(self.path))  # before SQLite opens: new WAL/SHM files copy the DB's mode
         self.db = pw.SqliteDatabase(
             str(self.path),
             pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1, "busy_timeout": 5000},
@@ -222,6 +224,7 @@ class Store:
             self.db.bind(MODELS, bind_refs=False, bind_backrefs=False)
             self.db.connect(reuse_if_open=True)
             self.db.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
+            owner_only(*sqlite_files(self.path))  # the WAL and SHM too, whatever mode an old file had
             if writer:
                 self.db.create_tables(MODELS, safe=True)
                 self._migrate()
