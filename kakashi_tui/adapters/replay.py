@@ -107,31 +107,42 @@ def _text_problem(name: str, v: Any, limit: int) -> str | None:
     return None
 
 
-def _levels(book: Any) -> Iterator[Any]:
-    sides = book.values() if isinstance(book, dict) else (book,)
-    for side in sides:
-        if isinstance(side, list):
-            yield side
+def _book_problem(book: Any) -> str | None:
+    """A book side too long or a level quantity SQLite cannot hold (the rest is validation's)."""
+    for side in (book.values() if isinstance(book, dict) else (book,)):
+        if type(side) not in (list, tuple):
+            continue
+        if len(side) > MAX_LEVELS:
+            return f"snapshot book side with more than {MAX_LEVELS} levels"
+        for lv in side:
+            if type(lv) in (list, tuple) and len(lv) == 2:
+                q = lv[1]
+                if type(q) is int and 0 <= q <= MAX_COUNT:  # the usual case, without a call
+                    continue
+                if why := _count_problem("quantity", q):
+                    return f"snapshot book level {why}"
+    return None
 
 
-def _record_problem(kind: str, rec: dict[str, Any]) -> str | None:
+def _record_problem(kind: str, rec: dict[str, Any], good_tickers: set[str]) -> str | None:
     """Why a snapshot, estimate or settlement record is refused before it is grouped (None: it
-    goes on; prices, results and the rest are validation's to judge, as for any source)."""
+    goes on; prices, results and the rest are validation's to judge, as for any source).
+    ``good_tickers`` remembers tickers already checked (most records repeat one)."""
     t = rec.get("ticker") or ""
     if type(t) is not str:
         return f"{kind} record with a ticker that is not text"
-    if t and (why := check_ticker(t)):
-        return f"{kind} record: {why}"
+    if t not in good_tickers:
+        if t and (why := check_ticker(t)):
+            return f"{kind} record: {why}"
+        good_tickers.add(t)
     if kind == "snapshot":
-        why = _count_problem("volume", rec.get("volume"))
-        if why:
-            return f"snapshot {why}"
-        for side in _levels(rec.get("book")):
-            if len(side) > MAX_LEVELS:
-                return f"snapshot book side with more than {MAX_LEVELS} levels"
-            for lv in side:
-                if isinstance(lv, (list, tuple)) and len(lv) == 2 and (why := _count_problem("quantity", lv[1])):
-                    return f"snapshot book level {why}"
+        v = rec.get("volume")
+        if type(v) is not int or not 0 <= v <= MAX_COUNT:
+            if why := _count_problem("volume", v):
+                return f"snapshot {why}"
+        book = rec.get("book")
+        if book:
+            return _book_problem(book)
     elif kind == "estimate":
         why = _text_problem("source", rec.get("source"), MAX_SOURCE)
         if why:
@@ -169,6 +180,7 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
     start_ts: int | None = None  # once the first tick has confirmed it
     started = False
     pending_rejects: list[tuple[str, Any]] = []
+    good_tickers: set[str] = set()
     for line, rec, error in records:
         if rec is None:
             pending_rejects.append((f"line {line}: {error}", {"line": line}))
@@ -200,7 +212,7 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
         if why:
             pending_rejects.append((f"line {line}: {kind} record {why}", rec))
             continue
-        why = _record_problem(kind, rec)
+        why = _record_problem(kind, rec, good_tickers)
         if why:
             pending_rejects.append((f"line {line}: {why}", rec))
             continue
