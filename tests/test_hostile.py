@@ -225,15 +225,19 @@ def test_headless_kalshi_run_keeps_ticking_when_the_beliefs_file_is_corrupted_mi
             [sys.executable, "-m", "kakashi_tui", "run", "--headless", "--source", "kalshi", "--api-base",
              srv.base_url, "--beliefs", str(beliefs), "--interval", "0.2", "--ticks", "14", "--db", str(db)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-        seen = []
-        deadline = time.time() + 60
-        while time.time() < deadline and len(seen) < 3:
-            ln = proc.stdout.readline()
-            if ln.startswith("tick "):
-                seen.append(ln)
+        seen: list[str] = []
+
+        def until(n: int) -> None:
+            deadline = time.time() + 60
+            while time.time() < deadline and len(seen) < n:
+                ln = proc.stdout.readline()
+                if ln.startswith("tick "):
+                    seen.append(ln)
+
+        until(3)
         beliefs.write_text(f"[beliefs]\n{ticker} = nan\n")  # the NaN that used to kill the engine
         os.utime(beliefs, ns=(1, 10**18))
-        time.sleep(0.6)
+        until(7)  # ticks that read the NaN file
         beliefs.write_text(f"[beliefs]\n{ticker} = 0.55\n")  # then a good edit still applies
         os.utime(beliefs, ns=(1, 2 * 10**18))
         out, err = proc.communicate(timeout=60)
