@@ -46,9 +46,12 @@ def _seconds(v: str) -> float:
 
 def _seed(v: str) -> int:
     try:
-        return int(v)
+        n = int(v)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
+    if not 0 <= n < 2**63:  # as [sim] seed: it is stored as a 64-bit integer's text
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2^63-1, got {v}")
+    return n
 
 
 def _api_base(v: str) -> str:

@@ -36,6 +36,7 @@ MAX_SIM_STEP_SECONDS = 86_400
 MAX_SEED = 2**63 - 1
 MAX_TIMEOUT_S = 300
 MAX_PATH_CHARS = 4096
+MAX_CONFIG_BYTES = 1 << 20
 
 
 def _text_path(v: str) -> str:
@@ -222,7 +223,11 @@ def load_config(path: str | None = None) -> KakashiConfig:
         p = Path(path)
         where = str(p)
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
+            with open(p, "rb") as f:
+                raw = f.read(MAX_CONFIG_BYTES + 1)
+            if len(raw) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"config {p} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a configuration")
+            data = tomllib.loads(raw.decode("utf-8"))
         except OSError as e:
             raise ConfigError(f"cannot read config {p}: {e.strerror}") from e
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

@@ -145,6 +145,24 @@ def test_api_base_argument_is_refused_in_one_line(tmp_path, capsys, url, fragmen
     assert code == 2 and "argument --api-base" in line and fragment in line, line
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (("--seed", "-5"), "argument --seed: must be between 0 and 2^63-1, got -5"),
+    (("--seed", str(2 ** 64)), "argument --seed: must be between 0 and 2^63-1"),
+    (("--config", "/dev/zero"), "config /dev/zero is larger than 1024 KiB"),
+    (("--config", "/"), "cannot read config /"),
+])
+def test_absurd_arguments_and_config_files_are_refused_in_one_line(tmp_path, capsys, args, fragment):
+    code, out, err = run_cli(capsys, "snapshot", *args, "--db", str(tmp_path / "k.db"))
+    assert code == 2 and fragment in one_line(err)
+
+
+def test_a_config_that_is_not_utf8_is_refused_in_one_line(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes(b"\xff\xfe[risk]\n")
+    code, out, err = run_cli(capsys, "snapshot", "--config", str(cfg), "--db", str(tmp_path / "k.db"))
+    assert code == 2 and "is not valid TOML" in one_line(err)
+
+
 def test_a_good_api_base_is_accepted():
     from kakashi_tui.config import check_api_base
 
