@@ -19,6 +19,7 @@ import csv
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -250,6 +251,8 @@ class BeliefsFile:
         #: Believed tickers among no market of the last tick (a typo, or a market not listed).
         self.unmatched: frozenset[str] = frozenset()
         self.reloads = 0  # how many times a changed file was read (a view can tell a new result)
+        #: Called with each re-read's result (the service logs its summary: headless stderr, desk log).
+        self.on_reload: Callable[[ReloadResult], None] | None = None
 
     @property
     def last_error(self) -> str | None:
@@ -286,6 +289,8 @@ class BeliefsFile:
             kept=kept,
             refused=parsed.problems,
         )
+        if self.on_reload is not None:
+            self.on_reload(self.last_reload)
         return True
 
     def tickers(self) -> set[str]:
