@@ -532,6 +532,34 @@ def test_a_tampered_ledger_is_a_corrupt_database_exit_1(traded_db, tmp_path, cap
     assert code in (0, 1, 2) and "internal error" not in err and "Traceback" not in err
 
 
+TAMPERED_CONTROL = [
+    ("control-text-seed", "UPDATE control SET value = 'abc' WHERE key = 'sim_seed'", "control row 'sim_seed': value 'abc'"),
+    ("control-text-equity", "UPDATE control SET value = 'x' WHERE key = 'day_start_equity'",
+     "control row 'day_start_equity': value 'x' is not a whole number"),
+    ("control-huge-tick", "UPDATE control SET value = '99999999999999999999' WHERE key = 'sim_tick'",
+     "control row 'sim_tick': value '99999999999999999999' is not a whole number"),
+    ("control-bool", "INSERT OR REPLACE INTO control VALUES ('kill_switch', 'yes')", "control row 'kill_switch': value 'yes'"),
+    ("control-blob", "UPDATE control SET value = x'00ff' WHERE key = 'tick_count'", "control row 'tick_count': value"),
+    ("control-unknown-key", "INSERT INTO control VALUES ('bogus', '1')", "control row 'bogus': unknown key"),
+]
+
+
+@pytest.mark.parametrize("name, sql, expected", TAMPERED_CONTROL, ids=[t[0] for t in TAMPERED_CONTROL])
+def test_a_tampered_control_row_is_a_corrupt_database_exit_1(traded_db, tmp_path, capsys, name, sql, expected):
+    import shutil
+
+    db = tmp_path / "t.db"
+    shutil.copy(traded_db, db)
+    with sqlite3.connect(db) as c:
+        assert c.execute(sql).rowcount == 1
+    for args in (("status",), ("run", "--headless", "--ticks", "1"), ("rearm", "--yes")):
+        code, out, err = run_cli(capsys, *args, "--db", str(db))
+        line = one_line(err)
+        assert code == 1 and line.startswith("kakashi: error: corrupt database: ") and expected in line, (args, line)
+    code, out, err = run_cli(capsys, "replay", "--from-db", str(db), "--db", str(tmp_path / "r.db"))
+    assert code in (0, 1) and "internal error" not in err and "Traceback" not in err
+
+
 def test_a_tampered_estimate_or_snapshot_is_a_corrupt_database_exit_1(traded_db, tmp_path, capsys):
     import shutil
 

@@ -225,6 +225,8 @@ class Store:
             self.db.connect(reuse_if_open=True)
             self.db.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
             owner_only(*sqlite_files(self.path))  # the WAL and SHM too, whatever mode an old file had
+            if self.db.table_exists("control"):
+                check_control_rows(self.db.connection())
             if writer:
                 self.db.create_tables(MODELS, safe=True)
                 self._migrate()
@@ -238,6 +240,9 @@ class Store:
         except OSError as e:
             self.close()
             raise StoreError(f"cannot open database {self.path}: {e.strerror}", 2) from e
+        except StoreError:
+            self.close()
+            raise
 
     def _migrate(self) -> None:
         for table, column, decl in MIGRATIONS:
@@ -428,6 +433,34 @@ _INT64 = range(-(2**63), 2**63)
 def corrupt(table: str, row_id: Any, why: str) -> StoreError:
     """The one error for a stored row Kakashi cannot have written (exit 1)."""
     return StoreError(f"corrupt database: {table} row {row_id}: {why}; restore a backup or start a new --db", 1)
+
+
+#: What each control row holds (data_schema.md); a row outside this is not Kakashi's.
+_CONTROL_KINDS: dict[str, type] = {
+    "schema_version": int, "kill_switch": bool, "kill_reason": str, "paused": bool, "day": str,
+    "day_start_equity": int, "daily_stop_day": str, "tick_count": int, "sim_seed": int, "sim_start_ms": int,
+    "sim_markets": int, "sim_step_ms": int, "sim_tick": int,
+}
+
+
+def check_control_rows(con: sqlite3.Connection) -> None:
+    """Every control row is one Kakashi writes: a known key holding a value of its type
+    (StoreError "corrupt database" otherwise), so later reads can trust them."""
+    for key, value in con.execute("SELECT key, value FROM control"):
+        want = _CONTROL_KINDS.get(key) if isinstance(key, str) else None
+        if want is None:
+            raise corrupt("control", repr(key)[:40], "unknown key")
+        if not isinstance(value, str):
+            raise corrupt("control", repr(key), f"value {str(value)[:40]!r} is not text")
+        if want is bool and value not in ("", "0", "1"):
+            raise corrupt("control", repr(key), f"value {value[:40]!r} is not 0 or 1")
+        if want is int and value != "":
+            try:
+                n = int(value)
+            except ValueError:
+                n = None
+            if n is None or n not in _INT64:
+                raise corrupt("control", repr(key), f"value {value[:40]!r} is not a whole number")
 
 
 def ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts) -> LedgerEntry:
