@@ -136,6 +136,11 @@ class StrategySection(StrategyConfig):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+class EngineSection(_Section):
+    # A failed tick is logged and retried; this many in a row throw the kill switch.
+    max_consecutive_failures: int = Field(default=5, ge=1, le=1000)
+
+
 class KakashiConfig(_Section):
     bankroll: Decimal = Field(default=Decimal("1000"), gt=0, le=MAX_BANKROLL, decimal_places=2)
     db: str = "kakashi.db"
@@ -144,6 +149,7 @@ class KakashiConfig(_Section):
     fees: FeesSection = FeesSection()
     sim: SimSection = SimSection()
     kalshi: KalshiSection = KalshiSection()
+    engine: EngineSection = EngineSection()
 
     @field_validator("db")
     @classmethod

@@ -163,6 +163,13 @@ def test_a_config_that_is_not_utf8_is_refused_in_one_line(tmp_path, capsys):
     assert code == 2 and "is not valid TOML" in one_line(err)
 
 
+def test_a_malformed_api_base_in_the_environment_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KAKASHI_API_BASE", "notaurl")
+    code, out, err = run_cli(capsys, "snapshot", "--source", "kalshi", "--strict", "--db", str(tmp_path / "k.db"))
+    line = one_line(err)
+    assert code == 2 and "environment KAKASHI_API_BASE: not an http(s) URL with a host: 'notaurl'" in line, line
+
+
 def test_a_good_api_base_is_accepted():
     from kakashi_tui.config import check_api_base
 
@@ -261,6 +268,10 @@ def test_headless_kalshi_run_keeps_ticking_when_the_beliefs_file_is_corrupted_mi
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+    # the operator was told, on stderr, which line was refused and that the last good p_hat stayed
+    told = [ln for ln in err.splitlines() if "beliefs reloaded" in ln]
+    assert any(f"b.toml:2: {ticker}: p_hat must be a finite number" in ln and f"last good p_hat kept for {ticker}"
+               in ln for ln in told), err
     ticks = seen + [ln for ln in out.splitlines() if ln.startswith("tick ")]
     assert len(ticks) == 14 and out.splitlines()[-1].startswith("stopped after 14 ticks")
     with sqlite3.connect(db) as c:

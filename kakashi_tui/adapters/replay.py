@@ -10,7 +10,6 @@ for each tick. Nothing else differs from a live run.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -21,6 +20,7 @@ import orjson
 from pydantic import ValidationError
 
 from kakashi_tui.adapters.beliefs import check_ticker
+from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import real_to_price
 from kakashi_tui.core.models import Estimate, rejection_reason
@@ -346,7 +346,7 @@ def _records(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, str
 
 def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:
     """An earlier run's stored data as replay records, in time order."""
-    con = sqlite3.connect(f"file:{Path(db).resolve()}?mode=ro", uri=True)
+    con = connect_readonly(db)
     try:
         dep = con.execute("SELECT ts FROM ledger WHERE key = 'deposit:initial'").fetchone()
         if dep:
