@@ -519,30 +519,6 @@ TAMPERED = [
 ]
 
 
-@pytest.mark.parametrize("name, sql, expected", TAMPERED, ids=[t[0] for t in TAMPERED])
-def test_a_tampered_ledger_is_a_corrupt_database_exit_1(traded_db, tmp_path, capsys, name, sql, expected):
-    import shutil
-
-    db = tmp_path / "t.db"
-    shutil.copy(traded_db, db)
-    with sqlite3.connect(db) as c:
-        assert c.execute(sql).rowcount > 0
-    before = db.read_bytes()
-    commands = [("status",), ("report", "--out", str(tmp_path / "rep"), "--no-charts"),
-                ("run", "--headless", "--ticks", "1")]
-    if name == "ledger-oversold":
-        commands = commands[:1] + commands[2:]  # the report counts it as a breach, by design
-    for args in commands:
-        code, out, err = run_cli(capsys, *args, "--db", str(db))
-        line = one_line(err)
-        assert code == 1 and line.startswith("kakashi: error: corrupt database: "), (args, err)
-        assert expected in line, (args, line)
-    assert db.read_bytes() == before  # nothing written
-    # replay --from-db reads the data, not the ledger: it runs, or refuses in one line; never exit 70
-    code, out, err = run_cli(capsys, "replay", "--from-db", str(db), "--db", str(tmp_path / "r.db"))
-    assert code in (0, 1, 2) and "internal error" not in err and "Traceback" not in err
-
-
 TAMPERED_CONTROL = [
     ("control-text-seed", "UPDATE control SET value = 'abc' WHERE key = 'sim_seed'", "control row 'sim_seed': value 'abc'"),
     ("control-text-equity", "UPDATE control SET value = 'x' WHERE key = 'day_start_equity'",
@@ -555,30 +531,45 @@ TAMPERED_CONTROL = [
 ]
 
 
-@pytest.mark.parametrize("name, sql, expected", TAMPERED_CONTROL, ids=[t[0] for t in TAMPERED_CONTROL])
-def test_a_tampered_control_row_is_a_corrupt_database_exit_1(traded_db, tmp_path, capsys, name, sql, expected):
+def tampered_copy(traded_db: Path, tmp_path: Path, *sql: str) -> Path:
+    """A copy of the traded database with each statement applied (each must change a row)."""
     import shutil
 
     db = tmp_path / "t.db"
     shutil.copy(traded_db, db)
-    with sqlite3.connect(db) as c:
-        assert c.execute(sql).rowcount == 1
-    for args in (("status",), ("run", "--headless", "--ticks", "1"), ("rearm", "--yes")):
+    c = sqlite3.connect(db)
+    try:
+        for q in sql:
+            assert c.execute(q).rowcount > 0, q
+        c.commit()
+    finally:
+        c.close()  # the last connection: the change is in the main file, the WAL gone
+    return db
+
+
+@pytest.mark.parametrize("name, sql, expected", TAMPERED + TAMPERED_CONTROL,
+                         ids=[t[0] for t in TAMPERED + TAMPERED_CONTROL])
+def test_a_tampered_ledger_or_control_row_is_a_corrupt_database_exit_1(traded_db, tmp_path, capsys, name, sql,
+                                                                        expected):
+    db = tampered_copy(traded_db, tmp_path, sql)
+    before = db.read_bytes()
+    commands = [("status",), ("run", "--headless", "--ticks", "1")]
+    if name != "ledger-oversold":  # (the report counts entries that do not add up as a breach, by design)
+        commands.append(("report", "--out", str(tmp_path / "rep"), "--no-charts"))
+    if name.startswith("control"):
+        commands.append(("rearm", "--yes"))
+    for args in commands:
         code, out, err = run_cli(capsys, *args, "--db", str(db))
         line = one_line(err)
         assert code == 1 and line.startswith("kakashi: error: corrupt database: ") and expected in line, (args, line)
+    assert db.read_bytes() == before  # nothing written
+    # replay --from-db: it replays the data (a corrupt ledger is not read) or refuses in one line
     code, out, err = run_cli(capsys, "replay", "--from-db", str(db), "--db", str(tmp_path / "r.db"))
     assert code in (0, 1) and "internal error" not in err and "Traceback" not in err
 
 
 def test_a_tampered_estimate_or_snapshot_is_a_corrupt_database_exit_1(traded_db, tmp_path, capsys):
-    import shutil
-
-    db = tmp_path / "t.db"
-    shutil.copy(traded_db, db)
-    with sqlite3.connect(db) as c:
-        c.execute("UPDATE estimates SET p_hat = 'x'")
-        c.execute("UPDATE snapshots SET book = '{not json'")
+    db = tampered_copy(traded_db, tmp_path, "UPDATE estimates SET p_hat = 'x'", "UPDATE snapshots SET book = '{not json'")
     code, out, err = run_cli(capsys, "run", "--headless", "--ticks", "1", "--db", str(db))
     assert code == 1 and "corrupt database: estimates row (latest)" in one_line(err)
     s = Store(db)
@@ -599,12 +590,7 @@ def test_a_tampered_estimate_or_snapshot_is_a_corrupt_database_exit_1(traded_db,
     ("UPDATE estimates SET p_hat = 'x' WHERE id = 1", "estimate p_hat: Input should be a valid decimal"),
 ])
 def test_replay_from_a_tampered_database_rejects_the_row_with_its_reason(traded_db, tmp_path, capsys, sql, reason):
-    import shutil
-
-    db = tmp_path / "t.db"
-    shutil.copy(traded_db, db)
-    with sqlite3.connect(db) as c:
-        assert c.execute(sql).rowcount == 1
+    db = tampered_copy(traded_db, tmp_path, sql)
     code, out, err = run_cli(capsys, "replay", "--from-db", str(db), "--db", str(tmp_path / "r.db"))
     assert code == 0 and "rejected rows 1 " in out, (out, err)
     with sqlite3.connect(tmp_path / "r.db") as c:
