@@ -312,8 +312,18 @@ class TradingService:
                             self._view_wanted = False
                             self._maybe_view(force=True)
         finally:
+            self._restore_process_settings()  # the loop ended (a Quit, max_ticks): no thread to yield to
             self.finished.set()
             self._close_thread_connection()
+
+    def _restore_process_settings(self) -> None:
+        """Put back the GIL switch interval and collector threshold start() changed (once)."""
+        switch, self._switch_was = self._switch_was, None
+        if switch is not None:
+            sys.setswitchinterval(switch)
+        thresholds, self._gc_was = self._gc_was, None
+        if thresholds is not None:
+            gc.set_threshold(*thresholds)
 
     def _close_thread_connection(self) -> None:
         db = self._engine.store.db
@@ -344,12 +354,7 @@ class TradingService:
         write nothing afterwards. True if the engine thread ended in time."""
         if self._closed:  # stopped already (q, then the caller's own stop on the way out)
             return not self.running
-        if self._switch_was is not None:
-            sys.setswitchinterval(self._switch_was)
-            self._switch_was = None
-        if self._gc_was is not None:
-            gc.set_threshold(*self._gc_was)
-            self._gc_was = None
+        self._restore_process_settings()
         deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
