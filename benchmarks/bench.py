@@ -254,6 +254,19 @@ def bench_desk(markets: int) -> float:
 
 # -- kill latency ---------------------------------------------------------------------------
 def bench_kill(markets: int, presses: int) -> None:
+    """`k` as the terminal delivers it (the driver posts a Key event to the app's loop) to the
+    engine's kill flag, with the loop ticking `markets` markets flat out.
+
+    The key is sent the way Textual's driver sends it, not with `Pilot.press`: a press waits
+    for the process to go CPU-idle (up to 1 s, twice), which never happens while the engine
+    ticks flat out, so 200 presses took ~9 minutes and every key landed on a freshly drained
+    UI loop. Each press then waits for its re-arm to be applied (it follows the kill on the
+    queue), so every press starts from an armed, stored state.
+
+    Where the time goes: full (generation 2) garbage collections stop every thread; the line
+    says how many presses overlapped one and the longest one seen."""
+    from textual import events
+
     from kakashi_tui.commands import Rearm
     from kakashi_tui.config import KakashiConfig, SimSection
     from kakashi_tui.runtime import Options, build_engine
@@ -261,6 +274,15 @@ def bench_kill(markets: int, presses: int) -> None:
     from kakashi_tui.tui.app import KakashiApp
 
     lat: list[float] = []
+    spans: list[tuple[float, float]] = []
+    full_gcs: list[tuple[float, float]] = []
+    gc_start = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_start[0] = time.perf_counter()
+        elif info["generation"] == 2:
+            full_gcs.append((gc_start[0], time.perf_counter()))
 
     async def run():
         with tempfile.TemporaryDirectory() as d:
@@ -272,25 +294,39 @@ def bench_kill(markets: int, presses: int) -> None:
             async with app.run_test(size=(120, 40)) as pilot:
                 while e.tick_count < 3:
                     await pilot.pause(0.01)
+                driver = app._driver
                 for _ in range(presses):
-                    await pilot.pause(random.uniform(0.005, 0.05))
+                    await asyncio.sleep(random.uniform(0.005, 0.05))
                     e.killed_at = None
+                    key = events.Key("k", "k")
+                    key.set_sender(app)
                     t0 = time.perf_counter()
-                    await pilot.press("k")
+                    driver.send_message(key)  # what the terminal driver's input thread does
                     while e.killed_at is None:
                         await asyncio.sleep(0)
                     # the instant the flag flipped: the gate reads it before every decision
                     lat.append((e.killed_at - t0) * 1000)
-                    # the re-arm follows the kill on the service's queue: stored after it, in order
-                    service.submit(Rearm("bench"))
+                    spans.append((t0, e.killed_at))
+                    # the kill is stored by the service in order; the re-arm follows it on the queue
+                    await asyncio.wrap_future(service.submit(Rearm("bench")))
                 service.stop()
             e.store.close()
 
-    asyncio.run(run())
+    random.seed(7)
+    gc.callbacks.append(on_gc)
+    t_start = time.perf_counter()
+    try:
+        asyncio.run(run())
+    finally:
+        gc.callbacks.remove(on_gc)
+    wall = time.perf_counter() - t_start
+    in_gc = sum(any(a < t1 and b > t0 for a, b in full_gcs) for t0, t1 in spans)
+    longest = max(((b - a) * 1000 for a, b in full_gcs), default=0.0)
     lat.sort()
     p99 = lat[math.ceil(0.99 * len(lat)) - 1]  # nearest rank: 99% of presses were at most this
     line("kill_latency_p99", p99, "ms", f"p50={statistics.median(lat):.2f}ms max={lat[-1]:.1f}ms markets={markets} "
-         f"presses={presses}")
+         f"presses={presses} full_gcs={len(full_gcs)} (longest {longest:.0f}ms, {in_gc} presses overlapped one) "
+         f"wall={wall:.0f}s")
 
 
 # -- memory ---------------------------------------------------------------------------------

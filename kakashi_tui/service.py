@@ -19,8 +19,10 @@ through this service and nothing else. It owns
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections import deque
@@ -45,6 +47,16 @@ __all__ = ["TradingService", "ServiceStats", "Command", "Pause", "Resume", "Kill
 
 DEFAULT_MAX_FAILURES = 5
 STOP_TIMEOUT_S = 1.0  # stop() gives the engine thread this long; the process ends within 2 s
+# While the engine's thread runs, a front-end thread (the desk's event loop) gets the GIL back
+# within this long. CPython's default (5 ms) is paid by the desk on every event-loop turn: each
+# turn's select() hands the GIL to the engine, which ticks pure Python flat out and keeps it
+# until forced off, so a key waited behind a view's render for 100-250 ms (see benchmarks/README).
+FRONT_END_SWITCH_S = 0.0005
+# Young collections every this many allocations instead of CPython's 700: a tick of 1,000
+# markets allocates tens of thousands of tracked objects, and every ten young collections
+# may trigger a full one (100-300 ms with 1,000 markets on a loaded machine) that stops
+# every thread, keys included. Fewer young collections, far fewer full ones.
+FRONT_END_GC_THRESHOLD0 = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +115,8 @@ class TradingService:
         self.last_report: TickReport | None = None
         self.focus: str | None = None  # the desk's selected market: its quote history goes in views
         self.notes: list[str] = []  # what resolving the settings had to say (shown once by front-ends)
+        self._switch_was: float | None = None  # the GIL switch interval before start() (see FRONT_END_SWITCH_S)
+        self._gc_was: tuple[int, int, int] | None = None  # the collector's thresholds before start()
 
     # -- what front-ends may read ------------------------------------------------------------
     @property
@@ -298,8 +312,18 @@ class TradingService:
                             self._view_wanted = False
                             self._maybe_view(force=True)
         finally:
+            self._restore_process_settings()  # the loop ended (a Quit, max_ticks): no thread to yield to
             self.finished.set()
             self._close_thread_connection()
+
+    def _restore_process_settings(self) -> None:
+        """Put back the GIL switch interval and collector threshold start() changed (once)."""
+        switch, self._switch_was = self._switch_was, None
+        if switch is not None:
+            sys.setswitchinterval(switch)
+        thresholds, self._gc_was = self._gc_was, None
+        if thresholds is not None:
+            gc.set_threshold(*thresholds)
 
     def _close_thread_connection(self) -> None:
         db = self._engine.store.db
@@ -312,6 +336,12 @@ class TradingService:
         process at exit; stop() stops waiting for it)."""
         if self._thread is not None:
             return
+        if sys.getswitchinterval() > FRONT_END_SWITCH_S:  # the process's settings: put back by stop()
+            self._switch_was = sys.getswitchinterval()
+            sys.setswitchinterval(FRONT_END_SWITCH_S)
+        if gc.get_threshold()[0] < FRONT_END_GC_THRESHOLD0:
+            self._gc_was = gc.get_threshold()
+            gc.set_threshold(FRONT_END_GC_THRESHOLD0, *gc.get_threshold()[1:])
         self._thread = threading.Thread(target=self._run, name="kakashi-engine", daemon=True)
         self._thread.start()
 
@@ -324,6 +354,7 @@ class TradingService:
         write nothing afterwards. True if the engine thread ended in time."""
         if self._closed:  # stopped already (q, then the caller's own stop on the way out)
             return not self.running
+        self._restore_process_settings()
         deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
