@@ -97,8 +97,34 @@ def build_parser() -> argparse.ArgumentParser:
     src = rp.add_mutually_exclusive_group(required=True)
     src.add_argument("--input", metavar="FILE.jsonl", help="recorded snapshots, estimates and settlements")
     src.add_argument("--from-db", metavar="OTHER.db", help="replay the data an earlier run stored")
+    src.add_argument("--catalog", metavar="DIR", help="replay a market-data catalog (columnar: kakashi record)")
     rp.add_argument("--save-jsonl", metavar="FILE", help="with --from-db: also write the records as JSONL")
     rp.add_argument("--report", metavar="DIR", help="write the post-mortem of the replay under DIR")
+    rp.add_argument("--since", metavar="DATE", help="with --catalog: first UTC day, YYYY-MM-DD")
+    rp.add_argument("--until", metavar="DATE", help="with --catalog: last UTC day, YYYY-MM-DD")
+    rp.add_argument("--ticker", action="append", default=[], metavar="T", help="with --catalog: only these markets")
+    rp.add_argument("--series", action="append", default=[], metavar="S", help="with --catalog: only these series")
+    rp.add_argument("--row-engine", action="store_true", help="with --catalog: every row through the per-row "
+                    "tick (the reference path; slower)")
+
+    from kakashi_tui.catalog_cli import add_catalog_option
+
+    rec = sub.add_parser("record", parents=[common, feed], help="record market data into the catalog (no trading)")
+    add_catalog_option(rec)
+    rec.add_argument("--interval", type=_seconds, help="seconds between passes (default: sim 0; kalshi 5)")
+    rec.add_argument("--passes", type=_positive, help="stop after N passes")
+    rec.add_argument("--roll", type=_seconds, metavar="S", help="seconds between catalog segments (default 120): "
+                     "a kill -9 loses at most this much")
+    rec.add_argument("--quiet", action="store_true", help="no line per pass")
+    catp = sub.add_parser("catalog", help="the market-data catalog: import old data, show what it holds")
+    catsub = catp.add_subparsers(dest="catalog_command", parser_class=_Parser)
+    imp = catsub.add_parser("import", parents=[common], help="add an earlier run's database or a JSONL file")
+    add_catalog_option(imp)
+    isrc = imp.add_mutually_exclusive_group(required=True)
+    isrc.add_argument("--from-db", metavar="OLD.db", help="a Kakashi database")
+    isrc.add_argument("--input", metavar="FILE.jsonl", help="a replay file (data_schema.md)")
+    inf = catsub.add_parser("info", parents=[common], help="dates, markets, rows and size")
+    add_catalog_option(inf)
     return p
 
 
@@ -294,6 +320,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from kakashi_tui.engine import Engine
     from kakashi_tui.report import connect_readonly, export_postmortem
 
+    if args.catalog:
+        from kakashi_tui.catalog_cli import cmd_replay_catalog
+
+        return cmd_replay_catalog(args)
+    if args.since or args.until or args.ticker or args.series or args.row_engine:
+        raise ConfigError("--since, --until, --ticker, --series and --row-engine need --catalog")
     cfg = load_config(args.config)
     if args.save_jsonl and not args.from_db:
         raise ConfigError("--save-jsonl needs --from-db")
@@ -338,12 +370,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(args: argparse.Namespace) -> int:
+    from kakashi_tui.catalog_cli import cmd_record
+
+    return cmd_record(args)
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from kakashi_tui.catalog_cli import cmd_catalog
+
+    return cmd_catalog(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import os
 
     os.umask(0o077)  # the DB, its WAL, the lock and reports are the operator's alone
     commands = {"run": cmd_run, "snapshot": cmd_snapshot, "rearm": cmd_rearm, "status": cmd_status, "kill": cmd_kill,
-                "report": cmd_report, "replay": cmd_replay}
+                "report": cmd_report, "replay": cmd_replay, "record": _record, "catalog": _catalog}
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["run", *argv]  # bare `kakashi [options]` is `kakashi run [options]`

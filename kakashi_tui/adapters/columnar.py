@@ -1,0 +1,659 @@
+"""Replay a market-data catalog: Arrow record batches, checked vectorised, decided per row
+only where something can happen.
+
+Both replays of a catalog share one timeline (``Timeline``): the snapshot batches in
+recorded order, merged with the markets (metadata, lifecycle, settlement) and estimates
+tables; records sharing a ``ts`` are one engine tick, as in the JSONL replay.
+
+- ``replay_rows`` is the reference: every snapshot becomes the raw row a source would hand
+  over and goes through the engine tick (the old per-row path).
+- ``replay_columnar`` checks each batch with ``check_batch`` (the row check's rules on whole
+  columns; rows that are not plainly valid get the row check itself, for the verdict and
+  its reason) and hands the engine's tick only the rows where something can happen: a
+  market with a belief whose best ask could clear the edge threshold after fees, a market
+  with an open position, a lifecycle change or settlement (and every tick carrying
+  estimates, and the first tick of each UTC day). Everything else is accounted for in
+  bulk: tick rows with their counts, each market's latest quote, rejected rows with the
+  row check's reason.
+
+Parity is the contract: both give the same decisions, fills, ledger and final cash
+(tests/test_columnar.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from kakashi_tui.adapters import catalog as cat
+from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.store import now_wall_ms
+from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate, MarketStatus
+from kakashi_tui.core.validate import quick_snapshot, validate_row
+from kakashi_tui.errors import KakashiError
+
+#: The grids the row check takes today (core/models.py): prices on the cent grid, whole
+#: contracts. In catalog units: multiples of these.
+PRICE_GRID_E4 = 100
+COUNT_GRID_E2 = 100
+ONE_E4 = cat.PRICE_SCALE
+DAY_MS = 86_400_000
+#: Slack on the EV pre-filter, in dollars: it only lets more rows through to the exact check.
+EV_SLACK = 1e-4
+SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_e4", "yes_ask_e4", "last_e4", "volume_e2", "yes_bids", "no_bids"]
+MARKET_KEYS = ("ticker", "title", "series", "event_ticker", "status", "open_ts", "close_ts", "result")
+
+
+# -- the vectorised check ---------------------------------------------------------------------
+def _ints(arr: pa.Array, fill: int) -> tuple[np.ndarray, np.ndarray]:
+    """(values with nulls filled, null mask) as numpy."""
+    nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    vals = pc.fill_null(arr, fill).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return vals, nulls
+
+
+@dataclass
+class Levels:
+    """One book side of a batch: flat level prices/quantities with per-row starts."""
+
+    start: np.ndarray  # per row: index of its first level in the flat arrays
+    length: np.ndarray  # per row: number of levels (0 for a null list)
+    price: np.ndarray  # flat, nulls filled with -1
+    qty: np.ndarray  # flat, nulls filled with 0
+    p_null: np.ndarray  # flat: the level or its price is null
+    q_null: np.ndarray  # flat: the level or its quantity is null
+    list_null: np.ndarray  # per row: the list itself is null
+    bad: np.ndarray  # per row: a level is not plainly valid, or the list itself is null
+
+    def raw(self, i: int) -> list[Any] | None:
+        if self.list_null[i]:
+            return None
+        s, k = int(self.start[i]), int(self.length[i])
+        return [[None if pn else cat.from_e4(p), None if qn else cat.from_e2(q)]
+                for p, q, pn, qn in zip(self.price[s:s + k].tolist(), self.qty[s:s + k].tolist(),
+                                        self.p_null[s:s + k].tolist(), self.q_null[s:s + k].tolist())]
+
+
+def _levels(arr: pa.Array, n: int) -> Levels:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    list_null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    length = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    flat = arr.flatten()  # the levels of the non-null lists, in order (slices and null lists skipped)
+    if isinstance(flat, pa.ChunkedArray):
+        flat = flat.combine_chunks()
+    struct_null = np.asarray(flat.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    children = flat.flatten()  # with the struct's own nulls merged in
+    price, p_null = _ints(children[0], -1)
+    qty, q_null = _ints(children[1], 0)
+    p_null |= struct_null
+    q_null |= struct_null
+    start = np.concatenate(([0], np.cumsum(length)[:-1])).astype(np.int64) if n else np.zeros(0, np.int64)
+    ok = (~p_null & ~q_null & (price > 0) & (price < ONE_E4) & (price % PRICE_GRID_E4 == 0)
+          & (qty > 0) & (qty % COUNT_GRID_E2 == 0))
+    if len(price):
+        first = np.zeros(len(price), dtype=bool)
+        first[start[length > 0]] = True
+        prev = np.empty_like(price)
+        prev[0] = 0
+        prev[1:] = price[:-1]
+        ok &= first | (price < prev)  # best first, distinct
+        row_of = np.repeat(np.arange(n), length)
+        bad = np.bincount(row_of[~ok], minlength=n) > 0
+    else:
+        bad = np.zeros(n, dtype=bool)
+    return Levels(start, length, price, qty, p_null, q_null, list_null, bad | list_null)
+
+
+@dataclass
+class Checked:
+    """A batch after the check: verdicts, and the columns as numpy for the replay."""
+
+    n: int
+    ts: np.ndarray
+    tickers: list[Any]  # per row, the ticker as Python value (dictionary-decoded lazily)
+    codes: np.ndarray  # per row: index into ``names``
+    names: list[Any]  # the batch's distinct tickers
+    bid: np.ndarray
+    bid_null: np.ndarray
+    ask: np.ndarray
+    ask_null: np.ndarray
+    last: np.ndarray
+    last_null: np.ndarray
+    volume: np.ndarray
+    volume_null: np.ndarray
+    yes: Levels
+    no: Levels
+    plain: np.ndarray  # plainly valid: the row check accepts it with exactly these values
+    valid: np.ndarray  # plain, or accepted by the row check
+    reasons: dict[int, str] = field(default_factory=dict)  # row -> the row check's reason
+
+    def raw(self, i: int) -> dict[str, Any]:
+        """Row ``i`` as the raw snapshot a source would hand over (exact Decimals, ints)."""
+        return {
+            "ticker": self.names[self.codes[i]], "ts": int(self.ts[i]),
+            "yes_bid": None if self.bid_null[i] else cat.from_e4(int(self.bid[i])),
+            "yes_ask": None if self.ask_null[i] else cat.from_e4(int(self.ask[i])),
+            "last": None if self.last_null[i] else cat.from_e4(int(self.last[i])),
+            "volume": None if self.volume_null[i] else cat.from_e2(int(self.volume[i])),
+            "yes_bids": self.yes.raw(i), "no_bids": self.no.raw(i),
+        }
+
+
+def _ticker_codes(col: pa.Array) -> tuple[np.ndarray, list[Any]]:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    names = col.dictionary.to_pylist()
+    idx = col.indices
+    nulls = np.asarray(idx.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    codes = pc.fill_null(idx, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if nulls.any():  # a null ticker: its own name (None), checked by the row check
+        names = [*names, None]
+        codes[nulls] = len(names) - 1
+    return codes, names
+
+
+def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked:
+    """The row check's rules (core/validate.py, core/models.py Snapshot) on whole columns.
+
+    A row is *plain* when every rule holds in its usual form; the row check accepts exactly
+    those with the same values (a property test holds the two together). Any other row is
+    handed to ``validate_row`` itself (with a plain open market of its ticker: the market's
+    own rules are the engine's, for the rows it is handed), which gives its verdict and reason.
+    """
+    n = batch.num_rows
+    ts, ts_null = _ints(batch.column("ts"), 0)
+    codes, names = _ticker_codes(batch.column("ticker"))
+    name_ok = np.array([type(t) is str and bool(t) and t.strip() == t for t in names], dtype=bool)
+    bid, bid_null = _ints(batch.column("yes_bid_e4"), -1)
+    ask, ask_null = _ints(batch.column("yes_ask_e4"), -1)
+    last, last_null = _ints(batch.column("last_e4"), -1)
+    volume, volume_null = _ints(batch.column("volume_e2"), 0)
+    yes = _levels(batch.column("yes_bids"), n)
+    no = _levels(batch.column("no_bids"), n)
+
+    def top_ok(v: np.ndarray, null: np.ndarray) -> np.ndarray:  # strictly inside (0, 1): 0/1 = empty book
+        return null | ((v > 0) & (v < ONE_E4) & (v % PRICE_GRID_E4 == 0))
+
+    plain = (~ts_null & (ts > 0) & name_ok[codes] & top_ok(bid, bid_null) & top_ok(ask, ask_null)
+             & (last_null | ((last >= 0) & (last <= ONE_E4) & (last % PRICE_GRID_E4 == 0)))
+             & ~(bid_null & ask_null) & (bid_null | ask_null | (ask > bid))
+             & ~volume_null & (volume % COUNT_GRID_E2 == 0) & ~yes.bad & ~no.bad)
+    if now_ms is not None:
+        plain &= ts <= now_ms + FUTURE_SKEW_MS
+    # the depth agrees with the top of book
+    ys = yes.length > 0
+    if ys.any():
+        first = np.full(n, -1, np.int64)
+        first[ys] = yes.price[yes.start[ys]]
+        plain &= bid_null | ~ys | (first == bid)
+    ns = no.length > 0
+    if ns.any():
+        first = np.full(n, -1, np.int64)
+        first[ns] = no.price[no.start[ns]]
+        plain &= ask_null | ~ns | (ONE_E4 - first == ask)
+    out = Checked(n, ts, [], codes, names, bid, bid_null, ask, ask_null, last, last_null, volume, volume_null,
+                  yes, no, plain, plain.copy())
+    for i in np.flatnonzero(~plain).tolist():  # rare: the row check decides, and says why
+        raw = out.raw(i)
+        v = validate_row({"ticker": raw["ticker"], "status": MarketStatus.OPEN.value}, raw, now_ms if now_ms is not None else int(ts[i]))
+        if v.reason is None:
+            out.valid[i] = True
+        else:
+            out.valid[i] = False
+            out.reasons[i] = v.reason
+    return out
+
+
+# -- the timeline ---------------------------------------------------------------------------
+@dataclass
+class Filters:
+    since_ms: int | None = None
+    until_ms: int | None = None
+    tickers: set[str] | None = None  # None: all markets
+    series: set[str] | None = None
+
+
+def _market_dict(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in MARKET_KEYS if row.get(k) is not None}
+
+
+def _p_hat(v: Decimal) -> Decimal:
+    return v.normalize()  # decimal128(38, 18) reads back with 18 places: the same value, written short
+
+
+@dataclass
+class TickParts:
+    """One tick of the timeline: its market changes, estimates, and a slice of a checked batch."""
+
+    ts: int
+    markets: list[dict[str, Any]]
+    estimates: list[Estimate]
+    lo: int  # rows [lo, hi) of ``checked``
+    hi: int
+    rejected: list[tuple[str, Any]]
+
+
+class Timeline:
+    """A catalog read in time order: snapshot batches merged with market and estimate changes."""
+
+    def __init__(self, root: str | os.PathLike[str], filters: Filters | None = None,
+                 batch_rows: int = 65_536) -> None:
+        self.root = cat.check_catalog(root)
+        self.f = filters or Filters()
+        self.batch_rows = batch_rows
+        markets = cat.read_table(self.root, "markets").to_pylist()
+        estimates = cat.read_table(self.root, "estimates").to_pylist()
+        allowed = self.f.tickers
+        if self.f.series is not None:
+            by_series = {m["ticker"] for m in markets if m.get("series") in self.f.series}
+            allowed = by_series if allowed is None else (allowed | by_series)
+        self.allowed = allowed
+        keep = (lambda t: True) if allowed is None else (lambda t: t in allowed)
+        markets = [m for m in markets if keep(m["ticker"])]
+        estimates = [e for e in estimates if keep(e["ticker"])]
+        markets.sort(key=lambda m: m["ts"])  # stable: recorded order within a ts
+        estimates.sort(key=lambda e: e["ts"])
+        since = self.f.since_ms
+        # state before the window: the latest metadata, and beliefs handed over at the first tick
+        self.market: dict[str, dict[str, Any]] = {}
+        self.initial_estimates: dict[str, dict[str, Any]] = {}
+        if since is not None:
+            for m in markets:
+                if m["ts"] < since:
+                    self.market[m["ticker"]] = _market_dict(m)
+            for e in estimates:
+                if e["ts"] < since:
+                    self.initial_estimates[e["ticker"]] = e
+            markets = [m for m in markets if m["ts"] >= since]
+            estimates = [e for e in estimates if e["ts"] >= since]
+        if self.f.until_ms is not None:
+            markets = [m for m in markets if m["ts"] <= self.f.until_ms]
+            estimates = [e for e in estimates if e["ts"] <= self.f.until_ms]
+        self.market_events = markets
+        self.estimate_events = estimates
+        self._mi = self._ei = 0
+        self.first_tick = True
+        self.last_ts: int | None = None
+        self.pending_rejects: list[tuple[str, Any]] = []
+
+    def market_for(self, ticker: Any) -> dict[str, Any]:
+        m = self.market.get(ticker) if type(ticker) is str else None
+        if m is None:
+            m = {"ticker": ticker, "status": MarketStatus.OPEN.value}
+            if type(ticker) is str:
+                self.market[ticker] = m
+        return m
+
+    # -- snapshot batches -------------------------------------------------------------------
+    def batches(self) -> Iterator[pa.Table]:
+        """Filtered snapshot rows in recorded order, in tables of about ``batch_rows``."""
+        f = self.f
+        for path in cat.files(self.root, "snapshots", f.since_ms, f.until_ms):
+            try:
+                pf = pq.ParquetFile(path, read_dictionary=["ticker"])
+                it = pf.iter_batches(batch_size=self.batch_rows, columns=SNAPSHOT_COLUMNS)
+                for b in it:
+                    t = pa.Table.from_batches([b])
+                    mask = None
+                    if f.since_ms is not None:
+                        mask = pc.greater_equal(t.column("ts"), f.since_ms)
+                    if f.until_ms is not None:
+                        m2 = pc.less_equal(t.column("ts"), f.until_ms)
+                        mask = m2 if mask is None else pc.and_(mask, m2)
+                    if self.allowed is not None:
+                        m3 = pc.is_in(pc.cast(t.column("ticker"), pa.string()),
+                                      value_set=pa.array(sorted(self.allowed), pa.string()))
+                        mask = m3 if mask is None else pc.and_(mask, m3)
+                    if mask is not None:
+                        t = t.filter(pc.fill_null(mask, False))
+                    if t.num_rows:
+                        yield t
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, KeyError) as e:
+                raise KakashiError(f"catalog file {path} is unreadable: {e}") from None
+
+    def chunks(self) -> Iterator[pa.Table]:
+        """Tables holding whole ticks: rows without a ts or out of time order are set aside
+        (rejected with their reason at the next tick), the rest in nondecreasing ts."""
+        carry: pa.Table | None = None
+        for t in self.batches():
+            t = self._order(t)
+            if carry is not None and carry.num_rows:
+                t = pa.concat_tables([carry, t]).combine_chunks() if t.num_rows else carry
+            if not t.num_rows:
+                continue
+            ts = t.column("ts")
+            last = ts[-1].as_py()
+            cut = int(np.searchsorted(ts.to_numpy(), last, side="left"))
+            carry = t.slice(cut)
+            if cut:
+                yield t.slice(0, cut)
+        if carry is not None and carry.num_rows:
+            yield carry
+
+    def _order(self, t: pa.Table) -> pa.Table:
+        ts_col = t.column("ts")
+        ts, null = _ints(ts_col.combine_chunks() if isinstance(ts_col, pa.ChunkedArray) else ts_col, 0)
+        start = self.last_ts if self.last_ts is not None else np.iinfo(np.int64).min
+        runmax = np.maximum.accumulate(np.where(null, np.iinfo(np.int64).min, ts))
+        prev = np.empty_like(runmax)
+        if len(prev):
+            prev[0] = start
+            prev[1:] = np.maximum(runmax[:-1], start)
+        bad = null | (ts < prev)
+        if bad.any():
+            for i in np.flatnonzero(bad).tolist():
+                row = {k: t.column(k)[i].as_py() for k in ("ticker", "ts")}
+                reason = ("snapshot record without an integer ts" if null[i]
+                          else f"snapshot out of time order ({int(ts[i])} < {int(prev[i])})")
+                self.pending_rejects.append((reason, {"type": "snapshot", **row}))
+            t = t.filter(pa.array(~bad))
+        if len(ts) and not null.all():
+            self.last_ts = int(max(start, runmax[-1]))
+        return t
+
+    # -- ticks --------------------------------------------------------------------------------
+    def _events_until(self, hi: int | None) -> tuple[list[dict], list[dict]]:
+        ms, es = [], []
+        while self._mi < len(self.market_events) and (hi is None or self.market_events[self._mi]["ts"] <= hi):
+            ms.append(self.market_events[self._mi])
+            self._mi += 1
+        while self._ei < len(self.estimate_events) and (hi is None or self.estimate_events[self._ei]["ts"] <= hi):
+            es.append(self.estimate_events[self._ei])
+            self._ei += 1
+        return ms, es
+
+    def ticks(self, ts: np.ndarray, final: bool) -> Iterator[TickParts]:
+        """The ticks of one chunk (rows sorted by ts), merged with the events up to its last ts
+        (all remaining events when ``final``)."""
+        hi = int(ts[-1]) if len(ts) else None
+        ms, es = self._events_until(None if final else hi)
+        uniq = np.unique(ts) if len(ts) else np.zeros(0, np.int64)
+        ev_ts = sorted({m["ts"] for m in ms} | {e["ts"] for e in es})
+        all_ts = np.union1d(uniq, np.array(ev_ts, dtype=np.int64)) if ev_ts else uniq
+        bounds_lo = np.searchsorted(ts, all_ts, side="left")
+        bounds_hi = np.searchsorted(ts, all_ts, side="right")
+        mi = ei = 0
+        for k, t in enumerate(all_ts.tolist()):
+            mk: list[dict[str, Any]] = []
+            while mi < len(ms) and ms[mi]["ts"] == t:
+                md = _market_dict(ms[mi])
+                self.market[md["ticker"]] = md
+                mk.append(md)
+                mi += 1
+            ek: list[Estimate] = []
+            if self.first_tick and self.initial_estimates:
+                ek.extend(self._estimate(e, t) for e in self.initial_estimates.values())
+            self.first_tick = False
+            while ei < len(es) and es[ei]["ts"] == t:
+                ek.append(self._estimate(es[ei], t))
+                ei += 1
+            rej, self.pending_rejects = self.pending_rejects, []
+            yield TickParts(t, mk, [e for e in ek if e is not None], int(bounds_lo[k]), int(bounds_hi[k]), rej)
+
+    @staticmethod
+    def _estimate(e: dict[str, Any], ts: int) -> Estimate | None:
+        try:
+            return Estimate(ticker=e["ticker"], p_hat=_p_hat(e["p_hat"]), source=e["source"], ts=ts)
+        except Exception:  # noqa: BLE001 - a bad belief in a foreign file is skipped, not fatal
+            return None
+
+
+# -- the engine's side ------------------------------------------------------------------------
+class _Feed:
+    """Plays a prepared tick as the exchange (the engine's source) and its estimates."""
+
+    name = "replay"
+
+    def __init__(self, first_ts: int) -> None:
+        self._now = first_ts
+        self.rows: list[RawRow] = []
+        self.estimates_now: list[Estimate] = []
+
+    def now_ms(self) -> int:
+        return self._now
+
+    def set(self, ts: int, rows: list[RawRow], estimates: list[Estimate]) -> None:
+        self._now, self.rows, self.estimates_now = ts, rows, estimates
+
+    def fetch(self) -> FetchBatch:
+        rows, self.rows = self.rows, []
+        return FetchBatch(rows=rows)
+
+    def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:
+        out, self.estimates_now = self.estimates_now, []
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class ReplayStats:
+    ticks: int = 0
+    ticks_run: int = 0
+    snapshots: int = 0
+    rows_decided: int = 0  # rows handed to the engine's per-row code
+    rejected: int = 0
+
+
+EngineFactory = Callable[[Any, Any], Any]  # (source, estimators) -> Engine
+
+
+def _first_ts(tl: Timeline) -> int | None:
+    cand = []
+    for path in cat.files(tl.root, "snapshots", tl.f.since_ms, tl.f.until_ms):
+        try:
+            col = pq.read_table(path, columns=["ts"]).column("ts")
+        except (pa.ArrowInvalid, OSError) as e:
+            raise KakashiError(f"catalog file {path} is unreadable: {e}") from None
+        if tl.f.since_ms is not None:
+            col = pc.filter(col, pc.greater_equal(col, tl.f.since_ms))
+        if len(col) and col.null_count < len(col):
+            cand.append(pc.min(col).as_py())
+            break
+    if tl.market_events:
+        cand.append(tl.market_events[0]["ts"])
+    if tl.estimate_events:
+        cand.append(tl.estimate_events[0]["ts"])
+    return min(cand) if cand else None
+
+
+def _raw_rows(tl: Timeline, parts: TickParts, checked: Checked | None, rows: list[int]) -> list[RawRow]:
+    out = [RawRow(market=m, snapshot=None, payload={"type": "market", **m}) for m in parts.markets]
+    for i in rows:
+        raw = checked.raw(i)  # type: ignore[union-attr]
+        out.append(RawRow(market=tl.market_for(raw["ticker"]), snapshot=raw, payload={"type": "snapshot", **raw}))
+    out += [RawRow(market={}, snapshot=None, payload=p, reason=r) for r, p in parts.rejected]
+    return out
+
+
+def replay_rows(root: str | os.PathLike[str], make_engine: EngineFactory, filters: Filters | None = None,
+                on_tick: Callable[[Any], None] | None = None) -> tuple[Any, ReplayStats]:
+    """The reference path: every snapshot of the catalog through the engine's tick, row by row."""
+    tl = Timeline(root, filters)
+    first = _first_ts(tl)
+    feed = _Feed(first or 1)
+    engine = make_engine(feed, [feed])
+    st = ReplayStats()
+
+    def run(parts: TickParts, checked: Checked | None) -> None:
+        feed.set(parts.ts, _raw_rows(tl, parts, checked, list(range(parts.lo, parts.hi))), parts.estimates)
+        report = engine.tick()
+        st.ticks += 1
+        st.ticks_run += 1
+        st.snapshots += report.saved
+        st.rejected += report.rejected
+        if on_tick is not None:
+            on_tick(report)
+
+    for chunk in tl.chunks():
+        checked = _rows_only(chunk)
+        for parts in tl.ticks(checked.ts, final=False):
+            run(parts, checked)
+    for parts in tl.ticks(np.zeros(0, np.int64), final=True):
+        run(parts, None)
+    return engine, st
+
+
+def _rows_only(chunk: pa.Table) -> Checked:
+    """The columns as numpy, every row left to the row check (nothing judged here)."""
+    n = chunk.num_rows
+    ts, _ = _ints(chunk.column("ts").combine_chunks(), 0)
+    codes, names = _ticker_codes(chunk.column("ticker"))
+    cols = [_ints(chunk.column(c).combine_chunks(), d) for c, d in
+            (("yes_bid_e4", -1), ("yes_ask_e4", -1), ("last_e4", -1), ("volume_e2", 0))]
+    none = np.zeros(n, dtype=bool)
+    return Checked(n, ts, [], codes, names, *cols[0], *cols[1], *cols[2], *cols[3],
+                   _levels(chunk.column("yes_bids"), n), _levels(chunk.column("no_bids"), n), none, none)
+
+
+def replay_columnar(root: str | os.PathLike[str], make_engine: EngineFactory, filters: Filters | None = None,
+                    on_tick: Callable[[Any], None] | None = None) -> tuple[Any, ReplayStats]:
+    """The fast path: vectorised check, per-row decisions only where something can happen."""
+    tl = Timeline(root, filters)
+    first = _first_ts(tl)
+    feed = _Feed(first or 1)
+    engine = make_engine(feed, [feed])
+    store = engine.store
+    cfg = engine.cfg
+    threshold = float(cfg.strategy.edge_threshold)
+    mults = [cfg.taker_fee_multiplier, *cfg.series_fee_multipliers.values()]
+    m_min = float(min(mults)) if mults else 0.0
+    st = ReplayStats()
+    code_of: dict[str, int] = {}  # ticker -> global code
+    names: list[str] = []
+    belief = np.full(0, np.nan)  # global code -> current p_hat (NaN: none)
+    last_day: int | None = None
+
+    def gcode(t: str) -> int:
+        nonlocal belief
+        c = code_of.get(t)
+        if c is None:
+            c = code_of[t] = len(names)
+            names.append(t)
+            if c >= len(belief):
+                belief = np.concatenate([belief, np.full(max(64, len(belief)), np.nan)])
+        return c
+
+    for chunk_or_none in _with_final(tl.chunks()):
+        if chunk_or_none is not None:
+            checked = check_batch(chunk_or_none, None)
+            n = checked.n
+            g = np.array([gcode(t) if type(t) is str else -1 for t in checked.names], dtype=np.int64)
+            rows_g = g[checked.codes]
+            bid_f = np.where(checked.bid_null, np.nan, checked.bid / ONE_E4)
+            ask_f = np.where(checked.ask_null, np.nan, checked.ask / ONE_E4)
+            no_ask_f = 1.0 - bid_f
+            fee_y = m_min * ask_f * (1.0 - ask_f)
+            fee_n = m_min * no_ask_f * (1.0 - no_ask_f)
+            valid = checked.valid
+            ticks = tl.ticks(checked.ts, final=False)
+        else:
+            checked, n = None, 0
+            ticks = tl.ticks(np.zeros(0, np.int64), final=True)
+        held_g = _held_codes(engine, gcode)
+        quotes_last: dict[int, int] = {}  # global code -> last bulk row index (latest quote)
+        skipped: list[dict[str, Any]] = []
+        rejects: list[tuple[int, str, int]] = []
+        for parts in ticks:
+            st.ticks += 1
+            lo, hi = parts.lo, parts.hi
+            for e in parts.estimates:  # beliefs as of this tick (superset of the engine's: harmless)
+                belief[gcode(e.ticker)] = float(e.p_hat)
+            day = parts.ts // DAY_MS
+            forced = bool(parts.markets or parts.estimates or parts.rejected) or day != last_day
+            last_day = day
+            idx: list[int] = []
+            n_valid = n_rej = 0
+            if checked is not None and hi > lo:
+                v = valid[lo:hi]
+                gg = rows_g[lo:hi]
+                p = belief[np.where(gg >= 0, gg, 0)]
+                p = np.where(gg >= 0, p, np.nan)
+                with np.errstate(invalid="ignore"):
+                    ev_y = p - ask_f[lo:hi] - fee_y[lo:hi]
+                    ev_n = (1.0 - p) - no_ask_f[lo:hi] - fee_n[lo:hi]
+                    cand = (ev_y >= threshold - EV_SLACK) | (ev_n >= threshold - EV_SLACK)
+                if held_g:
+                    cand |= np.isin(gg, held_g)
+                interesting = v & cand
+                idx = (np.flatnonzero(interesting) + lo).tolist()
+                n_valid = int(v.sum())
+                n_rej = (hi - lo) - n_valid
+                if n_rej:
+                    rejects.extend((parts.ts, checked.reasons[i], i) for i in (np.flatnonzero(~v) + lo).tolist())
+                bulk = v & ~interesting
+                if bulk.any():
+                    for i in (np.flatnonzero(bulk) + lo).tolist():
+                        quotes_last[int(rows_g[i])] = i
+            st.snapshots += n_valid
+            st.rejected += n_rej + len(parts.rejected)
+            if idx or forced:
+                feed.set(parts.ts, _raw_rows(tl, parts, checked, idx), parts.estimates)
+                engine.tick_count = st.ticks - 1
+                report = engine.tick()
+                st.ticks_run += 1
+                st.rows_decided += len(idx)
+                engine.rejected_total += n_rej
+                store.insert_tick(tick=report.tick, ts=report.ts, wall_ms=now_wall_ms(), saved=n_valid,
+                                  rejected=n_rej + report.rejected, decisions=len(report.decisions),
+                                  fills=report.fills, settled=report.settled, errors=0, latency_ms=0.0,
+                                  cash_cents=report.cash_cents, equity_cents=report.equity_cents)
+                if report.fills or report.settled:
+                    held_g = _held_codes(engine, gcode)
+                if on_tick is not None:
+                    on_tick(report)
+            else:
+                engine.rejected_total += n_rej
+                skipped.append({"tick": st.ticks, "ts": parts.ts, "saved": n_valid, "rejected": n_rej})
+        _bulk(engine, checked, skipped, quotes_last, rejects, st)
+    return engine, st
+
+
+def _with_final(chunks: Iterator[pa.Table]) -> Iterator[pa.Table | None]:
+    yield from chunks
+    yield None
+
+
+def _held_codes(engine: Any, gcode: Callable[[str], int]) -> list[int]:
+    return [gcode(t) for t in engine.held_tickers()]
+
+
+def _jsonable(raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in raw.items()}
+
+
+def _bulk(engine: Any, checked: Checked | None, skipped: list[dict[str, Any]], quotes_last: dict[int, int],
+          rejects: list[tuple[int, str, int]], st: ReplayStats) -> None:
+    """What the skipped rows and ticks leave: tick rows (the equity curve, counts), rejected
+    rows with the row check's reason, and each market's latest quote."""
+    store = engine.store
+    wall = now_wall_ms()
+    with store.atomic():
+        for ts, reason, i in rejects:
+            store.insert_rejected(ts, "replay", reason, {"type": "snapshot", **_jsonable(checked.raw(i))})
+        if skipped:
+            cash, eq = engine.account.cash_cents, engine.equity()
+            for s in skipped:
+                store.insert_tick(tick=s["tick"], ts=s["ts"], wall_ms=wall, saved=s["saved"], rejected=s["rejected"],
+                                  decisions=0, fills=0, settled=0, errors=0, latency_ms=0.0, cash_cents=cash,
+                                  equity_cents=eq)
+            store.set_control("tick_count", str(st.ticks))
+        if checked is not None and quotes_last:
+            quotes = []
+            for i in sorted(quotes_last.values()):
+                q = quick_snapshot(checked.raw(i), None)
+                if q is not None:
+                    quotes.append(q)
+            store.insert_snapshots(quotes, wall, "replay")
