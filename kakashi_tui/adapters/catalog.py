@@ -321,10 +321,11 @@ class Recorder:
             self.record_row(row, now_ms, source)
         self.writer.maybe_roll()
 
-    def record_row(self, row: RawRow, now_ms: int, source: str) -> bool:
+    def record_row(self, row: RawRow, now_ms: int, source: str) -> str | None:
+        """Record one row; the reason it was rejected, or None."""
         if row.reason is not None:
             self.rejected += 1
-            return False
+            return row.reason
         hit = self._cache.get(row.market.get("ticker")) if isinstance(row.market, dict) else None
         known = hit[1] if hit is not None and hit[0] == row.market else None
         v = validate_row(row.market, row.snapshot, now_ms, known)
@@ -332,12 +333,12 @@ class Recorder:
             self._cache[v.market.ticker] = (dict(row.market), v.market)
         if v.reason is not None:
             self.rejected += 1
-            return False
+            return v.reason
         assert v.market is not None
         self.market(v.market, v.snapshot.ts if v.snapshot is not None else now_ms)
         if v.snapshot is not None:
             self.writer.add_snapshot(v.snapshot, source)
-        return True
+        return None
 
     def market(self, m: Market, ts: int) -> None:
         if self._markets.get(m.ticker) != m:
@@ -430,8 +431,11 @@ def import_ticks(items: Iterable[Any], writer: CatalogWriter, source: str) -> Im
             if len(res.reasons) < 5:
                 res.reasons.append(reason)
         for row in tick.rows:
-            if not rec.record_row(row, tick.ts, source):
+            reason = rec.record_row(row, tick.ts, source)
+            if reason is not None:
                 res.rejected += 1
+                if len(res.reasons) < 5:
+                    res.reasons.append(reason)
         ests = []
         for r in tick.estimates:
             try:

@@ -49,6 +49,9 @@ DAY_MS = 86_400_000
 #: Slack on the EV pre-filter, in dollars: it only lets more rows through to the exact check.
 EV_SLACK = 1e-4
 SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_e4", "yes_ask_e4", "last_e4", "volume_e2", "yes_bids", "no_bids"]
+#: What a snapshot batch is read as (every field nullable: a foreign file's nulls are the check's business).
+READ_SCHEMA = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string()) if f.name == "ticker" else f.type)
+                         for f in cat.SNAPSHOTS if f.name in SNAPSHOT_COLUMNS])
 MARKET_KEYS = ("ticker", "title", "series", "event_ticker", "status", "open_ts", "close_ts", "result")
 
 
@@ -304,7 +307,7 @@ class Timeline:
                 pf = pq.ParquetFile(path, read_dictionary=["ticker"])
                 it = pf.iter_batches(batch_size=self.batch_rows, columns=SNAPSHOT_COLUMNS)
                 for b in it:
-                    t = pa.Table.from_batches([b])
+                    t = pa.Table.from_batches([b]).select(SNAPSHOT_COLUMNS).cast(READ_SCHEMA)
                     mask = None
                     if f.since_ms is not None:
                         mask = pc.greater_equal(t.column("ts"), f.since_ms)
@@ -319,7 +322,7 @@ class Timeline:
                         t = t.filter(pc.fill_null(mask, False))
                     if t.num_rows:
                         yield t
-            except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, KeyError) as e:
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError, KeyError) as e:
                 raise KakashiError(f"catalog file {path} is unreadable: {e}") from None
 
     def chunks(self) -> Iterator[pa.Table]:
@@ -329,7 +332,7 @@ class Timeline:
         for t in self.batches():
             t = self._order(t)
             if carry is not None and carry.num_rows:
-                t = pa.concat_tables([carry, t]).combine_chunks() if t.num_rows else carry
+                t = pa.concat_tables([carry, t]).unify_dictionaries().combine_chunks() if t.num_rows else carry
             if not t.num_rows:
                 continue
             ts = t.column("ts")
