@@ -131,13 +131,42 @@ def write_replay_file(path: Path, n: int, markets: int, seed: int = 2) -> None:
                                         "p_hat": f"{r.randint(5, 95) / 100:.2f}", "source": "bench"}) + "\n")
 
 
+def write_replay_catalog(root: Path, n: int, markets: int, seed: int = 2) -> None:
+    """The data of ``write_replay_file`` (same draws, same order) written straight into a catalog."""
+    from kakashi_tui.adapters.catalog import CatalogWriter
+    from kakashi_tui.core.models import Estimate, Market, MarketStatus
+
+    r = random.Random(seed)
+    t0 = 1_767_571_200_000
+    mids = [r.randint(10, 90) for _ in range(markets)]
+    w = CatalogWriter(root, roll_s=float("inf"), max_rows=250_000)
+    for m in range(markets):
+        w.add_market(Market(ticker=f"M{m:04d}", series="B", status=MarketStatus.OPEN, close_ts=t0 + 10 ** 10), t0)
+    for k in range(n // markets):
+        ts = t0 + (k + 1) * 1000
+        for m in range(markets):
+            mids[m] = min(max(mids[m] + r.choice((-1, 0, 0, 1)), 5), 93)
+            bid, ask = mids[m], mids[m] + r.randint(1, 3)
+            w.add_snapshot_row(ts, f"M{m:04d}", bid * 100, ask * 100, None, 0,
+                               [((bid - i) * 100, 5000) for i in range(3)],
+                               [((100 - ask - i) * 100, 5000) for i in range(3)], "bench")
+        if k % 50 == 0:
+            for m in range(0, markets, 10):
+                w.add_estimate(Estimate(ticker=f"M{m:04d}", ts=ts, p_hat=Decimal(r.randint(5, 95)) / 100,
+                                        source="bench"))
+        w.maybe_roll()
+    w.close()
+
+
 def bench_replay(n: int, markets: int) -> None:
+    from kakashi_tui.adapters.columnar import Timeline, check_batch, replay_columnar
     from kakashi_tui.adapters.replay import ReplayEstimator, ReplaySource, group_ticks, read_jsonl
     from kakashi_tui.adapters.store import Store
     from kakashi_tui.core.validate import quick_snapshot
     from kakashi_tui.engine import Engine, EngineConfig
 
     with tempfile.TemporaryDirectory() as d:
+        # the per-row path, as before: JSONL through the full engine tick, every row
         f = Path(d) / "replay.jsonl"
         write_replay_file(f, n, markets)
         store = Store(Path(d) / "r.db")
@@ -150,9 +179,26 @@ def bench_replay(n: int, markets: int) -> None:
         dt = time.perf_counter() - t0
         decisions = store.db.execute_sql("SELECT count(*) FROM decisions").fetchone()[0]
         store.close()
-        line("replay", saved / dt, "snapshots/s", f"snapshots={saved} markets={markets} seconds={dt:.1f} "
-             f"decisions={decisions}")
-        # Where the time goes: the same file read and grouped alone, then also checked.
+        # the same data as a catalog, replayed columnar
+        root = Path(d) / "catalog"
+        write_replay_catalog(root, n, markets)
+        store = Store(Path(d) / "c.db")
+        t0 = time.perf_counter()
+        _engine, st = replay_columnar(root, lambda src, ests: Engine(store, src, ests, EngineConfig()))
+        col_s = time.perf_counter() - t0
+        col_decisions = store.db.execute_sql("SELECT count(*) FROM decisions").fetchone()[0]
+        store.close()
+        line("replay", st.snapshots / col_s, "snapshots/s",
+             f"snapshots={st.snapshots} markets={markets} seconds={col_s:.1f} decisions={col_decisions} "
+             f"rows_through_tick={st.rows_decided} (catalog, columnar) per_row={saved / dt:.4g}/s "
+             f"(JSONL through the row tick: seconds={dt:.1f} decisions={decisions})")
+        # scan and validate: read every batch of the catalog and check it vectorised
+        t0 = time.perf_counter()
+        rows = 0
+        for chunk in Timeline(root).chunks():
+            rows += check_batch(chunk, None).n
+        scan_s = time.perf_counter() - t0
+        # Where the per-row path's time goes: the same file read and grouped alone, then also checked.
         t0 = time.perf_counter()
         for _tick in group_ticks(read_jsonl(f)):
             pass
@@ -164,25 +210,11 @@ def bench_replay(n: int, markets: int) -> None:
                     if row.snapshot is not None:
                         quick_snapshot(row.snapshot, tick.ts)
         check_s = time.perf_counter() - t0 - read_s
-
-        # A what-if for planning, not Kakashi's behaviour: the same replay if it did not re-store
-        # the snapshots it reads (the input file is already their record).
-        class NoSnapshotStore(Store):
-            def insert_snapshots(self, snaps, fetched_ts, source):  # type: ignore[override]
-                return sum(1 for _ in snaps)
-
-        store = NoSnapshotStore(Path(d) / "w.db")
-        source = ReplaySource(group_ticks(read_jsonl(f)))
-        engine = Engine(store, source, [ReplayEstimator(source)], EngineConfig())
-        t0 = time.perf_counter()
-        while source.has_next():
-            engine.tick()
-        whatif_s = time.perf_counter() - t0
-        store.close()
+    line("replay_scan_validate", rows / scan_s, "rows/s", f"rows={rows} (Parquet batches read and checked vectorised)"
+         f" per_row={saved / (read_s + check_s):.4g}/s (JSONL read, grouped and quick-checked row by row)")
     per = 1e6 / saved
-    line("replay_stages", dt * per, "us/snapshot", f"read+group={read_s * per:.2f} check={check_s * per:.2f} "
+    line("replay_per_row_stages", dt * per, "us/snapshot", f"read+group={read_s * per:.2f} check={check_s * per:.2f} "
          f"engine_rest={(dt - read_s - check_s) * per:.2f} (persist, estimate, decide, risk, fill, ledger, commit)")
-    line("replay_whatif_not_restoring_snapshots", saved / whatif_s, "snapshots/s", "(planning figure only)")
 
 
 # -- desk refresh ---------------------------------------------------------------------------

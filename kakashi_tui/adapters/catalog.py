@@ -196,17 +196,26 @@ class CatalogWriter:
 
     # -- appending ----------------------------------------------------------------------
     def add_snapshot(self, s: Snapshot | Quote, source: str) -> None:
+        self.add_snapshot_row(s.ts, s.ticker, to_e4(s.yes_bid), to_e4(s.yes_ask), to_e4(s.last), to_e2(s.volume),
+                              [(to_e4(lv.price), to_e2(lv.qty)) for lv in s.yes_bids],
+                              [(to_e4(lv.price), to_e2(lv.qty)) for lv in s.no_bids], source)
+
+    def add_snapshot_row(self, ts: int, ticker: str, yes_bid_e4: int | None, yes_ask_e4: int | None,
+                         last_e4: int | None, volume_e2: int, yes_bids: list[tuple[int, int]],
+                         no_bids: list[tuple[int, int]], source: str) -> None:
+        """A validated snapshot already in catalog units (levels as (price_e4, qty_e2), best first)."""
         c = self._snap.columns
-        c["ts"].append(s.ts)
-        c["ticker"].append(s.ticker)
-        c["yes_bid_e4"].append(to_e4(s.yes_bid))
-        c["yes_ask_e4"].append(to_e4(s.yes_ask))
-        c["last_e4"].append(to_e4(s.last))
-        c["volume_e2"].append(to_e2(s.volume))
-        for side, levels in (("yes", s.yes_bids), ("no", s.no_bids)):
+        c["ts"].append(ts)
+        c["ticker"].append(ticker)
+        c["yes_bid_e4"].append(yes_bid_e4)
+        c["yes_ask_e4"].append(yes_ask_e4)
+        c["last_e4"].append(last_e4)
+        c["volume_e2"].append(volume_e2)
+        for side, levels in (("yes", yes_bids), ("no", no_bids)):
             c[f"{side}_len"].append(len(levels))
-            c[f"{side}_p"].extend(to_e4(lv.price) for lv in levels)
-            c[f"{side}_q"].extend(to_e2(lv.qty) for lv in levels)
+            for p, q in levels:
+                c[f"{side}_p"].append(p)
+                c[f"{side}_q"].append(q)
         c["source"].append(source)
         self._snap.rows += 1
 

@@ -52,12 +52,17 @@ SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_e4", "yes_ask_e4", "last_e4", "volu
 #: What a snapshot batch is read as (every field nullable: a foreign file's nulls are the check's business).
 READ_SCHEMA = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string()) if f.name == "ticker" else f.type)
                          for f in cat.SNAPSHOTS if f.name in SNAPSHOT_COLUMNS])
+READ_TYPES = [f.type for f in READ_SCHEMA]
 MARKET_KEYS = ("ticker", "title", "series", "event_ticker", "status", "open_ts", "close_ts", "result")
 
 
 # -- the vectorised check ---------------------------------------------------------------------
 def _ints(arr: pa.Array, fill: int) -> tuple[np.ndarray, np.ndarray]:
     """(values with nulls filled, null mask) as numpy."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.null_count == 0:
+        return arr.to_numpy(zero_copy_only=False).astype(np.int64, copy=False), np.zeros(len(arr), dtype=bool)
     nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     vals = pc.fill_null(arr, fill).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     return vals, nulls
@@ -75,6 +80,20 @@ class Levels:
     q_null: np.ndarray  # flat: the level or its quantity is null
     list_null: np.ndarray  # per row: the list itself is null
     bad: np.ndarray  # per row: a level is not plainly valid, or the list itself is null
+    _lists: tuple[list[int], list[int]] | None = None  # price and qty as Python lists, made on first use
+
+    def raws(self, rows: np.ndarray) -> list[list[Any] | None]:
+        """``raw`` for many rows: the flat columns become Python lists once."""
+        if self.p_null.any() or self.q_null.any() or self.list_null[rows].any():
+            return [self.raw(int(i)) for i in rows]
+        if self._lists is None:
+            self._lists = (self.price.tolist(), self.qty.tolist())
+        plist, qlist = self._lists
+        d4, d2 = cat.from_e4, cat.from_e2
+        out: list[list[Any] | None] = []
+        for s, k in zip(self.start[rows].tolist(), self.length[rows].tolist()):
+            out.append([[d4(p), d2(q)] for p, q in zip(plist[s:s + k], qlist[s:s + k])])
+        return out
 
     def raw(self, i: int) -> list[Any] | None:
         if self.list_null[i]:
@@ -138,6 +157,22 @@ class Checked:
     plain: np.ndarray  # plainly valid: the row check accepts it with exactly these values
     valid: np.ndarray  # plain, or accepted by the row check
     reasons: dict[int, str] = field(default_factory=dict)  # row -> the row check's reason
+
+    def raws(self, rows: list[int]) -> list[dict[str, Any]]:
+        """``raw`` of many rows at once (the rows a replay tick hands the engine)."""
+        if not rows:
+            return []
+        a = np.asarray(rows, dtype=np.int64)
+        d4, d2 = cat.from_e4, cat.from_e2
+        names = self.names
+        tick = [names[c] for c in self.codes[a].tolist()]
+        tss = self.ts[a].tolist()
+        tops = [[None if nl else d4(v) for v, nl in zip(col[a].tolist(), null[a].tolist())]
+                for col, null in ((self.bid, self.bid_null), (self.ask, self.ask_null), (self.last, self.last_null))]
+        vol = [None if nl else d2(v) for v, nl in zip(self.volume[a].tolist(), self.volume_null[a].tolist())]
+        yes, no = self.yes.raws(a), self.no.raws(a)
+        return [{"ticker": tick[j], "ts": tss[j], "yes_bid": tops[0][j], "yes_ask": tops[1][j], "last": tops[2][j],
+                 "volume": vol[j], "yes_bids": yes[j], "no_bids": no[j]} for j in range(len(rows))]
 
     def raw(self, i: int) -> dict[str, Any]:
         """Row ``i`` as the raw snapshot a source would hand over (exact Decimals, ints)."""
@@ -307,7 +342,11 @@ class Timeline:
                 pf = pq.ParquetFile(path, read_dictionary=["ticker"])
                 it = pf.iter_batches(batch_size=self.batch_rows, columns=SNAPSHOT_COLUMNS)
                 for b in it:
-                    t = pa.Table.from_batches([b]).select(SNAPSHOT_COLUMNS).cast(READ_SCHEMA)
+                    t = pa.Table.from_batches([b]).select(SNAPSHOT_COLUMNS)
+                    if [f.type for f in t.schema] != READ_TYPES:
+                        t = t.cast(READ_SCHEMA)  # a foreign file's types; ours are read as written
+                    else:
+                        t = t.replace_schema_metadata(None).cast(READ_SCHEMA) if t.schema != READ_SCHEMA else t
                     mask = None
                     if f.since_ms is not None:
                         mask = pc.greater_equal(t.column("ts"), f.since_ms)
@@ -474,9 +513,8 @@ def _first_ts(tl: Timeline) -> int | None:
 
 def _raw_rows(tl: Timeline, parts: TickParts, checked: Checked | None, rows: list[int]) -> list[RawRow]:
     out = [RawRow(market=m, snapshot=None, payload={"type": "market", **m}) for m in parts.markets]
-    for i in rows:
-        raw = checked.raw(i)  # type: ignore[union-attr]
-        out.append(RawRow(market=tl.market_for(raw["ticker"]), snapshot=raw, payload={"type": "snapshot", **raw}))
+    for raw in (checked.raws(rows) if checked is not None else []):
+        out.append(RawRow(market=tl.market_for(raw["ticker"]), snapshot=raw, payload=raw))
     out += [RawRow(market={}, snapshot=None, payload=p, reason=r) for r, p in parts.rejected]
     return out
 
