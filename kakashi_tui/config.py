@@ -54,6 +54,11 @@ class KalshiSection(_Section):
     backoff_base_s: float = Field(default=0.5, gt=0, le=30)
 
 
+class CatalogSection(_Section):
+    dir: str | None = None  # default: catalog/ beside the database
+    roll_seconds: float = Field(default=120.0, gt=0, le=3600)
+
+
 class KakashiConfig(_Section):
     bankroll: Decimal = Field(default=Decimal("1000"), gt=0)
     db: str = "kakashi.db"
@@ -62,6 +67,7 @@ class KakashiConfig(_Section):
     fees: FeesSection = FeesSection()
     sim: SimSection = SimSection()
     kalshi: KalshiSection = KalshiSection()
+    catalog: CatalogSection = CatalogSection()
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
