@@ -80,19 +80,27 @@ class Levels:
     q_null: np.ndarray  # flat: the level or its quantity is null
     list_null: np.ndarray  # per row: the list itself is null
     bad: np.ndarray  # per row: a level is not plainly valid, or the list itself is null
-    _lists: tuple[list[int], list[int]] | None = None  # price and qty as Python lists, made on first use
+    _lists: tuple[list[int], list[int], bool] | None = None  # price, qty as lists and "any nulls", on first use
 
     def raws(self, rows: np.ndarray) -> list[list[Any] | None]:
         """``raw`` for many rows: the flat columns become Python lists once."""
-        if self.p_null.any() or self.q_null.any() or self.list_null[rows].any():
-            return [self.raw(int(i)) for i in rows]
         if self._lists is None:
-            self._lists = (self.price.tolist(), self.qty.tolist())
-        plist, qlist = self._lists
-        d4, d2 = cat.from_e4, cat.from_e2
+            self._lists = (self.price.tolist(), self.qty.tolist(), bool(self.p_null.any() or self.q_null.any()))
+        plist, qlist, nulls = self._lists
+        if nulls or self.list_null[rows].any():
+            return [self.raw(int(i)) for i in rows]
+        pairs = _PAIRS
         out: list[list[Any] | None] = []
         for s, k in zip(self.start[rows].tolist(), self.length[rows].tolist()):
-            out.append([[d4(p), d2(q)] for p, q in zip(plist[s:s + k], qlist[s:s + k])])
+            row = []
+            for key in zip(plist[s:s + k], qlist[s:s + k]):
+                pair = pairs.get(key)
+                if pair is None:
+                    if len(pairs) > 200_000:  # bounded: a long replay of varied books
+                        pairs.clear()
+                    pair = pairs[key] = (cat.from_e4(key[0]), cat.from_e2(key[1]))
+                row.append(pair)
+            out.append(row)
         return out
 
     def raw(self, i: int) -> list[Any] | None:
@@ -102,6 +110,10 @@ class Levels:
         return [[None if pn else cat.from_e4(p), None if qn else cat.from_e2(q)]
                 for p, q, pn, qn in zip(self.price[s:s + k].tolist(), self.qty[s:s + k].tolist(),
                                         self.p_null[s:s + k].tolist(), self.q_null[s:s + k].tolist())]
+
+
+#: (price_e4, qty_e2) -> the (price, qty) pair a source hands over (immutable, so shared).
+_PAIRS: dict[tuple[int, int], tuple[Any, Any]] = {}
 
 
 def _levels(arr: pa.Array, n: int) -> Levels:
@@ -286,7 +298,7 @@ class Timeline:
     """A catalog read in time order: snapshot batches merged with market and estimate changes."""
 
     def __init__(self, root: str | os.PathLike[str], filters: Filters | None = None,
-                 batch_rows: int = 65_536) -> None:
+                 batch_rows: int = 262_144) -> None:
         self.root = cat.check_catalog(root)
         self.f = filters or Filters()
         self.batch_rows = batch_rows
@@ -366,20 +378,27 @@ class Timeline:
 
     def chunks(self) -> Iterator[pa.Table]:
         """Tables holding whole ticks: rows without a ts or out of time order are set aside
-        (rejected with their reason at the next tick), the rest in nondecreasing ts."""
+        (rejected with their reason at the next tick), the rest in nondecreasing ts. A tick cut
+        by a batch edge is joined up in a small table of its own (no batch is copied whole)."""
         carry: pa.Table | None = None
         for t in self.batches():
             t = self._order(t)
-            if carry is not None and carry.num_rows:
-                t = pa.concat_tables([carry, t]).unify_dictionaries().combine_chunks() if t.num_rows else carry
             if not t.num_rows:
                 continue
-            ts = t.column("ts")
-            last = ts[-1].as_py()
-            cut = int(np.searchsorted(ts.to_numpy(), last, side="left"))
-            carry = t.slice(cut)
+            ts = t.column("ts").combine_chunks().to_numpy()
+            if carry is not None:
+                k = int(np.searchsorted(ts, carry.column("ts")[0].as_py(), side="right"))
+                if k:
+                    carry = pa.concat_tables([carry, t.slice(0, k)]).unify_dictionaries().combine_chunks()
+                    t, ts = t.slice(k), ts[k:]
+                if not t.num_rows:
+                    continue  # the whole batch is that one tick: it may go on in the next
+                yield carry
+                carry = None
+            cut = int(np.searchsorted(ts, ts[-1], side="left"))
             if cut:
                 yield t.slice(0, cut)
+            carry = t.slice(cut)
         if carry is not None and carry.num_rows:
             yield carry
 
@@ -429,9 +448,7 @@ class Timeline:
         for k, t in enumerate(all_ts.tolist()):
             mk: list[dict[str, Any]] = []
             while mi < len(ms) and ms[mi]["ts"] == t:
-                md = _market_dict(ms[mi])
-                self.market[md["ticker"]] = md
-                mk.append(md)
+                mk.append(_market_dict(ms[mi]))  # takes effect when the tick is played (enter)
                 mi += 1
             ek: list[Estimate] = []
             if self.first_tick and self.initial_estimates:
@@ -442,6 +459,11 @@ class Timeline:
                 ei += 1
             rej, self.pending_rejects = self.pending_rejects, []
             yield TickParts(t, mk, [e for e in ek if e is not None], int(bounds_lo[k]), int(bounds_hi[k]), rej)
+
+    def enter(self, parts: TickParts) -> None:
+        """Play a tick's market changes: its rows carry the metadata as of this tick."""
+        for md in parts.markets:
+            self.market[md["ticker"]] = md
 
     @staticmethod
     def _estimate(e: dict[str, Any], ts: int) -> Estimate | None:
@@ -512,6 +534,7 @@ def _first_ts(tl: Timeline) -> int | None:
 
 
 def _raw_rows(tl: Timeline, parts: TickParts, checked: Checked | None, rows: list[int]) -> list[RawRow]:
+    tl.enter(parts)
     out = [RawRow(market=m, snapshot=None, payload={"type": "market", **m}) for m in parts.markets]
     for raw in (checked.raws(rows) if checked is not None else []):
         out.append(RawRow(market=tl.market_for(raw["ticker"]), snapshot=raw, payload=raw))
@@ -519,13 +542,19 @@ def _raw_rows(tl: Timeline, parts: TickParts, checked: Checked | None, rows: lis
     return out
 
 
-def replay_rows(root: str | os.PathLike[str], make_engine: EngineFactory, filters: Filters | None = None,
-                on_tick: Callable[[Any], None] | None = None) -> tuple[Any, ReplayStats]:
-    """The reference path: every snapshot of the catalog through the engine's tick, row by row."""
+def _start(root: str | os.PathLike[str], make_engine: EngineFactory, filters: Filters | None,
+           start_ms: int | None) -> tuple[Timeline, _Feed, Any]:
+    """The timeline, the feed playing it, and the engine on that feed; the clock starts at
+    ``start_ms`` (the recorded run's start, when known) or at the first record."""
     tl = Timeline(root, filters)
-    first = _first_ts(tl)
-    feed = _Feed(first or 1)
-    engine = make_engine(feed, [feed])
+    feed = _Feed(start_ms or _first_ts(tl) or 1)
+    return tl, feed, make_engine(feed, [feed])
+
+
+def replay_rows(root: str | os.PathLike[str], make_engine: EngineFactory, filters: Filters | None = None,
+                on_tick: Callable[[Any], None] | None = None, start_ms: int | None = None) -> tuple[Any, ReplayStats]:
+    """The reference path: every snapshot of the catalog through the engine's tick, row by row."""
+    tl, feed, engine = _start(root, make_engine, filters, start_ms)
     st = ReplayStats()
 
     def run(parts: TickParts, checked: Checked | None) -> None:
@@ -560,12 +589,10 @@ def _rows_only(chunk: pa.Table) -> Checked:
 
 
 def replay_columnar(root: str | os.PathLike[str], make_engine: EngineFactory, filters: Filters | None = None,
-                    on_tick: Callable[[Any], None] | None = None) -> tuple[Any, ReplayStats]:
+                    on_tick: Callable[[Any], None] | None = None,
+                    start_ms: int | None = None) -> tuple[Any, ReplayStats]:
     """The fast path: vectorised check, per-row decisions only where something can happen."""
-    tl = Timeline(root, filters)
-    first = _first_ts(tl)
-    feed = _Feed(first or 1)
-    engine = make_engine(feed, [feed])
+    tl, feed, engine = _start(root, make_engine, filters, start_ms)
     store = engine.store
     cfg = engine.cfg
     threshold = float(cfg.strategy.edge_threshold)
@@ -588,78 +615,98 @@ def replay_columnar(root: str | os.PathLike[str], make_engine: EngineFactory, fi
         return c
 
     for chunk_or_none in _with_final(tl.chunks()):
-        if chunk_or_none is not None:
-            checked = check_batch(chunk_or_none, None)
-            n = checked.n
+        checked = check_batch(chunk_or_none, None) if chunk_or_none is not None else None
+        ts = checked.ts if checked is not None else np.zeros(0, np.int64)
+        ticks = list(tl.ticks(ts, final=checked is None))
+        events = [(gcode(e.ticker), parts.ts, float(e.p_hat)) for parts in ticks for e in parts.estimates]
+        n = checked.n if checked is not None else 0
+        if checked is not None:
             g = np.array([gcode(t) if type(t) is str else -1 for t in checked.names], dtype=np.int64)
             rows_g = g[checked.codes]
+            valid = checked.valid
+            p = _beliefs_as_of(belief, rows_g, ts, events)
             bid_f = np.where(checked.bid_null, np.nan, checked.bid / ONE_E4)
             ask_f = np.where(checked.ask_null, np.nan, checked.ask / ONE_E4)
             no_ask_f = 1.0 - bid_f
-            fee_y = m_min * ask_f * (1.0 - ask_f)
-            fee_n = m_min * no_ask_f * (1.0 - no_ask_f)
-            valid = checked.valid
-            ticks = tl.ticks(checked.ts, final=False)
-        else:
-            checked, n = None, 0
-            ticks = tl.ticks(np.zeros(0, np.int64), final=True)
-        held_g = _held_codes(engine, gcode)
-        quotes_last: dict[int, int] = {}  # global code -> last bulk row index (latest quote)
+            with np.errstate(invalid="ignore"):
+                # the best ask of either side could clear the threshold net of a fee no smaller
+                # than m * a * (1 - a) (the fee is that, ceiled): a superset of what decides
+                ev_y = p - ask_f - m_min * ask_f * (1.0 - ask_f)
+                ev_n = (1.0 - p) - no_ask_f - m_min * no_ask_f * (1.0 - no_ask_f)
+                cand = valid & ((ev_y >= threshold - EV_SLACK) | (ev_n >= threshold - EV_SLACK))
+            held_g = _held_codes(engine, gcode)
+            held = valid & np.isin(rows_g, held_g) if held_g else np.zeros(n, dtype=bool)
+            n_valid_before = np.concatenate(([0], np.cumsum(valid)))
+            passed = np.zeros(n, dtype=bool)
+        for c, _ts, pv in events:
+            belief[c] = pv
         skipped: list[dict[str, Any]] = []
-        rejects: list[tuple[int, str, int]] = []
         for parts in ticks:
             st.ticks += 1
             lo, hi = parts.lo, parts.hi
-            for e in parts.estimates:  # beliefs as of this tick (superset of the engine's: harmless)
-                belief[gcode(e.ticker)] = float(e.p_hat)
             day = parts.ts // DAY_MS
             forced = bool(parts.markets or parts.estimates or parts.rejected) or day != last_day
             last_day = day
             idx: list[int] = []
             n_valid = n_rej = 0
             if checked is not None and hi > lo:
-                v = valid[lo:hi]
-                gg = rows_g[lo:hi]
-                p = belief[np.where(gg >= 0, gg, 0)]
-                p = np.where(gg >= 0, p, np.nan)
-                with np.errstate(invalid="ignore"):
-                    ev_y = p - ask_f[lo:hi] - fee_y[lo:hi]
-                    ev_n = (1.0 - p) - no_ask_f[lo:hi] - fee_n[lo:hi]
-                    cand = (ev_y >= threshold - EV_SLACK) | (ev_n >= threshold - EV_SLACK)
-                if held_g:
-                    cand |= np.isin(gg, held_g)
-                interesting = v & cand
-                idx = (np.flatnonzero(interesting) + lo).tolist()
-                n_valid = int(v.sum())
+                hit = np.flatnonzero(cand[lo:hi] | held[lo:hi])
+                if len(hit):
+                    hit += lo
+                    passed[hit] = True
+                    idx = hit.tolist()
+                n_valid = int(n_valid_before[hi] - n_valid_before[lo])
                 n_rej = (hi - lo) - n_valid
-                if n_rej:
-                    rejects.extend((parts.ts, checked.reasons[i], i) for i in (np.flatnonzero(~v) + lo).tolist())
-                bulk = v & ~interesting
-                if bulk.any():
-                    for i in (np.flatnonzero(bulk) + lo).tolist():
-                        quotes_last[int(rows_g[i])] = i
             st.snapshots += n_valid
             st.rejected += n_rej + len(parts.rejected)
-            if idx or forced:
-                feed.set(parts.ts, _raw_rows(tl, parts, checked, idx), parts.estimates)
-                engine.tick_count = st.ticks - 1
-                report = engine.tick()
-                st.ticks_run += 1
-                st.rows_decided += len(idx)
-                engine.rejected_total += n_rej
-                store.insert_tick(tick=report.tick, ts=report.ts, wall_ms=now_wall_ms(), saved=n_valid,
-                                  rejected=n_rej + report.rejected, decisions=len(report.decisions),
-                                  fills=report.fills, settled=report.settled, errors=0, latency_ms=0.0,
-                                  cash_cents=report.cash_cents, equity_cents=report.equity_cents)
-                if report.fills or report.settled:
-                    held_g = _held_codes(engine, gcode)
-                if on_tick is not None:
-                    on_tick(report)
-            else:
-                engine.rejected_total += n_rej
+            engine.rejected_total += n_rej
+            if not idx and not forced:
                 skipped.append({"tick": st.ticks, "ts": parts.ts, "saved": n_valid, "rejected": n_rej})
-        _bulk(engine, checked, skipped, quotes_last, rejects, st)
+                continue
+            feed.set(parts.ts, _raw_rows(tl, parts, checked, idx), parts.estimates)
+            engine.tick_count = st.ticks - 1
+            report = engine.tick()
+            st.ticks_run += 1
+            st.rows_decided += len(idx)
+            store.insert_tick(tick=report.tick, ts=report.ts, wall_ms=now_wall_ms(), saved=n_valid,
+                              rejected=n_rej + report.rejected, decisions=len(report.decisions),
+                              fills=report.fills, settled=report.settled, errors=0, latency_ms=0.0,
+                              cash_cents=report.cash_cents, equity_cents=report.equity_cents)
+            if (report.fills or report.settled) and checked is not None:
+                held_g = _held_codes(engine, gcode)  # positions moved: the rows after this tick follow
+                held[hi:] = valid[hi:] & np.isin(rows_g[hi:], held_g)
+            if on_tick is not None:
+                on_tick(report)
+        rejects: list[tuple[int, str, int]] = []
+        quotes: list[int] = []
+        if checked is not None:
+            rejects = [(int(ts[i]), checked.reasons[i], i) for i in np.flatnonzero(~valid).tolist()]
+            bulk = np.flatnonzero(valid & ~passed)
+            if len(bulk):  # each market's last row the engine did not see: its latest quote
+                _u, first = np.unique(rows_g[bulk][::-1], return_index=True)
+                quotes = sorted(bulk[::-1][first].tolist())
+        _bulk(engine, checked, skipped, quotes, rejects, st)
     return engine, st
+
+
+def _beliefs_as_of(belief: np.ndarray, rows_g: np.ndarray, ts: np.ndarray,
+                   events: list[tuple[int, int, float]]) -> np.ndarray:
+    """Each row's belief at its tick: the state before the chunk, then the chunk's estimates
+    (the last one at or before the row's ts, for its market)."""
+    safe = np.where(rows_g >= 0, rows_g, 0)
+    p = np.where(rows_g >= 0, belief[safe], np.nan)
+    if not events:
+        return p
+    ec = np.array([e[0] for e in events], dtype=np.int64)
+    et = np.array([e[1] for e in events], dtype=np.int64)
+    ep = np.array([e[2] for e in events], dtype=np.float64)
+    order = np.lexsort((np.arange(len(events)), et, ec))  # by market, time, then arrival
+    ec, et, ep = ec[order], et[order], ep[order]
+    k = np.int64(1) << np.int64(42)
+    j = np.searchsorted(ec * k + np.clip(et, 0, k - 1), safe * k + np.clip(ts, 0, k - 1), side="right") - 1
+    jj = np.maximum(j, 0)
+    hit = (j >= 0) & (ec[jj] == rows_g)
+    return np.where(hit, ep[jj], p)
 
 
 def _with_final(chunks: Iterator[pa.Table]) -> Iterator[pa.Table | None]:
@@ -675,7 +722,7 @@ def _jsonable(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in raw.items()}
 
 
-def _bulk(engine: Any, checked: Checked | None, skipped: list[dict[str, Any]], quotes_last: dict[int, int],
+def _bulk(engine: Any, checked: Checked | None, skipped: list[dict[str, Any]], quotes: list[int],
           rejects: list[tuple[int, str, int]], st: ReplayStats) -> None:
     """What the skipped rows and ticks leave: tick rows (the equity curve, counts), rejected
     rows with the row check's reason, and each market's latest quote."""
@@ -691,10 +738,6 @@ def _bulk(engine: Any, checked: Checked | None, skipped: list[dict[str, Any]], q
                                   decisions=0, fills=0, settled=0, errors=0, latency_ms=0.0, cash_cents=cash,
                                   equity_cents=eq)
             store.set_control("tick_count", str(st.ticks))
-        if checked is not None and quotes_last:
-            quotes = []
-            for i in sorted(quotes_last.values()):
-                q = quick_snapshot(checked.raw(i), None)
-                if q is not None:
-                    quotes.append(q)
-            store.insert_snapshots(quotes, wall, "replay")
+        if checked is not None and quotes:
+            made = [quick_snapshot(raw, None) for raw in checked.raws(quotes)]
+            store.insert_snapshots([q for q in made if q is not None], wall, "replay")
