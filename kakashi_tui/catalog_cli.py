@@ -114,8 +114,9 @@ def _info(root: Path) -> int:
         print(f"catalog {root}: empty")
         return 0
     print(f"catalog {root}")
-    print(f"{'date':<10}  {'snapshots':>10}  {'markets':>7}  {'changes':>7}  {'estimates':>9}  {'size':>9}  span (UTC)")
-    tot = {"snapshots": 0, "markets": 0, "estimates": 0}
+    print(f"{'date':<10}  {'snapshots':>10}  {'markets':>7}  {'changes':>7}  {'estimates':>9}  {'trades':>8}  "
+          f"{'size':>9}  span (UTC)")
+    tot = {"snapshots": 0, "markets": 0, "estimates": 0, "trades": 0}
     size = 0
     for d in days:
         span = ""
@@ -126,12 +127,12 @@ def _info(root: Path) -> int:
             t = datetime.fromtimestamp(d.last_ts / 1000, tz=timezone.utc).strftime("%H:%M:%S")
             span = f"{f}-{t}"
         print(f"{d.date:<10}  {d.rows['snapshots']:>10,}  {d.markets:>7,}  {d.rows['markets']:>7,}  "
-              f"{d.rows['estimates']:>9,}  {_size(d.bytes):>9}  {span}")
+              f"{d.rows['estimates']:>9,}  {d.rows['trades']:>8,}  {_size(d.bytes):>9}  {span}")
         for k in tot:
             tot[k] += d.rows[k]
         size += d.bytes
     print(f"{'total':<10}  {tot['snapshots']:>10,}  {'':>7}  {tot['markets']:>7,}  {tot['estimates']:>9,}  "
-          f"{_size(size):>9}  {len(days)} day(s)")
+          f"{tot['trades']:>8,}  {_size(size):>9}  {len(days)} day(s)")
     return 0
 
 

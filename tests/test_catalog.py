@@ -128,7 +128,7 @@ def test_kill_9_while_recording_leaves_a_readable_dataset(tmp_path):
         os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=30)
     assert p.returncode == -signal.SIGKILL
-    for table in cat.TABLES:
+    for table in ("snapshots", "markets", "estimates"):  # (no trade prints without the WebSocket)
         t = hive(root, table).to_table()  # every visible file is a whole Parquet file
         if table == "snapshots":
             assert t.num_rows >= 5 * 8 and t.num_rows % 8 == 0  # whole passes: eight markets each

@@ -156,6 +156,31 @@ def test_no_websocket_means_polling_and_the_feed_comes_in_when_it_can(server):
     assert not feed._thread.is_alive()
 
 
+def test_trade_prints_go_into_the_catalog(server, tmp_path):
+    import pyarrow.dataset as ds
+
+    from kakashi_tui.adapters.catalog import CatalogWriter, Recorder
+
+    rec = Recorder(CatalogWriter(tmp_path / "c"))
+    feed = BookFeed(server.url, backoff_base=0.02)
+    src = LiveBookSource(Polled(), feed, on_trades=rec.trades)
+    feed.start()
+    try:
+        assert wait_for(lambda: feed.live)
+        got = 0
+        end = time.monotonic() + 10
+        while got < 3 and time.monotonic() < end:
+            src.fetch()
+            got = rec.writer.pending_rows
+            time.sleep(0.02)
+    finally:
+        feed.stop()
+        rec.close()
+    t = ds.dataset(tmp_path / "c" / "trades", format="parquet", partitioning="hive").to_table().to_pylist()
+    assert len(t) >= 3 and all(r["ticker"] in TICKERS and r["count_e2"] == 300 and r["trade_id"] for r in t)
+    assert {r["date"] for r in t} == {"2026-11-26"}  # the print's own time, UTC
+
+
 def test_the_handshake_carries_the_signed_headers(server):
     server.require_key = True
     calls = []

@@ -39,7 +39,7 @@ from kakashi_tui.errors import ConfigError, KakashiError
 
 PRICE_SCALE = 10_000  # *_e4 columns: integer units of $0.0001
 COUNT_SCALE = 100  # *_e2 columns: integer hundredths of a contract
-TABLES = ("snapshots", "markets", "estimates")
+TABLES = ("snapshots", "markets", "estimates", "trades")
 DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
 
@@ -79,7 +79,17 @@ ESTIMATES = pa.schema([
     pa.field("source", pa.string(), nullable=False),
 ], metadata={"kakashi.table": "estimates", "kakashi.units": "ts UTC epoch ms; p_hat probability of YES"})
 
-SCHEMAS = {"snapshots": SNAPSHOTS, "markets": MARKETS, "estimates": ESTIMATES}
+TRADES = pa.schema([
+    pa.field("ts", pa.int64(), nullable=False),
+    pa.field("ticker", pa.string(), nullable=False),
+    pa.field("yes_price_e4", pa.int64(), nullable=False),
+    pa.field("count_e2", pa.int64(), nullable=False),
+    pa.field("taker_side", pa.string()),
+    pa.field("trade_id", pa.string()),
+    pa.field("source", pa.string(), nullable=False),
+], metadata={"kakashi.table": "trades", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract"})
+
+SCHEMAS = {"snapshots": SNAPSHOTS, "markets": MARKETS, "estimates": ESTIMATES, "trades": TRADES}
 
 
 def utc_date(ms: int) -> str:
@@ -177,6 +187,7 @@ class CatalogWriter:
         self._snap = _snapshot_buffer()
         self._markets = _plain_buffer(MARKETS)
         self._estimates = _plain_buffer(ESTIMATES)
+        self._trades = _plain_buffer(TRADES)
         self._serial = 0
         self._last_roll = clock()
         self.rows_written = {t: 0 for t in TABLES}
@@ -192,7 +203,7 @@ class CatalogWriter:
 
     @property
     def pending_rows(self) -> int:
-        return self._snap.rows + self._markets.rows + self._estimates.rows
+        return self._snap.rows + self._markets.rows + self._estimates.rows + self._trades.rows
 
     # -- appending ----------------------------------------------------------------------
     def add_snapshot(self, s: Snapshot | Quote, source: str) -> None:
@@ -239,6 +250,15 @@ class CatalogWriter:
         c["source"].append(e.source)
         self._estimates.rows += 1
 
+    def add_trade(self, ts: int, ticker: str, yes_price_e4: int, count_e2: int, taker_side: str | None,
+                  trade_id: str | None, source: str) -> None:
+        """A public trade print (the WebSocket ``trade`` channel)."""
+        c = self._trades.columns
+        for k, v in (("ts", ts), ("ticker", ticker), ("yes_price_e4", yes_price_e4), ("count_e2", count_e2),
+                     ("taker_side", taker_side), ("trade_id", trade_id), ("source", source)):
+            c[k].append(v)
+        self._trades.rows += 1
+
     def maybe_roll(self) -> int:
         """Flush when the segment is old or big enough; returns the files written."""
         if self.pending_rows >= self.max_rows or (self.pending_rows and self._clock() - self._last_roll >= self.roll_s):
@@ -256,11 +276,13 @@ class CatalogWriter:
                 _levels_array(c["yes_len"], c["yes_p"], c["yes_q"]), _levels_array(c["no_len"], c["no_p"], c["no_q"]),
                 pa.array(c["source"], pa.string())], schema=SNAPSHOTS)
             self._snap = _snapshot_buffer()
-        for name, buf, schema in (("markets", self._markets, MARKETS), ("estimates", self._estimates, ESTIMATES)):
+        for name, buf, schema in (("markets", self._markets, MARKETS), ("estimates", self._estimates, ESTIMATES),
+                                  ("trades", self._trades, TRADES)):
             if buf.rows:
                 yield name, pa.Table.from_pydict(buf.columns, schema=schema)
         self._markets = _plain_buffer(MARKETS)
         self._estimates = _plain_buffer(ESTIMATES)
+        self._trades = _plain_buffer(TRADES)
 
     def flush(self) -> int:
         n = 0
@@ -361,6 +383,12 @@ class Recorder:
                 self._beliefs[e.ticker] = key
                 self.writer.add_estimate(e)
 
+    def trades(self, trades: Iterable[Any]) -> None:
+        """Trade prints (``kalshi_ws.Trade``) as they came off the feed."""
+        for t in trades:
+            self.writer.add_trade(t.ts, t.ticker, t.yes_price_e4, t.count_e2, t.taker_side or None,
+                                  t.trade_id or None, "kalshi-ws")
+
     def close(self) -> None:
         self.writer.close()
 
@@ -457,7 +485,7 @@ def import_ticks(items: Iterable[Any], writer: CatalogWriter, source: str) -> Im
         rec.estimates(ests)
         writer.maybe_roll()
     writer.flush()
-    res.snapshots, res.markets, res.estimates = (writer.rows_written[t] for t in TABLES)
+    res.snapshots, res.markets, res.estimates = (writer.rows_written[t] for t in TABLES[:3])
     return res
 
 

@@ -122,6 +122,7 @@ class Trade:
     count_e2: int
     taker_side: str
     ts: int
+    trade_id: str = ""
 
 
 @dataclass
@@ -384,7 +385,8 @@ class _Session:
             raise Malformed("trade without a market_ticker")
         ts = body.get("ts")
         tr = Trade(t, _price(body.get("yes_price_dollars")), _count(body.get("count_fp")),
-                   str(body.get("taker_side") or ""), int(ts) * 1000 if isinstance(ts, int) else self.feed.clock())
+                   str(body.get("taker_side") or ""), int(ts) * 1000 if type(ts) is int else self.feed.clock(),
+                   str(body.get("trade_id") or ""))
         with self.feed._lock:
             self.feed._trades.append(tr)
             del self.feed._trades[:-10_000]  # bounded when nobody reads them
@@ -393,11 +395,13 @@ class _Session:
 class LiveBookSource:
     """A polling source whose books are replaced by the WebSocket's where those are in sync."""
 
-    def __init__(self, polled: Any, feed: BookFeed, watch: Callable[[], Iterable[str]] | None = None) -> None:
+    def __init__(self, polled: Any, feed: BookFeed, watch: Callable[[], Iterable[str]] | None = None,
+                 on_trades: Callable[[list[Trade]], None] | None = None) -> None:
         self.polled = polled
         self.feed = feed
         self.name = polled.name
         self.watch = watch
+        self.on_trades = on_trades  # e.g. the catalog recorder's trades()
         self.live_rows = 0
 
     def now_ms(self) -> int:
@@ -420,6 +424,8 @@ class LiveBookSource:
                 self.live_rows += 1
             rows.append(r)
         batch.rows = rows
+        if self.on_trades is not None:
+            self.on_trades(self.feed.take_trades())
         return batch
 
     def feed_label(self) -> str:
