@@ -69,6 +69,11 @@ MARKETS = pa.schema([
     pa.field("close_ts", pa.int64()),
     pa.field("result", pa.string()),
     pa.field("settlement_value_e4", pa.int64()),
+    pa.field("subtitle", pa.string()),
+    pa.field("updated_ts", pa.int64()),
+    pa.field("fee_multiplier", pa.decimal128(38, 18)),
+    pa.field("fee_type", pa.string()),
+    pa.field("fee_waiver_until_ts", pa.int64()),
 ], metadata={"kakashi.table": "markets", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001"})
 
 P_HAT = pa.decimal128(38, 18)
@@ -234,10 +239,14 @@ class CatalogWriter:
         c = self._markets.columns
         sv = getattr(m, "settlement_value", None)
         mt = getattr(m, "market_type", None)
+        fm = getattr(m, "fee_multiplier", None)
         row = {"ts": ts, "ticker": m.ticker, "title": m.title, "series": m.series, "event_ticker": m.event_ticker,
                "status": m.status.value, "market_type": getattr(mt, "value", mt) or "binary",
                "open_ts": m.open_ts, "close_ts": m.close_ts, "result": m.result.value if m.result else None,
-               "settlement_value_e4": to_e4(sv) if sv is not None else None}
+               "settlement_value_e4": to_e4(sv) if sv is not None else None,
+               "subtitle": getattr(m, "subtitle", None) or None, "updated_ts": getattr(m, "updated_ts", None),
+               "fee_multiplier": fm, "fee_type": getattr(m, "fee_type", None),
+               "fee_waiver_until_ts": getattr(m, "fee_waiver_until_ts", None)}
         for k, v in row.items():
             c[k].append(v)
         self._markets.rows += 1

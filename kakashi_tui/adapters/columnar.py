@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import now_wall_ms
-from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate, MarketStatus
+from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate
 from kakashi_tui.core.validate import quick_snapshot, validate_row
 from kakashi_tui.errors import KakashiError
 
@@ -53,7 +53,8 @@ SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_e4", "yes_ask_e4", "last_e4", "volu
 READ_SCHEMA = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string()) if f.name == "ticker" else f.type)
                          for f in cat.SNAPSHOTS if f.name in SNAPSHOT_COLUMNS])
 READ_TYPES = [f.type for f in READ_SCHEMA]
-MARKET_KEYS = ("ticker", "title", "series", "event_ticker", "status", "open_ts", "close_ts", "result")
+MARKET_KEYS = ("ticker", "title", "series", "event_ticker", "status", "open_ts", "close_ts", "result",
+               "subtitle", "market_type", "updated_ts", "fee_multiplier", "fee_type", "fee_waiver_until_ts")
 
 
 # -- the vectorised check ---------------------------------------------------------------------
@@ -256,7 +257,7 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
                   yes, no, plain, plain.copy())
     for i in np.flatnonzero(~plain).tolist():  # rare: the row check decides, and says why
         raw = out.raw(i)
-        v = validate_row({"ticker": raw["ticker"], "status": MarketStatus.OPEN.value}, raw, now_ms if now_ms is not None else int(ts[i]))
+        v = validate_row({"ticker": raw["ticker"], "status": "open"}, raw, now_ms if now_ms is not None else int(ts[i]))
         if v.reason is None:
             out.valid[i] = True
         else:
@@ -275,7 +276,15 @@ class Filters:
 
 
 def _market_dict(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in MARKET_KEYS if row.get(k) is not None}
+    """A recorded market change as a source's raw market row (keys with a value only)."""
+    out = {k: row[k] for k in MARKET_KEYS if row.get(k) is not None and k != "market_type"}
+    if row.get("market_type") not in (None, "binary"):
+        out["market_type"] = row["market_type"]
+    if row.get("settlement_value_e4") is not None:
+        out["settlement_value"] = cat.from_e4(row["settlement_value_e4"])
+    if isinstance(out.get("fee_multiplier"), Decimal):
+        out["fee_multiplier"] = out["fee_multiplier"].normalize()
+    return out
 
 
 def _p_hat(v: Decimal) -> Decimal:
@@ -337,10 +346,19 @@ class Timeline:
         self.last_ts: int | None = None
         self.pending_rejects: list[tuple[str, Any]] = []
 
+    def fee_floor(self, configured: list[Decimal]) -> float:
+        """The smallest fee multiplier any market here could be charged at: the configured ones
+        and the markets' own; 0 when a market has a fee waiver or a fee type of its own."""
+        rows = [*self.market_events, *self.market.values()]
+        if any(r.get("fee_waiver_until_ts") is not None or r.get("fee_type") is not None for r in rows):
+            return 0.0
+        mults = [*configured, *(r["fee_multiplier"] for r in rows if r.get("fee_multiplier") is not None)]
+        return float(min(mults)) if mults else 0.0
+
     def market_for(self, ticker: Any) -> dict[str, Any]:
         m = self.market.get(ticker) if type(ticker) is str else None
         if m is None:
-            m = {"ticker": ticker, "status": MarketStatus.OPEN.value}
+            m = {"ticker": ticker, "status": "open"}  # (read as "active" where the lifecycle words are Kalshi's)
             if type(ticker) is str:
                 self.market[ticker] = m
         return m
@@ -596,8 +614,7 @@ def replay_columnar(root: str | os.PathLike[str], make_engine: EngineFactory, fi
     store = engine.store
     cfg = engine.cfg
     threshold = float(cfg.strategy.edge_threshold)
-    mults = [cfg.taker_fee_multiplier, *cfg.series_fee_multipliers.values()]
-    m_min = float(min(mults)) if mults else 0.0
+    m_min = tl.fee_floor([cfg.taker_fee_multiplier, *cfg.series_fee_multipliers.values()])
     st = ReplayStats()
     code_of: dict[str, int] = {}  # ticker -> global code
     names: list[str] = []
