@@ -134,14 +134,14 @@ def write_replay_file(path: Path, n: int, markets: int, seed: int = 2) -> None:
 def write_replay_catalog(root: Path, n: int, markets: int, seed: int = 2) -> None:
     """The data of ``write_replay_file`` (same draws, same order) written straight into a catalog."""
     from kakashi_tui.adapters.catalog import CatalogWriter
-    from kakashi_tui.core.models import Estimate, Market, MarketStatus
+    from kakashi_tui.core.models import Estimate, Market
 
     r = random.Random(seed)
     t0 = 1_767_571_200_000
     mids = [r.randint(10, 90) for _ in range(markets)]
     w = CatalogWriter(root, roll_s=float("inf"), max_rows=250_000)
     for m in range(markets):
-        w.add_market(Market(ticker=f"M{m:04d}", series="B", status=MarketStatus.OPEN, close_ts=t0 + 10 ** 10), t0)
+        w.add_market(Market(ticker=f"M{m:04d}", series="B", status="open", close_ts=t0 + 10 ** 10), t0)
     for k in range(n // markets):
         ts = t0 + (k + 1) * 1000
         for m in range(markets):

@@ -16,7 +16,7 @@ import pytest
 
 from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder
-from kakashi_tui.core.models import Estimate, Market, MarketStatus
+from kakashi_tui.core.models import Estimate, Market
 from kakashi_tui.core.validate import quick_snapshot
 from kakashi_tui.errors import KakashiError
 from tests.conftest import SIM_START_MS, make_engine
@@ -57,10 +57,10 @@ def test_a_recorded_sim_run_is_a_hive_partitioned_parquet_dataset_with_exact_val
     est = hive(tmp_path / "catalog", "estimates").to_table()
     assert est.num_rows > 0 and est.schema.field("p_hat").type == cat.P_HAT
     mk = hive(tmp_path / "catalog", "markets").to_table().to_pylist()
-    assert {m["ticker"] for m in mk} == {r[0] for r in stored} and all(m["status"] == "open" for m in mk)
+    assert {m["ticker"] for m in mk} == {r[0] for r in stored} and all(m["status"] in ("open", "active") for m in mk)
 
 
-def market(t="T", status=MarketStatus.OPEN):
+def market(t="T", status="open"):  # ("open" reads as "active" where the lifecycle words are Kalshi's)
     return Market(ticker=t, status=status, series="S", close_ts=SIM_START_MS + 10**9)
 
 
