@@ -110,15 +110,15 @@ def kalshi_records(T):
 
 
 def foreign_segment(root, T):
-    """Rows another tool wrote: off the cent grid, crossed, a junk level, a fractional count,
-    a null list, a padded ticker, out of time order."""
+    """Rows another tool wrote: a price above $1, crossed, levels not best first, a level of
+    no contracts, a null list, a padded ticker, out of time order."""
     day = cat.utc_date(T)
     lv = lambda *pq_: [{"price_e4": p, "qty_e2": q} for p, q in pq_]
     rows = [
-        (T + 3_000_000, "KXBTC-A", 4250, 4500, None, 0, lv((4250, 100)), []),  # off the cent grid
+        (T + 3_000_000, "KXBTC-A", 4200, 4500, 10_100, 0, lv((4200, 100)), []),  # a last trade above $1
         (T + 3_000_000, "KXBTC-B", 5000, 4900, None, 0, [], []),  # crossed
         (T + 3_000_000, "KXBTC-B", 4000, 4500, None, 0, lv((4000, 100), (4100, 100)), []),  # not best first
-        (T + 3_000_000, "KXBTC-B", 4000, 4500, None, 250, [], []),  # 2.5 contracts of volume
+        (T + 3_000_000, "KXBTC-B", 4000, 4500, None, 0, lv((4000, 0)), []),  # a level of no contracts
         (T + 3_000_000, "KXETH-C", 2000, 2300, None, 0, None, []),  # a null book side
         (T + 3_000_000, " KXETH-C ", 2000, 2300, None, 0, [], lv((7700, 500))),  # padded: pydantic strips it
         (T + 10_000, "KXETH-C", 2000, 2300, None, 0, [], []),  # out of time order
@@ -151,7 +151,7 @@ def test_kalshi_shaped_catalog_with_foreign_bad_rows_replays_identically_both_wa
     assert col_st.rejected == rows_st.rejected == 6  # the padded ticker is valid, as pydantic says
     reasons = lambda db: sorted(r for (r,) in sqlite3.connect(db).execute("SELECT reason FROM rejected_rows"))
     assert reasons(tmp_path / "col.db") == reasons(tmp_path / "rows.db")
-    assert any("cent grid" in r for r in reasons(tmp_path / "col.db"))
+    assert any("outside [0, 1]" in r for r in reasons(tmp_path / "col.db"))
     assert any("out of time order" in r for r in reasons(tmp_path / "col.db"))
 
 
