@@ -19,6 +19,7 @@ from kakashi_tui.adapters.columnar import Filters, check_batch, replay_columnar,
 from kakashi_tui.adapters.replay import group_ticks, read_jsonl
 from kakashi_tui.adapters.store import Store
 from kakashi_tui.config import KakashiConfig, RiskSection, SimSection
+from kakashi_tui.core.money import fmt_cents
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.engine import Engine
 from tests.conftest import SIM_START_MS, make_engine
@@ -177,7 +178,7 @@ def test_replay_catalog_cli(tmp_path):
     p = subprocess.run([*k, "--db", str(tmp_path / "c.db"), "--config", str(_cfg_file(tmp_path))],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert "replayed 200 ticks" in p.stdout and f"cash ${cash // 100:,}.{cash % 100:02d}" in p.stdout
+    assert "replayed 200 ticks" in p.stdout and f"cash {fmt_cents(cash)} " in p.stdout
     p = subprocess.run([*k, "--db", str(tmp_path / "d.db"), "--since", "2026-13-01"], capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 2 and "bad date" in p.stderr and "Traceback" not in p.stderr
