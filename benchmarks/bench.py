@@ -159,7 +159,7 @@ def write_replay_catalog(root: Path, n: int, markets: int, seed: int = 2) -> Non
 
 
 def bench_replay(n: int, markets: int) -> None:
-    from kakashi_tui.adapters.columnar import Timeline, check_batch, replay_columnar
+    from kakashi_tui.adapters.columnar import Timeline, check_batch, replay_catalog
     from kakashi_tui.adapters.replay import ReplayEstimator, ReplaySource, group_ticks, read_jsonl
     from kakashi_tui.adapters.store import Store
     from kakashi_tui.core.validate import quick_snapshot
@@ -184,7 +184,7 @@ def bench_replay(n: int, markets: int) -> None:
         write_replay_catalog(root, n, markets)
         store = Store(Path(d) / "c.db")
         t0, c0 = time.perf_counter(), time.process_time()
-        _engine, st = replay_columnar(root, lambda src, ests: Engine(store, src, ests, EngineConfig()))
+        _engine, st = replay_catalog(root, lambda src, ests: Engine(store, src, ests, EngineConfig()))
         col_s, col_cpu = time.perf_counter() - t0, time.process_time() - c0
         col_decisions = store.db.execute_sql("SELECT count(*) FROM decisions").fetchone()[0]
         store.close()

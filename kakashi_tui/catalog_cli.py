@@ -173,7 +173,7 @@ def _import(args: argparse.Namespace, root: Path) -> int:
 def cmd_replay_catalog(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from kakashi_tui.adapters.columnar import Filters, replay_columnar, replay_rows
+    from kakashi_tui.adapters.columnar import Filters, replay_catalog
     from kakashi_tui.adapters.store import Store, now_wall_ms
     from kakashi_tui.config import load_config
     from kakashi_tui.core.money import fmt_cents
@@ -193,13 +193,16 @@ def cmd_replay_catalog(args: argparse.Namespace) -> int:
     try:
         if store.last_tick_ts() is not None:
             raise ConfigError(f"{target} already holds a run; replay into a new --db")
-        run = replay_rows if args.row_engine else replay_columnar
-        engine, st = run(args.catalog, lambda src, ests: Engine(store, src, ests, cfg.engine_config()), filters)
+        ec = cfg.engine_config()
+        engine, st = replay_catalog(args.catalog, lambda src, ests: Engine(store, src, ests, ec), filters,
+                                    every_row=args.row_engine, edge_threshold=ec.strategy.edge_threshold,
+                                    fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()])
         acct = engine.account
         fills = store.db.execute_sql("SELECT COUNT(*) FROM fills").fetchone()[0]
-        print(f"replayed {st.ticks} ticks ({st.snapshots} snapshots; {st.rows_decided if not args.row_engine else st.snapshots}"
-              f" through the engine's per-row code) into {target} | fills {fills} | closed {len(acct.closed)} | "
-              f"rejected rows {st.rejected} | cash {fmt_cents(acct.cash_cents)} equity {fmt_cents(engine.equity())} "
+        seen = "every row" if args.row_engine else f"{st.snapshots} snapshots, {st.rows_decided}"
+        print(f"replayed {st.ticks} ticks ({seen} through the engine's per-row code) into {target} | fills {fills} | "
+              f"closed {len(acct.closed)} | "
+              f"rejected rows {engine.rejected_total} | cash {fmt_cents(acct.cash_cents)} equity {fmt_cents(engine.equity())} "
               f"realised {fmt_cents(acct.realized_cents)}")
         if args.report:
             print(f"post-mortem written to {export_postmortem(target, args.report, now_wall_ms()).path}")

@@ -1,20 +1,21 @@
 """Replay a market-data catalog: Arrow record batches, checked vectorised, decided per row
 only where something can happen.
 
-Both replays of a catalog share one timeline (``Timeline``): the snapshot batches in
-recorded order, merged with the markets (metadata, lifecycle, settlement) and estimates
-tables; records sharing a ``ts`` are one engine tick, as in the JSONL replay.
+``CatalogSource`` plays a catalog as the exchange: one timeline (``Timeline``) of the
+snapshot batches in recorded order, merged with the markets (metadata, lifecycle,
+settlement) and estimates tables; records sharing a ``ts`` are one engine tick, as in the
+JSONL replay. Every tick goes through the engine's tick (so tick numbers, day starts and the
+daily stop are the live run's), but what a tick hands over differs:
 
-- ``replay_rows`` is the reference: every snapshot becomes the raw row a source would hand
-  over and goes through the engine tick (the old per-row path).
-- ``replay_columnar`` checks each batch with ``check_batch`` (the row check's rules on whole
-  columns; rows that are not plainly valid get the row check itself, for the verdict and
-  its reason) and hands the engine's tick only the rows where something can happen: a
-  market with a belief whose best ask could clear the edge threshold after fees, a market
-  with an open position, a lifecycle change or settlement (and every tick carrying
-  estimates, and the first tick of each UTC day). Everything else is accounted for in
-  bulk: tick rows with their counts, each market's latest quote, rejected rows with the
-  row check's reason.
+- ``every_row=True`` (the reference, the old per-row path): every snapshot, as the raw row a
+  source would send;
+- otherwise each batch is checked by ``check_batch`` (the row check's rules on whole columns;
+  rows that are not plainly valid get the row check itself, for the verdict and its reason)
+  and a tick hands over only the rows where something can happen: a market with a belief
+  whose best ask could clear the edge threshold after fees, a market with an open position,
+  a lifecycle change or settlement; plus the rejected rows (so they are stored with their
+  reason) and each market's last row of a batch (its latest quote). Everything else is
+  counted: its decisions would be none.
 
 Parity is the contract: both give the same decisions, fills, ledger and final cash
 (tests/test_columnar.py).
@@ -23,7 +24,7 @@ Parity is the contract: both give the same decisions, fills, ledger and final ca
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -35,9 +36,8 @@ import pyarrow.parquet as pq
 
 from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.source import FetchBatch, RawRow
-from kakashi_tui.adapters.store import now_wall_ms
 from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate
-from kakashi_tui.core.validate import quick_snapshot, validate_row
+from kakashi_tui.core.validate import validate_row
 from kakashi_tui.errors import KakashiError
 
 #: The grids the row check takes today (core/models.py): prices on the cent grid, whole
@@ -64,6 +64,8 @@ def _ints(arr: pa.Array, fill: int) -> tuple[np.ndarray, np.ndarray]:
         arr = arr.combine_chunks()
     if arr.null_count == 0:
         return arr.to_numpy(zero_copy_only=False).astype(np.int64, copy=False), np.zeros(len(arr), dtype=bool)
+    if arr.null_count == len(arr):  # (a column nobody filled: last trade prices, often)
+        return np.full(len(arr), fill, dtype=np.int64), np.ones(len(arr), dtype=bool)
     nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     vals = pc.fill_null(arr, fill).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     return vals, nulls
@@ -134,17 +136,16 @@ def _levels(arr: pa.Array, n: int) -> Levels:
     start = np.concatenate(([0], np.cumsum(length)[:-1])).astype(np.int64) if n else np.zeros(0, np.int64)
     ok = (~p_null & ~q_null & (price > 0) & (price < ONE_E4) & (price % PRICE_GRID_E4 == 0)
           & (qty > 0) & (qty % COUNT_GRID_E2 == 0))
+    bad = np.zeros(n, dtype=bool)
     if len(price):
-        first = np.zeros(len(price), dtype=bool)
-        first[start[length > 0]] = True
-        prev = np.empty_like(price)
-        prev[0] = 0
-        prev[1:] = price[:-1]
-        ok &= first | (price < prev)  # best first, distinct
-        row_of = np.repeat(np.arange(n), length)
-        bad = np.bincount(row_of[~ok], minlength=n) > 0
-    else:
-        bad = np.zeros(n, dtype=bool)
+        descending = np.empty(len(price), dtype=bool)
+        descending[0] = True
+        np.less(price[1:], price[:-1], out=descending[1:])
+        descending[start[length > 0]] = True  # a row's first level has nothing before it
+        ok &= descending  # best first, distinct
+        if not ok.all():  # the rows of the bad levels (rare): by their place among the starts
+            ends = np.cumsum(length)
+            bad[np.searchsorted(ends, np.flatnonzero(~ok), side="right")] = True
     return Levels(start, length, price, qty, p_null, q_null, list_null, bad | list_null)
 
 
@@ -491,45 +492,148 @@ class Timeline:
             return None
 
 
-# -- the engine's side ------------------------------------------------------------------------
-class _Feed:
-    """Plays a prepared tick as the exchange (the engine's source) and its estimates."""
+# -- the source --------------------------------------------------------------------------------
+@dataclass
+class ReplayStats:
+    ticks: int = 0
+    snapshots: int = 0  # valid snapshot rows read
+    rows_decided: int = 0  # snapshot rows handed to the engine's per-row code
+    rejected: int = 0
+
+
+class CatalogSource:
+    """A catalog played as the exchange (and as the estimator of its recorded beliefs).
+
+    Every tick of the timeline is one engine tick. ``every_row=True`` hands the engine every
+    snapshot as the raw row a source would send (the reference path). Otherwise each batch is
+    checked vectorised and a tick hands the engine only the rows where something can happen:
+    a market with a belief whose best ask could clear the edge threshold net of the smallest
+    possible fee, a market with an open position (``held``, set by whoever builds the engine),
+    its market changes (lifecycle, settlement), plus the rows the check rejected (with the row
+    check's reason) and each market's last row of a batch (its latest quote). The rest is
+    counted, not replayed: their decisions would be none.
+    """
 
     name = "replay"
 
-    def __init__(self, first_ts: int) -> None:
-        self._now = first_ts
-        self.rows: list[RawRow] = []
-        self.estimates_now: list[Estimate] = []
+    def __init__(self, root: str | os.PathLike[str], filters: Filters | None = None, *, every_row: bool = False,
+                 edge_threshold: Decimal = Decimal("0.03"), fee_multipliers: Iterable[Decimal] = (),
+                 start_ms: int | None = None) -> None:
+        self.tl = Timeline(root, filters)
+        self.every_row = every_row
+        self.threshold = float(edge_threshold)
+        self.fee_floor = self.tl.fee_floor(list(fee_multipliers))
+        self.held: Callable[[], Iterable[str]] = lambda: ()
+        self.stats = ReplayStats()
+        self._now = start_ms or _first_ts(self.tl) or 1
+        self._ticks = self._play()
+        self._next: tuple[int, list[RawRow], list[Estimate]] | None = None
+        self._estimates: list[Estimate] = []
+        self.done = False
 
+    # -- Source ------------------------------------------------------------------------------
     def now_ms(self) -> int:
         return self._now
 
-    def set(self, ts: int, rows: list[RawRow], estimates: list[Estimate]) -> None:
-        self._now, self.rows, self.estimates_now = ts, rows, estimates
+    def has_next(self) -> bool:
+        if self._next is None and not self.done:
+            self._next = next(self._ticks, None)
+            self.done = self._next is None
+        return self._next is not None
 
     def fetch(self) -> FetchBatch:
-        rows, self.rows = self.rows, []
+        if not self.has_next():
+            self._estimates = []
+            return FetchBatch()
+        assert self._next is not None
+        self._now, rows, self._estimates = self._next
+        self._next = None
         return FetchBatch(rows=rows)
 
-    def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:
-        out, self.estimates_now = self.estimates_now, []
+    def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:  # the estimator of the tick
+        out, self._estimates = self._estimates, []
         return out
 
     def close(self) -> None:
         pass
 
+    # -- the timeline, tick by tick ------------------------------------------------------------
+    def _play(self) -> Iterator[tuple[int, list[RawRow], list[Estimate]]]:
+        tl, st = self.tl, self.stats
+        code_of: dict[str, int] = {}
+        belief = np.full(64, np.nan)  # market code -> belief as of the tick being played
 
-@dataclass
-class ReplayStats:
-    ticks: int = 0
-    ticks_run: int = 0
-    snapshots: int = 0
-    rows_decided: int = 0  # rows handed to the engine's per-row code
-    rejected: int = 0
+        def gcode(t: str) -> int:
+            nonlocal belief
+            c = code_of.get(t)
+            if c is None:
+                c = code_of[t] = len(code_of)
+                if c >= len(belief):
+                    belief = np.concatenate([belief, np.full(len(belief), np.nan)])
+            return c
 
-
-EngineFactory = Callable[[Any, Any], Any]  # (source, estimators) -> Engine
+        for chunk in _with_final(tl.chunks()):
+            if chunk is None:
+                for parts in list(tl.ticks(np.zeros(0, np.int64), final=True)):
+                    st.ticks += 1
+                    yield parts.ts, _raw_rows(tl, parts, None, []), parts.estimates
+                return
+            if self.every_row:
+                checked = _rows_only(chunk)
+            else:
+                checked = check_batch(chunk, None)
+            ts = checked.ts
+            ticks = list(tl.ticks(ts, final=False))
+            if self.every_row:
+                for parts in ticks:
+                    st.ticks += 1
+                    st.rows_decided += parts.hi - parts.lo
+                    yield parts.ts, _raw_rows(tl, parts, checked, list(range(parts.lo, parts.hi))), parts.estimates
+                continue
+            events = [(gcode(e.ticker), parts.ts, float(e.p_hat)) for parts in ticks for e in parts.estimates]
+            g = np.array([gcode(t) if type(t) is str else -1 for t in checked.names], dtype=np.int64)
+            rows_g = g[checked.codes]
+            valid = checked.valid
+            p = _beliefs_as_of(belief, rows_g, ts, events)
+            for c, _t, pv in events:
+                belief[c] = pv
+            bid_f = np.where(checked.bid_null, np.nan, checked.bid / ONE_E4)
+            ask_f = np.where(checked.ask_null, np.nan, checked.ask / ONE_E4)
+            no_ask_f = 1.0 - bid_f
+            m = self.fee_floor
+            with np.errstate(invalid="ignore"):
+                # the best ask of either side could clear the threshold net of a fee no smaller
+                # than m * a * (1 - a) (the fee is that, rounded up): a superset of what decides
+                ev_y = p - ask_f - m * ask_f * (1.0 - ask_f)
+                ev_n = (1.0 - p) - no_ask_f - m * no_ask_f * (1.0 - no_ask_f)
+                send = valid & ((ev_y >= self.threshold - EV_SLACK) | (ev_n >= self.threshold - EV_SLACK))
+            send |= ~valid  # rejected rows go to the engine as rejected, with the row check's reason
+            ok = np.flatnonzero(valid)
+            if len(ok):  # each market's last row in this batch: its latest quote is kept
+                _u, first = np.unique(rows_g[ok][::-1], return_index=True)
+                send[ok[::-1][first]] = True
+            n_valid_before = np.concatenate(([0], np.cumsum(valid)))
+            for parts in ticks:
+                st.ticks += 1
+                lo, hi = parts.lo, parts.hi
+                idx: list[int] = []
+                if hi > lo:
+                    hit = send[lo:hi]
+                    held = self.held()  # positions as of the tick before this one
+                    if held:
+                        codes = [code_of[t] for t in held if t in code_of]
+                        hit = hit | (valid[lo:hi] & np.isin(rows_g[lo:hi], codes))
+                    idx = (np.flatnonzero(hit) + lo).tolist()
+                    n_valid = int(n_valid_before[hi] - n_valid_before[lo])
+                    st.snapshots += n_valid
+                    st.rejected += (hi - lo) - n_valid
+                st.rejected += len(parts.rejected)
+                good = [i for i in idx if valid[i]]
+                st.rows_decided += len(good)
+                rows = _raw_rows(tl, parts, checked, good)
+                rows += [RawRow(market={}, snapshot=None, payload=_jsonable(checked.raw(i)), reason=checked.reasons[i])
+                         for i in idx if not valid[i]]
+                yield parts.ts, rows, parts.estimates
 
 
 def _first_ts(tl: Timeline) -> int | None:
@@ -560,40 +664,6 @@ def _raw_rows(tl: Timeline, parts: TickParts, checked: Checked | None, rows: lis
     return out
 
 
-def _start(root: str | os.PathLike[str], make_engine: EngineFactory, filters: Filters | None,
-           start_ms: int | None) -> tuple[Timeline, _Feed, Any]:
-    """The timeline, the feed playing it, and the engine on that feed; the clock starts at
-    ``start_ms`` (the recorded run's start, when known) or at the first record."""
-    tl = Timeline(root, filters)
-    feed = _Feed(start_ms or _first_ts(tl) or 1)
-    return tl, feed, make_engine(feed, [feed])
-
-
-def replay_rows(root: str | os.PathLike[str], make_engine: EngineFactory, filters: Filters | None = None,
-                on_tick: Callable[[Any], None] | None = None, start_ms: int | None = None) -> tuple[Any, ReplayStats]:
-    """The reference path: every snapshot of the catalog through the engine's tick, row by row."""
-    tl, feed, engine = _start(root, make_engine, filters, start_ms)
-    st = ReplayStats()
-
-    def run(parts: TickParts, checked: Checked | None) -> None:
-        feed.set(parts.ts, _raw_rows(tl, parts, checked, list(range(parts.lo, parts.hi))), parts.estimates)
-        report = engine.tick()
-        st.ticks += 1
-        st.ticks_run += 1
-        st.snapshots += report.saved
-        st.rejected += report.rejected
-        if on_tick is not None:
-            on_tick(report)
-
-    for chunk in tl.chunks():
-        checked = _rows_only(chunk)
-        for parts in tl.ticks(checked.ts, final=False):
-            run(parts, checked)
-    for parts in tl.ticks(np.zeros(0, np.int64), final=True):
-        run(parts, None)
-    return engine, st
-
-
 def _rows_only(chunk: pa.Table) -> Checked:
     """The columns as numpy, every row left to the row check (nothing judged here)."""
     n = chunk.num_rows
@@ -604,106 +674,6 @@ def _rows_only(chunk: pa.Table) -> Checked:
     none = np.zeros(n, dtype=bool)
     return Checked(n, ts, [], codes, names, *cols[0], *cols[1], *cols[2], *cols[3],
                    _levels(chunk.column("yes_bids"), n), _levels(chunk.column("no_bids"), n), none, none)
-
-
-def replay_columnar(root: str | os.PathLike[str], make_engine: EngineFactory, filters: Filters | None = None,
-                    on_tick: Callable[[Any], None] | None = None,
-                    start_ms: int | None = None) -> tuple[Any, ReplayStats]:
-    """The fast path: vectorised check, per-row decisions only where something can happen."""
-    tl, feed, engine = _start(root, make_engine, filters, start_ms)
-    store = engine.store
-    cfg = engine.cfg
-    threshold = float(cfg.strategy.edge_threshold)
-    m_min = tl.fee_floor([cfg.taker_fee_multiplier, *cfg.series_fee_multipliers.values()])
-    st = ReplayStats()
-    code_of: dict[str, int] = {}  # ticker -> global code
-    names: list[str] = []
-    belief = np.full(0, np.nan)  # global code -> current p_hat (NaN: none)
-    last_day: int | None = None
-
-    def gcode(t: str) -> int:
-        nonlocal belief
-        c = code_of.get(t)
-        if c is None:
-            c = code_of[t] = len(names)
-            names.append(t)
-            if c >= len(belief):
-                belief = np.concatenate([belief, np.full(max(64, len(belief)), np.nan)])
-        return c
-
-    for chunk_or_none in _with_final(tl.chunks()):
-        checked = check_batch(chunk_or_none, None) if chunk_or_none is not None else None
-        ts = checked.ts if checked is not None else np.zeros(0, np.int64)
-        ticks = list(tl.ticks(ts, final=checked is None))
-        events = [(gcode(e.ticker), parts.ts, float(e.p_hat)) for parts in ticks for e in parts.estimates]
-        n = checked.n if checked is not None else 0
-        if checked is not None:
-            g = np.array([gcode(t) if type(t) is str else -1 for t in checked.names], dtype=np.int64)
-            rows_g = g[checked.codes]
-            valid = checked.valid
-            p = _beliefs_as_of(belief, rows_g, ts, events)
-            bid_f = np.where(checked.bid_null, np.nan, checked.bid / ONE_E4)
-            ask_f = np.where(checked.ask_null, np.nan, checked.ask / ONE_E4)
-            no_ask_f = 1.0 - bid_f
-            with np.errstate(invalid="ignore"):
-                # the best ask of either side could clear the threshold net of a fee no smaller
-                # than m * a * (1 - a) (the fee is that, ceiled): a superset of what decides
-                ev_y = p - ask_f - m_min * ask_f * (1.0 - ask_f)
-                ev_n = (1.0 - p) - no_ask_f - m_min * no_ask_f * (1.0 - no_ask_f)
-                cand = valid & ((ev_y >= threshold - EV_SLACK) | (ev_n >= threshold - EV_SLACK))
-            held_g = _held_codes(engine, gcode)
-            held = valid & np.isin(rows_g, held_g) if held_g else np.zeros(n, dtype=bool)
-            n_valid_before = np.concatenate(([0], np.cumsum(valid)))
-            passed = np.zeros(n, dtype=bool)
-        for c, _ts, pv in events:
-            belief[c] = pv
-        skipped: list[dict[str, Any]] = []
-        for parts in ticks:
-            st.ticks += 1
-            lo, hi = parts.lo, parts.hi
-            day = parts.ts // DAY_MS
-            forced = bool(parts.markets or parts.estimates or parts.rejected) or day != last_day
-            last_day = day
-            idx: list[int] = []
-            n_valid = n_rej = 0
-            if checked is not None and hi > lo:
-                hit = np.flatnonzero(cand[lo:hi] | held[lo:hi])
-                if len(hit):
-                    hit += lo
-                    passed[hit] = True
-                    idx = hit.tolist()
-                n_valid = int(n_valid_before[hi] - n_valid_before[lo])
-                n_rej = (hi - lo) - n_valid
-            st.snapshots += n_valid
-            st.rejected += n_rej + len(parts.rejected)
-            engine.rejected_total += n_rej
-            if not idx and not forced:
-                skipped.append({"tick": st.ticks, "ts": parts.ts, "saved": n_valid, "rejected": n_rej})
-                continue
-            feed.set(parts.ts, _raw_rows(tl, parts, checked, idx), parts.estimates)
-            engine.tick_count = st.ticks - 1
-            report = engine.tick()
-            st.ticks_run += 1
-            st.rows_decided += len(idx)
-            store.insert_tick(tick=report.tick, ts=report.ts, wall_ms=now_wall_ms(), saved=n_valid,
-                              rejected=n_rej + report.rejected, decisions=len(report.decisions),
-                              fills=report.fills, settled=report.settled, errors=0, latency_ms=0.0,
-                              cash_cents=report.cash_cents, equity_cents=report.equity_cents)
-            if (report.fills or report.settled) and checked is not None:
-                held_g = _held_codes(engine, gcode)  # positions moved: the rows after this tick follow
-                held[hi:] = valid[hi:] & np.isin(rows_g[hi:], held_g)
-            if on_tick is not None:
-                on_tick(report)
-        rejects: list[tuple[int, str, int]] = []
-        quotes: list[int] = []
-        if checked is not None:
-            rejects = [(int(ts[i]), checked.reasons[i], i) for i in np.flatnonzero(~valid).tolist()]
-            bulk = np.flatnonzero(valid & ~passed)
-            if len(bulk):  # each market's last row the engine did not see: its latest quote
-                _u, first = np.unique(rows_g[bulk][::-1], return_index=True)
-                quotes = sorted(bulk[::-1][first].tolist())
-        _bulk(engine, checked, skipped, quotes, rejects, st)
-    return engine, st
 
 
 def _beliefs_as_of(belief: np.ndarray, rows_g: np.ndarray, ts: np.ndarray,
@@ -731,30 +701,23 @@ def _with_final(chunks: Iterator[pa.Table]) -> Iterator[pa.Table | None]:
     yield None
 
 
-def _held_codes(engine: Any, gcode: Callable[[str], int]) -> list[int]:
-    return [gcode(t) for t in engine.held_tickers()]
-
-
 def _jsonable(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in raw.items()}
 
 
-def _bulk(engine: Any, checked: Checked | None, skipped: list[dict[str, Any]], quotes: list[int],
-          rejects: list[tuple[int, str, int]], st: ReplayStats) -> None:
-    """What the skipped rows and ticks leave: tick rows (the equity curve, counts), rejected
-    rows with the row check's reason, and each market's latest quote."""
-    store = engine.store
-    wall = now_wall_ms()
-    with store.atomic():
-        for ts, reason, i in rejects:
-            store.insert_rejected(ts, "replay", reason, {"type": "snapshot", **_jsonable(checked.raw(i))})
-        if skipped:
-            cash, eq = engine.account.cash_cents, engine.equity()
-            for s in skipped:
-                store.insert_tick(tick=s["tick"], ts=s["ts"], wall_ms=wall, saved=s["saved"], rejected=s["rejected"],
-                                  decisions=0, fills=0, settled=0, errors=0, latency_ms=0.0, cash_cents=cash,
-                                  equity_cents=eq)
-            store.set_control("tick_count", str(st.ticks))
-        if checked is not None and quotes:
-            made = [quick_snapshot(raw, None) for raw in checked.raws(quotes)]
-            store.insert_snapshots([q for q in made if q is not None], wall, "replay")
+# -- running it (tests, benchmarks; the CLI goes through the trading service) ------------------------
+EngineFactory = Callable[[Any, Any], Any]  # (source, estimators) -> Engine
+
+
+def replay_catalog(root: str | os.PathLike[str], make_engine: EngineFactory, filters: Filters | None = None, *,
+                   every_row: bool = False, start_ms: int | None = None,
+                   edge_threshold: Decimal = Decimal("0.03"),
+                   fee_multipliers: Iterable[Decimal] = (Decimal("0.07"),)) -> tuple[Any, ReplayStats]:
+    """Play a catalog through an engine's tick until it ends: (engine, stats)."""
+    source = CatalogSource(root, filters, every_row=every_row, edge_threshold=edge_threshold,
+                           fee_multipliers=fee_multipliers, start_ms=start_ms)
+    engine = make_engine(source, [source])
+    source.held = engine.held_tickers
+    while source.has_next():
+        engine.tick()
+    return engine, source.stats
