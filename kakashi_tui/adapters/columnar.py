@@ -508,7 +508,7 @@ class CatalogSource:
     snapshot as the raw row a source would send (the reference path). Otherwise each batch is
     checked vectorised and a tick hands the engine only the rows where something can happen:
     a market with a belief whose best ask could clear the edge threshold net of the smallest
-    possible fee, a market with an open position (``held``, set by whoever builds the engine),
+    possible fee, a market with an open position (``watch_for``, set to the engine's held tickers),
     its market changes (lifecycle, settlement), plus the rows the check rejected (with the row
     check's reason) and each market's last row of a batch (its latest quote). The rest is
     counted, not replayed: their decisions would be none.
@@ -523,7 +523,7 @@ class CatalogSource:
         self.every_row = every_row
         self.threshold = float(edge_threshold)
         self.fee_floor = self.tl.fee_floor(list(fee_multipliers))
-        self.held: Callable[[], Iterable[str]] = lambda: ()
+        self.watch_for: Callable[[], Iterable[str]] = lambda: ()  # the markets held (the engine's)
         self.stats = ReplayStats()
         self._now = start_ms or _first_ts(self.tl) or 1
         self._ticks = self._play()
@@ -619,7 +619,7 @@ class CatalogSource:
                 idx: list[int] = []
                 if hi > lo:
                     hit = send[lo:hi]
-                    held = self.held()  # positions as of the tick before this one
+                    held = self.watch_for()  # positions as of the tick before this one
                     if held:
                         codes = [code_of[t] for t in held if t in code_of]
                         hit = hit | (valid[lo:hi] & np.isin(rows_g[lo:hi], codes))
@@ -717,7 +717,7 @@ def replay_catalog(root: str | os.PathLike[str], make_engine: EngineFactory, fil
     source = CatalogSource(root, filters, every_row=every_row, edge_threshold=edge_threshold,
                            fee_multipliers=fee_multipliers, start_ms=start_ms)
     engine = make_engine(source, [source])
-    source.held = engine.held_tickers
+    source.watch_for = engine.held_tickers
     while source.has_next():
         engine.tick()
     return engine, source.stats
