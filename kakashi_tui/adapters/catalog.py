@@ -112,6 +112,13 @@ def to_e4(p: Decimal | None) -> int | None:
     return i
 
 
+def level_e4(p: Decimal) -> int:
+    """A book level's price (never absent) in $0.0001 units."""
+    v = to_e4(p)
+    assert v is not None
+    return v
+
+
 def to_e2(n: int | Decimal) -> int:
     if type(n) is int:
         return n * COUNT_SCALE
@@ -182,11 +189,12 @@ class CatalogWriter:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ConfigError(f"cannot create catalog folder {self.root}: {e.strerror}") from e
-        self._lock_fd = os.open(self.root / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+        self._lock_fd: int | None = os.open(self.root / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(self._lock_fd)
+            self._lock_fd = None
             raise KakashiError(f"another Kakashi is already recording into {self.root}; stop it first") from None
         self._remove_stale_temps()
         self._snap = _snapshot_buffer()
@@ -213,8 +221,8 @@ class CatalogWriter:
     # -- appending ----------------------------------------------------------------------
     def add_snapshot(self, s: Snapshot | Quote, source: str) -> None:
         self.add_snapshot_row(s.ts, s.ticker, to_e4(s.yes_bid), to_e4(s.yes_ask), to_e4(s.last), to_e2(s.volume),
-                              [(to_e4(lv.price), to_e2(lv.qty)) for lv in s.yes_bids],
-                              [(to_e4(lv.price), to_e2(lv.qty)) for lv in s.no_bids], source)
+                              [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.yes_bids],
+                              [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.no_bids], source)
 
     def add_snapshot_row(self, ts: int, ticker: str, yes_bid_e4: int | None, yes_ask_e4: int | None,
                          last_e4: int | None, volume_e2: int, yes_bids: list[tuple[int, int]],
@@ -255,7 +263,9 @@ class CatalogWriter:
         c = self._estimates.columns
         c["ts"].append(e.ts)
         c["ticker"].append(e.ticker)
-        c["p_hat"].append(e.p_hat.quantize(Decimal("1e-18")) if e.p_hat.as_tuple().exponent < -18 else e.p_hat)
+        exponent = e.p_hat.as_tuple().exponent
+        c["p_hat"].append(e.p_hat.quantize(Decimal("1e-18")) if isinstance(exponent, int) and exponent < -18
+                          else e.p_hat)
         c["source"].append(e.source)
         self._estimates.rows += 1
 
@@ -366,7 +376,8 @@ class Recorder:
         if row.reason is not None:
             self.rejected += 1
             return row.reason
-        hit = self._cache.get(row.market.get("ticker")) if isinstance(row.market, dict) else None
+        ticker = row.market.get("ticker") if isinstance(row.market, dict) else None
+        hit = self._cache.get(ticker) if isinstance(ticker, str) else None
         known = hit[1] if hit is not None and hit[0] == row.market else None
         v = validate_row(row.market, row.snapshot, now_ms, known)
         if v.market is not None and known is None:

@@ -469,7 +469,7 @@ class Timeline:
             while mi < len(ms) and ms[mi]["ts"] == t:
                 mk.append(_market_dict(ms[mi]))  # takes effect when the tick is played (enter)
                 mi += 1
-            ek: list[Estimate] = []
+            ek: list[Estimate | None] = []
             if self.first_tick and self.initial_estimates:
                 ek.extend(self._estimate(e, t) for e in self.initial_estimates.values())
             self.first_tick = False

@@ -326,7 +326,8 @@ class _Session:
             kind = msg.get("type")
             if kind == "subscribed":
                 body = msg.get("msg") or {}
-                channel = self.pending.pop(msg.get("id"), body.get("channel"))
+                cid = msg.get("id")
+                channel = (self.pending.pop(cid, None) if type(cid) is int else None) or body.get("channel")
                 sid = body.get("sid")
                 if channel == "orderbook_delta":
                     self.book_sid = sid
@@ -353,7 +354,7 @@ class _Session:
     async def _book_message(self, kind: str, msg: dict[str, Any], now: int) -> None:
         feed = self.feed
         sid, seq = msg.get("sid"), msg.get("seq")
-        if sid != self.book_sid:
+        if type(sid) is not int or sid != self.book_sid:
             return  # a subscription we have left
         if type(seq) is not int:
             raise Malformed(f"{kind} without a seq")
@@ -374,10 +375,10 @@ class _Session:
             return
         t = body.get("market_ticker")
         with feed._lock:
-            book = feed._books.get(t)  # type: ignore[arg-type]
-            if book is None:
+            current = feed._books.get(t) if isinstance(t, str) else None
+            if current is None:
                 raise Malformed(f"delta for {t!r} before its snapshot")
-            book.apply(body, now)
+            current.apply(body, now)
 
     def _trade(self, body: dict[str, Any]) -> None:
         t = body.get("market_ticker")
@@ -417,8 +418,9 @@ class LiveBookSource:
         self.live_rows = 0
         rows = []
         for r in batch.rows:
-            b = books.get(r.market.get("ticker")) if r.snapshot is not None and isinstance(r.market, dict) else None
-            if b is not None and r.reason is None:
+            ticker = r.market.get("ticker") if isinstance(r.market, dict) else None
+            b = books.get(ticker) if isinstance(ticker, str) and r.snapshot is not None else None
+            if b is not None and r.snapshot is not None and r.reason is None:
                 snap = {**r.snapshot, **b.raw_snapshot(now)}
                 r = RawRow(market=r.market, snapshot=snap, payload={"ws_book": snap, "polled": r.payload})
                 self.live_rows += 1
