@@ -216,12 +216,13 @@ class BookFeed:
         self._wake = asyncio.Event()
         delay = self.backoff_base
         while not self._stop.is_set():
-            self.health.state, self.health.detail = "connecting", ""
+            self.health.state = "connecting"  # (the last failure stays in detail until connected)
             try:
                 headers = self.headers() if self.headers is not None else None
                 async with connect(self.url, additional_headers=headers, open_timeout=self.open_timeout,
                                    ping_interval=10, ping_timeout=10, close_timeout=1, proxy=None) as ws:
                     self.health.connects += 1
+                    self.health.detail = ""
                     delay = self.backoff_base
                     await self._session(ws)
                 if self._stop.is_set():
