@@ -67,10 +67,7 @@ def cmd_record(args: argparse.Namespace) -> int:
               f"{interval:g}s | segments roll every {writer.roll_s:g}s | no trading", flush=True)
         while not stop.is_set() and (args.passes is None or n < args.passes):
             snaps, rejected, errors = engine.collect()
-            now = engine.source.now_ms()
-            tickers = [s.ticker for s in snaps]
-            for est in engine.estimators:  # beliefs are market data too: recorded, not traded on
-                est.estimates(tickers, now)
+            rec.sample_beliefs([s.ticker for s in snaps])  # beliefs are recorded too, never traded on
             writer.maybe_roll()
             n += 1
             for e in errors:

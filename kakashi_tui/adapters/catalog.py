@@ -365,6 +365,8 @@ class Recorder:
         self._cache: dict[str, tuple[dict, Market]] = {}
         self._beliefs: dict[str, tuple[Decimal, str]] = {}
         self.rejected = 0
+        self.source: RecordingSource | None = None  # set by attach_recorder
+        self.estimators: list[RecordingEstimator] = []
 
     def record_batch(self, batch: FetchBatch, now_ms: int, source: str) -> None:
         for row in batch.rows:
@@ -402,6 +404,14 @@ class Recorder:
             if self._beliefs.get(e.ticker) != key:
                 self._beliefs[e.ticker] = key
                 self.writer.add_estimate(e)
+
+    def sample_beliefs(self, tickers: list[str]) -> None:
+        """Ask the attached estimators for these markets' beliefs now, and record the changes
+        (a collector that never trades still records what the operator believed)."""
+        if self.source is not None:
+            now = self.source.now_ms()
+            for est in self.estimators:
+                est.estimates(tickers, now)
 
     def trades(self, trades: Iterable[Any]) -> None:
         """Trade prints (``kalshi_ws.Trade``) as they came off the feed."""
@@ -458,8 +468,8 @@ class RecordingEstimator:
 def attach_recorder(engine: Any, writer: CatalogWriter) -> Recorder:
     """Record everything ``engine`` fetches and estimates into ``writer``'s catalog."""
     rec = Recorder(writer)
-    engine.source = RecordingSource(engine.source, rec)
-    engine.estimators = [RecordingEstimator(e, rec) for e in engine.estimators]
+    engine.source = rec.source = RecordingSource(engine.source, rec)
+    engine.estimators = rec.estimators = [RecordingEstimator(e, rec) for e in engine.estimators]
     return rec
 
 
