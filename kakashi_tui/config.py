@@ -59,6 +59,11 @@ class CatalogSection(_Section):
     roll_seconds: float = Field(default=120.0, gt=0, le=3600)
 
 
+class EngineSection(_Section):
+    # A failed tick is logged and retried; this many in a row throw the kill switch.
+    max_consecutive_failures: int = Field(default=5, ge=1, le=1000)
+
+
 class KakashiConfig(_Section):
     bankroll: Decimal = Field(default=Decimal("1000"), gt=0)
     db: str = "kakashi.db"
@@ -68,6 +73,7 @@ class KakashiConfig(_Section):
     sim: SimSection = SimSection()
     kalshi: KalshiSection = KalshiSection()
     catalog: CatalogSection = CatalogSection()
+    engine: EngineSection = EngineSection()
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(

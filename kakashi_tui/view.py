@@ -1,20 +1,26 @@
 """The desk's view model: an immutable picture of the engine after a tick, plus the pure
 formatting the panels use. No Textual here, so it is unit-testable and cheap to post
-between threads."""
+between threads. The trading service builds it on the engine's thread (``build_view``)
+and publishes it; front-ends only ever read a ``DeskView``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from kakashi_tui.core.ledger import Closed, mark_cents
-from kakashi_tui.core.models import Side, Snapshot, TradeDecision
+from kakashi_tui.core.models import Side, TickQuote, TradeDecision
 from kakashi_tui.core.risk import daily_cap_cents
-from kakashi_tui.engine import state_label
+from typing import TYPE_CHECKING
+
+from kakashi_tui.engine import run_state
 from kakashi_tui.core.sizing import per_trade_cap_cents
 from kakashi_tui.core.strategy import pick_side, side_evs
 from kakashi_tui.core.money import fmt_cents
+
+if TYPE_CHECKING:
+    from kakashi_tui.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class DeskView:
     feed_errors: tuple[str, ...]
     rejected_total: int
     markets: tuple[MarketLine, ...]
-    books: dict[str, tuple[Snapshot, ...]]
+    books: dict[str, tuple[TickQuote, ...]]
     decisions: tuple[TradeDecision, ...]
     positions: tuple[PositionLine, ...]
     history: tuple[Closed, ...]
@@ -90,66 +96,76 @@ def _level(used: int, limit: int) -> str:
     return "warn" if used >= 0.7 * limit else "ok"
 
 
-def build_view(engine, focus: str | None = None) -> DeskView:
-    """Snapshot the engine's state for the desk. Holds the engine's book lock briefly.
+def _kill_line(killed: bool, reason: str) -> RiskLine:
+    return RiskLine("Kill switch", "THROWN" if killed else "armed", reason if killed else "", "error" if killed else "ok")
+
+
+def build_view(engine: Engine, focus: str | None = None) -> DeskView:
+    """Picture the engine's state for the desk: the service calls it on the engine's thread.
 
     ``focus``: the market whose recent quotes the detail panel shows (only its history is
     copied; with thousands of markets the others would be garbage by the next view).
     """
-    with engine._book:
-        now = engine.source.now_ms()
-        acct = engine.account
-        limits = engine.cfg.limits
-        held = acct.tickers_held()
-        lines = []
-        for t, s in sorted(engine.snapshots.items()):
-            m = engine.markets.get(t)
-            est = engine.estimates.get(t)
-            evs = side_evs(s, est.p_hat, engine._mult(t)) if est else {Side.YES: None, Side.NO: None}
-            signal = "HELD" if t in held else ""
-            if not signal:  # what the strategy would propose, before the risk gate
-                best = pick_side(evs, engine.cfg.strategy.edge_threshold)
-                signal = f"BUY {best[1].value.upper()}" if best else ""
-            lines.append(MarketLine(
-                ticker=t, title=m.title if m else "", bid=s.yes_bid, ask=s.yes_ask, last=s.last,
-                p_hat=est.p_hat if est else None, p_source=est.source if est else "",
-                ev_yes=evs[Side.YES], ev_no=evs[Side.NO], signal=signal, age_ms=max(0, now - s.ts),
-                close_ts=m.close_ts if m else None))
-        positions = []
-        for p in acct.open_positions():
-            m = engine.markets.get(p.ticker)
-            positions.append(PositionLine(
-                ticker=p.ticker, side=p.side, contracts=p.contracts, avg_price=p.avg_price,
-                mark_cents=mark_cents(p, engine.snapshots.get(p.ticker)), cost_cents=p.cost_cents,
-                close_in_ms=(m.close_ts - now) if m and m.close_ts else None))
-        equity = acct.cash_cents + sum(pl.mark_cents for pl in positions)
-        unreal = sum(pl.upnl_cents for pl in positions)
-        day_start = engine.day_start_equity() or equity
-        today = equity - day_start
-        dcap = daily_cap_cents(day_start, limits.daily_loss_cap_pct)
-        loss = max(0, -today)
-        ptc = per_trade_cap_cents(equity, limits.max_loss_per_trade_pct)
-        with engine._flags_lock:
-            killed, reason, paused = engine.flags.kill, engine.flags.kill_reason, engine.flags.paused
-        stopped = engine.daily_stopped(now)  # one control read serves the label and the panel
-        risk = (
-            RiskLine("Open positions", str(len(positions)), str(limits.max_open_positions),
-                     _level(len(positions), limits.max_open_positions)),
-            RiskLine("Today's loss", fmt_cents(loss), fmt_cents(dcap), "error" if stopped else _level(loss, dcap)),
-            RiskLine("Per-trade cap", fmt_cents(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
-            RiskLine("Kill switch", "THROWN" if killed else "armed", reason if killed else "", "error" if killed else "ok"),
-        )
-        state = state_label(killed, reason, stopped, paused)
-        kind = "halted" if (killed or stopped) else ("paused" if paused else "running")
-        books = {t: tuple(h) for t, h in engine.quote_history.items() if focus is None or t == focus}
-        return DeskView(
-            source=engine.source.name, state=state, state_kind=kind, tick=engine.tick_count, clock_ms=now,
-            latency_ms=engine.last_latency_ms, feed_errors=engine.last_errors, rejected_total=engine.rejected_total,
-            markets=tuple(lines), books=books, decisions=tuple(list(engine.recent_decisions)[-60:]),
-            positions=tuple(positions), history=tuple(acct.closed[-30:]), cash_cents=acct.cash_cents,
-            equity_cents=equity, realized_cents=acct.realized_cents, unrealized_cents=unreal, today_pnl_cents=today,
-            fees_cents=acct.fees_cents, equity_series=tuple(engine.equity_series), risk=risk, killed=killed,
-            paused=paused, daily_stopped=stopped)
+    now = engine.source.now_ms()
+    acct = engine.account
+    limits = engine.cfg.limits
+    held = acct.tickers_held()
+    edge = engine.cfg.strategy.edge_threshold
+    lines = []
+    for t, s in sorted(engine.snapshots.items()):
+        m = engine.markets.get(t)
+        est = engine.estimates.get(t)
+        evs: dict[Side, Decimal | None] = (side_evs(s, est.p_hat, engine.fee_multiplier(t)) if est
+                                           else {Side.YES: None, Side.NO: None})
+        signal = "HELD" if t in held else ""
+        if not signal:  # what the strategy would propose, before the risk gate
+            best = pick_side(evs, edge)
+            signal = f"BUY {best[1].value.upper()}" if best else ""
+        lines.append(MarketLine(
+            ticker=t, title=m.title if m else "", bid=s.yes_bid, ask=s.yes_ask, last=s.last,
+            p_hat=est.p_hat if est else None, p_source=est.source if est else "",
+            ev_yes=evs[Side.YES], ev_no=evs[Side.NO], signal=signal, age_ms=max(0, now - s.ts),
+            close_ts=m.close_ts if m else None))
+    positions = []
+    for p in acct.open_positions():
+        m = engine.markets.get(p.ticker)
+        positions.append(PositionLine(
+            ticker=p.ticker, side=p.side, contracts=p.contracts, avg_price=p.avg_price,
+            mark_cents=mark_cents(p, engine.snapshots.get(p.ticker)), cost_cents=p.cost_cents,
+            close_in_ms=(m.close_ts - now) if m and m.close_ts else None))
+    equity = engine.equity()
+    unreal = sum(pl.upnl_cents for pl in positions)
+    day_start = engine.day_start_equity() or equity
+    today = equity - day_start
+    dcap = daily_cap_cents(day_start, limits.daily_loss_cap_pct)
+    loss = max(0, -today)
+    ptc = per_trade_cap_cents(equity, limits.max_loss_per_trade_pct)
+    flags = engine.flags  # one consistent picture (replaced whole, never mutated)
+    stopped = engine.daily_stopped(now)  # one control read serves the label and the panel
+    risk = (
+        RiskLine("Open positions", str(len(positions)), str(limits.max_open_positions),
+                 _level(len(positions), limits.max_open_positions)),
+        RiskLine("Today's loss", fmt_cents(loss), fmt_cents(dcap), "error" if stopped else _level(loss, dcap)),
+        RiskLine("Per-trade cap", fmt_cents(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
+        _kill_line(flags.kill, flags.kill_reason),
+    )
+    state, kind = run_state(flags.kill, flags.kill_reason, stopped, flags.paused)
+    books = {t: tuple(h) for t, h in engine.quote_history.items() if focus is None or t == focus}
+    return DeskView(
+        source=engine.source.name, state=state, state_kind=kind, tick=engine.tick_count, clock_ms=now,
+        latency_ms=engine.last_latency_ms, feed_errors=engine.last_errors, rejected_total=engine.rejected_total,
+        markets=tuple(lines), books=books, decisions=tuple(list(engine.recent_decisions)[-60:]),
+        positions=tuple(positions), history=tuple(acct.closed[-30:]), cash_cents=acct.cash_cents,
+        equity_cents=equity, realized_cents=acct.realized_cents, unrealized_cents=unreal, today_pnl_cents=today,
+        fees_cents=acct.fees_cents, equity_series=tuple(engine.equity_series), risk=risk, killed=flags.kill,
+        paused=flags.paused, daily_stopped=stopped)
+
+
+def with_flags(v: DeskView, killed: bool, kill_reason: str, paused: bool) -> DeskView:
+    """The same view with new kill/pause flags (a command flipped them in memory just now)."""
+    state, kind = run_state(killed, kill_reason, v.daily_stopped, paused)
+    risk = tuple(_kill_line(killed, kill_reason) if r.name == "Kill switch" else r for r in v.risk)
+    return replace(v, state=state, state_kind=kind, killed=killed, paused=paused, risk=risk)
 
 
 # -- formatting -------------------------------------------------------------------------

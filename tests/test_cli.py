@@ -210,3 +210,34 @@ def test_an_unexpected_error_is_one_line_and_the_traceback_goes_to_a_file(monkey
     assert len(err) == 1 and err[0].startswith("kakashi: internal error: RuntimeError: a bug we did not foresee")
     logs = list(tmp_path.glob("kakashi-crash-*.log"))
     assert len(logs) == 1 and "Traceback" in logs[0].read_text() and "boom" in logs[0].read_text()
+
+
+def test_pause_and_resume_from_another_terminal_reach_a_running_engine(tmp_path):
+    from tests.conftest import make_engine
+
+    db = tmp_path / "k.db"
+    e = make_engine(db)
+    e.tick()
+    p = kakashi("pause", "--db", str(db))  # while this engine holds the DB: a request row
+    assert p.returncode == 0 and "next tick" in p.stdout, p.stderr
+    assert "1 request(s) pending" in kakashi("status", "--db", str(db)).stdout
+    assert e.tick().decisions == () and e.paused and e.state_label() == "PAUSED"
+    st = kakashi("status", "--db", str(db)).stdout
+    assert "| paused" in st and "pending" not in st
+    assert kakashi("resume", "--db", str(db)).returncode == 0
+    e.tick()
+    assert not e.paused
+    e.store.close()
+
+
+def test_a_headless_run_ends_0_while_another_process_kills_and_reads(tmp_path):
+    db = tmp_path / "k.db"
+    assert kakashi("run", "--headless", "--ticks", "5", "--db", str(db)).returncode == 0
+    run = subprocess.Popen([sys.executable, "-m", "kakashi_tui", "run", "--headless", "--ticks", "150", "--db", str(db)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    for i in range(4):
+        assert kakashi("kill", "--db", str(db), "--reason", f"side {i}").returncode == 0
+        assert kakashi("status", "--db", str(db)).returncode == 0
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert "stopped after 150 ticks" in out and "failed" not in out and "tick failed" not in err

@@ -200,18 +200,6 @@ def test_kill_switch_refuses_orders_and_survives_restart(db_path):
     assert e2.tick().fills == 1
 
 
-def test_a_kill_thrown_in_memory_reaches_the_db_by_the_next_tick(db_path):
-    e = fake_engine(db_path, [FetchBatch(rows=[row()])], p={"T": 0.60})
-    e.kill("desk", persist=False)  # the desk's fast path: flag first, DB write off the UI thread
-    assert e.store.get_control("kill_switch") is None
-    rep = e.tick()
-    assert rep.fills == 0 and e.store.get_control("kill_switch") == "1"
-    assert e.store.get_control("kill_reason") == "desk"
-    e.persist_kill()  # the late worker write is then a no-op, not a second event
-    from kakashi_tui.adapters.store import EventRow
-    assert EventRow.select().where(EventRow.kind == "kill_switch").count() == 1
-
-
 def test_pause_takes_no_decisions(db_path):
     e = fake_engine(db_path, [FetchBatch(rows=[row()])], p={"T": 0.60})
     e.set_paused(True)

@@ -1,14 +1,19 @@
 """The Kakashi desk: the operator's live view and controls.
 
-The engine runs in one thread worker; after each tick it posts an immutable ``DeskView``.
-Keys call the engine's thread-safe commands (kill is immediate) and then re-render.
+The desk drives a ``TradingService`` and nothing else: the service runs the engine on its
+own thread and publishes an immutable ``DeskView`` after each tick (at most ``RENDER_HZ``
+a second); keys submit commands to it (a kill is in force the instant it is submitted).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from pathlib import Path
 
 from textual import on, work
@@ -18,11 +23,10 @@ from textual.containers import Container, Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
-from textual.worker import Worker, WorkerState, get_current_worker
 
-from kakashi_tui.engine import Engine
 from kakashi_tui.report import export_postmortem
-from kakashi_tui.tui.messages import EngineUpdated
+from kakashi_tui.service import Flatten, Kill, Pause, Rearm, Resume, SetEstimate, TradingService
+from kakashi_tui.tui.messages import EngineUpdated, Noted
 from kakashi_tui.tui.screens import ConfirmScreen, EstimateScreen, HelpScreen, ReportScreen
 from kakashi_tui.tui.widgets import (
     BankrollPanel, DecisionLog, EquityChart, MarketDetail, MarketsTable, PositionsPanel, RiskPanel, StatusBar,
@@ -48,29 +52,30 @@ class KakashiApp(App[int]):
         Binding("v", "cycle_panel", "Panel", id="desk.panel"),
         Binding("question_mark", "help", "Help", id="desk.help"),
         Binding("q", "quit", "Quit", id="desk.quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="desk.interrupt"),
     ]
 
     view: reactive[DeskView | None] = reactive(None)
     halted_reason: reactive[str] = reactive("")
     lower_panel: reactive[int] = reactive(0)
 
-    def __init__(self, engine: Engine, *, interval: float = 0.5, ticks: int | None = None, autostart: bool = True,
+    def __init__(self, service: TradingService, *, autostart: bool = True,
                  reports_dir: str | Path = "reports", theme: str = "textual-dark", cursor_blink: bool = True,
-                 animations: bool = True, clock=time.time) -> None:
+                 animations: bool = True, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         if not animations:
             self.animation_level = "none"
-        self.engine = engine
-        self.interval = interval
-        self.max_ticks = ticks
+        self.service = service
         self.autostart = autostart
         self.reports_dir = Path(reports_dir)
         self._theme_name = theme
         self.cursor_blink = cursor_blink
         self._clock = clock
         self.last_export: Path | None = None
-        self._focus: str | None = None  # the selected market; the worker reads it to build views
         self.notes: list[str] = []
+        self.stopping = False
+        service.on_view(self._publish)
+        service.on_log(self._noted_from_service)
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -100,11 +105,24 @@ class KakashiApp(App[int]):
         self._apply_width(self.size.width)
         self.refresh_view()
         self.query_one(MarketsTable).focus()
+        for line in self.service.notes:  # what resolving the settings had to say, once
+            self.note(line)
+        try:  # SIGTERM ends the desk like q (only possible on the main thread)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: self.call_later(self.action_quit))
+        except (RuntimeError, ValueError, NotImplementedError):
+            pass
         if self.autostart:
-            self.run_engine()
+            self.service.start()
 
     def on_resize(self, event) -> None:
         self._apply_width(event.size.width)
+
+    def on_unmount(self) -> None:
+        try:  # SIGTERM is the process's own again once the desk is gone
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+        except (RuntimeError, ValueError, NotImplementedError):
+            pass
+        self.service.stop()  # already stopped by q; a test's teardown, or an error exit otherwise
 
     def _apply_width(self, width: int) -> None:
         self.set_class(width < NARROW_WIDTH, "-narrow")
@@ -114,44 +132,28 @@ class KakashiApp(App[int]):
         for i, pid in enumerate(LOWER_PANELS):
             self.query_one(f"#{pid}").set_class(i == self.lower_panel, "-current")
 
-    # -- engine -> UI -----------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="engine", exit_on_error=False, name="engine")
-    def run_engine(self) -> None:
-        """Tick as configured; post a view at most RENDER_HZ times a second (and after the last tick)."""
-        worker = get_current_worker()
-        n = 0
-        last_post = 0.0
-        while not worker.is_cancelled and (self.max_ticks is None or n < self.max_ticks):
-            self.engine.tick()
-            n += 1
-            now = time.monotonic()
-            last = self.max_ticks is not None and n >= self.max_ticks
-            if last or now - last_post >= 1 / RENDER_HZ:
-                self.post_message(EngineUpdated(build_view(self.engine, self._focus)))
-                last_post = now
-            if worker.cancelled_event.wait(self.interval):
-                break
+    # -- service -> UI ----------------------------------------------------------------------
+    def _noted_from_service(self, line: str) -> None:
+        self.post_message(Noted(line))  # a failed tick and its reason, a kill the policy threw
+
+    def _publish(self, view: DeskView) -> None:
+        """The service published a view (from its thread, or from ours after a command)."""
+        self.post_message(EngineUpdated(view))
 
     def refresh_view(self) -> None:
-        """Re-render now if the engine is idle; mid-tick, let a worker wait for it instead of the UI."""
-        if self.engine._book.acquire(blocking=False):
-            try:
-                self.view = build_view(self.engine, self._focus)
-            finally:
-                self.engine._book.release()
+        """Show the latest state: built here while the loop is not running (before start, or
+        a test stepping the service by hand); otherwise the service publishes one soon."""
+        if not self.service.running:
+            self.view = self.service.publish_view()
         else:
-            self._refresh_soon()
-
-    @work(thread=True, group="view", exclusive=True, exit_on_error=False)
-    def _refresh_soon(self) -> None:
-        self.post_message(EngineUpdated(build_view(self.engine, self._focus)))
+            self.service.request_view()
 
     @on(EngineUpdated)
     def _on_engine_updated(self, message: EngineUpdated) -> None:
         self.view = message.view
 
     def watch_view(self, v: DeskView | None) -> None:
-        if v is None:
+        if v is None or not self.query(StatusBar):  # nothing yet, or the desk is closing
             return
         with self.batch_update():
             self.query_one(StatusBar).view = v
@@ -159,30 +161,28 @@ class KakashiApp(App[int]):
             detail = self.query_one(MarketDetail)
             detail.view = v
             if detail.ticker != self.selected_ticker():  # first paint, or the selected market settled
-                detail.ticker = self._focus = self.selected_ticker()
+                detail.ticker = self.service.focus = self.selected_ticker()
             for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog):
-                self.query_one(cls).view = v
+                self.query_one(cls).view = v  # type: ignore[attr-defined]
 
     def watch_halted_reason(self, reason: str) -> None:
-        self.query_one(StatusBar).halted_reason = reason  # the bar re-renders and re-colours itself
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.name != "engine" or event.state != WorkerState.ERROR:
-            return
-        err = event.worker.error
-        reason = f"worker failed: {err.__class__.__name__}: {err}"[:120]
-        self.halted_reason = reason
-        try:
-            self.engine.kill(reason)
-        except Exception as e:  # the DB itself may be what failed; trading is stopped either way
-            self.note(f"could not persist the kill switch: {e}")
-        self.note(reason)
-        self.notify(reason, title="Trading halted", severity="error", timeout=10)
-        self.refresh_view()
+        for bar in self.query(StatusBar):
+            bar.halted_reason = reason  # the bar re-renders and re-colours itself
 
     def note(self, text: str) -> None:
         self.notes.append(text)
-        self.query_one(DecisionLog).notes = tuple(self.notes[-3:])
+        for log in self.query(DecisionLog):  # none while the desk is closing
+            log.notes = tuple(self.notes[-3:])
+
+    @on(Noted)
+    def _on_noted(self, message: Noted) -> None:
+        self.note(message.text)
+
+    def _note_when_done(self, fut: Future[object], text: Callable[[object], str]) -> None:
+        """Note a command's outcome once the service has applied it (any thread)."""
+        def done(f: Future[object]) -> None:
+            self.post_message(Noted(text(f.result()) if f.exception() is None else f"failed: {f.exception()}"))
+        fut.add_done_callback(done)
 
     # -- selection --------------------------------------------------------------------------
     def selected_ticker(self) -> str | None:
@@ -190,48 +190,33 @@ class KakashiApp(App[int]):
 
     @on(MarketsTable.Highlighted)
     def _on_row(self, event: MarketsTable.Highlighted) -> None:
-        self._focus = event.ticker
+        self.service.focus = event.ticker
         self.query_one(MarketDetail).ticker = event.ticker
         if self.view is not None and event.ticker is not None and set(self.view.books) != {event.ticker}:
-            self.refresh_view()  # the last view was built for another market
+            self.refresh_view()  # the last view was built for another market (the next tick's will do)
 
-    # -- commands ---------------------------------------------------------------------------
+    # -- commands: submitted to the service ------------------------------------------------
     def action_pause(self) -> None:
-        paused = not self.engine.paused
-        self.engine.set_paused(paused)
+        paused = not self.service.paused  # the intent as last asked: fast presses alternate exactly
+        self.service.submit(Pause() if paused else Resume())  # in force at once; stored next tick
         self.note("paused: no new decisions" if paused else "resumed")
-        self.refresh_view()
 
     def action_kill(self) -> None:
-        # First, in memory: the engine refuses orders from this instant, whatever the DB is doing.
-        self.engine.kill("operator", persist=False)
-        self._persist_kill()
+        # The engine refuses orders from this instant, whatever the tick or the DB is doing.
+        self.service.submit(Kill("operator"))
         self.note("KILL SWITCH THROWN: no new orders; press r to re-arm")
-        self.refresh_view()
-
-    @work(thread=True, group="kill", exit_on_error=False)
-    def _persist_kill(self) -> None:
-        self.engine.persist_kill()
 
     def action_rearm(self) -> None:
-        if not self.engine.killed:
+        if not self.service.killed:
             self.notify("The kill switch is not thrown.")
             return
 
         def done(ok: bool | None) -> None:
             if ok:
-                self.engine.rearm()
                 self.halted_reason = ""
-                self.note("kill switch re-armed")
-                self.refresh_view()
-                if self.autostart and not self._engine_running():
-                    self.run_engine()
+                self._note_when_done(self.service.submit(Rearm()), lambda _r: "kill switch re-armed")
 
         self.push_screen(ConfirmScreen("Re-arm the kill switch and allow new paper orders?"), done)
-
-    def _engine_running(self) -> bool:
-        return any(w.name == "engine" and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
-                   for w in self.workers)
 
     def action_flatten(self) -> None:
         n = len(self.view.positions) if self.view else 0
@@ -242,24 +227,19 @@ class KakashiApp(App[int]):
         def done(ok: bool | None) -> None:
             if ok:
                 # Pause first: otherwise the strategy would buy straight back in on the next tick.
-                self.engine.set_paused(True)
-                self._flatten()
+                self.service.submit(Pause())
+                self._note_when_done(self.service.submit(Flatten()),
+                                     lambda n: f"flattened: {n} sale(s) at the bids; trading paused (p resumes)")
 
         self.push_screen(ConfirmScreen(f"Flatten all {n} paper positions at the bids and pause trading?"), done)
-
-    @work(thread=True, group="commands", exit_on_error=False)
-    def _flatten(self) -> None:
-        n = self.engine.flatten()
-        self.post_message(EngineUpdated(build_view(self.engine, self._focus)))
-        self.call_from_thread(self.note, f"flattened: {n} sale(s) at the bids; trading paused (p resumes)")
 
     def action_export(self) -> None:
         self._export()
 
     @work(thread=True, group="commands", exit_on_error=False)
     def _export(self) -> None:
-        try:
-            out = export_postmortem(self.engine.store.path, self.reports_dir, int(self._clock() * 1000))
+        try:  # a read-only connection of its own: the report never writes
+            out = export_postmortem(self.service.db_path, self.reports_dir, int(self._clock() * 1000))
         except Exception as e:
             self.call_from_thread(self.notify, f"export failed: {e}", severity="error")
             return
@@ -272,15 +252,14 @@ class KakashiApp(App[int]):
         if t is None:
             self.notify("No market selected.")
             return
-        current = self.engine.estimates.get(t)
+        current = next((m.p_hat for m in self.view.markets if m.ticker == t), None) if self.view else None
 
         def done(p) -> None:
             if p is not None:
-                self.engine.set_estimate(t, p)
-                self.note(f"p̂ for {t} set to {p} (operator)")
-                self.refresh_view()
+                self._note_when_done(self.service.submit(SetEstimate(t, p)),
+                                     lambda _e: f"p̂ for {t} set to {p} (operator)")
 
-        self.push_screen(EstimateScreen(t, current.p_hat if current else None), done)
+        self.push_screen(EstimateScreen(t, current), done)
 
     def action_sort(self) -> None:
         if self.view:
@@ -306,20 +285,28 @@ class KakashiApp(App[int]):
         yield SystemCommand("Keys", "?: the help screen", self.action_help)
 
     async def action_quit(self) -> None:
-        self.workers.cancel_group(self, "engine")
+        """q, Ctrl-C, SIGTERM: say so at once, stop the service (at most ~1 s whatever the
+        feed does; queued commands are applied), then leave."""
+        if self.stopping:
+            return
+        self.stopping = True
+        self.halted_reason = "stopping…"  # trading stops now; the bar says so at once
+        self.notify("stopping…", timeout=5)
+        await asyncio.sleep(0)  # let the frame with "stopping…" go out
+        await asyncio.to_thread(self.service.stop)
         self.exit(0)
 
 
 def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None) -> int:
-    from kakashi_tui.runtime import build_engine
+    from kakashi_tui.runtime import build_service
 
-    engine = build_engine(opts, cfg)
+    service, close = build_service(opts, cfg, interval=interval, ticks=ticks, desk=True, view_hz=RENDER_HZ)
     try:
-        if interval is None:
-            interval = 0.5 if opts.source == "sim" else 5.0
-        app = KakashiApp(engine, interval=interval, ticks=ticks)
+        app = KakashiApp(service)
         result = app.run()
+        print("kakashi: stopping…", file=sys.stderr, flush=True)
+        service.stop()
+        print(service.summary(), flush=True)
         return result or 0
     finally:
-        engine.source.close()
-        engine.store.close()
+        close()

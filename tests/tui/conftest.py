@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from kakashi_tui.service import TradingService
 from kakashi_tui.tui.app import KakashiApp
 from tests.conftest import SIM_START_MS, make_engine
 
@@ -16,9 +17,11 @@ def desk_engine(db_path, ticks: int = 40):
     return e
 
 
-def desk_app(engine, tmp_path, **kw) -> KakashiApp:
+def desk_app(engine, tmp_path, interval: float = 0.5, ticks: int | None = None, **kw) -> KakashiApp:
+    """The desk over a service that owns ``engine`` (tests step it by hand unless autostart)."""
     kw.setdefault("autostart", False)
-    return KakashiApp(engine, reports_dir=tmp_path / "reports", theme="textual-dark", cursor_blink=False,
+    service = TradingService(engine, interval=interval, max_ticks=ticks)
+    return KakashiApp(service, reports_dir=tmp_path / "reports", theme="textual-dark", cursor_blink=False,
                       animations=False, clock=lambda: FIXED_WALL, **kw)
 
 
