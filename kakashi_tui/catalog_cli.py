@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 from pathlib import Path
 
 from kakashi_tui.errors import ConfigError
@@ -16,75 +14,48 @@ def add_catalog_option(p: argparse.ArgumentParser) -> None:
                    "database, or [catalog] dir in the config)")
 
 
-def catalog_dir(args: argparse.Namespace, cfg) -> Path:
-    from kakashi_tui.adapters.catalog import default_catalog_dir
-    from kakashi_tui.runtime import Options, db_path
+def _catalog_dir(args: argparse.Namespace, cfg) -> Path:
+    from kakashi_tui.runtime import Options, catalog_dir
 
-    if getattr(args, "catalog", None):
-        return Path(args.catalog)
-    configured = getattr(cfg, "catalog", None)
-    if configured is not None and getattr(configured, "dir", None):
-        return Path(configured.dir)
-    return default_catalog_dir(db_path(Options(db=args.db), cfg))
-
-
-def _roll(cfg, args: argparse.Namespace) -> float:
-    from kakashi_tui.adapters.catalog import DEFAULT_ROLL_S
-
-    if getattr(args, "roll", None) is not None:
-        return args.roll
-    configured = getattr(cfg, "catalog", None)
-    return getattr(configured, "roll_seconds", None) or DEFAULT_ROLL_S
+    return Path(catalog_dir(Options(db=args.db, catalog=getattr(args, "catalog", None)), cfg))
 
 
 def cmd_record(args: argparse.Namespace) -> int:
     """Run the feed without trading: fetch, validate, store, record; at the operator's cadence."""
-    from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder
-    from kakashi_tui.cli import _options
+    from kakashi_tui.cli import _options, _stop_on_signals
     from kakashi_tui.config import load_config
-    from kakashi_tui.runtime import build_engine, warn
+    from kakashi_tui.runtime import build_collector, catalog_dir, warn
 
     cfg = load_config(args.config)
     opts = _options(args)
-    root = catalog_dir(args, cfg)
-    writer = CatalogWriter(root, roll_s=_roll(cfg, args))
-    try:
-        engine = build_engine(opts, cfg)
-    except BaseException:
-        writer.close()
-        raise
-    rec = attach_recorder(engine, writer)
+    opts.catalog = args.catalog
+    if args.roll is not None:
+        cfg = cfg.model_copy(update={"catalog": cfg.catalog.model_copy(update={"roll_seconds": args.roll})})
+    root = catalog_dir(opts, cfg)
+    service, rec, close = build_collector(opts, cfg)
+    writer = rec.writer
     interval = args.interval if args.interval is not None else (0.0 if opts.source == "sim" else 5.0)
-    stop = threading.Event()
-
-    def _stop(signum, _frame):
-        stop.set()
-
-    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     n = 0
     try:
-        print(f"kakashi: recording {engine.source.name} into {root} | db {engine.store.path} | every "
+        print(f"kakashi: recording {service.source_name} into {root} | db {service.db_path} | every "
               f"{interval:g}s | segments roll every {writer.roll_s:g}s | no trading", flush=True)
-        while not stop.is_set() and (args.passes is None or n < args.passes):
-            snaps, rejected, errors = engine.collect()
-            rec.sample_beliefs([s.ticker for s in snaps])  # beliefs are recorded too, never traded on
-            writer.maybe_roll()
-            n += 1
-            for e in errors:
-                warn(e)
-            if not args.quiet:
-                print(f"pass {n} | {len(snaps)} snapshots, {rejected} rejected | catalog {writer.files_written} files, "
-                      f"{writer.pending_rows} rows pending", flush=True)
-            if interval:
-                stop.wait(interval)
+        with _stop_on_signals(service) as sig:
+            while not sig.signalled.is_set() and (args.passes is None or n < args.passes):
+                tickers, rejected, errors = service.collect()
+                if errors == ["stopped"]:
+                    break
+                rec.sample_beliefs(tickers)  # beliefs are recorded too, never traded on
+                writer.maybe_roll()
+                n += 1
+                for e in errors:
+                    warn(e)
+                if not args.quiet:
+                    print(f"pass {n} | {len(tickers)} snapshots, {rejected} rejected | catalog "
+                          f"{writer.files_written} files, {writer.pending_rows} rows pending", flush=True)
+                if interval:
+                    sig.signalled.wait(interval)
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        try:
-            rec.close()
-        finally:
-            engine.source.close()
-            engine.store.close()
+        close()
     rows = writer.rows_written
     print(f"recorded {n} passes into {root}: {rows['snapshots']} snapshots, {rows['markets']} market changes, "
           f"{rows['estimates']} estimates in {writer.files_written} files", flush=True)
@@ -97,7 +68,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     if getattr(args, "catalog_command", None) not in ("info", "import"):
         raise ConfigError("catalog needs a command: import or info (see 'kakashi catalog --help')")
     cfg = load_config(args.config)
-    root = catalog_dir(args, cfg)
+    root = _catalog_dir(args, cfg)
     if args.catalog_command == "info":
         return _info(root)
     return _import(args, root)
@@ -144,7 +115,7 @@ def _size(n: int) -> str:
 def _import(args: argparse.Namespace, root: Path) -> int:
     from kakashi_tui.adapters.catalog import CatalogWriter, import_ticks
     from kakashi_tui.adapters.replay import group_ticks, read_jsonl, records_from_db
-    from kakashi_tui.report import connect_readonly
+    from kakashi_tui.adapters.queries import connect_readonly
 
     if args.input:
         if not Path(args.input).is_file():
@@ -170,12 +141,12 @@ def _import(args: argparse.Namespace, root: Path) -> int:
 def cmd_replay_catalog(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from kakashi_tui.adapters.columnar import Filters, replay_catalog
-    from kakashi_tui.adapters.store import Store, now_wall_ms
+    from kakashi_tui.adapters.columnar import CatalogSource, Filters
+    from kakashi_tui.adapters.store import now_wall_ms
+    from kakashi_tui.cli import _stop_on_signals
     from kakashi_tui.config import load_config
-    from kakashi_tui.core.money import fmt_cents
-    from kakashi_tui.engine import Engine
     from kakashi_tui.report import export_postmortem, parse_day
+    from kakashi_tui.runtime import replay_service
 
     cfg = load_config(args.config)
     since = parse_day(args.since) if args.since else None
@@ -184,25 +155,21 @@ def cmd_replay_catalog(args: argparse.Namespace) -> int:
         raise ConfigError("--until is before --since")
     filters = Filters(since, until, set(args.ticker) if args.ticker else None,
                       set(args.series) if args.series else None)
+    ec = cfg.engine_config()
+    source = CatalogSource(args.catalog, filters, every_row=args.row_engine, edge_threshold=ec.strategy.edge_threshold,
+                           fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()])
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = args.db or f"replays/replay-{stamp}.db"
-    store = Store(target)
+    service, close = replay_service(target, source, source, cfg)
     try:
-        if store.last_tick_ts() is not None:
-            raise ConfigError(f"{target} already holds a run; replay into a new --db")
-        ec = cfg.engine_config()
-        engine, st = replay_catalog(args.catalog, lambda src, ests: Engine(store, src, ests, ec), filters,
-                                    every_row=args.row_engine, edge_threshold=ec.strategy.edge_threshold,
-                                    fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()])
-        acct = engine.account
-        fills = store.db.execute_sql("SELECT COUNT(*) FROM fills").fetchone()[0]
+        with _stop_on_signals(service):
+            service.run_here(source.has_next)
+        st = source.stats
         seen = "every row" if args.row_engine else f"{st.snapshots} snapshots, {st.rows_decided}"
-        print(f"replayed {st.ticks} ticks ({seen} through the engine's per-row code) into {target} | fills {fills} | "
-              f"closed {len(acct.closed)} | "
-              f"rejected rows {engine.rejected_total} | cash {fmt_cents(acct.cash_cents)} equity {fmt_cents(engine.equity())} "
-              f"realised {fmt_cents(acct.realized_cents)}")
+        print(f"catalog: {seen} through the engine's per-row code")
+        print(service.replay_summary(target))
         if args.report:
             print(f"post-mortem written to {export_postmortem(target, args.report, now_wall_ms()).path}")
     finally:
-        store.close()
+        close()
     return 0

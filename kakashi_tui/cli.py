@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common, feed], help="run the paper-trading loop (the desk, or --headless)")
     run.add_argument("--headless", action="store_true", help="no UI: one log line per tick")
+    run.add_argument("--no-record", action="store_true", help="do not record market data into the catalog")
+    run.add_argument("--catalog", metavar="DIR", help="market-data catalog folder (default: catalog/ beside the "
+                     "database, or [catalog] dir in the config)")
     run.add_argument("--ticks", type=_positive, help="stop after N ticks")
     run.add_argument("--interval", type=_seconds, help="seconds between ticks (default: sim 0 headless, "
                      "0.5 in the desk; kalshi 5)")
@@ -196,6 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     opts = _options(args)
+    opts.record, opts.catalog = not args.no_record, args.catalog  # the desk and headless runs record as they trade
     if not args.headless:
         from kakashi_tui.tui.app import run_desk
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from kakashi_tui.adapters.beliefs import BeliefsFile
+from kakashi_tui.adapters.catalog import Recorder
 from kakashi_tui.adapters.kalshi import PRODUCTION_BASE, KalshiClient, KalshiSource
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
 from kakashi_tui.adapters.store import Control, Store, now_wall_ms
@@ -39,6 +40,8 @@ class Options:
     beliefs: str | None = None
     tickers: list[str] = field(default_factory=list)
     sim_start_ms: int | None = None  # tests pin the simulated clock
+    record: bool = False  # write what the feed sees into the market-data catalog as it trades
+    catalog: str | None = None  # the catalog folder (default: [catalog] dir, else catalog/ beside the DB)
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,20 @@ def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None,
         raise
 
 
+def catalog_dir(opts: Options, cfg: KakashiConfig) -> str:
+    """The market-data catalog: command line > config file > ``catalog/`` beside the database."""
+    from kakashi_tui.adapters.catalog import default_catalog_dir
+
+    return opts.catalog or cfg.catalog.dir or str(default_catalog_dir(db_path(opts, cfg)))
+
+
+def attach_catalog(engine: Engine, opts: Options, cfg: KakashiConfig) -> Recorder:
+    """Record what ``engine`` fetches and estimates into the catalog (rows the row check accepts)."""
+    from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder
+
+    return attach_recorder(engine, CatalogWriter(catalog_dir(opts, cfg), roll_s=cfg.catalog.roll_seconds))
+
+
 def default_interval(source: str, desk: bool) -> float:
     """Seconds between ticks: the simulator flat out headless, 0.5 s in the desk; Kalshi 5 s."""
     if source != "sim":
@@ -172,9 +189,32 @@ def build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None =
                   desk: bool = False, view_hz: float = 4.0,
                   log: Callable[[str], None] | None = None) -> tuple[TradingService, Callable[[], None]]:
     """The trading service over a freshly built engine, and the one function that closes it
-    (source, then store). Settings notes are printed once, here."""
+    (the catalog recorder if ``opts.record``, source, then store). Settings notes are printed
+    once, here."""
+    service, close, _recorder = _build_service(opts, cfg, interval=interval, ticks=ticks, desk=desk,
+                                               view_hz=view_hz, log=log)
+    return service, close
+
+
+def build_collector(opts: Options, cfg: KakashiConfig) -> tuple[TradingService, Recorder, Callable[[], None]]:
+    """``kakashi record``: the service (collect passes only: it never trades) and its recorder."""
+    opts.record = True
+    service, close, recorder = _build_service(opts, cfg)
+    assert recorder is not None
+    return service, recorder, close
+
+
+def _build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None = None, ticks: int | None = None,
+                   desk: bool = False, view_hz: float = 4.0, log: Callable[[str], None] | None = None,
+                   ) -> tuple[TradingService, Callable[[], None], Recorder | None]:
     notes: list[str] = []
     engine = build_engine(opts, cfg, notes=notes)
+    try:
+        recorder = attach_catalog(engine, opts, cfg) if opts.record else None
+    except BaseException:
+        engine.source.close()
+        engine.store.close()
+        raise
     for n in notes:
         warn(n)
     service = TradingService(
@@ -184,6 +224,11 @@ def build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None =
 
     def close() -> None:
         try:
+            if recorder is not None:
+                recorder.close()  # the last segment: what the feed saw since the last roll
+        except OSError as e:
+            warn(f"catalog: the last segment was not written ({e.strerror or e})")
+        try:
             if service.running:  # the engine thread is stuck in a feed: do not wait on its client
                 threading.Thread(target=engine.source.close, daemon=True).start()
             else:
@@ -191,7 +236,7 @@ def build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None =
         finally:
             engine.store.close()
 
-    return service, close
+    return service, close, recorder
 
 
 def replay_service(target: str | Store, source: Source, estimator: Estimator,

@@ -185,3 +185,26 @@ def test_catalog_defaults_to_a_folder_beside_the_database(tmp_path):
     assert hive(tmp_path / "d" / "catalog", "snapshots").count_rows() == 24
     assert hive(tmp_path / "d" / "catalog", "estimates").count_rows() > 0  # beliefs are recorded, not traded
     assert sqlite3.connect(tmp_path / "d" / "k.db").execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 0
+
+
+def test_a_headless_run_records_as_it_trades_and_its_replay_gives_the_same_fills_and_cash(tmp_path):
+    cfg = tmp_path / "k.toml"
+    cfg.write_text('[risk]\ndaily_loss_cap_pct = "1"\n[sim]\nmarkets = 12\nstep_seconds = 600\n')
+    run = subprocess.run([*KAKASHI, "run", "--headless", "--ticks", "150", "--seed", "5", "--db",
+                          str(tmp_path / "live.db"), "--config", str(cfg)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    root = tmp_path / "catalog"  # beside the database
+    assert hive(root, "snapshots").count_rows() == 150 * 12
+    rep = subprocess.run([*KAKASHI, "replay", "--catalog", str(root), "--db", str(tmp_path / "replay.db"),
+                          "--config", str(cfg)], capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    assert "replayed 150 ticks" in rep.stdout
+    q = ("SELECT ts, ticker, side, action, requested, contracts, cost_cents, fee_cents, levels FROM fills ORDER BY id",
+         "SELECT SUM(amount_cents) FROM ledger")
+    live, replay = sqlite3.connect(tmp_path / "live.db"), sqlite3.connect(tmp_path / "replay.db")
+    fills = live.execute(q[0]).fetchall()
+    assert fills and fills == replay.execute(q[0]).fetchall()
+    assert live.execute(q[1]).fetchone() == replay.execute(q[1]).fetchone()
+    off = subprocess.run([*KAKASHI, "run", "--headless", "--ticks", "3", "--no-record", "--db",
+                          str(tmp_path / "quiet" / "k.db")], capture_output=True, text=True, timeout=120)
+    assert off.returncode == 0 and not (tmp_path / "quiet" / "catalog").exists()
