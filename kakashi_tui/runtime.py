@@ -248,6 +248,8 @@ def replay_service(target: str | Store, source: Source, estimator: Estimator,
         if store.last_tick_ts() is not None:
             raise ConfigError(f"{store.path} already holds a run; replay into a new --db")
         engine = Engine(store, source, [estimator], cfg.engine_config())
+        if hasattr(source, "watch_for"):  # a catalog replay hands over every row of a held market
+            source.watch_for = engine.held_tickers
     except BaseException:
         store.close()
         raise
