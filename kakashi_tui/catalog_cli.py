@@ -145,14 +145,11 @@ def cmd_replay_catalog(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.store import now_wall_ms
     from kakashi_tui.cli import _stop_on_signals
     from kakashi_tui.config import load_config
-    from kakashi_tui.report import export_postmortem, parse_day
+    from kakashi_tui.report import export_postmortem, parse_days
     from kakashi_tui.runtime import replay_service
 
     cfg = load_config(args.config)
-    since = parse_day(args.since) if args.since else None
-    until = parse_day(args.until, end=True) if args.until else None
-    if since is not None and until is not None and until < since:
-        raise ConfigError("--until is before --since")
+    since, until = parse_days(args.since, args.until)
     filters = Filters(since, until, set(args.ticker) if args.ticker else None,
                       set(args.series) if args.series else None)
     ec = cfg.engine_config()

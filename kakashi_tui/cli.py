@@ -293,14 +293,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.store import now_wall_ms
     from kakashi_tui.config import load_config
-    from kakashi_tui.report import export_postmortem, parse_day
+    from kakashi_tui.report import export_postmortem, parse_days
     from kakashi_tui.runtime import Options, db_path
 
     cfg = load_config(args.config)
-    since = parse_day(args.since) if args.since else None
-    until = parse_day(args.until, end=True) if args.until else None
-    if since is not None and until is not None and until < since:
-        raise ConfigError("--until is before --since")
+    since, until = parse_days(args.since, args.until)
     out = export_postmortem(db_path(Options(db=args.db), cfg), args.out, now_wall_ms(), since, until,
                             charts=not args.no_charts)
     print(f"post-mortem written to {out.path}")
