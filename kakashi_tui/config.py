@@ -50,6 +50,8 @@ class KalshiSection(_Section):
     api_key_id: SecretStr | None = None
     private_key_file: str | None = None  # PEM RSA key, owner-only (mode 0600); signs reads (order books)
     reads_per_s: float = Field(default=20.0, gt=0, le=1000)  # client-side pacing (Kalshi Basic tier: 20)
+    # Live books over the WebSocket (with a key); default: the api_base's WebSocket host.
+    ws_url: str | None = None
     beliefs: str | None = None
     timeout_s: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=10)

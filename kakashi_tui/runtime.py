@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 
 from kakashi_tui.adapters.beliefs import BeliefsFile
 from kakashi_tui.adapters.catalog import Recorder
+from kakashi_tui.adapters.kalshi_ws import LiveBookSource
 from kakashi_tui.adapters.kalshi import PRODUCTION_BASE, KalshiClient, KalshiSource
 from kakashi_tui.adapters.kalshi_auth import signer_from
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
@@ -147,6 +148,20 @@ def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> tuple[KalshiClient
                         signer=signer, reads_per_s=cfg.kalshi.reads_per_s), notice
 
 
+def live_books(source: KalshiSource, opts: Options, cfg: KakashiConfig,
+               beliefs: BeliefsFile | None) -> LiveBookSource | None:
+    """With a key: the WebSocket books of the markets held, believed or named (``--ticker``) over
+    the polled rows (``adapters/kalshi_ws.py``); the polled rows alone when it is not there."""
+    from kakashi_tui.adapters.kalshi_ws import WS_PATH, BookFeed, LiveBookSource, ws_url_for
+
+    signer = source.client.signer
+    if signer is None:
+        return None
+    url = cfg.kalshi.ws_url or ws_url_for(api_base(opts, cfg))
+    feed = BookFeed(url, lambda: signer.headers("GET", WS_PATH), backoff_base=cfg.kalshi.backoff_base_s)
+    return LiveBookSource(source, feed)
+
+
 def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None,
                  notes: list[str] | None = None) -> Engine:
     store = store or Store(db_path(opts, cfg))
@@ -168,8 +183,13 @@ def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None,
                 source.notices.insert(0, notice)
             if notes is not None:  # said once, on stderr, on the desk and in the log
                 notes.extend(source.notices)
-            engine = Engine(store, source, [beliefs] if beliefs else [], cfg.engine_config())
+            live = live_books(source, opts, cfg, beliefs)
+            engine = Engine(store, live or source, [beliefs] if beliefs else [], cfg.engine_config())
             source.watch_for = engine.held_tickers
+            if live is not None:
+                live.watch = lambda: engine.held_tickers() | (beliefs.tickers() if beliefs else set()) | set(opts.tickers)
+                live.feed.watch(live.watch())  # subscribed before the first poll
+                live.feed.start()
             return engine
         raise ConfigError(f"unknown source {opts.source!r}: use sim or kalshi")
     except BaseException:
@@ -188,7 +208,11 @@ def attach_catalog(engine: Engine, opts: Options, cfg: KakashiConfig) -> Recorde
     """Record what ``engine`` fetches and estimates into the catalog (rows the row check accepts)."""
     from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder
 
-    return attach_recorder(engine, CatalogWriter(catalog_dir(opts, cfg), roll_s=cfg.catalog.roll_seconds))
+    live = engine.source
+    rec = attach_recorder(engine, CatalogWriter(catalog_dir(opts, cfg), roll_s=cfg.catalog.roll_seconds))
+    if isinstance(live, LiveBookSource):
+        live.on_trades = rec.trades  # the WebSocket's trade prints go into the catalog too
+    return rec
 
 
 def default_interval(source: str, desk: bool) -> float:

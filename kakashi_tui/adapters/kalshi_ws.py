@@ -36,6 +36,20 @@ HeaderProvider = Callable[[], dict[str, str]]  # fresh signed headers per connec
 WS_PATH = "/trade-api/ws/v2"
 
 
+def ws_url_for(api_base: str) -> str:
+    """Kalshi's WebSocket URL for a REST base: ``https://external-api.kalshi.com/trade-api/v2`` ->
+    ``wss://external-api-ws.kalshi.com/trade-api/ws/v2`` (demo likewise); any other host (a
+    loopback server) serves both on the same host and port."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(api_base)
+    scheme = "wss" if u.scheme == "https" else "ws"
+    host = u.netloc
+    if host.startswith("external-api."):
+        host = "external-api-ws." + host.removeprefix("external-api.")
+    return f"{scheme}://{host}{WS_PATH}"
+
+
 class Malformed(ValueError):
     """A frame that cannot be read or applied."""
 
