@@ -118,10 +118,6 @@ class KakashiApp(App[int]):
         self._apply_width(event.size.width)
 
     def on_unmount(self) -> None:
-        try:  # SIGTERM is the process's own again once the desk is gone
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
-        except (RuntimeError, ValueError, NotImplementedError):
-            pass
         self.service.stop()  # already stopped by q; a test's teardown, or an error exit otherwise
 
     def _apply_width(self, width: int) -> None:
