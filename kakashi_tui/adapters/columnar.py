@@ -36,14 +36,28 @@ import pyarrow.parquet as pq
 
 from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.core import models as _models
+from kakashi_tui.core import money as _money
 from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.errors import KakashiError
 
-#: The grids the row check takes today (core/models.py): prices on the cent grid, whole
-#: contracts. In catalog units: multiples of these.
-PRICE_GRID_E4 = 100
-COUNT_GRID_E2 = 100
+def _row_check_takes(**snapshot: Any) -> bool:
+    """Whether the row check accepts a probe snapshot (ticker T, ts 1, a plain open market)."""
+    return validate_row({"ticker": "T", "status": "open"}, {"ticker": "T", "ts": 1, **snapshot}, 10**13).reason is None
+
+
+# The row check's grids and bounds, read from the row check itself (core/validate.py,
+# core/models.py): the vectorised check follows it as it moves from the cent grid to the
+# $0.0001 grid and fractional counts (issue #10). The property test holds the two equal.
+PRICE_GRID_E4 = 1 if _row_check_takes(yes_bid="0.4201", yes_ask="0.4500") else 100
+COUNT_GRID_E2 = 1 if _row_check_takes(yes_bid="0.42", yes_ask="0.45", volume="2.50") else 100
+#: Kalshi's quiet 0.0000 bid / 1.0000 ask read as "no order on that side" (else refused).
+QUIET_SIDES = _row_check_takes(yes_bid="0", yes_ask="1")
+NEGATIVE_VOLUME = _row_check_takes(yes_bid="0.42", yes_ask="0.45", volume=-1)
+MAX_TS_MS: int | None = getattr(_models, "MAX_TS_MS", None)
+_MAX_COUNT = getattr(_money, "MAX_COUNT", None)
+MAX_COUNT_E2: int | None = None if _MAX_COUNT is None else int(_MAX_COUNT) * cat.COUNT_SCALE
 ONE_E4 = cat.PRICE_SCALE
 DAY_MS = 86_400_000
 #: Slack on the EV pre-filter, in dollars: it only lets more rows through to the exact check.
@@ -136,6 +150,8 @@ def _levels(arr: pa.Array, n: int) -> Levels:
     start = np.concatenate(([0], np.cumsum(length)[:-1])).astype(np.int64) if n else np.zeros(0, np.int64)
     ok = (~p_null & ~q_null & (price > 0) & (price < ONE_E4) & (price % PRICE_GRID_E4 == 0)
           & (qty > 0) & (qty % COUNT_GRID_E2 == 0))
+    if MAX_COUNT_E2 is not None:
+        ok &= qty <= MAX_COUNT_E2
     bad = np.zeros(n, dtype=bool)
     if len(price):
         descending = np.empty(len(price), dtype=bool)
@@ -234,13 +250,28 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
     yes = _levels(batch.column("yes_bids"), n)
     no = _levels(batch.column("no_bids"), n)
 
-    def top_ok(v: np.ndarray, null: np.ndarray) -> np.ndarray:  # strictly inside (0, 1): 0/1 = empty book
-        return null | ((v > 0) & (v < ONE_E4) & (v % PRICE_GRID_E4 == 0))
+    def on_grid(v: np.ndarray) -> np.ndarray:
+        return v % PRICE_GRID_E4 == 0
 
-    plain = (~ts_null & (ts > 0) & name_ok[codes] & top_ok(bid, bid_null) & top_ok(ask, ask_null)
-             & (last_null | ((last >= 0) & (last <= ONE_E4) & (last % PRICE_GRID_E4 == 0)))
-             & ~(bid_null & ask_null) & (bid_null | ask_null | (ask > bid))
+    if QUIET_SIDES:  # a bid of 0 or an ask of 1 is no order on that side; a quiet market has neither
+        no_bid = bid_null | (bid == 0)
+        no_ask = ask_null | (ask == ONE_E4)
+        tops = ((bid_null | ((bid >= 0) & (bid <= ONE_E4) & on_grid(bid)))
+                & (ask_null | ((ask >= 0) & (ask <= ONE_E4) & on_grid(ask))))
+    else:  # strictly inside (0, 1), and at least one side
+        no_bid, no_ask = bid_null, ask_null
+        tops = ((bid_null | ((bid > 0) & (bid < ONE_E4) & on_grid(bid)))
+                & (ask_null | ((ask > 0) & (ask < ONE_E4) & on_grid(ask))) & ~(bid_null & ask_null))
+    plain = (~ts_null & (ts > 0) & name_ok[codes] & tops
+             & (last_null | ((last >= 0) & (last <= ONE_E4) & on_grid(last)))
+             & (no_bid | no_ask | (ask > bid))
              & ~volume_null & (volume % COUNT_GRID_E2 == 0) & ~yes.bad & ~no.bad)
+    if not NEGATIVE_VOLUME:
+        plain &= volume >= 0
+    if MAX_COUNT_E2 is not None:
+        plain &= volume <= MAX_COUNT_E2
+    if MAX_TS_MS is not None:
+        plain &= ts <= MAX_TS_MS
     if now_ms is not None:
         plain &= ts <= now_ms + FUTURE_SKEW_MS
     # the depth agrees with the top of book
@@ -248,12 +279,12 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
     if ys.any():
         first = np.full(n, -1, np.int64)
         first[ys] = yes.price[yes.start[ys]]
-        plain &= bid_null | ~ys | (first == bid)
+        plain &= no_bid | ~ys | (first == bid)
     ns = no.length > 0
     if ns.any():
         first = np.full(n, -1, np.int64)
         first[ns] = no.price[no.start[ns]]
-        plain &= ask_null | ~ns | (ONE_E4 - first == ask)
+        plain &= no_ask | ~ns | (ONE_E4 - first == ask)
     out = Checked(n, ts, [], codes, names, bid, bid_null, ask, ask_null, last, last_null, volume, volume_null,
                   yes, no, plain, plain.copy())
     for i in np.flatnonzero(~plain).tolist():  # rare: the row check decides, and says why
