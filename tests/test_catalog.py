@@ -20,6 +20,7 @@ from kakashi_tui.core.models import Estimate, Market
 from kakashi_tui.core.validate import quick_snapshot
 from kakashi_tui.errors import KakashiError
 from tests.conftest import SIM_START_MS, make_engine
+from tests.test_replay import tables
 
 KAKASHI = [sys.executable, "-m", "kakashi_tui"]
 
@@ -41,17 +42,24 @@ def test_a_recorded_sim_run_is_a_hive_partitioned_parquet_dataset_with_exact_val
     assert t.schema.field("yes_bids").type == pa.list_(cat.LEVEL)
     assert set(t.column("date").to_pylist()) == {"2026-01-05"}  # the UTC date of the simulated clock
     c = sqlite3.connect(tmp_path / "k.db")
-    stored = c.execute("SELECT ticker, ts, yes_bid, yes_ask, last, volume, book FROM snapshots ORDER BY id").fetchall()
+    cols = {r[1] for r in c.execute("PRAGMA table_info(snapshots)")}
+    if "yes_bid_cc" in cols:  # stored in $0.0001 and hundredths already (schema v4)
+        stored = c.execute("SELECT ticker, ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book FROM snapshots"
+                           " ORDER BY id").fetchall()
+    else:  # REAL probabilities and whole contracts (schema v3)
+        stored = [(t, ts, *(None if x is None else round(x * 10_000) for x in (b, a, la)), v * 100, book)
+                  for t, ts, b, a, la, v, book in c.execute(
+                      "SELECT ticker, ts, yes_bid, yes_ask, last, volume, book FROM snapshots ORDER BY id")]
     assert t.num_rows == len(stored) == 30 * 8
     for row, (ticker, ts, bid, ask, last, vol, book) in zip(t.to_pylist(), stored):
         assert (row["ticker"], row["ts"]) == (ticker, ts)
-        assert (row["yes_bid_e4"], row["yes_ask_e4"], row["last_e4"]) == tuple(round(x * 10_000) for x in (bid, ask, last))
-        assert row["volume_e2"] == vol * 100 and row["source"] == "sim"
+        assert (row["yes_bid_e4"], row["yes_ask_e4"], row["last_e4"]) == (bid, ask, last)
+        assert row["volume_e2"] == vol and row["source"] == "sim"
         b = json.loads(book)
         assert [(lv["price_e4"], lv["qty_e2"]) for lv in row["yes_bids"]] == [
-            (int(Decimal(p) * 10_000), q * 100) for p, q in b["yes"]]
+            (int(Decimal(p) * 10_000), int(Decimal(str(q)) * 100)) for p, q in b["yes"]]
         assert [(lv["price_e4"], lv["qty_e2"]) for lv in row["no_bids"]] == [
-            (int(Decimal(p) * 10_000), q * 100) for p, q in b["no"]]
+            (int(Decimal(p) * 10_000), int(Decimal(str(q)) * 100)) for p, q in b["no"]]
     ts = t.column("ts").to_pylist()
     assert ts == sorted(ts)  # recorded order is time order
     est = hive(tmp_path / "catalog", "estimates").to_table()
@@ -199,12 +207,10 @@ def test_a_headless_run_records_as_it_trades_and_its_replay_gives_the_same_fills
                           "--config", str(cfg)], capture_output=True, text=True, timeout=120)
     assert rep.returncode == 0, rep.stderr
     assert "replayed 150 ticks" in rep.stdout
-    q = ("SELECT ts, ticker, side, action, requested, contracts, cost_cents, fee_cents, levels FROM fills ORDER BY id",
-         "SELECT SUM(amount_cents) FROM ledger")
-    live, replay = sqlite3.connect(tmp_path / "live.db"), sqlite3.connect(tmp_path / "replay.db")
-    fills = live.execute(q[0]).fetchall()
-    assert fills and fills == replay.execute(q[0]).fetchall()
-    assert live.execute(q[1]).fetchone() == replay.execute(q[1]).fetchone()
+    live, replay = tables(tmp_path / "live.db"), tables(tmp_path / "replay.db")
+    assert live["fills"] and live["fills"] == replay["fills"]
+    cash = lambda t: sum(r[5] for r in t["ledger"])
+    assert cash(live) == cash(replay)
     off = subprocess.run([*KAKASHI, "run", "--headless", "--ticks", "3", "--no-record", "--db",
                           str(tmp_path / "quiet" / "k.db")], capture_output=True, text=True, timeout=120)
     assert off.returncode == 0 and not (tmp_path / "quiet" / "catalog").exists()
