@@ -214,3 +214,19 @@ def test_a_headless_run_records_as_it_trades_and_its_replay_gives_the_same_fills
     off = subprocess.run([*KAKASHI, "run", "--headless", "--ticks", "3", "--no-record", "--db",
                           str(tmp_path / "quiet" / "k.db")], capture_output=True, text=True, timeout=120)
     assert off.returncode == 0 and not (tmp_path / "quiet" / "catalog").exists()
+
+
+def test_sigterm_flushes_what_the_recorder_holds(tmp_path):
+    root = tmp_path / "catalog"
+    p = subprocess.Popen([*KAKASHI, "record", "--db", str(tmp_path / "k.db"), "--catalog", str(root), "--roll", "3600",
+                          "--interval", "0.01"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None
+        lines = [p.stdout.readline() for _ in range(4)]  # the banner and three passes
+        assert lines[-1].startswith("pass 3") and not list(root.glob("snapshots/*/*.parquet"))  # all still buffered
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    n = hive(root, "snapshots").count_rows()
+    assert n >= 3 * 8 and n % 8 == 0 and f"{n} snapshots" in out
