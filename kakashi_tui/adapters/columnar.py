@@ -171,7 +171,6 @@ class Checked:
 
     n: int
     ts: np.ndarray
-    tickers: list[Any]  # per row, the ticker as Python value (dictionary-decoded lazily)
     codes: np.ndarray  # per row: index into ``names``
     names: list[Any]  # the batch's distinct tickers
     bid: np.ndarray
@@ -285,7 +284,7 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
         first = np.full(n, -1, np.int64)
         first[ns] = no.price[no.start[ns]]
         plain &= no_ask | ~ns | (ONE_E4 - first == ask)
-    out = Checked(n, ts, [], codes, names, bid, bid_null, ask, ask_null, last, last_null, volume, volume_null,
+    out = Checked(n, ts, codes, names, bid, bid_null, ask, ask_null, last, last_null, volume, volume_null,
                   yes, no, plain, plain.copy())
     for i in np.flatnonzero(~plain).tolist():  # rare: the row check decides, and says why
         raw = out.raw(i)
@@ -703,7 +702,7 @@ def _rows_only(chunk: pa.Table) -> Checked:
     cols = [_ints(chunk.column(c).combine_chunks(), d) for c, d in
             (("yes_bid_e4", -1), ("yes_ask_e4", -1), ("last_e4", -1), ("volume_e2", 0))]
     none = np.zeros(n, dtype=bool)
-    return Checked(n, ts, [], codes, names, *cols[0], *cols[1], *cols[2], *cols[3],
+    return Checked(n, ts, codes, names, *cols[0], *cols[1], *cols[2], *cols[3],
                    _levels(chunk.column("yes_bids"), n), _levels(chunk.column("no_bids"), n), none, none)
 
 
