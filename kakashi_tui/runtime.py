@@ -250,12 +250,6 @@ def _build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None 
                    ) -> tuple[TradingService, Callable[[], None], Recorder | None]:
     notes: list[str] = []
     engine = build_engine(opts, cfg, notes=notes)
-    try:
-        recorder = attach_catalog(engine, opts, cfg) if opts.record else None
-    except BaseException:
-        engine.source.close()
-        engine.store.close()
-        raise
     for n in notes:
         warn(n)
     service = TradingService(
@@ -265,6 +259,12 @@ def _build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None 
     for est in engine.estimators:  # the operator hears of each beliefs re-read, refused lines first
         if isinstance(est, BeliefsFile):
             est.on_reload = lambda result: service._log(result.summary())
+    try:  # last: the recorder wraps the source and estimators the lines above looked at
+        recorder = attach_catalog(engine, opts, cfg) if opts.record else None
+    except BaseException:
+        engine.source.close()
+        engine.store.close()
+        raise
 
     def close() -> None:
         try:
