@@ -31,7 +31,7 @@ def write_charts(d, folder: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(9, 4))
     if d.equity:
         xs = [_dt(t) for t, _ in d.equity]
-        ax.plot(xs, [v / 100 for _, v in d.equity], lw=1.2, label="equity")
+        ax.plot(xs, [v / 10_000 for _, v in d.equity], lw=1.2, label="equity")
         eq_at = dict(d.equity)
         buys = [f for f in d.fills if f[4] == "buy"]
         if buys:
@@ -39,7 +39,7 @@ def write_charts(d, folder: Path) -> list[str]:
             marks = []
             for f in buys:
                 near = min(ts, key=lambda t: abs(t - f[1]))
-                marks.append((_dt(f[1]), eq_at[near] / 100))
+                marks.append((_dt(f[1]), eq_at[near] / 10_000))
             ax.scatter([m[0] for m in marks], [m[1] for m in marks], s=12, marker="^", color="tab:green",
                        label="trade", zorder=3)
         ax.legend(loc="best")
@@ -53,15 +53,15 @@ def write_charts(d, folder: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(9, 3))
     dds = drawdown_series(d.equity)
     if dds:
-        ax.fill_between([_dt(t) for t, _ in dds], [-v / 100 for _, v in dds], 0, color="tab:red", alpha=0.4, step="post")
+        ax.fill_between([_dt(t) for t, _ in dds], [-v / 10_000 for _, v in dds], 0, color="tab:red", alpha=0.4, step="post")
     ax.set_title("Drawdown from the running peak")
     ax.set_ylabel("$")
     _save(fig, folder / "drawdown.png")
 
     # edge histogram: predicted EV at entry and realised PnL per contract
     fig, ax = plt.subplots(figsize=(9, 4))
-    pred = [t.predicted_ev_cents / t.contracts for t in d.trades if t.contracts]
-    real = [t.realized_cents / t.contracts for t in d.trades if t.contracts and t.realized_cents is not None]
+    pred = [t.predicted_ev_cc / float(t.contracts) for t in d.trades if t.contracts]
+    real = [t.realized_cc / float(t.contracts) for t in d.trades if t.contracts and t.realized_cc is not None]
     if pred or real:
         bins = 20
         if pred:

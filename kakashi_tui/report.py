@@ -10,16 +10,18 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 from kakashi_tui.adapters.queries import connect_readonly, read_latest_snapshot, read_ledger
-from kakashi_tui.core.ledger import Account, Closed, Kind, equity_cents
+from kakashi_tui.core.ledger import Account, Closed, Kind, equity_cc
 from kakashi_tui.core.models import Side
-from kakashi_tui.core.money import fmt_cents
+from kakashi_tui.core.money import fmt_cc, fmt_count, hundredths_to_count
 from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS
-from kakashi_tui.core.sizing import per_trade_cap_cents
+from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.stats import Drawdown, bootstrap_ci, brier, max_drawdown, mean, verdict
 from kakashi_tui.errors import ConfigError, StoreError
+from kakashi_tui.view import fmt_price
 from kakashi_tui.view import fmt_utc as _utc
 
 DAY_MS = 86_400_000
@@ -49,9 +51,9 @@ def parse_days(since: str | None, until: str | None) -> tuple[int | None, int | 
 class TradeLine:
     ticker: str
     side: Side
-    predicted_ev_cents: float  # EV per contract at entry x contracts filled
-    contracts: int
-    realized_cents: int | None  # None while open
+    predicted_ev_cc: float  # EV per contract at entry x contracts filled
+    contracts: Decimal
+    realized_cc: int | None  # None while open
 
 
 @dataclass
@@ -66,7 +68,7 @@ class ReportData:
     equity: list[tuple[int, int]]
     fills: list[tuple]
     closed: list[Closed]
-    fees_cents: int
+    fees_cc: int
     trades: list[TradeLine]
     brier_pairs: list[tuple[float, float, int]]  # (p_hat, market price, outcome)
     reasons: Counter
@@ -77,7 +79,7 @@ class ReportData:
     # -- figures -------------------------------------------------------------------------
     @property
     def pnls(self) -> list[float]:
-        return [c.pnl_cents / 100 for c in self.closed]
+        return [c.pnl_cc / 10_000 for c in self.closed]
 
     @property
     def ci(self) -> tuple[float, float] | None:
@@ -89,7 +91,7 @@ class ReportData:
 
     @property
     def wins(self) -> int:
-        return sum(1 for c in self.closed if c.pnl_cents > 0)
+        return sum(1 for c in self.closed if c.pnl_cc > 0)
 
     @property
     def brier_model(self) -> float | None:
@@ -127,8 +129,8 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
         except ValueError as err:
             breaches.append(f"ledger entry {e.key}: {err}")
             continue
-        if acct.cash_cents < 0:
-            breaches.append(f"cash negative ({fmt_cents(acct.cash_cents)}) after {e.key}")
+        if acct.cash_cc < 0:
+            breaches.append(f"cash negative ({fmt_cc(acct.cash_cc)}) after {e.key}")
         if len(acct.tickers_held()) > HARD_MAX_OPEN_POSITIONS:
             breaches.append(f"{len(acct.tickers_held())} open positions after {e.key}")
         if e.kind is Kind.SETTLE:
@@ -136,10 +138,10 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
     breaches += [f"{t} {s.value} settled {n} times" for (t, s), n in settled_keys.items() if n > 1]
 
     ticks = [(ts, eq, cash) for ts, eq, cash in con.execute(
-        "SELECT ts, equity_cents, cash_cents FROM ticks ORDER BY tick")]
+        "SELECT ts, equity_cc, cash_cc FROM ticks ORDER BY tick")]
     equity = [(ts, eq) for ts, eq, _c in ticks if _in(ts, since, until)]
     before = [(ts, eq) for ts, eq, _c in ticks if since is not None and ts < since]
-    deposits = acct.deposits_cents
+    deposits = acct.deposits_cc
     if since is None:
         start_equity = deposits
     elif before:  # the equity the period started from: the last tick before it
@@ -147,23 +149,23 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
     else:
         start_equity = equity[0][1] if equity else deposits
     marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
-    end_equity = equity[-1][1] if (equity and until is not None) else equity_cents(acct, marks)
-    end_cash = ticks[-1][2] if ticks else acct.cash_cents
+    end_equity = equity[-1][1] if (equity and until is not None) else equity_cc(acct, marks)
+    end_cash = ticks[-1][2] if ticks else acct.cash_cc
     if until is not None and equity:
         end_cash = next(c for ts, _e, c in reversed(ticks) if ts <= until)
 
-    fills = [f for f in con.execute(
-        "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts, f.requested, f.cost_cents, f.fee_cents, "
-        "d.ev, d.worst_case_cents, d.equity_cents FROM fills f LEFT JOIN decisions d ON d.id = f.decision_id "
+    fills = [(*f[:5], hundredths_to_count(f[5]), hundredths_to_count(f[6]), *f[7:]) for f in con.execute(
+        "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts_hundredths, f.requested_hundredths, f.value_cc,"
+        " f.fee_cc, d.ev, d.worst_case_cc, d.equity_cc FROM fills f LEFT JOIN decisions d ON d.id = f.decision_id "
         "ORDER BY f.id") if _in(f[1], since, until)]
     for fid, _ts, t, _s, action, _n, _req, cost, fee, _ev, worst, eq in fills:
         if action != "buy" or worst is None:
             continue
         if cost + fee > worst:
-            breaches.append(f"fill {fid} on {t} cost {fmt_cents(cost + fee)} > approved worst case {fmt_cents(worst)}")
-        if eq and worst > per_trade_cap_cents(eq, HARD_MAX_LOSS_PER_TRADE_PCT):
-            breaches.append(f"fill {fid} on {t} risked {fmt_cents(worst)} > {HARD_MAX_LOSS_PER_TRADE_PCT}% of "
-                            f"{fmt_cents(eq)}")
+            breaches.append(f"fill {fid} on {t} cost {fmt_cc(cost + fee)} > approved worst case {fmt_cc(worst)}")
+        if eq and worst > per_trade_cap_cc(eq, HARD_MAX_LOSS_PER_TRADE_PCT):
+            breaches.append(f"fill {fid} on {t} risked {fmt_cc(worst)} > {HARD_MAX_LOSS_PER_TRADE_PCT}% of "
+                            f"{fmt_cc(eq)}")
     events = [(ts, k, d) for ts, k, d in con.execute(
         "SELECT ts, kind, detail FROM events WHERE kind IN ('kill_switch', 'rearm', 'daily_stop', 'flatten') "
         "ORDER BY id")]
@@ -189,9 +191,9 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
     closed = [c for c in acct.closed if _in(c.ts, since, until)]
     realized: dict[tuple[str, str], int] = {}
     for c in acct.closed:
-        realized[(c.ticker, c.side.value)] = realized.get((c.ticker, c.side.value), 0) + c.pnl_cents
-    trades = [TradeLine(ticker=t, side=Side(s), predicted_ev_cents=(ev or 0) * 100 * n, contracts=n,
-                        realized_cents=realized.get((t, s)))
+        realized[(c.ticker, c.side.value)] = realized.get((c.ticker, c.side.value), 0) + c.pnl_cc
+    trades = [TradeLine(ticker=t, side=Side(s), predicted_ev_cc=(ev or 0) * 10_000 * float(n), contracts=n,
+                        realized_cc=realized.get((t, s)))
               for _id, _ts, t, s, action, n, _req, _cost, _fee, ev, _w, _eq in fills if action == "buy"]
 
     pairs = []
@@ -200,7 +202,8 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
             continue
         p = con.execute("SELECT p_hat FROM estimates WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC "
                         "LIMIT 1", (t, ts)).fetchone()
-        q = con.execute("SELECT yes_bid, yes_ask, last FROM snapshots WHERE ticker = ? AND ts <= ? "
+        q = con.execute("SELECT yes_bid_cc / 10000.0, yes_ask_cc / 10000.0, last_cc / 10000.0 FROM snapshots"
+                        " WHERE ticker = ? AND ts <= ? "
                         "ORDER BY ts DESC, id DESC LIMIT 1", (t, ts)).fetchone()
         if p is None or q is None:
             continue
@@ -219,12 +222,12 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
     return ReportData(
         since_ms=since, until_ms=until, first_ts=first_ts, last_ts=last_ts, start_equity=start_equity,
         end_equity=end_equity, end_cash=end_cash, equity=equity, fills=fills, closed=closed,
-        fees_cents=sum(f[8] for f in fills), trades=trades, brier_pairs=pairs, reasons=reasons,
+        fees_cc=sum(f[8] for f in fills), trades=trades, brier_pairs=pairs, reasons=reasons,
         events=[e for e in events if _in(e[0], since, until)], breaches=breaches, checks=checks)
 
 
 def _money(x: float) -> str:
-    return fmt_cents(int(round(x * 100)))
+    return fmt_cc(int(round(x * 10_000)))
 
 
 def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None = None) -> str:
@@ -246,15 +249,15 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         "",
         "| starting bankroll | ending equity | ending cash | change | max drawdown | drawdown from | to |",
         "|---|---|---|---|---|---|---|",
-        f"| {fmt_cents(d.start_equity)} | {fmt_cents(d.end_equity)} | {fmt_cents(d.end_cash)} | "
-        f"{fmt_cents(d.end_equity - d.start_equity)} | {fmt_cents(dd.depth)} | {_utc(dd.peak_ts)} | "
+        f"| {fmt_cc(d.start_equity)} | {fmt_cc(d.end_equity)} | {fmt_cc(d.end_cash)} | "
+        f"{fmt_cc(d.end_equity - d.start_equity)} | {fmt_cc(dd.depth)} | {_utc(dd.peak_ts)} | "
         f"{_utc(dd.trough_ts)} |",
         "",
         "## Trades",
         "",
         "| fills | closed trades | wins | losses | fees | total PnL | mean PnL per trade | 95% CI (bootstrap) |",
         "|---|---|---|---|---|---|---|---|",
-        f"| {len(d.fills)} | {len(pnls)} | {d.wins} | {len(pnls) - d.wins} | {fmt_cents(d.fees_cents)} | "
+        f"| {len(d.fills)} | {len(pnls)} | {d.wins} | {len(pnls) - d.wins} | {fmt_cc(d.fees_cc)} | "
         f"{_money(sum(pnls))} | {_money(mean(pnls)) if pnls else '—'} | "
         f"{f'{_money(ci[0])} to {_money(ci[1])}' if ci else 'n/a (fewer than 2 trades)'} |",
         "",
@@ -271,14 +274,14 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         out += ["| markets | Brier (p̂) | Brier (market mid, baseline) |", "|---|---|---|",
                 f"| {len(d.brier_pairs)} | {bm:.4f} | {bk:.4f} |", "",
                 f"Your estimates scored {better} the market price (lower is better)."]
-    pred = sum(t.predicted_ev_cents for t in d.trades if t.realized_cents is not None)
-    real = sum(t.realized_cents for t in d.trades if t.realized_cents is not None)
-    n_closed = sum(1 for t in d.trades if t.realized_cents is not None)
+    pred = sum(t.predicted_ev_cc for t in d.trades if t.realized_cc is not None)
+    real = sum(t.realized_cc for t in d.trades if t.realized_cc is not None)
+    n_closed = sum(1 for t in d.trades if t.realized_cc is not None)
     out += ["", "## Predicted EV against realised PnL", ""]
     if n_closed:
         out += ["| closed positions | predicted EV at entry | realised PnL | realised / predicted |", "|---|---|---|---|",
-                f"| {n_closed} | {fmt_cents(int(round(pred)))} | {fmt_cents(real)} | "
-                f"{(real / pred):.2f} |" if pred else f"| {n_closed} | $0.00 | {fmt_cents(real)} | — |"]
+                f"| {n_closed} | {fmt_cc(int(round(pred)))} | {fmt_cc(real)} | "
+                f"{(real / pred):.2f} |" if pred else f"| {n_closed} | $0.00 | {fmt_cc(real)} | — |"]
     else:
         out.append("No position entered in this period has closed yet.")
     out += ["", "## Rejected decisions by reason", ""]
@@ -299,8 +302,9 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         out += ["## Fills", "", "| time | ticker | side | action | filled/requested | avg price | cost | fee |",
                 "|---|---|---|---|---|---|---|---|"]
         for _id, ts, t, s, action, n, req, cost, fee, *_r in d.fills[-200:]:
-            out.append(f"| {_utc(ts)} | {t} | {s.upper()} | {action} | {n}/{req} | {cost / 100 / n:.2f} | "
-                       f"{fmt_cents(cost)} | {fmt_cents(fee)} |")
+            out.append(f"| {_utc(ts)} | {t} | {s.upper()} | {action} | {fmt_count(n)}/{fmt_count(req)} | "
+                       f"{fmt_price(Decimal(cost) / 10_000 / n)} | "
+                       f"{fmt_cc(cost)} | {fmt_cc(fee)} |")
         out.append("")
     if charts:
         out += ["## Charts", ""] + [f"![{c}]({c})" for c in charts] + [""]
@@ -312,11 +316,11 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
 def key_figures(d: ReportData) -> list[tuple[str, str]]:
     ci = d.ci
     return [
-        ("Ending equity", fmt_cents(d.end_equity)),
+        ("Ending equity", fmt_cc(d.end_equity)),
         ("Closed trades", str(len(d.closed))),
         ("Mean PnL / trade", _money(mean(d.pnls)) if d.pnls else "—"),
         ("95% CI", f"{_money(ci[0])} to {_money(ci[1])}" if ci else "n/a"),
-        ("Max drawdown", fmt_cents(d.drawdown.depth)),
+        ("Max drawdown", fmt_cc(d.drawdown.depth)),
         ("Brier p̂ / market", f"{d.brier_model:.3f} / {d.brier_market:.3f}" if d.brier_model is not None else "—"),
         ("Breaches", str(len(d.breaches))),
     ]

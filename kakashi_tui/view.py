@@ -9,15 +9,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from kakashi_tui.core.ledger import Closed, mark_cents
+from kakashi_tui.core.ledger import Closed, mark_cc
 from kakashi_tui.core.models import Side, TickQuote, TradeDecision
-from kakashi_tui.core.risk import daily_cap_cents
+from kakashi_tui.core.risk import daily_cap_cc
 from typing import TYPE_CHECKING
 
 from kakashi_tui.engine import run_state
-from kakashi_tui.core.sizing import per_trade_cap_cents
+from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.strategy import pick_side, side_evs
-from kakashi_tui.core.money import fmt_cents
+from kakashi_tui.core.money import fmt_cc
 
 if TYPE_CHECKING:
     from kakashi_tui.engine import Engine
@@ -43,15 +43,15 @@ class MarketLine:
 class PositionLine:
     ticker: str
     side: Side
-    contracts: int
+    contracts: Decimal
     avg_price: Decimal
-    mark_cents: int
-    cost_cents: int
+    mark_cc: int  # liquidation value (ledger.mark_cc): the one marking rule
+    cost_cc: int
     close_in_ms: int | None
 
     @property
-    def upnl_cents(self) -> int:
-        return self.mark_cents - self.cost_cents
+    def upnl_cc(self) -> int:
+        return self.mark_cc - self.cost_cc
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,12 @@ class DeskView:
     decisions: tuple[TradeDecision, ...]
     positions: tuple[PositionLine, ...]
     history: tuple[Closed, ...]
-    cash_cents: int
-    equity_cents: int
-    realized_cents: int
-    unrealized_cents: int
-    today_pnl_cents: int
-    fees_cents: int
+    cash_cc: int
+    equity_cc: int
+    realized_cc: int
+    unrealized_cc: int
+    today_pnl_cc: int
+    fees_cc: int
     equity_series: tuple[int, ...]
     risk: tuple[RiskLine, ...]
     killed: bool
@@ -115,9 +115,9 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
     for t, s in sorted(engine.snapshots.items()):
         m = engine.markets.get(t)
         est = engine.estimates.get(t)
-        evs: dict[Side, Decimal | None] = (side_evs(s, est.p_hat, engine.fee_multiplier(t)) if est
+        evs: dict[Side, Decimal | None] = (side_evs(s, est.p_hat, engine.fee_terms(t), now) if est
                                            else {Side.YES: None, Side.NO: None})
-        signal = "HELD" if t in held else ""
+        signal = "HELD" if t in held else ("NO QUOTE" if s.quiet else "")
         if not signal:  # what the strategy would propose, before the risk gate
             best = pick_side(evs, edge)
             signal = f"BUY {best[1].value.upper()}" if best else ""
@@ -131,22 +131,23 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
         m = engine.markets.get(p.ticker)
         positions.append(PositionLine(
             ticker=p.ticker, side=p.side, contracts=p.contracts, avg_price=p.avg_price,
-            mark_cents=mark_cents(p, engine.snapshots.get(p.ticker)), cost_cents=p.cost_cents,
+            mark_cc=mark_cc(p, engine.snapshots.get(p.ticker), engine.fee_terms(p.ticker), now),
+            cost_cc=p.cost_cc,
             close_in_ms=(m.close_ts - now) if m and m.close_ts else None))
     equity = engine.equity()
-    unreal = sum(pl.upnl_cents for pl in positions)
+    unreal = sum(pl.upnl_cc for pl in positions)
     day_start = engine.day_start_equity() or equity
     today = equity - day_start
-    dcap = daily_cap_cents(day_start, limits.daily_loss_cap_pct)
+    dcap = daily_cap_cc(day_start, limits.daily_loss_cap_pct)
     loss = max(0, -today)
-    ptc = per_trade_cap_cents(equity, limits.max_loss_per_trade_pct)
+    ptc = per_trade_cap_cc(equity, limits.max_loss_per_trade_pct)
     flags = engine.flags  # one consistent picture (replaced whole, never mutated)
     stopped = engine.daily_stopped(now)  # one control read serves the label and the panel
     risk = (
         RiskLine("Open positions", str(len(positions)), str(limits.max_open_positions),
                  _level(len(positions), limits.max_open_positions)),
-        RiskLine("Today's loss", fmt_cents(loss), fmt_cents(dcap), "error" if stopped else _level(loss, dcap)),
-        RiskLine("Per-trade cap", fmt_cents(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
+        RiskLine("Today's loss", fmt_cc(loss), fmt_cc(dcap), "error" if stopped else _level(loss, dcap)),
+        RiskLine("Per-trade cap", fmt_cc(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
         _kill_line(flags.kill, flags.kill_reason),
     )
     state, kind = run_state(flags.kill, flags.kill_reason, stopped, flags.paused)
@@ -155,9 +156,9 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
         source=engine.source.name, state=state, state_kind=kind, tick=engine.tick_count, clock_ms=now,
         latency_ms=engine.last_latency_ms, feed_errors=engine.last_errors, rejected_total=engine.rejected_total,
         markets=tuple(lines), books=books, decisions=tuple(list(engine.recent_decisions)[-60:]),
-        positions=tuple(positions), history=tuple(acct.closed[-30:]), cash_cents=acct.cash_cents,
-        equity_cents=equity, realized_cents=acct.realized_cents, unrealized_cents=unreal, today_pnl_cents=today,
-        fees_cents=acct.fees_cents, equity_series=tuple(engine.equity_series), risk=risk, killed=flags.kill,
+        positions=tuple(positions), history=tuple(acct.closed[-30:]), cash_cc=acct.cash_cc,
+        equity_cc=equity, realized_cc=acct.realized_cc, unrealized_cc=unreal, today_pnl_cc=today,
+        fees_cc=acct.fees_cc, equity_series=tuple(engine.equity_series), risk=risk, killed=flags.kill,
         paused=flags.paused, daily_stopped=stopped)
 
 
@@ -177,7 +178,13 @@ def fmt_utc(ms: int | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
 
 
 def fmt_price(p: Decimal | None) -> str:
-    return "—" if p is None else f"{p:.2f}"
+    """0.42 on the cent grid, 0.4230 / 0.0030 off it (a sub-cent price is never rounded away)."""
+    if p is None:
+        return "—"
+    return f"{p:.2f}" if p == p.quantize(_CENT) else f"{p:.4f}"
+
+
+_CENT = Decimal("0.01")
 
 
 def fmt_ev(ev: Decimal | None) -> str:
@@ -208,4 +215,4 @@ def fmt_duration(ms: int | None) -> str:
 
 
 def fmt_signed(cents: int) -> str:
-    return ("+" if cents > 0 else "") + fmt_cents(cents)
+    return ("+" if cents > 0 else "") + fmt_cc(cents)

@@ -17,7 +17,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Sparkline, Static
 
-from kakashi_tui.core.money import fmt_cents
+from kakashi_tui.core.money import fmt_cc, fmt_count
 from kakashi_tui.view import fmt_utc as _utc
 from kakashi_tui.view import (
     DeskView, fmt_age, fmt_duration, fmt_ev, fmt_price, fmt_signed,
@@ -303,8 +303,8 @@ class MarketDetail(Static):
         for i in range(max(len(bids), len(asks))):
             b = bids[i] if i < len(bids) else None
             a = asks[i] if i < len(asks) else None
-            ladder.add_row(fmt_price(b[0]) if b else "", str(b[1] or "") if b else "",
-                           fmt_price(a[0]) if a else "", str(a[1] or "") if a else "")
+            ladder.add_row(fmt_price(b[0]) if b else "", fmt_count(b[1]) if b and b[1] else "",
+                           fmt_price(a[0]) if a else "", fmt_count(a[1]) if a and a[1] else "")
         recent = Table(box=None, padding=(0, 1), expand=True, title="recent quotes", title_style=pal.dim)
         recent.add_column("time")
         recent.add_column("bid", justify="right")
@@ -314,7 +314,7 @@ class MarketDetail(Static):
         decs = [d for d in v.decisions if d.ticker == t][-3:][::-1]
         lines = Text()
         for d in decs:
-            lines.append(f"{_utc(d.ts, '%H:%M')} {d.side.value.upper()} x{d.contracts} ", style="bold")
+            lines.append(f"{_utc(d.ts, '%H:%M')} {d.side.value.upper()} x{fmt_count(d.contracts)} ", style="bold")
             lines.append(("✓ " if d.accepted else "✗ ") + d.reason[:28] + "\n", style=pal.up if d.accepted else pal.down)
         from rich.console import Group
 
@@ -334,15 +334,16 @@ class PositionsPanel(Static):
         if v is None:
             return t
         for p in v.positions:
-            t.add_row(p.ticker, p.side.value.upper(), str(p.contracts), f"{p.avg_price:.2f}",
-                      fmt_cents(p.mark_cents), Text(fmt_signed(p.upnl_cents), style=pal.money(p.upnl_cents)),
+            t.add_row(p.ticker, p.side.value.upper(), fmt_count(p.contracts), fmt_price(p.avg_price),
+                      fmt_cc(p.mark_cc), Text(fmt_signed(p.upnl_cc), style=pal.money(p.upnl_cc)),
                       fmt_duration(p.close_in_ms))
         if not v.positions:
             t.caption, t.caption_justify, t.caption_style = "no open positions", "left", "dim"
         for c in list(v.history)[-4:][::-1]:
-            outcome = ("WON" if c.proceeds_cents > 0 else "LOST") if c.kind.value == "settle" else "SOLD"
-            t.add_row(Text(c.ticker, style=pal.dim), Text(c.side.value.upper(), style=pal.dim), Text(str(c.contracts), style=pal.dim),
-                      Text(outcome, style=pal.dim), "", Text(fmt_signed(c.pnl_cents), style=pal.money(c.pnl_cents)),
+            outcome = (("WON" if c.proceeds_cc > 0 else "LOST") if c.kind.value == "settle"
+                       else "CORRECTED" if c.kind.value == "settle_fix" else "SOLD")
+            t.add_row(Text(c.ticker, style=pal.dim), Text(c.side.value.upper(), style=pal.dim), Text(fmt_count(c.contracts), style=pal.dim),
+                      Text(outcome, style=pal.dim), "", Text(fmt_signed(c.pnl_cc), style=pal.money(c.pnl_cc)),
                       Text("settled" if outcome != "SOLD" else "sold", style=pal.dim))
         return t
 
@@ -358,12 +359,12 @@ class BankrollPanel(Static):
         t = Table(box=None, padding=(0, 1), expand=True, show_header=False)
         t.add_column(style=pal.dim)
         t.add_column(justify="right")
-        t.add_row("Cash", fmt_cents(v.cash_cents))
-        t.add_row("Equity", Text(fmt_cents(v.equity_cents), style="bold"))
-        t.add_row("Realised", Text(fmt_signed(v.realized_cents), style=pal.money(v.realized_cents)))
-        t.add_row("Unrealised", Text(fmt_signed(v.unrealized_cents), style=pal.money(v.unrealized_cents)))
-        t.add_row("Today", Text(fmt_signed(v.today_pnl_cents), style=pal.money(v.today_pnl_cents)))
-        t.add_row("Fees", fmt_cents(v.fees_cents))
+        t.add_row("Cash", fmt_cc(v.cash_cc))
+        t.add_row("Equity", Text(fmt_cc(v.equity_cc), style="bold"))
+        t.add_row("Realised", Text(fmt_signed(v.realized_cc), style=pal.money(v.realized_cc)))
+        t.add_row("Unrealised", Text(fmt_signed(v.unrealized_cc), style=pal.money(v.unrealized_cc)))
+        t.add_row("Today", Text(fmt_signed(v.today_pnl_cc), style=pal.money(v.today_pnl_cc)))
+        t.add_row("Fees", fmt_cc(v.fees_cc))
         return t
 
 
@@ -427,6 +428,6 @@ class DecisionLog(Static):
             t.add_row(_utc(v.clock_ms, "%H:%M:%S"), Text("feed error", style=f"bold {pal.down}"), "", Text(e, style=pal.down))
         for d in list(v.decisions)[::-1][:12]:
             verdict = Text("✓ " + d.reason, style=pal.up) if d.accepted else Text("✗ " + d.reason, style=pal.down)
-            t.add_row(_utc(d.ts, "%H:%M:%S"), d.ticker, f"{d.side.value.upper()} x{d.contracts}",
+            t.add_row(_utc(d.ts, "%H:%M:%S"), d.ticker, f"{d.side.value.upper()} x{fmt_count(d.contracts)}",
                       Text.assemble(f"@≤{d.limit_price:.2f} EV {d.ev_per_contract:+.2f} ", verdict))
         return t
