@@ -432,11 +432,14 @@ class Engine:
         markets = self.markets
         # a market seen before is usually the very object cached for its raw row: `is` first
         self.store.upsert_markets([m for m in good_markets if (k := markets.get(m.ticker)) is not m and k != m], now)
-        saved = self.store.insert_snapshots(good_snaps, wall, self.source.name)
+        snapshots, history = self.snapshots, self.quote_history
+        # A quote is stored once: one the source hands over again unchanged (a polled listing
+        # re-sends markets that did not move, with their old quote time) is not a new row.
+        fresh = [s for s in good_snaps if not s.unchanged_from(snapshots.get(s.ticker))]
+        saved = self.store.insert_snapshots(fresh, wall, self.source.name)
         for m in good_markets:
             markets[m.ticker] = m
-        snapshots, history = self.snapshots, self.quote_history
-        for s in good_snaps:
+        for s in fresh:
             snapshots[s.ticker] = s
             h = history.get(s.ticker)
             if h is None:
@@ -503,7 +506,8 @@ class Engine:
             now_ms=now, kill_switch=self.flags.kill, daily_stopped=daily_stopped,
             open_positions=len(held),
             cash_cc=self.account.cash_cc, equity_cc=eq, day_start_equity_cc=day_start,
-            market_status=m.status, market_close_ts=m.close_ts, quote_ts=s.ts, spread=s.spread())
+            market_status=m.status, market_close_ts=m.close_ts, quote_ts=s.ts, spread=s.spread(),
+            book_depth=bool(s.ask_levels(d.side)))
         ok, reason = risk.check(d, ctx, self.cfg.limits)
         return d.model_copy(update={"accepted": ok, "reason": reason})
 

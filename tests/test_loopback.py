@@ -259,10 +259,14 @@ def test_loop_keeps_ticking_through_an_outage(kalshi, tmp_path):
         first = engine.tick()
         kalshi.state.fail_next("503", "503")
         outage = engine.tick()
+        moved = kalshi.state.markets[0]
+        moved.touch(bid=Decimal("0.2000"))  # one market moves while the feed is down
         back = engine.tick()
     assert first.saved == 12 and not first.errors
     assert outage.saved == 0 and "503" in outage.errors[0] and "feed errors 1" in outage.log_line()
-    assert back.saved == 12 and not back.errors and engine.tick_count == 3
+    # Back: the market that moved is a new quote; the eleven that did not are not stored again.
+    assert back.saved == 1 and not back.errors and engine.tick_count == 3
+    assert engine.snapshots[moved.ticker].yes_bid == Decimal("0.2000")
     store.close()
 
 
@@ -353,7 +357,8 @@ def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
     ticks = [ln for ln in p.stdout.splitlines() if ln.startswith("tick ")]
     assert len(ticks) == 4
     assert "feed errors 1" in ticks[0] and "feed errors 1" in ticks[1]
-    assert "saved 12" in ticks[2] and "saved 12" in ticks[3]
+    # Back after the faults: every market stored once; unchanged quotes are not stored again.
+    assert "saved 12" in ticks[2] and "saved 0 " in ticks[3] and "feed errors" not in ticks[3]
     assert "Traceback" not in p.stderr
 
 

@@ -371,6 +371,13 @@ class Quote:
             book = book_text(list(zip(yc, yq)), list(zip(nc, nq)))
         self.book_text = book
 
+    def unchanged_from(self, other: "Quote | None") -> bool:
+        """The same quote as ``other`` in every stored form: same market, time, prices, volume
+        and book (a source re-sending a market that did not move)."""
+        return (other is not None and other.ts == self.ts and other.ticker == self.ticker
+                and other.prices_cc == self.prices_cc and other.volume_h == self.volume_h
+                and other.book_text == self.book_text)
+
     @classmethod
     def from_snapshot(cls, s: Snapshot) -> "Quote":
         """The Quote of a row pydantic accepted (quiet sides read as none)."""

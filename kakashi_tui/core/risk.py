@@ -75,6 +75,7 @@ class RiskContext:
     market_close_ts: int | None
     quote_ts: int
     spread: Decimal | None
+    book_depth: bool = True  # the quote carries order-book levels to size and fill against
 
 
 # Reasons, stable strings: they are stored with every rejected decision and counted in reports.
@@ -87,6 +88,7 @@ WIDE_SPREAD = "spread too wide"
 NO_SPREAD = "one-sided book"
 MAX_POSITIONS = "max open positions reached"
 ZERO_SIZE = "per-trade cap allows 0 contracts"
+NO_DEPTH = "no order book depth to fill against"
 PER_TRADE_CAP = "worst-case loss exceeds per-trade cap"
 DAILY_HEADROOM = "worst-case loss would breach the daily loss cap"
 NO_CASH = "insufficient cash"
@@ -112,7 +114,7 @@ def check(decision: TradeDecision, ctx: RiskContext, limits: RiskLimits) -> tupl
     if ctx.open_positions >= limits.max_open_positions:
         return False, f"{MAX_POSITIONS} ({ctx.open_positions}/{limits.max_open_positions})"
     if decision.contracts <= 0:
-        return False, ZERO_SIZE
+        return False, ZERO_SIZE if ctx.book_depth else NO_DEPTH
     cap = per_trade_cap_cc(ctx.equity_cc, limits.max_loss_per_trade_pct)
     if decision.worst_case_cc > cap:
         return False, f"{PER_TRADE_CAP} ({fmt_cc(decision.worst_case_cc)} > {fmt_cc(cap)})"

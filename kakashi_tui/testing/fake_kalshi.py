@@ -574,12 +574,18 @@ def main() -> None:
     ap.add_argument("--markets", type=int, default=12)
     ap.add_argument("--combos", type=int, default=0, help="combo markets hidden by mve_filter=exclude")
     ap.add_argument("--no-signature", action="store_true", help="serve order books without signed headers")
+    ap.add_argument("--key-dir", metavar="DIR", help="make a throwaway API key in DIR/kalshi.pem (0600) that "
+                    "this server accepts, and print the two variables that make Kakashi sign with it")
     args = ap.parse_args()
     st = FakeKalshi.with_markets(args.markets, combos=args.combos, page_size=1000)
     st.lifecycle_zoo()
     st.require_signature = not args.no_signature
     srv = FakeKalshiServer(st, port=args.port).start()
     print(f"fake Kalshi at {srv.base_url} (Ctrl-C to stop)", flush=True)
+    if args.key_dir:
+        st.key_id = st.key_id or "demo-key-id"
+        path, st.public_key = make_test_key(args.key_dir, st.key_id)
+        print(f"export KAKASHI_KALSHI_KEY_ID={st.key_id} KAKASHI_KALSHI_KEY_FILE={path}", flush=True)
     try:
         while True:
             time.sleep(3600)
