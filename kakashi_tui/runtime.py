@@ -127,7 +127,8 @@ def build_sim(store: Store, opts: Options, cfg: KakashiConfig, notes: list[str] 
     with store.atomic():
         store.set_controls({Control.SIM_SEED: st.seed.value, Control.SIM_START_MS: st.start_ms,
                             Control.SIM_MARKETS: st.markets.value, Control.SIM_STEP_MS: st.step_ms.value})
-    sim = SimExchange(seed=st.seed.value, markets=st.markets.value, start_ms=st.start_ms, step_ms=st.step_ms.value)
+    sim = SimExchange(seed=st.seed.value, markets=st.markets.value, start_ms=st.start_ms, step_ms=st.step_ms.value,
+                      only=frozenset(opts.tickers) if opts.tickers else None)
     sim.fast_forward(int(store.control(Control.SIM_TICK) or 0))
     return sim
 
@@ -168,6 +169,8 @@ def live_books(source: KalshiSource, opts: Options, cfg: KakashiConfig,
 
 def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None,
                  notes: list[str] | None = None) -> Engine:
+    if opts.source == "sim" and (opts.series or opts.events):  # refused before any file is made
+        raise ConfigError("--series and --event narrow Kalshi's listing; the simulator has neither (use --ticker)")
     store = store or Store(db_path(opts, cfg))
     try:
         if opts.source == "sim":

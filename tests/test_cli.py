@@ -245,3 +245,13 @@ def test_a_headless_run_ends_0_while_another_process_kills_and_reads(tmp_path):
     out, err = run.communicate(timeout=120)
     assert run.returncode == 0, err
     assert "stopped after 150 ticks" in out and "failed" not in out and "tick failed" not in err
+
+
+def test_ticker_narrows_the_simulator_and_series_is_refused_there(tmp_path):
+    p = kakashi("snapshot", "--ticker", "SIM-7-0002", "--ticker", "SIM-7-0005", "--db", str(tmp_path / "k.db"))
+    assert p.returncode == 0, p.stderr
+    saved = sorted(ln.split()[-1] for ln in p.stdout.splitlines() if ln.startswith("Snapshot saved for"))
+    assert saved == ["SIM-7-0002", "SIM-7-0005"]
+    refused = kakashi("snapshot", "--series", "KXHIGHNY", "--db", str(tmp_path / "k2.db"))
+    assert_one_line_error(refused, 2)
+    assert "--series" in refused.stderr and not (tmp_path / "k2.db").exists()

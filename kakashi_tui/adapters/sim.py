@@ -73,9 +73,11 @@ class SimExchange:
         start_ms: int | None = None,
         step_ms: int = 60_000,
         lifetime_ticks: tuple[int, int] = (40, 160),
+        only: frozenset[str] | None = None,
     ) -> None:
         if markets < 1:
             raise ValueError("the simulator needs at least one market")
+        self.only = only  # --ticker: the simulation runs whole, only these markets are reported
         self.seed = seed
         self.n_markets = markets
         self.start_ms = start_ms if start_ms is not None else (int(time.time()) // 60) * 60_000
@@ -223,6 +225,8 @@ class SimExchange:
                     "volume": _count(m.volume_h),
                 }
             rows.append(RawRow(market=self._market_row(m, "active"), snapshot=m.snap, payload={"sim": m.ticker}))
+        if self.only is not None:
+            rows = [r for r in rows if r.market["ticker"] in self.only]
         return FetchBatch(rows=rows)
 
     def hidden_probability(self, ticker: str) -> float | None:
