@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common, feed], help="run the paper-trading loop (the desk, or --headless)")
     run.add_argument("--headless", action="store_true", help="no UI: one log line per tick")
+    run.add_argument("--no-record", action="store_true", help="do not record market data into the catalog")
+    run.add_argument("--catalog", metavar="DIR", help="market-data catalog folder (default: catalog/ beside the "
+                     "database, or [catalog] dir in the config)")
     run.add_argument("--ticks", type=_positive, help="stop after N ticks")
     run.add_argument("--interval", type=_seconds, help="seconds between ticks (default: sim 0 headless, "
                      "0.5 in the desk; kalshi 5)")
@@ -116,8 +119,34 @@ def build_parser() -> argparse.ArgumentParser:
     src = rp.add_mutually_exclusive_group(required=True)
     src.add_argument("--input", metavar="FILE.jsonl", help="recorded snapshots, estimates and settlements")
     src.add_argument("--from-db", metavar="OTHER.db", help="replay the data an earlier run stored")
+    src.add_argument("--catalog", metavar="DIR", help="replay a market-data catalog (columnar: kakashi record)")
     rp.add_argument("--save-jsonl", metavar="FILE", help="with --from-db: also write the records as JSONL")
     rp.add_argument("--report", metavar="DIR", help="write the post-mortem of the replay under DIR")
+    rp.add_argument("--since", metavar="DATE", help="with --catalog: first UTC day, YYYY-MM-DD")
+    rp.add_argument("--until", metavar="DATE", help="with --catalog: last UTC day, YYYY-MM-DD")
+    rp.add_argument("--ticker", action="append", default=[], metavar="T", help="with --catalog: only these markets")
+    rp.add_argument("--series", action="append", default=[], metavar="S", help="with --catalog: only these series")
+    rp.add_argument("--row-engine", action="store_true", help="with --catalog: every row through the per-row "
+                    "tick (the reference path; slower)")
+
+    from kakashi_tui.catalog_cli import add_catalog_option
+
+    rec = sub.add_parser("record", parents=[common, feed], help="record market data into the catalog (no trading)")
+    add_catalog_option(rec)
+    rec.add_argument("--interval", type=_seconds, help="seconds between passes (default: sim 0; kalshi 5)")
+    rec.add_argument("--passes", type=_positive, help="stop after N passes")
+    rec.add_argument("--roll", type=_seconds, metavar="S", help="seconds between catalog segments (default 120): "
+                     "a kill -9 loses at most this much")
+    rec.add_argument("--quiet", action="store_true", help="no line per pass")
+    catp = sub.add_parser("catalog", help="the market-data catalog: import old data, show what it holds")
+    catsub = catp.add_subparsers(dest="catalog_command", parser_class=_Parser)
+    imp = catsub.add_parser("import", parents=[common], help="add an earlier run's database or a JSONL file")
+    add_catalog_option(imp)
+    isrc = imp.add_mutually_exclusive_group(required=True)
+    isrc.add_argument("--from-db", metavar="OLD.db", help="a Kakashi database")
+    isrc.add_argument("--input", metavar="FILE.jsonl", help="a replay file (data_schema.md)")
+    inf = catsub.add_parser("info", parents=[common], help="dates, markets, rows and size")
+    add_catalog_option(inf)
     return p
 
 
@@ -187,6 +216,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     opts = _options(args)
+    opts.record, opts.catalog = not args.no_record, args.catalog  # the desk and headless runs record as they trade
     if not args.headless:
         from kakashi_tui.tui.app import run_desk
 
@@ -282,14 +312,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.store import now_wall_ms
     from kakashi_tui.config import load_config
-    from kakashi_tui.report import export_postmortem, parse_day
+    from kakashi_tui.report import export_postmortem, parse_days
     from kakashi_tui.runtime import Options, db_path
 
     cfg = load_config(args.config)
-    since = parse_day(args.since) if args.since else None
-    until = parse_day(args.until, end=True) if args.until else None
-    if since is not None and until is not None and until < since:
-        raise ConfigError("--until is before --since")
+    since, until = parse_days(args.since, args.until)
     out = export_postmortem(db_path(Options(db=args.db), cfg), args.out, now_wall_ms(), since, until,
                             charts=not args.no_charts)
     print(f"post-mortem written to {out.path}")
@@ -311,6 +338,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from kakashi_tui.report import export_postmortem
     from kakashi_tui.runtime import replay_service
 
+    if args.catalog:
+        from kakashi_tui.catalog_cli import cmd_replay_catalog
+
+        return cmd_replay_catalog(args)
+    if args.since or args.until or args.ticker or args.series or args.row_engine:
+        raise ConfigError("--since, --until, --ticker, --series and --row-engine need --catalog")
     cfg = load_config(args.config)
     if args.save_jsonl and not args.from_db:
         raise ConfigError("--save-jsonl needs --from-db")
@@ -353,13 +386,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(args: argparse.Namespace) -> int:
+    from kakashi_tui.catalog_cli import cmd_record
+
+    return cmd_record(args)
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from kakashi_tui.catalog_cli import cmd_catalog
+
+    return cmd_catalog(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import os
 
     os.umask(0o077)  # the DB, its WAL, the lock and reports are the operator's alone
     commands = {"run": cmd_run, "snapshot": cmd_snapshot, "rearm": cmd_rearm, "status": cmd_status, "kill": cmd_kill,
                 "pause": cmd_pause, "resume": cmd_resume,
-                "report": cmd_report, "replay": cmd_replay}
+                "report": cmd_report, "replay": cmd_replay, "record": _record, "catalog": _catalog}
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["run", *argv]  # bare `kakashi [options]` is `kakashi run [options]`

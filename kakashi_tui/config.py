@@ -116,6 +116,8 @@ class KalshiSection(_Section):
     api_key_id: SecretStr | None = None
     private_key_file: str | None = None  # PEM RSA key, owner-only (mode 0600); signs reads (order books)
     reads_per_s: float = Field(default=20.0, gt=0, le=1000)  # client-side pacing (Kalshi Basic tier: 20)
+    # Live books over the WebSocket (with a key); default: the api_base's WebSocket host.
+    ws_url: str | None = None
     beliefs: str | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=MAX_TIMEOUT_S)
     max_retries: int = Field(default=4, ge=0, le=10)
@@ -138,6 +140,11 @@ class StrategySection(StrategyConfig):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+class CatalogSection(_Section):
+    dir: str | None = None  # default: catalog/ beside the database
+    roll_seconds: float = Field(default=120.0, gt=0, le=3600)
+
+
 class EngineSection(_Section):
     # A failed tick is logged and retried; this many in a row throw the kill switch.
     max_consecutive_failures: int = Field(default=5, ge=1, le=1000)
@@ -151,6 +158,7 @@ class KakashiConfig(_Section):
     fees: FeesSection = FeesSection()
     sim: SimSection = SimSection()
     kalshi: KalshiSection = KalshiSection()
+    catalog: CatalogSection = CatalogSection()
     engine: EngineSection = EngineSection()
 
     @field_validator("db")

@@ -38,6 +38,15 @@ def parse_day(text: str, end: bool = False) -> int:
     return ms + DAY_MS - 1 if end else ms
 
 
+def parse_days(since: str | None, until: str | None) -> tuple[int | None, int | None]:
+    """``--since`` / ``--until`` days as an epoch-ms window (either may be open)."""
+    lo = parse_day(since) if since else None
+    hi = parse_day(until, end=True) if until else None
+    if lo is not None and hi is not None and hi < lo:
+        raise ConfigError("--until is before --since")
+    return lo, hi
+
+
 @dataclass
 class TradeLine:
     ticker: str

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from kakashi_tui.adapters.beliefs import BeliefsFile
+from kakashi_tui.adapters.catalog import Recorder
+from kakashi_tui.adapters.kalshi_ws import LiveBookSource
 from kakashi_tui.adapters.kalshi import PRODUCTION_BASE, KalshiClient, KalshiSource
 from kakashi_tui.adapters.kalshi_auth import signer_from
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
@@ -42,6 +44,8 @@ class Options:
     series: list[str] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     sim_start_ms: int | None = None  # tests pin the simulated clock
+    record: bool = False  # write what the feed sees into the market-data catalog as it trades
+    catalog: str | None = None  # the catalog folder (default: [catalog] dir, else catalog/ beside the DB)
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,20 @@ def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> tuple[KalshiClient
                         signer=signer, reads_per_s=cfg.kalshi.reads_per_s), notice
 
 
+def live_books(source: KalshiSource, opts: Options, cfg: KakashiConfig,
+               beliefs: BeliefsFile | None) -> LiveBookSource | None:
+    """With a key: the WebSocket books of the markets held, believed or named (``--ticker``) over
+    the polled rows (``adapters/kalshi_ws.py``); the polled rows alone when it is not there."""
+    from kakashi_tui.adapters.kalshi_ws import WS_PATH, BookFeed, LiveBookSource, ws_url_for
+
+    signer = source.client.signer
+    if signer is None:
+        return None
+    url = cfg.kalshi.ws_url or ws_url_for(api_base(opts, cfg))
+    feed = BookFeed(url, lambda: signer.headers("GET", WS_PATH), backoff_base=cfg.kalshi.backoff_base_s)
+    return LiveBookSource(source, feed)
+
+
 def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None,
                  notes: list[str] | None = None) -> Engine:
     if opts.source == "sim" and (opts.series or opts.events):  # refused before any file is made
@@ -172,13 +190,36 @@ def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None,
                 source.notices.insert(0, notice)
             if notes is not None:  # said once, on stderr, on the desk and in the log
                 notes.extend(source.notices)
-            engine = Engine(store, source, [beliefs] if beliefs else [], cfg.engine_config())
+            live = live_books(source, opts, cfg, beliefs)
+            engine = Engine(store, live or source, [beliefs] if beliefs else [], cfg.engine_config())
             source.watch_for = engine.held_tickers
+            if live is not None:
+                live.watch = lambda: engine.held_tickers() | (beliefs.tickers() if beliefs else set()) | set(opts.tickers)
+                live.feed.watch(live.watch())  # subscribed before the first poll
+                live.feed.start()
             return engine
         raise ConfigError(f"unknown source {opts.source!r}: use sim or kalshi")
     except BaseException:
         store.close()
         raise
+
+
+def catalog_dir(opts: Options, cfg: KakashiConfig) -> str:
+    """The market-data catalog: command line > config file > ``catalog/`` beside the database."""
+    from kakashi_tui.adapters.catalog import default_catalog_dir
+
+    return opts.catalog or cfg.catalog.dir or str(default_catalog_dir(db_path(opts, cfg)))
+
+
+def attach_catalog(engine: Engine, opts: Options, cfg: KakashiConfig) -> Recorder:
+    """Record what ``engine`` fetches and estimates into the catalog (rows the row check accepts)."""
+    from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder
+
+    live = engine.source
+    rec = attach_recorder(engine, CatalogWriter(catalog_dir(opts, cfg), roll_s=cfg.catalog.roll_seconds))
+    if isinstance(live, LiveBookSource):
+        live.on_trades = rec.trades  # the WebSocket's trade prints go into the catalog too
+    return rec
 
 
 def default_interval(source: str, desk: bool) -> float:
@@ -192,7 +233,24 @@ def build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None =
                   desk: bool = False, view_hz: float = 4.0,
                   log: Callable[[str], None] | None = None) -> tuple[TradingService, Callable[[], None]]:
     """The trading service over a freshly built engine, and the one function that closes it
-    (source, then store). Settings notes are printed once, here."""
+    (the catalog recorder if ``opts.record``, source, then store). Settings notes are printed
+    once, here."""
+    service, close, _recorder = _build_service(opts, cfg, interval=interval, ticks=ticks, desk=desk,
+                                               view_hz=view_hz, log=log)
+    return service, close
+
+
+def build_collector(opts: Options, cfg: KakashiConfig) -> tuple[TradingService, Recorder, Callable[[], None]]:
+    """``kakashi record``: the service (collect passes only: it never trades) and its recorder."""
+    opts.record = True
+    service, close, recorder = _build_service(opts, cfg)
+    assert recorder is not None
+    return service, recorder, close
+
+
+def _build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None = None, ticks: int | None = None,
+                   desk: bool = False, view_hz: float = 4.0, log: Callable[[str], None] | None = None,
+                   ) -> tuple[TradingService, Callable[[], None], Recorder | None]:
     notes: list[str] = []
     engine = build_engine(opts, cfg, notes=notes)
     for n in notes:
@@ -204,8 +262,19 @@ def build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None =
     for est in engine.estimators:  # the operator hears of each beliefs re-read, refused lines first
         if isinstance(est, BeliefsFile):
             est.on_reload = lambda result: service._log(result.summary())
+    try:  # last: the recorder wraps the source and estimators the lines above looked at
+        recorder = attach_catalog(engine, opts, cfg) if opts.record else None
+    except BaseException:
+        engine.source.close()
+        engine.store.close()
+        raise
 
     def close() -> None:
+        try:
+            if recorder is not None:
+                recorder.close()  # the last segment: what the feed saw since the last roll
+        except OSError as e:
+            warn(f"catalog: the last segment was not written ({e.strerror or e})")
         try:
             if service.running:  # the engine thread is stuck in a feed: do not wait on its client
                 threading.Thread(target=engine.source.close, daemon=True).start()
@@ -214,7 +283,7 @@ def build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None =
         finally:
             engine.store.close()
 
-    return service, close
+    return service, close, recorder
 
 
 def replay_service(target: str | Store, source: Source, estimator: Estimator,
@@ -226,6 +295,8 @@ def replay_service(target: str | Store, source: Source, estimator: Estimator,
         if store.last_tick_ts() is not None:
             raise ConfigError(f"{store.path} already holds a run; replay into a new --db")
         engine = Engine(store, source, [estimator], cfg.engine_config())
+        if hasattr(source, "watch_for"):  # a catalog replay hands over every row of a held market
+            source.watch_for = engine.held_tickers
     except BaseException:
         store.close()
         raise

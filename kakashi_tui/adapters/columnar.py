@@ -1,0 +1,753 @@
+"""Replay a market-data catalog: Arrow record batches, checked vectorised, decided per row
+only where something can happen.
+
+``CatalogSource`` plays a catalog as the exchange: one timeline (``Timeline``) of the
+snapshot batches in recorded order, merged with the markets (metadata, lifecycle,
+settlement) and estimates tables; records sharing a ``ts`` are one engine tick, as in the
+JSONL replay. Every tick goes through the engine's tick (so tick numbers, day starts and the
+daily stop are the live run's), but what a tick hands over differs:
+
+- ``every_row=True`` (the reference, the old per-row path): every snapshot, as the raw row a
+  source would send;
+- otherwise each batch is checked by ``check_batch`` (the row check's rules on whole columns;
+  rows that are not plainly valid get the row check itself, for the verdict and its reason)
+  and a tick hands over only the rows where something can happen: a market with a belief
+  whose best ask could clear the edge threshold after fees, a market with an open position,
+  a lifecycle change or settlement; plus the rejected rows (so they are stored with their
+  reason) and each market's last row of a batch (its latest quote). Everything else is
+  counted: its decisions would be none.
+
+Parity is the contract: both give the same decisions, fills, ledger and final cash
+(tests/test_columnar.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from kakashi_tui.adapters import catalog as cat
+from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.core import models as _models
+from kakashi_tui.core import money as _money
+from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate
+from kakashi_tui.core.validate import validate_row
+from kakashi_tui.errors import KakashiError
+
+def _row_check_takes(**snapshot: Any) -> bool:
+    """Whether the row check accepts a probe snapshot (ticker T, ts 1, a plain open market)."""
+    return validate_row({"ticker": "T", "status": "open"}, {"ticker": "T", "ts": 1, **snapshot}, 10**13).reason is None
+
+
+# The row check's grids and bounds, read from the row check itself (core/validate.py,
+# core/models.py): the vectorised check follows it as it moves from the cent grid to the
+# $0.0001 grid and fractional counts (issue #10). The property test holds the two equal.
+PRICE_GRID_E4 = 1 if _row_check_takes(yes_bid="0.4201", yes_ask="0.4500") else 100
+COUNT_GRID_E2 = 1 if _row_check_takes(yes_bid="0.42", yes_ask="0.45", volume="2.50") else 100
+#: Kalshi's quiet 0.0000 bid / 1.0000 ask read as "no order on that side" (else refused).
+QUIET_SIDES = _row_check_takes(yes_bid="0", yes_ask="1")
+NEGATIVE_VOLUME = _row_check_takes(yes_bid="0.42", yes_ask="0.45", volume=-1)
+MAX_TS_MS: int | None = getattr(_models, "MAX_TS_MS", None)
+_MAX_COUNT = getattr(_money, "MAX_COUNT", None)
+MAX_COUNT_E2: int | None = None if _MAX_COUNT is None else int(_MAX_COUNT) * cat.COUNT_SCALE
+ONE_E4 = cat.PRICE_SCALE
+DAY_MS = 86_400_000
+#: Slack on the EV pre-filter, in dollars: it only lets more rows through to the exact check.
+EV_SLACK = 1e-4
+SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_e4", "yes_ask_e4", "last_e4", "volume_e2", "yes_bids", "no_bids"]
+#: What a snapshot batch is read as (every field nullable: a foreign file's nulls are the check's business).
+READ_SCHEMA = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string()) if f.name == "ticker" else f.type)
+                         for f in cat.SNAPSHOTS if f.name in SNAPSHOT_COLUMNS])
+READ_TYPES = [f.type for f in READ_SCHEMA]
+MARKET_KEYS = ("ticker", "title", "series", "event_ticker", "status", "open_ts", "close_ts", "result",
+               "subtitle", "market_type", "updated_ts", "fee_multiplier", "fee_type", "fee_waiver_until_ts")
+
+
+# -- the vectorised check ---------------------------------------------------------------------
+def _ints(arr: pa.Array, fill: int) -> tuple[np.ndarray, np.ndarray]:
+    """(values with nulls filled, null mask) as numpy."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.null_count == 0:
+        return arr.to_numpy(zero_copy_only=False).astype(np.int64, copy=False), np.zeros(len(arr), dtype=bool)
+    if arr.null_count == len(arr):  # (a column nobody filled: last trade prices, often)
+        return np.full(len(arr), fill, dtype=np.int64), np.ones(len(arr), dtype=bool)
+    nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    vals = pc.fill_null(arr, fill).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return vals, nulls
+
+
+@dataclass
+class Levels:
+    """One book side of a batch: flat level prices/quantities with per-row starts."""
+
+    start: np.ndarray  # per row: index of its first level in the flat arrays
+    length: np.ndarray  # per row: number of levels (0 for a null list)
+    price: np.ndarray  # flat, nulls filled with -1
+    qty: np.ndarray  # flat, nulls filled with 0
+    p_null: np.ndarray  # flat: the level or its price is null
+    q_null: np.ndarray  # flat: the level or its quantity is null
+    list_null: np.ndarray  # per row: the list itself is null
+    bad: np.ndarray  # per row: a level is not plainly valid, or the list itself is null
+    _lists: tuple[list[int], list[int], bool] | None = None  # price, qty as lists and "any nulls", on first use
+
+    def raws(self, rows: np.ndarray) -> list[list[Any] | None]:
+        """``raw`` for many rows: the flat columns become Python lists once."""
+        if self._lists is None:
+            self._lists = (self.price.tolist(), self.qty.tolist(), bool(self.p_null.any() or self.q_null.any()))
+        plist, qlist, nulls = self._lists
+        if nulls or self.list_null[rows].any():
+            return [self.raw(int(i)) for i in rows]
+        pairs = _PAIRS
+        out: list[list[Any] | None] = []
+        for s, k in zip(self.start[rows].tolist(), self.length[rows].tolist()):
+            row = []
+            for key in zip(plist[s:s + k], qlist[s:s + k]):
+                pair = pairs.get(key)
+                if pair is None:
+                    if len(pairs) > 200_000:  # bounded: a long replay of varied books
+                        pairs.clear()
+                    pair = pairs[key] = (cat.from_e4(key[0]), cat.from_e2(key[1]))
+                row.append(pair)
+            out.append(row)
+        return out
+
+    def raw(self, i: int) -> list[Any] | None:
+        if self.list_null[i]:
+            return None
+        s, k = int(self.start[i]), int(self.length[i])
+        return [[None if pn else cat.from_e4(p), None if qn else cat.from_e2(q)]
+                for p, q, pn, qn in zip(self.price[s:s + k].tolist(), self.qty[s:s + k].tolist(),
+                                        self.p_null[s:s + k].tolist(), self.q_null[s:s + k].tolist())]
+
+
+#: (price_e4, qty_e2) -> the (price, qty) pair a source hands over (immutable, so shared).
+_PAIRS: dict[tuple[int, int], tuple[Any, Any]] = {}
+
+
+def _levels(arr: pa.Array, n: int) -> Levels:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    list_null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    length = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    flat = arr.flatten()  # the levels of the non-null lists, in order (slices and null lists skipped)
+    if isinstance(flat, pa.ChunkedArray):
+        flat = flat.combine_chunks()
+    struct_null = np.asarray(flat.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    children = flat.flatten()  # with the struct's own nulls merged in
+    price, p_null = _ints(children[0], -1)
+    qty, q_null = _ints(children[1], 0)
+    p_null |= struct_null
+    q_null |= struct_null
+    start = np.concatenate(([0], np.cumsum(length)[:-1])).astype(np.int64) if n else np.zeros(0, np.int64)
+    ok = (~p_null & ~q_null & (price > 0) & (price < ONE_E4) & (price % PRICE_GRID_E4 == 0)
+          & (qty > 0) & (qty % COUNT_GRID_E2 == 0))
+    if MAX_COUNT_E2 is not None:
+        ok &= qty <= MAX_COUNT_E2
+    bad = np.zeros(n, dtype=bool)
+    if len(price):
+        descending = np.empty(len(price), dtype=bool)
+        descending[0] = True
+        np.less(price[1:], price[:-1], out=descending[1:])
+        descending[start[length > 0]] = True  # a row's first level has nothing before it
+        ok &= descending  # best first, distinct
+        if not ok.all():  # the rows of the bad levels (rare): by their place among the starts
+            ends = np.cumsum(length)
+            bad[np.searchsorted(ends, np.flatnonzero(~ok), side="right")] = True
+    return Levels(start, length, price, qty, p_null, q_null, list_null, bad | list_null)
+
+
+@dataclass
+class Checked:
+    """A batch after the check: verdicts, and the columns as numpy for the replay."""
+
+    n: int
+    ts: np.ndarray
+    codes: np.ndarray  # per row: index into ``names``
+    names: list[Any]  # the batch's distinct tickers
+    bid: np.ndarray
+    bid_null: np.ndarray
+    ask: np.ndarray
+    ask_null: np.ndarray
+    last: np.ndarray
+    last_null: np.ndarray
+    volume: np.ndarray
+    volume_null: np.ndarray
+    yes: Levels
+    no: Levels
+    plain: np.ndarray  # plainly valid: the row check accepts it with exactly these values
+    valid: np.ndarray  # plain, or accepted by the row check
+    reasons: dict[int, str] = field(default_factory=dict)  # row -> the row check's reason
+
+    def raws(self, rows: list[int]) -> list[dict[str, Any]]:
+        """``raw`` of many rows at once (the rows a replay tick hands the engine)."""
+        if not rows:
+            return []
+        a = np.asarray(rows, dtype=np.int64)
+        d4, d2 = cat.from_e4, cat.from_e2
+        names = self.names
+        tick = [names[c] for c in self.codes[a].tolist()]
+        tss = self.ts[a].tolist()
+        tops = [[None if nl else d4(v) for v, nl in zip(col[a].tolist(), null[a].tolist())]
+                for col, null in ((self.bid, self.bid_null), (self.ask, self.ask_null), (self.last, self.last_null))]
+        vol = [None if nl else d2(v) for v, nl in zip(self.volume[a].tolist(), self.volume_null[a].tolist())]
+        yes, no = self.yes.raws(a), self.no.raws(a)
+        return [{"ticker": tick[j], "ts": tss[j], "yes_bid": tops[0][j], "yes_ask": tops[1][j], "last": tops[2][j],
+                 "volume": vol[j], "yes_bids": yes[j], "no_bids": no[j]} for j in range(len(rows))]
+
+    def raw(self, i: int) -> dict[str, Any]:
+        """Row ``i`` as the raw snapshot a source would hand over (exact Decimals, ints)."""
+        return {
+            "ticker": self.names[self.codes[i]], "ts": int(self.ts[i]),
+            "yes_bid": None if self.bid_null[i] else cat.from_e4(int(self.bid[i])),
+            "yes_ask": None if self.ask_null[i] else cat.from_e4(int(self.ask[i])),
+            "last": None if self.last_null[i] else cat.from_e4(int(self.last[i])),
+            "volume": None if self.volume_null[i] else cat.from_e2(int(self.volume[i])),
+            "yes_bids": self.yes.raw(i), "no_bids": self.no.raw(i),
+        }
+
+
+def _ticker_codes(col: pa.Array) -> tuple[np.ndarray, list[Any]]:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    names = col.dictionary.to_pylist()
+    idx = col.indices
+    nulls = np.asarray(idx.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    codes = pc.fill_null(idx, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if nulls.any():  # a null ticker: its own name (None), checked by the row check
+        names = [*names, None]
+        codes[nulls] = len(names) - 1
+    return codes, names
+
+
+def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked:
+    """The row check's rules (core/validate.py, core/models.py Snapshot) on whole columns.
+
+    A row is *plain* when every rule holds in its usual form; the row check accepts exactly
+    those with the same values (a property test holds the two together). Any other row is
+    handed to ``validate_row`` itself (with a plain open market of its ticker: the market's
+    own rules are the engine's, for the rows it is handed), which gives its verdict and reason.
+    """
+    n = batch.num_rows
+    ts, ts_null = _ints(batch.column("ts"), 0)
+    codes, names = _ticker_codes(batch.column("ticker"))
+    name_ok = np.array([type(t) is str and bool(t) and t.strip() == t for t in names], dtype=bool)
+    bid, bid_null = _ints(batch.column("yes_bid_e4"), -1)
+    ask, ask_null = _ints(batch.column("yes_ask_e4"), -1)
+    last, last_null = _ints(batch.column("last_e4"), -1)
+    volume, volume_null = _ints(batch.column("volume_e2"), 0)
+    yes = _levels(batch.column("yes_bids"), n)
+    no = _levels(batch.column("no_bids"), n)
+
+    def on_grid(v: np.ndarray) -> np.ndarray:
+        return v % PRICE_GRID_E4 == 0
+
+    if QUIET_SIDES:  # a bid of 0 or an ask of 1 is no order on that side; a quiet market has neither
+        no_bid = bid_null | (bid == 0)
+        no_ask = ask_null | (ask == ONE_E4)
+        tops = ((bid_null | ((bid >= 0) & (bid <= ONE_E4) & on_grid(bid)))
+                & (ask_null | ((ask >= 0) & (ask <= ONE_E4) & on_grid(ask))))
+    else:  # strictly inside (0, 1), and at least one side
+        no_bid, no_ask = bid_null, ask_null
+        tops = ((bid_null | ((bid > 0) & (bid < ONE_E4) & on_grid(bid)))
+                & (ask_null | ((ask > 0) & (ask < ONE_E4) & on_grid(ask))) & ~(bid_null & ask_null))
+    plain = (~ts_null & (ts > 0) & name_ok[codes] & tops
+             & (last_null | ((last >= 0) & (last <= ONE_E4) & on_grid(last)))
+             & (no_bid | no_ask | (ask > bid))
+             & ~volume_null & (volume % COUNT_GRID_E2 == 0) & ~yes.bad & ~no.bad)
+    if not NEGATIVE_VOLUME:
+        plain &= volume >= 0
+    if MAX_COUNT_E2 is not None:
+        plain &= volume <= MAX_COUNT_E2
+    if MAX_TS_MS is not None:
+        plain &= ts <= MAX_TS_MS
+    if now_ms is not None:
+        plain &= ts <= now_ms + FUTURE_SKEW_MS
+    # the depth agrees with the top of book
+    ys = yes.length > 0
+    if ys.any():
+        first = np.full(n, -1, np.int64)
+        first[ys] = yes.price[yes.start[ys]]
+        plain &= no_bid | ~ys | (first == bid)
+    ns = no.length > 0
+    if ns.any():
+        first = np.full(n, -1, np.int64)
+        first[ns] = no.price[no.start[ns]]
+        plain &= no_ask | ~ns | (ONE_E4 - first == ask)
+    out = Checked(n, ts, codes, names, bid, bid_null, ask, ask_null, last, last_null, volume, volume_null,
+                  yes, no, plain, plain.copy())
+    for i in np.flatnonzero(~plain).tolist():  # rare: the row check decides, and says why
+        raw = out.raw(i)
+        v = validate_row({"ticker": raw["ticker"], "status": "open"}, raw, now_ms if now_ms is not None else int(ts[i]))
+        if v.reason is None:
+            out.valid[i] = True
+        else:
+            out.valid[i] = False
+            out.reasons[i] = v.reason
+    return out
+
+
+# -- the timeline ---------------------------------------------------------------------------
+@dataclass
+class Filters:
+    since_ms: int | None = None
+    until_ms: int | None = None
+    tickers: set[str] | None = None  # None: all markets
+    series: set[str] | None = None
+
+
+def _market_dict(row: dict[str, Any]) -> dict[str, Any]:
+    """A recorded market change as a source's raw market row (keys with a value only)."""
+    out = {k: row[k] for k in MARKET_KEYS if row.get(k) is not None and k != "market_type"}
+    if row.get("market_type") not in (None, "binary"):
+        out["market_type"] = row["market_type"]
+    if row.get("settlement_value_e4") is not None:
+        out["settlement_value"] = cat.from_e4(row["settlement_value_e4"])
+    if isinstance(out.get("fee_multiplier"), Decimal):
+        out["fee_multiplier"] = out["fee_multiplier"].normalize()
+    return out
+
+
+def _p_hat(v: Decimal) -> Decimal:
+    return v.normalize()  # decimal128(38, 18) reads back with 18 places: the same value, written short
+
+
+@dataclass
+class TickParts:
+    """One tick of the timeline: its market changes, estimates, and a slice of a checked batch."""
+
+    ts: int
+    markets: list[dict[str, Any]]
+    estimates: list[Estimate]
+    lo: int  # rows [lo, hi) of ``checked``
+    hi: int
+    rejected: list[tuple[str, Any]]
+
+
+class Timeline:
+    """A catalog read in time order: snapshot batches merged with market and estimate changes."""
+
+    def __init__(self, root: str | os.PathLike[str], filters: Filters | None = None,
+                 batch_rows: int = 262_144) -> None:
+        self.root = cat.check_catalog(root)
+        self.f = filters or Filters()
+        self.batch_rows = batch_rows
+        markets = cat.read_table(self.root, "markets").to_pylist()
+        estimates = cat.read_table(self.root, "estimates").to_pylist()
+        allowed = self.f.tickers
+        if self.f.series is not None:
+            by_series = {m["ticker"] for m in markets if m.get("series") in self.f.series}
+            allowed = by_series if allowed is None else (allowed | by_series)
+        self.allowed = allowed
+        keep = (lambda t: True) if allowed is None else (lambda t: t in allowed)
+        markets = [m for m in markets if keep(m["ticker"])]
+        estimates = [e for e in estimates if keep(e["ticker"])]
+        markets.sort(key=lambda m: m["ts"])  # stable: recorded order within a ts
+        estimates.sort(key=lambda e: e["ts"])
+        since = self.f.since_ms
+        # state before the window: the latest metadata, and beliefs handed over at the first tick
+        self.market: dict[str, dict[str, Any]] = {}
+        self.initial_estimates: dict[str, dict[str, Any]] = {}
+        if since is not None:
+            for m in markets:
+                if m["ts"] < since:
+                    self.market[m["ticker"]] = _market_dict(m)
+            for e in estimates:
+                if e["ts"] < since:
+                    self.initial_estimates[e["ticker"]] = e
+            markets = [m for m in markets if m["ts"] >= since]
+            estimates = [e for e in estimates if e["ts"] >= since]
+        if self.f.until_ms is not None:
+            markets = [m for m in markets if m["ts"] <= self.f.until_ms]
+            estimates = [e for e in estimates if e["ts"] <= self.f.until_ms]
+        self.market_events = markets
+        self.estimate_events = estimates
+        self._mi = self._ei = 0
+        self.first_tick = True
+        self.last_ts: int | None = None
+        self.pending_rejects: list[tuple[str, Any]] = []
+
+    def fee_floor(self, configured: list[Decimal]) -> float:
+        """The smallest fee multiplier any market here could be charged at: the configured ones
+        and the markets' own; 0 when a market has a fee waiver or a fee type of its own."""
+        rows = [*self.market_events, *self.market.values()]
+        if any(r.get("fee_waiver_until_ts") is not None or r.get("fee_type") is not None for r in rows):
+            return 0.0
+        mults = [*configured, *(r["fee_multiplier"] for r in rows if r.get("fee_multiplier") is not None)]
+        return float(min(mults)) if mults else 0.0
+
+    def market_for(self, ticker: Any) -> dict[str, Any]:
+        m = self.market.get(ticker) if type(ticker) is str else None
+        if m is None:
+            m = {"ticker": ticker, "status": "open"}  # (read as "active" where the lifecycle words are Kalshi's)
+            if type(ticker) is str:
+                self.market[ticker] = m
+        return m
+
+    # -- snapshot batches -------------------------------------------------------------------
+    def batches(self) -> Iterator[pa.Table]:
+        """Filtered snapshot rows in recorded order, in tables of about ``batch_rows``."""
+        f = self.f
+        for path in cat.files(self.root, "snapshots", f.since_ms, f.until_ms):
+            try:
+                pf = pq.ParquetFile(path, read_dictionary=["ticker"])
+                it = pf.iter_batches(batch_size=self.batch_rows, columns=SNAPSHOT_COLUMNS)
+                for b in it:
+                    t = pa.Table.from_batches([b]).select(SNAPSHOT_COLUMNS)
+                    if [f.type for f in t.schema] != READ_TYPES:
+                        t = t.cast(READ_SCHEMA)  # a foreign file's types; ours are read as written
+                    else:
+                        t = t.replace_schema_metadata(None).cast(READ_SCHEMA) if t.schema != READ_SCHEMA else t
+                    mask = None
+                    if f.since_ms is not None:
+                        mask = pc.greater_equal(t.column("ts"), f.since_ms)
+                    if f.until_ms is not None:
+                        m2 = pc.less_equal(t.column("ts"), f.until_ms)
+                        mask = m2 if mask is None else pc.and_(mask, m2)
+                    if self.allowed is not None:
+                        m3 = pc.is_in(pc.cast(t.column("ticker"), pa.string()),
+                                      value_set=pa.array(sorted(self.allowed), pa.string()))
+                        mask = m3 if mask is None else pc.and_(mask, m3)
+                    if mask is not None:
+                        t = t.filter(pc.fill_null(mask, False))
+                    if t.num_rows:
+                        yield t
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError, KeyError) as e:
+                raise KakashiError(f"catalog file {path} is unreadable: {e}") from None
+
+    def chunks(self) -> Iterator[pa.Table]:
+        """Tables holding whole ticks: rows without a ts or out of time order are set aside
+        (rejected with their reason at the next tick), the rest in nondecreasing ts. A tick cut
+        by a batch edge is joined up in a small table of its own (no batch is copied whole)."""
+        carry: pa.Table | None = None
+        for t in self.batches():
+            t = self._order(t)
+            if not t.num_rows:
+                continue
+            ts = t.column("ts").combine_chunks().to_numpy()
+            if carry is not None:
+                k = int(np.searchsorted(ts, carry.column("ts")[0].as_py(), side="right"))
+                if k:
+                    carry = pa.concat_tables([carry, t.slice(0, k)]).unify_dictionaries().combine_chunks()
+                    t, ts = t.slice(k), ts[k:]
+                if not t.num_rows:
+                    continue  # the whole batch is that one tick: it may go on in the next
+                yield carry
+                carry = None
+            cut = int(np.searchsorted(ts, ts[-1], side="left"))
+            if cut:
+                yield t.slice(0, cut)
+            carry = t.slice(cut)
+        if carry is not None and carry.num_rows:
+            yield carry
+
+    def _order(self, t: pa.Table) -> pa.Table:
+        ts_col = t.column("ts")
+        ts, null = _ints(ts_col.combine_chunks() if isinstance(ts_col, pa.ChunkedArray) else ts_col, 0)
+        start = self.last_ts if self.last_ts is not None else np.iinfo(np.int64).min
+        runmax = np.maximum.accumulate(np.where(null, np.iinfo(np.int64).min, ts))
+        prev = np.empty_like(runmax)
+        if len(prev):
+            prev[0] = start
+            prev[1:] = np.maximum(runmax[:-1], start)
+        bad = null | (ts < prev)
+        if bad.any():
+            for i in np.flatnonzero(bad).tolist():
+                row = {k: t.column(k)[i].as_py() for k in ("ticker", "ts")}
+                reason = ("snapshot record without an integer ts" if null[i]
+                          else f"snapshot out of time order ({int(ts[i])} < {int(prev[i])})")
+                self.pending_rejects.append((reason, {"type": "snapshot", **row}))
+            t = t.filter(pa.array(~bad))
+        if len(ts) and not null.all():
+            self.last_ts = int(max(start, runmax[-1]))
+        return t
+
+    # -- ticks --------------------------------------------------------------------------------
+    def _events_until(self, hi: int | None) -> tuple[list[dict], list[dict]]:
+        ms, es = [], []
+        while self._mi < len(self.market_events) and (hi is None or self.market_events[self._mi]["ts"] <= hi):
+            ms.append(self.market_events[self._mi])
+            self._mi += 1
+        while self._ei < len(self.estimate_events) and (hi is None or self.estimate_events[self._ei]["ts"] <= hi):
+            es.append(self.estimate_events[self._ei])
+            self._ei += 1
+        return ms, es
+
+    def ticks(self, ts: np.ndarray, final: bool) -> Iterator[TickParts]:
+        """The ticks of one chunk (rows sorted by ts), merged with the events up to its last ts
+        (all remaining events when ``final``)."""
+        hi = int(ts[-1]) if len(ts) else None
+        ms, es = self._events_until(None if final else hi)
+        uniq = np.unique(ts) if len(ts) else np.zeros(0, np.int64)
+        ev_ts = sorted({m["ts"] for m in ms} | {e["ts"] for e in es})
+        all_ts = np.union1d(uniq, np.array(ev_ts, dtype=np.int64)) if ev_ts else uniq
+        bounds_lo = np.searchsorted(ts, all_ts, side="left")
+        bounds_hi = np.searchsorted(ts, all_ts, side="right")
+        mi = ei = 0
+        for k, t in enumerate(all_ts.tolist()):
+            mk: list[dict[str, Any]] = []
+            while mi < len(ms) and ms[mi]["ts"] == t:
+                mk.append(_market_dict(ms[mi]))  # takes effect when the tick is played (enter)
+                mi += 1
+            ek: list[Estimate | None] = []
+            if self.first_tick and self.initial_estimates:
+                ek.extend(self._estimate(e, t) for e in self.initial_estimates.values())
+            self.first_tick = False
+            while ei < len(es) and es[ei]["ts"] == t:
+                ek.append(self._estimate(es[ei], t))
+                ei += 1
+            rej, self.pending_rejects = self.pending_rejects, []
+            yield TickParts(t, mk, [e for e in ek if e is not None], int(bounds_lo[k]), int(bounds_hi[k]), rej)
+
+    def enter(self, parts: TickParts) -> None:
+        """Play a tick's market changes: its rows carry the metadata as of this tick."""
+        for md in parts.markets:
+            self.market[md["ticker"]] = md
+
+    @staticmethod
+    def _estimate(e: dict[str, Any], ts: int) -> Estimate | None:
+        try:
+            return Estimate(ticker=e["ticker"], p_hat=_p_hat(e["p_hat"]), source=e["source"], ts=ts)
+        except Exception:  # noqa: BLE001 - a bad belief in a foreign file is skipped, not fatal
+            return None
+
+
+# -- the source --------------------------------------------------------------------------------
+@dataclass
+class ReplayStats:
+    ticks: int = 0
+    snapshots: int = 0  # valid snapshot rows read
+    rows_decided: int = 0  # snapshot rows handed to the engine's per-row code
+    rejected: int = 0
+
+
+class CatalogSource:
+    """A catalog played as the exchange (and as the estimator of its recorded beliefs).
+
+    Every tick of the timeline is one engine tick. ``every_row=True`` hands the engine every
+    snapshot as the raw row a source would send (the reference path). Otherwise each batch is
+    checked vectorised and a tick hands the engine only the rows where something can happen:
+    a market with a belief whose best ask could clear the edge threshold net of the smallest
+    possible fee, a market with an open position (``watch_for``, set to the engine's held tickers),
+    its market changes (lifecycle, settlement), plus the rows the check rejected (with the row
+    check's reason) and each market's last row of a batch (its latest quote). The rest is
+    counted, not replayed: their decisions would be none.
+    """
+
+    name = "replay"
+
+    def __init__(self, root: str | os.PathLike[str], filters: Filters | None = None, *, every_row: bool = False,
+                 edge_threshold: Decimal = Decimal("0.03"), fee_multipliers: Iterable[Decimal] = (),
+                 start_ms: int | None = None) -> None:
+        self.tl = Timeline(root, filters)
+        self.every_row = every_row
+        self.threshold = float(edge_threshold)
+        self.fee_floor = self.tl.fee_floor(list(fee_multipliers))
+        self.watch_for: Callable[[], Iterable[str]] = lambda: ()  # the markets held (the engine's)
+        self.stats = ReplayStats()
+        self._now = start_ms or _first_ts(self.tl) or 1
+        self._ticks = self._play()
+        self._next: tuple[int, list[RawRow], list[Estimate]] | None = None
+        self._estimates: list[Estimate] = []
+        self.done = False
+
+    # -- Source ------------------------------------------------------------------------------
+    def now_ms(self) -> int:
+        return self._now
+
+    def has_next(self) -> bool:
+        if self._next is None and not self.done:
+            self._next = next(self._ticks, None)
+            self.done = self._next is None
+        return self._next is not None
+
+    def fetch(self) -> FetchBatch:
+        if not self.has_next():
+            self._estimates = []
+            return FetchBatch()
+        assert self._next is not None
+        self._now, rows, self._estimates = self._next
+        self._next = None
+        return FetchBatch(rows=rows)
+
+    def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:  # the estimator of the tick
+        out, self._estimates = self._estimates, []
+        return out
+
+    def close(self) -> None:
+        pass
+
+    # -- the timeline, tick by tick ------------------------------------------------------------
+    def _play(self) -> Iterator[tuple[int, list[RawRow], list[Estimate]]]:
+        tl, st = self.tl, self.stats
+        code_of: dict[str, int] = {}
+        belief = np.full(64, np.nan)  # market code -> belief as of the tick being played
+
+        def gcode(t: str) -> int:
+            nonlocal belief
+            c = code_of.get(t)
+            if c is None:
+                c = code_of[t] = len(code_of)
+                if c >= len(belief):
+                    belief = np.concatenate([belief, np.full(len(belief), np.nan)])
+            return c
+
+        for chunk in _with_final(tl.chunks()):
+            if chunk is None:
+                for parts in list(tl.ticks(np.zeros(0, np.int64), final=True)):
+                    st.ticks += 1
+                    yield parts.ts, _raw_rows(tl, parts, None, []), parts.estimates
+                return
+            if self.every_row:
+                checked = _rows_only(chunk)
+            else:
+                checked = check_batch(chunk, None)
+            ts = checked.ts
+            ticks = list(tl.ticks(ts, final=False))
+            if self.every_row:
+                for parts in ticks:
+                    st.ticks += 1
+                    st.rows_decided += parts.hi - parts.lo
+                    yield parts.ts, _raw_rows(tl, parts, checked, list(range(parts.lo, parts.hi))), parts.estimates
+                continue
+            events = [(gcode(e.ticker), parts.ts, float(e.p_hat)) for parts in ticks for e in parts.estimates]
+            g = np.array([gcode(t) if type(t) is str else -1 for t in checked.names], dtype=np.int64)
+            rows_g = g[checked.codes]
+            valid = checked.valid
+            p = _beliefs_as_of(belief, rows_g, ts, events)
+            for c, _t, pv in events:
+                belief[c] = pv
+            bid_f = np.where(checked.bid_null, np.nan, checked.bid / ONE_E4)
+            ask_f = np.where(checked.ask_null, np.nan, checked.ask / ONE_E4)
+            no_ask_f = 1.0 - bid_f
+            m = self.fee_floor
+            with np.errstate(invalid="ignore"):
+                # the best ask of either side could clear the threshold net of a fee no smaller
+                # than m * a * (1 - a) (the fee is that, rounded up): a superset of what decides
+                ev_y = p - ask_f - m * ask_f * (1.0 - ask_f)
+                ev_n = (1.0 - p) - no_ask_f - m * no_ask_f * (1.0 - no_ask_f)
+                send = valid & ((ev_y >= self.threshold - EV_SLACK) | (ev_n >= self.threshold - EV_SLACK))
+            send |= ~valid  # rejected rows go to the engine as rejected, with the row check's reason
+            ok = np.flatnonzero(valid)
+            if len(ok):  # each market's last row in this batch: its latest quote is kept
+                _u, first = np.unique(rows_g[ok][::-1], return_index=True)
+                send[ok[::-1][first]] = True
+            n_valid_before = np.concatenate(([0], np.cumsum(valid)))
+            for parts in ticks:
+                st.ticks += 1
+                lo, hi = parts.lo, parts.hi
+                idx: list[int] = []
+                if hi > lo:
+                    hit = send[lo:hi]
+                    held = self.watch_for()  # positions as of the tick before this one
+                    if held:
+                        codes = [code_of[t] for t in held if t in code_of]
+                        hit = hit | (valid[lo:hi] & np.isin(rows_g[lo:hi], codes))
+                    idx = (np.flatnonzero(hit) + lo).tolist()
+                    n_valid = int(n_valid_before[hi] - n_valid_before[lo])
+                    st.snapshots += n_valid
+                    st.rejected += (hi - lo) - n_valid
+                st.rejected += len(parts.rejected)
+                good = [i for i in idx if valid[i]]
+                st.rows_decided += len(good)
+                rows = _raw_rows(tl, parts, checked, good)
+                rows += [RawRow(market={}, snapshot=None, payload=_jsonable(checked.raw(i)), reason=checked.reasons[i])
+                         for i in idx if not valid[i]]
+                yield parts.ts, rows, parts.estimates
+
+
+def _first_ts(tl: Timeline) -> int | None:
+    cand = []
+    for path in cat.files(tl.root, "snapshots", tl.f.since_ms, tl.f.until_ms):
+        try:
+            col = pq.read_table(path, columns=["ts"]).column("ts")
+        except (pa.ArrowInvalid, OSError) as e:
+            raise KakashiError(f"catalog file {path} is unreadable: {e}") from None
+        if tl.f.since_ms is not None:
+            col = pc.filter(col, pc.greater_equal(col, tl.f.since_ms))
+        if len(col) and col.null_count < len(col):
+            cand.append(pc.min(col).as_py())
+            break
+    if tl.market_events:
+        cand.append(tl.market_events[0]["ts"])
+    if tl.estimate_events:
+        cand.append(tl.estimate_events[0]["ts"])
+    return min(cand) if cand else None
+
+
+def _raw_rows(tl: Timeline, parts: TickParts, checked: Checked | None, rows: list[int]) -> list[RawRow]:
+    tl.enter(parts)
+    out = [RawRow(market=m, snapshot=None, payload={"type": "market", **m}) for m in parts.markets]
+    for raw in (checked.raws(rows) if checked is not None else []):
+        out.append(RawRow(market=tl.market_for(raw["ticker"]), snapshot=raw, payload=raw))
+    out += [RawRow(market={}, snapshot=None, payload=p, reason=r) for r, p in parts.rejected]
+    return out
+
+
+def _rows_only(chunk: pa.Table) -> Checked:
+    """The columns as numpy, every row left to the row check (nothing judged here)."""
+    n = chunk.num_rows
+    ts, _ = _ints(chunk.column("ts").combine_chunks(), 0)
+    codes, names = _ticker_codes(chunk.column("ticker"))
+    cols = [_ints(chunk.column(c).combine_chunks(), d) for c, d in
+            (("yes_bid_e4", -1), ("yes_ask_e4", -1), ("last_e4", -1), ("volume_e2", 0))]
+    none = np.zeros(n, dtype=bool)
+    return Checked(n, ts, codes, names, *cols[0], *cols[1], *cols[2], *cols[3],
+                   _levels(chunk.column("yes_bids"), n), _levels(chunk.column("no_bids"), n), none, none)
+
+
+def _beliefs_as_of(belief: np.ndarray, rows_g: np.ndarray, ts: np.ndarray,
+                   events: list[tuple[int, int, float]]) -> np.ndarray:
+    """Each row's belief at its tick: the state before the chunk, then the chunk's estimates
+    (the last one at or before the row's ts, for its market)."""
+    safe = np.where(rows_g >= 0, rows_g, 0)
+    p = np.where(rows_g >= 0, belief[safe], np.nan)
+    if not events:
+        return p
+    ec = np.array([e[0] for e in events], dtype=np.int64)
+    et = np.array([e[1] for e in events], dtype=np.int64)
+    ep = np.array([e[2] for e in events], dtype=np.float64)
+    order = np.lexsort((np.arange(len(events)), et, ec))  # by market, time, then arrival
+    ec, et, ep = ec[order], et[order], ep[order]
+    k = np.int64(1) << np.int64(42)
+    j = np.searchsorted(ec * k + np.clip(et, 0, k - 1), safe * k + np.clip(ts, 0, k - 1), side="right") - 1
+    jj = np.maximum(j, 0)
+    hit = (j >= 0) & (ec[jj] == rows_g)
+    return np.where(hit, ep[jj], p)
+
+
+def _with_final(chunks: Iterator[pa.Table]) -> Iterator[pa.Table | None]:
+    yield from chunks
+    yield None
+
+
+def _jsonable(raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in raw.items()}
+
+
+# -- running it (tests, benchmarks; the CLI goes through the trading service) ------------------------
+EngineFactory = Callable[[Any, Any], Any]  # (source, estimators) -> Engine
+
+
+def replay_catalog(root: str | os.PathLike[str], make_engine: EngineFactory, filters: Filters | None = None, *,
+                   every_row: bool = False, start_ms: int | None = None,
+                   edge_threshold: Decimal = Decimal("0.03"),
+                   fee_multipliers: Iterable[Decimal] = (Decimal("0.07"),)) -> tuple[Any, ReplayStats]:
+    """Play a catalog through an engine's tick until it ends: (engine, stats)."""
+    source = CatalogSource(root, filters, every_row=every_row, edge_threshold=edge_threshold,
+                           fee_multipliers=fee_multipliers, start_ms=start_ms)
+    engine = make_engine(source, [source])
+    source.watch_for = engine.held_tickers
+    while source.has_next():
+        engine.tick()
+    return engine, source.stats

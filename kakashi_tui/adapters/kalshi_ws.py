@@ -1,0 +1,466 @@
+"""Live order books and trade prints over Kalshi's WebSocket feed (read-only).
+
+``BookFeed`` keeps one connection in a background thread: it subscribes to
+``orderbook_delta`` for the markets it is told to watch (and to ``trade``), keeps each book
+from its ``orderbook_snapshot`` plus ``orderbook_delta`` messages, and checks each
+subscription's ``seq``. A gap, a frame it cannot apply, or a reconnect drops the affected
+books and resubscribes, so every book is rebuilt from a fresh snapshot; reconnects back off
+exponentially (with jitter) and every wait ends promptly on ``stop()``.
+
+``LiveBookSource`` wraps a polling source (REST): it hands the engine the polled rows with
+the book and top of book of every market whose WebSocket book is in sync replaced by that
+book, stamped with the time it was read (the stale-quote guard sees real freshness). A
+market without a synced book keeps its polled row, so trading never waits on a WebSocket
+that is not there. ``health()`` says which feed is live.
+
+Prices and counts arrive as fixed-point strings (``"0.4200"``, ``"13.00"``); books are kept
+in exact integer units ($0.0001, 1/100 contract) and handed over as exact Decimals/ints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from kakashi_tui.adapters.catalog import from_e2, from_e4, to_e2, to_e4
+from kakashi_tui.adapters.source import FetchBatch, RawRow
+
+HeaderProvider = Callable[[], dict[str, str]]  # fresh signed headers per connection (kalshi_auth)
+WS_PATH = "/trade-api/ws/v2"
+
+
+def ws_url_for(api_base: str) -> str:
+    """Kalshi's WebSocket URL for a REST base: ``https://external-api.kalshi.com/trade-api/v2`` ->
+    ``wss://external-api-ws.kalshi.com/trade-api/ws/v2`` (demo likewise); any other host (a
+    loopback server) serves both on the same host and port."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(api_base)
+    scheme = "wss" if u.scheme == "https" else "ws"
+    host = u.netloc
+    if host.startswith("external-api."):
+        host = "external-api-ws." + host.removeprefix("external-api.")
+    return f"{scheme}://{host}{WS_PATH}"
+
+
+class Malformed(ValueError):
+    """A frame that cannot be read or applied."""
+
+
+def _price(v: Any) -> int:
+    try:
+        p = to_e4(Decimal(v)) if isinstance(v, str) else None
+    except (InvalidOperation, ValueError):
+        p = None
+    if p is None or not 0 < p < 10_000:
+        raise Malformed(f"bad price {v!r}")
+    return p
+
+
+def _count(v: Any, signed: bool = False) -> int:
+    try:
+        q = to_e2(Decimal(v)) if isinstance(v, str) else None
+    except (InvalidOperation, ValueError):
+        q = None
+    if q is None or (not signed and q < 0):
+        raise Malformed(f"bad count {v!r}")
+    return q
+
+
+@dataclass
+class Book:
+    """One market's bids by side, price_e4 -> qty_e2."""
+
+    ticker: str
+    yes: dict[int, int] = field(default_factory=dict)
+    no: dict[int, int] = field(default_factory=dict)
+    updated_ms: int = 0
+
+    @classmethod
+    def from_snapshot(cls, msg: dict[str, Any], now_ms: int) -> "Book":
+        t = msg.get("market_ticker")
+        if not isinstance(t, str) or not t:
+            raise Malformed("snapshot without a market_ticker")
+        b = cls(t, updated_ms=now_ms)
+        for side in ("yes", "no"):
+            levels = msg.get(f"{side}_dollars_fp", msg.get(f"{side}_dollars")) or []
+            if not isinstance(levels, list):
+                raise Malformed(f"snapshot {side} levels are not a list")
+            book = getattr(b, side)
+            for lv in levels:
+                if not isinstance(lv, list) or len(lv) != 2:
+                    raise Malformed(f"bad level {lv!r}")
+                q = _count(lv[1])
+                if q:
+                    book[_price(lv[0])] = q
+        return b
+
+    def apply(self, msg: dict[str, Any], now_ms: int) -> None:
+        side = msg.get("side")
+        if side not in ("yes", "no"):
+            raise Malformed(f"delta with side {side!r}")
+        p = _price(msg.get("price_dollars"))
+        d = _count(msg.get("delta_fp"), signed=True)
+        book = getattr(self, side)
+        q = book.get(p, 0) + d
+        if q < 0:
+            raise Malformed(f"delta takes {side} {p} below zero")
+        if q:
+            book[p] = q
+        else:
+            book.pop(p, None)
+        self.updated_ms = now_ms
+
+    def raw_snapshot(self, ts: int) -> dict[str, Any]:
+        """The book as a source's raw snapshot: bids best first, exact values (contract form)."""
+        yes = sorted(self.yes.items(), reverse=True)
+        no = sorted(self.no.items(), reverse=True)
+        return {"ticker": self.ticker, "ts": ts,
+                "yes_bid": from_e4(yes[0][0]) if yes else None,
+                "yes_ask": from_e4(10_000 - no[0][0]) if no else None,
+                "yes_bids": [[from_e4(p), from_e2(q)] for p, q in yes],
+                "no_bids": [[from_e4(p), from_e2(q)] for p, q in no]}
+
+
+@dataclass
+class Trade:
+    ticker: str
+    yes_price_e4: int
+    count_e2: int
+    taker_side: str
+    ts: int
+    trade_id: str = ""
+
+
+@dataclass
+class Health:
+    state: str = "idle"  # idle | connecting | live | down
+    detail: str = ""
+    connects: int = 0
+    gaps: int = 0
+    resubscribes: int = 0
+    malformed: int = 0
+    last_message_ms: int = 0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class BookFeed:
+    """One WebSocket connection in a background thread; books readable from any thread."""
+
+    def __init__(self, url: str, headers: HeaderProvider | None = None, *, backoff_base: float = 0.5,
+                 backoff_max: float = 30.0, open_timeout: float = 5.0, trades: bool = True,
+                 clock: Callable[[], int] = _now_ms) -> None:
+        self.url = url
+        self.headers = headers
+        self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        self.open_timeout = open_timeout
+        self.want_trades = trades
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._books: dict[str, Book] = {}  # in sync only
+        self._watch: set[str] = set()
+        self._trades: list[Trade] = []
+        self.health = Health()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    # -- control (any thread) ---------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="kalshi-ws", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._poke()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def watch(self, tickers: Iterable[str]) -> None:
+        """The markets whose books to keep; a change resubscribes."""
+        new = {t for t in tickers if isinstance(t, str) and t}
+        with self._lock:
+            if new == self._watch:
+                return
+            self._watch = new
+        self._poke()
+
+    def _poke(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # the loop has closed
+                pass
+
+    def books(self) -> dict[str, Book]:
+        """The books currently in sync (copies)."""
+        with self._lock:
+            return {t: Book(t, dict(b.yes), dict(b.no), b.updated_ms) for t, b in self._books.items()}
+
+    def take_trades(self) -> list[Trade]:
+        with self._lock:
+            out, self._trades = self._trades, []
+        return out
+
+    @property
+    def live(self) -> bool:
+        return self.health.state == "live"
+
+    # -- the connection (its own thread and event loop) ---------------------------------------
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        from websockets.asyncio.client import connect
+
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        delay = self.backoff_base
+        while not self._stop.is_set():
+            self.health.state = "connecting"  # (the last failure stays in detail until connected)
+            try:
+                headers = self.headers() if self.headers is not None else None
+                async with connect(self.url, additional_headers=headers, open_timeout=self.open_timeout,
+                                   ping_interval=10, ping_timeout=10, close_timeout=1, proxy=None) as ws:
+                    self.health.connects += 1
+                    self.health.detail = ""
+                    delay = self.backoff_base
+                    await self._session(ws)
+                if self._stop.is_set():
+                    break
+                self._down("closed by the server")
+            except Exception as e:  # noqa: BLE001 - refused, reset, timeout, bad handshake: back off, retry
+                self._down(f"{e.__class__.__name__}: {e}"[:200])
+            if self._stop.is_set():
+                break
+            await self._sleep(delay * (0.5 + random.random() / 2))
+            delay = min(delay * 2, self.backoff_max)
+        self.health.state = "idle"
+        with self._lock:
+            self._books.clear()
+
+    def _down(self, why: str) -> None:
+        self.health.state, self.health.detail = "down", why
+        with self._lock:
+            self._books.clear()  # a reconnect rebuilds every book from a fresh snapshot
+
+    async def _sleep(self, seconds: float) -> None:
+        assert self._wake is not None
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _session(self, ws: Any) -> None:
+        state = _Session(self, ws)
+        await state.sync()
+        self.health.state = "live"
+        while not self._stop.is_set():
+            recv = asyncio.ensure_future(ws.recv())
+            assert self._wake is not None
+            self._wake.clear()
+            wake = asyncio.ensure_future(self._wake.wait())
+            done, _ = await asyncio.wait({recv, wake}, return_when=asyncio.FIRST_COMPLETED)
+            if recv not in done:
+                recv.cancel()
+                if self._stop.is_set():
+                    await ws.close()
+                    return
+                await state.sync()  # the watch list changed
+                continue
+            wake.cancel()
+            await state.handle(recv.result())
+
+
+class _Session:
+    """Subscriptions of one connection: sid -> channel/tickers/expected seq."""
+
+    def __init__(self, feed: BookFeed, ws: Any) -> None:
+        self.feed, self.ws = feed, ws
+        self.next_id = 1
+        self.book_sid: int | None = None
+        self.book_tickers: set[str] = set()
+        self.trade_sid: int | None = None
+        self.seq: dict[int, int] = {}
+        self.pending: dict[int, str] = {}  # command id -> channel
+        self.trades_requested = False
+
+    async def send(self, cmd: str, params: dict[str, Any], channel: str = "") -> None:
+        cid = self.next_id
+        self.next_id += 1
+        if channel:
+            self.pending[cid] = channel
+        await self.ws.send(json.dumps({"id": cid, "cmd": cmd, "params": params}))
+
+    async def sync(self) -> None:
+        """Subscribe to what is watched (once per change of the watch list)."""
+        with self.feed._lock:
+            want = set(self.feed._watch)
+        if self.feed.want_trades and not self.trades_requested:
+            self.trades_requested = True
+            await self.send("subscribe", {"channels": ["trade"]}, "trade")
+        if want != self.book_tickers or self.book_sid is None:
+            await self.resubscribe(want)
+
+    async def resubscribe(self, tickers: set[str]) -> None:
+        if self.book_sid is not None:
+            await self.send("unsubscribe", {"sids": [self.book_sid]})
+            self.seq.pop(self.book_sid, None)
+            self.book_sid = None
+        with self.feed._lock:
+            self.feed._books.clear()
+        self.book_tickers = set(tickers)
+        if tickers:
+            self.feed.health.resubscribes += 1
+            await self.send("subscribe", {"channels": ["orderbook_delta"], "market_tickers": sorted(tickers)},
+                            "orderbook_delta")
+
+    async def handle(self, frame: Any) -> None:
+        feed = self.feed
+        now = feed.clock()
+        feed.health.last_message_ms = now
+        msg: Any = None
+        try:
+            msg = json.loads(frame)
+            if not isinstance(msg, dict):
+                raise Malformed("frame is not an object")
+            kind = msg.get("type")
+            if kind == "subscribed":
+                body = msg.get("msg") or {}
+                cid = msg.get("id")
+                channel = (self.pending.pop(cid, None) if type(cid) is int else None) or body.get("channel")
+                sid = body.get("sid")
+                if channel == "orderbook_delta":
+                    self.book_sid = sid
+                elif channel == "trade":
+                    self.trade_sid = sid
+                return
+            if kind in ("unsubscribed", "ok"):
+                return
+            if kind == "error":
+                feed.health.detail = f"server error: {(msg.get('msg') or {}).get('msg', '')}"[:200]
+                return
+            if kind in ("orderbook_snapshot", "orderbook_delta"):
+                await self._book_message(kind, msg, now)
+            elif kind == "trade":
+                self._trade(msg.get("msg") or {})
+        except (Malformed, ValueError, TypeError, AttributeError) as e:
+            feed.health.malformed += 1
+            feed.health.detail = f"malformed frame: {e}"[:200]
+            kind = msg.get("type") if isinstance(msg, dict) else None
+            if kind not in ("trade", "subscribed", "unsubscribed", "ok", "error") and self.book_tickers:
+                # it may have carried a book change we cannot apply: rebuild from fresh snapshots
+                await self.resubscribe(self.book_tickers)
+
+    async def _book_message(self, kind: str, msg: dict[str, Any], now: int) -> None:
+        feed = self.feed
+        sid, seq = msg.get("sid"), msg.get("seq")
+        if type(sid) is not int or sid != self.book_sid:
+            return  # a subscription we have left
+        if type(seq) is not int:
+            raise Malformed(f"{kind} without a seq")
+        expected = self.seq.get(sid)
+        if expected is not None and seq != expected:
+            feed.health.gaps += 1
+            feed.health.detail = f"sequence gap on sid {sid}: got {seq}, expected {expected}"
+            await self.resubscribe(self.book_tickers)
+            return
+        self.seq[sid] = seq + 1
+        body = msg.get("msg")
+        if not isinstance(body, dict):
+            raise Malformed(f"{kind} without a msg")
+        if kind == "orderbook_snapshot":
+            book = Book.from_snapshot(body, now)
+            with feed._lock:
+                feed._books[book.ticker] = book
+            return
+        t = body.get("market_ticker")
+        with feed._lock:
+            current = feed._books.get(t) if isinstance(t, str) else None
+            if current is None:
+                raise Malformed(f"delta for {t!r} before its snapshot")
+            current.apply(body, now)
+
+    def _trade(self, body: dict[str, Any]) -> None:
+        t = body.get("market_ticker")
+        if not isinstance(t, str):
+            raise Malformed("trade without a market_ticker")
+        ts = body.get("ts")
+        tr = Trade(t, _price(body.get("yes_price_dollars")), _count(body.get("count_fp")),
+                   str(body.get("taker_side") or ""), int(ts) * 1000 if type(ts) is int else self.feed.clock(),
+                   str(body.get("trade_id") or ""))
+        with self.feed._lock:
+            self.feed._trades.append(tr)
+            del self.feed._trades[:-10_000]  # bounded when nobody reads them
+
+
+class LiveBookSource:
+    """A polling source whose books are replaced by the WebSocket's where those are in sync."""
+
+    def __init__(self, polled: Any, feed: BookFeed, watch: Callable[[], Iterable[str]] | None = None,
+                 on_trades: Callable[[list[Trade]], None] | None = None) -> None:
+        self.polled = polled
+        self.feed = feed
+        self.name = polled.name
+        self.watch = watch
+        self.on_trades = on_trades  # e.g. the catalog recorder's trades()
+        self.live_rows = 0
+
+    def now_ms(self) -> int:
+        return self.polled.now_ms()
+
+    def fetch(self) -> FetchBatch:
+        batch = self.polled.fetch()
+        now = self.polled.now_ms()
+        watched = set(self.watch()) if self.watch is not None else {
+            r.market.get("ticker") for r in batch.rows if r.snapshot is not None and isinstance(r.market, dict)}
+        self.feed.watch(t for t in watched if isinstance(t, str))
+        books = self.feed.books() if self.feed.live else {}
+        self.live_rows = 0
+        rows = []
+        for r in batch.rows:
+            ticker = r.market.get("ticker") if isinstance(r.market, dict) else None
+            b = books.get(ticker) if isinstance(ticker, str) and r.snapshot is not None else None
+            if b is not None and r.snapshot is not None and r.reason is None:
+                snap = {**r.snapshot, **b.raw_snapshot(now)}
+                r = RawRow(market=r.market, snapshot=snap, payload={"ws_book": snap, "polled": r.payload})
+                self.live_rows += 1
+            rows.append(r)
+        batch.rows = rows
+        if self.on_trades is not None:
+            self.on_trades(self.feed.take_trades())
+        return batch
+
+    def feed_label(self) -> str:
+        """Which feed is live, for the desk: ``websocket`` or ``polling (<why>)``."""
+        h = self.feed.health
+        if self.feed.live:
+            return f"websocket ({self.live_rows} live books)"
+        return f"polling (websocket {h.state}{': ' + h.detail if h.detail else ''})"
+
+    def close(self) -> None:
+        self.feed.stop()
+        self.polled.close()
+
+    def stop(self) -> None:
+        self.feed.stop(timeout=0.5)
+        stop = getattr(self.polled, "stop", None)
+        if stop is not None:
+            stop()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.polled, name)

@@ -1,0 +1,172 @@
+"""The catalog's commands: ``kakashi record``, ``kakashi catalog import|info`` and
+``kakashi replay --catalog`` (parsers in cli.py; the work here)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kakashi_tui.errors import ConfigError
+
+
+def add_catalog_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--catalog", metavar="DIR", help="market-data catalog folder (default: catalog/ beside the "
+                   "database, or [catalog] dir in the config)")
+
+
+def _catalog_dir(args: argparse.Namespace, cfg) -> Path:
+    from kakashi_tui.runtime import Options, catalog_dir
+
+    return Path(catalog_dir(Options(db=args.db, catalog=getattr(args, "catalog", None)), cfg))
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """Run the feed without trading: fetch, validate, store, record; at the operator's cadence."""
+    from kakashi_tui.cli import _options, _stop_on_signals
+    from kakashi_tui.config import load_config
+    from kakashi_tui.runtime import build_collector, catalog_dir, warn
+
+    cfg = load_config(args.config)
+    opts = _options(args)
+    opts.catalog = args.catalog
+    if args.roll is not None:
+        cfg = cfg.model_copy(update={"catalog": cfg.catalog.model_copy(update={"roll_seconds": args.roll})})
+    root = catalog_dir(opts, cfg)
+    service, rec, close = build_collector(opts, cfg)
+    writer = rec.writer
+    interval = args.interval if args.interval is not None else (0.0 if opts.source == "sim" else 5.0)
+    n = 0
+    try:
+        print(f"kakashi: recording {service.source_name} into {root} | db {service.db_path} | every "
+              f"{interval:g}s | segments roll every {writer.roll_s:g}s | no trading", flush=True)
+        with _stop_on_signals(service) as sig:
+            while not sig.signalled.is_set() and (args.passes is None or n < args.passes):
+                tickers, rejected, errors = service.collect()
+                if errors == ["stopped"]:
+                    break
+                rec.sample_beliefs(tickers)  # beliefs are recorded too, never traded on
+                writer.maybe_roll()
+                n += 1
+                for e in errors:
+                    warn(e)
+                if not args.quiet:
+                    print(f"pass {n} | {len(tickers)} snapshots, {rejected} rejected | catalog "
+                          f"{writer.files_written} files, {writer.pending_rows} rows pending", flush=True)
+                if interval:
+                    sig.signalled.wait(interval)
+    finally:
+        close()
+    rows = writer.rows_written
+    print(f"recorded {n} passes into {root}: {rows['snapshots']} snapshots, {rows['markets']} market changes, "
+          f"{rows['estimates']} estimates in {writer.files_written} files", flush=True)
+    return 0
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from kakashi_tui.config import load_config
+
+    if getattr(args, "catalog_command", None) not in ("info", "import"):
+        raise ConfigError("catalog needs a command: import or info (see 'kakashi catalog --help')")
+    cfg = load_config(args.config)
+    root = _catalog_dir(args, cfg)
+    if args.catalog_command == "info":
+        return _info(root)
+    return _import(args, root)
+
+
+def _info(root: Path) -> int:
+    from kakashi_tui.adapters.catalog import info
+
+    days = info(root)
+    if not days:
+        print(f"catalog {root}: empty")
+        return 0
+    print(f"catalog {root}")
+    print(f"{'date':<10}  {'snapshots':>10}  {'markets':>7}  {'changes':>7}  {'estimates':>9}  {'trades':>8}  "
+          f"{'size':>9}  span (UTC)")
+    tot = {"snapshots": 0, "markets": 0, "estimates": 0, "trades": 0}
+    size = 0
+    for d in days:
+        span = ""
+        if d.first_ts is not None and d.last_ts is not None:
+            from datetime import datetime, timezone
+
+            f = datetime.fromtimestamp(d.first_ts / 1000, tz=timezone.utc).strftime("%H:%M:%S")
+            t = datetime.fromtimestamp(d.last_ts / 1000, tz=timezone.utc).strftime("%H:%M:%S")
+            span = f"{f}-{t}"
+        print(f"{d.date:<10}  {d.rows['snapshots']:>10,}  {d.markets:>7,}  {d.rows['markets']:>7,}  "
+              f"{d.rows['estimates']:>9,}  {d.rows['trades']:>8,}  {_size(d.bytes):>9}  {span}")
+        for k in tot:
+            tot[k] += d.rows[k]
+        size += d.bytes
+    print(f"{'total':<10}  {tot['snapshots']:>10,}  {'':>7}  {tot['markets']:>7,}  {tot['estimates']:>9,}  "
+          f"{tot['trades']:>8,}  {_size(size):>9}  {len(days)} day(s)")
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _import(args: argparse.Namespace, root: Path) -> int:
+    from kakashi_tui.adapters.catalog import CatalogWriter, import_ticks
+    from kakashi_tui.adapters.replay import group_ticks, read_jsonl, records_from_db
+    from kakashi_tui.adapters.queries import connect_readonly
+
+    if args.input:
+        if not Path(args.input).is_file():
+            raise ConfigError(f"no replay file at {args.input}")
+        items = group_ticks(read_jsonl(args.input))
+        what, source = args.input, "import"
+    else:
+        connect_readonly(args.from_db).close()  # a clear error for a missing or corrupt file
+        items = group_ticks((i, rec, None) for i, rec in enumerate(records_from_db(args.from_db), start=1))
+        what, source = args.from_db, "import"
+    writer = CatalogWriter(root, roll_s=float("inf"))
+    try:
+        res = import_ticks(items, writer, source)
+    finally:
+        writer.close()
+    print(f"imported {what} into {root}: {res.snapshots} snapshots, {res.markets} market changes, "
+          f"{res.estimates} estimates; {res.rejected} rows rejected by the row check")
+    for r in res.reasons:
+        print(f"  rejected: {r}")
+    return 0
+
+
+def cmd_replay_catalog(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from kakashi_tui.adapters.columnar import CatalogSource, Filters
+    from kakashi_tui.adapters.store import now_wall_ms
+    from kakashi_tui.cli import _stop_on_signals
+    from kakashi_tui.config import load_config
+    from kakashi_tui.report import export_postmortem, parse_days
+    from kakashi_tui.runtime import replay_service
+
+    cfg = load_config(args.config)
+    since, until = parse_days(args.since, args.until)
+    filters = Filters(since, until, set(args.ticker) if args.ticker else None,
+                      set(args.series) if args.series else None)
+    ec = cfg.engine_config()
+    source = CatalogSource(args.catalog, filters, every_row=args.row_engine, edge_threshold=ec.strategy.edge_threshold,
+                           fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()])
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = args.db or f"replays/replay-{stamp}.db"
+    service, close = replay_service(target, source, source, cfg)
+    try:
+        with _stop_on_signals(service):
+            service.run_here(source.has_next)
+        st = source.stats
+        seen = "every row" if args.row_engine else f"{st.snapshots} snapshots, {st.rows_decided}"
+        print(f"catalog: {seen} through the engine's per-row code")
+        print(service.replay_summary(target))
+        if args.report:
+            print(f"post-mortem written to {export_postmortem(target, args.report, now_wall_ms()).path}")
+    finally:
+        close()
+    return 0

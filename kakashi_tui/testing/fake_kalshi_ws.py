@@ -1,0 +1,263 @@
+"""A loopback WebSocket server speaking Kalshi's market-data messages, with faults on demand.
+
+``orderbook_delta`` (an ``orderbook_snapshot`` per market, then ``orderbook_delta`` messages
+with a per-subscription ``seq``) and ``trade`` prints, in fixed-point strings. Faults:
+``gap()`` skips a sequence number, ``malformed()`` sends a frame that is not JSON or a delta
+that cannot be applied, ``disconnect()`` drops every connection, ``refuse`` answers the
+handshake with HTTP 503, ``require_key`` refuses a handshake without ``KALSHI-ACCESS-KEY``.
+The server's own books are the truth a client's rebuilt books are compared with.
+
+    python -m kakashi_tui.testing.fake_kalshi_ws --port 8766   # 127.0.0.1 only
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import threading
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+PATH = "/trade-api/ws/v2"
+
+
+def _p(e4: int) -> str:
+    return f"{e4 / 10_000:.4f}"
+
+
+def _q(e2: int) -> str:
+    return f"{e2 / 100:.2f}"
+
+
+@dataclass
+class _Conn:
+    ws: Any
+    book_sids: dict[int, set[str]] = field(default_factory=dict)
+    trade_sids: set[int] = field(default_factory=set)
+    seq: dict[int, int] = field(default_factory=dict)
+
+
+class FakeKalshiWS:
+    def __init__(self, tickers: tuple[str, ...] = ("KXA-1", "KXB-2"), seed: int = 1, interval: float = 0.01) -> None:
+        self.rng = random.Random(seed)
+        self.interval = interval
+        self.books: dict[str, dict[str, dict[int, int]]] = {}
+        for i, t in enumerate(tickers):
+            mid = 3000 + 1000 * i
+            self.books[t] = {"yes": {mid - 100 * k: 1000 + 100 * k for k in range(3)},
+                             "no": {10_000 - mid - 200 - 100 * k: 500 + 100 * k for k in range(3)}}
+        self.refuse = False
+        self.require_key = False
+        self.paused = False  # no deltas while set: the books hold still for a comparison
+        self.connections = 0
+        self.subscribes: list[dict[str, Any]] = []
+        self.unsubscribes = 0
+        self.deltas_sent = 0
+        self._conns: list[_Conn] = []
+        self._next_sid = 1
+        self._gap = 0
+        self._malformed: list[str] = []
+        self._disconnect = False
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self.port = 0
+
+    # -- faults (any thread) ---------------------------------------------------------------
+    def gap(self, n: int = 1) -> None:
+        with self._lock:
+            self._gap += n
+
+    def malformed(self, kind: str = "json") -> None:
+        """``json``: a frame that is not JSON; ``delta``: a delta with a price that is no price."""
+        with self._lock:
+            self._malformed.append(kind)
+
+    def disconnect(self) -> None:
+        with self._lock:
+            self._disconnect = True
+
+    def book(self, ticker: str) -> dict[str, dict[int, int]]:
+        with self._lock:
+            return {s: dict(v) for s, v in self.books[ticker].items()}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, port: int = 0) -> int:
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main(port)), daemon=True,
+                                        name="fake-kalshi-ws")
+        self._thread.start()
+        if not self._started.wait(10):
+            raise RuntimeError("fake Kalshi WebSocket server did not start")
+        return self.port
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}{PATH}"
+
+    async def _main(self, port: int) -> None:
+        from websockets.asyncio.server import serve
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with serve(self._handler, "127.0.0.1", port, process_request=self._check) as server:
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[index]
+            self._started.set()
+            ticker = asyncio.ensure_future(self._ticker())
+            await self._stop.wait()
+            ticker.cancel()
+
+    def _check(self, connection: Any, request: Any) -> Any:
+        if self.refuse:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "REST only here\n")
+        if request.path != PATH:
+            return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
+        if self.require_key and not request.headers.get("KALSHI-ACCESS-KEY"):
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "authentication required\n")
+        return None
+
+    async def _handler(self, ws: Any) -> None:
+        conn = _Conn(ws)
+        with self._lock:
+            self.connections += 1
+            self._conns.append(conn)
+        try:
+            async for frame in ws:
+                try:
+                    cmd = json.loads(frame)
+                except json.JSONDecodeError:
+                    await ws.send(json.dumps({"type": "error", "msg": {"code": 1, "msg": "Unable to process message"}}))
+                    continue
+                await self._command(conn, cmd)
+        except Exception:  # noqa: BLE001 - a client that vanished
+            pass
+        finally:
+            with self._lock:
+                if conn in self._conns:
+                    self._conns.remove(conn)
+
+    async def _command(self, conn: _Conn, cmd: dict[str, Any]) -> None:
+        cid = cmd.get("id")
+        params = cmd.get("params") or {}
+        if cmd.get("cmd") == "subscribe":
+            with self._lock:
+                self.subscribes.append(params)
+            for channel in params.get("channels") or []:
+                sid = self._next_sid
+                self._next_sid += 1
+                await conn.ws.send(json.dumps({"id": cid, "type": "subscribed", "msg": {"channel": channel, "sid": sid}}))
+                if channel == "orderbook_delta":
+                    tickers = [t for t in params.get("market_tickers") or [] if t in self.books]
+                    conn.book_sids[sid] = set(tickers)
+                    conn.seq[sid] = 1
+                    for t in tickers:
+                        await self._send_seq(conn, sid, "orderbook_snapshot", self._snapshot(t))
+                elif channel == "trade":
+                    conn.trade_sids.add(sid)
+        elif cmd.get("cmd") == "unsubscribe":
+            with self._lock:
+                self.unsubscribes += 1
+            for sid in params.get("sids") or []:
+                conn.book_sids.pop(sid, None)
+                conn.trade_sids.discard(sid)
+                await conn.ws.send(json.dumps({"id": cid, "sid": sid, "type": "unsubscribed"}))
+
+    def _snapshot(self, t: str) -> dict[str, Any]:
+        with self._lock:
+            b = self.books[t]
+            return {"market_ticker": t, "market_id": f"id-{t}",
+                    "yes_dollars_fp": [[_p(p), _q(q)] for p, q in sorted(b["yes"].items())],
+                    "no_dollars_fp": [[_p(p), _q(q)] for p, q in sorted(b["no"].items())]}
+
+    async def _send_seq(self, conn: _Conn, sid: int, kind: str, body: dict[str, Any]) -> None:
+        with self._lock:
+            skip, self._gap = self._gap, 0
+        conn.seq[sid] += skip  # a gap: the client never sees these numbers
+        seq = conn.seq[sid]
+        conn.seq[sid] += 1
+        await conn.ws.send(json.dumps({"type": kind, "sid": sid, "seq": seq, "msg": body}))
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            if self.paused:
+                continue
+            with self._lock:
+                drop, self._disconnect = self._disconnect, False
+                bad = self._malformed[:1]
+                del self._malformed[:1]
+                conns = list(self._conns)
+            if drop:
+                for c in conns:
+                    await c.ws.close()
+                continue
+            t, side, p, d = self._move()
+            delta = {"market_ticker": t, "market_id": f"id-{t}", "price_dollars": _p(p), "delta_fp": _q(d),
+                     "side": side, "ts": "2026-11-26T10:00:00Z"}
+            for c in conns:
+                try:
+                    for sid, tickers in list(c.book_sids.items()):
+                        if bad and bad[0] == "json":
+                            await c.ws.send('{"type": "orderbook_delta", "sid": ')
+                        elif bad and bad[0] == "delta":
+                            await self._send_seq(c, sid, "orderbook_delta", {**delta, "price_dollars": "lots"})
+                        elif t in tickers:
+                            await self._send_seq(c, sid, "orderbook_delta", delta)
+                            self.deltas_sent += 1
+                    for sid in c.trade_sids:
+                        if self.rng.random() < 0.2:
+                            await c.ws.send(json.dumps({"type": "trade", "sid": sid, "msg": {
+                                "trade_id": f"tr{self.rng.randrange(10**9)}", "market_ticker": t,
+                                "yes_price_dollars": _p(max(100, min(9900, p))), "no_price_dollars": _p(10_000 - p),
+                                "count_fp": "3.00", "taker_side": side, "ts": 1_795_651_200}}))
+                except Exception:  # noqa: BLE001 - a connection closing under us
+                    pass
+
+    def _move(self) -> tuple[str, str, int, int]:
+        """One change to the true books: a level grows or shrinks (never below zero)."""
+        r = self.rng
+        with self._lock:
+            t = r.choice(sorted(self.books))
+            side = r.choice(("yes", "no"))
+            levels = self.books[t][side]
+            p = r.choice(sorted(levels)) if levels and r.random() < 0.8 else r.randrange(100, 4000, 100)
+            have = levels.get(p, 0)
+            d = r.choice((-1, 1)) * r.randrange(100, 600, 100)
+            if have + d < 0:
+                d = -have
+            if d == 0:
+                d = 100
+            q = have + d
+            if q:
+                levels[p] = q
+            else:
+                levels.pop(p, None)
+        return t, side, p, d
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--port", type=int, default=8766)
+    ap.add_argument("--interval", type=float, default=0.5)
+    a = ap.parse_args()
+    server = FakeKalshiWS(interval=a.interval)
+    server.start(a.port)
+    print(f"fake Kalshi WebSocket on {server.url} (Ctrl-C stops)")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""The WebSocket book feed against a loopback server speaking Kalshi's messages: snapshot +
+deltas, sequence gaps, malformed frames, disconnects, refusal and the fallback to polling."""
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from kakashi_tui.adapters.kalshi_ws import Book, BookFeed, LiveBookSource, Malformed
+from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.core.validate import validate_row
+from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
+
+TICKERS = ("KXA-1", "KXB-2")
+
+
+def wait_for(cond, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return cond()
+
+
+@pytest.fixture
+def server():
+    s = FakeKalshiWS(TICKERS, interval=0.005)
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def feed(server):
+    f = BookFeed(server.url, backoff_base=0.02, backoff_max=0.2)
+    f.watch(TICKERS)
+    yield f
+    f.stop()
+
+
+def in_sync_with(server, feed):
+    """Hold the server's books still and wait until the client's equal them."""
+    server.paused = True
+    try:
+        def same():
+            books = feed.books()
+            return feed.live and all(t in books and {"yes": books[t].yes, "no": books[t].no} == server.book(t)
+                                     for t in TICKERS)
+        return wait_for(same)
+    finally:
+        server.paused = False
+
+
+def test_book_from_snapshot_and_deltas_in_exact_units():
+    b = Book.from_snapshot({"market_ticker": "T", "yes_dollars_fp": [["0.4100", "5.00"], ["0.4200", "13.50"]],
+                            "no_dollars_fp": [["0.5500", "7.00"]]}, 1)
+    b.apply({"side": "yes", "price_dollars": "0.4200", "delta_fp": "-13.50"}, 2)
+    b.apply({"side": "no", "price_dollars": "0.5600", "delta_fp": "2.00"}, 3)
+    raw = b.raw_snapshot(99)
+    assert raw["yes_bid"] == Decimal("0.41") and raw["yes_ask"] == Decimal("0.44")
+    assert raw["yes_bids"] == [[Decimal("0.41"), 5]] and raw["no_bids"] == [[Decimal("0.56"), 2], [Decimal("0.55"), 7]]
+    v = validate_row({"ticker": "T", "status": "open"}, raw, 99)
+    assert v.reason is None and v.snapshot.ask_levels is not None
+    for bad in ({"side": "maybe", "price_dollars": "0.4", "delta_fp": "1.00"},
+                {"side": "yes", "price_dollars": "1.2000", "delta_fp": "1.00"},
+                {"side": "yes", "price_dollars": "0.4100", "delta_fp": "-6.00"},  # below zero
+                {"side": "yes", "price_dollars": "0.4100", "delta_fp": "0.001"}):
+        with pytest.raises(Malformed):
+            b.apply(bad, 4)
+
+
+def test_books_follow_the_server_from_snapshot_and_deltas(server, feed):
+    feed.start()
+    assert wait_for(lambda: feed.live and server.deltas_sent > 50)
+    assert in_sync_with(server, feed)
+    assert feed.health.gaps == 0 and feed.health.malformed == 0 and server.connections == 1
+    assert wait_for(lambda: len(feed.take_trades()) > 0)
+
+
+def test_a_sequence_gap_resubscribes_and_rebuilds(server, feed):
+    feed.start()
+    assert wait_for(lambda: feed.live and server.deltas_sent > 10)
+    subs = len(server.subscribes)
+    server.gap()
+    assert wait_for(lambda: feed.health.gaps >= 1 and len(server.subscribes) > subs)
+    assert server.unsubscribes >= 1
+    assert in_sync_with(server, feed)
+
+
+@pytest.mark.parametrize("kind", ["json", "delta"])
+def test_a_malformed_frame_is_counted_and_the_books_rebuilt(server, feed, kind):
+    feed.start()
+    assert wait_for(lambda: feed.live and server.deltas_sent > 10)
+    server.malformed(kind)
+    assert wait_for(lambda: feed.health.malformed >= 1)
+    assert "malformed" in feed.health.detail or feed.health.resubscribes > 1
+    assert in_sync_with(server, feed)  # the change the bad frame carried is not lost
+
+
+def test_a_disconnect_reconnects_with_backoff_and_rebuilds(server, feed):
+    feed.start()
+    assert wait_for(lambda: feed.live and server.deltas_sent > 10)
+    server.disconnect()
+    assert wait_for(lambda: server.connections >= 2 and feed.live)
+    assert feed.health.connects >= 2
+    assert in_sync_with(server, feed)
+
+
+def polled_rows(now):
+    """What a REST poll hands over: a row per market with an older, shallower book."""
+    return [RawRow(market={"ticker": t, "status": "open"},
+                   snapshot={"ticker": t, "ts": now - 4000, "yes_bid": "0.10", "yes_ask": "0.90", "volume": 7,
+                             "yes_bids": [["0.10", 1]], "no_bids": [["0.10", 1]]}, payload={"rest": t})
+            for t in TICKERS]
+
+
+class Polled:
+    name = "kalshi"
+
+    def __init__(self):
+        self.now = 1_795_651_200_000
+
+    def now_ms(self):
+        return self.now
+
+    def fetch(self):
+        self.now += 1000
+        return FetchBatch(rows=polled_rows(self.now))
+
+    def close(self):
+        pass
+
+
+def test_no_websocket_means_polling_and_the_feed_comes_in_when_it_can(server):
+    server.refuse = True  # a server that speaks only REST
+    feed = BookFeed(server.url, backoff_base=0.02, backoff_max=0.1)
+    src = LiveBookSource(Polled(), feed)
+    feed.start()
+    try:
+        assert wait_for(lambda: "503" in feed.health.detail)
+        assert not feed.live
+        batch = src.fetch()  # trading does not wait: the polled rows, as they were
+        assert [r.snapshot["yes_bid"] for r in batch.rows] == ["0.10", "0.10"]
+        assert src.feed_label().startswith("polling (websocket ") and "503" in src.feed_label()
+        server.refuse = False
+        assert wait_for(lambda: feed.live and len(feed.books()) == 2)
+        batch = src.fetch()
+        assert src.feed_label() == "websocket (2 live books)"
+        for r in batch.rows:
+            v = validate_row(r.market, r.snapshot, src.now_ms())
+            assert v.reason is None, v.reason
+            assert v.snapshot.ts == src.now_ms() and v.snapshot.volume == 7  # fresh book, polled volume
+            assert v.snapshot.yes_bid != Decimal("0.10") and len(v.snapshot.yes_bids) >= 2
+    finally:
+        feed.stop()
+    assert not feed._thread.is_alive()
+
+
+def test_trade_prints_go_into_the_catalog(server, tmp_path):
+    import pyarrow.dataset as ds
+
+    from kakashi_tui.adapters.catalog import CatalogWriter, Recorder
+
+    rec = Recorder(CatalogWriter(tmp_path / "c"))
+    feed = BookFeed(server.url, backoff_base=0.02)
+    src = LiveBookSource(Polled(), feed, on_trades=rec.trades)
+    feed.start()
+    try:
+        assert wait_for(lambda: feed.live)
+        got = 0
+        end = time.monotonic() + 10
+        while got < 3 and time.monotonic() < end:
+            src.fetch()
+            got = rec.writer.pending_rows
+            time.sleep(0.02)
+    finally:
+        feed.stop()
+        rec.close()
+    t = ds.dataset(tmp_path / "c" / "trades", format="parquet", partitioning="hive").to_table().to_pylist()
+    assert len(t) >= 3 and all(r["ticker"] in TICKERS and r["count_e2"] == 300 and r["trade_id"] for r in t)
+    assert {r["date"] for r in t} == {"2026-11-26"}  # the print's own time, UTC
+
+
+def test_the_handshake_carries_the_signed_headers(server):
+    server.require_key = True
+    calls = []
+
+    def headers():
+        calls.append(1)
+        return {"KALSHI-ACCESS-KEY": "key-id", "KALSHI-ACCESS-TIMESTAMP": "1", "KALSHI-ACCESS-SIGNATURE": "sig"}
+
+    unsigned = BookFeed(server.url, backoff_base=0.02, backoff_max=0.05)
+    signed = BookFeed(server.url, headers, backoff_base=0.02, backoff_max=0.05)
+    for f in (unsigned, signed):
+        f.watch(TICKERS)
+        f.start()
+    try:
+        assert wait_for(lambda: signed.live and "401" in unsigned.health.detail)
+        assert not unsigned.live and unsigned.health.connects == 0
+        assert calls  # fresh headers per connection attempt
+    finally:
+        signed.stop()
+        unsigned.stop()
+
+
+def test_stop_ends_the_feed_promptly_even_while_backing_off():
+    feed = BookFeed("ws://127.0.0.1:9/trade-api/ws/v2", backoff_base=30, backoff_max=30)  # nothing listens
+    feed.start()
+    assert wait_for(lambda: feed.health.state == "down")
+    t0 = time.monotonic()
+    feed.stop()
+    assert time.monotonic() - t0 < 3 and not feed._thread.is_alive()
+
+
+def test_with_a_key_the_kalshi_source_takes_its_books_from_the_websocket(tmp_path, monkeypatch):
+    from kakashi_tui.adapters.kalshi_ws import ws_url_for
+    from kakashi_tui.config import KakashiConfig, KalshiSection
+    from kakashi_tui.runtime import Options, build_engine
+    from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, make_test_key
+
+    assert ws_url_for("https://external-api.kalshi.com/trade-api/v2") == \
+        "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
+    assert ws_url_for("http://127.0.0.1:8765/trade-api/v2") == "ws://127.0.0.1:8765/trade-api/ws/v2"
+    key_path, pub = make_test_key(tmp_path)
+    tickers = ("KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01")
+    ws = FakeKalshiWS(tickers, interval=0.01)
+    ws.require_key = True
+    ws.start()
+    monkeypatch.setenv("KAKASHI_KALSHI_KEY_ID", "ws-key")
+    monkeypatch.setenv("KAKASHI_KALSHI_KEY_FILE", key_path)
+    try:
+        with FakeKalshiServer(FakeKalshi.with_markets(4, public_key=pub, key_id="ws-key")) as rest:
+            cfg = KakashiConfig(kalshi=KalshiSection(api_base=rest.base_url, ws_url=ws.url, backoff_base_s=0.02,
+                                                     timeout_s=2.0))
+            engine = build_engine(Options(source="kalshi", db=str(tmp_path / "k.db"), tickers=list(tickers)), cfg)
+            src = engine.source
+            try:
+                assert isinstance(src, LiveBookSource)
+                assert wait_for(lambda: src.feed.live and len(src.feed.books()) == 2)
+                ws.paused = True
+                assert wait_for(lambda: all({"yes": b.yes, "no": b.no} == ws.book(t)
+                                            for t, b in src.feed.books().items()))
+                before = src.now_ms()
+                batch = src.fetch()
+                after = src.now_ms()
+                got = {r.snapshot["ticker"]: r.snapshot for r in batch.rows if r.snapshot is not None}
+                assert set(got) == set(tickers) and src.feed_label() == "websocket (2 live books)"
+                for t in tickers:
+                    best = max(ws.book(t)["yes"])
+                    assert got[t]["yes_bid"] == Decimal(best) / 10_000 and before <= got[t]["ts"] <= after
+            finally:
+                src.close()
+                engine.store.close()
+    finally:
+        ws.stop()
