@@ -6,6 +6,7 @@ engine (WAL lets readers see the last committed tick) without touching the write
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POS
 from kakashi_tui.core.sizing import per_trade_cap_cents
 from kakashi_tui.core.stats import Drawdown, bootstrap_ci, brier, max_drawdown, mean, verdict
 from kakashi_tui.errors import ConfigError, StoreError
+from kakashi_tui.view import fmt_signed
 from kakashi_tui.view import fmt_utc as _utc
 
 DAY_MS = 86_400_000
@@ -76,6 +78,13 @@ class ReportData:
     events: list[tuple[int, str, str]]
     breaches: list[str]
     checks: list[str] = field(default_factory=list)
+    cash: "CashBook | None" = None
+
+    @property
+    def realized_cents(self) -> int:
+        """Realised PnL over the period from the ledger itself: every fee (entries, flatten sales,
+        exits) included, whatever the per-trade lines say."""
+        return self.cash.realized_cents if self.cash else sum(c.pnl_cents for c in self.closed)
 
     # -- figures -------------------------------------------------------------------------
     @property
@@ -102,6 +111,57 @@ class ReportData:
     def brier_market(self) -> float | None:
         return brier([(m, y) for _p, m, y in self.brier_pairs])
 
+    @property
+    def brier_diff_ci(self) -> tuple[float, float] | None:
+        """Bootstrap 95% interval of mean (p̂ squared error - market squared error) per settled
+        market: below zero means p̂ scored better. Paired, so the markets' own difficulty cancels."""
+        diffs = [(p - y) ** 2 - (m - y) ** 2 for p, m, y in self.brier_pairs]
+        return bootstrap_ci(diffs, seed=BOOTSTRAP_SEED)
+
+
+@dataclass(frozen=True)
+class CashBook:
+    """The period's cash, reconciled from the ledger: start + deposits + realised - change in the
+    cost of open positions = end, to the cent."""
+
+    start_cash: int
+    deposits: int
+    realized_cents: int
+    open_cost_start: int
+    open_cost_end: int
+    end_cash: int
+    fees_cents: int
+
+    @property
+    def expected_end(self) -> int:
+        return self.start_cash + self.deposits + self.realized_cents - (self.open_cost_end - self.open_cost_start)
+
+    @property
+    def balanced(self) -> bool:
+        return self.expected_end == self.end_cash
+
+
+def _open_cost(acct: Account) -> int:
+    return sum(p.cost_cents for p in acct.positions.values() if p.contracts > 0)
+
+
+def cash_book(entries, since: int | None, until: int | None) -> CashBook:
+    """Fold the ledger up to the period's start and its end; what changed in between."""
+    before, upto = Account(), Account()
+    for e in entries:
+        if until is not None and e.ts > until:
+            continue
+        try:
+            if since is not None and e.ts < since:
+                before.apply(e)
+            upto.apply(e)
+        except ValueError:  # reported as a breach by gather
+            continue
+    return CashBook(
+        start_cash=before.cash_cents, deposits=upto.deposits_cents - before.deposits_cents,
+        realized_cents=upto.realized_cents - before.realized_cents, open_cost_start=_open_cost(before),
+        open_cost_end=_open_cost(upto), end_cash=upto.cash_cents, fees_cents=upto.fees_cents - before.fees_cents)
+
 
 def _in(ts: int, since: int | None, until: int | None) -> bool:
     return (since is None or ts >= since) and (until is None or ts <= until)
@@ -115,13 +175,24 @@ def gather(db: str | Path, since_ms: int | None = None, until_ms: int | None = N
         con.close()
 
 
+def check_period(since: int | None, until: int | None, first_ts: int | None) -> None:
+    """Refuse a backwards period, in one line: the end before the start, or before any data."""
+    if since is not None and until is not None and until < since:
+        raise ConfigError(f"--until {_utc(until, '%Y-%m-%d')} is before --since {_utc(since, '%Y-%m-%d')}")
+    if until is not None and first_ts is not None and until < first_ts:
+        raise ConfigError(f"--until {_utc(until, '%Y-%m-%d')} is before this database's first record "
+                          f"({_utc(first_ts)}): nothing to report")
+
+
 def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> ReportData:
     entries = list(read_ledger(con))
+    check_period(since, until, entries[0].ts if entries else None)
     breaches: list[str] = []
     checks = ["cash never negative", f"at most {HARD_MAX_OPEN_POSITIONS} open positions",
               f"worst case within {HARD_MAX_LOSS_PER_TRADE_PCT}% of equity per trade",
               "no fill beyond the worst case approved", "no buy while the kill switch was thrown",
-              "no buy after the daily stop", "each position settled at most once"]
+              "no buy after the daily stop", "each position settled at most once",
+              "cash reconciles with realised PnL to the cent"]
     acct = Account()
     settled_keys: Counter = Counter()
     for e in entries:
@@ -151,9 +222,11 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
         start_equity = equity[0][1] if equity else deposits
     marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
     end_equity = equity[-1][1] if (equity and until is not None) else equity_cents(acct, marks)
-    end_cash = ticks[-1][2] if ticks else acct.cash_cents
-    if until is not None and equity:
-        end_cash = next(c for ts, _e, c in reversed(ticks) if ts <= until)
+    cash = cash_book(entries, since, until)
+    end_cash = cash.end_cash  # the ledger's, not the last tick's: a flatten after it moved cash
+    if not cash.balanced:
+        breaches.append(f"cash does not reconcile: the ledger gives {fmt_cents(cash.end_cash)}, start + realised "
+                        f"- open cost gives {fmt_cents(cash.expected_end)}")
 
     fills = [f for f in con.execute(
         "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts, f.requested, f.cost_cents, f.fee_cents, "
@@ -168,8 +241,8 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
             breaches.append(f"fill {fid} on {t} risked {fmt_cents(worst)} > {HARD_MAX_LOSS_PER_TRADE_PCT}% of "
                             f"{fmt_cents(eq)}")
     events = [(ts, k, d) for ts, k, d in con.execute(
-        "SELECT ts, kind, detail FROM events WHERE kind IN ('kill_switch', 'rearm', 'daily_stop', 'flatten') "
-        "ORDER BY id")]
+        "SELECT ts, kind, detail FROM events WHERE kind IN ('kill_switch', 'rearm', 'daily_stop', 'flatten', "
+        "'daily_flatten') ORDER BY id")]
     buys = [(f[0], f[1], f[2]) for f in fills if f[4] == "buy"]
     kill_from: int | None = None
     windows: list[tuple[int, int | None]] = []
@@ -223,17 +296,29 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
         since_ms=since, until_ms=until, first_ts=first_ts, last_ts=last_ts, start_equity=start_equity,
         end_equity=end_equity, end_cash=end_cash, equity=equity, fills=fills, closed=closed,
         fees_cents=sum(f[8] for f in fills), trades=trades, brier_pairs=pairs, reasons=reasons,
-        events=[e for e in events if _in(e[0], since, until)], breaches=breaches, checks=checks)
+        events=[e for e in events if _in(e[0], since, until)], breaches=breaches, checks=checks, cash=cash)
 
 
 def _money(x: float) -> str:
     return fmt_cents(int(round(x * 100)))
 
 
+_CENTS_FIELDS = re.compile(r"\b(equity|vs day start|day start|loss|cap)( )(-?\d+)\b")
+
+
+def event_text(kind: str, detail: str) -> str:
+    """An event's detail for people: the engine stores amounts in cents (``equity 96988 vs day
+    start 100000``); the report shows dollars, as everywhere else."""
+    if kind == "deposit" and detail.strip().lstrip("-").isdigit():
+        return fmt_cents(int(detail))
+    return _CENTS_FIELDS.sub(lambda m: f"{m.group(1)} {fmt_cents(int(m.group(3)))}", detail)
+
+
 def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None = None) -> str:
     pnls = d.pnls
     ci = d.ci
     dd = d.drawdown
+    fees = d.cash.fees_cents if d.cash else d.fees_cents
     period_from = _utc(d.since_ms) if d.since_ms is not None else _utc(d.first_ts)
     period_to = _utc(d.until_ms) if d.until_ms is not None else _utc(d.last_ts)
     out = [
@@ -247,33 +332,29 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         "",
         "## Bankroll",
         "",
-        "| starting bankroll | ending equity | ending cash | change | max drawdown | drawdown from | to |",
+        "| starting bankroll | ending equity | ending cash | change in equity | max drawdown | drawdown from | to |",
         "|---|---|---|---|---|---|---|",
         f"| {fmt_cents(d.start_equity)} | {fmt_cents(d.end_equity)} | {fmt_cents(d.end_cash)} | "
-        f"{fmt_cents(d.end_equity - d.start_equity)} | {fmt_cents(dd.depth)} | {_utc(dd.peak_ts)} | "
+        f"{fmt_signed(d.end_equity - d.start_equity)} | {fmt_cents(dd.depth)} | {_utc(dd.peak_ts)} | "
         f"{_utc(dd.trough_ts)} |",
+        "",
+        *reconciliation(d),
         "",
         "## Trades",
         "",
-        "| fills | closed trades | wins | losses | fees | total PnL | mean PnL per trade | 95% CI (bootstrap) |",
+        "| fills | closed trades | wins | losses | fees | realised PnL | mean PnL per trade | 95% CI (bootstrap) |",
         "|---|---|---|---|---|---|---|---|",
-        f"| {len(d.fills)} | {len(pnls)} | {d.wins} | {len(pnls) - d.wins} | {fmt_cents(d.fees_cents)} | "
-        f"{_money(sum(pnls))} | {_money(mean(pnls)) if pnls else '—'} | "
+        f"| {len(d.fills)} | {len(pnls)} | {d.wins} | {len(pnls) - d.wins} | {fmt_cents(fees)} | "
+        f"{fmt_signed(d.realized_cents)} | {_money(mean(pnls)) if pnls else '—'} | "
         f"{f'{_money(ci[0])} to {_money(ci[1])}' if ci else 'n/a (fewer than 2 trades)'} |",
         "",
-        f"Bootstrap: 2,000 resamples of closed-trade PnL, seed {BOOTSTRAP_SEED} (repeatable).",
+        f"Bootstrap: 2,000 resamples of closed-trade PnL, seed {BOOTSTRAP_SEED} (repeatable). Realised PnL "
+        "includes every fee: entries, exits and flatten sales.",
         "",
         "## Estimates: Brier score on settled markets",
         "",
     ]
-    bm, bk = d.brier_model, d.brier_market
-    if bm is None:
-        out.append("No settled market with both an estimate and a quote in this period.")
-    else:
-        better = "better than" if bm < bk else ("no better than" if bm > bk else "the same as")
-        out += ["| markets | Brier (p̂) | Brier (market mid, baseline) |", "|---|---|---|",
-                f"| {len(d.brier_pairs)} | {bm:.4f} | {bk:.4f} |", "",
-                f"Your estimates scored {better} the market price (lower is better)."]
+    out += brier_section(d)
     pred = sum(t.predicted_ev_cents for t in d.trades if t.realized_cents is not None)
     real = sum(t.realized_cents for t in d.trades if t.realized_cents is not None)
     n_closed = sum(1 for t in d.trades if t.realized_cents is not None)
@@ -296,7 +377,7 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
     else:
         out.append("**0 breaches.** Checked against the ledger: " + "; ".join(d.checks) + ".")
     out += ["", "## Kill-switch and daily-stop events", ""]
-    out += [f"- {_utc(ts)} {kind} {detail}".rstrip() for ts, kind, detail in d.events] or ["None."]
+    out += [f"- {_utc(ts)} {kind} {event_text(kind, detail)}".rstrip() for ts, kind, detail in d.events] or ["None."]
     out += ["", "## Verdict", "", verdict(pnls, ci), ""]
     if d.fills:
         out += ["## Fills", "", "| time | ticker | side | action | filled/requested | avg price | cost | fee |",
@@ -310,6 +391,55 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
     out += ["## What went well", "", "_(operator)_", "", "## What went wrong", "", "_(operator)_", "",
             "## What to change", "", "_(operator)_", ""]
     return "\n".join(out)
+
+
+def reconciliation(d: ReportData) -> list[str]:
+    """The line that proves the books add up: start + realised - open cost = ending cash."""
+    c = d.cash
+    if c is None:
+        return []
+    if c.start_cash == 0 and c.deposits:  # the whole run: the bankroll is the first deposit
+        parts = f"starting bankroll {fmt_cents(c.deposits)}"
+    else:
+        parts = f"starting cash {fmt_cents(c.start_cash)}"
+        if c.deposits:
+            parts += f" + deposits {fmt_cents(c.deposits)}"
+    parts += f" + realised PnL {fmt_signed(c.realized_cents)}"
+    moved = c.open_cost_end - c.open_cost_start
+    if moved:
+        parts += f" {'-' if moved > 0 else '+'} cost of open positions {fmt_cents(abs(moved))}"
+        if c.open_cost_start:
+            parts += f" (now {fmt_cents(c.open_cost_end)}, at the start {fmt_cents(c.open_cost_start)})"
+    if c.balanced:
+        return [f"Cash reconciles to the cent: {parts} = ending cash **{fmt_cents(c.end_cash)}** ✓"]
+    return [f"**Cash does not reconcile**: {parts} = {fmt_cents(c.expected_end)}, but the ledger's cash is "
+            f"{fmt_cents(c.end_cash)} (off by {fmt_signed(c.end_cash - c.expected_end)})."]
+
+
+def brier_claim(d: ReportData) -> str:
+    """What the Brier comparison allows us to say: "better" only when the interval excludes zero."""
+    ci = d.brier_diff_ci
+    n = len(d.brier_pairs)
+    if ci is None:
+        return f"{n} settled market: too few to compare your estimates with the market price."
+    lo, hi = ci
+    span = f"95% interval of the difference (p̂ minus market, per market): {lo:+.4f} to {hi:+.4f}"
+    if hi < 0:
+        return f"Your estimates scored better than the market price ({span}; below zero throughout)."
+    if lo > 0:
+        return f"Your estimates scored worse than the market price ({span}; above zero throughout)."
+    return (f"Your estimates cannot be told apart from the market price on {n} settled markets ({span}; "
+            "it includes zero).")
+
+
+def brier_section(d: ReportData) -> list[str]:
+    bm, bk = d.brier_model, d.brier_market
+    if bm is None:
+        return ["No settled market with both an estimate and a quote in this period."]
+    return ["| markets | Brier (p̂) | Brier (market mid, baseline) |", "|---|---|---|",
+            f"| {len(d.brier_pairs)} | {bm:.4f} | {bk:.4f} |", "",
+            brier_claim(d) + " Lower is better; the bootstrap resamples markets "
+            f"(2,000 times, seed {BOOTSTRAP_SEED})."]
 
 
 def key_figures(d: ReportData) -> list[tuple[str, str]]:
