@@ -10,8 +10,9 @@ import os
 import tomllib
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from kakashi_tui.core.risk import RiskLimits
 from kakashi_tui.core.strategy import StrategyConfig
@@ -29,6 +30,7 @@ class RiskSection(_Section):
     daily_loss_cap_pct: Decimal = Decimal("3")
     max_quote_age_s: float = Field(default=30.0, gt=0)
     max_spread: Decimal = Decimal("0.05")
+    on_daily_stop: Literal["hold", "flatten"] = "hold"  # what the daily stop does to open positions
 
 
 class FeesSection(_Section):
@@ -54,6 +56,25 @@ class KalshiSection(_Section):
     backoff_base_s: float = Field(default=0.5, gt=0, le=30)
 
 
+class DeskSection(_Section):
+    time_zone: Literal["utc", "local"] = "utc"  # how the desk shows times (always labelled)
+    log: str | None = None  # default: kakashi.log beside the database
+    postmortem: Literal["weekly", "daily", "off"] = "weekly"  # written by itself at each boundary (UTC)
+    reports_dir: str = "reports"
+
+
+class AlertsSection(_Section):
+    bell: bool = True  # ring the terminal bell on an alert
+    webhook_url: str | None = None  # POST a small JSON per alert to your own URL; off by default
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, v: str | None) -> str | None:
+        from kakashi_tui.alerts import check_webhook_url
+
+        return None if v is None else check_webhook_url(v)
+
+
 class KakashiConfig(_Section):
     bankroll: Decimal = Field(default=Decimal("1000"), gt=0)
     db: str = "kakashi.db"
@@ -62,6 +83,8 @@ class KakashiConfig(_Section):
     fees: FeesSection = FeesSection()
     sim: SimSection = SimSection()
     kalshi: KalshiSection = KalshiSection()
+    desk: DeskSection = DeskSection()
+    alerts: AlertsSection = AlertsSection()
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(

@@ -480,3 +480,104 @@ def export_postmortem(db: str | Path, reports_dir: str | Path, generated_ms: int
     path = folder / "postmortem.md"
     path.write_text(render_markdown(data, generated_ms, names), encoding="utf-8")
     return Exported(path, key_figures(data))
+
+
+# -- post-mortems on schedule --------------------------------------------------------------
+WEEK_MS = 7 * DAY_MS
+MONDAY_EPOCH_MS = 4 * DAY_MS  # 1970-01-05 was a Monday
+
+
+def period_bounds(now_ms: int, schedule: str) -> tuple[int, int] | None:
+    """The last complete UTC period before ``now_ms``: a week from Monday 00:00, or a day."""
+    if schedule == "weekly":
+        end = now_ms - (now_ms - MONDAY_EPOCH_MS) % WEEK_MS
+        return end - WEEK_MS, end - 1
+    if schedule == "daily":
+        end = now_ms - now_ms % DAY_MS
+        return end - DAY_MS, end - 1
+    return None
+
+
+def daily_summary(d: ReportData, day_ms: int) -> str:
+    """One paragraph for the day just ended."""
+    n = len(d.closed)
+    bm, bk = d.brier_model, d.brier_market
+    brier_part = (f" Brier p̂ {bm:.3f} against the market's {bk:.3f} on {len(d.brier_pairs)} settled market(s)."
+                  if bm is not None else "")
+    cash = d.cash
+    recon = "reconciles to the cent" if (cash is None or cash.balanced) else "DOES NOT reconcile"
+    stops = [k for _t, k, _d in d.events if k in ("kill_switch", "daily_stop")]
+    return (f"{_utc(day_ms, '%Y-%m-%d')} (UTC): equity {fmt_cents(d.start_equity)} → {fmt_cents(d.end_equity)} "
+            f"({fmt_signed(d.end_equity - d.start_equity)}); realised PnL {fmt_signed(d.realized_cents)} after "
+            f"{fmt_cents(cash.fees_cents if cash else d.fees_cents)} in fees on {len(d.fills)} fill(s) and {n} closed "
+            f"trade(s) ({d.wins} won); max drawdown {fmt_cents(d.drawdown.depth)}; cash {recon}."
+            f"{brier_part} {sum(d.reasons.values())} decision(s) refused by the risk gate"
+            f"{'; ' + ', '.join(stops) if stops else ''}; {len(d.breaches)} guardrail breach(es).")
+
+
+@dataclass
+class Scheduled:
+    kind: str  # "weekly" | "daily" (the post-mortem) or "summary" (the daily paragraph)
+    since_ms: int
+    path: Path
+
+
+class PostmortemSchedule:
+    """Writes the post-mortem by itself when a period ends (on the engine's clock), and a one-paragraph
+    summary at each UTC day roll. A period's folder or file name is the period, so a period is
+    never written twice, across restarts too: what exists is skipped."""
+
+    def __init__(self, db: str | Path, reports_dir: str | Path, schedule: str = "weekly",
+                 daily_summary: bool = True) -> None:
+        self.db = Path(db)
+        self.dir = Path(reports_dir)
+        self.schedule = schedule
+        self.summaries = daily_summary and schedule != "off"
+        self._checked: set[tuple[str, int]] = set()
+
+    def due(self, now_ms: int, first_ms: int | None) -> list[tuple[str, int, int, Path]]:
+        """(kind, since, until, path) for each period that ended, has data, and is not written yet."""
+        out = []
+        jobs = []
+        if self.schedule in ("weekly", "daily"):
+            jobs.append((self.schedule, self.schedule))
+        if self.summaries:
+            jobs.append(("summary", "daily"))
+        for kind, span in jobs:
+            bounds = period_bounds(now_ms, span)
+            if bounds is None or (kind, bounds[0]) in self._checked:
+                continue
+            since, until = bounds
+            if first_ms is None or first_ms > until:
+                continue  # nothing happened in that period: nothing to write
+            day = _utc(since, "%Y-%m-%d")
+            path = (self.dir / f"{kind}-{day}" / "postmortem.md" if kind != "summary"
+                    else self.dir / "daily" / f"{day}.md")
+            self._checked.add((kind, since))
+            if not path.exists():
+                out.append((kind, since, until, path))
+        return out
+
+    def run(self, now_ms: int, generated_ms: int | None = None) -> list[Scheduled]:
+        """Write what is due. Reads the database read-only (safe beside the live engine)."""
+        con = connect_readonly(self.db)
+        try:
+            row = con.execute("SELECT MIN(ts) FROM ledger").fetchone()
+            first = row[0] if row else None
+            written = []
+            for kind, since, until, path in self.due(now_ms, first):
+                data = _gather(con, since, until)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                if kind == "summary":
+                    tmp.write_text(daily_summary(data, since) + "\n", encoding="utf-8")
+                else:
+                    from kakashi_tui.charts import write_charts
+
+                    names = write_charts(data, path.parent)
+                    tmp.write_text(render_markdown(data, generated_ms or now_ms, names), encoding="utf-8")
+                tmp.replace(path)  # the name appears only once the file is whole
+                written.append(Scheduled(kind, since, path))
+            return written
+        finally:
+            con.close()

@@ -273,3 +273,38 @@ def test_charts_label_axes_and_count_calibration_bins(tmp_path):
     finally:
         for fig in figs.values():
             plt.close(fig)
+
+
+def test_scheduled_postmortems_write_each_period_once_across_restarts(tmp_path):
+    from kakashi_tui.report import DAY_MS, PostmortemSchedule
+
+    e = make_engine(tmp_path / "k.db")  # sim clock from Monday 2026-01-05 00:00, a minute a tick
+    for _ in range(180):  # three simulated hours of trading on the first day
+        e.tick()
+    e.store.close()
+    db, out = tmp_path / "k.db", tmp_path / "reports"
+    sched = PostmortemSchedule(db, out, "weekly")
+    monday_next = T0 + 7 * DAY_MS
+    # mid-week: the days so far get their paragraph, no week has ended yet
+    done = sched.run(T0 + DAY_MS + 5)
+    assert [(w.kind, w.path.name) for w in done] == [("summary", "2026-01-05.md")]
+    para = done[0].path.read_text()
+    assert para.startswith("2026-01-05 (UTC): equity $1,000.00 → ") and para.count("\n") == 1
+    assert "cash reconciles to the cent" in para
+    assert sched.run(T0 + DAY_MS + 10) == []  # the same period is not written twice
+    # the week boundary: the weekly post-mortem with its charts, and Sunday's paragraph
+    done = sched.run(monday_next + 1)
+    kinds = sorted((w.kind, w.path.parent.name) for w in done)
+    assert kinds == [("summary", "daily"), ("weekly", "weekly-2026-01-05")]
+    weekly = out / "weekly-2026-01-05" / "postmortem.md"
+    assert "2026-01-05 00:00 UTC to 2026-01-11 23:59 UTC" in weekly.read_text()
+    assert (weekly.parent / "calibration.png").exists()
+    # a restart (a new scheduler on the same folder) does not write the week again
+    again = PostmortemSchedule(db, out, "weekly")
+    assert again.run(monday_next + 5) == []
+    # daily schedule: the post-mortem each day; off: nothing at all
+    assert [w.kind for w in PostmortemSchedule(db, tmp_path / "d", "daily").run(T0 + DAY_MS + 1)] == ["daily",
+                                                                                                       "summary"]
+    assert PostmortemSchedule(db, tmp_path / "o", "off").run(monday_next + 1) == []
+    # a period before the database's first record is never written
+    assert PostmortemSchedule(db, tmp_path / "e", "weekly").run(T0 + 1) == []
