@@ -72,9 +72,11 @@ class OperatorLog:
         self.write("TICK", line)
 
     def decision(self, d) -> None:
+        from kakashi_tui.report import dollars
+
         verdict = "accepted" if d.accepted else "rejected"
         self.write("DECISION", f"{d.ticker} {d.side.value.upper()} x{d.contracts} @<={d.limit_price:.2f} "
-                               f"EV {d.ev_per_contract:+.2f} {verdict}: {d.reason}")
+                               f"EV {d.ev_per_contract:+.2f} {verdict}: {dollars(d.reason)}")
 
     def command(self, text: str) -> None:
         self.write("COMMAND", text)
@@ -102,3 +104,17 @@ class NullLog(OperatorLog):
 
     def close(self) -> None:
         return None
+
+
+def write_crash_log(error: BaseException) -> Path | None:
+    """The traceback of an unforeseen error in a file the operator can send us; None if unwritable."""
+    import tempfile
+    import traceback
+
+    path = Path(tempfile.gettempdir()) / f"kakashi-crash-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
+    try:
+        path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+        os.chmod(path, 0o600)
+    except OSError:
+        return None
+    return path

@@ -304,6 +304,12 @@ def _money(x: float) -> str:
 
 
 _CENTS_FIELDS = re.compile(r"\b(equity|vs day start|day start|loss|cap)( )(-?\d+)\b")
+_CENTS_SUFFIX = re.compile(r"(?<![\w.$])(-?\d+)c\b")
+
+
+def dollars(text: str) -> str:
+    """Amounts the engine wrote in cents (``2267c lost``) in dollars (``$22.67 lost``)."""
+    return _CENTS_SUFFIX.sub(lambda m: fmt_cents(int(m.group(1))), text)
 
 
 def event_text(kind: str, detail: str) -> str:
@@ -311,7 +317,7 @@ def event_text(kind: str, detail: str) -> str:
     start 100000``); the report shows dollars, as everywhere else."""
     if kind == "deposit" and detail.strip().lstrip("-").isdigit():
         return fmt_cents(int(detail))
-    return _CENTS_FIELDS.sub(lambda m: f"{m.group(1)} {fmt_cents(int(m.group(3)))}", detail)
+    return dollars(_CENTS_FIELDS.sub(lambda m: f"{m.group(1)} {fmt_cents(int(m.group(3)))}", detail))
 
 
 def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None = None) -> str:
@@ -581,3 +587,61 @@ class PostmortemSchedule:
             return written
         finally:
             con.close()
+
+
+# -- read-only look-ups for the desk's screens -----------------------------------------------
+def market_history(con: sqlite3.Connection, ticker: str, limit: int = 240):
+    """(quotes oldest first as (ts, bid, ask), latest volume, p̂ changes as (ts, p_hat)) for one market."""
+    from decimal import Decimal
+
+    from kakashi_tui.adapters.store import real_to_price
+
+    rows = con.execute("SELECT ts, yes_bid, yes_ask, volume FROM snapshots WHERE ticker = ? ORDER BY ts DESC, id DESC "
+                       "LIMIT ?", (ticker, limit)).fetchall()[::-1]
+    quotes = tuple((ts, real_to_price(b), real_to_price(a)) for ts, b, a, _v in rows)
+    volume = rows[-1][3] if rows else None
+    since = rows[0][0] if rows else 0
+    est = con.execute("SELECT ts, p_hat FROM estimates WHERE ticker = ? AND ts >= ? ORDER BY ts, id", (ticker, since)
+                      ).fetchall()
+    before = con.execute("SELECT ts, p_hat FROM estimates WHERE ticker = ? AND ts < ? ORDER BY ts DESC, id DESC LIMIT 1",
+                         (ticker, since)).fetchone()
+    p_hats = [(since, Decimal(str(before[1])))] if before else []
+    p_hats += [(ts, Decimal(str(p))) for ts, p in est]
+    return quotes, volume, tuple(p_hats)
+
+
+def _payload_ticker(payload: str) -> str:
+    import json
+
+    try:
+        obj = json.loads(payload)
+    except ValueError:
+        return ""
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, dict):
+            t = o.get("ticker")
+            if isinstance(t, str) and t:
+                return t
+            stack.extend(v for v in o.values() if isinstance(v, (dict, list)))
+        elif isinstance(o, list):
+            stack.extend(v for v in o if isinstance(v, (dict, list)))
+    return ""
+
+
+def rejected_rows(con: sqlite3.Connection, limit: int = 500) -> tuple[list[tuple[int, str, str, str, str]], int]:
+    """The newest rejected rows as (ts, ticker, source, reason, payload), and how many there are."""
+    total = con.execute("SELECT COUNT(*) FROM rejected_rows").fetchone()[0]
+    rows = con.execute("SELECT ts, source, reason, payload FROM rejected_rows ORDER BY id DESC LIMIT ?",
+                       (limit,)).fetchall()
+    return [(ts, _payload_ticker(p or ""), src, reason, p or "") for ts, src, reason, p in rows], total
+
+
+def recent_history(con: sqlite3.Connection, limit: int = 60):
+    """The latest decisions and control events, for a restarted desk's log: (decisions, events)."""
+    decisions = con.execute("SELECT ts, ticker, side, contracts, limit_price, ev, accepted, reason FROM decisions "
+                            "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()[::-1]
+    events = con.execute("SELECT ts, kind, detail FROM events WHERE kind NOT IN ('deposit') ORDER BY id DESC LIMIT ?",
+                         (limit,)).fetchall()[::-1]
+    return decisions, events

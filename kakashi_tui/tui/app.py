@@ -17,20 +17,28 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from kakashi_tui import alerts as al
 from kakashi_tui.engine import Engine
-from kakashi_tui.report import export_postmortem
+from kakashi_tui.logfile import NullLog, OperatorLog
+from kakashi_tui.report import (
+    PostmortemSchedule, connect_readonly, event_text, export_postmortem, market_history, recent_history, rejected_rows,
+)
 from kakashi_tui.tui.messages import EngineUpdated
-from kakashi_tui.tui.screens import ConfirmScreen, EstimateScreen, HelpScreen, ReportScreen
+from kakashi_tui.tui.screens import (
+    ConfirmScreen, EstimateScreen, HelpScreen, MarketInfo, MarketScreen, RejectedLine, RejectedScreen, ReportScreen,
+)
 from kakashi_tui.tui.widgets import (
-    BankrollPanel, DecisionLog, EquityChart, MarketDetail, MarketsTable, PositionsPanel, RiskPanel, StatusBar,
+    BankrollPanel, DecisionLog, DeskLimits, EquityChart, LogEntry, MarketDetail, MarketsTable, PositionsPanel,
+    RiskPanel, StatusBar, fmt_time,
 )
 from kakashi_tui.view import DeskView, build_view
 
 LOWER_PANELS = ["positions-panel", "bankroll-panel", "risk-panel", "log-panel"]
 NARROW_WIDTH = 100
+MEDIUM_WIDTH = 130
 RENDER_HZ = 4  # the engine may tick faster; the desk renders the latest state at most this often
 
 
@@ -41,12 +49,16 @@ class KakashiApp(App[int]):
         Binding("p", "pause", "Pause", id="desk.pause"),
         Binding("k", "kill", "Kill", priority=True, id="desk.kill"),
         Binding("r", "rearm", "Rearm", id="desk.rearm"),
-        Binding("f", "flatten", "Flatten", id="desk.flatten"),
+        Binding("f", "flatten", "Flat", id="desk.flatten"),
         Binding("e", "export", "Export", id="desk.export"),
         Binding("b", "set_estimate", "p̂", id="desk.estimate"),
-        Binding("s", "sort", "Sort", show=False, id="desk.sort"),  # in ? and the palette; 80 cols are few
-        Binding("v", "cycle_panel", "Panel", id="desk.panel"),
-        Binding("question_mark", "help", "Help", id="desk.help"),
+        Binding("s", "sort", "Sort", id="desk.sort"),
+        Binding("slash", "find", "Find", key_display="/", id="desk.find"),
+        Binding("enter", "market", "Detail", show=False, id="desk.market"),
+        Binding("x", "rejected", "Rejects", show=False, id="desk.rejected"),
+        Binding("l", "focus_log", "Log", show=False, id="desk.log"),
+        Binding("v", "cycle_panel", "Panel", id="desk.panel"),  # shown only where it does something
+        Binding("question_mark", "help", "Help", key_display="?", id="desk.help"),
         Binding("q", "quit", "Quit", id="desk.quit"),
     ]
 
@@ -56,7 +68,9 @@ class KakashiApp(App[int]):
 
     def __init__(self, engine: Engine, *, interval: float = 0.5, ticks: int | None = None, autostart: bool = True,
                  reports_dir: str | Path = "reports", theme: str = "textual-dark", cursor_blink: bool = True,
-                 animations: bool = True, clock=time.time) -> None:
+                 animations: bool = True, clock=time.time, zone: str = "utc", log: OperatorLog | None = None,
+                 bell: bool = True, webhook: str | None = None, on_daily_stop: str = "hold",
+                 postmortem: str = "off") -> None:
         super().__init__()
         if not animations:
             self.animation_level = "none"
@@ -71,12 +85,26 @@ class KakashiApp(App[int]):
         self.last_export: Path | None = None
         self._focus: str | None = None  # the selected market; the worker reads it to build views
         self.notes: list[str] = []
+        self.zone = zone
+        self.oplog = log or NullLog()
+        self._webhook = al.Webhook(webhook, on_error=lambda m: self.oplog.error(m)) if webhook else None
+        self.alert = al.Alerter(log=self.oplog, notify=self._notify_alert, bell=self.bell if bell else None,
+                                webhook=self._webhook, clock=clock)
+        self.feed = al.FeedWatch(engine.cfg.limits.max_quote_age_ms)
+        self.on_daily_stop = on_daily_stop
+        self.schedule = (PostmortemSchedule(engine.store.path, self.reports_dir, postmortem)
+                         if postmortem != "off" else None)
+        self._prev: DeskView | None = None
+        self._local_kill = False
+        self.crash_path: Path | None = None
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         with Horizontal(id="top"):
-            yield MarketsTable(id="markets")
+            with Container(id="markets-box"):
+                yield Input(placeholder="filter: ticker or title · enter keeps · esc clears", id="find", compact=True)
+                yield MarketsTable(id="markets")
             yield MarketDetail(id="detail")
         with Container(id="lower"):
             yield PositionsPanel(id="positions-panel", classes="panel")
@@ -85,7 +113,7 @@ class KakashiApp(App[int]):
                 yield EquityChart(id="equity-chart")
             yield RiskPanel(id="risk-panel", classes="panel")
             yield DecisionLog(id="log-panel", classes="panel")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; 80 columns are few
 
     def on_mount(self) -> None:
         # Everything built so far (Textual, the engine, the loaded ledger) lives for the whole
@@ -97,18 +125,66 @@ class KakashiApp(App[int]):
                   "bankroll-panel": "Bankroll", "risk-panel": "Risk caps", "log-panel": "Decision log"}
         for wid, title in titles.items():
             self.query_one(f"#{wid}").border_title = title
+        lim = self.engine.cfg.limits
+        self.query_one(RiskPanel).limits = DeskLimits(self.engine.cfg.strategy.edge_threshold, lim.max_quote_age_ms,
+                                                      lim.max_spread, self.on_daily_stop)
+        self.query_one(MarketsTable).stale_ms = lim.max_quote_age_ms
+        self.query_one(StatusBar).zone = self.zone
+        find = self.query_one("#find", Input)
+        find.cursor_blink = self.cursor_blink
+        find.display = False
         self._apply_width(self.size.width)
+        self._load_history()
         self.refresh_view()
         self.query_one(MarketsTable).focus()
+        self.oplog.command(f"desk started on {self.engine.source.name}: {self.engine.state_label()}")
         if self.autostart:
             self.run_engine()
+
+    def _load_history(self) -> None:
+        """A restarted desk says how it resumed and shows what happened before it stopped."""
+        log = self.query_one(DecisionLog)
+        try:
+            con = connect_readonly(self.engine.store.path)
+            try:
+                decisions, events = recent_history(con)
+            finally:
+                con.close()
+        except Exception as e:  # a fresh or unreadable DB: nothing to show, and the desk still opens
+            self.oplog.error(f"could not load the recent history: {e}")
+            return
+        for ts, ticker, side, n, limit, ev, accepted, reason in decisions:
+            log.add(LogEntry(ts, ticker, f"{side.upper()} x{n}",
+                             f"@≤{limit:.2f} EV {ev:+.2f} " + ("✓ " if accepted else "✗ ") + reason,
+                             "ok" if accepted else "error", rejection=not accepted))
+        for ts, kind, detail in events:
+            if kind != "day_start":
+                log.add(LogEntry(ts, "event", kind, event_text(kind, detail), "note"))
+        now = self.engine.source.now_ms()
+        if self.engine.killed:
+            since = next((ts for ts, kind, _d in reversed(events) if kind == "kill_switch"), None)
+            self.note(f"resumed: KILL SWITCH THROWN since {fmt_time(since, self.zone, '%Y-%m-%d %H:%M:%S')} "
+                      f"({self.engine.flags.kill_reason or 'operator'}); r re-arms", now)
+        elif self.engine.paused:
+            since = next((ts for ts, kind, _d in reversed(events) if kind in ("pause", "paused", "flatten")), None)
+            when = f" since {fmt_time(since, self.zone, '%Y-%m-%d %H:%M:%S')}" if since else ""
+            self.note(f"resumed: PAUSED{when} (by operator); p resumes", now)
+        elif decisions or events:
+            self.note("resumed: RUNNING", now)
 
     def on_resize(self, event) -> None:
         self._apply_width(event.size.width)
 
     def _apply_width(self, width: int) -> None:
         self.set_class(width < NARROW_WIDTH, "-narrow")
+        self.set_class(NARROW_WIDTH <= width < MEDIUM_WIDTH, "-medium")
         self._show_lower_panel()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cycle_panel":  # `v` only where there is more than one lower panel to see
+            return self.has_class("-narrow")
+        return True
 
     def _show_lower_panel(self) -> None:
         for i, pid in enumerate(LOWER_PANELS):
@@ -122,7 +198,10 @@ class KakashiApp(App[int]):
         n = 0
         last_post = 0.0
         while not worker.is_cancelled and (self.max_ticks is None or n < self.max_ticks):
-            self.engine.tick()
+            report = self.engine.tick()
+            self.oplog.tick(report.log_line())
+            for d in report.decisions:
+                self.oplog.decision(d)
             n += 1
             now = time.monotonic()
             last = self.max_ticks is not None and n >= self.max_ticks
@@ -153,6 +232,7 @@ class KakashiApp(App[int]):
     def watch_view(self, v: DeskView | None) -> None:
         if v is None:
             return
+        self._watch_events(v)
         with self.batch_update():
             self.query_one(StatusBar).view = v
             self.query_one(MarketsTable).apply(v)
@@ -163,6 +243,50 @@ class KakashiApp(App[int]):
             for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog):
                 self.query_one(cls).view = v
 
+    def _watch_events(self, v: DeskView) -> None:
+        """Alerts on what changed since the last view: the feed, the daily stop, an outside kill."""
+        ages = [m.age_ms for m in v.markets]
+        change = self.feed.update(v.clock_ms, v.feed_errors, min(ages) if ages else None)
+        self.query_one(StatusBar).feed_down_since = self.feed.down_since
+        if change == "down":
+            self.alert(al.FEED_DOWN, f"feed down: {self.feed.reason}", "warning")
+            self.note(f"FEED DOWN: {self.feed.reason}", v.clock_ms)
+        elif change == "up":
+            self.alert(al.FEED_UP, "feed back up: fresh quotes", "information")
+            self.note("feed back up", v.clock_ms)
+        prev = self._prev
+        self._prev = v
+        if prev is None:
+            return
+        if v.daily_stopped and not prev.daily_stopped:
+            what = "open positions flattened" if self.on_daily_stop == "flatten" else "open positions held"
+            self.alert(al.DAILY_STOP, f"daily loss cap hit: no new trades until 00:00 UTC; {what}", "error")
+            self.note(f"DAILY STOP: no new trades until 00:00 UTC; {what}", v.clock_ms)
+        if v.killed and not prev.killed and not self._local_kill:
+            self.alert(al.KILL_EXTERNAL, "kill switch thrown from outside this desk: no new orders", "error")
+        if not v.killed:
+            self._local_kill = False
+        if self.schedule is not None and v.clock_ms // 86_400_000 != prev.clock_ms // 86_400_000:
+            self._run_schedule(v.clock_ms)
+
+    @work(thread=True, group="schedule", exclusive=True, exit_on_error=False)
+    def _run_schedule(self, now_ms: int) -> None:
+        try:
+            written = self.schedule.run(now_ms, int(self._clock() * 1000))
+        except Exception as e:
+            self.oplog.error(f"scheduled post-mortem failed: {e}", e)
+            self.call_from_thread(self.notify, f"scheduled post-mortem failed: {e}", severity="error")
+            return
+        for w in written:
+            self.oplog.write("REPORT", f"{w.kind} written to {w.path}")
+            self.call_from_thread(self.note, f"{w.kind} post-mortem written to {w.path}")
+
+    def _notify_alert(self, a: al.Alert) -> None:
+        titles = {al.FEED_DOWN: "Feed down", al.FEED_UP: "Feed up", al.DAILY_STOP: "Daily stop",
+                  al.KILL_EXTERNAL: "Kill switch", al.ENGINE_FAILED: "Engine failed"}
+        self.notify(a.message, title=titles.get(a.kind, "Alert"), severity=a.severity,
+                    timeout=10 if a.severity == "error" else 5)
+
     def watch_halted_reason(self, reason: str) -> None:
         self.query_one(StatusBar).halted_reason = reason  # the bar re-renders and re-colours itself
 
@@ -172,17 +296,22 @@ class KakashiApp(App[int]):
         err = event.worker.error
         reason = f"worker failed: {err.__class__.__name__}: {err}"[:120]
         self.halted_reason = reason
+        self._local_kill = True
+        self.oplog.error(f"engine failed: {reason}", err)
         try:
             self.engine.kill(reason)
         except Exception as e:  # the DB itself may be what failed; trading is stopped either way
             self.note(f"could not persist the kill switch: {e}")
         self.note(reason)
-        self.notify(reason, title="Trading halted", severity="error", timeout=10)
+        self.alert(al.ENGINE_FAILED, f"trading halted: {reason}", "error")
         self.refresh_view()
 
-    def note(self, text: str) -> None:
+    def note(self, text: str, ts: int | None = None) -> None:
+        """A line in the desk's log (and the log file): what the desk did or saw."""
         self.notes.append(text)
-        self.query_one(DecisionLog).notes = tuple(self.notes[-3:])
+        self.oplog.command(text)
+        ts = ts if ts is not None else (self.view.clock_ms if self.view else self.engine.source.now_ms())
+        self.query_one(DecisionLog).add(LogEntry(ts, "desk", "", text, "note"))
 
     # -- selection --------------------------------------------------------------------------
     def selected_ticker(self) -> str | None:
@@ -204,6 +333,7 @@ class KakashiApp(App[int]):
 
     def action_kill(self) -> None:
         # First, in memory: the engine refuses orders from this instant, whatever the DB is doing.
+        self._local_kill = True
         self.engine.kill("operator", persist=False)
         self._persist_kill()
         self.note("KILL SWITCH THROWN: no new orders; press r to re-arm")
@@ -295,7 +425,8 @@ class KakashiApp(App[int]):
         self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" (its key panel) would sit beside ours: one "Keys", the desk's help.
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
         yield SystemCommand("Pause / resume trading", "p: stop or restart new decisions", self.action_pause)
         yield SystemCommand("Kill switch", "k: stop all new orders now; persisted", self.action_kill)
         yield SystemCommand("Re-arm kill switch", "r: allow orders again (asks first)", self.action_rearm)
@@ -303,23 +434,153 @@ class KakashiApp(App[int]):
         yield SystemCommand("Export post-mortem", "e: write reports/<time>/postmortem.md", self.action_export)
         yield SystemCommand("Set p̂ for the selected market", "b: your own estimate", self.action_set_estimate)
         yield SystemCommand("Sort markets", "s: ticker, edge, quote age", self.action_sort)
+        yield SystemCommand("Find markets", "/: filter by ticker or title", self.action_find)
+        yield SystemCommand("Market detail", "enter: close time, volume, fee, price chart", self.action_market)
+        yield SystemCommand("Rejected rows", "x: what the validator refused, and why", self.action_rejected)
         yield SystemCommand("Keys", "?: the help screen", self.action_help)
 
     async def action_quit(self) -> None:
+        n = len(self.view.positions) if self.view else 0
+        if n == 0:
+            self._quit()
+            return
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._quit()
+
+        self.push_screen(ConfirmScreen(f"Quit with {n} open paper position(s)? They stay open in the ledger and "
+                                       "are marked again when the desk restarts."), done)
+
+    def _quit(self) -> None:
+        self.oplog.command("quit")
         self.workers.cancel_group(self, "engine")
+        self.alert.close()
         self.exit(0)
+
+    # -- find, inspect ------------------------------------------------------------------------
+    def action_find(self) -> None:
+        find = self.query_one("#find", Input)
+        find.display = True
+        find.focus()
+
+    @on(Input.Changed, "#find")
+    def _on_find(self, event: Input.Changed) -> None:
+        table = self.query_one(MarketsTable)
+        table.filter_text = event.value.strip()
+        self._title_markets()
+
+    @on(Input.Submitted, "#find")
+    def _on_find_done(self, event: Input.Submitted) -> None:
+        find = self.query_one("#find", Input)
+        if not event.value.strip():
+            find.display = False
+        self.query_one(MarketsTable).focus()
+
+    def on_key(self, event) -> None:
+        find = self.query_one("#find", Input)
+        if event.key == "escape" and find.has_focus:
+            find.value = ""
+            find.display = False
+            self.query_one(MarketsTable).focus()
+            event.stop()
+
+    def _title_markets(self) -> None:
+        table = self.query_one(MarketsTable)
+        f = table.filter_text
+        box = table
+        box.border_title = f"Markets · filter {f!r}: {table.row_count}/{table.total}" if f else "Markets"
+
+    def action_focus_log(self) -> None:
+        self.query_one(DecisionLog).focus()
+
+    def action_market(self) -> None:
+        t = self.selected_ticker()
+        if t is None or self.view is None:
+            self.notify("No market selected.")
+            return
+        self._open_market(t)
+
+    @work(thread=True, group="screens", exclusive=True, exit_on_error=False)
+    def _open_market(self, ticker: str) -> None:
+        try:
+            con = connect_readonly(self.engine.store.path)
+            try:
+                quotes, volume, p_hats = market_history(con, ticker)
+            finally:
+                con.close()
+        except Exception as e:
+            self.call_from_thread(self.notify, f"cannot read {ticker}'s history: {e}", severity="error")
+            return
+        v = self.view
+        line = next((m for m in v.markets if m.ticker == ticker), None) if v else None
+        market = self.engine.markets.get(ticker)
+        info = MarketInfo(
+            ticker=ticker, title=line.title if line else "", status=market.status.value if market else "?",
+            close_ts=line.close_ts if line else None, volume=volume, fee_multiplier=self.engine._mult(ticker),
+            bid=line.bid if line else None, ask=line.ask if line else None, p_hat=line.p_hat if line else None,
+            p_source=line.p_source if line else "", signal=line.signal if line else "", quotes=quotes, p_hats=p_hats)
+        self.call_from_thread(self.push_screen, MarketScreen(info, self._fmt_when))
+
+    def _fmt_when(self, ms: int | None) -> str:
+        return fmt_time(ms, self.zone, "%Y-%m-%d %H:%M")
+
+    def action_rejected(self) -> None:
+        self._open_rejected()
+
+    @work(thread=True, group="screens", exclusive=True, exit_on_error=False)
+    def _open_rejected(self) -> None:
+        try:
+            con = connect_readonly(self.engine.store.path)
+            try:
+                rows, total = rejected_rows(con)
+            finally:
+                con.close()
+        except Exception as e:
+            self.call_from_thread(self.notify, f"cannot read the rejected rows: {e}", severity="error")
+            return
+        lines = [RejectedLine(*r) for r in rows]
+        self.call_from_thread(self.push_screen, RejectedScreen(lines, total, lambda ms: fmt_time(ms, self.zone)
+                                                               .split()[0]))
+
+    # -- unforeseen errors ----------------------------------------------------------------
+    def _handle_exception(self, error: Exception) -> None:
+        """A bug in the desk: stop the engine, leave a crash log, exit 70 with one line (no traceback
+        on the operator's screen). The ledger is already stored, one transaction per tick."""
+        from kakashi_tui.logfile import write_crash_log
+
+        self.crash_path = write_crash_log(error)
+        self.oplog.error(f"desk crashed: {error.__class__.__name__}: {error}", error)
+        try:
+            self.workers.cancel_group(self, "engine")
+        except Exception:
+            pass
+        super()._handle_exception(error)
+        self._exit_renderables.clear()
+        where = f"; details in {self.crash_path}" if self.crash_path else ""
+        self._exit_renderables.append(f"kakashi: internal error: {error.__class__.__name__}: {error}{where} "
+                                      "(what was stored is intact)")
+        self._return_code = 70
 
 
 def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None) -> int:
     from kakashi_tui.runtime import build_engine
 
+    from kakashi_tui.logfile import default_log_path
+
     engine = build_engine(opts, cfg)
+    log = None
     try:
         if interval is None:
             interval = 0.5 if opts.source == "sim" else 5.0
-        app = KakashiApp(engine, interval=interval, ticks=ticks)
+        log = OperatorLog(getattr(opts, "log", None) or cfg.desk.log or default_log_path(engine.store.path))
+        app = KakashiApp(engine, interval=interval, ticks=ticks, zone=cfg.desk.time_zone, log=log,
+                         bell=cfg.alerts.bell, webhook=cfg.alerts.webhook_url, on_daily_stop=cfg.risk.on_daily_stop,
+                         postmortem=cfg.desk.postmortem, reports_dir=cfg.desk.reports_dir)
         result = app.run()
-        return result or 0
+        return app.return_code if app.return_code else (result or 0)
     finally:
+        if log is not None:
+            log.close()
         engine.source.close()
         engine.store.close()
