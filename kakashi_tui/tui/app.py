@@ -7,6 +7,7 @@ Keys call the engine's thread-safe commands (kill is immediate) and then re-rend
 from __future__ import annotations
 
 import gc
+from decimal import Decimal
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -39,6 +40,7 @@ from kakashi_tui.view import DeskView, build_view
 LOWER_PANELS = ["positions-panel", "bankroll-panel", "risk-panel", "log-panel"]
 NARROW_WIDTH = 100
 MEDIUM_WIDTH = 130
+DETAIL_WIDTH = 110
 RENDER_HZ = 4  # the engine may tick faster; the desk renders the latest state at most this often
 
 
@@ -154,9 +156,7 @@ class KakashiApp(App[int]):
             self.oplog.error(f"could not load the recent history: {e}")
             return
         for ts, ticker, side, n, limit, ev, accepted, reason in decisions:
-            log.add(LogEntry(ts, ticker, f"{side.upper()} x{n}",
-                             f"@≤{limit:.2f} EV {ev:+.2f} " + ("✓ " if accepted else "✗ ") + reason,
-                             "ok" if accepted else "error", rejection=not accepted))
+            log.add_decision(ts, ticker, side, n, Decimal(str(limit)), Decimal(str(ev)), bool(accepted), reason)
         for ts, kind, detail in events:
             if kind != "day_start":
                 log.add(LogEntry(ts, "event", kind, event_text(kind, detail), "note"))
@@ -178,6 +178,7 @@ class KakashiApp(App[int]):
     def _apply_width(self, width: int) -> None:
         self.set_class(width < NARROW_WIDTH, "-narrow")
         self.set_class(NARROW_WIDTH <= width < MEDIUM_WIDTH, "-medium")
+        self.set_class(width < DETAIL_WIDTH, "-nodetail")  # below this, whole tickers need the room
         self._show_lower_panel()
         self.refresh_bindings()
 

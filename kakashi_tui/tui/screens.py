@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -269,14 +270,15 @@ class MarketScreen(_ReadOnlyModal):
         def p(x):
             return "—" if x is None else f"{x:.2f}"
 
-        facts = Text()
-        for label, value in [("status", i.status), ("closes", self.fmt_time(i.close_ts) if i.close_ts else "—"),
-                             ("volume", "—" if i.volume is None else f"{i.volume:,}"),
-                             ("fee multiplier", "—" if i.fee_multiplier is None else f"{i.fee_multiplier}"),
-                             ("bid / ask", f"{p(i.bid)} / {p(i.ask)}"),
-                             ("p̂", f"{p(i.p_hat)} ({i.p_source or 'none'})"), ("signal", i.signal or "—")]:
-            facts.append(f"{label} ", style="dim")
-            facts.append(f"{value}   ")
+        facts = Table.grid(padding=(0, 1))
+        for _ in range(2):
+            facts.add_column(style="dim", no_wrap=True)
+            facts.add_column(no_wrap=True)
+        facts.add_row("closes", self.fmt_time(i.close_ts) if i.close_ts else "—", "status", i.status)
+        facts.add_row("volume", "—" if i.volume is None else f"{i.volume:,}", "fee multiplier",
+                      "—" if i.fee_multiplier is None else f"{i.fee_multiplier}")
+        facts.add_row("bid / ask", f"{p(i.bid)} / {p(i.ask)}", "p̂", f"{p(i.p_hat)} ({i.p_source or 'none'})")
+        facts.add_row("signal", i.signal or "—", "", "")
         with Vertical(id="market-box"):
             yield Label(Text(i.ticker, style="bold"), id="market-ticker")
             yield Label(i.title or "", id="market-title")

@@ -194,6 +194,7 @@ class MarketsTable(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES = {"markets--header", "markets--cursor"}
     DEFAULT_CSS = """
+    MarketsTable { scrollbar-gutter: stable; overflow-x: hidden; }
     MarketsTable > .markets--header { text-style: bold; background: $primary 30%; }
     MarketsTable > .markets--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
     MarketsTable:blur > .markets--cursor { background: $block-cursor-blurred-background; }
@@ -381,7 +382,7 @@ class MarketsTable(ScrollView, can_focus=True):
                 out.append((fmt_price(getattr(m, k)), "", "right"))
             elif k == "src":
                 src = "oracle*" if m.p_source.startswith("sim-oracle") else (
-                    "manual" if m.p_source == "operator" else m.p_source)
+                    "manual" if m.p_source == "operator" else m.p_source.removesuffix("-file"))
                 out.append((src, "", "left"))
             elif k in ("ev_yes", "ev_no"):
                 text, style = ev_cell(getattr(m, k), pal)
@@ -746,18 +747,22 @@ class DecisionLog(VerticalScroll, can_focus=True):
             out = [e for e in out if e.rejection or e.level == "error"]
         return sorted(out, key=lambda e: e.ts, reverse=True)
 
+    def add_decision(self, ts: int, ticker: str, side: str, contracts: int, limit_price, ev, accepted: bool,
+                     reason: str) -> None:
+        """A decision, once (a restart loads the stored ones; views then carry the same again)."""
+        key = (ts, ticker, side, contracts, reason)
+        if key not in self._history:
+            verdict = ("✓ " if accepted else "✗ ") + reason
+            self._history[key] = LogEntry(ts, ticker, f"{side.upper()} x{contracts}",
+                                          f"@≤{limit_price:.2f} EV {ev:+.2f} {dollars(verdict)}",
+                                          "ok" if accepted else "error", rejection=not accepted)
+
     def watch_view(self, v: DeskView | None) -> None:
         if v is None:
             return
         for d in v.decisions:
-            key = (d.ts, d.ticker, d.side.value, d.contracts, d.reason)
-            if key not in self._history:
-                verdict = ("✓ " if d.accepted else "✗ ") + d.reason
-                self._history[key] = LogEntry(
-                    d.ts, d.ticker, f"{d.side.value.upper()} x{d.contracts}",
-                    f"@≤{d.limit_price:.2f} EV {d.ev_per_contract:+.2f} {dollars(verdict)}",
-                    "ok" if d.accepted else "error",
-                    rejection=not d.accepted)
+            self.add_decision(d.ts, d.ticker, d.side.value, d.contracts, d.limit_price, d.ev_per_contract, d.accepted,
+                              d.reason)
         if len(self._history) > self.MAX_NOTES:
             for k in list(self._history)[: len(self._history) - self.MAX_NOTES]:
                 del self._history[k]
