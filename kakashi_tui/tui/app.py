@@ -7,6 +7,7 @@ Keys call the engine's thread-safe commands (kill is immediate) and then re-rend
 from __future__ import annotations
 
 import gc
+import sys
 from decimal import Decimal
 import time
 from collections.abc import Iterable
@@ -99,6 +100,7 @@ class KakashiApp(App[int]):
         self._prev: DeskView | None = None
         self._local_kill = False
         self.crash_path: Path | None = None
+        self.crash_message = ""
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -557,10 +559,10 @@ class KakashiApp(App[int]):
         except Exception:
             pass
         super()._handle_exception(error)
-        self._exit_renderables.clear()
+        self._exit_renderables.clear()  # no traceback on the operator's screen: run_desk prints one line
         where = f"; details in {self.crash_path}" if self.crash_path else ""
-        self._exit_renderables.append(f"kakashi: internal error: {error.__class__.__name__}: {error}{where} "
-                                      "(what was stored is intact)")
+        self.crash_message = (f"kakashi: internal error: {error.__class__.__name__}: {error}{where} "
+                              "(what was stored is intact)")
         self._return_code = 70
 
 
@@ -579,6 +581,8 @@ def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None)
                          bell=cfg.alerts.bell, webhook=cfg.alerts.webhook_url, on_daily_stop=cfg.risk.on_daily_stop,
                          postmortem=cfg.desk.postmortem, reports_dir=cfg.desk.reports_dir)
         result = app.run()
+        if app.crash_message:
+            print(app.crash_message, file=sys.stderr)
         return app.return_code if app.return_code else (result or 0)
     finally:
         if log is not None:

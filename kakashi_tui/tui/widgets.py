@@ -137,19 +137,20 @@ class Column:
     drop: int = 0  # 0: never dropped; higher drops first when the panel is narrow
 
 
-# Numbers never truncate: each numeric width fits its widest possible value ("+0.05", "59m").
+# Numbers never truncate: each numeric width fits its widest possible value ("+0.05", "59m") and
+# its header with the sort arrow ("Age▲").
 # The ticker column is as wide as the longest ticker shown; the title takes what is left.
 MARKET_COLUMNS = [
     Column("ticker", "Ticker", 0, "left"), Column("title", "Title", 0, "left", drop=3),
     Column("bid", "Bid", 5), Column("ask", "Ask", 5), Column("last", "Last", 5, drop=5),
     Column("p_hat", "p̂", 5), Column("src", "Src", 8, "left", drop=4), Column("ev_yes", "EV Y", 6),
-    Column("ev_no", "EV N", 6), Column("signal", "Signal", 9, "left"), Column("age", "Age", 4),
+    Column("ev_no", "EV N", 6), Column("signal", "Signal", 9, "left"), Column("age", "Age", 5),
 ]
 TICKER_MIN, TICKER_MAX = 10, 40
 TITLE_MIN = 8
 SORTS = ["ticker", "edge", "age"]
 SORT_ARROWS = {"ticker": "▲", "edge": "▼", "age": "▲"}  # the direction each mode sorts in
-SORT_COLUMN = {"ticker": "ticker", "edge": "ev_yes", "age": "age"}
+SORT_COLUMNS = {"ticker": ("ticker",), "edge": ("ev_yes", "ev_no"), "age": ("age",)}  # edge: the better side
 
 
 def layout_columns(width: int, ticker_width: int) -> list[tuple[Column, int]]:
@@ -426,10 +427,10 @@ class MarketsTable(ScrollView, can_focus=True):
     def _header_strip(self) -> Strip:
         if self._header is None:
             cols = self._columns()
-            sorted_key = SORT_COLUMN[self.sort_mode]
+            sorted_keys = SORT_COLUMNS[self.sort_mode]
             cells = []
             for c, _w in cols:
-                label = c.label + (SORT_ARROWS[self.sort_mode] if c.key == sorted_key else "")
+                label = c.label + (SORT_ARROWS[self.sort_mode] if c.key in sorted_keys else "")
                 cells.append((label, "", c.justify))
             style = self.get_component_rich_style("markets--header")
             self._header = Strip(self._segments(cells, [w for _c, w in cols])).apply_style(style)
