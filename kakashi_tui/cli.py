@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common, feed], help="run the paper-trading loop (the desk, or --headless)")
     run.add_argument("--headless", action="store_true", help="no UI: one log line per tick")
+    run.add_argument("--log", metavar="PATH", help="the desk's log file (default: kakashi.log beside the database)")
     run.add_argument("--ticks", type=_positive, help="stop after N ticks")
     run.add_argument("--interval", type=_seconds, help="seconds between ticks (default: sim 0 headless, "
                      "0.5 in the desk; kalshi 5)")
@@ -147,7 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
         from kakashi_tui.tui.app import run_desk
 
-        return run_desk(opts, cfg, interval=args.interval, ticks=args.ticks)
+        return run_desk(opts, cfg, interval=args.interval, ticks=args.ticks, log_path=args.log)
     engine = build_engine(opts, cfg)
     interval = args.interval if args.interval is not None else (0.0 if opts.source == "sim" else 5.0)
     stop = threading.Event()

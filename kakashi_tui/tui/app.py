@@ -566,7 +566,7 @@ class KakashiApp(App[int]):
         self._return_code = 70
 
 
-def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None) -> int:
+def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None, log_path: str | None = None) -> int:
     from kakashi_tui.runtime import build_engine
 
     from kakashi_tui.logfile import default_log_path
@@ -576,7 +576,7 @@ def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None)
     try:
         if interval is None:
             interval = 0.5 if opts.source == "sim" else 5.0
-        log = OperatorLog(getattr(opts, "log", None) or cfg.desk.log or default_log_path(engine.store.path))
+        log = OperatorLog(log_path or cfg.desk.log or default_log_path(engine.store.path))
         app = KakashiApp(engine, interval=interval, ticks=ticks, zone=cfg.desk.time_zone, log=log,
                          bell=cfg.alerts.bell, webhook=cfg.alerts.webhook_url, on_daily_stop=cfg.risk.on_daily_stop,
                          postmortem=cfg.desk.postmortem, reports_dir=cfg.desk.reports_dir)
