@@ -149,11 +149,7 @@ class KakashiApp(App[int]):
         """A restarted desk says how it resumed and shows what happened before it stopped."""
         log = self.query_one(DecisionLog)
         try:
-            con = connect_readonly(self.engine.store.path)
-            try:
-                decisions, events = recent_history(con)
-            finally:
-                con.close()
+            decisions, events = self._read(recent_history)
         except Exception as e:  # a fresh or unreadable DB: nothing to show, and the desk still opens
             self.oplog.error(f"could not load the recent history: {e}")
             return
@@ -494,6 +490,14 @@ class KakashiApp(App[int]):
         box = table
         box.border_title = f"Markets · filter {f!r}: {table.row_count}/{table.total}" if f else "Markets"
 
+    def _read(self, query, *args):
+        """A look-up on the database through its own read-only connection (never the writer's)."""
+        con = connect_readonly(self.engine.store.path)
+        try:
+            return query(con, *args)
+        finally:
+            con.close()
+
     def action_focus_log(self) -> None:
         self.query_one(DecisionLog).focus()
 
@@ -507,11 +511,7 @@ class KakashiApp(App[int]):
     @work(thread=True, group="screens", exclusive=True, exit_on_error=False)
     def _open_market(self, ticker: str) -> None:
         try:
-            con = connect_readonly(self.engine.store.path)
-            try:
-                quotes, volume, p_hats = market_history(con, ticker)
-            finally:
-                con.close()
+            quotes, volume, p_hats = self._read(market_history, ticker)
         except Exception as e:
             self.call_from_thread(self.notify, f"cannot read {ticker}'s history: {e}", severity="error")
             return
@@ -534,11 +534,7 @@ class KakashiApp(App[int]):
     @work(thread=True, group="screens", exclusive=True, exit_on_error=False)
     def _open_rejected(self) -> None:
         try:
-            con = connect_readonly(self.engine.store.path)
-            try:
-                rows, total = rejected_rows(con)
-            finally:
-                con.close()
+            rows, total = self._read(rejected_rows)
         except Exception as e:
             self.call_from_thread(self.notify, f"cannot read the rejected rows: {e}", severity="error")
             return

@@ -331,17 +331,6 @@ async def test_kill_from_another_terminal_alerts_but_a_local_kill_does_not(engin
         assert [a.kind for a in app.alert.raised] == [al.KILL_EXTERNAL]
 
 
-async def test_engine_failure_alerts(engine, tmp_path):
-    def broken_tick():
-        raise RuntimeError("disk I/O error")
-
-    engine.tick = broken_tick
-    app = desk_app(engine, tmp_path, autostart=True, interval=0)
-    async with app.run_test(size=SIZE) as pilot:
-        assert await wait_for(pilot, lambda: app.alert.raised)
-        assert app.alert.raised[0].kind == al.ENGINE_FAILED and "disk I/O error" in app.alert.raised[0].message
-
-
 async def test_restart_says_how_it_resumed_and_loads_history(engine, tmp_path):
     engine.set_paused(True)
     app = desk_app(engine, tmp_path)

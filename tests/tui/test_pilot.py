@@ -201,6 +201,8 @@ async def test_worker_failure_halts_trading_visibly(engine, tmp_path):
         assert "disk I/O error" in app.halted_reason
         assert engine.killed and app.query_one(StatusBar).has_class("-halted")
         assert app.is_running
+        alert = app.alert.raised[0]  # and it is an alert: notification, bell, webhook if configured
+        assert alert.kind == "engine_failed" and "disk I/O error" in alert.message
 
 
 async def test_markets_table_keys_scroll_and_drive_the_detail(tmp_path):
