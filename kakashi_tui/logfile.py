@@ -74,9 +74,11 @@ class OperatorLog:
     def decision(self, d) -> None:
         from kakashi_tui.report import dollars
 
-        verdict = "accepted" if d.accepted else "rejected"
+        verdict = "accepted" if d.accepted else f"rejected: {dollars(d.reason)}"
+        if d.accepted and d.reason != "accepted":
+            verdict += f" ({d.reason})"
         self.write("DECISION", f"{d.ticker} {d.side.value.upper()} x{d.contracts} @<={d.limit_price:.2f} "
-                               f"EV {d.ev_per_contract:+.2f} {verdict}: {dollars(d.reason)}")
+                               f"EV {d.ev_per_contract:+.2f} {verdict}")
 
     def command(self, text: str) -> None:
         self.write("COMMAND", text)
