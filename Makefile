@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11, package index only):
 #   make run   -> creates .venv, installs Kakashi, starts it on the simulated exchange
-#   make test  -> creates .venv, installs Kakashi + test tools, runs the whole suite
+#   make test  -> creates .venv, installs Kakashi + test tools, type-checks (mypy), runs the whole suite
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(BIN)/kakashi $(ARGS)
 
 test: $(STAMP)
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q $(ARGS)
 
 clean:

@@ -134,19 +134,25 @@ def write_replay_file(path: Path, n: int, markets: int, seed: int = 2) -> None:
 def bench_replay(n: int, markets: int) -> None:
     from kakashi_tui.adapters.replay import ReplayEstimator, ReplaySource, group_ticks, read_jsonl
     from kakashi_tui.adapters.store import Store
+    from kakashi_tui.config import KakashiConfig
     from kakashi_tui.core.validate import quick_snapshot
-    from kakashi_tui.engine import Engine, EngineConfig
+    from kakashi_tui.runtime import replay_service
 
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / "replay.jsonl"
         write_replay_file(f, n, markets)
-        store = Store(Path(d) / "r.db")
         source = ReplaySource(group_ticks(read_jsonl(f)))
-        engine = Engine(store, source, [ReplayEstimator(source)], EngineConfig())
+        service, close = replay_service(str(Path(d) / "r.db"), source, ReplayEstimator(source), KakashiConfig())
+        store = service._engine.store  # the benchmark counts decisions itself
         saved = 0
+
+        def count(report) -> None:
+            nonlocal saved
+            saved += report.saved
+
+        service.on_report(count)
         t0 = time.perf_counter()
-        while source.has_next():
-            saved += engine.tick().saved
+        service.run_here(source.has_next)
         dt = time.perf_counter() - t0
         decisions = store.db.execute_sql("SELECT count(*) FROM decisions").fetchone()[0]
         store.close()
@@ -173,10 +179,9 @@ def bench_replay(n: int, markets: int) -> None:
 
         store = NoSnapshotStore(Path(d) / "w.db")
         source = ReplaySource(group_ticks(read_jsonl(f)))
-        engine = Engine(store, source, [ReplayEstimator(source)], EngineConfig())
+        service, close = replay_service(store, source, ReplayEstimator(source), KakashiConfig())
         t0 = time.perf_counter()
-        while source.has_next():
-            engine.tick()
+        service.run_here(source.has_next)
         whatif_s = time.perf_counter() - t0
         store.close()
     per = 1e6 / saved
@@ -206,18 +211,19 @@ def bench_desk(markets: int) -> float:
                         daily_stopped=False)
 
     class Probe(KakashiApp):
-        def on_mount(self) -> None:  # no engine: only the markets panel is measured
+        def on_mount(self) -> None:  # no engine loop: only the markets panel is measured
             self.theme = "textual-dark"
 
     times: list[float] = []
     paced: list[float] = []
 
     async def run():
-        from tests.conftest import make_engine  # an engine is required by the app; never ticked
+        from kakashi_tui.service import TradingService
+        from tests.conftest import make_engine  # a service is required by the app; never ticked
 
         with tempfile.TemporaryDirectory() as d:
             e = make_engine(Path(d) / "k.db")
-            app = Probe(e, autostart=False, animations=False)
+            app = Probe(TradingService(e), autostart=False, animations=False)
             async with app.run_test(size=(120, 40)) as pilot:
                 table = app.query_one(MarketsTable)
                 table.apply(view(lines))
@@ -247,8 +253,10 @@ def bench_desk(markets: int) -> float:
 
 # -- kill latency ---------------------------------------------------------------------------
 def bench_kill(markets: int, presses: int) -> None:
+    from kakashi_tui.commands import Rearm
     from kakashi_tui.config import KakashiConfig, SimSection
     from kakashi_tui.runtime import Options, build_engine
+    from kakashi_tui.service import TradingService
     from kakashi_tui.tui.app import KakashiApp
 
     lat: list[float] = []
@@ -258,7 +266,8 @@ def bench_kill(markets: int, presses: int) -> None:
             cfg = KakashiConfig(sim=SimSection(markets=markets))
             e = build_engine(Options(source="sim", db=str(Path(d) / "k.db"), seed=1, sim_start_ms=1_767_571_200_000),
                              cfg)
-            app = KakashiApp(e, autostart=True, interval=0, animations=False)
+            service = TradingService(e, interval=0)
+            app = KakashiApp(service, autostart=True, animations=False)
             async with app.run_test(size=(120, 40)) as pilot:
                 while e.tick_count < 3:
                     await pilot.pause(0.01)
@@ -271,12 +280,9 @@ def bench_kill(markets: int, presses: int) -> None:
                         await asyncio.sleep(0)
                     # the instant the flag flipped: the gate reads it before every decision
                     lat.append((e.killed_at - t0) * 1000)
-                    # let the kill reach the DB before re-arming
-                    pending = [w for w in app.workers if w.group == "kill"]
-                    if pending:  # (an empty list would mean "wait for every worker")
-                        await app.workers.wait_for_complete(pending)
-                    e.rearm()
-                app.workers.cancel_group(app, "engine")
+                    # the kill is stored by the service in order; the re-arm follows it on the queue
+                    await asyncio.wrap_future(service.submit(Rearm("bench")))
+                service.stop()
             e.store.close()
 
     asyncio.run(run())
@@ -298,16 +304,19 @@ def rss_kb() -> int:
 def bench_memory(ticks: int) -> None:
     from tests.conftest import make_engine
 
+    from kakashi_tui.service import TradingService
+
     with tempfile.TemporaryDirectory() as d:
         e = make_engine(Path(d) / "k.db")
+        service = TradingService(e, interval=0)
         warm = max(1000, ticks // 10)
-        for _ in range(warm):
-            e.tick()
+        service.max_ticks = warm
+        service.run_here()
         gc.collect()
         before = rss_kb()
         t0 = time.perf_counter()
-        for _ in range(ticks):
-            e.tick()
+        service.max_ticks = ticks
+        service.run_here()
         dt = time.perf_counter() - t0
         gc.collect()
         after = rss_kb()
@@ -330,7 +339,7 @@ def bench_startup() -> None:
 import sys, time
 t0 = float(sys.argv[1])
 from kakashi_tui.config import KakashiConfig
-from kakashi_tui.runtime import Options, build_engine
+from kakashi_tui.runtime import Options, build_service
 from kakashi_tui.tui.app import KakashiApp
 
 class FirstPaint(KakashiApp):
@@ -338,8 +347,9 @@ class FirstPaint(KakashiApp):
         super().on_mount()
         self.call_after_refresh(self.exit)
 
-e = build_engine(Options(db=sys.argv[2]), KakashiConfig())
-FirstPaint(e, autostart=False).run(headless=True)
+service, close = build_service(Options(db=sys.argv[2]), KakashiConfig(), desk=True)
+FirstPaint(service, autostart=False).run(headless=True)
+close()
 print(time.time() - t0)
 """
     paints = []

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display needed, ever
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from kakashi_tui.core.stats import drawdown_series  # noqa: E402
 
@@ -20,7 +22,7 @@ CHARTS = ("bankroll.png", "drawdown.png", "edge_hist.png", "calibration.png")
 TIME_LABEL = "time (UTC)"
 
 
-def _dt(ms: int) -> datetime:
+def _dt(ms: int) -> Any:  # a datetime, which matplotlib plots as a date (its stubs say float)
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
@@ -36,9 +38,9 @@ def calibration_bins(pairs) -> list[tuple[float, float, int]]:
     return [((b + 0.5) / 10, sum(v) / len(v), len(v)) for b, v in sorted(bins.items())]
 
 
-def figures(d) -> dict[str, object]:
+def figures(d) -> dict[str, Figure]:
     """The four charts as matplotlib figures (the caller saves and closes them)."""
-    out = {}
+    out: dict[str, Figure] = {}
     # bankroll: equity over time, trades marked
     fig, ax = plt.subplots(figsize=(9, 4))
     if d.equity:

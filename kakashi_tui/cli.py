@@ -12,6 +12,7 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
+from typing import NoReturn
 
 import peewee
 
@@ -20,7 +21,7 @@ from kakashi_tui.errors import ConfigError, KakashiError
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage otherwise)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage otherwise)
         raise ConfigError(f"{message} (see '{self.prog} --help')")
 
 
@@ -52,11 +53,11 @@ def _seed(v: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--db", metavar="PATH", help="SQLite file (default: kakashi.db, or KAKASHI_DB)")
     common.add_argument("--config", metavar="PATH", help="TOML config (or KAKASHI_CONFIG)")
 
-    feed = argparse.ArgumentParser(add_help=False)
+    feed = _Parser(add_help=False)
     feed.add_argument("--source", choices=["sim", "kalshi"], default="sim",
                       help="market data: the simulated exchange (default) or Kalshi's API (read-only)")
     feed.add_argument("--ticker", action="append", default=[], metavar="T", help="only these markets (repeatable)")
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     kill = sub.add_parser("kill", parents=[common], help="throw the kill switch (a running engine stops ordering "
                           "on its next tick); stays thrown until `kakashi rearm`")
     kill.add_argument("--reason", default="operator (cli)", help="recorded with the event")
+    sub.add_parser("pause", parents=[common], help="pause new decisions (a running engine: on its next tick)")
+    sub.add_parser("resume", parents=[common], help="resume new decisions after `kakashi pause` or p")
 
     rep = sub.add_parser("report", parents=[common], help="write a post-mortem (Markdown + PNG charts)")
     rep.add_argument("--out", metavar="DIR", default="reports", help="parent folder (default: reports/)")
@@ -113,35 +116,58 @@ def _options(args: argparse.Namespace):
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from kakashi_tui.config import load_config
-    from kakashi_tui.runtime import build_engine, warn
+    from kakashi_tui.runtime import build_service, warn
 
     cfg = load_config(args.config)
     opts = _options(args)
-    engine = build_engine(opts, cfg)
+    service, close = build_service(opts, cfg)
     try:
-        snaps, rejected, errors = engine.collect()
-        if opts.source == "kalshi" and errors and not snaps:
+        with _stop_on_signals(service):
+            tickers, rejected, errors = service.collect()
+        if opts.source == "kalshi" and errors and not tickers:
             if args.strict:
                 raise KakashiError(f"Kalshi API unreachable: {errors[0]}")
             warn(f"Kalshi API unreachable ({errors[0]}); falling back to the simulated exchange")
-            engine.store.close()
+            close()
             opts.source = "sim"
-            engine = build_engine(opts, cfg)
-            snaps, rejected, errors = engine.collect()
-        for s in snaps:
-            print(f"Snapshot saved for {s.ticker}")
+            service, close = build_service(opts, cfg)
+            tickers, rejected, errors = service.collect()
+        for t in tickers:
+            print(f"Snapshot saved for {t}")
         for e in errors:
             warn(e)
-        print(f"snapshot: {len(snaps)} saved, {rejected} rejected from {engine.source.name}")
+        print(f"snapshot: {len(tickers)} saved, {rejected} rejected from {service.source_name}")
     finally:
-        engine.source.close()
-        engine.store.close()
+        close()
     return 0
+
+
+class _stop_on_signals:
+    """SIGINT/SIGTERM stop the service at once (the main thread only waits), saying so."""
+
+    def __init__(self, service) -> None:
+        self.service = service
+        self.old: dict = {}
+        self.signalled = threading.Event()
+
+    def _handler(self, signum, _frame) -> None:
+        if not self.signalled.is_set():
+            print("kakashi: stopping…", file=sys.stderr, flush=True)
+        self.signalled.set()
+        threading.Thread(target=self.service.stop, daemon=True).start()
+
+    def __enter__(self):
+        self.old = {s: signal.signal(s, self._handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self.old.items():
+            signal.signal(s, h)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from kakashi_tui.config import load_config
-    from kakashi_tui.runtime import build_engine
+    from kakashi_tui.runtime import build_service
 
     cfg = load_config(args.config)
     opts = _options(args)
@@ -149,118 +175,145 @@ def cmd_run(args: argparse.Namespace) -> int:
         from kakashi_tui.tui.app import run_desk
 
         return run_desk(opts, cfg, interval=args.interval, ticks=args.ticks, log_path=args.log)
-    engine = build_engine(opts, cfg)
-    interval = args.interval if args.interval is not None else (0.0 if opts.source == "sim" else 5.0)
-    stop = threading.Event()
-
-    def _stop(signum, _frame):
-        stop.set()
-
-    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    service, close = build_service(opts, cfg, interval=args.interval, ticks=args.ticks,
+                                   log=lambda line: print(f"kakashi: {line}", file=sys.stderr, flush=True))
+    service.on_report(lambda report: print(report.log_line(), flush=True))
+    _schedule_postmortems(service, cfg)
     try:
-        print(f"kakashi: paper trading on {engine.source.name} | db {engine.store.path} | "
-              f"{engine.state_label()} | PAPER ONLY", flush=True)
-        n = 0
-        while not stop.is_set() and (args.ticks is None or n < args.ticks):
-            report = engine.tick()
-            n += 1
-            print(report.log_line(), flush=True)
-            if interval:
-                stop.wait(interval)
-        from kakashi_tui.core.money import fmt_cents
-
-        acct = engine.account
-        print(f"stopped after {n} ticks | cash {fmt_cents(acct.cash_cents)} equity {fmt_cents(engine.equity())} "
-              f"realised {fmt_cents(acct.realized_cents)} fees {fmt_cents(acct.fees_cents)} | "
-              f"open {len(acct.open_positions())} | {engine.state_label()}", flush=True)
+        print(f"kakashi: paper trading on {service.source_name} | db {service.db_path} | "
+              f"{service.state} | PAPER ONLY", flush=True)
+        with _stop_on_signals(service) as sig:
+            service.start()
+            while not service.finished.wait(0.2):
+                pass
+            if not sig.signalled.is_set():
+                service.stop()
+        print(service.summary(), flush=True)
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        engine.source.close()
-        engine.store.close()
+        close()
     return 0
+
+
+def _schedule_postmortems(service, cfg) -> None:
+    """The headless engine writes its post-mortems on schedule too, as the desk does (at each
+    UTC day roll on the engine's clock; never the same period twice)."""
+    if cfg.desk.postmortem == "off":
+        return
+    from kakashi_tui.report import DAY_MS, PostmortemSchedule
+
+    sched = PostmortemSchedule(service.db_path, cfg.desk.reports_dir, cfg.desk.postmortem)
+    last_day: list[int] = []
+
+    def on_report(report) -> None:
+        day = report.ts // DAY_MS
+        if last_day and day != last_day[0]:
+            try:
+                for w in sched.run(report.ts):
+                    print(f"kakashi: {w.kind} post-mortem written to {w.path}", flush=True)
+            except Exception as e:  # a report must never stop trading
+                print(f"kakashi: scheduled post-mortem failed: {e}", file=sys.stderr, flush=True)
+        last_day[:] = [day]
+
+    service.on_report(on_report)
 
 
 def cmd_rearm(args: argparse.Namespace) -> int:
-    from kakashi_tui.adapters.store import Store, now_wall_ms
+    from kakashi_tui.service import rearm_offline
+
+    def confirm(reason: str) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise ConfigError("re-arming needs confirmation: run in a terminal or pass --yes")
+        answer = input(f"Kill switch thrown ({reason}). Re-arm and allow new paper orders? [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
+
+    outcome = rearm_offline(_db_of(args), confirm)
+    print(outcome)
+    return 1 if outcome == "not re-armed" else 0
+
+
+def _db_of(args: argparse.Namespace) -> str:
     from kakashi_tui.config import load_config
     from kakashi_tui.runtime import Options, db_path
 
-    cfg = load_config(args.config)
-    try:
-        store = Store(db_path(Options(db=args.db), cfg))
-    except KakashiError as e:
-        if "already writing" in str(e):
-            raise KakashiError("an engine is running on this database: re-arm from its desk (r)") from None
-        raise
-    try:
-        if store.get_control("kill_switch", "0") != "1":
-            print("kill switch is not thrown; nothing to re-arm")
-            return 0
-        reason = store.get_control("kill_reason", "") or "operator"
-        if not args.yes:
-            if not sys.stdin.isatty():
-                raise ConfigError("re-arming needs confirmation: run in a terminal or pass --yes")
-            answer = input(f"Kill switch thrown ({reason}). Re-arm and allow new paper orders? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                print("not re-armed")
-                return 1
-        # On the engine's clock (simulated time on the simulator), like the kill it answers.
-        store.set_kill_switch(False, "cli", store.last_tick_ts() or now_wall_ms())
-        print("kill switch re-armed")
-    finally:
-        store.close()
-    return 0
-
-
-def _open_existing(args: argparse.Namespace):
-    """An existing Kakashi database, without the writer lock (for kill and status)."""
-    import os
-
-    from kakashi_tui.adapters.store import Store
-    from kakashi_tui.config import load_config
-    from kakashi_tui.runtime import Options, db_path
-
-    path = db_path(Options(db=args.db), load_config(args.config))
-    if not os.path.exists(path):
-        raise ConfigError(f"no database at {path}")
-    store = Store(path, writer=False)
-    if not store.db.table_exists("control"):
-        store.close()
-        raise ConfigError(f"{path} is not a Kakashi database")
-    return store
+    return db_path(Options(db=args.db), load_config(args.config))
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    from kakashi_tui.adapters.store import now_wall_ms
+    from kakashi_tui.service import send_request
 
-    # No writer lock: an emergency stop must work while an engine is running on this DB.
-    store = _open_existing(args)
-    try:
-        store.set_kill_switch(True, args.reason, store.last_tick_ts() or now_wall_ms())
-        print("kill switch thrown: no new paper orders until `kakashi rearm`")
-    finally:
-        store.close()
+    # A request row, not the engine's lock: an emergency stop works while an engine runs.
+    how = send_request(_db_of(args), "kill", args.reason)
+    print(f"kill switch thrown: no new paper orders until `kakashi rearm` ({how})")
+    return 0
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    from kakashi_tui.service import send_request
+
+    how = send_request(_db_of(args), "pause", "cli")
+    print(f"paused: no new paper decisions until `kakashi resume` ({how})")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from kakashi_tui.service import send_request
+
+    how = send_request(_db_of(args), "resume", "cli")
+    print(f"resumed ({how})")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from kakashi_tui.core.ledger import equity_cents
+    from kakashi_tui.adapters.queries import connect_readonly, read_status
     from kakashi_tui.core.money import fmt_cents
 
-    store = _open_existing(args)
+    # Its own read-only connection: never the writer's lock, never a write, never in the way.
+    con = connect_readonly(_db_of(args))
     try:
-        acct = store.account()
-        marks = {p.ticker: store.latest_snapshot(p.ticker) for p in acct.open_positions()}
-        eq = equity_cents(acct, {t: s for t, s in marks.items() if s is not None})
-        kill = store.get_control("kill_switch", "0") == "1"
-        print(f"cash {fmt_cents(acct.cash_cents)} | equity {fmt_cents(eq)} | realised {fmt_cents(acct.realized_cents)}"
-              f" | fees {fmt_cents(acct.fees_cents)} | kill switch {'THROWN' if kill else 'armed'}")
-        for p in acct.open_positions():
-            print(f"  {p.ticker} {p.side.value.upper()} x{p.contracts} avg {p.avg_price:.2f} cost {fmt_cents(p.cost_cents)}")
+        st = read_status(con)
     finally:
-        store.close()
+        con.close()
+    acct = st.account
+    pending = f" | {st.pending_requests} request(s) pending" if st.pending_requests else ""
+    print(f"cash {fmt_cents(acct.cash_cents)} | equity {fmt_cents(st.equity_cents)} | realised "
+          f"{fmt_cents(acct.realized_cents)} | fees {fmt_cents(acct.fees_cents)} | kill switch "
+          f"{'THROWN' if st.kill_switch else 'armed'}{' | paused' if st.paused else ''}{pending}")
+    print(_control_line(_db_of(args), st))
+    for p in st.positions:
+        print(f"  {p.ticker} {p.side.value.upper()} x{p.contracts} avg {p.avg_price:.2f} cost {fmt_cents(p.cost_cents)}")
     return 0
+
+
+def _control_line(path: str, st) -> str:
+    """What stops new trades, and whether an engine is running on this database right now."""
+    import fcntl
+    import os
+
+    from kakashi_tui.adapters.queries import connect_readonly
+    from kakashi_tui.view import fmt_utc
+
+    con = connect_readonly(path)
+    try:
+        last = con.execute("SELECT MAX(ts) FROM ticks").fetchone()[0]
+        stop_day = con.execute("SELECT value FROM control WHERE key = 'daily_stop_day'").fetchone()
+    finally:
+        con.close()
+    stopped = bool(stop_day and last is not None and stop_day[0] == fmt_utc(last, "%Y-%m-%d"))  # the engine's day
+    fd = os.open(path, os.O_RDONLY)
+    try:  # the engine holds the file's writer lock (flock) for as long as it runs
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        running = False
+    except BlockingIOError:
+        running = True
+    finally:
+        os.close(fd)
+    kill = f"THROWN ({st.kill_reason or 'operator'})" if st.kill_switch else "armed"
+    return (f"kill switch {kill} | {'PAUSED' if st.paused else 'not paused'} | daily stop "
+            f"{'HIT today (no new trades until 00:00 UTC)' if stopped else 'not hit'} | engine "
+            f"{'RUNNING on this database' if running else 'not running'}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -289,11 +342,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.replay import (
         ReplayEstimator, ReplaySource, group_ticks, read_jsonl, records_from_db, write_jsonl,
     )
-    from kakashi_tui.adapters.store import Store, now_wall_ms
+    from kakashi_tui.adapters.store import now_wall_ms
     from kakashi_tui.config import load_config
-    from kakashi_tui.core.money import fmt_cents
-    from kakashi_tui.engine import Engine
-    from kakashi_tui.report import connect_readonly, export_postmortem
+    from kakashi_tui.adapters.queries import connect_readonly
+    from kakashi_tui.report import export_postmortem
+    from kakashi_tui.runtime import replay_service
 
     cfg = load_config(args.config)
     if args.save_jsonl and not args.from_db:
@@ -313,30 +366,43 @@ def cmd_replay(args: argparse.Namespace) -> int:
         items = group_ticks((i, rec, None) for i, rec in enumerate(records, start=1))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = args.db or f"replays/replay-{stamp}.db"
-    store = Store(target)
+    source = ReplaySource(items)
+    service, close = replay_service(target, source, ReplayEstimator(source), cfg)
     try:
-        if store.last_tick_ts() is not None:
-            raise ConfigError(f"{target} already holds a run; replay into a new --db")
-        source = ReplaySource(items)
-        engine = Engine(store, source, [ReplayEstimator(source)], cfg.engine_config())
         done = 0
         with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       transient=True) as progress:
             task = progress.add_task("replay", total=total)
-            while source.has_next():
-                engine.tick()
-                n = len(source.current.rows) + len(source.current.estimates) if source.current else 0
-                done += n
+
+            def advance(_report: object) -> None:
+                nonlocal done
+                done += len(source.current.rows) + len(source.current.estimates) if source.current else 0
                 progress.update(task, completed=done)
-        acct = engine.account
-        print(f"replayed {engine.tick_count} ticks into {target} | fills {store.db.execute_sql('SELECT COUNT(*) FROM fills').fetchone()[0]}"
-              f" | closed {len(acct.closed)} | rejected rows {engine.rejected_total} | cash {fmt_cents(acct.cash_cents)}"
-              f" equity {fmt_cents(engine.equity())} realised {fmt_cents(acct.realized_cents)}")
+
+            service.on_report(advance)
+            with _stop_on_signals(service):
+                service.run_here(source.has_next)
+        print(service.replay_summary(target))
         if args.report:
             print(f"post-mortem written to {export_postmortem(target, args.report, now_wall_ms()).path}")
     finally:
-        store.close()
+        close()
     return 0
+
+
+#: Options that take a value (so the word after one is not mistaken for the subcommand).
+_VALUE_OPTIONS = {"--db", "--config", "--source", "--ticker", "--seed", "--api-base", "--beliefs", "--log"}
+
+
+def _command_first(argv: list[str], commands) -> list[str]:
+    """``kakashi --db X status`` is ``kakashi status --db X``: common options may come before the
+    subcommand as well as after it."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-h", "--help", "--version"):
+        i += 2 if argv[i] in _VALUE_OPTIONS else 1
+    if 0 < i < len(argv) and argv[i] in commands:
+        return [argv[i], *argv[:i], *argv[i + 1:]]
+    return argv
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -344,8 +410,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     os.umask(0o077)  # the DB, its WAL, the lock and reports are the operator's alone
     commands = {"run": cmd_run, "snapshot": cmd_snapshot, "rearm": cmd_rearm, "status": cmd_status, "kill": cmd_kill,
+                "pause": cmd_pause, "resume": cmd_resume,
                 "report": cmd_report, "replay": cmd_replay}
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _command_first(list(sys.argv[1:] if argv is None else argv), commands)
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["run", *argv]  # bare `kakashi [options]` is `kakashi run [options]`
     try:

@@ -75,6 +75,11 @@ class AlertsSection(_Section):
         return None if v is None else check_webhook_url(v)
 
 
+class EngineSection(_Section):
+    # A failed tick is logged and retried; this many in a row throw the kill switch.
+    max_consecutive_failures: int = Field(default=5, ge=1, le=1000)
+
+
 class KakashiConfig(_Section):
     bankroll: Decimal = Field(default=Decimal("1000"), gt=0)
     db: str = "kakashi.db"
@@ -85,6 +90,7 @@ class KakashiConfig(_Section):
     kalshi: KalshiSection = KalshiSection()
     desk: DeskSection = DeskSection()
     alerts: AlertsSection = AlertsSection()
+    engine: EngineSection = EngineSection()
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
@@ -99,6 +105,7 @@ class KakashiConfig(_Section):
             strategy=self.strategy,
             taker_fee_multiplier=self.fees.taker_multiplier,
             series_fee_multipliers=dict(self.fees.series),
+            on_daily_stop=self.risk.on_daily_stop,
         )
 
 

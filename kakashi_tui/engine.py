@@ -3,8 +3,12 @@ in replay:
 
     fetch -> validate -> persist -> estimate -> decide -> risk gate -> fill -> ledger -> settle
 
-Each tick is written in one transaction. Commands (kill, pause, re-arm) are thread-safe:
-the desk calls them from the UI thread while a worker runs ticks.
+The engine computes; it does not run itself. The trading service (``service.py``) owns
+the thread that calls ``tick``, the loop, and the only writing connection. Each tick's
+writes are one ``BEGIN IMMEDIATE`` transaction, at whose top the service's queued commands
+and other processes' requests are applied (``execute``). The one thing another thread may
+do is ``throw_kill`` / ``want_paused``: they flip the in-memory flags the risk gate reads,
+so a kill stops orders before the very next decision, whatever the tick is doing.
 """
 
 from __future__ import annotations
@@ -12,19 +16,21 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from kakashi_tui.adapters.source import FetchBatch, Source
-from kakashi_tui.adapters.store import Store, now_wall_ms
+from kakashi_tui.adapters.store import Control, Store, now_wall_ms
+from kakashi_tui.commands import Command, Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate, from_request
 from kakashi_tui.core import broker, risk, strategy
 from kakashi_tui.core.fees import FeeSchedule
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry, buy_entries, equity_cents, sell_entries, settle_entries
-from kakashi_tui.core.models import Estimate, Market, MarketStatus, Quote, Snapshot, TradeDecision
+from kakashi_tui.core.models import Estimate, Market, MarketStatus, TickQuote, TradeDecision
 from kakashi_tui.core.risk import RiskContext, RiskLimits
 from kakashi_tui.core.strategy import StrategyConfig
 from kakashi_tui.core.validate import validate_row
@@ -40,6 +46,7 @@ class EngineConfig(BaseModel):
     strategy: StrategyConfig = StrategyConfig()
     taker_fee_multiplier: Decimal = Field(default=Decimal("0.07"), ge=0, le=1)
     series_fee_multipliers: dict[str, Decimal] = Field(default_factory=dict)
+    on_daily_stop: Literal["hold", "flatten"] = "hold"  # open positions when the daily stop is hit
 
     def fees(self) -> FeeSchedule:
         return FeeSchedule(self.taker_fee_multiplier, dict(self.series_fee_multipliers))
@@ -49,15 +56,30 @@ class Estimator(Protocol):
     def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]: ...
 
 
-def state_label(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool) -> str:
-    """RUNNING, PAUSED or HALTED and why: the hardest stop wins."""
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """What stops new orders, in memory; replaced whole (one reference), so a reader on any
+    thread sees one consistent picture without a lock."""
+    kill: bool = False
+    kill_reason: str = ""
+    paused: bool = False
+
+
+def run_state(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool) -> tuple[str, str]:
+    """The one place HALTED is derived: (label, kind), kind being running | paused | halted.
+    The hardest stop wins."""
     if killed:
-        return f"HALTED (kill switch: {kill_reason or 'operator'})"
+        return f"HALTED (kill switch: {kill_reason or 'operator'})", "halted"
     if daily_stopped:
-        return "HALTED (daily loss cap)"
+        return "HALTED (daily loss cap)", "halted"
     if paused:
-        return "PAUSED"
-    return "RUNNING"
+        return "PAUSED", "paused"
+    return "RUNNING", "running"
+
+
+def state_label(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool) -> str:
+    """RUNNING, PAUSED or HALTED and why (see ``run_state``)."""
+    return run_state(killed, kill_reason, daily_stopped, paused)[0]
 
 
 def utc_day(ms: int) -> str:
@@ -92,13 +114,6 @@ class TickReport:
                 f"open {self.open_positions} | {self.state}{err}")
 
 
-@dataclass
-class _Flags:
-    kill: bool = False
-    kill_reason: str = ""
-    paused: bool = False
-
-
 class Engine:
     def __init__(self, store: Store, source: Source, estimators: list[Estimator], config: EngineConfig) -> None:
         self.store = store
@@ -106,15 +121,14 @@ class Engine:
         self.estimators = estimators
         self.cfg = config
         self.fees = config.fees()
-        self._flags_lock = threading.Lock()  # kill/pause flags: held for microseconds only
-        self._book = threading.RLock()  # the account and market state: a tick, a flatten
+        self._flag_writes = threading.Lock()  # serialises flag updates; readers need no lock
         self.markets: dict[str, Market] = {}
-        self.snapshots: dict[str, Snapshot | Quote] = {}
+        self.snapshots: dict[str, TickQuote] = {}
         self.estimates: dict[str, Estimate] = store.latest_estimates()
         self.overrides: dict[str, Estimate] = {
             t: e for t, e in self.estimates.items() if e.source == OPERATOR_SOURCE}
         self.recent_decisions: deque[TradeDecision] = deque(maxlen=200)
-        self.quote_history: dict[str, deque[Snapshot | Quote]] = {}
+        self.quote_history: dict[str, deque[TickQuote]] = {}
         self.equity_series: deque[int] = deque(store.recent_equity(500), maxlen=500)
         self.last_errors: tuple[str, ...] = ()
         self.last_latency_ms = 0.0
@@ -127,96 +141,125 @@ class Engine:
                                                 amount_cents=config.bankroll_cents, key="deposit:initial")]):
                 store.add_event(source.now_ms(), "deposit", f"{config.bankroll_cents}")
         self.account: Account = store.account()
-        self.tick_count = int(store.get_control("tick_count", "0") or 0)
-        self.flags = _Flags(
-            kill=store.get_control("kill_switch", "0") == "1",
-            kill_reason=store.get_control("kill_reason", "") or "",
-            paused=store.get_control("paused", "0") == "1",
-        )
+        self.tick_count = int(store.control(Control.TICK_COUNT) or 0)
+        self.flags = Flags(kill=bool(store.control(Control.KILL_SWITCH)),
+                           kill_reason=str(store.control(Control.KILL_REASON) or ""),
+                           paused=bool(store.control(Control.PAUSED)))
 
-    # -- commands (thread-safe) -----------------------------------------------------
-    def kill(self, reason: str = "operator", persist: bool = True) -> None:
-        """Throw the kill switch: no new orders from this instant; persisted until re-armed.
+    # -- flags: the one thing another thread may touch ------------------------------------
+    def _set_flags(self, **changes: bool | str) -> Flags:
+        with self._flag_writes:
+            self.flags = replace(self.flags, **changes)  # type: ignore[arg-type]
+            return self.flags
 
-        ``persist=False`` only flips the in-memory flag (microseconds, never waits on the DB);
-        the caller then calls ``persist_kill`` off the UI thread. Should that not happen, the
-        next tick persists it anyway, before any decision.
-        """
-        with self._flags_lock:
-            self.flags.kill = True
-            self.flags.kill_reason = reason
-            self.killed_at = time.perf_counter()
-        if persist:
-            self.persist_kill()
+    def throw_kill(self, reason: str = "operator") -> None:
+        """No new orders from this instant (any thread, microseconds, no DB). The service
+        queues a Kill beside it, which stores it at the top of the next tick."""
+        self._set_flags(kill=True, kill_reason=reason)
+        self.killed_at = time.perf_counter()
 
-    def persist_kill(self) -> None:
-        with self._flags_lock:
-            if not self.flags.kill:
-                return
-            reason = self.flags.kill_reason
-        with self.store.atomic():
-            if self.store.get_control("kill_switch") == "1" and self.store.get_control("kill_reason") == reason:
-                return
-            # on the engine's clock, comparable with fills and decisions
-            self.store.set_kill_switch(True, reason, self.source.now_ms())
-
-    def rearm(self) -> None:
-        with self._flags_lock:
-            self.flags.kill = False
-            self.flags.kill_reason = ""
-        self.store.set_kill_switch(False, "", self.source.now_ms())
-
-    _TICK_CONTROLS = ("kill_switch", "kill_reason", "day", "day_start_equity", "daily_stop_day")
-
-    def _load_controls(self) -> None:
-        """Read the control state once per tick (one query, not one per decision)."""
-        self._ctl = self.store.get_controls(self._TICK_CONTROLS)
-        # `kakashi kill` from another terminal (or cron) writes the DB: honour it now.
-        # Only the kill propagates this way; re-arming is always a deliberate act on this engine.
-        with self._flags_lock:
-            killed, reason = self.flags.kill, self.flags.kill_reason
-            if self._ctl.get("kill_switch") == "1" and not killed:
-                self.flags.kill = True
-                self.flags.kill_reason = self._ctl.get("kill_reason") or "external"
-        if killed and self._ctl.get("kill_switch") != "1":  # thrown in memory, not yet on disk
-            self.store.set_kill_switch(True, reason, self.source.now_ms())
-            self._ctl.update(kill_switch="1", kill_reason=reason)
-
-    def _set_ctl(self, key: str, value: str) -> None:
-        self.store.set_control(key, value)
-        self._ctl[key] = value
-
-    def set_paused(self, paused: bool) -> None:
-        with self._flags_lock:
-            self.flags.paused = paused
-        self.store.set_control("paused", "1" if paused else "0")
+    def want_paused(self, paused: bool) -> None:
+        """Pause or resume new decisions from this instant (any thread, no DB)."""
+        self._set_flags(paused=paused)
 
     @property
     def killed(self) -> bool:
-        with self._flags_lock:
-            return self.flags.kill
+        return self.flags.kill
 
     @property
     def paused(self) -> bool:
-        with self._flags_lock:
-            return self.flags.paused
+        return self.flags.paused
+
+    # -- commands: the engine's thread, inside its transaction -----------------------------
+    def execute(self, cmd: Command, now: int | None = None) -> object:
+        """Apply one command and record it (an event or its own row). Returns what the
+        command produced: fills for Flatten, the Estimate for SetEstimate, else None."""
+        now = self.source.now_ms() if now is None else now
+        with self.store.atomic():
+            if isinstance(cmd, Kill):
+                if self.flags.kill:  # thrown in memory when it was submitted
+                    self._set_flags(kill_reason=cmd.reason)
+                else:
+                    self.throw_kill(cmd.reason)
+                self.store.set_kill_switch(True, cmd.reason, now)
+            elif isinstance(cmd, Rearm):
+                self._set_flags(kill=False, kill_reason="")
+                self.store.set_kill_switch(False, cmd.origin, now)
+            elif isinstance(cmd, (Pause, Resume)):
+                self.store.set_paused(isinstance(cmd, Pause), now, cmd.origin)
+            elif isinstance(cmd, Flatten):
+                return self.flatten(cmd.origin)
+            elif isinstance(cmd, SetEstimate):
+                return self.set_estimate(cmd.ticker, cmd.p_hat)
+            elif isinstance(cmd, ReloadBeliefs):
+                changed = 0
+                for est in self.estimators:
+                    reload = getattr(est, "reload", None)  # a beliefs file re-reads itself
+                    changed += bool(reload is not None and reload())
+                self.store.add_event(now, "reload_beliefs", f"{changed} file(s) changed ({cmd.origin})")
+                return changed
+            elif isinstance(cmd, Quit):
+                pass
+        return None
+
+    def adopt_requests(self, now: int) -> list[Command]:
+        """Commands other processes wrote (``kakashi kill/pause/resume``), applied once, in
+        order, and stamped with this tick."""
+        pending = self.store.pending_requests()
+        done: list[Command] = []
+        for _id, kind, arg in pending:
+            cmd = from_request(kind, arg)
+            if cmd is None:
+                continue
+            if isinstance(cmd, (Pause, Resume)):
+                self.want_paused(isinstance(cmd, Pause))
+            self.execute(cmd, now)
+            done.append(cmd)
+        if pending:
+            self.store.mark_requests_applied([i for i, _k, _a in pending], self.tick_count)
+        return done
+
+    # kept for the engine's own callers and tests: flag and persistence together
+    def kill(self, reason: str = "operator") -> None:
+        self.execute(Kill(reason))
+
+    def rearm(self) -> None:
+        self.execute(Rearm("operator"))
+
+    def set_paused(self, paused: bool) -> None:
+        self.want_paused(paused)
+        self.execute(Pause() if paused else Resume())
+
+    _TICK_CONTROLS = (Control.KILL_SWITCH, Control.KILL_REASON, Control.DAY, Control.DAY_START_EQUITY,
+                      Control.DAILY_STOP_DAY)
+
+    def _load_controls(self, now: int) -> None:
+        """Read the control state once per tick (one query, not one per decision), after
+        adopting other processes' requests. A kill flipped in memory is stored by its own
+        queued command (``execute``), in order, once."""
+        self.adopt_requests(now)
+        self._ctl = self.store.get_controls(self._TICK_CONTROLS)
+        if self._ctl.get(Control.KILL_SWITCH) == "1" and not self.flags.kill:  # written directly by an older tool
+            self.throw_kill(self._ctl.get(Control.KILL_REASON) or "external")
+
+    def _set_ctl(self, key: Control, value: str) -> None:
+        self.store.set_control(key.value, value)
+        self._ctl[key.value] = value
 
     def daily_stopped(self, now_ms: int | None = None) -> bool:
         day = utc_day(self.source.now_ms() if now_ms is None else now_ms)
-        return self.store.get_control("daily_stop_day") == day
+        return self.store.get_control(Control.DAILY_STOP_DAY) == day
 
     def state_label(self) -> str:
         return self._state_now(self.daily_stopped())
 
     def _state_now(self, daily_stopped: bool) -> str:
-        with self._flags_lock:
-            killed, reason, paused = self.flags.kill, self.flags.kill_reason, self.flags.paused
-        return state_label(killed, reason, daily_stopped, paused)
+        f = self.flags
+        return state_label(f.kill, f.kill_reason, daily_stopped, f.paused)
 
     def held_tickers(self) -> set[str]:
         """Markets with open positions (a source keeps fetching them until they settle)."""
-        with self._book:
-            return self.account.tickers_held()
+        return self.account.tickers_held()
 
     # -- helpers ----------------------------------------------------------------------
     def equity(self) -> int:
@@ -230,43 +273,56 @@ class Engine:
         day = utc_day(now)
         if self._ctl.get("day") != day:
             eq = self.equity()
-            self._set_ctl("day", day)
-            self._set_ctl("day_start_equity", str(eq))
+            self._set_ctl(Control.DAY, day)
+            self._set_ctl(Control.DAY_START_EQUITY, str(eq))
             self.store.add_event(now, "day_start", f"{day} equity {eq}")
 
     def day_start_equity(self) -> int:
-        return int(self.store.get_control("day_start_equity", "0") or 0)
+        return int(self.store.control(Control.DAY_START_EQUITY) or 0)
 
     # -- the tick -------------------------------------------------------------------
-    def tick(self) -> TickReport:
+    def fetch(self) -> tuple[FetchBatch, float]:
+        """The network part of a tick, outside any transaction: (batch, fetch ms)."""
         t0 = time.perf_counter()
         try:
             batch = self.source.fetch()
         except Exception as e:  # a feed that throws must not stop the loop
             batch = FetchBatch(errors=[f"fetch failed: {e.__class__.__name__}: {e}"])
-        fetch_ms = batch.latency_ms or (time.perf_counter() - t0) * 1000
+        return batch, batch.latency_ms or (time.perf_counter() - t0) * 1000
+
+    def tick(self, top: Callable[[], None] | None = None) -> TickReport:
+        """Fetch, then write the tick in one transaction; ``top`` runs first inside it (the
+        service applies its queued commands there)."""
+        batch, fetch_ms = self.fetch()
+        return self.apply_batch(batch, fetch_ms, top)
+
+    def apply_batch(self, batch: FetchBatch, fetch_ms: float, top: Callable[[], None] | None = None) -> TickReport:
         now = self.source.now_ms()
         wall = now_wall_ms()
         self.tick_count += 1
-        with self._book:
-            try:
-                with self.store.atomic():
-                    report = self._tick_body(batch, now, wall, fetch_ms)
-            except Exception:
-                # The transaction rolled back: rebuild memory from what the DB holds, which is the
-                # truth, so the next tick re-writes what this one lost (markets, estimates).
-                self.account = self.store.account()
-                self.estimates = self.store.latest_estimates() | self.overrides
-                self.markets.clear()
-                self._market_cache.clear()
-                self.tick_count -= 1
-                raise
+        try:
+            with self.store.atomic():
+                if top is not None:
+                    top()
+                report = self._tick_body(batch, now, wall, fetch_ms)
+        except Exception:
+            self.tick_count -= 1
+            self.resync()
+            raise
         return report
+
+    def resync(self) -> None:
+        """After a rolled-back transaction: rebuild memory from what the DB holds, which is the
+        truth, so the next tick re-writes what this one lost (markets, estimates)."""
+        self.account = self.store.account()
+        self.estimates = self.store.latest_estimates() | self.overrides
+        self.markets.clear()
+        self._market_cache.clear()
 
     def _tick_body(self, batch: FetchBatch, now: int, wall: int, fetch_ms: float) -> TickReport:
         decisions: list[TradeDecision] = []
         fills = settled = 0
-        self._load_controls()
+        self._load_controls(now)
         self._roll_day(now)
         good_markets, good_snaps, saved, rejected = self._ingest(batch, now, wall)
         # estimate
@@ -278,10 +334,10 @@ class Engine:
         for m in good_markets:
             if m.status is MarketStatus.SETTLED and m.result is not None:
                 self.store.record_outcome(m.ticker, m.result, now)
-                held = self.account.positions_in(m.ticker)
-                if held:
+                positions = self.account.positions_in(m.ticker)
+                if positions:
                     before = len(self.account.positions)
-                    self._apply(settle_entries(held, m.result, now))
+                    self._apply(settle_entries(positions, m.result, now))
                     settled += before - len(self.account.positions)
                 for per_market in (self.snapshots, self.quote_history, self.markets, self._market_cache,
                                    self.estimates, self.overrides):  # a settled market is done: the DB keeps it
@@ -292,8 +348,10 @@ class Engine:
         stopped = self._ctl.get("daily_stop_day") == utc_day(now)
         if not stopped and risk.daily_cap_hit(day_start, eq, self.cfg.limits):
             stopped = True
-            self._set_ctl("daily_stop_day", utc_day(now))
+            self._set_ctl(Control.DAILY_STOP_DAY, utc_day(now))
             self.store.add_event(now, "daily_stop", f"equity {eq} vs day start {day_start}")
+            if self.cfg.on_daily_stop == "flatten" and self.account.open_positions():
+                self.flatten("daily stop")  # in this tick's transaction (a savepoint)
         # decide -> gate -> fill -> ledger
         if not self.paused:
             held = self.account.tickers_held()
@@ -306,7 +364,7 @@ class Engine:
                     continue
                 fill = None
                 if d.accepted:
-                    fill = broker.fill_buy(d, s, self._mult(s.ticker), now)
+                    fill = broker.fill_buy(d, s, self.fee_multiplier(s.ticker), now)
                     if fill is None:
                         d = d.model_copy(update={"reason": "accepted; nothing to fill at the limit"})
                 did = self.store.insert_decision(d, self.tick_count)
@@ -334,16 +392,16 @@ class Engine:
             cash_cents=self.account.cash_cents, equity_cents=eq,
             open_positions=len(self.account.open_positions()), state=self._state_now(stopped))
 
-    def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[Snapshot | Quote], int, int]:
+    def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[TickQuote], int, int]:
         """Validate and persist one fetch (inside the caller's transaction)."""
         good_markets: list[Market] = []
-        good_snaps: list[Snapshot | Quote] = []
+        good_snaps: list[TickQuote] = []
         rejected = 0
         cache = self._market_cache
         for row in batch.rows:
             known = None
             if row.reason is None:
-                hit = cache.get(row.market.get("ticker"))
+                hit = cache.get(str(row.market.get("ticker")))
                 known = hit[1] if hit is not None and hit[0] == row.market else None
             v = validate_row(row.market, row.snapshot, now, known) if row.reason is None else None
             if v is not None and v.market is not None and known is None:
@@ -373,11 +431,11 @@ class Engine:
             h.append(s)
         return good_markets, good_snaps, saved, rejected
 
-    def collect(self) -> tuple[list[Snapshot | Quote], int, list[str]]:
+    def collect(self) -> tuple[list[TickQuote], int, list[str]]:
         """One pass of fetch -> validate -> persist, no trading: (saved snapshots, rejected, errors)."""
         batch = self.source.fetch()
         now = self.source.now_ms()
-        with self._book, self.store.atomic():
+        with self.store.atomic():
             _m, snaps, _saved, rejected = self._ingest(batch, now, now_wall_ms())
             for k, v in self._checkpoint().items():
                 if k != "tick_count":
@@ -392,7 +450,7 @@ class Engine:
             out.update(cp())
         return out
 
-    def _mult(self, ticker: str) -> Decimal:
+    def fee_multiplier(self, ticker: str) -> Decimal:
         m = self.markets.get(ticker)
         return self.fees.multiplier(m.series if m else "")
 
@@ -407,13 +465,12 @@ class Engine:
     def set_estimate(self, ticker: str, p_hat: Decimal) -> Estimate:
         """The operator's own p_hat for a market; it overrides any automatic estimator."""
         e = Estimate(ticker=ticker, p_hat=p_hat, source=OPERATOR_SOURCE, ts=self.source.now_ms())
-        with self._book:
-            self.overrides[ticker] = e
-            self.store.insert_estimate(e)
-            self.estimates[ticker] = e
+        self.overrides[ticker] = e
+        self.store.insert_estimate(e)
+        self.estimates[ticker] = e
         return e
 
-    def _decide(self, s: Snapshot | Quote, now: int, eq: int, day_start: int, daily_stopped: bool,
+    def _decide(self, s: TickQuote, now: int, eq: int, day_start: int, daily_stopped: bool,
                 held: set[str]) -> TradeDecision | None:
         """Strategy then risk gate for one snapshot of a market with a belief and no position
         (the caller skips the others); ``eq``, ``day_start``, ``daily_stopped`` and ``held``
@@ -422,35 +479,34 @@ class Engine:
         m = self.markets.get(s.ticker)
         if m is None:
             return None
-        d = strategy.decide(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self._mult(s.ticker),
+        d = strategy.decide(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self.fee_multiplier(s.ticker),
                             self.cfg.strategy)
         if d is None:
             return None
         d = d.model_copy(update={"ts": now, "equity_cents": eq})
-        with self._flags_lock:  # the kill flag is read at the instant of the decision
-            ctx = RiskContext(
-                now_ms=now, kill_switch=self.flags.kill, daily_stopped=daily_stopped,
-                open_positions=len(held), holds_ticker=s.ticker in held,
-                cash_cents=self.account.cash_cents, equity_cents=eq, day_start_equity_cents=day_start,
-                market_status=m.status, market_close_ts=m.close_ts, quote_ts=s.ts, spread=s.spread())
-            ok, reason = risk.check(d, ctx, self.cfg.limits)
+        ctx = RiskContext(  # the kill flag is read at the instant of the decision
+            now_ms=now, kill_switch=self.flags.kill, daily_stopped=daily_stopped,
+            open_positions=len(held), holds_ticker=s.ticker in held,
+            cash_cents=self.account.cash_cents, equity_cents=eq, day_start_equity_cents=day_start,
+            market_status=m.status, market_close_ts=m.close_ts, quote_ts=s.ts, spread=s.spread())
+        ok, reason = risk.check(d, ctx, self.cfg.limits)
         return d.model_copy(update={"accepted": ok, "reason": reason})
 
     # -- flatten --------------------------------------------------------------------
-    def flatten(self) -> int:
+    def flatten(self, origin: str = "operator") -> int:
         """Sell every open paper position into the bids of its latest snapshot. Returns fills."""
         n = 0
         now = self.source.now_ms()
-        with self._book, self.store.atomic():
+        with self.store.atomic():
             for p in self.account.open_positions():
                 s = self.snapshots.get(p.ticker)
                 if s is None:
                     continue
-                fill = broker.fill_sell(p.ticker, p.side, p.contracts, s, self._mult(p.ticker), now)
+                fill = broker.fill_sell(p.ticker, p.side, p.contracts, s, self.fee_multiplier(p.ticker), now)
                 if fill is None:
                     continue
                 fid = self.store.insert_fill(fill, "sell", None)
                 self._apply(sell_entries(fill, fid))
                 n += 1
-            self.store.add_event(now, "flatten", f"{n} fills")
+            self.store.add_event(now, "flatten", f"{n} fills ({origin})")
         return n

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kakashi_tui.adapters.store import read_latest_snapshot, read_ledger
+from kakashi_tui.adapters.queries import connect_readonly, read_latest_snapshot, read_ledger
 from kakashi_tui.core.ledger import Account, Closed, Kind, equity_cents
 from kakashi_tui.core.models import Side
 from kakashi_tui.core.money import fmt_cents
 from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS
 from kakashi_tui.core.sizing import per_trade_cap_cents
 from kakashi_tui.core.stats import Drawdown, bootstrap_ci, brier, max_drawdown, mean, verdict
-from kakashi_tui.errors import ConfigError, StoreError
+from kakashi_tui.errors import ConfigError
 from kakashi_tui.view import fmt_signed
 from kakashi_tui.view import fmt_utc as _utc
 
@@ -36,18 +36,6 @@ def parse_day(text: str, end: bool = False) -> int:
         raise ConfigError(f"bad date {text!r}: use YYYY-MM-DD (UTC)") from None
     ms = int(d.timestamp() * 1000)
     return ms + DAY_MS - 1 if end else ms
-
-
-def connect_readonly(db: str | Path) -> sqlite3.Connection:
-    path = Path(db)
-    if not path.exists():
-        raise StoreError(f"no database at {path}", 2)
-    try:
-        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=5)
-        con.execute("SELECT count(*) FROM ledger").fetchone()
-    except sqlite3.DatabaseError as e:
-        raise StoreError(f"database {path} is unreadable or not a Kakashi database ({e})", 2) from None
-    return con
 
 
 @dataclass

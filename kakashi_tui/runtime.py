@@ -1,19 +1,33 @@
-"""Assemble an engine from configuration and command-line choices (shared by the CLI,
-the desk and tests). Nothing here trades: it only wires adapters to the engine."""
+"""Assemble an engine and its trading service from settings (shared by the CLI, the desk,
+the benchmarks and tests). Nothing here trades: it only wires adapters to the engine.
+
+Settings are resolved once, here, each with its origin, in one order:
+command line > environment > config file > what the database remembers > default.
+A database that remembers a different seed, market count or bankroll than asked for says
+so in one line (``notes``) instead of silently winning.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from kakashi_tui.adapters.beliefs import BeliefsFile
 from kakashi_tui.adapters.kalshi import PRODUCTION_BASE, KalshiClient, KalshiSource
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
-from kakashi_tui.adapters.store import Store, now_wall_ms
+from kakashi_tui.adapters.store import Control, Store, now_wall_ms
 from kakashi_tui.config import KakashiConfig
-from kakashi_tui.engine import Engine
+from kakashi_tui.core.money import fmt_cents
+from kakashi_tui.adapters.source import Source
+from kakashi_tui.engine import Engine, Estimator
 from kakashi_tui.errors import ConfigError
+from kakashi_tui.service import TradingService
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -27,32 +41,94 @@ class Options:
     sim_start_ms: int | None = None  # tests pin the simulated clock
 
 
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    value: T
+    origin: str  # "command line", "environment KAKASHI_DB", "config file x.toml", "database", "default"
+
+
+def resolve(cli: T | None, env: str | None, cfg_set: bool, cfg_value: T, remembered: T | None,
+            default: T) -> Setting[T]:
+    """The one order: command line > environment > config file > the database > default.
+    (Settings read from the environment are text: ``db`` and ``api_base``.)"""
+    if cli is not None:
+        return Setting(cli, "command line")
+    if env is not None and (raw := os.environ.get(env)):
+        return Setting(raw, f"environment {env}")  # type: ignore[arg-type]
+    if cfg_set:
+        return Setting(cfg_value, "config file")
+    if remembered is not None:
+        return Setting(remembered, "database")
+    return Setting(default, "default")
+
+
 def api_base(opts: Options, cfg: KakashiConfig) -> str:
-    return opts.api_base or os.environ.get("KAKASHI_API_BASE") or cfg.kalshi.api_base or PRODUCTION_BASE
+    return resolve(opts.api_base, "KAKASHI_API_BASE", cfg.kalshi.api_base is not None,
+                   cfg.kalshi.api_base, None, PRODUCTION_BASE).value or PRODUCTION_BASE
 
 
 def db_path(opts: Options, cfg: KakashiConfig) -> str:
-    return opts.db or os.environ.get("KAKASHI_DB") or cfg.db
+    return resolve(opts.db, "KAKASHI_DB", "db" in cfg.model_fields_set, cfg.db, None, cfg.db).value
 
 
-def build_sim(store: Store, opts: Options, cfg: KakashiConfig) -> SimExchange:
+@dataclass
+class SimSettings:
+    seed: Setting[int]
+    markets: Setting[int]
+    step_ms: Setting[int]
+    start_ms: int
+    notes: list[str]
+
+
+def resolve_sim(store: Store, opts: Options, cfg: KakashiConfig) -> SimSettings:
+    """The simulator's settings. A database resumes its own world (seed, clock, tick); a
+    seed asked for that differs from the one it remembers is refused (a different world);
+    a different market count or step is used, and said so."""
+    remembered_seed = store.control(Control.SIM_SEED)
+    asked = cfg.sim.model_fields_set
+    seed = resolve(opts.seed, None, "seed" in asked, cfg.sim.seed,
+                   remembered_seed if isinstance(remembered_seed, int) else None, cfg.sim.seed)
+    if remembered_seed is not None and remembered_seed != seed.value:
+        raise ConfigError(f"{store.path} was created with --seed {remembered_seed} ({seed.origin} asks "
+                          f"{seed.value}); use that seed or another --db")
+    notes: list[str] = []
+
+    def remembered(key: Control, name: str, asked_set: bool, asked_value: int) -> Setting[int]:
+        stored = store.control(key)
+        got = resolve(None, None, asked_set, asked_value, stored if isinstance(stored, int) else None,
+                      asked_value)
+        if isinstance(stored, int) and stored != got.value:
+            notes.append(f"{store.path} remembers [sim] {name} = {stored}; using {got.value} from the {got.origin}")
+        return got
+
+    markets = remembered(Control.SIM_MARKETS, "markets", "markets" in asked, cfg.sim.markets)
+    step = remembered(Control.SIM_STEP_MS, "step_ms", "step_seconds" in asked, cfg.sim.step_seconds * 1000)
+    start = store.control(Control.SIM_START_MS)
+    start_ms = start if isinstance(start, int) else (opts.sim_start_ms or (now_wall_ms() // 60_000) * 60_000)
+    return SimSettings(seed, markets, step, start_ms, notes)
+
+
+def build_sim(store: Store, opts: Options, cfg: KakashiConfig, notes: list[str] | None = None) -> SimExchange:
     """The simulator resumes where this database left it: same seed, same clock, same tick."""
-    stored_seed = store.get_control("sim_seed")
-    seed = opts.seed if opts.seed is not None else (int(stored_seed) if stored_seed else cfg.sim.seed)
-    if stored_seed is not None and int(stored_seed) != seed:
-        raise ConfigError(f"{store.path} was created with --seed {stored_seed}; use that seed or another --db")
-    start = store.get_control("sim_start_ms")
-    start_ms = int(start) if start else (opts.sim_start_ms or (now_wall_ms() // 60_000) * 60_000)
-    markets = int(store.get_control("sim_markets") or cfg.sim.markets)
-    step_ms = int(store.get_control("sim_step_ms") or cfg.sim.step_seconds * 1000)
+    st = resolve_sim(store, opts, cfg)
+    if notes is not None:
+        notes.extend(st.notes)
     with store.atomic():
-        store.set_control("sim_seed", str(seed))
-        store.set_control("sim_start_ms", str(start_ms))
-        store.set_control("sim_markets", str(markets))
-        store.set_control("sim_step_ms", str(step_ms))
-    sim = SimExchange(seed=seed, markets=markets, start_ms=start_ms, step_ms=step_ms)
-    sim.fast_forward(int(store.get_control("sim_tick") or 0))
+        store.set_controls({Control.SIM_SEED: st.seed.value, Control.SIM_START_MS: st.start_ms,
+                            Control.SIM_MARKETS: st.markets.value, Control.SIM_STEP_MS: st.step_ms.value})
+    sim = SimExchange(seed=st.seed.value, markets=st.markets.value, start_ms=st.start_ms, step_ms=st.step_ms.value)
+    sim.fast_forward(int(store.control(Control.SIM_TICK) or 0))
     return sim
+
+
+def bankroll_note(engine: Engine, cfg: KakashiConfig) -> str | None:
+    """The ledger's first deposit is the bankroll; a different one asked for is said, not used."""
+    asked = cfg.engine_config().bankroll_cents
+    funded = next((e.amount_cents for e in engine.store.ledger_entries() if e.key == "deposit:initial"), None)
+    if "bankroll" in cfg.model_fields_set and funded is not None and funded != asked:
+        return (f"{engine.store.path} was funded with {fmt_cents(funded)}; bankroll {fmt_cents(asked)} "
+                f"from the config file applies to a new --db only")
+    return None
 
 
 def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> KalshiClient:
@@ -60,13 +136,17 @@ def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> KalshiClient:
                         max_retries=cfg.kalshi.max_retries, backoff_base=cfg.kalshi.backoff_base_s)
 
 
-def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None) -> Engine:
+def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None,
+                 notes: list[str] | None = None) -> Engine:
     store = store or Store(db_path(opts, cfg))
     try:
         if opts.source == "sim":
-            sim = build_sim(store, opts, cfg)
+            sim = build_sim(store, opts, cfg, notes)
             oracle = SimOracle(sim, noise=cfg.sim.oracle_noise, seed=sim.seed)
-            return Engine(store, sim, [oracle], cfg.engine_config())
+            engine = Engine(store, sim, [oracle], cfg.engine_config())
+            if notes is not None and (note := bankroll_note(engine, cfg)):
+                notes.append(note)
+            return engine
         if opts.source == "kalshi":
             beliefs_path = opts.beliefs or cfg.kalshi.beliefs
             beliefs = BeliefsFile(beliefs_path) if beliefs_path else None
@@ -79,6 +159,56 @@ def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None) 
     except BaseException:
         store.close()
         raise
+
+
+def default_interval(source: str, desk: bool) -> float:
+    """Seconds between ticks: the simulator flat out headless, 0.5 s in the desk; Kalshi 5 s."""
+    if source != "sim":
+        return 5.0
+    return 0.5 if desk else 0.0
+
+
+def build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None = None, ticks: int | None = None,
+                  desk: bool = False, view_hz: float = 4.0,
+                  log: Callable[[str], None] | None = None) -> tuple[TradingService, Callable[[], None]]:
+    """The trading service over a freshly built engine, and the one function that closes it
+    (source, then store). Settings notes are printed once, here."""
+    notes: list[str] = []
+    engine = build_engine(opts, cfg, notes=notes)
+    for n in notes:
+        warn(n)
+    service = TradingService(
+        engine, interval=default_interval(opts.source, desk) if interval is None else interval, max_ticks=ticks,
+        max_consecutive_failures=cfg.engine.max_consecutive_failures, view_hz=view_hz, log=log or warn)
+    service.notes = notes
+
+    def close() -> None:
+        try:
+            if service.running:  # the engine thread is stuck in a feed: do not wait on its client
+                threading.Thread(target=engine.source.close, daemon=True).start()
+            else:
+                engine.source.close()
+        finally:
+            engine.store.close()
+
+    return service, close
+
+
+def replay_service(target: str | Store, source: Source, estimator: Estimator,
+                   cfg: KakashiConfig) -> tuple[TradingService, Callable[[], None]]:
+    """The service over an engine fed by recorded data (``kakashi replay``, the benchmarks),
+    writing into a new database (one that already holds a run is refused)."""
+    store = target if isinstance(target, Store) else Store(target)
+    try:
+        if store.last_tick_ts() is not None:
+            raise ConfigError(f"{store.path} already holds a run; replay into a new --db")
+        engine = Engine(store, source, [estimator], cfg.engine_config())
+    except BaseException:
+        store.close()
+        raise
+    service = TradingService(engine, interval=0.0, max_consecutive_failures=cfg.engine.max_consecutive_failures,
+                             log=warn)
+    return service, store.close
 
 
 def warn(msg: str) -> None:

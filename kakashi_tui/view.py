@@ -1,20 +1,27 @@
 """The desk's view model: an immutable picture of the engine after a tick, plus the pure
 formatting the panels use. No Textual here, so it is unit-testable and cheap to post
-between threads."""
+between threads. The trading service builds it on the engine's thread (``build_view``)
+and publishes it; front-ends only ever read a ``DeskView``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from kakashi_tui.core.ledger import Closed, mark_cents
-from kakashi_tui.core.models import Side, Snapshot, TradeDecision
+from kakashi_tui.core.models import Side, TickQuote, TradeDecision
+from kakashi_tui.core import risk
 from kakashi_tui.core.risk import daily_cap_cents
-from kakashi_tui.engine import state_label
+from typing import TYPE_CHECKING
+
+from kakashi_tui.engine import run_state
 from kakashi_tui.core.sizing import per_trade_cap_cents
 from kakashi_tui.core.strategy import pick_side, side_evs
 from kakashi_tui.core.money import fmt_cents
+
+if TYPE_CHECKING:
+    from kakashi_tui.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -28,9 +35,11 @@ class MarketLine:
     p_source: str
     ev_yes: Decimal | None
     ev_no: Decimal | None
-    signal: str  # "BUY YES" / "BUY NO" / "HELD" / ""
+    signal: str  # what the risk gate would do now: "BUY YES" / "BUY NO", "HELD", or why not (GATE_LABELS)
     age_ms: int
     close_ts: int | None
+    status: str = ""
+    fee_multiplier: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,7 @@ class DeskView:
     feed_errors: tuple[str, ...]
     rejected_total: int
     markets: tuple[MarketLine, ...]
-    books: dict[str, tuple[Snapshot, ...]]
+    books: dict[str, tuple[TickQuote, ...]]
     decisions: tuple[TradeDecision, ...]
     positions: tuple[PositionLine, ...]
     history: tuple[Closed, ...]
@@ -82,6 +91,10 @@ class DeskView:
     killed: bool
     paused: bool
     daily_stopped: bool
+    edge_threshold: Decimal = Decimal("0.03")  # the limits the operator sees beside the numbers
+    max_quote_age_ms: int = 30_000
+    max_spread: Decimal = Decimal("0.05")
+    daily_cap_cents: int = 0  # today's loss that stops new trades
 
 
 def _level(used: int, limit: int) -> str:
@@ -90,66 +103,108 @@ def _level(used: int, limit: int) -> str:
     return "warn" if used >= 0.7 * limit else "ok"
 
 
-def build_view(engine, focus: str | None = None) -> DeskView:
-    """Snapshot the engine's state for the desk. Holds the engine's book lock briefly.
+#: The risk gate's refusals, in a word for the Signal column (the log keeps the full reason).
+GATE_LABELS = {
+    risk.KILL_SWITCH: "halted", risk.DAILY_STOP: "cap", risk.MARKET_NOT_OPEN: "closed", risk.MARKET_CLOSED: "closed",
+    risk.STALE_QUOTE: "stale", risk.WIDE_SPREAD: "spread", risk.NO_SPREAD: "spread", risk.ALREADY_HOLDS: "HELD",
+    risk.MAX_POSITIONS: "max pos", risk.ZERO_SIZE: "size", risk.PER_TRADE_CAP: "size", risk.DAILY_HEADROOM: "cap",
+    risk.NO_CASH: "cash",
+}
+
+
+def market_title(m) -> str:
+    """What tells a market from its siblings: Kalshi's yes_sub_title ("45° or above") before the
+    event's title, when the source gives one."""
+    if m is None:
+        return ""
+    sub = getattr(m, "subtitle", "") or ""
+    return f"{sub} · {m.title}" if sub and m.title and sub != m.title else (sub or m.title)
+
+
+def gate_signal(decision: TradeDecision | None, paused: bool) -> str:
+    """What the gate would do with this market now: BUY <side>, or why not."""
+    if decision is None:
+        return ""  # no edge past the threshold: nothing to propose
+    if decision.accepted:
+        return "paused" if paused else f"BUY {decision.side.value.upper()}"
+    reason = decision.reason
+    return next((label for key, label in GATE_LABELS.items() if reason.startswith(key)), "no")
+
+
+def _kill_line(killed: bool, reason: str) -> RiskLine:
+    return RiskLine("Kill switch", "THROWN" if killed else "armed", reason if killed else "", "error" if killed else "ok")
+
+
+def build_view(engine: Engine, focus: str | None = None) -> DeskView:
+    """Picture the engine's state for the desk: the service calls it on the engine's thread.
 
     ``focus``: the market whose recent quotes the detail panel shows (only its history is
     copied; with thousands of markets the others would be garbage by the next view).
     """
-    with engine._book:
-        now = engine.source.now_ms()
-        acct = engine.account
-        limits = engine.cfg.limits
-        held = acct.tickers_held()
-        lines = []
-        for t, s in sorted(engine.snapshots.items()):
-            m = engine.markets.get(t)
-            est = engine.estimates.get(t)
-            evs = side_evs(s, est.p_hat, engine._mult(t)) if est else {Side.YES: None, Side.NO: None}
-            signal = "HELD" if t in held else ""
-            if not signal:  # what the strategy would propose, before the risk gate
-                best = pick_side(evs, engine.cfg.strategy.edge_threshold)
-                signal = f"BUY {best[1].value.upper()}" if best else ""
-            lines.append(MarketLine(
-                ticker=t, title=m.title if m else "", bid=s.yes_bid, ask=s.yes_ask, last=s.last,
-                p_hat=est.p_hat if est else None, p_source=est.source if est else "",
-                ev_yes=evs[Side.YES], ev_no=evs[Side.NO], signal=signal, age_ms=max(0, now - s.ts),
-                close_ts=m.close_ts if m else None))
-        positions = []
-        for p in acct.open_positions():
-            m = engine.markets.get(p.ticker)
-            positions.append(PositionLine(
-                ticker=p.ticker, side=p.side, contracts=p.contracts, avg_price=p.avg_price,
-                mark_cents=mark_cents(p, engine.snapshots.get(p.ticker)), cost_cents=p.cost_cents,
-                close_in_ms=(m.close_ts - now) if m and m.close_ts else None))
-        equity = acct.cash_cents + sum(pl.mark_cents for pl in positions)
-        unreal = sum(pl.upnl_cents for pl in positions)
-        day_start = engine.day_start_equity() or equity
-        today = equity - day_start
-        dcap = daily_cap_cents(day_start, limits.daily_loss_cap_pct)
-        loss = max(0, -today)
-        ptc = per_trade_cap_cents(equity, limits.max_loss_per_trade_pct)
-        with engine._flags_lock:
-            killed, reason, paused = engine.flags.kill, engine.flags.kill_reason, engine.flags.paused
-        stopped = engine.daily_stopped(now)  # one control read serves the label and the panel
-        risk = (
-            RiskLine("Open positions", str(len(positions)), str(limits.max_open_positions),
-                     _level(len(positions), limits.max_open_positions)),
-            RiskLine("Today's loss", fmt_cents(loss), fmt_cents(dcap), "error" if stopped else _level(loss, dcap)),
-            RiskLine("Per-trade cap", fmt_cents(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
-            RiskLine("Kill switch", "THROWN" if killed else "armed", reason if killed else "", "error" if killed else "ok"),
-        )
-        state = state_label(killed, reason, stopped, paused)
-        kind = "halted" if (killed or stopped) else ("paused" if paused else "running")
-        books = {t: tuple(h) for t, h in engine.quote_history.items() if focus is None or t == focus}
-        return DeskView(
-            source=engine.source.name, state=state, state_kind=kind, tick=engine.tick_count, clock_ms=now,
-            latency_ms=engine.last_latency_ms, feed_errors=engine.last_errors, rejected_total=engine.rejected_total,
-            markets=tuple(lines), books=books, decisions=tuple(list(engine.recent_decisions)[-60:]),
-            positions=tuple(positions), history=tuple(acct.closed[-30:]), cash_cents=acct.cash_cents,
-            equity_cents=equity, realized_cents=acct.realized_cents, unrealized_cents=unreal, today_pnl_cents=today,
-            fees_cents=acct.fees_cents, equity_series=tuple(engine.equity_series), risk=risk, killed=killed,
-            paused=paused, daily_stopped=stopped)
+    now = engine.source.now_ms()
+    acct = engine.account
+    limits = engine.cfg.limits
+    held = acct.tickers_held()
+    edge = engine.cfg.strategy.edge_threshold
+    equity = engine.equity()
+    day_start = engine.day_start_equity() or equity
+    flags = engine.flags  # one consistent picture (replaced whole, never mutated)
+    stopped = engine.daily_stopped(now)  # one control read serves the label, the panel and the signals
+    lines = []
+    for t, s in sorted(engine.snapshots.items()):
+        m = engine.markets.get(t)
+        est = engine.estimates.get(t)
+        mult = engine.fee_multiplier(t)
+        evs: dict[Side, Decimal | None] = (side_evs(s, est.p_hat, mult) if est else {Side.YES: None, Side.NO: None})
+        if t in held:
+            signal = "HELD"
+        elif est is not None and pick_side(evs, edge) is not None:
+            # an edge: what the risk gate would say to it now (the same check the tick makes)
+            signal = gate_signal(engine._decide(s, now, equity, day_start, stopped, held), flags.paused)
+        else:
+            signal = ""
+        lines.append(MarketLine(
+            ticker=t, title=market_title(m), bid=s.yes_bid, ask=s.yes_ask, last=s.last,
+            p_hat=est.p_hat if est else None, p_source=est.source if est else "",
+            ev_yes=evs[Side.YES], ev_no=evs[Side.NO], signal=signal, age_ms=max(0, now - s.ts),
+            close_ts=m.close_ts if m else None, status=m.status.value if m else "", fee_multiplier=mult))
+    positions = []
+    for p in acct.open_positions():
+        m = engine.markets.get(p.ticker)
+        positions.append(PositionLine(
+            ticker=p.ticker, side=p.side, contracts=p.contracts, avg_price=p.avg_price,
+            mark_cents=mark_cents(p, engine.snapshots.get(p.ticker)), cost_cents=p.cost_cents,
+            close_in_ms=(m.close_ts - now) if m and m.close_ts else None))
+    unreal = sum(pl.upnl_cents for pl in positions)
+    today = equity - day_start
+    dcap = daily_cap_cents(day_start, limits.daily_loss_cap_pct)
+    loss = max(0, -today)
+    ptc = per_trade_cap_cents(equity, limits.max_loss_per_trade_pct)
+    risk = (
+        RiskLine("Open positions", str(len(positions)), str(limits.max_open_positions),
+                 _level(len(positions), limits.max_open_positions)),
+        RiskLine("Today's loss", fmt_cents(loss), fmt_cents(dcap), "error" if stopped else _level(loss, dcap)),
+        RiskLine("Per-trade cap", fmt_cents(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
+        _kill_line(flags.kill, flags.kill_reason),
+    )
+    state, kind = run_state(flags.kill, flags.kill_reason, stopped, flags.paused)
+    books = {t: tuple(h) for t, h in engine.quote_history.items() if focus is None or t == focus}
+    return DeskView(
+        source=engine.source.name, state=state, state_kind=kind, tick=engine.tick_count, clock_ms=now,
+        latency_ms=engine.last_latency_ms, feed_errors=engine.last_errors, rejected_total=engine.rejected_total,
+        markets=tuple(lines), books=books, decisions=tuple(list(engine.recent_decisions)[-60:]),
+        positions=tuple(positions), history=tuple(acct.closed[-30:]), cash_cents=acct.cash_cents,
+        equity_cents=equity, realized_cents=acct.realized_cents, unrealized_cents=unreal, today_pnl_cents=today,
+        fees_cents=acct.fees_cents, equity_series=tuple(engine.equity_series), risk=risk, killed=flags.kill,
+        paused=flags.paused, daily_stopped=stopped, edge_threshold=edge, max_quote_age_ms=limits.max_quote_age_ms,
+        max_spread=limits.max_spread, daily_cap_cents=dcap)
+
+
+def with_flags(v: DeskView, killed: bool, kill_reason: str, paused: bool) -> DeskView:
+    """The same view with new kill/pause flags (a command flipped them in memory just now)."""
+    state, kind = run_state(killed, kill_reason, v.daily_stopped, paused)
+    risk = tuple(_kill_line(killed, kill_reason) if r.name == "Kill switch" else r for r in v.risk)
+    return replace(v, state=state, state_kind=kind, killed=killed, paused=paused, risk=risk)
 
 
 # -- formatting -------------------------------------------------------------------------

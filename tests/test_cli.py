@@ -210,3 +210,75 @@ def test_an_unexpected_error_is_one_line_and_the_traceback_goes_to_a_file(monkey
     assert len(err) == 1 and err[0].startswith("kakashi: internal error: RuntimeError: a bug we did not foresee")
     logs = list(tmp_path.glob("kakashi-crash-*.log"))
     assert len(logs) == 1 and "Traceback" in logs[0].read_text() and "boom" in logs[0].read_text()
+
+
+def test_pause_and_resume_from_another_terminal_reach_a_running_engine(tmp_path):
+    from tests.conftest import make_engine
+
+    db = tmp_path / "k.db"
+    e = make_engine(db)
+    e.tick()
+    p = kakashi("pause", "--db", str(db))  # while this engine holds the DB: a request row
+    assert p.returncode == 0 and "next tick" in p.stdout, p.stderr
+    assert "1 request(s) pending" in kakashi("status", "--db", str(db)).stdout
+    assert e.tick().decisions == () and e.paused and e.state_label() == "PAUSED"
+    st = kakashi("status", "--db", str(db)).stdout
+    assert "| paused" in st and "pending" not in st
+    assert kakashi("resume", "--db", str(db)).returncode == 0
+    e.tick()
+    assert not e.paused
+    e.store.close()
+
+
+def test_a_headless_run_ends_0_while_another_process_kills_and_reads(tmp_path):
+    db = tmp_path / "k.db"
+    assert kakashi("run", "--headless", "--ticks", "5", "--db", str(db)).returncode == 0
+    run = subprocess.Popen([sys.executable, "-m", "kakashi_tui", "run", "--headless", "--ticks", "150", "--db", str(db)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    for i in range(4):
+        assert kakashi("kill", "--db", str(db), "--reason", f"side {i}").returncode == 0
+        assert kakashi("status", "--db", str(db)).returncode == 0
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert "stopped after 150 ticks" in out and "failed" not in out and "tick failed" not in err
+
+
+def test_status_shows_what_stops_trading_and_whether_an_engine_runs(tmp_path):
+    db = str(tmp_path / "k.db")
+    assert kakashi("run", "--headless", "--ticks", "2", "--db", db).returncode == 0
+    p = kakashi("--db", db, "status")  # a common option before the subcommand works too
+    assert p.returncode == 0, p.stderr
+    assert "kill switch armed | not paused | daily stop not hit | engine not running" in p.stdout
+    s = Store(db)  # an engine's writer lock on the file
+    try:
+        s.set_control("daily_stop_day", "2030-01-01")
+        p = kakashi("status", "--db", db)
+        assert "engine RUNNING on this database" in p.stdout and "daily stop not hit" in p.stdout
+        day = s.db.execute_sql("SELECT MAX(ts) FROM ticks").fetchone()[0]
+        from kakashi_tui.engine import utc_day
+        s.set_control("daily_stop_day", utc_day(day))
+    finally:
+        s.close()
+    assert "daily stop HIT today (no new trades until 00:00 UTC)" in kakashi("--config", "/dev/null", "--db", db,
+                                                                               "status").stdout
+
+
+def test_common_options_before_the_subcommand(tmp_path):
+    db = str(tmp_path / "k.db")
+    assert kakashi("--db", db, "snapshot").returncode == 0
+    assert kakashi("--db", db, "kill", "--reason", "x").returncode == 0
+    assert "THROWN (x)" in kakashi("--db", db, "status").stdout
+    p = kakashi("--db", db, "report", "--until", "2000-01-01")
+    assert_one_line_error(p, 2)
+
+
+def test_headless_writes_the_daily_summary_at_the_day_roll(tmp_path):
+    cfg = tmp_path / "k.toml"
+    cfg.write_text(f'[sim]\nstep_seconds = 3600\n[desk]\nreports_dir = "{tmp_path / "reports"}"\n')
+    db = str(tmp_path / "k.db")
+    p = kakashi("run", "--headless", "--ticks", "30", "--db", db, "--config", str(cfg), "--seed", "7")
+    assert p.returncode == 0, p.stderr
+    written = [ln for ln in p.stdout.splitlines() if "post-mortem written to" in ln]
+    assert written and "summary post-mortem written to" in written[0]
+    days = sorted((tmp_path / "reports" / "daily").iterdir())
+    assert days and days[0].read_text().count("\n") == 1

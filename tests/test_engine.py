@@ -200,18 +200,6 @@ def test_kill_switch_refuses_orders_and_survives_restart(db_path):
     assert e2.tick().fills == 1
 
 
-def test_a_kill_thrown_in_memory_reaches_the_db_by_the_next_tick(db_path):
-    e = fake_engine(db_path, [FetchBatch(rows=[row()])], p={"T": 0.60})
-    e.kill("desk", persist=False)  # the desk's fast path: flag first, DB write off the UI thread
-    assert e.store.get_control("kill_switch") is None
-    rep = e.tick()
-    assert rep.fills == 0 and e.store.get_control("kill_switch") == "1"
-    assert e.store.get_control("kill_reason") == "desk"
-    e.persist_kill()  # the late worker write is then a no-op, not a second event
-    from kakashi_tui.adapters.store import EventRow
-    assert EventRow.select().where(EventRow.kind == "kill_switch").count() == 1
-
-
 def test_pause_takes_no_decisions(db_path):
     e = fake_engine(db_path, [FetchBatch(rows=[row()])], p={"T": 0.60})
     e.set_paused(True)
@@ -252,6 +240,24 @@ def test_daily_cap_stops_trading_for_the_rest_of_the_utc_day(db_path):
     e.source.now = NOW + 86_400_000
     e.source.batches = [FetchBatch(rows=[row("U", ts=e.source.now, close=e.source.now + 3_600_000)])]
     assert not e.daily_stopped() and e.tick().fills == 1
+
+
+@pytest.mark.parametrize("policy", ["hold", "flatten"])
+def test_on_daily_stop_holds_or_flattens_open_positions(db_path, policy):
+    cfg = EngineConfig(bankroll_cents=10_000, on_daily_stop=policy)
+    e = fake_engine(db_path, [FetchBatch(rows=[row("T", depth=500)])], p={"T": 0.60}, cfg=cfg)
+    e.tick()
+    assert e.account.open_positions()
+    e.source.batches = [FetchBatch(rows=[row("T", bid="0.01", ask="0.03")])]
+    e.store.set_control("day_start_equity", "10400")
+    e.tick()
+    assert e.daily_stopped()
+    if policy == "hold":
+        assert e.account.open_positions() and FillRow.select().where(FillRow.action == "sell").count() == 0
+    else:  # sold into the bids on the tick the stop was hit, and said so
+        assert e.account.open_positions() == [] and FillRow.select().where(FillRow.action == "sell").count() == 1
+        assert e.store.db.execute_sql("SELECT detail FROM events WHERE kind = 'flatten'").fetchone()[0] == \
+            "1 fills (daily stop)"
 
 
 def test_a_failed_tick_rolls_back_and_memory_follows_the_ledger(db_path):

@@ -10,7 +10,6 @@ for each tick. Nothing else differs from a live run.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -20,6 +19,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import real_to_price
 from kakashi_tui.core.models import Estimate, rejection_reason
@@ -142,7 +142,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, s
 
 def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:
     """An earlier run's stored data as replay records, in time order."""
-    con = sqlite3.connect(f"file:{Path(db).resolve()}?mode=ro", uri=True)
+    con = connect_readonly(db)
     try:
         dep = con.execute("SELECT ts FROM ledger WHERE key = 'deposit:initial'").fetchone()
         if dep:

@@ -1,9 +1,14 @@
 """SQLite storage with peewee (WAL mode, one writer).
 
 The ledger is append-only and every entry has a unique key; bankroll, positions and PnL
-are derived from it. Each engine tick is written in one transaction, so a crash (even
-``kill -9``) leaves the database at the end of the last whole tick. The writer holds an
-advisory lock file beside the database so that two engines never trade one book.
+are derived from it. Each engine tick is written in one ``BEGIN IMMEDIATE`` transaction,
+so a crash (even ``kill -9``) leaves the database at the end of the last whole tick.
+
+Opening is careful, in this order and before anything is written: the writer locks the
+database file itself (``flock`` on its inode, so a symlink, a hard link or a deleted lock
+file cannot let a second writer in); a SQLite file that is not Kakashi's is refused
+untouched; a schema newer than this code is refused. This module owns the schema and its
+migrations; reads for report, replay, status and the desk live in ``queries``.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import peewee as pw
 
@@ -25,6 +31,7 @@ from kakashi_tui.core.models import Estimate, Fill, Market, Quote, Side, Snapsho
 from kakashi_tui.errors import StoreError
 
 SCHEMA_VERSION = 3
+LOCK_WAIT_S = 1.0  # how long a new writer waits for the file lock before saying who holds it
 
 #: Columns added after version 1: (table, column, SQL type and default). Applied on open.
 MIGRATIONS = [("decisions", "equity_cents", "INTEGER NOT NULL DEFAULT 0")]
@@ -156,6 +163,19 @@ class ControlRow(_Base):
         table_name = "control"
 
 
+class RequestRow(_Base):
+    """A command from another process (``kakashi kill/pause/resume``): the running engine
+    adopts it on its next tick and stamps ``applied_tick``; with no engine running, the
+    command line applies it itself. Either way, once, in id order."""
+    ts = pw.BigIntegerField()
+    kind = pw.CharField()  # kill | pause | resume
+    arg = pw.TextField(default="")
+    applied_tick = pw.BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "requests"
+
+
 class EventRow(_Base):
     ts = pw.BigIntegerField(index=True)
     kind = pw.CharField()
@@ -184,7 +204,57 @@ class TickRow(_Base):
 
 
 MODELS = [MarketRow, SnapshotRow, EstimateRow, DecisionRow, FillRow, LedgerRow, OutcomeRow,
-          RejectedRow, ControlRow, EventRow, TickRow]
+          RejectedRow, ControlRow, EventRow, TickRow, RequestRow]
+#: Tables whose presence marks a file as Kakashi's (a file with other tables and not these is foreign).
+KAKASHI_MARKERS = frozenset({"control", "ledger"})
+
+
+class Control(StrEnum):
+    """The keys of the control table; ``CONTROL_TYPES`` says what each value is."""
+    SCHEMA_VERSION = "schema_version"
+    KILL_SWITCH = "kill_switch"
+    KILL_REASON = "kill_reason"
+    PAUSED = "paused"
+    DAY = "day"
+    DAY_START_EQUITY = "day_start_equity"
+    DAILY_STOP_DAY = "daily_stop_day"
+    TICK_COUNT = "tick_count"
+    SIM_SEED = "sim_seed"
+    SIM_START_MS = "sim_start_ms"
+    SIM_MARKETS = "sim_markets"
+    SIM_STEP_MS = "sim_step_ms"
+    SIM_TICK = "sim_tick"
+
+
+ControlValue = bool | int | str
+CONTROL_TYPES: dict[Control, type] = {
+    Control.SCHEMA_VERSION: int, Control.KILL_SWITCH: bool, Control.KILL_REASON: str, Control.PAUSED: bool,
+    Control.DAY: str, Control.DAY_START_EQUITY: int, Control.DAILY_STOP_DAY: str, Control.TICK_COUNT: int,
+    Control.SIM_SEED: int, Control.SIM_START_MS: int, Control.SIM_MARKETS: int, Control.SIM_STEP_MS: int,
+    Control.SIM_TICK: int,
+}
+
+
+def control_text(key: Control, value: ControlValue) -> str:
+    """A typed control value as stored (bools as 1/0); refuses a value of the wrong type."""
+    want = CONTROL_TYPES[key]
+    if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+        raise TypeError(f"control {key.value} takes {want.__name__}, not {type(value).__name__}")
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def control_value(key: Control, text: str | None) -> ControlValue | None:
+    """A stored control value back as its type (None when unset or blank)."""
+    if text is None or text == "":
+        return None
+    want = CONTROL_TYPES[key]
+    if want is bool:
+        return text == "1"
+    if want is int:
+        return int(text)
+    return text
 
 
 def real_to_price(x: float | None) -> Decimal | None:
@@ -197,9 +267,9 @@ def now_wall_ms() -> int:
 
 
 class Store:
-    """One SQLite file. ``writer=True`` takes the single-writer lock."""
+    """One SQLite file. ``writer=True`` takes the single-writer lock on the file itself."""
 
-    def __init__(self, path: str | os.PathLike[str], writer: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], writer: bool = True, lock_wait: float | None = None) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
         if self.path.parent and not self.path.parent.exists():
@@ -208,24 +278,26 @@ class Store:
             except OSError as e:
                 raise StoreError(f"cannot create database folder {self.path.parent}: {e.strerror}", 2) from e
         if writer:
-            self._take_lock()
-        created = not self.path.exists()
+            self._take_lock(LOCK_WAIT_S if lock_wait is None else lock_wait)  # creates an empty file owner-only (0600) if there is none
+        try:
+            self._refuse_foreign_or_newer()  # read-only, before even the WAL pragma touches the file
+        except StoreError:
+            self.close()
+            raise
         self.db = pw.SqliteDatabase(
             str(self.path),
             pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1, "busy_timeout": 5000},
             timeout=5,
         )
         try:
-            if created:
-                # Owner-only from the first byte: the DB holds the operator's whole trading record.
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self.db.bind(MODELS, bind_refs=False, bind_backrefs=False)
+            if writer:  # the models are process-global: only the one writer binds them
+                self.db.bind(MODELS, bind_refs=False, bind_backrefs=False)
             self.db.connect(reuse_if_open=True)
             self.db.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
             if writer:
-                self.db.create_tables(MODELS, safe=True)
-                self._migrate()
-                self.set_control_default("schema_version", str(SCHEMA_VERSION))
+                with self.atomic():
+                    self.db.create_tables(MODELS, safe=True)
+                    self._migrate()
         except (pw.DatabaseError, sqlite3.DatabaseError) as e:
             self.close()
             msg = str(e)
@@ -236,6 +308,39 @@ class Store:
             self.close()
             raise StoreError(f"cannot open database {self.path}: {e.strerror}", 2) from e
 
+    def _refuse_foreign_or_newer(self) -> None:
+        """Before anything is written (a read-only look): a file with tables but not Kakashi's,
+        or a schema newer than this code, is left exactly as it is."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return  # new
+        try:
+            con = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True, timeout=5)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"database {self.path} is unreadable ({e}); left untouched", 2) from None
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            row = (con.execute("SELECT value FROM control WHERE key = ?", (Control.SCHEMA_VERSION.value,)).fetchone()
+                   if "control" in tables else None)
+        except sqlite3.DatabaseError as e:
+            msg = str(e)
+            if "locked" in msg or "busy" in msg:
+                raise StoreError(f"database {self.path} is locked by another process; try again", 1) from None
+            raise StoreError(f"database {self.path} is unreadable or not a Kakashi database ({msg}); "
+                             "left untouched", 2) from None
+        finally:
+            con.close()
+        user_tables = {t for t in tables if not t.startswith("sqlite_")}
+        if user_tables and not KAKASHI_MARKERS <= user_tables:
+            raise StoreError(f"{self.path} is a SQLite file but not a Kakashi database; left untouched", 2)
+        if row is not None:
+            try:
+                version = int(row[0]) if row else 0
+            except (TypeError, ValueError):
+                raise StoreError(f"{self.path} has an unreadable schema_version {row[0]!r}; left untouched", 2) from None
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has schema version {version}, newer than this Kakashi "
+                                 f"({SCHEMA_VERSION}); upgrade Kakashi. Left untouched", 2)
+
     def _migrate(self) -> None:
         for table, column, decl in MIGRATIONS:
             have = {r[1] for r in self.db.execute_sql(f"PRAGMA table_info({table})")}
@@ -243,61 +348,95 @@ class Store:
                 self.db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         for index in DROPPED_INDEXES:
             self.db.execute_sql(f"DROP INDEX IF EXISTS {index}")
-        self.set_control("schema_version", str(SCHEMA_VERSION))
+        self.set_control(Control.SCHEMA_VERSION, SCHEMA_VERSION)
 
-    def _take_lock(self) -> None:
-        lock_path = str(self.path) + ".lock"
+    def _take_lock(self, wait_s: float) -> None:
+        """Lock the database file's inode (flock): whatever path reaches it (a symlink, a hard
+        link), a second writer is refused. SQLite's own locks are POSIX locks, which flock does
+        not touch. The descriptor stays open until close(), after SQLite's connections."""
         try:
-            fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
         except OSError as e:
-            raise StoreError(f"cannot open lock file {lock_path}: {e.strerror}", 2) from e
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            os.close(fd)
-            raise StoreError(f"another Kakashi is already writing to {self.path}; stop it first", 1) from e
+            raise StoreError(f"cannot open database {self.path}: {e.strerror}", 2) from e
+        deadline = time.monotonic() + wait_s  # a `kakashi kill` applying itself holds it for ms
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise StoreError(f"another Kakashi is already writing to {self.path}; stop it first", 1) from e
+                time.sleep(0.02)
         self._lock_fd = fd
 
     def close(self) -> None:
-        if getattr(self, "db", None) is not None and not self.db.is_closed():
-            self.db.close()
+        db: pw.SqliteDatabase | None = getattr(self, "db", None)
+        if db is not None and not db.is_closed():
+            db.close()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def atomic(self):
-        return self.db.atomic()
+    def atomic(self) -> Any:
+        """One transaction (a savepoint when nested). At the top it is ``BEGIN IMMEDIATE``: it
+        takes SQLite's write lock before the first read, so a read-then-write never fails half
+        way with "database is locked" (another process's short write is waited out by
+        busy_timeout instead)."""
+        return self.db.atomic("IMMEDIATE")
 
     # -- control state --------------------------------------------------------------
     # Control reads and writes happen every tick: plain SQL on the connection (this thread's,
     # inside the caller's transaction), not a query built per call.
-    def get_control(self, key: str, default: str | None = None) -> str | None:
-        row = self.db.connection().execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
+    def get_control(self, key: Control | str, default: str | None = None) -> str | None:
+        """The stored text of a control (see ``control`` for its typed value)."""
+        row = self.db.connection().execute("SELECT value FROM control WHERE key = ?", (str(key),)).fetchone()
         return default if row is None else row[0]
 
-    def get_controls(self, keys: Iterable[str]) -> dict[str, str]:
-        keys = list(keys)
+    def control(self, key: Control) -> ControlValue | None:
+        """A control's typed value (None when unset)."""
+        return control_value(key, self.get_control(key))
+
+    def get_controls(self, keys: Iterable[Control | str]) -> dict[str, str]:
+        keys = [str(k) for k in keys]
         cur = self.db.connection().execute(
             f"SELECT key, value FROM control WHERE key IN ({', '.join('?' * len(keys))})", keys)
         return dict(cur.fetchall())
 
-    def set_control(self, key: str, value: str) -> None:
+    def set_control(self, key: Control | str, value: ControlValue) -> None:
         self.set_controls({key: value})
 
-    def set_controls(self, values: dict[str, str]) -> None:
+    def set_controls(self, values: Mapping[Any, ControlValue]) -> None:
+        """Typed values for Control keys are checked and stored as text (bools as 1/0)."""
+        rows = [(str(k), control_text(k, v) if isinstance(k, Control) else str(v)) for k, v in values.items()]
         self.db.connection().executemany("INSERT INTO control (key, value) VALUES (?, ?) ON CONFLICT (key) DO"
-                                         " UPDATE SET value = excluded.value", values.items())
-
-    def set_control_default(self, key: str, value: str) -> None:
-        ControlRow.insert(key=key, value=value).on_conflict_ignore().execute()
+                                         " UPDATE SET value = excluded.value", rows)
 
     def set_kill_switch(self, thrown: bool, reason: str, ts: int) -> None:
         """The kill switch's persisted state and its event, together (one transaction)."""
         with self.atomic():
-            self.set_control("kill_switch", "1" if thrown else "0")
-            self.set_control("kill_reason", reason if thrown else "")
+            self.set_controls({Control.KILL_SWITCH: thrown, Control.KILL_REASON: reason if thrown else ""})
             self.add_event(ts, "kill_switch" if thrown else "rearm", reason)
+
+    def set_paused(self, paused: bool, ts: int, origin: str) -> None:
+        with self.atomic():
+            self.set_control(Control.PAUSED, paused)
+            self.add_event(ts, "pause" if paused else "resume", origin)
+
+    # -- requests from other processes ------------------------------------------------
+    def add_request(self, kind: str, arg: str, ts: int) -> int:
+        return int(self.db.connection().execute("INSERT INTO requests (ts, kind, arg) VALUES (?, ?, ?)",
+                                                (ts, kind, arg)).lastrowid or 0)
+
+    def pending_requests(self) -> list[tuple[int, str, str]]:
+        """(id, kind, arg) of requests not yet applied, oldest first."""
+        return list(self.db.connection().execute(
+            "SELECT id, kind, arg FROM requests WHERE applied_tick IS NULL ORDER BY id"))
+
+    def mark_requests_applied(self, ids: Sequence[int], tick: int) -> None:
+        self.db.connection().executemany("UPDATE requests SET applied_tick = ? WHERE id = ?",
+                                         [(tick, i) for i in ids])
 
     def add_event(self, ts: int, kind: str, detail: str = "") -> None:
         EventRow.create(ts=ts, kind=kind, detail=detail)
@@ -341,7 +480,8 @@ class Store:
             "SELECT e.ticker, e.p_hat, e.source, e.ts FROM estimates e JOIN"
             " (SELECT MAX(id) AS id FROM estimates GROUP BY ticker) m ON e.id = m.id"
             " WHERE e.ticker NOT IN (SELECT ticker FROM outcomes)")
-        return {t: Estimate(ticker=t, p_hat=real_to_price(p), source=src, ts=ts) for t, p, src, ts in cur}
+        return {t: Estimate(ticker=t, p_hat=cast(Decimal, real_to_price(p)), source=src, ts=ts)  # NOT NULL column
+                for t, p, src, ts in cur}
 
     def latest_snapshot(self, ticker: str) -> Snapshot | None:
         return read_latest_snapshot(self.db.connection(), ticker)
@@ -387,6 +527,9 @@ class Store:
     def record_outcome(self, ticker: str, result: Side, ts: int) -> None:
         OutcomeRow.insert(ticker=ticker, result=result.value, ts=ts).on_conflict_ignore().execute()
 
+    def fill_count(self) -> int:
+        return int(self.db.execute_sql("SELECT COUNT(*) FROM fills").fetchone()[0])
+
     def last_tick_ts(self) -> int | None:
         """The engine clock at the last completed tick (for events written outside the engine)."""
         return self.db.execute_sql("SELECT MAX(ts) FROM ticks").fetchone()[0]
@@ -427,4 +570,4 @@ def snapshot_from_row(ticker, ts, yes_bid, yes_ask, last, volume, book) -> Snaps
         yes_bids = [{"price": Decimal(p), "qty": q} for p, q in b.get("yes", [])]
         no_bids = [{"price": Decimal(p), "qty": q} for p, q in b.get("no", [])]
     return Snapshot(ticker=ticker, ts=ts, yes_bid=real_to_price(yes_bid), yes_ask=real_to_price(yes_ask),
-                    last=real_to_price(last), volume=volume or 0, yes_bids=yes_bids, no_bids=no_bids)
+                    last=real_to_price(last), volume=volume or 0, yes_bids=tuple(yes_bids), no_bids=tuple(no_bids))

@@ -8,14 +8,15 @@ fill. Selling (flatten) walks the side's own bids down to an optional floor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from kakashi_tui.core.fees import fill_fee_cents
-from kakashi_tui.core.models import Fill, Side, Snapshot, TradeDecision
+from kakashi_tui.core.models import Fill, Side, TickQuote, TradeDecision
 from kakashi_tui.core.money import price_to_cents
 
 
-def _walk(levels: list[tuple[Decimal, int]], want: int, ok) -> list[tuple[Decimal, int]]:
+def _walk(levels: list[tuple[Decimal, int]], want: int, ok: Callable[[Decimal], bool]) -> list[tuple[Decimal, int]]:
     taken: list[tuple[Decimal, int]] = []
     left = want
     for p, q in levels:
@@ -27,7 +28,7 @@ def _walk(levels: list[tuple[Decimal, int]], want: int, ok) -> list[tuple[Decima
     return taken
 
 
-def fill_buy(decision: TradeDecision, snapshot: Snapshot, multiplier: Decimal, ts: int) -> Fill | None:
+def fill_buy(decision: TradeDecision, snapshot: TickQuote, multiplier: Decimal, ts: int) -> Fill | None:
     """Fill a buy against ``snapshot``; None when nothing is available at or under the limit."""
     if decision.contracts <= 0:
         return None
@@ -46,13 +47,13 @@ def fill_buy(decision: TradeDecision, snapshot: Snapshot, multiplier: Decimal, t
     )
 
 
-def bid_levels(snapshot: Snapshot, side: Side) -> list[tuple[Decimal, int]]:
+def bid_levels(snapshot: TickQuote, side: Side) -> list[tuple[Decimal, int]]:
     levels = snapshot.yes_bids if side is Side.YES else snapshot.no_bids
     return [(lv.price, lv.qty) for lv in levels]
 
 
 def fill_sell(
-    ticker: str, side: Side, contracts: int, snapshot: Snapshot, multiplier: Decimal, ts: int
+    ticker: str, side: Side, contracts: int, snapshot: TickQuote, multiplier: Decimal, ts: int
 ) -> Fill | None:
     """Sell ``contracts`` of ``side`` into the bids (flatten). Proceeds are ``cost_cents``."""
     taken = _walk(bid_levels(snapshot, side), contracts, lambda p: True)

@@ -8,12 +8,12 @@ second entry with the same key, which is what makes fills and settlements exactl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 
-from kakashi_tui.core.models import Fill, Position, Side, Snapshot
+from kakashi_tui.core.models import Fill, Position, Side, TickQuote
 from kakashi_tui.core.money import price_to_cents
 
 
@@ -38,20 +38,20 @@ class LedgerEntry:
 
 
 def buy_entries(fill: Fill, fill_id: int) -> list[LedgerEntry]:
-    base = dict(ts=fill.ts, ticker=fill.ticker, side=fill.side)
     out = [LedgerEntry(kind=Kind.BUY, amount_cents=-fill.cost_cents, contracts=fill.contracts,
-                       key=f"fill:{fill_id}:cost", **base)]
+                       key=f"fill:{fill_id}:cost", ts=fill.ts, ticker=fill.ticker, side=fill.side)]
     if fill.fee_cents:
-        out.append(LedgerEntry(kind=Kind.BUY_FEE, amount_cents=-fill.fee_cents, key=f"fill:{fill_id}:fee", **base))
+        out.append(LedgerEntry(kind=Kind.BUY_FEE, amount_cents=-fill.fee_cents, key=f"fill:{fill_id}:fee",
+                               ts=fill.ts, ticker=fill.ticker, side=fill.side))
     return out
 
 
 def sell_entries(fill: Fill, fill_id: int) -> list[LedgerEntry]:
-    base = dict(ts=fill.ts, ticker=fill.ticker, side=fill.side)
     out = [LedgerEntry(kind=Kind.SELL, amount_cents=fill.cost_cents, contracts=-fill.contracts,
-                       key=f"fill:{fill_id}:proceeds", **base)]
+                       key=f"fill:{fill_id}:proceeds", ts=fill.ts, ticker=fill.ticker, side=fill.side)]
     if fill.fee_cents:
-        out.append(LedgerEntry(kind=Kind.SELL_FEE, amount_cents=-fill.fee_cents, key=f"fill:{fill_id}:fee", **base))
+        out.append(LedgerEntry(kind=Kind.SELL_FEE, amount_cents=-fill.fee_cents, key=f"fill:{fill_id}:fee",
+                               ts=fill.ts, ticker=fill.ticker, side=fill.side))
     return out
 
 
@@ -128,9 +128,9 @@ class Account:
             self.fees_cents += -e.amount_cents
             self.realized_cents += e.amount_cents
         elif e.kind in (Kind.SELL, Kind.SETTLE):
-            pos = self.positions.get(k)
-            if pos is None or pos.contracts < -e.contracts:
+            if k not in self.positions or self.positions[k].contracts < -e.contracts:
                 raise ValueError(f"ledger entry {e.key} closes more than is held")
+            pos = self.positions[k]
             closing = -e.contracts
             if closing == pos.contracts:
                 released = pos.cost_cents
@@ -160,7 +160,7 @@ class Account:
         return [p for p in self.open_positions() if p.ticker == ticker]
 
 
-def _mark(side: Side, contracts: int, cost_cents: int, snapshot: Snapshot | None) -> int:
+def _mark(side: Side, contracts: int, cost_cents: int, snapshot: TickQuote | None) -> int:
     if snapshot is not None:
         bid = snapshot.bid(side)
         if bid is not None:
@@ -171,7 +171,7 @@ def _mark(side: Side, contracts: int, cost_cents: int, snapshot: Snapshot | None
     return cost_cents
 
 
-def mark_cents(position: Position, snapshot: Snapshot | None) -> int:
+def mark_cents(position: Position, snapshot: TickQuote | None) -> int:
     """Liquidation value of a position: contracts at the side's best bid.
 
     Falls back to the last trade price, then to cost, when there is no bid.
@@ -179,6 +179,6 @@ def mark_cents(position: Position, snapshot: Snapshot | None) -> int:
     return _mark(position.side, position.contracts, position.cost_cents, snapshot)
 
 
-def equity_cents(account: Account, marks: dict[str, Snapshot]) -> int:
+def equity_cents(account: Account, marks: Mapping[str, TickQuote]) -> int:
     return account.cash_cents + sum(_mark(side, p.contracts, p.cost_cents, marks.get(t))
                                     for (t, side), p in account.positions.items() if p.contracts > 0)

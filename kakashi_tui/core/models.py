@@ -252,8 +252,8 @@ class Quote(QuoteReads):
     ticker: str
     ts: int
     volume: int
-    prices_f: tuple[float | None, float | None, float | None]  # type: ignore[assignment]
-    book_text: str  # type: ignore[assignment]  # a slot here, a property on Snapshot
+    prices_f: tuple[float | None, float | None, float | None]
+    book_text: str  # a slot here, a property on Snapshot
 
     def __init__(self, ticker: str, ts: int, yes_bid: Decimal | None, yes_ask: Decimal | None,
                  last: Decimal | None, volume: int, depth: tuple[list[int], list[int], list[int], list[int]],
@@ -289,6 +289,11 @@ class Quote(QuoteReads):
     def __repr__(self) -> str:
         return (f"Quote(ticker={self.ticker!r}, ts={self.ts}, yes_bid={self.yes_bid}, yes_ask={self.yes_ask}, "
                 f"last={self.last}, depth={len(self._depth[0])}/{len(self._depth[2])}, volume={self.volume})")
+
+
+#: The one quote type that flows through a tick: a Quote from the quick check, or a Snapshot
+#: (pydantic's verdict, or read back from the store). Both read the same (QuoteReads).
+TickQuote = Snapshot | Quote
 
 
 def _fields(s: Quote | Snapshot) -> tuple[Any, ...]:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kakashi_tui.core.ev import net_ev, win_probability
-from kakashi_tui.core.models import Estimate, Side, Snapshot, TradeDecision
+from kakashi_tui.core.models import Estimate, Side, TickQuote, TradeDecision
 from kakashi_tui.core.sizing import kelly_contracts, max_contracts, per_trade_cap_cents, worst_case_cents
 
 
@@ -24,7 +24,7 @@ class StrategyConfig(BaseModel):
     kelly_fraction: Decimal | None = Field(default=None, gt=0, le=1)
 
 
-def side_evs(snapshot: Snapshot, p_hat: Decimal, multiplier: Decimal) -> dict[Side, Decimal | None]:
+def side_evs(snapshot: TickQuote, p_hat: Decimal, multiplier: Decimal) -> dict[Side, Decimal | None]:
     """Net EV per contract of buying one contract of each side at its best ask."""
     out: dict[Side, Decimal | None] = {}
     for side in Side:
@@ -40,7 +40,7 @@ def pick_side(evs: dict[Side, Decimal | None], threshold: Decimal) -> tuple[Deci
 
 
 def decide(
-    snapshot: Snapshot,
+    snapshot: TickQuote,
     estimate: Estimate,
     equity_cents: int,
     max_loss_pct: Decimal,

@@ -136,7 +136,7 @@ def model_input(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {**snapshot, **{k: dicts(snapshot[k]) for k in ("yes_bids", "no_bids") if k in snapshot}}
 
 
-def validate_row(market: dict, snapshot: dict | None, now_ms: int, known: Market | None = None) -> Validated:
+def validate_row(market: dict[str, Any], snapshot: dict[str, Any] | None, now_ms: int, known: Market | None = None) -> Validated:
     """``known``: the Market this exact raw market dict validated to before (markets rarely change).
 
     Book levels may be given as {"price", "qty"} dicts or [price, qty] pairs.

@@ -1,16 +1,23 @@
 """The Kakashi desk: the operator's live view and controls.
 
-The engine runs in one thread worker; after each tick it posts an immutable ``DeskView``.
-Keys call the engine's thread-safe commands (kill is immediate) and then re-render.
+The desk drives a ``TradingService`` and nothing else: the service runs the engine on its
+own thread and publishes an immutable ``DeskView`` after each tick (at most ``RENDER_HZ``
+a second); keys submit commands to it (a kill is in force the instant it is submitted).
+Beside the views the desk keeps the operator's log file, raises alerts (notification, bell,
+webhook) and writes post-mortems on schedule; look-ups for its screens read the database
+through read-only connections of their own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
 import sys
-from decimal import Decimal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from decimal import Decimal
 from pathlib import Path
 
 from textual import on, work
@@ -19,16 +26,17 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Input
-from textual.worker import Worker, WorkerState, get_current_worker
 
 from kakashi_tui import alerts as al
-from kakashi_tui.engine import Engine
 from kakashi_tui.logfile import NullLog, OperatorLog
+from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.report import (
-    PostmortemSchedule, connect_readonly, event_text, export_postmortem, market_history, recent_history, rejected_rows,
+    PostmortemSchedule, event_text, export_postmortem, market_history, recent_history, rejected_rows,
 )
-from kakashi_tui.tui.messages import EngineUpdated
+from kakashi_tui.service import Flatten, Kill, Pause, Rearm, Resume, SetEstimate, TradingService
+from kakashi_tui.tui.messages import EngineUpdated, Noted
 from kakashi_tui.tui.screens import (
     ConfirmScreen, EstimateScreen, HelpScreen, MarketInfo, MarketScreen, RejectedLine, RejectedScreen, ReportScreen,
 )
@@ -36,13 +44,15 @@ from kakashi_tui.tui.widgets import (
     BankrollPanel, DecisionLog, DeskLimits, EquityChart, LogEntry, MarketDetail, MarketsTable, PositionsPanel,
     RiskPanel, StatusBar, fmt_time,
 )
-from kakashi_tui.view import DeskView, build_view
+from kakashi_tui.view import DeskView
 
 LOWER_PANELS = ["positions-panel", "bankroll-panel", "risk-panel", "log-panel"]
 NARROW_WIDTH = 100
 MEDIUM_WIDTH = 130
 DETAIL_WIDTH = 110
 RENDER_HZ = 4  # the engine may tick faster; the desk renders the latest state at most this often
+ALERT_TITLES = {al.FEED_DOWN: "Feed down", al.FEED_UP: "Feed up", al.DAILY_STOP: "Daily stop",
+                al.KILL_EXTERNAL: "Kill switch", al.ENGINE_FAILED: "Engine failed"}
 
 
 class KakashiApp(App[int]):
@@ -63,44 +73,47 @@ class KakashiApp(App[int]):
         Binding("v", "cycle_panel", "Panel", id="desk.panel"),  # shown only where it does something
         Binding("question_mark", "help", "Help", key_display="?", id="desk.help"),
         Binding("q", "quit", "Quit", id="desk.quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="desk.interrupt"),
     ]
 
     view: reactive[DeskView | None] = reactive(None)
     halted_reason: reactive[str] = reactive("")
     lower_panel: reactive[int] = reactive(0)
 
-    def __init__(self, engine: Engine, *, interval: float = 0.5, ticks: int | None = None, autostart: bool = True,
+    def __init__(self, service: TradingService, *, autostart: bool = True,
                  reports_dir: str | Path = "reports", theme: str = "textual-dark", cursor_blink: bool = True,
-                 animations: bool = True, clock=time.time, zone: str = "utc", log: OperatorLog | None = None,
-                 bell: bool = True, webhook: str | None = None, on_daily_stop: str = "hold",
-                 postmortem: str = "off") -> None:
+                 animations: bool = True, clock: Callable[[], float] = time.time, zone: str = "utc",
+                 log: OperatorLog | None = None, bell: bool = True, webhook: str | None = None,
+                 on_daily_stop: str = "hold", postmortem: str = "off") -> None:
         super().__init__()
         if not animations:
             self.animation_level = "none"
-        self.engine = engine
-        self.interval = interval
-        self.max_ticks = ticks
+        self.service = service
         self.autostart = autostart
         self.reports_dir = Path(reports_dir)
         self._theme_name = theme
         self.cursor_blink = cursor_blink
         self._clock = clock
         self.last_export: Path | None = None
-        self._focus: str | None = None  # the selected market; the worker reads it to build views
         self.notes: list[str] = []
+        self.stopping = False
         self.zone = zone
         self.oplog = log or NullLog()
         self._webhook = al.Webhook(webhook, on_error=lambda m: self.oplog.error(m)) if webhook else None
         self.alert = al.Alerter(log=self.oplog, notify=self._notify_alert, bell=self.bell if bell else None,
                                 webhook=self._webhook, clock=clock)
-        self.feed = al.FeedWatch(engine.cfg.limits.max_quote_age_ms)
+        self.feed: al.FeedWatch | None = None  # made with the first view (it knows the stale limit)
         self.on_daily_stop = on_daily_stop
-        self.schedule = (PostmortemSchedule(engine.store.path, self.reports_dir, postmortem)
+        self.schedule = (PostmortemSchedule(service.db_path, self.reports_dir, postmortem)
                          if postmortem != "off" else None)
         self._prev: DeskView | None = None
         self._local_kill = False
+        self._last_failure_alert = 0.0
         self.crash_path: Path | None = None
         self.crash_message = ""
+        service.on_view(self._publish)
+        service.on_log(self._noted_from_service)
+        service.on_report(self._log_report)
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -129,10 +142,6 @@ class KakashiApp(App[int]):
                   "bankroll-panel": "Bankroll", "risk-panel": "Risk caps", "log-panel": "Decision log"}
         for wid, title in titles.items():
             self.query_one(f"#{wid}").border_title = title
-        lim = self.engine.cfg.limits
-        self.query_one(RiskPanel).limits = DeskLimits(self.engine.cfg.strategy.edge_threshold, lim.max_quote_age_ms,
-                                                      lim.max_spread, self.on_daily_stop)
-        self.query_one(MarketsTable).stale_ms = lim.max_quote_age_ms
         self.query_one(StatusBar).zone = self.zone
         find = self.query_one("#find", Input)
         find.cursor_blink = self.cursor_blink
@@ -141,9 +150,15 @@ class KakashiApp(App[int]):
         self._load_history()
         self.refresh_view()
         self.query_one(MarketsTable).focus()
-        self.oplog.command(f"desk started on {self.engine.source.name}: {self.engine.state_label()}")
+        for line in self.service.notes:  # what resolving the settings had to say, once
+            self.note(line)
+        self.oplog.command(f"desk started on {self.service.source_name}: {self.service.state}")
+        try:  # SIGTERM ends the desk like q (only possible on the main thread)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: self.call_later(self._stop_and_exit))
+        except (RuntimeError, ValueError, NotImplementedError):
+            pass
         if self.autostart:
-            self.run_engine()
+            self.service.start()
 
     def _load_history(self) -> None:
         """A restarted desk says how it resumed and shows what happened before it stopped."""
@@ -158,20 +173,31 @@ class KakashiApp(App[int]):
         for ts, kind, detail in events:
             if kind != "day_start":
                 log.add(LogEntry(ts, "event", kind, event_text(kind, detail), "note"))
-        now = self.engine.source.now_ms()
-        if self.engine.killed:
-            since = next((ts for ts, kind, _d in reversed(events) if kind == "kill_switch"), None)
-            self.note(f"resumed: KILL SWITCH THROWN since {fmt_time(since, self.zone, '%Y-%m-%d %H:%M:%S')} "
-                      f"({self.engine.flags.kill_reason or 'operator'}); r re-arms", now)
-        elif self.engine.paused:
-            since = next((ts for ts, kind, _d in reversed(events) if kind in ("pause", "paused", "flatten")), None)
-            when = f" since {fmt_time(since, self.zone, '%Y-%m-%d %H:%M:%S')}" if since else ""
-            self.note(f"resumed: PAUSED{when} (by operator); p resumes", now)
+        last = events[-1][0] if events else (decisions[-1][0] if decisions else None)
+
+        def since(kinds: tuple[str, ...]) -> str:
+            ts = next((t for t, kind, _d in reversed(events) if kind in kinds), None)
+            return f" since {fmt_time(ts, self.zone, '%Y-%m-%d %H:%M:%S')}" if ts is not None else ""
+
+        if self.service.killed:
+            self.note(f"resumed: KILL SWITCH THROWN{since(('kill_switch',))} ({self.service.state}); r re-arms", last)
+        elif self.service.paused:
+            who = next((d for _t, kind, d in reversed(events) if kind == "pause"), "")
+            who = "operator" if who in ("", "desk", "operator") else who
+            self.note(f"resumed: PAUSED{since(('pause', 'flatten'))} (by {who}); p resumes", last)
         elif decisions or events:
-            self.note("resumed: RUNNING", now)
+            self.note("resumed: RUNNING", last)
 
     def on_resize(self, event) -> None:
         self._apply_width(event.size.width)
+
+    def on_unmount(self) -> None:
+        try:  # SIGTERM is the process's own again once the desk is gone
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+        except (RuntimeError, ValueError, NotImplementedError):
+            pass
+        self.service.stop()  # already stopped by q; a test's teardown, or an error exit otherwise
+        self.alert.close()
 
     def _apply_width(self, width: int) -> None:
         self.set_class(width < NARROW_WIDTH, "-narrow")
@@ -189,61 +215,55 @@ class KakashiApp(App[int]):
         for i, pid in enumerate(LOWER_PANELS):
             self.query_one(f"#{pid}").set_class(i == self.lower_panel, "-current")
 
-    # -- engine -> UI -----------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="engine", exit_on_error=False, name="engine")
-    def run_engine(self) -> None:
-        """Tick as configured; post a view at most RENDER_HZ times a second (and after the last tick)."""
-        worker = get_current_worker()
-        n = 0
-        last_post = 0.0
-        while not worker.is_cancelled and (self.max_ticks is None or n < self.max_ticks):
-            report = self.engine.tick()
-            self.oplog.tick(report.log_line())
-            for d in report.decisions:
-                self.oplog.decision(d)
-            n += 1
-            now = time.monotonic()
-            last = self.max_ticks is not None and n >= self.max_ticks
-            if last or now - last_post >= 1 / RENDER_HZ:
-                self.post_message(EngineUpdated(build_view(self.engine, self._focus)))
-                last_post = now
-            if worker.cancelled_event.wait(self.interval):
-                break
+    # -- service -> UI ----------------------------------------------------------------------
+    def _noted_from_service(self, line: str) -> None:
+        self.post_message(Noted(line))  # a failed tick and its reason, a kill the policy threw
+
+    def _publish(self, view: DeskView) -> None:
+        """The service published a view (from its thread, or from ours after a command)."""
+        self.post_message(EngineUpdated(view))
+
+    def _log_report(self, report) -> None:
+        """Each tick and its decisions in the log file (the engine's thread; the log is thread-safe)."""
+        self.oplog.tick(report.log_line())
+        for d in report.decisions:
+            self.oplog.decision(d)
 
     def refresh_view(self) -> None:
-        """Re-render now if the engine is idle; mid-tick, let a worker wait for it instead of the UI."""
-        if self.engine._book.acquire(blocking=False):
-            try:
-                self.view = build_view(self.engine, self._focus)
-            finally:
-                self.engine._book.release()
+        """Show the latest state: built here while the loop is not running (before start, or
+        a test stepping the service by hand); otherwise the service publishes one soon."""
+        if not self.service.running:
+            self.view = self.service.publish_view()
         else:
-            self._refresh_soon()
-
-    @work(thread=True, group="view", exclusive=True, exit_on_error=False)
-    def _refresh_soon(self) -> None:
-        self.post_message(EngineUpdated(build_view(self.engine, self._focus)))
+            self.service.request_view()
 
     @on(EngineUpdated)
     def _on_engine_updated(self, message: EngineUpdated) -> None:
         self.view = message.view
 
     def watch_view(self, v: DeskView | None) -> None:
-        if v is None:
+        if v is None or not self.query(StatusBar):  # nothing yet, or the desk is closing
             return
         self._watch_events(v)
         with self.batch_update():
             self.query_one(StatusBar).view = v
-            self.query_one(MarketsTable).apply(v)
+            table = self.query_one(MarketsTable)
+            table.stale_ms = v.max_quote_age_ms
+            table.apply(v)
             detail = self.query_one(MarketDetail)
             detail.view = v
             if detail.ticker != self.selected_ticker():  # first paint, or the selected market settled
-                detail.ticker = self._focus = self.selected_ticker()
+                detail.ticker = self.service.focus = self.selected_ticker()
+            risk = self.query_one(RiskPanel)
+            if risk.limits is None:
+                risk.limits = DeskLimits(v.edge_threshold, v.max_quote_age_ms, v.max_spread, self.on_daily_stop)
             for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog):
-                self.query_one(cls).view = v
+                self.query_one(cls).view = v  # type: ignore[attr-defined]
 
     def _watch_events(self, v: DeskView) -> None:
         """Alerts on what changed since the last view: the feed, the daily stop, an outside kill."""
+        if self.feed is None:
+            self.feed = al.FeedWatch(v.max_quote_age_ms)
         ages = [m.age_ms for m in v.markets]
         change = self.feed.update(v.clock_ms, v.feed_errors, min(ages) if ages else None)
         self.query_one(StatusBar).feed_down_since = self.feed.down_since
@@ -262,7 +282,10 @@ class KakashiApp(App[int]):
             self.alert(al.DAILY_STOP, f"daily loss cap hit: no new trades until 00:00 UTC; {what}", "error")
             self.note(f"DAILY STOP: no new trades until 00:00 UTC; {what}", v.clock_ms)
         if v.killed and not prev.killed and not self._local_kill:
-            self.alert(al.KILL_EXTERNAL, "kill switch thrown from outside this desk: no new orders", "error")
+            if "failed ticks" in v.state:  # the service's failure policy threw it
+                self.alert(al.ENGINE_FAILED, f"trading halted: {v.state}", "error")
+            else:
+                self.alert(al.KILL_EXTERNAL, f"kill switch thrown from outside this desk: {v.state}", "error")
         if not v.killed:
             self._local_kill = False
         if self.schedule is not None and v.clock_ms // 86_400_000 != prev.clock_ms // 86_400_000:
@@ -270,47 +293,49 @@ class KakashiApp(App[int]):
 
     @work(thread=True, group="schedule", exclusive=True, exit_on_error=False)
     def _run_schedule(self, now_ms: int) -> None:
+        if self.schedule is None:
+            return
         try:
             written = self.schedule.run(now_ms, int(self._clock() * 1000))
         except Exception as e:
             self.oplog.error(f"scheduled post-mortem failed: {e}", e)
-            self.call_from_thread(self.notify, f"scheduled post-mortem failed: {e}", severity="error")
+            self.post_message(Noted(f"scheduled post-mortem failed: {e}"))
             return
         for w in written:
             self.oplog.write("REPORT", f"{w.kind} written to {w.path}")
-            self.call_from_thread(self.note, f"{w.kind} post-mortem written to {w.path}")
+            self.post_message(Noted(f"{w.kind} post-mortem written to {w.path}"))
 
     def _notify_alert(self, a: al.Alert) -> None:
-        titles = {al.FEED_DOWN: "Feed down", al.FEED_UP: "Feed up", al.DAILY_STOP: "Daily stop",
-                  al.KILL_EXTERNAL: "Kill switch", al.ENGINE_FAILED: "Engine failed"}
-        self.notify(a.message, title=titles.get(a.kind, "Alert"), severity=a.severity,
+        severity: SeverityLevel = "error" if a.severity == "error" else (
+            "warning" if a.severity == "warning" else "information")
+        self.notify(a.message, title=ALERT_TITLES.get(a.kind, "Alert"), severity=severity,
                     timeout=10 if a.severity == "error" else 5)
 
     def watch_halted_reason(self, reason: str) -> None:
-        self.query_one(StatusBar).halted_reason = reason  # the bar re-renders and re-colours itself
+        for bar in self.query(StatusBar):
+            bar.halted_reason = reason  # the bar re-renders and re-colours itself
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.name != "engine" or event.state != WorkerState.ERROR:
-            return
-        err = event.worker.error
-        reason = f"worker failed: {err.__class__.__name__}: {err}"[:120]
-        self.halted_reason = reason
-        self._local_kill = True
-        self.oplog.error(f"engine failed: {reason}", err)
-        try:
-            self.engine.kill(reason)
-        except Exception as e:  # the DB itself may be what failed; trading is stopped either way
-            self.note(f"could not persist the kill switch: {e}")
-        self.note(reason)
-        self.alert(al.ENGINE_FAILED, f"trading halted: {reason}", "error")
-        self.refresh_view()
-
-    def note(self, text: str, ts: int | None = None) -> None:
-        """A line in the desk's log (and the log file): what the desk did or saw."""
+    def note(self, text: str, ts: int | None = None, category: str = "EVENT") -> None:
+        """A line in the desk's log (and the log file): what the desk did (COMMAND) or saw (EVENT)."""
         self.notes.append(text)
-        self.oplog.command(text)
-        ts = ts if ts is not None else (self.view.clock_ms if self.view else self.engine.source.now_ms())
-        self.query_one(DecisionLog).add(LogEntry(ts, "desk", "", text, "note"))
+        self.oplog.write(category, text)
+        ts = ts if ts is not None else (self.view.clock_ms if self.view else int(self._clock() * 1000))
+        for log in self.query(DecisionLog):  # none while the desk is closing
+            log.add(LogEntry(ts, "desk", "", text, "note"))
+
+    @on(Noted)
+    def _on_noted(self, message: Noted) -> None:
+        self.note(message.text, category=message.category)
+        if message.text.startswith("tick failed") and time.monotonic() - self._last_failure_alert > 60:
+            self._last_failure_alert = time.monotonic()  # one alert a minute, however many fail
+            self.alert(al.ENGINE_FAILED, message.text, "error")
+
+    def _note_when_done(self, fut: Future[object], text: Callable[[object], str]) -> None:
+        """Note a command's outcome once the service has applied it (any thread)."""
+        def done(f: Future[object]) -> None:
+            self.post_message(Noted(text(f.result()) if f.exception() is None else f"failed: {f.exception()}",
+                                    "COMMAND"))
+        fut.add_done_callback(done)
 
     # -- selection --------------------------------------------------------------------------
     def selected_ticker(self) -> str | None:
@@ -318,49 +343,34 @@ class KakashiApp(App[int]):
 
     @on(MarketsTable.Highlighted)
     def _on_row(self, event: MarketsTable.Highlighted) -> None:
-        self._focus = event.ticker
+        self.service.focus = event.ticker
         self.query_one(MarketDetail).ticker = event.ticker
         if self.view is not None and event.ticker is not None and set(self.view.books) != {event.ticker}:
-            self.refresh_view()  # the last view was built for another market
+            self.refresh_view()  # the last view was built for another market (the next tick's will do)
 
-    # -- commands ---------------------------------------------------------------------------
+    # -- commands: submitted to the service ------------------------------------------------
     def action_pause(self) -> None:
-        paused = not self.engine.paused
-        self.engine.set_paused(paused)
-        self.note("paused: no new decisions" if paused else "resumed")
-        self.refresh_view()
+        paused = not self.service.paused  # the intent as last asked: fast presses alternate exactly
+        self.service.submit(Pause() if paused else Resume())  # in force at once; stored next tick
+        self.note("paused: no new decisions" if paused else "resumed", category="COMMAND")
 
     def action_kill(self) -> None:
-        # First, in memory: the engine refuses orders from this instant, whatever the DB is doing.
+        # The engine refuses orders from this instant, whatever the tick or the DB is doing.
         self._local_kill = True
-        self.engine.kill("operator", persist=False)
-        self._persist_kill()
-        self.note("KILL SWITCH THROWN: no new orders; press r to re-arm")
-        self.refresh_view()
-
-    @work(thread=True, group="kill", exit_on_error=False)
-    def _persist_kill(self) -> None:
-        self.engine.persist_kill()
+        self.service.submit(Kill("operator"))
+        self.note("KILL SWITCH THROWN: no new orders; press r to re-arm", category="COMMAND")
 
     def action_rearm(self) -> None:
-        if not self.engine.killed:
+        if not self.service.killed:
             self.notify("The kill switch is not thrown.")
             return
 
         def done(ok: bool | None) -> None:
             if ok:
-                self.engine.rearm()
                 self.halted_reason = ""
-                self.note("kill switch re-armed")
-                self.refresh_view()
-                if self.autostart and not self._engine_running():
-                    self.run_engine()
+                self._note_when_done(self.service.submit(Rearm()), lambda _r: "kill switch re-armed")
 
         self.push_screen(ConfirmScreen("Re-arm the kill switch and allow new paper orders?"), done)
-
-    def _engine_running(self) -> bool:
-        return any(w.name == "engine" and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
-                   for w in self.workers)
 
     def action_flatten(self) -> None:
         n = len(self.view.positions) if self.view else 0
@@ -371,29 +381,24 @@ class KakashiApp(App[int]):
         def done(ok: bool | None) -> None:
             if ok:
                 # Pause first: otherwise the strategy would buy straight back in on the next tick.
-                self.engine.set_paused(True)
-                self._flatten()
+                self.service.submit(Pause())
+                self._note_when_done(self.service.submit(Flatten()),
+                                     lambda n: f"flattened: {n} sale(s) at the bids; trading paused (p resumes)")
 
         self.push_screen(ConfirmScreen(f"Flatten all {n} paper positions at the bids and pause trading?"), done)
-
-    @work(thread=True, group="commands", exit_on_error=False)
-    def _flatten(self) -> None:
-        n = self.engine.flatten()
-        self.post_message(EngineUpdated(build_view(self.engine, self._focus)))
-        self.call_from_thread(self.note, f"flattened: {n} sale(s) at the bids; trading paused (p resumes)")
 
     def action_export(self) -> None:
         self._export()
 
     @work(thread=True, group="commands", exit_on_error=False)
     def _export(self) -> None:
-        try:
-            out = export_postmortem(self.engine.store.path, self.reports_dir, int(self._clock() * 1000))
+        try:  # a read-only connection of its own: the report never writes
+            out = export_postmortem(self.service.db_path, self.reports_dir, int(self._clock() * 1000))
         except Exception as e:
             self.call_from_thread(self.notify, f"export failed: {e}", severity="error")
             return
         self.last_export = out.path
-        self.call_from_thread(self.note, f"exported {out.path}")
+        self.call_from_thread(self.note, f"exported {out.path}", None, "REPORT")
         self.call_from_thread(self.push_screen, ReportScreen(out.path, out.figures))
 
     def action_set_estimate(self) -> None:
@@ -401,15 +406,14 @@ class KakashiApp(App[int]):
         if t is None:
             self.notify("No market selected.")
             return
-        current = self.engine.estimates.get(t)
+        current = next((m.p_hat for m in self.view.markets if m.ticker == t), None) if self.view else None
 
         def done(p) -> None:
             if p is not None:
-                self.engine.set_estimate(t, p)
-                self.note(f"p̂ for {t} set to {p} (operator)")
-                self.refresh_view()
+                self._note_when_done(self.service.submit(SetEstimate(t, p)),
+                                     lambda _e: f"p̂ for {t} set to {p} (operator)")
 
-        self.push_screen(EstimateScreen(t, current.p_hat if current else None), done)
+        self.push_screen(EstimateScreen(t, current), done)
 
     def action_sort(self) -> None:
         if self.view:
@@ -439,22 +443,29 @@ class KakashiApp(App[int]):
         yield SystemCommand("Keys", "?: the help screen", self.action_help)
 
     async def action_quit(self) -> None:
+        """q, Ctrl-C, SIGTERM: with open positions, ask first (Enter = No); then stop the service
+        (at most ~1 s whatever the feed does; queued commands are applied) and leave."""
         n = len(self.view.positions) if self.view else 0
-        if n == 0:
-            self._quit()
+        if n == 0 or self.stopping:
+            await self._stop_and_exit()
             return
 
         def done(ok: bool | None) -> None:
             if ok:
-                self._quit()
+                self.call_later(self._stop_and_exit)
 
         self.push_screen(ConfirmScreen(f"Quit with {n} open paper position(s)? They stay open in the ledger and "
                                        "are marked again when the desk restarts."), done)
 
-    def _quit(self) -> None:
+    async def _stop_and_exit(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
         self.oplog.command("quit")
-        self.workers.cancel_group(self, "engine")
-        self.alert.close()
+        self.halted_reason = "stopping…"  # trading stops now; the bar says so at once
+        self.notify("stopping…", timeout=5)
+        await asyncio.sleep(0)  # let the frame with "stopping…" go out
+        await asyncio.to_thread(self.service.stop)
         self.exit(0)
 
     # -- find, inspect ------------------------------------------------------------------------
@@ -467,13 +478,13 @@ class KakashiApp(App[int]):
     def _on_find(self, event: Input.Changed) -> None:
         table = self.query_one(MarketsTable)
         table.filter_text = event.value.strip()
-        self._title_markets()
+        f = table.filter_text
+        table.border_title = f"Markets · filter {f!r}: {table.row_count}/{table.total}" if f else "Markets"
 
     @on(Input.Submitted, "#find")
     def _on_find_done(self, event: Input.Submitted) -> None:
-        find = self.query_one("#find", Input)
         if not event.value.strip():
-            find.display = False
+            self.query_one("#find", Input).display = False
         self.query_one(MarketsTable).focus()
 
     def on_key(self, event) -> None:
@@ -484,15 +495,9 @@ class KakashiApp(App[int]):
             self.query_one(MarketsTable).focus()
             event.stop()
 
-    def _title_markets(self) -> None:
-        table = self.query_one(MarketsTable)
-        f = table.filter_text
-        box = table
-        box.border_title = f"Markets · filter {f!r}: {table.row_count}/{table.total}" if f else "Markets"
-
     def _read(self, query, *args):
         """A look-up on the database through its own read-only connection (never the writer's)."""
-        con = connect_readonly(self.engine.store.path)
+        con = connect_readonly(self.service.db_path)
         try:
             return query(con, *args)
         finally:
@@ -517,11 +522,11 @@ class KakashiApp(App[int]):
             return
         v = self.view
         line = next((m for m in v.markets if m.ticker == ticker), None) if v else None
-        market = self.engine.markets.get(ticker)
         info = MarketInfo(
-            ticker=ticker, title=line.title if line else "", status=market.status.value if market else "?",
-            close_ts=line.close_ts if line else None, volume=volume, fee_multiplier=self.engine._mult(ticker),
-            bid=line.bid if line else None, ask=line.ask if line else None, p_hat=line.p_hat if line else None,
+            ticker=ticker, title=line.title if line else "", status=line.status if line else "?",
+            close_ts=line.close_ts if line else None, volume=volume,
+            fee_multiplier=line.fee_multiplier if line else None, bid=line.bid if line else None,
+            ask=line.ask if line else None, p_hat=line.p_hat if line else None,
             p_source=line.p_source if line else "", signal=line.signal if line else "", quotes=quotes, p_hats=p_hats)
         self.call_from_thread(self.push_screen, MarketScreen(info, self._fmt_when))
 
@@ -539,8 +544,8 @@ class KakashiApp(App[int]):
             self.call_from_thread(self.notify, f"cannot read the rejected rows: {e}", severity="error")
             return
         lines = [RejectedLine(*r) for r in rows]
-        self.call_from_thread(self.push_screen, RejectedScreen(lines, total, lambda ms: fmt_time(ms, self.zone)
-                                                               .split()[0]))
+        self.call_from_thread(self.push_screen, RejectedScreen(lines, total,
+                                                               lambda ms: fmt_time(ms, self.zone).split()[0]))
 
     # -- unforeseen errors ----------------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:
@@ -550,10 +555,6 @@ class KakashiApp(App[int]):
 
         self.crash_path = write_crash_log(error)
         self.oplog.error(f"desk crashed: {error.__class__.__name__}: {error}", error)
-        try:
-            self.workers.cancel_group(self, "engine")
-        except Exception:
-            pass
         super()._handle_exception(error)
         self._exit_renderables.clear()  # no traceback on the operator's screen: run_desk prints one line
         where = f"; details in {self.crash_path}" if self.crash_path else ""
@@ -563,25 +564,25 @@ class KakashiApp(App[int]):
 
 
 def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None, log_path: str | None = None) -> int:
-    from kakashi_tui.runtime import build_engine
-
     from kakashi_tui.logfile import default_log_path
+    from kakashi_tui.runtime import build_service, db_path
 
-    engine = build_engine(opts, cfg)
-    log = None
+    log = OperatorLog(log_path or cfg.desk.log or default_log_path(db_path(opts, cfg)))
+    # Under Textual the screen is the desk's: what the service has to say goes to the log file
+    # (and, through on_log, to the desk's own log panel), never to the terminal.
+    service, close = build_service(opts, cfg, interval=interval, ticks=ticks, desk=True, view_hz=RENDER_HZ,
+                                   log=lambda line: log.write("EVENT", line))
     try:
-        if interval is None:
-            interval = 0.5 if opts.source == "sim" else 5.0
-        log = OperatorLog(log_path or cfg.desk.log or default_log_path(engine.store.path))
-        app = KakashiApp(engine, interval=interval, ticks=ticks, zone=cfg.desk.time_zone, log=log,
-                         bell=cfg.alerts.bell, webhook=cfg.alerts.webhook_url, on_daily_stop=cfg.risk.on_daily_stop,
+        app = KakashiApp(service, zone=cfg.desk.time_zone, log=log, bell=cfg.alerts.bell,
+                         webhook=cfg.alerts.webhook_url, on_daily_stop=cfg.risk.on_daily_stop,
                          postmortem=cfg.desk.postmortem, reports_dir=cfg.desk.reports_dir)
         result = app.run()
         if app.crash_message:
             print(app.crash_message, file=sys.stderr)
+        print("kakashi: stopping…", file=sys.stderr, flush=True)
+        service.stop()
+        print(service.summary(), flush=True)
         return app.return_code if app.return_code else (result or 0)
     finally:
-        if log is not None:
-            log.close()
-        engine.source.close()
-        engine.store.close()
+        close()
+        log.close()

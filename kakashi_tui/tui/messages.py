@@ -6,7 +6,7 @@ from kakashi_tui.view import DeskView
 
 
 class EngineUpdated(Message):
-    """The engine finished a tick (or a command changed its state): here is the new picture."""
+    """The service published a view (after a tick, or a command): here is the new picture."""
 
     def __init__(self, view: DeskView) -> None:
         super().__init__()
@@ -17,7 +17,10 @@ class EngineUpdated(Message):
         return isinstance(message, EngineUpdated)
 
 
-class EngineFailed(Message):
-    def __init__(self, error: str) -> None:
+class Noted(Message):
+    """A line for the decision log's notes (a command the service applied, say)."""
+
+    def __init__(self, text: str, category: str = "EVENT") -> None:
         super().__init__()
-        self.error = error
+        self.text = text
+        self.category = category  # its line in the log file: COMMAND (the operator's) or EVENT

@@ -205,7 +205,7 @@ class RejectedScreen(_ReadOnlyModal):
         with Vertical(id="rejected-box"):
             shown = f"newest {len(self.rows)} of {self.total}" if self.total > len(self.rows) else f"{len(self.rows)}"
             yield Label(f"Rejected rows ({shown}): never traded on, kept for inspection", id="rejected-title")
-            table = DataTable(id="rejected-table", cursor_type="row", zebra_stripes=True)
+            table: DataTable[str] = DataTable(id="rejected-table", cursor_type="row", zebra_stripes=True)
             table.add_column("time", width=8)
             table.add_column("ticker", width=26)
             table.add_column("reason")

@@ -26,7 +26,7 @@ from kakashi_tui.core.money import fmt_cents
 from kakashi_tui.report import dollars
 from kakashi_tui.view import fmt_utc as _utc
 from kakashi_tui.view import (
-    DeskView, fmt_age, fmt_duration, fmt_ev, fmt_price, fmt_signed,
+    DeskView, MarketLine, fmt_age, fmt_duration, fmt_price, fmt_signed,
 )
 
 
@@ -218,7 +218,7 @@ class MarketsTable(ScrollView, can_focus=True):
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self._lines: dict[str, object] = {}
+        self._lines: dict[str, MarketLine] = {}
         self._order: list[str] = []
         self._strips: dict[str, Strip] = {}
         self._header: Strip | None = None
@@ -511,7 +511,9 @@ class PriceChart(Widget):
                         grid[r][col] = ("┃", pal.dim)
                     grid[row((float(b) + float(a)) / 2)][col] = ("•", "bold")
                 else:
-                    grid[rb if rb is not None else ra][col] = ("•", "bold")
+                    one = rb if rb is not None else ra
+                    if one is not None:
+                        grid[one][col] = ("•", "bold")
             if cur_p is not None:
                 r = row(float(cur_p))
                 grid[r][col] = ("─" if grid[r][col][0] == " " else "┼", f"bold {pal.held}")
@@ -681,17 +683,17 @@ class RiskPanel(Static):
             else:
                 t.add_row(r.name, Text(f"{r.used} / {r.limit}", style=pal.level(r.level)))
         if lim is not None:
-            t.add_row("Quote age, spread", f"≤ {lim.max_quote_age_ms // 1000}s, ≤ {lim.max_spread:.2f}")
+            t.add_row("Quote age/spread", f"≤ {lim.max_quote_age_ms // 1000}s, ≤ {lim.max_spread:.2f}")
         hold = "flattened" if (lim and lim.on_daily_stop == "flatten") else "held"
+        notes = Text()
         if v.daily_stopped:
             t.add_row("Daily cap", Text("HIT: no new trades", style=f"bold {pal.down}"))
-            t.add_row("", Text(f"till 00:00 UTC; positions {hold}", style=pal.dim))
-            over = next((r for r in v.risk if r.name == "Today's loss"), None)
-            if over is not None and over.used > over.limit and _cents(over.used) > _cents(over.limit):
-                t.add_row("", Text("loss past the cap: marks moved after the stop", style=pal.warn))
+            notes.append(f" until 00:00 UTC; positions {hold}", style=pal.dim)
+            if v.daily_cap_cents and -v.today_pnl_cents > v.daily_cap_cents:
+                notes.append("\n loss past the cap: marks moved after", style=pal.warn)
         else:
             t.add_row("Daily cap", Text("stops new trades", style=pal.up))
-        return t
+        return Group(t, notes) if notes else t
 
     def watch_view(self, v: DeskView | None) -> None:
         worst = max((["ok", "warn", "error"].index(r.level) for r in (v.risk if v else ())), default=0)
@@ -699,13 +701,6 @@ class RiskPanel(Static):
             worst = 2
         self.set_class(worst == 1, "-warn")
         self.set_class(worst == 2, "-error")
-
-
-def _cents(text: str) -> int:
-    """$1,234.56 -> 123456 (the risk lines carry formatted amounts)."""
-    neg = text.startswith("-")
-    digits = text.lstrip("-$").replace(",", "").replace(".", "")
-    return -int(digits) if neg else int(digits or 0)
 
 
 @dataclass(frozen=True)
@@ -791,9 +786,9 @@ class DecisionLog(VerticalScroll, can_focus=True):
         t.add_column(width=9, no_wrap=True)
         t.add_column(ratio=1, overflow="fold")
         if v is not None and v.feed_errors:
-            for e in v.feed_errors:
+            for err in v.feed_errors:
                 t.add_row(_utc(v.clock_ms, "%H:%M:%S"), Text("feed", style=f"bold {pal.down}"), "error",
-                          Text(e, style=pal.down))
+                          Text(err, style=pal.down))
         styles = {"ok": pal.up, "warn": pal.warn, "error": pal.down, "note": pal.warn}
         for e in self.entries()[:200]:
             who = Text(e.who, style=pal.warn if e.who in ("desk", "alert") else "")

@@ -9,6 +9,7 @@ from kakashi_tui.adapters.store import Store
 from kakashi_tui.config import KakashiConfig
 from kakashi_tui.core.models import Estimate
 from kakashi_tui.engine import Engine
+from kakashi_tui.service import TradingService
 from kakashi_tui.tui.app import KakashiApp
 from tests.conftest import SIM_START_MS, make_engine
 
@@ -23,9 +24,11 @@ def desk_engine(db_path, ticks: int = 40):
     return e
 
 
-def desk_app(engine, tmp_path, **kw) -> KakashiApp:
+def desk_app(engine, tmp_path, interval: float = 0.5, ticks: int | None = None, **kw) -> KakashiApp:
+    """The desk over a service that owns ``engine`` (tests step it by hand unless autostart)."""
     kw.setdefault("autostart", False)
-    return KakashiApp(engine, reports_dir=tmp_path / "reports", theme="textual-dark", cursor_blink=False,
+    service = TradingService(engine, interval=interval, max_ticks=ticks)
+    return KakashiApp(service, reports_dir=tmp_path / "reports", theme="textual-dark", cursor_blink=False,
                       animations=False, clock=lambda: FIXED_WALL, **kw)
 
 
@@ -45,6 +48,7 @@ KALSHI_MARKETS = [
     ("KXHIGHNY-26NOV27-T50", "NYC high above 50°F on Nov 27", "0.20", "0.23", "0.21"),
     ("KXHIGHNY-26NOV27-B47.5", "NYC high 47-48°F on Nov 27", "0.11", "0.14", "0.12"),
     ("KXNBAGAME-26NOV27LALBOS-LAL", "Lakers win at Boston", "0.38", "0.40", "0.37"),
+    ("KXCPI-26DEC-T0.3", "CPI above 0.3% in December", "0.30", "0.40", "0.50"),  # an edge, a spread too wide
 ]
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from kakashi_tui import alerts as al
 from kakashi_tui.engine import utc_day
 from kakashi_tui.logfile import OperatorLog
+from kakashi_tui.service import send_request
 from kakashi_tui.tui.screens import (
     ConfirmScreen, EstimateScreen, HelpScreen, MarketScreen, RejectedScreen, parse_p_hat,
 )
@@ -48,6 +49,7 @@ async def test_enter_cancels_flatten_rearm_and_quit(engine, tmp_path):
         await pilot.press("r", "enter")
         assert engine.killed  # Enter said No
         await pilot.press("r", "y")
+        app.service.apply_pending()  # the re-arm is applied by the service, in order
         assert not engine.killed
         await pilot.press("q")  # five open positions: asks first
         assert isinstance(app.screen, ConfirmScreen) and "open paper position" in app.screen.question
@@ -87,6 +89,7 @@ async def test_p_hat_nan_shows_the_error_in_the_dialog(engine, tmp_path):
         assert app.screen.error == ""
         await pilot.press("enter")
         assert not isinstance(app.screen, EstimateScreen)
+        app.service.apply_pending()
         assert engine.estimates[ticker].p_hat == Decimal("0.4") != before
         assert app.is_running
 
@@ -184,13 +187,13 @@ async def test_slash_filters_by_ticker_or_title_and_esc_clears(kengine, tmp_path
         table = app.query_one(MarketsTable)
         await pilot.press("slash", *"highny")
         assert table.ordered_keys == sorted(t for t, *_ in KALSHI_MARKETS if "HIGHNY" in t)
-        assert "filter 'highny': 3/7" in table.border_title
+        assert f"filter 'highny': 3/{len(KALSHI_MARKETS)}" in table.border_title
         await pilot.press("ctrl+u", *"lakers")  # a title matches too
         assert table.ordered_keys == ["KXNBAGAME-26NOV27LALBOS-LAL"]
         await pilot.press("enter")  # keeps the filter, back to the table
         assert table.has_focus and table.row_count == 1
         await pilot.press("slash", "escape")
-        assert table.row_count == 7 and table.has_focus
+        assert table.row_count == len(KALSHI_MARKETS) and table.has_focus
 
 
 async def test_sort_column_shows_its_direction(kengine, tmp_path):
@@ -248,12 +251,13 @@ async def test_market_detail_shows_close_volume_fee_and_chart(kengine, tmp_path)
         await pilot.press("enter")
         assert await wait_for(pilot, lambda: isinstance(app.screen, MarketScreen))
         info = app.screen.info
+        i, (_t, _title, _b, _a, p_hat) = next((i, m) for i, m in enumerate(KALSHI_MARKETS) if m[0] == info.ticker)
         assert info.ticker == app.selected_ticker() and info.fee_multiplier == Decimal("0.07")
-        assert info.volume == 2000 and info.close_ts is not None and len(info.quotes) == 12
-        assert info.p_hats and info.p_hats[-1][1] == Decimal("0.64")
+        assert info.volume == 1000 * (i + 1) and info.close_ts is not None and len(info.quotes) == 12
+        assert info.p_hats and info.p_hats[-1][1] == Decimal(p_hat)
         await pilot.pause()
         text = screen_text(app)
-        assert "fee multiplier" in text and "2,000" in text and "┃" in text and "─" in text
+        assert "fee multiplier" in text and f"{1000 * (i + 1):,}" in text and "┃" in text and "─" in text
 
 
 # -- 4. honest state -------------------------------------------------------------------------------
@@ -312,7 +316,7 @@ async def test_risk_panel_shows_threshold_limits_and_what_the_daily_cap_does(eng
         app.refresh_view()
         await pilot.pause()
         text = screen_text(app)
-        assert "HIT: no new trades" in text and "positions held" in text
+        assert "HIT: no new trades" in text and "until 00:00 UTC; positions held" in text
         assert [a.kind for a in app.alert.raised] == [al.DAILY_STOP]
 
 
@@ -324,8 +328,11 @@ async def test_kill_from_another_terminal_alerts_but_a_local_kill_does_not(engin
         await pilot.pause()
         assert app.alert.raised == []
         await pilot.press("r", "y")
-        engine.store.set_kill_switch(True, "operator (cli)", engine.source.now_ms())  # `kakashi kill`
-        engine.tick()
+        app.service.apply_pending()
+        app.refresh_view()
+        await pilot.pause()
+        send_request(str(engine.store.path), "kill", "operator (cli)")  # `kakashi kill` from another terminal
+        app.service.step()
         app.refresh_view()
         await pilot.pause()
         assert [a.kind for a in app.alert.raised] == [al.KILL_EXTERNAL]
@@ -338,7 +345,7 @@ async def test_restart_says_how_it_resumed_and_loads_history(engine, tmp_path):
         await pilot.pause()
         log = app.query_one(DecisionLog)
         texts = [e.text for e in log.entries()]
-        assert any(t.startswith("resumed: PAUSED") and "(by operator)" in t for t in texts)
+        assert "resumed: PAUSED since 2026-01-05 00:40:00 UTC (by operator); p resumes" in texts
         stored = engine.store.db.execute_sql("SELECT COUNT(*) FROM decisions").fetchone()[0]
         assert stored and sum(1 for e in log.entries() if e.who not in ("desk", "event")) == min(stored, 60)
 
@@ -350,7 +357,6 @@ async def test_log_file_gets_ticks_decisions_commands_and_alerts(engine, tmp_pat
     start = engine.tick_count
     async with app.run_test(size=SIZE) as pilot:
         assert await wait_for(pilot, lambda: app.view and app.view.tick == start + 30)
-        await app.workers.wait_for_complete()
         await pilot.press("p")
     log.close()
     lines = (tmp_path / "kakashi.log").read_text().splitlines()
@@ -404,3 +410,49 @@ async def test_the_desk_writes_the_daily_summary_at_the_utc_day_roll(tmp_path):
         assert day.exists() and day.read_text().startswith("2026-01-05 (UTC): equity")
         assert any("summary post-mortem written to" in e.text for e in app.query_one(DecisionLog).entries())
     e.store.close()
+
+
+# -- 4. the Signal column is the gate's verdict ---------------------------------------------------
+async def test_signal_says_what_the_gate_would_do_now(kengine, tmp_path):
+    app = desk_app(kengine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        sig = lambda: {m.ticker: m.signal for m in app.view.markets}  # noqa: E731
+        assert sig()["KXCPI-26DEC-T0.3"] == "spread"  # an edge the gate refuses: the spread is 0.10
+        assert sig()["KXHIGHNY-26NOV27-T45"] == "HELD"
+        held = {m.ticker for m in app.view.markets if m.signal == "HELD"}
+        assert len(held) == 3 and sig()["KXFEDDECISION-26DEC-H0"] == ""  # no edge: nothing proposed
+        # an edge the gate would take: lower the ask of a market with p̂ 0.37 by giving it p̂ 0.60
+        await pilot.press("slash", *"lakers", "enter", "b", "ctrl+u", *"0.6", "enter")
+        app.service.apply_pending()
+        app.refresh_view()
+        await pilot.pause()
+        assert sig()["KXNBAGAME-26NOV27LALBOS-LAL"] == "BUY YES"
+        await pilot.press("p")
+        app.refresh_view()
+        await pilot.pause()
+        assert sig()["KXNBAGAME-26NOV27LALBOS-LAL"] == "paused"
+        await pilot.press("p", "k")
+        app.service.apply_pending()
+        app.refresh_view()
+        await pilot.pause()
+        assert sig()["KXNBAGAME-26NOV27LALBOS-LAL"] == "halted"
+        assert "Buys when EV" in screen_text(app) and "≥ +0.03" in screen_text(app)  # the threshold, on screen
+
+
+def test_gate_labels_cover_every_refusal():
+    from kakashi_tui.core import risk
+    from kakashi_tui.view import GATE_LABELS
+
+    reasons = {v for k, v in vars(risk).items()
+               if k.isupper() and isinstance(v, str) and not k.startswith(("HARD", "ROUND"))}
+    assert reasons <= set(GATE_LABELS), reasons - set(GATE_LABELS)
+
+
+async def test_a_loss_past_the_daily_cap_is_explained(engine, tmp_path):
+    engine.store.set_control("daily_stop_day", utc_day(engine.source.now_ms()))
+    engine.store.set_control("day_start_equity", str(engine.equity() + 5_000))  # $50 down on a $30 cap
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        assert app.view.daily_cap_cents < -app.view.today_pnl_cents
+        assert "loss past the cap: marks moved after" in screen_text(app)

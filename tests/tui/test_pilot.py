@@ -37,8 +37,10 @@ async def test_kill_is_immediate_persisted_and_refuses_orders(engine, tmp_path):
     app = desk_app(engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("k")
-        assert engine.killed and not isinstance(app.screen, ConfirmScreen)  # no confirmation
-        assert await wait_for(pilot, lambda: engine.store.get_control("kill_switch") == "1")  # persisted
+        assert engine.killed and not isinstance(app.screen, ConfirmScreen)  # no confirmation, in force now
+        assert engine.store.get_control("kill_switch") is None  # stored by the service's next tick
+        assert app.service.step() is not None and engine.store.get_control("kill_switch") == "1"
+        await pilot.pause()
         assert app.query_one(StatusBar).has_class("-halted")
         assert "HALTED" in app.view.state
         for _ in range(20):
@@ -56,8 +58,11 @@ async def test_rearm_needs_confirmation(engine, tmp_path):
         assert engine.killed
         await pilot.press("r")
         await pilot.press("y")
+        assert engine.killed  # a re-arm is applied by the service, in order, not by the key
+        assert app.service.apply_pending() == 1
         assert not engine.killed and engine.store.get_control("kill_switch") == "0"
-        assert app.view.state == "RUNNING"
+        app.refresh_view()
+        assert await wait_for(pilot, lambda: app.view.state == "RUNNING" and "kill switch re-armed" in app.notes)
 
 
 async def test_flatten_sells_everything_after_confirmation(engine, tmp_path):
@@ -69,12 +74,13 @@ async def test_flatten_sells_everything_after_confirmation(engine, tmp_path):
         await pilot.press("escape")
         assert engine.account.open_positions()
         await pilot.press("f", "y")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        assert app.service.apply_pending() == 2  # pause, then flatten, in that order
         assert engine.account.open_positions() == []
         assert FillRow.select().where(FillRow.action == "sell").count() > 0
         assert engine.paused and engine.tick().decisions == ()  # flat, and it stays flat
+        app.refresh_view()
         assert app.view.positions == ()
+        assert await wait_for(pilot, lambda: any(n.startswith("flattened:") for n in app.notes))
 
 
 async def test_export_writes_the_postmortem(engine, tmp_path):
@@ -104,10 +110,12 @@ async def test_set_p_hat_for_the_selected_market(engine, tmp_path):
         assert isinstance(app.screen, EstimateScreen)  # refused: outside [0, 1]
         await pilot.press("ctrl+u", *"0.91", "enter")
         assert not isinstance(app.screen, EstimateScreen)
+        app.service.apply_pending()
         est = engine.estimates[ticker]
         assert est.p_hat == Decimal("0.91") and est.source == "operator"
         engine.tick()  # the oracle does not overwrite the operator
         assert engine.estimates[ticker].p_hat == Decimal("0.91")
+        app.refresh_view()
         line = next(m for m in app.view.markets if m.ticker == ticker)
         assert line.p_hat == Decimal("0.91")
 
@@ -142,7 +150,7 @@ async def test_markets_table_diffs_rows_without_clearing(engine, tmp_path):
         table.move_cursor(row=3)
         chosen = app.selected_ticker()
         for _ in range(3):
-            engine.tick()
+            app.service.step()
             app.refresh_view()
             await pilot.pause()
         live = {m.ticker for m in app.view.markets}
@@ -166,7 +174,7 @@ async def test_engine_worker_ticks_and_posts_views(engine, tmp_path):
     app = desk_app(engine, tmp_path, autostart=True, interval=0, ticks=5)
     async with app.run_test(size=SIZE) as pilot:
         assert await wait_for(pilot, lambda: app.view and app.view.tick == start + 5)
-        await app.workers.wait_for_complete()
+        assert app.service.stop() and app.service.stats.ticks == 5
 
 
 async def test_keys_respond_while_a_fetch_is_in_flight(engine, tmp_path):
@@ -186,23 +194,28 @@ async def test_keys_respond_while_a_fetch_is_in_flight(engine, tmp_path):
         await pilot.press("k")  # the fetch is still blocked: the key must act now
         assert engine.killed and "HALTED" in app.view.state
         release.set()
-        await app.workers.wait_for_complete()
+        assert await wait_for(pilot, app.service.finished.is_set)
+        assert app.service.stop()
         assert all(not d.accepted for d in engine.recent_decisions if d.ts >= engine.source.now_ms())
 
 
-async def test_worker_failure_halts_trading_visibly(engine, tmp_path):
-    def broken_tick():
+async def test_failed_ticks_are_noted_then_halt_trading_visibly(engine, tmp_path):
+    def broken(*_a, **_k):
         raise RuntimeError("disk I/O error")
 
-    engine.tick = broken_tick
+    engine.apply_batch = broken
     app = desk_app(engine, tmp_path, autostart=True, interval=0)
     async with app.run_test(size=SIZE) as pilot:
-        assert await wait_for(pilot, lambda: app.halted_reason != "")
-        assert "disk I/O error" in app.halted_reason
-        assert engine.killed and app.query_one(StatusBar).has_class("-halted")
+        assert await wait_for(pilot, lambda: engine.killed and app.view.killed)
+        assert app.service.stats.consecutive_failures >= 5  # the policy: five in a row, then the kill switch
+        assert "disk I/O error" in app.view.state and "5 failed ticks in a row" in app.view.state
+        assert any("tick failed: RuntimeError: disk I/O error" in n for n in app.notes)
+        assert await wait_for(pilot, lambda: app.query_one(StatusBar).has_class("-halted"))
+        assert engine.store.get_control("kill_switch") == "1"  # persisted with its reason
         assert app.is_running
         alert = app.alert.raised[0]  # and it is an alert: notification, bell, webhook if configured
         assert alert.kind == "engine_failed" and "disk I/O error" in alert.message
+        app.service.stop()
 
 
 async def test_markets_table_keys_scroll_and_drive_the_detail(tmp_path):

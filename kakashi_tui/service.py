@@ -1,0 +1,445 @@
+"""The trading service: the one owner of the running engine.
+
+Every front-end (the desk, ``run --headless``, ``replay``, the benchmarks) drives the engine
+through this service and nothing else. It owns
+
+- the engine's thread, the loop and its cadence, start-up and a prompt shutdown;
+- the command queue: front-ends ``submit`` small immutable commands (``commands.py``);
+  they are applied in order at the top of the next tick, inside its ``BEGIN IMMEDIATE``
+  transaction (or at once, in their own transaction, when the loop is idle between ticks).
+  A kill or a pause flips the engine's in-memory flag the moment it is submitted, so the
+  risk gate sees it before the very next decision;
+- the one failure policy: a failed tick is logged with its reason and retried on the next;
+  after ``max_consecutive_failures`` in a row the kill switch is thrown with that reason;
+- the only writing connection: one thread writes at a time (``_writer``), and after
+  ``stop`` nothing writes again;
+- the views: after each tick it publishes a ``TickReport`` (the headless log line) and, if a
+  front-end listens, an immutable ``DeskView``. Front-ends read only those.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import peewee
+
+from kakashi_tui.adapters.store import Control, Store, now_wall_ms
+
+from kakashi_tui.commands import (
+    REQUEST_KINDS, Command, Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate, from_request,
+)
+from kakashi_tui.core.money import fmt_cents
+from kakashi_tui.engine import Engine, TickReport
+from kakashi_tui.errors import ConfigError, KakashiError, StoreError
+from kakashi_tui.view import DeskView, build_view, with_flags
+
+__all__ = ["TradingService", "ServiceStats", "Command", "Pause", "Resume", "Kill", "Rearm", "Flatten",
+           "SetEstimate", "ReloadBeliefs", "Quit", "send_request"]
+
+DEFAULT_MAX_FAILURES = 5
+STOP_TIMEOUT_S = 1.0  # stop() gives the engine thread this long; the process ends within 2 s
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStats:
+    ticks: int  # ticks this service ran (successful)
+    failed_ticks: int
+    consecutive_failures: int
+    last_failure: str
+
+
+class Ticket(Future[object]):
+    """A submitted command's future, with its place in the queue (``seq``, from 1)."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__()
+        self.seq = seq
+
+
+@dataclass(slots=True)
+class _Pending:
+    seq: int
+    cmd: Command
+    future: Ticket
+    result: object = None
+
+
+class TradingService:
+    def __init__(self, engine: Engine, *, interval: float = 0.5, max_ticks: int | None = None,
+                 max_consecutive_failures: int = DEFAULT_MAX_FAILURES, view_hz: float = 4.0,
+                 log: Callable[[str], None] | None = None) -> None:
+        self._engine = engine
+        self.interval = interval
+        self.max_ticks = max_ticks
+        self.max_consecutive_failures = max(1, max_consecutive_failures)
+        self.view_hz = view_hz
+        self._log_listeners: list[Callable[[str], None]] = [log] if log else []
+        self._queue: deque[_Pending] = deque()
+        self._queue_lock = threading.Lock()  # put order = apply order, across threads
+        self._seq = 0
+        self.applied: list[int] = []  # sequence numbers of applied commands, in order (tests, audit)
+        self._writer = threading.Lock()  # held while writing: one writer at a time, none after stop
+        self._closed = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.finished = threading.Event()  # max_ticks reached, or stopped
+        self._thread: threading.Thread | None = None
+        self._ticks = 0
+        self._failed = 0
+        self._consecutive = 0
+        self._last_failure = ""
+        self._view_listeners: list[Callable[[DeskView], None]] = []
+        self._report_listeners: list[Callable[[TickReport], None]] = []
+        self._last_view_at = 0.0
+        self._view_wanted = False
+        self.view: DeskView | None = None
+        self.last_report: TickReport | None = None
+        self.focus: str | None = None  # the desk's selected market: its quote history goes in views
+        self.notes: list[str] = []  # what resolving the settings had to say (shown once by front-ends)
+
+    # -- what front-ends may read ------------------------------------------------------------
+    @property
+    def source_name(self) -> str:
+        return self._engine.source.name
+
+    @property
+    def db_path(self) -> str:
+        return str(self._engine.store.path)
+
+    @property
+    def stats(self) -> ServiceStats:
+        return ServiceStats(self._ticks, self._failed, self._consecutive, self._last_failure)
+
+    @property
+    def paused(self) -> bool:
+        """Paused as last asked (in force at once, whatever the last view shows)."""
+        return self._engine.flags.paused
+
+    @property
+    def killed(self) -> bool:
+        return self._engine.flags.kill
+
+    @property
+    def state(self) -> str:
+        return self._engine.state_label()
+
+    def on_view(self, listener: Callable[[DeskView], None]) -> None:
+        """Call ``listener`` (from the engine's thread, or a submitter's) with each new view."""
+        self._view_listeners.append(listener)
+
+    def on_report(self, listener: Callable[[TickReport], None]) -> None:
+        self._report_listeners.append(listener)
+
+    def on_log(self, listener: Callable[[str], None]) -> None:
+        """Lines the service has to say (a failed tick and its reason, a kill it threw)."""
+        self._log_listeners.append(listener)
+
+    def _log(self, line: str) -> None:
+        for fn in self._log_listeners:
+            fn(line)
+
+    def publish_view(self) -> DeskView:
+        """Build and publish a view now (the engine's thread, or before the loop starts)."""
+        v = self.view = build_view(self._engine, self.focus)
+        self._last_view_at = time.monotonic()
+        for fn in self._view_listeners:
+            fn(v)
+        return v
+
+    def request_view(self) -> None:
+        """Ask the running loop for a fresh view soon (the desk's selection changed)."""
+        self._view_wanted = True
+        self._wake.set()
+
+    # -- commands -----------------------------------------------------------------------------
+    def submit(self, cmd: Command) -> Ticket:
+        """Queue a command (any thread). Kill, pause and resume take effect in memory at once."""
+        with self._queue_lock:
+            self._seq += 1
+            fut = Ticket(self._seq)
+            if isinstance(cmd, Kill):
+                self._engine.throw_kill(cmd.reason)
+            elif isinstance(cmd, (Pause, Resume)):
+                self._engine.want_paused(isinstance(cmd, Pause))
+            self._queue.append(_Pending(self._seq, cmd, fut))
+        if isinstance(cmd, (Kill, Pause, Resume)) and self.view is not None:
+            f = self._engine.flags
+            v = self.view = with_flags(self.view, f.kill, f.kill_reason, f.paused)
+            for fn in self._view_listeners:
+                fn(v)
+        if isinstance(cmd, Quit):
+            self._stop.set()
+        self._wake.set()
+        return fut
+
+    def _apply_queued(self) -> list[_Pending]:
+        """Apply every queued command, in order (inside the caller's transaction). They leave
+        the queue only when that transaction commits (``_commit_applied``)."""
+        with self._queue_lock:
+            batch = list(self._queue)
+        now = self._engine.source.now_ms()
+        for p in batch:
+            p.result = self._engine.execute(p.cmd, now)
+        return batch
+
+    def _commit_applied(self, batch: list[_Pending]) -> None:
+        with self._queue_lock:
+            for _ in batch:
+                self._queue.popleft()
+        for p in batch:
+            self.applied.append(p.seq)
+            p.future.set_result(p.result)
+
+    def apply_pending(self) -> int:
+        """Apply queued commands now, in their own transaction (the loop between ticks; tests)."""
+        with self._writer:
+            if self._closed or not self._queue:
+                return 0
+            try:
+                with self._engine.store.atomic():
+                    batch = self._apply_queued()
+            except Exception as e:  # noqa: BLE001 - the same policy as a failed tick
+                self._engine.resync()
+                self._failed_step(e)
+                return 0
+            self._commit_applied(batch)
+        return len(batch)
+
+    # -- ticking ------------------------------------------------------------------------------
+    def step(self) -> TickReport | None:
+        """One tick on the calling thread, under the failure policy: the report, or None if it
+        failed (logged; retried by the next call) or the service is stopped."""
+        if self._closed:
+            return None
+        batch, fetch_ms = self._engine.fetch()  # the network, outside any transaction and lock
+        applied: list[_Pending] = []
+
+        def top() -> None:
+            applied.extend(self._apply_queued())
+
+        with self._writer:
+            if self._closed:
+                return None
+            try:
+                report = self._engine.apply_batch(batch, fetch_ms, top)
+            except Exception as e:  # noqa: BLE001 - one policy for every failure
+                self._failed_step(e)
+                return None
+            self._commit_applied(applied)
+        self._ticks += 1
+        self._consecutive = 0
+        self.last_report = report
+        for fn in self._report_listeners:
+            fn(report)
+        return report
+
+    def _failed_step(self, e: BaseException) -> None:
+        self._failed += 1
+        self._consecutive += 1
+        self._last_failure = reason = f"tick failed: {e.__class__.__name__}: {e}"[:160]
+        self._log(reason)
+        if self._consecutive == self.max_consecutive_failures:
+            why = f"{self._consecutive} failed ticks in a row ({reason})"[:160]
+            self.submit(Kill(why))  # in force at once; stored by the next transaction that commits
+            self._log(f"kill switch thrown: {why}")
+
+    def collect(self) -> tuple[list[str], int, list[str]]:
+        """One pass of fetch -> validate -> persist, no trading (``kakashi snapshot``):
+        (tickers saved, rejected rows, feed errors)."""
+        with self._writer:
+            if self._closed:
+                return [], 0, ["stopped"]
+            snaps, rejected, errors = self._engine.collect()
+        return [q.ticker for q in snaps], rejected, errors
+
+    def run_here(self, more: Callable[[], bool] = lambda: True) -> int:
+        """Tick on the calling thread, back to back, while ``more()`` (replay, benchmarks)."""
+        n = 0
+        while more() and not self._stop.is_set() and (self.max_ticks is None or n < self.max_ticks):
+            self.step()
+            n += 1
+        return n
+
+    def _maybe_view(self, force: bool = False) -> None:
+        if self._view_listeners and (force or time.monotonic() - self._last_view_at >= 1 / self.view_hz):
+            self.publish_view()
+
+    def _run(self) -> None:
+        try:
+            n = 0
+            while not self._stop.is_set():
+                if self.max_ticks is None or n < self.max_ticks:
+                    if self.step() is None and self._queue:
+                        self.apply_pending()  # a failing tick must not hold the commands (a kill) hostage
+                    n += 1
+                    last = self.max_ticks is not None and n >= self.max_ticks
+                    self._maybe_view(force=last)
+                    if last:
+                        self.finished.set()
+                    deadline = time.monotonic() + self.interval
+                else:
+                    deadline = float("inf")  # done ticking: still serve commands until stopped
+                while not self._stop.is_set():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    if self._wake.wait(min(remaining, 3600)):
+                        self._wake.clear()
+                        if self._stop.is_set():
+                            break
+                        if self.apply_pending() or self._view_wanted:
+                            self._view_wanted = False
+                            self._maybe_view(force=True)
+        finally:
+            self.finished.set()
+            self._close_thread_connection()
+
+    def _close_thread_connection(self) -> None:
+        db = self._engine.store.db
+        if db is not None and not db.is_closed():
+            db.close()  # this thread's connection (peewee keeps one per thread)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Run the loop on the service's own thread (a daemon: a hung feed cannot hold the
+        process at exit; stop() stops waiting for it)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="kakashi-engine", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
+        """Stop ticking within ``timeout`` whatever the feed does; apply what is still queued;
+        write nothing afterwards. True if the engine thread ended in time."""
+        if self._closed:  # stopped already (q, then the caller's own stop on the way out)
+            return not self.running
+        deadline = time.monotonic() + timeout
+        self._stop.set()
+        self._wake.set()
+        stop_source = getattr(self._engine.source, "stop", None)
+        if callable(stop_source):
+            try:
+                stop_source()  # interrupts a fetch in progress, retries and back-off waits
+            except Exception as e:  # noqa: BLE001 - shutting down regardless
+                self._log(f"source stop failed: {e}")
+        ended = True
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+            ended = not self._thread.is_alive()
+        # Whatever the thread is doing (a fetch, outside any transaction), once we hold the
+        # writer lock no tick writes again; commands still queued are applied here, once.
+        if self._writer.acquire(timeout=max(0.05, deadline - time.monotonic())):
+            try:
+                pending = bool(self._queue)
+            finally:
+                self._writer.release()
+            if pending:
+                self.apply_pending()
+            with self._writer:
+                self._closed = True
+            if not ended:
+                self._close_thread_connection()
+        self.finished.set()
+        return ended
+
+    def replay_summary(self, target: str) -> str:
+        e = self._engine
+        acct = e.account
+        fills = e.store.fill_count()
+        return (f"replayed {e.tick_count} ticks into {target} | fills {fills} | closed {len(acct.closed)} | "
+                f"rejected rows {e.rejected_total} | cash {fmt_cents(acct.cash_cents)} equity "
+                f"{fmt_cents(e.equity())} realised {fmt_cents(acct.realized_cents)}")
+
+    def summary(self) -> str:
+        """One line for the operator when the service stops."""
+        e = self._engine
+        acct = e.account
+        failed = f" ({self._failed} failed)" if self._failed else ""
+        return (f"stopped after {self._ticks} ticks{failed} | cash {fmt_cents(acct.cash_cents)} "
+                f"equity {fmt_cents(e.equity())} realised {fmt_cents(acct.realized_cents)} "
+                f"fees {fmt_cents(acct.fees_cents)} | open {len(acct.open_positions())} | {e.state_label()}")
+
+
+# -- other processes ---------------------------------------------------------------------------
+REQUEST_RETRIES = 5
+
+
+def send_request(path: str, kind: str, arg: str = "") -> str:
+    """``kakashi kill/pause/resume`` from another process: write a request row that the
+    running engine adopts on its next tick. With no engine running, apply it here, as the
+    writer, the same way. Never fails the engine; a busy database is waited out briefly and
+    then reported in one line. Returns what happened, for the operator."""
+    if kind not in REQUEST_KINDS:
+        raise ConfigError(f"unknown request {kind!r}")
+    if not os.path.exists(path):
+        raise ConfigError(f"no database at {path}")
+    last: Exception | None = None
+    for attempt in range(REQUEST_RETRIES):
+        try:
+            try:
+                store = Store(path, writer=True, lock_wait=0)  # no engine running: apply it ourselves
+                engine_running = False
+            except StoreError as e:
+                if "already writing" not in str(e):
+                    raise
+                store = Store(path, writer=False)
+                engine_running = True
+            try:
+                ts = store.last_tick_ts() or now_wall_ms()  # on the engine's clock, like its own events
+                with store.atomic():
+                    rid = store.add_request(kind, arg, ts)
+                    if not engine_running:
+                        _apply_request_offline(store, rid, kind, arg, ts)
+            finally:
+                store.close()
+            if engine_running:
+                return "the running engine applies it on its next tick"
+            return "applied (no engine is running on this database)"
+        except (peewee.OperationalError, sqlite3.OperationalError) as e:
+            last = e
+            time.sleep(0.05 * (attempt + 1))
+    raise KakashiError(f"database {path} stayed busy; the {kind} request was not written ({last}); try again")
+
+
+def rearm_offline(path: str, confirm: Callable[[str], bool]) -> str:
+    """``kakashi rearm``: only with no engine running (a re-arm is a deliberate act on the
+    desk that runs); ``confirm(reason)`` is asked while the writer lock is held."""
+    if not os.path.exists(path):
+        raise ConfigError(f"no database at {path}")
+    try:
+        store = Store(path, lock_wait=0)
+    except StoreError as e:
+        if "already writing" in str(e):
+            raise KakashiError("an engine is running on this database: re-arm from its desk (r)") from None
+        raise
+    try:
+        if not store.control(Control.KILL_SWITCH):
+            return "kill switch is not thrown; nothing to re-arm"
+        if not confirm(str(store.control(Control.KILL_REASON) or "operator")):
+            return "not re-armed"
+        # On the engine's clock (simulated time on the simulator), like the kill it answers.
+        store.set_kill_switch(False, "cli", store.last_tick_ts() or now_wall_ms())
+        return "kill switch re-armed"
+    finally:
+        store.close()
+
+
+def _apply_request_offline(store: Store, rid: int, kind: str, arg: str, ts: int) -> None:
+    """What the engine would do with the request, done by the command line (no engine)."""
+    cmd = from_request(kind, arg)
+    if isinstance(cmd, Kill):
+        store.set_kill_switch(True, cmd.reason, ts)
+    elif isinstance(cmd, (Pause, Resume)):
+        store.set_paused(isinstance(cmd, Pause), ts, cmd.origin)
+    store.mark_requests_applied([rid], int(store.control(Control.TICK_COUNT) or 0))
