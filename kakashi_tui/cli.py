@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     feed.add_argument("--source", choices=["sim", "kalshi"], default="sim",
                       help="market data: the simulated exchange (default) or Kalshi's API (read-only)")
     feed.add_argument("--ticker", action="append", default=[], metavar="T", help="only these markets (repeatable)")
+    feed.add_argument("--series", action="append", default=[], metavar="S",
+                      help="with --source kalshi: only markets of this series (repeatable)")
+    feed.add_argument("--event", action="append", default=[], metavar="E",
+                      help="with --source kalshi: only markets of this event (repeatable)")
     feed.add_argument("--seed", type=_seed, help="simulator seed (a DB remembers its seed)")
     feed.add_argument("--api-base", metavar="URL", help="Kalshi API base URL (or KAKASHI_API_BASE)")
     feed.add_argument("--beliefs", metavar="FILE", help="TOML or CSV of ticker -> p_hat for real markets")
@@ -111,7 +115,8 @@ def _options(args: argparse.Namespace):
 
     return Options(source=getattr(args, "source", "sim"), db=args.db, seed=getattr(args, "seed", None),
                    api_base=getattr(args, "api_base", None), beliefs=getattr(args, "beliefs", None),
-                   tickers=getattr(args, "ticker", []) or [])
+                   tickers=getattr(args, "ticker", []) or [], series=getattr(args, "series", []) or [],
+                   events=getattr(args, "event", []) or [])
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:

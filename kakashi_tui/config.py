@@ -50,6 +50,8 @@ class KalshiSection(_Section):
     # Credentials are not needed to paper-trade (market data is public). If present they are
     # held as SecretStr (masked in any repr) and never logged, stored or reported.
     api_key_id: SecretStr | None = None
+    private_key_file: str | None = None  # PEM RSA key, owner-only (mode 0600); signs reads (order books)
+    reads_per_s: float = Field(default=20.0, gt=0, le=1000)  # client-side pacing (Kalshi Basic tier: 20)
     beliefs: str | None = None
     timeout_s: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=10)

@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 
 from kakashi_tui.adapters.beliefs import BeliefsFile
 from kakashi_tui.adapters.kalshi import PRODUCTION_BASE, KalshiClient, KalshiSource
+from kakashi_tui.adapters.kalshi_auth import signer_from
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
 from kakashi_tui.adapters.store import Control, Store, now_wall_ms
 from kakashi_tui.config import KakashiConfig
@@ -38,6 +39,8 @@ class Options:
     api_base: str | None = None
     beliefs: str | None = None
     tickers: list[str] = field(default_factory=list)
+    series: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
     sim_start_ms: int | None = None  # tests pin the simulated clock
 
 
@@ -131,9 +134,14 @@ def bankroll_note(engine: Engine, cfg: KakashiConfig) -> str | None:
     return None
 
 
-def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> KalshiClient:
+def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> tuple[KalshiClient, str | None]:
+    """The client, signing when credentials are set (environment first, then [kalshi]), and a
+    notice when they are half set."""
+    key_id = cfg.kalshi.api_key_id.get_secret_value() if cfg.kalshi.api_key_id is not None else None
+    signer, notice = signer_from(key_id, cfg.kalshi.private_key_file)
     return KalshiClient(base_url=api_base(opts, cfg), timeout=cfg.kalshi.timeout_s,
-                        max_retries=cfg.kalshi.max_retries, backoff_base=cfg.kalshi.backoff_base_s)
+                        max_retries=cfg.kalshi.max_retries, backoff_base=cfg.kalshi.backoff_base_s,
+                        signer=signer, reads_per_s=cfg.kalshi.reads_per_s), notice
 
 
 def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None,
@@ -150,8 +158,13 @@ def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None,
         if opts.source == "kalshi":
             beliefs_path = opts.beliefs or cfg.kalshi.beliefs
             beliefs = BeliefsFile(beliefs_path) if beliefs_path else None
-            source = KalshiSource(build_kalshi_client(opts, cfg), tickers=opts.tickers,
+            client, notice = build_kalshi_client(opts, cfg)
+            source = KalshiSource(client, tickers=opts.tickers, series=opts.series, events=opts.events,
                                   depth_for=(beliefs.tickers if beliefs else None))
+            if notice:
+                source.notices.insert(0, notice)
+            if notes is not None:  # said once, on stderr, on the desk and in the log
+                notes.extend(source.notices)
             engine = Engine(store, source, [beliefs] if beliefs else [], cfg.engine_config())
             source.watch_for = engine.held_tickers
             return engine

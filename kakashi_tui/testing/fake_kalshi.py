@@ -1,21 +1,37 @@
 """A Kalshi-compatible HTTP server on 127.0.0.1, for tests and demos.
 
-Serves ``GET /trade-api/v2/markets`` (cursor pages), ``/markets/{ticker}`` and
-``/markets/{ticker}/orderbook`` in Kalshi's response shapes (cent integers and
-``_dollars`` strings), and injects faults on request:
+Answers the way Kalshi's Trade API v2 answers today (fixed point since 2026-03-12): prices only
+as ``*_dollars`` strings with four decimals, counts only as ``*_fp`` strings with two
+(``legacy=True`` adds the old cent/integer twins, as older recordings carry them). It serves
 
-    429 (with or without Retry-After), 500/502/503, a response slower than the client's
-    timeout, a dropped connection, malformed JSON, rows that break the schema, a repeated
-    cursor, an empty book.
+    GET /markets                     cursor pages; status, tickers, series_ticker, event_ticker,
+                                     mve_filter (exclude | only), min_updated_ts (seconds)
+    GET /markets/{ticker}            GET /historical/markets/{ticker} (archived markets only)
+    GET /markets/{ticker}/orderbook  GET /markets/orderbooks?tickers=A&tickers=B (1..100)
+                                     both need Kalshi's signed headers, verified with the
+                                     public key (``FakeKalshi.require_signature``)
+    GET /events (cursor pages, status)  GET /events/{event_ticker}
+    GET /series                      GET /series/{series_ticker}  (fee_type, fee_multiplier)
 
-Run by hand:  python -m kakashi_tui.testing.fake_kalshi --port 8765 [--markets 12]
+with fractional and sub-penny books, quiet markets (0.0000 / 1.0000, sizes 0.00), a few
+thousand combo (multivariate) markets on request (``combos``), every lifecycle status, scalar
+markets, series with different fee multipliers, and faults on request:
+
+    429 (Kalshi's: no Retry-After, {"error": "too many requests"}; or with Retry-After), 500/
+    502/503, 401/403, a response slower than the client's timeout, a dropped connection,
+    malformed JSON, gzip garbage, deeply nested JSON, HTML with status 200, a gigantic body,
+    rows that break the schema (``BAD_ROWS``), a repeated cursor, empty books.
+
+Run by hand:  python -m kakashi_tui.testing.fake_kalshi --port 8765 [--markets 12] [--combos 3000]
 then:         kakashi --source kalshi --api-base http://127.0.0.1:8765/trade-api/v2
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import os
 import random
 import socket
 import threading
@@ -23,60 +39,159 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 PREFIX = "/trade-api/v2"
 
 #: Fault names accepted by ``FakeKalshi.fail_next``.
-FAULTS = ("429", "429-retry-after", "500", "502", "503", "slow", "drop", "malformed-json")
+FAULTS = ("ok", "429", "429-retry-after", "500", "502", "503", "401", "403", "slow", "drop", "malformed-json",
+          "gzip-garbage", "deep-json", "html-200", "huge-body")
 
-#: Row corruptions accepted by ``FakeKalshi.bad_rows``.
-BAD_ROWS = ("ask-below-bid", "price-over-1", "missing-ticker", "settled-no-result")
+#: Row corruptions accepted by ``FakeKalshi.bad_rows`` (each a market listed after the real ones).
+BAD_ROWS = ("ask-below-bid", "price-over-1", "missing-ticker", "settled-no-result",
+            "volume-1e30", "close-time-1e30", "surrogate-ticker", "nul-ticker", "long-ticker",
+            "traversal-ticker", "dict-ticker", "null-row", "number-row", "string-row",
+            "legacy-mismatch", "legacy-garbage")
+
+LIFECYCLE = ("initialized", "inactive", "active", "closed", "determined", "disputed", "amended", "finalized")
+
+#: GET /markets ``status`` filter values -> the market statuses they list.
+_STATUS_FILTER = {"unopened": ("initialized",), "open": ("active",), "closed": ("closed",),
+                  "settled": ("determined", "disputed", "amended", "finalized")}
+
+Q4 = Decimal("0.0001")
 
 
 def _iso(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _d(cents: int) -> str:
-    return f"{cents / 100:.4f}"
+def d4(x: Decimal | int | str) -> str:
+    """Dollars as Kalshi writes them: four decimals."""
+    return str(Decimal(x).quantize(Q4))
 
 
-#: GET /markets ``status`` filter values -> the market statuses they list.
-_STATUS_FILTER = {"unopened": ("initialized",), "open": ("active",), "closed": ("closed",),
-                  "settled": ("determined", "settled", "finalized")}
+def fp(x: Decimal | int | str) -> str:
+    """A count as Kalshi writes it: two decimals."""
+    return str(Decimal(x).quantize(Decimal("0.01")))
 
 
 @dataclass
 class FakeMarket:
+    """One market. ``bid``/``ask``: the YES top of book in dollars (None: no order that side)."""
+
     ticker: str
-    bid: int
-    ask: int
+    bid: Decimal | None
+    ask: Decimal | None
     status: str = "active"
     result: str = ""
     depth: int = 4
+    event: str = ""
+    market_type: str = "binary"
+    settlement_value: Decimal | None = None
+    tick: Decimal = Decimal("0.01")
+    size: Decimal = Decimal("10.00")  # the best level's size; deeper levels add 1.50 each
+    volume: Decimal = Decimal("1000.00")
+    archived: bool = False  # settled before the historical cutoff: only /historical/markets
+    updated_ms: int = field(default_factory=lambda: int(time.time() * 1000) - 3_600_000)
+    subtitle: str = ""
+    fee_waiver_until: datetime | None = None
 
-    def to_json(self, now: datetime) -> dict[str, Any]:
-        return {
-            "ticker": self.ticker, "event_ticker": self.ticker.rsplit("-", 1)[0], "market_type": "binary",
-            "title": f"Fake market {self.ticker}", "status": self.status,
+    def __post_init__(self) -> None:
+        self.bid = None if self.bid is None else Decimal(self.bid)
+        self.ask = None if self.ask is None else Decimal(self.ask)
+        if not self.event:
+            self.event = self.ticker.rsplit("-", 1)[0]
+
+    def touch(self, **changes: Any) -> None:
+        """Change the market and stamp its ``updated_time`` (what min_updated_ts filters on)."""
+        for k, v in changes.items():
+            setattr(self, k, v)
+        self.updated_ms = int(time.time() * 1000)
+
+    def yes_levels(self) -> list[tuple[Decimal, Decimal]]:
+        """YES bids best first."""
+        if self.bid is None:
+            return []
+        return [(self.bid - i * self.tick, self.size + i * Decimal("1.50"))
+                for i in range(self.depth) if self.bid - i * self.tick > 0]
+
+    def no_levels(self) -> list[tuple[Decimal, Decimal]]:
+        """NO bids best first (a NO bid at 1 - ask is the YES ask)."""
+        if self.ask is None:
+            return []
+        top = 1 - self.ask
+        return [(top - i * self.tick, self.size + 2 + i * Decimal("1.50"))
+                for i in range(self.depth) if top - i * self.tick > 0]
+
+    def to_json(self, now: datetime, legacy: bool = False) -> dict[str, Any]:
+        bid = self.bid if self.bid is not None else Decimal(0)
+        ask = self.ask if self.ask is not None else Decimal(1)
+        last = ((bid + ask) / 2).quantize(self.tick) if self.bid is not None and self.ask is not None else Decimal(0)
+        yes_size = self.size if self.bid is not None else Decimal(0)
+        no_size = self.size + 2 if self.ask is not None else Decimal(0)
+        m: dict[str, Any] = {
+            "ticker": self.ticker, "event_ticker": self.event, "market_type": self.market_type,
+            "title": f"Fake market {self.ticker}", "yes_sub_title": self.subtitle or f"Yes: {self.ticker}",
+            "no_sub_title": f"No: {self.ticker}", "status": self.status,
+            "created_time": _iso(now - timedelta(days=2)),
+            "updated_time": _iso(datetime.fromtimestamp(self.updated_ms / 1000, timezone.utc)),
             "open_time": _iso(now - timedelta(hours=1)), "close_time": _iso(now + timedelta(hours=6)),
-            "yes_bid": self.bid, "yes_ask": self.ask, "no_bid": 100 - self.ask, "no_ask": 100 - self.bid,
-            "yes_bid_dollars": _d(self.bid), "yes_ask_dollars": _d(self.ask),
-            "no_bid_dollars": _d(100 - self.ask), "no_ask_dollars": _d(100 - self.bid),
-            "last_price": (self.bid + self.ask) // 2, "last_price_dollars": _d((self.bid + self.ask) // 2),
-            "volume": 1000, "open_interest": 500, "response_price_units": "usd_cent", "notional_value": 100,
-            "result": self.result, "tick_size": 1,
+            "latest_expiration_time": _iso(now + timedelta(days=7)), "settlement_timer_seconds": 60,
+            "yes_bid_dollars": d4(bid), "yes_ask_dollars": d4(ask),
+            "no_bid_dollars": d4(1 - ask), "no_ask_dollars": d4(1 - bid),
+            "yes_bid_size_fp": fp(yes_size), "yes_ask_size_fp": fp(no_size),
+            "last_price_dollars": d4(last), "volume_fp": fp(self.volume), "volume_24h_fp": fp(self.volume / 4),
+            "open_interest_fp": fp(self.volume / 2), "notional_value_dollars": "1.0000",
+            "previous_yes_bid_dollars": d4(bid), "previous_yes_ask_dollars": d4(ask),
+            "previous_price_dollars": d4(last), "liquidity_dollars": "0.0000",
+            "result": self.result, "can_close_early": True, "fractional_trading_enabled": True,
+            "price_level_structure": "linear_cent" if self.tick == Decimal("0.01") else "deci_cent",
+            "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": d4(self.tick)}],
+            "expiration_value": "", "rules_primary": "Fake rules.", "rules_secondary": "",
         }
+        if self.settlement_value is not None:
+            m["settlement_value_dollars"] = d4(self.settlement_value)
+        if self.fee_waiver_until is not None:
+            m["fee_waiver_expiration_time"] = _iso(self.fee_waiver_until)
+        if legacy:  # the pre-2026-03-12 twins, agreeing with the fixed-point fields
+            for k in ("yes_bid", "yes_ask", "no_bid", "no_ask", "last_price"):
+                m[k] = int(Decimal(m[f"{k}_dollars"]) * 100)
+            m["volume"], m["open_interest"] = int(self.volume), int(self.volume / 2)
+            m["response_price_units"] = "usd_cent"
+        return m
 
-    def orderbook(self) -> dict[str, Any]:
-        yes = [[self.bid - i, 10 + i] for i in range(self.depth) if self.bid - i >= 1][::-1]
-        no = [[100 - self.ask - i, 12 + i] for i in range(self.depth) if 100 - self.ask - i >= 1][::-1]
-        return {"orderbook": {"yes": yes, "no": no,
-                              "yes_dollars": [[_d(p), str(q)] for p, q in yes],
-                              "no_dollars": [[_d(p), str(q)] for p, q in no]}}
+    def orderbook(self, legacy: bool = False) -> dict[str, Any]:
+        """``orderbook_fp`` as Kalshi lists it: bids only, ascending (best last)."""
+        yes = [[d4(p), fp(q)] for p, q in self.yes_levels()][::-1]
+        no = [[d4(p), fp(q)] for p, q in self.no_levels()][::-1]
+        ob: dict[str, Any] = {"yes_dollars": yes, "no_dollars": no}
+        if legacy:
+            ob["yes"] = [[int(Decimal(p) * 100), int(Decimal(q))] for p, q in yes]
+            ob["no"] = [[int(Decimal(p) * 100), int(Decimal(q))] for p, q in no]
+        return ob
+
+
+@dataclass
+class FakeSeries:
+    ticker: str
+    fee_type: str = "quadratic"
+    fee_multiplier: Decimal = Decimal("1")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ticker": self.ticker, "frequency": "daily", "title": f"Series {self.ticker}", "category": "Test",
+                "tags": [], "settlement_sources": [], "contract_url": "", "contract_terms_url": "",
+                "fee_type": self.fee_type, "fee_multiplier": self.fee_multiplier, "additional_prohibitions": []}
+
+
+class _Enc(json.JSONEncoder):
+    def default(self, o: Any) -> Any:
+        if isinstance(o, Decimal):  # a JSON number, written exactly (Kalshi's fee_multiplier is one)
+            return float(o) if o != o.to_integral_value() else int(o)
+        return super().default(o)
 
 
 @dataclass
@@ -84,26 +199,72 @@ class FakeKalshi:
     """The server's state. Tests change it between requests; handlers read it under a lock."""
 
     markets: list[FakeMarket] = field(default_factory=list)
+    series: dict[str, FakeSeries] = field(default_factory=dict)
+    event_series: dict[str, str] = field(default_factory=dict)  # event ticker -> series ticker
     page_size: int = 5
     slow_seconds: float = 3.0
     repeat_cursor: bool = False
     empty_books: bool = False
+    legacy: bool = False
+    combos: int = 0  # multivariate markets listed unless mve_filter=exclude
     bad_rows: set[str] = field(default_factory=set)
+    public_key: Any = None  # with a key id: order books need a valid signature
+    key_id: str | None = None
+    require_signature: bool = True
+    huge_body_bytes: int = 20 * 1024 * 1024
     requests: list[tuple[str, str]] = field(default_factory=list)
+    signed: list[str] = field(default_factory=list)  # paths whose signature verified
     _faults: deque = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def with_markets(cls, n: int = 12, seed: int = 1) -> "FakeKalshi":
+    def with_markets(cls, n: int = 12, seed: int = 1, **kw: Any) -> "FakeKalshi":
+        """``n`` active binary markets with two-sided books; every third on the 0.1-cent grid
+        (sub-penny), sizes fractional. Two series (fee multipliers 1 and 0.5)."""
         r = random.Random(seed)
         ms = []
         for i in range(n):
-            bid = r.randint(10, 85)
-            ms.append(FakeMarket(ticker=f"KXFAKE-26JAN05-T{i:02d}", bid=bid, ask=bid + r.randint(1, 4)))
-        return cls(markets=ms)
+            if i % 3 == 2:
+                tick = Decimal("0.001")
+                bid = Decimal(r.randint(100, 850)) * tick
+                ask = bid + Decimal(r.randint(1, 40)) * tick
+            else:
+                tick = Decimal("0.01")
+                bid = Decimal(r.randint(10, 85)) * tick
+                ask = bid + Decimal(r.randint(1, 4)) * tick
+            ms.append(FakeMarket(ticker=f"KXFAKE-26JAN05-T{i:02d}", bid=bid, ask=ask, tick=tick,
+                                 size=Decimal("10.00") + Decimal(i) / 4))
+        st = cls(markets=ms, **kw)
+        st.add_series("KXFAKE", "quadratic", Decimal("1"), events=["KXFAKE-26JAN05"])
+        return st
+
+    def add_series(self, ticker: str, fee_type: str = "quadratic", multiplier: Decimal | str = "1",
+                   events: list[str] = ()) -> None:
+        self.series[ticker] = FakeSeries(ticker, fee_type, Decimal(multiplier))
+        for e in events:
+            self.event_series[e] = ticker
+
+    def lifecycle_zoo(self) -> None:
+        """Add a market in every lifecycle status, a sub-penny tail market (0.0030 / 0.9930
+        prices), a quiet market, a scalar market, and a second series with another fee."""
+        self.add_series("KXZOO", "quadratic_with_maker_fees", "0.5", events=["KXZOO-26JAN05"])
+        for s in LIFECYCLE:
+            result = {"determined": "yes", "amended": "no", "finalized": "yes", "disputed": "yes"}.get(s, "")
+            self.markets.append(FakeMarket(ticker=f"KXZOO-26JAN05-{s.upper()[:4]}", bid=Decimal("0.40"),
+                                           ask=Decimal("0.43"), status=s, result=result))
+        self.markets.append(FakeMarket(ticker="KXZOO-26JAN05-TAIL", bid=Decimal("0.0030"), ask=Decimal("0.0050"),
+                                       tick=Decimal("0.001"), size=Decimal("2.50")))
+        self.markets.append(FakeMarket(ticker="KXZOO-26JAN05-HIGH", bid=Decimal("0.9930"), ask=Decimal("0.9950"),
+                                       tick=Decimal("0.001"), size=Decimal("0.75")))
+        self.markets.append(FakeMarket(ticker="KXZOO-26JAN05-QUIET", bid=None, ask=None))
+        self.add_series("KXSCAL", "flat", "2", events=["KXSCAL-26JAN05"])
+        self.markets.append(FakeMarket(ticker="KXSCAL-26JAN05-S1", bid=Decimal("0.55"), ask=Decimal("0.58"),
+                                       market_type="scalar"))
+        self.markets.append(FakeMarket(ticker="KXSCAL-26JAN05-S2", bid=None, ask=None, market_type="scalar",
+                                       status="finalized", result="scalar", settlement_value=Decimal("0.6250")))
 
     def fail_next(self, *faults: str) -> None:
-        """Queue faults: each answers one request, in order."""
+        """Queue faults: each answers one request, in order ("ok": that request is answered normally)."""
         for f in faults:
             if f not in FAULTS:
                 raise ValueError(f"unknown fault {f!r}; one of {FAULTS}")
@@ -114,76 +275,192 @@ class FakeKalshi:
         with self.lock:
             return self._faults.popleft() if self._faults else None
 
-    def market_rows(self, now: datetime, status: str | None = None) -> list[dict[str, Any]]:
-        """Markets as GET /markets lists them; ``status`` filters as Kalshi's query does. The
-        injected bad rows are copies of the first listed market, listed after it."""
-        wanted = _STATUS_FILTER.get(status or "")
-        rows = [m.to_json(now) for m in self.markets if wanted is None or m.status in wanted]
-        if not rows:
-            return rows
-        if "ask-below-bid" in self.bad_rows:
-            rows.append({**rows[0], "ticker": "KXBAD-ASKBID", "yes_bid": 60, "yes_ask": 40,
-                         "yes_bid_dollars": "0.6000", "yes_ask_dollars": "0.4000"})
-        if "price-over-1" in self.bad_rows:
-            rows.append({**rows[0], "ticker": "KXBAD-PRICE", "yes_ask_dollars": "1.2000", "yes_ask": 120})
-        if "missing-ticker" in self.bad_rows:
-            rows.append({k: v for k, v in rows[0].items() if k != "ticker"})
-        if "settled-no-result" in self.bad_rows:
-            rows.append({**rows[0], "ticker": "KXBAD-SETTLED", "status": "settled", "result": ""})
+    def market(self, ticker: str) -> FakeMarket | None:
+        return next((m for m in self.markets if m.ticker == ticker), None)
+
+    def combo_rows(self, now: datetime) -> list[dict[str, Any]]:
+        rows = []
+        for i in range(self.combos):
+            m = FakeMarket(ticker=f"KXMVECROSSCATEGORY-S2026-{i:05X}", bid=None, ask=None,
+                           event="KXMVECROSSCATEGORY-S2026").to_json(now, self.legacy)
+            m["mve_collection_ticker"] = "KXMVECROSSCATEGORY"
+            m["mve_selected_legs"] = [{"event_ticker": "KXFAKE-26JAN05", "market_ticker": "KXFAKE-26JAN05-T00",
+                                       "side": "yes"}]
+            rows.append(m)
         return rows
+
+    def bad_row_list(self, first: dict[str, Any]) -> list[Any]:
+        rows: list[Any] = []
+        b = self.bad_rows
+        if "ask-below-bid" in b:
+            rows.append({**first, "ticker": "KXBAD-ASKBID", "yes_bid_dollars": "0.6000", "yes_ask_dollars": "0.4000"})
+        if "price-over-1" in b:
+            rows.append({**first, "ticker": "KXBAD-PRICE", "yes_ask_dollars": "1.2000"})
+        if "missing-ticker" in b:
+            rows.append({k: v for k, v in first.items() if k != "ticker"})
+        if "settled-no-result" in b:
+            rows.append({**first, "ticker": "KXBAD-SETTLED", "status": "finalized", "result": ""})
+        if "volume-1e30" in b:
+            rows.append({**first, "ticker": "KXBAD-VOLUME", "volume_fp": "1" + "0" * 30 + ".00"})
+        if "close-time-1e30" in b:
+            rows.append({**first, "ticker": "KXBAD-CLOSE", "close_time": 10 ** 30})
+        if "surrogate-ticker" in b:
+            rows.append({**first, "ticker": "KXBAD-\ud800"})
+        if "nul-ticker" in b:
+            rows.append({**first, "ticker": "KXBAD-\x00NUL"})
+        if "long-ticker" in b:
+            rows.append({**first, "ticker": "KX" + "L" * 4998})
+        if "traversal-ticker" in b:
+            rows.append({**first, "ticker": "KX/../../portfolio/orders"})
+        if "dict-ticker" in b:
+            rows.append({**first, "ticker": {"nested": "KXBAD"}})
+        if "null-row" in b:
+            rows.append(None)
+        if "number-row" in b:
+            rows.append(42)
+        if "string-row" in b:
+            rows.append("KXBAD-STRING")
+        if "legacy-mismatch" in b:
+            rows.append({**first, "ticker": "KXBAD-LEGACY", "yes_bid": 41, "yes_bid_dollars": first["yes_bid_dollars"]})
+        if "legacy-garbage" in b:
+            rows.append({**first, "ticker": "KXBAD-FORTY", "yes_bid": "forty"})
+        return rows
+
+    def market_rows(self, now: datetime, q: dict[str, list[str]]) -> list[Any] | None:
+        """Markets as GET /markets lists them for query ``q``; None for a query Kalshi refuses."""
+        one = {k: v[0] for k, v in q.items()}
+        if "min_updated_ts" in one and set(one) - {"min_updated_ts", "mve_filter", "limit", "cursor"}:
+            return None  # "Incompatible with all filters besides mve_filter=exclude"
+        wanted = _STATUS_FILTER.get(one.get("status", ""))
+        if one.get("status") and wanted is None:
+            return None
+        tickers = set(one["tickers"].split(",")) if one.get("tickers") else None
+        since_ms = int(one["min_updated_ts"]) * 1000 if one.get("min_updated_ts") else None
+        rows: list[Any] = []
+        mve = one.get("mve_filter", "")
+        if mve != "exclude" and wanted in (None, ("active",)) and since_ms is None:
+            rows += [c for c in self.combo_rows(now) if tickers is None or c["ticker"] in tickers]
+        if mve != "only":
+            for m in self.markets:
+                if m.archived or (wanted is not None and m.status not in wanted):
+                    continue
+                if tickers is not None and m.ticker not in tickers:
+                    continue
+                if one.get("event_ticker") and m.event != one["event_ticker"]:
+                    continue
+                if one.get("series_ticker") and self.event_series.get(m.event) != one["series_ticker"]:
+                    continue
+                if since_ms is not None and m.updated_ms <= since_ms:
+                    continue
+                rows.append(m.to_json(now, self.legacy))
+            real = [r for r in rows if isinstance(r, dict) and "mve_collection_ticker" not in r]
+            if real and self.bad_rows and tickers is None and since_ms is None:
+                rows += self.bad_row_list(real[0])
+        return rows
+
+    def event_json(self, event: str) -> dict[str, Any]:
+        return {"event_ticker": event, "series_ticker": self.event_series[event], "title": f"Event {event}",
+                "sub_title": "", "mutually_exclusive": False, "collateral_return_type": "binary",
+                "available_on_brokers": False, "product_metadata": None}
+
+    def verify(self, headers: Any, raw_path: str) -> str | None:
+        """None when the request carries a valid signature; else Kalshi's kind of complaint."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        kid, ts, sig = (headers.get("KALSHI-ACCESS-KEY"), headers.get("KALSHI-ACCESS-TIMESTAMP"),
+                        headers.get("KALSHI-ACCESS-SIGNATURE"))
+        if not (kid and ts and sig):
+            return "authentication required: missing KALSHI-ACCESS headers"
+        if self.public_key is None or kid != self.key_id:
+            return "unknown API key"
+        if not ts.isdigit() or abs(int(ts) - time.time() * 1000) > 30_000:
+            return "request timestamp outside the allowed window"
+        try:
+            self.public_key.verify(base64.b64decode(sig), (ts + "GET" + raw_path.split("?", 1)[0]).encode(),
+                                   padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                                               salt_length=padding.PSS.DIGEST_LENGTH), hashes.SHA256())
+        except (InvalidSignature, ValueError):
+            return "invalid signature"
+        return None
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server_version = "FakeKalshi/1.0"
+    server_version = "FakeKalshi/2.0"
+    protocol_version = "HTTP/1.1"
     state: FakeKalshi  # set per server
 
     def log_message(self, *args: Any) -> None:  # quiet
         pass
 
     def _json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        data = body if isinstance(body, bytes) else json.dumps(body, cls=_Enc).encode()
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
+        hs = {"Content-Type": "application/json", **(headers or {})}
+        for k, v in hs.items():
             self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
     def _refuse(self) -> None:
         self.state.requests.append((self.command, self.path))
-        self._json(405, {"error": {"code": "method_not_allowed", "message": "fake server is read-only"}})
+        self._json(405, {"code": "method_not_allowed", "message": "fake server is read-only"})
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
+
+    def _fault(self, fault: str) -> bool:
+        st = self.state
+        if fault == "drop":
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return True
+        if fault == "slow":
+            time.sleep(st.slow_seconds)
+            return False
+        if fault == "429":
+            self._json(429, {"error": "too many requests"})
+        elif fault == "429-retry-after":
+            self._json(429, {"error": "too many requests"}, {"Retry-After": "1"})
+        elif fault in ("500", "502", "503"):
+            self._json(int(fault), {"code": "internal", "message": f"fault {fault}"})
+        elif fault == "401":
+            self._json(401, {"code": "authentication_error", "message": "API key revoked"})
+        elif fault == "403":
+            self._json(403, {"error": "forbidden: account not enabled for this endpoint"})
+        elif fault == "malformed-json":
+            self._json(200, b'{"markets": [{"ticker": "X", ')
+        elif fault == "gzip-garbage":
+            self._json(200, os.urandom(512), {"Content-Encoding": "gzip"})
+        elif fault == "deep-json":
+            self._json(200, b'{"markets": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+        elif fault == "html-200":
+            self._json(200, b"<!DOCTYPE html><html><body>Maintenance</body></html>", {"Content-Type": "text/html"})
+        elif fault == "huge-body":
+            pad = b" " * st.huge_body_bytes
+            self._json(200, b'{"markets": [], "cursor": ""' + pad + b"}")
+        else:
+            return False
+        return True
 
     def do_GET(self) -> None:  # noqa: N802
         st = self.state
         st.requests.append(("GET", self.path))
         fault = st.take_fault()
-        if fault == "drop":
-            self.connection.shutdown(socket.SHUT_RDWR)
-            self.close_connection = True
+        if fault and self._fault(fault):
             return
-        if fault == "slow":
-            time.sleep(st.slow_seconds)
-        elif fault == "429":
-            return self._json(429, {"error": {"code": "too_many_requests", "message": "slow down"}})
-        elif fault == "429-retry-after":
-            return self._json(429, {"error": {"code": "too_many_requests", "message": "slow down"}},
-                              {"Retry-After": "1"})
-        elif fault in ("500", "502", "503"):
-            return self._json(int(fault), {"error": {"code": "internal", "message": f"fault {fault}"}})
-        elif fault == "malformed-json":
-            return self._json(200, b'{"markets": [{"ticker": "X", ')
         url = urlparse(self.path)
-        path = url.path[len(PREFIX):] if url.path.startswith(PREFIX) else None
+        raw = url.path[len(PREFIX):] if url.path.startswith(PREFIX) else None
         q = parse_qs(url.query)
         now = datetime.now(timezone.utc)
-        if path == "/markets":
-            rows = st.market_rows(now, q.get("status", [""])[0])
-            tickers = q.get("tickers", [""])[0]
-            if tickers:
-                rows = [r for r in rows if r.get("ticker") in tickers.split(",")]
+        if raw is None:
+            return self._json(404, {"code": "not_found", "message": "no such endpoint"})
+        parts = [unquote(p) for p in raw.split("/")]  # escaped segments stay whole: %2F is no separator
+        if raw == "/markets":
+            rows = st.market_rows(now, q)
+            if rows is None:
+                return self._json(400, {"code": "bad_request", "message": "incompatible filters"})
             start = int(q.get("cursor", ["0"])[0] or 0)
             limit = min(int(q.get("limit", [str(st.page_size)])[0]), st.page_size)
             page = rows[start:start + limit]
@@ -191,19 +468,60 @@ class _Handler(BaseHTTPRequestHandler):
             if st.repeat_cursor and nxt:
                 nxt = str(limit)  # the second page forever
             return self._json(200, {"markets": page, "cursor": nxt})
-        if path and path.startswith("/markets/"):
-            parts = path.split("/")
-            ticker = parts[2]
-            m = next((m for m in st.markets if m.ticker == ticker), None)
-            if m is None:
-                return self._json(404, {"error": {"code": "not_found", "message": "market not found"}})
-            if len(parts) == 4 and parts[3] == "orderbook":
-                if st.empty_books:
-                    return self._json(200, {"orderbook": {"yes": None, "no": None}})
-                return self._json(200, m.orderbook())
-            if len(parts) == 3:
-                return self._json(200, {"market": m.to_json(now)})
-        return self._json(404, {"error": {"code": "not_found", "message": "no such endpoint"}})
+        if raw == "/markets/orderbooks" or (len(parts) == 4 and parts[1] == "markets" and parts[3] == "orderbook"):
+            if st.require_signature:
+                why = st.verify(self.headers, url.path)
+                if why is not None:
+                    return self._json(401, {"code": "authentication_error", "message": why})
+                st.signed.append(url.path)
+            if raw == "/markets/orderbooks":
+                tickers = q.get("tickers", [])
+                if not 1 <= len(tickers) <= 100:
+                    return self._json(400, {"code": "bad_request", "message": "1 to 100 tickers"})
+                books = []
+                for t in tickers:
+                    m = st.market(t)
+                    if m is not None and not m.archived:
+                        books.append({"ticker": t, "orderbook_fp": {"yes_dollars": [], "no_dollars": []}
+                                      if st.empty_books else m.orderbook(st.legacy)})
+                return self._json(200, {"orderbooks": books})
+            m = st.market(parts[2])
+            if m is None or m.archived:
+                return self._json(404, {"code": "not_found", "message": "market not found"})
+            return self._json(200, {"orderbook_fp": {"yes_dollars": [], "no_dollars": []} if st.empty_books
+                                    else m.orderbook(st.legacy)})
+        if len(parts) == 3 and parts[1] == "markets":
+            m = st.market(parts[2])
+            if m is None or m.archived:
+                return self._json(404, {"code": "not_found", "message": "market not found"})
+            return self._json(200, {"market": m.to_json(now, st.legacy)})
+        if len(parts) == 4 and parts[1:3] == ["historical", "markets"]:
+            m = st.market(parts[3])
+            if m is None or not m.archived:
+                return self._json(404, {"code": "not_found", "message": "market not found"})
+            return self._json(200, {"market": m.to_json(now, st.legacy)})
+        if raw == "/events":
+            status = q.get("status", [""])[0]
+            live = {m.event for m in st.markets if not m.archived
+                    and (not status or m.status in _STATUS_FILTER.get(status, ()))}
+            rows = [st.event_json(e) for e in sorted(live) if e in st.event_series]
+            start = int(q.get("cursor", ["0"])[0] or 0)
+            limit = min(int(q.get("limit", ["200"])[0]), 200, st.page_size)
+            nxt = "" if start + limit >= len(rows) else str(start + limit)
+            return self._json(200, {"events": rows[start:start + limit], "cursor": nxt})
+        if raw == "/series":
+            return self._json(200, {"series": [s.to_json() for s in st.series.values()]})
+        if len(parts) == 3 and parts[1] == "events":
+            series = st.event_series.get(parts[2])
+            if series is None:
+                return self._json(404, {"code": "not_found", "message": "event not found"})
+            return self._json(200, {"event": st.event_json(parts[2]), "markets": []})
+        if len(parts) == 3 and parts[1] == "series":
+            s = st.series.get(parts[2])
+            if s is None:
+                return self._json(404, {"code": "not_found", "message": "series not found"})
+            return self._json(200, {"series": s.to_json()})
+        return self._json(404, {"code": "not_found", "message": "no such endpoint"})
 
 
 class FakeKalshiServer:
@@ -236,12 +554,31 @@ class FakeKalshiServer:
         self.stop()
 
 
+def make_test_key(directory: str | os.PathLike[str], key_id: str = "test-key-id") -> tuple[str, Any]:
+    """A throwaway RSA key written to ``directory/kalshi.pem`` with mode 0600: (path, public key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = os.path.join(os.fspath(directory), "kalshi.pem")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return path, key.public_key()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="A Kalshi-compatible server on 127.0.0.1 for demos")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--markets", type=int, default=12)
+    ap.add_argument("--combos", type=int, default=0, help="combo markets hidden by mve_filter=exclude")
+    ap.add_argument("--no-signature", action="store_true", help="serve order books without signed headers")
     args = ap.parse_args()
-    srv = FakeKalshiServer(FakeKalshi.with_markets(args.markets), port=args.port).start()
+    st = FakeKalshi.with_markets(args.markets, combos=args.combos, page_size=1000)
+    st.lifecycle_zoo()
+    st.require_signature = not args.no_signature
+    srv = FakeKalshiServer(st, port=args.port).start()
     print(f"fake Kalshi at {srv.base_url} (Ctrl-C to stop)", flush=True)
     try:
         while True:

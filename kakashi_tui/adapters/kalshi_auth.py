@@ -1,0 +1,122 @@
+"""Kalshi's signed request headers, for reads only (order books need them).
+
+Kalshi signs a request with the account's RSA key: ``KALSHI-ACCESS-SIGNATURE`` is the base64 of an
+RSA-PSS signature (SHA-256, MGF1 with SHA-256, salt length = digest length) over the text
+``timestamp_ms + METHOD + path``, where the path starts at ``/trade-api/`` and carries no query
+string. ``KALSHI-ACCESS-KEY`` is the key id and ``KALSHI-ACCESS-TIMESTAMP`` the same milliseconds.
+
+The signing is ``cryptography``'s; nothing here is hand-rolled. The key id and the key are
+secrets: they are never put in a repr, a message or an exception (a ``Signer`` prints as
+``Signer(<key set>)``), and a key file that group or others can read is refused.
+
+Credentials come from ``KAKASHI_KALSHI_KEY_ID`` / ``KAKASHI_KALSHI_KEY_FILE`` or from the
+config's ``[kalshi] api_key_id`` / ``private_key_file`` (the environment wins).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from kakashi_tui.errors import ConfigError
+
+ENV_KEY_ID = "KAKASHI_KALSHI_KEY_ID"
+ENV_KEY_FILE = "KAKASHI_KALSHI_KEY_FILE"
+MAX_KEY_FILE_BYTES = 64 * 1024  # a PEM RSA key is a few KB
+
+
+class Signer:
+    """Signs requests with one key. Holds the key object only; prints nothing secret."""
+
+    __slots__ = ("_key_id", "_key", "_clock")
+
+    def __init__(self, key_id: str, private_key: object, clock: Callable[[], int] | None = None) -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        if not isinstance(private_key, rsa.RSAPrivateKey):
+            raise ConfigError("Kalshi private key: not an RSA private key")
+        if not key_id or not key_id.isprintable() or len(key_id) > 200:
+            raise ConfigError("Kalshi API key id: empty or not printable text")
+        self._key_id = key_id
+        self._key = private_key
+        self._clock = clock or (lambda: int(time.time() * 1000))
+
+    def __repr__(self) -> str:
+        return "Signer(<key set>)"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str | tuple[object, ...]:  # never pickled (pickles end up in files)
+        raise TypeError("a Signer holds a secret and cannot be pickled")
+
+    def headers(self, method: str, path: str) -> dict[str, str]:
+        """The three headers for ``method`` on ``path`` (from ``/trade-api/``; a query is cut off)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        path = path.split("?", 1)[0]
+        ts = str(self._clock())
+        message = (ts + method.upper() + path).encode("utf-8")
+        signature = self._key.sign(  # type: ignore[attr-defined]
+            message,
+            padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
+            hashes.SHA256(),
+        )
+        return {"KALSHI-ACCESS-KEY": self._key_id, "KALSHI-ACCESS-TIMESTAMP": ts,
+                "KALSHI-ACCESS-SIGNATURE": base64.b64encode(signature).decode("ascii")}
+
+
+def load_private_key(path: str | os.PathLike[str]) -> object:
+    """The RSA key in a PEM file that only its owner can read; a ConfigError (one line, no key
+    material) otherwise."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_RDONLY)
+    except OSError as e:
+        raise ConfigError(f"cannot read Kalshi key file {p}: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"Kalshi key file {p} is not a regular file")
+        if st.st_mode & 0o077:
+            raise ConfigError(f"Kalshi key file {p} can be read by others: chmod 600 {p}")
+        if st.st_size > MAX_KEY_FILE_BYTES:
+            raise ConfigError(f"Kalshi key file {p} is too large to be a PEM private key")
+        data = os.read(fd, MAX_KEY_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    try:
+        key = load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):  # the library's message may quote the file: keep it out
+        raise ConfigError(f"Kalshi key file {p} is not an unencrypted PEM private key") from None
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConfigError(f"Kalshi key file {p} does not hold an RSA private key")
+    return key
+
+
+def signer_from(key_id: str | None, key_file: str | None, env: Mapping[str, str] | None = None,
+                clock: Callable[[], int] | None = None) -> tuple[Signer | None, str | None]:
+    """(Signer, None) from the environment (``KAKASHI_KALSHI_KEY_ID`` / ``KAKASHI_KALSHI_KEY_FILE``,
+    which win) or the given config values; (None, None) when no credentials are set. Half a
+    pair is (None, a notice saying what is missing): Kakashi runs unsigned. A key file that
+    others can read or that holds no RSA key is a ConfigError."""
+    env = os.environ if env is None else env
+    kid = env.get(ENV_KEY_ID) or key_id or None
+    kfile = env.get(ENV_KEY_FILE) or key_file or None
+    if kid is None and kfile is None:
+        return None, None
+    if kid is None:
+        return None, (f"Kalshi: a key file is set but no key id ({ENV_KEY_ID} or [kalshi] api_key_id), "
+                      "so requests are not signed")
+    if kfile is None:
+        return None, (f"Kalshi: a key id is set but no key file ({ENV_KEY_FILE} or [kalshi] private_key_file), "
+                      "so requests are not signed")
+    return Signer(kid, load_private_key(kfile), clock=clock), None
