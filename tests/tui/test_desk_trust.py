@@ -301,8 +301,20 @@ def test_clock_is_labelled_sim_or_wall_and_zoned():
     assert fmt_clock(1_767_571_200_000, "sim") == "sim 00:00:00 UTC"
     assert fmt_clock(1_767_571_200_000, "kalshi") == "wall 00:00:00 UTC"
     assert fmt_clock(1_767_571_200_000, "replay:x.jsonl").startswith("replay ")
-    local = fmt_clock(1_767_571_200_000, "sim", "local")
-    assert local.startswith("sim ") and not local.endswith(" UTC") or local.endswith("UTC")
+
+
+
+def test_clock_in_the_operators_zone_says_which(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time.tzset()
+    try:
+        assert fmt_clock(1_767_571_200_000, "sim", "local") == "sim 01:00:00 CET"
+        assert fmt_clock(1_767_571_200_000, "kalshi", "utc") == "wall 00:00:00 UTC"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 async def test_risk_panel_shows_threshold_limits_and_what_the_daily_cap_does(engine, tmp_path):
