@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from kakashi_tui.core.ledger import Closed, mark_cents
-from kakashi_tui.core.models import Side, TickQuote, TradeDecision
+from kakashi_tui.core.models import Market, Side, TickQuote, TradeDecision
 from kakashi_tui.core import risk
 from kakashi_tui.core.risk import daily_cap_cents
 from typing import TYPE_CHECKING
@@ -112,12 +112,15 @@ GATE_LABELS = {
 }
 
 
+_HAS_SUBTITLE = "subtitle" in Market.model_fields  # a pydantic miss costs ~10 µs a market per view
+
+
 def market_title(m) -> str:
     """What tells a market from its siblings: Kalshi's yes_sub_title ("45° or above") before the
     event's title, when the source gives one."""
     if m is None:
         return ""
-    sub = getattr(m, "subtitle", "") or ""
+    sub = (m.subtitle or "") if _HAS_SUBTITLE else ""
     return f"{sub} · {m.title}" if sub and m.title and sub != m.title else (sub or m.title)
 
 
