@@ -47,9 +47,21 @@ def _seconds(v: str) -> float:
 
 def _seed(v: str) -> int:
     try:
-        return int(v)
+        n = int(v)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
+    if not 0 <= n < 2**63:  # as [sim] seed: it is stored as a 64-bit integer's text
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2^63-1, got {v}")
+    return n
+
+
+def _api_base(v: str) -> str:
+    from kakashi_tui.config import check_api_base
+
+    try:
+        return check_api_base(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     feed.add_argument("--event", action="append", default=[], metavar="E",
                       help="with --source kalshi: only markets of this event (repeatable)")
     feed.add_argument("--seed", type=_seed, help="simulator seed (a DB remembers its seed)")
-    feed.add_argument("--api-base", metavar="URL", help="Kalshi API base URL (or KAKASHI_API_BASE)")
+    feed.add_argument("--api-base", metavar="URL", type=_api_base, help="Kalshi API base URL (or KAKASHI_API_BASE)")
     feed.add_argument("--beliefs", metavar="FILE", help="TOML or CSV of ticker -> p_hat for real markets")
 
     p = _Parser(prog="kakashi", description="Kakashi: a paper-trading desk for Kalshi binary markets. "
@@ -446,17 +458,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kakashi: error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), file=sys.stderr)
         return 1
     except Exception as e:  # a bug: one line for the operator, the traceback in a file for us
-        import tempfile
-        import time
         import traceback
-        from pathlib import Path
 
-        path = Path(tempfile.gettempdir()) / f"kakashi-crash-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
-        try:
-            path.write_text(traceback.format_exc())
-            where = f"; details in {path}"
-        except OSError:
-            where = ""
+        from kakashi_tui.crashlog import write_crash_log
+
+        path = write_crash_log(traceback.format_exc())
+        where = f"; details in {path}" if path else ""
         print(f"kakashi: internal error: {e.__class__.__name__}: {e}{where} (what was stored is intact)",
               file=sys.stderr)
         return 70

@@ -1,47 +1,112 @@
 """Kakashi's configuration: a TOML file (``--config`` or ``KAKASHI_CONFIG``), all optional.
 
-Unknown keys are refused, and so are limits that loosen the guardrails of
-risk_limits.md: a configuration can only make Kakashi more careful.
+Unknown keys are refused (naming the nearest valid key), and so are limits that loosen the
+guardrails of risk_limits.md: a configuration can only make Kakashi more careful. Every
+number has a bound: nothing non-finite (``inf``, ``nan``) or absurd (a bankroll of 1e30, a
+simulated step of three hundred million years) gets past loading. A refusal is one line
+naming the file, the section and the key.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
+)
 
-from kakashi_tui.core.risk import RiskLimits
+from kakashi_tui.core.risk import HARD_DAILY_LOSS_CAP_PCT, HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS, RiskLimits
 from kakashi_tui.core.strategy import StrategyConfig
 from kakashi_tui.engine import EngineConfig
 from kakashi_tui.errors import ConfigError
 
+#: The loosest [risk] values a configuration may set (the defaults; risk_limits.md). The first
+#: three are the core's ceilings, which ``RiskLimits`` enforces as well.
+HARD_MAX_QUOTE_AGE_S = 30
+HARD_MAX_SPREAD = Decimal("0.05")
+#: Bounds on the other numbers (README, Configuration).
+MAX_BANKROLL = Decimal("100000000")  # dollars: ten billion cents, far inside SQLite's integers
+MAX_SIM_STEP_SECONDS = 86_400
+MAX_SEED = 2**63 - 1
+MAX_TIMEOUT_S = 300
+MAX_PATH_CHARS = 4096
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _text_path(v: str) -> str:
+    if not v.strip() or "\x00" in v or len(v) > MAX_PATH_CHARS:
+        raise ValueError("must be a file path (not empty, no NUL, at most 4096 characters)")
+    return v
+
+
+def check_api_base(url: str) -> str:
+    """An http(s) URL with a host (and optionally a port and a path); the one rule for
+    ``--api-base``, ``KAKASHI_API_BASE`` and ``[kalshi] api_base``. Returns it unchanged."""
+    if not isinstance(url, str) or not url or len(url) > 2048 or any(c.isspace() or ord(c) < 32 for c in url):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port that is not a number or out of range raises here
+    except ValueError:
+        raise ValueError(f"not an http(s) URL (bad port or host): {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL with a host: {url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("an API base URL must not carry a user name or password")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ValueError(f"an API base URL takes no query or fragment: {url!r}")
+    if port == 0:
+        raise ValueError(f"not an http(s) URL (port 0): {url!r}")
+    return url
+
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: a float key refuses inf and nan (Decimal keys refuse them anyway).
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+def _tighten_only(name: str, ceiling: Any, unit: str = ""):
+    def check(v: Any) -> Any:
+        if v > ceiling:
+            raise ValueError(f"loosens {name} past {ceiling}{unit}: [risk] may only tighten (risk_limits.md)")
+        return v
+    return AfterValidator(check)
 
 
 class RiskSection(_Section):
-    max_loss_per_trade_pct: Decimal = Decimal("1")
-    max_open_positions: int = 5
-    daily_loss_cap_pct: Decimal = Decimal("3")
-    max_quote_age_s: float = Field(default=30.0, gt=0)
-    max_spread: Decimal = Decimal("0.05")
-    on_daily_stop: Literal["hold", "flatten"] = "hold"  # what the daily stop does to open positions
+    """Every limit may only tighten: its default is the loosest value allowed."""
+
+    max_loss_per_trade_pct: Annotated[Decimal, Field(gt=0), _tighten_only(
+        "the per-trade cap", HARD_MAX_LOSS_PER_TRADE_PCT, "%")] = HARD_MAX_LOSS_PER_TRADE_PCT
+    max_open_positions: Annotated[int, Field(ge=0), _tighten_only(
+        "max open positions", HARD_MAX_OPEN_POSITIONS)] = HARD_MAX_OPEN_POSITIONS
+    daily_loss_cap_pct: Annotated[Decimal, Field(gt=0), _tighten_only(
+        "the daily loss cap", HARD_DAILY_LOSS_CAP_PCT, "%")] = HARD_DAILY_LOSS_CAP_PCT
+    max_quote_age_s: Annotated[float, Field(gt=0), _tighten_only(
+        "the stale-quote guard", HARD_MAX_QUOTE_AGE_S, " s")] = float(HARD_MAX_QUOTE_AGE_S)
+    max_spread: Annotated[Decimal, Field(gt=0), _tighten_only(
+        "the max spread", HARD_MAX_SPREAD)] = HARD_MAX_SPREAD
+    on_daily_stop: Literal["hold", "flatten"] = "hold"  # what the daily stop does to open positions (a choice)
+
+
+FeeMultiplier = Annotated[Decimal, Field(ge=0, le=1)]
 
 
 class FeesSection(_Section):
-    taker_multiplier: Decimal = Field(default=Decimal("0.07"), ge=0, le=1)
-    series: dict[str, Decimal] = Field(default_factory=dict)
+    taker_multiplier: FeeMultiplier = Decimal("0.07")
+    series: dict[Annotated[str, Field(min_length=1, max_length=64)], FeeMultiplier] = Field(default_factory=dict)
 
 
 class SimSection(_Section):
-    seed: int = 7
+    seed: int = Field(default=7, ge=0, le=MAX_SEED)
     markets: int = Field(default=8, ge=1, le=5000)
-    step_seconds: int = Field(default=60, gt=0)
+    step_seconds: int = Field(default=60, gt=0, le=MAX_SIM_STEP_SECONDS)
     oracle_noise: float = Field(default=0.03, ge=0, le=0.5)
 
 
@@ -53,9 +118,25 @@ class KalshiSection(_Section):
     private_key_file: str | None = None  # PEM RSA key, owner-only (mode 0600); signs reads (order books)
     reads_per_s: float = Field(default=20.0, gt=0, le=1000)  # client-side pacing (Kalshi Basic tier: 20)
     beliefs: str | None = None
-    timeout_s: float = Field(default=10.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0, le=MAX_TIMEOUT_S)
     max_retries: int = Field(default=4, ge=0, le=10)
     backoff_base_s: float = Field(default=0.5, gt=0, le=30)
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, v: str | None) -> str | None:
+        return None if v is None else check_api_base(v)
+
+    @field_validator("beliefs", "private_key_file")
+    @classmethod
+    def _paths(cls, v: str | None) -> str | None:
+        return None if v is None else _text_path(v)
+
+
+class StrategySection(StrategyConfig):
+    """The core's strategy settings, refusing inf and nan like every other section."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class DeskSection(_Section):
@@ -83,16 +164,21 @@ class EngineSection(_Section):
 
 
 class KakashiConfig(_Section):
-    bankroll: Decimal = Field(default=Decimal("1000"), gt=0)
+    bankroll: Decimal = Field(default=Decimal("1000"), gt=0, le=MAX_BANKROLL, decimal_places=2)
     db: str = "kakashi.db"
     risk: RiskSection = RiskSection()
-    strategy: StrategyConfig = StrategyConfig()
+    strategy: StrategySection = StrategySection()
     fees: FeesSection = FeesSection()
     sim: SimSection = SimSection()
     kalshi: KalshiSection = KalshiSection()
     desk: DeskSection = DeskSection()
     alerts: AlertsSection = AlertsSection()
     engine: EngineSection = EngineSection()
+
+    @field_validator("db")
+    @classmethod
+    def _db(cls, v: str) -> str:
+        return _text_path(v)
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
@@ -111,12 +197,52 @@ class KakashiConfig(_Section):
         )
 
 
+_SECTIONS: dict[str, type[BaseModel]] = {
+    name: f.annotation for name, f in KakashiConfig.model_fields.items()
+    if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)
+}
+_NUMBERS = (int, float, Decimal)
+_SECRET_WORDS = ("key", "secret", "private", "token", "password")
+
+
+def _place(loc: tuple) -> tuple[str, str]:
+    """("[section] ", "key") for an error location; top-level keys have no section."""
+    parts = [str(x) for x in loc]
+    if len(parts) >= 2 and parts[0] in _SECTIONS:
+        return f"[{parts[0]}] ", ".".join(parts[1:])
+    return "", ".".join(parts) or "config"
+
+
+def _suggest(loc: tuple, section: bool = False) -> str:
+    """'; did you mean X?' for an unknown key (or section), from those valid where it was written."""
+    *parent, bad = [str(x) for x in loc]
+    if section:
+        valid = [f"[{s}]" for s in _SECTIONS]
+        bad = f"[{bad}]"
+    elif not parent:
+        valid = list(KakashiConfig.model_fields)
+    elif len(parent) == 1 and parent[0] in _SECTIONS:
+        valid = list(_SECTIONS[parent[0]].model_fields)
+    else:
+        return ""
+    near = difflib.get_close_matches(bad, valid, n=1, cutoff=0.6)
+    return f"; did you mean {near[0]}?" if near else f"; valid: {', '.join(valid)}"
+
+
 def _one_line(e: ValidationError, where: str) -> str:
     first = e.errors()[0]
-    loc = ".".join(str(x) for x in first["loc"]) or "config"
-    msg = first["msg"].removeprefix("Value error, ")
+    section, key = _place(first["loc"])
     more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-    return f"{where}: {loc}: {msg}{more}"
+    if first["type"] == "extra_forbidden":
+        if not section and isinstance(first["input"], dict):
+            return f"{where}: [{key}]: unknown section{_suggest(first['loc'], section=True)}{more}"
+        return f"{where}: {section}{key}: unknown key{_suggest(first['loc'])}{more}"
+    msg = first["msg"].removeprefix("Value error, ")
+    inp = first.get("input")
+    # Numbers are echoed (`= inf`); text never is, nor anything given for a credential.
+    secret = any(w in key for w in _SECRET_WORDS)
+    shown = f" = {inp}" if isinstance(inp, _NUMBERS) and not isinstance(inp, bool) and not secret else ""
+    return f"{where}: {section}{key}{shown}: {msg}{more}"
 
 
 def load_config(path: str | None = None) -> KakashiConfig:
@@ -128,14 +254,20 @@ def load_config(path: str | None = None) -> KakashiConfig:
         p = Path(path)
         where = str(p)
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
+            with open(p, "rb") as f:
+                raw = f.read(MAX_CONFIG_BYTES + 1)
+            if len(raw) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"config {p} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a configuration")
+            data = tomllib.loads(raw.decode("utf-8"))
         except OSError as e:
             raise ConfigError(f"cannot read config {p}: {e.strerror}") from e
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"config {p} is not valid TOML: {e}") from None
+        except ValueError as e:  # e.g. an embedded NUL in the path
+            raise ConfigError(f"cannot read config {p!r}: {e}") from None
     try:
         cfg = KakashiConfig.model_validate(data)
-        cfg.engine_config()  # the risk limits are checked against the hard ceilings here
+        cfg.engine_config()  # the risk limits are checked against the core's ceilings here too
     except ValidationError as e:
         raise ConfigError(_one_line(e, where)) from None
     if path and cfg.kalshi.api_key_id is not None and Path(path).stat().st_mode & 0o077:

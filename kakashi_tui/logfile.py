@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-import time
+
+from kakashi_tui.crashlog import owner_only
 
 LOGGER = "kakashi.file"
 CATEGORIES = ("TICK", "DECISION", "COMMAND", "ALERT", "EVENT", "ERROR", "REPORT")
@@ -55,10 +57,7 @@ class OperatorLog:
                                             delay=False)
         self._handler.setFormatter(_Formatter())
         self.logger.addHandler(self._handler)
-        try:
-            os.chmod(self.path, 0o600)
-        except OSError:
-            pass
+        owner_only(self.path)  # the operator's alone, like the database (rotated files inherit the umask: 077)
         self.failed = False
 
     def write(self, category: str, text: str, exc: BaseException | None = None) -> None:
@@ -107,16 +106,3 @@ class NullLog(OperatorLog):
     def close(self) -> None:
         return None
 
-
-def write_crash_log(error: BaseException) -> Path | None:
-    """The traceback of an unforeseen error in a file the operator can send us; None if unwritable."""
-    import tempfile
-    import traceback
-
-    path = Path(tempfile.gettempdir()) / f"kakashi-crash-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
-    try:
-        path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
-        os.chmod(path, 0o600)
-    except OSError:
-        return None
-    return path

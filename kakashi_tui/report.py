@@ -465,7 +465,7 @@ def export_postmortem(db: str | Path, reports_dir: str | Path, generated_ms: int
     while folder.exists():
         n += 1
         folder = Path(reports_dir) / f"{stamp}-{n}"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, mode=0o700)
     names: list[str] = []
     if charts:
         from kakashi_tui.charts import write_charts
@@ -473,6 +473,9 @@ def export_postmortem(db: str | Path, reports_dir: str | Path, generated_ms: int
         names = write_charts(data, folder)
     path = folder / "postmortem.md"
     path.write_text(render_markdown(data, generated_ms, names), encoding="utf-8")
+    from kakashi_tui.crashlog import owner_only
+
+    owner_only(folder, *folder.iterdir())  # the operator's record alone, whatever the umask
     return Exported(path, key_figures(data))
 
 

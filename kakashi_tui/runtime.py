@@ -21,7 +21,7 @@ from kakashi_tui.adapters.kalshi import PRODUCTION_BASE, KalshiClient, KalshiSou
 from kakashi_tui.adapters.kalshi_auth import signer_from
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
 from kakashi_tui.adapters.store import Control, Store, now_wall_ms
-from kakashi_tui.config import KakashiConfig
+from kakashi_tui.config import KakashiConfig, check_api_base
 from kakashi_tui.core.money import fmt_cents
 from kakashi_tui.adapters.source import Source
 from kakashi_tui.engine import Engine, Estimator
@@ -66,8 +66,12 @@ def resolve(cli: T | None, env: str | None, cfg_set: bool, cfg_value: T, remembe
 
 
 def api_base(opts: Options, cfg: KakashiConfig) -> str:
-    return resolve(opts.api_base, "KAKASHI_API_BASE", cfg.kalshi.api_base is not None,
-                   cfg.kalshi.api_base, None, PRODUCTION_BASE).value or PRODUCTION_BASE
+    s = resolve(opts.api_base, "KAKASHI_API_BASE", cfg.kalshi.api_base is not None,
+                cfg.kalshi.api_base, None, PRODUCTION_BASE)
+    try:
+        return check_api_base(s.value or PRODUCTION_BASE)  # (the flag and the config checked it already)
+    except ValueError as e:
+        raise ConfigError(f"{s.origin}: {e}") from None
 
 
 def db_path(opts: Options, cfg: KakashiConfig) -> str:
@@ -194,6 +198,9 @@ def build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None =
         engine, interval=default_interval(opts.source, desk) if interval is None else interval, max_ticks=ticks,
         max_consecutive_failures=cfg.engine.max_consecutive_failures, view_hz=view_hz, log=log or warn)
     service.notes = notes
+    for est in engine.estimators:  # the operator hears of each beliefs re-read, refused lines first
+        if isinstance(est, BeliefsFile):
+            est.on_reload = lambda result: service._log(result.summary())
 
     def close() -> None:
         try:

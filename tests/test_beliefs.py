@@ -17,10 +17,10 @@ def test_toml_and_csv(tmp_path):
 
 
 @pytest.mark.parametrize("name, text, fragment", [
-    ("b.toml", "[beliefs]\nKXA = 1.5\n", "must be in [0, 1]"),
-    ("b.toml", "[beliefs\n", "not valid TOML"),
-    ("b.csv", "KXA\n", "expected 'ticker,p_hat'"),
-    ("b.csv", "KXA,abc\n", "not a number"),
+    ("b.toml", "[beliefs]\nKXA = 1.5\n", "b.toml:2: KXA: p_hat must be strictly between 0 and 1"),
+    ("b.toml", "[beliefs\n", "b.toml:1: not 'ticker = p_hat'"),
+    ("b.csv", "KXA\n", "b.csv:1: KXA: expected 'ticker,p_hat'"),
+    ("b.csv", "KXA,abc\n", "b.csv:1: KXA: p_hat is not a number"),
 ])
 def test_bad_beliefs_are_refused(tmp_path, name, text, fragment):
     f = tmp_path / name
@@ -39,7 +39,7 @@ def test_reload_on_change_keeps_last_good_on_bad_edit(tmp_path):
     assert b.estimates(["KXA"], 2000)[0].p_hat == D("0.7")
     f.write_text("[beliefs]\nKXA = nope\n")
     os.utime(f, ns=(1, 2 * 10**18))
-    assert b.estimates(["KXA"], 3000)[0].p_hat == D("0.7") and "not valid TOML" in b.last_error
+    assert b.estimates(["KXA"], 3000)[0].p_hat == D("0.7") and "KXA: p_hat is not a number" in b.last_error
 
 
 def test_beliefs_changes_are_stored_with_timestamps(tmp_path):

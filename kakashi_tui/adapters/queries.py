@@ -10,7 +10,9 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from kakashi_tui.adapters.store import Control, control_value, read_latest_snapshot, read_ledger
+from kakashi_tui.adapters.store import (
+    Control, account_from_ledger, check_control_rows, control_value, read_latest_snapshot, read_ledger,
+)
 from kakashi_tui.core.ledger import Account, equity_cents
 from kakashi_tui.core.models import Position
 from kakashi_tui.errors import StoreError
@@ -29,6 +31,11 @@ def connect_readonly(db: str | Path) -> sqlite3.Connection:
         con.execute("SELECT count(*) FROM control").fetchone()
     except sqlite3.DatabaseError as e:
         raise StoreError(f"database {path} is unreadable or not a Kakashi database ({e})", 2) from None
+    try:
+        check_control_rows(con)  # a hand-edited control row: "corrupt database", exit 1
+    except StoreError:
+        con.close()
+        raise
     return con
 
 
@@ -45,7 +52,7 @@ class Status:
 
 def read_status(con: sqlite3.Connection) -> Status:
     """Bankroll, positions and control state, as ``kakashi status`` shows them."""
-    acct = Account.from_entries(read_ledger(con))
+    acct = account_from_ledger(con)
     marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
     ctl = dict(con.execute("SELECT key, value FROM control WHERE key IN (?, ?, ?)",
                            (Control.KILL_SWITCH.value, Control.KILL_REASON.value, Control.PAUSED.value)))

@@ -19,12 +19,28 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from kakashi_tui.adapters.beliefs import check_ticker
 from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import real_to_price
 from kakashi_tui.core.models import Estimate, rejection_reason
+from kakashi_tui.errors import ConfigError
 
 RECORD_TYPES = ("start", "market", "snapshot", "estimate", "settlement")
+
+# Bounds every record meets before anything of it reaches the engine or SQLite.
+MIN_TS = 946_684_800_000  # 2000-01-01T00:00:00Z, epoch ms
+MAX_TS = 4_102_444_800_000  # 2100-01-01T00:00:00Z (exclusive)
+MAX_COUNT = 2**63 - 1  # a volume or quantity SQLite can hold as an integer
+MAX_LEVELS = 10_000  # book levels per side
+MAX_TEXT = 1_000  # characters in a title, series or event ticker
+MAX_SOURCE = 100  # characters in an estimate's source
+MAX_LINE_BYTES = 1 << 20  # one record
+#: A tick more than this past the file's clock is held until a later record confirms the jump
+#: (records at or after it) or refutes it (a record between the clock and it): a lone record
+#: dated in the future must not become the replay's clock and make the rest of the file late.
+AHEAD_MS = 3_600_000
+AHEAD_TICKS = 3  # distinct timestamps past such a jump that confirm it
 
 
 @dataclass
@@ -44,17 +60,127 @@ def _dec(v: Any) -> Any:
         return v
 
 
+def ts_problem(ts: Any) -> str | None:
+    """Why a record's ``ts`` is refused (None: an integer epoch ms in 2000..2100)."""
+    if type(ts) is not int:  # (not a bool either)
+        return "without an integer ts"
+    if MIN_TS <= ts < MAX_TS:
+        return None
+    if MIN_TS // 1000 <= ts < MAX_TS // 1000:
+        return f"ts {ts} looks like epoch seconds, not milliseconds"
+    if MIN_TS * 1000 <= ts < MAX_TS * 1000:
+        return f"ts {ts} looks like epoch microseconds, not milliseconds"
+    if MIN_TS * 1_000_000 <= ts < MAX_TS * 1_000_000:
+        return f"ts {ts} looks like epoch nanoseconds, not milliseconds"
+    return f"ts {ts} is outside 2000-01-01..2100-01-01 in epoch ms"
+
+
+def _count_problem(name: str, v: Any) -> str | None:
+    """A count (volume, quantity) SQLite cannot hold; other shapes are left to validation."""
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, str):
+        try:
+            n: Any = Decimal(v.strip())
+        except (InvalidOperation, ValueError):
+            return None
+        if not n.is_finite():
+            return f"{name} {v[:40]!r} is not a finite count"
+    elif isinstance(v, (int, float)):
+        n = v
+    else:
+        return None
+    if not (0 <= n <= MAX_COUNT):
+        return f"{name} {str(v)[:40]} is outside 0..2^63-1"
+    return None
+
+
+def _text_problem(name: str, v: Any, limit: int) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        return f"{name} is not text"
+    if len(v) > limit:
+        return f"{name} longer than {limit} characters"
+    if not v.isprintable():
+        return f"{name} holds unprintable characters"
+    return None
+
+
+def _book_problem(book: Any) -> str | None:
+    """A book side too long or a level quantity SQLite cannot hold (the rest is validation's)."""
+    for side in (book.values() if isinstance(book, dict) else (book,)):
+        if type(side) not in (list, tuple):
+            continue
+        if len(side) > MAX_LEVELS:
+            return f"snapshot book side with more than {MAX_LEVELS} levels"
+        for lv in side:
+            if type(lv) in (list, tuple) and len(lv) == 2:
+                q = lv[1]
+                if type(q) is int and 0 <= q <= MAX_COUNT:  # the usual case, without a call
+                    continue
+                if why := _count_problem("quantity", q):
+                    return f"snapshot book level {why}"
+    return None
+
+
+def _record_problem(kind: str, rec: dict[str, Any], good_tickers: set[str]) -> str | None:
+    """Why a snapshot, estimate or settlement record is refused before it is grouped (None: it
+    goes on; prices, results and the rest are validation's to judge, as for any source).
+    ``good_tickers`` remembers tickers already checked (most records repeat one)."""
+    t = rec.get("ticker") or ""
+    if type(t) is not str:
+        return f"{kind} record with a ticker that is not text"
+    if t not in good_tickers:
+        if t and (why := check_ticker(t)):
+            return f"{kind} record: {why}"
+        good_tickers.add(t)
+    if kind == "snapshot":
+        v = rec.get("volume")
+        if type(v) is not int or not 0 <= v <= MAX_COUNT:
+            if why := _count_problem("volume", v):
+                return f"snapshot {why}"
+        book = rec.get("book")
+        if book:
+            return _book_problem(book)
+    elif kind == "estimate":
+        why = _text_problem("source", rec.get("source"), MAX_SOURCE)
+        if why:
+            return f"estimate {why}"
+    return None
+
+
+def _market_problem(rec: dict[str, Any]) -> str | None:
+    t = rec.get("ticker")
+    if not isinstance(t, str) or not t:
+        return "market record without a ticker"
+    if why := check_ticker(t):
+        return f"market record: {why}"
+    for k in ("open_ts", "close_ts"):
+        v = rec.get(k)
+        if v is not None and (why := ts_problem(v)):
+            return f"market record {k}: {'not an integer epoch ms' if why.startswith('without') else why}"
+    for k in ("title", "series", "event_ticker"):
+        if why := _text_problem(k, rec.get(k), MAX_TEXT):
+            return f"market record {why}"
+    return None
+
+
 def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]) -> Iterator[ReplayTick | int]:
-    """Records (line number, record or None, parse error) -> ticks.
+    """Records (line number, record or None, parse error) -> ticks; every record is placed in a
+    tick or rejected into one with its line number and reason.
 
     Yields an ``int`` first when a ``start`` record gives the clock's starting point.
     """
     markets: dict[str, dict[str, Any]] = {}
     metas: dict[str, dict[str, Any]] = {}  # the raw market row each ticker's snapshots carry
-    current: ReplayTick | None = None
-    last_ts: int | None = None
-    start_ts: int | None = None
+    current: ReplayTick | None = None  # the latest tick whose time is settled (yielded when the next starts)
+    ahead: list[tuple[ReplayTick, list[tuple[int, dict[str, Any]]]]] = []  # held past a jump (AHEAD_MS)
+    start: tuple[int, int, dict[str, Any]] | None = None  # (line, ts, record) until the first tick
+    start_ts: int | None = None  # once the first tick has confirmed it
+    started = False
     pending_rejects: list[tuple[str, Any]] = []
+    good_tickers: set[str] = set()
     for line, rec, error in records:
         if rec is None:
             pending_rejects.append((f"line {line}: {error}", {"line": line}))
@@ -62,40 +188,90 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
         kind = rec.get("type")
         ts = rec.get("ts")
         if kind == "start":
-            if isinstance(ts, int) and current is None:
-                start_ts = ts
-                yield ts
+            why = ("start record after the first tick" if started else "a second start record"
+                   if start is not None else ts_problem(ts))
+            if why:
+                pending_rejects.append((f"line {line}: {why}", rec))
+            else:
+                start = (line, ts, rec)
             continue
         if kind == "market":
-            t = rec.get("ticker")
-            if isinstance(t, str) and t:
-                metas.pop(t, None)
-                markets[t] = {k: rec.get(k) for k in ("ticker", "title", "series", "event_ticker", "open_ts",
-                                                       "close_ts") if rec.get(k) is not None}
-            else:
-                pending_rejects.append((f"line {line}: market record without a ticker", rec))
+            why = _market_problem(rec)
+            if why:
+                pending_rejects.append((f"line {line}: {why}", rec))
+                continue
+            t = rec["ticker"]
+            metas.pop(t, None)
+            markets[t] = {k: rec.get(k) for k in ("ticker", "title", "series", "event_ticker", "open_ts",
+                                                   "close_ts") if rec.get(k) is not None}
             continue
         if kind not in RECORD_TYPES:
-            pending_rejects.append((f"line {line}: unknown record type {kind!r}", rec))
+            pending_rejects.append((f"line {line}: unknown record type {str(kind)[:40]!r}", rec))
             continue
-        if type(ts) is not int:  # (not a bool either)
-            pending_rejects.append((f"line {line}: {kind} record without an integer ts", rec))
+        why = ts_problem(ts)
+        if why:
+            pending_rejects.append((f"line {line}: {kind} record {why}", rec))
             continue
-        if last_ts is not None and ts < last_ts:
-            pending_rejects.append((f"line {line}: out of time order ({ts} < {last_ts})", rec))
+        why = _record_problem(kind, rec, good_tickers)
+        if why:
+            pending_rejects.append((f"line {line}: {why}", rec))
             continue
-        if current is None or ts != current.ts:
-            if current is not None:
-                yield current
-            current = ReplayTick(ts=ts)
-            last_ts = ts
+        if not started:
+            started = True
+            if start is not None:
+                if start[1] <= ts:
+                    start_ts = start[1]
+                    yield start_ts
+                else:
+                    pending_rejects.append((f"line {start[0]}: start record ts {start[1]} is after the first "
+                                            f"record's ({ts})", start[2]))
+        # which tick: the current one, a new one, one held ahead, or none (out of time order)
+        last = ahead[-1][0] if ahead else current
+        floor = current.ts if current is not None else start_ts  # the file's clock (None: no clock yet)
+        if last is not None and ts == last.ts:
+            tick = last
+        elif last is None or ts > last.ts:
+            tick = ReplayTick(ts=ts)
+            if ahead or floor is None or ts - floor > AHEAD_MS:
+                ahead.append((tick, []))
+                if len(ahead) > AHEAD_TICKS:  # confirmed: the file's clock did jump
+                    if current is not None:
+                        yield current
+                    for held, _ in ahead[:-1]:
+                        yield held
+                    current = tick
+                    ahead = []
+            else:
+                if current is not None:
+                    yield current
+                current = tick
+        elif ahead and (floor is None or ts >= floor):  # refuted: the ticks held past ts were dated ahead
+            for held, recs in ahead:
+                if held.ts <= ts:  # confirmed by this record
+                    if current is not None:
+                        yield current
+                    current = held
+                    continue
+                for held_line, held_rec in recs:
+                    pending_rejects.append((f"line {held_line}: {held_rec.get('type')} record dated ahead of the "
+                                            f"file's clock (ts {held.ts}; the next record is at {ts})", held_rec))
+                pending_rejects.extend(held.rejected)
+            ahead = []
+            if current is not None and ts == current.ts:
+                tick = current
+            else:
+                if current is not None:
+                    yield current
+                tick = current = ReplayTick(ts=ts)
+        else:
+            pending_rejects.append((f"line {line}: out of time order ({ts} < {floor})", rec))
+            continue
+        if ahead and tick is ahead[-1][0]:
+            ahead[-1][1].append((line, rec))
         if pending_rejects:
-            current.rejected.extend(pending_rejects)
+            tick.rejected.extend(pending_rejects)
             pending_rejects = []
         t = rec.get("ticker") or ""
-        if type(t) is not str:
-            current.rejected.append((f"line {line}: {kind} record with a ticker that is not text", rec))
-            continue
         meta = metas.get(t)
         if meta is None:  # one dict per market, reused by its snapshots until its metadata changes
             meta = metas[t] = {"ticker": t, "status": "open",
@@ -106,27 +282,55 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
             yes, no = (book.get("yes") or [], book.get("no") or []) if isinstance(book, dict) else (book, [])
             snap = {"ticker": t, "ts": ts, "yes_bid": rec.get("yes_bid"), "yes_ask": rec.get("yes_ask"),
                     "last": rec.get("last"), "volume": rec.get("volume") or 0, "yes_bids": yes, "no_bids": no}
-            current.rows.append(RawRow(market=meta, snapshot=snap, payload=rec))
+            tick.rows.append(RawRow(market=meta, snapshot=snap, payload=rec))
         elif kind == "estimate":
             try:
                 Estimate(ticker=t, p_hat=_dec(rec.get("p_hat")), source=rec.get("source") or "replay", ts=ts)
             except ValidationError as e:
-                current.rejected.append((f"line {line}: estimate {rejection_reason(e)}", rec))
+                tick.rejected.append((f"line {line}: estimate {rejection_reason(e)}", rec))
             else:
-                current.estimates.append(rec)
+                tick.estimates.append(rec)
         elif kind == "settlement":
-            current.rows.append(RawRow(market={**meta, "status": "settled", "result": rec.get("result")},
-                                       snapshot=None, payload=rec))
-    if current is not None:
-        current.rejected.extend(pending_rejects)
-        yield current
+            tick.rows.append(RawRow(market={**meta, "status": "settled", "result": rec.get("result")},
+                                    snapshot=None, payload=rec))
+    if start is not None and not started:  # a start and no tick: the clock's start is all there is
+        yield start[1]
+    if current is not None or ahead:
+        (ahead[-1][0] if ahead else current).rejected.extend(pending_rejects)  # before it is yielded
+        if current is not None:
+            yield current
+        for held, _ in ahead:  # the end of the file confirms them: nothing after says otherwise
+            yield held
     elif pending_rejects:  # nothing but bad lines: one tick at the start, so they are kept and counted
-        yield ReplayTick(ts=start_ts or 1, rejected=pending_rejects)
+        yield ReplayTick(ts=start[1] if start else MIN_TS, rejected=pending_rejects)
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, start=1):
+    """The records of a JSONL file as (line number, record or None, why not). A file that is
+    not text at all (NUL bytes in its first 8 KiB) is refused at once (ConfigError)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8192)
+    except OSError as e:
+        raise ConfigError(f"cannot read replay file {path}: {e.strerror}") from e
+    if b"\x00" in head:
+        raise ConfigError(f"replay file {path} is binary, not JSONL text")
+    return _records(path)
+
+
+def _records(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    with open(path, "rb") as f:
+        i = 0
+        while True:
+            line = f.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                return
+            i += 1
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                while (rest := f.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass  # skip the rest of the line
+                yield i, None, f"line longer than {MAX_LINE_BYTES // 2**20} MiB"
+                continue
             if not line.strip():
                 continue
             try:
@@ -165,7 +369,10 @@ def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:
                 rec: dict[str, Any] = {"type": "snapshot", "ticker": t, "ts": ts, "yes_bid": _s(a),
                                        "yes_ask": _s(b), "last": _s(last), "volume": vol}
                 if extra:
-                    rec["book"] = json.loads(extra)
+                    try:
+                        rec["book"] = json.loads(extra)
+                    except (ValueError, RecursionError):  # a row edited by hand: validation rejects it
+                        rec["book"] = str(extra)[:200]
                 yield rec
             elif k == 1:
                 yield {"type": "estimate", "ticker": t, "ts": ts, "p_hat": _s(a), "source": src}
@@ -175,9 +382,14 @@ def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:
         con.close()
 
 
-def _s(x: float | None) -> str | None:
-    p = real_to_price(x)
-    return None if p is None else str(p)
+def _s(x: Any) -> str | None:
+    """A stored price as the replay record's text; anything else in the column (a row edited by
+    hand) is passed on as text for validation to reject."""
+    if x is None:
+        return None
+    if type(x) in (int, float):
+        return str(real_to_price(x))
+    return str(x)[:100]
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], path: str | Path) -> int:

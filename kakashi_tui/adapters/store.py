@@ -27,6 +27,7 @@ from typing import Any, cast
 import peewee as pw
 
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
+from kakashi_tui.crashlog import owner_only, sqlite_files
 from kakashi_tui.core.models import Estimate, Fill, Market, Quote, Side, Snapshot, TradeDecision
 from kakashi_tui.errors import StoreError
 
@@ -253,7 +254,10 @@ def control_value(key: Control, text: str | None) -> ControlValue | None:
     if want is bool:
         return text == "1"
     if want is int:
-        return int(text)
+        try:
+            return int(text)
+        except ValueError:  # edited since the open-time check (check_control_rows)
+            raise corrupt("control", repr(key.value), f"value {text[:40]!r} is not a whole number") from None
     return text
 
 
@@ -284,6 +288,7 @@ class Store:
         except StoreError:
             self.close()
             raise
+        owner_only(*sqlite_files(self.path))  # before SQLite writes: new WAL/SHM files copy the DB's mode
         self.db = pw.SqliteDatabase(
             str(self.path),
             pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1, "busy_timeout": 5000},
@@ -294,6 +299,9 @@ class Store:
                 self.db.bind(MODELS, bind_refs=False, bind_backrefs=False)
             self.db.connect(reuse_if_open=True)
             self.db.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
+            owner_only(*sqlite_files(self.path))  # the WAL and SHM too, whatever mode an old file had
+            if self.db.table_exists("control"):
+                check_control_rows(self.db.connection())
             if writer:
                 with self.atomic():
                     self.db.create_tables(MODELS, safe=True)
@@ -307,6 +315,9 @@ class Store:
         except OSError as e:
             self.close()
             raise StoreError(f"cannot open database {self.path}: {e.strerror}", 2) from e
+        except StoreError:
+            self.close()
+            raise
 
     def _refuse_foreign_or_newer(self) -> None:
         """Before anything is written (a read-only look): a file with tables but not Kakashi's,
@@ -480,8 +491,11 @@ class Store:
             "SELECT e.ticker, e.p_hat, e.source, e.ts FROM estimates e JOIN"
             " (SELECT MAX(id) AS id FROM estimates GROUP BY ticker) m ON e.id = m.id"
             " WHERE e.ticker NOT IN (SELECT ticker FROM outcomes)")
-        return {t: Estimate(ticker=t, p_hat=cast(Decimal, real_to_price(p)), source=src, ts=ts)  # NOT NULL column
-                for t, p, src, ts in cur}
+        try:
+            return {t: Estimate(ticker=t, p_hat=cast(Decimal, real_to_price(p)), source=src, ts=ts)  # NOT NULL column
+                    for t, p, src, ts in cur}
+        except (TypeError, ValueError, ArithmeticError) as e:  # pydantic's ValidationError is a ValueError
+            raise corrupt("estimates", "(latest)", f"not an estimate Kakashi wrote ({str(e).splitlines()[0][:80]})") from None
 
     def latest_snapshot(self, ticker: str) -> Snapshot | None:
         return read_latest_snapshot(self.db.connection(), ticker)
@@ -522,7 +536,7 @@ class Store:
         return read_ledger(self.db.connection())
 
     def account(self) -> Account:
-        return Account.from_entries(self.ledger_entries())
+        return account_from_ledger(self.db.connection())
 
     def record_outcome(self, ticker: str, result: Side, ts: int) -> None:
         OutcomeRow.insert(ticker=ticker, result=result.value, ts=ts).on_conflict_ignore().execute()
@@ -547,19 +561,82 @@ class Store:
             [fields[k] for k in self._TICK_FIELDS])
 
 
+def account_from_ledger(con: sqlite3.Connection) -> Account:
+    """The account folded from the ledger; entries that do not add up (one closes more than is
+    held) are a corrupt database, like a row that does not parse."""
+    try:
+        return Account.from_entries(read_ledger(con))
+    except ValueError as e:
+        raise StoreError(f"corrupt database: ledger: {e}; restore a backup or start a new --db", 1) from None
+
+
 def read_ledger(con: sqlite3.Connection) -> Iterator[LedgerEntry]:
-    """The ledger in order of application, from any connection (the writer's or a read-only one)."""
-    cur = con.execute("SELECT ts, kind, amount_cents, key, ticker, side, contracts FROM ledger ORDER BY id")
-    for ts, kind, amount, key, ticker, side, contracts in cur:
-        yield LedgerEntry(ts=ts, kind=Kind(kind), amount_cents=amount, key=key, ticker=ticker or "",
-                          side=Side(side) if side else None, contracts=contracts)
+    """The ledger in order of application, from any connection (the writer's or a read-only one).
+    A row that is not what Kakashi writes (edited by hand: text where a number belongs, an
+    unknown kind) is a StoreError "corrupt database", never a wrong balance or a crash."""
+    cur = con.execute("SELECT id, ts, kind, amount_cents, key, ticker, side, contracts FROM ledger ORDER BY id")
+    for row in cur:
+        yield ledger_entry_from_row(*row)
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def corrupt(table: str, row_id: Any, why: str) -> StoreError:
+    """The one error for a stored row Kakashi cannot have written (exit 1)."""
+    return StoreError(f"corrupt database: {table} row {row_id}: {why}; restore a backup or start a new --db", 1)
+
+
+_CONTROL_BY_NAME: dict[str, type] = {k.value: t for k, t in CONTROL_TYPES.items()}
+
+
+def check_control_rows(con: sqlite3.Connection) -> None:
+    """Every control row is one Kakashi writes: a known key holding a value of its type
+    (StoreError "corrupt database" otherwise), so later reads can trust them."""
+    for key, value in con.execute("SELECT key, value FROM control"):
+        want = _CONTROL_BY_NAME.get(key) if isinstance(key, str) else None
+        if want is None:
+            raise corrupt("control", repr(key)[:40], "unknown key")
+        if not isinstance(value, str):
+            raise corrupt("control", repr(key), f"value {str(value)[:40]!r} is not text")
+        if want is bool and value not in ("", "0", "1"):
+            raise corrupt("control", repr(key), f"value {value[:40]!r} is not 0 or 1")
+        if want is int and value != "":
+            try:
+                n = int(value)
+            except ValueError:
+                n = None
+            if n is None or n not in _INT64:
+                raise corrupt("control", repr(key), f"value {value[:40]!r} is not a whole number")
+
+
+def ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts) -> LedgerEntry:
+    for name, v in (("ts", ts), ("amount_cents", amount), ("contracts", contracts)):
+        if type(v) is not int or v not in _INT64:
+            raise corrupt("ledger", row_id, f"{name} is {str(v)[:40]!r}, not a whole number")
+    if not isinstance(key, str) or not key or not isinstance(ticker, (str, type(None))):
+        raise corrupt("ledger", row_id, "key or ticker is not text")
+    try:
+        k = Kind(kind)
+        sd = Side(side) if side else None
+    except ValueError:
+        raise corrupt("ledger", row_id, f"unknown kind or side ({str(kind)[:20]!r}, {str(side)[:20]!r})") from None
+    if sd is None and k is not Kind.DEPOSIT:
+        raise corrupt("ledger", row_id, f"a {k.value} entry without a side")
+    return LedgerEntry(ts=ts, kind=k, amount_cents=amount, key=key, ticker=ticker or "", side=sd, contracts=contracts)
 
 
 def read_latest_snapshot(con: sqlite3.Connection, ticker: str) -> Snapshot | None:
     """A market's last stored snapshot (its mark), from any connection."""
     row = con.execute("SELECT ticker, ts, yes_bid, yes_ask, last, volume, book FROM snapshots WHERE ticker = ?"
                       " ORDER BY ts DESC, id DESC LIMIT 1", (ticker,)).fetchone()
-    return None if row is None else snapshot_from_row(*row)
+    if row is None:
+        return None
+    try:
+        return snapshot_from_row(*row)
+    except (TypeError, ValueError, ArithmeticError, AttributeError) as e:  # ValidationError, JSON, Decimal
+        raise corrupt("snapshots", f"(latest of {ticker[:40]})",
+                      f"not a snapshot Kakashi wrote ({str(e).splitlines()[0][:80]})") from None
 
 
 def snapshot_from_row(ticker, ts, yes_bid, yes_ask, last, volume, book) -> Snapshot:

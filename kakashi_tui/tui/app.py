@@ -192,10 +192,6 @@ class KakashiApp(App[int]):
         self._apply_width(event.size.width)
 
     def on_unmount(self) -> None:
-        try:  # SIGTERM is the process's own again once the desk is gone
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
-        except (RuntimeError, ValueError, NotImplementedError):
-            pass
         self.service.stop()  # already stopped by q; a test's teardown, or an error exit otherwise
         self.alert.close()
 
@@ -551,9 +547,11 @@ class KakashiApp(App[int]):
     def _handle_exception(self, error: Exception) -> None:
         """A bug in the desk: stop the engine, leave a crash log, exit 70 with one line (no traceback
         on the operator's screen). The ledger is already stored, one transaction per tick."""
-        from kakashi_tui.logfile import write_crash_log
+        import traceback
 
-        self.crash_path = write_crash_log(error)
+        from kakashi_tui.crashlog import write_crash_log
+
+        self.crash_path = write_crash_log("".join(traceback.format_exception(error)))
         self.oplog.error(f"desk crashed: {error.__class__.__name__}: {error}", error)
         super()._handle_exception(error)
         self._exit_renderables.clear()  # no traceback on the operator's screen: run_desk prints one line
