@@ -45,7 +45,7 @@ def figures(d) -> dict[str, Figure]:
     fig, ax = plt.subplots(figsize=(9, 4))
     if d.equity:
         xs = [_dt(t) for t, _ in d.equity]
-        ax.plot(xs, [v / 100 for _, v in d.equity], lw=1.2, label="equity")
+        ax.plot(xs, [v / 10_000 for _, v in d.equity], lw=1.2, label="equity")
         eq_at = dict(d.equity)
         buys = [f for f in d.fills if f[4] == "buy"]
         if buys:
@@ -53,7 +53,7 @@ def figures(d) -> dict[str, Figure]:
             marks = []
             for f in buys:
                 near = min(ts, key=lambda t: abs(t - f[1]))
-                marks.append((_dt(f[1]), eq_at[near] / 100))
+                marks.append((_dt(f[1]), eq_at[near] / 10_000))
             ax.scatter([m[0] for m in marks], [m[1] for m in marks], s=12, marker="^", color="tab:green",
                        label="trade", zorder=3)
         ax.legend(loc="best")
@@ -68,7 +68,7 @@ def figures(d) -> dict[str, Figure]:
     fig, ax = plt.subplots(figsize=(9, 3))
     dds = drawdown_series(d.equity)
     if dds:
-        ax.fill_between([_dt(t) for t, _ in dds], [-v / 100 for _, v in dds], 0, color="tab:red", alpha=0.4, step="post")
+        ax.fill_between([_dt(t) for t, _ in dds], [-v / 10_000 for _, v in dds], 0, color="tab:red", alpha=0.4, step="post")
     else:
         _empty(ax, "no ticks in this period")
     ax.set_title("Drawdown from the running peak")
@@ -78,8 +78,9 @@ def figures(d) -> dict[str, Figure]:
 
     # edge histogram: predicted EV at entry and realised PnL per contract
     fig, ax = plt.subplots(figsize=(9, 4))
-    pred = [t.predicted_ev_cents / t.contracts for t in d.trades if t.contracts]
-    real = [t.realized_cents / t.contracts for t in d.trades if t.contracts and t.realized_cents is not None]
+    # centicents to cents per contract
+    pred = [t.predicted_ev_cc / 100 / float(t.contracts) for t in d.trades if t.contracts]
+    real = [t.realized_cc / 100 / float(t.contracts) for t in d.trades if t.contracts and t.realized_cc is not None]
     if pred or real:
         if pred:
             ax.hist(pred, bins=20, alpha=0.6, label="predicted EV at entry")

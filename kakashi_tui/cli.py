@@ -284,7 +284,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.queries import connect_readonly, read_status
-    from kakashi_tui.core.money import fmt_cents
+    from kakashi_tui.core.money import fmt_cc, fmt_count
+    from kakashi_tui.view import fmt_price
 
     # Its own read-only connection: never the writer's lock, never a write, never in the way.
     con = connect_readonly(_db_of(args))
@@ -294,12 +295,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         con.close()
     acct = st.account
     pending = f" | {st.pending_requests} request(s) pending" if st.pending_requests else ""
-    print(f"cash {fmt_cents(acct.cash_cents)} | equity {fmt_cents(st.equity_cents)} | realised "
-          f"{fmt_cents(acct.realized_cents)} | fees {fmt_cents(acct.fees_cents)} | kill switch "
+    print(f"cash {fmt_cc(acct.cash_cc)} | equity {fmt_cc(st.equity_cc)} | realised "
+          f"{fmt_cc(acct.realized_cc)} | fees {fmt_cc(acct.fees_cc)} | kill switch "
           f"{'THROWN' if st.kill_switch else 'armed'}{' | paused' if st.paused else ''}{pending}")
     print(_control_line(_db_of(args), st))
     for p in st.positions:
-        print(f"  {p.ticker} {p.side.value.upper()} x{p.contracts} avg {p.avg_price:.2f} cost {fmt_cents(p.cost_cents)}")
+        print(f"  {p.ticker} {p.side.value.upper()} x{fmt_count(p.contracts)} avg {fmt_price(p.avg_price)}"
+              f" cost {fmt_cc(p.cost_cc)}")
     return 0
 
 

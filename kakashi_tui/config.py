@@ -182,7 +182,7 @@ class KakashiConfig(_Section):
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
-            bankroll_cents=int(self.bankroll * 100),
+            bankroll_cc=int(self.bankroll * 10_000),
             limits=RiskLimits(
                 max_loss_per_trade_pct=self.risk.max_loss_per_trade_pct,
                 max_open_positions=self.risk.max_open_positions,

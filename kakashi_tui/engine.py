@@ -28,9 +28,10 @@ from kakashi_tui.adapters.source import FetchBatch, Source
 from kakashi_tui.adapters.store import Control, Store, now_wall_ms
 from kakashi_tui.commands import Command, Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate, from_request
 from kakashi_tui.core import broker, risk, strategy
-from kakashi_tui.core.fees import FeeSchedule
-from kakashi_tui.core.ledger import Account, Kind, LedgerEntry, buy_entries, equity_cents, sell_entries, settle_entries
-from kakashi_tui.core.models import Estimate, Market, MarketStatus, TickQuote, TradeDecision
+from kakashi_tui.core.fees import FeeSchedule, FeeTerms
+from kakashi_tui.core.ledger import (Account, Kind, LedgerEntry, buy_entries, equity_cc, sell_entries, settle_entries,
+                                     settlement_fixes)
+from kakashi_tui.core.models import Estimate, Market, TickQuote, TradeDecision
 from kakashi_tui.core.risk import RiskContext, RiskLimits
 from kakashi_tui.core.strategy import StrategyConfig
 from kakashi_tui.core.validate import validate_row
@@ -41,7 +42,7 @@ OPERATOR_SOURCE = "operator"
 class EngineConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    bankroll_cents: int = Field(default=100_000, gt=0)
+    bankroll_cc: int = Field(default=10_000_000, gt=0)  # $1,000
     limits: RiskLimits = RiskLimits()
     strategy: StrategyConfig = StrategyConfig()
     taker_fee_multiplier: Decimal = Field(default=Decimal("0.07"), ge=0, le=1)
@@ -97,20 +98,20 @@ class TickReport:
     settled: int
     errors: tuple[str, ...]
     latency_ms: float
-    cash_cents: int
-    equity_cents: int
+    cash_cc: int
+    equity_cc: int
     open_positions: int
     state: str
 
     def log_line(self) -> str:
-        from kakashi_tui.core.money import fmt_cents
+        from kakashi_tui.core.money import fmt_cc
 
         accepted = sum(1 for d in self.decisions if d.accepted)
         ts = datetime.fromtimestamp(self.ts / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         err = f" | feed errors {len(self.errors)}: {self.errors[0]}" if self.errors else ""
         return (f"tick {self.tick} {ts} | saved {self.saved} rejected {self.rejected} | "
                 f"decisions {len(self.decisions)} ({accepted} accepted) fills {self.fills} settled {self.settled} | "
-                f"cash {fmt_cents(self.cash_cents)} equity {fmt_cents(self.equity_cents)} | "
+                f"cash {fmt_cc(self.cash_cc)} equity {fmt_cc(self.equity_cc)} | "
                 f"open {self.open_positions} | {self.state}{err}")
 
 
@@ -136,10 +137,11 @@ class Engine:
         self._ctl: dict[str, str] = {}
         self.killed_at: float | None = None  # perf_counter() when the flag last flipped (benchmarks)
         self._market_cache: dict[str, tuple[dict, Market]] = {}  # raw dict -> validated, per ticker
+        self.settled: set[str] = store.settled_tickers()  # settlement booked: never traded again
         with store.atomic():
             if store.append_ledger([LedgerEntry(ts=source.now_ms(), kind=Kind.DEPOSIT,
-                                                amount_cents=config.bankroll_cents, key="deposit:initial")]):
-                store.add_event(source.now_ms(), "deposit", f"{config.bankroll_cents}")
+                                                amount_cc=config.bankroll_cc, key="deposit:initial")]):
+                store.add_event(source.now_ms(), "deposit", f"{config.bankroll_cc} cc")
         self.account: Account = store.account()
         self.tick_count = int(store.control(Control.TICK_COUNT) or 0)
         self.flags = Flags(kill=bool(store.control(Control.KILL_SWITCH)),
@@ -263,7 +265,8 @@ class Engine:
 
     # -- helpers ----------------------------------------------------------------------
     def equity(self) -> int:
-        return equity_cents(self.account, self.snapshots)
+        """Liquidation equity (ledger.equity_cc): the one marking rule (risk_limits.md)."""
+        return equity_cc(self.account, self.snapshots, self.fee_terms, self.source.now_ms())
 
     def _apply(self, entries: list[LedgerEntry]) -> None:
         for e in self.store.append_ledger(entries):
@@ -332,16 +335,28 @@ class Engine:
                 self._set_estimate(e)
         # settle what resolved (before deciding: a settled market frees a slot)
         for m in good_markets:
-            if m.status is MarketStatus.SETTLED and m.result is not None:
-                self.store.record_outcome(m.ticker, m.result, now)
+            # paid at `determined` (or first seen later); an `amended`/`finalized` result that pays
+            # otherwise is corrected by new entries (rules.md 5a)
+            if m.status.settled:
+                self.settled.add(m.ticker)
+                self.store.record_outcome(m, now)
                 positions = self.account.positions_in(m.ticker)
                 if positions:
                     before = len(self.account.positions)
-                    self._apply(settle_entries(positions, m.result, now))
+                    self._apply(settle_entries(positions, m, now, self.account))
                     settled += before - len(self.account.positions)
+                self._apply(settlement_fixes(self.account, m, now))
+            if m.ticker in self.settled:  # done (disputed too, until its result is final): the DB keeps it
                 for per_market in (self.snapshots, self.quote_history, self.markets, self._market_cache,
-                                   self.estimates, self.overrides):  # a settled market is done: the DB keeps it
+                                   self.estimates, self.overrides):
                     per_market.pop(m.ticker, None)
+        # a position that outlived its market's settlement (older versions bought settled markets again)
+        for t in self.account.tickers_held() & self.settled:
+            booked = self.store.outcome(t)
+            if booked is not None:
+                before = len(self.account.positions)
+                self._apply(settle_entries(self.account.positions_in(t), booked, now, self.account))
+                settled += before - len(self.account.positions)
         # daily stop check on marked equity
         eq = self.equity()
         day_start = int(self._ctl.get("day_start_equity") or 0)
@@ -364,13 +379,13 @@ class Engine:
                     continue
                 fill = None
                 if d.accepted:
-                    fill = broker.fill_buy(d, s, self.fee_multiplier(s.ticker), now)
+                    fill = broker.fill_buy(d, s, self.fee_terms(s.ticker), now)
                     if fill is None:
                         d = d.model_copy(update={"reason": "accepted; nothing to fill at the limit"})
                 did = self.store.insert_decision(d, self.tick_count)
                 decisions.append(d)
                 if d.accepted and fill is not None:
-                    fid = self.store.insert_fill(fill, "buy", did)
+                    fid = self.store.insert_fill(fill, did)
                     self._apply(buy_entries(fill, fid))
                     held = self.account.tickers_held()
                     fills += 1
@@ -380,7 +395,7 @@ class Engine:
         self.store.insert_tick(
             tick=self.tick_count, ts=now, wall_ms=wall, saved=saved, rejected=rejected,
             decisions=len(decisions), fills=fills, settled=settled, errors=len(batch.errors),
-            latency_ms=round(fetch_ms, 2), cash_cents=self.account.cash_cents, equity_cents=eq)
+            latency_ms=round(fetch_ms, 2), cash_cc=self.account.cash_cc, equity_cc=eq)
         self.recent_decisions.extend(decisions)
         self.equity_series.append(eq)
         self.last_errors = tuple(batch.errors)
@@ -389,7 +404,7 @@ class Engine:
         return TickReport(
             tick=self.tick_count, ts=now, saved=saved, rejected=rejected, decisions=tuple(decisions),
             fills=fills, settled=settled, errors=tuple(batch.errors), latency_ms=fetch_ms,
-            cash_cents=self.account.cash_cents, equity_cents=eq,
+            cash_cc=self.account.cash_cc, equity_cc=eq,
             open_positions=len(self.account.open_positions()), state=self._state_now(stopped))
 
     def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[TickQuote], int, int]:
@@ -403,13 +418,14 @@ class Engine:
             if row.reason is None:
                 hit = cache.get(str(row.market.get("ticker")))
                 known = hit[1] if hit is not None and hit[0] == row.market else None
-            v = validate_row(row.market, row.snapshot, now, known) if row.reason is None else None
+            v = validate_row(row.market, row.snapshot, now, known, self.settled) if row.reason is None else None
             if v is not None and v.market is not None and known is None:
                 cache[v.market.ticker] = (dict(row.market), v.market)
             reason = row.reason if v is None else v.reason
             if reason is not None:
                 rejected += 1
-                self.store.insert_rejected(now, self.source.name, reason, row.payload)
+                self.store.insert_rejected(now, self.source.name, reason, row.payload, row.market.get("ticker")
+                                           if isinstance(row.market, dict) else "")
             if v is None:
                 continue
             if v.market is not None:
@@ -450,9 +466,9 @@ class Engine:
             out.update(cp())
         return out
 
-    def fee_multiplier(self, ticker: str) -> Decimal:
-        m = self.markets.get(ticker)
-        return self.fees.multiplier(m.series if m else "")
+    def fee_terms(self, ticker: str) -> FeeTerms:
+        """The market's fee terms: config overrides, else the exchange's series fee (core/fees.py)."""
+        return self.fees.for_market(self.markets.get(ticker))
 
     def _set_estimate(self, e: Estimate) -> None:
         if e.ticker in self.overrides and e.source != OPERATOR_SOURCE:
@@ -479,15 +495,17 @@ class Engine:
         m = self.markets.get(s.ticker)
         if m is None:
             return None
-        d = strategy.decide(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self.fee_multiplier(s.ticker),
-                            self.cfg.strategy)
+        if m.market_type == "scalar":
+            return None  # Kakashi declines to trade scalar markets (rules.md); a held one still settles
+        d = strategy.decide(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self.fee_terms(s.ticker),
+                            self.cfg.strategy, now)
         if d is None:
             return None
-        d = d.model_copy(update={"ts": now, "equity_cents": eq})
+        d = d.model_copy(update={"ts": now, "equity_cc": eq})
         ctx = RiskContext(  # the kill flag is read at the instant of the decision
             now_ms=now, kill_switch=self.flags.kill, daily_stopped=daily_stopped,
-            open_positions=len(held), holds_ticker=s.ticker in held,
-            cash_cents=self.account.cash_cents, equity_cents=eq, day_start_equity_cents=day_start,
+            open_positions=len(held),
+            cash_cc=self.account.cash_cc, equity_cc=eq, day_start_equity_cc=day_start,
             market_status=m.status, market_close_ts=m.close_ts, quote_ts=s.ts, spread=s.spread())
         ok, reason = risk.check(d, ctx, self.cfg.limits)
         return d.model_copy(update={"accepted": ok, "reason": reason})
@@ -502,10 +520,10 @@ class Engine:
                 s = self.snapshots.get(p.ticker)
                 if s is None:
                     continue
-                fill = broker.fill_sell(p.ticker, p.side, p.contracts, s, self.fee_multiplier(p.ticker), now)
+                fill = broker.fill_sell(p.ticker, p.side, p.contracts, s, self.fee_terms(p.ticker), now)
                 if fill is None:
                     continue
-                fid = self.store.insert_fill(fill, "sell", None)
+                fid = self.store.insert_fill(fill, None)
                 self._apply(sell_entries(fill, fid))
                 n += 1
             self.store.add_event(now, "flatten", f"{n} fills ({origin})")

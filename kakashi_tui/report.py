@@ -11,17 +11,18 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 from kakashi_tui.adapters.queries import connect_readonly, read_latest_snapshot, read_ledger
-from kakashi_tui.core.ledger import Account, Closed, Kind, equity_cents
+from kakashi_tui.core.ledger import Account, Closed, Kind, equity_cc
 from kakashi_tui.core.models import Side
-from kakashi_tui.core.money import fmt_cents
+from kakashi_tui.core.money import fmt_cc, fmt_count, hundredths_to_count
 from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS
-from kakashi_tui.core.sizing import per_trade_cap_cents
+from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.stats import Drawdown, bootstrap_ci, brier, max_drawdown, mean, verdict
 from kakashi_tui.errors import ConfigError
-from kakashi_tui.view import fmt_signed
+from kakashi_tui.view import fmt_price, fmt_signed
 from kakashi_tui.view import fmt_utc as _utc
 
 DAY_MS = 86_400_000
@@ -42,9 +43,9 @@ def parse_day(text: str, end: bool = False) -> int:
 class TradeLine:
     ticker: str
     side: Side
-    predicted_ev_cents: float  # EV per contract at entry x contracts filled
-    contracts: int
-    realized_cents: int | None  # None while open
+    predicted_ev_cc: float  # EV per contract at entry x contracts filled
+    contracts: Decimal
+    realized_cc: int | None  # None while open
 
 
 @dataclass
@@ -59,7 +60,7 @@ class ReportData:
     equity: list[tuple[int, int]]
     fills: list[tuple]
     closed: list[Closed]
-    fees_cents: int
+    fees_cc: int
     trades: list[TradeLine]
     brier_pairs: list[tuple[float, float, int]]  # (p_hat, market price, outcome)
     reasons: Counter
@@ -69,15 +70,15 @@ class ReportData:
     cash: "CashBook | None" = None
 
     @property
-    def realized_cents(self) -> int:
+    def realized_cc(self) -> int:
         """Realised PnL over the period from the ledger itself: every fee (entries, flatten sales,
         exits) included, whatever the per-trade lines say."""
-        return self.cash.realized_cents if self.cash else sum(c.pnl_cents for c in self.closed)
+        return self.cash.realized_cc if self.cash else sum(c.pnl_cc for c in self.closed)
 
     # -- figures -------------------------------------------------------------------------
     @property
     def pnls(self) -> list[float]:
-        return [c.pnl_cents / 100 for c in self.closed]
+        return [c.pnl_cc / 10_000 for c in self.closed]
 
     @property
     def ci(self) -> tuple[float, float] | None:
@@ -89,7 +90,7 @@ class ReportData:
 
     @property
     def wins(self) -> int:
-        return sum(1 for c in self.closed if c.pnl_cents > 0)
+        return sum(1 for c in self.closed if c.pnl_cc > 0)
 
     @property
     def brier_model(self) -> float | None:
@@ -114,15 +115,15 @@ class CashBook:
 
     start_cash: int
     deposits: int
-    realized_cents: int
+    realized_cc: int
     open_cost_start: int
     open_cost_end: int
     end_cash: int
-    fees_cents: int
+    fees_cc: int
 
     @property
     def expected_end(self) -> int:
-        return self.start_cash + self.deposits + self.realized_cents - (self.open_cost_end - self.open_cost_start)
+        return self.start_cash + self.deposits + self.realized_cc - (self.open_cost_end - self.open_cost_start)
 
     @property
     def balanced(self) -> bool:
@@ -130,7 +131,7 @@ class CashBook:
 
 
 def _open_cost(acct: Account) -> int:
-    return sum(p.cost_cents for p in acct.positions.values() if p.contracts > 0)
+    return sum(p.cost_cc for p in acct.positions.values() if p.contracts > 0)
 
 
 def cash_book(entries, since: int | None, until: int | None) -> CashBook:
@@ -146,9 +147,9 @@ def cash_book(entries, since: int | None, until: int | None) -> CashBook:
         except ValueError:  # reported as a breach by gather
             continue
     return CashBook(
-        start_cash=before.cash_cents, deposits=upto.deposits_cents - before.deposits_cents,
-        realized_cents=upto.realized_cents - before.realized_cents, open_cost_start=_open_cost(before),
-        open_cost_end=_open_cost(upto), end_cash=upto.cash_cents, fees_cents=upto.fees_cents - before.fees_cents)
+        start_cash=before.cash_cc, deposits=upto.deposits_cc - before.deposits_cc,
+        realized_cc=upto.realized_cc - before.realized_cc, open_cost_start=_open_cost(before),
+        open_cost_end=_open_cost(upto), end_cash=upto.cash_cc, fees_cc=upto.fees_cc - before.fees_cc)
 
 
 def _in(ts: int, since: int | None, until: int | None) -> bool:
@@ -189,8 +190,8 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
         except ValueError as err:
             breaches.append(f"ledger entry {e.key}: {err}")
             continue
-        if acct.cash_cents < 0:
-            breaches.append(f"cash negative ({fmt_cents(acct.cash_cents)}) after {e.key}")
+        if acct.cash_cc < 0:
+            breaches.append(f"cash negative ({fmt_cc(acct.cash_cc)}) after {e.key}")
         if len(acct.tickers_held()) > HARD_MAX_OPEN_POSITIONS:
             breaches.append(f"{len(acct.tickers_held())} open positions after {e.key}")
         if e.kind is Kind.SETTLE:
@@ -198,10 +199,10 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
     breaches += [f"{t} {s.value} settled {n} times" for (t, s), n in settled_keys.items() if n > 1]
 
     ticks = [(ts, eq, cash) for ts, eq, cash in con.execute(
-        "SELECT ts, equity_cents, cash_cents FROM ticks ORDER BY tick")]
+        "SELECT ts, equity_cc, cash_cc FROM ticks ORDER BY tick")]
     equity = [(ts, eq) for ts, eq, _c in ticks if _in(ts, since, until)]
     before = [(ts, eq) for ts, eq, _c in ticks if since is not None and ts < since]
-    deposits = acct.deposits_cents
+    deposits = acct.deposits_cc
     if since is None:
         start_equity = deposits
     elif before:  # the equity the period started from: the last tick before it
@@ -209,25 +210,25 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
     else:
         start_equity = equity[0][1] if equity else deposits
     marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
-    end_equity = equity[-1][1] if (equity and until is not None) else equity_cents(acct, marks)
+    end_equity = equity[-1][1] if (equity and until is not None) else equity_cc(acct, marks)
     cash = cash_book(entries, since, until)
     end_cash = cash.end_cash  # the ledger's, not the last tick's: a flatten after it moved cash
     if not cash.balanced:
-        breaches.append(f"cash does not reconcile: the ledger gives {fmt_cents(cash.end_cash)}, start + realised "
-                        f"- open cost gives {fmt_cents(cash.expected_end)}")
+        breaches.append(f"cash does not reconcile: the ledger gives {fmt_cc(cash.end_cash)}, start + realised "
+                        f"- open cost gives {fmt_cc(cash.expected_end)}")
 
-    fills = [f for f in con.execute(
-        "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts, f.requested, f.cost_cents, f.fee_cents, "
-        "d.ev, d.worst_case_cents, d.equity_cents FROM fills f LEFT JOIN decisions d ON d.id = f.decision_id "
+    fills = [(*f[:5], hundredths_to_count(f[5]), hundredths_to_count(f[6]), *f[7:]) for f in con.execute(
+        "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts_hundredths, f.requested_hundredths, f.value_cc,"
+        " f.fee_cc, d.ev, d.worst_case_cc, d.equity_cc FROM fills f LEFT JOIN decisions d ON d.id = f.decision_id "
         "ORDER BY f.id") if _in(f[1], since, until)]
     for fid, _ts, t, _s, action, _n, _req, cost, fee, _ev, worst, eq in fills:
         if action != "buy" or worst is None:
             continue
         if cost + fee > worst:
-            breaches.append(f"fill {fid} on {t} cost {fmt_cents(cost + fee)} > approved worst case {fmt_cents(worst)}")
-        if eq and worst > per_trade_cap_cents(eq, HARD_MAX_LOSS_PER_TRADE_PCT):
-            breaches.append(f"fill {fid} on {t} risked {fmt_cents(worst)} > {HARD_MAX_LOSS_PER_TRADE_PCT}% of "
-                            f"{fmt_cents(eq)}")
+            breaches.append(f"fill {fid} on {t} cost {fmt_cc(cost + fee)} > approved worst case {fmt_cc(worst)}")
+        if eq and worst > per_trade_cap_cc(eq, HARD_MAX_LOSS_PER_TRADE_PCT):
+            breaches.append(f"fill {fid} on {t} risked {fmt_cc(worst)} > {HARD_MAX_LOSS_PER_TRADE_PCT}% of "
+                            f"{fmt_cc(eq)}")
     events = [(ts, k, d) for ts, k, d in con.execute(
         "SELECT ts, kind, detail FROM events WHERE kind IN ('kill_switch', 'rearm', 'daily_stop', 'flatten', "
         "'daily_flatten') ORDER BY id")]
@@ -253,9 +254,9 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
     closed = [c for c in acct.closed if _in(c.ts, since, until)]
     realized: dict[tuple[str, str], int] = {}
     for c in acct.closed:
-        realized[(c.ticker, c.side.value)] = realized.get((c.ticker, c.side.value), 0) + c.pnl_cents
-    trades = [TradeLine(ticker=t, side=Side(s), predicted_ev_cents=(ev or 0) * 100 * n, contracts=n,
-                        realized_cents=realized.get((t, s)))
+        realized[(c.ticker, c.side.value)] = realized.get((c.ticker, c.side.value), 0) + c.pnl_cc
+    trades = [TradeLine(ticker=t, side=Side(s), predicted_ev_cc=(ev or 0) * 10_000 * float(n), contracts=n,
+                        realized_cc=realized.get((t, s)))
               for _id, _ts, t, s, action, n, _req, _cost, _fee, ev, _w, _eq in fills if action == "buy"]
 
     pairs = []
@@ -264,7 +265,8 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
             continue
         p = con.execute("SELECT p_hat FROM estimates WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC "
                         "LIMIT 1", (t, ts)).fetchone()
-        q = con.execute("SELECT yes_bid, yes_ask, last FROM snapshots WHERE ticker = ? AND ts <= ? "
+        q = con.execute("SELECT yes_bid_cc / 10000.0, yes_ask_cc / 10000.0, last_cc / 10000.0 FROM snapshots"
+                        " WHERE ticker = ? AND ts <= ? "
                         "ORDER BY ts DESC, id DESC LIMIT 1", (t, ts)).fetchone()
         if p is None or q is None:
             continue
@@ -283,36 +285,36 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
     return ReportData(
         since_ms=since, until_ms=until, first_ts=first_ts, last_ts=last_ts, start_equity=start_equity,
         end_equity=end_equity, end_cash=end_cash, equity=equity, fills=fills, closed=closed,
-        fees_cents=sum(f[8] for f in fills), trades=trades, brier_pairs=pairs, reasons=reasons,
+        fees_cc=sum(f[8] for f in fills), trades=trades, brier_pairs=pairs, reasons=reasons,
         events=[e for e in events if _in(e[0], since, until)], breaches=breaches, checks=checks, cash=cash)
 
 
 def _money(x: float) -> str:
-    return fmt_cents(int(round(x * 100)))
+    return fmt_cc(int(round(x * 10_000)))
 
 
-_CENTS_FIELDS = re.compile(r"\b(equity|vs day start|day start|loss|cap)( )(-?\d+)\b")
+_CC_FIELDS = re.compile(r"\b(equity|vs day start|day start|loss|cap)( )(-?\d+)\b")
 _CENTS_SUFFIX = re.compile(r"(?<![\w.$])(-?\d+)c\b")
 
 
 def dollars(text: str) -> str:
-    """Amounts the engine wrote in cents (``2267c lost``) in dollars (``$22.67 lost``)."""
-    return _CENTS_SUFFIX.sub(lambda m: fmt_cents(int(m.group(1))), text)
+    """Amounts an older engine wrote in cents (``2267c lost``) in dollars (``$22.67 lost``)."""
+    return _CENTS_SUFFIX.sub(lambda m: fmt_cc(int(m.group(1)) * 100), text)
 
 
 def event_text(kind: str, detail: str) -> str:
-    """An event's detail for people: the engine stores amounts in cents (``equity 96988 vs day
-    start 100000``); the report shows dollars, as everywhere else."""
-    if kind == "deposit" and detail.strip().lstrip("-").isdigit():
-        return fmt_cents(int(detail))
-    return dollars(_CENTS_FIELDS.sub(lambda m: f"{m.group(1)} {fmt_cents(int(m.group(3)))}", detail))
+    """An event's detail for people: the engine stores amounts in centicents (``equity 9698800 vs
+    day start 10000000``, ``10000000 cc``); the report shows dollars, as everywhere else."""
+    if kind == "deposit" and detail.removesuffix(" cc").strip().lstrip("-").isdigit():
+        return fmt_cc(int(detail.removesuffix(" cc")))
+    return dollars(_CC_FIELDS.sub(lambda m: f"{m.group(1)} {fmt_cc(int(m.group(3)))}", detail))
 
 
 def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None = None) -> str:
     pnls = d.pnls
     ci = d.ci
     dd = d.drawdown
-    fees = d.cash.fees_cents if d.cash else d.fees_cents
+    fees = d.cash.fees_cc if d.cash else d.fees_cc
     period_from = _utc(d.since_ms) if d.since_ms is not None else _utc(d.first_ts)
     period_to = _utc(d.until_ms) if d.until_ms is not None else _utc(d.last_ts)
     out = [
@@ -328,8 +330,8 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         "",
         "| starting bankroll | ending equity | ending cash | change in equity | max drawdown | drawdown from | to |",
         "|---|---|---|---|---|---|---|",
-        f"| {fmt_cents(d.start_equity)} | {fmt_cents(d.end_equity)} | {fmt_cents(d.end_cash)} | "
-        f"{fmt_signed(d.end_equity - d.start_equity)} | {fmt_cents(dd.depth)} | {_utc(dd.peak_ts)} | "
+        f"| {fmt_cc(d.start_equity)} | {fmt_cc(d.end_equity)} | {fmt_cc(d.end_cash)} | "
+        f"{fmt_signed(d.end_equity - d.start_equity)} | {fmt_cc(dd.depth)} | {_utc(dd.peak_ts)} | "
         f"{_utc(dd.trough_ts)} |",
         "",
         *reconciliation(d),
@@ -338,8 +340,8 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         "",
         "| fills | closed trades | wins | losses | fees | realised PnL | mean PnL per trade | 95% CI (bootstrap) |",
         "|---|---|---|---|---|---|---|---|",
-        f"| {len(d.fills)} | {len(pnls)} | {d.wins} | {len(pnls) - d.wins} | {fmt_cents(fees)} | "
-        f"{fmt_signed(d.realized_cents)} | {_money(mean(pnls)) if pnls else '—'} | "
+        f"| {len(d.fills)} | {len(pnls)} | {d.wins} | {len(pnls) - d.wins} | {fmt_cc(fees)} | "
+        f"{fmt_signed(d.realized_cc)} | {_money(mean(pnls)) if pnls else '—'} | "
         f"{f'{_money(ci[0])} to {_money(ci[1])}' if ci else 'n/a (fewer than 2 trades)'} |",
         "",
         f"Bootstrap: 2,000 resamples of closed-trade PnL, seed {BOOTSTRAP_SEED} (repeatable). Realised PnL "
@@ -349,14 +351,14 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         "",
     ]
     out += brier_section(d)
-    pred = sum(t.predicted_ev_cents for t in d.trades if t.realized_cents is not None)
-    real = sum(t.realized_cents for t in d.trades if t.realized_cents is not None)
-    n_closed = sum(1 for t in d.trades if t.realized_cents is not None)
+    pred = sum(t.predicted_ev_cc for t in d.trades if t.realized_cc is not None)
+    real = sum(t.realized_cc for t in d.trades if t.realized_cc is not None)
+    n_closed = sum(1 for t in d.trades if t.realized_cc is not None)
     out += ["", "## Predicted EV against realised PnL", ""]
     if n_closed:
         out += ["| closed positions | predicted EV at entry | realised PnL | realised / predicted |", "|---|---|---|---|",
-                f"| {n_closed} | {fmt_cents(int(round(pred)))} | {fmt_cents(real)} | "
-                f"{(real / pred):.2f} |" if pred else f"| {n_closed} | $0.00 | {fmt_cents(real)} | — |"]
+                f"| {n_closed} | {fmt_cc(int(round(pred)))} | {fmt_cc(real)} | "
+                f"{(real / pred):.2f} |" if pred else f"| {n_closed} | $0.00 | {fmt_cc(real)} | — |"]
     else:
         out.append("No position entered in this period has closed yet.")
     out += ["", "## Rejected decisions by reason", ""]
@@ -377,8 +379,9 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         out += ["## Fills", "", "| time | ticker | side | action | filled/requested | avg price | cost | fee |",
                 "|---|---|---|---|---|---|---|---|"]
         for _id, ts, t, s, action, n, req, cost, fee, *_r in d.fills[-200:]:
-            out.append(f"| {_utc(ts)} | {t} | {s.upper()} | {action} | {n}/{req} | {cost / 100 / n:.2f} | "
-                       f"{fmt_cents(cost)} | {fmt_cents(fee)} |")
+            out.append(f"| {_utc(ts)} | {t} | {s.upper()} | {action} | {fmt_count(n)}/{fmt_count(req)} | "
+                       f"{fmt_price(Decimal(cost) / 10_000 / n)} | "
+                       f"{fmt_cc(cost)} | {fmt_cc(fee)} |")
         out.append("")
     if charts:
         out += ["## Charts", ""] + [f"![{c}]({c})" for c in charts] + [""]
@@ -393,21 +396,21 @@ def reconciliation(d: ReportData) -> list[str]:
     if c is None:
         return []
     if c.start_cash == 0 and c.deposits:  # the whole run: the bankroll is the first deposit
-        parts = f"starting bankroll {fmt_cents(c.deposits)}"
+        parts = f"starting bankroll {fmt_cc(c.deposits)}"
     else:
-        parts = f"starting cash {fmt_cents(c.start_cash)}"
+        parts = f"starting cash {fmt_cc(c.start_cash)}"
         if c.deposits:
-            parts += f" + deposits {fmt_cents(c.deposits)}"
-    parts += f" + realised PnL {fmt_signed(c.realized_cents)}"
+            parts += f" + deposits {fmt_cc(c.deposits)}"
+    parts += f" + realised PnL {fmt_signed(c.realized_cc)}"
     moved = c.open_cost_end - c.open_cost_start
     if moved:
-        parts += f" {'-' if moved > 0 else '+'} cost of open positions {fmt_cents(abs(moved))}"
+        parts += f" {'-' if moved > 0 else '+'} cost of open positions {fmt_cc(abs(moved))}"
         if c.open_cost_start:
-            parts += f" (now {fmt_cents(c.open_cost_end)}, at the start {fmt_cents(c.open_cost_start)})"
+            parts += f" (now {fmt_cc(c.open_cost_end)}, at the start {fmt_cc(c.open_cost_start)})"
     if c.balanced:
-        return [f"Cash reconciles to the cent: {parts} = ending cash **{fmt_cents(c.end_cash)}** ✓"]
-    return [f"**Cash does not reconcile**: {parts} = {fmt_cents(c.expected_end)}, but the ledger's cash is "
-            f"{fmt_cents(c.end_cash)} (off by {fmt_signed(c.end_cash - c.expected_end)})."]
+        return [f"Cash reconciles to the cent: {parts} = ending cash **{fmt_cc(c.end_cash)}** ✓"]
+    return [f"**Cash does not reconcile**: {parts} = {fmt_cc(c.expected_end)}, but the ledger's cash is "
+            f"{fmt_cc(c.end_cash)} (off by {fmt_signed(c.end_cash - c.expected_end)})."]
 
 
 def brier_claim(d: ReportData) -> str:
@@ -439,11 +442,11 @@ def brier_section(d: ReportData) -> list[str]:
 def key_figures(d: ReportData) -> list[tuple[str, str]]:
     ci = d.ci
     return [
-        ("Ending equity", fmt_cents(d.end_equity)),
+        ("Ending equity", fmt_cc(d.end_equity)),
         ("Closed trades", str(len(d.closed))),
         ("Mean PnL / trade", _money(mean(d.pnls)) if d.pnls else "—"),
         ("95% CI", f"{_money(ci[0])} to {_money(ci[1])}" if ci else "n/a"),
-        ("Max drawdown", fmt_cents(d.drawdown.depth)),
+        ("Max drawdown", fmt_cc(d.drawdown.depth)),
         ("Brier p̂ / market", f"{d.brier_model:.3f} / {d.brier_market:.3f}" if d.brier_model is not None else "—"),
         ("Breaches", str(len(d.breaches))),
     ]
@@ -504,10 +507,10 @@ def daily_summary(d: ReportData, day_ms: int) -> str:
     cash = d.cash
     recon = "reconciles to the cent" if (cash is None or cash.balanced) else "DOES NOT reconcile"
     stops = [k for _t, k, _d in d.events if k in ("kill_switch", "daily_stop")]
-    return (f"{_utc(day_ms, '%Y-%m-%d')} (UTC): equity {fmt_cents(d.start_equity)} → {fmt_cents(d.end_equity)} "
-            f"({fmt_signed(d.end_equity - d.start_equity)}); realised PnL {fmt_signed(d.realized_cents)} after "
-            f"{fmt_cents(cash.fees_cents if cash else d.fees_cents)} in fees on {len(d.fills)} fill(s) and {n} closed "
-            f"trade(s) ({d.wins} won); max drawdown {fmt_cents(d.drawdown.depth)}; cash {recon}."
+    return (f"{_utc(day_ms, '%Y-%m-%d')} (UTC): equity {fmt_cc(d.start_equity)} → {fmt_cc(d.end_equity)} "
+            f"({fmt_signed(d.end_equity - d.start_equity)}); realised PnL {fmt_signed(d.realized_cc)} after "
+            f"{fmt_cc(cash.fees_cc if cash else d.fees_cc)} in fees on {len(d.fills)} fill(s) and {n} closed "
+            f"trade(s) ({d.wins} won); max drawdown {fmt_cc(d.drawdown.depth)}; cash {recon}."
             f"{brier_part} {sum(d.reasons.values())} decision(s) refused by the risk gate"
             f"{'; ' + ', '.join(stops) if stops else ''}; {len(d.breaches)} guardrail breach(es).")
 
@@ -585,12 +588,16 @@ def market_history(con: sqlite3.Connection, ticker: str, limit: int = 240):
     """(quotes oldest first as (ts, bid, ask), latest volume, p̂ changes as (ts, p_hat)) for one market."""
     from decimal import Decimal
 
-    from kakashi_tui.adapters.store import real_to_price
+    from kakashi_tui.core.money import cc_to_price, hundredths_to_count
 
-    rows = con.execute("SELECT ts, yes_bid, yes_ask, volume FROM snapshots WHERE ticker = ? ORDER BY ts DESC, id DESC "
+    def real_to_price(cc: int | None) -> Decimal | None:
+        return None if cc is None else cc_to_price(cc)
+
+    rows = con.execute("SELECT ts, yes_bid_cc, yes_ask_cc, volume_hundredths FROM snapshots WHERE ticker = ? "
+                       "ORDER BY ts DESC, id DESC "
                        "LIMIT ?", (ticker, limit)).fetchall()[::-1]
     quotes = tuple((ts, real_to_price(b), real_to_price(a)) for ts, b, a, _v in rows)
-    volume = rows[-1][3] if rows else None
+    volume = hundredths_to_count(rows[-1][3]) if rows else None
     since = rows[0][0] if rows else 0
     est = con.execute("SELECT ts, p_hat FROM estimates WHERE ticker = ? AND ts >= ? ORDER BY ts, id", (ticker, since)
                       ).fetchall()
@@ -621,18 +628,23 @@ def _payload_ticker(payload: str) -> str:
     return ""
 
 
-def rejected_rows(con: sqlite3.Connection, limit: int = 500) -> tuple[list[tuple[int, str, str, str, str]], int]:
-    """The newest rejected rows as (ts, ticker, source, reason, payload), and how many there are."""
-    total = con.execute("SELECT COUNT(*) FROM rejected_rows").fetchone()[0]
-    rows = con.execute("SELECT ts, source, reason, payload FROM rejected_rows ORDER BY id DESC LIMIT ?",
-                       (limit,)).fetchall()
-    return [(ts, _payload_ticker(p or ""), src, reason, p or "") for ts, src, reason, p in rows], total
+def rejected_rows(con: sqlite3.Connection, limit: int = 500) -> tuple[list[tuple], int]:
+    """The rejected rows, latest first, as (last seen, ticker, source, reason, payload, times seen), and how many
+    rows were rejected in all (a bad row repeating every tick is one record with a count)."""
+    total = con.execute("SELECT COALESCE(SUM(count), 0) FROM rejected_rows").fetchone()[0]
+    rows = con.execute("SELECT last_seen, ticker, source, reason, payload, count FROM rejected_rows "
+                       "ORDER BY last_seen DESC, id DESC LIMIT ?", (limit,)).fetchall()
+    return [(ts, t or _payload_ticker(p or ""), src, reason, p or "", n) for ts, t, src, reason, p, n in rows], total
 
 
 def recent_history(con: sqlite3.Connection, limit: int = 60):
     """The latest decisions and control events, for a restarted desk's log: (decisions, events)."""
-    decisions = con.execute("SELECT ts, ticker, side, contracts, limit_price, ev, accepted, reason FROM decisions "
-                            "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()[::-1]
+    from kakashi_tui.core.money import cc_to_price, hundredths_to_count
+
+    decisions = [(ts, t, side, hundredths_to_count(n), cc_to_price(lim), ev, acc, reason)
+                 for ts, t, side, n, lim, ev, acc, reason in con.execute(
+                     "SELECT ts, ticker, side, contracts_hundredths, limit_price_cc, ev, accepted, reason FROM decisions "
+                     "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()[::-1]]
     events = con.execute("SELECT ts, kind, detail FROM events WHERE kind NOT IN ('deposit') ORDER BY id DESC LIMIT ?",
                          (limit,)).fetchall()[::-1]
     return decisions, events

@@ -22,7 +22,7 @@ from kakashi_tui.adapters.kalshi_auth import signer_from
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
 from kakashi_tui.adapters.store import Control, Store, now_wall_ms
 from kakashi_tui.config import KakashiConfig, check_api_base
-from kakashi_tui.core.money import fmt_cents
+from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.adapters.source import Source
 from kakashi_tui.engine import Engine, Estimator
 from kakashi_tui.errors import ConfigError
@@ -130,10 +130,10 @@ def build_sim(store: Store, opts: Options, cfg: KakashiConfig, notes: list[str] 
 
 def bankroll_note(engine: Engine, cfg: KakashiConfig) -> str | None:
     """The ledger's first deposit is the bankroll; a different one asked for is said, not used."""
-    asked = cfg.engine_config().bankroll_cents
-    funded = next((e.amount_cents for e in engine.store.ledger_entries() if e.key == "deposit:initial"), None)
+    asked = cfg.engine_config().bankroll_cc
+    funded = next((e.amount_cc for e in engine.store.ledger_entries() if e.key == "deposit:initial"), None)
     if "bankroll" in cfg.model_fields_set and funded is not None and funded != asked:
-        return (f"{engine.store.path} was funded with {fmt_cents(funded)}; bankroll {fmt_cents(asked)} "
+        return (f"{engine.store.path} was funded with {fmt_cc(funded)}; bankroll {fmt_cc(asked)} "
                 f"from the config file applies to a new --db only")
     return None
 

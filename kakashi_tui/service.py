@@ -35,7 +35,7 @@ from kakashi_tui.adapters.store import Control, Store, now_wall_ms
 from kakashi_tui.commands import (
     REQUEST_KINDS, Command, Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate, from_request,
 )
-from kakashi_tui.core.money import fmt_cents
+from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.engine import Engine, TickReport
 from kakashi_tui.errors import ConfigError, KakashiError, StoreError
 from kakashi_tui.view import DeskView, build_view, with_flags
@@ -358,17 +358,17 @@ class TradingService:
         acct = e.account
         fills = e.store.fill_count()
         return (f"replayed {e.tick_count} ticks into {target} | fills {fills} | closed {len(acct.closed)} | "
-                f"rejected rows {e.rejected_total} | cash {fmt_cents(acct.cash_cents)} equity "
-                f"{fmt_cents(e.equity())} realised {fmt_cents(acct.realized_cents)}")
+                f"rejected rows {e.rejected_total} | cash {fmt_cc(acct.cash_cc)} equity "
+                f"{fmt_cc(e.equity())} realised {fmt_cc(acct.realized_cc)}")
 
     def summary(self) -> str:
         """One line for the operator when the service stops."""
         e = self._engine
         acct = e.account
         failed = f" ({self._failed} failed)" if self._failed else ""
-        return (f"stopped after {self._ticks} ticks{failed} | cash {fmt_cents(acct.cash_cents)} "
-                f"equity {fmt_cents(e.equity())} realised {fmt_cents(acct.realized_cents)} "
-                f"fees {fmt_cents(acct.fees_cents)} | open {len(acct.open_positions())} | {e.state_label()}")
+        return (f"stopped after {self._ticks} ticks{failed} | cash {fmt_cc(acct.cash_cc)} "
+                f"equity {fmt_cc(e.equity())} realised {fmt_cc(acct.realized_cc)} "
+                f"fees {fmt_cc(acct.fees_cc)} | open {len(acct.open_positions())} | {e.state_label()}")
 
 
 # -- other processes ---------------------------------------------------------------------------

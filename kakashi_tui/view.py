@@ -9,16 +9,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from kakashi_tui.core.ledger import Closed, mark_cents
-from kakashi_tui.core.models import Market, Side, TickQuote, TradeDecision
+from kakashi_tui.core.ledger import Closed, mark_cc
 from kakashi_tui.core import risk
-from kakashi_tui.core.risk import daily_cap_cents
+from kakashi_tui.core.models import Market, Side, TickQuote, TradeDecision
+from kakashi_tui.core.risk import daily_cap_cc
 from typing import TYPE_CHECKING
 
 from kakashi_tui.engine import run_state
-from kakashi_tui.core.sizing import per_trade_cap_cents
+from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.strategy import pick_side, side_evs
-from kakashi_tui.core.money import fmt_cents
+from kakashi_tui.core.money import fmt_cc
 
 if TYPE_CHECKING:
     from kakashi_tui.engine import Engine
@@ -35,26 +35,26 @@ class MarketLine:
     p_source: str
     ev_yes: Decimal | None
     ev_no: Decimal | None
-    signal: str  # what the risk gate would do now: "BUY YES" / "BUY NO", "HELD", or why not (GATE_LABELS)
+    signal: str  # what the risk gate would do now: "BUY YES" / "BUY NO", "HELD", "NO QUOTE", or why not
     age_ms: int
     close_ts: int | None
     status: str = ""
-    fee_multiplier: Decimal | None = None
+    fee_multiplier: Decimal | None = None  # the fee coefficient in use for this market
 
 
 @dataclass(frozen=True)
 class PositionLine:
     ticker: str
     side: Side
-    contracts: int
+    contracts: Decimal
     avg_price: Decimal
-    mark_cents: int
-    cost_cents: int
+    mark_cc: int  # liquidation value (ledger.mark_cc): the one marking rule
+    cost_cc: int
     close_in_ms: int | None
 
     @property
-    def upnl_cents(self) -> int:
-        return self.mark_cents - self.cost_cents
+    def upnl_cc(self) -> int:
+        return self.mark_cc - self.cost_cc
 
 
 @dataclass(frozen=True)
@@ -80,12 +80,12 @@ class DeskView:
     decisions: tuple[TradeDecision, ...]
     positions: tuple[PositionLine, ...]
     history: tuple[Closed, ...]
-    cash_cents: int
-    equity_cents: int
-    realized_cents: int
-    unrealized_cents: int
-    today_pnl_cents: int
-    fees_cents: int
+    cash_cc: int
+    equity_cc: int
+    realized_cc: int
+    unrealized_cc: int
+    today_pnl_cc: int
+    fees_cc: int
     equity_series: tuple[int, ...]
     risk: tuple[RiskLine, ...]
     killed: bool
@@ -94,7 +94,7 @@ class DeskView:
     edge_threshold: Decimal = Decimal("0.03")  # the limits the operator sees beside the numbers
     max_quote_age_ms: int = 30_000
     max_spread: Decimal = Decimal("0.05")
-    daily_cap_cents: int = 0  # today's loss that stops new trades
+    daily_cap_cc: int = 0  # today's loss that stops new trades
 
 
 def _level(used: int, limit: int) -> str:
@@ -106,12 +106,10 @@ def _level(used: int, limit: int) -> str:
 #: The risk gate's refusals, in a word for the Signal column (the log keeps the full reason).
 GATE_LABELS = {
     risk.KILL_SWITCH: "halted", risk.DAILY_STOP: "cap", risk.MARKET_NOT_OPEN: "closed", risk.MARKET_CLOSED: "closed",
-    risk.STALE_QUOTE: "stale", risk.WIDE_SPREAD: "spread", risk.NO_SPREAD: "spread", risk.ALREADY_HOLDS: "HELD",
+    risk.STALE_QUOTE: "stale", risk.WIDE_SPREAD: "spread", risk.NO_SPREAD: "spread",
     risk.MAX_POSITIONS: "max pos", risk.ZERO_SIZE: "size", risk.PER_TRADE_CAP: "size", risk.DAILY_HEADROOM: "cap",
     risk.NO_CASH: "cash",
 }
-
-
 _HAS_SUBTITLE = "subtitle" in Market.model_fields  # a pydantic miss costs ~10 µs a market per view
 
 
@@ -157,10 +155,13 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
     for t, s in sorted(engine.snapshots.items()):
         m = engine.markets.get(t)
         est = engine.estimates.get(t)
-        mult = engine.fee_multiplier(t)
-        evs: dict[Side, Decimal | None] = (side_evs(s, est.p_hat, mult) if est else {Side.YES: None, Side.NO: None})
+        terms = engine.fee_terms(t)
+        evs: dict[Side, Decimal | None] = (side_evs(s, est.p_hat, terms, now) if est
+                                           else {Side.YES: None, Side.NO: None})
         if t in held:
             signal = "HELD"
+        elif s.quiet:
+            signal = "NO QUOTE"
         elif est is not None and pick_side(evs, edge) is not None:
             # an edge: what the risk gate would say to it now (the same check the tick makes)
             signal = gate_signal(engine._decide(s, now, equity, day_start, stopped, held), flags.paused)
@@ -170,24 +171,26 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
             ticker=t, title=market_title(m), bid=s.yes_bid, ask=s.yes_ask, last=s.last,
             p_hat=est.p_hat if est else None, p_source=est.source if est else "",
             ev_yes=evs[Side.YES], ev_no=evs[Side.NO], signal=signal, age_ms=max(0, now - s.ts),
-            close_ts=m.close_ts if m else None, status=m.status.value if m else "", fee_multiplier=mult))
+            close_ts=m.close_ts if m else None, status=m.status.value if m else "",
+            fee_multiplier=terms.coefficient))
     positions = []
     for p in acct.open_positions():
         m = engine.markets.get(p.ticker)
         positions.append(PositionLine(
             ticker=p.ticker, side=p.side, contracts=p.contracts, avg_price=p.avg_price,
-            mark_cents=mark_cents(p, engine.snapshots.get(p.ticker)), cost_cents=p.cost_cents,
+            mark_cc=mark_cc(p, engine.snapshots.get(p.ticker), engine.fee_terms(p.ticker), now),
+            cost_cc=p.cost_cc,
             close_in_ms=(m.close_ts - now) if m and m.close_ts else None))
-    unreal = sum(pl.upnl_cents for pl in positions)
+    unreal = sum(pl.upnl_cc for pl in positions)
     today = equity - day_start
-    dcap = daily_cap_cents(day_start, limits.daily_loss_cap_pct)
+    dcap = daily_cap_cc(day_start, limits.daily_loss_cap_pct)
     loss = max(0, -today)
-    ptc = per_trade_cap_cents(equity, limits.max_loss_per_trade_pct)
+    ptc = per_trade_cap_cc(equity, limits.max_loss_per_trade_pct)
     risk = (
         RiskLine("Open positions", str(len(positions)), str(limits.max_open_positions),
                  _level(len(positions), limits.max_open_positions)),
-        RiskLine("Today's loss", fmt_cents(loss), fmt_cents(dcap), "error" if stopped else _level(loss, dcap)),
-        RiskLine("Per-trade cap", fmt_cents(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
+        RiskLine("Today's loss", fmt_cc(loss), fmt_cc(dcap), "error" if stopped else _level(loss, dcap)),
+        RiskLine("Per-trade cap", fmt_cc(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
         _kill_line(flags.kill, flags.kill_reason),
     )
     state, kind = run_state(flags.kill, flags.kill_reason, stopped, flags.paused)
@@ -196,11 +199,11 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
         source=engine.source.name, state=state, state_kind=kind, tick=engine.tick_count, clock_ms=now,
         latency_ms=engine.last_latency_ms, feed_errors=engine.last_errors, rejected_total=engine.rejected_total,
         markets=tuple(lines), books=books, decisions=tuple(list(engine.recent_decisions)[-60:]),
-        positions=tuple(positions), history=tuple(acct.closed[-30:]), cash_cents=acct.cash_cents,
-        equity_cents=equity, realized_cents=acct.realized_cents, unrealized_cents=unreal, today_pnl_cents=today,
-        fees_cents=acct.fees_cents, equity_series=tuple(engine.equity_series), risk=risk, killed=flags.kill,
+        positions=tuple(positions), history=tuple(acct.closed[-30:]), cash_cc=acct.cash_cc,
+        equity_cc=equity, realized_cc=acct.realized_cc, unrealized_cc=unreal, today_pnl_cc=today,
+        fees_cc=acct.fees_cc, equity_series=tuple(engine.equity_series), risk=risk, killed=flags.kill,
         paused=flags.paused, daily_stopped=stopped, edge_threshold=edge, max_quote_age_ms=limits.max_quote_age_ms,
-        max_spread=limits.max_spread, daily_cap_cents=dcap)
+        max_spread=limits.max_spread, daily_cap_cc=dcap)
 
 
 def with_flags(v: DeskView, killed: bool, kill_reason: str, paused: bool) -> DeskView:
@@ -219,7 +222,13 @@ def fmt_utc(ms: int | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
 
 
 def fmt_price(p: Decimal | None) -> str:
-    return "—" if p is None else f"{p:.2f}"
+    """0.42 on the cent grid, 0.4230 / 0.0030 off it (a sub-cent price is never rounded away)."""
+    if p is None:
+        return "—"
+    return f"{p:.2f}" if p == p.quantize(_CENT) else f"{p:.4f}"
+
+
+_CENT = Decimal("0.01")
 
 
 def fmt_ev(ev: Decimal | None) -> str:
@@ -250,4 +259,4 @@ def fmt_duration(ms: int | None) -> str:
 
 
 def fmt_signed(cents: int) -> str:
-    return ("+" if cents > 0 else "") + fmt_cents(cents)
+    return ("+" if cents > 0 else "") + fmt_cc(cents)

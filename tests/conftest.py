@@ -15,7 +15,7 @@ if os.environ.get("CI"):
 
 from kakashi_tui.adapters.store import Store
 from kakashi_tui.config import KakashiConfig
-from kakashi_tui.core.models import BookLevel, Snapshot
+from kakashi_tui.core.models import BookLevel, Quote, Snapshot
 from kakashi_tui.runtime import Options, build_engine
 
 #: A fixed simulated clock start (2026-01-05T00:00:00Z) so runs are reproducible.
@@ -56,12 +56,13 @@ def D(x) -> Decimal:
     return Decimal(str(x))
 
 
-def book(ticker="T", ts=1_000, yes=((0.40, 10),), no=((0.55, 10),), **kw) -> Snapshot:
-    """A snapshot from bid levels given best first: YES bids and NO bids (YES ask = 1 - NO bid)."""
-    yes_bids = tuple(BookLevel(price=D(p), qty=q) for p, q in yes)
-    no_bids = tuple(BookLevel(price=D(p), qty=q) for p, q in no)
-    return Snapshot(
+def book(ticker="T", ts=1_000, yes=((0.40, 10),), no=((0.55, 10),), **kw) -> Quote:
+    """A quote from bid levels given best first: YES bids and NO bids (YES ask = 1 - NO bid),
+    validated by pydantic's rule book and turned into the one quote type, as the tick sees it."""
+    yes_bids = tuple(BookLevel(price=D(p), qty=D(q)) for p, q in yes)
+    no_bids = tuple(BookLevel(price=D(p), qty=D(q)) for p, q in no)
+    return Quote.from_snapshot(Snapshot(
         ticker=ticker, ts=ts,
         yes_bid=yes_bids[0].price if yes_bids else None,
         yes_ask=(1 - no_bids[0].price) if no_bids else None,
-        yes_bids=yes_bids, no_bids=no_bids, **kw)
+        yes_bids=yes_bids, no_bids=no_bids, **kw))

@@ -65,13 +65,13 @@ def test_headless_run_then_continue_from_the_same_bankroll(tmp_path):
     summary = p.stdout.splitlines()[-1]
     assert summary.startswith("stopped after 300 ticks")
     s = Store(db, writer=False)
-    cash, n_open = s.account().cash_cents, len(s.account().open_positions())
+    cash, n_open = s.account().cash_cc, len(s.account().open_positions())
     s.close()
     p2 = kakashi("--headless", "--ticks", "1", "--db", db)  # bare `kakashi` is `kakashi run`
     assert p2.returncode == 0, p2.stderr
     assert p2.stdout.splitlines()[1].startswith("tick 301 ")
-    from kakashi_tui.core.money import fmt_cents
-    assert f"cash {fmt_cents(cash)}" in p.stdout.splitlines()[-1]
+    from kakashi_tui.core.money import fmt_cc
+    assert f"cash {fmt_cc(cash)}" in p.stdout.splitlines()[-1]
     assert n_open <= 5
 
 
@@ -125,14 +125,14 @@ def test_locked_db_is_a_runtime_error_and_loses_nothing(tmp_path):
     assert kakashi("run", "--headless", "--ticks", "20", "--db", str(db)).returncode == 0
     holder = Store(db)  # another writer holds the database
     try:
-        cash = holder.account().cash_cents
+        cash = holder.account().cash_cc
         p = kakashi("run", "--headless", "--ticks", "1", "--db", str(db))
         assert_one_line_error(p, 1)
         assert "already writing" in p.stderr
     finally:
         holder.close()
     s = Store(db, writer=False)
-    assert s.account().cash_cents == cash
+    assert s.account().cash_cc == cash
     s.close()
 
 

@@ -24,11 +24,11 @@ def check_books(db):
         entries = ledger(con)
         acct = Account.from_entries(entries)  # raises if anything closes more than it held
         # the ledger balances: cash is the sum of every entry, from the first deposit
-        assert acct.cash_cents == con.execute("SELECT SUM(amount_cents) FROM ledger").fetchone()[0]
-        assert acct.cash_cents >= 0
+        assert acct.cash_cc == con.execute("SELECT SUM(amount_cc) FROM ledger").fetchone()[0]
+        assert acct.cash_cc >= 0
         # every fill has exactly its ledger entries and every trade entry has its fill: no torn tick
         fills = {fid: (t, s, action, n) for fid, t, s, action, n in
-                 con.execute("SELECT id, ticker, side, action, contracts FROM fills")}
+                 con.execute("SELECT id, ticker, side, action, contracts_hundredths / 100.0 FROM fills")}
         trade_keys = [e.key for e in entries if e.kind in (Kind.BUY, Kind.SELL)]
         assert sorted(int(k.split(":")[1]) for k in trade_keys) == sorted(fills)
         decision_ids = [d for (d,) in con.execute("SELECT decision_id FROM fills WHERE decision_id IS NOT NULL")]
@@ -41,9 +41,9 @@ def check_books(db):
         assert all(n == 1 for n in settles.values())  # each position settled at most once
         for e in entries:
             if e.kind is Kind.SETTLE:
-                held[(e.ticker, e.side.value)] += e.contracts
+                held[(e.ticker, e.side.value)] += float(e.contracts)
         assert {k: v for k, v in held.items() if v} == {
-            (p.ticker, p.side.value): p.contracts for p in acct.open_positions()}
+            (p.ticker, p.side.value): float(p.contracts) for p in acct.open_positions()}
         # the tick counter, the tick log and the simulator checkpoint moved together
         ticks = con.execute("SELECT COUNT(*), MAX(tick) FROM ticks").fetchone()
         control = dict(con.execute("SELECT key, value FROM control"))

@@ -535,14 +535,15 @@ def traded_db(tmp_path_factory):
 
 
 TAMPERED = [
-    ("ledger-text-amount", "UPDATE ledger SET amount_cents = 'abc' WHERE id = 1", "ledger row 1: amount_cents is 'abc'"),
+    ("ledger-text-amount", "UPDATE ledger SET amount_cc = 'abc' WHERE id = 1", "ledger row 1: amount_cc is 'abc'"),
     ("ledger-text-ts", "UPDATE ledger SET ts = 'x' WHERE key = 'deposit:initial'", "ledger row 1: ts is 'x'"),
-    ("ledger-real-contracts", "UPDATE ledger SET contracts = 1.5 WHERE kind = 'buy'", "contracts is '1.5'"),
-    ("ledger-huge-amount", "UPDATE ledger SET amount_cents = 1e300 WHERE id = 1", "amount_cents is '1e+300'"),
+    ("ledger-real-contracts", "UPDATE ledger SET contracts_hundredths = 1.5 WHERE kind = 'buy'",
+     "contracts_hundredths is '1.5'"),
+    ("ledger-huge-amount", "UPDATE ledger SET amount_cc = 1e300 WHERE id = 1", "amount_cc is '1e+300'"),
     ("ledger-unknown-kind", "UPDATE ledger SET kind = 'bonus' WHERE id = 1", "ledger row 1: unknown kind or side ('bonus'"),
     ("ledger-unknown-side", "UPDATE ledger SET side = 'maybe' WHERE kind = 'buy'", "unknown kind or side ('buy', 'maybe')"),
     ("ledger-no-side", "UPDATE ledger SET side = NULL WHERE kind = 'buy'", "a buy entry without a side"),
-    ("ledger-oversold", "UPDATE ledger SET contracts = -999999 WHERE kind IN ('settle', 'sell')", "closes more than is held"),
+    ("ledger-oversold", "UPDATE ledger SET contracts_hundredths = -99999900 WHERE kind IN ('settle', 'sell')", "closes more than is held"),
 ]
 
 
@@ -611,8 +612,8 @@ def test_a_tampered_estimate_or_snapshot_is_a_corrupt_database_exit_1(traded_db,
 
 @pytest.mark.parametrize("sql, reason", [
     ("UPDATE snapshots SET book = '{not json' WHERE id = 1", "snapshot yes_bids: Input should be a valid tuple"),
-    ("UPDATE snapshots SET yes_bid = 'abc' WHERE id = 1", "snapshot yes_bid: Input should be a valid decimal"),
-    ("UPDATE snapshots SET yes_bid = 1e308 * 10 WHERE id = 1", "snapshot yes_bid: Input should be a finite number"),
+    ("UPDATE snapshots SET yes_bid_cc = 'abc' WHERE id = 1", "snapshot yes_bid: Input should be a valid decimal"),
+    ("UPDATE snapshots SET yes_bid_cc = 1e308 * 10 WHERE id = 1", "snapshot yes_bid: Input should be a finite number"),
     ("UPDATE snapshots SET ts = 'x' WHERE id = 1", "snapshot record without an integer ts"),
     ("UPDATE estimates SET p_hat = 'x' WHERE id = 1", "estimate p_hat: Input should be a valid decimal"),
 ])

@@ -1,8 +1,7 @@
 """Kakashi against a Kalshi-compatible server on 127.0.0.1 that answers in today's shapes, with faults.
 
-Tests marked ``needs money branch`` go through the engine's validator: they assert what the
-raw-row contract (CONTRACTS.md) promises end to end, and main's validator (cent grid, old status
-words, no extra market keys) refuses those rows until the domain side of #10 lands.
+The engine tests here go through the engine's validator: they assert what the raw-row contract
+(CONTRACTS.md) promises end to end.
 """
 
 import os
@@ -19,7 +18,6 @@ from kakashi_tui.engine import Engine, EngineConfig
 from kakashi_tui.testing.fake_kalshi import LIFECYCLE, FakeKalshi, FakeKalshiServer, make_test_key
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")}
-needs_money = pytest.mark.xfail(reason="needs money branch", strict=False)
 KEY_ID = "loopback-key"
 
 
@@ -230,7 +228,6 @@ def test_a_held_market_archived_past_the_cutoff_is_read_from_historical(keyed):
 
 
 # -- through the engine and the CLI ---------------------------------------------------------------
-@needs_money
 def test_bad_rows_rejected_with_reasons_good_rows_stored(kalshi, tmp_path):
     kalshi.state.bad_rows = {"ask-below-bid", "price-over-1", "missing-ticker", "settled-no-result"}
     store = Store(tmp_path / "k.db")
@@ -243,7 +240,6 @@ def test_bad_rows_rejected_with_reasons_good_rows_stored(kalshi, tmp_path):
     store.close()
 
 
-@needs_money
 def test_every_valid_market_is_saved_nothing_valid_rejected(keyed, tmp_path):
     store = Store(tmp_path / "k.db")
     with signed_client(keyed) as c:
@@ -256,7 +252,6 @@ def test_every_valid_market_is_saved_nothing_valid_rejected(keyed, tmp_path):
     store.close()
 
 
-@needs_money
 def test_loop_keeps_ticking_through_an_outage(kalshi, tmp_path):
     store = Store(tmp_path / "k.db")
     with client(kalshi, max_retries=1) as c:
@@ -282,7 +277,6 @@ def fast_config(tmp_path):
     return str(cfg)
 
 
-@needs_money
 def test_snapshot_command_against_the_server(kalshi, tmp_path):
     kalshi.state.bad_rows = {"missing-ticker"}
     p = kakashi("snapshot", "--source", "kalshi", "--api-base", kalshi.base_url, "--db", str(tmp_path / "k.db"),
@@ -351,7 +345,6 @@ def test_a_key_file_others_can_read_is_refused_at_start(keyed, tmp_path):
     assert KEY_ID not in p.stderr
 
 
-@needs_money
 def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
     kalshi.state.fail_next("503", "503", "drop", "drop")
     p = kakashi("run", "--headless", "--source", "kalshi", "--api-base", kalshi.base_url, "--ticks", "4",
@@ -364,7 +357,6 @@ def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
     assert "Traceback" not in p.stderr
 
 
-@needs_money
 def test_a_held_market_that_closes_is_still_fetched_until_it_settles(keyed, tmp_path):
     """The open-markets listing drops a market when it closes; the position in it must still be
     marked and, once Kalshi settles it, paid out."""
@@ -457,7 +449,6 @@ def test_when_a_watched_market_cannot_be_listed_again_its_quote_keeps_its_old_ti
     assert next(r.snapshot["ts"] for r in b.rows if r.market["ticker"] == target) == 1_800_000_000_000
 
 
-@needs_money
 def test_the_stale_quote_guard_fires_on_a_real_old_kalshi_quote(kalshi, tmp_path):
     from kakashi_tui.core.models import Estimate
 

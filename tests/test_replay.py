@@ -17,12 +17,12 @@ def tables(db):
     c = sqlite3.connect(db)
     try:
         return {
-            "decisions": c.execute("SELECT ts, tick, ticker, side, contracts, limit_price, worst_case_cents, accepted,"
-                                   " reason FROM decisions ORDER BY id").fetchall(),
-            "fills": c.execute("SELECT ts, ticker, side, action, requested, contracts, cost_cents, fee_cents, levels"
-                               " FROM fills ORDER BY id").fetchall(),
-            "ledger": c.execute("SELECT ts, kind, ticker, side, contracts, amount_cents, key FROM ledger ORDER BY id"
-                                ).fetchall(),
+            "decisions": c.execute("SELECT ts, tick, ticker, side, contracts_hundredths, limit_price_cc, worst_case_cc,"
+                                   " accepted, reason FROM decisions ORDER BY id").fetchall(),
+            "fills": c.execute("SELECT ts, ticker, side, action, requested_hundredths, contracts_hundredths, value_cc,"
+                               " fee_cc, levels FROM fills ORDER BY id").fetchall(),
+            "ledger": c.execute("SELECT ts, kind, ticker, side, contracts_hundredths, amount_cc, key FROM ledger"
+                                " ORDER BY id").fetchall(),
         }
     finally:
         c.close()

@@ -4,11 +4,13 @@ import sqlite3
 import subprocess
 import sys
 
+from decimal import Decimal as D
+
 import pytest
 
 from kakashi_tui.adapters.store import Store, read_ledger
 from kakashi_tui.core.ledger import Kind, LedgerEntry
-from kakashi_tui.core.models import Side
+from kakashi_tui.core.models import Market, Side
 from kakashi_tui.report import export_postmortem, gather, parse_day, render_markdown
 from tests.conftest import SIM_START_MS, make_engine
 
@@ -20,7 +22,7 @@ SECTIONS = ["## Period", "## Bankroll", "## Trades", "## Estimates: Brier score 
 
 
 def entry(ts, kind, amount, key, ticker="T", side=Side.YES, contracts=0):
-    return LedgerEntry(ts=ts, kind=kind, amount_cents=amount, key=key, ticker=ticker, side=side, contracts=contracts)
+    return LedgerEntry(ts=ts, kind=kind, amount_cc=amount, key=key, ticker=ticker, side=side, contracts=D(contracts))
 
 
 def single_trade_db(path):
@@ -28,20 +30,23 @@ def single_trade_db(path):
     s = Store(path)
     with s.atomic():
         s.append_ledger([
-            LedgerEntry(ts=T0, kind=Kind.DEPOSIT, amount_cents=100_000, key="deposit:initial"),
-            entry(T0 + 60_000, Kind.BUY, -400, "fill:1:cost", contracts=10),
-            entry(T0 + 60_000, Kind.BUY_FEE, -17, "fill:1:fee"),
-            entry(T0 + 120_000, Kind.SETTLE, 1000, "settle:T:yes", contracts=-10),
+            LedgerEntry(ts=T0, kind=Kind.DEPOSIT, amount_cc=10_000_000, key="deposit:initial"),
+            entry(T0 + 60_000, Kind.BUY, -40_000, "fill:1:cost", contracts=10),
+            entry(T0 + 60_000, Kind.BUY_FEE, -1_700, "fill:1:fee"),
+            entry(T0 + 120_000, Kind.SETTLE, 100_000, "settle:T:yes", contracts=-10),
         ])
-        for i, (eq, cash) in enumerate([(100_000, 100_000), (99_583, 99_583), (100_583, 100_583)]):
+        for i, (eq, cash) in enumerate([(10_000_000, 10_000_000), (9_958_300, 9_958_300),
+                                        (10_058_300, 10_058_300)]):
             s.insert_tick(tick=i + 1, ts=T0 + 60_000 * i, wall_ms=0, saved=0, rejected=0, decisions=0, fills=0,
-                          settled=0, errors=0, latency_ms=0, cash_cents=cash, equity_cents=eq)
-        s.record_outcome("T", Side.YES, T0 + 120_000)
+                          settled=0, errors=0, latency_ms=0, cash_cc=cash, equity_cc=eq)
+        s.record_outcome(Market(ticker="T", status="determined", result="yes"), T0 + 120_000)
         s.db.execute_sql("INSERT INTO estimates (ticker, ts, p_hat, source) VALUES ('T', ?, 0.6, 'x')", (T0,))
-        s.db.execute_sql("INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid, yes_ask, last, volume, book, source)"
-                         " VALUES ('T', ?, 0, 0.38, 0.42, NULL, 0, '', 'x')", (T0 + 60_000,))
-        s.db.execute_sql("INSERT INTO fills (decision_id, ts, ticker, side, action, requested, contracts, cost_cents,"
-                         " fee_cents, levels) VALUES (NULL, ?, 'T', 'yes', 'buy', 10, 10, 400, 17, '[]')", (T0 + 60_000,))
+        s.db.execute_sql("INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc,"
+                         " volume_hundredths, book, source) VALUES ('T', ?, 0, 3800, 4200, NULL, 0, '', 'x')",
+                         (T0 + 60_000,))
+        s.db.execute_sql("INSERT INTO fills (decision_id, ts, ticker, side, action, requested_hundredths,"
+                         " contracts_hundredths, value_cc, fee_cc, levels) VALUES (NULL, ?, 'T', 'yes', 'buy', 1000,"
+                         " 1000, 40000, 1700, '[]')", (T0 + 60_000,))
     s.close()
 
 
@@ -49,11 +54,11 @@ def test_single_trade_figures(tmp_path):
     db = tmp_path / "k.db"
     single_trade_db(db)
     d = gather(db)
-    assert d.start_equity == 100_000 and d.end_equity == 100_583 and d.end_cash == 100_583
-    assert [c.pnl_cents for c in d.closed] == [583] and d.wins == 1
-    assert d.fees_cents == 17
+    assert d.start_equity == 10_000_000 and d.end_equity == 10_058_300 and d.end_cash == 10_058_300
+    assert [c.pnl_cc for c in d.closed] == [58_300] and d.wins == 1
+    assert d.fees_cc == 1_700
     assert d.ci is None  # one trade: no interval
-    assert (d.drawdown.depth, d.drawdown.peak_ts, d.drawdown.trough_ts) == (417, T0, T0 + 60_000)
+    assert (d.drawdown.depth, d.drawdown.peak_ts, d.drawdown.trough_ts) == (41_700, T0, T0 + 60_000)
     assert d.brier_model == pytest.approx(0.16) and d.brier_market == pytest.approx(0.36)  # mid 0.40
     assert d.breaches == []
     md = render_markdown(d, T0)
@@ -149,17 +154,17 @@ def test_cash_reconciles_to_the_cent_on_random_sim_runs(tmp_path, seed):
     d = gather(tmp_path / "k.db")
     acct = e.account
     assert d.cash.balanced and d.breaches == []
-    assert d.end_cash == acct.cash_cents
-    assert d.realized_cents == acct.realized_cents
-    open_cost = sum(p.cost_cents for p in acct.open_positions())
-    assert d.cash.start_cash + d.cash.deposits + d.realized_cents - open_cost == acct.cash_cents
+    assert d.end_cash == acct.cash_cc
+    assert d.realized_cc == acct.realized_cc
+    open_cost = sum(p.cost_cc for p in acct.open_positions())
+    assert d.cash.start_cash + d.cash.deposits + d.realized_cc - open_cost == acct.cash_cc
     md = render_markdown(d, T0)
-    from kakashi_tui.core.money import fmt_cents
-    assert f"= ending cash **{fmt_cents(acct.cash_cents)}** ✓" in md
+    from kakashi_tui.core.money import fmt_cc
+    assert f"= ending cash **{fmt_cc(acct.cash_cc)}** ✓" in md
     # a period that starts mid-run reconciles too (the start cash and open cost carried in)
     mid = d.equity[len(d.equity) // 2][0]
     part = gather(tmp_path / "k.db", since_ms=mid)
-    assert part.cash.balanced and part.end_cash == acct.cash_cents
+    assert part.cash.balanced and part.end_cash == acct.cash_cc
     con = sqlite3.connect(tmp_path / "k.db")
     try:
         assert part.cash.start_cash == cash_book(list(read_ledger(con)), None, mid - 1).end_cash
@@ -173,7 +178,7 @@ def test_a_cash_mismatch_is_shown(tmp_path):
     d = gather(db)
     assert d.cash.balanced
     from dataclasses import replace
-    d.cash = replace(d.cash, end_cash=d.cash.end_cash + 1)  # a cent gone astray: the line says where
+    d.cash = replace(d.cash, end_cash=d.cash.end_cash + 100)  # a cent gone astray: the line says where
     md = render_markdown(d, T0)
     assert "**Cash does not reconcile**" in md and "(off by +$0.01)" in md
 
@@ -181,18 +186,18 @@ def test_a_cash_mismatch_is_shown(tmp_path):
 def test_events_are_in_dollars(tmp_path):
     from kakashi_tui.report import event_text
 
-    assert event_text("daily_stop", "equity 96988 vs day start 100000") == "equity $969.88 vs day start $1,000.00"
-    assert event_text("day_start", "2026-01-05 equity 100000") == "2026-01-05 equity $1,000.00"
-    assert event_text("deposit", "100000") == "$1,000.00"
+    assert event_text("daily_stop", "equity 9698800 vs day start 10000000") == "equity $969.88 vs day start $1,000.00"
+    assert event_text("day_start", "2026-01-05 equity 10000000") == "2026-01-05 equity $1,000.00"
+    assert event_text("deposit", "10000000 cc") == "$1,000.00"
     assert event_text("kill_switch", "operator (cli)") == "operator (cli)"
     db = tmp_path / "k.db"
     single_trade_db(db)
     s = Store(db)
     with s.atomic():
-        s.add_event(T0 + 90_000, "daily_stop", "equity 96988 vs day start 100000")
+        s.add_event(T0 + 90_000, "daily_stop", "equity 9698800 vs day start 10000000")
     s.close()
     md = render_markdown(gather(db), T0)
-    assert "daily_stop equity $969.88 vs day start $1,000.00" in md and "96988" not in md
+    assert "daily_stop equity $969.88 vs day start $1,000.00" in md and "9698800" not in md
 
 
 def _brier_data(pairs):
@@ -201,7 +206,7 @@ def _brier_data(pairs):
     from kakashi_tui.report import ReportData
 
     return ReportData(since_ms=None, until_ms=None, first_ts=None, last_ts=None, start_equity=0, end_equity=0,
-                      end_cash=0, equity=[], fills=[], closed=[], fees_cents=0, trades=[], brier_pairs=pairs,
+                      end_cash=0, equity=[], fills=[], closed=[], fees_cc=0, trades=[], brier_pairs=pairs,
                       reasons=Counter(), events=[], breaches=[])
 
 

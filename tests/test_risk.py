@@ -10,12 +10,12 @@ from kakashi_tui.core.risk import RiskContext, RiskLimits, check, daily_cap_hit
 
 NOW = 1_767_571_200_000
 LIMITS = RiskLimits()
-CTX = RiskContext(now_ms=NOW, kill_switch=False, daily_stopped=False, open_positions=0, holds_ticker=False,
-                  cash_cents=100_000, equity_cents=100_000, day_start_equity_cents=100_000,
-                  market_status=MarketStatus.OPEN, market_close_ts=NOW + 3_600_000, quote_ts=NOW - 1000,
+CTX = RiskContext(now_ms=NOW, kill_switch=False, daily_stopped=False, open_positions=0,
+                  cash_cc=10_000_000, equity_cc=10_000_000, day_start_equity_cc=10_000_000,
+                  market_status=MarketStatus.ACTIVE, market_close_ts=NOW + 3_600_000, quote_ts=NOW - 1000,
                   spread=D("0.02"))
-DEC = TradeDecision(ticker="T", ts=NOW, side=Side.YES, contracts=10, limit_price=D("0.45"),
-                    best_ask=D("0.45"), p_hat=D("0.55"), ev_per_contract=D("0.08"), worst_case_cents=452)
+DEC = TradeDecision(ticker="T", ts=NOW, side=Side.YES, contracts=D(10), limit_price=D("0.45"),
+                    best_ask=D("0.45"), p_hat=D("0.55"), ev_per_contract=D("0.08"), worst_case_cc=45_200)
 
 
 def test_a_clean_decision_is_accepted():
@@ -26,16 +26,17 @@ def test_a_clean_decision_is_accepted():
     (dict(kill_switch=True), risk.KILL_SWITCH),
     (dict(daily_stopped=True), risk.DAILY_STOP),
     (dict(market_status=MarketStatus.CLOSED), risk.MARKET_NOT_OPEN),
-    (dict(market_status=MarketStatus.SETTLED), risk.MARKET_NOT_OPEN),
+    (dict(market_status=MarketStatus.DETERMINED), risk.MARKET_NOT_OPEN),
+    (dict(market_status=MarketStatus.INITIALIZED), risk.MARKET_NOT_OPEN),
+    (dict(market_status=MarketStatus.DISPUTED), risk.MARKET_NOT_OPEN),
     (dict(market_close_ts=NOW), risk.MARKET_CLOSED),
     (dict(quote_ts=NOW - 30_001), risk.STALE_QUOTE),
     (dict(spread=D("0.06")), risk.WIDE_SPREAD),
     (dict(spread=None), risk.NO_SPREAD),
-    (dict(holds_ticker=True), risk.ALREADY_HOLDS),
     (dict(open_positions=5), risk.MAX_POSITIONS),
-    (dict(equity_cents=45_000, cash_cents=45_000, day_start_equity_cents=45_000), risk.PER_TRADE_CAP),
-    (dict(equity_cents=97_200), risk.DAILY_HEADROOM),  # 28.00 lost + 4.52 > 30.00
-    (dict(cash_cents=400), risk.NO_CASH),
+    (dict(equity_cc=4_500_000, cash_cc=4_500_000, day_start_equity_cc=4_500_000), risk.PER_TRADE_CAP),
+    (dict(equity_cc=9_720_000), risk.DAILY_HEADROOM),  # $28.00 lost + $4.52 > $30.00
+    (dict(cash_cc=40_000), risk.NO_CASH),
 ])
 def test_each_guardrail_rejects_with_its_reason(change, reason):
     ok, why = check(DEC, replace(CTX, **change), LIMITS)
@@ -44,18 +45,18 @@ def test_each_guardrail_rejects_with_its_reason(change, reason):
 
 def test_quote_exactly_at_max_age_passes_and_zero_size_rejects():
     assert check(DEC, replace(CTX, quote_ts=NOW - 30_000), LIMITS)[0]
-    ok, why = check(DEC.model_copy(update={"contracts": 0, "worst_case_cents": 0}), CTX, LIMITS)
+    ok, why = check(DEC.model_copy(update={"contracts": D(0), "worst_case_cc": 0}), CTX, LIMITS)
     assert not ok and why == risk.ZERO_SIZE
 
 
 def test_kill_switch_beats_everything():
-    ctx = replace(CTX, kill_switch=True, daily_stopped=True, open_positions=9, cash_cents=0)
+    ctx = replace(CTX, kill_switch=True, daily_stopped=True, open_positions=9, cash_cc=0)
     assert check(DEC, ctx, LIMITS) == (False, risk.KILL_SWITCH)
 
 
 def test_daily_cap_hit_at_three_percent():
-    assert not daily_cap_hit(100_000, 97_001, LIMITS)
-    assert daily_cap_hit(100_000, 97_000, LIMITS)
+    assert not daily_cap_hit(10_000_000, 9_700_001, LIMITS)
+    assert daily_cap_hit(10_000_000, 9_700_000, LIMITS)
     assert not daily_cap_hit(0, -5, LIMITS)
 
 

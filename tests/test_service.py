@@ -107,7 +107,7 @@ def test_stress_every_command_from_three_places_applied_once_in_order(tmp_path):
 
     # the ledger holds: it replays without error, no market held twice, caps kept
     acct = Account.from_entries(read_ledger(con))
-    assert acct.cash_cents >= 0
+    assert acct.cash_cc >= 0
     held = [p.ticker for p in acct.open_positions()]
     assert len(held) == len(set(held)) <= HARD_MAX_OPEN_POSITIONS
     # memory and disk agree on the flags at the end

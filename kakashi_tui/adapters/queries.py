@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kakashi_tui.adapters.store import (
-    Control, account_from_ledger, check_control_rows, control_value, read_latest_snapshot, read_ledger,
+    SCHEMA_VERSION, Control, account_from_ledger, check_control_rows, control_value, read_latest_snapshot, read_ledger,
 )
-from kakashi_tui.core.ledger import Account, equity_cents
+from kakashi_tui.core.ledger import Account, equity_cc
 from kakashi_tui.core.models import Position
 from kakashi_tui.errors import StoreError
 
@@ -31,6 +31,12 @@ def connect_readonly(db: str | Path) -> sqlite3.Connection:
         con.execute("SELECT count(*) FROM control").fetchone()
     except sqlite3.DatabaseError as e:
         raise StoreError(f"database {path} is unreadable or not a Kakashi database ({e})", 2) from None
+    row = con.execute("SELECT value FROM control WHERE key = ?", (Control.SCHEMA_VERSION.value,)).fetchone()
+    version = row[0] if row else None
+    if version is not None and str(version).isdigit() and int(version) < SCHEMA_VERSION:
+        con.close()  # a reader never migrates: the writer does, on open (data_schema.md)
+        raise StoreError(f"database {path} has schema version {version}, older than this Kakashi's "
+                         f"{SCHEMA_VERSION}; open it once with `kakashi run --db {path}` to migrate it", 2)
     try:
         check_control_rows(con)  # a hand-edited control row: "corrupt database", exit 1
     except StoreError:
@@ -42,7 +48,7 @@ def connect_readonly(db: str | Path) -> sqlite3.Connection:
 @dataclass(frozen=True)
 class Status:
     account: Account
-    equity_cents: int
+    equity_cc: int
     positions: tuple[Position, ...]
     kill_switch: bool
     kill_reason: str
@@ -61,7 +67,7 @@ def read_status(con: sqlite3.Connection) -> Status:
     except sqlite3.OperationalError:  # a database from before requests existed
         pending = 0
     return Status(
-        account=acct, equity_cents=equity_cents(acct, marks), positions=tuple(acct.open_positions()),
+        account=acct, equity_cc=equity_cc(acct, marks), positions=tuple(acct.open_positions()),
         kill_switch=bool(control_value(Control.KILL_SWITCH, ctl.get(Control.KILL_SWITCH.value))),
         kill_reason=str(ctl.get(Control.KILL_REASON.value) or ""),
         paused=bool(control_value(Control.PAUSED, ctl.get(Control.PAUSED.value))), pending_requests=pending)

@@ -23,7 +23,7 @@ from kakashi_tui.adapters.beliefs import check_ticker
 from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import real_to_price
-from kakashi_tui.core.models import Estimate, rejection_reason
+from kakashi_tui.core.models import GRID, Estimate, qty_text, rejection_reason
 from kakashi_tui.errors import ConfigError
 
 RECORD_TYPES = ("start", "market", "snapshot", "estimate", "settlement")
@@ -274,7 +274,7 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
         t = rec.get("ticker") or ""
         meta = metas.get(t)
         if meta is None:  # one dict per market, reused by its snapshots until its metadata changes
-            meta = metas[t] = {"ticker": t, "status": "open",
+            meta = metas[t] = {"ticker": t, "status": "active",
                                **{k: v for k, v in markets.get(t, {}).items() if k != "ticker"}}
         if kind == "snapshot":
             # prices and levels go to validation as written ([price, qty] pairs, price strings)
@@ -291,7 +291,9 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
             else:
                 tick.estimates.append(rec)
         elif kind == "settlement":
-            tick.rows.append(RawRow(market={**meta, "status": "settled", "result": rec.get("result")},
+            tick.rows.append(RawRow(market={**meta, "status": rec.get("status") or "determined",
+                                            "result": rec.get("result"),
+                                            "settlement_value": rec.get("settlement_value")},
                                     snapshot=None, payload=rec))
     if start is not None and not started:  # a start and no tick: the clock's start is all there is
         yield start[1]
@@ -357,17 +359,18 @@ def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:
                     "SELECT ticker, title, series, event_ticker, open_ts, close_ts FROM markets")}
         seen: set[str] = set()
         cur = con.execute(
-            "SELECT ts, 0 AS k, id, ticker, yes_bid, yes_ask, last, volume, book, NULL FROM snapshots "
-            "UNION ALL SELECT ts, 1, id, ticker, p_hat, NULL, NULL, NULL, NULL, source FROM estimates "
-            "UNION ALL SELECT ts, 2, 0, ticker, NULL, NULL, NULL, NULL, result, NULL FROM outcomes "
+            "SELECT ts, 0 AS k, id, ticker, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book, NULL"
+            " FROM snapshots UNION ALL SELECT ts, 1, id, ticker, p_hat, NULL, NULL, NULL, NULL, source FROM estimates "
+            "UNION ALL SELECT ts, 2, 0, ticker, settlement_value, NULL, NULL, NULL, result, status FROM outcomes "
             "ORDER BY 1, 2, 3")
         for ts, k, _id, t, a, b, last, vol, extra, src in cur:
             if t not in seen and t in meta:
                 seen.add(t)
                 yield {k2: v for k2, v in meta[t].items() if v is not None}
             if k == 0:
-                rec: dict[str, Any] = {"type": "snapshot", "ticker": t, "ts": ts, "yes_bid": _s(a),
-                                       "yes_ask": _s(b), "last": _s(last), "volume": vol}
+                rec: dict[str, Any] = {"type": "snapshot", "ticker": t, "ts": ts, "yes_bid": _cc(a),
+                                       "yes_ask": _cc(b), "last": _cc(last),
+                                       "volume": qty_text(vol) if type(vol) is int and vol >= 0 else vol}
                 if extra:
                     try:
                         rec["book"] = json.loads(extra)
@@ -377,9 +380,22 @@ def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:
             elif k == 1:
                 yield {"type": "estimate", "ticker": t, "ts": ts, "p_hat": _s(a), "source": src}
             else:
-                yield {"type": "settlement", "ticker": t, "ts": ts, "result": extra}
+                out = {"type": "settlement", "ticker": t, "ts": ts, "result": extra, "status": src}
+                if a is not None:
+                    out["settlement_value"] = a
+                yield out
     finally:
         con.close()
+
+
+def _cc(x: Any) -> str | None:
+    """A stored centicent price as the replay file writes prices ("0.4230"); anything else in the
+    column (a row edited by hand) is passed on as text for validation to reject."""
+    if x is None:
+        return None
+    if type(x) is int and 0 <= x <= 10_000:
+        return str(GRID[x])
+    return str(x)[:100]
 
 
 def _s(x: Any) -> str | None:

@@ -1,10 +1,18 @@
 """The embedded simulated exchange: Kakashi's default source, deterministic from a seed.
 
 Several binary markets whose hidden probability drifts (a random walk in log-odds);
-quotes lag it with noise, with spreads of 1-4 cents and several depth levels. Markets
-open, close, settle YES with their hidden probability at close, and are replaced by new
-ones. Time is a simulated clock: each tick advances ``step_ms`` of market time, so the
-simulator can run far faster than real time. Everything here is SIMULATED.
+quotes lag it with noise, with spreads of 1-4 cents and several depth levels, some sizes
+fractional (hundredths of a contract, as Kalshi's ``*_fp`` counts). One market in four is
+``tapered_deci_cent``: in the tails (below 10 cents, above 90) it quotes on the 0.1-cent
+grid (0.0030, 0.9930). Markets are ``active``, then ``closed`` at their close, ``determined``
+(YES with their hidden probability) the tick after and ``finalized`` the tick after that;
+one settled market in twenty is ``disputed`` and ``amended`` to the other result before it is
+finalized. Each quote is stamped with the simulated exchange's own time of that quote: the
+simulator re-quotes every live market at each step instant of its clock (so for the simulator
+that time and the engine's clock coincide; a replay of its recording groups ticks by it).
+Time is a simulated clock: each tick advances ``step_ms`` of market time, so the simulator can
+run far faster than real time. Raw rows follow
+CONTRACTS.md (decimal strings for prices and counts). Everything here is SIMULATED.
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ from dataclasses import dataclass
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.core.models import Estimate, Side
-from kakashi_tui.core.money import cents_to_price, price
+from kakashi_tui.core.models import GRID, qty_text
+from kakashi_tui.core.money import price
 
 ORACLE_SOURCE = "sim-oracle (simulated)"
 
@@ -38,11 +47,16 @@ class _SimMarket:
     x: float  # hidden log-odds
     mid: float  # quoted mid, lags the hidden probability
     result: Side | None = None
-    bid_c: int = 0
-    ask_c: int = 0
-    yes_depth: tuple[tuple[int, int], ...] = ()
+    tapered: bool = False  # quotes in 0.1-cent ticks in the tails
+    bid_cc: int = 0  # centicents
+    ask_cc: int = 0
+    yes_depth: tuple[tuple[int, int], ...] = ()  # (centicents, hundredths), best first
     no_depth: tuple[tuple[int, int], ...] = ()
-    volume: int = 0
+    volume_h: int = 0
+    quote_ms: int = 0  # when the exchange last (re)quoted it
+    snap: dict | None = None  # the quote as last published
+    settled_tick: int = 0
+    disputed: bool = False
 
     @property
     def p(self) -> float:
@@ -68,10 +82,13 @@ class SimExchange:
         self.step_ms = step_ms
         self.lifetime = lifetime_ticks
         self.rng = random.Random(seed)
+        # A second stream for what the first simulator did not have (tails, fractions, quote
+        # times, lifecycle), so the same seed still draws the same prices and sizes.
+        self.rng2 = random.Random(f"{seed}:fixed-point")
         self.tick = 0
         self._serial = 0
         self.live: list[_SimMarket] = [self._new_market() for _ in range(markets)]
-        self._settled: list[_SimMarket] = []
+        self._settled: list[_SimMarket] = []  # determined, disputed, amended, finalized: reported
         self._closed: list[_SimMarket] = []
         for m in self.live:
             self._quote(m)
@@ -96,30 +113,46 @@ class SimExchange:
             close_tick=self.tick + life,
             x=x,
             mid=_sigmoid(x) + r.gauss(0, 0.04),
+            tapered=self._serial % 4 == 0,
         )
 
     def _quote(self, m: _SimMarket) -> None:
-        r = self.rng
+        r, r2 = self.rng, self.rng2
         spread = r.randint(1, 4)
         mid_c = min(max(m.mid * 100, 2.0), 98.0)
         bid = int(round(mid_c - spread / 2))
         bid = min(max(bid, 1), 98)
         ask = min(bid + spread, 99)
-        m.bid_c, m.ask_c = bid, ask
+        bid_cc, ask_cc = bid * 100, ask * 100
+        if m.tapered:  # 0.1-cent ticks in the tails: 0.0230, 0.9770
+            if bid < 10:
+                bid_cc += 10 * r2.randint(0, 9)
+            if ask > 90:
+                ask_cc -= 10 * r2.randint(0, 9)
+        m.bid_cc, m.ask_cc = bid_cc, ask_cc
         levels = r.randint(3, 5)
-        m.yes_depth = tuple((bid - i, r.randint(5, 120)) for i in range(levels) if bid - i >= 1)
-        no_best = 100 - ask
-        m.no_depth = tuple((no_best - i, r.randint(5, 120)) for i in range(levels) if no_best - i >= 1)
-        m.volume += r.randint(0, 50)
+        m.yes_depth = tuple((bid_cc - i * 100, self._size(r.randint(5, 120))) for i in range(levels) if bid - i >= 1)
+        no_best = 10_000 - ask_cc
+        m.no_depth = tuple((no_best - i * 100, self._size(r.randint(5, 120)))
+                           for i in range(levels) if no_best - i * 100 >= 1)
+        m.volume_h += r.randint(0, 50) * 100
+        m.quote_ms = self.now_ms()  # the simulated exchange's time of this quote
+
+    def _size(self, n: int) -> int:
+        """A level's size in hundredths: whole contracts, or now and then a fraction (12.50)."""
+        return n * 100 + (self.rng2.choice((25, 50, 75)) if self.rng2.random() < 0.3 else 0)
 
     def advance(self) -> None:
-        """One tick of simulated time: drift; markets past their close stop quoting (closed) and
-        settle on the next tick; replacements open."""
+        """One tick of simulated time: drift; markets past their close stop quoting (closed),
+        are determined on the next tick and finalized on the one after; replacements open."""
         self.tick += 1
         r = self.rng
-        self._settled = [m for m in self._closed]
-        for m in self._settled:
+        for m in self._closed:
             m.result = Side.YES if r.random() < m.p else Side.NO
+            m.settled_tick = self.tick
+            m.disputed = self.rng2.random() < 0.05
+        self._settled = [m for m in self._settled if self.tick - m.settled_tick <= (4 if m.disputed else 1)]
+        self._settled += self._closed
         self._closed = []
         still: list[_SimMarket] = []
         for m in self.live:
@@ -129,6 +162,7 @@ class SimExchange:
                 self._closed.append(m)
             else:
                 self._quote(m)
+                m.snap = None
                 still.append(m)
         while len(still) < self.n_markets:
             nm = self._new_market()
@@ -136,21 +170,31 @@ class SimExchange:
             still.append(nm)
         self.live = still
 
+    def _lifecycle(self, m: _SimMarket) -> tuple[str, Side | None]:
+        """(status, result) of a settled market this tick."""
+        age = self.tick - m.settled_tick
+        if not m.disputed:
+            return ("determined" if age == 0 else "finalized"), m.result
+        assert m.result is not None
+        return (("determined", m.result), ("disputed", m.result), ("amended", m.result.other),
+                ("amended", m.result.other), ("finalized", m.result.other))[min(age, 4)]
+
     def fast_forward(self, tick: int) -> None:
         while self.tick < tick:
             self.advance()
 
     # -- the feed -------------------------------------------------------------------
-    def _market_row(self, m: _SimMarket, status: str) -> dict:
+    def _market_row(self, m: _SimMarket, status: str, result: Side | None = None) -> dict:
         return {
             "ticker": m.ticker,
             "title": m.title,
             "series": "SIM",
             "event_ticker": m.ticker.rsplit("-", 1)[0],
             "status": status,
+            "market_type": "binary",
             "open_ts": self.start_ms + m.open_tick * self.step_ms,
             "close_ts": self.start_ms + m.close_tick * self.step_ms,
-            "result": m.result.value if m.result else None,
+            "result": result.value if result else None,
         }
 
     def checkpoint(self) -> dict[str, str]:
@@ -160,24 +204,25 @@ class SimExchange:
     def fetch(self) -> FetchBatch:
         """Advance one tick of simulated time, then report the book."""
         self.advance()
-        now = self.now_ms()
         rows: list[RawRow] = []
         for m in self._settled:
-            rows.append(RawRow(market=self._market_row(m, "settled"), snapshot=None, payload={"sim": m.ticker}))
+            status, result = self._lifecycle(m)
+            rows.append(RawRow(market=self._market_row(m, status, result), snapshot=None, payload={"sim": m.ticker}))
         for m in self._closed:
             rows.append(RawRow(market=self._market_row(m, "closed"), snapshot=None, payload={"sim": m.ticker}))
         for m in self.live:
-            snap = {
-                "ticker": m.ticker,
-                "ts": now,
-                "yes_bid": cents_to_price(m.bid_c),
-                "yes_ask": cents_to_price(m.ask_c),
-                "last": cents_to_price(min(max(int(round(m.mid * 100)), 1), 99)),
-                "yes_bids": [{"price": cents_to_price(p), "qty": q} for p, q in m.yes_depth],
-                "no_bids": [{"price": cents_to_price(p), "qty": q} for p, q in m.no_depth],
-                "volume": m.volume,
-            }
-            rows.append(RawRow(market=self._market_row(m, "open"), snapshot=snap, payload={"sim": m.ticker}))
+            if m.snap is None:
+                m.snap = {
+                    "ticker": m.ticker,
+                    "ts": m.quote_ms,
+                    "yes_bid": str(GRID[m.bid_cc]),
+                    "yes_ask": str(GRID[m.ask_cc]),
+                    "last": str(GRID[min(max(int(round(m.mid * 100)), 1), 99) * 100]),
+                    "yes_bids": [[str(GRID[p]), _count(q)] for p, q in m.yes_depth],
+                    "no_bids": [[str(GRID[p]), _count(q)] for p, q in m.no_depth],
+                    "volume": _count(m.volume_h),
+                }
+            rows.append(RawRow(market=self._market_row(m, "active"), snapshot=m.snap, payload={"sim": m.ticker}))
         return FetchBatch(rows=rows)
 
     def hidden_probability(self, ticker: str) -> float | None:
@@ -185,6 +230,11 @@ class SimExchange:
             if m.ticker == ticker:
                 return m.p
         return None
+
+
+def _count(h: int) -> int | str:
+    """A count as sources hand it over: an int when whole, else Kalshi's "12.50"."""
+    return h // 100 if h % 100 == 0 else qty_text(h)
 
 
 class SimOracle:

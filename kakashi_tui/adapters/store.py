@@ -28,13 +28,15 @@ import peewee as pw
 
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
 from kakashi_tui.crashlog import owner_only, sqlite_files
-from kakashi_tui.core.models import Estimate, Fill, Market, Quote, Side, Snapshot, TradeDecision
+from kakashi_tui.core.models import Estimate, Fill, Market, Quote, Side, TradeDecision, qty_text
+from kakashi_tui.core.money import count_to_hundredths, hundredths_to_count, price_to_cc
 from kakashi_tui.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 LOCK_WAIT_S = 1.0  # how long a new writer waits for the file lock before saying who holds it
 
-#: Columns added after version 1: (table, column, SQL type and default). Applied on open.
+#: Columns added after version 1: (table, column, SQL type and default). Applied on open, to a
+#: table still in its pre-v4 form (v4 rebuilds the tables it converts, see _to_v4).
 MIGRATIONS = [("decisions", "equity_cents", "INTEGER NOT NULL DEFAULT 0")]
 #: Indexes dropped since version 1 (v3: snapshots by ticker; see SnapshotRow).
 DROPPED_INDEXES = ("snapshots_ticker", "snapshots_ticker_ts")
@@ -45,15 +47,24 @@ class _Base(pw.Model):
         legacy_table_names = False
 
 
+# Units (data_schema.md): prices and money in integer centicents ($0.0001, ``*_cc``), counts in
+# integer hundredths of a contract (``*_hundredths``), time in UTC epoch ms.
 class MarketRow(_Base):
     ticker = pw.CharField(primary_key=True)
     title = pw.TextField(default="")
+    subtitle = pw.TextField(default="")
     series = pw.CharField(default="")
     event_ticker = pw.CharField(default="")
     status = pw.CharField()
+    market_type = pw.CharField(default="binary")
     open_ts = pw.BigIntegerField(null=True)
     close_ts = pw.BigIntegerField(null=True)
     result = pw.CharField(null=True)
+    settlement_value = pw.TextField(null=True)  # exact dollar text: the spec allows 6 decimals
+    fee_type = pw.CharField(null=True)
+    fee_multiplier = pw.TextField(null=True)  # exact decimal text, as the exchange gave it
+    fee_waiver_until_ts = pw.BigIntegerField(null=True)
+    exchange_updated_ts = pw.BigIntegerField(null=True)
     updated_ts = pw.BigIntegerField()
 
     class Meta:
@@ -68,10 +79,10 @@ class SnapshotRow(_Base):
     # commit as the table grows (see data_schema.md).
     ts = pw.BigIntegerField(index=True)
     fetched_ts = pw.BigIntegerField()
-    yes_bid = pw.FloatField(null=True)
-    yes_ask = pw.FloatField(null=True)
-    last = pw.FloatField(null=True)
-    volume = pw.BigIntegerField(default=0)
+    yes_bid_cc = pw.IntegerField(null=True)
+    yes_ask_cc = pw.IntegerField(null=True)
+    last_cc = pw.IntegerField(null=True)
+    volume_hundredths = pw.BigIntegerField(default=0)
     book = pw.TextField(default="")
     source = pw.CharField(default="")
 
@@ -94,13 +105,13 @@ class DecisionRow(_Base):
     tick = pw.BigIntegerField(default=0)
     ticker = pw.CharField(index=True)
     side = pw.CharField()
-    contracts = pw.IntegerField()
-    limit_price = pw.FloatField()
-    best_ask = pw.FloatField()
+    contracts_hundredths = pw.BigIntegerField()
+    limit_price_cc = pw.IntegerField()
+    best_ask_cc = pw.IntegerField()
     p_hat = pw.FloatField()
     ev = pw.FloatField()
-    worst_case_cents = pw.IntegerField()
-    equity_cents = pw.BigIntegerField(default=0)
+    worst_case_cc = pw.BigIntegerField()
+    equity_cc = pw.BigIntegerField(default=0)
     accepted = pw.BooleanField()
     reason = pw.TextField()
 
@@ -114,10 +125,10 @@ class FillRow(_Base):
     ticker = pw.CharField(index=True)
     side = pw.CharField()
     action = pw.CharField()  # buy | sell
-    requested = pw.IntegerField()
-    contracts = pw.IntegerField()
-    cost_cents = pw.IntegerField()
-    fee_cents = pw.IntegerField()
+    requested_hundredths = pw.BigIntegerField()
+    contracts_hundredths = pw.BigIntegerField()
+    value_cc = pw.BigIntegerField()  # cost of a buy, proceeds of a sell
+    fee_cc = pw.BigIntegerField()
     levels = pw.TextField()
 
     class Meta:
@@ -129,8 +140,8 @@ class LedgerRow(_Base):
     kind = pw.CharField()
     ticker = pw.CharField(default="")
     side = pw.CharField(null=True)
-    contracts = pw.IntegerField(default=0)
-    amount_cents = pw.BigIntegerField()
+    contracts_hundredths = pw.BigIntegerField(default=0)
+    amount_cc = pw.BigIntegerField()
     key = pw.CharField(unique=True)
 
     class Meta:
@@ -139,21 +150,30 @@ class LedgerRow(_Base):
 
 class OutcomeRow(_Base):
     ticker = pw.CharField(primary_key=True)
+    status = pw.CharField(default="finalized")
     result = pw.CharField()
-    ts = pw.BigIntegerField()
+    settlement_value = pw.TextField(null=True)  # exact dollar text: the spec allows 6 decimals
+    ts = pw.BigIntegerField()  # when Kakashi first saw it settled (and paid it)
+    updated_ts = pw.BigIntegerField(default=0)  # when its status or result last changed
 
     class Meta:
         table_name = "outcomes"
 
 
 class RejectedRow(_Base):
-    ts = pw.BigIntegerField(index=True)
+    """One record per (source, ticker, reason): a bad market repeating every tick counts up."""
+
     source = pw.CharField()
+    ticker = pw.CharField(default="")
     reason = pw.TextField()
-    payload = pw.TextField()
+    count = pw.BigIntegerField(default=1)
+    first_seen = pw.BigIntegerField()
+    last_seen = pw.BigIntegerField(index=True)
+    payload = pw.TextField()  # the last one seen
 
     class Meta:
         table_name = "rejected_rows"
+        indexes = ((("source", "ticker", "reason"), True),)
 
 
 class ControlRow(_Base):
@@ -197,8 +217,8 @@ class TickRow(_Base):
     settled = pw.IntegerField()
     errors = pw.IntegerField()
     latency_ms = pw.FloatField()
-    cash_cents = pw.BigIntegerField()
-    equity_cents = pw.BigIntegerField()
+    cash_cc = pw.BigIntegerField()
+    equity_cc = pw.BigIntegerField()
 
     class Meta:
         table_name = "ticks"
@@ -260,9 +280,53 @@ def control_value(key: Control, text: str | None) -> ControlValue | None:
             raise corrupt("control", repr(key.value), f"value {text[:40]!r} is not a whole number") from None
     return text
 
+_P = "CAST(ROUND({0} * 10000) AS INTEGER)"  # a REAL price -> centicents (old prices were on the cent grid)
+#: Schema v4 (fixed point): each table still in its old form is rebuilt in the new one with every
+#: row converted: (model, a column only the new form has, new columns, SELECT over the old rows).
+_V4 = [
+    (SnapshotRow, "yes_bid_cc",
+     "id, ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book, source",
+     f"id, ticker, ts, fetched_ts, {_P.format('yes_bid')}, {_P.format('yes_ask')}, {_P.format('last')},"
+     " volume * 100, book, source"),
+    (DecisionRow, "worst_case_cc",
+     "id, ts, tick, ticker, side, contracts_hundredths, limit_price_cc, best_ask_cc, p_hat, ev, worst_case_cc,"
+     " equity_cc, accepted, reason",
+     f"id, ts, tick, ticker, side, contracts * 100, {_P.format('limit_price')}, {_P.format('best_ask')}, p_hat,"
+     " ev, worst_case_cents * 100, equity_cents * 100, accepted, reason"),
+    (FillRow, "value_cc",
+     "id, decision_id, ts, ticker, side, action, requested_hundredths, contracts_hundredths, value_cc, fee_cc,"
+     " levels",
+     "id, decision_id, ts, ticker, side, action, requested * 100, contracts * 100, cost_cents * 100,"
+     " fee_cents * 100, levels"),
+    (LedgerRow, "amount_cc",
+     "id, ts, kind, ticker, side, contracts_hundredths, amount_cc, key",
+     "id, ts, kind, ticker, side, contracts * 100, amount_cents * 100, key"),
+    (OutcomeRow, "status", "ticker, status, result, settlement_value, ts, updated_ts",
+     "ticker, 'finalized', result, NULL, ts, ts"),
+    (RejectedRow, "count", "source, ticker, reason, count, first_seen, last_seen, payload",
+     # one record per (source, ticker, reason), the latest payload kept
+     # (SQLite's bare column beside MAX(): the payload of the row with the highest id)
+     "source, tk, reason, n, first, last, payload FROM (SELECT o.source, o.tk, o.reason, COUNT(*) AS n,"
+     " MIN(o.ts) AS first, MAX(o.ts) AS last, o.payload AS payload, MAX(o.id) AS newest FROM (SELECT id, ts,"
+     " source, reason, payload, COALESCE(CASE WHEN json_valid(payload) THEN CAST(COALESCE(json_extract(payload,"
+     " '$.ticker'), json_extract(payload, '$.sim')) AS TEXT) END, '') AS tk FROM _old_rejected_rows) o"
+     " GROUP BY o.source, o.tk, o.reason)"),
+    (TickRow, "cash_cc",
+     "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cc, equity_cc",
+     "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cents * 100,"
+     " equity_cents * 100"),
+]
+#: Market columns added in v4 (the table keeps its rows; only ``status`` words change).
+_V4_MARKET_COLUMNS = [("subtitle", "TEXT NOT NULL DEFAULT ''"), ("market_type", "TEXT NOT NULL DEFAULT 'binary'"),
+                      ("settlement_value", "TEXT"), ("fee_type", "TEXT"), ("fee_multiplier", "TEXT"),
+                      ("fee_waiver_until_ts", "INTEGER"), ("exchange_updated_ts", "INTEGER")]
+#: Stored pre-v4 status words -> Kalshi's lifecycle words (models.LEGACY_STATUS).
+_V4_STATUS = "CASE status WHEN 'open' THEN 'active' WHEN 'unopened' THEN 'initialized' WHEN 'settled' THEN" \
+             " 'finalized' ELSE status END"
+
 
 def real_to_price(x: float | None) -> Decimal | None:
-    """A price stored in a REAL column back as the exact Decimal it was (the one rule for it)."""
+    """A probability stored in a REAL column (p_hat; prices before v4) back as its exact Decimal."""
     return None if x is None else Decimal(str(round(x, 4)))
 
 
@@ -303,9 +367,10 @@ class Store:
             if self.db.table_exists("control"):
                 check_control_rows(self.db.connection())
             if writer:
-                with self.atomic():
-                    self.db.create_tables(MODELS, safe=True)
+                with self.atomic():  # migrate first: a new index on an old table would fail
                     self._migrate()
+                    self.db.create_tables(MODELS, safe=True)
+                    self.set_control(Control.SCHEMA_VERSION, SCHEMA_VERSION)
         except (pw.DatabaseError, sqlite3.DatabaseError) as e:
             self.close()
             msg = str(e)
@@ -353,13 +418,49 @@ class Store:
                                  f"({SCHEMA_VERSION}); upgrade Kakashi. Left untouched", 2)
 
     def _migrate(self) -> None:
-        for table, column, decl in MIGRATIONS:
-            have = {r[1] for r in self.db.execute_sql(f"PRAGMA table_info({table})")}
-            if column not in have:
-                self.db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-        for index in DROPPED_INDEXES:
-            self.db.execute_sql(f"DROP INDEX IF EXISTS {index}")
-        self.set_control(Control.SCHEMA_VERSION, SCHEMA_VERSION)
+        """Bring an existing file to this schema, before the tables are created (a fresh file
+        has none and passes through). One transaction: a failure leaves the file as it was."""
+        with self.db.atomic():
+            for table, column, decl in MIGRATIONS:
+                have = self._columns(table)
+                if have and "worst_case_cents" in have and column not in have:
+                    self.db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+            for index in DROPPED_INDEXES:
+                self.db.execute_sql(f"DROP INDEX IF EXISTS {index}")
+            self._to_v4()
+
+    def _columns(self, table: str) -> set[str]:
+        return {r[1] for r in self.db.execute_sql(f"PRAGMA table_info({table})")}
+
+    def _to_v4(self) -> None:
+        """Fixed point (v4): REAL prices -> centicents, cents -> centicents (x100), whole counts ->
+        hundredths (x100), Kalshi's lifecycle words, one rejected-row record per (source, ticker,
+        reason). A table is rebuilt only while it is in its old form; every row is kept."""
+        have = self._columns("markets")
+        if have:
+            for column, decl in _V4_MARKET_COLUMNS:
+                if column not in have:
+                    self.db.execute_sql(f"ALTER TABLE markets ADD COLUMN {column} {decl}")
+            self.db.execute_sql(f"UPDATE markets SET status = {_V4_STATUS}"
+                                " WHERE status IN ('open', 'unopened', 'settled')")
+        for model, new_column, columns, select in _V4:
+            table = model._meta.table_name
+            have = self._columns(table)
+            if not have or new_column in have:
+                continue
+            old = f"_old_{table}"
+            self.db.execute_sql(f"ALTER TABLE {table} RENAME TO {old}")
+            for (name,) in self.db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+                                               " AND sql IS NOT NULL", (old,)).fetchall():
+                self.db.execute_sql(f'DROP INDEX "{name}"')
+            model.create_table(safe=False)
+            self.db.execute_sql(f"INSERT INTO {table} ({columns}) SELECT {select}"
+                                + ("" if model is RejectedRow else f" FROM {old}"))
+            self.db.execute_sql(f"DROP TABLE {old}")
+            if model is LedgerRow:  # the day's starting equity was kept in cents too
+                self.db.execute_sql("UPDATE control SET value = CAST(CAST(value AS INTEGER) * 100 AS TEXT)"
+                                    " WHERE key = 'day_start_equity' AND value GLOB '[0-9]*'"
+                                    " AND value NOT GLOB '*[^0-9]*'")
 
     def _take_lock(self, wait_s: float) -> None:
         """Lock the database file's inode (flock): whatever path reaches it (a symlink, a hard
@@ -454,32 +555,47 @@ class Store:
 
     # -- market data ----------------------------------------------------------------
     def upsert_markets(self, markets: Iterable[Market], ts: int) -> None:
-        rows = [(m.ticker, m.title, m.series, m.event_ticker, m.status.value, m.open_ts, m.close_ts,
-                 m.result.value if m.result else None, ts) for m in markets]
+        rows = [(m.ticker, m.title, m.subtitle, m.series, m.event_ticker, m.status.value, m.market_type, m.open_ts,
+                 m.close_ts, m.result.value if m.result else None,
+                 None if m.settlement_value is None else str(m.settlement_value), m.fee_type,
+                 None if m.fee_multiplier is None else str(m.fee_multiplier), m.fee_waiver_until_ts, m.updated_ts, ts)
+                for m in markets]
         if rows:
             self.db.connection().executemany(
-                "INSERT INTO markets (ticker, title, series, event_ticker, status, open_ts, close_ts, result,"
-                " updated_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ticker) DO UPDATE SET"
-                " title = excluded.title, series = excluded.series, event_ticker = excluded.event_ticker,"
-                " status = excluded.status, open_ts = excluded.open_ts, close_ts = excluded.close_ts,"
-                " result = excluded.result, updated_ts = excluded.updated_ts", rows)
+                "INSERT INTO markets (ticker, title, subtitle, series, event_ticker, status, market_type, open_ts,"
+                " close_ts, result, settlement_value, fee_type, fee_multiplier, fee_waiver_until_ts,"
+                " exchange_updated_ts, updated_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (ticker) DO UPDATE SET title = excluded.title, subtitle = excluded.subtitle,"
+                " series = excluded.series, event_ticker = excluded.event_ticker, status = excluded.status,"
+                " market_type = excluded.market_type, open_ts = excluded.open_ts, close_ts = excluded.close_ts,"
+                " result = excluded.result, settlement_value = excluded.settlement_value,"
+                " fee_type = excluded.fee_type, fee_multiplier = excluded.fee_multiplier,"
+                " fee_waiver_until_ts = excluded.fee_waiver_until_ts,"
+                " exchange_updated_ts = excluded.exchange_updated_ts, updated_ts = excluded.updated_ts", rows)
 
-    def insert_snapshots(self, snaps: Sequence[Snapshot | Quote], fetched_ts: int, source: str) -> int:
+    def insert_snapshots(self, snaps: Sequence[Quote], fetched_ts: int, source: str) -> int:
         """The hot path: one executemany inside the caller's transaction, fed row by row (no
-        list of rows kept alive). A Quote carries its stored forms from the check that made
-        it; a Snapshot makes them here."""
+        list of rows kept alive). A Quote carries its stored forms from the check that made it."""
         self.db.connection().executemany(
-            "INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid, yes_ask, last, volume, book, source)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((s.ticker, s.ts, fetched_ts, *s.prices_f, s.volume, s.book_text, source) for s in snaps))
+            "INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book,"
+            " source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((s.ticker, s.ts, fetched_ts, *s.prices_cc, s.volume_h, s.book_text, source) for s in snaps))
         return len(snaps)
 
-    def insert_rejected(self, ts: int, source: str, reason: str, payload: Any) -> None:
+    def insert_rejected(self, ts: int, source: str, reason: str, payload: Any, ticker: Any = "") -> None:
+        """Count a rejected row: one record per (source, ticker, reason), its count, first and last
+        time and the last payload, so a bad market repeating every tick does not grow the file."""
         try:
             text = json.dumps(payload, default=str, sort_keys=True)
         except (TypeError, ValueError):
             text = repr(payload)
-        RejectedRow.create(ts=ts, source=source, reason=reason, payload=text)
+        tk = ticker if isinstance(ticker, str) else ""
+        tk = tk.encode("utf-8", "replace").decode("utf-8")[:200]  # a key, not the evidence (that is the payload)
+        self.db.connection().execute(
+            "INSERT INTO rejected_rows (source, ticker, reason, count, first_seen, last_seen, payload)"
+            " VALUES (?, ?, ?, 1, ?, ?, ?) ON CONFLICT (source, ticker, reason) DO UPDATE SET"
+            " count = count + 1, last_seen = excluded.last_seen, payload = excluded.payload",
+            (source, tk, reason, ts, ts, text))
 
     def insert_estimate(self, e: Estimate) -> None:
         self.db.connection().execute("INSERT INTO estimates (ticker, ts, p_hat, source) VALUES (?, ?, ?, ?)",
@@ -497,23 +613,24 @@ class Store:
         except (TypeError, ValueError, ArithmeticError) as e:  # pydantic's ValidationError is a ValueError
             raise corrupt("estimates", "(latest)", f"not an estimate Kakashi wrote ({str(e).splitlines()[0][:80]})") from None
 
-    def latest_snapshot(self, ticker: str) -> Snapshot | None:
+    def latest_snapshot(self, ticker: str) -> Quote | None:
         return read_latest_snapshot(self.db.connection(), ticker)
 
     # -- decisions, fills, ledger ----------------------------------------------------
     def insert_decision(self, d: TradeDecision, tick: int) -> int:
         return self.db.connection().execute(
-            "INSERT INTO decisions (ts, tick, ticker, side, contracts, limit_price, best_ask, p_hat, ev,"
-            " worst_case_cents, equity_cents, accepted, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (d.ts, tick, d.ticker, d.side.value, d.contracts, float(d.limit_price), float(d.best_ask),
-             float(d.p_hat), float(d.ev_per_contract), d.worst_case_cents, d.equity_cents, int(d.accepted),
-             d.reason)).lastrowid
+            "INSERT INTO decisions (ts, tick, ticker, side, contracts_hundredths, limit_price_cc, best_ask_cc, p_hat,"
+            " ev, worst_case_cc, equity_cc, accepted, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (d.ts, tick, d.ticker, d.side.value, count_to_hundredths(d.contracts), price_to_cc(d.limit_price),
+             price_to_cc(d.best_ask), float(d.p_hat), float(d.ev_per_contract), d.worst_case_cc, d.equity_cc,
+             int(d.accepted), d.reason)).lastrowid
 
-    def insert_fill(self, f: Fill, action: str, decision_id: int | None) -> int:
+    def insert_fill(self, f: Fill, decision_id: int | None) -> int:
         return FillRow.insert(
-            decision_id=decision_id, ts=f.ts, ticker=f.ticker, side=f.side.value, action=action,
-            requested=f.requested, contracts=f.contracts, cost_cents=f.cost_cents, fee_cents=f.fee_cents,
-            levels=json.dumps([[str(p), q] for p, q in f.levels])).execute()
+            decision_id=decision_id, ts=f.ts, ticker=f.ticker, side=f.side.value, action=f.action,
+            requested_hundredths=count_to_hundredths(f.requested),
+            contracts_hundredths=count_to_hundredths(f.contracts), value_cc=f.value_cc, fee_cc=f.fee_cc,
+            levels=json.dumps([[str(p), qty_text(count_to_hundredths(q))] for p, q in f.levels])).execute()
 
     def append_ledger(self, entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
         """Append entries; an entry whose key is already there is skipped (exactly-once).
@@ -524,10 +641,10 @@ class Store:
         written = []
         for e in entries:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO ledger (ts, kind, ticker, side, contracts, amount_cents, key)"
+                "INSERT OR IGNORE INTO ledger (ts, kind, ticker, side, contracts_hundredths, amount_cc, key)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (e.ts, e.kind.value, e.ticker, e.side.value if e.side else None, e.contracts,
-                 e.amount_cents, e.key))
+                (e.ts, e.kind.value, e.ticker, e.side.value if e.side else None, count_to_hundredths(e.contracts),
+                 e.amount_cc, e.key))
             if cur.rowcount == 1:
                 written.append(e)
         return written
@@ -538,8 +655,32 @@ class Store:
     def account(self) -> Account:
         return account_from_ledger(self.db.connection())
 
-    def record_outcome(self, ticker: str, result: Side, ts: int) -> None:
-        OutcomeRow.insert(ticker=ticker, result=result.value, ts=ts).on_conflict_ignore().execute()
+    def record_outcome(self, m: Market, ts: int) -> None:
+        """A settled market's status and result: first seen at ``ts``, updated when amended."""
+        assert m.result is not None
+        self.db.connection().execute(
+            "INSERT INTO outcomes (ticker, status, result, settlement_value, ts, updated_ts)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ticker) DO UPDATE SET status = excluded.status,"
+            " result = excluded.result, settlement_value = excluded.settlement_value,"
+            " updated_ts = excluded.updated_ts WHERE status != excluded.status OR result != excluded.result"
+            " OR settlement_value IS NOT excluded.settlement_value",
+            (m.ticker, m.status.value, m.result.value,
+             None if m.settlement_value is None else str(m.settlement_value), ts, ts))
+
+    def outcome(self, ticker: str) -> Market | None:
+        """A settled market's booked result as a Market (status, result, settlement value)."""
+        row = self.db.connection().execute("SELECT status, result, settlement_value FROM outcomes WHERE ticker = ?",
+                                           (ticker,)).fetchone()
+        if row is None:
+            return None
+        status, result, value = row
+        return Market(ticker=ticker, status=status, result=result,
+                      settlement_value=None if value is None else Decimal(value),
+                      market_type="scalar" if result == "scalar" else "binary")
+
+    def settled_tickers(self) -> set[str]:
+        """Markets whose settlement is booked: never traded again."""
+        return {t for (t,) in self.db.connection().execute("SELECT ticker FROM outcomes")}
 
     def fill_count(self) -> int:
         return int(self.db.execute_sql("SELECT COUNT(*) FROM fills").fetchone()[0])
@@ -549,11 +690,11 @@ class Store:
         return self.db.execute_sql("SELECT MAX(ts) FROM ticks").fetchone()[0]
 
     def recent_equity(self, n: int) -> list[int]:
-        cur = self.db.execute_sql("SELECT equity_cents FROM ticks ORDER BY tick DESC LIMIT ?", (n,))
+        cur = self.db.execute_sql("SELECT equity_cc FROM ticks ORDER BY tick DESC LIMIT ?", (n,))
         return [r[0] for r in cur][::-1]
 
     _TICK_FIELDS = ("tick", "ts", "wall_ms", "saved", "rejected", "decisions", "fills", "settled", "errors",
-                    "latency_ms", "cash_cents", "equity_cents")
+                    "latency_ms", "cash_cc", "equity_cc")
 
     def insert_tick(self, **fields: Any) -> None:
         self.db.connection().execute(
@@ -574,7 +715,8 @@ def read_ledger(con: sqlite3.Connection) -> Iterator[LedgerEntry]:
     """The ledger in order of application, from any connection (the writer's or a read-only one).
     A row that is not what Kakashi writes (edited by hand: text where a number belongs, an
     unknown kind) is a StoreError "corrupt database", never a wrong balance or a crash."""
-    cur = con.execute("SELECT id, ts, kind, amount_cents, key, ticker, side, contracts FROM ledger ORDER BY id")
+    cur = con.execute("SELECT id, ts, kind, amount_cc, key, ticker, side, contracts_hundredths FROM ledger"
+                      " ORDER BY id")
     for row in cur:
         yield ledger_entry_from_row(*row)
 
@@ -611,7 +753,7 @@ def check_control_rows(con: sqlite3.Connection) -> None:
 
 
 def ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts) -> LedgerEntry:
-    for name, v in (("ts", ts), ("amount_cents", amount), ("contracts", contracts)):
+    for name, v in (("ts", ts), ("amount_cc", amount), ("contracts_hundredths", contracts)):
         if type(v) is not int or v not in _INT64:
             raise corrupt("ledger", row_id, f"{name} is {str(v)[:40]!r}, not a whole number")
     if not isinstance(key, str) or not key or not isinstance(ticker, (str, type(None))):
@@ -623,13 +765,14 @@ def ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts
         raise corrupt("ledger", row_id, f"unknown kind or side ({str(kind)[:20]!r}, {str(side)[:20]!r})") from None
     if sd is None and k is not Kind.DEPOSIT:
         raise corrupt("ledger", row_id, f"a {k.value} entry without a side")
-    return LedgerEntry(ts=ts, kind=k, amount_cents=amount, key=key, ticker=ticker or "", side=sd, contracts=contracts)
+    return LedgerEntry(ts=ts, kind=k, amount_cc=amount, key=key, ticker=ticker or "", side=sd,
+                       contracts=hundredths_to_count(contracts))
 
 
-def read_latest_snapshot(con: sqlite3.Connection, ticker: str) -> Snapshot | None:
-    """A market's last stored snapshot (its mark), from any connection."""
-    row = con.execute("SELECT ticker, ts, yes_bid, yes_ask, last, volume, book FROM snapshots WHERE ticker = ?"
-                      " ORDER BY ts DESC, id DESC LIMIT 1", (ticker,)).fetchone()
+def read_latest_snapshot(con: sqlite3.Connection, ticker: str) -> Quote | None:
+    """A market's last stored quote (its mark), from any connection."""
+    row = con.execute("SELECT ticker, ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book FROM snapshots"
+                      " WHERE ticker = ? ORDER BY ts DESC, id DESC LIMIT 1", (ticker,)).fetchone()
     if row is None:
         return None
     try:
@@ -639,12 +782,20 @@ def read_latest_snapshot(con: sqlite3.Connection, ticker: str) -> Snapshot | Non
                       f"not a snapshot Kakashi wrote ({str(e).splitlines()[0][:80]})") from None
 
 
-def snapshot_from_row(ticker, ts, yes_bid, yes_ask, last, volume, book) -> Snapshot:
-    yes_bids: list = []
-    no_bids: list = []
+def _level_units(levels: Any) -> tuple[list[int], list[int]]:
+    """Stored [price, qty] levels ("0.4230", "13.00"; before v4 "0.42", 13) -> centicents, hundredths."""
+    return ([price_to_cc(Decimal(p)) for p, _q in levels], [count_to_hundredths(Decimal(str(q))) for _p, q in levels])
+
+
+def snapshot_from_row(ticker: str, ts: int, bid_cc: int | None, ask_cc: int | None, last_cc: int | None,
+                      volume_h: int | None, book: str) -> Quote:
+    """A stored snapshot row as the Quote it was (the store's own rows: no validation again)."""
+    yc: list[int] = []
+    yq: list[int] = []
+    nc: list[int] = []
+    nq: list[int] = []
     if book:
         b = json.loads(book)
-        yes_bids = [{"price": Decimal(p), "qty": q} for p, q in b.get("yes", [])]
-        no_bids = [{"price": Decimal(p), "qty": q} for p, q in b.get("no", [])]
-    return Snapshot(ticker=ticker, ts=ts, yes_bid=real_to_price(yes_bid), yes_ask=real_to_price(yes_ask),
-                    last=real_to_price(last), volume=volume or 0, yes_bids=tuple(yes_bids), no_bids=tuple(no_bids))
+        yc, yq = _level_units(b.get("yes", []))
+        nc, nq = _level_units(b.get("no", []))
+    return Quote(ticker, ts, bid_cc, ask_cc, last_cc, volume_h or 0, (yc, yq, nc, nq), book or "")

@@ -2,8 +2,11 @@
 
 Buying a side walks that side's asks (the other side's bids mirrored: a YES ask at p is
 a NO bid at 1 - p), best first, up to the decision's limit price. Fills are never at a
-price better than the book; a short book gives a partial fill; fees are charged on the
-fill. Selling (flatten) walks the side's own bids down to an optional floor.
+price better than the book; a short book gives a partial fill; fractional levels are walked
+exactly (counts on the 0.01 grid). Each level taken is one exchange fill: its value (price x
+count) is rounded against the trader to the centicent (up when paying, down when receiving:
+Kalshi's rounding fee) and its trade fee comes from the order's fee accumulator
+(core/fees.py). Selling (flatten) walks the side's own bids.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from kakashi_tui.core.fees import fill_fee_cents
-from kakashi_tui.core.models import Fill, Side, TickQuote, TradeDecision
-from kakashi_tui.core.money import price_to_cents
+from kakashi_tui.core.fees import FeeAccumulator, FeeTerms
+from kakashi_tui.core.models import Fill, Quote, Side, TradeDecision
+from kakashi_tui.core.money import ceil_cc, floor_cc
 
 
-def _walk(levels: list[tuple[Decimal, int]], want: int, ok: Callable[[Decimal], bool]) -> list[tuple[Decimal, int]]:
-    taken: list[tuple[Decimal, int]] = []
+def _walk(levels: list[tuple[Decimal, Decimal]], want: Decimal,
+          ok: Callable[[Decimal], bool]) -> list[tuple[Decimal, Decimal]]:
+    taken: list[tuple[Decimal, Decimal]] = []
     left = want
     for p, q in levels:
         if left <= 0 or not ok(p):
@@ -28,44 +32,59 @@ def _walk(levels: list[tuple[Decimal, int]], want: int, ok: Callable[[Decimal], 
     return taken
 
 
-def fill_buy(decision: TradeDecision, snapshot: TickQuote, multiplier: Decimal, ts: int) -> Fill | None:
-    """Fill a buy against ``snapshot``; None when nothing is available at or under the limit."""
+def _priced(taken: list[tuple[Decimal, Decimal]], buying: bool, terms: FeeTerms, ts: int) -> tuple[int, int]:
+    """(value, trade fee) in centicents of one order that took ``taken``, level by level."""
+    acc = FeeAccumulator(terms, ts)
+    rounding = ceil_cc if buying else floor_cc
+    value = 0
+    for p, n in taken:
+        value += rounding(p * n)
+        acc.charge(n, p)
+    return value, acc.charged_cc
+
+
+def _fill(ticker: str, side: Side, action: str, requested: Decimal, taken: list[tuple[Decimal, Decimal]],
+          terms: FeeTerms, ts: int) -> Fill:
+    value, fee = _priced(taken, action == "buy", terms, ts)
+    return Fill(ticker=ticker, ts=ts, side=side, action=action, requested=requested,
+                contracts=sum((n for _, n in taken), Decimal(0)), value_cc=value, fee_cc=fee,
+                levels=tuple(taken))
+
+
+def fill_buy(decision: TradeDecision, quote: Quote, terms: FeeTerms, ts: int) -> Fill | None:
+    """Fill a buy against ``quote``; None when nothing is available at or under the limit."""
     if decision.contracts <= 0:
         return None
-    taken = _walk(snapshot.ask_levels(decision.side), decision.contracts, lambda p: p <= decision.limit_price)
+    taken = _walk(quote.ask_levels(decision.side), decision.contracts, lambda p: p <= decision.limit_price)
     if not taken:
         return None
-    return Fill(
-        ticker=decision.ticker,
-        ts=ts,
-        side=decision.side,
-        requested=decision.contracts,
-        contracts=sum(q for _, q in taken),
-        cost_cents=sum(price_to_cents(p) * q for p, q in taken),
-        fee_cents=fill_fee_cents(taken, multiplier),
-        levels=tuple(taken),
-    )
+    return _fill(decision.ticker, decision.side, "buy", decision.contracts, taken, terms, ts)
 
 
-def bid_levels(snapshot: TickQuote, side: Side) -> list[tuple[Decimal, int]]:
-    levels = snapshot.yes_bids if side is Side.YES else snapshot.no_bids
-    return [(lv.price, lv.qty) for lv in levels]
-
-
-def fill_sell(
-    ticker: str, side: Side, contracts: int, snapshot: TickQuote, multiplier: Decimal, ts: int
-) -> Fill | None:
-    """Sell ``contracts`` of ``side`` into the bids (flatten). Proceeds are ``cost_cents``."""
-    taken = _walk(bid_levels(snapshot, side), contracts, lambda p: True)
+def fill_sell(ticker: str, side: Side, contracts: Decimal, quote: Quote, terms: FeeTerms, ts: int) -> Fill | None:
+    """Sell ``contracts`` of ``side`` into the bids (flatten). Proceeds are ``value_cc``."""
+    taken = _walk(quote.bid_levels(side), contracts, lambda p: True)
     if not taken:
         return None
-    return Fill(
-        ticker=ticker,
-        ts=ts,
-        side=side,
-        requested=contracts,
-        contracts=sum(q for _, q in taken),
-        cost_cents=sum(price_to_cents(p) * q for p, q in taken),
-        fee_cents=fill_fee_cents(taken, multiplier),
-        levels=tuple(taken),
-    )
+    return _fill(ticker, side, "sell", contracts, taken, terms, ts)
+
+
+def liquidation_cc(side: Side, contracts: Decimal, quote: Quote | None, terms: FeeTerms, ts: int = 0) -> int:
+    """What ``contracts`` of ``side`` would fetch sold into ``quote``'s bids now, after the sale's
+    fees; zero when there are no bids. The one marking rule (risk_limits.md): the equity line,
+    the per-trade and daily caps and the desk all mark with it. A last trade price never counts.
+    Without depth, the top-of-book bid is taken as deep enough (a source that gives no depth
+    gives nothing better to go on)."""
+    if quote is None or contracts <= 0:
+        return 0
+    levels = quote.bid_levels(side)
+    if not levels:
+        bid = quote.bid(side)
+        if bid is None:
+            return 0
+        levels = [(bid, contracts)]
+    taken = _walk(levels, contracts, lambda p: True)
+    if not taken:
+        return 0
+    value, fee = _priced(taken, False, terms, ts)
+    return max(0, value - fee)

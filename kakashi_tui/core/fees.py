@@ -1,57 +1,141 @@
-"""Kalshi trading fees.
+"""Kalshi trading fees, as the exchange computes and rounds them. Kakashi is always the taker.
 
-Taker fee per order: ``ceil_to_cent(m * C * P * (1 - P))`` for C contracts at price P
-(dollars), with m = 0.07 by default and configurable per series (some index series use
-0.035). Settlement has no fee.
+Fee model (Kalshi fee schedule, "General Trading Fees"; Series ``fee_type`` / ``fee_multiplier``
+in Trade API spec 3.20, where FeeMultiplier "is a floating point multiplier applied to the fee
+calculations"): the taker fee of C contracts at price P is ``0.07 x m x C x P x (1 - P)``
+dollars, m the series' ``fee_multiplier`` (1 for standard series). ``quadratic_with_maker_fees``
+adds maker fees only, so a taker pays the same. ``flat`` ("Specific Trading Fees Table", not
+given by the API) is charged the quadratic curve's peak, ``0.07 x m x C x 0.25``: never less
+than a quadratic series would pay (so is a fee type this code does not know). A market whose ``fee_waiver_expiration_time`` is still ahead
+pays no trading fee.
+
+Rounding (docs.kalshi.com, "Fee Rounding"): each fill's trade fee is rounded UP to $0.0001 (a
+centicent), and a per-order fee accumulator makes the order's total converge to what one
+equivalent fill would cost: fill k is charged ``ceil(sum of exact fees of fills 1..k) - charged
+so far``, so an order pays ``ceil_cc(sum of exact fees)``. The fill's value (price x count, up
+to six decimals) is rounded against the trader to the centicent (Kalshi's rounding fee) in
+``core/broker.py``. Settlement has no fee.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING
 
-DEFAULT_TAKER_MULTIPLIER = Decimal("0.07")
+from kakashi_tui.core.money import ceil_cc
+
+if TYPE_CHECKING:
+    from kakashi_tui.core.models import Market
+
+TAKER_RATE = Decimal("0.07")
+DEFAULT_TAKER_MULTIPLIER = TAKER_RATE  # the coefficient when neither exchange nor config says otherwise
 _QUARTER = Decimal("0.25")
 _HALF = Decimal("0.5")
+_ZERO = Decimal(0)
 
 
-def _ceil_cents(dollars: Decimal) -> int:
-    return int((dollars * 100).to_integral_value(rounding=ROUND_CEILING))
+class FeeType(str, Enum):
+    QUADRATIC = "quadratic"
+    QUADRATIC_WITH_MAKER_FEES = "quadratic_with_maker_fees"
+    FLAT = "flat"
 
 
-def taker_fee_cents(contracts: int, p: Decimal, multiplier: Decimal = DEFAULT_TAKER_MULTIPLIER) -> int:
-    """Fee in cents for one order of ``contracts`` at price ``p``."""
-    if contracts < 0:
+_FEE_TYPES = {t.value: t for t in FeeType}
+
+
+@dataclass(frozen=True)
+class FeeTerms:
+    """What one market's taker pays: ``coefficient`` (0.07 x the series' multiplier) on the curve
+    of ``fee_type``; nothing before ``waiver_until_ts``."""
+
+    coefficient: Decimal = DEFAULT_TAKER_MULTIPLIER
+    fee_type: FeeType = FeeType.QUADRATIC
+    waiver_until_ts: int | None = None
+
+    def waived(self, now_ms: int) -> bool:
+        return self.waiver_until_ts is not None and now_ms < self.waiver_until_ts
+
+    def exact(self, qty: Decimal, p: Decimal) -> Decimal:
+        """The fee model's exact dollars for ``qty`` contracts at ``p`` (before rounding)."""
+        if self.fee_type is FeeType.FLAT:
+            return self.coefficient * qty * _QUARTER
+        return self.coefficient * qty * p * (1 - p)
+
+
+class FeeAccumulator:
+    """One order's fee accumulator: ``charge`` returns each fill's trade fee in centicents."""
+
+    __slots__ = ("terms", "now_ms", "_exact", "charged_cc")
+
+    def __init__(self, terms: FeeTerms, now_ms: int) -> None:
+        self.terms, self.now_ms = terms, now_ms
+        self._exact = _ZERO
+        self.charged_cc = 0
+
+    def charge(self, qty: Decimal, p: Decimal) -> int:
+        if self.terms.waived(self.now_ms):
+            return 0
+        self._exact += self.terms.exact(qty, p)
+        due = ceil_cc(self._exact) - self.charged_cc
+        self.charged_cc += due
+        return due
+
+
+def order_fee_cc(levels: Iterable[tuple[Decimal, Decimal]], terms: FeeTerms, now_ms: int = 0) -> int:
+    """The trade fee of one order filled across ``levels`` ((price, qty) pairs), in centicents."""
+    acc = FeeAccumulator(terms, now_ms)
+    for p, q in levels:
+        acc.charge(q, p)
+    return acc.charged_cc
+
+
+def taker_fee_cc(qty: Decimal, p: Decimal, terms: FeeTerms, now_ms: int = 0) -> int:
+    """The fee of one order of ``qty`` contracts at one price ``p``."""
+    if qty < 0:
         raise ValueError("contracts must be >= 0")
-    if contracts == 0:
-        return 0
-    return _ceil_cents(multiplier * contracts * p * (1 - p))
+    return order_fee_cc([(p, qty)], terms, now_ms)
 
 
-def fill_fee_cents(
-    levels: Iterable[tuple[Decimal, int]], multiplier: Decimal = DEFAULT_TAKER_MULTIPLIER
-) -> int:
-    """Fee for one order filled across several price levels: the exact sum, ceiled once."""
-    total = sum((multiplier * q * p * (1 - p) for p, q in levels), Decimal(0))
-    return _ceil_cents(total)
-
-
-def max_fee_cents(contracts: int, lo: Decimal, hi: Decimal, multiplier: Decimal) -> int:
-    """An upper bound on the fee of ``contracts`` filled anywhere in [lo, hi].
+def max_fee_cc(qty: Decimal, lo: Decimal, hi: Decimal, terms: FeeTerms, now_ms: int = 0) -> int:
+    """An upper bound on the fee of ``qty`` contracts filled anywhere in [lo, hi].
 
     P(1-P) peaks at 0.5, so the bound uses the price in the range closest to 0.5.
     """
     if lo <= _HALF <= hi:
-        return _ceil_cents(multiplier * contracts * _QUARTER)
-    worst = hi if hi < _HALF else lo
-    return taker_fee_cents(contracts, worst, multiplier)
+        worst = _HALF
+    else:
+        worst = hi if hi < _HALF else lo
+    return taker_fee_cc(qty, worst, terms, now_ms)
 
 
 @dataclass(frozen=True)
 class FeeSchedule:
+    """Resolves a market's fee terms. The config wins: a series listed in
+    ``series_multipliers`` pays that coefficient; otherwise the exchange's ``fee_multiplier``
+    (0.07 x m); otherwise ``taker_multiplier`` (the config's default coefficient, 0.07)."""
+
     taker_multiplier: Decimal = DEFAULT_TAKER_MULTIPLIER
     series_multipliers: Mapping[str, Decimal] = field(default_factory=dict)
 
     def multiplier(self, series: str) -> Decimal:
         return self.series_multipliers.get(series, self.taker_multiplier)
+
+    def terms(self, series: str = "", fee_multiplier: Decimal | None = None, fee_type: str | None = None,
+              waiver_until_ts: int | None = None) -> FeeTerms:
+        if series in self.series_multipliers:
+            coef = self.series_multipliers[series]
+        elif fee_multiplier is not None:
+            coef = TAKER_RATE * fee_multiplier
+        else:
+            coef = self.taker_multiplier
+        # an unknown fee type is charged as flat: the quadratic curve's peak, never less
+        ft = FeeType.QUADRATIC if fee_type is None else _FEE_TYPES.get(fee_type, FeeType.FLAT)
+        return FeeTerms(coef, ft, waiver_until_ts)
+
+    def for_market(self, market: Market | None) -> FeeTerms:
+        if market is None:
+            return self.terms()
+        return self.terms(market.series, market.fee_multiplier, market.fee_type, market.fee_waiver_until_ts)

@@ -1,9 +1,11 @@
-"""Domain models (pydantic). Prices are probabilities in [0, 1]; money is integer cents;
+"""Domain models (pydantic). Units (core/money.py): prices are probabilities in [0, 1] on the
+$0.0001 grid, counts are Decimals on the 0.01 grid, money is integer centicents ($0.0001);
 time is UTC epoch milliseconds.
 
-Validation rejects corrupt rows with a reason: prices outside [0, 1] or off the cent
-grid, ask below bid (crossed), an empty book given as prices (0 bid / 1 ask), a
-missing ticker, a timestamp in the future or not in UTC.
+Validation rejects corrupt rows with a reason: prices outside [0, 1] or off the $0.0001
+grid, counts off the 0.01 grid, ask at or below bid (crossed), depth that disagrees with the
+top of book, a missing ticker, a timestamp in the future, absurd or not in UTC. A market with
+no resting orders (no bid and no ask; Kalshi's 0.0000 / 1.0000) is a valid quiet quote.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -23,10 +25,25 @@ from pydantic import (
     model_validator,
 )
 
-from kakashi_tui.core.money import ONE, ZERO
+from kakashi_tui.core.money import (
+    COUNT_STEP,
+    MAX_COUNT,
+    ONE,
+    PRICE_STEP,
+    ZERO,
+    cc_to_price,
+    count_to_hundredths,
+    fmt_count,
+    hundredths_to_count,
+    on_grid,
+    price_to_cc,
+)
 
 #: A timestamp may run ahead of our clock by this much (clock skew) before it is rejected.
 FUTURE_SKEW_MS = 5_000
+_SIX_PLACES = Decimal("0.000001")
+#: The last epoch ms of year 9999: anything later is not a time (and would not fit SQLite's INTEGER).
+MAX_TS_MS = 253_402_300_799_999
 
 
 class Side(str, Enum):
@@ -39,10 +56,37 @@ class Side(str, Enum):
 
 
 class MarketStatus(str, Enum):
-    UNOPENED = "unopened"
-    OPEN = "open"
+    """Kalshi's lifecycle words (Trade API v2 market ``status``); the simulator uses the same."""
+
+    INITIALIZED = "initialized"
+    INACTIVE = "inactive"
+    ACTIVE = "active"
     CLOSED = "closed"
-    SETTLED = "settled"
+    DETERMINED = "determined"
+    DISPUTED = "disputed"
+    AMENDED = "amended"
+    FINALIZED = "finalized"
+
+    @property
+    def tradable(self) -> bool:
+        return self is MarketStatus.ACTIVE
+
+    @property
+    def settled(self) -> bool:
+        """A result is known and pays (rules.md: paid at ``determined``, corrected after)."""
+        return self in _SETTLED
+
+
+_SETTLED = frozenset((MarketStatus.DETERMINED, MarketStatus.AMENDED, MarketStatus.FINALIZED))
+#: Words stored by schema versions before 4 (and older recordings), read as today's.
+LEGACY_STATUS = {"open": MarketStatus.ACTIVE, "unopened": MarketStatus.INITIALIZED,
+                 "settled": MarketStatus.FINALIZED}
+
+
+class Result(str, Enum):
+    YES = "yes"
+    NO = "no"
+    SCALAR = "scalar"
 
 
 class _Frozen(BaseModel):
@@ -52,15 +96,23 @@ class _Frozen(BaseModel):
 def _check_price(v: Decimal | None) -> Decimal | None:
     if v is None:
         return v
-    if not (ZERO <= v <= ONE):
+    if not v.is_finite() or not (ZERO <= v <= ONE):
         raise ValueError(f"price {v} outside [0, 1]")
-    if v * 100 != (v * 100).to_integral_value():
-        raise ValueError(f"price {v} is not on the cent grid")
+    if not on_grid(v, PRICE_STEP):
+        raise ValueError(f"price {v} is not on the $0.0001 grid")
+    return v
+
+
+def _check_count(v: Decimal) -> Decimal:
+    if not v.is_finite() or v < 0 or v > MAX_COUNT:
+        raise ValueError(f"count {v} outside [0, {MAX_COUNT}]")
+    if not on_grid(v, COUNT_STEP):
+        raise ValueError(f"count {v} is not on the 0.01 grid")
     return v
 
 
 def _check_ts(v: int, info: ValidationInfo) -> int:
-    if v <= 0:
+    if v <= 0 or v > MAX_TS_MS:
         raise ValueError("timestamp must be positive UTC epoch ms")
     now = (info.context or {}).get("now_ms")
     if now is not None and v > now + FUTURE_SKEW_MS:
@@ -75,6 +127,8 @@ def parse_utc_ms(value: Any) -> int | None:
     if isinstance(value, bool):
         raise ValueError("timestamp must not be a boolean")
     if isinstance(value, int):
+        if not 0 < value <= MAX_TS_MS:
+            raise ValueError(f"timestamp {value} is not epoch ms")
         return value
     if isinstance(value, str):
         s = value.strip()
@@ -88,15 +142,26 @@ def parse_utc_ms(value: Any) -> int | None:
     raise ValueError(f"bad timestamp {value!r}")
 
 
-class Market(_Frozen):
+class Market(BaseModel):
+    """A market's metadata (raw-row keys in CONTRACTS.md; unknown keys are ignored)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
     ticker: str
     title: str = ""
+    subtitle: str = ""
     series: str = ""
     event_ticker: str = ""
     status: MarketStatus
+    market_type: str = "binary"  # "binary" | "scalar"
     open_ts: int | None = None
     close_ts: int | None = None
-    result: Side | None = None
+    updated_ts: int | None = None  # the exchange's own last-update time
+    result: Result | None = None
+    settlement_value: Decimal | None = None  # YES's payout per contract (scalar markets)
+    fee_multiplier: Decimal | None = None
+    fee_type: str | None = None
+    fee_waiver_until_ts: int | None = None
 
     @field_validator("ticker")
     @classmethod
@@ -106,78 +171,114 @@ class Market(_Frozen):
             raise ValueError("missing ticker")
         return v
 
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, v: Any) -> Any:
+        return LEGACY_STATUS.get(v, v) if isinstance(v, str) else v
+
+    @field_validator("market_type", mode="before")
+    @classmethod
+    def _type(cls, v: Any) -> Any:
+        if v is None or v == "":
+            return "binary"
+        if v not in ("binary", "scalar"):
+            raise ValueError(f"unknown market_type {v!r}")
+        return v
+
+    @field_validator("result", mode="before")
+    @classmethod
+    def _result(cls, v: Any) -> Any:
+        return None if v == "" else v
+
+    @field_validator("open_ts", "close_ts", "updated_ts", "fee_waiver_until_ts", mode="before")
+    @classmethod
+    def _times(cls, v: Any) -> int | None:
+        return parse_utc_ms(v)
+
+    @field_validator("settlement_value")
+    @classmethod
+    def _value(cls, v: Decimal | None) -> Decimal | None:
+        # spec FixedPointDollars: "up to 6 decimal places"; the payout is floored to the centicent
+        if v is not None and (not v.is_finite() or not ZERO <= v <= ONE or not on_grid(v, _SIX_PLACES)):
+            raise ValueError(f"settlement_value {v} is not a dollar amount in [0, 1] with at most 6 decimals")
+        return v
+
+    @field_validator("fee_multiplier")
+    @classmethod
+    def _mult(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None and (not v.is_finite() or not ZERO <= v <= 100):
+            raise ValueError(f"fee_multiplier {v} outside [0, 100]")
+        return v
+
     @model_validator(mode="after")
     def _settled_needs_result(self) -> "Market":
-        if self.status is MarketStatus.SETTLED and self.result is None:
-            raise ValueError("settled market has no result")
+        if self.status.settled and self.result is None:
+            raise ValueError(f"{self.status.value} market has no result")
+        if self.result is Result.SCALAR and self.settlement_value is None:
+            raise ValueError("scalar result without a settlement_value")
         return self
+
+    def payout(self, side: Side) -> Decimal | None:
+        """Dollars per contract of ``side`` at settlement; None while there is no result."""
+        if self.result is None:
+            return None
+        if self.result is Result.SCALAR:
+            assert self.settlement_value is not None
+            return self.settlement_value if side is Side.YES else ONE - self.settlement_value
+        return ONE if self.result.value == side.value else ZERO
 
 
 class BookLevel(_Frozen):
-    # Strictly inside (0, 1) on the cent grid; checked by pydantic-core (no Python per level).
-    price: Decimal = Field(gt=0, lt=1, decimal_places=2)
-    qty: int = Field(gt=0)
+    # Strictly inside (0, 1) on the $0.0001 grid, a positive count on the 0.01 grid.
+    price: Decimal = Field(gt=0, lt=1)
+    qty: Decimal = Field(gt=0, le=MAX_COUNT)
+
+    @field_validator("price")
+    @classmethod
+    def _p(cls, v: Decimal) -> Decimal:
+        if not on_grid(v, PRICE_STEP):
+            raise ValueError(f"price {v} is not on the $0.0001 grid")
+        return v
+
+    @field_validator("qty")
+    @classmethod
+    def _q(cls, v: Decimal) -> Decimal:
+        return _check_count(v)
 
 
-class QuoteReads:
-    """Derived quotes, shared by ``Snapshot`` (validated by pydantic) and ``Quote`` (validated
-    by ``core.validate``'s quick check): both have ``yes_bid``, ``yes_ask``, ``last``,
-    ``yes_bids`` and ``no_bids`` with the same meaning."""
+class Level(NamedTuple):
+    """One book level of a ``Quote``: price, count."""
 
-    __slots__ = ()
-    if TYPE_CHECKING:  # declared here for type checkers only: pydantic must not take them as fields
-        yes_bid: Decimal | None
-        yes_ask: Decimal | None
-        last: Decimal | None
-        yes_bids: tuple[Any, ...]  # levels with .price and .qty, best first
-        no_bids: tuple[Any, ...]
-
-    def ask(self, side: Side) -> Decimal | None:
-        if side is Side.YES:
-            return self.yes_ask
-        return None if self.yes_bid is None else ONE - self.yes_bid
-
-    def bid(self, side: Side) -> Decimal | None:
-        if side is Side.YES:
-            return self.yes_bid
-        return None if self.yes_ask is None else ONE - self.yes_ask
-
-    def ask_levels(self, side: Side) -> list[tuple[Decimal, int]]:
-        """Asks for ``side``, best (cheapest) first: the other side's bids mirrored."""
-        other = self.no_bids if side is Side.YES else self.yes_bids
-        return [(ONE - lv.price, lv.qty) for lv in other]
-
-    def spread(self) -> Decimal | None:
-        if self.yes_bid is None or self.yes_ask is None:
-            return None
-        return self.yes_ask - self.yes_bid
-
-    @property
-    def book_text(self) -> str:
-        """The depth as stored: compact JSON text, ``""`` without depth (see data_schema.md)."""
-        return book_text(self.yes_bids, self.no_bids)
-
-    @property
-    def prices_f(self) -> tuple[float | None, float | None, float | None]:
-        """Bid, ask and last as stored (REAL columns)."""
-        return tuple(None if p is None else float(p) for p in (self.yes_bid, self.yes_ask, self.last))  # type: ignore[return-value]
+    price: Decimal
+    qty: Decimal
 
 
-def book_text(yes_bids: tuple[Any, ...], no_bids: tuple[Any, ...]) -> str:
-    """The same bytes as ``json.dumps(..., separators=(",", ":"))`` of the levels as
-    ``[["price", qty], ...]`` (prices are plain decimal strings: nothing to escape)."""
-    if not yes_bids and not no_bids:
+#: Every price on the $0.0001 grid, by centicents: GRID[4230] == Decimal("0.4230").
+GRID: tuple[Decimal, ...] = tuple(Decimal(f"{c / 10_000:.4f}") for c in range(10_001))
+
+
+def qty_text(h: int) -> str:
+    """A count in hundredths as Kalshi writes it: 1300 -> "13.00"."""
+    return f"{h // 100}.{h % 100:02d}"
+
+
+def book_text(yes: list[tuple[int, int]], no: list[tuple[int, int]]) -> str:
+    """Depth as stored (data_schema.md): compact JSON ``{"yes":[["0.4230","13.00"],...],"no":...}``
+    from (centicents, hundredths) pairs; ``""`` without depth."""
+    if not yes and not no:
         return ""
-    yes = ",".join([f'["{lv.price}",{lv.qty}]' for lv in yes_bids])
-    no = ",".join([f'["{lv.price}",{lv.qty}]' for lv in no_bids])
-    return f'{{"yes":[{yes}],"no":[{no}]}}'
+    y = ",".join([f'["{GRID[c]}","{qty_text(h)}"]' for c, h in yes])
+    n = ",".join([f'["{GRID[c]}","{qty_text(h)}"]' for c, h in no])
+    return f'{{"yes":[{y}],"no":[{n}]}}'
 
 
-class Snapshot(QuoteReads, _Frozen):
-    """Top of book for the YES side, plus optional depth.
+class Snapshot(_Frozen):
+    """The rule book for a raw quote (pydantic names every rejection's reason). A row it
+    accepts becomes a ``Quote``: the one quote type that flows through the tick.
 
-    Kalshi lists only bids: ``yes_bids`` and ``no_bids``, each best first. A YES ask at p
-    is a NO bid at 1 - p, so ``yes_ask == 1 - best NO bid``.
+    Kalshi lists only bids: ``yes_bids`` and ``no_bids``, each best first. A YES ask at p is a
+    NO bid at 1 - p, so ``yes_ask == 1 - best NO bid``. A bid of 0 or an ask of 1 means no
+    order on that side (Kalshi's quiet 0.0000 / 1.0000) and is read as none.
     """
 
     ticker: str
@@ -187,7 +288,7 @@ class Snapshot(QuoteReads, _Frozen):
     last: Decimal | None = None
     yes_bids: tuple[BookLevel, ...] = ()
     no_bids: tuple[BookLevel, ...] = ()
-    volume: int = 0
+    volume: Decimal = ZERO
 
     @field_validator("ticker")
     @classmethod
@@ -202,6 +303,11 @@ class Snapshot(QuoteReads, _Frozen):
     def _prices(cls, v: Decimal | None) -> Decimal | None:
         return _check_price(v)
 
+    @field_validator("volume")
+    @classmethod
+    def _volume(cls, v: Decimal) -> Decimal:
+        return _check_count(v)
+
     @field_validator("ts")
     @classmethod
     def _ts(cls, v: int, info: ValidationInfo) -> int:
@@ -209,15 +315,13 @@ class Snapshot(QuoteReads, _Frozen):
 
     @model_validator(mode="after")
     def _book(self) -> "Snapshot":
-        if self.yes_bid == ZERO or self.yes_ask == ONE:
-            raise ValueError("empty book given as a price (0 bid / 1 ask)")
-        if self.yes_bid is None and self.yes_ask is None:
-            raise ValueError("empty book: no bid and no ask")
-        if self.yes_bid is not None and self.yes_ask is not None and self.yes_ask <= self.yes_bid:
-            raise ValueError(f"crossed book: ask {self.yes_ask} <= bid {self.yes_bid}")
-        if self.yes_bids and self.yes_bid is not None and self.yes_bids[0].price != self.yes_bid:
+        bid = None if self.yes_bid == ZERO else self.yes_bid
+        ask = None if self.yes_ask == ONE else self.yes_ask
+        if bid is not None and ask is not None and ask <= bid:
+            raise ValueError(f"crossed book: ask {ask} <= bid {bid}")
+        if self.yes_bids and bid is not None and self.yes_bids[0].price != bid:
             raise ValueError("depth disagrees with top of book (yes bid)")
-        if self.no_bids and self.yes_ask is not None and ONE - self.no_bids[0].price != self.yes_ask:
+        if self.no_bids and ask is not None and ONE - self.no_bids[0].price != ask:
             raise ValueError("depth disagrees with top of book (yes ask)")
         for levels in (self.yes_bids, self.no_bids):
             prices = [lv.price for lv in levels]
@@ -225,81 +329,125 @@ class Snapshot(QuoteReads, _Frozen):
                 raise ValueError("book levels must be best first with distinct prices")
         return self
 
-#: Every price on the cent grid, by cents: GRID[42] == Decimal("0.42").
-GRID: tuple[Decimal, ...] = tuple(Decimal(f"{c / 100:.2f}") for c in range(101))
+
+def _cc(p: Decimal | None) -> int | None:
+    return None if p is None else price_to_cc(p)
 
 
-class Level(NamedTuple):
-    """One book level of a ``Quote`` (a ``BookLevel`` without the model)."""
+class Quote:
+    """A validated quote: the one type the tick, broker, strategy, marking and desk read.
 
-    price: Decimal
-    qty: int
-
-
-class Quote(QuoteReads):
-    """A snapshot that passed ``core.validate.quick_snapshot``: the fields, reads and meaning
-    of ``Snapshot`` without building pydantic models per row (the hot path of the live loop
-    and of replay). Only that check constructs it; treat it as immutable.
-
-    Depth is kept as cents and quantities and turned into ``Level`` tuples on first read
-    (most snapshots are never read level by level). ``prices_f`` (bid, ask, last as floats)
-    and ``book_text`` are the stored forms, made in the same pass as the check, so the
-    store only assembles rows.
+    Made by ``core.validate`` (the quick check, or from a pydantic ``Snapshot``) and by the
+    store from its own rows; treat it as immutable. Depth is kept as centicents and hundredths
+    and turned into ``Level`` tuples on first read (most quotes are never read level by
+    level). ``prices_cc`` (bid, ask, last), ``volume_h`` and ``book_text`` are the stored forms.
+    ``yes_bid`` / ``yes_ask`` are None when that side has no order (a quiet market has neither).
     """
 
-    __slots__ = ("ticker", "ts", "yes_bid", "yes_ask", "last", "volume", "prices_f", "book_text",
+    __slots__ = ("ticker", "ts", "yes_bid", "yes_ask", "last", "volume_h", "prices_cc", "book_text",
                  "_depth", "_levels")
     ticker: str
     ts: int
-    volume: int
-    prices_f: tuple[float | None, float | None, float | None]
-    book_text: str  # a slot here, a property on Snapshot
+    yes_bid: Decimal | None
+    yes_ask: Decimal | None
+    last: Decimal | None
+    volume_h: int
+    prices_cc: tuple[int | None, int | None, int | None]
+    book_text: str
 
-    def __init__(self, ticker: str, ts: int, yes_bid: Decimal | None, yes_ask: Decimal | None,
-                 last: Decimal | None, volume: int, depth: tuple[list[int], list[int], list[int], list[int]],
-                 prices_f: tuple[float | None, float | None, float | None], book_text: str) -> None:
-        self.ticker, self.ts, self.volume = ticker, ts, volume
-        self.yes_bid, self.yes_ask, self.last = yes_bid, yes_ask, last
-        self._depth = depth  # (yes cents, yes qty, no cents, no qty), best first
+    def __init__(self, ticker: str, ts: int, bid_cc: int | None, ask_cc: int | None, last_cc: int | None,
+                 volume_h: int, depth: tuple[list[int], list[int], list[int], list[int]],
+                 book: str | None = None) -> None:
+        """``depth``: (yes centicents, yes hundredths, no centicents, no hundredths), best first."""
+        self.ticker, self.ts, self.volume_h = ticker, ts, volume_h
+        self.yes_bid = None if bid_cc is None else GRID[bid_cc]
+        self.yes_ask = None if ask_cc is None else GRID[ask_cc]
+        self.last = None if last_cc is None else GRID[last_cc]
+        self.prices_cc = (bid_cc, ask_cc, last_cc)
+        self._depth = depth
         self._levels: tuple[tuple[Level, ...], tuple[Level, ...]] | None = None
-        self.prices_f, self.book_text = prices_f, book_text
+        if book is None:
+            yc, yq, nc, nq = depth
+            book = book_text(list(zip(yc, yq)), list(zip(nc, nq)))
+        self.book_text = book
+
+    @classmethod
+    def from_snapshot(cls, s: Snapshot) -> "Quote":
+        """The Quote of a row pydantic accepted (quiet sides read as none)."""
+        bid = None if s.yes_bid == ZERO else s.yes_bid
+        ask = None if s.yes_ask == ONE else s.yes_ask
+        depth = ([price_to_cc(lv.price) for lv in s.yes_bids], [count_to_hundredths(lv.qty) for lv in s.yes_bids],
+                 [price_to_cc(lv.price) for lv in s.no_bids], [count_to_hundredths(lv.qty) for lv in s.no_bids])
+        return cls(s.ticker, s.ts, _cc(bid), _cc(ask), _cc(s.last), count_to_hundredths(s.volume), depth)
+
+    # -- reads ------------------------------------------------------------------------
+    @property
+    def volume(self) -> Decimal:
+        return hundredths_to_count(self.volume_h)
+
+    @property
+    def quiet(self) -> bool:
+        """No resting order on either side: a valid "no quote" state, shown as such."""
+        return self.yes_bid is None and self.yes_ask is None
 
     def _built(self) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
         if self._levels is None:
             yc, yq, nc, nq = self._depth
-            self._levels = (tuple(Level(GRID[c], q) for c, q in zip(yc, yq)),
-                            tuple(Level(GRID[c], q) for c, q in zip(nc, nq)))
+            self._levels = (tuple(Level(GRID[c], hundredths_to_count(q)) for c, q in zip(yc, yq)),
+                            tuple(Level(GRID[c], hundredths_to_count(q)) for c, q in zip(nc, nq)))
         return self._levels
 
     @property
-    def yes_bids(self) -> tuple[Level, ...]:  # type: ignore[override]
+    def yes_bids(self) -> tuple[Level, ...]:
         return self._built()[0]
 
     @property
-    def no_bids(self) -> tuple[Level, ...]:  # type: ignore[override]
+    def no_bids(self) -> tuple[Level, ...]:
         return self._built()[1]
 
+    def ask(self, side: Side) -> Decimal | None:
+        if side is Side.YES:
+            return self.yes_ask
+        return None if self.yes_bid is None else ONE - self.yes_bid
+
+    def bid(self, side: Side) -> Decimal | None:
+        if side is Side.YES:
+            return self.yes_bid
+        return None if self.yes_ask is None else ONE - self.yes_ask
+
+    def bid_levels(self, side: Side) -> list[tuple[Decimal, Decimal]]:
+        """Bids for ``side``, best (highest) first."""
+        return [(lv.price, lv.qty) for lv in (self.yes_bids if side is Side.YES else self.no_bids)]
+
+    def ask_levels(self, side: Side) -> list[tuple[Decimal, Decimal]]:
+        """Asks for ``side``, best (cheapest) first: the other side's bids mirrored."""
+        other = self.no_bids if side is Side.YES else self.yes_bids
+        return [(ONE - lv.price, lv.qty) for lv in other]
+
+    def spread(self) -> Decimal | None:
+        if self.yes_bid is None or self.yes_ask is None:
+            return None
+        return self.yes_ask - self.yes_bid
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.ticker, self.ts, self.prices_cc, self.volume_h, self._depth)
+
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, (Quote, Snapshot)):
+        if not isinstance(other, Quote):
             return NotImplemented
-        return _fields(self) == _fields(other)
+        return self._fields() == other._fields()
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (f"Quote(ticker={self.ticker!r}, ts={self.ts}, yes_bid={self.yes_bid}, yes_ask={self.yes_ask}, "
-                f"last={self.last}, depth={len(self._depth[0])}/{len(self._depth[2])}, volume={self.volume})")
+                f"last={self.last}, depth={len(self._depth[0])}/{len(self._depth[2])}, "
+                f"volume={fmt_count(self.volume)})")
 
 
-#: The one quote type that flows through a tick: a Quote from the quick check, or a Snapshot
-#: (pydantic's verdict, or read back from the store). Both read the same (QuoteReads).
-TickQuote = Snapshot | Quote
-
-
-def _fields(s: Quote | Snapshot) -> tuple[Any, ...]:
-    """What a snapshot says, comparable across ``Quote`` and ``Snapshot``."""
-    return (s.ticker, s.ts, s.yes_bid, s.yes_ask, s.last, s.volume,
-            tuple((lv.price, lv.qty) for lv in s.yes_bids), tuple((lv.price, lv.qty) for lv in s.no_bids))
+def cc_price(cc: int | None) -> Decimal | None:
+    """A stored centicent price back as its probability (None stays None)."""
+    return None if cc is None else cc_to_price(cc)
 
 
 class Estimate(_Frozen):
@@ -311,60 +459,60 @@ class Estimate(_Frozen):
     @field_validator("p_hat")
     @classmethod
     def _p(cls, v: Decimal) -> Decimal:
-        if not (ZERO <= v <= ONE):
+        if not v.is_finite() or not (ZERO <= v <= ONE):
             raise ValueError(f"p_hat {v} outside [0, 1]")
         return v
 
 
 class TradeDecision(_Frozen):
-    """A proposal to buy ``contracts`` of ``side`` paying at most ``limit_price`` each."""
+    """A proposal to buy ``contracts`` (0.01 grid) of ``side`` paying at most ``limit_price`` each."""
 
     ticker: str
     ts: int
     side: Side
-    contracts: int = Field(ge=0)
+    contracts: Decimal = Field(ge=0)
     limit_price: Decimal
     best_ask: Decimal
     p_hat: Decimal
     ev_per_contract: Decimal
-    worst_case_cents: int
-    equity_cents: int = 0  # equity when the decision was taken: the per-trade cap's base
+    worst_case_cc: int  # most the trade can lose: cost + fees at the limit, centicents
+    equity_cc: int = 0  # liquidation equity when the decision was taken: the per-trade cap's base
     accepted: bool = False
     reason: str = ""
 
 
 class Fill(_Frozen):
+    """One simulated order's fill. ``value_cc`` is what the contracts cost on a buy, or what
+    they fetched on a sale (``action == "sell"``): the sum over levels of price x count, rounded
+    against the trader to the centicent per level (Kalshi's rounding fee). ``fee_cc`` is the
+    order's trade fee (core/fees.py)."""
+
     ticker: str
     ts: int
     side: Side
-    requested: int
-    contracts: int = Field(gt=0)
-    cost_cents: int
-    fee_cents: int
-    levels: tuple[tuple[Decimal, int], ...]
+    action: str = "buy"  # "buy" | "sell"
+    requested: Decimal
+    contracts: Decimal = Field(gt=0)
+    value_cc: int
+    fee_cc: int
+    levels: tuple[tuple[Decimal, Decimal], ...]
 
     @property
     def avg_price(self) -> Decimal:
-        return Decimal(self.cost_cents) / 100 / self.contracts
+        return Decimal(self.value_cc) / 10_000 / self.contracts
 
 
 class Position(_Frozen):
     ticker: str
     side: Side
-    contracts: int
-    cost_cents: int  # what was paid for the contracts, fees included
-    fee_cents: int = 0
+    contracts: Decimal
+    cost_cc: int  # what was paid for the contracts, fees included
+    fee_cc: int = 0
     opened_ts: int = 0
 
     @property
     def avg_price(self) -> Decimal:
-        return Decimal(self.cost_cents - self.fee_cents) / 100 / self.contracts
-
-
-class Outcome(_Frozen):
-    ticker: str
-    result: Side
-    ts: int
+        return Decimal(self.cost_cc - self.fee_cc) / 10_000 / self.contracts
 
 
 def rejection_reason(err: ValidationError) -> str:
@@ -375,3 +523,7 @@ def rejection_reason(err: ValidationError) -> str:
         msg = e["msg"].removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
+
+
+#: The name the engine and the desk use for the one quote type that flows through a tick.
+TickQuote = Quote

@@ -1,50 +1,99 @@
-"""Prices and money.
+"""Units: prices, counts and money, exact. Conversions live here and nowhere else.
 
-Prices are probabilities in [0, 1] as ``Decimal`` on the one-cent grid (a Kalshi
-contract pays $1, so a probability of 0.42 costs 42 cents). Money is integer cents.
-Conversions live here and nowhere else.
+- **Prices** are probabilities in [0, 1] as ``Decimal`` on Kalshi's finest grid, $0.0001 (a
+  contract pays $1, so 0.4230 costs 42.30 cents; ``deci_cent`` / ``tapered_deci_cent`` markets
+  quote 0.0030 and 0.9930). Stored as integer centicents.
+- **Counts** (contracts, book quantities, volume) are ``Decimal`` on the 0.01 grid (Kalshi's
+  ``*_fp`` strings, "2.50"); stored as integer hundredths of a contract.
+- **Money** is integer **centicents** (``*_cc``): $0.0001, Kalshi's own unit for fee rounding
+  and direct-member balances ("Fee Rounding", docs.kalshi.com). $1 = 10,000 cc.
+
+A fill's value (price x count) has up to six decimals of a dollar; it becomes money once,
+here, rounded against the trader (``ceil_cc`` for what is paid, ``floor_cc`` for what is
+received), which is Kalshi's "rounding fee".
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 
-CENT = Decimal("0.01")
+PRICE_STEP = Decimal("0.0001")
+COUNT_STEP = Decimal("0.01")
+CC_PER_DOLLAR = 10_000
 ONE = Decimal(1)
 ZERO = Decimal(0)
+#: Counts past this (10^12 contracts) are not a market: bound before SQLite (INTEGER is 64-bit).
+MAX_COUNT = Decimal(10) ** 12
 
 
 def price(value: str | int | float | Decimal) -> Decimal:
-    """A probability as an exact Decimal (floats go through ``str`` to avoid binary noise)."""
+    """A probability as an exact Decimal (floats go through ``repr`` to avoid binary noise)."""
     if isinstance(value, float):
         value = repr(value)
     return Decimal(value)
 
 
-def cents_to_price(cents: int) -> Decimal:
-    return (Decimal(cents) * CENT).quantize(CENT)
+def on_grid(value: Decimal, step: Decimal) -> bool:
+    try:
+        return value.is_finite() and value == value.quantize(step)
+    except InvalidOperation:
+        return False
 
 
-def price_to_cents(p: Decimal) -> int:
-    """Exact cents of an on-grid price; raises if the price is off the cent grid."""
-    c = p * 100
+def price_to_cc(p: Decimal) -> int:
+    """Exact centicents of an on-grid price; raises if the price is off the $0.0001 grid."""
+    c = p * CC_PER_DOLLAR
     if c != c.to_integral_value():
-        raise ValueError(f"price {p} is not on the cent grid")
+        raise ValueError(f"price {p} is not on the $0.0001 grid")
     return int(c)
 
 
-def round_ask(p: Decimal) -> Decimal:
-    """Conservative grid rounding for a price we would pay: up to the cent."""
-    return p.quantize(CENT, rounding=ROUND_CEILING)
+def cc_to_price(cc: int) -> Decimal:
+    return Decimal(cc).scaleb(-4)
 
 
-def round_bid(p: Decimal) -> Decimal:
-    """Conservative grid rounding for a price we would receive: down to the cent."""
-    return p.quantize(CENT, rounding=ROUND_FLOOR)
+def count(value: str | int | Decimal) -> Decimal:
+    """A count as an exact Decimal on the 0.01 grid; raises when it is not."""
+    d = Decimal(value)
+    if not on_grid(d, COUNT_STEP):
+        raise ValueError(f"count {value} is not on the 0.01 grid")
+    return d
 
 
-def fmt_cents(cents: int) -> str:
-    """$1,234.56 / -$0.07."""
-    sign = "-" if cents < 0 else ""
-    c = abs(cents)
-    return f"{sign}${c // 100:,}.{c % 100:02d}"
+def count_to_hundredths(n: Decimal) -> int:
+    h = n * 100
+    if h != h.to_integral_value():
+        raise ValueError(f"count {n} is not on the 0.01 grid")
+    return int(h)
+
+
+def hundredths_to_count(h: int) -> Decimal:
+    return Decimal(h).scaleb(-2)
+
+
+def fmt_count(n: Decimal) -> str:
+    """12, 2.5, 0.01: a count as the operator reads it (no trailing zeros)."""
+    return format(n.normalize(), "f")
+
+
+def dollars_to_cc(dollars: Decimal, up: bool) -> int:
+    """Money from an exact dollar amount: ``up`` rounds toward +inf (what is paid), else down."""
+    return int((dollars * CC_PER_DOLLAR).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR))
+
+
+def ceil_cc(dollars: Decimal) -> int:
+    return dollars_to_cc(dollars, True)
+
+
+def floor_cc(dollars: Decimal) -> int:
+    return dollars_to_cc(dollars, False)
+
+
+def fmt_cc(cc: int) -> str:
+    """$1,234.56 / -$0.07; four decimals only when there are sub-cent centicents ($0.0123)."""
+    sign = "-" if cc < 0 else ""
+    c = abs(cc)
+    dollars, frac = divmod(c, CC_PER_DOLLAR)
+    tail = f"{frac // 100:02d}" if frac % 100 == 0 else f"{frac:04d}"
+    return f"{sign}${dollars:,}.{tail}"
+

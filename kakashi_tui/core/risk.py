@@ -12,7 +12,8 @@ from decimal import ROUND_FLOOR, Decimal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kakashi_tui.core.models import MarketStatus, TradeDecision
-from kakashi_tui.core.sizing import per_trade_cap_cents
+from kakashi_tui.core.money import fmt_cc
+from kakashi_tui.core.sizing import per_trade_cap_cc
 
 HARD_MAX_LOSS_PER_TRADE_PCT = Decimal("1")
 HARD_MAX_OPEN_POSITIONS = 5
@@ -52,24 +53,24 @@ class RiskLimits(BaseModel):
         return v
 
 
-def daily_cap_cents(day_start_equity_cents: int, pct: Decimal) -> int:
-    if day_start_equity_cents <= 0:
+def daily_cap_cc(day_start_equity_cc: int, pct: Decimal) -> int:
+    if day_start_equity_cc <= 0:
         return 0
-    return int((Decimal(day_start_equity_cents) * pct / 100).to_integral_value(rounding=ROUND_FLOOR))
+    return int((Decimal(day_start_equity_cc) * pct / 100).to_integral_value(rounding=ROUND_FLOOR))
 
 
 @dataclass(frozen=True)
 class RiskContext:
-    """What the gate needs to know at decision time, all derived from the ledger and feed."""
+    """What the gate needs to know at decision time, all derived from the ledger and feed.
+    Equities are liquidation values (ledger.equity_cc), in centicents."""
 
     now_ms: int
     kill_switch: bool
     daily_stopped: bool
     open_positions: int
-    holds_ticker: bool
-    cash_cents: int
-    equity_cents: int
-    day_start_equity_cents: int
+    cash_cc: int
+    equity_cc: int
+    day_start_equity_cc: int
     market_status: MarketStatus
     market_close_ts: int | None
     quote_ts: int
@@ -85,7 +86,6 @@ STALE_QUOTE = "stale quote"
 WIDE_SPREAD = "spread too wide"
 NO_SPREAD = "one-sided book"
 MAX_POSITIONS = "max open positions reached"
-ALREADY_HOLDS = "already holds a position in this market"
 ZERO_SIZE = "per-trade cap allows 0 contracts"
 PER_TRADE_CAP = "worst-case loss exceeds per-trade cap"
 DAILY_HEADROOM = "worst-case loss would breach the daily loss cap"
@@ -98,8 +98,8 @@ def check(decision: TradeDecision, ctx: RiskContext, limits: RiskLimits) -> tupl
         return False, KILL_SWITCH
     if ctx.daily_stopped:
         return False, DAILY_STOP
-    if ctx.market_status is not MarketStatus.OPEN:
-        return False, MARKET_NOT_OPEN
+    if not ctx.market_status.tradable:
+        return False, f"{MARKET_NOT_OPEN} ({ctx.market_status.value})"
     if ctx.market_close_ts is not None and ctx.now_ms >= ctx.market_close_ts:
         return False, MARKET_CLOSED
     age = ctx.now_ms - ctx.quote_ts
@@ -109,24 +109,23 @@ def check(decision: TradeDecision, ctx: RiskContext, limits: RiskLimits) -> tupl
         return False, NO_SPREAD
     if ctx.spread > limits.max_spread:
         return False, f"{WIDE_SPREAD} ({ctx.spread} > {limits.max_spread})"
-    if ctx.holds_ticker:
-        return False, ALREADY_HOLDS
     if ctx.open_positions >= limits.max_open_positions:
         return False, f"{MAX_POSITIONS} ({ctx.open_positions}/{limits.max_open_positions})"
     if decision.contracts <= 0:
         return False, ZERO_SIZE
-    cap = per_trade_cap_cents(ctx.equity_cents, limits.max_loss_per_trade_pct)
-    if decision.worst_case_cents > cap:
-        return False, f"{PER_TRADE_CAP} ({decision.worst_case_cents}c > {cap}c)"
-    day_loss = max(0, ctx.day_start_equity_cents - ctx.equity_cents)
-    dcap = daily_cap_cents(ctx.day_start_equity_cents, limits.daily_loss_cap_pct)
-    if day_loss + decision.worst_case_cents > dcap:
-        return False, f"{DAILY_HEADROOM} ({day_loss}c lost + {decision.worst_case_cents}c > {dcap}c)"
-    if decision.worst_case_cents > ctx.cash_cents:
+    cap = per_trade_cap_cc(ctx.equity_cc, limits.max_loss_per_trade_pct)
+    if decision.worst_case_cc > cap:
+        return False, f"{PER_TRADE_CAP} ({fmt_cc(decision.worst_case_cc)} > {fmt_cc(cap)})"
+    day_loss = max(0, ctx.day_start_equity_cc - ctx.equity_cc)
+    dcap = daily_cap_cc(ctx.day_start_equity_cc, limits.daily_loss_cap_pct)
+    if day_loss + decision.worst_case_cc > dcap:
+        return False, (f"{DAILY_HEADROOM} ({fmt_cc(day_loss)} lost + {fmt_cc(decision.worst_case_cc)}"
+                       f" > {fmt_cc(dcap)})")
+    if decision.worst_case_cc > ctx.cash_cc:
         return False, NO_CASH
     return True, "accepted"
 
 
-def daily_cap_hit(day_start_equity_cents: int, equity_cents: int, limits: RiskLimits) -> bool:
-    cap = daily_cap_cents(day_start_equity_cents, limits.daily_loss_cap_pct)
-    return day_start_equity_cents - equity_cents >= cap > 0
+def daily_cap_hit(day_start_equity_cc: int, equity_cc: int, limits: RiskLimits) -> bool:
+    cap = daily_cap_cc(day_start_equity_cc, limits.daily_loss_cap_pct)
+    return day_start_equity_cc - equity_cc >= cap > 0

@@ -1,11 +1,13 @@
-"""Turn a source's raw row into validated models, or a reason it was rejected.
+"""Turn a source's raw row into validated models, or a reason it was rejected. Prices and
+counts are converted to the domain's units here, once (core/money.py).
 
 Two checks, one set of rules. ``Snapshot`` (pydantic) is the rule book and names the
 reason for every rejection. ``quick_snapshot`` is the hot path: it accepts only rows that
-are plainly valid in their usual form (prices as cent-grid strings or Decimals, integer
-quantities and timestamps) and returns a ``Quote`` with no model built per row; anything
-else, good or bad, goes to pydantic. A property test holds the two together: whatever the
-quick check accepts, pydantic accepts with the same values.
+are plainly valid in their usual form (prices as $0.0001-grid strings or Decimals, counts as
+integers or 0.01-grid strings, integer timestamps) and returns a ``Quote`` with no model built
+per row; anything else, good or bad, goes to pydantic. Either way the tick gets a ``Quote``.
+A property test holds the two together: whatever the quick check accepts, pydantic accepts
+with the same values.
 """
 
 from __future__ import annotations
@@ -15,38 +17,74 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from kakashi_tui.core.models import FUTURE_SKEW_MS, GRID, Market, Quote, Snapshot, rejection_reason
+from kakashi_tui.core.models import FUTURE_SKEW_MS, GRID, MAX_TS_MS, Market, Quote, Snapshot, qty_text, rejection_reason
+
+#: The reason a quote of a market that has settled is rejected (it is never traded again).
+SETTLED_QUOTE = "market has settled: quote refused"
 
 
 class Validated(NamedTuple):  # one per row on the hot path: a tuple, not a frozen dataclass
     market: Market | None
-    snapshot: Snapshot | Quote | None
+    snapshot: Quote | None
     reason: str | None  # None when the row is good
 
 
-# Every grid price in [0, 1] by the forms sources write it ("0.42", "0.4", Decimal) -> cents.
-# Decimal keys also match equal values written otherwise (Decimal("0.420")) and the same
-# numbers as int or float (1, 0.5): pydantic reads those as the same Decimal.
-_CENTS: dict[Any, int] = {}
+def _forms(c: int) -> list[str]:
+    """The ways a source writes the price of ``c`` centicents: "0.4200", "0.420", "0.42"."""
+    s = f"{c // 10_000}.{c % 10_000:04d}"
+    out = [s]
+    while s.endswith("0") and "." in s:
+        s = s[:-1].rstrip(".") if s[:-1].endswith(".") else s[:-1]
+        out.append(s)
+    return out
+
+
+# Every grid price in [0, 1] by the forms sources write it -> centicents. Decimal keys also match
+# equal values written otherwise (Decimal("0.420")) and the same numbers as int or float (1,
+# 0.5, 0.0625): pydantic reads those as the same Decimal.
+_CC: dict[Any, int] = {}
 for _c, _d in enumerate(GRID):
-    _CENTS[_d] = _c
-    _CENTS[f"{_c / 100:.2f}"] = _c
-    if _c % 10 == 0:
-        _CENTS[f"{_c / 100:.1f}"] = _c
-_CENTS.update({"0": 0, "1": 100})
-_FLOAT = [c / 100 for c in range(101)]  # == float(Decimal("0.42")): both are the nearest double
-_LEVEL_TEXT = [f'["{c / 100:.2f}",' for c in range(101)]
+    _CC[_d] = _c
+    for _f in _forms(_c):
+        _CC[_f] = _c
+_LEVEL_TEXT = [f'["{d}","' for d in GRID]
+_INT_QTY_TEXT = [f'{q}.00"]' for q in range(1000)]
 _SNAPSHOT_KEYS = frozenset(("ticker", "ts", "yes_bid", "yes_ask", "last", "yes_bids", "no_bids", "volume"))
 _PRICE_TYPES = (str, Decimal)
+_MAX_H = 10**14  # MAX_COUNT (10^12 contracts) in hundredths
+_MAX_Q = 10**12
+_HUNDRED = Decimal(100)
 
 
-def _levels(levels: Any, cents: list[int], qtys: list[int], text: list[str]) -> bool:
+def _hundredths(q: Any) -> int:
+    """A count in hundredths when plainly valid (int, "2.50", "2", Decimal on the grid); else -1."""
+    tq = type(q)
+    if tq is int:
+        h = q * 100
+    elif tq is str:
+        whole, dot, frac = q.partition(".")
+        if not (whole.isascii() and whole.isdigit()) or len(frac) > 2 or (frac and not (frac.isascii() and frac.isdigit())):
+            return -1
+        h = int(whole) * 100 + (int(frac.ljust(2, "0")) if frac else 0)
+    elif tq is Decimal:
+        if not q.is_finite():
+            return -1
+        x = q * _HUNDRED
+        if x != x.to_integral_value():
+            return -1
+        h = int(x)
+    else:
+        return -1
+    return h if 0 <= h <= _MAX_H else -1
+
+
+def _levels(levels: Any, prices: list[int], qtys: list[int], text: list[str]) -> bool:
     """Check levels given as {"price", "qty"} dicts or [price, qty] pairs, appending their
-    cents, quantities and stored text; False when they are not plainly valid."""
+    centicents, hundredths and stored text; False when they are not plainly valid."""
     if type(levels) not in (list, tuple):
         return False
-    last = 100
-    get = _CENTS.get
+    last = 10_000
+    get = _CC.get
     try:
         for lv in levels:
             tp = type(lv)
@@ -56,16 +94,25 @@ def _levels(levels: Any, cents: list[int], qtys: list[int], text: list[str]) -> 
                 p, q = lv.get("price"), lv.get("qty")
             else:
                 return False
-            # Strictly inside (0, 1), best first, distinct; a positive integer quantity. Prices
-            # are looked up without a type check: the only other keys that match (bools, 0 and
-            # 1, the floats 0.25/0.5/0.75) are out of bounds or exactly what pydantic would read.
+            # Strictly inside (0, 1), best first, distinct; a positive count on the 0.01 grid.
+            # Prices are looked up without a type check: the only other keys that match (bools,
+            # 0 and 1, floats that are exact on the grid) are out of bounds or exactly what
+            # pydantic would read.
             c = get(p)
-            if c is None or not 0 < c < last or type(q) is not int or q <= 0:
+            if c is None or not 0 < c < last:
                 return False
+            if type(q) is int and 0 < q <= _MAX_Q:  # the usual integer count: no parsing
+                h = q * 100
+                qt = _INT_QTY_TEXT[q] if q < 1000 else f'{q}.00"]'
+            else:
+                h = _hundredths(q)
+                if h <= 0:
+                    return False
+                qt = f'{qty_text(h)}"]'
             last = c
-            cents.append(c)
-            qtys.append(q)
-            text.append(f"{_LEVEL_TEXT[c]}{q}]")
+            prices.append(c)
+            qtys.append(h)
+            text.append(_LEVEL_TEXT[c] + qt)
     except TypeError:  # an unhashable price
         return False
     return True
@@ -75,13 +122,13 @@ _NO = -1  # a top-of-book price the quick check does not take
 
 
 def _top(v: Any) -> int | None:
-    """Cents of a top-of-book price; None when absent; _NO when not plainly a grid price."""
+    """Centicents of a top-of-book price; None when absent; _NO when not plainly a grid price."""
     if v is None:
         return None
     if type(v) not in _PRICE_TYPES:
         return _NO
     try:
-        c = _CENTS.get(v)
+        c = _CC.get(v)
     except TypeError:  # Decimal("sNaN") cannot be hashed
         return _NO
     return _NO if c is None else c
@@ -94,17 +141,19 @@ def quick_snapshot(raw: dict[str, Any], now_ms: int | None) -> Quote | None:
     ticker, ts = raw.get("ticker"), raw.get("ts")
     if type(ticker) is not str or not ticker or ticker.strip() != ticker:
         return None
-    if type(ts) is not int or ts <= 0 or (now_ms is not None and ts > now_ms + FUTURE_SKEW_MS):
+    if type(ts) is not int or ts <= 0 or ts > MAX_TS_MS or (now_ms is not None and ts > now_ms + FUTURE_SKEW_MS):
         return None
     bid, ask, last = _top(raw.get("yes_bid")), _top(raw.get("yes_ask")), _top(raw.get("last"))
     if bid == _NO or ask == _NO or last == _NO:
         return None
-    if (bid is not None and not 0 < bid < 100) or (ask is not None and not 0 < ask < 100):
+    if bid == 0:  # Kalshi's quiet side: no bid
+        bid = None
+    if ask == 10_000:  # no ask
+        ask = None
+    if bid is not None and ask is not None and ask <= bid:
         return None
-    if bid is None and ask is None or (bid is not None and ask is not None and ask <= bid):
-        return None
-    volume = raw.get("volume", 0)
-    if type(volume) is not int:
+    volume = _hundredths(raw.get("volume", 0))
+    if volume < 0:
         return None
     yc: list[int] = []
     yq: list[int] = []
@@ -114,14 +163,10 @@ def quick_snapshot(raw: dict[str, Any], now_ms: int | None) -> Quote | None:
     nt: list[str] = []
     if not _levels(raw.get("yes_bids", ()), yc, yq, yt) or not _levels(raw.get("no_bids", ()), nc, nq, nt):
         return None
-    if (yc and bid is not None and yc[0] != bid) or (nc and ask is not None and 100 - nc[0] != ask):
+    if (yc and bid is not None and yc[0] != bid) or (nc and ask is not None and 10_000 - nc[0] != ask):
         return None
     text = f'{{"yes":[{",".join(yt)}],"no":[{",".join(nt)}]}}' if yc or nc else ""
-    return Quote(ticker, ts,
-                 None if bid is None else GRID[bid], None if ask is None else GRID[ask],
-                 None if last is None else GRID[last], volume, (yc, yq, nc, nq),
-                 (None if bid is None else _FLOAT[bid], None if ask is None else _FLOAT[ask],
-                  None if last is None else _FLOAT[last]), text)
+    return Quote(ticker, ts, bid, ask, last, volume, (yc, yq, nc, nq), text)
 
 
 def model_input(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -136,8 +181,10 @@ def model_input(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {**snapshot, **{k: dicts(snapshot[k]) for k in ("yes_bids", "no_bids") if k in snapshot}}
 
 
-def validate_row(market: dict[str, Any], snapshot: dict[str, Any] | None, now_ms: int, known: Market | None = None) -> Validated:
+def validate_row(market: dict[str, Any], snapshot: dict[str, Any] | None, now_ms: int, known: Market | None = None,
+                 settled: frozenset[str] | set[str] = frozenset()) -> Validated:
     """``known``: the Market this exact raw market dict validated to before (markets rarely change).
+    ``settled``: tickers whose settlement is booked: their quotes are refused (SETTLED_QUOTE).
 
     Book levels may be given as {"price", "qty"} dicts or [price, qty] pairs.
     """
@@ -151,10 +198,14 @@ def validate_row(market: dict[str, Any], snapshot: dict[str, Any] | None, now_ms
             return Validated(None, None, "market " + rejection_reason(e))
     if snapshot is None:
         return Validated(m, None, None)
-    s: Snapshot | Quote | None = quick_snapshot(snapshot, now_ms)
+    if m.status.settled:  # over: its row says so (its last quote is not news, nor bad data)
+        return Validated(m, None, None)
+    if m.ticker in settled:  # booked as settled, yet quoted as if trading: refused, never traded again
+        return Validated(m, None, SETTLED_QUOTE)
+    s: Quote | None = quick_snapshot(snapshot, now_ms)
     if s is None:
         try:
-            s = Snapshot.model_validate(model_input(snapshot), context=ctx)
+            s = Quote.from_snapshot(Snapshot.model_validate(model_input(snapshot), context=ctx))
         except ValidationError as e:
             return Validated(m, None, "snapshot " + rejection_reason(e))
     if s.ticker != m.ticker:

@@ -169,7 +169,7 @@ class KakashiApp(App[int]):
             self.oplog.error(f"could not load the recent history: {e}")
             return
         for ts, ticker, side, n, limit, ev, accepted, reason in decisions:
-            log.add_decision(ts, ticker, side, n, Decimal(str(limit)), Decimal(str(ev)), bool(accepted), reason)
+            log.add_decision(ts, ticker, side, n, limit, Decimal(str(ev)), bool(accepted), reason)
         for ts, kind, detail in events:
             if kind != "day_start":
                 log.add(LogEntry(ts, "event", kind, event_text(kind, detail), "note"))

@@ -188,6 +188,7 @@ class RejectedLine:
     source: str
     reason: str
     payload: str
+    count: int = 1  # times this (source, ticker, reason) was seen
 
 
 class RejectedScreen(_ReadOnlyModal):
@@ -203,14 +204,15 @@ class RejectedScreen(_ReadOnlyModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="rejected-box"):
-            shown = f"newest {len(self.rows)} of {self.total}" if self.total > len(self.rows) else f"{len(self.rows)}"
-            yield Label(f"Rejected rows ({shown}): never traded on, kept for inspection", id="rejected-title")
+            yield Label(f"Rejected rows ({self.total} in all, {len(self.rows)} kinds): never traded on, kept for "
+                        "inspection", id="rejected-title")
             table: DataTable[str] = DataTable(id="rejected-table", cursor_type="row", zebra_stripes=True)
-            table.add_column("time", width=8)
+            table.add_column("last seen", width=9)
             table.add_column("ticker", width=26)
+            table.add_column("times", width=5)
             table.add_column("reason")
             for i, r in enumerate(self.rows):
-                table.add_row(self.fmt_time(r.ts), r.ticker or "?", r.reason, key=str(i))
+                table.add_row(self.fmt_time(r.ts), r.ticker or "?", str(r.count), r.reason, key=str(i))
             yield table
             with VerticalScroll(id="rejected-payload-box"):
                 yield Static("", id="rejected-payload")
@@ -230,8 +232,8 @@ class RejectedScreen(_ReadOnlyModal):
             box.update(Text("No rejected rows.", style="dim"))
             return
         r = self.rows[max(0, min(i, len(self.rows) - 1))]
-        box.update(Text.assemble((f"{r.ticker or '?'} ", "bold"), (f"from {r.source}: ", "dim"), r.reason, "\n",
-                                 (r.payload, "")))
+        box.update(Text.assemble((f"{r.ticker or '?'} ", "bold"), (f"from {r.source}, {r.count} time(s): ", "dim"),
+                                 r.reason, "\n", (r.payload, "")))
 
 
 @dataclass(frozen=True)
@@ -242,7 +244,7 @@ class MarketInfo:
     title: str
     status: str
     close_ts: int | None
-    volume: int | None
+    volume: Decimal | None
     fee_multiplier: Decimal | None
     bid: Decimal | None
     ask: Decimal | None
@@ -275,7 +277,7 @@ class MarketScreen(_ReadOnlyModal):
             facts.add_column(style="dim", no_wrap=True)
             facts.add_column(no_wrap=True)
         facts.add_row("closes", self.fmt_time(i.close_ts) if i.close_ts else "—", "status", i.status)
-        facts.add_row("volume", "—" if i.volume is None else f"{i.volume:,}", "fee multiplier",
+        facts.add_row("volume", "—" if i.volume is None else f"{i.volume.normalize():,f}", "fee multiplier",
                       "—" if i.fee_multiplier is None else f"{i.fee_multiplier}")
         facts.add_row("bid / ask", f"{p(i.bid)} / {p(i.ask)}", "p̂", f"{p(i.p_hat)} ({i.p_source or 'none'})")
         facts.add_row("signal", i.signal or "—", "", "")

@@ -22,7 +22,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
-from kakashi_tui.core.money import fmt_cents
+from kakashi_tui.core.money import fmt_cc, fmt_count
 from kakashi_tui.report import dollars
 from kakashi_tui.view import fmt_utc as _utc
 from kakashi_tui.view import (
@@ -41,8 +41,8 @@ class Palette:
         self.held = v.get("accent", "")
         self.dim = "dim"  # an attribute, not a colour: muted on any theme
 
-    def money(self, cents: int) -> str:
-        return self.up if cents > 0 else (self.down if cents < 0 else "")
+    def money(self, cc: int) -> str:
+        return self.up if cc > 0 else (self.down if cc < 0 else "")
 
     def level(self, level: str) -> str:
         return {"ok": self.up, "warn": self.warn, "error": f"bold {self.down}"}[level]
@@ -557,8 +557,8 @@ class MarketDetail(Static):
         for i in range(max(len(bids), len(asks))):
             b = bids[i] if i < len(bids) else None
             a = asks[i] if i < len(asks) else None
-            ladder.add_row(fmt_price(b[0]) if b else "", str(b[1] or "") if b else "",
-                           fmt_price(a[0]) if a else "", str(a[1] or "") if a else "")
+            ladder.add_row(fmt_price(b[0]) if b else "", fmt_count(b[1]) if b and b[1] else "",
+                           fmt_price(a[0]) if a else "", fmt_count(a[1]) if a and a[1] else "")
         recent = Table(box=None, padding=(0, 1), expand=True, title="recent quotes", title_style=pal.dim)
         recent.add_column("time")
         recent.add_column("bid", justify="right")
@@ -568,7 +568,7 @@ class MarketDetail(Static):
         decs = [d for d in v.decisions if d.ticker == t][-3:][::-1]
         lines = Text()
         for d in decs:
-            lines.append(f"{_utc(d.ts, '%H:%M')} {d.side.value.upper()} x{d.contracts} ", style="bold")
+            lines.append(f"{_utc(d.ts, '%H:%M')} {d.side.value.upper()} x{fmt_count(d.contracts)} ", style="bold")
             lines.append(("✓ " if d.accepted else "✗ ") + d.reason + "\n", style=pal.up if d.accepted else pal.down)
         return Group(head, ladder, recent, Text("decisions", style=pal.dim), lines or Text("none yet", style=pal.dim),
                      Text("enter: chart, volume, fee", style=pal.dim))
@@ -587,7 +587,7 @@ class PositionsPanel(Static):
         tw = max([6] + [len(x) for x in tickers])
         cols = [("Ticker", "left"), ("Side", "left"), ("Qty", "right"), ("Avg", "right"), ("Mark", "right"),
                 ("uPnL", "right"), ("Closes", "right")]
-        widths = {"Ticker": tw, "Side": 4, "Qty": 4, "Avg": 4, "Mark": 9, "uPnL": 8, "Closes": 7}
+        widths = {"Ticker": tw, "Side": 4, "Qty": 6, "Avg": 6, "Mark": 11, "uPnL": 10, "Closes": 7}  # $1,000.0000
         room = self.size.width or 200
         drop: list[str] = []
         for name in ("Closes", "Avg", "Side", "Mark"):  # least needed first; numbers are never cut
@@ -604,17 +604,18 @@ class PositionsPanel(Static):
             t.add_row(*[c for (name, _j), c in zip(cols, cells) if name not in drop])
 
         for p in v.positions:
-            row(p.ticker, p.side.value.upper(), str(p.contracts), f"{p.avg_price:.2f}", fmt_cents(p.mark_cents),
-                Text(fmt_signed(p.upnl_cents), style=pal.money(p.upnl_cents)), fmt_duration(p.close_in_ms))
+            row(p.ticker, p.side.value.upper(), fmt_count(p.contracts), fmt_price(p.avg_price), fmt_cc(p.mark_cc),
+                Text(fmt_signed(p.upnl_cc), style=pal.money(p.upnl_cc)), fmt_duration(p.close_in_ms))
         if not v.positions:
             t.caption, t.caption_justify, t.caption_style = "no open positions", "left", "dim"
-        self.border_subtitle = (f"equity {fmt_cents(v.equity_cents)} · today {fmt_signed(v.today_pnl_cents)} · "
-                                f"cash {fmt_cents(v.cash_cents)}")
+        self.border_subtitle = (f"equity {fmt_cc(v.equity_cc)} · today {fmt_signed(v.today_pnl_cc)} · "
+                                f"cash {fmt_cc(v.cash_cc)}")
         for c in list(v.history)[-4:][::-1]:
-            outcome = ("WON" if c.proceeds_cents > 0 else "LOST") if c.kind.value == "settle" else "SOLD"
+            outcome = (("WON" if c.proceeds_cc > 0 else "LOST") if c.kind.value == "settle"
+                       else "CORRECTED" if c.kind.value == "settle_fix" else "SOLD")
             row(Text(c.ticker, style=pal.dim), Text(c.side.value.upper(), style=pal.dim),
-                Text(str(c.contracts), style=pal.dim), Text(outcome, style=pal.dim), "",
-                Text(fmt_signed(c.pnl_cents), style=pal.money(c.pnl_cents)),
+                Text(fmt_count(c.contracts), style=pal.dim), Text(outcome, style=pal.dim), "",
+                Text(fmt_signed(c.pnl_cc), style=pal.money(c.pnl_cc)),
                 Text("settled" if outcome != "SOLD" else "sold", style=pal.dim))
         return t
 
@@ -630,12 +631,12 @@ class BankrollPanel(Static):
         t = Table(box=None, padding=(0, 1), expand=True, show_header=False)
         t.add_column(style=pal.dim, no_wrap=True)
         t.add_column(justify="right", no_wrap=True)
-        t.add_row("Cash", fmt_cents(v.cash_cents))
-        t.add_row("Equity", Text(fmt_cents(v.equity_cents), style="bold"))
-        t.add_row("Realised", Text(fmt_signed(v.realized_cents), style=pal.money(v.realized_cents)))
-        t.add_row("Unrealised", Text(fmt_signed(v.unrealized_cents), style=pal.money(v.unrealized_cents)))
-        t.add_row("Today", Text(fmt_signed(v.today_pnl_cents), style=pal.money(v.today_pnl_cents)))
-        t.add_row("Fees", fmt_cents(v.fees_cents))
+        t.add_row("Cash", fmt_cc(v.cash_cc))
+        t.add_row("Equity", Text(fmt_cc(v.equity_cc), style="bold"))
+        t.add_row("Realised", Text(fmt_signed(v.realized_cc), style=pal.money(v.realized_cc)))
+        t.add_row("Unrealised", Text(fmt_signed(v.unrealized_cc), style=pal.money(v.unrealized_cc)))
+        t.add_row("Today", Text(fmt_signed(v.today_pnl_cc), style=pal.money(v.today_pnl_cc)))
+        t.add_row("Fees", fmt_cc(v.fees_cc))
         return t
 
 
@@ -689,7 +690,7 @@ class RiskPanel(Static):
         if v.daily_stopped:
             t.add_row("Daily cap", Text("HIT: no new trades", style=f"bold {pal.down}"))
             notes.append(f" until 00:00 UTC; positions {hold}", style=pal.dim)
-            if v.daily_cap_cents and -v.today_pnl_cents > v.daily_cap_cents:
+            if v.daily_cap_cc and -v.today_pnl_cc > v.daily_cap_cc:
                 notes.append("\n loss past the cap: marks moved after", style=pal.warn)
         else:
             t.add_row("Daily cap", Text("stops new trades", style=pal.up))
@@ -743,13 +744,13 @@ class DecisionLog(VerticalScroll, can_focus=True):
             out = [e for e in out if e.rejection or e.level == "error"]
         return sorted(out, key=lambda e: e.ts, reverse=True)
 
-    def add_decision(self, ts: int, ticker: str, side: str, contracts: int, limit_price, ev, accepted: bool,
+    def add_decision(self, ts: int, ticker: str, side: str, contracts: Decimal, limit_price, ev, accepted: bool,
                      reason: str) -> None:
         """A decision, once (a restart loads the stored ones; views then carry the same again)."""
         key = (ts, ticker, side, contracts, reason)
         if key not in self._history:
             verdict = ("✓ " if accepted else "✗ ") + reason
-            self._history[key] = LogEntry(ts, ticker, f"{side.upper()} x{contracts}",
+            self._history[key] = LogEntry(ts, ticker, f"{side.upper()} x{fmt_count(contracts)}",
                                           f"@≤{limit_price:.2f} EV {ev:+.2f} {dollars(verdict)}",
                                           "ok" if accepted else "error", rejection=not accepted)
 

@@ -235,9 +235,9 @@ async def test_rejected_rows_screen_shows_time_ticker_reason_payload(kengine, tm
         await pilot.press("x")
         assert await wait_for(pilot, lambda: isinstance(app.screen, RejectedScreen))
         s = app.screen
-        assert s.total == 12 and len(s.rows) == 12
+        assert s.total == 12 and len(s.rows) == 1  # the same bad row each tick: one record, counted
         row = s.rows[0]
-        assert row.ticker == "KXHIGHNY-26NOV27-T55" and "outside [0, 1]" in row.reason
+        assert row.ticker == "KXHIGHNY-26NOV27-T55" and "outside [0, 1]" in row.reason and row.count == 12
         assert '"yes_bid_dollars": "1.7000"' in row.payload
         await pilot.pause()
         assert "1.7000" in screen_text(app)
@@ -462,9 +462,9 @@ def test_gate_labels_cover_every_refusal():
 
 async def test_a_loss_past_the_daily_cap_is_explained(engine, tmp_path):
     engine.store.set_control("daily_stop_day", utc_day(engine.source.now_ms()))
-    engine.store.set_control("day_start_equity", str(engine.equity() + 5_000))  # $50 down on a $30 cap
+    engine.store.set_control("day_start_equity", str(engine.equity() + 500_000))  # $50 down on a $30 cap
     app = desk_app(engine, tmp_path)
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
-        assert app.view.daily_cap_cents < -app.view.today_pnl_cents
+        assert app.view.daily_cap_cc < -app.view.today_pnl_cc
         assert "loss past the cap: marks moved after" in screen_text(app)
