@@ -147,19 +147,28 @@ MARKET_COLUMNS = [
     Column("ev_no", "EV N", 6), Column("signal", "Signal", 9, "left"), Column("age", "Age", 5),
 ]
 TICKER_MIN, TICKER_MAX = 10, 40
+_CENT = Decimal("0.01")
 TITLE_MIN = 8
 SORTS = ["ticker", "edge", "age"]
 SORT_ARROWS = {"ticker": "▲", "edge": "▼", "age": "▲"}  # the direction each mode sorts in
 SORT_COLUMNS = {"ticker": ("ticker",), "edge": ("ev_yes", "ev_no"), "age": ("age",)}  # edge: the better side
 
 
-def layout_columns(width: int, ticker_width: int) -> list[tuple[Column, int]]:
-    """The columns that fit ``width``, each with its width: drop by priority, never cut a number."""
+PRICE_KEYS = ("bid", "ask", "last", "p_hat")
+SUB_CENT_PRICE_WIDTH = 7  # "0.4230 ": Kalshi's $0.0001 grid, never rounded away
+
+
+def layout_columns(width: int, ticker_width: int, sub_cent: bool = False) -> list[tuple[Column, int]]:
+    """The columns that fit ``width``, each with its width: drop by priority, never cut a number.
+    ``sub_cent``: some price is off the cent grid, so price columns take four decimals."""
     cols = [c for c in MARKET_COLUMNS]
     tw = max(TICKER_MIN, min(TICKER_MAX, ticker_width + 1))
 
+    def w_of(c: Column) -> int:
+        return SUB_CENT_PRICE_WIDTH if (sub_cent and c.key in PRICE_KEYS) else c.width
+
     def fixed(cs):
-        return sum(tw if c.key == "ticker" else c.width for c in cs if c.key != "title")
+        return sum(tw if c.key == "ticker" else w_of(c) for c in cs if c.key != "title")
 
     while True:
         room = width - fixed(cols)
@@ -171,7 +180,7 @@ def layout_columns(width: int, ticker_width: int) -> list[tuple[Column, int]]:
             break
         cols.remove(max(droppable, key=lambda c: c.drop))
     room = max(0, width - fixed(cols))
-    return [(c, tw if c.key == "ticker" else (room if c.key == "title" else c.width)) for c in cols]
+    return [(c, tw if c.key == "ticker" else (room if c.key == "title" else w_of(c))) for c in cols]
 
 
 def ev_cell(e: Decimal | None, pal: "Palette") -> tuple[str, str]:
@@ -225,6 +234,7 @@ class MarketsTable(ScrollView, can_focus=True):
         self._pal: Palette | None = None
         self._layout: list[tuple[Column, int]] | None = None
         self._ticker_width = TICKER_MIN
+        self._sub_cent = False  # sticky: once a price needs four decimals, the columns keep them
 
     # -- data ------------------------------------------------------------------------------
     @property
@@ -261,6 +271,10 @@ class MarketsTable(ScrollView, can_focus=True):
                 continue
             self._strips.pop(t, None)
             self._lines[t] = m
+            if not self._sub_cent and any(x is not None and x != x.quantize(_CENT)
+                                          for x in (m.bid, m.ask, m.last, m.p_hat)):
+                self._sub_cent = True
+                self._relayout()
             resort = resort or old is None or (
                 self.sort_mode == "edge" and (old.ev_yes, old.ev_no) != (m.ev_yes, m.ev_no)) or (
                 self.sort_mode == "age" and old.age_ms != m.age_ms) or (
@@ -355,7 +369,8 @@ class MarketsTable(ScrollView, can_focus=True):
     # -- rendering -------------------------------------------------------------------------
     def _columns(self) -> list[tuple[Column, int]]:
         if self._layout is None:
-            self._layout = layout_columns(max(1, self.scrollable_content_region.width), self._ticker_width)
+            self._layout = layout_columns(max(1, self.scrollable_content_region.width), self._ticker_width,
+                                          self._sub_cent)
         return self._layout
 
     def _width(self) -> int:

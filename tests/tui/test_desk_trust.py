@@ -98,13 +98,13 @@ async def test_p_hat_nan_shows_the_error_in_the_dialog(engine, tmp_path):
 NUMERIC = {c.key: c.width for c in MARKET_COLUMNS if c.key not in ("ticker", "title")}
 
 
-@given(width=st.integers(40, 220), ticker=st.integers(6, 40))
-def test_columns_drop_by_priority_and_never_cut_a_number(width, ticker):
-    cols = layout_columns(width, ticker)
+@given(width=st.integers(40, 220), ticker=st.integers(6, 40), sub_cent=st.booleans())
+def test_columns_drop_by_priority_and_never_cut_a_number(width, ticker, sub_cent):
+    cols = layout_columns(width, ticker, sub_cent)
     keys = [c.key for c, _w in cols]
     for c, w in cols:
-        if c.key in NUMERIC:
-            assert w == NUMERIC[c.key]  # a number's column is full width or absent
+        if c.key in NUMERIC:  # a number's column is full width or absent ("0.4230" needs 7)
+            assert w == (7 if sub_cent and c.key in ("bid", "ask", "last", "p_hat") else NUMERIC[c.key])
         if c.key == "ticker":
             assert w >= min(ticker + 1, TICKER_MAX)
     for must in ("ticker", "bid", "ask", "p_hat", "ev_yes", "ev_no", "signal", "age"):
