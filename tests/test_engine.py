@@ -249,12 +249,12 @@ def test_daily_cap_stops_trading_for_the_rest_of_the_utc_day(db_path):
 
 @pytest.mark.parametrize("policy", ["hold", "flatten"])
 def test_on_daily_stop_holds_or_flattens_open_positions(db_path, policy):
-    cfg = EngineConfig(bankroll_cents=10_000, on_daily_stop=policy)
+    cfg = EngineConfig(bankroll_cc=1_000_000, on_daily_stop=policy)
     e = fake_engine(db_path, [FetchBatch(rows=[row("T", depth=500)])], p={"T": 0.60}, cfg=cfg)
     e.tick()
     assert e.account.open_positions()
     e.source.batches = [FetchBatch(rows=[row("T", bid="0.01", ask="0.03")])]
-    e.store.set_control("day_start_equity", "10400")
+    e.store.set_control("day_start_equity", "1040000")
     e.tick()
     assert e.daily_stopped()
     if policy == "hold":
