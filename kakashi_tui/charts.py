@@ -1,32 +1,46 @@
-"""Post-mortem charts as PNG files, rendered headless (matplotlib's Agg backend)."""
+"""Post-mortem charts as PNG files, rendered headless (matplotlib's Agg backend).
+
+Every chart labels both axes with their units; the calibration chart prints how many settled
+markets fell in each bin, so a dot made of one market is not read as a trend.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display needed, ever
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from kakashi_tui.core.stats import drawdown_series  # noqa: E402
 
 CHARTS = ("bankroll.png", "drawdown.png", "edge_hist.png", "calibration.png")
+TIME_LABEL = "time (UTC)"
 
 
-def _dt(ms: int) -> datetime:
+def _dt(ms: int) -> Any:  # a datetime, which matplotlib plots as a date (its stubs say float)
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
-def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
 
 
-def write_charts(d, folder: Path) -> list[str]:
-    """bankroll.png, drawdown.png, edge_hist.png, calibration.png in ``folder``."""
+def calibration_bins(pairs) -> list[tuple[float, float, int]]:
+    """(bin centre, share that settled YES, count) per p̂ decile that holds any market."""
+    bins: dict[int, list[int]] = {}
+    for p, _m, y in pairs:
+        bins.setdefault(min(int(p * 10), 9), []).append(y)
+    return [((b + 0.5) / 10, sum(v) / len(v), len(v)) for b, v in sorted(bins.items())]
+
+
+def figures(d) -> dict[str, Figure]:
+    """The four charts as matplotlib figures (the caller saves and closes them)."""
+    out: dict[str, Figure] = {}
     # bankroll: equity over time, trades marked
     fig, ax = plt.subplots(figsize=(9, 4))
     if d.equity:
@@ -44,55 +58,68 @@ def write_charts(d, folder: Path) -> list[str]:
                        label="trade", zorder=3)
         ax.legend(loc="best")
     else:
-        ax.text(0.5, 0.5, "no ticks in this period", ha="center", va="center", transform=ax.transAxes)
+        _empty(ax, "no ticks in this period")
     ax.set_title("Bankroll (equity, marked at the bid)")
-    ax.set_ylabel("$")
-    _save(fig, folder / "bankroll.png")
+    ax.set_xlabel(TIME_LABEL)
+    ax.set_ylabel("equity ($)")
+    out["bankroll.png"] = fig
 
     # drawdown
     fig, ax = plt.subplots(figsize=(9, 3))
     dds = drawdown_series(d.equity)
     if dds:
         ax.fill_between([_dt(t) for t, _ in dds], [-v / 10_000 for _, v in dds], 0, color="tab:red", alpha=0.4, step="post")
+    else:
+        _empty(ax, "no ticks in this period")
     ax.set_title("Drawdown from the running peak")
-    ax.set_ylabel("$")
-    _save(fig, folder / "drawdown.png")
+    ax.set_xlabel(TIME_LABEL)
+    ax.set_ylabel("below peak ($)")
+    out["drawdown.png"] = fig
 
     # edge histogram: predicted EV at entry and realised PnL per contract
     fig, ax = plt.subplots(figsize=(9, 4))
-    pred = [t.predicted_ev_cc / float(t.contracts) for t in d.trades if t.contracts]
-    real = [t.realized_cc / float(t.contracts) for t in d.trades if t.contracts and t.realized_cc is not None]
+    # centicents to cents per contract
+    pred = [t.predicted_ev_cc / 100 / float(t.contracts) for t in d.trades if t.contracts]
+    real = [t.realized_cc / 100 / float(t.contracts) for t in d.trades if t.contracts and t.realized_cc is not None]
     if pred or real:
-        bins = 20
         if pred:
-            ax.hist(pred, bins=bins, alpha=0.6, label="predicted EV at entry (¢/contract)")
+            ax.hist(pred, bins=20, alpha=0.6, label="predicted EV at entry")
         if real:
-            ax.hist(real, bins=bins, alpha=0.6, label="realised PnL (¢/contract)")
+            ax.hist(real, bins=20, alpha=0.6, label="realised PnL")
         ax.axvline(0, color="black", lw=0.8)
         ax.legend(loc="best")
     else:
-        ax.text(0.5, 0.5, "no trades in this period", ha="center", va="center", transform=ax.transAxes)
+        _empty(ax, "no trades in this period")
     ax.set_title("Edge: predicted against realised, per contract")
-    _save(fig, folder / "edge_hist.png")
+    ax.set_xlabel("¢ per contract")
+    ax.set_ylabel("positions")
+    out["edge_hist.png"] = fig
 
-    # calibration: p_hat bins against settled outcomes
+    # calibration: p_hat bins against settled outcomes, with the count in each bin
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
-    if d.brier_pairs:
-        bins: dict[int, list[int]] = {}
-        for p, _m, y in d.brier_pairs:
-            bins.setdefault(min(int(p * 10), 9), []).append(y)
-        xs = [(b + 0.5) / 10 for b in sorted(bins)]
-        ys = [sum(v) / len(v) for _b, v in sorted(bins.items())]
-        ns = [len(v) for _b, v in sorted(bins.items())]
-        ax.scatter(xs, ys, s=[20 + 10 * n for n in ns], label="p̂ decile: share that settled YES")
+    cal = calibration_bins(d.brier_pairs)
+    if cal:
+        ax.scatter([x for x, _y, _n in cal], [y for _x, y, _n in cal], s=[20 + 10 * n for _x, _y, n in cal],
+                   label="p̂ decile: share that settled YES")
+        for x, y, n in cal:
+            ax.annotate(f"n={n}", (x, y), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
         ax.legend(loc="upper left")
     else:
-        ax.text(0.5, 0.5, "no settled markets with estimates", ha="center", va="center", transform=ax.transAxes)
+        _empty(ax, "no settled markets with estimates")
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("p̂")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("p̂ (your probability of YES), by decile")
     ax.set_ylabel("observed frequency of YES")
-    ax.set_title("Calibration")
-    _save(fig, folder / "calibration.png")
+    ax.set_title("Calibration (n = settled markets in the bin)")
+    out["calibration.png"] = fig
+    return out
+
+
+def write_charts(d, folder: Path) -> list[str]:
+    """bankroll.png, drawdown.png, edge_hist.png, calibration.png in ``folder``."""
+    for name, fig in figures(d).items():
+        fig.tight_layout()
+        fig.savefig(folder / name, dpi=100, metadata={"Software": None})
+        plt.close(fig)
     return list(CHARTS)

@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-record", action="store_true", help="do not record market data into the catalog")
     run.add_argument("--catalog", metavar="DIR", help="market-data catalog folder (default: catalog/ beside the "
                      "database, or [catalog] dir in the config)")
+    run.add_argument("--log", metavar="PATH", help="the desk's log file (default: kakashi.log beside the database)")
     run.add_argument("--ticks", type=_positive, help="stop after N ticks")
     run.add_argument("--interval", type=_seconds, help="seconds between ticks (default: sim 0 headless, "
                      "0.5 in the desk; kalshi 5)")
@@ -220,10 +221,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
         from kakashi_tui.tui.app import run_desk
 
-        return run_desk(opts, cfg, interval=args.interval, ticks=args.ticks)
+        return run_desk(opts, cfg, interval=args.interval, ticks=args.ticks, log_path=args.log)
     service, close = build_service(opts, cfg, interval=args.interval, ticks=args.ticks,
                                    log=lambda line: print(f"kakashi: {line}", file=sys.stderr, flush=True))
     service.on_report(lambda report: print(report.log_line(), flush=True))
+    _schedule_postmortems(service, cfg)
     try:
         print(f"kakashi: paper trading on {service.source_name} | db {service.db_path} | "
               f"{service.state} | PAPER ONLY", flush=True)
@@ -237,6 +239,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         close()
     return 0
+
+
+def _schedule_postmortems(service, cfg) -> None:
+    """The headless engine writes its post-mortems on schedule too, as the desk does (at each
+    UTC day roll on the engine's clock; never the same period twice)."""
+    if cfg.desk.postmortem == "off":
+        return
+    from kakashi_tui.report import DAY_MS, PostmortemSchedule
+
+    sched = PostmortemSchedule(service.db_path, cfg.desk.reports_dir, cfg.desk.postmortem)
+    last_day: list[int] = []
+
+    def on_report(report) -> None:
+        day = report.ts // DAY_MS
+        if last_day and day != last_day[0]:
+            try:
+                for w in sched.run(report.ts):
+                    print(f"kakashi: {w.kind} post-mortem written to {w.path}", flush=True)
+            except Exception as e:  # a report must never stop trading
+                print(f"kakashi: scheduled post-mortem failed: {e}", file=sys.stderr, flush=True)
+        last_day[:] = [day]
+
+    service.on_report(on_report)
 
 
 def cmd_rearm(args: argparse.Namespace) -> int:
@@ -303,10 +328,41 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"cash {fmt_cc(acct.cash_cc)} | equity {fmt_cc(st.equity_cc)} | realised "
           f"{fmt_cc(acct.realized_cc)} | fees {fmt_cc(acct.fees_cc)} | kill switch "
           f"{'THROWN' if st.kill_switch else 'armed'}{' | paused' if st.paused else ''}{pending}")
+    print(_control_line(_db_of(args), st))
     for p in st.positions:
         print(f"  {p.ticker} {p.side.value.upper()} x{fmt_count(p.contracts)} avg {fmt_price(p.avg_price)}"
               f" cost {fmt_cc(p.cost_cc)}")
     return 0
+
+
+def _control_line(path: str, st) -> str:
+    """What stops new trades, and whether an engine is running on this database right now."""
+    import fcntl
+    import os
+
+    from kakashi_tui.adapters.queries import connect_readonly
+    from kakashi_tui.view import fmt_utc
+
+    con = connect_readonly(path)
+    try:
+        last = con.execute("SELECT MAX(ts) FROM ticks").fetchone()[0]
+        stop_day = con.execute("SELECT value FROM control WHERE key = 'daily_stop_day'").fetchone()
+    finally:
+        con.close()
+    stopped = bool(stop_day and last is not None and stop_day[0] == fmt_utc(last, "%Y-%m-%d"))  # the engine's day
+    fd = os.open(path, os.O_RDONLY)
+    try:  # the engine holds the file's writer lock (flock) for as long as it runs
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        running = False
+    except BlockingIOError:
+        running = True
+    finally:
+        os.close(fd)
+    kill = f"THROWN ({st.kill_reason or 'operator'})" if st.kill_switch else "armed"
+    return (f"kill switch {kill} | {'PAUSED' if st.paused else 'not paused'} | daily stop "
+            f"{'HIT today (no new trades until 00:00 UTC)' if stopped else 'not hit'} | engine "
+            f"{'RUNNING on this database' if running else 'not running'}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -398,6 +454,22 @@ def _catalog(args: argparse.Namespace) -> int:
     return cmd_catalog(args)
 
 
+#: Options that take a value (so the word after one is not mistaken for the subcommand).
+_VALUE_OPTIONS = {"--db", "--config", "--source", "--ticker", "--series", "--event", "--seed", "--api-base",
+                  "--beliefs", "--log", "--catalog"}
+
+
+def _command_first(argv: list[str], commands) -> list[str]:
+    """``kakashi --db X status`` is ``kakashi status --db X``: common options may come before the
+    subcommand as well as after it."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-h", "--help", "--version"):
+        i += 2 if argv[i] in _VALUE_OPTIONS else 1
+    if 0 < i < len(argv) and argv[i] in commands:
+        return [argv[i], *argv[:i], *argv[i + 1:]]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import os
 
@@ -405,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"run": cmd_run, "snapshot": cmd_snapshot, "rearm": cmd_rearm, "status": cmd_status, "kill": cmd_kill,
                 "pause": cmd_pause, "resume": cmd_resume,
                 "report": cmd_report, "replay": cmd_replay, "record": _record, "catalog": _catalog}
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _command_first(list(sys.argv[1:] if argv is None else argv), commands)
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["run", *argv]  # bare `kakashi [options]` is `kakashi run [options]`
     try:

@@ -14,7 +14,7 @@ import os
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -92,6 +92,7 @@ class RiskSection(_Section):
         "the stale-quote guard", HARD_MAX_QUOTE_AGE_S, " s")] = float(HARD_MAX_QUOTE_AGE_S)
     max_spread: Annotated[Decimal, Field(gt=0), _tighten_only(
         "the max spread", HARD_MAX_SPREAD)] = HARD_MAX_SPREAD
+    on_daily_stop: Literal["hold", "flatten"] = "hold"  # what the daily stop does to open positions (a choice)
 
 
 FeeMultiplier = Annotated[Decimal, Field(ge=0, le=1)]
@@ -145,6 +146,25 @@ class CatalogSection(_Section):
     roll_seconds: float = Field(default=120.0, gt=0, le=3600)
 
 
+class DeskSection(_Section):
+    time_zone: Literal["utc", "local"] = "utc"  # how the desk shows times (always labelled)
+    log: str | None = None  # default: kakashi.log beside the database
+    postmortem: Literal["weekly", "daily", "off"] = "weekly"  # written by itself at each boundary (UTC)
+    reports_dir: str = "reports"
+
+
+class AlertsSection(_Section):
+    bell: bool = True  # ring the terminal bell on an alert
+    webhook_url: str | None = None  # POST a small JSON per alert to your own URL; off by default
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, v: str | None) -> str | None:
+        from kakashi_tui.alerts import check_webhook_url
+
+        return None if v is None else check_webhook_url(v)
+
+
 class EngineSection(_Section):
     # A failed tick is logged and retried; this many in a row throw the kill switch.
     max_consecutive_failures: int = Field(default=5, ge=1, le=1000)
@@ -159,6 +179,8 @@ class KakashiConfig(_Section):
     sim: SimSection = SimSection()
     kalshi: KalshiSection = KalshiSection()
     catalog: CatalogSection = CatalogSection()
+    desk: DeskSection = DeskSection()
+    alerts: AlertsSection = AlertsSection()
     engine: EngineSection = EngineSection()
 
     @field_validator("db")
@@ -179,6 +201,7 @@ class KakashiConfig(_Section):
             strategy=self.strategy,
             taker_fee_multiplier=self.fees.taker_multiplier,
             series_fee_multipliers=dict(self.fees.series),
+            on_daily_stop=self.risk.on_daily_stop,
         )
 
 

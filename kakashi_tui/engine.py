@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,6 +47,7 @@ class EngineConfig(BaseModel):
     strategy: StrategyConfig = StrategyConfig()
     taker_fee_multiplier: Decimal = Field(default=Decimal("0.07"), ge=0, le=1)
     series_fee_multipliers: dict[str, Decimal] = Field(default_factory=dict)
+    on_daily_stop: Literal["hold", "flatten"] = "hold"  # open positions when the daily stop is hit
 
     def fees(self) -> FeeSchedule:
         return FeeSchedule(self.taker_fee_multiplier, dict(self.series_fee_multipliers))
@@ -364,6 +365,8 @@ class Engine:
             stopped = True
             self._set_ctl(Control.DAILY_STOP_DAY, utc_day(now))
             self.store.add_event(now, "daily_stop", f"equity {eq} vs day start {day_start}")
+            if self.cfg.on_daily_stop == "flatten" and self.account.open_positions():
+                self.flatten("daily stop")  # in this tick's transaction (a savepoint)
         # decide -> gate -> fill -> ledger
         if not self.paused:
             held = self.account.tickers_held()

@@ -6,6 +6,7 @@ engine (WAL lets readers see the last committed tick) without touching the write
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,8 +21,8 @@ from kakashi_tui.core.money import fmt_cc, fmt_count, hundredths_to_count
 from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.stats import Drawdown, bootstrap_ci, brier, max_drawdown, mean, verdict
-from kakashi_tui.errors import ConfigError, StoreError
-from kakashi_tui.view import fmt_price
+from kakashi_tui.errors import ConfigError
+from kakashi_tui.view import fmt_price, fmt_signed
 from kakashi_tui.view import fmt_utc as _utc
 
 DAY_MS = 86_400_000
@@ -75,6 +76,13 @@ class ReportData:
     events: list[tuple[int, str, str]]
     breaches: list[str]
     checks: list[str] = field(default_factory=list)
+    cash: "CashBook | None" = None
+
+    @property
+    def realized_cc(self) -> int:
+        """Realised PnL over the period from the ledger itself: every fee (entries, flatten sales,
+        exits) included, whatever the per-trade lines say."""
+        return self.cash.realized_cc if self.cash else sum(c.pnl_cc for c in self.closed)
 
     # -- figures -------------------------------------------------------------------------
     @property
@@ -101,6 +109,57 @@ class ReportData:
     def brier_market(self) -> float | None:
         return brier([(m, y) for _p, m, y in self.brier_pairs])
 
+    @property
+    def brier_diff_ci(self) -> tuple[float, float] | None:
+        """Bootstrap 95% interval of mean (p̂ squared error - market squared error) per settled
+        market: below zero means p̂ scored better. Paired, so the markets' own difficulty cancels."""
+        diffs = [(p - y) ** 2 - (m - y) ** 2 for p, m, y in self.brier_pairs]
+        return bootstrap_ci(diffs, seed=BOOTSTRAP_SEED)
+
+
+@dataclass(frozen=True)
+class CashBook:
+    """The period's cash, reconciled from the ledger: start + deposits + realised - change in the
+    cost of open positions = end, to the cent."""
+
+    start_cash: int
+    deposits: int
+    realized_cc: int
+    open_cost_start: int
+    open_cost_end: int
+    end_cash: int
+    fees_cc: int
+
+    @property
+    def expected_end(self) -> int:
+        return self.start_cash + self.deposits + self.realized_cc - (self.open_cost_end - self.open_cost_start)
+
+    @property
+    def balanced(self) -> bool:
+        return self.expected_end == self.end_cash
+
+
+def _open_cost(acct: Account) -> int:
+    return sum(p.cost_cc for p in acct.positions.values() if p.contracts > 0)
+
+
+def cash_book(entries, since: int | None, until: int | None) -> CashBook:
+    """Fold the ledger up to the period's start and its end; what changed in between."""
+    before, upto = Account(), Account()
+    for e in entries:
+        if until is not None and e.ts > until:
+            continue
+        try:
+            if since is not None and e.ts < since:
+                before.apply(e)
+            upto.apply(e)
+        except ValueError:  # reported as a breach by gather
+            continue
+    return CashBook(
+        start_cash=before.cash_cc, deposits=upto.deposits_cc - before.deposits_cc,
+        realized_cc=upto.realized_cc - before.realized_cc, open_cost_start=_open_cost(before),
+        open_cost_end=_open_cost(upto), end_cash=upto.cash_cc, fees_cc=upto.fees_cc - before.fees_cc)
+
 
 def _in(ts: int, since: int | None, until: int | None) -> bool:
     return (since is None or ts >= since) and (until is None or ts <= until)
@@ -114,13 +173,24 @@ def gather(db: str | Path, since_ms: int | None = None, until_ms: int | None = N
         con.close()
 
 
+def check_period(since: int | None, until: int | None, first_ts: int | None) -> None:
+    """Refuse a backwards period, in one line: the end before the start, or before any data."""
+    if since is not None and until is not None and until < since:
+        raise ConfigError(f"--until {_utc(until, '%Y-%m-%d')} is before --since {_utc(since, '%Y-%m-%d')}")
+    if until is not None and first_ts is not None and until < first_ts:
+        raise ConfigError(f"--until {_utc(until, '%Y-%m-%d')} is before this database's first record "
+                          f"({_utc(first_ts)}): nothing to report")
+
+
 def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> ReportData:
     entries = list(read_ledger(con))
+    check_period(since, until, entries[0].ts if entries else None)
     breaches: list[str] = []
     checks = ["cash never negative", f"at most {HARD_MAX_OPEN_POSITIONS} open positions",
               f"worst case within {HARD_MAX_LOSS_PER_TRADE_PCT}% of equity per trade",
               "no fill beyond the worst case approved", "no buy while the kill switch was thrown",
-              "no buy after the daily stop", "each position settled at most once"]
+              "no buy after the daily stop", "each position settled at most once",
+              "cash reconciles with realised PnL to the cent"]
     acct = Account()
     settled_keys: Counter = Counter()
     for e in entries:
@@ -150,9 +220,11 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
         start_equity = equity[0][1] if equity else deposits
     marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
     end_equity = equity[-1][1] if (equity and until is not None) else equity_cc(acct, marks)
-    end_cash = ticks[-1][2] if ticks else acct.cash_cc
-    if until is not None and equity:
-        end_cash = next(c for ts, _e, c in reversed(ticks) if ts <= until)
+    cash = cash_book(entries, since, until)
+    end_cash = cash.end_cash  # the ledger's, not the last tick's: a flatten after it moved cash
+    if not cash.balanced:
+        breaches.append(f"cash does not reconcile: the ledger gives {fmt_cc(cash.end_cash)}, start + realised "
+                        f"- open cost gives {fmt_cc(cash.expected_end)}")
 
     fills = [(*f[:5], hundredths_to_count(f[5]), hundredths_to_count(f[6]), *f[7:]) for f in con.execute(
         "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts_hundredths, f.requested_hundredths, f.value_cc,"
@@ -167,8 +239,8 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
             breaches.append(f"fill {fid} on {t} risked {fmt_cc(worst)} > {HARD_MAX_LOSS_PER_TRADE_PCT}% of "
                             f"{fmt_cc(eq)}")
     events = [(ts, k, d) for ts, k, d in con.execute(
-        "SELECT ts, kind, detail FROM events WHERE kind IN ('kill_switch', 'rearm', 'daily_stop', 'flatten') "
-        "ORDER BY id")]
+        "SELECT ts, kind, detail FROM events WHERE kind IN ('kill_switch', 'rearm', 'daily_stop', 'flatten', "
+        "'daily_flatten') ORDER BY id")]
     buys = [(f[0], f[1], f[2]) for f in fills if f[4] == "buy"]
     kill_from: int | None = None
     windows: list[tuple[int, int | None]] = []
@@ -223,17 +295,35 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
         since_ms=since, until_ms=until, first_ts=first_ts, last_ts=last_ts, start_equity=start_equity,
         end_equity=end_equity, end_cash=end_cash, equity=equity, fills=fills, closed=closed,
         fees_cc=sum(f[8] for f in fills), trades=trades, brier_pairs=pairs, reasons=reasons,
-        events=[e for e in events if _in(e[0], since, until)], breaches=breaches, checks=checks)
+        events=[e for e in events if _in(e[0], since, until)], breaches=breaches, checks=checks, cash=cash)
 
 
 def _money(x: float) -> str:
     return fmt_cc(int(round(x * 10_000)))
 
 
+_CC_FIELDS = re.compile(r"\b(equity|vs day start|day start|loss|cap)( )(-?\d+)\b")
+_CENTS_SUFFIX = re.compile(r"(?<![\w.$])(-?\d+)c\b")
+
+
+def dollars(text: str) -> str:
+    """Amounts an older engine wrote in cents (``2267c lost``) in dollars (``$22.67 lost``)."""
+    return _CENTS_SUFFIX.sub(lambda m: fmt_cc(int(m.group(1)) * 100), text)
+
+
+def event_text(kind: str, detail: str) -> str:
+    """An event's detail for people: the engine stores amounts in centicents (``equity 9698800 vs
+    day start 10000000``, ``10000000 cc``); the report shows dollars, as everywhere else."""
+    if kind == "deposit" and detail.removesuffix(" cc").strip().lstrip("-").isdigit():
+        return fmt_cc(int(detail.removesuffix(" cc")))
+    return dollars(_CC_FIELDS.sub(lambda m: f"{m.group(1)} {fmt_cc(int(m.group(3)))}", detail))
+
+
 def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None = None) -> str:
     pnls = d.pnls
     ci = d.ci
     dd = d.drawdown
+    fees = d.cash.fees_cc if d.cash else d.fees_cc
     period_from = _utc(d.since_ms) if d.since_ms is not None else _utc(d.first_ts)
     period_to = _utc(d.until_ms) if d.until_ms is not None else _utc(d.last_ts)
     out = [
@@ -247,33 +337,29 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         "",
         "## Bankroll",
         "",
-        "| starting bankroll | ending equity | ending cash | change | max drawdown | drawdown from | to |",
+        "| starting bankroll | ending equity | ending cash | change in equity | max drawdown | drawdown from | to |",
         "|---|---|---|---|---|---|---|",
         f"| {fmt_cc(d.start_equity)} | {fmt_cc(d.end_equity)} | {fmt_cc(d.end_cash)} | "
-        f"{fmt_cc(d.end_equity - d.start_equity)} | {fmt_cc(dd.depth)} | {_utc(dd.peak_ts)} | "
+        f"{fmt_signed(d.end_equity - d.start_equity)} | {fmt_cc(dd.depth)} | {_utc(dd.peak_ts)} | "
         f"{_utc(dd.trough_ts)} |",
+        "",
+        *reconciliation(d),
         "",
         "## Trades",
         "",
-        "| fills | closed trades | wins | losses | fees | total PnL | mean PnL per trade | 95% CI (bootstrap) |",
+        "| fills | closed trades | wins | losses | fees | realised PnL | mean PnL per trade | 95% CI (bootstrap) |",
         "|---|---|---|---|---|---|---|---|",
-        f"| {len(d.fills)} | {len(pnls)} | {d.wins} | {len(pnls) - d.wins} | {fmt_cc(d.fees_cc)} | "
-        f"{_money(sum(pnls))} | {_money(mean(pnls)) if pnls else '—'} | "
+        f"| {len(d.fills)} | {len(pnls)} | {d.wins} | {len(pnls) - d.wins} | {fmt_cc(fees)} | "
+        f"{fmt_signed(d.realized_cc)} | {_money(mean(pnls)) if pnls else '—'} | "
         f"{f'{_money(ci[0])} to {_money(ci[1])}' if ci else 'n/a (fewer than 2 trades)'} |",
         "",
-        f"Bootstrap: 2,000 resamples of closed-trade PnL, seed {BOOTSTRAP_SEED} (repeatable).",
+        f"Bootstrap: 2,000 resamples of closed-trade PnL, seed {BOOTSTRAP_SEED} (repeatable). Realised PnL "
+        "includes every fee: entries, exits and flatten sales.",
         "",
         "## Estimates: Brier score on settled markets",
         "",
     ]
-    bm, bk = d.brier_model, d.brier_market
-    if bm is None:
-        out.append("No settled market with both an estimate and a quote in this period.")
-    else:
-        better = "better than" if bm < bk else ("no better than" if bm > bk else "the same as")
-        out += ["| markets | Brier (p̂) | Brier (market mid, baseline) |", "|---|---|---|",
-                f"| {len(d.brier_pairs)} | {bm:.4f} | {bk:.4f} |", "",
-                f"Your estimates scored {better} the market price (lower is better)."]
+    out += brier_section(d)
     pred = sum(t.predicted_ev_cc for t in d.trades if t.realized_cc is not None)
     real = sum(t.realized_cc for t in d.trades if t.realized_cc is not None)
     n_closed = sum(1 for t in d.trades if t.realized_cc is not None)
@@ -296,7 +382,7 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
     else:
         out.append("**0 breaches.** Checked against the ledger: " + "; ".join(d.checks) + ".")
     out += ["", "## Kill-switch and daily-stop events", ""]
-    out += [f"- {_utc(ts)} {kind} {detail}".rstrip() for ts, kind, detail in d.events] or ["None."]
+    out += [f"- {_utc(ts)} {kind} {event_text(kind, detail)}".rstrip() for ts, kind, detail in d.events] or ["None."]
     out += ["", "## Verdict", "", verdict(pnls, ci), ""]
     if d.fills:
         out += ["## Fills", "", "| time | ticker | side | action | filled/requested | avg price | cost | fee |",
@@ -311,6 +397,55 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
     out += ["## What went well", "", "_(operator)_", "", "## What went wrong", "", "_(operator)_", "",
             "## What to change", "", "_(operator)_", ""]
     return "\n".join(out)
+
+
+def reconciliation(d: ReportData) -> list[str]:
+    """The line that proves the books add up: start + realised - open cost = ending cash."""
+    c = d.cash
+    if c is None:
+        return []
+    if c.start_cash == 0 and c.deposits:  # the whole run: the bankroll is the first deposit
+        parts = f"starting bankroll {fmt_cc(c.deposits)}"
+    else:
+        parts = f"starting cash {fmt_cc(c.start_cash)}"
+        if c.deposits:
+            parts += f" + deposits {fmt_cc(c.deposits)}"
+    parts += f" + realised PnL {fmt_signed(c.realized_cc)}"
+    moved = c.open_cost_end - c.open_cost_start
+    if moved:
+        parts += f" {'-' if moved > 0 else '+'} cost of open positions {fmt_cc(abs(moved))}"
+        if c.open_cost_start:
+            parts += f" (now {fmt_cc(c.open_cost_end)}, at the start {fmt_cc(c.open_cost_start)})"
+    if c.balanced:
+        return [f"Cash reconciles to the cent: {parts} = ending cash **{fmt_cc(c.end_cash)}** ✓"]
+    return [f"**Cash does not reconcile**: {parts} = {fmt_cc(c.expected_end)}, but the ledger's cash is "
+            f"{fmt_cc(c.end_cash)} (off by {fmt_signed(c.end_cash - c.expected_end)})."]
+
+
+def brier_claim(d: ReportData) -> str:
+    """What the Brier comparison allows us to say: "better" only when the interval excludes zero."""
+    ci = d.brier_diff_ci
+    n = len(d.brier_pairs)
+    if ci is None:
+        return f"{n} settled market: too few to compare your estimates with the market price."
+    lo, hi = ci
+    span = f"95% interval of the difference (p̂ minus market, per market): {lo:+.4f} to {hi:+.4f}"
+    if hi < 0:
+        return f"Your estimates scored better than the market price ({span}; below zero throughout)."
+    if lo > 0:
+        return f"Your estimates scored worse than the market price ({span}; above zero throughout)."
+    return (f"Your estimates cannot be told apart from the market price on {n} settled markets ({span}; "
+            "it includes zero).")
+
+
+def brier_section(d: ReportData) -> list[str]:
+    bm, bk = d.brier_model, d.brier_market
+    if bm is None:
+        return ["No settled market with both an estimate and a quote in this period."]
+    return ["| markets | Brier (p̂) | Brier (market mid, baseline) |", "|---|---|---|",
+            f"| {len(d.brier_pairs)} | {bm:.4f} | {bk:.4f} |", "",
+            brier_claim(d) + " Lower is better; the bootstrap resamples markets "
+            f"(2,000 times, seed {BOOTSTRAP_SEED})."]
 
 
 def key_figures(d: ReportData) -> list[tuple[str, str]]:
@@ -354,3 +489,171 @@ def export_postmortem(db: str | Path, reports_dir: str | Path, generated_ms: int
 
     owner_only(folder, *folder.iterdir())  # the operator's record alone, whatever the umask
     return Exported(path, key_figures(data))
+
+
+# -- post-mortems on schedule --------------------------------------------------------------
+WEEK_MS = 7 * DAY_MS
+MONDAY_EPOCH_MS = 4 * DAY_MS  # 1970-01-05 was a Monday
+
+
+def period_bounds(now_ms: int, schedule: str) -> tuple[int, int] | None:
+    """The last complete UTC period before ``now_ms``: a week from Monday 00:00, or a day."""
+    if schedule == "weekly":
+        end = now_ms - (now_ms - MONDAY_EPOCH_MS) % WEEK_MS
+        return end - WEEK_MS, end - 1
+    if schedule == "daily":
+        end = now_ms - now_ms % DAY_MS
+        return end - DAY_MS, end - 1
+    return None
+
+
+def daily_summary(d: ReportData, day_ms: int) -> str:
+    """One paragraph for the day just ended."""
+    n = len(d.closed)
+    bm, bk = d.brier_model, d.brier_market
+    brier_part = (f" Brier p̂ {bm:.3f} against the market's {bk:.3f} on {len(d.brier_pairs)} settled market(s)."
+                  if bm is not None else "")
+    cash = d.cash
+    recon = "reconciles to the cent" if (cash is None or cash.balanced) else "DOES NOT reconcile"
+    stops = [k for _t, k, _d in d.events if k in ("kill_switch", "daily_stop")]
+    return (f"{_utc(day_ms, '%Y-%m-%d')} (UTC): equity {fmt_cc(d.start_equity)} → {fmt_cc(d.end_equity)} "
+            f"({fmt_signed(d.end_equity - d.start_equity)}); realised PnL {fmt_signed(d.realized_cc)} after "
+            f"{fmt_cc(cash.fees_cc if cash else d.fees_cc)} in fees on {len(d.fills)} fill(s) and {n} closed "
+            f"trade(s) ({d.wins} won); max drawdown {fmt_cc(d.drawdown.depth)}; cash {recon}."
+            f"{brier_part} {sum(d.reasons.values())} decision(s) refused by the risk gate"
+            f"{'; ' + ', '.join(stops) if stops else ''}; {len(d.breaches)} guardrail breach(es).")
+
+
+@dataclass
+class Scheduled:
+    kind: str  # "weekly" | "daily" (the post-mortem) or "summary" (the daily paragraph)
+    since_ms: int
+    path: Path
+
+
+class PostmortemSchedule:
+    """Writes the post-mortem by itself when a period ends (on the engine's clock), and a one-paragraph
+    summary at each UTC day roll. A period's folder or file name is the period, so a period is
+    never written twice, across restarts too: what exists is skipped."""
+
+    def __init__(self, db: str | Path, reports_dir: str | Path, schedule: str = "weekly",
+                 daily_summary: bool = True) -> None:
+        self.db = Path(db)
+        self.dir = Path(reports_dir)
+        self.schedule = schedule
+        self.summaries = daily_summary and schedule != "off"
+        self._checked: set[tuple[str, int]] = set()
+
+    def due(self, now_ms: int, first_ms: int | None) -> list[tuple[str, int, int, Path]]:
+        """(kind, since, until, path) for each period that ended, has data, and is not written yet."""
+        out = []
+        jobs = []
+        if self.schedule in ("weekly", "daily"):
+            jobs.append((self.schedule, self.schedule))
+        if self.summaries:
+            jobs.append(("summary", "daily"))
+        for kind, span in jobs:
+            bounds = period_bounds(now_ms, span)
+            if bounds is None or (kind, bounds[0]) in self._checked:
+                continue
+            since, until = bounds
+            if first_ms is None or first_ms > until:
+                continue  # nothing happened in that period: nothing to write
+            day = _utc(since, "%Y-%m-%d")
+            path = (self.dir / f"{kind}-{day}" / "postmortem.md" if kind != "summary"
+                    else self.dir / "daily" / f"{day}.md")
+            self._checked.add((kind, since))
+            if not path.exists():
+                out.append((kind, since, until, path))
+        return out
+
+    def run(self, now_ms: int, generated_ms: int | None = None) -> list[Scheduled]:
+        """Write what is due. Reads the database read-only (safe beside the live engine)."""
+        con = connect_readonly(self.db)
+        try:
+            row = con.execute("SELECT MIN(ts) FROM ledger").fetchone()
+            first = row[0] if row else None
+            written = []
+            for kind, since, until, path in self.due(now_ms, first):
+                data = _gather(con, since, until)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                if kind == "summary":
+                    tmp.write_text(daily_summary(data, since) + "\n", encoding="utf-8")
+                else:
+                    from kakashi_tui.charts import write_charts
+
+                    names = write_charts(data, path.parent)
+                    tmp.write_text(render_markdown(data, generated_ms or now_ms, names), encoding="utf-8")
+                tmp.replace(path)  # the name appears only once the file is whole
+                written.append(Scheduled(kind, since, path))
+            return written
+        finally:
+            con.close()
+
+
+# -- read-only look-ups for the desk's screens -----------------------------------------------
+def market_history(con: sqlite3.Connection, ticker: str, limit: int = 240):
+    """(quotes oldest first as (ts, bid, ask), latest volume, p̂ changes as (ts, p_hat)) for one market."""
+    from decimal import Decimal
+
+    from kakashi_tui.core.money import cc_to_price, hundredths_to_count
+
+    def real_to_price(cc: int | None) -> Decimal | None:
+        return None if cc is None else cc_to_price(cc)
+
+    rows = con.execute("SELECT ts, yes_bid_cc, yes_ask_cc, volume_hundredths FROM snapshots WHERE ticker = ? "
+                       "ORDER BY ts DESC, id DESC "
+                       "LIMIT ?", (ticker, limit)).fetchall()[::-1]
+    quotes = tuple((ts, real_to_price(b), real_to_price(a)) for ts, b, a, _v in rows)
+    volume = hundredths_to_count(rows[-1][3]) if rows else None
+    since = rows[0][0] if rows else 0
+    est = con.execute("SELECT ts, p_hat FROM estimates WHERE ticker = ? AND ts >= ? ORDER BY ts, id", (ticker, since)
+                      ).fetchall()
+    before = con.execute("SELECT ts, p_hat FROM estimates WHERE ticker = ? AND ts < ? ORDER BY ts DESC, id DESC LIMIT 1",
+                         (ticker, since)).fetchone()
+    p_hats = [(since, Decimal(str(before[1])))] if before else []
+    p_hats += [(ts, Decimal(str(p))) for ts, p in est]
+    return quotes, volume, tuple(p_hats)
+
+
+def _payload_ticker(payload: str) -> str:
+    import json
+
+    try:
+        obj = json.loads(payload)
+    except ValueError:
+        return ""
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, dict):
+            t = o.get("ticker")
+            if isinstance(t, str) and t:
+                return t
+            stack.extend(v for v in o.values() if isinstance(v, (dict, list)))
+        elif isinstance(o, list):
+            stack.extend(v for v in o if isinstance(v, (dict, list)))
+    return ""
+
+
+def rejected_rows(con: sqlite3.Connection, limit: int = 500) -> tuple[list[tuple], int]:
+    """The rejected rows, latest first, as (last seen, ticker, source, reason, payload, times seen), and how many
+    rows were rejected in all (a bad row repeating every tick is one record with a count)."""
+    total = con.execute("SELECT COALESCE(SUM(count), 0) FROM rejected_rows").fetchone()[0]
+    rows = con.execute("SELECT last_seen, ticker, source, reason, payload, count FROM rejected_rows "
+                       "ORDER BY last_seen DESC, id DESC LIMIT ?", (limit,)).fetchall()
+    return [(ts, t or _payload_ticker(p or ""), src, reason, p or "", n) for ts, t, src, reason, p, n in rows], total
+
+
+def recent_history(con: sqlite3.Connection, limit: int = 60):
+    """The latest decisions and control events, for a restarted desk's log: (decisions, events)."""
+    from kakashi_tui.core.money import cc_to_price, hundredths_to_count
+
+    decisions = [(ts, t, side, hundredths_to_count(n), cc_to_price(lim), ev, acc, reason)
+                 for ts, t, side, n, lim, ev, acc, reason in con.execute(
+                     "SELECT ts, ticker, side, contracts_hundredths, limit_price_cc, ev, accepted, reason FROM decisions "
+                     "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()[::-1]]
+    events = con.execute("SELECT ts, kind, detail FROM events WHERE kind NOT IN ('deposit') ORDER BY id DESC LIMIT ?",
+                         (limit,)).fetchall()[::-1]
+    return decisions, events

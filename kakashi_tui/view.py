@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from kakashi_tui.core.ledger import Closed, mark_cc
-from kakashi_tui.core.models import Side, TickQuote, TradeDecision
+from kakashi_tui.core import risk
+from kakashi_tui.core.models import Market, Side, TickQuote, TradeDecision
 from kakashi_tui.core.risk import daily_cap_cc
 from typing import TYPE_CHECKING
 
@@ -34,9 +35,11 @@ class MarketLine:
     p_source: str
     ev_yes: Decimal | None
     ev_no: Decimal | None
-    signal: str  # "BUY YES" / "BUY NO" / "HELD" / ""
+    signal: str  # what the risk gate would do now: "BUY YES" / "BUY NO", "HELD", "NO QUOTE", or why not
     age_ms: int
     close_ts: int | None
+    status: str = ""
+    fee_multiplier: Decimal | None = None  # the fee coefficient in use for this market
 
 
 @dataclass(frozen=True)
@@ -88,12 +91,45 @@ class DeskView:
     killed: bool
     paused: bool
     daily_stopped: bool
+    edge_threshold: Decimal = Decimal("0.03")  # the limits the operator sees beside the numbers
+    max_quote_age_ms: int = 30_000
+    max_spread: Decimal = Decimal("0.05")
+    daily_cap_cc: int = 0  # today's loss that stops new trades
 
 
 def _level(used: int, limit: int) -> str:
     if limit <= 0 or used >= limit:
         return "error"
     return "warn" if used >= 0.7 * limit else "ok"
+
+
+#: The risk gate's refusals, in a word for the Signal column (the log keeps the full reason).
+GATE_LABELS = {
+    risk.KILL_SWITCH: "halted", risk.DAILY_STOP: "cap", risk.MARKET_NOT_OPEN: "closed", risk.MARKET_CLOSED: "closed",
+    risk.STALE_QUOTE: "stale", risk.WIDE_SPREAD: "spread", risk.NO_SPREAD: "spread",
+    risk.MAX_POSITIONS: "max pos", risk.ZERO_SIZE: "size", risk.PER_TRADE_CAP: "size", risk.DAILY_HEADROOM: "cap",
+    risk.NO_CASH: "cash",
+}
+_HAS_SUBTITLE = "subtitle" in Market.model_fields  # a pydantic miss costs ~10 µs a market per view
+
+
+def market_title(m) -> str:
+    """What tells a market from its siblings: Kalshi's yes_sub_title ("45° or above") before the
+    event's title, when the source gives one."""
+    if m is None:
+        return ""
+    sub = (m.subtitle or "") if _HAS_SUBTITLE else ""
+    return f"{sub} · {m.title}" if sub and m.title and sub != m.title else (sub or m.title)
+
+
+def gate_signal(decision: TradeDecision | None, paused: bool) -> str:
+    """What the gate would do with this market now: BUY <side>, or why not."""
+    if decision is None:
+        return ""  # no edge past the threshold: nothing to propose
+    if decision.accepted:
+        return "paused" if paused else f"BUY {decision.side.value.upper()}"
+    reason = decision.reason
+    return next((label for key, label in GATE_LABELS.items() if reason.startswith(key)), "no")
 
 
 def _kill_line(killed: bool, reason: str) -> RiskLine:
@@ -111,21 +147,32 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
     limits = engine.cfg.limits
     held = acct.tickers_held()
     edge = engine.cfg.strategy.edge_threshold
+    equity = engine.equity()
+    day_start = engine.day_start_equity() or equity
+    flags = engine.flags  # one consistent picture (replaced whole, never mutated)
+    stopped = engine.daily_stopped(now)  # one control read serves the label, the panel and the signals
     lines = []
     for t, s in sorted(engine.snapshots.items()):
         m = engine.markets.get(t)
         est = engine.estimates.get(t)
-        evs: dict[Side, Decimal | None] = (side_evs(s, est.p_hat, engine.fee_terms(t), now) if est
+        terms = engine.fee_terms(t)
+        evs: dict[Side, Decimal | None] = (side_evs(s, est.p_hat, terms, now) if est
                                            else {Side.YES: None, Side.NO: None})
-        signal = "HELD" if t in held else ("NO QUOTE" if s.quiet else "")
-        if not signal:  # what the strategy would propose, before the risk gate
-            best = pick_side(evs, edge)
-            signal = f"BUY {best[1].value.upper()}" if best else ""
+        if t in held:
+            signal = "HELD"
+        elif s.quiet:
+            signal = "NO QUOTE"
+        elif est is not None and pick_side(evs, edge) is not None:
+            # an edge: what the risk gate would say to it now (the same check the tick makes)
+            signal = gate_signal(engine._decide(s, now, equity, day_start, stopped, held), flags.paused)
+        else:
+            signal = ""
         lines.append(MarketLine(
-            ticker=t, title=m.title if m else "", bid=s.yes_bid, ask=s.yes_ask, last=s.last,
+            ticker=t, title=market_title(m), bid=s.yes_bid, ask=s.yes_ask, last=s.last,
             p_hat=est.p_hat if est else None, p_source=est.source if est else "",
             ev_yes=evs[Side.YES], ev_no=evs[Side.NO], signal=signal, age_ms=max(0, now - s.ts),
-            close_ts=m.close_ts if m else None))
+            close_ts=m.close_ts if m else None, status=m.status.value if m else "",
+            fee_multiplier=terms.coefficient))
     positions = []
     for p in acct.open_positions():
         m = engine.markets.get(p.ticker)
@@ -134,15 +181,11 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
             mark_cc=mark_cc(p, engine.snapshots.get(p.ticker), engine.fee_terms(p.ticker), now),
             cost_cc=p.cost_cc,
             close_in_ms=(m.close_ts - now) if m and m.close_ts else None))
-    equity = engine.equity()
     unreal = sum(pl.upnl_cc for pl in positions)
-    day_start = engine.day_start_equity() or equity
     today = equity - day_start
     dcap = daily_cap_cc(day_start, limits.daily_loss_cap_pct)
     loss = max(0, -today)
     ptc = per_trade_cap_cc(equity, limits.max_loss_per_trade_pct)
-    flags = engine.flags  # one consistent picture (replaced whole, never mutated)
-    stopped = engine.daily_stopped(now)  # one control read serves the label and the panel
     risk = (
         RiskLine("Open positions", str(len(positions)), str(limits.max_open_positions),
                  _level(len(positions), limits.max_open_positions)),
@@ -159,7 +202,8 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
         positions=tuple(positions), history=tuple(acct.closed[-30:]), cash_cc=acct.cash_cc,
         equity_cc=equity, realized_cc=acct.realized_cc, unrealized_cc=unreal, today_pnl_cc=today,
         fees_cc=acct.fees_cc, equity_series=tuple(engine.equity_series), risk=risk, killed=flags.kill,
-        paused=flags.paused, daily_stopped=stopped)
+        paused=flags.paused, daily_stopped=stopped, edge_threshold=edge, max_quote_age_ms=limits.max_quote_age_ms,
+        max_spread=limits.max_spread, daily_cap_cc=dcap)
 
 
 def with_flags(v: DeskView, killed: bool, kill_reason: str, paused: bool) -> DeskView:

@@ -255,3 +255,44 @@ def test_ticker_narrows_the_simulator_and_series_is_refused_there(tmp_path):
     refused = kakashi("snapshot", "--series", "KXHIGHNY", "--db", str(tmp_path / "k2.db"))
     assert_one_line_error(refused, 2)
     assert "--series" in refused.stderr and not (tmp_path / "k2.db").exists()
+
+
+def test_status_shows_what_stops_trading_and_whether_an_engine_runs(tmp_path):
+    db = str(tmp_path / "k.db")
+    assert kakashi("run", "--headless", "--ticks", "2", "--db", db).returncode == 0
+    p = kakashi("--db", db, "status")  # a common option before the subcommand works too
+    assert p.returncode == 0, p.stderr
+    assert "kill switch armed | not paused | daily stop not hit | engine not running" in p.stdout
+    s = Store(db)  # an engine's writer lock on the file
+    try:
+        s.set_control("daily_stop_day", "2030-01-01")
+        p = kakashi("status", "--db", db)
+        assert "engine RUNNING on this database" in p.stdout and "daily stop not hit" in p.stdout
+        day = s.db.execute_sql("SELECT MAX(ts) FROM ticks").fetchone()[0]
+        from kakashi_tui.engine import utc_day
+        s.set_control("daily_stop_day", utc_day(day))
+    finally:
+        s.close()
+    assert "daily stop HIT today (no new trades until 00:00 UTC)" in kakashi("--config", "/dev/null", "--db", db,
+                                                                               "status").stdout
+
+
+def test_common_options_before_the_subcommand(tmp_path):
+    db = str(tmp_path / "k.db")
+    assert kakashi("--db", db, "snapshot").returncode == 0
+    assert kakashi("--db", db, "kill", "--reason", "x").returncode == 0
+    assert "THROWN (x)" in kakashi("--db", db, "status").stdout
+    p = kakashi("--db", db, "report", "--until", "2000-01-01")
+    assert_one_line_error(p, 2)
+
+
+def test_headless_writes_the_daily_summary_at_the_day_roll(tmp_path):
+    cfg = tmp_path / "k.toml"
+    cfg.write_text(f'[sim]\nstep_seconds = 3600\n[desk]\nreports_dir = "{tmp_path / "reports"}"\n')
+    db = str(tmp_path / "k.db")
+    p = kakashi("run", "--headless", "--ticks", "30", "--db", db, "--config", str(cfg), "--seed", "7")
+    assert p.returncode == 0, p.stderr
+    written = [ln for ln in p.stdout.splitlines() if "post-mortem written to" in ln]
+    assert written and "summary post-mortem written to" in written[0]
+    days = sorted((tmp_path / "reports" / "daily").iterdir())
+    assert days and days[0].read_text().count("\n") == 1

@@ -247,6 +247,24 @@ def test_daily_cap_stops_trading_for_the_rest_of_the_utc_day(db_path):
     assert not e.daily_stopped() and e.tick().fills == 1
 
 
+@pytest.mark.parametrize("policy", ["hold", "flatten"])
+def test_on_daily_stop_holds_or_flattens_open_positions(db_path, policy):
+    cfg = EngineConfig(bankroll_cc=1_000_000, on_daily_stop=policy)
+    e = fake_engine(db_path, [FetchBatch(rows=[row("T", depth=500)])], p={"T": 0.60}, cfg=cfg)
+    e.tick()
+    assert e.account.open_positions()
+    e.source.batches = [FetchBatch(rows=[row("T", bid="0.01", ask="0.03")])]
+    e.store.set_control("day_start_equity", "1040000")
+    e.tick()
+    assert e.daily_stopped()
+    if policy == "hold":
+        assert e.account.open_positions() and FillRow.select().where(FillRow.action == "sell").count() == 0
+    else:  # sold into the bids on the tick the stop was hit, and said so
+        assert e.account.open_positions() == [] and FillRow.select().where(FillRow.action == "sell").count() == 1
+        assert e.store.db.execute_sql("SELECT detail FROM events WHERE kind = 'flatten'").fetchone()[0] == \
+            "1 fills (daily stop)"
+
+
 def test_a_failed_tick_rolls_back_and_memory_follows_the_ledger(db_path):
     e = fake_engine(db_path, [FetchBatch(rows=[row()])], p={"T": 0.60})
     cash = e.account.cash_cc

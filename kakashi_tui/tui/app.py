@@ -3,6 +3,9 @@
 The desk drives a ``TradingService`` and nothing else: the service runs the engine on its
 own thread and publishes an immutable ``DeskView`` after each tick (at most ``RENDER_HZ``
 a second); keys submit commands to it (a kill is in force the instant it is submitted).
+Beside the views the desk keeps the operator's log file, raises alerts (notification, bell,
+webhook) and writes post-mortems on schedule; look-ups for its screens read the database
+through read-only connections of their own.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from decimal import Decimal
 from pathlib import Path
 
 from textual import on, work
@@ -22,20 +26,33 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.notifications import SeverityLevel
+from textual.widgets import Footer, Input
 
-from kakashi_tui.report import export_postmortem
+from kakashi_tui import alerts as al
+from kakashi_tui.logfile import NullLog, OperatorLog
+from kakashi_tui.adapters.queries import connect_readonly
+from kakashi_tui.report import (
+    PostmortemSchedule, event_text, export_postmortem, market_history, recent_history, rejected_rows,
+)
 from kakashi_tui.service import Flatten, Kill, Pause, Rearm, Resume, SetEstimate, TradingService
 from kakashi_tui.tui.messages import EngineUpdated, Noted
-from kakashi_tui.tui.screens import ConfirmScreen, EstimateScreen, HelpScreen, ReportScreen
-from kakashi_tui.tui.widgets import (
-    BankrollPanel, DecisionLog, EquityChart, MarketDetail, MarketsTable, PositionsPanel, RiskPanel, StatusBar,
+from kakashi_tui.tui.screens import (
+    ConfirmScreen, EstimateScreen, HelpScreen, MarketInfo, MarketScreen, RejectedLine, RejectedScreen, ReportScreen,
 )
-from kakashi_tui.view import DeskView, build_view
+from kakashi_tui.tui.widgets import (
+    BankrollPanel, DecisionLog, DeskLimits, EquityChart, LogEntry, MarketDetail, MarketsTable, PositionsPanel,
+    RiskPanel, StatusBar, fmt_time,
+)
+from kakashi_tui.view import DeskView
 
 LOWER_PANELS = ["positions-panel", "bankroll-panel", "risk-panel", "log-panel"]
 NARROW_WIDTH = 100
+MEDIUM_WIDTH = 130
+DETAIL_WIDTH = 110
 RENDER_HZ = 4  # the engine may tick faster; the desk renders the latest state at most this often
+ALERT_TITLES = {al.FEED_DOWN: "Feed down", al.FEED_UP: "Feed up", al.DAILY_STOP: "Daily stop",
+                al.KILL_EXTERNAL: "Kill switch", al.ENGINE_FAILED: "Engine failed"}
 
 
 class KakashiApp(App[int]):
@@ -45,12 +62,16 @@ class KakashiApp(App[int]):
         Binding("p", "pause", "Pause", id="desk.pause"),
         Binding("k", "kill", "Kill", priority=True, id="desk.kill"),
         Binding("r", "rearm", "Rearm", id="desk.rearm"),
-        Binding("f", "flatten", "Flatten", id="desk.flatten"),
+        Binding("f", "flatten", "Flat", id="desk.flatten"),
         Binding("e", "export", "Export", id="desk.export"),
         Binding("b", "set_estimate", "p̂", id="desk.estimate"),
-        Binding("s", "sort", "Sort", show=False, id="desk.sort"),  # in ? and the palette; 80 cols are few
-        Binding("v", "cycle_panel", "Panel", id="desk.panel"),
-        Binding("question_mark", "help", "Help", id="desk.help"),
+        Binding("s", "sort", "Sort", id="desk.sort"),
+        Binding("slash", "find", "Find", key_display="/", id="desk.find"),
+        Binding("enter", "market", "Detail", show=False, id="desk.market"),
+        Binding("x", "rejected", "Rejects", show=False, id="desk.rejected"),
+        Binding("l", "focus_log", "Log", show=False, id="desk.log"),
+        Binding("v", "cycle_panel", "Panel", id="desk.panel"),  # shown only where it does something
+        Binding("question_mark", "help", "Help", key_display="?", id="desk.help"),
         Binding("q", "quit", "Quit", id="desk.quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="desk.interrupt"),
     ]
@@ -61,7 +82,9 @@ class KakashiApp(App[int]):
 
     def __init__(self, service: TradingService, *, autostart: bool = True,
                  reports_dir: str | Path = "reports", theme: str = "textual-dark", cursor_blink: bool = True,
-                 animations: bool = True, clock: Callable[[], float] = time.time) -> None:
+                 animations: bool = True, clock: Callable[[], float] = time.time, zone: str = "utc",
+                 log: OperatorLog | None = None, bell: bool = True, webhook: str | None = None,
+                 on_daily_stop: str = "hold", postmortem: str = "off") -> None:
         super().__init__()
         if not animations:
             self.animation_level = "none"
@@ -74,14 +97,31 @@ class KakashiApp(App[int]):
         self.last_export: Path | None = None
         self.notes: list[str] = []
         self.stopping = False
+        self.zone = zone
+        self.oplog = log or NullLog()
+        self._webhook = al.Webhook(webhook, on_error=lambda m: self.oplog.error(m)) if webhook else None
+        self.alert = al.Alerter(log=self.oplog, notify=self._notify_alert, bell=self.bell if bell else None,
+                                webhook=self._webhook, clock=clock)
+        self.feed: al.FeedWatch | None = None  # made with the first view (it knows the stale limit)
+        self.on_daily_stop = on_daily_stop
+        self.schedule = (PostmortemSchedule(service.db_path, self.reports_dir, postmortem)
+                         if postmortem != "off" else None)
+        self._prev: DeskView | None = None
+        self._local_kill = False
+        self._last_failure_alert = 0.0
+        self.crash_path: Path | None = None
+        self.crash_message = ""
         service.on_view(self._publish)
         service.on_log(self._noted_from_service)
+        service.on_report(self._log_report)
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         with Horizontal(id="top"):
-            yield MarketsTable(id="markets")
+            with Container(id="markets-box"):
+                yield Input(placeholder="filter: ticker or title · enter keeps · esc clears", id="find", compact=True)
+                yield MarketsTable(id="markets")
             yield MarketDetail(id="detail")
         with Container(id="lower"):
             yield PositionsPanel(id="positions-panel", classes="panel")
@@ -90,7 +130,7 @@ class KakashiApp(App[int]):
                 yield EquityChart(id="equity-chart")
             yield RiskPanel(id="risk-panel", classes="panel")
             yield DecisionLog(id="log-panel", classes="panel")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; 80 columns are few
 
     def on_mount(self) -> None:
         # Everything built so far (Textual, the engine, the loaded ledger) lives for the whole
@@ -102,27 +142,70 @@ class KakashiApp(App[int]):
                   "bankroll-panel": "Bankroll", "risk-panel": "Risk caps", "log-panel": "Decision log"}
         for wid, title in titles.items():
             self.query_one(f"#{wid}").border_title = title
+        self.query_one(StatusBar).zone = self.zone
+        find = self.query_one("#find", Input)
+        find.cursor_blink = self.cursor_blink
+        find.display = False
         self._apply_width(self.size.width)
+        self._load_history()
         self.refresh_view()
         self.query_one(MarketsTable).focus()
         for line in self.service.notes:  # what resolving the settings had to say, once
             self.note(line)
+        self.oplog.command(f"desk started on {self.service.source_name}: {self.service.state}")
         try:  # SIGTERM ends the desk like q (only possible on the main thread)
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: self.call_later(self.action_quit))
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: self.call_later(self._stop_and_exit))
         except (RuntimeError, ValueError, NotImplementedError):
             pass
         if self.autostart:
             self.service.start()
+
+    def _load_history(self) -> None:
+        """A restarted desk says how it resumed and shows what happened before it stopped."""
+        log = self.query_one(DecisionLog)
+        try:
+            decisions, events = self._read(recent_history)
+        except Exception as e:  # a fresh or unreadable DB: nothing to show, and the desk still opens
+            self.oplog.error(f"could not load the recent history: {e}")
+            return
+        for ts, ticker, side, n, limit, ev, accepted, reason in decisions:
+            log.add_decision(ts, ticker, side, n, limit, Decimal(str(ev)), bool(accepted), reason)
+        for ts, kind, detail in events:
+            if kind != "day_start":
+                log.add(LogEntry(ts, "event", kind, event_text(kind, detail), "note"))
+        last = events[-1][0] if events else (decisions[-1][0] if decisions else None)
+
+        def since(kinds: tuple[str, ...]) -> str:
+            ts = next((t for t, kind, _d in reversed(events) if kind in kinds), None)
+            return f" since {fmt_time(ts, self.zone, '%Y-%m-%d %H:%M:%S')}" if ts is not None else ""
+
+        if self.service.killed:
+            self.note(f"resumed: KILL SWITCH THROWN{since(('kill_switch',))} ({self.service.state}); r re-arms", last)
+        elif self.service.paused:
+            who = next((d for _t, kind, d in reversed(events) if kind == "pause"), "")
+            who = "operator" if who in ("", "desk", "operator") else who
+            self.note(f"resumed: PAUSED{since(('pause', 'flatten'))} (by {who}); p resumes", last)
+        elif decisions or events:
+            self.note("resumed: RUNNING", last)
 
     def on_resize(self, event) -> None:
         self._apply_width(event.size.width)
 
     def on_unmount(self) -> None:
         self.service.stop()  # already stopped by q; a test's teardown, or an error exit otherwise
+        self.alert.close()
 
     def _apply_width(self, width: int) -> None:
         self.set_class(width < NARROW_WIDTH, "-narrow")
+        self.set_class(NARROW_WIDTH <= width < MEDIUM_WIDTH, "-medium")
+        self.set_class(width < DETAIL_WIDTH, "-nodetail")  # below this, whole tickers need the room
         self._show_lower_panel()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cycle_panel":  # `v` only where there is more than one lower panel to see
+            return self.has_class("-narrow")
+        return True
 
     def _show_lower_panel(self) -> None:
         for i, pid in enumerate(LOWER_PANELS):
@@ -135,6 +218,12 @@ class KakashiApp(App[int]):
     def _publish(self, view: DeskView) -> None:
         """The service published a view (from its thread, or from ours after a command)."""
         self.post_message(EngineUpdated(view))
+
+    def _log_report(self, report) -> None:
+        """Each tick and its decisions in the log file (the engine's thread; the log is thread-safe)."""
+        self.oplog.tick(report.log_line())
+        for d in report.decisions:
+            self.oplog.decision(d)
 
     def refresh_view(self) -> None:
         """Show the latest state: built here while the loop is not running (before start, or
@@ -151,33 +240,97 @@ class KakashiApp(App[int]):
     def watch_view(self, v: DeskView | None) -> None:
         if v is None or not self.query(StatusBar):  # nothing yet, or the desk is closing
             return
+        self._watch_events(v)
         with self.batch_update():
             self.query_one(StatusBar).view = v
-            self.query_one(MarketsTable).apply(v)
+            table = self.query_one(MarketsTable)
+            table.stale_ms = v.max_quote_age_ms
+            table.apply(v)
             detail = self.query_one(MarketDetail)
             detail.view = v
             if detail.ticker != self.selected_ticker():  # first paint, or the selected market settled
                 detail.ticker = self.service.focus = self.selected_ticker()
+            risk = self.query_one(RiskPanel)
+            if risk.limits is None:
+                risk.limits = DeskLimits(v.edge_threshold, v.max_quote_age_ms, v.max_spread, self.on_daily_stop)
             for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog):
                 self.query_one(cls).view = v  # type: ignore[attr-defined]
+
+    def _watch_events(self, v: DeskView) -> None:
+        """Alerts on what changed since the last view: the feed, the daily stop, an outside kill."""
+        if self.feed is None:
+            self.feed = al.FeedWatch(v.max_quote_age_ms)
+        ages = [m.age_ms for m in v.markets]
+        change = self.feed.update(v.clock_ms, v.feed_errors, min(ages) if ages else None)
+        self.query_one(StatusBar).feed_down_since = self.feed.down_since
+        if change == "down":
+            self.alert(al.FEED_DOWN, f"feed down: {self.feed.reason}", "warning")
+            self.note(f"FEED DOWN: {self.feed.reason}", v.clock_ms)
+        elif change == "up":
+            self.alert(al.FEED_UP, "feed back up: fresh quotes", "information")
+            self.note("feed back up", v.clock_ms)
+        prev = self._prev
+        self._prev = v
+        if prev is None:
+            return
+        if v.daily_stopped and not prev.daily_stopped:
+            what = "open positions flattened" if self.on_daily_stop == "flatten" else "open positions held"
+            self.alert(al.DAILY_STOP, f"daily loss cap hit: no new trades until 00:00 UTC; {what}", "error")
+            self.note(f"DAILY STOP: no new trades until 00:00 UTC; {what}", v.clock_ms)
+        if v.killed and not prev.killed and not self._local_kill:
+            if "failed ticks" in v.state:  # the service's failure policy threw it
+                self.alert(al.ENGINE_FAILED, f"trading halted: {v.state}", "error")
+            else:
+                self.alert(al.KILL_EXTERNAL, f"kill switch thrown from outside this desk: {v.state}", "error")
+        if not v.killed:
+            self._local_kill = False
+        if self.schedule is not None and v.clock_ms // 86_400_000 != prev.clock_ms // 86_400_000:
+            self._run_schedule(v.clock_ms)
+
+    @work(thread=True, group="schedule", exclusive=True, exit_on_error=False)
+    def _run_schedule(self, now_ms: int) -> None:
+        if self.schedule is None:
+            return
+        try:
+            written = self.schedule.run(now_ms, int(self._clock() * 1000))
+        except Exception as e:
+            self.oplog.error(f"scheduled post-mortem failed: {e}", e)
+            self.post_message(Noted(f"scheduled post-mortem failed: {e}"))
+            return
+        for w in written:
+            self.oplog.write("REPORT", f"{w.kind} written to {w.path}")
+            self.post_message(Noted(f"{w.kind} post-mortem written to {w.path}"))
+
+    def _notify_alert(self, a: al.Alert) -> None:
+        severity: SeverityLevel = "error" if a.severity == "error" else (
+            "warning" if a.severity == "warning" else "information")
+        self.notify(a.message, title=ALERT_TITLES.get(a.kind, "Alert"), severity=severity,
+                    timeout=10 if a.severity == "error" else 5)
 
     def watch_halted_reason(self, reason: str) -> None:
         for bar in self.query(StatusBar):
             bar.halted_reason = reason  # the bar re-renders and re-colours itself
 
-    def note(self, text: str) -> None:
+    def note(self, text: str, ts: int | None = None, category: str = "EVENT") -> None:
+        """A line in the desk's log (and the log file): what the desk did (COMMAND) or saw (EVENT)."""
         self.notes.append(text)
+        self.oplog.write(category, text)
+        ts = ts if ts is not None else (self.view.clock_ms if self.view else int(self._clock() * 1000))
         for log in self.query(DecisionLog):  # none while the desk is closing
-            log.notes = tuple(self.notes[-3:])
+            log.add(LogEntry(ts, "desk", "", text, "note"))
 
     @on(Noted)
     def _on_noted(self, message: Noted) -> None:
-        self.note(message.text)
+        self.note(message.text, category=message.category)
+        if message.text.startswith("tick failed") and time.monotonic() - self._last_failure_alert > 60:
+            self._last_failure_alert = time.monotonic()  # one alert a minute, however many fail
+            self.alert(al.ENGINE_FAILED, message.text, "error")
 
     def _note_when_done(self, fut: Future[object], text: Callable[[object], str]) -> None:
         """Note a command's outcome once the service has applied it (any thread)."""
         def done(f: Future[object]) -> None:
-            self.post_message(Noted(text(f.result()) if f.exception() is None else f"failed: {f.exception()}"))
+            self.post_message(Noted(text(f.result()) if f.exception() is None else f"failed: {f.exception()}",
+                                    "COMMAND"))
         fut.add_done_callback(done)
 
     # -- selection --------------------------------------------------------------------------
@@ -195,12 +348,13 @@ class KakashiApp(App[int]):
     def action_pause(self) -> None:
         paused = not self.service.paused  # the intent as last asked: fast presses alternate exactly
         self.service.submit(Pause() if paused else Resume())  # in force at once; stored next tick
-        self.note("paused: no new decisions" if paused else "resumed")
+        self.note("paused: no new decisions" if paused else "resumed", category="COMMAND")
 
     def action_kill(self) -> None:
         # The engine refuses orders from this instant, whatever the tick or the DB is doing.
+        self._local_kill = True
         self.service.submit(Kill("operator"))
-        self.note("KILL SWITCH THROWN: no new orders; press r to re-arm")
+        self.note("KILL SWITCH THROWN: no new orders; press r to re-arm", category="COMMAND")
 
     def action_rearm(self) -> None:
         if not self.service.killed:
@@ -240,7 +394,7 @@ class KakashiApp(App[int]):
             self.call_from_thread(self.notify, f"export failed: {e}", severity="error")
             return
         self.last_export = out.path
-        self.call_from_thread(self.note, f"exported {out.path}")
+        self.call_from_thread(self.note, f"exported {out.path}", None, "REPORT")
         self.call_from_thread(self.push_screen, ReportScreen(out.path, out.figures))
 
     def action_set_estimate(self) -> None:
@@ -270,7 +424,8 @@ class KakashiApp(App[int]):
         self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" (its key panel) would sit beside ours: one "Keys", the desk's help.
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
         yield SystemCommand("Pause / resume trading", "p: stop or restart new decisions", self.action_pause)
         yield SystemCommand("Kill switch", "k: stop all new orders now; persisted", self.action_kill)
         yield SystemCommand("Re-arm kill switch", "r: allow orders again (asks first)", self.action_rearm)
@@ -278,31 +433,154 @@ class KakashiApp(App[int]):
         yield SystemCommand("Export post-mortem", "e: write reports/<time>/postmortem.md", self.action_export)
         yield SystemCommand("Set p̂ for the selected market", "b: your own estimate", self.action_set_estimate)
         yield SystemCommand("Sort markets", "s: ticker, edge, quote age", self.action_sort)
+        yield SystemCommand("Find markets", "/: filter by ticker or title", self.action_find)
+        yield SystemCommand("Market detail", "enter: close time, volume, fee, price chart", self.action_market)
+        yield SystemCommand("Rejected rows", "x: what the validator refused, and why", self.action_rejected)
         yield SystemCommand("Keys", "?: the help screen", self.action_help)
 
     async def action_quit(self) -> None:
-        """q, Ctrl-C, SIGTERM: say so at once, stop the service (at most ~1 s whatever the
-        feed does; queued commands are applied), then leave."""
+        """q, Ctrl-C, SIGTERM: with open positions, ask first (Enter = No); then stop the service
+        (at most ~1 s whatever the feed does; queued commands are applied) and leave."""
+        n = len(self.view.positions) if self.view else 0
+        if n == 0 or self.stopping:
+            await self._stop_and_exit()
+            return
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.call_later(self._stop_and_exit)
+
+        self.push_screen(ConfirmScreen(f"Quit with {n} open paper position(s)? They stay open in the ledger and "
+                                       "are marked again when the desk restarts."), done)
+
+    async def _stop_and_exit(self) -> None:
         if self.stopping:
             return
         self.stopping = True
+        self.oplog.command("quit")
         self.halted_reason = "stopping…"  # trading stops now; the bar says so at once
         self.notify("stopping…", timeout=5)
         await asyncio.sleep(0)  # let the frame with "stopping…" go out
         await asyncio.to_thread(self.service.stop)
         self.exit(0)
 
+    # -- find, inspect ------------------------------------------------------------------------
+    def action_find(self) -> None:
+        find = self.query_one("#find", Input)
+        find.display = True
+        find.focus()
 
-def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None) -> int:
-    from kakashi_tui.runtime import build_service
+    @on(Input.Changed, "#find")
+    def _on_find(self, event: Input.Changed) -> None:
+        table = self.query_one(MarketsTable)
+        table.filter_text = event.value.strip()
+        f = table.filter_text
+        table.border_title = f"Markets · filter {f!r}: {table.row_count}/{table.total}" if f else "Markets"
 
-    service, close = build_service(opts, cfg, interval=interval, ticks=ticks, desk=True, view_hz=RENDER_HZ)
+    @on(Input.Submitted, "#find")
+    def _on_find_done(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.query_one("#find", Input).display = False
+        self.query_one(MarketsTable).focus()
+
+    def on_key(self, event) -> None:
+        find = self.query_one("#find", Input)
+        if event.key == "escape" and find.has_focus:
+            find.value = ""
+            find.display = False
+            self.query_one(MarketsTable).focus()
+            event.stop()
+
+    def _read(self, query, *args):
+        """A look-up on the database through its own read-only connection (never the writer's)."""
+        con = connect_readonly(self.service.db_path)
+        try:
+            return query(con, *args)
+        finally:
+            con.close()
+
+    def action_focus_log(self) -> None:
+        self.query_one(DecisionLog).focus()
+
+    def action_market(self) -> None:
+        t = self.selected_ticker()
+        if t is None or self.view is None:
+            self.notify("No market selected.")
+            return
+        self._open_market(t)
+
+    @work(thread=True, group="screens", exclusive=True, exit_on_error=False)
+    def _open_market(self, ticker: str) -> None:
+        try:
+            quotes, volume, p_hats = self._read(market_history, ticker)
+        except Exception as e:
+            self.call_from_thread(self.notify, f"cannot read {ticker}'s history: {e}", severity="error")
+            return
+        v = self.view
+        line = next((m for m in v.markets if m.ticker == ticker), None) if v else None
+        info = MarketInfo(
+            ticker=ticker, title=line.title if line else "", status=line.status if line else "?",
+            close_ts=line.close_ts if line else None, volume=volume,
+            fee_multiplier=line.fee_multiplier if line else None, bid=line.bid if line else None,
+            ask=line.ask if line else None, p_hat=line.p_hat if line else None,
+            p_source=line.p_source if line else "", signal=line.signal if line else "", quotes=quotes, p_hats=p_hats)
+        self.call_from_thread(self.push_screen, MarketScreen(info, self._fmt_when))
+
+    def _fmt_when(self, ms: int | None) -> str:
+        return fmt_time(ms, self.zone, "%Y-%m-%d %H:%M")
+
+    def action_rejected(self) -> None:
+        self._open_rejected()
+
+    @work(thread=True, group="screens", exclusive=True, exit_on_error=False)
+    def _open_rejected(self) -> None:
+        try:
+            rows, total = self._read(rejected_rows)
+        except Exception as e:
+            self.call_from_thread(self.notify, f"cannot read the rejected rows: {e}", severity="error")
+            return
+        lines = [RejectedLine(*r) for r in rows]
+        self.call_from_thread(self.push_screen, RejectedScreen(lines, total,
+                                                               lambda ms: fmt_time(ms, self.zone).split()[0]))
+
+    # -- unforeseen errors ----------------------------------------------------------------
+    def _handle_exception(self, error: Exception) -> None:
+        """A bug in the desk: stop the engine, leave a crash log, exit 70 with one line (no traceback
+        on the operator's screen). The ledger is already stored, one transaction per tick."""
+        import traceback
+
+        from kakashi_tui.crashlog import write_crash_log
+
+        self.crash_path = write_crash_log("".join(traceback.format_exception(error)))
+        self.oplog.error(f"desk crashed: {error.__class__.__name__}: {error}", error)
+        super()._handle_exception(error)
+        self._exit_renderables.clear()  # no traceback on the operator's screen: run_desk prints one line
+        where = f"; details in {self.crash_path}" if self.crash_path else ""
+        self.crash_message = (f"kakashi: internal error: {error.__class__.__name__}: {error}{where} "
+                              "(what was stored is intact)")
+        self._return_code = 70
+
+
+def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None, log_path: str | None = None) -> int:
+    from kakashi_tui.logfile import default_log_path
+    from kakashi_tui.runtime import build_service, db_path
+
+    log = OperatorLog(log_path or cfg.desk.log or default_log_path(db_path(opts, cfg)))
+    # Under Textual the screen is the desk's: what the service has to say goes to the log file
+    # (and, through on_log, to the desk's own log panel), never to the terminal.
+    service, close = build_service(opts, cfg, interval=interval, ticks=ticks, desk=True, view_hz=RENDER_HZ,
+                                   log=lambda line: log.write("EVENT", line))
     try:
-        app = KakashiApp(service)
+        app = KakashiApp(service, zone=cfg.desk.time_zone, log=log, bell=cfg.alerts.bell,
+                         webhook=cfg.alerts.webhook_url, on_daily_stop=cfg.risk.on_daily_stop,
+                         postmortem=cfg.desk.postmortem, reports_dir=cfg.desk.reports_dir)
         result = app.run()
+        if app.crash_message:
+            print(app.crash_message, file=sys.stderr)
         print("kakashi: stopping…", file=sys.stderr, flush=True)
         service.stop()
         print(service.summary(), flush=True)
-        return result or 0
+        return app.return_code if app.return_code else (result or 0)
     finally:
         close()
+        log.close()

@@ -20,6 +20,7 @@ class EngineUpdated(Message):
 class Noted(Message):
     """A line for the decision log's notes (a command the service applied, say)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, category: str = "EVENT") -> None:
         super().__init__()
         self.text = text
+        self.category = category  # its line in the log file: COMMAND (the operator's) or EVENT

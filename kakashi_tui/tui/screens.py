@@ -1,33 +1,49 @@
+"""The desk's modal screens: help, confirmations (default No), p̂ entry (validated in place),
+the post-mortem just written, rejected rows and a market's detail."""
+
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Markdown
+from textual.widgets import Button, DataTable, Input, Label, Markdown, Static
+
+from kakashi_tui.tui.widgets import PriceChart
 
 HELP = """\
-# Kakashi desk — keys
-
 **Paper trading only.** Nothing here places a real order.
 
 | key | action |
 |---|---|
 | `p` | pause / resume trading (data keeps flowing) |
-| `k` | **kill switch**: immediate, no confirmation; no new orders from that instant; stays thrown across restarts |
-| `r` | re-arm the kill switch (asks first) |
-| `f` | flatten: sell every paper position into the bids and pause (asks first) |
+| `k` | **kill switch**: immediate, no confirmation; stays thrown across restarts |
+| `r` | re-arm the kill switch (asks; Enter = No, `y` = yes) |
+| `f` | flatten: sell every paper position into the bids and pause (asks; Enter = No) |
 | `e` | export the post-mortem to `reports/<UTC time>/postmortem.md` |
-| `b` | set p̂ for the selected market (overrides the estimator) |
-| `s` | sort markets: ticker → edge → quote age |
-| `v` | narrow terminals: cycle the lower panel |
+| `b` | set p̂ for the selected market (a number strictly between 0 and 1) |
+| `enter` | the selected market's detail: close time, volume, fee, price chart with p̂ |
+| `/` | filter markets by ticker or title (esc clears) |
+| `s` | sort markets: ticker → edge → quote age (the header shows ▲/▼) |
+| `x` | rejected rows: time, ticker, reason, raw payload |
+| `l` | focus the decision log (PgUp/PgDn scroll; `o` shows rejections only) |
+| `tab` | move focus between the markets and the log |
+| `v` | narrow terminals only: cycle the lower panel |
 | `ctrl+p` | command palette |
-| `?` | this help |
+| `?` | this help (scroll with the arrows) |
 | `q` | quit (the ledger is already saved) |
 
-EV = p̂ − ask − fee, per contract. `oracle*` is the simulator's labelled oracle: **simulated**, not a model.
+**Signal** says what the risk gate would do now: `BUY YES`/`BUY NO`, or why not (`max pos`,
+`paused`, `halted`, `stale`, `spread`, `cap`); `HELD` = already in it. EV = p̂ − ask − fee,
+per contract. `oracle*` is the simulator's labelled oracle: **simulated**, not a model.
+
+The **daily loss cap stops new trades** for the rest of the UTC day; open positions are held
+(or flattened, with `on_daily_stop = "flatten"` in the config).
 """
 
 
@@ -43,8 +59,13 @@ class HelpScreen(_ReadOnlyModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box"):
-            yield Markdown(HELP)
-            yield Label("esc to close", classes="hint")
+            yield Label("Kakashi desk: keys", id="help-title")
+            with VerticalScroll(id="help-scroll"):
+                yield Markdown(HELP)
+            yield Label("↑/↓ PgUp/PgDn scroll · esc to close", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-scroll").focus()
 
 
 class ReportScreen(_ReadOnlyModal):
@@ -58,8 +79,6 @@ class ReportScreen(_ReadOnlyModal):
         self.figures = figures
 
     def compose(self) -> ComposeResult:
-        from textual.containers import VerticalScroll
-
         with Vertical(id="report-box"):
             yield Label(f"Post-mortem: {self.path}", id="report-title")
             yield Label("   ".join(f"{k}: [b]{v}[/b]" for k, v in self.figures), id="report-figures")
@@ -70,6 +89,9 @@ class ReportScreen(_ReadOnlyModal):
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    """A dangerous action's question. The safe answer is the default: Enter (and esc, n) say No;
+    only `y` (or clicking Yes) says yes."""
+
     BINDINGS = [Binding("y", "answer(True)", "Yes", id="confirm.yes"),
                 Binding("n,escape", "answer(False)", "No", id="confirm.no")]
 
@@ -81,14 +103,37 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(id="confirm-box"):
             yield Label(self.question, id="question")
             with Horizontal(id="confirm-buttons"):
+                yield Button("No (Enter)", id="no", variant="primary")
                 yield Button("Yes (y)", id="yes", variant="error")
-                yield Button("No (n)", id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
+
+
+def parse_p_hat(text: str) -> Decimal | str:
+    """The operator's p̂, or why not (a line for the dialog): a finite number strictly in (0, 1)."""
+    text = text.strip()
+    if not text:
+        return "type a probability, e.g. 0.62"
+    if len(text) > 32:
+        return "too long: type a probability, e.g. 0.62"
+    try:
+        p = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return f"not a number: {text!r}"
+    if not p.is_finite():
+        return "must be a finite number (not nan or infinity)"
+    if not (0 < p < 1):
+        return "must be strictly between 0 and 1"
+    if p.as_tuple().exponent < -4:  # type: ignore[operator]
+        return "at most 4 decimal places"
+    return p
 
 
 class EstimateScreen(ModalScreen[Decimal | None]):
@@ -101,7 +146,8 @@ class EstimateScreen(ModalScreen[Decimal | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="estimate-box"):
-            yield Label(f"p̂ for {self.ticker} (probability of YES, 0–1)", id="estimate-title")
+            yield Label(f"p̂ for {self.ticker}", id="estimate-title")
+            yield Label("your probability of YES, strictly between 0 and 1", classes="hint")
             yield Input(value="" if self.current is None else f"{self.current}", placeholder="e.g. 0.62",
                         id="estimate-input", select_on_focus=True)
             yield Label("", id="estimate-error")
@@ -109,19 +155,135 @@ class EstimateScreen(ModalScreen[Decimal | None]):
 
     def on_mount(self) -> None:
         inp = self.query_one(Input)
-        inp.cursor_blink = self.app.cursor_blink  # type: ignore[attr-defined]
+        inp.cursor_blink = getattr(self.app, "cursor_blink", True)
         inp.focus()
 
+    @property
+    def error(self) -> str:
+        return str(self.query_one("#estimate-error", Label).content)
+
+    def _show(self, message: str) -> None:
+        self.query_one("#estimate-error", Label).update(message)
+        self.query_one(Input).set_class(bool(message), "-invalid")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        p = parse_p_hat(event.value)
+        self._show(p if isinstance(p, str) and event.value.strip() else "")
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        try:
-            p = Decimal(event.value.strip())
-        except InvalidOperation:
-            self.query_one("#estimate-error", Label).update("not a number")
-            return
-        if not (0 <= p <= 1):
-            self.query_one("#estimate-error", Label).update("must be between 0 and 1")
+        p = parse_p_hat(event.value)
+        if isinstance(p, str):
+            self._show(p)
             return
         self.dismiss(p)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class RejectedLine:
+    ts: int
+    ticker: str
+    source: str
+    reason: str
+    payload: str
+    count: int = 1  # times this (source, ticker, reason) was seen
+
+
+class RejectedScreen(_ReadOnlyModal):
+    """Rows the validator refused, newest first: the counter on the status line made readable."""
+
+    BINDINGS = [Binding("escape,q,x", "dismiss", "Close", id="rejected.close")]
+
+    def __init__(self, rows: list[RejectedLine], total: int, fmt_time) -> None:
+        super().__init__()
+        self.rows = rows
+        self.total = total
+        self.fmt_time = fmt_time
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="rejected-box"):
+            yield Label(f"Rejected rows ({self.total} in all, {len(self.rows)} kinds): never traded on, kept for "
+                        "inspection", id="rejected-title")
+            table: DataTable[str] = DataTable(id="rejected-table", cursor_type="row", zebra_stripes=True)
+            table.add_column("last seen", width=9)
+            table.add_column("ticker", width=26)
+            table.add_column("times", width=5)
+            table.add_column("reason")
+            for i, r in enumerate(self.rows):
+                table.add_row(self.fmt_time(r.ts), r.ticker or "?", str(r.count), r.reason, key=str(i))
+            yield table
+            with VerticalScroll(id="rejected-payload-box"):
+                yield Static("", id="rejected-payload")
+            yield Label("↑/↓ select · the raw payload is below · esc to close", classes="hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.focus()
+        self._show(0)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show(event.cursor_row)
+
+    def _show(self, i: int) -> None:
+        box = self.query_one("#rejected-payload", Static)
+        if not self.rows:
+            box.update(Text("No rejected rows.", style="dim"))
+            return
+        r = self.rows[max(0, min(i, len(self.rows) - 1))]
+        box.update(Text.assemble((f"{r.ticker or '?'} ", "bold"), (f"from {r.source}, {r.count} time(s): ", "dim"),
+                                 r.reason, "\n", (r.payload, "")))
+
+
+@dataclass(frozen=True)
+class MarketInfo:
+    """What the detail screen shows of one market (the desk assembles it; no engine here)."""
+
+    ticker: str
+    title: str
+    status: str
+    close_ts: int | None
+    volume: Decimal | None
+    fee_multiplier: Decimal | None
+    bid: Decimal | None
+    ask: Decimal | None
+    p_hat: Decimal | None
+    p_source: str
+    signal: str
+    quotes: tuple[tuple[int, Decimal | None, Decimal | None], ...]  # (ts, bid, ask), oldest first
+    p_hats: tuple[tuple[int, Decimal], ...] = ()  # (ts, p_hat) as the estimate changed
+
+
+class MarketScreen(_ReadOnlyModal):
+    """One market in full: close time, volume, fee multiplier in use, and its quote history
+    drawn against p̂."""
+
+    BINDINGS = [Binding("escape,q,enter", "dismiss", "Close", id="market.close")]
+
+    def __init__(self, info: MarketInfo, fmt_time) -> None:
+        super().__init__()
+        self.info = info
+        self.fmt_time = fmt_time
+
+    def compose(self) -> ComposeResult:
+        i = self.info
+
+        def p(x):
+            return "—" if x is None else f"{x:.2f}"
+
+        facts = Table.grid(padding=(0, 1))
+        for _ in range(2):
+            facts.add_column(style="dim", no_wrap=True)
+            facts.add_column(no_wrap=True)
+        facts.add_row("closes", self.fmt_time(i.close_ts) if i.close_ts else "—", "status", i.status)
+        facts.add_row("volume", "—" if i.volume is None else f"{i.volume.normalize():,f}", "fee multiplier",
+                      "—" if i.fee_multiplier is None else f"{i.fee_multiplier}")
+        facts.add_row("bid / ask", f"{p(i.bid)} / {p(i.ask)}", "p̂", f"{p(i.p_hat)} ({i.p_source or 'none'})")
+        facts.add_row("signal", i.signal or "—", "", "")
+        with Vertical(id="market-box"):
+            yield Label(Text(i.ticker, style="bold"), id="market-ticker")
+            yield Label(i.title or "", id="market-title")
+            yield Static(facts, id="market-facts")
+            yield PriceChart(i.quotes, i.p_hats, fmt_time=self.fmt_time, id="market-chart")
+            yield Label("bid–ask range ┃, mid •, p̂ ─ · esc to close", classes="hint")

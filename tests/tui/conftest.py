@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
+from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.store import Store
+from kakashi_tui.config import KakashiConfig
+from kakashi_tui.core.models import Estimate
+from kakashi_tui.engine import Engine
 from kakashi_tui.service import TradingService
 from kakashi_tui.tui.app import KakashiApp
 from tests.conftest import SIM_START_MS, make_engine
@@ -30,3 +37,70 @@ def engine(tmp_path):
     e = desk_engine(tmp_path / "desk.db")
     yield e
     e.store.close()
+
+
+# Kalshi's long tickers, as the desk must show them whole.
+KALSHI_MARKETS = [
+    ("KXFEDDECISION-26DEC-H25", "Fed hikes 25bps", "0.08", "0.10", "0.15"),
+    ("KXFEDDECISION-26DEC-C25", "Fed cuts 25bps", "0.55", "0.57", "0.64"),
+    ("KXFEDDECISION-26DEC-H0", "Fed holds", "0.33", "0.36", "0.30"),
+    ("KXHIGHNY-26NOV27-T45", "NYC high above 45°F on Nov 27", "0.41", "0.44", "0.52"),
+    ("KXHIGHNY-26NOV27-T50", "NYC high above 50°F on Nov 27", "0.20", "0.23", "0.21"),
+    ("KXHIGHNY-26NOV27-B47.5", "NYC high 47-48°F on Nov 27", "0.11", "0.14", "0.12"),
+    ("KXNBAGAME-26NOV27LALBOS-LAL", "Lakers win at Boston", "0.38", "0.40", "0.37"),
+    ("KXCPI-26DEC-T0.3", "CPI above 0.3% in December", "0.30", "0.40", "0.50"),  # an edge, a spread too wide
+]
+
+
+class KalshiShaped:
+    """A deterministic Kalshi-shaped feed: long tickers, real-looking titles, one bad row a tick,
+    a minute a tick. ``down`` makes fetches fail, as a dead server would."""
+
+    name = "kalshi"
+
+    def __init__(self, start_ms: int = SIM_START_MS) -> None:
+        self.t = start_ms
+        self.n = 0
+        self.down = False
+
+    def now_ms(self) -> int:
+        return self.t
+
+    def fetch(self) -> FetchBatch:
+        self.t += 60_000
+        self.n += 1
+        if self.down:
+            return FetchBatch(errors=["GET /markets: connection refused (127.0.0.1:8931); gave up after 5 attempts"])
+        rows = []
+        for i, (t, title, bid, ask, _p) in enumerate(KALSHI_MARKETS):
+            wiggle = Decimal((self.n + i) % 3 - 1) / 100
+            market = {"ticker": t, "title": title, "series": t.split("-")[0], "event_ticker": t.rsplit("-", 1)[0],
+                      "status": "open", "open_ts": SIM_START_MS - 86_400_000,
+                      "close_ts": SIM_START_MS + (2 + i) * 86_400_000, "result": None}
+            b, a = Decimal(bid) + wiggle, Decimal(ask) + wiggle
+            snap = {"ticker": t, "ts": self.t, "yes_bid": b, "yes_ask": a, "last": b, "volume": 1000 * (i + 1),
+                    "yes_bids": [{"price": b, "qty": 50}], "no_bids": [{"price": 1 - a, "qty": 40}]}
+            rows.append(RawRow(market=market, snapshot=snap, payload={"ticker": t, "yes_bid_dollars": str(b)}))
+        bad = {"ticker": "KXHIGHNY-26NOV27-T55", "yes_bid_dollars": "1.7000"}
+        rows.append(RawRow(market={"ticker": "KXHIGHNY-26NOV27-T55"}, snapshot=None, payload=bad,
+                           reason="yes_bid_dollars 1.7000 is outside [0, 1]"))
+        return FetchBatch(rows=rows, latency_ms=12.0)
+
+    def close(self) -> None:
+        pass
+
+
+class Beliefs:
+    source = "beliefs-file"
+
+    def estimates(self, tickers, now_ms):
+        p = {t: Decimal(ph) for t, _ti, _b, _a, ph in KALSHI_MARKETS}
+        return [Estimate(ticker=t, p_hat=p[t], source=self.source, ts=now_ms) for t in tickers if t in p]
+
+
+def kalshi_engine(db_path, ticks: int = 12) -> Engine:
+    e = Engine(Store(db_path), KalshiShaped(), [Beliefs()], KakashiConfig().engine_config())
+    for _ in range(ticks):
+        e.tick()
+    e.last_latency_ms = 12.0
+    return e

@@ -213,6 +213,8 @@ async def test_failed_ticks_are_noted_then_halt_trading_visibly(engine, tmp_path
         assert await wait_for(pilot, lambda: app.query_one(StatusBar).has_class("-halted"))
         assert engine.store.get_control("kill_switch") == "1"  # persisted with its reason
         assert app.is_running
+        alert = app.alert.raised[0]  # and it is an alert: notification, bell, webhook if configured
+        assert alert.kind == "engine_failed" and "disk I/O error" in alert.message
         app.service.stop()
 
 

@@ -1,13 +1,15 @@
-"""Pictures of the desk (pytest-textual-snapshot). Deterministic: seeded simulator on a fixed
-simulated clock, pinned latency, explicit theme, no animation, no cursor blink."""
+"""Pictures of the desk (pytest-textual-snapshot). Deterministic: seeded simulator (or a fixed
+Kalshi-shaped feed) on a fixed engine clock, pinned latency, explicit theme, no animation, no
+cursor blink, UTC. Every dashboard is taken at 80x24, 100x30, 120x40 and 160x50."""
 
 from __future__ import annotations
 
 import pytest
 
 from kakashi_tui.engine import utc_day
-from tests.tui.conftest import desk_app, desk_engine
+from tests.tui.conftest import desk_app, desk_engine, kalshi_engine
 
+SIZES = {"80x24": (80, 24), "100x30": (100, 30), "120x40": (120, 40), "160x50": (160, 50)}
 WIDE = (120, 40)
 NARROW = (80, 24)
 
@@ -16,8 +18,9 @@ NARROW = (80, 24)
 def app_factory(tmp_path):
     engines = []
 
-    def make(setup=None, **kw):
-        e = desk_engine(tmp_path / f"snap{len(engines)}.db")
+    def make(setup=None, kalshi=False, **kw):
+        db = tmp_path / f"snap{len(engines)}.db"
+        e = kalshi_engine(db) if kalshi else desk_engine(db)
         engines.append(e)
         if setup:
             setup(e)
@@ -28,16 +31,27 @@ def app_factory(tmp_path):
         e.store.close()
 
 
-def test_dashboard_wide(snap_compare, app_factory):
-    assert snap_compare(app_factory(), terminal_size=WIDE)
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard(snap_compare, app_factory, size):
+    assert snap_compare(app_factory(), terminal_size=SIZES[size])
 
 
-def test_dashboard_narrow(snap_compare, app_factory):
-    assert snap_compare(app_factory(), terminal_size=NARROW)
+@pytest.mark.parametrize("size", SIZES)
+def test_kalshi_tickers_whole(snap_compare, app_factory, size):
+    """Kalshi's long tickers, whole, at every width; the columns that do not fit are dropped."""
+    assert snap_compare(app_factory(kalshi=True), terminal_size=SIZES[size])
 
 
 def test_narrow_bankroll_panel(snap_compare, app_factory):
     assert snap_compare(app_factory(), terminal_size=NARROW, press=["v"])
+
+
+def test_narrow_risk_panel(snap_compare, app_factory):
+    assert snap_compare(app_factory(), terminal_size=NARROW, press=["v", "v"])
+
+
+def test_narrow_log_panel(snap_compare, app_factory):
+    assert snap_compare(app_factory(kalshi=True), terminal_size=NARROW, press=["v", "v", "v"])
 
 
 def test_paused(snap_compare, app_factory):
@@ -59,16 +73,64 @@ def test_help_screen(snap_compare, app_factory):
     assert snap_compare(app_factory(), terminal_size=WIDE, press=["question_mark"])
 
 
+def test_help_screen_narrow_scrolled(snap_compare, app_factory):
+    assert snap_compare(app_factory(), terminal_size=NARROW, press=["question_mark", "pagedown", "pagedown"])
+
+
 def test_p_hat_entry(snap_compare, app_factory):
     assert snap_compare(app_factory(), terminal_size=WIDE, press=["b", "ctrl+u", "0", ".", "6", "2"])
 
 
-def test_feed_error(snap_compare, app_factory):
+def test_p_hat_nan_refused_in_place(snap_compare, app_factory):
+    assert snap_compare(app_factory(), terminal_size=NARROW, press=["b", "ctrl+u", "n", "a", "n", "enter"])
+
+
+def test_feed_down(snap_compare, app_factory):
+    def die(e):
+        e.source.down = True
+        e.tick()
+        e.last_latency_ms = 12.0
+
+    assert snap_compare(app_factory(die, kalshi=True), terminal_size=WIDE)
+
+
+def test_feed_error_narrow(snap_compare, app_factory):
     def fail(e):
         e.last_errors = ("HTTP 503 on GET /markets; gave up after 5 attempts",)
 
-    assert snap_compare(app_factory(fail), terminal_size=WIDE)
+    assert snap_compare(app_factory(fail), terminal_size=NARROW)
 
 
 def test_flatten_confirmation(snap_compare, app_factory):
     assert snap_compare(app_factory(), terminal_size=WIDE, press=["f"])
+
+
+def test_filter_markets(snap_compare, app_factory):
+    assert snap_compare(app_factory(kalshi=True), terminal_size=WIDE, press=["slash", *"highny"])
+
+
+def test_sorted_by_edge(snap_compare, app_factory):
+    assert snap_compare(app_factory(kalshi=True), terminal_size=WIDE, press=["s"])
+
+
+def test_log_rejections_only(snap_compare, app_factory):
+    assert snap_compare(app_factory(), terminal_size=WIDE, press=["l", "o"])
+
+
+def test_rejected_rows_screen(snap_compare, app_factory):
+    async def open_it(pilot):
+        await pilot.press("x")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app_factory(kalshi=True), terminal_size=WIDE, run_before=open_it)
+
+
+@pytest.mark.parametrize("size", ["80x24", "120x40"])
+def test_market_detail_screen(snap_compare, app_factory, size):
+    async def open_it(pilot):
+        await pilot.press("down", "down", "down", "enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app_factory(kalshi=True), terminal_size=SIZES[size], run_before=open_it)

@@ -1,0 +1,170 @@
+"""Alerts the operator should not miss, and the feed watch that raises two of them.
+
+An alert goes to every channel the operator turned on: the desk's notification (the caller's
+``notify``), the terminal bell, the log file, and optionally a webhook: a POST of a small JSON
+object to the operator's own URL (ntfy, a Slack incoming webhook, ...). The webhook is off by
+default, is never a Kalshi host, never carries credentials, and is sent from one background
+thread with a short timeout so a slow endpoint cannot stall the desk.
+
+No Textual import here: the headless engine raises the same alerts.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+#: The alert kinds (the JSON's "kind").
+KILL_EXTERNAL = "kill_external"
+DAILY_STOP = "daily_stop"
+FEED_DOWN = "feed_down"
+FEED_UP = "feed_up"
+ENGINE_FAILED = "engine_failed"
+KINDS = (KILL_EXTERNAL, DAILY_STOP, FEED_DOWN, FEED_UP, ENGINE_FAILED)
+
+WEBHOOK_TIMEOUT_S = 3.0
+WEBHOOK_QUEUE = 50
+
+
+def check_webhook_url(url: str) -> str:
+    """The URL as given, or ValueError with a one-line reason: http(s), a host, no user:password
+    in it, and not Kalshi (alerts are the operator's; Kalshi's API is read-only to Kakashi)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"webhook must be an http(s) URL with a host, got {url!r}")
+    if parts.username or parts.password:
+        raise ValueError("webhook URL must not carry credentials (user:password@)")
+    host = parts.hostname.lower().rstrip(".")
+    if "kalshi" in host:
+        raise ValueError(f"webhook must not point at Kalshi ({host})")
+    return url.strip()
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    message: str
+    ts_ms: int
+    severity: str = "warning"  # information | warning | error
+
+    def payload(self) -> dict:
+        """The webhook body: the alert only (no config, no keys, no positions)."""
+        return {"source": "kakashi", "paper": True, "kind": self.kind, "severity": self.severity,
+                "message": self.message, "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.ts_ms / 1000))}
+
+
+class Webhook:
+    """POSTs alerts, one at a time, from a daemon thread. ``post`` never blocks and never raises."""
+
+    def __init__(self, url: str, on_error: Callable[[str], None] | None = None,
+                 timeout: float = WEBHOOK_TIMEOUT_S) -> None:
+        self.url = check_webhook_url(url)
+        self.timeout = timeout
+        self.on_error = on_error
+        self.sent = 0
+        self._q: queue.Queue[Alert | None] = queue.Queue(maxsize=WEBHOOK_QUEUE)
+        self._thread = threading.Thread(target=self._run, name="kakashi-webhook", daemon=True)
+        self._thread.start()
+
+    def post(self, alert: Alert) -> None:
+        try:
+            self._q.put_nowait(alert)
+        except queue.Full:
+            if self.on_error:
+                self.on_error("webhook queue full: alert dropped")
+
+    def _run(self) -> None:
+        import httpx
+
+        with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
+            while True:
+                alert = self._q.get()
+                if alert is None:
+                    return
+                try:
+                    r = client.post(self.url, json=alert.payload())
+                    if r.status_code >= 400:
+                        raise RuntimeError(f"HTTP {r.status_code}")
+                    self.sent += 1
+                except Exception as e:
+                    if self.on_error:
+                        self.on_error(f"webhook {urlsplit(self.url).hostname}: {e.__class__.__name__}: {e}")
+                finally:
+                    self._q.task_done()
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) until what was posted has been sent or failed."""
+        deadline = time.monotonic() + timeout
+        while self._q.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        try:
+            self._q.put_nowait(None)
+        except queue.Full:
+            pass
+        self._thread.join(timeout=1)
+
+
+class Alerter:
+    """Fans an alert out: log, notification, bell, webhook. Each channel is optional."""
+
+    def __init__(self, log=None, notify: Callable[[Alert], None] | None = None,
+                 bell: Callable[[], None] | None = None, webhook: Webhook | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.log = log
+        self.notify = notify
+        self.bell = bell
+        self.webhook = webhook
+        self.clock = clock
+        self.raised: list[Alert] = []
+
+    def __call__(self, kind: str, message: str, severity: str = "warning") -> Alert:
+        a = Alert(kind, message, int(self.clock() * 1000), severity)
+        self.raised.append(a)
+        del self.raised[:-100]
+        if self.log is not None:
+            self.log.alert(f"{kind}: {message}")
+        if self.notify is not None:
+            self.notify(a)
+        if self.bell is not None:
+            self.bell()
+        if self.webhook is not None:
+            self.webhook.post(a)
+        return a
+
+    def close(self) -> None:
+        if self.webhook is not None:
+            self.webhook.close()
+
+
+class FeedWatch:
+    """Is the market data alive? Down when a fetch fails or the freshest quote is older than the
+    stale limit; up again when a fetch succeeds with a fresh quote. ``update`` returns the
+    transition ("down" / "up") or None; ``down_since`` is when it went down (engine clock)."""
+
+    def __init__(self, stale_ms: int) -> None:
+        self.stale_ms = stale_ms
+        self.down_since: int | None = None
+        self.reason = ""
+
+    def update(self, now_ms: int, errors, freshest_age_ms: int | None) -> str | None:
+        if errors:
+            reason = str(errors[0])
+        elif freshest_age_ms is not None and freshest_age_ms > self.stale_ms:
+            reason = f"quotes stale: the freshest is {freshest_age_ms // 1000}s old (limit {self.stale_ms // 1000}s)"
+        else:
+            reason = ""
+        if reason and self.down_since is None:
+            self.down_since, self.reason = now_ms, reason
+            return "down"
+        if not reason and self.down_since is not None:
+            self.down_since, self.reason = None, ""
+            return "up"
+        if reason:
+            self.reason = reason
+        return None
