@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from kakashi_tui.adapters.beliefs import BeliefsFile
+from kakashi_tui.adapters.beliefs import BeliefsFile, unmatched_summary
 from kakashi_tui.adapters.catalog import Recorder
 from kakashi_tui.adapters.kalshi_ws import LiveBookSource
 from kakashi_tui.adapters.kalshi import PRODUCTION_BASE, KalshiClient, KalshiSource
@@ -262,6 +262,7 @@ def _build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None 
     for est in engine.estimators:  # the operator hears of each beliefs re-read, refused lines first
         if isinstance(est, BeliefsFile):
             est.on_reload = lambda result: service._log(result.summary())
+            est.on_unmatched = lambda tickers: service._log(unmatched_summary(tickers))
     try:  # last: the recorder wraps the source and estimators the lines above looked at
         recorder = attach_catalog(engine, opts, cfg) if opts.record else None
     except BaseException:

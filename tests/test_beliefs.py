@@ -59,3 +59,20 @@ def test_beliefs_changes_are_stored_with_timestamps(tmp_path):
     e.tick()
     assert [r.p_hat for r in EstimateRow.select().order_by(EstimateRow.id)] == [0.6, 0.65]
     e.store.close()
+
+
+def test_believed_tickers_without_a_market_are_said_once_until_they_change(tmp_path):
+    from kakashi_tui.adapters.beliefs import unmatched_summary
+
+    f = tmp_path / "b.toml"
+    f.write_text('[beliefs]\nKXA = 0.6\n"KXTYPO-1" = 0.4\n')
+    b = BeliefsFile(f)
+    said: list[frozenset[str]] = []
+    b.on_unmatched = said.append
+    b.estimates(["KXA", "KXB"], 1000)
+    b.estimates(["KXA", "KXB"], 2000)  # the same unknown ticker is not said again
+    b.estimates([], 3000)  # a tick with no market data (feed down) says nothing
+    assert said == [frozenset({"KXTYPO-1"})] and b.unmatched == {"KXTYPO-1"}
+    b.estimates(["KXB"], 4000)  # KXA's market is gone too
+    assert said[-1] == frozenset({"KXA"})
+    assert unmatched_summary(frozenset({"KXTYPO-1"})).startswith("beliefs: no market for KXTYPO-1")

@@ -77,6 +77,14 @@ class ReloadResult:
         return "beliefs reloaded: " + ("; ".join(parts) or "no change")
 
 
+def unmatched_summary(tickers: frozenset[str]) -> str:
+    """One line for believed tickers that no market of the feed answers to."""
+    names = sorted(tickers)
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return (f"beliefs: no market for {', '.join(names[:5])}{more} (a typo, a market not listed, "
+            f"or one already settled)")
+
+
 def check_ticker(t: Any) -> str | None:
     """The reason a ticker is refused, or None."""
     if not isinstance(t, str) or not t:
@@ -253,6 +261,8 @@ class BeliefsFile:
         self.reloads = 0  # how many times a changed file was read (a view can tell a new result)
         #: Called with each re-read's result (the service logs its summary: headless stderr, desk log).
         self.on_reload: Callable[[ReloadResult], None] | None = None
+        #: Called with the believed tickers that newly have no market (``unmatched_summary`` says it).
+        self.on_unmatched: Callable[[frozenset[str]], None] | None = None
 
     @property
     def last_error(self) -> str | None:
@@ -299,6 +309,11 @@ class BeliefsFile:
     def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:
         self.reload()
         wanted = set(tickers)
-        self.unmatched = frozenset(t for t in self.beliefs if t not in wanted)
+        if wanted:  # a tick without market data (the feed down) says nothing about which markets exist
+            unmatched = frozenset(t for t in self.beliefs if t not in wanted)
+            newly = unmatched - self.unmatched
+            self.unmatched = unmatched
+            if newly and self.on_unmatched is not None:
+                self.on_unmatched(newly)
         return [Estimate(ticker=t, p_hat=p, source=BELIEFS_SOURCE, ts=now_ms)
                 for t, p in sorted(self.beliefs.items()) if t in wanted]
