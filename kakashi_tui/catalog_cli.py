@@ -142,10 +142,9 @@ def cmd_replay_catalog(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from kakashi_tui.adapters.columnar import CatalogSource, Filters
-    from kakashi_tui.adapters.store import now_wall_ms
-    from kakashi_tui.cli import _stop_on_signals
+    from kakashi_tui.cli import _stop_on_signals, finish_replay
     from kakashi_tui.config import load_config
-    from kakashi_tui.report import export_postmortem, parse_days
+    from kakashi_tui.report import parse_days
     from kakashi_tui.runtime import replay_service
 
     cfg = load_config(args.config)
@@ -164,9 +163,7 @@ def cmd_replay_catalog(args: argparse.Namespace) -> int:
         st = source.stats
         seen = "every row" if args.row_engine else f"{st.snapshots} snapshots, {st.rows_decided}"
         print(f"catalog: {seen} through the engine's per-row code")
-        print(service.replay_summary(target))
-        if args.report:
-            print(f"post-mortem written to {export_postmortem(target, args.report, now_wall_ms()).path}")
+        finish_replay(service, target, args.report)
     finally:
         close()
     return 0

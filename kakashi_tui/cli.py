@@ -388,10 +388,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.replay import (
         ReplayEstimator, ReplaySource, group_ticks, read_jsonl, records_from_db, write_jsonl,
     )
-    from kakashi_tui.adapters.store import now_wall_ms
     from kakashi_tui.config import load_config
     from kakashi_tui.adapters.queries import connect_readonly
-    from kakashi_tui.report import export_postmortem
     from kakashi_tui.runtime import replay_service
 
     if args.catalog:
@@ -434,12 +432,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
             service.on_report(advance)
             with _stop_on_signals(service):
                 service.run_here(source.has_next)
-        print(service.replay_summary(target))
-        if args.report:
-            print(f"post-mortem written to {export_postmortem(target, args.report, now_wall_ms()).path}")
+        finish_replay(service, target, args.report)
     finally:
         close()
     return 0
+
+
+def finish_replay(service, target: str, report_dir: str | None) -> None:
+    """What every replay prints at the end: its summary, and the post-mortem when asked for."""
+    from kakashi_tui.adapters.store import now_wall_ms
+    from kakashi_tui.report import export_postmortem
+
+    print(service.replay_summary(target))
+    if report_dir:
+        print(f"post-mortem written to {export_postmortem(target, report_dir, now_wall_ms()).path}")
 
 
 def _record(args: argparse.Namespace) -> int:

@@ -39,7 +39,8 @@ HELP = """\
 | `q` | quit (the ledger is already saved) |
 
 **Signal** says what the risk gate would do now: `BUY YES`/`BUY NO`, or why not (`max pos`,
-`paused`, `halted`, `stale`, `spread`, `cap`); `HELD` = already in it. EV = p̂ − ask − fee,
+`paused`, `halted`, `stale`, `spread`, `cap`, `size`, `cash`, `closed`, `no book`: no order
+book to fill against, as on Kalshi without an API key); `HELD` = already in it. EV = p̂ − ask − fee,
 per contract. `oracle*` is the simulator's labelled oracle: **simulated**, not a model.
 
 The **daily loss cap stops new trades** for the rest of the UTC day; open positions are held
