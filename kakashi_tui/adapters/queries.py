@@ -20,7 +20,7 @@ from kakashi_tui.core.models import Position
 from kakashi_tui.errors import StoreError
 
 __all__ = [
-    "connect_readonly", "read_ledger", "read_latest_snapshot", "Status", "read_status",
+    "connect_readonly", "read_ledger", "read_latest_snapshot", "Status", "read_status", "last_tick_ts", "daily_stop_day",
     "first_ledger_ts", "tick_rows", "fill_rows", "control_events", "outcome_rows", "p_hat_at", "quote_at",
     "refused_decisions", "snapshot_history", "estimates_since", "rejected_row_records", "recent_decision_rows",
     "recent_events", "initial_deposit", "market_rows", "market_data_rows",
@@ -78,6 +78,17 @@ def read_status(con: sqlite3.Connection) -> Status:
         kill_switch=bool(control_value(Control.KILL_SWITCH, ctl.get(Control.KILL_SWITCH.value))),
         kill_reason=str(ctl.get(Control.KILL_REASON.value) or ""),
         paused=bool(control_value(Control.PAUSED, ctl.get(Control.PAUSED.value))), pending_requests=pending)
+
+
+def last_tick_ts(con: sqlite3.Connection) -> Any:
+    """The engine-clock time of the last tick written (None before the first)."""
+    return con.execute("SELECT MAX(ts) FROM ticks").fetchone()[0]
+
+
+def daily_stop_day(con: sqlite3.Connection) -> Any:
+    """The stored UTC day the daily loss cap was last hit (None when never)."""
+    row = con.execute("SELECT value FROM control WHERE key = ?", (Control.DAILY_STOP_DAY.value,)).fetchone()
+    return row[0] if row else None
 
 
 # -- the report's reads (kakashi report, the scheduled post-mortems) -------------------------
