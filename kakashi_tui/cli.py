@@ -340,16 +340,16 @@ def _control_line(path: str, st) -> str:
     import fcntl
     import os
 
-    from kakashi_tui.adapters.queries import connect_readonly
+    from kakashi_tui.adapters.queries import connect_readonly, daily_stop_day, last_tick_ts
     from kakashi_tui.view import fmt_utc
 
     con = connect_readonly(path)
     try:
-        last = con.execute("SELECT MAX(ts) FROM ticks").fetchone()[0]
-        stop_day = con.execute("SELECT value FROM control WHERE key = 'daily_stop_day'").fetchone()
+        last = last_tick_ts(con)
+        stop_day = daily_stop_day(con)
     finally:
         con.close()
-    stopped = bool(stop_day and last is not None and stop_day[0] == fmt_utc(last, "%Y-%m-%d"))  # the engine's day
+    stopped = bool(last is not None and stop_day == fmt_utc(last, "%Y-%m-%d"))  # the engine's day
     fd = os.open(path, os.O_RDONLY)
     try:  # the engine holds the file's writer lock (flock) for as long as it runs
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

@@ -25,7 +25,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from kakashi_tui.adapters.source import FetchBatch, Source
-from kakashi_tui.adapters.store import Control, Store, now_wall_ms
+from kakashi_tui.adapters.store import Control, ControlValue, Store, control_value, now_wall_ms
 from kakashi_tui.commands import Command, Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate, from_request
 from kakashi_tui.core import broker, risk, strategy
 from kakashi_tui.core.fees import FeeSchedule, FeeTerms
@@ -134,7 +134,7 @@ class Engine:
         self.last_errors: tuple[str, ...] = ()
         self.last_latency_ms = 0.0
         self.rejected_total = 0
-        self._ctl: dict[str, str] = {}
+        self._ctl: dict[Control, ControlValue] = {}  # this tick's control state (_load_controls)
         self.killed_at: float | None = None  # perf_counter() when the flag last flipped (benchmarks)
         self._market_cache: dict[str, tuple[dict, Market]] = {}  # raw dict -> validated, per ticker
         self.settled: set[str] = store.settled_tickers()  # settlement booked: never traded again
@@ -240,13 +240,18 @@ class Engine:
         adopting other processes' requests. A kill flipped in memory is stored by its own
         queued command (``execute``), in order, once."""
         self.adopt_requests(now)
-        self._ctl = self.store.get_controls(self._TICK_CONTROLS)
-        if self._ctl.get(Control.KILL_SWITCH) == "1" and not self.flags.kill:  # written directly by an older tool
-            self.throw_kill(self._ctl.get(Control.KILL_REASON) or "external")
+        self._ctl = self.store.controls(self._TICK_CONTROLS)
+        if self._ctl.get(Control.KILL_SWITCH) is True and not self.flags.kill:  # written directly by an older tool
+            self.throw_kill(str(self._ctl.get(Control.KILL_REASON) or "external"))
 
-    def _set_ctl(self, key: Control, value: str) -> None:
-        self.store.set_control(key.value, value)
-        self._ctl[key.value] = value
+    def _set_ctl(self, key: Control, value: ControlValue) -> None:
+        """Store a control (its type checked against CONTROL_TYPES) and keep this tick's copy true."""
+        self.store.set_control(key, value)
+        self._ctl[key] = value
+
+    def _ctl_int(self, key: Control) -> int:
+        value = self._ctl.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
     def daily_stopped(self, now_ms: int | None = None) -> bool:
         day = utc_day(self.source.now_ms() if now_ms is None else now_ms)
@@ -274,10 +279,10 @@ class Engine:
 
     def _roll_day(self, now: int) -> None:
         day = utc_day(now)
-        if self._ctl.get("day") != day:
+        if self._ctl.get(Control.DAY) != day:
             eq = self.equity()
             self._set_ctl(Control.DAY, day)
-            self._set_ctl(Control.DAY_START_EQUITY, str(eq))
+            self._set_ctl(Control.DAY_START_EQUITY, eq)
             self.store.add_event(now, "day_start", f"{day} equity {eq}")
 
     def day_start_equity(self) -> int:
@@ -359,8 +364,8 @@ class Engine:
                 settled += before - len(self.account.positions)
         # daily stop check on marked equity
         eq = self.equity()
-        day_start = int(self._ctl.get("day_start_equity") or 0)
-        stopped = self._ctl.get("daily_stop_day") == utc_day(now)
+        day_start = self._ctl_int(Control.DAY_START_EQUITY)
+        stopped = self._ctl.get(Control.DAILY_STOP_DAY) == utc_day(now)
         if not stopped and risk.daily_cap_hit(day_start, eq, self.cfg.limits):
             stopped = True
             self._set_ctl(Control.DAILY_STOP_DAY, utc_day(now))
@@ -456,17 +461,20 @@ class Engine:
         now = self.source.now_ms()
         with self.store.atomic():
             _m, snaps, _saved, rejected = self._ingest(batch, now, now_wall_ms())
-            for k, v in self._checkpoint().items():
-                if k != "tick_count":
-                    self.store.set_control(k, v)
+            self.store.set_controls({k: v for k, v in self._checkpoint().items() if k is not Control.TICK_COUNT})
         self.rejected_total += rejected
         return snaps, rejected, list(batch.errors)
 
-    def _checkpoint(self) -> dict[str, str]:
-        out = {"tick_count": str(self.tick_count)}
+    def _checkpoint(self) -> dict[Control, ControlValue]:
+        """The controls a restart resumes from: the tick count and the source's own (a source's
+        ``checkpoint()`` names Control keys with their stored text)."""
+        out: dict[Control, ControlValue] = {Control.TICK_COUNT: self.tick_count}
         cp = getattr(self.source, "checkpoint", None)
         if cp is not None:
-            out.update(cp())
+            for name, text in cp().items():
+                key = Control(name)
+                if (value := control_value(key, text)) is not None:
+                    out[key] = value
         return out
 
     def fee_terms(self, ticker: str) -> FeeTerms:

@@ -1,7 +1,8 @@
 """Post-mortems: the weekly template filled in from the ledger, with charts.
 
-Reads the database through its own read-only sqlite3 connection, so it runs beside a live
-engine (WAL lets readers see the last committed tick) without touching the writer.
+Reads the database through its own read-only sqlite3 connection and the named reads of
+``adapters.queries`` (no SQL here), so it runs beside a live engine (WAL lets readers see the
+last committed tick) without touching the writer.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
+from kakashi_tui.adapters import queries
 from kakashi_tui.adapters.queries import connect_readonly, read_latest_snapshot, read_ledger
 from kakashi_tui.core.ledger import Account, Closed, Kind, equity_cc
 from kakashi_tui.core.models import Side
@@ -207,8 +209,7 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
             settled_keys[(e.ticker, e.side)] += 1
     breaches += [f"{t} {s.value} settled {n} times" for (t, s), n in settled_keys.items() if n > 1]
 
-    ticks = [(ts, eq, cash) for ts, eq, cash in con.execute(
-        "SELECT ts, equity_cc, cash_cc FROM ticks ORDER BY tick")]
+    ticks = queries.tick_rows(con)
     equity = [(ts, eq) for ts, eq, _c in ticks if _in(ts, since, until)]
     before = [(ts, eq) for ts, eq, _c in ticks if since is not None and ts < since]
     deposits = acct.deposits_cc
@@ -226,10 +227,8 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
         breaches.append(f"cash does not reconcile: the ledger gives {fmt_cc(cash.end_cash)}, start + realised "
                         f"- open cost gives {fmt_cc(cash.expected_end)}")
 
-    fills = [(*f[:5], hundredths_to_count(f[5]), hundredths_to_count(f[6]), *f[7:]) for f in con.execute(
-        "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts_hundredths, f.requested_hundredths, f.value_cc,"
-        " f.fee_cc, d.ev, d.worst_case_cc, d.equity_cc FROM fills f LEFT JOIN decisions d ON d.id = f.decision_id "
-        "ORDER BY f.id") if _in(f[1], since, until)]
+    fills = [(*f[:5], hundredths_to_count(f[5]), hundredths_to_count(f[6]), *f[7:]) for f in queries.fill_rows(con)
+             if _in(f[1], since, until)]
     for fid, _ts, t, _s, action, _n, _req, cost, fee, _ev, worst, eq in fills:
         if action != "buy" or worst is None:
             continue
@@ -238,9 +237,7 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
         if eq and worst > per_trade_cap_cc(eq, HARD_MAX_LOSS_PER_TRADE_PCT):
             breaches.append(f"fill {fid} on {t} risked {fmt_cc(worst)} > {HARD_MAX_LOSS_PER_TRADE_PCT}% of "
                             f"{fmt_cc(eq)}")
-    events = [(ts, k, d) for ts, k, d in con.execute(
-        "SELECT ts, kind, detail FROM events WHERE kind IN ('kill_switch', 'rearm', 'daily_stop', 'flatten', "
-        "'daily_flatten') ORDER BY id")]
+    events = queries.control_events(con)
     buys = [(f[0], f[1], f[2]) for f in fills if f[4] == "buy"]
     kill_from: int | None = None
     windows: list[tuple[int, int | None]] = []
@@ -269,24 +266,21 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
               for _id, _ts, t, s, action, n, _req, _cost, _fee, ev, _w, _eq in fills if action == "buy"]
 
     pairs = []
-    for t, result, ts in con.execute("SELECT ticker, result, ts FROM outcomes ORDER BY ts"):
+    for t, result, ts in queries.outcome_rows(con):
         if not _in(ts, since, until):
             continue
-        p = con.execute("SELECT p_hat FROM estimates WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC "
-                        "LIMIT 1", (t, ts)).fetchone()
-        q = con.execute("SELECT yes_bid_cc / 10000.0, yes_ask_cc / 10000.0, last_cc / 10000.0 FROM snapshots"
-                        " WHERE ticker = ? AND ts <= ? "
-                        "ORDER BY ts DESC, id DESC LIMIT 1", (t, ts)).fetchone()
-        if p is None or q is None:
+        p_hat = queries.p_hat_at(con, t, ts)
+        q = queries.quote_at(con, t, ts)
+        if p_hat is None or q is None:
             continue
         bid, ask, last = q
         market = (bid + ask) / 2 if bid is not None and ask is not None else last
         if market is None:
             continue
-        pairs.append((p[0], market, 1 if result == "yes" else 0))
+        pairs.append((p_hat, market, 1 if result == "yes" else 0))
 
     reasons: Counter = Counter()
-    for reason, ts in con.execute("SELECT reason, ts FROM decisions WHERE accepted = 0"):
+    for reason, ts in queries.refused_decisions(con):
         if _in(ts, since, until):
             reasons[reason.split(" (")[0]] += 1
     first_ts = (equity[0][0] if equity else (entries[0].ts if entries else None))
@@ -571,8 +565,7 @@ class PostmortemSchedule:
         """Write what is due. Reads the database read-only (safe beside the live engine)."""
         con = connect_readonly(self.db)
         try:
-            row = con.execute("SELECT MIN(ts) FROM ledger").fetchone()
-            first = row[0] if row else None
+            first = queries.first_ledger_ts(con)
             written = []
             for kind, since, until, path in self.due(now_ms, first):
                 data = _gather(con, since, until)
@@ -602,16 +595,11 @@ def market_history(con: sqlite3.Connection, ticker: str, limit: int = 240):
     def real_to_price(cc: int | None) -> Decimal | None:
         return None if cc is None else cc_to_price(cc)
 
-    rows = con.execute("SELECT ts, yes_bid_cc, yes_ask_cc, volume_hundredths FROM snapshots WHERE ticker = ? "
-                       "ORDER BY ts DESC, id DESC "
-                       "LIMIT ?", (ticker, limit)).fetchall()[::-1]
+    rows = queries.snapshot_history(con, ticker, limit)
     quotes = tuple((ts, real_to_price(b), real_to_price(a)) for ts, b, a, _v in rows)
     volume = hundredths_to_count(rows[-1][3]) if rows else None
     since = rows[0][0] if rows else 0
-    est = con.execute("SELECT ts, p_hat FROM estimates WHERE ticker = ? AND ts >= ? ORDER BY ts, id", (ticker, since)
-                      ).fetchall()
-    before = con.execute("SELECT ts, p_hat FROM estimates WHERE ticker = ? AND ts < ? ORDER BY ts DESC, id DESC LIMIT 1",
-                         (ticker, since)).fetchone()
+    est, before = queries.estimates_since(con, ticker, since)
     p_hats = [(since, Decimal(str(before[1])))] if before else []
     p_hats += [(ts, Decimal(str(p))) for ts, p in est]
     return quotes, volume, tuple(p_hats)
@@ -640,9 +628,7 @@ def _payload_ticker(payload: str) -> str:
 def rejected_rows(con: sqlite3.Connection, limit: int = 500) -> tuple[list[tuple], int]:
     """The rejected rows, latest first, as (last seen, ticker, source, reason, payload, times seen), and how many
     rows were rejected in all (a bad row repeating every tick is one record with a count)."""
-    total = con.execute("SELECT COALESCE(SUM(count), 0) FROM rejected_rows").fetchone()[0]
-    rows = con.execute("SELECT last_seen, ticker, source, reason, payload, count FROM rejected_rows "
-                       "ORDER BY last_seen DESC, id DESC LIMIT ?", (limit,)).fetchall()
+    rows, total = queries.rejected_row_records(con, limit)
     return [(ts, t or _payload_ticker(p or ""), src, reason, p or "", n) for ts, t, src, reason, p, n in rows], total
 
 
@@ -651,9 +637,6 @@ def recent_history(con: sqlite3.Connection, limit: int = 60):
     from kakashi_tui.core.money import cc_to_price, hundredths_to_count
 
     decisions = [(ts, t, side, hundredths_to_count(n), cc_to_price(lim), ev, acc, reason)
-                 for ts, t, side, n, lim, ev, acc, reason in con.execute(
-                     "SELECT ts, ticker, side, contracts_hundredths, limit_price_cc, ev, accepted, reason FROM decisions "
-                     "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()[::-1]]
-    events = con.execute("SELECT ts, kind, detail FROM events WHERE kind NOT IN ('deposit') ORDER BY id DESC LIMIT ?",
-                         (limit,)).fetchall()[::-1]
+                 for ts, t, side, n, lim, ev, acc, reason in queries.recent_decision_rows(con, limit)]
+    events = queries.recent_events(con, limit)
     return decisions, events

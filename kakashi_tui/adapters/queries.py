@@ -7,8 +7,10 @@ engine and the engine never blocks it) and never writes. The writer's own reads 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kakashi_tui.adapters.store import (
     SCHEMA_VERSION, Control, account_from_ledger, check_control_rows, control_value, read_latest_snapshot, read_ledger,
@@ -17,7 +19,12 @@ from kakashi_tui.core.ledger import Account, equity_cc
 from kakashi_tui.core.models import Position
 from kakashi_tui.errors import StoreError
 
-__all__ = ["connect_readonly", "read_ledger", "read_latest_snapshot", "Status", "read_status"]
+__all__ = [
+    "connect_readonly", "read_ledger", "read_latest_snapshot", "Status", "read_status", "last_tick_ts", "daily_stop_day",
+    "first_ledger_ts", "tick_rows", "fill_rows", "control_events", "outcome_rows", "p_hat_at", "quote_at",
+    "refused_decisions", "snapshot_history", "estimates_since", "rejected_row_records", "recent_decision_rows",
+    "recent_events", "initial_deposit", "market_rows", "market_data_rows",
+]
 
 
 def connect_readonly(db: str | Path) -> sqlite3.Connection:
@@ -71,3 +78,135 @@ def read_status(con: sqlite3.Connection) -> Status:
         kill_switch=bool(control_value(Control.KILL_SWITCH, ctl.get(Control.KILL_SWITCH.value))),
         kill_reason=str(ctl.get(Control.KILL_REASON.value) or ""),
         paused=bool(control_value(Control.PAUSED, ctl.get(Control.PAUSED.value))), pending_requests=pending)
+
+
+def last_tick_ts(con: sqlite3.Connection) -> Any:
+    """The engine-clock time of the last tick written (None before the first)."""
+    return con.execute("SELECT MAX(ts) FROM ticks").fetchone()[0]
+
+
+def daily_stop_day(con: sqlite3.Connection) -> Any:
+    """The stored UTC day the daily loss cap was last hit (None when never)."""
+    row = con.execute("SELECT value FROM control WHERE key = ?", (Control.DAILY_STOP_DAY.value,)).fetchone()
+    return row[0] if row else None
+
+
+# -- the report's reads (kakashi report, the scheduled post-mortems) -------------------------
+# Each returns the stored rows as they are: the caller checks every value it trusts (a row
+# edited by hand becomes a breach or a rejected record, never a crash).
+
+#: The control events the report draws its kill-switch and daily-stop windows from.
+REPORT_EVENT_KINDS = ("kill_switch", "rearm", "daily_stop", "flatten", "daily_flatten")
+
+
+def first_ledger_ts(con: sqlite3.Connection) -> int | None:
+    """When the database's first ledger entry was written (None when the ledger is empty)."""
+    row = con.execute("SELECT MIN(ts) FROM ledger").fetchone()
+    return row[0] if row else None
+
+
+def tick_rows(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
+    """Every tick as (ts, equity_cc, cash_cc), in tick order."""
+    return con.execute("SELECT ts, equity_cc, cash_cc FROM ticks ORDER BY tick").fetchall()
+
+
+def fill_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Every fill with the decision that approved it, in order: (id, ts, ticker, side, action,
+    contracts_hundredths, requested_hundredths, value_cc, fee_cc, ev, worst_case_cc, equity_cc)."""
+    return con.execute(
+        "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts_hundredths, f.requested_hundredths, f.value_cc,"
+        " f.fee_cc, d.ev, d.worst_case_cc, d.equity_cc FROM fills f LEFT JOIN decisions d ON d.id = f.decision_id "
+        "ORDER BY f.id").fetchall()
+
+
+def control_events(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
+    """The kill switch, re-arm, daily stop and flatten events as (ts, kind, detail), in order."""
+    marks = ", ".join("?" * len(REPORT_EVENT_KINDS))
+    return con.execute(f"SELECT ts, kind, detail FROM events WHERE kind IN ({marks}) ORDER BY id",
+                       REPORT_EVENT_KINDS).fetchall()
+
+
+def outcome_rows(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
+    """Every booked outcome as (ticker, result, ts), in time order."""
+    return con.execute("SELECT ticker, result, ts FROM outcomes ORDER BY ts").fetchall()
+
+
+def p_hat_at(con: sqlite3.Connection, ticker: str, ts: int) -> Any:
+    """The latest stored p̂ for a market at or before ``ts`` (None when there was none)."""
+    row = con.execute("SELECT p_hat FROM estimates WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC LIMIT 1",
+                      (ticker, ts)).fetchone()
+    return None if row is None else row[0]
+
+
+def quote_at(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[Any, Any, Any] | None:
+    """A market's latest (bid, ask, last) at or before ``ts`` as probabilities (None when none)."""
+    return con.execute("SELECT yes_bid_cc / 10000.0, yes_ask_cc / 10000.0, last_cc / 10000.0 FROM snapshots"
+                       " WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC LIMIT 1", (ticker, ts)).fetchone()
+
+
+def refused_decisions(con: sqlite3.Connection) -> list[tuple[Any, Any]]:
+    """Every decision the gate refused, as (reason, ts)."""
+    return con.execute("SELECT reason, ts FROM decisions WHERE accepted = 0").fetchall()
+
+
+# -- the desk's screens (market history, rejected rows, a restarted desk's log) ------------
+def snapshot_history(con: sqlite3.Connection, ticker: str, limit: int) -> list[tuple[Any, Any, Any, Any]]:
+    """A market's latest ``limit`` quotes, oldest first, as (ts, yes_bid_cc, yes_ask_cc, volume_hundredths)."""
+    return con.execute("SELECT ts, yes_bid_cc, yes_ask_cc, volume_hundredths FROM snapshots WHERE ticker = ? "
+                       "ORDER BY ts DESC, id DESC LIMIT ?", (ticker, limit)).fetchall()[::-1]
+
+
+def estimates_since(con: sqlite3.Connection, ticker: str, since: int) -> tuple[list[tuple[Any, Any]],
+                                                                                tuple[Any, Any] | None]:
+    """A market's p̂ changes from ``since`` on as (ts, p_hat), oldest first, and the one in force before it."""
+    est = con.execute("SELECT ts, p_hat FROM estimates WHERE ticker = ? AND ts >= ? ORDER BY ts, id",
+                      (ticker, since)).fetchall()
+    before = con.execute("SELECT ts, p_hat FROM estimates WHERE ticker = ? AND ts < ? ORDER BY ts DESC, id DESC "
+                         "LIMIT 1", (ticker, since)).fetchone()
+    return est, before
+
+
+def rejected_row_records(con: sqlite3.Connection, limit: int) -> tuple[list[tuple[Any, ...]], int]:
+    """The latest ``limit`` rejected-row records as (last_seen, ticker, source, reason, payload, count),
+    latest first, and how many rows were rejected in all."""
+    total = con.execute("SELECT COALESCE(SUM(count), 0) FROM rejected_rows").fetchone()[0]
+    rows = con.execute("SELECT last_seen, ticker, source, reason, payload, count FROM rejected_rows "
+                       "ORDER BY last_seen DESC, id DESC LIMIT ?", (limit,)).fetchall()
+    return rows, total
+
+
+def recent_decision_rows(con: sqlite3.Connection, limit: int) -> list[tuple[Any, ...]]:
+    """The latest ``limit`` decisions, oldest first: (ts, ticker, side, contracts_hundredths,
+    limit_price_cc, ev, accepted, reason)."""
+    return con.execute("SELECT ts, ticker, side, contracts_hundredths, limit_price_cc, ev, accepted, reason "
+                       "FROM decisions ORDER BY id DESC LIMIT ?", (limit,)).fetchall()[::-1]
+
+
+def recent_events(con: sqlite3.Connection, limit: int) -> list[tuple[Any, Any, Any]]:
+    """The latest ``limit`` events but deposits, oldest first, as (ts, kind, detail)."""
+    return con.execute("SELECT ts, kind, detail FROM events WHERE kind NOT IN ('deposit') ORDER BY id DESC LIMIT ?",
+                       (limit,)).fetchall()[::-1]
+
+
+# -- replay of an earlier run (kakashi replay --from-db, catalog import) ---------------------
+def initial_deposit(con: sqlite3.Connection) -> tuple[Any] | None:
+    """When the run began: the initial deposit's row as (ts,) (None when there is none)."""
+    row: tuple[Any] | None = con.execute("SELECT ts FROM ledger WHERE key = 'deposit:initial'").fetchone()
+    return row
+
+
+def market_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Every stored market as (ticker, title, series, event_ticker, open_ts, close_ts)."""
+    return con.execute("SELECT ticker, title, series, event_ticker, open_ts, close_ts FROM markets").fetchall()
+
+
+def market_data_rows(con: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
+    """Snapshots, estimates and outcomes merged in time order (a cursor: read as it streams), each as
+    (ts, kind, id, ticker, a, b, last, volume, extra, source) with kind 0 a snapshot (a, b = bid, ask
+    in cc; extra = book JSON), 1 an estimate (a = p_hat) and 2 an outcome (a = settlement value,
+    extra = result, source = status)."""
+    return iter(con.execute(
+        "SELECT ts, 0 AS k, id, ticker, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book, NULL"
+        " FROM snapshots UNION ALL SELECT ts, 1, id, ticker, p_hat, NULL, NULL, NULL, NULL, source FROM estimates "
+        "UNION ALL SELECT ts, 2, 0, ticker, settlement_value, NULL, NULL, NULL, result, status FROM outcomes "
+        "ORDER BY 1, 2, 3"))

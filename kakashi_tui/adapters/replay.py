@@ -20,7 +20,7 @@ import orjson
 from pydantic import ValidationError
 
 from kakashi_tui.adapters.beliefs import check_ticker
-from kakashi_tui.adapters.queries import connect_readonly
+from kakashi_tui.adapters.queries import connect_readonly, initial_deposit, market_data_rows, market_rows
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import real_to_price
 from kakashi_tui.core.models import GRID, Estimate, qty_text, rejection_reason
@@ -350,20 +350,14 @@ def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:
     """An earlier run's stored data as replay records, in time order."""
     con = connect_readonly(db)
     try:
-        dep = con.execute("SELECT ts FROM ledger WHERE key = 'deposit:initial'").fetchone()
+        dep = initial_deposit(con)
         if dep:
             yield {"type": "start", "ts": dep[0]}
         meta = {t: {"type": "market", "ticker": t, "title": title, "series": series, "event_ticker": ev,
                     "open_ts": o, "close_ts": c}
-                for t, title, series, ev, o, c in con.execute(
-                    "SELECT ticker, title, series, event_ticker, open_ts, close_ts FROM markets")}
+                for t, title, series, ev, o, c in market_rows(con)}
         seen: set[str] = set()
-        cur = con.execute(
-            "SELECT ts, 0 AS k, id, ticker, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book, NULL"
-            " FROM snapshots UNION ALL SELECT ts, 1, id, ticker, p_hat, NULL, NULL, NULL, NULL, source FROM estimates "
-            "UNION ALL SELECT ts, 2, 0, ticker, settlement_value, NULL, NULL, NULL, result, status FROM outcomes "
-            "ORDER BY 1, 2, 3")
-        for ts, k, _id, t, a, b, last, vol, extra, src in cur:
+        for ts, k, _id, t, a, b, last, vol, extra, src in market_data_rows(con):
             if t not in seen and t in meta:
                 seen.add(t)
                 yield {k2: v for k2, v in meta[t].items() if v is not None}

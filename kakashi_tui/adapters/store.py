@@ -510,11 +510,17 @@ class Store:
         """A control's typed value (None when unset)."""
         return control_value(key, self.get_control(key))
 
-    def get_controls(self, keys: Iterable[Control | str]) -> dict[str, str]:
-        keys = [str(k) for k in keys]
+    def controls(self, keys: Iterable[Control]) -> dict[Control, ControlValue]:
+        """Several controls' typed values in one query (unset ones are absent)."""
+        wanted = {k.value: k for k in keys}
         cur = self.db.connection().execute(
-            f"SELECT key, value FROM control WHERE key IN ({', '.join('?' * len(keys))})", keys)
-        return dict(cur.fetchall())
+            f"SELECT key, value FROM control WHERE key IN ({', '.join('?' * len(wanted))})", list(wanted))
+        out: dict[Control, ControlValue] = {}
+        for name, text in cur.fetchall():
+            key = wanted[name]
+            if (value := control_value(key, text)) is not None:
+                out[key] = value
+        return out
 
     def set_control(self, key: Control | str, value: ControlValue) -> None:
         self.set_controls({key: value})
