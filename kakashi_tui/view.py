@@ -109,6 +109,7 @@ GATE_LABELS = {
     risk.STALE_QUOTE: "stale", risk.WIDE_SPREAD: "spread", risk.NO_SPREAD: "spread",
     risk.MAX_POSITIONS: "max pos", risk.ZERO_SIZE: "size", risk.PER_TRADE_CAP: "size", risk.DAILY_HEADROOM: "cap",
     risk.NO_CASH: "cash",
+    risk.NO_DEPTH: "depth",
 }
 _HAS_SUBTITLE = "subtitle" in Market.model_fields  # a pydantic miss costs ~10 µs a market per view
 
