@@ -48,6 +48,39 @@ class Palette:
         return {"ok": self.up, "warn": self.warn, "error": f"bold {self.down}"}[level]
 
 
+class ContentPanel(Static):
+    """A panel that redraws only when the data it draws changed.
+
+    Views arrive up to four times a second and nearly every one differs somewhere; a panel that
+    repainted on each (rebuilding its rich ``Table``) made the desk's screen updates long enough
+    to hold up a key. Each panel names the part of the view it draws (``content_key``); a new view
+    repaints the panel (without a layout pass: its size does not depend on the data) only when
+    that part changed.
+    """
+
+    view: reactive[DeskView | None] = reactive(None, repaint=False, always_update=True)
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self._drawn: object = _NOTHING
+
+    def content_key(self, v: DeskView | None) -> object:  # pragma: no cover - each panel names its own
+        return v
+
+    def watch_view(self, v: DeskView | None) -> None:
+        key = self.content_key(v)
+        if key != self._drawn:
+            self._drawn = key
+            self.refresh(layout=False)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self.refresh(layout=False)  # a new theme: the panel's colours come from it
+
+
+_NOTHING = object()
+
+
 def fmt_clock(ms: int, source: str, zone: str = "utc", fmt: str = "%H:%M:%S") -> str:
     """The engine clock, labelled: ``sim`` time on the simulator (it runs ahead of the wall),
     ``replay`` time in a replay, ``wall`` time otherwise; in UTC or the operator's zone."""
@@ -545,9 +578,20 @@ class PriceChart(Widget):
         return out
 
 
-class MarketDetail(Static):
-    view: reactive[DeskView | None] = reactive(None)
+class MarketDetail(ContentPanel):
     ticker: reactive[str | None] = reactive(None)
+
+    def content_key(self, v: DeskView | None) -> object:
+        t = self.ticker
+        if v is None or t is None or t not in v.books:
+            return None
+        hist = v.books[t]
+        line = next((m for m in v.markets if m.ticker == t), None)
+        return (t, tuple(hist[-4:]), line.title if line else None, line.close_ts if line else None,
+                tuple(d for d in v.decisions if d.ticker == t)[-3:])
+
+    def watch_ticker(self) -> None:
+        self._drawn = self.content_key(self.view)  # the ticker's own repaint draws it
 
     def render(self):
         pal = Palette(self)
@@ -589,10 +633,19 @@ class MarketDetail(Static):
                      Text("enter: chart, volume, fee", style=pal.dim))
 
 
-class PositionsPanel(Static):
+class PositionsPanel(ContentPanel):
     """Open positions with whole tickers; at narrow widths the least useful columns go first."""
 
-    view: reactive[DeskView | None] = reactive(None)
+    def content_key(self, v: DeskView | None) -> object:
+        if v is None:
+            return None
+        return (v.positions, tuple(v.history)[-4:], v.equity_cc, v.today_pnl_cc, v.cash_cc)
+
+    def watch_view(self, v: DeskView | None) -> None:
+        super().watch_view(v)
+        if v is not None:  # on the border, drawn before the panel renders: set here, not in render
+            self.border_subtitle = (f"equity {fmt_cc(v.equity_cc)} · today {fmt_signed(v.today_pnl_cc)} · "
+                                    f"cash {fmt_cc(v.cash_cc)}")
 
     def render(self):
         pal = Palette(self)
@@ -623,8 +676,6 @@ class PositionsPanel(Static):
                 Text(fmt_signed(p.upnl_cc), style=pal.money(p.upnl_cc)), fmt_duration(p.close_in_ms))
         if not v.positions:
             t.caption, t.caption_justify, t.caption_style = "no open positions", "left", "dim"
-        self.border_subtitle = (f"equity {fmt_cc(v.equity_cc)} · today {fmt_signed(v.today_pnl_cc)} · "
-                                f"cash {fmt_cc(v.cash_cc)}")
         for c in list(v.history)[-4:][::-1]:
             outcome = (("WON" if c.proceeds_cc > 0 else "LOST") if c.kind.value == "settle"
                        else "CORRECTED" if c.kind.value == "settle_fix" else "SOLD")
@@ -635,8 +686,11 @@ class PositionsPanel(Static):
         return t
 
 
-class BankrollPanel(Static):
-    view: reactive[DeskView | None] = reactive(None)
+class BankrollPanel(ContentPanel):
+    def content_key(self, v: DeskView | None) -> object:
+        if v is None:
+            return None
+        return (v.cash_cc, v.equity_cc, v.realized_cc, v.unrealized_cc, v.today_pnl_cc, v.fees_cc)
 
     def render(self):
         pal = Palette(self)
@@ -659,7 +713,12 @@ class EquityChart(Sparkline):
     view: reactive[DeskView | None] = reactive(None)
 
     def watch_view(self, v: DeskView | None) -> None:
-        self.data = [float(x) for x in v.equity_series] if v and v.equity_series else [0.0]
+        series = v.equity_series if v and v.equity_series else None
+        if series != self._series:  # the sparkline redraws on a new list, even an equal one
+            self._series = series
+            self.data = [float(x) for x in series] if series else [0.0]
+
+    _series: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -672,9 +731,13 @@ class DeskLimits:
     on_daily_stop: str = "hold"
 
 
-class RiskPanel(Static):
-    view: reactive[DeskView | None] = reactive(None)
+class RiskPanel(ContentPanel):
     limits: reactive[DeskLimits | None] = reactive(None)
+
+    def content_key(self, v: DeskView | None) -> object:
+        if v is None:
+            return None
+        return (v.risk, v.daily_stopped, v.daily_cap_cc, v.today_pnl_cc if v.daily_stopped else None)
 
     def render(self):
         pal = Palette(self)
@@ -712,6 +775,7 @@ class RiskPanel(Static):
         return Group(t, notes) if notes else t
 
     def watch_view(self, v: DeskView | None) -> None:
+        super().watch_view(v)
         worst = max((["ok", "warn", "error"].index(r.level) for r in (v.risk if v else ())), default=0)
         if v is not None and v.daily_stopped:
             worst = 2
@@ -738,7 +802,7 @@ class DecisionLog(VerticalScroll, can_focus=True):
     BINDINGS = [Binding("o", "toggle_rejections", "Only ✗", id="log.rejections")]
     MAX_NOTES = 500
 
-    view: reactive[DeskView | None] = reactive(None)
+    view: reactive[DeskView | None] = reactive(None, repaint=False, always_update=True)
     notes: reactive[tuple[LogEntry, ...]] = reactive(())
     only_rejections: reactive[bool] = reactive(False)
 
@@ -746,6 +810,7 @@ class DecisionLog(VerticalScroll, can_focus=True):
         super().__init__(**kw)
         self._body = Static("", id="log-body")
         self._history: dict[tuple, LogEntry] = {}  # decisions seen (views carry the latest 60)
+        self._drawn: object = _NOTHING  # what the body shows: rebuilt only when that changes
 
     def compose(self):
         yield self._body
@@ -787,16 +852,26 @@ class DecisionLog(VerticalScroll, can_focus=True):
         self._render_body()
         self.border_subtitle = "rejections only (o)" if self.only_rejections else ""
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._drawn = _NOTHING  # a new theme: the body's colours come from it
+        self.call_later(self._render_body)
+
     def action_toggle_rejections(self) -> None:
         self.only_rejections = not self.only_rejections
 
     def _render_body(self) -> None:
         if not self.is_mounted:
             return
-        pal = Palette(self)
         v = self.view
+        entries = self.entries()[:200]
+        errors = (v.clock_ms, v.feed_errors) if v is not None and v.feed_errors else None
+        if (errors, entries) == self._drawn:
+            return
+        self._drawn = (errors, entries)
+        pal = Palette(self)
         t = Table(box=None, padding=(0, 1), expand=True, show_header=False)
-        who_w = max([8] + [len(e.who) for e in self.entries()[:200]])
+        who_w = max([8] + [len(e.who) for e in entries])
         t.add_column(width=8, style=pal.dim, no_wrap=True)
         t.add_column(width=who_w, no_wrap=True)
         t.add_column(width=9, no_wrap=True)
@@ -806,7 +881,7 @@ class DecisionLog(VerticalScroll, can_focus=True):
                 t.add_row(_utc(v.clock_ms, "%H:%M:%S"), Text("feed", style=f"bold {pal.down}"), "error",
                           Text(err, style=pal.down))
         styles = {"ok": pal.up, "warn": pal.warn, "error": pal.down, "note": pal.warn}
-        for e in self.entries()[:200]:
+        for e in entries:
             who = Text(e.who, style=pal.warn if e.who in ("desk", "alert") else "")
             t.add_row(_utc(e.ts, "%H:%M:%S"), who, e.what, Text(e.text, style=styles.get(e.level, "")))
         if not t.row_count:
