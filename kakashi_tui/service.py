@@ -10,7 +10,10 @@ through this service and nothing else. It owns
   A kill or a pause flips the engine's in-memory flag the moment it is submitted, so the
   risk gate sees it before the very next decision;
 - the one failure policy: a failed tick is logged with its reason and retried on the next;
-  after ``max_consecutive_failures`` in a row the kill switch is thrown with that reason;
+  after ``max_consecutive_failures`` in a row the kill switch is thrown with that reason.
+  Retries back off (``RETRY_FIRST_S`` doubling to ``RETRY_CAP_S``, never sooner than the
+  interval), and past the limit the same failure is logged only at 8, 16, 32, ... in a row
+  (with the default 5): an engine that keeps failing neither spins a core nor floods the front-end's log;
 - the only writing connection: one thread writes at a time (``_writer``), and after
   ``stop`` nothing writes again;
 - the views: after each tick it publishes a ``TickReport`` (the headless log line) and, if a
@@ -46,6 +49,8 @@ __all__ = ["TradingService", "ServiceStats", "Command", "Pause", "Resume", "Kill
            "SetEstimate", "ReloadBeliefs", "Quit", "send_request"]
 
 DEFAULT_MAX_FAILURES = 5
+RETRY_FIRST_S = 0.05  # a failed tick is retried after this long, doubling with each failure in a row
+RETRY_CAP_S = 5.0  # ... up to this; the configured interval is the floor
 STOP_TIMEOUT_S = 1.0  # stop() gives the engine thread this long; the process ends within 2 s
 # While the engine's thread runs, a front-end thread (the desk's event loop) gets the GIL back
 # within this long. CPython's default (5 ms) is paid by the desk on every event-loop turn: each
@@ -107,6 +112,7 @@ class TradingService:
         self._failed = 0
         self._consecutive = 0
         self._last_failure = ""
+        self._failure_logged = ""  # the last failure line said (repeats of it are thinned)
         self._view_listeners: list[Callable[[DeskView], None]] = []
         self._report_listeners: list[Callable[[TickReport], None]] = []
         self._last_view_at = 0.0
@@ -256,13 +262,22 @@ class TradingService:
 
     def _failed_step(self, e: BaseException) -> None:
         self._failed += 1
-        self._consecutive += 1
+        self._consecutive = n = self._consecutive + 1
         self._last_failure = reason = f"tick failed: {e.__class__.__name__}: {e}"[:160]
-        self._log(reason)
-        if self._consecutive == self.max_consecutive_failures:
-            why = f"{self._consecutive} failed ticks in a row ({reason})"[:160]
+        if n <= self.max_consecutive_failures or n & (n - 1) == 0 or reason != self._failure_logged:
+            self._failure_logged = reason
+            self._log(reason if n == 1 else f"{reason} ({n} in a row)")
+        if n == self.max_consecutive_failures:
+            why = f"{n} failed ticks in a row ({reason})"[:160]
             self.submit(Kill(why))  # in force at once; stored by the next transaction that commits
             self._log(f"kill switch thrown: {why}")
+
+    def retry_delay(self) -> float:
+        """How long the loop waits before the next tick: the interval, or longer after failures."""
+        if not self._consecutive:
+            return self.interval
+        doubled = RETRY_FIRST_S * float(1 << min(self._consecutive - 1, 16))  # bounded: no overflow after days
+        return max(self.interval, min(RETRY_CAP_S, doubled))
 
     def collect(self) -> tuple[list[str], int, list[str]]:
         """One pass of fetch -> validate -> persist, no trading (``kakashi snapshot``):
@@ -297,7 +312,7 @@ class TradingService:
                     self._maybe_view(force=last)
                     if last:
                         self.finished.set()
-                    deadline = time.monotonic() + self.interval
+                    deadline = time.monotonic() + self.retry_delay()
                 else:
                     deadline = float("inf")  # done ticking: still serve commands until stopped
                 while not self._stop.is_set():

@@ -163,6 +163,36 @@ def test_a_failed_tick_is_retried_and_n_in_a_row_throw_the_kill_switch(tmp_path)
     engine.store.close()
 
 
+def test_an_engine_that_keeps_failing_backs_off_and_does_not_flood_the_log(tmp_path):
+    # CI hung here once: at interval 0 a broken engine failed ticks flat out after the kill,
+    # and each failure's line flooded the desk's message queue faster than it could drain.
+    engine = make_engine(tmp_path / "k.db")
+    lines: list[str] = []
+    service = TradingService(engine, interval=0, log=lines.append)
+
+    def broken(*_a, **_k):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    engine.apply_batch = broken
+    assert [service.retry_delay()] == [0]  # no failure yet: the interval
+    delays = []
+    for _ in range(12):
+        service.step()
+        delays.append(service.retry_delay())
+    assert delays[:4] == [0.05, 0.1, 0.2, 0.4] and delays[-1] == 5.0  # doubling, capped
+    assert engine.killed
+    failed = [ln for ln in lines if ln.startswith("tick failed")]
+    assert len(failed) == 6  # 1-5, then only the 8th (thinned past the limit)
+    assert failed[-1].endswith("(8 in a row)")
+    service.start()
+    time.sleep(0.5)  # the thread is in its 5 s back-off, not spinning
+    before = service.stats.failed_ticks
+    time.sleep(0.5)
+    assert service.stats.failed_ticks == before
+    assert service.stop()
+    engine.store.close()
+
+
 def test_a_command_in_a_failed_tick_is_applied_by_the_next_once(tmp_path):
     engine = make_engine(tmp_path / "k.db")
     service = TradingService(engine)
