@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.containers import VerticalScroll
+from textual.visual import Visual, visualize
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
@@ -793,14 +793,22 @@ class LogEntry:
     rejection: bool = False
 
 
-class DecisionLog(VerticalScroll, can_focus=True):
+class DecisionLog(ScrollView, can_focus=True):
     """Decisions, desk notes, alerts and feed errors, newest first, whole (nothing cut at the edge).
 
     Focus it (``l`` or tab) to scroll with PgUp/PgDn; ``o`` shows only rejections.
+
+    Drawn with Textual's Line API: each row (one entry, wrapped to the panel's width) is rendered
+    once and cached; a new view renders only the rows it adds, and a repaint draws only the
+    lines on screen. (As one ``Static`` holding a 200-row rich ``Table``, every new decision
+    re-measured and re-rendered the whole table on the desk's event loop: 100-600 ms on a busy
+    machine at 1,000 markets, during which a key, the kill switch's included, waited.)
     """
 
     BINDINGS = [Binding("o", "toggle_rejections", "Only ✗", id="log.rejections")]
     MAX_NOTES = 500
+    MAX_SHOWN = 200
+    WHAT_MIN = 9  # "BUY x3", "error"
 
     view: reactive[DeskView | None] = reactive(None, repaint=False, always_update=True)
     notes: reactive[tuple[LogEntry, ...]] = reactive(())
@@ -808,12 +816,12 @@ class DecisionLog(VerticalScroll, can_focus=True):
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self._body = Static("", id="log-body")
         self._history: dict[tuple, LogEntry] = {}  # decisions seen (views carry the latest 60)
-        self._drawn: object = _NOTHING  # what the body shows: rebuilt only when that changes
-
-    def compose(self):
-        yield self._body
+        self._drawn: object = _NOTHING  # what the lines show: rebuilt only when that changes
+        self._lines: list[Strip] = []  # every row's lines, newest row first
+        self._rows: dict[object, list[Strip]] = {}  # a row -> its lines, for ``_geometry``
+        self._geometry: tuple[int, int, int] | None = None  # (width, who column, what column)
+        self._pal: Palette | None = None
 
     def add(self, entry: LogEntry) -> None:
         self.notes = (self.notes + (entry,))[-self.MAX_NOTES:]
@@ -854,36 +862,92 @@ class DecisionLog(VerticalScroll, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._drawn = _NOTHING  # a new theme: the body's colours come from it
+        self._forget()  # a new theme: the rows' colours come from it
         self.call_later(self._render_body)
+
+    def on_resize(self) -> None:
+        self._render_body()  # rows wrap to the new width
 
     def action_toggle_rejections(self) -> None:
         self.only_rejections = not self.only_rejections
+
+    def _forget(self) -> None:
+        self._drawn = _NOTHING
+        self._rows.clear()
+        self._pal = None
 
     def _render_body(self) -> None:
         if not self.is_mounted:
             return
         v = self.view
-        entries = self.entries()[:200]
+        entries = self.entries()[: self.MAX_SHOWN]
         errors = (v.clock_ms, v.feed_errors) if v is not None and v.feed_errors else None
-        if (errors, entries) == self._drawn:
-            return
-        self._drawn = (errors, entries)
-        pal = Palette(self)
-        t = Table(box=None, padding=(0, 1), expand=True, show_header=False)
         who_w = max([8] + [len(e.who) for e in entries])
+        what_w = self.WHAT_MIN
+        height = self.content_region.height
+        full = self.content_region.width
+        # Like a scrolling container: the full width, less the scrollbar when the rows overflow.
+        rows: list[object] = [("feed", v.clock_ms, err) for err in v.feed_errors] if errors and v else []
+        rows += entries
+        if not rows:
+            rows = [None]  # "nothing yet"
+        narrow = max(1, full - self.styles.scrollbar_size_vertical)
+        if self.styles.overflow_y == "scroll" or len(rows) > height:
+            widths = [narrow]
+        else:
+            widths = [full, narrow]
+        for width in widths:
+            geometry = (width, who_w, what_w)
+            if (errors, entries, geometry) == self._drawn:
+                return
+            if geometry != self._geometry:
+                self._geometry = geometry
+                self._rows.clear()
+            lines: list[Strip] = []
+            for row in rows:
+                lines.extend(self._row_lines(row, geometry))
+            if len(lines) <= height or width == narrow:
+                break
+        self._drawn = (errors, entries, self._geometry)
+        # Rows no longer shown leave the cache (it holds at most what is on the log).
+        shown = set(rows)
+        for key in [k for k in self._rows if k not in shown]:
+            del self._rows[key]
+        self._lines = lines
+        self.virtual_size = Size(self._geometry[0], len(lines))
+        self.refresh()
+
+    def _row_lines(self, row: object, geometry: tuple[int, int, int]) -> list[Strip]:
+        """One row of the log as lines: a one-row rich ``Table`` with the log's columns (their
+        widths do not depend on the other rows' text, so each row renders alone)."""
+        cached = self._rows.get(row)
+        if cached is not None:
+            return cached
+        width, who_w, what_w = geometry
+        pal = self._pal = self._pal or Palette(self)
+        t = Table(box=None, padding=(0, 1), expand=True, show_header=False)
         t.add_column(width=8, style=pal.dim, no_wrap=True)
         t.add_column(width=who_w, no_wrap=True)
-        t.add_column(width=9, no_wrap=True)
+        t.add_column(width=what_w, no_wrap=True)
         t.add_column(ratio=1, overflow="fold")
-        if v is not None and v.feed_errors:
-            for err in v.feed_errors:
-                t.add_row(_utc(v.clock_ms, "%H:%M:%S"), Text("feed", style=f"bold {pal.down}"), "error",
-                          Text(err, style=pal.down))
-        styles = {"ok": pal.up, "warn": pal.warn, "error": pal.down, "note": pal.warn}
-        for e in entries:
-            who = Text(e.who, style=pal.warn if e.who in ("desk", "alert") else "")
-            t.add_row(_utc(e.ts, "%H:%M:%S"), who, e.what, Text(e.text, style=styles.get(e.level, "")))
-        if not t.row_count:
+        if row is None:
             t.add_row("", Text("nothing yet", style=pal.dim), "", "")
-        self._body.update(t)
+        elif isinstance(row, LogEntry):
+            styles = {"ok": pal.up, "warn": pal.warn, "error": pal.down, "note": pal.warn}
+            who = Text(row.who, style=pal.warn if row.who in ("desk", "alert") else "")
+            t.add_row(_utc(row.ts, "%H:%M:%S"), who, row.what, Text(row.text, style=styles.get(row.level, "")))
+        else:
+            _feed, clock_ms, err = row  # type: ignore[misc]
+            t.add_row(_utc(clock_ms, "%H:%M:%S"), Text("feed", style=f"bold {pal.down}"), "error",
+                      Text(err, style=pal.down))
+        strips = Visual.to_strips(self, visualize(self, t), width, None, self.visual_style)
+        self._rows[row] = strips
+        return strips
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        idx = int(self.scroll_y) + y
+        base = self.rich_style
+        if idx >= len(self._lines):
+            return Strip.blank(width, base)
+        return self._lines[idx].crop_extend(int(self.scroll_x), int(self.scroll_x) + width, base)
