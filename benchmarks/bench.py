@@ -303,7 +303,10 @@ def bench_kill(markets: int, presses: int) -> None:
     queue), so every press starts from an armed, stored state.
 
     Where the time goes: full (generation 2) garbage collections stop every thread; the line
-    says how many presses overlapped one and the longest one seen."""
+    says how many presses overlapped one and the longest one seen. It also says how long the
+    desk's event loop went without a turn (``loop_stall``: a task that wakes every 5 ms
+    records each late wake-up beyond 5 ms), a figure a busy machine disturbs less than the
+    latency itself: a stall is work on the loop (or the GIL held) that a key waits behind."""
     from textual import events
 
     from kakashi_tui.commands import Rearm
@@ -316,6 +319,13 @@ def bench_kill(markets: int, presses: int) -> None:
     spans: list[tuple[float, float]] = []
     full_gcs: list[tuple[float, float]] = []
     gc_start = [0.0]
+    stalls: list[float] = []  # ms the desk's event loop was late beyond its 5 ms heartbeat
+
+    async def heartbeat() -> None:
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.005)
+            stalls.append((time.perf_counter() - t - 0.005) * 1000)
 
     def on_gc(phase: str, info: dict) -> None:
         if phase == "start":
@@ -334,6 +344,7 @@ def bench_kill(markets: int, presses: int) -> None:
                 while e.tick_count < 3:
                     await pilot.pause(0.01)
                 driver = app._driver
+                beat = asyncio.create_task(heartbeat())
                 for _ in range(presses):
                     await asyncio.sleep(random.uniform(0.005, 0.05))
                     e.killed_at = None
@@ -348,6 +359,7 @@ def bench_kill(markets: int, presses: int) -> None:
                     spans.append((t0, e.killed_at))
                     # the kill is stored by the service in order; the re-arm follows it on the queue
                     await asyncio.wrap_future(service.submit(Rearm("bench")))
+                beat.cancel()
                 service.stop()
             e.store.close()
 
@@ -365,7 +377,8 @@ def bench_kill(markets: int, presses: int) -> None:
     p99 = lat[math.ceil(0.99 * len(lat)) - 1]  # nearest rank: 99% of presses were at most this
     line("kill_latency_p99", p99, "ms", f"p50={statistics.median(lat):.2f}ms max={lat[-1]:.1f}ms markets={markets} "
          f"presses={presses} full_gcs={len(full_gcs)} (longest {longest:.0f}ms, {in_gc} presses overlapped one) "
-         f"wall={wall:.0f}s")
+         f"loop_stall max={max(stalls, default=0.0):.0f}ms over_50ms={sum(s > 50 for s in stalls)} "
+         f"load={os.getloadavg()[0]:.1f} wall={wall:.0f}s")
 
 
 # -- memory ---------------------------------------------------------------------------------
