@@ -883,7 +883,7 @@ class DecisionLog(ScrollView, can_focus=True):
         entries = self.entries()[: self.MAX_SHOWN]
         errors = (v.clock_ms, v.feed_errors) if v is not None and v.feed_errors else None
         who_w = max([8] + [len(e.who) for e in entries])
-        what_w = self.WHAT_MIN
+        what_w = max([self.WHAT_MIN] + [len(e.what) for e in entries])  # a fractional count whole
         height = self.content_region.height
         full = self.content_region.width
         # Like a scrolling container: the full width, less the scrollbar when the rows overflow.

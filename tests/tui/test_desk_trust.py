@@ -3,6 +3,7 @@ find and inspect, honest feed state, alerts, the log file, restarts, crashes."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -227,6 +228,22 @@ async def test_log_scrolls_and_filters_to_rejections(engine, tmp_path):
         assert log.border_subtitle.startswith("rejections only")
         await pilot.press("o")
         assert any(not e.rejection for e in log.entries())
+
+
+@pytest.mark.parametrize("size, presses", [(SIZE, ()), (NARROW, ("v", "v", "v"))])
+async def test_log_shows_fractional_counts_whole(engine, tmp_path, size, presses):
+    for _ in range(40):
+        engine.tick()
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press(*presses)  # at 80 columns the log is the fourth lower panel
+        await pilot.pause()
+        log = app.query_one(DecisionLog)
+        shown = [e.what for e in log.entries() if e.who not in ("desk", "event")]
+        assert any(len(w) > 9 for w in shown)  # e.g. "YES x40.98": wider than the column's minimum
+        text = screen_text(app)
+        assert re.search(r"x\d+\.?\d*…", text) is None  # no count cut short
+        assert shown[0] in text
 
 
 async def test_rejected_rows_screen_shows_time_ticker_reason_payload(kengine, tmp_path):
