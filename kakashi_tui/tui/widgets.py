@@ -821,6 +821,8 @@ class DecisionLog(ScrollView, can_focus=True):
         self._lines: list[Strip] = []  # every row's lines, newest row first
         self._rows: dict[object, list[Strip]] = {}  # a row -> its lines, for ``_geometry``
         self._geometry: tuple[int, int, int] | None = None  # (width, who column, what column)
+        self._who_w = 8
+        self._what_w = self.WHAT_MIN
         self._pal: Palette | None = None
 
     def add(self, entry: LogEntry) -> None:
@@ -882,8 +884,10 @@ class DecisionLog(ScrollView, can_focus=True):
         v = self.view
         entries = self.entries()[: self.MAX_SHOWN]
         errors = (v.clock_ms, v.feed_errors) if v is not None and v.feed_errors else None
-        who_w = max([8] + [len(e.who) for e in entries])
-        what_w = max([self.WHAT_MIN] + [len(e.what) for e in entries])  # a fractional count whole
+        # Columns as wide as their widest entry (a fractional count whole), and sticky: a width
+        # that came and went with each view would re-render every row each time.
+        self._who_w = who_w = max([self._who_w] + [len(e.who) for e in entries])
+        self._what_w = what_w = max([self._what_w] + [len(e.what) for e in entries])
         height = self.content_region.height
         full = self.content_region.width
         # Like a scrolling container: the full width, less the scrollbar when the rows overflow.
