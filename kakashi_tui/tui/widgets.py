@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from rich.console import Group
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.table import Table
@@ -798,9 +799,10 @@ class DecisionLog(ScrollView, can_focus=True):
 
     Focus it (``l`` or tab) to scroll with PgUp/PgDn; ``o`` shows only rejections.
 
-    Drawn with Textual's Line API: each row (one entry, wrapped to the panel's width) is rendered
-    once and cached; a new view renders only the rows it adds, and a repaint draws only the
-    lines on screen. (As one ``Static`` holding a 200-row rich ``Table``, every new decision
+    Drawn with Textual's Line API: a row (one entry, wrapped to the panel's width) is rendered
+    when one of its lines is first drawn, and cached; a new view only measures the rows it adds
+    (their text's wrapped height), and a repaint draws only the lines on screen. At 1,000
+    markets each view brings ~60 new decisions, most of which scroll past unseen. (As one ``Static`` holding a 200-row rich ``Table``, every new decision
     re-measured and re-rendered the whole table on the desk's event loop: 100-600 ms on a busy
     machine at 1,000 markets, during which a key, the kill switch's included, waited.)
     """
@@ -818,8 +820,9 @@ class DecisionLog(ScrollView, can_focus=True):
         super().__init__(**kw)
         self._history: dict[tuple, LogEntry] = {}  # decisions seen (views carry the latest 60)
         self._drawn: object = _NOTHING  # what the lines show: rebuilt only when that changes
-        self._lines: list[Strip] = []  # every row's lines, newest row first
-        self._rows: dict[object, list[Strip]] = {}  # a row -> its lines, for ``_geometry``
+        self._where: list[tuple[object, int]] = []  # every line: (its row, its line in it), newest row first
+        self._rows: dict[object, list[Strip]] = {}  # a row -> its lines, for ``_geometry`` (rendered when drawn)
+        self._heights: dict[object, int] = {}  # a row -> how many lines it takes
         self._geometry: tuple[int, int, int] | None = None  # (width, who column, what column)
         self._who_w = 8
         self._what_w = self.WHAT_MIN
@@ -876,6 +879,7 @@ class DecisionLog(ScrollView, can_focus=True):
     def _forget(self) -> None:
         self._drawn = _NOTHING
         self._rows.clear()
+        self._heights.clear()
         self._pal = None
 
     def _render_body(self) -> None:
@@ -907,19 +911,39 @@ class DecisionLog(ScrollView, can_focus=True):
             if geometry != self._geometry:
                 self._geometry = geometry
                 self._rows.clear()
-            lines: list[Strip] = []
+                self._heights.clear()
+            where: list[tuple[object, int]] = []  # each line: (its row, its line in the row)
             for row in rows:
-                lines.extend(self._row_lines(row, geometry))
-            if len(lines) <= height or width == narrow:
+                where.extend((row, k) for k in range(self._row_height(row, geometry)))
+            if len(where) <= height or width == narrow:
                 break
         self._drawn = (errors, entries, self._geometry)
-        # Rows no longer shown leave the cache (it holds at most what is on the log).
+        # Rows no longer shown leave the caches (they hold at most what is on the log).
         shown = set(rows)
-        for key in [k for k in self._rows if k not in shown]:
-            del self._rows[key]
-        self._lines = lines
-        self.virtual_size = Size(self._geometry[0], len(lines))
+        for cache in (self._rows, self._heights):
+            for key in [k for k in cache if k not in shown]:
+                del cache[key]
+        self._where = where
+        self.virtual_size = Size(self._geometry[0], len(where))
         self.refresh()
+
+    def _row_height(self, row: object, geometry: tuple[int, int, int]) -> int:
+        """How many lines a row takes, without rendering it: only its text column wraps (the
+        others are single-line and fit their width), so this is its text wrapped to that column
+        (rich's own wrap: what the row's table does). Rendered only if the columns do not fit."""
+        h = self._heights.get(row)
+        if h is None:
+            width, who_w, what_w = geometry
+            text_w = width - (8 + who_w + what_w) - 4 * 2  # each column has a cell of padding either side
+            text = row.text if isinstance(row, LogEntry) else (row[2] if isinstance(row, tuple) else "")
+            if text_w < 3:  # rich squeezes the columns: ask the row itself
+                h = len(self._row_lines(row, geometry))
+            elif cell_len(text) <= text_w:
+                h = 1
+            else:
+                h = len(Text(text).wrap(self.app.console, text_w, overflow="fold"))
+            self._heights[row] = h
+        return h
 
     def _row_lines(self, row: object, geometry: tuple[int, int, int]) -> list[Strip]:
         """One row of the log as lines: a one-row rich ``Table`` with the log's columns (their
@@ -952,6 +976,9 @@ class DecisionLog(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         idx = int(self.scroll_y) + y
         base = self.rich_style
-        if idx >= len(self._lines):
+        if idx >= len(self._where) or self._geometry is None:
             return Strip.blank(width, base)
-        return self._lines[idx].crop_extend(int(self.scroll_x), int(self.scroll_x) + width, base)
+        row, k = self._where[idx]
+        lines = self._row_lines(row, self._geometry)
+        line = lines[k] if k < len(lines) else Strip.blank(width, base)
+        return line.crop_extend(int(self.scroll_x), int(self.scroll_x) + width, base)
