@@ -531,7 +531,8 @@ class LiveBookSource:
         h = self.feed.health
         if self.feed.live:
             return "websocket", f"{self.live_rows} live books"
-        return "polling", f"websocket {h.state}{': ' + h.detail if h.detail else ''}"
+        state = "down" if h.state == "connecting" and h.detail else h.state  # retrying after a failure
+        return "polling", f"websocket {state}{': ' + h.detail if h.detail else ''}"
 
     def feed_label(self) -> str:
         """Which feed is live, in words: ``websocket (2 live books)`` or ``polling (<why>)``."""
