@@ -24,8 +24,9 @@ def wait_for(cond, timeout=15.0, step=None):
     return cond()
 
 
-def row(kind, ticker="T", side=None, price=None, delta=None, seq=None, sid=None):
-    return {"ticker": ticker, "kind": kind, "side": side, "price_e4": price, "delta_e2": delta, "seq": seq, "sid": sid}
+def row(kind, ticker="T", side=None, price=None, delta=None, seq=None, sid=None, ts=1):
+    return {"ts": ts, "ticker": ticker, "kind": kind, "side": side, "price_e4": price, "delta_e2": delta, "seq": seq,
+            "sid": sid}
 
 
 def test_the_rebuild_rule_snapshot_starts_over_delta_adds_reset_forgets():
@@ -46,6 +47,9 @@ def test_the_rebuild_rule_snapshot_starts_over_delta_adds_reset_forgets():
     # two snapshots in a row for one ticker (different seq): the second replaces the first
     assert rebuild_books([row("snapshot", "A", "yes", 1, 1, 1, 1), row("snapshot", "A", "no", 2, 2, 2, 1)]) == \
         {"A": {"yes": {}, "no": {2: 2}}}
+    # a later run (another process) whose subscription reuses sid 1, seq 1: its own snapshot
+    assert rebuild_books([row("snapshot", "A", "yes", 1, 1, 1, 1, ts=5), row("snapshot", "A", "no", 2, 2, 1, 1, ts=9)]) \
+        == {"A": {"yes": {}, "no": {2: 2}}}
 
 
 def test_a_recording_run_with_a_key_records_every_book_change_and_rebuilds_the_feeds_books(tmp_path, monkeypatch):
@@ -109,6 +113,7 @@ def test_a_recording_run_with_a_key_records_every_book_change_and_rebuilds_the_f
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
 
     assert rebuild_books(rows) == held
+    assert all(max(b["yes"], default=0) + max(b["no"], default=0) < 10_000 for b in held.values())  # never crossed
     assert held == {t: ws.book(t) for t in tickers}
 
     from kakashi_tui.adapters.catalog import info

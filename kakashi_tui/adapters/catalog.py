@@ -107,7 +107,7 @@ BOOK_DELTAS = pa.schema([
     pa.field("kind", pa.string(), nullable=False),
     pa.field("source", pa.string(), nullable=False),
 ], metadata={"kakashi.table": "book_deltas", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract",
-             "kakashi.rebuild": "a ticker's book: its last 'snapshot' rows (one sid/seq) then its 'delta' rows; "
+             "kakashi.rebuild": "a ticker's book: its last 'snapshot' rows (one sid/seq/ts) then its 'delta' rows; "
                                 "'reset': unknown until the next snapshot"})
 
 SCHEMAS = {"snapshots": SNAPSHOTS, "markets": MARKETS, "estimates": ESTIMATES, "trades": TRADES,
@@ -602,7 +602,7 @@ def rebuild_books(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[in
     """The order books a ``book_deltas`` stream leaves (rows in recorded order): ticker ->
     {"yes": {price_e4: qty_e2}, "no": {...}}, for every ticker whose book is known at the end.
 
-    A ``snapshot`` row whose (sid, seq) differs from the ticker's current snapshot starts its
+    A ``snapshot`` row whose (sid, seq, ts) differs from the ticker's current snapshot starts its
     book over (the rows of one snapshot share them; an empty book's has no side); a ``delta``
     adds ``delta_e2`` at its level; a ``reset`` makes the book unknown until the next snapshot.
     """
@@ -615,7 +615,7 @@ def rebuild_books(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[in
             snap_of.pop(t, None)
             continue
         if kind == "snapshot":
-            key = (r["sid"], r["seq"])
+            key = (r["sid"], r["seq"], r["ts"])  # (ts too: a later run's subscription may reuse sid and seq)
             if snap_of.get(t) != key:
                 snap_of[t] = key
                 books[t] = {"yes": {}, "no": {}}
