@@ -296,3 +296,12 @@ def test_headless_writes_the_daily_summary_at_the_day_roll(tmp_path):
     assert written and "summary post-mortem written to" in written[0]
     days = sorted((tmp_path / "reports" / "daily").iterdir())
     assert days and days[0].read_text().count("\n") == 1
+
+
+def test_a_feed_warning_is_said_with_one_prefix(capsys):
+    from kakashi_tui.runtime import warn
+
+    warn("warning: Kalshi markets capped at 10 in memory")
+    warn("books need a key")
+    assert capsys.readouterr().err.splitlines() == [
+        "kakashi: warning: Kalshi markets capped at 10 in memory", "kakashi: warning: books need a key"]
