@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kakashi_tui.adapters.store import Store
+from kakashi_tui.adapters.store import Control, Store
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 for k in ("KAKASHI_CONFIG", "KAKASHI_DB", "KAKASHI_API_BASE"):
@@ -139,8 +139,8 @@ def test_locked_db_is_a_runtime_error_and_loses_nothing(tmp_path):
 def test_rearm_needs_confirmation_or_yes(tmp_path):
     db = tmp_path / "k.db"
     s = Store(db)
-    s.set_control("kill_switch", "1")
-    s.set_control("kill_reason", "operator")
+    s.set_control(Control.KILL_SWITCH, True)
+    s.set_control(Control.KILL_REASON, "operator")
     s.close()
     p = kakashi("rearm", "--db", str(db), stdin=subprocess.DEVNULL)
     assert_one_line_error(p, 2)
