@@ -3,25 +3,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pyarrow.dataset as ds
 import pytest
 
 from kakashi_tui.adapters.catalog import BOOK_DELTAS, read_table, rebuild_books, utc_date
 from kakashi_tui.adapters.kalshi_ws import BookFeed
 from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
-
-
-def wait_for(cond, timeout=15.0, step=None):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if step is not None:
-            step()
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
+from tests.loopback_ws import signed_loopback, wait_for
 
 
 def row(kind, ticker="T", side=None, price=None, delta=None, seq=None, sid=None, ts=1):
@@ -53,43 +41,30 @@ def test_the_rebuild_rule_snapshot_starts_over_delta_adds_reset_forgets():
 
 
 def test_a_recording_run_with_a_key_records_every_book_change_and_rebuilds_the_feeds_books(tmp_path, monkeypatch):
-    from kakashi_tui.config import CatalogSection, KakashiConfig, KalshiSection
     from kakashi_tui.runtime import Options, build_collector
-    from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, make_test_key
 
-    key_path, pub = make_test_key(tmp_path)
     tickers = ("KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01")
-    ws = FakeKalshiWS(tickers, interval=0.005)
-    ws.require_key = True
-    ws.start()
-    monkeypatch.setenv("KAKASHI_KALSHI_KEY_ID", "ws-key")
-    monkeypatch.setenv("KAKASHI_KALSHI_KEY_FILE", key_path)
     root = tmp_path / "catalog"
-    try:
-        with FakeKalshiServer(FakeKalshi.with_markets(4, public_key=pub, key_id="ws-key")) as rest:
-            cfg = KakashiConfig(kalshi=KalshiSection(api_base=rest.base_url, ws_url=ws.url, backoff_base_s=0.02,
-                                                     timeout_s=2.0), catalog=CatalogSection(roll_seconds=0.2))
-            opts = Options(source="kalshi", db=str(tmp_path / "k.db"), tickers=list(tickers), catalog=str(root))
-            service, rec, close = build_collector(opts, cfg)
-            try:
-                feed = service._engine.source.inner.feed  # (the test looks inside; front-ends never do)
-                assert wait_for(lambda: feed.live and len(feed.books()) == 2, step=service.collect)
-                assert wait_for(lambda: ws.deltas_sent > 100, step=service.collect)
-                ws.gap()  # the feed resubscribes: the recorded stream says where its books restart
-                assert wait_for(lambda: feed.health.gaps >= 1 and len(feed.books()) == 2, step=service.collect)
-                assert wait_for(lambda: rec.writer.files_written > 0, step=service.collect)  # segments roll
-                sent = ws.deltas_sent
-                assert wait_for(lambda: ws.deltas_sent > sent + 50, step=service.collect)
-                ws.paused = True
-                assert wait_for(lambda: all(t in feed.books() and {"yes": feed.books()[t].yes,
-                                                                  "no": feed.books()[t].no} == ws.book(t)
-                                            for t in tickers))
-                service.collect()
-                held = {t: {"yes": b.yes, "no": b.no} for t, b in feed.books().items()}
-            finally:
-                close()  # the last segment, with what the feed applied since the last pass
-    finally:
-        ws.stop()
+    with signed_loopback(tmp_path, monkeypatch, tickers, interval=0.005, roll_seconds=0.2) as (ws, cfg):
+        opts = Options(source="kalshi", db=str(tmp_path / "k.db"), tickers=list(tickers), catalog=str(root))
+        service, rec, close = build_collector(opts, cfg)
+        try:
+            feed = service._engine.source.inner.feed  # (the test looks inside; front-ends never do)
+            assert wait_for(lambda: feed.live and len(feed.books()) == 2, step=service.collect)
+            assert wait_for(lambda: ws.deltas_sent > 100, step=service.collect)
+            ws.gap()  # the feed resubscribes: the recorded stream says where its books restart
+            assert wait_for(lambda: feed.health.gaps >= 1 and len(feed.books()) == 2, step=service.collect)
+            assert wait_for(lambda: rec.writer.files_written > 0, step=service.collect)  # segments roll
+            sent = ws.deltas_sent
+            assert wait_for(lambda: ws.deltas_sent > sent + 50, step=service.collect)
+            ws.paused = True
+            assert wait_for(lambda: all(t in feed.books() and {"yes": feed.books()[t].yes,
+                                                              "no": feed.books()[t].no} == ws.book(t)
+                                        for t in tickers))
+            service.collect()
+            held = {t: {"yes": b.yes, "no": b.no} for t, b in feed.books().items()}
+        finally:
+            close()  # the last segment, with what the feed applied since the last pass
 
     # any Parquet reader: the hive partition and the schema as documented
     dataset = ds.dataset(root / "book_deltas", format="parquet", partitioning="hive")

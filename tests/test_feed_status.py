@@ -10,55 +10,33 @@ import time
 import pytest
 
 from kakashi_tui.service import TradingService
-from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
 from kakashi_tui.view import FeedStatus, feed_status
 from tests.conftest import make_engine
+from tests.loopback_ws import signed_loopback, wait_for
 
 TICKERS = ("KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01")
-
-
-def wait_for(cond, timeout=15.0, step=None):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if step is not None:
-            step()
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 @pytest.fixture
 def loopback(tmp_path, monkeypatch):
     """A signed REST server and a WebSocket server on 127.0.0.1 with a throwaway key, and a
     function that builds a Kalshi engine over them (through runtime, as `kakashi run` does)."""
-    from kakashi_tui.config import KakashiConfig, KalshiSection
     from kakashi_tui.runtime import Options, build_engine
-    from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, make_test_key
 
-    key_path, pub = make_test_key(tmp_path)
-    ws = FakeKalshiWS(TICKERS, interval=0.01)
-    ws.require_key = True
-    ws.start()
-    monkeypatch.setenv("KAKASHI_KALSHI_KEY_ID", "ws-key")
-    monkeypatch.setenv("KAKASHI_KALSHI_KEY_FILE", key_path)
-    rest = FakeKalshiServer(FakeKalshi.with_markets(4, public_key=pub, key_id="ws-key")).start()
     engines = []
+    with signed_loopback(tmp_path, monkeypatch, TICKERS) as (ws, cfg):
+        def build():
+            e = build_engine(Options(source="kalshi", db=str(tmp_path / f"k{len(engines)}.db"),
+                                     tickers=list(TICKERS)), cfg)
+            engines.append(e)
+            return e
 
-    def build():
-        cfg = KakashiConfig(kalshi=KalshiSection(api_base=rest.base_url, ws_url=ws.url, backoff_base_s=0.02,
-                                                 timeout_s=2.0))
-        e = build_engine(Options(source="kalshi", db=str(tmp_path / f"k{len(engines)}.db"), tickers=list(TICKERS)),
-                         cfg)
-        engines.append(e)
-        return e
-
-    yield ws, build
-    for e in engines:
-        e.source.close()
-        e.store.close()
-    rest.stop()
-    ws.stop()
+        try:
+            yield ws, build
+        finally:
+            for e in engines:
+                e.source.close()
+                e.store.close()
 
 
 def test_a_source_without_a_websocket_says_what_it_is(tmp_path):
