@@ -607,7 +607,7 @@ def rebuild_books(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[in
     adds ``delta_e2`` at its level; a ``reset`` makes the book unknown until the next snapshot.
     """
     books: dict[str, dict[str, dict[int, int]]] = {}
-    snap_of: dict[str, tuple[Any, Any]] = {}
+    snap_of: dict[str, tuple[Any, Any, Any]] = {}
     for r in rows:
         t, kind = r["ticker"], r["kind"]
         if kind == "reset":
