@@ -57,7 +57,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     finally:
         close()
     rows = writer.rows_written
-    ws = f", {rows['trades']} trade prints, {rows['book_deltas']} book changes" if rows["book_deltas"] or rows["trades"] else ""
+    ws = (f", {rows['trades']} trade prints, {rows['book_deltas']} book changes"
+          if rows["book_deltas"] or rows["trades"] else "")
     print(f"recorded {n} passes into {root}: {rows['snapshots']} snapshots, {rows['markets']} market changes, "
           f"{rows['estimates']} estimates{ws} in {writer.files_written} files", flush=True)
     return 0
