@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 from dataclasses import dataclass
+from typing import cast
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -935,14 +936,14 @@ class DecisionLog(ScrollView, can_focus=True):
                 where.extend((row, k) for k in range(self._row_height(row, geometry)))
             if len(where) <= height or width == narrow:
                 break
-        self._drawn = (errors, entries, self._geometry)
+        self._drawn = (errors, entries, geometry)
         # Rows no longer shown leave the caches (they hold at most what is on the log).
         shown = set(rows)
         for cache in (self._rows, self._heights):
             for key in [k for k in cache if k not in shown]:
                 del cache[key]
         self._where = where
-        self.virtual_size = Size(self._geometry[0], len(where))
+        self.virtual_size = Size(geometry[0], len(where))
         self.refresh()
 
     def _row_height(self, row: object, geometry: tuple[int, int, int]) -> int:
@@ -983,7 +984,7 @@ class DecisionLog(ScrollView, can_focus=True):
             who = Text(row.who, style=pal.warn if row.who in ("desk", "alert") else "")
             t.add_row(_utc(row.ts, "%H:%M:%S"), who, row.what, Text(row.text, style=styles.get(row.level, "")))
         else:
-            _feed, clock_ms, err = row  # type: ignore[misc]
+            _feed, clock_ms, err = cast(tuple[str, int, str], row)
             t.add_row(_utc(clock_ms, "%H:%M:%S"), Text("feed", style=f"bold {pal.down}"), "error",
                       Text(err, style=pal.down))
         strips = Visual.to_strips(self, visualize(self, t), width, None, self.visual_style)
