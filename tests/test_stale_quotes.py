@@ -9,14 +9,18 @@ import json
 import sqlite3
 
 import pyarrow.parquet as pq
+import pytest
 
 from kakashi_tui.adapters import catalog as cat
-from kakashi_tui.adapters.catalog import CatalogWriter, import_ticks
+from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder, import_ticks
 from kakashi_tui.adapters.columnar import replay_catalog
 from kakashi_tui.adapters.replay import group_ticks, read_jsonl
+from kakashi_tui.adapters.sim import SimExchange
 from kakashi_tui.adapters.store import Store
+from kakashi_tui.config import KakashiConfig, SimSection, load_config
 from kakashi_tui.engine import Engine, EngineConfig
-from tests.conftest import SIM_START_MS
+from kakashi_tui.errors import ConfigError
+from tests.conftest import SIM_START_MS, make_engine
 from tests.test_replay import replay, tables
 
 T0 = SIM_START_MS
@@ -120,3 +124,90 @@ def test_a_catalog_written_before_recv_ts_still_replays_by_its_ts(tmp_path):
         engine = replay_from(root, db, columnar)
         assert engine.tick_count == 3  # the quotes' ticks, and the estimate's
         assert guard_verdicts(db) == [(T0 + 3 * STEP, 1, "accepted")]
+
+
+# -- the simulator: quiet markets ------------------------------------------------------------------
+def stale_refusals(engine, ticks):
+    """Run ``ticks`` ticks; the stale-quote refusals, each checked against the quote the gate saw."""
+    out = []
+    for _ in range(ticks):
+        rep = engine.tick()
+        now = engine.source.now_ms()
+        for d in rep.decisions:
+            if d.reason.startswith("stale quote"):
+                s = engine.snapshots[d.ticker]  # the sim's own quote, a whole step or more old
+                assert now - s.ts >= STEP and (now - s.ts) % STEP == 0 and d.ts == now and not d.accepted
+                assert d.reason == f"stale quote ({now - s.ts} ms > 30000 ms)"
+                out.append(d)
+    return out
+
+
+def test_the_simulator_leaves_a_market_unquoted_now_and_then_and_the_guard_refuses_its_old_quote(tmp_path):
+    engine = make_engine(tmp_path / "k.db")  # the default [sim] quiet_rate
+    stale = stale_refusals(engine, 300)
+    engine.store.close()
+    assert len(stale) >= 3
+    refused = {(d.ts, d.ticker) for d in stale}
+    assert not refused & {(f[0], f[1]) for f in tables(tmp_path / "k.db")["fills"]}  # nothing bought on them
+    # without quiet spells every market is re-quoted at every step: nothing is ever stale
+    quiet_free = make_engine(tmp_path / "q.db", cfg=KakashiConfig(sim=SimSection(quiet_rate=0)))
+    assert stale_refusals(quiet_free, 300) == []
+    quiet_free.store.close()
+
+
+def published(sim):
+    return {r.market["ticker"]: r.snapshot for r in sim.fetch().rows if r.snapshot is not None}
+
+
+def test_quiet_spells_do_not_move_the_seeded_prices_and_a_resumed_sim_sees_the_same_spells():
+    calm, quiet = SimExchange(seed=11, start_ms=T0, quiet_rate=0), SimExchange(seed=11, start_ms=T0, quiet_rate=0.5)
+    held = requoted = 0
+    for _ in range(60):
+        a, b = published(calm), published(quiet)
+        assert a.keys() == b.keys()  # the same markets open and close
+        now = quiet.now_ms()
+        for t, snap in b.items():
+            if snap["ts"] == now:  # re-quoted this step: exactly the quote without quiet spells
+                requoted += 1
+                assert snap == a[t]
+            else:
+                held += 1
+                assert snap["ts"] < now and a[t]["ts"] == now
+    assert held > 50 and requoted > 100
+    # a restart fast-forwards (nothing published on the way) into the same quotes, the stale ones too
+    live = SimExchange(seed=3, start_ms=T0, quiet_rate=0.3)
+    for _ in range(40):
+        want = published(live)
+    resumed = SimExchange(seed=3, start_ms=T0, quiet_rate=0.3)
+    resumed.fast_forward(39)
+    assert published(resumed) == want and any(s["ts"] < live.now_ms() for s in want.values())
+
+
+def test_quiet_rate_is_a_bounded_sim_setting(tmp_path):
+    good = tmp_path / "ok.toml"
+    good.write_text("[sim]\nquiet_rate = 0.2\n")
+    assert load_config(str(good)).sim.quiet_rate == 0.2
+    for text in ("quiet_rate = 0.9", "quiet_rate = -0.1", "quiet_rate = nan"):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(f"[sim]\n{text}\n")
+        with pytest.raises(ConfigError, match=r"\[sim\] quiet_rate"):
+            load_config(str(bad))
+
+
+def test_a_recorded_sim_run_with_stale_refusals_replays_to_the_same_decisions_both_ways(tmp_path):
+    live = make_engine(tmp_path / "live.db")
+    writer = CatalogWriter(tmp_path / "catalog", roll_s=float("inf"), max_rows=700)  # several segments
+    attach_recorder(live, writer)
+    for _ in range(250):
+        live.tick()
+    writer.close()
+    live.store.close()
+    want = tables(tmp_path / "live.db")
+    assert want["fills"] and any(d[8].startswith("stale quote") for d in want["decisions"])
+    for columnar in (False, True):
+        store = Store(tmp_path / f"r-{columnar}.db")
+        ec = KakashiConfig().engine_config()
+        replay_catalog(tmp_path / "catalog", lambda src, ests: Engine(store, src, ests, ec), every_row=not columnar,
+                       start_ms=SIM_START_MS)
+        store.close()
+        assert tables(tmp_path / f"r-{columnar}.db") == want
