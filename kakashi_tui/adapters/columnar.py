@@ -197,11 +197,7 @@ class Checked:
     plain: np.ndarray  # plainly valid: the row check accepts it with exactly these values
     valid: np.ndarray  # plain, or accepted by the row check
     reasons: dict[int, str] = field(default_factory=dict)  # row -> the row check's reason
-    quote_ts: np.ndarray | None = None  # per row: the quote's own time (None: ``ts``)
-
-    def __post_init__(self) -> None:
-        if self.quote_ts is None:
-            self.quote_ts = self.ts
+    quote_ts: np.ndarray = field(kw_only=True)  # per row: the quote's own time (the file's ``ts``)
 
     def raws(self, rows: list[int]) -> list[dict[str, Any]]:
         """``raw`` of many rows at once (the rows a replay tick hands the engine)."""
