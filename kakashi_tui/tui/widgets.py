@@ -821,9 +821,10 @@ class DecisionLog(ScrollView, can_focus=True):
     Drawn with Textual's Line API: a row (one entry, wrapped to the panel's width) is rendered
     when one of its lines is first drawn, and cached; a new view only measures the rows it adds
     (their text's wrapped height), and a repaint draws only the lines on screen. At 1,000
-    markets each view brings ~60 new decisions, most of which scroll past unseen. (As one ``Static`` holding a 200-row rich ``Table``, every new decision
-    re-measured and re-rendered the whole table on the desk's event loop: 100-600 ms on a busy
-    machine at 1,000 markets, during which a key, the kill switch's included, waited.)
+    markets each view brings ~60 new decisions, most of which scroll past unseen. (As one
+    ``Static`` holding a 200-row rich ``Table``, every new decision re-measured and re-rendered
+    the whole table on the desk's event loop: 100-600 ms on a busy machine at 1,000 markets,
+    during which a key, the kill switch's included, waited.)
     """
 
     BINDINGS = [Binding("o", "toggle_rejections", "Only ✗", id="log.rejections")]
@@ -957,7 +958,7 @@ class DecisionLog(ScrollView, can_focus=True):
             text = row.text if isinstance(row, LogEntry) else (row[2] if isinstance(row, tuple) else "")
             if text_w < 3:  # rich squeezes the columns: ask the row itself
                 h = len(self._row_lines(row, geometry))
-            elif cell_len(text) <= text_w:
+            elif "\n" not in text and cell_len(text) <= text_w:
                 h = 1
             else:
                 h = len(Text(text).wrap(self.app.console, text_w, overflow="fold"))

@@ -18,7 +18,7 @@ from kakashi_tui.tui.screens import (
     ConfirmScreen, EstimateScreen, HelpScreen, MarketScreen, RejectedScreen, parse_p_hat,
 )
 from kakashi_tui.tui.widgets import (
-    MARKET_COLUMNS, TICKER_MAX, DecisionLog, MarketsTable, StatusBar, ev_cell, fmt_clock, layout_columns,
+    MARKET_COLUMNS, TICKER_MAX, DecisionLog, LogEntry, MarketsTable, StatusBar, ev_cell, fmt_clock, layout_columns,
 )
 from tests.tui.conftest import KALSHI_MARKETS, desk_app, kalshi_engine
 from tests.tui.test_pilot import wait_for
@@ -244,6 +244,25 @@ async def test_log_shows_fractional_counts_whole(engine, tmp_path, size, presses
         text = screen_text(app)
         assert re.search(r"x\d+\.?\d*…", text) is None  # no count cut short
         assert shown[0] in text
+
+
+async def test_log_rows_take_the_lines_they_render(engine, tmp_path):
+    """The log measures rows without rendering them: a long note and one with a line break
+    take the lines rich's table gives them, and the scroll range counts every line."""
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=NARROW) as pilot:
+        await pilot.press("v", "v", "v")
+        log = app.query_one(DecisionLog)
+        app.note("feed says: " + "word " * 40)
+        app.note("two lines:\nthe second")
+        await pilot.pause()
+        geometry = log._geometry
+        assert geometry is not None
+        rows = list(dict.fromkeys(row for row, _k in log._where))
+        assert all(log._row_height(r, geometry) == len(log._row_lines(r, geometry)) for r in rows)
+        assert log.virtual_size.height == sum(len(log._row_lines(r, geometry)) for r in rows)
+        heights = {r.text[:9]: log._row_height(r, geometry) for r in rows if isinstance(r, LogEntry)}
+        assert heights["two lines"] == 2 and heights["feed says"] > 2
 
 
 async def test_rejected_rows_screen_shows_time_ticker_reason_payload(kengine, tmp_path):
