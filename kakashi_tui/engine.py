@@ -509,10 +509,9 @@ class Engine:
         if m.market_type == "scalar":
             return None  # Kakashi declines to trade scalar markets (rules.md); a held one still settles
         d = strategy.decide(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self.fee_terms(s.ticker),
-                            self.cfg.strategy, now)
+                            self.cfg.strategy, now, ts=now)  # stamped now, with this tick's equity
         if d is None:
             return None
-        d = d.model_copy(update={"ts": now, "equity_cc": eq})
         ctx = RiskContext(  # the kill flag is read at the instant of the decision
             now_ms=now, kill_switch=self.flags.kill, daily_stopped=daily_stopped,
             open_positions=len(held),

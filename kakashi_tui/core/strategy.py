@@ -9,12 +9,14 @@ the threshold, so the broker may walk the book up to it and no further.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from kakashi_tui.core.ev import net_ev, win_probability
-from kakashi_tui.core.fees import FeeTerms
-from kakashi_tui.core.models import Estimate, Quote, Side, TradeDecision
+from kakashi_tui.core.fees import FeeTerms, FeeType
+from kakashi_tui.core.models import GRID, Estimate, Quote, Side, TradeDecision
+from kakashi_tui.core.money import hundredths_to_count
 from kakashi_tui.core.sizing import kelly_contracts, max_contracts, per_trade_cap_cc, worst_case_cc
 
 
@@ -51,9 +53,34 @@ def decide(
     terms: FeeTerms,
     cfg: StrategyConfig,
     now_ms: int = 0,
+    ts: int | None = None,
 ) -> TradeDecision | None:
     """A proposal, or None when neither side clears the threshold. ``equity_cc`` is the
-    liquidation equity (ledger.equity_cc): the per-trade cap's base."""
+    liquidation equity (ledger.equity_cc): the per-trade cap's base. The decision is stamped
+    ``ts`` (default: the quote's time).
+
+    The same rule in integer units (``_decide_units``) where it is exact, else in Decimal
+    (``decide_decimal``, the reference; a property test holds the two equal)."""
+    fee = None if cfg.kelly_fraction is not None else _unit_fee(terms, now_ms)
+    if fee is not None:
+        d = _decide_units(snapshot, estimate, equity_cc, max_loss_pct, fee, cfg.edge_threshold,
+                          snapshot.ts if ts is None else ts)
+        if d is not _EXACT_ONLY:
+            return d
+    d = decide_decimal(snapshot, estimate, equity_cc, max_loss_pct, terms, cfg, now_ms)
+    return d if d is None or ts is None or ts == d.ts else d.model_copy(update={"ts": ts})
+
+
+def decide_decimal(
+    snapshot: Quote,
+    estimate: Estimate,
+    equity_cc: int,
+    max_loss_pct: Decimal,
+    terms: FeeTerms,
+    cfg: StrategyConfig,
+    now_ms: int = 0,
+) -> TradeDecision | None:
+    """``decide`` in Decimal arithmetic throughout: the reference."""
     evs = side_evs(snapshot, estimate.p_hat, terms, now_ms)
     picked = pick_side(evs, cfg.edge_threshold)
     if picked is None:
@@ -85,3 +112,103 @@ def decide(
         worst_case_cc=worst_case_cc(n, best_ask, limit, terms, walked, now_ms),
         equity_cc=equity_cc,
     )
+
+
+# -- the same rule in integer units ---------------------------------------------------------
+#: Up to this many significant digits in the fee coefficient, and counts under 10^13 hundredths,
+#: every product the Decimal reference makes has at most 28 digits (the default context's
+#: precision), so it is exact and integer arithmetic gives the very same centicents.
+_COEF_DIGITS = 6
+_MAX_H = 10 ** 13
+_PEAK = 5_000  # $0.50 in centicents: where P(1-P) peaks
+_UNIT_FEES: dict[FeeTerms, tuple[int, int, bool] | None] = {}
+
+
+def _unit_fee(terms: FeeTerms, now_ms: int) -> tuple[int, int, bool] | None:
+    """The fee terms as integers: (numerator, denominator, flat), (0, 1, False) when waived;
+    None when the integer path would not be exact (a coefficient with many digits)."""
+    if terms.waived(now_ms):
+        return 0, 1, False
+    try:
+        return _UNIT_FEES[terms]
+    except KeyError:
+        pass
+    c = terms.coefficient
+    out = None
+    if c.is_finite() and c >= 0 and len(c.as_tuple().digits) <= _COEF_DIGITS:
+        num, den = c.as_integer_ratio()
+        out = (num, den, terms.fee_type is FeeType.FLAT)
+    if len(_UNIT_FEES) > 1024:  # bounded: fee terms are per series, a handful
+        _UNIT_FEES.clear()
+    _UNIT_FEES[terms] = out
+    return out
+
+
+def fee_cc_units(h: int, p_cc: int, fee: tuple[int, int, bool]) -> int:
+    """``taker_fee_cc`` of ``h`` hundredths of a contract at ``p_cc`` centicents (``fee`` from
+    ``_unit_fee``): ceil of the exact fee in centicents."""
+    num, den, flat = fee
+    if flat:  # coefficient x qty x 0.25 dollars
+        return -((-num * h * 25) // den)
+    return -((-num * h * p_cc * (10_000 - p_cc)) // (den * 1_000_000))
+
+
+#: What ``_decide_units`` answers when a size is past where it is known exact.
+_EXACT_ONLY: Any = object()
+
+
+def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal,
+                  fee: tuple[int, int, bool], threshold: Decimal, ts: int) -> TradeDecision | None:
+    p_hat = estimate.p_hat
+    bid_cc, ask_cc, _last = snapshot.prices_cc
+    yc, yq, nc, nq = snapshot._depth
+    best: tuple[Decimal, Side, int, Decimal] | None = None  # (ev, side, ask cc, ask)
+    for side, a_cc, win in ((Side.YES, ask_cc, p_hat), (Side.NO, None if bid_cc is None else 10_000 - bid_cc,
+                                                          _ONE - p_hat)):
+        if a_cc is None:
+            continue
+        ask = snapshot.ask(side)
+        assert ask is not None
+        ev = win - ask - Decimal(fee_cc_units(100, a_cc, fee)) / 10_000 / _ONE
+        # pick_side: the best EV at or above the threshold, YES on a tie
+        if ev >= threshold and (best is None or ev > best[0]):
+            best = (ev, side, a_cc, ask)
+    if best is None:
+        return None
+    ev, side, best_cc, best_ask = best
+    win = p_hat if side is Side.YES else _ONE - p_hat
+    level_cc, level_h = (nc, nq) if side is Side.YES else (yc, yq)  # the other side's bids, mirrored
+    limit, limit_cc, available_h, walked = best_ask, best_cc, 0, 0
+    if not level_cc:
+        walked = 1  # no depth: the best ask with nothing available
+    for c, q in zip(level_cc, level_h):
+        p = _ONE - GRID[c]
+        if win - p - Decimal(fee_cc_units(100, 10_000 - c, fee)) / 10_000 / _ONE < threshold:
+            break
+        limit, limit_cc, available_h, walked = p, 10_000 - c, available_h + q, walked + 1
+    cap = per_trade_cap_cc(equity_cc, max_loss_pct)
+    # the worst price for the fee in [best ask, limit]: the one nearest $0.50
+    w_cc = _PEAK if best_cc <= _PEAK <= limit_cc else (limit_cc if limit_cc < _PEAK else best_cc)
+    rounding = max(walked, 1)
+
+    def worst(h: int) -> int:  # sizing.worst_case_cc in hundredths and centicents
+        if h <= 0:
+            return 0
+        return -((-h * limit_cc) // 100) + fee_cc_units(h, w_cc, fee) + rounding
+
+    h = 0
+    if limit > 0 and cap > 0 and available_h > 0:  # sizing.max_contracts
+        hi = min(available_h, int(Decimal(cap) / (limit * 100)) + 1)
+        if hi >= _MAX_H:  # past where the integer path is known exact: the caller takes the reference
+            return _EXACT_ONLY
+        lo = 0
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if worst(mid) <= cap:
+                lo = mid
+            else:
+                hi = mid - 1
+        h = lo
+    return TradeDecision(ticker=snapshot.ticker, ts=ts, side=side, contracts=hundredths_to_count(h),
+                         limit_price=limit, best_ask=best_ask, p_hat=p_hat, ev_per_contract=ev,
+                         worst_case_cc=worst(h), equity_cc=equity_cc)
