@@ -201,7 +201,14 @@ def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_
         hi = min(available_h, int(Decimal(cap) / (limit * 100)) + 1)
         if hi >= _MAX_H:  # past where the integer path is known exact: the caller takes the reference
             return _EXACT_ONLY
-        lo = 0
+        # worst(h) is nondecreasing and lies in [h x rate + r, h x rate + r + 2) with rate =
+        # limit + fee per hundredth, so the largest h within the cap (the one answer, which the
+        # reference's bisection of [0, hi] finds) lies between these two bounds:
+        num, den, flat = fee
+        per_h = (num * 25 * 1_000_000 if flat else num * w_cc * (10_000 - w_cc)) + limit_cc * den * 10_000
+        scale = den * 1_000_000  # rate = per_h / scale centicents per hundredth
+        lo = min(hi, max(0, (cap - rounding - 2) * scale // per_h))  # worst(lo) <= cap
+        hi = min(hi, max(0, (cap - rounding) * scale // per_h))  # worst(hi + 1) > cap
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if worst(mid) <= cap:
