@@ -9,7 +9,7 @@ from kakashi_tui.core.money import ceil_cc
 from kakashi_tui.core.sizing import (
     kelly_contracts, kelly_fraction, max_contracts, per_trade_cap_cc, worst_case_cc,
 )
-from kakashi_tui.core.strategy import StrategyConfig, decide, decide_decimal
+from kakashi_tui.core.strategy import StrategyConfig, decide, decide_decimal, propose
 from tests.conftest import book
 
 M = FeeTerms()
@@ -131,6 +131,10 @@ def test_decide_in_integer_units_equals_the_decimal_reference(q, p_hat, equity, 
     if want is not None and ts is not None:
         want = want.model_copy(update={"ts": ts})
     assert got == want
+    proposed = propose(q, e, equity, pct, terms, cfg, 5_000, ts)
+    assert (proposed is None) == (want is None)
+    if proposed is not None:
+        assert proposed.decision(True, "accepted") == want.model_copy(update={"accepted": True, "reason": "accepted"})
     if got is not None:
         assert got.limit_price == want.limit_price and got.contracts == want.contracts
 

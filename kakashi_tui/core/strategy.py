@@ -8,8 +8,8 @@ the threshold, so the broker may walk the book up to it and no further.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +45,29 @@ def pick_side(evs: dict[Side, Decimal | None], threshold: Decimal) -> tuple[Deci
     return max(candidates, key=lambda t: (t[0], t[1] is Side.YES)) if candidates else None
 
 
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """What the strategy proposes, before the risk gate: a ``TradeDecision`` without its
+    verdict (made once the gate has spoken: one validated model per decision)."""
+
+    ticker: str
+    ts: int
+    side: Side
+    contracts: Decimal
+    limit_price: Decimal
+    best_ask: Decimal
+    p_hat: Decimal
+    ev_per_contract: Decimal
+    worst_case_cc: int
+    equity_cc: int
+
+    def decision(self, accepted: bool = False, reason: str = "") -> TradeDecision:
+        return TradeDecision(ticker=self.ticker, ts=self.ts, side=self.side, contracts=self.contracts,
+                             limit_price=self.limit_price, best_ask=self.best_ask, p_hat=self.p_hat,
+                             ev_per_contract=self.ev_per_contract, worst_case_cc=self.worst_case_cc,
+                             equity_cc=self.equity_cc, accepted=accepted, reason=reason)
+
+
 def decide(
     snapshot: Quote,
     estimate: Estimate,
@@ -57,18 +80,36 @@ def decide(
 ) -> TradeDecision | None:
     """A proposal, or None when neither side clears the threshold. ``equity_cc`` is the
     liquidation equity (ledger.equity_cc): the per-trade cap's base. The decision is stamped
-    ``ts`` (default: the quote's time).
+    ``ts`` (default: the quote's time)."""
+    p = propose(snapshot, estimate, equity_cc, max_loss_pct, terms, cfg, now_ms, ts)
+    return None if p is None else p.decision()
 
-    The same rule in integer units (``_decide_units``) where it is exact, else in Decimal
-    (``decide_decimal``, the reference; a property test holds the two equal)."""
+
+def propose(
+    snapshot: Quote,
+    estimate: Estimate,
+    equity_cc: int,
+    max_loss_pct: Decimal,
+    terms: FeeTerms,
+    cfg: StrategyConfig,
+    now_ms: int = 0,
+    ts: int | None = None,
+) -> Proposal | None:
+    """``decide`` before the verdict. The rule in integer units (``_decide_units``) where that
+    is exact, else in Decimal (``decide_decimal``, the reference; a property test holds the two
+    equal)."""
+    stamp = snapshot.ts if ts is None else ts
     fee = None if cfg.kelly_fraction is not None else _unit_fee(terms, now_ms)
     if fee is not None:
-        d = _decide_units(snapshot, estimate, equity_cc, max_loss_pct, fee, cfg.edge_threshold,
-                          snapshot.ts if ts is None else ts)
-        if d is not _EXACT_ONLY:
-            return d
+        try:
+            return _decide_units(snapshot, estimate, equity_cc, max_loss_pct, fee, cfg.edge_threshold, stamp)
+        except _NotExact:
+            pass
     d = decide_decimal(snapshot, estimate, equity_cc, max_loss_pct, terms, cfg, now_ms)
-    return d if d is None or ts is None or ts == d.ts else d.model_copy(update={"ts": ts})
+    if d is None:
+        return None
+    return Proposal(d.ticker, stamp, d.side, d.contracts, d.limit_price, d.best_ask, d.p_hat, d.ev_per_contract,
+                    d.worst_case_cc, d.equity_cc)
 
 
 def decide_decimal(
@@ -153,12 +194,12 @@ def fee_cc_units(h: int, p_cc: int, fee: tuple[int, int, bool]) -> int:
     return -((-num * h * p_cc * (10_000 - p_cc)) // (den * 1_000_000))
 
 
-#: What ``_decide_units`` answers when a size is past where it is known exact.
-_EXACT_ONLY: Any = object()
+class _NotExact(Exception):
+    """A size past where the integer path is known exact: the caller takes the reference."""
 
 
 def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal,
-                  fee: tuple[int, int, bool], threshold: Decimal, ts: int) -> TradeDecision | None:
+                  fee: tuple[int, int, bool], threshold: Decimal, ts: int) -> Proposal | None:
     p_hat = estimate.p_hat
     bid_cc, ask_cc, _last = snapshot.prices_cc
     yc, yq, nc, nq = snapshot._depth
@@ -199,8 +240,8 @@ def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_
     h = 0
     if limit > 0 and cap > 0 and available_h > 0:  # sizing.max_contracts
         hi = min(available_h, int(Decimal(cap) / (limit * 100)) + 1)
-        if hi >= _MAX_H:  # past where the integer path is known exact: the caller takes the reference
-            return _EXACT_ONLY
+        if hi >= _MAX_H:
+            raise _NotExact
         # worst(h) is nondecreasing and lies in [h x rate + r, h x rate + r + 2) with rate =
         # limit + fee per hundredth, so the largest h within the cap (the one answer, which the
         # reference's bisection of [0, hi] finds) lies between these two bounds:
@@ -216,6 +257,4 @@ def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_
             else:
                 hi = mid - 1
         h = lo
-    return TradeDecision(ticker=snapshot.ticker, ts=ts, side=side, contracts=hundredths_to_count(h),
-                         limit_price=limit, best_ask=best_ask, p_hat=p_hat, ev_per_contract=ev,
-                         worst_case_cc=worst(h), equity_cc=equity_cc)
+    return Proposal(snapshot.ticker, ts, side, hundredths_to_count(h), limit, best_ask, p_hat, ev, worst(h), equity_cc)
