@@ -428,7 +428,8 @@ class Engine:
             if row.reason is None:
                 hit = cache.get(str(row.market.get("ticker")))
                 known = hit[1] if hit is not None and hit[0] == row.market else None
-            v = validate_row(row.market, row.snapshot, now, known, self.settled) if row.reason is None else None
+            v = (validate_row(row.market, row.snapshot, now, known, self.settled, row.quote)
+                 if row.reason is None else None)
             if v is not None and v.market is not None and known is None:
                 cache[v.market.ticker] = (dict(row.market), v.market)
             reason = row.reason if v is None else v.reason
