@@ -164,12 +164,18 @@ def _book_text(yc: list[int], yq: list[int], nc: list[int], nq: list[int]) -> st
 def _levels(arr: pa.Array, n: int) -> Levels:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    list_null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    length = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if arr.null_count == 0:  # (the usual case: no bitmaps to unpack)
+        list_null = np.zeros(n, dtype=bool)
+        offsets = arr.offsets.to_numpy()  # this array's own (a slice's offsets are its own)
+        length = (offsets[1:] - offsets[:-1]).astype(np.int64)
+    else:
+        list_null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        length = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False).astype(np.int64)
     flat = arr.flatten()  # the levels of the non-null lists, in order (slices and null lists skipped)
     if isinstance(flat, pa.ChunkedArray):
         flat = flat.combine_chunks()
-    struct_null = np.asarray(flat.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    struct_null = (np.zeros(len(flat), dtype=bool) if flat.null_count == 0
+                   else np.asarray(flat.is_null().to_numpy(zero_copy_only=False), dtype=bool))
     children = flat.flatten()  # with the struct's own nulls merged in
     price, p_null = _ints(children[0], -1)
     qty, q_null = _ints(children[1], 0)
