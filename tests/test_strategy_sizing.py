@@ -119,9 +119,14 @@ _terms = st.builds(FeeTerms, coefficient=st.sampled_from([D("0.07"), D("0.035"),
                    waiver_until_ts=st.sampled_from([None, 1_000, 10_000]))
 
 
-@given(_quotes(), st.integers(min_value=0, max_value=10_000).map(lambda x: D(x).scaleb(-4)),
+_p_hats = st.one_of(st.integers(min_value=0, max_value=10_000).map(lambda x: D(x).scaleb(-4)),
+                   st.integers(min_value=0, max_value=10**18).map(lambda x: D(x).scaleb(-18)),
+                   st.integers(min_value=0, max_value=10**24).map(lambda x: D(x).scaleb(-24)))
+
+
+@given(_quotes(), _p_hats,
        st.integers(min_value=-10, max_value=10**11), st.sampled_from([D("1"), D("0.5"), D("0.25")]), _terms,
-       st.sampled_from([D(0), D("0.01"), D("0.03"), D("0.0301"), D("0.2")]),
+       st.sampled_from([D(0), D("0.01"), D("0.03"), D("0.0301"), D("0.2"), D("0.030000000000000000000001")]),
        st.one_of(st.none(), st.integers(min_value=0, max_value=10**13)))
 def test_decide_in_integer_units_equals_the_decimal_reference(q, p_hat, equity, pct, terms, threshold, ts):
     e = Estimate(ticker="T", p_hat=p_hat, source="test", ts=1)

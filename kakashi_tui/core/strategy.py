@@ -161,6 +161,7 @@ def decide_decimal(
 #: precision), so it is exact and integer arithmetic gives the very same centicents.
 _COEF_DIGITS = 6
 _MAX_H = 10 ** 13
+_MAX_PLACES = 20
 _PEAK = 5_000  # $0.50 in centicents: where P(1-P) peaks
 _UNIT_FEES: dict[FeeTerms, tuple[int, int, bool] | None] = {}
 
@@ -201,32 +202,44 @@ class _NotExact(Exception):
 def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal,
                   fee: tuple[int, int, bool], threshold: Decimal, ts: int) -> Proposal | None:
     p_hat = estimate.p_hat
+    # EVs compared as integers in units of 10^-places dollars: with at most _MAX_PLACES decimal
+    # places in p_hat and the threshold, the reference's Decimal sums are exact, so they compare alike
+    places = max(4, -int(p_hat.as_tuple().exponent), -int(threshold.as_tuple().exponent))
+    if places > _MAX_PLACES:
+        raise _NotExact
+    k = 10 ** (places - 4)  # one centicent in those units
+    win_yes = int(p_hat.scaleb(places))
+    thr = int(threshold.scaleb(places))
     bid_cc, ask_cc, _last = snapshot.prices_cc
     yc, yq, nc, nq = snapshot._depth
-    best: tuple[Decimal, Side, int, Decimal] | None = None  # (ev, side, ask cc, ask)
-    for side, a_cc, win in ((Side.YES, ask_cc, p_hat), (Side.NO, None if bid_cc is None else 10_000 - bid_cc,
-                                                          _ONE - p_hat)):
+    best: tuple[int, Side, int] | None = None  # (ev, side, ask cc)
+    for side, a_cc, win in ((Side.YES, ask_cc, win_yes),
+                            (Side.NO, None if bid_cc is None else 10_000 - bid_cc, 10 ** places - win_yes)):
         if a_cc is None:
             continue
-        ask = snapshot.ask(side)
-        assert ask is not None
-        ev = win - ask - Decimal(fee_cc_units(100, a_cc, fee)) / 10_000 / _ONE
+        ev_i = win - (a_cc + fee_cc_units(100, a_cc, fee)) * k
         # pick_side: the best EV at or above the threshold, YES on a tie
-        if ev >= threshold and (best is None or ev > best[0]):
-            best = (ev, side, a_cc, ask)
+        if ev_i >= thr and (best is None or ev_i > best[0]):
+            best = (ev_i, side, a_cc)
     if best is None:
         return None
-    ev, side, best_cc, best_ask = best
-    win = p_hat if side is Side.YES else _ONE - p_hat
+    _ev, side, best_cc = best
+    best_ask = snapshot.ask(side)
+    assert best_ask is not None
+    win_p = p_hat if side is Side.YES else _ONE - p_hat
+    ev = win_p - best_ask - Decimal(fee_cc_units(100, best_cc, fee)) / 10_000 / _ONE  # as net_ev writes it
+    win = win_yes if side is Side.YES else 10 ** places - win_yes
     level_cc, level_h = (nc, nq) if side is Side.YES else (yc, yq)  # the other side's bids, mirrored
-    limit, limit_cc, available_h, walked = best_ask, best_cc, 0, 0
+    limit_cc, available_h, walked = best_cc, 0, 0
+    last_c = None
     if not level_cc:
         walked = 1  # no depth: the best ask with nothing available
     for c, q in zip(level_cc, level_h):
-        p = _ONE - GRID[c]
-        if win - p - Decimal(fee_cc_units(100, 10_000 - c, fee)) / 10_000 / _ONE < threshold:
+        a_cc = 10_000 - c
+        if win - (a_cc + fee_cc_units(100, a_cc, fee)) * k < thr:
             break
-        limit, limit_cc, available_h, walked = p, 10_000 - c, available_h + q, walked + 1
+        limit_cc, available_h, walked, last_c = a_cc, available_h + q, walked + 1, c
+    limit = best_ask if last_c is None else _ONE - GRID[last_c]
     cap = per_trade_cap_cc(equity_cc, max_loss_pct)
     # the worst price for the fee in [best ask, limit]: the one nearest $0.50
     w_cc = _PEAK if best_cc <= _PEAK <= limit_cc else (limit_cc if limit_cc < _PEAK else best_cc)
