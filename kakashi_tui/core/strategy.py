@@ -68,16 +68,8 @@ class Proposal:
                              equity_cc=self.equity_cc, accepted=accepted, reason=reason)
 
 
-def decide(
-    snapshot: Quote,
-    estimate: Estimate,
-    equity_cc: int,
-    max_loss_pct: Decimal,
-    terms: FeeTerms,
-    cfg: StrategyConfig,
-    now_ms: int = 0,
-    ts: int | None = None,
-) -> TradeDecision | None:
+def decide(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal, terms: FeeTerms,
+           cfg: StrategyConfig, now_ms: int = 0, ts: int | None = None) -> TradeDecision | None:
     """A proposal, or None when neither side clears the threshold. ``equity_cc`` is the
     liquidation equity (ledger.equity_cc): the per-trade cap's base. The decision is stamped
     ``ts`` (default: the quote's time)."""
@@ -85,16 +77,8 @@ def decide(
     return None if p is None else p.decision()
 
 
-def propose(
-    snapshot: Quote,
-    estimate: Estimate,
-    equity_cc: int,
-    max_loss_pct: Decimal,
-    terms: FeeTerms,
-    cfg: StrategyConfig,
-    now_ms: int = 0,
-    ts: int | None = None,
-) -> Proposal | None:
+def propose(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal, terms: FeeTerms,
+            cfg: StrategyConfig, now_ms: int = 0, ts: int | None = None) -> Proposal | None:
     """``decide`` before the verdict. The rule in integer units (``_decide_units``) where that
     is exact, else in Decimal (``decide_decimal``, the reference; a property test holds the two
     equal)."""
