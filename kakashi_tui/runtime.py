@@ -307,4 +307,5 @@ def replay_service(target: str | Store, source: Source, estimator: Estimator,
 
 
 def warn(msg: str) -> None:
-    print(f"kakashi: warning: {msg}", file=sys.stderr)
+    """One line on stderr; a feed's own ``warning: ...`` is not prefixed twice."""
+    print(f"kakashi: warning: {msg.removeprefix('warning: ')}", file=sys.stderr)

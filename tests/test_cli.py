@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kakashi_tui.adapters.store import Store
+from kakashi_tui.adapters.store import Control, Store
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 for k in ("KAKASHI_CONFIG", "KAKASHI_DB", "KAKASHI_API_BASE"):
@@ -139,8 +139,8 @@ def test_locked_db_is_a_runtime_error_and_loses_nothing(tmp_path):
 def test_rearm_needs_confirmation_or_yes(tmp_path):
     db = tmp_path / "k.db"
     s = Store(db)
-    s.set_control("kill_switch", "1")
-    s.set_control("kill_reason", "operator")
+    s.set_control(Control.KILL_SWITCH, True)
+    s.set_control(Control.KILL_REASON, "operator")
     s.close()
     p = kakashi("rearm", "--db", str(db), stdin=subprocess.DEVNULL)
     assert_one_line_error(p, 2)
@@ -296,3 +296,12 @@ def test_headless_writes_the_daily_summary_at_the_day_roll(tmp_path):
     assert written and "summary post-mortem written to" in written[0]
     days = sorted((tmp_path / "reports" / "daily").iterdir())
     assert days and days[0].read_text().count("\n") == 1
+
+
+def test_a_feed_warning_is_said_with_one_prefix(capsys):
+    from kakashi_tui.runtime import warn
+
+    warn("warning: Kalshi markets capped at 10 in memory")
+    warn("books need a key")
+    assert capsys.readouterr().err.splitlines() == [
+        "kakashi: warning: Kalshi markets capped at 10 in memory", "kakashi: warning: books need a key"]

@@ -237,7 +237,7 @@ def test_daily_cap_stops_trading_for_the_rest_of_the_utc_day(db_path):
     assert e.account.open_positions()
     # with a $100 bankroll the cap is $3; force a bigger loss by marking the position near zero
     e.source.batches = [FetchBatch(rows=[row("T", bid="0.01", ask="0.03"), row("U")])]
-    e.store.set_control("day_start_equity", "1040000")
+    e.store.set_control("day_start_equity", 1040000)
     rep = e.tick()
     assert e.daily_stopped()
     assert rep.decisions and rep.decisions[0].reason == risk.DAILY_STOP and rep.fills == 0
@@ -254,7 +254,7 @@ def test_on_daily_stop_holds_or_flattens_open_positions(db_path, policy):
     e.tick()
     assert e.account.open_positions()
     e.source.batches = [FetchBatch(rows=[row("T", bid="0.01", ask="0.03")])]
-    e.store.set_control("day_start_equity", "1040000")
+    e.store.set_control("day_start_equity", 1040000)
     e.tick()
     assert e.daily_stopped()
     if policy == "hold":
@@ -349,7 +349,7 @@ def test_a_version_2_file_is_migrated_to_one_snapshot_index(db_path, store):
 
     store.insert_snapshots([book(ticker="A", ts=5), book(ticker="B", ts=7), book(ticker="A", ts=9)], 0, "t")
     store.db.execute_sql("CREATE INDEX snapshots_ticker ON snapshots (ticker)")  # as version 2 made it
-    store.set_control("schema_version", "2")
+    store.set_control("schema_version", 2)
     store.close()
     again = Store(db_path)
     try:

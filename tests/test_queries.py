@@ -38,6 +38,10 @@ def test_store_controls_are_typed_and_read_in_one_query(store):
     assert len([s for s in seen if "FROM control" in s]) == 1
     with pytest.raises(TypeError):
         store.set_control(Control.DAY_START_EQUITY, "1234")  # an int control takes an int
+    with pytest.raises(ValueError):
+        store.set_control("kill_swich", True)  # only the keys Control names: a typo is a bug
+    with pytest.raises(ValueError):
+        store.get_control("kill_swich")
 
 
 def test_engine_ticks_keep_control_values_typed(db_path):

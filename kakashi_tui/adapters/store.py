@@ -501,9 +501,11 @@ class Store:
     # -- control state --------------------------------------------------------------
     # Control reads and writes happen every tick: plain SQL on the connection (this thread's,
     # inside the caller's transaction), not a query built per call.
-    def get_control(self, key: Control | str, default: str | None = None) -> str | None:
-        """The stored text of a control (see ``control`` for its typed value)."""
-        row = self.db.connection().execute("SELECT value FROM control WHERE key = ?", (str(key),)).fetchone()
+    def get_control(self, key: Control, default: str | None = None) -> str | None:
+        """The stored text of a control (see ``control`` for its typed value). Only the keys
+        ``Control`` names exist: any other raises ValueError (a typo is a bug, not a miss)."""
+        row = self.db.connection().execute("SELECT value FROM control WHERE key = ?",
+                                           (Control(key).value,)).fetchone()
         return default if row is None else row[0]
 
     def control(self, key: Control) -> ControlValue | None:
@@ -522,12 +524,12 @@ class Store:
                 out[key] = value
         return out
 
-    def set_control(self, key: Control | str, value: ControlValue) -> None:
+    def set_control(self, key: Control, value: ControlValue) -> None:
         self.set_controls({key: value})
 
-    def set_controls(self, values: Mapping[Any, ControlValue]) -> None:
-        """Typed values for Control keys are checked and stored as text (bools as 1/0)."""
-        rows = [(str(k), control_text(k, v) if isinstance(k, Control) else str(v)) for k, v in values.items()]
+    def set_controls(self, values: Mapping[Control, ControlValue]) -> None:
+        """Values are checked against their key's type and stored as text (bools as 1/0)."""
+        rows = [(Control(k).value, control_text(Control(k), v)) for k, v in values.items()]
         self.db.connection().executemany("INSERT INTO control (key, value) VALUES (?, ?) ON CONFLICT (key) DO"
                                          " UPDATE SET value = excluded.value", rows)
 

@@ -462,7 +462,7 @@ def test_gate_labels_cover_every_refusal():
 
 async def test_a_loss_past_the_daily_cap_is_explained(engine, tmp_path):
     engine.store.set_control("daily_stop_day", utc_day(engine.source.now_ms()))
-    engine.store.set_control("day_start_equity", str(engine.equity() + 500_000))  # $50 down on a $30 cap
+    engine.store.set_control("day_start_equity", engine.equity() + 500_000)  # $50 down on a $30 cap
     app = desk_app(engine, tmp_path)
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
