@@ -57,8 +57,10 @@ def cmd_record(args: argparse.Namespace) -> int:
     finally:
         close()
     rows = writer.rows_written
+    ws = (f", {rows['trades']} trade prints, {rows['book_deltas']} book changes"
+          if rows["book_deltas"] or rows["trades"] else "")
     print(f"recorded {n} passes into {root}: {rows['snapshots']} snapshots, {rows['markets']} market changes, "
-          f"{rows['estimates']} estimates in {writer.files_written} files", flush=True)
+          f"{rows['estimates']} estimates{ws} in {writer.files_written} files", flush=True)
     return 0
 
 
@@ -83,8 +85,8 @@ def _info(root: Path) -> int:
         return 0
     print(f"catalog {root}")
     print(f"{'date':<10}  {'snapshots':>10}  {'markets':>7}  {'changes':>7}  {'estimates':>9}  {'trades':>8}  "
-          f"{'size':>9}  span (UTC)")
-    tot = {"snapshots": 0, "markets": 0, "estimates": 0, "trades": 0}
+          f"{'book rows':>10}  {'size':>9}  span (UTC)")
+    tot = {"snapshots": 0, "markets": 0, "estimates": 0, "trades": 0, "book_deltas": 0}
     size = 0
     for d in days:
         span = ""
@@ -95,12 +97,13 @@ def _info(root: Path) -> int:
             t = datetime.fromtimestamp(d.last_ts / 1000, tz=timezone.utc).strftime("%H:%M:%S")
             span = f"{f}-{t}"
         print(f"{d.date:<10}  {d.rows['snapshots']:>10,}  {d.markets:>7,}  {d.rows['markets']:>7,}  "
-              f"{d.rows['estimates']:>9,}  {d.rows['trades']:>8,}  {_size(d.bytes):>9}  {span}")
+              f"{d.rows['estimates']:>9,}  {d.rows['trades']:>8,}  {d.rows['book_deltas']:>10,}  {_size(d.bytes):>9}  "
+              f"{span}")
         for k in tot:
             tot[k] += d.rows[k]
         size += d.bytes
     print(f"{'total':<10}  {tot['snapshots']:>10,}  {'':>7}  {tot['markets']:>7,}  {tot['estimates']:>9,}  "
-          f"{tot['trades']:>8,}  {_size(size):>9}  {len(days)} day(s)")
+          f"{tot['trades']:>8,}  {tot['book_deltas']:>10,}  {_size(size):>9}  {len(days)} day(s)")
     return 0
 
 

@@ -225,6 +225,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     service, close = build_service(opts, cfg, interval=args.interval, ticks=args.ticks,
                                    log=lambda line: print(f"kakashi: {line}", file=sys.stderr, flush=True))
     service.on_report(lambda report: print(report.log_line(), flush=True))
+    service.on_report(_feed_changes(service))
     _schedule_postmortems(service, cfg)
     try:
         print(f"kakashi: paper trading on {service.source_name} | db {service.db_path} | "
@@ -239,6 +240,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         close()
     return 0
+
+
+def _feed_changes(service, out=None):
+    """A report listener that says which feed is live once, and again only when it switches
+    (``kakashi: feed websocket (2 live books)``, ``kakashi: feed polling (websocket down: why)``)."""
+    said: list[str] = []
+
+    def on_report(_report) -> None:
+        f = service.feed
+        if said != [f.kind]:
+            said[:] = [f.kind]
+            print(f"kakashi: feed {f.label}", file=out or sys.stdout, flush=True)
+
+    return on_report
 
 
 def _schedule_postmortems(service, cfg) -> None:

@@ -163,7 +163,8 @@ def live_books(source: KalshiSource, opts: Options, cfg: KakashiConfig,
     if signer is None:
         return None
     url = cfg.kalshi.ws_url or ws_url_for(api_base(opts, cfg))
-    feed = BookFeed(url, lambda: signer.headers("GET", WS_PATH), backoff_base=cfg.kalshi.backoff_base_s)
+    feed = BookFeed(url, lambda: signer.headers("GET", WS_PATH), backoff_base=cfg.kalshi.backoff_base_s,
+                    record_books=opts.record)  # from the first snapshot: a recording starts rebuildable
     return LiveBookSource(source, feed)
 
 
@@ -219,6 +220,8 @@ def attach_catalog(engine: Engine, opts: Options, cfg: KakashiConfig) -> Recorde
     rec = attach_recorder(engine, CatalogWriter(catalog_dir(opts, cfg), roll_s=cfg.catalog.roll_seconds))
     if isinstance(live, LiveBookSource):
         live.on_trades = rec.trades  # the WebSocket's trade prints go into the catalog too
+        live.on_book_events = rec.book_events  # and every book snapshot and delta it applied
+        rec.before_close.append(live.drain_book_events)
     return rec
 
 

@@ -43,7 +43,7 @@ from kakashi_tui.commands import (
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.engine import Engine, TickReport
 from kakashi_tui.errors import ConfigError, KakashiError, StoreError
-from kakashi_tui.view import DeskView, build_view, with_flags
+from kakashi_tui.view import DeskView, FeedStatus, build_view, feed_status, with_flags
 
 __all__ = ["TradingService", "ServiceStats", "Command", "Pause", "Resume", "Kill", "Rearm", "Flatten",
            "SetEstimate", "ReloadBeliefs", "Quit", "send_request"]
@@ -128,6 +128,11 @@ class TradingService:
     @property
     def source_name(self) -> str:
         return self._engine.source.name
+
+    @property
+    def feed(self) -> FeedStatus:
+        """Which feed is live now (the headless log says when it changes)."""
+        return feed_status(self._engine.source)
 
     @property
     def db_path(self) -> str:

@@ -66,6 +66,38 @@ class RiskLine:
 
 
 @dataclass(frozen=True)
+class FeedStatus:
+    """Which feed is live, and how it is: ``websocket`` (books from Kalshi's WebSocket),
+    ``polling`` (REST: no key, or the WebSocket refused, unreachable or out of sync),
+    ``simulated`` or ``replay``; ``detail`` says more (``2 live books``, ``websocket down: why``)."""
+
+    kind: str
+    detail: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} ({self.detail})" if self.detail else self.kind
+
+    @property
+    def degraded(self) -> bool:
+        """Polling because the WebSocket that should be live is not."""
+        return self.kind == "polling" and self.detail.startswith("websocket")
+
+
+_FEED_KINDS = {"sim": "simulated", "kalshi": "polling", "replay": "replay"}
+
+
+def feed_status(source) -> FeedStatus:
+    """The feed a source runs on: its own ``feed_status()`` (the WebSocket source's), else its kind."""
+    own = getattr(source, "feed_status", None)
+    if callable(own):
+        kind, detail = own()
+        return FeedStatus(kind, detail)
+    name = getattr(source, "name", "")
+    return FeedStatus(_FEED_KINDS.get(name, name))
+
+
+@dataclass(frozen=True)
 class DeskView:
     source: str
     state: str
@@ -95,6 +127,7 @@ class DeskView:
     max_quote_age_ms: int = 30_000
     max_spread: Decimal = Decimal("0.05")
     daily_cap_cc: int = 0  # today's loss that stops new trades
+    feed: FeedStatus = FeedStatus("simulated")  # which feed is live
 
 
 def _level(used: int, limit: int) -> str:
@@ -203,7 +236,7 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
         equity_cc=equity, realized_cc=acct.realized_cc, unrealized_cc=unreal, today_pnl_cc=today,
         fees_cc=acct.fees_cc, equity_series=tuple(engine.equity_series), risk=risk, killed=flags.kill,
         paused=flags.paused, daily_stopped=stopped, edge_threshold=edge, max_quote_age_ms=limits.max_quote_age_ms,
-        max_spread=limits.max_spread, daily_cap_cc=dcap)
+        max_spread=limits.max_spread, daily_cap_cc=dcap, feed=feed_status(engine.source))
 
 
 def with_flags(v: DeskView, killed: bool, kill_reason: str, paused: bool) -> DeskView:

@@ -2,8 +2,8 @@
 
 import threading
 
+from kakashi_tui.adapters import queries
 from kakashi_tui.report import gather
-from kakashi_tui.view import build_view
 from tests.conftest import make_engine
 
 
@@ -22,11 +22,18 @@ def test_readers_never_see_database_is_locked(tmp_path):
         finally:
             done.set()
 
-    def desk_reads():  # what the UI thread does: views and control reads on its own connection
-        try:
-            while not done.is_set():
-                build_view(engine)
-                engine.daily_stopped()
+    def desk_reads():  # what the desk's thread reads: its own read-only connection (views come
+        try:           # from the engine's thread, built between ticks, never from this one)
+            con = queries.connect_readonly(db)
+            try:
+                while not done.is_set():
+                    queries.read_status(con)
+                    queries.daily_stop_day(con)
+                    queries.recent_decision_rows(con, 50)
+                    for row in queries.market_rows(con)[:1]:
+                        queries.snapshot_history(con, row[0], 100)
+            finally:
+                con.close()
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 

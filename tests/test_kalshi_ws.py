@@ -215,42 +215,30 @@ def test_stop_ends_the_feed_promptly_even_while_backing_off():
 
 def test_with_a_key_the_kalshi_source_takes_its_books_from_the_websocket(tmp_path, monkeypatch):
     from kakashi_tui.adapters.kalshi_ws import ws_url_for
-    from kakashi_tui.config import KakashiConfig, KalshiSection
     from kakashi_tui.runtime import Options, build_engine
-    from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, make_test_key
+    from tests.loopback_ws import signed_loopback
 
     assert ws_url_for("https://external-api.kalshi.com/trade-api/v2") == \
         "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
     assert ws_url_for("http://127.0.0.1:8765/trade-api/v2") == "ws://127.0.0.1:8765/trade-api/ws/v2"
-    key_path, pub = make_test_key(tmp_path)
     tickers = ("KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01")
-    ws = FakeKalshiWS(tickers, interval=0.01)
-    ws.require_key = True
-    ws.start()
-    monkeypatch.setenv("KAKASHI_KALSHI_KEY_ID", "ws-key")
-    monkeypatch.setenv("KAKASHI_KALSHI_KEY_FILE", key_path)
-    try:
-        with FakeKalshiServer(FakeKalshi.with_markets(4, public_key=pub, key_id="ws-key")) as rest:
-            cfg = KakashiConfig(kalshi=KalshiSection(api_base=rest.base_url, ws_url=ws.url, backoff_base_s=0.02,
-                                                     timeout_s=2.0))
-            engine = build_engine(Options(source="kalshi", db=str(tmp_path / "k.db"), tickers=list(tickers)), cfg)
-            src = engine.source
-            try:
-                assert isinstance(src, LiveBookSource)
-                assert wait_for(lambda: src.feed.live and len(src.feed.books()) == 2)
-                ws.paused = True
-                assert wait_for(lambda: all({"yes": b.yes, "no": b.no} == ws.book(t)
-                                            for t, b in src.feed.books().items()))
-                before = src.now_ms()
-                batch = src.fetch()
-                after = src.now_ms()
-                got = {r.snapshot["ticker"]: r.snapshot for r in batch.rows if r.snapshot is not None}
-                assert set(got) == set(tickers) and src.feed_label() == "websocket (2 live books)"
-                for t in tickers:
-                    best = max(ws.book(t)["yes"])
-                    assert got[t]["yes_bid"] == Decimal(best) / 10_000 and before <= got[t]["ts"] <= after
-            finally:
-                src.close()
-                engine.store.close()
-    finally:
-        ws.stop()
+    with signed_loopback(tmp_path, monkeypatch, tickers) as (ws, cfg):
+        engine = build_engine(Options(source="kalshi", db=str(tmp_path / "k.db"), tickers=list(tickers)), cfg)
+        src = engine.source
+        try:
+            assert isinstance(src, LiveBookSource)
+            assert wait_for(lambda: src.feed.live and len(src.feed.books()) == 2)
+            ws.paused = True
+            assert wait_for(lambda: all({"yes": b.yes, "no": b.no} == ws.book(t)
+                                        for t, b in src.feed.books().items()))
+            before = src.now_ms()
+            batch = src.fetch()
+            after = src.now_ms()
+            got = {r.snapshot["ticker"]: r.snapshot for r in batch.rows if r.snapshot is not None}
+            assert set(got) == set(tickers) and src.feed_label() == "websocket (2 live books)"
+            for t in tickers:
+                best = max(ws.book(t)["yes"])
+                assert got[t]["yes_bid"] == Decimal(best) / 10_000 and before <= got[t]["ts"] <= after
+        finally:
+            src.close()
+            engine.store.close()

@@ -6,6 +6,8 @@ Layout (see data_schema.md, "Market-data catalog")::
       snapshots/date=2026-11-26/part-1795651200000-000001.parquet
       markets/date=2026-11-26/part-...parquet     (metadata and lifecycle changes)
       estimates/date=2026-11-26/part-...parquet   (beliefs, when they change)
+      trades/date=...                              (public trade prints, WebSocket)
+      book_deltas/date=...                         (order-book snapshots and deltas, WebSocket)
 
 Units are exact integers from the start: prices in $0.0001 (``*_e4``: 0.42 -> 4200),
 counts in hundredths of a contract (``*_e2``: 10 -> 1000), time in UTC epoch ms.
@@ -39,7 +41,7 @@ from kakashi_tui.errors import ConfigError, KakashiError
 
 PRICE_SCALE = 10_000  # *_e4 columns: integer units of $0.0001
 COUNT_SCALE = 100  # *_e2 columns: integer hundredths of a contract
-TABLES = ("snapshots", "markets", "estimates", "trades")
+TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas")
 DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
 
@@ -94,7 +96,22 @@ TRADES = pa.schema([
     pa.field("source", pa.string(), nullable=False),
 ], metadata={"kakashi.table": "trades", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract"})
 
-SCHEMAS = {"snapshots": SNAPSHOTS, "markets": MARKETS, "estimates": ESTIMATES, "trades": TRADES}
+BOOK_DELTAS = pa.schema([
+    pa.field("ts", pa.int64(), nullable=False),
+    pa.field("ticker", pa.string(), nullable=False),
+    pa.field("side", pa.string()),
+    pa.field("price_e4", pa.int64()),
+    pa.field("delta_e2", pa.int64()),
+    pa.field("seq", pa.int64()),
+    pa.field("sid", pa.int64()),
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+], metadata={"kakashi.table": "book_deltas", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract",
+             "kakashi.rebuild": "a ticker's book: its last 'snapshot' rows (one sid/seq/ts) then its 'delta' rows; "
+                                "'reset': unknown until the next snapshot"})
+
+SCHEMAS = {"snapshots": SNAPSHOTS, "markets": MARKETS, "estimates": ESTIMATES, "trades": TRADES,
+           "book_deltas": BOOK_DELTAS}
 
 
 def utc_date(ms: int) -> str:
@@ -201,6 +218,7 @@ class CatalogWriter:
         self._markets = _plain_buffer(MARKETS)
         self._estimates = _plain_buffer(ESTIMATES)
         self._trades = _plain_buffer(TRADES)
+        self._book_deltas = _plain_buffer(BOOK_DELTAS)
         self._serial = 0
         self._last_roll = clock()
         self.rows_written = {t: 0 for t in TABLES}
@@ -216,7 +234,8 @@ class CatalogWriter:
 
     @property
     def pending_rows(self) -> int:
-        return self._snap.rows + self._markets.rows + self._estimates.rows + self._trades.rows
+        return (self._snap.rows + self._markets.rows + self._estimates.rows + self._trades.rows
+                + self._book_deltas.rows)
 
     # -- appending ----------------------------------------------------------------------
     def add_snapshot(self, s: Snapshot | Quote, source: str) -> None:
@@ -278,6 +297,15 @@ class CatalogWriter:
             c[k].append(v)
         self._trades.rows += 1
 
+    def add_book_event(self, ts: int, ticker: str, side: str | None, price_e4: int | None, delta_e2: int | None,
+                       seq: int | None, sid: int | None, kind: str, source: str) -> None:
+        """One applied order-book change (``kalshi_ws.BookEvent``): a snapshot level, a delta or a reset."""
+        c = self._book_deltas.columns
+        for k, v in (("ts", ts), ("ticker", ticker), ("side", side), ("price_e4", price_e4), ("delta_e2", delta_e2),
+                     ("seq", seq), ("sid", sid), ("kind", kind), ("source", source)):
+            c[k].append(v)
+        self._book_deltas.rows += 1
+
     def maybe_roll(self) -> int:
         """Flush when the segment is old or big enough; returns the files written."""
         if self.pending_rows >= self.max_rows or (self.pending_rows and self._clock() - self._last_roll >= self.roll_s):
@@ -302,6 +330,9 @@ class CatalogWriter:
         self._markets = _plain_buffer(MARKETS)
         self._estimates = _plain_buffer(ESTIMATES)
         self._trades = _plain_buffer(TRADES)
+        if self._book_deltas.rows:
+            yield "book_deltas", pa.Table.from_pydict(self._book_deltas.columns, schema=BOOK_DELTAS)
+            self._book_deltas = _plain_buffer(BOOK_DELTAS)
 
     def flush(self) -> int:
         n = 0
@@ -367,6 +398,7 @@ class Recorder:
         self.rejected = 0
         self.source: RecordingSource | None = None  # set by attach_recorder
         self.estimators: list[RecordingEstimator] = []
+        self.before_close: list[Any] = []  # called first by close(): hand over what a feed still holds
 
     def record_batch(self, batch: FetchBatch, now_ms: int, source: str) -> None:
         for row in batch.rows:
@@ -419,8 +451,18 @@ class Recorder:
             self.writer.add_trade(t.ts, t.ticker, t.yes_price_e4, t.count_e2, t.taker_side or None,
                                   t.trade_id or None, "kalshi-ws")
 
+    def book_events(self, events: Iterable[Any]) -> None:
+        """Order-book changes (``kalshi_ws.BookEvent``) in the order the feed applied them."""
+        add = self.writer.add_book_event
+        for e in events:
+            add(e.ts, e.ticker, e.side, e.price_e4, e.delta_e2, e.seq, e.sid, e.kind, "kalshi-ws")
+
     def close(self) -> None:
-        self.writer.close()
+        try:
+            for fn in self.before_close:
+                fn()
+        finally:
+            self.writer.close()
 
 
 class RecordingSource:
@@ -554,6 +596,43 @@ def read_table(root: str | os.PathLike[str], table: str, columns: list[str] | No
         schema = SCHEMAS[table] if columns is None else pa.schema([SCHEMAS[table].field(c) for c in columns])
         return schema.empty_table()
     return pa.concat_tables(parts)
+
+
+def rebuild_books(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[int, int]]]:
+    """The order books a ``book_deltas`` stream leaves (rows in recorded order): ticker ->
+    {"yes": {price_e4: qty_e2}, "no": {...}}, for every ticker whose book is known at the end.
+
+    A ``snapshot`` row whose (sid, seq, ts) differs from the ticker's current snapshot starts its
+    book over (the rows of one snapshot share them; an empty book's has no side); a ``delta``
+    adds ``delta_e2`` at its level; a ``reset`` makes the book unknown until the next snapshot.
+    """
+    books: dict[str, dict[str, dict[int, int]]] = {}
+    snap_of: dict[str, tuple[Any, Any, Any]] = {}
+    for r in rows:
+        t, kind = r["ticker"], r["kind"]
+        if kind == "reset":
+            books.pop(t, None)
+            snap_of.pop(t, None)
+            continue
+        if kind == "snapshot":
+            key = (r["sid"], r["seq"], r["ts"])  # (ts too: a later run's subscription may reuse sid and seq)
+            if snap_of.get(t) != key:
+                snap_of[t] = key
+                books[t] = {"yes": {}, "no": {}}
+            if r["side"] is not None and r["delta_e2"]:
+                books[t][r["side"]][r["price_e4"]] = r["delta_e2"]
+            continue
+        snap_of.pop(t, None)  # a later snapshot, whatever its key, starts over
+        book = books.get(t)
+        if book is None:
+            continue  # a delta before any snapshot: its book is unknown
+        side = book[r["side"]]
+        q = side.get(r["price_e4"], 0) + r["delta_e2"]
+        if q:
+            side[r["price_e4"]] = q
+        else:
+            side.pop(r["price_e4"], None)
+    return books
 
 
 @dataclass

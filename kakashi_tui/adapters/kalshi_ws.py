@@ -11,7 +11,16 @@ exponentially (with jitter) and every wait ends promptly on ``stop()``.
 the book and top of book of every market whose WebSocket book is in sync replaced by that
 book, stamped with the time it was read (the stale-quote guard sees real freshness). A
 market without a synced book keeps its polled row, so trading never waits on a WebSocket
-that is not there. ``health()`` says which feed is live.
+that is not there. ``feed_status()`` says which feed is live.
+
+Recording (``BookFeed(record_books=True)``): every snapshot and delta the feed applies is
+kept as a ``BookEvent`` (in catalog units) until the engine's thread takes them
+(``LiveBookSource.on_book_events``, the catalog's ``book_deltas`` table). A snapshot is one
+``snapshot`` event per level (an empty book: one event without side or price); a book the
+feed drops (a sequence gap, a frame it cannot apply, a reconnect, a changed watch list) gets
+a ``reset`` event, and its next ``snapshot`` is where a rebuild starts again. Events nobody
+takes are bounded: past ``max_book_events`` deltas they are dropped and every book resubscribed
+(``reset`` then fresh ``snapshot`` rows mark the hole).
 
 Prices and counts arrive as fixed-point strings (``"0.4200"``, ``"13.00"``); books are kept
 in exact integer units ($0.0001, 1/100 contract) and handed over as exact Decimals/ints.
@@ -27,7 +36,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from kakashi_tui.adapters.catalog import from_e2, from_e4, to_e2, to_e4
 from kakashi_tui.adapters.source import FetchBatch, RawRow
@@ -102,7 +111,8 @@ class Book:
                     book[_price(lv[0])] = q
         return b
 
-    def apply(self, msg: dict[str, Any], now_ms: int) -> None:
+    def apply(self, msg: dict[str, Any], now_ms: int) -> tuple[str, int, int]:
+        """Apply one delta; (side, price_e4, delta_e2) as applied."""
         side = msg.get("side")
         if side not in ("yes", "no"):
             raise Malformed(f"delta with side {side!r}")
@@ -117,6 +127,7 @@ class Book:
         else:
             book.pop(p, None)
         self.updated_ms = now_ms
+        return side, p, d
 
     def raw_snapshot(self, ts: int) -> dict[str, Any]:
         """The book as a source's raw snapshot: bids best first, exact values (contract form)."""
@@ -139,6 +150,22 @@ class Trade:
     trade_id: str = ""
 
 
+class BookEvent(NamedTuple):
+    """One applied book change, in catalog units (a row of the catalog's ``book_deltas``)."""
+
+    ts: int  # when the feed applied it (UTC epoch ms)
+    ticker: str
+    side: str | None  # yes | no; None for a reset or an empty book's snapshot
+    price_e4: int | None
+    delta_e2: int | None  # snapshot: the level's size; delta: the signed change
+    seq: int | None
+    sid: int | None
+    kind: str  # snapshot | delta | reset
+
+
+MAX_BOOK_EVENTS = 200_000  # events kept for a recorder that has not taken them yet
+
+
 @dataclass
 class Health:
     state: str = "idle"  # idle | connecting | live | down
@@ -148,6 +175,7 @@ class Health:
     resubscribes: int = 0
     malformed: int = 0
     last_message_ms: int = 0
+    record_overflows: int = 0  # recorded events dropped because nobody took them in time
 
 
 def _now_ms() -> int:
@@ -159,7 +187,8 @@ class BookFeed:
 
     def __init__(self, url: str, headers: HeaderProvider | None = None, *, backoff_base: float = 0.5,
                  backoff_max: float = 30.0, open_timeout: float = 5.0, trades: bool = True,
-                 clock: Callable[[], int] = _now_ms) -> None:
+                 clock: Callable[[], int] = _now_ms, record_books: bool = False,
+                 max_book_events: int = MAX_BOOK_EVENTS) -> None:
         self.url = url
         self.headers = headers
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
@@ -170,6 +199,9 @@ class BookFeed:
         self._books: dict[str, Book] = {}  # in sync only
         self._watch: set[str] = set()
         self._trades: list[Trade] = []
+        self._events: list[BookEvent] | None = [] if record_books else None
+        self._event_deltas = 0  # deltas among them (the bound: snapshots come only with a subscription)
+        self.max_book_events = max_book_events
         self.health = Health()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -215,6 +247,22 @@ class BookFeed:
             out, self._trades = self._trades, []
         return out
 
+    def take_book_events(self) -> list[BookEvent]:
+        """The book changes applied since the last call, in order (empty unless recording)."""
+        with self._lock:
+            if not self._events:
+                return []
+            out, self._events = self._events, []
+            self._event_deltas = 0
+        return out
+
+    def _drop_books(self) -> None:
+        """Forget every book (the caller holds the lock); a recording marks each with ``reset``."""
+        if self._events is not None and self._books:
+            now = self.clock()
+            self._events.extend(BookEvent(now, t, None, None, None, None, None, "reset") for t in sorted(self._books))
+        self._books.clear()
+
     @property
     def live(self) -> bool:
         return self.health.state == "live"
@@ -255,7 +303,7 @@ class BookFeed:
     def _down(self, why: str) -> None:
         self.health.state, self.health.detail = "down", why
         with self._lock:
-            self._books.clear()  # a reconnect rebuilds every book from a fresh snapshot
+            self._drop_books()  # a reconnect rebuilds every book from a fresh snapshot
 
     async def _sleep(self, seconds: float) -> None:
         assert self._wake is not None
@@ -322,7 +370,7 @@ class _Session:
             self.seq.pop(self.book_sid, None)
             self.book_sid = None
         with self.feed._lock:
-            self.feed._books.clear()
+            self.feed._drop_books()
         self.book_tickers = set(tickers)
         if tickers:
             self.feed.health.resubscribes += 1
@@ -387,13 +435,35 @@ class _Session:
             book = Book.from_snapshot(body, now)
             with feed._lock:
                 feed._books[book.ticker] = book
+                if feed._events is not None:
+                    levels: list[tuple[str | None, int | None, int | None]] = [
+                        (s, p, q) for s in ("yes", "no") for p, q in sorted(getattr(book, s).items())]
+                    feed._events.extend(BookEvent(now, book.ticker, s, p, q, seq, sid, "snapshot")
+                                        for s, p, q in levels or [(None, None, None)])
             return
         t = body.get("market_ticker")
         with feed._lock:
             current = feed._books.get(t) if isinstance(t, str) else None
             if current is None:
                 raise Malformed(f"delta for {t!r} before its snapshot")
-            current.apply(body, now)
+            side, p, d = current.apply(body, now)
+            if feed._events is not None:
+                feed._events.append(BookEvent(now, current.ticker, side, p, d, seq, sid, "delta"))
+                feed._event_deltas += 1
+        await self._bound_events()
+
+    async def _bound_events(self) -> None:
+        """A recording nobody takes from: drop what it holds and rebuild every book (``reset``,
+        then fresh ``snapshot`` events mark the hole)."""
+        feed = self.feed
+        with feed._lock:
+            over = feed._events is not None and feed._event_deltas > feed.max_book_events
+            if over:
+                feed._events, feed._event_deltas = [], 0
+        if over:
+            feed.health.record_overflows += 1
+            feed.health.detail = f"recording fell behind: {feed.max_book_events} book events dropped"
+            await self.resubscribe(self.book_tickers)
 
     def _trade(self, body: dict[str, Any]) -> None:
         t = body.get("market_ticker")
@@ -412,12 +482,14 @@ class LiveBookSource:
     """A polling source whose books are replaced by the WebSocket's where those are in sync."""
 
     def __init__(self, polled: Any, feed: BookFeed, watch: Callable[[], Iterable[str]] | None = None,
-                 on_trades: Callable[[list[Trade]], None] | None = None) -> None:
+                 on_trades: Callable[[list[Trade]], None] | None = None,
+                 on_book_events: Callable[[list[BookEvent]], None] | None = None) -> None:
         self.polled = polled
         self.feed = feed
         self.name = polled.name
         self.watch = watch
         self.on_trades = on_trades  # e.g. the catalog recorder's trades()
+        self.on_book_events = on_book_events  # e.g. the catalog recorder's book_events()
         self.live_rows = 0
 
     def now_ms(self) -> int:
@@ -443,14 +515,29 @@ class LiveBookSource:
         batch.rows = rows
         if self.on_trades is not None:
             self.on_trades(self.feed.take_trades())
+        self.drain_book_events()
         return batch
 
-    def feed_label(self) -> str:
-        """Which feed is live, for the desk: ``websocket`` or ``polling (<why>)``."""
+    def drain_book_events(self) -> None:
+        """Hand the book changes applied so far to ``on_book_events`` (the engine's thread)."""
+        if self.on_book_events is not None:
+            events = self.feed.take_book_events()
+            if events:
+                self.on_book_events(events)
+
+    def feed_status(self) -> tuple[str, str]:
+        """Which feed is live, and how: ``("websocket", "2 live books")`` or
+        ``("polling", "websocket down: <why>")`` (the view's ``FeedStatus``)."""
         h = self.feed.health
         if self.feed.live:
-            return f"websocket ({self.live_rows} live books)"
-        return f"polling (websocket {h.state}{': ' + h.detail if h.detail else ''})"
+            return "websocket", f"{self.live_rows} live books"
+        state = "down" if h.state == "connecting" and h.detail else h.state  # retrying after a failure
+        return "polling", f"websocket {state}{': ' + h.detail if h.detail else ''}"
+
+    def feed_label(self) -> str:
+        """Which feed is live, in words: ``websocket (2 live books)`` or ``polling (<why>)``."""
+        kind, detail = self.feed_status()
+        return f"{kind} ({detail})"
 
     def close(self) -> None:
         self.feed.stop()

@@ -7,7 +7,7 @@ that cannot be applied, ``disconnect()`` drops every connection, ``refuse`` answ
 handshake with HTTP 503, ``require_key`` refuses a handshake without ``KALSHI-ACCESS-KEY``.
 The server's own books are the truth a client's rebuilt books are compared with.
 
-    python -m kakashi_tui.testing.fake_kalshi_ws --port 8766   # 127.0.0.1 only
+    python -m kakashi_tui.testing.fake_kalshi_ws --port 8766 [--tickers A,B] [--require-key] [--refuse]
 """
 
 from __future__ import annotations
@@ -224,13 +224,19 @@ class FakeKalshiWS:
                     pass
 
     def _move(self) -> tuple[str, str, int, int]:
-        """One change to the true books: a level grows or shrinks (never below zero)."""
+        """One change to the true books: a level grows or shrinks (never below zero); a new level
+        never crosses the other side (a YES bid plus a NO bid stays under $1, as on Kalshi)."""
         r = self.rng
         with self._lock:
             t = r.choice(sorted(self.books))
             side = r.choice(("yes", "no"))
             levels = self.books[t][side]
-            p = r.choice(sorted(levels)) if levels and r.random() < 0.8 else r.randrange(100, 4000, 100)
+            other = self.books[t]["no" if side == "yes" else "yes"]
+            hi = min(4000, 10_000 - max(other, default=0))  # a new bid stays below the other side's ask
+            if levels and (r.random() < 0.8 or hi <= 100):
+                p = r.choice(sorted(levels))
+            else:
+                p = r.randrange(100, max(hi, 101), 100)
             have = levels.get(p, 0)
             d = r.choice((-1, 1)) * r.randrange(100, 600, 100)
             if have + d < 0:
@@ -249,8 +255,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=8766)
     ap.add_argument("--interval", type=float, default=0.5)
+    ap.add_argument("--tickers", default="KXA-1,KXB-2", help="comma-separated markets whose books it serves "
+                    "(e.g. fake_kalshi's KXFAKE-26JAN05-T00,KXFAKE-26JAN05-T01)")
+    ap.add_argument("--require-key", action="store_true", help="refuse a handshake without KALSHI-ACCESS-KEY")
+    ap.add_argument("--refuse", action="store_true", help="answer every handshake with HTTP 503 (REST only)")
     a = ap.parse_args()
-    server = FakeKalshiWS(interval=a.interval)
+    server = FakeKalshiWS(tuple(t for t in a.tickers.split(",") if t), interval=a.interval)
+    server.require_key, server.refuse = a.require_key, a.refuse
     server.start(a.port)
     print(f"fake Kalshi WebSocket on {server.url} (Ctrl-C stops)")
     try:

@@ -117,7 +117,7 @@ class StatusBar(Static):
             return Text(" KAKASHI · PAPER │ starting…")
         state = f"HALTED ({self.halted_reason})" if self.halted_reason else v.state
         # (priority: lower survives longer, text, style)
-        parts: list[tuple[int, str, str]] = [(0, f"{v.source}", "bold"), (0, state, "bold")]
+        parts: list[tuple[int, str, str]] = [(0, f"{v.source}", "bold"), *feed_segments(v, pal), (0, state, "bold")]
         if self.feed_down_since is not None:
             parts.append((0, f"FEED DOWN since {fmt_time(self.feed_down_since, self.zone).removesuffix(' UTC')}",
                           f"bold {pal.warn} reverse"))
@@ -159,6 +159,24 @@ class StatusBar(Static):
 
     def watch_feed_down_since(self) -> None:
         self._state_class()
+
+
+def feed_segments(v: DeskView, pal: Palette, width: int = 24) -> list[tuple[int, str, str]]:
+    """Which feed is live, for the status bar (priority, text, style): ``websocket`` and its live
+    books; ``polling (ws down)`` in the warning colour, never dropped, and why when there is room;
+    a plain ``polling`` (no key) goes before the tick count. The simulator's name says it all."""
+    feed = v.feed
+    if feed.kind == "simulated":
+        return []
+    if feed.kind == "websocket":
+        return [(1, "websocket", ""), *([(4, feed.detail, "")] if feed.detail else [])]
+    if feed.degraded:
+        state, _, why = feed.detail.partition(": ")  # "websocket down: <Error>: <why>": the last part
+        why = why.rsplit(": ", 1)[-1]  # ("HTTP 503", "[Errno 111] Connect call failed ...")
+        why = why if len(why) <= width else why[:width - 1] + "…"
+        return [(0, f"polling ({state.replace('websocket', 'ws', 1)})", f"bold {pal.warn}"),
+                *([(3, why, pal.warn)] if why else [])]
+    return [(3, feed.label, "")]
 
 
 @dataclass(frozen=True)
