@@ -21,6 +21,7 @@ from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
 )
 
+from kakashi_tui.adapters.sim import QUIET_RATE
 from kakashi_tui.core.risk import HARD_DAILY_LOSS_CAP_PCT, HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS, RiskLimits
 from kakashi_tui.core.strategy import StrategyConfig
 from kakashi_tui.engine import EngineConfig
@@ -108,6 +109,8 @@ class SimSection(_Section):
     markets: int = Field(default=8, ge=1, le=5000)
     step_seconds: int = Field(default=60, gt=0, le=MAX_SIM_STEP_SECONDS)
     oracle_noise: float = Field(default=0.03, ge=0, le=0.5)
+    # the chance per market per step that its makers step away for 1-3 steps (its quote goes stale)
+    quiet_rate: float = Field(default=QUIET_RATE, ge=0, le=0.5)
 
 
 class KalshiSection(_Section):

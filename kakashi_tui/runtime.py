@@ -128,7 +128,7 @@ def build_sim(store: Store, opts: Options, cfg: KakashiConfig, notes: list[str] 
         store.set_controls({Control.SIM_SEED: st.seed.value, Control.SIM_START_MS: st.start_ms,
                             Control.SIM_MARKETS: st.markets.value, Control.SIM_STEP_MS: st.step_ms.value})
     sim = SimExchange(seed=st.seed.value, markets=st.markets.value, start_ms=st.start_ms, step_ms=st.step_ms.value,
-                      only=frozenset(opts.tickers) if opts.tickers else None)
+                      only=frozenset(opts.tickers) if opts.tickers else None, quiet_rate=cfg.sim.quiet_rate)
     sim.fast_forward(int(store.control(Control.SIM_TICK) or 0))
     return sim
 

@@ -125,6 +125,10 @@ def kalshi_records(T):
     return recs
 
 
+#: The snapshots schema before ``recv_ts`` (the fetch time) was added: such files still replay.
+OLD_SNAPSHOTS = cat.SNAPSHOTS.remove(cat.SNAPSHOTS.get_field_index("recv_ts"))
+
+
 def foreign_segment(root, T):
     """Rows another tool wrote: a price above $1, crossed, levels not best first, a level of
     no contracts, a null list, a padded ticker, out of time order."""
@@ -144,7 +148,7 @@ def foreign_segment(root, T):
                                   pa.array(cols[3], pa.int64()), pa.array(cols[4], pa.int64()),
                                   pa.array(cols[5], pa.int64()), pa.array(cols[6], pa.list_(cat.LEVEL)),
                                   pa.array(cols[7], pa.list_(cat.LEVEL)), pa.array(["other"] * len(rows))],
-                                 schema=cat.SNAPSHOTS.remove_metadata().set(0, pa.field("ts", pa.int64())))
+                                 schema=OLD_SNAPSHOTS.remove_metadata().set(0, pa.field("ts", pa.int64())))
     folder = root / "snapshots" / f"date={day}"
     pq.write_table(table, folder / f"part-{T + 3_000_000:013d}-foreign.parquet")
 

@@ -57,7 +57,11 @@ SNAPSHOTS = pa.schema([
     pa.field("yes_bids", pa.list_(LEVEL)),
     pa.field("no_bids", pa.list_(LEVEL)),
     pa.field("source", pa.string(), nullable=False),
-], metadata={"kakashi.table": "snapshots", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract"})
+    # when Kakashi fetched the row (the tick it arrived in); ``ts`` is when the exchange says the
+    # quote was seen. Null (and absent in files written before it) reads as ``ts``.
+    pa.field("recv_ts", pa.int64()),
+], metadata={"kakashi.table": "snapshots",
+             "kakashi.units": "ts, recv_ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract"})
 
 MARKETS = pa.schema([
     pa.field("ts", pa.int64(), nullable=False),
@@ -175,7 +179,8 @@ class _Buffer:
 
 def _snapshot_buffer() -> _Buffer:
     return _Buffer({k: [] for k in ("ts", "ticker", "yes_bid_e4", "yes_ask_e4", "last_e4", "volume_e2",
-                                    "yes_len", "yes_p", "yes_q", "no_len", "no_p", "no_q", "source")})
+                                    "yes_len", "yes_p", "yes_q", "no_len", "no_p", "no_q", "source",
+                                    "recv_ts")})
 
 
 def _plain_buffer(schema: pa.Schema) -> _Buffer:
@@ -238,16 +243,20 @@ class CatalogWriter:
                 + self._book_deltas.rows)
 
     # -- appending ----------------------------------------------------------------------
-    def add_snapshot(self, s: Snapshot | Quote, source: str) -> None:
+    def add_snapshot(self, s: Snapshot | Quote, source: str, recv_ts: int | None = None) -> None:
+        """``recv_ts``: when Kakashi fetched it (default: the quote's own ``ts``)."""
         self.add_snapshot_row(s.ts, s.ticker, to_e4(s.yes_bid), to_e4(s.yes_ask), to_e4(s.last), to_e2(s.volume),
                               [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.yes_bids],
-                              [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.no_bids], source)
+                              [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.no_bids], source, recv_ts)
 
     def add_snapshot_row(self, ts: int, ticker: str, yes_bid_e4: int | None, yes_ask_e4: int | None,
                          last_e4: int | None, volume_e2: int, yes_bids: list[tuple[int, int]],
-                         no_bids: list[tuple[int, int]], source: str) -> None:
-        """A validated snapshot already in catalog units (levels as (price_e4, qty_e2), best first)."""
+                         no_bids: list[tuple[int, int]], source: str, recv_ts: int | None = None) -> None:
+        """A validated snapshot already in catalog units (levels as (price_e4, qty_e2), best first);
+        ``ts`` when the exchange says it was seen, ``recv_ts`` when it was fetched (default ``ts``).
+        Rows arrive in fetch order: segments split by ``recv_ts``'s UTC date."""
         c = self._snap.columns
+        c["recv_ts"].append(ts if recv_ts is None else recv_ts)
         c["ts"].append(ts)
         c["ticker"].append(ticker)
         c["yes_bid_e4"].append(yes_bid_e4)
@@ -321,7 +330,7 @@ class CatalogWriter:
                 pa.array(c["yes_bid_e4"], pa.int64()), pa.array(c["yes_ask_e4"], pa.int64()),
                 pa.array(c["last_e4"], pa.int64()), pa.array(c["volume_e2"], pa.int64()),
                 _levels_array(c["yes_len"], c["yes_p"], c["yes_q"]), _levels_array(c["no_len"], c["no_p"], c["no_q"]),
-                pa.array(c["source"], pa.string())], schema=SNAPSHOTS)
+                pa.array(c["source"], pa.string()), pa.array(c["recv_ts"], pa.int64())], schema=SNAPSHOTS)
             self._snap = _snapshot_buffer()
         for name, buf, schema in (("markets", self._markets, MARKETS), ("estimates", self._estimates, ESTIMATES),
                                   ("trades", self._trades, TRADES)):
@@ -337,7 +346,8 @@ class CatalogWriter:
     def flush(self) -> int:
         n = 0
         for name, table in self._tables():
-            ts = table.column("ts").to_pylist()
+            # snapshots by when they were fetched (the replay's clock: rows arrive in that order)
+            ts = table.column("recv_ts" if name == "snapshots" else "ts").to_pylist()
             # one file per UTC date in the buffer (rows arrive in time order: split at day edges)
             start = 0
             while start < len(ts):
@@ -420,9 +430,9 @@ class Recorder:
             self.rejected += 1
             return v.reason
         assert v.market is not None
-        self.market(v.market, v.snapshot.ts if v.snapshot is not None else now_ms)
+        self.market(v.market, now_ms)  # a change takes effect at the tick that fetched it
         if v.snapshot is not None:
-            self.writer.add_snapshot(v.snapshot, source)
+            self.writer.add_snapshot(v.snapshot, source, now_ms)
         return None
 
     def market(self, m: Market, ts: int) -> None:

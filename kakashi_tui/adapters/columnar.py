@@ -64,11 +64,22 @@ DAY_MS = 86_400_000
 EV_SLACK = 1e-4
 SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_e4", "yes_ask_e4", "last_e4", "volume_e2", "yes_bids", "no_bids"]
 #: What a snapshot batch is read as (every field nullable: a foreign file's nulls are the check's business).
+#: ``ts`` is read as the tick clock (the file's ``recv_ts``: when the row was fetched, else its ``ts``)
+#: and ``quote_ts`` as the quote's own time (the file's ``ts``), so a re-sent old quote is played at
+#: the tick that fetched it and the risk gate sees its age.
 READ_SCHEMA = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string()) if f.name == "ticker" else f.type)
-                         for f in cat.SNAPSHOTS if f.name in SNAPSHOT_COLUMNS])
+                         for f in cat.SNAPSHOTS if f.name in SNAPSHOT_COLUMNS] + [pa.field("quote_ts", pa.int64())])
 READ_TYPES = [f.type for f in READ_SCHEMA]
 MARKET_KEYS = ("ticker", "title", "series", "event_ticker", "status", "open_ts", "close_ts", "result",
                "subtitle", "market_type", "updated_ts", "fee_multiplier", "fee_type", "fee_waiver_until_ts")
+
+
+def _tick_clock(t: pa.Table, recv: pa.ChunkedArray | None) -> pa.Table:
+    """Snapshot columns with ``ts`` the tick clock (``recv_ts``, null or absent: ``ts``) and
+    ``quote_ts`` the quote's own time."""
+    quote = t.column("ts")
+    tick = quote if recv is None or recv.null_count == len(recv) else pc.coalesce(recv, quote)
+    return t.set_column(0, "ts", tick).append_column("quote_ts", quote)
 
 
 # -- the vectorised check ---------------------------------------------------------------------
@@ -204,7 +215,7 @@ class Checked:
     """A batch after the check: verdicts, and the columns as numpy for the replay."""
 
     n: int
-    ts: np.ndarray
+    ts: np.ndarray  # per row: the tick clock (when the row was fetched)
     codes: np.ndarray  # per row: index into ``names``
     names: list[Any]  # the batch's distinct tickers
     bid: np.ndarray
@@ -220,6 +231,7 @@ class Checked:
     plain: np.ndarray  # plainly valid: the row check accepts it with exactly these values
     valid: np.ndarray  # plain, or accepted by the row check
     reasons: dict[int, str] = field(default_factory=dict)  # row -> the row check's reason
+    quote_ts: np.ndarray = field(kw_only=True)  # per row: the quote's own time (the file's ``ts``)
 
     def raws(self, rows: list[int]) -> list[dict[str, Any]]:
         """``raw`` of many rows at once (the rows a replay tick hands the engine)."""
@@ -229,7 +241,7 @@ class Checked:
         d4, d2 = cat.from_e4, cat.from_e2
         names = self.names
         tick = [names[c] for c in self.codes[a].tolist()]
-        tss = self.ts[a].tolist()
+        tss = self.quote_ts[a].tolist()
         tops = [[None if nl else d4(v) for v, nl in zip(col[a].tolist(), null[a].tolist())]
                 for col, null in ((self.bid, self.bid_null), (self.ask, self.ask_null), (self.last, self.last_null))]
         vol = [None if nl else d2(v) for v, nl in zip(self.volume[a].tolist(), self.volume_null[a].tolist())]
@@ -246,7 +258,7 @@ class Checked:
         plain = self.plain[a].tolist()
         names = self.names
         tick = [names[c] for c in self.codes[a].tolist()]
-        tss = self.ts[a].tolist()
+        tss = self.quote_ts[a].tolist()  # the quote's own time (``ts`` is the tick's clock)
         bid = [None if nl else v for v, nl in zip(self.bid[a].tolist(), self.bid_null[a].tolist())]
         ask = [None if nl else v for v, nl in zip(self.ask[a].tolist(), self.ask_null[a].tolist())]
         last = [None if nl else v for v, nl in zip(self.last[a].tolist(), self.last_null[a].tolist())]
@@ -269,7 +281,7 @@ class Checked:
     def raw(self, i: int) -> dict[str, Any]:
         """Row ``i`` as the raw snapshot a source would hand over (exact Decimals, ints)."""
         return {
-            "ticker": self.names[self.codes[i]], "ts": int(self.ts[i]),
+            "ticker": self.names[self.codes[i]], "ts": int(self.quote_ts[i]),
             "yes_bid": None if self.bid_null[i] else cat.from_e4(int(self.bid[i])),
             "yes_ask": None if self.ask_null[i] else cat.from_e4(int(self.ask[i])),
             "last": None if self.last_null[i] else cat.from_e4(int(self.last[i])),
@@ -302,7 +314,8 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
     own rules are the engine's, for the rows it is handed), which gives its verdict and reason.
     """
     n = batch.num_rows
-    ts, ts_null = _ints(batch.column("ts"), 0)
+    tick, _ = _ints(batch.column("ts"), 0)  # the tick clock: the engine's now for the row (``now_ms`` if given)
+    ts, ts_null = _ints(batch.column("quote_ts"), 0) if "quote_ts" in batch.column_names else (tick, _)
     codes, names = _ticker_codes(batch.column("ticker"))
     name_ok = np.array([type(t) is str and bool(t) and t.strip() == t for t in names], dtype=bool)
     bid, bid_null = _ints(batch.column("yes_bid_e4"), -1)
@@ -334,8 +347,7 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
         plain &= volume <= MAX_COUNT_E2
     if MAX_TS_MS is not None:
         plain &= ts <= MAX_TS_MS
-    if now_ms is not None:
-        plain &= ts <= now_ms + FUTURE_SKEW_MS
+    plain &= ts <= (tick if now_ms is None else now_ms) + FUTURE_SKEW_MS
     # the depth agrees with the top of book
     ys = yes.length > 0
     if ys.any():
@@ -347,11 +359,11 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
         first = np.full(n, -1, np.int64)
         first[ns] = no.price[no.start[ns]]
         plain &= no_ask | ~ns | (ONE_E4 - first == ask)
-    out = Checked(n, ts, codes, names, bid, bid_null, ask, ask_null, last, last_null, volume, volume_null,
-                  yes, no, plain, plain.copy())
+    out = Checked(n, tick, codes, names, bid, bid_null, ask, ask_null, last, last_null, volume, volume_null,
+                  yes, no, plain, plain.copy(), quote_ts=ts)
     for i in np.flatnonzero(~plain).tolist():  # rare: the row check decides, and says why
         raw = out.raw(i)
-        v = validate_row({"ticker": raw["ticker"], "status": "open"}, raw, now_ms if now_ms is not None else int(ts[i]))
+        v = validate_row({"ticker": raw["ticker"], "status": "open"}, raw, now_ms if now_ms is not None else int(tick[i]))
         if v.reason is None:
             out.valid[i] = True
         else:
@@ -464,9 +476,11 @@ class Timeline:
         for path in cat.files(self.root, "snapshots", f.since_ms, f.until_ms):
             try:
                 pf = pq.ParquetFile(path, read_dictionary=["ticker"])
-                it = pf.iter_batches(batch_size=self.batch_rows, columns=SNAPSHOT_COLUMNS)
+                recv = "recv_ts" in pf.schema_arrow.names  # (files written before it have none)
+                it = pf.iter_batches(batch_size=self.batch_rows, columns=SNAPSHOT_COLUMNS + ["recv_ts"] * recv)
                 for b in it:
-                    t = pa.Table.from_batches([b]).select(SNAPSHOT_COLUMNS)
+                    t = pa.Table.from_batches([b])
+                    t = _tick_clock(t.select(SNAPSHOT_COLUMNS), t.column("recv_ts") if recv else None)
                     if [f.type for f in t.schema] != READ_TYPES:
                         t = t.cast(READ_SCHEMA)  # a foreign file's types; ours are read as written
                     else:
@@ -733,7 +747,9 @@ def _first_ts(tl: Timeline) -> int | None:
     cand = []
     for path in cat.files(tl.root, "snapshots", tl.f.since_ms, tl.f.until_ms):
         try:
-            col = pq.read_table(path, columns=["ts"]).column("ts")
+            recv = "recv_ts" in pq.read_schema(path).names
+            t = pq.read_table(path, columns=["ts", "recv_ts"] if recv else ["ts"])
+            col = _tick_clock(t, t.column("recv_ts") if recv else None).column("ts")
         except (pa.ArrowInvalid, OSError) as e:
             raise KakashiError(f"catalog file {path} is unreadable: {e}") from None
         if tl.f.since_ms is not None:
@@ -762,12 +778,14 @@ def _rows_only(chunk: pa.Table) -> Checked:
     """The columns as numpy, every row left to the row check (nothing judged here)."""
     n = chunk.num_rows
     ts, _ = _ints(chunk.column("ts").combine_chunks(), 0)
+    quote_ts, _ = _ints(chunk.column("quote_ts").combine_chunks(), 0)
     codes, names = _ticker_codes(chunk.column("ticker"))
     cols = [_ints(chunk.column(c).combine_chunks(), d) for c, d in
             (("yes_bid_e4", -1), ("yes_ask_e4", -1), ("last_e4", -1), ("volume_e2", 0))]
     none = np.zeros(n, dtype=bool)
     return Checked(n, ts, codes, names, *cols[0], *cols[1], *cols[2], *cols[3],
-                   _levels(chunk.column("yes_bids"), n), _levels(chunk.column("no_bids"), n), none, none)
+                   _levels(chunk.column("yes_bids"), n), _levels(chunk.column("no_bids"), n), none, none,
+                   quote_ts=quote_ts)
 
 
 def _beliefs_as_of(belief: np.ndarray, rows_g: np.ndarray, ts: np.ndarray,

@@ -2,7 +2,9 @@
 
 Input is the JSONL format of data_schema.md (``start``, ``market``, ``snapshot``,
 ``estimate``, ``settlement`` records in time order; records sharing a ``ts`` are one
-tick), or the tables of an earlier run's database. The replay source plays the part of
+tick; a snapshot's tick is its ``recv_ts``, when Kakashi fetched it, if it has one: its ``ts``
+stays the quote's own time, so the risk gate sees how old it was), or the tables of an
+earlier run's database. The replay source plays the part of
 the exchange and its clock; the replay estimator hands the engine the estimates recorded
 for each tick. Nothing else differs from a live run.
 """
@@ -212,6 +214,13 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
         if why:
             pending_rejects.append((f"line {line}: {kind} record {why}", rec))
             continue
+        quote_ts = ts
+        if kind == "snapshot" and rec.get("recv_ts") is not None:  # the tick that fetched it
+            ts = rec["recv_ts"]
+            if why := ts_problem(ts):
+                why = "not an integer epoch ms" if why.startswith("without") else why.removeprefix("ts ")
+                pending_rejects.append((f"line {line}: snapshot record recv_ts {why}", rec))
+                continue
         why = _record_problem(kind, rec, good_tickers)
         if why:
             pending_rejects.append((f"line {line}: {why}", rec))
@@ -280,7 +289,7 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
             # prices and levels go to validation as written ([price, qty] pairs, price strings)
             book = rec.get("book") or {}
             yes, no = (book.get("yes") or [], book.get("no") or []) if isinstance(book, dict) else (book, [])
-            snap = {"ticker": t, "ts": ts, "yes_bid": rec.get("yes_bid"), "yes_ask": rec.get("yes_ask"),
+            snap = {"ticker": t, "ts": quote_ts, "yes_bid": rec.get("yes_bid"), "yes_ask": rec.get("yes_ask"),
                     "last": rec.get("last"), "volume": rec.get("volume") or 0, "yes_bids": yes, "no_bids": no}
             tick.rows.append(RawRow(market=meta, snapshot=snap, payload=rec))
         elif kind == "estimate":

@@ -7,9 +7,12 @@ fractional (hundredths of a contract, as Kalshi's ``*_fp`` counts). One market i
 grid (0.0030, 0.9930). Markets are ``active``, then ``closed`` at their close, ``determined``
 (YES with their hidden probability) the tick after and ``finalized`` the tick after that;
 one settled market in twenty is ``disputed`` and ``amended`` to the other result before it is
-finalized. Each quote is stamped with the simulated exchange's own time of that quote: the
-simulator re-quotes every live market at each step instant of its clock (so for the simulator
-that time and the engine's clock coincide; a replay of its recording groups ticks by it).
+finalized. Each quote is stamped with the simulated exchange's own time of that quote. Most
+steps re-quote every live market at that step's instant; now and then a market's makers step
+away (``quiet_rate``, the chance per market per step, for 1 to ``QUIET_MAX_STEPS`` steps) and
+it is not re-quoted: the feed re-sends its last quote with that quote's old time, so the risk
+gate's stale-quote guard refuses to trade on it. Quiet spells are drawn from a stream of their
+own: the same seed draws the same prices and sizes whatever the rate.
 Time is a simulated clock: each tick advances ``step_ms`` of market time, so the simulator can
 run far faster than real time. Raw rows follow
 CONTRACTS.md (decimal strings for prices and counts). Everything here is SIMULATED.
@@ -28,6 +31,8 @@ from kakashi_tui.core.models import GRID, qty_text
 from kakashi_tui.core.money import price
 
 ORACLE_SOURCE = "sim-oracle (simulated)"
+QUIET_RATE = 0.05  # default: the chance per market per step that its makers step away
+QUIET_MAX_STEPS = 3  # a quiet spell lasts 1 to this many steps
 
 
 def _logit(p: float) -> float:
@@ -52,8 +57,11 @@ class _SimMarket:
     ask_cc: int = 0
     yes_depth: tuple[tuple[int, int], ...] = ()  # (centicents, hundredths), best first
     no_depth: tuple[tuple[int, int], ...] = ()
-    volume_h: int = 0
+    volume_h: int = 0  # traded so far (it grows while a market is quiet too)
+    quoted_volume_h: int = 0  # as its last quote said
+    last_cc: int = 0
     quote_ms: int = 0  # when the exchange last (re)quoted it
+    quiet_left: int = 0  # steps its makers stay away (its quote is not refreshed)
     snap: dict | None = None  # the quote as last published
     settled_tick: int = 0
     disputed: bool = False
@@ -74,9 +82,12 @@ class SimExchange:
         step_ms: int = 60_000,
         lifetime_ticks: tuple[int, int] = (40, 160),
         only: frozenset[str] | None = None,
+        quiet_rate: float = QUIET_RATE,
     ) -> None:
         if markets < 1:
             raise ValueError("the simulator needs at least one market")
+        if not 0 <= quiet_rate <= 1:
+            raise ValueError("quiet_rate is a probability in [0, 1]")
         self.only = only  # --ticker: the simulation runs whole, only these markets are reported
         self.seed = seed
         self.n_markets = markets
@@ -87,6 +98,10 @@ class SimExchange:
         # A second stream for what the first simulator did not have (tails, fractions, quote
         # times, lifecycle), so the same seed still draws the same prices and sizes.
         self.rng2 = random.Random(f"{seed}:fixed-point")
+        # A third for quiet spells, drawn at every step whatever was published (a resumed run
+        # fast-forwards into the same spells).
+        self.quiet_rate = quiet_rate
+        self.rng_quiet = random.Random(f"{seed}:quiet-makers")
         self.tick = 0
         self._serial = 0
         self.live: list[_SimMarket] = [self._new_market() for _ in range(markets)]
@@ -138,6 +153,8 @@ class SimExchange:
         m.no_depth = tuple((no_best - i * 100, self._size(r.randint(5, 120)))
                            for i in range(levels) if no_best - i * 100 >= 1)
         m.volume_h += r.randint(0, 50) * 100
+        m.quoted_volume_h = m.volume_h
+        m.last_cc = min(max(int(round(m.mid * 100)), 1), 99) * 100
         m.quote_ms = self.now_ms()  # the simulated exchange's time of this quote
 
     def _size(self, n: int) -> int:
@@ -162,6 +179,11 @@ class SimExchange:
             m.mid += 0.25 * (m.p - m.mid) + r.gauss(0, 0.012)
             if self.tick >= m.close_tick:
                 self._closed.append(m)
+            elif self._quiet(m):  # its makers are away: the last quote stands, with its time
+                kept = (m.bid_cc, m.ask_cc, m.yes_depth, m.no_depth, m.quoted_volume_h, m.last_cc, m.quote_ms)
+                self._quote(m)  # (drawn all the same: the price stream does not depend on quiet spells)
+                m.bid_cc, m.ask_cc, m.yes_depth, m.no_depth, m.quoted_volume_h, m.last_cc, m.quote_ms = kept
+                still.append(m)
             else:
                 self._quote(m)
                 m.snap = None
@@ -171,6 +193,16 @@ class SimExchange:
             self._quote(nm)
             still.append(nm)
         self.live = still
+
+    def _quiet(self, m: _SimMarket) -> bool:
+        """Whether ``m`` goes unquoted this step (a spell under way, or one starting)."""
+        if m.quiet_left:
+            m.quiet_left -= 1
+            return True
+        if self.quiet_rate and self.rng_quiet.random() < self.quiet_rate:
+            m.quiet_left = self.rng_quiet.randint(1, QUIET_MAX_STEPS) - 1
+            return True
+        return False
 
     def _lifecycle(self, m: _SimMarket) -> tuple[str, Side | None]:
         """(status, result) of a settled market this tick."""
@@ -219,10 +251,10 @@ class SimExchange:
                     "ts": m.quote_ms,
                     "yes_bid": str(GRID[m.bid_cc]),
                     "yes_ask": str(GRID[m.ask_cc]),
-                    "last": str(GRID[min(max(int(round(m.mid * 100)), 1), 99) * 100]),
+                    "last": str(GRID[m.last_cc]),
                     "yes_bids": [[str(GRID[p]), _count(q)] for p, q in m.yes_depth],
                     "no_bids": [[str(GRID[p]), _count(q)] for p, q in m.no_depth],
-                    "volume": _count(m.volume_h),
+                    "volume": _count(m.quoted_volume_h),
                 }
             rows.append(RawRow(market=self._market_row(m, "active"), snapshot=m.snap, payload={"sim": m.ticker}))
         if self.only is not None:
