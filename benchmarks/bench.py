@@ -199,8 +199,9 @@ def bench_replay(n: int, markets: int) -> None:
         col_decisions = con.execute("SELECT count(*) FROM decisions").fetchone()[0]
         con.close()
         # cpu=: the same per CPU second of this process (a busy machine slows the wall clock, not this)
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         line("replay", st.snapshots / col_s, "snapshots/s",
-             f"cpu={st.snapshots / col_cpu:.4g}/s snapshots={st.snapshots} markets={markets} seconds={col_s:.1f} "
+             f"cpu={st.snapshots / col_cpu:.4g}/s load={load} snapshots={st.snapshots} markets={markets} seconds={col_s:.1f} "
              f"decisions={col_decisions} rows_through_tick={st.rows_decided} (catalog, columnar) "
              f"per_row={saved / dt:.4g}/s cpu={saved / row_cpu:.4g}/s (JSONL through the row tick: "
              f"seconds={dt:.1f} decisions={decisions})")
@@ -222,7 +223,8 @@ def bench_replay(n: int, markets: int) -> None:
                     if row.snapshot is not None:
                         quick_snapshot(row.snapshot, tick.ts)
         check_s = time.perf_counter() - t0 - read_s
-    line("replay_scan_validate", rows / scan_s, "rows/s", f"cpu={rows / scan_cpu:.4g}/s rows={rows} (Parquet batches "
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    line("replay_scan_validate", rows / scan_s, "rows/s", f"cpu={rows / scan_cpu:.4g}/s load={load} rows={rows} (Parquet batches "
          f"read and checked vectorised; cpu counts both decoding threads)"
          f" per_row={saved / (read_s + check_s):.4g}/s (JSONL read, grouped and quick-checked row by row)")
     per = 1e6 / saved
@@ -459,7 +461,8 @@ def main() -> None:
     a = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     figures = ["ingest", "replay", "desk", "kill", "memory", "startup"]
-    only = set(a.only or figures)
+    # the replay figure prints replay, replay_scan_validate and replay_per_row_stages: any of those names runs it
+    only = {"replay" if n.startswith("replay") else n for n in (a.only or figures)}
     if unknown := only - set(figures):
         ap.error(f"unknown figure(s): {' '.join(sorted(unknown))}")
     if not a.child:

@@ -376,6 +376,7 @@ class Engine:
         if not self.paused:
             held = self.account.tickers_held()
             estimates = self.estimates
+            stored = 0  # decisions[:stored] are in the store
             for s in good_snaps:
                 if s.ticker not in estimates or s.ticker in held:
                     continue  # nothing to decide: no belief about this market, or already in it
@@ -387,14 +388,18 @@ class Engine:
                     fill = broker.fill_buy(d, s, self.fee_terms(s.ticker), now)
                     if fill is None:
                         d = d.model_copy(update={"reason": "accepted; nothing to fill at the limit"})
-                did = self.store.insert_decision(d, self.tick_count)
                 decisions.append(d)
                 if d.accepted and fill is not None:
+                    # the decisions before it in one executemany, then this one for its id
+                    self.store.insert_decisions(decisions[stored:-1], self.tick_count)
+                    stored = len(decisions)
+                    did = self.store.insert_decision(d, self.tick_count)
                     fid = self.store.insert_fill(fill, did)
                     self._apply(buy_entries(fill, fid))
                     held = self.account.tickers_held()
                     fills += 1
                     eq = self.equity()  # a fill moves equity by its fee and spread
+            self.store.insert_decisions(decisions[stored:], self.tick_count)
         self.store.set_controls(self._checkpoint())
         eq = self.equity()
         self.store.insert_tick(
@@ -423,7 +428,8 @@ class Engine:
             if row.reason is None:
                 hit = cache.get(str(row.market.get("ticker")))
                 known = hit[1] if hit is not None and hit[0] == row.market else None
-            v = validate_row(row.market, row.snapshot, now, known, self.settled) if row.reason is None else None
+            v = (validate_row(row.market, row.snapshot, now, known, self.settled, row.quote)
+                 if row.reason is None else None)
             if v is not None and v.market is not None and known is None:
                 cache[v.market.ticker] = (dict(row.market), v.market)
             reason = row.reason if v is None else v.reason
@@ -508,19 +514,18 @@ class Engine:
             return None
         if m.market_type == "scalar":
             return None  # Kakashi declines to trade scalar markets (rules.md); a held one still settles
-        d = strategy.decide(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self.fee_terms(s.ticker),
-                            self.cfg.strategy, now)
+        d = strategy.propose(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self.fee_terms(s.ticker),
+                             self.cfg.strategy, now, ts=now)  # stamped now, with this tick's equity
         if d is None:
             return None
-        d = d.model_copy(update={"ts": now, "equity_cc": eq})
         ctx = RiskContext(  # the kill flag is read at the instant of the decision
             now_ms=now, kill_switch=self.flags.kill, daily_stopped=daily_stopped,
             open_positions=len(held),
             cash_cc=self.account.cash_cc, equity_cc=eq, day_start_equity_cc=day_start,
             market_status=m.status, market_close_ts=m.close_ts, quote_ts=s.ts, spread=s.spread(),
-            book_depth=bool(s.ask_levels(d.side)))
+            book_depth=s.has_ask_depth(d.side))
         ok, reason = risk.check(d, ctx, self.cfg.limits)
-        return d.model_copy(update={"accepted": ok, "reason": reason})
+        return d.decision(ok, reason)
 
     # -- flatten --------------------------------------------------------------------
     def flatten(self, origin: str = "operator") -> int:

@@ -294,12 +294,17 @@ def test_vectorised_check_gives_the_row_checks_verdicts_and_values(rows):
     table = pa.Table.from_pylist(rows, schema=pa.schema([f for f in cat.SNAPSHOTS if f.name != "source"]))
     now = SIM_START_MS + 60_000
     checked = check_batch(table, now)
+    quotes = checked.quotes(list(range(len(rows))))
     for i, row in enumerate(rows):
         v = validate_row({"ticker": row["ticker"], "status": "open"}, _as_source_sends(row), now)
         assert bool(checked.valid[i]) == (v.reason is None), (row, v.reason)
+        assert (quotes[i] is not None) == bool(checked.plain[i])
         if checked.plain[i]:
             s = v.snapshot
             assert s is not None
+            # the Quote handed to the engine beside the row is the row check's, stored forms too
+            q = quotes[i]
+            assert q == s and (q.yes_bid, q.yes_ask, q.last, q.book_text) == (s.yes_bid, s.yes_ask, s.last, s.book_text)
             # where the row check reads a bid of 0 / an ask of 1 as no order there, so do the values
             quiet = (lambda v, none: None if v == none else v) if QUIET_SIDES else (lambda v, none: v)
             assert (s.ticker, s.ts, cat.to_e4(s.yes_bid), cat.to_e4(s.yes_ask), cat.to_e4(s.last),

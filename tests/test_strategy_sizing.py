@@ -3,13 +3,13 @@ from decimal import Decimal as D
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kakashi_tui.core.fees import FeeTerms, order_fee_cc
+from kakashi_tui.core.fees import FeeTerms, FeeType, order_fee_cc
 from kakashi_tui.core.models import Estimate, Side
 from kakashi_tui.core.money import ceil_cc
 from kakashi_tui.core.sizing import (
     kelly_contracts, kelly_fraction, max_contracts, per_trade_cap_cc, worst_case_cc,
 )
-from kakashi_tui.core.strategy import StrategyConfig, decide
+from kakashi_tui.core.strategy import StrategyConfig, decide, decide_decimal, propose
 from tests.conftest import book
 
 M = FeeTerms()
@@ -92,3 +92,60 @@ def test_decide_kelly_never_above_cap():
     assert kelly.contracts == full.contracts  # full Kelly wants far more; the cap wins
     tiny = decide(s, est(0.90), EQ, D("1"), M, StrategyConfig(kelly_fraction=D("0.001")))
     assert 0 < tiny.contracts < full.contracts
+
+
+# -- the integer path and the Decimal reference decide alike ---------------------------------
+_prices = st.integers(min_value=1, max_value=9_999)
+_qtys = st.integers(min_value=1, max_value=10**7)  # hundredths of a contract
+
+
+@st.composite
+def _quotes(draw):
+    """A valid quote: YES bids and NO bids, each strictly descending, crossing nowhere."""
+    bid = draw(st.one_of(st.none(), st.integers(min_value=1, max_value=9_998)))
+    ask = draw(st.one_of(st.none(), st.integers(min_value=(bid or 0) + 1, max_value=9_999)))
+    yes = sorted(draw(st.sets(st.integers(min_value=1, max_value=bid), max_size=4)) | {bid}, reverse=True) \
+        if bid else []
+    no = sorted(draw(st.sets(st.integers(min_value=1, max_value=10_000 - ask), max_size=4)) | {10_000 - ask},
+                reverse=True) if ask else []
+    q = [draw(_qtys) for _ in range(len(yes) + len(no))]
+    return book(ts=5_000, yes=tuple((D(p).scaleb(-4), D(h).scaleb(-2)) for p, h in zip(yes, q)),
+                no=tuple((D(p).scaleb(-4), D(h).scaleb(-2)) for p, h in zip(no, q[len(yes):])))
+
+
+_terms = st.builds(FeeTerms, coefficient=st.sampled_from([D("0.07"), D("0.035"), D("0.0175"), D(0), D("0.0123456"),
+                                                          D("0.123456789012345678")]),
+                   fee_type=st.sampled_from(list(FeeType)),
+                   waiver_until_ts=st.sampled_from([None, 1_000, 10_000]))
+
+
+_p_hats = st.one_of(st.integers(min_value=0, max_value=10_000).map(lambda x: D(x).scaleb(-4)),
+                   st.integers(min_value=0, max_value=10**18).map(lambda x: D(x).scaleb(-18)),
+                   st.integers(min_value=0, max_value=10**24).map(lambda x: D(x).scaleb(-24)))
+
+
+@given(_quotes(), _p_hats,
+       st.integers(min_value=-10, max_value=10**11), st.sampled_from([D("1"), D("0.5"), D("0.25")]), _terms,
+       st.sampled_from([D(0), D("0.01"), D("0.03"), D("0.0301"), D("0.2"), D("0.030000000000000000000001")]),
+       st.one_of(st.none(), st.integers(min_value=0, max_value=10**13)))
+def test_decide_in_integer_units_equals_the_decimal_reference(q, p_hat, equity, pct, terms, threshold, ts):
+    e = Estimate(ticker="T", p_hat=p_hat, source="test", ts=1)
+    cfg = StrategyConfig(edge_threshold=threshold)
+    got = decide(q, e, equity, pct, terms, cfg, 5_000, ts)
+    want = decide_decimal(q, e, equity, pct, terms, cfg, 5_000)
+    if want is not None and ts is not None:
+        want = want.model_copy(update={"ts": ts})
+    assert got == want
+    proposed = propose(q, e, equity, pct, terms, cfg, 5_000, ts)
+    assert (proposed is None) == (want is None)
+    if proposed is not None:
+        assert proposed.decision(True, "accepted") == want.model_copy(update={"accepted": True, "reason": "accepted"})
+    if got is not None:
+        assert got.limit_price == want.limit_price and got.contracts == want.contracts
+
+
+def test_decide_past_the_exact_range_takes_the_reference():
+    s = book(yes=((0.40, 10**12),), no=((0.55, 10**12),))  # 10^14 hundredths available
+    e = est(0.90)
+    d = decide(s, e, 10**17, D("1"), M, StrategyConfig())
+    assert d == decide_decimal(s, e, 10**17, D("1"), M, StrategyConfig()) and d.contracts > 10**9

@@ -38,7 +38,7 @@ from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.core import models as _models
 from kakashi_tui.core import money as _money
-from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate
+from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate, Quote, book_text
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.errors import KakashiError
 
@@ -131,6 +131,13 @@ class Levels:
             out.append(row)
         return out
 
+    def depth(self, rows: np.ndarray) -> list[tuple[list[int], list[int]]]:
+        """(prices, quantities) of many plainly valid rows, as ints (the Quote's depth)."""
+        if self._lists is None:
+            self._lists = (self.price.tolist(), self.qty.tolist(), bool(self.p_null.any() or self.q_null.any()))
+        plist, qlist, _nulls = self._lists
+        return [(plist[s:s + k], qlist[s:s + k]) for s, k in zip(self.start[rows].tolist(), self.length[rows].tolist())]
+
     def raw(self, i: int) -> list[Any] | None:
         if self.list_null[i]:
             return None
@@ -142,17 +149,44 @@ class Levels:
 
 #: (price_e4, qty_e2) -> the (price, qty) pair a source hands over (immutable, so shared).
 _PAIRS: dict[tuple[int, int], tuple[Any, Any]] = {}
+#: (price_e4, qty_e2) -> that level's stored text (models.book_text's), bounded like _PAIRS.
+_LEVEL_TEXT: dict[tuple[int, int], str] = {}
+
+
+def _book_text(yc: list[int], yq: list[int], nc: list[int], nq: list[int]) -> str:
+    """models.book_text of a depth, its level texts kept across rows."""
+    if not yc and not nc:
+        return ""
+    texts = _LEVEL_TEXT
+    if len(texts) > 200_000:
+        texts.clear()
+    sides = []
+    for cs, qs in ((yc, yq), (nc, nq)):
+        parts = []
+        for key in zip(cs, qs):
+            t = texts.get(key)
+            if t is None:
+                t = texts[key] = book_text([key], [])[8:-10]  # '{"yes":[' + level + '],"no":[]}'
+            parts.append(t)
+        sides.append(",".join(parts))
+    return f'{{"yes":[{sides[0]}],"no":[{sides[1]}]}}'
 
 
 def _levels(arr: pa.Array, n: int) -> Levels:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    list_null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    length = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if arr.null_count == 0:  # (the usual case: no bitmaps to unpack)
+        list_null = np.zeros(n, dtype=bool)
+        offsets = arr.offsets.to_numpy()  # this array's own (a slice's offsets are its own)
+        length = (offsets[1:] - offsets[:-1]).astype(np.int64)
+    else:
+        list_null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        length = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False).astype(np.int64)
     flat = arr.flatten()  # the levels of the non-null lists, in order (slices and null lists skipped)
     if isinstance(flat, pa.ChunkedArray):
         flat = flat.combine_chunks()
-    struct_null = np.asarray(flat.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    struct_null = (np.zeros(len(flat), dtype=bool) if flat.null_count == 0
+                   else np.asarray(flat.is_null().to_numpy(zero_copy_only=False), dtype=bool))
     children = flat.flatten()  # with the struct's own nulls merged in
     price, p_null = _ints(children[0], -1)
     qty, q_null = _ints(children[1], 0)
@@ -214,6 +248,35 @@ class Checked:
         yes, no = self.yes.raws(a), self.no.raws(a)
         return [{"ticker": tick[j], "ts": tss[j], "yes_bid": tops[0][j], "yes_ask": tops[1][j], "last": tops[2][j],
                  "volume": vol[j], "yes_bids": yes[j], "no_bids": no[j]} for j in range(len(rows))]
+
+    def quotes(self, rows: list[int]) -> list[Quote | None]:
+        """The Quote the row check makes of each plainly valid row (None for the others: the
+        engine checks those itself). The same values and stored forms as the quick check."""
+        if not rows:
+            return []
+        a = np.asarray(rows, dtype=np.int64)
+        plain = self.plain[a].tolist()
+        names = self.names
+        tick = [names[c] for c in self.codes[a].tolist()]
+        tss = self.quote_ts[a].tolist()  # the quote's own time (``ts`` is the tick's clock)
+        bid = [None if nl else v for v, nl in zip(self.bid[a].tolist(), self.bid_null[a].tolist())]
+        ask = [None if nl else v for v, nl in zip(self.ask[a].tolist(), self.ask_null[a].tolist())]
+        last = [None if nl else v for v, nl in zip(self.last[a].tolist(), self.last_null[a].tolist())]
+        vol = self.volume[a].tolist()
+        yes, no = self.yes.depth(a), self.no.depth(a)
+        out: list[Quote | None] = []
+        for j, ok in enumerate(plain):
+            if not ok:
+                out.append(None)
+                continue
+            b, k = bid[j], ask[j]
+            if b == 0:  # quiet sides: no order there (the row check's reading)
+                b = None
+            if k == ONE_E4:
+                k = None
+            (yc, yq), (nc, nq) = yes[j], no[j]
+            out.append(Quote(tick[j], tss[j], b, k, last[j], vol[j], (yc, yq, nc, nq), _book_text(yc, yq, nc, nq)))
+        return out
 
     def raw(self, i: int) -> dict[str, Any]:
         """Row ``i`` as the raw snapshot a source would hand over (exact Decimals, ints)."""
@@ -704,8 +767,9 @@ def _first_ts(tl: Timeline) -> int | None:
 def _raw_rows(tl: Timeline, parts: TickParts, checked: Checked | None, rows: list[int]) -> list[RawRow]:
     tl.enter(parts)
     out = [RawRow(market=m, snapshot=None, payload={"type": "market", **m}) for m in parts.markets]
-    for raw in (checked.raws(rows) if checked is not None else []):
-        out.append(RawRow(market=tl.market_for(raw["ticker"]), snapshot=raw, payload=raw))
+    if checked is not None and rows:
+        for raw, q in zip(checked.raws(rows), checked.quotes(rows)):
+            out.append(RawRow(market=tl.market_for(raw["ticker"]), snapshot=raw, payload=raw, quote=q))
     out += [RawRow(market={}, snapshot=None, payload=p, reason=r) for r, p in parts.rejected]
     return out
 

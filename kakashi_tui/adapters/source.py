@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kakashi_tui.core.models import Quote
+
 
 @dataclass(slots=True)
 class RawRow:
@@ -17,6 +19,9 @@ class RawRow:
     snapshot: dict[str, Any] | None
     payload: Any  # what the source actually sent, kept verbatim for rejected rows
     reason: str | None = None  # set when the source could not even convert the row
+    # optional: ``snapshot`` already made a Quote by a check with exactly the row check's rules
+    # (a catalog's vectorised check); the engine takes it instead of checking the row again
+    quote: Quote | None = None
 
 
 @dataclass

@@ -625,13 +625,22 @@ class Store:
         return read_latest_snapshot(self.db.connection(), ticker)
 
     # -- decisions, fills, ledger ----------------------------------------------------
+    _DECISION_SQL = ("INSERT INTO decisions (ts, tick, ticker, side, contracts_hundredths, limit_price_cc, best_ask_cc,"
+                     " p_hat, ev, worst_case_cc, equity_cc, accepted, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+    @staticmethod
+    def _decision_row(d: TradeDecision, tick: int) -> tuple[Any, ...]:
+        return (d.ts, tick, d.ticker, d.side.value, count_to_hundredths(d.contracts), price_to_cc(d.limit_price),
+                price_to_cc(d.best_ask), float(d.p_hat), float(d.ev_per_contract), d.worst_case_cc, d.equity_cc,
+                int(d.accepted), d.reason)
+
     def insert_decision(self, d: TradeDecision, tick: int) -> int:
-        return self.db.connection().execute(
-            "INSERT INTO decisions (ts, tick, ticker, side, contracts_hundredths, limit_price_cc, best_ask_cc, p_hat,"
-            " ev, worst_case_cc, equity_cc, accepted, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (d.ts, tick, d.ticker, d.side.value, count_to_hundredths(d.contracts), price_to_cc(d.limit_price),
-             price_to_cc(d.best_ask), float(d.p_hat), float(d.ev_per_contract), d.worst_case_cc, d.equity_cc,
-             int(d.accepted), d.reason)).lastrowid
+        return self.db.connection().execute(self._DECISION_SQL, self._decision_row(d, tick)).lastrowid
+
+    def insert_decisions(self, ds: Sequence[TradeDecision], tick: int) -> None:
+        """Many decisions in order, one executemany (the ones no fill refers to)."""
+        if ds:
+            self.db.connection().executemany(self._DECISION_SQL, [self._decision_row(d, tick) for d in ds])
 
     def insert_fill(self, f: Fill, decision_id: int | None) -> int:
         return FillRow.insert(

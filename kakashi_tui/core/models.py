@@ -431,6 +431,10 @@ class Quote:
         other = self.no_bids if side is Side.YES else self.yes_bids
         return [(ONE - lv.price, lv.qty) for lv in other]
 
+    def has_ask_depth(self, side: Side) -> bool:
+        """``bool(ask_levels(side))``, without building the levels."""
+        return bool(self._depth[2] if side is Side.YES else self._depth[0])
+
     def spread(self) -> Decimal | None:
         if self.yes_bid is None or self.yes_ask is None:
             return None

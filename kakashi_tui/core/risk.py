@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -94,7 +95,17 @@ DAILY_HEADROOM = "worst-case loss would breach the daily loss cap"
 NO_CASH = "insufficient cash"
 
 
-def check(decision: TradeDecision, ctx: RiskContext, limits: RiskLimits) -> tuple[bool, str]:
+class Sized(Protocol):
+    """What the gate reads of a decision (a ``TradeDecision``, or the strategy's proposal)."""
+
+    @property
+    def contracts(self) -> Decimal: ...
+
+    @property
+    def worst_case_cc(self) -> int: ...
+
+
+def check(decision: TradeDecision | Sized, ctx: RiskContext, limits: RiskLimits) -> tuple[bool, str]:
     """(accepted, reason). The first failing guardrail wins; order puts the hardest stops first."""
     if ctx.kill_switch:
         return False, KILL_SWITCH

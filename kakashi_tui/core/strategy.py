@@ -8,13 +8,15 @@ the threshold, so the broker may walk the book up to it and no further.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from kakashi_tui.core.ev import net_ev, win_probability
-from kakashi_tui.core.fees import FeeTerms
-from kakashi_tui.core.models import Estimate, Quote, Side, TradeDecision
+from kakashi_tui.core.fees import FeeTerms, FeeType
+from kakashi_tui.core.models import GRID, Estimate, Quote, Side, TradeDecision
+from kakashi_tui.core.money import hundredths_to_count
 from kakashi_tui.core.sizing import kelly_contracts, max_contracts, per_trade_cap_cc, worst_case_cc
 
 
@@ -43,7 +45,58 @@ def pick_side(evs: dict[Side, Decimal | None], threshold: Decimal) -> tuple[Deci
     return max(candidates, key=lambda t: (t[0], t[1] is Side.YES)) if candidates else None
 
 
-def decide(
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """What the strategy proposes, before the risk gate: a ``TradeDecision`` without its
+    verdict (made once the gate has spoken: one validated model per decision)."""
+
+    ticker: str
+    ts: int
+    side: Side
+    contracts: Decimal
+    limit_price: Decimal
+    best_ask: Decimal
+    p_hat: Decimal
+    ev_per_contract: Decimal
+    worst_case_cc: int
+    equity_cc: int
+
+    def decision(self, accepted: bool = False, reason: str = "") -> TradeDecision:
+        return TradeDecision(ticker=self.ticker, ts=self.ts, side=self.side, contracts=self.contracts,
+                             limit_price=self.limit_price, best_ask=self.best_ask, p_hat=self.p_hat,
+                             ev_per_contract=self.ev_per_contract, worst_case_cc=self.worst_case_cc,
+                             equity_cc=self.equity_cc, accepted=accepted, reason=reason)
+
+
+def decide(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal, terms: FeeTerms,
+           cfg: StrategyConfig, now_ms: int = 0, ts: int | None = None) -> TradeDecision | None:
+    """A proposal, or None when neither side clears the threshold. ``equity_cc`` is the
+    liquidation equity (ledger.equity_cc): the per-trade cap's base. The decision is stamped
+    ``ts`` (default: the quote's time)."""
+    p = propose(snapshot, estimate, equity_cc, max_loss_pct, terms, cfg, now_ms, ts)
+    return None if p is None else p.decision()
+
+
+def propose(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal, terms: FeeTerms,
+            cfg: StrategyConfig, now_ms: int = 0, ts: int | None = None) -> Proposal | None:
+    """``decide`` before the verdict. The rule in integer units (``_decide_units``) where that
+    is exact, else in Decimal (``decide_decimal``, the reference; a property test holds the two
+    equal)."""
+    stamp = snapshot.ts if ts is None else ts
+    fee = None if cfg.kelly_fraction is not None else _unit_fee(terms, now_ms)
+    if fee is not None:
+        try:
+            return _decide_units(snapshot, estimate, equity_cc, max_loss_pct, fee, cfg.edge_threshold, stamp)
+        except _NotExact:
+            pass
+    d = decide_decimal(snapshot, estimate, equity_cc, max_loss_pct, terms, cfg, now_ms)
+    if d is None:
+        return None
+    return Proposal(d.ticker, stamp, d.side, d.contracts, d.limit_price, d.best_ask, d.p_hat, d.ev_per_contract,
+                    d.worst_case_cc, d.equity_cc)
+
+
+def decide_decimal(
     snapshot: Quote,
     estimate: Estimate,
     equity_cc: int,
@@ -52,8 +105,7 @@ def decide(
     cfg: StrategyConfig,
     now_ms: int = 0,
 ) -> TradeDecision | None:
-    """A proposal, or None when neither side clears the threshold. ``equity_cc`` is the
-    liquidation equity (ledger.equity_cc): the per-trade cap's base."""
+    """``decide`` in Decimal arithmetic throughout: the reference."""
     evs = side_evs(snapshot, estimate.p_hat, terms, now_ms)
     picked = pick_side(evs, cfg.edge_threshold)
     if picked is None:
@@ -85,3 +137,121 @@ def decide(
         worst_case_cc=worst_case_cc(n, best_ask, limit, terms, walked, now_ms),
         equity_cc=equity_cc,
     )
+
+
+# -- the same rule in integer units ---------------------------------------------------------
+#: Up to this many significant digits in the fee coefficient, and counts under 10^13 hundredths,
+#: every product the Decimal reference makes has at most 28 digits (the default context's
+#: precision), so it is exact and integer arithmetic gives the very same centicents.
+_COEF_DIGITS = 6
+_MAX_H = 10 ** 13
+_MAX_PLACES = 20
+_PEAK = 5_000  # $0.50 in centicents: where P(1-P) peaks
+_UNIT_FEES: dict[FeeTerms, tuple[int, int, bool] | None] = {}
+
+
+def _unit_fee(terms: FeeTerms, now_ms: int) -> tuple[int, int, bool] | None:
+    """The fee terms as integers: (numerator, denominator, flat), (0, 1, False) when waived;
+    None when the integer path would not be exact (a coefficient with many digits)."""
+    if terms.waived(now_ms):
+        return 0, 1, False
+    try:
+        return _UNIT_FEES[terms]
+    except KeyError:
+        pass
+    c = terms.coefficient
+    out = None
+    if c.is_finite() and c >= 0 and len(c.as_tuple().digits) <= _COEF_DIGITS:
+        num, den = c.as_integer_ratio()
+        out = (num, den, terms.fee_type is FeeType.FLAT)
+    if len(_UNIT_FEES) > 1024:  # bounded: fee terms are per series, a handful
+        _UNIT_FEES.clear()
+    _UNIT_FEES[terms] = out
+    return out
+
+
+def fee_cc_units(h: int, p_cc: int, fee: tuple[int, int, bool]) -> int:
+    """``taker_fee_cc`` of ``h`` hundredths of a contract at ``p_cc`` centicents (``fee`` from
+    ``_unit_fee``): ceil of the exact fee in centicents."""
+    num, den, flat = fee
+    if flat:  # coefficient x qty x 0.25 dollars
+        return -((-num * h * 25) // den)
+    return -((-num * h * p_cc * (10_000 - p_cc)) // (den * 1_000_000))
+
+
+class _NotExact(Exception):
+    """A size past where the integer path is known exact: the caller takes the reference."""
+
+
+def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal,
+                  fee: tuple[int, int, bool], threshold: Decimal, ts: int) -> Proposal | None:
+    p_hat = estimate.p_hat
+    # EVs compared as integers in units of 10^-places dollars: with at most _MAX_PLACES decimal
+    # places in p_hat and the threshold, the reference's Decimal sums are exact, so they compare alike
+    places = max(4, -int(p_hat.as_tuple().exponent), -int(threshold.as_tuple().exponent))
+    if places > _MAX_PLACES:
+        raise _NotExact
+    k = 10 ** (places - 4)  # one centicent in those units
+    win_yes = int(p_hat.scaleb(places))
+    thr = int(threshold.scaleb(places))
+    bid_cc, ask_cc, _last = snapshot.prices_cc
+    yc, yq, nc, nq = snapshot._depth
+    best: tuple[int, Side, int] | None = None  # (ev, side, ask cc)
+    for side, a_cc, win in ((Side.YES, ask_cc, win_yes),
+                            (Side.NO, None if bid_cc is None else 10_000 - bid_cc, 10 ** places - win_yes)):
+        if a_cc is None:
+            continue
+        ev_i = win - (a_cc + fee_cc_units(100, a_cc, fee)) * k
+        # pick_side: the best EV at or above the threshold, YES on a tie
+        if ev_i >= thr and (best is None or ev_i > best[0]):
+            best = (ev_i, side, a_cc)
+    if best is None:
+        return None
+    _ev, side, best_cc = best
+    best_ask = snapshot.ask(side)
+    assert best_ask is not None
+    win_p = p_hat if side is Side.YES else _ONE - p_hat
+    ev = win_p - best_ask - Decimal(fee_cc_units(100, best_cc, fee)) / 10_000 / _ONE  # as net_ev writes it
+    win = win_yes if side is Side.YES else 10 ** places - win_yes
+    level_cc, level_h = (nc, nq) if side is Side.YES else (yc, yq)  # the other side's bids, mirrored
+    limit_cc, available_h, walked = best_cc, 0, 0
+    last_c = None
+    if not level_cc:
+        walked = 1  # no depth: the best ask with nothing available
+    for c, q in zip(level_cc, level_h):
+        a_cc = 10_000 - c
+        if win - (a_cc + fee_cc_units(100, a_cc, fee)) * k < thr:
+            break
+        limit_cc, available_h, walked, last_c = a_cc, available_h + q, walked + 1, c
+    limit = best_ask if last_c is None else _ONE - GRID[last_c]
+    cap = per_trade_cap_cc(equity_cc, max_loss_pct)
+    # the worst price for the fee in [best ask, limit]: the one nearest $0.50
+    w_cc = _PEAK if best_cc <= _PEAK <= limit_cc else (limit_cc if limit_cc < _PEAK else best_cc)
+    rounding = max(walked, 1)
+
+    def worst(h: int) -> int:  # sizing.worst_case_cc in hundredths and centicents
+        if h <= 0:
+            return 0
+        return -((-h * limit_cc) // 100) + fee_cc_units(h, w_cc, fee) + rounding
+
+    h = 0
+    if limit > 0 and cap > 0 and available_h > 0:  # sizing.max_contracts
+        hi = min(available_h, int(Decimal(cap) / (limit * 100)) + 1)
+        if hi >= _MAX_H:
+            raise _NotExact
+        # worst(h) is nondecreasing and lies in [h x rate + r, h x rate + r + 2) with rate =
+        # limit + fee per hundredth, so the largest h within the cap (the one answer, which the
+        # reference's bisection of [0, hi] finds) lies between these two bounds:
+        num, den, flat = fee
+        per_h = (num * 25 * 1_000_000 if flat else num * w_cc * (10_000 - w_cc)) + limit_cc * den * 10_000
+        scale = den * 1_000_000  # rate = per_h / scale centicents per hundredth
+        lo = min(hi, max(0, (cap - rounding - 2) * scale // per_h))  # worst(lo) <= cap
+        hi = min(hi, max(0, (cap - rounding) * scale // per_h))  # worst(hi + 1) > cap
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if worst(mid) <= cap:
+                lo = mid
+            else:
+                hi = mid - 1
+        h = lo
+    return Proposal(snapshot.ticker, ts, side, hundredths_to_count(h), limit, best_ask, p_hat, ev, worst(h), equity_cc)
