@@ -11,6 +11,7 @@ through read-only connections of their own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import signal
 import sys
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from decimal import Decimal
+from typing import Any
 from pathlib import Path
 
 from textual import on, work
@@ -107,6 +109,8 @@ class KakashiApp(App[int]):
         self.schedule = (PostmortemSchedule(service.db_path, self.reports_dir, postmortem)
                          if postmortem != "off" else None)
         self._prev: DeskView | None = None
+        self._panels_due: list[Callable[[DeskView], None]] = []  # panel updates still to show, one a frame
+        self._prev_shown: DeskView | None = None  # the last view a panel was shown (None: none yet)
         self._local_kill = False
         self._last_failure_alert = 0.0
         self.crash_path: Path | None = None
@@ -238,23 +242,55 @@ class KakashiApp(App[int]):
         self.view = message.view
 
     def watch_view(self, v: DeskView | None) -> None:
+        """A new view: the status line at once; the panels from the newest view, one a frame
+        while the service ticks (each changed panel's paint is its own short frame, so a key
+        waits behind one panel's paint, not all of them at once: see benchmarks/README.md's
+        kill row), or all in one batch when the desk is stepped by hand (tests, snapshots)."""
         if v is None or not self.query(StatusBar):  # nothing yet, or the desk is closing
             return
         self._watch_events(v)
-        with self.batch_update():
-            self.query_one(StatusBar).view = v
-            table = self.query_one(MarketsTable)
-            table.stale_ms = v.max_quote_age_ms
-            table.apply(v)
-            detail = self.query_one(MarketDetail)
-            detail.view = v
-            if detail.ticker != self.selected_ticker():  # first paint, or the selected market settled
-                detail.ticker = self.service.focus = self.selected_ticker()
-            risk = self.query_one(RiskPanel)
-            if risk.limits is None:
-                risk.limits = DeskLimits(v.edge_threshold, v.max_quote_age_ms, v.max_spread, self.on_daily_stop)
-            for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog):
-                self.query_one(cls).view = v  # type: ignore[attr-defined]
+        self.query_one(StatusBar).view = v
+        steps: list[Callable[[DeskView], None]] = [self._show_markets, self._show_detail]
+        steps += [functools.partial(self._show_panel, cls)
+                  for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog)]
+        if not self.service.running or self._prev_shown is None:
+            self._panels_due = []
+            with self.batch_update():
+                for step in steps:
+                    step(v)
+            self._prev_shown = v
+            return
+        idle = not self._panels_due
+        self._panels_due = steps  # a newer view replaces what is still due: the panels catch up to it
+        if idle:
+            self.call_after_refresh(self._show_next_panel)
+
+    def _show_next_panel(self) -> None:
+        v = self.view
+        if not self._panels_due or v is None or not self.query(StatusBar):
+            self._panels_due = []
+            return
+        self._panels_due.pop(0)(v)
+        self._prev_shown = v
+        if self._panels_due:
+            self.call_after_refresh(self._show_next_panel)
+
+    def _show_markets(self, v: DeskView) -> None:
+        table = self.query_one(MarketsTable)
+        table.stale_ms = v.max_quote_age_ms
+        table.apply(v)
+
+    def _show_detail(self, v: DeskView) -> None:
+        detail = self.query_one(MarketDetail)
+        detail.view = v
+        if detail.ticker != self.selected_ticker():  # first paint, or the selected market settled
+            detail.ticker = self.service.focus = self.selected_ticker()
+
+    def _show_panel(self, cls: type, v: DeskView) -> None:
+        panel: Any = self.query_one(cls)  # each of them takes the whole view
+        if cls is RiskPanel and panel.limits is None:
+            panel.limits = DeskLimits(v.edge_threshold, v.max_quote_age_ms, v.max_spread, self.on_daily_stop)
+        panel.view = v
 
     def _watch_events(self, v: DeskView) -> None:
         """Alerts on what changed since the last view: the feed, the daily stop, an outside kill."""

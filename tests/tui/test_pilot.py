@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from decimal import Decimal
 
 from kakashi_tui.adapters.store import FillRow
 from kakashi_tui.core import risk
 from kakashi_tui.tui.screens import ConfirmScreen, EstimateScreen, HelpScreen, ReportScreen
-from kakashi_tui.tui.widgets import MarketsTable, StatusBar
+from kakashi_tui.tui.widgets import (
+    BankrollPanel, DecisionLog, MarketDetail, MarketsTable, PositionsPanel, RiskPanel, StatusBar,
+)
 from tests.tui.conftest import desk_app
 
 SIZE = (120, 40)
@@ -241,3 +244,24 @@ async def test_markets_table_keys_scroll_and_drive_the_detail(tmp_path):
         await pilot.press("home", "pagedown")
         assert table.cursor_row == table.size.height - 1
     e.store.close()
+
+
+async def test_panels_take_a_view_a_frame_each_and_catch_up_to_the_newest(engine, tmp_path):
+    # While the service ticks, a view's panels are painted one a frame (a key waits behind one
+    # panel's paint, not the whole desk's); the status line, which carries the state, is at once.
+    app = desk_app(engine, tmp_path, autostart=True, interval=0, ticks=1)
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: app.service.finished.is_set() and app.view is not None)
+        await pilot.pause()
+        assert app.service.running
+        base = app.view
+        v1 = dataclasses.replace(base, clock_ms=base.clock_ms + 1)
+        v2 = dataclasses.replace(base, clock_ms=base.clock_ms + 2)
+        app.view = v1
+        assert app.query_one(StatusBar).view is v1
+        assert app.query_one(DecisionLog).view is not v1  # still due: painted in later frames
+        app.view = v2  # a newer view before the panels caught up: they go straight to it
+        panels = [app.query_one(c) for c in (MarketDetail, PositionsPanel, BankrollPanel, RiskPanel, DecisionLog)]
+        assert await wait_for(pilot, lambda: all(p.view is v2 for p in panels))
+        assert app.query_one(StatusBar).view is v2
+        app.service.stop()
