@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from decimal import Decimal
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -110,7 +110,7 @@ class KakashiApp(App[int]):
                          if postmortem != "off" else None)
         self._prev: DeskView | None = None
         self._panels_due: list[Callable[[DeskView], None]] = []  # panel updates still to show, one a frame
-        self._prev_shown: DeskView | None = None  # the last view a panel was shown (None: none yet)
+        self._panels_shown = False  # the first view is painted whole, at once
         self._local_kill = False
         self._last_failure_alert = 0.0
         self.crash_path: Path | None = None
@@ -253,12 +253,12 @@ class KakashiApp(App[int]):
         steps: list[Callable[[DeskView], None]] = [self._show_markets, self._show_detail]
         steps += [functools.partial(self._show_panel, cls)
                   for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog)]
-        if not self.service.running or self._prev_shown is None:
+        if not self.service.running or not self._panels_shown:
             self._panels_due = []
             with self.batch_update():
                 for step in steps:
                     step(v)
-            self._prev_shown = v
+            self._panels_shown = True
             return
         idle = not self._panels_due
         self._panels_due = steps  # a newer view replaces what is still due: the panels catch up to it
@@ -271,7 +271,6 @@ class KakashiApp(App[int]):
             self._panels_due = []
             return
         self._panels_due.pop(0)(v)
-        self._prev_shown = v
         if self._panels_due:
             self.call_after_refresh(self._show_next_panel)
 
