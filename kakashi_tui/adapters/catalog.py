@@ -333,15 +333,13 @@ class CatalogWriter:
                 pa.array(c["source"], pa.string()), pa.array(c["recv_ts"], pa.int64())], schema=SNAPSHOTS)
             self._snap = _snapshot_buffer()
         for name, buf, schema in (("markets", self._markets, MARKETS), ("estimates", self._estimates, ESTIMATES),
-                                  ("trades", self._trades, TRADES)):
+                                  ("trades", self._trades, TRADES), ("book_deltas", self._book_deltas, BOOK_DELTAS)):
             if buf.rows:
                 yield name, pa.Table.from_pydict(buf.columns, schema=schema)
         self._markets = _plain_buffer(MARKETS)
         self._estimates = _plain_buffer(ESTIMATES)
         self._trades = _plain_buffer(TRADES)
-        if self._book_deltas.rows:
-            yield "book_deltas", pa.Table.from_pydict(self._book_deltas.columns, schema=BOOK_DELTAS)
-            self._book_deltas = _plain_buffer(BOOK_DELTAS)
+        self._book_deltas = _plain_buffer(BOOK_DELTAS)
 
     def flush(self) -> int:
         n = 0
