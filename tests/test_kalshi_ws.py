@@ -10,6 +10,7 @@ from kakashi_tui.adapters.kalshi_ws import Book, BookFeed, LiveBookSource, Malfo
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
+from kakashi_tui.view import feed_status
 
 TICKERS = ("KXA-1", "KXB-2")
 
@@ -142,11 +143,11 @@ def test_no_websocket_means_polling_and_the_feed_comes_in_when_it_can(server):
         assert not feed.live
         batch = src.fetch()  # trading does not wait: the polled rows, as they were
         assert [r.snapshot["yes_bid"] for r in batch.rows] == ["0.10", "0.10"]
-        assert src.feed_label().startswith("polling (websocket ") and "503" in src.feed_label()
+        assert feed_status(src).label.startswith("polling (websocket ") and "503" in feed_status(src).label
         server.refuse = False
         assert wait_for(lambda: feed.live and len(feed.books()) == 2)
         batch = src.fetch()
-        assert src.feed_label() == "websocket (2 live books)"
+        assert feed_status(src).label == "websocket (2 live books)"
         for r in batch.rows:
             v = validate_row(r.market, r.snapshot, src.now_ms())
             assert v.reason is None, v.reason
@@ -235,7 +236,7 @@ def test_with_a_key_the_kalshi_source_takes_its_books_from_the_websocket(tmp_pat
             batch = src.fetch()
             after = src.now_ms()
             got = {r.snapshot["ticker"]: r.snapshot for r in batch.rows if r.snapshot is not None}
-            assert set(got) == set(tickers) and src.feed_label() == "websocket (2 live books)"
+            assert set(got) == set(tickers) and feed_status(src).label == "websocket (2 live books)"
             for t in tickers:
                 best = max(ws.book(t)["yes"])
                 assert got[t]["yes_bid"] == Decimal(best) / 10_000 and before <= got[t]["ts"] <= after

@@ -534,11 +534,6 @@ class LiveBookSource:
         state = "down" if h.state == "connecting" and h.detail else h.state  # retrying after a failure
         return "polling", f"websocket {state}{': ' + h.detail if h.detail else ''}"
 
-    def feed_label(self) -> str:
-        """Which feed is live, in words: ``websocket (2 live books)`` or ``polling (<why>)``."""
-        kind, detail = self.feed_status()
-        return f"{kind} ({detail})"
-
     def close(self) -> None:
         self.feed.stop()
         self.polled.close()
