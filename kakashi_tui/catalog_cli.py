@@ -148,7 +148,7 @@ def cmd_replay_catalog(args: argparse.Namespace) -> int:
     from kakashi_tui.cli import _stop_on_signals, finish_replay
     from kakashi_tui.config import load_config
     from kakashi_tui.report import parse_days
-    from kakashi_tui.runtime import replay_service
+    from kakashi_tui.runtime import REPLAY_COMMIT_EVERY, replay_service
 
     cfg = load_config(args.config)
     since, until = parse_days(args.since, args.until)
@@ -162,7 +162,7 @@ def cmd_replay_catalog(args: argparse.Namespace) -> int:
     service, close = replay_service(target, source, source, cfg)
     try:
         with _stop_on_signals(service):
-            service.run_here(source.has_next)
+            service.run_here(source.has_next, commit_every=REPLAY_COMMIT_EVERY)
         st = source.stats
         seen = "every row" if args.row_engine else f"{st.snapshots} snapshots, {st.rows_decided}"
         print(f"catalog: {seen} through the engine's per-row code")

@@ -405,7 +405,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     from kakashi_tui.config import load_config
     from kakashi_tui.adapters.queries import connect_readonly
-    from kakashi_tui.runtime import replay_service
+    from kakashi_tui.runtime import REPLAY_COMMIT_EVERY, replay_service
 
     if args.catalog:
         from kakashi_tui.catalog_cli import cmd_replay_catalog
@@ -446,7 +446,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
             service.on_report(advance)
             with _stop_on_signals(service):
-                service.run_here(source.has_next)
+                service.run_here(source.has_next, commit_every=REPLAY_COMMIT_EVERY)
         finish_replay(service, target, args.report)
     finally:
         close()

@@ -290,6 +290,11 @@ def _build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None 
     return service, close, recorder
 
 
+#: A replay commits this many ticks at a time (``TradingService.run_here``): a commit costs about
+#: what a tick of a thousand rows does, and a replay stopped by a signal still commits what it did.
+REPLAY_COMMIT_EVERY = 64
+
+
 def replay_service(target: str | Store, source: Source, estimator: Estimator,
                    cfg: KakashiConfig) -> tuple[TradingService, Callable[[], None]]:
     """The service over an engine fed by recorded data (``kakashi replay``, the benchmarks),

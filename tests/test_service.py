@@ -214,6 +214,46 @@ def test_a_command_in_a_failed_tick_is_applied_by_the_next_once(tmp_path):
     engine.store.close()
 
 
+def test_run_here_commits_ticks_in_groups_a_failed_tick_alone_and_a_command_at_once(tmp_path):
+    # how a replay runs: ticks written in groups; what another connection sees is what committed
+    db = tmp_path / "k.db"
+    engine = make_engine(db)
+    service = TradingService(engine, log=lambda _line: None)
+    seen: list[tuple[int, int]] = []  # (tick, ticks committed when its report came)
+    tickets = []
+
+    def look(report) -> None:
+        con = sqlite3.connect(db)
+        try:
+            seen.append((report.tick, con.execute("SELECT COUNT(*) FROM ticks").fetchone()[0]))
+        finally:
+            con.close()
+        if report.tick == 8:
+            tickets.append(service.submit(Pause("desk")))  # applied by tick 9, committed with it
+
+    service.on_report(look)
+    real = engine._tick_body
+    calls = {"n": 0}
+
+    def body(batch, now, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 6:  # writes, then fails: its savepoint is rolled back, not the group
+            engine.store.add_event(now, "half-done", "")
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(batch, now, *a, **k)
+
+    engine._tick_body = body
+    assert service.run_here(lambda: calls["n"] < 11, commit_every=4) == 11
+    assert seen == [(1, 0), (2, 0), (3, 0), (4, 0), (5, 4), (6, 4), (7, 4), (8, 7), (9, 7), (10, 9)]
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*), MAX(tick) FROM ticks").fetchone() == (10, 10)  # the last group too
+    assert con.execute("SELECT COUNT(*) FROM events WHERE kind = 'half-done'").fetchone() == (0,)
+    assert con.execute("SELECT COUNT(*) FROM events WHERE kind = 'pause'").fetchone() == (1,)
+    con.close()
+    assert tickets[0].done() and service.stats.failed_ticks == 1
+    engine.store.close()
+
+
 class HungSource:
     """A feed whose fetch never returns by itself (no stop() either: the worst case)."""
 
