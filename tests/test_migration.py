@@ -147,3 +147,27 @@ def test_readers_name_an_unmigrated_file_instead_of_failing_on_a_column(tmp_path
         connect_readonly(db)
     Store(db).close()  # the writer migrates it
     connect_readonly(db).close()
+
+
+def test_decisions_keep_no_index_and_a_file_that_has_them_loses_them_on_open(tmp_path):
+    """Nothing reads decisions by ts or ticker; their indexes only slowed every commit."""
+    db = tmp_path / "k.db"
+
+    def decision_indexes(path) -> set[str]:
+        con = sqlite3.connect(path)
+        try:
+            return {r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'decisions' AND sql IS NOT NULL")}
+        finally:
+            con.close()
+
+    Store(db).close()
+    assert decision_indexes(db) == set()
+    con = sqlite3.connect(db)
+    con.execute("CREATE INDEX decisions_ts ON decisions (ts)")
+    con.execute("CREATE INDEX decisions_ticker ON decisions (ticker)")
+    con.commit()
+    con.close()
+    assert decision_indexes(db) == {"decisions_ts", "decisions_ticker"}  # as a file written before
+    Store(db).close()
+    assert decision_indexes(db) == set()

@@ -38,8 +38,9 @@ LOCK_WAIT_S = 1.0  # how long a new writer waits for the file lock before saying
 #: Columns added after version 1: (table, column, SQL type and default). Applied on open, to a
 #: table still in its pre-v4 form (v4 rebuilds the tables it converts, see _to_v4).
 MIGRATIONS = [("decisions", "equity_cents", "INTEGER NOT NULL DEFAULT 0")]
-#: Indexes dropped since version 1 (v3: snapshots by ticker; see SnapshotRow).
-DROPPED_INDEXES = ("snapshots_ticker", "snapshots_ticker_ts")
+#: Indexes dropped since version 1 (v3: snapshots by ticker, see SnapshotRow; and, with no new
+#: version as nothing reads differently, decisions by time and by ticker, see DecisionRow).
+DROPPED_INDEXES = ("snapshots_ticker", "snapshots_ticker_ts", "decisions_ts", "decisions_ticker")
 
 
 class _Base(pw.Model):
@@ -101,9 +102,13 @@ class EstimateRow(_Base):
 
 
 class DecisionRow(_Base):
-    ts = pw.BigIntegerField(index=True)
+    # No index but the id: nothing reads decisions by time or market (reports scan them, the
+    # desk's log reads the newest ids), and a market's decisions come every tick at a thousand
+    # markets, so an index by ticker dirtied leaves all over the file at each commit
+    # (benchmarks/README.md: replay).
+    ts = pw.BigIntegerField()
     tick = pw.BigIntegerField(default=0)
-    ticker = pw.CharField(index=True)
+    ticker = pw.CharField()
     side = pw.CharField()
     contracts_hundredths = pw.BigIntegerField()
     limit_price_cc = pw.IntegerField()
