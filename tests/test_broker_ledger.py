@@ -224,3 +224,20 @@ def test_a_six_decimal_settlement_value_pays_floored_to_the_centicent():
     m = market(result="scalar", settlement_value="0.123457", market_type="scalar")
     [e] = settle_entries(acct.open_positions(), m, ts=2)
     assert e.amount_cc == 4111  # 3.33 x $0.123457 = $0.41111181 -> $0.4111
+
+
+def test_equity_with_a_memo_marks_as_without_one_while_quotes_and_holdings_change():
+    # the engine keeps a memo across ticks: a position is re-marked only when its inputs change
+    s1 = book(yes=((0.40, 50),), no=((0.55, 50),))
+    s2 = book(yes=((0.38, 50), (0.37, 50)), no=((0.58, 50),))
+    acct = _account(*buy_entries(fill_buy(decision(n=10, limit="0.45"), s1, M, ts=5), 1))
+    memo: dict = {}
+    waiver = FeeTerms(waiver_until_ts=100)
+    for marks, terms_of, now in [({"T": s1}, None, 0), ({"T": s1}, None, 0), ({"T": s2}, None, 0),
+                                 ({"T": s2}, lambda _t: waiver, 50), ({"T": s2}, lambda _t: waiver, 150),
+                                 ({"T": None}, None, 0), ({"T": s1}, None, 0)]:
+        assert equity_cc(acct, marks, terms_of, now, memo) == equity_cc(acct, marks, terms_of, now)
+    marks = {"T": s1}
+    before = equity_cc(acct, marks, None, 0, memo)
+    acct = _account(*buy_entries(fill_buy(decision(n=20, limit="0.45"), s1, M, ts=5), 1))  # more contracts
+    assert equity_cc(acct, marks, None, 0, memo) == equity_cc(acct, marks) != before

@@ -236,12 +236,33 @@ def mark_cc(position: Position, quote: Quote | None, terms: FeeTerms = FeeTerms(
     return liquidation_cc(position.side, position.contracts, quote, terms, now_ms)
 
 
+#: (ticker, side) -> (quote, contracts, terms, fee waived, liquidation value): what ``equity_cc``
+#: last marked a position at, reused while the quote is the same object and the rest equal
+MarkMemo = dict[tuple[str, Side], tuple[Quote | None, Decimal, FeeTerms, bool, int]]
+
+
 def equity_cc(account: Account, marks: Mapping[str, Quote | None],
-              terms_of: Callable[[str], FeeTerms] | None = None, now_ms: int = 0) -> int:
-    """Cash plus every open position at its liquidation value: the one equity (risk_limits.md)."""
+              terms_of: Callable[[str], FeeTerms] | None = None, now_ms: int = 0,
+              memo: MarkMemo | None = None) -> int:
+    """Cash plus every open position at its liquidation value: the one equity (risk_limits.md).
+    ``memo`` (kept by the caller across calls) skips re-marking a position whose inputs did
+    not change: quotes are immutable, so the same quote object marks to the same value."""
     total = account.cash_cc
     for (t, side), p in account.positions.items():
         if p.contracts > 0:
             terms = terms_of(t) if terms_of is not None else FeeTerms()
-            total += liquidation_cc(side, p.contracts, marks.get(t), terms, now_ms)
+            q = marks.get(t)
+            if memo is None:
+                total += liquidation_cc(side, p.contracts, q, terms, now_ms)
+                continue
+            waived = terms.waived(now_ms)
+            hit = memo.get((t, side))
+            if hit is not None and hit[0] is q and hit[1] == p.contracts and hit[2] == terms and hit[3] == waived:
+                total += hit[4]
+                continue
+            value = liquidation_cc(side, p.contracts, q, terms, now_ms)
+            if len(memo) > 4 * len(account.positions) + 64:  # (closed positions' entries)
+                memo.clear()
+            memo[(t, side)] = (q, p.contracts, terms, waived, value)
+            total += value
     return total

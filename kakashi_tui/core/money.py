@@ -40,8 +40,16 @@ def on_grid(value: Decimal, step: Decimal) -> bool:
         return False
 
 
+#: every price in [0, 1] on the grid -> its centicents (a Decimal finds its value however written)
+_CC_OF: dict[Decimal, int] = {Decimal(c).scaleb(-4): c for c in range(CC_PER_DOLLAR + 1)}
+
+
 def price_to_cc(p: Decimal) -> int:
     """Exact centicents of an on-grid price; raises if the price is off the $0.0001 grid."""
+    try:
+        return _CC_OF[p]
+    except (KeyError, TypeError):  # (outside [0, 1], off the grid, a signalling NaN)
+        pass
     c = p * CC_PER_DOLLAR
     if c != c.to_integral_value():
         raise ValueError(f"price {p} is not on the $0.0001 grid")

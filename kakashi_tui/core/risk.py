@@ -60,10 +60,12 @@ def daily_cap_cc(day_start_equity_cc: int, pct: Decimal) -> int:
     return int((Decimal(day_start_equity_cc) * pct / 100).to_integral_value(rounding=ROUND_FLOOR))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RiskContext:
     """What the gate needs to know at decision time, all derived from the ledger and feed.
-    Equities are liquidation values (ledger.equity_cc), in centicents."""
+    Equities are liquidation values (ledger.equity_cc), in centicents. Made for every
+    decision and read once: treat it as immutable (not frozen: a frozen dataclass costs
+    a setattr call per field to build)."""
 
     now_ms: int
     kill_switch: bool

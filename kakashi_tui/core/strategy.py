@@ -8,8 +8,8 @@ the threshold, so the broker may walk the book up to it and no further.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,10 +45,10 @@ def pick_side(evs: dict[Side, Decimal | None], threshold: Decimal) -> tuple[Deci
     return max(candidates, key=lambda t: (t[0], t[1] is Side.YES)) if candidates else None
 
 
-@dataclass(frozen=True, slots=True)
-class Proposal:
+class Proposal(NamedTuple):
     """What the strategy proposes, before the risk gate: a ``TradeDecision`` without its
-    verdict (made once the gate has spoken: one validated model per decision)."""
+    verdict (made once the gate has spoken: one validated model per decision). A tuple: one
+    is made for every row that clears the threshold."""
 
     ticker: str
     ts: int
@@ -183,48 +183,101 @@ class _NotExact(Exception):
     """A size past where the integer path is known exact: the caller takes the reference."""
 
 
-def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal,
-                  fee: tuple[int, int, bool], threshold: Decimal, ts: int) -> Proposal | None:
-    p_hat = estimate.p_hat
+#: (p_hat, threshold) -> (places, one centicent in those units, p_hat and threshold in them), or
+#: None past _MAX_PLACES: the per-belief part of every decision, kept (bounded: beliefs change rarely)
+_UNITS: dict[tuple[Decimal, Decimal], tuple[int, int, int, int] | None] = {}
+#: fee terms (``_unit_fee``) -> the one-contract fee at each price in centicents (index: price cc)
+_FEE_1: dict[tuple[int, int, bool], list[int]] = {}
+#: 1 - p for each price on the grid: a YES bid read as a NO ask (and back)
+_MIRROR: tuple[Decimal, ...] = tuple(_ONE - g for g in GRID)
+#: (p_hat, side, best ask cc, fee) -> net EV of one contract, as net_ev writes it (bounded)
+_EVS: dict[tuple[Decimal, Side, int, tuple[int, int, bool]], Decimal] = {}
+_CAP: list[tuple[int, Decimal, int]] = []  # the last (equity, max loss %, cap): one equity a tick
+
+
+def _units(p_hat: Decimal, threshold: Decimal) -> tuple[int, int, int, int] | None:
+    key = (p_hat, threshold)
+    try:
+        return _UNITS[key]
+    except KeyError:
+        pass
     # EVs compared as integers in units of 10^-places dollars: with at most _MAX_PLACES decimal
     # places in p_hat and the threshold, the reference's Decimal sums are exact, so they compare alike
     places = max(4, -int(p_hat.as_tuple().exponent), -int(threshold.as_tuple().exponent))
-    if places > _MAX_PLACES:
+    out = None
+    if places <= _MAX_PLACES and p_hat.is_finite() and threshold.is_finite():
+        out = (places, 10 ** (places - 4), int(p_hat.scaleb(places)), int(threshold.scaleb(places)))
+    if len(_UNITS) > 4096:
+        _UNITS.clear()
+    _UNITS[key] = out
+    return out
+
+
+def _fee_1(fee: tuple[int, int, bool]) -> list[int]:
+    try:
+        return _FEE_1[fee]
+    except KeyError:
+        pass
+    if len(_FEE_1) > 64:  # a handful of fee terms in a run
+        _FEE_1.clear()
+    table = _FEE_1[fee] = [fee_cc_units(100, c, fee) for c in range(10_001)]
+    return table
+
+
+def _cap(equity_cc: int, max_loss_pct: Decimal) -> int:
+    if _CAP and _CAP[0][0] == equity_cc and _CAP[0][1] == max_loss_pct:
+        return _CAP[0][2]
+    cap = per_trade_cap_cc(equity_cc, max_loss_pct)
+    _CAP[:] = [(equity_cc, max_loss_pct, cap)]
+    return cap
+
+
+def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal,
+                  fee: tuple[int, int, bool], threshold: Decimal, ts: int) -> Proposal | None:
+    p_hat = estimate.p_hat
+    units = _units(p_hat, threshold)
+    if units is None:
         raise _NotExact
-    k = 10 ** (places - 4)  # one centicent in those units
-    win_yes = int(p_hat.scaleb(places))
-    thr = int(threshold.scaleb(places))
+    places, k, win_yes, thr = units
+    fee_1 = _fee_1(fee)
     bid_cc, ask_cc, _last = snapshot.prices_cc
-    yc, yq, nc, nq = snapshot._depth
     best: tuple[int, Side, int] | None = None  # (ev, side, ask cc)
-    for side, a_cc, win in ((Side.YES, ask_cc, win_yes),
-                            (Side.NO, None if bid_cc is None else 10_000 - bid_cc, 10 ** places - win_yes)):
-        if a_cc is None:
-            continue
-        ev_i = win - (a_cc + fee_cc_units(100, a_cc, fee)) * k
+    if ask_cc is not None:
+        ev_i = win_yes - (ask_cc + fee_1[ask_cc]) * k
+        if ev_i >= thr:
+            best = (ev_i, Side.YES, ask_cc)
+    if bid_cc is not None:
+        a_cc = 10_000 - bid_cc
+        ev_i = 10 ** places - win_yes - (a_cc + fee_1[a_cc]) * k
         # pick_side: the best EV at or above the threshold, YES on a tie
         if ev_i >= thr and (best is None or ev_i > best[0]):
-            best = (ev_i, side, a_cc)
+            best = (ev_i, Side.NO, a_cc)
     if best is None:
         return None
     _ev, side, best_cc = best
-    best_ask = snapshot.ask(side)
-    assert best_ask is not None
-    win_p = p_hat if side is Side.YES else _ONE - p_hat
-    ev = win_p - best_ask - Decimal(fee_cc_units(100, best_cc, fee)) / 10_000 / _ONE  # as net_ev writes it
+    best_ask = GRID[best_cc]
+    ev_key = (p_hat, side, best_cc, fee)
+    ev = _EVS.get(ev_key)
+    if ev is None:
+        win_p = p_hat if side is Side.YES else _ONE - p_hat
+        ev = win_p - best_ask - Decimal(fee_1[best_cc]) / 10_000 / _ONE  # as net_ev writes it
+        if len(_EVS) > 100_000:
+            _EVS.clear()
+        _EVS[ev_key] = ev
     win = win_yes if side is Side.YES else 10 ** places - win_yes
+    yc, yq, nc, nq = snapshot._depth
     level_cc, level_h = (nc, nq) if side is Side.YES else (yc, yq)  # the other side's bids, mirrored
     limit_cc, available_h, walked = best_cc, 0, 0
-    last_c = None
+    last_c = -1
     if not level_cc:
         walked = 1  # no depth: the best ask with nothing available
     for c, q in zip(level_cc, level_h):
         a_cc = 10_000 - c
-        if win - (a_cc + fee_cc_units(100, a_cc, fee)) * k < thr:
+        if win - (a_cc + fee_1[a_cc]) * k < thr:
             break
         limit_cc, available_h, walked, last_c = a_cc, available_h + q, walked + 1, c
-    limit = best_ask if last_c is None else _ONE - GRID[last_c]
-    cap = per_trade_cap_cc(equity_cc, max_loss_pct)
+    limit = best_ask if last_c < 0 else _MIRROR[last_c]
+    cap = _cap(equity_cc, max_loss_pct)
     # the worst price for the fee in [best ask, limit]: the one nearest $0.50
     w_cc = _PEAK if best_cc <= _PEAK <= limit_cc else (limit_cc if limit_cc < _PEAK else best_cc)
     rounding = max(walked, 1)
@@ -235,8 +288,9 @@ def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_
         return -((-h * limit_cc) // 100) + fee_cc_units(h, w_cc, fee) + rounding
 
     h = 0
-    if limit > 0 and cap > 0 and available_h > 0:  # sizing.max_contracts
-        hi = min(available_h, int(Decimal(cap) / (limit * 100)) + 1)
+    if limit_cc > 0 and cap > 0 and available_h > 0:  # sizing.max_contracts
+        # the reference's int(cap / (limit x 100)) + 1: cap x 100 / limit_cc is exact in 28 digits
+        hi = min(available_h, cap * 100 // limit_cc + 1)
         if hi >= _MAX_H:
             raise _NotExact
         # worst(h) is nondecreasing and lies in [h x rate + r, h x rate + r + 2) with rate =
