@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
+from functools import lru_cache
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,7 +30,7 @@ from kakashi_tui.adapters.store import Control, ControlValue, Store, control_val
 from kakashi_tui.commands import Command, Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate, from_request
 from kakashi_tui.core import broker, risk, strategy
 from kakashi_tui.core.fees import FeeSchedule, FeeTerms
-from kakashi_tui.core.ledger import (Account, Kind, LedgerEntry, buy_entries, equity_cc, sell_entries, settle_entries,
+from kakashi_tui.core.ledger import (Account, Kind, LedgerEntry, MarkMemo, buy_entries, equity_cc, sell_entries, settle_entries,
                                      settlement_fixes)
 from kakashi_tui.core.models import Estimate, Market, TickQuote, TradeDecision
 from kakashi_tui.core.risk import RiskContext, RiskLimits
@@ -84,7 +85,12 @@ def state_label(killed: bool, kill_reason: str, daily_stopped: bool, paused: boo
 
 
 def utc_day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+    return _day_text(ms // 86_400_000)
+
+
+@lru_cache(maxsize=64)
+def _day_text(day: int) -> str:  # (read several times a tick)
+    return datetime.fromtimestamp(day * 86_400, tz=timezone.utc).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,8 @@ class Engine:
         self._ctl: dict[Control, ControlValue] = {}  # this tick's control state (_load_controls)
         self.killed_at: float | None = None  # perf_counter() when the flag last flipped (benchmarks)
         self._market_cache: dict[str, tuple[dict, Market]] = {}  # raw dict -> validated, per ticker
+        self._fees_of: dict[str, tuple[Market, FeeTerms]] = {}  # a market's fee terms, while it is that object
+        self._marks: MarkMemo = {}  # each position's liquidation value, while its inputs are those (equity_cc)
         self.settled: set[str] = store.settled_tickers()  # settlement booked: never traded again
         with store.atomic():
             if store.append_ledger([LedgerEntry(ts=source.now_ms(), kind=Kind.DEPOSIT,
@@ -271,7 +279,7 @@ class Engine:
     # -- helpers ----------------------------------------------------------------------
     def equity(self) -> int:
         """Liquidation equity (ledger.equity_cc): the one marking rule (risk_limits.md)."""
-        return equity_cc(self.account, self.snapshots, self.fee_terms, self.source.now_ms())
+        return equity_cc(self.account, self.snapshots, self.fee_terms, self.source.now_ms(), self._marks)
 
     def _apply(self, entries: list[LedgerEntry]) -> None:
         for e in self.store.append_ledger(entries):
@@ -352,7 +360,7 @@ class Engine:
                     settled += before - len(self.account.positions)
                 self._apply(settlement_fixes(self.account, m, now))
             if m.ticker in self.settled:  # done (disputed too, until its result is final): the DB keeps it
-                for per_market in (self.snapshots, self.quote_history, self.markets, self._market_cache,
+                for per_market in (self.snapshots, self.quote_history, self.markets, self._market_cache, self._fees_of,
                                    self.estimates, self.overrides):
                     per_market.pop(m.ticker, None)
         # a position that outlived its market's settlement (older versions bought settled markets again)
@@ -435,7 +443,7 @@ class Engine:
             reason = row.reason if v is None else v.reason
             if reason is not None:
                 rejected += 1
-                self.store.insert_rejected(now, self.source.name, reason, row.payload, row.market.get("ticker")
+                self.store.insert_rejected(now, self.source.name, reason, row.raw_payload(), row.market.get("ticker")
                                            if isinstance(row.market, dict) else "")
             if v is None:
                 continue
@@ -485,7 +493,17 @@ class Engine:
 
     def fee_terms(self, ticker: str) -> FeeTerms:
         """The market's fee terms: config overrides, else the exchange's series fee (core/fees.py)."""
-        return self.fees.for_market(self.markets.get(ticker))
+        return self._fee_terms_of(self.markets.get(ticker))
+
+    def _fee_terms_of(self, m: Market | None) -> FeeTerms:
+        if m is None:
+            return self.fees.for_market(None)
+        hit = self._fees_of.get(m.ticker)
+        if hit is not None and hit[0] is m:  # a market's object is replaced when it changes
+            return hit[1]
+        terms = self.fees.for_market(m)
+        self._fees_of[m.ticker] = (m, terms)
+        return terms
 
     def _set_estimate(self, e: Estimate) -> None:
         if e.ticker in self.overrides and e.source != OPERATOR_SOURCE:
@@ -514,7 +532,7 @@ class Engine:
             return None
         if m.market_type == "scalar":
             return None  # Kakashi declines to trade scalar markets (rules.md); a held one still settles
-        d = strategy.propose(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self.fee_terms(s.ticker),
+        d = strategy.propose(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self._fee_terms_of(m),
                              self.cfg.strategy, now, ts=now)  # stamped now, with this tick's equity
         if d is None:
             return None

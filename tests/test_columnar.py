@@ -332,3 +332,22 @@ def test_a_rejected_row_keeps_the_row_checks_reason(bad):
     checked = check_batch(table, None)
     assert not checked.valid[0] and not checked.plain[0]
     assert checked.reasons[0].startswith("snapshot") and "crossed" in checked.reasons[0]
+
+
+def test_a_quote_handed_over_alone_is_taken_as_it_is_and_its_raw_form_made_only_if_rejected():
+    # a catalog replay hands a plainly valid row over as its Quote alone (no raw dict per row)
+    from kakashi_tui.adapters.source import RawRow
+    from kakashi_tui.core.validate import SETTLED_QUOTE
+    from tests.conftest import book
+
+    q = book(ticker="T", ts=SIM_START_MS)
+    market = {"ticker": "T", "status": "open"}
+    v = validate_row(market, None, SIM_START_MS, quote=q)
+    assert v.snapshot is q and v.reason is None and v.market is not None
+    assert validate_row(market, None, SIM_START_MS, settled={"T"}, quote=q).reason == SETTLED_QUOTE
+    assert validate_row(market, None, SIM_START_MS).snapshot is None  # a market row alone
+    made = []
+    row = RawRow(market=market, snapshot=None, payload=None, quote=q,
+                 evidence=lambda: made.append(1) or {"ticker": "T"})
+    assert made == [] and row.raw_payload() == {"ticker": "T"} and made == [1]
+    assert RawRow(market=market, snapshot={"a": 1}, payload={"a": 1}).raw_payload() == {"a": 1}

@@ -24,6 +24,7 @@ Parity is the contract: both give the same decisions, fills, ledger and final ca
 from __future__ import annotations
 
 import os
+from functools import partial
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -132,11 +133,19 @@ class Levels:
         return out
 
     def depth(self, rows: np.ndarray) -> list[tuple[list[int], list[int]]]:
-        """(prices, quantities) of many plainly valid rows, as ints (the Quote's depth)."""
-        if self._lists is None:
-            self._lists = (self.price.tolist(), self.qty.tolist(), bool(self.p_null.any() or self.q_null.any()))
-        plist, qlist, _nulls = self._lists
-        return [(plist[s:s + k], qlist[s:s + k]) for s, k in zip(self.start[rows].tolist(), self.length[rows].tolist())]
+        """(prices, quantities) of many plainly valid rows, as ints (the Quote's depth). Only
+        these rows' levels become Python ints (a tick hands over a few rows of a large batch)."""
+        length = self.length[rows]
+        ends = np.cumsum(length)
+        # the flat index of every level of these rows, in order
+        flat = np.repeat(self.start[rows] - (ends - length), length) + np.arange(int(ends[-1]) if len(ends) else 0)
+        plist, qlist = self.price[flat].tolist(), self.qty[flat].tolist()
+        out = []
+        s = 0
+        for e in ends.tolist():
+            out.append((plist[s:e], qlist[s:e]))
+            s = e
+        return out
 
     def raw(self, i: int) -> list[Any] | None:
         if self.list_null[i]:
@@ -153,8 +162,22 @@ _PAIRS: dict[tuple[int, int], tuple[Any, Any]] = {}
 _LEVEL_TEXT: dict[tuple[int, int], str] = {}
 
 
+#: a whole depth -> its stored text (a market's book repeats from tick to tick), bounded like _PAIRS
+_BOOK_TEXT: dict[tuple[tuple[int, ...], ...], str] = {}
+
+
 def _book_text(yc: list[int], yq: list[int], nc: list[int], nq: list[int]) -> str:
-    """models.book_text of a depth, its level texts kept across rows."""
+    """models.book_text of a depth, whole books and level texts kept across rows."""
+    key = (tuple(yc), tuple(yq), tuple(nc), tuple(nq))
+    text = _BOOK_TEXT.get(key)
+    if text is None:
+        if len(_BOOK_TEXT) > 200_000:
+            _BOOK_TEXT.clear()
+        text = _BOOK_TEXT[key] = _levels_text(yc, yq, nc, nq)
+    return text
+
+
+def _levels_text(yc: list[int], yq: list[int], nc: list[int], nq: list[int]) -> str:
     if not yc and not nc:
         return ""
     texts = _LEVEL_TEXT
@@ -669,6 +692,8 @@ class CatalogSource:
         tl, st = self.tl, self.stats
         code_of: dict[str, int] = {}
         belief = np.full(64, np.nan)  # market code -> belief as of the tick being played
+        held_was: set[str] = set()
+        held_mask = np.zeros(1, dtype=bool)  # market code -> held (as of held_was)
 
         def gcode(t: str) -> int:
             nonlocal belief
@@ -728,8 +753,11 @@ class CatalogSource:
                     hit = send[lo:hi]
                     held = self.watch_for()  # positions as of the tick before this one
                     if held:
-                        codes = [code_of[t] for t in held if t in code_of]
-                        hit = hit | (valid[lo:hi] & np.isin(rows_g[lo:hi], codes))
+                        if held != held_was or len(held_mask) < len(code_of) + 1:
+                            held_was = set(held)
+                            held_mask = np.zeros(len(code_of) + 1, dtype=bool)  # [-1]: rows without a ticker
+                            held_mask[[code_of[t] for t in held if t in code_of]] = True
+                        hit = hit | (valid[lo:hi] & held_mask[rows_g[lo:hi]])
                     idx = (np.flatnonzero(hit) + lo).tolist()
                     n_valid = int(n_valid_before[hi] - n_valid_before[lo])
                     st.snapshots += n_valid
@@ -768,8 +796,21 @@ def _raw_rows(tl: Timeline, parts: TickParts, checked: Checked | None, rows: lis
     tl.enter(parts)
     out = [RawRow(market=m, snapshot=None, payload={"type": "market", **m}) for m in parts.markets]
     if checked is not None and rows:
-        for raw, q in zip(checked.raws(rows), checked.quotes(rows)):
-            out.append(RawRow(market=tl.market_for(raw["ticker"]), snapshot=raw, payload=raw, quote=q))
+        # A plainly valid row within the tick's clock goes over as its Quote alone (its raw form
+        # is made only if the engine rejects it); the others as the raw row the engine checks.
+        latest = parts.ts + FUTURE_SKEW_MS
+        quotes = checked.quotes(rows)
+        need = [i for i, q in zip(rows, quotes) if q is None or q.ts > latest]
+        raws = dict(zip(need, checked.raws(need)))
+        market_for, names, codes = tl.market_for, checked.names, checked.codes
+        for i, q in zip(rows, quotes):
+            raw = raws.get(i)
+            if raw is None and q is not None:
+                out.append(RawRow(market=market_for(q.ticker), snapshot=None, payload=None, quote=q,
+                                  evidence=partial(checked.raw, i)))
+            else:
+                assert raw is not None
+                out.append(RawRow(market=market_for(names[codes[i]]), snapshot=raw, payload=raw, quote=q))
     out += [RawRow(market={}, snapshot=None, payload=p, reason=r) for r, p in parts.rejected]
     return out
 

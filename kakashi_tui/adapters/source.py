@@ -7,6 +7,7 @@ edge. The engine validates them; a row that fails is rejected with its reason an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +23,13 @@ class RawRow:
     # optional: ``snapshot`` already made a Quote by a check with exactly the row check's rules
     # (a catalog's vectorised check); the engine takes it instead of checking the row again
     quote: Quote | None = None
+    # optional: ``payload`` made on demand, for a row handed over as a ``quote`` alone (no
+    # ``snapshot``): a catalog turns a row back into its raw form only if the engine rejects it
+    evidence: Callable[[], Any] | None = None
+
+    def raw_payload(self) -> Any:
+        """What the source sent, as kept with a rejected row."""
+        return self.payload if self.evidence is None else self.evidence()
 
 
 @dataclass

@@ -187,7 +187,9 @@ def validate_row(market: dict[str, Any], snapshot: dict[str, Any] | None, now_ms
     ``settled``: tickers whose settlement is booked: their quotes are refused (SETTLED_QUOTE).
     ``quote``: ``snapshot`` as the quick check would make it, made by a check with the same
     rules but no clock (a catalog's vectorised check); taken when its time is not ahead of
-    ``now_ms`` by more than the allowed skew, else ``snapshot`` is checked here.
+    ``now_ms`` by more than the allowed skew, else ``snapshot`` is checked here. A ``quote``
+    given without its ``snapshot`` is taken as it is: its maker checked its time against the
+    tick's clock (a catalog hands plainly valid rows over that way).
 
     Book levels may be given as {"price", "qty"} dicts or [price, qty] pairs.
     """
@@ -199,15 +201,18 @@ def validate_row(market: dict[str, Any], snapshot: dict[str, Any] | None, now_ms
             m = Market.model_validate(market, context=ctx)
         except ValidationError as e:
             return Validated(None, None, "market " + rejection_reason(e))
-    if snapshot is None:
+    if snapshot is None and quote is None:
         return Validated(m, None, None)
     if m.status.settled:  # over: its row says so (its last quote is not news, nor bad data)
         return Validated(m, None, None)
     if m.ticker in settled:  # booked as settled, yet quoted as if trading: refused, never traded again
         return Validated(m, None, SETTLED_QUOTE)
-    s: Quote | None = (quote if quote is not None and quote.ts <= now_ms + FUTURE_SKEW_MS
-                       else quick_snapshot(snapshot, now_ms))
+    s: Quote | None = quote
+    if quote is None or (snapshot is not None and quote.ts > now_ms + FUTURE_SKEW_MS):
+        assert snapshot is not None  # (a quote alone, or a snapshot)
+        s = quick_snapshot(snapshot, now_ms)
     if s is None:
+        assert snapshot is not None
         try:
             s = Quote.from_snapshot(Snapshot.model_validate(model_input(snapshot), context=ctx))
         except ValidationError as e:
