@@ -233,7 +233,9 @@ def test_equity_with_a_memo_marks_as_without_one_while_quotes_and_holdings_chang
     acct = _account(*buy_entries(fill_buy(decision(n=10, limit="0.45"), s1, M, ts=5), 1))
     memo: dict = {}
     waiver = FeeTerms(waiver_until_ts=100)
-    for marks, terms_of, now in [({"T": s1}, None, 0), ({"T": s1}, None, 0), ({"T": s2}, None, 0),
+    s1_later = book(yes=((0.40, 50),), no=((0.55, 50),), ts=9_000)  # the same book, another quote
+    assert s1_later.same_book(s1) and not s2.same_book(s1) and not s1.same_book(None)
+    for marks, terms_of, now in [({"T": s1}, None, 0), ({"T": s1_later}, None, 0), ({"T": s2}, None, 0),
                                  ({"T": s2}, lambda _t: waiver, 50), ({"T": s2}, lambda _t: waiver, 150),
                                  ({"T": None}, None, 0), ({"T": s1}, None, 0)]:
         assert equity_cc(acct, marks, terms_of, now, memo) == equity_cc(acct, marks, terms_of, now)

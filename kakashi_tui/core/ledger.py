@@ -237,7 +237,7 @@ def mark_cc(position: Position, quote: Quote | None, terms: FeeTerms = FeeTerms(
 
 
 #: (ticker, side) -> (quote, contracts, terms, fee waived, liquidation value): what ``equity_cc``
-#: last marked a position at, reused while the quote is the same object and the rest equal
+#: last marked a position at, reused while the quote's book and the rest are the same
 MarkMemo = dict[tuple[str, Side], tuple[Quote | None, Decimal, FeeTerms, bool, int]]
 
 
@@ -246,7 +246,7 @@ def equity_cc(account: Account, marks: Mapping[str, Quote | None],
               memo: MarkMemo | None = None) -> int:
     """Cash plus every open position at its liquidation value: the one equity (risk_limits.md).
     ``memo`` (kept by the caller across calls) skips re-marking a position whose inputs did
-    not change: quotes are immutable, so the same quote object marks to the same value."""
+    not change: the same quote, or one with the same prices and book (``Quote.same_book``)."""
     total = account.cash_cc
     for (t, side), p in account.positions.items():
         if p.contracts > 0:
@@ -257,7 +257,8 @@ def equity_cc(account: Account, marks: Mapping[str, Quote | None],
                 continue
             waived = terms.waived(now_ms)
             hit = memo.get((t, side))
-            if hit is not None and hit[0] is q and hit[1] == p.contracts and hit[2] == terms and hit[3] == waived:
+            if (hit is not None and (hit[0] is q or (q is not None and q.same_book(hit[0])))
+                    and hit[1] == p.contracts and hit[2] == terms and hit[3] == waived):
                 total += hit[4]
                 continue
             value = liquidation_cc(side, p.contracts, q, terms, now_ms)

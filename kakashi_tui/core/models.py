@@ -378,6 +378,10 @@ class Quote:
                 and other.prices_cc == self.prices_cc and other.volume_h == self.volume_h
                 and other.book_text == self.book_text)
 
+    def same_book(self, other: "Quote | None") -> bool:
+        """The same prices and book as ``other`` (whatever the market or time): they mark alike."""
+        return (other is not None and other.prices_cc == self.prices_cc and other.book_text == self.book_text)
+
     @classmethod
     def from_snapshot(cls, s: Snapshot) -> "Quote":
         """The Quote of a row pydantic accepted (quiet sides read as none)."""

@@ -69,14 +69,30 @@ def count(value: str | int | Decimal) -> Decimal:
 
 
 def count_to_hundredths(n: Decimal) -> int:
+    try:
+        return _H_OF[n]
+    except (KeyError, TypeError):  # (a count hundredths_to_count has not made lately; a signalling NaN)
+        pass
     h = n * 100
     if h != h.to_integral_value():
         raise ValueError(f"count {n} is not on the 0.01 grid")
     return int(h)
 
 
+#: the counts made lately, both ways (sizes and book quantities repeat): bounded, refilled on use
+_COUNT_OF: dict[int, Decimal] = {}
+_H_OF: dict[Decimal, int] = {}
+
+
 def hundredths_to_count(h: int) -> Decimal:
-    return Decimal(h).scaleb(-2)
+    n = _COUNT_OF.get(h)
+    if n is None:
+        if len(_COUNT_OF) > 65_536:
+            _COUNT_OF.clear()
+            _H_OF.clear()
+        n = _COUNT_OF[h] = Decimal(h).scaleb(-2)
+        _H_OF[n] = h
+    return n
 
 
 def fmt_count(n: Decimal) -> str:

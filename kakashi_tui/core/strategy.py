@@ -147,7 +147,8 @@ _COEF_DIGITS = 6
 _MAX_H = 10 ** 13
 _MAX_PLACES = 20
 _PEAK = 5_000  # $0.50 in centicents: where P(1-P) peaks
-_UNIT_FEES: dict[FeeTerms, tuple[int, int, bool] | None] = {}
+#: id(terms) -> (terms, their integers): the engine hands over one terms object per market
+_UNIT_FEE_OF: dict[int, tuple[FeeTerms, tuple[int, int, bool] | None]] = {}
 
 
 def _unit_fee(terms: FeeTerms, now_ms: int) -> tuple[int, int, bool] | None:
@@ -155,18 +156,22 @@ def _unit_fee(terms: FeeTerms, now_ms: int) -> tuple[int, int, bool] | None:
     None when the integer path would not be exact (a coefficient with many digits)."""
     if terms.waived(now_ms):
         return 0, 1, False
-    try:
-        return _UNIT_FEES[terms]
-    except KeyError:
-        pass
+    hit = _UNIT_FEE_OF.get(id(terms))  # the same terms object, decision after decision (no hashing)
+    if hit is not None and hit[0] is terms:
+        return hit[1]
+    out = _unit_fee_of(terms)
+    if len(_UNIT_FEE_OF) > 1024:
+        _UNIT_FEE_OF.clear()
+    _UNIT_FEE_OF[id(terms)] = (terms, out)  # (kept alive with its id: the id is not reused)
+    return out
+
+
+def _unit_fee_of(terms: FeeTerms) -> tuple[int, int, bool] | None:
     c = terms.coefficient
     out = None
     if c.is_finite() and c >= 0 and len(c.as_tuple().digits) <= _COEF_DIGITS:
         num, den = c.as_integer_ratio()
         out = (num, den, terms.fee_type is FeeType.FLAT)
-    if len(_UNIT_FEES) > 1024:  # bounded: fee terms are per series, a handful
-        _UNIT_FEES.clear()
-    _UNIT_FEES[terms] = out
     return out
 
 
