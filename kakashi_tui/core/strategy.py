@@ -195,8 +195,6 @@ _UNITS: dict[tuple[Decimal, Decimal], tuple[int, int, int, int] | None] = {}
 _FEE_1: dict[tuple[int, int, bool], list[int]] = {}
 #: 1 - p for each price on the grid: a YES bid read as a NO ask (and back)
 _MIRROR: tuple[Decimal, ...] = tuple(_ONE - g for g in GRID)
-#: (p_hat, side, best ask cc, fee) -> net EV of one contract, as net_ev writes it (bounded)
-_EVS: dict[tuple[Decimal, Side, int, tuple[int, int, bool]], Decimal] = {}
 _CAP: list[tuple[int, Decimal, int]] = []  # the last (equity, max loss %, cap): one equity a tick
 
 
@@ -237,9 +235,16 @@ def _cap(equity_cc: int, max_loss_pct: Decimal) -> int:
     return cap
 
 
-def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal,
-                  fee: tuple[int, int, bool], threshold: Decimal, ts: int) -> Proposal | None:
-    p_hat = estimate.p_hat
+#: What a belief makes of a book, whatever the equity: (p_hat, threshold, fee, prices, book) ->
+#: (side, best ask cc, best ask, EV, limit cc, limit, hundredths available, levels walked), or
+#: None (no side clears the threshold). A market's book and belief repeat from tick to tick
+#: (most of a replay's decisions are of a book seen before); bounded.
+_Priced = tuple[Side, int, Decimal, Decimal, int, Decimal, int, int]
+_PRICED: dict[tuple[Decimal, Decimal, tuple[int, int, bool], tuple[int | None, int | None, int | None], str],
+              _Priced | None] = {}
+
+
+def _price(snapshot: Quote, p_hat: Decimal, fee: tuple[int, int, bool], threshold: Decimal) -> _Priced | None:
     units = _units(p_hat, threshold)
     if units is None:
         raise _NotExact
@@ -261,14 +266,8 @@ def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_
         return None
     _ev, side, best_cc = best
     best_ask = GRID[best_cc]
-    ev_key = (p_hat, side, best_cc, fee)
-    ev = _EVS.get(ev_key)
-    if ev is None:
-        win_p = p_hat if side is Side.YES else _ONE - p_hat
-        ev = win_p - best_ask - Decimal(fee_1[best_cc]) / 10_000 / _ONE  # as net_ev writes it
-        if len(_EVS) > 100_000:
-            _EVS.clear()
-        _EVS[ev_key] = ev
+    win_p = p_hat if side is Side.YES else _ONE - p_hat
+    ev = win_p - best_ask - Decimal(fee_1[best_cc]) / 10_000 / _ONE  # as net_ev writes it
     win = win_yes if side is Side.YES else 10 ** places - win_yes
     yc, yq, nc, nq = snapshot._depth
     level_cc, level_h = (nc, nq) if side is Side.YES else (yc, yq)  # the other side's bids, mirrored
@@ -282,6 +281,23 @@ def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_
             break
         limit_cc, available_h, walked, last_c = a_cc, available_h + q, walked + 1, c
     limit = best_ask if last_c < 0 else _MIRROR[last_c]
+    return side, best_cc, best_ask, ev, limit_cc, limit, available_h, walked
+
+
+def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal,
+                  fee: tuple[int, int, bool], threshold: Decimal, ts: int) -> Proposal | None:
+    p_hat = estimate.p_hat
+    key = (p_hat, threshold, fee, snapshot.prices_cc, snapshot.book_text)  # (the book text is the depth's stored form)
+    try:
+        priced = _PRICED[key]
+    except KeyError:
+        priced = _price(snapshot, p_hat, fee, threshold)
+        if len(_PRICED) > 100_000:
+            _PRICED.clear()
+        _PRICED[key] = priced
+    if priced is None:
+        return None
+    side, best_cc, best_ask, ev, limit_cc, limit, available_h, walked = priced
     cap = _cap(equity_cc, max_loss_pct)
     # the worst price for the fee in [best ask, limit]: the one nearest $0.50
     w_cc = _PEAK if best_cc <= _PEAK <= limit_cc else (limit_cc if limit_cc < _PEAK else best_cc)
