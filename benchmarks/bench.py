@@ -164,7 +164,7 @@ def bench_replay(n: int, markets: int) -> None:
     from kakashi_tui.adapters.replay import ReplayEstimator, ReplaySource, group_ticks, read_jsonl
     from kakashi_tui.config import KakashiConfig
     from kakashi_tui.core.validate import quick_snapshot
-    from kakashi_tui.runtime import replay_service
+    from kakashi_tui.runtime import REPLAY_COMMIT_EVERY, replay_service
 
     with tempfile.TemporaryDirectory() as d:
         # the per-row path, as before: JSONL through the full engine tick, every row
@@ -181,7 +181,7 @@ def bench_replay(n: int, markets: int) -> None:
 
         service.on_report(count)
         t0, c0 = time.perf_counter(), time.process_time()
-        service.run_here(source.has_next)
+        service.run_here(source.has_next, commit_every=REPLAY_COMMIT_EVERY)  # as `kakashi replay` does
         dt, row_cpu = time.perf_counter() - t0, time.process_time() - c0
         decisions = store.db.execute_sql("SELECT count(*) FROM decisions").fetchone()[0]
         store.close()
@@ -191,7 +191,7 @@ def bench_replay(n: int, markets: int) -> None:
         catalog_source = CatalogSource(root)
         service, close = replay_service(str(Path(d) / "c.db"), catalog_source, catalog_source, KakashiConfig())
         t0, c0 = time.perf_counter(), time.process_time()
-        service.run_here(catalog_source.has_next)
+        service.run_here(catalog_source.has_next, commit_every=REPLAY_COMMIT_EVERY)
         col_s, col_cpu = time.perf_counter() - t0, time.process_time() - c0
         close()
         st = catalog_source.stats

@@ -395,7 +395,7 @@ class Engine:
                 if d.accepted:
                     fill = broker.fill_buy(d, s, self.fee_terms(s.ticker), now)
                     if fill is None:
-                        d = d.model_copy(update={"reason": "accepted; nothing to fill at the limit"})
+                        d = d._replace(reason="accepted; nothing to fill at the limit")
                 decisions.append(d)
                 if d.accepted and fill is not None:
                     # the decisions before it in one executemany, then this one for its id

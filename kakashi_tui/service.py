@@ -244,6 +244,7 @@ class TradingService:
         failed (logged; retried by the next call) or the service is stopped."""
         if self._closed:
             return None
+        self._applied_in_step = False
         batch, fetch_ms = self._engine.fetch()  # the network, outside any transaction and lock
         applied: list[_Pending] = []
 

@@ -45,10 +45,10 @@ def test_each_guardrail_rejects_with_its_reason(change, reason):
 
 def test_quote_exactly_at_max_age_passes_and_zero_size_rejects():
     assert check(DEC, replace(CTX, quote_ts=NOW - 30_000), LIMITS)[0]
-    ok, why = check(DEC.model_copy(update={"contracts": D(0), "worst_case_cc": 0}), CTX, LIMITS)
+    ok, why = check(DEC._replace(contracts=D(0), worst_case_cc=0), CTX, LIMITS)
     assert not ok and why == risk.ZERO_SIZE
     # Without order-book levels (Kalshi's books need an API key) the reason says so.
-    ok, why = check(DEC.model_copy(update={"contracts": D(0), "worst_case_cc": 0}), replace(CTX, book_depth=False),
+    ok, why = check(DEC._replace(contracts=D(0), worst_case_cc=0), replace(CTX, book_depth=False),
                     LIMITS)
     assert not ok and why == risk.NO_DEPTH
 

@@ -134,12 +134,12 @@ def test_decide_in_integer_units_equals_the_decimal_reference(q, p_hat, equity, 
     got = decide(q, e, equity, pct, terms, cfg, 5_000, ts)
     want = decide_decimal(q, e, equity, pct, terms, cfg, 5_000)
     if want is not None and ts is not None:
-        want = want.model_copy(update={"ts": ts})
+        want = want._replace(ts=ts)
     assert got == want
     proposed = propose(q, e, equity, pct, terms, cfg, 5_000, ts)
     assert (proposed is None) == (want is None)
     if proposed is not None:
-        assert proposed.decision(True, "accepted") == want.model_copy(update={"accepted": True, "reason": "accepted"})
+        assert proposed.decision(True, "accepted") == want._replace(accepted=True, reason="accepted")
     if got is not None:
         assert got.limit_price == want.limit_price and got.contracts == want.contracts
 
@@ -149,3 +149,15 @@ def test_decide_past_the_exact_range_takes_the_reference():
     e = est(0.90)
     d = decide(s, e, 10**17, D("1"), M, StrategyConfig())
     assert d == decide_decimal(s, e, 10**17, D("1"), M, StrategyConfig()) and d.contracts > 10**9
+
+
+def test_a_proposal_is_a_decision_without_its_verdict():
+    from kakashi_tui.core.models import TradeDecision
+    from kakashi_tui.core.strategy import Proposal
+
+    assert Proposal._fields == TradeDecision._fields[:-2]  # decision() passes the fields in order
+    p = Proposal("T", 5, Side.NO, D("1.50"), D("0.44"), D("0.42"), D("0.4"), D("0.1"), 700, 9_000)
+    d = p.decision(True, "accepted")
+    assert (d.ticker, d.side, d.contracts, d.worst_case_cc, d.equity_cc, d.accepted, d.reason) == (
+        "T", Side.NO, D("1.50"), 700, 9_000, True, "accepted")
+    assert d._replace(reason="x").reason == "x" and d.accepted

@@ -24,10 +24,10 @@ Parity is the contract: both give the same decisions, fills, ledger and final ca
 from __future__ import annotations
 
 import os
-from functools import partial
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import numpy as np

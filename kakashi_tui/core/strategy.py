@@ -47,8 +47,7 @@ def pick_side(evs: dict[Side, Decimal | None], threshold: Decimal) -> tuple[Deci
 
 class Proposal(NamedTuple):
     """What the strategy proposes, before the risk gate: a ``TradeDecision`` without its
-    verdict (made once the gate has spoken: one validated model per decision). A tuple: one
-    is made for every row that clears the threshold."""
+    verdict (made once the gate has spoken). Its fields are the decision's first ones, in order."""
 
     ticker: str
     ts: int
@@ -62,10 +61,7 @@ class Proposal(NamedTuple):
     equity_cc: int
 
     def decision(self, accepted: bool = False, reason: str = "") -> TradeDecision:
-        return TradeDecision(ticker=self.ticker, ts=self.ts, side=self.side, contracts=self.contracts,
-                             limit_price=self.limit_price, best_ask=self.best_ask, p_hat=self.p_hat,
-                             ev_per_contract=self.ev_per_contract, worst_case_cc=self.worst_case_cc,
-                             equity_cc=self.equity_cc, accepted=accepted, reason=reason)
+        return TradeDecision(*self, accepted, reason)  # (the same fields, in the same order)
 
 
 def decide(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal, terms: FeeTerms,
