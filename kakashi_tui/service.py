@@ -60,7 +60,8 @@ FRONT_END_SWITCH_S = 0.0005
 # Young collections every this many allocations instead of CPython's 700: a tick of 1,000
 # markets allocates tens of thousands of tracked objects, and every ten young collections
 # may trigger a full one (100-300 ms with 1,000 markets on a loaded machine) that stops
-# every thread, keys included. Fewer young collections, far fewer full ones.
+# every thread, keys included. Fewer young collections, far fewer full ones. A replay on the
+# calling thread (run_here) takes the same setting: ~5% of its time went to collections.
 FRONT_END_GC_THRESHOLD0 = 20_000
 
 
@@ -309,19 +310,23 @@ class TradingService:
         def going() -> bool:
             return more() and not self._stop.is_set() and (self.max_ticks is None or n < self.max_ticks)
 
-        if commit_every <= 1:
-            while going():
-                self.step()
-                n += 1
-            return n
-        while going():
-            with self._writer, self._engine.store.atomic():
-                for _ in range(commit_every):
+        self._fewer_collections()  # (as on the service's thread: a replay allocates as a live tick does)
+        try:
+            if commit_every <= 1:
+                while going():
                     self.step()
                     n += 1
-                    if self._applied_in_step or not going():
-                        break
-        return n
+                return n
+            while going():
+                with self._writer, self._engine.store.atomic():
+                    for _ in range(commit_every):
+                        self.step()
+                        n += 1
+                        if self._applied_in_step or not going():
+                            break
+            return n
+        finally:
+            self._restore_process_settings()
 
     def _maybe_view(self, force: bool = False) -> None:
         if self._view_listeners and (force or time.monotonic() - self._last_view_at >= 1 / self.view_hz):
@@ -358,6 +363,11 @@ class TradingService:
             self.finished.set()
             self._close_thread_connection()
 
+    def _fewer_collections(self) -> None:
+        if gc.get_threshold()[0] < FRONT_END_GC_THRESHOLD0:  # put back by _restore_process_settings
+            self._gc_was = gc.get_threshold()
+            gc.set_threshold(FRONT_END_GC_THRESHOLD0, *gc.get_threshold()[1:])
+
     def _restore_process_settings(self) -> None:
         """Put back the GIL switch interval and collector threshold start() changed (once)."""
         switch, self._switch_was = self._switch_was, None
@@ -381,9 +391,7 @@ class TradingService:
         if sys.getswitchinterval() > FRONT_END_SWITCH_S:  # the process's settings: put back by stop()
             self._switch_was = sys.getswitchinterval()
             sys.setswitchinterval(FRONT_END_SWITCH_S)
-        if gc.get_threshold()[0] < FRONT_END_GC_THRESHOLD0:
-            self._gc_was = gc.get_threshold()
-            gc.set_threshold(FRONT_END_GC_THRESHOLD0, *gc.get_threshold()[1:])
+        self._fewer_collections()
         self._thread = threading.Thread(target=self._run, name="kakashi-engine", daemon=True)
         self._thread.start()
 

@@ -802,12 +802,11 @@ def _raw_rows(tl: Timeline, parts: TickParts, checked: Checked | None, rows: lis
         quotes = checked.quotes(rows)
         need = [i for i, q in zip(rows, quotes) if q is None or q.ts > latest]
         raws = dict(zip(need, checked.raws(need)))
-        market_for, names, codes = tl.market_for, checked.names, checked.codes
+        market_for, names, codes, raw_of = tl.market_for, checked.names, checked.codes, checked.raw
         for i, q in zip(rows, quotes):
             raw = raws.get(i)
-            if raw is None and q is not None:
-                out.append(RawRow(market=market_for(q.ticker), snapshot=None, payload=None, quote=q,
-                                  evidence=partial(checked.raw, i)))
+            if raw is None and q is not None:  # (positional: RawRow's fields in order, one a row)
+                out.append(RawRow(market_for(q.ticker), None, None, None, q, partial(raw_of, i)))
             else:
                 assert raw is not None
                 out.append(RawRow(market=market_for(names[codes[i]]), snapshot=raw, payload=raw, quote=q))
