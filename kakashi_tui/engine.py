@@ -423,7 +423,7 @@ class Engine:
             tick=self.tick_count, ts=now, saved=saved, rejected=rejected, decisions=tuple(decisions),
             fills=fills, settled=settled, errors=tuple(batch.errors), latency_ms=fetch_ms,
             cash_cc=self.account.cash_cc, equity_cc=eq,
-            open_positions=len(self.account.open_positions()), state=self._state_now(stopped))
+            open_positions=self.account.open_count(), state=self._state_now(stopped))
 
     def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[TickQuote], int, int]:
         """Validate and persist one fetch (inside the caller's transaction)."""

@@ -4,12 +4,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kakashi_tui.core import broker
 from kakashi_tui.core.broker import fill_buy, fill_sell, liquidation_cc
 from kakashi_tui.core.fees import FeeTerms
 from kakashi_tui.core.ledger import (Account, Kind, LedgerEntry, buy_entries, equity_cc, mark_cc, sell_entries,
                                      settle_entries, settlement_fixes)
 from kakashi_tui.core.models import Market, Side, TradeDecision
 from tests.conftest import book
+from tests.test_strategy_sizing import _quotes, _terms
 
 M = FeeTerms()  # 0.07, quadratic
 
@@ -243,3 +245,22 @@ def test_equity_with_a_memo_marks_as_without_one_while_quotes_and_holdings_chang
     before = equity_cc(acct, marks, None, 0, memo)
     acct = _account(*buy_entries(fill_buy(decision(n=20, limit="0.45"), s1, M, ts=5), 1))  # more contracts
     assert equity_cc(acct, marks, None, 0, memo) == equity_cc(acct, marks) != before
+
+
+@given(st.data())
+def test_marks_in_integer_units_equal_the_decimal_walk(data):
+    # liquidation_cc takes an integer path (every open position is marked every tick); the
+    # Decimal walk through the fee accumulator is the reference
+    q = data.draw(_quotes())
+    terms = data.draw(_terms)
+    side = data.draw(st.sampled_from(list(Side)))
+    contracts = D(data.draw(st.integers(min_value=1, max_value=10**9))).scaleb(-2)
+    ts = data.draw(st.sampled_from([0, 5_000, 20_000]))
+    got = liquidation_cc(side, contracts, q, terms, ts)
+    saved = broker._MAX_H_EXACT
+    broker._MAX_H_EXACT = 0  # every count past the bound: the Decimal walk
+    try:
+        want = liquidation_cc(side, contracts, q, terms, ts)
+    finally:
+        broker._MAX_H_EXACT = saved
+    assert got == want

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from kakashi_tui.core.fees import FeeAccumulator, FeeTerms
+from kakashi_tui.core.fees import FeeAccumulator, FeeTerms, UnitFee, order_fee_cc_units, unit_fee
 from kakashi_tui.core.models import Fill, Quote, Side, TradeDecision
-from kakashi_tui.core.money import ceil_cc, floor_cc
+from kakashi_tui.core.money import ceil_cc, count_to_hundredths, floor_cc
 
 
 def _walk(levels: list[tuple[Decimal, Decimal]], want: Decimal,
@@ -77,6 +77,10 @@ def liquidation_cc(side: Side, contracts: Decimal, quote: Quote | None, terms: F
     gives nothing better to go on)."""
     if quote is None or contracts <= 0:
         return 0
+    units = unit_fee(terms, ts)
+    want = count_to_hundredths(contracts)
+    if units is not None and want < _MAX_H_EXACT and len(quote._depth[0]) + len(quote._depth[2]) <= _MAX_LEVELS_EXACT:
+        return _liquidation_units(side, want, quote, units)
     levels = quote.bid_levels(side)
     if not levels:
         bid = quote.bid(side)
@@ -88,3 +92,34 @@ def liquidation_cc(side: Side, contracts: Decimal, quote: Quote | None, terms: F
         return 0
     value, fee = _priced(taken, False, terms, ts)
     return max(0, value - fee)
+
+
+# Below these (10^9 contracts, a thousand levels), the Decimal path's fee sums stay within its
+# 28 digits, so the integer path below gives its very centicents (a property test holds them).
+_MAX_H_EXACT = 10 ** 11
+_MAX_LEVELS_EXACT = 1_000
+
+
+def _liquidation_units(side: Side, want_h: int, quote: Quote, fee: UnitFee) -> int:
+    """``liquidation_cc`` in centicents and hundredths: marks run for every open position
+    every tick."""
+    yc, yq, nc, nq = quote._depth
+    cs, qs = (yc, yq) if side is Side.YES else (nc, nq)
+    if not cs:  # no depth: the top-of-book bid taken as deep enough
+        bid_cc, ask_cc, _last = quote.prices_cc
+        top = bid_cc if side is Side.YES else (None if ask_cc is None else 10_000 - ask_cc)
+        if top is None:
+            return 0
+        cs, qs = [top], [want_h]
+    taken: list[tuple[int, int]] = []
+    left = want_h
+    for c, q in zip(cs, qs):
+        if left <= 0:
+            break
+        n = min(q, left)
+        taken.append((c, n))
+        left -= n
+    if not taken:
+        return 0
+    value = sum(c * n // 100 for c, n in taken)  # each level rounded down (what is received)
+    return max(0, value - order_fee_cc_units(taken, fee))

@@ -84,6 +84,53 @@ class FeeAccumulator:
         return due
 
 
+# -- the same fees in integer units (the strategy's and the marks' hot paths) ------------------
+#: A fee coefficient as integers: (numerator, denominator, flat); (0, 1, False) when waived.
+UnitFee = tuple[int, int, bool]
+#: Coefficients of up to this many significant digits go the integer way: with counts bounded
+#: by the caller, the Decimal reference's products then stay within its 28 digits (exact).
+COEF_DIGITS = 6
+#: id(terms) -> (terms, their integers): the engine hands over one terms object per market
+_UNIT_FEE_OF: dict[int, tuple[FeeTerms, UnitFee | None]] = {}
+
+
+def unit_fee(terms: FeeTerms, now_ms: int) -> UnitFee | None:
+    """The fee terms as integers, (0, 1, False) when waived; None when the integer path would
+    not be exact (a coefficient with many digits)."""
+    if terms.waived(now_ms):
+        return 0, 1, False
+    hit = _UNIT_FEE_OF.get(id(terms))  # the same terms object, decision after decision (no hashing)
+    if hit is not None and hit[0] is terms:
+        return hit[1]
+    c = terms.coefficient
+    out = None
+    if c.is_finite() and c >= 0 and len(c.as_tuple().digits) <= COEF_DIGITS:
+        num, den = c.as_integer_ratio()
+        out = (num, den, terms.fee_type is FeeType.FLAT)
+    if len(_UNIT_FEE_OF) > 1024:
+        _UNIT_FEE_OF.clear()
+    _UNIT_FEE_OF[id(terms)] = (terms, out)  # (kept alive with its id: the id is not reused)
+    return out
+
+
+def fee_cc_units(h: int, p_cc: int, fee: UnitFee) -> int:
+    """``taker_fee_cc`` of ``h`` hundredths of a contract at ``p_cc`` centicents: ceil of the
+    exact fee in centicents."""
+    num, den, flat = fee
+    if flat:  # coefficient x qty x 0.25 dollars
+        return -((-num * h * 25) // den)
+    return -((-num * h * p_cc * (10_000 - p_cc)) // (den * 1_000_000))
+
+
+def order_fee_cc_units(levels: Iterable[tuple[int, int]], fee: UnitFee) -> int:
+    """``order_fee_cc`` of levels given as (price cc, hundredths): the order pays the ceiling of
+    its summed exact fee (what the accumulator charges in all)."""
+    num, den, flat = fee
+    if flat:
+        return -((-num * 25 * sum(h for _c, h in levels)) // den)
+    return -((-num * sum(h * c * (10_000 - c) for c, h in levels)) // (den * 1_000_000))
+
+
 def order_fee_cc(levels: Iterable[tuple[Decimal, Decimal]], terms: FeeTerms, now_ms: int = 0) -> int:
     """The trade fee of one order filled across ``levels`` ((price, qty) pairs), in centicents."""
     acc = FeeAccumulator(terms, now_ms)

@@ -215,6 +215,10 @@ class Account:
                 del self.positions[k]
 
     # -- views ----------------------------------------------------------------------
+    def open_count(self) -> int:
+        """How many positions are open (len(open_positions()) without making them)."""
+        return sum(1 for p in self.positions.values() if p.contracts > 0)
+
     def open_positions(self) -> list[Position]:
         return [
             Position(ticker=t, side=s, contracts=p.contracts, cost_cc=p.cost_cc,

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 from kakashi_tui.core.ev import net_ev, win_probability
-from kakashi_tui.core.fees import FeeTerms, FeeType
+from kakashi_tui.core.fees import FeeTerms, UnitFee, fee_cc_units, unit_fee
 from kakashi_tui.core.models import GRID, Estimate, Quote, Side, TradeDecision
 from kakashi_tui.core.money import hundredths_to_count
 from kakashi_tui.core.sizing import kelly_contracts, max_contracts, per_trade_cap_cc, worst_case_cc
@@ -79,7 +79,7 @@ def propose(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: D
     is exact, else in Decimal (``decide_decimal``, the reference; a property test holds the two
     equal)."""
     stamp = snapshot.ts if ts is None else ts
-    fee = None if cfg.kelly_fraction is not None else _unit_fee(terms, now_ms)
+    fee = None if cfg.kelly_fraction is not None else unit_fee(terms, now_ms)
     if fee is not None:
         try:
             return _decide_units(snapshot, estimate, equity_cc, max_loss_pct, fee, cfg.edge_threshold, stamp)
@@ -136,48 +136,12 @@ def decide_decimal(
 
 
 # -- the same rule in integer units ---------------------------------------------------------
-#: Up to this many significant digits in the fee coefficient, and counts under 10^13 hundredths,
-#: every product the Decimal reference makes has at most 28 digits (the default context's
-#: precision), so it is exact and integer arithmetic gives the very same centicents.
-_COEF_DIGITS = 6
+#: With fee coefficients of at most COEF_DIGITS significant digits (fees.unit_fee), and counts
+#: under 10^13 hundredths, every product the Decimal reference makes has at most 28 digits (the
+#: default context's precision), so it is exact and integer arithmetic gives the very same centicents.
 _MAX_H = 10 ** 13
 _MAX_PLACES = 20
 _PEAK = 5_000  # $0.50 in centicents: where P(1-P) peaks
-#: id(terms) -> (terms, their integers): the engine hands over one terms object per market
-_UNIT_FEE_OF: dict[int, tuple[FeeTerms, tuple[int, int, bool] | None]] = {}
-
-
-def _unit_fee(terms: FeeTerms, now_ms: int) -> tuple[int, int, bool] | None:
-    """The fee terms as integers: (numerator, denominator, flat), (0, 1, False) when waived;
-    None when the integer path would not be exact (a coefficient with many digits)."""
-    if terms.waived(now_ms):
-        return 0, 1, False
-    hit = _UNIT_FEE_OF.get(id(terms))  # the same terms object, decision after decision (no hashing)
-    if hit is not None and hit[0] is terms:
-        return hit[1]
-    out = _unit_fee_of(terms)
-    if len(_UNIT_FEE_OF) > 1024:
-        _UNIT_FEE_OF.clear()
-    _UNIT_FEE_OF[id(terms)] = (terms, out)  # (kept alive with its id: the id is not reused)
-    return out
-
-
-def _unit_fee_of(terms: FeeTerms) -> tuple[int, int, bool] | None:
-    c = terms.coefficient
-    out = None
-    if c.is_finite() and c >= 0 and len(c.as_tuple().digits) <= _COEF_DIGITS:
-        num, den = c.as_integer_ratio()
-        out = (num, den, terms.fee_type is FeeType.FLAT)
-    return out
-
-
-def fee_cc_units(h: int, p_cc: int, fee: tuple[int, int, bool]) -> int:
-    """``taker_fee_cc`` of ``h`` hundredths of a contract at ``p_cc`` centicents (``fee`` from
-    ``_unit_fee``): ceil of the exact fee in centicents."""
-    num, den, flat = fee
-    if flat:  # coefficient x qty x 0.25 dollars
-        return -((-num * h * 25) // den)
-    return -((-num * h * p_cc * (10_000 - p_cc)) // (den * 1_000_000))
 
 
 class _NotExact(Exception):
@@ -187,8 +151,8 @@ class _NotExact(Exception):
 #: (p_hat, threshold) -> (places, one centicent in those units, p_hat and threshold in them), or
 #: None past _MAX_PLACES: the per-belief part of every decision, kept (bounded: beliefs change rarely)
 _UNITS: dict[tuple[Decimal, Decimal], tuple[int, int, int, int] | None] = {}
-#: fee terms (``_unit_fee``) -> the one-contract fee at each price in centicents (index: price cc)
-_FEE_1: dict[tuple[int, int, bool], list[int]] = {}
+#: fee terms (``fees.unit_fee``) -> the one-contract fee at each price in centicents (index: price cc)
+_FEE_1: dict[UnitFee, list[int]] = {}
 #: 1 - p for each price on the grid: a YES bid read as a NO ask (and back)
 _MIRROR: tuple[Decimal, ...] = tuple(_ONE - g for g in GRID)
 _CAP: list[tuple[int, Decimal, int]] = []  # the last (equity, max loss %, cap): one equity a tick
@@ -212,7 +176,7 @@ def _units(p_hat: Decimal, threshold: Decimal) -> tuple[int, int, int, int] | No
     return out
 
 
-def _fee_1(fee: tuple[int, int, bool]) -> list[int]:
+def _fee_1(fee: UnitFee) -> list[int]:
     try:
         return _FEE_1[fee]
     except KeyError:
@@ -236,11 +200,11 @@ def _cap(equity_cc: int, max_loss_pct: Decimal) -> int:
 #: None (no side clears the threshold). A market's book and belief repeat from tick to tick
 #: (most of a replay's decisions are of a book seen before); bounded.
 _Priced = tuple[Side, int, Decimal, Decimal, int, Decimal, int, int]
-_PRICED: dict[tuple[Decimal, Decimal, tuple[int, int, bool], tuple[int | None, int | None, int | None], str],
+_PRICED: dict[tuple[Decimal, Decimal, UnitFee, tuple[int | None, int | None, int | None], str],
               _Priced | None] = {}
 
 
-def _price(snapshot: Quote, p_hat: Decimal, fee: tuple[int, int, bool], threshold: Decimal) -> _Priced | None:
+def _price(snapshot: Quote, p_hat: Decimal, fee: UnitFee, threshold: Decimal) -> _Priced | None:
     units = _units(p_hat, threshold)
     if units is None:
         raise _NotExact
@@ -281,7 +245,7 @@ def _price(snapshot: Quote, p_hat: Decimal, fee: tuple[int, int, bool], threshol
 
 
 def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal,
-                  fee: tuple[int, int, bool], threshold: Decimal, ts: int) -> Proposal | None:
+                  fee: UnitFee, threshold: Decimal, ts: int) -> Proposal | None:
     p_hat = estimate.p_hat
     key = (p_hat, threshold, fee, snapshot.prices_cc, snapshot.book_text)  # (the book text is the depth's stored form)
     try:
