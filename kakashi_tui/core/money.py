@@ -87,7 +87,7 @@ _H_OF: dict[Decimal, int] = {}
 def hundredths_to_count(h: int) -> Decimal:
     n = _COUNT_OF.get(h)
     if n is None:
-        if len(_COUNT_OF) > 65_536:
+        if len(_COUNT_OF) > 8_192:
             _COUNT_OF.clear()
             _H_OF.clear()
         n = _COUNT_OF[h] = Decimal(h).scaleb(-2)

@@ -252,7 +252,7 @@ def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_
         priced = _PRICED[key]
     except KeyError:
         priced = _price(snapshot, p_hat, fee, threshold)
-        if len(_PRICED) > 20_000:  # (a few MB: the books are kept with their keys)
+        if len(_PRICED) > 4_096:  # (~1 MB: the books are kept with their keys; a run's working set fits)
             _PRICED.clear()
         _PRICED[key] = priced
     if priced is None:
