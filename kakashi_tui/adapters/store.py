@@ -360,7 +360,9 @@ class Store:
         owner_only(*sqlite_files(self.path))  # before SQLite writes: new WAL/SHM files copy the DB's mode
         self.db = pw.SqliteDatabase(
             str(self.path),
-            pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1, "busy_timeout": 5000},
+            pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1, "busy_timeout": 5000,
+                     # a savepoint's sub-journal (each replayed tick is one) in memory, not a temp file
+                     "temp_store": "memory"},
             timeout=5,
         )
         try:
