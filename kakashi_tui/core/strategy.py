@@ -155,7 +155,7 @@ _UNITS: dict[tuple[Decimal, Decimal], tuple[int, int, int, int] | None] = {}
 _FEE_1: dict[UnitFee, list[int]] = {}
 #: 1 - p for each price on the grid: a YES bid read as a NO ask (and back)
 _MIRROR: tuple[Decimal, ...] = tuple(_ONE - g for g in GRID)
-_CAP: list[tuple[int, Decimal, int]] = []  # the last (equity, max loss %, cap): one equity a tick
+_CAP: list[tuple[int, Decimal, int]] = [(0, Decimal(0), 0)]  # the last (equity, max loss %, cap): one equity a tick
 
 
 def _units(p_hat: Decimal, threshold: Decimal) -> tuple[int, int, int, int] | None:
@@ -188,10 +188,11 @@ def _fee_1(fee: UnitFee) -> list[int]:
 
 
 def _cap(equity_cc: int, max_loss_pct: Decimal) -> int:
-    if _CAP and _CAP[0][0] == equity_cc and _CAP[0][1] == max_loss_pct:
-        return _CAP[0][2]
+    last = _CAP[0]  # (one read: another thread may replace it, never half of it)
+    if last[0] == equity_cc and last[1] == max_loss_pct:
+        return last[2]
     cap = per_trade_cap_cc(equity_cc, max_loss_pct)
-    _CAP[:] = [(equity_cc, max_loss_pct, cap)]
+    _CAP[0] = (equity_cc, max_loss_pct, cap)
     return cap
 
 
