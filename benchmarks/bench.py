@@ -21,6 +21,7 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,8 +160,26 @@ def write_replay_catalog(root: Path, n: int, markets: int, seed: int = 2) -> Non
     w.close()
 
 
+def replay_catalog_once(root: str, db: str) -> None:
+    """The columnar replay alone (a child process of bench_replay): one JSON line."""
+    from kakashi_tui.adapters.columnar import CatalogSource
+    from kakashi_tui.config import KakashiConfig
+    from kakashi_tui.runtime import REPLAY_COMMIT_EVERY, replay_service
+
+    source = CatalogSource(root)
+    service, close = replay_service(db, source, source, KakashiConfig())
+    t0, c0 = time.perf_counter(), time.process_time()
+    service.run_here(source.has_next, commit_every=REPLAY_COMMIT_EVERY)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    close()
+    con = sqlite3.connect(db)
+    decisions = con.execute("SELECT count(*) FROM decisions").fetchone()[0]
+    con.close()
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "decisions": decisions, "stats": vars(source.stats)}))
+
+
 def bench_replay(n: int, markets: int) -> None:
-    from kakashi_tui.adapters.columnar import CatalogSource, Timeline, check_batch
+    from kakashi_tui.adapters.columnar import Timeline, check_batch
     from kakashi_tui.adapters.replay import ReplayEstimator, ReplaySource, group_ticks, read_jsonl
     from kakashi_tui.config import KakashiConfig
     from kakashi_tui.core.validate import quick_snapshot
@@ -185,19 +204,15 @@ def bench_replay(n: int, markets: int) -> None:
         dt, row_cpu = time.perf_counter() - t0, time.process_time() - c0
         decisions = store.db.execute_sql("SELECT count(*) FROM decisions").fetchone()[0]
         store.close()
-        # the same data as a catalog, replayed columnar
+        # the same data as a catalog, replayed columnar in a process of its own, as `kakashi
+        # replay --catalog` runs (not in this one's heap, after a million rows replayed per row)
         root = Path(d) / "catalog"
         write_replay_catalog(root, n, markets)
-        catalog_source = CatalogSource(root)
-        service, close = replay_service(str(Path(d) / "c.db"), catalog_source, catalog_source, KakashiConfig())
-        t0, c0 = time.perf_counter(), time.process_time()
-        service.run_here(catalog_source.has_next, commit_every=REPLAY_COMMIT_EVERY)
-        col_s, col_cpu = time.perf_counter() - t0, time.process_time() - c0
-        close()
-        st = catalog_source.stats
-        con = sqlite3.connect(Path(d) / "c.db")
-        col_decisions = con.execute("SELECT count(*) FROM decisions").fetchone()[0]
-        con.close()
+        out = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--replay-catalog", str(root),
+                              str(Path(d) / "c.db")], check=True, cwd=ROOT, capture_output=True, text=True).stdout
+        got = json.loads(out.strip().splitlines()[-1])
+        col_s, col_cpu, col_decisions = got["seconds"], got["cpu"], got["decisions"]
+        st = SimpleNamespace(**got["stats"])
         # cpu=: the same per CPU second of this process (a busy machine slows the wall clock, not this)
         load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         line("replay", st.snapshots / col_s, "snapshots/s",
@@ -458,8 +473,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     ap.add_argument("--only", nargs="*", help="ingest replay desk kill memory startup")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--replay-catalog", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     sys.path.insert(0, str(ROOT))
+    if a.replay_catalog:
+        replay_catalog_once(*a.replay_catalog)
+        return
     figures = ["ingest", "replay", "desk", "kill", "memory", "startup"]
     # the replay figure prints replay, replay_scan_validate and replay_per_row_stages: any of those names runs it
     only = {"replay" if n.startswith("replay") else n for n in (a.only or figures)}
