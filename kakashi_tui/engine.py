@@ -532,7 +532,7 @@ class Engine:
             return None
         if m.market_type == "scalar":
             return None  # Kakashi declines to trade scalar markets (rules.md); a held one still settles
-        d = strategy.propose(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self._fee_terms_of(m),
+        d = strategy.decide(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self._fee_terms_of(m),
                              self.cfg.strategy, now, ts=now)  # stamped now, with this tick's equity
         if d is None:
             return None
@@ -543,7 +543,7 @@ class Engine:
             market_status=m.status, market_close_ts=m.close_ts, quote_ts=s.ts, spread=s.spread(),
             book_depth=s.has_ask_depth(d.side))
         ok, reason = risk.check(d, ctx, self.cfg.limits)
-        return d.decision(ok, reason)
+        return d.verdict(ok, reason)
 
     # -- flatten --------------------------------------------------------------------
     def flatten(self, origin: str = "operator") -> int:

@@ -9,7 +9,7 @@ from kakashi_tui.core.money import ceil_cc
 from kakashi_tui.core.sizing import (
     kelly_contracts, kelly_fraction, max_contracts, per_trade_cap_cc, worst_case_cc,
 )
-from kakashi_tui.core.strategy import StrategyConfig, decide, decide_decimal, propose
+from kakashi_tui.core.strategy import StrategyConfig, decide, decide_decimal
 from tests.conftest import book
 
 M = FeeTerms()
@@ -136,10 +136,8 @@ def test_decide_in_integer_units_equals_the_decimal_reference(q, p_hat, equity, 
     if want is not None and ts is not None:
         want = want._replace(ts=ts)
     assert got == want
-    proposed = propose(q, e, equity, pct, terms, cfg, 5_000, ts)
-    assert (proposed is None) == (want is None)
-    if proposed is not None:
-        assert proposed.decision(True, "accepted") == want._replace(accepted=True, reason="accepted")
+    if got is not None:
+        assert got.verdict(True, "accepted") == want._replace(accepted=True, reason="accepted")
     if got is not None:
         assert got.limit_price == want.limit_price and got.contracts == want.contracts
 
@@ -151,13 +149,12 @@ def test_decide_past_the_exact_range_takes_the_reference():
     assert d == decide_decimal(s, e, 10**17, D("1"), M, StrategyConfig()) and d.contracts > 10**9
 
 
-def test_a_proposal_is_a_decision_without_its_verdict():
+def test_a_verdict_sets_the_last_two_fields_and_keeps_the_proposal():
     from kakashi_tui.core.models import TradeDecision
-    from kakashi_tui.core.strategy import Proposal
 
-    assert Proposal._fields == TradeDecision._fields[:-2]  # decision() passes the fields in order
-    p = Proposal("T", 5, Side.NO, D("1.50"), D("0.44"), D("0.42"), D("0.4"), D("0.1"), 700, 9_000)
-    d = p.decision(True, "accepted")
+    p = TradeDecision("T", 5, Side.NO, D("1.50"), D("0.44"), D("0.42"), D("0.4"), D("0.1"), 700, 9_000)
+    assert (p.accepted, p.reason) == (False, "")
+    d = p.verdict(True, "accepted")
+    assert d == p._replace(accepted=True, reason="accepted")
     assert (d.ticker, d.side, d.contracts, d.worst_case_cc, d.equity_cc, d.accepted, d.reason) == (
         "T", Side.NO, D("1.50"), 700, 9_000, True, "accepted")
-    assert d._replace(reason="x").reason == "x" and d.accepted

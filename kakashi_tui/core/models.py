@@ -498,6 +498,10 @@ class TradeDecision(NamedTuple):
     accepted: bool = False
     reason: str = ""
 
+    def verdict(self, accepted: bool, reason: str) -> "TradeDecision":
+        """This proposal with the risk gate's verdict (the last two fields)."""
+        return TradeDecision(*self[:-2], accepted, reason)
+
 
 class Fill(_Frozen):
     """One simulated order's fill. ``value_cc`` is what the contracts cost on a buy, or what

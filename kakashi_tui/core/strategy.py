@@ -9,7 +9,6 @@ the threshold, so the broker may walk the book up to it and no further.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,39 +44,13 @@ def pick_side(evs: dict[Side, Decimal | None], threshold: Decimal) -> tuple[Deci
     return max(candidates, key=lambda t: (t[0], t[1] is Side.YES)) if candidates else None
 
 
-class Proposal(NamedTuple):
-    """What the strategy proposes, before the risk gate: a ``TradeDecision`` without its
-    verdict (made once the gate has spoken). Its fields are the decision's first ones, in order."""
-
-    ticker: str
-    ts: int
-    side: Side
-    contracts: Decimal
-    limit_price: Decimal
-    best_ask: Decimal
-    p_hat: Decimal
-    ev_per_contract: Decimal
-    worst_case_cc: int
-    equity_cc: int
-
-    def decision(self, accepted: bool = False, reason: str = "") -> TradeDecision:
-        return TradeDecision(*self, accepted, reason)  # (the same fields, in the same order)
-
-
 def decide(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal, terms: FeeTerms,
            cfg: StrategyConfig, now_ms: int = 0, ts: int | None = None) -> TradeDecision | None:
-    """A proposal, or None when neither side clears the threshold. ``equity_cc`` is the
-    liquidation equity (ledger.equity_cc): the per-trade cap's base. The decision is stamped
-    ``ts`` (default: the quote's time)."""
-    p = propose(snapshot, estimate, equity_cc, max_loss_pct, terms, cfg, now_ms, ts)
-    return None if p is None else p.decision()
-
-
-def propose(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal, terms: FeeTerms,
-            cfg: StrategyConfig, now_ms: int = 0, ts: int | None = None) -> Proposal | None:
-    """``decide`` before the verdict. The rule in integer units (``_decide_units``) where that
-    is exact, else in Decimal (``decide_decimal``, the reference; a property test holds the two
-    equal)."""
+    """A proposal before the risk gate (``verdict`` gives it one), or None when neither side
+    clears the threshold. ``equity_cc`` is the liquidation equity (ledger.equity_cc): the
+    per-trade cap's base. The decision is stamped ``ts`` (default: the quote's time). The rule
+    in integer units (``_decide_units``) where that is exact, else in Decimal
+    (``decide_decimal``, the reference; a property test holds the two equal)."""
     stamp = snapshot.ts if ts is None else ts
     fee = None if cfg.kelly_fraction is not None else unit_fee(terms, now_ms)
     if fee is not None:
@@ -86,10 +59,9 @@ def propose(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: D
         except _NotExact:
             pass
     d = decide_decimal(snapshot, estimate, equity_cc, max_loss_pct, terms, cfg, now_ms)
-    if d is None:
-        return None
-    return Proposal(d.ticker, stamp, d.side, d.contracts, d.limit_price, d.best_ask, d.p_hat, d.ev_per_contract,
-                    d.worst_case_cc, d.equity_cc)
+    if d is None or d.ts == stamp:
+        return d
+    return d._replace(ts=stamp)
 
 
 def decide_decimal(
@@ -246,7 +218,7 @@ def _price(snapshot: Quote, p_hat: Decimal, fee: UnitFee, threshold: Decimal) ->
 
 
 def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal,
-                  fee: UnitFee, threshold: Decimal, ts: int) -> Proposal | None:
+                  fee: UnitFee, threshold: Decimal, ts: int) -> TradeDecision | None:
     p_hat = estimate.p_hat
     key = (p_hat, threshold, fee, snapshot.prices_cc, snapshot.book_text)  # (the book text is the depth's stored form)
     try:
@@ -290,4 +262,5 @@ def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_
             else:
                 hi = mid - 1
         h = lo
-    return Proposal(snapshot.ticker, ts, side, hundredths_to_count(h), limit, best_ask, p_hat, ev, worst(h), equity_cc)
+    return TradeDecision(snapshot.ticker, ts, side, hundredths_to_count(h), limit, best_ask, p_hat, ev, worst(h),
+                         equity_cc)
