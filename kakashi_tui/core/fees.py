@@ -113,22 +113,24 @@ def unit_fee(terms: FeeTerms, now_ms: int) -> UnitFee | None:
     return out
 
 
-def fee_cc_units(h: int, p_cc: int, fee: UnitFee) -> int:
-    """``taker_fee_cc`` of ``h`` hundredths of a contract at ``p_cc`` centicents: ceil of the
-    exact fee in centicents."""
+def _fee_ceil(h: int, weighted: int, fee: UnitFee) -> int:
+    """The fee in centicents, rounded up, of ``h`` hundredths of a contract whose sum of
+    hundredths x p_cc x (10,000 - p_cc) is ``weighted`` (the quadratic curve's share)."""
     num, den, flat = fee
     if flat:  # coefficient x qty x 0.25 dollars
         return -((-num * h * 25) // den)
-    return -((-num * h * p_cc * (10_000 - p_cc)) // (den * 1_000_000))
+    return -((-num * weighted) // (den * 1_000_000))
 
 
-def order_fee_cc_units(levels: Iterable[tuple[int, int]], fee: UnitFee) -> int:
+def fee_cc_units(h: int, p_cc: int, fee: UnitFee) -> int:
+    """``taker_fee_cc`` of ``h`` hundredths of a contract at ``p_cc`` centicents."""
+    return _fee_ceil(h, h * p_cc * (10_000 - p_cc), fee)
+
+
+def order_fee_cc_units(levels: list[tuple[int, int]], fee: UnitFee) -> int:
     """``order_fee_cc`` of levels given as (price cc, hundredths): the order pays the ceiling of
     its summed exact fee (what the accumulator charges in all)."""
-    num, den, flat = fee
-    if flat:
-        return -((-num * 25 * sum(h for _c, h in levels)) // den)
-    return -((-num * sum(h * c * (10_000 - c) for c, h in levels)) // (den * 1_000_000))
+    return _fee_ceil(sum(h for _c, h in levels), sum(h * c * (10_000 - c) for c, h in levels), fee)
 
 
 def order_fee_cc(levels: Iterable[tuple[Decimal, Decimal]], terms: FeeTerms, now_ms: int = 0) -> int:
