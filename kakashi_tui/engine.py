@@ -146,6 +146,9 @@ class Engine:
         self._fees_of: dict[str, tuple[Market, FeeTerms]] = {}  # a market's fee terms, while it is that object
         self._marks: MarkMemo = {}  # each position's liquidation value, while its inputs are those (equity_cc)
         self.settled: set[str] = store.settled_tickers()  # settlement booked: never traded again
+        #: While a replay commits many ticks at once: each market's newest quote not yet written,
+        #: with its fetch time (``hold_quotes``); None: every new quote is written in its tick.
+        self._unwritten: dict[str, tuple[TickQuote, int]] | None = None
         with store.atomic():
             if store.append_ledger([LedgerEntry(ts=source.now_ms(), kind=Kind.DEPOSIT,
                                                 amount_cc=config.bankroll_cc, key="deposit:initial")]):
@@ -458,7 +461,13 @@ class Engine:
         # A quote is stored once: one the source hands over again unchanged (a polled listing
         # re-sends markets that did not move, with their old quote time) is not a new row.
         fresh = [s for s in good_snaps if not s.unchanged_from(snapshots.get(s.ticker))]
-        saved = self.store.insert_snapshots(fresh, wall, self.source.name)
+        unwritten = self._unwritten
+        if unwritten is None:
+            saved = self.store.insert_snapshots(fresh, wall, self.source.name)
+        else:  # written by flush_quotes, the newest of each market only
+            for s in fresh:
+                unwritten[s.ticker] = (s, wall)
+            saved = len(fresh)
         for m in good_markets:
             markets[m.ticker] = m
         for s in fresh:
@@ -468,6 +477,22 @@ class Engine:
                 h = history[s.ticker] = deque(maxlen=4)
             h.append(s)
         return good_markets, good_snaps, saved, rejected
+
+    def hold_quotes(self, hold: bool) -> None:
+        """Hold new quotes in memory and write only each market's newest, at ``flush_quotes``
+        (a replay that commits many ticks at once calls it before each commit: the file or
+        catalog it plays keeps every quote, the database each market's latest). Off: every new
+        quote is written in its tick, as a live run does; what was held and not flushed is dropped."""
+        self._unwritten = {} if hold else None
+
+    def flush_quotes(self) -> int:
+        """Write the held quotes (inside the caller's transaction): how many rows."""
+        held = self._unwritten
+        if not held:
+            return 0
+        n = self.store.insert_quotes(held.values(), self.source.name)
+        held.clear()
+        return n
 
     def collect(self) -> tuple[list[TickQuote], int, list[str]]:
         """One pass of fetch -> validate -> persist, no trading: (saved snapshots, rejected, errors)."""

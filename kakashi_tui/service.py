@@ -304,7 +304,8 @@ class TradingService:
         it (a failed tick still rolls back alone). A replay does: a commit costs about what a
         tick of a thousand rows does, and a replay interrupted is replayed again into a new
         database anyway. A tick that applied a command commits at once (its sender is told
-        it took effect)."""
+        it took effect). Such a transaction writes each market's newest quote of its ticks,
+        not every one (``Engine.hold_quotes``): the replayed file or catalog keeps them all."""
         n = 0
 
         def going() -> bool:
@@ -317,13 +318,19 @@ class TradingService:
                     self.step()
                     n += 1
                 return n
-            while going():
-                with self._writer, self._engine.store.atomic():
-                    for _ in range(commit_every):
-                        self.step()
-                        n += 1
-                        if self._applied_in_step or not going():
-                            break
+            engine = self._engine
+            engine.hold_quotes(True)  # each market's newest quote of a commit is written, not every one
+            try:
+                while going():
+                    with self._writer, engine.store.atomic():
+                        for _ in range(commit_every):
+                            self.step()
+                            n += 1
+                            if self._applied_in_step or not going():
+                                break
+                        engine.flush_quotes()
+            finally:
+                engine.hold_quotes(False)
             return n
         finally:
             self._restore_process_settings()

@@ -364,10 +364,12 @@ def test_replay_corpus_each_record_gets_its_verdict_through_the_cli(tmp_path):
     with sqlite3.connect(db) as c:
         reasons = [r for (r,) in c.execute("SELECT reason FROM rejected_rows ORDER BY id")]
         snaps = [ts for (ts,) in c.execute("SELECT ts FROM snapshots ORDER BY id")]
+        took = [ts for (ts,) in c.execute("SELECT ts FROM ticks WHERE saved > 0 ORDER BY tick")]
         clock = c.execute("SELECT MAX(ts) FROM ticks").fetchone()[0]
     for i, why in want_rejected:
         assert any(r.startswith(f"line {i}: ") and why in r for r in reasons), (i, why, reasons)
-    assert snaps == [T + 60_000, T + 120_000, T + 180_000]  # the rest of the file after the future record
+    assert took == [T + 60_000, T + 120_000, T + 180_000]  # the rest of the file after the future record
+    assert snaps == [T + 180_000]  # the market's latest quote is stored (a replay keeps the latest per commit)
     assert clock == T + 180_000  # the future record never became the replay's clock
 
 

@@ -254,6 +254,36 @@ def test_run_here_commits_ticks_in_groups_a_failed_tick_alone_and_a_command_at_o
     engine.store.close()
 
 
+def test_run_here_in_groups_writes_each_markets_newest_quote_of_a_commit_and_decides_alike(tmp_path):
+    # a replay committing many ticks at once keeps every quote in its input, and in the
+    # database each market's newest of each commit; what it decides and books is the same
+    def run(name: str, commit_every: int) -> sqlite3.Connection:
+        engine = make_engine(tmp_path / name)
+        service = TradingService(engine, log=lambda _line: None)
+        assert service.run_here(lambda: engine.tick_count < 30, commit_every=commit_every) == 30
+        assert engine._unwritten is None  # off again once the replay is done
+        engine.store.close()
+        return sqlite3.connect(tmp_path / name)
+
+    every, grouped = run("every.db", 1), run("grouped.db", 8)
+    for sql in ("SELECT ts, tick, ticker, side, contracts_hundredths, limit_price_cc, accepted, reason FROM decisions",
+                "SELECT ts, kind, ticker, amount_cc, key FROM ledger", "SELECT tick, saved, equity_cc FROM ticks"):
+        assert every.execute(sql + " ORDER BY id").fetchall() == grouped.execute(sql + " ORDER BY id").fetchall()
+    quote = "SELECT ticker, ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book FROM snapshots"
+    kept = grouped.execute(quote).fetchall()
+    # each commit (ticks 1-8, 9-16, 17-24, 25-30) holds each market's newest quote of its ticks
+    # (a quote's tick: the one fetched when it was, ``fetched_ts`` being that tick's wall clock)
+    group_of = {w: (t - 1) // 8 for t, w in every.execute("SELECT tick, wall_ms FROM ticks")}
+    newest: dict[tuple[int, str], tuple] = {}
+    n = 0
+    for fetched, *row in every.execute("SELECT fetched_ts, " + quote[len("SELECT "):] + " ORDER BY id"):
+        newest[(group_of[fetched], row[0])] = tuple(row)
+        n += 1
+    assert 0 < len(kept) < n and sorted(kept) == sorted(newest.values())
+    every.close()
+    grouped.close()
+
+
 class HungSource:
     """A feed whose fetch never returns by itself (no stop() either: the worst case)."""
 

@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -588,14 +588,21 @@ class Store:
                 " fee_waiver_until_ts = excluded.fee_waiver_until_ts,"
                 " exchange_updated_ts = excluded.exchange_updated_ts, updated_ts = excluded.updated_ts", rows)
 
+    _SNAPSHOT_SQL = ("INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths,"
+                     " book, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
     def insert_snapshots(self, snaps: Sequence[Quote], fetched_ts: int, source: str) -> int:
         """The hot path: one executemany inside the caller's transaction, fed row by row (no
         list of rows kept alive). A Quote carries its stored forms from the check that made it."""
         self.db.connection().executemany(
-            "INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book,"
-            " source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((s.ticker, s.ts, fetched_ts, *s.prices_cc, s.volume_h, s.book_text, source) for s in snaps))
+            self._SNAPSHOT_SQL, ((s.ticker, s.ts, fetched_ts, *s.prices_cc, s.volume_h, s.book_text, source) for s in snaps))
         return len(snaps)
+
+    def insert_quotes(self, quotes: Collection[tuple[Quote, int]], source: str) -> int:
+        """``insert_snapshots`` for quotes fetched at different times: (quote, fetched_ts) pairs."""
+        self.db.connection().executemany(
+            self._SNAPSHOT_SQL, ((s.ticker, s.ts, f, *s.prices_cc, s.volume_h, s.book_text, source) for s, f in quotes))
+        return len(quotes)
 
     def insert_rejected(self, ts: int, source: str, reason: str, payload: Any, ticker: Any = "") -> None:
         """Count a rejected row: one record per (source, ticker, reason), its count, first and last
