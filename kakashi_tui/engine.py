@@ -557,17 +557,16 @@ class Engine:
             return None
         if m.market_type == "scalar":
             return None  # Kakashi declines to trade scalar markets (rules.md); a held one still settles
-        d = strategy.decide(s, est, eq, self.cfg.limits.max_loss_per_trade_pct, self._fee_terms_of(m),
-                             self.cfg.strategy, now, ts=now)  # stamped now, with this tick's equity
+        cfg = self.cfg
+        d = strategy.decide(s, est, eq, cfg.limits.max_loss_per_trade_pct, self._fee_terms_of(m), cfg.strategy, now,
+                            now)  # stamped now, with this tick's equity
         if d is None:
             return None
-        ctx = RiskContext(  # the kill flag is read at the instant of the decision
-            now_ms=now, kill_switch=self.flags.kill, daily_stopped=daily_stopped,
-            open_positions=len(held),
-            cash_cc=self.account.cash_cc, equity_cc=eq, day_start_equity_cc=day_start,
-            market_status=m.status, market_close_ts=m.close_ts, quote_ts=s.ts, spread=s.spread(),
-            book_depth=s.has_ask_depth(d.side))
-        ok, reason = risk.check(d, ctx, self.cfg.limits)
+        # (positional, in RiskContext's field order: one is made per decision) the kill flag is
+        # read at the instant of the decision
+        ctx = RiskContext(now, self.flags.kill, daily_stopped, len(held), self.account.cash_cc, eq, day_start, m.status,
+                          m.close_ts, s.ts, s.spread(), s.has_ask_depth(d.side))
+        ok, reason = risk.check(d, ctx, cfg.limits)
         return d.verdict(ok, reason)
 
     # -- flatten --------------------------------------------------------------------

@@ -644,7 +644,7 @@ class Store:
 
     @staticmethod
     def _decision_row(d: TradeDecision, tick: int) -> tuple[Any, ...]:
-        return (d.ts, tick, d.ticker, d.side.value, count_to_hundredths(d.contracts), price_to_cc(d.limit_price),
+        return (d.ts, tick, d.ticker, _SIDE_TEXT[d.side], count_to_hundredths(d.contracts), price_to_cc(d.limit_price),
                 price_to_cc(d.best_ask), float(d.p_hat), float(d.ev_per_contract), d.worst_case_cc, d.equity_cc,
                 int(d.accepted), d.reason)
 
@@ -731,6 +731,9 @@ class Store:
         self.db.connection().execute(
             f"INSERT OR REPLACE INTO ticks ({', '.join(self._TICK_FIELDS)}) VALUES ({', '.join('?' * 12)})",
             [fields[k] for k in self._TICK_FIELDS])
+
+
+_SIDE_TEXT = {side: side.value for side in Side}  # (an enum's .value is a property call; a decision row is made per decision)
 
 
 def account_from_ledger(con: sqlite3.Connection) -> Account:

@@ -500,7 +500,10 @@ class TradeDecision(NamedTuple):
 
     def verdict(self, accepted: bool, reason: str) -> "TradeDecision":
         """This proposal with the risk gate's verdict (the last two fields)."""
-        return TradeDecision(*self[:-2], accepted, reason)
+        return _tuple_new(TradeDecision, (*self[:-2], accepted, reason))  # (every field given: the plain tuple's maker)
+
+
+_tuple_new = tuple.__new__
 
 
 class Fill(_Frozen):
