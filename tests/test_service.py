@@ -272,14 +272,12 @@ def test_run_here_in_groups_writes_each_markets_newest_quote_of_a_commit_and_dec
     quote = "SELECT ticker, ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book FROM snapshots"
     kept = grouped.execute(quote).fetchall()
     # each commit (ticks 1-8, 9-16, 17-24, 25-30) holds each market's newest quote of its ticks
-    # (a quote's tick: the one fetched when it was, ``fetched_ts`` being that tick's wall clock)
-    group_of = {w: (t - 1) // 8 for t, w in every.execute("SELECT tick, wall_ms FROM ticks")}
-    newest: dict[tuple[int, str], tuple] = {}
-    n = 0
-    for fetched, *row in every.execute("SELECT fetched_ts, " + quote[len("SELECT "):] + " ORDER BY id"):
-        newest[(group_of[fetched], row[0])] = tuple(row)
-        n += 1
-    assert 0 < len(kept) < n and sorted(kept) == sorted(newest.values())
+    # (a quote's tick, where every quote is written in its tick: rows in id order, ``saved`` a tick)
+    tick_of = [t for t, saved in every.execute("SELECT tick, saved FROM ticks ORDER BY tick") for _ in range(saved)]
+    rows = every.execute(quote + " ORDER BY id").fetchall()
+    assert len(tick_of) == len(rows)
+    newest = {((t - 1) // 8, row[0]): row for t, row in zip(tick_of, rows)}
+    assert 0 < len(kept) < len(rows) and sorted(kept) == sorted(newest.values())
     every.close()
     grouped.close()
 
