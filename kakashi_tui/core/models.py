@@ -500,7 +500,13 @@ class TradeDecision(NamedTuple):
 
     def verdict(self, accepted: bool, reason: str) -> "TradeDecision":
         """This proposal with the risk gate's verdict (the last two fields)."""
-        return _tuple_new(TradeDecision, (*self[:-2], accepted, reason))  # (every field given: the plain tuple's maker)
+        return make_decision((*self[:-2], accepted, reason))
+
+
+def make_decision(fields: tuple[Any, ...]) -> TradeDecision:
+    """A TradeDecision from all its fields, in order, by the plain tuple's maker (the NamedTuple's
+    own ``__new__`` is a Python call, and one is made for every row that clears the threshold)."""
+    return _tuple_new(TradeDecision, fields)
 
 
 _tuple_new = tuple.__new__

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kakashi_tui.core.ev import net_ev, win_probability
 from kakashi_tui.core.fees import FeeTerms, UnitFee, fee_cc_units, unit_fee
-from kakashi_tui.core.models import GRID, Estimate, Quote, Side, TradeDecision
+from kakashi_tui.core.models import GRID, Estimate, Quote, Side, TradeDecision, make_decision
 from kakashi_tui.core.money import hundredths_to_count
 from kakashi_tui.core.sizing import kelly_contracts, max_contracts, per_trade_cap_cc, worst_case_cc
 
@@ -262,8 +262,5 @@ def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_
             else:
                 hi = mid - 1
         h = lo
-    return _tuple_new(TradeDecision, (snapshot.ticker, ts, side, hundredths_to_count(h), limit, best_ask, p_hat, ev,
-                                      worst(h), equity_cc, False, ""))  # (every field: the plain tuple's maker)
-
-
-_tuple_new = tuple.__new__
+    return make_decision((snapshot.ticker, ts, side, hundredths_to_count(h), limit, best_ask, p_hat, ev, worst(h),
+                          equity_cc, False, ""))
