@@ -375,8 +375,7 @@ class Quote:
         """The same quote as ``other`` in every stored form: same market, time, prices, volume
         and book (a source re-sending a market that did not move)."""
         return (other is not None and other.ts == self.ts and other.ticker == self.ticker
-                and other.prices_cc == self.prices_cc and other.volume_h == self.volume_h
-                and other.book_text == self.book_text)
+                and other.volume_h == self.volume_h and self.same_book(other))
 
     def same_book(self, other: "Quote | None") -> bool:
         """The same prices and book as ``other`` (whatever the market or time): they mark alike."""
