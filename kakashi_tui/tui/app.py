@@ -28,6 +28,7 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Input
 
@@ -53,6 +54,7 @@ NARROW_WIDTH = 100
 MEDIUM_WIDTH = 130
 DETAIL_WIDTH = 110
 RENDER_HZ = 4  # the engine may tick faster; the desk renders the latest state at most this often
+PANEL_FRAME_S = 1 / 60  # one changed panel is painted a frame (Textual's 60 fps): keys wait behind one
 ALERT_TITLES = {al.FEED_DOWN: "Feed down", al.FEED_UP: "Feed up", al.DAILY_STOP: "Daily stop",
                 al.KILL_EXTERNAL: "Kill switch", al.ENGINE_FAILED: "Engine failed"}
 
@@ -110,6 +112,7 @@ class KakashiApp(App[int]):
                          if postmortem != "off" else None)
         self._prev: DeskView | None = None
         self._panels_due: list[Callable[[DeskView], None]] = []  # panel updates still to show, one a frame
+        self._panel_timer: Timer | None = None  # the next panel's step: set whenever panels are due
         self._panels_shown = False  # the first view is painted whole, at once
         self._local_kill = False
         self._last_failure_alert = 0.0
@@ -260,19 +263,23 @@ class KakashiApp(App[int]):
                     step(v)
             self._panels_shown = True
             return
-        idle = not self._panels_due
         self._panels_due = steps  # a newer view replaces what is still due: the panels catch up to it
-        if idle:
-            self.call_after_refresh(self._show_next_panel)
+        if self._panel_timer is None:
+            self._panel_timer = self.set_timer(PANEL_FRAME_S, self._show_next_panel, name="desk-panels")
 
     def _show_next_panel(self) -> None:
+        """One due panel, then the next a frame later. The schedule is the app's own timer, so
+        it survives any screen: ``call_after_refresh`` queues on whichever screen is on top, and
+        a step queued while a dialog was open died with the dialog, leaving panels due and
+        nothing scheduled (the panels froze for good while the status line kept ticking)."""
+        self._panel_timer = None
         v = self.view
         if not self._panels_due or v is None or not self.query(StatusBar):
             self._panels_due = []
             return
         self._panels_due.pop(0)(v)
         if self._panels_due:
-            self.call_after_refresh(self._show_next_panel)
+            self._panel_timer = self.set_timer(PANEL_FRAME_S, self._show_next_panel, name="desk-panels")
 
     def _show_markets(self, v: DeskView) -> None:
         table = self.query_one(MarketsTable)
