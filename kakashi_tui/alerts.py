@@ -152,15 +152,21 @@ class FeedWatch:
         self.down_since: int | None = None
         self.reason = ""
 
-    def update(self, now_ms: int, errors, freshest_age_ms: int | None) -> str | None:
+    def update(self, now_ms: int, errors, freshest_age_ms: int | None, fetch_ms: float = 0.0) -> str | None:
+        """``fetch_ms``: how long the tick's fetch took. The outage is dated from when it began:
+        a failed fetch from its start (not from when the client gave up), stale quotes from the
+        freshest quote's time."""
+        began = now_ms
         if errors:
             reason = str(errors[0])
+            began = now_ms - int(fetch_ms)
         elif freshest_age_ms is not None and freshest_age_ms > self.stale_ms:
             reason = f"quotes stale: the freshest is {freshest_age_ms // 1000}s old (limit {self.stale_ms // 1000}s)"
+            began = now_ms - freshest_age_ms
         else:
             reason = ""
         if reason and self.down_since is None:
-            self.down_since, self.reason = now_ms, reason
+            self.down_since, self.reason = began, reason
             return "down"
         if not reason and self.down_since is not None:
             self.down_since, self.reason = None, ""

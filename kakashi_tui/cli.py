@@ -232,14 +232,35 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{service.state} | PAPER ONLY", flush=True)
         with _stop_on_signals(service) as sig:
             service.start()
-            while not service.finished.wait(0.2):
-                pass
+            check = _liveness_lines(service)
+            while not service.finished.wait(LIVENESS_EVERY_S):
+                check()
             if not sig.signalled.is_set():
                 service.stop()
         print(service.summary(), flush=True)
     finally:
         close()
     return 0
+
+
+LIVENESS_EVERY_S = 1.0  # a headless run reads the engine's heartbeat this often (liveness.py)
+
+
+def _liveness_lines(service, out=None):
+    """What the desk's status line says of a late engine, as a log line when it changes
+    (``kakashi: FEED SLOW since 12:00:01: a fetch has been in flight 9s``, then ``feed back``):
+    a hung fetch prints no tick line, so without this a headless run looks merely quiet."""
+    from kakashi_tui.liveness import LivenessWatch
+
+    watch = LivenessWatch()
+
+    def check() -> None:
+        was = watch.last.level
+        now, changed = watch.update(service.heartbeat())
+        if changed:
+            print(f"kakashi: {watch.line(now, was)}", file=out or sys.stderr, flush=True)
+
+    return check
 
 
 def _feed_changes(service, out=None):

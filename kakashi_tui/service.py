@@ -43,6 +43,7 @@ from kakashi_tui.commands import (
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.engine import Engine, TickReport
 from kakashi_tui.errors import ConfigError, KakashiError, StoreError
+from kakashi_tui.liveness import Heartbeat
 from kakashi_tui.view import DeskView, FeedStatus, build_view, feed_status, with_flags
 
 __all__ = ["TradingService", "ServiceStats", "Command", "Pause", "Resume", "Kill", "Rearm", "Flatten",
@@ -92,8 +93,9 @@ class _Pending:
 class TradingService:
     def __init__(self, engine: Engine, *, interval: float = 0.5, max_ticks: int | None = None,
                  max_consecutive_failures: int = DEFAULT_MAX_FAILURES, view_hz: float = 4.0,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time) -> None:
         self._engine = engine
+        self._clock = clock  # wall seconds: the heartbeat's times (liveness.py)
         self.interval = interval
         self.max_ticks = max_ticks
         self.max_consecutive_failures = max(1, max_consecutive_failures)
@@ -125,6 +127,12 @@ class TradingService:
         self.notes: list[str] = []  # what resolving the settings had to say (shown once by front-ends)
         self._switch_was: float | None = None  # the GIL switch interval before start() (see FRONT_END_SWITCH_S)
         self._gc_was: tuple[int, int, int] | None = None  # the collector's thresholds before start()
+        # The heartbeat (liveness.py): what the loop is doing and since when, written by the
+        # engine's thread as one tuple (a reader on another thread never sees it torn).
+        self._phase: tuple[str, int, int | None] = ("idle", self._wall_ms(), None)  # (phase, since, due)
+        self._last_tick_ms: int | None = None
+        self._done = False  # max_ticks reached: the loop only serves commands now
+        self.died = ""  # why the engine's thread ended without being asked to
 
     # -- what front-ends may read ------------------------------------------------------------
     @property
@@ -156,6 +164,24 @@ class TradingService:
     @property
     def state(self) -> str:
         return self._engine.state_label()
+
+    def _wall_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def heartbeat(self) -> Heartbeat:
+        """What the engine's thread is doing now (any thread; ``liveness.assess`` judges it)."""
+        phase, since, due = self._phase
+        if self._thread is None:
+            thread = "not started"
+        elif self._closed or self._stop.is_set():
+            thread = "stopped"
+        elif not self._thread.is_alive():
+            thread = "done" if self._done else "dead"
+        else:
+            thread = "done" if self._done else "running"
+        return Heartbeat(now_ms=self._wall_ms(), thread=thread, phase=phase, phase_since_ms=since, due_ms=due,
+                         last_tick_ms=self._last_tick_ms, interval_s=self.interval,
+                         stale_ms=self._engine.cfg.limits.max_quote_age_ms, died=self.died)
 
     def on_view(self, listener: Callable[[DeskView], None]) -> None:
         """Call ``listener`` (from the engine's thread, or a submitter's) with each new view."""
@@ -246,7 +272,9 @@ class TradingService:
         if self._closed:
             return None
         self._applied_in_step = False
+        self._phase = ("fetching", self._wall_ms(), None)
         batch, fetch_ms = self._engine.fetch()  # the network, outside any transaction and lock
+        self._phase = ("writing", self._wall_ms(), None)
         applied: list[_Pending] = []
 
         def top() -> None:
@@ -264,6 +292,7 @@ class TradingService:
             self._applied_in_step = bool(applied)
         self._ticks += 1
         self._consecutive = 0
+        self._last_tick_ms = self._wall_ms()
         self.last_report = report
         for fn in self._report_listeners:
             fn(report)
@@ -350,10 +379,15 @@ class TradingService:
                     last = self.max_ticks is not None and n >= self.max_ticks
                     self._maybe_view(force=last)
                     if last:
+                        self._done = True
                         self.finished.set()
-                    deadline = time.monotonic() + self.retry_delay()
+                    delay = self.retry_delay()
+                    deadline = time.monotonic() + delay
+                    now = self._wall_ms()
+                    self._phase = ("waiting", now, now + int(delay * 1000))
                 else:
                     deadline = float("inf")  # done ticking: still serve commands until stopped
+                    self._phase = ("idle", self._wall_ms(), None)
                 while not self._stop.is_set():
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
@@ -365,6 +399,9 @@ class TradingService:
                         if self.apply_pending() or self._view_wanted:
                             self._view_wanted = False
                             self._maybe_view(force=True)
+        except BaseException as e:  # noqa: BLE001 - the thread ends; its reason must not vanish with it
+            self.died = f"{e.__class__.__name__}: {e}"[:160]
+            self._log(f"the engine's thread ended: {self.died}")
         finally:
             self._restore_process_settings()  # the loop ended (a Quit, max_ticks): no thread to yield to
             self.finished.set()

@@ -33,6 +33,8 @@ from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Input
 
 from kakashi_tui import alerts as al
+from kakashi_tui import liveness as lv
+from kakashi_tui.liveness import LivenessWatch
 from kakashi_tui.logfile import NullLog, OperatorLog
 from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.report import (
@@ -54,6 +56,7 @@ NARROW_WIDTH = 100
 MEDIUM_WIDTH = 130
 DETAIL_WIDTH = 110
 RENDER_HZ = 4  # the engine may tick faster; the desk renders the latest state at most this often
+LIVENESS_EVERY_S = 1.0  # the heartbeat is read this often, whether or not views arrive
 PANEL_FRAME_S = 1 / 60  # one changed panel is painted a frame (Textual's 60 fps): keys wait behind one
 ALERT_TITLES = {al.FEED_DOWN: "Feed down", al.FEED_UP: "Feed up", al.DAILY_STOP: "Daily stop",
                 al.KILL_EXTERNAL: "Kill switch", al.ENGINE_FAILED: "Engine failed"}
@@ -116,6 +119,7 @@ class KakashiApp(App[int]):
         self._panels_shown = False  # the first view is painted whole, at once
         self._local_kill = False
         self._last_failure_alert = 0.0
+        self.heartbeat_watch = LivenessWatch()
         self.crash_path: Path | None = None
         self.crash_message = ""
         service.on_view(self._publish)
@@ -166,6 +170,7 @@ class KakashiApp(App[int]):
             pass
         if self.autostart:
             self.service.start()
+        self.set_interval(LIVENESS_EVERY_S, self._check_liveness, name="desk-liveness")
 
     def _load_history(self) -> None:
         """A restarted desk says how it resumed and shows what happened before it stopped."""
@@ -298,12 +303,36 @@ class KakashiApp(App[int]):
             panel.limits = DeskLimits(v.edge_threshold, v.max_quote_age_ms, v.max_spread, self.on_daily_stop)
         panel.view = v
 
+    def _check_liveness(self) -> None:
+        """Once a second, views or not: the heartbeat on the status line, the panels marked stale
+        while the engine is late, and an alert when that changes (liveness.py)."""
+        if self.stopping or not self.query(StatusBar):
+            return
+        hb = self.service.heartbeat()
+        was = self.heartbeat_watch.last.level
+        now, changed = self.heartbeat_watch.update(hb)
+        bar = self.query_one(StatusBar)
+        bar.liveness = now
+        age = hb.tick_age_ms
+        bar.tick_age_s = age // 1000 if age is not None and hb.thread == "running" else None
+        self.set_class(not now.ok, "-stale")  # every panel's border says its data is not live
+        if not changed:
+            return
+        line = self.heartbeat_watch.line(now, was, lambda ms: fmt_time(ms, self.zone).removesuffix(" UTC"))
+        self.note(line, hb.now_ms)
+        if now.level == lv.DOWN:
+            self.alert(al.FEED_DOWN, line, "warning")
+        elif now.level in (lv.STALLED, lv.DEAD):
+            self.alert(al.ENGINE_FAILED, line, "error")
+        elif now.ok and was == lv.DOWN:
+            self.alert(al.FEED_UP, line, "information")
+
     def _watch_events(self, v: DeskView) -> None:
         """Alerts on what changed since the last view: the feed, the daily stop, an outside kill."""
         if self.feed is None:
             self.feed = al.FeedWatch(v.max_quote_age_ms)
         ages = [m.age_ms for m in v.markets]
-        change = self.feed.update(v.clock_ms, v.feed_errors, min(ages) if ages else None)
+        change = self.feed.update(v.clock_ms, v.feed_errors, min(ages) if ages else None, v.latency_ms)
         self.query_one(StatusBar).feed_down_since = self.feed.down_since
         if change == "down":
             self.alert(al.FEED_DOWN, f"feed down: {self.feed.reason}", "warning")

@@ -25,6 +25,7 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from kakashi_tui.core.money import fmt_cc, fmt_count
+from kakashi_tui.liveness import OK, SLOW, Liveness
 from kakashi_tui.report import dollars
 from kakashi_tui.view import fmt_utc as _utc
 from kakashi_tui.view import (
@@ -111,6 +112,10 @@ class StatusBar(Static):
     halted_reason: reactive[str] = reactive("")
     feed_down_since: reactive[int | None] = reactive(None)
     zone: reactive[str] = reactive("utc")
+    # The heartbeat (liveness.py), read once a second while the engine's thread runs: what is
+    # late, if anything, and how old the last completed tick is (None: not running).
+    liveness: reactive[Liveness] = reactive(Liveness(OK))
+    tick_age_s: reactive[int | None] = reactive(None)
 
     def render(self) -> Text:
         pal = Palette(self)
@@ -120,11 +125,15 @@ class StatusBar(Static):
         state = f"HALTED ({self.halted_reason})" if self.halted_reason else v.state
         # (priority: lower survives longer, text, style)
         parts: list[tuple[int, str, str]] = [(0, f"{v.source}", "bold"), *feed_segments(v, pal), (0, state, "bold")]
-        if self.feed_down_since is not None:
+        late = self.liveness.label(lambda ms: fmt_time(ms, self.zone).removesuffix(" UTC"))
+        if late:
+            parts.append((0, late, f"bold {pal.down if self.liveness.level != SLOW else pal.warn} reverse"))
+        elif self.feed_down_since is not None:
             parts.append((0, f"FEED DOWN since {fmt_time(self.feed_down_since, self.zone).removesuffix(' UTC')}",
                           f"bold {pal.warn} reverse"))
         parts.append((1, fmt_clock(v.clock_ms, v.source, self.zone), ""))
-        parts.append((3, f"tick {v.tick}", ""))
+        age = "" if self.tick_age_s is None else f" ({self.tick_age_s}s ago)"
+        parts.append((3, f"tick {v.tick}{age}", ""))
         parts.append((2, f"rejected {v.rejected_total}" + (" (x)" if v.rejected_total else ""),
                       pal.warn if v.rejected_total else ""))
         if v.feed_errors:
@@ -151,7 +160,7 @@ class StatusBar(Static):
         kind = "halted" if self.halted_reason else (v.state_kind if v else "running")
         for k in ("running", "paused", "halted"):
             self.set_class(k == kind, f"-{k}")
-        self.set_class(self.feed_down_since is not None, "-feed-down")
+        self.set_class(self.feed_down_since is not None or not self.liveness.ok, "-feed-down")
 
     def watch_view(self) -> None:
         self._state_class()
@@ -160,6 +169,9 @@ class StatusBar(Static):
         self._state_class()
 
     def watch_feed_down_since(self) -> None:
+        self._state_class()
+
+    def watch_liveness(self) -> None:
         self._state_class()
 
 

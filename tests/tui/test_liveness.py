@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
 from textual.screen import ModalScreen
 
-from kakashi_tui.tui.widgets import BankrollPanel, DecisionLog, EquityChart, MarketDetail, PositionsPanel, RiskPanel
-from tests.tui.conftest import desk_app
+from kakashi_tui import alerts as al
+from kakashi_tui import liveness as lv
+from kakashi_tui.adapters.store import Store
+from kakashi_tui.alerts import FeedWatch
+from kakashi_tui.cli import _liveness_lines
+from kakashi_tui.config import KakashiConfig
+from kakashi_tui.engine import Engine
+from kakashi_tui.liveness import Heartbeat, assess
+from kakashi_tui.service import TradingService
+from kakashi_tui.tui import app as app_module
+from kakashi_tui.tui.app import KakashiApp
+from kakashi_tui.tui.widgets import (
+    BankrollPanel, DecisionLog, EquityChart, MarketDetail, PositionsPanel, RiskPanel, StatusBar,
+)
+from tests.tui.conftest import Beliefs, KalshiShaped, desk_app
 from tests.tui.test_pilot import wait_for
 
 SIZE = (120, 40)
@@ -50,3 +70,165 @@ async def test_panels_keep_moving_after_every_dialog_closes(engine, tmp_path):
                 assert caught_up, f"round {round_}, after {keys}: panels {panel_ticks(app)} behind view {target}"
         assert opened >= 3 * 5  # every dialog that can open did (flatten and quit need open positions)
         await app._stop_and_exit()
+
+
+# -- a hung feed and a stalled engine are visible at once ----------------------------------------
+class Hangable(KalshiShaped):
+    """The Kalshi-shaped feed, whose next fetch can be made to hang until released (a server that
+    accepts and never answers), or to end the engine's thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = threading.Event()
+        self.release = threading.Event()
+        self.hanging = threading.Event()
+        self.die = False
+
+    def fetch(self):
+        if self.die:
+            raise SystemExit("the engine's thread ends")  # not an Exception: nothing catches it
+        if self.hang.is_set():
+            self.hanging.set()
+            self.release.wait(30)
+            self.hang.clear()
+            self.hanging.clear()
+        return super().fetch()
+
+
+class FakeWall:
+    def __init__(self, t: float = 1_767_600_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def hb(phase="fetching", since=0, now=0, due=None, thread="running", interval=0.5, stale=30_000, last=None):
+    return Heartbeat(now_ms=now, thread=thread, phase=phase, phase_since_ms=since, due_ms=due, last_tick_ms=last,
+                     interval_s=interval, stale_ms=stale)
+
+
+@pytest.mark.parametrize("beat, level, since", [
+    (hb(now=2_999), lv.OK, None),  # a few intervals, never under 3 s
+    (hb(now=3_000), lv.SLOW, 0),
+    (hb(now=29_999), lv.SLOW, 0),
+    (hb(now=30_000), lv.DOWN, 0),  # the stale-quote limit: no quote it brings would be tradable
+    (hb(since=5_000, now=64_999, interval=20), lv.OK, None),  # 3 intervals of 20 s: late at 60 s,
+    (hb(since=5_000, now=65_000, interval=20), lv.DOWN, 5_000),  # past the stale limit already
+    (hb(phase="writing", now=2_000), lv.OK, None),
+    (hb(phase="writing", since=1_000, now=4_000), lv.STALLED, 1_000),
+    (hb(phase="waiting", due=10_000, now=12_999), lv.OK, None),
+    (hb(phase="waiting", due=10_000, now=13_000), lv.STALLED, 10_000),  # due, and no tick since
+    (hb(thread="dead", since=7_000, now=8_000), lv.DEAD, 7_000),
+    (hb(thread="done", now=99_000), lv.OK, None),  # max ticks reached: nothing is expected
+    (hb(thread="stopped", now=99_000), lv.OK, None),
+    (hb(thread="not started", now=99_000), lv.OK, None),
+])
+def test_liveness_is_judged_from_the_heartbeat(beat, level, since):
+    got = assess(beat)
+    assert (got.level, got.since_ms) == (level, since)
+
+
+def test_the_label_names_the_trouble_and_when_it_began():
+    assert assess(hb(since=3_600_000, now=3_610_000)).label() == "FEED SLOW since 01:00:00"
+    assert assess(hb(phase="waiting", due=0, now=5_000)).label() == "STALLED since 00:00:00"
+    assert assess(hb(thread="dead")).label() == "ENGINE STOPPED since 00:00:00"
+    assert assess(hb(now=1)).label() == ""
+
+
+def _wait(pred, timeout=10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return pred()
+
+
+def test_the_service_heartbeat_shows_a_hung_fetch_from_when_it_began(tmp_path):
+    src, wall = Hangable(), FakeWall()
+    engine = Engine(Store(tmp_path / "h.db"), src, [Beliefs()], KakashiConfig().engine_config())
+    service = TradingService(engine, interval=0.05, clock=wall)
+    try:
+        assert assess(service.heartbeat()).ok and service.heartbeat().thread == "not started"
+        service.start()
+        assert _wait(lambda: service.stats.ticks >= 2)
+        assert service.heartbeat().last_tick_ms == int(wall.t * 1000)
+        src.hang.set()
+        assert _wait(src.hanging.is_set)
+        began = int(wall.t * 1000)
+        wall.t += 3.0
+        slow = assess(service.heartbeat())
+        assert (slow.level, slow.since_ms) == (lv.SLOW, began)
+        wall.t += 27.0
+        down = assess(service.heartbeat())
+        assert (down.level, down.since_ms) == (lv.DOWN, began) and "in flight 30s" in down.what
+        ticks = service.stats.ticks
+        src.release.set()
+        assert _wait(lambda: service.stats.ticks > ticks)
+        assert assess(service.heartbeat()).ok
+        src.die = True
+        assert _wait(lambda: not service.running)
+        assert service.heartbeat().thread == "dead" and assess(service.heartbeat()).level == lv.DEAD
+        assert assess(service.heartbeat()).what == "the engine's thread ended: SystemExit: the engine's thread ends"
+    finally:
+        src.release.set()
+        service.stop()
+        engine.store.close()
+    assert service.heartbeat().thread == "stopped" and assess(service.heartbeat()).ok
+
+
+async def test_the_desk_says_feed_slow_then_down_at_once_and_alerts(tmp_path, monkeypatch):
+    """A fetch that never answers: FEED SLOW from the moment it began, then FEED DOWN (with the
+    alert and the bell) past the stale limit, panels marked stale; back up when it answers."""
+    monkeypatch.setattr(app_module, "LIVENESS_EVERY_S", 0.02)
+    src, wall = Hangable(), FakeWall()
+    engine = Engine(Store(tmp_path / "h.db"), src, [Beliefs()], KakashiConfig().engine_config())
+    service = TradingService(engine, interval=0.05, clock=wall)
+    app = KakashiApp(service, reports_dir=tmp_path / "reports", cursor_blink=False, animations=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            assert await wait_for(pilot, lambda: app.view is not None and app.view.tick >= 3)
+            bar = app.query_one(StatusBar)
+            assert await wait_for(pilot, lambda: "s ago)" in str(bar.render()))  # the heartbeat's age
+            src.hang.set()
+            await asyncio.to_thread(src.hanging.wait, 10)
+            began = time.strftime("%H:%M:%S", time.gmtime(wall.t))
+            wall.t += 4.0
+            assert await wait_for(pilot, lambda: f"FEED SLOW since {began}" in str(bar.render()))
+            assert app.has_class("-stale") and not [a for a in app.alert.raised if a.kind == al.FEED_DOWN]
+            wall.t += 30.0
+            assert await wait_for(pilot, lambda: f"FEED DOWN since {began}" in str(bar.render()))
+            assert [a for a in app.alert.raised if a.kind == al.FEED_DOWN]
+            assert any(f"FEED DOWN since {began}" in n for n in app.notes)
+            src.release.set()
+            assert await wait_for(pilot, lambda: not app.has_class("-stale"))
+            assert await wait_for(pilot, lambda: "FEED" not in str(bar.render()))
+            assert [a for a in app.alert.raised if a.kind == al.FEED_UP]
+            await app._stop_and_exit()
+    finally:
+        src.release.set()
+        engine.store.close()
+
+
+def test_headless_prints_a_line_when_liveness_changes(tmp_path):
+    beats = iter([hb(now=1_000), hb(now=4_000), hb(now=5_000), hb(now=31_000),
+                  hb(phase="waiting", now=32_000, due=32_500)])
+    service = SimpleNamespace(heartbeat=lambda: next(beats))
+    out = io.StringIO()
+    check = _liveness_lines(service, out)
+    for _ in range(5):
+        check()
+    assert out.getvalue().splitlines() == [
+        "kakashi: FEED SLOW since 00:00:00: a fetch has been in flight 4s",
+        "kakashi: FEED DOWN since 00:00:00: a fetch has been in flight 31s (stale limit 30s)",
+        "kakashi: feed back: the fetch completed",
+    ]
+
+
+def test_feed_down_is_dated_from_when_the_failing_fetch_began():
+    w = FeedWatch(stale_ms=30_000)
+    assert w.update(100_000, ("gave up after 5 attempts",), 1_000, fetch_ms=55_000.0) == "down"
+    assert w.down_since == 45_000  # the fetch began 55 s before it gave up
+    w2 = FeedWatch(stale_ms=30_000)
+    assert w2.update(100_000, (), 44_000) == "down" and w2.down_since == 56_000  # the freshest quote's time
