@@ -267,12 +267,18 @@ def _feed_changes(service, out=None):
     """A report listener that says which feed is live once, and again only when it switches
     (``kakashi: feed websocket (2 live books)``, ``kakashi: feed polling (websocket down: why)``)."""
     said: list[str] = []
+    key = [""]
 
-    def on_report(_report) -> None:
+    def on_report(report) -> None:
         f = service.feed
         if said != [f.kind]:
             said[:] = [f.kind]
             print(f"kakashi: feed {f.label}", file=out or sys.stdout, flush=True)
+        if report.key_refused != key[0]:  # once when refused, once when accepted again
+            key[0] = report.key_refused
+            line = (f"KEY REFUSED: {report.key_refused} (no books, no paper fills; tried again with backoff)"
+                    if report.key_refused else "Kalshi accepts the API key again")
+            print(f"kakashi: {line}", file=out or sys.stdout, flush=True)
 
     return on_report
 

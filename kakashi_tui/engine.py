@@ -108,6 +108,8 @@ class TickReport:
     equity_cc: int
     open_positions: int
     state: str
+    notes: tuple[str, ...] = ()  # what works but the operator should know (FetchBatch.notes)
+    key_refused: str = ""  # the exchange refuses the API key, and why (FetchBatch.key_refused)
 
     def log_line(self) -> str:
         from kakashi_tui.core.money import fmt_cc
@@ -115,6 +117,8 @@ class TickReport:
         accepted = sum(1 for d in self.decisions if d.accepted)
         ts = datetime.fromtimestamp(self.ts / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         err = f" | feed errors {len(self.errors)}: {self.errors[0]}" if self.errors else ""
+        err += f" | KEY REFUSED: {self.key_refused}" if self.key_refused else ""
+        err += f" | notes {len(self.notes)}: {self.notes[0]}" if self.notes else ""
         return (f"tick {self.tick} {ts} | saved {self.saved} rejected {self.rejected} | "
                 f"decisions {len(self.decisions)} ({accepted} accepted) fills {self.fills} settled {self.settled} | "
                 f"cash {fmt_cc(self.cash_cc)} equity {fmt_cc(self.equity_cc)} | "
@@ -138,6 +142,8 @@ class Engine:
         self.quote_history: dict[str, deque[TickQuote]] = {}
         self.equity_series: deque[int] = deque(store.recent_equity(500), maxlen=500)
         self.last_errors: tuple[str, ...] = ()
+        self.last_notes: tuple[str, ...] = ()
+        self.key_refused = ""
         self.last_latency_ms = 0.0
         self.rejected_total = 0
         self._ctl: dict[Control, ControlValue] = {}  # this tick's control state (_load_controls)
@@ -420,13 +426,16 @@ class Engine:
         self.recent_decisions.extend(decisions)
         self.equity_series.append(eq)
         self.last_errors = tuple(batch.errors)
+        self.last_notes = tuple(batch.notes)
+        self.key_refused = batch.key_refused
         self.last_latency_ms = fetch_ms
         self.rejected_total += rejected
         return TickReport(
             tick=self.tick_count, ts=now, saved=saved, rejected=rejected, decisions=tuple(decisions),
             fills=fills, settled=settled, errors=tuple(batch.errors), latency_ms=fetch_ms,
             cash_cc=self.account.cash_cc, equity_cc=eq,
-            open_positions=self.account.open_count(), state=self._state_now(stopped))
+            open_positions=self.account.open_count(), state=self._state_now(stopped),
+            notes=self.last_notes, key_refused=self.key_refused)
 
     def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[TickQuote], int, int]:
         """Validate and persist one fetch (inside the caller's transaction)."""

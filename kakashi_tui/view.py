@@ -128,6 +128,8 @@ class DeskView:
     max_spread: Decimal = Decimal("0.05")
     daily_cap_cc: int = 0  # today's loss that stops new trades
     feed: FeedStatus = FeedStatus("simulated")  # which feed is live
+    feed_notes: tuple[str, ...] = ()  # what works but the operator should know: logged, not an alarm
+    key_refused: str = ""  # the exchange refuses the API key, and why
 
 
 def _level(used: int, limit: int) -> str:
@@ -236,7 +238,8 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
         equity_cc=equity, realized_cc=acct.realized_cc, unrealized_cc=unreal, today_pnl_cc=today,
         fees_cc=acct.fees_cc, equity_series=tuple(engine.equity_series), risk=risk, killed=flags.kill,
         paused=flags.paused, daily_stopped=stopped, edge_threshold=edge, max_quote_age_ms=limits.max_quote_age_ms,
-        max_spread=limits.max_spread, daily_cap_cc=dcap, feed=feed_status(engine.source))
+        max_spread=limits.max_spread, daily_cap_cc=dcap, feed=feed_status(engine.source),
+        feed_notes=engine.last_notes, key_refused=engine.key_refused)
 
 
 def with_flags(v: DeskView, killed: bool, kill_reason: str, paused: bool) -> DeskView:

@@ -416,26 +416,85 @@ def test_without_a_key_the_source_says_so_once_and_asks_for_no_books():
     assert not any("orderbook" in p for p in paths)
 
 
-def test_a_refused_key_is_one_line_and_not_retried_every_tick(key):
+def test_a_refused_key_is_a_key_problem_retried_with_backoff_until_it_works(key):
+    """#19 item 10: a 401 is KEY REFUSED with Kalshi's reason (not a feed error), asked again
+    after 5 s, 10 s, 20 s ... (never every tick), and forgotten once a signed request succeeds."""
     path, _ = key
     signer, _ = signer_from("kid", path, env={})
     n = []
+    revoked = [True]
 
     def h(req):
         if "orderbooks" in req.url.path:
             n.append(1)
-            return httpx.Response(401, json={"code": "authentication_error", "message": "API key revoked"})
+            if revoked[0]:
+                return httpx.Response(401, json={"code": "authentication_error", "message": "API key revoked"})
+            return httpx.Response(200, json={"orderbooks": []})
         if req.url.path.endswith("/markets"):
             return httpx.Response(200, json={"markets": [market()], "cursor": ""})
         return meta(req)
 
     c, _ = client(h, signer=signer)
-    src = KalshiSource(c, depth_for=lambda: {"KXA-26JAN05-T1"})
+    now = [1_000_000]
+    src = KalshiSource(c, depth_for=lambda: {"KXA-26JAN05-T1"}, clock=lambda: now[0])
     first, second = src.fetch(), src.fetch()
+    said = "Kalshi refused the request (HTTP 401 on GET /markets/orderbooks): API key revoked"
+    assert len(n) == 1 and not first.errors and not second.errors
+    assert first.key_refused == second.key_refused == said
+    assert len(first.rows) == len(second.rows) == 1  # the listing still serves
+    now[0] += 4_999
+    src.fetch()
     assert len(n) == 1
-    assert first.errors == ["Kalshi refused the request (HTTP 401 on GET /markets/orderbooks): API key revoked"]
-    assert not second.errors and any("refused the API key" in x for x in src.notices)
-    assert len(first.rows) == len(second.rows) == 1
+    now[0] += 1
+    assert src.fetch().key_refused == said and len(n) == 2  # 5 s on: asked again, refused again
+    now[0] += 9_999
+    src.fetch()
+    assert len(n) == 2  # the wait doubled
+    now[0] += 1
+    revoked[0] = False  # the key was re-enabled (or the clock fixed) while running
+    back = src.fetch()
+    assert len(n) == 3 and back.key_refused == "" and "Kalshi accepted the API key again" in back.notes
+    now[0] += 1
+    src.fetch()
+    assert len(n) == 4  # no backoff once accepted
+
+
+def test_a_refused_listing_waits_out_the_backoff_and_says_so(key):
+    path, _ = key
+    signer, _ = signer_from("kid", path, env={})
+    n = []
+
+    def h(req):
+        n.append(req.url.path)
+        return httpx.Response(401, json={"code": "authentication_error", "message": "clock skew"})
+
+    c, _ = client(h, signer=signer)
+    now = [1_000_000]
+    src = KalshiSource(c, clock=lambda: now[0])
+    first = src.fetch()
+    asked = len(n)
+    assert "clock skew" in first.key_refused and first.errors  # nothing listed: the feed is down too
+    second = src.fetch()
+    assert len(n) == asked and second.errors == [f"{first.key_refused} (tried again in 5s)"]
+    now[0] += 5_000
+    src.fetch()
+    assert len(n) > asked
+
+
+def test_a_404_on_the_series_listing_is_a_fallback_that_serves_not_an_alarm():
+    """#19 item 2: a listing endpoint that answers 404 falls back to one look-up per series; the
+    fetch succeeds, so the note goes to the log and no FEED DOWN alarm (no errors) is raised."""
+    ex = Exchange([market("KXA-26JAN05-T1")])
+
+    def h(req):
+        if req.url.path.endswith("/series"):
+            return httpx.Response(404, json={"code": "not_found", "message": "no such route"})
+        return ex(req)
+
+    c, _ = client(h)
+    b = KalshiSource(c).fetch()
+    assert not b.errors and b.rows
+    assert any(n.startswith("series and fees looked up one by one instead") for n in b.notes)
 
 
 def test_books_are_fetched_100_a_request(key):
@@ -700,7 +759,7 @@ def test_a_capped_listing_warns_instead_of_truncating_silently():
     c, _ = client(ex)
     b = KalshiSource(c, max_pages=2).fetch()
     assert len(b.rows) == 4
-    assert len(b.errors) == 1 and b.errors[0].startswith("warning:") and "2 pages" in b.errors[0]
+    assert not b.errors and len(b.notes) == 1 and "stopped at 2 pages" in b.notes[0]  # said, no alarm
 
 
 def test_narrowing_by_series_event_and_tickers():
@@ -745,7 +804,8 @@ def test_look_ups_past_the_budget_are_a_warning_and_follow_next_time():
     c, _ = client(ex)
     src = KalshiSource(c, lookups_per_fetch=4)
     first = src.fetch()
-    assert any(e.startswith("warning: series or fees of") for e in first.errors)
+    assert not first.errors  # a working path, not an alarm: a note for the log
+    assert any(n.startswith("series or fees of 6 markets not looked up yet") for n in first.notes)
     for _ in range(4):
         last = src.fetch()
     assert not last.errors and all(r.market["fee_multiplier"] == "0.35" for r in last.rows)

@@ -58,6 +58,35 @@ MAX_TS_MS = 7_258_118_400_000  # 2200-01-01
 LIFECYCLE = ("initialized", "inactive", "active", "closed", "determined", "disputed", "amended", "finalized")
 LIVE = frozenset(("initialized", "inactive", "active"))  # kept in memory between listings
 
+KEY_RETRY_FIRST_S = 5.0  # a refused key is tried again after this long, doubling each refusal ...
+KEY_RETRY_CAP_S = 300.0  # ... up to this: a skewed clock or a re-enabled key can recover while running
+
+
+@dataclass
+class KeyRefusal:
+    """Kalshi refused the API key (HTTP 401/403): why, and when to try it again. The source
+    asks again after ``KEY_RETRY_FIRST_S``, doubling to ``KEY_RETRY_CAP_S`` (no retry storm),
+    and forgets the refusal the first time a signed request succeeds."""
+
+    reason: str = ""
+    retry_at_ms: int = 0
+    backoff_s: float = 0.0
+    listing: bool = False  # the listing itself was refused: nothing can be fetched until it is not
+
+    def refuse(self, reason: str, now_ms: int, listing: bool = False) -> None:
+        self.backoff_s = KEY_RETRY_FIRST_S if not self.reason else min(KEY_RETRY_CAP_S, self.backoff_s * 2)
+        self.reason, self.listing = reason, listing
+        self.retry_at_ms = now_ms + int(self.backoff_s * 1000)
+
+    def due(self, now_ms: int) -> bool:
+        return not self.reason or now_ms >= self.retry_at_ms
+
+    def accepted(self, batch: FetchBatch) -> None:
+        if self.reason:
+            batch.notes.append("Kalshi accepted the API key again")
+            self.reason, self.listing, self.backoff_s = "", False, 0.0
+
+
 NO_KEY_NOTICE = ("Kalshi: no API key set, so no order books and no paper fills (set KAKASHI_KALSHI_KEY_ID "
                  "and KAKASHI_KALSHI_KEY_FILE, or [kalshi] api_key_id / private_key_file)")
 
@@ -836,7 +865,7 @@ class KalshiSource:
         self.series_fees: dict[str, tuple[Fees, float]] = {}
         self._listed_at: float | None = None  # monotonic time of the last full listing
         self._since_s: int | None = None  # wall seconds the next min_updated_ts asks from
-        self._auth_failed = False
+        self.key = KeyRefusal()
 
     @property
     def narrowed(self) -> bool:
@@ -856,12 +885,22 @@ class KalshiSource:
         t0 = time.perf_counter()
         batch = FetchBatch()
         try:
-            self._fetch(batch)
+            if self.key.listing and not self.key.due(self._clock()):
+                wait = (self.key.retry_at_ms - self._clock()) // 1000
+                batch.errors.append(f"{self.key.reason} (tried again in {wait}s)")
+            else:
+                self._fetch(batch)
+                if self.key.listing:
+                    self.key.accepted(batch)
+        except KalshiAuthError as e:
+            self.key.refuse(str(e), self._clock(), listing=True)
+            batch.errors.append(str(e))
         except KalshiHTTPError as e:
             batch.errors.append(str(e))
         except Exception as e:  # noqa: BLE001 - a feed never stops the loop; one line, no trace
             batch.errors.append(f"Kalshi feed: unexpected {e.__class__.__name__}")
         batch.latency_ms = (time.perf_counter() - t0) * 1000
+        batch.key_refused = self.key.reason
         return batch
 
     def _fetch(self, batch: FetchBatch) -> None:
@@ -909,7 +948,7 @@ class KalshiSource:
             drop = [t for t in self.cache if t not in watched][: len(self.cache) - self.max_markets]
             for t in drop:
                 del self.cache[t]
-            batch.errors.append(f"warning: Kalshi markets capped at {self.max_markets} in memory; "
+            batch.notes.append(f"Kalshi markets capped at {self.max_markets} in memory; "
                                 f"{len(drop)} left out (narrow with --series/--event/--ticker)")
         self._lookups(batch, watched)
         books = self._books(batch, watched)
@@ -935,7 +974,7 @@ class KalshiSource:
     def _warn_truncated(self, batch: FetchBatch, listing: Listing, what: str) -> None:
         if listing.truncated:
             n = sum(len(p) for p, _ in listing.pages)
-            batch.errors.append(f"warning: {what} stopped at {self.max_pages} pages ({n} items); "
+            batch.notes.append(f"{what} stopped at {self.max_pages} pages ({n} items); "
                                 f"more were listed (narrow with --series/--event/--ticker)")
 
     def _collect(self, listings: Iterable[Listing], fresh: dict[str, _Seen], bad: list[RawRow],
@@ -1005,7 +1044,7 @@ class KalshiSource:
         except KalshiStopped:
             raise
         except KalshiHTTPError as e:
-            batch.errors.append(f"series and fees (looked up one by one instead): {e}")
+            batch.notes.append(f"series and fees looked up one by one instead: {e}")
 
     def _lookups(self, batch: FetchBatch, watched: set[str]) -> None:
         """Series from events and fees from series, cached; watched markets first, at most
@@ -1029,7 +1068,7 @@ class KalshiSource:
                 except KalshiStopped:
                     raise
                 except KalshiHTTPError as e:
-                    batch.errors.append(f"event {_safe(ev, 60)}: {e}")
+                    batch.notes.append(f"event {_safe(ev, 60)}: {e}")
                     self.event_series[ev] = ""  # tried; asked again after the next full listing
                     continue
                 s = event.get("series_ticker")
@@ -1049,30 +1088,31 @@ class KalshiSource:
             except KalshiStopped:
                 raise
             except KalshiHTTPError as e:
-                batch.errors.append(f"series {_safe(s, 60)}: {e}")
+                batch.notes.append(f"series {_safe(s, 60)}: {e}")
                 self.series_fees[s] = (cached[0] if cached else Fees(), now)
                 continue
             self.series_fees[s] = (_fees_of(data), now)
         if pending:
-            batch.errors.append(f"warning: series or fees of {pending} markets not looked up yet "
+            batch.notes.append(f"series or fees of {pending} markets not looked up yet "
                                 f"(at most {self.lookups_per_fetch} look-ups a fetch; the rest follow)")
 
     def _books(self, batch: FetchBatch, watched: set[str]) -> dict[str, tuple[dict[str, Any], int]]:
         want = [t for t in sorted(watched) if t in self.cache
                 and isinstance(self.cache[t].market, dict) and self.cache[t].market.get("status") == "active"]
-        if not want or not self.client.signed or self._auth_failed:
+        if not want or not self.client.signed or not self.key.due(self._clock()):
             return {}
         try:
-            return self.client.get_orderbooks(want)
+            books = self.client.get_orderbooks(want)
         except KalshiAuthError as e:
-            self._auth_failed = True  # one clear line, then no more tries with this key
-            batch.errors.append(str(e))
-            self.notices.append(f"Kalshi refused the API key, so no order books and no paper fills: {e}")
+            self.key.refuse(str(e), self._clock())  # a key problem, not a feed glitch: tried again later
+            return {}
         except KalshiStopped:
             raise
         except KalshiHTTPError as e:
             batch.errors.append(str(e))
-        return {}
+            return {}
+        self.key.accepted(batch)
+        return books
 
 
 def _ticker_ok(t: Any) -> bool:

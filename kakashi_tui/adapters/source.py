@@ -35,8 +35,14 @@ class RawRow:
 @dataclass
 class FetchBatch:
     rows: list[RawRow] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # feed-level problems (timeouts, 5xx, ...)
+    errors: list[str] = field(default_factory=list)  # the feed failed (timeouts, 5xx, ...): an alarm
     latency_ms: float = 0.0
+    # What works but the operator should know: caps that left markets out, a fallback that served
+    # (a listing looked up one by one after a 404), one look-up that failed. Logged, never an alarm.
+    notes: list[str] = field(default_factory=list)
+    # The exchange refused the API key (HTTP 401/403), with its reason, while it stays refused:
+    # a key problem, not a feed glitch (the source retries with backoff; it can be fixed live).
+    key_refused: str = ""
 
 
 class Source(Protocol):

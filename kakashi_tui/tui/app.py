@@ -11,6 +11,7 @@ through read-only connections of their own.
 from __future__ import annotations
 
 import asyncio
+import re
 import functools
 import gc
 import signal
@@ -59,7 +60,12 @@ RENDER_HZ = 4  # the engine may tick faster; the desk renders the latest state a
 LIVENESS_EVERY_S = 1.0  # the heartbeat is read this often, whether or not views arrive
 PANEL_FRAME_S = 1 / 60  # one changed panel is painted a frame (Textual's 60 fps): keys wait behind one
 ALERT_TITLES = {al.FEED_DOWN: "Feed down", al.FEED_UP: "Feed up", al.DAILY_STOP: "Daily stop",
-                al.KILL_EXTERNAL: "Kill switch", al.ENGINE_FAILED: "Engine failed"}
+                al.KILL_EXTERNAL: "Kill switch", al.ENGINE_FAILED: "Engine failed", al.KEY_REFUSED: "Key refused"}
+
+
+def _shape(note: str) -> str:
+    """A note with its numbers masked: "312 markets not looked up yet" is the same news as "250 ..."."""
+    return re.sub(r"\d+", "#", note)
 
 
 class KakashiApp(App[int]):
@@ -342,6 +348,17 @@ class KakashiApp(App[int]):
             self.note("feed back up", v.clock_ms)
         prev = self._prev
         self._prev = v
+        said = {_shape(n) for n in prev.feed_notes} if prev is not None else set()
+        for line in v.feed_notes:  # a fallback that served, a cap: logged once while it lasts, no alarm
+            if _shape(line) not in said:
+                self.note(f"feed: {line}", v.clock_ms)
+        if v.key_refused != (prev.key_refused if prev is not None else ""):
+            if v.key_refused:
+                self.alert(al.KEY_REFUSED, f"KEY REFUSED: {v.key_refused} (no books, no paper fills; "
+                                           "tried again with backoff)", "error")
+                self.note(f"KEY REFUSED: {v.key_refused}", v.clock_ms)
+            else:
+                self.note("Kalshi accepts the API key again", v.clock_ms)
         if prev is None:
             return
         if v.daily_stopped and not prev.daily_stopped:

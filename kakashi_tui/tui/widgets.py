@@ -125,6 +125,10 @@ class StatusBar(Static):
         state = f"HALTED ({self.halted_reason})" if self.halted_reason else v.state
         # (priority: lower survives longer, text, style)
         parts: list[tuple[int, str, str]] = [(0, f"{v.source}", "bold"), *feed_segments(v, pal), (0, state, "bold")]
+        if v.key_refused:  # no books, no fills until the key works: never dropped; why, where there is room
+            parts.append((0, "KEY REFUSED", f"bold {pal.down} reverse"))
+            why = v.key_refused.rsplit("): ", 1)[-1]
+            parts.append((2, why if len(why) <= 40 else why[:39] + "…", pal.down))
         late = self.liveness.label(lambda ms: fmt_time(ms, self.zone).removesuffix(" UTC"))
         if late:
             parts.append((0, late, f"bold {pal.down if self.liveness.level != SLOW else pal.warn} reverse"))

@@ -15,7 +15,7 @@ from kakashi_tui import alerts as al
 from kakashi_tui import liveness as lv
 from kakashi_tui.adapters.store import Store
 from kakashi_tui.alerts import FeedWatch
-from kakashi_tui.cli import _liveness_lines
+from kakashi_tui.cli import _feed_changes, _liveness_lines
 from kakashi_tui.config import KakashiConfig
 from kakashi_tui.engine import Engine
 from kakashi_tui.liveness import Heartbeat, assess
@@ -232,3 +232,80 @@ def test_feed_down_is_dated_from_when_the_failing_fetch_began():
     assert w.down_since == 45_000  # the fetch began 55 s before it gave up
     w2 = FeedWatch(stale_ms=30_000)
     assert w2.update(100_000, (), 44_000) == "down" and w2.down_since == 56_000  # the freshest quote's time
+
+
+# -- a refused key is said plainly, once, and a fallback that served is no alarm ----------------
+class KeyTrouble(KalshiShaped):
+    """The Kalshi-shaped feed, whose key the exchange can refuse, and which can report a fallback."""
+
+    refused = ""
+    notes: tuple[str, ...] = ()
+
+    def fetch(self):
+        b = super().fetch()
+        b.key_refused = self.refused
+        b.notes = list(self.notes)
+        return b
+
+
+REFUSAL = "Kalshi refused the request (HTTP 401 on GET /markets/orderbooks): API key revoked"
+
+
+async def test_the_desk_says_key_refused_with_the_reason_and_alerts_once(tmp_path):
+    src = KeyTrouble()
+    engine = Engine(Store(tmp_path / "k.db"), src, [Beliefs()], KakashiConfig().engine_config())
+    service = TradingService(engine, interval=0.5)
+    app = KakashiApp(service, reports_dir=tmp_path / "reports", cursor_blink=False, animations=False,
+                     autostart=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            src.refused = REFUSAL
+            src.notes = ("series and fees looked up one by one instead: HTTP 404 on GET /series",
+                         "series or fees of 312 markets not looked up yet")
+            for _ in range(3):
+                service.step()
+                app.refresh_view()
+                await pilot.pause()
+            bar = str(app.query_one(StatusBar).render())
+            assert "KEY REFUSED" in bar and "API key revoked" in bar
+            assert len([a for a in app.alert.raised if a.kind == al.KEY_REFUSED]) == 1
+            assert not [a for a in app.alert.raised if a.kind == al.FEED_DOWN]  # the fallback served
+            assert app.query_one(StatusBar).feed_down_since is None
+            assert sum("looked up one by one" in n for n in app.notes) == 1  # logged once, not each tick
+            src.notes = ("series or fees of 250 markets not looked up yet",)
+            service.step()
+            app.refresh_view()
+            await pilot.pause()
+            assert sum("not looked up yet" in n for n in app.notes) == 1  # the same news, fewer markets
+            src.refused = ""
+            service.step()
+            app.refresh_view()
+            await pilot.pause()
+            assert "KEY REFUSED" not in str(app.query_one(StatusBar).render())
+            assert "Kalshi accepts the API key again" in app.notes
+    finally:
+        engine.store.close()
+
+
+def test_headless_says_key_refused_once_and_when_accepted_again(tmp_path):
+    src = KeyTrouble()
+    engine = Engine(Store(tmp_path / "k.db"), src, [Beliefs()], KakashiConfig().engine_config())
+    service = TradingService(engine, interval=0)
+    out = io.StringIO()
+    service.on_report(_feed_changes(service, out))
+    lines = []
+    service.on_report(lambda r: lines.append(r.log_line()))
+    try:
+        service.step()
+        src.refused = REFUSAL
+        service.step()
+        service.step()
+        src.refused = ""
+        service.step()
+    finally:
+        engine.store.close()
+    assert out.getvalue().splitlines()[1:] == [
+        f"kakashi: KEY REFUSED: {REFUSAL} (no books, no paper fills; tried again with backoff)",
+        "kakashi: Kalshi accepts the API key again",
+    ]
+    assert lines[1].endswith(f"| KEY REFUSED: {REFUSAL}") and "KEY REFUSED" not in lines[3]

@@ -134,3 +134,11 @@ def test_market_detail_screen(snap_compare, app_factory, size):
         await pilot.pause()
 
     assert snap_compare(app_factory(kalshi=True), terminal_size=SIZES[size], run_before=open_it)
+
+
+def test_key_refused(snap_compare, app_factory):
+    """#19 item 10: a refused key is on the status line, with Kalshi's reason where there is room."""
+    def refuse(e):
+        e.key_refused = "Kalshi refused the request (HTTP 401 on GET /markets/orderbooks): API key revoked"
+
+    assert snap_compare(app_factory(refuse, kalshi=True), terminal_size=WIDE)
