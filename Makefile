@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11, package index only):
 #   make run   -> creates .venv, installs Kakashi, starts it on the simulated exchange
-#   make test  -> creates .venv, installs Kakashi + test tools, type-checks (mypy), runs the whole suite
+#   make test  -> creates .venv, installs Kakashi + test tools, type-checks (mypy), checks the
+#                 layers (lint-imports), runs the whole suite on every core (pytest-xdist)
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -21,7 +22,8 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m pytest -q -n auto $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -163,8 +163,8 @@ def write_replay_catalog(root: Path, n: int, markets: int, seed: int = 2) -> Non
 def replay_catalog_once(root: str, db: str) -> None:
     """The columnar replay alone (a child process of bench_replay): one JSON line."""
     from kakashi_tui.adapters.columnar import CatalogSource
-    from kakashi_tui.config import KakashiConfig
-    from kakashi_tui.runtime import REPLAY_COMMIT_EVERY, replay_service
+    from kakashi_tui.trading.config import KakashiConfig
+    from kakashi_tui.trading.runtime import REPLAY_COMMIT_EVERY, replay_service
 
     source = CatalogSource(root)
     service, close = replay_service(db, source, source, KakashiConfig())
@@ -185,9 +185,9 @@ REPLAY_RUNS = 3
 def bench_replay(n: int, markets: int) -> None:
     from kakashi_tui.adapters.columnar import Timeline, check_batch
     from kakashi_tui.adapters.replay import ReplayEstimator, ReplaySource, group_ticks, read_jsonl
-    from kakashi_tui.config import KakashiConfig
+    from kakashi_tui.trading.config import KakashiConfig
     from kakashi_tui.core.validate import quick_snapshot
-    from kakashi_tui.runtime import REPLAY_COMMIT_EVERY, replay_service
+    from kakashi_tui.trading.runtime import REPLAY_COMMIT_EVERY, replay_service
 
     with tempfile.TemporaryDirectory() as d:
         # the per-row path, as before: JSONL through the full engine tick, every row
@@ -263,9 +263,9 @@ def bench_replay(n: int, markets: int) -> None:
 def bench_desk(markets: int) -> float:
     from dataclasses import replace
 
-    from kakashi_tui.tui.app import KakashiApp
-    from kakashi_tui.tui.widgets import MarketsTable
-    from kakashi_tui.view import DeskView, MarketLine
+    from kakashi_tui.frontends.desk.app import KakashiApp
+    from kakashi_tui.frontends.desk.widgets import MarketsTable
+    from kakashi_tui.trading.view import DeskView, MarketLine
 
     r = random.Random(3)
     lines = [MarketLine(ticker=f"M{i:05d}", title="bench", bid=Decimal("0.40"), ask=Decimal("0.43"),
@@ -287,7 +287,7 @@ def bench_desk(markets: int) -> float:
     paced: list[float] = []
 
     async def run():
-        from kakashi_tui.service import TradingService
+        from kakashi_tui.trading.service import TradingService
         from tests.conftest import make_engine  # a service is required by the app; never ticked
 
         with tempfile.TemporaryDirectory() as d:
@@ -338,11 +338,11 @@ def bench_kill(markets: int, presses: int) -> None:
     latency itself: a stall is work on the loop (or the GIL held) that a key waits behind."""
     from textual import events
 
-    from kakashi_tui.commands import Rearm
-    from kakashi_tui.config import KakashiConfig, SimSection
-    from kakashi_tui.runtime import Options, build_engine
-    from kakashi_tui.service import TradingService
-    from kakashi_tui.tui.app import KakashiApp
+    from kakashi_tui.trading.commands import Rearm
+    from kakashi_tui.trading.config import KakashiConfig, SimSection
+    from kakashi_tui.trading.runtime import Options, build_engine
+    from kakashi_tui.trading.service import TradingService
+    from kakashi_tui.frontends.desk.app import KakashiApp
 
     lat: list[float] = []
     spans: list[tuple[float, float]] = []
@@ -422,7 +422,7 @@ def rss_kb() -> int:
 def bench_memory(ticks: int) -> None:
     from tests.conftest import make_engine
 
-    from kakashi_tui.service import TradingService
+    from kakashi_tui.trading.service import TradingService
 
     with tempfile.TemporaryDirectory() as d:
         e = make_engine(Path(d) / "k.db")
@@ -456,9 +456,9 @@ def bench_startup() -> None:
     code = """
 import sys, time
 t0 = float(sys.argv[1])
-from kakashi_tui.config import KakashiConfig
-from kakashi_tui.runtime import Options, build_service
-from kakashi_tui.tui.app import KakashiApp
+from kakashi_tui.trading.config import KakashiConfig
+from kakashi_tui.trading.runtime import Options, build_service
+from kakashi_tui.frontends.desk.app import KakashiApp
 
 class FirstPaint(KakashiApp):
     def on_mount(self):

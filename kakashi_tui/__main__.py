@@ -1,3 +1,3 @@
-from kakashi_tui.cli import main
+from kakashi_tui.frontends.cli.main import main
 
 raise SystemExit(main())

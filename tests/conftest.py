@@ -14,9 +14,9 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 from kakashi_tui.adapters.store import Store
-from kakashi_tui.config import KakashiConfig
+from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.core.models import BookLevel, Quote, Snapshot
-from kakashi_tui.runtime import Options, build_engine
+from kakashi_tui.trading.runtime import Options, build_engine
 
 #: A fixed simulated clock start (2026-01-05T00:00:00Z) so runs are reproducible.
 SIM_START_MS = 1_767_571_200_000

@@ -27,7 +27,7 @@ def wait_for(cond: Callable[[], Any], timeout: float = 15.0, step: Callable[[], 
 def signed_loopback(tmp_path, monkeypatch, tickers: tuple[str, ...], interval: float = 0.01,
                     **catalog: Any) -> Iterator[tuple[FakeKalshiWS, Any]]:
     """(the WebSocket server, a KakashiConfig pointing at both servers)."""
-    from kakashi_tui.config import CatalogSection, KakashiConfig, KalshiSection
+    from kakashi_tui.trading.config import CatalogSection, KakashiConfig, KalshiSection
     from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, make_test_key
 
     key_path, pub = make_test_key(tmp_path)

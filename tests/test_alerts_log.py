@@ -8,10 +8,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from kakashi_tui.alerts import (
+from kakashi_tui.adapters.alerts import (
     DAILY_STOP, FEED_DOWN, Alerter, FeedWatch, Webhook, check_webhook_url,
 )
-from kakashi_tui.logfile import OperatorLog, default_log_path
+from kakashi_tui.frontends.logfile import OperatorLog, default_log_path
 
 
 def test_log_lines_are_one_per_event_and_grep_friendly(tmp_path):

@@ -4,7 +4,7 @@ from decimal import Decimal as D
 import pytest
 
 from kakashi_tui.adapters.beliefs import BeliefsFile, load_beliefs
-from kakashi_tui.errors import ConfigError
+from kakashi_tui.core.errors import ConfigError
 
 
 def test_toml_and_csv(tmp_path):
@@ -44,7 +44,7 @@ def test_reload_on_change_keeps_last_good_on_bad_edit(tmp_path):
 
 def test_beliefs_changes_are_stored_with_timestamps(tmp_path):
     from kakashi_tui.adapters.store import EstimateRow, Store
-    from kakashi_tui.engine import Engine, EngineConfig
+    from kakashi_tui.trading.engine import Engine, EngineConfig
     from tests.test_engine import FakeSource, row
     from kakashi_tui.adapters.source import FetchBatch
 

@@ -41,7 +41,7 @@ def test_the_rebuild_rule_snapshot_starts_over_delta_adds_reset_forgets():
 
 
 def test_a_recording_run_with_a_key_records_every_book_change_and_rebuilds_the_feeds_books(tmp_path, monkeypatch):
-    from kakashi_tui.runtime import Options, build_collector
+    from kakashi_tui.trading.runtime import Options, build_collector
 
     tickers = ("KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01")
     root = tmp_path / "catalog"
@@ -99,7 +99,7 @@ def test_a_recording_run_with_a_key_records_every_book_change_and_rebuilds_the_f
 
 def test_catalog_info_counts_book_rows(tmp_path, capsys):
     from kakashi_tui.adapters.catalog import CatalogWriter
-    from kakashi_tui.catalog_cli import _info
+    from kakashi_tui.frontends.cli.catalog import _info
 
     w = CatalogWriter(tmp_path / "c")
     for i in range(3):

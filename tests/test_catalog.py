@@ -18,7 +18,7 @@ from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder
 from kakashi_tui.core.models import Estimate, Market
 from kakashi_tui.core.validate import quick_snapshot
-from kakashi_tui.errors import KakashiError
+from kakashi_tui.core.errors import KakashiError
 from tests.conftest import SIM_START_MS, make_engine
 from tests.test_replay import tables
 

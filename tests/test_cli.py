@@ -153,8 +153,8 @@ def test_rearm_needs_confirmation_or_yes(tmp_path):
 
 
 def test_help_does_not_import_textual():
-    code = ("import sys; from kakashi_tui.cli import build_parser; build_parser(); "
-            "import kakashi_tui.engine, kakashi_tui.runtime; print('textual' in sys.modules)")
+    code = ("import sys; from kakashi_tui.frontends.cli.main import build_parser; build_parser(); "
+            "import kakashi_tui.trading.engine, kakashi_tui.trading.runtime; print('textual' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
     assert p.stdout.strip() == "False"
 
@@ -199,7 +199,7 @@ def test_a_running_engine_adopts_an_external_kill(tmp_path):
 
 
 def test_an_unexpected_error_is_one_line_and_the_traceback_goes_to_a_file(monkeypatch, capsys, tmp_path):
-    from kakashi_tui import cli
+    from kakashi_tui.frontends.cli import main as cli
 
     def boom(args):
         raise RuntimeError("a bug we did not foresee")
@@ -269,7 +269,7 @@ def test_status_shows_what_stops_trading_and_whether_an_engine_runs(tmp_path):
         p = kakashi("status", "--db", db)
         assert "engine RUNNING on this database" in p.stdout and "daily stop not hit" in p.stdout
         day = s.db.execute_sql("SELECT MAX(ts) FROM ticks").fetchone()[0]
-        from kakashi_tui.engine import utc_day
+        from kakashi_tui.trading.engine import utc_day
         s.set_control("daily_stop_day", utc_day(day))
     finally:
         s.close()
@@ -299,7 +299,7 @@ def test_headless_writes_the_daily_summary_at_the_day_roll(tmp_path):
 
 
 def test_a_feed_warning_is_said_with_one_prefix(capsys):
-    from kakashi_tui.runtime import warn
+    from kakashi_tui.trading.runtime import warn
 
     warn("warning: Kalshi markets capped at 10 in memory")
     warn("books need a key")

@@ -18,9 +18,9 @@ from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder, import_
 from kakashi_tui.adapters.columnar import QUIET_SIDES, Filters, check_batch, replay_catalog
 from kakashi_tui.adapters.replay import group_ticks, read_jsonl
 from kakashi_tui.adapters.store import Store
-from kakashi_tui.config import KakashiConfig, RiskSection, SimSection
+from kakashi_tui.trading.config import KakashiConfig, RiskSection, SimSection
 from kakashi_tui.core.validate import validate_row
-from kakashi_tui.engine import Engine
+from kakashi_tui.trading.engine import Engine
 from tests.conftest import SIM_START_MS, make_engine
 from tests.test_replay import tables
 

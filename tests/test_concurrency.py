@@ -3,7 +3,7 @@
 import threading
 
 from kakashi_tui.adapters import queries
-from kakashi_tui.report import gather
+from kakashi_tui.frontends.report.postmortem import gather
 from tests.conftest import make_engine
 
 

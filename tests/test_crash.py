@@ -9,8 +9,8 @@ from collections import Counter
 
 from kakashi_tui.adapters.store import read_ledger
 from kakashi_tui.core.ledger import Account, Kind
-from kakashi_tui.config import KakashiConfig
-from kakashi_tui.runtime import Options, build_engine
+from kakashi_tui.trading.config import KakashiConfig
+from kakashi_tui.trading.runtime import Options, build_engine
 from tests.test_cli import ENV
 
 

@@ -6,14 +6,14 @@ import pytest
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import DecisionRow, FillRow, LedgerRow, OutcomeRow, RejectedRow, SnapshotRow, Store
-from kakashi_tui.config import KakashiConfig
+from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.core import risk
 from kakashi_tui.core.ledger import Kind, LedgerEntry
 from kakashi_tui.core.models import Estimate, Side
 from kakashi_tui.core.validate import SETTLED_QUOTE
 from kakashi_tui.core.sizing import per_trade_cap_cc
-from kakashi_tui.engine import Engine, EngineConfig
-from kakashi_tui.errors import StoreError
+from kakashi_tui.trading.engine import Engine, EngineConfig
+from kakashi_tui.core.errors import StoreError
 from tests.conftest import SIM_START_MS, make_engine
 
 NOW = SIM_START_MS
@@ -140,7 +140,7 @@ def test_restart_resumes_exactly(tmp_path):
 def test_a_db_remembers_its_seed(tmp_path):
     e = make_engine(tmp_path / "s.db", seed=3)
     e.store.close()
-    from kakashi_tui.errors import ConfigError
+    from kakashi_tui.core.errors import ConfigError
     with pytest.raises(ConfigError, match="--seed 3"):
         make_engine(tmp_path / "s.db", seed=4)
 
@@ -311,8 +311,8 @@ def test_db_file_is_owner_only(db_path):
     ("[risk\n", "not valid TOML"),
 ])
 def test_config_refuses_loosened_limits_unknown_keys_and_bad_values(tmp_path, text, fragment):
-    from kakashi_tui.config import load_config
-    from kakashi_tui.errors import ConfigError
+    from kakashi_tui.trading.config import load_config
+    from kakashi_tui.core.errors import ConfigError
 
     bad = tmp_path / "c.toml"
     bad.write_text(text)
@@ -321,7 +321,7 @@ def test_config_refuses_loosened_limits_unknown_keys_and_bad_values(tmp_path, te
 
 
 def test_config_may_tighten(tmp_path):
-    from kakashi_tui.config import load_config
+    from kakashi_tui.trading.config import load_config
 
     good = tmp_path / "g.toml"
     good.write_text("bankroll = 250\n[risk]\nmax_open_positions = 3\n[fees.series]\nINX = 0.035\n")
@@ -393,7 +393,7 @@ def quiet(ticker="Q"):
 
 
 def test_a_quiet_market_is_stored_as_no_quote_never_rejected(db_path):
-    from kakashi_tui.view import build_view
+    from kakashi_tui.trading.view import build_view
 
     e = fake_engine(db_path, [FetchBatch(rows=[quiet()])], p={"Q": 0.9})
     rep = e.tick()

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from kakashi_tui.service import TradingService
-from kakashi_tui.view import FeedStatus, feed_status
+from kakashi_tui.trading.service import TradingService
+from kakashi_tui.trading.view import FeedStatus, feed_status
 from tests.conftest import make_engine
 from tests.loopback_ws import signed_loopback, wait_for
 
@@ -21,7 +21,7 @@ TICKERS = ("KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01")
 def loopback(tmp_path, monkeypatch):
     """A signed REST server and a WebSocket server on 127.0.0.1 with a throwaway key, and a
     function that builds a Kalshi engine over them (through runtime, as `kakashi run` does)."""
-    from kakashi_tui.runtime import Options, build_engine
+    from kakashi_tui.trading.runtime import Options, build_engine
 
     engines = []
     with signed_loopback(tmp_path, monkeypatch, TICKERS) as (ws, cfg):
@@ -85,7 +85,7 @@ def test_the_view_says_polling_and_why_when_the_websocket_is_refused(loopback):
 
 
 def test_the_headless_log_says_the_feed_once_and_again_only_when_it_switches(loopback):
-    from kakashi_tui.cli import _feed_changes
+    from kakashi_tui.frontends.cli.main import _feed_changes
 
     ws, build = loopback
     ws.refuse = True
@@ -108,7 +108,7 @@ def test_the_headless_log_says_the_feed_once_and_again_only_when_it_switches(loo
 
 
 def status_text(app) -> str:
-    from kakashi_tui.tui.widgets import StatusBar
+    from kakashi_tui.frontends.desk.widgets import StatusBar
 
     return app.query_one(StatusBar).render().plain
 

@@ -22,11 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kakashi_tui import cli
+from kakashi_tui.frontends.cli import main as cli
 from kakashi_tui.adapters.beliefs import BeliefsFile
 from kakashi_tui.adapters.replay import MAX_TS, MIN_TS, ReplayEstimator, ReplaySource, group_ticks, read_jsonl
 from kakashi_tui.adapters.store import Store
-from kakashi_tui.engine import Engine, EngineConfig
+from kakashi_tui.trading.engine import Engine, EngineConfig
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
 
 T = 1_767_571_200_000  # 2026-01-05T00:00:00Z
@@ -108,8 +108,8 @@ def test_every_risk_default_is_the_loosest_allowed(tmp_path):
     """The defaults are the bounds: each default loads, and one step looser is refused."""
     from decimal import Decimal
 
-    from kakashi_tui.config import KakashiConfig, RiskSection, load_config
-    from kakashi_tui.errors import ConfigError
+    from kakashi_tui.trading.config import KakashiConfig, RiskSection, load_config
+    from kakashi_tui.core.errors import ConfigError
 
     loose = {"max_loss_per_trade_pct": "1.01", "max_open_positions": "6", "daily_loss_cap_pct": "3.01",
              "max_quote_age_s": "30.5", "max_spread": "0.06"}
@@ -172,7 +172,7 @@ def test_a_malformed_api_base_in_the_environment_is_refused_in_one_line(tmp_path
 
 
 def test_a_good_api_base_is_accepted():
-    from kakashi_tui.config import check_api_base
+    from kakashi_tui.trading.config import check_api_base
 
     for url in ("https://api.elections.kalshi.com/trade-api/v2", "http://127.0.0.1:8765/trade-api/v2",
                 "http://[::1]:8080/x", "https://demo-api.kalshi.co/trade-api/v2/"):
@@ -487,7 +487,7 @@ def test_crash_log_never_follows_a_planted_symlink_and_is_private(tmp_path, monk
 
 
 def test_create_private_refuses_an_existing_name_or_link(tmp_path):
-    from kakashi_tui.crashlog import create_private, write_crash_log
+    from kakashi_tui.adapters.crashlog import create_private, write_crash_log
 
     (tmp_path / "x").symlink_to(tmp_path / "target")
     with pytest.raises(FileExistsError):
@@ -503,7 +503,7 @@ def test_create_private_refuses_an_existing_name_or_link(tmp_path):
 
 
 def test_reports_and_charts_are_owner_only_whatever_the_umask(tmp_path):
-    from kakashi_tui.report import export_postmortem
+    from kakashi_tui.frontends.report.postmortem import export_postmortem
     from tests.conftest import make_engine
 
     e = make_engine(tmp_path / "k.db")

@@ -12,7 +12,7 @@ from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import DecisionRow, FillRow, LedgerRow, Store
 from kakashi_tui.core.models import Estimate
 from kakashi_tui.core.sizing import per_trade_cap_cc
-from kakashi_tui.engine import Engine, EngineConfig
+from kakashi_tui.trading.engine import Engine, EngineConfig
 
 T0 = 1_767_571_200_000
 TICKERS = [f"M{i}" for i in range(4)]

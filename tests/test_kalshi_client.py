@@ -22,7 +22,7 @@ from kakashi_tui.adapters.kalshi import (
     convert, path_segment, snapshot_row,
 )
 from kakashi_tui.adapters.kalshi_auth import Signer, load_private_key, signer_from
-from kakashi_tui.errors import ConfigError
+from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.testing.fake_kalshi import LIFECYCLE, make_test_key
 
 BASE = "http://test/trade-api/v2"
@@ -878,7 +878,7 @@ def test_a_cent_twin_may_round_a_sub_penny_price_but_not_miss_it():
 @pytest.mark.parametrize("text,ok", [("reads_per_s = 5", True), ("reads_per_s = 0", False),
                                      ("reads_per_s = 1e9", False), ('private_key_file = "k.pem"', True)])
 def test_kalshi_config_fields(tmp_path, text, ok):
-    from kakashi_tui.config import load_config
+    from kakashi_tui.trading.config import load_config
 
     cfg = tmp_path / "c.toml"
     cfg.write_text(f"[kalshi]\n{text}\n")

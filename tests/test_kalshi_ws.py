@@ -10,7 +10,7 @@ from kakashi_tui.adapters.kalshi_ws import Book, BookFeed, LiveBookSource, Malfo
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
-from kakashi_tui.view import feed_status
+from kakashi_tui.trading.view import feed_status
 
 TICKERS = ("KXA-1", "KXB-2")
 
@@ -216,7 +216,7 @@ def test_stop_ends_the_feed_promptly_even_while_backing_off():
 
 def test_with_a_key_the_kalshi_source_takes_its_books_from_the_websocket(tmp_path, monkeypatch):
     from kakashi_tui.adapters.kalshi_ws import ws_url_for
-    from kakashi_tui.runtime import Options, build_engine
+    from kakashi_tui.trading.runtime import Options, build_engine
     from tests.loopback_ws import signed_loopback
 
     assert ws_url_for("https://external-api.kalshi.com/trade-api/v2") == \

@@ -14,7 +14,7 @@ import pytest
 from kakashi_tui.adapters.kalshi import KalshiClient, KalshiHTTPError, KalshiSource
 from kakashi_tui.adapters.kalshi_auth import signer_from
 from kakashi_tui.adapters.store import MarketRow, RejectedRow, SnapshotRow, Store
-from kakashi_tui.engine import Engine, EngineConfig
+from kakashi_tui.trading.engine import Engine, EngineConfig
 from kakashi_tui.testing.fake_kalshi import LIFECYCLE, FakeKalshi, FakeKalshiServer, make_test_key
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")}
@@ -328,8 +328,8 @@ def test_snapshot_signs_book_requests_with_a_key_from_the_environment(keyed, tmp
 
 
 def test_without_a_key_the_engine_runtime_builds_a_source_that_says_why(kalshi, tmp_path):
-    from kakashi_tui.config import load_config
-    from kakashi_tui.runtime import Options, build_engine
+    from kakashi_tui.trading.config import load_config
+    from kakashi_tui.trading.runtime import Options, build_engine
 
     cfg = load_config(fast_config(tmp_path))
     engine = build_engine(Options(source="kalshi", api_base=kalshi.base_url, db=str(tmp_path / "k.db")), cfg)
@@ -403,8 +403,8 @@ def test_an_operators_ticker_list_still_includes_what_is_held(kalshi):
 
 
 def test_a_key_in_the_config_signs_book_requests(keyed, tmp_path):
-    from kakashi_tui.config import load_config
-    from kakashi_tui.runtime import Options, build_engine
+    from kakashi_tui.trading.config import load_config
+    from kakashi_tui.trading.runtime import Options, build_engine
 
     cfg_path = tmp_path / "c.toml"
     cfg_path.write_text(f'[kalshi]\napi_key_id = "{KEY_ID}"\nprivate_key_file = "{keyed.key_path}"\n'

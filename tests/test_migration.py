@@ -139,7 +139,7 @@ def test_readers_name_an_unmigrated_file_instead_of_failing_on_a_column(tmp_path
     import pytest
 
     from kakashi_tui.adapters.queries import connect_readonly
-    from kakashi_tui.errors import StoreError
+    from kakashi_tui.core.errors import StoreError
 
     db = tmp_path / "old.db"
     make_v3(db)

@@ -11,14 +11,15 @@ import pytest
 
 from kakashi_tui.adapters import queries
 from kakashi_tui.adapters.store import Control, Store
-from kakashi_tui.errors import StoreError
+from kakashi_tui.core.errors import StoreError
 from tests.conftest import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent / "kakashi_tui"
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\b.*\b(FROM|INTO|SET)\b")
 
 
-@pytest.mark.parametrize("module", ["report.py", "adapters/replay.py"])
+@pytest.mark.parametrize("module", ["frontends/report/postmortem.py", "frontends/desk/lookups.py",
+                                    "adapters/replay.py"])
 def test_report_and_replay_read_only_through_queries(module):
     text = (ROOT / module).read_text(encoding="utf-8")
     assert not [line for line in text.splitlines() if SQL.search(line)], f"SQL text left in {module}"

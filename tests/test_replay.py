@@ -9,7 +9,7 @@ from kakashi_tui.adapters.replay import (
     ReplayEstimator, ReplaySource, group_ticks, read_jsonl, records_from_db, write_jsonl,
 )
 from kakashi_tui.adapters.store import Store
-from kakashi_tui.engine import Engine, EngineConfig
+from kakashi_tui.trading.engine import Engine, EngineConfig
 from tests.conftest import SIM_START_MS, make_engine
 
 

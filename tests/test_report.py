@@ -11,7 +11,7 @@ import pytest
 from kakashi_tui.adapters.store import Store, read_ledger
 from kakashi_tui.core.ledger import Kind, LedgerEntry
 from kakashi_tui.core.models import Market, Side
-from kakashi_tui.report import export_postmortem, gather, parse_day, render_markdown
+from kakashi_tui.frontends.report.postmortem import export_postmortem, gather, parse_day, render_markdown
 from tests.conftest import SIM_START_MS, make_engine
 
 T0 = SIM_START_MS
@@ -140,7 +140,7 @@ def test_cash_reconciles_to_the_cent_on_random_sim_runs(tmp_path, seed):
     held = the ledger's cash, to the cent, over the whole run and over a part of it."""
     import random
 
-    from kakashi_tui.report import cash_book
+    from kakashi_tui.frontends.report.postmortem import cash_book
 
     rng = random.Random(seed)
     e = make_engine(tmp_path / "k.db", seed=seed)
@@ -184,7 +184,7 @@ def test_a_cash_mismatch_is_shown(tmp_path):
 
 
 def test_events_are_in_dollars(tmp_path):
-    from kakashi_tui.report import event_text
+    from kakashi_tui.frontends.fmt import event_text
 
     assert event_text("daily_stop", "equity 9698800 vs day start 10000000") == "equity $969.88 vs day start $1,000.00"
     assert event_text("day_start", "2026-01-05 equity 10000000") == "2026-01-05 equity $1,000.00"
@@ -203,7 +203,7 @@ def test_events_are_in_dollars(tmp_path):
 def _brier_data(pairs):
     from collections import Counter
 
-    from kakashi_tui.report import ReportData
+    from kakashi_tui.frontends.report.postmortem import ReportData
 
     return ReportData(since_ms=None, until_ms=None, first_ts=None, last_ts=None, start_equity=0, end_equity=0,
                       end_cash=0, equity=[], fills=[], closed=[], fees_cc=0, trades=[], brier_pairs=pairs,
@@ -213,7 +213,7 @@ def _brier_data(pairs):
 def test_brier_claims_better_only_when_the_interval_excludes_zero():
     import random
 
-    from kakashi_tui.report import brier_claim
+    from kakashi_tui.frontends.report.postmortem import brier_claim
 
     rng = random.Random(5)
     # 60 markets: p̂ near the truth, the market a coin flip away from it: clearly better
@@ -241,7 +241,7 @@ def test_brier_claims_better_only_when_the_interval_excludes_zero():
 
 
 def test_report_refuses_a_backwards_period(tmp_path):
-    from kakashi_tui.errors import ConfigError
+    from kakashi_tui.core.errors import ConfigError
 
     db = tmp_path / "k.db"
     single_trade_db(db)  # first record 2026-01-05
@@ -261,7 +261,7 @@ def test_report_refuses_a_backwards_period(tmp_path):
 def test_charts_label_axes_and_count_calibration_bins(tmp_path):
     import matplotlib.pyplot as plt
 
-    from kakashi_tui.charts import calibration_bins, figures
+    from kakashi_tui.frontends.report.charts import calibration_bins, figures
 
     db = tmp_path / "k.db"
     single_trade_db(db)
@@ -281,7 +281,7 @@ def test_charts_label_axes_and_count_calibration_bins(tmp_path):
 
 
 def test_scheduled_postmortems_write_each_period_once_across_restarts(tmp_path):
-    from kakashi_tui.report import DAY_MS, PostmortemSchedule
+    from kakashi_tui.frontends.report.postmortem import DAY_MS, PostmortemSchedule
 
     e = make_engine(tmp_path / "k.db")  # sim clock from Monday 2026-01-05 00:00, a minute a tick
     for _ in range(180):  # three simulated hours of trading on the first day

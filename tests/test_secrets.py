@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from kakashi_tui.config import load_config
-from kakashi_tui.errors import ConfigError
+from kakashi_tui.trading.config import load_config
+from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
 
 SECRET = "KEYID-7f3a9c1e-do-not-leak"

@@ -17,19 +17,19 @@ import pytest
 
 from kakashi_tui.adapters.source import FetchBatch
 from kakashi_tui.adapters.store import Store
-from kakashi_tui.commands import Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate
+from kakashi_tui.trading.commands import Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate
 from kakashi_tui.core.ledger import Account
 from kakashi_tui.core.risk import HARD_MAX_OPEN_POSITIONS
 from kakashi_tui.adapters.queries import read_ledger
-from kakashi_tui.report import gather
-from kakashi_tui.service import TradingService, send_request
+from kakashi_tui.frontends.report.postmortem import gather
+from kakashi_tui.trading.service import TradingService, send_request
 from tests.conftest import make_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SECOND_PROCESS = """
 import random, sys, time
-from kakashi_tui.service import send_request
+from kakashi_tui.trading.service import send_request
 db, n = sys.argv[1], int(sys.argv[2])
 r = random.Random(11)
 for i in range(n):
@@ -402,8 +402,8 @@ def test_a_newer_schema_is_refused_before_anything_is_written(tmp_path):
 
 
 def test_a_database_remembering_other_settings_says_so(tmp_path, capsys):
-    from kakashi_tui.config import KakashiConfig, SimSection
-    from kakashi_tui.runtime import Options, build_service
+    from kakashi_tui.trading.config import KakashiConfig, SimSection
+    from kakashi_tui.trading.runtime import Options, build_service
 
     db = tmp_path / "k.db"
     make_engine(db).store.close()  # 8 markets, $1,000.00

@@ -17,9 +17,9 @@ from kakashi_tui.adapters.columnar import replay_catalog
 from kakashi_tui.adapters.replay import group_ticks, read_jsonl
 from kakashi_tui.adapters.sim import SimExchange
 from kakashi_tui.adapters.store import Store
-from kakashi_tui.config import KakashiConfig, SimSection, load_config
-from kakashi_tui.engine import Engine, EngineConfig
-from kakashi_tui.errors import ConfigError
+from kakashi_tui.trading.config import KakashiConfig, SimSection, load_config
+from kakashi_tui.trading.engine import Engine, EngineConfig
+from kakashi_tui.core.errors import ConfigError
 from tests.conftest import SIM_START_MS, make_engine
 from tests.test_replay import replay, tables
 

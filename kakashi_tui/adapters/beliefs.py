@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kakashi_tui.core.models import Estimate
-from kakashi_tui.errors import ConfigError
+from kakashi_tui.core.errors import ConfigError
 
 BELIEFS_SOURCE = "beliefs-file"
 MAX_BYTES = 4 * 1024 * 1024  # a beliefs file is typed by hand; anything bigger is a mistake

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.core.models import Estimate, Market, Quote, Snapshot
 from kakashi_tui.core.validate import validate_row
-from kakashi_tui.errors import ConfigError, KakashiError
+from kakashi_tui.core.errors import ConfigError, KakashiError
 
 PRICE_SCALE = 10_000  # *_e4 columns: integer units of $0.0001
 COUNT_SCALE = 100  # *_e2 columns: integer hundredths of a contract

@@ -41,7 +41,7 @@ from kakashi_tui.core import models as _models
 from kakashi_tui.core import money as _money
 from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate, Quote, book_text
 from kakashi_tui.core.validate import validate_row
-from kakashi_tui.errors import KakashiError
+from kakashi_tui.core.errors import KakashiError
 
 def _row_check_takes(**snapshot: Any) -> bool:
     """Whether the row check accepts a probe snapshot (ticker T, ts 1, a plain open market)."""

@@ -39,7 +39,7 @@ from urllib.parse import quote
 import httpx
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
-from kakashi_tui.errors import ConfigError
+from kakashi_tui.core.errors import ConfigError
 
 PRODUCTION_BASE = "https://external-api.kalshi.com/trade-api/v2"
 DEMO_BASE = "https://external-api.demo.kalshi.co/trade-api/v2"

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from kakashi_tui.errors import ConfigError
+from kakashi_tui.core.errors import ConfigError
 
 ENV_KEY_ID = "KAKASHI_KALSHI_KEY_ID"
 ENV_KEY_FILE = "KAKASHI_KALSHI_KEY_FILE"

@@ -17,7 +17,7 @@ from kakashi_tui.adapters.store import (
 )
 from kakashi_tui.core.ledger import Account, equity_cc
 from kakashi_tui.core.models import Position
-from kakashi_tui.errors import StoreError
+from kakashi_tui.core.errors import StoreError
 
 __all__ = [
     "connect_readonly", "read_ledger", "read_latest_snapshot", "Status", "read_status", "last_tick_ts", "daily_stop_day",

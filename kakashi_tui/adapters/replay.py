@@ -26,7 +26,7 @@ from kakashi_tui.adapters.queries import connect_readonly, initial_deposit, mark
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import real_to_price
 from kakashi_tui.core.models import GRID, Estimate, qty_text, rejection_reason
-from kakashi_tui.errors import ConfigError
+from kakashi_tui.core.errors import ConfigError
 
 RECORD_TYPES = ("start", "market", "snapshot", "estimate", "settlement")
 

@@ -27,10 +27,10 @@ from typing import Any, cast
 import peewee as pw
 
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
-from kakashi_tui.crashlog import owner_only, sqlite_files
+from kakashi_tui.adapters.crashlog import owner_only, sqlite_files
 from kakashi_tui.core.models import Estimate, Fill, Market, Quote, Side, TradeDecision, qty_text
 from kakashi_tui.core.money import count_to_hundredths, hundredths_to_count, price_to_cc
-from kakashi_tui.errors import StoreError
+from kakashi_tui.core.errors import StoreError
 
 SCHEMA_VERSION = 4
 LOCK_WAIT_S = 1.0  # how long a new writer waits for the file lock before saying who holds it

@@ -6,11 +6,11 @@ import pytest
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import Store
-from kakashi_tui.config import KakashiConfig
+from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.core.models import Estimate
-from kakashi_tui.engine import Engine
-from kakashi_tui.service import TradingService
-from kakashi_tui.tui.app import KakashiApp
+from kakashi_tui.trading.engine import Engine
+from kakashi_tui.trading.service import TradingService
+from kakashi_tui.frontends.desk.app import KakashiApp
 from tests.conftest import SIM_START_MS, make_engine
 
 FIXED_WALL = SIM_START_MS / 1000 + 3600  # exports are stamped with this "wall clock"

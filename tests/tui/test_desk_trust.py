@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kakashi_tui import alerts as al
-from kakashi_tui.engine import utc_day
-from kakashi_tui.logfile import OperatorLog
-from kakashi_tui.service import send_request
-from kakashi_tui.tui.screens import (
+from kakashi_tui.adapters import alerts as al
+from kakashi_tui.trading.engine import utc_day
+from kakashi_tui.frontends.logfile import OperatorLog
+from kakashi_tui.trading.service import send_request
+from kakashi_tui.frontends.desk.screens import (
     ConfirmScreen, EstimateScreen, HelpScreen, MarketScreen, RejectedScreen, parse_p_hat,
 )
-from kakashi_tui.tui.widgets import (
+from kakashi_tui.frontends.desk.widgets import (
     MARKET_COLUMNS, TICKER_MAX, DecisionLog, LogEntry, MarketsTable, StatusBar, ev_cell, fmt_clock, layout_columns,
 )
 from tests.tui.conftest import KALSHI_MARKETS, desk_app, kalshi_engine
@@ -440,7 +440,7 @@ async def test_an_unforeseen_error_leaves_a_crash_log_and_exits_70(engine, tmp_p
 
 # -- 11. scheduled post-mortems in the desk ----------------------------------------------------------
 async def test_the_desk_writes_the_daily_summary_at_the_utc_day_roll(tmp_path):
-    from kakashi_tui.config import KakashiConfig, SimSection
+    from kakashi_tui.trading.config import KakashiConfig, SimSection
     from tests.conftest import make_engine
 
     e = make_engine(tmp_path / "d.db", cfg=KakashiConfig(sim=SimSection(step_seconds=3600)))
@@ -489,7 +489,7 @@ async def test_signal_says_what_the_gate_would_do_now(kengine, tmp_path):
 
 def test_gate_labels_cover_every_refusal():
     from kakashi_tui.core import risk
-    from kakashi_tui.view import GATE_LABELS
+    from kakashi_tui.trading.view import GATE_LABELS
 
     reasons = {v for k, v in vars(risk).items()
                if k.isupper() and isinstance(v, str) and not k.startswith(("HARD", "ROUND"))}

@@ -11,18 +11,18 @@ from types import SimpleNamespace
 import pytest
 from textual.screen import ModalScreen
 
-from kakashi_tui import alerts as al
-from kakashi_tui import liveness as lv
+from kakashi_tui.adapters import alerts as al
+from kakashi_tui.trading import liveness as lv
 from kakashi_tui.adapters.store import Store
-from kakashi_tui.alerts import FeedWatch
-from kakashi_tui.cli import _feed_changes, _liveness_lines
-from kakashi_tui.config import KakashiConfig
-from kakashi_tui.engine import Engine
-from kakashi_tui.liveness import Heartbeat, assess
-from kakashi_tui.service import TradingService
-from kakashi_tui.tui import app as app_module
-from kakashi_tui.tui.app import KakashiApp
-from kakashi_tui.tui.widgets import (
+from kakashi_tui.adapters.alerts import FeedWatch
+from kakashi_tui.frontends.cli.main import _feed_changes, _liveness_lines
+from kakashi_tui.trading.config import KakashiConfig
+from kakashi_tui.trading.engine import Engine
+from kakashi_tui.trading.liveness import Heartbeat, assess
+from kakashi_tui.trading.service import TradingService
+from kakashi_tui.frontends.desk import app as app_module
+from kakashi_tui.frontends.desk.app import KakashiApp
+from kakashi_tui.frontends.desk.widgets import (
     BankrollPanel, DecisionLog, EquityChart, MarketDetail, PositionsPanel, RiskPanel, StatusBar,
 )
 from tests.tui.conftest import Beliefs, KalshiShaped, desk_app

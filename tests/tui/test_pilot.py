@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from kakashi_tui.adapters.store import FillRow
 from kakashi_tui.core import risk
-from kakashi_tui.tui.screens import ConfirmScreen, EstimateScreen, HelpScreen, ReportScreen
-from kakashi_tui.tui.widgets import (
+from kakashi_tui.frontends.desk.screens import ConfirmScreen, EstimateScreen, HelpScreen, ReportScreen
+from kakashi_tui.frontends.desk.widgets import (
     BankrollPanel, DecisionLog, MarketDetail, MarketsTable, PositionsPanel, RiskPanel, StatusBar,
 )
 from tests.tui.conftest import desk_app
@@ -222,9 +222,9 @@ async def test_failed_ticks_are_noted_then_halt_trading_visibly(engine, tmp_path
 
 
 async def test_markets_table_keys_scroll_and_drive_the_detail(tmp_path):
-    from kakashi_tui.config import KakashiConfig, SimSection
-    from kakashi_tui.runtime import Options, build_engine
-    from kakashi_tui.tui.widgets import MarketDetail
+    from kakashi_tui.trading.config import KakashiConfig, SimSection
+    from kakashi_tui.trading.runtime import Options, build_engine
+    from kakashi_tui.frontends.desk.widgets import MarketDetail
 
     e = build_engine(Options(source="sim", db=str(tmp_path / "k.db"), seed=5, sim_start_ms=1_767_571_200_000),
                      KakashiConfig(sim=SimSection(markets=80)))

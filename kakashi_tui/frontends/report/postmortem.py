@@ -7,7 +7,6 @@ last committed tick) without touching the writer.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,9 +22,9 @@ from kakashi_tui.core.money import fmt_cc, fmt_count, hundredths_to_count
 from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.stats import Drawdown, bootstrap_ci, brier, max_drawdown, mean, verdict
-from kakashi_tui.errors import ConfigError
-from kakashi_tui.view import fmt_price, fmt_signed
-from kakashi_tui.view import fmt_utc as _utc
+from kakashi_tui.core.errors import ConfigError
+from kakashi_tui.frontends.fmt import event_text, fmt_price, fmt_signed
+from kakashi_tui.frontends.fmt import fmt_utc as _utc
 
 DAY_MS = 86_400_000
 BOOTSTRAP_SEED = 20_260_105
@@ -296,23 +295,6 @@ def _money(x: float) -> str:
     return fmt_cc(int(round(x * 10_000)))
 
 
-_CC_FIELDS = re.compile(r"\b(equity|vs day start|day start|loss|cap)( )(-?\d+)\b")
-_CENTS_SUFFIX = re.compile(r"(?<![\w.$])(-?\d+)c\b")
-
-
-def dollars(text: str) -> str:
-    """Amounts an older engine wrote in cents (``2267c lost``) in dollars (``$22.67 lost``)."""
-    return _CENTS_SUFFIX.sub(lambda m: fmt_cc(int(m.group(1)) * 100), text)
-
-
-def event_text(kind: str, detail: str) -> str:
-    """An event's detail for people: the engine stores amounts in centicents (``equity 9698800 vs
-    day start 10000000``, ``10000000 cc``); the report shows dollars, as everywhere else."""
-    if kind == "deposit" and detail.removesuffix(" cc").strip().lstrip("-").isdigit():
-        return fmt_cc(int(detail.removesuffix(" cc")))
-    return dollars(_CC_FIELDS.sub(lambda m: f"{m.group(1)} {fmt_cc(int(m.group(3)))}", detail))
-
-
 def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None = None) -> str:
     pnls = d.pnls
     ci = d.ci
@@ -474,12 +456,12 @@ def export_postmortem(db: str | Path, reports_dir: str | Path, generated_ms: int
     folder.mkdir(parents=True, mode=0o700)
     names: list[str] = []
     if charts:
-        from kakashi_tui.charts import write_charts
+        from kakashi_tui.frontends.report.charts import write_charts
 
         names = write_charts(data, folder)
     path = folder / "postmortem.md"
     path.write_text(render_markdown(data, generated_ms, names), encoding="utf-8")
-    from kakashi_tui.crashlog import owner_only
+    from kakashi_tui.adapters.crashlog import owner_only
 
     owner_only(folder, *folder.iterdir())  # the operator's record alone, whatever the umask
     return Exported(path, key_figures(data))
@@ -574,7 +556,7 @@ class PostmortemSchedule:
                 if kind == "summary":
                     tmp.write_text(daily_summary(data, since) + "\n", encoding="utf-8")
                 else:
-                    from kakashi_tui.charts import write_charts
+                    from kakashi_tui.frontends.report.charts import write_charts
 
                     names = write_charts(data, path.parent)
                     tmp.write_text(render_markdown(data, generated_ms or now_ms, names), encoding="utf-8")
@@ -583,60 +565,3 @@ class PostmortemSchedule:
             return written
         finally:
             con.close()
-
-
-# -- read-only look-ups for the desk's screens -----------------------------------------------
-def market_history(con: sqlite3.Connection, ticker: str, limit: int = 240):
-    """(quotes oldest first as (ts, bid, ask), latest volume, p̂ changes as (ts, p_hat)) for one market."""
-    from decimal import Decimal
-
-    from kakashi_tui.core.money import cc_to_price, hundredths_to_count
-
-    def real_to_price(cc: int | None) -> Decimal | None:
-        return None if cc is None else cc_to_price(cc)
-
-    rows = queries.snapshot_history(con, ticker, limit)
-    quotes = tuple((ts, real_to_price(b), real_to_price(a)) for ts, b, a, _v in rows)
-    volume = hundredths_to_count(rows[-1][3]) if rows else None
-    since = rows[0][0] if rows else 0
-    est, before = queries.estimates_since(con, ticker, since)
-    p_hats = [(since, Decimal(str(before[1])))] if before else []
-    p_hats += [(ts, Decimal(str(p))) for ts, p in est]
-    return quotes, volume, tuple(p_hats)
-
-
-def _payload_ticker(payload: str) -> str:
-    import json
-
-    try:
-        obj = json.loads(payload)
-    except ValueError:
-        return ""
-    stack = [obj]
-    while stack:
-        o = stack.pop()
-        if isinstance(o, dict):
-            t = o.get("ticker")
-            if isinstance(t, str) and t:
-                return t
-            stack.extend(v for v in o.values() if isinstance(v, (dict, list)))
-        elif isinstance(o, list):
-            stack.extend(v for v in o if isinstance(v, (dict, list)))
-    return ""
-
-
-def rejected_rows(con: sqlite3.Connection, limit: int = 500) -> tuple[list[tuple], int]:
-    """The rejected rows, latest first, as (last seen, ticker, source, reason, payload, times seen), and how many
-    rows were rejected in all (a bad row repeating every tick is one record with a count)."""
-    rows, total = queries.rejected_row_records(con, limit)
-    return [(ts, t or _payload_ticker(p or ""), src, reason, p or "", n) for ts, t, src, reason, p, n in rows], total
-
-
-def recent_history(con: sqlite3.Connection, limit: int = 60):
-    """The latest decisions and control events, for a restarted desk's log: (decisions, events)."""
-    from kakashi_tui.core.money import cc_to_price, hundredths_to_count
-
-    decisions = [(ts, t, side, hundredths_to_count(n), cc_to_price(lim), ev, acc, reason)
-                 for ts, t, side, n, lim, ev, acc, reason in queries.recent_decision_rows(con, limit)]
-    events = queries.recent_events(con, limit)
-    return decisions, events

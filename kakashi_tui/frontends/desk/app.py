@@ -33,24 +33,24 @@ from textual.timer import Timer
 from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Input
 
-from kakashi_tui import alerts as al
-from kakashi_tui import liveness as lv
-from kakashi_tui.liveness import LivenessWatch
-from kakashi_tui.logfile import NullLog, OperatorLog
+from kakashi_tui.adapters import alerts as al
+from kakashi_tui.trading import liveness as lv
+from kakashi_tui.trading.liveness import LivenessWatch
+from kakashi_tui.frontends.logfile import NullLog, OperatorLog
 from kakashi_tui.adapters.queries import connect_readonly
-from kakashi_tui.report import (
-    PostmortemSchedule, event_text, export_postmortem, market_history, recent_history, rejected_rows,
-)
-from kakashi_tui.service import Flatten, Kill, Pause, Rearm, Resume, SetEstimate, TradingService
-from kakashi_tui.tui.messages import EngineUpdated, Noted
-from kakashi_tui.tui.screens import (
+from kakashi_tui.frontends.desk.lookups import market_history, recent_history, rejected_rows
+from kakashi_tui.frontends.fmt import event_text
+from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
+from kakashi_tui.trading.service import Flatten, Kill, Pause, Rearm, Resume, SetEstimate, TradingService
+from kakashi_tui.frontends.desk.messages import EngineUpdated, Noted
+from kakashi_tui.frontends.desk.screens import (
     ConfirmScreen, EstimateScreen, HelpScreen, MarketInfo, MarketScreen, RejectedLine, RejectedScreen, ReportScreen,
 )
-from kakashi_tui.tui.widgets import (
+from kakashi_tui.frontends.desk.widgets import (
     BankrollPanel, DecisionLog, DeskLimits, EquityChart, LogEntry, MarketDetail, MarketsTable, PositionsPanel,
     RiskPanel, StatusBar, fmt_time,
 )
-from kakashi_tui.view import DeskView
+from kakashi_tui.trading.view import DeskView
 
 LOWER_PANELS = ["positions-panel", "bankroll-panel", "risk-panel", "log-panel"]
 NARROW_WIDTH = 100
@@ -637,7 +637,7 @@ class KakashiApp(App[int]):
         on the operator's screen). The ledger is already stored, one transaction per tick."""
         import traceback
 
-        from kakashi_tui.crashlog import write_crash_log
+        from kakashi_tui.adapters.crashlog import write_crash_log
 
         self.crash_path = write_crash_log("".join(traceback.format_exception(error)))
         self.oplog.error(f"desk crashed: {error.__class__.__name__}: {error}", error)
@@ -650,8 +650,8 @@ class KakashiApp(App[int]):
 
 
 def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None, log_path: str | None = None) -> int:
-    from kakashi_tui.logfile import default_log_path
-    from kakashi_tui.runtime import build_service, db_path
+    from kakashi_tui.frontends.logfile import default_log_path
+    from kakashi_tui.trading.runtime import build_service, db_path
 
     log = OperatorLog(log_path or cfg.desk.log or default_log_path(db_path(opts, cfg)))
     # Under Textual the screen is the desk's: what the service has to say goes to the log file

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kakashi_tui.adapters.source import FetchBatch, Source
 from kakashi_tui.adapters.store import Control, ControlValue, Store, control_value, now_wall_ms
-from kakashi_tui.commands import Command, Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate, from_request
+from kakashi_tui.trading.commands import Command, Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate, from_request
 from kakashi_tui.core import broker, risk, strategy
 from kakashi_tui.core.fees import FeeSchedule, FeeTerms
 from kakashi_tui.core.ledger import (Account, Kind, LedgerEntry, MarkMemo, buy_entries, equity_cc, sell_entries, settle_entries,

@@ -25,12 +25,10 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from kakashi_tui.core.money import fmt_cc, fmt_count
-from kakashi_tui.liveness import OK, SLOW, Liveness
-from kakashi_tui.report import dollars
-from kakashi_tui.view import fmt_utc as _utc
-from kakashi_tui.view import (
-    DeskView, MarketLine, fmt_age, fmt_duration, fmt_price, fmt_signed,
-)
+from kakashi_tui.trading.liveness import OK, SLOW, Liveness
+from kakashi_tui.frontends.fmt import dollars, fmt_age, fmt_duration, fmt_price, fmt_signed
+from kakashi_tui.frontends.fmt import fmt_utc as _utc
+from kakashi_tui.trading.view import DeskView, MarketLine
 
 
 class Palette:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from kakashi_tui.view import DeskView
+from kakashi_tui.trading.view import DeskView
 
 
 class EngineUpdated(Message):

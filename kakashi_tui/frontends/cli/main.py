@@ -17,7 +17,7 @@ from typing import NoReturn
 import peewee
 
 from kakashi_tui import __version__
-from kakashi_tui.errors import ConfigError, KakashiError
+from kakashi_tui.core.errors import ConfigError, KakashiError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,7 +56,7 @@ def _seed(v: str) -> int:
 
 
 def _api_base(v: str) -> str:
-    from kakashi_tui.config import check_api_base
+    from kakashi_tui.trading.config import check_api_base
 
     try:
         return check_api_base(v)
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--row-engine", action="store_true", help="with --catalog: every row through the per-row "
                     "tick (the reference path; slower)")
 
-    from kakashi_tui.catalog_cli import add_catalog_option
+    from kakashi_tui.frontends.cli.catalog import add_catalog_option
 
     rec = sub.add_parser("record", parents=[common, feed], help="record market data into the catalog (no trading)")
     add_catalog_option(rec)
@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace):
-    from kakashi_tui.runtime import Options
+    from kakashi_tui.trading.runtime import Options
 
     return Options(source=getattr(args, "source", "sim"), db=args.db, seed=getattr(args, "seed", None),
                    api_base=getattr(args, "api_base", None), beliefs=getattr(args, "beliefs", None),
@@ -161,8 +161,8 @@ def _options(args: argparse.Namespace):
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from kakashi_tui.config import load_config
-    from kakashi_tui.runtime import build_service, warn
+    from kakashi_tui.trading.config import load_config
+    from kakashi_tui.trading.runtime import build_service, warn
 
     cfg = load_config(args.config)
     opts = _options(args)
@@ -212,14 +212,14 @@ class _stop_on_signals:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from kakashi_tui.config import load_config
-    from kakashi_tui.runtime import build_service
+    from kakashi_tui.trading.config import load_config
+    from kakashi_tui.trading.runtime import build_service
 
     cfg = load_config(args.config)
     opts = _options(args)
     opts.record, opts.catalog = not args.no_record, args.catalog  # the desk and headless runs record as they trade
     if not args.headless:
-        from kakashi_tui.tui.app import run_desk
+        from kakashi_tui.frontends.desk.app import run_desk
 
         return run_desk(opts, cfg, interval=args.interval, ticks=args.ticks, log_path=args.log)
     service, close = build_service(opts, cfg, interval=args.interval, ticks=args.ticks,
@@ -250,7 +250,7 @@ def _liveness_lines(service, out=None):
     """What the desk's status line says of a late engine, as a log line when it changes
     (``kakashi: FEED SLOW since 12:00:01: a fetch has been in flight 9s``, then ``feed back``):
     a hung fetch prints no tick line, so without this a headless run looks merely quiet."""
-    from kakashi_tui.liveness import LivenessWatch
+    from kakashi_tui.trading.liveness import LivenessWatch
 
     watch = LivenessWatch()
 
@@ -288,7 +288,7 @@ def _schedule_postmortems(service, cfg) -> None:
     UTC day roll on the engine's clock; never the same period twice)."""
     if cfg.desk.postmortem == "off":
         return
-    from kakashi_tui.report import DAY_MS, PostmortemSchedule
+    from kakashi_tui.frontends.report.postmortem import DAY_MS, PostmortemSchedule
 
     sched = PostmortemSchedule(service.db_path, cfg.desk.reports_dir, cfg.desk.postmortem)
     last_day: list[int] = []
@@ -307,7 +307,7 @@ def _schedule_postmortems(service, cfg) -> None:
 
 
 def cmd_rearm(args: argparse.Namespace) -> int:
-    from kakashi_tui.service import rearm_offline
+    from kakashi_tui.trading.service import rearm_offline
 
     def confirm(reason: str) -> bool:
         if args.yes:
@@ -323,14 +323,14 @@ def cmd_rearm(args: argparse.Namespace) -> int:
 
 
 def _db_of(args: argparse.Namespace) -> str:
-    from kakashi_tui.config import load_config
-    from kakashi_tui.runtime import Options, db_path
+    from kakashi_tui.trading.config import load_config
+    from kakashi_tui.trading.runtime import Options, db_path
 
     return db_path(Options(db=args.db), load_config(args.config))
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    from kakashi_tui.service import send_request
+    from kakashi_tui.trading.service import send_request
 
     # A request row, not the engine's lock: an emergency stop works while an engine runs.
     how = send_request(_db_of(args), "kill", args.reason)
@@ -339,7 +339,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    from kakashi_tui.service import send_request
+    from kakashi_tui.trading.service import send_request
 
     how = send_request(_db_of(args), "pause", "cli")
     print(f"paused: no new paper decisions until `kakashi resume` ({how})")
@@ -347,7 +347,7 @@ def cmd_pause(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from kakashi_tui.service import send_request
+    from kakashi_tui.trading.service import send_request
 
     how = send_request(_db_of(args), "resume", "cli")
     print(f"resumed ({how})")
@@ -357,7 +357,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.queries import connect_readonly, read_status
     from kakashi_tui.core.money import fmt_cc, fmt_count
-    from kakashi_tui.view import fmt_price
+    from kakashi_tui.frontends.fmt import fmt_price
 
     # Its own read-only connection: never the writer's lock, never a write, never in the way.
     con = connect_readonly(_db_of(args))
@@ -383,7 +383,7 @@ def _control_line(path: str, st) -> str:
     import os
 
     from kakashi_tui.adapters.queries import connect_readonly, daily_stop_day, last_tick_ts
-    from kakashi_tui.view import fmt_utc
+    from kakashi_tui.frontends.fmt import fmt_utc
 
     con = connect_readonly(path)
     try:
@@ -409,9 +409,9 @@ def _control_line(path: str, st) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.store import now_wall_ms
-    from kakashi_tui.config import load_config
-    from kakashi_tui.report import export_postmortem, parse_days
-    from kakashi_tui.runtime import Options, db_path
+    from kakashi_tui.trading.config import load_config
+    from kakashi_tui.frontends.report.postmortem import export_postmortem, parse_days
+    from kakashi_tui.trading.runtime import Options, db_path
 
     cfg = load_config(args.config)
     since, until = parse_days(args.since, args.until)
@@ -430,12 +430,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.replay import (
         ReplayEstimator, ReplaySource, group_ticks, read_jsonl, records_from_db, write_jsonl,
     )
-    from kakashi_tui.config import load_config
+    from kakashi_tui.trading.config import load_config
     from kakashi_tui.adapters.queries import connect_readonly
-    from kakashi_tui.runtime import REPLAY_COMMIT_EVERY, replay_service
+    from kakashi_tui.trading.runtime import REPLAY_COMMIT_EVERY, replay_service
 
     if args.catalog:
-        from kakashi_tui.catalog_cli import cmd_replay_catalog
+        from kakashi_tui.frontends.cli.catalog import cmd_replay_catalog
 
         return cmd_replay_catalog(args)
     if args.since or args.until or args.ticker or args.series or args.row_engine:
@@ -483,7 +483,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def finish_replay(service, target: str, report_dir: str | None) -> None:
     """What every replay prints at the end: its summary, and the post-mortem when asked for."""
     from kakashi_tui.adapters.store import now_wall_ms
-    from kakashi_tui.report import export_postmortem
+    from kakashi_tui.frontends.report.postmortem import export_postmortem
 
     print(service.replay_summary(target))
     if report_dir:
@@ -491,13 +491,13 @@ def finish_replay(service, target: str, report_dir: str | None) -> None:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from kakashi_tui.catalog_cli import cmd_record
+    from kakashi_tui.frontends.cli.catalog import cmd_record
 
     return cmd_record(args)
 
 
 def _catalog(args: argparse.Namespace) -> int:
-    from kakashi_tui.catalog_cli import cmd_catalog
+    from kakashi_tui.frontends.cli.catalog import cmd_catalog
 
     return cmd_catalog(args)
 
@@ -556,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # a bug: one line for the operator, the traceback in a file for us
         import traceback
 
-        from kakashi_tui.crashlog import write_crash_log
+        from kakashi_tui.adapters.crashlog import write_crash_log
 
         path = write_crash_log(traceback.format_exc())
         where = f"; details in {path}" if path else ""

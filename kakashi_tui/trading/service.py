@@ -37,14 +37,14 @@ import peewee
 
 from kakashi_tui.adapters.store import Control, Store, now_wall_ms
 
-from kakashi_tui.commands import (
+from kakashi_tui.trading.commands import (
     REQUEST_KINDS, Command, Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate, from_request,
 )
 from kakashi_tui.core.money import fmt_cc
-from kakashi_tui.engine import Engine, TickReport
-from kakashi_tui.errors import ConfigError, KakashiError, StoreError
-from kakashi_tui.liveness import Heartbeat
-from kakashi_tui.view import DeskView, FeedStatus, build_view, feed_status, with_flags
+from kakashi_tui.trading.engine import Engine, TickReport
+from kakashi_tui.core.errors import ConfigError, KakashiError, StoreError
+from kakashi_tui.trading.liveness import Heartbeat
+from kakashi_tui.trading.view import DeskView, FeedStatus, build_view, feed_status, with_flags
 
 __all__ = ["TradingService", "ServiceStats", "Command", "Pause", "Resume", "Kill", "Rearm", "Flatten",
            "SetEstimate", "ReloadBeliefs", "Quit", "send_request"]

@@ -19,7 +19,7 @@ import time
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-from kakashi_tui.crashlog import owner_only
+from kakashi_tui.adapters.crashlog import owner_only
 
 LOGGER = "kakashi.file"
 CATEGORIES = ("TICK", "DECISION", "COMMAND", "ALERT", "EVENT", "ERROR", "REPORT")
@@ -71,7 +71,7 @@ class OperatorLog:
         self.write("TICK", line)
 
     def decision(self, d) -> None:
-        from kakashi_tui.report import dollars
+        from kakashi_tui.frontends.fmt import dollars
 
         verdict = "accepted" if d.accepted else f"rejected: {dollars(d.reason)}"
         if d.accepted and d.reason != "accepted":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kakashi_tui.errors import ConfigError
+from kakashi_tui.core.errors import ConfigError
 
 
 def add_catalog_option(p: argparse.ArgumentParser) -> None:
@@ -15,16 +15,16 @@ def add_catalog_option(p: argparse.ArgumentParser) -> None:
 
 
 def _catalog_dir(args: argparse.Namespace, cfg) -> Path:
-    from kakashi_tui.runtime import Options, catalog_dir
+    from kakashi_tui.trading.runtime import Options, catalog_dir
 
     return Path(catalog_dir(Options(db=args.db, catalog=getattr(args, "catalog", None)), cfg))
 
 
 def cmd_record(args: argparse.Namespace) -> int:
     """Run the feed without trading: fetch, validate, store, record; at the operator's cadence."""
-    from kakashi_tui.cli import _options, _stop_on_signals
-    from kakashi_tui.config import load_config
-    from kakashi_tui.runtime import build_collector, catalog_dir, warn
+    from kakashi_tui.frontends.cli.main import _options, _stop_on_signals
+    from kakashi_tui.trading.config import load_config
+    from kakashi_tui.trading.runtime import build_collector, catalog_dir, warn
 
     cfg = load_config(args.config)
     opts = _options(args)
@@ -65,7 +65,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from kakashi_tui.config import load_config
+    from kakashi_tui.trading.config import load_config
 
     if getattr(args, "catalog_command", None) not in ("info", "import"):
         raise ConfigError("catalog needs a command: import or info (see 'kakashi catalog --help')")
@@ -145,10 +145,10 @@ def cmd_replay_catalog(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from kakashi_tui.adapters.columnar import CatalogSource, Filters
-    from kakashi_tui.cli import _stop_on_signals, finish_replay
-    from kakashi_tui.config import load_config
-    from kakashi_tui.report import parse_days
-    from kakashi_tui.runtime import REPLAY_COMMIT_EVERY, replay_service
+    from kakashi_tui.frontends.cli.main import _stop_on_signals, finish_replay
+    from kakashi_tui.trading.config import load_config
+    from kakashi_tui.frontends.report.postmortem import parse_days
+    from kakashi_tui.trading.runtime import REPLAY_COMMIT_EVERY, replay_service
 
     cfg = load_config(args.config)
     since, until = parse_days(args.since, args.until)

@@ -24,8 +24,8 @@ from pydantic import (
 from kakashi_tui.adapters.sim import QUIET_RATE
 from kakashi_tui.core.risk import HARD_DAILY_LOSS_CAP_PCT, HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS, RiskLimits
 from kakashi_tui.core.strategy import StrategyConfig
-from kakashi_tui.engine import EngineConfig
-from kakashi_tui.errors import ConfigError
+from kakashi_tui.trading.engine import EngineConfig
+from kakashi_tui.core.errors import ConfigError
 
 #: The loosest [risk] values a configuration may set (the defaults; risk_limits.md). The first
 #: three are the core's ceilings, which ``RiskLimits`` enforces as well.
@@ -163,7 +163,7 @@ class AlertsSection(_Section):
     @field_validator("webhook_url")
     @classmethod
     def _webhook(cls, v: str | None) -> str | None:
-        from kakashi_tui.alerts import check_webhook_url
+        from kakashi_tui.adapters.alerts import check_webhook_url
 
         return None if v is None else check_webhook_url(v)
 

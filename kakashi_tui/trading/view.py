@@ -6,7 +6,6 @@ and publishes it; front-ends only ever read a ``DeskView``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from decimal import Decimal
 
 from kakashi_tui.core.ledger import Closed, mark_cc
@@ -15,13 +14,13 @@ from kakashi_tui.core.models import Market, Side, TickQuote, TradeDecision
 from kakashi_tui.core.risk import daily_cap_cc
 from typing import TYPE_CHECKING
 
-from kakashi_tui.engine import run_state
+from kakashi_tui.trading.engine import run_state
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.strategy import pick_side, side_evs
 from kakashi_tui.core.money import fmt_cc
 
 if TYPE_CHECKING:
-    from kakashi_tui.engine import Engine
+    from kakashi_tui.trading.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -247,52 +246,3 @@ def with_flags(v: DeskView, killed: bool, kill_reason: str, paused: bool) -> Des
     state, kind = run_state(killed, kill_reason, v.daily_stopped, paused)
     risk = tuple(_kill_line(killed, kill_reason) if r.name == "Kill switch" else r for r in v.risk)
     return replace(v, state=state, state_kind=kind, killed=killed, paused=paused, risk=risk)
-
-
-# -- formatting -------------------------------------------------------------------------
-def fmt_utc(ms: int | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
-    """Epoch ms as UTC text; "—" for no time."""
-    if ms is None:
-        return "—"
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(fmt)
-
-
-def fmt_price(p: Decimal | None) -> str:
-    """0.42 on the cent grid, 0.4230 / 0.0030 off it (a sub-cent price is never rounded away)."""
-    if p is None:
-        return "—"
-    return f"{p:.2f}" if p == p.quantize(_CENT) else f"{p:.4f}"
-
-
-_CENT = Decimal("0.01")
-
-
-def fmt_ev(ev: Decimal | None) -> str:
-    return "—" if ev is None else f"{ev:+.2f}"
-
-
-def fmt_age(ms: int) -> str:
-    s = ms // 1000
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    return f"{s // 3600}h"
-
-
-def fmt_duration(ms: int | None) -> str:
-    if ms is None:
-        return "—"
-    if ms <= 0:
-        return "closed"
-    m = ms // 60_000
-    if m < 60:
-        return f"{m}m"
-    h, m = divmod(m, 60)
-    if h < 48:
-        return f"{h}h{m:02d}m"
-    return f"{h // 24}d"
-
-
-def fmt_signed(cents: int) -> str:
-    return ("+" if cents > 0 else "") + fmt_cc(cents)

@@ -23,12 +23,12 @@ from kakashi_tui.adapters.kalshi import PRODUCTION_BASE, KalshiClient, KalshiSou
 from kakashi_tui.adapters.kalshi_auth import signer_from
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
 from kakashi_tui.adapters.store import Control, Store, now_wall_ms
-from kakashi_tui.config import KakashiConfig, check_api_base
+from kakashi_tui.trading.config import KakashiConfig, check_api_base
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.adapters.source import Source
-from kakashi_tui.engine import Engine, Estimator
-from kakashi_tui.errors import ConfigError
-from kakashi_tui.service import TradingService
+from kakashi_tui.trading.engine import Engine, Estimator
+from kakashi_tui.core.errors import ConfigError
+from kakashi_tui.trading.service import TradingService
 
 T = TypeVar("T")
 

@@ -1,0 +1,76 @@
+"""How every front-end writes numbers and times for people: prices, EVs, ages, durations,
+signed dollars, UTC times, and the engine's stored texts in dollars. One home, used by the
+desk, the post-mortem, the log file and the command line alike (pure: no I/O, no Textual)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from kakashi_tui.core.money import fmt_cc
+
+
+def fmt_utc(ms: int | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
+    """Epoch ms as UTC text; "—" for no time."""
+    if ms is None:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(fmt)
+
+
+def fmt_price(p: Decimal | None) -> str:
+    """0.42 on the cent grid, 0.4230 / 0.0030 off it (a sub-cent price is never rounded away)."""
+    if p is None:
+        return "—"
+    return f"{p:.2f}" if p == p.quantize(_CENT) else f"{p:.4f}"
+
+
+_CENT = Decimal("0.01")
+
+
+def fmt_ev(ev: Decimal | None) -> str:
+    return "—" if ev is None else f"{ev:+.2f}"
+
+
+def fmt_age(ms: int) -> str:
+    s = ms // 1000
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    return f"{s // 3600}h"
+
+
+def fmt_duration(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    if ms <= 0:
+        return "closed"
+    m = ms // 60_000
+    if m < 60:
+        return f"{m}m"
+    h, m = divmod(m, 60)
+    if h < 48:
+        return f"{h}h{m:02d}m"
+    return f"{h // 24}d"
+
+
+def fmt_signed(cents: int) -> str:
+    return ("+" if cents > 0 else "") + fmt_cc(cents)
+
+
+_CC_FIELDS = re.compile(r"\b(equity|vs day start|day start|loss|cap)( )(-?\d+)\b")
+_CENTS_SUFFIX = re.compile(r"(?<![\w.$])(-?\d+)c\b")
+
+
+def dollars(text: str) -> str:
+    """Amounts an older engine wrote in cents (``2267c lost``) in dollars (``$22.67 lost``)."""
+    return _CENTS_SUFFIX.sub(lambda m: fmt_cc(int(m.group(1)) * 100), text)
+
+
+def event_text(kind: str, detail: str) -> str:
+    """An event's detail for people: the engine stores amounts in centicents (``equity 9698800 vs
+    day start 10000000``, ``10000000 cc``); the report shows dollars, as everywhere else."""
+    if kind == "deposit" and detail.removesuffix(" cc").strip().lstrip("-").isdigit():
+        return fmt_cc(int(detail.removesuffix(" cc")))
+    return dollars(_CC_FIELDS.sub(lambda m: f"{m.group(1)} {fmt_cc(int(m.group(3)))}", detail))
