@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -23,9 +24,43 @@ SIM_START_MS = 1_767_571_200_000
 
 
 @pytest.fixture(autouse=True)
-def _hermetic(monkeypatch):
+def _hermetic(monkeypatch, tmp_path):
     for var in ("NO_COLOR", "KAKASHI_CONFIG", "KAKASHI_DB", "KAKASHI_API_BASE", "TEXTUAL_THEME"):
         monkeypatch.delenv(var, raising=False)
+    # Every test runs in a folder of its own, and so do the processes it starts: what Kakashi writes
+    # beside the working directory by default (reports/, a log) never lands in the checkout.
+    monkeypatch.chdir(tmp_path)
+
+
+# -- tiers: the folder a test lives in is its marker (`pytest -m unit`, `-m "not desk"`) -------------
+TIERS = ("unit", "integration", "desk")
+CHECKOUT = Path(__file__).resolve().parents[1]
+_LEFT_BEFORE: set[str] = set()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tier = Path(str(item.fspath)).parent.name
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+def _checkout_files() -> set[str]:
+    return {p.name for p in CHECKOUT.iterdir()}
+
+
+def pytest_sessionstart(session):
+    _LEFT_BEFORE.update(_checkout_files())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No test writes into the checkout: anything new at its top level fails the run."""
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller checks once
+        return
+    new = sorted(_checkout_files() - _LEFT_BEFORE - {".pytest_cache", "snapshot_report.html"})
+    if new:
+        session.config.get_terminal_writer().line(f"tests wrote into the checkout: {', '.join(new)}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

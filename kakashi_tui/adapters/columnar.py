@@ -18,7 +18,7 @@ daily stop are the live run's), but what a tick hands over differs:
   counted: its decisions would be none.
 
 Parity is the contract: both give the same decisions, fills, ledger and final cash
-(tests/test_columnar.py).
+(tests/integration/test_columnar.py).
 """
 
 from __future__ import annotations

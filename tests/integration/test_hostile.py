@@ -125,7 +125,7 @@ def test_every_risk_default_is_the_loosest_allowed(tmp_path):
         with pytest.raises(ConfigError, match=rf"\[risk\] {key} = .*may only tighten"):
             load_config(str(bad))
         assert Decimal(value) > Decimal(str(getattr(defaults, key)))
-    doc = (Path(__file__).parent.parent / "risk_limits.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "risk_limits.md").read_text()
     for key in loose:
         assert f"`{key}`:" in doc  # each bound is documented
 
@@ -243,7 +243,7 @@ def test_a_running_engine_keeps_the_last_good_beliefs_and_says_which_lines_were_
 
 def test_an_engine_ticking_on_a_beliefs_file_survives_a_nan_and_applies_the_next_good_edit(tmp_path):
     from kakashi_tui.adapters.source import FetchBatch
-    from tests.test_engine import FakeSource, row
+    from tests.integration.test_engine import FakeSource, row
 
     f = tmp_path / "b.toml"
     f.write_text("[beliefs]\nT = 0.6\n")

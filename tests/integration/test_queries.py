@@ -14,7 +14,7 @@ from kakashi_tui.adapters.store import Control, Store
 from kakashi_tui.core.errors import StoreError
 from tests.conftest import make_engine
 
-ROOT = Path(__file__).resolve().parent.parent / "kakashi_tui"
+ROOT = Path(__file__).resolve().parents[2] / "kakashi_tui"
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\b.*\b(FROM|INTO|SET)\b")
 
 

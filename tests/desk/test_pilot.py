@@ -12,7 +12,7 @@ from kakashi_tui.frontends.desk.screens import ConfirmScreen, EstimateScreen, He
 from kakashi_tui.frontends.desk.widgets import (
     BankrollPanel, DecisionLog, MarketDetail, MarketsTable, PositionsPanel, RiskPanel, StatusBar,
 )
-from tests.tui.conftest import desk_app
+from tests.desk.conftest import desk_app
 
 SIZE = (120, 40)
 

@@ -25,7 +25,7 @@ from kakashi_tui.frontends.report.postmortem import gather
 from kakashi_tui.trading.service import TradingService, send_request
 from tests.conftest import make_engine
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 SECOND_PROCESS = """
 import random, sys, time

@@ -21,7 +21,7 @@ from kakashi_tui.trading.config import KakashiConfig, SimSection, load_config
 from kakashi_tui.trading.engine import Engine, EngineConfig
 from kakashi_tui.core.errors import ConfigError
 from tests.conftest import SIM_START_MS, make_engine
-from tests.test_replay import replay, tables
+from tests.integration.test_replay import replay, tables
 
 T0 = SIM_START_MS
 STEP = 60_000

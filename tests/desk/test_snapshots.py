@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from kakashi_tui.trading.engine import utc_day
-from tests.tui.conftest import desk_app, desk_engine, kalshi_engine
+from tests.desk.conftest import desk_app, desk_engine, kalshi_engine
 
 SIZES = {"80x24": (80, 24), "100x30": (100, 30), "120x40": (120, 40), "160x50": (160, 50)}
 WIDE = (120, 40)

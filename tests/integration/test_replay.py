@@ -48,7 +48,7 @@ def test_recorded_sim_run_replays_to_the_same_decisions_fills_and_ledger(tmp_pat
     # The database keeps a quote once: a quiet market the simulator re-sent unchanged (its makers
     # away) is not stored again, so a replay of the database does not see the re-sends nor the
     # stale-quote refusals made on them; everything else is the run's (a catalog recording keeps
-    # every fetch and replays those refusals too: tests/test_stale_quotes.py).
+    # every fetch and replays those refusals too: tests/integration/test_stale_quotes.py).
     stale = [d for d in want["decisions"] if d[8].startswith("stale quote")]
     assert stale
     want = {**want, "decisions": [d for d in want["decisions"] if d not in stale]}

@@ -25,8 +25,8 @@ from kakashi_tui.frontends.desk.app import KakashiApp
 from kakashi_tui.frontends.desk.widgets import (
     BankrollPanel, DecisionLog, EquityChart, MarketDetail, PositionsPanel, RiskPanel, StatusBar,
 )
-from tests.tui.conftest import Beliefs, KalshiShaped, desk_app
-from tests.tui.test_pilot import wait_for
+from tests.desk.conftest import Beliefs, KalshiShaped, desk_app
+from tests.desk.test_pilot import wait_for
 
 SIZE = (120, 40)
 PANELS = (MarketDetail, PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog)

@@ -22,7 +22,7 @@ from kakashi_tui.trading.config import KakashiConfig, RiskSection, SimSection
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.trading.engine import Engine
 from tests.conftest import SIM_START_MS, make_engine
-from tests.test_replay import tables
+from tests.integration.test_replay import tables
 
 #: Settlements every few ticks and a daily stop on three of four simulated days.
 STOPPY = KakashiConfig(risk=RiskSection(daily_loss_cap_pct=Decimal("1")), sim=SimSection(markets=12, step_seconds=600))

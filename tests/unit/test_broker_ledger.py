@@ -11,7 +11,7 @@ from kakashi_tui.core.ledger import (Account, Kind, LedgerEntry, buy_entries, eq
                                      settle_entries, settlement_fixes)
 from kakashi_tui.core.models import Market, Side, TradeDecision
 from tests.conftest import book
-from tests.test_strategy_sizing import _quotes, _terms
+from tests.unit.test_strategy_sizing import _quotes, _terms
 
 M = FeeTerms()  # 0.07, quadratic
 

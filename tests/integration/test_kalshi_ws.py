@@ -217,7 +217,7 @@ def test_stop_ends_the_feed_promptly_even_while_backing_off():
 def test_with_a_key_the_kalshi_source_takes_its_books_from_the_websocket(tmp_path, monkeypatch):
     from kakashi_tui.adapters.kalshi_ws import ws_url_for
     from kakashi_tui.trading.runtime import Options, build_engine
-    from tests.loopback_ws import signed_loopback
+    from tests.integration.loopback_ws import signed_loopback
 
     assert ws_url_for("https://external-api.kalshi.com/trade-api/v2") == \
         "wss://external-api-ws.kalshi.com/trade-api/ws/v2"

@@ -9,7 +9,7 @@ import pytest
 from kakashi_tui.adapters.catalog import BOOK_DELTAS, read_table, rebuild_books, utc_date
 from kakashi_tui.adapters.kalshi_ws import BookFeed
 from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
-from tests.loopback_ws import signed_loopback, wait_for
+from tests.integration.loopback_ws import signed_loopback, wait_for
 
 
 def row(kind, ticker="T", side=None, price=None, delta=None, seq=None, sid=None, ts=1):

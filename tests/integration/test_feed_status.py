@@ -12,7 +12,7 @@ import pytest
 from kakashi_tui.trading.service import TradingService
 from kakashi_tui.trading.view import FeedStatus, feed_status
 from tests.conftest import make_engine
-from tests.loopback_ws import signed_loopback, wait_for
+from tests.integration.loopback_ws import signed_loopback, wait_for
 
 TICKERS = ("KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01")
 
@@ -115,7 +115,7 @@ def status_text(app) -> str:
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
 async def test_the_desk_status_bar_says_which_feed_is_live(loopback, tmp_path, size):
-    from tests.tui.conftest import desk_app
+    from tests.desk.conftest import desk_app
 
     ws, build = loopback
     ws.refuse = True

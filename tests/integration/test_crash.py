@@ -11,7 +11,7 @@ from kakashi_tui.adapters.store import read_ledger
 from kakashi_tui.core.ledger import Account, Kind
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.runtime import Options, build_engine
-from tests.test_cli import ENV
+from tests.integration.test_cli import ENV
 
 
 def ledger(con):

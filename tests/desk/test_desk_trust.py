@@ -20,8 +20,8 @@ from kakashi_tui.frontends.desk.screens import (
 from kakashi_tui.frontends.desk.widgets import (
     MARKET_COLUMNS, TICKER_MAX, DecisionLog, LogEntry, MarketsTable, StatusBar, ev_cell, fmt_clock, layout_columns,
 )
-from tests.tui.conftest import KALSHI_MARKETS, desk_app, kalshi_engine
-from tests.tui.test_pilot import wait_for
+from tests.desk.conftest import KALSHI_MARKETS, desk_app, kalshi_engine
+from tests.desk.test_pilot import wait_for
 
 SIZE = (120, 40)
 NARROW = (80, 24)

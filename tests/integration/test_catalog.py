@@ -20,7 +20,7 @@ from kakashi_tui.core.models import Estimate, Market
 from kakashi_tui.core.validate import quick_snapshot
 from kakashi_tui.core.errors import KakashiError
 from tests.conftest import SIM_START_MS, make_engine
-from tests.test_replay import tables
+from tests.integration.test_replay import tables
 
 KAKASHI = [sys.executable, "-m", "kakashi_tui"]
 

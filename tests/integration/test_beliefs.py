@@ -45,7 +45,7 @@ def test_reload_on_change_keeps_last_good_on_bad_edit(tmp_path):
 def test_beliefs_changes_are_stored_with_timestamps(tmp_path):
     from kakashi_tui.adapters.store import EstimateRow, Store
     from kakashi_tui.trading.engine import Engine, EngineConfig
-    from tests.test_engine import FakeSource, row
+    from tests.integration.test_engine import FakeSource, row
     from kakashi_tui.adapters.source import FetchBatch
 
     f = tmp_path / "b.toml"
