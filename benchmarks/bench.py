@@ -45,7 +45,7 @@ def make_raw_rows(n: int, markets: int, seed: int = 1) -> list[dict]:
     return out
 
 
-def _insert_seconds(snaps, d: Path, name: str) -> tuple[float, str]:
+def _insert_seconds(snaps, d: Path, name: str) -> tuple[float, list[str]]:
     from kakashi_tui.adapters.store import Store
 
     store = Store(d / name)
@@ -65,8 +65,9 @@ def bench_ingest(n: int) -> None:
     from kakashi_tui.core.validate import quick_snapshot
 
     raws = make_raw_rows(n, 500)
-    quotes = [quick_snapshot(r, None) for r in raws]  # what the engine's validation hands the store
-    assert all(q is not None for q in quotes)
+    checked = [quick_snapshot(r, None) for r in raws]  # what the engine's validation hands the store
+    quotes = [q for q in checked if q is not None]
+    assert len(quotes) == len(checked)
     # pydantic's path (rows it must judge): validated, then made the one quote type
     models = [Quote.from_snapshot(Snapshot.model_validate(r)) for r in raws[: n // 10]]
     sample = raws[:20_000]  # validation per row, as a tick does it (results not kept alive)
@@ -136,14 +137,14 @@ def write_replay_file(path: Path, n: int, markets: int, seed: int = 2) -> None:
 def write_replay_catalog(root: Path, n: int, markets: int, seed: int = 2) -> None:
     """The data of ``write_replay_file`` (same draws, same order) written straight into a catalog."""
     from kakashi_tui.adapters.catalog import CatalogWriter
-    from kakashi_tui.core.models import Estimate, Market
+    from kakashi_tui.core.models import Estimate, Market, MarketStatus
 
     r = random.Random(seed)
     t0 = 1_767_571_200_000
     mids = [r.randint(10, 90) for _ in range(markets)]
     w = CatalogWriter(root, roll_s=float("inf"), max_rows=250_000)
     for m in range(markets):
-        w.add_market(Market(ticker=f"M{m:04d}", series="B", status="open", close_ts=t0 + 10 ** 10), t0)
+        w.add_market(Market(ticker=f"M{m:04d}", series="B", status=MarketStatus.ACTIVE, close_ts=t0 + 10 ** 10), t0)
     for k in range(n // markets):
         ts = t0 + (k + 1) * 1000
         for m in range(markets):

@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -119,7 +119,7 @@ SCHEMAS = {"snapshots": SNAPSHOTS, "markets": MARKETS, "estimates": ESTIMATES, "
 
 
 def utc_date(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
 def to_e4(p: Decimal | None) -> int | None:

@@ -301,7 +301,7 @@ class KalshiClient:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
-    def __enter__(self) -> "KalshiClient":
+    def __enter__(self) -> KalshiClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

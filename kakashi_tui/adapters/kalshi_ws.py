@@ -93,7 +93,7 @@ class Book:
     updated_ms: int = 0
 
     @classmethod
-    def from_snapshot(cls, msg: dict[str, Any], now_ms: int) -> "Book":
+    def from_snapshot(cls, msg: dict[str, Any], now_ms: int) -> Book:
         t = msg.get("market_ticker")
         if not isinstance(t, str) or not t:
             raise Malformed("snapshot without a market_ticker")
@@ -310,7 +310,7 @@ class BookFeed:
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _session(self, ws: Any) -> None:

@@ -73,7 +73,7 @@ def payout_cc(market: Market, side: Side, contracts: Decimal) -> int:
 
 
 def settle_entries(positions: Iterable[Position], market: Market, ts: int,
-                   account: "Account | None" = None) -> list[LedgerEntry]:
+                   account: Account | None = None) -> list[LedgerEntry]:
     """One entry per position, keyed for exactly-once (``settle:<ticker>:<side>``). A position
     opened after its market had already been settled (older versions allowed it) is paid under
     ``settle:<ticker>:<side>:<n>``, n counting the settlements of that ticker and side."""
@@ -88,7 +88,7 @@ def settle_entries(positions: Iterable[Position], market: Market, ts: int,
     return out
 
 
-def settlement_fixes(account: "Account", market: Market, ts: int) -> list[LedgerEntry]:
+def settlement_fixes(account: Account, market: Market, ts: int) -> list[LedgerEntry]:
     """New entries that bring what was paid for ``market`` to what its (changed) result pays.
     Nothing when they agree: the ledger is append-only, an old entry is never edited."""
     out = []
@@ -151,7 +151,7 @@ class Account:
     _sales: dict[str, int] = field(default_factory=dict)  # fill key prefix -> index in closed
 
     @classmethod
-    def from_entries(cls, entries: Iterable[LedgerEntry]) -> "Account":
+    def from_entries(cls, entries: Iterable[LedgerEntry]) -> Account:
         acct = cls()
         for e in entries:
             acct.apply(e)

@@ -51,7 +51,7 @@ class Side(str, Enum):
     NO = "no"
 
     @property
-    def other(self) -> "Side":
+    def other(self) -> Side:
         return Side.NO if self is Side.YES else Side.YES
 
 
@@ -211,7 +211,7 @@ class Market(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _settled_needs_result(self) -> "Market":
+    def _settled_needs_result(self) -> Market:
         if self.status.settled and self.result is None:
             raise ValueError(f"{self.status.value} market has no result")
         if self.result is Result.SCALAR and self.settlement_value is None:
@@ -314,7 +314,7 @@ class Snapshot(_Frozen):
         return _check_ts(v, info)
 
     @model_validator(mode="after")
-    def _book(self) -> "Snapshot":
+    def _book(self) -> Snapshot:
         bid = None if self.yes_bid == ZERO else self.yes_bid
         ask = None if self.yes_ask == ONE else self.yes_ask
         if bid is not None and ask is not None and ask <= bid:
@@ -371,18 +371,18 @@ class Quote:
             book = book_text(list(zip(yc, yq)), list(zip(nc, nq)))
         self.book_text = book
 
-    def unchanged_from(self, other: "Quote | None") -> bool:
+    def unchanged_from(self, other: Quote | None) -> bool:
         """The same quote as ``other`` in every stored form: same market, time, prices, volume
         and book (a source re-sending a market that did not move)."""
         return (other is not None and other.ts == self.ts and other.ticker == self.ticker
                 and other.volume_h == self.volume_h and self.same_book(other))
 
-    def same_book(self, other: "Quote | None") -> bool:
+    def same_book(self, other: Quote | None) -> bool:
         """The same prices and book as ``other`` (whatever the market or time): they mark alike."""
         return (other is not None and other.prices_cc == self.prices_cc and other.book_text == self.book_text)
 
     @classmethod
-    def from_snapshot(cls, s: Snapshot) -> "Quote":
+    def from_snapshot(cls, s: Snapshot) -> Quote:
         """The Quote of a row pydantic accepted (quiet sides read as none)."""
         bid = None if s.yes_bid == ZERO else s.yes_bid
         ask = None if s.yes_ask == ONE else s.yes_ask
@@ -497,7 +497,7 @@ class TradeDecision(NamedTuple):
     accepted: bool = False
     reason: str = ""
 
-    def verdict(self, accepted: bool, reason: str) -> "TradeDecision":
+    def verdict(self, accepted: bool, reason: str) -> TradeDecision:
         """This proposal with the risk gate's verdict (the last two fields)."""
         return make_decision((*self[:-2], accepted, reason))
 

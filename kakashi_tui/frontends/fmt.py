@@ -5,7 +5,7 @@ desk, the post-mortem, the log file and the command line alike (pure: no I/O, no
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from decimal import Decimal
 
 from kakashi_tui.core.money import fmt_cc
@@ -15,7 +15,7 @@ def fmt_utc(ms: int | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
     """Epoch ms as UTC text; "—" for no time."""
     if ms is None:
         return "—"
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(fmt)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime(fmt)
 
 
 def fmt_price(p: Decimal | None) -> str:

@@ -38,7 +38,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -138,7 +138,7 @@ class FakeMarket:
             "title": f"Fake market {self.ticker}", "yes_sub_title": self.subtitle or f"Yes: {self.ticker}",
             "no_sub_title": f"No: {self.ticker}", "status": self.status,
             "created_time": _iso(now - timedelta(days=2)),
-            "updated_time": _iso(datetime.fromtimestamp(self.updated_ms / 1000, timezone.utc)),
+            "updated_time": _iso(datetime.fromtimestamp(self.updated_ms / 1000, UTC)),
             "open_time": _iso(now - timedelta(hours=1)), "close_time": _iso(now + timedelta(hours=6)),
             "latest_expiration_time": _iso(now + timedelta(days=7)), "settlement_timer_seconds": 60,
             "yes_bid_dollars": d4(bid), "yes_ask_dollars": d4(ask),
@@ -218,7 +218,7 @@ class FakeKalshi:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def with_markets(cls, n: int = 12, seed: int = 1, **kw: Any) -> "FakeKalshi":
+    def with_markets(cls, n: int = 12, seed: int = 1, **kw: Any) -> FakeKalshi:
         """``n`` active binary markets with two-sided books; every third on the 0.1-cent grid
         (sub-penny), sizes fractional. Two series (fee multipliers 1 and 0.5)."""
         r = random.Random(seed)
@@ -453,7 +453,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         raw = url.path[len(PREFIX):] if url.path.startswith(PREFIX) else None
         q = parse_qs(url.query)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if raw is None:
             return self._json(404, {"code": "not_found", "message": "no such endpoint"})
         parts = [unquote(p) for p in raw.split("/")]  # escaped segments stay whole: %2F is no separator
@@ -539,7 +539,7 @@ class FakeKalshiServer:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}{PREFIX}"
 
-    def start(self) -> "FakeKalshiServer":
+    def start(self) -> FakeKalshiServer:
         self.thread.start()
         return self
 
@@ -547,7 +547,7 @@ class FakeKalshiServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> "FakeKalshiServer":
+    def __enter__(self) -> FakeKalshiServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from decimal import Decimal
 from functools import lru_cache
 from typing import Literal, Protocol
@@ -90,7 +90,7 @@ def utc_day(ms: int) -> str:
 
 @lru_cache(maxsize=64)
 def _day_text(day: int) -> str:  # (read several times a tick)
-    return datetime.fromtimestamp(day * 86_400, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class TickReport:
         from kakashi_tui.core.money import fmt_cc
 
         accepted = sum(1 for d in self.decisions if d.accepted)
-        ts = datetime.fromtimestamp(self.ts / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ts = datetime.fromtimestamp(self.ts / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         err = f" | feed errors {len(self.errors)}: {self.errors[0]}" if self.errors else ""
         err += f" | KEY REFUSED: {self.key_refused}" if self.key_refused else ""
         err += f" | notes {len(self.notes)}: {self.notes[0]}" if self.notes else ""

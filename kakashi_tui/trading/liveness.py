@@ -21,7 +21,7 @@ headless log. No Textual import here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 #: A fetch or a tick is late after this many intervals, and never sooner than ``FEW_FLOOR_MS``.
 FEW_INTERVALS = 3
@@ -76,7 +76,7 @@ class Liveness:
 
 
 def hms_utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%H:%M:%S")
 
 
 def assess(hb: Heartbeat) -> Liveness:

@@ -392,7 +392,7 @@ def test_an_over_long_replay_line_is_one_rejected_row(tmp_path):
 # -- the property: random records at replay, every record a verdict, nothing raises --------------
 _json_scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2 ** 64), max_value=2 ** 64 - 1),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(st.characters(codec="utf-8"), max_size=8),
     st.sampled_from(["0.42", "0.4", "1", "0", "NaN", "-Infinity", "1e30", "0.4200", "yes", "no", ""]),
 )
 _json = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(

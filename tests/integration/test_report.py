@@ -145,7 +145,7 @@ def test_cash_reconciles_to_the_cent_on_random_sim_runs(tmp_path, seed):
     rng = random.Random(seed)
     e = make_engine(tmp_path / "k.db", seed=seed)
     flattened = 0
-    for i in range(240):
+    for _ in range(240):
         e.tick()
         if rng.random() < 0.05:
             flattened += e.flatten()

@@ -207,7 +207,8 @@ def test_a_recorded_sim_run_with_stale_refusals_replays_to_the_same_decisions_bo
     for columnar in (False, True):
         store = Store(tmp_path / f"r-{columnar}.db")
         ec = KakashiConfig().engine_config()
-        replay_catalog(tmp_path / "catalog", lambda src, ests: Engine(store, src, ests, ec), every_row=not columnar,
+        replay_catalog(tmp_path / "catalog", lambda src, ests, store=store, ec=ec: Engine(store, src, ests, ec),
+                       every_row=not columnar,
                        start_ms=SIM_START_MS)
         store.close()
         assert tables(tmp_path / f"r-{columnar}.db") == want

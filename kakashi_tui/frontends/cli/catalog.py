@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from kakashi_tui.core.errors import ConfigError
+from datetime import UTC
 
 
 def add_catalog_option(p: argparse.ArgumentParser) -> None:
@@ -91,10 +92,10 @@ def _info(root: Path) -> int:
     for d in days:
         span = ""
         if d.first_ts is not None and d.last_ts is not None:
-            from datetime import datetime, timezone
+            from datetime import datetime
 
-            f = datetime.fromtimestamp(d.first_ts / 1000, tz=timezone.utc).strftime("%H:%M:%S")
-            t = datetime.fromtimestamp(d.last_ts / 1000, tz=timezone.utc).strftime("%H:%M:%S")
+            f = datetime.fromtimestamp(d.first_ts / 1000, tz=UTC).strftime("%H:%M:%S")
+            t = datetime.fromtimestamp(d.last_ts / 1000, tz=UTC).strftime("%H:%M:%S")
             span = f"{f}-{t}"
         print(f"{d.date:<10}  {d.rows['snapshots']:>10,}  {d.markets:>7,}  {d.rows['markets']:>7,}  "
               f"{d.rows['estimates']:>9,}  {d.rows['trades']:>8,}  {d.rows['book_deltas']:>10,}  {_size(d.bytes):>9}  "
@@ -142,7 +143,7 @@ def _import(args: argparse.Namespace, root: Path) -> int:
 
 
 def cmd_replay_catalog(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from kakashi_tui.adapters.columnar import CatalogSource, Filters
     from kakashi_tui.frontends.cli.main import _stop_on_signals, finish_replay
@@ -157,7 +158,7 @@ def cmd_replay_catalog(args: argparse.Namespace) -> int:
     ec = cfg.engine_config()
     source = CatalogSource(args.catalog, filters, every_row=args.row_engine, edge_threshold=ec.strategy.edge_threshold,
                            fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()])
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = args.db or f"replays/replay-{stamp}.db"
     service, close = replay_service(target, source, source, cfg)
     try:

@@ -18,6 +18,7 @@ import peewee
 
 from kakashi_tui import __version__
 from kakashi_tui.core.errors import ConfigError, KakashiError
+from datetime import UTC
 
 
 class _Parser(argparse.ArgumentParser):
@@ -422,7 +423,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone
+    from datetime import datetime
     from pathlib import Path
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -456,7 +457,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             write_jsonl(records, args.save_jsonl)
         total = len(records)
         items = group_ticks((i, rec, None) for i, rec in enumerate(records, start=1))
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = args.db or f"replays/replay-{stamp}.db"
     source = ReplaySource(items)
     service, close = replay_service(target, source, ReplayEstimator(source), cfg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import cast
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from decimal import Decimal
 
 from rich.console import Group
@@ -93,7 +93,7 @@ def fmt_time(ms: int | None, zone: str = "utc", fmt: str = "%H:%M:%S") -> str:
     """Epoch ms as text in UTC or local time, the zone named (``UTC`` or e.g. ``CET``)."""
     if ms is None:
         return "—"
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     if zone == "local":
         dt = dt.astimezone()
         return f"{dt.strftime(fmt)} {dt.tzname() or 'local'}"
@@ -250,7 +250,7 @@ def layout_columns(width: int, ticker_width: int, sub_cent: bool = False) -> lis
     return [(c, tw if c.key == "ticker" else (room if c.key == "title" else w_of(c))) for c in cols]
 
 
-def ev_cell(e: Decimal | None, pal: "Palette") -> tuple[str, str]:
+def ev_cell(e: Decimal | None, pal: Palette) -> tuple[str, str]:
     """EV per contract to the cent; a value that rounds to zero is a plain 0.00, never a red -0.00."""
     if e is None:
         return "—", pal.dim

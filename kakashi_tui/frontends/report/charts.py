@@ -6,7 +6,7 @@ markets fell in each bin, so a dot made of one market is not read as a trend.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ TIME_LABEL = "time (UTC)"
 
 
 def _dt(ms: int) -> Any:  # a datetime, which matplotlib plots as a date (its stubs say float)
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def _empty(ax, text: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,7 +33,7 @@ BOOTSTRAP_SEED = 20_260_105
 def parse_day(text: str, end: bool = False) -> int:
     """'2026-01-05' -> epoch ms at 00:00 UTC (or the end of that day with ``end``)."""
     try:
-        d = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        d = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
         raise ConfigError(f"bad date {text!r}: use YYYY-MM-DD (UTC)") from None
     ms = int(d.timestamp() * 1000)
@@ -77,7 +77,7 @@ class ReportData:
     events: list[tuple[int, str, str]]
     breaches: list[str]
     checks: list[str] = field(default_factory=list)
-    cash: "CashBook | None" = None
+    cash: CashBook | None = None
 
     @property
     def realized_cc(self) -> int:
@@ -447,7 +447,7 @@ def export_postmortem(db: str | Path, reports_dir: str | Path, generated_ms: int
                       until_ms: int | None = None, charts: bool = True) -> Exported:
     """Write ``<reports_dir>/<UTC timestamp>/postmortem.md`` and the PNG charts beside it."""
     data = gather(db, since_ms, until_ms)
-    stamp = datetime.fromtimestamp(generated_ms / 1000, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.fromtimestamp(generated_ms / 1000, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(reports_dir) / stamp
     n = 1
     while folder.exists():
