@@ -38,10 +38,18 @@ def make_raw_rows(n: int, markets: int, seed: int = 1) -> list[dict]:
     for i in range(n):
         bid = r.randint(5, 90)
         ask = bid + r.randint(1, 4)
-        out.append({"ticker": f"M{i % markets:04d}", "ts": 1_767_571_200_000 + (i // markets) * 1000,
-                    "yes_bid": Decimal(bid) / 100, "yes_ask": Decimal(ask) / 100, "last": None, "volume": 0,
-                    "yes_bids": [{"price": Decimal(bid - k) / 100, "qty": r.randint(1, 200)} for k in range(3)],
-                    "no_bids": [{"price": Decimal(100 - ask - k) / 100, "qty": r.randint(1, 200)} for k in range(3)]})
+        out.append(
+            {
+                "ticker": f"M{i % markets:04d}",
+                "ts": 1_767_571_200_000 + (i // markets) * 1000,
+                "yes_bid": Decimal(bid) / 100,
+                "yes_ask": Decimal(ask) / 100,
+                "last": None,
+                "volume": 0,
+                "yes_bids": [{"price": Decimal(bid - k) / 100, "qty": r.randint(1, 200)} for k in range(3)],
+                "no_bids": [{"price": Decimal(100 - ask - k) / 100, "qty": r.randint(1, 200)} for k in range(3)],
+            }
+        )
     return out
 
 
@@ -54,8 +62,12 @@ def _insert_seconds(snaps, d: Path, name: str) -> tuple[float, list[str]]:
         store.insert_snapshots(snaps, 0, "bench")
     dt = time.perf_counter() - t0
     # the table and its indexes, as Kakashi made them
-    schema = [r[0] for r in store.db.execute_sql(
-        "SELECT sql FROM sqlite_master WHERE tbl_name = 'snapshots' AND sql IS NOT NULL ORDER BY type DESC")]
+    schema = [
+        r[0]
+        for r in store.db.execute_sql(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = 'snapshots' AND sql IS NOT NULL ORDER BY type DESC"
+        )
+    ]
     store.close()
     return dt, schema
 
@@ -95,16 +107,27 @@ def bench_ingest(n: int) -> None:
                 con.execute(sql)
             t0 = time.perf_counter()
             with con:
-                con.executemany("INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc,"
-                                " volume_hundredths, book, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                con.executemany(
+                    "INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc,"
+                    " volume_hundredths, book, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
             raw.append(time.perf_counter() - t0)
             con.close()
     kakashi_s, raw_s = statistics.median(kakashi), statistics.median(raw)
     line("ingest", n / kakashi_s, "snapshots/s", f"raw_sqlite3={n / raw_s:.4g}/s ratio={raw_s / kakashi_s:.2f}")
-    line("ingest_pydantic_models", len(models) / models_s, "snapshots/s",
-         f"ratio={raw_s / n * len(models) / models_s:.2f} (rows the quick check declines, validated by pydantic)")
-    line("validate_quick", check_us, "us/snapshot", f"pydantic={pydantic_us:.3g} us/snapshot (the quick check also makes"
-         " the stored forms)")
+    line(
+        "ingest_pydantic_models",
+        len(models) / models_s,
+        "snapshots/s",
+        f"ratio={raw_s / n * len(models) / models_s:.2f} (rows the quick check declines, validated by pydantic)",
+    )
+    line(
+        "validate_quick",
+        check_us,
+        "us/snapshot",
+        f"pydantic={pydantic_us:.3g} us/snapshot (the quick check also makes the stored forms)",
+    )
 
 
 # -- replay ---------------------------------------------------------------------------------
@@ -115,23 +138,45 @@ def write_replay_file(path: Path, n: int, markets: int, seed: int = 2) -> None:
     with open(path, "w") as f:
         f.write(json.dumps({"type": "start", "ts": t0}) + "\n")
         for m in range(markets):
-            f.write(json.dumps({"type": "market", "ticker": f"M{m:04d}", "series": "B",
-                                "close_ts": t0 + 10 ** 10}) + "\n")
+            f.write(
+                json.dumps({"type": "market", "ticker": f"M{m:04d}", "series": "B", "close_ts": t0 + 10**10}) + "\n"
+            )
         ticks = n // markets
         for k in range(ticks):
             ts = t0 + (k + 1) * 1000
             for m in range(markets):
                 mids[m] = min(max(mids[m] + r.choice((-1, 0, 0, 1)), 5), 93)
                 bid, ask = mids[m], mids[m] + r.randint(1, 3)
-                f.write(json.dumps({"type": "snapshot", "ticker": f"M{m:04d}", "ts": ts,
-                                    "yes_bid": f"{bid / 100:.2f}", "yes_ask": f"{ask / 100:.2f}",
-                                    "book": {"yes": [[f"{(bid - i) / 100:.2f}", 50] for i in range(3)],
-                                             "no": [[f"{(100 - ask - i) / 100:.2f}", 50] for i in range(3)]}})
-                        + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "type": "snapshot",
+                            "ticker": f"M{m:04d}",
+                            "ts": ts,
+                            "yes_bid": f"{bid / 100:.2f}",
+                            "yes_ask": f"{ask / 100:.2f}",
+                            "book": {
+                                "yes": [[f"{(bid - i) / 100:.2f}", 50] for i in range(3)],
+                                "no": [[f"{(100 - ask - i) / 100:.2f}", 50] for i in range(3)],
+                            },
+                        }
+                    )
+                    + "\n"
+                )
             if k % 50 == 0:  # beliefs change now and then, on a tenth of the markets
                 for m in range(0, markets, 10):
-                    f.write(json.dumps({"type": "estimate", "ticker": f"M{m:04d}", "ts": ts,
-                                        "p_hat": f"{r.randint(5, 95) / 100:.2f}", "source": "bench"}) + "\n")
+                    f.write(
+                        json.dumps(
+                            {
+                                "type": "estimate",
+                                "ticker": f"M{m:04d}",
+                                "ts": ts,
+                                "p_hat": f"{r.randint(5, 95) / 100:.2f}",
+                                "source": "bench",
+                            }
+                        )
+                        + "\n"
+                    )
 
 
 def write_replay_catalog(root: Path, n: int, markets: int, seed: int = 2) -> None:
@@ -144,19 +189,28 @@ def write_replay_catalog(root: Path, n: int, markets: int, seed: int = 2) -> Non
     mids = [r.randint(10, 90) for _ in range(markets)]
     w = CatalogWriter(root, roll_s=float("inf"), max_rows=250_000)
     for m in range(markets):
-        w.add_market(Market(ticker=f"M{m:04d}", series="B", status=MarketStatus.ACTIVE, close_ts=t0 + 10 ** 10), t0)
+        w.add_market(Market(ticker=f"M{m:04d}", series="B", status=MarketStatus.ACTIVE, close_ts=t0 + 10**10), t0)
     for k in range(n // markets):
         ts = t0 + (k + 1) * 1000
         for m in range(markets):
             mids[m] = min(max(mids[m] + r.choice((-1, 0, 0, 1)), 5), 93)
             bid, ask = mids[m], mids[m] + r.randint(1, 3)
-            w.add_snapshot_row(ts, f"M{m:04d}", bid * 100, ask * 100, None, 0,
-                               [((bid - i) * 100, 5000) for i in range(3)],
-                               [((100 - ask - i) * 100, 5000) for i in range(3)], "bench")
+            w.add_snapshot_row(
+                ts,
+                f"M{m:04d}",
+                bid * 100,
+                ask * 100,
+                None,
+                0,
+                [((bid - i) * 100, 5000) for i in range(3)],
+                [((100 - ask - i) * 100, 5000) for i in range(3)],
+                "bench",
+            )
         if k % 50 == 0:
             for m in range(0, markets, 10):
-                w.add_estimate(Estimate(ticker=f"M{m:04d}", ts=ts, p_hat=Decimal(r.randint(5, 95)) / 100,
-                                        source="bench"))
+                w.add_estimate(
+                    Estimate(ticker=f"M{m:04d}", ts=ts, p_hat=Decimal(r.randint(5, 95)) / 100, source="bench")
+                )
         w.maybe_roll()
     w.close()
 
@@ -186,8 +240,8 @@ REPLAY_RUNS = 3
 def bench_replay(n: int, markets: int) -> None:
     from kakashi_tui.adapters.columnar import Timeline, check_batch
     from kakashi_tui.adapters.replay import ReplayEstimator, ReplaySource, group_ticks, read_jsonl
-    from kakashi_tui.trading.config import KakashiConfig
     from kakashi_tui.core.validate import quick_snapshot
+    from kakashi_tui.trading.config import KakashiConfig
     from kakashi_tui.trading.runtime import REPLAY_COMMIT_EVERY, replay_service
 
     with tempfile.TemporaryDirectory() as d:
@@ -217,22 +271,34 @@ def bench_replay(n: int, markets: int) -> None:
         # code costs; slower ones measure what else the machine was doing). Every run is printed.
         runs = []
         for k in range(REPLAY_RUNS):
-            out = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--replay-catalog", str(root),
-                                  str(Path(d) / f"c{k}.db")], check=True, cwd=ROOT, capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [sys.executable, "-m", "benchmarks.bench", "--replay-catalog", str(root), str(Path(d) / f"c{k}.db")],
+                check=True,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            ).stdout
             runs.append(json.loads(out.strip().splitlines()[-1]))
-        assert len({(r["decisions"], json.dumps(r["stats"], sort_keys=True)) for r in runs}) == 1, runs  # same work each time
+        assert len({(r["decisions"], json.dumps(r["stats"], sort_keys=True)) for r in runs}) == 1, (
+            runs
+        )  # same work each time
         got = min(runs, key=lambda r: r["seconds"])
         col_s, col_cpu, col_decisions = got["seconds"], got["cpu"], got["decisions"]
         st = SimpleNamespace(**got["stats"])
         # cpu=: the same per CPU second of this process (a busy machine slows the wall clock, not this)
         load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         every = ",".join(f"{st.snapshots / r['seconds']:.4g}" for r in runs)
-        line("replay", st.snapshots / col_s, "snapshots/s",
-             f"cpu={st.snapshots / col_cpu:.4g}/s load={load} snapshots={st.snapshots} markets={markets} seconds={col_s:.1f} "
-             f"best_of={REPLAY_RUNS} runs={every} "
-             f"decisions={col_decisions} rows_through_tick={st.rows_decided} (catalog, columnar) "
-             f"per_row={saved / dt:.4g}/s cpu={saved / row_cpu:.4g}/s (JSONL through the row tick: "
-             f"seconds={dt:.1f} decisions={decisions})")
+        line(
+            "replay",
+            st.snapshots / col_s,
+            "snapshots/s",
+            f"cpu={st.snapshots / col_cpu:.4g}/s load={load} snapshots={st.snapshots} markets={markets} "
+            f"seconds={col_s:.1f} "
+            f"best_of={REPLAY_RUNS} runs={every} "
+            f"decisions={col_decisions} rows_through_tick={st.rows_decided} (catalog, columnar) "
+            f"per_row={saved / dt:.4g}/s cpu={saved / row_cpu:.4g}/s (JSONL through the row tick: "
+            f"seconds={dt:.1f} decisions={decisions})",
+        )
         # scan and validate: read every batch of the catalog and check it vectorised
         t0, c0 = time.perf_counter(), time.process_time()
         rows = 0
@@ -252,12 +318,22 @@ def bench_replay(n: int, markets: int) -> None:
                         quick_snapshot(row.snapshot, tick.ts)
         check_s = time.perf_counter() - t0 - read_s
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    line("replay_scan_validate", rows / scan_s, "rows/s", f"cpu={rows / scan_cpu:.4g}/s load={load} rows={rows} (Parquet batches "
-         f"read and checked vectorised; cpu counts both decoding threads)"
-         f" per_row={saved / (read_s + check_s):.4g}/s (JSONL read, grouped and quick-checked row by row)")
+    line(
+        "replay_scan_validate",
+        rows / scan_s,
+        "rows/s",
+        f"cpu={rows / scan_cpu:.4g}/s load={load} rows={rows} (Parquet batches "
+        f"read and checked vectorised; cpu counts both decoding threads)"
+        f" per_row={saved / (read_s + check_s):.4g}/s (JSONL read, grouped and quick-checked row by row)",
+    )
     per = 1e6 / saved
-    line("replay_per_row_stages", dt * per, "us/snapshot", f"read+group={read_s * per:.2f} check={check_s * per:.2f} "
-         f"engine_rest={(dt - read_s - check_s) * per:.2f} (persist, estimate, decide, risk, fill, ledger, commit)")
+    line(
+        "replay_per_row_stages",
+        dt * per,
+        "us/snapshot",
+        f"read+group={read_s * per:.2f} check={check_s * per:.2f} "
+        f"engine_rest={(dt - read_s - check_s) * per:.2f} (persist, estimate, decide, risk, fill, ledger, commit)",
+    )
 
 
 # -- desk refresh ---------------------------------------------------------------------------
@@ -269,16 +345,51 @@ def bench_desk(markets: int) -> float:
     from kakashi_tui.trading.view import DeskView, MarketLine
 
     r = random.Random(3)
-    lines = [MarketLine(ticker=f"M{i:05d}", title="bench", bid=Decimal("0.40"), ask=Decimal("0.43"),
-                        last=None, p_hat=Decimal("0.5"), p_source="bench", ev_yes=Decimal("0.05"),
-                        ev_no=Decimal("-0.02"), signal="", age_ms=0, close_ts=None) for i in range(markets)]
+    lines = [
+        MarketLine(
+            ticker=f"M{i:05d}",
+            title="bench",
+            bid=Decimal("0.40"),
+            ask=Decimal("0.43"),
+            last=None,
+            p_hat=Decimal("0.5"),
+            p_source="bench",
+            ev_yes=Decimal("0.05"),
+            ev_no=Decimal("-0.02"),
+            signal="",
+            age_ms=0,
+            close_ts=None,
+        )
+        for i in range(markets)
+    ]
 
     def view(ls):
-        return DeskView(source="bench", state="RUNNING", state_kind="running", tick=1, clock_ms=0, latency_ms=0,
-                        feed_errors=(), rejected_total=0, markets=tuple(ls), books={}, decisions=(), positions=(),
-                        history=(), cash_cc=0, equity_cc=0, realized_cc=0, unrealized_cc=0,
-                        today_pnl_cc=0, fees_cc=0, equity_series=(), risk=(), killed=False, paused=False,
-                        daily_stopped=False)
+        return DeskView(
+            source="bench",
+            state="RUNNING",
+            state_kind="running",
+            tick=1,
+            clock_ms=0,
+            latency_ms=0,
+            feed_errors=(),
+            rejected_total=0,
+            markets=tuple(ls),
+            books={},
+            decisions=(),
+            positions=(),
+            history=(),
+            cash_cc=0,
+            equity_cc=0,
+            realized_cc=0,
+            unrealized_cc=0,
+            today_pnl_cc=0,
+            fees_cc=0,
+            equity_series=(),
+            risk=(),
+            killed=False,
+            paused=False,
+            daily_stopped=False,
+        )
 
     class Probe(KakashiApp):
         def on_mount(self) -> None:  # no engine loop: only the markets panel is measured
@@ -316,8 +427,13 @@ def bench_desk(markets: int) -> float:
 
     asyncio.run(run())
     ms = statistics.median(times[2:])
-    line(f"desk_refresh_{markets}", ms, "ms", f"10% of quotes changed, median of 10 (apply + render of the "
-         f"visible rows; then Textual's frame cycle {statistics.median(paced[2:]):.1f} ms)")
+    line(
+        f"desk_refresh_{markets}",
+        ms,
+        "ms",
+        f"10% of quotes changed, median of 10 (apply + render of the "
+        f"visible rows; then Textual's frame cycle {statistics.median(paced[2:]):.1f} ms)",
+    )
     return ms
 
 
@@ -339,11 +455,11 @@ def bench_kill(markets: int, presses: int) -> None:
     latency itself: a stall is work on the loop (or the GIL held) that a key waits behind."""
     from textual import events
 
+    from kakashi_tui.frontends.desk.app import KakashiApp
     from kakashi_tui.trading.commands import Rearm
     from kakashi_tui.trading.config import KakashiConfig, SimSection
     from kakashi_tui.trading.runtime import Options, build_engine
     from kakashi_tui.trading.service import TradingService
-    from kakashi_tui.frontends.desk.app import KakashiApp
 
     lat: list[float] = []
     spans: list[tuple[float, float]] = []
@@ -366,8 +482,9 @@ def bench_kill(markets: int, presses: int) -> None:
     async def run():
         with tempfile.TemporaryDirectory() as d:
             cfg = KakashiConfig(sim=SimSection(markets=markets))
-            e = build_engine(Options(source="sim", db=str(Path(d) / "k.db"), seed=1, sim_start_ms=1_767_571_200_000),
-                             cfg)
+            e = build_engine(
+                Options(source="sim", db=str(Path(d) / "k.db"), seed=1, sim_start_ms=1_767_571_200_000), cfg
+            )
             service = TradingService(e, interval=0)
             app = KakashiApp(service, autostart=True, animations=False)
             async with app.run_test(size=(120, 40)) as pilot:
@@ -405,10 +522,15 @@ def bench_kill(markets: int, presses: int) -> None:
     longest = max(((b - a) * 1000 for a, b in full_gcs), default=0.0)
     lat.sort()
     p99 = lat[math.ceil(0.99 * len(lat)) - 1]  # nearest rank: 99% of presses were at most this
-    line("kill_latency_p99", p99, "ms", f"p50={statistics.median(lat):.2f}ms max={lat[-1]:.1f}ms markets={markets} "
-         f"presses={presses} full_gcs={len(full_gcs)} (longest {longest:.0f}ms, {in_gc} presses overlapped one) "
-         f"loop_stall max={max(stalls, default=0.0):.0f}ms over_50ms={sum(s > 50 for s in stalls)} "
-         f"load={os.getloadavg()[0]:.1f} wall={wall:.0f}s")
+    line(
+        "kill_latency_p99",
+        p99,
+        "ms",
+        f"p50={statistics.median(lat):.2f}ms max={lat[-1]:.1f}ms markets={markets} "
+        f"presses={presses} full_gcs={len(full_gcs)} (longest {longest:.0f}ms, {in_gc} presses overlapped one) "
+        f"loop_stall max={max(stalls, default=0.0):.0f}ms over_50ms={sum(s > 50 for s in stalls)} "
+        f"load={os.getloadavg()[0]:.1f} wall={wall:.0f}s",
+    )
 
 
 # -- memory ---------------------------------------------------------------------------------
@@ -421,9 +543,8 @@ def rss_kb() -> int:
 
 
 def bench_memory(ticks: int) -> None:
-    from tests.conftest import make_engine
-
     from kakashi_tui.trading.service import TradingService
+    from tests.conftest import make_engine
 
     with tempfile.TemporaryDirectory() as d:
         e = make_engine(Path(d) / "k.db")
@@ -441,8 +562,12 @@ def bench_memory(ticks: int) -> None:
         after = rss_kb()
         e.store.close()
     growth = (after - before) / before * 100
-    line("memory_growth", growth, "%", f"rss_before={before}kB rss_after={after}kB ticks={ticks} "
-         f"ticks_per_s={ticks / dt:.0f}")
+    line(
+        "memory_growth",
+        growth,
+        "%",
+        f"rss_before={before}kB rss_after={after}kB ticks={ticks} ticks_per_s={ticks / dt:.0f}",
+    )
 
 
 # -- start-up -------------------------------------------------------------------------------
@@ -475,8 +600,13 @@ print(time.time() - t0)
     for _ in range(5):
         with tempfile.TemporaryDirectory() as d:
             t0 = time.time()
-            p = subprocess.run([sys.executable, "-c", code, str(t0), str(Path(d) / "k.db")], capture_output=True,
-                               text=True, check=True, cwd=ROOT)
+            p = subprocess.run(
+                [sys.executable, "-c", code, str(t0), str(Path(d) / "k.db")],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+            )
             paints.append(float(p.stdout.strip().splitlines()[-1]))
     line("startup_first_paint", statistics.median(paints), "s", "median of 5, process start to first paint")
 
@@ -504,8 +634,9 @@ def main() -> None:
         # slow the next one's garbage collections
         quick = ["--quick"] if a.quick else []
         for name in (f for f in figures if f in only):
-            subprocess.run([sys.executable, "-m", "benchmarks.bench", "--only", name, "--child", *quick], check=True,
-                           cwd=ROOT)
+            subprocess.run(
+                [sys.executable, "-m", "benchmarks.bench", "--only", name, "--child", *quick], check=True, cwd=ROOT
+            )
         return
     if "ingest" in only:
         bench_ingest(20_000 if a.quick else 200_000)

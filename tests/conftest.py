@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from decimal import Decimal
-
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,8 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 from kakashi_tui.adapters.store import Store
-from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.core.models import BookLevel, Quote, Snapshot
+from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.runtime import Options, build_engine
 
 #: A fixed simulated clock start (2026-01-05T00:00:00Z) so runs are reproducible.
@@ -96,8 +95,14 @@ def book(ticker="T", ts=1_000, yes=((0.40, 10),), no=((0.55, 10),), **kw) -> Quo
     validated by pydantic's rule book and turned into the one quote type, as the tick sees it."""
     yes_bids = tuple(BookLevel(price=D(p), qty=D(q)) for p, q in yes)
     no_bids = tuple(BookLevel(price=D(p), qty=D(q)) for p, q in no)
-    return Quote.from_snapshot(Snapshot(
-        ticker=ticker, ts=ts,
-        yes_bid=yes_bids[0].price if yes_bids else None,
-        yes_ask=(1 - no_bids[0].price) if no_bids else None,
-        yes_bids=yes_bids, no_bids=no_bids, **kw))
+    return Quote.from_snapshot(
+        Snapshot(
+            ticker=ticker,
+            ts=ts,
+            yes_bid=yes_bids[0].price if yes_bids else None,
+            yes_ask=(1 - no_bids[0].price) if no_bids else None,
+            yes_bids=yes_bids,
+            no_bids=no_bids,
+            **kw,
+        )
+    )

@@ -54,15 +54,22 @@ class Alert:
 
     def payload(self) -> dict:
         """The webhook body: the alert only (no config, no keys, no positions)."""
-        return {"source": "kakashi", "paper": True, "kind": self.kind, "severity": self.severity,
-                "message": self.message, "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.ts_ms / 1000))}
+        return {
+            "source": "kakashi",
+            "paper": True,
+            "kind": self.kind,
+            "severity": self.severity,
+            "message": self.message,
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.ts_ms / 1000)),
+        }
 
 
 class Webhook:
     """POSTs alerts, one at a time, from a daemon thread. ``post`` never blocks and never raises."""
 
-    def __init__(self, url: str, on_error: Callable[[str], None] | None = None,
-                 timeout: float = WEBHOOK_TIMEOUT_S) -> None:
+    def __init__(
+        self, url: str, on_error: Callable[[str], None] | None = None, timeout: float = WEBHOOK_TIMEOUT_S
+    ) -> None:
         self.url = check_webhook_url(url)
         self.timeout = timeout
         self.on_error = on_error
@@ -114,9 +121,14 @@ class Webhook:
 class Alerter:
     """Fans an alert out: log, notification, bell, webhook. Each channel is optional."""
 
-    def __init__(self, log=None, notify: Callable[[Alert], None] | None = None,
-                 bell: Callable[[], None] | None = None, webhook: Webhook | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        log=None,
+        notify: Callable[[Alert], None] | None = None,
+        bell: Callable[[], None] | None = None,
+        webhook: Webhook | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.log = log
         self.notify = notify
         self.bell = bell

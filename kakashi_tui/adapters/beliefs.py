@@ -25,8 +25,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from kakashi_tui.core.models import Estimate
 from kakashi_tui.core.errors import ConfigError
+from kakashi_tui.core.models import Estimate
 
 BELIEFS_SOURCE = "beliefs-file"
 MAX_BYTES = 4 * 1024 * 1024  # a beliefs file is typed by hand; anything bigger is a mistake
@@ -81,8 +81,7 @@ def unmatched_summary(tickers: frozenset[str]) -> str:
     """One line for believed tickers that no market of the feed answers to."""
     names = sorted(tickers)
     more = f" and {len(names) - 5} more" if len(names) > 5 else ""
-    return (f"beliefs: no market for {', '.join(names[:5])}{more} (a typo, a market not listed, "
-            f"or one already settled)")
+    return f"beliefs: no market for {', '.join(names[:5])}{more} (a typo, a market not listed, or one already settled)"
 
 
 def check_ticker(t: Any) -> str | None:
@@ -179,7 +178,7 @@ def _parse_toml(lines: list[str], where: str, add) -> None:
                 add(i, ticker, None, "outside the [beliefs] table")
             continue  # a key of an unexpected table: that table was refused already
         if isinstance(value, dict):
-            add(i, ticker, None, "a dotted key is a table; quote the ticker: \"A.B\" = p_hat")
+            add(i, ticker, None, 'a dotted key is a table; quote the ticker: "A.B" = p_hat')
             continue
         add(i, ticker, value, None)
 
@@ -315,5 +314,8 @@ class BeliefsFile:
             self.unmatched = unmatched
             if newly and self.on_unmatched is not None:
                 self.on_unmatched(newly)
-        return [Estimate(ticker=t, p_hat=p, source=BELIEFS_SOURCE, ts=now_ms)
-                for t, p in sorted(self.beliefs.items()) if t in wanted]
+        return [
+            Estimate(ticker=t, p_hat=p, source=BELIEFS_SOURCE, ts=now_ms)
+            for t, p in sorted(self.beliefs.items())
+            if t in wanted
+        ]

@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.models import Estimate, Market, Quote, Snapshot
 from kakashi_tui.core.validate import validate_row
-from kakashi_tui.core.errors import ConfigError, KakashiError
 
 PRICE_SCALE = 10_000  # *_e4 columns: integer units of $0.0001
 COUNT_SCALE = 100  # *_e2 columns: integer hundredths of a contract
@@ -47,75 +47,100 @@ DEFAULT_MAX_ROWS = 500_000
 
 LEVEL = pa.struct([pa.field("price_e4", pa.int64(), nullable=False), pa.field("qty_e2", pa.int64(), nullable=False)])
 
-SNAPSHOTS = pa.schema([
-    pa.field("ts", pa.int64(), nullable=False),
-    pa.field("ticker", pa.string(), nullable=False),
-    pa.field("yes_bid_e4", pa.int64()),
-    pa.field("yes_ask_e4", pa.int64()),
-    pa.field("last_e4", pa.int64()),
-    pa.field("volume_e2", pa.int64(), nullable=False),
-    pa.field("yes_bids", pa.list_(LEVEL)),
-    pa.field("no_bids", pa.list_(LEVEL)),
-    pa.field("source", pa.string(), nullable=False),
-    # when Kakashi fetched the row (the tick it arrived in); ``ts`` is when the exchange says the
-    # quote was seen. Null (and absent in files written before it) reads as ``ts``.
-    pa.field("recv_ts", pa.int64()),
-], metadata={"kakashi.table": "snapshots",
-             "kakashi.units": "ts, recv_ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract"})
+SNAPSHOTS = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("yes_bid_e4", pa.int64()),
+        pa.field("yes_ask_e4", pa.int64()),
+        pa.field("last_e4", pa.int64()),
+        pa.field("volume_e2", pa.int64(), nullable=False),
+        pa.field("yes_bids", pa.list_(LEVEL)),
+        pa.field("no_bids", pa.list_(LEVEL)),
+        pa.field("source", pa.string(), nullable=False),
+        # when Kakashi fetched the row (the tick it arrived in); ``ts`` is when the exchange says the
+        # quote was seen. Null (and absent in files written before it) reads as ``ts``.
+        pa.field("recv_ts", pa.int64()),
+    ],
+    metadata={
+        "kakashi.table": "snapshots",
+        "kakashi.units": "ts, recv_ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract",
+    },
+)
 
-MARKETS = pa.schema([
-    pa.field("ts", pa.int64(), nullable=False),
-    pa.field("ticker", pa.string(), nullable=False),
-    pa.field("title", pa.string()),
-    pa.field("series", pa.string()),
-    pa.field("event_ticker", pa.string()),
-    pa.field("status", pa.string(), nullable=False),
-    pa.field("market_type", pa.string()),
-    pa.field("open_ts", pa.int64()),
-    pa.field("close_ts", pa.int64()),
-    pa.field("result", pa.string()),
-    pa.field("settlement_value_e4", pa.int64()),
-    pa.field("subtitle", pa.string()),
-    pa.field("updated_ts", pa.int64()),
-    pa.field("fee_multiplier", pa.decimal128(38, 18)),
-    pa.field("fee_type", pa.string()),
-    pa.field("fee_waiver_until_ts", pa.int64()),
-], metadata={"kakashi.table": "markets", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001"})
+MARKETS = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("title", pa.string()),
+        pa.field("series", pa.string()),
+        pa.field("event_ticker", pa.string()),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("market_type", pa.string()),
+        pa.field("open_ts", pa.int64()),
+        pa.field("close_ts", pa.int64()),
+        pa.field("result", pa.string()),
+        pa.field("settlement_value_e4", pa.int64()),
+        pa.field("subtitle", pa.string()),
+        pa.field("updated_ts", pa.int64()),
+        pa.field("fee_multiplier", pa.decimal128(38, 18)),
+        pa.field("fee_type", pa.string()),
+        pa.field("fee_waiver_until_ts", pa.int64()),
+    ],
+    metadata={"kakashi.table": "markets", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001"},
+)
 
 P_HAT = pa.decimal128(38, 18)
-ESTIMATES = pa.schema([
-    pa.field("ts", pa.int64(), nullable=False),
-    pa.field("ticker", pa.string(), nullable=False),
-    pa.field("p_hat", P_HAT, nullable=False),
-    pa.field("source", pa.string(), nullable=False),
-], metadata={"kakashi.table": "estimates", "kakashi.units": "ts UTC epoch ms; p_hat probability of YES"})
+ESTIMATES = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("p_hat", P_HAT, nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+    ],
+    metadata={"kakashi.table": "estimates", "kakashi.units": "ts UTC epoch ms; p_hat probability of YES"},
+)
 
-TRADES = pa.schema([
-    pa.field("ts", pa.int64(), nullable=False),
-    pa.field("ticker", pa.string(), nullable=False),
-    pa.field("yes_price_e4", pa.int64(), nullable=False),
-    pa.field("count_e2", pa.int64(), nullable=False),
-    pa.field("taker_side", pa.string()),
-    pa.field("trade_id", pa.string()),
-    pa.field("source", pa.string(), nullable=False),
-], metadata={"kakashi.table": "trades", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract"})
+TRADES = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("yes_price_e4", pa.int64(), nullable=False),
+        pa.field("count_e2", pa.int64(), nullable=False),
+        pa.field("taker_side", pa.string()),
+        pa.field("trade_id", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+    ],
+    metadata={"kakashi.table": "trades", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract"},
+)
 
-BOOK_DELTAS = pa.schema([
-    pa.field("ts", pa.int64(), nullable=False),
-    pa.field("ticker", pa.string(), nullable=False),
-    pa.field("side", pa.string()),
-    pa.field("price_e4", pa.int64()),
-    pa.field("delta_e2", pa.int64()),
-    pa.field("seq", pa.int64()),
-    pa.field("sid", pa.int64()),
-    pa.field("kind", pa.string(), nullable=False),
-    pa.field("source", pa.string(), nullable=False),
-], metadata={"kakashi.table": "book_deltas", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract",
-             "kakashi.rebuild": "a ticker's book: its last 'snapshot' rows (one sid/seq/ts) then its 'delta' rows; "
-                                "'reset': unknown until the next snapshot"})
+BOOK_DELTAS = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("side", pa.string()),
+        pa.field("price_e4", pa.int64()),
+        pa.field("delta_e2", pa.int64()),
+        pa.field("seq", pa.int64()),
+        pa.field("sid", pa.int64()),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+    ],
+    metadata={
+        "kakashi.table": "book_deltas",
+        "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract",
+        "kakashi.rebuild": "a ticker's book: its last 'snapshot' rows (one sid/seq/ts) then its 'delta' rows; "
+        "'reset': unknown until the next snapshot",
+    },
+)
 
-SCHEMAS = {"snapshots": SNAPSHOTS, "markets": MARKETS, "estimates": ESTIMATES, "trades": TRADES,
-           "book_deltas": BOOK_DELTAS}
+SCHEMAS = {
+    "snapshots": SNAPSHOTS,
+    "markets": MARKETS,
+    "estimates": ESTIMATES,
+    "trades": TRADES,
+    "book_deltas": BOOK_DELTAS,
+}
 
 
 def utc_date(ms: int) -> str:
@@ -178,9 +203,27 @@ class _Buffer:
 
 
 def _snapshot_buffer() -> _Buffer:
-    return _Buffer({k: [] for k in ("ts", "ticker", "yes_bid_e4", "yes_ask_e4", "last_e4", "volume_e2",
-                                    "yes_len", "yes_p", "yes_q", "no_len", "no_p", "no_q", "source",
-                                    "recv_ts")})
+    return _Buffer(
+        {
+            k: []
+            for k in (
+                "ts",
+                "ticker",
+                "yes_bid_e4",
+                "yes_ask_e4",
+                "last_e4",
+                "volume_e2",
+                "yes_len",
+                "yes_p",
+                "yes_q",
+                "no_len",
+                "no_p",
+                "no_q",
+                "source",
+                "recv_ts",
+            )
+        }
+    )
 
 
 def _plain_buffer(schema: pa.Schema) -> _Buffer:
@@ -193,16 +236,20 @@ def _levels_array(lengths: list[int], prices: list[int], qtys: list[int]) -> pa.
     for i, n in enumerate(lengths):
         acc += n
         offsets[i + 1] = acc
-    values = pa.StructArray.from_arrays([pa.array(prices, pa.int64()), pa.array(qtys, pa.int64())],
-                                        fields=list(LEVEL))
+    values = pa.StructArray.from_arrays([pa.array(prices, pa.int64()), pa.array(qtys, pa.int64())], fields=list(LEVEL))
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=pa.list_(LEVEL))
 
 
 class CatalogWriter:
     """Appends rows to a catalog; rolls segments by time and size; ``close`` flushes."""
 
-    def __init__(self, root: str | os.PathLike[str], roll_s: float = DEFAULT_ROLL_S,
-                 max_rows: int = DEFAULT_MAX_ROWS, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        roll_s: float = DEFAULT_ROLL_S,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        clock=time.monotonic,
+    ) -> None:
         self.root = Path(root)
         self.roll_s = roll_s
         self.max_rows = max_rows
@@ -239,19 +286,37 @@ class CatalogWriter:
 
     @property
     def pending_rows(self) -> int:
-        return (self._snap.rows + self._markets.rows + self._estimates.rows + self._trades.rows
-                + self._book_deltas.rows)
+        return self._snap.rows + self._markets.rows + self._estimates.rows + self._trades.rows + self._book_deltas.rows
 
     # -- appending ----------------------------------------------------------------------
     def add_snapshot(self, s: Snapshot | Quote, source: str, recv_ts: int | None = None) -> None:
         """``recv_ts``: when Kakashi fetched it (default: the quote's own ``ts``)."""
-        self.add_snapshot_row(s.ts, s.ticker, to_e4(s.yes_bid), to_e4(s.yes_ask), to_e4(s.last), to_e2(s.volume),
-                              [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.yes_bids],
-                              [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.no_bids], source, recv_ts)
+        self.add_snapshot_row(
+            s.ts,
+            s.ticker,
+            to_e4(s.yes_bid),
+            to_e4(s.yes_ask),
+            to_e4(s.last),
+            to_e2(s.volume),
+            [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.yes_bids],
+            [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.no_bids],
+            source,
+            recv_ts,
+        )
 
-    def add_snapshot_row(self, ts: int, ticker: str, yes_bid_e4: int | None, yes_ask_e4: int | None,
-                         last_e4: int | None, volume_e2: int, yes_bids: list[tuple[int, int]],
-                         no_bids: list[tuple[int, int]], source: str, recv_ts: int | None = None) -> None:
+    def add_snapshot_row(
+        self,
+        ts: int,
+        ticker: str,
+        yes_bid_e4: int | None,
+        yes_ask_e4: int | None,
+        last_e4: int | None,
+        volume_e2: int,
+        yes_bids: list[tuple[int, int]],
+        no_bids: list[tuple[int, int]],
+        source: str,
+        recv_ts: int | None = None,
+    ) -> None:
         """A validated snapshot already in catalog units (levels as (price_e4, qty_e2), best first);
         ``ts`` when the exchange says it was seen, ``recv_ts`` when it was fetched (default ``ts``).
         Rows arrive in fetch order: segments split by ``recv_ts``'s UTC date."""
@@ -276,13 +341,24 @@ class CatalogWriter:
         sv = getattr(m, "settlement_value", None)
         mt = getattr(m, "market_type", None)
         fm = getattr(m, "fee_multiplier", None)
-        row = {"ts": ts, "ticker": m.ticker, "title": m.title, "series": m.series, "event_ticker": m.event_ticker,
-               "status": m.status.value, "market_type": getattr(mt, "value", mt) or "binary",
-               "open_ts": m.open_ts, "close_ts": m.close_ts, "result": m.result.value if m.result else None,
-               "settlement_value_e4": to_e4(sv) if sv is not None else None,
-               "subtitle": getattr(m, "subtitle", None) or None, "updated_ts": getattr(m, "updated_ts", None),
-               "fee_multiplier": fm, "fee_type": getattr(m, "fee_type", None),
-               "fee_waiver_until_ts": getattr(m, "fee_waiver_until_ts", None)}
+        row = {
+            "ts": ts,
+            "ticker": m.ticker,
+            "title": m.title,
+            "series": m.series,
+            "event_ticker": m.event_ticker,
+            "status": m.status.value,
+            "market_type": getattr(mt, "value", mt) or "binary",
+            "open_ts": m.open_ts,
+            "close_ts": m.close_ts,
+            "result": m.result.value if m.result else None,
+            "settlement_value_e4": to_e4(sv) if sv is not None else None,
+            "subtitle": getattr(m, "subtitle", None) or None,
+            "updated_ts": getattr(m, "updated_ts", None),
+            "fee_multiplier": fm,
+            "fee_type": getattr(m, "fee_type", None),
+            "fee_waiver_until_ts": getattr(m, "fee_waiver_until_ts", None),
+        }
         for k, v in row.items():
             c[k].append(v)
         self._markets.rows += 1
@@ -292,26 +368,61 @@ class CatalogWriter:
         c["ts"].append(e.ts)
         c["ticker"].append(e.ticker)
         exponent = e.p_hat.as_tuple().exponent
-        c["p_hat"].append(e.p_hat.quantize(Decimal("1e-18")) if isinstance(exponent, int) and exponent < -18
-                          else e.p_hat)
+        c["p_hat"].append(
+            e.p_hat.quantize(Decimal("1e-18")) if isinstance(exponent, int) and exponent < -18 else e.p_hat
+        )
         c["source"].append(e.source)
         self._estimates.rows += 1
 
-    def add_trade(self, ts: int, ticker: str, yes_price_e4: int, count_e2: int, taker_side: str | None,
-                  trade_id: str | None, source: str) -> None:
+    def add_trade(
+        self,
+        ts: int,
+        ticker: str,
+        yes_price_e4: int,
+        count_e2: int,
+        taker_side: str | None,
+        trade_id: str | None,
+        source: str,
+    ) -> None:
         """A public trade print (the WebSocket ``trade`` channel)."""
         c = self._trades.columns
-        for k, v in (("ts", ts), ("ticker", ticker), ("yes_price_e4", yes_price_e4), ("count_e2", count_e2),
-                     ("taker_side", taker_side), ("trade_id", trade_id), ("source", source)):
+        for k, v in (
+            ("ts", ts),
+            ("ticker", ticker),
+            ("yes_price_e4", yes_price_e4),
+            ("count_e2", count_e2),
+            ("taker_side", taker_side),
+            ("trade_id", trade_id),
+            ("source", source),
+        ):
             c[k].append(v)
         self._trades.rows += 1
 
-    def add_book_event(self, ts: int, ticker: str, side: str | None, price_e4: int | None, delta_e2: int | None,
-                       seq: int | None, sid: int | None, kind: str, source: str) -> None:
+    def add_book_event(
+        self,
+        ts: int,
+        ticker: str,
+        side: str | None,
+        price_e4: int | None,
+        delta_e2: int | None,
+        seq: int | None,
+        sid: int | None,
+        kind: str,
+        source: str,
+    ) -> None:
         """One applied order-book change (``kalshi_ws.BookEvent``): a snapshot level, a delta or a reset."""
         c = self._book_deltas.columns
-        for k, v in (("ts", ts), ("ticker", ticker), ("side", side), ("price_e4", price_e4), ("delta_e2", delta_e2),
-                     ("seq", seq), ("sid", sid), ("kind", kind), ("source", source)):
+        for k, v in (
+            ("ts", ts),
+            ("ticker", ticker),
+            ("side", side),
+            ("price_e4", price_e4),
+            ("delta_e2", delta_e2),
+            ("seq", seq),
+            ("sid", sid),
+            ("kind", kind),
+            ("source", source),
+        ):
             c[k].append(v)
         self._book_deltas.rows += 1
 
@@ -325,15 +436,31 @@ class CatalogWriter:
     def _tables(self) -> Iterator[tuple[str, pa.Table]]:
         if self._snap.rows:
             c = self._snap.columns
-            yield "snapshots", pa.Table.from_arrays([
-                pa.array(c["ts"], pa.int64()), pa.array(c["ticker"], pa.string()),
-                pa.array(c["yes_bid_e4"], pa.int64()), pa.array(c["yes_ask_e4"], pa.int64()),
-                pa.array(c["last_e4"], pa.int64()), pa.array(c["volume_e2"], pa.int64()),
-                _levels_array(c["yes_len"], c["yes_p"], c["yes_q"]), _levels_array(c["no_len"], c["no_p"], c["no_q"]),
-                pa.array(c["source"], pa.string()), pa.array(c["recv_ts"], pa.int64())], schema=SNAPSHOTS)
+            yield (
+                "snapshots",
+                pa.Table.from_arrays(
+                    [
+                        pa.array(c["ts"], pa.int64()),
+                        pa.array(c["ticker"], pa.string()),
+                        pa.array(c["yes_bid_e4"], pa.int64()),
+                        pa.array(c["yes_ask_e4"], pa.int64()),
+                        pa.array(c["last_e4"], pa.int64()),
+                        pa.array(c["volume_e2"], pa.int64()),
+                        _levels_array(c["yes_len"], c["yes_p"], c["yes_q"]),
+                        _levels_array(c["no_len"], c["no_p"], c["no_q"]),
+                        pa.array(c["source"], pa.string()),
+                        pa.array(c["recv_ts"], pa.int64()),
+                    ],
+                    schema=SNAPSHOTS,
+                ),
+            )
             self._snap = _snapshot_buffer()
-        for name, buf, schema in (("markets", self._markets, MARKETS), ("estimates", self._estimates, ESTIMATES),
-                                  ("trades", self._trades, TRADES), ("book_deltas", self._book_deltas, BOOK_DELTAS)):
+        for name, buf, schema in (
+            ("markets", self._markets, MARKETS),
+            ("estimates", self._estimates, ESTIMATES),
+            ("trades", self._trades, TRADES),
+            ("book_deltas", self._book_deltas, BOOK_DELTAS),
+        ):
             if buf.rows:
                 yield name, pa.Table.from_pydict(buf.columns, schema=schema)
         self._markets = _plain_buffer(MARKETS)
@@ -456,8 +583,9 @@ class Recorder:
     def trades(self, trades: Iterable[Any]) -> None:
         """Trade prints (``kalshi_ws.Trade``) as they came off the feed."""
         for t in trades:
-            self.writer.add_trade(t.ts, t.ticker, t.yes_price_e4, t.count_e2, t.taker_side or None,
-                                  t.trade_id or None, "kalshi-ws")
+            self.writer.add_trade(
+                t.ts, t.ticker, t.yes_price_e4, t.count_e2, t.taker_side or None, t.trade_id or None, "kalshi-ws"
+            )
 
     def book_events(self, events: Iterable[Any]) -> None:
         """Order-book changes (``kalshi_ws.BookEvent``) in the order the feed applied them."""
@@ -535,8 +663,9 @@ class ImportResult:
 
 def import_ticks(items: Iterable[Any], writer: CatalogWriter, source: str) -> ImportResult:
     """Replay ticks (``adapters.replay.group_ticks``) into a catalog, each row through the row check."""
-    from kakashi_tui.core.models import rejection_reason
     from pydantic import ValidationError
+
+    from kakashi_tui.core.models import rejection_reason
 
     rec = Recorder(writer)
     res = ImportResult()
@@ -556,8 +685,14 @@ def import_ticks(items: Iterable[Any], writer: CatalogWriter, source: str) -> Im
         ests = []
         for r in tick.estimates:
             try:
-                ests.append(Estimate(ticker=r.get("ticker") or "", p_hat=Decimal(str(r.get("p_hat"))),
-                                     source=r.get("source") or "replay", ts=tick.ts))
+                ests.append(
+                    Estimate(
+                        ticker=r.get("ticker") or "",
+                        p_hat=Decimal(str(r.get("p_hat"))),
+                        source=r.get("source") or "replay",
+                        ts=tick.ts,
+                    )
+                )
             except (ValidationError, ArithmeticError) as e:
                 res.rejected += 1
                 if isinstance(e, ValidationError) and len(res.reasons) < 5:
@@ -570,8 +705,9 @@ def import_ticks(items: Iterable[Any], writer: CatalogWriter, source: str) -> Im
 
 
 # -- reading --------------------------------------------------------------------------------
-def files(root: str | os.PathLike[str], table: str, since_ms: int | None = None,
-          until_ms: int | None = None) -> list[Path]:
+def files(
+    root: str | os.PathLike[str], table: str, since_ms: int | None = None, until_ms: int | None = None
+) -> list[Path]:
     """A table's segment files in time order (date folder, then first ts in the name)."""
     base = Path(root) / table
     out = []

@@ -39,9 +39,10 @@ from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.core import models as _models
 from kakashi_tui.core import money as _money
+from kakashi_tui.core.errors import KakashiError
 from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate, Quote, book_text
 from kakashi_tui.core.validate import validate_row
-from kakashi_tui.core.errors import KakashiError
+
 
 def _row_check_takes(**snapshot: Any) -> bool:
     """Whether the row check accepts a probe snapshot (ticker T, ts 1, a plain open market)."""
@@ -68,11 +69,31 @@ SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_e4", "yes_ask_e4", "last_e4", "volu
 #: ``ts`` is read as the tick clock (the file's ``recv_ts``: when the row was fetched, else its ``ts``)
 #: and ``quote_ts`` as the quote's own time (the file's ``ts``), so a re-sent old quote is played at
 #: the tick that fetched it and the risk gate sees its age.
-READ_SCHEMA = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string()) if f.name == "ticker" else f.type)
-                         for f in cat.SNAPSHOTS if f.name in SNAPSHOT_COLUMNS] + [pa.field("quote_ts", pa.int64())])
+READ_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, pa.dictionary(pa.int32(), pa.string()) if f.name == "ticker" else f.type)
+        for f in cat.SNAPSHOTS
+        if f.name in SNAPSHOT_COLUMNS
+    ]
+    + [pa.field("quote_ts", pa.int64())]
+)
 READ_TYPES = [f.type for f in READ_SCHEMA]
-MARKET_KEYS = ("ticker", "title", "series", "event_ticker", "status", "open_ts", "close_ts", "result",
-               "subtitle", "market_type", "updated_ts", "fee_multiplier", "fee_type", "fee_waiver_until_ts")
+MARKET_KEYS = (
+    "ticker",
+    "title",
+    "series",
+    "event_ticker",
+    "status",
+    "open_ts",
+    "close_ts",
+    "result",
+    "subtitle",
+    "market_type",
+    "updated_ts",
+    "fee_multiplier",
+    "fee_type",
+    "fee_waiver_until_ts",
+)
 
 
 def _tick_clock(t: pa.Table, recv: pa.ChunkedArray | None) -> pa.Table:
@@ -122,7 +143,7 @@ class Levels:
         out: list[list[Any] | None] = []
         for s, k in zip(self.start[rows].tolist(), self.length[rows].tolist()):
             row = []
-            for key in zip(plist[s:s + k], qlist[s:s + k]):
+            for key in zip(plist[s : s + k], qlist[s : s + k]):
                 pair = pairs.get(key)
                 if pair is None:
                     if len(pairs) > 200_000:  # bounded: a long replay of varied books
@@ -151,9 +172,15 @@ class Levels:
         if self.list_null[i]:
             return None
         s, k = int(self.start[i]), int(self.length[i])
-        return [[None if pn else cat.from_e4(p), None if qn else cat.from_e2(q)]
-                for p, q, pn, qn in zip(self.price[s:s + k].tolist(), self.qty[s:s + k].tolist(),
-                                        self.p_null[s:s + k].tolist(), self.q_null[s:s + k].tolist())]
+        return [
+            [None if pn else cat.from_e4(p), None if qn else cat.from_e2(q)]
+            for p, q, pn, qn in zip(
+                self.price[s : s + k].tolist(),
+                self.qty[s : s + k].tolist(),
+                self.p_null[s : s + k].tolist(),
+                self.q_null[s : s + k].tolist(),
+            )
+        ]
 
 
 #: (price_e4, qty_e2) -> the (price, qty) pair a source hands over (immutable, so shared).
@@ -208,16 +235,26 @@ def _levels(arr: pa.Array, n: int) -> Levels:
     flat = arr.flatten()  # the levels of the non-null lists, in order (slices and null lists skipped)
     if isinstance(flat, pa.ChunkedArray):
         flat = flat.combine_chunks()
-    struct_null = (np.zeros(len(flat), dtype=bool) if flat.null_count == 0
-                   else np.asarray(flat.is_null().to_numpy(zero_copy_only=False), dtype=bool))
+    struct_null = (
+        np.zeros(len(flat), dtype=bool)
+        if flat.null_count == 0
+        else np.asarray(flat.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    )
     children = flat.flatten()  # with the struct's own nulls merged in
     price, p_null = _ints(children[0], -1)
     qty, q_null = _ints(children[1], 0)
     p_null |= struct_null
     q_null |= struct_null
     start = np.concatenate(([0], np.cumsum(length)[:-1])).astype(np.int64) if n else np.zeros(0, np.int64)
-    ok = (~p_null & ~q_null & (price > 0) & (price < ONE_E4) & (price % PRICE_GRID_E4 == 0)
-          & (qty > 0) & (qty % COUNT_GRID_E2 == 0))
+    ok = (
+        ~p_null
+        & ~q_null
+        & (price > 0)
+        & (price < ONE_E4)
+        & (price % PRICE_GRID_E4 == 0)
+        & (qty > 0)
+        & (qty % COUNT_GRID_E2 == 0)
+    )
     if MAX_COUNT_E2 is not None:
         ok &= qty <= MAX_COUNT_E2
     bad = np.zeros(n, dtype=bool)
@@ -265,12 +302,25 @@ class Checked:
         names = self.names
         tick = [names[c] for c in self.codes[a].tolist()]
         tss = self.quote_ts[a].tolist()
-        tops = [[None if nl else d4(v) for v, nl in zip(col[a].tolist(), null[a].tolist())]
-                for col, null in ((self.bid, self.bid_null), (self.ask, self.ask_null), (self.last, self.last_null))]
+        tops = [
+            [None if nl else d4(v) for v, nl in zip(col[a].tolist(), null[a].tolist())]
+            for col, null in ((self.bid, self.bid_null), (self.ask, self.ask_null), (self.last, self.last_null))
+        ]
         vol = [None if nl else d2(v) for v, nl in zip(self.volume[a].tolist(), self.volume_null[a].tolist())]
         yes, no = self.yes.raws(a), self.no.raws(a)
-        return [{"ticker": tick[j], "ts": tss[j], "yes_bid": tops[0][j], "yes_ask": tops[1][j], "last": tops[2][j],
-                 "volume": vol[j], "yes_bids": yes[j], "no_bids": no[j]} for j in range(len(rows))]
+        return [
+            {
+                "ticker": tick[j],
+                "ts": tss[j],
+                "yes_bid": tops[0][j],
+                "yes_ask": tops[1][j],
+                "last": tops[2][j],
+                "volume": vol[j],
+                "yes_bids": yes[j],
+                "no_bids": no[j],
+            }
+            for j in range(len(rows))
+        ]
 
     def quotes(self, rows: list[int]) -> list[Quote | None]:
         """The Quote the row check makes of each plainly valid row (None for the others: the
@@ -304,12 +354,14 @@ class Checked:
     def raw(self, i: int) -> dict[str, Any]:
         """Row ``i`` as the raw snapshot a source would hand over (exact Decimals, ints)."""
         return {
-            "ticker": self.names[self.codes[i]], "ts": int(self.quote_ts[i]),
+            "ticker": self.names[self.codes[i]],
+            "ts": int(self.quote_ts[i]),
             "yes_bid": None if self.bid_null[i] else cat.from_e4(int(self.bid[i])),
             "yes_ask": None if self.ask_null[i] else cat.from_e4(int(self.ask[i])),
             "last": None if self.last_null[i] else cat.from_e4(int(self.last[i])),
             "volume": None if self.volume_null[i] else cat.from_e2(int(self.volume[i])),
-            "yes_bids": self.yes.raw(i), "no_bids": self.no.raw(i),
+            "yes_bids": self.yes.raw(i),
+            "no_bids": self.no.raw(i),
         }
 
 
@@ -354,16 +406,28 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
     if QUIET_SIDES:  # a bid of 0 or an ask of 1 is no order on that side; a quiet market has neither
         no_bid = bid_null | (bid == 0)
         no_ask = ask_null | (ask == ONE_E4)
-        tops = ((bid_null | ((bid >= 0) & (bid <= ONE_E4) & on_grid(bid)))
-                & (ask_null | ((ask >= 0) & (ask <= ONE_E4) & on_grid(ask))))
+        tops = (bid_null | ((bid >= 0) & (bid <= ONE_E4) & on_grid(bid))) & (
+            ask_null | ((ask >= 0) & (ask <= ONE_E4) & on_grid(ask))
+        )
     else:  # strictly inside (0, 1), and at least one side
         no_bid, no_ask = bid_null, ask_null
-        tops = ((bid_null | ((bid > 0) & (bid < ONE_E4) & on_grid(bid)))
-                & (ask_null | ((ask > 0) & (ask < ONE_E4) & on_grid(ask))) & ~(bid_null & ask_null))
-    plain = (~ts_null & (ts > 0) & name_ok[codes] & tops
-             & (last_null | ((last >= 0) & (last <= ONE_E4) & on_grid(last)))
-             & (no_bid | no_ask | (ask > bid))
-             & ~volume_null & (volume % COUNT_GRID_E2 == 0) & ~yes.bad & ~no.bad)
+        tops = (
+            (bid_null | ((bid > 0) & (bid < ONE_E4) & on_grid(bid)))
+            & (ask_null | ((ask > 0) & (ask < ONE_E4) & on_grid(ask)))
+            & ~(bid_null & ask_null)
+        )
+    plain = (
+        ~ts_null
+        & (ts > 0)
+        & name_ok[codes]
+        & tops
+        & (last_null | ((last >= 0) & (last <= ONE_E4) & on_grid(last)))
+        & (no_bid | no_ask | (ask > bid))
+        & ~volume_null
+        & (volume % COUNT_GRID_E2 == 0)
+        & ~yes.bad
+        & ~no.bad
+    )
     if not NEGATIVE_VOLUME:
         plain &= volume >= 0
     if MAX_COUNT_E2 is not None:
@@ -382,11 +446,30 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
         first = np.full(n, -1, np.int64)
         first[ns] = no.price[no.start[ns]]
         plain &= no_ask | ~ns | (ONE_E4 - first == ask)
-    out = Checked(n, tick, codes, names, bid, bid_null, ask, ask_null, last, last_null, volume, volume_null,
-                  yes, no, plain, plain.copy(), quote_ts=ts)
+    out = Checked(
+        n,
+        tick,
+        codes,
+        names,
+        bid,
+        bid_null,
+        ask,
+        ask_null,
+        last,
+        last_null,
+        volume,
+        volume_null,
+        yes,
+        no,
+        plain,
+        plain.copy(),
+        quote_ts=ts,
+    )
     for i in np.flatnonzero(~plain).tolist():  # rare: the row check decides, and says why
         raw = out.raw(i)
-        v = validate_row({"ticker": raw["ticker"], "status": "open"}, raw, now_ms if now_ms is not None else int(tick[i]))
+        v = validate_row(
+            {"ticker": raw["ticker"], "status": "open"}, raw, now_ms if now_ms is not None else int(tick[i])
+        )
         if v.reason is None:
             out.valid[i] = True
         else:
@@ -435,8 +518,7 @@ class TickParts:
 class Timeline:
     """A catalog read in time order: snapshot batches merged with market and estimate changes."""
 
-    def __init__(self, root: str | os.PathLike[str], filters: Filters | None = None,
-                 batch_rows: int = 262_144) -> None:
+    def __init__(self, root: str | os.PathLike[str], filters: Filters | None = None, batch_rows: int = 262_144) -> None:
         self.root = cat.check_catalog(root)
         self.f = filters or Filters()
         self.batch_rows = batch_rows
@@ -515,8 +597,10 @@ class Timeline:
                         m2 = pc.less_equal(t.column("ts"), f.until_ms)
                         mask = m2 if mask is None else pc.and_(mask, m2)
                     if self.allowed is not None:
-                        m3 = pc.is_in(pc.cast(t.column("ticker"), pa.string()),
-                                      value_set=pa.array(sorted(self.allowed), pa.string()))
+                        m3 = pc.is_in(
+                            pc.cast(t.column("ticker"), pa.string()),
+                            value_set=pa.array(sorted(self.allowed), pa.string()),
+                        )
                         mask = m3 if mask is None else pc.and_(mask, m3)
                     if mask is not None:
                         t = t.filter(pc.fill_null(mask, False))
@@ -564,8 +648,11 @@ class Timeline:
         if bad.any():
             for i in np.flatnonzero(bad).tolist():
                 row = {k: t.column(k)[i].as_py() for k in ("ticker", "ts")}
-                reason = ("snapshot record without an integer ts" if null[i]
-                          else f"snapshot out of time order ({int(ts[i])} < {int(prev[i])})")
+                reason = (
+                    "snapshot record without an integer ts"
+                    if null[i]
+                    else f"snapshot out of time order ({int(ts[i])} < {int(prev[i])})"
+                )
                 self.pending_rejects.append((reason, {"type": "snapshot", **row}))
             t = t.filter(pa.array(~bad))
         if len(ts) and not null.all():
@@ -646,9 +733,16 @@ class CatalogSource:
 
     name = "replay"
 
-    def __init__(self, root: str | os.PathLike[str], filters: Filters | None = None, *, every_row: bool = False,
-                 edge_threshold: Decimal = Decimal("0.03"), fee_multipliers: Iterable[Decimal] = (),
-                 start_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        filters: Filters | None = None,
+        *,
+        every_row: bool = False,
+        edge_threshold: Decimal = Decimal("0.03"),
+        fee_multipliers: Iterable[Decimal] = (),
+        start_ms: int | None = None,
+    ) -> None:
         self.tl = Timeline(root, filters)
         self.every_row = every_row
         self.threshold = float(edge_threshold)
@@ -766,8 +860,11 @@ class CatalogSource:
                 good = [i for i in idx if valid[i]]
                 st.rows_decided += len(good)
                 rows = _raw_rows(tl, parts, checked, good)
-                rows += [RawRow(market={}, snapshot=None, payload=_jsonable(checked.raw(i)), reason=checked.reasons[i])
-                         for i in idx if not valid[i]]
+                rows += [
+                    RawRow(market={}, snapshot=None, payload=_jsonable(checked.raw(i)), reason=checked.reasons[i])
+                    for i in idx
+                    if not valid[i]
+                ]
                 yield parts.ts, rows, parts.estimates
 
 
@@ -820,16 +917,31 @@ def _rows_only(chunk: pa.Table) -> Checked:
     ts, _ = _ints(chunk.column("ts").combine_chunks(), 0)
     quote_ts, _ = _ints(chunk.column("quote_ts").combine_chunks(), 0)
     codes, names = _ticker_codes(chunk.column("ticker"))
-    cols = [_ints(chunk.column(c).combine_chunks(), d) for c, d in
-            (("yes_bid_e4", -1), ("yes_ask_e4", -1), ("last_e4", -1), ("volume_e2", 0))]
+    cols = [
+        _ints(chunk.column(c).combine_chunks(), d)
+        for c, d in (("yes_bid_e4", -1), ("yes_ask_e4", -1), ("last_e4", -1), ("volume_e2", 0))
+    ]
     none = np.zeros(n, dtype=bool)
-    return Checked(n, ts, codes, names, *cols[0], *cols[1], *cols[2], *cols[3],
-                   _levels(chunk.column("yes_bids"), n), _levels(chunk.column("no_bids"), n), none, none,
-                   quote_ts=quote_ts)
+    return Checked(
+        n,
+        ts,
+        codes,
+        names,
+        *cols[0],
+        *cols[1],
+        *cols[2],
+        *cols[3],
+        _levels(chunk.column("yes_bids"), n),
+        _levels(chunk.column("no_bids"), n),
+        none,
+        none,
+        quote_ts=quote_ts,
+    )
 
 
-def _beliefs_as_of(belief: np.ndarray, rows_g: np.ndarray, ts: np.ndarray,
-                   events: list[tuple[int, int, float]]) -> np.ndarray:
+def _beliefs_as_of(
+    belief: np.ndarray, rows_g: np.ndarray, ts: np.ndarray, events: list[tuple[int, int, float]]
+) -> np.ndarray:
     """Each row's belief at its tick: the state before the chunk, then the chunk's estimates
     (the last one at or before the row's ts, for its market)."""
     safe = np.where(rows_g >= 0, rows_g, 0)
@@ -861,13 +973,25 @@ def _jsonable(raw: dict[str, Any]) -> dict[str, Any]:
 EngineFactory = Callable[[Any, Any], Any]  # (source, estimators) -> Engine
 
 
-def replay_catalog(root: str | os.PathLike[str], make_engine: EngineFactory, filters: Filters | None = None, *,
-                   every_row: bool = False, start_ms: int | None = None,
-                   edge_threshold: Decimal = Decimal("0.03"),
-                   fee_multipliers: Iterable[Decimal] = (Decimal("0.07"),)) -> tuple[Any, ReplayStats]:
+def replay_catalog(
+    root: str | os.PathLike[str],
+    make_engine: EngineFactory,
+    filters: Filters | None = None,
+    *,
+    every_row: bool = False,
+    start_ms: int | None = None,
+    edge_threshold: Decimal = Decimal("0.03"),
+    fee_multipliers: Iterable[Decimal] = (Decimal("0.07"),),
+) -> tuple[Any, ReplayStats]:
     """Play a catalog through an engine's tick until it ends: (engine, stats)."""
-    source = CatalogSource(root, filters, every_row=every_row, edge_threshold=edge_threshold,
-                           fee_multipliers=fee_multipliers, start_ms=start_ms)
+    source = CatalogSource(
+        root,
+        filters,
+        every_row=every_row,
+        edge_threshold=edge_threshold,
+        fee_multipliers=fee_multipliers,
+        start_ms=start_ms,
+    )
     engine = make_engine(source, [source])
     source.watch_for = engine.held_tickers
     while source.has_next():

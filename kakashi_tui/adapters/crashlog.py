@@ -55,8 +55,9 @@ def sqlite_files(db: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
     return p, Path(f"{p}-wal"), Path(f"{p}-shm")
 
 
-def write_crash_log(text: str, directory: str | os.PathLike[str] | None = None,
-                    prefix: str = "kakashi-crash") -> Path | None:
+def write_crash_log(
+    text: str, directory: str | os.PathLike[str] | None = None, prefix: str = "kakashi-crash"
+) -> Path | None:
     """Write ``text`` to a new crash log; its path, or None when none could be written."""
     folder = Path(directory) if directory is not None else Path(tempfile.gettempdir())
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -87,8 +87,10 @@ class KeyRefusal:
             self.reason, self.listing, self.backoff_s = "", False, 0.0
 
 
-NO_KEY_NOTICE = ("Kalshi: no API key set, so no order books and no paper fills (set KAKASHI_KALSHI_KEY_ID "
-                 "and KAKASHI_KALSHI_KEY_FILE, or [kalshi] api_key_id / private_key_file)")
+NO_KEY_NOTICE = (
+    "Kalshi: no API key set, so no order books and no paper fills (set KAKASHI_KALSHI_KEY_ID "
+    "and KAKASHI_KALSHI_KEY_FILE, or [kalshi] api_key_id / private_key_file)"
+)
 
 
 class KalshiHTTPError(Exception):
@@ -273,7 +275,9 @@ class KalshiClient:
         self.requests_made = 0
         self.retries_made = 0
         self._http = httpx.Client(
-            base_url=self.base_url, timeout=timeout, transport=transport,
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
             headers={"Accept": "application/json", "User-Agent": "kakashi-paper/0.1 (read-only)"},
             event_hooks={"request": [self._sign]},
         )
@@ -410,8 +414,10 @@ class KalshiClient:
             else:
                 problem = f"HTTP {p.status} on {what}"
                 if p.status in AUTH_STATUS:
-                    raise KalshiAuthError(f"Kalshi refused the request (HTTP {p.status} on {what}): "
-                                          f"{_error_message(p.status, p.data)}", p.status)
+                    raise KalshiAuthError(
+                        f"Kalshi refused the request (HTTP {p.status} on {what}): {_error_message(p.status, p.data)}",
+                        p.status,
+                    )
                 if p.status not in RETRY_STATUS:
                     raise KalshiHTTPError(f"{problem}: {_error_message(p.status, p.data)}", p.status)
                 ra = _retry_after_s(p.headers.get("Retry-After"))
@@ -420,7 +426,7 @@ class KalshiClient:
             if attempt >= self.max_retries:
                 raise KalshiHTTPError(f"{problem}; gave up after {attempt + 1} attempts")
             if wait is None:
-                wait = self._rng.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** attempt))
+                wait = self._rng.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
             if self._sleep is None and time.monotonic() + wait > deadline:
                 raise KalshiHTTPError(f"{problem}; gave up at the {self.deadline_s:g}s deadline")
             attempt += 1
@@ -467,8 +473,14 @@ class KalshiClient:
             raise KalshiHTTPError("unexpected response shape from GET /series: 'series' is not a list")
         return series
 
-    def iter_markets(self, status: str | None = "open", tickers: list[str] | None = None,
-                     limit: int = 1000, max_pages: int = 100, **filters: Any) -> Iterator[Any]:
+    def iter_markets(
+        self,
+        status: str | None = "open",
+        tickers: list[str] | None = None,
+        limit: int = 1000,
+        max_pages: int = 100,
+        **filters: Any,
+    ) -> Iterator[Any]:
         """All markets across cursor pages (see ``list_markets``)."""
         params = {"status": status, "tickers": ",".join(tickers) if tickers else None, **filters}
         yield from self.list_markets(params, limit=limit, max_pages=max_pages).items()
@@ -503,7 +515,7 @@ class KalshiClient:
         ts = list(dict.fromkeys(tickers))
         out: dict[str, tuple[dict[str, Any], int]] = {}
         for i in range(0, len(ts), BOOKS_PER_CALL):
-            chunk = ts[i:i + BOOKS_PER_CALL]
+            chunk = ts[i : i + BOOKS_PER_CALL]
             body = self._get("/markets/orderbooks", [("tickers", t) for t in chunk])
             arrived = self._clock_ms()
             books = body.get("orderbooks")
@@ -532,7 +544,7 @@ class RowError(ValueError):
     """This market cannot be a row: the reason is safe to store and show."""
 
 
-_TICKER_FORBIDDEN = frozenset('/\\?#%,&=;"\'<>`{}|^[]')
+_TICKER_FORBIDDEN = frozenset("/\\?#%,&=;\"'<>`{}|^[]")
 
 
 def check_ticker(v: Any, what: str = "ticker") -> str:
@@ -610,7 +622,7 @@ def _dec(v: Any) -> Decimal | None:
         except InvalidOperation:
             return None
     elif isinstance(v, (int, Decimal)):
-        if isinstance(v, int) and abs(v) > 10 ** 30:
+        if isinstance(v, int) and abs(v) > 10**30:
             return Decimal(10) ** 31
         d = Decimal(v)
     else:
@@ -633,7 +645,10 @@ def _twin_ok(legacy: Decimal | None, exact: Decimal | None, scale: int) -> bool:
     x = exact * scale
     if legacy == x:
         return True
-    return x != x.to_integral_value() and legacy in (x.to_integral_value(ROUND_FLOOR), x.to_integral_value(ROUND_CEILING))
+    return x != x.to_integral_value() and legacy in (
+        x.to_integral_value(ROUND_FLOOR),
+        x.to_integral_value(ROUND_CEILING),
+    )
 
 
 def _legacy_price(m: dict[str, Any], name: str) -> Any:
@@ -645,8 +660,10 @@ def _legacy_price(m: dict[str, Any], name: str) -> Any:
         cents = _dec(m.get(name))
         if has_d:
             if not _twin_ok(cents, _dec(m.get(dollars_key)), 100):
-                raise RowError(f"inconsistent {name}: legacy {_safe(m.get(name), 30)} vs "
-                               f"{dollars_key} {_safe(m.get(dollars_key), 30)}")
+                raise RowError(
+                    f"inconsistent {name}: legacy {_safe(m.get(name), 30)} vs "
+                    f"{dollars_key} {_safe(m.get(dollars_key), 30)}"
+                )
         elif cents is not None:
             return str((cents / 100).quantize(Decimal("0.0001")))
         else:
@@ -661,8 +678,9 @@ def _count(m: dict[str, Any], name: str) -> Any:
     raw = m.get(fp_key) if has_f else (m.get(name) if has_i else None)
     if has_f and has_i:
         if not _twin_ok(_dec(m.get(name)), _dec(m.get(fp_key)), 1):
-            raise RowError(f"inconsistent {name}: legacy {_safe(m.get(name), 30)} vs "
-                           f"{fp_key} {_safe(m.get(fp_key), 30)}")
+            raise RowError(
+                f"inconsistent {name}: legacy {_safe(m.get(name), 30)} vs {fp_key} {_safe(m.get(fp_key), 30)}"
+            )
     if raw is None:
         return "0"
     d = _dec(raw)
@@ -692,8 +710,9 @@ def _levels(ob: dict[str, Any], side: str) -> list[list[Any]]:
     if dollars is not None and legacy is not None:
         a = [(_dec(p), _dec(q)) for p, q in legacy]
         b = [(_dec(p), _dec(q)) for p, q in dollars]
-        if len(a) != len(b) or not all(_twin_ok(pa, pb, 100) and _twin_ok(qa, qb, 1)
-                                       for (pa, qa), (pb, qb) in zip(a, b)):
+        if len(a) != len(b) or not all(
+            _twin_ok(pa, pb, 100) and _twin_ok(qa, qb, 1) for (pa, qa), (pb, qb) in zip(a, b)
+        ):
             raise RowError(f"inconsistent order book: {side} (cents) vs {side}_dollars")
     if dollars is not None:
         out = [[p, q] for p, q in dollars]
@@ -717,8 +736,7 @@ class Fees:
     fee_multiplier: str | None = None  # the series' number, exact, as a decimal string
 
 
-def convert(m: Any, ts: int, ob: dict[str, Any] | None = None, series: str = "",
-            fees: Fees | None = None) -> RawRow:
+def convert(m: Any, ts: int, ob: dict[str, Any] | None = None, series: str = "", fees: Fees | None = None) -> RawRow:
     """One listed market (and its book, when fetched) as a raw row, or a rejected row with its
     reason. Never raises."""
     try:
@@ -732,8 +750,12 @@ def convert(m: Any, ts: int, ob: dict[str, Any] | None = None, series: str = "",
         ticker = check_ticker(ticker)
     except RowError:
         ticker = ""
-    return RawRow(market={"ticker": ticker}, snapshot=None,
-                  payload={"market": m, "orderbook": ob} if ob is not None else m, reason=reason)
+    return RawRow(
+        market={"ticker": ticker},
+        snapshot=None,
+        payload={"market": m, "orderbook": ob} if ob is not None else m,
+        reason=reason,
+    )
 
 
 def _convert(m: Any, ts: int, ob: dict[str, Any] | None, series: str, fees: Fees) -> RawRow:
@@ -777,8 +799,14 @@ def _convert(m: Any, ts: int, ob: dict[str, Any] | None, series: str, fees: Fees
         raise RowError("order book is not an object")
     if status != "active":  # no quote outside trading; the market row carries the lifecycle
         return RawRow(market=market, snapshot=None, payload={"market": m, "orderbook": ob} if ob is not None else m)
-    snapshot: dict[str, Any] = {"ticker": ticker, "ts": ts, "yes_bid": bid, "yes_ask": ask, "last": last,
-                                "volume": volume}
+    snapshot: dict[str, Any] = {
+        "ticker": ticker,
+        "ts": ts,
+        "yes_bid": bid,
+        "yes_ask": ask,
+        "last": last,
+        "volume": volume,
+    }
     if ob is not None:
         yes, no = _levels(ob, "yes"), _levels(ob, "no")
         snapshot["yes_bids"], snapshot["no_bids"] = yes, no
@@ -835,12 +863,22 @@ class KalshiSource:
 
     name = "kalshi"
 
-    def __init__(self, client: KalshiClient, tickers: list[str] | None = None,
-                 depth_for: Callable[[], set[str]] | None = None, clock: Callable[[], int] | None = None,
-                 series: list[str] | None = None, events: list[str] | None = None,
-                 watch_for: Callable[[], set[str]] | None = None, relist_every_s: float = 600.0,
-                 max_pages: int = 100, max_markets: int = 50_000, lookups_per_fetch: int = 50,
-                 fee_ttl_s: float = 3600.0, page_limit: int = 1000) -> None:
+    def __init__(
+        self,
+        client: KalshiClient,
+        tickers: list[str] | None = None,
+        depth_for: Callable[[], set[str]] | None = None,
+        clock: Callable[[], int] | None = None,
+        series: list[str] | None = None,
+        events: list[str] | None = None,
+        watch_for: Callable[[], set[str]] | None = None,
+        relist_every_s: float = 600.0,
+        max_pages: int = 100,
+        max_markets: int = 50_000,
+        lookups_per_fetch: int = 50,
+        fee_ttl_s: float = 3600.0,
+        page_limit: int = 1000,
+    ) -> None:
         self.client = client
         for what, names in (("--ticker", tickers), ("--series", series), ("--event", events)):
             for t in names or ():
@@ -918,8 +956,9 @@ class KalshiSource:
         else:
             full = self._listed_at is None or time.monotonic() - self._listed_at >= self.relist_every_s
             if full:
-                listing = self.client.list_markets({"status": "open", "mve_filter": "exclude"},
-                                                   limit=self.page_limit, max_pages=self.max_pages)
+                listing = self.client.list_markets(
+                    {"status": "open", "mve_filter": "exclude"}, limit=self.page_limit, max_pages=self.max_pages
+                )
                 self._warn_truncated(batch, listing, "GET /markets (full listing)")
                 self.cache.clear()
                 self.event_series = {e: s for e, s in self.event_series.items() if s}  # retry failed look-ups
@@ -927,8 +966,11 @@ class KalshiSource:
                 self._listed_at = time.monotonic()
                 self._prefill(batch)
             else:
-                listing = self.client.list_markets({"min_updated_ts": self._since_s, "mve_filter": "exclude"},
-                                                   limit=self.page_limit, max_pages=self.max_pages)
+                listing = self.client.list_markets(
+                    {"min_updated_ts": self._since_s, "mve_filter": "exclude"},
+                    limit=self.page_limit,
+                    max_pages=self.max_pages,
+                )
                 self._warn_truncated(batch, listing, "GET /markets (changes)")
                 self._collect([listing], fresh, bad, keep_all=False)
             self._since_s = wall_s - 5  # overlap a little: clocks differ
@@ -948,8 +990,10 @@ class KalshiSource:
             drop = [t for t in self.cache if t not in watched][: len(self.cache) - self.max_markets]
             for t in drop:
                 del self.cache[t]
-            batch.notes.append(f"Kalshi markets capped at {self.max_markets} in memory; "
-                                f"{len(drop)} left out (narrow with --series/--event/--ticker)")
+            batch.notes.append(
+                f"Kalshi markets capped at {self.max_markets} in memory; "
+                f"{len(drop)} left out (narrow with --series/--event/--ticker)"
+            )
         self._lookups(batch, watched)
         books = self._books(batch, watched)
         for t, seen in list(self.cache.items()):
@@ -974,11 +1018,12 @@ class KalshiSource:
     def _warn_truncated(self, batch: FetchBatch, listing: Listing, what: str) -> None:
         if listing.truncated:
             n = sum(len(p) for p, _ in listing.pages)
-            batch.notes.append(f"{what} stopped at {self.max_pages} pages ({n} items); "
-                                f"more were listed (narrow with --series/--event/--ticker)")
+            batch.notes.append(
+                f"{what} stopped at {self.max_pages} pages ({n} items); "
+                f"more were listed (narrow with --series/--event/--ticker)"
+            )
 
-    def _collect(self, listings: Iterable[Listing], fresh: dict[str, _Seen], bad: list[RawRow],
-                 keep_all: bool) -> None:
+    def _collect(self, listings: Iterable[Listing], fresh: dict[str, _Seen], bad: list[RawRow], keep_all: bool) -> None:
         watched = None
         for listing in listings:
             for page, ts in listing.pages:
@@ -997,13 +1042,17 @@ class KalshiSource:
 
     def _narrow_listings(self, batch: FetchBatch) -> Iterator[Listing]:
         for s in self.series or ():
-            listing = self.client.list_markets({"series_ticker": s, "status": "open", "mve_filter": "exclude"},
-                                               limit=self.page_limit, max_pages=self.max_pages)
+            listing = self.client.list_markets(
+                {"series_ticker": s, "status": "open", "mve_filter": "exclude"},
+                limit=self.page_limit,
+                max_pages=self.max_pages,
+            )
             self._warn_truncated(batch, listing, f"GET /markets for series {_safe(s, 40)}")
             yield listing
         for e in self.events or ():
-            listing = self.client.list_markets({"event_ticker": e, "mve_filter": "exclude"},
-                                               limit=self.page_limit, max_pages=self.max_pages)
+            listing = self.client.list_markets(
+                {"event_ticker": e, "mve_filter": "exclude"}, limit=self.page_limit, max_pages=self.max_pages
+            )
             self._warn_truncated(batch, listing, f"GET /markets for event {_safe(e, 40)}")
             yield listing
         if self.tickers:
@@ -1011,9 +1060,10 @@ class KalshiSource:
 
     def _by_tickers(self, tickers: list[str]) -> Iterator[Listing]:
         for i in range(0, len(tickers), TICKERS_PER_LISTING):
-            chunk = tickers[i:i + TICKERS_PER_LISTING]
-            yield self.client.list_markets({"tickers": ",".join(chunk)}, limit=self.page_limit,
-                                           max_pages=self.max_pages)
+            chunk = tickers[i : i + TICKERS_PER_LISTING]
+            yield self.client.list_markets(
+                {"tickers": ",".join(chunk)}, limit=self.page_limit, max_pages=self.max_pages
+            )
 
     def _historical(self, missing: list[str], fresh: dict[str, _Seen], batch: FetchBatch) -> None:
         """A held market the live listing no longer has settled before Kalshi's historical cutoff:
@@ -1093,12 +1143,19 @@ class KalshiSource:
                 continue
             self.series_fees[s] = (_fees_of(data), now)
         if pending:
-            batch.notes.append(f"series or fees of {pending} markets not looked up yet "
-                                f"(at most {self.lookups_per_fetch} look-ups a fetch; the rest follow)")
+            batch.notes.append(
+                f"series or fees of {pending} markets not looked up yet "
+                f"(at most {self.lookups_per_fetch} look-ups a fetch; the rest follow)"
+            )
 
     def _books(self, batch: FetchBatch, watched: set[str]) -> dict[str, tuple[dict[str, Any], int]]:
-        want = [t for t in sorted(watched) if t in self.cache
-                and isinstance(self.cache[t].market, dict) and self.cache[t].market.get("status") == "active"]
+        want = [
+            t
+            for t in sorted(watched)
+            if t in self.cache
+            and isinstance(self.cache[t].market, dict)
+            and self.cache[t].market.get("status") == "active"
+        ]
         if not want or not self.client.signed or not self.key.due(self._clock()):
             return {}
         try:
@@ -1126,5 +1183,7 @@ def _ticker_ok(t: Any) -> bool:
 def _fees_of(series: dict[str, Any]) -> Fees:
     ft = series.get("fee_type")
     fm = _dec(series.get("fee_multiplier"))
-    return Fees(fee_type=ft if isinstance(ft, str) and ft.isascii() and ft.isprintable() and len(ft) <= 40 else None,
-                fee_multiplier=str(fm) if fm is not None and 0 <= fm <= 100 else None)
+    return Fees(
+        fee_type=ft if isinstance(ft, str) and ft.isascii() and ft.isprintable() and len(ft) <= 40 else None,
+        fee_multiplier=str(fm) if fm is not None and 0 <= fm <= 100 else None,
+    )

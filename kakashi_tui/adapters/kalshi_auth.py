@@ -66,8 +66,11 @@ class Signer:
             padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
             hashes.SHA256(),
         )
-        return {"KALSHI-ACCESS-KEY": self._key_id, "KALSHI-ACCESS-TIMESTAMP": ts,
-                "KALSHI-ACCESS-SIGNATURE": base64.b64encode(signature).decode("ascii")}
+        return {
+            "KALSHI-ACCESS-KEY": self._key_id,
+            "KALSHI-ACCESS-TIMESTAMP": ts,
+            "KALSHI-ACCESS-SIGNATURE": base64.b64encode(signature).decode("ascii"),
+        }
 
 
 def load_private_key(path: str | os.PathLike[str]) -> object:
@@ -102,8 +105,12 @@ def load_private_key(path: str | os.PathLike[str]) -> object:
     return key
 
 
-def signer_from(key_id: str | None, key_file: str | None, env: Mapping[str, str] | None = None,
-                clock: Callable[[], int] | None = None) -> tuple[Signer | None, str | None]:
+def signer_from(
+    key_id: str | None,
+    key_file: str | None,
+    env: Mapping[str, str] | None = None,
+    clock: Callable[[], int] | None = None,
+) -> tuple[Signer | None, str | None]:
     """(Signer, None) from the environment (``KAKASHI_KALSHI_KEY_ID`` / ``KAKASHI_KALSHI_KEY_FILE``,
     which win) or the given config values; (None, None) when no credentials are set. Half a
     pair is (None, a notice saying what is missing): Kakashi runs unsigned. A key file that
@@ -114,9 +121,12 @@ def signer_from(key_id: str | None, key_file: str | None, env: Mapping[str, str]
     if kid is None and kfile is None:
         return None, None
     if kid is None:
-        return None, (f"Kalshi: a key file is set but no key id ({ENV_KEY_ID} or [kalshi] api_key_id), "
-                      "so requests are not signed")
+        return None, (
+            f"Kalshi: a key file is set but no key id ({ENV_KEY_ID} or [kalshi] api_key_id), so requests are not signed"
+        )
     if kfile is None:
-        return None, (f"Kalshi: a key id is set but no key file ({ENV_KEY_FILE} or [kalshi] private_key_file), "
-                      "so requests are not signed")
+        return None, (
+            f"Kalshi: a key id is set but no key file ({ENV_KEY_FILE} or [kalshi] private_key_file), "
+            "so requests are not signed"
+        )
     return Signer(kid, load_private_key(kfile), clock=clock), None

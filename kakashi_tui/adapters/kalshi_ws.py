@@ -133,11 +133,14 @@ class Book:
         """The book as a source's raw snapshot: bids best first, exact values (contract form)."""
         yes = sorted(self.yes.items(), reverse=True)
         no = sorted(self.no.items(), reverse=True)
-        return {"ticker": self.ticker, "ts": ts,
-                "yes_bid": from_e4(yes[0][0]) if yes else None,
-                "yes_ask": from_e4(10_000 - no[0][0]) if no else None,
-                "yes_bids": [[from_e4(p), from_e2(q)] for p, q in yes],
-                "no_bids": [[from_e4(p), from_e2(q)] for p, q in no]}
+        return {
+            "ticker": self.ticker,
+            "ts": ts,
+            "yes_bid": from_e4(yes[0][0]) if yes else None,
+            "yes_ask": from_e4(10_000 - no[0][0]) if no else None,
+            "yes_bids": [[from_e4(p), from_e2(q)] for p, q in yes],
+            "no_bids": [[from_e4(p), from_e2(q)] for p, q in no],
+        }
 
 
 @dataclass
@@ -185,10 +188,19 @@ def _now_ms() -> int:
 class BookFeed:
     """One WebSocket connection in a background thread; books readable from any thread."""
 
-    def __init__(self, url: str, headers: HeaderProvider | None = None, *, backoff_base: float = 0.5,
-                 backoff_max: float = 30.0, open_timeout: float = 5.0, trades: bool = True,
-                 clock: Callable[[], int] = _now_ms, record_books: bool = False,
-                 max_book_events: int = MAX_BOOK_EVENTS) -> None:
+    def __init__(
+        self,
+        url: str,
+        headers: HeaderProvider | None = None,
+        *,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        open_timeout: float = 5.0,
+        trades: bool = True,
+        clock: Callable[[], int] = _now_ms,
+        record_books: bool = False,
+        max_book_events: int = MAX_BOOK_EVENTS,
+    ) -> None:
         self.url = url
         self.headers = headers
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
@@ -281,8 +293,15 @@ class BookFeed:
             self.health.state = "connecting"  # (the last failure stays in detail until connected)
             try:
                 headers = self.headers() if self.headers is not None else None
-                async with connect(self.url, additional_headers=headers, open_timeout=self.open_timeout,
-                                   ping_interval=10, ping_timeout=10, close_timeout=1, proxy=None) as ws:
+                async with connect(
+                    self.url,
+                    additional_headers=headers,
+                    open_timeout=self.open_timeout,
+                    ping_interval=10,
+                    ping_timeout=10,
+                    close_timeout=1,
+                    proxy=None,
+                ) as ws:
                     self.health.connects += 1
                     self.health.detail = ""
                     delay = self.backoff_base
@@ -374,8 +393,9 @@ class _Session:
         self.book_tickers = set(tickers)
         if tickers:
             self.feed.health.resubscribes += 1
-            await self.send("subscribe", {"channels": ["orderbook_delta"], "market_tickers": sorted(tickers)},
-                            "orderbook_delta")
+            await self.send(
+                "subscribe", {"channels": ["orderbook_delta"], "market_tickers": sorted(tickers)}, "orderbook_delta"
+            )
 
     async def handle(self, frame: Any) -> None:
         feed = self.feed
@@ -437,9 +457,12 @@ class _Session:
                 feed._books[book.ticker] = book
                 if feed._events is not None:
                     levels: list[tuple[str | None, int | None, int | None]] = [
-                        (s, p, q) for s in ("yes", "no") for p, q in sorted(getattr(book, s).items())]
-                    feed._events.extend(BookEvent(now, book.ticker, s, p, q, seq, sid, "snapshot")
-                                        for s, p, q in levels or [(None, None, None)])
+                        (s, p, q) for s in ("yes", "no") for p, q in sorted(getattr(book, s).items())
+                    ]
+                    feed._events.extend(
+                        BookEvent(now, book.ticker, s, p, q, seq, sid, "snapshot")
+                        for s, p, q in levels or [(None, None, None)]
+                    )
             return
         t = body.get("market_ticker")
         with feed._lock:
@@ -470,9 +493,14 @@ class _Session:
         if not isinstance(t, str):
             raise Malformed("trade without a market_ticker")
         ts = body.get("ts")
-        tr = Trade(t, _price(body.get("yes_price_dollars")), _count(body.get("count_fp")),
-                   str(body.get("taker_side") or ""), int(ts) * 1000 if type(ts) is int else self.feed.clock(),
-                   str(body.get("trade_id") or ""))
+        tr = Trade(
+            t,
+            _price(body.get("yes_price_dollars")),
+            _count(body.get("count_fp")),
+            str(body.get("taker_side") or ""),
+            int(ts) * 1000 if type(ts) is int else self.feed.clock(),
+            str(body.get("trade_id") or ""),
+        )
         with self.feed._lock:
             self.feed._trades.append(tr)
             del self.feed._trades[:-10_000]  # bounded when nobody reads them
@@ -481,9 +509,14 @@ class _Session:
 class LiveBookSource:
     """A polling source whose books are replaced by the WebSocket's where those are in sync."""
 
-    def __init__(self, polled: Any, feed: BookFeed, watch: Callable[[], Iterable[str]] | None = None,
-                 on_trades: Callable[[list[Trade]], None] | None = None,
-                 on_book_events: Callable[[list[BookEvent]], None] | None = None) -> None:
+    def __init__(
+        self,
+        polled: Any,
+        feed: BookFeed,
+        watch: Callable[[], Iterable[str]] | None = None,
+        on_trades: Callable[[list[Trade]], None] | None = None,
+        on_book_events: Callable[[list[BookEvent]], None] | None = None,
+    ) -> None:
         self.polled = polled
         self.feed = feed
         self.name = polled.name
@@ -498,8 +531,11 @@ class LiveBookSource:
     def fetch(self) -> FetchBatch:
         batch = self.polled.fetch()
         now = self.polled.now_ms()
-        watched = set(self.watch()) if self.watch is not None else {
-            r.market.get("ticker") for r in batch.rows if r.snapshot is not None and isinstance(r.market, dict)}
+        watched = (
+            set(self.watch())
+            if self.watch is not None
+            else {r.market.get("ticker") for r in batch.rows if r.snapshot is not None and isinstance(r.market, dict)}
+        )
         self.feed.watch(t for t in watched if isinstance(t, str))
         books = self.feed.books() if self.feed.live else {}
         self.live_rows = 0

@@ -13,17 +13,42 @@ from pathlib import Path
 from typing import Any
 
 from kakashi_tui.adapters.store import (
-    SCHEMA_VERSION, Control, account_from_ledger, check_control_rows, control_value, read_latest_snapshot, read_ledger,
+    SCHEMA_VERSION,
+    Control,
+    account_from_ledger,
+    check_control_rows,
+    control_value,
+    read_latest_snapshot,
+    read_ledger,
 )
+from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, equity_cc
 from kakashi_tui.core.models import Position
-from kakashi_tui.core.errors import StoreError
 
 __all__ = [
-    "connect_readonly", "read_ledger", "read_latest_snapshot", "Status", "read_status", "last_tick_ts", "daily_stop_day",
-    "first_ledger_ts", "tick_rows", "fill_rows", "control_events", "outcome_rows", "p_hat_at", "quote_at",
-    "refused_decisions", "snapshot_history", "estimates_since", "rejected_row_records", "recent_decision_rows",
-    "recent_events", "initial_deposit", "market_rows", "market_data_rows",
+    "connect_readonly",
+    "read_ledger",
+    "read_latest_snapshot",
+    "Status",
+    "read_status",
+    "last_tick_ts",
+    "daily_stop_day",
+    "first_ledger_ts",
+    "tick_rows",
+    "fill_rows",
+    "control_events",
+    "outcome_rows",
+    "p_hat_at",
+    "quote_at",
+    "refused_decisions",
+    "snapshot_history",
+    "estimates_since",
+    "rejected_row_records",
+    "recent_decision_rows",
+    "recent_events",
+    "initial_deposit",
+    "market_rows",
+    "market_data_rows",
 ]
 
 
@@ -42,8 +67,11 @@ def connect_readonly(db: str | Path) -> sqlite3.Connection:
     version = row[0] if row else None
     if version is not None and str(version).isdigit() and int(version) < SCHEMA_VERSION:
         con.close()  # a reader never migrates: the writer does, on open (data_schema.md)
-        raise StoreError(f"database {path} has schema version {version}, older than this Kakashi's "
-                         f"{SCHEMA_VERSION}; open it once with `kakashi run --db {path}` to migrate it", 2)
+        raise StoreError(
+            f"database {path} has schema version {version}, older than this Kakashi's "
+            f"{SCHEMA_VERSION}; open it once with `kakashi run --db {path}` to migrate it",
+            2,
+        )
     try:
         check_control_rows(con)  # a hand-edited control row: "corrupt database", exit 1
     except StoreError:
@@ -67,17 +95,25 @@ def read_status(con: sqlite3.Connection) -> Status:
     """Bankroll, positions and control state, as ``kakashi status`` shows them."""
     acct = account_from_ledger(con)
     marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
-    ctl = dict(con.execute("SELECT key, value FROM control WHERE key IN (?, ?, ?)",
-                           (Control.KILL_SWITCH.value, Control.KILL_REASON.value, Control.PAUSED.value)))
+    ctl = dict(
+        con.execute(
+            "SELECT key, value FROM control WHERE key IN (?, ?, ?)",
+            (Control.KILL_SWITCH.value, Control.KILL_REASON.value, Control.PAUSED.value),
+        )
+    )
     try:
         pending = con.execute("SELECT COUNT(*) FROM requests WHERE applied_tick IS NULL").fetchone()[0]
     except sqlite3.OperationalError:  # a database from before requests existed
         pending = 0
     return Status(
-        account=acct, equity_cc=equity_cc(acct, marks), positions=tuple(acct.open_positions()),
+        account=acct,
+        equity_cc=equity_cc(acct, marks),
+        positions=tuple(acct.open_positions()),
         kill_switch=bool(control_value(Control.KILL_SWITCH, ctl.get(Control.KILL_SWITCH.value))),
         kill_reason=str(ctl.get(Control.KILL_REASON.value) or ""),
-        paused=bool(control_value(Control.PAUSED, ctl.get(Control.PAUSED.value))), pending_requests=pending)
+        paused=bool(control_value(Control.PAUSED, ctl.get(Control.PAUSED.value))),
+        pending_requests=pending,
+    )
 
 
 def last_tick_ts(con: sqlite3.Connection) -> Any:
@@ -116,14 +152,16 @@ def fill_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
     return con.execute(
         "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts_hundredths, f.requested_hundredths, f.value_cc,"
         " f.fee_cc, d.ev, d.worst_case_cc, d.equity_cc FROM fills f LEFT JOIN decisions d ON d.id = f.decision_id "
-        "ORDER BY f.id").fetchall()
+        "ORDER BY f.id"
+    ).fetchall()
 
 
 def control_events(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
     """The kill switch, re-arm, daily stop and flatten events as (ts, kind, detail), in order."""
     marks = ", ".join("?" * len(REPORT_EVENT_KINDS))
-    return con.execute(f"SELECT ts, kind, detail FROM events WHERE kind IN ({marks}) ORDER BY id",
-                       REPORT_EVENT_KINDS).fetchall()
+    return con.execute(
+        f"SELECT ts, kind, detail FROM events WHERE kind IN ({marks}) ORDER BY id", REPORT_EVENT_KINDS
+    ).fetchall()
 
 
 def outcome_rows(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
@@ -133,15 +171,19 @@ def outcome_rows(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
 
 def p_hat_at(con: sqlite3.Connection, ticker: str, ts: int) -> Any:
     """The latest stored p̂ for a market at or before ``ts`` (None when there was none)."""
-    row = con.execute("SELECT p_hat FROM estimates WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC LIMIT 1",
-                      (ticker, ts)).fetchone()
+    row = con.execute(
+        "SELECT p_hat FROM estimates WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC LIMIT 1", (ticker, ts)
+    ).fetchone()
     return None if row is None else row[0]
 
 
 def quote_at(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[Any, Any, Any] | None:
     """A market's latest (bid, ask, last) at or before ``ts`` as probabilities (None when none)."""
-    return con.execute("SELECT yes_bid_cc / 10000.0, yes_ask_cc / 10000.0, last_cc / 10000.0 FROM snapshots"
-                       " WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC LIMIT 1", (ticker, ts)).fetchone()
+    return con.execute(
+        "SELECT yes_bid_cc / 10000.0, yes_ask_cc / 10000.0, last_cc / 10000.0 FROM snapshots"
+        " WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC LIMIT 1",
+        (ticker, ts),
+    ).fetchone()
 
 
 def refused_decisions(con: sqlite3.Connection) -> list[tuple[Any, Any]]:
@@ -152,17 +194,23 @@ def refused_decisions(con: sqlite3.Connection) -> list[tuple[Any, Any]]:
 # -- the desk's screens (market history, rejected rows, a restarted desk's log) ------------
 def snapshot_history(con: sqlite3.Connection, ticker: str, limit: int) -> list[tuple[Any, Any, Any, Any]]:
     """A market's latest ``limit`` quotes, oldest first, as (ts, yes_bid_cc, yes_ask_cc, volume_hundredths)."""
-    return con.execute("SELECT ts, yes_bid_cc, yes_ask_cc, volume_hundredths FROM snapshots WHERE ticker = ? "
-                       "ORDER BY ts DESC, id DESC LIMIT ?", (ticker, limit)).fetchall()[::-1]
+    return con.execute(
+        "SELECT ts, yes_bid_cc, yes_ask_cc, volume_hundredths FROM snapshots WHERE ticker = ? "
+        "ORDER BY ts DESC, id DESC LIMIT ?",
+        (ticker, limit),
+    ).fetchall()[::-1]
 
 
-def estimates_since(con: sqlite3.Connection, ticker: str, since: int) -> tuple[list[tuple[Any, Any]],
-                                                                                tuple[Any, Any] | None]:
+def estimates_since(
+    con: sqlite3.Connection, ticker: str, since: int
+) -> tuple[list[tuple[Any, Any]], tuple[Any, Any] | None]:
     """A market's p̂ changes from ``since`` on as (ts, p_hat), oldest first, and the one in force before it."""
-    est = con.execute("SELECT ts, p_hat FROM estimates WHERE ticker = ? AND ts >= ? ORDER BY ts, id",
-                      (ticker, since)).fetchall()
-    before = con.execute("SELECT ts, p_hat FROM estimates WHERE ticker = ? AND ts < ? ORDER BY ts DESC, id DESC "
-                         "LIMIT 1", (ticker, since)).fetchone()
+    est = con.execute(
+        "SELECT ts, p_hat FROM estimates WHERE ticker = ? AND ts >= ? ORDER BY ts, id", (ticker, since)
+    ).fetchall()
+    before = con.execute(
+        "SELECT ts, p_hat FROM estimates WHERE ticker = ? AND ts < ? ORDER BY ts DESC, id DESC LIMIT 1", (ticker, since)
+    ).fetchone()
     return est, before
 
 
@@ -170,22 +218,29 @@ def rejected_row_records(con: sqlite3.Connection, limit: int) -> tuple[list[tupl
     """The latest ``limit`` rejected-row records as (last_seen, ticker, source, reason, payload, count),
     latest first, and how many rows were rejected in all."""
     total = con.execute("SELECT COALESCE(SUM(count), 0) FROM rejected_rows").fetchone()[0]
-    rows = con.execute("SELECT last_seen, ticker, source, reason, payload, count FROM rejected_rows "
-                       "ORDER BY last_seen DESC, id DESC LIMIT ?", (limit,)).fetchall()
+    rows = con.execute(
+        "SELECT last_seen, ticker, source, reason, payload, count FROM rejected_rows "
+        "ORDER BY last_seen DESC, id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
     return rows, total
 
 
 def recent_decision_rows(con: sqlite3.Connection, limit: int) -> list[tuple[Any, ...]]:
     """The latest ``limit`` decisions, oldest first: (ts, ticker, side, contracts_hundredths,
     limit_price_cc, ev, accepted, reason)."""
-    return con.execute("SELECT ts, ticker, side, contracts_hundredths, limit_price_cc, ev, accepted, reason "
-                       "FROM decisions ORDER BY id DESC LIMIT ?", (limit,)).fetchall()[::-1]
+    return con.execute(
+        "SELECT ts, ticker, side, contracts_hundredths, limit_price_cc, ev, accepted, reason "
+        "FROM decisions ORDER BY id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()[::-1]
 
 
 def recent_events(con: sqlite3.Connection, limit: int) -> list[tuple[Any, Any, Any]]:
     """The latest ``limit`` events but deposits, oldest first, as (ts, kind, detail)."""
-    return con.execute("SELECT ts, kind, detail FROM events WHERE kind NOT IN ('deposit') ORDER BY id DESC LIMIT ?",
-                       (limit,)).fetchall()[::-1]
+    return con.execute(
+        "SELECT ts, kind, detail FROM events WHERE kind NOT IN ('deposit') ORDER BY id DESC LIMIT ?", (limit,)
+    ).fetchall()[::-1]
 
 
 # -- replay of an earlier run (kakashi replay --from-db, catalog import) ---------------------
@@ -205,8 +260,11 @@ def market_data_rows(con: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
     (ts, kind, id, ticker, a, b, last, volume, extra, source) with kind 0 a snapshot (a, b = bid, ask
     in cc; extra = book JSON), 1 an estimate (a = p_hat) and 2 an outcome (a = settlement value,
     extra = result, source = status)."""
-    return iter(con.execute(
-        "SELECT ts, 0 AS k, id, ticker, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book, NULL"
-        " FROM snapshots UNION ALL SELECT ts, 1, id, ticker, p_hat, NULL, NULL, NULL, NULL, source FROM estimates "
-        "UNION ALL SELECT ts, 2, 0, ticker, settlement_value, NULL, NULL, NULL, result, status FROM outcomes "
-        "ORDER BY 1, 2, 3"))
+    return iter(
+        con.execute(
+            "SELECT ts, 0 AS k, id, ticker, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book, NULL"
+            " FROM snapshots UNION ALL SELECT ts, 1, id, ticker, p_hat, NULL, NULL, NULL, NULL, source FROM estimates "
+            "UNION ALL SELECT ts, 2, 0, ticker, settlement_value, NULL, NULL, NULL, result, status FROM outcomes "
+            "ORDER BY 1, 2, 3"
+        )
+    )

@@ -25,8 +25,8 @@ from kakashi_tui.adapters.beliefs import check_ticker
 from kakashi_tui.adapters.queries import connect_readonly, initial_deposit, market_data_rows, market_rows
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import real_to_price
-from kakashi_tui.core.models import GRID, Estimate, qty_text, rejection_reason
 from kakashi_tui.core.errors import ConfigError
+from kakashi_tui.core.models import GRID, Estimate, qty_text, rejection_reason
 
 RECORD_TYPES = ("start", "market", "snapshot", "estimate", "settlement")
 
@@ -111,7 +111,7 @@ def _text_problem(name: str, v: Any, limit: int) -> str | None:
 
 def _book_problem(book: Any) -> str | None:
     """A book side too long or a level quantity SQLite cannot hold (the rest is validation's)."""
-    for side in (book.values() if isinstance(book, dict) else (book,)):
+    for side in book.values() if isinstance(book, dict) else (book,):
         if type(side) not in (list, tuple):
             continue
         if len(side) > MAX_LEVELS:
@@ -190,8 +190,13 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
         kind = rec.get("type")
         ts = rec.get("ts")
         if kind == "start":
-            why = ("start record after the first tick" if started else "a second start record"
-                   if start is not None else ts_problem(ts))
+            why = (
+                "start record after the first tick"
+                if started
+                else "a second start record"
+                if start is not None
+                else ts_problem(ts)
+            )
             if why:
                 pending_rejects.append((f"line {line}: {why}", rec))
             else:
@@ -204,8 +209,11 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
                 continue
             t = rec["ticker"]
             metas.pop(t, None)
-            markets[t] = {k: rec.get(k) for k in ("ticker", "title", "series", "event_ticker", "open_ts",
-                                                   "close_ts") if rec.get(k) is not None}
+            markets[t] = {
+                k: rec.get(k)
+                for k in ("ticker", "title", "series", "event_ticker", "open_ts", "close_ts")
+                if rec.get(k) is not None
+            }
             continue
         if kind not in RECORD_TYPES:
             pending_rejects.append((f"line {line}: unknown record type {str(kind)[:40]!r}", rec))
@@ -232,8 +240,9 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
                     start_ts = start[1]
                     yield start_ts
                 else:
-                    pending_rejects.append((f"line {start[0]}: start record ts {start[1]} is after the first "
-                                            f"record's ({ts})", start[2]))
+                    pending_rejects.append(
+                        (f"line {start[0]}: start record ts {start[1]} is after the first record's ({ts})", start[2])
+                    )
         # which tick: the current one, a new one, one held ahead, or none (out of time order)
         last = ahead[-1][0] if ahead else current
         floor = current.ts if current is not None else start_ts  # the file's clock (None: no clock yet)
@@ -262,8 +271,13 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
                     current = held
                     continue
                 for held_line, held_rec in recs:
-                    pending_rejects.append((f"line {held_line}: {held_rec.get('type')} record dated ahead of the "
-                                            f"file's clock (ts {held.ts}; the next record is at {ts})", held_rec))
+                    pending_rejects.append(
+                        (
+                            f"line {held_line}: {held_rec.get('type')} record dated ahead of the "
+                            f"file's clock (ts {held.ts}; the next record is at {ts})",
+                            held_rec,
+                        )
+                    )
                 pending_rejects.extend(held.rejected)
             ahead = []
             if current is not None and ts == current.ts:
@@ -283,14 +297,25 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
         t = rec.get("ticker") or ""
         meta = metas.get(t)
         if meta is None:  # one dict per market, reused by its snapshots until its metadata changes
-            meta = metas[t] = {"ticker": t, "status": "active",
-                               **{k: v for k, v in markets.get(t, {}).items() if k != "ticker"}}
+            meta = metas[t] = {
+                "ticker": t,
+                "status": "active",
+                **{k: v for k, v in markets.get(t, {}).items() if k != "ticker"},
+            }
         if kind == "snapshot":
             # prices and levels go to validation as written ([price, qty] pairs, price strings)
             book = rec.get("book") or {}
             yes, no = (book.get("yes") or [], book.get("no") or []) if isinstance(book, dict) else (book, [])
-            snap = {"ticker": t, "ts": quote_ts, "yes_bid": rec.get("yes_bid"), "yes_ask": rec.get("yes_ask"),
-                    "last": rec.get("last"), "volume": rec.get("volume") or 0, "yes_bids": yes, "no_bids": no}
+            snap = {
+                "ticker": t,
+                "ts": quote_ts,
+                "yes_bid": rec.get("yes_bid"),
+                "yes_ask": rec.get("yes_ask"),
+                "last": rec.get("last"),
+                "volume": rec.get("volume") or 0,
+                "yes_bids": yes,
+                "no_bids": no,
+            }
             tick.rows.append(RawRow(market=meta, snapshot=snap, payload=rec))
         elif kind == "estimate":
             try:
@@ -300,10 +325,18 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
             else:
                 tick.estimates.append(rec)
         elif kind == "settlement":
-            tick.rows.append(RawRow(market={**meta, "status": rec.get("status") or "determined",
-                                            "result": rec.get("result"),
-                                            "settlement_value": rec.get("settlement_value")},
-                                    snapshot=None, payload=rec))
+            tick.rows.append(
+                RawRow(
+                    market={
+                        **meta,
+                        "status": rec.get("status") or "determined",
+                        "result": rec.get("result"),
+                        "settlement_value": rec.get("settlement_value"),
+                    },
+                    snapshot=None,
+                    payload=rec,
+                )
+            )
     if start is not None and not started:  # a start and no tick: the clock's start is all there is
         yield start[1]
     if current is not None or ahead:
@@ -362,18 +395,33 @@ def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:
         dep = initial_deposit(con)
         if dep:
             yield {"type": "start", "ts": dep[0]}
-        meta = {t: {"type": "market", "ticker": t, "title": title, "series": series, "event_ticker": ev,
-                    "open_ts": o, "close_ts": c}
-                for t, title, series, ev, o, c in market_rows(con)}
+        meta = {
+            t: {
+                "type": "market",
+                "ticker": t,
+                "title": title,
+                "series": series,
+                "event_ticker": ev,
+                "open_ts": o,
+                "close_ts": c,
+            }
+            for t, title, series, ev, o, c in market_rows(con)
+        }
         seen: set[str] = set()
         for ts, k, _id, t, a, b, last, vol, extra, src in market_data_rows(con):
             if t not in seen and t in meta:
                 seen.add(t)
                 yield {k2: v for k2, v in meta[t].items() if v is not None}
             if k == 0:
-                rec: dict[str, Any] = {"type": "snapshot", "ticker": t, "ts": ts, "yes_bid": _cc(a),
-                                       "yes_ask": _cc(b), "last": _cc(last),
-                                       "volume": qty_text(vol) if type(vol) is int and vol >= 0 else vol}
+                rec: dict[str, Any] = {
+                    "type": "snapshot",
+                    "ticker": t,
+                    "ts": ts,
+                    "yes_bid": _cc(a),
+                    "yes_ask": _cc(b),
+                    "last": _cc(last),
+                    "volume": qty_text(vol) if type(vol) is int and vol >= 0 else vol,
+                }
                 if extra:
                     try:
                         rec["book"] = json.loads(extra)
@@ -479,6 +527,12 @@ class ReplayEstimator:
             return []
         out = []
         for rec in cur.estimates:  # validated when the tick was grouped; bad ones were rejected there
-            out.append(Estimate(ticker=rec.get("ticker") or "", p_hat=_dec(rec.get("p_hat")),
-                                source=rec.get("source") or "replay", ts=rec.get("ts")))
+            out.append(
+                Estimate(
+                    ticker=rec.get("ticker") or "",
+                    p_hat=_dec(rec.get("p_hat")),
+                    source=rec.get("source") or "replay",
+                    ts=rec.get("ts"),
+                )
+            )
         return out

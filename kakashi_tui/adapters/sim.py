@@ -26,8 +26,7 @@ import time
 from dataclasses import dataclass
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
-from kakashi_tui.core.models import Estimate, Side
-from kakashi_tui.core.models import GRID, qty_text
+from kakashi_tui.core.models import GRID, Estimate, Side, qty_text
 from kakashi_tui.core.money import price
 
 ORACLE_SOURCE = "sim-oracle (simulated)"
@@ -150,8 +149,9 @@ class SimExchange:
         levels = r.randint(3, 5)
         m.yes_depth = tuple((bid_cc - i * 100, self._size(r.randint(5, 120))) for i in range(levels) if bid - i >= 1)
         no_best = 10_000 - ask_cc
-        m.no_depth = tuple((no_best - i * 100, self._size(r.randint(5, 120)))
-                           for i in range(levels) if no_best - i * 100 >= 1)
+        m.no_depth = tuple(
+            (no_best - i * 100, self._size(r.randint(5, 120))) for i in range(levels) if no_best - i * 100 >= 1
+        )
         m.volume_h += r.randint(0, 50) * 100
         m.quoted_volume_h = m.volume_h
         m.last_cc = min(max(int(round(m.mid * 100)), 1), 99) * 100
@@ -210,8 +210,13 @@ class SimExchange:
         if not m.disputed:
             return ("determined" if age == 0 else "finalized"), m.result
         assert m.result is not None
-        return (("determined", m.result), ("disputed", m.result), ("amended", m.result.other),
-                ("amended", m.result.other), ("finalized", m.result.other))[min(age, 4)]
+        return (
+            ("determined", m.result),
+            ("disputed", m.result),
+            ("amended", m.result.other),
+            ("amended", m.result.other),
+            ("finalized", m.result.other),
+        )[min(age, 4)]
 
     def fast_forward(self, tick: int) -> None:
         while self.tick < tick:

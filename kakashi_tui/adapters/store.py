@@ -26,11 +26,11 @@ from typing import Any, cast
 
 import peewee as pw
 
-from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
 from kakashi_tui.adapters.crashlog import owner_only, sqlite_files
+from kakashi_tui.core.errors import StoreError
+from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
 from kakashi_tui.core.models import Estimate, Fill, Market, Quote, Side, TradeDecision, qty_text
 from kakashi_tui.core.money import count_to_hundredths, hundredths_to_count, price_to_cc
-from kakashi_tui.core.errors import StoreError
 
 SCHEMA_VERSION = 4
 LOCK_WAIT_S = 1.0  # how long a new writer waits for the file lock before saying who holds it
@@ -193,6 +193,7 @@ class RequestRow(_Base):
     """A command from another process (``kakashi kill/pause/resume``): the running engine
     adopts it on its next tick and stamps ``applied_tick``; with no engine running, the
     command line applies it itself. Either way, once, in id order."""
+
     ts = pw.BigIntegerField()
     kind = pw.CharField()  # kill | pause | resume
     arg = pw.TextField(default="")
@@ -229,14 +230,27 @@ class TickRow(_Base):
         table_name = "ticks"
 
 
-MODELS = [MarketRow, SnapshotRow, EstimateRow, DecisionRow, FillRow, LedgerRow, OutcomeRow,
-          RejectedRow, ControlRow, EventRow, TickRow, RequestRow]
+MODELS = [
+    MarketRow,
+    SnapshotRow,
+    EstimateRow,
+    DecisionRow,
+    FillRow,
+    LedgerRow,
+    OutcomeRow,
+    RejectedRow,
+    ControlRow,
+    EventRow,
+    TickRow,
+    RequestRow,
+]
 #: Tables whose presence marks a file as Kakashi's (a file with other tables and not these is foreign).
 KAKASHI_MARKERS = frozenset({"control", "ledger"})
 
 
 class Control(StrEnum):
     """The keys of the control table; ``CONTROL_TYPES`` says what each value is."""
+
     SCHEMA_VERSION = "schema_version"
     KILL_SWITCH = "kill_switch"
     KILL_REASON = "kill_reason"
@@ -254,9 +268,18 @@ class Control(StrEnum):
 
 ControlValue = bool | int | str
 CONTROL_TYPES: dict[Control, type] = {
-    Control.SCHEMA_VERSION: int, Control.KILL_SWITCH: bool, Control.KILL_REASON: str, Control.PAUSED: bool,
-    Control.DAY: str, Control.DAY_START_EQUITY: int, Control.DAILY_STOP_DAY: str, Control.TICK_COUNT: int,
-    Control.SIM_SEED: int, Control.SIM_START_MS: int, Control.SIM_MARKETS: int, Control.SIM_STEP_MS: int,
+    Control.SCHEMA_VERSION: int,
+    Control.KILL_SWITCH: bool,
+    Control.KILL_REASON: str,
+    Control.PAUSED: bool,
+    Control.DAY: str,
+    Control.DAY_START_EQUITY: int,
+    Control.DAILY_STOP_DAY: str,
+    Control.TICK_COUNT: int,
+    Control.SIM_SEED: int,
+    Control.SIM_START_MS: int,
+    Control.SIM_MARKETS: int,
+    Control.SIM_STEP_MS: int,
     Control.SIM_TICK: int,
 }
 
@@ -285,49 +308,81 @@ def control_value(key: Control, text: str | None) -> ControlValue | None:
             raise corrupt("control", repr(key.value), f"value {text[:40]!r} is not a whole number") from None
     return text
 
+
 _P = "CAST(ROUND({0} * 10000) AS INTEGER)"  # a REAL price -> centicents (old prices were on the cent grid)
 #: Schema v4 (fixed point): each table still in its old form is rebuilt in the new one with every
 #: row converted: (model, a column only the new form has, new columns, SELECT over the old rows).
 _V4 = [
-    (SnapshotRow, "yes_bid_cc",
-     "id, ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book, source",
-     f"id, ticker, ts, fetched_ts, {_P.format('yes_bid')}, {_P.format('yes_ask')}, {_P.format('last')},"
-     " volume * 100, book, source"),
-    (DecisionRow, "worst_case_cc",
-     "id, ts, tick, ticker, side, contracts_hundredths, limit_price_cc, best_ask_cc, p_hat, ev, worst_case_cc,"
-     " equity_cc, accepted, reason",
-     f"id, ts, tick, ticker, side, contracts * 100, {_P.format('limit_price')}, {_P.format('best_ask')}, p_hat,"
-     " ev, worst_case_cents * 100, equity_cents * 100, accepted, reason"),
-    (FillRow, "value_cc",
-     "id, decision_id, ts, ticker, side, action, requested_hundredths, contracts_hundredths, value_cc, fee_cc,"
-     " levels",
-     "id, decision_id, ts, ticker, side, action, requested * 100, contracts * 100, cost_cents * 100,"
-     " fee_cents * 100, levels"),
-    (LedgerRow, "amount_cc",
-     "id, ts, kind, ticker, side, contracts_hundredths, amount_cc, key",
-     "id, ts, kind, ticker, side, contracts * 100, amount_cents * 100, key"),
-    (OutcomeRow, "status", "ticker, status, result, settlement_value, ts, updated_ts",
-     "ticker, 'finalized', result, NULL, ts, ts"),
-    (RejectedRow, "count", "source, ticker, reason, count, first_seen, last_seen, payload",
-     # one record per (source, ticker, reason), the latest payload kept
-     # (SQLite's bare column beside MAX(): the payload of the row with the highest id)
-     "source, tk, reason, n, first, last, payload FROM (SELECT o.source, o.tk, o.reason, COUNT(*) AS n,"
-     " MIN(o.ts) AS first, MAX(o.ts) AS last, o.payload AS payload, MAX(o.id) AS newest FROM (SELECT id, ts,"
-     " source, reason, payload, COALESCE(CASE WHEN json_valid(payload) THEN CAST(COALESCE(json_extract(payload,"
-     " '$.ticker'), json_extract(payload, '$.sim')) AS TEXT) END, '') AS tk FROM _old_rejected_rows) o"
-     " GROUP BY o.source, o.tk, o.reason)"),
-    (TickRow, "cash_cc",
-     "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cc, equity_cc",
-     "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cents * 100,"
-     " equity_cents * 100"),
+    (
+        SnapshotRow,
+        "yes_bid_cc",
+        "id, ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book, source",
+        f"id, ticker, ts, fetched_ts, {_P.format('yes_bid')}, {_P.format('yes_ask')}, {_P.format('last')},"
+        " volume * 100, book, source",
+    ),
+    (
+        DecisionRow,
+        "worst_case_cc",
+        "id, ts, tick, ticker, side, contracts_hundredths, limit_price_cc, best_ask_cc, p_hat, ev, worst_case_cc,"
+        " equity_cc, accepted, reason",
+        f"id, ts, tick, ticker, side, contracts * 100, {_P.format('limit_price')}, {_P.format('best_ask')}, p_hat,"
+        " ev, worst_case_cents * 100, equity_cents * 100, accepted, reason",
+    ),
+    (
+        FillRow,
+        "value_cc",
+        "id, decision_id, ts, ticker, side, action, requested_hundredths, contracts_hundredths, value_cc, fee_cc,"
+        " levels",
+        "id, decision_id, ts, ticker, side, action, requested * 100, contracts * 100, cost_cents * 100,"
+        " fee_cents * 100, levels",
+    ),
+    (
+        LedgerRow,
+        "amount_cc",
+        "id, ts, kind, ticker, side, contracts_hundredths, amount_cc, key",
+        "id, ts, kind, ticker, side, contracts * 100, amount_cents * 100, key",
+    ),
+    (
+        OutcomeRow,
+        "status",
+        "ticker, status, result, settlement_value, ts, updated_ts",
+        "ticker, 'finalized', result, NULL, ts, ts",
+    ),
+    (
+        RejectedRow,
+        "count",
+        "source, ticker, reason, count, first_seen, last_seen, payload",
+        # one record per (source, ticker, reason), the latest payload kept
+        # (SQLite's bare column beside MAX(): the payload of the row with the highest id)
+        "source, tk, reason, n, first, last, payload FROM (SELECT o.source, o.tk, o.reason, COUNT(*) AS n,"
+        " MIN(o.ts) AS first, MAX(o.ts) AS last, o.payload AS payload, MAX(o.id) AS newest FROM (SELECT id, ts,"
+        " source, reason, payload, COALESCE(CASE WHEN json_valid(payload) THEN CAST(COALESCE(json_extract(payload,"
+        " '$.ticker'), json_extract(payload, '$.sim')) AS TEXT) END, '') AS tk FROM _old_rejected_rows) o"
+        " GROUP BY o.source, o.tk, o.reason)",
+    ),
+    (
+        TickRow,
+        "cash_cc",
+        "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cc, equity_cc",
+        "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cents * 100,"
+        " equity_cents * 100",
+    ),
 ]
 #: Market columns added in v4 (the table keeps its rows; only ``status`` words change).
-_V4_MARKET_COLUMNS = [("subtitle", "TEXT NOT NULL DEFAULT ''"), ("market_type", "TEXT NOT NULL DEFAULT 'binary'"),
-                      ("settlement_value", "TEXT"), ("fee_type", "TEXT"), ("fee_multiplier", "TEXT"),
-                      ("fee_waiver_until_ts", "INTEGER"), ("exchange_updated_ts", "INTEGER")]
+_V4_MARKET_COLUMNS = [
+    ("subtitle", "TEXT NOT NULL DEFAULT ''"),
+    ("market_type", "TEXT NOT NULL DEFAULT 'binary'"),
+    ("settlement_value", "TEXT"),
+    ("fee_type", "TEXT"),
+    ("fee_multiplier", "TEXT"),
+    ("fee_waiver_until_ts", "INTEGER"),
+    ("exchange_updated_ts", "INTEGER"),
+]
 #: Stored pre-v4 status words -> Kalshi's lifecycle words (models.LEGACY_STATUS).
-_V4_STATUS = "CASE status WHEN 'open' THEN 'active' WHEN 'unopened' THEN 'initialized' WHEN 'settled' THEN" \
-             " 'finalized' ELSE status END"
+_V4_STATUS = (
+    "CASE status WHEN 'open' THEN 'active' WHEN 'unopened' THEN 'initialized' WHEN 'settled' THEN"
+    " 'finalized' ELSE status END"
+)
 
 
 def real_to_price(x: float | None) -> Decimal | None:
@@ -351,7 +406,9 @@ class Store:
             except OSError as e:
                 raise StoreError(f"cannot create database folder {self.path.parent}: {e.strerror}", 2) from e
         if writer:
-            self._take_lock(LOCK_WAIT_S if lock_wait is None else lock_wait)  # creates an empty file owner-only (0600) if there is none
+            self._take_lock(
+                LOCK_WAIT_S if lock_wait is None else lock_wait
+            )  # creates an empty file owner-only (0600) if there is none
         try:
             self._refuse_foreign_or_newer()  # read-only, before even the WAL pragma touches the file
         except StoreError:
@@ -360,9 +417,14 @@ class Store:
         owner_only(*sqlite_files(self.path))  # before SQLite writes: new WAL/SHM files copy the DB's mode
         self.db = pw.SqliteDatabase(
             str(self.path),
-            pragmas={"journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1, "busy_timeout": 5000,
-                     # a savepoint's sub-journal (each replayed tick is one) in memory, not a temp file
-                     "temp_store": "memory"},
+            pragmas={
+                "journal_mode": "wal",
+                "synchronous": "normal",
+                "foreign_keys": 1,
+                "busy_timeout": 5000,
+                # a savepoint's sub-journal (each replayed tick is one) in memory, not a temp file
+                "temp_store": "memory",
+            },
             timeout=5,
         )
         try:
@@ -402,14 +464,18 @@ class Store:
             raise StoreError(f"database {self.path} is unreadable ({e}); left untouched", 2) from None
         try:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            row = (con.execute("SELECT value FROM control WHERE key = ?", (Control.SCHEMA_VERSION.value,)).fetchone()
-                   if "control" in tables else None)
+            row = (
+                con.execute("SELECT value FROM control WHERE key = ?", (Control.SCHEMA_VERSION.value,)).fetchone()
+                if "control" in tables
+                else None
+            )
         except sqlite3.DatabaseError as e:
             msg = str(e)
             if "locked" in msg or "busy" in msg:
                 raise StoreError(f"database {self.path} is locked by another process; try again", 1) from None
-            raise StoreError(f"database {self.path} is unreadable or not a Kakashi database ({msg}); "
-                             "left untouched", 2) from None
+            raise StoreError(
+                f"database {self.path} is unreadable or not a Kakashi database ({msg}); left untouched", 2
+            ) from None
         finally:
             con.close()
         user_tables = {t for t in tables if not t.startswith("sqlite_")}
@@ -419,10 +485,15 @@ class Store:
             try:
                 version = int(row[0]) if row else 0
             except (TypeError, ValueError):
-                raise StoreError(f"{self.path} has an unreadable schema_version {row[0]!r}; left untouched", 2) from None
+                raise StoreError(
+                    f"{self.path} has an unreadable schema_version {row[0]!r}; left untouched", 2
+                ) from None
             if version > SCHEMA_VERSION:
-                raise StoreError(f"{self.path} has schema version {version}, newer than this Kakashi "
-                                 f"({SCHEMA_VERSION}); upgrade Kakashi. Left untouched", 2)
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this Kakashi "
+                    f"({SCHEMA_VERSION}); upgrade Kakashi. Left untouched",
+                    2,
+                )
 
     def _migrate(self) -> None:
         """Bring an existing file to this schema, before the tables are created (a fresh file
@@ -448,8 +519,9 @@ class Store:
             for column, decl in _V4_MARKET_COLUMNS:
                 if column not in have:
                     self.db.execute_sql(f"ALTER TABLE markets ADD COLUMN {column} {decl}")
-            self.db.execute_sql(f"UPDATE markets SET status = {_V4_STATUS}"
-                                " WHERE status IN ('open', 'unopened', 'settled')")
+            self.db.execute_sql(
+                f"UPDATE markets SET status = {_V4_STATUS} WHERE status IN ('open', 'unopened', 'settled')"
+            )
         for model, new_column, columns, select in _V4:
             table = model._meta.table_name
             have = self._columns(table)
@@ -457,17 +529,21 @@ class Store:
                 continue
             old = f"_old_{table}"
             self.db.execute_sql(f"ALTER TABLE {table} RENAME TO {old}")
-            for (name,) in self.db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
-                                               " AND sql IS NOT NULL", (old,)).fetchall():
+            for (name,) in self.db.execute_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (old,)
+            ).fetchall():
                 self.db.execute_sql(f'DROP INDEX "{name}"')
             model.create_table(safe=False)
-            self.db.execute_sql(f"INSERT INTO {table} ({columns}) SELECT {select}"
-                                + ("" if model is RejectedRow else f" FROM {old}"))
+            self.db.execute_sql(
+                f"INSERT INTO {table} ({columns}) SELECT {select}" + ("" if model is RejectedRow else f" FROM {old}")
+            )
             self.db.execute_sql(f"DROP TABLE {old}")
             if model is LedgerRow:  # the day's starting equity was kept in cents too
-                self.db.execute_sql("UPDATE control SET value = CAST(CAST(value AS INTEGER) * 100 AS TEXT)"
-                                    " WHERE key = 'day_start_equity' AND value GLOB '[0-9]*'"
-                                    " AND value NOT GLOB '*[^0-9]*'")
+                self.db.execute_sql(
+                    "UPDATE control SET value = CAST(CAST(value AS INTEGER) * 100 AS TEXT)"
+                    " WHERE key = 'day_start_equity' AND value GLOB '[0-9]*'"
+                    " AND value NOT GLOB '*[^0-9]*'"
+                )
 
     def _take_lock(self, wait_s: float) -> None:
         """Lock the database file's inode (flock): whatever path reaches it (a symlink, a hard
@@ -511,8 +587,7 @@ class Store:
     def get_control(self, key: Control, default: str | None = None) -> str | None:
         """The stored text of a control (see ``control`` for its typed value). Only the keys
         ``Control`` names exist: any other raises ValueError (a typo is a bug, not a miss)."""
-        row = self.db.connection().execute("SELECT value FROM control WHERE key = ?",
-                                           (Control(key).value,)).fetchone()
+        row = self.db.connection().execute("SELECT value FROM control WHERE key = ?", (Control(key).value,)).fetchone()
         return default if row is None else row[0]
 
     def control(self, key: Control) -> ControlValue | None:
@@ -523,7 +598,8 @@ class Store:
         """Several controls' typed values in one query (unset ones are absent)."""
         wanted = {k.value: k for k in keys}
         cur = self.db.connection().execute(
-            f"SELECT key, value FROM control WHERE key IN ({', '.join('?' * len(wanted))})", list(wanted))
+            f"SELECT key, value FROM control WHERE key IN ({', '.join('?' * len(wanted))})", list(wanted)
+        )
         out: dict[Control, ControlValue] = {}
         for name, text in cur.fetchall():
             key = wanted[name]
@@ -537,8 +613,10 @@ class Store:
     def set_controls(self, values: Mapping[Control, ControlValue]) -> None:
         """Values are checked against their key's type and stored as text (bools as 1/0)."""
         rows = [(Control(k).value, control_text(Control(k), v)) for k, v in values.items()]
-        self.db.connection().executemany("INSERT INTO control (key, value) VALUES (?, ?) ON CONFLICT (key) DO"
-                                         " UPDATE SET value = excluded.value", rows)
+        self.db.connection().executemany(
+            "INSERT INTO control (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            rows,
+        )
 
     def set_kill_switch(self, thrown: bool, reason: str, ts: int) -> None:
         """The kill switch's persisted state and its event, together (one transaction)."""
@@ -553,28 +631,48 @@ class Store:
 
     # -- requests from other processes ------------------------------------------------
     def add_request(self, kind: str, arg: str, ts: int) -> int:
-        return int(self.db.connection().execute("INSERT INTO requests (ts, kind, arg) VALUES (?, ?, ?)",
-                                                (ts, kind, arg)).lastrowid or 0)
+        return int(
+            self.db.connection()
+            .execute("INSERT INTO requests (ts, kind, arg) VALUES (?, ?, ?)", (ts, kind, arg))
+            .lastrowid
+            or 0
+        )
 
     def pending_requests(self) -> list[tuple[int, str, str]]:
         """(id, kind, arg) of requests not yet applied, oldest first."""
-        return list(self.db.connection().execute(
-            "SELECT id, kind, arg FROM requests WHERE applied_tick IS NULL ORDER BY id"))
+        return list(
+            self.db.connection().execute("SELECT id, kind, arg FROM requests WHERE applied_tick IS NULL ORDER BY id")
+        )
 
     def mark_requests_applied(self, ids: Sequence[int], tick: int) -> None:
-        self.db.connection().executemany("UPDATE requests SET applied_tick = ? WHERE id = ?",
-                                         [(tick, i) for i in ids])
+        self.db.connection().executemany("UPDATE requests SET applied_tick = ? WHERE id = ?", [(tick, i) for i in ids])
 
     def add_event(self, ts: int, kind: str, detail: str = "") -> None:
         EventRow.create(ts=ts, kind=kind, detail=detail)
 
     # -- market data ----------------------------------------------------------------
     def upsert_markets(self, markets: Iterable[Market], ts: int) -> None:
-        rows = [(m.ticker, m.title, m.subtitle, m.series, m.event_ticker, m.status.value, m.market_type, m.open_ts,
-                 m.close_ts, m.result.value if m.result else None,
-                 None if m.settlement_value is None else str(m.settlement_value), m.fee_type,
-                 None if m.fee_multiplier is None else str(m.fee_multiplier), m.fee_waiver_until_ts, m.updated_ts, ts)
-                for m in markets]
+        rows = [
+            (
+                m.ticker,
+                m.title,
+                m.subtitle,
+                m.series,
+                m.event_ticker,
+                m.status.value,
+                m.market_type,
+                m.open_ts,
+                m.close_ts,
+                m.result.value if m.result else None,
+                None if m.settlement_value is None else str(m.settlement_value),
+                m.fee_type,
+                None if m.fee_multiplier is None else str(m.fee_multiplier),
+                m.fee_waiver_until_ts,
+                m.updated_ts,
+                ts,
+            )
+            for m in markets
+        ]
         if rows:
             self.db.connection().executemany(
                 "INSERT INTO markets (ticker, title, subtitle, series, event_ticker, status, market_type, open_ts,"
@@ -586,22 +684,29 @@ class Store:
                 " result = excluded.result, settlement_value = excluded.settlement_value,"
                 " fee_type = excluded.fee_type, fee_multiplier = excluded.fee_multiplier,"
                 " fee_waiver_until_ts = excluded.fee_waiver_until_ts,"
-                " exchange_updated_ts = excluded.exchange_updated_ts, updated_ts = excluded.updated_ts", rows)
+                " exchange_updated_ts = excluded.exchange_updated_ts, updated_ts = excluded.updated_ts",
+                rows,
+            )
 
-    _SNAPSHOT_SQL = ("INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths,"
-                     " book, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    _SNAPSHOT_SQL = (
+        "INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths,"
+        " book, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
 
     def insert_snapshots(self, snaps: Sequence[Quote], fetched_ts: int, source: str) -> int:
         """The hot path: one executemany inside the caller's transaction, fed row by row (no
         list of rows kept alive). A Quote carries its stored forms from the check that made it."""
         self.db.connection().executemany(
-            self._SNAPSHOT_SQL, ((s.ticker, s.ts, fetched_ts, *s.prices_cc, s.volume_h, s.book_text, source) for s in snaps))
+            self._SNAPSHOT_SQL,
+            ((s.ticker, s.ts, fetched_ts, *s.prices_cc, s.volume_h, s.book_text, source) for s in snaps),
+        )
         return len(snaps)
 
     def insert_quotes(self, quotes: Collection[tuple[Quote, int]], source: str) -> int:
         """``insert_snapshots`` for quotes fetched at different times: (quote, fetched_ts) pairs."""
         self.db.connection().executemany(
-            self._SNAPSHOT_SQL, ((s.ticker, s.ts, f, *s.prices_cc, s.volume_h, s.book_text, source) for s, f in quotes))
+            self._SNAPSHOT_SQL, ((s.ticker, s.ts, f, *s.prices_cc, s.volume_h, s.book_text, source) for s, f in quotes)
+        )
         return len(quotes)
 
     def insert_rejected(self, ts: int, source: str, reason: str, payload: Any, ticker: Any = "") -> None:
@@ -617,36 +722,58 @@ class Store:
             "INSERT INTO rejected_rows (source, ticker, reason, count, first_seen, last_seen, payload)"
             " VALUES (?, ?, ?, 1, ?, ?, ?) ON CONFLICT (source, ticker, reason) DO UPDATE SET"
             " count = count + 1, last_seen = excluded.last_seen, payload = excluded.payload",
-            (source, tk, reason, ts, ts, text))
+            (source, tk, reason, ts, ts, text),
+        )
 
     def insert_estimate(self, e: Estimate) -> None:
-        self.db.connection().execute("INSERT INTO estimates (ticker, ts, p_hat, source) VALUES (?, ?, ?, ?)",
-                                     (e.ticker, e.ts, float(e.p_hat), e.source))
+        self.db.connection().execute(
+            "INSERT INTO estimates (ticker, ts, p_hat, source) VALUES (?, ?, ?, ?)",
+            (e.ticker, e.ts, float(e.p_hat), e.source),
+        )
 
     def latest_estimates(self) -> dict[str, Estimate]:
         """Each market's current belief; settled markets have none (their record stays)."""
         cur = self.db.execute_sql(
             "SELECT e.ticker, e.p_hat, e.source, e.ts FROM estimates e JOIN"
             " (SELECT MAX(id) AS id FROM estimates GROUP BY ticker) m ON e.id = m.id"
-            " WHERE e.ticker NOT IN (SELECT ticker FROM outcomes)")
+            " WHERE e.ticker NOT IN (SELECT ticker FROM outcomes)"
+        )
         try:
-            return {t: Estimate(ticker=t, p_hat=cast(Decimal, real_to_price(p)), source=src, ts=ts)  # NOT NULL column
-                    for t, p, src, ts in cur}
+            return {
+                t: Estimate(ticker=t, p_hat=cast(Decimal, real_to_price(p)), source=src, ts=ts)  # NOT NULL column
+                for t, p, src, ts in cur
+            }
         except (TypeError, ValueError, ArithmeticError) as e:  # pydantic's ValidationError is a ValueError
-            raise corrupt("estimates", "(latest)", f"not an estimate Kakashi wrote ({str(e).splitlines()[0][:80]})") from None
+            raise corrupt(
+                "estimates", "(latest)", f"not an estimate Kakashi wrote ({str(e).splitlines()[0][:80]})"
+            ) from None
 
     def latest_snapshot(self, ticker: str) -> Quote | None:
         return read_latest_snapshot(self.db.connection(), ticker)
 
     # -- decisions, fills, ledger ----------------------------------------------------
-    _DECISION_SQL = ("INSERT INTO decisions (ts, tick, ticker, side, contracts_hundredths, limit_price_cc, best_ask_cc,"
-                     " p_hat, ev, worst_case_cc, equity_cc, accepted, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    _DECISION_SQL = (
+        "INSERT INTO decisions (ts, tick, ticker, side, contracts_hundredths, limit_price_cc, best_ask_cc,"
+        " p_hat, ev, worst_case_cc, equity_cc, accepted, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
 
     @staticmethod
     def _decision_row(d: TradeDecision, tick: int) -> tuple[Any, ...]:
-        return (d.ts, tick, d.ticker, _SIDE_TEXT[d.side], count_to_hundredths(d.contracts), price_to_cc(d.limit_price),
-                price_to_cc(d.best_ask), float(d.p_hat), float(d.ev_per_contract), d.worst_case_cc, d.equity_cc,
-                int(d.accepted), d.reason)
+        return (
+            d.ts,
+            tick,
+            d.ticker,
+            _SIDE_TEXT[d.side],
+            count_to_hundredths(d.contracts),
+            price_to_cc(d.limit_price),
+            price_to_cc(d.best_ask),
+            float(d.p_hat),
+            float(d.ev_per_contract),
+            d.worst_case_cc,
+            d.equity_cc,
+            int(d.accepted),
+            d.reason,
+        )
 
     def insert_decision(self, d: TradeDecision, tick: int) -> int:
         return self.db.connection().execute(self._DECISION_SQL, self._decision_row(d, tick)).lastrowid
@@ -658,10 +785,17 @@ class Store:
 
     def insert_fill(self, f: Fill, decision_id: int | None) -> int:
         return FillRow.insert(
-            decision_id=decision_id, ts=f.ts, ticker=f.ticker, side=f.side.value, action=f.action,
+            decision_id=decision_id,
+            ts=f.ts,
+            ticker=f.ticker,
+            side=f.side.value,
+            action=f.action,
             requested_hundredths=count_to_hundredths(f.requested),
-            contracts_hundredths=count_to_hundredths(f.contracts), value_cc=f.value_cc, fee_cc=f.fee_cc,
-            levels=json.dumps([[str(p), qty_text(count_to_hundredths(q))] for p, q in f.levels])).execute()
+            contracts_hundredths=count_to_hundredths(f.contracts),
+            value_cc=f.value_cc,
+            fee_cc=f.fee_cc,
+            levels=json.dumps([[str(p), qty_text(count_to_hundredths(q))] for p, q in f.levels]),
+        ).execute()
 
     def append_ledger(self, entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
         """Append entries; an entry whose key is already there is skipped (exactly-once).
@@ -674,8 +808,16 @@ class Store:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO ledger (ts, kind, ticker, side, contracts_hundredths, amount_cc, key)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (e.ts, e.kind.value, e.ticker, e.side.value if e.side else None, count_to_hundredths(e.contracts),
-                 e.amount_cc, e.key))
+                (
+                    e.ts,
+                    e.kind.value,
+                    e.ticker,
+                    e.side.value if e.side else None,
+                    count_to_hundredths(e.contracts),
+                    e.amount_cc,
+                    e.key,
+                ),
+            )
             if cur.rowcount == 1:
                 written.append(e)
         return written
@@ -695,19 +837,33 @@ class Store:
             " result = excluded.result, settlement_value = excluded.settlement_value,"
             " updated_ts = excluded.updated_ts WHERE status != excluded.status OR result != excluded.result"
             " OR settlement_value IS NOT excluded.settlement_value",
-            (m.ticker, m.status.value, m.result.value,
-             None if m.settlement_value is None else str(m.settlement_value), ts, ts))
+            (
+                m.ticker,
+                m.status.value,
+                m.result.value,
+                None if m.settlement_value is None else str(m.settlement_value),
+                ts,
+                ts,
+            ),
+        )
 
     def outcome(self, ticker: str) -> Market | None:
         """A settled market's booked result as a Market (status, result, settlement value)."""
-        row = self.db.connection().execute("SELECT status, result, settlement_value FROM outcomes WHERE ticker = ?",
-                                           (ticker,)).fetchone()
+        row = (
+            self.db.connection()
+            .execute("SELECT status, result, settlement_value FROM outcomes WHERE ticker = ?", (ticker,))
+            .fetchone()
+        )
         if row is None:
             return None
         status, result, value = row
-        return Market(ticker=ticker, status=status, result=result,
-                      settlement_value=None if value is None else Decimal(value),
-                      market_type="scalar" if result == "scalar" else "binary")
+        return Market(
+            ticker=ticker,
+            status=status,
+            result=result,
+            settlement_value=None if value is None else Decimal(value),
+            market_type="scalar" if result == "scalar" else "binary",
+        )
 
     def settled_tickers(self) -> set[str]:
         """Markets whose settlement is booked: never traded again."""
@@ -724,16 +880,31 @@ class Store:
         cur = self.db.execute_sql("SELECT equity_cc FROM ticks ORDER BY tick DESC LIMIT ?", (n,))
         return [r[0] for r in cur][::-1]
 
-    _TICK_FIELDS = ("tick", "ts", "wall_ms", "saved", "rejected", "decisions", "fills", "settled", "errors",
-                    "latency_ms", "cash_cc", "equity_cc")
+    _TICK_FIELDS = (
+        "tick",
+        "ts",
+        "wall_ms",
+        "saved",
+        "rejected",
+        "decisions",
+        "fills",
+        "settled",
+        "errors",
+        "latency_ms",
+        "cash_cc",
+        "equity_cc",
+    )
 
     def insert_tick(self, **fields: Any) -> None:
         self.db.connection().execute(
             f"INSERT OR REPLACE INTO ticks ({', '.join(self._TICK_FIELDS)}) VALUES ({', '.join('?' * 12)})",
-            [fields[k] for k in self._TICK_FIELDS])
+            [fields[k] for k in self._TICK_FIELDS],
+        )
 
 
-_SIDE_TEXT = {side: side.value for side in Side}  # (an enum's .value is a property call; a decision row is made per decision)
+_SIDE_TEXT = {
+    side: side.value for side in Side
+}  # (an enum's .value is a property call; a decision row is made per decision)
 
 
 def account_from_ledger(con: sqlite3.Connection) -> Account:
@@ -749,8 +920,7 @@ def read_ledger(con: sqlite3.Connection) -> Iterator[LedgerEntry]:
     """The ledger in order of application, from any connection (the writer's or a read-only one).
     A row that is not what Kakashi writes (edited by hand: text where a number belongs, an
     unknown kind) is a StoreError "corrupt database", never a wrong balance or a crash."""
-    cur = con.execute("SELECT id, ts, kind, amount_cc, key, ticker, side, contracts_hundredths FROM ledger"
-                      " ORDER BY id")
+    cur = con.execute("SELECT id, ts, kind, amount_cc, key, ticker, side, contracts_hundredths FROM ledger ORDER BY id")
     for row in cur:
         yield ledger_entry_from_row(*row)
 
@@ -799,21 +969,26 @@ def ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts
         raise corrupt("ledger", row_id, f"unknown kind or side ({str(kind)[:20]!r}, {str(side)[:20]!r})") from None
     if sd is None and k is not Kind.DEPOSIT:
         raise corrupt("ledger", row_id, f"a {k.value} entry without a side")
-    return LedgerEntry(ts=ts, kind=k, amount_cc=amount, key=key, ticker=ticker or "", side=sd,
-                       contracts=hundredths_to_count(contracts))
+    return LedgerEntry(
+        ts=ts, kind=k, amount_cc=amount, key=key, ticker=ticker or "", side=sd, contracts=hundredths_to_count(contracts)
+    )
 
 
 def read_latest_snapshot(con: sqlite3.Connection, ticker: str) -> Quote | None:
     """A market's last stored quote (its mark), from any connection."""
-    row = con.execute("SELECT ticker, ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book FROM snapshots"
-                      " WHERE ticker = ? ORDER BY ts DESC, id DESC LIMIT 1", (ticker,)).fetchone()
+    row = con.execute(
+        "SELECT ticker, ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book FROM snapshots"
+        " WHERE ticker = ? ORDER BY ts DESC, id DESC LIMIT 1",
+        (ticker,),
+    ).fetchone()
     if row is None:
         return None
     try:
         return snapshot_from_row(*row)
     except (TypeError, ValueError, ArithmeticError, AttributeError) as e:  # ValidationError, JSON, Decimal
-        raise corrupt("snapshots", f"(latest of {ticker[:40]})",
-                      f"not a snapshot Kakashi wrote ({str(e).splitlines()[0][:80]})") from None
+        raise corrupt(
+            "snapshots", f"(latest of {ticker[:40]})", f"not a snapshot Kakashi wrote ({str(e).splitlines()[0][:80]})"
+        ) from None
 
 
 def _level_units(levels: Any) -> tuple[list[int], list[int]]:
@@ -821,8 +996,9 @@ def _level_units(levels: Any) -> tuple[list[int], list[int]]:
     return ([price_to_cc(Decimal(p)) for p, _q in levels], [count_to_hundredths(Decimal(str(q))) for _p, q in levels])
 
 
-def snapshot_from_row(ticker: str, ts: int, bid_cc: int | None, ask_cc: int | None, last_cc: int | None,
-                      volume_h: int | None, book: str) -> Quote:
+def snapshot_from_row(
+    ticker: str, ts: int, bid_cc: int | None, ask_cc: int | None, last_cc: int | None, volume_h: int | None, book: str
+) -> Quote:
     """A stored snapshot row as the Quote it was (the store's own rows: no validation again)."""
     yc: list[int] = []
     yq: list[int] = []

@@ -19,8 +19,9 @@ from kakashi_tui.core.models import Fill, Quote, Side, TradeDecision
 from kakashi_tui.core.money import ceil_cc, count_to_hundredths, floor_cc
 
 
-def _walk(levels: list[tuple[Decimal, Decimal]], want: Decimal,
-          ok: Callable[[Decimal], bool]) -> list[tuple[Decimal, Decimal]]:
+def _walk(
+    levels: list[tuple[Decimal, Decimal]], want: Decimal, ok: Callable[[Decimal], bool]
+) -> list[tuple[Decimal, Decimal]]:
     taken: list[tuple[Decimal, Decimal]] = []
     left = want
     for p, q in levels:
@@ -43,12 +44,27 @@ def _priced(taken: list[tuple[Decimal, Decimal]], buying: bool, terms: FeeTerms,
     return value, acc.charged_cc
 
 
-def _fill(ticker: str, side: Side, action: str, requested: Decimal, taken: list[tuple[Decimal, Decimal]],
-          terms: FeeTerms, ts: int) -> Fill:
+def _fill(
+    ticker: str,
+    side: Side,
+    action: str,
+    requested: Decimal,
+    taken: list[tuple[Decimal, Decimal]],
+    terms: FeeTerms,
+    ts: int,
+) -> Fill:
     value, fee = _priced(taken, action == "buy", terms, ts)
-    return Fill(ticker=ticker, ts=ts, side=side, action=action, requested=requested,
-                contracts=sum((n for _, n in taken), Decimal(0)), value_cc=value, fee_cc=fee,
-                levels=tuple(taken))
+    return Fill(
+        ticker=ticker,
+        ts=ts,
+        side=side,
+        action=action,
+        requested=requested,
+        contracts=sum((n for _, n in taken), Decimal(0)),
+        value_cc=value,
+        fee_cc=fee,
+        levels=tuple(taken),
+    )
 
 
 def fill_buy(decision: TradeDecision, quote: Quote, terms: FeeTerms, ts: int) -> Fill | None:
@@ -96,7 +112,7 @@ def liquidation_cc(side: Side, contracts: Decimal, quote: Quote | None, terms: F
 
 # Below these (10^9 contracts, a thousand levels), the Decimal path's fee sums stay within its
 # 28 digits, so the integer path below gives its very centicents (a property test holds them).
-_MAX_H_EXACT = 10 ** 11
+_MAX_H_EXACT = 10**11
 _MAX_LEVELS_EXACT = 1_000
 
 

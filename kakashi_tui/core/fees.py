@@ -6,8 +6,8 @@ calculations"): the taker fee of C contracts at price P is ``0.07 x m x C x P x 
 dollars, m the series' ``fee_multiplier`` (1 for standard series). ``quadratic_with_maker_fees``
 adds maker fees only, so a taker pays the same. ``flat`` ("Specific Trading Fees Table", not
 given by the API) is charged the quadratic curve's peak, ``0.07 x m x C x 0.25``: never less
-than a quadratic series would pay (so is a fee type this code does not know). A market whose ``fee_waiver_expiration_time`` is still ahead
-pays no trading fee.
+than a quadratic series would pay (so is a fee type this code does not know). A market whose
+``fee_waiver_expiration_time`` is still ahead pays no trading fee.
 
 Rounding (docs.kalshi.com, "Fee Rounding"): each fill's trade fee is rounded UP to $0.0001 (a
 centicent), and a per-order fee accumulator makes the order's total converge to what one
@@ -172,8 +172,13 @@ class FeeSchedule:
     def multiplier(self, series: str) -> Decimal:
         return self.series_multipliers.get(series, self.taker_multiplier)
 
-    def terms(self, series: str = "", fee_multiplier: Decimal | None = None, fee_type: str | None = None,
-              waiver_until_ts: int | None = None) -> FeeTerms:
+    def terms(
+        self,
+        series: str = "",
+        fee_multiplier: Decimal | None = None,
+        fee_type: str | None = None,
+        waiver_until_ts: int | None = None,
+    ) -> FeeTerms:
         if series in self.series_multipliers:
             coef = self.series_multipliers[series]
         elif fee_multiplier is not None:

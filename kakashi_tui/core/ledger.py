@@ -19,7 +19,6 @@ from kakashi_tui.core.fees import FeeTerms
 from kakashi_tui.core.models import Fill, Market, Position, Quote, Side
 from kakashi_tui.core.money import floor_cc
 
-
 _ZERO = Decimal(0)
 
 
@@ -45,20 +44,54 @@ class LedgerEntry:
 
 
 def buy_entries(fill: Fill, fill_id: int) -> list[LedgerEntry]:
-    out = [LedgerEntry(kind=Kind.BUY, amount_cc=-fill.value_cc, contracts=fill.contracts,
-                       key=f"fill:{fill_id}:cost", ts=fill.ts, ticker=fill.ticker, side=fill.side)]
+    out = [
+        LedgerEntry(
+            kind=Kind.BUY,
+            amount_cc=-fill.value_cc,
+            contracts=fill.contracts,
+            key=f"fill:{fill_id}:cost",
+            ts=fill.ts,
+            ticker=fill.ticker,
+            side=fill.side,
+        )
+    ]
     if fill.fee_cc:
-        out.append(LedgerEntry(kind=Kind.BUY_FEE, amount_cc=-fill.fee_cc, key=f"fill:{fill_id}:fee",
-                               ts=fill.ts, ticker=fill.ticker, side=fill.side))
+        out.append(
+            LedgerEntry(
+                kind=Kind.BUY_FEE,
+                amount_cc=-fill.fee_cc,
+                key=f"fill:{fill_id}:fee",
+                ts=fill.ts,
+                ticker=fill.ticker,
+                side=fill.side,
+            )
+        )
     return out
 
 
 def sell_entries(fill: Fill, fill_id: int) -> list[LedgerEntry]:
-    out = [LedgerEntry(kind=Kind.SELL, amount_cc=fill.value_cc, contracts=-fill.contracts,
-                       key=f"fill:{fill_id}:proceeds", ts=fill.ts, ticker=fill.ticker, side=fill.side)]
+    out = [
+        LedgerEntry(
+            kind=Kind.SELL,
+            amount_cc=fill.value_cc,
+            contracts=-fill.contracts,
+            key=f"fill:{fill_id}:proceeds",
+            ts=fill.ts,
+            ticker=fill.ticker,
+            side=fill.side,
+        )
+    ]
     if fill.fee_cc:
-        out.append(LedgerEntry(kind=Kind.SELL_FEE, amount_cc=-fill.fee_cc, key=f"fill:{fill_id}:fee",
-                               ts=fill.ts, ticker=fill.ticker, side=fill.side))
+        out.append(
+            LedgerEntry(
+                kind=Kind.SELL_FEE,
+                amount_cc=-fill.fee_cc,
+                key=f"fill:{fill_id}:fee",
+                ts=fill.ts,
+                ticker=fill.ticker,
+                side=fill.side,
+            )
+        )
     return out
 
 
@@ -72,8 +105,9 @@ def payout_cc(market: Market, side: Side, contracts: Decimal) -> int:
     return floor_cc(per * contracts)
 
 
-def settle_entries(positions: Iterable[Position], market: Market, ts: int,
-                   account: Account | None = None) -> list[LedgerEntry]:
+def settle_entries(
+    positions: Iterable[Position], market: Market, ts: int, account: Account | None = None
+) -> list[LedgerEntry]:
     """One entry per position, keyed for exactly-once (``settle:<ticker>:<side>``). A position
     opened after its market had already been settled (older versions allowed it) is paid under
     ``settle:<ticker>:<side>:<n>``, n counting the settlements of that ticker and side."""
@@ -83,8 +117,17 @@ def settle_entries(positions: Iterable[Position], market: Market, ts: int,
         rec = account.settlements.get((p.ticker, p.side)) if account is not None else None
         if rec is not None:
             key = f"{key}:{rec.times + 1}"
-        out.append(LedgerEntry(ts=ts, kind=Kind.SETTLE, ticker=p.ticker, side=p.side, contracts=-p.contracts,
-                               amount_cc=payout_cc(market, p.side, p.contracts), key=key))
+        out.append(
+            LedgerEntry(
+                ts=ts,
+                kind=Kind.SETTLE,
+                ticker=p.ticker,
+                side=p.side,
+                contracts=-p.contracts,
+                amount_cc=payout_cc(market, p.side, p.contracts),
+                key=key,
+            )
+        )
     return out
 
 
@@ -97,8 +140,16 @@ def settlement_fixes(account: Account, market: Market, ts: int) -> list[LedgerEn
             continue
         diff = payout_cc(market, side, rec.contracts) - rec.paid_cc
         if diff:
-            out.append(LedgerEntry(ts=ts, kind=Kind.SETTLE_FIX, ticker=ticker, side=side, amount_cc=diff,
-                                   key=f"settle:{ticker}:{side.value}:fix:{rec.fixes + 1}"))
+            out.append(
+                LedgerEntry(
+                    ts=ts,
+                    kind=Kind.SETTLE_FIX,
+                    ticker=ticker,
+                    side=side,
+                    amount_cc=diff,
+                    key=f"settle:{ticker}:{side.value}:fix:{rec.fixes + 1}",
+                )
+            )
     return out
 
 
@@ -180,8 +231,9 @@ class Account:
             i = self._sales.pop(e.key.rsplit(":", 1)[0], None)
             if i is not None:  # the sale this fee belongs to carries it in its PnL
                 c = self.closed[i]
-                self.closed[i] = Closed(c.ts, c.ticker, c.side, c.contracts, c.cost_cc, c.proceeds_cc, c.kind,
-                                        c.fee_cc + fee)
+                self.closed[i] = Closed(
+                    c.ts, c.ticker, c.side, c.contracts, c.cost_cc, c.proceeds_cc, c.kind, c.fee_cc + fee
+                )
         elif e.kind is Kind.SETTLE_FIX:
             rec = self.settlements.get(k)
             if rec is not None:
@@ -221,8 +273,7 @@ class Account:
 
     def open_positions(self) -> list[Position]:
         return [
-            Position(ticker=t, side=s, contracts=p.contracts, cost_cc=p.cost_cc,
-                     fee_cc=p.fee_cc, opened_ts=p.opened_ts)
+            Position(ticker=t, side=s, contracts=p.contracts, cost_cc=p.cost_cc, fee_cc=p.fee_cc, opened_ts=p.opened_ts)
             for (t, s), p in sorted(self.positions.items(), key=lambda kv: (kv[0][0], kv[0][1].value))
             if p.contracts > 0
         ]
@@ -245,9 +296,13 @@ def mark_cc(position: Position, quote: Quote | None, terms: FeeTerms = FeeTerms(
 MarkMemo = dict[tuple[str, Side], tuple[Quote | None, Decimal, FeeTerms, bool, int]]
 
 
-def equity_cc(account: Account, marks: Mapping[str, Quote | None],
-              terms_of: Callable[[str], FeeTerms] | None = None, now_ms: int = 0,
-              memo: MarkMemo | None = None) -> int:
+def equity_cc(
+    account: Account,
+    marks: Mapping[str, Quote | None],
+    terms_of: Callable[[str], FeeTerms] | None = None,
+    now_ms: int = 0,
+    memo: MarkMemo | None = None,
+) -> int:
     """Cash plus every open position at its liquidation value: the one equity (risk_limits.md).
     ``memo`` (kept by the caller across calls) skips re-marking a position whose inputs did
     not change: the same quote, or one with the same prices and book (``Quote.same_book``)."""
@@ -261,8 +316,13 @@ def equity_cc(account: Account, marks: Mapping[str, Quote | None],
                 continue
             waived = terms.waived(now_ms)
             hit = memo.get((t, side))
-            if (hit is not None and (hit[0] is q or (q is not None and q.same_book(hit[0])))
-                    and hit[1] == p.contracts and hit[2] == terms and hit[3] == waived):
+            if (
+                hit is not None
+                and (hit[0] is q or (q is not None and q.same_book(hit[0])))
+                and hit[1] == p.contracts
+                and hit[2] == terms
+                and hit[3] == waived
+            ):
                 total += hit[4]
                 continue
             value = liquidation_cc(side, p.contracts, q, terms, now_ms)

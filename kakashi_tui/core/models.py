@@ -79,8 +79,7 @@ class MarketStatus(str, Enum):
 
 _SETTLED = frozenset((MarketStatus.DETERMINED, MarketStatus.AMENDED, MarketStatus.FINALIZED))
 #: Words stored by schema versions before 4 (and older recordings), read as today's.
-LEGACY_STATUS = {"open": MarketStatus.ACTIVE, "unopened": MarketStatus.INITIALIZED,
-                 "settled": MarketStatus.FINALIZED}
+LEGACY_STATUS = {"open": MarketStatus.ACTIVE, "unopened": MarketStatus.INITIALIZED, "settled": MarketStatus.FINALIZED}
 
 
 class Result(str, Enum):
@@ -344,8 +343,18 @@ class Quote:
     ``yes_bid`` / ``yes_ask`` are None when that side has no order (a quiet market has neither).
     """
 
-    __slots__ = ("ticker", "ts", "yes_bid", "yes_ask", "last", "volume_h", "prices_cc", "book_text",
-                 "_depth", "_levels")
+    __slots__ = (
+        "ticker",
+        "ts",
+        "yes_bid",
+        "yes_ask",
+        "last",
+        "volume_h",
+        "prices_cc",
+        "book_text",
+        "_depth",
+        "_levels",
+    )
     ticker: str
     ts: int
     yes_bid: Decimal | None
@@ -355,9 +364,17 @@ class Quote:
     prices_cc: tuple[int | None, int | None, int | None]
     book_text: str
 
-    def __init__(self, ticker: str, ts: int, bid_cc: int | None, ask_cc: int | None, last_cc: int | None,
-                 volume_h: int, depth: tuple[list[int], list[int], list[int], list[int]],
-                 book: str | None = None) -> None:
+    def __init__(
+        self,
+        ticker: str,
+        ts: int,
+        bid_cc: int | None,
+        ask_cc: int | None,
+        last_cc: int | None,
+        volume_h: int,
+        depth: tuple[list[int], list[int], list[int], list[int]],
+        book: str | None = None,
+    ) -> None:
         """``depth``: (yes centicents, yes hundredths, no centicents, no hundredths), best first."""
         self.ticker, self.ts, self.volume_h = ticker, ts, volume_h
         self.yes_bid = None if bid_cc is None else GRID[bid_cc]
@@ -374,20 +391,29 @@ class Quote:
     def unchanged_from(self, other: Quote | None) -> bool:
         """The same quote as ``other`` in every stored form: same market, time, prices, volume
         and book (a source re-sending a market that did not move)."""
-        return (other is not None and other.ts == self.ts and other.ticker == self.ticker
-                and other.volume_h == self.volume_h and self.same_book(other))
+        return (
+            other is not None
+            and other.ts == self.ts
+            and other.ticker == self.ticker
+            and other.volume_h == self.volume_h
+            and self.same_book(other)
+        )
 
     def same_book(self, other: Quote | None) -> bool:
         """The same prices and book as ``other`` (whatever the market or time): they mark alike."""
-        return (other is not None and other.prices_cc == self.prices_cc and other.book_text == self.book_text)
+        return other is not None and other.prices_cc == self.prices_cc and other.book_text == self.book_text
 
     @classmethod
     def from_snapshot(cls, s: Snapshot) -> Quote:
         """The Quote of a row pydantic accepted (quiet sides read as none)."""
         bid = None if s.yes_bid == ZERO else s.yes_bid
         ask = None if s.yes_ask == ONE else s.yes_ask
-        depth = ([price_to_cc(lv.price) for lv in s.yes_bids], [count_to_hundredths(lv.qty) for lv in s.yes_bids],
-                 [price_to_cc(lv.price) for lv in s.no_bids], [count_to_hundredths(lv.qty) for lv in s.no_bids])
+        depth = (
+            [price_to_cc(lv.price) for lv in s.yes_bids],
+            [count_to_hundredths(lv.qty) for lv in s.yes_bids],
+            [price_to_cc(lv.price) for lv in s.no_bids],
+            [count_to_hundredths(lv.qty) for lv in s.no_bids],
+        )
         return cls(s.ticker, s.ts, _cc(bid), _cc(ask), _cc(s.last), count_to_hundredths(s.volume), depth)
 
     # -- reads ------------------------------------------------------------------------
@@ -403,8 +429,10 @@ class Quote:
     def _built(self) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
         if self._levels is None:
             yc, yq, nc, nq = self._depth
-            self._levels = (tuple(Level(GRID[c], hundredths_to_count(q)) for c, q in zip(yc, yq)),
-                            tuple(Level(GRID[c], hundredths_to_count(q)) for c, q in zip(nc, nq)))
+            self._levels = (
+                tuple(Level(GRID[c], hundredths_to_count(q)) for c, q in zip(yc, yq)),
+                tuple(Level(GRID[c], hundredths_to_count(q)) for c, q in zip(nc, nq)),
+            )
         return self._levels
 
     @property
@@ -454,9 +482,11 @@ class Quote:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return (f"Quote(ticker={self.ticker!r}, ts={self.ts}, yes_bid={self.yes_bid}, yes_ask={self.yes_ask}, "
-                f"last={self.last}, depth={len(self._depth[0])}/{len(self._depth[2])}, "
-                f"volume={fmt_count(self.volume)})")
+        return (
+            f"Quote(ticker={self.ticker!r}, ts={self.ts}, yes_bid={self.yes_bid}, yes_ask={self.yes_ask}, "
+            f"last={self.last}, depth={len(self._depth[0])}/{len(self._depth[2])}, "
+            f"volume={fmt_count(self.volume)})"
+        )
 
 
 def cc_price(cc: int | None) -> Decimal | None:

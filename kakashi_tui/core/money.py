@@ -120,4 +120,3 @@ def fmt_cc(cc: int) -> str:
     dollars, frac = divmod(c, CC_PER_DOLLAR)
     tail = f"{frac // 100:02d}" if frac % 100 == 0 else f"{frac:04d}"
     return f"{sign}${dollars:,}.{tail}"
-

@@ -34,9 +34,7 @@ class RiskLimits(BaseModel):
     @classmethod
     def _per_trade(cls, v: Decimal) -> Decimal:
         if v > HARD_MAX_LOSS_PER_TRADE_PCT:
-            raise ValueError(
-                f"{v}% loosens the per-trade cap past {HARD_MAX_LOSS_PER_TRADE_PCT}% (risk_limits.md)"
-            )
+            raise ValueError(f"{v}% loosens the per-trade cap past {HARD_MAX_LOSS_PER_TRADE_PCT}% (risk_limits.md)")
         return v
 
     @field_validator("max_open_positions")
@@ -134,8 +132,9 @@ def check(decision: TradeDecision | Sized, ctx: RiskContext, limits: RiskLimits)
     day_loss = max(0, ctx.day_start_equity_cc - ctx.equity_cc)
     dcap = daily_cap_cc(ctx.day_start_equity_cc, limits.daily_loss_cap_pct)
     if day_loss + decision.worst_case_cc > dcap:
-        return False, (f"{DAILY_HEADROOM} ({fmt_cc(day_loss)} lost + {fmt_cc(decision.worst_case_cc)}"
-                       f" > {fmt_cc(dcap)})")
+        return False, (
+            f"{DAILY_HEADROOM} ({fmt_cc(day_loss)} lost + {fmt_cc(decision.worst_case_cc)} > {fmt_cc(dcap)})"
+        )
     if decision.worst_case_cc > ctx.cash_cc:
         return False, NO_CASH
     return True, "accepted"

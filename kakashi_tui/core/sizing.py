@@ -25,8 +25,9 @@ def per_trade_cap_cc(equity_cc: int, max_loss_pct: Decimal) -> int:
     return int((Decimal(equity_cc) * max_loss_pct / 100).to_integral_value(rounding=ROUND_FLOOR))
 
 
-def worst_case_cc(contracts: Decimal, best_ask: Decimal, limit: Decimal, terms: FeeTerms, levels: int = 1,
-                  now_ms: int = 0) -> int:
+def worst_case_cc(
+    contracts: Decimal, best_ask: Decimal, limit: Decimal, terms: FeeTerms, levels: int = 1, now_ms: int = 0
+) -> int:
     """Upper bound of cost + fees for ``contracts`` filled at prices in [best_ask, limit] over at
     most ``levels`` book levels (each level's value is rounded up by less than a centicent)."""
     if contracts <= 0:
@@ -34,8 +35,15 @@ def worst_case_cc(contracts: Decimal, best_ask: Decimal, limit: Decimal, terms: 
     return ceil_cc(contracts * limit) + max_fee_cc(contracts, best_ask, limit, terms, now_ms) + max(levels, 1)
 
 
-def max_contracts(cap_cc: int, best_ask: Decimal, limit: Decimal, terms: FeeTerms, available: Decimal,
-                  levels: int = 1, now_ms: int = 0) -> Decimal:
+def max_contracts(
+    cap_cc: int,
+    best_ask: Decimal,
+    limit: Decimal,
+    terms: FeeTerms,
+    available: Decimal,
+    levels: int = 1,
+    now_ms: int = 0,
+) -> Decimal:
     """Largest n <= available on the 0.01 grid with worst_case_cc(n) <= cap_cc."""
     if limit <= 0 or cap_cc <= 0 or available <= 0:
         return _ZERO

@@ -19,8 +19,9 @@ def mean(xs: Sequence[float]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
 
-def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, resamples: int = 2000,
-                 seed: int = 0) -> tuple[float, float] | None:
+def bootstrap_ci(
+    values: Sequence[float], confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
     """Percentile bootstrap CI of the mean. Same inputs and seed -> same interval."""
     n = len(values)
     if n < 2:
@@ -72,14 +73,20 @@ def verdict(pnls: Sequence[float], ci: tuple[float, float] | None) -> str:
     if n == 0:
         return "No closed trades in this period: nothing to judge."
     if n < MIN_TRADES_FOR_VERDICT or ci is None:
-        return (f"Too few closed trades ({n} < {MIN_TRADES_FOR_VERDICT}) to tell edge from luck. "
-                "Keep paper trading; do not read anything into the bankroll line yet.")
+        return (
+            f"Too few closed trades ({n} < {MIN_TRADES_FOR_VERDICT}) to tell edge from luck. "
+            "Keep paper trading; do not read anything into the bankroll line yet."
+        )
     lo, hi = ci
     if lo > 0:
-        return (f"Mean PnL per trade is positive and its 95% interval excludes zero over {n} trades: "
-                "evidence of an edge on paper, with this estimator. It is not proof: check it holds "
-                "out of sample before risking anything.")
+        return (
+            f"Mean PnL per trade is positive and its 95% interval excludes zero over {n} trades: "
+            "evidence of an edge on paper, with this estimator. It is not proof: check it holds "
+            "out of sample before risking anything."
+        )
     if hi < 0:
         return f"Mean PnL per trade is negative and its 95% interval excludes zero over {n} trades: a losing strategy."
-    return (f"The 95% interval of mean PnL per trade includes zero over {n} trades: "
-            "the result cannot be told apart from luck.")
+    return (
+        f"The 95% interval of mean PnL per trade includes zero over {n} trades: "
+        "the result cannot be told apart from luck."
+    )

@@ -18,7 +18,6 @@ from kakashi_tui.core.models import GRID, Estimate, Quote, Side, TradeDecision, 
 from kakashi_tui.core.money import hundredths_to_count
 from kakashi_tui.core.sizing import kelly_contracts, max_contracts, per_trade_cap_cc, worst_case_cc
 
-
 _ONE = Decimal(1)
 
 
@@ -44,8 +43,16 @@ def pick_side(evs: dict[Side, Decimal | None], threshold: Decimal) -> tuple[Deci
     return max(candidates, key=lambda t: (t[0], t[1] is Side.YES)) if candidates else None
 
 
-def decide(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal, terms: FeeTerms,
-           cfg: StrategyConfig, now_ms: int = 0, ts: int | None = None) -> TradeDecision | None:
+def decide(
+    snapshot: Quote,
+    estimate: Estimate,
+    equity_cc: int,
+    max_loss_pct: Decimal,
+    terms: FeeTerms,
+    cfg: StrategyConfig,
+    now_ms: int = 0,
+    ts: int | None = None,
+) -> TradeDecision | None:
     """A proposal before the risk gate (``verdict`` gives it one), or None when neither side
     clears the threshold. ``equity_cc`` is the liquidation equity (ledger.equity_cc): the
     per-trade cap's base. The decision is stamped ``ts`` (default: the quote's time). The rule
@@ -111,7 +118,7 @@ def decide_decimal(
 #: With fee coefficients of at most COEF_DIGITS significant digits (fees.unit_fee), and counts
 #: under 10^13 hundredths, every product the Decimal reference makes has at most 28 digits (the
 #: default context's precision), so it is exact and integer arithmetic gives the very same centicents.
-_MAX_H = 10 ** 13
+_MAX_H = 10**13
 _MAX_PLACES = 20
 _PEAK = 5_000  # $0.50 in centicents: where P(1-P) peaks
 
@@ -173,8 +180,7 @@ def _cap(equity_cc: int, max_loss_pct: Decimal) -> int:
 #: None (no side clears the threshold). A market's book and belief repeat from tick to tick
 #: (most of a replay's decisions are of a book seen before); bounded.
 _Priced = tuple[Side, int, Decimal, Decimal, int, Decimal, int, int]
-_PRICED: dict[tuple[Decimal, Decimal, UnitFee, tuple[int | None, int | None, int | None], str],
-              _Priced | None] = {}
+_PRICED: dict[tuple[Decimal, Decimal, UnitFee, tuple[int | None, int | None, int | None], str], _Priced | None] = {}
 
 
 def _price(snapshot: Quote, p_hat: Decimal, fee: UnitFee, threshold: Decimal) -> _Priced | None:
@@ -191,7 +197,7 @@ def _price(snapshot: Quote, p_hat: Decimal, fee: UnitFee, threshold: Decimal) ->
             best = (ev_i, Side.YES, ask_cc)
     if bid_cc is not None:
         a_cc = 10_000 - bid_cc
-        ev_i = 10 ** places - win_yes - (a_cc + fee_1[a_cc]) * k
+        ev_i = 10**places - win_yes - (a_cc + fee_1[a_cc]) * k
         # pick_side: the best EV at or above the threshold, YES on a tie
         if ev_i >= thr and (best is None or ev_i > best[0]):
             best = (ev_i, Side.NO, a_cc)
@@ -201,7 +207,7 @@ def _price(snapshot: Quote, p_hat: Decimal, fee: UnitFee, threshold: Decimal) ->
     best_ask = GRID[best_cc]
     win_p = p_hat if side is Side.YES else _ONE - p_hat
     ev = win_p - best_ask - Decimal(fee_1[best_cc]) / 10_000 / _ONE  # as net_ev writes it
-    win = win_yes if side is Side.YES else 10 ** places - win_yes
+    win = win_yes if side is Side.YES else 10**places - win_yes
     yc, yq, nc, nq = snapshot._depth
     level_cc, level_h = (nc, nq) if side is Side.YES else (yc, yq)  # the other side's bids, mirrored
     limit_cc, available_h, walked = best_cc, 0, 0
@@ -217,8 +223,15 @@ def _price(snapshot: Quote, p_hat: Decimal, fee: UnitFee, threshold: Decimal) ->
     return side, best_cc, best_ask, ev, limit_cc, limit, available_h, walked
 
 
-def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_pct: Decimal,
-                  fee: UnitFee, threshold: Decimal, ts: int) -> TradeDecision | None:
+def _decide_units(
+    snapshot: Quote,
+    estimate: Estimate,
+    equity_cc: int,
+    max_loss_pct: Decimal,
+    fee: UnitFee,
+    threshold: Decimal,
+    ts: int,
+) -> TradeDecision | None:
     p_hat = estimate.p_hat
     key = (p_hat, threshold, fee, snapshot.prices_cc, snapshot.book_text)  # (the book text is the depth's stored form)
     try:
@@ -262,5 +275,6 @@ def _decide_units(snapshot: Quote, estimate: Estimate, equity_cc: int, max_loss_
             else:
                 hi = mid - 1
         h = lo
-    return make_decision((snapshot.ticker, ts, side, hundredths_to_count(h), limit, best_ask, p_hat, ev, worst(h),
-                          equity_cc, False, ""))
+    return make_decision(
+        (snapshot.ticker, ts, side, hundredths_to_count(h), limit, best_ask, p_hat, ev, worst(h), equity_cc, False, "")
+    )

@@ -63,7 +63,11 @@ def _hundredths(q: Any) -> int:
         h = q * 100
     elif tq is str:
         whole, dot, frac = q.partition(".")
-        if not (whole.isascii() and whole.isdigit()) or len(frac) > 2 or (frac and not (frac.isascii() and frac.isdigit())):
+        if (
+            not (whole.isascii() and whole.isdigit())
+            or len(frac) > 2
+            or (frac and not (frac.isascii() and frac.isdigit()))
+        ):
             return -1
         h = int(whole) * 100 + (int(frac.ljust(2, "0")) if frac else 0)
     elif tq is Decimal:
@@ -172,17 +176,23 @@ def quick_snapshot(raw: dict[str, Any], now_ms: int | None) -> Quote | None:
 def model_input(snapshot: dict[str, Any]) -> dict[str, Any]:
     """A raw snapshot as pydantic's Snapshot takes it: [price, qty] level pairs (Kalshi's and
     the replay file's form) become BookLevel dicts; anything else is left for it to judge."""
+
     def dicts(levels: Any) -> Any:
         if not isinstance(levels, (list, tuple)):
             return levels
-        return [{"price": lv[0], "qty": lv[1]} if type(lv) in (list, tuple) and len(lv) == 2 else lv
-                for lv in levels]
+        return [{"price": lv[0], "qty": lv[1]} if type(lv) in (list, tuple) and len(lv) == 2 else lv for lv in levels]
 
     return {**snapshot, **{k: dicts(snapshot[k]) for k in ("yes_bids", "no_bids") if k in snapshot}}
 
 
-def validate_row(market: dict[str, Any], snapshot: dict[str, Any] | None, now_ms: int, known: Market | None = None,
-                 settled: frozenset[str] | set[str] = frozenset(), quote: Quote | None = None) -> Validated:
+def validate_row(
+    market: dict[str, Any],
+    snapshot: dict[str, Any] | None,
+    now_ms: int,
+    known: Market | None = None,
+    settled: frozenset[str] | set[str] = frozenset(),
+    quote: Quote | None = None,
+) -> Validated:
     """``known``: the Market this exact raw market dict validated to before (markets rarely change).
     ``settled``: tickers whose settlement is booked: their quotes are refused (SETTLED_QUOTE).
     ``quote``: ``snapshot`` as the quick check would make it, made by a check with the same

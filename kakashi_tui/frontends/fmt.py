@@ -5,7 +5,7 @@ desk, the post-mortem, the log file and the command line alike (pure: no I/O, no
 from __future__ import annotations
 
 import re
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from kakashi_tui.core.money import fmt_cc

@@ -53,8 +53,9 @@ class OperatorLog:
         self.logger = logging.getLogger(f"{LOGGER}.{id(self)}")
         self.logger.setLevel(logging.INFO)
         self.logger.propagate = False  # never to the root logger (and so never to the terminal)
-        self._handler = RotatingFileHandler(self.path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8",
-                                            delay=False)
+        self._handler = RotatingFileHandler(
+            self.path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=False
+        )
         self._handler.setFormatter(_Formatter())
         self.logger.addHandler(self._handler)
         owner_only(self.path)  # the operator's alone, like the database (rotated files inherit the umask: 077)
@@ -76,8 +77,11 @@ class OperatorLog:
         verdict = "accepted" if d.accepted else f"rejected: {dollars(d.reason)}"
         if d.accepted and d.reason != "accepted":
             verdict += f" ({d.reason})"
-        self.write("DECISION", f"{d.ticker} {d.side.value.upper()} x{d.contracts} @<={d.limit_price:.2f} "
-                               f"EV {d.ev_per_contract:+.2f} {verdict}")
+        self.write(
+            "DECISION",
+            f"{d.ticker} {d.side.value.upper()} x{d.contracts} @<={d.limit_price:.2f} "
+            f"EV {d.ev_per_contract:+.2f} {verdict}",
+        )
 
     def command(self, text: str) -> None:
         self.write("COMMAND", text)
@@ -105,4 +109,3 @@ class NullLog(OperatorLog):
 
     def close(self) -> None:
         return None
-

@@ -38,7 +38,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -47,20 +47,53 @@ from urllib.parse import parse_qs, unquote, urlparse
 PREFIX = "/trade-api/v2"
 
 #: Fault names accepted by ``FakeKalshi.fail_next``.
-FAULTS = ("ok", "429", "429-retry-after", "500", "502", "503", "401", "403", "slow", "drop", "malformed-json",
-          "gzip-garbage", "deep-json", "html-200", "huge-body")
+FAULTS = (
+    "ok",
+    "429",
+    "429-retry-after",
+    "500",
+    "502",
+    "503",
+    "401",
+    "403",
+    "slow",
+    "drop",
+    "malformed-json",
+    "gzip-garbage",
+    "deep-json",
+    "html-200",
+    "huge-body",
+)
 
 #: Row corruptions accepted by ``FakeKalshi.bad_rows`` (each a market listed after the real ones).
-BAD_ROWS = ("ask-below-bid", "price-over-1", "missing-ticker", "settled-no-result",
-            "volume-1e30", "close-time-1e30", "surrogate-ticker", "nul-ticker", "long-ticker",
-            "traversal-ticker", "dict-ticker", "null-row", "number-row", "string-row",
-            "legacy-mismatch", "legacy-garbage")
+BAD_ROWS = (
+    "ask-below-bid",
+    "price-over-1",
+    "missing-ticker",
+    "settled-no-result",
+    "volume-1e30",
+    "close-time-1e30",
+    "surrogate-ticker",
+    "nul-ticker",
+    "long-ticker",
+    "traversal-ticker",
+    "dict-ticker",
+    "null-row",
+    "number-row",
+    "string-row",
+    "legacy-mismatch",
+    "legacy-garbage",
+)
 
 LIFECYCLE = ("initialized", "inactive", "active", "closed", "determined", "disputed", "amended", "finalized")
 
 #: GET /markets ``status`` filter values -> the market statuses they list.
-_STATUS_FILTER = {"unopened": ("initialized",), "open": ("active",), "closed": ("closed",),
-                  "settled": ("determined", "disputed", "amended", "finalized")}
+_STATUS_FILTER = {
+    "unopened": ("initialized",),
+    "open": ("active",),
+    "closed": ("closed",),
+    "settled": ("determined", "disputed", "amended", "finalized"),
+}
 
 Q4 = Decimal("0.0001")
 
@@ -116,16 +149,22 @@ class FakeMarket:
         """YES bids best first."""
         if self.bid is None:
             return []
-        return [(self.bid - i * self.tick, self.size + i * Decimal("1.50"))
-                for i in range(self.depth) if self.bid - i * self.tick > 0]
+        return [
+            (self.bid - i * self.tick, self.size + i * Decimal("1.50"))
+            for i in range(self.depth)
+            if self.bid - i * self.tick > 0
+        ]
 
     def no_levels(self) -> list[tuple[Decimal, Decimal]]:
         """NO bids best first (a NO bid at 1 - ask is the YES ask)."""
         if self.ask is None:
             return []
         top = 1 - self.ask
-        return [(top - i * self.tick, self.size + 2 + i * Decimal("1.50"))
-                for i in range(self.depth) if top - i * self.tick > 0]
+        return [
+            (top - i * self.tick, self.size + 2 + i * Decimal("1.50"))
+            for i in range(self.depth)
+            if top - i * self.tick > 0
+        ]
 
     def to_json(self, now: datetime, legacy: bool = False) -> dict[str, Any]:
         bid = self.bid if self.bid is not None else Decimal(0)
@@ -134,24 +173,42 @@ class FakeMarket:
         yes_size = self.size if self.bid is not None else Decimal(0)
         no_size = self.size + 2 if self.ask is not None else Decimal(0)
         m: dict[str, Any] = {
-            "ticker": self.ticker, "event_ticker": self.event, "market_type": self.market_type,
-            "title": f"Fake market {self.ticker}", "yes_sub_title": self.subtitle or f"Yes: {self.ticker}",
-            "no_sub_title": f"No: {self.ticker}", "status": self.status,
+            "ticker": self.ticker,
+            "event_ticker": self.event,
+            "market_type": self.market_type,
+            "title": f"Fake market {self.ticker}",
+            "yes_sub_title": self.subtitle or f"Yes: {self.ticker}",
+            "no_sub_title": f"No: {self.ticker}",
+            "status": self.status,
             "created_time": _iso(now - timedelta(days=2)),
             "updated_time": _iso(datetime.fromtimestamp(self.updated_ms / 1000, UTC)),
-            "open_time": _iso(now - timedelta(hours=1)), "close_time": _iso(now + timedelta(hours=6)),
-            "latest_expiration_time": _iso(now + timedelta(days=7)), "settlement_timer_seconds": 60,
-            "yes_bid_dollars": d4(bid), "yes_ask_dollars": d4(ask),
-            "no_bid_dollars": d4(1 - ask), "no_ask_dollars": d4(1 - bid),
-            "yes_bid_size_fp": fp(yes_size), "yes_ask_size_fp": fp(no_size),
-            "last_price_dollars": d4(last), "volume_fp": fp(self.volume), "volume_24h_fp": fp(self.volume / 4),
-            "open_interest_fp": fp(self.volume / 2), "notional_value_dollars": "1.0000",
-            "previous_yes_bid_dollars": d4(bid), "previous_yes_ask_dollars": d4(ask),
-            "previous_price_dollars": d4(last), "liquidity_dollars": "0.0000",
-            "result": self.result, "can_close_early": True, "fractional_trading_enabled": True,
+            "open_time": _iso(now - timedelta(hours=1)),
+            "close_time": _iso(now + timedelta(hours=6)),
+            "latest_expiration_time": _iso(now + timedelta(days=7)),
+            "settlement_timer_seconds": 60,
+            "yes_bid_dollars": d4(bid),
+            "yes_ask_dollars": d4(ask),
+            "no_bid_dollars": d4(1 - ask),
+            "no_ask_dollars": d4(1 - bid),
+            "yes_bid_size_fp": fp(yes_size),
+            "yes_ask_size_fp": fp(no_size),
+            "last_price_dollars": d4(last),
+            "volume_fp": fp(self.volume),
+            "volume_24h_fp": fp(self.volume / 4),
+            "open_interest_fp": fp(self.volume / 2),
+            "notional_value_dollars": "1.0000",
+            "previous_yes_bid_dollars": d4(bid),
+            "previous_yes_ask_dollars": d4(ask),
+            "previous_price_dollars": d4(last),
+            "liquidity_dollars": "0.0000",
+            "result": self.result,
+            "can_close_early": True,
+            "fractional_trading_enabled": True,
             "price_level_structure": "linear_cent" if self.tick == Decimal("0.01") else "deci_cent",
             "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": d4(self.tick)}],
-            "expiration_value": "", "rules_primary": "Fake rules.", "rules_secondary": "",
+            "expiration_value": "",
+            "rules_primary": "Fake rules.",
+            "rules_secondary": "",
         }
         if self.settlement_value is not None:
             m["settlement_value_dollars"] = d4(self.settlement_value)
@@ -182,9 +239,19 @@ class FakeSeries:
     fee_multiplier: Decimal = Decimal("1")
 
     def to_json(self) -> dict[str, Any]:
-        return {"ticker": self.ticker, "frequency": "daily", "title": f"Series {self.ticker}", "category": "Test",
-                "tags": [], "settlement_sources": [], "contract_url": "", "contract_terms_url": "",
-                "fee_type": self.fee_type, "fee_multiplier": self.fee_multiplier, "additional_prohibitions": []}
+        return {
+            "ticker": self.ticker,
+            "frequency": "daily",
+            "title": f"Series {self.ticker}",
+            "category": "Test",
+            "tags": [],
+            "settlement_sources": [],
+            "contract_url": "",
+            "contract_terms_url": "",
+            "fee_type": self.fee_type,
+            "fee_multiplier": self.fee_multiplier,
+            "additional_prohibitions": [],
+        }
 
 
 class _Enc(json.JSONEncoder):
@@ -232,14 +299,22 @@ class FakeKalshi:
                 tick = Decimal("0.01")
                 bid = Decimal(r.randint(10, 85)) * tick
                 ask = bid + Decimal(r.randint(1, 4)) * tick
-            ms.append(FakeMarket(ticker=f"KXFAKE-26JAN05-T{i:02d}", bid=bid, ask=ask, tick=tick,
-                                 size=Decimal("10.00") + Decimal(i) / 4))
+            ms.append(
+                FakeMarket(
+                    ticker=f"KXFAKE-26JAN05-T{i:02d}",
+                    bid=bid,
+                    ask=ask,
+                    tick=tick,
+                    size=Decimal("10.00") + Decimal(i) / 4,
+                )
+            )
         st = cls(markets=ms, **kw)
         st.add_series("KXFAKE", "quadratic", Decimal("1"), events=["KXFAKE-26JAN05"])
         return st
 
-    def add_series(self, ticker: str, fee_type: str = "quadratic", multiplier: Decimal | str = "1",
-                   events: list[str] = ()) -> None:
+    def add_series(
+        self, ticker: str, fee_type: str = "quadratic", multiplier: Decimal | str = "1", events: list[str] = ()
+    ) -> None:
         self.series[ticker] = FakeSeries(ticker, fee_type, Decimal(multiplier))
         for e in events:
             self.event_series[e] = ticker
@@ -250,18 +325,49 @@ class FakeKalshi:
         self.add_series("KXZOO", "quadratic_with_maker_fees", "0.5", events=["KXZOO-26JAN05"])
         for s in LIFECYCLE:
             result = {"determined": "yes", "amended": "no", "finalized": "yes", "disputed": "yes"}.get(s, "")
-            self.markets.append(FakeMarket(ticker=f"KXZOO-26JAN05-{s.upper()[:4]}", bid=Decimal("0.40"),
-                                           ask=Decimal("0.43"), status=s, result=result))
-        self.markets.append(FakeMarket(ticker="KXZOO-26JAN05-TAIL", bid=Decimal("0.0030"), ask=Decimal("0.0050"),
-                                       tick=Decimal("0.001"), size=Decimal("2.50")))
-        self.markets.append(FakeMarket(ticker="KXZOO-26JAN05-HIGH", bid=Decimal("0.9930"), ask=Decimal("0.9950"),
-                                       tick=Decimal("0.001"), size=Decimal("0.75")))
+            self.markets.append(
+                FakeMarket(
+                    ticker=f"KXZOO-26JAN05-{s.upper()[:4]}",
+                    bid=Decimal("0.40"),
+                    ask=Decimal("0.43"),
+                    status=s,
+                    result=result,
+                )
+            )
+        self.markets.append(
+            FakeMarket(
+                ticker="KXZOO-26JAN05-TAIL",
+                bid=Decimal("0.0030"),
+                ask=Decimal("0.0050"),
+                tick=Decimal("0.001"),
+                size=Decimal("2.50"),
+            )
+        )
+        self.markets.append(
+            FakeMarket(
+                ticker="KXZOO-26JAN05-HIGH",
+                bid=Decimal("0.9930"),
+                ask=Decimal("0.9950"),
+                tick=Decimal("0.001"),
+                size=Decimal("0.75"),
+            )
+        )
         self.markets.append(FakeMarket(ticker="KXZOO-26JAN05-QUIET", bid=None, ask=None))
         self.add_series("KXSCAL", "flat", "2", events=["KXSCAL-26JAN05"])
-        self.markets.append(FakeMarket(ticker="KXSCAL-26JAN05-S1", bid=Decimal("0.55"), ask=Decimal("0.58"),
-                                       market_type="scalar"))
-        self.markets.append(FakeMarket(ticker="KXSCAL-26JAN05-S2", bid=None, ask=None, market_type="scalar",
-                                       status="finalized", result="scalar", settlement_value=Decimal("0.6250")))
+        self.markets.append(
+            FakeMarket(ticker="KXSCAL-26JAN05-S1", bid=Decimal("0.55"), ask=Decimal("0.58"), market_type="scalar")
+        )
+        self.markets.append(
+            FakeMarket(
+                ticker="KXSCAL-26JAN05-S2",
+                bid=None,
+                ask=None,
+                market_type="scalar",
+                status="finalized",
+                result="scalar",
+                settlement_value=Decimal("0.6250"),
+            )
+        )
 
     def fail_next(self, *faults: str) -> None:
         """Queue faults: each answers one request, in order ("ok": that request is answered normally)."""
@@ -281,11 +387,13 @@ class FakeKalshi:
     def combo_rows(self, now: datetime) -> list[dict[str, Any]]:
         rows = []
         for i in range(self.combos):
-            m = FakeMarket(ticker=f"KXMVECROSSCATEGORY-S2026-{i:05X}", bid=None, ask=None,
-                           event="KXMVECROSSCATEGORY-S2026").to_json(now, self.legacy)
+            m = FakeMarket(
+                ticker=f"KXMVECROSSCATEGORY-S2026-{i:05X}", bid=None, ask=None, event="KXMVECROSSCATEGORY-S2026"
+            ).to_json(now, self.legacy)
             m["mve_collection_ticker"] = "KXMVECROSSCATEGORY"
-            m["mve_selected_legs"] = [{"event_ticker": "KXFAKE-26JAN05", "market_ticker": "KXFAKE-26JAN05-T00",
-                                       "side": "yes"}]
+            m["mve_selected_legs"] = [
+                {"event_ticker": "KXFAKE-26JAN05", "market_ticker": "KXFAKE-26JAN05-T00", "side": "yes"}
+            ]
             rows.append(m)
         return rows
 
@@ -303,7 +411,7 @@ class FakeKalshi:
         if "volume-1e30" in b:
             rows.append({**first, "ticker": "KXBAD-VOLUME", "volume_fp": "1" + "0" * 30 + ".00"})
         if "close-time-1e30" in b:
-            rows.append({**first, "ticker": "KXBAD-CLOSE", "close_time": 10 ** 30})
+            rows.append({**first, "ticker": "KXBAD-CLOSE", "close_time": 10**30})
         if "surrogate-ticker" in b:
             rows.append({**first, "ticker": "KXBAD-\ud800"})
         if "nul-ticker" in b:
@@ -359,9 +467,16 @@ class FakeKalshi:
         return rows
 
     def event_json(self, event: str) -> dict[str, Any]:
-        return {"event_ticker": event, "series_ticker": self.event_series[event], "title": f"Event {event}",
-                "sub_title": "", "mutually_exclusive": False, "collateral_return_type": "binary",
-                "available_on_brokers": False, "product_metadata": None}
+        return {
+            "event_ticker": event,
+            "series_ticker": self.event_series[event],
+            "title": f"Event {event}",
+            "sub_title": "",
+            "mutually_exclusive": False,
+            "collateral_return_type": "binary",
+            "available_on_brokers": False,
+            "product_metadata": None,
+        }
 
     def verify(self, headers: Any, raw_path: str) -> str | None:
         """None when the request carries a valid signature; else Kalshi's kind of complaint."""
@@ -369,8 +484,11 @@ class FakeKalshi:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding
 
-        kid, ts, sig = (headers.get("KALSHI-ACCESS-KEY"), headers.get("KALSHI-ACCESS-TIMESTAMP"),
-                        headers.get("KALSHI-ACCESS-SIGNATURE"))
+        kid, ts, sig = (
+            headers.get("KALSHI-ACCESS-KEY"),
+            headers.get("KALSHI-ACCESS-TIMESTAMP"),
+            headers.get("KALSHI-ACCESS-SIGNATURE"),
+        )
         if not (kid and ts and sig):
             return "authentication required: missing KALSHI-ACCESS headers"
         if self.public_key is None or kid != self.key_id:
@@ -378,9 +496,12 @@ class FakeKalshi:
         if not ts.isdigit() or abs(int(ts) - time.time() * 1000) > 30_000:
             return "request timestamp outside the allowed window"
         try:
-            self.public_key.verify(base64.b64decode(sig), (ts + "GET" + raw_path.split("?", 1)[0]).encode(),
-                                   padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
-                                               salt_length=padding.PSS.DIGEST_LENGTH), hashes.SHA256())
+            self.public_key.verify(
+                base64.b64decode(sig),
+                (ts + "GET" + raw_path.split("?", 1)[0]).encode(),
+                padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
+                hashes.SHA256(),
+            )
         except (InvalidSignature, ValueError):
             return "invalid signature"
         return None
@@ -451,7 +572,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and self._fault(fault):
             return
         url = urlparse(self.path)
-        raw = url.path[len(PREFIX):] if url.path.startswith(PREFIX) else None
+        raw = url.path[len(PREFIX) :] if url.path.startswith(PREFIX) else None
         q = parse_qs(url.query)
         now = datetime.now(UTC)
         if raw is None:
@@ -463,7 +584,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(400, {"code": "bad_request", "message": "incompatible filters"})
             start = int(q.get("cursor", ["0"])[0] or 0)
             limit = min(int(q.get("limit", [str(st.page_size)])[0]), st.page_size)
-            page = rows[start:start + limit]
+            page = rows[start : start + limit]
             nxt = "" if start + limit >= len(rows) else str(start + limit)
             if st.repeat_cursor and nxt:
                 nxt = str(limit)  # the second page forever
@@ -482,14 +603,22 @@ class _Handler(BaseHTTPRequestHandler):
                 for t in tickers:
                     m = st.market(t)
                     if m is not None and not m.archived:
-                        books.append({"ticker": t, "orderbook_fp": {"yes_dollars": [], "no_dollars": []}
-                                      if st.empty_books else m.orderbook(st.legacy)})
+                        books.append(
+                            {
+                                "ticker": t,
+                                "orderbook_fp": {"yes_dollars": [], "no_dollars": []}
+                                if st.empty_books
+                                else m.orderbook(st.legacy),
+                            }
+                        )
                 return self._json(200, {"orderbooks": books})
             m = st.market(parts[2])
             if m is None or m.archived:
                 return self._json(404, {"code": "not_found", "message": "market not found"})
-            return self._json(200, {"orderbook_fp": {"yes_dollars": [], "no_dollars": []} if st.empty_books
-                                    else m.orderbook(st.legacy)})
+            return self._json(
+                200,
+                {"orderbook_fp": {"yes_dollars": [], "no_dollars": []} if st.empty_books else m.orderbook(st.legacy)},
+            )
         if len(parts) == 3 and parts[1] == "markets":
             m = st.market(parts[2])
             if m is None or m.archived:
@@ -502,13 +631,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {"market": m.to_json(now, st.legacy)})
         if raw == "/events":
             status = q.get("status", [""])[0]
-            live = {m.event for m in st.markets if not m.archived
-                    and (not status or m.status in _STATUS_FILTER.get(status, ()))}
+            live = {
+                m.event
+                for m in st.markets
+                if not m.archived and (not status or m.status in _STATUS_FILTER.get(status, ()))
+            }
             rows = [st.event_json(e) for e in sorted(live) if e in st.event_series]
             start = int(q.get("cursor", ["0"])[0] or 0)
             limit = min(int(q.get("limit", ["200"])[0]), 200, st.page_size)
             nxt = "" if start + limit >= len(rows) else str(start + limit)
-            return self._json(200, {"events": rows[start:start + limit], "cursor": nxt})
+            return self._json(200, {"events": rows[start : start + limit], "cursor": nxt})
         if raw == "/series":
             return self._json(200, {"series": [s.to_json() for s in st.series.values()]})
         if len(parts) == 3 and parts[1] == "events":
@@ -563,8 +695,11 @@ def make_test_key(directory: str | os.PathLike[str], key_id: str = "test-key-id"
     path = os.path.join(os.fspath(directory), "kalshi.pem")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     return path, key.public_key()
 
 
@@ -574,8 +709,12 @@ def main() -> None:
     ap.add_argument("--markets", type=int, default=12)
     ap.add_argument("--combos", type=int, default=0, help="combo markets hidden by mve_filter=exclude")
     ap.add_argument("--no-signature", action="store_true", help="serve order books without signed headers")
-    ap.add_argument("--key-dir", metavar="DIR", help="make a throwaway API key in DIR/kalshi.pem (0600) that "
-                    "this server accepts, and print the two variables that make Kakashi sign with it")
+    ap.add_argument(
+        "--key-dir",
+        metavar="DIR",
+        help="make a throwaway API key in DIR/kalshi.pem (0600) that "
+        "this server accepts, and print the two variables that make Kakashi sign with it",
+    )
     args = ap.parse_args()
     st = FakeKalshi.with_markets(args.markets, combos=args.combos, page_size=1000)
     st.lifecycle_zoo()

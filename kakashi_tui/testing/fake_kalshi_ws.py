@@ -47,8 +47,10 @@ class FakeKalshiWS:
         self.books: dict[str, dict[str, dict[int, int]]] = {}
         for i, t in enumerate(tickers):
             mid = 3000 + 1000 * i
-            self.books[t] = {"yes": {mid - 100 * k: 1000 + 100 * k for k in range(3)},
-                             "no": {10_000 - mid - 200 - 100 * k: 500 + 100 * k for k in range(3)}}
+            self.books[t] = {
+                "yes": {mid - 100 * k: 1000 + 100 * k for k in range(3)},
+                "no": {10_000 - mid - 200 - 100 * k: 500 + 100 * k for k in range(3)},
+            }
         self.refuse = False
         self.require_key = False
         self.paused = False  # no deltas while set: the books hold still for a comparison
@@ -88,8 +90,9 @@ class FakeKalshiWS:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, port: int = 0) -> int:
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main(port)), daemon=True,
-                                        name="fake-kalshi-ws")
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._main(port)), daemon=True, name="fake-kalshi-ws"
+        )
         self._thread.start()
         if not self._started.wait(10):
             raise RuntimeError("fake Kalshi WebSocket server did not start")
@@ -155,7 +158,9 @@ class FakeKalshiWS:
             for channel in params.get("channels") or []:
                 sid = self._next_sid
                 self._next_sid += 1
-                await conn.ws.send(json.dumps({"id": cid, "type": "subscribed", "msg": {"channel": channel, "sid": sid}}))
+                await conn.ws.send(
+                    json.dumps({"id": cid, "type": "subscribed", "msg": {"channel": channel, "sid": sid}})
+                )
                 if channel == "orderbook_delta":
                     tickers = [t for t in params.get("market_tickers") or [] if t in self.books]
                     conn.book_sids[sid] = set(tickers)
@@ -175,9 +180,12 @@ class FakeKalshiWS:
     def _snapshot(self, t: str) -> dict[str, Any]:
         with self._lock:
             b = self.books[t]
-            return {"market_ticker": t, "market_id": f"id-{t}",
-                    "yes_dollars_fp": [[_p(p), _q(q)] for p, q in sorted(b["yes"].items())],
-                    "no_dollars_fp": [[_p(p), _q(q)] for p, q in sorted(b["no"].items())]}
+            return {
+                "market_ticker": t,
+                "market_id": f"id-{t}",
+                "yes_dollars_fp": [[_p(p), _q(q)] for p, q in sorted(b["yes"].items())],
+                "no_dollars_fp": [[_p(p), _q(q)] for p, q in sorted(b["no"].items())],
+            }
 
     async def _send_seq(self, conn: _Conn, sid: int, kind: str, body: dict[str, Any]) -> None:
         with self._lock:
@@ -202,8 +210,14 @@ class FakeKalshiWS:
                     await c.ws.close()
                 continue
             t, side, p, d = self._move()
-            delta = {"market_ticker": t, "market_id": f"id-{t}", "price_dollars": _p(p), "delta_fp": _q(d),
-                     "side": side, "ts": "2026-11-26T10:00:00Z"}
+            delta = {
+                "market_ticker": t,
+                "market_id": f"id-{t}",
+                "price_dollars": _p(p),
+                "delta_fp": _q(d),
+                "side": side,
+                "ts": "2026-11-26T10:00:00Z",
+            }
             for c in conns:
                 try:
                     for sid, tickers in list(c.book_sids.items()):
@@ -216,10 +230,23 @@ class FakeKalshiWS:
                             self.deltas_sent += 1
                     for sid in c.trade_sids:
                         if self.rng.random() < 0.2:
-                            await c.ws.send(json.dumps({"type": "trade", "sid": sid, "msg": {
-                                "trade_id": f"tr{self.rng.randrange(10**9)}", "market_ticker": t,
-                                "yes_price_dollars": _p(max(100, min(9900, p))), "no_price_dollars": _p(10_000 - p),
-                                "count_fp": "3.00", "taker_side": side, "ts": 1_795_651_200}}))
+                            await c.ws.send(
+                                json.dumps(
+                                    {
+                                        "type": "trade",
+                                        "sid": sid,
+                                        "msg": {
+                                            "trade_id": f"tr{self.rng.randrange(10**9)}",
+                                            "market_ticker": t,
+                                            "yes_price_dollars": _p(max(100, min(9900, p))),
+                                            "no_price_dollars": _p(10_000 - p),
+                                            "count_fp": "3.00",
+                                            "taker_side": side,
+                                            "ts": 1_795_651_200,
+                                        },
+                                    }
+                                )
+                            )
                 except Exception:  # noqa: BLE001 - a connection closing under us
                     pass
 
@@ -255,8 +282,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=8766)
     ap.add_argument("--interval", type=float, default=0.5)
-    ap.add_argument("--tickers", default="KXA-1,KXB-2", help="comma-separated markets whose books it serves "
-                    "(e.g. fake_kalshi's KXFAKE-26JAN05-T00,KXFAKE-26JAN05-T01)")
+    ap.add_argument(
+        "--tickers",
+        default="KXA-1,KXB-2",
+        help="comma-separated markets whose books it serves (e.g. fake_kalshi's KXFAKE-26JAN05-T00,KXFAKE-26JAN05-T01)",
+    )
     ap.add_argument("--require-key", action="store_true", help="refuse a handshake without KALSHI-ACCESS-KEY")
     ap.add_argument("--refuse", action="store_true", help="answer every handshake with HTTP 503 (REST only)")
     a = ap.parse_args()

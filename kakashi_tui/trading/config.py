@@ -18,14 +18,25 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
 )
 
 from kakashi_tui.adapters.sim import QUIET_RATE
-from kakashi_tui.core.risk import HARD_DAILY_LOSS_CAP_PCT, HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS, RiskLimits
+from kakashi_tui.core.errors import ConfigError
+from kakashi_tui.core.risk import (
+    HARD_DAILY_LOSS_CAP_PCT,
+    HARD_MAX_LOSS_PER_TRADE_PCT,
+    HARD_MAX_OPEN_POSITIONS,
+    RiskLimits,
+)
 from kakashi_tui.core.strategy import StrategyConfig
 from kakashi_tui.trading.engine import EngineConfig
-from kakashi_tui.core.errors import ConfigError
 
 #: The loosest [risk] values a configuration may set (the defaults; risk_limits.md). The first
 #: three are the core's ceilings, which ``RiskLimits`` enforces as well.
@@ -77,22 +88,26 @@ def _tighten_only(name: str, ceiling: Any, unit: str = ""):
         if v > ceiling:
             raise ValueError(f"loosens {name} past {ceiling}{unit}: [risk] may only tighten (risk_limits.md)")
         return v
+
     return AfterValidator(check)
 
 
 class RiskSection(_Section):
     """Every limit may only tighten: its default is the loosest value allowed."""
 
-    max_loss_per_trade_pct: Annotated[Decimal, Field(gt=0), _tighten_only(
-        "the per-trade cap", HARD_MAX_LOSS_PER_TRADE_PCT, "%")] = HARD_MAX_LOSS_PER_TRADE_PCT
-    max_open_positions: Annotated[int, Field(ge=0), _tighten_only(
-        "max open positions", HARD_MAX_OPEN_POSITIONS)] = HARD_MAX_OPEN_POSITIONS
-    daily_loss_cap_pct: Annotated[Decimal, Field(gt=0), _tighten_only(
-        "the daily loss cap", HARD_DAILY_LOSS_CAP_PCT, "%")] = HARD_DAILY_LOSS_CAP_PCT
-    max_quote_age_s: Annotated[float, Field(gt=0), _tighten_only(
-        "the stale-quote guard", HARD_MAX_QUOTE_AGE_S, " s")] = float(HARD_MAX_QUOTE_AGE_S)
-    max_spread: Annotated[Decimal, Field(gt=0), _tighten_only(
-        "the max spread", HARD_MAX_SPREAD)] = HARD_MAX_SPREAD
+    max_loss_per_trade_pct: Annotated[
+        Decimal, Field(gt=0), _tighten_only("the per-trade cap", HARD_MAX_LOSS_PER_TRADE_PCT, "%")
+    ] = HARD_MAX_LOSS_PER_TRADE_PCT
+    max_open_positions: Annotated[int, Field(ge=0), _tighten_only("max open positions", HARD_MAX_OPEN_POSITIONS)] = (
+        HARD_MAX_OPEN_POSITIONS
+    )
+    daily_loss_cap_pct: Annotated[
+        Decimal, Field(gt=0), _tighten_only("the daily loss cap", HARD_DAILY_LOSS_CAP_PCT, "%")
+    ] = HARD_DAILY_LOSS_CAP_PCT
+    max_quote_age_s: Annotated[
+        float, Field(gt=0), _tighten_only("the stale-quote guard", HARD_MAX_QUOTE_AGE_S, " s")
+    ] = float(HARD_MAX_QUOTE_AGE_S)
+    max_spread: Annotated[Decimal, Field(gt=0), _tighten_only("the max spread", HARD_MAX_SPREAD)] = HARD_MAX_SPREAD
     on_daily_stop: Literal["hold", "flatten"] = "hold"  # what the daily stop does to open positions (a choice)
 
 
@@ -209,7 +224,8 @@ class KakashiConfig(_Section):
 
 
 _SECTIONS: dict[str, type[BaseModel]] = {
-    name: f.annotation for name, f in KakashiConfig.model_fields.items()
+    name: f.annotation
+    for name, f in KakashiConfig.model_fields.items()
     if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)
 }
 _NUMBERS = (int, float, Decimal)

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Literal, Protocol
@@ -27,15 +27,35 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kakashi_tui.adapters.source import FetchBatch, Source
 from kakashi_tui.adapters.store import Control, ControlValue, Store, control_value, now_wall_ms
-from kakashi_tui.trading.commands import Command, Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate, from_request
 from kakashi_tui.core import broker, risk, strategy
 from kakashi_tui.core.fees import FeeSchedule, FeeTerms
-from kakashi_tui.core.ledger import (Account, Kind, LedgerEntry, MarkMemo, buy_entries, equity_cc, sell_entries, settle_entries,
-                                     settlement_fixes)
+from kakashi_tui.core.ledger import (
+    Account,
+    Kind,
+    LedgerEntry,
+    MarkMemo,
+    buy_entries,
+    equity_cc,
+    sell_entries,
+    settle_entries,
+    settlement_fixes,
+)
 from kakashi_tui.core.models import Estimate, Market, TickQuote, TradeDecision
 from kakashi_tui.core.risk import RiskContext, RiskLimits
 from kakashi_tui.core.strategy import StrategyConfig
 from kakashi_tui.core.validate import validate_row
+from kakashi_tui.trading.commands import (
+    Command,
+    Flatten,
+    Kill,
+    Pause,
+    Quit,
+    Rearm,
+    ReloadBeliefs,
+    Resume,
+    SetEstimate,
+    from_request,
+)
 
 OPERATOR_SOURCE = "operator"
 
@@ -62,6 +82,7 @@ class Estimator(Protocol):
 class Flags:
     """What stops new orders, in memory; replaced whole (one reference), so a reader on any
     thread sees one consistent picture without a lock."""
+
     kill: bool = False
     kill_reason: str = ""
     paused: bool = False
@@ -119,10 +140,12 @@ class TickReport:
         err = f" | feed errors {len(self.errors)}: {self.errors[0]}" if self.errors else ""
         err += f" | KEY REFUSED: {self.key_refused}" if self.key_refused else ""
         err += f" | notes {len(self.notes)}: {self.notes[0]}" if self.notes else ""
-        return (f"tick {self.tick} {ts} | saved {self.saved} rejected {self.rejected} | "
-                f"decisions {len(self.decisions)} ({accepted} accepted) fills {self.fills} settled {self.settled} | "
-                f"cash {fmt_cc(self.cash_cc)} equity {fmt_cc(self.equity_cc)} | "
-                f"open {self.open_positions} | {self.state}{err}")
+        return (
+            f"tick {self.tick} {ts} | saved {self.saved} rejected {self.rejected} | "
+            f"decisions {len(self.decisions)} ({accepted} accepted) fills {self.fills} settled {self.settled} | "
+            f"cash {fmt_cc(self.cash_cc)} equity {fmt_cc(self.equity_cc)} | "
+            f"open {self.open_positions} | {self.state}{err}"
+        )
 
 
 class Engine:
@@ -136,8 +159,7 @@ class Engine:
         self.markets: dict[str, Market] = {}
         self.snapshots: dict[str, TickQuote] = {}
         self.estimates: dict[str, Estimate] = store.latest_estimates()
-        self.overrides: dict[str, Estimate] = {
-            t: e for t, e in self.estimates.items() if e.source == OPERATOR_SOURCE}
+        self.overrides: dict[str, Estimate] = {t: e for t, e in self.estimates.items() if e.source == OPERATOR_SOURCE}
         self.recent_decisions: deque[TradeDecision] = deque(maxlen=200)
         self.quote_history: dict[str, deque[TickQuote]] = {}
         self.equity_series: deque[int] = deque(store.recent_equity(500), maxlen=500)
@@ -156,14 +178,21 @@ class Engine:
         #: with its fetch time (``hold_quotes``); None: every new quote is written in its tick.
         self._unwritten: dict[str, tuple[TickQuote, int]] | None = None
         with store.atomic():
-            if store.append_ledger([LedgerEntry(ts=source.now_ms(), kind=Kind.DEPOSIT,
-                                                amount_cc=config.bankroll_cc, key="deposit:initial")]):
+            if store.append_ledger(
+                [
+                    LedgerEntry(
+                        ts=source.now_ms(), kind=Kind.DEPOSIT, amount_cc=config.bankroll_cc, key="deposit:initial"
+                    )
+                ]
+            ):
                 store.add_event(source.now_ms(), "deposit", f"{config.bankroll_cc} cc")
         self.account: Account = store.account()
         self.tick_count = int(store.control(Control.TICK_COUNT) or 0)
-        self.flags = Flags(kill=bool(store.control(Control.KILL_SWITCH)),
-                           kill_reason=str(store.control(Control.KILL_REASON) or ""),
-                           paused=bool(store.control(Control.PAUSED)))
+        self.flags = Flags(
+            kill=bool(store.control(Control.KILL_SWITCH)),
+            kill_reason=str(store.control(Control.KILL_REASON) or ""),
+            paused=bool(store.control(Control.PAUSED)),
+        )
 
     # -- flags: the one thing another thread may touch ------------------------------------
     def _set_flags(self, **changes: bool | str) -> Flags:
@@ -249,8 +278,13 @@ class Engine:
         self.want_paused(paused)
         self.execute(Pause() if paused else Resume())
 
-    _TICK_CONTROLS = (Control.KILL_SWITCH, Control.KILL_REASON, Control.DAY, Control.DAY_START_EQUITY,
-                      Control.DAILY_STOP_DAY)
+    _TICK_CONTROLS = (
+        Control.KILL_SWITCH,
+        Control.KILL_REASON,
+        Control.DAY,
+        Control.DAY_START_EQUITY,
+        Control.DAILY_STOP_DAY,
+    )
 
     def _load_controls(self, now: int) -> None:
         """Read the control state once per tick (one query, not one per decision), after
@@ -369,8 +403,15 @@ class Engine:
                     settled += before - len(self.account.positions)
                 self._apply(settlement_fixes(self.account, m, now))
             if m.ticker in self.settled:  # done (disputed too, until its result is final): the DB keeps it
-                for per_market in (self.snapshots, self.quote_history, self.markets, self._market_cache, self._fees_of,
-                                   self.estimates, self.overrides):
+                for per_market in (
+                    self.snapshots,
+                    self.quote_history,
+                    self.markets,
+                    self._market_cache,
+                    self._fees_of,
+                    self.estimates,
+                    self.overrides,
+                ):
                     per_market.pop(m.ticker, None)
         # a position that outlived its market's settlement (older versions bought settled markets again)
         for t in self.account.tickers_held() & self.settled:
@@ -420,9 +461,19 @@ class Engine:
         self.store.set_controls(self._checkpoint())
         eq = self.equity()
         self.store.insert_tick(
-            tick=self.tick_count, ts=now, wall_ms=wall, saved=saved, rejected=rejected,
-            decisions=len(decisions), fills=fills, settled=settled, errors=len(batch.errors),
-            latency_ms=round(fetch_ms, 2), cash_cc=self.account.cash_cc, equity_cc=eq)
+            tick=self.tick_count,
+            ts=now,
+            wall_ms=wall,
+            saved=saved,
+            rejected=rejected,
+            decisions=len(decisions),
+            fills=fills,
+            settled=settled,
+            errors=len(batch.errors),
+            latency_ms=round(fetch_ms, 2),
+            cash_cc=self.account.cash_cc,
+            equity_cc=eq,
+        )
         self.recent_decisions.extend(decisions)
         self.equity_series.append(eq)
         self.last_errors = tuple(batch.errors)
@@ -431,11 +482,22 @@ class Engine:
         self.last_latency_ms = fetch_ms
         self.rejected_total += rejected
         return TickReport(
-            tick=self.tick_count, ts=now, saved=saved, rejected=rejected, decisions=tuple(decisions),
-            fills=fills, settled=settled, errors=tuple(batch.errors), latency_ms=fetch_ms,
-            cash_cc=self.account.cash_cc, equity_cc=eq,
-            open_positions=self.account.open_count(), state=self._state_now(stopped),
-            notes=self.last_notes, key_refused=self.key_refused)
+            tick=self.tick_count,
+            ts=now,
+            saved=saved,
+            rejected=rejected,
+            decisions=tuple(decisions),
+            fills=fills,
+            settled=settled,
+            errors=tuple(batch.errors),
+            latency_ms=fetch_ms,
+            cash_cc=self.account.cash_cc,
+            equity_cc=eq,
+            open_positions=self.account.open_count(),
+            state=self._state_now(stopped),
+            notes=self.last_notes,
+            key_refused=self.key_refused,
+        )
 
     def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[TickQuote], int, int]:
         """Validate and persist one fetch (inside the caller's transaction)."""
@@ -448,15 +510,23 @@ class Engine:
             if row.reason is None:
                 hit = cache.get(str(row.market.get("ticker")))
                 known = hit[1] if hit is not None and hit[0] == row.market else None
-            v = (validate_row(row.market, row.snapshot, now, known, self.settled, row.quote)
-                 if row.reason is None else None)
+            v = (
+                validate_row(row.market, row.snapshot, now, known, self.settled, row.quote)
+                if row.reason is None
+                else None
+            )
             if v is not None and v.market is not None and known is None:
                 cache[v.market.ticker] = (dict(row.market), v.market)
             reason = row.reason if v is None else v.reason
             if reason is not None:
                 rejected += 1
-                self.store.insert_rejected(now, self.source.name, reason, row.raw_payload(), row.market.get("ticker")
-                                           if isinstance(row.market, dict) else "")
+                self.store.insert_rejected(
+                    now,
+                    self.source.name,
+                    reason,
+                    row.raw_payload(),
+                    row.market.get("ticker") if isinstance(row.market, dict) else "",
+                )
             if v is None:
                 continue
             if v.market is not None:
@@ -555,8 +625,9 @@ class Engine:
         self.estimates[ticker] = e
         return e
 
-    def _decide(self, s: TickQuote, now: int, eq: int, day_start: int, daily_stopped: bool,
-                held: set[str]) -> TradeDecision | None:
+    def _decide(
+        self, s: TickQuote, now: int, eq: int, day_start: int, daily_stopped: bool, held: set[str]
+    ) -> TradeDecision | None:
         """Strategy then risk gate for one snapshot of a market with a belief and no position
         (the caller skips the others); ``eq``, ``day_start``, ``daily_stopped`` and ``held``
         (the tickers with open positions) are this tick's, kept current by the caller."""
@@ -567,14 +638,27 @@ class Engine:
         if m.market_type == "scalar":
             return None  # Kakashi declines to trade scalar markets (rules.md); a held one still settles
         cfg = self.cfg
-        d = strategy.decide(s, est, eq, cfg.limits.max_loss_per_trade_pct, self._fee_terms_of(m), cfg.strategy, now,
-                            now)  # stamped now, with this tick's equity
+        d = strategy.decide(
+            s, est, eq, cfg.limits.max_loss_per_trade_pct, self._fee_terms_of(m), cfg.strategy, now, now
+        )  # stamped now, with this tick's equity
         if d is None:
             return None
         # (positional, in RiskContext's field order: one is made per decision) the kill flag is
         # read at the instant of the decision
-        ctx = RiskContext(now, self.flags.kill, daily_stopped, len(held), self.account.cash_cc, eq, day_start, m.status,
-                          m.close_ts, s.ts, s.spread(), s.has_ask_depth(d.side))
+        ctx = RiskContext(
+            now,
+            self.flags.kill,
+            daily_stopped,
+            len(held),
+            self.account.cash_cc,
+            eq,
+            day_start,
+            m.status,
+            m.close_ts,
+            s.ts,
+            s.spread(),
+            s.has_ask_depth(d.side),
+        )
         ok, reason = risk.check(d, ctx, cfg.limits)
         return d.verdict(ok, reason)
 

@@ -21,7 +21,7 @@ headless log. No Textual import here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 #: A fetch or a tick is late after this many intervals, and never sooner than ``FEW_FLOOR_MS``.
 FEW_INTERVALS = 3
@@ -89,8 +89,9 @@ def assess(hb: Heartbeat) -> Liveness:
     if hb.phase == "fetching":
         secs = age // 1000
         if age >= max(few, hb.stale_ms):
-            return Liveness(DOWN, hb.phase_since_ms, f"a fetch has been in flight {secs}s (stale limit "
-                                                     f"{hb.stale_ms // 1000}s)")
+            return Liveness(
+                DOWN, hb.phase_since_ms, f"a fetch has been in flight {secs}s (stale limit {hb.stale_ms // 1000}s)"
+            )
         if age >= few:
             return Liveness(SLOW, hb.phase_since_ms, f"a fetch has been in flight {secs}s")
     elif hb.phase == "writing" and age >= few:
@@ -115,6 +116,10 @@ class LivenessWatch:
     def line(self, now: Liveness, was: str, fmt=None) -> str:
         """What a change says in a log: ``FEED SLOW since 12:00:01: a fetch ...`` or ``feed back``."""
         if now.ok:
-            return {SLOW: "feed back: the slow fetch completed", DOWN: "feed back: the fetch completed",
-                    STALLED: "ticking again", DEAD: "engine running"}.get(was, "live")
+            return {
+                SLOW: "feed back: the slow fetch completed",
+                DOWN: "feed back: the fetch completed",
+                STALLED: "ticking again",
+                DEAD: "engine running",
+            }.get(was, "live")
         return f"{now.label(fmt)}: {now.what}"

@@ -18,16 +18,16 @@ from typing import Generic, TypeVar
 
 from kakashi_tui.adapters.beliefs import BeliefsFile, unmatched_summary
 from kakashi_tui.adapters.catalog import Recorder
-from kakashi_tui.adapters.kalshi_ws import LiveBookSource
 from kakashi_tui.adapters.kalshi import PRODUCTION_BASE, KalshiClient, KalshiSource
 from kakashi_tui.adapters.kalshi_auth import signer_from
+from kakashi_tui.adapters.kalshi_ws import LiveBookSource
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
-from kakashi_tui.adapters.store import Control, Store, now_wall_ms
-from kakashi_tui.trading.config import KakashiConfig, check_api_base
-from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.adapters.source import Source
-from kakashi_tui.trading.engine import Engine, Estimator
+from kakashi_tui.adapters.store import Control, Store, now_wall_ms
 from kakashi_tui.core.errors import ConfigError
+from kakashi_tui.core.money import fmt_cc
+from kakashi_tui.trading.config import KakashiConfig, check_api_base
+from kakashi_tui.trading.engine import Engine, Estimator
 from kakashi_tui.trading.service import TradingService
 
 T = TypeVar("T")
@@ -54,8 +54,9 @@ class Setting(Generic[T]):
     origin: str  # "command line", "environment KAKASHI_DB", "config file x.toml", "database", "default"
 
 
-def resolve(cli: T | None, env: str | None, cfg_set: bool, cfg_value: T, remembered: T | None,
-            default: T) -> Setting[T]:
+def resolve(
+    cli: T | None, env: str | None, cfg_set: bool, cfg_value: T, remembered: T | None, default: T
+) -> Setting[T]:
     """The one order: command line > environment > config file > the database > default.
     (Settings read from the environment are text: ``db`` and ``api_base``.)"""
     if cli is not None:
@@ -70,8 +71,9 @@ def resolve(cli: T | None, env: str | None, cfg_set: bool, cfg_value: T, remembe
 
 
 def api_base(opts: Options, cfg: KakashiConfig) -> str:
-    s = resolve(opts.api_base, "KAKASHI_API_BASE", cfg.kalshi.api_base is not None,
-                cfg.kalshi.api_base, None, PRODUCTION_BASE)
+    s = resolve(
+        opts.api_base, "KAKASHI_API_BASE", cfg.kalshi.api_base is not None, cfg.kalshi.api_base, None, PRODUCTION_BASE
+    )
     try:
         return check_api_base(s.value or PRODUCTION_BASE)  # (the flag and the config checked it already)
     except ValueError as e:
@@ -97,17 +99,24 @@ def resolve_sim(store: Store, opts: Options, cfg: KakashiConfig) -> SimSettings:
     a different market count or step is used, and said so."""
     remembered_seed = store.control(Control.SIM_SEED)
     asked = cfg.sim.model_fields_set
-    seed = resolve(opts.seed, None, "seed" in asked, cfg.sim.seed,
-                   remembered_seed if isinstance(remembered_seed, int) else None, cfg.sim.seed)
+    seed = resolve(
+        opts.seed,
+        None,
+        "seed" in asked,
+        cfg.sim.seed,
+        remembered_seed if isinstance(remembered_seed, int) else None,
+        cfg.sim.seed,
+    )
     if remembered_seed is not None and remembered_seed != seed.value:
-        raise ConfigError(f"{store.path} was created with --seed {remembered_seed} ({seed.origin} asks "
-                          f"{seed.value}); use that seed or another --db")
+        raise ConfigError(
+            f"{store.path} was created with --seed {remembered_seed} ({seed.origin} asks "
+            f"{seed.value}); use that seed or another --db"
+        )
     notes: list[str] = []
 
     def remembered(key: Control, name: str, asked_set: bool, asked_value: int) -> Setting[int]:
         stored = store.control(key)
-        got = resolve(None, None, asked_set, asked_value, stored if isinstance(stored, int) else None,
-                      asked_value)
+        got = resolve(None, None, asked_set, asked_value, stored if isinstance(stored, int) else None, asked_value)
         if isinstance(stored, int) and stored != got.value:
             notes.append(f"{store.path} remembers [sim] {name} = {stored}; using {got.value} from the {got.origin}")
         return got
@@ -125,10 +134,22 @@ def build_sim(store: Store, opts: Options, cfg: KakashiConfig, notes: list[str] 
     if notes is not None:
         notes.extend(st.notes)
     with store.atomic():
-        store.set_controls({Control.SIM_SEED: st.seed.value, Control.SIM_START_MS: st.start_ms,
-                            Control.SIM_MARKETS: st.markets.value, Control.SIM_STEP_MS: st.step_ms.value})
-    sim = SimExchange(seed=st.seed.value, markets=st.markets.value, start_ms=st.start_ms, step_ms=st.step_ms.value,
-                      only=frozenset(opts.tickers) if opts.tickers else None, quiet_rate=cfg.sim.quiet_rate)
+        store.set_controls(
+            {
+                Control.SIM_SEED: st.seed.value,
+                Control.SIM_START_MS: st.start_ms,
+                Control.SIM_MARKETS: st.markets.value,
+                Control.SIM_STEP_MS: st.step_ms.value,
+            }
+        )
+    sim = SimExchange(
+        seed=st.seed.value,
+        markets=st.markets.value,
+        start_ms=st.start_ms,
+        step_ms=st.step_ms.value,
+        only=frozenset(opts.tickers) if opts.tickers else None,
+        quiet_rate=cfg.sim.quiet_rate,
+    )
     sim.fast_forward(int(store.control(Control.SIM_TICK) or 0))
     return sim
 
@@ -138,8 +159,10 @@ def bankroll_note(engine: Engine, cfg: KakashiConfig) -> str | None:
     asked = cfg.engine_config().bankroll_cc
     funded = next((e.amount_cc for e in engine.store.ledger_entries() if e.key == "deposit:initial"), None)
     if "bankroll" in cfg.model_fields_set and funded is not None and funded != asked:
-        return (f"{engine.store.path} was funded with {fmt_cc(funded)}; bankroll {fmt_cc(asked)} "
-                f"from the config file applies to a new --db only")
+        return (
+            f"{engine.store.path} was funded with {fmt_cc(funded)}; bankroll {fmt_cc(asked)} "
+            f"from the config file applies to a new --db only"
+        )
     return None
 
 
@@ -148,13 +171,19 @@ def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> tuple[KalshiClient
     notice when they are half set."""
     key_id = cfg.kalshi.api_key_id.get_secret_value() if cfg.kalshi.api_key_id is not None else None
     signer, notice = signer_from(key_id, cfg.kalshi.private_key_file)
-    return KalshiClient(base_url=api_base(opts, cfg), timeout=cfg.kalshi.timeout_s,
-                        max_retries=cfg.kalshi.max_retries, backoff_base=cfg.kalshi.backoff_base_s,
-                        signer=signer, reads_per_s=cfg.kalshi.reads_per_s), notice
+    return KalshiClient(
+        base_url=api_base(opts, cfg),
+        timeout=cfg.kalshi.timeout_s,
+        max_retries=cfg.kalshi.max_retries,
+        backoff_base=cfg.kalshi.backoff_base_s,
+        signer=signer,
+        reads_per_s=cfg.kalshi.reads_per_s,
+    ), notice
 
 
-def live_books(source: KalshiSource, opts: Options, cfg: KakashiConfig,
-               beliefs: BeliefsFile | None) -> LiveBookSource | None:
+def live_books(
+    source: KalshiSource, opts: Options, cfg: KakashiConfig, beliefs: BeliefsFile | None
+) -> LiveBookSource | None:
     """With a key: the WebSocket books of the markets held, believed or named (``--ticker``) over
     the polled rows (``adapters/kalshi_ws.py``); the polled rows alone when it is not there."""
     from kakashi_tui.adapters.kalshi_ws import WS_PATH, BookFeed, LiveBookSource, ws_url_for
@@ -163,13 +192,15 @@ def live_books(source: KalshiSource, opts: Options, cfg: KakashiConfig,
     if signer is None:
         return None
     url = cfg.kalshi.ws_url or ws_url_for(api_base(opts, cfg))
-    feed = BookFeed(url, lambda: signer.headers("GET", WS_PATH), backoff_base=cfg.kalshi.backoff_base_s,
-                    record_books=opts.record)  # from the first snapshot: a recording starts rebuildable
+    feed = BookFeed(
+        url, lambda: signer.headers("GET", WS_PATH), backoff_base=cfg.kalshi.backoff_base_s, record_books=opts.record
+    )  # from the first snapshot: a recording starts rebuildable
     return LiveBookSource(source, feed)
 
 
-def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None,
-                 notes: list[str] | None = None) -> Engine:
+def build_engine(
+    opts: Options, cfg: KakashiConfig, store: Store | None = None, notes: list[str] | None = None
+) -> Engine:
     if opts.source == "sim" and (opts.series or opts.events):  # refused before any file is made
         raise ConfigError("--series and --event narrow Kalshi's listing; the simulator has neither (use --ticker)")
     store = store or Store(db_path(opts, cfg))
@@ -185,8 +216,13 @@ def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None,
             beliefs_path = opts.beliefs or cfg.kalshi.beliefs
             beliefs = BeliefsFile(beliefs_path) if beliefs_path else None
             client, notice = build_kalshi_client(opts, cfg)
-            source = KalshiSource(client, tickers=opts.tickers, series=opts.series, events=opts.events,
-                                  depth_for=(beliefs.tickers if beliefs else None))
+            source = KalshiSource(
+                client,
+                tickers=opts.tickers,
+                series=opts.series,
+                events=opts.events,
+                depth_for=(beliefs.tickers if beliefs else None),
+            )
             if notice:
                 source.notices.insert(0, notice)
             if notes is not None:  # said once, on stderr, on the desk and in the log
@@ -195,7 +231,9 @@ def build_engine(opts: Options, cfg: KakashiConfig, store: Store | None = None,
             engine = Engine(store, live or source, [beliefs] if beliefs else [], cfg.engine_config())
             source.watch_for = engine.held_tickers
             if live is not None:
-                live.watch = lambda: engine.held_tickers() | (beliefs.tickers() if beliefs else set()) | set(opts.tickers)
+                live.watch = lambda: (
+                    engine.held_tickers() | (beliefs.tickers() if beliefs else set()) | set(opts.tickers)
+                )
                 live.feed.watch(live.watch())  # subscribed before the first poll
                 live.feed.start()
             return engine
@@ -232,14 +270,22 @@ def default_interval(source: str, desk: bool) -> float:
     return 0.5 if desk else 0.0
 
 
-def build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None = None, ticks: int | None = None,
-                  desk: bool = False, view_hz: float = 4.0,
-                  log: Callable[[str], None] | None = None) -> tuple[TradingService, Callable[[], None]]:
+def build_service(
+    opts: Options,
+    cfg: KakashiConfig,
+    *,
+    interval: float | None = None,
+    ticks: int | None = None,
+    desk: bool = False,
+    view_hz: float = 4.0,
+    log: Callable[[str], None] | None = None,
+) -> tuple[TradingService, Callable[[], None]]:
     """The trading service over a freshly built engine, and the one function that closes it
     (the catalog recorder if ``opts.record``, source, then store). Settings notes are printed
     once, here."""
-    service, close, _recorder = _build_service(opts, cfg, interval=interval, ticks=ticks, desk=desk,
-                                               view_hz=view_hz, log=log)
+    service, close, _recorder = _build_service(
+        opts, cfg, interval=interval, ticks=ticks, desk=desk, view_hz=view_hz, log=log
+    )
     return service, close
 
 
@@ -251,16 +297,28 @@ def build_collector(opts: Options, cfg: KakashiConfig) -> tuple[TradingService, 
     return service, recorder, close
 
 
-def _build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None = None, ticks: int | None = None,
-                   desk: bool = False, view_hz: float = 4.0, log: Callable[[str], None] | None = None,
-                   ) -> tuple[TradingService, Callable[[], None], Recorder | None]:
+def _build_service(
+    opts: Options,
+    cfg: KakashiConfig,
+    *,
+    interval: float | None = None,
+    ticks: int | None = None,
+    desk: bool = False,
+    view_hz: float = 4.0,
+    log: Callable[[str], None] | None = None,
+) -> tuple[TradingService, Callable[[], None], Recorder | None]:
     notes: list[str] = []
     engine = build_engine(opts, cfg, notes=notes)
     for n in notes:
         warn(n)
     service = TradingService(
-        engine, interval=default_interval(opts.source, desk) if interval is None else interval, max_ticks=ticks,
-        max_consecutive_failures=cfg.engine.max_consecutive_failures, view_hz=view_hz, log=log or warn)
+        engine,
+        interval=default_interval(opts.source, desk) if interval is None else interval,
+        max_ticks=ticks,
+        max_consecutive_failures=cfg.engine.max_consecutive_failures,
+        view_hz=view_hz,
+        log=log or warn,
+    )
     service.notes = notes
     for est in engine.estimators:  # the operator hears of each beliefs re-read, refused lines first
         if isinstance(est, BeliefsFile):
@@ -295,8 +353,9 @@ def _build_service(opts: Options, cfg: KakashiConfig, *, interval: float | None 
 REPLAY_COMMIT_EVERY = 64
 
 
-def replay_service(target: str | Store, source: Source, estimator: Estimator,
-                   cfg: KakashiConfig) -> tuple[TradingService, Callable[[], None]]:
+def replay_service(
+    target: str | Store, source: Source, estimator: Estimator, cfg: KakashiConfig
+) -> tuple[TradingService, Callable[[], None]]:
     """The service over an engine fed by recorded data (``kakashi replay``, the benchmarks),
     writing into a new database (one that already holds a run is refused)."""
     store = target if isinstance(target, Store) else Store(target)
@@ -309,8 +368,9 @@ def replay_service(target: str | Store, source: Source, estimator: Estimator,
     except BaseException:
         store.close()
         raise
-    service = TradingService(engine, interval=0.0, max_consecutive_failures=cfg.engine.max_consecutive_failures,
-                             log=warn)
+    service = TradingService(
+        engine, interval=0.0, max_consecutive_failures=cfg.engine.max_consecutive_failures, log=warn
+    )
     return service, store.close
 
 

@@ -36,18 +36,39 @@ from dataclasses import dataclass
 import peewee
 
 from kakashi_tui.adapters.store import Control, Store, now_wall_ms
-
-from kakashi_tui.trading.commands import (
-    REQUEST_KINDS, Command, Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate, from_request,
-)
-from kakashi_tui.core.money import fmt_cc
-from kakashi_tui.trading.engine import Engine, TickReport
 from kakashi_tui.core.errors import ConfigError, KakashiError, StoreError
+from kakashi_tui.core.money import fmt_cc
+from kakashi_tui.trading.commands import (
+    REQUEST_KINDS,
+    Command,
+    Flatten,
+    Kill,
+    Pause,
+    Quit,
+    Rearm,
+    ReloadBeliefs,
+    Resume,
+    SetEstimate,
+    from_request,
+)
+from kakashi_tui.trading.engine import Engine, TickReport
 from kakashi_tui.trading.liveness import Heartbeat
 from kakashi_tui.trading.view import DeskView, FeedStatus, build_view, feed_status, with_flags
 
-__all__ = ["TradingService", "ServiceStats", "Command", "Pause", "Resume", "Kill", "Rearm", "Flatten",
-           "SetEstimate", "ReloadBeliefs", "Quit", "send_request"]
+__all__ = [
+    "TradingService",
+    "ServiceStats",
+    "Command",
+    "Pause",
+    "Resume",
+    "Kill",
+    "Rearm",
+    "Flatten",
+    "SetEstimate",
+    "ReloadBeliefs",
+    "Quit",
+    "send_request",
+]
 
 DEFAULT_MAX_FAILURES = 5
 RETRY_FIRST_S = 0.05  # a failed tick is retried after this long, doubling with each failure in a row
@@ -91,9 +112,17 @@ class _Pending:
 
 
 class TradingService:
-    def __init__(self, engine: Engine, *, interval: float = 0.5, max_ticks: int | None = None,
-                 max_consecutive_failures: int = DEFAULT_MAX_FAILURES, view_hz: float = 4.0,
-                 log: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        interval: float = 0.5,
+        max_ticks: int | None = None,
+        max_consecutive_failures: int = DEFAULT_MAX_FAILURES,
+        view_hz: float = 4.0,
+        log: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._engine = engine
         self._clock = clock  # wall seconds: the heartbeat's times (liveness.py)
         self.interval = interval
@@ -179,9 +208,17 @@ class TradingService:
             thread = "done" if self._done else "dead"
         else:
             thread = "done" if self._done else "running"
-        return Heartbeat(now_ms=self._wall_ms(), thread=thread, phase=phase, phase_since_ms=since, due_ms=due,
-                         last_tick_ms=self._last_tick_ms, interval_s=self.interval,
-                         stale_ms=self._engine.cfg.limits.max_quote_age_ms, died=self.died)
+        return Heartbeat(
+            now_ms=self._wall_ms(),
+            thread=thread,
+            phase=phase,
+            phase_since_ms=since,
+            due_ms=due,
+            last_tick_ms=self._last_tick_ms,
+            interval_s=self.interval,
+            stale_ms=self._engine.cfg.limits.max_quote_age_ms,
+            died=self.died,
+        )
 
     def on_view(self, listener: Callable[[DeskView], None]) -> None:
         """Call ``listener`` (from the engine's thread, or a submitter's) with each new view."""
@@ -482,18 +519,22 @@ class TradingService:
         e = self._engine
         acct = e.account
         fills = e.store.fill_count()
-        return (f"replayed {e.tick_count} ticks into {target} | fills {fills} | closed {len(acct.closed)} | "
-                f"rejected rows {e.rejected_total} | cash {fmt_cc(acct.cash_cc)} equity "
-                f"{fmt_cc(e.equity())} realised {fmt_cc(acct.realized_cc)}")
+        return (
+            f"replayed {e.tick_count} ticks into {target} | fills {fills} | closed {len(acct.closed)} | "
+            f"rejected rows {e.rejected_total} | cash {fmt_cc(acct.cash_cc)} equity "
+            f"{fmt_cc(e.equity())} realised {fmt_cc(acct.realized_cc)}"
+        )
 
     def summary(self) -> str:
         """One line for the operator when the service stops."""
         e = self._engine
         acct = e.account
         failed = f" ({self._failed} failed)" if self._failed else ""
-        return (f"stopped after {self._ticks} ticks{failed} | cash {fmt_cc(acct.cash_cc)} "
-                f"equity {fmt_cc(e.equity())} realised {fmt_cc(acct.realized_cc)} "
-                f"fees {fmt_cc(acct.fees_cc)} | open {len(acct.open_positions())} | {e.state_label()}")
+        return (
+            f"stopped after {self._ticks} ticks{failed} | cash {fmt_cc(acct.cash_cc)} "
+            f"equity {fmt_cc(e.equity())} realised {fmt_cc(acct.realized_cc)} "
+            f"fees {fmt_cc(acct.fees_cc)} | open {len(acct.open_positions())} | {e.state_label()}"
+        )
 
 
 # -- other processes ---------------------------------------------------------------------------

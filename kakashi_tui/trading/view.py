@@ -7,17 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from decimal import Decimal
-
-from kakashi_tui.core.ledger import Closed, mark_cc
-from kakashi_tui.core import risk
-from kakashi_tui.core.models import Market, Side, TickQuote, TradeDecision
-from kakashi_tui.core.risk import daily_cap_cc
 from typing import TYPE_CHECKING
 
-from kakashi_tui.trading.engine import run_state
+from kakashi_tui.core import risk
+from kakashi_tui.core.ledger import Closed, mark_cc
+from kakashi_tui.core.models import Market, Side, TickQuote, TradeDecision
+from kakashi_tui.core.money import fmt_cc
+from kakashi_tui.core.risk import daily_cap_cc
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.strategy import pick_side, side_evs
-from kakashi_tui.core.money import fmt_cc
+from kakashi_tui.trading.engine import run_state
 
 if TYPE_CHECKING:
     from kakashi_tui.trading.engine import Engine
@@ -139,10 +138,19 @@ def _level(used: int, limit: int) -> str:
 
 #: The risk gate's refusals, in a word for the Signal column (the log keeps the full reason).
 GATE_LABELS = {
-    risk.KILL_SWITCH: "halted", risk.DAILY_STOP: "cap", risk.MARKET_NOT_OPEN: "closed", risk.MARKET_CLOSED: "closed",
-    risk.STALE_QUOTE: "stale", risk.WIDE_SPREAD: "spread", risk.NO_SPREAD: "spread",
-    risk.MAX_POSITIONS: "max pos", risk.ZERO_SIZE: "size", risk.PER_TRADE_CAP: "size", risk.DAILY_HEADROOM: "cap",
-    risk.NO_CASH: "cash", risk.NO_DEPTH: "no book",
+    risk.KILL_SWITCH: "halted",
+    risk.DAILY_STOP: "cap",
+    risk.MARKET_NOT_OPEN: "closed",
+    risk.MARKET_CLOSED: "closed",
+    risk.STALE_QUOTE: "stale",
+    risk.WIDE_SPREAD: "spread",
+    risk.NO_SPREAD: "spread",
+    risk.MAX_POSITIONS: "max pos",
+    risk.ZERO_SIZE: "size",
+    risk.PER_TRADE_CAP: "size",
+    risk.DAILY_HEADROOM: "cap",
+    risk.NO_CASH: "cash",
+    risk.NO_DEPTH: "no book",
 }
 _HAS_SUBTITLE = "subtitle" in Market.model_fields  # a pydantic miss costs ~10 µs a market per view
 
@@ -167,7 +175,9 @@ def gate_signal(decision: TradeDecision | None, paused: bool) -> str:
 
 
 def _kill_line(killed: bool, reason: str) -> RiskLine:
-    return RiskLine("Kill switch", "THROWN" if killed else "armed", reason if killed else "", "error" if killed else "ok")
+    return RiskLine(
+        "Kill switch", "THROWN" if killed else "armed", reason if killed else "", "error" if killed else "ok"
+    )
 
 
 def build_view(engine: Engine, focus: str | None = None) -> DeskView:
@@ -190,8 +200,7 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
         m = engine.markets.get(t)
         est = engine.estimates.get(t)
         terms = engine.fee_terms(t)
-        evs: dict[Side, Decimal | None] = (side_evs(s, est.p_hat, terms, now) if est
-                                           else {Side.YES: None, Side.NO: None})
+        evs: dict[Side, Decimal | None] = side_evs(s, est.p_hat, terms, now) if est else {Side.YES: None, Side.NO: None}
         if t in held:
             signal = "HELD"
         elif s.quiet:
@@ -201,28 +210,50 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
             signal = gate_signal(engine._decide(s, now, equity, day_start, stopped, held), flags.paused)
         else:
             signal = ""
-        lines.append(MarketLine(
-            ticker=t, title=market_title(m), bid=s.yes_bid, ask=s.yes_ask, last=s.last,
-            p_hat=est.p_hat if est else None, p_source=est.source if est else "",
-            ev_yes=evs[Side.YES], ev_no=evs[Side.NO], signal=signal, age_ms=max(0, now - s.ts),
-            close_ts=m.close_ts if m else None, status=m.status.value if m else "",
-            fee_multiplier=terms.coefficient))
+        lines.append(
+            MarketLine(
+                ticker=t,
+                title=market_title(m),
+                bid=s.yes_bid,
+                ask=s.yes_ask,
+                last=s.last,
+                p_hat=est.p_hat if est else None,
+                p_source=est.source if est else "",
+                ev_yes=evs[Side.YES],
+                ev_no=evs[Side.NO],
+                signal=signal,
+                age_ms=max(0, now - s.ts),
+                close_ts=m.close_ts if m else None,
+                status=m.status.value if m else "",
+                fee_multiplier=terms.coefficient,
+            )
+        )
     positions = []
     for p in acct.open_positions():
         m = engine.markets.get(p.ticker)
-        positions.append(PositionLine(
-            ticker=p.ticker, side=p.side, contracts=p.contracts, avg_price=p.avg_price,
-            mark_cc=mark_cc(p, engine.snapshots.get(p.ticker), engine.fee_terms(p.ticker), now),
-            cost_cc=p.cost_cc,
-            close_in_ms=(m.close_ts - now) if m and m.close_ts else None))
+        positions.append(
+            PositionLine(
+                ticker=p.ticker,
+                side=p.side,
+                contracts=p.contracts,
+                avg_price=p.avg_price,
+                mark_cc=mark_cc(p, engine.snapshots.get(p.ticker), engine.fee_terms(p.ticker), now),
+                cost_cc=p.cost_cc,
+                close_in_ms=(m.close_ts - now) if m and m.close_ts else None,
+            )
+        )
     unreal = sum(pl.upnl_cc for pl in positions)
     today = equity - day_start
     dcap = daily_cap_cc(day_start, limits.daily_loss_cap_pct)
     loss = max(0, -today)
     ptc = per_trade_cap_cc(equity, limits.max_loss_per_trade_pct)
     risk = (
-        RiskLine("Open positions", str(len(positions)), str(limits.max_open_positions),
-                 _level(len(positions), limits.max_open_positions)),
+        RiskLine(
+            "Open positions",
+            str(len(positions)),
+            str(limits.max_open_positions),
+            _level(len(positions), limits.max_open_positions),
+        ),
         RiskLine("Today's loss", fmt_cc(loss), fmt_cc(dcap), "error" if stopped else _level(loss, dcap)),
         RiskLine("Per-trade cap", fmt_cc(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
         _kill_line(flags.kill, flags.kill_reason),
@@ -230,15 +261,38 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
     state, kind = run_state(flags.kill, flags.kill_reason, stopped, flags.paused)
     books = {t: tuple(h) for t, h in engine.quote_history.items() if focus is None or t == focus}
     return DeskView(
-        source=engine.source.name, state=state, state_kind=kind, tick=engine.tick_count, clock_ms=now,
-        latency_ms=engine.last_latency_ms, feed_errors=engine.last_errors, rejected_total=engine.rejected_total,
-        markets=tuple(lines), books=books, decisions=tuple(list(engine.recent_decisions)[-60:]),
-        positions=tuple(positions), history=tuple(acct.closed[-30:]), cash_cc=acct.cash_cc,
-        equity_cc=equity, realized_cc=acct.realized_cc, unrealized_cc=unreal, today_pnl_cc=today,
-        fees_cc=acct.fees_cc, equity_series=tuple(engine.equity_series), risk=risk, killed=flags.kill,
-        paused=flags.paused, daily_stopped=stopped, edge_threshold=edge, max_quote_age_ms=limits.max_quote_age_ms,
-        max_spread=limits.max_spread, daily_cap_cc=dcap, feed=feed_status(engine.source),
-        feed_notes=engine.last_notes, key_refused=engine.key_refused)
+        source=engine.source.name,
+        state=state,
+        state_kind=kind,
+        tick=engine.tick_count,
+        clock_ms=now,
+        latency_ms=engine.last_latency_ms,
+        feed_errors=engine.last_errors,
+        rejected_total=engine.rejected_total,
+        markets=tuple(lines),
+        books=books,
+        decisions=tuple(list(engine.recent_decisions)[-60:]),
+        positions=tuple(positions),
+        history=tuple(acct.closed[-30:]),
+        cash_cc=acct.cash_cc,
+        equity_cc=equity,
+        realized_cc=acct.realized_cc,
+        unrealized_cc=unreal,
+        today_pnl_cc=today,
+        fees_cc=acct.fees_cc,
+        equity_series=tuple(engine.equity_series),
+        risk=risk,
+        killed=flags.kill,
+        paused=flags.paused,
+        daily_stopped=stopped,
+        edge_threshold=edge,
+        max_quote_age_ms=limits.max_quote_age_ms,
+        max_spread=limits.max_spread,
+        daily_cap_cc=dcap,
+        feed=feed_status(engine.source),
+        feed_notes=engine.last_notes,
+        key_refused=engine.key_refused,
+    )
 
 
 def with_flags(v: DeskView, killed: bool, kill_reason: str, paused: bool) -> DeskView:

@@ -6,11 +6,11 @@ import pytest
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import Store
-from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.core.models import Estimate
+from kakashi_tui.frontends.desk.app import KakashiApp
+from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.engine import Engine
 from kakashi_tui.trading.service import TradingService
-from kakashi_tui.frontends.desk.app import KakashiApp
 from tests.conftest import SIM_START_MS, make_engine
 
 FIXED_WALL = SIM_START_MS / 1000 + 3600  # exports are stamped with this "wall clock"
@@ -28,8 +28,15 @@ def desk_app(engine, tmp_path, interval: float = 0.5, ticks: int | None = None, 
     """The desk over a service that owns ``engine`` (tests step it by hand unless autostart)."""
     kw.setdefault("autostart", False)
     service = TradingService(engine, interval=interval, max_ticks=ticks)
-    return KakashiApp(service, reports_dir=tmp_path / "reports", theme="textual-dark", cursor_blink=False,
-                      animations=False, clock=lambda: FIXED_WALL, **kw)
+    return KakashiApp(
+        service,
+        reports_dir=tmp_path / "reports",
+        theme="textual-dark",
+        cursor_blink=False,
+        animations=False,
+        clock=lambda: FIXED_WALL,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -74,16 +81,37 @@ class KalshiShaped:
         rows = []
         for i, (t, title, bid, ask, _p) in enumerate(KALSHI_MARKETS):
             wiggle = Decimal((self.n + i) % 3 - 1) / 100
-            market = {"ticker": t, "title": title, "series": t.split("-")[0], "event_ticker": t.rsplit("-", 1)[0],
-                      "status": "open", "open_ts": SIM_START_MS - 86_400_000,
-                      "close_ts": SIM_START_MS + (2 + i) * 86_400_000, "result": None}
+            market = {
+                "ticker": t,
+                "title": title,
+                "series": t.split("-")[0],
+                "event_ticker": t.rsplit("-", 1)[0],
+                "status": "open",
+                "open_ts": SIM_START_MS - 86_400_000,
+                "close_ts": SIM_START_MS + (2 + i) * 86_400_000,
+                "result": None,
+            }
             b, a = Decimal(bid) + wiggle, Decimal(ask) + wiggle
-            snap = {"ticker": t, "ts": self.t, "yes_bid": b, "yes_ask": a, "last": b, "volume": 1000 * (i + 1),
-                    "yes_bids": [{"price": b, "qty": 50}], "no_bids": [{"price": 1 - a, "qty": 40}]}
+            snap = {
+                "ticker": t,
+                "ts": self.t,
+                "yes_bid": b,
+                "yes_ask": a,
+                "last": b,
+                "volume": 1000 * (i + 1),
+                "yes_bids": [{"price": b, "qty": 50}],
+                "no_bids": [{"price": 1 - a, "qty": 40}],
+            }
             rows.append(RawRow(market=market, snapshot=snap, payload={"ticker": t, "yes_bid_dollars": str(b)}))
         bad = {"ticker": "KXHIGHNY-26NOV27-T55", "yes_bid_dollars": "1.7000"}
-        rows.append(RawRow(market={"ticker": "KXHIGHNY-26NOV27-T55"}, snapshot=None, payload=bad,
-                           reason="yes_bid_dollars 1.7000 is outside [0, 1]"))
+        rows.append(
+            RawRow(
+                market={"ticker": "KXHIGHNY-26NOV27-T55"},
+                snapshot=None,
+                payload=bad,
+                reason="yes_bid_dollars 1.7000 is outside [0, 1]",
+            )
+        )
         return FetchBatch(rows=rows, latency_ms=12.0)
 
     def close(self) -> None:

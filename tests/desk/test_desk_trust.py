@@ -11,15 +11,28 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kakashi_tui.adapters import alerts as al
-from kakashi_tui.trading.engine import utc_day
-from kakashi_tui.frontends.logfile import OperatorLog
-from kakashi_tui.trading.service import send_request
 from kakashi_tui.frontends.desk.screens import (
-    ConfirmScreen, EstimateScreen, HelpScreen, MarketScreen, RejectedScreen, parse_p_hat,
+    ConfirmScreen,
+    EstimateScreen,
+    HelpScreen,
+    MarketScreen,
+    RejectedScreen,
+    parse_p_hat,
 )
 from kakashi_tui.frontends.desk.widgets import (
-    MARKET_COLUMNS, TICKER_MAX, DecisionLog, LogEntry, MarketsTable, StatusBar, ev_cell, fmt_clock, layout_columns,
+    MARKET_COLUMNS,
+    TICKER_MAX,
+    DecisionLog,
+    LogEntry,
+    MarketsTable,
+    StatusBar,
+    ev_cell,
+    fmt_clock,
+    layout_columns,
 )
+from kakashi_tui.frontends.logfile import OperatorLog
+from kakashi_tui.trading.engine import utc_day
+from kakashi_tui.trading.service import send_request
 from tests.desk.conftest import KALSHI_MARKETS, desk_app, kalshi_engine
 from tests.desk.test_pilot import wait_for
 
@@ -62,12 +75,25 @@ async def test_enter_cancels_flatten_rearm_and_quit(engine, tmp_path):
 
 
 # -- 1. nothing typed crashes the desk ---------------------------------------------------------
-@pytest.mark.parametrize("text, error", [
-    ("nan", "finite"), ("NaN", "finite"), ("sNaN", "finite"), ("inf", "finite"), ("-Infinity", "finite"),
-    ("1.7", "strictly between 0 and 1"), ("0", "strictly between"), ("1", "strictly between"),
-    ("-0.2", "strictly between"), ("abc", "not a number"), ("0.5.5", "not a number"), ("", "type a probability"),
-    ("0.123456", "4 decimal places"), ("9" * 40, "too long"),
-])
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ("nan", "finite"),
+        ("NaN", "finite"),
+        ("sNaN", "finite"),
+        ("inf", "finite"),
+        ("-Infinity", "finite"),
+        ("1.7", "strictly between 0 and 1"),
+        ("0", "strictly between"),
+        ("1", "strictly between"),
+        ("-0.2", "strictly between"),
+        ("abc", "not a number"),
+        ("0.5.5", "not a number"),
+        ("", "type a probability"),
+        ("0.123456", "4 decimal places"),
+        ("9" * 40, "too long"),
+    ],
+)
 def test_p_hat_parser_refuses_with_a_reason(text, error):
     out = parse_p_hat(text)
     assert isinstance(out, str) and error in out
@@ -339,7 +365,6 @@ def test_clock_is_labelled_sim_or_wall_and_zoned():
     assert fmt_clock(1_767_571_200_000, "replay:x.jsonl").startswith("replay ")
 
 
-
 def test_clock_in_the_operators_zone_says_which(monkeypatch):
     import time
 
@@ -491,8 +516,9 @@ def test_gate_labels_cover_every_refusal():
     from kakashi_tui.core import risk
     from kakashi_tui.trading.view import GATE_LABELS
 
-    reasons = {v for k, v in vars(risk).items()
-               if k.isupper() and isinstance(v, str) and not k.startswith(("HARD", "ROUND"))}
+    reasons = {
+        v for k, v in vars(risk).items() if k.isupper() and isinstance(v, str) and not k.startswith(("HARD", "ROUND"))
+    }
     assert reasons <= set(GATE_LABELS), reasons - set(GATE_LABELS)
 
 

@@ -12,19 +12,25 @@ import pytest
 from textual.screen import ModalScreen
 
 from kakashi_tui.adapters import alerts as al
-from kakashi_tui.trading import liveness as lv
-from kakashi_tui.adapters.store import Store
 from kakashi_tui.adapters.alerts import FeedWatch
+from kakashi_tui.adapters.store import Store
 from kakashi_tui.frontends.cli.main import _feed_changes, _liveness_lines
+from kakashi_tui.frontends.desk import app as app_module
+from kakashi_tui.frontends.desk.app import KakashiApp
+from kakashi_tui.frontends.desk.widgets import (
+    BankrollPanel,
+    DecisionLog,
+    EquityChart,
+    MarketDetail,
+    PositionsPanel,
+    RiskPanel,
+    StatusBar,
+)
+from kakashi_tui.trading import liveness as lv
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.engine import Engine
 from kakashi_tui.trading.liveness import Heartbeat, assess
 from kakashi_tui.trading.service import TradingService
-from kakashi_tui.frontends.desk import app as app_module
-from kakashi_tui.frontends.desk.app import KakashiApp
-from kakashi_tui.frontends.desk.widgets import (
-    BankrollPanel, DecisionLog, EquityChart, MarketDetail, PositionsPanel, RiskPanel, StatusBar,
-)
 from tests.desk.conftest import Beliefs, KalshiShaped, desk_app
 from tests.desk.test_pilot import wait_for
 
@@ -57,8 +63,15 @@ async def test_panels_keep_moving_after_every_dialog_closes(engine, tmp_path):
     while a dialog was on top lived on that dialog's screen and died with it, and the panels
     stopped for good while the status line kept ticking (4 times in 6 after r, y)."""
     app = desk_app(engine, tmp_path, autostart=True, interval=0.25)
-    dialogs = [(("question_mark",), "escape"), (("b",), "escape"), (("x",), "escape"),
-               (("enter",), "escape"), (("f",), "n"), (("k", "r"), "y"), (("q",), "n")]
+    dialogs = [
+        (("question_mark",), "escape"),
+        (("b",), "escape"),
+        (("x",), "escape"),
+        (("enter",), "escape"),
+        (("f",), "n"),
+        (("k", "r"), "y"),
+        (("q",), "n"),
+    ]
     async with app.run_test(size=SIZE) as pilot:
         assert await wait_for(pilot, lambda: app.view is not None and app.view.tick > 42)
         opened = 0
@@ -104,26 +117,37 @@ class FakeWall:
 
 
 def hb(phase="fetching", since=0, now=0, due=None, thread="running", interval=0.5, stale=30_000, last=None):
-    return Heartbeat(now_ms=now, thread=thread, phase=phase, phase_since_ms=since, due_ms=due, last_tick_ms=last,
-                     interval_s=interval, stale_ms=stale)
+    return Heartbeat(
+        now_ms=now,
+        thread=thread,
+        phase=phase,
+        phase_since_ms=since,
+        due_ms=due,
+        last_tick_ms=last,
+        interval_s=interval,
+        stale_ms=stale,
+    )
 
 
-@pytest.mark.parametrize("beat, level, since", [
-    (hb(now=2_999), lv.OK, None),  # a few intervals, never under 3 s
-    (hb(now=3_000), lv.SLOW, 0),
-    (hb(now=29_999), lv.SLOW, 0),
-    (hb(now=30_000), lv.DOWN, 0),  # the stale-quote limit: no quote it brings would be tradable
-    (hb(since=5_000, now=64_999, interval=20), lv.OK, None),  # 3 intervals of 20 s: late at 60 s,
-    (hb(since=5_000, now=65_000, interval=20), lv.DOWN, 5_000),  # past the stale limit already
-    (hb(phase="writing", now=2_000), lv.OK, None),
-    (hb(phase="writing", since=1_000, now=4_000), lv.STALLED, 1_000),
-    (hb(phase="waiting", due=10_000, now=12_999), lv.OK, None),
-    (hb(phase="waiting", due=10_000, now=13_000), lv.STALLED, 10_000),  # due, and no tick since
-    (hb(thread="dead", since=7_000, now=8_000), lv.DEAD, 7_000),
-    (hb(thread="done", now=99_000), lv.OK, None),  # max ticks reached: nothing is expected
-    (hb(thread="stopped", now=99_000), lv.OK, None),
-    (hb(thread="not started", now=99_000), lv.OK, None),
-])
+@pytest.mark.parametrize(
+    "beat, level, since",
+    [
+        (hb(now=2_999), lv.OK, None),  # a few intervals, never under 3 s
+        (hb(now=3_000), lv.SLOW, 0),
+        (hb(now=29_999), lv.SLOW, 0),
+        (hb(now=30_000), lv.DOWN, 0),  # the stale-quote limit: no quote it brings would be tradable
+        (hb(since=5_000, now=64_999, interval=20), lv.OK, None),  # 3 intervals of 20 s: late at 60 s,
+        (hb(since=5_000, now=65_000, interval=20), lv.DOWN, 5_000),  # past the stale limit already
+        (hb(phase="writing", now=2_000), lv.OK, None),
+        (hb(phase="writing", since=1_000, now=4_000), lv.STALLED, 1_000),
+        (hb(phase="waiting", due=10_000, now=12_999), lv.OK, None),
+        (hb(phase="waiting", due=10_000, now=13_000), lv.STALLED, 10_000),  # due, and no tick since
+        (hb(thread="dead", since=7_000, now=8_000), lv.DEAD, 7_000),
+        (hb(thread="done", now=99_000), lv.OK, None),  # max ticks reached: nothing is expected
+        (hb(thread="stopped", now=99_000), lv.OK, None),
+        (hb(thread="not started", now=99_000), lv.OK, None),
+    ],
+)
 def test_liveness_is_judged_from_the_heartbeat(beat, level, since):
     got = assess(beat)
     assert (got.level, got.since_ms) == (level, since)
@@ -212,8 +236,9 @@ async def test_the_desk_says_feed_slow_then_down_at_once_and_alerts(tmp_path, mo
 
 
 def test_headless_prints_a_line_when_liveness_changes(tmp_path):
-    beats = iter([hb(now=1_000), hb(now=4_000), hb(now=5_000), hb(now=31_000),
-                  hb(phase="waiting", now=32_000, due=32_500)])
+    beats = iter(
+        [hb(now=1_000), hb(now=4_000), hb(now=5_000), hb(now=31_000), hb(phase="waiting", now=32_000, due=32_500)]
+    )
     service = SimpleNamespace(heartbeat=lambda: next(beats))
     out = io.StringIO()
     check = _liveness_lines(service, out)
@@ -255,13 +280,14 @@ async def test_the_desk_says_key_refused_with_the_reason_and_alerts_once(tmp_pat
     src = KeyTrouble()
     engine = Engine(Store(tmp_path / "k.db"), src, [Beliefs()], KakashiConfig().engine_config())
     service = TradingService(engine, interval=0.5)
-    app = KakashiApp(service, reports_dir=tmp_path / "reports", cursor_blink=False, animations=False,
-                     autostart=False)
+    app = KakashiApp(service, reports_dir=tmp_path / "reports", cursor_blink=False, animations=False, autostart=False)
     try:
         async with app.run_test(size=SIZE) as pilot:
             src.refused = REFUSAL
-            src.notes = ("series and fees looked up one by one instead: HTTP 404 on GET /series",
-                         "series or fees of 312 markets not looked up yet")
+            src.notes = (
+                "series and fees looked up one by one instead: HTTP 404 on GET /series",
+                "series or fees of 312 markets not looked up yet",
+            )
             for _ in range(3):
                 service.step()
                 app.refresh_view()

@@ -10,7 +10,13 @@ from kakashi_tui.adapters.store import FillRow
 from kakashi_tui.core import risk
 from kakashi_tui.frontends.desk.screens import ConfirmScreen, EstimateScreen, HelpScreen, ReportScreen
 from kakashi_tui.frontends.desk.widgets import (
-    BankrollPanel, DecisionLog, MarketDetail, MarketsTable, PositionsPanel, RiskPanel, StatusBar,
+    BankrollPanel,
+    DecisionLog,
+    MarketDetail,
+    MarketsTable,
+    PositionsPanel,
+    RiskPanel,
+    StatusBar,
 )
 from tests.desk.conftest import desk_app
 
@@ -141,8 +147,10 @@ async def test_sort_cycles_modes(engine, tmp_path):
         assert table.sort_mode == "ticker"
         await pilot.press("s")
         assert table.sort_mode == "edge"
-        edges = [max(e for e in (m.ev_yes, m.ev_no) if e is not None) for m in
-                 sorted(app.view.markets, key=lambda m: table.ordered_keys.index(m.ticker))]
+        edges = [
+            max(e for e in (m.ev_yes, m.ev_no) if e is not None)
+            for m in sorted(app.view.markets, key=lambda m: table.ordered_keys.index(m.ticker))
+        ]
         assert edges == sorted(edges, reverse=True)
 
 
@@ -222,12 +230,14 @@ async def test_failed_ticks_are_noted_then_halt_trading_visibly(engine, tmp_path
 
 
 async def test_markets_table_keys_scroll_and_drive_the_detail(tmp_path):
+    from kakashi_tui.frontends.desk.widgets import MarketDetail
     from kakashi_tui.trading.config import KakashiConfig, SimSection
     from kakashi_tui.trading.runtime import Options, build_engine
-    from kakashi_tui.frontends.desk.widgets import MarketDetail
 
-    e = build_engine(Options(source="sim", db=str(tmp_path / "k.db"), seed=5, sim_start_ms=1_767_571_200_000),
-                     KakashiConfig(sim=SimSection(markets=80)))
+    e = build_engine(
+        Options(source="sim", db=str(tmp_path / "k.db"), seed=5, sim_start_ms=1_767_571_200_000),
+        KakashiConfig(sim=SimSection(markets=80)),
+    )
     e.tick()
     app = desk_app(e, tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -138,6 +138,7 @@ def test_market_detail_screen(snap_compare, app_factory, size):
 
 def test_key_refused(snap_compare, app_factory):
     """#19 item 10: a refused key is on the status line, with Kalshi's reason where there is room."""
+
     def refuse(e):
         e.key_refused = "Kalshi refused the request (HTTP 401 on GET /markets/orderbooks): API key revoked"
 

@@ -24,11 +24,12 @@ def wait_for(cond: Callable[[], Any], timeout: float = 15.0, step: Callable[[], 
 
 
 @contextmanager
-def signed_loopback(tmp_path, monkeypatch, tickers: tuple[str, ...], interval: float = 0.01,
-                    **catalog: Any) -> Iterator[tuple[FakeKalshiWS, Any]]:
+def signed_loopback(
+    tmp_path, monkeypatch, tickers: tuple[str, ...], interval: float = 0.01, **catalog: Any
+) -> Iterator[tuple[FakeKalshiWS, Any]]:
     """(the WebSocket server, a KakashiConfig pointing at both servers)."""
-    from kakashi_tui.trading.config import CatalogSection, KakashiConfig, KalshiSection
     from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, make_test_key
+    from kakashi_tui.trading.config import CatalogSection, KakashiConfig, KalshiSection
 
     key_path, pub = make_test_key(tmp_path)
     ws = FakeKalshiWS(tickers, interval=interval)
@@ -38,7 +39,12 @@ def signed_loopback(tmp_path, monkeypatch, tickers: tuple[str, ...], interval: f
     monkeypatch.setenv("KAKASHI_KALSHI_KEY_FILE", key_path)
     try:
         with FakeKalshiServer(FakeKalshi.with_markets(4, public_key=pub, key_id="ws-key")) as rest:
-            yield ws, KakashiConfig(kalshi=KalshiSection(api_base=rest.base_url, ws_url=ws.url, backoff_base_s=0.02,
-                                                         timeout_s=2.0), catalog=CatalogSection(**catalog))
+            yield (
+                ws,
+                KakashiConfig(
+                    kalshi=KalshiSection(api_base=rest.base_url, ws_url=ws.url, backoff_base_s=0.02, timeout_s=2.0),
+                    catalog=CatalogSection(**catalog),
+                ),
+            )
     finally:
         ws.stop()

@@ -9,7 +9,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from kakashi_tui.adapters.alerts import (
-    DAILY_STOP, FEED_DOWN, Alerter, FeedWatch, Webhook, check_webhook_url,
+    DAILY_STOP,
+    FEED_DOWN,
+    Alerter,
+    FeedWatch,
+    Webhook,
+    check_webhook_url,
 )
 from kakashi_tui.frontends.logfile import OperatorLog, default_log_path
 
@@ -56,12 +61,19 @@ def test_log_writes_nothing_to_the_terminal(tmp_path, capsys):
     assert out.out == "" and out.err == ""
 
 
-@pytest.mark.parametrize("url, ok", [
-    ("https://ntfy.sh/my-desk", True), ("http://127.0.0.1:8080/hook", True),
-    ("https://hooks.slack.com/services/T/B/X", True),
-    ("https://api.elections.kalshi.com/trade-api/v2", False), ("https://kalshi.com/x", False),
-    ("https://user:secret@ntfy.sh/x", False), ("ftp://example.com/x", False), ("not a url", False),
-])
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("https://ntfy.sh/my-desk", True),
+        ("http://127.0.0.1:8080/hook", True),
+        ("https://hooks.slack.com/services/T/B/X", True),
+        ("https://api.elections.kalshi.com/trade-api/v2", False),
+        ("https://kalshi.com/x", False),
+        ("https://user:secret@ntfy.sh/x", False),
+        ("ftp://example.com/x", False),
+        ("not a url", False),
+    ],
+)
 def test_webhook_urls_are_checked(url, ok):
     if ok:
         assert check_webhook_url(url) == url
@@ -100,7 +112,9 @@ def test_alert_fans_out_to_log_notification_bell_and_webhook(tmp_path, hook_serv
     log = OperatorLog(tmp_path / "k.log")
     seen, bells, errors = [], [], []
     hook = Webhook(hook_server, on_error=errors.append)
-    alert = Alerter(log=log, notify=seen.append, bell=lambda: bells.append(1), webhook=hook, clock=lambda: 1_767_571_200)
+    alert = Alerter(
+        log=log, notify=seen.append, bell=lambda: bells.append(1), webhook=hook, clock=lambda: 1_767_571_200
+    )
     alert(DAILY_STOP, "daily loss cap hit: no new trades today", "error")
     hook.flush()
     alert.close()
@@ -108,8 +122,14 @@ def test_alert_fans_out_to_log_notification_bell_and_webhook(tmp_path, hook_serv
     assert [a.kind for a in seen] == [DAILY_STOP] and bells == [1] and errors == []
     ctype, body = _Hook.received[0]
     assert ctype == "application/json"
-    assert body == {"source": "kakashi", "paper": True, "kind": "daily_stop", "severity": "error",
-                    "message": "daily loss cap hit: no new trades today", "ts": "2026-01-05T00:00:00Z"}
+    assert body == {
+        "source": "kakashi",
+        "paper": True,
+        "kind": "daily_stop",
+        "severity": "error",
+        "message": "daily loss cap hit: no new trades today",
+        "ts": "2026-01-05T00:00:00Z",
+    }
     assert "ALERT    daily_stop: daily loss cap hit" in (tmp_path / "k.log").read_text()
 
 

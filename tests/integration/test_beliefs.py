@@ -16,12 +16,15 @@ def test_toml_and_csv(tmp_path):
     assert load_beliefs(c) == {"KXA": D("0.62"), "KXB": D("0.3")}
 
 
-@pytest.mark.parametrize("name, text, fragment", [
-    ("b.toml", "[beliefs]\nKXA = 1.5\n", "b.toml:2: KXA: p_hat must be strictly between 0 and 1"),
-    ("b.toml", "[beliefs\n", "b.toml:1: not 'ticker = p_hat'"),
-    ("b.csv", "KXA\n", "b.csv:1: KXA: expected 'ticker,p_hat'"),
-    ("b.csv", "KXA,abc\n", "b.csv:1: KXA: p_hat is not a number"),
-])
+@pytest.mark.parametrize(
+    "name, text, fragment",
+    [
+        ("b.toml", "[beliefs]\nKXA = 1.5\n", "b.toml:2: KXA: p_hat must be strictly between 0 and 1"),
+        ("b.toml", "[beliefs\n", "b.toml:1: not 'ticker = p_hat'"),
+        ("b.csv", "KXA\n", "b.csv:1: KXA: expected 'ticker,p_hat'"),
+        ("b.csv", "KXA,abc\n", "b.csv:1: KXA: p_hat is not a number"),
+    ],
+)
 def test_bad_beliefs_are_refused(tmp_path, name, text, fragment):
     f = tmp_path / name
     f.write_text(text)
@@ -43,16 +46,17 @@ def test_reload_on_change_keeps_last_good_on_bad_edit(tmp_path):
 
 
 def test_beliefs_changes_are_stored_with_timestamps(tmp_path):
+    from kakashi_tui.adapters.source import FetchBatch
     from kakashi_tui.adapters.store import EstimateRow, Store
     from kakashi_tui.trading.engine import Engine, EngineConfig
     from tests.integration.test_engine import FakeSource, row
-    from kakashi_tui.adapters.source import FetchBatch
 
     f = tmp_path / "b.toml"
     f.write_text("[beliefs]\nT = 0.6\n")
     b = BeliefsFile(f)
     e = Engine(Store(tmp_path / "k.db"), FakeSource([FetchBatch(rows=[row()])] * 3), [b], EngineConfig())
-    e.tick(); e.tick()
+    e.tick()
+    e.tick()
     assert EstimateRow.select().count() == 1  # unchanged: stored once
     f.write_text("[beliefs]\nT = 0.65\n")
     os.utime(f, ns=(1, 10**18))

@@ -13,31 +13,46 @@ from tests.integration.loopback_ws import signed_loopback, wait_for
 
 
 def row(kind, ticker="T", side=None, price=None, delta=None, seq=None, sid=None, ts=1):
-    return {"ts": ts, "ticker": ticker, "kind": kind, "side": side, "price_e4": price, "delta_e2": delta, "seq": seq,
-            "sid": sid}
+    return {
+        "ts": ts,
+        "ticker": ticker,
+        "kind": kind,
+        "side": side,
+        "price_e4": price,
+        "delta_e2": delta,
+        "seq": seq,
+        "sid": sid,
+    }
 
 
 def test_the_rebuild_rule_snapshot_starts_over_delta_adds_reset_forgets():
     stream = [
         row("delta", "A", "yes", 4000, 100, 1, 1),  # before any snapshot: unknown, skipped
-        row("snapshot", "A", "yes", 4000, 500, 2, 1), row("snapshot", "A", "no", 5500, 300, 2, 1),
+        row("snapshot", "A", "yes", 4000, 500, 2, 1),
+        row("snapshot", "A", "no", 5500, 300, 2, 1),
         row("snapshot", "B", None, None, None, 3, 1),  # an empty book is still a book
-        row("delta", "A", "yes", 4000, -500, 4, 1), row("delta", "A", "yes", 4100, 200, 5, 1),
+        row("delta", "A", "yes", 4000, -500, 4, 1),
+        row("delta", "A", "yes", 4100, 200, 5, 1),
         row("delta", "B", "no", 100, 700, 6, 1),
         row("reset", "B"),
         row("delta", "B", "no", 100, 700, 7, 1),  # after a reset: unknown until its snapshot
         row("snapshot", "C", "yes", 100, 100, 8, 1),
-        row("reset", "C"), row("snapshot", "C", "yes", 200, 300, 1, 2),  # resubscribed: a new sid
+        row("reset", "C"),
+        row("snapshot", "C", "yes", 200, 300, 1, 2),  # resubscribed: a new sid
         row("snapshot", "C", "no", 9000, 100, 1, 2),
     ]
-    assert rebuild_books(stream) == {"A": {"yes": {4100: 200}, "no": {5500: 300}},
-                                     "C": {"yes": {200: 300}, "no": {9000: 100}}}
+    assert rebuild_books(stream) == {
+        "A": {"yes": {4100: 200}, "no": {5500: 300}},
+        "C": {"yes": {200: 300}, "no": {9000: 100}},
+    }
     # two snapshots in a row for one ticker (different seq): the second replaces the first
-    assert rebuild_books([row("snapshot", "A", "yes", 1, 1, 1, 1), row("snapshot", "A", "no", 2, 2, 2, 1)]) == \
-        {"A": {"yes": {}, "no": {2: 2}}}
+    assert rebuild_books([row("snapshot", "A", "yes", 1, 1, 1, 1), row("snapshot", "A", "no", 2, 2, 2, 1)]) == {
+        "A": {"yes": {}, "no": {2: 2}}
+    }
     # a later run (another process) whose subscription reuses sid 1, seq 1: its own snapshot
-    assert rebuild_books([row("snapshot", "A", "yes", 1, 1, 1, 1, ts=5), row("snapshot", "A", "no", 2, 2, 1, 1, ts=9)]) \
-        == {"A": {"yes": {}, "no": {2: 2}}}
+    assert rebuild_books(
+        [row("snapshot", "A", "yes", 1, 1, 1, 1, ts=5), row("snapshot", "A", "no", 2, 2, 1, 1, ts=9)]
+    ) == {"A": {"yes": {}, "no": {2: 2}}}
 
 
 def test_a_recording_run_with_a_key_records_every_book_change_and_rebuilds_the_feeds_books(tmp_path, monkeypatch):
@@ -58,9 +73,12 @@ def test_a_recording_run_with_a_key_records_every_book_change_and_rebuilds_the_f
             sent = ws.deltas_sent
             assert wait_for(lambda: ws.deltas_sent > sent + 50, step=service.collect)
             ws.paused = True
-            assert wait_for(lambda: all(t in feed.books() and {"yes": feed.books()[t].yes,
-                                                              "no": feed.books()[t].no} == ws.book(t)
-                                        for t in tickers))
+            assert wait_for(
+                lambda: all(
+                    t in feed.books() and {"yes": feed.books()[t].yes, "no": feed.books()[t].no} == ws.book(t)
+                    for t in tickers
+                )
+            )
             service.collect()
             held = {t: {"yes": b.yes, "no": b.no} for t, b in feed.books().items()}
         finally:
@@ -103,8 +121,17 @@ def test_catalog_info_counts_book_rows(tmp_path, capsys):
 
     w = CatalogWriter(tmp_path / "c")
     for i in range(3):
-        w.add_book_event(1_795_651_200_000 + i, "KXA-1", "yes", 4200, 100 * (i + 1), i + 1, 1,
-                         "snapshot" if i == 0 else "delta", "kalshi-ws")
+        w.add_book_event(
+            1_795_651_200_000 + i,
+            "KXA-1",
+            "yes",
+            4200,
+            100 * (i + 1),
+            i + 1,
+            1,
+            "snapshot" if i == 0 else "delta",
+            "kalshi-ws",
+        )
     w.close()
     assert _info(tmp_path / "c") == 0
     out = capsys.readouterr().out
@@ -134,8 +161,12 @@ def test_a_recording_nobody_drains_is_bounded_and_restarts_at_fresh_snapshots(se
             takes.append(feed.take_book_events())
             got.extend(takes[-1])
             books = {t: {"yes": b.yes, "no": b.no} for t, b in feed.books().items()}
-            return feed.live and len(books) == 2 and books == {t: server.book(t) for t in books} \
+            return (
+                feed.live
+                and len(books) == 2
+                and books == {t: server.book(t) for t in books}
                 and rebuild_books(e._asdict() for e in got) == books
+            )
 
         assert wait_for(slow_recorder_caught_up)
         assert all(sum(e.kind == "delta" for e in take) <= 40 for take in takes)  # bounded, whatever waits

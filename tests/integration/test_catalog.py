@@ -16,9 +16,9 @@ import pytest
 
 from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder
+from kakashi_tui.core.errors import KakashiError
 from kakashi_tui.core.models import Estimate, Market
 from kakashi_tui.core.validate import quick_snapshot
-from kakashi_tui.core.errors import KakashiError
 from tests.conftest import SIM_START_MS, make_engine
 from tests.integration.test_replay import tables
 
@@ -44,12 +44,16 @@ def test_a_recorded_sim_run_is_a_hive_partitioned_parquet_dataset_with_exact_val
     c = sqlite3.connect(tmp_path / "k.db")
     cols = {r[1] for r in c.execute("PRAGMA table_info(snapshots)")}
     if "yes_bid_cc" in cols:  # stored in $0.0001 and hundredths already (schema v4)
-        stored = c.execute("SELECT ticker, ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book FROM snapshots"
-                           " ORDER BY id").fetchall()
+        stored = c.execute(
+            "SELECT ticker, ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book FROM snapshots ORDER BY id"
+        ).fetchall()
     else:  # REAL probabilities and whole contracts (schema v3)
-        stored = [(t, ts, *(None if x is None else round(x * 10_000) for x in (b, a, la)), v * 100, book)
-                  for t, ts, b, a, la, v, book in c.execute(
-                      "SELECT ticker, ts, yes_bid, yes_ask, last, volume, book FROM snapshots ORDER BY id")]
+        stored = [
+            (t, ts, *(None if x is None else round(x * 10_000) for x in (b, a, la)), v * 100, book)
+            for t, ts, b, a, la, v, book in c.execute(
+                "SELECT ticker, ts, yes_bid, yes_ask, last, volume, book FROM snapshots ORDER BY id"
+            )
+        ]
     # every fetch is recorded; the database keeps a quote once (a quiet market's re-sent quote,
     # its old ts with the recv_ts of the fetch that re-sent it, adds no row there)
     rows = t.to_pylist()
@@ -66,9 +70,11 @@ def test_a_recorded_sim_run_is_a_hive_partitioned_parquet_dataset_with_exact_val
         assert row["volume_e2"] == vol and row["source"] == "sim"
         b = json.loads(book)
         assert [(lv["price_e4"], lv["qty_e2"]) for lv in row["yes_bids"]] == [
-            (int(Decimal(p) * 10_000), int(Decimal(str(q)) * 100)) for p, q in b["yes"]]
+            (int(Decimal(p) * 10_000), int(Decimal(str(q)) * 100)) for p, q in b["yes"]
+        ]
         assert [(lv["price_e4"], lv["qty_e2"]) for lv in row["no_bids"]] == [
-            (int(Decimal(p) * 10_000), int(Decimal(str(q)) * 100)) for p, q in b["no"]]
+            (int(Decimal(p) * 10_000), int(Decimal(str(q)) * 100)) for p, q in b["no"]
+        ]
     ts = t.column("recv_ts").to_pylist()
     assert ts == sorted(ts)  # recorded order is the order of the fetches
     est = hive(tmp_path / "catalog", "estimates").to_table()
@@ -82,8 +88,17 @@ def market(t="T", status="open"):  # ("open" reads as "active" where the lifecyc
 
 
 def quote(t, ts, bid="0.42", ask="0.45"):
-    q = quick_snapshot({"ticker": t, "ts": ts, "yes_bid": bid, "yes_ask": ask, "yes_bids": [[bid, 3]],
-                        "no_bids": [[str(1 - Decimal(ask)), 2]]}, None)
+    q = quick_snapshot(
+        {
+            "ticker": t,
+            "ts": ts,
+            "yes_bid": bid,
+            "yes_ask": ask,
+            "yes_bids": [[bid, 3]],
+            "no_bids": [[str(1 - Decimal(ask)), 2]],
+        },
+        None,
+    )
     assert q is not None
     return q
 
@@ -132,9 +147,26 @@ def test_one_writer_per_catalog_and_a_dead_writers_temp_file_is_invisible_then_r
 
 def test_kill_9_while_recording_leaves_a_readable_dataset(tmp_path):
     root = tmp_path / "catalog"
-    p = subprocess.Popen([*KAKASHI, "record", "--db", str(tmp_path / "k.db"), "--catalog", str(root), "--seed", "3",
-                          "--roll", "0.05", "--interval", "0.002", "--quiet"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [
+            *KAKASHI,
+            "record",
+            "--db",
+            str(tmp_path / "k.db"),
+            "--catalog",
+            str(root),
+            "--seed",
+            "3",
+            "--roll",
+            "0.05",
+            "--interval",
+            "0.002",
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(list(root.glob("snapshots/*/*.parquet"))) < 5:
@@ -152,11 +184,16 @@ def test_kill_9_while_recording_leaves_a_readable_dataset(tmp_path):
     for f in root.glob("*/*/*.parquet"):
         pq.ParquetFile(f).metadata  # noqa: B018 - raises on a torn file
     # the catalog works after the crash: info reads it, a new recorder takes the lock and goes on
-    info = subprocess.run([*KAKASHI, "catalog", "info", "--catalog", str(root)], capture_output=True, text=True,
-                          timeout=60)
+    info = subprocess.run(
+        [*KAKASHI, "catalog", "info", "--catalog", str(root)], capture_output=True, text=True, timeout=60
+    )
     assert info.returncode == 0 and "snapshots" in info.stdout
-    again = subprocess.run([*KAKASHI, "record", "--db", str(tmp_path / "k.db"), "--catalog", str(root),
-                            "--passes", "2", "--quiet"], capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [*KAKASHI, "record", "--db", str(tmp_path / "k.db"), "--catalog", str(root), "--passes", "2", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert again.returncode == 0, again.stderr
     assert not list(root.glob("*/*/.*.tmp"))
 
@@ -166,37 +203,78 @@ def test_import_from_an_old_database_and_from_jsonl_then_info(tmp_path):
     for _ in range(40):
         e.tick()
     e.store.close()
-    p = subprocess.run([*KAKASHI, "catalog", "import", "--from-db", str(tmp_path / "old.db"), "--catalog",
-                        str(tmp_path / "c")], capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [*KAKASHI, "catalog", "import", "--from-db", str(tmp_path / "old.db"), "--catalog", str(tmp_path / "c")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stderr
     n = sqlite3.connect(tmp_path / "old.db").execute("SELECT COUNT(*) FROM snapshots").fetchone()[0]
     assert f"{n} snapshots" in p.stdout and hive(tmp_path / "c", "snapshots").count_rows() == n
     f = tmp_path / "in.jsonl"
-    f.write_text("\n".join(json.dumps(r) for r in [
-        {"type": "market", "ticker": "B", "series": "S"},
-        {"type": "snapshot", "ticker": "B", "ts": SIM_START_MS + 86_400_000, "yes_bid": "0.40", "yes_ask": "0.45"},
-        {"type": "snapshot", "ticker": "B", "ts": SIM_START_MS + 86_400_000, "yes_bid": "0.50", "yes_ask": "0.45"},
-        {"type": "estimate", "ticker": "B", "ts": SIM_START_MS + 86_400_000, "p_hat": "0.6", "source": "beliefs-file"},
-    ]) + "\nnot json\n")
-    p = subprocess.run([*KAKASHI, "catalog", "import", "--input", str(f), "--catalog", str(tmp_path / "c")],
-                       capture_output=True, text=True, timeout=60)
+    f.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"type": "market", "ticker": "B", "series": "S"},
+                {
+                    "type": "snapshot",
+                    "ticker": "B",
+                    "ts": SIM_START_MS + 86_400_000,
+                    "yes_bid": "0.40",
+                    "yes_ask": "0.45",
+                },
+                {
+                    "type": "snapshot",
+                    "ticker": "B",
+                    "ts": SIM_START_MS + 86_400_000,
+                    "yes_bid": "0.50",
+                    "yes_ask": "0.45",
+                },
+                {
+                    "type": "estimate",
+                    "ticker": "B",
+                    "ts": SIM_START_MS + 86_400_000,
+                    "p_hat": "0.6",
+                    "source": "beliefs-file",
+                },
+            ]
+        )
+        + "\nnot json\n"
+    )
+    p = subprocess.run(
+        [*KAKASHI, "catalog", "import", "--input", str(f), "--catalog", str(tmp_path / "c")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stderr
     assert "1 snapshots" in p.stdout and "2 rows rejected" in p.stdout and "crossed" in p.stdout
-    p = subprocess.run([*KAKASHI, "catalog", "info", "--catalog", str(tmp_path / "c")], capture_output=True, text=True,
-                       timeout=60)
+    p = subprocess.run(
+        [*KAKASHI, "catalog", "info", "--catalog", str(tmp_path / "c")], capture_output=True, text=True, timeout=60
+    )
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert any(ln.startswith("2026-01-05") and f"{n:,}" in ln and " 8 " in ln for ln in lines)
     assert any(ln.startswith("2026-01-06") for ln in lines) and "2 day(s)" in lines[-1]
     for args in (["--from-db", str(tmp_path / "nope.db")], ["--input", str(tmp_path / "nope.jsonl")]):
-        p = subprocess.run([*KAKASHI, "catalog", "import", *args, "--catalog", str(tmp_path / "c")],
-                           capture_output=True, text=True, timeout=60)
+        p = subprocess.run(
+            [*KAKASHI, "catalog", "import", *args, "--catalog", str(tmp_path / "c")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert p.returncode != 0 and p.stderr.startswith("kakashi: error:") and "Traceback" not in p.stderr
 
 
 def test_catalog_defaults_to_a_folder_beside_the_database(tmp_path):
-    p = subprocess.run([*KAKASHI, "record", "--db", str(tmp_path / "d" / "k.db"), "--passes", "3", "--quiet"],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [*KAKASHI, "record", "--db", str(tmp_path / "d" / "k.db"), "--passes", "3", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stderr
     assert "recorded 3 passes" in p.stdout and "24 snapshots" in p.stdout
     assert hive(tmp_path / "d" / "catalog", "snapshots").count_rows() == 24
@@ -207,28 +285,67 @@ def test_catalog_defaults_to_a_folder_beside_the_database(tmp_path):
 def test_a_headless_run_records_as_it_trades_and_its_replay_gives_the_same_fills_and_cash(tmp_path):
     cfg = tmp_path / "k.toml"
     cfg.write_text('[risk]\ndaily_loss_cap_pct = "1"\n[sim]\nmarkets = 12\nstep_seconds = 600\n')
-    run = subprocess.run([*KAKASHI, "run", "--headless", "--ticks", "150", "--seed", "5", "--db",
-                          str(tmp_path / "live.db"), "--config", str(cfg)], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            *KAKASHI,
+            "run",
+            "--headless",
+            "--ticks",
+            "150",
+            "--seed",
+            "5",
+            "--db",
+            str(tmp_path / "live.db"),
+            "--config",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     root = tmp_path / "catalog"  # beside the database
     assert hive(root, "snapshots").count_rows() == 150 * 12
-    rep = subprocess.run([*KAKASHI, "replay", "--catalog", str(root), "--db", str(tmp_path / "replay.db"),
-                          "--config", str(cfg)], capture_output=True, text=True, timeout=120)
+    rep = subprocess.run(
+        [*KAKASHI, "replay", "--catalog", str(root), "--db", str(tmp_path / "replay.db"), "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert rep.returncode == 0, rep.stderr
     assert "replayed 150 ticks" in rep.stdout
     live, replay = tables(tmp_path / "live.db"), tables(tmp_path / "replay.db")
     assert live["fills"] and live["fills"] == replay["fills"]
     cash = lambda t: sum(r[5] for r in t["ledger"])
     assert cash(live) == cash(replay)
-    off = subprocess.run([*KAKASHI, "run", "--headless", "--ticks", "3", "--no-record", "--db",
-                          str(tmp_path / "quiet" / "k.db")], capture_output=True, text=True, timeout=120)
+    off = subprocess.run(
+        [*KAKASHI, "run", "--headless", "--ticks", "3", "--no-record", "--db", str(tmp_path / "quiet" / "k.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert off.returncode == 0 and not (tmp_path / "quiet" / "catalog").exists()
 
 
 def test_sigterm_flushes_what_the_recorder_holds(tmp_path):
     root = tmp_path / "catalog"
-    p = subprocess.Popen([*KAKASHI, "record", "--db", str(tmp_path / "k.db"), "--catalog", str(root), "--roll", "3600",
-                          "--interval", "0.01"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [
+            *KAKASHI,
+            "record",
+            "--db",
+            str(tmp_path / "k.db"),
+            "--catalog",
+            str(root),
+            "--roll",
+            "3600",
+            "--interval",
+            "0.01",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert p.stdout is not None
         lines = [p.stdout.readline() for _ in range(4)]  # the banner and three passes

@@ -17,8 +17,9 @@ for k in ("KAKASHI_CONFIG", "KAKASHI_DB", "KAKASHI_API_BASE"):
 
 
 def kakashi(*args, timeout=60, **kw):
-    return subprocess.run([sys.executable, "-m", "kakashi_tui", *args], capture_output=True, text=True,
-                          timeout=timeout, env=ENV, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", *args], capture_output=True, text=True, timeout=timeout, env=ENV, **kw
+    )
 
 
 def assert_one_line_error(p, code):
@@ -41,8 +42,7 @@ def test_snapshot_on_sim_prints_each_market_and_a_summary(tmp_path):
 def test_snapshot_falls_back_to_sim_when_kalshi_is_unreachable(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[kalshi]\ntimeout_s = 0.5\nmax_retries = 0\n")
-    args = ("snapshot", "--source", "kalshi", "--api-base", "http://127.0.0.1:9/trade-api/v2",
-            "--config", str(cfg))
+    args = ("snapshot", "--source", "kalshi", "--api-base", "http://127.0.0.1:9/trade-api/v2", "--config", str(cfg))
     p = kakashi(*args, "--db", str(tmp_path / "k.db"))
     assert p.returncode == 0, p.stderr
     assert "falling back to the simulated exchange" in p.stderr
@@ -51,8 +51,9 @@ def test_snapshot_falls_back_to_sim_when_kalshi_is_unreachable(tmp_path):
     # Without credentials the source says once that books need a key; then the one error line.
     notice, *rest = [ln for ln in strict.stderr.splitlines() if ln.strip()]
     assert notice.startswith("kakashi: warning: Kalshi: no API key set"), strict.stderr
-    assert_one_line_error(subprocess.CompletedProcess(strict.args, strict.returncode, strict.stdout,
-                                                      "\n".join(rest)), 1)
+    assert_one_line_error(
+        subprocess.CompletedProcess(strict.args, strict.returncode, strict.stdout, "\n".join(rest)), 1
+    )
     assert "unreachable" in strict.stderr
 
 
@@ -71,14 +72,29 @@ def test_headless_run_then_continue_from_the_same_bankroll(tmp_path):
     assert p2.returncode == 0, p2.stderr
     assert p2.stdout.splitlines()[1].startswith("tick 301 ")
     from kakashi_tui.core.money import fmt_cc
+
     assert f"cash {fmt_cc(cash)}" in p.stdout.splitlines()[-1]
     assert n_open <= 5
 
 
 def test_headless_stops_cleanly_on_sigterm(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "kakashi_tui", "run", "--headless", "--interval", "0.05",
-                             "--db", str(tmp_path / "k.db")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ENV)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kakashi_tui",
+            "run",
+            "--headless",
+            "--interval",
+            "0.05",
+            "--db",
+            str(tmp_path / "k.db"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     deadline = time.time() + 30
     line = ""
     while time.time() < deadline and not line.startswith("tick "):
@@ -89,14 +105,17 @@ def test_headless_stops_cleanly_on_sigterm(tmp_path):
     assert "stopped after" in out and "Traceback" not in err
 
 
-@pytest.mark.parametrize("args", [
-    ("run", "--headless", "--ticks", "0"),
-    ("run", "--headless", "--ticks", "many"),
-    ("run", "--source", "nyse"),
-    ("snapshot", "--bogus"),
-    ("run", "--interval", "-1"),
-    ("frobnicate-not-a-command-but-an-arg",),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("run", "--headless", "--ticks", "0"),
+        ("run", "--headless", "--ticks", "many"),
+        ("run", "--source", "nyse"),
+        ("snapshot", "--bogus"),
+        ("run", "--interval", "-1"),
+        ("frobnicate-not-a-command-but-an-arg",),
+    ],
+)
 def test_bad_arguments_are_one_line_exit_2(args, tmp_path):
     assert_one_line_error(kakashi(*args, "--db", str(tmp_path / "k.db")), 2)
 
@@ -153,17 +172,21 @@ def test_rearm_needs_confirmation_or_yes(tmp_path):
 
 
 def test_help_does_not_import_textual():
-    code = ("import sys; from kakashi_tui.frontends.cli.main import build_parser; build_parser(); "
-            "import kakashi_tui.trading.engine, kakashi_tui.trading.runtime; print('textual' in sys.modules)")
+    code = (
+        "import sys; from kakashi_tui.frontends.cli.main import build_parser; build_parser(); "
+        "import kakashi_tui.trading.engine, kakashi_tui.trading.runtime; print('textual' in sys.modules)"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
     assert p.stdout.strip() == "False"
 
 
 def test_core_has_no_io_and_no_textual():
-    code = ("import sys; import kakashi_tui.core.models, kakashi_tui.core.ev, kakashi_tui.core.fees, "
-            "kakashi_tui.core.sizing, kakashi_tui.core.risk, kakashi_tui.core.strategy, kakashi_tui.core.broker, "
-            "kakashi_tui.core.ledger, kakashi_tui.core.validate; "
-            "print(sorted(m for m in ('textual', 'httpx', 'peewee', 'sqlite3', 'rich') if m in sys.modules))")
+    code = (
+        "import sys; import kakashi_tui.core.models, kakashi_tui.core.ev, kakashi_tui.core.fees, "
+        "kakashi_tui.core.sizing, kakashi_tui.core.risk, kakashi_tui.core.strategy, kakashi_tui.core.broker, "
+        "kakashi_tui.core.ledger, kakashi_tui.core.validate; "
+        "print(sorted(m for m in ('textual', 'httpx', 'peewee', 'sqlite3', 'rich') if m in sys.modules))"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
     assert p.stdout.strip() == "[]", p.stderr
 
@@ -237,8 +260,13 @@ def test_pause_and_resume_from_another_terminal_reach_a_running_engine(tmp_path)
 def test_a_headless_run_ends_0_while_another_process_kills_and_reads(tmp_path):
     db = tmp_path / "k.db"
     assert kakashi("run", "--headless", "--ticks", "5", "--db", str(db)).returncode == 0
-    run = subprocess.Popen([sys.executable, "-m", "kakashi_tui", "run", "--headless", "--ticks", "150", "--db", str(db)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "kakashi_tui", "run", "--headless", "--ticks", "150", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     for i in range(4):
         assert kakashi("kill", "--db", str(db), "--reason", f"side {i}").returncode == 0
         assert kakashi("status", "--db", str(db)).returncode == 0
@@ -270,11 +298,14 @@ def test_status_shows_what_stops_trading_and_whether_an_engine_runs(tmp_path):
         assert "engine RUNNING on this database" in p.stdout and "daily stop not hit" in p.stdout
         day = s.db.execute_sql("SELECT MAX(ts) FROM ticks").fetchone()[0]
         from kakashi_tui.trading.engine import utc_day
+
         s.set_control("daily_stop_day", utc_day(day))
     finally:
         s.close()
-    assert "daily stop HIT today (no new trades until 00:00 UTC)" in kakashi("--config", "/dev/null", "--db", db,
-                                                                               "status").stdout
+    assert (
+        "daily stop HIT today (no new trades until 00:00 UTC)"
+        in kakashi("--config", "/dev/null", "--db", db, "status").stdout
+    )
 
 
 def test_common_options_before_the_subcommand(tmp_path):
@@ -304,4 +335,6 @@ def test_a_feed_warning_is_said_with_one_prefix(capsys):
     warn("warning: Kalshi markets capped at 10 in memory")
     warn("books need a key")
     assert capsys.readouterr().err.splitlines() == [
-        "kakashi: warning: Kalshi markets capped at 10 in memory", "kakashi: warning: books need a key"]
+        "kakashi: warning: Kalshi markets capped at 10 in memory",
+        "kakashi: warning: books need a key",
+    ]

@@ -18,8 +18,8 @@ from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder, import_
 from kakashi_tui.adapters.columnar import QUIET_SIDES, Filters, check_batch, replay_catalog
 from kakashi_tui.adapters.replay import group_ticks, read_jsonl
 from kakashi_tui.adapters.store import Store
-from kakashi_tui.trading.config import KakashiConfig, RiskSection, SimSection
 from kakashi_tui.core.validate import validate_row
+from kakashi_tui.trading.config import KakashiConfig, RiskSection, SimSection
 from kakashi_tui.trading.engine import Engine
 from tests.conftest import SIM_START_MS, make_engine
 from tests.integration.test_replay import tables
@@ -58,9 +58,14 @@ def tick_rows(db):
 def run(path, root, cfg=STOPPY, columnar=True, **kw):
     store = Store(path)
     ec = cfg.engine_config()
-    engine, stats = replay_catalog(root, lambda src, ests: Engine(store, src, ests, ec), every_row=not columnar,
-                                   edge_threshold=ec.strategy.edge_threshold,
-                                   fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()], **kw)
+    engine, stats = replay_catalog(
+        root,
+        lambda src, ests: Engine(store, src, ests, ec),
+        every_row=not columnar,
+        edge_threshold=ec.strategy.edge_threshold,
+        fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()],
+        **kw,
+    )
     eq = engine.equity()
     store.close()
     return cash_of(path), eq, stats
@@ -102,8 +107,10 @@ def test_sim_run_recorded_then_replayed_row_by_row_and_columnar_gives_identical_
 
 def kalshi_records(T):
     """Kalshi-shaped data: fixed-point strings, one-sided and quiet books, beliefs, a settlement."""
-    recs = [{"type": "market", "ticker": t, "series": "KXBTC", "close_ts": T + 10 * 3_600_000}
-            for t in ("KXBTC-A", "KXBTC-B", "KXETH-C")]
+    recs = [
+        {"type": "market", "ticker": t, "series": "KXBTC", "close_ts": T + 10 * 3_600_000}
+        for t in ("KXBTC-A", "KXBTC-B", "KXETH-C")
+    ]
     prices = {"KXBTC-A": 40, "KXBTC-B": 70, "KXETH-C": 20}
     for k in range(1, 120):
         ts = T + k * 30_000
@@ -111,13 +118,32 @@ def kalshi_records(T):
             mid = max(5, min(90, mid + (k * 7 + len(t)) % 5 - 2))
             prices[t] = mid
             if t == "KXETH-C" and k % 9 == 0:  # one-sided: nobody bids YES
-                recs.append({"type": "snapshot", "ticker": t, "ts": ts, "yes_bid": None, "yes_ask": f"{(mid + 2) / 100:.4f}",
-                             "book": {"yes": [], "no": [[f"{(98 - mid) / 100:.4f}", 300]]}})
+                recs.append(
+                    {
+                        "type": "snapshot",
+                        "ticker": t,
+                        "ts": ts,
+                        "yes_bid": None,
+                        "yes_ask": f"{(mid + 2) / 100:.4f}",
+                        "book": {"yes": [], "no": [[f"{(98 - mid) / 100:.4f}", 300]]},
+                    }
+                )
                 continue
-            recs.append({"type": "snapshot", "ticker": t, "ts": ts, "yes_bid": f"{mid / 100:.4f}",
-                         "yes_ask": f"{(mid + 2) / 100:.4f}", "last": f"{(mid + 1) / 100:.4f}", "volume": 10 * k,
-                         "book": {"yes": [[f"{(mid - i) / 100:.4f}", 100 + i] for i in range(3)],
-                                  "no": [[f"{(98 - mid - i) / 100:.4f}", 80 + i] for i in range(3)]}})
+            recs.append(
+                {
+                    "type": "snapshot",
+                    "ticker": t,
+                    "ts": ts,
+                    "yes_bid": f"{mid / 100:.4f}",
+                    "yes_ask": f"{(mid + 2) / 100:.4f}",
+                    "last": f"{(mid + 1) / 100:.4f}",
+                    "volume": 10 * k,
+                    "book": {
+                        "yes": [[f"{(mid - i) / 100:.4f}", 100 + i] for i in range(3)],
+                        "no": [[f"{(98 - mid - i) / 100:.4f}", 80 + i] for i in range(3)],
+                    },
+                }
+            )
         if k % 20 == 1:
             for t, p in (("KXBTC-A", "0.62"), ("KXBTC-B", "0.41"), ("KXETH-C", "0.35")):
                 recs.append({"type": "estimate", "ticker": t, "ts": ts, "p_hat": p, "source": "beliefs-file"})
@@ -144,11 +170,20 @@ def foreign_segment(root, T):
         (T + 10_000, "KXETH-C", 2000, 2300, None, 0, [], []),  # out of time order
     ]
     cols = list(zip(*rows))
-    table = pa.Table.from_arrays([pa.array(cols[0], pa.int64()), pa.array(cols[1]), pa.array(cols[2], pa.int64()),
-                                  pa.array(cols[3], pa.int64()), pa.array(cols[4], pa.int64()),
-                                  pa.array(cols[5], pa.int64()), pa.array(cols[6], pa.list_(cat.LEVEL)),
-                                  pa.array(cols[7], pa.list_(cat.LEVEL)), pa.array(["other"] * len(rows))],
-                                 schema=OLD_SNAPSHOTS.remove_metadata().set(0, pa.field("ts", pa.int64())))
+    table = pa.Table.from_arrays(
+        [
+            pa.array(cols[0], pa.int64()),
+            pa.array(cols[1]),
+            pa.array(cols[2], pa.int64()),
+            pa.array(cols[3], pa.int64()),
+            pa.array(cols[4], pa.int64()),
+            pa.array(cols[5], pa.int64()),
+            pa.array(cols[6], pa.list_(cat.LEVEL)),
+            pa.array(cols[7], pa.list_(cat.LEVEL)),
+            pa.array(["other"] * len(rows)),
+        ],
+        schema=OLD_SNAPSHOTS.remove_metadata().set(0, pa.field("ts", pa.int64())),
+    )
     folder = root / "snapshots" / f"date={day}"
     pq.write_table(table, folder / f"part-{T + 3_000_000:013d}-foreign.parquet")
 
@@ -196,18 +231,31 @@ def test_filters_pick_markets_and_days(tmp_path):
 def test_replay_catalog_cli(tmp_path):
     root, cash = record_sim(tmp_path, ticks=200)
     k = [sys.executable, "-m", "kakashi_tui", "replay", "--catalog", str(root)]
-    p = subprocess.run([*k, "--db", str(tmp_path / "c.db"), "--config", str(_cfg_file(tmp_path))],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [*k, "--db", str(tmp_path / "c.db"), "--config", str(_cfg_file(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     assert "replayed 200 ticks" in p.stdout and cash_of(tmp_path / "c.db") == cash
-    p = subprocess.run([*k, "--db", str(tmp_path / "d.db"), "--since", "2026-13-01"], capture_output=True, text=True,
-                       timeout=60)
+    p = subprocess.run(
+        [*k, "--db", str(tmp_path / "d.db"), "--since", "2026-13-01"], capture_output=True, text=True, timeout=60
+    )
     assert p.returncode == 2 and "bad date" in p.stderr and "Traceback" not in p.stderr
-    p = subprocess.run([sys.executable, "-m", "kakashi_tui", "replay", "--input", "x.jsonl", "--ticker", "A"],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", "replay", "--input", "x.jsonl", "--ticker", "A"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 2 and "need --catalog" in p.stderr
-    p = subprocess.run([sys.executable, "-m", "kakashi_tui", "replay", "--catalog", str(tmp_path / "nothing")],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", "replay", "--catalog", str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 2 and "no catalog at" in p.stderr
 
 
@@ -218,26 +266,38 @@ def _cfg_file(tmp_path):
 
 
 # -- the vectorised check against the row check ------------------------------------------------
-PRICES = st.one_of(st.none(), st.sampled_from([-100, 0, 1, 50, 100, 4200, 4250, 5000, 9900, 9999, 10000, 10100]),
-                   st.integers(0, 100).map(lambda c: c * 100))
+PRICES = st.one_of(
+    st.none(),
+    st.sampled_from([-100, 0, 1, 50, 100, 4200, 4250, 5000, 9900, 9999, 10000, 10100]),
+    st.integers(0, 100).map(lambda c: c * 100),
+)
 QTYS = st.one_of(st.none(), st.sampled_from([-100, 0, 1, 50, 100, 250, 1000, 10_000]))
 LEVEL = st.one_of(st.none(), st.fixed_dictionaries({"price_e4": PRICES, "qty_e2": QTYS}))
 
 
 def _sorted_levels(draw_levels):
     # mostly plausible books (best first), sometimes anything
-    return st.one_of(st.none(), st.lists(LEVEL, max_size=4),
-                     st.lists(st.integers(1, 99), max_size=4, unique=True).map(
-                         lambda cs: [{"price_e4": c * 100, "qty_e2": 100} for c in sorted(cs, reverse=True)]))
+    return st.one_of(
+        st.none(),
+        st.lists(LEVEL, max_size=4),
+        st.lists(st.integers(1, 99), max_size=4, unique=True).map(
+            lambda cs: [{"price_e4": c * 100, "qty_e2": 100} for c in sorted(cs, reverse=True)]
+        ),
+    )
 
 
-ANY_ROW = st.fixed_dictionaries({
-    "ts": st.sampled_from([1, SIM_START_MS, SIM_START_MS + 10_000, 0, -5]),
-    "ticker": st.sampled_from(["T", "KXBTC-26NOV", " T", "T ", "", "\u00a0T"]),
-    "yes_bid_e4": PRICES, "yes_ask_e4": PRICES, "last_e4": PRICES,
-    "volume_e2": st.one_of(st.none(), st.sampled_from([0, 100, 250, -300, 12_300])),
-    "yes_bids": _sorted_levels(None), "no_bids": _sorted_levels(None),
-})
+ANY_ROW = st.fixed_dictionaries(
+    {
+        "ts": st.sampled_from([1, SIM_START_MS, SIM_START_MS + 10_000, 0, -5]),
+        "ticker": st.sampled_from(["T", "KXBTC-26NOV", " T", "T ", "", "\u00a0T"]),
+        "yes_bid_e4": PRICES,
+        "yes_ask_e4": PRICES,
+        "last_e4": PRICES,
+        "volume_e2": st.one_of(st.none(), st.sampled_from([0, 100, 250, -300, 12_300])),
+        "yes_bids": _sorted_levels(None),
+        "no_bids": _sorted_levels(None),
+    }
+)
 
 
 @st.composite
@@ -245,17 +305,27 @@ def GOOD_ROW(draw):
     """A plainly valid row (one-sided books and quiet depth included)."""
     bid = draw(st.one_of(st.none(), st.integers(1, 97)))
     ask = draw(st.integers((bid or 0) + 1, 99)) if bid is None or draw(st.booleans()) else None
+
     def side(top):
         if top is None or draw(st.booleans()):
             return []
-        prices = [top] + sorted(draw(st.lists(st.integers(1, top - 1), max_size=3, unique=True)), reverse=True) \
-            if top > 1 else [top]
+        prices = (
+            [top] + sorted(draw(st.lists(st.integers(1, top - 1), max_size=3, unique=True)), reverse=True)
+            if top > 1
+            else [top]
+        )
         return [{"price_e4": c * 100, "qty_e2": draw(st.integers(1, 500)) * 100} for c in prices]
-    return {"ts": draw(st.sampled_from([1, SIM_START_MS])), "ticker": draw(st.sampled_from(["T", "KXBTC-26NOV"])),
-            "yes_bid_e4": None if bid is None else bid * 100, "yes_ask_e4": None if ask is None else ask * 100,
-            "last_e4": draw(st.one_of(st.none(), st.integers(0, 100).map(lambda c: c * 100))),
-            "volume_e2": draw(st.integers(0, 10**6)) * 100,
-            "yes_bids": side(bid), "no_bids": side(None if ask is None else 100 - ask)}
+
+    return {
+        "ts": draw(st.sampled_from([1, SIM_START_MS])),
+        "ticker": draw(st.sampled_from(["T", "KXBTC-26NOV"])),
+        "yes_bid_e4": None if bid is None else bid * 100,
+        "yes_ask_e4": None if ask is None else ask * 100,
+        "last_e4": draw(st.one_of(st.none(), st.integers(0, 100).map(lambda c: c * 100))),
+        "volume_e2": draw(st.integers(0, 10**6)) * 100,
+        "yes_bids": side(bid),
+        "no_bids": side(None if ask is None else 100 - ask),
+    }
 
 
 @st.composite
@@ -273,6 +343,7 @@ ROW = st.one_of(GOOD_ROW(), MUTATED_ROW(), ANY_ROW)
 
 def _as_source_sends(row):
     """The same row as a source hands it over: fixed-point strings, whole counts as ints."""
+
     def price(v):
         return None if v is None else str(Decimal(v) / Decimal(10_000))
 
@@ -280,12 +351,20 @@ def _as_source_sends(row):
         return None if v is None else (v // 100 if v % 100 == 0 else str(Decimal(v) / 100))
 
     def levels(ls):
-        return None if ls is None else [None if lv is None else [price(lv["price_e4"]), count(lv["qty_e2"])]
-                                        for lv in ls]
+        return (
+            None if ls is None else [None if lv is None else [price(lv["price_e4"]), count(lv["qty_e2"])] for lv in ls]
+        )
 
-    return {"ticker": row["ticker"], "ts": row["ts"], "yes_bid": price(row["yes_bid_e4"]),
-            "yes_ask": price(row["yes_ask_e4"]), "last": price(row["last_e4"]), "volume": count(row["volume_e2"]),
-            "yes_bids": levels(row["yes_bids"]), "no_bids": levels(row["no_bids"])}
+    return {
+        "ticker": row["ticker"],
+        "ts": row["ts"],
+        "yes_bid": price(row["yes_bid_e4"]),
+        "yes_ask": price(row["yes_ask_e4"]),
+        "last": price(row["last_e4"]),
+        "volume": count(row["volume_e2"]),
+        "yes_bids": levels(row["yes_bids"]),
+        "no_bids": levels(row["no_bids"]),
+    }
 
 
 @settings(max_examples=150, deadline=None)
@@ -307,15 +386,30 @@ def test_vectorised_check_gives_the_row_checks_verdicts_and_values(rows):
             assert q == s and (q.yes_bid, q.yes_ask, q.last, q.book_text) == (s.yes_bid, s.yes_ask, s.last, s.book_text)
             # where the row check reads a bid of 0 / an ask of 1 as no order there, so do the values
             quiet = (lambda v, none: None if v == none else v) if QUIET_SIDES else (lambda v, none: v)
-            assert (s.ticker, s.ts, cat.to_e4(s.yes_bid), cat.to_e4(s.yes_ask), cat.to_e4(s.last),
-                    cat.to_e2(s.volume)) == (row["ticker"], row["ts"], quiet(row["yes_bid_e4"], 0),
-                                             quiet(row["yes_ask_e4"], 10_000), row["last_e4"], row["volume_e2"])
+            assert (
+                s.ticker,
+                s.ts,
+                cat.to_e4(s.yes_bid),
+                cat.to_e4(s.yes_ask),
+                cat.to_e4(s.last),
+                cat.to_e2(s.volume),
+            ) == (
+                row["ticker"],
+                row["ts"],
+                quiet(row["yes_bid_e4"], 0),
+                quiet(row["yes_ask_e4"], 10_000),
+                row["last_e4"],
+                row["volume_e2"],
+            )
             for side in ("yes_bids", "no_bids"):
                 assert [(cat.to_e4(lv.price), cat.to_e2(lv.qty)) for lv in getattr(s, side)] == [
-                    (lv["price_e4"], lv["qty_e2"]) for lv in row[side]]
+                    (lv["price_e4"], lv["qty_e2"]) for lv in row[side]
+                ]
         elif v.reason is not None:
-            assert checked.reasons[i] == validate_row({"ticker": row["ticker"], "status": "open"}, checked.raw(i),
-                                                      now).reason
+            assert (
+                checked.reasons[i]
+                == validate_row({"ticker": row["ticker"], "status": "open"}, checked.raw(i), now).reason
+            )
 
 
 def test_plain_rows_are_most_rows_of_a_recorded_catalog(tmp_path):
@@ -347,7 +441,8 @@ def test_a_quote_handed_over_alone_is_taken_as_it_is_and_its_raw_form_made_only_
     assert validate_row(market, None, SIM_START_MS, settled={"T"}, quote=q).reason == SETTLED_QUOTE
     assert validate_row(market, None, SIM_START_MS).snapshot is None  # a market row alone
     made = []
-    row = RawRow(market=market, snapshot=None, payload=None, quote=q,
-                 evidence=lambda: made.append(1) or {"ticker": "T"})
+    row = RawRow(
+        market=market, snapshot=None, payload=None, quote=q, evidence=lambda: made.append(1) or {"ticker": "T"}
+    )
     assert made == [] and row.raw_payload() == {"ticker": "T"} and made == [1]
     assert RawRow(market=market, snapshot={"a": 1}, payload={"a": 1}).raw_payload() == {"a": 1}

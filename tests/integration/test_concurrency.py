@@ -23,7 +23,7 @@ def test_readers_never_see_database_is_locked(tmp_path):
             done.set()
 
     def desk_reads():  # what the desk's thread reads: its own read-only connection (views come
-        try:           # from the engine's thread, built between ticks, never from this one)
+        try:  # from the engine's thread, built between ticks, never from this one)
             con = queries.connect_readonly(db)
             try:
                 while not done.is_set():

@@ -27,8 +27,12 @@ def check_books(db):
         assert acct.cash_cc == con.execute("SELECT SUM(amount_cc) FROM ledger").fetchone()[0]
         assert acct.cash_cc >= 0
         # every fill has exactly its ledger entries and every trade entry has its fill: no torn tick
-        fills = {fid: (t, s, action, n) for fid, t, s, action, n in
-                 con.execute("SELECT id, ticker, side, action, contracts_hundredths / 100.0 FROM fills")}
+        fills = {
+            fid: (t, s, action, n)
+            for fid, t, s, action, n in con.execute(
+                "SELECT id, ticker, side, action, contracts_hundredths / 100.0 FROM fills"
+            )
+        }
         trade_keys = [e.key for e in entries if e.kind in (Kind.BUY, Kind.SELL)]
         assert sorted(int(k.split(":")[1]) for k in trade_keys) == sorted(fills)
         decision_ids = [d for (d,) in con.execute("SELECT decision_id FROM fills WHERE decision_id IS NOT NULL")]
@@ -43,7 +47,8 @@ def check_books(db):
             if e.kind is Kind.SETTLE:
                 held[(e.ticker, e.side.value)] += float(e.contracts)
         assert {k: v for k, v in held.items() if v} == {
-            (p.ticker, p.side.value): float(p.contracts) for p in acct.open_positions()}
+            (p.ticker, p.side.value): float(p.contracts) for p in acct.open_positions()
+        }
         # the tick counter, the tick log and the simulator checkpoint moved together
         ticks = con.execute("SELECT COUNT(*), MAX(tick) FROM ticks").fetchone()
         control = dict(con.execute("SELECT key, value FROM control"))
@@ -54,9 +59,13 @@ def check_books(db):
 
 
 def run_and_kill(db, rng):
-    proc = subprocess.Popen([sys.executable, "-m", "kakashi_tui", "run", "--headless", "--interval", "0",
-                             "--db", str(db), "--seed", "7"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ENV)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kakashi_tui", "run", "--headless", "--interval", "0", "--db", str(db), "--seed", "7"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     want = rng.randint(1, 40)
     seen = 0
     while seen < want:
@@ -80,8 +89,7 @@ def test_sigkill_many_times_then_resume_exactly(tmp_path):
     n = int(control["tick_count"])
     assert n > 8
     # a run that was never interrupted, for the same number of ticks, has the same ledger
-    opts = Options(source="sim", db=str(tmp_path / "straight.db"), seed=7,
-                   sim_start_ms=int(control["sim_start_ms"]))
+    opts = Options(source="sim", db=str(tmp_path / "straight.db"), seed=7, sim_start_ms=int(control["sim_start_ms"]))
     straight = build_engine(opts, KakashiConfig())
     for _ in range(n):
         straight.tick()
@@ -91,8 +99,13 @@ def test_sigkill_many_times_then_resume_exactly(tmp_path):
     con.close()
 
     # the kill switch, thrown between runs, survives every crash and restart after it
-    p = subprocess.run([sys.executable, "-m", "kakashi_tui", "kill", "--db", str(db), "--reason", "crash test"],
-                       capture_output=True, text=True, env=ENV, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", "kill", "--db", str(db), "--reason", "crash test"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stderr
     buys_before = sqlite3.connect(db).execute("SELECT COUNT(*) FROM fills WHERE action = 'buy'").fetchone()[0]
     for _ in range(4):

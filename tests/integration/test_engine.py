@@ -6,14 +6,14 @@ import pytest
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store import DecisionRow, FillRow, LedgerRow, OutcomeRow, RejectedRow, SnapshotRow, Store
-from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.core import risk
+from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Kind, LedgerEntry
 from kakashi_tui.core.models import Estimate, Side
-from kakashi_tui.core.validate import SETTLED_QUOTE
 from kakashi_tui.core.sizing import per_trade_cap_cc
+from kakashi_tui.core.validate import SETTLED_QUOTE
+from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.engine import Engine, EngineConfig
-from kakashi_tui.core.errors import StoreError
 from tests.conftest import SIM_START_MS, make_engine
 
 NOW = SIM_START_MS
@@ -46,14 +46,21 @@ class FixedEstimator:
         return [Estimate(ticker=t, p_hat=self.p[t], source="fixed", ts=now_ms) for t in tickers if t in self.p]
 
 
-def row(ticker="T", ts=NOW, bid="0.40", ask="0.45", status="active", result=None, depth=50, close=NOW + 3_600_000,
-        **extra):
+def row(
+    ticker="T", ts=NOW, bid="0.40", ask="0.45", status="active", result=None, depth=50, close=NOW + 3_600_000, **extra
+):
     m = {"ticker": ticker, "status": status, "result": result, "close_ts": close, **extra}
     if status != "active":
         return RawRow(market=m, snapshot=None, payload=m)
     a = D(ask)
-    s = {"ticker": ticker, "ts": ts, "yes_bid": D(bid), "yes_ask": a,
-         "yes_bids": [{"price": D(bid), "qty": depth}], "no_bids": [{"price": 1 - a, "qty": depth}]}
+    s = {
+        "ticker": ticker,
+        "ts": ts,
+        "yes_bid": D(bid),
+        "yes_ask": a,
+        "yes_bids": [{"price": D(bid), "qty": depth}],
+        "no_bids": [{"price": 1 - a, "qty": depth}],
+    }
     return RawRow(market=m, snapshot=s, payload={"m": m})
 
 
@@ -63,8 +70,10 @@ def fake_engine(db_path, batches, p=None, cfg=None):
 
 
 def ledger_rows(store):
-    return [(r.ts, r.kind, r.ticker, r.side, r.contracts_hundredths, r.amount_cc, r.key)
-            for r in LedgerRow.select().order_by(LedgerRow.id)]
+    return [
+        (r.ts, r.kind, r.ticker, r.side, r.contracts_hundredths, r.amount_cc, r.key)
+        for r in LedgerRow.select().order_by(LedgerRow.id)
+    ]
 
 
 # -- the simulator lifecycle ------------------------------------------------------------
@@ -105,8 +114,14 @@ def test_sim_markets_open_close_settle_and_are_replaced():
             seen.setdefault(r.market["ticker"], []).append(r.market["status"])
     first = seen["SIM-3-0001"]
     assert first == ["active", "active", "closed", "determined", "finalized"]
-    assert {s for states in seen.values() for s in states} <= {"active", "closed", "determined", "disputed",
-                                                               "amended", "finalized"}
+    assert {s for states in seen.values() for s in states} <= {
+        "active",
+        "closed",
+        "determined",
+        "disputed",
+        "amended",
+        "finalized",
+    }
     assert len(seen) > 4  # replacements opened
     assert len(sim.live) == 4
 
@@ -116,8 +131,10 @@ def test_restart_resumes_exactly(tmp_path):
     for _ in range(240):
         straight.tick()
     expected = ledger_rows(straight.store)
-    expected_decisions = [(d.ts, d.ticker, d.side, d.contracts_hundredths, d.accepted, d.reason)
-                          for d in DecisionRow.select().order_by(DecisionRow.id)]
+    expected_decisions = [
+        (d.ts, d.ticker, d.side, d.contracts_hundredths, d.accepted, d.reason)
+        for d in DecisionRow.select().order_by(DecisionRow.id)
+    ]
     straight.store.close()
 
     first = make_engine(tmp_path / "b.db")
@@ -131,8 +148,10 @@ def test_restart_resumes_exactly(tmp_path):
     for _ in range(140):
         second.tick()
     assert ledger_rows(second.store) == expected
-    got = [(d.ts, d.ticker, d.side, d.contracts_hundredths, d.accepted, d.reason)
-           for d in DecisionRow.select().order_by(DecisionRow.id)]
+    got = [
+        (d.ts, d.ticker, d.side, d.contracts_hundredths, d.accepted, d.reason)
+        for d in DecisionRow.select().order_by(DecisionRow.id)
+    ]
     assert got == expected_decisions
     second.store.close()
 
@@ -141,15 +160,18 @@ def test_a_db_remembers_its_seed(tmp_path):
     e = make_engine(tmp_path / "s.db", seed=3)
     e.store.close()
     from kakashi_tui.core.errors import ConfigError
+
     with pytest.raises(ConfigError, match="--seed 3"):
         make_engine(tmp_path / "s.db", seed=4)
 
 
 # -- validation -------------------------------------------------------------------------
 def test_bad_rows_are_rejected_counted_and_kept_good_rows_stored(db_path):
-    bad = RawRow(market={"ticker": "B", "status": "active"},
-                 snapshot={"ticker": "B", "ts": NOW, "yes_bid": D("0.50"), "yes_ask": D("0.45")},
-                 payload={"raw": "crossed"})
+    bad = RawRow(
+        market={"ticker": "B", "status": "active"},
+        snapshot={"ticker": "B", "ts": NOW, "yes_bid": D("0.50"), "yes_ask": D("0.45")},
+        payload={"raw": "crossed"},
+    )
     e = fake_engine(db_path, [FetchBatch(rows=[row("G"), bad, RawRow({}, None, "x", reason="unreadable row")])])
     rep = e.tick()
     assert rep.saved == 1 and rep.rejected == 2
@@ -179,8 +201,9 @@ def test_edge_trades_and_holds_one_position_per_market(db_path):
 
 def test_settlement_happens_exactly_once(db_path):
     settled = row(status="determined", result="yes")
-    e = fake_engine(db_path, [FetchBatch(rows=[row()]), FetchBatch(rows=[settled]), FetchBatch(rows=[settled])],
-                    p={"T": 0.60})
+    e = fake_engine(
+        db_path, [FetchBatch(rows=[row()]), FetchBatch(rows=[settled]), FetchBatch(rows=[settled])], p={"T": 0.60}
+    )
     e.tick()
     n = e.account.open_positions()[0].contracts
     cash = e.account.cash_cc
@@ -215,8 +238,11 @@ def test_pause_takes_no_decisions(db_path):
 
 
 def test_stale_quote_and_wide_spread_are_rejected(db_path):
-    e = fake_engine(db_path, [FetchBatch(rows=[row("OLD", ts=NOW - 31_000), row("WIDE", bid="0.30", ask="0.45")])],
-                    p={"OLD": 0.60, "WIDE": 0.60})
+    e = fake_engine(
+        db_path,
+        [FetchBatch(rows=[row("OLD", ts=NOW - 31_000), row("WIDE", bid="0.30", ask="0.45")])],
+        p={"OLD": 0.60, "WIDE": 0.60},
+    )
     reasons = {d.ticker: d.reason for d in e.tick().decisions}
     assert reasons["OLD"].startswith(risk.STALE_QUOTE) and reasons["WIDE"].startswith(risk.WIDE_SPREAD)
     assert DecisionRow.select().where(DecisionRow.accepted == False).count() == 2  # noqa: E712
@@ -263,8 +289,10 @@ def test_on_daily_stop_holds_or_flattens_open_positions(db_path, policy):
         assert e.account.open_positions() and FillRow.select().where(FillRow.action == "sell").count() == 0
     else:  # sold into the bids on the tick the stop was hit, and said so
         assert e.account.open_positions() == [] and FillRow.select().where(FillRow.action == "sell").count() == 1
-        assert e.store.db.execute_sql("SELECT detail FROM events WHERE kind = 'flatten'").fetchone()[0] == \
-            "1 fills (daily stop)"
+        assert (
+            e.store.db.execute_sql("SELECT detail FROM events WHERE kind = 'flatten'").fetchone()[0]
+            == "1 fills (daily stop)"
+        )
 
 
 def test_a_failed_tick_rolls_back_and_memory_follows_the_ledger(db_path):
@@ -284,6 +312,7 @@ def test_a_failed_tick_rolls_back_and_memory_follows_the_ledger(db_path):
     e.source.batches = [FetchBatch(rows=[row()])]
     assert e.tick().fills == 1
     from kakashi_tui.adapters.store import EstimateRow, MarketRow
+
     assert MarketRow.select().count() == 1 and EstimateRow.select().count() == 1
 
 
@@ -303,16 +332,19 @@ def test_db_file_is_owner_only(db_path):
     assert (db_path.stat().st_mode & 0o777) == 0o600
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("[risk]\nmax_open_positions = 9\n", "loosens max open positions"),
-    ("[risk]\ndaily_loss_cap_pct = 10\n", "loosens the daily loss cap"),
-    ("bankrol = 5\n", "bankrol"),
-    ("bankroll = -5\n", "bankroll"),
-    ("[risk\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[risk]\nmax_open_positions = 9\n", "loosens max open positions"),
+        ("[risk]\ndaily_loss_cap_pct = 10\n", "loosens the daily loss cap"),
+        ("bankrol = 5\n", "bankrol"),
+        ("bankroll = -5\n", "bankroll"),
+        ("[risk\n", "not valid TOML"),
+    ],
+)
 def test_config_refuses_loosened_limits_unknown_keys_and_bad_values(tmp_path, text, fragment):
-    from kakashi_tui.trading.config import load_config
     from kakashi_tui.core.errors import ConfigError
+    from kakashi_tui.trading.config import load_config
 
     bad = tmp_path / "c.toml"
     bad.write_text(text)
@@ -338,9 +370,13 @@ def test_book_text_is_exactly_compact_json():
 
     s = book(yes=((0.40, 10), (0.39, 7), (0.05, 1)), no=((0.55, 3), (0.50, 120)))
     text = s.book_text
-    assert text == json.dumps({"yes": [[f"{lv.price:.4f}", f"{lv.qty:.2f}"] for lv in s.yes_bids],
-                               "no": [[f"{lv.price:.4f}", f"{lv.qty:.2f}"] for lv in s.no_bids]},
-                              separators=(",", ":"))
+    assert text == json.dumps(
+        {
+            "yes": [[f"{lv.price:.4f}", f"{lv.qty:.2f}"] for lv in s.yes_bids],
+            "no": [[f"{lv.price:.4f}", f"{lv.qty:.2f}"] for lv in s.no_bids],
+        },
+        separators=(",", ":"),
+    )
     assert text.startswith('{"yes":[["0.4000","10.00"],["0.3900","7.00"]')  # Kalshi's own fixed-point text
     assert snapshot_from_row(s.ticker, s.ts, 4000, 4500, None, 0, text) == s  # and it reads back the same
     assert book(yes=(), no=(("0.5500", "2.50"),)).book_text == '{"yes":[],"no":[["0.5500","2.50"]]}'
@@ -355,14 +391,22 @@ def test_a_version_2_file_is_migrated_to_one_snapshot_index(db_path, store):
     store.close()
     again = Store(db_path)
     try:
-        names = {r[0] for r in again.db.execute_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'snapshots'")}
+        names = {
+            r[0]
+            for r in again.db.execute_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'snapshots'"
+            )
+        }
         assert names == {"snapshots_ts"}
         assert again.get_control("schema_version") == "4"
         assert again.latest_snapshot("A").ts == 9 and again.latest_snapshot("B").ts == 7  # nothing lost
         assert again.latest_snapshot("C") is None
-        plan = " ".join(str(r) for r in again.db.execute_sql(
-            "EXPLAIN QUERY PLAN SELECT * FROM snapshots WHERE ticker = 'A' ORDER BY ts DESC, id DESC LIMIT 1"))
+        plan = " ".join(
+            str(r)
+            for r in again.db.execute_sql(
+                "EXPLAIN QUERY PLAN SELECT * FROM snapshots WHERE ticker = 'A' ORDER BY ts DESC, id DESC LIMIT 1"
+            )
+        )
         assert "snapshots_ts" in plan  # walked back from the newest row, not a scan and a sort
     finally:
         again.close()
@@ -377,8 +421,13 @@ def test_a_settled_market_leaves_the_engines_memory(sim_engine):
         if len(settled) >= 3:
             break
     assert len(settled) >= 3
-    for state in (sim_engine.estimates, sim_engine.markets, sim_engine.snapshots, sim_engine.quote_history,
-                  sim_engine._market_cache):
+    for state in (
+        sim_engine.estimates,
+        sim_engine.markets,
+        sim_engine.snapshots,
+        sim_engine.quote_history,
+        sim_engine._market_cache,
+    ):
         assert not set(settled) & set(state), state.keys()
     assert len(sim_engine.estimates) <= len(sim_engine.markets)  # beliefs only about live markets
     restarted = Engine(sim_engine.store, sim_engine.source, sim_engine.estimators, sim_engine.cfg)
@@ -388,8 +437,19 @@ def test_a_settled_market_leaves_the_engines_memory(sim_engine):
 # -- fixed point, quiet markets, lifecycle, marking (issues #10, #14) ---------------------------
 def quiet(ticker="Q"):
     m = {"ticker": ticker, "status": "active", "close_ts": NOW + 3_600_000}
-    return RawRow(market=m, snapshot={"ticker": ticker, "ts": NOW, "yes_bid": "0.0000", "yes_ask": "1.0000",
-                                      "last": "0.5000", "yes_bids": [], "no_bids": []}, payload=m)
+    return RawRow(
+        market=m,
+        snapshot={
+            "ticker": ticker,
+            "ts": NOW,
+            "yes_bid": "0.0000",
+            "yes_ask": "1.0000",
+            "last": "0.5000",
+            "yes_bids": [],
+            "no_bids": [],
+        },
+        payload=m,
+    )
 
 
 def test_a_quiet_market_is_stored_as_no_quote_never_rejected(db_path):
@@ -407,8 +467,14 @@ def test_a_quiet_market_is_stored_as_no_quote_never_rejected(db_path):
 
 def test_fills_on_a_fractional_sub_penny_book_at_exactly_its_prices(db_path):
     m = {"ticker": "T", "status": "active", "close_ts": NOW + 3_600_000, "fee_multiplier": "1"}
-    snap = {"ticker": "T", "ts": NOW, "yes_bid": "0.9500", "yes_ask": "0.9930",
-            "yes_bids": [["0.9500", "3.00"]], "no_bids": [["0.0070", "2.50"], ["0.0060", "1.25"]]}
+    snap = {
+        "ticker": "T",
+        "ts": NOW,
+        "yes_bid": "0.9500",
+        "yes_ask": "0.9930",
+        "yes_bids": [["0.9500", "3.00"]],
+        "no_bids": [["0.0070", "2.50"], ["0.0060", "1.25"]],
+    }
     from kakashi_tui.core.strategy import StrategyConfig
 
     cfg = EngineConfig(strategy=StrategyConfig(edge_threshold=D("0.005")))
@@ -423,8 +489,11 @@ def test_fills_on_a_fractional_sub_penny_book_at_exactly_its_prices(db_path):
 
 
 def test_a_settled_market_that_quotes_again_is_refused_and_never_bought(db_path):
-    e = fake_engine(db_path, [FetchBatch(rows=[row()]), FetchBatch(rows=[row(status="determined", result="no")]),
-                              FetchBatch(rows=[row()])], p={"T": 0.60})
+    e = fake_engine(
+        db_path,
+        [FetchBatch(rows=[row()]), FetchBatch(rows=[row(status="determined", result="no")]), FetchBatch(rows=[row()])],
+        p={"T": 0.60},
+    )
     assert e.tick().fills == 1
     assert e.tick().settled == 1 and e.account.open_positions() == []
     rep = e.tick()  # the same ticker quoting as if open again
@@ -438,10 +507,13 @@ def test_a_settled_market_that_quotes_again_is_refused_and_never_bought(db_path)
 
 
 def test_paid_at_determined_and_a_changed_result_corrected_by_new_entries(db_path):
-    batches = [FetchBatch(rows=[row()]), FetchBatch(rows=[row(status="determined", result="yes")]),
-               FetchBatch(rows=[row(status="disputed", result="yes")]),
-               FetchBatch(rows=[row(status="amended", result="no")]),
-               FetchBatch(rows=[row(status="finalized", result="no")])]
+    batches = [
+        FetchBatch(rows=[row()]),
+        FetchBatch(rows=[row(status="determined", result="yes")]),
+        FetchBatch(rows=[row(status="disputed", result="yes")]),
+        FetchBatch(rows=[row(status="amended", result="no")]),
+        FetchBatch(rows=[row(status="finalized", result="no")]),
+    ]
     e = fake_engine(db_path, batches, p={"T": 0.60})
     e.tick()
     n = e.account.open_positions()[0].contracts
@@ -453,8 +525,8 @@ def test_paid_at_determined_and_a_changed_result_corrected_by_new_entries(db_pat
     assert ledger_rows(e.store) == before  # disputed: nothing moves
     e.tick()
     after = ledger_rows(e.store)
-    assert after[:len(before)] == before  # append-only: the old entries untouched
-    [fix] = after[len(before):]
+    assert after[: len(before)] == before  # append-only: the old entries untouched
+    [fix] = after[len(before) :]
     assert fix[1] == "settle_fix" and fix[5] == -10_000 * n and fix[6] == "settle:T:yes:fix:1"
     assert e.account.cash_cc == cash0
     e.tick()
@@ -464,11 +536,24 @@ def test_paid_at_determined_and_a_changed_result_corrected_by_new_entries(db_pat
 
 
 def test_a_held_scalar_market_settles_at_its_value(db_path):
-    e = fake_engine(db_path, [FetchBatch(rows=[row(status="determined", result="scalar", market_type="scalar",
-                                                   settlement_value="0.3250")])])
+    e = fake_engine(
+        db_path,
+        [FetchBatch(rows=[row(status="determined", result="scalar", market_type="scalar", settlement_value="0.3250")])],
+    )
     with e.store.atomic():  # held from before (Kakashi itself declines to open scalar positions)
-        e._apply([LedgerEntry(ts=NOW, kind=Kind.BUY, amount_cc=-20_000, key="fill:0:cost", ticker="T",
-                              side=Side.NO, contracts=D("4.50"))])
+        e._apply(
+            [
+                LedgerEntry(
+                    ts=NOW,
+                    kind=Kind.BUY,
+                    amount_cc=-20_000,
+                    key="fill:0:cost",
+                    ticker="T",
+                    side=Side.NO,
+                    contracts=D("4.50"),
+                )
+            ]
+        )
     cash = e.account.cash_cc
     assert e.tick().settled == 1
     assert e.account.cash_cc == cash + 30_375  # NO gets 1 - 0.3250 = 0.6750 x 4.50
@@ -485,14 +570,16 @@ def test_bids_vanish_equity_falls_to_liquidation_and_the_daily_cap_stops_trading
     """Marked at what it can be sold for: zero when the bids vanish, not cost (issue #14)."""
     held = [f"M{i}" for i in range(4)]
     cfg = EngineConfig(bankroll_cc=1_000_000)
-    e = fake_engine(db_path, [FetchBatch(rows=[row(t, depth=500) for t in held])],
-                    p={t: 0.60 for t in held + ["U"]}, cfg=cfg)
+    e = fake_engine(
+        db_path, [FetchBatch(rows=[row(t, depth=500) for t in held])], p={t: 0.60 for t in held + ["U"]}, cfg=cfg
+    )
     assert e.tick().fills == 4
     eq_before = e.equity()
     cost = sum(p.cost_cc for p in e.account.open_positions())
     assert cost > 30_000  # the positions cost more than the 3% daily cap ($3 of $100)
-    no_bids = [RawRow(r.market, {**r.snapshot, "yes_bid": None, "yes_bids": []}, r.payload)
-               for r in (row(t) for t in held)]
+    no_bids = [
+        RawRow(r.market, {**r.snapshot, "yes_bid": None, "yes_bids": []}, r.payload) for r in (row(t) for t in held)
+    ]
     e.source.batches = [FetchBatch(rows=no_bids + [row("U")])]
     rep = e.tick()
     assert rep.equity_cc == e.account.cash_cc < eq_before  # nothing to sell into: marked at zero
@@ -522,15 +609,38 @@ def test_a_position_that_outlived_its_settlement_is_paid_on_the_next_tick(db_pat
 
     s = Store(db_path)
     with s.atomic():
-        s.append_ledger([
-            LedgerEntry(ts=NOW, kind=Kind.DEPOSIT, amount_cc=10_000_000, key="deposit:initial"),
-            LedgerEntry(ts=NOW, kind=Kind.BUY, amount_cc=-20_000, key="fill:1:cost", ticker="T", side=Side.YES,
-                        contracts=D(5)),
-            LedgerEntry(ts=NOW, kind=Kind.SETTLE, amount_cc=50_000, key="settle:T:yes", ticker="T", side=Side.YES,
-                        contracts=D(-5)),
-            LedgerEntry(ts=NOW, kind=Kind.BUY, amount_cc=-12_000, key="fill:2:cost", ticker="T", side=Side.YES,
-                        contracts=D(3)),  # bought again after it settled
-        ])
+        s.append_ledger(
+            [
+                LedgerEntry(ts=NOW, kind=Kind.DEPOSIT, amount_cc=10_000_000, key="deposit:initial"),
+                LedgerEntry(
+                    ts=NOW,
+                    kind=Kind.BUY,
+                    amount_cc=-20_000,
+                    key="fill:1:cost",
+                    ticker="T",
+                    side=Side.YES,
+                    contracts=D(5),
+                ),
+                LedgerEntry(
+                    ts=NOW,
+                    kind=Kind.SETTLE,
+                    amount_cc=50_000,
+                    key="settle:T:yes",
+                    ticker="T",
+                    side=Side.YES,
+                    contracts=D(-5),
+                ),
+                LedgerEntry(
+                    ts=NOW,
+                    kind=Kind.BUY,
+                    amount_cc=-12_000,
+                    key="fill:2:cost",
+                    ticker="T",
+                    side=Side.YES,
+                    contracts=D(3),
+                ),  # bought again after it settled
+            ]
+        )
         s.record_outcome(Market(ticker="T", status="finalized", result="yes"), NOW)
     s.close()
     e = fake_engine(db_path, [FetchBatch(rows=[row()])], p={"T": 0.60})

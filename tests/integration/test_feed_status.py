@@ -25,9 +25,11 @@ def loopback(tmp_path, monkeypatch):
 
     engines = []
     with signed_loopback(tmp_path, monkeypatch, TICKERS) as (ws, cfg):
+
         def build():
-            e = build_engine(Options(source="kalshi", db=str(tmp_path / f"k{len(engines)}.db"),
-                                     tickers=list(TICKERS)), cfg)
+            e = build_engine(
+                Options(source="kalshi", db=str(tmp_path / f"k{len(engines)}.db"), tickers=list(TICKERS)), cfg
+            )
             engines.append(e)
             return e
 

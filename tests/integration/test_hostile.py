@@ -22,12 +22,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kakashi_tui.frontends.cli import main as cli
 from kakashi_tui.adapters.beliefs import BeliefsFile
 from kakashi_tui.adapters.replay import MAX_TS, MIN_TS, ReplayEstimator, ReplaySource, group_ticks, read_jsonl
 from kakashi_tui.adapters.store import Store
-from kakashi_tui.trading.engine import Engine, EngineConfig
+from kakashi_tui.frontends.cli import main as cli
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
+from kakashi_tui.trading.engine import Engine, EngineConfig
 
 T = 1_767_571_200_000  # 2026-01-05T00:00:00Z
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")} | {"PYTHONUNBUFFERED": "1"}
@@ -56,40 +56,111 @@ def one_line(err: str) -> str:
 
 # -- 1. numbers and URLs from the operator: one line naming [section] key, exit 2 -----------------
 CONFIG_CASES = [
-    ("risk-quote-age-inf", "[risk]\nmax_quote_age_s = inf\n", "[risk] max_quote_age_s = inf: Input should be a finite number"),
-    ("risk-quote-age-nan", "[risk]\nmax_quote_age_s = nan\n", "[risk] max_quote_age_s = nan: Input should be a finite number"),
+    (
+        "risk-quote-age-inf",
+        "[risk]\nmax_quote_age_s = inf\n",
+        "[risk] max_quote_age_s = inf: Input should be a finite number",
+    ),
+    (
+        "risk-quote-age-nan",
+        "[risk]\nmax_quote_age_s = nan\n",
+        "[risk] max_quote_age_s = nan: Input should be a finite number",
+    ),
     ("bankroll-1e30", "bankroll = 1e30\n", "bankroll = 1e+30: Input should be less than or equal to 100000000"),
     ("bankroll-nan", "bankroll = nan\n", "bankroll = nan: Input should be a finite number"),
     ("bankroll-subcent", "bankroll = 10.001\n", "bankroll = 10.001: Decimal input should have no more than 2 decimal"),
-    ("sim-step-1e16", "[sim]\nstep_seconds = 1e16\n", "[sim] step_seconds = 1e+16: Input should be less than or equal to 86400"),
+    (
+        "sim-step-1e16",
+        "[sim]\nstep_seconds = 1e16\n",
+        "[sim] step_seconds = 1e+16: Input should be less than or equal to 86400",
+    ),
     ("sim-step-int-1e16", "[sim]\nstep_seconds = 10000000000000000\n", "[sim] step_seconds = 10000000000000000: "),
     ("sim-noise-nan", "[sim]\noracle_noise = nan\n", "[sim] oracle_noise = nan: Input should be a finite number"),
     ("sim-seed-huge", "[sim]\nseed = 9223372036854775807\nmarkets = 0\n", "[sim] markets = 0: "),
     ("kalshi-timeout-inf", "[kalshi]\ntimeout_s = inf\n", "[kalshi] timeout_s = inf: Input should be a finite number"),
-    ("kalshi-timeout-huge", "[kalshi]\ntimeout_s = 1e9\n", "[kalshi] timeout_s = 1000000000.0: Input should be less than"),
-    ("kalshi-backoff-nan", "[kalshi]\nbackoff_base_s = nan\n", "[kalshi] backoff_base_s = nan: Input should be a finite"),
-    ("fee-negative", "[fees]\ntaker_multiplier = -0.07\n", "[fees] taker_multiplier = -0.07: Input should be greater than"),
+    (
+        "kalshi-timeout-huge",
+        "[kalshi]\ntimeout_s = 1e9\n",
+        "[kalshi] timeout_s = 1000000000.0: Input should be less than",
+    ),
+    (
+        "kalshi-backoff-nan",
+        "[kalshi]\nbackoff_base_s = nan\n",
+        "[kalshi] backoff_base_s = nan: Input should be a finite",
+    ),
+    (
+        "fee-negative",
+        "[fees]\ntaker_multiplier = -0.07\n",
+        "[fees] taker_multiplier = -0.07: Input should be greater than",
+    ),
     ("fee-series-negative", "[fees.series]\nINX = -0.01\n", "[fees] series.INX = -0.01: Input should be greater than"),
     ("fee-series-nan", "[fees.series]\nINX = nan\n", "[fees] series.INX = nan: Input should be a finite number"),
-    ("strategy-kelly-nan", "[strategy]\nkelly_fraction = nan\n", "[strategy] kelly_fraction = nan: Input should be a finite"),
-    ("strategy-edge-inf", "[strategy]\nedge_threshold = inf\n", "[strategy] edge_threshold = inf: Input should be a finite"),
+    (
+        "strategy-kelly-nan",
+        "[strategy]\nkelly_fraction = nan\n",
+        "[strategy] kelly_fraction = nan: Input should be a finite",
+    ),
+    (
+        "strategy-edge-inf",
+        "[strategy]\nedge_threshold = inf\n",
+        "[strategy] edge_threshold = inf: Input should be a finite",
+    ),
     ("risk-spread-0.99", "[risk]\nmax_spread = 0.99\n", "[risk] max_spread = 0.99: loosens the max spread past 0.05"),
-    ("risk-quote-age-1000d", "[risk]\nmax_quote_age_s = 86400000\n",
-     "[risk] max_quote_age_s = 86400000: loosens the stale-quote guard past 30 s"),
-    ("risk-per-trade-5", "[risk]\nmax_loss_per_trade_pct = 5\n", "[risk] max_loss_per_trade_pct = 5: loosens the per-trade"),
-    ("risk-daily-10", "[risk]\ndaily_loss_cap_pct = 10\n", "[risk] daily_loss_cap_pct = 10: loosens the daily loss cap"),
-    ("risk-positions-6", "[risk]\nmax_open_positions = 6\n", "[risk] max_open_positions = 6: loosens max open positions"),
+    (
+        "risk-quote-age-1000d",
+        "[risk]\nmax_quote_age_s = 86400000\n",
+        "[risk] max_quote_age_s = 86400000: loosens the stale-quote guard past 30 s",
+    ),
+    (
+        "risk-per-trade-5",
+        "[risk]\nmax_loss_per_trade_pct = 5\n",
+        "[risk] max_loss_per_trade_pct = 5: loosens the per-trade",
+    ),
+    (
+        "risk-daily-10",
+        "[risk]\ndaily_loss_cap_pct = 10\n",
+        "[risk] daily_loss_cap_pct = 10: loosens the daily loss cap",
+    ),
+    (
+        "risk-positions-6",
+        "[risk]\nmax_open_positions = 6\n",
+        "[risk] max_open_positions = 6: loosens max open positions",
+    ),
     ("risk-positions-1e30", "[risk]\nmax_open_positions = 1e30\n", "[risk] max_open_positions = 1e+30: "),
-    ("risk-spread-negative", "[risk]\nmax_spread = -0.01\n", "[risk] max_spread = -0.01: Input should be greater than 0"),
+    (
+        "risk-spread-negative",
+        "[risk]\nmax_spread = -0.01\n",
+        "[risk] max_spread = -0.01: Input should be greater than 0",
+    ),
     ("typo-key", "[risk]\nmax_spred = 0.01\n", "[risk] max_spred: unknown key; did you mean max_spread?"),
     ("typo-top", "bankrol = 5\n", "bankrol: unknown key; did you mean bankroll?"),
     ("typo-section", "[riks]\nmax_spread = 0.01\n", "[riks]: unknown section; did you mean [risk]?"),
-    ("api-base-notaurl", "[kalshi]\napi_base = \"notaurl\"\n", "[kalshi] api_base: not an http(s) URL with a host: 'notaurl'"),
-    ("api-base-no-host", "[kalshi]\napi_base = \"https:///trade-api/v2\"\n", "[kalshi] api_base: not an http(s) URL with a host"),
-    ("api-base-ftp", "[kalshi]\napi_base = \"ftp://example.com/x\"\n", "[kalshi] api_base: not an http(s) URL with a host"),
-    ("api-base-bad-port", "[kalshi]\napi_base = \"http://127.0.0.1:99999/x\"\n", "[kalshi] api_base: not an http(s) URL (bad port"),
-    ("api-base-userinfo", "[kalshi]\napi_base = \"https://u:p@example.com/x\"\n", "must not carry a user name or password"),
-    ("db-nul", "db = \"a\\u0000b.db\"\n", "db: must be a file path"),
+    (
+        "api-base-notaurl",
+        '[kalshi]\napi_base = "notaurl"\n',
+        "[kalshi] api_base: not an http(s) URL with a host: 'notaurl'",
+    ),
+    (
+        "api-base-no-host",
+        '[kalshi]\napi_base = "https:///trade-api/v2"\n',
+        "[kalshi] api_base: not an http(s) URL with a host",
+    ),
+    (
+        "api-base-ftp",
+        '[kalshi]\napi_base = "ftp://example.com/x"\n',
+        "[kalshi] api_base: not an http(s) URL with a host",
+    ),
+    (
+        "api-base-bad-port",
+        '[kalshi]\napi_base = "http://127.0.0.1:99999/x"\n',
+        "[kalshi] api_base: not an http(s) URL (bad port",
+    ),
+    (
+        "api-base-userinfo",
+        '[kalshi]\napi_base = "https://u:p@example.com/x"\n',
+        "must not carry a user name or password",
+    ),
+    ("db-nul", 'db = "a\\u0000b.db"\n', "db: must be a file path"),
 ]
 
 
@@ -108,11 +179,16 @@ def test_every_risk_default_is_the_loosest_allowed(tmp_path):
     """The defaults are the bounds: each default loads, and one step looser is refused."""
     from decimal import Decimal
 
-    from kakashi_tui.trading.config import KakashiConfig, RiskSection, load_config
     from kakashi_tui.core.errors import ConfigError
+    from kakashi_tui.trading.config import KakashiConfig, RiskSection, load_config
 
-    loose = {"max_loss_per_trade_pct": "1.01", "max_open_positions": "6", "daily_loss_cap_pct": "3.01",
-             "max_quote_age_s": "30.5", "max_spread": "0.06"}
+    loose = {
+        "max_loss_per_trade_pct": "1.01",
+        "max_open_positions": "6",
+        "daily_loss_cap_pct": "3.01",
+        "max_quote_age_s": "30.5",
+        "max_spread": "0.06",
+    }
     numeric = {k for k, f in RiskSection.model_fields.items() if f.annotation in (int, float, Decimal)}
     assert set(loose) == numeric  # a new numeric limit needs its bound here (and in the doc)
     defaults = KakashiConfig().risk
@@ -130,28 +206,35 @@ def test_every_risk_default_is_the_loosest_allowed(tmp_path):
         assert f"`{key}`:" in doc  # each bound is documented
 
 
-@pytest.mark.parametrize("url, fragment", [
-    ("notaurl", "not an http(s) URL with a host: 'notaurl'"),
-    ("http://", "not an http(s) URL with a host"),
-    ("file:///etc/passwd", "not an http(s) URL with a host"),
-    ("http://[::1", "bad port or host"),
-    ("http://127.0.0.1:0/x", "port 0"),
-    ("http://exa mple.com/", "not an http(s) URL"),
-    ("https://example.com/x?token=1", "no query or fragment"),
-])
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("notaurl", "not an http(s) URL with a host: 'notaurl'"),
+        ("http://", "not an http(s) URL with a host"),
+        ("file:///etc/passwd", "not an http(s) URL with a host"),
+        ("http://[::1", "bad port or host"),
+        ("http://127.0.0.1:0/x", "port 0"),
+        ("http://exa mple.com/", "not an http(s) URL"),
+        ("https://example.com/x?token=1", "no query or fragment"),
+    ],
+)
 def test_api_base_argument_is_refused_in_one_line(tmp_path, capsys, url, fragment):
-    code, out, err = run_cli(capsys, "snapshot", "--source", "kalshi", "--api-base", url, "--strict",
-                             "--db", str(tmp_path / "k.db"))
+    code, out, err = run_cli(
+        capsys, "snapshot", "--source", "kalshi", "--api-base", url, "--strict", "--db", str(tmp_path / "k.db")
+    )
     line = one_line(err)
     assert code == 2 and "argument --api-base" in line and fragment in line, line
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (("--seed", "-5"), "argument --seed: must be between 0 and 2^63-1, got -5"),
-    (("--seed", str(2 ** 64)), "argument --seed: must be between 0 and 2^63-1"),
-    (("--config", "/dev/zero"), "config /dev/zero is larger than 1024 KiB"),
-    (("--config", "/"), "cannot read config /"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("--seed", "-5"), "argument --seed: must be between 0 and 2^63-1, got -5"),
+        (("--seed", str(2**64)), "argument --seed: must be between 0 and 2^63-1"),
+        (("--config", "/dev/zero"), "config /dev/zero is larger than 1024 KiB"),
+        (("--config", "/"), "cannot read config /"),
+    ],
+)
 def test_absurd_arguments_and_config_files_are_refused_in_one_line(tmp_path, capsys, args, fragment):
     code, out, err = run_cli(capsys, "snapshot", *args, "--db", str(tmp_path / "k.db"))
     assert code == 2 and fragment in one_line(err)
@@ -174,8 +257,12 @@ def test_a_malformed_api_base_in_the_environment_is_refused_in_one_line(tmp_path
 def test_a_good_api_base_is_accepted():
     from kakashi_tui.trading.config import check_api_base
 
-    for url in ("https://api.elections.kalshi.com/trade-api/v2", "http://127.0.0.1:8765/trade-api/v2",
-                "http://[::1]:8080/x", "https://demo-api.kalshi.co/trade-api/v2/"):
+    for url in (
+        "https://api.elections.kalshi.com/trade-api/v2",
+        "http://127.0.0.1:8765/trade-api/v2",
+        "http://[::1]:8080/x",
+        "https://demo-api.kalshi.co/trade-api/v2/",
+    ):
         assert check_api_base(url) == url
 
 
@@ -191,7 +278,7 @@ BELIEF_CASES = [
     ("bool", "b.toml", "[beliefs]\nKXB = true\n", ":2: KXB: p_hat is not a number"),
     ("dup", "b.toml", "[beliefs]\nKXB = 0.2\nKXB = 0.3\n", ":3: KXB: already on line 2"),
     ("other-table", "b.toml", "[beliefs]\nKXB = 0.2\n[other]\nx = 1\n", ":3: unexpected table [other]"),
-    ("bad-ticker", "b.toml", "[beliefs]\n\"KX B\" = 0.2\n", ":2: ticker 'KX B' holds spaces"),
+    ("bad-ticker", "b.toml", '[beliefs]\n"KX B" = 0.2\n', ":2: ticker 'KX B' holds spaces"),
     ("csv-nan", "b.csv", "ticker,p_hat\nKXA,0.5\nKXB,NaN\n", ":3: KXB: p_hat must be a finite number, got NaN"),
     ("csv-snan", "b.csv", "KXB,sNaN\n", ":1: KXB: p_hat must be a finite number, got sNaN"),
     ("csv-inf", "b.csv", "KXB,-Infinity\n", ":1: KXB: p_hat must be a finite number, got -Infinity"),
@@ -207,8 +294,19 @@ BELIEF_CASES = [
 def test_beliefs_corpus_is_refused_at_start_up_naming_file_and_line(tmp_path, capsys, name, fname, text, expected):
     f = tmp_path / fname
     f.write_bytes(text.encode("utf-8", "surrogateescape"))
-    code, out, err = run_cli(capsys, "snapshot", "--source", "kalshi", "--strict", "--beliefs", str(f),
-                             "--api-base", "http://127.0.0.1:9/trade-api/v2", "--db", str(tmp_path / "k.db"))
+    code, out, err = run_cli(
+        capsys,
+        "snapshot",
+        "--source",
+        "kalshi",
+        "--strict",
+        "--beliefs",
+        str(f),
+        "--api-base",
+        "http://127.0.0.1:9/trade-api/v2",
+        "--db",
+        str(tmp_path / "k.db"),
+    )
     line = one_line(err)
     assert code == 2 and line.startswith(f"kakashi: error: {f}"), line
     assert expected in line, line
@@ -270,9 +368,30 @@ def test_headless_kalshi_run_keeps_ticking_when_the_beliefs_file_is_corrupted_mi
         ticker = FakeKalshi.with_markets(4).markets[0].ticker
         beliefs.write_text(f"[beliefs]\n{ticker} = 0.5\n")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kakashi_tui", "run", "--headless", "--source", "kalshi", "--api-base",
-             srv.base_url, "--beliefs", str(beliefs), "--interval", "0.2", "--ticks", "14", "--db", str(db)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+            [
+                sys.executable,
+                "-m",
+                "kakashi_tui",
+                "run",
+                "--headless",
+                "--source",
+                "kalshi",
+                "--api-base",
+                srv.base_url,
+                "--beliefs",
+                str(beliefs),
+                "--interval",
+                "0.2",
+                "--ticks",
+                "14",
+                "--db",
+                str(db),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
         seen: list[str] = []
 
         def until(n: int) -> None:
@@ -293,8 +412,10 @@ def test_headless_kalshi_run_keeps_ticking_when_the_beliefs_file_is_corrupted_mi
     assert "Traceback" not in err
     # the operator was told, on stderr, which line was refused and that the last good p_hat stayed
     told = [ln for ln in err.splitlines() if "beliefs reloaded" in ln]
-    assert any(f"b.toml:2: {ticker}: p_hat must be a finite number" in ln and f"last good p_hat kept for {ticker}"
-               in ln for ln in told), err
+    assert any(
+        f"b.toml:2: {ticker}: p_hat must be a finite number" in ln and f"last good p_hat kept for {ticker}" in ln
+        for ln in told
+    ), err
     ticks = seen + [ln for ln in out.splitlines() if ln.startswith("tick ")]
     assert len(ticks) == 14 and out.splitlines()[-1].startswith("stopped after 14 ticks")
     with sqlite3.connect(db) as c:
@@ -308,8 +429,15 @@ def test_headless_kalshi_run_keeps_ticking_when_the_beliefs_file_is_corrupted_mi
 
 # -- 3. replay input: every record a verdict with its reason -------------------------------------
 def snap(ts, ticker="A", **kw):
-    return {"type": "snapshot", "ticker": ticker, "ts": ts, "yes_bid": "0.40", "yes_ask": "0.45",
-            "book": {"yes": [["0.40", 10]], "no": [["0.55", 10]]}, **kw}
+    return {
+        "type": "snapshot",
+        "ticker": ticker,
+        "ts": ts,
+        "yes_bid": "0.40",
+        "yes_ask": "0.45",
+        "book": {"yes": [["0.40", 10]], "no": [["0.55", 10]]},
+        **kw,
+    }
 
 
 # (record or raw line, expected reason fragment or None when the record is accepted)
@@ -317,30 +445,39 @@ REPLAY_CASES = [
     ({"type": "start", "ts": T}, None),
     ({"type": "market", "ticker": "A", "close_ts": T + 86_400_000}, None),
     (snap(T + 60_000), None),
-    (snap(T + 10 ** 10), "snapshot record dated ahead of the file's clock (ts 1777571200000; the next record is at"),
+    (snap(T + 10**10), "snapshot record dated ahead of the file's clock (ts 1777571200000; the next record is at"),
     (snap(T + 120_000), None),
-    (snap(10 ** 17), "ts 100000000000000000 is outside 2000-01-01..2100-01-01 in epoch ms"),
-    (snap(2 ** 63 + 5), "ts 9223372036854775813 is outside 2000-01-01..2100-01-01 in epoch ms"),
+    (snap(10**17), "ts 100000000000000000 is outside 2000-01-01..2100-01-01 in epoch ms"),
+    (snap(2**63 + 5), "ts 9223372036854775813 is outside 2000-01-01..2100-01-01 in epoch ms"),
     (snap((T + 180_000) * 1000), "ts 1767571380000000 looks like epoch microseconds, not milliseconds"),
     (snap((T + 180_000) // 1000), "ts 1767571380 looks like epoch seconds, not milliseconds"),
     (snap((T + 180_000) * 1_000_000), "looks like epoch nanoseconds"),
-    (snap(T + 180_000, volume=2 ** 63 + 5), "snapshot volume 9223372036854775813 is outside 0..2^63-1"),
+    (snap(T + 180_000, volume=2**63 + 5), "snapshot volume 9223372036854775813 is outside 0..2^63-1"),
     (snap(T + 180_000, volume="1e30"), "snapshot volume 1e30 is outside 0..2^63-1"),
     (snap(T + 180_000, volume=-5), "snapshot volume -5 is outside 0..2^63-1"),
-    (snap(T + 180_000, book={"yes": [["0.40", 2 ** 63]], "no": []}),
-     "snapshot book level quantity 9223372036854775808 is outside 0..2^63-1"),
-    ('{"type": "snapshot", "ticker": "A", "ts": 1767571380000, "volume": 100000000000000000000000000000}',
-     "snapshot volume 1e+29 is outside 0..2^63-1"),
-    ({"type": "market", "ticker": "B", "close_ts": 10 ** 30}, "market record close_ts: not an integer epoch ms"),
-    ({"type": "market", "ticker": "B", "close_ts": 10 ** 17}, "market record close_ts: ts 100000000000000000 is outside"),
+    (
+        snap(T + 180_000, book={"yes": [["0.40", 2**63]], "no": []}),
+        "snapshot book level quantity 9223372036854775808 is outside 0..2^63-1",
+    ),
+    (
+        '{"type": "snapshot", "ticker": "A", "ts": 1767571380000, "volume": 100000000000000000000000000000}',
+        "snapshot volume 1e+29 is outside 0..2^63-1",
+    ),
+    ({"type": "market", "ticker": "B", "close_ts": 10**30}, "market record close_ts: not an integer epoch ms"),
+    ({"type": "market", "ticker": "B", "close_ts": 10**17}, "market record close_ts: ts 100000000000000000 is outside"),
     ({"type": "market", "ticker": "B" * 5000}, "market record: ticker longer than 200 characters"),
     ({"type": "market", "ticker": "B\u0000"}, "market record: ticker 'B\\\\x00' holds spaces or unprintable"),
     ({"type": "market", "ticker": "B", "title": "\u001b[2Jgone"}, "market record title holds unprintable characters"),
     (snap(T + 180_000, ticker="KX/../../portfolio/orders x"), "holds spaces or unprintable characters"),
     (snap(T + 180_000, ticker={"a": 1}), "snapshot record with a ticker that is not text"),
-    ({"type": "estimate", "ticker": "A", "ts": T + 180_000, "p_hat": "NaN"}, "estimate p_hat: Input should be a finite"),
-    ({"type": "estimate", "ticker": "A", "ts": T + 180_000, "p_hat": "0.5", "source": "s" * 500},
-     "estimate source longer than 100 characters"),
+    (
+        {"type": "estimate", "ticker": "A", "ts": T + 180_000, "p_hat": "NaN"},
+        "estimate p_hat: Input should be a finite",
+    ),
+    (
+        {"type": "estimate", "ticker": "A", "ts": T + 180_000, "p_hat": "0.5", "source": "s" * 500},
+        "estimate source longer than 100 characters",
+    ),
     ({"type": "start", "ts": T}, "start record after the first tick"),
     ("\udcff\udcfe not utf-8", "malformed JSON"),
     ('{"type": "snapshot", "ticker": "\\ud800", "ts": 1767571380000}', "malformed JSON"),
@@ -355,8 +492,13 @@ def test_replay_corpus_each_record_gets_its_verdict_through_the_cli(tmp_path):
     lines = [x if isinstance(x, str) else json.dumps(x) for x, _ in REPLAY_CASES]
     f.write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
     db = tmp_path / "r.db"
-    p = subprocess.run([sys.executable, "-m", "kakashi_tui", "replay", "--input", str(f), "--db", str(db)],
-                       capture_output=True, text=True, timeout=120, env=ENV)
+    p = subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", "replay", "--input", str(f), "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ENV,
+    )
     assert p.returncode == 0, p.stderr
     assert "Traceback" not in p.stderr
     want_rejected = [(i, why) for i, (_, why) in enumerate(REPLAY_CASES, start=1) if why]
@@ -391,30 +533,54 @@ def test_an_over_long_replay_line_is_one_rejected_row(tmp_path):
 
 # -- the property: random records at replay, every record a verdict, nothing raises --------------
 _json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2 ** 64), max_value=2 ** 64 - 1),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(st.characters(codec="utf-8"), max_size=8),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(st.characters(codec="utf-8"), max_size=8),
     st.sampled_from(["0.42", "0.4", "1", "0", "NaN", "-Infinity", "1e30", "0.4200", "yes", "no", ""]),
 )
-_json = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-    st.text(max_size=4), inner, max_size=3), max_leaves=8)
-_ts = st.one_of(st.integers(T, T + 600_000).map(lambda x: x - x % 60_000), st.integers(MIN_TS - 5, MAX_TS + 5),
-                st.sampled_from([10 ** 17, 2 ** 63 + 5, T * 1000, T // 1000, 0, -1]), _json_scalars)
-_level = st.one_of(st.tuples(st.sampled_from(["0.40", "0.39", "0.55", 0.5, "x"]),
-                             st.one_of(st.integers(-2, 2 ** 64), _json_scalars)).map(list), _json)
+_json = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+_ts = st.one_of(
+    st.integers(T, T + 600_000).map(lambda x: x - x % 60_000),
+    st.integers(MIN_TS - 5, MAX_TS + 5),
+    st.sampled_from([10**17, 2**63 + 5, T * 1000, T // 1000, 0, -1]),
+    _json_scalars,
+)
+_level = st.one_of(
+    st.tuples(
+        st.sampled_from(["0.40", "0.39", "0.55", 0.5, "x"]), st.one_of(st.integers(-2, 2**64), _json_scalars)
+    ).map(list),
+    _json,
+)
 _record = st.fixed_dictionaries(
     {"type": st.sampled_from(["start", "market", "snapshot", "estimate", "settlement", "bogus", None]), "ts": _ts},
-    optional={"ticker": st.one_of(st.sampled_from(["A", "B", "", "A B", "K\u0000"]), _json_scalars, _json),
-              "yes_bid": st.one_of(st.sampled_from(["0.40", "0.41"]), _json_scalars),
-              "yes_ask": st.one_of(st.sampled_from(["0.45", "0.44"]), _json_scalars),
-              "last": _json_scalars, "volume": st.one_of(st.integers(-1, 2 ** 64 - 1), _json_scalars),
-              "book": st.one_of(st.fixed_dictionaries({"yes": st.lists(_level, max_size=3),
-                                                       "no": st.lists(_level, max_size=3)}), _json),
-              "p_hat": st.one_of(st.sampled_from(["0.6", "0.3"]), _json_scalars), "source": _json_scalars,
-              "result": st.one_of(st.sampled_from(["yes", "no"]), _json_scalars),
-              "close_ts": _ts, "open_ts": _ts, "title": _json_scalars})
-_line = st.one_of(_record.map(json.dumps),  # (json: integers of any size, written as the world might)
-                  st.binary(max_size=20).map(lambda b: b.decode("latin-1").replace("\n", " ")),
-                  st.sampled_from(["", "[]", "null", "{", '"x"']))
+    optional={
+        "ticker": st.one_of(st.sampled_from(["A", "B", "", "A B", "K\u0000"]), _json_scalars, _json),
+        "yes_bid": st.one_of(st.sampled_from(["0.40", "0.41"]), _json_scalars),
+        "yes_ask": st.one_of(st.sampled_from(["0.45", "0.44"]), _json_scalars),
+        "last": _json_scalars,
+        "volume": st.one_of(st.integers(-1, 2**64 - 1), _json_scalars),
+        "book": st.one_of(
+            st.fixed_dictionaries({"yes": st.lists(_level, max_size=3), "no": st.lists(_level, max_size=3)}), _json
+        ),
+        "p_hat": st.one_of(st.sampled_from(["0.6", "0.3"]), _json_scalars),
+        "source": _json_scalars,
+        "result": st.one_of(st.sampled_from(["yes", "no"]), _json_scalars),
+        "close_ts": _ts,
+        "open_ts": _ts,
+        "title": _json_scalars,
+    },
+)
+_line = st.one_of(
+    _record.map(json.dumps),  # (json: integers of any size, written as the world might)
+    st.binary(max_size=20).map(lambda b: b.decode("latin-1").replace("\n", " ")),
+    st.sampled_from(["", "[]", "null", "{", '"x"']),
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -436,8 +602,9 @@ def test_property_random_replay_records_each_get_a_verdict_and_nothing_raises(li
         f.write_text("\n".join(tagged) + "\n", encoding="utf-8")
         ticks = list(group_ticks(read_jsonl(f)))
         rejected = [r for t in ticks if not isinstance(t, int) for r, _ in t.rejected]
-        accepted = [p["_line"] for t in ticks if not isinstance(t, int)
-                    for p in [r.payload for r in t.rows] + t.estimates]
+        accepted = [
+            p["_line"] for t in ticks if not isinstance(t, int) for p in [r.payload for r in t.rows] + t.estimates
+        ]
         rejected_lines = [int(r.split(":")[0].removeprefix("line ")) for r in rejected]
         assert len(set(accepted)) == len(accepted) and not set(accepted) & set(rejected_lines)
         for i, ln in enumerate(tagged, start=1):
@@ -539,23 +706,52 @@ def traded_db(tmp_path_factory):
 TAMPERED = [
     ("ledger-text-amount", "UPDATE ledger SET amount_cc = 'abc' WHERE id = 1", "ledger row 1: amount_cc is 'abc'"),
     ("ledger-text-ts", "UPDATE ledger SET ts = 'x' WHERE key = 'deposit:initial'", "ledger row 1: ts is 'x'"),
-    ("ledger-real-contracts", "UPDATE ledger SET contracts_hundredths = 1.5 WHERE kind = 'buy'",
-     "contracts_hundredths is '1.5'"),
+    (
+        "ledger-real-contracts",
+        "UPDATE ledger SET contracts_hundredths = 1.5 WHERE kind = 'buy'",
+        "contracts_hundredths is '1.5'",
+    ),
     ("ledger-huge-amount", "UPDATE ledger SET amount_cc = 1e300 WHERE id = 1", "amount_cc is '1e+300'"),
-    ("ledger-unknown-kind", "UPDATE ledger SET kind = 'bonus' WHERE id = 1", "ledger row 1: unknown kind or side ('bonus'"),
-    ("ledger-unknown-side", "UPDATE ledger SET side = 'maybe' WHERE kind = 'buy'", "unknown kind or side ('buy', 'maybe')"),
+    (
+        "ledger-unknown-kind",
+        "UPDATE ledger SET kind = 'bonus' WHERE id = 1",
+        "ledger row 1: unknown kind or side ('bonus'",
+    ),
+    (
+        "ledger-unknown-side",
+        "UPDATE ledger SET side = 'maybe' WHERE kind = 'buy'",
+        "unknown kind or side ('buy', 'maybe')",
+    ),
     ("ledger-no-side", "UPDATE ledger SET side = NULL WHERE kind = 'buy'", "a buy entry without a side"),
-    ("ledger-oversold", "UPDATE ledger SET contracts_hundredths = -99999900 WHERE kind IN ('settle', 'sell')", "closes more than is held"),
+    (
+        "ledger-oversold",
+        "UPDATE ledger SET contracts_hundredths = -99999900 WHERE kind IN ('settle', 'sell')",
+        "closes more than is held",
+    ),
 ]
 
 
 TAMPERED_CONTROL = [
-    ("control-text-seed", "UPDATE control SET value = 'abc' WHERE key = 'sim_seed'", "control row 'sim_seed': value 'abc'"),
-    ("control-text-equity", "UPDATE control SET value = 'x' WHERE key = 'day_start_equity'",
-     "control row 'day_start_equity': value 'x' is not a whole number"),
-    ("control-huge-tick", "UPDATE control SET value = '99999999999999999999' WHERE key = 'sim_tick'",
-     "control row 'sim_tick': value '99999999999999999999' is not a whole number"),
-    ("control-bool", "INSERT OR REPLACE INTO control VALUES ('kill_switch', 'yes')", "control row 'kill_switch': value 'yes'"),
+    (
+        "control-text-seed",
+        "UPDATE control SET value = 'abc' WHERE key = 'sim_seed'",
+        "control row 'sim_seed': value 'abc'",
+    ),
+    (
+        "control-text-equity",
+        "UPDATE control SET value = 'x' WHERE key = 'day_start_equity'",
+        "control row 'day_start_equity': value 'x' is not a whole number",
+    ),
+    (
+        "control-huge-tick",
+        "UPDATE control SET value = '99999999999999999999' WHERE key = 'sim_tick'",
+        "control row 'sim_tick': value '99999999999999999999' is not a whole number",
+    ),
+    (
+        "control-bool",
+        "INSERT OR REPLACE INTO control VALUES ('kill_switch', 'yes')",
+        "control row 'kill_switch': value 'yes'",
+    ),
     ("control-blob", "UPDATE control SET value = x'00ff' WHERE key = 'tick_count'", "control row 'tick_count': value"),
     ("control-unknown-key", "INSERT INTO control VALUES ('bogus', '1')", "control row 'bogus': unknown key"),
 ]
@@ -577,10 +773,12 @@ def tampered_copy(traded_db: Path, tmp_path: Path, *sql: str) -> Path:
     return db
 
 
-@pytest.mark.parametrize("name, sql, expected", TAMPERED + TAMPERED_CONTROL,
-                         ids=[t[0] for t in TAMPERED + TAMPERED_CONTROL])
-def test_a_tampered_ledger_or_control_row_is_a_corrupt_database_exit_1(traded_db, tmp_path, capsys, name, sql,
-                                                                        expected):
+@pytest.mark.parametrize(
+    "name, sql, expected", TAMPERED + TAMPERED_CONTROL, ids=[t[0] for t in TAMPERED + TAMPERED_CONTROL]
+)
+def test_a_tampered_ledger_or_control_row_is_a_corrupt_database_exit_1(
+    traded_db, tmp_path, capsys, name, sql, expected
+):
     db = tampered_copy(traded_db, tmp_path, sql)
     before = db.read_bytes()
     commands = [("status",), ("run", "--headless", "--ticks", "1")]
@@ -599,7 +797,9 @@ def test_a_tampered_ledger_or_control_row_is_a_corrupt_database_exit_1(traded_db
 
 
 def test_a_tampered_estimate_or_snapshot_is_a_corrupt_database_exit_1(traded_db, tmp_path, capsys):
-    db = tampered_copy(traded_db, tmp_path, "UPDATE estimates SET p_hat = 'x'", "UPDATE snapshots SET book = '{not json'")
+    db = tampered_copy(
+        traded_db, tmp_path, "UPDATE estimates SET p_hat = 'x'", "UPDATE snapshots SET book = '{not json'"
+    )
     code, out, err = run_cli(capsys, "run", "--headless", "--ticks", "1", "--db", str(db))
     assert code == 1 and "corrupt database: estimates row (latest)" in one_line(err)
     s = Store(db)
@@ -612,13 +812,19 @@ def test_a_tampered_estimate_or_snapshot_is_a_corrupt_database_exit_1(traded_db,
         s.close()
 
 
-@pytest.mark.parametrize("sql, reason", [
-    ("UPDATE snapshots SET book = '{not json' WHERE id = 1", "snapshot yes_bids: Input should be a valid tuple"),
-    ("UPDATE snapshots SET yes_bid_cc = 'abc' WHERE id = 1", "snapshot yes_bid: Input should be a valid decimal"),
-    ("UPDATE snapshots SET yes_bid_cc = 1e308 * 10 WHERE id = 1", "snapshot yes_bid: Input should be a finite number"),
-    ("UPDATE snapshots SET ts = 'x' WHERE id = 1", "snapshot record without an integer ts"),
-    ("UPDATE estimates SET p_hat = 'x' WHERE id = 1", "estimate p_hat: Input should be a valid decimal"),
-])
+@pytest.mark.parametrize(
+    "sql, reason",
+    [
+        ("UPDATE snapshots SET book = '{not json' WHERE id = 1", "snapshot yes_bids: Input should be a valid tuple"),
+        ("UPDATE snapshots SET yes_bid_cc = 'abc' WHERE id = 1", "snapshot yes_bid: Input should be a valid decimal"),
+        (
+            "UPDATE snapshots SET yes_bid_cc = 1e308 * 10 WHERE id = 1",
+            "snapshot yes_bid: Input should be a finite number",
+        ),
+        ("UPDATE snapshots SET ts = 'x' WHERE id = 1", "snapshot record without an integer ts"),
+        ("UPDATE estimates SET p_hat = 'x' WHERE id = 1", "estimate p_hat: Input should be a valid decimal"),
+    ],
+)
 def test_replay_from_a_tampered_database_rejects_the_row_with_its_reason(traded_db, tmp_path, capsys, sql, reason):
     db = tampered_copy(traded_db, tmp_path, sql)
     code, out, err = run_cli(capsys, "replay", "--from-db", str(db), "--db", str(tmp_path / "r.db"))

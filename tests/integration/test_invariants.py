@@ -46,21 +46,32 @@ class Beliefs:
 
 quote = st.builds(
     lambda t, bid, spread, ydepth, ndepth, age, p: (t, bid, min(bid + spread, 99), ydepth, ndepth, age, p),
-    st.sampled_from(TICKERS), st.one_of(st.sampled_from([20, 35, 50, 65, 80]), st.integers(1, 97)),
+    st.sampled_from(TICKERS),
+    st.one_of(st.sampled_from([20, 35, 50, 65, 80]), st.integers(1, 97)),
     st.one_of(st.sampled_from([1, 2, 3]), st.integers(1, 8)),
-    st.lists(st.integers(1, 30_000), min_size=0, max_size=4), st.lists(st.integers(1, 30_000), min_size=1, max_size=4),
+    st.lists(st.integers(1, 30_000), min_size=0, max_size=4),
+    st.lists(st.integers(1, 30_000), min_size=1, max_size=4),
     st.sampled_from([0, 0, 0, 5_000, 40_000]),
-    st.one_of(st.none(), st.sampled_from([2, 10, 50, 90, 98]), st.integers(0, 100)))
+    st.one_of(st.none(), st.sampled_from([2, 10, 50, 90, 98]), st.integers(0, 100)),
+)
 tick = st.tuples(st.just("tick"), st.lists(quote, min_size=1, max_size=8))
-believe = st.tuples(st.just("believe"), st.sampled_from(TICKERS),
-                    st.one_of(st.sampled_from([2, 10, 50, 90, 98]), st.integers(0, 100)))
+believe = st.tuples(
+    st.just("believe"), st.sampled_from(TICKERS), st.one_of(st.sampled_from([2, 10, 50, 90, 98]), st.integers(0, 100))
+)
 operator = st.one_of(
-    st.tuples(st.just("kill")), st.tuples(st.just("rearm")), st.tuples(st.just("pause")),
-    st.tuples(st.just("resume")), st.tuples(st.just("flatten")),
+    st.tuples(st.just("kill")),
+    st.tuples(st.just("rearm")),
+    st.tuples(st.just("pause")),
+    st.tuples(st.just("resume")),
+    st.tuples(st.just("flatten")),
     st.tuples(st.just("clock"), st.sampled_from([60_000, 3_600_000, 86_400_000])),
 )
-settle = st.tuples(st.just("settle"), st.sampled_from(TICKERS), st.sampled_from(["yes", "no"]),
-                   st.sampled_from(["determined", "amended", "finalized"]))
+settle = st.tuples(
+    st.just("settle"),
+    st.sampled_from(TICKERS),
+    st.sampled_from(["yes", "no"]),
+    st.sampled_from(["determined", "amended", "finalized"]),
+)
 action = st.one_of(tick, tick, tick, believe, settle, operator)
 
 
@@ -75,14 +86,14 @@ def rows_for(quotes, now):
         ts = now - age
         yes = [{"price": D(bid - i) / 100, "qty": D(q) / 100} for i, q in enumerate(yd) if bid - i >= 1]
         no = [{"price": D(100 - ask - i) / 100, "qty": D(q) / 100} for i, q in enumerate(nd) if 100 - ask - i >= 1]
-        snap = {"ticker": t, "ts": ts, "yes_bid": D(bid) / 100, "yes_ask": D(ask) / 100,
-                "yes_bids": yes, "no_bids": no}
+        snap = {"ticker": t, "ts": ts, "yes_bid": D(bid) / 100, "yes_ask": D(ask) / 100, "yes_bids": yes, "no_bids": no}
         if yes:
             snap["yes_bid"] = yes[0]["price"]
         if no:
             snap["yes_ask"] = 1 - no[0]["price"]
-        rows.append(RawRow(market={"ticker": t, "status": "active", "close_ts": now + 7_200_000}, snapshot=snap,
-                           payload=t))
+        rows.append(
+            RawRow(market={"ticker": t, "status": "active", "close_ts": now + 7_200_000}, snapshot=snap, payload=t)
+        )
     return rows
 
 

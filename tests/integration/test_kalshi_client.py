@@ -19,8 +19,16 @@ from hypothesis import strategies as st
 
 from kakashi_tui.adapters import kalshi, kalshi_auth
 from kakashi_tui.adapters.kalshi import (
-    NO_KEY_NOTICE, KalshiAuthError, KalshiClient, KalshiHTTPError, KalshiSource, KalshiStopped, TokenBucket,
-    convert, path_segment, snapshot_row,
+    NO_KEY_NOTICE,
+    KalshiAuthError,
+    KalshiClient,
+    KalshiHTTPError,
+    KalshiSource,
+    KalshiStopped,
+    TokenBucket,
+    convert,
+    path_segment,
+    snapshot_row,
 )
 from kakashi_tui.adapters.kalshi_auth import Signer, load_private_key, signer_from
 from kakashi_tui.core.errors import ConfigError
@@ -38,12 +46,25 @@ def client(handler, **kw):
 
 
 def market(ticker="KXA-26JAN05-T1", **kw):
-    m = {"ticker": ticker, "event_ticker": ticker.rsplit("-", 1)[0], "market_type": "binary", "status": "active",
-         "title": "Old title", "yes_sub_title": "Above 40", "yes_bid_dollars": "0.4200", "yes_ask_dollars": "0.4400",
-         "no_bid_dollars": "0.5600", "no_ask_dollars": "0.5800", "last_price_dollars": "0.4300",
-         "volume_fp": "1234.50", "open_interest_fp": "600.25", "result": "",
-         "open_time": "2026-01-01T00:00:00Z", "close_time": "2026-01-05T00:00:00Z",
-         "updated_time": "2026-01-02T00:00:00Z"}
+    m = {
+        "ticker": ticker,
+        "event_ticker": ticker.rsplit("-", 1)[0],
+        "market_type": "binary",
+        "status": "active",
+        "title": "Old title",
+        "yes_sub_title": "Above 40",
+        "yes_bid_dollars": "0.4200",
+        "yes_ask_dollars": "0.4400",
+        "no_bid_dollars": "0.5600",
+        "no_ask_dollars": "0.5800",
+        "last_price_dollars": "0.4300",
+        "volume_fp": "1234.50",
+        "open_interest_fp": "600.25",
+        "result": "",
+        "open_time": "2026-01-01T00:00:00Z",
+        "close_time": "2026-01-05T00:00:00Z",
+        "updated_time": "2026-01-02T00:00:00Z",
+    }
     m.update(kw)
     return m
 
@@ -57,8 +78,10 @@ def meta(req, series="KXA", fee=b"1"):
         return httpx.Response(200, json={"series": []})
     if path.startswith("/events/"):
         return httpx.Response(200, json={"event": {"event_ticker": path[8:], "series_ticker": series}})
-    return httpx.Response(200, content=b'{"series": {"ticker": "%s", "fee_type": "quadratic", "fee_multiplier": %s}}'
-                          % (series.encode(), fee))
+    return httpx.Response(
+        200,
+        content=b'{"series": {"ticker": "%s", "fee_type": "quadratic", "fee_multiplier": %s}}' % (series.encode(), fee),
+    )
 
 
 # -- transport: pages, retries, errors -------------------------------------------------------
@@ -100,7 +123,7 @@ def test_retries_429_and_5xx_with_backoff_then_succeeds():
     assert c.get_market("X")["ticker"] == "X"
     assert len(sleeps) == 3 and c.retries_made == 3
     for i, s in enumerate(sleeps):  # full jitter within the exponential envelope
-        assert 0 <= s <= 0.5 * 2 ** i
+        assert 0 <= s <= 0.5 * 2**i
 
 
 def test_retry_after_is_honoured_and_capped():
@@ -151,11 +174,14 @@ def test_other_4xx_is_not_retried_and_is_clear():
     assert ei.value.status == 404 and sleeps == []
 
 
-@pytest.mark.parametrize("status,body,said", [
-    (401, {"code": "authentication_error", "message": "API key revoked"}, "API key revoked"),
-    (403, {"error": "forbidden: not enabled"}, "forbidden: not enabled"),
-    (401, {"error": {"code": "unauthorized", "message": "bad signature"}}, "bad signature"),
-])
+@pytest.mark.parametrize(
+    "status,body,said",
+    [
+        (401, {"code": "authentication_error", "message": "API key revoked"}, "API key revoked"),
+        (403, {"error": "forbidden: not enabled"}, "forbidden: not enabled"),
+        (401, {"error": {"code": "unauthorized", "message": "bad signature"}}, "bad signature"),
+    ],
+)
 def test_401_403_is_one_line_with_kalshis_message_and_no_retry(status, body, said):
     n = []
 
@@ -171,14 +197,17 @@ def test_401_403_is_one_line_with_kalshis_message_and_no_retry(status, body, sai
     assert len(n) == 1 and sleeps == []
 
 
-@pytest.mark.parametrize("content,headers,match", [
-    (b"{not json", {}, "malformed JSON"),
-    (b"<!DOCTYPE html><html>Maintenance</html>", {"Content-Type": "text/html"}, "HTML"),
-    (b"[" * 100_000 + b"]" * 100_000, {}, "malformed JSON"),
-    (b'{"a":' * 40 + b"1" + b"}" * 40, {}, "nested too deep"),
-    (b"\x1f\x8b garbage that is not gzip", {"Content-Encoding": "gzip"}, "undecodable body"),
-    (b"[1, 2]", {}, "unexpected response shape"),
-])
+@pytest.mark.parametrize(
+    "content,headers,match",
+    [
+        (b"{not json", {}, "malformed JSON"),
+        (b"<!DOCTYPE html><html>Maintenance</html>", {"Content-Type": "text/html"}, "HTML"),
+        (b"[" * 100_000 + b"]" * 100_000, {}, "malformed JSON"),
+        (b'{"a":' * 40 + b"1" + b"}" * 40, {}, "nested too deep"),
+        (b"\x1f\x8b garbage that is not gzip", {"Content-Encoding": "gzip"}, "undecodable body"),
+        (b"[1, 2]", {}, "unexpected response shape"),
+    ],
+)
 def test_bad_bodies_are_one_clear_error(content, headers, match):
     c, sleeps = client(lambda req: httpx.Response(200, content=content, headers=headers))
     with pytest.raises(KalshiHTTPError, match=match):
@@ -202,8 +231,9 @@ def test_a_gigantic_body_is_cut_off_not_read_whole():
 
 def test_a_gzip_bomb_is_cut_off_after_decompression():
     bomb = gzip.compress(b"{" + b" " * 20_000_000 + b"}")
-    c, _ = client(lambda req: httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"}),
-                  max_body_bytes=1_000_000)
+    c, _ = client(
+        lambda req: httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"}), max_body_bytes=1_000_000
+    )
     with pytest.raises(KalshiHTTPError, match="larger than"):
         c.get_market("X")
 
@@ -213,12 +243,27 @@ def test_client_only_sends_get():
 
     def h(req):
         methods.append(req.method)
-        return httpx.Response(200, json={"markets": [], "cursor": "", "market": {"ticker": "X"}, "orderbook_fp": {},
-                                         "orderbooks": [], "event": {}, "series": {}})
+        return httpx.Response(
+            200,
+            json={
+                "markets": [],
+                "cursor": "",
+                "market": {"ticker": "X"},
+                "orderbook_fp": {},
+                "orderbooks": [],
+                "event": {},
+                "series": {},
+            },
+        )
 
     c, _ = client(h)
-    list(c.iter_markets()); c.get_market("X"); c.get_orderbook("X"); c.get_orderbooks(["X"])
-    c.get_event("E"); c.get_series("S"); c.get_historical_market("X")
+    list(c.iter_markets())
+    c.get_market("X")
+    c.get_orderbook("X")
+    c.get_orderbooks(["X"])
+    c.get_event("E")
+    c.get_series("S")
+    c.get_historical_market("X")
     assert set(methods) == {"GET"}
     # and there is no other verb anywhere in the adapter's source
     src = inspect.getsource(kalshi)
@@ -235,7 +280,11 @@ def test_tickers_are_escaped_in_every_path():
 
     c, _ = client(h)
     evil = "KX/../../portfolio/orders"
-    c.get_market(evil); c.get_historical_market(evil); c.get_orderbook(evil); c.get_event(evil); c.get_series(evil)
+    c.get_market(evil)
+    c.get_historical_market(evil)
+    c.get_orderbook(evil)
+    c.get_event(evil)
+    c.get_series(evil)
     c.get_market("..")
     for p in paths:
         assert "/portfolio/" not in p and "/../" not in p, p
@@ -327,8 +376,12 @@ def key(tmp_path):
 def _verify(pub, req):
     ts = req.headers["KALSHI-ACCESS-TIMESTAMP"]
     msg = (ts + "GET" + req.url.raw_path.decode().split("?")[0]).encode()
-    pub.verify(base64.b64decode(req.headers["KALSHI-ACCESS-SIGNATURE"]), msg,
-               padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH), hashes.SHA256())
+    pub.verify(
+        base64.b64decode(req.headers["KALSHI-ACCESS-SIGNATURE"]),
+        msg,
+        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
+        hashes.SHA256(),
+    )
     return True
 
 
@@ -343,7 +396,9 @@ def test_every_get_is_signed_over_timestamp_method_and_path_without_query(key):
         return httpx.Response(200, json={"markets": [], "cursor": "", "orderbooks": [], "market": {}})
 
     c, _ = client(h, signer=signer)
-    list(c.iter_markets(status="open")); c.get_orderbooks(["A", "B"]); c.get_market("A")
+    list(c.iter_markets(status="open"))
+    c.get_orderbooks(["A", "B"])
+    c.get_market("A")
     assert len(seen) == 3 and all(k == "kid-123" and ok and ts.isdigit() and len(ts) == 13 for k, ok, ts in seen)
 
 
@@ -369,12 +424,14 @@ def test_secrets_never_show(key):
         assert secret not in text and "PRIVATE" not in text
     with pytest.raises(TypeError):
         import pickle
+
         pickle.dumps(signer)
 
 
 def test_key_file_others_can_read_is_refused(key):
     path, _ = key
     import os
+
     os.chmod(path, 0o640)
     with pytest.raises(ConfigError, match="chmod 600"):
         load_private_key(path)
@@ -508,9 +565,21 @@ def test_books_are_fetched_100_a_request(key):
         if "orderbooks" in req.url.path:
             ts = req.url.params.get_list("tickers")
             calls.append(len(ts))
-            return httpx.Response(200, json={"orderbooks": [
-                {"ticker": t, "orderbook_fp": {"yes_dollars": [["0.4100", "1.00"], ["0.4200", "2.50"]],
-                                               "no_dollars": [["0.5600", "3.00"]]}} for t in ts]})
+            return httpx.Response(
+                200,
+                json={
+                    "orderbooks": [
+                        {
+                            "ticker": t,
+                            "orderbook_fp": {
+                                "yes_dollars": [["0.4100", "1.00"], ["0.4200", "2.50"]],
+                                "no_dollars": [["0.5600", "3.00"]],
+                            },
+                        }
+                        for t in ts
+                    ]
+                },
+            )
         if req.url.path.endswith("/markets"):
             want = req.url.params.get("tickers")
             ms = [market(t) for t in (want.split(",") if want else tickers)]
@@ -527,37 +596,52 @@ def test_books_are_fetched_100_a_request(key):
 
 # -- rows: today's shapes, exactly -------------------------------------------------------------
 def test_prices_and_counts_reach_validation_exactly_as_sent():
-    row = convert(market(yes_bid_dollars="0.0030", yes_ask_dollars="0.9930", last_price_dollars="0.0040",
-                         volume_fp="2.50"), 1000)
+    row = convert(
+        market(yes_bid_dollars="0.0030", yes_ask_dollars="0.9930", last_price_dollars="0.0040", volume_fp="2.50"), 1000
+    )
     assert row.reason is None
     s = row.snapshot
-    assert s == {"ticker": "KXA-26JAN05-T1", "ts": 1000, "yes_bid": "0.0030", "yes_ask": "0.9930",
-                 "last": "0.0040", "volume": "2.50"}
+    assert s == {
+        "ticker": "KXA-26JAN05-T1",
+        "ts": 1000,
+        "yes_bid": "0.0030",
+        "yes_ask": "0.9930",
+        "last": "0.0040",
+        "volume": "2.50",
+    }
     for v in s.values():
         assert not isinstance(v, float)
 
 
 def test_a_json_number_is_read_as_its_exact_decimal_never_a_float():
-    body = b'{"markets": [{"ticker": "KXA-1", "status": "active", "yes_bid_dollars": 0.1, "yes_ask_dollars": 0.3}],' \
-           b' "cursor": ""}'
+    body = (
+        b'{"markets": [{"ticker": "KXA-1", "status": "active", "yes_bid_dollars": 0.1, "yes_ask_dollars": 0.3}],'
+        b' "cursor": ""}'
+    )
     c, _ = client(lambda req: httpx.Response(200, content=body))
     m = next(c.iter_markets())
     assert m["yes_bid_dollars"] == D("0.1") and type(m["yes_bid_dollars"]) is D
 
 
 def test_orderbook_levels_best_first_fractional_and_top_from_the_book():
-    ob = {"yes_dollars": [["0.4000", "5.00"], ["0.4230", "7.25"]], "no_dollars": [["0.5500", "3.00"], ["0.5610", "0.50"]]}
+    ob = {
+        "yes_dollars": [["0.4000", "5.00"], ["0.4230", "7.25"]],
+        "no_dollars": [["0.5500", "3.00"], ["0.5610", "0.50"]],
+    }
     s = snapshot_row(market(), 1000, ob)
     assert s["yes_bids"] == [["0.4230", "7.25"], ["0.4000", "5.00"]]
     assert s["no_bids"] == [["0.5610", "0.50"], ["0.5500", "3.00"]]
     assert s["yes_bid"] == "0.4230" and s["yes_ask"] == "0.4390"
 
 
-@pytest.mark.parametrize("fields,book", [
-    ({"yes_bid_dollars": "0.0000", "yes_ask_dollars": "1.0000", "yes_bid_size_fp": "0.00"}, None),
-    ({}, {"yes_dollars": [], "no_dollars": []}),
-    ({}, {}),
-])
+@pytest.mark.parametrize(
+    "fields,book",
+    [
+        ({"yes_bid_dollars": "0.0000", "yes_ask_dollars": "1.0000", "yes_bid_size_fp": "0.00"}, None),
+        ({}, {"yes_dollars": [], "no_dollars": []}),
+        ({}, {}),
+    ],
+)
 def test_a_quiet_market_is_no_quote_not_a_bad_row(fields, book):
     row = convert(market(**fields), 1000, book)
     assert row.reason is None
@@ -571,16 +655,32 @@ def test_one_sided_market_keeps_its_side():
 
 
 def test_market_keys_follow_the_contract():
-    m = market(settlement_value_dollars="0.6250", market_type="scalar", result="scalar", status="finalized",
-               fee_waiver_expiration_time="2026-02-01T00:00:00Z")
+    m = market(
+        settlement_value_dollars="0.6250",
+        market_type="scalar",
+        result="scalar",
+        status="finalized",
+        fee_waiver_expiration_time="2026-02-01T00:00:00Z",
+    )
     row = convert(m, 1000, None, "KXA", kalshi.Fees("quadratic", "0.5"))
     assert row.reason is None and row.snapshot is None
     assert row.market == {
-        "ticker": "KXA-26JAN05-T1", "title": "Old title", "subtitle": "Above 40", "event_ticker": "KXA-26JAN05",
-        "series": "KXA", "status": "finalized", "market_type": "scalar", "result": "scalar",
-        "settlement_value": "0.6250", "open_ts": 1767225600000, "close_ts": 1767571200000,
-        "updated_ts": 1767312000000, "fee_type": "quadratic", "fee_multiplier": "0.5",
-        "fee_waiver_until_ts": 1769904000000}
+        "ticker": "KXA-26JAN05-T1",
+        "title": "Old title",
+        "subtitle": "Above 40",
+        "event_ticker": "KXA-26JAN05",
+        "series": "KXA",
+        "status": "finalized",
+        "market_type": "scalar",
+        "result": "scalar",
+        "settlement_value": "0.6250",
+        "open_ts": 1767225600000,
+        "close_ts": 1767571200000,
+        "updated_ts": 1767312000000,
+        "fee_type": "quadratic",
+        "fee_multiplier": "0.5",
+        "fee_waiver_until_ts": 1769904000000,
+    }
 
 
 @pytest.mark.parametrize("status", LIFECYCLE)
@@ -591,21 +691,33 @@ def test_every_lifecycle_word_passes_through(status):
 
 
 def test_legacy_twins_that_agree_are_read():
-    m = market(yes_bid=42, yes_ask=44, no_bid=56, no_ask=58, last_price=43, volume=1234, volume_fp="1234.00",
-               open_interest=600, open_interest_fp="600.00")
+    m = market(
+        yes_bid=42,
+        yes_ask=44,
+        no_bid=56,
+        no_ask=58,
+        last_price=43,
+        volume=1234,
+        volume_fp="1234.00",
+        open_interest=600,
+        open_interest_fp="600.00",
+    )
     row = convert(m, 1000, {"yes": [[41, 3]], "yes_dollars": [["0.4100", "3.00"]], "no_dollars": [], "no": []})
     assert row.reason is None and row.snapshot["volume"] == "1234.00"
 
 
-@pytest.mark.parametrize("twins,what", [
-    ({"yes_bid": 41}, "yes_bid"),
-    ({"yes_bid": "forty"}, "yes_bid"),
-    ({"yes_ask": True}, "yes_ask"),
-    ({"last_price": 44}, "last_price"),
-    ({"volume": 99}, "volume"),
-    ({"open_interest": "many"}, "open_interest"),
-    ({"no_bid": 57}, "no_bid"),
-])
+@pytest.mark.parametrize(
+    "twins,what",
+    [
+        ({"yes_bid": 41}, "yes_bid"),
+        ({"yes_bid": "forty"}, "yes_bid"),
+        ({"yes_ask": True}, "yes_ask"),
+        ({"last_price": 44}, "last_price"),
+        ({"volume": 99}, "volume"),
+        ({"open_interest": "many"}, "open_interest"),
+        ({"no_bid": 57}, "no_bid"),
+    ],
+)
 def test_legacy_twins_that_disagree_or_are_garbage_are_inconsistent(twins, what):
     row = convert(market(**twins), 1000)
     assert row.reason is not None and row.reason.startswith(f"inconsistent {what}")
@@ -625,8 +737,8 @@ def test_cents_only_rows_become_exact_dollars():
 
 HOSTILE = [
     (market(volume_fp="1" + "0" * 30 + ".00"), "volume_fp out of range"),
-    (market(volume_fp=10 ** 30), "volume_fp out of range"),
-    (market(close_time=10 ** 30), "close_time out of range"),
+    (market(volume_fp=10**30), "volume_fp out of range"),
+    (market(close_time=10**30), "close_time out of range"),
     (market(close_time="9999999-01-01T00:00:00Z"), "close_time is not an RFC 3339 time"),
     (market(open_time="2026-01-01T00:00:00"), "open_time is not in UTC"),
     (market("KXA-\ud800"), "ticker has a character"),
@@ -655,8 +767,10 @@ def test_each_hostile_market_is_rejected_on_its_own(m, reason):
 
 
 def test_hostile_markets_do_not_stop_the_page():
-    hostile = [{**m, "ticker": f"KXH-{i}"} if isinstance(m, dict) and m.get("ticker") == "KXA-26JAN05-T1" else m
-               for i, (m, _) in enumerate(HOSTILE)]  # one market each, as a real page lists them
+    hostile = [
+        {**m, "ticker": f"KXH-{i}"} if isinstance(m, dict) and m.get("ticker") == "KXA-26JAN05-T1" else m
+        for i, (m, _) in enumerate(HOSTILE)
+    ]  # one market each, as a real page lists them
     page = [market("KXA-1")] + hostile + [market("KXA-2")]
 
     def h(req):
@@ -699,20 +813,31 @@ class Exchange:
                 ms = list(self.markets.values())
             n = max(1, -(-len(ms) // self.pages))
             i = int(p.get("cursor") or 0)
-            return httpx.Response(200, json={"markets": ms[i:i + n], "cursor": str(i + n) if i + n < len(ms) else ""})
+            return httpx.Response(200, json={"markets": ms[i : i + n], "cursor": str(i + n) if i + n < len(ms) else ""})
         if path.startswith("/historical/markets/"):
             t = req.url.raw_path.decode().rsplit("/", 1)[1]
             if t in self.historical:
                 return httpx.Response(200, json={"market": self.historical[t]})
             return httpx.Response(404, json={"code": "not_found", "message": "market not found"})
         if path == "/events":
-            return httpx.Response(200, json={"events": [
-                {"event_ticker": e, "series_ticker": e.split("-")[0] + "S"} for e in sorted(self.listed_events)],
-                "cursor": ""})
+            return httpx.Response(
+                200,
+                json={
+                    "events": [
+                        {"event_ticker": e, "series_ticker": e.split("-")[0] + "S"} for e in sorted(self.listed_events)
+                    ],
+                    "cursor": "",
+                },
+            )
         if path == "/series":
-            return httpx.Response(200, content=b'{"series": [%s]}' % b",".join(
-                b'{"ticker": "%s", "fee_type": "quadratic", "fee_multiplier": 0.35}' % s.encode()
-                for s in sorted(self.listed_series)))
+            return httpx.Response(
+                200,
+                content=b'{"series": [%s]}'
+                % b",".join(
+                    b'{"ticker": "%s", "fee_type": "quadratic", "fee_multiplier": 0.35}' % s.encode()
+                    for s in sorted(self.listed_series)
+                ),
+            )
         if path.startswith("/events/"):
             return httpx.Response(200, json={"event": {"series_ticker": path.split("/")[2].split("-")[0] + "S"}})
         if path.startswith("/series/"):
@@ -738,7 +863,9 @@ def test_first_listing_excludes_combos_then_only_changes_and_watched_markets_are
     second = src.fetch()
     listings = ex.endpoint_calls("/markets")
     assert len(ex.calls) == 2 and len(listings) == 2  # the changes and the believed market: a few requests
-    assert set(listings[0][1]) == {"min_updated_ts", "mve_filter", "limit"} and listings[0][1]["mve_filter"] == "exclude"
+    assert (
+        set(listings[0][1]) == {"min_updated_ts", "mve_filter", "limit"} and listings[0][1]["mve_filter"] == "exclude"
+    )
     assert listings[1][1]["tickers"] == "KXA-26JAN05-T7"
     ts = {r.market["ticker"]: r.snapshot["ts"] for r in second.rows}
     assert len(ts) == 30
@@ -796,8 +923,10 @@ def test_after_a_full_listing_series_and_fees_come_in_bulk_not_one_by_one():
     b = KalshiSource(c, lookups_per_fetch=5).fetch()
     assert not b.errors
     assert [p for p, _ in ex.calls] == ["/markets", "/events", "/series"]
-    assert all(r.market["series"] == r.market["ticker"].split("-")[0] + "S" and r.market["fee_multiplier"] == "0.35"
-               for r in b.rows)
+    assert all(
+        r.market["series"] == r.market["ticker"].split("-")[0] + "S" and r.market["fee_multiplier"] == "0.35"
+        for r in b.rows
+    )
 
 
 def test_look_ups_past_the_budget_are_a_warning_and_follow_next_time():
@@ -837,21 +966,49 @@ def test_a_settled_market_nobody_holds_is_said_once_then_forgotten():
 
 # -- property: every row gets a verdict ------------------------------------------------------------
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=12)
     | st.decimals(allow_nan=True, allow_infinity=True, places=4),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12)
-market_keys = st.sampled_from(["ticker", "event_ticker", "status", "result", "title", "yes_sub_title", "market_type",
-                               "yes_bid_dollars", "yes_ask_dollars", "last_price_dollars", "yes_bid", "yes_ask",
-                               "volume_fp", "volume", "open_interest_fp", "close_time", "open_time", "updated_time",
-                               "settlement_value_dollars", "fee_waiver_expiration_time", "no_bid", "no_bid_dollars"])
+    max_leaves=12,
+)
+market_keys = st.sampled_from(
+    [
+        "ticker",
+        "event_ticker",
+        "status",
+        "result",
+        "title",
+        "yes_sub_title",
+        "market_type",
+        "yes_bid_dollars",
+        "yes_ask_dollars",
+        "last_price_dollars",
+        "yes_bid",
+        "yes_ask",
+        "volume_fp",
+        "volume",
+        "open_interest_fp",
+        "close_time",
+        "open_time",
+        "updated_time",
+        "settlement_value_dollars",
+        "fee_waiver_expiration_time",
+        "no_bid",
+        "no_bid_dollars",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(base=st.sampled_from([market(), market(status="finalized", result="yes"), {}]),
-       changes=st.dictionaries(market_keys, json_values, max_size=5),
-       book=st.none() | json_values | st.fixed_dictionaries({"yes_dollars": json_values, "no_dollars": json_values}),
-       whole=st.none() | json_values)
+@given(
+    base=st.sampled_from([market(), market(status="finalized", result="yes"), {}]),
+    changes=st.dictionaries(market_keys, json_values, max_size=5),
+    book=st.none() | json_values | st.fixed_dictionaries({"yes_dollars": json_values, "no_dollars": json_values}),
+    whole=st.none() | json_values,
+)
 def test_random_json_always_gets_a_verdict(base, changes, book, whole):
     from kakashi_tui.core.validate import validate_row
 
@@ -876,8 +1033,15 @@ def test_a_cent_twin_may_round_a_sub_penny_price_but_not_miss_it():
     assert convert(market(volume_fp="2.00", volume=3), 1000).reason.startswith("inconsistent volume")
 
 
-@pytest.mark.parametrize("text,ok", [("reads_per_s = 5", True), ("reads_per_s = 0", False),
-                                     ("reads_per_s = 1e9", False), ('private_key_file = "k.pem"', True)])
+@pytest.mark.parametrize(
+    "text,ok",
+    [
+        ("reads_per_s = 5", True),
+        ("reads_per_s = 0", False),
+        ("reads_per_s = 1e9", False),
+        ('private_key_file = "k.pem"', True),
+    ],
+)
 def test_kalshi_config_fields(tmp_path, text, ok):
     from kakashi_tui.trading.config import load_config
 
@@ -894,13 +1058,21 @@ def test_a_full_listing_again_after_relist_every_s():
     ex = Exchange([market("KXA-26JAN05-T1")])
     c, _ = client(ex)
     src = KalshiSource(c, relist_every_s=0)
-    src.fetch(); src.fetch()
+    src.fetch()
+    src.fetch()
     full = [p for path, p in ex.calls if path == "/markets" and p.get("status") == "open"]
     assert len(full) == 2 and not any("min_updated_ts" in p for path, p in ex.calls)
 
 
-@pytest.mark.parametrize("kw", [{"tickers": ["KX/../../portfolio/orders"]}, {"series": ["KX SERIES"]},
-                                {"events": ["E\x00"]}, {"tickers": ["A,B"]}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"tickers": ["KX/../../portfolio/orders"]},
+        {"series": ["KX SERIES"]},
+        {"events": ["E\x00"]},
+        {"tickers": ["A,B"]},
+    ],
+)
 def test_a_name_kalshi_could_not_list_is_refused_at_start(kw):
     c, _ = client(lambda req: httpx.Response(200, json={}))
     with pytest.raises(ConfigError, match="not a name Kalshi could list"):
@@ -908,11 +1080,19 @@ def test_a_name_kalshi_could_not_list_is_refused_at_start(kw):
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(page=st.lists(st.one_of(json_values, st.dictionaries(market_keys, json_values, max_size=5)
-                               .map(lambda ch: {**market(), **ch})), max_size=8))
+@given(
+    page=st.lists(
+        st.one_of(
+            json_values, st.dictionaries(market_keys, json_values, max_size=5).map(lambda ch: {**market(), **ch})
+        ),
+        max_size=8,
+    )
+)
 def test_a_random_page_never_raises_and_every_market_gets_one_verdict(page):
-    page = [{**m, "ticker": f"KXP-{i}"} if isinstance(m, dict) and m.get("ticker") == "KXA-26JAN05-T1" else m
-            for i, m in enumerate(page)]
+    page = [
+        {**m, "ticker": f"KXP-{i}"} if isinstance(m, dict) and m.get("ticker") == "KXA-26JAN05-T1" else m
+        for i, m in enumerate(page)
+    ]
     body = json.dumps({"markets": page, "cursor": ""}, default=str).encode()
     c, _ = client(lambda req: httpx.Response(200, content=body) if req.url.path.endswith("/markets") else meta(req))
     b = KalshiSource(c).fetch()

@@ -44,18 +44,27 @@ def in_sync_with(server, feed):
     """Hold the server's books still and wait until the client's equal them."""
     server.paused = True
     try:
+
         def same():
             books = feed.books()
-            return feed.live and all(t in books and {"yes": books[t].yes, "no": books[t].no} == server.book(t)
-                                     for t in TICKERS)
+            return feed.live and all(
+                t in books and {"yes": books[t].yes, "no": books[t].no} == server.book(t) for t in TICKERS
+            )
+
         return wait_for(same)
     finally:
         server.paused = False
 
 
 def test_book_from_snapshot_and_deltas_in_exact_units():
-    b = Book.from_snapshot({"market_ticker": "T", "yes_dollars_fp": [["0.4100", "5.00"], ["0.4200", "13.50"]],
-                            "no_dollars_fp": [["0.5500", "7.00"]]}, 1)
+    b = Book.from_snapshot(
+        {
+            "market_ticker": "T",
+            "yes_dollars_fp": [["0.4100", "5.00"], ["0.4200", "13.50"]],
+            "no_dollars_fp": [["0.5500", "7.00"]],
+        },
+        1,
+    )
     b.apply({"side": "yes", "price_dollars": "0.4200", "delta_fp": "-13.50"}, 2)
     b.apply({"side": "no", "price_dollars": "0.5600", "delta_fp": "2.00"}, 3)
     raw = b.raw_snapshot(99)
@@ -63,10 +72,12 @@ def test_book_from_snapshot_and_deltas_in_exact_units():
     assert raw["yes_bids"] == [[Decimal("0.41"), 5]] and raw["no_bids"] == [[Decimal("0.56"), 2], [Decimal("0.55"), 7]]
     v = validate_row({"ticker": "T", "status": "open"}, raw, 99)
     assert v.reason is None and v.snapshot.ask_levels is not None
-    for bad in ({"side": "maybe", "price_dollars": "0.4", "delta_fp": "1.00"},
-                {"side": "yes", "price_dollars": "1.2000", "delta_fp": "1.00"},
-                {"side": "yes", "price_dollars": "0.4100", "delta_fp": "-6.00"},  # below zero
-                {"side": "yes", "price_dollars": "0.4100", "delta_fp": "0.001"}):
+    for bad in (
+        {"side": "maybe", "price_dollars": "0.4", "delta_fp": "1.00"},
+        {"side": "yes", "price_dollars": "1.2000", "delta_fp": "1.00"},
+        {"side": "yes", "price_dollars": "0.4100", "delta_fp": "-6.00"},  # below zero
+        {"side": "yes", "price_dollars": "0.4100", "delta_fp": "0.001"},
+    ):
         with pytest.raises(Malformed):
             b.apply(bad, 4)
 
@@ -110,10 +121,22 @@ def test_a_disconnect_reconnects_with_backoff_and_rebuilds(server, feed):
 
 def polled_rows(now):
     """What a REST poll hands over: a row per market with an older, shallower book."""
-    return [RawRow(market={"ticker": t, "status": "open"},
-                   snapshot={"ticker": t, "ts": now - 4000, "yes_bid": "0.10", "yes_ask": "0.90", "volume": 7,
-                             "yes_bids": [["0.10", 1]], "no_bids": [["0.10", 1]]}, payload={"rest": t})
-            for t in TICKERS]
+    return [
+        RawRow(
+            market={"ticker": t, "status": "open"},
+            snapshot={
+                "ticker": t,
+                "ts": now - 4000,
+                "yes_bid": "0.10",
+                "yes_ask": "0.90",
+                "volume": 7,
+                "yes_bids": [["0.10", 1]],
+                "no_bids": [["0.10", 1]],
+            },
+            payload={"rest": t},
+        )
+        for t in TICKERS
+    ]
 
 
 class Polled:
@@ -219,8 +242,9 @@ def test_with_a_key_the_kalshi_source_takes_its_books_from_the_websocket(tmp_pat
     from kakashi_tui.trading.runtime import Options, build_engine
     from tests.integration.loopback_ws import signed_loopback
 
-    assert ws_url_for("https://external-api.kalshi.com/trade-api/v2") == \
-        "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
+    assert (
+        ws_url_for("https://external-api.kalshi.com/trade-api/v2") == "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
+    )
     assert ws_url_for("http://127.0.0.1:8765/trade-api/v2") == "ws://127.0.0.1:8765/trade-api/ws/v2"
     tickers = ("KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01")
     with signed_loopback(tmp_path, monkeypatch, tickers) as (ws, cfg):
@@ -230,8 +254,7 @@ def test_with_a_key_the_kalshi_source_takes_its_books_from_the_websocket(tmp_pat
             assert isinstance(src, LiveBookSource)
             assert wait_for(lambda: src.feed.live and len(src.feed.books()) == 2)
             ws.paused = True
-            assert wait_for(lambda: all({"yes": b.yes, "no": b.no} == ws.book(t)
-                                        for t, b in src.feed.books().items()))
+            assert wait_for(lambda: all({"yes": b.yes, "no": b.no} == ws.book(t) for t, b in src.feed.books().items()))
             before = src.now_ms()
             batch = src.fetch()
             after = src.now_ms()

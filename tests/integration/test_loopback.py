@@ -14,8 +14,8 @@ import pytest
 from kakashi_tui.adapters.kalshi import KalshiClient, KalshiHTTPError, KalshiSource
 from kakashi_tui.adapters.kalshi_auth import signer_from
 from kakashi_tui.adapters.store import MarketRow, RejectedRow, SnapshotRow, Store
-from kakashi_tui.trading.engine import Engine, EngineConfig
 from kakashi_tui.testing.fake_kalshi import LIFECYCLE, FakeKalshi, FakeKalshiServer, make_test_key
+from kakashi_tui.trading.engine import Engine, EngineConfig
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")}
 KEY_ID = "loopback-key"
@@ -101,9 +101,16 @@ def test_malformed_json_and_404_are_clear_errors(kalshi):
             c.get_market("NOPE")
 
 
-@pytest.mark.parametrize("fault,said", [("gzip-garbage", "undecodable"), ("deep-json", "malformed JSON"),
-                                        ("html-200", "HTML"), ("huge-body", "larger than"),
-                                        ("malformed-json", "malformed JSON")])
+@pytest.mark.parametrize(
+    "fault,said",
+    [
+        ("gzip-garbage", "undecodable"),
+        ("deep-json", "malformed JSON"),
+        ("html-200", "HTML"),
+        ("huge-body", "larger than"),
+        ("malformed-json", "malformed JSON"),
+    ],
+)
 def test_a_hostile_body_is_one_feed_error_and_the_feed_goes_on(kalshi, fault, said):
     kalshi.state.huge_body_bytes = 3_000_000
     kalshi.state.fail_next(fault)
@@ -116,9 +123,20 @@ def test_a_hostile_body_is_one_feed_error_and_the_feed_goes_on(kalshi, fault, sa
 
 # -- today's shapes over the wire ----------------------------------------------------------------
 def test_every_valid_market_is_a_row_no_combo_is_downloaded_hostile_rows_rejected_alone(keyed):
-    keyed.state.bad_rows = {"volume-1e30", "close-time-1e30", "surrogate-ticker", "nul-ticker", "long-ticker",
-                            "traversal-ticker", "dict-ticker", "null-row", "number-row", "string-row",
-                            "legacy-mismatch", "legacy-garbage"}
+    keyed.state.bad_rows = {
+        "volume-1e30",
+        "close-time-1e30",
+        "surrogate-ticker",
+        "nul-ticker",
+        "long-ticker",
+        "traversal-ticker",
+        "dict-ticker",
+        "null-row",
+        "number-row",
+        "string-row",
+        "legacy-mismatch",
+        "legacy-garbage",
+    }
     with signed_client(keyed) as c:
         b = KalshiSource(c).fetch()
     assert not b.errors
@@ -127,8 +145,19 @@ def test_every_valid_market_is_a_row_no_combo_is_downloaded_hostile_rows_rejecte
     assert set(good) == active
     rejected = [r.reason for r in b.rows if r.reason]
     assert len(rejected) == 12
-    for fragment in ("volume_fp out of range", "close_time out of range", "U+D800", "U+0000", "too long",
-                     "U+002F", "ticker is not text", "got null", "got int", "got str", "inconsistent yes_bid"):
+    for fragment in (
+        "volume_fp out of range",
+        "close_time out of range",
+        "U+D800",
+        "U+0000",
+        "too long",
+        "U+002F",
+        "ticker is not text",
+        "got null",
+        "got int",
+        "got str",
+        "inconsistent yes_bid",
+    ):
         assert any(fragment in r for r in rejected), fragment
     listings = [p for _, p in keyed.state.requests if p.startswith("/trade-api/v2/markets?")]
     assert listings and all("mve_filter=exclude" in p for p in listings)
@@ -272,8 +301,9 @@ def test_loop_keeps_ticking_through_an_outage(kalshi, tmp_path):
 
 
 def kakashi(*args, timeout=120, env=None):
-    return subprocess.run([sys.executable, "-m", "kakashi_tui", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env or ENV)
+    return subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", *args], capture_output=True, text=True, timeout=timeout, env=env or ENV
+    )
 
 
 def fast_config(tmp_path):
@@ -284,8 +314,18 @@ def fast_config(tmp_path):
 
 def test_snapshot_command_against_the_server(kalshi, tmp_path):
     kalshi.state.bad_rows = {"missing-ticker"}
-    p = kakashi("snapshot", "--source", "kalshi", "--api-base", kalshi.base_url, "--db", str(tmp_path / "k.db"),
-                "--config", fast_config(tmp_path), "--strict")
+    p = kakashi(
+        "snapshot",
+        "--source",
+        "kalshi",
+        "--api-base",
+        kalshi.base_url,
+        "--db",
+        str(tmp_path / "k.db"),
+        "--config",
+        fast_config(tmp_path),
+        "--strict",
+    )
     assert p.returncode == 0, p.stderr
     assert sum(1 for ln in p.stdout.splitlines() if ln.startswith("Snapshot saved for KXFAKE-")) == 12
     assert p.stdout.splitlines()[-1] == "snapshot: 12 saved, 1 rejected from kalshi"
@@ -295,17 +335,46 @@ def test_snapshot_command_against_the_server(kalshi, tmp_path):
 def test_snapshot_never_exits_70_on_a_hostile_body(kalshi, tmp_path, fault):
     kalshi.state.huge_body_bytes = 17 * 1024 * 1024
     kalshi.state.fail_next(fault, fault)
-    p = kakashi("snapshot", "--source", "kalshi", "--api-base", kalshi.base_url, "--db", str(tmp_path / "k.db"),
-                "--config", fast_config(tmp_path), "--strict")
+    p = kakashi(
+        "snapshot",
+        "--source",
+        "kalshi",
+        "--api-base",
+        kalshi.base_url,
+        "--db",
+        str(tmp_path / "k.db"),
+        "--config",
+        fast_config(tmp_path),
+        "--strict",
+    )
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) <= 2 and "Kalshi API unreachable" in p.stderr
 
 
 def test_snapshot_with_hostile_rows_never_exits_70(kalshi, tmp_path):
-    kalshi.state.bad_rows = {"volume-1e30", "close-time-1e30", "surrogate-ticker", "nul-ticker", "long-ticker",
-                             "traversal-ticker", "dict-ticker", "null-row", "number-row", "string-row"}
-    p = kakashi("snapshot", "--source", "kalshi", "--api-base", kalshi.base_url, "--db", str(tmp_path / "k.db"),
-                "--config", fast_config(tmp_path))
+    kalshi.state.bad_rows = {
+        "volume-1e30",
+        "close-time-1e30",
+        "surrogate-ticker",
+        "nul-ticker",
+        "long-ticker",
+        "traversal-ticker",
+        "dict-ticker",
+        "null-row",
+        "number-row",
+        "string-row",
+    }
+    p = kakashi(
+        "snapshot",
+        "--source",
+        "kalshi",
+        "--api-base",
+        kalshi.base_url,
+        "--db",
+        str(tmp_path / "k.db"),
+        "--config",
+        fast_config(tmp_path),
+    )
     assert p.returncode == 0, p.stderr
     assert "Traceback" not in p.stderr
     assert not any("portfolio" in path for _, path in kalshi.state.requests)
@@ -319,8 +388,20 @@ def test_snapshot_signs_book_requests_with_a_key_from_the_environment(keyed, tmp
     beliefs = tmp_path / "b.csv"
     beliefs.write_text("ticker,p_hat\nKXZOO-26JAN05-TAIL,0.5\nKXFAKE-26JAN05-T02,0.9\n")
     env = {**ENV, "KAKASHI_KALSHI_KEY_ID": KEY_ID, "KAKASHI_KALSHI_KEY_FILE": keyed.key_path}
-    p = kakashi("snapshot", "--source", "kalshi", "--api-base", keyed.base_url, "--db", str(tmp_path / "k.db"),
-                "--config", fast_config(tmp_path), "--beliefs", str(beliefs), env=env)
+    p = kakashi(
+        "snapshot",
+        "--source",
+        "kalshi",
+        "--api-base",
+        keyed.base_url,
+        "--db",
+        str(tmp_path / "k.db"),
+        "--config",
+        fast_config(tmp_path),
+        "--beliefs",
+        str(beliefs),
+        env=env,
+    )
     assert p.returncode == 0, p.stderr
     assert keyed.state.signed == ["/trade-api/v2/markets/orderbooks"]
     assert KEY_ID not in p.stdout + p.stderr and "API key" not in p.stderr
@@ -344,16 +425,40 @@ def test_without_a_key_the_engine_runtime_builds_a_source_that_says_why(kalshi, 
 def test_a_key_file_others_can_read_is_refused_at_start(keyed, tmp_path):
     os.chmod(keyed.key_path, 0o644)
     env = {**ENV, "KAKASHI_KALSHI_KEY_ID": KEY_ID, "KAKASHI_KALSHI_KEY_FILE": keyed.key_path}
-    p = kakashi("snapshot", "--source", "kalshi", "--api-base", keyed.base_url, "--db", str(tmp_path / "k.db"),
-                "--config", fast_config(tmp_path), env=env)
+    p = kakashi(
+        "snapshot",
+        "--source",
+        "kalshi",
+        "--api-base",
+        keyed.base_url,
+        "--db",
+        str(tmp_path / "k.db"),
+        "--config",
+        fast_config(tmp_path),
+        env=env,
+    )
     assert p.returncode == 2 and "chmod 600" in p.stderr and "Traceback" not in p.stderr
     assert KEY_ID not in p.stderr
 
 
 def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
     kalshi.state.fail_next("503", "503", "drop", "drop")
-    p = kakashi("run", "--headless", "--source", "kalshi", "--api-base", kalshi.base_url, "--ticks", "4",
-                "--interval", "0", "--db", str(tmp_path / "k.db"), "--config", fast_config(tmp_path))
+    p = kakashi(
+        "run",
+        "--headless",
+        "--source",
+        "kalshi",
+        "--api-base",
+        kalshi.base_url,
+        "--ticks",
+        "4",
+        "--interval",
+        "0",
+        "--db",
+        str(tmp_path / "k.db"),
+        "--config",
+        fast_config(tmp_path),
+    )
     assert p.returncode == 0, p.stderr
     ticks = [ln for ln in p.stdout.splitlines() if ln.startswith("tick ")]
     assert len(ticks) == 4
@@ -373,8 +478,11 @@ def test_a_held_market_that_closes_is_still_fetched_until_it_settles(keyed, tmp_
 
     class Bullish:  # a belief well above the ask, for one market
         def estimates(self, tickers, now_ms):
-            return [Estimate(ticker=t, p_hat=Decimal("0.99"), source="test", ts=now_ms)
-                    for t in tickers if t == target.ticker]
+            return [
+                Estimate(ticker=t, p_hat=Decimal("0.99"), source="test", ts=now_ms)
+                for t in tickers
+                if t == target.ticker
+            ]
 
     store = Store(tmp_path / "k.db")
     with signed_client(keyed) as c:
@@ -407,8 +515,10 @@ def test_a_key_in_the_config_signs_book_requests(keyed, tmp_path):
     from kakashi_tui.trading.runtime import Options, build_engine
 
     cfg_path = tmp_path / "c.toml"
-    cfg_path.write_text(f'[kalshi]\napi_key_id = "{KEY_ID}"\nprivate_key_file = "{keyed.key_path}"\n'
-                        "timeout_s = 1.0\nreads_per_s = 200\n")
+    cfg_path.write_text(
+        f'[kalshi]\napi_key_id = "{KEY_ID}"\nprivate_key_file = "{keyed.key_path}"\n'
+        "timeout_s = 1.0\nreads_per_s = 200\n"
+    )
     cfg_path.chmod(0o600)
     beliefs = tmp_path / "b.csv"
     beliefs.write_text("ticker,p_hat\nKXFAKE-26JAN05-T02,0.9\n")
@@ -425,17 +535,52 @@ def test_a_key_in_the_config_signs_book_requests(keyed, tmp_path):
 
 
 def test_a_bad_ticker_argument_is_one_line_and_exit_2(kalshi, tmp_path):
-    p = kakashi("snapshot", "--source", "kalshi", "--api-base", kalshi.base_url, "--db", str(tmp_path / "k.db"),
-                "--config", fast_config(tmp_path), "--ticker", "KX/../../portfolio/orders")
+    p = kakashi(
+        "snapshot",
+        "--source",
+        "kalshi",
+        "--api-base",
+        kalshi.base_url,
+        "--db",
+        str(tmp_path / "k.db"),
+        "--config",
+        fast_config(tmp_path),
+        "--ticker",
+        "KX/../../portfolio/orders",
+    )
     assert p.returncode == 2 and "not a name Kalshi could list" in p.stderr and "Traceback" not in p.stderr
     assert kalshi.state.requests == []
 
 
 def test_the_headless_loop_keeps_ticking_through_hostile_rows(kalshi, tmp_path):
-    kalshi.state.bad_rows = {"volume-1e30", "close-time-1e30", "surrogate-ticker", "nul-ticker", "long-ticker",
-                             "traversal-ticker", "dict-ticker", "null-row", "number-row", "string-row"}
-    p = kakashi("run", "--headless", "--source", "kalshi", "--api-base", kalshi.base_url, "--ticks", "3",
-                "--interval", "0", "--db", str(tmp_path / "k.db"), "--config", fast_config(tmp_path))
+    kalshi.state.bad_rows = {
+        "volume-1e30",
+        "close-time-1e30",
+        "surrogate-ticker",
+        "nul-ticker",
+        "long-ticker",
+        "traversal-ticker",
+        "dict-ticker",
+        "null-row",
+        "number-row",
+        "string-row",
+    }
+    p = kakashi(
+        "run",
+        "--headless",
+        "--source",
+        "kalshi",
+        "--api-base",
+        kalshi.base_url,
+        "--ticks",
+        "3",
+        "--interval",
+        "0",
+        "--db",
+        str(tmp_path / "k.db"),
+        "--config",
+        fast_config(tmp_path),
+    )
     assert p.returncode == 0, p.stderr
     assert len([ln for ln in p.stdout.splitlines() if ln.startswith("tick ")]) == 3
     assert "Traceback" not in p.stderr

@@ -84,34 +84,59 @@ def test_a_schema_3_file_is_migrated_on_open_without_losing_a_row(tmp_path):
         assert acct.cash_cc == 100_533 * 100 and acct.deposits_cc == 10_000_000
         assert acct.realized_cc == (1000 - 450 - 17) * 100 and acct.open_positions() == []
         assert [(e.kind.value, e.contracts) for e in s.ledger_entries()][1:] == [
-            ("buy", D(10)), ("buy_fee", D(0)), ("settle", D(-10))]
+            ("buy", D(10)),
+            ("buy_fee", D(0)),
+            ("settle", D(-10)),
+        ]
         assert s.get_control("day_start_equity") == "9958300"
         assert c.execute("SELECT cash_cc, equity_cc FROM ticks ORDER BY tick").fetchall() == [
-            (9_953_300, 9_958_300), (10_053_300, 10_053_300)]
+            (9_953_300, 9_958_300),
+            (10_053_300, 10_053_300),
+        ]
         # REAL prices -> exact centicents (NULL stays NULL), volume -> hundredths, book text kept
-        assert c.execute("SELECT yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths FROM snapshots ORDER BY id"
-                         ).fetchall() == [(4000, 4500, 4300, 12_000), (700, None, None, 0), (2900, 5700, 9900, 500)]
+        assert c.execute(
+            "SELECT yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths FROM snapshots ORDER BY id"
+        ).fetchall() == [(4000, 4500, 4300, 12_000), (700, None, None, 0), (2900, 5700, 9900, 500)]
         a = s.latest_snapshot("A")
         assert (a.yes_bid, a.yes_ask, a.yes_bids[0].qty, a.ask(Side.YES)) == (D("0.4"), D("0.45"), D(10), D("0.45"))
-        assert c.execute("SELECT contracts_hundredths, limit_price_cc, best_ask_cc, worst_case_cc, equity_cc FROM"
-                         " decisions ORDER BY id").fetchall() == [(1000, 4500, 4500, 46_700, 10_000_000),
-                                                                  (300, 4300, 4300, 13_300, 9_958_300)]
-        assert c.execute("SELECT requested_hundredths, contracts_hundredths, value_cc, fee_cc, levels FROM fills"
-                         ).fetchall() == [(1000, 1000, 45_000, 1_700, '[["0.45", 10]]')]
+        assert c.execute(
+            "SELECT contracts_hundredths, limit_price_cc, best_ask_cc, worst_case_cc, equity_cc FROM"
+            " decisions ORDER BY id"
+        ).fetchall() == [(1000, 4500, 4500, 46_700, 10_000_000), (300, 4300, 4300, 13_300, 9_958_300)]
+        assert c.execute(
+            "SELECT requested_hundredths, contracts_hundredths, value_cc, fee_cc, levels FROM fills"
+        ).fetchall() == [(1000, 1000, 45_000, 1_700, '[["0.45", 10]]')]
         # Kalshi's lifecycle words; the outcome keeps its result
         assert dict(c.execute("SELECT ticker, status FROM markets").fetchall()) == {
-            "A": "finalized", "B": "active", "C": "initialized", "D": "closed"}
+            "A": "finalized",
+            "B": "active",
+            "C": "initialized",
+            "D": "closed",
+        }
         assert s.settled_tickers() == {"A"} and s.outcome("A").status is MarketStatus.FINALIZED
         # one record per (source, ticker, reason), counted, first and last seen, the last payload
-        assert c.execute("SELECT source, ticker, reason, count, first_seen, last_seen, payload FROM rejected_rows"
-                         " ORDER BY source, ticker").fetchall() == [
+        assert c.execute(
+            "SELECT source, ticker, reason, count, first_seen, last_seen, payload FROM rejected_rows"
+            " ORDER BY source, ticker"
+        ).fetchall() == [
             ("kalshi", "KXBAD", "snapshot crossed", 3, 10, 30, '{"ticker": "KXBAD", "yes_bid": 62}'),
             ("kalshi", "KXOTHER", "snapshot crossed", 1, 30, 30, '{"ticker": "KXOTHER"}'),
-            ("replay", "", "line 3: not JSON", 1, 40, 40, "not json at all")]
-        counts = {t: c.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                  for t in ("markets", "snapshots", "estimates", "decisions", "fills", "ledger", "outcomes", "ticks")}
-        assert counts == {"markets": 4, "snapshots": 3, "estimates": 1, "decisions": 2, "fills": 1, "ledger": 4,
-                          "outcomes": 1, "ticks": 2}
+            ("replay", "", "line 3: not JSON", 1, 40, 40, "not json at all"),
+        ]
+        counts = {
+            t: c.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("markets", "snapshots", "estimates", "decisions", "fills", "ledger", "outcomes", "ticks")
+        }
+        assert counts == {
+            "markets": 4,
+            "snapshots": 3,
+            "estimates": 1,
+            "decisions": 2,
+            "fills": 1,
+            "ledger": 4,
+            "outcomes": 1,
+            "ticks": 2,
+        }
         assert not [n for (n,) in c.execute("SELECT name FROM sqlite_master WHERE name LIKE '_old_%'")]
     finally:
         s.close()
@@ -128,11 +153,16 @@ def test_a_repeating_bad_row_does_not_grow_the_file(store):
         store.insert_rejected(ts, "kalshi", "snapshot crossed", {"ticker": "KXBAD", "n": ts}, "KXBAD")
     store.insert_rejected(4, "kalshi", "snapshot crossed", {"ticker": "KXOTHER"}, "KXOTHER")
     store.insert_rejected(5, "kalshi", "market bad", ["junk"], {"not": "a ticker"})
-    rows = store.db.connection().execute("SELECT ticker, reason, count, first_seen, last_seen, payload FROM"
-                                         " rejected_rows ORDER BY id").fetchall()
-    assert rows == [("KXBAD", "snapshot crossed", 3, 1, 3, '{"n": 3, "ticker": "KXBAD"}'),
-                    ("KXOTHER", "snapshot crossed", 1, 4, 4, '{"ticker": "KXOTHER"}'),
-                    ("", "market bad", 1, 5, 5, '["junk"]')]
+    rows = (
+        store.db.connection()
+        .execute("SELECT ticker, reason, count, first_seen, last_seen, payload FROM rejected_rows ORDER BY id")
+        .fetchall()
+    )
+    assert rows == [
+        ("KXBAD", "snapshot crossed", 3, 1, 3, '{"n": 3, "ticker": "KXBAD"}'),
+        ("KXOTHER", "snapshot crossed", 1, 4, 4, '{"ticker": "KXOTHER"}'),
+        ("", "market bad", 1, 5, 5, '["junk"]'),
+    ]
 
 
 def test_readers_name_an_unmigrated_file_instead_of_failing_on_a_column(tmp_path):
@@ -156,8 +186,12 @@ def test_decisions_keep_no_index_and_a_file_that_has_them_loses_them_on_open(tmp
     def decision_indexes(path) -> set[str]:
         con = sqlite3.connect(path)
         try:
-            return {r[0] for r in con.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'decisions' AND sql IS NOT NULL")}
+            return {
+                r[0]
+                for r in con.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'decisions' AND sql IS NOT NULL"
+                )
+            }
         finally:
             con.close()
 

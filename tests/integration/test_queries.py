@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[2] / "kakashi_tui"
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\b.*\b(FROM|INTO|SET)\b")
 
 
-@pytest.mark.parametrize("module", ["frontends/report/postmortem.py", "frontends/desk/lookups.py",
-                                    "adapters/replay.py"])
+@pytest.mark.parametrize(
+    "module", ["frontends/report/postmortem.py", "frontends/desk/lookups.py", "adapters/replay.py"]
+)
 def test_report_and_replay_read_only_through_queries(module):
     text = (ROOT / module).read_text(encoding="utf-8")
     assert not [line for line in text.splitlines() if SQL.search(line)], f"SQL text left in {module}"
@@ -27,15 +28,26 @@ def test_report_and_replay_read_only_through_queries(module):
 
 
 def test_store_controls_are_typed_and_read_in_one_query(store):
-    store.set_controls({Control.KILL_SWITCH: True, Control.KILL_REASON: "why", Control.DAY_START_EQUITY: 1234,
-                        Control.DAY: "2026-01-05"})
+    store.set_controls(
+        {
+            Control.KILL_SWITCH: True,
+            Control.KILL_REASON: "why",
+            Control.DAY_START_EQUITY: 1234,
+            Control.DAY: "2026-01-05",
+        }
+    )
     seen: list[str] = []
     store.db.connection().set_trace_callback(seen.append)
-    got = store.controls([Control.KILL_SWITCH, Control.KILL_REASON, Control.DAY_START_EQUITY, Control.DAY,
-                          Control.DAILY_STOP_DAY])
+    got = store.controls(
+        [Control.KILL_SWITCH, Control.KILL_REASON, Control.DAY_START_EQUITY, Control.DAY, Control.DAILY_STOP_DAY]
+    )
     store.db.connection().set_trace_callback(None)
-    assert got == {Control.KILL_SWITCH: True, Control.KILL_REASON: "why", Control.DAY_START_EQUITY: 1234,
-                   Control.DAY: "2026-01-05"}
+    assert got == {
+        Control.KILL_SWITCH: True,
+        Control.KILL_REASON: "why",
+        Control.DAY_START_EQUITY: 1234,
+        Control.DAY: "2026-01-05",
+    }
     assert len([s for s in seen if "FROM control" in s]) == 1
     with pytest.raises(TypeError):
         store.set_control(Control.DAY_START_EQUITY, "1234")  # an int control takes an int

@@ -6,7 +6,12 @@ import subprocess
 import sys
 
 from kakashi_tui.adapters.replay import (
-    ReplayEstimator, ReplaySource, group_ticks, read_jsonl, records_from_db, write_jsonl,
+    ReplayEstimator,
+    ReplaySource,
+    group_ticks,
+    read_jsonl,
+    records_from_db,
+    write_jsonl,
 )
 from kakashi_tui.adapters.store import Store
 from kakashi_tui.trading.engine import Engine, EngineConfig
@@ -17,12 +22,17 @@ def tables(db):
     c = sqlite3.connect(db)
     try:
         return {
-            "decisions": c.execute("SELECT ts, tick, ticker, side, contracts_hundredths, limit_price_cc, worst_case_cc,"
-                                   " accepted, reason FROM decisions ORDER BY id").fetchall(),
-            "fills": c.execute("SELECT ts, ticker, side, action, requested_hundredths, contracts_hundredths, value_cc,"
-                               " fee_cc, levels FROM fills ORDER BY id").fetchall(),
-            "ledger": c.execute("SELECT ts, kind, ticker, side, contracts_hundredths, amount_cc, key FROM ledger"
-                                " ORDER BY id").fetchall(),
+            "decisions": c.execute(
+                "SELECT ts, tick, ticker, side, contracts_hundredths, limit_price_cc, worst_case_cc,"
+                " accepted, reason FROM decisions ORDER BY id"
+            ).fetchall(),
+            "fills": c.execute(
+                "SELECT ts, ticker, side, action, requested_hundredths, contracts_hundredths, value_cc,"
+                " fee_cc, levels FROM fills ORDER BY id"
+            ).fetchall(),
+            "ledger": c.execute(
+                "SELECT ts, kind, ticker, side, contracts_hundredths, amount_cc, key FROM ledger ORDER BY id"
+            ).fetchall(),
         }
     finally:
         c.close()
@@ -69,8 +79,14 @@ def test_bad_records_are_rejected_and_counted(tmp_path):
     lines = [
         {"type": "start", "ts": T},
         {"type": "market", "ticker": "A", "close_ts": T + 3_600_000},
-        {"type": "snapshot", "ticker": "A", "ts": T + 60_000, "yes_bid": "0.40", "yes_ask": "0.45",
-         "book": {"yes": [["0.40", 10]], "no": [["0.55", 10]]}},
+        {
+            "type": "snapshot",
+            "ticker": "A",
+            "ts": T + 60_000,
+            "yes_bid": "0.40",
+            "yes_ask": "0.45",
+            "book": {"yes": [["0.40", 10]], "no": [["0.55", 10]]},
+        },
         {"type": "snapshot", "ticker": "A", "ts": T + 60_000, "yes_bid": "0.50", "yes_ask": "0.45"},  # crossed
         {"type": "estimate", "ticker": "A", "ts": T + 60_000, "p_hat": "0.70", "source": "beliefs-file"},
         {"type": "estimate", "ticker": "A", "ts": T + 60_000, "p_hat": "1.70", "source": "beliefs-file"},
@@ -84,9 +100,23 @@ def test_bad_records_are_rejected_and_counted(tmp_path):
     ]
     f = tmp_path / "in.jsonl"
     f.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
-    p = subprocess.run([sys.executable, "-m", "kakashi_tui", "replay", "--input", str(f), "--db",
-                        str(tmp_path / "r.db"), "--report", str(tmp_path / "rep")],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kakashi_tui",
+            "replay",
+            "--input",
+            str(f),
+            "--db",
+            str(tmp_path / "r.db"),
+            "--report",
+            str(tmp_path / "rep"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     assert "replayed 3 ticks" in p.stdout and "rejected rows 7" in p.stdout
     assert "post-mortem written to" in p.stdout
@@ -102,9 +132,13 @@ def test_bad_records_are_rejected_and_counted(tmp_path):
 
 def test_a_file_of_nothing_but_bad_lines_is_still_counted(tmp_path):
     f = tmp_path / "bad.jsonl"
-    f.write_text("garbage\n{\"type\": \"nope\"}\n")
-    p = subprocess.run([sys.executable, "-m", "kakashi_tui", "replay", "--input", str(f), "--db",
-                        str(tmp_path / "r.db")], capture_output=True, text=True, timeout=60)
+    f.write_text('garbage\n{"type": "nope"}\n')
+    p = subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", "replay", "--input", str(f), "--db", str(tmp_path / "r.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0 and "rejected rows 2" in p.stdout
 
 
@@ -112,8 +146,9 @@ def test_replay_refuses_a_used_database_and_missing_input(tmp_path):
     e = make_engine(tmp_path / "used.db")
     e.tick()
     e.store.close()
-    run = lambda *a: subprocess.run([sys.executable, "-m", "kakashi_tui", "replay", *a], capture_output=True,
-                                    text=True, timeout=60)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", "replay", *a], capture_output=True, text=True, timeout=60
+    )
     p = run("--from-db", str(tmp_path / "used.db"), "--db", str(tmp_path / "used.db"))
     assert p.returncode != 0 and "kakashi: error:" in p.stderr and "Traceback" not in p.stderr
     p = run("--input", str(tmp_path / "missing.jsonl"), "--db", str(tmp_path / "x.db"))

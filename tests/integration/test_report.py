@@ -3,7 +3,6 @@
 import sqlite3
 import subprocess
 import sys
-
 from decimal import Decimal as D
 
 import pytest
@@ -15,10 +14,20 @@ from kakashi_tui.frontends.report.postmortem import export_postmortem, gather, p
 from tests.conftest import SIM_START_MS, make_engine
 
 T0 = SIM_START_MS
-SECTIONS = ["## Period", "## Bankroll", "## Trades", "## Estimates: Brier score on settled markets",
-            "## Predicted EV against realised PnL", "## Rejected decisions by reason", "## Guardrail breaches",
-            "## Kill-switch and daily-stop events", "## Verdict", "## What went well", "## What went wrong",
-            "## What to change"]
+SECTIONS = [
+    "## Period",
+    "## Bankroll",
+    "## Trades",
+    "## Estimates: Brier score on settled markets",
+    "## Predicted EV against realised PnL",
+    "## Rejected decisions by reason",
+    "## Guardrail breaches",
+    "## Kill-switch and daily-stop events",
+    "## Verdict",
+    "## What went well",
+    "## What went wrong",
+    "## What to change",
+]
 
 
 def entry(ts, kind, amount, key, ticker="T", side=Side.YES, contracts=0):
@@ -29,24 +38,42 @@ def single_trade_db(path):
     """$1,000 deposit; buy 10 YES @ 0.40 (fee 17c); it settles YES: +$10.00."""
     s = Store(path)
     with s.atomic():
-        s.append_ledger([
-            LedgerEntry(ts=T0, kind=Kind.DEPOSIT, amount_cc=10_000_000, key="deposit:initial"),
-            entry(T0 + 60_000, Kind.BUY, -40_000, "fill:1:cost", contracts=10),
-            entry(T0 + 60_000, Kind.BUY_FEE, -1_700, "fill:1:fee"),
-            entry(T0 + 120_000, Kind.SETTLE, 100_000, "settle:T:yes", contracts=-10),
-        ])
-        for i, (eq, cash) in enumerate([(10_000_000, 10_000_000), (9_958_300, 9_958_300),
-                                        (10_058_300, 10_058_300)]):
-            s.insert_tick(tick=i + 1, ts=T0 + 60_000 * i, wall_ms=0, saved=0, rejected=0, decisions=0, fills=0,
-                          settled=0, errors=0, latency_ms=0, cash_cc=cash, equity_cc=eq)
+        s.append_ledger(
+            [
+                LedgerEntry(ts=T0, kind=Kind.DEPOSIT, amount_cc=10_000_000, key="deposit:initial"),
+                entry(T0 + 60_000, Kind.BUY, -40_000, "fill:1:cost", contracts=10),
+                entry(T0 + 60_000, Kind.BUY_FEE, -1_700, "fill:1:fee"),
+                entry(T0 + 120_000, Kind.SETTLE, 100_000, "settle:T:yes", contracts=-10),
+            ]
+        )
+        for i, (eq, cash) in enumerate([(10_000_000, 10_000_000), (9_958_300, 9_958_300), (10_058_300, 10_058_300)]):
+            s.insert_tick(
+                tick=i + 1,
+                ts=T0 + 60_000 * i,
+                wall_ms=0,
+                saved=0,
+                rejected=0,
+                decisions=0,
+                fills=0,
+                settled=0,
+                errors=0,
+                latency_ms=0,
+                cash_cc=cash,
+                equity_cc=eq,
+            )
         s.record_outcome(Market(ticker="T", status="determined", result="yes"), T0 + 120_000)
         s.db.execute_sql("INSERT INTO estimates (ticker, ts, p_hat, source) VALUES ('T', ?, 0.6, 'x')", (T0,))
-        s.db.execute_sql("INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc,"
-                         " volume_hundredths, book, source) VALUES ('T', ?, 0, 3800, 4200, NULL, 0, '', 'x')",
-                         (T0 + 60_000,))
-        s.db.execute_sql("INSERT INTO fills (decision_id, ts, ticker, side, action, requested_hundredths,"
-                         " contracts_hundredths, value_cc, fee_cc, levels) VALUES (NULL, ?, 'T', 'yes', 'buy', 1000,"
-                         " 1000, 40000, 1700, '[]')", (T0 + 60_000,))
+        s.db.execute_sql(
+            "INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc,"
+            " volume_hundredths, book, source) VALUES ('T', ?, 0, 3800, 4200, NULL, 0, '', 'x')",
+            (T0 + 60_000,),
+        )
+        s.db.execute_sql(
+            "INSERT INTO fills (decision_id, ts, ticker, side, action, requested_hundredths,"
+            " contracts_hundredths, value_cc, fee_cc, levels) VALUES (NULL, ?, 'T', 'yes', 'buy', 1000,"
+            " 1000, 40000, 1700, '[]')",
+            (T0 + 60_000,),
+        )
     s.close()
 
 
@@ -66,8 +93,9 @@ def test_single_trade_figures(tmp_path):
         assert s in md
     assert "| $1,000.00 | $1,005.83 | $1,005.83 | +$5.83 | $4.17 |" in md
     assert "| 1 | 1 | 1 | 0 | $0.17 | +$5.83 | $5.83 | n/a (fewer than 2 trades) |" in md
-    assert ("Cash reconciles to the cent: starting bankroll $1,000.00 + realised PnL +$5.83 "
-            "= ending cash **$1,005.83** ✓") in md
+    assert (
+        "Cash reconciles to the cent: starting bankroll $1,000.00 + realised PnL +$5.83 = ending cash **$1,005.83** ✓"
+    ) in md
     assert "**0 breaches.**" in md and "Too few closed trades (1 < 30)" in md
     # one settled market: p̂ 0.6 beat the mid 0.4 on it, but one market proves nothing
     assert "1 settled market: too few to compare" in md and "scored better" not in md
@@ -122,14 +150,22 @@ def test_export_writes_markdown_and_valid_pngs(tmp_path):
 def test_report_cli_and_bad_dates(tmp_path):
     db = tmp_path / "k.db"
     single_trade_db(db)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "kakashi_tui", "report", "--db", str(db), *a],
-                                    capture_output=True, text=True, timeout=120)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", "report", "--db", str(db), *a],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     p = run("--out", str(tmp_path / "r"), "--no-charts")
     assert p.returncode == 0 and "post-mortem written to" in p.stdout
     p = run("--since", "yesterday")
     assert p.returncode == 2 and p.stderr.startswith("kakashi: error: bad date") and "Traceback" not in p.stderr
-    p = subprocess.run([sys.executable, "-m", "kakashi_tui", "report", "--db", str(tmp_path / "none.db")],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", "report", "--db", str(tmp_path / "none.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 2 and "no database" in p.stderr
 
 
@@ -160,6 +196,7 @@ def test_cash_reconciles_to_the_cent_on_random_sim_runs(tmp_path, seed):
     assert d.cash.start_cash + d.cash.deposits + d.realized_cc - open_cost == acct.cash_cc
     md = render_markdown(d, T0)
     from kakashi_tui.core.money import fmt_cc
+
     assert f"= ending cash **{fmt_cc(acct.cash_cc)}** ✓" in md
     # a period that starts mid-run reconciles too (the start cash and open cost carried in)
     mid = d.equity[len(d.equity) // 2][0]
@@ -178,6 +215,7 @@ def test_a_cash_mismatch_is_shown(tmp_path):
     d = gather(db)
     assert d.cash.balanced
     from dataclasses import replace
+
     d.cash = replace(d.cash, end_cash=d.cash.end_cash + 100)  # a cent gone astray: the line says where
     md = render_markdown(d, T0)
     assert "**Cash does not reconcile**" in md and "(off by +$0.01)" in md
@@ -205,9 +243,24 @@ def _brier_data(pairs):
 
     from kakashi_tui.frontends.report.postmortem import ReportData
 
-    return ReportData(since_ms=None, until_ms=None, first_ts=None, last_ts=None, start_equity=0, end_equity=0,
-                      end_cash=0, equity=[], fills=[], closed=[], fees_cc=0, trades=[], brier_pairs=pairs,
-                      reasons=Counter(), events=[], breaches=[])
+    return ReportData(
+        since_ms=None,
+        until_ms=None,
+        first_ts=None,
+        last_ts=None,
+        start_equity=0,
+        end_equity=0,
+        end_cash=0,
+        equity=[],
+        fills=[],
+        closed=[],
+        fees_cc=0,
+        trades=[],
+        brier_pairs=pairs,
+        reasons=Counter(),
+        events=[],
+        breaches=[],
+    )
 
 
 def test_brier_claims_better_only_when_the_interval_excludes_zero():
@@ -249,8 +302,12 @@ def test_report_refuses_a_backwards_period(tmp_path):
         gather(db, since_ms=parse_day("2026-01-05"), until_ms=parse_day("2026-01-04", end=True))
     with pytest.raises(ConfigError, match="before this database's first record"):
         gather(db, until_ms=parse_day("2026-01-03", end=True))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "kakashi_tui", "report", "--db", str(db),
-                                     "--out", str(tmp_path / "r"), *a], capture_output=True, text=True, timeout=120)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", "report", "--db", str(db), "--out", str(tmp_path / "r"), *a],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     p = run("--until", "2026-01-03")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "first record" in p.stderr
     p = run("--since", "2026-01-05", "--until", "2026-01-04")
@@ -308,8 +365,10 @@ def test_scheduled_postmortems_write_each_period_once_across_restarts(tmp_path):
     again = PostmortemSchedule(db, out, "weekly")
     assert again.run(monday_next + 5) == []
     # daily schedule: the post-mortem each day; off: nothing at all
-    assert [w.kind for w in PostmortemSchedule(db, tmp_path / "d", "daily").run(T0 + DAY_MS + 1)] == ["daily",
-                                                                                                       "summary"]
+    assert [w.kind for w in PostmortemSchedule(db, tmp_path / "d", "daily").run(T0 + DAY_MS + 1)] == [
+        "daily",
+        "summary",
+    ]
     assert PostmortemSchedule(db, tmp_path / "o", "off").run(monday_next + 1) == []
     # a period before the database's first record is never written
     assert PostmortemSchedule(db, tmp_path / "e", "weekly").run(T0 + 1) == []

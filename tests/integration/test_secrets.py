@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from kakashi_tui.trading.config import load_config
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
+from kakashi_tui.trading.config import load_config
 
 SECRET = "KEYID-7f3a9c1e-do-not-leak"
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")}
@@ -38,10 +38,18 @@ def test_secret_never_leaks_into_output_db_or_reports(tmp_path):
     outputs = []
     with FakeKalshiServer(FakeKalshi.with_markets(6)) as srv:
         srv.state.fail_next("503", "503", "malformed-json")
-        run = lambda *a: subprocess.run([sys.executable, "-m", "kakashi_tui", *a, "--config", cfg, "--db", str(db)],
-                                        capture_output=True, text=True, timeout=120, env=ENV)
-        outputs.append(run("run", "--headless", "--source", "kalshi", "--api-base", srv.base_url, "--ticks", "3",
-                           "--interval", "0"))
+        run = lambda *a: subprocess.run(
+            [sys.executable, "-m", "kakashi_tui", *a, "--config", cfg, "--db", str(db)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=ENV,
+        )
+        outputs.append(
+            run(
+                "run", "--headless", "--source", "kalshi", "--api-base", srv.base_url, "--ticks", "3", "--interval", "0"
+            )
+        )
         outputs.append(run("snapshot", "--source", "kalshi", "--api-base", "http://127.0.0.1:9/x", "--strict"))
         outputs.append(run("report", "--out", str(tmp_path / "rep"), "--no-charts"))
         outputs.append(run("run", "--headless", "--ticks", "0"))  # a usage error

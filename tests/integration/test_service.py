@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from kakashi_tui.adapters.queries import read_ledger
 from kakashi_tui.adapters.source import FetchBatch
 from kakashi_tui.adapters.store import Store
-from kakashi_tui.trading.commands import Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate
 from kakashi_tui.core.ledger import Account
 from kakashi_tui.core.risk import HARD_MAX_OPEN_POSITIONS
-from kakashi_tui.adapters.queries import read_ledger
 from kakashi_tui.frontends.report.postmortem import gather
+from kakashi_tui.trading.commands import Flatten, Kill, Pause, Quit, Rearm, ReloadBeliefs, Resume, SetEstimate
 from kakashi_tui.trading.service import TradingService, send_request
 from tests.conftest import make_engine
 
@@ -68,8 +68,13 @@ def test_stress_every_command_from_three_places_applied_once_in_order(tmp_path):
                 submitted[t.seq] = cmd
             time.sleep(r.uniform(0, 0.01))
 
-    proc = subprocess.Popen([sys.executable, "-c", SECOND_PROCESS, str(db), "30"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SECOND_PROCESS, str(db), "30"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     second = threading.Thread(target=submit_many, args=("t2", 2, 120))
     second.start()
     submit_many("ui", 1, 120)  # this thread plays the UI thread
@@ -89,8 +94,10 @@ def test_stress_every_command_from_three_places_applied_once_in_order(tmp_path):
     assert len(set(service.applied)) == len(service.applied)
 
     con = sqlite3.connect(db)
-    events = con.execute("SELECT kind, detail FROM events WHERE kind IN "
-                         "('pause', 'resume', 'kill_switch', 'rearm', 'flatten', 'reload_beliefs') ORDER BY id").fetchall()
+    events = con.execute(
+        "SELECT kind, detail FROM events WHERE kind IN "
+        "('pause', 'resume', 'kill_switch', 'rearm', 'flatten', 'reload_beliefs') ORDER BY id"
+    ).fetchall()
 
     def tag_of(kind: str, detail: str) -> str:
         return detail.rsplit("(", 1)[-1].rstrip(")") if kind in ("flatten", "reload_beliefs") else detail
@@ -266,8 +273,11 @@ def test_run_here_in_groups_writes_each_markets_newest_quote_of_a_commit_and_dec
         return sqlite3.connect(tmp_path / name)
 
     every, grouped = run("every.db", 1), run("grouped.db", 8)
-    for sql in ("SELECT ts, tick, ticker, side, contracts_hundredths, limit_price_cc, accepted, reason FROM decisions",
-                "SELECT ts, kind, ticker, amount_cc, key FROM ledger", "SELECT tick, saved, equity_cc FROM ticks"):
+    for sql in (
+        "SELECT ts, tick, ticker, side, contracts_hundredths, limit_price_cc, accepted, reason FROM decisions",
+        "SELECT ts, kind, ticker, amount_cc, key FROM ledger",
+        "SELECT tick, saved, equity_cc FROM ticks",
+    ):
         assert every.execute(sql + " ORDER BY id").fetchall() == grouped.execute(sql + " ORDER BY id").fetchall()
     quote = "SELECT ticker, ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book FROM snapshots"
     kept = grouped.execute(quote).fetchall()

@@ -17,9 +17,9 @@ from kakashi_tui.adapters.columnar import replay_catalog
 from kakashi_tui.adapters.replay import group_ticks, read_jsonl
 from kakashi_tui.adapters.sim import SimExchange
 from kakashi_tui.adapters.store import Store
+from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.trading.config import KakashiConfig, SimSection, load_config
 from kakashi_tui.trading.engine import Engine, EngineConfig
-from kakashi_tui.core.errors import ConfigError
 from tests.conftest import SIM_START_MS, make_engine
 from tests.integration.test_replay import replay, tables
 
@@ -28,8 +28,15 @@ STEP = 60_000
 
 
 def quote(ts, recv=None, bid="0.4000", ask="0.4200"):
-    rec = {"type": "snapshot", "ticker": "KX-STALE", "ts": ts, "yes_bid": bid, "yes_ask": ask, "volume": 10,
-           "book": {"yes": [[bid, 50]], "no": [[f"{1 - float(ask):.4f}", 50]]}}
+    rec = {
+        "type": "snapshot",
+        "ticker": "KX-STALE",
+        "ts": ts,
+        "yes_bid": bid,
+        "yes_ask": ask,
+        "volume": 10,
+        "book": {"yes": [[bid, 50]], "no": [[f"{1 - float(ask):.4f}", 50]]},
+    }
     if recv is not None:
         rec["recv_ts"] = recv
     return rec
@@ -76,8 +83,9 @@ def test_a_recv_ts_that_is_not_an_epoch_ms_is_rejected_with_its_line(tmp_path):
     recs[3] = {**recs[3], "recv_ts": (T0 + 2 * STEP) // 1000}
     ticks = [t for t in group_ticks(read_jsonl(write(tmp_path / "r.jsonl", recs))) if not isinstance(t, int)]
     reasons = [r for t in ticks for r, _ in t.rejected]
-    assert reasons == [f"line 4: snapshot record recv_ts {(T0 + 2 * STEP) // 1000} looks like epoch seconds, "
-                       "not milliseconds"]
+    assert reasons == [
+        f"line 4: snapshot record recv_ts {(T0 + 2 * STEP) // 1000} looks like epoch seconds, not milliseconds"
+    ]
 
 
 def catalog_of(tmp_path, recs):
@@ -93,8 +101,9 @@ def catalog_of(tmp_path, recs):
 
 def replay_from(root, db, columnar):
     store = Store(db)
-    engine, _stats = replay_catalog(root, lambda src, ests: Engine(store, src, ests, EngineConfig()),
-                                    every_row=not columnar)
+    engine, _stats = replay_catalog(
+        root, lambda src, ests: Engine(store, src, ests, EngineConfig()), every_row=not columnar
+    )
     store.close()
     return engine
 
@@ -108,8 +117,10 @@ def test_catalog_import_keeps_the_fetch_time_and_a_catalog_replay_refuses_the_ol
         db = tmp_path / f"col-{columnar}.db"
         engine = replay_from(root, db, columnar)
         assert engine.tick_count == 3
-        assert guard_verdicts(db) == [(T0 + 2 * STEP, 0, "stale quote (60000 ms > 30000 ms)"),
-                                      (T0 + 3 * STEP, 1, "accepted")]
+        assert guard_verdicts(db) == [
+            (T0 + 2 * STEP, 0, "stale quote (60000 ms > 30000 ms)"),
+            (T0 + 3 * STEP, 1, "accepted"),
+        ]
     assert tables(tmp_path / "col-False.db") == tables(tmp_path / "col-True.db")
 
 
@@ -207,8 +218,11 @@ def test_a_recorded_sim_run_with_stale_refusals_replays_to_the_same_decisions_bo
     for columnar in (False, True):
         store = Store(tmp_path / f"r-{columnar}.db")
         ec = KakashiConfig().engine_config()
-        replay_catalog(tmp_path / "catalog", lambda src, ests, store=store, ec=ec: Engine(store, src, ests, ec),
-                       every_row=not columnar,
-                       start_ms=SIM_START_MS)
+        replay_catalog(
+            tmp_path / "catalog",
+            lambda src, ests, store=store, ec=ec: Engine(store, src, ests, ec),
+            every_row=not columnar,
+            start_ms=SIM_START_MS,
+        )
         store.close()
         assert tables(tmp_path / f"r-{columnar}.db") == want

@@ -7,8 +7,17 @@ from hypothesis import strategies as st
 from kakashi_tui.core import broker
 from kakashi_tui.core.broker import fill_buy, fill_sell, liquidation_cc
 from kakashi_tui.core.fees import FeeTerms
-from kakashi_tui.core.ledger import (Account, Kind, LedgerEntry, buy_entries, equity_cc, mark_cc, sell_entries,
-                                     settle_entries, settlement_fixes)
+from kakashi_tui.core.ledger import (
+    Account,
+    Kind,
+    LedgerEntry,
+    buy_entries,
+    equity_cc,
+    mark_cc,
+    sell_entries,
+    settle_entries,
+    settlement_fixes,
+)
 from kakashi_tui.core.models import Market, Side, TradeDecision
 from tests.conftest import book
 from tests.unit.test_strategy_sizing import _quotes, _terms
@@ -17,8 +26,18 @@ M = FeeTerms()  # 0.07, quadratic
 
 
 def decision(side=Side.YES, n=10, limit="0.46", best="0.45"):
-    return TradeDecision(ticker="T", ts=1, side=side, contracts=D(n), limit_price=D(limit), best_ask=D(best),
-                         p_hat=D("0.6"), ev_per_contract=D("0.1"), worst_case_cc=0, accepted=True)
+    return TradeDecision(
+        ticker="T",
+        ts=1,
+        side=side,
+        contracts=D(n),
+        limit_price=D(limit),
+        best_ask=D(best),
+        p_hat=D("0.6"),
+        ev_per_contract=D("0.1"),
+        worst_case_cc=0,
+        accepted=True,
+    )
 
 
 def market(status="determined", result="yes", **kw):
@@ -133,8 +152,9 @@ def test_account_folds_buys_fees_and_settlement():
 
 
 def test_losing_settlement_pays_zero():
-    acct = _account(LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-30_000, key="b", ticker="T", side=Side.NO,
-                                contracts=D(5)))
+    acct = _account(
+        LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-30_000, key="b", ticker="T", side=Side.NO, contracts=D(5))
+    )
     [e] = settle_entries(acct.open_positions(), market(result="yes"), ts=2)
     assert e.amount_cc == 0 and e.key == "settle:T:no"
     acct.apply(e)
@@ -144,7 +164,8 @@ def test_losing_settlement_pays_zero():
 def test_scalar_settlement_pays_the_value_to_yes_and_the_rest_to_no():
     acct = _account(
         LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-10_000, key="b1", ticker="T", side=Side.YES, contracts=D(4)),
-        LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-10_000, key="b2", ticker="T", side=Side.NO, contracts=D("2.50")))
+        LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-10_000, key="b2", ticker="T", side=Side.NO, contracts=D("2.50")),
+    )
     m = market(result="scalar", settlement_value="0.3", market_type="scalar")
     entries = {e.side: e.amount_cc for e in settle_entries(acct.open_positions(), m, ts=2)}
     assert entries == {Side.YES: 12_000, Side.NO: 17_500}  # 4 x $0.30, 2.50 x $0.70
@@ -153,8 +174,9 @@ def test_scalar_settlement_pays_the_value_to_yes_and_the_rest_to_no():
 def test_a_changed_result_is_corrected_by_new_entries_only():
     """Paid at `determined`; an `amended` result that differs is corrected by a new entry (never an
     edit); seeing the same result again writes nothing; a second change gets its own key."""
-    acct = _account(LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-45_000, key="b", ticker="T", side=Side.YES,
-                                contracts=D(10)))
+    acct = _account(
+        LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-45_000, key="b", ticker="T", side=Side.YES, contracts=D(10))
+    )
     ledger = list(settle_entries(acct.open_positions(), market("determined", "yes"), ts=2))
     for e in ledger:
         acct.apply(e)
@@ -176,8 +198,9 @@ def test_a_changed_result_is_corrected_by_new_entries_only():
 
 
 def test_partial_sell_releases_proportional_cost_and_its_fee_counts_in_that_sale():
-    acct = _account(LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-40_000, key="b", ticker="T", side=Side.YES,
-                                contracts=D(10)))
+    acct = _account(
+        LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-40_000, key="b", ticker="T", side=Side.YES, contracts=D(10))
+    )
     s = book(yes=((0.50, 4),), no=((0.45, 5),))
     f = fill_sell("T", Side.YES, D(10), s, M, ts=2)
     for e in sell_entries(f, 7):
@@ -201,8 +224,9 @@ def test_flatten_then_realised_equals_cash_change():
 
 
 def test_marking_is_liquidation_value_bids_vanish_or_only_a_last_trade():
-    acct = _account(LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-45_000, key="b", ticker="T", side=Side.YES,
-                                contracts=D(10)))
+    acct = _account(
+        LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-45_000, key="b", ticker="T", side=Side.YES, contracts=D(10))
+    )
     [pos] = acct.open_positions()
     no_bids = book(yes=(), no=((0.55, 10),))
     assert mark_cc(pos, no_bids) == 0 and equity_cc(acct, {"T": no_bids}) == acct.cash_cc
@@ -216,13 +240,15 @@ def test_marking_is_liquidation_value_bids_vanish_or_only_a_last_trade():
 def test_closing_more_than_held_is_refused():
     acct = Account()
     with pytest.raises(ValueError, match="closes more"):
-        acct.apply(LedgerEntry(ts=1, kind=Kind.SETTLE, amount_cc=100, key="s", ticker="T", side=Side.YES,
-                               contracts=D(-1)))
+        acct.apply(
+            LedgerEntry(ts=1, kind=Kind.SETTLE, amount_cc=100, key="s", ticker="T", side=Side.YES, contracts=D(-1))
+        )
 
 
 def test_a_six_decimal_settlement_value_pays_floored_to_the_centicent():
-    acct = _account(LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-10_000, key="b", ticker="T", side=Side.YES,
-                                contracts=D("3.33")))
+    acct = _account(
+        LedgerEntry(ts=1, kind=Kind.BUY, amount_cc=-10_000, key="b", ticker="T", side=Side.YES, contracts=D("3.33"))
+    )
     m = market(result="scalar", settlement_value="0.123457", market_type="scalar")
     [e] = settle_entries(acct.open_positions(), m, ts=2)
     assert e.amount_cc == 4111  # 3.33 x $0.123457 = $0.41111181 -> $0.4111
@@ -237,9 +263,15 @@ def test_equity_with_a_memo_marks_as_without_one_while_quotes_and_holdings_chang
     waiver = FeeTerms(waiver_until_ts=100)
     s1_later = book(yes=((0.40, 50),), no=((0.55, 50),), ts=9_000)  # the same book, another quote
     assert s1_later.same_book(s1) and not s2.same_book(s1) and not s1.same_book(None)
-    for marks, terms_of, now in [({"T": s1}, None, 0), ({"T": s1_later}, None, 0), ({"T": s2}, None, 0),
-                                 ({"T": s2}, lambda _t: waiver, 50), ({"T": s2}, lambda _t: waiver, 150),
-                                 ({"T": None}, None, 0), ({"T": s1}, None, 0)]:
+    for marks, terms_of, now in [
+        ({"T": s1}, None, 0),
+        ({"T": s1_later}, None, 0),
+        ({"T": s2}, None, 0),
+        ({"T": s2}, lambda _t: waiver, 50),
+        ({"T": s2}, lambda _t: waiver, 150),
+        ({"T": None}, None, 0),
+        ({"T": s1}, None, 0),
+    ]:
         assert equity_cc(acct, marks, terms_of, now, memo) == equity_cc(acct, marks, terms_of, now)
     marks = {"T": s1}
     before = equity_cc(acct, marks, None, 0, memo)

@@ -23,8 +23,14 @@ LINT = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imp
 def lint(root: Path) -> subprocess.CompletedProcess[str]:
     """import-linter over the package at ``root`` (its pyproject's contracts), not the installed one."""
     env = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run([*LINT, "--config", str(root / "pyproject.toml"), "--no-cache"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*LINT, "--config", str(root / "pyproject.toml"), "--no-cache"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_layer_contracts_hold():
@@ -41,16 +47,19 @@ def copy(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("module, line, broken", [
-    # the domain reaching up into the engine, directly
-    ("core/fees.py", "import kakashi_tui.trading.engine", "Layers: front-ends > trading"),
-    # an adapter reaching a front-end only through a chain (adapter -> fmt): indirect, still caught
-    ("adapters/queries.py", "import kakashi_tui.frontends.fmt", "Layers: front-ends > trading"),
-    # the desk driving the engine itself instead of the service
-    ("frontends/desk/messages.py", "import kakashi_tui.trading.engine", "Front-ends drive the service"),
-    # the domain drawing
-    ("core/money.py", "import rich", "The domain does no I/O"),
-])
+@pytest.mark.parametrize(
+    "module, line, broken",
+    [
+        # the domain reaching up into the engine, directly
+        ("core/fees.py", "import kakashi_tui.trading.engine", "Layers: front-ends > trading"),
+        # an adapter reaching a front-end only through a chain (adapter -> fmt): indirect, still caught
+        ("adapters/queries.py", "import kakashi_tui.frontends.fmt", "Layers: front-ends > trading"),
+        # the desk driving the engine itself instead of the service
+        ("frontends/desk/messages.py", "import kakashi_tui.trading.engine", "Front-ends drive the service"),
+        # the domain drawing
+        ("core/money.py", "import rich", "The domain does no I/O"),
+    ],
+)
 def test_a_wrong_way_import_breaks_a_contract(copy, module, line, broken):
     path = copy / "kakashi_tui" / module
     path.write_text(path.read_text(encoding="utf-8") + f"\n{line}  # wrong way, on purpose\n", encoding="utf-8")
@@ -63,8 +72,12 @@ def test_the_domain_does_no_io_from_the_standard_library_either():
     """import-linter sees third-party packages; the standard library's I/O is checked here."""
     for f in sorted((PKG / "core").rglob("*.py")):
         for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            )
             for m in names:
-                assert m.split(".")[0] not in {"sqlite3", "socket", "os", "subprocess", "shutil"}, \
+                assert m.split(".")[0] not in {"sqlite3", "socket", "os", "subprocess", "shutil"}, (
                     f"{f.name} imports {m}: the domain does no I/O"
+                )

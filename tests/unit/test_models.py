@@ -28,31 +28,37 @@ def test_good_row_validates():
     assert v.snapshot.ask(Side.NO) == Decimal("0.60") and v.snapshot.bid(Side.NO) == Decimal("0.57")
 
 
-@pytest.mark.parametrize("kw, fragment", [
-    ({"yes_bid": Decimal("1.2")}, "outside [0, 1]"),
-    ({"yes_ask": Decimal("-0.1")}, "outside [0, 1]"),
-    ({"yes_bid": Decimal("0.50"), "yes_ask": Decimal("0.45")}, "crossed"),
-    ({"yes_bid": Decimal("0.45"), "yes_ask": Decimal("0.45")}, "crossed"),
-    ({"ts": NOW + 60_000}, "in the future"),
-    ({"ts": -5}, "positive"),
-    ({"yes_bid": Decimal("0.40005")}, "$0.0001 grid"),
-    ({"yes_bid": "0.00005", "yes_ask": None}, "$0.0001 grid"),
-    ({"yes_bids": [["0.40", "2.505"]]}, "0.01 grid"),
-    ({"volume": "1.234"}, "0.01 grid"),
-    ({"yes_bids": [["0.40", "1e13"]]}, "less than or equal"),
-    ({"ticker": "  "}, "ticker"),
-])
+@pytest.mark.parametrize(
+    "kw, fragment",
+    [
+        ({"yes_bid": Decimal("1.2")}, "outside [0, 1]"),
+        ({"yes_ask": Decimal("-0.1")}, "outside [0, 1]"),
+        ({"yes_bid": Decimal("0.50"), "yes_ask": Decimal("0.45")}, "crossed"),
+        ({"yes_bid": Decimal("0.45"), "yes_ask": Decimal("0.45")}, "crossed"),
+        ({"ts": NOW + 60_000}, "in the future"),
+        ({"ts": -5}, "positive"),
+        ({"yes_bid": Decimal("0.40005")}, "$0.0001 grid"),
+        ({"yes_bid": "0.00005", "yes_ask": None}, "$0.0001 grid"),
+        ({"yes_bids": [["0.40", "2.505"]]}, "0.01 grid"),
+        ({"volume": "1.234"}, "0.01 grid"),
+        ({"yes_bids": [["0.40", "1e13"]]}, "less than or equal"),
+        ({"ticker": "  "}, "ticker"),
+    ],
+)
 def test_corrupt_snapshot_rejected_with_reason(kw, fragment):
     r = reason(**kw)
     assert r is not None and fragment in r
 
 
-@pytest.mark.parametrize("kw", [
-    {"yes_bid": None, "yes_ask": None},
-    {"yes_bid": "0.0000", "yes_ask": "1.0000"},  # Kalshi's quiet market
-    {"yes_bid": Decimal(0), "yes_ask": Decimal(1), "yes_bids": [], "no_bids": []},
-    {"yes_bid": "0.0000", "yes_ask": "1.0000", "last": "0.9900"},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"yes_bid": None, "yes_ask": None},
+        {"yes_bid": "0.0000", "yes_ask": "1.0000"},  # Kalshi's quiet market
+        {"yes_bid": Decimal(0), "yes_ask": Decimal(1), "yes_bids": [], "no_bids": []},
+        {"yes_bid": "0.0000", "yes_ask": "1.0000", "last": "0.9900"},
+    ],
+)
 def test_a_quiet_market_is_a_valid_no_quote(kw):
     v = validate_row(MARKET, snap(**kw), NOW)
     assert v.reason is None and isinstance(v.snapshot, Quote) and v.snapshot.quiet
@@ -60,8 +66,17 @@ def test_a_quiet_market_is_a_valid_no_quote(kw):
 
 
 def test_sub_penny_prices_and_fractional_counts_are_valid():
-    v = validate_row(MARKET, snap(yes_bid="0.0030", yes_ask="0.9930", yes_bids=[["0.0030", "2.50"]],
-                                  no_bids=[["0.0070", "13.00"], ["0.0060", 1]], volume="1234.56"), NOW)
+    v = validate_row(
+        MARKET,
+        snap(
+            yes_bid="0.0030",
+            yes_ask="0.9930",
+            yes_bids=[["0.0030", "2.50"]],
+            no_bids=[["0.0070", "13.00"], ["0.0060", 1]],
+            volume="1234.56",
+        ),
+        NOW,
+    )
     assert v.reason is None
     q = v.snapshot
     assert q.yes_bid == Decimal("0.0030") and q.yes_ask == Decimal("0.9930") and q.volume == Decimal("1234.56")
@@ -78,8 +93,9 @@ def test_every_kalshi_lifecycle_status_is_valid(status):
     assert v.reason is None and v.market.status.value == status
 
 
-@pytest.mark.parametrize("old, new", [("open", "active"), ("unopened", "initialized"), ("settled", "finalized"),
-                                      ("closed", "closed")])
+@pytest.mark.parametrize(
+    "old, new", [("open", "active"), ("unopened", "initialized"), ("settled", "finalized"), ("closed", "closed")]
+)
 def test_stored_pre_v4_statuses_read_as_kalshis(old, new):
     row = {"ticker": "T", "status": old, "result": "no" if old == "settled" else None}
     assert validate_row(row, None, NOW).market.status.value == new
@@ -88,8 +104,18 @@ def test_stored_pre_v4_statuses_read_as_kalshis(old, new):
 def test_scalar_market_needs_its_settlement_value_and_pays_it():
     v = validate_row({"ticker": "T", "status": "determined", "result": "scalar", "market_type": "scalar"}, None, NOW)
     assert v.market is None and "settlement_value" in v.reason
-    m = validate_row({"ticker": "T", "status": "determined", "result": "scalar", "market_type": "scalar",
-                      "settlement_value": "0.3250", "ignored_key": 1}, None, NOW).market
+    m = validate_row(
+        {
+            "ticker": "T",
+            "status": "determined",
+            "result": "scalar",
+            "market_type": "scalar",
+            "settlement_value": "0.3250",
+            "ignored_key": 1,
+        },
+        None,
+        NOW,
+    ).market
     assert m.result is Result.SCALAR and m.payout(Side.YES) == Decimal("0.3250")
     assert m.payout(Side.NO) == Decimal("0.6750")
 

@@ -26,16 +26,76 @@ prices = st.one_of(
     good_cc.map(lambda c: f"{c / 10000:.4f}"),
     good_cc.map(lambda c: f"{c / 100:.2f}" if c % 100 == 0 else f"{c / 10000:.4f}"),
     good_cc.map(lambda c: Decimal(c) / 10000),
-    st.sampled_from(["0", "1", "0.0", "1.00", "0.5", "0.50", "0.500", " 0.4", "0.425", "1.5", "-0.1", "abc", "",
-                     "NaN", "1e-2", "0.1e1", "0.00005", "0.42301", "0.0030", "0.9930", "0.0000", "1.0000"]),
-    st.sampled_from([Decimal("0.420"), Decimal("0.425"), Decimal("1.01"), Decimal("-0.01"), Decimal("NaN"), Decimal("sNaN"),
-                     Decimal("Infinity"), Decimal("4.2E-1"), Decimal(0), Decimal(1), Decimal("0.00005")]),
+    st.sampled_from(
+        [
+            "0",
+            "1",
+            "0.0",
+            "1.00",
+            "0.5",
+            "0.50",
+            "0.500",
+            " 0.4",
+            "0.425",
+            "1.5",
+            "-0.1",
+            "abc",
+            "",
+            "NaN",
+            "1e-2",
+            "0.1e1",
+            "0.00005",
+            "0.42301",
+            "0.0030",
+            "0.9930",
+            "0.0000",
+            "1.0000",
+        ]
+    ),
+    st.sampled_from(
+        [
+            Decimal("0.420"),
+            Decimal("0.425"),
+            Decimal("1.01"),
+            Decimal("-0.01"),
+            Decimal("NaN"),
+            Decimal("sNaN"),
+            Decimal("Infinity"),
+            Decimal("4.2E-1"),
+            Decimal(0),
+            Decimal(1),
+            Decimal("0.00005"),
+        ]
+    ),
     st.sampled_from([0, 1, 2, 0.5, 0.16, 0.0625, True, False, None, [], {}]),
 )
-qtys = st.one_of(st.integers(1, 500), st.integers(1, 50000).map(lambda h: f"{h // 100}.{h % 100:02d}"),
-                 st.sampled_from([0, -1, True, 2.0, "3", "2.5", "2.505", "0.00", "-1.00", " 2", "1_0", "٣", "1e2",
-                                  None, 2**70, "99999999999999", Decimal("2.50"), Decimal("2.505"),
-                                  Decimal("NaN")]))
+qtys = st.one_of(
+    st.integers(1, 500),
+    st.integers(1, 50000).map(lambda h: f"{h // 100}.{h % 100:02d}"),
+    st.sampled_from(
+        [
+            0,
+            -1,
+            True,
+            2.0,
+            "3",
+            "2.5",
+            "2.505",
+            "0.00",
+            "-1.00",
+            " 2",
+            "1_0",
+            "٣",
+            "1e2",
+            None,
+            2**70,
+            "99999999999999",
+            Decimal("2.50"),
+            Decimal("2.505"),
+            Decimal("NaN"),
+        ]
+    ),
+)
 level = st.one_of(
     st.tuples(prices, qtys).map(lambda t: {"price": t[0], "qty": t[1]}),
     st.tuples(prices, qtys).map(list),
@@ -68,16 +128,24 @@ def raw_snapshots(draw):
     ys = [c for c in range(bid, max(bid - step * draw(st.integers(0, 4)), 0), -step)]
     ns = [c for c in range(10000 - ask, max(10000 - ask - step * draw(st.integers(0, 4)), 0), -step)]
     raw = {
-        "ticker": "M1", "ts": draw(st.integers(NOW - 10**6, NOW)),
-        "yes_bid": p(bid), "yes_ask": p(ask) if ask < 10000 else draw(st.sampled_from([None, "1.0000"])),
+        "ticker": "M1",
+        "ts": draw(st.integers(NOW - 10**6, NOW)),
+        "yes_bid": p(bid),
+        "yes_ask": p(ask) if ask < 10000 else draw(st.sampled_from([None, "1.0000"])),
         "last": p(draw(st.integers(0, 10000))),
-        "volume": draw(st.one_of(st.integers(0, 10**6), st.integers(0, 10**8).map(lambda h: f"{h // 100}.{h % 100:02d}"))),
+        "volume": draw(
+            st.one_of(st.integers(0, 10**6), st.integers(0, 10**8).map(lambda h: f"{h // 100}.{h % 100:02d}"))
+        ),
         "yes_bids": [_lv(p(c), q(), form) for c in ys],
         "no_bids": [_lv(p(c), q(), form) for c in ns],
     }
     if draw(st.integers(0, 9)) == 0:  # a quiet market now and then
-        raw.update(yes_bid=draw(st.sampled_from([None, "0.0000"])), yes_ask=draw(st.sampled_from([None, "1.0000"])),
-                   yes_bids=[], no_bids=[])
+        raw.update(
+            yes_bid=draw(st.sampled_from([None, "0.0000"])),
+            yes_ask=draw(st.sampled_from([None, "1.0000"])),
+            yes_bids=[],
+            no_bids=[],
+        )
     for _ in range(draw(st.integers(0, 3))):
         what = draw(st.sampled_from(["price", "level", "qty", "order", "ts", "ticker", "volume", "drop", "extra"]))
         if what == "price":
@@ -128,7 +196,13 @@ def test_what_the_quick_check_accepts_pydantic_accepts_with_the_same_values(raw)
         raise AssertionError(f"quick check accepted a row pydantic rejects: {raw!r}: {e}") from e
     assert q == s
     assert q.prices_cc == s.prices_cc and q.volume == s.volume and q.quiet == s.quiet
-    assert (q.yes_bid, q.yes_ask, q.last, q.yes_bids, q.no_bids) == (s.yes_bid, s.yes_ask, s.last, s.yes_bids, s.no_bids)
+    assert (q.yes_bid, q.yes_ask, q.last, q.yes_bids, q.no_bids) == (
+        s.yes_bid,
+        s.yes_ask,
+        s.last,
+        s.yes_bids,
+        s.no_bids,
+    )
     assert q.spread() == s.spread()
     for side in Side:
         assert (q.ask(side), q.bid(side), q.ask_levels(side)) == (s.ask(side), s.bid(side), s.ask_levels(side))
@@ -139,8 +213,12 @@ def test_what_the_quick_check_accepts_pydantic_accepts_with_the_same_values(raw)
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.integers(1, 9998), st.integers(1, 500), st.lists(st.integers(1, 20000), min_size=1, max_size=4),
-       st.sampled_from(["str", "dec", "pair"]))
+@given(
+    st.integers(1, 9998),
+    st.integers(1, 500),
+    st.lists(st.integers(1, 20000), min_size=1, max_size=4),
+    st.sampled_from(["str", "dec", "pair"]),
+)
 def test_plain_rows_take_the_quick_path(bid, width, qty, form):
     ask = min(bid + width, 9999)
     ys = [bid - 10 * i for i in range(len(qty)) if bid - 10 * i > 0]
@@ -153,8 +231,15 @@ def test_plain_rows_take_the_quick_path(bid, width, qty, form):
     def lv(c, n):
         return [p(c), n] if form == "pair" else {"price": p(c), "qty": n}
 
-    raw = {"ticker": "M1", "ts": NOW, "yes_bid": p(bid), "yes_ask": p(ask), "volume": "3.50",
-           "yes_bids": [lv(c, n) for c, n in zip(ys, qty)], "no_bids": [lv(c, n) for c, n in zip(ns, qty)]}
+    raw = {
+        "ticker": "M1",
+        "ts": NOW,
+        "yes_bid": p(bid),
+        "yes_ask": p(ask),
+        "volume": "3.50",
+        "yes_bids": [lv(c, n) for c, n in zip(ys, qty)],
+        "no_bids": [lv(c, n) for c, n in zip(ns, qty)],
+    }
     q = quick_snapshot(raw, NOW)
     assert isinstance(q, Quote)
     assert q == pydantic_view(raw)
@@ -162,8 +247,14 @@ def test_plain_rows_take_the_quick_path(bid, width, qty, form):
 
 def test_declined_rows_get_pydantics_reason():
     market = {"ticker": "M1", "status": "active"}
-    base = {"ticker": "M1", "ts": NOW, "yes_bid": "0.40", "yes_ask": "0.45",
-            "yes_bids": [["0.40", 5]], "no_bids": [["0.55", 5]]}
+    base = {
+        "ticker": "M1",
+        "ts": NOW,
+        "yes_bid": "0.40",
+        "yes_ask": "0.45",
+        "yes_bids": [["0.40", 5]],
+        "no_bids": [["0.55", 5]],
+    }
     cases = {
         "crossed book": {"yes_bid": "0.50", "yes_bids": [["0.50", 5]]},
         "not on the $0.0001 grid": {"yes_ask": "0.45005"},

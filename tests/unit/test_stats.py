@@ -3,7 +3,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kakashi_tui.core.stats import (
-    MIN_TRADES_FOR_VERDICT, bootstrap_ci, brier, drawdown_series, max_drawdown, mean, verdict,
+    MIN_TRADES_FOR_VERDICT,
+    bootstrap_ci,
+    brier,
+    drawdown_series,
+    max_drawdown,
+    mean,
+    verdict,
 )
 
 

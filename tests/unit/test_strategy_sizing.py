@@ -7,7 +7,11 @@ from kakashi_tui.core.fees import FeeTerms, FeeType, order_fee_cc
 from kakashi_tui.core.models import Estimate, Side
 from kakashi_tui.core.money import ceil_cc
 from kakashi_tui.core.sizing import (
-    kelly_contracts, kelly_fraction, max_contracts, per_trade_cap_cc, worst_case_cc,
+    kelly_contracts,
+    kelly_fraction,
+    max_contracts,
+    per_trade_cap_cc,
+    worst_case_cc,
 )
 from kakashi_tui.core.strategy import StrategyConfig, decide, decide_decimal
 from tests.conftest import book
@@ -41,8 +45,13 @@ def test_max_contracts_limited_by_depth_and_zero_cases():
     assert max_contracts(30, D("0.40"), D("0.40"), M, D(10)) == 0  # 0.01 contract costs 40cc + fee + rounding
 
 
-@given(cap=st.integers(0, 500_000), lo=st.integers(1, 9998), width=st.integers(0, 500), avail=st.integers(0, 500_000),
-       levels=st.integers(1, 5))
+@given(
+    cap=st.integers(0, 500_000),
+    lo=st.integers(1, 9998),
+    width=st.integers(0, 500),
+    avail=st.integers(0, 500_000),
+    levels=st.integers(1, 5),
+)
 def test_sizing_never_exceeds_cap(cap, lo, width, avail, levels):
     hi = min(lo + width, 9999)
     lo_p, hi_p, available = D(lo) / 10_000, D(hi) / 10_000, D(avail) / 100
@@ -104,30 +113,48 @@ def _quotes(draw):
     """A valid quote: YES bids and NO bids, each strictly descending, crossing nowhere."""
     bid = draw(st.one_of(st.none(), st.integers(min_value=1, max_value=9_998)))
     ask = draw(st.one_of(st.none(), st.integers(min_value=(bid or 0) + 1, max_value=9_999)))
-    yes = sorted(draw(st.sets(st.integers(min_value=1, max_value=bid), max_size=4)) | {bid}, reverse=True) \
-        if bid else []
-    no = sorted(draw(st.sets(st.integers(min_value=1, max_value=10_000 - ask), max_size=4)) | {10_000 - ask},
-                reverse=True) if ask else []
+    yes = (
+        sorted(draw(st.sets(st.integers(min_value=1, max_value=bid), max_size=4)) | {bid}, reverse=True) if bid else []
+    )
+    no = (
+        sorted(
+            draw(st.sets(st.integers(min_value=1, max_value=10_000 - ask), max_size=4)) | {10_000 - ask}, reverse=True
+        )
+        if ask
+        else []
+    )
     q = [draw(_qtys) for _ in range(len(yes) + len(no))]
-    return book(ts=5_000, yes=tuple((D(p).scaleb(-4), D(h).scaleb(-2)) for p, h in zip(yes, q)),
-                no=tuple((D(p).scaleb(-4), D(h).scaleb(-2)) for p, h in zip(no, q[len(yes):])))
+    return book(
+        ts=5_000,
+        yes=tuple((D(p).scaleb(-4), D(h).scaleb(-2)) for p, h in zip(yes, q)),
+        no=tuple((D(p).scaleb(-4), D(h).scaleb(-2)) for p, h in zip(no, q[len(yes) :])),
+    )
 
 
-_terms = st.builds(FeeTerms, coefficient=st.sampled_from([D("0.07"), D("0.035"), D("0.0175"), D(0), D("0.0123456"),
-                                                          D("0.123456789012345678")]),
-                   fee_type=st.sampled_from(list(FeeType)),
-                   waiver_until_ts=st.sampled_from([None, 1_000, 10_000]))
+_terms = st.builds(
+    FeeTerms,
+    coefficient=st.sampled_from([D("0.07"), D("0.035"), D("0.0175"), D(0), D("0.0123456"), D("0.123456789012345678")]),
+    fee_type=st.sampled_from(list(FeeType)),
+    waiver_until_ts=st.sampled_from([None, 1_000, 10_000]),
+)
 
 
-_p_hats = st.one_of(st.integers(min_value=0, max_value=10_000).map(lambda x: D(x).scaleb(-4)),
-                   st.integers(min_value=0, max_value=10**18).map(lambda x: D(x).scaleb(-18)),
-                   st.integers(min_value=0, max_value=10**24).map(lambda x: D(x).scaleb(-24)))
+_p_hats = st.one_of(
+    st.integers(min_value=0, max_value=10_000).map(lambda x: D(x).scaleb(-4)),
+    st.integers(min_value=0, max_value=10**18).map(lambda x: D(x).scaleb(-18)),
+    st.integers(min_value=0, max_value=10**24).map(lambda x: D(x).scaleb(-24)),
+)
 
 
-@given(_quotes(), _p_hats,
-       st.integers(min_value=-10, max_value=10**11), st.sampled_from([D("1"), D("0.5"), D("0.25")]), _terms,
-       st.sampled_from([D(0), D("0.01"), D("0.03"), D("0.0301"), D("0.2"), D("0.030000000000000000000001")]),
-       st.one_of(st.none(), st.integers(min_value=0, max_value=10**13)))
+@given(
+    _quotes(),
+    _p_hats,
+    st.integers(min_value=-10, max_value=10**11),
+    st.sampled_from([D("1"), D("0.5"), D("0.25")]),
+    _terms,
+    st.sampled_from([D(0), D("0.01"), D("0.03"), D("0.0301"), D("0.2"), D("0.030000000000000000000001")]),
+    st.one_of(st.none(), st.integers(min_value=0, max_value=10**13)),
+)
 def test_decide_in_integer_units_equals_the_decimal_reference(q, p_hat, equity, pct, terms, threshold, ts):
     e = Estimate(ticker="T", p_hat=p_hat, source="test", ts=1)
     cfg = StrategyConfig(edge_threshold=threshold)
@@ -157,4 +184,11 @@ def test_a_verdict_sets_the_last_two_fields_and_keeps_the_proposal():
     d = p.verdict(True, "accepted")
     assert d == p._replace(accepted=True, reason="accepted")
     assert (d.ticker, d.side, d.contracts, d.worst_case_cc, d.equity_cc, d.accepted, d.reason) == (
-        "T", Side.NO, D("1.50"), 700, 9_000, True, "accepted")
+        "T",
+        Side.NO,
+        D("1.50"),
+        700,
+        9_000,
+        True,
+        "accepted",
+    )

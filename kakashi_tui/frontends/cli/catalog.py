@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC
 from pathlib import Path
 
 from kakashi_tui.core.errors import ConfigError
-from datetime import UTC
 
 
 def add_catalog_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--catalog", metavar="DIR", help="market-data catalog folder (default: catalog/ beside the "
-                   "database, or [catalog] dir in the config)")
+    p.add_argument(
+        "--catalog",
+        metavar="DIR",
+        help="market-data catalog folder (default: catalog/ beside the database, or [catalog] dir in the config)",
+    )
 
 
 def _catalog_dir(args: argparse.Namespace, cfg) -> Path:
@@ -38,8 +41,11 @@ def cmd_record(args: argparse.Namespace) -> int:
     interval = args.interval if args.interval is not None else (0.0 if opts.source == "sim" else 5.0)
     n = 0
     try:
-        print(f"kakashi: recording {service.source_name} into {root} | db {service.db_path} | every "
-              f"{interval:g}s | segments roll every {writer.roll_s:g}s | no trading", flush=True)
+        print(
+            f"kakashi: recording {service.source_name} into {root} | db {service.db_path} | every "
+            f"{interval:g}s | segments roll every {writer.roll_s:g}s | no trading",
+            flush=True,
+        )
         with _stop_on_signals(service) as sig:
             while not sig.signalled.is_set() and (args.passes is None or n < args.passes):
                 tickers, rejected, errors = service.collect()
@@ -51,17 +57,26 @@ def cmd_record(args: argparse.Namespace) -> int:
                 for e in errors:
                     warn(e)
                 if not args.quiet:
-                    print(f"pass {n} | {len(tickers)} snapshots, {rejected} rejected | catalog "
-                          f"{writer.files_written} files, {writer.pending_rows} rows pending", flush=True)
+                    print(
+                        f"pass {n} | {len(tickers)} snapshots, {rejected} rejected | catalog "
+                        f"{writer.files_written} files, {writer.pending_rows} rows pending",
+                        flush=True,
+                    )
                 if interval:
                     sig.signalled.wait(interval)
     finally:
         close()
     rows = writer.rows_written
-    ws = (f", {rows['trades']} trade prints, {rows['book_deltas']} book changes"
-          if rows["book_deltas"] or rows["trades"] else "")
-    print(f"recorded {n} passes into {root}: {rows['snapshots']} snapshots, {rows['markets']} market changes, "
-          f"{rows['estimates']} estimates{ws} in {writer.files_written} files", flush=True)
+    ws = (
+        f", {rows['trades']} trade prints, {rows['book_deltas']} book changes"
+        if rows["book_deltas"] or rows["trades"]
+        else ""
+    )
+    print(
+        f"recorded {n} passes into {root}: {rows['snapshots']} snapshots, {rows['markets']} market changes, "
+        f"{rows['estimates']} estimates{ws} in {writer.files_written} files",
+        flush=True,
+    )
     return 0
 
 
@@ -85,8 +100,10 @@ def _info(root: Path) -> int:
         print(f"catalog {root}: empty")
         return 0
     print(f"catalog {root}")
-    print(f"{'date':<10}  {'snapshots':>10}  {'markets':>7}  {'changes':>7}  {'estimates':>9}  {'trades':>8}  "
-          f"{'book rows':>10}  {'size':>9}  span (UTC)")
+    print(
+        f"{'date':<10}  {'snapshots':>10}  {'markets':>7}  {'changes':>7}  {'estimates':>9}  {'trades':>8}  "
+        f"{'book rows':>10}  {'size':>9}  span (UTC)"
+    )
     tot = {"snapshots": 0, "markets": 0, "estimates": 0, "trades": 0, "book_deltas": 0}
     size = 0
     for d in days:
@@ -97,14 +114,18 @@ def _info(root: Path) -> int:
             f = datetime.fromtimestamp(d.first_ts / 1000, tz=UTC).strftime("%H:%M:%S")
             t = datetime.fromtimestamp(d.last_ts / 1000, tz=UTC).strftime("%H:%M:%S")
             span = f"{f}-{t}"
-        print(f"{d.date:<10}  {d.rows['snapshots']:>10,}  {d.markets:>7,}  {d.rows['markets']:>7,}  "
-              f"{d.rows['estimates']:>9,}  {d.rows['trades']:>8,}  {d.rows['book_deltas']:>10,}  {_size(d.bytes):>9}  "
-              f"{span}")
+        print(
+            f"{d.date:<10}  {d.rows['snapshots']:>10,}  {d.markets:>7,}  {d.rows['markets']:>7,}  "
+            f"{d.rows['estimates']:>9,}  {d.rows['trades']:>8,}  {d.rows['book_deltas']:>10,}  {_size(d.bytes):>9}  "
+            f"{span}"
+        )
         for k in tot:
             tot[k] += d.rows[k]
         size += d.bytes
-    print(f"{'total':<10}  {tot['snapshots']:>10,}  {'':>7}  {tot['markets']:>7,}  {tot['estimates']:>9,}  "
-          f"{tot['trades']:>8,}  {tot['book_deltas']:>10,}  {_size(size):>9}  {len(days)} day(s)")
+    print(
+        f"{'total':<10}  {tot['snapshots']:>10,}  {'':>7}  {tot['markets']:>7,}  {tot['estimates']:>9,}  "
+        f"{tot['trades']:>8,}  {tot['book_deltas']:>10,}  {_size(size):>9}  {len(days)} day(s)"
+    )
     return 0
 
 
@@ -118,8 +139,8 @@ def _size(n: int) -> str:
 
 def _import(args: argparse.Namespace, root: Path) -> int:
     from kakashi_tui.adapters.catalog import CatalogWriter, import_ticks
-    from kakashi_tui.adapters.replay import group_ticks, read_jsonl, records_from_db
     from kakashi_tui.adapters.queries import connect_readonly
+    from kakashi_tui.adapters.replay import group_ticks, read_jsonl, records_from_db
 
     if args.input:
         if not Path(args.input).is_file():
@@ -135,8 +156,10 @@ def _import(args: argparse.Namespace, root: Path) -> int:
         res = import_ticks(items, writer, source)
     finally:
         writer.close()
-    print(f"imported {what} into {root}: {res.snapshots} snapshots, {res.markets} market changes, "
-          f"{res.estimates} estimates; {res.rejected} rows rejected by the row check")
+    print(
+        f"imported {what} into {root}: {res.snapshots} snapshots, {res.markets} market changes, "
+        f"{res.estimates} estimates; {res.rejected} rows rejected by the row check"
+    )
     for r in res.reasons:
         print(f"  rejected: {r}")
     return 0
@@ -147,17 +170,23 @@ def cmd_replay_catalog(args: argparse.Namespace) -> int:
 
     from kakashi_tui.adapters.columnar import CatalogSource, Filters
     from kakashi_tui.frontends.cli.main import _stop_on_signals, finish_replay
-    from kakashi_tui.trading.config import load_config
     from kakashi_tui.frontends.report.postmortem import parse_days
+    from kakashi_tui.trading.config import load_config
     from kakashi_tui.trading.runtime import REPLAY_COMMIT_EVERY, replay_service
 
     cfg = load_config(args.config)
     since, until = parse_days(args.since, args.until)
-    filters = Filters(since, until, set(args.ticker) if args.ticker else None,
-                      set(args.series) if args.series else None)
+    filters = Filters(
+        since, until, set(args.ticker) if args.ticker else None, set(args.series) if args.series else None
+    )
     ec = cfg.engine_config()
-    source = CatalogSource(args.catalog, filters, every_row=args.row_engine, edge_threshold=ec.strategy.edge_threshold,
-                           fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()])
+    source = CatalogSource(
+        args.catalog,
+        filters,
+        every_row=args.row_engine,
+        edge_threshold=ec.strategy.edge_threshold,
+        fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()],
+    )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = args.db or f"replays/replay-{stamp}.db"
     service, close = replay_service(target, source, source, cfg)

@@ -12,13 +12,13 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC
 from typing import NoReturn
 
 import peewee
 
 from kakashi_tui import __version__
 from kakashi_tui.core.errors import ConfigError, KakashiError
-from datetime import UTC
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,31 +71,52 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--config", metavar="PATH", help="TOML config (or KAKASHI_CONFIG)")
 
     feed = _Parser(add_help=False)
-    feed.add_argument("--source", choices=["sim", "kalshi"], default="sim",
-                      help="market data: the simulated exchange (default) or Kalshi's API (read-only)")
+    feed.add_argument(
+        "--source",
+        choices=["sim", "kalshi"],
+        default="sim",
+        help="market data: the simulated exchange (default) or Kalshi's API (read-only)",
+    )
     feed.add_argument("--ticker", action="append", default=[], metavar="T", help="only these markets (repeatable)")
-    feed.add_argument("--series", action="append", default=[], metavar="S",
-                      help="with --source kalshi: only markets of this series (repeatable)")
-    feed.add_argument("--event", action="append", default=[], metavar="E",
-                      help="with --source kalshi: only markets of this event (repeatable)")
+    feed.add_argument(
+        "--series",
+        action="append",
+        default=[],
+        metavar="S",
+        help="with --source kalshi: only markets of this series (repeatable)",
+    )
+    feed.add_argument(
+        "--event",
+        action="append",
+        default=[],
+        metavar="E",
+        help="with --source kalshi: only markets of this event (repeatable)",
+    )
     feed.add_argument("--seed", type=_seed, help="simulator seed (a DB remembers its seed)")
     feed.add_argument("--api-base", metavar="URL", type=_api_base, help="Kalshi API base URL (or KAKASHI_API_BASE)")
     feed.add_argument("--beliefs", metavar="FILE", help="TOML or CSV of ticker -> p_hat for real markets")
 
-    p = _Parser(prog="kakashi", description="Kakashi: a paper-trading desk for Kalshi binary markets. "
-                "Paper only: it never places a real order.")
+    p = _Parser(
+        prog="kakashi",
+        description="Kakashi: a paper-trading desk for Kalshi binary markets. "
+        "Paper only: it never places a real order.",
+    )
     p.add_argument("--version", action="version", version=f"kakashi {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     run = sub.add_parser("run", parents=[common, feed], help="run the paper-trading loop (the desk, or --headless)")
     run.add_argument("--headless", action="store_true", help="no UI: one log line per tick")
     run.add_argument("--no-record", action="store_true", help="do not record market data into the catalog")
-    run.add_argument("--catalog", metavar="DIR", help="market-data catalog folder (default: catalog/ beside the "
-                     "database, or [catalog] dir in the config)")
+    run.add_argument(
+        "--catalog",
+        metavar="DIR",
+        help="market-data catalog folder (default: catalog/ beside the database, or [catalog] dir in the config)",
+    )
     run.add_argument("--log", metavar="PATH", help="the desk's log file (default: kakashi.log beside the database)")
     run.add_argument("--ticks", type=_positive, help="stop after N ticks")
-    run.add_argument("--interval", type=_seconds, help="seconds between ticks (default: sim 0 headless, "
-                     "0.5 in the desk; kalshi 5)")
+    run.add_argument(
+        "--interval", type=_seconds, help="seconds between ticks (default: sim 0 headless, 0.5 in the desk; kalshi 5)"
+    )
 
     snap = sub.add_parser("snapshot", parents=[common, feed], help="fetch, validate and store one pass of market data")
     snap.add_argument("--strict", action="store_true", help="with --source kalshi: fail instead of falling back to sim")
@@ -105,8 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", parents=[common], help="bankroll, positions and control state from the ledger")
 
-    kill = sub.add_parser("kill", parents=[common], help="throw the kill switch (a running engine stops ordering "
-                          "on its next tick); stays thrown until `kakashi rearm`")
+    kill = sub.add_parser(
+        "kill",
+        parents=[common],
+        help="throw the kill switch (a running engine stops ordering "
+        "on its next tick); stays thrown until `kakashi rearm`",
+    )
     kill.add_argument("--reason", default="operator (cli)", help="recorded with the event")
     sub.add_parser("pause", parents=[common], help="pause new decisions (a running engine: on its next tick)")
     sub.add_parser("resume", parents=[common], help="resume new decisions after `kakashi pause` or p")
@@ -128,8 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--until", metavar="DATE", help="with --catalog: last UTC day, YYYY-MM-DD")
     rp.add_argument("--ticker", action="append", default=[], metavar="T", help="with --catalog: only these markets")
     rp.add_argument("--series", action="append", default=[], metavar="S", help="with --catalog: only these series")
-    rp.add_argument("--row-engine", action="store_true", help="with --catalog: every row through the per-row "
-                    "tick (the reference path; slower)")
+    rp.add_argument(
+        "--row-engine",
+        action="store_true",
+        help="with --catalog: every row through the per-row tick (the reference path; slower)",
+    )
 
     from kakashi_tui.frontends.cli.catalog import add_catalog_option
 
@@ -137,8 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalog_option(rec)
     rec.add_argument("--interval", type=_seconds, help="seconds between passes (default: sim 0; kalshi 5)")
     rec.add_argument("--passes", type=_positive, help="stop after N passes")
-    rec.add_argument("--roll", type=_seconds, metavar="S", help="seconds between catalog segments (default 120): "
-                     "a kill -9 loses at most this much")
+    rec.add_argument(
+        "--roll",
+        type=_seconds,
+        metavar="S",
+        help="seconds between catalog segments (default 120): a kill -9 loses at most this much",
+    )
     rec.add_argument("--quiet", action="store_true", help="no line per pass")
     catp = sub.add_parser("catalog", help="the market-data catalog: import old data, show what it holds")
     catsub = catp.add_subparsers(dest="catalog_command", parser_class=_Parser)
@@ -155,10 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _options(args: argparse.Namespace):
     from kakashi_tui.trading.runtime import Options
 
-    return Options(source=getattr(args, "source", "sim"), db=args.db, seed=getattr(args, "seed", None),
-                   api_base=getattr(args, "api_base", None), beliefs=getattr(args, "beliefs", None),
-                   tickers=getattr(args, "ticker", []) or [], series=getattr(args, "series", []) or [],
-                   events=getattr(args, "event", []) or [])
+    return Options(
+        source=getattr(args, "source", "sim"),
+        db=args.db,
+        seed=getattr(args, "seed", None),
+        api_base=getattr(args, "api_base", None),
+        beliefs=getattr(args, "beliefs", None),
+        tickers=getattr(args, "ticker", []) or [],
+        series=getattr(args, "series", []) or [],
+        events=getattr(args, "event", []) or [],
+    )
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
@@ -223,14 +261,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         from kakashi_tui.frontends.desk.app import run_desk
 
         return run_desk(opts, cfg, interval=args.interval, ticks=args.ticks, log_path=args.log)
-    service, close = build_service(opts, cfg, interval=args.interval, ticks=args.ticks,
-                                   log=lambda line: print(f"kakashi: {line}", file=sys.stderr, flush=True))
+    service, close = build_service(
+        opts,
+        cfg,
+        interval=args.interval,
+        ticks=args.ticks,
+        log=lambda line: print(f"kakashi: {line}", file=sys.stderr, flush=True),
+    )
     service.on_report(lambda report: print(report.log_line(), flush=True))
     service.on_report(_feed_changes(service))
     _schedule_postmortems(service, cfg)
     try:
-        print(f"kakashi: paper trading on {service.source_name} | db {service.db_path} | "
-              f"{service.state} | PAPER ONLY", flush=True)
+        print(
+            f"kakashi: paper trading on {service.source_name} | db {service.db_path} | {service.state} | PAPER ONLY",
+            flush=True,
+        )
         with _stop_on_signals(service) as sig:
             service.start()
             check = _liveness_lines(service)
@@ -277,8 +322,11 @@ def _feed_changes(service, out=None):
             print(f"kakashi: feed {f.label}", file=out or sys.stdout, flush=True)
         if report.key_refused != key[0]:  # once when refused, once when accepted again
             key[0] = report.key_refused
-            line = (f"KEY REFUSED: {report.key_refused} (no books, no paper fills; tried again with backoff)"
-                    if report.key_refused else "Kalshi accepts the API key again")
+            line = (
+                f"KEY REFUSED: {report.key_refused} (no books, no paper fills; tried again with backoff)"
+                if report.key_refused
+                else "Kalshi accepts the API key again"
+            )
             print(f"kakashi: {line}", file=out or sys.stdout, flush=True)
 
     return on_report
@@ -368,13 +416,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         con.close()
     acct = st.account
     pending = f" | {st.pending_requests} request(s) pending" if st.pending_requests else ""
-    print(f"cash {fmt_cc(acct.cash_cc)} | equity {fmt_cc(st.equity_cc)} | realised "
-          f"{fmt_cc(acct.realized_cc)} | fees {fmt_cc(acct.fees_cc)} | kill switch "
-          f"{'THROWN' if st.kill_switch else 'armed'}{' | paused' if st.paused else ''}{pending}")
+    print(
+        f"cash {fmt_cc(acct.cash_cc)} | equity {fmt_cc(st.equity_cc)} | realised "
+        f"{fmt_cc(acct.realized_cc)} | fees {fmt_cc(acct.fees_cc)} | kill switch "
+        f"{'THROWN' if st.kill_switch else 'armed'}{' | paused' if st.paused else ''}{pending}"
+    )
     print(_control_line(_db_of(args), st))
     for p in st.positions:
-        print(f"  {p.ticker} {p.side.value.upper()} x{fmt_count(p.contracts)} avg {fmt_price(p.avg_price)}"
-              f" cost {fmt_cc(p.cost_cc)}")
+        print(
+            f"  {p.ticker} {p.side.value.upper()} x{fmt_count(p.contracts)} avg {fmt_price(p.avg_price)}"
+            f" cost {fmt_cc(p.cost_cc)}"
+        )
     return 0
 
 
@@ -403,21 +455,24 @@ def _control_line(path: str, st) -> str:
     finally:
         os.close(fd)
     kill = f"THROWN ({st.kill_reason or 'operator'})" if st.kill_switch else "armed"
-    return (f"kill switch {kill} | {'PAUSED' if st.paused else 'not paused'} | daily stop "
-            f"{'HIT today (no new trades until 00:00 UTC)' if stopped else 'not hit'} | engine "
-            f"{'RUNNING on this database' if running else 'not running'}")
+    return (
+        f"kill switch {kill} | {'PAUSED' if st.paused else 'not paused'} | daily stop "
+        f"{'HIT today (no new trades until 00:00 UTC)' if stopped else 'not hit'} | engine "
+        f"{'RUNNING on this database' if running else 'not running'}"
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.store import now_wall_ms
-    from kakashi_tui.trading.config import load_config
     from kakashi_tui.frontends.report.postmortem import export_postmortem, parse_days
+    from kakashi_tui.trading.config import load_config
     from kakashi_tui.trading.runtime import Options, db_path
 
     cfg = load_config(args.config)
     since, until = parse_days(args.since, args.until)
-    out = export_postmortem(db_path(Options(db=args.db), cfg), args.out, now_wall_ms(), since, until,
-                            charts=not args.no_charts)
+    out = export_postmortem(
+        db_path(Options(db=args.db), cfg), args.out, now_wall_ms(), since, until, charts=not args.no_charts
+    )
     print(f"post-mortem written to {out.path}")
     return 0
 
@@ -428,11 +483,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from kakashi_tui.adapters.queries import connect_readonly
     from kakashi_tui.adapters.replay import (
-        ReplayEstimator, ReplaySource, group_ticks, read_jsonl, records_from_db, write_jsonl,
+        ReplayEstimator,
+        ReplaySource,
+        group_ticks,
+        read_jsonl,
+        records_from_db,
+        write_jsonl,
     )
     from kakashi_tui.trading.config import load_config
-    from kakashi_tui.adapters.queries import connect_readonly
     from kakashi_tui.trading.runtime import REPLAY_COMMIT_EVERY, replay_service
 
     if args.catalog:
@@ -463,8 +523,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     service, close = replay_service(target, source, ReplayEstimator(source), cfg)
     try:
         done = 0
-        with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      transient=True) as progress:
+        with Progress(
+            TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
+        ) as progress:
             task = progress.add_task("replay", total=total)
 
             def advance(_report: object) -> None:
@@ -504,8 +565,19 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 #: Options that take a value (so the word after one is not mistaken for the subcommand).
-_VALUE_OPTIONS = {"--db", "--config", "--source", "--ticker", "--series", "--event", "--seed", "--api-base",
-                  "--beliefs", "--log", "--catalog"}
+_VALUE_OPTIONS = {
+    "--db",
+    "--config",
+    "--source",
+    "--ticker",
+    "--series",
+    "--event",
+    "--seed",
+    "--api-base",
+    "--beliefs",
+    "--log",
+    "--catalog",
+}
 
 
 def _command_first(argv: list[str], commands) -> list[str]:
@@ -515,7 +587,7 @@ def _command_first(argv: list[str], commands) -> list[str]:
     while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-h", "--help", "--version"):
         i += 2 if argv[i] in _VALUE_OPTIONS else 1
     if 0 < i < len(argv) and argv[i] in commands:
-        return [argv[i], *argv[:i], *argv[i + 1:]]
+        return [argv[i], *argv[:i], *argv[i + 1 :]]
     return argv
 
 
@@ -523,9 +595,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     import os
 
     os.umask(0o077)  # the DB, its WAL, the lock and reports are the operator's alone
-    commands = {"run": cmd_run, "snapshot": cmd_snapshot, "rearm": cmd_rearm, "status": cmd_status, "kill": cmd_kill,
-                "pause": cmd_pause, "resume": cmd_resume,
-                "report": cmd_report, "replay": cmd_replay, "record": _record, "catalog": _catalog}
+    commands = {
+        "run": cmd_run,
+        "snapshot": cmd_snapshot,
+        "rearm": cmd_rearm,
+        "status": cmd_status,
+        "kill": cmd_kill,
+        "pause": cmd_pause,
+        "resume": cmd_resume,
+        "report": cmd_report,
+        "replay": cmd_replay,
+        "record": _record,
+        "catalog": _catalog,
+    }
     argv = _command_first(list(sys.argv[1:] if argv is None else argv), commands)
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["run", *argv]  # bare `kakashi [options]` is `kakashi run [options]`
@@ -561,6 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         path = write_crash_log(traceback.format_exc())
         where = f"; details in {path}" if path else ""
-        print(f"kakashi: internal error: {e.__class__.__name__}: {e}{where} (what was stored is intact)",
-              file=sys.stderr)
+        print(
+            f"kakashi: internal error: {e.__class__.__name__}: {e}{where} (what was stored is intact)", file=sys.stderr
+        )
         return 70

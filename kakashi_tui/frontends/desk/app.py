@@ -11,9 +11,9 @@ through read-only connections of their own.
 from __future__ import annotations
 
 import asyncio
-import re
 import functools
 import gc
+import re
 import signal
 import sys
 import time
@@ -27,29 +27,45 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Input
 
 from kakashi_tui.adapters import alerts as al
-from kakashi_tui.trading import liveness as lv
-from kakashi_tui.trading.liveness import LivenessWatch
-from kakashi_tui.frontends.logfile import NullLog, OperatorLog
 from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.frontends.desk.lookups import market_history, recent_history, rejected_rows
-from kakashi_tui.frontends.fmt import event_text
-from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
-from kakashi_tui.trading.service import Flatten, Kill, Pause, Rearm, Resume, SetEstimate, TradingService
 from kakashi_tui.frontends.desk.messages import EngineUpdated, Noted
 from kakashi_tui.frontends.desk.screens import (
-    ConfirmScreen, EstimateScreen, HelpScreen, MarketInfo, MarketScreen, RejectedLine, RejectedScreen, ReportScreen,
+    ConfirmScreen,
+    EstimateScreen,
+    HelpScreen,
+    MarketInfo,
+    MarketScreen,
+    RejectedLine,
+    RejectedScreen,
+    ReportScreen,
 )
 from kakashi_tui.frontends.desk.widgets import (
-    BankrollPanel, DecisionLog, DeskLimits, EquityChart, LogEntry, MarketDetail, MarketsTable, PositionsPanel,
-    RiskPanel, StatusBar, fmt_time,
+    BankrollPanel,
+    DecisionLog,
+    DeskLimits,
+    EquityChart,
+    LogEntry,
+    MarketDetail,
+    MarketsTable,
+    PositionsPanel,
+    RiskPanel,
+    StatusBar,
+    fmt_time,
 )
+from kakashi_tui.frontends.fmt import event_text
+from kakashi_tui.frontends.logfile import NullLog, OperatorLog
+from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
+from kakashi_tui.trading import liveness as lv
+from kakashi_tui.trading.liveness import LivenessWatch
+from kakashi_tui.trading.service import Flatten, Kill, Pause, Rearm, Resume, SetEstimate, TradingService
 from kakashi_tui.trading.view import DeskView
 
 LOWER_PANELS = ["positions-panel", "bankroll-panel", "risk-panel", "log-panel"]
@@ -59,8 +75,14 @@ DETAIL_WIDTH = 110
 RENDER_HZ = 4  # the engine may tick faster; the desk renders the latest state at most this often
 LIVENESS_EVERY_S = 1.0  # the heartbeat is read this often, whether or not views arrive
 PANEL_FRAME_S = 1 / 60  # one changed panel is painted a frame (Textual's 60 fps): keys wait behind one
-ALERT_TITLES = {al.FEED_DOWN: "Feed down", al.FEED_UP: "Feed up", al.DAILY_STOP: "Daily stop",
-                al.KILL_EXTERNAL: "Kill switch", al.ENGINE_FAILED: "Engine failed", al.KEY_REFUSED: "Key refused"}
+ALERT_TITLES = {
+    al.FEED_DOWN: "Feed down",
+    al.FEED_UP: "Feed up",
+    al.DAILY_STOP: "Daily stop",
+    al.KILL_EXTERNAL: "Kill switch",
+    al.ENGINE_FAILED: "Engine failed",
+    al.KEY_REFUSED: "Key refused",
+}
 
 
 def _shape(note: str) -> str:
@@ -93,11 +115,23 @@ class KakashiApp(App[int]):
     halted_reason: reactive[str] = reactive("")
     lower_panel: reactive[int] = reactive(0)
 
-    def __init__(self, service: TradingService, *, autostart: bool = True,
-                 reports_dir: str | Path = "reports", theme: str = "textual-dark", cursor_blink: bool = True,
-                 animations: bool = True, clock: Callable[[], float] = time.time, zone: str = "utc",
-                 log: OperatorLog | None = None, bell: bool = True, webhook: str | None = None,
-                 on_daily_stop: str = "hold", postmortem: str = "off") -> None:
+    def __init__(
+        self,
+        service: TradingService,
+        *,
+        autostart: bool = True,
+        reports_dir: str | Path = "reports",
+        theme: str = "textual-dark",
+        cursor_blink: bool = True,
+        animations: bool = True,
+        clock: Callable[[], float] = time.time,
+        zone: str = "utc",
+        log: OperatorLog | None = None,
+        bell: bool = True,
+        webhook: str | None = None,
+        on_daily_stop: str = "hold",
+        postmortem: str = "off",
+    ) -> None:
         super().__init__()
         if not animations:
             self.animation_level = "none"
@@ -113,12 +147,18 @@ class KakashiApp(App[int]):
         self.zone = zone
         self.oplog = log or NullLog()
         self._webhook = al.Webhook(webhook, on_error=lambda m: self.oplog.error(m)) if webhook else None
-        self.alert = al.Alerter(log=self.oplog, notify=self._notify_alert, bell=self.bell if bell else None,
-                                webhook=self._webhook, clock=clock)
+        self.alert = al.Alerter(
+            log=self.oplog,
+            notify=self._notify_alert,
+            bell=self.bell if bell else None,
+            webhook=self._webhook,
+            clock=clock,
+        )
         self.feed: al.FeedWatch | None = None  # made with the first view (it knows the stale limit)
         self.on_daily_stop = on_daily_stop
-        self.schedule = (PostmortemSchedule(service.db_path, self.reports_dir, postmortem)
-                         if postmortem != "off" else None)
+        self.schedule = (
+            PostmortemSchedule(service.db_path, self.reports_dir, postmortem) if postmortem != "off" else None
+        )
         self._prev: DeskView | None = None
         self._panels_due: list[Callable[[DeskView], None]] = []  # panel updates still to show, one a frame
         self._panel_timer: Timer | None = None  # the next panel's step: set whenever panels are due
@@ -155,8 +195,14 @@ class KakashiApp(App[int]):
         # every thread (keys included) for 100 ms or more with 1,000 markets.
         gc.freeze()
         self.theme = self._theme_name
-        titles = {"markets": "Markets", "detail": "Market detail", "positions-panel": "Positions",
-                  "bankroll-panel": "Bankroll", "risk-panel": "Risk caps", "log-panel": "Decision log"}
+        titles = {
+            "markets": "Markets",
+            "detail": "Market detail",
+            "positions-panel": "Positions",
+            "bankroll-panel": "Bankroll",
+            "risk-panel": "Risk caps",
+            "log-panel": "Decision log",
+        }
         for wid, title in titles.items():
             self.query_one(f"#{wid}").border_title = title
         self.query_one(StatusBar).zone = self.zone
@@ -265,8 +311,10 @@ class KakashiApp(App[int]):
         self._watch_events(v)
         self.query_one(StatusBar).view = v
         steps: list[Callable[[DeskView], None]] = [self._show_markets, self._show_detail]
-        steps += [functools.partial(self._show_panel, cls)
-                  for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog)]
+        steps += [
+            functools.partial(self._show_panel, cls)
+            for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog)
+        ]
         if not self.service.running or not self._panels_shown:
             self._panels_due = []
             with self.batch_update():
@@ -354,8 +402,11 @@ class KakashiApp(App[int]):
                 self.note(f"feed: {line}", v.clock_ms)
         if v.key_refused != (prev.key_refused if prev is not None else ""):
             if v.key_refused:
-                self.alert(al.KEY_REFUSED, f"KEY REFUSED: {v.key_refused} (no books, no paper fills; "
-                                           "tried again with backoff)", "error")
+                self.alert(
+                    al.KEY_REFUSED,
+                    f"KEY REFUSED: {v.key_refused} (no books, no paper fills; tried again with backoff)",
+                    "error",
+                )
                 self.note(f"KEY REFUSED: {v.key_refused}", v.clock_ms)
             else:
                 self.note("Kalshi accepts the API key again", v.clock_ms)
@@ -390,10 +441,15 @@ class KakashiApp(App[int]):
             self.post_message(Noted(f"{w.kind} post-mortem written to {w.path}"))
 
     def _notify_alert(self, a: al.Alert) -> None:
-        severity: SeverityLevel = "error" if a.severity == "error" else (
-            "warning" if a.severity == "warning" else "information")
-        self.notify(a.message, title=ALERT_TITLES.get(a.kind, "Alert"), severity=severity,
-                    timeout=10 if a.severity == "error" else 5)
+        severity: SeverityLevel = (
+            "error" if a.severity == "error" else ("warning" if a.severity == "warning" else "information")
+        )
+        self.notify(
+            a.message,
+            title=ALERT_TITLES.get(a.kind, "Alert"),
+            severity=severity,
+            timeout=10 if a.severity == "error" else 5,
+        )
 
     def watch_halted_reason(self, reason: str) -> None:
         for bar in self.query(StatusBar):
@@ -416,9 +472,12 @@ class KakashiApp(App[int]):
 
     def _note_when_done(self, fut: Future[object], text: Callable[[object], str]) -> None:
         """Note a command's outcome once the service has applied it (any thread)."""
+
         def done(f: Future[object]) -> None:
-            self.post_message(Noted(text(f.result()) if f.exception() is None else f"failed: {f.exception()}",
-                                    "COMMAND"))
+            self.post_message(
+                Noted(text(f.result()) if f.exception() is None else f"failed: {f.exception()}", "COMMAND")
+            )
+
         fut.add_done_callback(done)
 
     # -- selection --------------------------------------------------------------------------
@@ -466,8 +525,10 @@ class KakashiApp(App[int]):
             if ok:
                 # Pause first: otherwise the strategy would buy straight back in on the next tick.
                 self.service.submit(Pause())
-                self._note_when_done(self.service.submit(Flatten()),
-                                     lambda n: f"flattened: {n} sale(s) at the bids; trading paused (p resumes)")
+                self._note_when_done(
+                    self.service.submit(Flatten()),
+                    lambda n: f"flattened: {n} sale(s) at the bids; trading paused (p resumes)",
+                )
 
         self.push_screen(ConfirmScreen(f"Flatten all {n} paper positions at the bids and pause trading?"), done)
 
@@ -494,8 +555,9 @@ class KakashiApp(App[int]):
 
         def done(p) -> None:
             if p is not None:
-                self._note_when_done(self.service.submit(SetEstimate(t, p)),
-                                     lambda _e: f"p̂ for {t} set to {p} (operator)")
+                self._note_when_done(
+                    self.service.submit(SetEstimate(t, p)), lambda _e: f"p̂ for {t} set to {p} (operator)"
+                )
 
         self.push_screen(EstimateScreen(t, current), done)
 
@@ -538,8 +600,13 @@ class KakashiApp(App[int]):
             if ok:
                 self.call_later(self._stop_and_exit)
 
-        self.push_screen(ConfirmScreen(f"Quit with {n} open paper position(s)? They stay open in the ledger and "
-                                       "are marked again when the desk restarts."), done)
+        self.push_screen(
+            ConfirmScreen(
+                f"Quit with {n} open paper position(s)? They stay open in the ledger and "
+                "are marked again when the desk restarts."
+            ),
+            done,
+        )
 
     async def _stop_and_exit(self) -> None:
         if self.stopping:
@@ -607,11 +674,20 @@ class KakashiApp(App[int]):
         v = self.view
         line = next((m for m in v.markets if m.ticker == ticker), None) if v else None
         info = MarketInfo(
-            ticker=ticker, title=line.title if line else "", status=line.status if line else "?",
-            close_ts=line.close_ts if line else None, volume=volume,
-            fee_multiplier=line.fee_multiplier if line else None, bid=line.bid if line else None,
-            ask=line.ask if line else None, p_hat=line.p_hat if line else None,
-            p_source=line.p_source if line else "", signal=line.signal if line else "", quotes=quotes, p_hats=p_hats)
+            ticker=ticker,
+            title=line.title if line else "",
+            status=line.status if line else "?",
+            close_ts=line.close_ts if line else None,
+            volume=volume,
+            fee_multiplier=line.fee_multiplier if line else None,
+            bid=line.bid if line else None,
+            ask=line.ask if line else None,
+            p_hat=line.p_hat if line else None,
+            p_source=line.p_source if line else "",
+            signal=line.signal if line else "",
+            quotes=quotes,
+            p_hats=p_hats,
+        )
         self.call_from_thread(self.push_screen, MarketScreen(info, self._fmt_when))
 
     def _fmt_when(self, ms: int | None) -> str:
@@ -628,8 +704,9 @@ class KakashiApp(App[int]):
             self.call_from_thread(self.notify, f"cannot read the rejected rows: {e}", severity="error")
             return
         lines = [RejectedLine(*r) for r in rows]
-        self.call_from_thread(self.push_screen, RejectedScreen(lines, total,
-                                                               lambda ms: fmt_time(ms, self.zone).split()[0]))
+        self.call_from_thread(
+            self.push_screen, RejectedScreen(lines, total, lambda ms: fmt_time(ms, self.zone).split()[0])
+        )
 
     # -- unforeseen errors ----------------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:
@@ -644,8 +721,9 @@ class KakashiApp(App[int]):
         super()._handle_exception(error)
         self._exit_renderables.clear()  # no traceback on the operator's screen: run_desk prints one line
         where = f"; details in {self.crash_path}" if self.crash_path else ""
-        self.crash_message = (f"kakashi: internal error: {error.__class__.__name__}: {error}{where} "
-                              "(what was stored is intact)")
+        self.crash_message = (
+            f"kakashi: internal error: {error.__class__.__name__}: {error}{where} (what was stored is intact)"
+        )
         self._return_code = 70
 
 
@@ -656,12 +734,26 @@ def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None,
     log = OperatorLog(log_path or cfg.desk.log or default_log_path(db_path(opts, cfg)))
     # Under Textual the screen is the desk's: what the service has to say goes to the log file
     # (and, through on_log, to the desk's own log panel), never to the terminal.
-    service, close = build_service(opts, cfg, interval=interval, ticks=ticks, desk=True, view_hz=RENDER_HZ,
-                                   log=lambda line: log.write("EVENT", line))
+    service, close = build_service(
+        opts,
+        cfg,
+        interval=interval,
+        ticks=ticks,
+        desk=True,
+        view_hz=RENDER_HZ,
+        log=lambda line: log.write("EVENT", line),
+    )
     try:
-        app = KakashiApp(service, zone=cfg.desk.time_zone, log=log, bell=cfg.alerts.bell,
-                         webhook=cfg.alerts.webhook_url, on_daily_stop=cfg.risk.on_daily_stop,
-                         postmortem=cfg.desk.postmortem, reports_dir=cfg.desk.reports_dir)
+        app = KakashiApp(
+            service,
+            zone=cfg.desk.time_zone,
+            log=log,
+            bell=cfg.alerts.bell,
+            webhook=cfg.alerts.webhook_url,
+            on_daily_stop=cfg.risk.on_daily_stop,
+            postmortem=cfg.desk.postmortem,
+            reports_dir=cfg.desk.reports_dir,
+        )
         result = app.run()
         if app.crash_message:
             print(app.crash_message, file=sys.stderr)

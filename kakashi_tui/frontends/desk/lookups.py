@@ -58,7 +58,9 @@ def recent_history(con: sqlite3.Connection, limit: int = 60):
     """The latest decisions and control events, for a restarted desk's log: (decisions, events)."""
     from kakashi_tui.core.money import cc_to_price, hundredths_to_count
 
-    decisions = [(ts, t, side, hundredths_to_count(n), cc_to_price(lim), ev, acc, reason)
-                 for ts, t, side, n, lim, ev, acc, reason in queries.recent_decision_rows(con, limit)]
+    decisions = [
+        (ts, t, side, hundredths_to_count(n), cc_to_price(lim), ev, acc, reason)
+        for ts, t, side, n, lim, ev, acc, reason in queries.recent_decision_rows(con, limit)
+    ]
     events = queries.recent_events(con, limit)
     return decisions, events

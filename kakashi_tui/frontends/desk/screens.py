@@ -85,16 +85,20 @@ class ReportScreen(_ReadOnlyModal):
             yield Label("   ".join(f"{k}: [b]{v}[/b]" for k, v in self.figures), id="report-figures")
             with VerticalScroll(id="report-scroll"):
                 yield Markdown(self.path.read_text(encoding="utf-8"))
-            yield Label("charts: bankroll.png, drawdown.png, edge_hist.png, calibration.png beside it · esc to close",
-                        classes="hint")
+            yield Label(
+                "charts: bankroll.png, drawdown.png, edge_hist.png, calibration.png beside it · esc to close",
+                classes="hint",
+            )
 
 
 class ConfirmScreen(ModalScreen[bool]):
     """A dangerous action's question. The safe answer is the default: Enter (and esc, n) say No;
     only `y` (or clicking Yes) says yes."""
 
-    BINDINGS = [Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-                Binding("n,escape", "answer(False)", "No", id="confirm.no")]
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
 
     def __init__(self, question: str) -> None:
         super().__init__()
@@ -149,8 +153,12 @@ class EstimateScreen(ModalScreen[Decimal | None]):
         with Vertical(id="estimate-box"):
             yield Label(f"p̂ for {self.ticker}", id="estimate-title")
             yield Label("your probability of YES, strictly between 0 and 1", classes="hint")
-            yield Input(value="" if self.current is None else f"{self.current}", placeholder="e.g. 0.62",
-                        id="estimate-input", select_on_focus=True)
+            yield Input(
+                value="" if self.current is None else f"{self.current}",
+                placeholder="e.g. 0.62",
+                id="estimate-input",
+                select_on_focus=True,
+            )
             yield Label("", id="estimate-error")
             yield Label("enter to set · esc to cancel", classes="hint")
 
@@ -205,8 +213,10 @@ class RejectedScreen(_ReadOnlyModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="rejected-box"):
-            yield Label(f"Rejected rows ({self.total} in all, {len(self.rows)} kinds): never traded on, kept for "
-                        "inspection", id="rejected-title")
+            yield Label(
+                f"Rejected rows ({self.total} in all, {len(self.rows)} kinds): never traded on, kept for inspection",
+                id="rejected-title",
+            )
             table: DataTable[str] = DataTable(id="rejected-table", cursor_type="row", zebra_stripes=True)
             table.add_column("last seen", width=9)
             table.add_column("ticker", width=26)
@@ -233,8 +243,15 @@ class RejectedScreen(_ReadOnlyModal):
             box.update(Text("No rejected rows.", style="dim"))
             return
         r = self.rows[max(0, min(i, len(self.rows) - 1))]
-        box.update(Text.assemble((f"{r.ticker or '?'} ", "bold"), (f"from {r.source}, {r.count} time(s): ", "dim"),
-                                 r.reason, "\n", (r.payload, "")))
+        box.update(
+            Text.assemble(
+                (f"{r.ticker or '?'} ", "bold"),
+                (f"from {r.source}, {r.count} time(s): ", "dim"),
+                r.reason,
+                "\n",
+                (r.payload, ""),
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -278,8 +295,12 @@ class MarketScreen(_ReadOnlyModal):
             facts.add_column(style="dim", no_wrap=True)
             facts.add_column(no_wrap=True)
         facts.add_row("closes", self.fmt_time(i.close_ts) if i.close_ts else "—", "status", i.status)
-        facts.add_row("volume", "—" if i.volume is None else f"{i.volume.normalize():,f}", "fee multiplier",
-                      "—" if i.fee_multiplier is None else f"{i.fee_multiplier}")
+        facts.add_row(
+            "volume",
+            "—" if i.volume is None else f"{i.volume.normalize():,f}",
+            "fee multiplier",
+            "—" if i.fee_multiplier is None else f"{i.fee_multiplier}",
+        )
         facts.add_row("bid / ask", f"{p(i.bid)} / {p(i.ask)}", "p̂", f"{p(i.p_hat)} ({i.p_source or 'none'})")
         facts.add_row("signal", i.signal or "—", "", "")
         with Vertical(id="market-box"):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 from dataclasses import dataclass
-from typing import cast
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import cast
 
-from rich.console import Group
 from rich.cells import cell_len
+from rich.console import Group
 from rich.segment import Segment
 from rich.style import Style
 from rich.table import Table
@@ -25,9 +24,9 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from kakashi_tui.core.money import fmt_cc, fmt_count
-from kakashi_tui.trading.liveness import OK, SLOW, Liveness
 from kakashi_tui.frontends.fmt import dollars, fmt_age, fmt_duration, fmt_price, fmt_signed
 from kakashi_tui.frontends.fmt import fmt_utc as _utc
+from kakashi_tui.trading.liveness import OK, SLOW, Liveness
 from kakashi_tui.trading.view import DeskView, MarketLine
 
 
@@ -131,13 +130,23 @@ class StatusBar(Static):
         if late:
             parts.append((0, late, f"bold {pal.down if self.liveness.level != SLOW else pal.warn} reverse"))
         elif self.feed_down_since is not None:
-            parts.append((0, f"FEED DOWN since {fmt_time(self.feed_down_since, self.zone).removesuffix(' UTC')}",
-                          f"bold {pal.warn} reverse"))
+            parts.append(
+                (
+                    0,
+                    f"FEED DOWN since {fmt_time(self.feed_down_since, self.zone).removesuffix(' UTC')}",
+                    f"bold {pal.warn} reverse",
+                )
+            )
         parts.append((1, fmt_clock(v.clock_ms, v.source, self.zone), ""))
         age = "" if self.tick_age_s is None else f" ({self.tick_age_s}s ago)"
         parts.append((3, f"tick {v.tick}{age}", ""))
-        parts.append((2, f"rejected {v.rejected_total}" + (" (x)" if v.rejected_total else ""),
-                      pal.warn if v.rejected_total else ""))
+        parts.append(
+            (
+                2,
+                f"rejected {v.rejected_total}" + (" (x)" if v.rejected_total else ""),
+                pal.warn if v.rejected_total else "",
+            )
+        )
         if v.feed_errors:
             parts.append((1, f"feed errors {len(v.feed_errors)} (log)", f"bold {pal.down}"))
         parts.append((4, f"fetch {v.latency_ms:.0f} ms", ""))
@@ -189,9 +198,11 @@ def feed_segments(v: DeskView, pal: Palette, width: int = 24) -> list[tuple[int,
     if feed.degraded:
         state, _, why = feed.detail.partition(": ")  # "websocket down: <Error>: <why>": the last part
         why = why.rsplit(": ", 1)[-1]  # ("HTTP 503", "[Errno 111] Connect call failed ...")
-        why = why if len(why) <= width else why[:width - 1] + "…"
-        return [(0, f"polling ({state.replace('websocket', 'ws', 1)})", f"bold {pal.warn}"),
-                *([(3, why, pal.warn)] if why else [])]
+        why = why if len(why) <= width else why[: width - 1] + "…"
+        return [
+            (0, f"polling ({state.replace('websocket', 'ws', 1)})", f"bold {pal.warn}"),
+            *([(3, why, pal.warn)] if why else []),
+        ]
     return [(3, feed.label, "")]
 
 
@@ -208,10 +219,17 @@ class Column:
 # its header with the sort arrow ("Age▲").
 # The ticker column is as wide as the longest ticker shown; the title takes what is left.
 MARKET_COLUMNS = [
-    Column("ticker", "Ticker", 0, "left"), Column("title", "Title", 0, "left", drop=3),
-    Column("bid", "Bid", 5), Column("ask", "Ask", 5), Column("last", "Last", 5, drop=5),
-    Column("p_hat", "p̂", 5), Column("src", "Src", 8, "left", drop=4), Column("ev_yes", "EV Y", 6),
-    Column("ev_no", "EV N", 6), Column("signal", "Signal", 9, "left"), Column("age", "Age", 5),
+    Column("ticker", "Ticker", 0, "left"),
+    Column("title", "Title", 0, "left", drop=3),
+    Column("bid", "Bid", 5),
+    Column("ask", "Ask", 5),
+    Column("last", "Last", 5, drop=5),
+    Column("p_hat", "p̂", 5),
+    Column("src", "Src", 8, "left", drop=4),
+    Column("ev_yes", "EV Y", 6),
+    Column("ev_no", "EV N", 6),
+    Column("signal", "Signal", 9, "left"),
+    Column("age", "Age", 5),
 ]
 TICKER_MIN, TICKER_MAX = 10, 40
 _CENT = Decimal("0.01")
@@ -277,9 +295,12 @@ class MarketsTable(ScrollView, can_focus=True):
     MarketsTable:blur > .markets--cursor { background: $block-cursor-blurred-background; }
     """
     BINDINGS = [
-        Binding("up", "cursor(-1)", show=False), Binding("down", "cursor(1)", show=False),
-        Binding("pageup", "page(-1)", show=False), Binding("pagedown", "page(1)", show=False),
-        Binding("home", "edge(0)", show=False), Binding("end", "edge(1)", show=False),
+        Binding("up", "cursor(-1)", show=False),
+        Binding("down", "cursor(1)", show=False),
+        Binding("pageup", "page(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
+        Binding("home", "edge(0)", show=False),
+        Binding("end", "edge(1)", show=False),
     ]
 
     class Highlighted(Message):
@@ -338,14 +359,18 @@ class MarketsTable(ScrollView, can_focus=True):
                 continue
             self._strips.pop(t, None)
             self._lines[t] = m
-            if not self._sub_cent and any(x is not None and x != x.quantize(_CENT)
-                                          for x in (m.bid, m.ask, m.last, m.p_hat)):
+            if not self._sub_cent and any(
+                x is not None and x != x.quantize(_CENT) for x in (m.bid, m.ask, m.last, m.p_hat)
+            ):
                 self._sub_cent = True
                 self._relayout()
-            resort = resort or old is None or (
-                self.sort_mode == "edge" and (old.ev_yes, old.ev_no) != (m.ev_yes, m.ev_no)) or (
-                self.sort_mode == "age" and old.age_ms != m.age_ms) or (
-                bool(self.filter_text) and old.title != m.title)
+            resort = (
+                resort
+                or old is None
+                or (self.sort_mode == "edge" and (old.ev_yes, old.ev_no) != (m.ev_yes, m.ev_no))
+                or (self.sort_mode == "age" and old.age_ms != m.age_ms)
+                or (bool(self.filter_text) and old.title != m.title)
+            )
         if resort:
             widest = max((len(t) for t in self._lines), default=TICKER_MIN)
             if widest + 1 != self._ticker_width:
@@ -364,9 +389,11 @@ class MarketsTable(ScrollView, can_focus=True):
         lines = self._lines
         keys = [t for t in lines if self._matches(t)] if self.filter_text else list(lines)
         if self.sort_mode == "edge":
+
             def best(t: str):
                 m = lines[t]
                 return max((e for e in (m.ev_yes, m.ev_no) if e is not None), default=Decimal(-9))
+
             self._order = sorted(keys, key=lambda t: (-best(t), t))
         elif self.sort_mode == "age":
             self._order = sorted(keys, key=lambda t: (lines[t].age_ms, t))
@@ -436,8 +463,9 @@ class MarketsTable(ScrollView, can_focus=True):
     # -- rendering -------------------------------------------------------------------------
     def _columns(self) -> list[tuple[Column, int]]:
         if self._layout is None:
-            self._layout = layout_columns(max(1, self.scrollable_content_region.width), self._ticker_width,
-                                          self._sub_cent)
+            self._layout = layout_columns(
+                max(1, self.scrollable_content_region.width), self._ticker_width, self._sub_cent
+            )
         return self._layout
 
     def _width(self) -> int:
@@ -464,16 +492,22 @@ class MarketsTable(ScrollView, can_focus=True):
             elif k in ("bid", "ask", "last", "p_hat"):
                 out.append((fmt_price(getattr(m, k)), "", "right"))
             elif k == "src":
-                src = "oracle*" if m.p_source.startswith("sim-oracle") else (
-                    "manual" if m.p_source == "operator" else m.p_source.removesuffix("-file"))
+                src = (
+                    "oracle*"
+                    if m.p_source.startswith("sim-oracle")
+                    else ("manual" if m.p_source == "operator" else m.p_source.removesuffix("-file"))
+                )
                 out.append((src, "", "left"))
             elif k in ("ev_yes", "ev_no"):
                 text, style = ev_cell(getattr(m, k), pal)
                 out.append((text, style, "right"))
             elif k == "signal":
                 sig = m.signal
-                style = f"bold {pal.up}" if sig.startswith("BUY") else (
-                    pal.held if sig == "HELD" else (pal.warn if sig else ""))
+                style = (
+                    f"bold {pal.up}"
+                    if sig.startswith("BUY")
+                    else (pal.held if sig == "HELD" else (pal.warn if sig else ""))
+                )
                 out.append((sig, style, "left"))
             elif k == "age":
                 stale = m.age_ms > self.stale_ms
@@ -498,8 +532,9 @@ class MarketsTable(ScrollView, can_focus=True):
             pal = self._pal or Palette(self)
             self._pal = pal
             cols = self._columns()
-            strip = Strip(self._segments(self._cells(self._lines[t], pal, [c for c, _w in cols]),
-                                         [w for _c, w in cols]))
+            strip = Strip(
+                self._segments(self._cells(self._lines[t], pal, [c for c, _w in cols]), [w for _c, w in cols])
+            )
             self._strips[t] = strip
         return strip
 
@@ -527,7 +562,8 @@ class MarketsTable(ScrollView, can_focus=True):
         if idx >= len(self._order):
             if idx == 0 and self.filter_text:
                 return Strip([Segment(f" no market matches {self.filter_text!r}", Style(dim=True))]).crop_extend(
-                    0, width, base)
+                    0, width, base
+                )
             return Strip.blank(width, base)
         strip = self._row_strip(self._order[idx])
         if idx == self.cursor_row:
@@ -621,8 +657,13 @@ class MarketDetail(ContentPanel):
             return None
         hist = v.books[t]
         line = next((m for m in v.markets if m.ticker == t), None)
-        return (t, tuple(hist[-4:]), line.title if line else None, line.close_ts if line else None,
-                tuple(d for d in v.decisions if d.ticker == t)[-3:])
+        return (
+            t,
+            tuple(hist[-4:]),
+            line.title if line else None,
+            line.close_ts if line else None,
+            tuple(d for d in v.decisions if d.ticker == t)[-3:],
+        )
 
     def watch_ticker(self) -> None:
         self._drawn = self.content_key(self.view)  # the ticker's own repaint draws it
@@ -650,8 +691,12 @@ class MarketDetail(ContentPanel):
         for i in range(max(len(bids), len(asks))):
             b = bids[i] if i < len(bids) else None
             a = asks[i] if i < len(asks) else None
-            ladder.add_row(fmt_price(b[0]) if b else "", fmt_count(b[1]) if b and b[1] else "",
-                           fmt_price(a[0]) if a else "", fmt_count(a[1]) if a and a[1] else "")
+            ladder.add_row(
+                fmt_price(b[0]) if b else "",
+                fmt_count(b[1]) if b and b[1] else "",
+                fmt_price(a[0]) if a else "",
+                fmt_count(a[1]) if a and a[1] else "",
+            )
         recent = Table(box=None, padding=(0, 1), expand=True, title="recent quotes", title_style=pal.dim)
         recent.add_column("time")
         recent.add_column("bid", justify="right")
@@ -663,8 +708,14 @@ class MarketDetail(ContentPanel):
         for d in decs:
             lines.append(f"{_utc(d.ts, '%H:%M')} {d.side.value.upper()} x{fmt_count(d.contracts)} ", style="bold")
             lines.append(("✓ " if d.accepted else "✗ ") + d.reason + "\n", style=pal.up if d.accepted else pal.down)
-        return Group(head, ladder, recent, Text("decisions", style=pal.dim), lines or Text("none yet", style=pal.dim),
-                     Text("enter: chart, volume, fee", style=pal.dim))
+        return Group(
+            head,
+            ladder,
+            recent,
+            Text("decisions", style=pal.dim),
+            lines or Text("none yet", style=pal.dim),
+            Text("enter: chart, volume, fee", style=pal.dim),
+        )
 
 
 class PositionsPanel(ContentPanel):
@@ -678,8 +729,9 @@ class PositionsPanel(ContentPanel):
     def watch_view(self, v: DeskView | None) -> None:
         super().watch_view(v)
         if v is not None:  # on the border, drawn before the panel renders: set here, not in render
-            self.border_subtitle = (f"equity {fmt_cc(v.equity_cc)} · today {fmt_signed(v.today_pnl_cc)} · "
-                                    f"cash {fmt_cc(v.cash_cc)}")
+            self.border_subtitle = (
+                f"equity {fmt_cc(v.equity_cc)} · today {fmt_signed(v.today_pnl_cc)} · cash {fmt_cc(v.cash_cc)}"
+            )
 
     def render(self):
         pal = Palette(self)
@@ -687,8 +739,15 @@ class PositionsPanel(ContentPanel):
         t = Table(box=None, padding=(0, 1), expand=True)
         tickers = [p.ticker for p in v.positions] + [c.ticker for c in list(v.history)[-4:]] if v else []
         tw = max([6] + [len(x) for x in tickers])
-        cols = [("Ticker", "left"), ("Side", "left"), ("Qty", "right"), ("Avg", "right"), ("Mark", "right"),
-                ("uPnL", "right"), ("Closes", "right")]
+        cols = [
+            ("Ticker", "left"),
+            ("Side", "left"),
+            ("Qty", "right"),
+            ("Avg", "right"),
+            ("Mark", "right"),
+            ("uPnL", "right"),
+            ("Closes", "right"),
+        ]
         widths = {"Ticker": tw, "Side": 4, "Qty": 6, "Avg": 6, "Mark": 11, "uPnL": 10, "Closes": 7}  # $1,000.0000
         room = self.size.width or 200
         drop: list[str] = []
@@ -706,17 +765,34 @@ class PositionsPanel(ContentPanel):
             t.add_row(*[c for (name, _j), c in zip(cols, cells) if name not in drop])
 
         for p in v.positions:
-            row(p.ticker, p.side.value.upper(), fmt_count(p.contracts), fmt_price(p.avg_price), fmt_cc(p.mark_cc),
-                Text(fmt_signed(p.upnl_cc), style=pal.money(p.upnl_cc)), fmt_duration(p.close_in_ms))
+            row(
+                p.ticker,
+                p.side.value.upper(),
+                fmt_count(p.contracts),
+                fmt_price(p.avg_price),
+                fmt_cc(p.mark_cc),
+                Text(fmt_signed(p.upnl_cc), style=pal.money(p.upnl_cc)),
+                fmt_duration(p.close_in_ms),
+            )
         if not v.positions:
             t.caption, t.caption_justify, t.caption_style = "no open positions", "left", "dim"
         for c in list(v.history)[-4:][::-1]:
-            outcome = (("WON" if c.proceeds_cc > 0 else "LOST") if c.kind.value == "settle"
-                       else "CORRECTED" if c.kind.value == "settle_fix" else "SOLD")
-            row(Text(c.ticker, style=pal.dim), Text(c.side.value.upper(), style=pal.dim),
-                Text(fmt_count(c.contracts), style=pal.dim), Text(outcome, style=pal.dim), "",
+            outcome = (
+                ("WON" if c.proceeds_cc > 0 else "LOST")
+                if c.kind.value == "settle"
+                else "CORRECTED"
+                if c.kind.value == "settle_fix"
+                else "SOLD"
+            )
+            row(
+                Text(c.ticker, style=pal.dim),
+                Text(c.side.value.upper(), style=pal.dim),
+                Text(fmt_count(c.contracts), style=pal.dim),
+                Text(outcome, style=pal.dim),
+                "",
                 Text(fmt_signed(c.pnl_cc), style=pal.money(c.pnl_cc)),
-                Text("settled" if outcome != "SOLD" else "sold", style=pal.dim))
+                Text("settled" if outcome != "SOLD" else "sold", style=pal.dim),
+            )
         return t
 
 
@@ -863,7 +939,7 @@ class DecisionLog(ScrollView, can_focus=True):
         self._pal: Palette | None = None
 
     def add(self, entry: LogEntry) -> None:
-        self.notes = (self.notes + (entry,))[-self.MAX_NOTES:]
+        self.notes = (self.notes + (entry,))[-self.MAX_NOTES :]
 
     def entries(self) -> list[LogEntry]:
         out = list(self.notes) + list(self._history.values())
@@ -871,22 +947,29 @@ class DecisionLog(ScrollView, can_focus=True):
             out = [e for e in out if e.rejection or e.level == "error"]
         return sorted(out, key=lambda e: e.ts, reverse=True)
 
-    def add_decision(self, ts: int, ticker: str, side: str, contracts: Decimal, limit_price, ev, accepted: bool,
-                     reason: str) -> None:
+    def add_decision(
+        self, ts: int, ticker: str, side: str, contracts: Decimal, limit_price, ev, accepted: bool, reason: str
+    ) -> None:
         """A decision, once (a restart loads the stored ones; views then carry the same again)."""
         key = (ts, ticker, side, contracts, reason)
         if key not in self._history:
             verdict = ("✓ " if accepted else "✗ ") + reason
-            self._history[key] = LogEntry(ts, ticker, f"{side.upper()} x{fmt_count(contracts)}",
-                                          f"@≤{limit_price:.2f} EV {ev:+.2f} {dollars(verdict)}",
-                                          "ok" if accepted else "error", rejection=not accepted)
+            self._history[key] = LogEntry(
+                ts,
+                ticker,
+                f"{side.upper()} x{fmt_count(contracts)}",
+                f"@≤{limit_price:.2f} EV {ev:+.2f} {dollars(verdict)}",
+                "ok" if accepted else "error",
+                rejection=not accepted,
+            )
 
     def watch_view(self, v: DeskView | None) -> None:
         if v is None:
             return
         for d in v.decisions:
-            self.add_decision(d.ts, d.ticker, d.side.value, d.contracts, d.limit_price, d.ev_per_contract, d.accepted,
-                              d.reason)
+            self.add_decision(
+                d.ts, d.ticker, d.side.value, d.contracts, d.limit_price, d.ev_per_contract, d.accepted, d.reason
+            )
         if len(self._history) > self.MAX_NOTES:
             for k in list(self._history)[: len(self._history) - self.MAX_NOTES]:
                 del self._history[k]
@@ -1000,8 +1083,9 @@ class DecisionLog(ScrollView, can_focus=True):
             t.add_row(_utc(row.ts, "%H:%M:%S"), who, row.what, Text(row.text, style=styles.get(row.level, "")))
         else:
             _feed, clock_ms, err = cast(tuple[str, int, str], row)
-            t.add_row(_utc(clock_ms, "%H:%M:%S"), Text("feed", style=f"bold {pal.down}"), "error",
-                      Text(err, style=pal.down))
+            t.add_row(
+                _utc(clock_ms, "%H:%M:%S"), Text("feed", style=f"bold {pal.down}"), "error", Text(err, style=pal.down)
+            )
         strips = Visual.to_strips(self, visualize(self, t), width, None, self.visual_style)
         self._rows[row] = strips
         return strips

@@ -6,7 +6,7 @@ markets fell in each bin, so a dot made of one market is not read as a trend.
 
 from __future__ import annotations
 
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +54,15 @@ def figures(d) -> dict[str, Figure]:
             for f in buys:
                 near = min(ts, key=lambda t: abs(t - f[1]))
                 marks.append((_dt(f[1]), eq_at[near] / 10_000))
-            ax.scatter([m[0] for m in marks], [m[1] for m in marks], s=12, marker="^", color="tab:green",
-                       label="trade", zorder=3)
+            ax.scatter(
+                [m[0] for m in marks],
+                [m[1] for m in marks],
+                s=12,
+                marker="^",
+                color="tab:green",
+                label="trade",
+                zorder=3,
+            )
         ax.legend(loc="best")
     else:
         _empty(ax, "no ticks in this period")
@@ -68,7 +75,9 @@ def figures(d) -> dict[str, Figure]:
     fig, ax = plt.subplots(figsize=(9, 3))
     dds = drawdown_series(d.equity)
     if dds:
-        ax.fill_between([_dt(t) for t, _ in dds], [-v / 10_000 for _, v in dds], 0, color="tab:red", alpha=0.4, step="post")
+        ax.fill_between(
+            [_dt(t) for t, _ in dds], [-v / 10_000 for _, v in dds], 0, color="tab:red", alpha=0.4, step="post"
+        )
     else:
         _empty(ax, "no ticks in this period")
     ax.set_title("Drawdown from the running peak")
@@ -100,8 +109,12 @@ def figures(d) -> dict[str, Figure]:
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
     cal = calibration_bins(d.brier_pairs)
     if cal:
-        ax.scatter([x for x, _y, _n in cal], [y for _x, y, _n in cal], s=[20 + 10 * n for _x, _y, n in cal],
-                   label="p̂ decile: share that settled YES")
+        ax.scatter(
+            [x for x, _y, _n in cal],
+            [y for _x, y, _n in cal],
+            s=[20 + 10 * n for _x, _y, n in cal],
+            label="p̂ decile: share that settled YES",
+        )
         for x, y, n in cal:
             ax.annotate(f"n={n}", (x, y), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
         ax.legend(loc="upper left")

@@ -10,19 +10,19 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from kakashi_tui.adapters import queries
 from kakashi_tui.adapters.queries import connect_readonly, read_latest_snapshot, read_ledger
+from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.ledger import Account, Closed, Kind, equity_cc
 from kakashi_tui.core.models import Side
 from kakashi_tui.core.money import fmt_cc, fmt_count, hundredths_to_count
 from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.stats import Drawdown, bootstrap_ci, brier, max_drawdown, mean, verdict
-from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.frontends.fmt import event_text, fmt_price, fmt_signed
 from kakashi_tui.frontends.fmt import fmt_utc as _utc
 
@@ -157,9 +157,14 @@ def cash_book(entries, since: int | None, until: int | None) -> CashBook:
         except ValueError:  # reported as a breach by gather
             continue
     return CashBook(
-        start_cash=before.cash_cc, deposits=upto.deposits_cc - before.deposits_cc,
-        realized_cc=upto.realized_cc - before.realized_cc, open_cost_start=_open_cost(before),
-        open_cost_end=_open_cost(upto), end_cash=upto.cash_cc, fees_cc=upto.fees_cc - before.fees_cc)
+        start_cash=before.cash_cc,
+        deposits=upto.deposits_cc - before.deposits_cc,
+        realized_cc=upto.realized_cc - before.realized_cc,
+        open_cost_start=_open_cost(before),
+        open_cost_end=_open_cost(upto),
+        end_cash=upto.cash_cc,
+        fees_cc=upto.fees_cc - before.fees_cc,
+    )
 
 
 def _in(ts: int, since: int | None, until: int | None) -> bool:
@@ -179,19 +184,26 @@ def check_period(since: int | None, until: int | None, first_ts: int | None) -> 
     if since is not None and until is not None and until < since:
         raise ConfigError(f"--until {_utc(until, '%Y-%m-%d')} is before --since {_utc(since, '%Y-%m-%d')}")
     if until is not None and first_ts is not None and until < first_ts:
-        raise ConfigError(f"--until {_utc(until, '%Y-%m-%d')} is before this database's first record "
-                          f"({_utc(first_ts)}): nothing to report")
+        raise ConfigError(
+            f"--until {_utc(until, '%Y-%m-%d')} is before this database's first record "
+            f"({_utc(first_ts)}): nothing to report"
+        )
 
 
 def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> ReportData:
     entries = list(read_ledger(con))
     check_period(since, until, entries[0].ts if entries else None)
     breaches: list[str] = []
-    checks = ["cash never negative", f"at most {HARD_MAX_OPEN_POSITIONS} open positions",
-              f"worst case within {HARD_MAX_LOSS_PER_TRADE_PCT}% of equity per trade",
-              "no fill beyond the worst case approved", "no buy while the kill switch was thrown",
-              "no buy after the daily stop", "each position settled at most once",
-              "cash reconciles with realised PnL to the cent"]
+    checks = [
+        "cash never negative",
+        f"at most {HARD_MAX_OPEN_POSITIONS} open positions",
+        f"worst case within {HARD_MAX_LOSS_PER_TRADE_PCT}% of equity per trade",
+        "no fill beyond the worst case approved",
+        "no buy while the kill switch was thrown",
+        "no buy after the daily stop",
+        "each position settled at most once",
+        "cash reconciles with realised PnL to the cent",
+    ]
     acct = Account()
     settled_keys: Counter = Counter()
     for e in entries:
@@ -223,19 +235,25 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
     cash = cash_book(entries, since, until)
     end_cash = cash.end_cash  # the ledger's, not the last tick's: a flatten after it moved cash
     if not cash.balanced:
-        breaches.append(f"cash does not reconcile: the ledger gives {fmt_cc(cash.end_cash)}, start + realised "
-                        f"- open cost gives {fmt_cc(cash.expected_end)}")
+        breaches.append(
+            f"cash does not reconcile: the ledger gives {fmt_cc(cash.end_cash)}, start + realised "
+            f"- open cost gives {fmt_cc(cash.expected_end)}"
+        )
 
-    fills = [(*f[:5], hundredths_to_count(f[5]), hundredths_to_count(f[6]), *f[7:]) for f in queries.fill_rows(con)
-             if _in(f[1], since, until)]
+    fills = [
+        (*f[:5], hundredths_to_count(f[5]), hundredths_to_count(f[6]), *f[7:])
+        for f in queries.fill_rows(con)
+        if _in(f[1], since, until)
+    ]
     for fid, _ts, t, _s, action, _n, _req, cost, fee, _ev, worst, eq in fills:
         if action != "buy" or worst is None:
             continue
         if cost + fee > worst:
             breaches.append(f"fill {fid} on {t} cost {fmt_cc(cost + fee)} > approved worst case {fmt_cc(worst)}")
         if eq and worst > per_trade_cap_cc(eq, HARD_MAX_LOSS_PER_TRADE_PCT):
-            breaches.append(f"fill {fid} on {t} risked {fmt_cc(worst)} > {HARD_MAX_LOSS_PER_TRADE_PCT}% of "
-                            f"{fmt_cc(eq)}")
+            breaches.append(
+                f"fill {fid} on {t} risked {fmt_cc(worst)} > {HARD_MAX_LOSS_PER_TRADE_PCT}% of {fmt_cc(eq)}"
+            )
     events = queries.control_events(con)
     buys = [(f[0], f[1], f[2]) for f in fills if f[4] == "buy"]
     kill_from: int | None = None
@@ -260,9 +278,17 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
     realized: dict[tuple[str, str], int] = {}
     for c in acct.closed:
         realized[(c.ticker, c.side.value)] = realized.get((c.ticker, c.side.value), 0) + c.pnl_cc
-    trades = [TradeLine(ticker=t, side=Side(s), predicted_ev_cc=(ev or 0) * 10_000 * float(n), contracts=n,
-                        realized_cc=realized.get((t, s)))
-              for _id, _ts, t, s, action, n, _req, _cost, _fee, ev, _w, _eq in fills if action == "buy"]
+    trades = [
+        TradeLine(
+            ticker=t,
+            side=Side(s),
+            predicted_ev_cc=(ev or 0) * 10_000 * float(n),
+            contracts=n,
+            realized_cc=realized.get((t, s)),
+        )
+        for _id, _ts, t, s, action, n, _req, _cost, _fee, ev, _w, _eq in fills
+        if action == "buy"
+    ]
 
     pairs = []
     for t, result, ts in queries.outcome_rows(con):
@@ -282,13 +308,28 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
     for reason, ts in queries.refused_decisions(con):
         if _in(ts, since, until):
             reasons[reason.split(" (")[0]] += 1
-    first_ts = (equity[0][0] if equity else (entries[0].ts if entries else None))
+    first_ts = equity[0][0] if equity else (entries[0].ts if entries else None)
     last_ts = equity[-1][0] if equity else first_ts
     return ReportData(
-        since_ms=since, until_ms=until, first_ts=first_ts, last_ts=last_ts, start_equity=start_equity,
-        end_equity=end_equity, end_cash=end_cash, equity=equity, fills=fills, closed=closed,
-        fees_cc=sum(f[8] for f in fills), trades=trades, brier_pairs=pairs, reasons=reasons,
-        events=[e for e in events if _in(e[0], since, until)], breaches=breaches, checks=checks, cash=cash)
+        since_ms=since,
+        until_ms=until,
+        first_ts=first_ts,
+        last_ts=last_ts,
+        start_equity=start_equity,
+        end_equity=end_equity,
+        end_cash=end_cash,
+        equity=equity,
+        fills=fills,
+        closed=closed,
+        fees_cc=sum(f[8] for f in fills),
+        trades=trades,
+        brier_pairs=pairs,
+        reasons=reasons,
+        events=[e for e in events if _in(e[0], since, until)],
+        breaches=breaches,
+        checks=checks,
+        cash=cash,
+    )
 
 
 def _money(x: float) -> str:
@@ -341,9 +382,13 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
     n_closed = sum(1 for t in d.trades if t.realized_cc is not None)
     out += ["", "## Predicted EV against realised PnL", ""]
     if n_closed:
-        out += ["| closed positions | predicted EV at entry | realised PnL | realised / predicted |", "|---|---|---|---|",
-                f"| {n_closed} | {fmt_cc(int(round(pred)))} | {fmt_cc(real)} | "
-                f"{(real / pred):.2f} |" if pred else f"| {n_closed} | $0.00 | {fmt_cc(real)} | — |"]
+        out += [
+            "| closed positions | predicted EV at entry | realised PnL | realised / predicted |",
+            "|---|---|---|---|",
+            f"| {n_closed} | {fmt_cc(int(round(pred)))} | {fmt_cc(real)} | {(real / pred):.2f} |"
+            if pred
+            else f"| {n_closed} | $0.00 | {fmt_cc(real)} | — |",
+        ]
     else:
         out.append("No position entered in this period has closed yet.")
     out += ["", "## Rejected decisions by reason", ""]
@@ -361,17 +406,35 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
     out += [f"- {_utc(ts)} {kind} {event_text(kind, detail)}".rstrip() for ts, kind, detail in d.events] or ["None."]
     out += ["", "## Verdict", "", verdict(pnls, ci), ""]
     if d.fills:
-        out += ["## Fills", "", "| time | ticker | side | action | filled/requested | avg price | cost | fee |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += [
+            "## Fills",
+            "",
+            "| time | ticker | side | action | filled/requested | avg price | cost | fee |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for _id, ts, t, s, action, n, req, cost, fee, *_r in d.fills[-200:]:
-            out.append(f"| {_utc(ts)} | {t} | {s.upper()} | {action} | {fmt_count(n)}/{fmt_count(req)} | "
-                       f"{fmt_price(Decimal(cost) / 10_000 / n)} | "
-                       f"{fmt_cc(cost)} | {fmt_cc(fee)} |")
+            out.append(
+                f"| {_utc(ts)} | {t} | {s.upper()} | {action} | {fmt_count(n)}/{fmt_count(req)} | "
+                f"{fmt_price(Decimal(cost) / 10_000 / n)} | "
+                f"{fmt_cc(cost)} | {fmt_cc(fee)} |"
+            )
         out.append("")
     if charts:
         out += ["## Charts", ""] + [f"![{c}]({c})" for c in charts] + [""]
-    out += ["## What went well", "", "_(operator)_", "", "## What went wrong", "", "_(operator)_", "",
-            "## What to change", "", "_(operator)_", ""]
+    out += [
+        "## What went well",
+        "",
+        "_(operator)_",
+        "",
+        "## What went wrong",
+        "",
+        "_(operator)_",
+        "",
+        "## What to change",
+        "",
+        "_(operator)_",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -394,8 +457,10 @@ def reconciliation(d: ReportData) -> list[str]:
             parts += f" (now {fmt_cc(c.open_cost_end)}, at the start {fmt_cc(c.open_cost_start)})"
     if c.balanced:
         return [f"Cash reconciles to the cent: {parts} = ending cash **{fmt_cc(c.end_cash)}** ✓"]
-    return [f"**Cash does not reconcile**: {parts} = {fmt_cc(c.expected_end)}, but the ledger's cash is "
-            f"{fmt_cc(c.end_cash)} (off by {fmt_signed(c.end_cash - c.expected_end)})."]
+    return [
+        f"**Cash does not reconcile**: {parts} = {fmt_cc(c.expected_end)}, but the ledger's cash is "
+        f"{fmt_cc(c.end_cash)} (off by {fmt_signed(c.end_cash - c.expected_end)})."
+    ]
 
 
 def brier_claim(d: ReportData) -> str:
@@ -410,18 +475,22 @@ def brier_claim(d: ReportData) -> str:
         return f"Your estimates scored better than the market price ({span}; below zero throughout)."
     if lo > 0:
         return f"Your estimates scored worse than the market price ({span}; above zero throughout)."
-    return (f"Your estimates cannot be told apart from the market price on {n} settled markets ({span}; "
-            "it includes zero).")
+    return (
+        f"Your estimates cannot be told apart from the market price on {n} settled markets ({span}; it includes zero)."
+    )
 
 
 def brier_section(d: ReportData) -> list[str]:
     bm, bk = d.brier_model, d.brier_market
     if bm is None:
         return ["No settled market with both an estimate and a quote in this period."]
-    return ["| markets | Brier (p̂) | Brier (market mid, baseline) |", "|---|---|---|",
-            f"| {len(d.brier_pairs)} | {bm:.4f} | {bk:.4f} |", "",
-            brier_claim(d) + " Lower is better; the bootstrap resamples markets "
-            f"(2,000 times, seed {BOOTSTRAP_SEED})."]
+    return [
+        "| markets | Brier (p̂) | Brier (market mid, baseline) |",
+        "|---|---|---|",
+        f"| {len(d.brier_pairs)} | {bm:.4f} | {bk:.4f} |",
+        "",
+        brier_claim(d) + f" Lower is better; the bootstrap resamples markets (2,000 times, seed {BOOTSTRAP_SEED}).",
+    ]
 
 
 def key_figures(d: ReportData) -> list[tuple[str, str]]:
@@ -443,8 +512,14 @@ class Exported:
     figures: list[tuple[str, str]]
 
 
-def export_postmortem(db: str | Path, reports_dir: str | Path, generated_ms: int, since_ms: int | None = None,
-                      until_ms: int | None = None, charts: bool = True) -> Exported:
+def export_postmortem(
+    db: str | Path,
+    reports_dir: str | Path,
+    generated_ms: int,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    charts: bool = True,
+) -> Exported:
     """Write ``<reports_dir>/<UTC timestamp>/postmortem.md`` and the PNG charts beside it."""
     data = gather(db, since_ms, until_ms)
     stamp = datetime.fromtimestamp(generated_ms / 1000, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -487,17 +562,22 @@ def daily_summary(d: ReportData, day_ms: int) -> str:
     """One paragraph for the day just ended."""
     n = len(d.closed)
     bm, bk = d.brier_model, d.brier_market
-    brier_part = (f" Brier p̂ {bm:.3f} against the market's {bk:.3f} on {len(d.brier_pairs)} settled market(s)."
-                  if bm is not None else "")
+    brier_part = (
+        f" Brier p̂ {bm:.3f} against the market's {bk:.3f} on {len(d.brier_pairs)} settled market(s)."
+        if bm is not None
+        else ""
+    )
     cash = d.cash
     recon = "reconciles to the cent" if (cash is None or cash.balanced) else "DOES NOT reconcile"
     stops = [k for _t, k, _d in d.events if k in ("kill_switch", "daily_stop")]
-    return (f"{_utc(day_ms, '%Y-%m-%d')} (UTC): equity {fmt_cc(d.start_equity)} → {fmt_cc(d.end_equity)} "
-            f"({fmt_signed(d.end_equity - d.start_equity)}); realised PnL {fmt_signed(d.realized_cc)} after "
-            f"{fmt_cc(cash.fees_cc if cash else d.fees_cc)} in fees on {len(d.fills)} fill(s) and {n} closed "
-            f"trade(s) ({d.wins} won); max drawdown {fmt_cc(d.drawdown.depth)}; cash {recon}."
-            f"{brier_part} {sum(d.reasons.values())} decision(s) refused by the risk gate"
-            f"{'; ' + ', '.join(stops) if stops else ''}; {len(d.breaches)} guardrail breach(es).")
+    return (
+        f"{_utc(day_ms, '%Y-%m-%d')} (UTC): equity {fmt_cc(d.start_equity)} → {fmt_cc(d.end_equity)} "
+        f"({fmt_signed(d.end_equity - d.start_equity)}); realised PnL {fmt_signed(d.realized_cc)} after "
+        f"{fmt_cc(cash.fees_cc if cash else d.fees_cc)} in fees on {len(d.fills)} fill(s) and {n} closed "
+        f"trade(s) ({d.wins} won); max drawdown {fmt_cc(d.drawdown.depth)}; cash {recon}."
+        f"{brier_part} {sum(d.reasons.values())} decision(s) refused by the risk gate"
+        f"{'; ' + ', '.join(stops) if stops else ''}; {len(d.breaches)} guardrail breach(es)."
+    )
 
 
 @dataclass
@@ -512,8 +592,9 @@ class PostmortemSchedule:
     summary at each UTC day roll. A period's folder or file name is the period, so a period is
     never written twice, across restarts too: what exists is skipped."""
 
-    def __init__(self, db: str | Path, reports_dir: str | Path, schedule: str = "weekly",
-                 daily_summary: bool = True) -> None:
+    def __init__(
+        self, db: str | Path, reports_dir: str | Path, schedule: str = "weekly", daily_summary: bool = True
+    ) -> None:
         self.db = Path(db)
         self.dir = Path(reports_dir)
         self.schedule = schedule
@@ -536,8 +617,9 @@ class PostmortemSchedule:
             if first_ms is None or first_ms > until:
                 continue  # nothing happened in that period: nothing to write
             day = _utc(since, "%Y-%m-%d")
-            path = (self.dir / f"{kind}-{day}" / "postmortem.md" if kind != "summary"
-                    else self.dir / "daily" / f"{day}.md")
+            path = (
+                self.dir / f"{kind}-{day}" / "postmortem.md" if kind != "summary" else self.dir / "daily" / f"{day}.md"
+            )
             self._checked.add((kind, since))
             if not path.exists():
                 out.append((kind, since, until, path))
