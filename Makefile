@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11, package index only):
 #   make run   -> creates .venv, installs Kakashi, starts it on the simulated exchange
-#   make test  -> creates .venv, installs Kakashi + test tools, type-checks (mypy), checks the
-#                 layers (lint-imports), runs the whole suite on every core (pytest-xdist)
+#   make test  -> creates .venv, installs Kakashi + test tools, lints and format-checks (ruff),
+#                 type-checks (mypy, tests included), checks the layers (lint-imports), and runs
+#                 the whole suite on every core (pytest-xdist)
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -21,6 +22,8 @@ run: $(STAMP)
 	$(BIN)/kakashi $(ARGS)
 
 test: $(STAMP)
+	$(BIN)/ruff check kakashi_tui tests benchmarks
+	$(BIN)/ruff format --check kakashi_tui tests benchmarks
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -n auto $(ARGS)
