@@ -410,7 +410,7 @@ class CatalogWriter:
         kind: str,
         source: str,
     ) -> None:
-        """One applied order-book change (``kalshi_ws.BookEvent``): a snapshot level, a delta or a reset."""
+        """One applied order-book change (``kalshi.ws.BookEvent``): a snapshot level, a delta or a reset."""
         c = self._book_deltas.columns
         for k, v in (
             ("ts", ts),
@@ -581,14 +581,14 @@ class Recorder:
                 est.estimates(tickers, now)
 
     def trades(self, trades: Iterable[Any]) -> None:
-        """Trade prints (``kalshi_ws.Trade``) as they came off the feed."""
+        """Trade prints (``kalshi.ws.Trade``) as they came off the feed."""
         for t in trades:
             self.writer.add_trade(
                 t.ts, t.ticker, t.yes_price_e4, t.count_e2, t.taker_side or None, t.trade_id or None, "kalshi-ws"
             )
 
     def book_events(self, events: Iterable[Any]) -> None:
-        """Order-book changes (``kalshi_ws.BookEvent``) in the order the feed applied them."""
+        """Order-book changes (``kalshi.ws.BookEvent``) in the order the feed applied them."""
         add = self.writer.add_book_event
         for e in events:
             add(e.ts, e.ticker, e.side, e.price_e4, e.delta_e2, e.seq, e.sid, e.kind, "kalshi-ws")

@@ -18,9 +18,10 @@ from typing import Generic, TypeVar
 
 from kakashi_tui.adapters.beliefs import BeliefsFile, unmatched_summary
 from kakashi_tui.adapters.catalog import Recorder
-from kakashi_tui.adapters.kalshi import PRODUCTION_BASE, KalshiClient, KalshiSource
-from kakashi_tui.adapters.kalshi_auth import signer_from
-from kakashi_tui.adapters.kalshi_ws import LiveBookSource
+from kakashi_tui.adapters.kalshi.auth import signer_from
+from kakashi_tui.adapters.kalshi.client import PRODUCTION_BASE, KalshiClient
+from kakashi_tui.adapters.kalshi.source import KalshiSource
+from kakashi_tui.adapters.kalshi.ws import LiveBookSource
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
 from kakashi_tui.adapters.source import Source
 from kakashi_tui.adapters.store import Control, Store, now_wall_ms
@@ -185,8 +186,8 @@ def live_books(
     source: KalshiSource, opts: Options, cfg: KakashiConfig, beliefs: BeliefsFile | None
 ) -> LiveBookSource | None:
     """With a key: the WebSocket books of the markets held, believed or named (``--ticker``) over
-    the polled rows (``adapters/kalshi_ws.py``); the polled rows alone when it is not there."""
-    from kakashi_tui.adapters.kalshi_ws import WS_PATH, BookFeed, LiveBookSource, ws_url_for
+    the polled rows (``adapters/kalshi/ws.py``); the polled rows alone when it is not there."""
+    from kakashi_tui.adapters.kalshi.ws import WS_PATH, BookFeed, LiveBookSource, ws_url_for
 
     signer = source.client.signer
     if signer is None:

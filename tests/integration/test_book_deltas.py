@@ -7,7 +7,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from kakashi_tui.adapters.catalog import BOOK_DELTAS, read_table, rebuild_books, utc_date
-from kakashi_tui.adapters.kalshi_ws import BookFeed
+from kakashi_tui.adapters.kalshi.ws import BookFeed
 from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
 from tests.integration.loopback_ws import signed_loopback, wait_for
 

@@ -17,20 +17,21 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kakashi_tui.adapters import kalshi, kalshi_auth
-from kakashi_tui.adapters.kalshi import (
-    NO_KEY_NOTICE,
+from kakashi_tui.adapters.kalshi import auth as kalshi_auth
+from kakashi_tui.adapters.kalshi import client as kalshi_client
+from kakashi_tui.adapters.kalshi import source as kalshi_source
+from kakashi_tui.adapters.kalshi import wire as kalshi_wire
+from kakashi_tui.adapters.kalshi.auth import Signer, load_private_key, signer_from
+from kakashi_tui.adapters.kalshi.client import (
     KalshiAuthError,
     KalshiClient,
     KalshiHTTPError,
-    KalshiSource,
     KalshiStopped,
     TokenBucket,
-    convert,
     path_segment,
-    snapshot_row,
 )
-from kakashi_tui.adapters.kalshi_auth import Signer, load_private_key, signer_from
+from kakashi_tui.adapters.kalshi.source import NO_KEY_NOTICE, KalshiSource
+from kakashi_tui.adapters.kalshi.wire import convert, snapshot_row
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.testing.fake_kalshi import LIFECYCLE, make_test_key
 
@@ -266,7 +267,7 @@ def test_client_only_sends_get():
     c.get_historical_market("X")
     assert set(methods) == {"GET"}
     # and there is no other verb anywhere in the adapter's source
-    src = inspect.getsource(kalshi)
+    src = "".join(inspect.getsource(m) for m in (kalshi_client, kalshi_wire, kalshi_source))
     for verb in (".post(", ".put(", ".delete(", ".patch(", ".request(", ".send("):
         assert verb not in src
 
@@ -662,7 +663,7 @@ def test_market_keys_follow_the_contract():
         status="finalized",
         fee_waiver_expiration_time="2026-02-01T00:00:00Z",
     )
-    row = convert(m, 1000, None, "KXA", kalshi.Fees("quadratic", "0.5"))
+    row = convert(m, 1000, None, "KXA", kalshi_wire.Fees("quadratic", "0.5"))
     assert row.reason is None and row.snapshot is None
     assert row.market == {
         "ticker": "KXA-26JAN05-T1",
@@ -1097,9 +1098,9 @@ def test_a_random_page_never_raises_and_every_market_gets_one_verdict(page):
     c, _ = client(lambda req: httpx.Response(200, content=body) if req.url.path.endswith("/markets") else meta(req))
     b = KalshiSource(c).fetch()
     assert all("unexpected" not in e for e in b.errors), b.errors
-    page = kalshi.parse_body(body, "page")["markets"]  # what the wire said
-    valid = {m["ticker"] for m in page if isinstance(m, dict) and kalshi._ticker_ok(m.get("ticker"))}
-    invalid = sum(1 for m in page if not (isinstance(m, dict) and kalshi._ticker_ok(m.get("ticker"))))
+    page = kalshi_client.parse_body(body, "page")["markets"]  # what the wire said
+    valid = {m["ticker"] for m in page if isinstance(m, dict) and kalshi_source._ticker_ok(m.get("ticker"))}
+    invalid = sum(1 for m in page if not (isinstance(m, dict) and kalshi_source._ticker_ok(m.get("ticker"))))
     assert len(b.rows) == len(valid) + invalid
     for r in b.rows:  # a verdict each: rejected with a reason, or a contract row
         assert r.reason is not None or (r.market["ticker"] in valid and "subtitle" in r.market)

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from kakashi_tui.adapters.kalshi_ws import Book, BookFeed, LiveBookSource, Malformed
+from kakashi_tui.adapters.kalshi.ws import Book, BookFeed, LiveBookSource, Malformed
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
@@ -238,7 +238,7 @@ def test_stop_ends_the_feed_promptly_even_while_backing_off():
 
 
 def test_with_a_key_the_kalshi_source_takes_its_books_from_the_websocket(tmp_path, monkeypatch):
-    from kakashi_tui.adapters.kalshi_ws import ws_url_for
+    from kakashi_tui.adapters.kalshi.ws import ws_url_for
     from kakashi_tui.trading.runtime import Options, build_engine
     from tests.integration.loopback_ws import signed_loopback
 

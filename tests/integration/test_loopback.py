@@ -11,8 +11,9 @@ from decimal import Decimal
 
 import pytest
 
-from kakashi_tui.adapters.kalshi import KalshiClient, KalshiHTTPError, KalshiSource
-from kakashi_tui.adapters.kalshi_auth import signer_from
+from kakashi_tui.adapters.kalshi.auth import signer_from
+from kakashi_tui.adapters.kalshi.client import KalshiClient, KalshiHTTPError
+from kakashi_tui.adapters.kalshi.source import KalshiSource
 from kakashi_tui.adapters.store import MarketRow, RejectedRow, SnapshotRow, Store
 from kakashi_tui.testing.fake_kalshi import LIFECYCLE, FakeKalshi, FakeKalshiServer, make_test_key
 from kakashi_tui.trading.engine import Engine, EngineConfig

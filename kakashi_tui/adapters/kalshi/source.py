@@ -1,0 +1,416 @@
+"""The Kalshi market-data source: listings, books, series and fees, polled through the client and
+converted by ``wire``; a key Kalshi refuses is kept apart from feed errors and tried again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kakashi_tui.adapters.kalshi.client import (
+    TICKERS_PER_LISTING,
+    KalshiAuthError,
+    KalshiClient,
+    KalshiHTTPError,
+    KalshiStopped,
+    Listing,
+)
+from kakashi_tui.adapters.kalshi.wire import Fees, RowError, _dec, _safe, check_ticker, convert
+from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.core.errors import ConfigError
+
+LIVE = frozenset(("initialized", "inactive", "active"))  # kept in memory between listings
+KEY_RETRY_FIRST_S = 5.0  # a refused key is tried again after this long, doubling each refusal ...
+KEY_RETRY_CAP_S = 300.0  # ... up to this: a skewed clock or a re-enabled key can recover while running
+
+
+@dataclass
+class KeyRefusal:
+    """Kalshi refused the API key (HTTP 401/403): why, and when to try it again. The source
+    asks again after ``KEY_RETRY_FIRST_S``, doubling to ``KEY_RETRY_CAP_S`` (no retry storm),
+    and forgets the refusal the first time a signed request succeeds."""
+
+    reason: str = ""
+    retry_at_ms: int = 0
+    backoff_s: float = 0.0
+    listing: bool = False  # the listing itself was refused: nothing can be fetched until it is not
+
+    def refuse(self, reason: str, now_ms: int, listing: bool = False) -> None:
+        self.backoff_s = KEY_RETRY_FIRST_S if not self.reason else min(KEY_RETRY_CAP_S, self.backoff_s * 2)
+        self.reason, self.listing = reason, listing
+        self.retry_at_ms = now_ms + int(self.backoff_s * 1000)
+
+    def due(self, now_ms: int) -> bool:
+        return not self.reason or now_ms >= self.retry_at_ms
+
+    def accepted(self, batch: FetchBatch) -> None:
+        if self.reason:
+            batch.notes.append("Kalshi accepted the API key again")
+            self.reason, self.listing, self.backoff_s = "", False, 0.0
+
+
+NO_KEY_NOTICE = (
+    "Kalshi: no API key set, so no order books and no paper fills (set KAKASHI_KALSHI_KEY_ID "
+    "and KAKASHI_KALSHI_KEY_FILE, or [kalshi] api_key_id / private_key_file)"
+)
+
+
+# -- the source ---------------------------------------------------------------------------
+@dataclass
+class _Seen:
+    market: Any  # the market object as Kalshi sent it
+    ts: int  # when its page arrived
+    row: RawRow | None = None  # its row without a book, made once for ``made_with`` (series, fees)
+    made_with: tuple[str, Fees] | None = None
+
+
+class KalshiSource:
+    """Polls Kalshi's market data and hands the engine raw rows.
+
+    Listing: the first fetch lists every open, non-combo market (``mve_filter=exclude``), or only
+    the operator's ``tickers`` / ``series`` / ``events`` (their union). After a full listing,
+    each fetch asks only for what changed (``min_updated_ts``; Kalshi counts metadata changes
+    there, not trading) plus the markets ``watch_for`` (held) and ``depth_for`` (believed) name,
+    re-listed by ticker so their quotes are fresh; a full listing again every
+    ``relist_every_s``. Markets not re-fetched reach the engine from memory with the time their
+    page arrived, so the stale-quote guard sees their true age.
+
+    Books: with a key (``client.signed``), the books of the watched and believed markets, 100 a
+    request. Without one, a one-time notice in ``notices`` says why there are no fills.
+
+    Series and fees: each market's series comes from its event (GET /events/{event}), its fees
+    from the series (GET /series/{series}); both cached, at most ``lookups_per_fetch`` new
+    look-ups a fetch (watched markets first).
+
+    A cap (``max_pages`` a listing, ``max_markets`` held in memory) never truncates silently:
+    the fetch reports it in ``FetchBatch.errors`` as a warning.
+    """
+
+    name = "kalshi"
+
+    def __init__(
+        self,
+        client: KalshiClient,
+        tickers: list[str] | None = None,
+        depth_for: Callable[[], set[str]] | None = None,
+        clock: Callable[[], int] | None = None,
+        series: list[str] | None = None,
+        events: list[str] | None = None,
+        watch_for: Callable[[], set[str]] | None = None,
+        relist_every_s: float = 600.0,
+        max_pages: int = 100,
+        max_markets: int = 50_000,
+        lookups_per_fetch: int = 50,
+        fee_ttl_s: float = 3600.0,
+        page_limit: int = 1000,
+    ) -> None:
+        self.client = client
+        for what, names in (("--ticker", tickers), ("--series", series), ("--event", events)):
+            for t in names or ():
+                if not _ticker_ok(t):
+                    raise ConfigError(f"{what} {_safe(t, 60)}: not a name Kalshi could list")
+        self.tickers = list(dict.fromkeys(tickers or [])) or None
+        self.series = list(dict.fromkeys(series or [])) or None
+        self.events = list(dict.fromkeys(events or [])) or None
+        self.depth_for = depth_for or (lambda: set())
+        self.watch_for: Callable[[], set[str]] = watch_for or (lambda: set())
+        self._clock = clock or (lambda: int(time.time() * 1000))
+        client._clock_ms = self._clock
+        self.relist_every_s = relist_every_s
+        self.max_pages = max_pages
+        self.max_markets = max_markets
+        self.lookups_per_fetch = lookups_per_fetch
+        self.fee_ttl_s = fee_ttl_s
+        self.page_limit = page_limit
+        self.notices: list[str] = [] if client.signed else [NO_KEY_NOTICE]
+        self.cache: dict[str, _Seen] = {}
+        self.event_series: dict[str, str] = {}
+        self.series_fees: dict[str, tuple[Fees, float]] = {}
+        self._listed_at: float | None = None  # monotonic time of the last full listing
+        self._since_s: int | None = None  # wall seconds the next min_updated_ts asks from
+        self.key = KeyRefusal()
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.tickers or self.series or self.events)
+
+    def now_ms(self) -> int:
+        return self._clock()
+
+    def stop(self) -> None:
+        self.client.stop()
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- one fetch ------------------------------------------------------------------------
+    def fetch(self) -> FetchBatch:
+        t0 = time.perf_counter()
+        batch = FetchBatch()
+        try:
+            if self.key.listing and not self.key.due(self._clock()):
+                wait = (self.key.retry_at_ms - self._clock()) // 1000
+                batch.errors.append(f"{self.key.reason} (tried again in {wait}s)")
+            else:
+                self._fetch(batch)
+                if self.key.listing:
+                    self.key.accepted(batch)
+        except KalshiAuthError as e:
+            self.key.refuse(str(e), self._clock(), listing=True)
+            batch.errors.append(str(e))
+        except KalshiHTTPError as e:
+            batch.errors.append(str(e))
+        except Exception as e:  # noqa: BLE001 - a feed never stops the loop; one line, no trace
+            batch.errors.append(f"Kalshi feed: unexpected {e.__class__.__name__}")
+        batch.latency_ms = (time.perf_counter() - t0) * 1000
+        batch.key_refused = self.key.reason
+        return batch
+
+    def _fetch(self, batch: FetchBatch) -> None:
+        if self.client.stopped:
+            raise KalshiStopped()
+        held = {t for t in self.watch_for() if isinstance(t, str)}
+        watched = held | {t for t in self.depth_for() if isinstance(t, str)}
+        fresh: dict[str, _Seen] = {}  # fetched this time: ticker -> market
+        bad: list[RawRow] = []
+        wall_s = int(time.time())
+        if self.narrowed:  # a few requests: everything is listed again each time
+            listings = list(self._narrow_listings(batch))
+            self.cache.clear()
+            self._collect(listings, fresh, bad, keep_all=True)
+        else:
+            full = self._listed_at is None or time.monotonic() - self._listed_at >= self.relist_every_s
+            if full:
+                listing = self.client.list_markets(
+                    {"status": "open", "mve_filter": "exclude"}, limit=self.page_limit, max_pages=self.max_pages
+                )
+                self._warn_truncated(batch, listing, "GET /markets (full listing)")
+                self.cache.clear()
+                self.event_series = {e: s for e, s in self.event_series.items() if s}  # retry failed look-ups
+                self._collect([listing], fresh, bad, keep_all=True)
+                self._listed_at = time.monotonic()
+                self._prefill(batch)
+            else:
+                listing = self.client.list_markets(
+                    {"min_updated_ts": self._since_s, "mve_filter": "exclude"},
+                    limit=self.page_limit,
+                    max_pages=self.max_pages,
+                )
+                self._warn_truncated(batch, listing, "GET /markets (changes)")
+                self._collect([listing], fresh, bad, keep_all=False)
+            self._since_s = wall_s - 5  # overlap a little: clocks differ
+        # Held and believed markets are re-listed by ticker, so their quotes are this fetch's.
+        want = sorted(t for t in watched if t not in fresh and _ticker_ok(t))
+        if want:
+            try:
+                self._collect(list(self._by_tickers(want)), fresh, bad, keep_all=True)
+            except KalshiStopped:
+                raise
+            except KalshiHTTPError as e:
+                batch.errors.append(str(e))
+            else:
+                self._historical([t for t in want if t in held and t not in fresh], fresh, batch)
+        self.cache.update(fresh)
+        if len(self.cache) > self.max_markets:
+            drop = [t for t in self.cache if t not in watched][: len(self.cache) - self.max_markets]
+            for t in drop:
+                del self.cache[t]
+            batch.notes.append(
+                f"Kalshi markets capped at {self.max_markets} in memory; "
+                f"{len(drop)} left out (narrow with --series/--event/--ticker)"
+            )
+        self._lookups(batch, watched)
+        books = self._books(batch, watched)
+        for t, seen in list(self.cache.items()):
+            ob, ts = books.get(t, (None, seen.ts))
+            ev = seen.market.get("event_ticker") if isinstance(seen.market, dict) else None
+            series = self.event_series.get(ev, "") if isinstance(ev, str) else ""
+            fees = self.series_fees.get(series, (Fees(), 0.0))[0] if series else Fees()
+            if ob is not None:
+                row = convert(seen.market, ts, ob, series, fees)
+            elif seen.row is not None and seen.made_with == (series, fees):
+                row = seen.row  # unchanged since it was made: the same row (tens of thousands a tick)
+            else:
+                row = seen.row = convert(seen.market, ts, None, series, fees)
+                seen.made_with = (series, fees)
+            batch.rows.append(row)
+            if row.reason is not None:
+                del self.cache[t]
+            elif seen.market.get("status") not in LIVE and t not in watched:
+                del self.cache[t]  # closed or settled and not followed: said once, then forgotten
+        batch.rows.extend(bad)
+
+    def _warn_truncated(self, batch: FetchBatch, listing: Listing, what: str) -> None:
+        if listing.truncated:
+            n = sum(len(p) for p, _ in listing.pages)
+            batch.notes.append(
+                f"{what} stopped at {self.max_pages} pages ({n} items); "
+                f"more were listed (narrow with --series/--event/--ticker)"
+            )
+
+    def _collect(self, listings: Iterable[Listing], fresh: dict[str, _Seen], bad: list[RawRow], keep_all: bool) -> None:
+        watched = None
+        for listing in listings:
+            for page, ts in listing.pages:
+                for m in page:
+                    t = m.get("ticker") if isinstance(m, dict) else None
+                    if not isinstance(t, str) or not _ticker_ok(t):
+                        bad.append(convert(m, ts))
+                        continue
+                    if not keep_all and t not in self.cache:
+                        # a change to a market we do not follow: follow it only if it trades
+                        if watched is None:
+                            watched = self.watch_for() | self.depth_for()
+                        if m.get("status") != "active" and t not in watched:
+                            continue
+                    fresh[t] = _Seen(m, ts)
+
+    def _narrow_listings(self, batch: FetchBatch) -> Iterator[Listing]:
+        for s in self.series or ():
+            listing = self.client.list_markets(
+                {"series_ticker": s, "status": "open", "mve_filter": "exclude"},
+                limit=self.page_limit,
+                max_pages=self.max_pages,
+            )
+            self._warn_truncated(batch, listing, f"GET /markets for series {_safe(s, 40)}")
+            yield listing
+        for e in self.events or ():
+            listing = self.client.list_markets(
+                {"event_ticker": e, "mve_filter": "exclude"}, limit=self.page_limit, max_pages=self.max_pages
+            )
+            self._warn_truncated(batch, listing, f"GET /markets for event {_safe(e, 40)}")
+            yield listing
+        if self.tickers:
+            yield from self._by_tickers(self.tickers)
+
+    def _by_tickers(self, tickers: list[str]) -> Iterator[Listing]:
+        for i in range(0, len(tickers), TICKERS_PER_LISTING):
+            chunk = tickers[i : i + TICKERS_PER_LISTING]
+            yield self.client.list_markets(
+                {"tickers": ",".join(chunk)}, limit=self.page_limit, max_pages=self.max_pages
+            )
+
+    def _historical(self, missing: list[str], fresh: dict[str, _Seen], batch: FetchBatch) -> None:
+        """A held market the live listing no longer has settled before Kalshi's historical cutoff:
+        it is still settled, from ``GET /historical/markets/{ticker}``."""
+        for t in missing:
+            try:
+                m = self.client.get_historical_market(t)
+            except KalshiStopped:
+                raise
+            except KalshiHTTPError as e:
+                batch.errors.append(f"held market {_safe(t, 60)} not listed, and historical: {e}")
+                continue
+            fresh[t] = _Seen(m, self._clock())
+
+    def _prefill(self, batch: FetchBatch) -> None:
+        """After a full listing: every open event's series (GET /events, 200 a page) and every
+        series' fees (GET /series, one answer), so the per-market look-ups are only for misses."""
+        try:
+            events = self.client.list_events({"status": "open"}, max_pages=self.max_pages)
+            self._warn_truncated(batch, events, "GET /events")
+            for e in events.items():
+                if isinstance(e, dict) and _ticker_ok(e.get("event_ticker")) and _ticker_ok(e.get("series_ticker")):
+                    self.event_series[e["event_ticker"]] = e["series_ticker"]
+            now = time.monotonic()
+            for s in self.client.list_series():
+                if isinstance(s, dict) and _ticker_ok(s.get("ticker")):
+                    self.series_fees[s["ticker"]] = (_fees_of(s), now)
+        except KalshiStopped:
+            raise
+        except KalshiHTTPError as e:
+            batch.notes.append(f"series and fees looked up one by one instead: {e}")
+
+    def _lookups(self, batch: FetchBatch, watched: set[str]) -> None:
+        """Series from events and fees from series, cached; watched markets first, at most
+        ``lookups_per_fetch`` requests."""
+        budget = self.lookups_per_fetch
+        order = sorted(self.cache, key=lambda t: (t not in watched, t))
+        pending = 0
+        now = time.monotonic()
+        for t in order:
+            m = self.cache[t].market
+            ev = m.get("event_ticker") if isinstance(m, dict) else None
+            if not isinstance(ev, str) or not _ticker_ok(ev):
+                continue
+            if ev not in self.event_series:
+                if budget <= 0:
+                    pending += 1
+                    continue
+                budget -= 1
+                try:
+                    event = self.client.get_event(ev)
+                except KalshiStopped:
+                    raise
+                except KalshiHTTPError as e:
+                    batch.notes.append(f"event {_safe(ev, 60)}: {e}")
+                    self.event_series[ev] = ""  # tried; asked again after the next full listing
+                    continue
+                s = event.get("series_ticker")
+                self.event_series[ev] = s if isinstance(s, str) and _ticker_ok(s) else ""
+            s = self.event_series[ev]
+            if not s:
+                continue
+            cached = self.series_fees.get(s)
+            if cached is not None and now - cached[1] < self.fee_ttl_s:
+                continue
+            if budget <= 0:
+                pending += 1
+                continue
+            budget -= 1
+            try:
+                data = self.client.get_series(s)
+            except KalshiStopped:
+                raise
+            except KalshiHTTPError as e:
+                batch.notes.append(f"series {_safe(s, 60)}: {e}")
+                self.series_fees[s] = (cached[0] if cached else Fees(), now)
+                continue
+            self.series_fees[s] = (_fees_of(data), now)
+        if pending:
+            batch.notes.append(
+                f"series or fees of {pending} markets not looked up yet "
+                f"(at most {self.lookups_per_fetch} look-ups a fetch; the rest follow)"
+            )
+
+    def _books(self, batch: FetchBatch, watched: set[str]) -> dict[str, tuple[dict[str, Any], int]]:
+        want = [
+            t
+            for t in sorted(watched)
+            if t in self.cache
+            and isinstance(self.cache[t].market, dict)
+            and self.cache[t].market.get("status") == "active"
+        ]
+        if not want or not self.client.signed or not self.key.due(self._clock()):
+            return {}
+        try:
+            books = self.client.get_orderbooks(want)
+        except KalshiAuthError as e:
+            self.key.refuse(str(e), self._clock())  # a key problem, not a feed glitch: tried again later
+            return {}
+        except KalshiStopped:
+            raise
+        except KalshiHTTPError as e:
+            batch.errors.append(str(e))
+            return {}
+        self.key.accepted(batch)
+        return books
+
+
+def _ticker_ok(t: Any) -> bool:
+    try:
+        check_ticker(t)
+    except RowError:
+        return False
+    return True
+
+
+def _fees_of(series: dict[str, Any]) -> Fees:
+    ft = series.get("fee_type")
+    fm = _dec(series.get("fee_multiplier"))
+    return Fees(
+        fee_type=ft if isinstance(ft, str) and ft.isascii() and ft.isprintable() and len(ft) <= 40 else None,
+        fee_multiplier=str(fm) if fm is not None and 0 <= fm <= 100 else None,
+    )
