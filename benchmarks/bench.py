@@ -341,7 +341,7 @@ def bench_desk(markets: int) -> float:
     from dataclasses import replace
 
     from kakashi_tui.frontends.desk.app import KakashiApp
-    from kakashi_tui.frontends.desk.widgets import MarketsTable
+    from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
     from kakashi_tui.trading.view import DeskView, MarketLine
 
     r = random.Random(3)

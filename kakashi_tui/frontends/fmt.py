@@ -74,3 +74,21 @@ def event_text(kind: str, detail: str) -> str:
     if kind == "deposit" and detail.removesuffix(" cc").strip().lstrip("-").isdigit():
         return fmt_cc(int(detail.removesuffix(" cc")))
     return dollars(_CC_FIELDS.sub(lambda m: f"{m.group(1)} {fmt_cc(int(m.group(3)))}", detail))
+
+
+def fmt_clock(ms: int, source: str, zone: str = "utc", fmt: str = "%H:%M:%S") -> str:
+    """The engine clock, labelled: ``sim`` time on the simulator (it runs ahead of the wall),
+    ``replay`` time in a replay, ``wall`` time otherwise; in UTC or the operator's zone."""
+    kind = "sim" if source.startswith("sim") else ("replay" if source.startswith("replay") else "wall")
+    return f"{kind} {fmt_time(ms, zone, fmt)}"
+
+
+def fmt_time(ms: int | None, zone: str = "utc", fmt: str = "%H:%M:%S") -> str:
+    """Epoch ms as text in UTC or local time, the zone named (``UTC`` or e.g. ``CET``)."""
+    if ms is None:
+        return "—"
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    if zone == "local":
+        dt = dt.astimezone()
+        return f"{dt.strftime(fmt)} {dt.tzname() or 'local'}"
+    return f"{dt.strftime(fmt)} UTC"

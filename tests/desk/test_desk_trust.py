@@ -19,17 +19,16 @@ from kakashi_tui.frontends.desk.screens import (
     RejectedScreen,
     parse_p_hat,
 )
-from kakashi_tui.frontends.desk.widgets import (
+from kakashi_tui.frontends.desk.widgets.decision_log import DecisionLog, LogEntry
+from kakashi_tui.frontends.desk.widgets.markets_table import (
     MARKET_COLUMNS,
     TICKER_MAX,
-    DecisionLog,
-    LogEntry,
     MarketsTable,
-    StatusBar,
     ev_cell,
-    fmt_clock,
     layout_columns,
 )
+from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
+from kakashi_tui.frontends.fmt import fmt_clock
 from kakashi_tui.frontends.logfile import OperatorLog
 from kakashi_tui.trading.engine import utc_day
 from kakashi_tui.trading.service import send_request

@@ -17,15 +17,13 @@ from kakashi_tui.adapters.store import Store
 from kakashi_tui.frontends.cli.main import _feed_changes, _liveness_lines
 from kakashi_tui.frontends.desk import app as app_module
 from kakashi_tui.frontends.desk.app import KakashiApp
-from kakashi_tui.frontends.desk.widgets import (
-    BankrollPanel,
-    DecisionLog,
-    EquityChart,
-    MarketDetail,
-    PositionsPanel,
-    RiskPanel,
-    StatusBar,
-)
+from kakashi_tui.frontends.desk.widgets.bankroll import BankrollPanel
+from kakashi_tui.frontends.desk.widgets.decision_log import DecisionLog
+from kakashi_tui.frontends.desk.widgets.equity_chart import EquityChart
+from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
+from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
+from kakashi_tui.frontends.desk.widgets.risk_panel import RiskPanel
+from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
 from kakashi_tui.trading import liveness as lv
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.engine import Engine

@@ -9,15 +9,13 @@ from decimal import Decimal
 from kakashi_tui.adapters.store import FillRow
 from kakashi_tui.core import risk
 from kakashi_tui.frontends.desk.screens import ConfirmScreen, EstimateScreen, HelpScreen, ReportScreen
-from kakashi_tui.frontends.desk.widgets import (
-    BankrollPanel,
-    DecisionLog,
-    MarketDetail,
-    MarketsTable,
-    PositionsPanel,
-    RiskPanel,
-    StatusBar,
-)
+from kakashi_tui.frontends.desk.widgets.bankroll import BankrollPanel
+from kakashi_tui.frontends.desk.widgets.decision_log import DecisionLog
+from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
+from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
+from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
+from kakashi_tui.frontends.desk.widgets.risk_panel import RiskPanel
+from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
 from tests.desk.conftest import desk_app
 
 SIZE = (120, 40)
@@ -230,7 +228,7 @@ async def test_failed_ticks_are_noted_then_halt_trading_visibly(engine, tmp_path
 
 
 async def test_markets_table_keys_scroll_and_drive_the_detail(tmp_path):
-    from kakashi_tui.frontends.desk.widgets import MarketDetail
+    from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
     from kakashi_tui.trading.config import KakashiConfig, SimSection
     from kakashi_tui.trading.runtime import Options, build_engine
 

@@ -110,7 +110,7 @@ def test_the_headless_log_says_the_feed_once_and_again_only_when_it_switches(loo
 
 
 def status_text(app) -> str:
-    from kakashi_tui.frontends.desk.widgets import StatusBar
+    from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
 
     return app.query_one(StatusBar).render().plain
 

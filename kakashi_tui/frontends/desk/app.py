@@ -47,20 +47,15 @@ from kakashi_tui.frontends.desk.screens import (
     RejectedScreen,
     ReportScreen,
 )
-from kakashi_tui.frontends.desk.widgets import (
-    BankrollPanel,
-    DecisionLog,
-    DeskLimits,
-    EquityChart,
-    LogEntry,
-    MarketDetail,
-    MarketsTable,
-    PositionsPanel,
-    RiskPanel,
-    StatusBar,
-    fmt_time,
-)
-from kakashi_tui.frontends.fmt import event_text
+from kakashi_tui.frontends.desk.widgets.bankroll import BankrollPanel
+from kakashi_tui.frontends.desk.widgets.decision_log import DecisionLog, LogEntry
+from kakashi_tui.frontends.desk.widgets.equity_chart import EquityChart
+from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
+from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
+from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
+from kakashi_tui.frontends.desk.widgets.risk_panel import DeskLimits, RiskPanel
+from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
+from kakashi_tui.frontends.fmt import event_text, fmt_time
 from kakashi_tui.frontends.logfile import NullLog, OperatorLog
 from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
 from kakashi_tui.trading import liveness as lv

@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Markdown, Static
 
-from kakashi_tui.frontends.desk.widgets import PriceChart
+from kakashi_tui.frontends.desk.widgets.price_chart import PriceChart
 
 HELP = """\
 **Paper trading only.** Nothing here places a real order.

@@ -1,0 +1,84 @@
+"""The selected market: its book and recent quotes."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.reactive import reactive
+
+from kakashi_tui.core.money import fmt_count
+from kakashi_tui.frontends.desk.widgets.base import ContentPanel, Palette
+from kakashi_tui.frontends.fmt import fmt_price
+from kakashi_tui.frontends.fmt import fmt_utc as _utc
+from kakashi_tui.trading.view import DeskView
+
+
+class MarketDetail(ContentPanel):
+    ticker: reactive[str | None] = reactive(None)
+
+    def content_key(self, v: DeskView | None) -> object:
+        t = self.ticker
+        if v is None or t is None or t not in v.books:
+            return None
+        hist = v.books[t]
+        line = next((m for m in v.markets if m.ticker == t), None)
+        return (
+            t,
+            tuple(hist[-4:]),
+            line.title if line else None,
+            line.close_ts if line else None,
+            tuple(d for d in v.decisions if d.ticker == t)[-3:],
+        )
+
+    def watch_ticker(self) -> None:
+        self._drawn = self.content_key(self.view)  # the ticker's own repaint draws it
+
+    def render(self):
+        pal = Palette(self)
+        v, t = self.view, self.ticker
+        if v is None or t is None or t not in v.books:
+            return Text("Select a market to see its book.", style=pal.dim)
+        hist = v.books[t]
+        s = hist[-1]
+        line = next((m for m in v.markets if m.ticker == t), None)
+        head = Text(t, style="bold")
+        if line is not None and line.title:
+            head.append("\n" + line.title)
+        if line is not None and line.close_ts:
+            head.append(f"\ncloses {_utc(line.close_ts, '%Y-%m-%d %H:%M')} UTC", style=pal.dim)
+        ladder = Table(box=None, padding=(0, 1), expand=True)
+        ladder.add_column("YES bid", justify="right", style=pal.up)
+        ladder.add_column("qty", justify="right")
+        ladder.add_column("YES ask", justify="right", style=pal.down)
+        ladder.add_column("qty", justify="right")
+        bids = [(lv.price, lv.qty) for lv in s.yes_bids] or ([(s.yes_bid, 0)] if s.yes_bid else [])
+        asks = [(1 - lv.price, lv.qty) for lv in s.no_bids] or ([(s.yes_ask, 0)] if s.yes_ask else [])
+        for i in range(max(len(bids), len(asks))):
+            b = bids[i] if i < len(bids) else None
+            a = asks[i] if i < len(asks) else None
+            ladder.add_row(
+                fmt_price(b[0]) if b else "",
+                fmt_count(b[1]) if b and b[1] else "",
+                fmt_price(a[0]) if a else "",
+                fmt_count(a[1]) if a and a[1] else "",
+            )
+        recent = Table(box=None, padding=(0, 1), expand=True, title="recent quotes", title_style=pal.dim)
+        recent.add_column("time")
+        recent.add_column("bid", justify="right")
+        recent.add_column("ask", justify="right")
+        for q in list(hist)[-4:][::-1]:
+            recent.add_row(_utc(q.ts, "%H:%M:%S"), fmt_price(q.yes_bid), fmt_price(q.yes_ask))
+        decs = [d for d in v.decisions if d.ticker == t][-3:][::-1]
+        lines = Text()
+        for d in decs:
+            lines.append(f"{_utc(d.ts, '%H:%M')} {d.side.value.upper()} x{fmt_count(d.contracts)} ", style="bold")
+            lines.append(("✓ " if d.accepted else "✗ ") + d.reason + "\n", style=pal.up if d.accepted else pal.down)
+        return Group(
+            head,
+            ladder,
+            recent,
+            Text("decisions", style=pal.dim),
+            lines or Text("none yet", style=pal.dim),
+            Text("enter: chart, volume, fee", style=pal.dim),
+        )
