@@ -54,7 +54,7 @@ def make_raw_rows(n: int, markets: int, seed: int = 1) -> list[dict]:
 
 
 def _insert_seconds(snaps, d: Path, name: str) -> tuple[float, list[str]]:
-    from kakashi_tui.adapters.store import Store
+    from kakashi_tui.adapters.store.writer import Store
 
     store = Store(d / name)
     t0 = time.perf_counter()

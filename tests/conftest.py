@@ -13,7 +13,7 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-from kakashi_tui.adapters.store import Store
+from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import BookLevel, Quote, Snapshot
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.runtime import Options, build_engine

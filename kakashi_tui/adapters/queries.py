@@ -12,15 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kakashi_tui.adapters.store import (
-    SCHEMA_VERSION,
-    Control,
-    account_from_ledger,
-    check_control_rows,
-    control_value,
-    read_latest_snapshot,
-    read_ledger,
-)
+from kakashi_tui.adapters.store.controls import Control, check_control_rows, control_value
+from kakashi_tui.adapters.store.rows import account_from_ledger, read_latest_snapshot, read_ledger
+from kakashi_tui.adapters.store.schema import SCHEMA_VERSION
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, equity_cc
 from kakashi_tui.core.models import Position

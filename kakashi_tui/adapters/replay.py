@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from kakashi_tui.adapters.beliefs import check_ticker
 from kakashi_tui.adapters.queries import connect_readonly, initial_deposit, market_data_rows, market_rows
 from kakashi_tui.adapters.source import FetchBatch, RawRow
-from kakashi_tui.adapters.store import real_to_price
+from kakashi_tui.adapters.store.rows import real_to_price
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.models import GRID, Estimate, qty_text, rejection_reason
 

@@ -26,7 +26,8 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from kakashi_tui.adapters.source import FetchBatch, Source
-from kakashi_tui.adapters.store import Control, ControlValue, Store, control_value, now_wall_ms
+from kakashi_tui.adapters.store.controls import Control, ControlValue, control_value
+from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core import broker, risk, strategy
 from kakashi_tui.core.fees import FeeSchedule, FeeTerms
 from kakashi_tui.core.ledger import (

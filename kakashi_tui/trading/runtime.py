@@ -24,7 +24,8 @@ from kakashi_tui.adapters.kalshi.source import KalshiSource
 from kakashi_tui.adapters.kalshi.ws import LiveBookSource
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
 from kakashi_tui.adapters.source import Source
-from kakashi_tui.adapters.store import Control, Store, now_wall_ms
+from kakashi_tui.adapters.store.controls import Control
+from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.trading.config import KakashiConfig, check_api_base

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import peewee
 
-from kakashi_tui.adapters.store import Control, Store, now_wall_ms
+from kakashi_tui.adapters.store.controls import Control
+from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core.errors import ConfigError, KakashiError, StoreError
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.trading.commands import (

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
-from kakashi_tui.adapters.store import Store
+from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import Estimate
 from kakashi_tui.frontends.desk.app import KakashiApp
 from kakashi_tui.trading.config import KakashiConfig

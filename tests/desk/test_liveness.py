@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 
 from kakashi_tui.adapters import alerts as al
 from kakashi_tui.adapters.alerts import FeedWatch
-from kakashi_tui.adapters.store import Store
+from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.frontends.cli.main import _feed_changes, _liveness_lines
 from kakashi_tui.frontends.desk import app as app_module
 from kakashi_tui.frontends.desk.app import KakashiApp

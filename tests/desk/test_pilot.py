@@ -6,7 +6,7 @@ import dataclasses
 import threading
 from decimal import Decimal
 
-from kakashi_tui.adapters.store import FillRow
+from kakashi_tui.adapters.store.schema import FillRow
 from kakashi_tui.core import risk
 from kakashi_tui.frontends.desk.screens import ConfirmScreen, EstimateScreen, HelpScreen, ReportScreen
 from kakashi_tui.frontends.desk.widgets.bankroll import BankrollPanel

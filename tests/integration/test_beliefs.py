@@ -47,7 +47,8 @@ def test_reload_on_change_keeps_last_good_on_bad_edit(tmp_path):
 
 def test_beliefs_changes_are_stored_with_timestamps(tmp_path):
     from kakashi_tui.adapters.source import FetchBatch
-    from kakashi_tui.adapters.store import EstimateRow, Store
+    from kakashi_tui.adapters.store.schema import EstimateRow
+    from kakashi_tui.adapters.store.writer import Store
     from kakashi_tui.trading.engine import Engine, EngineConfig
     from tests.integration.test_engine import FakeSource, row
 

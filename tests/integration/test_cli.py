@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from kakashi_tui.adapters.store import Control, Store
+from kakashi_tui.adapters.store.controls import Control
+from kakashi_tui.adapters.store.writer import Store
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 for k in ("KAKASHI_CONFIG", "KAKASHI_DB", "KAKASHI_API_BASE"):

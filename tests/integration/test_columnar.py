@@ -17,7 +17,7 @@ from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder, import_ticks
 from kakashi_tui.adapters.columnar import QUIET_SIDES, Filters, check_batch, replay_catalog
 from kakashi_tui.adapters.replay import group_ticks, read_jsonl
-from kakashi_tui.adapters.store import Store
+from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.trading.config import KakashiConfig, RiskSection, SimSection
 from kakashi_tui.trading.engine import Engine

@@ -7,7 +7,7 @@ import sys
 import time
 from collections import Counter
 
-from kakashi_tui.adapters.store import read_ledger
+from kakashi_tui.adapters.store.rows import read_ledger
 from kakashi_tui.core.ledger import Account, Kind
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.runtime import Options, build_engine

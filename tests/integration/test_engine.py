@@ -5,7 +5,8 @@ from decimal import Decimal as D
 import pytest
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
-from kakashi_tui.adapters.store import DecisionRow, FillRow, LedgerRow, OutcomeRow, RejectedRow, SnapshotRow, Store
+from kakashi_tui.adapters.store.schema import DecisionRow, FillRow, LedgerRow, OutcomeRow, RejectedRow, SnapshotRow
+from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core import risk
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Kind, LedgerEntry
@@ -311,7 +312,7 @@ def test_a_failed_tick_rolls_back_and_memory_follows_the_ledger(db_path):
     del e.store.insert_tick
     e.source.batches = [FetchBatch(rows=[row()])]
     assert e.tick().fills == 1
-    from kakashi_tui.adapters.store import EstimateRow, MarketRow
+    from kakashi_tui.adapters.store.schema import EstimateRow, MarketRow
 
     assert MarketRow.select().count() == 1 and EstimateRow.select().count() == 1
 
@@ -365,7 +366,7 @@ def test_config_may_tighten(tmp_path):
 def test_book_text_is_exactly_compact_json():
     import json
 
-    from kakashi_tui.adapters.store import snapshot_from_row
+    from kakashi_tui.adapters.store.rows import snapshot_from_row
     from tests.conftest import book
 
     s = book(yes=((0.40, 10), (0.39, 7), (0.05, 1)), no=((0.55, 3), (0.50, 120)))

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from kakashi_tui.adapters.beliefs import BeliefsFile
 from kakashi_tui.adapters.replay import MAX_TS, MIN_TS, ReplayEstimator, ReplaySource, group_ticks, read_jsonl
-from kakashi_tui.adapters.store import Store
+from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.frontends.cli import main as cli
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
 from kakashi_tui.trading.engine import Engine, EngineConfig

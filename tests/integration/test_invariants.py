@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
-from kakashi_tui.adapters.store import DecisionRow, FillRow, LedgerRow, Store
+from kakashi_tui.adapters.store.schema import DecisionRow, FillRow, LedgerRow
+from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import Estimate
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.trading.engine import Engine, EngineConfig

@@ -14,7 +14,8 @@ import pytest
 from kakashi_tui.adapters.kalshi.auth import signer_from
 from kakashi_tui.adapters.kalshi.client import KalshiClient, KalshiHTTPError
 from kakashi_tui.adapters.kalshi.source import KalshiSource
-from kakashi_tui.adapters.store import MarketRow, RejectedRow, SnapshotRow, Store
+from kakashi_tui.adapters.store.schema import MarketRow, RejectedRow, SnapshotRow
+from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.testing.fake_kalshi import LIFECYCLE, FakeKalshi, FakeKalshiServer, make_test_key
 from kakashi_tui.trading.engine import Engine, EngineConfig
 
@@ -472,7 +473,7 @@ def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
 def test_a_held_market_that_closes_is_still_fetched_until_it_settles(keyed, tmp_path):
     """The open-markets listing drops a market when it closes; the position in it must still be
     marked and, once Kalshi settles it, paid out."""
-    from kakashi_tui.adapters.store import LedgerRow
+    from kakashi_tui.adapters.store.schema import LedgerRow
     from kakashi_tui.core.models import Estimate
 
     target = keyed.state.market("KXFAKE-26JAN05-T00")

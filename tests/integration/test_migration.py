@@ -4,7 +4,8 @@ as schema 4 with every row kept and converted exactly; a second open changes not
 import sqlite3
 from decimal import Decimal as D
 
-from kakashi_tui.adapters.store import SCHEMA_VERSION, Store
+from kakashi_tui.adapters.store.schema import SCHEMA_VERSION
+from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import MarketStatus, Side
 
 V3 = """

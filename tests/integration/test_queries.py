@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kakashi_tui.adapters import queries
-from kakashi_tui.adapters.store import Control
+from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.core.errors import StoreError
 from tests.conftest import make_engine
 

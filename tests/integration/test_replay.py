@@ -13,7 +13,7 @@ from kakashi_tui.adapters.replay import (
     records_from_db,
     write_jsonl,
 )
-from kakashi_tui.adapters.store import Store
+from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.trading.engine import Engine, EngineConfig
 from tests.conftest import SIM_START_MS, make_engine
 

@@ -7,7 +7,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from kakashi_tui.adapters.store import Store, read_ledger
+from kakashi_tui.adapters.store.rows import read_ledger
+from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.ledger import Kind, LedgerEntry
 from kakashi_tui.core.models import Market, Side
 from kakashi_tui.frontends.report.postmortem import export_postmortem, gather, parse_day, render_markdown

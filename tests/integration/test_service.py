@@ -17,7 +17,7 @@ import pytest
 
 from kakashi_tui.adapters.queries import read_ledger
 from kakashi_tui.adapters.source import FetchBatch
-from kakashi_tui.adapters.store import Store
+from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.ledger import Account
 from kakashi_tui.core.risk import HARD_MAX_OPEN_POSITIONS
 from kakashi_tui.frontends.report.postmortem import gather

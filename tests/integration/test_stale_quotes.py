@@ -16,7 +16,7 @@ from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder, import_
 from kakashi_tui.adapters.columnar import replay_catalog
 from kakashi_tui.adapters.replay import group_ticks, read_jsonl
 from kakashi_tui.adapters.sim import SimExchange
-from kakashi_tui.adapters.store import Store
+from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.trading.config import KakashiConfig, SimSection, load_config
 from kakashi_tui.trading.engine import Engine, EngineConfig

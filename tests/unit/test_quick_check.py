@@ -15,7 +15,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from kakashi_tui.adapters.store import snapshot_from_row
+from kakashi_tui.adapters.store.rows import snapshot_from_row
 from kakashi_tui.core.models import Quote, Side, Snapshot
 from kakashi_tui.core.validate import model_input, quick_snapshot, validate_row
 

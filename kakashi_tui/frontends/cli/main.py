@@ -463,7 +463,7 @@ def _control_line(path: str, st) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from kakashi_tui.adapters.store import now_wall_ms
+    from kakashi_tui.adapters.store.writer import now_wall_ms
     from kakashi_tui.frontends.report.postmortem import export_postmortem, parse_days
     from kakashi_tui.trading.config import load_config
     from kakashi_tui.trading.runtime import Options, db_path
@@ -544,7 +544,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def finish_replay(service, target: str, report_dir: str | None) -> None:
     """What every replay prints at the end: its summary, and the post-mortem when asked for."""
-    from kakashi_tui.adapters.store import now_wall_ms
+    from kakashi_tui.adapters.store.writer import now_wall_ms
     from kakashi_tui.frontends.report.postmortem import export_postmortem
 
     print(service.replay_summary(target))

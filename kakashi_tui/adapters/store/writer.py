@@ -1,4 +1,4 @@
-"""SQLite storage with peewee (WAL mode, one writer).
+"""The one writer (``Store``): SQLite in WAL mode, one ``BEGIN IMMEDIATE`` transaction per tick.
 
 The ledger is append-only and every entry has a unique key; bankroll, positions and PnL
 are derived from it. Each engine tick is written in one ``BEGIN IMMEDIATE`` transaction,
@@ -7,8 +7,7 @@ so a crash (even ``kill -9``) leaves the database at the end of the last whole t
 Opening is careful, in this order and before anything is written: the writer locks the
 database file itself (``flock`` on its inode, so a symlink, a hard link or a deleted lock
 file cannot let a second writer in); a SQLite file that is not Kakashi's is refused
-untouched; a schema newer than this code is refused. This module owns the schema and its
-migrations; reads for report, replay, status and the desk live in ``queries``.
+untouched; a schema newer than this code is refused; an older one is migrated (``schema``).
 """
 
 from __future__ import annotations
@@ -20,354 +19,41 @@ import sqlite3
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, cast
 
 import peewee as pw
 
 from kakashi_tui.adapters.crashlog import owner_only, sqlite_files
-from kakashi_tui.core.errors import StoreError
-from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
-from kakashi_tui.core.models import Estimate, Fill, Market, Quote, Side, TradeDecision, qty_text
-from kakashi_tui.core.money import count_to_hundredths, hundredths_to_count, price_to_cc
-
-SCHEMA_VERSION = 4
-LOCK_WAIT_S = 1.0  # how long a new writer waits for the file lock before saying who holds it
-
-#: Columns added after version 1: (table, column, SQL type and default). Applied on open, to a
-#: table still in its pre-v4 form (v4 rebuilds the tables it converts, see _to_v4).
-MIGRATIONS = [("decisions", "equity_cents", "INTEGER NOT NULL DEFAULT 0")]
-#: Indexes dropped since version 1 (v3: snapshots by ticker, see SnapshotRow; and, with no new
-#: version as nothing reads differently, decisions by time and by ticker, see DecisionRow).
-DROPPED_INDEXES = ("snapshots_ticker", "snapshots_ticker_ts", "decisions_ts", "decisions_ticker")
-
-
-class _Base(pw.Model):
-    class Meta:
-        legacy_table_names = False
-
-
-# Units (data_schema.md): prices and money in integer centicents ($0.0001, ``*_cc``), counts in
-# integer hundredths of a contract (``*_hundredths``), time in UTC epoch ms.
-class MarketRow(_Base):
-    ticker = pw.CharField(primary_key=True)
-    title = pw.TextField(default="")
-    subtitle = pw.TextField(default="")
-    series = pw.CharField(default="")
-    event_ticker = pw.CharField(default="")
-    status = pw.CharField()
-    market_type = pw.CharField(default="binary")
-    open_ts = pw.BigIntegerField(null=True)
-    close_ts = pw.BigIntegerField(null=True)
-    result = pw.CharField(null=True)
-    settlement_value = pw.TextField(null=True)  # exact dollar text: the spec allows 6 decimals
-    fee_type = pw.CharField(null=True)
-    fee_multiplier = pw.TextField(null=True)  # exact decimal text, as the exchange gave it
-    fee_waiver_until_ts = pw.BigIntegerField(null=True)
-    exchange_updated_ts = pw.BigIntegerField(null=True)
-    updated_ts = pw.BigIntegerField()
-
-    class Meta:
-        table_name = "markets"
-
-
-class SnapshotRow(_Base):
-    ticker = pw.CharField()
-    # The one index: time. Each tick appends at its right edge (a page or two per commit,
-    # however many markets); a market's latest quote is found walking it back from the newest
-    # row. A (ticker, ...) index would dirty one leaf per market per tick and slow every
-    # commit as the table grows (see data_schema.md).
-    ts = pw.BigIntegerField(index=True)
-    fetched_ts = pw.BigIntegerField()
-    yes_bid_cc = pw.IntegerField(null=True)
-    yes_ask_cc = pw.IntegerField(null=True)
-    last_cc = pw.IntegerField(null=True)
-    volume_hundredths = pw.BigIntegerField(default=0)
-    book = pw.TextField(default="")
-    source = pw.CharField(default="")
-
-    class Meta:
-        table_name = "snapshots"
-
-
-class EstimateRow(_Base):
-    ticker = pw.CharField(index=True)
-    ts = pw.BigIntegerField(index=True)
-    p_hat = pw.FloatField()
-    source = pw.CharField()
-
-    class Meta:
-        table_name = "estimates"
-
-
-class DecisionRow(_Base):
-    # No index but the id: nothing reads decisions by time or market (reports scan them, the
-    # desk's log reads the newest ids), and a market's decisions come every tick at a thousand
-    # markets, so an index by ticker dirtied leaves all over the file at each commit
-    # (benchmarks/README.md: replay).
-    ts = pw.BigIntegerField()
-    tick = pw.BigIntegerField(default=0)
-    ticker = pw.CharField()
-    side = pw.CharField()
-    contracts_hundredths = pw.BigIntegerField()
-    limit_price_cc = pw.IntegerField()
-    best_ask_cc = pw.IntegerField()
-    p_hat = pw.FloatField()
-    ev = pw.FloatField()
-    worst_case_cc = pw.BigIntegerField()
-    equity_cc = pw.BigIntegerField(default=0)
-    accepted = pw.BooleanField()
-    reason = pw.TextField()
-
-    class Meta:
-        table_name = "decisions"
-
-
-class FillRow(_Base):
-    decision_id = pw.IntegerField(null=True, unique=True)
-    ts = pw.BigIntegerField(index=True)
-    ticker = pw.CharField(index=True)
-    side = pw.CharField()
-    action = pw.CharField()  # buy | sell
-    requested_hundredths = pw.BigIntegerField()
-    contracts_hundredths = pw.BigIntegerField()
-    value_cc = pw.BigIntegerField()  # cost of a buy, proceeds of a sell
-    fee_cc = pw.BigIntegerField()
-    levels = pw.TextField()
-
-    class Meta:
-        table_name = "fills"
-
-
-class LedgerRow(_Base):
-    ts = pw.BigIntegerField(index=True)
-    kind = pw.CharField()
-    ticker = pw.CharField(default="")
-    side = pw.CharField(null=True)
-    contracts_hundredths = pw.BigIntegerField(default=0)
-    amount_cc = pw.BigIntegerField()
-    key = pw.CharField(unique=True)
-
-    class Meta:
-        table_name = "ledger"
-
-
-class OutcomeRow(_Base):
-    ticker = pw.CharField(primary_key=True)
-    status = pw.CharField(default="finalized")
-    result = pw.CharField()
-    settlement_value = pw.TextField(null=True)  # exact dollar text: the spec allows 6 decimals
-    ts = pw.BigIntegerField()  # when Kakashi first saw it settled (and paid it)
-    updated_ts = pw.BigIntegerField(default=0)  # when its status or result last changed
-
-    class Meta:
-        table_name = "outcomes"
-
-
-class RejectedRow(_Base):
-    """One record per (source, ticker, reason): a bad market repeating every tick counts up."""
-
-    source = pw.CharField()
-    ticker = pw.CharField(default="")
-    reason = pw.TextField()
-    count = pw.BigIntegerField(default=1)
-    first_seen = pw.BigIntegerField()
-    last_seen = pw.BigIntegerField(index=True)
-    payload = pw.TextField()  # the last one seen
-
-    class Meta:
-        table_name = "rejected_rows"
-        indexes = ((("source", "ticker", "reason"), True),)
-
-
-class ControlRow(_Base):
-    key = pw.CharField(primary_key=True)
-    value = pw.TextField()
-
-    class Meta:
-        table_name = "control"
-
-
-class RequestRow(_Base):
-    """A command from another process (``kakashi kill/pause/resume``): the running engine
-    adopts it on its next tick and stamps ``applied_tick``; with no engine running, the
-    command line applies it itself. Either way, once, in id order."""
-
-    ts = pw.BigIntegerField()
-    kind = pw.CharField()  # kill | pause | resume
-    arg = pw.TextField(default="")
-    applied_tick = pw.BigIntegerField(null=True)
-
-    class Meta:
-        table_name = "requests"
-
-
-class EventRow(_Base):
-    ts = pw.BigIntegerField(index=True)
-    kind = pw.CharField()
-    detail = pw.TextField(default="")
-
-    class Meta:
-        table_name = "events"
-
-
-class TickRow(_Base):
-    tick = pw.BigIntegerField(unique=True)
-    ts = pw.BigIntegerField(index=True)
-    wall_ms = pw.BigIntegerField()
-    saved = pw.IntegerField()
-    rejected = pw.IntegerField()
-    decisions = pw.IntegerField()
-    fills = pw.IntegerField()
-    settled = pw.IntegerField()
-    errors = pw.IntegerField()
-    latency_ms = pw.FloatField()
-    cash_cc = pw.BigIntegerField()
-    equity_cc = pw.BigIntegerField()
-
-    class Meta:
-        table_name = "ticks"
-
-
-MODELS = [
-    MarketRow,
-    SnapshotRow,
-    EstimateRow,
-    DecisionRow,
+from kakashi_tui.adapters.store.controls import Control, ControlValue, check_control_rows, control_text, control_value
+from kakashi_tui.adapters.store.rows import (
+    _SIDE_TEXT,
+    account_from_ledger,
+    corrupt,
+    read_latest_snapshot,
+    read_ledger,
+    real_to_price,
+)
+from kakashi_tui.adapters.store.schema import (
+    _V4,
+    DROPPED_INDEXES,
+    KAKASHI_MARKERS,
+    MIGRATIONS,
+    MODELS,
+    SCHEMA_VERSION,
+    EventRow,
     FillRow,
     LedgerRow,
-    OutcomeRow,
     RejectedRow,
-    ControlRow,
-    EventRow,
-    TickRow,
-    RequestRow,
-]
-#: Tables whose presence marks a file as Kakashi's (a file with other tables and not these is foreign).
-KAKASHI_MARKERS = frozenset({"control", "ledger"})
+)
+from kakashi_tui.core.errors import StoreError
+from kakashi_tui.core.ledger import Account, LedgerEntry
+from kakashi_tui.core.models import Estimate, Fill, Market, Quote, TradeDecision, qty_text
+from kakashi_tui.core.money import count_to_hundredths, price_to_cc
+
+LOCK_WAIT_S = 1.0  # how long a new writer waits for the file lock before saying who holds it
 
 
-class Control(StrEnum):
-    """The keys of the control table; ``CONTROL_TYPES`` says what each value is."""
-
-    SCHEMA_VERSION = "schema_version"
-    KILL_SWITCH = "kill_switch"
-    KILL_REASON = "kill_reason"
-    PAUSED = "paused"
-    DAY = "day"
-    DAY_START_EQUITY = "day_start_equity"
-    DAILY_STOP_DAY = "daily_stop_day"
-    TICK_COUNT = "tick_count"
-    SIM_SEED = "sim_seed"
-    SIM_START_MS = "sim_start_ms"
-    SIM_MARKETS = "sim_markets"
-    SIM_STEP_MS = "sim_step_ms"
-    SIM_TICK = "sim_tick"
-
-
-ControlValue = bool | int | str
-CONTROL_TYPES: dict[Control, type] = {
-    Control.SCHEMA_VERSION: int,
-    Control.KILL_SWITCH: bool,
-    Control.KILL_REASON: str,
-    Control.PAUSED: bool,
-    Control.DAY: str,
-    Control.DAY_START_EQUITY: int,
-    Control.DAILY_STOP_DAY: str,
-    Control.TICK_COUNT: int,
-    Control.SIM_SEED: int,
-    Control.SIM_START_MS: int,
-    Control.SIM_MARKETS: int,
-    Control.SIM_STEP_MS: int,
-    Control.SIM_TICK: int,
-}
-
-
-def control_text(key: Control, value: ControlValue) -> str:
-    """A typed control value as stored (bools as 1/0); refuses a value of the wrong type."""
-    want = CONTROL_TYPES[key]
-    if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-        raise TypeError(f"control {key.value} takes {want.__name__}, not {type(value).__name__}")
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
-
-
-def control_value(key: Control, text: str | None) -> ControlValue | None:
-    """A stored control value back as its type (None when unset or blank)."""
-    if text is None or text == "":
-        return None
-    want = CONTROL_TYPES[key]
-    if want is bool:
-        return text == "1"
-    if want is int:
-        try:
-            return int(text)
-        except ValueError:  # edited since the open-time check (check_control_rows)
-            raise corrupt("control", repr(key.value), f"value {text[:40]!r} is not a whole number") from None
-    return text
-
-
-_P = "CAST(ROUND({0} * 10000) AS INTEGER)"  # a REAL price -> centicents (old prices were on the cent grid)
-#: Schema v4 (fixed point): each table still in its old form is rebuilt in the new one with every
-#: row converted: (model, a column only the new form has, new columns, SELECT over the old rows).
-_V4 = [
-    (
-        SnapshotRow,
-        "yes_bid_cc",
-        "id, ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book, source",
-        f"id, ticker, ts, fetched_ts, {_P.format('yes_bid')}, {_P.format('yes_ask')}, {_P.format('last')},"
-        " volume * 100, book, source",
-    ),
-    (
-        DecisionRow,
-        "worst_case_cc",
-        "id, ts, tick, ticker, side, contracts_hundredths, limit_price_cc, best_ask_cc, p_hat, ev, worst_case_cc,"
-        " equity_cc, accepted, reason",
-        f"id, ts, tick, ticker, side, contracts * 100, {_P.format('limit_price')}, {_P.format('best_ask')}, p_hat,"
-        " ev, worst_case_cents * 100, equity_cents * 100, accepted, reason",
-    ),
-    (
-        FillRow,
-        "value_cc",
-        "id, decision_id, ts, ticker, side, action, requested_hundredths, contracts_hundredths, value_cc, fee_cc,"
-        " levels",
-        "id, decision_id, ts, ticker, side, action, requested * 100, contracts * 100, cost_cents * 100,"
-        " fee_cents * 100, levels",
-    ),
-    (
-        LedgerRow,
-        "amount_cc",
-        "id, ts, kind, ticker, side, contracts_hundredths, amount_cc, key",
-        "id, ts, kind, ticker, side, contracts * 100, amount_cents * 100, key",
-    ),
-    (
-        OutcomeRow,
-        "status",
-        "ticker, status, result, settlement_value, ts, updated_ts",
-        "ticker, 'finalized', result, NULL, ts, ts",
-    ),
-    (
-        RejectedRow,
-        "count",
-        "source, ticker, reason, count, first_seen, last_seen, payload",
-        # one record per (source, ticker, reason), the latest payload kept
-        # (SQLite's bare column beside MAX(): the payload of the row with the highest id)
-        "source, tk, reason, n, first, last, payload FROM (SELECT o.source, o.tk, o.reason, COUNT(*) AS n,"
-        " MIN(o.ts) AS first, MAX(o.ts) AS last, o.payload AS payload, MAX(o.id) AS newest FROM (SELECT id, ts,"
-        " source, reason, payload, COALESCE(CASE WHEN json_valid(payload) THEN CAST(COALESCE(json_extract(payload,"
-        " '$.ticker'), json_extract(payload, '$.sim')) AS TEXT) END, '') AS tk FROM _old_rejected_rows) o"
-        " GROUP BY o.source, o.tk, o.reason)",
-    ),
-    (
-        TickRow,
-        "cash_cc",
-        "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cc, equity_cc",
-        "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cents * 100,"
-        " equity_cents * 100",
-    ),
-]
 #: Market columns added in v4 (the table keeps its rows; only ``status`` words change).
 _V4_MARKET_COLUMNS = [
     ("subtitle", "TEXT NOT NULL DEFAULT ''"),
@@ -378,16 +64,13 @@ _V4_MARKET_COLUMNS = [
     ("fee_waiver_until_ts", "INTEGER"),
     ("exchange_updated_ts", "INTEGER"),
 ]
+
+
 #: Stored pre-v4 status words -> Kalshi's lifecycle words (models.LEGACY_STATUS).
 _V4_STATUS = (
     "CASE status WHEN 'open' THEN 'active' WHEN 'unopened' THEN 'initialized' WHEN 'settled' THEN"
     " 'finalized' ELSE status END"
 )
-
-
-def real_to_price(x: float | None) -> Decimal | None:
-    """A probability stored in a REAL column (p_hat; prices before v4) back as its exact Decimal."""
-    return None if x is None else Decimal(str(round(x, 4)))
 
 
 def now_wall_ms() -> int:
@@ -900,112 +583,3 @@ class Store:
             f"INSERT OR REPLACE INTO ticks ({', '.join(self._TICK_FIELDS)}) VALUES ({', '.join('?' * 12)})",
             [fields[k] for k in self._TICK_FIELDS],
         )
-
-
-_SIDE_TEXT = {
-    side: side.value for side in Side
-}  # (an enum's .value is a property call; a decision row is made per decision)
-
-
-def account_from_ledger(con: sqlite3.Connection) -> Account:
-    """The account folded from the ledger; entries that do not add up (one closes more than is
-    held) are a corrupt database, like a row that does not parse."""
-    try:
-        return Account.from_entries(read_ledger(con))
-    except ValueError as e:
-        raise StoreError(f"corrupt database: ledger: {e}; restore a backup or start a new --db", 1) from None
-
-
-def read_ledger(con: sqlite3.Connection) -> Iterator[LedgerEntry]:
-    """The ledger in order of application, from any connection (the writer's or a read-only one).
-    A row that is not what Kakashi writes (edited by hand: text where a number belongs, an
-    unknown kind) is a StoreError "corrupt database", never a wrong balance or a crash."""
-    cur = con.execute("SELECT id, ts, kind, amount_cc, key, ticker, side, contracts_hundredths FROM ledger ORDER BY id")
-    for row in cur:
-        yield ledger_entry_from_row(*row)
-
-
-_INT64 = range(-(2**63), 2**63)
-
-
-def corrupt(table: str, row_id: Any, why: str) -> StoreError:
-    """The one error for a stored row Kakashi cannot have written (exit 1)."""
-    return StoreError(f"corrupt database: {table} row {row_id}: {why}; restore a backup or start a new --db", 1)
-
-
-_CONTROL_BY_NAME: dict[str, type] = {k.value: t for k, t in CONTROL_TYPES.items()}
-
-
-def check_control_rows(con: sqlite3.Connection) -> None:
-    """Every control row is one Kakashi writes: a known key holding a value of its type
-    (StoreError "corrupt database" otherwise), so later reads can trust them."""
-    for key, value in con.execute("SELECT key, value FROM control"):
-        want = _CONTROL_BY_NAME.get(key) if isinstance(key, str) else None
-        if want is None:
-            raise corrupt("control", repr(key)[:40], "unknown key")
-        if not isinstance(value, str):
-            raise corrupt("control", repr(key), f"value {str(value)[:40]!r} is not text")
-        if want is bool and value not in ("", "0", "1"):
-            raise corrupt("control", repr(key), f"value {value[:40]!r} is not 0 or 1")
-        if want is int and value != "":
-            try:
-                n = int(value)
-            except ValueError:
-                n = None
-            if n is None or n not in _INT64:
-                raise corrupt("control", repr(key), f"value {value[:40]!r} is not a whole number")
-
-
-def ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts) -> LedgerEntry:
-    for name, v in (("ts", ts), ("amount_cc", amount), ("contracts_hundredths", contracts)):
-        if type(v) is not int or v not in _INT64:
-            raise corrupt("ledger", row_id, f"{name} is {str(v)[:40]!r}, not a whole number")
-    if not isinstance(key, str) or not key or not isinstance(ticker, (str, type(None))):
-        raise corrupt("ledger", row_id, "key or ticker is not text")
-    try:
-        k = Kind(kind)
-        sd = Side(side) if side else None
-    except ValueError:
-        raise corrupt("ledger", row_id, f"unknown kind or side ({str(kind)[:20]!r}, {str(side)[:20]!r})") from None
-    if sd is None and k is not Kind.DEPOSIT:
-        raise corrupt("ledger", row_id, f"a {k.value} entry without a side")
-    return LedgerEntry(
-        ts=ts, kind=k, amount_cc=amount, key=key, ticker=ticker or "", side=sd, contracts=hundredths_to_count(contracts)
-    )
-
-
-def read_latest_snapshot(con: sqlite3.Connection, ticker: str) -> Quote | None:
-    """A market's last stored quote (its mark), from any connection."""
-    row = con.execute(
-        "SELECT ticker, ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book FROM snapshots"
-        " WHERE ticker = ? ORDER BY ts DESC, id DESC LIMIT 1",
-        (ticker,),
-    ).fetchone()
-    if row is None:
-        return None
-    try:
-        return snapshot_from_row(*row)
-    except (TypeError, ValueError, ArithmeticError, AttributeError) as e:  # ValidationError, JSON, Decimal
-        raise corrupt(
-            "snapshots", f"(latest of {ticker[:40]})", f"not a snapshot Kakashi wrote ({str(e).splitlines()[0][:80]})"
-        ) from None
-
-
-def _level_units(levels: Any) -> tuple[list[int], list[int]]:
-    """Stored [price, qty] levels ("0.4230", "13.00"; before v4 "0.42", 13) -> centicents, hundredths."""
-    return ([price_to_cc(Decimal(p)) for p, _q in levels], [count_to_hundredths(Decimal(str(q))) for _p, q in levels])
-
-
-def snapshot_from_row(
-    ticker: str, ts: int, bid_cc: int | None, ask_cc: int | None, last_cc: int | None, volume_h: int | None, book: str
-) -> Quote:
-    """A stored snapshot row as the Quote it was (the store's own rows: no validation again)."""
-    yc: list[int] = []
-    yq: list[int] = []
-    nc: list[int] = []
-    nq: list[int] = []
-    if book:
-        b = json.loads(book)
-        yc, yq = _level_units(b.get("yes", []))
-        nc, nq = _level_units(b.get("no", []))
-    return Quote(ticker, ts, bid_cc, ask_cc, last_cc, volume_h or 0, (yc, yq, nc, nq), book or "")

@@ -1,0 +1,106 @@
+"""Stored rows back into the domain's types (ledger entries, quotes, the account), each checked:
+a row a hand edit broke is ``corrupt database: ...``, never a wrong number.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from kakashi_tui.core.errors import StoreError
+from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
+from kakashi_tui.core.models import Quote, Side
+from kakashi_tui.core.money import count_to_hundredths, hundredths_to_count, price_to_cc
+
+_INT64 = range(-(2**63), 2**63)  # what SQLite's INTEGER holds
+
+
+def real_to_price(x: float | None) -> Decimal | None:
+    """A probability stored in a REAL column (p_hat; prices before v4) back as its exact Decimal."""
+    return None if x is None else Decimal(str(round(x, 4)))
+
+
+_SIDE_TEXT = {
+    side: side.value for side in Side
+}  # (an enum's .value is a property call; a decision row is made per decision)
+
+
+def account_from_ledger(con: sqlite3.Connection) -> Account:
+    """The account folded from the ledger; entries that do not add up (one closes more than is
+    held) are a corrupt database, like a row that does not parse."""
+    try:
+        return Account.from_entries(read_ledger(con))
+    except ValueError as e:
+        raise StoreError(f"corrupt database: ledger: {e}; restore a backup or start a new --db", 1) from None
+
+
+def read_ledger(con: sqlite3.Connection) -> Iterator[LedgerEntry]:
+    """The ledger in order of application, from any connection (the writer's or a read-only one).
+    A row that is not what Kakashi writes (edited by hand: text where a number belongs, an
+    unknown kind) is a StoreError "corrupt database", never a wrong balance or a crash."""
+    cur = con.execute("SELECT id, ts, kind, amount_cc, key, ticker, side, contracts_hundredths FROM ledger ORDER BY id")
+    for row in cur:
+        yield ledger_entry_from_row(*row)
+
+
+def corrupt(table: str, row_id: Any, why: str) -> StoreError:
+    """The one error for a stored row Kakashi cannot have written (exit 1)."""
+    return StoreError(f"corrupt database: {table} row {row_id}: {why}; restore a backup or start a new --db", 1)
+
+
+def ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts) -> LedgerEntry:
+    for name, v in (("ts", ts), ("amount_cc", amount), ("contracts_hundredths", contracts)):
+        if type(v) is not int or v not in _INT64:
+            raise corrupt("ledger", row_id, f"{name} is {str(v)[:40]!r}, not a whole number")
+    if not isinstance(key, str) or not key or not isinstance(ticker, (str, type(None))):
+        raise corrupt("ledger", row_id, "key or ticker is not text")
+    try:
+        k = Kind(kind)
+        sd = Side(side) if side else None
+    except ValueError:
+        raise corrupt("ledger", row_id, f"unknown kind or side ({str(kind)[:20]!r}, {str(side)[:20]!r})") from None
+    if sd is None and k is not Kind.DEPOSIT:
+        raise corrupt("ledger", row_id, f"a {k.value} entry without a side")
+    return LedgerEntry(
+        ts=ts, kind=k, amount_cc=amount, key=key, ticker=ticker or "", side=sd, contracts=hundredths_to_count(contracts)
+    )
+
+
+def read_latest_snapshot(con: sqlite3.Connection, ticker: str) -> Quote | None:
+    """A market's last stored quote (its mark), from any connection."""
+    row = con.execute(
+        "SELECT ticker, ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book FROM snapshots"
+        " WHERE ticker = ? ORDER BY ts DESC, id DESC LIMIT 1",
+        (ticker,),
+    ).fetchone()
+    if row is None:
+        return None
+    try:
+        return snapshot_from_row(*row)
+    except (TypeError, ValueError, ArithmeticError, AttributeError) as e:  # ValidationError, JSON, Decimal
+        raise corrupt(
+            "snapshots", f"(latest of {ticker[:40]})", f"not a snapshot Kakashi wrote ({str(e).splitlines()[0][:80]})"
+        ) from None
+
+
+def _level_units(levels: Any) -> tuple[list[int], list[int]]:
+    """Stored [price, qty] levels ("0.4230", "13.00"; before v4 "0.42", 13) -> centicents, hundredths."""
+    return ([price_to_cc(Decimal(p)) for p, _q in levels], [count_to_hundredths(Decimal(str(q))) for _p, q in levels])
+
+
+def snapshot_from_row(
+    ticker: str, ts: int, bid_cc: int | None, ask_cc: int | None, last_cc: int | None, volume_h: int | None, book: str
+) -> Quote:
+    """A stored snapshot row as the Quote it was (the store's own rows: no validation again)."""
+    yc: list[int] = []
+    yq: list[int] = []
+    nc: list[int] = []
+    nq: list[int] = []
+    if book:
+        b = json.loads(book)
+        yc, yq = _level_units(b.get("yes", []))
+        nc, nq = _level_units(b.get("no", []))
+    return Quote(ticker, ts, bid_cc, ask_cc, last_cc, volume_h or 0, (yc, yq, nc, nq), book or "")
