@@ -39,6 +39,24 @@ print("done")
 """
 
 
+def wait_until(predicate, timeout: float = 10.0) -> bool:
+    """Poll a condition (never a fixed sleep): True as soon as it holds."""
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def pending_requests(db) -> list[tuple[int, str, str]]:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT id, kind, arg FROM requests WHERE applied_tick IS NULL").fetchall()
+    finally:
+        con.close()
+
+
 def _command(r: random.Random, tag: str, tickers: list[str]):
     """A random command of every kind but Quit, tagged so its event can be found."""
     kind = r.choice([Pause, Resume, Kill, Rearm, Flatten, ReloadBeliefs, SetEstimate])
@@ -81,7 +99,8 @@ def test_stress_every_command_from_three_places_applied_once_in_order(tmp_path):
     second.join()
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    time.sleep(0.3)  # let the loop adopt the last requests
+    # the loop adopts the second process's last requests at its next tick
+    assert wait_until(lambda: not pending_requests(db))
     last = service.submit(Quit("ui"))
     assert service.finished.wait(10)
     assert service.stop()
@@ -192,10 +211,10 @@ def test_an_engine_that_keeps_failing_backs_off_and_does_not_flood_the_log(tmp_p
     assert len(failed) == 6  # 1-5, then only the 8th (thinned past the limit)
     assert failed[-1].endswith("(8 in a row)")
     service.start()
-    time.sleep(0.5)  # the thread is in its 5 s back-off, not spinning
-    before = service.stats.failed_ticks
-    time.sleep(0.5)
-    assert service.stats.failed_ticks == before
+    assert wait_until(lambda: service.heartbeat().phase == "waiting")
+    hb = service.heartbeat()
+    assert hb.due_ms - hb.phase_since_ms == 5_000  # the thread waits out its 5 s back-off: no spinning
+    assert service.stats.failed_ticks == 13 and service.heartbeat().phase == "waiting"
     assert service.stop()
     engine.store.close()
 
