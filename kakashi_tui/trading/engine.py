@@ -188,6 +188,11 @@ class Engine:
             ):
                 store.add_event(source.now_ms(), "deposit", f"{config.bankroll_cc} cc")
         self.account: Account = store.account()
+        # A restart marks what it holds as the run it resumes did: at each market's last stored
+        # quote (a closed market sends none until it settles, and equity sizes the next trade).
+        for t in self.account.tickers_held() - self.settled:
+            if (q := store.latest_snapshot(t)) is not None:
+                self.snapshots[t] = q
         self.tick_count = int(store.control(Control.TICK_COUNT) or 0)
         self.flags = Flags(
             kill=bool(store.control(Control.KILL_SWITCH)),
