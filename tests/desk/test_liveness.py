@@ -333,3 +333,32 @@ def test_headless_says_key_refused_once_and_when_accepted_again(tmp_path):
         "kakashi: Kalshi accepts the API key again",
     ]
     assert lines[1].endswith(f"| KEY REFUSED: {REFUSAL}") and "KEY REFUSED" not in lines[3]
+
+
+# -- the decision log tells the truth on top, and the desk's own notes stay findable -------------
+async def test_the_newest_note_is_on_top_however_many_share_a_tick(engine, tmp_path):
+    """#19 item 7: 20 presses of p within one tick leave the desk RUNNING, and the top line says
+    so (entries of one tick share its time; the first of them used to stay on top: "paused")."""
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(20):
+            await pilot.press("p")
+        log = app.query_one(DecisionLog)
+        assert not engine.paused and app.view.state == "RUNNING"
+        assert [e.text for e in log.entries()[:2]] == ["resumed", "paused: no new decisions"]
+        await pilot.press("p")
+        assert engine.paused and log.entries()[0].text == "paused: no new decisions"
+
+
+async def test_n_shows_only_the_desks_notes_and_alerts(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        log = app.query_one(DecisionLog)
+        assert any(e.who not in ("desk", "event") for e in log.entries())  # decisions, by ticker
+        await pilot.press("l", "n")
+        shown = log.entries()
+        assert shown and all(e.who in ("desk", "alert", "feed", "event") for e in shown)
+        assert shown[0].text.startswith("paused") and "notes and alerts only" in log.border_subtitle
+        await pilot.press("o")  # rejections only: the two filters never stack
+        assert not log.only_notes and all(e.rejection or e.level == "error" for e in log.entries())

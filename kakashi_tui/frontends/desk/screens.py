@@ -31,7 +31,7 @@ HELP = """\
 | `/` | filter markets by ticker or title (esc clears) |
 | `s` | sort markets: ticker → edge → quote age (the header shows ▲/▼) |
 | `x` | rejected rows: time, ticker, reason, raw payload |
-| `l` | focus the decision log (PgUp/PgDn scroll; `o` shows rejections only) |
+| `l` | focus the decision log (PgUp/PgDn scroll; `o` rejections only, `n` desk notes and alerts only) |
 | `tab` | move focus between the markets and the log |
 | `v` | narrow terminals only: cycle the lower panel |
 | `ctrl+p` | command palette |

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import cast
 
@@ -31,12 +31,15 @@ class LogEntry:
     text: str
     level: str  # "ok" | "warn" | "error" | "note"
     rejection: bool = False
+    order: int = 0  # when it reached the log: breaks ties in time (a tick's entries share one)
 
 
 class DecisionLog(ScrollView, can_focus=True):
     """Decisions, desk notes, alerts and feed errors, newest first, whole (nothing cut at the edge).
 
-    Focus it (``l`` or tab) to scroll with PgUp/PgDn; ``o`` shows only rejections.
+    Focus it (``l`` or tab) to scroll with PgUp/PgDn; ``o`` shows only rejections, ``n`` only the
+    desk's own notes and alerts (at 1,000 markets rejections would bury them). Entries of one
+    tick share its time: the one that arrived last is on top.
 
     Drawn with Textual's Line API: a row (one entry, wrapped to the panel's width) is rendered
     when one of its lines is first drawn, and cached; a new view only measures the rows it adds
@@ -47,7 +50,10 @@ class DecisionLog(ScrollView, can_focus=True):
     during which a key, the kill switch's included, waited.)
     """
 
-    BINDINGS = [Binding("o", "toggle_rejections", "Only ✗", id="log.rejections")]
+    BINDINGS = [
+        Binding("o", "toggle_rejections", "Only ✗", id="log.rejections"),
+        Binding("n", "toggle_notes", "Notes", id="log.notes"),
+    ]
     MAX_NOTES = 500
     MAX_SHOWN = 200
     WHAT_MIN = 9  # "BUY x3", "error"
@@ -55,6 +61,7 @@ class DecisionLog(ScrollView, can_focus=True):
     view: reactive[DeskView | None] = reactive(None, repaint=False, always_update=True)
     notes: reactive[tuple[LogEntry, ...]] = reactive(())
     only_rejections: reactive[bool] = reactive(False)
+    only_notes: reactive[bool] = reactive(False)
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -67,15 +74,22 @@ class DecisionLog(ScrollView, can_focus=True):
         self._who_w = 8
         self._what_w = self.WHAT_MIN
         self._pal: Palette | None = None
+        self._arrivals = 0
+
+    def _arrived(self, entry: LogEntry) -> LogEntry:
+        self._arrivals += 1
+        return replace(entry, order=self._arrivals)
 
     def add(self, entry: LogEntry) -> None:
-        self.notes = (self.notes + (entry,))[-self.MAX_NOTES :]
+        self.notes = (self.notes + (self._arrived(entry),))[-self.MAX_NOTES :]
 
     def entries(self) -> list[LogEntry]:
         out = list(self.notes) + list(self._history.values())
         if self.only_rejections:
             out = [e for e in out if e.rejection or e.level == "error"]
-        return sorted(out, key=lambda e: e.ts, reverse=True)
+        elif self.only_notes:
+            out = [e for e in out if e.who in ("desk", "alert", "feed", "event")]
+        return sorted(out, key=lambda e: (e.ts, e.order), reverse=True)
 
     def add_decision(
         self, ts: int, ticker: str, side: str, contracts: Decimal, limit_price, ev, accepted: bool, reason: str
@@ -84,13 +98,15 @@ class DecisionLog(ScrollView, can_focus=True):
         key = (ts, ticker, side, contracts, reason)
         if key not in self._history:
             verdict = ("✓ " if accepted else "✗ ") + reason
-            self._history[key] = LogEntry(
-                ts,
-                ticker,
-                f"{side.upper()} x{fmt_count(contracts)}",
-                f"@≤{limit_price:.2f} EV {ev:+.2f} {dollars(verdict)}",
-                "ok" if accepted else "error",
-                rejection=not accepted,
+            self._history[key] = self._arrived(
+                LogEntry(
+                    ts,
+                    ticker,
+                    f"{side.upper()} x{fmt_count(contracts)}",
+                    f"@≤{limit_price:.2f} EV {ev:+.2f} {dollars(verdict)}",
+                    "ok" if accepted else "error",
+                    rejection=not accepted,
+                )
             )
 
     def watch_view(self, v: DeskView | None) -> None:
@@ -109,8 +125,22 @@ class DecisionLog(ScrollView, can_focus=True):
         self._render_body()
 
     def watch_only_rejections(self) -> None:
+        if self.only_rejections:
+            self.only_notes = False
+        self._filtered()
+
+    def watch_only_notes(self) -> None:
+        if self.only_notes:
+            self.only_rejections = False
+        self._filtered()
+
+    def _filtered(self) -> None:
         self._render_body()
-        self.border_subtitle = "rejections only (o)" if self.only_rejections else ""
+        self.border_subtitle = (
+            "rejections only (o)"
+            if self.only_rejections
+            else ("desk notes and alerts only (n)" if self.only_notes else "")
+        )
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -122,6 +152,9 @@ class DecisionLog(ScrollView, can_focus=True):
 
     def action_toggle_rejections(self) -> None:
         self.only_rejections = not self.only_rejections
+
+    def action_toggle_notes(self) -> None:
+        self.only_notes = not self.only_notes
 
     def _forget(self) -> None:
         self._drawn = _NOTHING
