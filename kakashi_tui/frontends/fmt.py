@@ -55,6 +55,30 @@ def fmt_duration(ms: int | None) -> str:
     return f"{h // 24}d"
 
 
+DESK_HINTS = ("p resumes", "r re-arms")
+COMMAND_HINTS = ("`kakashi resume` resumes", "`kakashi rearm` re-arms")
+
+
+def restored_line(r, when, hints: tuple[str, str] = DESK_HINTS) -> str:
+    """A restart in one line, in plain words (``r``: ``trading.service.Restored``; ``when`` formats
+    an engine-clock time; ``hints``: how to resume and re-arm, the desk's keys or the commands):
+    ``resumed: PAUSED since 10:00:00 (by cli); p resumes | 4 open positions | today -$12.34
+    (daily cap $50.00) | last tick 10:05:00 (#412)``."""
+    state = r.state
+    if r.since_ms is not None:
+        state += f" since {when(r.since_ms)}"
+    if r.state_kind == "paused":
+        state += f" (by {r.by}); {hints[0]}"
+    elif r.state_kind == "halted" and "kill switch" in r.state:
+        state += f"; {hints[1]}"
+    n = r.open_positions
+    return (
+        f"resumed: {state} | {n} open position{'' if n == 1 else 's'} | "
+        f"today {fmt_signed(r.today_pnl_cc)} (daily cap {fmt_cc(r.daily_cap_cc)}) | "
+        f"last tick {when(r.last_tick_ms)} (#{r.ticks})"
+    )
+
+
 def fmt_signed(cents: int) -> str:
     return ("+" if cents > 0 else "") + fmt_cc(cents)
 

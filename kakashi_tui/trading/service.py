@@ -59,6 +59,7 @@ from kakashi_tui.trading.view import DeskView, FeedStatus, build_view, feed_stat
 __all__ = [
     "TradingService",
     "ServiceStats",
+    "Restored",
     "Command",
     "Pause",
     "Resume",
@@ -86,6 +87,21 @@ FRONT_END_SWITCH_S = 0.0005
 # every thread, keys included. Fewer young collections, far fewer full ones. A replay on the
 # calling thread (run_here) takes the same setting: ~5% of its time went to collections.
 FRONT_END_GC_THRESHOLD0 = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """What a restart resumed from its database, for the one line a front-end says about it."""
+
+    state: str  # RUNNING, PAUSED, HALTED (why)
+    state_kind: str  # running | paused | halted
+    since_ms: int | None  # when the pause or the kill began (engine clock)
+    by: str  # who paused ("operator", "cli", ...)
+    open_positions: int
+    today_pnl_cc: int
+    daily_cap_cc: int  # the loss that stops new trades today
+    last_tick_ms: int | None  # the last stored tick (engine clock)
+    ticks: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +235,32 @@ class TradingService:
             interval_s=self.interval,
             stale_ms=self._engine.cfg.limits.max_quote_age_ms,
             died=self.died,
+        )
+
+    def restored(self) -> Restored | None:
+        """What this run resumes (None for a new database): the state and since when, the open
+        positions marked as the run left them, today's PnL against the daily cap, the last tick.
+        Read before the loop starts (the engine's thread owns the store afterwards)."""
+        e = self._engine
+        if not e.tick_count:
+            return None
+        v = build_view(e)
+        since = None
+        if v.killed:
+            since = e.store.last_event(("kill_switch",))
+        elif v.paused:
+            since = e.store.last_event(("pause", "flatten"))
+        by = since[1] if since and v.paused else ""
+        return Restored(
+            state=v.state,
+            state_kind=v.state_kind,
+            since_ms=since[0] if since else None,
+            by="operator" if by in ("", "desk", "operator") else by,
+            open_positions=len(v.positions),
+            today_pnl_cc=v.today_pnl_cc,
+            daily_cap_cc=v.daily_cap_cc,
+            last_tick_ms=e.store.last_tick_ts(),
+            ticks=e.tick_count,
         )
 
     def on_view(self, listener: Callable[[DeskView], None]) -> None:

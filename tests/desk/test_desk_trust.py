@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kakashi_tui.adapters import alerts as al
+from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.frontends.desk.screens import (
     ConfirmScreen,
     EstimateScreen,
@@ -28,7 +29,7 @@ from kakashi_tui.frontends.desk.widgets.markets_table import (
     layout_columns,
 )
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
-from kakashi_tui.frontends.fmt import fmt_clock
+from kakashi_tui.frontends.fmt import fmt_clock, fmt_signed
 from kakashi_tui.frontends.logfile import OperatorLog
 from kakashi_tui.trading.engine import utc_day
 from kakashi_tui.trading.service import send_request
@@ -417,7 +418,14 @@ async def test_restart_says_how_it_resumed_and_loads_history(engine, tmp_path):
         await pilot.pause()
         log = app.query_one(DecisionLog)
         texts = [e.text for e in log.entries()]
-        assert "resumed: PAUSED since 2026-01-05 00:40:00 UTC (by operator); p resumes" in texts
+        said = [t for t in texts if t.startswith("resumed: ")]
+        assert len(said) == 1  # once, in plain words: state and since when, positions, today, last tick
+        v = app.service.view
+        assert said[0] == (
+            "resumed: PAUSED since 2026-01-05 00:40:00 UTC (by operator); p resumes | "
+            f"{len(v.positions)} open positions | today {fmt_signed(v.today_pnl_cc)} "
+            f"(daily cap {fmt_cc(v.daily_cap_cc)}) | last tick 2026-01-05 00:40:00 UTC (#40)"
+        )
         stored = engine.store.db.execute_sql("SELECT COUNT(*) FROM decisions").fetchone()[0]
         assert stored and sum(1 for e in log.entries() if e.who not in ("desk", "event")) == min(stored, 60)
 

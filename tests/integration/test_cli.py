@@ -71,7 +71,9 @@ def test_headless_run_then_continue_from_the_same_bankroll(tmp_path):
     s.close()
     p2 = kakashi("--headless", "--ticks", "1", "--db", db)  # bare `kakashi` is `kakashi run`
     assert p2.returncode == 0, p2.stderr
-    assert p2.stdout.splitlines()[1].startswith("tick 301 ")
+    out = p2.stdout.splitlines()
+    assert out[1].startswith("kakashi: resumed: RUNNING | ") and out[1].endswith("(#300)")
+    assert out[2].startswith("tick 301 ")
     from kakashi_tui.core.money import fmt_cc
 
     assert f"cash {fmt_cc(cash)}" in p.stdout.splitlines()[-1]
@@ -339,3 +341,20 @@ def test_a_feed_warning_is_said_with_one_prefix(capsys):
         "kakashi: warning: Kalshi markets capped at 10 in memory",
         "kakashi: warning: books need a key",
     ]
+
+
+def test_a_headless_restart_says_what_it_restored_once(tmp_path):
+    """#19 item 4: a restarted run says, once and in plain words, what it resumed: the state and
+    since when, the open positions, today's PnL against the daily cap, and the last tick."""
+    db = str(tmp_path / "k.db")
+    first = kakashi("run", "--headless", "--ticks", "40", "--db", db, "--seed", "7")
+    assert first.returncode == 0, first.stderr
+    assert "resumed:" not in first.stdout  # a new database resumes nothing
+    assert kakashi("kill", "--db", db, "--reason", "lunch").returncode == 0
+    again = kakashi("run", "--headless", "--ticks", "1", "--db", db, "--seed", "7")
+    said = [ln for ln in again.stdout.splitlines() if ln.startswith("kakashi: resumed:")]
+    assert len(said) == 1, again.stdout
+    line = said[0]
+    assert line.startswith("kakashi: resumed: HALTED (kill switch: lunch) since 20")
+    assert "; `kakashi rearm` re-arms | " in line and " open position" in line and "(daily cap $" in line
+    assert line.endswith("(#40)") and "| last tick 20" in line

@@ -333,6 +333,14 @@ class Store:
     def add_event(self, ts: int, kind: str, detail: str = "") -> None:
         EventRow.create(ts=ts, kind=kind, detail=detail)
 
+    def last_event(self, kinds: Sequence[str]) -> tuple[int, str] | None:
+        """(ts, detail) of the latest event of one of ``kinds`` (a kill, a pause), or None."""
+        marks = ", ".join("?" * len(kinds))
+        row = self.db.execute_sql(
+            f"SELECT ts, detail FROM events WHERE kind IN ({marks}) ORDER BY id DESC LIMIT 1", list(kinds)
+        ).fetchone()
+        return (int(row[0]), str(row[1] or "")) if row else None
+
     # -- market data ----------------------------------------------------------------
     def upsert_markets(self, markets: Iterable[Market], ts: int) -> None:
         rows = [

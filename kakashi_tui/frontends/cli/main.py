@@ -276,6 +276,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"kakashi: paper trading on {service.source_name} | db {service.db_path} | {service.state} | PAPER ONLY",
             flush=True,
         )
+        restored = service.restored()
+        if restored is not None:  # what it resumed, once, as the desk says it
+            from kakashi_tui.frontends.fmt import COMMAND_HINTS, fmt_time, restored_line
+
+            def when(ms: int | None) -> str:
+                return fmt_time(ms, cfg.desk.time_zone, "%Y-%m-%d %H:%M:%S")
+
+            print(f"kakashi: {restored_line(restored, when, COMMAND_HINTS)}", flush=True)
         with _stop_on_signals(service) as sig:
             service.start()
             check = _liveness_lines(service)

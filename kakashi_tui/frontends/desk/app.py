@@ -55,7 +55,7 @@ from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
 from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import DeskLimits, RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
-from kakashi_tui.frontends.fmt import event_text, fmt_time
+from kakashi_tui.frontends.fmt import event_text, fmt_time, restored_line
 from kakashi_tui.frontends.logfile import NullLog, OperatorLog
 from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
 from kakashi_tui.trading import liveness as lv
@@ -233,19 +233,9 @@ class KakashiApp(App[int]):
             if kind != "day_start":
                 log.add(LogEntry(ts, "event", kind, event_text(kind, detail), "note"))
         last = events[-1][0] if events else (decisions[-1][0] if decisions else None)
-
-        def since(kinds: tuple[str, ...]) -> str:
-            ts = next((t for t, kind, _d in reversed(events) if kind in kinds), None)
-            return f" since {fmt_time(ts, self.zone, '%Y-%m-%d %H:%M:%S')}" if ts is not None else ""
-
-        if self.service.killed:
-            self.note(f"resumed: KILL SWITCH THROWN{since(('kill_switch',))} ({self.service.state}); r re-arms", last)
-        elif self.service.paused:
-            who = next((d for _t, kind, d in reversed(events) if kind == "pause"), "")
-            who = "operator" if who in ("", "desk", "operator") else who
-            self.note(f"resumed: PAUSED{since(('pause', 'flatten'))} (by {who}); p resumes", last)
-        elif decisions or events:
-            self.note("resumed: RUNNING", last)
+        restored = self.service.restored()
+        if restored is not None:  # once, in plain words: the state and since when, positions, today, last tick
+            self.note(restored_line(restored, lambda ms: fmt_time(ms, self.zone, "%Y-%m-%d %H:%M:%S")), last)
 
     def on_resize(self, event) -> None:
         self._apply_width(event.size.width)
