@@ -362,3 +362,14 @@ async def test_n_shows_only_the_desks_notes_and_alerts(engine, tmp_path):
         assert shown[0].text.startswith("paused") and "notes and alerts only" in log.border_subtitle
         await pilot.press("o")  # rejections only: the two filters never stack
         assert not log.only_notes and all(e.rejection or e.level == "error" for e in log.entries())
+
+
+async def test_an_empty_log_says_nothing_yet_whole(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("l", "n")  # a filter that matches nothing yet on this desk
+        log = app.query_one(DecisionLog)
+        log.notes = ()
+        await pilot.pause()
+        text = "\n".join("".join(seg.text for seg in log.render_line(y)) for y in range(3))
+        assert "nothing yet" in text

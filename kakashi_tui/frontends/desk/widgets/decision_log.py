@@ -239,7 +239,7 @@ class DecisionLog(ScrollView, can_focus=True):
         t.add_column(width=what_w, no_wrap=True)
         t.add_column(ratio=1, overflow="fold")
         if row is None:
-            t.add_row("", Text("nothing yet", style=pal.dim), "", "")
+            t.add_row("", "", "", Text("nothing yet", style=pal.dim))  # the text column: never cut
         elif isinstance(row, LogEntry):
             styles = {"ok": pal.up, "warn": pal.warn, "error": pal.down, "note": pal.warn}
             who = Text(row.who, style=pal.warn if row.who in ("desk", "alert") else "")
