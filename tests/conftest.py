@@ -35,6 +35,15 @@ def _hermetic(monkeypatch, tmp_path):
 TIERS = ("unit", "integration", "desk")
 CHECKOUT = Path(__file__).resolve().parents[1]
 _LEFT_BEFORE: set[str] = set()
+# What the test tools keep beside the checkout (all in .gitignore): not Kakashi's output.
+TOOL_CACHES = {
+    ".hypothesis",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".import_linter_cache",
+    "snapshot_report.html",
+}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -56,7 +65,7 @@ def pytest_sessionfinish(session, exitstatus):
     """No test writes into the checkout: anything new at its top level fails the run."""
     if hasattr(session.config, "workerinput"):  # an xdist worker: the controller checks once
         return
-    new = sorted(_checkout_files() - _LEFT_BEFORE - {".pytest_cache", "snapshot_report.html"})
+    new = sorted(_checkout_files() - _LEFT_BEFORE - TOOL_CACHES)
     if new:
         session.config.get_terminal_writer().line(f"tests wrote into the checkout: {', '.join(new)}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
