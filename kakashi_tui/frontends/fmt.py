@@ -100,6 +100,11 @@ def event_text(kind: str, detail: str) -> str:
     return dollars(_CC_FIELDS.sub(lambda m: f"{m.group(1)} {fmt_cc(int(m.group(3)))}", detail))
 
 
+def fmt_hms(ms: int | None, zone: str = "utc") -> str:
+    """A time of day for a status line: ``12:00:01`` in UTC, ``13:00:01 CET`` in local time."""
+    return fmt_time(ms, zone).removesuffix(" UTC")
+
+
 def fmt_clock(ms: int, source: str, zone: str = "utc", fmt: str = "%H:%M:%S") -> str:
     """The engine clock, labelled: ``sim`` time on the simulator (it runs ahead of the wall),
     ``replay`` time in a replay, ``wall`` time otherwise; in UTC or the operator's zone."""

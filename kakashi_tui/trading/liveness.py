@@ -20,8 +20,8 @@ headless log. No Textual import here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 #: A fetch or a tick is late after this many intervals, and never sooner than ``FEW_FLOOR_MS``.
 FEW_INTERVALS = 3
@@ -67,16 +67,12 @@ class Liveness:
     def ok(self) -> bool:
         return self.level == OK
 
-    def label(self, fmt=None) -> str:
-        """``FEED SLOW since 12:00:01`` (``fmt`` formats the time; UTC HH:MM:SS by default)."""
+    def label(self, fmt: Callable[[int], str]) -> str:
+        """``FEED SLOW since 12:00:01`` (``fmt``: the front-end's way to write a time)."""
         if self.ok or self.since_ms is None:
             return ""
         name = {SLOW: "FEED SLOW", DOWN: "FEED DOWN", STALLED: "STALLED", DEAD: "ENGINE STOPPED"}[self.level]
-        return f"{name} since {(fmt or hms_utc)(self.since_ms)}"
-
-
-def hms_utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%H:%M:%S")
+        return f"{name} since {fmt(self.since_ms)}"
 
 
 def assess(hb: Heartbeat) -> Liveness:
@@ -102,24 +98,25 @@ def assess(hb: Heartbeat) -> Liveness:
 
 
 class LivenessWatch:
-    """Remembers the last assessment; ``update`` returns it and whether its level changed."""
+    """Remembers the last assessment (``last``) and the level before it (``was``)."""
 
     def __init__(self) -> None:
         self.last = Liveness(OK)
+        self.was = OK
 
-    def update(self, hb: Heartbeat) -> tuple[Liveness, bool]:
+    def update(self, hb: Heartbeat, fmt: Callable[[int], str]) -> tuple[Liveness, str | None]:
+        """The heartbeat judged, and when its level changed, the line that says so in a log:
+        ``FEED SLOW since 12:00:01: a fetch has been in flight 9s``, or ``feed back: ...``."""
         now = assess(hb)
         changed = now.level != self.last.level
-        self.last = now
-        return now, changed
-
-    def line(self, now: Liveness, was: str, fmt=None) -> str:
-        """What a change says in a log: ``FEED SLOW since 12:00:01: a fetch ...`` or ``feed back``."""
+        self.was, self.last = self.last.level, now
+        if not changed:
+            return now, None
         if now.ok:
-            return {
+            return now, {
                 SLOW: "feed back: the slow fetch completed",
                 DOWN: "feed back: the fetch completed",
                 STALLED: "ticking again",
                 DEAD: "engine running",
-            }.get(was, "live")
-        return f"{now.label(fmt)}: {now.what}"
+            }.get(self.was, "live")
+        return now, f"{now.label(fmt)}: {now.what}"

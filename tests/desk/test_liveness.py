@@ -24,6 +24,7 @@ from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
 from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
+from kakashi_tui.frontends.fmt import fmt_hms
 from kakashi_tui.trading import liveness as lv
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.engine import Engine
@@ -152,10 +153,10 @@ def test_liveness_is_judged_from_the_heartbeat(beat, level, since):
 
 
 def test_the_label_names_the_trouble_and_when_it_began():
-    assert assess(hb(since=3_600_000, now=3_610_000)).label() == "FEED SLOW since 01:00:00"
-    assert assess(hb(phase="waiting", due=0, now=5_000)).label() == "STALLED since 00:00:00"
-    assert assess(hb(thread="dead")).label() == "ENGINE STOPPED since 00:00:00"
-    assert assess(hb(now=1)).label() == ""
+    assert assess(hb(since=3_600_000, now=3_610_000)).label(fmt_hms) == "FEED SLOW since 01:00:00"
+    assert assess(hb(phase="waiting", due=0, now=5_000)).label(fmt_hms) == "STALLED since 00:00:00"
+    assert assess(hb(thread="dead")).label(fmt_hms) == "ENGINE STOPPED since 00:00:00"
+    assert assess(hb(now=1)).label(fmt_hms) == ""
 
 
 def _wait(pred, timeout=10.0) -> bool:

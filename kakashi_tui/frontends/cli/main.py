@@ -304,15 +304,15 @@ def _liveness_lines(service, out=None):
     """What the desk's status line says of a late engine, as a log line when it changes
     (``kakashi: FEED SLOW since 12:00:01: a fetch has been in flight 9s``, then ``feed back``):
     a hung fetch prints no tick line, so without this a headless run looks merely quiet."""
+    from kakashi_tui.frontends.fmt import fmt_hms
     from kakashi_tui.trading.liveness import LivenessWatch
 
     watch = LivenessWatch()
 
     def check() -> None:
-        was = watch.last.level
-        now, changed = watch.update(service.heartbeat())
-        if changed:
-            print(f"kakashi: {watch.line(now, was)}", file=out or sys.stderr, flush=True)
+        _now, line = watch.update(service.heartbeat(), fmt_hms)
+        if line is not None:
+            print(f"kakashi: {line}", file=out or sys.stderr, flush=True)
 
     return check
 

@@ -55,7 +55,7 @@ from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
 from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import DeskLimits, RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
-from kakashi_tui.frontends.fmt import event_text, fmt_time, restored_line
+from kakashi_tui.frontends.fmt import event_text, fmt_hms, fmt_time, restored_line
 from kakashi_tui.frontends.logfile import NullLog, OperatorLog
 from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
 from kakashi_tui.trading import liveness as lv
@@ -348,22 +348,20 @@ class KakashiApp(App[int]):
         if self.stopping or not self.query(StatusBar):
             return
         hb = self.service.heartbeat()
-        was = self.heartbeat_watch.last.level
-        now, changed = self.heartbeat_watch.update(hb)
+        now, line = self.heartbeat_watch.update(hb, lambda ms: fmt_hms(ms, self.zone))
         bar = self.query_one(StatusBar)
         bar.liveness = now
         age = hb.tick_age_ms
         bar.tick_age_s = age // 1000 if age is not None and hb.thread == "running" else None
         self.set_class(not now.ok, "-stale")  # every panel's border says its data is not live
-        if not changed:
+        if line is None:
             return
-        line = self.heartbeat_watch.line(now, was, lambda ms: fmt_time(ms, self.zone).removesuffix(" UTC"))
         self.note(line, hb.now_ms)
         if now.level == lv.DOWN:
             self.alert(al.FEED_DOWN, line, "warning")
         elif now.level in (lv.STALLED, lv.DEAD):
             self.alert(al.ENGINE_FAILED, line, "error")
-        elif now.ok and was == lv.DOWN:
+        elif now.ok and self.heartbeat_watch.was == lv.DOWN:
             self.alert(al.FEED_UP, line, "information")
 
     def _watch_events(self, v: DeskView) -> None:

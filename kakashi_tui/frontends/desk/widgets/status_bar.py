@@ -7,7 +7,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from kakashi_tui.frontends.desk.widgets.base import Palette
-from kakashi_tui.frontends.fmt import fmt_clock, fmt_time
+from kakashi_tui.frontends.fmt import fmt_clock, fmt_hms
 from kakashi_tui.trading.liveness import OK, SLOW, Liveness
 from kakashi_tui.trading.view import DeskView
 
@@ -39,14 +39,14 @@ class StatusBar(Static):
             parts.append((0, "KEY REFUSED", f"bold {pal.down} reverse"))
             why = v.key_refused.rsplit("): ", 1)[-1]
             parts.append((2, why if len(why) <= 40 else why[:39] + "…", pal.down))
-        late = self.liveness.label(lambda ms: fmt_time(ms, self.zone).removesuffix(" UTC"))
+        late = self.liveness.label(lambda ms: fmt_hms(ms, self.zone))
         if late:
             parts.append((0, late, f"bold {pal.down if self.liveness.level != SLOW else pal.warn} reverse"))
         elif self.feed_down_since is not None:
             parts.append(
                 (
                     0,
-                    f"FEED DOWN since {fmt_time(self.feed_down_since, self.zone).removesuffix(' UTC')}",
+                    f"FEED DOWN since {fmt_hms(self.feed_down_since, self.zone)}",
                     f"bold {pal.warn} reverse",
                 )
             )
