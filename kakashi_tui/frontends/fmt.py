@@ -55,21 +55,33 @@ def fmt_duration(ms: int | None) -> str:
     return f"{h // 24}d"
 
 
+def key_line(refused: str) -> str:
+    """What a refused API key says to the operator (the exchange's reason), or its recovery
+    (``refused`` empty): one wording for the desk's alert and the headless log."""
+    if refused:
+        return f"KEY REFUSED: {refused} (no books, no paper fills; tried again with backoff)"
+    return "Kalshi accepts the API key again"
+
+
 DESK_HINTS = ("p resumes", "r re-arms")
 COMMAND_HINTS = ("`kakashi resume` resumes", "`kakashi rearm` re-arms")
 
 
-def restored_line(r, when, hints: tuple[str, str] = DESK_HINTS) -> str:
-    """A restart in one line, in plain words (``r``: ``trading.service.Restored``; ``when`` formats
-    an engine-clock time; ``hints``: how to resume and re-arm, the desk's keys or the commands):
+def restored_line(r, zone: str = "utc", hints: tuple[str, str] = DESK_HINTS) -> str:
+    """A restart in one line, in plain words (``r``: ``trading.service.Restored``; times in UTC or
+    the ``zone`` named; ``hints``: how to resume and re-arm, the desk's keys or the commands):
     ``resumed: PAUSED since 10:00:00 (by cli); p resumes | 4 open positions | today -$12.34
     (daily cap $50.00) | last tick 10:05:00 (#412)``."""
+
+    def when(ms: int | None) -> str:
+        return fmt_time(ms, zone, "%Y-%m-%d %H:%M:%S")
+
     state = r.state
     if r.since_ms is not None:
         state += f" since {when(r.since_ms)}"
     if r.state_kind == "paused":
         state += f" (by {r.by}); {hints[0]}"
-    elif r.state_kind == "halted" and "kill switch" in r.state:
+    elif r.killed:
         state += f"; {hints[1]}"
     n = r.open_positions
     return (

@@ -95,6 +95,7 @@ class Restored:
 
     state: str  # RUNNING, PAUSED, HALTED (why)
     state_kind: str  # running | paused | halted
+    killed: bool  # the kill switch is thrown (a daily stop halts too, and needs no re-arm)
     since_ms: int | None  # when the pause or the kill began (engine clock)
     by: str  # who paused ("operator", "cli", ...)
     open_positions: int
@@ -254,6 +255,7 @@ class TradingService:
         return Restored(
             state=v.state,
             state_kind=v.state_kind,
+            killed=v.killed,
             since_ms=since[0] if since else None,
             by="operator" if by in ("", "desk", "operator") else by,
             open_positions=len(v.positions),

@@ -278,12 +278,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         restored = service.restored()
         if restored is not None:  # what it resumed, once, as the desk says it
-            from kakashi_tui.frontends.fmt import COMMAND_HINTS, fmt_time, restored_line
+            from kakashi_tui.frontends.fmt import COMMAND_HINTS, restored_line
 
-            def when(ms: int | None) -> str:
-                return fmt_time(ms, cfg.desk.time_zone, "%Y-%m-%d %H:%M:%S")
-
-            print(f"kakashi: {restored_line(restored, when, COMMAND_HINTS)}", flush=True)
+            print(f"kakashi: {restored_line(restored, cfg.desk.time_zone, COMMAND_HINTS)}", flush=True)
         with _stop_on_signals(service) as sig:
             service.start()
             check = _liveness_lines(service)
@@ -320,6 +317,8 @@ def _liveness_lines(service, out=None):
 def _feed_changes(service, out=None):
     """A report listener that says which feed is live once, and again only when it switches
     (``kakashi: feed websocket (2 live books)``, ``kakashi: feed polling (websocket down: why)``)."""
+    from kakashi_tui.frontends.fmt import key_line
+
     said: list[str] = []
     key = [""]
 
@@ -330,12 +329,7 @@ def _feed_changes(service, out=None):
             print(f"kakashi: feed {f.label}", file=out or sys.stdout, flush=True)
         if report.key_refused != key[0]:  # once when refused, once when accepted again
             key[0] = report.key_refused
-            line = (
-                f"KEY REFUSED: {report.key_refused} (no books, no paper fills; tried again with backoff)"
-                if report.key_refused
-                else "Kalshi accepts the API key again"
-            )
-            print(f"kakashi: {line}", file=out or sys.stdout, flush=True)
+            print(f"kakashi: {key_line(report.key_refused)}", file=out or sys.stdout, flush=True)
 
     return on_report
 

@@ -55,7 +55,7 @@ from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
 from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import DeskLimits, RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
-from kakashi_tui.frontends.fmt import event_text, fmt_hms, fmt_time, restored_line
+from kakashi_tui.frontends.fmt import event_text, fmt_hms, fmt_time, key_line, restored_line
 from kakashi_tui.frontends.logfile import NullLog, OperatorLog
 from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
 from kakashi_tui.trading import liveness as lv
@@ -235,7 +235,7 @@ class KakashiApp(App[int]):
         last = events[-1][0] if events else (decisions[-1][0] if decisions else None)
         restored = self.service.restored()
         if restored is not None:  # once, in plain words: the state and since when, positions, today, last tick
-            self.note(restored_line(restored, lambda ms: fmt_time(ms, self.zone, "%Y-%m-%d %H:%M:%S")), last)
+            self.note(restored_line(restored, self.zone), last)
 
     def on_resize(self, event) -> None:
         self._apply_width(event.size.width)
@@ -385,14 +385,10 @@ class KakashiApp(App[int]):
                 self.note(f"feed: {line}", v.clock_ms)
         if v.key_refused != (prev.key_refused if prev is not None else ""):
             if v.key_refused:
-                self.alert(
-                    al.KEY_REFUSED,
-                    f"KEY REFUSED: {v.key_refused} (no books, no paper fills; tried again with backoff)",
-                    "error",
-                )
+                self.alert(al.KEY_REFUSED, key_line(v.key_refused), "error")
                 self.note(f"KEY REFUSED: {v.key_refused}", v.clock_ms)
             else:
-                self.note("Kalshi accepts the API key again", v.clock_ms)
+                self.note(key_line(""), v.clock_ms)
         if prev is None:
             return
         if v.daily_stopped and not prev.daily_stopped:
