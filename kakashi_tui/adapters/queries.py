@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from kakashi_tui.adapters.store.controls import Control, check_control_rows, control_value
+from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION
 from kakashi_tui.adapters.store.rows import account_from_ledger, read_latest_snapshot, read_ledger
-from kakashi_tui.adapters.store.schema import SCHEMA_VERSION
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, equity_cc
 from kakashi_tui.core.models import Position

@@ -4,7 +4,7 @@ as schema 4 with every row kept and converted exactly; a second open changes not
 import sqlite3
 from decimal import Decimal as D
 
-from kakashi_tui.adapters.store.schema import SCHEMA_VERSION
+from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import MarketStatus, Side
 
@@ -206,3 +206,66 @@ def test_decisions_keep_no_index_and_a_file_that_has_them_loses_them_on_open(tmp
     assert decision_indexes(db) == {"decisions_ts", "decisions_ticker"}  # as a file written before
     Store(db).close()
     assert decision_indexes(db) == set()
+
+
+def _affinity(declared: str) -> str:
+    """SQLite's type affinity of a declared type (https://sqlite.org/datatype3.html, 3.1)."""
+    t = declared.upper()
+    if "INT" in t:
+        return "INTEGER"
+    if any(s in t for s in ("CHAR", "CLOB", "TEXT")):
+        return "TEXT"
+    if not t or "BLOB" in t:
+        return "BLOB"
+    if any(s in t for s in ("REAL", "FLOA", "DOUB")):
+        return "REAL"
+    return "NUMERIC"
+
+
+def _shape(path) -> dict[str, object]:
+    """A file's tables (columns by name: type affinity, not-null, primary key) and indexes
+    (columns, unique), ignoring column order and the defaults ALTER TABLE needs."""
+    con = sqlite3.connect(path)
+    try:
+        shape: dict[str, object] = {}
+        for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"):
+            cols = {r[1]: (_affinity(r[2]), bool(r[3]), r[5]) for r in con.execute(f"PRAGMA table_info({table})")}
+            idx = {
+                tuple(c[2] for c in con.execute(f"PRAGMA index_info('{name}')")): bool(unique)
+                for _seq, name, unique, origin, _partial in con.execute(f"PRAGMA index_list({table})")
+                if origin != "pk"
+            }
+            shape[table] = (cols, idx)
+        return shape
+    finally:
+        con.close()
+
+
+def test_the_steps_from_the_oldest_file_give_the_shape_of_a_fresh_one(tmp_path):
+    """Migrations declared once and checked: whatever a step does, the file it leaves has the
+    tables, columns and indexes a new file gets from the models."""
+    fresh, old = tmp_path / "fresh.db", tmp_path / "old.db"
+    Store(fresh).close()
+    make_v3(old)
+    Store(old).close()
+    assert _shape(old) == _shape(fresh)
+
+
+def test_steps_go_one_version_at_a_time_and_only_the_newer_ones_run(tmp_path):
+    import peewee as pw
+    import pytest
+
+    from kakashi_tui.adapters.store import migrations as m
+
+    ran: list[int] = []
+    steps = [m.Step(v, f"v{v}", lambda db, v=v: ran.append(v)) for v in (4, 5, 6)]
+    assert m.check_steps(steps) == 6
+    with pytest.raises(ValueError, match="one version at a time: 4 then 6"):
+        m.check_steps([steps[0], steps[2]])
+    db_path = tmp_path / "k.db"
+    Store(db_path).close()  # a file at today's version
+    db = pw.SqliteDatabase(str(db_path))
+    db.execute_sql("UPDATE control SET value = '4' WHERE key = 'schema_version'")
+    assert [s.version for s in m.upgrade(db, steps)] == [5, 6] and ran == [5, 6]
+    assert m.file_version(db) == 6 and m.upgrade(db, steps) == [] and ran == [5, 6]
+    db.close()

@@ -1,23 +1,10 @@
-"""The database's tables (peewee models) at schema version ``SCHEMA_VERSION``, and what older
-files need to reach it: the columns added after version 1, the indexes since dropped, and the v4
-rebuild's SQL (fixed point: every REAL price and count converted to integer units).
+"""The database's tables (peewee models) at the current schema version. How an older file
+reaches them, one version at a time, is declared in ``migrations``; the version number lives there.
 """
 
 from __future__ import annotations
 
 import peewee as pw
-
-SCHEMA_VERSION = 4
-
-
-#: Columns added after version 1: (table, column, SQL type and default). Applied on open, to a
-#: table still in its pre-v4 form (v4 rebuilds the tables it converts, see _to_v4).
-MIGRATIONS = [("decisions", "equity_cents", "INTEGER NOT NULL DEFAULT 0")]
-
-
-#: Indexes dropped since version 1 (v3: snapshots by ticker, see SnapshotRow; and, with no new
-#: version as nothing reads differently, decisions by time and by ticker, see DecisionRow).
-DROPPED_INDEXES = ("snapshots_ticker", "snapshots_ticker_ts", "decisions_ts", "decisions_ticker")
 
 
 class _Base(pw.Model):
@@ -225,64 +212,3 @@ MODELS = [
 
 #: Tables whose presence marks a file as Kakashi's (a file with other tables and not these is foreign).
 KAKASHI_MARKERS = frozenset({"control", "ledger"})
-_P = "CAST(ROUND({0} * 10000) AS INTEGER)"  # a REAL price -> centicents (old prices were on the cent grid)
-
-
-#: Schema v4 (fixed point): each table still in its old form is rebuilt in the new one with every
-#: row converted: (model, a column only the new form has, new columns, SELECT over the old rows).
-_V4 = [
-    (
-        SnapshotRow,
-        "yes_bid_cc",
-        "id, ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book, source",
-        f"id, ticker, ts, fetched_ts, {_P.format('yes_bid')}, {_P.format('yes_ask')}, {_P.format('last')},"
-        " volume * 100, book, source",
-    ),
-    (
-        DecisionRow,
-        "worst_case_cc",
-        "id, ts, tick, ticker, side, contracts_hundredths, limit_price_cc, best_ask_cc, p_hat, ev, worst_case_cc,"
-        " equity_cc, accepted, reason",
-        f"id, ts, tick, ticker, side, contracts * 100, {_P.format('limit_price')}, {_P.format('best_ask')}, p_hat,"
-        " ev, worst_case_cents * 100, equity_cents * 100, accepted, reason",
-    ),
-    (
-        FillRow,
-        "value_cc",
-        "id, decision_id, ts, ticker, side, action, requested_hundredths, contracts_hundredths, value_cc, fee_cc,"
-        " levels",
-        "id, decision_id, ts, ticker, side, action, requested * 100, contracts * 100, cost_cents * 100,"
-        " fee_cents * 100, levels",
-    ),
-    (
-        LedgerRow,
-        "amount_cc",
-        "id, ts, kind, ticker, side, contracts_hundredths, amount_cc, key",
-        "id, ts, kind, ticker, side, contracts * 100, amount_cents * 100, key",
-    ),
-    (
-        OutcomeRow,
-        "status",
-        "ticker, status, result, settlement_value, ts, updated_ts",
-        "ticker, 'finalized', result, NULL, ts, ts",
-    ),
-    (
-        RejectedRow,
-        "count",
-        "source, ticker, reason, count, first_seen, last_seen, payload",
-        # one record per (source, ticker, reason), the latest payload kept
-        # (SQLite's bare column beside MAX(): the payload of the row with the highest id)
-        "source, tk, reason, n, first, last, payload FROM (SELECT o.source, o.tk, o.reason, COUNT(*) AS n,"
-        " MIN(o.ts) AS first, MAX(o.ts) AS last, o.payload AS payload, MAX(o.id) AS newest FROM (SELECT id, ts,"
-        " source, reason, payload, COALESCE(CASE WHEN json_valid(payload) THEN CAST(COALESCE(json_extract(payload,"
-        " '$.ticker'), json_extract(payload, '$.sim')) AS TEXT) END, '') AS tk FROM _old_rejected_rows) o"
-        " GROUP BY o.source, o.tk, o.reason)",
-    ),
-    (
-        TickRow,
-        "cash_cc",
-        "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cc, equity_cc",
-        "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cents * 100,"
-        " equity_cents * 100",
-    ),
-]

@@ -7,7 +7,7 @@ so a crash (even ``kill -9``) leaves the database at the end of the last whole t
 Opening is careful, in this order and before anything is written: the writer locks the
 database file itself (``flock`` on its inode, so a symlink, a hard link or a deleted lock
 file cannot let a second writer in); a SQLite file that is not Kakashi's is refused
-untouched; a schema newer than this code is refused; an older one is migrated (``schema``).
+untouched; a schema newer than this code is refused; an older one is migrated (``migrations``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import peewee as pw
 
 from kakashi_tui.adapters.crashlog import owner_only, sqlite_files
 from kakashi_tui.adapters.store.controls import Control, ControlValue, check_control_rows, control_text, control_value
+from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION, upgrade
 from kakashi_tui.adapters.store.rows import (
     _SIDE_TEXT,
     account_from_ledger,
@@ -35,16 +36,10 @@ from kakashi_tui.adapters.store.rows import (
     real_to_price,
 )
 from kakashi_tui.adapters.store.schema import (
-    _V4,
-    DROPPED_INDEXES,
     KAKASHI_MARKERS,
-    MIGRATIONS,
     MODELS,
-    SCHEMA_VERSION,
     EventRow,
     FillRow,
-    LedgerRow,
-    RejectedRow,
 )
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, LedgerEntry
@@ -52,25 +47,6 @@ from kakashi_tui.core.models import Estimate, Fill, Market, Quote, TradeDecision
 from kakashi_tui.core.money import count_to_hundredths, price_to_cc
 
 LOCK_WAIT_S = 1.0  # how long a new writer waits for the file lock before saying who holds it
-
-
-#: Market columns added in v4 (the table keeps its rows; only ``status`` words change).
-_V4_MARKET_COLUMNS = [
-    ("subtitle", "TEXT NOT NULL DEFAULT ''"),
-    ("market_type", "TEXT NOT NULL DEFAULT 'binary'"),
-    ("settlement_value", "TEXT"),
-    ("fee_type", "TEXT"),
-    ("fee_multiplier", "TEXT"),
-    ("fee_waiver_until_ts", "INTEGER"),
-    ("exchange_updated_ts", "INTEGER"),
-]
-
-
-#: Stored pre-v4 status words -> Kalshi's lifecycle words (models.LEGACY_STATUS).
-_V4_STATUS = (
-    "CASE status WHEN 'open' THEN 'active' WHEN 'unopened' THEN 'initialized' WHEN 'settled' THEN"
-    " 'finalized' ELSE status END"
-)
 
 
 def now_wall_ms() -> int:
@@ -119,10 +95,8 @@ class Store:
             if self.db.table_exists("control"):
                 check_control_rows(self.db.connection())
             if writer:
-                with self.atomic():  # migrate first: a new index on an old table would fail
-                    self._migrate()
-                    self.db.create_tables(MODELS, safe=True)
-                    self.set_control(Control.SCHEMA_VERSION, SCHEMA_VERSION)
+                with self.atomic():  # one transaction: a failed step leaves the file as it was
+                    upgrade(self.db)
         except (pw.DatabaseError, sqlite3.DatabaseError) as e:
             self.close()
             msg = str(e)
@@ -176,56 +150,6 @@ class Store:
                     f"{self.path} has schema version {version}, newer than this Kakashi "
                     f"({SCHEMA_VERSION}); upgrade Kakashi. Left untouched",
                     2,
-                )
-
-    def _migrate(self) -> None:
-        """Bring an existing file to this schema, before the tables are created (a fresh file
-        has none and passes through). One transaction: a failure leaves the file as it was."""
-        with self.db.atomic():
-            for table, column, decl in MIGRATIONS:
-                have = self._columns(table)
-                if have and "worst_case_cents" in have and column not in have:
-                    self.db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-            for index in DROPPED_INDEXES:
-                self.db.execute_sql(f"DROP INDEX IF EXISTS {index}")
-            self._to_v4()
-
-    def _columns(self, table: str) -> set[str]:
-        return {r[1] for r in self.db.execute_sql(f"PRAGMA table_info({table})")}
-
-    def _to_v4(self) -> None:
-        """Fixed point (v4): REAL prices -> centicents, cents -> centicents (x100), whole counts ->
-        hundredths (x100), Kalshi's lifecycle words, one rejected-row record per (source, ticker,
-        reason). A table is rebuilt only while it is in its old form; every row is kept."""
-        have = self._columns("markets")
-        if have:
-            for column, decl in _V4_MARKET_COLUMNS:
-                if column not in have:
-                    self.db.execute_sql(f"ALTER TABLE markets ADD COLUMN {column} {decl}")
-            self.db.execute_sql(
-                f"UPDATE markets SET status = {_V4_STATUS} WHERE status IN ('open', 'unopened', 'settled')"
-            )
-        for model, new_column, columns, select in _V4:
-            table = model._meta.table_name
-            have = self._columns(table)
-            if not have or new_column in have:
-                continue
-            old = f"_old_{table}"
-            self.db.execute_sql(f"ALTER TABLE {table} RENAME TO {old}")
-            for (name,) in self.db.execute_sql(
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (old,)
-            ).fetchall():
-                self.db.execute_sql(f'DROP INDEX "{name}"')
-            model.create_table(safe=False)
-            self.db.execute_sql(
-                f"INSERT INTO {table} ({columns}) SELECT {select}" + ("" if model is RejectedRow else f" FROM {old}")
-            )
-            self.db.execute_sql(f"DROP TABLE {old}")
-            if model is LedgerRow:  # the day's starting equity was kept in cents too
-                self.db.execute_sql(
-                    "UPDATE control SET value = CAST(CAST(value AS INTEGER) * 100 AS TEXT)"
-                    " WHERE key = 'day_start_equity' AND value GLOB '[0-9]*'"
-                    " AND value NOT GLOB '*[^0-9]*'"
                 )
 
     def _take_lock(self, wait_s: float) -> None:

@@ -1,0 +1,212 @@
+"""Every change to the database's shape, declared once and in order.
+
+A file records its schema version in ``control.schema_version``. Opening it for writing runs,
+inside the open's one transaction, each step whose version is above the file's, lowest first;
+then creates any table the models have and the file lacks, and records ``SCHEMA_VERSION``. A
+failure rolls the whole open back, leaving the file as it was. A fresh file gets the models'
+tables at once: no step runs on it. ``SCHEMA_VERSION`` is the last step's version, so a new
+schema change is one new ``Step`` at the end of ``STEPS`` (one version number at a time) and
+nothing else; ``check_steps`` refuses a list with a gap or a repeat, and
+tests/integration/test_migration.py checks that every step taken from the oldest file gives
+the same tables, columns and indexes as a fresh file.
+
+Versions 1 to 3 predate this framework: their differences (a column added, indexes dropped) are
+found by looking at the file, so the one step to 4 takes any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import peewee as pw
+
+from kakashi_tui.adapters.store.controls import Control
+from kakashi_tui.adapters.store.schema import (
+    MODELS,
+    DecisionRow,
+    FillRow,
+    LedgerRow,
+    OutcomeRow,
+    RejectedRow,
+    SnapshotRow,
+    TickRow,
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    version: int  # the schema version this step produces
+    what: str  # one line: what changed and why
+    apply: Callable[[pw.SqliteDatabase], None]
+
+
+def columns(db: pw.SqliteDatabase, table: str) -> set[str]:
+    return {r[1] for r in db.execute_sql(f"PRAGMA table_info({table})")}
+
+
+# -- to version 4 (from 1, 2 or 3) ----------------------------------------------------
+
+_P = "CAST(ROUND({0} * 10000) AS INTEGER)"  # a REAL price -> centicents (old prices were on the cent grid)
+
+#: Market columns added in v4 (the table keeps its rows; only ``status`` words change).
+_V4_MARKET_COLUMNS = [
+    ("subtitle", "TEXT NOT NULL DEFAULT ''"),
+    ("market_type", "TEXT NOT NULL DEFAULT 'binary'"),
+    ("settlement_value", "TEXT"),
+    ("fee_type", "TEXT"),
+    ("fee_multiplier", "TEXT"),
+    ("fee_waiver_until_ts", "INTEGER"),
+    ("exchange_updated_ts", "INTEGER"),
+]
+
+#: Stored pre-v4 status words -> Kalshi's lifecycle words (models.LEGACY_STATUS).
+_V4_STATUS = (
+    "CASE status WHEN 'open' THEN 'active' WHEN 'unopened' THEN 'initialized' WHEN 'settled' THEN"
+    " 'finalized' ELSE status END"
+)
+
+#: Each table still in its old form is rebuilt in the new one with every row converted:
+#: (model, a column only the new form has, new columns, SELECT over the old rows).
+_V4_REBUILDS = [
+    (
+        SnapshotRow,
+        "yes_bid_cc",
+        "id, ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc, volume_hundredths, book, source",
+        f"id, ticker, ts, fetched_ts, {_P.format('yes_bid')}, {_P.format('yes_ask')}, {_P.format('last')},"
+        " volume * 100, book, source",
+    ),
+    (
+        DecisionRow,
+        "worst_case_cc",
+        "id, ts, tick, ticker, side, contracts_hundredths, limit_price_cc, best_ask_cc, p_hat, ev, worst_case_cc,"
+        " equity_cc, accepted, reason",
+        f"id, ts, tick, ticker, side, contracts * 100, {_P.format('limit_price')}, {_P.format('best_ask')}, p_hat,"
+        " ev, worst_case_cents * 100, equity_cents * 100, accepted, reason",
+    ),
+    (
+        FillRow,
+        "value_cc",
+        "id, decision_id, ts, ticker, side, action, requested_hundredths, contracts_hundredths, value_cc, fee_cc,"
+        " levels",
+        "id, decision_id, ts, ticker, side, action, requested * 100, contracts * 100, cost_cents * 100,"
+        " fee_cents * 100, levels",
+    ),
+    (
+        LedgerRow,
+        "amount_cc",
+        "id, ts, kind, ticker, side, contracts_hundredths, amount_cc, key",
+        "id, ts, kind, ticker, side, contracts * 100, amount_cents * 100, key",
+    ),
+    (
+        OutcomeRow,
+        "status",
+        "ticker, status, result, settlement_value, ts, updated_ts",
+        "ticker, 'finalized', result, NULL, ts, ts",
+    ),
+    (
+        RejectedRow,
+        "count",
+        "source, ticker, reason, count, first_seen, last_seen, payload",
+        # one record per (source, ticker, reason), the latest payload kept
+        # (SQLite's bare column beside MAX(): the payload of the row with the highest id)
+        "source, tk, reason, n, first, last, payload FROM (SELECT o.source, o.tk, o.reason, COUNT(*) AS n,"
+        " MIN(o.ts) AS first, MAX(o.ts) AS last, o.payload AS payload, MAX(o.id) AS newest FROM (SELECT id, ts,"
+        " source, reason, payload, COALESCE(CASE WHEN json_valid(payload) THEN CAST(COALESCE(json_extract(payload,"
+        " '$.ticker'), json_extract(payload, '$.sim')) AS TEXT) END, '') AS tk FROM _old_rejected_rows) o"
+        " GROUP BY o.source, o.tk, o.reason)",
+    ),
+    (
+        TickRow,
+        "cash_cc",
+        "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cc, equity_cc",
+        "id, tick, ts, wall_ms, saved, rejected, decisions, fills, settled, errors, latency_ms, cash_cents * 100,"
+        " equity_cents * 100",
+    ),
+]
+
+
+def _to_v4(db: pw.SqliteDatabase) -> None:
+    """Fixed point: REAL prices -> centicents, cents -> centicents (x100), whole counts ->
+    hundredths (x100), Kalshi's lifecycle words, one rejected-row record per (source, ticker,
+    reason). A table is rebuilt only while it is in its old form; every row is kept."""
+    have = columns(db, "decisions")  # v2 added the tick's equity to each decision
+    if have and "worst_case_cents" in have and "equity_cents" not in have:
+        db.execute_sql("ALTER TABLE decisions ADD COLUMN equity_cents INTEGER NOT NULL DEFAULT 0")
+    have = columns(db, "markets")
+    if have:
+        for column, decl in _V4_MARKET_COLUMNS:
+            if column not in have:
+                db.execute_sql(f"ALTER TABLE markets ADD COLUMN {column} {decl}")
+        db.execute_sql(f"UPDATE markets SET status = {_V4_STATUS} WHERE status IN ('open', 'unopened', 'settled')")
+    for model, new_column, cols, select in _V4_REBUILDS:
+        table = model._meta.table_name
+        have = columns(db, table)
+        if not have or new_column in have:
+            continue
+        old = f"_old_{table}"
+        db.execute_sql(f"ALTER TABLE {table} RENAME TO {old}")
+        for (name,) in db.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (old,)
+        ).fetchall():
+            db.execute_sql(f'DROP INDEX "{name}"')
+        model.create_table(safe=False)
+        db.execute_sql(
+            f"INSERT INTO {table} ({cols}) SELECT {select}" + ("" if model is RejectedRow else f" FROM {old}")
+        )
+        db.execute_sql(f"DROP TABLE {old}")
+        if model is LedgerRow:  # the day's starting equity was kept in cents too
+            db.execute_sql(
+                "UPDATE control SET value = CAST(CAST(value AS INTEGER) * 100 AS TEXT)"
+                " WHERE key = 'day_start_equity' AND value GLOB '[0-9]*'"
+                " AND value NOT GLOB '*[^0-9]*'"
+            )
+
+
+#: The steps, in order. Add a schema change here and only here.
+STEPS: tuple[Step, ...] = (Step(4, "fixed point: integer centicents and hundredths; Kalshi's lifecycle words", _to_v4),)
+
+
+#: Indexes dropped since version 1, dropped on every open (idempotent): v3 dropped the snapshot
+#: indexes by ticker (see SnapshotRow); the decision indexes by time and ticker went with no new
+#: version, as nothing reads differently (see DecisionRow), so a v4 file may still have them.
+DROPPED_INDEXES = ("snapshots_ticker", "snapshots_ticker_ts", "decisions_ts", "decisions_ticker")
+
+
+def check_steps(steps: Sequence[Step]) -> int:
+    """The version the steps reach; a gap, a repeat or a step out of order is refused."""
+    for before, after in zip(steps, steps[1:]):
+        if after.version != before.version + 1:
+            raise ValueError(f"migration steps must go one version at a time: {before.version} then {after.version}")
+    return steps[-1].version
+
+
+SCHEMA_VERSION = check_steps(STEPS)
+
+
+def file_version(db: pw.SqliteDatabase) -> int | None:
+    """The file's recorded schema version; None for a fresh file (no tables). A Kakashi file
+    from before versions were recorded counts as 1."""
+    if not db.get_tables():
+        return None
+    if "control" not in db.get_tables():
+        return 1
+    row = db.execute_sql("SELECT value FROM control WHERE key = ?", (Control.SCHEMA_VERSION.value,)).fetchone()
+    return int(row[0]) if row else 1  # the opener refused an unreadable or newer version already
+
+
+def upgrade(db: pw.SqliteDatabase, steps: Sequence[Step] = STEPS) -> list[Step]:
+    """Bring the open file to the last step's version (the caller holds the transaction) and
+    return the steps taken."""
+    version = file_version(db)
+    taken = [] if version is None else [s for s in steps if s.version > version]
+    for step in taken:
+        step.apply(db)
+    for index in DROPPED_INDEXES:
+        db.execute_sql(f"DROP INDEX IF EXISTS {index}")
+    db.create_tables(MODELS, safe=True)
+    db.execute_sql(
+        "INSERT INTO control (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (Control.SCHEMA_VERSION.value, str(steps[-1].version)),
+    )
+    return taken
