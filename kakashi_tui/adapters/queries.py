@@ -12,9 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kakashi_tui.adapters.store.chain import read_head
 from kakashi_tui.adapters.store.controls import Control, check_control_rows, control_value
 from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION
-from kakashi_tui.adapters.store.rows import account_from_ledger, read_latest_snapshot, read_ledger
+from kakashi_tui.adapters.store.rows import (
+    account_of,
+    read_latest_snapshot,
+    read_ledger,
+    verify_ledger,
+)
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, equity_cc
 from kakashi_tui.core.models import Position
@@ -22,6 +28,7 @@ from kakashi_tui.core.models import Position
 __all__ = [
     "connect_readonly",
     "read_ledger",
+    "verify_ledger",
     "read_latest_snapshot",
     "Status",
     "read_status",
@@ -83,11 +90,15 @@ class Status:
     kill_reason: str
     paused: bool
     pending_requests: int
+    ledger_entries: int
+    ledger_head: bool  # a head file beside the database (so a deleted tail would be seen)
 
 
-def read_status(con: sqlite3.Connection) -> Status:
-    """Bankroll, positions and control state, as ``kakashi status`` shows them."""
-    acct = account_from_ledger(con)
+def read_status(con: sqlite3.Connection, db: str | Path) -> Status:
+    """Bankroll, positions and control state, as ``kakashi status`` shows them, from a ledger
+    verified first (its chain and head, reconciled with fills, results and the first deposit)."""
+    entries = verify_ledger(con, db)
+    acct = account_of(entries)
     marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
     ctl = dict(
         con.execute(
@@ -107,6 +118,8 @@ def read_status(con: sqlite3.Connection) -> Status:
         kill_reason=str(ctl.get(Control.KILL_REASON.value) or ""),
         paused=bool(control_value(Control.PAUSED, ctl.get(Control.PAUSED.value))),
         pending_requests=pending,
+        ledger_entries=len(entries),
+        ledger_head=read_head(db) is not None,
     )
 
 

@@ -30,6 +30,7 @@ class Kind(str, Enum):
     SELL_FEE = "sell_fee"
     SETTLE = "settle"
     SETTLE_FIX = "settle_fix"  # a changed result (amended / finalized) corrects what SETTLE paid
+    NOTE = "note"  # moves nothing: a fact about the ledger itself (e.g. when its hash chain began)
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,8 @@ class Account:
         self.cash_cc += e.amount_cc
         if e.kind is Kind.DEPOSIT:
             self.deposits_cc += e.amount_cc
+            return
+        if e.kind is Kind.NOTE:
             return
         assert e.side is not None
         k = (e.ticker, e.side)

@@ -27,7 +27,7 @@ def test_readers_never_see_database_is_locked(tmp_path):
             con = queries.connect_readonly(db)
             try:
                 while not done.is_set():
-                    queries.read_status(con)
+                    queries.read_status(con, db)
                     queries.daily_stop_day(con)
                     queries.recent_decision_rows(con, 50)
                     for row in queries.market_rows(con)[:1]:

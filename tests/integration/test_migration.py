@@ -4,7 +4,9 @@ as schema 4 with every row kept and converted exactly; a second open changes not
 import sqlite3
 from decimal import Decimal as D
 
+from kakashi_tui.adapters.store.chain import head_path
 from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION
+from kakashi_tui.adapters.store.rows import verify_ledger
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import MarketStatus, Side
 
@@ -79,7 +81,7 @@ def test_a_schema_3_file_is_migrated_on_open_without_losing_a_row(tmp_path):
     s = Store(db)
     try:
         c = s.db.connection()
-        assert s.get_control("schema_version") == str(SCHEMA_VERSION) == "4"
+        assert s.get_control("schema_version") == str(SCHEMA_VERSION) == "5"
         # money: cents -> centicents; counts: whole -> hundredths; the account is the same, in new units
         acct = s.account()
         assert acct.cash_cc == 100_533 * 100 and acct.deposits_cc == 10_000_000
@@ -88,7 +90,11 @@ def test_a_schema_3_file_is_migrated_on_open_without_losing_a_row(tmp_path):
             ("buy", D(10)),
             ("buy_fee", D(0)),
             ("settle", D(-10)),
+            ("note", D(0)),  # v5: where the hash chain begins (data_schema.md)
         ]
+        assert [e.key for e in s.ledger_entries()][-1] == "note:chain-begins-v5"
+        verify_ledger(c, db)  # every link holds, and it reconciles with its fill and outcome
+        assert head_path(db).exists()
         assert s.get_control("day_start_equity") == "9958300"
         assert c.execute("SELECT cash_cc, equity_cc FROM ticks ORDER BY tick").fetchall() == [
             (9_953_300, 9_958_300),
@@ -134,7 +140,7 @@ def test_a_schema_3_file_is_migrated_on_open_without_losing_a_row(tmp_path):
             "estimates": 1,
             "decisions": 2,
             "fills": 1,
-            "ledger": 4,
+            "ledger": 5,
             "outcomes": 1,
             "ticks": 2,
         }

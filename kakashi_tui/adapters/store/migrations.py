@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import peewee as pw
 
+from kakashi_tui.adapters.store.chain import CHAINED, GENESIS, link
 from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.schema import (
     MODELS,
@@ -163,8 +164,36 @@ def _to_v4(db: pw.SqliteDatabase) -> None:
             )
 
 
+# -- to version 5 -----------------------------------------------------------------------
+
+#: The key of the note a migrated ledger gets where its chain begins.
+CHAIN_NOTE_KEY = "note:chain-begins-v5"
+
+
+def _to_v5(db: pw.SqliteDatabase) -> None:
+    """The ledger's hash chain (store/chain.py): every existing entry is linked once, in id
+    order, and a note entry is appended to say so. The chain then proves that nothing before
+    the note changed after this migration; it cannot prove what happened to them before it."""
+    if "chain" not in columns(db, "ledger"):  # (step 4's rebuild of an older file made today's table)
+        db.execute_sql("ALTER TABLE ledger ADD COLUMN chain TEXT NOT NULL DEFAULT ''")
+    prev, last_ts, last_id = GENESIS, 0, 0
+    rows = db.execute_sql(f"SELECT {CHAINED} FROM ledger ORDER BY id").fetchall()
+    for row in rows:
+        prev = link(prev, *row)
+        db.execute_sql("UPDATE ledger SET chain = ? WHERE id = ?", (prev, row[0]))
+        last_id, last_ts = row[0], row[1] if type(row[1]) is int else last_ts
+    if rows:
+        note = (last_id + 1, last_ts, "note", "", None, 0, 0, CHAIN_NOTE_KEY)
+        db.execute_sql(
+            f"INSERT INTO ledger ({CHAINED}, chain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (*note, link(prev, *note))
+        )
+
+
 #: The steps, in order. Add a schema change here and only here.
-STEPS: tuple[Step, ...] = (Step(4, "fixed point: integer centicents and hundredths; Kalshi's lifecycle words", _to_v4),)
+STEPS: tuple[Step, ...] = (
+    Step(4, "fixed point: integer centicents and hundredths; Kalshi's lifecycle words", _to_v4),
+    Step(5, "the ledger's hash chain: each entry carries the hash of its content and of the one before", _to_v5),
+)
 
 
 #: Indexes dropped since version 1, dropped on every open (idempotent): v3 dropped the snapshot

@@ -5,11 +5,22 @@ a row a hand edit broke is ``corrupt database: ...``, never a wrong number.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
+from kakashi_tui.adapters.store.chain import (
+    CHAINED,
+    GENESIS,
+    UNLINKED,
+    broken,
+    check_head,
+    link,
+    read_head,
+    reconcile,
+)
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
 from kakashi_tui.core.models import Quote, Side
@@ -31,8 +42,13 @@ _SIDE_TEXT = {
 def account_from_ledger(con: sqlite3.Connection) -> Account:
     """The account folded from the ledger; entries that do not add up (one closes more than is
     held) are a corrupt database, like a row that does not parse."""
+    return account_of(read_ledger(con))
+
+
+def account_of(entries: Iterable[LedgerEntry]) -> Account:
+    """The account folded from checked entries; entries that do not add up are a corrupt database."""
     try:
-        return Account.from_entries(read_ledger(con))
+        return Account.from_entries(entries)
     except ValueError as e:
         raise StoreError(f"corrupt database: ledger: {e}; restore a backup or start a new --db", 1) from None
 
@@ -40,10 +56,42 @@ def account_from_ledger(con: sqlite3.Connection) -> Account:
 def read_ledger(con: sqlite3.Connection) -> Iterator[LedgerEntry]:
     """The ledger in order of application, from any connection (the writer's or a read-only one).
     A row that is not what Kakashi writes (edited by hand: text where a number belongs, an
-    unknown kind) is a StoreError "corrupt database", never a wrong balance or a crash."""
-    cur = con.execute("SELECT id, ts, kind, amount_cc, key, ticker, side, contracts_hundredths FROM ledger ORDER BY id")
-    for row in cur:
-        yield ledger_entry_from_row(*row)
+    unknown kind, a link of the hash chain that does not hold) is a StoreError "corrupt
+    database", never a wrong balance or a crash."""
+    for _id, e, _chain in read_chained_ledger(con):
+        yield e
+
+
+def read_chained_ledger(con: sqlite3.Connection) -> Iterator[tuple[int, LedgerEntry, str]]:
+    """(id, entry, chain) in order, each row checked and its chain link verified (store/chain.py)."""
+    prev = GENESIS
+    for row in con.execute(f"SELECT {CHAINED}, chain FROM ledger ORDER BY id"):
+        row_id, ts, kind, ticker, side, contracts, amount, key, chain = row
+        entry = ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts)
+        if chain != link(prev, *row[:-1]):
+            raise broken(row_id, UNLINKED)
+        prev = chain
+        yield row_id, entry, chain
+
+
+def verify_ledger(con: sqlite3.Connection, db: str | os.PathLike[str], reconciled: bool = True) -> list[LedgerEntry]:
+    """The whole ledger, checked: every row and link, the head kept beside the database, and
+    (``reconciled``) the reconciliation with fills, results and the first deposit
+    (store/chain.py), all in one read snapshot. Returns the entries; a failure is
+    "corrupt database: ledger entry N ..."."""
+    head = read_head(db)  # before the snapshot: the database is never behind its head
+    own = not con.in_transaction
+    if own:
+        con.execute("BEGIN")
+    try:
+        rows = list(read_chained_ledger(con))
+        check_head([(i, c) for i, _e, c in rows], head)
+        if reconciled:
+            reconcile(con, [(i, e) for i, e, _c in rows])
+    finally:
+        if own:
+            con.execute("COMMIT")
+    return [e for _i, e, _c in rows]
 
 
 def corrupt(table: str, row_id: Any, why: str) -> StoreError:
@@ -54,16 +102,18 @@ def corrupt(table: str, row_id: Any, why: str) -> StoreError:
 def ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts) -> LedgerEntry:
     for name, v in (("ts", ts), ("amount_cc", amount), ("contracts_hundredths", contracts)):
         if type(v) is not int or v not in _INT64:
-            raise corrupt("ledger", row_id, f"{name} is {str(v)[:40]!r}, not a whole number")
+            raise broken(row_id, f"{name} is {str(v)[:40]!r}, not a whole number")
     if not isinstance(key, str) or not key or not isinstance(ticker, (str, type(None))):
-        raise corrupt("ledger", row_id, "key or ticker is not text")
+        raise broken(row_id, "key or ticker is not text")
     try:
         k = Kind(kind)
         sd = Side(side) if side else None
     except ValueError:
-        raise corrupt("ledger", row_id, f"unknown kind or side ({str(kind)[:20]!r}, {str(side)[:20]!r})") from None
-    if sd is None and k is not Kind.DEPOSIT:
-        raise corrupt("ledger", row_id, f"a {k.value} entry without a side")
+        raise broken(row_id, f"unknown kind or side ({str(kind)[:20]!r}, {str(side)[:20]!r})") from None
+    if sd is None and k not in (Kind.DEPOSIT, Kind.NOTE):
+        raise broken(row_id, f"a {k.value} entry without a side")
+    if k is Kind.NOTE and (amount or contracts or sd is not None):
+        raise broken(row_id, "a note that moves cash or contracts")
     return LedgerEntry(
         ts=ts, kind=k, amount_cc=amount, key=key, ticker=ticker or "", side=sd, contracts=hundredths_to_count(contracts)
     )

@@ -112,6 +112,10 @@ class LedgerRow(_Base):
     contracts_hundredths = pw.BigIntegerField(default=0)
     amount_cc = pw.BigIntegerField()
     key = pw.CharField(unique=True)
+    # (a default only so that step 4's rebuild, which creates today's table, can copy old rows)
+    chain = pw.TextField(
+        constraints=[pw.SQL("DEFAULT ''")]
+    )  # SHA-256 hex of the previous entry's chain and this entry (store/chain.py)
 
     class Meta:
         table_name = "ledger"

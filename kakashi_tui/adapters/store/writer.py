@@ -18,6 +18,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -25,6 +26,7 @@ from typing import Any, cast
 import peewee as pw
 
 from kakashi_tui.adapters.crashlog import owner_only, sqlite_files
+from kakashi_tui.adapters.store.chain import CHAINED, GENESIS, link, outcome_market, read_head, write_head
 from kakashi_tui.adapters.store.controls import Control, ControlValue, check_control_rows, control_text, control_value
 from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION, upgrade
 from kakashi_tui.adapters.store.rows import (
@@ -34,6 +36,7 @@ from kakashi_tui.adapters.store.rows import (
     read_latest_snapshot,
     read_ledger,
     real_to_price,
+    verify_ledger,
 )
 from kakashi_tui.adapters.store.schema import (
     KAKASHI_MARKERS,
@@ -59,6 +62,7 @@ class Store:
     def __init__(self, path: str | os.PathLike[str], writer: bool = True, lock_wait: float | None = None) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
+        self._head_due = False  # ledger entries committed since the head was last written
         if self.path.parent and not self.path.parent.exists():
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +101,12 @@ class Store:
             if writer:
                 with self.atomic():  # one transaction: a failed step leaves the file as it was
                     upgrade(self.db)
+                # refuse a ledger that is not the one Kakashi wrote before trading on it (its
+                # rows, chain and head; `status` and the report also reconcile it); a file with
+                # no head yet (new, migrated, copied without it) gets one
+                verify_ledger(self.db.connection(), self.path, reconciled=False)
+                if read_head(self.path) is None:
+                    write_head(self.path, self.db.connection())
         except (pw.DatabaseError, sqlite3.DatabaseError) as e:
             self.close()
             msg = str(e)
@@ -181,12 +191,18 @@ class Store:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def atomic(self) -> Any:
+    @contextmanager
+    def atomic(self) -> Iterator[Any]:
         """One transaction (a savepoint when nested). At the top it is ``BEGIN IMMEDIATE``: it
         takes SQLite's write lock before the first read, so a read-then-write never fails half
         way with "database is locked" (another process's short write is waited out by
-        busy_timeout instead)."""
-        return self.db.atomic("IMMEDIATE")
+        busy_timeout instead). After a commit that added ledger entries, the chain's head is
+        written beside the database (store/chain.py): never ahead of what is committed."""
+        with self.db.atomic("IMMEDIATE") as txn:
+            yield txn
+        if self._head_due and not self.db.in_transaction():
+            self._head_due = False
+            write_head(self.path, self.db.connection())
 
     # -- control state --------------------------------------------------------------
     # Control reads and writes happen every tick: plain SQL on the connection (this thread's,
@@ -413,28 +429,35 @@ class Store:
         ).execute()
 
     def append_ledger(self, entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
-        """Append entries; an entry whose key is already there is skipped (exactly-once).
+        """Append entries; an entry whose key is already there is skipped (exactly-once). Each
+        carries its link of the hash chain (store/chain.py), in the same transaction.
 
         Returns the entries actually written.
         """
         conn = self.db.connection()
+        last = conn.execute("SELECT id, chain FROM ledger ORDER BY id DESC LIMIT 1").fetchone()
+        next_id, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
         written = []
         for e in entries:
+            row = (
+                next_id,
+                e.ts,
+                e.kind.value,
+                e.ticker,
+                e.side.value if e.side else None,
+                count_to_hundredths(e.contracts),
+                e.amount_cc,
+                e.key,
+            )
+            chain = link(prev, *row)
             cur = conn.execute(
-                "INSERT OR IGNORE INTO ledger (ts, kind, ticker, side, contracts_hundredths, amount_cc, key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    e.ts,
-                    e.kind.value,
-                    e.ticker,
-                    e.side.value if e.side else None,
-                    count_to_hundredths(e.contracts),
-                    e.amount_cc,
-                    e.key,
-                ),
+                f"INSERT OR IGNORE INTO ledger ({CHAINED}, chain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (*row, chain)
             )
             if cur.rowcount == 1:
                 written.append(e)
+                next_id, prev = next_id + 1, chain
+        if written:
+            self._head_due = True
         return written
 
     def ledger_entries(self) -> Iterator[LedgerEntry]:
@@ -469,16 +492,7 @@ class Store:
             .execute("SELECT status, result, settlement_value FROM outcomes WHERE ticker = ?", (ticker,))
             .fetchone()
         )
-        if row is None:
-            return None
-        status, result, value = row
-        return Market(
-            ticker=ticker,
-            status=status,
-            result=result,
-            settlement_value=None if value is None else Decimal(value),
-            market_type="scalar" if result == "scalar" else "binary",
-        )
+        return None if row is None else outcome_market(ticker, *row)
 
     def settled_tickers(self) -> set[str]:
         """Markets whose settlement is booked: never traded again."""

@@ -413,7 +413,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     # Its own read-only connection: never the writer's lock, never a write, never in the way.
     con = connect_readonly(_db_of(args))
     try:
-        st = read_status(con)
+        st = read_status(con, _db_of(args))
     finally:
         con.close()
     acct = st.account
@@ -424,6 +424,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{'THROWN' if st.kill_switch else 'armed'}{' | paused' if st.paused else ''}{pending}"
     )
     print(_control_line(_db_of(args), st))
+    unheaded = " (no head file beside the database: a deleted tail would not be seen)"
+    print(
+        f"ledger {st.ledger_entries} entries: hash chain intact, reconciled with fills, results and the"
+        f" first deposit{'' if st.ledger_head else unheaded}"
+    )
     for p in st.positions:
         print(
             f"  {p.ticker} {p.side.value.upper()} x{fmt_count(p.contracts)} avg {fmt_price(p.avg_price)}"

@@ -15,9 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from kakashi_tui.adapters import queries
-from kakashi_tui.adapters.queries import connect_readonly, read_latest_snapshot, read_ledger
+from kakashi_tui.adapters.queries import connect_readonly, read_latest_snapshot, verify_ledger
 from kakashi_tui.core.errors import ConfigError
-from kakashi_tui.core.ledger import Account, Closed, Kind, equity_cc
+from kakashi_tui.core.ledger import Account, Closed, Kind, LedgerEntry, equity_cc
 from kakashi_tui.core.models import Side
 from kakashi_tui.core.money import fmt_cc, fmt_count, hundredths_to_count
 from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS
@@ -174,7 +174,7 @@ def _in(ts: int, since: int | None, until: int | None) -> bool:
 def gather(db: str | Path, since_ms: int | None = None, until_ms: int | None = None) -> ReportData:
     con = connect_readonly(db)
     try:
-        return _gather(con, since_ms, until_ms)
+        return _gather(con, verify_ledger(con, db), since_ms, until_ms)
     finally:
         con.close()
 
@@ -190,8 +190,7 @@ def check_period(since: int | None, until: int | None, first_ts: int | None) -> 
         )
 
 
-def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> ReportData:
-    entries = list(read_ledger(con))
+def _gather(con: sqlite3.Connection, entries: list[LedgerEntry], since: int | None, until: int | None) -> ReportData:
     check_period(since, until, entries[0].ts if entries else None)
     breaches: list[str] = []
     checks = [
@@ -203,6 +202,7 @@ def _gather(con: sqlite3.Connection, since: int | None, until: int | None) -> Re
         "no buy after the daily stop",
         "each position settled at most once",
         "cash reconciles with realised PnL to the cent",
+        "the ledger's hash chain holds, and every entry matches its fill, its market's result or the start's deposit",
     ]
     acct = Account()
     settled_keys: Counter = Counter()
@@ -631,8 +631,11 @@ class PostmortemSchedule:
         try:
             first = queries.first_ledger_ts(con)
             written = []
+            entries: list[LedgerEntry] | None = None
             for kind, since, until, path in self.due(now_ms, first):
-                data = _gather(con, since, until)
+                if entries is None:
+                    entries = verify_ledger(con, self.db)
+                data = _gather(con, entries, since, until)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(".tmp")
                 if kind == "summary":
