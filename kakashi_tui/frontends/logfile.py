@@ -1,30 +1,41 @@
-"""The operator's log file: one line per tick summary, decision, command, alert and error.
+"""The operator's log file: one line per tick summary, decision, fill, settlement, command,
+state change, alert and error, from the desk and from a headless run alike (journal.py).
 
-Lines are made for ``grep`` and ``tail -f``: a UTC timestamp, a fixed-width category, then
-``key=value``-ish free text, never spanning lines (a traceback is folded into one line with
-`` | ``). The file rotates by size. Nothing here writes to the terminal: under Textual the
-screen belongs to the desk.
+Lines are made for ``grep`` and ``tail -f``: a UTC timestamp, a fixed-width category, the run
+(``run=`` a random id per start, ``db=`` the database's file name: several desks in one folder
+share one log), then free text, never spanning lines (a traceback is folded into one line with
+`` | ``). A rejection that repeats is written in full the first time in each window
+(``REPEAT_WINDOW_S``), then counted: one ``repeated N times`` line closes the window. The file
+rotates by size (sized for a week at 1,000 markets: README "The log"). Nothing here writes to
+the terminal: under Textual the screen belongs to the desk.
 
-    2026-11-26T10:41:02.123Z TICK     tick 40 2026-01-05T00:40:00Z | saved 8 rejected 0 | ...
-    2026-11-26T10:41:02.125Z DECISION KXHIGHNY-26NOV27-T45 YES x3 @<=0.41 EV +0.05 rejected: stale quote
-    2026-11-26T10:41:05.004Z COMMAND  pause
-    2026-11-26T10:41:09.870Z ALERT    feed down: HTTP 503 on GET /markets
+    2026-11-26T10:41:02.123Z TICK     run=3f9a1c02 db=k.db tick 40 2026-01-05T00:40:00Z | saved 8 ...
+    2026-11-26T10:41:02.125Z DECISION run=3f9a1c02 db=k.db KXHIGHNY-26NOV27-T45 YES x3 @<=0.41 ...
+    2026-11-26T10:41:02.126Z FILL     run=3f9a1c02 db=k.db fill 12 buy KXHIGHNY-26NOV27-T45 YES x3 ...
+    2026-11-26T10:41:05.004Z STATE    run=3f9a1c02 db=k.db RUNNING -> PAUSED
+    2026-11-26T10:41:09.870Z ALERT    run=3f9a1c02 db=k.db feed down: HTTP 503 on GET /markets
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import secrets
+import threading
 import time
+from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from kakashi_tui.adapters.crashlog import owner_only
 
 LOGGER = "kakashi.file"
-CATEGORIES = ("TICK", "DECISION", "COMMAND", "ALERT", "EVENT", "ERROR", "REPORT")
-MAX_BYTES = 5 * 1024 * 1024
-BACKUPS = 5
+CATEGORIES = ("TICK", "DECISION", "FILL", "SETTLE", "STATE", "COMMAND", "ALERT", "EVENT", "ERROR", "REPORT")
+MAX_BYTES = 32 * 1024 * 1024  # x (BACKUPS + 1) files: a week at 1,000 markets (README "The log")
+BACKUPS = 7
+REPEAT_WINDOW_S = 3600.0  # a repeating rejection: in full once per window, then counted
+_DIGITS = re.compile(r"[-+]?\d[\d.,:]*")
 
 
 class _Formatter(logging.Formatter):
@@ -32,11 +43,12 @@ class _Formatter(logging.Formatter):
         t = time.gmtime(record.created)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(record.msecs):03d}Z"
         cat = getattr(record, "category", "EVENT")
+        run = getattr(record, "run", "")
         text = record.getMessage()
         if record.exc_info:
             text += " | " + self.formatException(record.exc_info)
         text = " | ".join(part.strip() for part in text.splitlines() if part.strip())
-        return f"{stamp} {cat:<8} {text}"
+        return f"{stamp} {cat:<8} {run}{text}"
 
 
 def default_log_path(db_path: str | os.PathLike) -> Path:
@@ -47,8 +59,21 @@ def default_log_path(db_path: str | os.PathLike) -> Path:
 class OperatorLog:
     """A rotating log file. ``write(category, text)`` never raises: a full disk must not stop trading."""
 
-    def __init__(self, path: str | os.PathLike, max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        max_bytes: int = MAX_BYTES,
+        backups: int = BACKUPS,
+        run_id: str | None = None,
+        db: str | os.PathLike | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = Path(path)
+        self.run_id = run_id if run_id is not None else secrets.token_hex(4)  # this process's run
+        self.run = f"run={self.run_id} " + (f"db={Path(db).name} " if db is not None else "")
+        self._clock = clock
+        self._repeats: dict[tuple[str, ...], list] = {}  # shape -> [times since the full line, first shown, line]
+        self._repeat_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.logger = logging.getLogger(f"{LOGGER}.{id(self)}")
         self.logger.setLevel(logging.INFO)
@@ -64,7 +89,7 @@ class OperatorLog:
     def write(self, category: str, text: str, exc: BaseException | None = None) -> None:
         try:
             exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
-            self.logger.info(text, extra={"category": category.upper()}, exc_info=exc_info)
+            self.logger.info(text, extra={"category": category.upper(), "run": self.run}, exc_info=exc_info)
         except Exception:  # logging must never take the desk down
             self.failed = True
 
@@ -77,11 +102,39 @@ class OperatorLog:
         verdict = "accepted" if d.accepted else f"rejected: {dollars(d.reason)}"
         if d.accepted and d.reason != "accepted":
             verdict += f" ({d.reason})"
-        self.write(
-            "DECISION",
+        line = (
             f"{d.ticker} {d.side.value.upper()} x{d.contracts} @<={d.limit_price:.2f} "
-            f"EV {d.ev_per_contract:+.2f} {verdict}",
+            f"EV {d.ev_per_contract:+.2f} {verdict}"
         )
+        if d.accepted:
+            self.write("DECISION", line)
+        else:
+            self.repeating("DECISION", (d.ticker, d.side.value, _DIGITS.sub("#", d.reason)), line)
+
+    def repeating(self, category: str, shape: tuple[str, ...], line: str) -> None:
+        """A line that may repeat every tick (a rejection): in full the first time in a window,
+        then only counted; the window's count is written when it closes (``flush_repeats``,
+        called on every write of this kind and at close)."""
+        now = self._clock()
+        with self._repeat_lock:
+            self._close_windows(now)
+            seen = self._repeats.get((category, *shape))
+            if seen is not None:
+                seen[0] += 1
+                return
+            self._repeats[(category, *shape)] = [0, now, line]
+        self.write(category, line)
+
+    def _close_windows(self, now: float, everything: bool = False) -> None:
+        for key, (n, first, line) in list(self._repeats.items()):
+            if everything or now - first >= REPEAT_WINDOW_S:
+                del self._repeats[key]
+                if n:
+                    self.write(key[0], f"repeated {n} times in {_span(now - first)}: {line}")
+
+    def flush_repeats(self) -> None:
+        with self._repeat_lock:
+            self._close_windows(self._clock(), everything=True)
 
     def command(self, text: str) -> None:
         self.write("COMMAND", text)
@@ -93,8 +146,14 @@ class OperatorLog:
         self.write("ERROR", text, exc)
 
     def close(self) -> None:
+        self.flush_repeats()
         self.logger.removeHandler(self._handler)
         self._handler.close()
+
+
+def _span(seconds: float) -> str:
+    m = int(seconds // 60)
+    return f"{m} min" if m else f"{int(seconds)} s"
 
 
 class NullLog(OperatorLog):
@@ -105,6 +164,12 @@ class NullLog(OperatorLog):
         self.failed = False
 
     def write(self, category: str, text: str, exc: BaseException | None = None) -> None:
+        return None
+
+    def repeating(self, category: str, shape: tuple[str, ...], line: str) -> None:
+        return None
+
+    def flush_repeats(self) -> None:
         return None
 
     def close(self) -> None:

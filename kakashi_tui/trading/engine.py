@@ -132,6 +132,9 @@ class TickReport:
     state: str
     notes: tuple[str, ...] = ()  # what works but the operator should know (FetchBatch.notes)
     key_refused: str = ""  # the exchange refuses the API key, and why (FetchBatch.key_refused)
+    # every ledger entry written since the last report (this tick's, and any a command wrote
+    # between ticks, e.g. a flatten): the log's fill and settlement lines
+    entries: tuple[LedgerEntry, ...] = ()
 
     def log_line(self) -> str:
         from kakashi_tui.core.money import fmt_cc
@@ -166,6 +169,7 @@ class Engine:
         self.equity_series: deque[int] = deque(store.recent_equity(500), maxlen=500)
         self.last_errors: tuple[str, ...] = ()
         self.last_notes: tuple[str, ...] = ()
+        self._written: list[LedgerEntry] = []  # ledger entries not yet in a TickReport
         self.key_refused = ""
         self.last_latency_ms = 0.0
         self.rejected_total = 0
@@ -333,6 +337,11 @@ class Engine:
     def _apply(self, entries: list[LedgerEntry]) -> None:
         for e in self.store.append_ledger(entries):
             self.account.apply(e)
+            self._written.append(e)
+
+    def _take_written(self) -> tuple[LedgerEntry, ...]:
+        out, self._written = tuple(self._written), []
+        return out
 
     def _roll_day(self, now: int) -> None:
         day = utc_day(now)
@@ -365,6 +374,7 @@ class Engine:
         now = self.source.now_ms()
         wall = now_wall_ms()
         self.tick_count += 1
+        written = len(self._written)
         try:
             with self.store.atomic():
                 if top is not None:
@@ -372,6 +382,7 @@ class Engine:
                 report = self._tick_body(batch, now, wall, fetch_ms)
         except Exception:
             self.tick_count -= 1
+            del self._written[written:]  # rolled back: never logged as written
             self.resync()
             raise
         return report
@@ -503,6 +514,7 @@ class Engine:
             state=self._state_now(stopped),
             notes=self.last_notes,
             key_refused=self.key_refused,
+            entries=self._take_written(),
         )
 
     def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[TickQuote], int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -130,7 +131,7 @@ def test_alert_fans_out_to_log_notification_bell_and_webhook(tmp_path, hook_serv
         "message": "daily loss cap hit: no new trades today",
         "ts": "2026-01-05T00:00:00Z",
     }
-    assert "ALERT    daily_stop: daily loss cap hit" in (tmp_path / "k.log").read_text()
+    assert re.search(r"ALERT    run=\w{8} daily_stop: daily loss cap hit", (tmp_path / "k.log").read_text())
 
 
 def test_a_failing_webhook_is_reported_not_raised(hook_server):

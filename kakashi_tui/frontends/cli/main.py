@@ -261,21 +261,44 @@ def cmd_run(args: argparse.Namespace) -> int:
         from kakashi_tui.frontends.desk.app import run_desk
 
         return run_desk(opts, cfg, interval=args.interval, ticks=args.ticks, log_path=args.log)
-    service, close = build_service(
-        opts,
-        cfg,
-        interval=args.interval,
-        ticks=args.ticks,
-        log=lambda line: print(f"kakashi: {line}", file=sys.stderr, flush=True),
+    from kakashi_tui.adapters import alerts as al
+    from kakashi_tui.frontends.journal import Journal, state_alert
+    from kakashi_tui.frontends.logfile import OperatorLog, default_log_path
+    from kakashi_tui.trading.runtime import db_path
+
+    # The same log file and alerts as the desk (journal.py): cron and tmux runs tell the week too.
+    db = db_path(opts, cfg)
+    log = OperatorLog(args.log or cfg.desk.log or default_log_path(db), db=db)
+    webhook = al.Webhook(cfg.alerts.webhook_url, on_error=log.error) if cfg.alerts.webhook_url else None
+    alert = al.Alerter(
+        log=log, notify=lambda a: print(f"kakashi: ALERT {a.message}", file=sys.stderr, flush=True), webhook=webhook
     )
+
+    def said(line: str) -> None:
+        log.write("EVENT", line)
+        print(f"kakashi: {line}", file=sys.stderr, flush=True)
+
+    def on_state(old: str, new: str) -> None:
+        if (a := state_alert(old, new)) is not None:
+            alert(*a)
+
+    try:
+        service, close = build_service(opts, cfg, interval=args.interval, ticks=args.ticks, log=said)
+    except BaseException:
+        alert.close()
+        log.close()
+        raise
     service.on_report(lambda report: print(report.log_line(), flush=True))
+    service.on_report(Journal(log, on_state).on_report)
     service.on_report(_feed_changes(service))
     _schedule_postmortems(service, cfg)
     try:
         print(
-            f"kakashi: paper trading on {service.source_name} | db {service.db_path} | {service.state} | PAPER ONLY",
+            f"kakashi: paper trading on {service.source_name} | db {service.db_path} | {service.state} | PAPER ONLY"
+            f" | run {log.run_id}, log {log.path}",
             flush=True,
         )
+        log.command(f"headless run started on {service.source_name}: {service.state}")
         restored = service.restored()
         if restored is not None:  # what it resumed, once, as the desk says it
             from kakashi_tui.frontends.fmt import COMMAND_HINTS, restored_line
@@ -283,33 +306,50 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"kakashi: {restored_line(restored, cfg.desk.time_zone, COMMAND_HINTS)}", flush=True)
         with _stop_on_signals(service) as sig:
             service.start()
-            check = _liveness_lines(service)
+            check = _liveness_lines(service, on_change=lambda line, down: _liveness_said(log, alert, line, down))
             while not service.finished.wait(LIVENESS_EVERY_S):
                 check()
             if not sig.signalled.is_set():
                 service.stop()
+        log.flush_repeats()  # the counts first: the last line says how the run ended
+        log.command("quit (signal)" if sig.signalled.is_set() else "finished")
         print(service.summary(), flush=True)
     finally:
         close()
+        alert.close()
+        log.close()
     return 0
+
+
+def _liveness_said(log, alert, line: str, down: bool) -> None:
+    """A liveness change in the log; a feed or engine going down is an alert (webhook too)."""
+    from kakashi_tui.adapters import alerts as al
+
+    if down:
+        alert(al.FEED_DOWN, line, "warning")
+    else:
+        log.write("EVENT", line)
 
 
 LIVENESS_EVERY_S = 1.0  # a headless run reads the engine's heartbeat this often (liveness.py)
 
 
-def _liveness_lines(service, out=None):
+def _liveness_lines(service, out=None, on_change=None):
     """What the desk's status line says of a late engine, as a log line when it changes
     (``kakashi: FEED SLOW since 12:00:01: a fetch has been in flight 9s``, then ``feed back``):
-    a hung fetch prints no tick line, so without this a headless run looks merely quiet."""
+    a hung fetch prints no tick line, so without this a headless run looks merely quiet.
+    ``on_change(line, down)`` hears each change too (the log file and the alerts)."""
     from kakashi_tui.frontends.fmt import fmt_hms
-    from kakashi_tui.trading.liveness import LivenessWatch
+    from kakashi_tui.trading.liveness import DEAD, DOWN, STALLED, LivenessWatch
 
     watch = LivenessWatch()
 
     def check() -> None:
-        _now, line = watch.update(service.heartbeat(), fmt_hms)
+        now, line = watch.update(service.heartbeat(), fmt_hms)
         if line is not None:
             print(f"kakashi: {line}", file=out or sys.stderr, flush=True)
+            if on_change is not None:  # SLOW is said; DOWN, STALLED and a dead engine are alerts
+                on_change(line, now.level in (DOWN, STALLED, DEAD))
 
     return check
 

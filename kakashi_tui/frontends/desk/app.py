@@ -56,6 +56,7 @@ from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import DeskLimits, RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
 from kakashi_tui.frontends.fmt import event_text, fmt_hms, fmt_time, key_line, restored_line
+from kakashi_tui.frontends.journal import Journal
 from kakashi_tui.frontends.logfile import NullLog, OperatorLog
 from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
 from kakashi_tui.trading import liveness as lv
@@ -165,7 +166,7 @@ class KakashiApp(App[int]):
         self.crash_message = ""
         service.on_view(self._publish)
         service.on_log(self._noted_from_service)
-        service.on_report(self._log_report)
+        service.on_report(Journal(self.oplog).on_report)  # the log file, as a headless run writes it
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -267,12 +268,6 @@ class KakashiApp(App[int]):
     def _publish(self, view: DeskView) -> None:
         """The service published a view (from its thread, or from ours after a command)."""
         self.post_message(EngineUpdated(view))
-
-    def _log_report(self, report) -> None:
-        """Each tick and its decisions in the log file (the engine's thread; the log is thread-safe)."""
-        self.oplog.tick(report.log_line())
-        for d in report.decisions:
-            self.oplog.decision(d)
 
     def refresh_view(self) -> None:
         """Show the latest state: built here while the loop is not running (before start, or
@@ -591,6 +586,7 @@ class KakashiApp(App[int]):
         if self.stopping:
             return
         self.stopping = True
+        self.oplog.flush_repeats()  # the counts first: the last line says how the run ended
         self.oplog.command("quit")
         self.halted_reason = "stopping…"  # trading stops now; the bar says so at once
         self.notify("stopping…", timeout=5)
@@ -710,7 +706,8 @@ def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None,
     from kakashi_tui.frontends.logfile import default_log_path
     from kakashi_tui.trading.runtime import build_service, db_path
 
-    log = OperatorLog(log_path or cfg.desk.log or default_log_path(db_path(opts, cfg)))
+    db = db_path(opts, cfg)
+    log = OperatorLog(log_path or cfg.desk.log or default_log_path(db), db=db)
     # Under Textual the screen is the desk's: what the service has to say goes to the log file
     # (and, through on_log, to the desk's own log panel), never to the terminal.
     service, close = build_service(

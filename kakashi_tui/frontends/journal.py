@@ -1,0 +1,94 @@
+"""What a run tells the operator's log, the same from the desk and from a headless run.
+
+``Journal.on_report`` is a service report listener (the engine's thread): the tick's line, its
+decisions (a repeating rejection counted, not repeated: logfile.py), one line per fill and per
+settlement from the ledger entries the tick wrote, and one line per change of state (paused,
+kill switch, daily stop), whoever caused it: this desk, another process's ``kakashi pause``, or
+the engine itself. No Textual here.
+
+    FILL     fill 12 buy KXHIGHNY-26NOV27-T45 YES x3.00 @0.4100 value $1.2300 fee $0.0700
+    SETTLE   KXHIGHNY-26NOV27-T45 YES x3.00 paid $3.0000
+    SETTLE   KXHIGHNY-26NOV27-T45 YES correction -$3.0000 (its result changed after it was paid)
+    STATE    RUNNING -> PAUSED (outside)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+from kakashi_tui.core.ledger import Kind, LedgerEntry
+from kakashi_tui.core.money import fmt_cc, fmt_count
+from kakashi_tui.frontends.logfile import OperatorLog
+from kakashi_tui.trading.engine import TickReport
+
+_FILL_KINDS = (Kind.BUY, Kind.SELL)
+_FEE_KINDS = (Kind.BUY_FEE, Kind.SELL_FEE)
+
+
+def entry_lines(entries: Sequence[LedgerEntry]) -> list[tuple[str, str]]:
+    """(category, text) for the fills and settlements among ``entries``: one line per fill
+    (its value and fee entries together), one per settlement or correction."""
+    fees = {e.key.rsplit(":", 1)[0]: -e.amount_cc for e in entries if e.kind in _FEE_KINDS}
+    out = []
+    for e in entries:
+        side = e.side.value.upper() if e.side else ""
+        if e.kind in _FILL_KINDS:
+            fill = e.key.rsplit(":", 1)[0]  # fill:<id>
+            n = abs(e.contracts)
+            price = Decimal(abs(e.amount_cc)) / 10_000 / n if n else Decimal(0)
+            out.append(
+                (
+                    "FILL",
+                    f"{fill.replace(':', ' ')} {e.kind.value} {e.ticker} {side} x{fmt_count(n)} @{price:.4f}"
+                    f" value {fmt_cc(abs(e.amount_cc))} fee {fmt_cc(fees.get(fill, 0))}",
+                )
+            )
+        elif e.kind is Kind.SETTLE:
+            out.append(("SETTLE", f"{e.ticker} {side} x{fmt_count(-e.contracts)} paid {fmt_cc(e.amount_cc)}"))
+        elif e.kind is Kind.SETTLE_FIX:
+            sign = "+" if e.amount_cc > 0 else "-"
+            out.append(
+                (
+                    "SETTLE",
+                    f"{e.ticker} {side} correction {sign}{fmt_cc(abs(e.amount_cc))}"
+                    " (its result changed after it was paid)",
+                )
+            )
+    return out
+
+
+class Journal:
+    """Writes each report to the log; ``on_state`` (optional) hears each change of state, old
+    and new (a headless run raises its alerts from it)."""
+
+    def __init__(self, log: OperatorLog, on_state: Callable[[str, str], None] | None = None) -> None:
+        self.log = log
+        self.on_state = on_state
+        self._state: str | None = None
+
+    def on_report(self, report: TickReport) -> None:
+        self.log.tick(report.log_line())
+        for d in report.decisions:
+            self.log.decision(d)
+        for category, text in entry_lines(report.entries):
+            self.log.write(category, text)
+        if self._state is not None and report.state != self._state:
+            self.log.write("STATE", f"{self._state} -> {report.state}")
+            if self.on_state is not None:
+                self.on_state(self._state, report.state)
+        self._state = report.state
+
+
+def state_alert(old: str, new: str) -> tuple[str, str, str] | None:
+    """(alert kind, message, severity) for a change of state that must not be missed: a kill
+    switch thrown (by anyone, or by the failure policy) or the daily loss cap hit."""
+    from kakashi_tui.adapters import alerts as al
+
+    if new.startswith("HALTED (kill switch") and not old.startswith("HALTED (kill switch"):
+        if "failed ticks" in new:
+            return al.ENGINE_FAILED, f"trading halted: {new}", "error"
+        return al.KILL_EXTERNAL, f"kill switch thrown: {new}", "error"
+    if new == "HALTED (daily loss cap)" and old != new:
+        return al.DAILY_STOP, "daily loss cap hit: no new trades until 00:00 UTC", "error"
+    return None
