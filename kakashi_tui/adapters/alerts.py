@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from kakashi_tui.core.text import safe_text
+
 #: The alert kinds (the JSON's "kind").
 KILL_EXTERNAL = "kill_external"
 DAILY_STOP = "daily_stop"
@@ -29,6 +31,7 @@ KINDS = (KILL_EXTERNAL, DAILY_STOP, FEED_DOWN, FEED_UP, ENGINE_FAILED, KEY_REFUS
 
 WEBHOOK_TIMEOUT_S = 3.0
 WEBHOOK_QUEUE = 50
+ALERT_LIMIT = 500  # characters of one alert's message
 
 
 def check_webhook_url(url: str) -> str:
@@ -137,7 +140,9 @@ class Alerter:
         self.raised: list[Alert] = []
 
     def __call__(self, kind: str, message: str, severity: str = "warning") -> Alert:
-        a = Alert(kind, message, int(self.clock() * 1000), severity)
+        # The message may quote outside text (a kill reason, a server's words): every channel
+        # (the log, the desk, the webhook's receiver) gets it escaped and bounded (core/text.py).
+        a = Alert(kind, safe_text(message, ALERT_LIMIT), int(self.clock() * 1000), severity)
         self.raised.append(a)
         del self.raised[:-100]
         if self.log is not None:

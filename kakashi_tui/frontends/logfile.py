@@ -2,8 +2,10 @@
 
 Lines are made for ``grep`` and ``tail -f``: a UTC timestamp, a fixed-width category, then
 ``key=value``-ish free text, never spanning lines (a traceback is folded into one line with
-`` | ``). The file rotates by size. Nothing here writes to the terminal: under Textual the
-screen belongs to the desk.
+`` | ``). Outside text in a line (a kill reason, a server's message, a file name) cannot forge
+another line or act on a terminal that ``tail``s the file: a line break, an escape or any other
+control character in it is written as a visible escape (core/text.py). The file rotates by
+size. Nothing here writes to the terminal: under Textual the screen belongs to the desk.
 
     2026-11-26T10:41:02.123Z TICK     tick 40 2026-01-05T00:40:00Z | saved 8 rejected 0 | ...
     2026-11-26T10:41:02.125Z DECISION KXHIGHNY-26NOV27-T45 YES x3 @<=0.41 EV +0.05 rejected: stale quote
@@ -20,10 +22,12 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from kakashi_tui.adapters.crashlog import owner_only
+from kakashi_tui.core.text import safe_text
 
 LOGGER = "kakashi.file"
 CATEGORIES = ("TICK", "DECISION", "COMMAND", "ALERT", "EVENT", "ERROR", "REPORT")
 MAX_BYTES = 5 * 1024 * 1024
+MAX_LINE = 4000  # characters of one entry's text (its traceback apart)
 BACKUPS = 5
 
 
@@ -32,11 +36,11 @@ class _Formatter(logging.Formatter):
         t = time.gmtime(record.created)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(record.msecs):03d}Z"
         cat = getattr(record, "category", "EVENT")
-        text = record.getMessage()
-        if record.exc_info:
-            text += " | " + self.formatException(record.exc_info)
-        text = " | ".join(part.strip() for part in text.splitlines() if part.strip())
-        return f"{stamp} {cat:<8} {text}"
+        text = safe_text(record.getMessage(), MAX_LINE)  # a line break in it is shown, never obeyed
+        if record.exc_info:  # the traceback's own lines folded with " | ", each escaped
+            tb = self.formatException(record.exc_info)
+            text += "".join(f" | {safe_text(part.strip(), None)}" for part in tb.splitlines() if part.strip())
+        return f"{stamp} {safe_text(cat, 8):<8} {text}"
 
 
 def default_log_path(db_path: str | os.PathLike) -> Path:

@@ -28,6 +28,7 @@ from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.money import fmt_cc
+from kakashi_tui.core.text import safe_text
 from kakashi_tui.trading.config import KakashiConfig, check_api_base
 from kakashi_tui.trading.engine import Engine, Estimator
 from kakashi_tui.trading.service import TradingService
@@ -377,5 +378,6 @@ def replay_service(
 
 
 def warn(msg: str) -> None:
-    """One line on stderr; a feed's own ``warning: ...`` is not prefixed twice."""
-    print(f"kakashi: warning: {msg.removeprefix('warning: ')}", file=sys.stderr)
+    """One line on stderr; a feed's own ``warning: ...`` is not prefixed twice. The text may hold
+    outside words (a server's message, a file name): escaped and bounded (core/text.py)."""
+    print(f"kakashi: warning: {safe_text(msg.removeprefix('warning: '), 600)}", file=sys.stderr)

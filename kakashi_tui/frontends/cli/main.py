@@ -19,6 +19,10 @@ import peewee
 
 from kakashi_tui import __version__
 from kakashi_tui.core.errors import ConfigError, KakashiError
+from kakashi_tui.core.text import safe_text
+
+#: The most of one error line an argument or a file name may fill (a 5,000-digit number is cut).
+ERROR_LIMIT = 600
 
 
 class _Parser(argparse.ArgumentParser):
@@ -266,14 +270,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg,
         interval=args.interval,
         ticks=args.ticks,
-        log=lambda line: print(f"kakashi: {line}", file=sys.stderr, flush=True),
+        log=lambda line: print(f"kakashi: {safe_text(line, ERROR_LIMIT)}", file=sys.stderr, flush=True),
     )
     service.on_report(lambda report: print(report.log_line(), flush=True))
     service.on_report(_feed_changes(service))
     _schedule_postmortems(service, cfg)
     try:
         print(
-            f"kakashi: paper trading on {service.source_name} | db {service.db_path} | {service.state} | PAPER ONLY",
+            f"kakashi: paper trading on {service.source_name} | db {safe_text(service.db_path)} | {service.state} "
+            "| PAPER ONLY",
             flush=True,
         )
         restored = service.restored()
@@ -326,7 +331,7 @@ def _feed_changes(service, out=None):
         f = service.feed
         if said != [f.kind]:
             said[:] = [f.kind]
-            print(f"kakashi: feed {f.label}", file=out or sys.stdout, flush=True)
+            print(f"kakashi: feed {safe_text(f.label)}", file=out or sys.stdout, flush=True)
         if report.key_refused != key[0]:  # once when refused, once when accepted again
             key[0] = report.key_refused
             print(f"kakashi: {key_line(report.key_refused)}", file=out or sys.stdout, flush=True)
@@ -349,9 +354,9 @@ def _schedule_postmortems(service, cfg) -> None:
         if last_day and day != last_day[0]:
             try:
                 for w in sched.run(report.ts):
-                    print(f"kakashi: {w.kind} post-mortem written to {w.path}", flush=True)
+                    print(f"kakashi: {w.kind} post-mortem written to {safe_text(w.path)}", flush=True)
             except Exception as e:  # a report must never stop trading
-                print(f"kakashi: scheduled post-mortem failed: {e}", file=sys.stderr, flush=True)
+                print(f"kakashi: scheduled post-mortem failed: {safe_text(e)}", file=sys.stderr, flush=True)
         last_day[:] = [day]
 
     service.on_report(on_report)
@@ -365,7 +370,7 @@ def cmd_rearm(args: argparse.Namespace) -> int:
             return True
         if not sys.stdin.isatty():
             raise ConfigError("re-arming needs confirmation: run in a terminal or pass --yes")
-        answer = input(f"Kill switch thrown ({reason}). Re-arm and allow new paper orders? [y/N] ")
+        answer = input(f"Kill switch thrown ({safe_text(reason)}). Re-arm and allow new paper orders? [y/N] ")
         return answer.strip().lower() in ("y", "yes")
 
     outcome = rearm_offline(_db_of(args), confirm)
@@ -426,7 +431,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(_control_line(_db_of(args), st))
     for p in st.positions:
         print(
-            f"  {p.ticker} {p.side.value.upper()} x{fmt_count(p.contracts)} avg {fmt_price(p.avg_price)}"
+            f"  {safe_text(p.ticker)} {p.side.value.upper()} x{fmt_count(p.contracts)} avg {fmt_price(p.avg_price)}"
             f" cost {fmt_cc(p.cost_cc)}"
         )
     return 0
@@ -456,7 +461,8 @@ def _control_line(path: str, st) -> str:
         running = True
     finally:
         os.close(fd)
-    kill = f"THROWN ({st.kill_reason or 'operator'})" if st.kill_switch else "armed"
+    # The reason is whatever `kakashi kill --reason` was given, by any process: escaped, bounded.
+    kill = f"THROWN ({safe_text(st.kill_reason or 'operator')})" if st.kill_switch else "armed"
     return (
         f"kill switch {kill} | {'PAUSED' if st.paused else 'not paused'} | daily stop "
         f"{'HIT today (no new trades until 00:00 UTC)' if stopped else 'not hit'} | engine "
@@ -475,7 +481,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = export_postmortem(
         db_path(Options(db=args.db), cfg), args.out, now_wall_ms(), since, until, charts=not args.no_charts
     )
-    print(f"post-mortem written to {out.path}")
+    print(f"post-mortem written to {safe_text(out.path)}")
     return 0
 
 
@@ -508,7 +514,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise ConfigError("--save-jsonl needs --from-db")
     if args.input:
         if not Path(args.input).is_file():
-            raise ConfigError(f"no replay file at {args.input}")
+            raise ConfigError(f"no replay file at {safe_text(args.input)}")
         with open(args.input, "rb") as f:
             total = sum(1 for _ in f)
         items = group_ticks(read_jsonl(args.input))
@@ -551,7 +557,7 @@ def finish_replay(service, target: str, report_dir: str | None) -> None:
 
     print(service.replay_summary(target))
     if report_dir:
-        print(f"post-mortem written to {export_postmortem(target, report_dir, now_wall_ms()).path}")
+        print(f"post-mortem written to {safe_text(export_postmortem(target, report_dir, now_wall_ms()).path)}")
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -617,15 +623,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return commands[args.command](args)
     except KakashiError as e:
-        print(f"kakashi: error: {e}", file=sys.stderr)
+        print(f"kakashi: error: {safe_text(str(e), ERROR_LIMIT)}", file=sys.stderr)
         return e.exit_code
     except (peewee.OperationalError, sqlite3.OperationalError) as e:
         msg = str(e)
         hint = "another process holds it; try again" if "locked" in msg else msg
-        print(f"kakashi: error: database: {hint}", file=sys.stderr)
+        print(f"kakashi: error: database: {safe_text(hint)}", file=sys.stderr)
         return 1
     except (peewee.DatabaseError, sqlite3.DatabaseError) as e:
-        print(f"kakashi: error: database is unreadable or corrupt ({e})", file=sys.stderr)
+        print(f"kakashi: error: database is unreadable or corrupt ({safe_text(str(e))})", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `kakashi ... | head`: the reader left; not an error
         import os
@@ -636,7 +642,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("kakashi: interrupted", file=sys.stderr)
         return 130
     except OSError as e:
-        print(f"kakashi: error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), file=sys.stderr)
+        name = safe_text(str(getattr(e, "filename", "") or ""))  # the operator's path, as they typed it
+        print(f"kakashi: error: {safe_text(str(e.strerror or e))}: {name}".rstrip(": "), file=sys.stderr)
         return 1
     except Exception as e:  # a bug: one line for the operator, the traceback in a file for us
         import traceback
@@ -646,6 +653,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = write_crash_log(traceback.format_exc())
         where = f"; details in {path}" if path else ""
         print(
-            f"kakashi: internal error: {e.__class__.__name__}: {e}{where} (what was stored is intact)", file=sys.stderr
+            f"kakashi: internal error: {e.__class__.__name__}: {safe_text(str(e))}{where} (what was stored is intact)",
+            file=sys.stderr,
         )
         return 70
