@@ -626,8 +626,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kakashi: error: {safe_text(str(e), ERROR_LIMIT)}", file=sys.stderr)
         return e.exit_code
     except (peewee.OperationalError, sqlite3.OperationalError) as e:
+        from kakashi_tui.adapters.store.writer import db_trouble
+
         msg = str(e)
-        hint = "another process holds it; try again" if "locked" in msg else msg
+        hint = "another process holds it; try again" if "locked" in msg else (db_trouble(e) or msg)
         print(f"kakashi: error: database: {safe_text(hint)}", file=sys.stderr)
         return 1
     except (peewee.DatabaseError, sqlite3.DatabaseError) as e:

@@ -1,0 +1,82 @@
+"""Clear messages (issue #20, item 9): each failure says what it is, in one line, and loses
+nothing. Real SQLite files, real processes where the command line is what is tested.
+
+How the disk's troubles are made real without a small disk (tests run as root, so file modes
+cannot make anything read-only):
+- disk full: SQLite's own limit on the file's size, ``PRAGMA max_page_count``, on the engine's
+  connection. SQLite then fails a write exactly as on a full disk (SQLITE_FULL, "database or
+  disk is full") and rolls the transaction back itself.
+- read-only: the database file's header says so. A write version above 2 (byte 18) is SQLite's
+  documented "read-only database" marker: it opens the file and refuses every write with
+  SQLITE_READONLY ("attempt to write a readonly database"), for root too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from kakashi_tui.trading.config import KakashiConfig
+from kakashi_tui.trading.runtime import Options, build_engine
+from kakashi_tui.trading.service import TradingService
+from tests.conftest import SIM_START_MS
+
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")} | {"PYTHONUNBUFFERED": "1"}
+T = SIM_START_MS
+
+
+def kakashi(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", *args], capture_output=True, text=True, timeout=timeout, env=env or ENV
+    )
+
+
+def error_line(p: subprocess.CompletedProcess[str], code: int) -> str:
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == code and len(lines) == 1, (p.returncode, p.stderr)
+    assert lines[0].startswith("kakashi: error: ") and "Traceback" not in p.stderr
+    return lines[0]
+
+
+# -- a full disk says "disk full" -----------------------------------------------------------------
+def test_a_full_disk_says_disk_full_not_cannot_rollback_and_loses_nothing(tmp_path):
+    said: list[str] = []
+    engine = build_engine(Options(db=str(tmp_path / "k.db"), sim_start_ms=T), KakashiConfig())
+    service = TradingService(engine, interval=0, max_consecutive_failures=3, log=said.append)
+    try:
+        assert service.step() is not None
+        db = engine.store.db  # this thread's connection: the one the steps below write with
+        pages = db.execute_sql("PRAGMA page_count").fetchone()[0]
+        db.execute_sql(f"PRAGMA max_page_count = {pages}")  # the file may not grow: a full disk
+        stored = 1
+        while service.step() is not None:  # until a tick needs a page more (a tick or two)
+            stored += 1
+            assert stored < 50
+        for _ in range(2):
+            assert service.step() is None
+        assert said[0] == "tick failed: disk full (database or disk is full)", said
+        assert all("disk full" in s and "cannot rollback" not in s for s in said), said
+        assert said[-1].startswith("kill switch thrown: 3 failed ticks in a row (tick failed: disk full")
+        assert "disk full" in service.stats.last_failure
+        db.execute_sql("PRAGMA max_page_count = 1073741823")  # space again: the next tick goes on
+        report = service.step()
+        assert report is not None and report.tick == stored + 1  # the ticks stored, then this one
+    finally:
+        engine.store.close()
+
+
+# -- a read-only database says it is read-only ----------------------------------------------------
+def test_a_read_only_database_says_so_and_is_left_as_it_was(tmp_path):
+    db = tmp_path / "k.db"
+    assert kakashi("run", "--headless", "--ticks", "2", "--db", str(db)).returncode == 0
+    with open(db, "r+b") as f:  # the header's write version: above 2, SQLite opens it read-only
+        f.seek(18)
+        f.write(bytes([3]))
+    before = db.read_bytes()
+    for args in (("run", "--headless", "--ticks", "1"), ("kill",), ("pause",), ("rearm", "--yes")):
+        line = error_line(kakashi(*args, "--db", str(db)), 2)
+        assert line == f"kakashi: error: database {db}: read-only (attempt to write a readonly database)", args
+    status = kakashi("status", "--db", str(db))  # reading needs no write
+    assert status.returncode == 0 and "kill switch armed" in status.stdout, status.stderr
+    assert db.read_bytes() == before
