@@ -206,6 +206,8 @@ def build_engine(
 ) -> Engine:
     if opts.source == "sim" and (opts.series or opts.events):  # refused before any file is made
         raise ConfigError("--series and --event narrow Kalshi's listing; the simulator has neither (use --ticker)")
+    if opts.source == "sim" and opts.beliefs:  # it would be ignored: the simulator's oracle gives p_hat
+        raise ConfigError("--beliefs gives p_hat for Kalshi's markets; the simulator has its own (use --source kalshi)")
     store = store or Store(db_path(opts, cfg))
     try:
         if opts.source == "sim":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.runtime import Options, build_engine
@@ -80,3 +81,34 @@ def test_a_read_only_database_says_so_and_is_left_as_it_was(tmp_path):
     status = kakashi("status", "--db", str(db))  # reading needs no write
     assert status.returncode == 0 and "kill switch armed" in status.stdout, status.stderr
     assert db.read_bytes() == before
+
+
+# -- the simulator refuses --beliefs it would ignore ------------------------------------------------
+def test_the_simulator_refuses_beliefs_it_would_ignore(tmp_path):
+    beliefs = tmp_path / "b.csv"
+    beliefs.write_text("ticker,p_hat\nSIM-7-0001,0.9\n")
+    for cmd in (("run", "--headless", "--ticks", "1"), ("snapshot",), ("record", "--passes", "1")):
+        line = error_line(kakashi(*cmd, "--beliefs", str(beliefs), "--db", str(tmp_path / "k.db")), 2)
+        assert "--beliefs" in line and "simulator" in line, line
+        assert not (tmp_path / "k.db").exists()
+    # Kalshi unreachable: the snapshot still falls back to the simulator (whose oracle gives p_hat).
+    p = kakashi(
+        "snapshot",
+        "--source",
+        "kalshi",
+        "--api-base",
+        "http://127.0.0.1:9/trade-api/v2",
+        "--beliefs",
+        str(beliefs),
+        "--db",
+        str(tmp_path / "k.db"),
+        "--config",
+        str(_fast_kalshi(tmp_path)),
+    )
+    assert p.returncode == 0 and "falling back to the simulated exchange" in p.stderr, p.stderr
+
+
+def _fast_kalshi(tmp_path: Path) -> Path:
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text("[kalshi]\ntimeout_s = 0.5\nmax_retries = 0\nbackoff_base_s = 0.01\n")
+    return cfg

@@ -218,7 +218,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
                 raise KakashiError(f"Kalshi API unreachable: {errors[0]}")
             warn(f"Kalshi API unreachable ({errors[0]}); falling back to the simulated exchange")
             close()
-            opts.source = "sim"
+            opts.source, opts.beliefs = "sim", None  # the simulator's oracle, not the beliefs, gives p_hat
             service, close = build_service(opts, cfg)
             tickers, rejected, errors = service.collect()
         for t in tickers:
