@@ -83,6 +83,19 @@ def test_a_read_only_database_says_so_and_is_left_as_it_was(tmp_path):
     assert db.read_bytes() == before
 
 
+# -- report --since after --until is refused --------------------------------------------------------
+def test_a_since_after_until_is_refused_by_report_and_replay(tmp_path):
+    db = tmp_path / "k.db"
+    assert kakashi("run", "--headless", "--ticks", "2", "--db", str(db)).returncode == 0
+    window = ("--since", "2026-01-06", "--until", "2026-01-05")
+    line = error_line(kakashi("report", "--db", str(db), "--out", str(tmp_path / "r"), *window), 2)
+    assert line == "kakashi: error: --until is before --since"
+    assert not (tmp_path / "r").exists()
+    (tmp_path / "cat").mkdir()
+    p = kakashi("replay", "--catalog", str(tmp_path / "cat"), "--db", str(tmp_path / "r.db"), *window)
+    assert error_line(p, 2) == "kakashi: error: --until is before --since"
+
+
 # -- the simulator refuses --beliefs it would ignore ------------------------------------------------
 def test_the_simulator_refuses_beliefs_it_would_ignore(tmp_path):
     beliefs = tmp_path / "b.csv"
