@@ -18,7 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kakashi_tui.trading.config import KakashiConfig
+import pytest
+
+from kakashi_tui.core.errors import ConfigError
+from kakashi_tui.trading.config import KakashiConfig, load_config
 from kakashi_tui.trading.runtime import Options, build_engine
 from kakashi_tui.trading.service import TradingService
 from tests.conftest import SIM_START_MS
@@ -125,3 +128,23 @@ def _fast_kalshi(tmp_path: Path) -> Path:
     cfg = tmp_path / "fast.toml"
     cfg.write_text("[kalshi]\ntimeout_s = 0.5\nmax_retries = 0\nbackoff_base_s = 0.01\n")
     return cfg
+
+
+# -- a config error names its section and key as the user wrote them ---------------------------------
+CONFIG_NAMES = [
+    ("[fees.series]\nKXHIGH = 2\n", "[fees.series] KXHIGH = 2: Input should be less than or equal to 1"),
+    ('[fees.series]\n"" = 0.1\n', '[fees.series] "": String should have at least 1 character'),
+    ('[fees.series]\n"KX HIGH" = 2\n', '[fees.series] "KX HIGH" = 2: Input should be less than or equal to 1'),
+    ("[risk]\nmax_quote_age_s = 0.0001\n", "[risk] max_quote_age_s = 0.0001: Input should be greater than or equal"),
+    ("[risk.extra]\nx = 1\n", "[risk.extra]: unknown section"),
+    ('[kalshi]\n"time out" = 5\n', '[kalshi] "time out": unknown key; did you mean timeout_s?'),
+]
+
+
+@pytest.mark.parametrize("text, expected", CONFIG_NAMES, ids=[c[1].split(":")[0] for c in CONFIG_NAMES])
+def test_a_config_error_names_its_section_and_key_as_written(tmp_path, text, expected):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(str(cfg))
+    assert str(e.value) == f"{cfg}: {expected}" or str(e.value).startswith(f"{cfg}: {expected}"), str(e.value)
