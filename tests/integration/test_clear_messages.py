@@ -148,3 +148,20 @@ def test_a_config_error_names_its_section_and_key_as_written(tmp_path, text, exp
     with pytest.raises(ConfigError) as e:
         load_config(str(cfg))
     assert str(e.value) == f"{cfg}: {expected}" or str(e.value).startswith(f"{cfg}: {expected}"), str(e.value)
+
+
+# -- a non-ASCII key id is refused at start ------------------------------------------------------------
+def test_a_non_ascii_key_id_is_refused_at_start_not_found_unreachable(tmp_path):
+    from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, make_test_key
+
+    key_path, pub = make_test_key(tmp_path)
+    kid = "clé-ключ-0001"
+    env = {**ENV, "KAKASHI_KALSHI_KEY_ID": kid, "KAKASHI_KALSHI_KEY_FILE": key_path}
+    with FakeKalshiServer(FakeKalshi.with_markets(4, public_key=pub, key_id=kid)) as rest:
+        p = kakashi(
+            "snapshot", "--source", "kalshi", "--api-base", rest.base_url, "--db", str(tmp_path / "k.db"), env=env
+        )
+        assert rest.state.requests == []  # refused before any request
+    line = error_line(p, 2)
+    assert "Kalshi API key id" in line and "ASCII" in line and kid not in p.stdout + p.stderr
+    assert "Snapshot saved" not in p.stdout
