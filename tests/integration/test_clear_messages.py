@@ -165,3 +165,11 @@ def test_a_non_ascii_key_id_is_refused_at_start_not_found_unreachable(tmp_path):
     line = error_line(p, 2)
     assert "Kalshi API key id" in line and "ASCII" in line and kid not in p.stdout + p.stderr
     assert "Snapshot saved" not in p.stdout
+
+
+# -- a 5,000-digit argument is not echoed in full ---------------------------------------------------------
+@pytest.mark.parametrize("option", ["--interval", "--ticks", "--seed"])
+def test_a_five_thousand_digit_argument_is_not_echoed_in_full(tmp_path, option):
+    line = error_line(kakashi("run", "--headless", option, "1" * 5000, "--db", str(tmp_path / "k.db")), 2)
+    assert line.startswith(f"kakashi: error: argument {option}: ") and line.endswith("(see 'kakashi run --help')")
+    assert len(line) < 200 and "1" * 41 not in line and "..." in line, line

@@ -27,14 +27,29 @@ ERROR_LIMIT = 600
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage otherwise)
-        raise ConfigError(f"{message} (see '{self.prog} --help')")
+        raise ConfigError(f"{safe_text(message, ERROR_LIMIT - 100)} (see '{self.prog} --help')")
+
+
+def _shown(v: str, quoted: bool = True) -> str:
+    """An argument as an error line echoes it: escaped, at most 40 characters (a 5,000-digit
+    number is not repeated whole)."""
+    return safe_text(repr(v) if quoted else v, ARG_SHOWN)
+
+
+ARG_SHOWN = 40
+
+
+def _whole(v: str) -> int:
+    if len(v) > 30:  # no count or seed is this long (and int() of 5,000 digits refuses anyway)
+        raise argparse.ArgumentTypeError(f"too long for a number ({len(v)} characters): {_shown(v)}")
+    try:
+        return int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {_shown(v)}") from None
 
 
 def _positive(v: str) -> int:
-    try:
-        n = int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
+    n = _whole(v)
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {n}")
     return n
@@ -44,19 +59,16 @@ def _seconds(v: str) -> float:
     try:
         x = float(v)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {v!r}") from None
+        raise argparse.ArgumentTypeError(f"expected seconds, got {_shown(v)}") from None
     if not (0 <= x <= 3600):
-        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {v}")
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {_shown(v, quoted=False)}")
     return x
 
 
 def _seed(v: str) -> int:
-    try:
-        n = int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
+    n = _whole(v)
     if not 0 <= n < 2**63:  # as [sim] seed: it is stored as a 64-bit integer's text
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2^63-1, got {v}")
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2^63-1, got {_shown(v, quoted=False)}")
     return n
 
 
