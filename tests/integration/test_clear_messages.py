@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from kakashi_tui.adapters.alerts import check_webhook_url
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.trading.config import KakashiConfig, load_config
 from kakashi_tui.trading.runtime import Options, build_engine
@@ -173,3 +174,25 @@ def test_a_five_thousand_digit_argument_is_not_echoed_in_full(tmp_path, option):
     line = error_line(kakashi("run", "--headless", option, "1" * 5000, "--db", str(tmp_path / "k.db")), 2)
     assert line.startswith(f"kakashi: error: argument {option}: ") and line.endswith("(see 'kakashi run --help')")
     assert len(line) < 200 and "1" * 41 not in line and "..." in line, line
+
+
+# -- a webhook URL with a credential in its query is refused -----------------------------------------------
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://ntfy.sh/desk?token=tk_SECRET",
+        "https://hooks.example.com/x?channel=a&api_key=SECRET",
+        "https://hooks.example.com/x?access_token=SECRET",
+        "https://func.example.net/api/alert?code=SECRET",
+        "https://hooks.example.com/x#sig=SECRET",
+    ],
+)
+def test_a_webhook_url_with_a_credential_in_its_query_is_refused_without_repeating_it(tmp_path, url):
+    with pytest.raises(ValueError, match="must not carry credentials") as e:
+        check_webhook_url(url)
+    assert "SECRET" not in str(e.value)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[alerts]\nwebhook_url = "{url}"\n')
+    line = error_line(kakashi("status", "--config", str(cfg), "--db", str(tmp_path / "k.db")), 2)
+    assert "[alerts] webhook_url" in line and "credentials" in line and "SECRET" not in line
+    assert check_webhook_url("https://ntfy.sh/desk?priority=high") == "https://ntfy.sh/desk?priority=high"
