@@ -13,6 +13,7 @@ cannot make anything read-only):
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from kakashi_tui.adapters.alerts import check_webhook_url
+from kakashi_tui.adapters.replay import read_jsonl
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.trading.config import KakashiConfig, load_config
 from kakashi_tui.trading.runtime import Options, build_engine
@@ -196,3 +198,19 @@ def test_a_webhook_url_with_a_credential_in_its_query_is_refused_without_repeati
     line = error_line(kakashi("status", "--config", str(cfg), "--db", str(tmp_path / "k.db")), 2)
     assert "[alerts] webhook_url" in line and "credentials" in line and "SECRET" not in line
     assert check_webhook_url("https://ntfy.sh/desk?priority=high") == "https://ntfy.sh/desk?priority=high"
+
+
+# -- a UTF-8 BOM at the start of a JSONL file is accepted --------------------------------------------------
+def test_a_utf8_bom_at_the_start_of_a_jsonl_file_is_accepted(tmp_path):
+    f = tmp_path / "bom.jsonl"
+    records = [
+        {"type": "start", "ts": T},
+        {"type": "market", "ticker": "A", "close_ts": T + 86_400_000},
+        {"type": "snapshot", "ticker": "A", "ts": T + 60_000, "yes_bid": "0.40", "yes_ask": "0.45"},
+    ]
+    f.write_bytes(b"\xef\xbb\xbf" + "\n".join(json.dumps(r) for r in records).encode() + b"\n")
+    assert [(i, why) for i, _rec, why in read_jsonl(f)] == [(1, None), (2, None), (3, None)]
+    p = kakashi("replay", "--input", str(f), "--db", str(tmp_path / "r.db"))
+    assert p.returncode == 0 and "rejected rows 0" in p.stdout, p.stdout + p.stderr
+    p = kakashi("catalog", "import", "--input", str(f), "--catalog", str(tmp_path / "cat"))
+    assert p.returncode == 0 and "0 rows rejected" in p.stdout, p.stdout + p.stderr
