@@ -127,3 +127,20 @@ def test_a_hostile_kill_reason_from_another_process_is_escaped_everywhere_it_is_
     lines = text.splitlines()
     assert len(lines) == 3 and all(ESCAPED in ln for ln in lines), text
     assert lines[2].endswith(f"COMMAND  {ESCAPED}")
+
+
+def test_a_hostile_file_name_is_escaped_in_the_lines_that_name_it(tmp_path):
+    db = tmp_path / "k\n2026-01-01 FORGED\x1b[2J.db"  # a name the operator (or a script) typed
+    run = kakashi("run", "--headless", "--ticks", "1", "--db", str(db))
+    assert run.returncode == 0, run.stderr
+    assert_clean(run.stdout + run.stderr)
+    assert "k\\n2026-01-01 FORGED\\x1b[2J.db" in run.stdout  # the start line names it, escaped
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text('{"type": "start", "ts": 1767571200000}\n')
+    replay = kakashi("replay", "--input", str(jsonl), "--db", str(tmp_path / "r\x1b[2J.db"))
+    assert replay.returncode == 0, replay.stderr
+    assert_clean(replay.stdout + replay.stderr)
+    assert "r\\x1b[2J.db" in replay.stdout
+    missing = kakashi("replay", "--input", str(tmp_path / "gone\x1b[2J.jsonl"), "--db", str(tmp_path / "x.db"))
+    assert missing.returncode == 2 and "gone\\x1b[2J.jsonl" in missing.stderr
+    assert_clean(missing.stderr)

@@ -567,7 +567,7 @@ def finish_replay(service, target: str, report_dir: str | None) -> None:
     from kakashi_tui.adapters.store.writer import now_wall_ms
     from kakashi_tui.frontends.report.postmortem import export_postmortem
 
-    print(service.replay_summary(target))
+    print(safe_text(service.replay_summary(target), None))  # the target is the operator's file name
     if report_dir:
         print(f"post-mortem written to {safe_text(export_postmortem(target, report_dir, now_wall_ms()).path)}")
 
