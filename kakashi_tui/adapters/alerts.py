@@ -16,7 +16,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
+
+from kakashi_tui.core.text import safe_text
 
 #: The alert kinds (the JSON's "kind").
 KILL_EXTERNAL = "kill_external"
@@ -29,16 +31,29 @@ KINDS = (KILL_EXTERNAL, DAILY_STOP, FEED_DOWN, FEED_UP, ENGINE_FAILED, KEY_REFUS
 
 WEBHOOK_TIMEOUT_S = 3.0
 WEBHOOK_QUEUE = 50
+ALERT_LIMIT = 500  # characters of one alert's message
+
+
+#: Query (or fragment) parameter names that carry a credential: ``?token=``, ``?api_key=``,
+#: ``?sig=``, ``?access_token=``, Azure's ``?code=``... (matched anywhere in the name, any case).
+CREDENTIAL_PARAMS = ("token", "key", "secret", "pass", "pwd", "auth", "sig", "credential", "session", "code")
 
 
 def check_webhook_url(url: str) -> str:
-    """The URL as given, or ValueError with a one-line reason: http(s), a host, no user:password
-    in it, and not Kalshi (alerts are the operator's; Kalshi's API is read-only to Kakashi)."""
+    """The URL as given, or ValueError with a one-line reason: http(s), a host, no credentials in
+    it (neither user:password@ nor a token in its query), and not Kalshi (alerts are the
+    operator's; Kalshi's API is read-only to Kakashi). A refusal never repeats a credential."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"webhook must be an http(s) URL with a host, got {url!r}")
+        shown = f"{parts.scheme}://{parts.hostname}" if parts.scheme or parts.hostname else url.split("?")[0]
+        raise ValueError(f"webhook must be an http(s) URL with a host, got {safe_text(repr(shown), 80)}")
     if parts.username or parts.password:
         raise ValueError("webhook URL must not carry credentials (user:password@)")
+    for name, _value in parse_qsl(parts.query, keep_blank_values=True) + parse_qsl(
+        parts.fragment, keep_blank_values=True
+    ):
+        if any(w in name.lower() for w in CREDENTIAL_PARAMS):
+            raise ValueError(f"webhook URL must not carry credentials (query parameter {safe_text(repr(name), 40)})")
     host = parts.hostname.lower().rstrip(".")
     if "kalshi" in host:
         raise ValueError(f"webhook must not point at Kalshi ({host})")
@@ -137,7 +152,9 @@ class Alerter:
         self.raised: list[Alert] = []
 
     def __call__(self, kind: str, message: str, severity: str = "warning") -> Alert:
-        a = Alert(kind, message, int(self.clock() * 1000), severity)
+        # The message may quote outside text (a kill reason, a server's words): every channel
+        # (the log, the desk, the webhook's receiver) gets it escaped and bounded (core/text.py).
+        a = Alert(kind, safe_text(message, ALERT_LIMIT), int(self.clock() * 1000), severity)
         self.raised.append(a)
         del self.raised[:-100]
         if self.log is not None:

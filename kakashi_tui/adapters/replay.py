@@ -349,9 +349,13 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
         yield ReplayTick(ts=start[1] if start else MIN_TS, rejected=pending_rejects)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """The records of a JSONL file as (line number, record or None, why not). A file that is
-    not text at all (NUL bytes in its first 8 KiB) is refused at once (ConfigError)."""
+    not text at all (NUL bytes in its first 8 KiB) is refused at once (ConfigError); a UTF-8 byte
+    order mark at its start is skipped."""
     try:
         with open(path, "rb") as f:
             head = f.read(8192)
@@ -370,6 +374,8 @@ def _records(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, str
             if not line:
                 return
             i += 1
+            if i == 1:  # a UTF-8 byte order mark (Windows editors write one) is not part of the record
+                line = line.removeprefix(UTF8_BOM)
             if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
                 while (rest := f.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
                     pass  # skip the rest of the line

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from kakashi_tui.core.money import fmt_cc
+from kakashi_tui.core.text import safe_text
 
 
 def fmt_utc(ms: int | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
@@ -58,8 +59,8 @@ def fmt_duration(ms: int | None) -> str:
 def key_line(refused: str) -> str:
     """What a refused API key says to the operator (the exchange's reason), or its recovery
     (``refused`` empty): one wording for the desk's alert and the headless log."""
-    if refused:
-        return f"KEY REFUSED: {refused} (no books, no paper fills; tried again with backoff)"
+    if refused:  # the exchange's words: escaped and bounded (core/text.py)
+        return f"KEY REFUSED: {safe_text(refused)} (no books, no paper fills; tried again with backoff)"
     return "Kalshi accepts the API key again"
 
 
@@ -80,7 +81,7 @@ def restored_line(r, zone: str = "utc", hints: tuple[str, str] = DESK_HINTS) -> 
     if r.since_ms is not None:
         state += f" since {when(r.since_ms)}"
     if r.state_kind == "paused":
-        state += f" (by {r.by}); {hints[0]}"
+        state += f" (by {safe_text(r.by, 60)}); {hints[0]}"
     elif r.killed:
         state += f"; {hints[1]}"
     n = r.open_positions

@@ -4,8 +4,11 @@ state change, alert and error, from the desk and from a headless run alike (jour
 Lines are made for ``grep`` and ``tail -f``: a UTC timestamp, a fixed-width category, the run
 (``run=`` a random id per start, ``db=`` the database's file name: several desks in one folder
 share one log), then free text, never spanning lines (a traceback is folded into one line with
-`` | ``). A rejection that repeats is written in full the first time in each window
-(``REPEAT_WINDOW_S``), then counted: one ``repeated N times`` line closes the window. The file
+`` | ``). Outside text in a line (a kill reason, a server's message, a file name) cannot forge
+another line or act on a terminal that ``tail``s the file: a line break, an escape or any other
+control character in it is written as a visible escape (core/text.py). A rejection that
+repeats is written in full the first time in each window (``REPEAT_WINDOW_S``), then counted:
+one ``repeated N times`` line closes the window. The file
 rotates by size (sized for a week at 1,000 markets: README "The log"). Nothing here writes to
 the terminal: under Textual the screen belongs to the desk.
 
@@ -29,11 +32,13 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from kakashi_tui.adapters.crashlog import owner_only
+from kakashi_tui.core.text import safe_text
 
 LOGGER = "kakashi.file"
 CATEGORIES = ("TICK", "DECISION", "FILL", "SETTLE", "STATE", "COMMAND", "ALERT", "EVENT", "ERROR", "REPORT")
 MAX_BYTES = 32 * 1024 * 1024  # x (BACKUPS + 1) files: a week at 1,000 markets (README "The log")
 BACKUPS = 7
+MAX_LINE = 4000  # characters of one entry's text (its traceback apart)
 REPEAT_WINDOW_S = 3600.0  # a repeating rejection: in full once per window, then counted
 _DIGITS = re.compile(r"[-+]?\d[\d.,:]*")
 
@@ -44,11 +49,11 @@ class _Formatter(logging.Formatter):
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(record.msecs):03d}Z"
         cat = getattr(record, "category", "EVENT")
         run = getattr(record, "run", "")
-        text = record.getMessage()
-        if record.exc_info:
-            text += " | " + self.formatException(record.exc_info)
-        text = " | ".join(part.strip() for part in text.splitlines() if part.strip())
-        return f"{stamp} {cat:<8} {run}{text}"
+        text = safe_text(record.getMessage(), MAX_LINE)  # a line break in it is shown, never obeyed
+        if record.exc_info:  # the traceback's own lines folded with " | ", each escaped
+            tb = self.formatException(record.exc_info)
+            text += "".join(f" | {safe_text(part.strip(), None)}" for part in tb.splitlines() if part.strip())
+        return f"{stamp} {safe_text(cat, 8):<8} {run}{text}"
 
 
 def default_log_path(db_path: str | os.PathLike) -> Path:
@@ -70,7 +75,7 @@ class OperatorLog:
     ) -> None:
         self.path = Path(path)
         self.run_id = run_id if run_id is not None else secrets.token_hex(4)  # this process's run
-        self.run = f"run={self.run_id} " + (f"db={Path(db).name} " if db is not None else "")
+        self.run = f"run={self.run_id} " + (f"db={safe_text(Path(db).name, 80)} " if db is not None else "")
         self._clock = clock
         self._repeats: dict[tuple[str, ...], list] = {}  # shape -> [times since the full line, first shown, line]
         self._repeat_lock = threading.Lock()

@@ -10,7 +10,9 @@ naming the file, the section and the key.
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +38,7 @@ from kakashi_tui.core.risk import (
     RiskLimits,
 )
 from kakashi_tui.core.strategy import StrategyConfig
+from kakashi_tui.core.text import safe_text
 from kakashi_tui.trading.engine import EngineConfig
 
 #: The loosest [risk] values a configuration may set (the defaults; risk_limits.md). The first
@@ -104,8 +107,8 @@ class RiskSection(_Section):
     daily_loss_cap_pct: Annotated[
         Decimal, Field(gt=0), _tighten_only("the daily loss cap", HARD_DAILY_LOSS_CAP_PCT, "%")
     ] = HARD_DAILY_LOSS_CAP_PCT
-    max_quote_age_s: Annotated[
-        float, Field(gt=0), _tighten_only("the stale-quote guard", HARD_MAX_QUOTE_AGE_S, " s")
+    max_quote_age_s: Annotated[  # at least a millisecond: the engine counts quote ages in ms
+        float, Field(ge=0.001), _tighten_only("the stale-quote guard", HARD_MAX_QUOTE_AGE_S, " s")
     ] = float(HARD_MAX_QUOTE_AGE_S)
     max_spread: Annotated[Decimal, Field(gt=0), _tighten_only("the max spread", HARD_MAX_SPREAD)] = HARD_MAX_SPREAD
     on_daily_stop: Literal["hold", "flatten"] = "hold"  # what the daily stop does to open positions (a choice)
@@ -232,12 +235,28 @@ _NUMBERS = (int, float, Decimal)
 _SECRET_WORDS = ("key", "secret", "private", "token", "password")
 
 
-def _place(loc: tuple) -> tuple[str, str]:
-    """("[section] ", "key") for an error location; top-level keys have no section."""
-    parts = [str(x) for x in loc]
-    if len(parts) >= 2 and parts[0] in _SECTIONS:
-        return f"[{parts[0]}] ", ".".join(parts[1:])
-    return "", ".".join(parts) or "config"
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_key(k: str) -> str:
+    """A key as TOML writes it: bare, or quoted when it is not a bare key (escaped, bounded)."""
+    return k if _BARE_KEY.fullmatch(k) else safe_text(json.dumps(k, ensure_ascii=False), 60)
+
+
+def _place(loc: tuple, data: Any) -> tuple[str, str]:
+    """("[table] ", "key") for an error location, as the file writes them: the tables the key
+    sits in (``[fees.series] ``, from the file's own nesting), then the key; a top-level key has
+    no table. (pydantic's ``[key]`` marker for a dict key's own error is not a name.)"""
+    parts = [str(x) for x in loc if x != "[key]"]
+    tables: list[str] = []
+    node = data
+    for p in parts[:-1]:
+        if not isinstance(node, dict) or not isinstance(node.get(p), dict):
+            break
+        tables.append(p)
+        node = node[p]
+    key = ".".join(_toml_key(p) for p in parts[len(tables) :]) or "config"
+    return (f"[{'.'.join(_toml_key(t) for t in tables)}] " if tables else ""), key
 
 
 def _suggest(loc: tuple, section: bool = False) -> str:
@@ -256,13 +275,14 @@ def _suggest(loc: tuple, section: bool = False) -> str:
     return f"; did you mean {near[0]}?" if near else f"; valid: {', '.join(valid)}"
 
 
-def _one_line(e: ValidationError, where: str) -> str:
+def _one_line(e: ValidationError, where: str, data: Any = None) -> str:
     first = e.errors()[0]
-    section, key = _place(first["loc"])
+    section, key = _place(first["loc"], data)
     more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
     if first["type"] == "extra_forbidden":
-        if not section and isinstance(first["input"], dict):
-            return f"{where}: [{key}]: unknown section{_suggest(first['loc'], section=True)}{more}"
+        if isinstance(first["input"], dict):  # a table the file opened: [Risk], [risk.sub]
+            table = f"{section.strip()[1:-1]}.{key}" if section else key
+            return f"{where}: [{table}]: unknown section{_suggest(first['loc'], section=not section)}{more}"
         return f"{where}: {section}{key}: unknown key{_suggest(first['loc'])}{more}"
     msg = first["msg"].removeprefix("Value error, ")
     inp = first.get("input")
@@ -296,7 +316,7 @@ def load_config(path: str | None = None) -> KakashiConfig:
         cfg = KakashiConfig.model_validate(data)
         cfg.engine_config()  # the risk limits are checked against the core's ceilings here too
     except ValidationError as e:
-        raise ConfigError(_one_line(e, where)) from None
+        raise ConfigError(_one_line(e, where, data)) from None
     if path and cfg.kalshi.api_key_id is not None and Path(path).stat().st_mode & 0o077:
         raise ConfigError(f"{path} holds credentials but others can read it: chmod 600 {path}")
     return cfg

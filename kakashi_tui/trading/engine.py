@@ -44,6 +44,7 @@ from kakashi_tui.core.ledger import (
 from kakashi_tui.core.models import Estimate, Market, TickQuote, TradeDecision
 from kakashi_tui.core.risk import RiskContext, RiskLimits
 from kakashi_tui.core.strategy import StrategyConfig
+from kakashi_tui.core.text import safe_text
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.trading.commands import (
     Command,
@@ -89,11 +90,15 @@ class Flags:
     paused: bool = False
 
 
+#: How much of a kill reason a state label shows (the stored reason is kept whole).
+KILL_REASON_SHOWN = 200
+
+
 def run_state(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool) -> tuple[str, str]:
     """The one place HALTED is derived: (label, kind), kind being running | paused | halted.
     The hardest stop wins."""
-    if killed:
-        return f"HALTED (kill switch: {kill_reason or 'operator'})", "halted"
+    if killed:  # the reason may come from another process (``kakashi kill --reason``): escaped
+        return f"HALTED (kill switch: {safe_text(kill_reason or 'operator', KILL_REASON_SHOWN)})", "halted"
     if daily_stopped:
         return "HALTED (daily loss cap)", "halted"
     if paused:
@@ -141,9 +146,10 @@ class TickReport:
 
         accepted = sum(1 for d in self.decisions if d.accepted)
         ts = datetime.fromtimestamp(self.ts / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        err = f" | feed errors {len(self.errors)}: {self.errors[0]}" if self.errors else ""
-        err += f" | KEY REFUSED: {self.key_refused}" if self.key_refused else ""
-        err += f" | notes {len(self.notes)}: {self.notes[0]}" if self.notes else ""
+        # A feed's errors and notes and the exchange's reason are outside text: escaped, bounded.
+        err = f" | feed errors {len(self.errors)}: {safe_text(self.errors[0])}" if self.errors else ""
+        err += f" | KEY REFUSED: {safe_text(self.key_refused)}" if self.key_refused else ""
+        err += f" | notes {len(self.notes)}: {safe_text(self.notes[0])}" if self.notes else ""
         return (
             f"tick {self.tick} {ts} | saved {self.saved} rejected {self.rejected} | "
             f"decisions {len(self.decisions)} ({accepted} accepted) fills {self.fills} settled {self.settled} | "

@@ -28,6 +28,7 @@ from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.money import fmt_cc
+from kakashi_tui.core.text import safe_text
 from kakashi_tui.trading.config import KakashiConfig, check_api_base
 from kakashi_tui.trading.engine import Engine, Estimator
 from kakashi_tui.trading.service import TradingService
@@ -205,6 +206,8 @@ def build_engine(
 ) -> Engine:
     if opts.source == "sim" and (opts.series or opts.events):  # refused before any file is made
         raise ConfigError("--series and --event narrow Kalshi's listing; the simulator has neither (use --ticker)")
+    if opts.source == "sim" and opts.beliefs:  # it would be ignored: the simulator's oracle gives p_hat
+        raise ConfigError("--beliefs gives p_hat for Kalshi's markets; the simulator has its own (use --source kalshi)")
     store = store or Store(db_path(opts, cfg))
     try:
         if opts.source == "sim":
@@ -377,5 +380,6 @@ def replay_service(
 
 
 def warn(msg: str) -> None:
-    """One line on stderr; a feed's own ``warning: ...`` is not prefixed twice."""
-    print(f"kakashi: warning: {msg.removeprefix('warning: ')}", file=sys.stderr)
+    """One line on stderr; a feed's own ``warning: ...`` is not prefixed twice. The text may hold
+    outside words (a server's message, a file name): escaped and bounded (core/text.py)."""
+    print(f"kakashi: warning: {safe_text(msg.removeprefix('warning: '), 600)}", file=sys.stderr)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import peewee
 
 from kakashi_tui.adapters.store.controls import Control
-from kakashi_tui.adapters.store.writer import Store, now_wall_ms
+from kakashi_tui.adapters.store.writer import Store, db_trouble, now_wall_ms
 from kakashi_tui.core.errors import ConfigError, KakashiError, StoreError
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.trading.commands import (
@@ -383,7 +383,8 @@ class TradingService:
     def _failed_step(self, e: BaseException) -> None:
         self._failed += 1
         self._consecutive = n = self._consecutive + 1
-        self._last_failure = reason = f"tick failed: {e.__class__.__name__}: {e}"[:160]
+        why = db_trouble(e) or f"{e.__class__.__name__}: {e}"  # a full disk says so, not "cannot rollback"
+        self._last_failure = reason = f"tick failed: {why}"[:160]
         if n <= self.max_consecutive_failures or n & (n - 1) == 0 or reason != self._failure_logged:
             self._failure_logged = reason
             self._log(reason if n == 1 else f"{reason} ({n} in a row)")
@@ -618,6 +619,8 @@ def send_request(path: str, kind: str, arg: str = "") -> str:
                 return "the running engine applies it on its next tick"
             return "applied (no engine is running on this database)"
         except (peewee.OperationalError, sqlite3.OperationalError) as e:
+            if trouble := db_trouble(e):  # a full or read-only disk is not busy: waiting will not help
+                raise KakashiError(f"database {path}: {trouble}; the {kind} request was not written") from None
             last = e
             time.sleep(0.05 * (attempt + 1))
     raise KakashiError(f"database {path} stayed busy; the {kind} request was not written ({last}); try again")

@@ -16,7 +16,8 @@ from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.core.risk import daily_cap_cc
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.strategy import pick_side, side_evs
-from kakashi_tui.trading.engine import run_state
+from kakashi_tui.core.text import safe_text
+from kakashi_tui.trading.engine import KILL_REASON_SHOWN, run_state
 
 if TYPE_CHECKING:
     from kakashi_tui.trading.engine import Engine
@@ -161,7 +162,8 @@ def market_title(m) -> str:
     if m is None:
         return ""
     sub = (m.subtitle or "") if _HAS_SUBTITLE else ""
-    return f"{sub} · {m.title}" if sub and m.title and sub != m.title else (sub or m.title)
+    title = f"{sub} · {m.title}" if sub and m.title and sub != m.title else (sub or m.title)
+    return safe_text(title or "", None)  # the exchange's text: a bidi override or an escape shown, not obeyed
 
 
 def gate_signal(decision: TradeDecision | None, paused: bool) -> str:
@@ -175,9 +177,8 @@ def gate_signal(decision: TradeDecision | None, paused: bool) -> str:
 
 
 def _kill_line(killed: bool, reason: str) -> RiskLine:
-    return RiskLine(
-        "Kill switch", "THROWN" if killed else "armed", reason if killed else "", "error" if killed else "ok"
-    )
+    shown = safe_text(reason, KILL_REASON_SHOWN) if killed else ""  # outside text (``kakashi kill --reason``)
+    return RiskLine("Kill switch", "THROWN" if killed else "armed", shown, "error" if killed else "ok")
 
 
 def build_view(engine: Engine, focus: str | None = None) -> DeskView:

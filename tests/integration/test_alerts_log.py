@@ -35,7 +35,7 @@ def test_log_lines_are_one_per_event_and_grep_friendly(tmp_path):
     cats = [line.split()[1] for line in lines]
     assert cats == ["TICK", "COMMAND", "ALERT", "ERROR"]
     assert all(line[:4].isdigit() and line[23] == "Z" for line in lines)  # 2026-...T..:..:..mmmZ
-    assert "HTTP 503 | on GET /markets" in lines[2]
+    assert "HTTP 503\\non GET /markets" in lines[2]  # shown as an escape, one rule for outside text
     assert "engine failed | Traceback" in lines[3] and "RuntimeError: boom" in lines[3]
     assert (tmp_path / "kakashi.log").stat().st_mode & 0o077 == 0
 

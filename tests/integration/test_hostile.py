@@ -93,8 +93,8 @@ CONFIG_CASES = [
         "[fees]\ntaker_multiplier = -0.07\n",
         "[fees] taker_multiplier = -0.07: Input should be greater than",
     ),
-    ("fee-series-negative", "[fees.series]\nINX = -0.01\n", "[fees] series.INX = -0.01: Input should be greater than"),
-    ("fee-series-nan", "[fees.series]\nINX = nan\n", "[fees] series.INX = nan: Input should be a finite number"),
+    ("fee-series-negative", "[fees.series]\nINX = -0.01\n", "[fees.series] INX = -0.01: Input should be greater than"),
+    ("fee-series-nan", "[fees.series]\nINX = nan\n", "[fees.series] INX = nan: Input should be a finite number"),
     (
         "strategy-kelly-nan",
         "[strategy]\nkelly_fraction = nan\n",

@@ -39,8 +39,9 @@ class Signer:
 
         if not isinstance(private_key, rsa.RSAPrivateKey):
             raise ConfigError("Kalshi private key: not an RSA private key")
-        if not key_id or not key_id.isprintable() or len(key_id) > 200:
-            raise ConfigError("Kalshi API key id: empty or not printable text")
+        # A request header carries it: printable ASCII only (never echoed: it is a credential).
+        if not key_id or not key_id.isascii() or not key_id.isprintable() or len(key_id) > 200:
+            raise ConfigError("Kalshi API key id: empty, longer than 200 characters or not printable ASCII")
         self._key_id = key_id
         self._key = private_key
         self._clock = clock or (lambda: int(time.time() * 1000))

@@ -16,6 +16,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
 from kakashi_tui.adapters.source import RawRow
+from kakashi_tui.core.text import safe_text
 
 MAX_TICKER_LEN = 200  # the spec's maxLength for a ticker in GET /markets/orderbooks
 MAX_TEXT_LEN = 2000
@@ -26,11 +27,8 @@ LIFECYCLE = ("initialized", "inactive", "active", "closed", "determined", "dispu
 
 
 def _safe(text: Any, limit: int = 200) -> str:
-    """Text fit for one log line: printable ASCII (anything else escaped), bounded."""
-    s = text if isinstance(text, str) else repr(text)
-    s = s[: limit * 2].encode("ascii", "backslashreplace").decode("ascii")
-    s = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in s)
-    return s if len(s) <= limit else s[: limit - 3] + "..."
+    """Text fit for one log line: printable ASCII (anything else escaped), bounded (core/text.py)."""
+    return safe_text(text, limit, ascii_only=True)
 
 
 # -- wire format -> raw rows (CONTRACTS.md: exact strings, converted once at validation) --------

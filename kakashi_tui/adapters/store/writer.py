@@ -12,6 +12,7 @@ untouched; a schema newer than this code is refused; an older one is migrated (`
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -54,6 +55,25 @@ LOCK_WAIT_S = 1.0  # how long a new writer waits for the file lock before saying
 
 def now_wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+def db_trouble(e: BaseException) -> str | None:
+    """A database error in the operator's words when it is the disk's doing: ``disk full (...)`` or
+    ``read-only (...)``, with SQLite's own words; None for anything else. The cause is looked for
+    down the exception's chain: on a full disk SQLite rolls the transaction back itself, and the
+    rollback that follows fails with "cannot rollback - no transaction is active", hiding it."""
+    cur: BaseException | None = e
+    for _ in range(8):
+        if cur is None:
+            return None
+        msg = str(cur)
+        errno_ = cur.errno if isinstance(cur, OSError) else None
+        if errno_ == errno.ENOSPC or "database or disk is full" in msg:
+            return f"disk full ({msg})"
+        if errno_ == errno.EROFS or "readonly database" in msg:
+            return f"read-only ({msg})"
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 class Store:
@@ -112,6 +132,8 @@ class Store:
             msg = str(e)
             if "locked" in msg or "busy" in msg:
                 raise StoreError(f"database {self.path} is locked by another process; try again", 1) from e
+            if trouble := db_trouble(e):  # the file is fine; the disk will not take a write
+                raise StoreError(f"database {self.path}: {trouble}", 1 if "full" in trouble else 2) from e
             raise StoreError(f"database {self.path} is unreadable or not a Kakashi database ({msg})", 2) from e
         except OSError as e:
             self.close()

@@ -8,6 +8,7 @@ from datetime import UTC
 from pathlib import Path
 
 from kakashi_tui.core.errors import ConfigError
+from kakashi_tui.core.text import safe_text
 
 
 def add_catalog_option(p: argparse.ArgumentParser) -> None:
@@ -42,8 +43,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     n = 0
     try:
         print(
-            f"kakashi: recording {service.source_name} into {root} | db {service.db_path} | every "
-            f"{interval:g}s | segments roll every {writer.roll_s:g}s | no trading",
+            f"kakashi: recording {service.source_name} into {safe_text(root)} | db {safe_text(service.db_path)} "
+            f"| every {interval:g}s | segments roll every {writer.roll_s:g}s | no trading",
             flush=True,
         )
         with _stop_on_signals(service) as sig:
@@ -73,7 +74,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         else ""
     )
     print(
-        f"recorded {n} passes into {root}: {rows['snapshots']} snapshots, {rows['markets']} market changes, "
+        f"recorded {n} passes into {safe_text(root)}: {rows['snapshots']} snapshots, {rows['markets']} market changes, "
         f"{rows['estimates']} estimates{ws} in {writer.files_written} files",
         flush=True,
     )
@@ -97,9 +98,9 @@ def _info(root: Path) -> int:
 
     days = info(root)
     if not days:
-        print(f"catalog {root}: empty")
+        print(f"catalog {safe_text(root)}: empty")
         return 0
-    print(f"catalog {root}")
+    print(f"catalog {safe_text(root)}")
     print(
         f"{'date':<10}  {'snapshots':>10}  {'markets':>7}  {'changes':>7}  {'estimates':>9}  {'trades':>8}  "
         f"{'book rows':>10}  {'size':>9}  span (UTC)"
@@ -144,7 +145,7 @@ def _import(args: argparse.Namespace, root: Path) -> int:
 
     if args.input:
         if not Path(args.input).is_file():
-            raise ConfigError(f"no replay file at {args.input}")
+            raise ConfigError(f"no replay file at {safe_text(args.input)}")
         items = group_ticks(read_jsonl(args.input))
         what, source = args.input, "import"
     else:
@@ -157,11 +158,11 @@ def _import(args: argparse.Namespace, root: Path) -> int:
     finally:
         writer.close()
     print(
-        f"imported {what} into {root}: {res.snapshots} snapshots, {res.markets} market changes, "
+        f"imported {safe_text(what)} into {safe_text(root)}: {res.snapshots} snapshots, {res.markets} market changes, "
         f"{res.estimates} estimates; {res.rejected} rows rejected by the row check"
     )
     for r in res.reasons:
-        print(f"  rejected: {r}")
+        print(f"  rejected: {safe_text(r)}")  # a record's reason may quote it
     return 0
 
 

@@ -19,18 +19,37 @@ import peewee
 
 from kakashi_tui import __version__
 from kakashi_tui.core.errors import ConfigError, KakashiError
+from kakashi_tui.core.text import safe_text
+
+#: The most of one error line an argument or a file name may fill (a 5,000-digit number is cut).
+ERROR_LIMIT = 600
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage otherwise)
-        raise ConfigError(f"{message} (see '{self.prog} --help')")
+        raise ConfigError(f"{safe_text(message, ERROR_LIMIT - 100)} (see '{self.prog} --help')")
+
+
+def _shown(v: str, quoted: bool = True) -> str:
+    """An argument as an error line echoes it: escaped, at most 40 characters (a 5,000-digit
+    number is not repeated whole)."""
+    return safe_text(repr(v) if quoted else v, ARG_SHOWN)
+
+
+ARG_SHOWN = 40
+
+
+def _whole(v: str) -> int:
+    if len(v) > 30:  # no count or seed is this long (and int() of 5,000 digits refuses anyway)
+        raise argparse.ArgumentTypeError(f"too long for a number ({len(v)} characters): {_shown(v)}")
+    try:
+        return int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {_shown(v)}") from None
 
 
 def _positive(v: str) -> int:
-    try:
-        n = int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
+    n = _whole(v)
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {n}")
     return n
@@ -40,19 +59,16 @@ def _seconds(v: str) -> float:
     try:
         x = float(v)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {v!r}") from None
+        raise argparse.ArgumentTypeError(f"expected seconds, got {_shown(v)}") from None
     if not (0 <= x <= 3600):
-        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {v}")
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {_shown(v, quoted=False)}")
     return x
 
 
 def _seed(v: str) -> int:
-    try:
-        n = int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {v!r}") from None
+    n = _whole(v)
     if not 0 <= n < 2**63:  # as [sim] seed: it is stored as a 64-bit integer's text
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2^63-1, got {v}")
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2^63-1, got {_shown(v, quoted=False)}")
     return n
 
 
@@ -214,7 +230,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
                 raise KakashiError(f"Kalshi API unreachable: {errors[0]}")
             warn(f"Kalshi API unreachable ({errors[0]}); falling back to the simulated exchange")
             close()
-            opts.source = "sim"
+            opts.source, opts.beliefs = "sim", None  # the simulator's oracle, not the beliefs, gives p_hat
             service, close = build_service(opts, cfg)
             tickers, rejected, errors = service.collect()
         for t in tickers:
@@ -271,12 +287,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     log = OperatorLog(args.log or cfg.desk.log or default_log_path(db), db=db)
     webhook = al.Webhook(cfg.alerts.webhook_url, on_error=log.error) if cfg.alerts.webhook_url else None
     alert = al.Alerter(
-        log=log, notify=lambda a: print(f"kakashi: ALERT {a.message}", file=sys.stderr, flush=True), webhook=webhook
+        log=log,
+        notify=lambda a: print(f"kakashi: ALERT {safe_text(a.message)}", file=sys.stderr, flush=True),
+        webhook=webhook,
     )
 
     def said(line: str) -> None:
         log.write("EVENT", line)
-        print(f"kakashi: {line}", file=sys.stderr, flush=True)
+        print(f"kakashi: {safe_text(line, ERROR_LIMIT)}", file=sys.stderr, flush=True)
 
     def on_state(old: str, new: str) -> None:
         if (a := state_alert(old, new)) is not None:
@@ -294,8 +312,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     _schedule_postmortems(service, cfg)
     try:
         print(
-            f"kakashi: paper trading on {service.source_name} | db {service.db_path} | {service.state} | PAPER ONLY"
-            f" | run {log.run_id}, log {log.path}",
+            f"kakashi: paper trading on {service.source_name} | db {safe_text(service.db_path)} | {service.state} "
+            f"| PAPER ONLY | run {log.run_id}, log {safe_text(str(log.path))}",
             flush=True,
         )
         log.command(f"headless run started on {service.source_name}: {service.state}")
@@ -366,7 +384,7 @@ def _feed_changes(service, out=None):
         f = service.feed
         if said != [f.kind]:
             said[:] = [f.kind]
-            print(f"kakashi: feed {f.label}", file=out or sys.stdout, flush=True)
+            print(f"kakashi: feed {safe_text(f.label)}", file=out or sys.stdout, flush=True)
         if report.key_refused != key[0]:  # once when refused, once when accepted again
             key[0] = report.key_refused
             print(f"kakashi: {key_line(report.key_refused)}", file=out or sys.stdout, flush=True)
@@ -389,9 +407,9 @@ def _schedule_postmortems(service, cfg) -> None:
         if last_day and day != last_day[0]:
             try:
                 for w in sched.run(report.ts):
-                    print(f"kakashi: {w.kind} post-mortem written to {w.path}", flush=True)
+                    print(f"kakashi: {w.kind} post-mortem written to {safe_text(w.path)}", flush=True)
             except Exception as e:  # a report must never stop trading
-                print(f"kakashi: scheduled post-mortem failed: {e}", file=sys.stderr, flush=True)
+                print(f"kakashi: scheduled post-mortem failed: {safe_text(e)}", file=sys.stderr, flush=True)
         last_day[:] = [day]
 
     service.on_report(on_report)
@@ -405,7 +423,7 @@ def cmd_rearm(args: argparse.Namespace) -> int:
             return True
         if not sys.stdin.isatty():
             raise ConfigError("re-arming needs confirmation: run in a terminal or pass --yes")
-        answer = input(f"Kill switch thrown ({reason}). Re-arm and allow new paper orders? [y/N] ")
+        answer = input(f"Kill switch thrown ({safe_text(reason)}). Re-arm and allow new paper orders? [y/N] ")
         return answer.strip().lower() in ("y", "yes")
 
     outcome = rearm_offline(_db_of(args), confirm)
@@ -471,7 +489,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     for p in st.positions:
         print(
-            f"  {p.ticker} {p.side.value.upper()} x{fmt_count(p.contracts)} avg {fmt_price(p.avg_price)}"
+            f"  {safe_text(p.ticker)} {p.side.value.upper()} x{fmt_count(p.contracts)} avg {fmt_price(p.avg_price)}"
             f" cost {fmt_cc(p.cost_cc)}"
         )
     return 0
@@ -501,7 +519,8 @@ def _control_line(path: str, st) -> str:
         running = True
     finally:
         os.close(fd)
-    kill = f"THROWN ({st.kill_reason or 'operator'})" if st.kill_switch else "armed"
+    # The reason is whatever `kakashi kill --reason` was given, by any process: escaped, bounded.
+    kill = f"THROWN ({safe_text(st.kill_reason or 'operator')})" if st.kill_switch else "armed"
     return (
         f"kill switch {kill} | {'PAUSED' if st.paused else 'not paused'} | daily stop "
         f"{'HIT today (no new trades until 00:00 UTC)' if stopped else 'not hit'} | engine "
@@ -520,7 +539,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = export_postmortem(
         db_path(Options(db=args.db), cfg), args.out, now_wall_ms(), since, until, charts=not args.no_charts
     )
-    print(f"post-mortem written to {out.path}")
+    print(f"post-mortem written to {safe_text(out.path)}")
     return 0
 
 
@@ -553,7 +572,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise ConfigError("--save-jsonl needs --from-db")
     if args.input:
         if not Path(args.input).is_file():
-            raise ConfigError(f"no replay file at {args.input}")
+            raise ConfigError(f"no replay file at {safe_text(args.input)}")
         with open(args.input, "rb") as f:
             total = sum(1 for _ in f)
         items = group_ticks(read_jsonl(args.input))
@@ -594,9 +613,9 @@ def finish_replay(service, target: str, report_dir: str | None) -> None:
     from kakashi_tui.adapters.store.writer import now_wall_ms
     from kakashi_tui.frontends.report.postmortem import export_postmortem
 
-    print(service.replay_summary(target))
+    print(safe_text(service.replay_summary(target), None))  # the target is the operator's file name
     if report_dir:
-        print(f"post-mortem written to {export_postmortem(target, report_dir, now_wall_ms()).path}")
+        print(f"post-mortem written to {safe_text(export_postmortem(target, report_dir, now_wall_ms()).path)}")
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -662,15 +681,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return commands[args.command](args)
     except KakashiError as e:
-        print(f"kakashi: error: {e}", file=sys.stderr)
+        print(f"kakashi: error: {safe_text(str(e), ERROR_LIMIT)}", file=sys.stderr)
         return e.exit_code
     except (peewee.OperationalError, sqlite3.OperationalError) as e:
+        from kakashi_tui.adapters.store.writer import db_trouble
+
         msg = str(e)
-        hint = "another process holds it; try again" if "locked" in msg else msg
-        print(f"kakashi: error: database: {hint}", file=sys.stderr)
+        hint = "another process holds it; try again" if "locked" in msg else (db_trouble(e) or msg)
+        print(f"kakashi: error: database: {safe_text(hint)}", file=sys.stderr)
         return 1
     except (peewee.DatabaseError, sqlite3.DatabaseError) as e:
-        print(f"kakashi: error: database is unreadable or corrupt ({e})", file=sys.stderr)
+        print(f"kakashi: error: database is unreadable or corrupt ({safe_text(str(e))})", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `kakashi ... | head`: the reader left; not an error
         import os
@@ -681,7 +702,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("kakashi: interrupted", file=sys.stderr)
         return 130
     except OSError as e:
-        print(f"kakashi: error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), file=sys.stderr)
+        name = safe_text(str(getattr(e, "filename", "") or ""))  # the operator's path, as they typed it
+        print(f"kakashi: error: {safe_text(str(e.strerror or e))}: {name}".rstrip(": "), file=sys.stderr)
         return 1
     except Exception as e:  # a bug: one line for the operator, the traceback in a file for us
         import traceback
@@ -691,6 +713,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = write_crash_log(traceback.format_exc())
         where = f"; details in {path}" if path else ""
         print(
-            f"kakashi: internal error: {e.__class__.__name__}: {e}{where} (what was stored is intact)", file=sys.stderr
+            f"kakashi: internal error: {e.__class__.__name__}: {safe_text(str(e))}{where} (what was stored is intact)",
+            file=sys.stderr,
         )
         return 70

@@ -35,6 +35,7 @@ from textual.widgets import Footer, Input
 
 from kakashi_tui.adapters import alerts as al
 from kakashi_tui.adapters.queries import connect_readonly
+from kakashi_tui.core.text import safe_text
 from kakashi_tui.frontends.desk.lookups import market_history, recent_history, rejected_rows
 from kakashi_tui.frontends.desk.messages import EngineUpdated, Noted
 from kakashi_tui.frontends.desk.screens import (
@@ -430,7 +431,9 @@ class KakashiApp(App[int]):
             bar.halted_reason = reason  # the bar re-renders and re-colours itself
 
     def note(self, text: str, ts: int | None = None, category: str = "EVENT") -> None:
-        """A line in the desk's log (and the log file): what the desk did (COMMAND) or saw (EVENT)."""
+        """A line in the desk's log (and the log file): what the desk did (COMMAND) or saw (EVENT).
+        It may quote outside text (a feed's error, a kill reason): escaped (core/text.py)."""
+        text = safe_text(text, 1000)
         self.notes.append(text)
         self.oplog.write(category, text)
         ts = ts if ts is not None else (self.view.clock_ms if self.view else int(self._clock() * 1000))
@@ -678,7 +681,10 @@ class KakashiApp(App[int]):
         except Exception as e:
             self.call_from_thread(self.notify, f"cannot read the rejected rows: {e}", severity="error")
             return
-        lines = [RejectedLine(*r) for r in rows]
+        lines = [  # a rejected row's ticker and reason are the feed's text: escaped (core/text.py)
+            RejectedLine(ts, safe_text(t), src, safe_text(why, None), payload, n)
+            for ts, t, src, why, payload, n in rows
+        ]
         self.call_from_thread(
             self.push_screen, RejectedScreen(lines, total, lambda ms: fmt_time(ms, self.zone).split()[0])
         )
