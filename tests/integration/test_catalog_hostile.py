@@ -6,7 +6,10 @@ three times in one page)."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import sys
+import time
+from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,9 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kakashi_tui.adapters import catalog as cat
-from kakashi_tui.adapters.catalog import CatalogWriter
+from kakashi_tui.adapters.catalog import CatalogWriter, Recorder, attach_recorder, read_table, rebuild_books
 from kakashi_tui.adapters.columnar import Timeline
-from tests.conftest import SIM_START_MS
+from kakashi_tui.core.models import Estimate
+from kakashi_tui.core.timeguard import MAX_TS
+from tests.conftest import SIM_START_MS, make_engine
+from tests.integration.loopback_ws import signed_loopback, wait_for
 from tests.integration.test_columnar import record_sim, run
 from tests.integration.test_replay import tables
 
@@ -33,6 +39,197 @@ def rejected(db):
         return dict(c.execute("SELECT reason, count FROM rejected_rows").fetchall())
     finally:
         c.close()
+
+
+# -- 1. one WebSocket message cannot blind the engine ---------------------------------------------
+def test_hostile_websocket_rows_are_rejected_alone_and_the_feed_records_on(tmp_path, monkeypatch):
+    """A trade print with ts 10^30, a 30-digit count, an ANSI ticker, an escape code as taker
+    side, a date of 9999-12-31 or two days ahead, and a delta of a 30-digit count: each is
+    refused alone (a rejected row with its reason, or a book rebuilt from a fresh snapshot);
+    every pass after them still saves its REST quotes, segments keep rolling, and the good
+    rows around them are in the catalog."""
+    from kakashi_tui.trading.runtime import Options, build_collector
+
+    root = tmp_path / "catalog"
+    now_s = int(time.time())
+    hostile = [
+        {"ts": 10**30, "trade_id": "h-ts"},
+        {"count_fp": "9" * 30 + ".00", "trade_id": "h-count"},
+        {"market_ticker": "KXFAKE-26JAN05-T00\x1b[31m", "trade_id": "h-ansi"},
+        {"taker_side": "\x1b]0;owned\x07", "trade_id": "h-side"},
+        {"ts": Y9999_MS // 1000, "trade_id": "h-9999"},
+        {"ts": now_s + 2 * 86_400, "trade_id": "h-ahead"},
+    ]
+    errors: list[str] = []
+    saved_after: list[int] = []
+    with signed_loopback(tmp_path, monkeypatch, TICKERS, interval=0.005, roll_seconds=0.05) as (ws, cfg):
+        opts = Options(source="kalshi", db=str(tmp_path / "k.db"), tickers=list(TICKERS), catalog=str(root))
+        service, rec, close = build_collector(opts, cfg)
+
+        def step():
+            tickers, _rejected, errs = service.collect()
+            errors.extend(errs)
+            return tickers
+
+        try:
+            feed = service._engine.source.inner.feed  # (the test looks inside; front-ends never do)
+            assert wait_for(lambda: feed.live and len(feed.books()) == 2, step=step)
+            ws.send_trade(ts=now_s, trade_id="good-before")
+            for h in hostile:
+                ws.send_trade(**h)
+            ws.send_trade(ts=now_s, trade_id="good-after")
+            ws.malformed("delta-huge")
+            assert wait_for(lambda: feed.health.rejected >= len(hostile) and feed.health.malformed >= 1, step=step)
+            files = rec.writer.files_written
+            for _ in range(3):  # passes after the hostile rows: each still saves Kalshi's REST quotes
+                saved_after.append(len(step()))
+            assert wait_for(lambda: rec.writer.files_written > files + 2, step=step)  # segments still roll
+            ws.paused = True
+            assert wait_for(
+                lambda: all(t in feed.books() and ws.book(t) == vars_of(feed.books()[t]) for t in TICKERS), step=step
+            )
+            step()
+            held = {t: vars_of(b) for t, b in feed.books().items()}
+        finally:
+            close()
+    assert not errors, errors
+    assert all(n == len(TICKERS) for n in saved_after)
+    trades = read_table(root, "trades").to_pylist()
+    ids = {r["trade_id"] for r in trades}
+    assert {"good-before", "good-after"} <= ids and not ids & {h["trade_id"] for h in hostile}
+    assert all(r["ticker"] in TICKERS and r["taker_side"] in ("yes", "no") for r in trades)
+    assert all(0 < r["count_e2"] <= cat.MAX_COUNT_E2 and r["ts"] < MAX_TS for r in trades)
+    assert not list(root.glob("*/date=9999-*")) and not list(root.glob("*/date=2*-*-*/.*.tmp"))
+    book = read_table(root, "book_deltas").to_pylist()
+    assert book and all(r["delta_e2"] is None or abs(r["delta_e2"]) <= cat.MAX_COUNT_E2 for r in book)
+    assert rebuild_books(book) == held  # the bad delta was never applied: the book was rebuilt
+    reasons = rejected(tmp_path / "k.db")
+    trade_reasons = [r for r in reasons if r.startswith("trade print")]
+    assert len(trade_reasons) == len(hostile), reasons
+    assert all("\x1b" not in r for r in reasons)  # a reason quotes the value escaped
+
+
+def vars_of(book):
+    return {"yes": book.yes, "no": book.no}
+
+
+def test_kakashi_record_with_a_hostile_trade_exits_0_and_writes_trades_and_book_rows(tmp_path, monkeypatch):
+    """Shutdown after a hostile trade print: exit 0, that session's trades and book rows written."""
+    with signed_loopback(tmp_path, monkeypatch, TICKERS, interval=0.01) as (ws, cfg):
+        ws.send_trade(ts=10**30, trade_id="hostile")
+        ws.send_trade(ts=int(time.time()), trade_id="good")
+        conf = tmp_path / "k.toml"
+        conf.write_text(
+            f'[kalshi]\napi_base = "{cfg.kalshi.api_base}"\nws_url = "{cfg.kalshi.ws_url}"\n'
+            "backoff_base_s = 0.02\ntimeout_s = 2.0\n[catalog]\nroll_seconds = 0.05\n"
+        )
+        p = subprocess.Popen(
+            [
+                *KAKASHI,
+                "record",
+                "--source",
+                "kalshi",
+                "--config",
+                str(conf),
+                "--db",
+                str(tmp_path / "k.db"),
+                "--catalog",
+                str(tmp_path / "c"),
+                *(a for t in TICKERS for a in ("--ticker", t)),
+                "--interval",
+                "0.05",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert wait_for(lambda: not ws._trades_out and (tmp_path / "c" / "book_deltas").exists(), timeout=60)
+            assert wait_for(lambda: len(list((tmp_path / "c").glob("snapshots/*/*.parquet"))) >= 3, timeout=60)
+        finally:
+            p.terminate()
+            out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "internal error" not in err and "Traceback" not in err
+    trades = read_table(tmp_path / "c", "trades").to_pylist()
+    assert [r["trade_id"] for r in trades if r["trade_id"] in ("good", "hostile")] == ["good"]
+    assert read_table(tmp_path / "c", "book_deltas").num_rows > 0
+    assert any(r.startswith("trade print") and "outside" in r for r in rejected(tmp_path / "k.db"))
+
+
+def test_a_segment_that_cannot_be_written_keeps_its_rows_and_fetching_goes_on(tmp_path):
+    """A catalog whose date folder cannot be made (a file in its place): each tick still saves
+    its quotes and says why the segment waits; once the folder can be made, every row the
+    writer held is written, none twice."""
+    engine = make_engine(tmp_path / "k.db")
+    root = tmp_path / "catalog"
+    writer = CatalogWriter(root, roll_s=0)
+    attach_recorder(engine, writer)
+    blocker = root / "snapshots" / "date=2026-01-05"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    reports = [engine.tick() for _ in range(5)]
+    assert all(r.saved > 0 for r in reports)  # every fetch reached the engine and its store
+    assert all(any("snapshots (" in e and "rows kept for the next roll" in e for e in r.errors) for r in reports)
+    assert writer.pending_rows >= 5 * 8 and writer.rows_written["snapshots"] == 0
+    assert writer.rows_written["markets"] > 0  # the other tables were written regardless
+    blocker.unlink()
+    for _ in range(2):
+        assert not engine.tick().errors
+    writer.close()
+    engine.store.close()
+    snaps = read_table(root, "snapshots")
+    assert snaps.num_rows == 7 * 8 and len({(r["ticker"], r["recv_ts"]) for r in snaps.to_pylist()}) == 7 * 8
+
+
+def test_the_writer_refuses_each_bad_row_alone_and_writes_the_rest(tmp_path):
+    w = CatalogWriter(tmp_path / "c")
+    T = SIM_START_MS
+    good = dict(ts=T, ticker="KXA-1", yes_price_e4=4200, count_e2=300, taker_side="yes", trade_id="t1", source="s")
+    for bad in (
+        {"ts": 10**30},
+        {"ts": Y9999_MS},
+        {"ts": T + 2 * 3_600_000, "recv_ts": T},  # two hours ahead of when it arrived
+        {"count_e2": 10**32},
+        {"yes_price_e4": 10_000},
+        {"ticker": "KXA-1\x1b[31m"},
+        {"taker_side": "\x1b[0m"},
+        {"trade_id": "x" * 500},
+    ):
+        assert w.add_trade(**{**good, **bad}) is not None, bad
+    assert w.add_trade(**good) is None and w.add_trade(**good, recv_ts=T) is None
+    book = ("snapshot", "yes", 4200, 100, 1, 1)
+    for kind, side, price, size, seq, sid in (
+        ("snapshot", "yes", 4200, 10**30, 1, 1),
+        ("delta", "maybe", 4200, 100, 2, 1),
+        ("delta", "yes", 4200, 100, 2**64, 1),
+        ("reset", "yes", None, None, None, None),
+        ("erase", "yes", 4200, 100, 2, 1),
+    ):
+        assert w.add_book_event(T, "KXA-1", side, price, size, seq, sid, kind, "s") is not None
+    assert w.add_book_event(T, "KXA-1", book[1], book[2], book[3], book[4], book[5], book[0], "s") is None
+    assert w.add_book_event(T, "KXA-1", None, None, None, None, None, "reset", "s") is None
+    assert w.add_snapshot_row(Y9999_MS, "KXA-1", 4200, 4500, None, 0, [], [], "s") is not None
+    assert w.add_snapshot_row(T, "KXA-1", 4200, 4500, None, 0, [(4200, 10**30)], [], "s") is not None
+    assert w.add_estimate(Estimate(ticker="KXA-1", p_hat=Decimal("0.5"), source="s", ts=Y9999_MS)) is not None
+    assert w.refused == 8 + 5 + 3 and len(w.refusals) == 16
+    w.close()  # the good rows are written; nothing refused poisoned the segment
+    assert read_table(tmp_path / "c", "trades").num_rows == 2
+    assert read_table(tmp_path / "c", "book_deltas").num_rows == 2
+    assert [p.parent.name for p in (tmp_path / "c").glob("*/*/*.parquet")] == ["date=2026-01-05"] * 2
+
+
+def test_a_refused_recorded_trade_reaches_the_engine_as_a_rejected_row(tmp_path):
+    from kakashi_tui.adapters.kalshi.ws import Trade
+
+    engine = make_engine(tmp_path / "k.db")
+    rec = attach_recorder(engine, CatalogWriter(tmp_path / "c"))
+    rec.trades([Trade("KXA-1", 4200, 10**32, "yes", SIM_START_MS), Trade("KXA-1", 4200, 300, "no", SIM_START_MS)])
+    engine.tick()
+    rec.close()
+    engine.store.close()
+    assert any(r.startswith("catalog refused trade print: count") for r in rejected(tmp_path / "k.db"))
+    assert read_table(tmp_path / "c", "trades").num_rows == 1
 
 
 # -- 3. time cannot be poisoned ------------------------------------------------------------------
@@ -78,6 +275,27 @@ def test_a_replay_clock_jump_that_later_rows_confirm_is_played(tmp_path):
     tl = Timeline(tmp_path / "c")
     played = [ts for chunk in tl.chunks() for ts in chunk.column("ts").to_pylist()]
     assert played == [T + k * 1000 + (5 * 3_600_000 if k >= 4 else 0) for k in range(10)] and not tl.pending_rejects
+
+
+def test_a_recorder_never_raises_into_the_feed_that_hands_it_rows(tmp_path):
+    """A refused row is counted and handed on; a trade the feed could not check is refused
+    by the writer's own check (the catalog's last guard)."""
+    rec = Recorder(CatalogWriter(tmp_path / "c"))
+
+    class T:  # a trade whatever its shape
+        ts, ticker, yes_price_e4, count_e2, taker_side, trade_id = "soon", None, 4200.5, -1, 7, 9
+
+    rec.trades([T()])
+    rec.book_events([cat_event(seq=-1)])
+    assert rec.rejected == 2 and len(rec.take_refusals()) == 2
+    rec.close()
+
+
+def cat_event(**kw):
+    from kakashi_tui.adapters.kalshi.ws import BookEvent
+
+    fields = dict(ts=SIM_START_MS, ticker="KXA-1", side="yes", price_e4=4200, delta_e2=100, seq=1, sid=1, kind="delta")
+    return BookEvent(**{**fields, **kw})
 
 
 HOUR = 3_600_000
