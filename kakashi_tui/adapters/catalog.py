@@ -97,10 +97,17 @@ ESTIMATES = pa.schema(
     [
         pa.field("ts", pa.int64(), nullable=False),
         pa.field("ticker", pa.string(), nullable=False),
+        # p_hat rounded to 18 places, for any reader's arithmetic; p_hat_exact is the belief as it
+        # was given (exact decimal text: a belief has no grid, 1e-30 and 0.9999999999999999999999
+        # included). Null, and absent in files written before it, reads as p_hat.
         pa.field("p_hat", P_HAT, nullable=False),
         pa.field("source", pa.string(), nullable=False),
+        pa.field("p_hat_exact", pa.string()),
     ],
-    metadata={"kakashi.table": "estimates", "kakashi.units": "ts UTC epoch ms; p_hat probability of YES"},
+    metadata={
+        "kakashi.table": "estimates",
+        "kakashi.units": "ts UTC epoch ms; p_hat probability of YES (18 places); p_hat_exact its exact decimal text",
+    },
 )
 
 TRADES = pa.schema(
@@ -203,6 +210,28 @@ def _fits_decimal18(d: Decimal) -> bool:
         return False
     exponent = d.as_tuple().exponent
     return isinstance(exponent, int) and exponent >= -18 and abs(d) < Decimal(10) ** 20
+
+
+def _p_hat_of(row: dict[str, Any]) -> Decimal | None:
+    """A recorded belief's exact value: ``p_hat_exact`` when written, else ``p_hat`` (decimal128,
+    or a float from an older or foreign writer: the value it was written as, its shortest form)."""
+    text = row.get("p_hat_exact")
+    if isinstance(text, str):
+        try:
+            return Decimal(text)
+        except ArithmeticError:
+            return None
+    v = row.get("p_hat")
+    if isinstance(v, Decimal):  # decimal128(38, 18): 18 places, written short (at most 19 digits: exact)
+        return v.normalize() if v.is_finite() else v
+    if isinstance(v, float):
+        return Decimal(repr(v))
+    if isinstance(v, str):
+        try:
+            return Decimal(v.strip())
+        except ArithmeticError:
+            return None
+    return None
 
 
 # -- the writer's row checks ------------------------------------------------------------------
@@ -528,7 +557,8 @@ class CatalogWriter:
         return None
 
     def add_estimate(self, e: Estimate, now_ms: int | None = None) -> str | None:
-        """A belief; ``now_ms``: when it was taken (its ``ts`` may not be far ahead of it)."""
+        """A belief, its exact value kept (``p_hat_exact``); ``now_ms``: when it was taken (its
+        ``ts`` may not be far ahead of it)."""
         why = ts_problem(e.ts) or (ahead_problem(e.ts, now_ms) if now_ms is not None else None)
         if why is None and not (e.p_hat.is_finite() and 0 <= e.p_hat <= 1):
             why = f"p_hat {_shown(e.p_hat)} outside [0, 1]"
@@ -543,6 +573,7 @@ class CatalogWriter:
             e.p_hat.quantize(Decimal("1e-18")) if isinstance(exponent, int) and exponent < -18 else e.p_hat
         )
         c["source"].append(e.source)
+        c["p_hat_exact"].append(str(e.p_hat))
         self._bufs["estimates"].rows += 1
         return None
 
@@ -999,6 +1030,27 @@ def read_table(root: str | os.PathLike[str], table: str, columns: list[str] | No
         schema = SCHEMAS[table] if columns is None else pa.schema([SCHEMAS[table].field(c) for c in columns])
         return schema.empty_table()
     return pa.concat_tables(parts)
+
+
+def read_estimates(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The estimates table in recorded order, each ``p_hat`` the belief's exact value (from
+    ``p_hat_exact``, or an older file's decimal128 or float ``p_hat``; None when a foreign file's
+    is no number: the replay rejects it with its reason)."""
+    out = []
+    for f in files(root, "estimates"):
+        try:
+            have = pq.read_schema(f)
+            i = have.get_field_index("p_hat")
+            p_hat = ESTIMATES.get_field_index("p_hat")  # read as written: decimal128, or an older float
+            schema = ESTIMATES if i < 0 else ESTIMATES.set(p_hat, pa.field("p_hat", have.field(i).type))
+            rows = pq.read_table(f, schema=schema).to_pylist()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as e:
+            raise KakashiError(f"catalog file {f} is unreadable: {e}") from None
+        for r in rows:
+            r["p_hat"] = _p_hat_of(r)
+            del r["p_hat_exact"]
+            out.append(r)
+    return out
 
 
 def rebuild_books(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[int, int]]]:

@@ -34,13 +34,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import ValidationError
 
 from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.core import models as _models
 from kakashi_tui.core import money as _money
 from kakashi_tui.core.errors import KakashiError
-from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate, Quote, book_text
+from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate, Quote, book_text, rejection_reason
 from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ClockGuard, ts_problem
 from kakashi_tui.core.validate import validate_row
 
@@ -500,10 +501,6 @@ def _market_dict(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _p_hat(v: Decimal) -> Decimal:
-    return v.normalize()  # decimal128(38, 18) reads back with 18 places: the same value, written short
-
-
 @dataclass
 class TickParts:
     """One tick of the timeline: its market changes, estimates, and a slice of a checked batch."""
@@ -552,7 +549,7 @@ class Timeline:
         self.pending_rejects: list[tuple[str, Any]] = []
         # a change or belief whose time is no time (outside 2000..2100) is rejected, with its reason
         markets = self._timed("market change", cat.read_table(self.root, "markets").to_pylist())
-        estimates = self._timed("estimate", cat.read_table(self.root, "estimates").to_pylist())
+        estimates = self._timed("estimate", cat.read_estimates(self.root))
         allowed = self.f.tickers
         if self.f.series is not None:
             by_series = {m["ticker"] for m in markets if m.get("series") in self.f.series}
@@ -809,12 +806,17 @@ class Timeline:
         for md in parts.markets:
             self.market[md["ticker"]] = md
 
-    @staticmethod
-    def _estimate(e: dict[str, Any], ts: int) -> Estimate | None:
+    def _estimate(self, e: dict[str, Any], ts: int) -> Estimate | None:
+        """A recorded belief (its exact value) as the estimator hands it over; one the row check
+        refuses (no number, outside [0, 1]: a foreign file's) is rejected with its reason."""
         try:
-            return Estimate(ticker=e["ticker"], p_hat=_p_hat(e["p_hat"]), source=e["source"], ts=ts)
-        except Exception:  # noqa: BLE001 - a bad belief in a foreign file is skipped, not fatal
-            return None
+            return Estimate(ticker=e["ticker"], p_hat=e["p_hat"], source=e["source"], ts=ts)
+        except ValidationError as err:
+            why = f"estimate {rejection_reason(err)}"
+        except Exception as err:  # noqa: BLE001 - a bad belief in a foreign file is rejected, not fatal
+            why = f"estimate not readable ({err.__class__.__name__})"
+        self.pending_rejects.append((why, _jsonable({"type": "estimate", **e})))
+        return None
 
 
 # -- the source --------------------------------------------------------------------------------

@@ -277,6 +277,51 @@ def test_a_replay_clock_jump_that_later_rows_confirm_is_played(tmp_path):
     assert played == [T + k * 1000 + (5 * 3_600_000 if k >= 4 else 0) for k in range(10)] and not tl.pending_rejects
 
 
+# -- 7. small data rules ---------------------------------------------------------------------------
+def test_beliefs_keep_their_exact_value_through_the_catalog(tmp_path):
+    w = CatalogWriter(tmp_path / "c")
+    exact = [Decimal("0.9999999999999999999999"), Decimal("1E-30"), Decimal("0.4200"), Decimal("0.5")]
+    for k, p in enumerate(exact):
+        w.add_estimate(Estimate(ticker=f"KX{k}", p_hat=p, source="beliefs-file", ts=SIM_START_MS + k))
+    w.close()
+    got = [e["p_hat"] for e in cat.read_estimates(tmp_path / "c")]
+    assert got == exact and [str(p) for p in got] == [str(p) for p in exact]
+    tl = Timeline(tmp_path / "c")  # what the catalog replay's estimator hands the engine
+    handed = [e.p_hat for parts in tl.ticks(_no_rows(), final=True) for e in parts.estimates]
+    assert handed == exact and handed[0] < 1 and handed[1] > 0
+
+
+def _no_rows():
+    import numpy as np
+
+    return np.zeros(0, np.int64)
+
+
+def test_older_catalogs_beliefs_read_back_as_written_and_bad_ones_are_rejected_with_a_reason(tmp_path):
+    """Files written before ``p_hat_exact``: decimal128 (18 places) and, from another writer, a
+    float; a belief outside [0, 1] is rejected with its reason, not skipped in silence."""
+    root = tmp_path / "c"
+    folder = root / "estimates" / "date=2026-01-05"
+    folder.mkdir(parents=True)
+    old = pa.schema([f for f in cat.ESTIMATES if f.name != "p_hat_exact"])
+    rows = {"ts": [SIM_START_MS, SIM_START_MS + 1], "ticker": ["KXA", "KXB"], "source": ["x", "x"]}
+    pq.write_table(
+        pa.table({**rows, "p_hat": pa.array([Decimal("0.42"), Decimal("1.5")], cat.P_HAT)}).select(old.names),
+        folder / f"part-{SIM_START_MS:013d}-1-000001.parquet",
+    )
+    pq.write_table(
+        pa.table({**rows, "p_hat": pa.array([0.1, 0.7], pa.float64())}).select(old.names),
+        folder / f"part-{SIM_START_MS + 5:013d}-1-000002.parquet",
+    )
+    assert [e["p_hat"] for e in cat.read_estimates(root)] == [Decimal(x) for x in ("0.42", "1.5", "0.1", "0.7")]
+    tl = Timeline(root)
+    ticks = list(tl.ticks(_no_rows(), final=True))
+    handed = [(e.ticker, e.p_hat) for parts in ticks for e in parts.estimates]
+    assert handed == [("KXA", Decimal("0.42")), ("KXA", Decimal("0.1")), ("KXB", Decimal("0.7"))]
+    reasons = [r for parts in ticks for r, _ in parts.rejected]
+    assert len(reasons) == 1 and reasons[0].startswith("estimate p_hat") and "1.5" in reasons[0]
+
+
 def test_a_recorder_never_raises_into_the_feed_that_hands_it_rows(tmp_path):
     """A refused row is counted and handed on; a trade the feed could not check is refused
     by the writer's own check (the catalog's last guard)."""
