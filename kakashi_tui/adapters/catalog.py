@@ -378,6 +378,36 @@ def _table_of(name: str, buf: _Buffer) -> pa.Table:
     )
 
 
+def _levels(v: Any) -> tuple[tuple[Any, Any], ...] | None:
+    return None if v is None else tuple((lv["price_e4"], lv["qty_e2"]) for lv in v)
+
+
+def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
+    """Each row's content, as ``catalog import`` compares rows (not where it came from: a
+    snapshot's or trade's ``source``; a snapshot's ``recv_ts`` read as written: null is ``ts``;
+    a belief by its exact value)."""
+    rows = table.to_pylist()
+    if name == "snapshots":
+        return [
+            (
+                r["ts"],
+                r["ticker"],
+                r["yes_bid_e4"],
+                r["yes_ask_e4"],
+                r["last_e4"],
+                r["volume_e2"],
+                _levels(r["yes_bids"]),
+                _levels(r["no_bids"]),
+                r["ts"] if r.get("recv_ts") is None else r["recv_ts"],
+            )
+            for r in rows
+        ]
+    if name == "estimates":
+        return [(r["ts"], r["ticker"], _p_hat_of(r), r["source"]) for r in rows]
+    skip = "source" if name in ("trades", "book_deltas") else None
+    return [tuple(v for k, v in r.items() if k != skip) for r in rows]
+
+
 class CatalogWriter:
     """Appends rows to a catalog; rolls segments by time and size; ``close`` flushes.
 
@@ -385,6 +415,8 @@ class CatalogWriter:
     time rule) and returns the reason it refused it, or None; refusals are counted in
     ``refused`` (the latest reasons in ``refusals``). A segment that cannot be written keeps
     its rows for the next roll (the error says so); the other tables are written regardless.
+    ``skip_existing`` (``catalog import``): a row whose content the catalog already holds (in
+    its date folder, as it was when this writer first wrote there) is not written again.
     """
 
     def __init__(
@@ -393,11 +425,13 @@ class CatalogWriter:
         roll_s: float = DEFAULT_ROLL_S,
         max_rows: int = DEFAULT_MAX_ROWS,
         clock=time.monotonic,
+        skip_existing: bool = False,
     ) -> None:
         self.root = Path(root)
         self.roll_s = roll_s
         self.max_rows = max_rows
         self._clock = clock
+        self.skip_existing = skip_existing
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -415,10 +449,12 @@ class CatalogWriter:
         self._last_roll = clock()
         self._failed_at: float | None = None  # the last roll that could not write everything
         self.rows_written = {t: 0 for t in TABLES}
+        self.rows_skipped = {t: 0 for t in TABLES}  # already in the catalog (skip_existing)
         self.files_written = 0
         self.refused = 0
         self.refusals: list[str] = []  # the latest reasons (bounded)
         self._tickers: set[str] = set()  # tickers already checked
+        self._existing: dict[tuple[str, str], set[tuple[Any, ...]]] = {}  # (table, date) -> contents
 
     def _remove_stale_temps(self) -> None:
         """A segment a killed writer left half-written (never visible to readers)."""
@@ -693,6 +729,8 @@ class CatalogWriter:
             while end < len(ts) and utc_date(ts[end]) == day:
                 end += 1
             part = table.slice(start, end - start)
+            if self.skip_existing:
+                part = self._new_content(name, day, part)
             if part.num_rows:
                 parts.append((day, part, part.column("recv_ts" if name == "snapshots" else "ts")[0].as_py()))
             start = end
@@ -717,6 +755,23 @@ class CatalogWriter:
             self.files_written += 1
             self.rows_written[name] += part.num_rows
         return len(written)
+
+    def _new_content(self, name: str, day: str, part: pa.Table) -> pa.Table:
+        """``part`` without the rows the date's folder already held before this writer wrote there."""
+        have = self._existing.get((name, day))
+        if have is None:
+            have = set()
+            for f in sorted((self.root / name / f"date={day}").glob("*.parquet")):
+                try:
+                    have.update(content_keys(name, pq.read_table(f, schema=SCHEMAS[name])))
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError, KeyError):
+                    continue  # a file it cannot read holds nothing it can compare with
+            self._existing[(name, day)] = have
+        if not have:
+            return part
+        keep = [k not in have for k in content_keys(name, part)]
+        self.rows_skipped[name] += keep.count(False)
+        return part if all(keep) else part.filter(pa.array(keep))
 
     def _write_tmp(self, name: str, day: str, table: pa.Table, first_ts: int) -> tuple[Path, Path]:
         folder = self.root / name / f"date={day}"
@@ -942,6 +997,7 @@ class ImportResult:
     estimates: int = 0
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    skipped: int = 0  # rows the catalog already held (an import run again)
 
 
 def import_ticks(items: Iterable[Any], writer: CatalogWriter, source: str) -> ImportResult:
@@ -991,6 +1047,7 @@ def import_ticks(items: Iterable[Any], writer: CatalogWriter, source: str) -> Im
         writer.maybe_roll()
     writer.flush()
     res.snapshots, res.markets, res.estimates = (writer.rows_written[t] for t in TABLES[:3])
+    res.skipped = sum(writer.rows_skipped.values())
     return res
 
 

@@ -5,6 +5,7 @@ three times in one page)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -320,6 +321,41 @@ def test_older_catalogs_beliefs_read_back_as_written_and_bad_ones_are_rejected_w
     assert handed == [("KXA", Decimal("0.42")), ("KXA", Decimal("0.1")), ("KXB", Decimal("0.7"))]
     reasons = [r for parts in ticks for r, _ in parts.rejected]
     assert len(reasons) == 1 and reasons[0].startswith("estimate p_hat") and "1.5" in reasons[0]
+
+
+def test_catalog_import_run_twice_writes_each_row_once(tmp_path):
+    e = make_engine(tmp_path / "old.db")
+    for _ in range(20):
+        e.tick()
+    e.store.close()
+    f = tmp_path / "in.jsonl"
+    T = SIM_START_MS + 86_400_000
+    f.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in [
+                {"type": "market", "ticker": "B", "series": "S"},
+                {"type": "snapshot", "ticker": "B", "ts": T, "yes_bid": "0.40", "yes_ask": "0.45"},
+                {"type": "estimate", "ticker": "B", "ts": T, "p_hat": "0.9999999999999999999999", "source": "b"},
+                {"type": "snapshot", "ticker": "B", "ts": T + 1000, "yes_bid": "0.41", "yes_ask": "0.45"},
+            ]
+        )
+    )
+    counts = []
+    outs = []
+    for _ in range(2):
+        for args in (["--from-db", str(tmp_path / "old.db")], ["--input", str(f)]):
+            p = subprocess.run(
+                [*KAKASHI, "catalog", "import", *args, "--catalog", str(tmp_path / "c")],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert p.returncode == 0, p.stderr
+            outs.append(p.stdout)
+        counts.append({t: read_table(tmp_path / "c", t).num_rows for t in ("snapshots", "markets", "estimates")})
+    assert counts[0] == counts[1] and counts[0]["snapshots"] > 2
+    assert "0 snapshots, 0 market changes, 0 estimates" in outs[2] and "already in the catalog" in outs[3]
 
 
 def test_a_recorder_never_raises_into_the_feed_that_hands_it_rows(tmp_path):

@@ -151,14 +151,15 @@ def _import(args: argparse.Namespace, root: Path) -> int:
         connect_readonly(args.from_db).close()  # a clear error for a missing or corrupt file
         items = group_ticks((i, rec, None) for i, rec in enumerate(records_from_db(args.from_db), start=1))
         what, source = args.from_db, "import"
-    writer = CatalogWriter(root, roll_s=float("inf"))
+    writer = CatalogWriter(root, roll_s=float("inf"), skip_existing=True)  # run twice, imported once
     try:
         res = import_ticks(items, writer, source)
     finally:
         writer.close()
+    again = f"; {res.skipped} rows already in the catalog, not written again" if res.skipped else ""
     print(
         f"imported {what} into {root}: {res.snapshots} snapshots, {res.markets} market changes, "
-        f"{res.estimates} estimates; {res.rejected} rows rejected by the row check"
+        f"{res.estimates} estimates; {res.rejected} rows rejected by the row check{again}"
     )
     for r in res.reasons:
         print(f"  rejected: {r}")
