@@ -1159,33 +1159,71 @@ class DayInfo:
 
 def info(root: str | os.PathLike[str]) -> list[DayInfo]:
     """Per UTC date: rows per table, distinct markets with snapshots, bytes on disk, time span."""
+    return survey(root)[0]
+
+
+@dataclass
+class FileProblem:
+    path: Path
+    why: str
+    unreadable: bool  # a replay refuses the file (else it plays it, rejecting some rows or none)
+
+    def __str__(self) -> str:  # (a file's name may hold anything: shown escaped, on one line)
+        text = f"catalog file {self.path} is unreadable: {self.why}" if self.unreadable else f"{self.path}: {self.why}"
+        return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)[:500]
+
+
+def survey(root: str | os.PathLike[str]) -> tuple[list[DayInfo], list[FileProblem]]:
+    """``info`` and what it found wrong, file by file: a segment a replay refuses (unreadable,
+    no ``ts``, a ``ts`` that is not an integer), rows without a ``ts`` (a replay rejects them),
+    an empty segment. Rows and spans count the files that can be read."""
+    import pyarrow.compute as pc
+
     root = check_catalog(root)
     days: dict[str, DayInfo] = {}
+    problems: list[FileProblem] = []
+    tickers: dict[str, set[str]] = {}
     for t in TABLES:
         for f in files(root, t):
             day = f.parent.name.removeprefix("date=")
             d = days.setdefault(day, DayInfo(day, {k: 0 for k in TABLES}, 0, 0, None, None))
             try:
-                meta = pq.ParquetFile(f).metadata
+                d.bytes += f.stat().st_size
+                pf = pq.ParquetFile(f)
+                meta, schema = pf.metadata, pf.schema_arrow
             except (pa.ArrowInvalid, OSError) as e:
-                raise KakashiError(f"catalog file {f} is unreadable: {e}") from None
-            d.rows[t] += meta.num_rows
-            d.bytes += f.stat().st_size
-    for day, d in days.items():
-        fs = [f for f in files(root, "snapshots") if f.parent.name == f"date={day}"]
-        if fs:
-            tickers: set[str] = set()
-            lo, hi = None, None
-            for f in fs:
+                problems.append(FileProblem(f, str(e), True))
+                continue
+            i = schema.get_field_index("ts")
+            if i < 0:
+                problems.append(FileProblem(f, "it has no ts column", True))
+                continue
+            if not pa.types.is_integer(schema.field(i).type):
+                problems.append(FileProblem(f, f"its ts is {schema.field(i).type}, not integer epoch ms", True))
+                continue
+            if meta.num_rows == 0:
+                problems.append(FileProblem(f, "an empty segment (no rows)", False))
+                continue
+            if t != "snapshots":
+                d.rows[t] += meta.num_rows
+                continue
+            try:
                 tab = pq.read_table(f, columns=["ts", "ticker"])
-                tickers.update(tab.column("ticker").unique().to_pylist())
-                import pyarrow.compute as pc
-
-                mm = pc.min_max(tab.column("ts")).as_py()
-                lo = mm["min"] if lo is None else min(lo, mm["min"])
-                hi = mm["max"] if hi is None else max(hi, mm["max"])
-            d.markets, d.first_ts, d.last_ts = len(tickers), lo, hi
-    return [days[k] for k in sorted(days)]
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, KeyError) as e:
+                problems.append(FileProblem(f, str(e), True))
+                continue
+            d.rows[t] += meta.num_rows
+            ts = tab.column("ts")
+            if ts.null_count:
+                problems.append(FileProblem(f, f"{ts.null_count:,} rows without a ts (a replay rejects them)", False))
+            tickers.setdefault(day, set()).update(x for x in tab.column("ticker").unique().to_pylist() if x is not None)
+            mm = pc.min_max(ts).as_py()
+            if mm["min"] is not None:
+                d.first_ts = mm["min"] if d.first_ts is None else min(d.first_ts, mm["min"])
+                d.last_ts = mm["max"] if d.last_ts is None else max(d.last_ts, mm["max"])
+    for day, names in tickers.items():
+        days[day].markets = len(names)
+    return [days[k] for k in sorted(days)], problems
 
 
 def default_catalog_dir(db_path: str | os.PathLike[str]) -> Path:

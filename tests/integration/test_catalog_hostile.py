@@ -278,6 +278,56 @@ def test_a_replay_clock_jump_that_later_rows_confirm_is_played(tmp_path):
     assert played == [T + k * 1000 + (5 * 3_600_000 if k >= 4 else 0) for k in range(10)] and not tl.pending_rejects
 
 
+# -- 6. catalog info reports the segments a replay refuses --------------------------------------
+def bad_segment(root, kind):
+    w = CatalogWriter(root)
+    for i in range(3):
+        w.add_snapshot_row(SIM_START_MS + i * 1000, "KXA-1", 4200, 4500, None, 0, [], [], "s")
+    w.close()
+    folder = root / "snapshots" / "date=2026-01-05"
+    good = pq.read_table(next(folder.glob("*.parquet")))
+    n = good.num_rows
+    t = {
+        "string-ts": lambda: good.set_column(0, "ts", pa.array([str(x) for x in good.column("ts").to_pylist()])),
+        "missing-ts": lambda: good.drop(["ts"]),
+        "null-ts": lambda: good.set_column(0, "ts", pa.array([None] * n, pa.int64())),
+        "empty": lambda: good.slice(0, 0),
+    }[kind]()
+    name = f"part-{SIM_START_MS + 5000:013d}-1-000009.parquet"
+    pq.write_table(t, folder / name)
+    return name
+
+
+@pytest.mark.parametrize(
+    "kind, code, said",
+    [
+        ("string-ts", 1, "is unreadable: its ts is string, not integer epoch ms"),
+        ("missing-ts", 1, "is unreadable: it has no ts column"),
+        ("null-ts", 0, "3 rows without a ts (a replay rejects them)"),
+        ("empty", 0, "an empty segment (no rows)"),
+    ],
+)
+def test_catalog_info_reports_each_bad_segment_by_name_as_the_replay_does(tmp_path, kind, code, said):
+    name = bad_segment(tmp_path / "c", kind)
+    p = subprocess.run(
+        [*KAKASHI, "catalog", "info", "--catalog", str(tmp_path / "c")], capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == code, p.stderr
+    assert "internal error" not in p.stderr and "Traceback" not in p.stderr
+    assert "2026-01-05" in p.stdout and "1 day(s)" in p.stdout  # the readable rows are still counted
+    line = next(ln for ln in (p.stderr if code else p.stdout).splitlines() if name in ln)
+    assert said in line and (line.startswith("kakashi: catalog file ") if code else "note:" in line)
+    rep = subprocess.run(
+        [*KAKASHI, "replay", "--catalog", str(tmp_path / "c"), "--db", str(tmp_path / "r.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (rep.returncode != 0) == bool(code) and "Traceback" not in rep.stderr
+    if code:  # the replay refuses the same file, by name
+        assert name in rep.stderr and "is unreadable" in rep.stderr
+
+
 # -- 7. small data rules ---------------------------------------------------------------------------
 def test_beliefs_keep_their_exact_value_through_the_catalog(tmp_path):
     w = CatalogWriter(tmp_path / "c")
