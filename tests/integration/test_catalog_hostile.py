@@ -408,6 +408,29 @@ def test_catalog_import_run_twice_writes_each_row_once(tmp_path):
     assert "0 snapshots, 0 market changes, 0 estimates" in outs[2] and "already in the catalog" in outs[3]
 
 
+def test_a_market_listed_three_times_in_one_page_is_a_rejected_row_not_the_last_copy(tmp_path):
+    from kakashi_tui.adapters.kalshi.client import KalshiClient
+    from kakashi_tui.adapters.kalshi.source import KalshiSource
+    from kakashi_tui.adapters.store.writer import Store
+    from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
+    from kakashi_tui.trading.engine import Engine, EngineConfig
+
+    with FakeKalshiServer(FakeKalshi.with_markets(4, page_size=100)) as srv:  # (one page)
+        srv.state.bad_rows = {"thrice-ticker", "twice-identical"}
+        src = KalshiSource(KalshiClient(base_url=srv.base_url, backoff_base=0.01, timeout=2.0, reads_per_s=500))
+        store = Store(tmp_path / "k.db")
+        engine = Engine(store, src, [], EngineConfig())
+        engine.tick()
+        assert "KXBAD-THRICE" not in engine.snapshots and "KXBAD-TWICE" in engine.snapshots
+        store.close()
+        src.close()
+    reasons = rejected(tmp_path / "k.db")
+    assert reasons == {
+        "market listed 3 times in one page: the copies differ, none kept": 1,
+        "market listed 2 times in one page: identical copies, one kept": 1,
+    }
+
+
 def test_a_recorder_never_raises_into_the_feed_that_hands_it_rows(tmp_path):
     """A refused row is counted and handed on; a trade the feed could not check is refused
     by the writer's own check (the catalog's last guard)."""
