@@ -24,7 +24,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -34,9 +34,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kakashi_tui.adapters.beliefs import check_ticker
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.models import Estimate, Market, Quote, Snapshot
+from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ahead_problem, ts_problem
 from kakashi_tui.core.validate import validate_row
 
 PRICE_SCALE = 10_000  # *_e4 columns: integer units of $0.0001
@@ -95,10 +97,17 @@ ESTIMATES = pa.schema(
     [
         pa.field("ts", pa.int64(), nullable=False),
         pa.field("ticker", pa.string(), nullable=False),
+        # p_hat rounded to 18 places, for any reader's arithmetic; p_hat_exact is the belief as it
+        # was given (exact decimal text: a belief has no grid, 1e-30 and 0.9999999999999999999999
+        # included). Null, and absent in files written before it, reads as p_hat.
         pa.field("p_hat", P_HAT, nullable=False),
         pa.field("source", pa.string(), nullable=False),
+        pa.field("p_hat_exact", pa.string()),
     ],
-    metadata={"kakashi.table": "estimates", "kakashi.units": "ts UTC epoch ms; p_hat probability of YES"},
+    metadata={
+        "kakashi.table": "estimates",
+        "kakashi.units": "ts UTC epoch ms; p_hat probability of YES (18 places); p_hat_exact its exact decimal text",
+    },
 )
 
 TRADES = pa.schema(
@@ -195,6 +204,120 @@ def from_e2(v: int | None) -> int | Decimal | None:
     return v // COUNT_SCALE if v % COUNT_SCALE == 0 else Decimal(v).scaleb(-2)
 
 
+def _fits_decimal18(d: Decimal) -> bool:
+    """Whether ``d`` is held exactly by decimal128(38, 18)."""
+    if not d.is_finite():
+        return False
+    exponent = d.as_tuple().exponent
+    return isinstance(exponent, int) and exponent >= -18 and abs(d) < Decimal(10) ** 20
+
+
+def _p_hat_of(row: dict[str, Any]) -> Decimal | None:
+    """A recorded belief's exact value: ``p_hat_exact`` when written, else ``p_hat`` (decimal128,
+    or a float from an older or foreign writer: the value it was written as, its shortest form)."""
+    text = row.get("p_hat_exact")
+    if isinstance(text, str):
+        try:
+            return Decimal(text)
+        except ArithmeticError:
+            return None
+    v = row.get("p_hat")
+    if isinstance(v, Decimal):  # decimal128(38, 18): 18 places, written short (at most 19 digits: exact)
+        return v.normalize() if v.is_finite() else v
+    if isinstance(v, float):
+        return Decimal(repr(v))
+    if isinstance(v, str):
+        try:
+            return Decimal(v.strip())
+        except ArithmeticError:
+            return None
+    return None
+
+
+# -- the writer's row checks ------------------------------------------------------------------
+# The last guard before a row is kept: every row of every table meets them, whoever hands it
+# over (a live feed, an import, another tool through the API). A row that fails is refused
+# alone, with its reason; nothing that passes can fail to be written (int64, the date folder).
+MAX_INT64 = 2**63 - 1
+MAX_COUNT_E2 = 10**14  # 10^12 contracts (the row check's bound) in hundredths
+MAX_ID = 200  # characters in a trade id or an estimate's source
+SIDES = ("yes", "no")
+BOOK_KINDS = ("snapshot", "delta", "reset")
+
+
+def _shown(v: Any) -> str:
+    """A value as a reason may quote it: escaped, bounded."""
+    return ascii(v)[:40]
+
+
+def _int_problem(name: str, v: Any, lo: int, hi: int) -> str | None:
+    if type(v) is not int or not lo <= v <= hi:
+        return f"{name} {_shown(v)} is not an integer in {lo}..{hi}"
+    return None
+
+
+def _id_problem(name: str, v: Any) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v or len(v) > MAX_ID or not v.isprintable():
+        return f"{name} {_shown(v)} is not printable text of at most {MAX_ID} characters"
+    return None
+
+
+def trade_problem(
+    ticker: Any,
+    ts: Any,
+    recv_ts: int | None,
+    yes_price_e4: Any,
+    count_e2: Any,
+    taker_side: Any,
+    trade_id: Any,
+) -> str | None:
+    """Why a trade print is refused (None: it may be kept). ``recv_ts``: when it was received
+    (its own ``ts`` may not be more than core/timeguard's AHEAD_MS past it)."""
+    why = (
+        check_ticker(ticker)
+        or ts_problem(ts)
+        or (ahead_problem(ts, recv_ts) if recv_ts is not None else None)
+        or _int_problem("yes price (1/10,000 $)", yes_price_e4, 1, PRICE_SCALE - 1)
+        or _int_problem("count (1/100 contract)", count_e2, 1, MAX_COUNT_E2)
+        or (f"taker_side {_shown(taker_side)} is not yes or no" if taker_side not in (None, *SIDES) else None)
+        or _id_problem("trade_id", trade_id)
+    )
+    return None if why is None else f"trade print: {why}"
+
+
+def book_event_problem(
+    ts: Any,
+    ticker: Any,
+    side: Any,
+    price_e4: Any,
+    delta_e2: Any,
+    seq: Any,
+    sid: Any,
+    kind: Any,
+) -> str | None:
+    """Why an order-book row (``kalshi.ws.BookEvent``) is refused (None: it may be kept)."""
+    why = check_ticker(ticker) or ts_problem(ts)
+    if why is None and kind not in BOOK_KINDS:
+        why = f"kind {_shown(kind)} is not one of {', '.join(BOOK_KINDS)}"
+    if why is None and kind == "reset":
+        if (side, price_e4, delta_e2, seq, sid) != (None,) * 5:
+            why = "a reset carries no side, price, size, seq or sid"
+    elif why is None:
+        why = _int_problem("seq", seq, 0, MAX_INT64) or _int_problem("sid", sid, 0, MAX_INT64)
+        if why is None and side is None and not (kind == "snapshot" and price_e4 is None and delta_e2 is None):
+            why = "a level without a side"  # (only an empty book's snapshot row has none)
+        elif why is None and side is not None:
+            lo = 1 if kind == "snapshot" else -MAX_COUNT_E2
+            why = (
+                (f"side {_shown(side)} is not yes or no" if side not in SIDES else None)
+                or _int_problem("price (1/10,000 $)", price_e4, 1, PRICE_SCALE - 1)
+                or _int_problem("size (1/100 contract)", delta_e2, lo, MAX_COUNT_E2)
+            )
+    return None if why is None else f"book {kind if kind in BOOK_KINDS else 'row'}: {why}"
+
+
 # -- writing --------------------------------------------------------------------------------
 @dataclass
 class _Buffer:
@@ -202,32 +325,26 @@ class _Buffer:
     rows: int = 0
 
 
-def _snapshot_buffer() -> _Buffer:
-    return _Buffer(
-        {
-            k: []
-            for k in (
-                "ts",
-                "ticker",
-                "yes_bid_e4",
-                "yes_ask_e4",
-                "last_e4",
-                "volume_e2",
-                "yes_len",
-                "yes_p",
-                "yes_q",
-                "no_len",
-                "no_p",
-                "no_q",
-                "source",
-                "recv_ts",
-            )
-        }
-    )
+_SNAPSHOT_BUFFER = (
+    "ts",
+    "ticker",
+    "yes_bid_e4",
+    "yes_ask_e4",
+    "last_e4",
+    "volume_e2",
+    "yes_len",
+    "yes_p",
+    "yes_q",
+    "no_len",
+    "no_p",
+    "no_q",
+    "source",
+    "recv_ts",
+)
 
 
-def _plain_buffer(schema: pa.Schema) -> _Buffer:
-    return _Buffer({f.name: [] for f in schema})
+def _new_buffer(name: str) -> _Buffer:
+    return _Buffer({k: [] for k in (_SNAPSHOT_BUFFER if name == "snapshots" else SCHEMAS[name].names)})
 
 
 def _levels_array(lengths: list[int], prices: list[int], qtys: list[int]) -> pa.Array:
@@ -240,8 +357,67 @@ def _levels_array(lengths: list[int], prices: list[int], qtys: list[int]) -> pa.
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=pa.list_(LEVEL))
 
 
+def _table_of(name: str, buf: _Buffer) -> pa.Table:
+    c = buf.columns
+    if name != "snapshots":
+        return pa.Table.from_pydict(c, schema=SCHEMAS[name])
+    return pa.Table.from_arrays(
+        [
+            pa.array(c["ts"], pa.int64()),
+            pa.array(c["ticker"], pa.string()),
+            pa.array(c["yes_bid_e4"], pa.int64()),
+            pa.array(c["yes_ask_e4"], pa.int64()),
+            pa.array(c["last_e4"], pa.int64()),
+            pa.array(c["volume_e2"], pa.int64()),
+            _levels_array(c["yes_len"], c["yes_p"], c["yes_q"]),
+            _levels_array(c["no_len"], c["no_p"], c["no_q"]),
+            pa.array(c["source"], pa.string()),
+            pa.array(c["recv_ts"], pa.int64()),
+        ],
+        schema=SNAPSHOTS,
+    )
+
+
+def _levels(v: Any) -> tuple[tuple[Any, Any], ...] | None:
+    return None if v is None else tuple((lv["price_e4"], lv["qty_e2"]) for lv in v)
+
+
+def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
+    """Each row's content, as ``catalog import`` compares rows (not where it came from: a
+    snapshot's or trade's ``source``; a snapshot's ``recv_ts`` read as written: null is ``ts``;
+    a belief by its exact value)."""
+    rows = table.to_pylist()
+    if name == "snapshots":
+        return [
+            (
+                r["ts"],
+                r["ticker"],
+                r["yes_bid_e4"],
+                r["yes_ask_e4"],
+                r["last_e4"],
+                r["volume_e2"],
+                _levels(r["yes_bids"]),
+                _levels(r["no_bids"]),
+                r["ts"] if r.get("recv_ts") is None else r["recv_ts"],
+            )
+            for r in rows
+        ]
+    if name == "estimates":
+        return [(r["ts"], r["ticker"], _p_hat_of(r), r["source"]) for r in rows]
+    skip = "source" if name in ("trades", "book_deltas") else None
+    return [tuple(v for k, v in r.items() if k != skip) for r in rows]
+
+
 class CatalogWriter:
-    """Appends rows to a catalog; rolls segments by time and size; ``close`` flushes."""
+    """Appends rows to a catalog; rolls segments by time and size; ``close`` flushes.
+
+    Every ``add_*`` checks its row first (the writer's row checks above, and core/timeguard's
+    time rule) and returns the reason it refused it, or None; refusals are counted in
+    ``refused`` (the latest reasons in ``refusals``). A segment that cannot be written keeps
+    its rows for the next roll (the error says so); the other tables are written regardless.
+    ``skip_existing`` (``catalog import``): a row whose content the catalog already holds (in
+    its date folder, as it was when this writer first wrote there) is not written again.
+    """
 
     def __init__(
         self,
@@ -249,11 +425,13 @@ class CatalogWriter:
         roll_s: float = DEFAULT_ROLL_S,
         max_rows: int = DEFAULT_MAX_ROWS,
         clock=time.monotonic,
+        skip_existing: bool = False,
     ) -> None:
         self.root = Path(root)
         self.roll_s = roll_s
         self.max_rows = max_rows
         self._clock = clock
+        self.skip_existing = skip_existing
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -266,15 +444,17 @@ class CatalogWriter:
             self._lock_fd = None
             raise KakashiError(f"another Kakashi is already recording into {self.root}; stop it first") from None
         self._remove_stale_temps()
-        self._snap = _snapshot_buffer()
-        self._markets = _plain_buffer(MARKETS)
-        self._estimates = _plain_buffer(ESTIMATES)
-        self._trades = _plain_buffer(TRADES)
-        self._book_deltas = _plain_buffer(BOOK_DELTAS)
+        self._bufs = {t: _new_buffer(t) for t in TABLES}
         self._serial = 0
         self._last_roll = clock()
+        self._failed_at: float | None = None  # the last roll that could not write everything
         self.rows_written = {t: 0 for t in TABLES}
+        self.rows_skipped = {t: 0 for t in TABLES}  # already in the catalog (skip_existing)
         self.files_written = 0
+        self.refused = 0
+        self.refusals: list[str] = []  # the latest reasons (bounded)
+        self._tickers: set[str] = set()  # tickers already checked
+        self._existing: dict[tuple[str, str], set[tuple[Any, ...]]] = {}  # (table, date) -> contents
 
     def _remove_stale_temps(self) -> None:
         """A segment a killed writer left half-written (never visible to readers)."""
@@ -286,23 +466,34 @@ class CatalogWriter:
 
     @property
     def pending_rows(self) -> int:
-        return self._snap.rows + self._markets.rows + self._estimates.rows + self._trades.rows + self._book_deltas.rows
+        return sum(b.rows for b in self._bufs.values())
+
+    def _refuse(self, why: str) -> str:
+        self.refused += 1
+        self.refusals.append(why)
+        del self.refusals[:-20]
+        return why
+
+    def _ticker_problem(self, ticker: Any) -> str | None:
+        if type(ticker) is str and ticker in self._tickers:
+            return None
+        why = check_ticker(ticker)
+        if why is None and len(self._tickers) < 100_000:
+            self._tickers.add(ticker)
+        return why
 
     # -- appending ----------------------------------------------------------------------
-    def add_snapshot(self, s: Snapshot | Quote, source: str, recv_ts: int | None = None) -> None:
+    def add_snapshot(self, s: Snapshot | Quote, source: str, recv_ts: int | None = None) -> str | None:
         """``recv_ts``: when Kakashi fetched it (default: the quote's own ``ts``)."""
-        self.add_snapshot_row(
-            s.ts,
-            s.ticker,
-            to_e4(s.yes_bid),
-            to_e4(s.yes_ask),
-            to_e4(s.last),
-            to_e2(s.volume),
-            [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.yes_bids],
-            [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.no_bids],
-            source,
-            recv_ts,
-        )
+        try:
+            levels = (
+                [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.yes_bids],
+                [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.no_bids],
+            )
+            tops = (to_e4(s.yes_bid), to_e4(s.yes_ask), to_e4(s.last), to_e2(s.volume))
+        except (ValueError, ArithmeticError) as e:
+            return self._refuse(f"snapshot of {s.ticker}: {e}")
+        return self.add_snapshot_row(s.ts, s.ticker, *tops, *levels, source, recv_ts)
 
     def add_snapshot_row(
         self,
@@ -316,12 +507,35 @@ class CatalogWriter:
         no_bids: list[tuple[int, int]],
         source: str,
         recv_ts: int | None = None,
-    ) -> None:
+    ) -> str | None:
         """A validated snapshot already in catalog units (levels as (price_e4, qty_e2), best first);
         ``ts`` when the exchange says it was seen, ``recv_ts`` when it was fetched (default ``ts``).
         Rows arrive in fetch order: segments split by ``recv_ts``'s UTC date."""
-        c = self._snap.columns
-        c["recv_ts"].append(ts if recv_ts is None else recv_ts)
+        recv = ts if recv_ts is None else recv_ts
+        if not (type(ts) is int and type(recv) is int and MIN_TS <= ts < MAX_TS and MIN_TS <= recv < MAX_TS):
+            why = ts_problem(ts)
+            return self._refuse(f"snapshot {why}" if why else f"snapshot recv_ts: {ts_problem(recv)}")
+        if ts - recv > AHEAD_MS:
+            return self._refuse(f"snapshot {ahead_problem(ts, recv)}")
+        if why := self._ticker_problem(ticker):
+            return self._refuse(f"snapshot: {why}")
+        for name, v, hi in (
+            ("yes_bid", yes_bid_e4, PRICE_SCALE),
+            ("yes_ask", yes_ask_e4, PRICE_SCALE),
+            ("last", last_e4, PRICE_SCALE),
+            ("volume", volume_e2, MAX_COUNT_E2),
+        ):
+            if v is not None and (type(v) is not int or not 0 <= v <= hi):
+                return self._refuse(f"snapshot of {ticker}: {name} {_shown(v)} outside 0..{hi}")
+        for levels in (yes_bids, no_bids):
+            for p, q in levels:
+                if type(p) is not int or type(q) is not int or not (0 < p < PRICE_SCALE and 0 < q <= MAX_COUNT_E2):
+                    return self._refuse(f"snapshot of {ticker}: book level {_shown((p, q))} outside the grid")
+        if why := _id_problem("source", source):
+            return self._refuse(f"snapshot of {ticker}: {why}")
+        buf = self._bufs["snapshots"]
+        c = buf.columns
+        c["recv_ts"].append(recv)
         c["ts"].append(ts)
         c["ticker"].append(ticker)
         c["yes_bid_e4"].append(yes_bid_e4)
@@ -334,13 +548,23 @@ class CatalogWriter:
                 c[f"{side}_p"].append(p)
                 c[f"{side}_q"].append(q)
         c["source"].append(source)
-        self._snap.rows += 1
+        buf.rows += 1
+        return None
 
-    def add_market(self, m: Market, ts: int) -> None:
-        c = self._markets.columns
+    def add_market(self, m: Market, ts: int) -> str | None:
+        if why := ts_problem(ts):
+            return self._refuse(f"market change {why}")
+        if why := self._ticker_problem(m.ticker):
+            return self._refuse(f"market change: {why}")
         sv = getattr(m, "settlement_value", None)
         mt = getattr(m, "market_type", None)
         fm = getattr(m, "fee_multiplier", None)
+        try:
+            settlement_e4 = to_e4(sv) if sv is not None else None
+        except ValueError as e:
+            return self._refuse(f"market change of {m.ticker}: settlement value {e}")
+        if fm is not None and not _fits_decimal18(fm):
+            return self._refuse(f"market change of {m.ticker}: fee_multiplier {_shown(fm)} does not fit 18 places")
         row = {
             "ts": ts,
             "ticker": m.ticker,
@@ -352,19 +576,32 @@ class CatalogWriter:
             "open_ts": m.open_ts,
             "close_ts": m.close_ts,
             "result": m.result.value if m.result else None,
-            "settlement_value_e4": to_e4(sv) if sv is not None else None,
+            "settlement_value_e4": settlement_e4,
             "subtitle": getattr(m, "subtitle", None) or None,
             "updated_ts": getattr(m, "updated_ts", None),
             "fee_multiplier": fm,
             "fee_type": getattr(m, "fee_type", None),
             "fee_waiver_until_ts": getattr(m, "fee_waiver_until_ts", None),
         }
+        for k in ("open_ts", "close_ts", "updated_ts", "fee_waiver_until_ts"):
+            if row[k] is not None and (why := _int_problem(k, row[k], -MAX_INT64, MAX_INT64)):
+                return self._refuse(f"market change of {m.ticker}: {why}")
+        buf = self._bufs["markets"]
         for k, v in row.items():
-            c[k].append(v)
-        self._markets.rows += 1
+            buf.columns[k].append(v)
+        buf.rows += 1
+        return None
 
-    def add_estimate(self, e: Estimate) -> None:
-        c = self._estimates.columns
+    def add_estimate(self, e: Estimate, now_ms: int | None = None) -> str | None:
+        """A belief, its exact value kept (``p_hat_exact``); ``now_ms``: when it was taken (its
+        ``ts`` may not be far ahead of it)."""
+        why = ts_problem(e.ts) or (ahead_problem(e.ts, now_ms) if now_ms is not None else None)
+        if why is None and not (e.p_hat.is_finite() and 0 <= e.p_hat <= 1):
+            why = f"p_hat {_shown(e.p_hat)} outside [0, 1]"
+        why = why or self._ticker_problem(e.ticker) or _id_problem("source", e.source)
+        if why:
+            return self._refuse(f"estimate: {why}")
+        c = self._bufs["estimates"].columns
         c["ts"].append(e.ts)
         c["ticker"].append(e.ticker)
         exponent = e.p_hat.as_tuple().exponent
@@ -372,7 +609,9 @@ class CatalogWriter:
             e.p_hat.quantize(Decimal("1e-18")) if isinstance(exponent, int) and exponent < -18 else e.p_hat
         )
         c["source"].append(e.source)
-        self._estimates.rows += 1
+        c["p_hat_exact"].append(str(e.p_hat))
+        self._bufs["estimates"].rows += 1
+        return None
 
     def add_trade(
         self,
@@ -383,9 +622,16 @@ class CatalogWriter:
         taker_side: str | None,
         trade_id: str | None,
         source: str,
-    ) -> None:
-        """A public trade print (the WebSocket ``trade`` channel)."""
-        c = self._trades.columns
+        recv_ts: int | None = None,
+    ) -> str | None:
+        """A public trade print (the WebSocket ``trade`` channel); ``recv_ts`` when it arrived."""
+        why = trade_problem(ticker, ts, recv_ts, yes_price_e4, count_e2, taker_side, trade_id)
+        if why is None and (bad := _id_problem("source", source)):
+            why = f"trade print: {bad}"
+        if why:
+            return self._refuse(why)
+        buf = self._bufs["trades"]
+        c = buf.columns
         for k, v in (
             ("ts", ts),
             ("ticker", ticker),
@@ -396,7 +642,8 @@ class CatalogWriter:
             ("source", source),
         ):
             c[k].append(v)
-        self._trades.rows += 1
+        buf.rows += 1
+        return None
 
     def add_book_event(
         self,
@@ -409,9 +656,15 @@ class CatalogWriter:
         sid: int | None,
         kind: str,
         source: str,
-    ) -> None:
+    ) -> str | None:
         """One applied order-book change (``kalshi.ws.BookEvent``): a snapshot level, a delta or a reset."""
-        c = self._book_deltas.columns
+        why = book_event_problem(ts, ticker, side, price_e4, delta_e2, seq, sid, kind)
+        if why is None and (bad := _id_problem("source", source)):
+            why = f"book row: {bad}"
+        if why:
+            return self._refuse(why)
+        buf = self._bufs["book_deltas"]
+        c = buf.columns
         for k, v in (
             ("ts", ts),
             ("ticker", ticker),
@@ -424,88 +677,122 @@ class CatalogWriter:
             ("source", source),
         ):
             c[k].append(v)
-        self._book_deltas.rows += 1
+        buf.rows += 1
+        return None
 
     def maybe_roll(self) -> int:
-        """Flush when the segment is old or big enough; returns the files written."""
-        if self.pending_rows >= self.max_rows or (self.pending_rows and self._clock() - self._last_roll >= self.roll_s):
+        """Flush when the segment is old or big enough; returns the files written. After a roll
+        that failed, the next is tried no sooner than ``roll_s`` (at most 30 s) later."""
+        n = self.pending_rows
+        if not n:
+            return 0
+        now = self._clock()
+        if self._failed_at is not None and now - self._failed_at < min(self.roll_s, 30.0):
+            return 0
+        if n >= self.max_rows or now - self._last_roll >= self.roll_s:
             return self.flush()
         return 0
 
     # -- segments -------------------------------------------------------------------------
-    def _tables(self) -> Iterator[tuple[str, pa.Table]]:
-        if self._snap.rows:
-            c = self._snap.columns
-            yield (
-                "snapshots",
-                pa.Table.from_arrays(
-                    [
-                        pa.array(c["ts"], pa.int64()),
-                        pa.array(c["ticker"], pa.string()),
-                        pa.array(c["yes_bid_e4"], pa.int64()),
-                        pa.array(c["yes_ask_e4"], pa.int64()),
-                        pa.array(c["last_e4"], pa.int64()),
-                        pa.array(c["volume_e2"], pa.int64()),
-                        _levels_array(c["yes_len"], c["yes_p"], c["yes_q"]),
-                        _levels_array(c["no_len"], c["no_p"], c["no_q"]),
-                        pa.array(c["source"], pa.string()),
-                        pa.array(c["recv_ts"], pa.int64()),
-                    ],
-                    schema=SNAPSHOTS,
-                ),
-            )
-            self._snap = _snapshot_buffer()
-        for name, buf, schema in (
-            ("markets", self._markets, MARKETS),
-            ("estimates", self._estimates, ESTIMATES),
-            ("trades", self._trades, TRADES),
-            ("book_deltas", self._book_deltas, BOOK_DELTAS),
-        ):
-            if buf.rows:
-                yield name, pa.Table.from_pydict(buf.columns, schema=schema)
-        self._markets = _plain_buffer(MARKETS)
-        self._estimates = _plain_buffer(ESTIMATES)
-        self._trades = _plain_buffer(TRADES)
-        self._book_deltas = _plain_buffer(BOOK_DELTAS)
-
     def flush(self) -> int:
+        """Write every table's buffered rows (one file per UTC date); the files written. A table
+        that cannot be written keeps its rows for the next roll, the others are written
+        regardless; then a KakashiError says which and why."""
         n = 0
-        for name, table in self._tables():
-            # snapshots by when they were fetched (the replay's clock: rows arrive in that order)
-            ts = table.column("recv_ts" if name == "snapshots" else "ts").to_pylist()
-            # one file per UTC date in the buffer (rows arrive in time order: split at day edges)
-            start = 0
-            while start < len(ts):
-                day = utc_date(ts[start])
-                end = start
-                while end < len(ts) and utc_date(ts[end]) == day:
-                    end += 1
-                self._write(name, day, table.slice(start, end - start), ts[start])
-                self.rows_written[name] += end - start
-                n += 1
-                start = end
+        failed = []
+        for name in TABLES:
+            buf = self._bufs[name]
+            if not buf.rows:
+                continue
+            try:
+                n += self._flush_table(name, _table_of(name, buf))
+            except Exception as e:  # noqa: BLE001 - a full disk, a foreign error: the rows stay buffered
+                failed.append(f"{name} ({buf.rows:,} rows kept for the next roll: {e.__class__.__name__}: {e})"[:300])
+            else:
+                self._bufs[name] = _new_buffer(name)
         self._last_roll = self._clock()
+        self._failed_at = self._last_roll if failed else None
+        if failed:
+            raise KakashiError(f"catalog {self.root}: segment not written: {'; '.join(failed)}")
         return n
 
-    def _write(self, name: str, day: str, table: pa.Table, first_ts: int) -> None:
+    def _flush_table(self, name: str, table: pa.Table) -> int:
+        """One table's segment: every date's file written to its hidden name first, then all
+        renamed into place (a failure before that leaves nothing behind)."""
+        # snapshots by when they were fetched (the replay's clock: rows arrive in that order)
+        ts = table.column("recv_ts" if name == "snapshots" else "ts").to_pylist()
+        parts: list[tuple[str, pa.Table, int]] = []
+        start = 0
+        while start < len(ts):  # one file per UTC date in the buffer (rows arrive in time order)
+            day = utc_date(ts[start])
+            end = start
+            while end < len(ts) and utc_date(ts[end]) == day:
+                end += 1
+            part = table.slice(start, end - start)
+            if self.skip_existing:
+                part = self._new_content(name, day, part)
+            if part.num_rows:
+                parts.append((day, part, part.column("recv_ts" if name == "snapshots" else "ts")[0].as_py()))
+            start = end
+        written: list[tuple[Path, Path]] = []
+        try:
+            for day, part, first_ts in parts:
+                written.append(self._write_tmp(name, day, part, first_ts))
+        except BaseException:
+            for tmp, _final in written:
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
+            raise
+        for (tmp, final), (_day, part, _ts) in zip(written, parts):
+            os.rename(tmp, final)
+            dfd = os.open(final.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)  # the rename itself survives a power cut
+            finally:
+                os.close(dfd)
+            self.files_written += 1
+            self.rows_written[name] += part.num_rows
+        return len(written)
+
+    def _new_content(self, name: str, day: str, part: pa.Table) -> pa.Table:
+        """``part`` without the rows the date's folder already held before this writer wrote there."""
+        have = self._existing.get((name, day))
+        if have is None:
+            have = set()
+            for f in sorted((self.root / name / f"date={day}").glob("*.parquet")):
+                try:
+                    have.update(content_keys(name, pq.read_table(f, schema=SCHEMAS[name])))
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError, KeyError):
+                    continue  # a file it cannot read holds nothing it can compare with
+            self._existing[(name, day)] = have
+        if not have:
+            return part
+        keep = [k not in have for k in content_keys(name, part)]
+        self.rows_skipped[name] += keep.count(False)
+        return part if all(keep) else part.filter(pa.array(keep))
+
+    def _write_tmp(self, name: str, day: str, table: pa.Table, first_ts: int) -> tuple[Path, Path]:
         folder = self.root / name / f"date={day}"
         folder.mkdir(parents=True, exist_ok=True)
         self._serial += 1
         final = folder / f"part-{first_ts:013d}-{os.getpid()}-{self._serial:06d}.parquet"
         tmp = folder / f".{final.name}.tmp"
-        pq.write_table(table, tmp, compression="zstd")
-        fd = os.open(tmp, os.O_RDONLY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, final)
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)  # the rename itself survives a power cut
-        finally:
-            os.close(dfd)
-        self.files_written += 1
+            pq.write_table(table, tmp, compression="zstd")
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            raise
+        return tmp, final
 
     def close(self) -> None:
         try:
@@ -523,6 +810,9 @@ class Recorder:
 
     Markets are written when their metadata or lifecycle changes, estimates when a
     market's belief changes (as the database keeps them), every valid snapshot always.
+    Trade prints and book changes pass the writer's row checks. A row the writer refuses is
+    refused alone and handed to the engine with the next fetch as a rejected row (with its
+    reason: ``take_refusals``); a catalog that cannot be written never stops the fetch.
     """
 
     def __init__(self, writer: CatalogWriter) -> None:
@@ -531,14 +821,31 @@ class Recorder:
         self._cache: dict[str, tuple[dict, Market]] = {}
         self._beliefs: dict[str, tuple[Decimal, str]] = {}
         self.rejected = 0
+        self._refusals: list[tuple[str, Any]] = []  # (reason, evidence) the engine has not been handed
         self.source: RecordingSource | None = None  # set by attach_recorder
         self.estimators: list[RecordingEstimator] = []
         self.before_close: list[Any] = []  # called first by close(): hand over what a feed still holds
 
+    def _refused(self, why: str | None, evidence: Any) -> str | None:
+        if why is not None:
+            self.rejected += 1
+            if len(self._refusals) < 10_000:
+                self._refusals.append((f"catalog refused {why}", evidence))
+        return why
+
+    def take_refusals(self) -> list[RawRow]:
+        """The rows the catalog refused since the last call, as rejected rows (reason, evidence)."""
+        out, self._refusals = self._refusals, []
+        return [RawRow(market={}, snapshot=None, payload=p, reason=r) for r, p in out]
+
     def record_batch(self, batch: FetchBatch, now_ms: int, source: str) -> None:
         for row in batch.rows:
             self.record_row(row, now_ms, source)
-        self.writer.maybe_roll()
+        batch.rows.extend(self.take_refusals())
+        try:
+            self.writer.maybe_roll()
+        except KakashiError as e:
+            batch.errors.append(str(e))
 
     def record_row(self, row: RawRow, now_ms: int, source: str) -> str | None:
         """Record one row; the reason it was rejected, or None."""
@@ -555,22 +862,32 @@ class Recorder:
             self.rejected += 1
             return v.reason
         assert v.market is not None
-        self.market(v.market, now_ms)  # a change takes effect at the tick that fetched it
-        if v.snapshot is not None:
-            self.writer.add_snapshot(v.snapshot, source, now_ms)
+        why = self.market(v.market, now_ms)  # a change takes effect at the tick that fetched it
+        if why is None and v.snapshot is not None:
+            why = self._refused(self.writer.add_snapshot(v.snapshot, source, now_ms), row.raw_payload())
+        return why
+
+    def market(self, m: Market, ts: int) -> str | None:
+        if self._markets.get(m.ticker) != m:
+            why = self.writer.add_market(m, ts)
+            if why is not None:
+                return self._refused(why, {"type": "market", "ticker": m.ticker, "ts": ts})
+            self._markets[m.ticker] = m
         return None
 
-    def market(self, m: Market, ts: int) -> None:
-        if self._markets.get(m.ticker) != m:
-            self._markets[m.ticker] = m
-            self.writer.add_market(m, ts)
-
-    def estimates(self, estimates: Iterable[Estimate]) -> None:
+    def estimates(self, estimates: Iterable[Estimate], now_ms: int | None = None) -> list[str]:
+        """Record the beliefs that changed; the reasons any was refused."""
+        out = []
         for e in estimates:
             key = (e.p_hat, e.source)
             if self._beliefs.get(e.ticker) != key:
-                self._beliefs[e.ticker] = key
-                self.writer.add_estimate(e)
+                why = self.writer.add_estimate(e, now_ms)
+                if why is None:
+                    self._beliefs[e.ticker] = key
+                else:
+                    out.append(why)
+                    self._refused(why, {"type": "estimate", "ticker": e.ticker, "ts": e.ts, "p_hat": str(e.p_hat)})
+        return out
 
     def sample_beliefs(self, tickers: list[str]) -> None:
         """Ask the attached estimators for these markets' beliefs now, and record the changes
@@ -581,17 +898,31 @@ class Recorder:
                 est.estimates(tickers, now)
 
     def trades(self, trades: Iterable[Any]) -> None:
-        """Trade prints (``kalshi.ws.Trade``) as they came off the feed."""
+        """Trade prints (``kalshi.ws.Trade``) as they came off the feed; each passes the row check
+        (``trade_problem``) or is refused alone."""
+        add = self.writer.add_trade
         for t in trades:
-            self.writer.add_trade(
-                t.ts, t.ticker, t.yes_price_e4, t.count_e2, t.taker_side or None, t.trade_id or None, "kalshi-ws"
+            why = add(
+                t.ts,
+                t.ticker,
+                t.yes_price_e4,
+                t.count_e2,
+                t.taker_side or None,
+                t.trade_id or None,
+                "kalshi-ws",
+                getattr(t, "recv_ts", None),
             )
+            if why is not None:
+                self._refused(why, {"type": "trade", "ticker": _shown(t.ticker), "ts": _shown(t.ts)})
 
     def book_events(self, events: Iterable[Any]) -> None:
-        """Order-book changes (``kalshi.ws.BookEvent``) in the order the feed applied them."""
+        """Order-book changes (``kalshi.ws.BookEvent``) in the order the feed applied them; each
+        passes the row check (``book_event_problem``) or is refused alone."""
         add = self.writer.add_book_event
         for e in events:
-            add(e.ts, e.ticker, e.side, e.price_e4, e.delta_e2, e.seq, e.sid, e.kind, "kalshi-ws")
+            why = add(e.ts, e.ticker, e.side, e.price_e4, e.delta_e2, e.seq, e.sid, e.kind, "kalshi-ws")
+            if why is not None:
+                self._refused(why, {"type": "book", "ticker": _shown(e.ticker), "ts": _shown(e.ts)})
 
     def close(self) -> None:
         try:
@@ -602,7 +933,8 @@ class Recorder:
 
 
 class RecordingSource:
-    """A source that records what it fetches (valid rows) before handing it on, unchanged."""
+    """A source that records what it fetches (valid rows) before handing it on. The catalog
+    never costs the fetch: whatever the recorder meets is a feed error of that batch."""
 
     def __init__(self, inner: Any, recorder: Recorder) -> None:
         self.inner = inner
@@ -614,7 +946,10 @@ class RecordingSource:
 
     def fetch(self) -> FetchBatch:
         batch = self.inner.fetch()
-        self.recorder.record_batch(batch, self.inner.now_ms(), self.inner.name)
+        try:
+            self.recorder.record_batch(batch, self.inner.now_ms(), self.inner.name)
+        except Exception as e:  # noqa: BLE001 - what was fetched still reaches the engine
+            batch.errors.append(f"catalog: not recorded ({e.__class__.__name__}: {e})"[:300])
         return batch
 
     def close(self) -> None:
@@ -636,7 +971,10 @@ class RecordingEstimator:
 
     def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:
         out = self.inner.estimates(tickers, now_ms)
-        self.recorder.estimates(out)
+        try:
+            self.recorder.estimates(out, now_ms)
+        except Exception:  # noqa: BLE001 - the beliefs reach the engine whatever the catalog does
+            self.recorder.rejected += 1
         return out
 
     def __getattr__(self, name: str) -> Any:
@@ -659,29 +997,33 @@ class ImportResult:
     estimates: int = 0
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    skipped: int = 0  # rows the catalog already held (an import run again)
 
 
 def import_ticks(items: Iterable[Any], writer: CatalogWriter, source: str) -> ImportResult:
-    """Replay ticks (``adapters.replay.group_ticks``) into a catalog, each row through the row check."""
+    """Replay ticks (``adapters.replay.group_ticks``: the JSONL replay's checks and clock guard)
+    into a catalog, each row through the row check and the writer's."""
     from pydantic import ValidationError
 
     from kakashi_tui.core.models import rejection_reason
 
     rec = Recorder(writer)
     res = ImportResult()
+
+    def reject(reason: str) -> None:
+        res.rejected += 1
+        if len(res.reasons) < 5:
+            res.reasons.append(reason)
+
     for tick in items:
         if isinstance(tick, int):
             continue
         for reason, _payload in tick.rejected:
-            res.rejected += 1
-            if len(res.reasons) < 5:
-                res.reasons.append(reason)
+            reject(reason)
         for row in tick.rows:
             reason = rec.record_row(row, tick.ts, source)
             if reason is not None:
-                res.rejected += 1
-                if len(res.reasons) < 5:
-                    res.reasons.append(reason)
+                reject(reason)
         ests = []
         for r in tick.estimates:
             try:
@@ -694,13 +1036,18 @@ def import_ticks(items: Iterable[Any], writer: CatalogWriter, source: str) -> Im
                     )
                 )
             except (ValidationError, ArithmeticError) as e:
-                res.rejected += 1
-                if isinstance(e, ValidationError) and len(res.reasons) < 5:
-                    res.reasons.append(f"estimate {rejection_reason(e)}")
-        rec.estimates(ests)
+                reject(
+                    f"estimate {rejection_reason(e)}"
+                    if isinstance(e, ValidationError)
+                    else f"estimate p_hat {_shown(r.get('p_hat'))} is not a number"
+                )
+        for why in rec.estimates(ests, tick.ts):
+            reject(why)
+        rec.take_refusals()  # (counted above, through the reasons record_row gave)
         writer.maybe_roll()
     writer.flush()
     res.snapshots, res.markets, res.estimates = (writer.rows_written[t] for t in TABLES[:3])
+    res.skipped = sum(writer.rows_skipped.values())
     return res
 
 
@@ -740,6 +1087,27 @@ def read_table(root: str | os.PathLike[str], table: str, columns: list[str] | No
         schema = SCHEMAS[table] if columns is None else pa.schema([SCHEMAS[table].field(c) for c in columns])
         return schema.empty_table()
     return pa.concat_tables(parts)
+
+
+def read_estimates(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The estimates table in recorded order, each ``p_hat`` the belief's exact value (from
+    ``p_hat_exact``, or an older file's decimal128 or float ``p_hat``; None when a foreign file's
+    is no number: the replay rejects it with its reason)."""
+    out = []
+    for f in files(root, "estimates"):
+        try:
+            have = pq.read_schema(f)
+            i = have.get_field_index("p_hat")
+            p_hat = ESTIMATES.get_field_index("p_hat")  # read as written: decimal128, or an older float
+            schema = ESTIMATES if i < 0 else ESTIMATES.set(p_hat, pa.field("p_hat", have.field(i).type))
+            rows = pq.read_table(f, schema=schema).to_pylist()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as e:
+            raise KakashiError(f"catalog file {f} is unreadable: {e}") from None
+        for r in rows:
+            r["p_hat"] = _p_hat_of(r)
+            del r["p_hat_exact"]
+            out.append(r)
+    return out
 
 
 def rebuild_books(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[int, int]]]:
@@ -791,33 +1159,71 @@ class DayInfo:
 
 def info(root: str | os.PathLike[str]) -> list[DayInfo]:
     """Per UTC date: rows per table, distinct markets with snapshots, bytes on disk, time span."""
+    return survey(root)[0]
+
+
+@dataclass
+class FileProblem:
+    path: Path
+    why: str
+    unreadable: bool  # a replay refuses the file (else it plays it, rejecting some rows or none)
+
+    def __str__(self) -> str:  # (a file's name may hold anything: shown escaped, on one line)
+        text = f"catalog file {self.path} is unreadable: {self.why}" if self.unreadable else f"{self.path}: {self.why}"
+        return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)[:500]
+
+
+def survey(root: str | os.PathLike[str]) -> tuple[list[DayInfo], list[FileProblem]]:
+    """``info`` and what it found wrong, file by file: a segment a replay refuses (unreadable,
+    no ``ts``, a ``ts`` that is not an integer), rows without a ``ts`` (a replay rejects them),
+    an empty segment. Rows and spans count the files that can be read."""
+    import pyarrow.compute as pc
+
     root = check_catalog(root)
     days: dict[str, DayInfo] = {}
+    problems: list[FileProblem] = []
+    tickers: dict[str, set[str]] = {}
     for t in TABLES:
         for f in files(root, t):
             day = f.parent.name.removeprefix("date=")
             d = days.setdefault(day, DayInfo(day, {k: 0 for k in TABLES}, 0, 0, None, None))
             try:
-                meta = pq.ParquetFile(f).metadata
+                d.bytes += f.stat().st_size
+                pf = pq.ParquetFile(f)
+                meta, schema = pf.metadata, pf.schema_arrow
             except (pa.ArrowInvalid, OSError) as e:
-                raise KakashiError(f"catalog file {f} is unreadable: {e}") from None
-            d.rows[t] += meta.num_rows
-            d.bytes += f.stat().st_size
-    for day, d in days.items():
-        fs = [f for f in files(root, "snapshots") if f.parent.name == f"date={day}"]
-        if fs:
-            tickers: set[str] = set()
-            lo, hi = None, None
-            for f in fs:
+                problems.append(FileProblem(f, str(e), True))
+                continue
+            i = schema.get_field_index("ts")
+            if i < 0:
+                problems.append(FileProblem(f, "it has no ts column", True))
+                continue
+            if not pa.types.is_integer(schema.field(i).type):
+                problems.append(FileProblem(f, f"its ts is {schema.field(i).type}, not integer epoch ms", True))
+                continue
+            if meta.num_rows == 0:
+                problems.append(FileProblem(f, "an empty segment (no rows)", False))
+                continue
+            if t != "snapshots":
+                d.rows[t] += meta.num_rows
+                continue
+            try:
                 tab = pq.read_table(f, columns=["ts", "ticker"])
-                tickers.update(tab.column("ticker").unique().to_pylist())
-                import pyarrow.compute as pc
-
-                mm = pc.min_max(tab.column("ts")).as_py()
-                lo = mm["min"] if lo is None else min(lo, mm["min"])
-                hi = mm["max"] if hi is None else max(hi, mm["max"])
-            d.markets, d.first_ts, d.last_ts = len(tickers), lo, hi
-    return [days[k] for k in sorted(days)]
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, KeyError) as e:
+                problems.append(FileProblem(f, str(e), True))
+                continue
+            d.rows[t] += meta.num_rows
+            ts = tab.column("ts")
+            if ts.null_count:
+                problems.append(FileProblem(f, f"{ts.null_count:,} rows without a ts (a replay rejects them)", False))
+            tickers.setdefault(day, set()).update(x for x in tab.column("ticker").unique().to_pylist() if x is not None)
+            mm = pc.min_max(ts).as_py()
+            if mm["min"] is not None:
+                d.first_ts = mm["min"] if d.first_ts is None else min(d.first_ts, mm["min"])
+                d.last_ts = mm["max"] if d.last_ts is None else max(d.last_ts, mm["max"])
+    for day, names in tickers.items():
+        days[day].markets = len(names)
+    return [days[k] for k in sorted(days)], problems
 
 
 def default_catalog_dir(db_path: str | os.PathLike[str]) -> Path:

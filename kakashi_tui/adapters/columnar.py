@@ -34,13 +34,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import ValidationError
 
 from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.core import models as _models
 from kakashi_tui.core import money as _money
 from kakashi_tui.core.errors import KakashiError
-from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate, Quote, book_text
+from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate, Quote, book_text, rejection_reason
+from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ClockGuard, ts_problem
 from kakashi_tui.core.validate import validate_row
 
 
@@ -499,10 +501,6 @@ def _market_dict(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _p_hat(v: Decimal) -> Decimal:
-    return v.normalize()  # decimal128(38, 18) reads back with 18 places: the same value, written short
-
-
 @dataclass
 class TickParts:
     """One tick of the timeline: its market changes, estimates, and a slice of a checked batch."""
@@ -515,6 +513,32 @@ class TickParts:
     rejected: list[tuple[str, Any]]
 
 
+class _Held:
+    """A tick the clock guard holds: its rows (tables of earlier batches, indices in this one)."""
+
+    __slots__ = ("ts", "tables", "rows", "refuted")
+
+    def __init__(self, ts: int) -> None:
+        self.ts = ts
+        self.tables: list[pa.Table] = []
+        self.rows: list[int] = []
+        self.refuted = False
+
+
+_PLAYED = _Held(0)  # the tick the clock is at, when whole columns moved it (its rows played in place)
+
+
+def _joined(tables: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+
+
+def _ticker_ts(t: pa.Table, x: int | pa.Table) -> list[dict[str, Any]]:
+    """(ticker, ts) of row ``x`` of ``t``, or of every row of table ``x``: a rejected row's evidence."""
+    if isinstance(x, int):
+        return [{k: t.column(k)[x].as_py() for k in ("ticker", "ts")}]
+    return x.select(["ticker", "ts"]).to_pylist()
+
+
 class Timeline:
     """A catalog read in time order: snapshot batches merged with market and estimate changes."""
 
@@ -522,8 +546,10 @@ class Timeline:
         self.root = cat.check_catalog(root)
         self.f = filters or Filters()
         self.batch_rows = batch_rows
-        markets = cat.read_table(self.root, "markets").to_pylist()
-        estimates = cat.read_table(self.root, "estimates").to_pylist()
+        self.pending_rejects: list[tuple[str, Any]] = []
+        # a change or belief whose time is no time (outside 2000..2100) is rejected, with its reason
+        markets = self._timed("market change", cat.read_table(self.root, "markets").to_pylist())
+        estimates = self._timed("estimate", cat.read_estimates(self.root))
         allowed = self.f.tickers
         if self.f.series is not None:
             by_series = {m["ticker"] for m in markets if m.get("series") in self.f.series}
@@ -554,8 +580,20 @@ class Timeline:
         self.estimate_events = estimates
         self._mi = self._ei = 0
         self.first_tick = True
-        self.last_ts: int | None = None
-        self.pending_rejects: list[tuple[str, Any]] = []
+        # the snapshots' clock (core/timeguard.py, as the JSONL replay's): a row dated far ahead is
+        # held until later rows confirm the jump, and rejected if a row between shows it was not
+        self.guard: ClockGuard[_Held] = ClockGuard()
+        self._holding: list[_Held] = []  # the ticks the guard holds, with their rows
+
+    def _timed(self, what: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for r in rows:
+            why = ts_problem(r.get("ts"))
+            if why is None:
+                out.append(r)
+            else:
+                self.pending_rejects.append((f"{what} record {why}", _jsonable({"type": what, **r})))
+        return out
 
     def fee_floor(self, configured: list[Decimal]) -> float:
         """The smallest fee multiplier any market here could be charged at: the configured ones
@@ -614,10 +652,7 @@ class Timeline:
         (rejected with their reason at the next tick), the rest in nondecreasing ts. A tick cut
         by a batch edge is joined up in a small table of its own (no batch is copied whole)."""
         carry: pa.Table | None = None
-        for t in self.batches():
-            t = self._order(t)
-            if not t.num_rows:
-                continue
+        for t in self._ordered():
             ts = t.column("ts").combine_chunks().to_numpy()
             if carry is not None:
                 k = int(np.searchsorted(ts, carry.column("ts")[0].as_py(), side="right"))
@@ -635,29 +670,99 @@ class Timeline:
         if carry is not None and carry.num_rows:
             yield carry
 
+    def _ordered(self) -> Iterator[pa.Table]:
+        for t in self.batches():
+            t = self._order(t)
+            if t.num_rows:
+                yield t
+        self.guard.finish()  # the end of the catalog confirms what is held: nothing after says otherwise
+        rest = [x for h in self._holding for x in h.tables]
+        self._holding = []
+        if rest:
+            yield _joined(rest)
+
     def _order(self, t: pa.Table) -> pa.Table:
+        """The rows of a batch to play, in recorded order and nondecreasing ``ts`` (rows an
+        earlier batch held, now confirmed, first); rows without a time, out of time order, or
+        dated ahead of the clock are set aside with their reason (``pending_rejects``)."""
         ts_col = t.column("ts")
         ts, null = _ints(ts_col.combine_chunks() if isinstance(ts_col, pa.ChunkedArray) else ts_col, 0)
-        start = self.last_ts if self.last_ts is not None else np.iinfo(np.int64).min
-        runmax = np.maximum.accumulate(np.where(null, np.iinfo(np.int64).min, ts))
-        prev = np.empty_like(runmax)
-        if len(prev):
-            prev[0] = start
-            prev[1:] = np.maximum(runmax[:-1], start)
-        bad = null | (ts < prev)
-        if bad.any():
-            for i in np.flatnonzero(bad).tolist():
-                row = {k: t.column(k)[i].as_py() for k in ("ticker", "ts")}
-                reason = (
-                    "snapshot record without an integer ts"
-                    if null[i]
-                    else f"snapshot out of time order ({int(ts[i])} < {int(prev[i])})"
-                )
+        n = len(ts)
+        g = self.guard
+        bad = null | (ts < MIN_TS) | (ts >= MAX_TS)  # no time: rejected whatever the clock
+        keep = ~bad
+        late: list[tuple[int, int]] = []  # (row, the clock it is behind)
+        released: list[pa.Table] = []  # rows of earlier batches the guard held, now confirmed
+        refuted: list[tuple[int | pa.Table, int, int]] = []  # (row or held table, its ts, the next ts)
+        i = 0
+        while i < n:
+            if not g.held and g.current is not None:  # the usual case, whole columns at a time
+                clock = g.current[0]
+                v = np.where(bad[i:], clock, ts[i:])  # (a row without a time moves nothing)
+                runmax = np.maximum.accumulate(v)
+                prev = np.empty_like(runmax)
+                prev[0] = clock
+                np.maximum(runmax[:-1], clock, out=prev[1:])
+                ok = keep[i:]
+                jumps = np.flatnonzero(ok & (v - prev > AHEAD_MS))
+                m = int(jumps[0]) if len(jumps) else n - i
+                behind = np.flatnonzero(ok[:m] & (v[:m] < prev[:m]))
+                if len(behind):
+                    keep[i + behind] = False
+                    late.extend(zip((i + behind).tolist(), prev[behind].tolist()))
+                if m and runmax[m - 1] > clock:
+                    g.current = (int(runmax[m - 1]), _PLAYED)
+                i += m
+                if i == n:
+                    break
+            if bad[i]:  # (rejected below)
+                i += 1
+                continue
+            # one row at a time while the guard holds a jump (or before there is a clock)
+            tsv = int(ts[i])
+            tick = g.place(tsv, _Held)
+            g.done.clear()
+            for held_ts, h, at in g.refuted:
+                h.refuted = True
+                refuted.extend((x, held_ts, at) for x in (*h.tables, *h.rows))
+            g.refuted.clear()
+            if tick is None:
+                keep[i] = False
+                late.append((i, int(g.clock if g.clock is not None else tsv)))
+            elif g.is_held(tick):
+                keep[i] = False
+                tick.rows.append(i)
+                if not self._holding or self._holding[-1] is not tick:
+                    self._holding.append(tick)
+            if not g.held and self._holding:  # settled: what was held is played (or was refuted)
+                for h in self._holding:
+                    if not h.refuted:
+                        released.extend(h.tables)
+                        keep[h.rows] = True
+                self._holding = []
+            i += 1
+        for h in self._holding:  # still held at the batch's end: kept aside until it is settled
+            if h.rows:
+                h.tables.append(t.take(h.rows))
+                h.rows = []
+        rejects: list[tuple[int | pa.Table, str]] = [
+            (
+                int(r),
+                "snapshot record without an integer ts" if null[r] else f"snapshot record {ts_problem(int(ts[r]))}",
+            )
+            for r in np.flatnonzero(bad).tolist()
+        ]
+        rejects += [(r, f"snapshot out of time order ({int(ts[r])} < {c})") for r, c in late]
+        rejects += [
+            (x, f"snapshot dated ahead of the catalog's clock (ts {held_ts}; the next row is at {at})")
+            for x, held_ts, at in refuted
+        ]
+        for x, reason in rejects:
+            for row in _ticker_ts(t, x):
                 self.pending_rejects.append((reason, {"type": "snapshot", **row}))
-            t = t.filter(pa.array(~bad))
-        if len(ts) and not null.all():
-            self.last_ts = int(max(start, runmax[-1]))
-        return t
+        if not keep.all():
+            t = t.filter(pa.array(keep))
+        return _joined([*released, t]) if released else t
 
     # -- ticks --------------------------------------------------------------------------------
     def _events_until(self, hi: int | None) -> tuple[list[dict], list[dict]]:
@@ -701,12 +806,17 @@ class Timeline:
         for md in parts.markets:
             self.market[md["ticker"]] = md
 
-    @staticmethod
-    def _estimate(e: dict[str, Any], ts: int) -> Estimate | None:
+    def _estimate(self, e: dict[str, Any], ts: int) -> Estimate | None:
+        """A recorded belief (its exact value) as the estimator hands it over; one the row check
+        refuses (no number, outside [0, 1]: a foreign file's) is rejected with its reason."""
         try:
-            return Estimate(ticker=e["ticker"], p_hat=_p_hat(e["p_hat"]), source=e["source"], ts=ts)
-        except Exception:  # noqa: BLE001 - a bad belief in a foreign file is skipped, not fatal
-            return None
+            return Estimate(ticker=e["ticker"], p_hat=e["p_hat"], source=e["source"], ts=ts)
+        except ValidationError as err:
+            why = f"estimate {rejection_reason(err)}"
+        except Exception as err:  # noqa: BLE001 - a bad belief in a foreign file is rejected, not fatal
+            why = f"estimate not readable ({err.__class__.__name__})"
+        self.pending_rejects.append((why, _jsonable({"type": "estimate", **e})))
+        return None
 
 
 # -- the source --------------------------------------------------------------------------------
@@ -875,10 +985,10 @@ def _first_ts(tl: Timeline) -> int | None:
             recv = "recv_ts" in pq.read_schema(path).names
             t = pq.read_table(path, columns=["ts", "recv_ts"] if recv else ["ts"])
             col = _tick_clock(t, t.column("recv_ts") if recv else None).column("ts")
-        except (pa.ArrowInvalid, OSError) as e:
+            lo = max(MIN_TS, tl.f.since_ms or 0)  # (a time outside 2000..2100 is no clock: rejected)
+            col = pc.filter(col, pc.and_(pc.greater_equal(col, lo), pc.less(col, MAX_TS)))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as e:
             raise KakashiError(f"catalog file {path} is unreadable: {e}") from None
-        if tl.f.since_ms is not None:
-            col = pc.filter(col, pc.greater_equal(col, tl.f.since_ms))
         if len(col) and col.null_count < len(col):
             cand.append(pc.min(col).as_py())
             break

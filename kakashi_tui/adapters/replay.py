@@ -27,22 +27,22 @@ from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store.rows import real_to_price
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.models import GRID, Estimate, qty_text, rejection_reason
+from kakashi_tui.core.timeguard import AHEAD_MS as AHEAD_MS  # (the time rule lives in core; re-exported)
+from kakashi_tui.core.timeguard import AHEAD_TICKS as AHEAD_TICKS
+from kakashi_tui.core.timeguard import MAX_TS as MAX_TS
+from kakashi_tui.core.timeguard import MIN_TS as MIN_TS
+from kakashi_tui.core.timeguard import ClockGuard
+from kakashi_tui.core.timeguard import ts_problem as ts_problem
 
 RECORD_TYPES = ("start", "market", "snapshot", "estimate", "settlement")
 
-# Bounds every record meets before anything of it reaches the engine or SQLite.
-MIN_TS = 946_684_800_000  # 2000-01-01T00:00:00Z, epoch ms
-MAX_TS = 4_102_444_800_000  # 2100-01-01T00:00:00Z (exclusive)
+# Bounds every record meets before anything of it reaches the engine or SQLite (times: the one
+# rule of core/timeguard.py, shared with the catalog's writer and replay).
 MAX_COUNT = 2**63 - 1  # a volume or quantity SQLite can hold as an integer
 MAX_LEVELS = 10_000  # book levels per side
 MAX_TEXT = 1_000  # characters in a title, series or event ticker
 MAX_SOURCE = 100  # characters in an estimate's source
 MAX_LINE_BYTES = 1 << 20  # one record
-#: A tick more than this past the file's clock is held until a later record confirms the jump
-#: (records at or after it) or refutes it (a record between the clock and it): a lone record
-#: dated in the future must not become the replay's clock and make the rest of the file late.
-AHEAD_MS = 3_600_000
-AHEAD_TICKS = 3  # distinct timestamps past such a jump that confirm it
 
 
 @dataclass
@@ -60,21 +60,6 @@ def _dec(v: Any) -> Any:
         return Decimal(str(v))
     except InvalidOperation:
         return v
-
-
-def ts_problem(ts: Any) -> str | None:
-    """Why a record's ``ts`` is refused (None: an integer epoch ms in 2000..2100)."""
-    if type(ts) is not int:  # (not a bool either)
-        return "without an integer ts"
-    if MIN_TS <= ts < MAX_TS:
-        return None
-    if MIN_TS // 1000 <= ts < MAX_TS // 1000:
-        return f"ts {ts} looks like epoch seconds, not milliseconds"
-    if MIN_TS * 1000 <= ts < MAX_TS * 1000:
-        return f"ts {ts} looks like epoch microseconds, not milliseconds"
-    if MIN_TS * 1_000_000 <= ts < MAX_TS * 1_000_000:
-        return f"ts {ts} looks like epoch nanoseconds, not milliseconds"
-    return f"ts {ts} is outside 2000-01-01..2100-01-01 in epoch ms"
 
 
 def _count_problem(name: str, v: Any) -> str | None:
@@ -176,10 +161,10 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
     """
     markets: dict[str, dict[str, Any]] = {}
     metas: dict[str, dict[str, Any]] = {}  # the raw market row each ticker's snapshots carry
-    current: ReplayTick | None = None  # the latest tick whose time is settled (yielded when the next starts)
-    ahead: list[tuple[ReplayTick, list[tuple[int, dict[str, Any]]]]] = []  # held past a jump (AHEAD_MS)
+    # the file's clock: ticks in time order, a tick dated ahead held until later records confirm it
+    guard: ClockGuard[ReplayTick] = ClockGuard()
+    held_records: dict[int, list[tuple[int, dict[str, Any]]]] = {}  # a held tick's records, by its ts
     start: tuple[int, int, dict[str, Any]] | None = None  # (line, ts, record) until the first tick
-    start_ts: int | None = None  # once the first tick has confirmed it
     started = False
     pending_rejects: list[tuple[str, Any]] = []
     good_tickers: set[str] = set()
@@ -237,60 +222,37 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
             started = True
             if start is not None:
                 if start[1] <= ts:
-                    start_ts = start[1]
-                    yield start_ts
+                    guard.start = start[1]
+                    yield start[1]
                 else:
                     pending_rejects.append(
                         (f"line {start[0]}: start record ts {start[1]} is after the first record's ({ts})", start[2])
                     )
         # which tick: the current one, a new one, one held ahead, or none (out of time order)
-        last = ahead[-1][0] if ahead else current
-        floor = current.ts if current is not None else start_ts  # the file's clock (None: no clock yet)
-        if last is not None and ts == last.ts:
-            tick = last
-        elif last is None or ts > last.ts:
-            tick = ReplayTick(ts=ts)
-            if ahead or floor is None or ts - floor > AHEAD_MS:
-                ahead.append((tick, []))
-                if len(ahead) > AHEAD_TICKS:  # confirmed: the file's clock did jump
-                    if current is not None:
-                        yield current
-                    for held, _ in ahead[:-1]:
-                        yield held
-                    current = tick
-                    ahead = []
-            else:
-                if current is not None:
-                    yield current
-                current = tick
-        elif ahead and (floor is None or ts >= floor):  # refuted: the ticks held past ts were dated ahead
-            for held, recs in ahead:
-                if held.ts <= ts:  # confirmed by this record
-                    if current is not None:
-                        yield current
-                    current = held
-                    continue
-                for held_line, held_rec in recs:
+        tick = guard.place(ts, ReplayTick)
+        if guard.refuted:  # the ticks held past ts were dated ahead: their records are rejected
+            for held_ts, held, at in guard.refuted:
+                for held_line, held_rec in held_records.pop(held_ts, ()):
                     pending_rejects.append(
                         (
                             f"line {held_line}: {held_rec.get('type')} record dated ahead of the "
-                            f"file's clock (ts {held.ts}; the next record is at {ts})",
+                            f"file's clock (ts {held_ts}; the next record is at {at})",
                             held_rec,
                         )
                     )
                 pending_rejects.extend(held.rejected)
-            ahead = []
-            if current is not None and ts == current.ts:
-                tick = current
-            else:
-                if current is not None:
-                    yield current
-                tick = current = ReplayTick(ts=ts)
-        else:
-            pending_rejects.append((f"line {line}: out of time order ({ts} < {floor})", rec))
+            guard.refuted.clear()
+        if guard.done:
+            done, guard.done = guard.done, []
+            yield from done
+        if tick is None:
+            pending_rejects.append((f"line {line}: out of time order ({ts} < {guard.clock})", rec))
             continue
-        if ahead and tick is ahead[-1][0]:
-            ahead[-1][1].append((line, rec))
+        if guard.held:
+            if guard.is_held(tick):
+                held_records.setdefault(ts, []).append((line, rec))
+        elif held_records:
+            held_records.clear()
         if pending_rejects:
             tick.rejected.extend(pending_rejects)
             pending_rejects = []
@@ -339,12 +301,10 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
             )
     if start is not None and not started:  # a start and no tick: the clock's start is all there is
         yield start[1]
-    if current is not None or ahead:
-        (ahead[-1][0] if ahead else current).rejected.extend(pending_rejects)  # before it is yielded
-        if current is not None:
-            yield current
-        for held, _ in ahead:  # the end of the file confirms them: nothing after says otherwise
-            yield held
+    rest = guard.finish()  # the end of the file confirms what is held: nothing after says otherwise
+    if rest:
+        rest[-1].rejected.extend(pending_rejects)  # before it is yielded
+        yield from rest
     elif pending_rejects:  # nothing but bad lines: one tick at the start, so they are kept and counted
         yield ReplayTick(ts=start[1] if start else MIN_TS, rejected=pending_rejects)
 

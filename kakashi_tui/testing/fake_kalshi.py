@@ -83,6 +83,8 @@ BAD_ROWS = (
     "string-row",
     "legacy-mismatch",
     "legacy-garbage",
+    "thrice-ticker",
+    "twice-identical",
 )
 
 LIFECYCLE = ("initialized", "inactive", "active", "closed", "determined", "disputed", "amended", "finalized")
@@ -432,6 +434,10 @@ class FakeKalshi:
             rows.append({**first, "ticker": "KXBAD-LEGACY", "yes_bid": 41, "yes_bid_dollars": first["yes_bid_dollars"]})
         if "legacy-garbage" in b:
             rows.append({**first, "ticker": "KXBAD-FORTY", "yes_bid": "forty"})
+        if "thrice-ticker" in b:  # one market three times in one page, each copy its own quote
+            rows += [{**first, "ticker": "KXBAD-THRICE", "yes_bid_dollars": p} for p in ("0.0100", "0.0200", "0.0300")]
+        if "twice-identical" in b:  # one market twice in one page, the copies the same
+            rows += [{**first, "ticker": "KXBAD-TWICE"}] * 2
         return rows
 
     def market_rows(self, now: datetime, q: dict[str, list[str]]) -> list[Any] | None:

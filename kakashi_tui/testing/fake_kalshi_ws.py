@@ -3,7 +3,8 @@
 ``orderbook_delta`` (an ``orderbook_snapshot`` per market, then ``orderbook_delta`` messages
 with a per-subscription ``seq``) and ``trade`` prints, in fixed-point strings. Faults:
 ``gap()`` skips a sequence number, ``malformed()`` sends a frame that is not JSON or a delta
-that cannot be applied, ``disconnect()`` drops every connection, ``refuse`` answers the
+that cannot be applied, ``send_trade(**fields)`` sends a trade print of the caller's making (hostile
+fields included) to the next trade subscriber, ``disconnect()`` drops every connection, ``refuse`` answers the
 handshake with HTTP 503, ``require_key`` refuses a handshake without ``KALSHI-ACCESS-KEY``.
 The server's own books are the truth a client's rebuilt books are compared with.
 
@@ -62,6 +63,7 @@ class FakeKalshiWS:
         self._next_sid = 1
         self._gap = 0
         self._malformed: list[str] = []
+        self._trades_out: list[dict[str, Any]] = []  # trade prints to send as given (send_trade)
         self._disconnect = False
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -76,9 +78,28 @@ class FakeKalshiWS:
             self._gap += n
 
     def malformed(self, kind: str = "json") -> None:
-        """``json``: a frame that is not JSON; ``delta``: a delta with a price that is no price."""
+        """``json``: a frame that is not JSON; ``delta``: a delta with a price that is no price;
+        ``delta-huge``: a delta of a 30-digit count (in sequence: a client that applied it would
+        hold a book no catalog column can)."""
         with self._lock:
             self._malformed.append(kind)
+
+    def send_trade(self, **fields: Any) -> None:
+        """A trade print with ``fields`` over the usual ones, sent as soon as a client has
+        subscribed to trades (kept until then)."""
+        t = next(iter(sorted(self.books)))
+        body = {
+            "trade_id": f"sent-{len(self._trades_out)}",
+            "market_ticker": t,
+            "yes_price_dollars": "0.4200",
+            "no_price_dollars": "0.5800",
+            "count_fp": "3.00",
+            "taker_side": "yes",
+            "ts": 1_795_651_200,
+            **fields,
+        }
+        with self._lock:
+            self._trades_out.append(body)
 
     def disconnect(self) -> None:
         with self._lock:
@@ -205,6 +226,9 @@ class FakeKalshiWS:
                 bad = self._malformed[:1]
                 del self._malformed[:1]
                 conns = list(self._conns)
+                sent: list[dict[str, Any]] = []
+                if not drop and any(c.trade_sids for c in conns):
+                    sent, self._trades_out = self._trades_out, []
             if drop:
                 for c in conns:
                     await c.ws.close()
@@ -225,10 +249,14 @@ class FakeKalshiWS:
                             await c.ws.send('{"type": "orderbook_delta", "sid": ')
                         elif bad and bad[0] == "delta":
                             await self._send_seq(c, sid, "orderbook_delta", {**delta, "price_dollars": "lots"})
+                        elif bad and bad[0] == "delta-huge":
+                            await self._send_seq(c, sid, "orderbook_delta", {**delta, "delta_fp": "9" * 30 + ".00"})
                         elif t in tickers:
                             await self._send_seq(c, sid, "orderbook_delta", delta)
                             self.deltas_sent += 1
                     for sid in c.trade_sids:
+                        for body in sent:
+                            await c.ws.send(json.dumps({"type": "trade", "sid": sid, "msg": body}))
                         if self.rng.random() < 0.2:
                             await c.ws.send(
                                 json.dumps(

@@ -26,7 +26,7 @@ from kakashi_tui.adapters.sim import SimExchange, SimOracle
 from kakashi_tui.adapters.source import Source
 from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
-from kakashi_tui.core.errors import ConfigError
+from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.trading.config import KakashiConfig, check_api_base
@@ -342,6 +342,8 @@ def _build_service(
                 recorder.close()  # the last segment: what the feed saw since the last roll
         except OSError as e:
             warn(f"catalog: the last segment was not written ({e.strerror or e})")
+        except KakashiError as e:  # (a table the writer could not write; the others were)
+            warn(str(e))
         try:
             if service.running:  # the engine thread is stuck in a feed: do not wait on its client
                 threading.Thread(target=engine.source.close, daemon=True).start()

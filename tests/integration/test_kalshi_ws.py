@@ -187,7 +187,8 @@ def test_trade_prints_go_into_the_catalog(server, tmp_path):
     from kakashi_tui.adapters.catalog import CatalogWriter, Recorder
 
     rec = Recorder(CatalogWriter(tmp_path / "c"))
-    feed = BookFeed(server.url, backoff_base=0.02)
+    # the feed's clock a minute after the server's prints (a print dated ahead of its arrival is refused)
+    feed = BookFeed(server.url, backoff_base=0.02, clock=lambda: 1_795_651_260_000)
     src = LiveBookSource(Polled(), feed, on_trades=rec.trades)
     feed.start()
     try:

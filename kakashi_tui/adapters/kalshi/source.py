@@ -254,11 +254,28 @@ class KalshiSource:
         watched = None
         for listing in listings:
             for page, ts in listing.pages:
+                by_ticker: dict[str, list[Any]] = {}  # one page's markets, in its order
                 for m in page:
                     t = m.get("ticker") if isinstance(m, dict) else None
                     if not isinstance(t, str) or not _ticker_ok(t):
                         bad.append(convert(m, ts))
                         continue
+                    by_ticker.setdefault(t, []).append(m)
+                for t, copies in by_ticker.items():
+                    m = copies[0]
+                    if len(copies) > 1:  # one page lists a market more than once: said, never collapsed
+                        same = all(c == m for c in copies[1:])
+                        bad.append(
+                            RawRow(
+                                market={"ticker": t},
+                                snapshot=None,
+                                payload={"ticker": t, "listed": len(copies), "rows": copies[:3]},
+                                reason=f"market listed {len(copies)} times in one page: "
+                                + ("identical copies, one kept" if same else "the copies differ, none kept"),
+                            )
+                        )
+                        if not same:
+                            continue
                     if not keep_all and t not in self.cache:
                         # a change to a market we do not follow: follow it only if it trades
                         if watched is None:

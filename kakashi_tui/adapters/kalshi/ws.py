@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
-from kakashi_tui.adapters.catalog import from_e2, from_e4, to_e2, to_e4
+from kakashi_tui.adapters.catalog import MAX_COUNT_E2, MAX_INT64, from_e2, from_e4, to_e2, to_e4, trade_problem
+from kakashi_tui.adapters.kalshi.wire import RowError, _safe, check_ticker
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 
 HeaderProvider = Callable[[], dict[str, str]]  # fresh signed headers per connection (kalshi_auth)
@@ -65,22 +66,30 @@ class Malformed(ValueError):
 
 def _price(v: Any) -> int:
     try:
-        p = to_e4(Decimal(v)) if isinstance(v, str) else None
+        p = to_e4(Decimal(v)) if isinstance(v, str) and len(v) <= 40 else None
     except (InvalidOperation, ValueError):
         p = None
     if p is None or not 0 < p < 10_000:
-        raise Malformed(f"bad price {v!r}")
+        raise Malformed(f"bad price {_safe(v, 40)}")
     return p
 
 
 def _count(v: Any, signed: bool = False) -> int:
+    """A count in 1/100 contract, at most 10^12 contracts either way (the row check's bound)."""
     try:
-        q = to_e2(Decimal(v)) if isinstance(v, str) else None
+        q = to_e2(Decimal(v)) if isinstance(v, str) and len(v) <= 40 else None
     except (InvalidOperation, ValueError):
         q = None
-    if q is None or (not signed and q < 0):
-        raise Malformed(f"bad count {v!r}")
+    if q is None or (not signed and q < 0) or abs(q) > MAX_COUNT_E2:
+        raise Malformed(f"bad count {_safe(v, 40)}")
     return q
+
+
+def _serial(name: str, v: Any) -> int:
+    """A subscription id or sequence number: an integer a catalog can hold (int64)."""
+    if type(v) is not int or not 0 <= v <= MAX_INT64:
+        raise Malformed(f"{name} {_safe(v, 40)} is not a sequence number")
+    return v
 
 
 @dataclass
@@ -94,9 +103,10 @@ class Book:
 
     @classmethod
     def from_snapshot(cls, msg: dict[str, Any], now_ms: int) -> Book:
-        t = msg.get("market_ticker")
-        if not isinstance(t, str) or not t:
-            raise Malformed("snapshot without a market_ticker")
+        try:
+            t = check_ticker(msg.get("market_ticker"), "snapshot's market_ticker")
+        except RowError as e:
+            raise Malformed(str(e)) from None
         b = cls(t, updated_ms=now_ms)
         for side in ("yes", "no"):
             levels = msg.get(f"{side}_dollars_fp", msg.get(f"{side}_dollars")) or []
@@ -151,6 +161,7 @@ class Trade:
     taker_side: str
     ts: int
     trade_id: str = ""
+    recv_ts: int | None = None  # when the frame arrived (the print's own ts may not be far ahead of it)
 
 
 class BookEvent(NamedTuple):
@@ -179,6 +190,7 @@ class Health:
     malformed: int = 0
     last_message_ms: int = 0
     record_overflows: int = 0  # recorded events dropped because nobody took them in time
+    rejected: int = 0  # trade prints the row check refused (handed over as rejected rows)
 
 
 def _now_ms() -> int:
@@ -211,6 +223,7 @@ class BookFeed:
         self._books: dict[str, Book] = {}  # in sync only
         self._watch: set[str] = set()
         self._trades: list[Trade] = []
+        self._rejects: list[tuple[str, Any]] = []  # (reason, the print as sent) not yet handed over
         self._events: list[BookEvent] | None = [] if record_books else None
         self._event_deltas = 0  # deltas among them (the bound: snapshots come only with a subscription)
         self.max_book_events = max_book_events
@@ -257,6 +270,12 @@ class BookFeed:
     def take_trades(self) -> list[Trade]:
         with self._lock:
             out, self._trades = self._trades, []
+        return out
+
+    def take_rejects(self) -> list[tuple[str, Any]]:
+        """The trade prints the row check refused since the last call: (reason, the print as sent)."""
+        with self._lock:
+            out, self._rejects = self._rejects, []
         return out
 
     def take_book_events(self) -> list[BookEvent]:
@@ -413,7 +432,7 @@ class _Session:
                 channel = (self.pending.pop(cid, None) if type(cid) is int else None) or body.get("channel")
                 sid = body.get("sid")
                 if channel == "orderbook_delta":
-                    self.book_sid = sid
+                    self.book_sid = _serial("sid", sid)  # (a bad one: no book is taken until resubscribed)
                 elif channel == "trade":
                     self.trade_sid = sid
                 return
@@ -425,7 +444,7 @@ class _Session:
             if kind in ("orderbook_snapshot", "orderbook_delta"):
                 await self._book_message(kind, msg, now)
             elif kind == "trade":
-                self._trade(msg.get("msg") or {})
+                self._trade(msg.get("msg"), now)
         except (Malformed, ValueError, TypeError, AttributeError) as e:
             feed.health.malformed += 1
             feed.health.detail = f"malformed frame: {e}"[:200]
@@ -439,8 +458,7 @@ class _Session:
         sid, seq = msg.get("sid"), msg.get("seq")
         if type(sid) is not int or sid != self.book_sid:
             return  # a subscription we have left
-        if type(seq) is not int:
-            raise Malformed(f"{kind} without a seq")
+        seq = _serial("seq", seq)
         expected = self.seq.get(sid)
         if expected is not None and seq != expected:
             feed.health.gaps += 1
@@ -488,22 +506,43 @@ class _Session:
             feed.health.detail = f"recording fell behind: {feed.max_book_events} book events dropped"
             await self.resubscribe(self.book_tickers)
 
-    def _trade(self, body: dict[str, Any]) -> None:
-        t = body.get("market_ticker")
-        if not isinstance(t, str):
-            raise Malformed("trade without a market_ticker")
-        ts = body.get("ts")
-        tr = Trade(
-            t,
-            _price(body.get("yes_price_dollars")),
-            _count(body.get("count_fp")),
-            str(body.get("taker_side") or ""),
-            int(ts) * 1000 if type(ts) is int else self.feed.clock(),
-            str(body.get("trade_id") or ""),
-        )
-        with self.feed._lock:
-            self.feed._trades.append(tr)
-            del self.feed._trades[:-10_000]  # bounded when nobody reads them
+    def _trade(self, body: Any, now: int) -> None:
+        """One trade print through the row check (``catalog.trade_problem``): kept, or refused
+        alone with its reason (handed to the engine as a rejected row with the next fetch)."""
+        feed = self.feed
+        why: str | None = None
+        if not isinstance(body, dict):
+            why, tr = "trade print without a msg", None
+        else:
+            t, ts, side, tid = (body.get(k) for k in ("market_ticker", "ts", "taker_side", "trade_id"))
+            ts_ms = ts * 1000 if type(ts) is int else now  # Kalshi's ts: epoch seconds
+            try:
+                check_ticker(t, "market_ticker")  # a name Kalshi could have issued (as for a REST row)
+                price, count = _price(body.get("yes_price_dollars")), _count(body.get("count_fp"))
+            except (Malformed, RowError) as e:
+                why, tr = f"trade print: {e}", None
+            else:
+                side, tid = side or None, tid or None  # ("" is Kalshi's "not given")
+                why = trade_problem(t, ts_ms, now, price, count, side, tid)
+                tr = None if why else Trade(str(t), price, count, side or "", ts_ms, tid or "", recv_ts=now)
+        with feed._lock:
+            if tr is not None:
+                feed._trades.append(tr)
+                del feed._trades[:-10_000]  # bounded when nobody reads them
+                return
+            feed.health.rejected += 1
+            if len(feed._rejects) < 1_000:  # bounded likewise (the count goes on)
+                feed._rejects.append(
+                    (why or "trade print refused", body if isinstance(body, dict) else {"msg": _safe(body, 200)})
+                )
+
+
+def _ticker_ok(t: Any) -> bool:
+    try:
+        check_ticker(t)
+    except RowError:
+        return False
+    return True
 
 
 class LiveBookSource:
@@ -548,6 +587,9 @@ class LiveBookSource:
                 r = RawRow(market=r.market, snapshot=snap, payload={"ws_book": snap, "polled": r.payload})
                 self.live_rows += 1
             rows.append(r)
+        for why, sent in self.feed.take_rejects():  # refused trade prints: kept as rejected rows
+            t = sent.get("market_ticker")
+            rows.append(RawRow(market={"ticker": t} if _ticker_ok(t) else {}, snapshot=None, payload=sent, reason=why))
         batch.rows = rows
         if self.on_trades is not None:
             self.on_trades(self.feed.take_trades())

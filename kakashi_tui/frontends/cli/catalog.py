@@ -93,10 +93,25 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return _import(args, root)
 
 
-def _info(root: Path) -> int:
-    from kakashi_tui.adapters.catalog import info
+def _clock(ms: int) -> str:
+    """A span's end as HH:MM:SS UTC; a time outside 2000..2100 as its number (it is no time)."""
+    from datetime import datetime
 
-    days = info(root)
+    from kakashi_tui.core.timeguard import ts_problem
+
+    if ts_problem(ms):
+        return str(ms)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%H:%M:%S")
+
+
+def _info(root: Path) -> int:
+    """The table of days, then each file a replay would refuse (``kakashi: catalog file ... is
+    unreadable: ...`` on stderr, exit 1) or play only in part (a note)."""
+    import sys
+
+    from kakashi_tui.adapters.catalog import survey
+
+    days, problems = survey(root)
     if not days:
         print(f"catalog {safe_text(root)}: empty")
         return 0
@@ -110,11 +125,7 @@ def _info(root: Path) -> int:
     for d in days:
         span = ""
         if d.first_ts is not None and d.last_ts is not None:
-            from datetime import datetime
-
-            f = datetime.fromtimestamp(d.first_ts / 1000, tz=UTC).strftime("%H:%M:%S")
-            t = datetime.fromtimestamp(d.last_ts / 1000, tz=UTC).strftime("%H:%M:%S")
-            span = f"{f}-{t}"
+            span = f"{_clock(d.first_ts)}-{_clock(d.last_ts)}"
         print(
             f"{d.date:<10}  {d.rows['snapshots']:>10,}  {d.markets:>7,}  {d.rows['markets']:>7,}  "
             f"{d.rows['estimates']:>9,}  {d.rows['trades']:>8,}  {d.rows['book_deltas']:>10,}  {_size(d.bytes):>9}  "
@@ -127,7 +138,13 @@ def _info(root: Path) -> int:
         f"{'total':<10}  {tot['snapshots']:>10,}  {'':>7}  {tot['markets']:>7,}  {tot['estimates']:>9,}  "
         f"{tot['trades']:>8,}  {tot['book_deltas']:>10,}  {_size(size):>9}  {len(days)} day(s)"
     )
-    return 0
+    for p in problems:
+        if not p.unreadable:
+            print(f"  note: {p}")
+    bad = [p for p in problems if p.unreadable]
+    for p in bad:
+        print(f"kakashi: {p}", file=sys.stderr, flush=True)
+    return 1 if bad else 0
 
 
 def _size(n: int) -> str:
@@ -152,14 +169,15 @@ def _import(args: argparse.Namespace, root: Path) -> int:
         connect_readonly(args.from_db).close()  # a clear error for a missing or corrupt file
         items = group_ticks((i, rec, None) for i, rec in enumerate(records_from_db(args.from_db), start=1))
         what, source = args.from_db, "import"
-    writer = CatalogWriter(root, roll_s=float("inf"))
+    writer = CatalogWriter(root, roll_s=float("inf"), skip_existing=True)  # run twice, imported once
     try:
         res = import_ticks(items, writer, source)
     finally:
         writer.close()
+    again = f"; {res.skipped} rows already in the catalog, not written again" if res.skipped else ""
     print(
         f"imported {safe_text(what)} into {safe_text(root)}: {res.snapshots} snapshots, {res.markets} market changes, "
-        f"{res.estimates} estimates; {res.rejected} rows rejected by the row check"
+        f"{res.estimates} estimates; {res.rejected} rows rejected by the row check{again}"
     )
     for r in res.reasons:
         print(f"  rejected: {safe_text(r)}")  # a record's reason may quote it
