@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from kakashi_tui.adapters.userfiles import read_regular
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.models import Estimate
 
@@ -112,8 +113,7 @@ def check_p(raw: Any) -> tuple[Decimal | None, str | None]:
 
 def _read_text(path: Path, where: str) -> tuple[str | None, BeliefProblem | None]:
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)
+        data = read_regular(path, MAX_BYTES)  # a pipe or device swapped in: refused, never waited on
     except OSError as e:
         return None, BeliefProblem(where, None, None, f"cannot read beliefs file: {e.strerror}")
     except ValueError as e:  # a NUL in the path

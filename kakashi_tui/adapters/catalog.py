@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.userfiles import check_regular
 from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.models import Estimate, Market, Quote, Snapshot
 from kakashi_tui.core.validate import validate_row
@@ -718,6 +719,11 @@ def files(
         if (lo is not None and day < lo) or (hi is not None and day > hi):
             continue
         out.extend(sorted(d.glob("*.parquet")))
+    for f in out:  # a pipe or device among them would hang the reader: refused at once, in one line
+        try:
+            check_regular(f)
+        except OSError as e:
+            raise KakashiError(f"catalog file {f} is unreadable: {e.strerror}") from None
     return out
 
 

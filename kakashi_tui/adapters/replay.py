@@ -25,6 +25,7 @@ from kakashi_tui.adapters.beliefs import check_ticker
 from kakashi_tui.adapters.queries import connect_readonly, initial_deposit, market_data_rows, market_rows
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store.rows import real_to_price
+from kakashi_tui.adapters.userfiles import open_regular
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.models import GRID, Estimate, qty_text, rejection_reason
 
@@ -353,7 +354,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, s
     """The records of a JSONL file as (line number, record or None, why not). A file that is
     not text at all (NUL bytes in its first 8 KiB) is refused at once (ConfigError)."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a pipe or device: refused at once, never waited on
             head = f.read(8192)
     except OSError as e:
         raise ConfigError(f"cannot read replay file {path}: {e.strerror}") from e
@@ -363,7 +364,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, s
 
 
 def _records(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         i = 0
         while True:
             line = f.readline(MAX_LINE_BYTES + 1)

@@ -494,6 +494,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         records_from_db,
         write_jsonl,
     )
+    from kakashi_tui.adapters.userfiles import open_regular
     from kakashi_tui.trading.config import load_config
     from kakashi_tui.trading.runtime import REPLAY_COMMIT_EVERY, replay_service
 
@@ -507,11 +508,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.save_jsonl and not args.from_db:
         raise ConfigError("--save-jsonl needs --from-db")
     if args.input:
-        if not Path(args.input).is_file():
+        if not Path(args.input).exists():
             raise ConfigError(f"no replay file at {args.input}")
-        with open(args.input, "rb") as f:
+        items = group_ticks(read_jsonl(args.input))  # a pipe or device: refused here, in one line
+        with open_regular(args.input) as f:
             total = sum(1 for _ in f)
-        items = group_ticks(read_jsonl(args.input))
     else:
         connect_readonly(args.from_db).close()  # a clear error for a missing or corrupt file
         records = list(records_from_db(args.from_db))

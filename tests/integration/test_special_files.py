@@ -1,0 +1,151 @@
+"""Special files and files that are not ours (issue #20, items 2 and 4): a device or a named
+pipe named as the database, config, beliefs, key, replay or catalog file is refused at once in
+one line and left exactly as it was; ``--save-jsonl`` never overwrites unasked, nor a database.
+
+Devices and pipes are made in tmp_path (never the machine's own /dev/null). Every command runs in
+a real subprocess with a timeout, so a command that waits on a pipe fails the test instead of
+hanging it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kakashi_tui.adapters.beliefs import BeliefsFile
+from tests.conftest import make_engine
+
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")} | {"PYTHONUNBUFFERED": "1"}
+QUICK_S = 30  # a refusal is immediate; a command waiting on a pipe runs into this
+
+
+def kakashi(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", *args], capture_output=True, text=True, timeout=QUICK_S, env=env or ENV
+    )
+
+
+def one_error_line(p: subprocess.CompletedProcess[str], code: int = 2) -> str:
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == code and len(lines) == 1 and lines[0].startswith("kakashi: error: "), (
+        p.returncode,
+        p.stderr,
+    )
+    return lines[0]
+
+
+def null_device(folder: Path) -> Path:
+    """A private copy of the null device (char 1,3), mode 0666 as /dev/null is."""
+    if os.geteuid() != 0:
+        pytest.skip("making a device node needs root (CI runs as root)")
+    p = folder / "null"
+    os.mknod(p, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    os.chmod(p, 0o666)  # whatever the umask
+    return p
+
+
+def fifo(folder: Path, name: str = "fifo") -> Path:
+    p = folder / name
+    os.mkfifo(p, 0o644)
+    os.chmod(p, 0o644)
+    return p
+
+
+# -- files the operator names: config, beliefs, key, replay and catalog files ---------------------
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_a_device_or_pipe_as_config_beliefs_key_or_replay_file_is_refused_at_once(tmp_path, kind):
+    f = null_device(tmp_path) if kind == "device" else fifo(tmp_path)
+    words = f"not a regular file ({'a character device' if kind == 'device' else 'a named pipe'})"
+    kalshi = ("--source", "kalshi", "--api-base", "http://127.0.0.1:9/trade-api/v2")
+    cases = [
+        (("run", "--headless", "--ticks", "1", "--config", str(f)), f"cannot read config {f}: {words}"),
+        (("snapshot", *kalshi, "--beliefs", str(f)), f"{f}: cannot read beliefs file: {words}"),
+        (("replay", "--input", str(f)), f"cannot read replay file {f}: {words}"),
+        (("catalog", "import", "--input", str(f), "--catalog", "cat"), f"cannot read replay file {f}: {words}"),
+    ]
+    for i, (args, expected) in enumerate(cases):
+        p = kakashi(*args, "--db", str(tmp_path / f"k{i}.db"))
+        assert expected in one_error_line(p), args
+    key_env = ENV | {"KAKASHI_KALSHI_KEY_ID": "id", "KAKASHI_KALSHI_KEY_FILE": str(f)}
+    p = kakashi("snapshot", *kalshi, "--strict", "--db", str(tmp_path / "key.db"), env=key_env)
+    assert f"cannot read Kalshi key file {f}: {words}" in one_error_line(p)
+
+
+def test_a_pipe_among_the_catalog_files_is_refused_at_once(tmp_path):
+    e = make_engine(tmp_path / "k.db")
+    from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder
+
+    w = CatalogWriter(tmp_path / "cat", roll_s=float("inf"))
+    attach_recorder(e, w)
+    for _ in range(5):
+        e.tick()
+    w.close()
+    e.store.close()
+    day = next((tmp_path / "cat" / "snapshots").glob("date=*"))
+    pipe = fifo(day, "zzz-planted.parquet")
+    for args in (("catalog", "info", "--catalog", "cat"), ("replay", "--catalog", "cat", "--db", "r.db")):
+        p = kakashi(*args)
+        line = one_error_line(p, 1)
+        assert f"{pipe.relative_to(tmp_path)} is unreadable: not a regular file (a named pipe)" in line, args
+
+
+def test_a_beliefs_file_swapped_for_a_pipe_is_ignored_and_said_once(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text("[beliefs]\nKXA = 0.4\n")
+    b = BeliefsFile(path)
+    said = []
+    b.on_reload = lambda result: said.append(result.summary())
+    os.replace(fifo(tmp_path, "new.toml"), path)  # what a careless `mkfifo` + `mv` does mid-run
+    done = []
+    import threading
+
+    t = threading.Thread(target=lambda: done.append(b.estimates(["KXA"], 1)), daemon=True)
+    t.start()
+    t.join(QUICK_S)  # (a reader waiting on the pipe would stay here)
+    assert done, "reading the beliefs file waited on a pipe"
+    assert [e.p_hat for e in done[0]] == [b.beliefs["KXA"]] and str(b.beliefs["KXA"]) == "0.4"
+    assert len(said) == 1 and "b.toml: cannot read beliefs file: not a regular file (a named pipe)" in said[0]
+    assert "last good p_hat kept for KXA" in said[0]
+    b.estimates(["KXA"], 2)
+    assert len(said) == 1  # said once, not each tick
+
+
+def test_a_headless_kalshi_run_keeps_ticking_when_its_beliefs_file_becomes_a_pipe(tmp_path):
+    from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
+
+    beliefs = tmp_path / "b.toml"
+    with FakeKalshiServer(FakeKalshi.with_markets(4)) as srv:
+        ticker = FakeKalshi.with_markets(4).markets[0].ticker
+        beliefs.write_text(f"[beliefs]\n{ticker} = 0.5\n")
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "kakashi_tui", "run", "--headless", "--source", "kalshi"),
+                *("--api-base", srv.base_url, "--beliefs", str(beliefs), "--interval", "0.1"),
+                *("--ticks", "8", "--db", str(tmp_path / "k.db")),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            seen = 0
+            while seen < 2 and time.monotonic() < deadline:
+                seen += proc.stdout.readline().startswith("tick ")
+            os.replace(fifo(tmp_path, "p.toml"), beliefs)
+            out, err = proc.communicate(timeout=QUICK_S)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "stopped after 8 ticks" in out.splitlines()[-1]
+    told = [ln for ln in err.splitlines() if "beliefs reloaded" in ln]
+    assert len(told) == 1 and "not a regular file (a named pipe)" in told[0], err
+    assert f"last good p_hat kept for {ticker}" in told[0]
