@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from kakashi_tui.adapters.store.controls import Control, check_control_rows, control_value
-from kakashi_tui.adapters.store.rows import account_from_ledger, read_latest_snapshot, read_ledger
+from kakashi_tui.adapters.store.rows import (
+    account_from_ledger,
+    read_latest_snapshot,
+    read_ledger,
+    refuse_special_file,
+)
 from kakashi_tui.adapters.store.schema import SCHEMA_VERSION
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, equity_cc
@@ -51,6 +56,7 @@ def connect_readonly(db: str | Path) -> sqlite3.Connection:
     path = Path(db)
     if not path.exists():
         raise StoreError(f"no database at {path}", 2)
+    refuse_special_file(path)  # a pipe would hang SQLite's open
     try:
         con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=5)
         con.execute("SELECT count(*) FROM ledger").fetchone()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from kakashi_tui.adapters.beliefs import BeliefsFile
+from kakashi_tui.adapters.crashlog import owner_only
 from tests.conftest import make_engine
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")} | {"PYTHONUNBUFFERED": "1"}
@@ -149,3 +150,48 @@ def test_a_headless_kalshi_run_keeps_ticking_when_its_beliefs_file_becomes_a_pip
     told = [ln for ln in err.splitlines() if "beliefs reloaded" in ln]
     assert len(told) == 1 and "not a regular file (a named pipe)" in told[0], err
     assert f"last good p_hat kept for {ticker}" in told[0]
+
+
+# -- the database: a device or a pipe is refused, and its mode is never changed -----------------------
+DB_COMMANDS = [
+    ("run", "--headless", "--ticks", "1", "--db", "{f}"),
+    ("status", "--db", "{f}"),
+    ("report", "--no-charts", "--db", "{f}"),
+    ("kill", "--db", "{f}"),
+    ("pause", "--db", "{f}"),
+    ("rearm", "--yes", "--db", "{f}"),
+    ("snapshot", "--db", "{f}"),
+    ("replay", "--from-db", "{f}", "--db", "r.db"),
+    ("catalog", "import", "--from-db", "{f}", "--catalog", "cat"),
+]
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+@pytest.mark.parametrize("args", DB_COMMANDS, ids=[" ".join(a[:2]) for a in DB_COMMANDS])
+def test_a_device_or_pipe_named_as_the_database_is_refused_and_left_as_it_was(tmp_path, kind, args):
+    f = null_device(tmp_path) if kind == "device" else fifo(tmp_path)
+    before = f.stat()
+    p = kakashi(*(a.format(f=f) for a in args))
+    kind_words = "a character device" if kind == "device" else "a named pipe"
+    assert f"{f}: not a regular file ({kind_words}); left untouched" in one_error_line(p)
+    after = f.stat()
+    assert stat.S_IMODE(after.st_mode) == stat.S_IMODE(before.st_mode)  # /dev/null stays usable by all
+    assert (after.st_uid, after.st_rdev, stat.S_IFMT(after.st_mode)) == (
+        before.st_uid,
+        before.st_rdev,
+        stat.S_IFMT(before.st_mode),
+    )
+    assert not Path(f"{f}-wal").exists() and not Path(f"{f}-shm").exists()
+
+
+def test_owner_only_leaves_devices_pipes_and_other_users_files_alone(tmp_path):
+    dev, pipe = null_device(tmp_path), fifo(tmp_path)
+    theirs = tmp_path / "theirs.log"
+    theirs.write_text("x")
+    os.chmod(theirs, 0o644)
+    os.chown(theirs, 12345, 12345)  # another user's file (we are root: chmod would succeed)
+    mine = tmp_path / "mine.log"
+    mine.write_text("x")
+    os.chmod(mine, 0o644)
+    owner_only(dev, pipe, theirs, mine)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (dev, pipe, theirs, mine)] == [0o666, 0o644, 0o644, 0o600]

@@ -5,11 +5,13 @@ a row a hand edit broke is ``corrupt database: ...``, never a wrong number.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+from kakashi_tui.adapters.userfiles import NotRegularFile, check_regular
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
 from kakashi_tui.core.models import Quote, Side
@@ -49,6 +51,17 @@ def read_ledger(con: sqlite3.Connection) -> Iterator[LedgerEntry]:
 def corrupt(table: str, row_id: Any, why: str) -> StoreError:
     """The one error for a stored row Kakashi cannot have written (exit 1)."""
     return StoreError(f"corrupt database: {table} row {row_id}: {why}; restore a backup or start a new --db", 1)
+
+
+def refuse_special_file(path: str | os.PathLike[str]) -> None:
+    """A database path naming a pipe, a device or a folder is refused before it is opened
+    (opening a pipe waits forever; SQLite would write into a device) and left as it is."""
+    try:
+        check_regular(path)
+    except (NotRegularFile, IsADirectoryError) as e:
+        raise StoreError(f"cannot open database {path}: {e.strerror}; left untouched", 2) from None
+    except (OSError, ValueError):
+        return  # missing (a new database) or unreachable: the opener says so in its own words
 
 
 def ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts) -> LedgerEntry:

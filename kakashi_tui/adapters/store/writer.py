@@ -33,6 +33,7 @@ from kakashi_tui.adapters.store.rows import (
     read_latest_snapshot,
     read_ledger,
     real_to_price,
+    refuse_special_file,
 )
 from kakashi_tui.adapters.store.schema import (
     _V4,
@@ -46,6 +47,7 @@ from kakashi_tui.adapters.store.schema import (
     LedgerRow,
     RejectedRow,
 )
+from kakashi_tui.adapters.userfiles import refuse_unless_regular
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, LedgerEntry
 from kakashi_tui.core.models import Estimate, Fill, Market, Quote, TradeDecision, qty_text
@@ -83,6 +85,7 @@ class Store:
     def __init__(self, path: str | os.PathLike[str], writer: bool = True, lock_wait: float | None = None) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
+        refuse_special_file(self.path)  # a pipe or device: before anything opens, creates or chmods it
         if self.path.parent and not self.path.parent.exists():
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -232,10 +235,15 @@ class Store:
         """Lock the database file's inode (flock): whatever path reaches it (a symlink, a hard
         link), a second writer is refused. SQLite's own locks are POSIX locks, which flock does
         not touch. The descriptor stays open until close(), after SQLite's connections."""
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:  # O_NONBLOCK: a pipe swapped in since the check above is not waited on, but refused
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, 0o600)
         except OSError as e:
             raise StoreError(f"cannot open database {self.path}: {e.strerror}", 2) from e
+        try:
+            refuse_unless_regular(os.fstat(fd), self.path)
+        except OSError as e:
+            os.close(fd)
+            raise StoreError(f"cannot open database {self.path}: {e.strerror}; left untouched", 2) from None
         deadline = time.monotonic() + wait_s  # a `kakashi kill` applying itself holds it for ms
         while True:
             try:
