@@ -195,3 +195,61 @@ def test_owner_only_leaves_devices_pipes_and_other_users_files_alone(tmp_path):
     os.chmod(mine, 0o644)
     owner_only(dev, pipe, theirs, mine)
     assert [stat.S_IMODE(p.stat().st_mode) for p in (dev, pipe, theirs, mine)] == [0o666, 0o644, 0o644, 0o600]
+
+
+# -- replay --save-jsonl: never over a database, never over a file unasked -----------------------
+@pytest.fixture(scope="module")
+def old_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("old") / "old.db"
+    e = make_engine(path)
+    for _ in range(20):
+        e.tick()
+    e.store.close()
+    return path
+
+
+def test_save_jsonl_refuses_the_runs_own_database_and_an_existing_file_without_force(tmp_path, old_db):
+    import shutil
+
+    db = tmp_path / "old.db"
+    shutil.copy(old_db, db)
+    before = db.read_bytes()
+    for args, expected in [
+        (("--save-jsonl", str(db), "--db", "r1.db"), f"--save-jsonl {db} is {db}, a database of this replay"),
+        (("--save-jsonl", str(db), "--force", "--db", "r1.db"), "a database of this replay; it is never overwritten"),
+        (("--save-jsonl", "r2.db", "--db", "r2.db"), "--save-jsonl r2.db is r2.db, a database of this replay"),
+        (("--save-jsonl", f"{db}-wal", "--force", "--db", "r3.db"), "a database of this replay"),
+    ]:
+        p = kakashi("replay", "--from-db", str(db), *args)
+        assert expected in one_error_line(p), args
+    assert db.read_bytes() == before and not any(Path(f"r{i}.db").exists() for i in (1, 2, 3))
+    other = tmp_path / "other.db"  # any SQLite file, even one this replay does not touch
+    shutil.copy(old_db, other)
+    p = kakashi("replay", "--from-db", str(db), "--save-jsonl", str(other), "--force", "--db", "r4.db")
+    assert f"--save-jsonl {other} is a SQLite database; it is never overwritten" in one_error_line(p)
+    assert other.read_bytes() == before
+
+    out = tmp_path / "run.jsonl"
+    out.write_text("keep me\n")
+    p = kakashi("replay", "--from-db", str(db), "--save-jsonl", str(out), "--db", "r5.db")
+    assert f"--save-jsonl {out} already exists; pass --force to overwrite it" in one_error_line(p)
+    assert out.read_text() == "keep me\n" and not Path("r5.db").exists()
+    os.chmod(out, 0o644)
+    p = kakashi("replay", "--from-db", str(db), "--save-jsonl", str(out), "--force", "--db", "r6.db")
+    assert p.returncode == 0, p.stderr
+    assert out.read_text().startswith('{"type":"start"') and stat.S_IMODE(out.stat().st_mode) == 0o600
+    fresh = tmp_path / "fresh.jsonl"
+    p = kakashi("replay", "--from-db", str(db), "--save-jsonl", str(fresh), "--db", "r7.db")
+    assert p.returncode == 0 and fresh.read_text() == out.read_text()
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+    p = kakashi("replay", "--from-db", str(db), "--force", "--db", "r8.db")
+    assert "--force needs --save-jsonl" in one_error_line(p)
+
+
+def test_save_jsonl_never_writes_into_a_device_or_pipe(tmp_path, old_db):
+    dev, pipe = null_device(tmp_path), fifo(tmp_path)
+    for f, words in ((dev, "a character device"), (pipe, "a named pipe")):
+        p = kakashi("replay", "--from-db", str(old_db), "--save-jsonl", str(f), "--force", "--db", "r.db")
+        assert f"--save-jsonl {f} is {words}, not a file it may overwrite" in one_error_line(p)
+    assert stat.S_IMODE(dev.stat().st_mode) == 0o666 and stat.S_ISCHR(dev.stat().st_mode)
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
