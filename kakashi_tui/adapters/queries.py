@@ -15,9 +15,11 @@ from typing import Any
 from kakashi_tui.adapters.store.controls import Control, check_control_rows, control_value
 from kakashi_tui.adapters.store.rows import (
     account_from_ledger,
+    checked_tick_ts,
     read_latest_snapshot,
     read_ledger,
     refuse_special_file,
+    tick_from_row,
 )
 from kakashi_tui.adapters.store.schema import SCHEMA_VERSION
 from kakashi_tui.core.errors import StoreError
@@ -72,6 +74,13 @@ def connect_readonly(db: str | Path) -> sqlite3.Connection:
             f"{SCHEMA_VERSION}; open it once with `kakashi run --db {path}` to migrate it",
             2,
         )
+    if version is not None and str(version).isdigit() and int(version) > SCHEMA_VERSION:
+        con.close()  # its rows may mean what this code cannot know: refused, as the writer does
+        raise StoreError(
+            f"{path} has schema version {version}, newer than this Kakashi ({SCHEMA_VERSION}); "
+            "upgrade Kakashi. Left untouched",
+            2,
+        )
     try:
         check_control_rows(con)  # a hand-edited control row: "corrupt database", exit 1
     except StoreError:
@@ -116,9 +125,10 @@ def read_status(con: sqlite3.Connection) -> Status:
     )
 
 
-def last_tick_ts(con: sqlite3.Connection) -> Any:
-    """The engine-clock time of the last tick written (None before the first)."""
-    return con.execute("SELECT MAX(ts) FROM ticks").fetchone()[0]
+def last_tick_ts(con: sqlite3.Connection) -> int | None:
+    """The engine-clock time of the last tick written (None before the first); a time a hand
+    edit broke is a corrupt database."""
+    return checked_tick_ts("(latest)", con.execute("SELECT MAX(ts) FROM ticks").fetchone()[0])
 
 
 def daily_stop_day(con: sqlite3.Connection) -> Any:
@@ -141,9 +151,10 @@ def first_ledger_ts(con: sqlite3.Connection) -> int | None:
     return row[0] if row else None
 
 
-def tick_rows(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
-    """Every tick as (ts, equity_cc, cash_cc), in tick order."""
-    return con.execute("SELECT ts, equity_cc, cash_cc FROM ticks ORDER BY tick").fetchall()
+def tick_rows(con: sqlite3.Connection) -> list[tuple[int, int, int]]:
+    """Every tick as (ts, equity_cc, cash_cc), in tick order, each checked (a corrupt database
+    otherwise: the equity curve is a figure the report trusts)."""
+    return [tick_from_row(*r) for r in con.execute("SELECT tick, ts, equity_cc, cash_cc FROM ticks ORDER BY tick")]
 
 
 def fill_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:

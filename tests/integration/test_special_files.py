@@ -10,6 +10,7 @@ hanging it.
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -253,3 +254,67 @@ def test_save_jsonl_never_writes_into_a_device_or_pipe(tmp_path, old_db):
         assert f"--save-jsonl {f} is {words}, not a file it may overwrite" in one_error_line(p)
     assert stat.S_IMODE(dev.stat().st_mode) == 0o666 and stat.S_ISCHR(dev.stat().st_mode)
     assert stat.S_ISFIFO(pipe.stat().st_mode)
+
+
+# -- readers on a database another tool wrote ----------------------------------------------------
+def _edited(old_db: Path, tmp_path: Path, sql: str) -> Path:
+    import shutil
+
+    db = tmp_path / "t.db"
+    shutil.copy(old_db, db)
+    c = sqlite3.connect(db)
+    try:
+        assert c.execute(sql).rowcount > 0
+        c.commit()
+    finally:
+        c.close()
+    return db
+
+
+@pytest.mark.parametrize(
+    "sql, commands, expected",
+    [
+        (
+            "UPDATE ticks SET ts = 'x' WHERE tick = (SELECT MAX(tick) FROM ticks)",
+            ["status", "report", "run"],
+            "ts is 'x', not a time in epoch ms",
+        ),
+        (
+            "UPDATE ticks SET ts = 1e300 WHERE tick = (SELECT MAX(tick) FROM ticks)",
+            ["status", "report", "run"],
+            "ts is '1e+300', not a time in epoch ms",
+        ),
+        ("UPDATE ticks SET ts = -5 WHERE tick = 3", ["report"], "ticks row 3: ts is '-5'"),
+        ("UPDATE ticks SET equity_cc = 'abc' WHERE tick = 3", ["report"], "ticks row 3: equity_cc is 'abc'"),
+        ("UPDATE ticks SET cash_cc = 1.5 WHERE tick = 3", ["report"], "ticks row 3: cash_cc is '1.5'"),
+    ],
+)
+def test_a_hand_edited_ticks_row_is_a_corrupt_database_for_status_report_and_run(
+    old_db, tmp_path, sql, commands, expected
+):
+    db = _edited(old_db, tmp_path, sql)
+    before = db.read_bytes()
+    args = {
+        "status": ("status",),
+        "report": ("report", "--no-charts", "--out", "rep"),
+        "run": ("run", "--headless", "--ticks", "1"),
+    }
+    for c in commands:
+        line = one_error_line(kakashi(*args[c], "--db", str(db)), 1)
+        assert line.startswith("kakashi: error: corrupt database: ticks row ") and expected in line, (c, line)
+    assert db.read_bytes() == before
+
+
+def test_status_report_and_catalog_import_refuse_a_newer_schema(old_db, tmp_path):
+    db = _edited(old_db, tmp_path, "UPDATE control SET value = '99' WHERE key = 'schema_version'")
+    before = db.read_bytes()
+    for args in (
+        ("status",),
+        ("report", "--no-charts", "--out", "rep"),
+        ("catalog", "import", "--from-db", str(db), "--catalog", "cat"),
+        ("replay", "--from-db", str(db), "--db", "r.db"),
+        ("run", "--headless", "--ticks", "1"),
+    ):
+        line = one_error_line(kakashi(*args, "--db", str(db)))
+        assert f"{db} has schema version 99, newer than this Kakashi" in line and "upgrade Kakashi" in line, args
+    assert db.read_bytes() == before and not Path("rep").exists() and not Path("cat").exists()

@@ -29,6 +29,7 @@ from kakashi_tui.adapters.store.controls import Control, ControlValue, check_con
 from kakashi_tui.adapters.store.rows import (
     _SIDE_TEXT,
     account_from_ledger,
+    checked_tick_ts,
     corrupt,
     read_latest_snapshot,
     read_ledger,
@@ -573,7 +574,7 @@ class Store:
 
     def last_tick_ts(self) -> int | None:
         """The engine clock at the last completed tick (for events written outside the engine)."""
-        return self.db.execute_sql("SELECT MAX(ts) FROM ticks").fetchone()[0]
+        return checked_tick_ts("(latest)", self.db.execute_sql("SELECT MAX(ts) FROM ticks").fetchone()[0])
 
     def recent_equity(self, n: int) -> list[int]:
         cur = self.db.execute_sql("SELECT equity_cc FROM ticks ORDER BY tick DESC LIMIT ?", (n,))
