@@ -30,7 +30,7 @@ from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.models import Estimate
 
 BELIEFS_SOURCE = "beliefs-file"
-MAX_BYTES = 4 * 1024 * 1024  # a beliefs file is typed by hand; anything bigger is a mistake
+MAX_BYTES = 16 * 1024 * 1024  # 200,000 lines of real tickers fit (about 6 MB); anything bigger is a mistake
 MAX_TICKER_CHARS = 200
 _HEADER = re.compile(r"^\s*\[\s*([^\]]*?)\s*\]\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*(?:"([^"\\]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")  # the ticker of a line that does not parse
