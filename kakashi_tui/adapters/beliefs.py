@@ -25,11 +25,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from kakashi_tui.adapters.userfiles import read_regular
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.models import Estimate
 
 BELIEFS_SOURCE = "beliefs-file"
-MAX_BYTES = 4 * 1024 * 1024  # a beliefs file is typed by hand; anything bigger is a mistake
+MAX_BYTES = 16 * 1024 * 1024  # 200,000 lines of real tickers fit (about 6 MB); anything bigger is a mistake
 MAX_TICKER_CHARS = 200
 _HEADER = re.compile(r"^\s*\[\s*([^\]]*?)\s*\]\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*(?:"([^"\\]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")  # the ticker of a line that does not parse
@@ -112,8 +113,7 @@ def check_p(raw: Any) -> tuple[Decimal | None, str | None]:
 
 def _read_text(path: Path, where: str) -> tuple[str | None, BeliefProblem | None]:
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)
+        data = read_regular(path, MAX_BYTES)  # a pipe or device swapped in: refused, never waited on
     except OSError as e:
         return None, BeliefProblem(where, None, None, f"cannot read beliefs file: {e.strerror}")
     except ValueError as e:  # a NUL in the path

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from kakashi_tui.adapters.beliefs import check_ticker
 from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.userfiles import check_regular
 from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.models import Estimate, Market, Quote, Snapshot
 from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ahead_problem, ts_problem
@@ -1065,6 +1066,11 @@ def files(
         if (lo is not None and day < lo) or (hi is not None and day > hi):
             continue
         out.extend(sorted(d.glob("*.parquet")))
+    for f in out:  # a pipe or device among them would hang the reader: refused at once, in one line
+        try:
+            check_regular(f)
+        except OSError as e:
+            raise KakashiError(f"catalog file {f} is unreadable: {e.strerror}") from None
     return out
 
 

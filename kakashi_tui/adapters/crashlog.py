@@ -7,7 +7,8 @@ created exclusively, never through a symlink, readable by its owner only
 is never followed, overwritten or left readable by others.
 
 ``owner_only`` makes files Kakashi keeps (the database, its WAL and SHM, logs, reports,
-charts, a catalog) 0600 (folders 0700) whatever mode an existing file had; ``create_private``
+charts, a catalog) 0600 (folders 0700) whatever mode an existing file of ours had (never a
+device, a pipe or another user's file); ``create_private``
 opens a new file the same way as a crash log.
 """
 
@@ -35,11 +36,14 @@ def create_private(path: str | os.PathLike[str]) -> int:
 
 def owner_only(*paths: str | os.PathLike[str]) -> None:
     """Make each existing path owner-only (0600, folders 0700); a missing one is skipped, and
-    one that is not ours to change (another user's) is left as it is."""
+    one that is not ours to change is left as it is: another user's (even to root), or not a
+    file or folder at all (``/dev/null`` named as a log stays usable by everyone)."""
     for p in paths:
         try:
             st = os.stat(p)
         except (FileNotFoundError, NotADirectoryError):
+            continue
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) or st.st_uid != os.geteuid():
             continue
         want = PRIVATE_DIR if stat.S_ISDIR(st.st_mode) else PRIVATE_FILE
         if stat.S_IMODE(st.st_mode) & 0o077 or stat.S_IMODE(st.st_mode) & want != want:

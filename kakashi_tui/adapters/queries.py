@@ -17,8 +17,11 @@ from kakashi_tui.adapters.store.controls import Control, check_control_rows, con
 from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION
 from kakashi_tui.adapters.store.rows import (
     account_of,
+    checked_tick_ts,
     read_latest_snapshot,
     read_ledger,
+    refuse_special_file,
+    tick_from_row,
     verify_ledger,
 )
 from kakashi_tui.core.errors import StoreError
@@ -58,6 +61,7 @@ def connect_readonly(db: str | Path) -> sqlite3.Connection:
     path = Path(db)
     if not path.exists():
         raise StoreError(f"no database at {path}", 2)
+    refuse_special_file(path)  # a pipe would hang SQLite's open
     try:
         con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=5)
         con.execute("SELECT count(*) FROM ledger").fetchone()
@@ -71,6 +75,13 @@ def connect_readonly(db: str | Path) -> sqlite3.Connection:
         raise StoreError(
             f"database {path} has schema version {version}, older than this Kakashi's "
             f"{SCHEMA_VERSION}; open it once with `kakashi run --db {path}` to migrate it",
+            2,
+        )
+    if version is not None and str(version).isdigit() and int(version) > SCHEMA_VERSION:
+        con.close()  # its rows may mean what this code cannot know: refused, as the writer does
+        raise StoreError(
+            f"{path} has schema version {version}, newer than this Kakashi ({SCHEMA_VERSION}); "
+            "upgrade Kakashi. Left untouched",
             2,
         )
     try:
@@ -123,9 +134,10 @@ def read_status(con: sqlite3.Connection, db: str | Path) -> Status:
     )
 
 
-def last_tick_ts(con: sqlite3.Connection) -> Any:
-    """The engine-clock time of the last tick written (None before the first)."""
-    return con.execute("SELECT MAX(ts) FROM ticks").fetchone()[0]
+def last_tick_ts(con: sqlite3.Connection) -> int | None:
+    """The engine-clock time of the last tick written (None before the first); a time a hand
+    edit broke is a corrupt database."""
+    return checked_tick_ts("(latest)", con.execute("SELECT MAX(ts) FROM ticks").fetchone()[0])
 
 
 def daily_stop_day(con: sqlite3.Connection) -> Any:
@@ -148,9 +160,10 @@ def first_ledger_ts(con: sqlite3.Connection) -> int | None:
     return row[0] if row else None
 
 
-def tick_rows(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
-    """Every tick as (ts, equity_cc, cash_cc), in tick order."""
-    return con.execute("SELECT ts, equity_cc, cash_cc FROM ticks ORDER BY tick").fetchall()
+def tick_rows(con: sqlite3.Connection) -> list[tuple[int, int, int]]:
+    """Every tick as (ts, equity_cc, cash_cc), in tick order, each checked (a corrupt database
+    otherwise: the equity curve is a figure the report trusts)."""
+    return [tick_from_row(*r) for r in con.execute("SELECT tick, ts, equity_cc, cash_cc FROM ticks ORDER BY tick")]
 
 
 def fill_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:

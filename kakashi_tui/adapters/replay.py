@@ -12,6 +12,9 @@ for each tick. Nothing else differs from a live run.
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -22,9 +25,11 @@ import orjson
 from pydantic import ValidationError
 
 from kakashi_tui.adapters.beliefs import check_ticker
+from kakashi_tui.adapters.crashlog import create_private, sqlite_files
 from kakashi_tui.adapters.queries import connect_readonly, initial_deposit, market_data_rows, market_rows
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.adapters.store.rows import real_to_price
+from kakashi_tui.adapters.userfiles import kind_of, open_regular
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.models import GRID, Estimate, qty_text, rejection_reason
 from kakashi_tui.core.timeguard import AHEAD_MS as AHEAD_MS  # (the time rule lives in core; re-exported)
@@ -317,7 +322,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, s
     not text at all (NUL bytes in its first 8 KiB) is refused at once (ConfigError); a UTF-8 byte
     order mark at its start is skipped."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a pipe or device: refused at once, never waited on
             head = f.read(8192)
     except OSError as e:
         raise ConfigError(f"cannot read replay file {path}: {e.strerror}") from e
@@ -327,7 +332,7 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, s
 
 
 def _records(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         i = 0
         while True:
             line = f.readline(MAX_LINE_BYTES + 1)
@@ -425,12 +430,59 @@ def _s(x: Any) -> str | None:
     return str(x)[:100]
 
 
-def write_jsonl(records: Iterable[dict[str, Any]], path: str | Path) -> int:
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_jsonl_target(path: str | Path, overwrite: bool = False, keep: Iterable[str | Path] = ()) -> None:
+    """Where ``--save-jsonl`` may write, said before anything is read or written: a new file, or
+    with ``overwrite`` (``--force``) an existing regular file that is not a database. Never a
+    database (any SQLite file, or one of the ``keep`` databases or their WAL/SHM), never a pipe
+    or a device. A ConfigError (one line, exit 2) otherwise."""
+    p = Path(path)
+    for db in keep:
+        for f in sqlite_files(db):
+            if p.resolve() == f.resolve() or (p.exists() and f.exists() and os.path.samefile(p, f)):
+                raise ConfigError(f"--save-jsonl {p} is {db}, a database of this replay; it is never overwritten")
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot write {p}: {getattr(e, 'strerror', None) or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"--save-jsonl {p} is {kind_of(st.st_mode)}, not a file it may overwrite")
+    try:
+        with open_regular(p) as f:
+            head = f.read(len(SQLITE_HEADER))
+    except OSError as e:
+        raise ConfigError(f"cannot read {p}: {e.strerror}") from None
+    if head == SQLITE_HEADER:
+        raise ConfigError(f"--save-jsonl {p} is a SQLite database; it is never overwritten")
+    if not overwrite:
+        raise ConfigError(f"--save-jsonl {p} already exists; pass --force to overwrite it")
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], path: str | Path, overwrite: bool = False) -> int:
+    """The records as JSONL in a file made owner-only (0600) as it is created: a new file
+    (``FileExistsError`` if anything is there, a symlink included), or with ``overwrite`` a
+    new file put in place of the old one (``check_jsonl_target`` says which may go)."""
+    p = Path(path)
+    if overwrite:
+        check_jsonl_target(p, overwrite=True)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp") if overwrite else p
+    fd = create_private(tmp)
     n = 0
-    with open(path, "w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, separators=(",", ":")) + "\n")
-            n += 1
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for rec in records:
+                f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+                n += 1
+        if overwrite:
+            os.replace(tmp, p)
+    except BaseException:
+        if overwrite:
+            tmp.unlink(missing_ok=True)
+        raise
     return n
 
 

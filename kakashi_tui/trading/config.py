@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from kakashi_tui.adapters.sim import QUIET_RATE
+from kakashi_tui.adapters.userfiles import read_regular
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.risk import (
     HARD_DAILY_LOSS_CAP_PCT,
@@ -301,8 +302,7 @@ def load_config(path: str | None = None) -> KakashiConfig:
         p = Path(path)
         where = str(p)
         try:
-            with open(p, "rb") as f:
-                raw = f.read(MAX_CONFIG_BYTES + 1)
+            raw = read_regular(p, MAX_CONFIG_BYTES)  # a pipe or device: refused, never waited on
             if len(raw) > MAX_CONFIG_BYTES:
                 raise ConfigError(f"config {p} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a configuration")
             data = tomllib.loads(raw.decode("utf-8"))

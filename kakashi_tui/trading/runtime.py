@@ -202,7 +202,11 @@ def live_books(
 
 
 def build_engine(
-    opts: Options, cfg: KakashiConfig, store: Store | None = None, notes: list[str] | None = None
+    opts: Options,
+    cfg: KakashiConfig,
+    store: Store | None = None,
+    notes: list[str] | None = None,
+    interval: float | None = None,
 ) -> Engine:
     if opts.source == "sim" and (opts.series or opts.events):  # refused before any file is made
         raise ConfigError("--series and --event narrow Kalshi's listing; the simulator has neither (use --ticker)")
@@ -227,7 +231,8 @@ def build_engine(
                 series=opts.series,
                 events=opts.events,
                 depth_for=(beliefs.tickers if beliefs else None),
-            )
+                interval_s=default_interval(opts.source, False) if interval is None else interval,
+            )  # (the believed markets a fetch can refresh at the client's rate follow from it)
             if notice:
                 source.notices.insert(0, notice)
             if notes is not None:  # said once, on stderr, on the desk and in the log
@@ -313,12 +318,13 @@ def _build_service(
     log: Callable[[str], None] | None = None,
 ) -> tuple[TradingService, Callable[[], None], Recorder | None]:
     notes: list[str] = []
-    engine = build_engine(opts, cfg, notes=notes)
+    interval = default_interval(opts.source, desk) if interval is None else interval
+    engine = build_engine(opts, cfg, notes=notes, interval=interval)
     for n in notes:
         warn(n)
     service = TradingService(
         engine,
-        interval=default_interval(opts.source, desk) if interval is None else interval,
+        interval=interval,
         max_ticks=ticks,
         max_consecutive_failures=cfg.engine.max_consecutive_failures,
         view_hz=view_hz,

@@ -305,9 +305,10 @@ def test_status_shows_what_stops_trading_and_whether_an_engine_runs(tmp_path):
         s.set_control("daily_stop_day", utc_day(day))
     finally:
         s.close()
+    (tmp_path / "empty.toml").write_text("")
     assert (
         "daily stop HIT today (no new trades until 00:00 UTC)"
-        in kakashi("--config", "/dev/null", "--db", db, "status").stdout
+        in kakashi("--config", str(tmp_path / "empty.toml"), "--db", db, "status").stdout
     )
 
 

@@ -231,13 +231,20 @@ def test_api_base_argument_is_refused_in_one_line(tmp_path, capsys, url, fragmen
     [
         (("--seed", "-5"), "argument --seed: must be between 0 and 2^63-1, got -5"),
         (("--seed", str(2**64)), "argument --seed: must be between 0 and 2^63-1"),
-        (("--config", "/dev/zero"), "config /dev/zero is larger than 1024 KiB"),
+        (("--config", "/dev/zero"), "cannot read config /dev/zero: not a regular file (a character device)"),
         (("--config", "/"), "cannot read config /"),
     ],
 )
 def test_absurd_arguments_and_config_files_are_refused_in_one_line(tmp_path, capsys, args, fragment):
     code, out, err = run_cli(capsys, "snapshot", *args, "--db", str(tmp_path / "k.db"))
     assert code == 2 and fragment in one_line(err)
+
+
+def test_a_config_file_too_large_to_be_one_is_refused_in_one_line(tmp_path, capsys):
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"# " + b"x" * (1024 * 1024) + b"\n")
+    code, out, err = run_cli(capsys, "snapshot", "--config", str(big), "--db", str(tmp_path / "k.db"))
+    assert code == 2 and f"config {big} is larger than 1024 KiB" in one_line(err)
 
 
 def test_a_config_that_is_not_utf8_is_refused_in_one_line(tmp_path, capsys):

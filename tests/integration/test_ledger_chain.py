@@ -175,3 +175,13 @@ def test_the_head_is_written_owner_only_and_never_left_half_written(traded, tmp_
     Store(db).close()
     assert stat.S_IMODE(head_path(db).stat().st_mode) == 0o600
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_pipe_put_where_the_head_goes_is_refused_at_once_not_waited_on(traded, tmp_path, capsys):
+    import os
+
+    db = tmp_path / "t.db"
+    shutil.copy(traded, db)
+    os.mkfifo(head_path(db))
+    code, _out, err = run_cli(capsys, "status", "--db", str(db))
+    assert code == 1 and "the ledger head" in one_line(err) and "not a regular file" in err

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import base64
 import os
-import stat
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from kakashi_tui.adapters.userfiles import open_regular
 from kakashi_tui.core.errors import ConfigError
 
 ENV_KEY_ID = "KAKASHI_KALSHI_KEY_ID"
@@ -81,20 +81,16 @@ def load_private_key(path: str | os.PathLike[str]) -> object:
 
     p = Path(path)
     try:
-        fd = os.open(p, os.O_RDONLY)
-    except OSError as e:
-        raise ConfigError(f"cannot read Kalshi key file {p}: {e.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(f"Kalshi key file {p} is not a regular file")
+        f = open_regular(p)  # a pipe or device is refused at once, never waited on
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read Kalshi key file {p}: {getattr(e, 'strerror', None) or e}") from None
+    with f:
+        st = os.fstat(f.fileno())
         if st.st_mode & 0o077:
             raise ConfigError(f"Kalshi key file {p} can be read by others: chmod 600 {p}")
         if st.st_size > MAX_KEY_FILE_BYTES:
             raise ConfigError(f"Kalshi key file {p} is too large to be a PEM private key")
-        data = os.read(fd, MAX_KEY_FILE_BYTES + 1)
-    finally:
-        os.close(fd)
+        data = f.read(MAX_KEY_FILE_BYTES + 1)
     try:
         key = load_pem_private_key(data, password=None)
     except (ValueError, TypeError):  # the library's message may quote the file: keep it out

@@ -4,6 +4,7 @@ converted by ``wire``; a key Kalshi refuses is kept apart from feed errors and t
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -80,6 +81,12 @@ class KalshiSource:
     Books: with a key (``client.signed``), the books of the watched and believed markets, 100 a
     request. Without one, a one-time notice in ``notices`` says why there are no fills.
 
+    Believed markets are refreshed (re-listed and booked) at most ``believed_per_fetch`` a fetch:
+    what the client's rate (``reads_per_s``) can serve in an ``interval_s`` with half its reads.
+    A larger belief set is served round-robin, the markets Kalshi lists first, and a note says
+    so once; a market not refreshed reaches the engine with its old time (the stale-quote guard
+    sees it) and no book. Held markets are always refreshed.
+
     Series and fees: each market's series comes from its event (GET /events/{event}), its fees
     from the series (GET /series/{series}); both cached, at most ``lookups_per_fetch`` new
     look-ups a fetch (watched markets first).
@@ -105,6 +112,7 @@ class KalshiSource:
         lookups_per_fetch: int = 50,
         fee_ttl_s: float = 3600.0,
         page_limit: int = 1000,
+        interval_s: float = 5.0,
     ) -> None:
         self.client = client
         for what, names in (("--ticker", tickers), ("--series", series), ("--event", events)):
@@ -124,6 +132,9 @@ class KalshiSource:
         self.lookups_per_fetch = lookups_per_fetch
         self.fee_ttl_s = fee_ttl_s
         self.page_limit = page_limit
+        self.interval_s = interval_s
+        self.believed_per_fetch = believed_budget(interval_s, client.bucket.rate)
+        self._turns = _Turns()
         self.notices: list[str] = [] if client.signed else [NO_KEY_NOTICE]
         self.cache: dict[str, _Seen] = {}
         self.event_series: dict[str, str] = {}
@@ -172,7 +183,8 @@ class KalshiSource:
         if self.client.stopped:
             raise KalshiStopped()
         held = {t for t in self.watch_for() if isinstance(t, str)}
-        watched = held | {t for t in self.depth_for() if isinstance(t, str)}
+        believed = {t for t in self.depth_for() if isinstance(t, str)}
+        watched = held | believed
         fresh: dict[str, _Seen] = {}  # fetched this time: ticker -> market
         bad: list[RawRow] = []
         wall_s = int(time.time())
@@ -201,8 +213,10 @@ class KalshiSource:
                 self._warn_truncated(batch, listing, "GET /markets (changes)")
                 self._collect([listing], fresh, bad, keep_all=False)
             self._since_s = wall_s - 5  # overlap a little: clocks differ
-        # Held and believed markets are re-listed by ticker, so their quotes are this fetch's.
-        want = sorted(t for t in watched if t not in fresh and _ticker_ok(t))
+        # Held markets and this fetch's share of the believed ones are re-listed by ticker, so
+        # their quotes are this fetch's, and booked.
+        turn = held | self._believed_turn(believed - held, fresh, batch)
+        want = sorted(t for t in turn if t not in fresh and _ticker_ok(t))
         if want:
             try:
                 self._collect(list(self._by_tickers(want)), fresh, bad, keep_all=True)
@@ -222,7 +236,7 @@ class KalshiSource:
                 f"{len(drop)} left out (narrow with --series/--event/--ticker)"
             )
         self._lookups(batch, watched)
-        books = self._books(batch, watched)
+        books = self._books(batch, turn)
         for t, seen in list(self.cache.items()):
             ob, ts = books.get(t, (None, seen.ts))
             ev = seen.market.get("event_ticker") if isinstance(seen.market, dict) else None
@@ -241,6 +255,30 @@ class KalshiSource:
             elif seen.market.get("status") not in LIVE and t not in watched:
                 del self.cache[t]  # closed or settled and not followed: said once, then forgotten
         batch.rows.extend(bad)
+
+    def _believed_turn(self, believed: set[str], fresh: dict[str, _Seen], batch: FetchBatch) -> set[str]:
+        """The believed markets this fetch refreshes: all of them when they fit in
+        ``believed_per_fetch``; else the next ones in turn, markets Kalshi lists (known) before
+        the rest (a typo, or a market not open), each set round-robin. Said once when it starts."""
+        n = self.believed_per_fetch
+        if len(believed) <= n:
+            self._turns.said = False
+            return believed
+        order = self._turns.sorted(believed)
+        known = [t for t in order if t in fresh or t in self.cache]
+        take = self._turns.next("known", known, n)
+        if len(take) < n:
+            kset = set(known)
+            take += self._turns.next("unknown", [t for t in order if t not in kset], n - len(take))
+        if not self._turns.said:
+            self._turns.said = True
+            every = -(-len(believed) // n) * max(self.interval_s, 1.0)
+            batch.notes.append(
+                f"beliefs: {len(believed):,} believed markets are more than the {n:,} a fetch can refresh at "
+                f"{self.client.bucket.rate:g} reads/s every {self.interval_s:g}s; refreshed {n:,} a fetch in "
+                f"turn (listed markets first; each about every {every:,.0f}s)"
+            )
+        return set(take)
 
     def _warn_truncated(self, batch: FetchBatch, listing: Listing, what: str) -> None:
         if listing.truncated:
@@ -414,6 +452,38 @@ class KalshiSource:
             return {}
         self.key.accepted(batch)
         return books
+
+
+def believed_budget(interval_s: float, reads_per_s: float) -> int:
+    """How many believed markets one fetch refreshes: half the reads ``reads_per_s`` allows in an
+    interval (at least a second's), each ``TICKERS_PER_LISTING`` markets costing a listing and a
+    book request."""
+    requests = int(max(interval_s, 1.0) * reads_per_s / 2)
+    return max(1, requests // 2) * TICKERS_PER_LISTING
+
+
+class _Turns:
+    """Round-robin over sorted tickers: each pool resumes after the last ticker it served."""
+
+    def __init__(self) -> None:
+        self.after: dict[str, str] = {}
+        self.said = False
+        self._of: frozenset[str] = frozenset()
+        self._sorted: list[str] = []
+
+    def sorted(self, tickers: set[str]) -> list[str]:
+        if tickers != self._of:  # sorted again only when the belief set changes
+            self._of, self._sorted = frozenset(tickers), sorted(tickers)
+        return self._sorted
+
+    def next(self, pool: str, tickers: list[str], n: int) -> list[str]:
+        if len(tickers) <= n:
+            return list(tickers)
+        i = bisect.bisect_right(tickers, self.after.get(pool, ""))
+        take = tickers[i : i + n]
+        take += tickers[: n - len(take)]
+        self.after[pool] = take[-1]
+        return take
 
 
 def _ticker_ok(t: Any) -> bool:

@@ -23,10 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from kakashi_tui.adapters.crashlog import create_private
+from kakashi_tui.adapters.userfiles import read_regular
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Kind, LedgerEntry, buy_entries, payout_cc, sell_entries
 from kakashi_tui.core.models import Fill, Market, Side
 from kakashi_tui.core.money import hundredths_to_count
+
+HEAD_LIMIT = 4096  # bytes: a head is about 110
 
 #: The link before the first entry.
 GENESIS = "kakashi-ledger"
@@ -73,10 +76,10 @@ def read_head(db: str | os.PathLike[str]) -> tuple[int, int, str] | None:
     """(entries, last id, chain) from the head file; None when there is none."""
     path = head_path(db)
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = read_regular(path, HEAD_LIMIT).decode("utf-8")  # never waits on a pipe put there
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as e:
+    except (OSError, ValueError) as e:
         raise StoreError(f"corrupt database: the ledger head {path} is unreadable ({e})", 1) from None
     try:
         d = json.loads(raw)

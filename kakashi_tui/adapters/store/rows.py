@@ -9,7 +9,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from kakashi_tui.adapters.store.chain import (
     CHAINED,
@@ -21,9 +21,10 @@ from kakashi_tui.adapters.store.chain import (
     read_head,
     reconcile,
 )
+from kakashi_tui.adapters.userfiles import NotRegularFile, check_regular
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
-from kakashi_tui.core.models import Quote, Side
+from kakashi_tui.core.models import MAX_TS_MS, Quote, Side
 from kakashi_tui.core.money import count_to_hundredths, hundredths_to_count, price_to_cc
 
 _INT64 = range(-(2**63), 2**63)  # what SQLite's INTEGER holds
@@ -97,6 +98,34 @@ def verify_ledger(con: sqlite3.Connection, db: str | os.PathLike[str], reconcile
 def corrupt(table: str, row_id: Any, why: str) -> StoreError:
     """The one error for a stored row Kakashi cannot have written (exit 1)."""
     return StoreError(f"corrupt database: {table} row {row_id}: {why}; restore a backup or start a new --db", 1)
+
+
+def checked_tick_ts(row_id: Any, ts: Any) -> int | None:
+    """A stored tick time (None: no tick yet); anything but a time in range is corrupt."""
+    if ts is not None and (type(ts) is not int or not 0 < ts <= MAX_TS_MS):
+        raise corrupt("ticks", row_id, f"ts is {str(ts)[:40]!r}, not a time in epoch ms")
+    return ts
+
+
+def tick_from_row(tick: Any, ts: Any, equity_cc: Any, cash_cc: Any) -> tuple[int, int, int]:
+    """A ``ticks`` row as (ts, equity_cc, cash_cc), each a whole number Kakashi could have written."""
+    if ts is None:
+        raise corrupt("ticks", tick, "ts is missing")
+    for name, v in (("equity_cc", equity_cc), ("cash_cc", cash_cc)):
+        if type(v) is not int or v not in _INT64:
+            raise corrupt("ticks", tick, f"{name} is {str(v)[:40]!r}, not a whole number")
+    return cast(int, checked_tick_ts(tick, ts)), equity_cc, cash_cc
+
+
+def refuse_special_file(path: str | os.PathLike[str]) -> None:
+    """A database path naming a pipe, a device or a folder is refused before it is opened
+    (opening a pipe waits forever; SQLite would write into a device) and left as it is."""
+    try:
+        check_regular(path)
+    except (NotRegularFile, IsADirectoryError) as e:
+        raise StoreError(f"cannot open database {path}: {e.strerror}; left untouched", 2) from None
+    except (OSError, ValueError):
+        return  # missing (a new database) or unreachable: the opener says so in its own words
 
 
 def ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts) -> LedgerEntry:

@@ -33,10 +33,12 @@ from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION, upgrade
 from kakashi_tui.adapters.store.rows import (
     _SIDE_TEXT,
     account_from_ledger,
+    checked_tick_ts,
     corrupt,
     read_latest_snapshot,
     read_ledger,
     real_to_price,
+    refuse_special_file,
     verify_ledger,
 )
 from kakashi_tui.adapters.store.schema import (
@@ -45,6 +47,7 @@ from kakashi_tui.adapters.store.schema import (
     EventRow,
     FillRow,
 )
+from kakashi_tui.adapters.userfiles import refuse_unless_regular
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, LedgerEntry
 from kakashi_tui.core.models import Estimate, Fill, Market, Quote, TradeDecision, qty_text
@@ -83,6 +86,7 @@ class Store:
         self.path = Path(path)
         self._lock_fd: int | None = None
         self._head_due = False  # ledger entries committed since the head was last written
+        refuse_special_file(self.path)  # a pipe or device: before anything opens, creates or chmods it
         if self.path.parent and not self.path.parent.exists():
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,10 +192,15 @@ class Store:
         """Lock the database file's inode (flock): whatever path reaches it (a symlink, a hard
         link), a second writer is refused. SQLite's own locks are POSIX locks, which flock does
         not touch. The descriptor stays open until close(), after SQLite's connections."""
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:  # O_NONBLOCK: a pipe swapped in since the check above is not waited on, but refused
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, 0o600)
         except OSError as e:
             raise StoreError(f"cannot open database {self.path}: {e.strerror}", 2) from e
+        try:
+            refuse_unless_regular(os.fstat(fd), self.path)
+        except OSError as e:
+            os.close(fd)
+            raise StoreError(f"cannot open database {self.path}: {e.strerror}; left untouched", 2) from None
         deadline = time.monotonic() + wait_s  # a `kakashi kill` applying itself holds it for ms
         while True:
             try:
@@ -525,7 +534,7 @@ class Store:
 
     def last_tick_ts(self) -> int | None:
         """The engine clock at the last completed tick (for events written outside the engine)."""
-        return self.db.execute_sql("SELECT MAX(ts) FROM ticks").fetchone()[0]
+        return checked_tick_ts("(latest)", self.db.execute_sql("SELECT MAX(ts) FROM ticks").fetchone()[0])
 
     def recent_equity(self, n: int) -> list[int]:
         cur = self.db.execute_sql("SELECT equity_cc FROM ticks ORDER BY tick DESC LIMIT ?", (n,))

@@ -161,7 +161,7 @@ def _import(args: argparse.Namespace, root: Path) -> int:
     from kakashi_tui.adapters.replay import group_ticks, read_jsonl, records_from_db
 
     if args.input:
-        if not Path(args.input).is_file():
+        if not Path(args.input).exists():  # a pipe or device: read_jsonl refuses it in one line
             raise ConfigError(f"no replay file at {safe_text(args.input)}")
         items = group_ticks(read_jsonl(args.input))
         what, source = args.input, "import"

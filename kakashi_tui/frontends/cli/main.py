@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--from-db", metavar="OTHER.db", help="replay the data an earlier run stored")
     src.add_argument("--catalog", metavar="DIR", help="replay a market-data catalog (columnar: kakashi record)")
     rp.add_argument("--save-jsonl", metavar="FILE", help="with --from-db: also write the records as JSONL")
+    rp.add_argument("--force", action="store_true", help="with --save-jsonl: overwrite FILE (never a database)")
     rp.add_argument("--report", metavar="DIR", help="write the post-mortem of the replay under DIR")
     rp.add_argument("--since", metavar="DATE", help="with --catalog: first UTC day, YYYY-MM-DD")
     rp.add_argument("--until", metavar="DATE", help="with --catalog: last UTC day, YYYY-MM-DD")
@@ -553,11 +554,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.replay import (
         ReplayEstimator,
         ReplaySource,
+        check_jsonl_target,
         group_ticks,
         read_jsonl,
         records_from_db,
         write_jsonl,
     )
+    from kakashi_tui.adapters.userfiles import open_regular
     from kakashi_tui.trading.config import load_config
     from kakashi_tui.trading.runtime import REPLAY_COMMIT_EVERY, replay_service
 
@@ -570,21 +573,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.save_jsonl and not args.from_db:
         raise ConfigError("--save-jsonl needs --from-db")
+    if args.force and not args.save_jsonl:
+        raise ConfigError("--force needs --save-jsonl")
+    target = args.db or f"replays/replay-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.db"
+    if args.save_jsonl:  # before anything is read or made: never over a database, nor unasked
+        check_jsonl_target(args.save_jsonl, overwrite=args.force, keep=(args.from_db, target))
     if args.input:
-        if not Path(args.input).is_file():
+        if not Path(args.input).exists():
             raise ConfigError(f"no replay file at {safe_text(args.input)}")
-        with open(args.input, "rb") as f:
+        items = group_ticks(read_jsonl(args.input))  # a pipe or device: refused here, in one line
+        with open_regular(args.input) as f:
             total = sum(1 for _ in f)
-        items = group_ticks(read_jsonl(args.input))
     else:
         connect_readonly(args.from_db).close()  # a clear error for a missing or corrupt file
         records = list(records_from_db(args.from_db))
         if args.save_jsonl:
-            write_jsonl(records, args.save_jsonl)
+            write_jsonl(records, args.save_jsonl, overwrite=args.force)
         total = len(records)
         items = group_ticks((i, rec, None) for i, rec in enumerate(records, start=1))
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = args.db or f"replays/replay-{stamp}.db"
     source = ReplaySource(items)
     service, close = replay_service(target, source, ReplayEstimator(source), cfg)
     try:
