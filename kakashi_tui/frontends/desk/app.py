@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
@@ -70,6 +70,8 @@ DETAIL_WIDTH = 110
 RENDER_HZ = 4  # the engine may tick faster; the desk renders the latest state at most this often
 LIVENESS_EVERY_S = 1.0  # the heartbeat is read this often, whether or not views arrive
 PANEL_FRAME_S = 1 / 60  # one changed panel is painted a frame (Textual's 60 fps): keys wait behind one
+TYPING_ACTIONS = frozenset({"set_estimate", "find"})  # keys that open a box to type in (b, /): see on_event
+HOLD_KEYS_S = 1.0  # the longest the desk holds typed keys for a box that never opens
 ALERT_TITLES = {
     al.FEED_DOWN: "Feed down",
     al.FEED_UP: "Feed up",
@@ -163,6 +165,9 @@ class KakashiApp(App[int]):
         self.heartbeat_watch = LivenessWatch()
         self.crash_path: Path | None = None
         self.crash_message = ""
+        self._held: list[events.Key] | None = None  # keys typed while a box opens (on_event)
+        self._held_for: events.Key | None = None  # the key that opens it
+        self._hold_timer: Timer | None = None
         service.on_view(self._publish)
         service.on_log(self._noted_from_service)
         service.on_report(self._log_report)
@@ -466,7 +471,8 @@ class KakashiApp(App[int]):
     @on(MarketsTable.Highlighted)
     def _on_row(self, event: MarketsTable.Highlighted) -> None:
         self.service.focus = event.ticker
-        self.query_one(MarketDetail).ticker = event.ticker
+        for detail in self.query(MarketDetail):  # none while the desk is closing
+            detail.ticker = event.ticker
         if self.view is not None and event.ticker is not None and set(self.view.books) != {event.ticker}:
             self.refresh_view()  # the last view was built for another market (the next tick's will do)
 
@@ -525,7 +531,7 @@ class KakashiApp(App[int]):
         self.call_from_thread(self.note, f"exported {out.path}", None, "REPORT")
         self.call_from_thread(self.push_screen, ReportScreen(out.path, out.figures))
 
-    def action_set_estimate(self) -> None:
+    async def action_set_estimate(self) -> None:
         t = self.selected_ticker()
         if t is None:
             self.notify("No market selected.")
@@ -538,7 +544,9 @@ class KakashiApp(App[int]):
                     self.service.submit(SetEstimate(t, p)), lambda _e: f"p̂ for {t} set to {p} (operator)"
                 )
 
-        self.push_screen(EstimateScreen(t, current), done)
+        screen = EstimateScreen(t, current)
+        await self.push_screen(screen, done)  # mounted: the keys typed meanwhile wait (on_event) ...
+        screen.focus_input()  # ... for its box to have focus
 
     def action_sort(self) -> None:
         if self.view:
@@ -598,11 +606,54 @@ class KakashiApp(App[int]):
         await asyncio.to_thread(self.service.stop)
         self.exit(0)
 
+    # -- typing ahead -------------------------------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        """What is typed after a key that opens a box (``b``: p̂, ``/``: the filter) goes into
+        that box, in order, however fast.
+
+        A typed key is handed to the focused widget, and its binding acts only when the key
+        bubbles back up to the desk; the keys typed after it are handed out meanwhile. They went
+        to the markets table, where digits were lost, or reached the box's own binding once it
+        had opened: ``b 0 . 6 5 enter`` set p̂ to the old value, or to half of what was typed.
+        So from such a key until its box has focus, the keys typed next wait here (a priority
+        key, the kill switch, still acts at once), then go on in the order they were typed."""
+        if not isinstance(event, events.Key):
+            await super().on_event(event)
+        elif not event.is_forwarded:  # typed just now
+            if self._held is not None:
+                if not await self._check_bindings(event.key, priority=True):
+                    self._held.append(event)
+                return
+            if self._opens_box(event.key):
+                self._held, self._held_for = [], event
+                self._hold_timer = self.set_timer(HOLD_KEYS_S, self._release_keys, name="desk-typing")
+            await super().on_event(event)
+        else:  # back from the focused widget: its binding acts now
+            try:
+                await super().on_event(event)
+            finally:
+                if event is self._held_for:
+                    await self._release_keys()
+
+    def _opens_box(self, key: str) -> bool:
+        if len(self.screen_stack) != 1 or isinstance(self.focused, Input):
+            return False  # a dialog is open, or the filter box has the keys already
+        return any(b.action in TYPING_ACTIONS for b in self._bindings.key_to_bindings.get(key, ()))
+
+    async def _release_keys(self) -> None:
+        """The keys held while a box opened, to whatever has focus now (the box, if it opened)."""
+        held, self._held, self._held_for = self._held or [], None, None
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        for key in held:
+            await super().on_event(key)
+
     # -- find, inspect ------------------------------------------------------------------------
     def action_find(self) -> None:
         find = self.query_one("#find", Input)
         find.display = True
-        find.focus()
+        find.screen.set_focus(find)  # at once (not a frame later): what is typed next is the filter's
 
     @on(Input.Changed, "#find")
     def _on_find(self, event: Input.Changed) -> None:

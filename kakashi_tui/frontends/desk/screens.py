@@ -165,7 +165,12 @@ class EstimateScreen(ModalScreen[Decimal | None]):
     def on_mount(self) -> None:
         inp = self.query_one(Input)
         inp.cursor_blink = getattr(self.app, "cursor_blink", True)
-        inp.focus()
+        self.focus_input()
+
+    def focus_input(self) -> None:
+        """Focus the box now (not a frame later): the keys typed next are its own. Its text is
+        selected by that focus, before any of them arrives, so typing replaces it."""
+        self.set_focus(self.query_one(Input))
 
     @property
     def error(self) -> str:

@@ -1,0 +1,69 @@
+"""Issue #19 (9, 10), driven by keys: what is typed fast lands where it was meant, esc clears the
+filter, p̂ only for open markets, EVs with the digits that decide, an outside pause, exports
+beside the database, settlement corrections and sub-penny limits said as they are."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from textual import events
+
+from kakashi_tui.frontends.desk.screens import EstimateScreen
+from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
+from tests.desk.conftest import KALSHI_MARKETS, desk_app, kalshi_engine
+from tests.desk.test_pilot import wait_for
+
+SIZE = (120, 40)
+NAMES = {".": "full_stop", "/": "slash", "\n": "enter", "\x1b": "escape"}
+
+
+def type_fast(app, keys) -> None:
+    """Keys as a fast typist (or a paste into the terminal) sends them: all queued before the
+    desk handles the first (``pilot.press`` waits for the desk after each key)."""
+    for k in keys:
+        key = NAMES.get(k, k)
+        ev = events.Key(key, k if len(k) == 1 else None)
+        ev.set_sender(app)
+        app._driver.send_message(ev)
+
+
+async def test_p_hat_typed_fast_is_set_whole(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        ticker = app.selected_ticker()
+        type_fast(app, ["b", *"0.65", "enter"])
+        assert await wait_for(pilot, lambda: app.service.apply_pending() > 0)
+        assert engine.estimates[ticker].p_hat == Decimal("0.65")  # not the old value, not "0.6"
+        assert not isinstance(app.screen, EstimateScreen)
+
+
+async def test_p_hat_typed_fast_after_moving_is_for_the_market_moved_to(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(MarketsTable)
+        second = table.ordered_keys[1]
+        type_fast(app, ["down", "b", *"0.3", "\x1b"])  # esc: nothing set
+        assert await wait_for(pilot, lambda: app.selected_ticker() == second and len(app.screen_stack) == 1)
+        type_fast(app, ["b", *"0.31", "enter"])
+        assert await wait_for(pilot, lambda: app.service.apply_pending() > 0)
+        assert engine.estimates[second].p_hat == Decimal("0.31")
+
+
+async def test_filter_typed_fast_keeps_every_letter(tmp_path):
+    e = kalshi_engine(tmp_path / "k.db")
+    app = desk_app(e, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(MarketsTable)
+        type_fast(app, ["/", *"highny"])
+        assert await wait_for(pilot, lambda: table.filter_text == "highny"), (table.filter_text, app.focused)
+        assert table.ordered_keys == sorted(t for t, *_ in KALSHI_MARKETS if "HIGHNY" in t)
+    e.store.close()
+
+
+async def test_kill_typed_while_the_box_opens_is_immediate(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        type_fast(app, ["b", "k"])
+        assert await wait_for(pilot, lambda: engine.killed)
+        assert await wait_for(pilot, lambda: getattr(app.focused, "id", "") == "estimate-input")
+        assert isinstance(app.screen, EstimateScreen) and app.focused.value != "k"  # the kill switch's key, not text
