@@ -67,3 +67,48 @@ async def test_kill_typed_while_the_box_opens_is_immediate(engine, tmp_path):
         assert await wait_for(pilot, lambda: engine.killed)
         assert await wait_for(pilot, lambda: getattr(app.focused, "id", "") == "estimate-input")
         assert isinstance(app.screen, EstimateScreen) and app.focused.value != "k"  # the kill switch's key, not text
+
+
+async def test_esc_clears_a_kept_filter_from_the_table_or_the_log(tmp_path):
+    e = kalshi_engine(tmp_path / "k.db")
+    app = desk_app(e, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(MarketsTable)
+        await pilot.press("slash", *"highny", "enter")  # enter keeps the filter, back to the table
+        assert table.has_focus and table.row_count == 3
+        await pilot.press("escape")
+        assert table.row_count == len(KALSHI_MARKETS) and table.border_title == "Markets"
+        assert not app.query_one("#find").display and table.has_focus
+        await pilot.press("slash", *"lakers", "enter", "l")  # from the log too
+        assert table.row_count == 1
+        await pilot.press("escape")
+        assert table.row_count == len(KALSHI_MARKETS)
+        await pilot.press("slash", *"fed", "enter", "question_mark", "escape")  # a dialog's esc is the dialog's
+        assert len(app.screen_stack) == 1 and table.row_count == 3
+    e.store.close()
+
+
+async def test_a_kept_filter_counts_the_markets_there_are(tmp_path):
+    e = kalshi_engine(tmp_path / "k.db")
+    gone = "KXHIGHNY-26NOV27-B47.5"
+    fetch = e.source.fetch
+
+    def settling():  # the exchange determines one of the filtered markets
+        batch = fetch()
+        for row in batch.rows:
+            if row.market.get("ticker") == gone:
+                row.market.update(status="determined", result="no")
+        return batch
+
+    app = desk_app(e, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(MarketsTable)
+        await pilot.press("slash", *"highny", "enter")
+        assert table.border_title.endswith(f": 3/{len(KALSHI_MARKETS)}")
+        e.source.fetch = settling
+        e.tick()
+        app.refresh_view()
+        await pilot.pause()
+        assert gone not in table.ordered_keys and table.row_count == 2
+        assert table.border_title.endswith(f": 2/{len(KALSHI_MARKETS) - 1}")
+    e.store.close()

@@ -334,6 +334,8 @@ class KakashiApp(App[int]):
         table = self.query_one(MarketsTable)
         table.stale_ms = v.max_quote_age_ms
         table.apply(v)
+        if table.filter_text:
+            self._title_markets(table)  # markets come and go under a kept filter: its count with them
 
     def _show_detail(self, v: DeskView) -> None:
         detail = self.query_one(MarketDetail)
@@ -659,6 +661,10 @@ class KakashiApp(App[int]):
     def _on_find(self, event: Input.Changed) -> None:
         table = self.query_one(MarketsTable)
         table.filter_text = event.value.strip()
+        self._title_markets(table)
+
+    @staticmethod
+    def _title_markets(table: MarketsTable) -> None:
         f = table.filter_text
         table.border_title = f"Markets · filter {f!r}: {table.row_count}/{table.total}" if f else "Markets"
 
@@ -669,8 +675,12 @@ class KakashiApp(App[int]):
         self.query_one(MarketsTable).focus()
 
     def on_key(self, event) -> None:
+        """Esc on the desk clears the filter, wherever the focus is: in the box, or on the table
+        or the log after enter kept it (a dialog's esc is the dialog's)."""
+        if event.key != "escape" or len(self.screen_stack) != 1:
+            return
         find = self.query_one("#find", Input)
-        if event.key == "escape" and find.has_focus:
+        if find.has_focus or find.display:
             find.value = ""
             find.display = False
             self.query_one(MarketsTable).focus()
