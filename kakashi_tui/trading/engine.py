@@ -227,7 +227,7 @@ class Engine:
     # -- commands: the engine's thread, inside its transaction -----------------------------
     def execute(self, cmd: Command, now: int | None = None) -> object:
         """Apply one command and record it (an event or its own row). Returns what the
-        command produced: fills for Flatten, the Estimate for SetEstimate, else None."""
+        command produced: fills for Flatten, the Estimate for SetEstimate (None: refused), else None."""
         now = self.source.now_ms() if now is None else now
         with self.store.atomic():
             if isinstance(cmd, Kill):
@@ -623,13 +623,28 @@ class Engine:
             self.store.insert_estimate(e)
         self.estimates[e.ticker] = e
 
-    def set_estimate(self, ticker: str, p_hat: Decimal) -> Estimate:
-        """The operator's own p_hat for a market; it overrides any automatic estimator."""
-        e = Estimate(ticker=ticker, p_hat=p_hat, source=OPERATOR_SOURCE, ts=self.source.now_ms())
+    def set_estimate(self, ticker: str, p_hat: Decimal) -> Estimate | None:
+        """The operator's own p_hat for a market; it overrides any automatic estimator. None
+        (nothing stored) for a market no longer open: it closed while the operator typed."""
+        now = self.source.now_ms()
+        if self.not_open(ticker, now):
+            return None
+        e = Estimate(ticker=ticker, p_hat=p_hat, source=OPERATOR_SOURCE, ts=now)
         self.overrides[ticker] = e
         self.store.insert_estimate(e)
         self.estimates[ticker] = e
         return e
+
+    def not_open(self, ticker: str, now_ms: int) -> str:
+        """Why ``ticker`` is no longer open (its status, "settled", "past its close time"), or ""."""
+        if ticker in self.settled:
+            return "settled"
+        m = self.markets.get(ticker)
+        if m is None:
+            return ""  # not seen yet: nothing says it closed
+        if not m.status.tradable:
+            return m.status.value
+        return "past its close time" if m.close_ts is not None and now_ms >= m.close_ts else ""
 
     def _decide(
         self, s: TickQuote, now: int, eq: int, day_start: int, daily_stopped: bool, held: set[str]

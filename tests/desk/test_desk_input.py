@@ -112,3 +112,57 @@ async def test_a_kept_filter_counts_the_markets_there_are(tmp_path):
         assert gone not in table.ordered_keys and table.row_count == 2
         assert table.border_title.endswith(f": 2/{len(KALSHI_MARKETS) - 1}")
     e.store.close()
+
+
+def closing(e, ticker: str, status: str = "closed", result: str | None = None) -> None:
+    """From the next fetch on, the exchange says ``ticker`` is ``status``."""
+    fetch = e.source.fetch
+
+    def fetch_closed():
+        batch = fetch()
+        for row in batch.rows:
+            if row.market.get("ticker") == ticker:
+                row.market.update(status=status, result=result)
+        return batch
+
+    e.source.fetch = fetch_closed
+
+
+async def test_p_hat_refused_for_a_market_that_closed_while_typing(tmp_path):
+    e = kalshi_engine(tmp_path / "k.db")
+    app = desk_app(e, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        ticker = app.selected_ticker()
+        before = e.estimates[ticker]
+        await pilot.press("b", *"0.65")
+        closing(e, ticker, "determined", "no")
+        e.tick()
+        app.refresh_view()  # the view that says it settled reaches the open dialog
+        await pilot.pause()
+        assert isinstance(app.screen, EstimateScreen) and "no longer open (settled)" in app.screen.error
+        await pilot.press("enter")
+        assert isinstance(app.screen, EstimateScreen)  # nothing to set: esc closes it
+        await pilot.press("escape")
+        assert app.service.apply_pending() == 0 and e.estimates.get(ticker, before) == before
+    e.store.close()
+
+
+async def test_p_hat_refused_by_the_engine_when_the_desk_had_not_seen_it_close(tmp_path):
+    e = kalshi_engine(tmp_path / "k.db")
+    app = desk_app(e, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        ticker = app.selected_ticker()
+        await pilot.press("b", *"0.65")
+        closing(e, ticker)
+        e.tick()  # closed, and no view has said so yet
+        await pilot.press("enter")
+        assert not isinstance(app.screen, EstimateScreen) and app.service.apply_pending() == 1
+        assert e.estimates[ticker].source != "operator"
+        want = f"p̂ for {ticker} not set: the market closed before it applied"
+        assert await wait_for(pilot, lambda: want in app.notes)
+        app.refresh_view()
+        await pilot.pause()
+        assert app.selected_ticker() == ticker  # closed, not settled: still on the table
+        await pilot.press("b")  # now the desk knows: its p̂ is not asked for
+        assert len(app.screen_stack) == 1
+    e.store.close()

@@ -61,7 +61,7 @@ from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_p
 from kakashi_tui.trading import liveness as lv
 from kakashi_tui.trading.liveness import LivenessWatch
 from kakashi_tui.trading.service import Flatten, Kill, Pause, Rearm, Resume, SetEstimate, TradingService
-from kakashi_tui.trading.view import DeskView
+from kakashi_tui.trading.view import DeskView, not_open
 
 LOWER_PANELS = ["positions-panel", "bankroll-panel", "risk-panel", "log-panel"]
 NARROW_WIDTH = 100
@@ -300,6 +300,8 @@ class KakashiApp(App[int]):
             return
         self._watch_events(v)
         self.query_one(StatusBar).view = v
+        if isinstance(self.screen, EstimateScreen):
+            self.screen.recheck()  # the market may have closed while p̂ is being typed
         steps: list[Callable[[DeskView], None]] = [self._show_markets, self._show_detail]
         steps += [
             functools.partial(self._show_panel, cls)
@@ -535,18 +537,31 @@ class KakashiApp(App[int]):
 
     async def action_set_estimate(self) -> None:
         t = self.selected_ticker()
-        if t is None:
+        if t is None or self.view is None:
             self.notify("No market selected.")
             return
-        current = next((m.p_hat for m in self.view.markets if m.ticker == t), None) if self.view else None
+
+        def why_closed() -> str:  # as the latest view has it (the engine checks again)
+            v = self.view
+            return not_open(next((m for m in v.markets if m.ticker == t), None), v.clock_ms) if v else ""
+
+        if why := why_closed():
+            self.notify(f"{t} is no longer open ({why}): p̂ is for open markets.", severity="warning")
+            return
+        current = next((m.p_hat for m in self.view.markets if m.ticker == t), None)
 
         def done(p) -> None:
             if p is not None:
                 self._note_when_done(
-                    self.service.submit(SetEstimate(t, p)), lambda _e: f"p̂ for {t} set to {p} (operator)"
+                    self.service.submit(SetEstimate(t, p)),
+                    lambda e: (
+                        f"p̂ for {t} set to {p} (operator)"
+                        if e is not None
+                        else f"p̂ for {t} not set: the market closed before it applied"
+                    ),
                 )
 
-        screen = EstimateScreen(t, current)
+        screen = EstimateScreen(t, current, why_closed)
         await self.push_screen(screen, done)  # mounted: the keys typed meanwhile wait (on_event) ...
         screen.focus_input()  # ... for its box to have focus
 
