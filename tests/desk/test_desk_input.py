@@ -8,9 +8,15 @@ from decimal import Decimal
 
 from textual import events
 
+from kakashi_tui.core.ev import net_ev
+from kakashi_tui.core.models import Side, TradeDecision
 from kakashi_tui.frontends.desk.screens import EstimateScreen
+from kakashi_tui.frontends.desk.widgets.decision_log import DecisionLog
 from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
+from kakashi_tui.frontends.fmt import fmt_ev, fmt_threshold
+from kakashi_tui.frontends.logfile import OperatorLog
 from tests.desk.conftest import KALSHI_MARKETS, desk_app, kalshi_engine
+from tests.desk.test_desk_trust import screen_text
 from tests.desk.test_pilot import wait_for
 
 SIZE = (120, 40)
@@ -166,3 +172,67 @@ async def test_p_hat_refused_by_the_engine_when_the_desk_had_not_seen_it_close(t
         await pilot.press("b")  # now the desk knows: its p̂ is not asked for
         assert len(app.screen_stack) == 1
     e.store.close()
+
+
+# -- EVs with the digits that decide -------------------------------------------------------------
+def test_ev_shows_the_digits_that_decide_against_the_threshold():
+    t = Decimal("0.03")
+    cases = {  # ev -> shown under "≥ +0.03" (ev >= 0.03 trades)
+        "0.0298": "+0.0298",  # the cent would say +0.03: it does not trade
+        "0.0295": "+0.0295",
+        "0.02999999": "+0.0299",  # past the centicent: rounded toward its own side
+        "0.03": "+0.03",  # trades: the cent says so
+        "0.0301": "+0.03",
+        "0.0349": "+0.03",
+        "0.0251": "+0.025",  # below: the cent would round it up onto the threshold
+        "0.1": "+0.10",
+        "-0.0298": "-0.03",
+    }
+    for ev, shown in cases.items():
+        assert fmt_ev(Decimal(ev), t) == shown, ev
+        assert (Decimal(fmt_ev(Decimal(ev), t)) >= t) == (Decimal(ev) >= t)  # never the other side
+    assert fmt_ev(Decimal("0.0298")) == "+0.03"  # no threshold to decide against: the cent
+    # a threshold finer than the cent: shown whole, and EVs against it
+    assert fmt_threshold(Decimal("0.025")) == "+0.025" and fmt_threshold(Decimal("0.03")) == "+0.03"
+    assert fmt_ev(Decimal("0.025"), Decimal("0.025")) == "+0.025"  # trades (the cent said +0.02)
+    assert fmt_ev(Decimal("0.0249"), Decimal("0.025")) == "+0.02"
+
+
+async def test_an_ev_just_under_the_threshold_shows_why_there_is_no_signal(tmp_path):
+    e = kalshi_engine(tmp_path / "k.db")
+    ticker = "KXFEDDECISION-26DEC-H0"  # a tight book: nothing but the edge stands in the way
+    s = e.snapshots[ticker]
+    cost = Decimal("0.5") - net_ev(Decimal("0.5"), Side.YES, s.yes_ask, Decimal(1), e.fee_terms(ticker), s.ts)
+    e.set_estimate(ticker, cost + Decimal("0.0298"))  # EV YES 0.0298 under a 0.03 threshold
+    app = desk_app(e, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        [line] = [m for m in app.view.markets if m.ticker == ticker]
+        assert line.ev_yes == Decimal("0.0298") and line.signal == ""
+        row = next(r for r in screen_text(app).splitlines() if ticker in r)
+        assert "+0.0298" in row and "+0.03 " not in row
+        assert "≥ +0.03 /contract" in screen_text(app)
+        log = app.query_one(DecisionLog)
+        log.threshold = Decimal("0.03")
+        log.add_decision(s.ts, ticker, "yes", Decimal(5), s.yes_ask, Decimal("0.0298"), False, "test")
+        assert any("EV +0.0298" in entry.text for entry in log.entries())
+    e.store.close()
+
+
+def test_the_log_file_says_the_digits_that_decide(tmp_path):
+    log = OperatorLog(tmp_path / "k.log")
+    d = TradeDecision(
+        ticker="T",
+        ts=0,
+        side=Side.YES,
+        contracts=Decimal(3),
+        limit_price=Decimal("0.41"),
+        best_ask=Decimal("0.41"),
+        p_hat=Decimal("0.5"),
+        ev_per_contract=Decimal("0.0298"),
+        worst_case_cc=12_300,
+        reason="test",
+    )
+    log.decision(d, Decimal("0.03"))
+    log.close()
+    assert "EV +0.0298 rejected: test" in (tmp_path / "k.log").read_text()

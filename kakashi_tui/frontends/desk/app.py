@@ -206,6 +206,7 @@ class KakashiApp(App[int]):
         for wid, title in titles.items():
             self.query_one(f"#{wid}").border_title = title
         self.query_one(StatusBar).zone = self.zone
+        self.query_one(DecisionLog).threshold = self.service.edge_threshold
         find = self.query_one("#find", Input)
         find.cursor_blink = self.cursor_blink
         find.display = False
@@ -277,7 +278,7 @@ class KakashiApp(App[int]):
         """Each tick and its decisions in the log file (the engine's thread; the log is thread-safe)."""
         self.oplog.tick(report.log_line())
         for d in report.decisions:
-            self.oplog.decision(d)
+            self.oplog.decision(d, self.service.edge_threshold)
 
     def refresh_view(self) -> None:
         """Show the latest state: built here while the loop is not running (before start, or
