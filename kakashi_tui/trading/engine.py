@@ -91,11 +91,13 @@ class Flags:
 
 def run_state(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool) -> tuple[str, str]:
     """The one place HALTED is derived: (label, kind), kind being running | paused | halted.
-    The hardest stop wins."""
+    The hardest stop wins; a pause under a halt is said too (it outlasts a re-arm, and one
+    from another terminal would otherwise go unseen until then)."""
+    also = "; also paused" if paused else ""
     if killed:
-        return f"HALTED (kill switch: {kill_reason or 'operator'})", "halted"
+        return f"HALTED (kill switch: {kill_reason or 'operator'}{also})", "halted"
     if daily_stopped:
-        return "HALTED (daily loss cap)", "halted"
+        return f"HALTED (daily loss cap{also})", "halted"
     if paused:
         return "PAUSED", "paused"
     return "RUNNING", "running"

@@ -13,8 +13,10 @@ from kakashi_tui.core.models import Side, TradeDecision
 from kakashi_tui.frontends.desk.screens import EstimateScreen
 from kakashi_tui.frontends.desk.widgets.decision_log import DecisionLog
 from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
+from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
 from kakashi_tui.frontends.fmt import fmt_ev, fmt_threshold
 from kakashi_tui.frontends.logfile import OperatorLog
+from kakashi_tui.trading.service import send_request
 from tests.desk.conftest import KALSHI_MARKETS, desk_app, kalshi_engine
 from tests.desk.test_desk_trust import screen_text
 from tests.desk.test_pilot import wait_for
@@ -236,3 +238,29 @@ def test_the_log_file_says_the_digits_that_decide(tmp_path):
     log.decision(d, Decimal("0.03"))
     log.close()
     assert "EV +0.0298 rejected: test" in (tmp_path / "k.log").read_text()
+
+
+# -- an outside pause --------------------------------------------------------------------------
+async def test_an_outside_pause_is_seen_while_halted(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("k")
+        app.service.step()
+        send_request(str(engine.store.path), "pause")  # `kakashi pause` from another terminal
+        app.service.step()
+        app.refresh_view()
+        await pilot.pause()
+        bar = str(app.query_one(StatusBar).render())
+        assert "HALTED (kill switch: operator; also paused)" in bar
+        assert "paused from outside this desk" in app.notes
+        send_request(str(engine.store.path), "resume")
+        app.service.step()
+        app.refresh_view()
+        await pilot.pause()
+        assert "also paused" not in str(app.query_one(StatusBar).render())
+        assert app.notes[-1] == "resumed from outside this desk"
+        await pilot.press("p")  # the desk's own pause is no outside news
+        app.service.step()
+        app.refresh_view()
+        await pilot.pause()
+        assert app.notes[-1] == "paused: no new decisions" and app.view.state.endswith("; also paused)")

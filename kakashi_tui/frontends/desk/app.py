@@ -161,6 +161,7 @@ class KakashiApp(App[int]):
         self._panel_timer: Timer | None = None  # the next panel's step: set whenever panels are due
         self._panels_shown = False  # the first view is painted whole, at once
         self._local_kill = False
+        self._asked_paused: bool | None = None  # what this desk last asked (None: nothing yet)
         self._last_failure_alert = 0.0
         self.heartbeat_watch = LivenessWatch()
         self.crash_path: Path | None = None
@@ -412,6 +413,9 @@ class KakashiApp(App[int]):
                 self.alert(al.KILL_EXTERNAL, f"kill switch thrown from outside this desk: {v.state}", "error")
         if not v.killed:
             self._local_kill = False
+        if v.paused != prev.paused and v.paused != self._asked_paused:  # `kakashi pause` / `resume`
+            self._asked_paused = v.paused
+            self.note(f"{'paused' if v.paused else 'resumed'} from outside this desk", v.clock_ms)
         if self.schedule is not None and v.clock_ms // 86_400_000 != prev.clock_ms // 86_400_000:
             self._run_schedule(v.clock_ms)
 
@@ -484,6 +488,7 @@ class KakashiApp(App[int]):
     # -- commands: submitted to the service ------------------------------------------------
     def action_pause(self) -> None:
         paused = not self.service.paused  # the intent as last asked: fast presses alternate exactly
+        self._asked_paused = paused
         self.service.submit(Pause() if paused else Resume())  # in force at once; stored next tick
         self.note("paused: no new decisions" if paused else "resumed", category="COMMAND")
 
@@ -514,6 +519,7 @@ class KakashiApp(App[int]):
         def done(ok: bool | None) -> None:
             if ok:
                 # Pause first: otherwise the strategy would buy straight back in on the next tick.
+                self._asked_paused = True
                 self.service.submit(Pause())
                 self._note_when_done(
                     self.service.submit(Flatten()),
