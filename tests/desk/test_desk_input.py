@@ -17,7 +17,7 @@ from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
 from kakashi_tui.frontends.fmt import fmt_ev, fmt_threshold
 from kakashi_tui.frontends.logfile import OperatorLog
 from kakashi_tui.trading.service import send_request
-from tests.desk.conftest import KALSHI_MARKETS, desk_app, kalshi_engine
+from tests.desk.conftest import KALSHI_MARKETS, desk_app, desk_engine, kalshi_engine
 from tests.desk.test_desk_trust import screen_text
 from tests.desk.test_pilot import wait_for
 
@@ -264,3 +264,23 @@ async def test_an_outside_pause_is_seen_while_halted(engine, tmp_path):
         app.refresh_view()
         await pilot.pause()
         assert app.notes[-1] == "paused: no new decisions" and app.view.state.endswith("; also paused)")
+
+
+# -- exports beside the database -----------------------------------------------------------------
+async def test_export_goes_beside_the_database_and_says_where(tmp_path, monkeypatch):
+    home, elsewhere = tmp_path / "desk", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the desk started from another folder
+    e = desk_engine(home / "k.db", ticks=5)
+    app = desk_app(e, tmp_path, reports_dir=None)  # no folder configured
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.last_export is not None and app.last_export.parent.parent == home / "reports"
+        assert not (elsewhere / "reports").exists()
+        said = [n.message for n in app._notifications]
+        assert f"written to {app.last_export}" in said  # the whole path, in the notification
+        assert f"exported {app.last_export}" in app.notes
+    e.store.close()

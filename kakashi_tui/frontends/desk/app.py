@@ -58,6 +58,7 @@ from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
 from kakashi_tui.frontends.fmt import event_text, fmt_hms, fmt_time, key_line, restored_line
 from kakashi_tui.frontends.logfile import NullLog, OperatorLog
 from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
+from kakashi_tui.frontends.report.postmortem import reports_dir as reports_folder
 from kakashi_tui.trading import liveness as lv
 from kakashi_tui.trading.liveness import LivenessWatch
 from kakashi_tui.trading.service import Flatten, Kill, Pause, Rearm, Resume, SetEstimate, TradingService
@@ -117,7 +118,7 @@ class KakashiApp(App[int]):
         service: TradingService,
         *,
         autostart: bool = True,
-        reports_dir: str | Path = "reports",
+        reports_dir: str | Path | None = None,  # default: reports/ beside the database
         theme: str = "textual-dark",
         cursor_blink: bool = True,
         animations: bool = True,
@@ -134,7 +135,7 @@ class KakashiApp(App[int]):
             self.animation_level = "none"
         self.service = service
         self.autostart = autostart
-        self.reports_dir = Path(reports_dir)
+        self.reports_dir = reports_folder(service.db_path, reports_dir)
         self._theme_name = theme
         self.cursor_blink = cursor_blink
         self._clock = clock
@@ -539,7 +540,9 @@ class KakashiApp(App[int]):
             self.call_from_thread(self.notify, f"export failed: {e}", severity="error")
             return
         self.last_export = out.path
-        self.call_from_thread(self.note, f"exported {out.path}", None, "REPORT")
+        where = out.path.resolve()
+        self.call_from_thread(self.notify, f"written to {where}", title="Post-mortem exported")
+        self.call_from_thread(self.note, f"exported {where}", None, "REPORT")
         self.call_from_thread(self.push_screen, ReportScreen(out.path, out.figures))
 
     async def action_set_estimate(self) -> None:
@@ -591,7 +594,9 @@ class KakashiApp(App[int]):
         yield SystemCommand("Kill switch", "k: stop all new orders now; persisted", self.action_kill)
         yield SystemCommand("Re-arm kill switch", "r: allow orders again (asks first)", self.action_rearm)
         yield SystemCommand("Flatten all positions", "f: sell every paper position at the bids", self.action_flatten)
-        yield SystemCommand("Export post-mortem", "e: write reports/<time>/postmortem.md", self.action_export)
+        yield SystemCommand(
+            "Export post-mortem", "e: write reports/<time>/postmortem.md beside the database", self.action_export
+        )
         yield SystemCommand("Set p̂ for the selected market", "b: your own estimate", self.action_set_estimate)
         yield SystemCommand("Sort markets", "s: ticker, edge, quote age", self.action_sort)
         yield SystemCommand("Find markets", "/: filter by ticker or title", self.action_find)
@@ -814,7 +819,7 @@ def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None,
             webhook=cfg.alerts.webhook_url,
             on_daily_stop=cfg.risk.on_daily_stop,
             postmortem=cfg.desk.postmortem,
-            reports_dir=cfg.desk.reports_dir,
+            reports_dir=reports_folder(db_path(opts, cfg), cfg.desk.reports_dir),
         )
         result = app.run()
         if app.crash_message:

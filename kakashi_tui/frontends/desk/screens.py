@@ -26,7 +26,7 @@ HELP = """\
 | `k` | **kill switch**: immediate, no confirmation; stays thrown across restarts |
 | `r` | re-arm the kill switch (asks; Enter = No, `y` = yes) |
 | `f` | flatten: sell every paper position into the bids and pause (asks; Enter = No) |
-| `e` | export the post-mortem to `reports/<UTC time>/postmortem.md` |
+| `e` | export the post-mortem into `reports/` beside the database |
 | `b` | set p̂ for the selected open market (a number strictly between 0 and 1) |
 | `enter` | the selected market's detail: close time, volume, fee, price chart with p̂ |
 | `/` | filter markets by ticker or title (esc clears) |
