@@ -134,6 +134,19 @@ class TickReport:
     state: str
     notes: tuple[str, ...] = ()  # what works but the operator should know (FetchBatch.notes)
     key_refused: str = ""  # the exchange refuses the API key, and why (FetchBatch.key_refused)
+    #: settlements paid before and corrected this tick (a result amended after `determined`):
+    #: (ticker, the cash it moved, centicents); `settled` counts positions closed, not these
+    corrections: tuple[tuple[str, int], ...] = ()
+
+    def corrections_text(self) -> str:
+        """``corrected 1 (KXA -$10.00)``, or several summed: ``corrected 2 (+$5.00)``; "" if none."""
+        from kakashi_tui.core.money import fmt_cc
+
+        if not self.corrections:
+            return ""
+        cc = sum(c for _t, c in self.corrections)
+        what = f"{self.corrections[0][0]} " if len(self.corrections) == 1 else ""
+        return f"corrected {len(self.corrections)} ({what}{'+' if cc > 0 else ''}{fmt_cc(cc)})"
 
     def log_line(self) -> str:
         from kakashi_tui.core.money import fmt_cc
@@ -143,9 +156,10 @@ class TickReport:
         err = f" | feed errors {len(self.errors)}: {self.errors[0]}" if self.errors else ""
         err += f" | KEY REFUSED: {self.key_refused}" if self.key_refused else ""
         err += f" | notes {len(self.notes)}: {self.notes[0]}" if self.notes else ""
+        fixed = f" {self.corrections_text()}" if self.corrections else ""
         return (
             f"tick {self.tick} {ts} | saved {self.saved} rejected {self.rejected} | "
-            f"decisions {len(self.decisions)} ({accepted} accepted) fills {self.fills} settled {self.settled} | "
+            f"decisions {len(self.decisions)} ({accepted} accepted) fills {self.fills} settled {self.settled}{fixed} | "
             f"cash {fmt_cc(self.cash_cc)} equity {fmt_cc(self.equity_cc)} | "
             f"open {self.open_positions} | {self.state}{err}"
         )
@@ -332,9 +346,12 @@ class Engine:
         """Liquidation equity (ledger.equity_cc): the one marking rule (risk_limits.md)."""
         return equity_cc(self.account, self.snapshots, self.fee_terms, self.source.now_ms(), self._marks)
 
-    def _apply(self, entries: list[LedgerEntry]) -> None:
-        for e in self.store.append_ledger(entries):
+    def _apply(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
+        """Write the entries not yet in the ledger and fold them into the account: those written."""
+        written = self.store.append_ledger(entries)
+        for e in written:
             self.account.apply(e)
+        return written
 
     def _roll_day(self, now: int) -> None:
         day = utc_day(now)
@@ -389,6 +406,7 @@ class Engine:
     def _tick_body(self, batch: FetchBatch, now: int, wall: int, fetch_ms: float) -> TickReport:
         decisions: list[TradeDecision] = []
         fills = settled = 0
+        corrected: dict[str, int] = {}  # ticker -> cash a correction of its settlement moved
         self._load_controls(now)
         self._roll_day(now)
         good_markets, good_snaps, saved, rejected = self._ingest(batch, now, wall)
@@ -409,7 +427,8 @@ class Engine:
                     before = len(self.account.positions)
                     self._apply(settle_entries(positions, m, now, self.account))
                     settled += before - len(self.account.positions)
-                self._apply(settlement_fixes(self.account, m, now))
+                for fix in self._apply(settlement_fixes(self.account, m, now)):
+                    corrected[fix.ticker] = corrected.get(fix.ticker, 0) + fix.amount_cc
             if m.ticker in self.settled:  # done (disputed too, until its result is final): the DB keeps it
                 for per_market in (
                     self.snapshots,
@@ -505,6 +524,7 @@ class Engine:
             state=self._state_now(stopped),
             notes=self.last_notes,
             key_refused=self.key_refused,
+            corrections=tuple(corrected.items()),
         )
 
     def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[TickQuote], int, int]:

@@ -20,6 +20,7 @@ from kakashi_tui.trading.service import send_request
 from tests.desk.conftest import KALSHI_MARKETS, desk_app, desk_engine, kalshi_engine
 from tests.desk.test_desk_trust import screen_text
 from tests.desk.test_pilot import wait_for
+from tests.integration.test_operator_facts import corrected_engine
 
 SIZE = (120, 40)
 NAMES = {".": "full_stop", "/": "slash", "\n": "enter", "\x1b": "escape"}
@@ -283,4 +284,21 @@ async def test_export_goes_beside_the_database_and_says_where(tmp_path, monkeypa
         said = [n.message for n in app._notifications]
         assert f"written to {app.last_export}" in said  # the whole path, in the notification
         assert f"exported {app.last_export}" in app.notes
+    e.store.close()
+
+
+# -- a settlement's correction --------------------------------------------------------------------
+async def test_a_settlement_correction_is_noted_on_the_desk_and_in_the_log_file(tmp_path):
+    e = corrected_engine(tmp_path / "k.db")
+    e.tick()
+    e.tick()  # paid at determined
+    log = OperatorLog(tmp_path / "kakashi.log")
+    app = desk_app(e, tmp_path, log=log)
+    async with app.run_test(size=SIZE) as pilot:
+        app.service.step()  # amended: the payment is taken back
+        want = "settlement of T corrected: -$"
+        assert await wait_for(pilot, lambda: any(n.startswith(want) for n in app.notes))
+    log.close()
+    text = (tmp_path / "kakashi.log").read_text()
+    assert "settled 0 corrected 1 (T -$" in text and want in text
     e.store.close()

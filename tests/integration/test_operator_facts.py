@@ -5,6 +5,7 @@ from decimal import Decimal as D
 
 from kakashi_tui.adapters.source import FetchBatch
 from kakashi_tui.adapters.store.schema import EstimateRow
+from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.trading.commands import SetEstimate
 from kakashi_tui.trading.service import TradingService
 from tests.integration.test_cli import kakashi
@@ -56,3 +57,29 @@ def test_report_goes_beside_the_database_not_the_current_folder(tmp_path):
     cfg.write_text(f'[desk]\nreports_dir = "{tmp_path / "cfg-reports"}"\n')
     p = kakashi("report", "--no-charts", "--db", db, "--config", str(cfg), cwd=elsewhere)
     assert p.returncode == 0 and list((tmp_path / "cfg-reports").glob("*/postmortem.md"))
+
+
+# -- a settlement's correction in the tick line ---------------------------------------------------
+def corrected_engine(db_path):
+    batches = [
+        FetchBatch(rows=[row()]),
+        FetchBatch(rows=[row(status="determined", result="yes")]),
+        FetchBatch(rows=[row(status="amended", result="no")]),
+        FetchBatch(rows=[row(status="finalized", result="no")]),
+    ]
+    return fake_engine(db_path, batches, p={"T": 0.60})
+
+
+def test_a_correction_is_said_in_the_tick_line_that_moves_its_cash(db_path):
+    e = corrected_engine(db_path)
+    e.tick()
+    n = e.account.open_positions()[0].contracts
+    paid = e.tick()
+    assert paid.settled == 1 and paid.corrections == () and "corrected" not in paid.log_line()
+    cash = e.account.cash_cc
+    fixed = e.tick()  # amended to NO: what YES was paid is taken back
+    assert fixed.settled == 0 and e.account.cash_cc - cash == -10_000 * n
+    assert fixed.corrections == (("T", -10_000 * n),)
+    line = fixed.log_line()
+    assert f"settled 0 corrected 1 (T {fmt_cc(int(-10_000 * n))}) |" in line, line
+    assert "corrected" not in e.tick().log_line()  # finalized as amended: nothing moves, nothing said

@@ -55,7 +55,7 @@ from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
 from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import DeskLimits, RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
-from kakashi_tui.frontends.fmt import event_text, fmt_hms, fmt_time, key_line, restored_line
+from kakashi_tui.frontends.fmt import event_text, fmt_hms, fmt_signed, fmt_time, key_line, restored_line
 from kakashi_tui.frontends.logfile import NullLog, OperatorLog
 from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
 from kakashi_tui.frontends.report.postmortem import reports_dir as reports_folder
@@ -281,6 +281,9 @@ class KakashiApp(App[int]):
         self.oplog.tick(report.log_line())
         for d in report.decisions:
             self.oplog.decision(d, self.service.edge_threshold)
+        for ticker, cc in report.corrections:  # cash moved by no fill and no settlement: said, with why
+            why = "its result changed after it paid"
+            self.post_message(Noted(f"settlement of {ticker} corrected: {fmt_signed(cc)} ({why})"))
 
     def refresh_view(self) -> None:
         """Show the latest state: built here while the loop is not running (before start, or
