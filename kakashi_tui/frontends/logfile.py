@@ -73,14 +73,14 @@ class OperatorLog:
 
     def decision(self, d, threshold=None) -> None:
         """One decision; its EV with the digits that decide against the edge ``threshold``."""
-        from kakashi_tui.frontends.fmt import dollars, fmt_ev
+        from kakashi_tui.frontends.fmt import dollars, fmt_ev, fmt_price
 
         verdict = "accepted" if d.accepted else f"rejected: {dollars(d.reason)}"
         if d.accepted and d.reason != "accepted":
             verdict += f" ({d.reason})"
         self.write(
             "DECISION",
-            f"{d.ticker} {d.side.value.upper()} x{d.contracts} @<={d.limit_price:.2f} "
+            f"{d.ticker} {d.side.value.upper()} x{d.contracts} @<={fmt_price(d.limit_price)} "
             f"EV {fmt_ev(d.ev_per_contract, threshold)} {verdict}",
         )
 

@@ -302,3 +302,35 @@ async def test_a_settlement_correction_is_noted_on_the_desk_and_in_the_log_file(
     text = (tmp_path / "kakashi.log").read_text()
     assert "settled 0 corrected 1 (T -$" in text and want in text
     e.store.close()
+
+
+# -- sub-penny limits ---------------------------------------------------------------------------
+def decision(limit: str) -> TradeDecision:
+    return TradeDecision(
+        ticker="KXTAIL",
+        ts=0,
+        side=Side.YES,
+        contracts=Decimal(100),
+        limit_price=Decimal(limit),
+        best_ask=Decimal(limit),
+        p_hat=Decimal("0.05"),
+        ev_per_contract=Decimal("0.04"),
+        worst_case_cc=300,
+        accepted=True,
+        reason="accepted",
+    )
+
+
+async def test_a_sub_penny_limit_is_shown_whole(engine, tmp_path):
+    log = OperatorLog(tmp_path / "k.log")
+    for limit in ("0.0030", "0.42"):
+        log.decision(decision(limit))
+    log.close()
+    text = (tmp_path / "k.log").read_text()
+    assert "@<=0.0030 EV" in text and "@<=0.42 EV" in text and "@<=0.00 " not in text
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE):
+        panel = app.query_one(DecisionLog)
+        d = decision("0.0030")
+        panel.add_decision(d.ts, d.ticker, "yes", d.contracts, d.limit_price, d.ev_per_contract, True, d.reason)
+        assert any(e.text.startswith("@≤0.0030 EV") for e in panel.entries())

@@ -18,7 +18,7 @@ from textual.visual import Visual, visualize
 
 from kakashi_tui.core.money import fmt_count
 from kakashi_tui.frontends.desk.widgets.base import _NOTHING, Palette
-from kakashi_tui.frontends.fmt import dollars, fmt_ev
+from kakashi_tui.frontends.fmt import dollars, fmt_ev, fmt_price
 from kakashi_tui.frontends.fmt import fmt_utc as _utc
 from kakashi_tui.trading.view import DeskView
 
@@ -104,7 +104,7 @@ class DecisionLog(ScrollView, can_focus=True):
                     ts,
                     ticker,
                     f"{side.upper()} x{fmt_count(contracts)}",
-                    f"@≤{limit_price:.2f} EV {fmt_ev(ev, self.threshold)} {dollars(verdict)}",
+                    f"@≤{fmt_price(limit_price)} EV {fmt_ev(ev, self.threshold)} {dollars(verdict)}",
                     "ok" if accepted else "error",
                     rejection=not accepted,
                 )
