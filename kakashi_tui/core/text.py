@@ -32,9 +32,11 @@ def _escape(c: str) -> str:
 
 
 def safe_text(text: Any, limit: int | None = SAFE_LIMIT, ascii_only: bool = False) -> str:
-    """``text`` (anything not a string is shown by its ``repr``) with every character that is not
+    """``text`` (a path as its name; anything else not a string by its ``repr``) with every character that is not
     printable escaped, cut to at most ``limit`` characters (``None``: never cut) with ``...``.
     ``ascii_only``: escape everything beyond ASCII too (a wire message in a log line)."""
+    if not isinstance(text, str) and hasattr(text, "__fspath__"):  # a path (the domain imports no os)
+        text = text.__fspath__()
     s = text if isinstance(text, str) else repr(text)
     if limit is not None and limit < len(_ELLIPSIS) + 1:
         raise ValueError(f"limit must be at least {len(_ELLIPSIS) + 1}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.core.text import safe_text
@@ -29,8 +29,39 @@ def fmt_price(p: Decimal | None) -> str:
 _CENT = Decimal("0.01")
 
 
-def fmt_ev(ev: Decimal | None) -> str:
-    return "—" if ev is None else f"{ev:+.2f}"
+EV_PLACES = 2  # an EV per contract is shown to the cent ...
+EV_PLACES_MAX = 4  # ... or to the centicent (the ledger's grid) where the cent would mislead
+
+
+def ev_places(ev: Decimal, threshold: Decimal | None) -> int:
+    """The decimals that show ``ev`` on its own side of the edge ``threshold`` (``ev >= threshold``
+    trades): the cent, unless rounding to it lands on the other side or on the threshold itself
+    (``+0.03`` for 0.0298 under ``≥ +0.03``, which does not trade); then as many as it takes."""
+    if threshold is None:
+        return EV_PLACES
+    above = ev >= threshold
+    for places in range(EV_PLACES, EV_PLACES_MAX + 1):
+        if (ev.quantize(Decimal(1).scaleb(-places)) >= threshold) == above:
+            return places
+    return EV_PLACES_MAX
+
+
+def fmt_ev(ev: Decimal | None, threshold: Decimal | None = None) -> str:
+    """An EV per contract, signed: ``+0.05``, or ``+0.0298`` next to a ``≥ +0.03`` threshold (the
+    digits that decide, ``ev_places``). Past the centicent it is rounded toward its own side of
+    the threshold, so what is shown never says the other thing."""
+    if ev is None:
+        return "—"
+    places = ev_places(ev, threshold)
+    q = ev.quantize(Decimal(1).scaleb(-places))
+    if threshold is not None and (q >= threshold) != (ev >= threshold):
+        q = ev.quantize(q, rounding=ROUND_FLOOR if ev < threshold else ROUND_CEILING)
+    return f"{q:+.{places}f}"
+
+
+def fmt_threshold(threshold: Decimal) -> str:
+    """An edge threshold with all its digits, at least the cent's: ``+0.03``, ``+0.025``."""
+    return f"{threshold:+.{max(EV_PLACES, -int(threshold.normalize().as_tuple().exponent))}f}"
 
 
 def fmt_age(ms: int) -> str:

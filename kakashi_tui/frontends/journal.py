@@ -62,15 +62,21 @@ class Journal:
     """Writes each report to the log; ``on_state`` (optional) hears each change of state, old
     and new (a headless run raises its alerts from it)."""
 
-    def __init__(self, log: OperatorLog, on_state: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        log: OperatorLog,
+        on_state: Callable[[str, str], None] | None = None,
+        threshold: Decimal | None = None,
+    ) -> None:
         self.log = log
         self.on_state = on_state
+        self.threshold = threshold  # the edge threshold: EVs are written with the digits that decide
         self._state: str | None = None
 
     def on_report(self, report: TickReport) -> None:
         self.log.tick(report.log_line())
         for d in report.decisions:
-            self.log.decision(d)
+            self.log.decision(d, self.threshold)
         for category, text in entry_lines(report.entries):
             self.log.write(category, text)
         if self._state is not None and report.state != self._state:

@@ -101,15 +101,16 @@ class OperatorLog:
     def tick(self, line: str) -> None:
         self.write("TICK", line)
 
-    def decision(self, d) -> None:
-        from kakashi_tui.frontends.fmt import dollars
+    def decision(self, d, threshold=None) -> None:
+        """One decision; its EV with the digits that decide against the edge ``threshold``."""
+        from kakashi_tui.frontends.fmt import dollars, fmt_ev, fmt_price
 
         verdict = "accepted" if d.accepted else f"rejected: {dollars(d.reason)}"
         if d.accepted and d.reason != "accepted":
             verdict += f" ({d.reason})"
         line = (
-            f"{d.ticker} {d.side.value.upper()} x{d.contracts} @<={d.limit_price:.2f} "
-            f"EV {d.ev_per_contract:+.2f} {verdict}"
+            f"{d.ticker} {d.side.value.upper()} x{d.contracts} @<={fmt_price(d.limit_price)} "
+            f"EV {fmt_ev(d.ev_per_contract, threshold)} {verdict}"
         )
         if d.accepted:
             self.write("DECISION", line)

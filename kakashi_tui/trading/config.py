@@ -172,7 +172,7 @@ class DeskSection(_Section):
     time_zone: Literal["utc", "local"] = "utc"  # how the desk shows times (always labelled)
     log: str | None = None  # default: kakashi.log beside the database
     postmortem: Literal["weekly", "daily", "off"] = "weekly"  # written by itself at each boundary (UTC)
-    reports_dir: str = "reports"
+    reports_dir: str | None = None  # default: reports/ beside the database
 
 
 class AlertsSection(_Section):

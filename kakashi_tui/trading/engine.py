@@ -96,11 +96,13 @@ KILL_REASON_SHOWN = 200
 
 def run_state(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool) -> tuple[str, str]:
     """The one place HALTED is derived: (label, kind), kind being running | paused | halted.
-    The hardest stop wins."""
+    The hardest stop wins; a pause under a halt is said too (it outlasts a re-arm, and one
+    from another terminal would otherwise go unseen until then)."""
+    also = "; also paused" if paused else ""
     if killed:  # the reason may come from another process (``kakashi kill --reason``): escaped
-        return f"HALTED (kill switch: {safe_text(kill_reason or 'operator', KILL_REASON_SHOWN)})", "halted"
+        return f"HALTED (kill switch: {safe_text(kill_reason or 'operator', KILL_REASON_SHOWN)}{also})", "halted"
     if daily_stopped:
-        return "HALTED (daily loss cap)", "halted"
+        return f"HALTED (daily loss cap{also})", "halted"
     if paused:
         return "PAUSED", "paused"
     return "RUNNING", "running"
@@ -140,6 +142,19 @@ class TickReport:
     # every ledger entry written since the last report (this tick's, and any a command wrote
     # between ticks, e.g. a flatten): the log's fill and settlement lines
     entries: tuple[LedgerEntry, ...] = ()
+    #: settlements paid before and corrected this tick (a result amended after `determined`):
+    #: (ticker, the cash it moved, centicents); `settled` counts positions closed, not these
+    corrections: tuple[tuple[str, int], ...] = ()
+
+    def corrections_text(self) -> str:
+        """``corrected 1 (KXA -$10.00)``, or several summed: ``corrected 2 (+$5.00)``; "" if none."""
+        from kakashi_tui.core.money import fmt_cc
+
+        if not self.corrections:
+            return ""
+        cc = sum(c for _t, c in self.corrections)
+        what = f"{self.corrections[0][0]} " if len(self.corrections) == 1 else ""
+        return f"corrected {len(self.corrections)} ({what}{'+' if cc > 0 else ''}{fmt_cc(cc)})"
 
     def log_line(self) -> str:
         from kakashi_tui.core.money import fmt_cc
@@ -150,9 +165,10 @@ class TickReport:
         err = f" | feed errors {len(self.errors)}: {safe_text(self.errors[0])}" if self.errors else ""
         err += f" | KEY REFUSED: {safe_text(self.key_refused)}" if self.key_refused else ""
         err += f" | notes {len(self.notes)}: {safe_text(self.notes[0])}" if self.notes else ""
+        fixed = f" {self.corrections_text()}" if self.corrections else ""
         return (
             f"tick {self.tick} {ts} | saved {self.saved} rejected {self.rejected} | "
-            f"decisions {len(self.decisions)} ({accepted} accepted) fills {self.fills} settled {self.settled} | "
+            f"decisions {len(self.decisions)} ({accepted} accepted) fills {self.fills} settled {self.settled}{fixed} | "
             f"cash {fmt_cc(self.cash_cc)} equity {fmt_cc(self.equity_cc)} | "
             f"open {self.open_positions} | {self.state}{err}"
         )
@@ -237,7 +253,7 @@ class Engine:
     # -- commands: the engine's thread, inside its transaction -----------------------------
     def execute(self, cmd: Command, now: int | None = None) -> object:
         """Apply one command and record it (an event or its own row). Returns what the
-        command produced: fills for Flatten, the Estimate for SetEstimate, else None."""
+        command produced: fills for Flatten, the Estimate for SetEstimate (None: refused), else None."""
         now = self.source.now_ms() if now is None else now
         with self.store.atomic():
             if isinstance(cmd, Kill):
@@ -340,10 +356,13 @@ class Engine:
         """Liquidation equity (ledger.equity_cc): the one marking rule (risk_limits.md)."""
         return equity_cc(self.account, self.snapshots, self.fee_terms, self.source.now_ms(), self._marks)
 
-    def _apply(self, entries: list[LedgerEntry]) -> None:
-        for e in self.store.append_ledger(entries):
+    def _apply(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
+        """Write the entries not yet in the ledger and fold them into the account: those written."""
+        written = self.store.append_ledger(entries)
+        for e in written:
             self.account.apply(e)
             self._written.append(e)
+        return written
 
     def _take_written(self) -> tuple[LedgerEntry, ...]:
         out, self._written = tuple(self._written), []
@@ -404,6 +423,7 @@ class Engine:
     def _tick_body(self, batch: FetchBatch, now: int, wall: int, fetch_ms: float) -> TickReport:
         decisions: list[TradeDecision] = []
         fills = settled = 0
+        corrected: dict[str, int] = {}  # ticker -> cash a correction of its settlement moved
         self._load_controls(now)
         self._roll_day(now)
         good_markets, good_snaps, saved, rejected = self._ingest(batch, now, wall)
@@ -424,7 +444,8 @@ class Engine:
                     before = len(self.account.positions)
                     self._apply(settle_entries(positions, m, now, self.account))
                     settled += before - len(self.account.positions)
-                self._apply(settlement_fixes(self.account, m, now))
+                for fix in self._apply(settlement_fixes(self.account, m, now)):
+                    corrected[fix.ticker] = corrected.get(fix.ticker, 0) + fix.amount_cc
             if m.ticker in self.settled:  # done (disputed too, until its result is final): the DB keeps it
                 for per_market in (
                     self.snapshots,
@@ -521,6 +542,7 @@ class Engine:
             notes=self.last_notes,
             key_refused=self.key_refused,
             entries=self._take_written(),
+            corrections=tuple(corrected.items()),
         )
 
     def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[TickQuote], int, int]:
@@ -641,13 +663,28 @@ class Engine:
             self.store.insert_estimate(e)
         self.estimates[e.ticker] = e
 
-    def set_estimate(self, ticker: str, p_hat: Decimal) -> Estimate:
-        """The operator's own p_hat for a market; it overrides any automatic estimator."""
-        e = Estimate(ticker=ticker, p_hat=p_hat, source=OPERATOR_SOURCE, ts=self.source.now_ms())
+    def set_estimate(self, ticker: str, p_hat: Decimal) -> Estimate | None:
+        """The operator's own p_hat for a market; it overrides any automatic estimator. None
+        (nothing stored) for a market no longer open: it closed while the operator typed."""
+        now = self.source.now_ms()
+        if self.not_open(ticker, now):
+            return None
+        e = Estimate(ticker=ticker, p_hat=p_hat, source=OPERATOR_SOURCE, ts=now)
         self.overrides[ticker] = e
         self.store.insert_estimate(e)
         self.estimates[ticker] = e
         return e
+
+    def not_open(self, ticker: str, now_ms: int) -> str:
+        """Why ``ticker`` is no longer open (its status, "settled", "past its close time"), or ""."""
+        if ticker in self.settled:
+            return "settled"
+        m = self.markets.get(ticker)
+        if m is None:
+            return ""  # not seen yet: nothing says it closed
+        if not m.status.tradable:
+            return m.status.value
+        return "past its close time" if m.close_ts is not None and now_ms >= m.close_ts else ""
 
     def _decide(
         self, s: TickQuote, now: int, eq: int, day_start: int, daily_stopped: bool, held: set[str]

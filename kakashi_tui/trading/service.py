@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from decimal import Decimal
 
 import peewee
 
@@ -211,6 +212,11 @@ class TradingService:
     @property
     def state(self) -> str:
         return self._engine.state_label()
+
+    @property
+    def edge_threshold(self) -> Decimal:
+        """The EV per contract at or above which the strategy buys (front-ends show EVs against it)."""
+        return self._engine.cfg.strategy.edge_threshold
 
     def _wall_ms(self) -> int:
         return int(self._clock() * 1000)

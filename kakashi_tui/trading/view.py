@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from kakashi_tui.core import risk
 from kakashi_tui.core.ledger import Closed, mark_cc
-from kakashi_tui.core.models import Market, Side, TickQuote, TradeDecision
+from kakashi_tui.core.models import Market, MarketStatus, Side, TickQuote, TradeDecision
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.core.risk import daily_cap_cc
 from kakashi_tui.core.sizing import per_trade_cap_cc
@@ -39,6 +39,16 @@ class MarketLine:
     close_ts: int | None
     status: str = ""
     fee_multiplier: Decimal | None = None  # the fee coefficient in use for this market
+
+
+def not_open(line: MarketLine | None, now_ms: int) -> str:
+    """Why a market of the view is no longer open ("" while it is): gone from it (settled), its
+    status, or past its close time (the engine's ``not_open`` on the same facts)."""
+    if line is None:
+        return "settled"
+    if line.status and line.status != MarketStatus.ACTIVE.value:
+        return line.status
+    return "past its close time" if line.close_ts is not None and now_ms >= line.close_ts else ""
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,10 @@ def desk_engine(db_path, ticks: int = 40):
 def desk_app(engine, tmp_path, interval: float = 0.5, ticks: int | None = None, **kw) -> KakashiApp:
     """The desk over a service that owns ``engine`` (tests step it by hand unless autostart)."""
     kw.setdefault("autostart", False)
+    kw.setdefault("reports_dir", tmp_path / "reports")
     service = TradingService(engine, interval=interval, max_ticks=ticks)
     return KakashiApp(
         service,
-        reports_dir=tmp_path / "reports",
         theme="textual-dark",
         cursor_blink=False,
         animations=False,

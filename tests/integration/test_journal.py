@@ -79,6 +79,6 @@ def test_outside_commands_are_state_lines_and_an_outside_kill_reaches_the_webhoo
     capsys.readouterr()
     text = (tmp_path / "k.log").read_text()
     assert "STATE    run=" in text and "RUNNING -> PAUSED" in text
-    assert "PAUSED -> HALTED (kill switch: desk two)" in text
+    assert "PAUSED -> HALTED (kill switch: desk two; also paused)" in text
     assert [b["kind"] for _t, b in _Hook.received] == [KILL_EXTERNAL]
     assert "desk two" in _Hook.received[0][1]["message"]

@@ -153,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("resume", parents=[common], help="resume new decisions after `kakashi pause` or p")
 
     rep = sub.add_parser("report", parents=[common], help="write a post-mortem (Markdown + PNG charts)")
-    rep.add_argument("--out", metavar="DIR", default="reports", help="parent folder (default: reports/)")
+    rep.add_argument(
+        "--out", metavar="DIR", help="parent folder (default: [desk] reports_dir, else reports/ beside the database)"
+    )
     rep.add_argument("--since", metavar="DATE", help="first UTC day, YYYY-MM-DD")
     rep.add_argument("--until", metavar="DATE", help="last UTC day, YYYY-MM-DD")
     rep.add_argument("--no-charts", action="store_true", help="Markdown only")
@@ -308,7 +310,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.close()
         raise
     service.on_report(lambda report: print(report.log_line(), flush=True))
-    service.on_report(Journal(log, on_state).on_report)
+    service.on_report(Journal(log, on_state, service.edge_threshold).on_report)
     service.on_report(_feed_changes(service))
     _schedule_postmortems(service, cfg)
     try:
@@ -398,9 +400,9 @@ def _schedule_postmortems(service, cfg) -> None:
     UTC day roll on the engine's clock; never the same period twice)."""
     if cfg.desk.postmortem == "off":
         return
-    from kakashi_tui.frontends.report.postmortem import DAY_MS, PostmortemSchedule
+    from kakashi_tui.frontends.report.postmortem import DAY_MS, PostmortemSchedule, reports_dir
 
-    sched = PostmortemSchedule(service.db_path, cfg.desk.reports_dir, cfg.desk.postmortem)
+    sched = PostmortemSchedule(service.db_path, reports_dir(service.db_path, cfg.desk.reports_dir), cfg.desk.postmortem)
     last_day: list[int] = []
 
     def on_report(report) -> None:
@@ -531,14 +533,15 @@ def _control_line(path: str, st) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.store.writer import now_wall_ms
-    from kakashi_tui.frontends.report.postmortem import export_postmortem, parse_days
+    from kakashi_tui.frontends.report.postmortem import export_postmortem, parse_days, reports_dir
     from kakashi_tui.trading.config import load_config
     from kakashi_tui.trading.runtime import Options, db_path
 
     cfg = load_config(args.config)
     since, until = parse_days(args.since, args.until)
+    db = db_path(Options(db=args.db), cfg)
     out = export_postmortem(
-        db_path(Options(db=args.db), cfg), args.out, now_wall_ms(), since, until, charts=not args.no_charts
+        db, reports_dir(db, args.out or cfg.desk.reports_dir), now_wall_ms(), since, until, charts=not args.no_charts
     )
     print(f"post-mortem written to {safe_text(out.path)}")
     return 0

@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
@@ -56,14 +56,15 @@ from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
 from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import DeskLimits, RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
-from kakashi_tui.frontends.fmt import event_text, fmt_hms, fmt_time, key_line, restored_line
+from kakashi_tui.frontends.fmt import event_text, fmt_hms, fmt_signed, fmt_time, key_line, restored_line
 from kakashi_tui.frontends.journal import Journal
 from kakashi_tui.frontends.logfile import NullLog, OperatorLog
 from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
+from kakashi_tui.frontends.report.postmortem import reports_dir as reports_folder
 from kakashi_tui.trading import liveness as lv
 from kakashi_tui.trading.liveness import LivenessWatch
 from kakashi_tui.trading.service import Flatten, Kill, Pause, Rearm, Resume, SetEstimate, TradingService
-from kakashi_tui.trading.view import DeskView
+from kakashi_tui.trading.view import DeskView, not_open
 
 LOWER_PANELS = ["positions-panel", "bankroll-panel", "risk-panel", "log-panel"]
 NARROW_WIDTH = 100
@@ -72,6 +73,8 @@ DETAIL_WIDTH = 110
 RENDER_HZ = 4  # the engine may tick faster; the desk renders the latest state at most this often
 LIVENESS_EVERY_S = 1.0  # the heartbeat is read this often, whether or not views arrive
 PANEL_FRAME_S = 1 / 60  # one changed panel is painted a frame (Textual's 60 fps): keys wait behind one
+TYPING_ACTIONS = frozenset({"set_estimate", "find"})  # keys that open a box to type in (b, /): see on_event
+HOLD_KEYS_S = 1.0  # the longest the desk holds typed keys for a box that never opens
 ALERT_TITLES = {
     al.FEED_DOWN: "Feed down",
     al.FEED_UP: "Feed up",
@@ -117,7 +120,7 @@ class KakashiApp(App[int]):
         service: TradingService,
         *,
         autostart: bool = True,
-        reports_dir: str | Path = "reports",
+        reports_dir: str | Path | None = None,  # default: reports/ beside the database
         theme: str = "textual-dark",
         cursor_blink: bool = True,
         animations: bool = True,
@@ -134,7 +137,7 @@ class KakashiApp(App[int]):
             self.animation_level = "none"
         self.service = service
         self.autostart = autostart
-        self.reports_dir = Path(reports_dir)
+        self.reports_dir = reports_folder(service.db_path, reports_dir)
         self._theme_name = theme
         self.cursor_blink = cursor_blink
         self._clock = clock
@@ -161,13 +164,19 @@ class KakashiApp(App[int]):
         self._panel_timer: Timer | None = None  # the next panel's step: set whenever panels are due
         self._panels_shown = False  # the first view is painted whole, at once
         self._local_kill = False
+        self._asked_paused: bool | None = None  # what this desk last asked (None: nothing yet)
         self._last_failure_alert = 0.0
         self.heartbeat_watch = LivenessWatch()
         self.crash_path: Path | None = None
         self.crash_message = ""
+        self._held: list[events.Key] | None = None  # keys typed while a box opens (on_event)
+        self._held_for: events.Key | None = None  # the key that opens it
+        self._hold_timer: Timer | None = None
         service.on_view(self._publish)
         service.on_log(self._noted_from_service)
-        service.on_report(Journal(self.oplog).on_report)  # the log file, as a headless run writes it
+        # the log file, as a headless run writes it; a settlement's correction said on the desk
+        service.on_report(Journal(self.oplog, threshold=service.edge_threshold).on_report)
+        service.on_report(self._note_corrections)
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -203,6 +212,7 @@ class KakashiApp(App[int]):
         for wid, title in titles.items():
             self.query_one(f"#{wid}").border_title = title
         self.query_one(StatusBar).zone = self.zone
+        self.query_one(DecisionLog).threshold = self.service.edge_threshold
         find = self.query_one("#find", Input)
         find.cursor_blink = self.cursor_blink
         find.display = False
@@ -270,6 +280,13 @@ class KakashiApp(App[int]):
         """The service published a view (from its thread, or from ours after a command)."""
         self.post_message(EngineUpdated(view))
 
+    def _note_corrections(self, report) -> None:
+        """A settlement corrected this tick moved cash with no fill and no settlement: said,
+        with why (the engine's thread; the log file has its SETTLE line from the journal)."""
+        for ticker, cc in report.corrections:
+            why = "its result changed after it paid"
+            self.post_message(Noted(f"settlement of {ticker} corrected: {fmt_signed(cc)} ({why})"))
+
     def refresh_view(self) -> None:
         """Show the latest state: built here while the loop is not running (before start, or
         a test stepping the service by hand); otherwise the service publishes one soon."""
@@ -291,6 +308,8 @@ class KakashiApp(App[int]):
             return
         self._watch_events(v)
         self.query_one(StatusBar).view = v
+        if isinstance(self.screen, EstimateScreen):
+            self.screen.recheck()  # the market may have closed while p̂ is being typed
         steps: list[Callable[[DeskView], None]] = [self._show_markets, self._show_detail]
         steps += [
             functools.partial(self._show_panel, cls)
@@ -325,6 +344,8 @@ class KakashiApp(App[int]):
         table = self.query_one(MarketsTable)
         table.stale_ms = v.max_quote_age_ms
         table.apply(v)
+        if table.filter_text:
+            self._title_markets(table)  # markets come and go under a kept filter: its count with them
 
     def _show_detail(self, v: DeskView) -> None:
         detail = self.query_one(MarketDetail)
@@ -398,6 +419,9 @@ class KakashiApp(App[int]):
                 self.alert(al.KILL_EXTERNAL, f"kill switch thrown from outside this desk: {v.state}", "error")
         if not v.killed:
             self._local_kill = False
+        if v.paused != prev.paused and v.paused != self._asked_paused:  # `kakashi pause` / `resume`
+            self._asked_paused = v.paused
+            self.note(f"{'paused' if v.paused else 'resumed'} from outside this desk", v.clock_ms)
         if self.schedule is not None and v.clock_ms // 86_400_000 != prev.clock_ms // 86_400_000:
             self._run_schedule(v.clock_ms)
 
@@ -464,13 +488,15 @@ class KakashiApp(App[int]):
     @on(MarketsTable.Highlighted)
     def _on_row(self, event: MarketsTable.Highlighted) -> None:
         self.service.focus = event.ticker
-        self.query_one(MarketDetail).ticker = event.ticker
+        for detail in self.query(MarketDetail):  # none while the desk is closing
+            detail.ticker = event.ticker
         if self.view is not None and event.ticker is not None and set(self.view.books) != {event.ticker}:
             self.refresh_view()  # the last view was built for another market (the next tick's will do)
 
     # -- commands: submitted to the service ------------------------------------------------
     def action_pause(self) -> None:
         paused = not self.service.paused  # the intent as last asked: fast presses alternate exactly
+        self._asked_paused = paused
         self.service.submit(Pause() if paused else Resume())  # in force at once; stored next tick
         self.note("paused: no new decisions" if paused else "resumed", category="COMMAND")
 
@@ -501,6 +527,7 @@ class KakashiApp(App[int]):
         def done(ok: bool | None) -> None:
             if ok:
                 # Pause first: otherwise the strategy would buy straight back in on the next tick.
+                self._asked_paused = True
                 self.service.submit(Pause())
                 self._note_when_done(
                     self.service.submit(Flatten()),
@@ -520,23 +547,40 @@ class KakashiApp(App[int]):
             self.call_from_thread(self.notify, f"export failed: {e}", severity="error")
             return
         self.last_export = out.path
-        self.call_from_thread(self.note, f"exported {out.path}", None, "REPORT")
+        where = out.path.resolve()
+        self.call_from_thread(self.notify, f"written to {where}", title="Post-mortem exported")
+        self.call_from_thread(self.note, f"exported {where}", None, "REPORT")
         self.call_from_thread(self.push_screen, ReportScreen(out.path, out.figures))
 
-    def action_set_estimate(self) -> None:
+    async def action_set_estimate(self) -> None:
         t = self.selected_ticker()
-        if t is None:
+        if t is None or self.view is None:
             self.notify("No market selected.")
             return
-        current = next((m.p_hat for m in self.view.markets if m.ticker == t), None) if self.view else None
+
+        def why_closed() -> str:  # as the latest view has it (the engine checks again)
+            v = self.view
+            return not_open(next((m for m in v.markets if m.ticker == t), None), v.clock_ms) if v else ""
+
+        if why := why_closed():
+            self.notify(f"{t} is no longer open ({why}): p̂ is for open markets.", severity="warning")
+            return
+        current = next((m.p_hat for m in self.view.markets if m.ticker == t), None)
 
         def done(p) -> None:
             if p is not None:
                 self._note_when_done(
-                    self.service.submit(SetEstimate(t, p)), lambda _e: f"p̂ for {t} set to {p} (operator)"
+                    self.service.submit(SetEstimate(t, p)),
+                    lambda e: (
+                        f"p̂ for {t} set to {p} (operator)"
+                        if e is not None
+                        else f"p̂ for {t} not set: the market closed before it applied"
+                    ),
                 )
 
-        self.push_screen(EstimateScreen(t, current), done)
+        screen = EstimateScreen(t, current, why_closed)
+        await self.push_screen(screen, done)  # mounted: the keys typed meanwhile wait (on_event) ...
+        screen.focus_input()  # ... for its box to have focus
 
     def action_sort(self) -> None:
         if self.view:
@@ -557,7 +601,9 @@ class KakashiApp(App[int]):
         yield SystemCommand("Kill switch", "k: stop all new orders now; persisted", self.action_kill)
         yield SystemCommand("Re-arm kill switch", "r: allow orders again (asks first)", self.action_rearm)
         yield SystemCommand("Flatten all positions", "f: sell every paper position at the bids", self.action_flatten)
-        yield SystemCommand("Export post-mortem", "e: write reports/<time>/postmortem.md", self.action_export)
+        yield SystemCommand(
+            "Export post-mortem", "e: write reports/<time>/postmortem.md beside the database", self.action_export
+        )
         yield SystemCommand("Set p̂ for the selected market", "b: your own estimate", self.action_set_estimate)
         yield SystemCommand("Sort markets", "s: ticker, edge, quote age", self.action_sort)
         yield SystemCommand("Find markets", "/: filter by ticker or title", self.action_find)
@@ -597,16 +643,63 @@ class KakashiApp(App[int]):
         await asyncio.to_thread(self.service.stop)
         self.exit(0)
 
+    # -- typing ahead -------------------------------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        """What is typed after a key that opens a box (``b``: p̂, ``/``: the filter) goes into
+        that box, in order, however fast.
+
+        A typed key is handed to the focused widget, and its binding acts only when the key
+        bubbles back up to the desk; the keys typed after it are handed out meanwhile. They went
+        to the markets table, where digits were lost, or reached the box's own binding once it
+        had opened: ``b 0 . 6 5 enter`` set p̂ to the old value, or to half of what was typed.
+        So from such a key until its box has focus, the keys typed next wait here (a priority
+        key, the kill switch, still acts at once), then go on in the order they were typed."""
+        if not isinstance(event, events.Key):
+            await super().on_event(event)
+        elif not event.is_forwarded:  # typed just now
+            if self._held is not None:
+                if not await self._check_bindings(event.key, priority=True):
+                    self._held.append(event)
+                return
+            if self._opens_box(event.key):
+                self._held, self._held_for = [], event
+                self._hold_timer = self.set_timer(HOLD_KEYS_S, self._release_keys, name="desk-typing")
+            await super().on_event(event)
+        else:  # back from the focused widget: its binding acts now
+            try:
+                await super().on_event(event)
+            finally:
+                if event is self._held_for:
+                    await self._release_keys()
+
+    def _opens_box(self, key: str) -> bool:
+        if len(self.screen_stack) != 1 or isinstance(self.focused, Input):
+            return False  # a dialog is open, or the filter box has the keys already
+        return any(b.action in TYPING_ACTIONS for b in self._bindings.key_to_bindings.get(key, ()))
+
+    async def _release_keys(self) -> None:
+        """The keys held while a box opened, to whatever has focus now (the box, if it opened)."""
+        held, self._held, self._held_for = self._held or [], None, None
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        for key in held:
+            await super().on_event(key)
+
     # -- find, inspect ------------------------------------------------------------------------
     def action_find(self) -> None:
         find = self.query_one("#find", Input)
         find.display = True
-        find.focus()
+        find.screen.set_focus(find)  # at once (not a frame later): what is typed next is the filter's
 
     @on(Input.Changed, "#find")
     def _on_find(self, event: Input.Changed) -> None:
         table = self.query_one(MarketsTable)
         table.filter_text = event.value.strip()
+        self._title_markets(table)
+
+    @staticmethod
+    def _title_markets(table: MarketsTable) -> None:
         f = table.filter_text
         table.border_title = f"Markets · filter {f!r}: {table.row_count}/{table.total}" if f else "Markets"
 
@@ -617,8 +710,12 @@ class KakashiApp(App[int]):
         self.query_one(MarketsTable).focus()
 
     def on_key(self, event) -> None:
+        """Esc on the desk clears the filter, wherever the focus is: in the box, or on the table
+        or the log after enter kept it (a dialog's esc is the dialog's)."""
+        if event.key != "escape" or len(self.screen_stack) != 1:
+            return
         find = self.query_one("#find", Input)
-        if event.key == "escape" and find.has_focus:
+        if find.has_focus or find.display:
             find.value = ""
             find.display = False
             self.query_one(MarketsTable).focus()
@@ -734,7 +831,7 @@ def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None,
             webhook=cfg.alerts.webhook_url,
             on_daily_stop=cfg.risk.on_daily_stop,
             postmortem=cfg.desk.postmortem,
-            reports_dir=cfg.desk.reports_dir,
+            reports_dir=reports_folder(db_path(opts, cfg), cfg.desk.reports_dir),
         )
         result = app.run()
         if app.crash_message:

@@ -3,6 +3,7 @@ the post-mortem just written, rejected rows and a market's detail."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -25,8 +26,8 @@ HELP = """\
 | `k` | **kill switch**: immediate, no confirmation; stays thrown across restarts |
 | `r` | re-arm the kill switch (asks; Enter = No, `y` = yes) |
 | `f` | flatten: sell every paper position into the bids and pause (asks; Enter = No) |
-| `e` | export the post-mortem to `reports/<UTC time>/postmortem.md` |
-| `b` | set p̂ for the selected market (a number strictly between 0 and 1) |
+| `e` | export the post-mortem into `reports/` beside the database |
+| `b` | set p̂ for the selected open market (a number strictly between 0 and 1) |
 | `enter` | the selected market's detail: close time, volume, fee, price chart with p̂ |
 | `/` | filter markets by ticker or title (esc clears) |
 | `s` | sort markets: ticker → edge → quote age (the header shows ▲/▼) |
@@ -142,12 +143,17 @@ def parse_p_hat(text: str) -> Decimal | str:
 
 
 class EstimateScreen(ModalScreen[Decimal | None]):
+    """p̂ for one market. ``not_open()`` says why the market is no longer open ("" while it is):
+    asked as each view arrives (``recheck``) and again on enter, which then sets nothing."""
+
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="estimate.cancel")]
 
-    def __init__(self, ticker: str, current: Decimal | None) -> None:
+    def __init__(self, ticker: str, current: Decimal | None, not_open: Callable[[], str] = lambda: "") -> None:
         super().__init__()
         self.ticker = ticker
         self.current = current
+        self.not_open = not_open
+        self.closed = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="estimate-box"):
@@ -165,7 +171,13 @@ class EstimateScreen(ModalScreen[Decimal | None]):
     def on_mount(self) -> None:
         inp = self.query_one(Input)
         inp.cursor_blink = getattr(self.app, "cursor_blink", True)
-        inp.focus()
+        self.focus_input()
+        self.recheck()
+
+    def focus_input(self) -> None:
+        """Focus the box now (not a frame later): the keys typed next are its own. Its text is
+        selected by that focus, before any of them arrives, so typing replaces it."""
+        self.set_focus(self.query_one(Input))
 
     @property
     def error(self) -> str:
@@ -175,11 +187,24 @@ class EstimateScreen(ModalScreen[Decimal | None]):
         self.query_one("#estimate-error", Label).update(message)
         self.query_one(Input).set_class(bool(message), "-invalid")
 
+    def recheck(self) -> bool:
+        """True while the market is open; else its closing is said in place of any other error."""
+        why = self.not_open()
+        if why:
+            self.closed = f"no longer open ({why}): p̂ not set"  # (the ticker is in the title)
+            if self.is_mounted:
+                self._show(self.closed)
+        return not why
+
     def on_input_changed(self, event: Input.Changed) -> None:
+        if self.closed:
+            return
         p = parse_p_hat(event.value)
         self._show(p if isinstance(p, str) and event.value.strip() else "")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if not self.recheck():
+            return
         p = parse_p_hat(event.value)
         if isinstance(p, str):
             self._show(p)

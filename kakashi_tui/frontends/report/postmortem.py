@@ -506,6 +506,12 @@ def key_figures(d: ReportData) -> list[tuple[str, str]]:
     ]
 
 
+def reports_dir(db: str | Path, configured: str | Path | None = None) -> Path:
+    """Where post-mortems go: the folder given (``--out``, ``[desk] reports_dir``), else
+    ``reports/`` beside the database, as the log and the catalog are (not the current directory)."""
+    return Path(configured) if configured else Path(db).resolve().parent / "reports"
+
+
 @dataclass(frozen=True)
 class Exported:
     path: Path

@@ -18,7 +18,7 @@ from textual.visual import Visual, visualize
 
 from kakashi_tui.core.money import fmt_count
 from kakashi_tui.frontends.desk.widgets.base import _NOTHING, Palette
-from kakashi_tui.frontends.fmt import dollars
+from kakashi_tui.frontends.fmt import dollars, fmt_ev, fmt_price
 from kakashi_tui.frontends.fmt import fmt_utc as _utc
 from kakashi_tui.trading.view import DeskView
 
@@ -75,6 +75,7 @@ class DecisionLog(ScrollView, can_focus=True):
         self._what_w = self.WHAT_MIN
         self._pal: Palette | None = None
         self._arrivals = 0
+        self.threshold: Decimal | None = None  # the edge threshold: EVs with the digits that decide
 
     def _arrived(self, entry: LogEntry) -> LogEntry:
         self._arrivals += 1
@@ -103,7 +104,7 @@ class DecisionLog(ScrollView, can_focus=True):
                     ts,
                     ticker,
                     f"{side.upper()} x{fmt_count(contracts)}",
-                    f"@≤{limit_price:.2f} EV {ev:+.2f} {dollars(verdict)}",
+                    f"@≤{fmt_price(limit_price)} EV {fmt_ev(ev, self.threshold)} {dollars(verdict)}",
                     "ok" if accepted else "error",
                     rejection=not accepted,
                 )

@@ -15,7 +15,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from kakashi_tui.frontends.desk.widgets.base import Palette
-from kakashi_tui.frontends.fmt import fmt_age, fmt_price
+from kakashi_tui.frontends.fmt import EV_PLACES, ev_places, fmt_age, fmt_ev, fmt_price
 from kakashi_tui.trading.view import DeskView, MarketLine
 
 
@@ -54,16 +54,23 @@ SORT_ARROWS = {"ticker": "▲", "edge": "▼", "age": "▲"}  # the direction ea
 SORT_COLUMNS = {"ticker": ("ticker",), "edge": ("ev_yes", "ev_no"), "age": ("age",)}  # edge: the better side
 PRICE_KEYS = ("bid", "ask", "last", "p_hat")
 SUB_CENT_PRICE_WIDTH = 7  # "0.4230 ": Kalshi's $0.0001 grid, never rounded away
+EV_KEYS = ("ev_yes", "ev_no")
+FINE_EV_WIDTH = 8  # "+0.0298 ": an EV whose cent would put it on the wrong side of the threshold
 
 
-def layout_columns(width: int, ticker_width: int, sub_cent: bool = False) -> list[tuple[Column, int]]:
+def layout_columns(
+    width: int, ticker_width: int, sub_cent: bool = False, fine_ev: bool = False
+) -> list[tuple[Column, int]]:
     """The columns that fit ``width``, each with its width: drop by priority, never cut a number.
-    ``sub_cent``: some price is off the cent grid, so price columns take four decimals."""
+    ``sub_cent``: some price is off the cent grid, so price columns take four decimals;
+    ``fine_ev``: some EV needs more than the cent to show which side of the threshold it is on."""
     cols = [c for c in MARKET_COLUMNS]
     tw = max(TICKER_MIN, min(TICKER_MAX, ticker_width + 1))
 
     def w_of(c: Column) -> int:
-        return SUB_CENT_PRICE_WIDTH if (sub_cent and c.key in PRICE_KEYS) else c.width
+        if sub_cent and c.key in PRICE_KEYS:
+            return SUB_CENT_PRICE_WIDTH
+        return FINE_EV_WIDTH if (fine_ev and c.key in EV_KEYS) else c.width
 
     def fixed(cs):
         return sum(tw if c.key == "ticker" else w_of(c) for c in cs if c.key != "title")
@@ -81,14 +88,16 @@ def layout_columns(width: int, ticker_width: int, sub_cent: bool = False) -> lis
     return [(c, tw if c.key == "ticker" else (room if c.key == "title" else w_of(c))) for c in cols]
 
 
-def ev_cell(e: Decimal | None, pal: Palette) -> tuple[str, str]:
-    """EV per contract to the cent; a value that rounds to zero is a plain 0.00, never a red -0.00."""
+def ev_cell(e: Decimal | None, pal: Palette, threshold: Decimal | None = None) -> tuple[str, str]:
+    """EV per contract with the digits that decide against the edge ``threshold`` (``fmt_ev``);
+    a value that rounds to zero is a plain 0.00, never a red -0.00."""
     if e is None:
         return "—", pal.dim
-    q = e.quantize(Decimal("0.01"))
+    text = fmt_ev(e, threshold)
+    q = Decimal(text)
     if q == 0:
         return "0.00", pal.dim
-    return f"{q:+.2f}", pal.up if q > 0 else pal.down
+    return text, pal.up if q > 0 else pal.down
 
 
 class MarketsTable(ScrollView, can_focus=True):
@@ -136,6 +145,8 @@ class MarketsTable(ScrollView, can_focus=True):
         self._layout: list[tuple[Column, int]] | None = None
         self._ticker_width = TICKER_MIN
         self._sub_cent = False  # sticky: once a price needs four decimals, the columns keep them
+        self._fine_ev = False  # sticky too: once an EV needs more than the cent (ev_places)
+        self._threshold: Decimal | None = None  # the edge threshold the EVs are shown against
 
     # -- data ------------------------------------------------------------------------------
     @property
@@ -161,6 +172,9 @@ class MarketsTable(ScrollView, can_focus=True):
     def apply(self, v: DeskView) -> None:
         """Diff the new market lines against what is shown; re-render only the changed rows."""
         keep = self.selected
+        if v.edge_threshold != self._threshold:
+            self._threshold = v.edge_threshold
+            self._strips.clear()
         live = {m.ticker: m for m in v.markets}
         resort = len(live) != len(self._lines) or any(t not in live for t in self._lines)
         for t in [t for t in self._lines if t not in live]:
@@ -176,6 +190,11 @@ class MarketsTable(ScrollView, can_focus=True):
                 x is not None and x != x.quantize(_CENT) for x in (m.bid, m.ask, m.last, m.p_hat)
             ):
                 self._sub_cent = True
+                self._relayout()
+            if not self._fine_ev and any(
+                x is not None and ev_places(x, self._threshold) > EV_PLACES for x in (m.ev_yes, m.ev_no)
+            ):
+                self._fine_ev = True
                 self._relayout()
             resort = (
                 resort
@@ -277,7 +296,7 @@ class MarketsTable(ScrollView, can_focus=True):
     def _columns(self) -> list[tuple[Column, int]]:
         if self._layout is None:
             self._layout = layout_columns(
-                max(1, self.scrollable_content_region.width), self._ticker_width, self._sub_cent
+                max(1, self.scrollable_content_region.width), self._ticker_width, self._sub_cent, self._fine_ev
             )
         return self._layout
 
@@ -312,7 +331,7 @@ class MarketsTable(ScrollView, can_focus=True):
                 )
                 out.append((src, "", "left"))
             elif k in ("ev_yes", "ev_no"):
-                text, style = ev_cell(getattr(m, k), pal)
+                text, style = ev_cell(getattr(m, k), pal, self._threshold)
                 out.append((text, style, "right"))
             elif k == "signal":
                 sig = m.signal

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.reactive import reactive
 
 from kakashi_tui.frontends.desk.widgets.base import ContentPanel, Palette
+from kakashi_tui.frontends.fmt import fmt_threshold
 from kakashi_tui.trading.view import DeskView
 
 
@@ -42,7 +43,7 @@ class RiskPanel(ContentPanel):
             return t
         lim = self.limits
         if lim is not None:
-            t.add_row("Buys when EV", f"≥ +{lim.edge_threshold:.2f} /contract")
+            t.add_row("Buys when EV", f"≥ {fmt_threshold(lim.edge_threshold)} /contract")
         for r in v.risk:
             if r.name == "Per-trade cap":
                 t.add_row("Max loss/trade", Text(f"{r.used} ({r.limit})", style=pal.level(r.level)))
