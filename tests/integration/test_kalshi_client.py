@@ -1099,8 +1099,8 @@ def test_a_random_page_never_raises_and_every_market_gets_one_verdict(page):
     b = KalshiSource(c).fetch()
     assert all("unexpected" not in e for e in b.errors), b.errors
     page = kalshi_client.parse_body(body, "page")["markets"]  # what the wire said
-    valid = {m["ticker"] for m in page if isinstance(m, dict) and kalshi_source._ticker_ok(m.get("ticker"))}
-    invalid = sum(1 for m in page if not (isinstance(m, dict) and kalshi_source._ticker_ok(m.get("ticker"))))
+    valid = {m["ticker"] for m in page if isinstance(m, dict) and kalshi_source.ticker_ok(m.get("ticker"))}
+    invalid = sum(1 for m in page if not (isinstance(m, dict) and kalshi_source.ticker_ok(m.get("ticker"))))
     assert len(b.rows) == len(valid) + invalid
     for r in b.rows:  # a verdict each: rejected with a reason, or a contract row
         assert r.reason is not None or (r.market["ticker"] in valid and "subtitle" in r.market)

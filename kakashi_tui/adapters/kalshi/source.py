@@ -18,7 +18,7 @@ from kakashi_tui.adapters.kalshi.client import (
     KalshiStopped,
     Listing,
 )
-from kakashi_tui.adapters.kalshi.wire import Fees, RowError, _dec, _safe, check_ticker, convert
+from kakashi_tui.adapters.kalshi.wire import Fees, _dec, _safe, convert, ticker_ok
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 from kakashi_tui.core.errors import ConfigError
 
@@ -117,7 +117,7 @@ class KalshiSource:
         self.client = client
         for what, names in (("--ticker", tickers), ("--series", series), ("--event", events)):
             for t in names or ():
-                if not _ticker_ok(t):
+                if not ticker_ok(t):
                     raise ConfigError(f"{what} {_safe(t, 60)}: not a name Kalshi could list")
         self.tickers = list(dict.fromkeys(tickers or [])) or None
         self.series = list(dict.fromkeys(series or [])) or None
@@ -216,7 +216,7 @@ class KalshiSource:
         # Held markets and this fetch's share of the believed ones are re-listed by ticker, so
         # their quotes are this fetch's, and booked.
         turn = held | self._believed_turn(believed - held, fresh, batch)
-        want = sorted(t for t in turn if t not in fresh and _ticker_ok(t))
+        want = sorted(t for t in turn if t not in fresh and ticker_ok(t))
         if want:
             try:
                 self._collect(list(self._by_tickers(want)), fresh, bad, keep_all=True)
@@ -295,7 +295,7 @@ class KalshiSource:
                 by_ticker: dict[str, list[Any]] = {}  # one page's markets, in its order
                 for m in page:
                     t = m.get("ticker") if isinstance(m, dict) else None
-                    if not isinstance(t, str) or not _ticker_ok(t):
+                    if not isinstance(t, str) or not ticker_ok(t):
                         bad.append(convert(m, ts))
                         continue
                     by_ticker.setdefault(t, []).append(m)
@@ -367,11 +367,11 @@ class KalshiSource:
             events = self.client.list_events({"status": "open"}, max_pages=self.max_pages)
             self._warn_truncated(batch, events, "GET /events")
             for e in events.items():
-                if isinstance(e, dict) and _ticker_ok(e.get("event_ticker")) and _ticker_ok(e.get("series_ticker")):
+                if isinstance(e, dict) and ticker_ok(e.get("event_ticker")) and ticker_ok(e.get("series_ticker")):
                     self.event_series[e["event_ticker"]] = e["series_ticker"]
             now = time.monotonic()
             for s in self.client.list_series():
-                if isinstance(s, dict) and _ticker_ok(s.get("ticker")):
+                if isinstance(s, dict) and ticker_ok(s.get("ticker")):
                     self.series_fees[s["ticker"]] = (_fees_of(s), now)
         except KalshiStopped:
             raise
@@ -388,7 +388,7 @@ class KalshiSource:
         for t in order:
             m = self.cache[t].market
             ev = m.get("event_ticker") if isinstance(m, dict) else None
-            if not isinstance(ev, str) or not _ticker_ok(ev):
+            if not isinstance(ev, str) or not ticker_ok(ev):
                 continue
             if ev not in self.event_series:
                 if budget <= 0:
@@ -404,7 +404,7 @@ class KalshiSource:
                     self.event_series[ev] = ""  # tried; asked again after the next full listing
                     continue
                 s = event.get("series_ticker")
-                self.event_series[ev] = s if isinstance(s, str) and _ticker_ok(s) else ""
+                self.event_series[ev] = s if isinstance(s, str) and ticker_ok(s) else ""
             s = self.event_series[ev]
             if not s:
                 continue
@@ -484,14 +484,6 @@ class _Turns:
         take += tickers[: n - len(take)]
         self.after[pool] = take[-1]
         return take
-
-
-def _ticker_ok(t: Any) -> bool:
-    try:
-        check_ticker(t)
-    except RowError:
-        return False
-    return True
 
 
 def _fees_of(series: dict[str, Any]) -> Fees:

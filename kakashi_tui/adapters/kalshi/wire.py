@@ -54,6 +54,15 @@ def check_ticker(v: Any, what: str = "ticker") -> str:
     return v
 
 
+def ticker_ok(t: Any) -> bool:
+    """Whether ``t`` passes ``check_ticker`` (for filtering, where no reason is needed)."""
+    try:
+        check_ticker(t)
+    except RowError:
+        return False
+    return True
+
+
 def _text(m: dict[str, Any], key: str) -> str:
     v = m.get(key)
     if v is None:

@@ -39,7 +39,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from kakashi_tui.adapters.catalog import MAX_COUNT_E2, MAX_INT64, from_e2, from_e4, to_e2, to_e4, trade_problem
-from kakashi_tui.adapters.kalshi.wire import RowError, _safe, check_ticker
+from kakashi_tui.adapters.kalshi.wire import RowError, _safe, check_ticker, ticker_ok
 from kakashi_tui.adapters.source import FetchBatch, RawRow
 
 HeaderProvider = Callable[[], dict[str, str]]  # fresh signed headers per connection (kalshi_auth)
@@ -537,14 +537,6 @@ class _Session:
                 )
 
 
-def _ticker_ok(t: Any) -> bool:
-    try:
-        check_ticker(t)
-    except RowError:
-        return False
-    return True
-
-
 class LiveBookSource:
     """A polling source whose books are replaced by the WebSocket's where those are in sync."""
 
@@ -589,7 +581,7 @@ class LiveBookSource:
             rows.append(r)
         for why, sent in self.feed.take_rejects():  # refused trade prints: kept as rejected rows
             t = sent.get("market_ticker")
-            rows.append(RawRow(market={"ticker": t} if _ticker_ok(t) else {}, snapshot=None, payload=sent, reason=why))
+            rows.append(RawRow(market={"ticker": t} if ticker_ok(t) else {}, snapshot=None, payload=sent, reason=why))
         batch.rows = rows
         if self.on_trades is not None:
             self.on_trades(self.feed.take_trades())
