@@ -83,9 +83,14 @@ def store(db_path):
     s.close()
 
 
-def make_engine(db_path, seed: int = 7, cfg: KakashiConfig | None = None, **kw):
+def make_engine(db_path, seed: int = 7, cfg: KakashiConfig | None = None, catalog=None, **kw):
+    """A seeded simulator engine; ``catalog`` (a CatalogWriter) records what it fetches and
+    estimates (the recorder wraps the source, as runtime does; ``engine.source.recorder``)."""
+    from kakashi_tui.adapters.catalog import Recorder
+
     opts = Options(source="sim", db=str(db_path), seed=seed, sim_start_ms=SIM_START_MS, **kw)
-    return build_engine(opts, cfg or KakashiConfig())
+    recording = (lambda: Recorder(catalog)) if catalog is not None else None
+    return build_engine(opts, cfg or KakashiConfig(), recording=recording)
 
 
 @pytest.fixture

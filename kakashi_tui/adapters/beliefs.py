@@ -19,12 +19,12 @@ import csv
 import os
 import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from kakashi_tui.adapters.source import Estimator
 from kakashi_tui.adapters.userfiles import read_regular
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.models import Estimate
@@ -237,7 +237,7 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
     return st.st_mtime_ns, st.st_size, st.st_ino
 
 
-class BeliefsFile:
+class BeliefsFile(Estimator):
     """An estimator that reads the operator's beliefs, reloading when the file changes.
 
     Constructing it is the start-up check: any refused line raises ``ConfigError``. After
@@ -258,10 +258,9 @@ class BeliefsFile:
         #: Believed tickers among no market of the last tick (a typo, or a market not listed).
         self.unmatched: frozenset[str] = frozenset()
         self.reloads = 0  # how many times a changed file was read (a view can tell a new result)
-        #: Called with each re-read's result (the service logs its summary: headless stderr, desk log).
-        self.on_reload: Callable[[ReloadResult], None] | None = None
-        #: Called with the believed tickers that newly have no market (``unmatched_summary`` says it).
-        self.on_unmatched: Callable[[frozenset[str]], None] | None = None
+        #: What the operator should hear (``take_said``: the engine passes it on after each tick):
+        #: each re-read's summary, and the believed tickers that newly have no market.
+        self._said: list[str] = []
 
     @property
     def last_error(self) -> str | None:
@@ -298,9 +297,12 @@ class BeliefsFile:
             kept=kept,
             refused=parsed.problems,
         )
-        if self.on_reload is not None:
-            self.on_reload(self.last_reload)
+        self._said.append(self.last_reload.summary())
         return True
+
+    def take_said(self) -> list[str]:
+        out, self._said = self._said, []
+        return out
 
     def tickers(self) -> set[str]:
         return set(self.beliefs)
@@ -312,8 +314,8 @@ class BeliefsFile:
             unmatched = frozenset(t for t in self.beliefs if t not in wanted)
             newly = unmatched - self.unmatched
             self.unmatched = unmatched
-            if newly and self.on_unmatched is not None:
-                self.on_unmatched(newly)
+            if newly:
+                self._said.append(unmatched_summary(newly))
         return [
             Estimate(ticker=t, p_hat=p, source=BELIEFS_SOURCE, ts=now_ms)
             for t, p in sorted(self.beliefs.items())

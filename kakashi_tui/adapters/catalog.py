@@ -24,7 +24,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kakashi_tui.adapters.beliefs import check_ticker
-from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.adapters.userfiles import check_regular
 from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.models import Estimate, Market, Quote, Snapshot
@@ -823,9 +823,8 @@ class Recorder:
         self._beliefs: dict[str, tuple[Decimal, str]] = {}
         self.rejected = 0
         self._refusals: list[tuple[str, Any]] = []  # (reason, evidence) the engine has not been handed
-        self.source: RecordingSource | None = None  # set by attach_recorder
+        self.source: RecordingSource | None = None  # what ``wrap`` made
         self.estimators: list[RecordingEstimator] = []
-        self.before_close: list[Any] = []  # called first by close(): hand over what a feed still holds
 
     def _refused(self, why: str | None, evidence: Any) -> str | None:
         if why is not None:
@@ -925,19 +924,26 @@ class Recorder:
             if why is not None:
                 self._refused(why, {"type": "book", "ticker": _shown(e.ticker), "ts": _shown(e.ts)})
 
+    def wrap(self, source: Source, estimators: list[Estimator]) -> tuple[Source, list[Estimator]]:
+        """The source and estimators that record through this recorder what they hand on
+        (composition: the engine is then made over these)."""
+        self.source = RecordingSource(source, self)
+        self.estimators = [RecordingEstimator(e, self) for e in estimators]
+        return self.source, list(self.estimators)
+
     def close(self) -> None:
         try:
-            for fn in self.before_close:
-                fn()
+            if self.source is not None:
+                self.source.inner.flush()  # what the feed still holds (book changes applied)
         finally:
             self.writer.close()
 
 
-class RecordingSource:
+class RecordingSource(Source):
     """A source that records what it fetches (valid rows) before handing it on. The catalog
     never costs the fetch: whatever the recorder meets is a feed error of that batch."""
 
-    def __init__(self, inner: Any, recorder: Recorder) -> None:
+    def __init__(self, inner: Source, recorder: Recorder) -> None:
         self.inner = inner
         self.recorder = recorder
         self.name = inner.name
@@ -956,17 +962,25 @@ class RecordingSource:
     def close(self) -> None:
         self.inner.close()
 
+    # every other hook is the wrapped source's own (Source declares them all)
+    def watch(self, held: Callable[[], Iterable[str]]) -> None:
+        self.inner.watch(held)
+
     def stop(self) -> None:
-        stop = getattr(self.inner, "stop", None)
-        if stop is not None:
-            stop()
+        self.inner.stop()
 
-    def __getattr__(self, name: str) -> Any:  # checkpoint(), watch_for, ... of the wrapped source
-        return getattr(self.inner, name)
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def checkpoint(self) -> dict[str, str]:
+        return self.inner.checkpoint()
+
+    def feed_status(self) -> tuple[str, str]:
+        return self.inner.feed_status()
 
 
-class RecordingEstimator:
-    def __init__(self, inner: Any, recorder: Recorder) -> None:
+class RecordingEstimator(Estimator):
+    def __init__(self, inner: Estimator, recorder: Recorder) -> None:
         self.inner = inner
         self.recorder = recorder
 
@@ -978,16 +992,11 @@ class RecordingEstimator:
             self.recorder.rejected += 1
         return out
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    def reload(self) -> bool:
+        return self.inner.reload()
 
-
-def attach_recorder(engine: Any, writer: CatalogWriter) -> Recorder:
-    """Record everything ``engine`` fetches and estimates into ``writer``'s catalog."""
-    rec = Recorder(writer)
-    engine.source = rec.source = RecordingSource(engine.source, rec)
-    engine.estimators = rec.estimators = [RecordingEstimator(e, rec) for e in engine.estimators]
-    return rec
+    def take_said(self) -> list[str]:
+        return self.inner.take_said()
 
 
 # -- import ---------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from kakashi_tui.adapters import catalog as cat
-from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.core import models as _models
 from kakashi_tui.core import money as _money
 from kakashi_tui.core.errors import KakashiError
@@ -828,14 +828,14 @@ class ReplayStats:
     rejected: int = 0
 
 
-class CatalogSource:
+class CatalogSource(Source, Estimator):
     """A catalog played as the exchange (and as the estimator of its recorded beliefs).
 
     Every tick of the timeline is one engine tick. ``every_row=True`` hands the engine every
     snapshot as the raw row a source would send (the reference path). Otherwise each batch is
     checked vectorised and a tick hands the engine only the rows where something can happen:
     a market with a belief whose best ask could clear the edge threshold net of the smallest
-    possible fee, a market with an open position (``watch_for``, set to the engine's held tickers),
+    possible fee, a market with an open position (``watch_for``, handed over by the engine: ``watch``),
     its market changes (lifecycle, settlement), plus the rows the check rejected (with the row
     check's reason) and each market's last row of a batch (its latest quote). The rest is
     counted, not replayed: their decisions would be none.
@@ -866,6 +866,9 @@ class CatalogSource:
         self.done = False
 
     # -- Source ------------------------------------------------------------------------------
+    def watch(self, held: Callable[[], Iterable[str]]) -> None:
+        self.watch_for = held
+
     def now_ms(self) -> int:
         return self._now
 
@@ -1102,8 +1105,7 @@ def replay_catalog(
         fee_multipliers=fee_multipliers,
         start_ms=start_ms,
     )
-    engine = make_engine(source, [source])
-    source.watch_for = engine.held_tickers
+    engine = make_engine(source, [source])  # (the engine hands the source its held markets)
     while source.has_next():
         engine.tick()
     return engine, source.stats

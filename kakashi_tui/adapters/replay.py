@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from kakashi_tui.adapters.beliefs import check_ticker
 from kakashi_tui.adapters.crashlog import create_private, sqlite_files
 from kakashi_tui.adapters.queries import connect_readonly, initial_deposit, market_data_rows, market_rows
-from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.adapters.store.rows import real_to_price
 from kakashi_tui.adapters.userfiles import kind_of, open_regular
 from kakashi_tui.core.errors import ConfigError
@@ -486,7 +486,7 @@ def write_jsonl(records: Iterable[dict[str, Any]], path: str | Path, overwrite: 
     return n
 
 
-class ReplaySource:
+class ReplaySource(Source):
     """Plays recorded ticks as the exchange, with their timestamps as the clock."""
 
     name = "replay"
@@ -507,9 +507,6 @@ class ReplaySource:
 
     def now_ms(self) -> int:
         return self._now
-
-    def close(self) -> None:
-        pass
 
     def has_next(self) -> bool:
         if self._peeked is None:
@@ -533,7 +530,7 @@ class ReplaySource:
         return batch
 
 
-class ReplayEstimator:
+class ReplayEstimator(Estimator):
     """The estimates recorded for the tick being replayed."""
 
     def __init__(self, source: ReplaySource) -> None:

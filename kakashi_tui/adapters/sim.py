@@ -25,7 +25,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.core.models import GRID, Estimate, Side, qty_text
 from kakashi_tui.core.money import price
 
@@ -70,7 +70,7 @@ class _SimMarket:
         return _sigmoid(self.x)
 
 
-class SimExchange:
+class SimExchange(Source):
     name = "sim"
 
     def __init__(
@@ -278,7 +278,7 @@ def _count(h: int) -> int | str:
     return h // 100 if h % 100 == 0 else qty_text(h)
 
 
-class SimOracle:
+class SimOracle(Estimator):
     """p_hat = the simulator's hidden probability plus Gaussian noise. SIMULATED, not a model."""
 
     source = ORACLE_SOURCE

@@ -1,4 +1,5 @@
-"""What every market-data source hands the engine: raw rows in Kakashi's units.
+"""The adapter contracts (``Source``, ``Estimator``) and what every market-data source hands
+the engine: raw rows in Kakashi's units.
 
 Sources convert their wire format (Kalshi cents and dollar strings, the simulator's
 state) into plain dicts keyed like ``Market`` and ``Snapshot`` fields, once, here at the
@@ -7,11 +8,12 @@ edge. The engine validates them; a row that fails is rejected with its reason an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from kakashi_tui.core.models import Quote
+from kakashi_tui.core.models import Estimate, Quote
 
 
 @dataclass(slots=True)
@@ -45,11 +47,71 @@ class FetchBatch:
     key_refused: str = ""
 
 
-class Source(Protocol):
-    name: str
+class Source(ABC):
+    """What the engine and the service may ask of a market-data source: every hook, declared
+    here once, with a no-op default where a source may have nothing to do. An adapter
+    subclasses it and implements ``now_ms`` and ``fetch``; nothing else is probed for, and
+    nothing is assigned to a source after it is made (ARCHITECTURE.md, "Adapter contracts").
 
+    - ``now_ms``: the source's clock (the exchange's wall time, or a simulation's).
+    - ``fetch``: one pass over the market data, converted to raw rows (never raises for a feed
+      problem: it goes in ``FetchBatch.errors``).
+    - ``watch``: the engine hands over, once, at its construction, the function that names the
+      markets it holds; a source keeps those fetched (a held market must reach settlement).
+    - ``stop``: wake a fetch in progress (shutdown: a retry or back-off wait ends at once).
+    - ``flush``: hand over what the feed still holds (a recorder calls it as it closes).
+    - ``close``: release connections and threads.
+    - ``checkpoint``: the control keys (``store.Control`` names) and their stored text a restart
+      resumes from (the simulator's position).
+    - ``feed_status``: (kind, detail) for the desk: simulated | polling | replay | websocket.
+    """
+
+    name: str = ""
+
+    @abstractmethod
     def now_ms(self) -> int: ...
 
+    @abstractmethod
     def fetch(self) -> FetchBatch: ...
 
-    def close(self) -> None: ...
+    def watch(self, held: Callable[[], Iterable[str]]) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def checkpoint(self) -> dict[str, str]:
+        return {}
+
+    def feed_status(self) -> tuple[str, str]:
+        return FEED_KINDS.get(self.name, self.name), ""
+
+
+#: A source's feed kind by its name (``Source.feed_status``'s default).
+FEED_KINDS = {"sim": "simulated", "kalshi": "polling", "replay": "replay"}
+
+
+class Estimator(ABC):
+    """What the engine may ask of a source of beliefs (p_hat): every hook declared here.
+
+    - ``estimates``: the beliefs for these markets now.
+    - ``reload``: re-read its input if it changed (the operator's ``ReloadBeliefs``); whether
+      anything changed.
+    - ``take_said``: lines the operator should hear since the last call (a re-read's summary,
+      refused lines); the engine passes them on after each tick.
+    """
+
+    @abstractmethod
+    def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]: ...
+
+    def reload(self) -> bool:
+        return False
+
+    def take_said(self) -> list[str]:
+        return []

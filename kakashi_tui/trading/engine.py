@@ -21,11 +21,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal, Protocol
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kakashi_tui.adapters.source import FetchBatch, Source
+from kakashi_tui.adapters.source import Estimator, FetchBatch, Source
 from kakashi_tui.adapters.store.controls import Control, ControlValue, control_value
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core import broker, risk, strategy
@@ -74,10 +74,6 @@ class EngineConfig(BaseModel):
 
     def fees(self) -> FeeSchedule:
         return FeeSchedule(self.taker_fee_multiplier, dict(self.series_fee_multipliers))
-
-
-class Estimator(Protocol):
-    def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +172,14 @@ class TickReport:
 
 class Engine:
     def __init__(self, store: Store, source: Source, estimators: list[Estimator], config: EngineConfig) -> None:
+        for part, contract in ((source, Source), *((e, Estimator) for e in estimators)):
+            if not isinstance(part, contract):  # every hook the engine may call is declared there
+                raise TypeError(f"{type(part).__name__} is not a {contract.__name__} (adapters/source.py)")
         self.store = store
         self.source = source
         self.estimators = estimators
         self.cfg = config
+        self._said: list[str] = []  # what the estimators had to say, for the service to pass on
         self.fees = config.fees()
         self._flag_writes = threading.Lock()  # serialises flag updates; readers need no lock
         self.markets: dict[str, Market] = {}
@@ -214,6 +214,7 @@ class Engine:
             ):
                 store.add_event(source.now_ms(), "deposit", f"{config.bankroll_cc} cc")
         self.account: Account = store.account()
+        source.watch(self.held_tickers)  # the source keeps what is held fetched, until it settles
         # A restart marks what it holds as the run it resumes did: at each market's last stored
         # quote (a closed market sends none until it settles, and equity sizes the next trade).
         for t in self.account.tickers_held() - self.settled:
@@ -274,8 +275,7 @@ class Engine:
             elif isinstance(cmd, ReloadBeliefs):
                 changed = 0
                 for est in self.estimators:
-                    reload = getattr(est, "reload", None)  # a beliefs file re-reads itself
-                    changed += bool(reload is not None and reload())
+                    changed += bool(est.reload())  # a beliefs file re-reads itself
                 self.store.add_event(now, "reload_beliefs", f"{changed} file(s) changed ({cmd.origin})")
                 return changed
             elif isinstance(cmd, Quit):
@@ -633,12 +633,17 @@ class Engine:
         """The controls a restart resumes from: the tick count and the source's own (a source's
         ``checkpoint()`` names Control keys with their stored text)."""
         out: dict[Control, ControlValue] = {Control.TICK_COUNT: self.tick_count}
-        cp = getattr(self.source, "checkpoint", None)
-        if cp is not None:
-            for name, text in cp().items():
-                key = Control(name)
-                if (value := control_value(key, text)) is not None:
-                    out[key] = value
+        for name, text in self.source.checkpoint().items():
+            key = Control(name)
+            if (value := control_value(key, text)) is not None:
+                out[key] = value
+        return out
+
+    def take_said(self) -> list[str]:
+        """What the estimators had to say since the last call (a beliefs re-read, say)."""
+        for est in self.estimators:
+            self._said += est.take_said()
+        out, self._said = self._said, []
         return out
 
     def fee_terms(self, ticker: str) -> FeeTerms:

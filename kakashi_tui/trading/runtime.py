@@ -16,21 +16,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from kakashi_tui.adapters.beliefs import BeliefsFile, unmatched_summary
+from kakashi_tui.adapters.beliefs import BeliefsFile
 from kakashi_tui.adapters.catalog import Recorder
 from kakashi_tui.adapters.kalshi.auth import signer_from
 from kakashi_tui.adapters.kalshi.client import PRODUCTION_BASE, KalshiClient
 from kakashi_tui.adapters.kalshi.source import KalshiSource
 from kakashi_tui.adapters.kalshi.ws import LiveBookSource
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
-from kakashi_tui.adapters.source import Source
+from kakashi_tui.adapters.source import Estimator, Source
 from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.trading.config import KakashiConfig, check_api_base
-from kakashi_tui.trading.engine import Engine, Estimator
+from kakashi_tui.trading.engine import Engine
 from kakashi_tui.trading.service import TradingService
 
 T = TypeVar("T")
@@ -185,10 +185,15 @@ def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> tuple[KalshiClient
 
 
 def live_books(
-    source: KalshiSource, opts: Options, cfg: KakashiConfig, beliefs: BeliefsFile | None
+    source: KalshiSource,
+    opts: Options,
+    cfg: KakashiConfig,
+    beliefs: BeliefsFile | None,
+    recorder: Recorder | None = None,
 ) -> LiveBookSource | None:
     """With a key: the WebSocket books of the markets held, believed or named (``--ticker``) over
-    the polled rows (``adapters/kalshi/ws.py``); the polled rows alone when it is not there."""
+    the polled rows (``adapters/kalshi/ws.py``); the polled rows alone when it is not there. A
+    ``recorder`` gets its trade prints and every book change it applied."""
     from kakashi_tui.adapters.kalshi.ws import WS_PATH, BookFeed, LiveBookSource, ws_url_for
 
     signer = source.client.signer
@@ -198,7 +203,14 @@ def live_books(
     feed = BookFeed(
         url, lambda: signer.headers("GET", WS_PATH), backoff_base=cfg.kalshi.backoff_base_s, record_books=opts.record
     )  # from the first snapshot: a recording starts rebuildable
-    return LiveBookSource(source, feed)
+    named = set(opts.tickers)
+    return LiveBookSource(
+        source,
+        feed,
+        also=lambda: (beliefs.tickers() if beliefs else set()) | named,
+        on_trades=recorder.trades if recorder is not None else None,
+        on_book_events=recorder.book_events if recorder is not None else None,
+    )
 
 
 def build_engine(
@@ -207,17 +219,31 @@ def build_engine(
     store: Store | None = None,
     notes: list[str] | None = None,
     interval: float | None = None,
+    recording: Callable[[], Recorder] | None = None,
 ) -> Engine:
+    """The engine over the source ``opts`` names, its estimators, and ``store`` (or the
+    database ``opts`` names). The object graph is built here once: the recorder ``recording``
+    makes (once the database has been opened and checked) wraps the source and the estimators
+    (composition) before the engine is made, and the engine hands the source its held markets
+    (``Source.watch``) as it is made."""
+    recorder: Recorder | None = None
+
+    def made(source: Source, estimators: list[Estimator]) -> Engine:
+        if recorder is not None:
+            source, estimators = recorder.wrap(source, estimators)
+        return Engine(opened, source, estimators, cfg.engine_config())
+
     if opts.source == "sim" and (opts.series or opts.events):  # refused before any file is made
         raise ConfigError("--series and --event narrow Kalshi's listing; the simulator has neither (use --ticker)")
     if opts.source == "sim" and opts.beliefs:  # it would be ignored: the simulator's oracle gives p_hat
         raise ConfigError("--beliefs gives p_hat for Kalshi's markets; the simulator has its own (use --source kalshi)")
-    store = store or Store(db_path(opts, cfg))
+    store = opened = store or Store(db_path(opts, cfg))
     try:
+        recorder = recording() if recording is not None else None
         if opts.source == "sim":
             sim = build_sim(store, opts, cfg, notes)
             oracle = SimOracle(sim, noise=cfg.sim.oracle_noise, seed=sim.seed)
-            engine = Engine(store, sim, [oracle], cfg.engine_config())
+            engine = made(sim, [oracle])
             if notes is not None and (note := bankroll_note(engine, cfg)):
                 notes.append(note)
             return engine
@@ -237,18 +263,15 @@ def build_engine(
                 source.notices.insert(0, notice)
             if notes is not None:  # said once, on stderr, on the desk and in the log
                 notes.extend(source.notices)
-            live = live_books(source, opts, cfg, beliefs)
-            engine = Engine(store, live or source, [beliefs] if beliefs else [], cfg.engine_config())
-            source.watch_for = engine.held_tickers
+            live = live_books(source, opts, cfg, beliefs, recorder)
+            engine = made(live or source, [beliefs] if beliefs else [])
             if live is not None:
-                live.watch = lambda: (
-                    engine.held_tickers() | (beliefs.tickers() if beliefs else set()) | set(opts.tickers)
-                )
-                live.feed.watch(live.watch())  # subscribed before the first poll
-                live.feed.start()
+                live.start()  # subscribed before the first poll
             return engine
         raise ConfigError(f"unknown source {opts.source!r}: use sim or kalshi")
     except BaseException:
+        if recorder is not None:
+            recorder.close()
         store.close()
         raise
 
@@ -260,17 +283,11 @@ def catalog_dir(opts: Options, cfg: KakashiConfig) -> str:
     return opts.catalog or cfg.catalog.dir or str(default_catalog_dir(db_path(opts, cfg)))
 
 
-def attach_catalog(engine: Engine, opts: Options, cfg: KakashiConfig) -> Recorder:
-    """Record what ``engine`` fetches and estimates into the catalog (rows the row check accepts)."""
-    from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder
+def make_recorder(opts: Options, cfg: KakashiConfig) -> Recorder:
+    """A recorder into the catalog ``opts`` and ``cfg`` name (``build_engine`` wraps with it)."""
+    from kakashi_tui.adapters.catalog import CatalogWriter
 
-    live = engine.source
-    rec = attach_recorder(engine, CatalogWriter(catalog_dir(opts, cfg), roll_s=cfg.catalog.roll_seconds))
-    if isinstance(live, LiveBookSource):
-        live.on_trades = rec.trades  # the WebSocket's trade prints go into the catalog too
-        live.on_book_events = rec.book_events  # and every book snapshot and delta it applied
-        rec.before_close.append(live.drain_book_events)
-    return rec
+    return Recorder(CatalogWriter(catalog_dir(opts, cfg), roll_s=cfg.catalog.roll_seconds))
 
 
 def default_interval(source: str, desk: bool) -> float:
@@ -319,7 +336,14 @@ def _build_service(
 ) -> tuple[TradingService, Callable[[], None], Recorder | None]:
     notes: list[str] = []
     interval = default_interval(opts.source, desk) if interval is None else interval
-    engine = build_engine(opts, cfg, notes=notes, interval=interval)
+    recorders: list[Recorder] = []
+
+    def recording() -> Recorder:
+        recorders.append(make_recorder(opts, cfg))
+        return recorders[0]
+
+    engine = build_engine(opts, cfg, notes=notes, interval=interval, recording=recording if opts.record else None)
+    recorder = recorders[0] if recorders else None
     for n in notes:
         warn(n)
     service = TradingService(
@@ -331,16 +355,6 @@ def _build_service(
         log=log or warn,
     )
     service.notes = notes
-    for est in engine.estimators:  # the operator hears of each beliefs re-read, refused lines first
-        if isinstance(est, BeliefsFile):
-            est.on_reload = lambda result: service._log(result.summary())
-            est.on_unmatched = lambda tickers: service._log(unmatched_summary(tickers))
-    try:  # last: the recorder wraps the source and estimators the lines above looked at
-        recorder = attach_catalog(engine, opts, cfg) if opts.record else None
-    except BaseException:
-        engine.source.close()
-        engine.store.close()
-        raise
 
     def close() -> None:
         try:
@@ -375,9 +389,7 @@ def replay_service(
     try:
         if store.last_tick_ts() is not None:
             raise ConfigError(f"{store.path} already holds a run; replay into a new --db")
-        engine = Engine(store, source, [estimator], cfg.engine_config())
-        if hasattr(source, "watch_for"):  # a catalog replay hands over every row of a held market
-            source.watch_for = engine.held_tickers
+        engine = Engine(store, source, [estimator], cfg.engine_config())  # (it hands the source its held markets)
     except BaseException:
         store.close()
         raise

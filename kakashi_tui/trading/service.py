@@ -384,6 +384,8 @@ class TradingService:
         self.last_report = report
         for fn in self._report_listeners:
             fn(report)
+        for line in self._engine.take_said():  # a beliefs re-read's summary, refused lines
+            self._log(line)
         return report
 
     def _failed_step(self, e: BaseException) -> None:
@@ -541,12 +543,10 @@ class TradingService:
         deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
-        stop_source = getattr(self._engine.source, "stop", None)
-        if callable(stop_source):
-            try:
-                stop_source()  # interrupts a fetch in progress, retries and back-off waits
-            except Exception as e:  # noqa: BLE001 - shutting down regardless
-                self._log(f"source stop failed: {e}")
+        try:
+            self._engine.source.stop()  # interrupts a fetch in progress, retries and back-off waits
+        except Exception as e:  # noqa: BLE001 - shutting down regardless
+            self._log(f"source stop failed: {e}")
         ended = True
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(max(0.0, deadline - time.monotonic()))

@@ -20,6 +20,7 @@ from kakashi_tui.core.text import safe_text
 from kakashi_tui.trading.engine import KILL_REASON_SHOWN, run_state
 
 if TYPE_CHECKING:
+    from kakashi_tui.adapters.source import Source
     from kakashi_tui.trading.engine import Engine
 
 
@@ -93,17 +94,10 @@ class FeedStatus:
         return self.kind == "polling" and self.detail.startswith("websocket")
 
 
-_FEED_KINDS = {"sim": "simulated", "kalshi": "polling", "replay": "replay"}
-
-
-def feed_status(source) -> FeedStatus:
-    """The feed a source runs on: its own ``feed_status()`` (the WebSocket source's), else its kind."""
-    own = getattr(source, "feed_status", None)
-    if callable(own):
-        kind, detail = own()
-        return FeedStatus(kind, detail)
-    name = getattr(source, "name", "")
-    return FeedStatus(_FEED_KINDS.get(name, name))
+def feed_status(source: Source) -> FeedStatus:
+    """The feed a source runs on (``Source.feed_status``: the WebSocket source says its own)."""
+    kind, detail = source.feed_status()
+    return FeedStatus(kind, detail)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import Estimate
 from kakashi_tui.frontends.desk.app import KakashiApp
@@ -59,7 +59,7 @@ KALSHI_MARKETS = [
 ]
 
 
-class KalshiShaped:
+class KalshiShaped(Source):
     """A deterministic Kalshi-shaped feed: long tickers, real-looking titles, one bad row a tick,
     a minute a tick. ``down`` makes fetches fail, as a dead server would."""
 
@@ -114,11 +114,8 @@ class KalshiShaped:
         )
         return FetchBatch(rows=rows, latency_ms=12.0)
 
-    def close(self) -> None:
-        pass
 
-
-class Beliefs:
+class Beliefs(Estimator):
     source = "beliefs-file"
 
     def estimates(self, tickers, now_ms):

@@ -72,12 +72,11 @@ def test_believed_tickers_without_a_market_are_said_once_until_they_change(tmp_p
     f = tmp_path / "b.toml"
     f.write_text('[beliefs]\nKXA = 0.6\n"KXTYPO-1" = 0.4\n')
     b = BeliefsFile(f)
-    said: list[frozenset[str]] = []
-    b.on_unmatched = said.append
     b.estimates(["KXA", "KXB"], 1000)
     b.estimates(["KXA", "KXB"], 2000)  # the same unknown ticker is not said again
     b.estimates([], 3000)  # a tick with no market data (feed down) says nothing
-    assert said == [frozenset({"KXTYPO-1"})] and b.unmatched == {"KXTYPO-1"}
+    assert b.take_said() == [unmatched_summary(frozenset({"KXTYPO-1"}))] and b.unmatched == {"KXTYPO-1"}
+    assert b.take_said() == []  # said once
     b.estimates(["KXB"], 4000)  # KXA's market is gone too
-    assert said[-1] == frozenset({"KXA"})
+    assert b.take_said() == [unmatched_summary(frozenset({"KXA"}))]
     assert unmatched_summary(frozenset({"KXTYPO-1"})).startswith("beliefs: no market for KXTYPO-1")

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from kakashi_tui.adapters import catalog as cat
-from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder
+from kakashi_tui.adapters.catalog import CatalogWriter
 from kakashi_tui.core.errors import KakashiError
 from kakashi_tui.core.models import Estimate, Market
 from kakashi_tui.core.validate import quick_snapshot
@@ -30,9 +30,8 @@ def hive(root, table):
 
 
 def test_a_recorded_sim_run_is_a_hive_partitioned_parquet_dataset_with_exact_values(tmp_path):
-    e = make_engine(tmp_path / "k.db")
     w = CatalogWriter(tmp_path / "catalog", roll_s=float("inf"))
-    attach_recorder(e, w)
+    e = make_engine(tmp_path / "k.db", catalog=w)
     for _ in range(30):
         e.tick()
     w.close()

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kakashi_tui.adapters import catalog as cat
-from kakashi_tui.adapters.catalog import CatalogWriter, Recorder, attach_recorder, read_table, rebuild_books
+from kakashi_tui.adapters.catalog import CatalogWriter, Recorder, read_table, rebuild_books
 from kakashi_tui.adapters.columnar import Timeline
 from kakashi_tui.core.models import Estimate
 from kakashi_tui.core.timeguard import MAX_TS
@@ -162,10 +162,9 @@ def test_a_segment_that_cannot_be_written_keeps_its_rows_and_fetching_goes_on(tm
     """A catalog whose date folder cannot be made (a file in its place): each tick still saves
     its quotes and says why the segment waits; once the folder can be made, every row the
     writer held is written, none twice."""
-    engine = make_engine(tmp_path / "k.db")
     root = tmp_path / "catalog"
     writer = CatalogWriter(root, roll_s=0)
-    attach_recorder(engine, writer)
+    engine = make_engine(tmp_path / "k.db", catalog=writer)
     blocker = root / "snapshots" / "date=2026-01-05"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("not a folder")
@@ -223,8 +222,8 @@ def test_the_writer_refuses_each_bad_row_alone_and_writes_the_rest(tmp_path):
 def test_a_refused_recorded_trade_reaches_the_engine_as_a_rejected_row(tmp_path):
     from kakashi_tui.adapters.kalshi.ws import Trade
 
-    engine = make_engine(tmp_path / "k.db")
-    rec = attach_recorder(engine, CatalogWriter(tmp_path / "c"))
+    engine = make_engine(tmp_path / "k.db", catalog=CatalogWriter(tmp_path / "c"))
+    rec = engine.source.recorder
     rec.trades([Trade("KXA-1", 4200, 10**32, "yes", SIM_START_MS), Trade("KXA-1", 4200, 300, "no", SIM_START_MS)])
     engine.tick()
     rec.close()

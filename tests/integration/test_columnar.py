@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kakashi_tui.adapters import catalog as cat
-from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder, import_ticks
+from kakashi_tui.adapters.catalog import CatalogWriter, import_ticks
 from kakashi_tui.adapters.columnar import QUIET_SIDES, Filters, check_batch, replay_catalog
 from kakashi_tui.adapters.replay import group_ticks, read_jsonl
 from kakashi_tui.adapters.store.writer import Store
@@ -29,9 +29,8 @@ STOPPY = KakashiConfig(risk=RiskSection(daily_loss_cap_pct=Decimal("1")), sim=Si
 
 
 def record_sim(tmp_path, ticks=500, cfg=STOPPY):
-    live = make_engine(tmp_path / "live.db", cfg=cfg)
     writer = CatalogWriter(tmp_path / "catalog", roll_s=float("inf"), max_rows=1500)  # several segments
-    attach_recorder(live, writer)
+    live = make_engine(tmp_path / "live.db", cfg=cfg, catalog=writer)
     for _ in range(ticks):
         live.tick()
     writer.close()

@@ -4,7 +4,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.adapters.store.schema import DecisionRow, FillRow, LedgerRow, OutcomeRow, RejectedRow, SnapshotRow
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core import risk
@@ -20,7 +20,7 @@ from tests.conftest import SIM_START_MS, make_engine
 NOW = SIM_START_MS
 
 
-class FakeSource:
+class FakeSource(Source):
     """A scripted feed: each fetch returns the next batch; the clock is set by the test."""
 
     name = "fake"
@@ -39,7 +39,7 @@ class FakeSource:
         pass
 
 
-class FixedEstimator:
+class FixedEstimator(Estimator):
     def __init__(self, p):
         self.p = {k: D(str(v)) for k, v in p.items()}
 

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from kakashi_tui.adapters.source import FetchBatch, Source
 from kakashi_tui.trading.service import TradingService
 from kakashi_tui.trading.view import FeedStatus, feed_status
 from tests.conftest import make_engine
@@ -50,9 +51,15 @@ def test_a_source_without_a_websocket_says_what_it_is(tmp_path):
     finally:
         engine.store.close()
 
-    class Named:
+    class Named(Source):  # a source that says nothing of its own feed: its kind, by its name
         def __init__(self, name):
             self.name = name
+
+        def now_ms(self):
+            return 0
+
+        def fetch(self):
+            return FetchBatch()
 
     assert feed_status(Named("kalshi")) == FeedStatus("polling")  # no key: REST polling, not a fault
     assert not feed_status(Named("kalshi")).degraded

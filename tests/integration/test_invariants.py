@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.adapters.store.schema import DecisionRow, FillRow, LedgerRow
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import Estimate
@@ -19,7 +19,7 @@ T0 = 1_767_571_200_000
 TICKERS = [f"M{i}" for i in range(4)]
 
 
-class Feed:
+class Feed(Source):
     name = "prop"
 
     def __init__(self):
@@ -37,7 +37,7 @@ class Feed:
         pass
 
 
-class Beliefs:
+class Beliefs(Estimator):
     def __init__(self):
         self.p = {}
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from kakashi_tui.adapters.kalshi.ws import Book, BookFeed, LiveBookSource, Malformed
-from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
 from kakashi_tui.trading.view import feed_status
@@ -139,7 +139,7 @@ def polled_rows(now):
     ]
 
 
-class Polled:
+class Polled(Source):
     name = "kalshi"
 
     def __init__(self):

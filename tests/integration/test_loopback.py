@@ -14,6 +14,7 @@ import pytest
 from kakashi_tui.adapters.kalshi.auth import signer_from
 from kakashi_tui.adapters.kalshi.client import KalshiClient, KalshiHTTPError
 from kakashi_tui.adapters.kalshi.source import KalshiSource
+from kakashi_tui.adapters.source import Estimator
 from kakashi_tui.adapters.store.schema import MarketRow, RejectedRow, SnapshotRow
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.testing.fake_kalshi import LIFECYCLE, FakeKalshi, FakeKalshiServer, make_test_key
@@ -478,7 +479,7 @@ def test_a_held_market_that_closes_is_still_fetched_until_it_settles(keyed, tmp_
 
     target = keyed.state.market("KXFAKE-26JAN05-T00")
 
-    class Bullish:  # a belief well above the ask, for one market
+    class Bullish(Estimator):  # a belief well above the ask, for one market
         def estimates(self, tickers, now_ms):
             return [
                 Estimate(ticker=t, p_hat=Decimal("0.99"), source="test", ts=now_ms)
@@ -489,8 +490,7 @@ def test_a_held_market_that_closes_is_still_fetched_until_it_settles(keyed, tmp_
     store = Store(tmp_path / "k.db")
     with signed_client(keyed) as c:
         source = KalshiSource(c, depth_for=lambda: {target.ticker})
-        engine = Engine(store, source, [Bullish()], EngineConfig())
-        source.watch_for = engine.held_tickers
+        engine = Engine(store, source, [Bullish()], EngineConfig())  # (hands the source its held markets)
         first = engine.tick()
         assert first.fills == 1 and engine.held_tickers() == {target.ticker}
         target.touch(status="closed")
@@ -507,7 +507,7 @@ def test_a_held_market_that_closes_is_still_fetched_until_it_settles(keyed, tmp_
 def test_an_operators_ticker_list_still_includes_what_is_held(kalshi):
     with client(kalshi) as c:
         source = KalshiSource(c, tickers=["KXFAKE-26JAN05-T01"])
-        source.watch_for = lambda: {"KXFAKE-26JAN05-T05"}
+        source.watch(lambda: {"KXFAKE-26JAN05-T05"})
         rows = source.fetch().rows
     assert sorted(r.market["ticker"] for r in rows) == ["KXFAKE-26JAN05-T01", "KXFAKE-26JAN05-T05"]
 
@@ -527,13 +527,14 @@ def test_a_key_in_the_config_signs_book_requests(keyed, tmp_path):
     opts = Options(source="kalshi", api_base=keyed.base_url, db=str(tmp_path / "k.db"), beliefs=str(beliefs))
     engine = build_engine(opts, load_config(str(cfg_path)))
     try:
-        assert engine.source.client.signed and engine.source.notices == []
+        polled = engine.source.polled  # (with a key, the WebSocket's books over the polled source)
+        assert polled.client.signed and polled.notices == []
         batch = engine.source.fetch()
     finally:
         engine.source.close()
         engine.store.close()
     assert not batch.errors and keyed.state.signed == ["/trade-api/v2/markets/orderbooks"]
-    assert KEY_ID not in repr(engine.source.client)
+    assert KEY_ID not in repr(polled.client)
 
 
 def test_a_bad_ticker_argument_is_one_line_and_exit_2(kalshi, tmp_path):
@@ -608,7 +609,7 @@ def test_the_stale_quote_guard_fires_on_a_real_old_kalshi_quote(kalshi, tmp_path
     now = [int(__import__("time").time() * 1000)]
     target = kalshi.state.markets[3].ticker
 
-    class LateBelief:  # a large edge, from the second tick on
+    class LateBelief(Estimator):  # a large edge, from the second tick on
         def estimates(self, tickers, now_ms):
             return [Estimate(ticker=target, p_hat=Decimal("0.99"), source="test", ts=now_ms)] if tick[0] > 1 else []
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kakashi_tui.adapters.queries import read_ledger
-from kakashi_tui.adapters.source import FetchBatch
+from kakashi_tui.adapters.source import FetchBatch, Source
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.ledger import Account
 from kakashi_tui.core.risk import HARD_MAX_OPEN_POSITIONS
@@ -315,7 +315,7 @@ def test_run_here_in_groups_writes_each_markets_newest_quote_of_a_commit_and_dec
     grouped.close()
 
 
-class HungSource:
+class HungSource(Source):
     """A feed whose fetch never returns by itself (no stop() either: the worst case)."""
 
     name = "hung"

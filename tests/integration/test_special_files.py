@@ -80,11 +80,10 @@ def test_a_device_or_pipe_as_config_beliefs_key_or_replay_file_is_refused_at_onc
 
 
 def test_a_pipe_among_the_catalog_files_is_refused_at_once(tmp_path):
-    e = make_engine(tmp_path / "k.db")
-    from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder
+    from kakashi_tui.adapters.catalog import CatalogWriter
 
     w = CatalogWriter(tmp_path / "cat", roll_s=float("inf"))
-    attach_recorder(e, w)
+    e = make_engine(tmp_path / "k.db", catalog=w)
     for _ in range(5):
         e.tick()
     w.close()
@@ -101,8 +100,6 @@ def test_a_beliefs_file_swapped_for_a_pipe_is_ignored_and_said_once(tmp_path):
     path = tmp_path / "b.toml"
     path.write_text("[beliefs]\nKXA = 0.4\n")
     b = BeliefsFile(path)
-    said = []
-    b.on_reload = lambda result: said.append(result.summary())
     os.replace(fifo(tmp_path, "new.toml"), path)  # what a careless `mkfifo` + `mv` does mid-run
     done = []
     import threading
@@ -112,6 +109,7 @@ def test_a_beliefs_file_swapped_for_a_pipe_is_ignored_and_said_once(tmp_path):
     t.join(QUICK_S)  # (a reader waiting on the pipe would stay here)
     assert done, "reading the beliefs file waited on a pipe"
     assert [e.p_hat for e in done[0]] == [b.beliefs["KXA"]] and str(b.beliefs["KXA"]) == "0.4"
+    said = b.take_said()
     assert len(said) == 1 and "b.toml: cannot read beliefs file: not a regular file (a named pipe)" in said[0]
     assert "last good p_hat kept for KXA" in said[0]
     b.estimates(["KXA"], 2)

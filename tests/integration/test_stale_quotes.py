@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from kakashi_tui.adapters import catalog as cat
-from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder, import_ticks
+from kakashi_tui.adapters.catalog import CatalogWriter, import_ticks
 from kakashi_tui.adapters.columnar import replay_catalog
 from kakashi_tui.adapters.replay import group_ticks, read_jsonl
 from kakashi_tui.adapters.sim import SimExchange
@@ -206,9 +206,8 @@ def test_quiet_rate_is_a_bounded_sim_setting(tmp_path):
 
 
 def test_a_recorded_sim_run_with_stale_refusals_replays_to_the_same_decisions_both_ways(tmp_path):
-    live = make_engine(tmp_path / "live.db")
     writer = CatalogWriter(tmp_path / "catalog", roll_s=float("inf"), max_rows=700)  # several segments
-    attach_recorder(live, writer)
+    live = make_engine(tmp_path / "live.db", catalog=writer)
     for _ in range(250):
         live.tick()
     writer.close()

@@ -81,3 +81,45 @@ def test_the_domain_does_no_io_from_the_standard_library_either():
                 assert m.split(".")[0] not in {"sqlite3", "socket", "os", "subprocess", "shutil"}, (
                     f"{f.name} imports {m}: the domain does no I/O"
                 )
+
+
+def test_adapters_are_reached_through_their_contracts_not_probed():
+    """#21: no getattr probe for an adapter hook, no __getattr__ proxy, and an engine refuses
+    a source or an estimator that does not subclass its contract (adapters/source.py)."""
+    import ast
+    from pathlib import Path
+
+    import pytest
+
+    import kakashi_tui
+    from kakashi_tui.adapters.source import FetchBatch
+    from kakashi_tui.trading.engine import Engine, EngineConfig
+
+    hooks = {"stop", "checkpoint", "feed_status", "watch_for", "reload", "watch", "flush", "take_said"}
+    found = []
+    for path in Path(kakashi_tui.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
+                found.append(f"{path.name}: __getattr__")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "hasattr")
+                and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant)
+                and node.args[1].value in hooks
+            ):
+                found.append(f"{path.name}:{node.lineno}: {node.func.id}(..., {node.args[1].value!r})")
+    assert found == []
+
+    class Duck:  # has the methods, not the contract
+        name = "duck"
+
+        def now_ms(self):
+            return 0
+
+        def fetch(self):
+            return FetchBatch()
+
+    with pytest.raises(TypeError, match="Duck is not a Source"):
+        Engine(None, Duck(), [], EngineConfig())  # type: ignore[arg-type]

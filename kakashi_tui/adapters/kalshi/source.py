@@ -19,7 +19,7 @@ from kakashi_tui.adapters.kalshi.client import (
     Listing,
 )
 from kakashi_tui.adapters.kalshi.wire import Fees, _dec, _safe, convert, ticker_ok
-from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
 from kakashi_tui.core.errors import ConfigError
 
 LIVE = frozenset(("initialized", "inactive", "active"))  # kept in memory between listings
@@ -67,7 +67,7 @@ class _Seen:
     made_with: tuple[str, Fees] | None = None
 
 
-class KalshiSource:
+class KalshiSource(Source):
     """Polls Kalshi's market data and hands the engine raw rows.
 
     Listing: the first fetch lists every open, non-combo market (``mve_filter=exclude``), or only
@@ -149,6 +149,9 @@ class KalshiSource:
 
     def now_ms(self) -> int:
         return self._clock()
+
+    def watch(self, held: Callable[[], Iterable[str]]) -> None:
+        self.watch_for = lambda: set(held())
 
     def stop(self) -> None:
         self.client.stop()

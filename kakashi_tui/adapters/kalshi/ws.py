@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 
 from kakashi_tui.adapters.catalog import MAX_COUNT_E2, MAX_INT64, from_e2, from_e4, to_e2, to_e4, trade_problem
 from kakashi_tui.adapters.kalshi.wire import RowError, _safe, check_ticker, ticker_ok
-from kakashi_tui.adapters.source import FetchBatch, RawRow
+from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
 
 HeaderProvider = Callable[[], dict[str, str]]  # fresh signed headers per connection (kalshi_auth)
 WS_PATH = "/trade-api/ws/v2"
@@ -537,24 +537,43 @@ class _Session:
                 )
 
 
-class LiveBookSource:
-    """A polling source whose books are replaced by the WebSocket's where those are in sync."""
+class LiveBookSource(Source):
+    """A polling source whose books are replaced by the WebSocket's where those are in sync.
+
+    The feed subscribes to the markets held (``watch``, from the engine) and to ``also``'s
+    (the believed and named ones); with neither, to those the polled source quoted."""
 
     def __init__(
         self,
-        polled: Any,
+        polled: Source,
         feed: BookFeed,
-        watch: Callable[[], Iterable[str]] | None = None,
+        also: Callable[[], Iterable[str]] | None = None,
         on_trades: Callable[[list[Trade]], None] | None = None,
         on_book_events: Callable[[list[BookEvent]], None] | None = None,
     ) -> None:
         self.polled = polled
         self.feed = feed
         self.name = polled.name
-        self.watch = watch
+        self.also = also
+        self.held: Callable[[], Iterable[str]] | None = None
         self.on_trades = on_trades  # e.g. the catalog recorder's trades()
         self.on_book_events = on_book_events  # e.g. the catalog recorder's book_events()
         self.live_rows = 0
+
+    def watch(self, held: Callable[[], Iterable[str]]) -> None:
+        self.held = held
+        self.polled.watch(held)
+
+    def watched(self) -> set[str] | None:
+        """The markets to subscribe to; None: those the polled source quotes."""
+        if self.held is None and self.also is None:
+            return None
+        return set(self.held() if self.held is not None else ()) | set(self.also() if self.also is not None else ())
+
+    def start(self) -> None:
+        """Subscribe to what is watched (before the first poll) and start the feed."""
+        self.feed.watch(self.watched() or ())
+        self.feed.start()
 
     def now_ms(self) -> int:
         return self.polled.now_ms()
@@ -562,12 +581,13 @@ class LiveBookSource:
     def fetch(self) -> FetchBatch:
         batch = self.polled.fetch()
         now = self.polled.now_ms()
-        watched = (
-            set(self.watch())
-            if self.watch is not None
-            else {r.market.get("ticker") for r in batch.rows if r.snapshot is not None and isinstance(r.market, dict)}
-        )
-        self.feed.watch(t for t in watched if isinstance(t, str))
+        watched = self.watched()
+        if watched is None:
+            quoted = (
+                r.market.get("ticker") for r in batch.rows if r.snapshot is not None and isinstance(r.market, dict)
+            )
+            watched = {t for t in quoted if isinstance(t, str)}
+        self.feed.watch(watched)
         books = self.feed.books() if self.feed.live else {}
         self.live_rows = 0
         rows = []
@@ -587,6 +607,9 @@ class LiveBookSource:
             self.on_trades(self.feed.take_trades())
         self.drain_book_events()
         return batch
+
+    def flush(self) -> None:
+        self.drain_book_events()
 
     def drain_book_events(self) -> None:
         """Hand the book changes applied so far to ``on_book_events`` (the engine's thread)."""
@@ -610,9 +633,7 @@ class LiveBookSource:
 
     def stop(self) -> None:
         self.feed.stop(timeout=0.5)
-        stop = getattr(self.polled, "stop", None)
-        if stop is not None:
-            stop()
+        self.polled.stop()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.polled, name)
+    def checkpoint(self) -> dict[str, str]:
+        return self.polled.checkpoint()
