@@ -22,6 +22,7 @@ from kakashi_tui.adapters.store.rows import (
     read_ledger,
     refuse_special_file,
     tick_from_row,
+    typed,
     verify_ledger,
 )
 from kakashi_tui.core.errors import StoreError
@@ -169,46 +170,66 @@ def tick_rows(con: sqlite3.Connection) -> list[tuple[int, int, int]]:
 def fill_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
     """Every fill with the decision that approved it, in order: (id, ts, ticker, side, action,
     contracts_hundredths, requested_hundredths, value_cc, fee_cc, ev, worst_case_cc, equity_cc)."""
-    return con.execute(
-        "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts_hundredths, f.requested_hundredths, f.value_cc,"
-        " f.fee_cc, d.ev, d.worst_case_cc, d.equity_cc FROM fills f LEFT JOIN decisions d ON d.id = f.decision_id "
-        "ORDER BY f.id"
-    ).fetchall()
+    names = (
+        "id, ts, ticker, side, action, contracts_hundredths, requested_hundredths, value_cc, fee_cc, decision ev,"
+        " decision worst_case_cc, decision equity_cc"
+    )
+    return [
+        typed("fills", r, "iisssiiiiFII", names)
+        for r in con.execute(
+            "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts_hundredths, f.requested_hundredths,"
+            " f.value_cc, f.fee_cc, d.ev, d.worst_case_cc, d.equity_cc FROM fills f LEFT JOIN decisions d"
+            " ON d.id = f.decision_id ORDER BY f.id"
+        )
+    ]
 
 
 def control_events(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
     """The kill switch, re-arm, daily stop and flatten events as (ts, kind, detail), in order."""
     marks = ", ".join("?" * len(REPORT_EVENT_KINDS))
-    return con.execute(
-        f"SELECT ts, kind, detail FROM events WHERE kind IN ({marks}) ORDER BY id", REPORT_EVENT_KINDS
-    ).fetchall()
+    return [
+        typed("events", r, "iiss", "id, ts, kind, detail")[1:]
+        for r in con.execute(
+            f"SELECT id, ts, kind, detail FROM events WHERE kind IN ({marks}) ORDER BY id", REPORT_EVENT_KINDS
+        )
+    ]
 
 
 def outcome_rows(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
     """Every booked outcome as (ticker, result, ts), in time order."""
-    return con.execute("SELECT ticker, result, ts FROM outcomes ORDER BY ts").fetchall()
+    return [
+        typed("outcomes", r, "ssi", "ticker, result, ts")
+        for r in con.execute("SELECT ticker, result, ts FROM outcomes ORDER BY ts")
+    ]
 
 
 def p_hat_at(con: sqlite3.Connection, ticker: str, ts: int) -> Any:
     """The latest stored p̂ for a market at or before ``ts`` (None when there was none)."""
     row = con.execute(
-        "SELECT p_hat FROM estimates WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC LIMIT 1", (ticker, ts)
+        "SELECT id, p_hat FROM estimates WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC LIMIT 1", (ticker, ts)
     ).fetchone()
-    return None if row is None else row[0]
+    return None if row is None else typed("estimates", row, "if", "id, p_hat")[1]
 
 
 def quote_at(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[Any, Any, Any] | None:
     """A market's latest (bid, ask, last) at or before ``ts`` as probabilities (None when none)."""
-    return con.execute(
-        "SELECT yes_bid_cc / 10000.0, yes_ask_cc / 10000.0, last_cc / 10000.0 FROM snapshots"
+    row = con.execute(
+        "SELECT id, yes_bid_cc, yes_ask_cc, last_cc FROM snapshots"
         " WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC LIMIT 1",
         (ticker, ts),
     ).fetchone()
+    if row is None:
+        return None
+    _id, *prices = typed("snapshots", row, "iIII", "id, yes_bid_cc, yes_ask_cc, last_cc")
+    return tuple(None if p is None else p / 10000.0 for p in prices)  # type: ignore[return-value]
 
 
 def refused_decisions(con: sqlite3.Connection) -> list[tuple[Any, Any]]:
     """Every decision the gate refused, as (reason, ts)."""
-    return con.execute("SELECT reason, ts FROM decisions WHERE accepted = 0").fetchall()
+    return [
+        typed("decisions", r, "isi", "id, reason, ts")[1:]
+        for r in con.execute("SELECT id, reason, ts FROM decisions WHERE accepted = 0")
+    ]
 
 
 # -- the desk's screens (market history, rejected rows, a restarted desk's log) ------------

@@ -867,3 +867,26 @@ def test_database_wal_and_shm_are_owner_only_whatever_the_old_modes(tmp_path):
         assert stat.S_IMODE(db.stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize(
+    "sql, expected",
+    [
+        ("UPDATE decisions SET ev = 'x' WHERE id IN (SELECT decision_id FROM fills)", "decision ev is 'x'"),
+        ("UPDATE estimates SET p_hat = 'x'", "p_hat is 'x', not a number"),
+        ("UPDATE outcomes SET ts = 'x'", "ts is 'x', not a whole number"),
+        ("UPDATE fills SET ts = 'x' WHERE id = 1", "fills row 1"),
+        ("UPDATE snapshots SET yes_bid_cc = 'abc'", ""),  # read only where a figure needs it: never a crash
+    ],
+    ids=["decision-ev", "estimate-p-hat", "outcome-ts", "fill-ts", "snapshot-price"],
+)
+def test_the_report_reads_every_row_it_uses_checked_never_exit_70(traded_db, tmp_path, capsys, sql, expected):
+    """#20 item 6: rows another tool wrote make the report say `corrupt database`, never crash
+    (on the old code a text ev or p_hat exited 70 with a TypeError)."""
+    db = tampered_copy(traded_db, tmp_path, sql)
+    code, _out, err = run_cli(capsys, "report", "--db", str(db), "--out", str(tmp_path / "rep"), "--no-charts")
+    if code:
+        line = one_line(err)
+        assert code == 1 and line.startswith("kakashi: error: corrupt database: ") and expected in line, line
+    else:
+        assert expected == "" and "Traceback" not in err

@@ -95,6 +95,24 @@ def verify_ledger(con: sqlite3.Connection, db: str | os.PathLike[str], reconcile
     return [e for _i, e, _c in rows]
 
 
+_KINDS: dict[str, tuple[type, ...]] = {"i": (int,), "f": (int, float), "s": (str,)}
+
+
+def typed(table: str, row: tuple[Any, ...], kinds: str, names: str = "") -> tuple[Any, ...]:
+    """``row`` as read, each column checked against ``kinds`` (one letter a column: ``i`` an
+    integer, ``f`` a number, ``s`` text; upper case: or NULL); a column another tool wrote
+    otherwise is ``corrupt database: <table> row ...`` (its first column names the row)."""
+    for i, (v, k) in enumerate(zip(row, kinds, strict=True)):
+        if v is None and k.isupper():
+            continue
+        want = _KINDS[k.lower()]
+        if type(v) not in want or (type(v) is int and v not in _INT64):
+            name = names.split(",")[i].strip() if names else f"column {i + 1}"
+            what = {"i": "a whole number", "f": "a number", "s": "text"}[k.lower()]
+            raise corrupt(table, row[0], f"{name} is {str(v)[:40]!r}, not {what}")
+    return row
+
+
 def corrupt(table: str, row_id: Any, why: str) -> StoreError:
     """The one error for a stored row Kakashi cannot have written (exit 1)."""
     return StoreError(f"corrupt database: {table} row {row_id}: {why}; restore a backup or start a new --db", 1)
