@@ -38,6 +38,7 @@ import peewee
 
 from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.writer import Store, db_trouble, now_wall_ms
+from kakashi_tui.core.backoff import Backoff
 from kakashi_tui.core.errors import ConfigError, KakashiError, StoreError
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.trading.commands import (
@@ -76,6 +77,7 @@ __all__ = [
 DEFAULT_MAX_FAILURES = 5
 RETRY_FIRST_S = 0.05  # a failed tick is retried after this long, doubling with each failure in a row
 RETRY_CAP_S = 5.0  # ... up to this; the configured interval is the floor
+TICK_RETRY = Backoff(RETRY_FIRST_S, RETRY_CAP_S, jitter=False)  # (core/backoff.py: the one policy)
 STOP_TIMEOUT_S = 1.0  # stop() gives the engine thread this long; the process ends within 2 s
 # While the engine's thread runs, a front-end thread (the desk's event loop) gets the GIL back
 # within this long. CPython's default (5 ms) is paid by the desk on every event-loop turn: each
@@ -405,8 +407,7 @@ class TradingService:
         """How long the loop waits before the next tick: the interval, or longer after failures."""
         if not self._consecutive:
             return self.interval
-        doubled = RETRY_FIRST_S * float(1 << min(self._consecutive - 1, 16))  # bounded: no overflow after days
-        return max(self.interval, min(RETRY_CAP_S, doubled))
+        return max(self.interval, TICK_RETRY.delay(self._consecutive - 1))
 
     def collect(self) -> tuple[list[str], int, list[str]]:
         """One pass of fetch -> validate -> persist, no trading (``kakashi snapshot``):

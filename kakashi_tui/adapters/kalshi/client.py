@@ -31,6 +31,7 @@ from urllib.parse import quote
 import httpx
 
 from kakashi_tui.adapters.kalshi.wire import _safe
+from kakashi_tui.core.backoff import Backoff
 
 PRODUCTION_BASE = "https://external-api.kalshi.com/trade-api/v2"
 DEMO_BASE = "https://external-api.demo.kalshi.co/trade-api/v2"
@@ -367,7 +368,7 @@ class KalshiClient:
             if attempt >= self.max_retries:
                 raise KalshiHTTPError(f"{problem}; gave up after {attempt + 1} attempts")
             if wait is None:
-                wait = self._rng.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
+                wait = Backoff(self.backoff_base, self.backoff_cap).delay(attempt, self._rng)
             if self._sleep is None and time.monotonic() + wait > deadline:
                 raise KalshiHTTPError(f"{problem}; gave up at the {self.deadline_s:g}s deadline")
             attempt += 1

@@ -20,11 +20,13 @@ from kakashi_tui.adapters.kalshi.client import (
 )
 from kakashi_tui.adapters.kalshi.wire import Fees, _dec, _safe, convert, ticker_ok
 from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
+from kakashi_tui.core.backoff import Backoff
 from kakashi_tui.core.errors import ConfigError
 
 LIVE = frozenset(("initialized", "inactive", "active"))  # kept in memory between listings
 KEY_RETRY_FIRST_S = 5.0  # a refused key is tried again after this long, doubling each refusal ...
 KEY_RETRY_CAP_S = 300.0  # ... up to this: a skewed clock or a re-enabled key can recover while running
+KEY_RETRY = Backoff(KEY_RETRY_FIRST_S, KEY_RETRY_CAP_S, jitter=False)  # (core/backoff.py: the one policy)
 
 
 @dataclass
@@ -36,10 +38,12 @@ class KeyRefusal:
     reason: str = ""
     retry_at_ms: int = 0
     backoff_s: float = 0.0
+    refusals: int = 0  # in a row, after the first (the retry's index in KEY_RETRY)
     listing: bool = False  # the listing itself was refused: nothing can be fetched until it is not
 
     def refuse(self, reason: str, now_ms: int, listing: bool = False) -> None:
-        self.backoff_s = KEY_RETRY_FIRST_S if not self.reason else min(KEY_RETRY_CAP_S, self.backoff_s * 2)
+        self.refusals = self.refusals + 1 if self.reason else 0
+        self.backoff_s = KEY_RETRY.delay(self.refusals)
         self.reason, self.listing = reason, listing
         self.retry_at_ms = now_ms + int(self.backoff_s * 1000)
 
@@ -49,7 +53,7 @@ class KeyRefusal:
     def accepted(self, batch: FetchBatch) -> None:
         if self.reason:
             batch.notes.append("Kalshi accepted the API key again")
-            self.reason, self.listing, self.backoff_s = "", False, 0.0
+            self.reason, self.listing, self.backoff_s, self.refusals = "", False, 0.0, 0
 
 
 NO_KEY_NOTICE = (

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -41,6 +40,7 @@ from typing import Any, NamedTuple
 from kakashi_tui.adapters.catalog import MAX_COUNT_E2, MAX_INT64, from_e2, from_e4, to_e2, to_e4, trade_problem
 from kakashi_tui.adapters.kalshi.wire import RowError, _safe, check_ticker, ticker_ok
 from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
+from kakashi_tui.core.backoff import Backoff
 
 HeaderProvider = Callable[[], dict[str, str]]  # fresh signed headers per connection (kalshi_auth)
 WS_PATH = "/trade-api/ws/v2"
@@ -307,7 +307,8 @@ class BookFeed:
 
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        delay = self.backoff_base
+        policy = Backoff(self.backoff_base, self.backoff_max)  # core/backoff.py: as the HTTP client's
+        failures = 0  # in a row: the retry's index
         while not self._stop.is_set():
             self.health.state = "connecting"  # (the last failure stays in detail until connected)
             try:
@@ -323,7 +324,7 @@ class BookFeed:
                 ) as ws:
                     self.health.connects += 1
                     self.health.detail = ""
-                    delay = self.backoff_base
+                    failures = 0
                     await self._session(ws)
                 if self._stop.is_set():
                     break
@@ -332,8 +333,8 @@ class BookFeed:
                 self._down(f"{e.__class__.__name__}: {e}"[:200])
             if self._stop.is_set():
                 break
-            await self._sleep(delay * (0.5 + random.random() / 2))
-            delay = min(delay * 2, self.backoff_max)
+            await self._sleep(policy.delay(failures))
+            failures += 1
         self.health.state = "idle"
         with self._lock:
             self._books.clear()
