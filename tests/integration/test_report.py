@@ -373,3 +373,33 @@ def test_scheduled_postmortems_write_each_period_once_across_restarts(tmp_path):
     assert PostmortemSchedule(db, tmp_path / "o", "off").run(monday_next + 1) == []
     # a period before the database's first record is never written
     assert PostmortemSchedule(db, tmp_path / "e", "weekly").run(T0 + 1) == []
+
+
+def test_the_calibration_legend_covers_no_point(tmp_path):
+    """The legend sits where no bin can be: its box overlaps neither a plotted point nor the axes."""
+    import matplotlib.pyplot as plt
+
+    from kakashi_tui.frontends.report.charts import figures
+
+    db = tmp_path / "k.db"
+    single_trade_db(db)
+    d = gather(db)
+    # a bin in every corner, the top left one where a legend inside the axes would sit
+    d.brier_pairs = [(0.05, 0.5, 1), (0.95, 0.5, 1), (0.04, 0.5, 0), (0.97, 0.5, 0), (0.02, 0.5, 1)]
+    d.brier_pairs += [(0.55, 0.5, 1), (0.35, 0.5, 0)]
+    figs = figures(d)
+    try:
+        fig = figs["calibration.png"]
+        fig.tight_layout()  # as write_charts lays it out
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        legend = ax.get_legend().get_window_extent()
+        assert not legend.overlaps(ax.get_window_extent())
+        [dots] = ax.collections
+        for x, y in ax.transData.transform(dots.get_offsets()):
+            assert not legend.contains(x, y)
+        # and the legend is on the figure, whole
+        assert fig.bbox.contains(legend.x0, legend.y0) and fig.bbox.contains(legend.x1, legend.y1)
+    finally:
+        for f in figs.values():
+            plt.close(f)
