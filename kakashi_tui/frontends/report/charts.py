@@ -85,11 +85,11 @@ def figures(d) -> dict[str, Figure]:
     ax.set_ylabel("below peak ($)")
     out["drawdown.png"] = fig
 
-    # edge histogram: predicted EV at entry and realised PnL per contract
+    # edge histogram: predicted EV at entry and realised PnL per contract, of the period's closed trades
     fig, ax = plt.subplots(figsize=(9, 4))
     # centicents to cents per contract
-    pred = [t.predicted_ev_cc / 100 / float(t.contracts) for t in d.trades if t.contracts]
-    real = [t.realized_cc / 100 / float(t.contracts) for t in d.trades if t.contracts and t.realized_cc is not None]
+    pred = [t.predicted_ev_cc / 100 / float(t.contracts) for t in d.closed if t.contracts]
+    real = [t.pnl_cc / 100 / float(t.contracts) for t in d.closed if t.contracts]
     if pred or real:
         if pred:
             ax.hist(pred, bins=20, alpha=0.6, label="predicted EV at entry")
@@ -101,7 +101,7 @@ def figures(d) -> dict[str, Figure]:
         _empty(ax, "no trades in this period")
     ax.set_title("Edge: predicted against realised, per contract")
     ax.set_xlabel("¢ per contract")
-    ax.set_ylabel("positions")
+    ax.set_ylabel("closed trades")
     out["edge_hist.png"] = fig
 
     # calibration: p_hat bins against settled outcomes, with the count in each bin; the legend sits
