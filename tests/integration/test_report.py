@@ -20,6 +20,7 @@ T0 = SIM_START_MS
 SECTIONS = [
     "## Period",
     "## Bankroll",
+    "## Performance summary",
     "## Trades",
     "## Estimates: Brier score on settled markets",
     "## Predicted EV against realised PnL",
@@ -395,7 +396,7 @@ def _table(md: str, section: str) -> list[dict[str, str]]:
 def test_every_realised_fee_and_count_figure_is_the_ledgers(tmp_path):
     """A run with buys, flatten sales (their fees), settlements, a settlement correction and the
     same market bought again after a sale: every realised PnL, fee and closed-trade figure the
-    post-mortem prints (trades table, EV table, cash line, key figures,
+    post-mortem prints (trades table, EV table, cash line, performance summary, key figures,
     the daily paragraph) is the ledger's own, to the centicent."""
     import random
 
@@ -434,6 +435,10 @@ def test_every_realised_fee_and_count_figure_is_the_ledgers(tmp_path):
     wins = int(trades["wins"])
     assert wins + int(trades["losses"]) == closes
     assert _cc(re.search(r"\+ realised PnL ([-+]?\$[\d,.]+)", md).group(1)) == realised
+    summary = {r[""]: r for r in _table(md, "Performance summary")}
+    start = summary["since start"]
+    assert (_cc(start["realised PnL"]), _cc(start["fees"]), int(start["closed trades"])) == (realised, fees, closes)
+    assert start["win rate"].startswith(f"{wins}/{closes} ")
     figures = dict(out.figures)
     assert figures["Closed trades"] == str(closes)
     # the day's paragraph (the whole run is on one day)
@@ -549,6 +554,41 @@ def test_a_settlement_correction_is_in_its_trade_or_listed_apart(tmp_path):
     assert "Realised PnL includes -$10.00 of settlement corrections booked in this period to 1 trade(s)" in md
     [ev] = _table(md, "Predicted EV against realised PnL")
     assert (ev["closed trades"], ev["realised PnL"]) == ("0", "-$10.00")
+
+
+def test_performance_summary_today_this_week_and_since_start(tmp_path):
+    """Realised, unrealised, fees and win rate over today, this week and since the start, as of
+    the report's end on the engine's clock, against figures worked out by hand."""
+    from kakashi_tui.core.models import Side as S
+
+    H, DAY = 3_600_000, 86_400_000
+    prev = T0 - 7 * DAY  # the Monday before
+    run = _Run(tmp_path / "k.db", prev)
+    run.tick(prev)
+    run.fill(prev + H, "A", S.YES, "buy", 10, 4_000, 1_700)  # last week: won +$5.83
+    run.result(prev + 2 * H, "A", "yes")
+    run.tick(prev + 3 * H)
+    run.fill(T0 + H, "B", S.NO, "buy", 10, 5_000, 1_800)  # Monday: sold at 0.60, +$0.65
+    run.fill(T0 + 2 * H, "B", S.NO, "sell", 10, 6_000, 1_700)
+    run.tick(T0 + DAY)  # Tuesday: nothing held
+    run.fill(T0 + 2 * DAY + H, "C", S.YES, "buy", 10, 3_000, 1_500)  # Wednesday: lost -$3.15
+    run.result(T0 + 2 * DAY + 2 * H, "C", "no")
+    run.fill(T0 + 2 * DAY + 3 * H, "E", S.YES, "buy", 10, 5_000, 1_800)  # still open, cost $5.18
+    run.tick(T0 + 2 * DAY + 4 * H, held_value_cc=45_000)  # marked at $4.50: -$0.68 unrealised
+    run.close()
+    d = gather(tmp_path / "k.db", until_ms=parse_day("2026-01-07", end=True))
+    assert d.breaches == []
+    rows = {r[""]: r for r in _table(render_markdown(d, T0), "Performance summary")}
+    cols = ("realised PnL", "unrealised PnL", "total PnL", "fees", "closed trades", "win rate")
+    got = {k: tuple(r[c] for c in cols) for k, r in rows.items()}
+    assert got == {
+        "today (2026-01-07)": ("-$3.15", "-$0.68", "-$3.83", "$0.33", "1", "0/1 (0%)"),
+        "this week (from Monday 2026-01-05)": ("-$2.50", "-$0.68", "-$3.18", "$0.68", "2", "1/2 (50%)"),
+        "since start": ("+$3.33", "-$0.68", "+$2.65", "$0.85", "3", "2/3 (67%)"),
+    }
+    # since start, total PnL is the change in equity from the bankroll
+    [bank] = _table(render_markdown(d, T0), "Bankroll")
+    assert bank["change in equity"] == "+$2.65"
 
 
 def test_the_calibration_legend_covers_no_point(tmp_path):

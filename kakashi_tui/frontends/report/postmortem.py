@@ -65,6 +65,7 @@ class ReportData:
     events: list[tuple[int, str, str]]
     breaches: list[str]
     checks: list[str] = field(default_factory=list)
+    summary: list[tuple[str, Window]] = field(default_factory=list)  # today, this week, since start
 
     # -- figures, each read off ``period`` -------------------------------------------------
     @property
@@ -257,7 +258,22 @@ def _gather(con: sqlite3.Connection, entries: list[LedgerEntry], since: int | No
         events=[e for e in events if _in(e[0], since, until)],
         breaches=breaches,
         checks=checks,
+        summary=performance_windows(books, until if until is not None else last_ts, until),
     )
+
+
+def performance_windows(books: Books, end_ms: int | None, until: int | None) -> list[tuple[str, Window]]:
+    """Today, this week (from Monday) and since the start, as of the report's end on the engine's
+    clock: three windows of the same books as the period's."""
+    if end_ms is None:
+        return [("since start", books.window(None, until))]
+    day = end_ms - end_ms % DAY_MS
+    week = end_ms - (end_ms - MONDAY_EPOCH_MS) % WEEK_MS
+    return [
+        (f"today ({_utc(day, '%Y-%m-%d')})", books.window(day, until)),
+        (f"this week (from Monday {_utc(week, '%Y-%m-%d')})", books.window(week, until)),
+        ("since start", books.window(None, until)),
+    ]
 
 
 def _money(x: float) -> str:
@@ -270,6 +286,38 @@ def period_bounds_of(d: ReportData) -> tuple[int | None, int | None]:
         d.since_ms if d.since_ms is not None else d.first_ts,
         d.until_ms if d.until_ms is not None else d.last_ts,
     )
+
+
+def _win_rate(w: Window) -> str:
+    n = len(w.trades)
+    return f"{w.wins}/{n} ({w.wins / n:.0%})" if n else "—"
+
+
+def performance_section(d: ReportData) -> list[str]:
+    """Today, this week and since the start, as of the period's end: realised, unrealised, fees
+    and the win rate, each read off the same ledger fold as every other figure."""
+    end = period_bounds_of(d)[1]
+    out = [
+        f"As of {_utc(end)}.",
+        "",
+        "| | realised PnL | unrealised PnL | total PnL | fees | closed trades | win rate |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, w in d.summary:
+        u = w.unrealized_cc
+        out.append(
+            f"| {label} | {fmt_signed(w.realized_cc)} | {fmt_signed(u) if u is not None else 'n/a'} | "
+            f"{fmt_signed(w.realized_cc + u) if u is not None else 'n/a'} | {fmt_cc(w.fees_cc)} | {len(w.trades)} | "
+            f"{_win_rate(w)} |"
+        )
+    out += [
+        "",
+        "Realised PnL counts every fee. Unrealised PnL is its change over the row's time: what the open "
+        "positions would fetch sold into the bids, after fees, less their cost. Total = realised + unrealised "
+        "(n/a when no tick marked what was held at the row's start). These are what the ledger booked, not "
+        "estimates: whether the trades show an edge is the interval under Trades.",
+    ]
+    return out
 
 
 def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None = None) -> str:
@@ -296,6 +344,10 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         f"{_utc(dd.trough_ts)} |",
         "",
         *reconciliation(d),
+        "",
+        "## Performance summary",
+        "",
+        *performance_section(d),
         "",
         "## Trades",
         "",
