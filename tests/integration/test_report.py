@@ -591,6 +591,51 @@ def test_performance_summary_today_this_week_and_since_start(tmp_path):
     assert bank["change in equity"] == "+$2.65"
 
 
+def test_generated_is_the_wall_clock_and_the_period_the_engines(tmp_path):
+    """A simulated run's report says when it was written on the wall clock and which simulated
+    time it covers; a live run (engine time is wall time) says it once; a scheduled post-mortem
+    is stamped with the wall clock, not the engine's."""
+    import time
+
+    from kakashi_tui.frontends.report.postmortem import DAY_MS, PostmortemSchedule
+
+    e = make_engine(tmp_path / "k.db")
+    for _ in range(400):
+        e.tick()
+    e.store.close()
+    wall = parse_day("2026-12-07") + 3 * 3_600_000
+    text = export_postmortem(tmp_path / "k.db", tmp_path / "r", wall, charts=False).path.read_text()
+    first, last = T0 + 60_000, T0 + 400 * 60_000  # the sim's first and last tick
+    assert first == parse_day("2026-01-05") + 60_000 and last == parse_day("2026-01-05") + 6 * 3_600_000 + 40 * 60_000
+    assert "Generated 2026-12-07 03:00 UTC (wall clock); covers simulated time 2026-01-05 00:01 – 06:40 UTC." in text, (
+        text[:400]
+    )
+    assert "As of 2026-01-05 06:40 UTC (simulated time)." in text
+    # the scheduled post-mortem, run on the engine's clock a week on: stamped with the wall clock
+    before = int(time.time() * 1000) // 60_000 * 60_000
+    [_summary, weekly] = sorted(
+        PostmortemSchedule(tmp_path / "k.db", tmp_path / "s", "weekly").run(T0 + 7 * DAY_MS + 1), key=lambda w: w.kind
+    )
+    head = weekly.path.read_text().splitlines()[2]
+    stamp = parse_day(head.split()[1]) + int(head.split()[2][:2]) * 3_600_000 + int(head.split()[2][3:5]) * 60_000
+    assert before <= stamp <= int(time.time() * 1000) and "(wall clock); covers simulated time" in head
+    # a live run: the engine's clock is the wall clock, said once
+    run = _Run(tmp_path / "live.db", T0, wall=True)
+    run.tick(T0)
+    run.tick(T0 + 3_600_000)
+    run.close()
+    text = render_markdown(gather(tmp_path / "live.db"), T0 + 4_000_000)
+    assert (
+        "Generated 2026-01-05 01:06 UTC; covers 2026-01-05 00:00 – 01:00 UTC (a live run: its clock is the wall clock)."
+        in text
+    )
+    assert text.count("wall clock") == 1 and "simulated time" not in text
+    # a replay (the engine ran on the recorded times): named as such
+    single_trade_db(tmp_path / "replay.db")
+    text = render_markdown(gather(tmp_path / "replay.db"), wall)
+    assert "Generated 2026-12-07 03:00 UTC (wall clock); covers replayed time" in text
+
+
 def test_the_calibration_legend_covers_no_point(tmp_path):
     """The legend sits where no bin can be: its box overlaps neither a plotted point nor the axes."""
     import matplotlib.pyplot as plt

@@ -8,6 +8,7 @@ last committed tick) without touching the writer.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +67,7 @@ class ReportData:
     breaches: list[str]
     checks: list[str] = field(default_factory=list)
     summary: list[tuple[str, Window]] = field(default_factory=list)  # today, this week, since start
+    clock: str = queries.CLOCK_SIMULATED
 
     # -- figures, each read off ``period`` -------------------------------------------------
     @property
@@ -259,6 +261,7 @@ def _gather(con: sqlite3.Connection, entries: list[LedgerEntry], since: int | No
         breaches=breaches,
         checks=checks,
         summary=performance_windows(books, until if until is not None else last_ts, until),
+        clock=queries.engine_clock(con),
     )
 
 
@@ -280,12 +283,33 @@ def _money(x: float) -> str:
     return fmt_cc(int(round(x * 10_000)))
 
 
+def time_span(a: int | None, b: int | None) -> str:
+    """'2026-01-05 00:00 – 06:40 UTC' within a day, the second date written out otherwise."""
+    if a is None or b is None:
+        return f"{_utc(a)} – {_utc(b)}"
+    same_day = a // DAY_MS == b // DAY_MS
+    return f"{_utc(a, '%Y-%m-%d %H:%M')} – {_utc(b, '%H:%M' if same_day else '%Y-%m-%d %H:%M')} UTC"
+
+
 def period_bounds_of(d: ReportData) -> tuple[int | None, int | None]:
     """The period the report covers, on the engine's clock."""
     return (
         d.since_ms if d.since_ms is not None else d.first_ts,
         d.until_ms if d.until_ms is not None else d.last_ts,
     )
+
+
+#: The engine's time, named, when it is not the wall clock's (a live run's is: nothing to say).
+CLOCK_WORDS = {queries.CLOCK_SIMULATED: "simulated time", queries.CLOCK_REPLAYED: "replayed time"}
+
+
+def generated_line(d: ReportData, generated_ms: int) -> str:
+    """When the report was written (the wall clock) and the time it covers (the engine's clock,
+    which is the wall clock only for a live run: then it is said once)."""
+    span = time_span(*period_bounds_of(d))
+    if d.clock not in CLOCK_WORDS:
+        return f"Generated {_utc(generated_ms)}; covers {span} (a live run: its clock is the wall clock)."
+    return f"Generated {_utc(generated_ms)} (wall clock); covers {CLOCK_WORDS[d.clock]} {span}."
 
 
 def _win_rate(w: Window) -> str:
@@ -297,8 +321,9 @@ def performance_section(d: ReportData) -> list[str]:
     """Today, this week and since the start, as of the period's end: realised, unrealised, fees
     and the win rate, each read off the same ledger fold as every other figure."""
     end = period_bounds_of(d)[1]
+    when = f" ({CLOCK_WORDS[d.clock]})" if d.clock in CLOCK_WORDS else ""
     out = [
-        f"As of {_utc(end)}.",
+        f"As of {_utc(end)}{when}.",
         "",
         "| | realised PnL | unrealised PnL | total PnL | fees | closed trades | win rate |",
         "|---|---|---|---|---|---|---|",
@@ -326,14 +351,19 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
     ci = d.ci
     dd = d.drawdown
     period_from, period_to = (_utc(t) for t in period_bounds_of(d))
+    clock_note = (
+        f' ({CLOCK_WORDS[d.clock]}: every time in this report but "Generated" is on the engine\'s clock)'
+        if d.clock in CLOCK_WORDS
+        else ""
+    )
     out = [
         "# Kakashi weekly post-mortem",
         "",
-        f"Generated {_utc(generated_ms)}. **Paper trading only**: every fill below is simulated.",
+        f"{generated_line(d, generated_ms)} **Paper trading only**: every fill below is simulated.",
         "",
         "## Period",
         "",
-        f"{period_from} to {period_to}",
+        f"{period_from} to {period_to}{clock_note}",
         "",
         "## Bankroll",
         "",
@@ -630,7 +660,11 @@ class PostmortemSchedule:
         return out
 
     def run(self, now_ms: int, generated_ms: int | None = None) -> list[Scheduled]:
-        """Write what is due. Reads the database read-only (safe beside the live engine)."""
+        """Write what is due at ``now_ms`` on the engine's clock; a post-mortem says it was generated at
+        ``generated_ms`` (the wall clock's now when not given). Reads the database read-only (safe
+        beside the live engine)."""
+        if generated_ms is None:
+            generated_ms = int(time.time() * 1000)
         con = connect_readonly(self.db)
         try:
             first = queries.first_ledger_ts(con)
@@ -648,7 +682,7 @@ class PostmortemSchedule:
                     from kakashi_tui.frontends.report.charts import write_charts
 
                     names = write_charts(data, path.parent)
-                    tmp.write_text(render_markdown(data, generated_ms or now_ms, names), encoding="utf-8")
+                    tmp.write_text(render_markdown(data, generated_ms, names), encoding="utf-8")
                 tmp.replace(path)  # the name appears only once the file is whole
                 written.append(Scheduled(kind, since, path))
             return written
