@@ -39,6 +39,7 @@ __all__ = [
     "last_tick_ts",
     "daily_stop_day",
     "first_ledger_ts",
+    "engine_clock",
     "tick_rows",
     "fill_rows",
     "control_events",
@@ -159,6 +160,24 @@ def first_ledger_ts(con: sqlite3.Connection) -> int | None:
     """When the database's first ledger entry was written (None when the ledger is empty)."""
     row = con.execute("SELECT MIN(ts) FROM ledger").fetchone()
     return row[0] if row else None
+
+
+#: What the engine's clock was for a database's run (``engine_clock``).
+CLOCK_SIMULATED = "simulated"  # the simulator's own clock
+CLOCK_REPLAYED = "replayed"  # the recorded data's times (a replay)
+CLOCK_WALL = "wall"  # the wall clock: a live run on Kalshi's data
+
+#: A live tick's engine time is read a fetch away from its wall time: within this, it is the wall clock.
+WALL_CLOCK_SLACK_MS = 300_000
+
+
+def engine_clock(con: sqlite3.Connection) -> str:
+    """Whose time the run's engine kept: a simulator's (its seed is stored), the wall clock (every
+    tick written within minutes of its engine time) or a replay's recorded times."""
+    if con.execute("SELECT 1 FROM control WHERE key = ?", (Control.SIM_SEED.value,)).fetchone():
+        return CLOCK_SIMULATED
+    off = con.execute("SELECT 1 FROM ticks WHERE ABS(ts - wall_ms) > ? LIMIT 1", (WALL_CLOCK_SLACK_MS,)).fetchone()
+    return CLOCK_REPLAYED if off else CLOCK_WALL
 
 
 def tick_rows(con: sqlite3.Connection) -> list[tuple[int, int, int]]:

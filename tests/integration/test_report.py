@@ -1,5 +1,7 @@
 """Post-mortem figures against hand-computed ledgers, charts, sections and CLI."""
 
+import itertools
+import re
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +20,7 @@ T0 = SIM_START_MS
 SECTIONS = [
     "## Period",
     "## Bankroll",
+    "## Performance summary",
     "## Trades",
     "## Estimates: Brier score on settled markets",
     "## Predicted EV against realised PnL",
@@ -106,7 +109,7 @@ def test_empty_period(tmp_path):
     db = tmp_path / "k.db"
     single_trade_db(db)
     d = gather(db, since_ms=parse_day("2030-01-01"), until_ms=parse_day("2030-01-07", end=True))
-    assert d.closed == [] and d.fills == [] and d.ci is None
+    assert not d.closed and d.fills == [] and d.ci is None
     md = render_markdown(d, T0)
     for s in SECTIONS:
         assert s in md
@@ -190,11 +193,11 @@ def test_cash_reconciles_to_the_cent_on_random_sim_runs(tmp_path, seed):
     assert flattened > 0  # sell fees are in play
     d = gather(tmp_path / "k.db")
     acct = e.account
-    assert d.cash.balanced and d.breaches == []
+    assert d.period.balanced and d.breaches == []
     assert d.end_cash == acct.cash_cc
     assert d.realized_cc == acct.realized_cc
     open_cost = sum(p.cost_cc for p in acct.open_positions())
-    assert d.cash.start_cash + d.cash.deposits + d.realized_cc - open_cost == acct.cash_cc
+    assert d.period.start.cash_cc + d.period.deposits_cc + d.realized_cc - open_cost == acct.cash_cc
     md = render_markdown(d, T0)
     from kakashi_tui.core.money import fmt_cc
 
@@ -202,10 +205,10 @@ def test_cash_reconciles_to_the_cent_on_random_sim_runs(tmp_path, seed):
     # a period that starts mid-run reconciles too (the start cash and open cost carried in)
     mid = d.equity[len(d.equity) // 2][0]
     part = gather(tmp_path / "k.db", since_ms=mid)
-    assert part.cash.balanced and part.end_cash == acct.cash_cc
+    assert part.period.balanced and part.end_cash == acct.cash_cc
     con = sqlite3.connect(tmp_path / "k.db")
     try:
-        assert part.cash.start_cash == cash_book(list(read_ledger(con)), None, mid - 1).end_cash
+        assert part.period.start.cash_cc == cash_book(list(read_ledger(con)), None, mid - 1).end.cash_cc
     finally:
         con.close()
 
@@ -214,10 +217,11 @@ def test_a_cash_mismatch_is_shown(tmp_path):
     db = tmp_path / "k.db"
     single_trade_db(db)
     d = gather(db)
-    assert d.cash.balanced
+    assert d.period.balanced
     from dataclasses import replace
 
-    d.cash = replace(d.cash, end_cash=d.cash.end_cash + 100)  # a cent gone astray: the line says where
+    # a cent gone astray: the line says where
+    d.period = replace(d.period, end=replace(d.period.end, cash_cc=d.period.end.cash_cc + 100))
     md = render_markdown(d, T0)
     assert "**Cash does not reconcile**" in md and "(off by +$0.01)" in md
 
@@ -242,6 +246,7 @@ def test_events_are_in_dollars(tmp_path):
 def _brier_data(pairs):
     from collections import Counter
 
+    from kakashi_tui.frontends.report.books import Books
     from kakashi_tui.frontends.report.postmortem import ReportData
 
     return ReportData(
@@ -251,12 +256,9 @@ def _brier_data(pairs):
         last_ts=None,
         start_equity=0,
         end_equity=0,
-        end_cash=0,
         equity=[],
         fills=[],
-        closed=[],
-        fees_cc=0,
-        trades=[],
+        period=Books([]).window(None, None),
         brier_pairs=pairs,
         reasons=Counter(),
         events=[],
@@ -373,3 +375,292 @@ def test_scheduled_postmortems_write_each_period_once_across_restarts(tmp_path):
     assert PostmortemSchedule(db, tmp_path / "o", "off").run(monday_next + 1) == []
     # a period before the database's first record is never written
     assert PostmortemSchedule(db, tmp_path / "e", "weekly").run(T0 + 1) == []
+
+
+# -- one source for every figure (#19 5) -----------------------------------------------------
+def _cc(text: str) -> int:
+    """'+$5.83', '-$7.3442', '$1,000.00' -> centicents."""
+    t = text.strip().replace(",", "").replace("$", "").replace("+", "")
+    return int(D(t) * 10_000)
+
+
+def _table(md: str, section: str) -> list[dict[str, str]]:
+    """The first table under ``## section`` as one dict per row, keyed by the header's cells."""
+    body = md.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0].splitlines()
+    start = next(i for i, ln in enumerate(body) if ln.startswith("|"))
+    rows = list(itertools.takewhile(lambda ln: ln.startswith("|"), body[start:]))
+    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in rows]
+    return [dict(zip(cells[0], r, strict=True)) for r in cells[2:]]
+
+
+def test_every_realised_fee_and_count_figure_is_the_ledgers(tmp_path):
+    """A run with buys, flatten sales (their fees), settlements, a settlement correction and the
+    same market bought again after a sale: every realised PnL, fee and closed-trade figure the
+    post-mortem prints (trades table, EV table, cash line, performance summary, key figures,
+    the daily paragraph) is the ledger's own, to the centicent."""
+    import random
+
+    from kakashi_tui.core.ledger import Account
+    from kakashi_tui.frontends.report.postmortem import daily_summary
+
+    db = tmp_path / "k.db"
+    rng = random.Random(7)
+    e = make_engine(db, seed=7)
+    for _ in range(240):
+        e.tick()
+        if rng.random() < 0.05:
+            e.flatten()
+    e.store.close()
+    con = sqlite3.connect(db)
+    try:
+        entries = list(read_ledger(con))
+    finally:
+        con.close()
+    kinds = [x.kind for x in entries]
+    buys = [(x.ticker, x.side) for x in entries if x.kind is Kind.BUY]
+    # the run has every path in it
+    assert Kind.SELL in kinds and Kind.SELL_FEE in kinds and Kind.SETTLE in kinds and Kind.SETTLE_FIX in kinds
+    assert len(set(buys)) < len(buys)  # a market bought again after it was sold
+    realised = Account.from_entries(entries).realized_cc
+    fees = -sum(x.amount_cc for x in entries if x.kind in (Kind.BUY_FEE, Kind.SELL_FEE))
+    closes = sum(1 for k in kinds if k in (Kind.SELL, Kind.SETTLE))  # each sale or settlement is a trade
+
+    out = export_postmortem(db, tmp_path / "r", T0, charts=False)
+    md = out.path.read_text()
+    [trades] = _table(md, "Trades")
+    [ev] = _table(md, "Predicted EV against realised PnL")
+    assert _cc(trades["realised PnL"]) == _cc(ev["realised PnL"]) == realised  # the two tables of the issue
+    assert int(trades["closed trades"]) == int(ev["closed trades"]) == closes
+    assert _cc(trades["fees"]) == fees
+    wins = int(trades["wins"])
+    assert wins + int(trades["losses"]) == closes
+    assert _cc(re.search(r"\+ realised PnL ([-+]?\$[\d,.]+)", md).group(1)) == realised
+    summary = {r[""]: r for r in _table(md, "Performance summary")}
+    start = summary["since start"]
+    assert (_cc(start["realised PnL"]), _cc(start["fees"]), int(start["closed trades"])) == (realised, fees, closes)
+    assert start["win rate"].startswith(f"{wins}/{closes} ")
+    figures = dict(out.figures)
+    assert figures["Closed trades"] == str(closes)
+    # the day's paragraph (the whole run is on one day)
+    para = daily_summary(gather(db, T0, T0 + 86_400_000 - 1), T0)
+    got = re.search(
+        r"realised PnL (\S+) after (\S+) in fees on \d+ fill\(s\) and (\d+) closed trade\(s\) \((\d+) won\)", para
+    )
+    assert (_cc(got[1]), _cc(got[2]), int(got[3]), int(got[4])) == (realised, fees, closes, wins)
+
+
+class _Run:
+    """A hand-made run in a real database: fills, ledger entries, results, ticks, all as Kakashi
+    writes them (core.ledger's entries), so the ledger verifies."""
+
+    def __init__(self, path, t0, wall=None):
+        from kakashi_tui.core.ledger import Account
+
+        self.s = Store(path)
+        self.acct = Account()
+        self.wall = wall  # ts -> wall_ms of a tick (None: a replay's 0)
+        self.n_ticks = 0
+        self._append([LedgerEntry(ts=t0, kind=Kind.DEPOSIT, amount_cc=10_000_000, key="deposit:initial")])
+
+    def _append(self, entries):
+        with self.s.atomic():
+            self.s.append_ledger(entries)
+        for x in entries:
+            self.acct.apply(x)
+
+    def fill(self, ts, ticker, side, action, n, price_cc, fee_cc):
+        from kakashi_tui.core.ledger import buy_entries, sell_entries
+        from kakashi_tui.core.models import Fill
+
+        f = Fill(
+            ticker=ticker,
+            ts=ts,
+            side=side,
+            action=action,
+            requested=D(n),
+            contracts=D(n),
+            value_cc=price_cc * n,
+            fee_cc=fee_cc,
+            levels=(),
+        )
+        with self.s.atomic():
+            fid = self.s.insert_fill(f, None)
+        self._append((buy_entries if action == "buy" else sell_entries)(f, fid))
+
+    def result(self, ts, ticker, result, status="determined"):
+        from kakashi_tui.core.ledger import settle_entries, settlement_fixes
+
+        m = Market(ticker=ticker, status=status, result=result)
+        with self.s.atomic():
+            self.s.record_outcome(m, ts)
+        self._append(settle_entries(self.acct.positions_in(ticker), m, ts, self.acct))
+        self._append(settlement_fixes(self.acct, m, ts))
+
+    def tick(self, ts, held_value_cc=0):
+        """A tick: the ledger's cash, and equity = cash + what the open positions are marked at."""
+        self.n_ticks += 1
+        with self.s.atomic():
+            self.s.insert_tick(
+                tick=self.n_ticks,
+                ts=ts,
+                wall_ms=ts if self.wall else 0,
+                saved=0,
+                rejected=0,
+                decisions=0,
+                fills=0,
+                settled=0,
+                errors=0,
+                latency_ms=0,
+                cash_cc=self.acct.cash_cc,
+                equity_cc=self.acct.cash_cc + held_value_cc,
+            )
+
+    def close(self):
+        self.s.close()
+
+
+def test_a_settlement_correction_is_in_its_trade_or_listed_apart(tmp_path):
+    """Settled YES (+$5.83 after fees), amended to NO a day later (-$10.00): over the whole run
+    that is one losing trade of -$4.17, not a win and a second "trade"; over the next day alone
+    it is a correction of an earlier trade, in the realised PnL and said so."""
+    H, DAY = 3_600_000, 86_400_000
+    run = _Run(tmp_path / "k.db", T0)
+    run.tick(T0)
+    run.fill(T0 + H, "T", Side.YES, "buy", 10, 4_000, 1_700)
+    run.result(T0 + 2 * H, "T", "yes")
+    run.tick(T0 + 3 * H)
+    run.result(T0 + DAY + H, "T", "no", status="amended")
+    run.tick(T0 + DAY + 2 * H)
+    run.close()
+    d = gather(tmp_path / "k.db")
+    assert d.breaches == [] and d.realized_cc == -41_700
+    assert [t.pnl_cc for t in d.closed] == [-41_700] and d.wins == 0
+    md = render_markdown(d, T0)
+    [trades] = _table(md, "Trades")
+    assert (trades["closed trades"], trades["wins"], trades["losses"], trades["realised PnL"]) == (
+        "1",
+        "0",
+        "1",
+        "-$4.17",
+    )
+    [ev] = _table(md, "Predicted EV against realised PnL")
+    assert (ev["closed trades"], ev["realised PnL"]) == ("1", "-$4.17")
+    # the day of the correction alone: no trade closed, the correction is its realised PnL
+    day2 = gather(tmp_path / "k.db", since_ms=T0 + DAY, until_ms=T0 + 2 * DAY - 1)
+    assert not day2.closed and day2.realized_cc == -100_000 and day2.breaches == []
+    md = render_markdown(day2, T0)
+    [trades] = _table(md, "Trades")
+    assert (trades["closed trades"], trades["realised PnL"]) == ("0", "-$10.00")
+    assert "Realised PnL includes -$10.00 of settlement corrections booked in this period to 1 trade(s)" in md
+    [ev] = _table(md, "Predicted EV against realised PnL")
+    assert (ev["closed trades"], ev["realised PnL"]) == ("0", "-$10.00")
+
+
+def test_performance_summary_today_this_week_and_since_start(tmp_path):
+    """Realised, unrealised, fees and win rate over today, this week and since the start, as of
+    the report's end on the engine's clock, against figures worked out by hand."""
+    from kakashi_tui.core.models import Side as S
+
+    H, DAY = 3_600_000, 86_400_000
+    prev = T0 - 7 * DAY  # the Monday before
+    run = _Run(tmp_path / "k.db", prev)
+    run.tick(prev)
+    run.fill(prev + H, "A", S.YES, "buy", 10, 4_000, 1_700)  # last week: won +$5.83
+    run.result(prev + 2 * H, "A", "yes")
+    run.tick(prev + 3 * H)
+    run.fill(T0 + H, "B", S.NO, "buy", 10, 5_000, 1_800)  # Monday: sold at 0.60, +$0.65
+    run.fill(T0 + 2 * H, "B", S.NO, "sell", 10, 6_000, 1_700)
+    run.tick(T0 + DAY)  # Tuesday: nothing held
+    run.fill(T0 + 2 * DAY + H, "C", S.YES, "buy", 10, 3_000, 1_500)  # Wednesday: lost -$3.15
+    run.result(T0 + 2 * DAY + 2 * H, "C", "no")
+    run.fill(T0 + 2 * DAY + 3 * H, "E", S.YES, "buy", 10, 5_000, 1_800)  # still open, cost $5.18
+    run.tick(T0 + 2 * DAY + 4 * H, held_value_cc=45_000)  # marked at $4.50: -$0.68 unrealised
+    run.close()
+    d = gather(tmp_path / "k.db", until_ms=parse_day("2026-01-07", end=True))
+    assert d.breaches == []
+    rows = {r[""]: r for r in _table(render_markdown(d, T0), "Performance summary")}
+    cols = ("realised PnL", "unrealised PnL", "total PnL", "fees", "closed trades", "win rate")
+    got = {k: tuple(r[c] for c in cols) for k, r in rows.items()}
+    assert got == {
+        "today (2026-01-07)": ("-$3.15", "-$0.68", "-$3.83", "$0.33", "1", "0/1 (0%)"),
+        "this week (from Monday 2026-01-05)": ("-$2.50", "-$0.68", "-$3.18", "$0.68", "2", "1/2 (50%)"),
+        "since start": ("+$3.33", "-$0.68", "+$2.65", "$0.85", "3", "2/3 (67%)"),
+    }
+    # since start, total PnL is the change in equity from the bankroll
+    [bank] = _table(render_markdown(d, T0), "Bankroll")
+    assert bank["change in equity"] == "+$2.65"
+
+
+def test_generated_is_the_wall_clock_and_the_period_the_engines(tmp_path):
+    """A simulated run's report says when it was written on the wall clock and which simulated
+    time it covers; a live run (engine time is wall time) says it once; a scheduled post-mortem
+    is stamped with the wall clock, not the engine's."""
+    import time
+
+    from kakashi_tui.frontends.report.postmortem import DAY_MS, PostmortemSchedule
+
+    e = make_engine(tmp_path / "k.db")
+    for _ in range(400):
+        e.tick()
+    e.store.close()
+    wall = parse_day("2026-12-07") + 3 * 3_600_000
+    text = export_postmortem(tmp_path / "k.db", tmp_path / "r", wall, charts=False).path.read_text()
+    first, last = T0 + 60_000, T0 + 400 * 60_000  # the sim's first and last tick
+    assert first == parse_day("2026-01-05") + 60_000 and last == parse_day("2026-01-05") + 6 * 3_600_000 + 40 * 60_000
+    assert "Generated 2026-12-07 03:00 UTC (wall clock); covers simulated time 2026-01-05 00:01 – 06:40 UTC." in text, (
+        text[:400]
+    )
+    assert "As of 2026-01-05 06:40 UTC (simulated time)." in text
+    # the scheduled post-mortem, run on the engine's clock a week on: stamped with the wall clock
+    before = int(time.time() * 1000) // 60_000 * 60_000
+    [_summary, weekly] = sorted(
+        PostmortemSchedule(tmp_path / "k.db", tmp_path / "s", "weekly").run(T0 + 7 * DAY_MS + 1), key=lambda w: w.kind
+    )
+    head = weekly.path.read_text().splitlines()[2]
+    stamp = parse_day(head.split()[1]) + int(head.split()[2][:2]) * 3_600_000 + int(head.split()[2][3:5]) * 60_000
+    assert before <= stamp <= int(time.time() * 1000) and "(wall clock); covers simulated time" in head
+    # a live run: the engine's clock is the wall clock, said once
+    run = _Run(tmp_path / "live.db", T0, wall=True)
+    run.tick(T0)
+    run.tick(T0 + 3_600_000)
+    run.close()
+    text = render_markdown(gather(tmp_path / "live.db"), T0 + 4_000_000)
+    assert (
+        "Generated 2026-01-05 01:06 UTC; covers 2026-01-05 00:00 – 01:00 UTC (a live run: its clock is the wall clock)."
+        in text
+    )
+    assert text.count("wall clock") == 1 and "simulated time" not in text
+    # a replay (the engine ran on the recorded times): named as such
+    single_trade_db(tmp_path / "replay.db")
+    text = render_markdown(gather(tmp_path / "replay.db"), wall)
+    assert "Generated 2026-12-07 03:00 UTC (wall clock); covers replayed time" in text
+
+
+def test_the_calibration_legend_covers_no_point(tmp_path):
+    """The legend sits where no bin can be: its box overlaps neither a plotted point nor the axes."""
+    import matplotlib.pyplot as plt
+
+    from kakashi_tui.frontends.report.charts import figures
+
+    db = tmp_path / "k.db"
+    single_trade_db(db)
+    d = gather(db)
+    # a bin in every corner, the top left one where a legend inside the axes would sit
+    d.brier_pairs = [(0.05, 0.5, 1), (0.95, 0.5, 1), (0.04, 0.5, 0), (0.97, 0.5, 0), (0.02, 0.5, 1)]
+    d.brier_pairs += [(0.55, 0.5, 1), (0.35, 0.5, 0)]
+    figs = figures(d)
+    try:
+        fig = figs["calibration.png"]
+        fig.tight_layout()  # as write_charts lays it out
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        legend = ax.get_legend().get_window_extent()
+        assert not legend.overlaps(ax.get_window_extent())
+        [dots] = ax.collections
+        for x, y in ax.transData.transform(dots.get_offsets()):
+            assert not legend.contains(x, y)
+        # and the legend is on the figure, whole
+        assert fig.bbox.contains(legend.x0, legend.y0) and fig.bbox.contains(legend.x1, legend.y1)
+    finally:
+        for f in figs.values():
+            plt.close(f)

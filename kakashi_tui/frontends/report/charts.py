@@ -85,11 +85,11 @@ def figures(d) -> dict[str, Figure]:
     ax.set_ylabel("below peak ($)")
     out["drawdown.png"] = fig
 
-    # edge histogram: predicted EV at entry and realised PnL per contract
+    # edge histogram: predicted EV at entry and realised PnL per contract, of the period's closed trades
     fig, ax = plt.subplots(figsize=(9, 4))
     # centicents to cents per contract
-    pred = [t.predicted_ev_cc / 100 / float(t.contracts) for t in d.trades if t.contracts]
-    real = [t.realized_cc / 100 / float(t.contracts) for t in d.trades if t.contracts and t.realized_cc is not None]
+    pred = [t.predicted_ev_cc / 100 / float(t.contracts) for t in d.closed if t.contracts]
+    real = [t.pnl_cc / 100 / float(t.contracts) for t in d.closed if t.contracts]
     if pred or real:
         if pred:
             ax.hist(pred, bins=20, alpha=0.6, label="predicted EV at entry")
@@ -101,11 +101,12 @@ def figures(d) -> dict[str, Figure]:
         _empty(ax, "no trades in this period")
     ax.set_title("Edge: predicted against realised, per contract")
     ax.set_xlabel("¢ per contract")
-    ax.set_ylabel("positions")
+    ax.set_ylabel("closed trades")
     out["edge_hist.png"] = fig
 
-    # calibration: p_hat bins against settled outcomes, with the count in each bin
-    fig, ax = plt.subplots(figsize=(5, 5))
+    # calibration: p_hat bins against settled outcomes, with the count in each bin; the legend sits
+    # under the axes, where no point can be (a bin may land in any corner)
+    fig, ax = plt.subplots(figsize=(5, 6))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
     cal = calibration_bins(d.brier_pairs)
     if cal:
@@ -117,11 +118,11 @@ def figures(d) -> dict[str, Figure]:
         )
         for x, y, n in cal:
             ax.annotate(f"n={n}", (x, y), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
-        ax.legend(loc="upper left")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
     else:
         _empty(ax, "no settled markets with estimates")
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(-0.05, 1.1)  # a bin at 0 or 1 shows whole, its count above it
     ax.set_xlabel("p̂ (your probability of YES), by decile")
     ax.set_ylabel("observed frequency of YES")
     ax.set_title("Calibration (n = settled markets in the bin)")

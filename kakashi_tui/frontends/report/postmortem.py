@@ -8,6 +8,7 @@ last committed tick) without touching the writer.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,14 +18,14 @@ from pathlib import Path
 from kakashi_tui.adapters import queries
 from kakashi_tui.adapters.queries import connect_readonly, read_latest_snapshot, verify_ledger
 from kakashi_tui.core.errors import ConfigError
-from kakashi_tui.core.ledger import Account, Closed, Kind, LedgerEntry, equity_cc
-from kakashi_tui.core.models import Side
+from kakashi_tui.core.ledger import LedgerEntry, equity_cc
 from kakashi_tui.core.money import fmt_cc, fmt_count, hundredths_to_count
 from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.stats import Drawdown, bootstrap_ci, brier, max_drawdown, mean, verdict
 from kakashi_tui.frontends.fmt import event_text, fmt_price, fmt_signed
 from kakashi_tui.frontends.fmt import fmt_utc as _utc
+from kakashi_tui.frontends.report.books import Books, Trade, Window
 
 DAY_MS = 86_400_000
 BOOTSTRAP_SEED = 20_260_105
@@ -50,15 +51,6 @@ def parse_days(since: str | None, until: str | None) -> tuple[int | None, int | 
 
 
 @dataclass
-class TradeLine:
-    ticker: str
-    side: Side
-    predicted_ev_cc: float  # EV per contract at entry x contracts filled
-    contracts: Decimal
-    realized_cc: int | None  # None while open
-
-
-@dataclass
 class ReportData:
     since_ms: int | None
     until_ms: int | None
@@ -66,29 +58,39 @@ class ReportData:
     last_ts: int | None
     start_equity: int
     end_equity: int
-    end_cash: int
     equity: list[tuple[int, int]]
     fills: list[tuple]
-    closed: list[Closed]
-    fees_cc: int
-    trades: list[TradeLine]
+    period: Window  # every realised, fee and trade figure of the period, from one ledger fold
     brier_pairs: list[tuple[float, float, int]]  # (p_hat, market price, outcome)
     reasons: Counter
     events: list[tuple[int, str, str]]
     breaches: list[str]
     checks: list[str] = field(default_factory=list)
-    cash: CashBook | None = None
+    summary: list[tuple[str, Window]] = field(default_factory=list)  # today, this week, since start
+    clock: str = queries.CLOCK_SIMULATED
+
+    # -- figures, each read off ``period`` -------------------------------------------------
+    @property
+    def closed(self) -> tuple[Trade, ...]:
+        return self.period.trades
 
     @property
     def realized_cc(self) -> int:
         """Realised PnL over the period from the ledger itself: every fee (entries, flatten sales,
-        exits) included, whatever the per-trade lines say."""
-        return self.cash.realized_cc if self.cash else sum(c.pnl_cc for c in self.closed)
+        exits) included."""
+        return self.period.realized_cc
 
-    # -- figures -------------------------------------------------------------------------
+    @property
+    def fees_cc(self) -> int:
+        return self.period.fees_cc
+
+    @property
+    def end_cash(self) -> int:
+        return self.period.end.cash_cc
+
     @property
     def pnls(self) -> list[float]:
-        return [c.pnl_cc / 10_000 for c in self.closed]
+        return self.period.pnls
 
     @property
     def ci(self) -> tuple[float, float] | None:
@@ -100,7 +102,7 @@ class ReportData:
 
     @property
     def wins(self) -> int:
-        return sum(1 for c in self.closed if c.pnl_cc > 0)
+        return self.period.wins
 
     @property
     def brier_model(self) -> float | None:
@@ -118,53 +120,9 @@ class ReportData:
         return bootstrap_ci(diffs, seed=BOOTSTRAP_SEED)
 
 
-@dataclass(frozen=True)
-class CashBook:
-    """The period's cash, reconciled from the ledger: start + deposits + realised - change in the
-    cost of open positions = end, to the cent."""
-
-    start_cash: int
-    deposits: int
-    realized_cc: int
-    open_cost_start: int
-    open_cost_end: int
-    end_cash: int
-    fees_cc: int
-
-    @property
-    def expected_end(self) -> int:
-        return self.start_cash + self.deposits + self.realized_cc - (self.open_cost_end - self.open_cost_start)
-
-    @property
-    def balanced(self) -> bool:
-        return self.expected_end == self.end_cash
-
-
-def _open_cost(acct: Account) -> int:
-    return sum(p.cost_cc for p in acct.positions.values() if p.contracts > 0)
-
-
-def cash_book(entries, since: int | None, until: int | None) -> CashBook:
-    """Fold the ledger up to the period's start and its end; what changed in between."""
-    before, upto = Account(), Account()
-    for e in entries:
-        if until is not None and e.ts > until:
-            continue
-        try:
-            if since is not None and e.ts < since:
-                before.apply(e)
-            upto.apply(e)
-        except ValueError:  # reported as a breach by gather
-            continue
-    return CashBook(
-        start_cash=before.cash_cc,
-        deposits=upto.deposits_cc - before.deposits_cc,
-        realized_cc=upto.realized_cc - before.realized_cc,
-        open_cost_start=_open_cost(before),
-        open_cost_end=_open_cost(upto),
-        end_cash=upto.cash_cc,
-        fees_cc=upto.fees_cc - before.fees_cc,
-    )
+def cash_book(entries, since: int | None, until: int | None) -> Window:
+    """The ledger's figures for a period: what the report's every money figure is read from."""
+    return Books(entries).window(since, until)
 
 
 def _in(ts: int, since: int | None, until: int | None) -> bool:
@@ -192,7 +150,6 @@ def check_period(since: int | None, until: int | None, first_ts: int | None) -> 
 
 def _gather(con: sqlite3.Connection, entries: list[LedgerEntry], since: int | None, until: int | None) -> ReportData:
     check_period(since, until, entries[0].ts if entries else None)
-    breaches: list[str] = []
     checks = [
         "cash never negative",
         f"at most {HARD_MAX_OPEN_POSITIONS} open positions",
@@ -202,47 +159,41 @@ def _gather(con: sqlite3.Connection, entries: list[LedgerEntry], since: int | No
         "no buy after the daily stop",
         "each position settled at most once",
         "cash reconciles with realised PnL to the cent",
+        "realised PnL is the sum of the closed trades' PnL and the settlement corrections",
         "the ledger's hash chain holds, and every entry matches its fill, its market's result or the start's deposit",
     ]
-    acct = Account()
-    settled_keys: Counter = Counter()
-    for e in entries:
-        try:
-            acct.apply(e)
-        except ValueError as err:
-            breaches.append(f"ledger entry {e.key}: {err}")
-            continue
-        if acct.cash_cc < 0:
-            breaches.append(f"cash negative ({fmt_cc(acct.cash_cc)}) after {e.key}")
-        if len(acct.tickers_held()) > HARD_MAX_OPEN_POSITIONS:
-            breaches.append(f"{len(acct.tickers_held())} open positions after {e.key}")
-        if e.kind is Kind.SETTLE:
-            settled_keys[(e.ticker, e.side)] += 1
-    breaches += [f"{t} {s.value} settled {n} times" for (t, s), n in settled_keys.items() if n > 1]
-
+    all_fills = queries.fill_rows(con)
     ticks = queries.tick_rows(con)
+    books = Books(entries, {f[0]: f[9] for f in all_fills if f[4] == "buy"}, ticks)
+    acct = books.account
+    marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
+    books.marked_equity = equity_cc(acct, marks)
+    breaches = list(books.breaches)
+
     equity = [(ts, eq) for ts, eq, _c in ticks if _in(ts, since, until)]
     before = [(ts, eq) for ts, eq, _c in ticks if since is not None and ts < since]
-    deposits = acct.deposits_cc
     if since is None:
-        start_equity = deposits
+        start_equity = acct.deposits_cc
     elif before:  # the equity the period started from: the last tick before it
         start_equity = before[-1][1]
     else:
-        start_equity = equity[0][1] if equity else deposits
-    marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
-    end_equity = equity[-1][1] if (equity and until is not None) else equity_cc(acct, marks)
-    cash = cash_book(entries, since, until)
-    end_cash = cash.end_cash  # the ledger's, not the last tick's: a flatten after it moved cash
-    if not cash.balanced:
+        start_equity = equity[0][1] if equity else acct.deposits_cc
+    end_equity = equity[-1][1] if (equity and until is not None) else books.marked_equity
+    period = books.window(since, until)
+    if not period.balanced:
         breaches.append(
-            f"cash does not reconcile: the ledger gives {fmt_cc(cash.end_cash)}, start + realised "
-            f"- open cost gives {fmt_cc(cash.expected_end)}"
+            f"cash does not reconcile: the ledger gives {fmt_cc(period.end.cash_cc)}, start + realised "
+            f"- open cost gives {fmt_cc(period.expected_end_cash)}"
+        )
+    if period.booked_cc != period.realized_cc:
+        breaches.append(
+            f"realised PnL {fmt_signed(period.realized_cc)} is not its closed trades and corrections "
+            f"({fmt_signed(period.booked_cc)})"
         )
 
     fills = [
         (*f[:5], hundredths_to_count(f[5]), hundredths_to_count(f[6]), *f[7:])
-        for f in queries.fill_rows(con)
+        for f in all_fills
         if _in(f[1], since, until)
     ]
     for fid, _ts, t, _s, action, _n, _req, cost, fee, _ev, worst, eq in fills:
@@ -274,22 +225,6 @@ def _gather(con: sqlite3.Connection, entries: list[LedgerEntry], since: int | No
             if kind == "daily_stop" and ets < ts and ets // DAY_MS == ts // DAY_MS:
                 breaches.append(f"buy fill {fid} on {t} at {_utc(ts)} after the daily stop")
 
-    closed = [c for c in acct.closed if _in(c.ts, since, until)]
-    realized: dict[tuple[str, str], int] = {}
-    for c in acct.closed:
-        realized[(c.ticker, c.side.value)] = realized.get((c.ticker, c.side.value), 0) + c.pnl_cc
-    trades = [
-        TradeLine(
-            ticker=t,
-            side=Side(s),
-            predicted_ev_cc=(ev or 0) * 10_000 * float(n),
-            contracts=n,
-            realized_cc=realized.get((t, s)),
-        )
-        for _id, _ts, t, s, action, n, _req, _cost, _fee, ev, _w, _eq in fills
-        if action == "buy"
-    ]
-
     pairs = []
     for t, result, ts in queries.outcome_rows(con):
         if not _in(ts, since, until):
@@ -317,40 +252,118 @@ def _gather(con: sqlite3.Connection, entries: list[LedgerEntry], since: int | No
         last_ts=last_ts,
         start_equity=start_equity,
         end_equity=end_equity,
-        end_cash=end_cash,
         equity=equity,
         fills=fills,
-        closed=closed,
-        fees_cc=sum(f[8] for f in fills),
-        trades=trades,
+        period=period,
         brier_pairs=pairs,
         reasons=reasons,
         events=[e for e in events if _in(e[0], since, until)],
         breaches=breaches,
         checks=checks,
-        cash=cash,
+        summary=performance_windows(books, until if until is not None else last_ts, until),
+        clock=queries.engine_clock(con),
     )
+
+
+def performance_windows(books: Books, end_ms: int | None, until: int | None) -> list[tuple[str, Window]]:
+    """Today, this week (from Monday) and since the start, as of the report's end on the engine's
+    clock: three windows of the same books as the period's."""
+    if end_ms is None:
+        return [("since start", books.window(None, until))]
+    day = end_ms - end_ms % DAY_MS
+    week = end_ms - (end_ms - MONDAY_EPOCH_MS) % WEEK_MS
+    return [
+        (f"today ({_utc(day, '%Y-%m-%d')})", books.window(day, until)),
+        (f"this week (from Monday {_utc(week, '%Y-%m-%d')})", books.window(week, until)),
+        ("since start", books.window(None, until)),
+    ]
 
 
 def _money(x: float) -> str:
     return fmt_cc(int(round(x * 10_000)))
 
 
+def time_span(a: int | None, b: int | None) -> str:
+    """'2026-01-05 00:00 – 06:40 UTC' within a day, the second date written out otherwise."""
+    if a is None or b is None:
+        return f"{_utc(a)} – {_utc(b)}"
+    same_day = a // DAY_MS == b // DAY_MS
+    return f"{_utc(a, '%Y-%m-%d %H:%M')} – {_utc(b, '%H:%M' if same_day else '%Y-%m-%d %H:%M')} UTC"
+
+
+def period_bounds_of(d: ReportData) -> tuple[int | None, int | None]:
+    """The period the report covers, on the engine's clock."""
+    return (
+        d.since_ms if d.since_ms is not None else d.first_ts,
+        d.until_ms if d.until_ms is not None else d.last_ts,
+    )
+
+
+#: The engine's time, named, when it is not the wall clock's (a live run's is: nothing to say).
+CLOCK_WORDS = {queries.CLOCK_SIMULATED: "simulated time", queries.CLOCK_REPLAYED: "replayed time"}
+
+
+def generated_line(d: ReportData, generated_ms: int) -> str:
+    """When the report was written (the wall clock) and the time it covers (the engine's clock,
+    which is the wall clock only for a live run: then it is said once)."""
+    span = time_span(*period_bounds_of(d))
+    if d.clock not in CLOCK_WORDS:
+        return f"Generated {_utc(generated_ms)}; covers {span} (a live run: its clock is the wall clock)."
+    return f"Generated {_utc(generated_ms)} (wall clock); covers {CLOCK_WORDS[d.clock]} {span}."
+
+
+def _win_rate(w: Window) -> str:
+    n = len(w.trades)
+    return f"{w.wins}/{n} ({w.wins / n:.0%})" if n else "—"
+
+
+def performance_section(d: ReportData) -> list[str]:
+    """Today, this week and since the start, as of the period's end: realised, unrealised, fees
+    and the win rate, each read off the same ledger fold as every other figure."""
+    end = period_bounds_of(d)[1]
+    when = f" ({CLOCK_WORDS[d.clock]})" if d.clock in CLOCK_WORDS else ""
+    out = [
+        f"As of {_utc(end)}{when}.",
+        "",
+        "| | realised PnL | unrealised PnL | total PnL | fees | closed trades | win rate |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, w in d.summary:
+        u = w.unrealized_cc
+        out.append(
+            f"| {label} | {fmt_signed(w.realized_cc)} | {fmt_signed(u) if u is not None else 'n/a'} | "
+            f"{fmt_signed(w.realized_cc + u) if u is not None else 'n/a'} | {fmt_cc(w.fees_cc)} | {len(w.trades)} | "
+            f"{_win_rate(w)} |"
+        )
+    out += [
+        "",
+        "Realised PnL counts every fee. Unrealised PnL is its change over the row's time: what the open "
+        "positions would fetch sold into the bids, after fees, less their cost. Total = realised + unrealised "
+        "(n/a when no tick marked what was held at the row's start). These are what the ledger booked, not "
+        "estimates: whether the trades show an edge is the interval under Trades.",
+    ]
+    return out
+
+
 def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None = None) -> str:
-    pnls = d.pnls
+    w = d.period
+    pnls = w.pnls
     ci = d.ci
     dd = d.drawdown
-    fees = d.cash.fees_cc if d.cash else d.fees_cc
-    period_from = _utc(d.since_ms) if d.since_ms is not None else _utc(d.first_ts)
-    period_to = _utc(d.until_ms) if d.until_ms is not None else _utc(d.last_ts)
+    period_from, period_to = (_utc(t) for t in period_bounds_of(d))
+    clock_note = (
+        f' ({CLOCK_WORDS[d.clock]}: every time in this report but "Generated" is on the engine\'s clock)'
+        if d.clock in CLOCK_WORDS
+        else ""
+    )
     out = [
         "# Kakashi weekly post-mortem",
         "",
-        f"Generated {_utc(generated_ms)}. **Paper trading only**: every fill below is simulated.",
+        f"{generated_line(d, generated_ms)} **Paper trading only**: every fill below is simulated.",
         "",
         "## Period",
         "",
-        f"{period_from} to {period_to}",
+        f"{period_from} to {period_to}{clock_note}",
         "",
         "## Bankroll",
         "",
@@ -362,35 +375,41 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         "",
         *reconciliation(d),
         "",
+        "## Performance summary",
+        "",
+        *performance_section(d),
+        "",
         "## Trades",
         "",
         "| fills | closed trades | wins | losses | fees | realised PnL | mean PnL per trade | 95% CI (bootstrap) |",
         "|---|---|---|---|---|---|---|---|",
-        f"| {len(d.fills)} | {len(pnls)} | {d.wins} | {len(pnls) - d.wins} | {fmt_cc(fees)} | "
-        f"{fmt_signed(d.realized_cc)} | {_money(mean(pnls)) if pnls else '—'} | "
+        f"| {len(d.fills)} | {len(pnls)} | {w.wins} | {w.losses} | {fmt_cc(w.fees_cc)} | "
+        f"{fmt_signed(w.realized_cc)} | {_money(mean(pnls)) if pnls else '—'} | "
         f"{f'{_money(ci[0])} to {_money(ci[1])}' if ci else 'n/a (fewer than 2 trades)'} |",
         "",
         f"Bootstrap: 2,000 resamples of closed-trade PnL, seed {BOOTSTRAP_SEED} (repeatable). Realised PnL "
-        "includes every fee: entries, exits and flatten sales.",
+        "includes every fee: entries, exits and flatten sales. A closed trade is a sale (a partial sale is "
+        "one of its own) or a settlement; a settlement corrected later counts the correction in its PnL.",
+        *corrections_note(w),
         "",
         "## Estimates: Brier score on settled markets",
         "",
     ]
     out += brier_section(d)
-    pred = sum(t.predicted_ev_cc for t in d.trades if t.realized_cc is not None)
-    real = sum(t.realized_cc for t in d.trades if t.realized_cc is not None)
-    n_closed = sum(1 for t in d.trades if t.realized_cc is not None)
     out += ["", "## Predicted EV against realised PnL", ""]
-    if n_closed:
+    if w.trades or w.corrections:
+        pred = w.predicted_ev_cc
+        ratio = f"{(w.realized_cc / pred):.2f}" if pred else "—"
         out += [
-            "| closed positions | predicted EV at entry | realised PnL | realised / predicted |",
+            "| closed trades | predicted EV at entry | realised PnL | realised / predicted |",
             "|---|---|---|---|",
-            f"| {n_closed} | {fmt_cc(int(round(pred)))} | {fmt_cc(real)} | {(real / pred):.2f} |"
-            if pred
-            else f"| {n_closed} | $0.00 | {fmt_cc(real)} | — |",
+            f"| {len(w.trades)} | {fmt_cc(int(round(pred)))} | {fmt_signed(w.realized_cc)} | {ratio} |",
+            "",
+            "The same closed trades and realised PnL as under Trades; the predicted EV is the EV per contract "
+            "the entry's decision predicted, times the contracts each trade closed.",
         ]
     else:
-        out.append("No position entered in this period has closed yet.")
+        out.append("No trade closed in this period.")
     out += ["", "## Rejected decisions by reason", ""]
     if d.reasons:
         out += ["| reason | count |", "|---|---|"] + [f"| {r} | {n} |" for r, n in d.reasons.most_common()]
@@ -438,28 +457,38 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
     return "\n".join(out)
 
 
+def corrections_note(w: Window) -> list[str]:
+    if not w.corrections:
+        return []
+    return [
+        "",
+        f"Realised PnL includes {fmt_signed(w.corrections_cc)} of settlement corrections booked in this period "
+        f"to {len(w.corrections)} trade(s) closed before it.",
+    ]
+
+
 def reconciliation(d: ReportData) -> list[str]:
     """The line that proves the books add up: start + realised - open cost = ending cash."""
-    c = d.cash
-    if c is None:
-        return []
-    if c.start_cash == 0 and c.deposits:  # the whole run: the bankroll is the first deposit
-        parts = f"starting bankroll {fmt_cc(c.deposits)}"
+    c = d.period
+    start_cash, deposits = c.start.cash_cc, c.deposits_cc
+    if start_cash == 0 and deposits:  # the whole run: the bankroll is the first deposit
+        parts = f"starting bankroll {fmt_cc(deposits)}"
     else:
-        parts = f"starting cash {fmt_cc(c.start_cash)}"
-        if c.deposits:
-            parts += f" + deposits {fmt_cc(c.deposits)}"
+        parts = f"starting cash {fmt_cc(start_cash)}"
+        if deposits:
+            parts += f" + deposits {fmt_cc(deposits)}"
     parts += f" + realised PnL {fmt_signed(c.realized_cc)}"
-    moved = c.open_cost_end - c.open_cost_start
+    cost_start, cost_end = c.start.open_cost_cc, c.end.open_cost_cc
+    moved = cost_end - cost_start
     if moved:
         parts += f" {'-' if moved > 0 else '+'} cost of open positions {fmt_cc(abs(moved))}"
-        if c.open_cost_start:
-            parts += f" (now {fmt_cc(c.open_cost_end)}, at the start {fmt_cc(c.open_cost_start)})"
+        if cost_start:
+            parts += f" (now {fmt_cc(cost_end)}, at the start {fmt_cc(cost_start)})"
     if c.balanced:
-        return [f"Cash reconciles to the cent: {parts} = ending cash **{fmt_cc(c.end_cash)}** ✓"]
+        return [f"Cash reconciles to the cent: {parts} = ending cash **{fmt_cc(c.end.cash_cc)}** ✓"]
     return [
-        f"**Cash does not reconcile**: {parts} = {fmt_cc(c.expected_end)}, but the ledger's cash is "
-        f"{fmt_cc(c.end_cash)} (off by {fmt_signed(c.end_cash - c.expected_end)})."
+        f"**Cash does not reconcile**: {parts} = {fmt_cc(c.expected_end_cash)}, but the ledger's cash is "
+        f"{fmt_cc(c.end.cash_cc)} (off by {fmt_signed(c.end.cash_cc - c.expected_end_cash)})."
     ]
 
 
@@ -573,13 +602,12 @@ def daily_summary(d: ReportData, day_ms: int) -> str:
         if bm is not None
         else ""
     )
-    cash = d.cash
-    recon = "reconciles to the cent" if (cash is None or cash.balanced) else "DOES NOT reconcile"
+    recon = "reconciles to the cent" if d.period.balanced else "DOES NOT reconcile"
     stops = [k for _t, k, _d in d.events if k in ("kill_switch", "daily_stop")]
     return (
         f"{_utc(day_ms, '%Y-%m-%d')} (UTC): equity {fmt_cc(d.start_equity)} → {fmt_cc(d.end_equity)} "
         f"({fmt_signed(d.end_equity - d.start_equity)}); realised PnL {fmt_signed(d.realized_cc)} after "
-        f"{fmt_cc(cash.fees_cc if cash else d.fees_cc)} in fees on {len(d.fills)} fill(s) and {n} closed "
+        f"{fmt_cc(d.fees_cc)} in fees on {len(d.fills)} fill(s) and {n} closed "
         f"trade(s) ({d.wins} won); max drawdown {fmt_cc(d.drawdown.depth)}; cash {recon}."
         f"{brier_part} {sum(d.reasons.values())} decision(s) refused by the risk gate"
         f"{'; ' + ', '.join(stops) if stops else ''}; {len(d.breaches)} guardrail breach(es)."
@@ -632,7 +660,11 @@ class PostmortemSchedule:
         return out
 
     def run(self, now_ms: int, generated_ms: int | None = None) -> list[Scheduled]:
-        """Write what is due. Reads the database read-only (safe beside the live engine)."""
+        """Write what is due at ``now_ms`` on the engine's clock; a post-mortem says it was generated at
+        ``generated_ms`` (the wall clock's now when not given). Reads the database read-only (safe
+        beside the live engine)."""
+        if generated_ms is None:
+            generated_ms = int(time.time() * 1000)
         con = connect_readonly(self.db)
         try:
             first = queries.first_ledger_ts(con)
@@ -650,7 +682,7 @@ class PostmortemSchedule:
                     from kakashi_tui.frontends.report.charts import write_charts
 
                     names = write_charts(data, path.parent)
-                    tmp.write_text(render_markdown(data, generated_ms or now_ms, names), encoding="utf-8")
+                    tmp.write_text(render_markdown(data, generated_ms, names), encoding="utf-8")
                 tmp.replace(path)  # the name appears only once the file is whole
                 written.append(Scheduled(kind, since, path))
             return written
