@@ -482,7 +482,7 @@ class Engine:
             for s in good_snaps:
                 if s.ticker not in estimates or s.ticker in held:
                     continue  # nothing to decide: no belief about this market, or already in it
-                d = self._decide(s, now, eq, day_start, stopped, held)
+                d = self.decide(s, now, eq, day_start, stopped, held)
                 if d is None:
                     continue
                 fill = None
@@ -691,12 +691,14 @@ class Engine:
             return m.status.value
         return "past its close time" if m.close_ts is not None and now_ms >= m.close_ts else ""
 
-    def _decide(
+    def decide(
         self, s: TickQuote, now: int, eq: int, day_start: int, daily_stopped: bool, held: set[str]
     ) -> TradeDecision | None:
         """Strategy then risk gate for one snapshot of a market with a belief and no position
         (the caller skips the others); ``eq``, ``day_start``, ``daily_stopped`` and ``held``
-        (the tickers with open positions) are this tick's, kept current by the caller."""
+        (the tickers with open positions) are this tick's, kept current by the caller. Writes
+        nothing: the tick stores what it decides, and the desk's view asks it for the signal
+        column (the one rule, read through this public method, not the engine's insides)."""
         est = self.estimates[s.ticker]
         m = self.markets.get(s.ticker)
         if m is None:

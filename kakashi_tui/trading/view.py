@@ -212,7 +212,7 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
             signal = "NO QUOTE"
         elif est is not None and pick_side(evs, edge) is not None:
             # an edge: what the risk gate would say to it now (the same check the tick makes)
-            signal = gate_signal(engine._decide(s, now, equity, day_start, stopped, held), flags.paused)
+            signal = gate_signal(engine.decide(s, now, equity, day_start, stopped, held), flags.paused)
         else:
             signal = ""
         lines.append(
