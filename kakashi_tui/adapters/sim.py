@@ -15,7 +15,7 @@ gate's stale-quote guard refuses to trade on it. Quiet spells are drawn from a s
 own: the same seed draws the same prices and sizes whatever the rate.
 Time is a simulated clock: each tick advances ``step_ms`` of market time, so the simulator can
 run far faster than real time. Raw rows follow
-CONTRACTS.md (decimal strings for prices and counts). Everything here is SIMULATED.
+adapters/source.py (decimal strings for prices and counts). Everything here is SIMULATED.
 """
 
 from __future__ import annotations

@@ -142,7 +142,7 @@ def parse_utc_ms(value: Any) -> int | None:
 
 
 class Market(BaseModel):
-    """A market's metadata (raw-row keys in CONTRACTS.md; unknown keys are ignored)."""
+    """A market's metadata (raw-row keys: adapters/source.py RawRow; unknown keys are ignored)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 

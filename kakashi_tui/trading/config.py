@@ -32,6 +32,7 @@ from pydantic import (
 from kakashi_tui.adapters.sim import QUIET_RATE
 from kakashi_tui.adapters.userfiles import read_regular
 from kakashi_tui.core.errors import ConfigError
+from kakashi_tui.core.fees import FeeSchedule
 from kakashi_tui.core.risk import (
     HARD_DAILY_LOSS_CAP_PCT,
     HARD_MAX_LOSS_PER_TRADE_PCT,
@@ -40,7 +41,6 @@ from kakashi_tui.core.risk import (
 )
 from kakashi_tui.core.strategy import StrategyConfig
 from kakashi_tui.core.text import safe_text
-from kakashi_tui.trading.engine import EngineConfig
 
 #: The loosest [risk] values a configuration may set (the defaults; risk_limits.md). The first
 #: three are the core's ceilings, which ``RiskLimits`` enforces as well.
@@ -80,6 +80,20 @@ def check_api_base(url: str) -> str:
     if port == 0:
         raise ValueError(f"not an http(s) URL (port 0): {url!r}")
     return url
+
+
+class EngineConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bankroll_cc: int = Field(default=10_000_000, gt=0)  # $1,000
+    limits: RiskLimits = RiskLimits()
+    strategy: StrategyConfig = StrategyConfig()
+    taker_fee_multiplier: Decimal = Field(default=Decimal("0.07"), ge=0, le=1)
+    series_fee_multipliers: dict[str, Decimal] = Field(default_factory=dict)
+    on_daily_stop: Literal["hold", "flatten"] = "hold"  # open positions when the daily stop is hit
+
+    def fees(self) -> FeeSchedule:
+        return FeeSchedule(self.taker_fee_multiplier, dict(self.series_fee_multipliers))
 
 
 class _Section(BaseModel):

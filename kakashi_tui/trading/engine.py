@@ -21,15 +21,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from kakashi_tui.adapters.source import Estimator, FetchBatch, Source
 from kakashi_tui.adapters.store.controls import Control, ControlValue, control_value
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core import broker, risk, strategy
-from kakashi_tui.core.fees import FeeSchedule, FeeTerms
+from kakashi_tui.core.fees import FeeTerms
 from kakashi_tui.core.ledger import (
     Account,
     Kind,
@@ -42,8 +39,7 @@ from kakashi_tui.core.ledger import (
     settlement_fixes,
 )
 from kakashi_tui.core.models import Estimate, Market, TickQuote, TradeDecision
-from kakashi_tui.core.risk import RiskContext, RiskLimits
-from kakashi_tui.core.strategy import StrategyConfig
+from kakashi_tui.core.risk import RiskContext
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.trading.commands import (
@@ -58,22 +54,9 @@ from kakashi_tui.trading.commands import (
     SetEstimate,
     from_request,
 )
+from kakashi_tui.trading.config import EngineConfig  # (settings; the engine reads them)
 
 OPERATOR_SOURCE = "operator"
-
-
-class EngineConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    bankroll_cc: int = Field(default=10_000_000, gt=0)  # $1,000
-    limits: RiskLimits = RiskLimits()
-    strategy: StrategyConfig = StrategyConfig()
-    taker_fee_multiplier: Decimal = Field(default=Decimal("0.07"), ge=0, le=1)
-    series_fee_multipliers: dict[str, Decimal] = Field(default_factory=dict)
-    on_daily_stop: Literal["hold", "flatten"] = "hold"  # open positions when the daily stop is hit
-
-    def fees(self) -> FeeSchedule:
-        return FeeSchedule(self.taker_fee_multiplier, dict(self.series_fee_multipliers))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Kakashi against a Kalshi-compatible server on 127.0.0.1 that answers in today's shapes, with faults.
 
 The engine tests here go through the engine's validator: they assert what the raw-row contract
-(CONTRACTS.md) promises end to end.
+(adapters/source.py) promises end to end.
 """
 
 import os

@@ -163,4 +163,4 @@ def test_models_are_frozen():
         s.ticker = "X"  # type: ignore[misc]
     with pytest.raises(ValidationError):
         Market(ticker="T", status="active").status = "closed"  # type: ignore[misc]
-    assert Market(ticker="T", status="active", nonsense=1).ticker == "T"  # unknown keys ignored (CONTRACTS.md)
+    assert Market(ticker="T", status="active", nonsense=1).ticker == "T"  # unknown keys ignored (adapters/source.py)

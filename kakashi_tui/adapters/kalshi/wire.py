@@ -31,7 +31,7 @@ def _safe(text: Any, limit: int = 200) -> str:
     return safe_text(text, limit, ascii_only=True)
 
 
-# -- wire format -> raw rows (CONTRACTS.md: exact strings, converted once at validation) --------
+# -- wire format -> raw rows (adapters/source.py: exact strings, converted once at validation) --------
 class RowError(ValueError):
     """This market cannot be a row: the reason is safe to store and show."""
 
