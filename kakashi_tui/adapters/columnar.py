@@ -41,6 +41,7 @@ from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.core import models as _models
 from kakashi_tui.core import money as _money
 from kakashi_tui.core.errors import KakashiError
+from kakashi_tui.core.memo import Memo
 from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate, Quote, book_text, rejection_reason
 from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ClockGuard, ts_problem
 from kakashi_tui.core.validate import validate_row
@@ -147,10 +148,8 @@ class Levels:
             row = []
             for key in zip(plist[s : s + k], qlist[s : s + k]):
                 pair = pairs.get(key)
-                if pair is None:
-                    if len(pairs) > 200_000:  # bounded: a long replay of varied books
-                        pairs.clear()
-                    pair = pairs[key] = (cat.from_e4(key[0]), cat.from_e2(key[1]))
+                if pair is None:  # (bounded: a long replay of varied books)
+                    pair = pairs.put(key, (cat.from_e4(key[0]), cat.from_e2(key[1])))
                 row.append(pair)
             out.append(row)
         return out
@@ -186,13 +185,13 @@ class Levels:
 
 
 #: (price_e4, qty_e2) -> the (price, qty) pair a source hands over (immutable, so shared).
-_PAIRS: dict[tuple[int, int], tuple[Any, Any]] = {}
-#: (price_e4, qty_e2) -> that level's stored text (models.book_text's), bounded like _PAIRS.
-_LEVEL_TEXT: dict[tuple[int, int], str] = {}
+_PAIRS: Memo[tuple[int, int], tuple[Any, Any]] = Memo("columnar.pairs")
+#: (price_e4, qty_e2) -> that level's stored text (models.book_text's).
+_LEVEL_TEXT: Memo[tuple[int, int], str] = Memo("columnar.level_text")
 
 
-#: a whole depth -> its stored text (a market's book repeats from tick to tick), bounded like _PAIRS
-_BOOK_TEXT: dict[tuple[tuple[int, ...], ...], str] = {}
+#: a whole depth -> its stored text (a market's book repeats from tick to tick)
+_BOOK_TEXT: Memo[tuple[tuple[int, ...], ...], str] = Memo("columnar.book_text")
 
 
 def _book_text(yc: list[int], yq: list[int], nc: list[int], nq: list[int]) -> str:
@@ -200,9 +199,7 @@ def _book_text(yc: list[int], yq: list[int], nc: list[int], nq: list[int]) -> st
     key = (tuple(yc), tuple(yq), tuple(nc), tuple(nq))
     text = _BOOK_TEXT.get(key)
     if text is None:
-        if len(_BOOK_TEXT) > 200_000:
-            _BOOK_TEXT.clear()
-        text = _BOOK_TEXT[key] = _levels_text(yc, yq, nc, nq)
+        text = _BOOK_TEXT.put(key, _levels_text(yc, yq, nc, nq))
     return text
 
 
@@ -210,15 +207,13 @@ def _levels_text(yc: list[int], yq: list[int], nc: list[int], nq: list[int]) -> 
     if not yc and not nc:
         return ""
     texts = _LEVEL_TEXT
-    if len(texts) > 200_000:
-        texts.clear()
     sides = []
     for cs, qs in ((yc, yq), (nc, nq)):
         parts = []
         for key in zip(cs, qs):
             t = texts.get(key)
             if t is None:
-                t = texts[key] = book_text([key], [])[8:-10]  # '{"yes":[' + level + '],"no":[]}'
+                t = texts.put(key, book_text([key], [])[8:-10])  # '{"yes":[' + level + '],"no":[]}'
             parts.append(t)
         sides.append(",".join(parts))
     return f'{{"yes":[{sides[0]}],"no":[{sides[1]}]}}'

@@ -25,6 +25,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from kakashi_tui.core.memo import Memo
 from kakashi_tui.core.money import ceil_cc
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ UnitFee = tuple[int, int, bool]
 #: by the caller, the Decimal reference's products then stay within its 28 digits (exact).
 COEF_DIGITS = 6
 #: id(terms) -> (terms, their integers): the engine hands over one terms object per market
-_UNIT_FEE_OF: dict[int, tuple[FeeTerms, UnitFee | None]] = {}
+_UNIT_FEE_OF: Memo[int, tuple[FeeTerms, UnitFee | None]] = Memo("fees.unit_fee")
 
 
 def unit_fee(terms: FeeTerms, now_ms: int) -> UnitFee | None:
@@ -107,9 +108,7 @@ def unit_fee(terms: FeeTerms, now_ms: int) -> UnitFee | None:
     if c.is_finite() and c >= 0 and len(c.as_tuple().digits) <= COEF_DIGITS:
         num, den = c.as_integer_ratio()
         out = (num, den, terms.fee_type is FeeType.FLAT)
-    if len(_UNIT_FEE_OF) > 1024:
-        _UNIT_FEE_OF.clear()
-    _UNIT_FEE_OF[id(terms)] = (terms, out)  # (kept alive with its id: the id is not reused)
+    _UNIT_FEE_OF.put(id(terms), (terms, out))  # (kept alive with its id: the id is not reused)
     return out
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 
+from kakashi_tui.core.memo import Memo
+
 PRICE_STEP = Decimal("0.0001")
 COUNT_STEP = Decimal("0.01")
 CC_PER_DOLLAR = 10_000
@@ -80,18 +82,15 @@ def count_to_hundredths(n: Decimal) -> int:
 
 
 #: the counts made lately, both ways (sizes and book quantities repeat): bounded, refilled on use
-_COUNT_OF: dict[int, Decimal] = {}
-_H_OF: dict[Decimal, int] = {}
+_COUNT_OF: Memo[int, Decimal] = Memo("money.counts")
+_H_OF: Memo[Decimal, int] = Memo("money.hundredths")
 
 
 def hundredths_to_count(h: int) -> Decimal:
     n = _COUNT_OF.get(h)
     if n is None:
-        if len(_COUNT_OF) > 8_192:
-            _COUNT_OF.clear()
-            _H_OF.clear()
-        n = _COUNT_OF[h] = Decimal(h).scaleb(-2)
-        _H_OF[n] = h
+        n = _COUNT_OF.put(h, Decimal(h).scaleb(-2))
+        _H_OF.put(n, h)
     return n
 
 

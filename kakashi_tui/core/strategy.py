@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kakashi_tui.core.ev import net_ev, win_probability
 from kakashi_tui.core.fees import FeeTerms, UnitFee, fee_cc_units, unit_fee
+from kakashi_tui.core.memo import Memo
 from kakashi_tui.core.models import GRID, Estimate, Quote, Side, TradeDecision, make_decision
 from kakashi_tui.core.money import hundredths_to_count
 from kakashi_tui.core.sizing import kelly_contracts, max_contracts, per_trade_cap_cc, worst_case_cc
@@ -129,7 +130,7 @@ class _NotExact(Exception):
 
 #: (p_hat, threshold) -> (places, one centicent in those units, p_hat and threshold in them), or
 #: None past _MAX_PLACES: the per-belief part of every decision, kept (bounded: beliefs change rarely)
-_UNITS: dict[tuple[Decimal, Decimal], tuple[int, int, int, int] | None] = {}
+_UNITS: Memo[tuple[Decimal, Decimal], tuple[int, int, int, int] | None] = Memo("strategy.units")
 #: fee terms (``fees.unit_fee``) -> the one-contract fee at each price in centicents (index: price cc)
 _FEE_1: dict[UnitFee, list[int]] = {}
 #: 1 - p for each price on the grid: a YES bid read as a NO ask (and back)
@@ -149,10 +150,7 @@ def _units(p_hat: Decimal, threshold: Decimal) -> tuple[int, int, int, int] | No
     out = None
     if places <= _MAX_PLACES and p_hat.is_finite() and threshold.is_finite():
         out = (places, 10 ** (places - 4), int(p_hat.scaleb(places)), int(threshold.scaleb(places)))
-    if len(_UNITS) > 4096:
-        _UNITS.clear()
-    _UNITS[key] = out
-    return out
+    return _UNITS.put(key, out)
 
 
 def _fee_1(fee: UnitFee) -> list[int]:
@@ -180,7 +178,9 @@ def _cap(equity_cc: int, max_loss_pct: Decimal) -> int:
 #: None (no side clears the threshold). A market's book and belief repeat from tick to tick
 #: (most of a replay's decisions are of a book seen before); bounded.
 _Priced = tuple[Side, int, Decimal, Decimal, int, Decimal, int, int]
-_PRICED: dict[tuple[Decimal, Decimal, UnitFee, tuple[int | None, int | None, int | None], str], _Priced | None] = {}
+_PRICED: Memo[tuple[Decimal, Decimal, UnitFee, tuple[int | None, int | None, int | None], str], _Priced | None] = Memo(
+    "strategy.priced"
+)
 
 
 def _price(snapshot: Quote, p_hat: Decimal, fee: UnitFee, threshold: Decimal) -> _Priced | None:
@@ -238,9 +238,7 @@ def _decide_units(
         priced = _PRICED[key]
     except KeyError:
         priced = _price(snapshot, p_hat, fee, threshold)
-        if len(_PRICED) > 4_096:  # (~1 MB: the books are kept with their keys; a run's working set fits)
-            _PRICED.clear()
-        _PRICED[key] = priced
+        _PRICED.put(key, priced)  # (~1 MB: the books are kept with their keys; a run's working set fits)
     if priced is None:
         return None
     side, best_cc, best_ask, ev, limit_cc, limit, available_h, walked = priced
