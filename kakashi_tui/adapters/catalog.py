@@ -325,6 +325,13 @@ class _Buffer:
     columns: dict[str, list[Any]]
     rows: int = 0
 
+    def add(self, **values: Any) -> None:
+        """One row, a value for each column (a row checked already)."""
+        c = self.columns
+        for k, v in values.items():
+            c[k].append(v)
+        self.rows += 1
+
 
 _SNAPSHOT_BUFFER = (
     "ts",
@@ -631,19 +638,15 @@ class CatalogWriter:
             why = f"trade print: {bad}"
         if why:
             return self._refuse(why)
-        buf = self._bufs["trades"]
-        c = buf.columns
-        for k, v in (
-            ("ts", ts),
-            ("ticker", ticker),
-            ("yes_price_e4", yes_price_e4),
-            ("count_e2", count_e2),
-            ("taker_side", taker_side),
-            ("trade_id", trade_id),
-            ("source", source),
-        ):
-            c[k].append(v)
-        buf.rows += 1
+        self._bufs["trades"].add(
+            ts=ts,
+            ticker=ticker,
+            yes_price_e4=yes_price_e4,
+            count_e2=count_e2,
+            taker_side=taker_side,
+            trade_id=trade_id,
+            source=source,
+        )
         return None
 
     def add_book_event(
@@ -664,21 +667,17 @@ class CatalogWriter:
             why = f"book row: {bad}"
         if why:
             return self._refuse(why)
-        buf = self._bufs["book_deltas"]
-        c = buf.columns
-        for k, v in (
-            ("ts", ts),
-            ("ticker", ticker),
-            ("side", side),
-            ("price_e4", price_e4),
-            ("delta_e2", delta_e2),
-            ("seq", seq),
-            ("sid", sid),
-            ("kind", kind),
-            ("source", source),
-        ):
-            c[k].append(v)
-        buf.rows += 1
+        self._bufs["book_deltas"].add(
+            ts=ts,
+            ticker=ticker,
+            side=side,
+            price_e4=price_e4,
+            delta_e2=delta_e2,
+            seq=seq,
+            sid=sid,
+            kind=kind,
+            source=source,
+        )
         return None
 
     def maybe_roll(self) -> int:
