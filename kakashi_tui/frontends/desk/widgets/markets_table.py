@@ -28,8 +28,9 @@ class Column:
     drop: int = 0  # 0: never dropped; higher drops first when the panel is narrow
 
 
-# Numbers never truncate: each numeric width fits its widest possible value ("+0.05", "59m") and
-# its header with the sort arrow ("Age▲").
+# Numbers never truncate: each numeric width fits its widest possible value ("+0.05", "99h") and
+# its header with the sort arrow ("Age▲"). Where the ticker and the numbers cannot all fit (Kalshi's
+# long tickers, four-decimal prices and EVs at 80 columns), p̂ goes (its EVs stay), then the age.
 # The ticker column is as wide as the longest ticker shown; the title takes what is left.
 TICKER_MIN, TICKER_MAX = 10, 40
 MARKET_COLUMNS = [
@@ -38,12 +39,12 @@ MARKET_COLUMNS = [
     Column("bid", "Bid", 5),
     Column("ask", "Ask", 5),
     Column("last", "Last", 5, drop=5),
-    Column("p_hat", "p̂", 5),
+    Column("p_hat", "p̂", 5, drop=2),
     Column("src", "Src", 8, "left", drop=4),
     Column("ev_yes", "EV Y", 6),
     Column("ev_no", "EV N", 6),
     Column("signal", "Signal", 9, "left"),
-    Column("age", "Age", 5),
+    Column("age", "Age", 5, drop=1),
 ]
 
 

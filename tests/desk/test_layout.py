@@ -1,0 +1,113 @@
+"""Issue #19 item 8: the desk's layout at 80x24, 100x30, 120x40 and 160x50 (and between): numbers
+whole, every market counted, the bankroll and the performance summary reachable, Kalshi's own
+titles, the daily stop said in full. Read from the screen as the operator sees it."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from kakashi_tui.adapters.store.writer import Store
+from kakashi_tui.core.money import fmt_count
+from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
+from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable, ev_cell
+from kakashi_tui.frontends.fmt import fmt_age, fmt_price
+from kakashi_tui.trading.config import KakashiConfig
+from kakashi_tui.trading.engine import Engine
+from tests.desk.conftest import Beliefs, KalshiShaped, desk_app
+
+SIZES = [(80, 24), (100, 30), (110, 40), (120, 40), (130, 40), (160, 50)]
+DAY_MS = 86_400_000
+
+
+def region_lines(app, widget) -> list[str]:
+    """The lines of ``widget`` as they are on the screen (its border included)."""
+    r = widget.region
+    strips = app.screen._compositor.render_strips()
+    return ["".join(seg.text for seg in strip)[r.x : r.right] for strip in strips[r.y : r.bottom]]
+
+
+class BigBooks(KalshiShaped):
+    """Kalshi-shaped, with what makes numbers wide: prices off the cent grid, deep books with
+    quantities in the thousands and millions, and one market whose last quote is 200 days old."""
+
+    def fetch(self):
+        batch = super().fetch()
+        for i, row in enumerate(r for r in batch.rows if r.snapshot):
+            s = row.snapshot
+            bid, ask = s["yes_bid"] + Decimal("0.0023"), s["yes_ask"] + Decimal("0.0017")
+            s["yes_bid"], s["yes_ask"], s["last"] = bid, ask, bid
+            s["yes_bids"] = [{"price": bid - k * Decimal("0.01"), "qty": Decimal("109.25") * 100**k} for k in range(3)]
+            s["no_bids"] = [
+                {"price": 1 - ask - k * Decimal("0.01"), "qty": Decimal("7.5") + 12_345 * k} for k in range(3)
+            ]
+            if i == 2:
+                s["ts"] = self.t - 200 * DAY_MS
+        return batch
+
+
+@pytest.fixture
+def big_engine(tmp_path):
+    e = Engine(Store(tmp_path / "big.db"), BigBooks(), [Beliefs()], KakashiConfig().engine_config())
+    for _ in range(3):
+        e.tick()
+    e.last_latency_ms = 12.0
+    yield e
+    e.store.close()
+
+
+def market_cells(app, table: MarketsTable) -> dict[str, dict[str, str]]:
+    """Each shown market's cells as drawn, cut at the columns' own widths."""
+    lines = region_lines(app, table)[2:-1]  # below the border and the header, above the border
+    out = {}
+    for line in lines:
+        body, x = line[1:-1], 0
+        cells = {}
+        for col, w in table._columns():
+            cells[col.key] = body[x : x + w].strip()
+            x += w
+        if cells.get("ticker"):
+            out[cells["ticker"]] = cells
+    return out
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_numbers_in_the_markets_and_the_book_are_never_cut(big_engine, tmp_path, size):
+    app = desk_app(big_engine, tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        table = app.query_one(MarketsTable)
+        shown = market_cells(app, table)
+        assert shown, "no market on the screen"
+        lines = {m.ticker: m for m in app.view.markets}
+        for ticker, cells in shown.items():
+            m = lines[ticker]
+            want = {k: fmt_price(getattr(m, k)) for k in ("bid", "ask", "last", "p_hat")}
+            want |= {k: ev_cell(getattr(m, k), table._pal, m_threshold(app))[0] for k in ("ev_yes", "ev_no")}
+            want["age"] = fmt_age(m.age_ms)
+            for key, text in want.items():
+                if key in cells:
+                    assert cells[key] == text, f"{ticker} {key}: {cells[key]!r} drawn for {text!r} at {size}"
+        if "age" in table.columns:  # the 200-day-old quote: "4800h" was cut to "48…"
+            assert "200d" in {c["age"] for c in shown.values()}
+        assert size[0] < 160 or {"p_hat", "age"} <= set(table.columns)
+        detail = app.query_one(MarketDetail)
+        if not detail.display or size[0] < 110:
+            return
+        for ticker in list(shown)[:3]:  # each market's book in turn
+            table.move_cursor(table.ordered_keys.index(ticker))
+            await pilot.pause()
+            app.refresh_view()
+            await pilot.pause()
+            q = app.view.books[ticker][-1]
+            numbers = set(re.findall(r"\d[\d.]*", "\n".join(region_lines(app, detail))))
+            want = {fmt_price(lv.price) for lv in q.yes_bids} | {fmt_price(1 - lv.price) for lv in q.no_bids}
+            want |= {fmt_count(lv.qty) for lv in (*q.yes_bids, *q.no_bids)}
+            assert want <= numbers, f"{ticker}: cut or missing at {size}: {sorted(want - numbers)}"
+            assert "…" not in "".join(region_lines(app, detail)[:12])
+
+
+def m_threshold(app) -> Decimal:
+    return app.view.edge_threshold
