@@ -5,6 +5,8 @@ and publishes it; front-ends only ever read a ``DeskView``."""
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -39,6 +41,7 @@ class MarketLine:
     close_ts: int | None
     status: str = ""
     fee_multiplier: Decimal | None = None  # the fee coefficient in use for this market
+    full_title: str = ""  # the subtitle with the title (``title`` is the part that tells it apart)
 
 
 def not_open(line: MarketLine | None, now_ms: int) -> str:
@@ -166,14 +169,28 @@ GATE_LABELS = {
 _HAS_SUBTITLE = "subtitle" in Market.model_fields  # a pydantic miss costs ~10 µs a market per view
 
 
-def market_title(m) -> str:
-    """What tells a market from its siblings: Kalshi's yes_sub_title ("45° or above") before the
-    event's title, when the source gives one."""
+_YES_NO = re.compile(r"(?i)^(yes|no)\b[\s:,.·\-–—]*")
+
+
+def market_titles(m) -> tuple[str, str]:
+    """(what the markets table shows, the market's name in full) for a market of the view: Kalshi's
+    ``yes_sub_title`` where it tells the market from its siblings ("45° or above"), else the
+    market's own title; in full, the subtitle with the title. A subtitle that only says "Yes" (or
+    "Yes: <ticker>") says nothing: on Kalshi every row read "Yes · Held…"."""
     if m is None:
-        return ""
-    sub = (m.subtitle or "") if _HAS_SUBTITLE else ""
-    title = f"{sub} · {m.title}" if sub and m.title and sub != m.title else (sub or m.title)
-    return safe_text(title or "", None)  # the exchange's text: a bidi override or an escape shown, not obeyed
+        return "", ""
+    return _titles(m.ticker, m.title or "", ((m.subtitle or "") if _HAS_SUBTITLE else "").strip())
+
+
+@functools.lru_cache(maxsize=8192)  # built for every market of every view: the same few texts
+def _titles(ticker: str, title: str, sub: str) -> tuple[str, str]:
+    core = _YES_NO.sub("", sub, count=1).strip()
+    if core and core.casefold() not in (title.strip().casefold(), ticker.casefold()):
+        shown, full = core, (f"{core} · {title}" if title else core)
+    else:
+        shown = full = title or sub
+    # the exchange's text: a bidi override or an escape shown, not obeyed
+    return safe_text(shown, None), safe_text(full, None)
 
 
 def gate_signal(decision: TradeDecision | None, paused: bool) -> str:
@@ -209,6 +226,7 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
     lines = []
     for t, s in sorted(engine.snapshots.items()):
         m = engine.markets.get(t)
+        title, full_title = market_titles(m)
         est = engine.estimates.get(t)
         terms = engine.fee_terms(t)
         evs: dict[Side, Decimal | None] = side_evs(s, est.p_hat, terms, now) if est else {Side.YES: None, Side.NO: None}
@@ -224,7 +242,7 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
         lines.append(
             MarketLine(
                 ticker=t,
-                title=market_title(m),
+                title=title,
                 bid=s.yes_bid,
                 ask=s.yes_ask,
                 last=s.last,
@@ -237,6 +255,7 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
                 close_ts=m.close_ts if m else None,
                 status=m.status.value if m else "",
                 fee_multiplier=terms.coefficient,
+                full_title=full_title,
             )
         )
     positions = []

@@ -9,13 +9,18 @@ from decimal import Decimal
 
 import pytest
 
+from kakashi_tui.adapters.kalshi.client import KalshiClient
+from kakashi_tui.adapters.kalshi.source import KalshiSource
 from kakashi_tui.adapters.store.writer import Store
+from kakashi_tui.core.models import Market, MarketStatus
 from kakashi_tui.core.money import fmt_count
 from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
 from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable, ev_cell
 from kakashi_tui.frontends.fmt import fmt_age, fmt_price
+from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.engine import Engine
+from kakashi_tui.trading.view import market_titles
 from tests.desk.conftest import Beliefs, KalshiShaped, desk_app
 
 SIZES = [(80, 24), (100, 30), (110, 40), (120, 40), (130, 40), (160, 50)]
@@ -26,7 +31,7 @@ def region_lines(app, widget) -> list[str]:
     """The lines of ``widget`` as they are on the screen (its border included)."""
     r = widget.region
     strips = app.screen._compositor.render_strips()
-    return ["".join(seg.text for seg in strip)[r.x : r.right] for strip in strips[r.y : r.bottom]]
+    return ["".join(seg.text for seg in strip.crop(r.x, r.right)) for strip in strips[r.y : r.bottom]]
 
 
 class BigBooks(KalshiShaped):
@@ -111,3 +116,52 @@ async def test_numbers_in_the_markets_and_the_book_are_never_cut(big_engine, tmp
 
 def m_threshold(app) -> Decimal:
     return app.view.edge_threshold
+
+
+# -- Kalshi's titles: the market's own words, not "Yes · …" on every row ----------------------------
+@pytest.mark.parametrize(
+    "sub, title, shown, full",
+    [
+        ("Yes", "Held at 4.25-4.50%", "Held at 4.25-4.50%", "Held at 4.25-4.50%"),
+        ("Yes: KXFAKE-26JAN05-T00", "Fake market", "Fake market", "Fake market"),
+        ("yes", "", "yes", "yes"),
+        ("45° or above", "Highest temperature in NYC?", "45° or above", "45° or above · Highest temperature in NYC?"),
+        ("Yes: 45° or above", "NYC high", "45° or above", "45° or above · NYC high"),
+        ("Fed holds", "Fed holds", "Fed holds", "Fed holds"),
+        ("", "Simulated event #1", "Simulated event #1", "Simulated event #1"),
+    ],
+)
+def test_market_titles_say_what_tells_the_market_apart(sub, title, shown, full):
+    m = Market(ticker="KXFAKE-26JAN05-T00", title=title, subtitle=sub, status=MarketStatus.ACTIVE)
+    assert market_titles(m) == (shown, full)
+
+
+async def test_kalshi_titles_from_the_loopback_server(tmp_path):
+    """The markets table shows each market's own words as Kalshi sends them (yes_sub_title when it
+    tells the market apart, else its title); the detail panel shows both."""
+    state = FakeKalshi.with_markets(3)
+    state.markets[0].subtitle = "Yes"
+    state.markets[2].subtitle = "45° or above"  # markets[1]: the server's "Yes: <ticker>"
+    with FakeKalshiServer(state) as srv, KalshiClient(base_url=srv.base_url, backoff_base=0.01) as client:
+        engine = Engine(Store(tmp_path / "k.db"), KalshiSource(client), [], KakashiConfig().engine_config())
+        try:
+            engine.tick()
+            app = desk_app(engine, tmp_path)
+            async with app.run_test(size=(160, 50)) as pilot:
+                await pilot.pause()
+                table = app.query_one(MarketsTable)
+                titles = {t: c["title"] for t, c in market_cells(app, table).items()}
+                assert titles == {
+                    "KXFAKE-26JAN05-T00": "Fake market KXFAKE-26JAN05-T00",
+                    "KXFAKE-26JAN05-T01": "Fake market KXFAKE-26JAN05-T01",
+                    "KXFAKE-26JAN05-T02": "45° or above",
+                }
+                table.move_cursor(2)
+                await pilot.pause()
+                lines = region_lines(app, app.query_one(MarketDetail))
+                detail = " ".join(" ".join(line[1:-1].split()) for line in lines)
+                assert "KXFAKE-26JAN05-T02 45° or above · Fake market KXFAKE-26JAN05-T02" in detail
+                await pilot.press("slash", *"fake market")  # the filter reads the whole name
+                assert table.row_count == 3
+        finally:
+            engine.store.close()

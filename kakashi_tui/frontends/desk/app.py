@@ -750,7 +750,7 @@ class KakashiApp(App[int]):
         line = next((m for m in v.markets if m.ticker == ticker), None) if v else None
         info = MarketInfo(
             ticker=ticker,
-            title=line.title if line else "",
+            title=(line.full_title or line.title) if line else "",
             status=line.status if line else "?",
             close_ts=line.close_ts if line else None,
             volume=volume,

@@ -73,7 +73,7 @@ class MarketDetail(ContentPanel):
         return (
             t,
             tuple(hist[-4:]),
-            line.title if line else None,
+            (line.full_title or line.title) if line else None,
             line.close_ts if line else None,
             tuple(d for d in v.decisions if d.ticker == t)[-3:],
         )
@@ -90,8 +90,8 @@ class MarketDetail(ContentPanel):
         s = hist[-1]
         line = next((m for m in v.markets if m.ticker == t), None)
         head = Text(t, style="bold")
-        if line is not None and line.title:
-            head.append("\n" + line.title)
+        if line is not None and (line.full_title or line.title):
+            head.append("\n" + (line.full_title or line.title))
         if line is not None and line.close_ts:
             head.append(f"\ncloses {_utc(line.close_ts, '%Y-%m-%d %H:%M')} UTC", style=pal.dim)
         bids = [(lv.price, lv.qty) for lv in s.yes_bids] or ([(s.yes_bid, 0)] if s.yes_bid else [])

@@ -202,7 +202,7 @@ class MarketsTable(ScrollView, can_focus=True):
                 or old is None
                 or (self.sort_mode == "edge" and (old.ev_yes, old.ev_no) != (m.ev_yes, m.ev_no))
                 or (self.sort_mode == "age" and old.age_ms != m.age_ms)
-                or (bool(self.filter_text) and old.title != m.title)
+                or (bool(self.filter_text) and (old.title, old.full_title) != (m.title, m.full_title))
             )
         if resort:
             widest = max((len(t) for t in self._lines), default=TICKER_MIN)
@@ -216,7 +216,8 @@ class MarketsTable(ScrollView, can_focus=True):
 
     def _matches(self, t: str) -> bool:
         f = self.filter_text.casefold()
-        return not f or f in t.casefold() or f in getattr(self._lines[t], "title", "").casefold()
+        m = self._lines[t]
+        return not f or f in t.casefold() or f in m.title.casefold() or f in m.full_title.casefold()
 
     def _sort(self) -> None:
         lines = self._lines
