@@ -11,15 +11,17 @@ import pytest
 
 from kakashi_tui.adapters.kalshi.client import KalshiClient
 from kakashi_tui.adapters.kalshi.source import KalshiSource
+from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import Market, MarketStatus
 from kakashi_tui.core.money import fmt_count
 from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
 from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable, ev_cell
+from kakashi_tui.frontends.desk.widgets.risk_panel import RiskPanel
 from kakashi_tui.frontends.fmt import fmt_age, fmt_price
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
 from kakashi_tui.trading.config import KakashiConfig
-from kakashi_tui.trading.engine import Engine
+from kakashi_tui.trading.engine import Engine, utc_day
 from kakashi_tui.trading.view import market_titles
 from tests.desk.conftest import Beliefs, KalshiShaped, desk_app
 
@@ -165,3 +167,38 @@ async def test_kalshi_titles_from_the_loopback_server(tmp_path):
                 assert table.row_count == 3
         finally:
             engine.store.close()
+
+
+# -- the risk panel: the daily stop said in full at every size ------------------------------------
+REASON = "operator: spreads blew out on the CPI print, stepping away until the desk lead reviews it"
+
+
+def risk_text(app) -> str:
+    """The risk panel's words, its lines joined (a sentence wrapped at a space reads whole)."""
+    lines = region_lines(app, app.query_one(RiskPanel))
+    return " ".join(" ".join(line[1:-1].split()) for line in lines[1:-1])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40), (160, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("worst", [False, True], ids=["stop", "stop+kill+past-cap"])
+async def test_daily_stop_is_said_whole_in_the_risk_panel(engine, tmp_path, size, worst):
+    """The daily stop alone (positions held), and with the most the panel has to say: a loss past
+    the cap and a kill switch thrown with a long reason (positions flattened). The sentence is
+    never cut, nor the loss, the kill switch and the cap."""
+    engine.store.set_control(Control.DAILY_STOP_DAY, utc_day(engine.source.now_ms()))
+    if worst:
+        engine.store.set_control(Control.DAY_START_EQUITY, engine.equity() + 1_000_000)  # $100 down
+        engine.kill(REASON)
+    app = desk_app(engine, tmp_path, on_daily_stop="flatten" if worst else "hold")
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        if app.has_class("-narrow"):
+            await pilot.press("v", "v")  # positions, bankroll, risk
+            await pilot.pause()
+        text = risk_text(app)
+        said = "HIT: no new trades until 00:00 UTC; positions " + ("flattened" if worst else "held")
+        assert said in text, text
+        assert "Loss today" in text and "Daily cap" in text
+        assert "Kill switch " + ("THROWN" if worst else "armed") in text
+        if worst and size[0] >= 100:  # room for the rest too
+            assert "loss past the cap: marks moved after" in text and "operator: spreads" in text

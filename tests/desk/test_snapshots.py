@@ -69,6 +69,15 @@ def test_daily_cap_hit(snap_compare, app_factory):
     assert snap_compare(app_factory(hit), terminal_size=WIDE)
 
 
+def test_daily_cap_hit_narrow(snap_compare, app_factory):
+    """#19 item 8: the daily stop's sentence whole in the risk panel at 80x24 (it was cut after "HIT")."""
+
+    def hit(e):
+        e.store.set_control("daily_stop_day", utc_day(e.source.now_ms()))
+
+    assert snap_compare(app_factory(hit), terminal_size=NARROW, press=["v", "v"])
+
+
 def test_help_screen(snap_compare, app_factory):
     assert snap_compare(app_factory(), terminal_size=WIDE, press=["question_mark"])
 
