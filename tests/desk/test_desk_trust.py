@@ -172,9 +172,12 @@ async def test_kalshi_tickers_whole_at_every_width(kengine, tmp_path, size):
 
 async def test_v_only_where_it_does_something(engine, tmp_path):
     app = desk_app(engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(160, 50)) as pilot:  # every lower panel in sight
         assert app.check_action("cycle_panel", ()) is False
         assert "v Panel" not in screen_text(app).splitlines()[-1]
+        await pilot.resize_terminal(*SIZE)  # the risk caps or the bankroll (#19 item 8)
+        await pilot.pause()
+        assert app.check_action("cycle_panel", ()) is True
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         assert app.check_action("cycle_panel", ()) is True

@@ -14,11 +14,12 @@ from kakashi_tui.adapters.kalshi.source import KalshiSource
 from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import Market, MarketStatus
-from kakashi_tui.core.money import fmt_count
+from kakashi_tui.core.money import fmt_cc, fmt_count
+from kakashi_tui.frontends.desk.widgets.bankroll import BankrollPanel
 from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
 from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable, ev_cell
 from kakashi_tui.frontends.desk.widgets.risk_panel import RiskPanel
-from kakashi_tui.frontends.fmt import fmt_age, fmt_price
+from kakashi_tui.frontends.fmt import fmt_age, fmt_price, fmt_signed
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.engine import Engine, utc_day
@@ -202,3 +203,57 @@ async def test_daily_stop_is_said_whole_in_the_risk_panel(engine, tmp_path, size
         assert "Kill switch " + ("THROWN" if worst else "armed") in text
         if worst and size[0] >= 100:  # room for the rest too
             assert "loss past the cap: marks moved after" in text and "operator: spreads" in text
+
+
+# -- every market counted; more of them at 100x30 --------------------------------------------------
+async def test_markets_are_counted_and_all_eight_show_at_100x30(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        table = app.query_one(MarketsTable)
+        n = len(app.view.markets)
+        assert n == 8 and set(market_cells(app, table)) == {m.ticker for m in app.view.markets}
+        assert region_lines(app, table)[-1].endswith(" 8 markets ─╯")
+        await pilot.resize_terminal(100, 26)  # four rows fewer: not all of them fit
+        await pilot.pause()
+        shown = len(market_cells(app, table))
+        assert 0 < shown < n and region_lines(app, table)[-1].endswith(f" 1–{shown} of {n} ↕ ─╯")
+        await pilot.press("end")  # the last market: the rows in sight move with it
+        await pilot.pause()
+        assert region_lines(app, table)[-1].endswith(f" {n - shown + 1}–{n} of {n} ↕ ─╯")
+        assert app.selected_ticker() in market_cells(app, table)
+
+
+# -- the bankroll within reach at every size -------------------------------------------------------
+def bankroll_figures(v) -> dict[str, str]:
+    return {
+        "Cash": fmt_cc(v.cash_cc),
+        "Equity": fmt_cc(v.equity_cc),
+        "Realised": fmt_signed(v.realized_cc),
+        "Unrealised": fmt_signed(v.unrealized_cc),
+        "Fees": fmt_cc(v.fees_cc),
+    }
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40), (160, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_bankroll_is_within_reach_at_every_size(engine, tmp_path, size):
+    """Realised PnL and fees could not be seen at 100x30 or 120x40: there `v` now puts the bankroll in
+    the risk caps' place (and back); at 80x24 it is the second lower panel; at 160x50 always there."""
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        panel = app.query_one("#bankroll-panel")
+        presses = 0
+        while not panel.region.area and presses < 4:
+            await pilot.press("v")
+            await pilot.pause()
+            presses += 1
+        assert panel.region.area, f"no key shows the bankroll at {size}"
+        assert presses == {80: 1, 100: 1, 120: 1, 160: 0}[size[0]]
+        text = "\n".join(region_lines(app, app.query_one(BankrollPanel)))
+        for label, figure in bankroll_figures(app.view).items():
+            assert re.search(rf"{label}\s+{re.escape(figure)}\b", text), (label, figure, text)
+        if size[0] in (100, 120):  # and `v` again brings the risk caps back
+            await pilot.press("v")
+            await pilot.pause()
+            assert not panel.region.area and app.query_one(RiskPanel).region.area

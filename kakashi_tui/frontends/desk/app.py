@@ -70,6 +70,7 @@ LOWER_PANELS = ["positions-panel", "bankroll-panel", "risk-panel", "log-panel"]
 NARROW_WIDTH = 100
 MEDIUM_WIDTH = 130
 DETAIL_WIDTH = 110
+SHORT_HEIGHT = 34  # below this the lower panels give the markets three more rows (100x30 shows eight)
 RENDER_HZ = 4  # the engine may tick faster; the desk renders the latest state at most this often
 LIVENESS_EVERY_S = 1.0  # the heartbeat is read this often, whether or not views arrive
 PANEL_FRAME_S = 1 / 60  # one changed panel is painted a frame (Textual's 60 fps): keys wait behind one
@@ -216,7 +217,7 @@ class KakashiApp(App[int]):
         find = self.query_one("#find", Input)
         find.cursor_blink = self.cursor_blink
         find.display = False
-        self._apply_width(self.size.width)
+        self._apply_size(self.size.width, self.size.height)
         self._load_history()
         self.refresh_view()
         self.query_one(MarketsTable).focus()
@@ -250,22 +251,23 @@ class KakashiApp(App[int]):
             self.note(restored_line(restored, self.zone), last)
 
     def on_resize(self, event) -> None:
-        self._apply_width(event.size.width)
+        self._apply_size(event.size.width, event.size.height)
 
     def on_unmount(self) -> None:
         self.service.stop()  # already stopped by q; a test's teardown, or an error exit otherwise
         self.alert.close()
 
-    def _apply_width(self, width: int) -> None:
+    def _apply_size(self, width: int, height: int) -> None:
         self.set_class(width < NARROW_WIDTH, "-narrow")
         self.set_class(NARROW_WIDTH <= width < MEDIUM_WIDTH, "-medium")
         self.set_class(width < DETAIL_WIDTH, "-nodetail")  # below this, whole tickers need the room
+        self.set_class(height < SHORT_HEIGHT, "-short")
         self._show_lower_panel()
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cycle_panel":  # `v` only where there is more than one lower panel to see
-            return self.has_class("-narrow")
+        if action == "cycle_panel":  # `v` only where some lower panel is out of sight
+            return self.has_class("-narrow") or self.has_class("-medium")
         return True
 
     def _show_lower_panel(self) -> None:
@@ -588,6 +590,11 @@ class KakashiApp(App[int]):
             self.notify(f"sorted by {mode}", timeout=2)
 
     def action_cycle_panel(self) -> None:
+        """Narrow: the next of the lower panels. Medium: the risk caps or the bankroll, in turn, beside
+        the positions (no room for both: realised PnL and fees were out of reach at 100-129 columns)."""
+        if self.has_class("-medium"):
+            self.toggle_class("-bankroll")
+            return
         self.lower_panel = (self.lower_panel + 1) % len(LOWER_PANELS)
         self._show_lower_panel()
 

@@ -34,7 +34,7 @@ HELP = """\
 | `x` | rejected rows: time, ticker, reason, raw payload |
 | `l` | focus the decision log (PgUp/PgDn scroll; `o` rejections only, `n` desk notes and alerts only) |
 | `tab` | move focus between the markets and the log |
-| `v` | narrow terminals only: cycle the lower panel |
+| `v` | below 130 columns: the lower panels in turn (100–129 columns: the risk caps or the bankroll) |
 | `ctrl+p` | command palette |
 | `?` | this help (scroll with the arrows) |
 | `q` | quit (the ledger is already saved) |

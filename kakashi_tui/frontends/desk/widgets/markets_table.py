@@ -213,6 +213,24 @@ class MarketsTable(ScrollView, can_focus=True):
             self._restore(keep)
         self.virtual_size = Size(self._width(), len(self._order) + 1)
         self.refresh()
+        self._say_count()
+
+    def _say_count(self) -> None:
+        """On the bottom border, how many markets there are, and which rows show when not all of
+        them fit (``1–5 of 8``): at 100x30 three of eight were out of sight, and nothing said so."""
+        n = len(self._order)
+        first = min(n, int(self.scroll_y) + 1)
+        last = min(n, int(self.scroll_y) + max(0, self.size.height - 1))
+        if n and self.size.height and last - first + 1 < n:
+            said = f"{first}–{last} of {n} ↕"
+        else:
+            said = f"{n} market{'' if n == 1 else 's'}" if n else ""
+        if said != self.border_subtitle:
+            self.border_subtitle = said
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._say_count()
 
     def _matches(self, t: str) -> bool:
         f = self.filter_text.casefold()
@@ -262,6 +280,7 @@ class MarketsTable(ScrollView, can_focus=True):
         self.virtual_size = Size(self._width(), len(self._order) + 1)
         self.scroll_to(y=0, animate=False)
         self.refresh()
+        self._say_count()
 
     def watch_stale_ms(self) -> None:
         self._strips.clear()
@@ -313,6 +332,7 @@ class MarketsTable(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._relayout()
         self.virtual_size = Size(self._width(), len(self._order) + 1)
+        self._say_count()
 
     def _cells(self, m, pal: Palette, keys) -> list[tuple[str, str, str]]:
         """(text, style, justify) per shown column."""
