@@ -20,6 +20,7 @@ from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.strategy import pick_side, side_evs
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.trading.engine import KILL_REASON_SHOWN, run_state
+from kakashi_tui.trading.performance import Performance, PerformanceBook
 
 if TYPE_CHECKING:
     from kakashi_tui.trading.engine import Engine
@@ -142,6 +143,7 @@ class DeskView:
     feed: FeedStatus = FeedStatus("simulated")  # which feed is live
     feed_notes: tuple[str, ...] = ()  # what works but the operator should know: logged, not an alarm
     key_refused: str = ""  # the exchange refuses the API key, and why
+    performance: Performance | None = None  # today, this week, since start (performance.py)
 
 
 def _level(used: int, limit: int) -> str:
@@ -208,11 +210,12 @@ def _kill_line(killed: bool, reason: str) -> RiskLine:
     return RiskLine("Kill switch", "THROWN" if killed else "armed", shown, "error" if killed else "ok")
 
 
-def build_view(engine: Engine, focus: str | None = None) -> DeskView:
+def build_view(engine: Engine, focus: str | None = None, book: PerformanceBook | None = None) -> DeskView:
     """Picture the engine's state for the desk: the service calls it on the engine's thread.
 
     ``focus``: the market whose recent quotes the detail panel shows (only its history is
     copied; with thousands of markets the others would be garbage by the next view).
+    ``book``: the service's, which keeps the performance summary's sums between views.
     """
     now = engine.source.now_ms()
     acct = engine.account
@@ -322,6 +325,7 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
         feed=feed_status(engine.source),
         feed_notes=engine.last_notes,
         key_refused=engine.key_refused,
+        performance=(book or PerformanceBook(engine.store)).figures(acct, equity, now),
     )
 
 

@@ -15,6 +15,7 @@ from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import Market, MarketStatus
 from kakashi_tui.core.money import fmt_cc, fmt_count
+from kakashi_tui.frontends.desk.screens import PerformanceScreen, ReportScreen
 from kakashi_tui.frontends.desk.widgets.bankroll import BankrollPanel
 from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
 from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable, ev_cell
@@ -25,6 +26,7 @@ from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.engine import Engine, utc_day
 from kakashi_tui.trading.view import market_titles
 from tests.desk.conftest import Beliefs, KalshiShaped, desk_app
+from tests.desk.test_pilot import wait_for
 
 SIZES = [(80, 24), (100, 30), (110, 40), (120, 40), (130, 40), (160, 50)]
 DAY_MS = 86_400_000
@@ -257,3 +259,73 @@ async def test_bankroll_is_within_reach_at_every_size(engine, tmp_path, size):
             await pilot.press("v")
             await pilot.pause()
             assert not panel.region.area and app.query_one(RiskPanel).region.area
+
+
+# -- the performance summary, reachable at every size --------------------------------------------
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40), (160, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_performance_summary_opens_with_m_at_every_size(engine, tmp_path, size):
+    """Today, this week, since start; realised, unrealised, total, fees, win rate: as the service summed
+    them from the ledger, every figure whole, in a box that fits the terminal; `m` is in the footer."""
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        footer = region_lines(app, app.query_one("Footer"))[0]
+        assert "m PnL" in footer and "q Quit" in footer and "? Help" in footer  # all of it fits
+        await pilot.press("m")
+        await pilot.pause()
+        assert isinstance(app.screen, PerformanceScreen)
+        box = app.screen.query_one("#performance-box")
+        assert box.region.right <= size[0] and box.region.bottom <= size[1]
+        lines = region_lines(app, box)
+        text = "\n".join(lines)
+        perf = app.view.performance
+        assert [p.name for p in perf.periods] == ["Today", "This week", "Since start"]
+        assert re.search(r"Today\s+This week\s+Since start", text)
+        rows = {
+            "Realised": [fmt_signed(p.realized_cc) for p in perf.periods],
+            "Unrealised": [fmt_signed(p.unrealized_cc) for p in perf.periods],
+            "Total": [fmt_signed(p.total_cc) for p in perf.periods],
+            "Fees": [fmt_cc(p.fees_cc) for p in perf.periods],
+            "Closed trades": [str(p.trades) for p in perf.periods],
+            "Win rate": [p.win_rate for p in perf.periods],
+        }
+        for label, cells in rows.items():
+            line = next(x for x in lines if x[1:].lstrip().startswith(label + " "))
+            assert line.split(label, 1)[1].strip("█ ").split() == " ".join(cells).split(), (label, line)
+        v = app.view  # since the start, the figures are the bankroll's
+        assert rows["Unrealised"][2] == fmt_signed(v.unrealized_cc) and rows["Fees"][2] == fmt_cc(v.fees_cc)
+        assert rows["Total"][0] == fmt_signed(v.today_pnl_cc)  # the run began today
+        await pilot.press("m")
+        assert not isinstance(app.screen, PerformanceScreen)
+
+
+async def test_performance_summary_follows_the_views(engine, tmp_path):
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("m")
+        await pilot.pause()
+        before = app.view.clock_ms
+        assert "as of 2026-01-05 00:40:00 UTC" in screen_words(app)
+        for _ in range(3):
+            app.service.step()
+        app.refresh_view()
+        assert await wait_for(pilot, lambda: app.view.clock_ms > before and "00:43:00" in screen_words(app))
+        assert isinstance(app.screen, PerformanceScreen)
+
+
+def screen_words(app) -> str:
+    box = app.screen.query_one("#performance-box")
+    return " ".join(" ".join(line.strip("█▀▄ ").split()) for line in region_lines(app, box))
+
+
+async def test_e_on_the_performance_summary_exports_the_post_mortem(engine, tmp_path):
+    """`e` left the footer (80 columns hold no more); the summary says where it went, and it works there."""
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("m")
+        await pilot.pause()
+        assert "e exports the full post-mortem" in screen_words(app)
+        await pilot.press("e")
+        await app.workers.wait_for_complete()
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ReportScreen))
+        assert app.last_export is not None and app.last_export.exists()

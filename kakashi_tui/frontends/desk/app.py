@@ -44,6 +44,7 @@ from kakashi_tui.frontends.desk.screens import (
     HelpScreen,
     MarketInfo,
     MarketScreen,
+    PerformanceScreen,
     RejectedLine,
     RejectedScreen,
     ReportScreen,
@@ -99,10 +100,12 @@ class KakashiApp(App[int]):
         Binding("k", "kill", "Kill", priority=True, id="desk.kill"),
         Binding("r", "rearm", "Rearm", id="desk.rearm"),
         Binding("f", "flatten", "Flat", id="desk.flatten"),
-        Binding("e", "export", "Export", id="desk.export"),
+        # (not in the footer: 80 columns hold no more; in help, the palette and the performance screen)
+        Binding("e", "export", "Export", show=False, id="desk.export"),
         Binding("b", "set_estimate", "p̂", id="desk.estimate"),
         Binding("s", "sort", "Sort", id="desk.sort"),
         Binding("slash", "find", "Find", key_display="/", id="desk.find"),
+        Binding("m", "performance", "PnL", id="desk.performance"),
         Binding("enter", "market", "Detail", show=False, id="desk.market"),
         Binding("x", "rejected", "Rejects", show=False, id="desk.rejected"),
         Binding("l", "focus_log", "Log", show=False, id="desk.log"),
@@ -300,6 +303,8 @@ class KakashiApp(App[int]):
     @on(EngineUpdated)
     def _on_engine_updated(self, message: EngineUpdated) -> None:
         self.view = message.view
+        if isinstance(self.screen, PerformanceScreen):  # open: it follows the views
+            self.screen.show(message.view)
 
     def watch_view(self, v: DeskView | None) -> None:
         """A new view: the status line at once; the panels from the newest view, one a frame
@@ -601,6 +606,13 @@ class KakashiApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_performance(self) -> None:
+        """Today, this week, since the start (the service sums them from the ledger each view)."""
+        if self.view is None or self.view.performance is None:
+            self.notify("No figures yet.")
+            return
+        self.push_screen(PerformanceScreen(self.view, lambda ms, f: fmt_time(ms, self.zone, f), self.action_export))
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         # Textual's own "Keys" (its key panel) would sit beside ours: one "Keys", the desk's help.
         yield from (c for c in super().get_system_commands(screen) if c.title != "Keys")
@@ -612,6 +624,11 @@ class KakashiApp(App[int]):
             "Export post-mortem", "e: write reports/<time>/postmortem.md beside the database", self.action_export
         )
         yield SystemCommand("Set p̂ for the selected market", "b: your own estimate", self.action_set_estimate)
+        yield SystemCommand(
+            "Performance summary",
+            "m: realised, unrealised, fees, win rate: today, this week, since start",
+            self.action_performance,
+        )
         yield SystemCommand("Sort markets", "s: ticker, edge, quote age", self.action_sort)
         yield SystemCommand("Find markets", "/: filter by ticker or title", self.action_find)
         yield SystemCommand("Market detail", "enter: close time, volume, fee, price chart", self.action_market)
