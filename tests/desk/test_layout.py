@@ -15,7 +15,7 @@ from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import Market, MarketStatus
 from kakashi_tui.core.money import fmt_cc, fmt_count
-from kakashi_tui.frontends.desk.screens import PerformanceScreen, ReportScreen
+from kakashi_tui.frontends.desk.screens import MarketInfo, MarketScreen, PerformanceScreen, ReportScreen
 from kakashi_tui.frontends.desk.widgets.bankroll import BankrollPanel
 from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
 from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable, ev_cell
@@ -329,3 +329,15 @@ async def test_e_on_the_performance_summary_exports_the_post_mortem(engine, tmp_
         await app.workers.wait_for_complete()
         assert await wait_for(pilot, lambda: isinstance(app.screen, ReportScreen))
         assert app.last_export is not None and app.last_export.exists()
+
+
+async def test_a_title_with_brackets_is_shown_as_written(engine, tmp_path):
+    """The market screen shows the exchange's title in full, now with its subtitle: text, not markup
+    (a title holding "[/b]" stopped the desk with a MarkupError)."""
+    app = desk_app(engine, tmp_path)
+    title = "45° or above [/b] · NYC [bold]high[/bold]"
+    info = MarketInfo("KXHIGHNY-26NOV27-T45", title, "active", None, None, None, None, None, None, "", "", ())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.push_screen(MarketScreen(info, lambda ms: ""))
+        await pilot.pause()
+        assert title in "\n".join(region_lines(app, app.screen.query_one("#market-title")))

@@ -405,7 +405,7 @@ class MarketScreen(_ReadOnlyModal):
         facts.add_row("signal", i.signal or "—", "", "")
         with Vertical(id="market-box"):
             yield Label(Text(i.ticker, style="bold"), id="market-ticker")
-            yield Label(i.title or "", id="market-title")
+            yield Label(Text(i.title or ""), id="market-title")  # the exchange's words: never markup
             yield Static(facts, id="market-facts")
             yield PriceChart(i.quotes, i.p_hats, fmt_time=self.fmt_time, id="market-chart")
             yield Label("bid–ask range ┃, mid •, p̂ ─ · esc to close", classes="hint")
