@@ -65,12 +65,16 @@ def fmt_threshold(threshold: Decimal) -> str:
 
 
 def fmt_age(ms: int) -> str:
+    """A quote's age in at most four characters (the markets table never cuts it): ``59s``,
+    ``59m``, ``99h``, then days (a held market's last quote from before a long stop)."""
     s = ms // 1000
     if s < 60:
         return f"{s}s"
     if s < 3600:
         return f"{s // 60}m"
-    return f"{s // 3600}h"
+    if s < 100 * 3600:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"
 
 
 def fmt_duration(ms: int | None) -> str:

@@ -56,6 +56,7 @@ from kakashi_tui.trading.commands import (
 )
 from kakashi_tui.trading.engine import Engine, TickReport
 from kakashi_tui.trading.liveness import Heartbeat
+from kakashi_tui.trading.performance import PerformanceBook
 from kakashi_tui.trading.view import DeskView, FeedStatus, build_view, feed_status, with_flags
 
 __all__ = [
@@ -145,6 +146,7 @@ class TradingService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine
+        self._book = PerformanceBook(engine.store)  # the performance summary's sums, between views
         self._clock = clock  # wall seconds: the heartbeat's times (liveness.py)
         self.interval = interval
         self.max_ticks = max_ticks
@@ -290,7 +292,7 @@ class TradingService:
 
     def publish_view(self) -> DeskView:
         """Build and publish a view now (the engine's thread, or before the loop starts)."""
-        v = self.view = build_view(self._engine, self.focus)
+        v = self.view = build_view(self._engine, self.focus, self._book)
         self._last_view_at = time.monotonic()
         for fn in self._view_listeners:
             fn(v)

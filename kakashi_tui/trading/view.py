@@ -5,6 +5,8 @@ and publishes it; front-ends only ever read a ``DeskView``."""
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -18,6 +20,7 @@ from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.strategy import pick_side, side_evs
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.trading.engine import KILL_REASON_SHOWN, run_state
+from kakashi_tui.trading.performance import Performance, PerformanceBook
 
 if TYPE_CHECKING:
     from kakashi_tui.adapters.source import Source
@@ -40,6 +43,7 @@ class MarketLine:
     close_ts: int | None
     status: str = ""
     fee_multiplier: Decimal | None = None  # the fee coefficient in use for this market
+    full_title: str = ""  # the subtitle with the title (``title`` is the part that tells it apart)
 
 
 def not_open(line: MarketLine | None, now_ms: int) -> str:
@@ -133,6 +137,7 @@ class DeskView:
     feed: FeedStatus = FeedStatus("simulated")  # which feed is live
     feed_notes: tuple[str, ...] = ()  # what works but the operator should know: logged, not an alarm
     key_refused: str = ""  # the exchange refuses the API key, and why
+    performance: Performance | None = None  # today, this week, since start (performance.py)
 
 
 def _level(used: int, limit: int) -> str:
@@ -160,14 +165,28 @@ GATE_LABELS = {
 _HAS_SUBTITLE = "subtitle" in Market.model_fields  # a pydantic miss costs ~10 µs a market per view
 
 
-def market_title(m) -> str:
-    """What tells a market from its siblings: Kalshi's yes_sub_title ("45° or above") before the
-    event's title, when the source gives one."""
+_YES_NO = re.compile(r"(?i)^(yes|no)\b[\s:,.·\-–—]*")
+
+
+def market_titles(m) -> tuple[str, str]:
+    """(what the markets table shows, the market's name in full) for a market of the view: Kalshi's
+    ``yes_sub_title`` where it tells the market from its siblings ("45° or above"), else the
+    market's own title; in full, the subtitle with the title. A subtitle that only says "Yes" (or
+    "Yes: <ticker>") says nothing: on Kalshi every row read "Yes · Held…"."""
     if m is None:
-        return ""
-    sub = (m.subtitle or "") if _HAS_SUBTITLE else ""
-    title = f"{sub} · {m.title}" if sub and m.title and sub != m.title else (sub or m.title)
-    return safe_text(title or "", None)  # the exchange's text: a bidi override or an escape shown, not obeyed
+        return "", ""
+    return _titles(m.ticker, m.title or "", ((m.subtitle or "") if _HAS_SUBTITLE else "").strip())
+
+
+@functools.lru_cache(maxsize=8192)  # built for every market of every view: the same few texts
+def _titles(ticker: str, title: str, sub: str) -> tuple[str, str]:
+    core = _YES_NO.sub("", sub, count=1).strip()
+    if core and core.casefold() not in (title.strip().casefold(), ticker.casefold()):
+        shown, full = core, (f"{core} · {title}" if title else core)
+    else:
+        shown = full = title or sub
+    # the exchange's text: a bidi override or an escape shown, not obeyed
+    return safe_text(shown, None), safe_text(full, None)
 
 
 def gate_signal(decision: TradeDecision | None, paused: bool) -> str:
@@ -185,11 +204,12 @@ def _kill_line(killed: bool, reason: str) -> RiskLine:
     return RiskLine("Kill switch", "THROWN" if killed else "armed", shown, "error" if killed else "ok")
 
 
-def build_view(engine: Engine, focus: str | None = None) -> DeskView:
+def build_view(engine: Engine, focus: str | None = None, book: PerformanceBook | None = None) -> DeskView:
     """Picture the engine's state for the desk: the service calls it on the engine's thread.
 
     ``focus``: the market whose recent quotes the detail panel shows (only its history is
     copied; with thousands of markets the others would be garbage by the next view).
+    ``book``: the service's, which keeps the performance summary's sums between views.
     """
     now = engine.source.now_ms()
     acct = engine.account
@@ -203,6 +223,7 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
     lines = []
     for t, s in sorted(engine.snapshots.items()):
         m = engine.markets.get(t)
+        title, full_title = market_titles(m)
         est = engine.estimates.get(t)
         terms = engine.fee_terms(t)
         evs: dict[Side, Decimal | None] = side_evs(s, est.p_hat, terms, now) if est else {Side.YES: None, Side.NO: None}
@@ -218,7 +239,7 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
         lines.append(
             MarketLine(
                 ticker=t,
-                title=market_title(m),
+                title=title,
                 bid=s.yes_bid,
                 ask=s.yes_ask,
                 last=s.last,
@@ -231,6 +252,7 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
                 close_ts=m.close_ts if m else None,
                 status=m.status.value if m else "",
                 fee_multiplier=terms.coefficient,
+                full_title=full_title,
             )
         )
     positions = []
@@ -297,6 +319,7 @@ def build_view(engine: Engine, focus: str | None = None) -> DeskView:
         feed=feed_status(engine.source),
         feed_notes=engine.last_notes,
         key_refused=engine.key_refused,
+        performance=(book or PerformanceBook(engine.store)).figures(acct, equity, now),
     )
 
 

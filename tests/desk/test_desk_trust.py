@@ -125,24 +125,32 @@ async def test_p_hat_nan_shows_the_error_in_the_dialog(engine, tmp_path):
 NUMERIC = {c.key: c.width for c in MARKET_COLUMNS if c.key not in ("ticker", "title")}
 
 
-@given(width=st.integers(40, 220), ticker=st.integers(6, 40), sub_cent=st.booleans())
-def test_columns_drop_by_priority_and_never_cut_a_number(width, ticker, sub_cent):
-    cols = layout_columns(width, ticker, sub_cent)
+@given(width=st.integers(40, 220), ticker=st.integers(6, 40), sub_cent=st.booleans(), fine_ev=st.booleans())
+def test_columns_drop_by_priority_and_never_cut_a_number(width, ticker, sub_cent, fine_ev):
+    cols = layout_columns(width, ticker, sub_cent, fine_ev)
     keys = [c.key for c, _w in cols]
     for c, w in cols:
         if c.key in NUMERIC:  # a number's column is full width or absent ("0.4230" needs 7)
-            assert w == (7 if sub_cent and c.key in ("bid", "ask", "last", "p_hat") else NUMERIC[c.key])
+            want = 7 if sub_cent and c.key in ("bid", "ask", "last", "p_hat") else NUMERIC[c.key]
+            assert w == (8 if fine_ev and c.key in ("ev_yes", "ev_no") else want)
         if c.key == "ticker":
             assert w >= min(ticker + 1, TICKER_MAX)
-    for must in ("ticker", "bid", "ask", "p_hat", "ev_yes", "ev_no", "signal", "age"):
+    for must in ("ticker", "bid", "ask", "ev_yes", "ev_no", "signal"):
         assert must in keys
-    # priority: last goes first, then src, then the title
+    # priority: last goes first, then src, then the title, then p̂, then the age
     if "src" not in keys:
         assert "last" not in keys
     if "title" not in keys:
         assert "last" not in keys and "src" not in keys
+    if "p_hat" not in keys:
+        assert "title" not in keys
+    if "age" not in keys:
+        assert "p_hat" not in keys
     if sum(w for _c, w in cols) <= width:
         assert "title" not in keys or dict((c.key, w) for c, w in cols)["title"] >= 8
+    # #19 item 8: whatever must stay fits, and then so does every column shown: none is cut at the edge
+    if sum(w for c, w in cols if not c.drop) <= width:
+        assert sum(w for _c, w in cols) <= width
 
 
 @pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40), (160, 50), (200, 50)])
@@ -164,9 +172,12 @@ async def test_kalshi_tickers_whole_at_every_width(kengine, tmp_path, size):
 
 async def test_v_only_where_it_does_something(engine, tmp_path):
     app = desk_app(engine, tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(160, 50)) as pilot:  # every lower panel in sight
         assert app.check_action("cycle_panel", ()) is False
         assert "v Panel" not in screen_text(app).splitlines()[-1]
+        await pilot.resize_terminal(*SIZE)  # the risk caps or the bankroll (#19 item 8)
+        await pilot.pause()
+        assert app.check_action("cycle_panel", ()) is True
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         assert app.check_action("cycle_panel", ()) is True

@@ -69,6 +69,15 @@ def test_daily_cap_hit(snap_compare, app_factory):
     assert snap_compare(app_factory(hit), terminal_size=WIDE)
 
 
+def test_daily_cap_hit_narrow(snap_compare, app_factory):
+    """#19 item 8: the daily stop's sentence whole in the risk panel at 80x24 (it was cut after "HIT")."""
+
+    def hit(e):
+        e.store.set_control("daily_stop_day", utc_day(e.source.now_ms()))
+
+    assert snap_compare(app_factory(hit), terminal_size=NARROW, press=["v", "v"])
+
+
 def test_help_screen(snap_compare, app_factory):
     assert snap_compare(app_factory(), terminal_size=WIDE, press=["question_mark"])
 
@@ -143,3 +152,14 @@ def test_key_refused(snap_compare, app_factory):
         e.key_refused = "Kalshi refused the request (HTTP 401 on GET /markets/orderbooks): API key revoked"
 
     assert snap_compare(app_factory(refuse, kalshi=True), terminal_size=WIDE)
+
+
+@pytest.mark.parametrize("size", ["80x24", "120x40"])
+def test_performance_summary(snap_compare, app_factory, size):
+    """#19: today, this week, since start (realised, unrealised, total, fees, win rate), with `m`."""
+    assert snap_compare(app_factory(), terminal_size=SIZES[size], press=["m"])
+
+
+def test_bankroll_at_100x30(snap_compare, app_factory):
+    """#19 item 8: at 100-129 columns `v` puts the bankroll in the risk caps' place."""
+    assert snap_compare(app_factory(), terminal_size=SIZES["100x30"], press=["v"])

@@ -540,6 +540,18 @@ class Store:
         cur = self.db.execute_sql("SELECT equity_cc FROM ticks ORDER BY tick DESC LIMIT ?", (n,))
         return [r[0] for r in cur][::-1]
 
+    def equity_before(self, ts: int) -> int | None:
+        """The equity the last tick before ``ts`` recorded (None: no tick before it)."""
+        row = self.db.execute_sql(
+            "SELECT equity_cc FROM ticks WHERE ts < ? ORDER BY ts DESC, tick DESC LIMIT 1", (ts,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def ledger_sums_since(self, ts: int) -> dict[str, int]:
+        """Each kind of ledger entry's amount summed, from ``ts`` on (performance.py)."""
+        cur = self.db.execute_sql("SELECT kind, SUM(amount_cc) FROM ledger WHERE ts >= ? GROUP BY kind", (ts,))
+        return {str(kind): int(total) for kind, total in cur}
+
     _TICK_FIELDS = (
         "tick",
         "ts",

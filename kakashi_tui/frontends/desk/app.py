@@ -44,6 +44,7 @@ from kakashi_tui.frontends.desk.screens import (
     HelpScreen,
     MarketInfo,
     MarketScreen,
+    PerformanceScreen,
     RejectedLine,
     RejectedScreen,
     ReportScreen,
@@ -70,6 +71,7 @@ LOWER_PANELS = ["positions-panel", "bankroll-panel", "risk-panel", "log-panel"]
 NARROW_WIDTH = 100
 MEDIUM_WIDTH = 130
 DETAIL_WIDTH = 110
+SHORT_HEIGHT = 34  # below this the lower panels give the markets three more rows (100x30 shows eight)
 RENDER_HZ = 4  # the engine may tick faster; the desk renders the latest state at most this often
 LIVENESS_EVERY_S = 1.0  # the heartbeat is read this often, whether or not views arrive
 PANEL_FRAME_S = 1 / 60  # one changed panel is painted a frame (Textual's 60 fps): keys wait behind one
@@ -98,10 +100,12 @@ class KakashiApp(App[int]):
         Binding("k", "kill", "Kill", priority=True, id="desk.kill"),
         Binding("r", "rearm", "Rearm", id="desk.rearm"),
         Binding("f", "flatten", "Flat", id="desk.flatten"),
-        Binding("e", "export", "Export", id="desk.export"),
+        # (not in the footer: 80 columns hold no more; in help, the palette and the performance screen)
+        Binding("e", "export", "Export", show=False, id="desk.export"),
         Binding("b", "set_estimate", "p̂", id="desk.estimate"),
         Binding("s", "sort", "Sort", id="desk.sort"),
         Binding("slash", "find", "Find", key_display="/", id="desk.find"),
+        Binding("m", "performance", "PnL", id="desk.performance"),
         Binding("enter", "market", "Detail", show=False, id="desk.market"),
         Binding("x", "rejected", "Rejects", show=False, id="desk.rejected"),
         Binding("l", "focus_log", "Log", show=False, id="desk.log"),
@@ -216,7 +220,7 @@ class KakashiApp(App[int]):
         find = self.query_one("#find", Input)
         find.cursor_blink = self.cursor_blink
         find.display = False
-        self._apply_width(self.size.width)
+        self._apply_size(self.size.width, self.size.height)
         self._load_history()
         self.refresh_view()
         self.query_one(MarketsTable).focus()
@@ -250,22 +254,23 @@ class KakashiApp(App[int]):
             self.note(restored_line(restored, self.zone), last)
 
     def on_resize(self, event) -> None:
-        self._apply_width(event.size.width)
+        self._apply_size(event.size.width, event.size.height)
 
     def on_unmount(self) -> None:
         self.service.stop()  # already stopped by q; a test's teardown, or an error exit otherwise
         self.alert.close()
 
-    def _apply_width(self, width: int) -> None:
+    def _apply_size(self, width: int, height: int) -> None:
         self.set_class(width < NARROW_WIDTH, "-narrow")
         self.set_class(NARROW_WIDTH <= width < MEDIUM_WIDTH, "-medium")
         self.set_class(width < DETAIL_WIDTH, "-nodetail")  # below this, whole tickers need the room
+        self.set_class(height < SHORT_HEIGHT, "-short")
         self._show_lower_panel()
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cycle_panel":  # `v` only where there is more than one lower panel to see
-            return self.has_class("-narrow")
+        if action == "cycle_panel":  # `v` only where some lower panel is out of sight
+            return self.has_class("-narrow") or self.has_class("-medium")
         return True
 
     def _show_lower_panel(self) -> None:
@@ -298,6 +303,8 @@ class KakashiApp(App[int]):
     @on(EngineUpdated)
     def _on_engine_updated(self, message: EngineUpdated) -> None:
         self.view = message.view
+        if isinstance(self.screen, PerformanceScreen):  # open: it follows the views
+            self.screen.show(message.view)
 
     def watch_view(self, v: DeskView | None) -> None:
         """A new view: the status line at once; the panels from the newest view, one a frame
@@ -588,11 +595,23 @@ class KakashiApp(App[int]):
             self.notify(f"sorted by {mode}", timeout=2)
 
     def action_cycle_panel(self) -> None:
+        """Narrow: the next of the lower panels. Medium: the risk caps or the bankroll, in turn, beside
+        the positions (no room for both: realised PnL and fees were out of reach at 100-129 columns)."""
+        if self.has_class("-medium"):
+            self.toggle_class("-bankroll")
+            return
         self.lower_panel = (self.lower_panel + 1) % len(LOWER_PANELS)
         self._show_lower_panel()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_performance(self) -> None:
+        """Today, this week, since the start (the service sums them from the ledger each view)."""
+        if self.view is None or self.view.performance is None:
+            self.notify("No figures yet.")
+            return
+        self.push_screen(PerformanceScreen(self.view, lambda ms, f: fmt_time(ms, self.zone, f), self.action_export))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         # Textual's own "Keys" (its key panel) would sit beside ours: one "Keys", the desk's help.
@@ -605,6 +624,11 @@ class KakashiApp(App[int]):
             "Export post-mortem", "e: write reports/<time>/postmortem.md beside the database", self.action_export
         )
         yield SystemCommand("Set p̂ for the selected market", "b: your own estimate", self.action_set_estimate)
+        yield SystemCommand(
+            "Performance summary",
+            "m: realised, unrealised, fees, win rate: today, this week, since start",
+            self.action_performance,
+        )
         yield SystemCommand("Sort markets", "s: ticker, edge, quote age", self.action_sort)
         yield SystemCommand("Find markets", "/: filter by ticker or title", self.action_find)
         yield SystemCommand("Market detail", "enter: close time, volume, fee, price chart", self.action_market)
@@ -750,7 +774,7 @@ class KakashiApp(App[int]):
         line = next((m for m in v.markets if m.ticker == ticker), None) if v else None
         info = MarketInfo(
             ticker=ticker,
-            title=line.title if line else "",
+            title=(line.full_title or line.title) if line else "",
             status=line.status if line else "?",
             close_ts=line.close_ts if line else None,
             volume=volume,

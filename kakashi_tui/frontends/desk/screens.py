@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,7 +16,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Markdown, Static
 
+from kakashi_tui.core.money import fmt_cc
+from kakashi_tui.frontends.desk.widgets.base import Palette
 from kakashi_tui.frontends.desk.widgets.price_chart import PriceChart
+from kakashi_tui.frontends.fmt import fmt_signed, fmt_utc
+from kakashi_tui.trading.view import DeskView
 
 HELP = """\
 **Paper trading only.** Nothing here places a real order.
@@ -27,6 +32,7 @@ HELP = """\
 | `r` | re-arm the kill switch (asks; Enter = No, `y` = yes) |
 | `f` | flatten: sell every paper position into the bids and pause (asks; Enter = No) |
 | `e` | export the post-mortem into `reports/` beside the database |
+| `m` | performance: realised, unrealised, fees and win rate for today, this week and since the start |
 | `b` | set p̂ for the selected open market (a number strictly between 0 and 1) |
 | `enter` | the selected market's detail: close time, volume, fee, price chart with p̂ |
 | `/` | filter markets by ticker or title (esc clears) |
@@ -34,7 +40,7 @@ HELP = """\
 | `x` | rejected rows: time, ticker, reason, raw payload |
 | `l` | focus the decision log (PgUp/PgDn scroll; `o` rejections only, `n` desk notes and alerts only) |
 | `tab` | move focus between the markets and the log |
-| `v` | narrow terminals only: cycle the lower panel |
+| `v` | below 130 columns: the lower panels in turn (100–129 columns: the risk caps or the bankroll) |
 | `ctrl+p` | command palette |
 | `?` | this help (scroll with the arrows) |
 | `q` | quit (the ledger is already saved) |
@@ -68,6 +74,75 @@ class HelpScreen(_ReadOnlyModal):
 
     def on_mount(self) -> None:
         self.query_one("#help-scroll").focus()
+
+
+class PerformanceScreen(_ReadOnlyModal):
+    """Today, this week and since the start: realised, unrealised, total, fees, closed trades and
+    the win rate, as the service summed them from the ledger (trading/performance.py); follows the
+    views while open. Opened with `m` at every size (80x24 included)."""
+
+    BINDINGS = [
+        Binding("escape,m,q", "dismiss", "Close", id="performance.close"),
+        Binding("e", "export", "Export", id="performance.export"),
+    ]
+
+    def __init__(self, view: DeskView, fmt_time: Callable[[int | None, str], str], export: Callable[[], None]) -> None:
+        super().__init__()
+        self.view = view
+        self.fmt_time = fmt_time
+        self.export = export
+
+    def action_export(self) -> None:
+        """The full post-mortem (the desk's `e`), shown over this summary."""
+        self.export()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="performance-box"):
+            yield Label("Performance", id="performance-title")
+            yield Static(id="performance-figures")
+            yield Label(
+                "Realised counts every fee. Unrealised: its change over the period (open positions sold "
+                "into the bids, after fees, less their cost). Total = realised + unrealised.",
+                classes="hint",
+            )
+            yield Label("e exports the full post-mortem · esc closes", classes="hint")
+
+    def on_mount(self) -> None:
+        self.show(self.view)
+
+    def show(self, v: DeskView) -> None:
+        self.view = v
+        self.query_one("#performance-figures", Static).update(performance_table(v, self.fmt_time, Palette(self)))
+
+
+def performance_table(v: DeskView, fmt_time: Callable[[int | None, str], str], pal: Palette) -> Group:
+    """The summary as a table, its money whole (never cut: the columns fit the widest figure)."""
+    perf = v.performance
+    periods = perf.periods if perf is not None else ()
+    t = Table(box=None, padding=(0, 1), show_edge=False)
+    t.add_column("", style=pal.dim, no_wrap=True)
+    for p in periods:
+        t.add_column(p.name, justify="right", no_wrap=True, header_style="bold")
+
+    def signed(cc: int) -> Text:
+        return Text(fmt_signed(cc), style=pal.money(cc))
+
+    t.add_row("Realised", *[signed(p.realized_cc) for p in periods])
+    t.add_row("Unrealised", *[signed(p.unrealized_cc) for p in periods])
+    t.add_row("Total", *[Text.assemble(signed(p.total_cc), style="bold") for p in periods])
+    t.add_row("Fees", *[fmt_cc(p.fees_cc) for p in periods])
+    t.add_row("Closed trades", *[str(p.trades) for p in periods])
+    t.add_row("Win rate", *[p.win_rate for p in periods])
+    day = next((p.start_ms for p in periods if p.name == "Today"), None)
+    week = next((p.start_ms for p in periods if p.name == "This week"), None)
+    when = Text(
+        f"as of {fmt_time(v.clock_ms, '%Y-%m-%d %H:%M:%S')} · today {fmt_utc(day, '%Y-%m-%d')}, "
+        f"the week from Monday {fmt_utc(week, '%Y-%m-%d')} (UTC days)",
+        style=pal.dim,
+    )
+    n = len(v.positions)
+    book = Text(f"cash {fmt_cc(v.cash_cc)} · equity {fmt_cc(v.equity_cc)} · {n} open position{'' if n == 1 else 's'}")
+    return Group(when, Text(""), t, Text(""), book)
 
 
 class ReportScreen(_ReadOnlyModal):
@@ -330,7 +405,7 @@ class MarketScreen(_ReadOnlyModal):
         facts.add_row("signal", i.signal or "—", "", "")
         with Vertical(id="market-box"):
             yield Label(Text(i.ticker, style="bold"), id="market-ticker")
-            yield Label(i.title or "", id="market-title")
+            yield Label(Text(i.title or ""), id="market-title")  # the exchange's words: never markup
             yield Static(facts, id="market-facts")
             yield PriceChart(i.quotes, i.p_hats, fmt_time=self.fmt_time, id="market-chart")
             yield Label("bid–ask range ┃, mid •, p̂ ─ · esc to close", classes="hint")

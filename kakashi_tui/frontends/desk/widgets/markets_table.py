@@ -28,8 +28,9 @@ class Column:
     drop: int = 0  # 0: never dropped; higher drops first when the panel is narrow
 
 
-# Numbers never truncate: each numeric width fits its widest possible value ("+0.05", "59m") and
-# its header with the sort arrow ("Age▲").
+# Numbers never truncate: each numeric width fits its widest possible value ("+0.05", "99h") and
+# its header with the sort arrow ("Age▲"). Where the ticker and the numbers cannot all fit (Kalshi's
+# long tickers, four-decimal prices and EVs at 80 columns), p̂ goes (its EVs stay), then the age.
 # The ticker column is as wide as the longest ticker shown; the title takes what is left.
 TICKER_MIN, TICKER_MAX = 10, 40
 MARKET_COLUMNS = [
@@ -38,12 +39,12 @@ MARKET_COLUMNS = [
     Column("bid", "Bid", 5),
     Column("ask", "Ask", 5),
     Column("last", "Last", 5, drop=5),
-    Column("p_hat", "p̂", 5),
+    Column("p_hat", "p̂", 5, drop=2),
     Column("src", "Src", 8, "left", drop=4),
     Column("ev_yes", "EV Y", 6),
     Column("ev_no", "EV N", 6),
     Column("signal", "Signal", 9, "left"),
-    Column("age", "Age", 5),
+    Column("age", "Age", 5, drop=1),
 ]
 
 
@@ -201,7 +202,7 @@ class MarketsTable(ScrollView, can_focus=True):
                 or old is None
                 or (self.sort_mode == "edge" and (old.ev_yes, old.ev_no) != (m.ev_yes, m.ev_no))
                 or (self.sort_mode == "age" and old.age_ms != m.age_ms)
-                or (bool(self.filter_text) and old.title != m.title)
+                or (bool(self.filter_text) and (old.title, old.full_title) != (m.title, m.full_title))
             )
         if resort:
             widest = max((len(t) for t in self._lines), default=TICKER_MIN)
@@ -212,10 +213,29 @@ class MarketsTable(ScrollView, can_focus=True):
             self._restore(keep)
         self.virtual_size = Size(self._width(), len(self._order) + 1)
         self.refresh()
+        self._say_count()
+
+    def _say_count(self) -> None:
+        """On the bottom border, how many markets there are, and which rows show when not all of
+        them fit (``1–5 of 8``): at 100x30 three of eight were out of sight, and nothing said so."""
+        n = len(self._order)
+        first = min(n, int(self.scroll_y) + 1)
+        last = min(n, int(self.scroll_y) + max(0, self.size.height - 1))
+        if n and self.size.height and last - first + 1 < n:
+            said = f"{first}–{last} of {n} ↕"
+        else:
+            said = f"{n} market{'' if n == 1 else 's'}" if n else ""
+        if said != self.border_subtitle:
+            self.border_subtitle = said
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._say_count()
 
     def _matches(self, t: str) -> bool:
         f = self.filter_text.casefold()
-        return not f or f in t.casefold() or f in getattr(self._lines[t], "title", "").casefold()
+        m = self._lines[t]
+        return not f or f in t.casefold() or f in m.title.casefold() or f in m.full_title.casefold()
 
     def _sort(self) -> None:
         lines = self._lines
@@ -260,6 +280,7 @@ class MarketsTable(ScrollView, can_focus=True):
         self.virtual_size = Size(self._width(), len(self._order) + 1)
         self.scroll_to(y=0, animate=False)
         self.refresh()
+        self._say_count()
 
     def watch_stale_ms(self) -> None:
         self._strips.clear()
@@ -311,6 +332,7 @@ class MarketsTable(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._relayout()
         self.virtual_size = Size(self._width(), len(self._order) + 1)
+        self._say_count()
 
     def _cells(self, m, pal: Palette, keys) -> list[tuple[str, str, str]]:
         """(text, style, justify) per shown column."""
