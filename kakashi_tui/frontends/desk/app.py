@@ -36,11 +36,13 @@ from textual.widgets import Footer, Input
 from kakashi_tui.adapters import alerts as al
 from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.core.text import safe_text
-from kakashi_tui.frontends.desk.lookups import market_history, recent_history, rejected_rows
+from kakashi_tui.frontends.desk.lookups import fills_blotter, market_history, recent_history, rejected_rows
 from kakashi_tui.frontends.desk.messages import EngineUpdated, Noted
 from kakashi_tui.frontends.desk.screens import (
+    BlotterScreen,
     ConfirmScreen,
     EstimateScreen,
+    FillLine,
     HelpScreen,
     MarketInfo,
     MarketScreen,
@@ -108,6 +110,7 @@ class KakashiApp(App[int]):
         Binding("m", "performance", "PnL", id="desk.performance"),
         Binding("enter", "market", "Detail", show=False, id="desk.market"),
         Binding("x", "rejected", "Rejects", show=False, id="desk.rejected"),
+        Binding("t", "blotter", "Fills", show=False, id="desk.blotter"),  # in help and the palette
         Binding("l", "focus_log", "Log", show=False, id="desk.log"),
         Binding("v", "cycle_panel", "Panel", id="desk.panel"),  # shown only where it does something
         Binding("question_mark", "help", "Help", key_display="?", id="desk.help"),
@@ -629,6 +632,11 @@ class KakashiApp(App[int]):
             "m: realised, unrealised, fees, win rate: today, this week, since start",
             self.action_performance,
         )
+        yield SystemCommand(
+            "Fills blotter",
+            "t: every fill, newest first: time, side, price, quantity, fee, maker or taker",
+            self.action_blotter,
+        )
         yield SystemCommand("Sort markets", "s: ticker, edge, quote age", self.action_sort)
         yield SystemCommand("Find markets", "/: filter by ticker or title", self.action_find)
         yield SystemCommand("Market detail", "enter: close time, volume, fee, price chart", self.action_market)
@@ -808,6 +816,27 @@ class KakashiApp(App[int]):
         ]
         self.call_from_thread(
             self.push_screen, RejectedScreen(lines, total, lambda ms: fmt_time(ms, self.zone).split()[0])
+        )
+
+    def action_blotter(self) -> None:
+        self._open_blotter()
+
+    @work(thread=True, group="screens", exclusive=True, exit_on_error=False)
+    def _open_blotter(self) -> None:
+        """Every fill, newest first, read when opened (fills accumulate: a look-up, not the view)."""
+        try:
+            rows, total = self._read(fills_blotter)
+        except Exception as e:
+            self.call_from_thread(self.notify, f"cannot read the fills: {e}", severity="error")
+            return
+        fills = [  # a ticker is the feed's text: escaped (core/text.py)
+            FillLine(fid, ts, safe_text(t), side, action, n, avg, value, fee, liq)
+            for fid, ts, t, side, action, n, avg, value, fee, liq in rows
+        ]
+        v = self.view
+        as_of = fmt_time(v.clock_ms if v else int(self._clock() * 1000), self.zone)
+        self.call_from_thread(
+            self.push_screen, BlotterScreen(fills, total, lambda ms, f: fmt_time(ms, self.zone, f), as_of)
         )
 
     # -- unforeseen errors ----------------------------------------------------------------
