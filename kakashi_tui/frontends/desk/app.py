@@ -37,7 +37,7 @@ from kakashi_tui.adapters import alerts as al
 from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.frontends.desk.lookups import fills_blotter, market_history, recent_history, rejected_rows
-from kakashi_tui.frontends.desk.messages import EngineUpdated, Noted
+from kakashi_tui.frontends.desk.messages import AlertDue, EngineUpdated, Noted
 from kakashi_tui.frontends.desk.screens import (
     BlotterScreen,
     ConfirmScreen,
@@ -60,7 +60,7 @@ from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import DeskLimits, RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
 from kakashi_tui.frontends.fmt import event_text, fmt_hms, fmt_signed, fmt_time, key_line, restored_line
-from kakashi_tui.frontends.journal import Journal
+from kakashi_tui.frontends.journal import Journal, Notices
 from kakashi_tui.frontends.logfile import NullLog, OperatorLog
 from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
 from kakashi_tui.frontends.report.postmortem import reports_dir as reports_folder
@@ -86,6 +86,8 @@ ALERT_TITLES = {
     al.KILL_EXTERNAL: "Kill switch",
     al.ENGINE_FAILED: "Engine failed",
     al.KEY_REFUSED: "Key refused",
+    al.FILL: "Fill",
+    al.DAILY_SUMMARY: "Daily summary",
 }
 
 
@@ -138,6 +140,7 @@ class KakashiApp(App[int]):
         webhook: str | None = None,
         on_daily_stop: str = "hold",
         postmortem: str = "off",
+        fill_alerts: bool = True,
     ) -> None:
         super().__init__()
         if not animations:
@@ -184,6 +187,10 @@ class KakashiApp(App[int]):
         # the log file, as a headless run writes it; a settlement's correction said on the desk
         service.on_report(Journal(self.oplog, threshold=service.edge_threshold).on_report)
         service.on_report(self._note_corrections)
+        # each fill and each day's summary: alerts, raised on the desk's thread (AlertDue)
+        notices = Notices(lambda *a: self.post_message(AlertDue(*a)), fills=fill_alerts)
+        service.on_report(notices.on_report)
+        service.on_day(notices.on_day)
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -294,6 +301,10 @@ class KakashiApp(App[int]):
         for ticker, cc in report.corrections:
             why = "its result changed after it paid"
             self.post_message(Noted(f"settlement of {ticker} corrected: {fmt_signed(cc)} ({why})"))
+
+    @on(AlertDue)
+    def _on_alert_due(self, message: AlertDue) -> None:
+        self.alert(message.kind, message.text, message.severity)
 
     def refresh_view(self) -> None:
         """Show the latest state: built here while the loop is not running (before start, or
@@ -884,6 +895,7 @@ def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None,
             webhook=cfg.alerts.webhook_url,
             on_daily_stop=cfg.risk.on_daily_stop,
             postmortem=cfg.desk.postmortem,
+            fill_alerts=cfg.alerts.fills,
             reports_dir=reports_folder(db_path(opts, cfg), cfg.desk.reports_dir),
         )
         result = app.run()
