@@ -27,7 +27,11 @@ FEED_DOWN = "feed_down"
 FEED_UP = "feed_up"
 ENGINE_FAILED = "engine_failed"
 KEY_REFUSED = "key_refused"
-KINDS = (KILL_EXTERNAL, DAILY_STOP, FEED_DOWN, FEED_UP, ENGINE_FAILED, KEY_REFUSED)
+FILL = "fill"  # one per paper fill (``[alerts] fills = false`` turns them off)
+DAILY_SUMMARY = "daily_summary"  # a UTC day's figures, when it is over
+KINDS = (KILL_EXTERNAL, DAILY_STOP, FEED_DOWN, FEED_UP, ENGINE_FAILED, KEY_REFUSED, FILL, DAILY_SUMMARY)
+#: News, not alarms: these never ring the bell.
+QUIET = frozenset({FILL, DAILY_SUMMARY})
 
 WEBHOOK_TIMEOUT_S = 3.0
 WEBHOOK_QUEUE = 50
@@ -134,7 +138,7 @@ class Webhook:
 
 
 class Alerter:
-    """Fans an alert out: log, notification, bell, webhook. Each channel is optional."""
+    """Fans an alert out: log, notification, bell (not for ``QUIET`` kinds), webhook. Each channel is optional."""
 
     def __init__(
         self,
@@ -161,7 +165,7 @@ class Alerter:
             self.log.alert(f"{kind}: {message}")
         if self.notify is not None:
             self.notify(a)
-        if self.bell is not None:
+        if self.bell is not None and kind not in QUIET:
             self.bell()
         if self.webhook is not None:
             self.webhook.post(a)

@@ -50,6 +50,7 @@ __all__ = [
     "snapshot_history",
     "estimates_since",
     "rejected_row_records",
+    "blotter_rows",
     "recent_decision_rows",
     "recent_events",
     "initial_deposit",
@@ -284,6 +285,18 @@ def rejected_row_records(con: sqlite3.Connection, limit: int) -> tuple[list[tupl
         (limit,),
     ).fetchall()
     return rows, total
+
+
+def blotter_rows(con: sqlite3.Connection, limit: int) -> tuple[list[tuple[Any, ...]], int]:
+    """The latest ``limit`` fills, newest first, as (id, ts, ticker, side, action, contracts_hundredths,
+    value_cc, fee_cc), each checked (a row another tool wrote is a corrupt database), and how many
+    fills there are in all."""
+    names = "id, ts, ticker, side, action, contracts_hundredths, value_cc, fee_cc"
+    rows = [
+        typed("fills", r, "iisssiii", names)
+        for r in con.execute(f"SELECT {names} FROM fills ORDER BY ts DESC, id DESC LIMIT ?", (limit,))
+    ]
+    return rows, con.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
 
 
 def recent_decision_rows(con: sqlite3.Connection, limit: int) -> list[tuple[Any, ...]]:

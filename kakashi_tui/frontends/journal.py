@@ -4,7 +4,8 @@
 decisions (a repeating rejection counted, not repeated: logfile.py), one line per fill and per
 settlement from the ledger entries the tick wrote, and one line per change of state (paused,
 kill switch, daily stop), whoever caused it: this desk, another process's ``kakashi pause``, or
-the engine itself. No Textual here.
+the engine itself. ``Notices`` decides what a run tells the operator as alerts beside the alarms
+(each fill, each day's summary), also the same from both. No Textual here.
 
     FILL     fill 12 buy KXHIGHNY-26NOV27-T45 YES x3.00 @0.4100 value $1.2300 fee $0.0700
     SETTLE   KXHIGHNY-26NOV27-T45 YES x3.00 paid $3.0000
@@ -15,33 +16,63 @@ the engine itself. No Textual here.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from kakashi_tui.core.ledger import Kind, LedgerEntry
 from kakashi_tui.core.money import fmt_cc, fmt_count
+from kakashi_tui.frontends.fmt import fmt_signed
 from kakashi_tui.frontends.logfile import OperatorLog
 from kakashi_tui.trading.engine import TickReport
+from kakashi_tui.trading.performance import ClosedDay
 
 _FILL_KINDS = (Kind.BUY, Kind.SELL)
 _FEE_KINDS = (Kind.BUY_FEE, Kind.SELL_FEE)
 
 
-def entry_lines(entries: Sequence[LedgerEntry]) -> list[tuple[str, str]]:
-    """(category, text) for the fills and settlements among ``entries``: one line per fill
-    (its value and fee entries together), one per settlement or correction."""
+@dataclass(frozen=True)
+class FillSeen:
+    """A fill among a report's ledger entries: its value and fee entries together."""
+
+    name: str  # "fill 12"
+    action: str  # buy | sell
+    ticker: str
+    side: str  # YES | NO
+    contracts: Decimal
+    price: Decimal  # its value over its contracts
+    value_cc: int
+    fee_cc: int
+
+
+def fills_in(entries: Sequence[LedgerEntry]) -> list[FillSeen]:
+    """The fills among ``entries``, in order."""
     fees = {e.key.rsplit(":", 1)[0]: -e.amount_cc for e in entries if e.kind in _FEE_KINDS}
     out = []
     for e in entries:
-        side = e.side.value.upper() if e.side else ""
         if e.kind in _FILL_KINDS:
             fill = e.key.rsplit(":", 1)[0]  # fill:<id>
             n = abs(e.contracts)
             price = Decimal(abs(e.amount_cc)) / 10_000 / n if n else Decimal(0)
+            side = e.side.value.upper() if e.side else ""
+            value, fee = abs(e.amount_cc), fees.get(fill, 0)
+            out.append(FillSeen(fill.replace(":", " "), e.kind.value, e.ticker, side, n, price, value, fee))
+    return out
+
+
+def entry_lines(entries: Sequence[LedgerEntry]) -> list[tuple[str, str]]:
+    """(category, text) for the fills and settlements among ``entries``: one line per fill
+    (its value and fee entries together), one per settlement or correction."""
+    fills = iter(fills_in(entries))
+    out = []
+    for e in entries:
+        side = e.side.value.upper() if e.side else ""
+        if e.kind in _FILL_KINDS:
+            f = next(fills)
             out.append(
                 (
                     "FILL",
-                    f"{fill.replace(':', ' ')} {e.kind.value} {e.ticker} {side} x{fmt_count(n)} @{price:.4f}"
-                    f" value {fmt_cc(abs(e.amount_cc))} fee {fmt_cc(fees.get(fill, 0))}",
+                    f"{f.name} {f.action} {f.ticker} {f.side} x{fmt_count(f.contracts)} @{f.price:.4f}"
+                    f" value {fmt_cc(f.value_cc)} fee {fmt_cc(f.fee_cc)}",
                 )
             )
         elif e.kind is Kind.SETTLE:
@@ -98,3 +129,41 @@ def state_alert(old: str, new: str) -> tuple[str, str, str] | None:
     if new == "HALTED (daily loss cap)" and old != new:
         return al.DAILY_STOP, "daily loss cap hit: no new trades until 00:00 UTC", "error"
     return None
+
+
+def fill_alert(f: FillSeen) -> str:
+    """A fill's alert: ``filled: buy KXHIGHNY-26NOV27-T45 YES x3 @0.4100, fee $0.07``."""
+    return f"filled: {f.action} {f.ticker} {f.side} x{fmt_count(f.contracts)} @{f.price:.4f}, fee {fmt_cc(f.fee_cc)}"
+
+
+def day_alert(day: ClosedDay) -> str:
+    """A day's summary, from performance.py's figures: ``daily summary 2026-01-05: realised +$1.20,
+    fees $0.35, fills 4, closed 2, win rate 1/2 (50%)``."""
+    p = day.period
+    return (
+        f"daily summary {p.name}: realised {fmt_signed(p.realized_cc)}, fees {fmt_cc(p.fees_cc)}, "
+        f"fills {day.fills}, closed {p.trades}, win rate {p.win_rate}"
+    )
+
+
+class Notices:
+    """What the operator hears of wherever they are, beside the alarms: each fill (unless ``fills``
+    is off: ``[alerts] fills``) and each UTC day's summary when it is over. The desk and a headless
+    run both register it (``on_report``, ``on_day``: the engine's thread) and hand ``alert`` the
+    (kind, message, severity) of each: information, never the bell (alerts.QUIET)."""
+
+    def __init__(self, alert: Callable[[str, str, str], object], fills: bool = True) -> None:
+        self.alert = alert
+        self.fills = fills
+
+    def on_report(self, report: TickReport) -> None:
+        from kakashi_tui.adapters import alerts as al
+
+        if self.fills:
+            for f in fills_in(report.entries):
+                self.alert(al.FILL, fill_alert(f), "information")
+
+    def on_day(self, day: ClosedDay) -> None:
+        from kakashi_tui.adapters import alerts as al
+
+        self.alert(al.DAILY_SUMMARY, day_alert(day), "information")

@@ -191,6 +191,7 @@ class DeskSection(_Section):
 
 class AlertsSection(_Section):
     bell: bool = True  # ring the terminal bell on an alert
+    fills: bool = True  # an alert for each paper fill (notification, log, webhook; never the bell)
     webhook_url: str | None = None  # POST a small JSON per alert to your own URL; off by default
 
     @field_validator("webhook_url")

@@ -11,6 +11,9 @@ into the bids, after fees, less their cost, now against at the period's start; s
 is the open positions' unrealised PnL now. Total = realised + unrealised = the change in equity, less
 deposits. Equity at a period's start is the last tick's before it (no tick before it: nothing was
 held, so it is the cash deposited by then). A win is a close (a sale, a settlement) with PnL above zero.
+
+A UTC day's figures once it is over (``PerformanceBook.closed_day``, the same sums over the day) are
+the daily summary the front-ends raise as an alert on the first tick of the next day.
 """
 
 from __future__ import annotations
@@ -56,6 +59,14 @@ class Performance:
     periods: tuple[Period, ...]  # today, this week, since start
 
 
+@dataclass(frozen=True)
+class ClosedDay:
+    """A UTC day that is over: its period (named by the day, ``2026-01-05``) and how many fills it had."""
+
+    period: Period
+    fills: int
+
+
 def period_starts(now_ms: int) -> tuple[int, int]:
     """The UTC day's start and the week's (Monday 00:00 UTC) on the engine clock."""
     return now_ms - now_ms % DAY_MS, now_ms - (now_ms - MONDAY_MS) % WEEK_MS
@@ -84,6 +95,29 @@ class PerformanceBook:
         unrealized = equity_cc - account.deposits_cc - realized
         periods.append(Period("Since start", None, realized, unrealized, account.fees_cc, trades, wins))
         return Performance(now_ms, tuple(periods))
+
+    def closed_day(self, account: Account, start: int, name: str) -> ClosedDay:
+        """The day from ``start`` (00:00 UTC) to the next 00:00, read once when it is over: realised PnL,
+        the change in unrealised PnL, fees, closes and wins, and fills (sales and purchases)."""
+        end = start + DAY_MS
+        realized = trades = wins = 0
+        for c in account.closed:
+            if start <= c.ts < end:
+                realized += c.pnl_cc
+                if c.kind in _TRADES:
+                    trades += 1
+                    wins += c.pnl_cc > 0
+        kinds = self.store.ledger_kinds_between(start, end)
+        fees = -(kinds.get(Kind.BUY_FEE.value, (0, 0))[0] + kinds.get(Kind.SELL_FEE.value, (0, 0))[0])
+        fills = kinds.get(Kind.BUY.value, (0, 0))[1] + kinds.get(Kind.SELL.value, (0, 0))[1]
+        deposits = kinds.get(Kind.DEPOSIT.value, (0, 0))[0]
+        before = self.store.equity_before(start)
+        if before is None:  # no tick before it: nothing was held, the cash deposited by then
+            before = account.deposits_cc - self.store.ledger_sums_since(start).get(Kind.DEPOSIT.value, 0)
+        after = self.store.equity_before(end)
+        after = before + deposits + realized if after is None else after
+        unrealized = after - before - deposits - realized
+        return ClosedDay(Period(name, start, realized, unrealized, fees, trades, wins), fills)
 
     def _period(self, name: str, start: int, account: Account, equity_cc: int) -> Period:
         realized, trades, wins = self._closes_since(start, account)

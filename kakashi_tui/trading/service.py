@@ -17,7 +17,8 @@ through this service and nothing else. It owns
 - the only writing connection: one thread writes at a time (``_writer``), and after
   ``stop`` nothing writes again;
 - the views: after each tick it publishes a ``TickReport`` (the headless log line) and, if a
-  front-end listens, an immutable ``DeskView``. Front-ends read only those.
+  front-end listens, an immutable ``DeskView``; on the first tick of a UTC day (engine clock),
+  the day before it summed from the ledger (``on_day``: the daily summary). Front-ends read only those.
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ from kakashi_tui.trading.commands import (
     SetEstimate,
     from_request,
 )
-from kakashi_tui.trading.engine import Engine, TickReport
+from kakashi_tui.trading.engine import Engine, TickReport, utc_day
 from kakashi_tui.trading.liveness import Heartbeat
-from kakashi_tui.trading.performance import PerformanceBook
+from kakashi_tui.trading.performance import DAY_MS, ClosedDay, PerformanceBook
 from kakashi_tui.trading.view import DeskView, FeedStatus, build_view, feed_status, with_flags
 
 __all__ = [
@@ -171,10 +172,12 @@ class TradingService:
         self._failure_logged = ""  # the last failure line said (repeats of it are thinned)
         self._view_listeners: list[Callable[[DeskView], None]] = []
         self._report_listeners: list[Callable[[TickReport], None]] = []
+        self._day_listeners: list[Callable[[ClosedDay], None]] = []
         self._last_view_at = 0.0
         self._view_wanted = False
         self.view: DeskView | None = None
         self.last_report: TickReport | None = None
+        self._report_day: int | None = None  # the UTC day (engine clock) of the last report
         self.focus: str | None = None  # the desk's selected market: its quote history goes in views
         self.notes: list[str] = []  # what resolving the settings had to say (shown once by front-ends)
         self._switch_was: float | None = None  # the GIL switch interval before start() (see FRONT_END_SWITCH_S)
@@ -282,6 +285,11 @@ class TradingService:
     def on_report(self, listener: Callable[[TickReport], None]) -> None:
         self._report_listeners.append(listener)
 
+    def on_day(self, listener: Callable[[ClosedDay], None]) -> None:
+        """Call ``listener`` (on the engine's thread) when a tick begins a new UTC day on the engine's
+        clock, with the day before it summed from the ledger (performance.py): the daily summary."""
+        self._day_listeners.append(listener)
+
     def on_log(self, listener: Callable[[str], None]) -> None:
         """Lines the service has to say (a failed tick and its reason, a kill it threw)."""
         self._log_listeners.append(listener)
@@ -388,9 +396,20 @@ class TradingService:
         self.last_report = report
         for fn in self._report_listeners:
             fn(report)
+        self._close_day(report.ts)
         for line in self._engine.take_said():  # a beliefs re-read's summary, refused lines
             self._log(line)
         return report
+
+    def _close_day(self, ts: int) -> None:
+        """On the first tick of a new UTC day (engine clock), the day before it, summed, to ``on_day``."""
+        day, last = ts // DAY_MS, self._report_day
+        self._report_day = day if last is None else max(day, last)
+        if last is None or day <= last or not self._day_listeners:
+            return
+        closed = self._book.closed_day(self._engine.account, last * DAY_MS, utc_day(last * DAY_MS))
+        for fn in self._day_listeners:
+            fn(closed)
 
     def _failed_step(self, e: BaseException) -> None:
         self._failed += 1

@@ -163,3 +163,15 @@ def test_performance_summary(snap_compare, app_factory, size):
 def test_bankroll_at_100x30(snap_compare, app_factory):
     """#19 item 8: at 100-129 columns `v` puts the bankroll in the risk caps' place."""
     assert snap_compare(app_factory(), terminal_size=SIZES["100x30"], press=["v"])
+
+
+@pytest.mark.parametrize("size", ["80x24", "120x40"])
+def test_fills_blotter(snap_compare, app_factory, size):
+    """#19: every fill with `t`, newest first; Kalshi's tickers whole (at 80 columns the value gives way)."""
+
+    async def open_it(pilot):
+        await pilot.press("t")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app_factory(kalshi=True), terminal_size=SIZES[size], run_before=open_it)

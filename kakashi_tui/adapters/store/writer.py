@@ -552,6 +552,13 @@ class Store:
         cur = self.db.execute_sql("SELECT kind, SUM(amount_cc) FROM ledger WHERE ts >= ? GROUP BY kind", (ts,))
         return {str(kind): int(total) for kind, total in cur}
 
+    def ledger_kinds_between(self, start: int, end: int) -> dict[str, tuple[int, int]]:
+        """Each kind of ledger entry's (amount summed, entries) from ``start`` up to ``end`` (performance.py)."""
+        cur = self.db.execute_sql(
+            "SELECT kind, SUM(amount_cc), COUNT(*) FROM ledger WHERE ts >= ? AND ts < ? GROUP BY kind", (start, end)
+        )
+        return {str(kind): (int(total), int(n)) for kind, total, n in cur}
+
     _TICK_FIELDS = (
         "tick",
         "ts",

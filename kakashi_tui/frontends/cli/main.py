@@ -281,7 +281,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         return run_desk(opts, cfg, interval=args.interval, ticks=args.ticks, log_path=args.log)
     from kakashi_tui.adapters import alerts as al
-    from kakashi_tui.frontends.journal import Journal, state_alert
+    from kakashi_tui.frontends.journal import Journal, Notices, state_alert
     from kakashi_tui.frontends.logfile import OperatorLog, default_log_path
     from kakashi_tui.trading.runtime import db_path
 
@@ -311,6 +311,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise
     service.on_report(lambda report: print(report.log_line(), flush=True))
     service.on_report(Journal(log, on_state, service.edge_threshold).on_report)
+    notices = Notices(alert, fills=cfg.alerts.fills)  # each fill, each day's summary (as the desk)
+    service.on_report(notices.on_report)
+    service.on_day(notices.on_day)
     service.on_report(_feed_changes(service))
     _schedule_postmortems(service, cfg)
     try:

@@ -36,11 +36,13 @@ from textual.widgets import Footer, Input
 from kakashi_tui.adapters import alerts as al
 from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.core.text import safe_text
-from kakashi_tui.frontends.desk.lookups import market_history, recent_history, rejected_rows
-from kakashi_tui.frontends.desk.messages import EngineUpdated, Noted
+from kakashi_tui.frontends.desk.lookups import fills_blotter, market_history, recent_history, rejected_rows
+from kakashi_tui.frontends.desk.messages import AlertDue, EngineUpdated, Noted
 from kakashi_tui.frontends.desk.screens import (
+    BlotterScreen,
     ConfirmScreen,
     EstimateScreen,
+    FillLine,
     HelpScreen,
     MarketInfo,
     MarketScreen,
@@ -58,7 +60,7 @@ from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import DeskLimits, RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
 from kakashi_tui.frontends.fmt import event_text, fmt_hms, fmt_signed, fmt_time, key_line, restored_line
-from kakashi_tui.frontends.journal import Journal
+from kakashi_tui.frontends.journal import Journal, Notices
 from kakashi_tui.frontends.logfile import NullLog, OperatorLog
 from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
 from kakashi_tui.frontends.report.postmortem import reports_dir as reports_folder
@@ -84,6 +86,8 @@ ALERT_TITLES = {
     al.KILL_EXTERNAL: "Kill switch",
     al.ENGINE_FAILED: "Engine failed",
     al.KEY_REFUSED: "Key refused",
+    al.FILL: "Fill",
+    al.DAILY_SUMMARY: "Daily summary",
 }
 
 
@@ -108,6 +112,7 @@ class KakashiApp(App[int]):
         Binding("m", "performance", "PnL", id="desk.performance"),
         Binding("enter", "market", "Detail", show=False, id="desk.market"),
         Binding("x", "rejected", "Rejects", show=False, id="desk.rejected"),
+        Binding("t", "blotter", "Fills", show=False, id="desk.blotter"),  # in help and the palette
         Binding("l", "focus_log", "Log", show=False, id="desk.log"),
         Binding("v", "cycle_panel", "Panel", id="desk.panel"),  # shown only where it does something
         Binding("question_mark", "help", "Help", key_display="?", id="desk.help"),
@@ -135,6 +140,7 @@ class KakashiApp(App[int]):
         webhook: str | None = None,
         on_daily_stop: str = "hold",
         postmortem: str = "off",
+        fill_alerts: bool = True,
     ) -> None:
         super().__init__()
         if not animations:
@@ -181,6 +187,10 @@ class KakashiApp(App[int]):
         # the log file, as a headless run writes it; a settlement's correction said on the desk
         service.on_report(Journal(self.oplog, threshold=service.edge_threshold).on_report)
         service.on_report(self._note_corrections)
+        # each fill and each day's summary: alerts, raised on the desk's thread (AlertDue)
+        notices = Notices(lambda *a: self.post_message(AlertDue(*a)), fills=fill_alerts)
+        service.on_report(notices.on_report)
+        service.on_day(notices.on_day)
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -291,6 +301,10 @@ class KakashiApp(App[int]):
         for ticker, cc in report.corrections:
             why = "its result changed after it paid"
             self.post_message(Noted(f"settlement of {ticker} corrected: {fmt_signed(cc)} ({why})"))
+
+    @on(AlertDue)
+    def _on_alert_due(self, message: AlertDue) -> None:
+        self.alert(message.kind, message.text, message.severity)
 
     def refresh_view(self) -> None:
         """Show the latest state: built here while the loop is not running (before start, or
@@ -629,6 +643,11 @@ class KakashiApp(App[int]):
             "m: realised, unrealised, fees, win rate: today, this week, since start",
             self.action_performance,
         )
+        yield SystemCommand(
+            "Fills blotter",
+            "t: every fill, newest first: time, side, price, quantity, fee, maker or taker",
+            self.action_blotter,
+        )
         yield SystemCommand("Sort markets", "s: ticker, edge, quote age", self.action_sort)
         yield SystemCommand("Find markets", "/: filter by ticker or title", self.action_find)
         yield SystemCommand("Market detail", "enter: close time, volume, fee, price chart", self.action_market)
@@ -810,6 +829,27 @@ class KakashiApp(App[int]):
             self.push_screen, RejectedScreen(lines, total, lambda ms: fmt_time(ms, self.zone).split()[0])
         )
 
+    def action_blotter(self) -> None:
+        self._open_blotter()
+
+    @work(thread=True, group="screens", exclusive=True, exit_on_error=False)
+    def _open_blotter(self) -> None:
+        """Every fill, newest first, read when opened (fills accumulate: a look-up, not the view)."""
+        try:
+            rows, total = self._read(fills_blotter)
+        except Exception as e:
+            self.call_from_thread(self.notify, f"cannot read the fills: {e}", severity="error")
+            return
+        fills = [  # a ticker is the feed's text: escaped (core/text.py)
+            FillLine(fid, ts, safe_text(t), side, action, n, avg, value, fee, liq)
+            for fid, ts, t, side, action, n, avg, value, fee, liq in rows
+        ]
+        v = self.view
+        as_of = fmt_time(v.clock_ms if v else int(self._clock() * 1000), self.zone)
+        self.call_from_thread(
+            self.push_screen, BlotterScreen(fills, total, lambda ms, f: fmt_time(ms, self.zone, f), as_of)
+        )
+
     # -- unforeseen errors ----------------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:
         """A bug in the desk: stop the engine, leave a crash log, exit 70 with one line (no traceback
@@ -855,6 +895,7 @@ def run_desk(opts, cfg, interval: float | None = None, ticks: int | None = None,
             webhook=cfg.alerts.webhook_url,
             on_daily_stop=cfg.risk.on_daily_stop,
             postmortem=cfg.desk.postmortem,
+            fill_alerts=cfg.alerts.fills,
             reports_dir=reports_folder(db_path(opts, cfg), cfg.desk.reports_dir),
         )
         result = app.run()

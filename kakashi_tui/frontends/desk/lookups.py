@@ -64,3 +64,23 @@ def recent_history(con: sqlite3.Connection, limit: int = 60):
     ]
     events = queries.recent_events(con, limit)
     return decisions, events
+
+
+#: How a fill met the book. Every paper fill today crosses the spread into resting quotes, so it
+#: takes liquidity; the fills table has no column for it yet (resting orders will need one).
+TAKER = "taker"
+
+
+def fills_blotter(con: sqlite3.Connection, limit: int = 1000) -> tuple[list[tuple], int]:
+    """The latest ``limit`` fills, newest first, as (id, ts, ticker, side, action, contracts,
+    average price, value_cc, fee_cc, liquidity), and how many fills there are in all."""
+    from decimal import Decimal
+
+    from kakashi_tui.core.money import hundredths_to_count
+
+    rows, total = queries.blotter_rows(con, limit)
+    out = []
+    for fid, ts, ticker, side, action, h, value_cc, fee_cc in rows:
+        avg = Decimal(value_cc) / Decimal(100 * h) if h else None  # value in $0.0001 / contracts in hundredths
+        out.append((fid, ts, ticker, side, action, hundredths_to_count(h), avg, value_cc, fee_cc, TAKER))
+    return out, total

@@ -24,3 +24,13 @@ class Noted(Message):
         super().__init__()
         self.text = text
         self.category = category  # its line in the log file: COMMAND (the operator's) or EVENT
+
+
+class AlertDue(Message):
+    """An alert a service report brings (a fill, a day's summary): raised on the desk's thread."""
+
+    def __init__(self, kind: str, text: str, severity: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.text = text
+        self.severity = severity

@@ -1,5 +1,5 @@
 """The desk's modal screens: help, confirmations (default No), p̂ entry (validated in place),
-the post-mortem just written, rejected rows and a market's detail."""
+the post-mortem just written, the fills blotter, rejected rows and a market's detail."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Markdown, Static
 
-from kakashi_tui.core.money import fmt_cc
+from kakashi_tui.core.money import fmt_cc, fmt_count
 from kakashi_tui.frontends.desk.widgets.base import Palette
 from kakashi_tui.frontends.desk.widgets.price_chart import PriceChart
-from kakashi_tui.frontends.fmt import fmt_signed, fmt_utc
+from kakashi_tui.frontends.fmt import fmt_price, fmt_signed, fmt_utc
 from kakashi_tui.trading.view import DeskView
 
 HELP = """\
@@ -33,6 +33,7 @@ HELP = """\
 | `f` | flatten: sell every paper position into the bids and pause (asks; Enter = No) |
 | `e` | export the post-mortem into `reports/` beside the database |
 | `m` | performance: realised, unrealised, fees and win rate for today, this week and since the start |
+| `t` | fills blotter, newest first: time, ticker, side, buy/sell, quantity, average price, value, fee, taker |
 | `b` | set p̂ for the selected open market (a number strictly between 0 and 1) |
 | `enter` | the selected market's detail: close time, volume, fee, price chart with p̂ |
 | `/` | filter markets by ticker or title (esc clears) |
@@ -288,6 +289,174 @@ class EstimateScreen(ModalScreen[Decimal | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class FillLine:
+    """One fill as the blotter shows it (the desk builds it from a look-up; no engine here)."""
+
+    id: int
+    ts: int
+    ticker: str
+    side: str  # yes | no
+    action: str  # buy | sell
+    contracts: Decimal
+    avg_price: Decimal | None  # its value over its contracts (a fill may take several levels)
+    value_cc: int  # cost of a buy, proceeds of a sale
+    fee_cc: int
+    liquidity: str  # taker (every paper fill crosses the spread); maker once resting orders exist
+
+
+#: The blotter's columns: (long header, short header, justify), in order. Where the terminal is too
+#: narrow for all of them the short headers are used, then ``BLOTTER_DROP`` go in turn (each is
+#: still in the line under the table, which shows the selected fill in full).
+BLOTTER_COLUMNS = (
+    ("time", "time", "left"),
+    ("ticker", "ticker", "left"),
+    ("side", "side", "left"),
+    ("buy/sell", "b/s", "left"),
+    ("quantity", "qty", "right"),
+    ("avg price", "price", "right"),
+    ("value", "value", "right"),
+    ("fee", "fee", "right"),
+    ("liquidity", "liq", "left"),
+)
+BLOTTER_DROP = ("value", "liquidity")
+BLOTTER_CHROME = 5  # the box's border and padding (4) and the table's scroll bar (1)
+
+
+def blotter_cells(f: FillLine, when: str) -> dict[str, str]:
+    return {
+        "time": when,
+        "ticker": f.ticker,
+        "side": f.side.upper(),
+        "buy/sell": f.action,
+        "quantity": fmt_count(f.contracts),
+        "avg price": fmt_price(f.avg_price),
+        "value": fmt_cc(f.value_cc),
+        "fee": fmt_cc(f.fee_cc),
+        "liquidity": f.liquidity,
+    }
+
+
+def align_points(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The right-justified numbers with their decimal points in line (``0.70`` under ``0.2868``)."""
+    for long, _abbr, justify in BLOTTER_COLUMNS:
+        if justify != "right":
+            continue
+        frac = max((len(r[long].partition(".")[2]) for r in rows), default=0)
+        for r in rows:
+            r[long] += " " * (frac - len(r[long].partition(".")[2]) + (0 if "." in r[long] or not frac else 1))
+    return rows
+
+
+def blotter_layout(rows: list[dict[str, str]], width: int) -> list[tuple[str, str, int, str]]:
+    """The columns that fit ``width`` as (key, header, width, justify): every one with its long
+    header if they fit, else short headers, then dropping ``BLOTTER_DROP`` in turn. A cell is
+    never cut: a column is as wide as its widest cell (one space between columns)."""
+
+    def fit(short: bool, drop: tuple[str, ...]) -> list[tuple[str, str, int, str]]:
+        cols = []
+        for long, abbr, justify in BLOTTER_COLUMNS:
+            if long in drop:
+                continue
+            head = abbr if short else long
+            cols.append((long, head, max([len(head), *(len(r[long]) for r in rows)]), justify))
+        return cols
+
+    tries = [fit(False, ()), fit(True, ())] + [fit(True, BLOTTER_DROP[: i + 1]) for i in range(len(BLOTTER_DROP))]
+    for cols in tries:
+        if sum(w for _k, _h, w, _j in cols) + len(cols) - 1 <= width:
+            return cols
+    return tries[-1]  # narrower still: the table scrolls sideways
+
+
+class BlotterTable(DataTable[Text]):
+    """The blotter's rows: home and end go to the newest and the oldest fill (not sideways)."""
+
+    BINDINGS = [
+        Binding("home", "scroll_top", "Newest", show=False),
+        Binding("end", "scroll_bottom", "Oldest", show=False),
+    ]
+
+
+class BlotterScreen(_ReadOnlyModal):
+    """Every fill, newest first (a read-only look-up when opened: lookups.fills_blotter), with
+    the selected one in full below; `t` on the desk, at every size."""
+
+    BINDINGS = [Binding("escape,q,t", "dismiss", "Close", id="blotter.close")]
+    BOX_WIDTH = 110  # the box's width in the stylesheet (#blotter-box)
+
+    def __init__(self, fills: list[FillLine], total: int, fmt_time: Callable[[int, str], str], as_of: str) -> None:
+        super().__init__()
+        self.fills = fills
+        self.total = total
+        self.fmt_time = fmt_time  # (ms, strftime format) -> text ending in its zone's name
+        self.as_of = as_of
+        self._width = 0
+
+    def _when(self, ms: int) -> tuple[str, str]:
+        text, _, zone = self.fmt_time(ms, "%m-%d %H:%M:%S").rpartition(" ")
+        return text, zone
+
+    def compose(self) -> ComposeResult:
+        n, total = len(self.fills), self.total
+        zone = self._when(self.fills[0].ts)[1] if self.fills else ""
+        shown = f"{total} in all" if n == total else f"the latest {n} of {total}"
+        times = f", times {zone}" if zone else ""
+        with Vertical(id="blotter-box"):
+            yield Label(f"Fills: {shown}, newest first{times} · as of {self.as_of}", id="blotter-title")
+            yield BlotterTable(id="blotter-table", cursor_type="row", zebra_stripes=True, cell_padding=0)
+            yield Static("", id="blotter-fill")
+            yield Label("↑/↓ PgUp/PgDn scroll · home newest, end oldest · esc closes", classes="hint")
+
+    def on_mount(self) -> None:
+        self._build(self.app.size.width)
+        table = self.query_one(DataTable)
+        table.focus()
+        self._show(0)
+
+    def on_resize(self, event) -> None:
+        if self.is_mounted and event.size.width != self._width:
+            self._build(event.size.width)
+
+    def _build(self, screen_width: int) -> None:
+        """The table's columns for this width (and its rows under them), the cursor kept."""
+        self._width = screen_width
+        table = self.query_one(BlotterTable)
+        row = table.cursor_row
+        rows = align_points([blotter_cells(f, self._when(f.ts)[0]) for f in self.fills])
+        cols = blotter_layout(rows, min(self.BOX_WIDTH, screen_width) - BLOTTER_CHROME)
+        table.clear(columns=True)
+        for i, (key, head, width, justify) in enumerate(cols):
+            pad = 0 if i == 0 else 1  # one space between columns (the table's own padding is 0)
+            table.add_column(Text(" " * pad + head.rjust(width) if justify == "right" else " " * pad + head), key=key)
+        for i, r in enumerate(rows):
+            cells = []
+            for j, (key, _head, width, justify) in enumerate(cols):
+                cell = r[key].rjust(width) if justify == "right" else r[key].ljust(width)
+                cells.append(Text((" " if j else "") + cell))
+            table.add_row(*cells, key=str(i))
+        if rows:
+            table.move_cursor(row=min(row, len(rows) - 1))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show(event.cursor_row)
+
+    def _show(self, i: int) -> None:
+        box = self.query_one("#blotter-fill", Static)
+        if not self.fills:
+            box.update(Text("No fills yet.", style="dim"))
+            return
+        f = self.fills[max(0, min(i, len(self.fills) - 1))]
+        when = self.fmt_time(f.ts, "%Y-%m-%d %H:%M:%S")
+        box.update(
+            Text.assemble(
+                (f"fill {f.id} · {when} · {f.liquidity}\n", "dim"),
+                (f"{f.action} {f.ticker} {f.side.upper()} x{fmt_count(f.contracts)} @{fmt_price(f.avg_price)}", "bold"),
+                f" · value {fmt_cc(f.value_cc)} · fee {fmt_cc(f.fee_cc)}",
+            )
+        )
 
 
 @dataclass(frozen=True)
