@@ -27,7 +27,8 @@ FEED_DOWN = "feed_down"
 FEED_UP = "feed_up"
 ENGINE_FAILED = "engine_failed"
 KEY_REFUSED = "key_refused"
-KINDS = (KILL_EXTERNAL, DAILY_STOP, FEED_DOWN, FEED_UP, ENGINE_FAILED, KEY_REFUSED)
+UNCLEAN_STOP = "unclean_stop"  # the previous run stopped without a clean quit (said at the next start)
+KINDS = (KILL_EXTERNAL, DAILY_STOP, FEED_DOWN, FEED_UP, ENGINE_FAILED, KEY_REFUSED, UNCLEAN_STOP)
 
 WEBHOOK_TIMEOUT_S = 3.0
 WEBHOOK_QUEUE = 50

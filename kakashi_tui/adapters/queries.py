@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kakashi_tui.adapters.store.chain import read_head
-from kakashi_tui.adapters.store.controls import Control, check_control_rows, control_value
+from kakashi_tui.adapters.store.controls import Control, RunRecord, check_control_rows, control_value, read_run
 from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION
 from kakashi_tui.adapters.store.rows import (
     account_of,
@@ -37,6 +37,10 @@ __all__ = [
     "read_status",
     "last_tick_ts",
     "daily_stop_day",
+    "daily_stop_hit",
+    "writer_lock_held",
+    "RunRecord",
+    "read_run",
     "first_ledger_ts",
     "tick_rows",
     "fill_rows",
@@ -144,6 +148,33 @@ def daily_stop_day(con: sqlite3.Connection) -> Any:
     """The stored UTC day the daily loss cap was last hit (None when never)."""
     row = con.execute("SELECT value FROM control WHERE key = ?", (Control.DAILY_STOP_DAY.value,)).fetchone()
     return row[0] if row else None
+
+
+def daily_stop_hit(con: sqlite3.Connection) -> bool:
+    """The daily loss cap was hit on the engine's current day (the UTC day of its last tick)."""
+    from datetime import UTC, datetime
+
+    last = last_tick_ts(con)
+    if last is None:
+        return False
+    return daily_stop_day(con) == datetime.fromtimestamp(last / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
+def writer_lock_held(db: str | Path) -> bool:
+    """Whether a process holds the database's writer lock (an engine, a recorder: ``Store``
+    flocks the file for as long as it writes). Takes nothing: a shared lock tried and let go."""
+    import fcntl
+    import os
+
+    fd = os.open(db, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 # -- the report's reads (kakashi report, the scheduled post-mortems) -------------------------

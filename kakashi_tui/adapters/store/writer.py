@@ -28,7 +28,15 @@ import peewee as pw
 
 from kakashi_tui.adapters.crashlog import owner_only, sqlite_files
 from kakashi_tui.adapters.store.chain import CHAINED, GENESIS, link, outcome_market, read_head, write_head
-from kakashi_tui.adapters.store.controls import Control, ControlValue, check_control_rows, control_text, control_value
+from kakashi_tui.adapters.store.controls import (
+    Control,
+    ControlValue,
+    RunRecord,
+    check_control_rows,
+    control_text,
+    control_value,
+    read_run,
+)
 from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION, upgrade
 from kakashi_tui.adapters.store.rows import (
     _SIDE_TEXT,
@@ -271,6 +279,14 @@ class Store:
             "INSERT INTO control (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             rows,
         )
+
+    def clear_controls(self, keys: Iterable[Control]) -> None:
+        """Remove these controls (read back as unset)."""
+        self.db.connection().executemany("DELETE FROM control WHERE key = ?", [(Control(k).value,) for k in keys])
+
+    def run_record(self) -> RunRecord:
+        """What the last run started on this database recorded (``controls.read_run``)."""
+        return read_run(self.db.connection())
 
     def set_kill_switch(self, thrown: bool, reason: str, ts: int) -> None:
         """The kill switch's persisted state and its event, together (one transaction)."""
