@@ -260,17 +260,41 @@ def catalog_dir(opts: Options, cfg: KakashiConfig) -> str:
     return opts.catalog or cfg.catalog.dir or str(default_catalog_dir(db_path(opts, cfg)))
 
 
-def attach_catalog(engine: Engine, opts: Options, cfg: KakashiConfig) -> Recorder:
-    """Record what ``engine`` fetches and estimates into the catalog (rows the row check accepts)."""
+def attach_catalog(
+    engine: Engine, opts: Options, cfg: KakashiConfig, log: Callable[[str], None] | None = None
+) -> Recorder:
+    """Record what ``engine`` fetches and estimates into the catalog (rows the row check accepts);
+    ``[catalog] keep_days`` removes old dates at each roll, said through ``log``."""
     from kakashi_tui.adapters.catalog import CatalogWriter, attach_recorder
 
     live = engine.source
-    rec = attach_recorder(engine, CatalogWriter(catalog_dir(opts, cfg), roll_s=cfg.catalog.roll_seconds))
+    writer = CatalogWriter(
+        catalog_dir(opts, cfg), roll_s=cfg.catalog.roll_seconds, keep_days=cfg.catalog.keep_days, on_note=log
+    )
+    rec = attach_recorder(engine, writer)
     if isinstance(live, LiveBookSource):
         live.on_trades = rec.trades  # the WebSocket's trade prints go into the catalog too
         live.on_book_events = rec.book_events  # and every book snapshot and delta it applied
         rec.before_close.append(live.drain_book_events)
     return rec
+
+
+def prune_market_data(store: Store, keep_days: int) -> str | None:
+    """``[store] keep_market_data_days``: the old quotes and beliefs removed (``Store.prune_market_data``),
+    in one line for the operator (None when there were none)."""
+    import time
+
+    t0 = time.monotonic()
+    quotes, beliefs, cut = store.prune_market_data(keep_days)
+    if cut is None or not (quotes or beliefs):
+        return None
+    from datetime import UTC, datetime
+
+    when = datetime.fromtimestamp(cut / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{store.path}: removed {quotes:,} quotes and {beliefs:,} beliefs from before {when} in "
+        f"{time.monotonic() - t0:.1f}s ([store] keep_market_data_days = {keep_days}; each market's newest kept)"
+    )
 
 
 def default_interval(source: str, desk: bool) -> float:
@@ -320,6 +344,14 @@ def _build_service(
     notes: list[str] = []
     interval = default_interval(opts.source, desk) if interval is None else interval
     engine = build_engine(opts, cfg, notes=notes, interval=interval)
+    if cfg.store.keep_market_data_days is not None:  # retention, before the first tick
+        try:
+            if said := prune_market_data(engine.store, cfg.store.keep_market_data_days):
+                notes.append(said)
+        except BaseException:
+            engine.source.close()
+            engine.store.close()
+            raise
     for n in notes:
         warn(n)
     service = TradingService(
@@ -336,7 +368,7 @@ def _build_service(
             est.on_reload = lambda result: service._log(result.summary())
             est.on_unmatched = lambda tickers: service._log(unmatched_summary(tickers))
     try:  # last: the recorder wraps the source and estimators the lines above looked at
-        recorder = attach_catalog(engine, opts, cfg) if opts.record else None
+        recorder = attach_catalog(engine, opts, cfg, log=service._log) if opts.record else None
     except BaseException:
         engine.source.close()
         engine.store.close()
