@@ -41,6 +41,8 @@ __all__ = [
     "writer_lock_held",
     "RunRecord",
     "read_run",
+    "DiskUse",
+    "disk_use",
     "first_ledger_ts",
     "tick_rows",
     "fill_rows",
@@ -175,6 +177,61 @@ def writer_lock_held(db: str | Path) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+#: ``disk_use`` reads the cadence from this many latest ticks.
+RECENT_TICKS = 1000
+
+
+@dataclass(frozen=True)
+class DiskUse:
+    file_bytes: int  # the database file
+    wal_bytes: int  # its write-ahead log (checkpointed back into the file as it goes)
+    used_bytes: int  # the file's pages that hold data (a pruned file keeps its free pages for reuse)
+    ticks: int  # the last tick's number: every tick the database has taken
+    tick_gap_ms: float | None  # the median wall time between the latest ticks (None: fewer than two)
+
+    @property
+    def bytes_per_tick(self) -> float | None:
+        return self.used_bytes / self.ticks if self.ticks else None
+
+    @property
+    def bytes_per_day(self) -> float | None:
+        """What a day at the latest ticks' pace adds: bytes per tick (the file's own average, every
+        table and index in its real share) x ticks a day (the median gap between the latest ticks,
+        so stops between runs and a restart's pause do not count as time)."""
+        if self.bytes_per_tick is None or not self.tick_gap_ms:
+            return None
+        return self.bytes_per_tick * 86_400_000 / self.tick_gap_ms
+
+
+def disk_use(con: sqlite3.Connection, db: str | Path) -> DiskUse:
+    import statistics
+
+    path = Path(db)
+    wal = Path(f"{path}-wal")
+    page = con.execute("PRAGMA page_size").fetchone()[0]
+    pages = con.execute("PRAGMA page_count").fetchone()[0]
+    free = con.execute("PRAGMA freelist_count").fetchone()[0]
+    last = con.execute("SELECT MAX(tick) FROM ticks").fetchone()[0]
+    walls = [
+        w
+        for (w,) in con.execute("SELECT wall_ms FROM ticks ORDER BY tick DESC LIMIT ?", (RECENT_TICKS,))
+        if isinstance(w, int)
+    ]
+    gaps = [a - b for a, b in zip(walls, walls[1:])]
+    gap: float | None = None
+    if gaps:
+        gap = float(statistics.median(gaps))
+        if gap <= 0:  # ticks faster than the clock's millisecond: the span's mean instead
+            gap = (walls[0] - walls[-1]) / len(gaps) or None
+    return DiskUse(
+        file_bytes=path.stat().st_size,
+        wal_bytes=wal.stat().st_size if wal.exists() else 0,
+        used_bytes=(pages - free) * page,
+        ticks=last if isinstance(last, int) else 0,
+        tick_gap_ms=gap,
+    )
 
 
 # -- the report's reads (kakashi report, the scheduled post-mortems) -------------------------

@@ -494,6 +494,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{'THROWN' if st.kill_switch else 'armed'}{' | paused' if st.paused else ''}{pending}"
     )
     print(_control_line(_db_of(args), st))
+    print(_disk_line(_db_of(args)))
     unheaded = " (no head file beside the database: a deleted tail would not be seen)"
     print(
         f"ledger {st.ledger_entries} entries: hash chain intact, reconciled with fills, results and the"
@@ -539,6 +540,29 @@ def _health(path: str) -> int:
     )
     print(safe_text(h.line, ERROR_LIMIT))  # (a kill reason is any process's text: escaped, bounded)
     return h.code
+
+
+def _disk_line(path: str) -> str:
+    """``disk: database 96.8 MiB + WAL 5.8 MiB | 331.2 KiB a tick over 300 ticks | about 2.7 GiB a
+    day at the latest ticks' pace (a tick every 0.27s)`` (queries.DiskUse says how)."""
+    from kakashi_tui.adapters.queries import connect_readonly, disk_use
+    from kakashi_tui.frontends.fmt import fmt_bytes
+
+    con = connect_readonly(path)
+    try:
+        d = disk_use(con, path)
+    finally:
+        con.close()
+    line = f"disk: database {fmt_bytes(d.file_bytes)} + WAL {fmt_bytes(d.wal_bytes)}"
+    if d.bytes_per_tick is None:
+        return f"{line} | no ticks yet"
+    line += f" | {fmt_bytes(d.bytes_per_tick)} a tick over {d.ticks:,} ticks"
+    if d.bytes_per_day is None or d.tick_gap_ms is None:
+        return line
+    return (
+        f"{line} | about {fmt_bytes(d.bytes_per_day)} a day at the latest ticks' pace "
+        f"(a tick every {d.tick_gap_ms / 1000:.3g}s)"
+    )
 
 
 def _control_line(path: str, st) -> str:
