@@ -25,6 +25,7 @@ import fcntl
 import os
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -868,6 +869,10 @@ class CatalogWriter:
 
 
 # -- recording a feed -------------------------------------------------------------------------
+#: Settled markets whose last state a recorder keeps (``Recorder._forget_settled``).
+SETTLED_KEPT = 10_000
+
+
 class Recorder:
     """What a feed hands the engine, validated by the same row check, into a catalog.
 
@@ -883,6 +888,7 @@ class Recorder:
         self._markets: dict[str, Market] = {}
         self._cache: dict[str, tuple[dict, Market]] = {}
         self._beliefs: dict[str, tuple[Decimal, str]] = {}
+        self._settled: deque[str] = deque()  # settled markets, in the order they settled (SETTLED_KEPT)
         self.rejected = 0
         self._refusals: list[tuple[str, Any]] = []  # (reason, evidence) the engine has not been handed
         self.source: RecordingSource | None = None  # set by attach_recorder
@@ -931,12 +937,29 @@ class Recorder:
         return why
 
     def market(self, m: Market, ts: int) -> str | None:
-        if self._markets.get(m.ticker) != m:
+        was = self._markets.get(m.ticker)
+        if was != m:
             why = self.writer.add_market(m, ts)
             if why is not None:
                 return self._refused(why, {"type": "market", "ticker": m.ticker, "ts": ts})
             self._markets[m.ticker] = m
+            if m.status.settled and (was is None or not was.status.settled):
+                self._forget_settled(m.ticker)
+        if m.status.settled:  # nothing more to validate or believe of it (the engine drops it too)
+            self._cache.pop(m.ticker, None)
+            self._beliefs.pop(m.ticker, None)
         return None
+
+    def _forget_settled(self, ticker: str) -> None:
+        """Remember the last state of the latest ``SETTLED_KEPT`` settled markets (one re-sent is
+        not written again), and forget older ones: a week of markets turning over does not grow
+        the recorder's memory (one that comes back after that is written again: a repeated row)."""
+        self._settled.append(ticker)
+        while len(self._settled) > SETTLED_KEPT:
+            old = self._settled.popleft()
+            m = self._markets.get(old)
+            if m is not None and m.status.settled:
+                del self._markets[old]
 
     def estimates(self, estimates: Iterable[Estimate], now_ms: int | None = None) -> list[str]:
         """Record the beliefs that changed; the reasons any was refused."""
