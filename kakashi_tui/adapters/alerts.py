@@ -29,7 +29,18 @@ ENGINE_FAILED = "engine_failed"
 KEY_REFUSED = "key_refused"
 FILL = "fill"  # one per paper fill (``[alerts] fills = false`` turns them off)
 DAILY_SUMMARY = "daily_summary"  # a UTC day's figures, when it is over
-KINDS = (KILL_EXTERNAL, DAILY_STOP, FEED_DOWN, FEED_UP, ENGINE_FAILED, KEY_REFUSED, FILL, DAILY_SUMMARY)
+UNCLEAN_STOP = "unclean_stop"  # the previous run stopped without a clean quit (said at the next start)
+KINDS = (
+    KILL_EXTERNAL,
+    DAILY_STOP,
+    FEED_DOWN,
+    FEED_UP,
+    ENGINE_FAILED,
+    KEY_REFUSED,
+    FILL,
+    DAILY_SUMMARY,
+    UNCLEAN_STOP,
+)
 #: News, not alarms: these never ring the bell.
 QUIET = frozenset({FILL, DAILY_SUMMARY})
 

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ COUNT_SCALE = 100  # *_e2 columns: integer hundredths of a contract
 TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas")
 DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # a date folder's name after "date="
 
 LEVEL = pa.struct([pa.field("price_e4", pa.int64(), nullable=False), pa.field("qty_e2", pa.int64(), nullable=False)])
 
@@ -434,9 +437,16 @@ class CatalogWriter:
         max_rows: int = DEFAULT_MAX_ROWS,
         clock=time.monotonic,
         skip_existing: bool = False,
+        keep_days: int | None = None,
+        wall: Callable[[], float] = time.time,
+        on_note: Callable[[str], None] | None = None,
     ) -> None:
         self.root = Path(root)
         self.roll_s = roll_s
+        self.keep_days = keep_days  # retention: see prune()
+        self._wall = wall
+        self.on_note = on_note
+        self._newest_day: str | None = None  # the newest UTC date this writer has written
         self.max_rows = max_rows
         self._clock = clock
         self.skip_existing = skip_existing
@@ -712,9 +722,60 @@ class CatalogWriter:
                 self._bufs[name] = _new_buffer(name)
         self._last_roll = self._clock()
         self._failed_at = self._last_roll if failed else None
+        if self.keep_days is not None:
+            self.prune()
         if failed:
             raise KakashiError(f"catalog {self.root}: segment not written: {'; '.join(failed)}")
         return n
+
+    def prune(self) -> list[str]:
+        """Retention (``[catalog] keep_days``): remove every table's date folders older than the
+        ``keep_days`` UTC dates that end today, or end at the newest date this writer wrote if
+        that is earlier (the wall clock's today and that date are never removed; a date ahead of
+        the wall, as the simulator's clock runs, stays until it is as old). Each removal is said
+        in one line (``on_note``); the dates removed are returned. A file that cannot be removed
+        is said and left; a folder holding files Kakashi did not write keeps them."""
+        if self.keep_days is None:
+            return []
+        today = datetime.fromtimestamp(self._wall(), tz=UTC).strftime("%Y-%m-%d")
+        ref = min(today, self._newest_day) if self._newest_day else today
+        first_kept = (datetime.strptime(ref, "%Y-%m-%d") - timedelta(days=self.keep_days - 1)).strftime("%Y-%m-%d")
+        days: set[str] = set()
+        size = files_removed = 0
+        trouble = []
+        for t in TABLES:
+            for d in sorted((self.root / t).glob("date=*")):
+                day = d.name.removeprefix("date=")
+                if not _DATE.fullmatch(day) or day >= first_kept or d.is_symlink() or not d.is_dir():
+                    continue
+                gone = 0
+                for f in list(d.glob("*.parquet")) + list(d.glob(".part-*.tmp")):
+                    try:
+                        n = f.lstat().st_size
+                        f.unlink()
+                    except OSError as e:
+                        trouble.append(f"{f}: {e.strerror or e}")
+                        continue
+                    size += n
+                    gone += 1
+                try:
+                    d.rmdir()
+                except OSError:
+                    trouble.append(f"{d} keeps files Kakashi did not write")
+                    if not gone:
+                        continue
+                days.add(day)
+                files_removed += gone
+        if days and self.on_note is not None:
+            span = min(days) if len(days) == 1 else f"{min(days)}..{max(days)}"
+            self.on_note(
+                f"catalog: removed {len(days)} day(s) before {first_kept} ({span}: {files_removed} files, "
+                f"{size / 1_048_576:.1f} MiB) under [catalog] keep_days = {self.keep_days}"
+            )
+        for why in trouble[:3]:
+            if self.on_note is not None:
+                self.on_note(f"catalog: retention left {why}"[:300])
+        return sorted(days)
 
     def _flush_table(self, name: str, table: pa.Table) -> int:
         """One table's segment: every date's file written to its hidden name first, then all
@@ -745,8 +806,10 @@ class CatalogWriter:
                 except OSError:
                     pass
             raise
-        for (tmp, final), (_day, part, _ts) in zip(written, parts):
+        for (tmp, final), (day, part, _ts) in zip(written, parts):
             os.rename(tmp, final)
+            if self._newest_day is None or day > self._newest_day:
+                self._newest_day = day
             dfd = os.open(final.parent, os.O_RDONLY)
             try:
                 os.fsync(dfd)  # the rename itself survives a power cut
@@ -805,6 +868,10 @@ class CatalogWriter:
 
 
 # -- recording a feed -------------------------------------------------------------------------
+#: Settled markets whose last state a recorder keeps (``Recorder._forget_settled``).
+SETTLED_KEPT = 10_000
+
+
 class Recorder:
     """What a feed hands the engine, validated by the same row check, into a catalog.
 
@@ -820,6 +887,7 @@ class Recorder:
         self._markets: dict[str, Market] = {}
         self._cache: dict[str, tuple[dict, Market]] = {}
         self._beliefs: dict[str, tuple[Decimal, str]] = {}
+        self._settled: deque[str] = deque()  # settled markets, in the order they settled (SETTLED_KEPT)
         self.rejected = 0
         self._refusals: list[tuple[str, Any]] = []  # (reason, evidence) the engine has not been handed
         self.source: RecordingSource | None = None  # what ``wrap`` made
@@ -867,12 +935,29 @@ class Recorder:
         return why
 
     def market(self, m: Market, ts: int) -> str | None:
-        if self._markets.get(m.ticker) != m:
+        was = self._markets.get(m.ticker)
+        if was != m:
             why = self.writer.add_market(m, ts)
             if why is not None:
                 return self._refused(why, {"type": "market", "ticker": m.ticker, "ts": ts})
             self._markets[m.ticker] = m
+            if m.status.settled and (was is None or not was.status.settled):
+                self._forget_settled(m.ticker)
+        if m.status.settled:  # nothing more to validate or believe of it (the engine drops it too)
+            self._cache.pop(m.ticker, None)
+            self._beliefs.pop(m.ticker, None)
         return None
+
+    def _forget_settled(self, ticker: str) -> None:
+        """Remember the last state of the latest ``SETTLED_KEPT`` settled markets (one re-sent is
+        not written again), and forget older ones: a week of markets turning over does not grow
+        the recorder's memory (one that comes back after that is written again: a repeated row)."""
+        self._settled.append(ticker)
+        while len(self._settled) > SETTLED_KEPT:
+            old = self._settled.popleft()
+            m = self._markets.get(old)
+            if m is not None and m.status.settled:
+                del self._markets[old]
 
     def estimates(self, estimates: Iterable[Estimate], now_ms: int | None = None) -> list[str]:
         """Record the beliefs that changed; the reasons any was refused."""

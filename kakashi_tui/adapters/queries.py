@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kakashi_tui.adapters.store.chain import read_head
-from kakashi_tui.adapters.store.controls import Control, check_control_rows, control_value
+from kakashi_tui.adapters.store.controls import Control, RunRecord, check_control_rows, control_value, read_run
 from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION
 from kakashi_tui.adapters.store.rows import (
     account_of,
@@ -38,6 +38,12 @@ __all__ = [
     "read_status",
     "last_tick_ts",
     "daily_stop_day",
+    "daily_stop_hit",
+    "writer_lock_held",
+    "RunRecord",
+    "read_run",
+    "DiskUse",
+    "disk_use",
     "first_ledger_ts",
     "engine_clock",
     "tick_rows",
@@ -147,6 +153,88 @@ def daily_stop_day(con: sqlite3.Connection) -> Any:
     """The stored UTC day the daily loss cap was last hit (None when never)."""
     row = con.execute("SELECT value FROM control WHERE key = ?", (Control.DAILY_STOP_DAY.value,)).fetchone()
     return row[0] if row else None
+
+
+def daily_stop_hit(con: sqlite3.Connection) -> bool:
+    """The daily loss cap was hit on the engine's current day (the UTC day of its last tick)."""
+    from datetime import UTC, datetime
+
+    last = last_tick_ts(con)
+    if last is None:
+        return False
+    return daily_stop_day(con) == datetime.fromtimestamp(last / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
+def writer_lock_held(db: str | Path) -> bool:
+    """Whether a process holds the database's writer lock (an engine, a recorder: ``Store``
+    flocks the file for as long as it writes). Takes nothing: a shared lock tried and let go."""
+    import fcntl
+    import os
+
+    fd = os.open(db, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+#: ``disk_use`` reads the cadence from this many latest ticks.
+RECENT_TICKS = 1000
+
+
+@dataclass(frozen=True)
+class DiskUse:
+    file_bytes: int  # the database file
+    wal_bytes: int  # its write-ahead log (checkpointed back into the file as it goes)
+    used_bytes: int  # the file's pages that hold data (a pruned file keeps its free pages for reuse)
+    ticks: int  # the last tick's number: every tick the database has taken
+    tick_gap_ms: float | None  # the median wall time between the latest ticks (None: fewer than two)
+
+    @property
+    def bytes_per_tick(self) -> float | None:
+        return self.used_bytes / self.ticks if self.ticks else None
+
+    @property
+    def bytes_per_day(self) -> float | None:
+        """What a day at the latest ticks' pace adds: bytes per tick (the file's own average, every
+        table and index in its real share) x ticks a day (the median gap between the latest ticks,
+        so stops between runs and a restart's pause do not count as time)."""
+        if self.bytes_per_tick is None or not self.tick_gap_ms:
+            return None
+        return self.bytes_per_tick * 86_400_000 / self.tick_gap_ms
+
+
+def disk_use(con: sqlite3.Connection, db: str | Path) -> DiskUse:
+    import statistics
+
+    path = Path(db)
+    wal = Path(f"{path}-wal")
+    page = con.execute("PRAGMA page_size").fetchone()[0]
+    pages = con.execute("PRAGMA page_count").fetchone()[0]
+    free = con.execute("PRAGMA freelist_count").fetchone()[0]
+    last = con.execute("SELECT MAX(tick) FROM ticks").fetchone()[0]
+    walls = [
+        w
+        for (w,) in con.execute("SELECT wall_ms FROM ticks ORDER BY tick DESC LIMIT ?", (RECENT_TICKS,))
+        if isinstance(w, int)
+    ]
+    gaps = [a - b for a, b in zip(walls, walls[1:])]
+    gap: float | None = None
+    if gaps:
+        gap = float(statistics.median(gaps))
+        if gap <= 0:  # ticks faster than the clock's millisecond: the span's mean instead
+            gap = (walls[0] - walls[-1]) / len(gaps) or None
+    return DiskUse(
+        file_bytes=path.stat().st_size,
+        wal_bytes=wal.stat().st_size if wal.exists() else 0,
+        used_bytes=(pages - free) * page,
+        ticks=last if isinstance(last, int) else 0,
+        tick_gap_ms=gap,
+    )
 
 
 # -- the report's reads (kakashi report, the scheduled post-mortems) -------------------------

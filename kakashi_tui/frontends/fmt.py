@@ -169,3 +169,12 @@ def fmt_time(ms: int | None, zone: str = "utc", fmt: str = "%H:%M:%S") -> str:
         dt = dt.astimezone()
         return f"{dt.strftime(fmt)} {dt.tzname() or 'local'}"
     return f"{dt.strftime(fmt)} UTC"
+
+
+def fmt_bytes(n: float) -> str:
+    """A size as people read it: ``812 B``, ``3.4 KiB``, ``96.8 MiB``, ``41.2 GiB``, ``1.3 TiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"

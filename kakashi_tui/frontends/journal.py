@@ -167,3 +167,15 @@ class Notices:
         from kakashi_tui.adapters import alerts as al
 
         self.alert(al.DAILY_SUMMARY, day_alert(day), "information")
+
+
+def previous_run_alert(service) -> tuple[str, str, str] | None:
+    """(alert kind, message, severity) when the run before this one stopped without a clean quit
+    (kill -9, a crash, a power cut): ``the previous run (started T) stopped without a clean quit;
+    last tick T2``. Read once the service has started (it keeps what that run left)."""
+    from kakashi_tui.adapters import alerts as al
+    from kakashi_tui.trading.health import previous_run_line
+
+    prev = service.unclean_previous
+    line = previous_run_line(prev) if prev is not None else None
+    return None if line is None else (al.UNCLEAN_STOP, line, "error")

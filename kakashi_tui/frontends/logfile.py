@@ -40,6 +40,9 @@ MAX_BYTES = 32 * 1024 * 1024  # x (BACKUPS + 1) files: a week at 1,000 markets (
 BACKUPS = 7
 MAX_LINE = 4000  # characters of one entry's text (its traceback apart)
 REPEAT_WINDOW_S = 3600.0  # a repeating rejection: in full once per window, then counted
+#: At most this many windows open at once (the oldest closes early, its count written): an hour of
+#: 1,000 markets turning over every few minutes opens hundreds of thousands (~400 B each).
+MAX_REPEAT_WINDOWS = 20_000
 _DIGITS = re.compile(r"[-+]?\d[\d.,:]*")
 
 
@@ -128,15 +131,27 @@ class OperatorLog:
             if seen is not None:
                 seen[0] += 1
                 return
+            while len(self._repeats) >= MAX_REPEAT_WINDOWS:  # the oldest closes early: its count now
+                self._close_oldest(now)
             self._repeats[(category, *shape)] = [0, now, line]
         self.write(category, line)
 
     def _close_windows(self, now: float, everything: bool = False) -> None:
-        for key, (n, first, line) in list(self._repeats.items()):
-            if everything or now - first >= REPEAT_WINDOW_S:
-                del self._repeats[key]
-                if n:
-                    self.write(key[0], f"repeated {n} times in {_span(now - first)}: {line}")
+        """Close the windows that are over. They are kept in the order they opened (a closed one
+        is removed; it opens again at the end), so the look stops at the first still open: a
+        call costs the windows it closes, not every open one (at 1,000 markets turning over,
+        tens of thousands are open in an hour, and this runs for every rejection)."""
+        while self._repeats:
+            first = self._repeats[next(iter(self._repeats))][1]
+            if not everything and now - first < REPEAT_WINDOW_S:
+                return
+            self._close_oldest(now)
+
+    def _close_oldest(self, now: float) -> None:
+        key = next(iter(self._repeats))
+        n, first, line = self._repeats.pop(key)
+        if n:
+            self.write(key[0], f"repeated {n} times in {_span(now - first)}: {line}")
 
     def flush_repeats(self) -> None:
         with self._repeat_lock:

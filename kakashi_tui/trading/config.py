@@ -177,9 +177,22 @@ class StrategySection(StrategyConfig):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+MAX_KEEP_DAYS = 36_600  # a hundred years: "keep" bounds, like every other number
+
+
 class CatalogSection(_Section):
     dir: str | None = None  # default: catalog/ beside the database
     roll_seconds: float = Field(default=120.0, gt=0, le=3600)
+    # Retention: at each roll, the recorder removes date folders older than this many UTC days
+    # (today and the newest date it wrote are always kept). Default: keep everything.
+    keep_days: int | None = Field(default=None, ge=1, le=MAX_KEEP_DAYS)
+
+
+class StoreSection(_Section):
+    # Retention: at start, quotes (snapshots) and beliefs (estimates) older than this many days
+    # before the newest quote are removed from the database, each market's newest of each kept
+    # (it marks positions). The ledger, fills, decisions and ticks are never removed. Default: keep all.
+    keep_market_data_days: int | None = Field(default=None, ge=1, le=MAX_KEEP_DAYS)
 
 
 class DeskSection(_Section):
@@ -216,6 +229,7 @@ class KakashiConfig(_Section):
     sim: SimSection = SimSection()
     kalshi: KalshiSection = KalshiSection()
     catalog: CatalogSection = CatalogSection()
+    store: StoreSection = StoreSection()
     desk: DeskSection = DeskSection()
     alerts: AlertsSection = AlertsSection()
     engine: EngineSection = EngineSection()

@@ -283,11 +283,33 @@ def catalog_dir(opts: Options, cfg: KakashiConfig) -> str:
     return opts.catalog or cfg.catalog.dir or str(default_catalog_dir(db_path(opts, cfg)))
 
 
-def make_recorder(opts: Options, cfg: KakashiConfig) -> Recorder:
-    """A recorder into the catalog ``opts`` and ``cfg`` name (``build_engine`` wraps with it)."""
+def make_recorder(opts: Options, cfg: KakashiConfig, log: Callable[[str], None] | None = None) -> Recorder:
+    """A recorder into the catalog ``opts`` and ``cfg`` name (``build_engine`` wraps with it);
+    ``[catalog] keep_days`` removes old dates at each roll, said through ``log``."""
     from kakashi_tui.adapters.catalog import CatalogWriter
 
-    return Recorder(CatalogWriter(catalog_dir(opts, cfg), roll_s=cfg.catalog.roll_seconds))
+    writer = CatalogWriter(
+        catalog_dir(opts, cfg), roll_s=cfg.catalog.roll_seconds, keep_days=cfg.catalog.keep_days, on_note=log
+    )
+    return Recorder(writer)
+
+
+def prune_market_data(store: Store, keep_days: int) -> str | None:
+    """``[store] keep_market_data_days``: the old quotes and beliefs removed (``Store.prune_market_data``),
+    in one line for the operator (None when there were none)."""
+    import time
+
+    t0 = time.monotonic()
+    quotes, beliefs, cut = store.prune_market_data(keep_days)
+    if cut is None or not (quotes or beliefs):
+        return None
+    from datetime import UTC, datetime
+
+    when = datetime.fromtimestamp(cut / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{store.path}: removed {quotes:,} quotes and {beliefs:,} beliefs from before {when} in "
+        f"{time.monotonic() - t0:.1f}s ([store] keep_market_data_days = {keep_days}; each market's newest kept)"
+    )
 
 
 def default_interval(source: str, desk: bool) -> float:
@@ -339,11 +361,21 @@ def _build_service(
     recorders: list[Recorder] = []
 
     def recording() -> Recorder:
-        recorders.append(make_recorder(opts, cfg))
+        recorders.append(make_recorder(opts, cfg, log or warn))
         return recorders[0]
 
     engine = build_engine(opts, cfg, notes=notes, interval=interval, recording=recording if opts.record else None)
     recorder = recorders[0] if recorders else None
+    if cfg.store.keep_market_data_days is not None:  # retention, before the first tick
+        try:
+            if said := prune_market_data(engine.store, cfg.store.keep_market_data_days):
+                notes.append(said)
+        except BaseException:
+            if recorder is not None:
+                recorder.close()
+            engine.source.close()
+            engine.store.close()
+            raise
     for n in notes:
         warn(n)
     service = TradingService(

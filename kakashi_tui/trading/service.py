@@ -37,7 +37,7 @@ from decimal import Decimal
 
 import peewee
 
-from kakashi_tui.adapters.store.controls import Control
+from kakashi_tui.adapters.store.controls import Control, ControlValue, RunRecord
 from kakashi_tui.adapters.store.writer import Store, db_trouble, now_wall_ms
 from kakashi_tui.core.backoff import Backoff
 from kakashi_tui.core.errors import ConfigError, KakashiError, StoreError
@@ -188,6 +188,10 @@ class TradingService:
         self._last_tick_ms: int | None = None
         self._done = False  # max_ticks reached: the loop only serves commands now
         self.died = ""  # why the engine's thread ended without being asked to
+        self._stopping = threading.Lock()  # one stop at a time (a signal's and the main thread's)
+        # What the run before this one left, when it stopped without a clean quit (read by start():
+        # ``health.previous_run_line`` says it; each front-end raises it as an alert).
+        self.unclean_previous: RunRecord | None = None
 
     # -- what front-ends may read ------------------------------------------------------------
     @property
@@ -493,6 +497,7 @@ class TradingService:
                     self._maybe_view(force=last)
                     if last:
                         self._done = True
+                        self._record_run({Control.RUN_DONE_MS: self._wall_ms()})  # no tick is due now
                         self.finished.set()
                     delay = self.retry_delay()
                     deadline = time.monotonic() + delay
@@ -545,6 +550,7 @@ class TradingService:
         process at exit; stop() stops waiting for it)."""
         if self._thread is not None:
             return
+        self._begin_run()
         if sys.getswitchinterval() > FRONT_END_SWITCH_S:  # the process's settings: put back by stop()
             self._switch_was = sys.getswitchinterval()
             sys.setswitchinterval(FRONT_END_SWITCH_S)
@@ -552,13 +558,53 @@ class TradingService:
         self._thread = threading.Thread(target=self._run, name="kakashi-engine", daemon=True)
         self._thread.start()
 
+    def _begin_run(self) -> None:
+        """Record this run for other processes (``kakashi status --health``: when it started, its
+        interval and process; no clean quit yet), and keep what the run before it left if that
+        one never quit cleanly (``unclean_previous``). A database that cannot take the write
+        still trades: the log says health cannot be judged."""
+        store = self._engine.store
+        try:
+            prev = store.run_record()
+            self.unclean_previous = prev if prev.started_ms is not None and not prev.quit_cleanly else None
+        except Exception as e:  # noqa: BLE001 - a corrupt value is refused by the next tick anyway
+            self._log(f"the previous run's record is unreadable: {e}")
+        self._record_run(
+            {
+                Control.RUN_STARTED_MS: self._wall_ms(),
+                Control.RUN_INTERVAL_MS: int(round(self.interval * 1000)),
+                Control.RUN_PID: os.getpid(),
+            },
+            clear=(Control.RUN_DONE_MS, Control.RUN_QUIT_MS),
+        )
+
+    def _record_run(self, values: dict[Control, ControlValue], clear: tuple[Control, ...] = ()) -> None:
+        """Write run markers in their own transaction (never while stopped); a failure is said, not raised."""
+        store = self._engine.store
+        try:
+            with self._writer:
+                if self._closed:
+                    return
+                with store.atomic():
+                    store.clear_controls(clear)
+                    store.set_controls(values)
+        except Exception as e:  # noqa: BLE001 - health markers must never stop trading
+            what = ", ".join(k.value for k in values)
+            self._log(f"run marker not written ({what}): {db_trouble(e) or e}; kakashi status --health may misjudge")
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
+    def stop(self, timeout: float = STOP_TIMEOUT_S, clean: bool = False) -> bool:
         """Stop ticking within ``timeout`` whatever the feed does; apply what is still queued;
-        write nothing afterwards. True if the engine thread ended in time."""
+        write nothing afterwards. True if the engine thread ended in time. ``clean``: a clean
+        quit (the desk's q, a headless run's end or SIGTERM), recorded for ``status --health``
+        and the next start; a crash's stop is not one. Concurrent calls wait for the first."""
+        with self._stopping:
+            return self._stop_now(timeout, clean)
+
+    def _stop_now(self, timeout: float, clean: bool) -> bool:
         if self._closed:  # stopped already (q, then the caller's own stop on the way out)
             return not self.running
         self._restore_process_settings()
@@ -582,6 +628,8 @@ class TradingService:
                 self._writer.release()
             if pending:
                 self.apply_pending()
+            if clean and self._thread is not None:  # a run this service started quits cleanly
+                self._record_run({Control.RUN_QUIT_MS: self._wall_ms()})
             with self._writer:
                 self._closed = True
             if not ended:

@@ -5,6 +5,7 @@ each, stored as text, read back by type, and refused as corrupt when a hand edit
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from enum import StrEnum
 
 from kakashi_tui.adapters.store.rows import _INT64, corrupt
@@ -26,6 +27,14 @@ class Control(StrEnum):
     SIM_MARKETS = "sim_markets"
     SIM_STEP_MS = "sim_step_ms"
     SIM_TICK = "sim_tick"
+    # The run on this database, for another process (``kakashi status --health``): when it began
+    # (wall ms), its tick interval, its process, when it reached its last tick (``--ticks``), and
+    # when it quit cleanly (absent while it runs, and after a run that died or was kill -9'd).
+    RUN_STARTED_MS = "run_started_ms"
+    RUN_INTERVAL_MS = "run_interval_ms"
+    RUN_PID = "run_pid"
+    RUN_DONE_MS = "run_done_ms"
+    RUN_QUIT_MS = "run_quit_ms"
 
 
 ControlValue = bool | int | str
@@ -45,6 +54,11 @@ CONTROL_TYPES: dict[Control, type] = {
     Control.SIM_MARKETS: int,
     Control.SIM_STEP_MS: int,
     Control.SIM_TICK: int,
+    Control.RUN_STARTED_MS: int,
+    Control.RUN_INTERVAL_MS: int,
+    Control.RUN_PID: int,
+    Control.RUN_DONE_MS: int,
+    Control.RUN_QUIT_MS: int,
 }
 
 
@@ -94,3 +108,44 @@ def check_control_rows(con: sqlite3.Connection) -> None:
                 n = None
             if n is None or n not in _INT64:
                 raise corrupt("control", repr(key), f"value {value[:40]!r} is not a whole number")
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """What the last run started on a database left in it (wall ms throughout; None: not recorded)."""
+
+    started_ms: int | None
+    interval_ms: int | None
+    pid: int | None
+    done_ms: int | None  # it reached its last tick (``--ticks``) and ticks no more
+    quit_ms: int | None  # it quit cleanly (desk quit, headless finish, SIGTERM)
+    last_tick_wall_ms: int | None  # the wall time of the last tick written (any run's)
+
+    @property
+    def quit_cleanly(self) -> bool:
+        return self.quit_ms is not None and self.started_ms is not None and self.quit_ms >= self.started_ms
+
+    @property
+    def done(self) -> bool:
+        return self.done_ms is not None and self.started_ms is not None and self.done_ms >= self.started_ms
+
+
+_RUN_KEYS = (Control.RUN_STARTED_MS, Control.RUN_INTERVAL_MS, Control.RUN_PID, Control.RUN_DONE_MS, Control.RUN_QUIT_MS)
+
+
+def read_run(con: sqlite3.Connection) -> RunRecord:
+    """The run record from any connection (the writer's, or a read-only one)."""
+    marks = ", ".join("?" * len(_RUN_KEYS))
+    got = dict(con.execute(f"SELECT key, value FROM control WHERE key IN ({marks})", [k.value for k in _RUN_KEYS]))
+    v = {k: control_value(k, got.get(k.value)) for k in _RUN_KEYS}
+    n = {k: x if isinstance(x, int) and not isinstance(x, bool) else None for k, x in v.items()}
+    row = con.execute("SELECT wall_ms FROM ticks ORDER BY tick DESC LIMIT 1").fetchone()
+    wall = row[0] if row is not None and isinstance(row[0], int) else None
+    return RunRecord(
+        started_ms=n[Control.RUN_STARTED_MS],
+        interval_ms=n[Control.RUN_INTERVAL_MS],
+        pid=n[Control.RUN_PID],
+        done_ms=n[Control.RUN_DONE_MS],
+        quit_ms=n[Control.RUN_QUIT_MS],
+        last_tick_wall_ms=wall,
+    )

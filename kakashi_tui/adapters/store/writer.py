@@ -28,7 +28,15 @@ import peewee as pw
 
 from kakashi_tui.adapters.crashlog import owner_only, sqlite_files
 from kakashi_tui.adapters.store.chain import CHAINED, GENESIS, link, outcome_market, read_head, write_head
-from kakashi_tui.adapters.store.controls import Control, ControlValue, check_control_rows, control_text, control_value
+from kakashi_tui.adapters.store.controls import (
+    Control,
+    ControlValue,
+    RunRecord,
+    check_control_rows,
+    control_text,
+    control_value,
+    read_run,
+)
 from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION, upgrade
 from kakashi_tui.adapters.store.rows import (
     _SIDE_TEXT,
@@ -272,6 +280,14 @@ class Store:
             rows,
         )
 
+    def clear_controls(self, keys: Iterable[Control]) -> None:
+        """Remove these controls (read back as unset)."""
+        self.db.connection().executemany("DELETE FROM control WHERE key = ?", [(Control(k).value,) for k in keys])
+
+    def run_record(self) -> RunRecord:
+        """What the last run started on this database recorded (``controls.read_run``)."""
+        return read_run(self.db.connection())
+
     def set_kill_switch(self, thrown: bool, reason: str, ts: int) -> None:
         """The kill switch's persisted state and its event, together (one transaction)."""
         with self.atomic():
@@ -409,6 +425,49 @@ class Store:
             raise corrupt(
                 "estimates", "(latest)", f"not an estimate Kakashi wrote ({str(e).splitlines()[0][:80]})"
             ) from None
+
+    PRUNE_BATCH = 50_000  # rows deleted per transaction: a prune's WAL stays small, a kill loses one batch
+
+    def prune_market_data(self, keep_days: int) -> tuple[int, int, int | None]:
+        """Remove quotes (snapshots) and beliefs (estimates) older than ``keep_days`` days before
+        the newest quote (the engine's clock), keeping each market's newest quote (its mark:
+        ``read_latest_snapshot``) and newest belief (``latest_estimates``) among them. Returns
+        (quotes removed, beliefs removed, the cut-off time; None when there are no quotes).
+        In batches, each its own transaction. The file keeps its size: SQLite reuses the freed
+        pages for what comes next (a ``VACUUM`` with no engine running gives them back)."""
+        con = self.db.connection()
+        newest = con.execute("SELECT MAX(ts) FROM snapshots").fetchone()[0]
+        if not isinstance(newest, int):
+            return 0, 0, None
+        cut = newest - keep_days * 86_400_000
+        con.execute("CREATE TEMP TABLE IF NOT EXISTS prune_keep (id INTEGER PRIMARY KEY)")
+        removed = []
+        try:
+            for table, keep_sql in (
+                (
+                    "snapshots",
+                    "SELECT MAX(s.id) FROM snapshots s JOIN (SELECT ticker, MAX(ts) AS ts FROM snapshots"
+                    " WHERE ts < ? GROUP BY ticker) m ON s.ticker = m.ticker AND s.ts = m.ts GROUP BY s.ticker",
+                ),
+                ("estimates", "SELECT MAX(id) FROM estimates WHERE ts < ? GROUP BY ticker"),
+            ):
+                con.execute("DELETE FROM prune_keep")
+                con.execute(f"INSERT INTO prune_keep (id) {keep_sql}", (cut,))
+                n = 0
+                while True:
+                    with self.atomic():
+                        cur = con.execute(
+                            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE ts < ?"
+                            " AND id NOT IN (SELECT id FROM prune_keep) LIMIT ?)",
+                            (cut, self.PRUNE_BATCH),
+                        )
+                    n += cur.rowcount
+                    if cur.rowcount < self.PRUNE_BATCH:
+                        break
+                removed.append(n)
+        finally:
+            con.execute("DROP TABLE IF EXISTS temp.prune_keep")
+        return removed[0], removed[1], cut
 
     def latest_snapshot(self, ticker: str) -> Quote | None:
         return read_latest_snapshot(self.db.connection(), ticker)

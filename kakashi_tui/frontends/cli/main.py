@@ -140,7 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     rearm = sub.add_parser("rearm", parents=[common], help="re-arm a thrown kill switch")
     rearm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
-    sub.add_parser("status", parents=[common], help="bankroll, positions and control state from the ledger")
+    status = sub.add_parser("status", parents=[common], help="bankroll, positions and control state from the ledger")
+    status.add_argument(
+        "--health",
+        action="store_true",
+        help="one line for cron or a supervisor; exit 0 healthy or cleanly stopped, 1 halted, 3 stalled, 4 dead",
+    )
 
     kill = sub.add_parser(
         "kill",
@@ -247,7 +252,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 class _stop_on_signals:
-    """SIGINT/SIGTERM stop the service at once (the main thread only waits), saying so."""
+    """SIGINT/SIGTERM stop the service at once (the main thread only waits), saying so: a clean
+    quit (``status --health`` and the next start know it from a kill -9)."""
 
     def __init__(self, service) -> None:
         self.service = service
@@ -258,7 +264,7 @@ class _stop_on_signals:
         if not self.signalled.is_set():
             print("kakashi: stopping…", file=sys.stderr, flush=True)
         self.signalled.set()
-        threading.Thread(target=self.service.stop, daemon=True).start()
+        threading.Thread(target=self.service.stop, kwargs={"clean": True}, daemon=True).start()
 
     def __enter__(self):
         self.old = {s: signal.signal(s, self._handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -281,7 +287,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         return run_desk(opts, cfg, interval=args.interval, ticks=args.ticks, log_path=args.log)
     from kakashi_tui.adapters import alerts as al
-    from kakashi_tui.frontends.journal import Journal, Notices, state_alert
+    from kakashi_tui.frontends.journal import Journal, Notices, previous_run_alert, state_alert
     from kakashi_tui.frontends.logfile import OperatorLog, default_log_path
     from kakashi_tui.trading.runtime import db_path
 
@@ -330,11 +336,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"kakashi: {restored_line(restored, cfg.desk.time_zone, COMMAND_HINTS)}", flush=True)
         with _stop_on_signals(service) as sig:
             service.start()
+            if (a := previous_run_alert(service)) is not None:  # kill -9, a crash: said once, as the desk does
+                alert(*a)
             check = _liveness_lines(service, on_change=lambda line, down: _liveness_said(log, alert, line, down))
             while not service.finished.wait(LIVENESS_EVERY_S):
                 check()
-            if not sig.signalled.is_set():
-                service.stop()
+            service.stop(clean=True)  # (after a signal: waits for the signal's own stop to finish)
         log.flush_repeats()  # the counts first: the last line says how the run ended
         log.command("quit (signal)" if sig.signalled.is_set() else "finished")
         print(service.summary(), flush=True)
@@ -474,6 +481,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from kakashi_tui.core.money import fmt_cc, fmt_count
     from kakashi_tui.frontends.fmt import fmt_price
 
+    if args.health:
+        return _health(_db_of(args))
     # Its own read-only connection: never the writer's lock, never a write, never in the way.
     con = connect_readonly(_db_of(args))
     try:
@@ -488,6 +497,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{'THROWN' if st.kill_switch else 'armed'}{' | paused' if st.paused else ''}{pending}"
     )
     print(_control_line(_db_of(args), st))
+    print(_disk_line(_db_of(args)))
     unheaded = " (no head file beside the database: a deleted tail would not be seen)"
     print(
         f"ledger {st.ledger_entries} entries: hash chain intact, reconciled with fills, results and the"
@@ -501,30 +511,73 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _control_line(path: str, st) -> str:
-    """What stops new trades, and whether an engine is running on this database right now."""
-    import fcntl
-    import os
+def _health(path: str) -> int:
+    """``status --health``: one line and the exit code of ``trading/health.py`` (README: Health).
+    Reads the run's record and the writer lock, not the ledger: cheap enough for cron each minute."""
+    from kakashi_tui.adapters.queries import connect_readonly, daily_stop_hit, read_run, writer_lock_held
+    from kakashi_tui.adapters.store.controls import Control, control_value
+    from kakashi_tui.adapters.store.writer import now_wall_ms
+    from kakashi_tui.trading.health import judge
 
-    from kakashi_tui.adapters.queries import connect_readonly, daily_stop_day, last_tick_ts
-    from kakashi_tui.frontends.fmt import fmt_utc
+    connect_readonly(path).close()  # no database, or not Kakashi's: the one-line error (exit 2)
+    for _ in range(5):  # a run that starts or quits between the two looks: look again
+        held = writer_lock_held(path)
+        con = connect_readonly(path)
+        try:
+            run = read_run(con)
+            keys = (Control.KILL_SWITCH, Control.KILL_REASON, Control.PAUSED)
+            ctl = dict(con.execute("SELECT key, value FROM control WHERE key IN (?, ?, ?)", [k.value for k in keys]))
+            stopped = daily_stop_hit(con)
+        finally:
+            con.close()
+        if writer_lock_held(path) == held:
+            break
+    h = judge(
+        run,
+        held=held,
+        now_ms=now_wall_ms(),
+        killed=bool(control_value(Control.KILL_SWITCH, ctl.get(Control.KILL_SWITCH.value))),
+        kill_reason=str(ctl.get(Control.KILL_REASON.value) or ""),
+        daily_stopped=stopped,
+        paused=bool(control_value(Control.PAUSED, ctl.get(Control.PAUSED.value))),
+    )
+    print(safe_text(h.line, ERROR_LIMIT))  # (a kill reason is any process's text: escaped, bounded)
+    return h.code
+
+
+def _disk_line(path: str) -> str:
+    """``disk: database 96.8 MiB + WAL 5.8 MiB | 331.2 KiB a tick over 300 ticks | about 2.7 GiB a
+    day at the latest ticks' pace (a tick every 0.27s)`` (queries.DiskUse says how)."""
+    from kakashi_tui.adapters.queries import connect_readonly, disk_use
+    from kakashi_tui.frontends.fmt import fmt_bytes
 
     con = connect_readonly(path)
     try:
-        last = last_tick_ts(con)
-        stop_day = daily_stop_day(con)
+        d = disk_use(con, path)
     finally:
         con.close()
-    stopped = bool(last is not None and stop_day == fmt_utc(last, "%Y-%m-%d"))  # the engine's day
-    fd = os.open(path, os.O_RDONLY)
-    try:  # the engine holds the file's writer lock (flock) for as long as it runs
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        running = False
-    except BlockingIOError:
-        running = True
+    line = f"disk: database {fmt_bytes(d.file_bytes)} + WAL {fmt_bytes(d.wal_bytes)}"
+    if d.bytes_per_tick is None:
+        return f"{line} | no ticks yet"
+    line += f" | {fmt_bytes(d.bytes_per_tick)} a tick over {d.ticks:,} ticks"
+    if d.bytes_per_day is None or d.tick_gap_ms is None:
+        return line
+    return (
+        f"{line} | about {fmt_bytes(d.bytes_per_day)} a day at the latest ticks' pace "
+        f"(a tick every {d.tick_gap_ms / 1000:.3g}s)"
+    )
+
+
+def _control_line(path: str, st) -> str:
+    """What stops new trades, and whether an engine is running on this database right now."""
+    from kakashi_tui.adapters.queries import connect_readonly, daily_stop_hit, writer_lock_held
+
+    con = connect_readonly(path)
+    try:
+        stopped = daily_stop_hit(con)  # on the engine's day
     finally:
-        os.close(fd)
+        con.close()
+    running = writer_lock_held(path)  # the engine holds the file's writer lock (flock) while it runs
     # The reason is whatever `kakashi kill --reason` was given, by any process: escaped, bounded.
     kill = f"THROWN ({safe_text(st.kill_reason or 'operator')})" if st.kill_switch else "armed"
     return (

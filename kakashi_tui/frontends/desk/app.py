@@ -60,7 +60,7 @@ from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import DeskLimits, RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
 from kakashi_tui.frontends.fmt import event_text, fmt_hms, fmt_signed, fmt_time, key_line, restored_line
-from kakashi_tui.frontends.journal import Journal, Notices
+from kakashi_tui.frontends.journal import Journal, Notices, previous_run_alert
 from kakashi_tui.frontends.logfile import NullLog, OperatorLog
 from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_postmortem
 from kakashi_tui.frontends.report.postmortem import reports_dir as reports_folder
@@ -88,6 +88,7 @@ ALERT_TITLES = {
     al.KEY_REFUSED: "Key refused",
     al.FILL: "Fill",
     al.DAILY_SUMMARY: "Daily summary",
+    al.UNCLEAN_STOP: "Previous run",
 }
 
 
@@ -243,6 +244,10 @@ class KakashiApp(App[int]):
             pass
         if self.autostart:
             self.service.start()
+            if (a := previous_run_alert(self.service)) is not None:  # kill -9, a crash: once, as headless says it
+                self.alert(*a)  # (the alert is the log file's line; the decision log shows it too)
+                ts = self.view.clock_ms if self.view else int(self._clock() * 1000)
+                self.query_one(DecisionLog).add(LogEntry(ts, "alert", "", safe_text(a[1], 1000), "error"))
         self.set_interval(LIVENESS_EVERY_S, self._check_liveness, name="desk-liveness")
 
     def _load_history(self) -> None:
@@ -683,7 +688,7 @@ class KakashiApp(App[int]):
         self.halted_reason = "stopping…"  # trading stops now; the bar says so at once
         self.notify("stopping…", timeout=5)
         await asyncio.sleep(0)  # let the frame with "stopping…" go out
-        await asyncio.to_thread(self.service.stop)
+        await asyncio.to_thread(self.service.stop, clean=True)  # a clean quit (status --health)
         self.exit(0)
 
     # -- typing ahead -------------------------------------------------------------------------
