@@ -116,7 +116,7 @@ def soak_process(seconds: float, markets: int, every: int, warm: int, interval: 
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def soak_traced(seconds: float, markets: int, every: int, warm: int, frames: int) -> None:
+def soak_traced(seconds: float, markets: int, every: int, warm: int, frames: int, keep: bool) -> None:
     """In this process, with tracemalloc: which allocation sites grew after the warm-up."""
     import tracemalloc
 
@@ -154,6 +154,10 @@ def soak_traced(seconds: float, markets: int, every: int, warm: int, frames: int
     finally:
         close()
         log.close()
+        if not keep:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
     if base is None:
         print(f"the warm-up ({warm} ticks) did not end in {seconds:.0f}s", flush=True)
         return
@@ -180,7 +184,7 @@ def main() -> None:
     seconds = (a.hours or 0) * 3600 + (a.minutes or 0) * 60 or 600.0
     print(f"# machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, {sys.platform}", flush=True)
     if a.tracemalloc:
-        soak_traced(seconds, a.markets, a.every, a.warm, a.frames)
+        soak_traced(seconds, a.markets, a.every, a.warm, a.frames, a.keep)
     else:
         soak_process(seconds, a.markets, a.every, a.warm, a.interval, a.keep)
 
