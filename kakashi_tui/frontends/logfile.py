@@ -36,7 +36,7 @@ from kakashi_tui.core.text import safe_text
 
 LOGGER = "kakashi.file"
 CATEGORIES = ("TICK", "DECISION", "FILL", "SETTLE", "STATE", "COMMAND", "ALERT", "EVENT", "ERROR", "REPORT")
-MAX_BYTES = 32 * 1024 * 1024  # x (BACKUPS + 1) files: a week at 1,000 markets (README "The log")
+MAX_BYTES = 128 * 1024 * 1024  # x (BACKUPS + 1) files: a week at 1,000 markets (README "The log")
 BACKUPS = 7
 MAX_LINE = 4000  # characters of one entry's text (its traceback apart)
 REPEAT_WINDOW_S = 3600.0  # a repeating rejection: in full once per window, then counted
