@@ -1,0 +1,140 @@
+"""The hostile re-sweep of issue #20 against the code as merged: each case here is one that broke
+(an exit 70, a hang, a wrong balance accepted) and is kept as a test. Real SQLite files, the real
+CLI (in-process, or in a subprocess with a timeout where a hang is the failure).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from kakashi_tui.adapters.store.chain import head_path
+
+from .test_hostile import one_line, run_cli
+from .test_ledger_chain import edit as _edit
+from .test_ledger_chain import refused_everywhere
+
+
+@pytest.fixture(scope="module")
+def traded(tmp_path_factory) -> Path:
+    """A simulator run with fills, paid settlements and open positions (and its ledger head)."""
+    from tests.conftest import make_engine
+
+    path = tmp_path_factory.mktemp("sweep") / "k.db"
+    e = make_engine(path)
+    for _ in range(200):
+        e.tick()
+    e.store.close()
+    with sqlite3.connect(path) as c:
+        assert c.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'settle' AND amount_cc > 0").fetchone()[0] >= 2
+        held = c.execute("SELECT ticker, side FROM ledger GROUP BY ticker, side HAVING SUM(contracts_hundredths) > 0")
+        assert held.fetchall()
+    return path
+
+
+def copy(traded: Path, tmp_path: Path, name: str = "t.db") -> Path:
+    db = tmp_path / name
+    shutil.copy(traded, db)
+    shutil.copy(head_path(traded), head_path(db))
+    return db
+
+
+PAID = "(SELECT MIN(id) FROM ledger WHERE kind = 'settle' AND amount_cc > 0)"
+HELD = (
+    "(SELECT ticker FROM ledger WHERE kind IN ('buy', 'settle') GROUP BY ticker, side"
+    " HAVING SUM(contracts_hundredths) > 0 LIMIT 1)"
+)
+
+
+def edit(db: Path, *sql: str, forge: bool = False) -> None:
+    """test_ledger_chain's edit, a schema statement (DROP INDEX) allowed among the row edits."""
+    ddl = [q for q in sql if q.startswith("DROP ")]
+    if ddl:
+        with sqlite3.connect(db) as c:
+            for q in ddl:
+                c.execute(q)
+        c.close()
+    _edit(db, *(q for q in sql if q not in ddl), forge=forge)
+
+
+ONE_HELD = f"FROM ledger WHERE ticker = {HELD} LIMIT 1"
+NEW_ENTRY = "INSERT INTO ledger (ts, kind, ticker, side, contracts_hundredths, amount_cc, key, chain)"
+
+
+# -- 1. the reconciliation: a ledger edit whose chain and head were forged ---------------------------
+@pytest.mark.parametrize(
+    "sql, expected",
+    [
+        (  # half a paid settlement: the other half of the position left open, cash lower
+            [
+                f"UPDATE ledger SET contracts_hundredths = contracts_hundredths / 2, amount_cc = amount_cc / 2"
+                f" WHERE id = {PAID}"
+            ],
+            " while ",
+        ),
+        (  # a paid settlement deleted: the position back open, its payout gone
+            [f"DELETE FROM ledger WHERE id = {PAID}"],
+            "is still held, though its result was recorded after it was bought",
+        ),
+        (  # a fill charged twice (the unique index dropped first)
+            [
+                "DROP INDEX ledger_key",
+                f"{NEW_ENTRY} SELECT ts, kind, ticker, side, contracts_hundredths, amount_cc, key, '' FROM ledger"
+                " WHERE key IN ('fill:1:cost', 'fill:1:fee')",
+            ],
+            "its key 'fill:1:cost' repeats entry ",
+        ),
+        (  # a sale no fill made, under a key that does not start with fill:
+            [f"{NEW_ENTRY} SELECT ts, 'sell', ticker, side, -1, 5000000, 'bonus:1', '' {ONE_HELD}"],
+            "bonus:1 has no fill row",
+        ),
+        (  # a buy no fill made
+            [f"{NEW_ENTRY} SELECT ts, 'buy', ticker, side, 100, 10, 'gift:1', '' {ONE_HELD}"],
+            "gift:1 has no fill row",
+        ),
+        (  # the deposit and its event both gone: the bankroll vanishes from cash
+            ["DELETE FROM events WHERE kind = 'deposit'", "DELETE FROM ledger WHERE kind = 'deposit'"],
+            "the ledger does not begin with the start's deposit",
+        ),
+    ],
+    ids=[
+        "half-settlement",
+        "deleted-settlement",
+        "fill-twice",
+        "sale-without-fill",
+        "buy-without-fill",
+        "deposit-gone",
+    ],
+)
+def test_a_forged_ledger_edit_that_moves_money_is_refused_by_the_reconciliation(
+    traded, tmp_path, capsys, sql, expected
+):
+    """On the merged code each of these passed `status` and the report (exit 0, a changed cash
+    or position shown as reconciled): the reconciliation looked only at entries keyed fill:, by
+    a dict that kept one of two equal keys, at what settlements paid but not what they closed,
+    and at the first entry only when the start's deposit event was there."""
+    db = copy(traded, tmp_path)
+    edit(db, *sql, forge=True)
+    refused_everywhere(capsys, tmp_path, db, expected)
+
+
+def test_a_deleted_last_settlement_without_a_head_is_refused_not_reconciled(traded, tmp_path, capsys):
+    """No head file (a copy, or the head deleted too): the deleted tail is not seen by the chain,
+    but the position its result paid is still open, and that the reconciliation sees."""
+    db = copy(traded, tmp_path)
+    last = "(SELECT MAX(id) FROM ledger WHERE kind = 'settle' AND amount_cc > 0)"
+    edit(db, f"DELETE FROM ledger WHERE id >= {last}")
+    head_path(db).unlink()
+    refused_everywhere(capsys, tmp_path, db, "is still held, though its result was recorded")
+
+
+def test_an_untouched_ledger_still_reconciles(traded, tmp_path, capsys):
+    db = copy(traded, tmp_path)
+    code, out, err = run_cli(capsys, "status", "--db", str(db))
+    assert code == 0 and "hash chain intact, reconciled" in out, err
+    code, _out, err = run_cli(capsys, "report", "--db", str(db), "--out", str(tmp_path / "rep"), "--no-charts")
+    assert code == 0, err
+    _ = one_line  # (imported for the cases below)
