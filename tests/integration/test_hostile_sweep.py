@@ -138,3 +138,26 @@ def test_an_untouched_ledger_still_reconciles(traded, tmp_path, capsys):
     code, _out, err = run_cli(capsys, "report", "--db", str(db), "--out", str(tmp_path / "rep"), "--no-charts")
     assert code == 0, err
     _ = one_line  # (imported for the cases below)
+
+
+def test_a_database_from_before_schema_4_keeps_its_deposit_event_in_cents_and_reconciles(tmp_path, capsys):
+    """The engine recorded the start's deposit as bare cents before schema 4 ("100000"), and
+    migration kept the text: such an honest file was refused as `corrupt database: ... the first
+    deposit is 10000000 cc, the start recorded 100000`."""
+    from kakashi_tui.adapters.store.writer import Store
+
+    from .test_migration import make_v3
+
+    db = tmp_path / "old.db"
+    make_v3(db)
+    with sqlite3.connect(db) as c:
+        c.execute("INSERT INTO events (ts, kind, detail) VALUES (0, 'deposit', '100000')")
+    c.close()
+    Store(db).close()  # migrated by the writer, as `kakashi run` would
+    code, out, err = run_cli(capsys, "status", "--db", str(db))
+    assert code == 0 and "reconciled with fills, results and the first deposit" in out, err
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE events SET detail = '100001' WHERE kind = 'deposit'")
+    c.close()
+    code, _out, err = run_cli(capsys, "status", "--db", str(db))
+    assert code == 1 and "the first deposit is 10000000 cc, the start recorded '100001'" in one_line(err)

@@ -184,9 +184,12 @@ def reconcile(con: sqlite3.Connection, entries: list[tuple[int, LedgerEntry]]) -
 
 
 def recorded_deposit_cc(detail: Any) -> int | None:
-    """The start's deposit as its ``events`` row says it (``"<n> cc"``)."""
-    text = str(detail).removesuffix(" cc").strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
+    """The start's deposit as its ``events`` row says it: ``"<n> cc"`` (schema 4 on), or a
+    bare number of cents (the engine wrote that before schema 4, and migration kept it)."""
+    text = str(detail).strip()
+    per = 1 if text.endswith(" cc") else 100
+    text = text.removesuffix(" cc").strip()
+    return int(text) * per if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def _reconcile_positions(con: sqlite3.Connection, entries: list[tuple[int, LedgerEntry]]) -> None:
