@@ -161,3 +161,50 @@ def test_a_database_from_before_schema_4_keeps_its_deposit_event_in_cents_and_re
     c.close()
     code, _out, err = run_cli(capsys, "status", "--db", str(db))
     assert code == 1 and "the first deposit is 10000000 cc, the start recorded '100001'" in one_line(err)
+
+
+# -- 2. TOML nested past Python's recursion limit, or an integer of 5,000 digits ----------------------
+NESTED_TOML = "x = " + "[" * 5000 + "]" * 5000 + "\n"
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        (NESTED_TOML, "nested too deeply"),
+        ("x = " + "{a = " * 2000 + "1" + "}" * 2000 + "\n", "nested too deeply"),
+        ("bankroll = 1" + "0" * 5000 + "\n", "Exceeds the limit (4300 digits) for integer string conversion"),
+    ],
+    ids=["arrays", "inline-tables", "5000-digits"],
+)
+def test_a_config_nested_too_deep_or_too_long_a_number_is_refused_in_one_line(tmp_path, capsys, text, why):
+    """On the merged code the nested ones exited 70 (RecursionError out of tomllib)."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    code, _out, err = run_cli(capsys, "run", "--headless", "--ticks", "1", "--config", str(cfg), "--db", "k.db")
+    line = one_line(err)
+    assert code == 2 and f"kakashi: error: config {cfg} is not valid TOML: {why}" in line, line
+    assert "set_int_max_str_digits" not in line
+
+
+@pytest.mark.parametrize(
+    "line, why",
+    [
+        ("KXA = " + "[" * 5000 + "]" * 5000, "KXA: p_hat is not a number (nested too deeply)"),
+        ("KXA = 1" + "0" * 5000, "KXA: p_hat is not a number (Exceeds the limit (4300 digits)"),
+    ],
+    ids=["nested", "5000-digits"],
+)
+def test_a_beliefs_line_nested_too_deep_is_one_refused_line_at_start_and_mid_run(tmp_path, line, why):
+    """parse_beliefs "never raises": a nested line raised RecursionError (and 5,000 digits a
+    ValueError), which exited 70 at start-up and would have stopped a running engine's tick."""
+    from kakashi_tui.adapters.beliefs import BeliefsFile, parse_beliefs
+
+    path = tmp_path / "b.toml"
+    path.write_text("[beliefs]\nKXA = 0.4\nKXB = 0.6\n")
+    b = BeliefsFile(path)
+    path.write_text(f"[beliefs]\n{line}\nKXB = 0.7\n")
+    parsed = parse_beliefs(path)
+    assert [p.reason for p in parsed.problems] and why in parsed.problems[0].reason, parsed.problems
+    assert str(parsed.beliefs["KXB"]) == "0.7"
+    est = {e.ticker: str(e.p_hat) for e in b.estimates(["KXA", "KXB"], 2)}  # a running engine's reload
+    assert est == {"KXA": "0.4", "KXB": "0.7"}  # the bad line's last good p_hat kept
