@@ -208,3 +208,50 @@ def test_a_beliefs_line_nested_too_deep_is_one_refused_line_at_start_and_mid_run
     assert str(parsed.beliefs["KXB"]) == "0.7"
     est = {e.ticker: str(e.p_hat) for e in b.estimates(["KXA", "KXB"], 2)}  # a running engine's reload
     assert est == {"KXA": "0.4", "KXB": "0.7"}  # the bad line's last good p_hat kept
+
+
+# -- 3. stored JSON nested past the recursion limit; a stored price outside [0, 1] -------------------
+def test_a_ledger_head_of_nested_brackets_is_not_one_kakashi_wrote(traded, tmp_path, capsys):
+    """4 KiB of "[" (the head's size limit) raised RecursionError out of json.loads: every
+    command that opens the database exited 70."""
+    db = copy(traded, tmp_path)
+    head_path(db).write_text("[" * 4000)
+    for args in (("status",), ("run", "--headless", "--ticks", "1"), ("kill", "--reason", "x")):
+        code, _out, err = run_cli(capsys, *args, "--db", str(db))
+        line = one_line(err)
+        assert code == 1 and f"corrupt database: the ledger head {head_path(db)} is not one Kakashi wrote" in line
+
+
+HELD_SNAPSHOTS = f"UPDATE snapshots SET {{}} WHERE ticker IN {HELD.replace(' LIMIT 1', '')}"
+
+
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        ("book = '" + "[" * 50000 + "'", "maximum recursion depth"),
+        ('book = \'{"yes": ' + "[" * 50000 + "'", "maximum recursion depth"),
+        ("yes_bid_cc = 900000000000, yes_ask_cc = 900000000001", "price 900000000000 cc is outside [0, 1]"),
+        ("yes_bid_cc = -5, yes_ask_cc = -3", "price -5 cc is outside [0, 1]"),
+        ('book = \'{"yes": [["-5", "100"]], "no": [["7", "100"]]}\'', "price -50000 cc is outside [0, 1]"),
+        (
+            'book = \'{"yes": [["0.5", "99999999999999999999"]], "no": []}\'',
+            "count 99999999999999999999 is outside",
+        ),
+    ],
+    ids=["nested-book", "nested-side", "bid-1e11", "bid-negative", "book-price-7", "book-qty-1e20"],
+)
+def test_a_held_markets_stored_quote_kakashi_cannot_have_written_is_corrupt_not_a_mark(
+    traded, tmp_path, capsys, change, why
+):
+    """The mark of a held position is its market's last stored quote. On the merged code a nested
+    book exited 70 (RecursionError), a price past 1 exited 70 (IndexError), and a negative price
+    (GRID[-5]) or a book level priced $7 were used as the mark: `status` showed equity $1,509
+    on a $992 account, and `run` sized trades on it."""
+    db = copy(traded, tmp_path)
+    edit(db, HELD_SNAPSHOTS.format(change))
+    for args in (("status",), ("run", "--headless", "--ticks", "1")):
+        code, _out, err = run_cli(capsys, *args, "--db", str(db))
+        line = one_line(err)
+        assert code == 1 and "corrupt database: snapshots row (latest of " in line and why in line, (args, line)
+    code, _out, err = run_cli(capsys, "report", "--db", str(db), "--out", str(tmp_path / "rep"), "--no-charts")
+    assert code == 1 and "corrupt database: snapshots row" in one_line(err)

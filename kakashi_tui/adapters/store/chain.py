@@ -86,7 +86,7 @@ def read_head(db: str | os.PathLike[str]) -> tuple[int, int, str] | None:
         n, last_id, chain = d["entries"], d["last_id"], d["chain"]
         if type(n) is not int or type(last_id) is not int or not isinstance(chain, str):
             raise TypeError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: [[[[... (4 KiB of it)
         raise StoreError(f"corrupt database: the ledger head {path} is not one Kakashi wrote", 1) from None
     return n, last_id, chain
 
