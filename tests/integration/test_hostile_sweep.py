@@ -255,3 +255,34 @@ def test_a_held_markets_stored_quote_kakashi_cannot_have_written_is_corrupt_not_
         assert code == 1 and "corrupt database: snapshots row (latest of " in line and why in line, (args, line)
     code, _out, err = run_cli(capsys, "report", "--db", str(db), "--out", str(tmp_path / "rep"), "--no-charts")
     assert code == 1 and "corrupt database: snapshots row" in one_line(err)
+
+
+# -- 4. a JSONL record nested within orjson's limit (1,024) but past Python's -------------------------
+def test_a_replay_record_nested_a_thousand_deep_is_one_rejected_row_not_exit_70(tmp_path, capsys):
+    """orjson parses up to 1,024 levels; repr() and json.dumps of such a record (its rejection
+    reason, its stored payload) ran out of recursion: `replay --input` and `catalog import
+    --input` exited 70 on one such line."""
+    import json
+
+    deep = "[" * 1020 + "]" * 1020
+
+    def book(best: int) -> list[list[str]]:
+        return [[f"0.{best - i:02d}", "1"] for i in range(40)]
+
+    good = {"type": "snapshot", "ticker": "T", "ts": 1767571260000, "yes_bid": "0.40", "yes_ask": "0.45"}
+    lines = [
+        json.dumps(good),
+        json.dumps({**good, "ts": 1767571320000})[:-1] + f', "book": {{"yes": {deep}}}}}',
+        '{"type": ' + deep + "}",
+        json.dumps({**good, "ts": 1767571380000, "book": {"yes": book(40), "no": book(55)}}),  # 40 levels: not deep
+    ]
+    src = tmp_path / "r.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    code, out, err = run_cli(capsys, "replay", "--input", str(src), "--db", str(tmp_path / "r.db"))
+    assert code == 0 and "replayed 2 ticks" in out and "rejected rows 2 " in out, (out, err)  # lines 1 and 4
+    with sqlite3.connect(tmp_path / "r.db") as c:
+        reasons = sorted(r for (r,) in c.execute("SELECT reason FROM rejected_rows"))
+        assert reasons == ["line 2: nested deeper than 32 levels", "line 3: nested deeper than 32 levels"]
+    c.close()
+    code, out, err = run_cli(capsys, "catalog", "import", "--input", str(src), "--catalog", str(tmp_path / "cat"))
+    assert code == 0 and "Traceback" not in err, err
