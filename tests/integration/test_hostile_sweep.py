@@ -286,3 +286,42 @@ def test_a_replay_record_nested_a_thousand_deep_is_one_rejected_row_not_exit_70(
     c.close()
     code, out, err = run_cli(capsys, "catalog", "import", "--input", str(src), "--catalog", str(tmp_path / "cat"))
     assert code == 0 and "Traceback" not in err, err
+
+
+# -- 5. the simulator's control rows: a value its config cannot give is corrupt ----------------------
+@pytest.mark.parametrize(
+    "key, value, why",
+    [
+        ("sim_markets", "0", "value 0 is outside 1..5000"),  # exit 70: "the simulator needs at least one market"
+        ("sim_markets", "-5", "value -5 is outside 1..5000"),
+        ("sim_markets", "1000000000", "value 1000000000 is outside 1..5000"),  # built 10^9 markets: a hang
+        ("sim_step_ms", "9223372036854775807", "is outside 1..86400000"),  # exit 70: OverflowError
+        ("sim_step_ms", "-60000", "value -60000 is outside 1..86400000"),  # the clock ran backwards
+        ("sim_start_ms", "9223372036854775807", "is outside 1..253402300799999"),  # exit 70: OverflowError
+        ("sim_start_ms", "-9223372036854775808", "is outside 1..253402300799999"),  # exit 70: year out of range
+        ("tick_count", "9223372036854775807", "is outside 0..9007199254740991"),  # every tick failed: overflow
+        ("sim_tick", "4000000000000", "the simulator's clock at tick 4000000000000 is past year 9999"),
+    ],
+)
+def test_a_simulator_control_row_it_cannot_have_written_is_corrupt_not_a_crash_or_a_hang(
+    traded, tmp_path, key, value, why
+):
+    import subprocess
+    import sys
+
+    from .test_hostile import ENV
+
+    db = copy(traded, tmp_path)
+    edit(db, f"UPDATE control SET value = '{value}' WHERE key = '{key}'")
+    before = db.read_bytes()
+    for args in (("run", "--headless", "--ticks", "1"), ("status",)):
+        p = subprocess.run(
+            [sys.executable, "-m", "kakashi_tui", *args, "--db", str(db)],
+            capture_output=True,
+            text=True,
+            timeout=60,  # sim_tick 2^63 (or 4e12) was fast-forwarded one step at a time: a hang
+            env=ENV,
+        )
+        line = one_line(p.stderr)
+        assert p.returncode == 1 and f"corrupt database: control row '{key}': " in line and why in line, (args, line)
+    assert db.read_bytes() == before
