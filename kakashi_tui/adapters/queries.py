@@ -175,7 +175,7 @@ def fill_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
         " decision worst_case_cc, decision equity_cc"
     )
     return [
-        typed("fills", r, "iisssiiiiFII", names)
+        typed("fills", r, "itsssiiiiFII", names)
         for r in con.execute(
             "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts_hundredths, f.requested_hundredths,"
             " f.value_cc, f.fee_cc, d.ev, d.worst_case_cc, d.equity_cc FROM fills f LEFT JOIN decisions d"
@@ -188,7 +188,7 @@ def control_events(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
     """The kill switch, re-arm, daily stop and flatten events as (ts, kind, detail), in order."""
     marks = ", ".join("?" * len(REPORT_EVENT_KINDS))
     return [
-        typed("events", r, "iiss", "id, ts, kind, detail")[1:]
+        typed("events", r, "itss", "id, ts, kind, detail")[1:]
         for r in con.execute(
             f"SELECT id, ts, kind, detail FROM events WHERE kind IN ({marks}) ORDER BY id", REPORT_EVENT_KINDS
         )
@@ -198,7 +198,7 @@ def control_events(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
 def outcome_rows(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
     """Every booked outcome as (ticker, result, ts), in time order."""
     return [
-        typed("outcomes", r, "ssi", "ticker, result, ts")
+        typed("outcomes", r, "sst", "ticker, result, ts")
         for r in con.execute("SELECT ticker, result, ts FROM outcomes ORDER BY ts")
     ]
 
@@ -227,7 +227,7 @@ def quote_at(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[Any, Any, A
 def refused_decisions(con: sqlite3.Connection) -> list[tuple[Any, Any]]:
     """Every decision the gate refused, as (reason, ts)."""
     return [
-        typed("decisions", r, "isi", "id, reason, ts")[1:]
+        typed("decisions", r, "ist", "id, reason, ts")[1:]
         for r in con.execute("SELECT id, reason, ts FROM decisions WHERE accepted = 0")
     ]
 

@@ -325,3 +325,29 @@ def test_a_simulator_control_row_it_cannot_have_written_is_corrupt_not_a_crash_o
         line = one_line(p.stderr)
         assert p.returncode == 1 and f"corrupt database: control row '{key}': " in line and why in line, (args, line)
     assert db.read_bytes() == before
+
+
+# -- 6. the report: a time it cannot print, a figure that is not finite -------------------------------
+@pytest.mark.parametrize(
+    "sql, expected",
+    [
+        ("UPDATE fills SET ts = 9223372036854775807 WHERE id = 1", "fills row 1: ts is '9223372036854775807', not a"),
+        ("UPDATE fills SET ts = -1 WHERE id = 1", "fills row 1: ts is '-1', not a time in epoch ms"),
+        ("UPDATE decisions SET ev = -9e999", "decision ev is '-inf', not a number"),
+        (
+            "INSERT INTO events (ts, kind, detail) VALUES (99999999999999999, 'kill_switch', 'x')",
+            "ts is '99999999999999999', not a time",
+        ),
+        ("UPDATE outcomes SET ts = 9223372036854775807", "ts is '9223372036854775807', not a time"),
+        ("UPDATE decisions SET ts = 9223372036854775807 WHERE accepted = 0", "ts is '9223372036854775807', not a time"),
+    ],
+    ids=["fill-ts-int64", "fill-ts-negative", "ev-inf", "event-ts", "outcome-ts", "refused-decision-ts"],
+)
+def test_the_report_refuses_a_time_it_cannot_print_or_an_infinite_figure(traded, tmp_path, capsys, sql, expected):
+    """On the merged code a fill time of 2^63-1 exited 70 (ValueError: year 292278994 is out of
+    range, printing it) and an ev of -inf exited 70 (OverflowError: int(round(-inf)))."""
+    db = copy(traded, tmp_path)
+    edit(db, sql)
+    code, _out, err = run_cli(capsys, "report", "--db", str(db), "--out", str(tmp_path / "rep"), "--no-charts")
+    line = one_line(err)
+    assert code == 1 and line.startswith("kakashi: error: corrupt database: ") and expected in line, line

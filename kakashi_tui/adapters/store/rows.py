@@ -5,6 +5,7 @@ a row a hand edit broke is ``corrupt database: ...``, never a wrong number.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -28,6 +29,7 @@ from kakashi_tui.core.models import MAX_TS_MS, Quote, Side
 from kakashi_tui.core.money import CC_PER_DOLLAR, count_to_hundredths, hundredths_to_count, price_to_cc
 
 _INT64 = range(-(2**63), 2**63)  # what SQLite's INTEGER holds
+_TIMES = range(1, MAX_TS_MS + 1)  # what a date can be printed from
 
 
 def real_to_price(x: float | None) -> Decimal | None:
@@ -95,21 +97,26 @@ def verify_ledger(con: sqlite3.Connection, db: str | os.PathLike[str], reconcile
     return [e for _i, e, _c in rows]
 
 
-_KINDS: dict[str, tuple[type, ...]] = {"i": (int,), "f": (int, float), "s": (str,)}
+_KINDS: dict[str, tuple[type, ...]] = {"i": (int,), "t": (int,), "f": (int, float), "s": (str,)}
+_WHAT = {"i": "a whole number", "t": "a time in epoch ms", "f": "a number", "s": "text"}
 
 
 def typed(table: str, row: tuple[Any, ...], kinds: str, names: str = "") -> tuple[Any, ...]:
     """``row`` as read, each column checked against ``kinds`` (one letter a column: ``i`` an
-    integer, ``f`` a number, ``s`` text; upper case: or NULL); a column another tool wrote
-    otherwise is ``corrupt database: <table> row ...`` (its first column names the row)."""
+    integer, ``t`` a time (epoch ms up to year 9999), ``f`` a finite number, ``s`` text; upper
+    case: or NULL); a column another tool wrote otherwise is ``corrupt database: <table> row
+    ...`` (its first column names the row)."""
     for i, (v, k) in enumerate(zip(row, kinds, strict=True)):
         if v is None and k.isupper():
             continue
-        want = _KINDS[k.lower()]
-        if type(v) not in want or (type(v) is int and v not in _INT64):
+        kind = k.lower()
+        if (
+            type(v) not in _KINDS[kind]
+            or (type(v) is int and v not in (_TIMES if kind == "t" else _INT64))
+            or (type(v) is float and not math.isfinite(v))
+        ):
             name = names.split(",")[i].strip() if names else f"column {i + 1}"
-            what = {"i": "a whole number", "f": "a number", "s": "text"}[k.lower()]
-            raise corrupt(table, row[0], f"{name} is {str(v)[:40]!r}, not {what}")
+            raise corrupt(table, row[0], f"{name} is {str(v)[:40]!r}, not {_WHAT[kind]}")
     return row
 
 
