@@ -351,3 +351,23 @@ def test_the_report_refuses_a_time_it_cannot_print_or_an_infinite_figure(traded,
     code, _out, err = run_cli(capsys, "report", "--db", str(db), "--out", str(tmp_path / "rep"), "--no-charts")
     line = one_line(err)
     assert code == 1 and line.startswith("kakashi: error: corrupt database: ") and expected in line, line
+
+
+def test_the_desks_rejected_rows_screen_reads_a_payload_nested_too_deep(traded, tmp_path):
+    """A rejected row without a ticker shows the one its payload names; a payload of nested
+    brackets raised RecursionError out of the desk's lookup (the screen crashed the desk)."""
+    from kakashi_tui.adapters.queries import connect_readonly
+    from kakashi_tui.frontends.desk.lookups import rejected_rows
+
+    db = copy(traded, tmp_path)
+    edit(
+        db,
+        "INSERT INTO rejected_rows (source, ticker, reason, count, first_seen, last_seen, payload)"
+        " VALUES ('replay', '', 'line 9: x', 1, 1, 1, '" + "[" * 100_000 + "')",
+    )
+    con = connect_readonly(db)
+    try:
+        rows, total = rejected_rows(con)
+    finally:
+        con.close()
+    assert total >= 1 and any(r[3] == "line 9: x" and r[1] == "" for r in rows)
