@@ -371,3 +371,25 @@ def test_the_desks_rejected_rows_screen_reads_a_payload_nested_too_deep(traded, 
     finally:
         con.close()
     assert total >= 1 and any(r[3] == "line 9: x" and r[1] == "" for r in rows)
+
+
+# -- 7. a schema version set back by hand must not re-link an edited ledger ---------------------------
+@pytest.mark.parametrize("version", ["4", "0"])
+def test_a_chained_ledger_with_its_schema_version_set_back_is_refused_untouched(traded, tmp_path, capsys, version):
+    """On the merged code `run` migrated such a file again: step 5 re-linked every entry, an
+    edited one included, and appended a second chain note; the run then stopped on the head, but
+    the edit now had a valid link (delete the head and it opened)."""
+    db = copy(traded, tmp_path)
+    edit(
+        db,
+        f"UPDATE control SET value = '{version}' WHERE key = 'schema_version'",
+        f"UPDATE ledger SET amount_cc = amount_cc - 1 WHERE id = {PAID}",
+    )
+    before = db.read_bytes()
+    code, _out, err = run_cli(capsys, "run", "--headless", "--ticks", "1", "--db", str(db))
+    line = one_line(err)
+    assert code == 1 and "corrupt database: control row 'schema_version': says before 5" in line, line
+    assert db.read_bytes() == before
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+        assert c.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'note'").fetchone()[0] == 0
+    c.close()
