@@ -25,6 +25,7 @@ from kakashi_tui.adapters.store.rows import (
     typed,
     verify_ledger,
 )
+from kakashi_tui.adapters.store.schema import foreign_object
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, equity_cc
 from kakashi_tui.core.models import Position
@@ -69,6 +70,9 @@ def connect_readonly(db: str | Path) -> sqlite3.Connection:
         con.execute("SELECT count(*) FROM control").fetchone()
     except sqlite3.DatabaseError as e:
         raise StoreError(f"database {path} is unreadable or not a Kakashi database ({e})", 2) from None
+    if (planted := foreign_object(con)) is not None:  # (a view named ledger would stand in for it)
+        con.close()
+        raise StoreError(f"{path} holds {planted}, which Kakashi never creates; left untouched", 2)
     row = con.execute("SELECT value FROM control WHERE key = ?", (Control.SCHEMA_VERSION.value,)).fetchone()
     version = row[0] if row else None
     if version is not None and str(version).isdigit() and int(version) < SCHEMA_VERSION:

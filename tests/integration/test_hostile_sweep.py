@@ -393,3 +393,40 @@ def test_a_chained_ledger_with_its_schema_version_set_back_is_refused_untouched(
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
         assert c.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'note'").fetchone()[0] == 0
     c.close()
+
+
+# -- 8. a trigger or view planted in the file --------------------------------------------------------
+@pytest.mark.parametrize(
+    "sql, what",
+    [
+        (  # deletes the newest ledger entry whenever a tick is written: data lost inside `run`
+            "CREATE TRIGGER eat AFTER INSERT ON ticks BEGIN DELETE FROM ledger WHERE id = (SELECT MAX(id) FROM ledger);"
+            " END",
+            "a trigger 'eat'",
+        ),
+        (  # a view standing in for the ledger: what status reads is whatever the view selects
+            "ALTER TABLE ledger RENAME TO ledger_kept; CREATE VIEW ledger AS SELECT * FROM ledger_kept",
+            "a view 'ledger'",
+        ),
+    ],
+    ids=["trigger", "view"],
+)
+def test_a_planted_trigger_or_view_is_refused_by_every_command_and_left_untouched(traded, tmp_path, capsys, sql, what):
+    """Kakashi creates neither. On the merged code `run` opened the file with the trigger and
+    it deleted ledger entries inside the engine's own transactions (exit 0; seen only at the
+    next start), and `status` and the report read the view as the ledger."""
+    db = copy(traded, tmp_path)
+    with sqlite3.connect(db) as c:
+        c.executescript(sql)
+    c.close()
+    before = db.read_bytes()
+    for args in (
+        ("run", "--headless", "--ticks", "3", "--db", str(db)),
+        ("status", "--db", str(db)),
+        ("report", "--db", str(db), "--out", str(tmp_path / "rep"), "--no-charts"),
+        ("replay", "--from-db", str(db), "--db", str(tmp_path / "r.db")),
+    ):
+        code, _out, err = run_cli(capsys, *args)
+        line = one_line(err)
+        assert code == 2 and f"{db} holds {what}, which Kakashi never creates; left untouched" in line, (args, line)
+    assert db.read_bytes() == before
