@@ -430,3 +430,32 @@ def test_a_planted_trigger_or_view_is_refused_by_every_command_and_left_untouche
         line = one_line(err)
         assert code == 2 and f"{db} holds {what}, which Kakashi never creates; left untouched" in line, (args, line)
     assert db.read_bytes() == before
+
+
+# -- 9. a catalog segment whose ts is a float ---------------------------------------------------------
+def test_a_catalog_segment_with_float_times_is_refused_not_a_self_corrupt_database(tmp_path, capsys):
+    """`catalog info` refused a segment whose ts is double ("not integer epoch ms"), but the
+    replay took its start from it: coalesce(recv_ts, ts) came out double, the first deposit was
+    hashed at ts 1767571200000.0 and stored (INTEGER affinity) as 1767571200000, and the replay's
+    own new database failed its chain: `corrupt database: ledger entry 1: its hash does not
+    match` (exit 1 after writing it)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from kakashi_tui.adapters.catalog import CatalogWriter
+    from tests.conftest import SIM_START_MS
+
+    root = tmp_path / "c"
+    w = CatalogWriter(root)
+    for i in range(3):
+        w.add_snapshot_row(SIM_START_MS + i * 1000, "KXA-1", 4200, 4500, None, 0, [], [], "s", SIM_START_MS + i * 1000)
+    w.close()
+    seg = next((root / "snapshots").glob("date=*/*.parquet"))
+    t = pq.read_table(seg)
+    t = t.set_column(t.schema.get_field_index("ts"), "ts", pa.array([1.5e300] * t.num_rows))
+    pq.write_table(t, seg)
+    code, _out, err = run_cli(capsys, "replay", "--catalog", str(root), "--db", str(tmp_path / "r.db"))
+    line = one_line(err)
+    assert code == 1 and f"{seg.name} is unreadable: its ts is double, not integer epoch ms" in line, line
+    code, _out, err = run_cli(capsys, "catalog", "info", "--catalog", str(root))
+    assert code == 1 and "its ts is double, not integer epoch ms" in err
