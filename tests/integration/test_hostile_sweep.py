@@ -459,3 +459,27 @@ def test_a_catalog_segment_with_float_times_is_refused_not_a_self_corrupt_databa
     assert code == 1 and f"{seg.name} is unreadable: its ts is double, not integer epoch ms" in line, line
     code, _out, err = run_cli(capsys, "catalog", "info", "--catalog", str(root))
     assert code == 1 and "its ts is double, not integer epoch ms" in err
+
+
+def test_catalog_info_escapes_a_date_folder_named_with_control_characters(tmp_path, capsys):
+    """A folder `date=<ESC>[2J...` among the dates was printed raw by `catalog info` (the day
+    column is the folder's name): it cleared the screen and forged a line."""
+    import shutil
+
+    from kakashi_tui.adapters.catalog import CatalogWriter
+    from tests.conftest import SIM_START_MS
+
+    root = tmp_path / "c"
+    w = CatalogWriter(root)
+    w.add_snapshot_row(SIM_START_MS, "KXA-1", 4200, 4500, None, 0, [], [], "s")
+    w.close()
+    seg = next((root / "snapshots").glob("date=*/*.parquet"))
+    odd = root / "snapshots" / "date=\x1b[2J\rforged\n"
+    odd.mkdir()
+    shutil.copy(seg, odd / seg.name)
+    code, out, err = run_cli(capsys, "catalog", "info", "--catalog", str(root))
+    assert code == 0, err
+    for bad in ("\x1b", "\r"):
+        assert bad not in out + err
+    assert not any(ln.startswith("forged") for ln in out.splitlines())
+    assert "\\x1b[2J\\rforged\\n" in out
