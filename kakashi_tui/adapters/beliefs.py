@@ -163,10 +163,10 @@ def _parse_toml(lines: list[str], where: str, add) -> None:
             continue
         try:
             doc = tomllib.loads(line)
-        except tomllib.TOMLDecodeError as e:
+        except (ValueError, RecursionError) as e:  # TOMLDecodeError; an integer of 5,000 digits; [[[[...
             k = _KEY.match(line)
             ticker = next((g for g in k.groups() if g is not None), None) if k else None
-            why = str(e).split(" (at ")[0]
+            why = "nested too deeply" if isinstance(e, RecursionError) else str(e).split(" (at ")[0].split(";")[0]
             add(i, ticker, None, f"p_hat is not a number ({why})" if ticker else f"not 'ticker = p_hat' ({why})")
             continue
         if len(doc) != 1:

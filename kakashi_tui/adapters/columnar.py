@@ -980,7 +980,12 @@ def _first_ts(tl: Timeline) -> int | None:
     cand = []
     for path in cat.files(tl.root, "snapshots", tl.f.since_ms, tl.f.until_ms):
         try:
-            recv = "recv_ts" in pq.read_schema(path).names
+            schema = pq.read_schema(path)
+            recv = "recv_ts" in schema.names
+            for name in ("ts", "recv_ts") if recv else ("ts",):
+                i = schema.get_field_index(name)
+                if i >= 0 and not pa.types.is_integer(schema.field(i).type):  # (as `catalog info` says)
+                    raise pa.ArrowInvalid(f"its {name} is {schema.field(i).type}, not integer epoch ms")
             t = pq.read_table(path, columns=["ts", "recv_ts"] if recv else ["ts"])
             col = _tick_clock(t, t.column("recv_ts") if recv else None).column("ts")
             lo = max(MIN_TS, tl.f.since_ms or 0)  # (a time outside 2000..2100 is no clock: rejected)

@@ -25,6 +25,7 @@ from kakashi_tui.adapters.store.rows import (
     typed,
     verify_ledger,
 )
+from kakashi_tui.adapters.store.schema import foreign_object
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, equity_cc
 from kakashi_tui.core.models import Position
@@ -77,6 +78,9 @@ def connect_readonly(db: str | Path) -> sqlite3.Connection:
         con.execute("SELECT count(*) FROM control").fetchone()
     except sqlite3.DatabaseError as e:
         raise StoreError(f"database {path} is unreadable or not a Kakashi database ({e})", 2) from None
+    if (planted := foreign_object(con)) is not None:  # (a view named ledger would stand in for it)
+        con.close()
+        raise StoreError(f"{path} holds {planted}, which Kakashi never creates; left untouched", 2)
     row = con.execute("SELECT value FROM control WHERE key = ?", (Control.SCHEMA_VERSION.value,)).fetchone()
     version = row[0] if row else None
     if version is not None and str(version).isdigit() and int(version) < SCHEMA_VERSION:
@@ -283,7 +287,7 @@ def fill_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
         " decision worst_case_cc, decision equity_cc"
     )
     return [
-        typed("fills", r, "iisssiiiiFII", names)
+        typed("fills", r, "itsssiiiiFII", names)
         for r in con.execute(
             "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts_hundredths, f.requested_hundredths,"
             " f.value_cc, f.fee_cc, d.ev, d.worst_case_cc, d.equity_cc FROM fills f LEFT JOIN decisions d"
@@ -296,7 +300,7 @@ def control_events(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
     """The kill switch, re-arm, daily stop and flatten events as (ts, kind, detail), in order."""
     marks = ", ".join("?" * len(REPORT_EVENT_KINDS))
     return [
-        typed("events", r, "iiss", "id, ts, kind, detail")[1:]
+        typed("events", r, "itss", "id, ts, kind, detail")[1:]
         for r in con.execute(
             f"SELECT id, ts, kind, detail FROM events WHERE kind IN ({marks}) ORDER BY id", REPORT_EVENT_KINDS
         )
@@ -306,7 +310,7 @@ def control_events(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
 def outcome_rows(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
     """Every booked outcome as (ticker, result, ts), in time order."""
     return [
-        typed("outcomes", r, "ssi", "ticker, result, ts")
+        typed("outcomes", r, "sst", "ticker, result, ts")
         for r in con.execute("SELECT ticker, result, ts FROM outcomes ORDER BY ts")
     ]
 
@@ -335,7 +339,7 @@ def quote_at(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[Any, Any, A
 def refused_decisions(con: sqlite3.Connection) -> list[tuple[Any, Any]]:
     """Every decision the gate refused, as (reason, ts)."""
     return [
-        typed("decisions", r, "isi", "id, reason, ts")[1:]
+        typed("decisions", r, "ist", "id, reason, ts")[1:]
         for r in con.execute("SELECT id, reason, ts FROM decisions WHERE accepted = 0")
     ]
 

@@ -48,6 +48,7 @@ MAX_LEVELS = 10_000  # book levels per side
 MAX_TEXT = 1_000  # characters in a title, series or event ticker
 MAX_SOURCE = 100  # characters in an estimate's source
 MAX_LINE_BYTES = 1 << 20  # one record
+MAX_DEPTH = 32  # JSON nesting of one record (a book level is 4 down); orjson alone allows 1,024
 
 
 @dataclass
@@ -356,7 +357,25 @@ def _records(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, str
             if not isinstance(rec, dict):
                 yield i, None, "record is not a JSON object"
                 continue
+            deep = line.count(b"[") + line.count(b"{") > MAX_DEPTH and not _shallow(rec)  # (cheap test first)
+            if deep:  # Python's own recursion (repr, json.dumps) gives out near 1,000 levels
+                yield i, None, f"nested deeper than {MAX_DEPTH} levels"
+                continue
             yield i, rec, None
+
+
+def _shallow(obj: Any) -> bool:
+    """No list or object in ``obj`` is more than MAX_DEPTH levels down (walked without recursion)."""
+    stack = [(obj, 1)]
+    while stack:
+        o, d = stack.pop()
+        if d > MAX_DEPTH:
+            return False
+        if isinstance(o, dict):
+            stack.extend((v, d + 1) for v in o.values() if isinstance(v, (dict, list)))
+        elif isinstance(o, list):
+            stack.extend((v, d + 1) for v in o if isinstance(v, (dict, list)))
+    return True
 
 
 def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:

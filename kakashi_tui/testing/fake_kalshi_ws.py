@@ -78,7 +78,8 @@ class FakeKalshiWS:
             self._gap += n
 
     def malformed(self, kind: str = "json") -> None:
-        """``json``: a frame that is not JSON; ``delta``: a delta with a price that is no price;
+        """``json``: a frame that is not JSON; ``deep``: one of 100,000 nested brackets (Python's
+        json runs out of recursion on it); ``delta``: a delta with a price that is no price;
         ``delta-huge``: a delta of a 30-digit count (in sequence: a client that applied it would
         hold a book no catalog column can)."""
         with self._lock:
@@ -247,6 +248,8 @@ class FakeKalshiWS:
                     for sid, tickers in list(c.book_sids.items()):
                         if bad and bad[0] == "json":
                             await c.ws.send('{"type": "orderbook_delta", "sid": ')
+                        elif bad and bad[0] == "deep":
+                            await c.ws.send('{"type": "orderbook_delta", "sid": ' + "[" * 100_000)
                         elif bad and bad[0] == "delta":
                             await self._send_seq(c, sid, "orderbook_delta", {**delta, "price_dollars": "lots"})
                         elif bad and bad[0] == "delta-huge":

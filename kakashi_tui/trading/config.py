@@ -332,15 +332,17 @@ def load_config(path: str | None = None) -> KakashiConfig:
         where = str(p)
         try:
             raw = read_regular(p, MAX_CONFIG_BYTES)  # a pipe or device: refused, never waited on
-            if len(raw) > MAX_CONFIG_BYTES:
-                raise ConfigError(f"config {p} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a configuration")
-            data = tomllib.loads(raw.decode("utf-8"))
         except OSError as e:
             raise ConfigError(f"cannot read config {p}: {e.strerror}") from e
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"config {p} is not valid TOML: {e}") from None
         except ValueError as e:  # e.g. an embedded NUL in the path
-            raise ConfigError(f"cannot read config {p!r}: {e}") from None
+            raise ConfigError(f"cannot read config {str(p)!r}: {e}") from None
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config {p} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a configuration")
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError) as e:  # TOMLDecodeError, UnicodeDecodeError, 5,000 digits, [[[[...
+            why = "nested too deeply" if isinstance(e, RecursionError) else str(e).split(";")[0]
+            raise ConfigError(f"config {p} is not valid TOML: {why}") from None
     try:
         cfg = KakashiConfig.model_validate(data)
         cfg.engine_config()  # the risk limits are checked against the core's ceilings here too

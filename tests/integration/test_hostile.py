@@ -874,7 +874,7 @@ def test_database_wal_and_shm_are_owner_only_whatever_the_old_modes(tmp_path):
     [
         ("UPDATE decisions SET ev = 'x' WHERE id IN (SELECT decision_id FROM fills)", "decision ev is 'x'"),
         ("UPDATE estimates SET p_hat = 'x'", "p_hat is 'x', not a number"),
-        ("UPDATE outcomes SET ts = 'x'", "ts is 'x', not a whole number"),
+        ("UPDATE outcomes SET ts = 'x'", "ts is 'x', not a time in epoch ms"),
         ("UPDATE fills SET ts = 'x' WHERE id = 1", "fills row 1"),
         ("UPDATE snapshots SET yes_bid_cc = 'abc'", ""),  # read only where a figure needs it: never a crash
     ],

@@ -100,7 +100,7 @@ def test_a_sequence_gap_resubscribes_and_rebuilds(server, feed):
     assert in_sync_with(server, feed)
 
 
-@pytest.mark.parametrize("kind", ["json", "delta"])
+@pytest.mark.parametrize("kind", ["json", "delta", "deep"])
 def test_a_malformed_frame_is_counted_and_the_books_rebuilt(server, feed, kind):
     feed.start()
     assert wait_for(lambda: feed.live and server.deltas_sent > 10)

@@ -446,7 +446,7 @@ class _Session:
                 await self._book_message(kind, msg, now)
             elif kind == "trade":
                 self._trade(msg.get("msg"), now)
-        except (Malformed, ValueError, TypeError, AttributeError) as e:
+        except (Malformed, ValueError, TypeError, AttributeError, RecursionError) as e:  # RecursionError: [[[[...
             feed.health.malformed += 1
             feed.health.detail = f"malformed frame: {e}"[:200]
             kind = msg.get("type") if isinstance(msg, dict) else None

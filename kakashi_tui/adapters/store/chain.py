@@ -25,7 +25,7 @@ from typing import Any
 from kakashi_tui.adapters.crashlog import create_private
 from kakashi_tui.adapters.userfiles import read_regular
 from kakashi_tui.core.errors import StoreError
-from kakashi_tui.core.ledger import Kind, LedgerEntry, buy_entries, payout_cc, sell_entries
+from kakashi_tui.core.ledger import Account, Kind, LedgerEntry, buy_entries, payout_cc, sell_entries
 from kakashi_tui.core.models import Fill, Market, Side
 from kakashi_tui.core.money import hundredths_to_count
 
@@ -86,7 +86,7 @@ def read_head(db: str | os.PathLike[str]) -> tuple[int, int, str] | None:
         n, last_id, chain = d["entries"], d["last_id"], d["chain"]
         if type(n) is not int or type(last_id) is not int or not isinstance(chain, str):
             raise TypeError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: [[[[... (4 KiB of it)
         raise StoreError(f"corrupt database: the ledger head {path} is not one Kakashi wrote", 1) from None
     return n, last_id, chain
 
@@ -134,12 +134,21 @@ def _differs(got: LedgerEntry, want: LedgerEntry) -> bool:
     )
 
 
+#: The entries a fill makes (core.ledger's buy_entries / sell_entries): each needs its fill row.
+FILL_KINDS = frozenset((Kind.BUY, Kind.BUY_FEE, Kind.SELL, Kind.SELL_FEE))
+
+
 def reconcile(con: sqlite3.Connection, entries: list[tuple[int, LedgerEntry]]) -> None:
     """The ledger against the records apart from it: every fill row has exactly its entries
-    (core.ledger's buy_entries / sell_entries) and every fill entry a fill row; what each
-    settled position was paid is what its market's recorded result pays; the first deposit is
-    the one the start recorded."""
-    by_key = {e.key: (i, e) for i, e in entries}
+    (core.ledger's buy_entries / sell_entries) and every entry a fill makes a fill row; no key
+    appears twice; what each settled position was paid is what its market's recorded result
+    pays, a settlement closes the whole position and none is left open that its result should
+    have paid; the ledger begins with a deposit, the one the start recorded, and makes no other."""
+    by_key: dict[str, tuple[int, LedgerEntry]] = {}
+    for i, e in entries:
+        if e.key in by_key:  # the unique index makes fills and settlements exactly-once
+            raise broken(i, f"its key {e.key[:60]!r} repeats entry {by_key[e.key][0]}")
+        by_key[e.key] = (i, e)
     for row in con.execute(
         "SELECT id, ts, ticker, side, action, requested_hundredths, contracts_hundredths, value_cc, fee_cc"
         " FROM fills ORDER BY id"
@@ -157,18 +166,55 @@ def reconcile(con: sqlite3.Connection, entries: list[tuple[int, LedgerEntry]]) -
                     got[0], f"{got[1].kind.value} {got[1].amount_cc} cc does not match fill {fid} ({want.amount_cc} cc)"
                 )
     for i, e in by_key.values():
-        if e.key.startswith("fill:"):
-            raise broken(i, f"{e.key} has no fill row")
+        if e.key.startswith("fill:") or e.kind in FILL_KINDS:
+            raise broken(i, f"{e.key[:60]} has no fill row")
     _reconcile_settlements(con, [(i, e) for i, e in entries if e.kind in (Kind.SETTLE, Kind.SETTLE_FIX)])
+    _reconcile_positions(con, entries)
     for i, e in entries[1:]:
         if e.kind is Kind.DEPOSIT:  # Kakashi deposits once, at the start
             raise broken(i, "a deposit the start did not make")
-    first = entries[0] if entries else None
+    if not entries:
+        return
+    first_id, first = entries[0]
+    if first.kind is not Kind.DEPOSIT:
+        raise broken(first_id, "the ledger does not begin with the start's deposit")
     row = con.execute("SELECT detail FROM events WHERE kind = 'deposit' ORDER BY id LIMIT 1").fetchone()
-    if first is not None and row is not None:
-        recorded = str(row[0]).removesuffix(" cc").strip()
-        if first[1].kind is not Kind.DEPOSIT or str(first[1].amount_cc) != recorded:
-            raise broken(first[0], f"the first deposit is {first[1].amount_cc} cc, the start recorded {recorded}")
+    if row is not None and recorded_deposit_cc(row[0]) != first.amount_cc:
+        raise broken(first_id, f"the first deposit is {first.amount_cc} cc, the start recorded {str(row[0])[:40]!r}")
+
+
+def recorded_deposit_cc(detail: Any) -> int | None:
+    """The start's deposit as its ``events`` row says it: ``"<n> cc"`` (schema 4 on), or a
+    bare number of cents (the engine wrote that before schema 4, and migration kept it)."""
+    text = str(detail).strip()
+    per = 1 if text.endswith(" cc") else 100
+    text = text.removesuffix(" cc").strip()
+    return int(text) * per if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+def _reconcile_positions(con: sqlite3.Connection, entries: list[tuple[int, LedgerEntry]]) -> None:
+    """A settlement closes the whole position it pays (core.ledger's settle_entries), and no
+    position is still open that was already held when its market's result was recorded (the
+    engine records a result and pays what is held in one transaction)."""
+    acct = Account()
+    opened: dict[tuple[str, Side], int] = {}  # the entry that opened each position
+    for i, e in entries:
+        held = None if e.side is None else acct.positions.get((e.ticker, e.side))
+        if e.kind is Kind.SETTLE and held is not None and held.contracts != -e.contracts:
+            raise broken(i, f"settles {-e.contracts} of {e.ticker} while {held.contracts} are held")
+        try:
+            acct.apply(e)
+        except ValueError:
+            raise broken(i, "it closes more than is held") from None
+        if held is None and e.side is not None and (e.ticker, e.side) in acct.positions:
+            opened[(e.ticker, e.side)] = i
+    for (ticker, side), pos in acct.positions.items():
+        row = con.execute("SELECT ts FROM outcomes WHERE ticker = ?", (ticker,)).fetchone()
+        if row is not None and type(row[0]) is int and row[0] > pos.opened_ts:
+            raise broken(
+                opened[(ticker, side)],
+                f"{ticker} {side.value} is still held, though its result was recorded after it was bought",
+            )
 
 
 def _reconcile_settlements(con: sqlite3.Connection, entries: list[tuple[int, LedgerEntry]]) -> None:

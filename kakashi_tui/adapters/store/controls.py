@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kakashi_tui.adapters.store.rows import _INT64, corrupt
+from kakashi_tui.core.models import MAX_TS_MS
 
 
 class Control(StrEnum):
@@ -89,6 +90,17 @@ def control_value(key: Control, text: str | None) -> ControlValue | None:
 
 _CONTROL_BY_NAME: dict[str, type] = {k.value: t for k, t in CONTROL_TYPES.items()}
 
+#: The whole numbers Kakashi can have stored (the simulator's as its config allows: 1..5,000
+#: markets, a step of up to a day); a value outside is a hand edit that would crash or stall the
+#: next start (a simulator of 0 or 10^9 markets, a clock past year 9999, 2^63 ticks to replay).
+CONTROL_RANGES: dict[str, range] = {
+    Control.TICK_COUNT.value: range(0, 2**53),
+    Control.SIM_TICK.value: range(0, 2**53),
+    Control.SIM_MARKETS.value: range(1, 5_001),
+    Control.SIM_STEP_MS.value: range(1, 86_400_000 + 1),
+    Control.SIM_START_MS.value: range(1, MAX_TS_MS + 1),
+}
+
 
 def check_control_rows(con: sqlite3.Connection) -> None:
     """Every control row is one Kakashi writes: a known key holding a value of its type
@@ -108,6 +120,16 @@ def check_control_rows(con: sqlite3.Connection) -> None:
                 n = None
             if n is None or n not in _INT64:
                 raise corrupt("control", repr(key), f"value {value[:40]!r} is not a whole number")
+            if (ok := CONTROL_RANGES.get(key)) is not None and n not in ok:
+                raise corrupt("control", repr(key), f"value {value[:40]} is outside {ok.start}..{ok.stop - 1}")
+    sim = dict(
+        con.execute(
+            "SELECT key, CAST(value AS INTEGER) FROM control WHERE key IN (?, ?, ?) AND value != ''",
+            (Control.SIM_START_MS.value, Control.SIM_STEP_MS.value, Control.SIM_TICK.value),
+        ).fetchall()
+    )
+    if len(sim) == 3 and sim["sim_start_ms"] + sim["sim_tick"] * sim["sim_step_ms"] > MAX_TS_MS:
+        raise corrupt("control", "'sim_tick'", f"the simulator's clock at tick {sim['sim_tick']} is past year 9999")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ import peewee as pw
 
 from kakashi_tui.adapters.store.chain import CHAINED, GENESIS, link
 from kakashi_tui.adapters.store.controls import Control
+from kakashi_tui.adapters.store.rows import corrupt
 from kakashi_tui.adapters.store.schema import (
     MODELS,
     DecisionRow,
@@ -176,6 +177,10 @@ def _to_v5(db: pw.SqliteDatabase) -> None:
     the note changed after this migration; it cannot prove what happened to them before it."""
     if "chain" not in columns(db, "ledger"):  # (step 4's rebuild of an older file made today's table)
         db.execute_sql("ALTER TABLE ledger ADD COLUMN chain TEXT NOT NULL DEFAULT ''")
+    elif db.execute_sql("SELECT 1 FROM ledger WHERE chain != '' LIMIT 1").fetchone():
+        # a chained ledger whose schema_version was set back by hand: linking it again would
+        # make an edited entry's link hold (the transaction rolls back: nothing is written)
+        raise corrupt("control", "'schema_version'", "says before 5, but the ledger is already chained")
     prev, last_ts, last_id = GENESIS, 0, 0
     rows = db.execute_sql(f"SELECT {CHAINED} FROM ledger ORDER BY id").fetchall()
     for row in rows:

@@ -5,6 +5,7 @@ a row a hand edit broke is ``corrupt database: ...``, never a wrong number.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -25,9 +26,10 @@ from kakashi_tui.adapters.userfiles import NotRegularFile, check_regular
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
 from kakashi_tui.core.models import MAX_TS_MS, Quote, Side
-from kakashi_tui.core.money import count_to_hundredths, hundredths_to_count, price_to_cc
+from kakashi_tui.core.money import CC_PER_DOLLAR, count_to_hundredths, hundredths_to_count, price_to_cc
 
 _INT64 = range(-(2**63), 2**63)  # what SQLite's INTEGER holds
+_TIMES = range(1, MAX_TS_MS + 1)  # what a date can be printed from
 
 
 def real_to_price(x: float | None) -> Decimal | None:
@@ -95,21 +97,26 @@ def verify_ledger(con: sqlite3.Connection, db: str | os.PathLike[str], reconcile
     return [e for _i, e, _c in rows]
 
 
-_KINDS: dict[str, tuple[type, ...]] = {"i": (int,), "f": (int, float), "s": (str,)}
+_KINDS: dict[str, tuple[type, ...]] = {"i": (int,), "t": (int,), "f": (int, float), "s": (str,)}
+_WHAT = {"i": "a whole number", "t": "a time in epoch ms", "f": "a number", "s": "text"}
 
 
 def typed(table: str, row: tuple[Any, ...], kinds: str, names: str = "") -> tuple[Any, ...]:
     """``row`` as read, each column checked against ``kinds`` (one letter a column: ``i`` an
-    integer, ``f`` a number, ``s`` text; upper case: or NULL); a column another tool wrote
-    otherwise is ``corrupt database: <table> row ...`` (its first column names the row)."""
+    integer, ``t`` a time (epoch ms up to year 9999), ``f`` a finite number, ``s`` text; upper
+    case: or NULL); a column another tool wrote otherwise is ``corrupt database: <table> row
+    ...`` (its first column names the row)."""
     for i, (v, k) in enumerate(zip(row, kinds, strict=True)):
         if v is None and k.isupper():
             continue
-        want = _KINDS[k.lower()]
-        if type(v) not in want or (type(v) is int and v not in _INT64):
+        kind = k.lower()
+        if (
+            type(v) not in _KINDS[kind]
+            or (type(v) is int and v not in (_TIMES if kind == "t" else _INT64))
+            or (type(v) is float and not math.isfinite(v))
+        ):
             name = names.split(",")[i].strip() if names else f"column {i + 1}"
-            what = {"i": "a whole number", "f": "a number", "s": "text"}[k.lower()]
-            raise corrupt(table, row[0], f"{name} is {str(v)[:40]!r}, not {what}")
+            raise corrupt(table, row[0], f"{name} is {str(v)[:40]!r}, not {_WHAT[kind]}")
     return row
 
 
@@ -177,7 +184,7 @@ def read_latest_snapshot(con: sqlite3.Connection, ticker: str) -> Quote | None:
         return None
     try:
         return snapshot_from_row(*row)
-    except (TypeError, ValueError, ArithmeticError, AttributeError) as e:  # ValidationError, JSON, Decimal
+    except (TypeError, ValueError, ArithmeticError, AttributeError, RecursionError) as e:  # JSON, Decimal, [[[[...
         raise corrupt(
             "snapshots", f"(latest of {ticker[:40]})", f"not a snapshot Kakashi wrote ({str(e).splitlines()[0][:80]})"
         ) from None
@@ -191,7 +198,9 @@ def _level_units(levels: Any) -> tuple[list[int], list[int]]:
 def snapshot_from_row(
     ticker: str, ts: int, bid_cc: int | None, ask_cc: int | None, last_cc: int | None, volume_h: int | None, book: str
 ) -> Quote:
-    """A stored snapshot row as the Quote it was (the store's own rows: no validation again)."""
+    """A stored snapshot row as the Quote it was (the store's own rows: not validated again, but
+    a price outside [0, 1] or a count outside SQLite's integers, which Kakashi cannot have
+    stored, is a ValueError: it would mark a position at it)."""
     yc: list[int] = []
     yq: list[int] = []
     nc: list[int] = []
@@ -200,4 +209,10 @@ def snapshot_from_row(
         b = json.loads(book)
         yc, yq = _level_units(b.get("yes", []))
         nc, nq = _level_units(b.get("no", []))
+    for cc in (bid_cc, ask_cc, last_cc, *yc, *nc):
+        if cc is not None and (type(cc) is not int or not 0 <= cc <= CC_PER_DOLLAR):
+            raise ValueError(f"price {str(cc)[:20]} cc is outside [0, 1]")
+    for h in (volume_h or 0, *yq, *nq):
+        if type(h) is not int or not 0 <= h < 2**63:
+            raise ValueError(f"count {str(h)[:20]} is outside 0..2^63-1 hundredths")
     return Quote(ticker, ts, bid_cc, ask_cc, last_cc, volume_h or 0, (yc, yq, nc, nq), book or "")

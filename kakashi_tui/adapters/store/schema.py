@@ -4,6 +4,8 @@ reaches them, one version at a time, is declared in ``migrations``; the version 
 
 from __future__ import annotations
 
+import sqlite3
+
 import peewee as pw
 
 
@@ -216,3 +218,11 @@ MODELS = [
 
 #: Tables whose presence marks a file as Kakashi's (a file with other tables and not these is foreign).
 KAKASHI_MARKERS = frozenset({"control", "ledger"})
+
+
+def foreign_object(con: sqlite3.Connection) -> str | None:
+    """A trigger or view in the file, in words (``a trigger 't'``); Kakashi creates neither, and
+    a planted trigger acts inside Kakashi's own transactions (deleting ledger entries as a tick
+    writes). None when there is none."""
+    row = con.execute("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') LIMIT 1").fetchone()
+    return None if row is None else f"a {row[0]} {str(row[1])[:40]!r}"

@@ -54,6 +54,7 @@ from kakashi_tui.adapters.store.schema import (
     MODELS,
     EventRow,
     FillRow,
+    foreign_object,
 )
 from kakashi_tui.adapters.userfiles import refuse_unless_regular
 from kakashi_tui.core.errors import StoreError
@@ -165,6 +166,7 @@ class Store:
             raise StoreError(f"database {self.path} is unreadable ({e}); left untouched", 2) from None
         try:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            planted = foreign_object(con)
             row = (
                 con.execute("SELECT value FROM control WHERE key = ?", (Control.SCHEMA_VERSION.value,)).fetchone()
                 if "control" in tables
@@ -180,6 +182,8 @@ class Store:
         finally:
             con.close()
         user_tables = {t for t in tables if not t.startswith("sqlite_")}
+        if planted is not None:
+            raise StoreError(f"{self.path} holds {planted}, which Kakashi never creates; left untouched", 2)
         if user_tables and not KAKASHI_MARKERS <= user_tables:
             raise StoreError(f"{self.path} is a SQLite file but not a Kakashi database; left untouched", 2)
         if row is not None:

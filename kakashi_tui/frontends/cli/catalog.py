@@ -127,7 +127,7 @@ def _info(root: Path) -> int:
         if d.first_ts is not None and d.last_ts is not None:
             span = f"{_clock(d.first_ts)}-{_clock(d.last_ts)}"
         print(
-            f"{d.date:<10}  {d.rows['snapshots']:>10,}  {d.markets:>7,}  {d.rows['markets']:>7,}  "
+            f"{safe_text(d.date):<10}  {d.rows['snapshots']:>10,}  {d.markets:>7,}  {d.rows['markets']:>7,}  "
             f"{d.rows['estimates']:>9,}  {d.rows['trades']:>8,}  {d.rows['book_deltas']:>10,}  {_size(d.bytes):>9}  "
             f"{span}"
         )

@@ -32,7 +32,7 @@ def _payload_ticker(payload: str) -> str:
 
     try:
         obj = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # a payload edited by hand: [[[[...
         return ""
     stack = [obj]
     while stack:
