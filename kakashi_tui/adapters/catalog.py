@@ -644,19 +644,27 @@ class CatalogWriter:
     ) -> str | None:
         """A public trade print (the WebSocket ``trade`` channel); ``recv_ts`` when it arrived."""
         why = trade_problem(ticker, ts, recv_ts, yes_price_e4, count_e2, taker_side, trade_id)
-        if why is None and (bad := _id_problem("source", source)):
-            why = f"trade print: {bad}"
-        if why:
-            return self._refuse(why)
-        self._bufs["trades"].add(
+        return self._keep(
+            "trades",
+            "trade print",
+            why,
+            source,
             ts=ts,
             ticker=ticker,
             yes_price_e4=yes_price_e4,
             count_e2=count_e2,
             taker_side=taker_side,
             trade_id=trade_id,
-            source=source,
         )
+
+    def _keep(self, table: str, label: str, why: str | None, source: str, **columns: Any) -> str | None:
+        """A row its check passed (``why`` None) and whose ``source`` is an id kept in ``table``;
+        otherwise refused with the reason (the row alone)."""
+        if why is None and (bad := _id_problem("source", source)):
+            why = f"{label}: {bad}"
+        if why:
+            return self._refuse(why)
+        self._bufs[table].add(source=source, **columns)
         return None
 
     def add_book_event(
@@ -673,11 +681,11 @@ class CatalogWriter:
     ) -> str | None:
         """One applied order-book change (``kalshi.ws.BookEvent``): a snapshot level, a delta or a reset."""
         why = book_event_problem(ts, ticker, side, price_e4, delta_e2, seq, sid, kind)
-        if why is None and (bad := _id_problem("source", source)):
-            why = f"book row: {bad}"
-        if why:
-            return self._refuse(why)
-        self._bufs["book_deltas"].add(
+        return self._keep(
+            "book_deltas",
+            "book row",
+            why,
+            source,
             ts=ts,
             ticker=ticker,
             side=side,
@@ -686,9 +694,7 @@ class CatalogWriter:
             seq=seq,
             sid=sid,
             kind=kind,
-            source=source,
         )
-        return None
 
     def maybe_roll(self) -> int:
         """Flush when the segment is old or big enough; returns the files written. After a roll
