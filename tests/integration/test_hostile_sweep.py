@@ -507,3 +507,28 @@ def test_a_large_in_range_sim_tick_does_not_stall_start_up(traded, tmp_path):
         env=ENV,
     )
     assert p.returncode in (0, 1), p.stderr
+
+
+# -- 10. a named pipe where the log goes --------------------------------------------------------------
+@pytest.mark.parametrize("named", [True, False], ids=["--log", "kakashi.log-beside-the-db"])
+def test_a_pipe_where_the_log_goes_is_refused_at_once_not_waited_on(tmp_path, named):
+    """Opening a pipe for writing waits for a reader: `run --headless --log PIPE` (or a pipe named
+    kakashi.log beside the database) hung before its first tick on the merged code."""
+    import os
+    import subprocess
+    import sys
+
+    from .test_hostile import ENV
+
+    log = tmp_path / ("l.log" if named else "kakashi.log")
+    os.mkfifo(log)
+    p = subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", "run", "--headless", "--ticks", "1", "--db", str(tmp_path / "k.db")]
+        + (["--log", str(log)] if named else []),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=ENV,
+    )
+    assert p.returncode == 1 and f"cannot write a log into a named pipe: {log}" in one_line(p.stderr), p.stderr
+    assert not (tmp_path / "k.db").exists()
