@@ -532,3 +532,22 @@ def test_a_pipe_where_the_log_goes_is_refused_at_once_not_waited_on(tmp_path, na
     )
     assert p.returncode == 1 and f"cannot write a log into a named pipe: {log}" in one_line(p.stderr), p.stderr
     assert not (tmp_path / "k.db").exists()
+
+
+@pytest.mark.parametrize("side, kind", [("-wal", "fifo"), ("-shm", "fifo"), ("-wal", "dir")])
+def test_a_wal_or_shm_that_is_not_a_file_is_refused_at_open_not_a_run_of_failed_ticks(
+    traded, tmp_path, capsys, side, kind
+):
+    """A pipe named k.db-wal: on the merged code `run` opened the database and every tick failed
+    ("cannot rollback - no transaction is active"), and the run still exited 0 having traded
+    nothing ("stopped after 0 ticks (2 failed)")."""
+    import os
+
+    db = copy(traded, tmp_path)
+    odd = Path(f"{db}{side}")
+    os.mkfifo(odd) if kind == "fifo" else odd.mkdir()
+    before = db.read_bytes()
+    code, _out, err = run_cli(capsys, "run", "--headless", "--ticks", "2", "--db", str(db))
+    words = "not a regular file (a named pipe)" if kind == "fifo" else "Is a directory"
+    assert code == 2 and f"cannot open database {db}: {odd}: {words}; left untouched" in one_line(err)
+    assert db.read_bytes() == before
