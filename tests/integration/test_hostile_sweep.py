@@ -95,6 +95,10 @@ NEW_ENTRY = "INSERT INTO ledger (ts, kind, ticker, side, contracts_hundredths, a
             [f"{NEW_ENTRY} SELECT ts, 'buy', ticker, side, 100, 10, 'gift:1', '' {ONE_HELD}"],
             "gift:1 has no fill row",
         ),
+        (  # the start's deposit event deleted, then the deposit doubled
+            ["DELETE FROM events WHERE kind = 'deposit'", "UPDATE ledger SET amount_cc = amount_cc * 2 WHERE id = 1"],
+            "the start recorded no deposit",
+        ),
         (  # the deposit and its event both gone: the bankroll vanishes from cash
             ["DELETE FROM events WHERE kind = 'deposit'", "DELETE FROM ledger WHERE kind = 'deposit'"],
             "the ledger does not begin with the start's deposit",
@@ -106,6 +110,7 @@ NEW_ENTRY = "INSERT INTO ledger (ts, kind, ticker, side, contracts_hundredths, a
         "fill-twice",
         "sale-without-fill",
         "buy-without-fill",
+        "deposit-event-gone",
         "deposit-gone",
     ],
 )
@@ -149,10 +154,7 @@ def test_a_database_from_before_schema_4_keeps_its_deposit_event_in_cents_and_re
     from .test_migration import make_v3
 
     db = tmp_path / "old.db"
-    make_v3(db)
-    with sqlite3.connect(db) as c:
-        c.execute("INSERT INTO events (ts, kind, detail) VALUES (0, 'deposit', '100000')")
-    c.close()
+    make_v3(db)  # its deposit event: '100000' (cents)
     Store(db).close()  # migrated by the writer, as `kakashi run` would
     code, out, err = run_cli(capsys, "status", "--db", str(db))
     assert code == 0 and "reconciled with fills, results and the first deposit" in out, err
