@@ -21,10 +21,12 @@ the terminal: under Textual the screen belongs to the desk.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +34,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from kakashi_tui.adapters.crashlog import owner_only
+from kakashi_tui.adapters.userfiles import kind_of
 from kakashi_tui.core.text import safe_text
 
 LOGGER = "kakashi.file"
@@ -64,6 +67,17 @@ def default_log_path(db_path: str | os.PathLike) -> Path:
     return Path(db_path).resolve().parent / "kakashi.log"
 
 
+def _refuse_pipe(path: Path) -> None:
+    """A named pipe or socket at the log's path is refused (OSError) before it is opened: opening
+    a pipe for writing waits for a reader, forever. A device (``/dev/null``) is a fine log."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise OSError(errno.EINVAL, f"cannot write a log into {kind_of(mode)}", str(path))
+
+
 class OperatorLog:
     """A rotating log file. ``write(category, text)`` never raises: a full disk must not stop trading."""
 
@@ -83,6 +97,7 @@ class OperatorLog:
         self._repeats: dict[tuple[str, ...], list] = {}  # shape -> [times since the full line, first shown, line]
         self._repeat_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _refuse_pipe(self.path)
         self.logger = logging.getLogger(f"{LOGGER}.{id(self)}")
         self.logger.setLevel(logging.INFO)
         self.logger.propagate = False  # never to the root logger (and so never to the terminal)

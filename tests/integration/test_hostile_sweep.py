@@ -95,6 +95,10 @@ NEW_ENTRY = "INSERT INTO ledger (ts, kind, ticker, side, contracts_hundredths, a
             [f"{NEW_ENTRY} SELECT ts, 'buy', ticker, side, 100, 10, 'gift:1', '' {ONE_HELD}"],
             "gift:1 has no fill row",
         ),
+        (  # the start's deposit event deleted, then the deposit doubled
+            ["DELETE FROM events WHERE kind = 'deposit'", "UPDATE ledger SET amount_cc = amount_cc * 2 WHERE id = 1"],
+            "the start recorded no deposit",
+        ),
         (  # the deposit and its event both gone: the bankroll vanishes from cash
             ["DELETE FROM events WHERE kind = 'deposit'", "DELETE FROM ledger WHERE kind = 'deposit'"],
             "the ledger does not begin with the start's deposit",
@@ -106,6 +110,7 @@ NEW_ENTRY = "INSERT INTO ledger (ts, kind, ticker, side, contracts_hundredths, a
         "fill-twice",
         "sale-without-fill",
         "buy-without-fill",
+        "deposit-event-gone",
         "deposit-gone",
     ],
 )
@@ -149,10 +154,7 @@ def test_a_database_from_before_schema_4_keeps_its_deposit_event_in_cents_and_re
     from .test_migration import make_v3
 
     db = tmp_path / "old.db"
-    make_v3(db)
-    with sqlite3.connect(db) as c:
-        c.execute("INSERT INTO events (ts, kind, detail) VALUES (0, 'deposit', '100000')")
-    c.close()
+    make_v3(db)  # its deposit event: '100000' (cents)
     Store(db).close()  # migrated by the writer, as `kakashi run` would
     code, out, err = run_cli(capsys, "status", "--db", str(db))
     assert code == 0 and "reconciled with fills, results and the first deposit" in out, err
@@ -507,3 +509,47 @@ def test_a_large_in_range_sim_tick_does_not_stall_start_up(traded, tmp_path):
         env=ENV,
     )
     assert p.returncode in (0, 1), p.stderr
+
+
+# -- 10. a named pipe where the log goes --------------------------------------------------------------
+@pytest.mark.parametrize("named", [True, False], ids=["--log", "kakashi.log-beside-the-db"])
+def test_a_pipe_where_the_log_goes_is_refused_at_once_not_waited_on(tmp_path, named):
+    """Opening a pipe for writing waits for a reader: `run --headless --log PIPE` (or a pipe named
+    kakashi.log beside the database) hung before its first tick on the merged code."""
+    import os
+    import subprocess
+    import sys
+
+    from .test_hostile import ENV
+
+    log = tmp_path / ("l.log" if named else "kakashi.log")
+    os.mkfifo(log)
+    p = subprocess.run(
+        [sys.executable, "-m", "kakashi_tui", "run", "--headless", "--ticks", "1", "--db", str(tmp_path / "k.db")]
+        + (["--log", str(log)] if named else []),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=ENV,
+    )
+    assert p.returncode == 1 and f"cannot write a log into a named pipe: {log}" in one_line(p.stderr), p.stderr
+    assert not (tmp_path / "k.db").exists()
+
+
+@pytest.mark.parametrize("side, kind", [("-wal", "fifo"), ("-shm", "fifo"), ("-wal", "dir")])
+def test_a_wal_or_shm_that_is_not_a_file_is_refused_at_open_not_a_run_of_failed_ticks(
+    traded, tmp_path, capsys, side, kind
+):
+    """A pipe named k.db-wal: on the merged code `run` opened the database and every tick failed
+    ("cannot rollback - no transaction is active"), and the run still exited 0 having traded
+    nothing ("stopped after 0 ticks (2 failed)")."""
+    import os
+
+    db = copy(traded, tmp_path)
+    odd = Path(f"{db}{side}")
+    os.mkfifo(odd) if kind == "fifo" else odd.mkdir()
+    before = db.read_bytes()
+    code, _out, err = run_cli(capsys, "run", "--headless", "--ticks", "2", "--db", str(db))
+    words = "not a regular file (a named pipe)" if kind == "fifo" else "Is a directory"
+    assert code == 2 and f"cannot open database {db}: {odd}: {words}; left untouched" in one_line(err)
+    assert db.read_bytes() == before

@@ -60,6 +60,7 @@ INSERT INTO ledger VALUES (1, 0, 'deposit', '', NULL, 0, 100000, 'deposit:initia
  (2, 10, 'buy', 'A', 'yes', 10, -450, 'fill:1:cost'), (3, 10, 'buy_fee', 'A', 'yes', 0, -17, 'fill:1:fee'),
  (4, 30, 'settle', 'A', 'yes', -10, 1000, 'settle:A:yes');
 INSERT INTO outcomes VALUES ('A', 'yes', 30);
+INSERT INTO events VALUES (1, 0, 'deposit', '100000');
 INSERT INTO ticks VALUES (1, 1, 10, 11, 2, 0, 1, 1, 0, 0, 1.5, 99533, 99583), (2, 2, 30, 31, 1, 3, 1, 0, 1, 0, 1.5, 100533, 100533);
 INSERT INTO rejected_rows VALUES (1, 10, 'kalshi', 'snapshot crossed', '{"ticker": "KXBAD", "yes_bid": 60}'),
  (2, 20, 'kalshi', 'snapshot crossed', '{"ticker": "KXBAD", "yes_bid": 61}'),

@@ -66,6 +66,7 @@ def single_trade_db(path):
                 equity_cc=eq,
             )
         s.record_outcome(Market(ticker="T", status="determined", result="yes"), T0 + 120_000)
+        s.add_event(T0, "deposit", "10000000 cc")  # as the engine records its first deposit
         s.db.execute_sql("INSERT INTO estimates (ticker, ts, p_hat, source) VALUES ('T', ?, 0.6, 'x')", (T0,))
         s.db.execute_sql(
             "INSERT INTO snapshots (ticker, ts, fetched_ts, yes_bid_cc, yes_ask_cc, last_cc,"

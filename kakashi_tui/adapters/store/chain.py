@@ -143,7 +143,8 @@ def reconcile(con: sqlite3.Connection, entries: list[tuple[int, LedgerEntry]]) -
     (core.ledger's buy_entries / sell_entries) and every entry a fill makes a fill row; no key
     appears twice; what each settled position was paid is what its market's recorded result
     pays, a settlement closes the whole position and none is left open that its result should
-    have paid; the ledger begins with a deposit, the one the start recorded, and makes no other."""
+    have paid; the ledger begins with a deposit, the one the start recorded in ``events``, and
+    makes no other."""
     by_key: dict[str, tuple[int, LedgerEntry]] = {}
     for i, e in entries:
         if e.key in by_key:  # the unique index makes fills and settlements exactly-once
@@ -179,8 +180,9 @@ def reconcile(con: sqlite3.Connection, entries: list[tuple[int, LedgerEntry]]) -
     if first.kind is not Kind.DEPOSIT:
         raise broken(first_id, "the ledger does not begin with the start's deposit")
     row = con.execute("SELECT detail FROM events WHERE kind = 'deposit' ORDER BY id LIMIT 1").fetchone()
-    if row is not None and recorded_deposit_cc(row[0]) != first.amount_cc:
-        raise broken(first_id, f"the first deposit is {first.amount_cc} cc, the start recorded {str(row[0])[:40]!r}")
+    if row is None or recorded_deposit_cc(row[0]) != first.amount_cc:  # (the engine records both at once)
+        said = "no deposit" if row is None else repr(str(row[0])[:40])
+        raise broken(first_id, f"the first deposit is {first.amount_cc} cc, the start recorded {said}")
 
 
 def recorded_deposit_cc(detail: Any) -> int | None:

@@ -157,7 +157,15 @@ class Store:
 
     def _refuse_foreign_or_newer(self) -> None:
         """Before anything is written (a read-only look): a file with tables but not Kakashi's,
-        or a schema newer than this code, is left exactly as it is."""
+        or a schema newer than this code, is left exactly as it is. So is one whose WAL or
+        shared-memory file is a pipe, a device or a folder (SQLite would fail every write)."""
+        for side in sqlite_files(self.path)[1:]:
+            try:
+                refuse_unless_regular(os.stat(side), side)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as e:
+                raise StoreError(f"cannot open database {self.path}: {side}: {e.strerror}; left untouched", 2) from None
         if not self.path.exists() or self.path.stat().st_size == 0:
             return  # new
         try:
