@@ -462,6 +462,7 @@ class _Run:
         self.wall = wall  # ts -> wall_ms of a tick (None: a replay's 0)
         self.n_ticks = 0
         self._append([LedgerEntry(ts=t0, kind=Kind.DEPOSIT, amount_cc=10_000_000, key="deposit:initial")])
+        self.s.add_event(t0, "deposit", "10000000 cc")  # as the engine records its first deposit
 
     def _append(self, entries):
         with self.s.atomic():
