@@ -121,9 +121,17 @@ class TickReport:
     # every ledger entry written since the last report (this tick's, and any a command wrote
     # between ticks, e.g. a flatten): the log's fill and settlement lines
     entries: tuple[LedgerEntry, ...] = ()
-    #: settlements paid before and corrected this tick (a result amended after `determined`):
-    #: (ticker, the cash it moved, centicents); `settled` counts positions closed, not these
-    corrections: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def corrections(self) -> tuple[tuple[str, int], ...]:
+        """Settlements paid before and corrected since the last report (a result amended after
+        ``determined``): (ticker, the cash it moved, centicents), from the ``settle_fix``
+        entries it wrote; ``settled`` counts positions closed, not these."""
+        moved: dict[str, int] = {}
+        for e in self.entries:
+            if e.kind is Kind.SETTLE_FIX:
+                moved[e.ticker] = moved.get(e.ticker, 0) + e.amount_cc
+        return tuple(moved.items())
 
     def corrections_text(self) -> str:
         """``corrected 1 (KXA -$10.00)``, or several summed: ``corrected 2 (+$5.00)``; "" if none."""
@@ -406,7 +414,6 @@ class Engine:
     def _tick_body(self, batch: FetchBatch, now: int, wall: int, fetch_ms: float) -> TickReport:
         decisions: list[TradeDecision] = []
         fills = settled = 0
-        corrected: dict[str, int] = {}  # ticker -> cash a correction of its settlement moved
         self._load_controls(now)
         self._roll_day(now)
         good_markets, good_snaps, saved, rejected = self._ingest(batch, now, wall)
@@ -427,8 +434,7 @@ class Engine:
                     before = len(self.account.positions)
                     self._apply(settle_entries(positions, m, now, self.account))
                     settled += before - len(self.account.positions)
-                for fix in self._apply(settlement_fixes(self.account, m, now)):
-                    corrected[fix.ticker] = corrected.get(fix.ticker, 0) + fix.amount_cc
+                self._apply(settlement_fixes(self.account, m, now))  # (TickReport.corrections says them)
             if m.ticker in self.settled:  # done (disputed too, until its result is final): the DB keeps it
                 for per_market in (
                     self.snapshots,
@@ -525,7 +531,6 @@ class Engine:
             notes=self.last_notes,
             key_refused=self.key_refused,
             entries=self._take_written(),
-            corrections=tuple(corrected.items()),
         )
 
     def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[TickQuote], int, int]:
