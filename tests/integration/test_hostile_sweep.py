@@ -487,13 +487,10 @@ def test_catalog_info_escapes_a_date_folder_named_with_control_characters(tmp_pa
     assert "\\x1b[2J\\rforged\\n" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a sim_tick edited to a large in-range value (10^8) is replayed a step at a time at start-up "
-    "(SimExchange.fast_forward, ~100 us a step: hours); the stored controls give no bound tighter than "
-    "the simulator's clock staying before year 10000, and the simulator cannot jump ahead",
-)
-def test_a_large_in_range_sim_tick_does_not_stall_start_up(traded, tmp_path):
+def test_a_large_in_range_sim_tick_is_refused_not_replayed_for_hours(traded, tmp_path):
+    """A sim_tick edited to 10^8 (inside its range, the clock before year 10000) was replayed a
+    step at a time at start-up (~100 us a step: hours). It is now held to the simulator's last
+    recorded pass and refused as corrupt at once, the file untouched."""
     import subprocess
     import sys
 
@@ -501,14 +498,37 @@ def test_a_large_in_range_sim_tick_does_not_stall_start_up(traded, tmp_path):
 
     db = copy(traded, tmp_path)
     edit(db, "UPDATE control SET value = '100000000' WHERE key = 'sim_tick'")
+    before = db.read_bytes()
     p = subprocess.run(
         [sys.executable, "-m", "kakashi_tui", "run", "--headless", "--ticks", "1", "--db", str(db)],
         capture_output=True,
         text=True,
-        timeout=15,  # raises TimeoutExpired: the xfail
+        timeout=60,
         env=ENV,
     )
-    assert p.returncode in (0, 1), p.stderr
+    assert p.returncode == 1, p.stderr
+    err = p.stderr.strip()
+    assert err.startswith("kakashi: ") and len(err.splitlines()) == 1, err
+    assert "corrupt database" in err and "sim_tick" in err and "last recorded pass" in err
+    assert db.read_bytes() == before
+
+
+def test_a_resumed_sim_run_passes_the_sim_tick_bound(traded, tmp_path, capsys):
+    """The bound never refuses a file Kakashi wrote: the traded run resumes, ticks, and the
+    stored tick stays within SIM_TICK_SLACK of the newest record (a quiet spell cannot push it
+    past)."""
+    import sqlite3
+
+    from kakashi_tui.adapters.store.controls import SIM_TICK_SLACK, last_sim_pass
+
+    db = copy(traded, tmp_path)
+    code, _out, err = run_cli(capsys, "run", "--headless", "--ticks", "30", "--db", str(db))
+    assert code == 0, err
+    con = sqlite3.connect(db)
+    c = dict(con.execute("SELECT key, value FROM control WHERE key LIKE 'sim_%'").fetchall())
+    last = last_sim_pass(con, int(c["sim_start_ms"]), int(c["sim_step_ms"]))
+    assert last is not None and 0 <= int(c["sim_tick"]) - last <= SIM_TICK_SLACK
+    con.close()
 
 
 # -- 10. a named pipe where the log goes --------------------------------------------------------------

@@ -130,6 +130,40 @@ def check_control_rows(con: sqlite3.Connection) -> None:
     )
     if len(sim) == 3 and sim["sim_start_ms"] + sim["sim_tick"] * sim["sim_step_ms"] > MAX_TS_MS:
         raise corrupt("control", "'sim_tick'", f"the simulator's clock at tick {sim['sim_tick']} is past year 9999")
+    if len(sim) == 3 and (last := last_sim_pass(con, sim["sim_start_ms"], sim["sim_step_ms"])) is not None:
+        if sim["sim_tick"] > last + SIM_TICK_SLACK:
+            raise corrupt(
+                "control",
+                "'sim_tick'",
+                f"tick {sim['sim_tick']} is ahead of the simulator's last recorded pass (tick {last}): "
+                f"a restart would replay {sim['sim_tick'] - last} steps",
+            )
+
+
+#: How far the simulator's stored tick may run ahead of the newest record its passes left (a
+#: tick row, a quote, a market change). A pass records at least one of them unless every market
+#: it shows is in a quiet spell (at most ``sim.QUIET_MAX_STEPS`` steps), so 16 is generous.
+#: Restarting replays every step up to the stored tick (the random walk has no shortcut), so a
+#: hand-edited 10^8 would stall start-up for hours: it is refused instead.
+SIM_TICK_SLACK = 16
+
+
+def last_sim_pass(con: sqlite3.Connection, start_ms: int, step_ms: int) -> int | None:
+    """The simulator's tick at the newest time its passes recorded (the ticks, the quotes and the
+    markets tables, each read by its newest row), or None before the tables exist. 0 when nothing
+    is recorded yet. Each read is one index lookup or a scan of the markets table (small)."""
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"ticks", "snapshots", "markets"} <= tables:
+        return None
+    newest = [
+        con.execute("SELECT MAX(ts) FROM ticks").fetchone()[0],
+        con.execute("SELECT MAX(ts) FROM snapshots").fetchone()[0],
+        con.execute("SELECT MAX(updated_ts) FROM markets").fetchone()[0],
+    ]
+    times = [t for t in newest if isinstance(t, int)]
+    if not times or max(times) <= start_ms:
+        return 0
+    return (max(times) - start_ms) // step_ms
 
 
 @dataclass(frozen=True, slots=True)
