@@ -121,7 +121,7 @@ def _read_text(path: Path, where: str) -> tuple[str | None, BeliefProblem | None
     if len(data) > MAX_BYTES:
         return None, BeliefProblem(where, None, None, f"beliefs file is larger than {MAX_BYTES // 2**20} MiB")
     try:
-        return data.decode("utf-8"), None
+        return data.decode("utf-8-sig"), None  # a leading BOM (Excel's "CSV UTF-8") is not text
     except UnicodeDecodeError as e:
         return None, BeliefProblem(where, None, None, f"beliefs file is not UTF-8 text (byte {e.start})")
 

@@ -16,6 +16,15 @@ def test_toml_and_csv(tmp_path):
     assert load_beliefs(c) == {"KXA": D("0.62"), "KXB": D("0.3")}
 
 
+@pytest.mark.parametrize("name, text", [("b.csv", "ticker,p_hat\nKXA,0.62\n"), ("b.toml", "[beliefs]\nKXA = 0.62\n")])
+def test_a_utf8_bom_is_not_part_of_the_first_line(tmp_path, name, text):
+    """Excel's "CSV UTF-8" starts the file with a BOM: it was read as part of the header's
+    ticker (CSV) or made the first line unparseable (TOML), refusing the whole file."""
+    f = tmp_path / name
+    f.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert load_beliefs(f) == {"KXA": D("0.62")}
+
+
 @pytest.mark.parametrize(
     "name, text, fragment",
     [
