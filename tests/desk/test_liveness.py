@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import threading
 import time
 from types import SimpleNamespace
@@ -56,7 +57,13 @@ async def _open_close(app, pilot, open_keys: tuple[str, ...], close_key: str) ->
     return opened
 
 
-async def test_panels_keep_moving_after_every_dialog_closes(engine, tmp_path):
+#: ``KAKASHI_FREEZE_REPEAT=100 pytest -n 2 tests/desk/test_liveness.py -k dialog_closes`` runs the
+#: freeze test 100 times (issue #19 asks for 100 passes in a row); the suite runs it once.
+FREEZE_REPEAT = int(os.environ.get("KAKASHI_FREEZE_REPEAT", "1"))
+
+
+@pytest.mark.parametrize("attempt", range(FREEZE_REPEAT))
+async def test_panels_keep_moving_after_every_dialog_closes(engine, tmp_path, attempt):
     """Open and close every dialog many times while the service ticks: after each close, every
     panel catches up with the newest view. A panel step scheduled with ``call_after_refresh``
     while a dialog was on top lived on that dialog's screen and died with it, and the panels

@@ -135,7 +135,7 @@ def test_rejected_rows_screen(snap_compare, app_factory):
     assert snap_compare(app_factory(kalshi=True), terminal_size=WIDE, run_before=open_it)
 
 
-@pytest.mark.parametrize("size", ["80x24", "120x40"])
+@pytest.mark.parametrize("size", SIZES)
 def test_market_detail_screen(snap_compare, app_factory, size):
     async def open_it(pilot):
         await pilot.press("down", "down", "down", "enter")
@@ -154,7 +154,7 @@ def test_key_refused(snap_compare, app_factory):
     assert snap_compare(app_factory(refuse, kalshi=True), terminal_size=WIDE)
 
 
-@pytest.mark.parametrize("size", ["80x24", "120x40"])
+@pytest.mark.parametrize("size", SIZES)
 def test_performance_summary(snap_compare, app_factory, size):
     """#19: today, this week, since start (realised, unrealised, total, fees, win rate), with `m`."""
     assert snap_compare(app_factory(), terminal_size=SIZES[size], press=["m"])
@@ -165,7 +165,7 @@ def test_bankroll_at_100x30(snap_compare, app_factory):
     assert snap_compare(app_factory(), terminal_size=SIZES["100x30"], press=["v"])
 
 
-@pytest.mark.parametrize("size", ["80x24", "120x40"])
+@pytest.mark.parametrize("size", SIZES)
 def test_fills_blotter(snap_compare, app_factory, size):
     """#19: every fill with `t`, newest first; Kalshi's tickers whole (at 80 columns the value gives way)."""
 
