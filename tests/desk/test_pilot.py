@@ -273,3 +273,30 @@ async def test_panels_take_a_view_a_frame_each_and_catch_up_to_the_newest(engine
         assert await wait_for(pilot, lambda: all(p.view is v2 for p in panels))
         assert app.query_one(StatusBar).view is v2
         app.service.stop()
+
+
+async def test_no_panel_starves_when_views_come_faster_than_a_round(engine, tmp_path, monkeypatch):
+    """A new view every frame (a loaded machine: frames come late, views on time): every panel
+    is still painted within one round of frames. The round used to restart at the markets on
+    each view, so the risk panel and the decision log froze for good (seen in 1 run of the
+    freeze test at load 10) while the status line kept ticking."""
+    from kakashi_tui.frontends.desk import app as app_module
+
+    monkeypatch.setattr(app_module, "PANEL_FRAME_S", 3600)  # frames are stepped by hand below
+    app = desk_app(engine, tmp_path, autostart=True, interval=0, ticks=1)
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: app.service.finished.is_set() and app.view is not None)
+        await pilot.pause()
+        assert app.service.running
+        base = app.view
+        rounds = 7  # markets, detail, positions, bankroll, equity chart, risk, decision log
+        first = dataclasses.replace(base, clock_ms=base.clock_ms + 1)
+        app.view = first
+        for k in range(2, rounds + 2):  # one frame's panel, then a newer view, a round long
+            app._show_next_panel()
+            app.view = dataclasses.replace(base, clock_ms=base.clock_ms + k)
+        panels = [app.query_one(c) for c in (RiskPanel, DecisionLog)]
+        assert all(p.view is not None and p.view.clock_ms >= first.clock_ms for p in panels), [
+            p.view.clock_ms if p.view else None for p in panels
+        ]
+        app.service.stop()

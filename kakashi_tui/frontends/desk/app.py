@@ -171,7 +171,19 @@ class KakashiApp(App[int]):
             PostmortemSchedule(service.db_path, self.reports_dir, postmortem) if postmortem != "off" else None
         )
         self._prev: DeskView | None = None
-        self._panels_due: list[Callable[[DeskView], None]] = []  # panel updates still to show, one a frame
+        # The panels' paint steps in a fixed order; those still due (painted from the newest view,
+        # one a frame), and where the round goes on from: a new view marks every panel due but
+        # does not restart the round, so no panel starves when views come faster than a round.
+        self._panel_steps: tuple[Callable[[DeskView], None], ...] = (
+            self._show_markets,
+            self._show_detail,
+            *(
+                functools.partial(self._show_panel, cls)
+                for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog)
+            ),
+        )
+        self._panels_due: set[int] = set()
+        self._panel_next = 0
         self._panel_timer: Timer | None = None  # the next panel's step: set whenever panels are due
         self._panels_shown = False  # the first view is painted whole, at once
         self._local_kill = False
@@ -336,19 +348,17 @@ class KakashiApp(App[int]):
         self.query_one(StatusBar).view = v
         if isinstance(self.screen, EstimateScreen):
             self.screen.recheck()  # the market may have closed while p̂ is being typed
-        steps: list[Callable[[DeskView], None]] = [self._show_markets, self._show_detail]
-        steps += [
-            functools.partial(self._show_panel, cls)
-            for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog)
-        ]
         if not self.service.running or not self._panels_shown:
-            self._panels_due = []
+            self._panels_due = set()
             with self.batch_update():
-                for step in steps:
+                for step in self._panel_steps:
                     step(v)
             self._panels_shown = True
             return
-        self._panels_due = steps  # a newer view replaces what is still due: the panels catch up to it
+        # Every panel is due again, painted from the newest view; the round goes on from where it
+        # is. Restarting it at the markets on each view starved the last panels (risk, decision
+        # log) for good whenever views came faster than a round of frames (a loaded machine).
+        self._panels_due = set(range(len(self._panel_steps)))
         if self._panel_timer is None:
             self._panel_timer = self.set_timer(PANEL_FRAME_S, self._show_next_panel, name="desk-panels")
 
@@ -360,9 +370,13 @@ class KakashiApp(App[int]):
         self._panel_timer = None
         v = self.view
         if not self._panels_due or v is None or not self.query(StatusBar):
-            self._panels_due = []
+            self._panels_due = set()
             return
-        self._panels_due.pop(0)(v)
+        n = len(self._panel_steps)
+        i = next(j % n for j in range(self._panel_next, self._panel_next + n) if j % n in self._panels_due)
+        self._panels_due.discard(i)
+        self._panel_next = (i + 1) % n
+        self._panel_steps[i](v)
         if self._panels_due:
             self._panel_timer = self.set_timer(PANEL_FRAME_S, self._show_next_panel, name="desk-panels")
 
