@@ -47,6 +47,9 @@ class Heartbeat:
     interval_s: float
     stale_ms: int  # the stale-quote limit (risk_limits.md): past it, a fetch in flight is an outage
     died: str = ""  # why the thread ended, when it ended without being asked to
+    # The last completed fetch failed: the feed's own alarm (FEED DOWN, with its reason) already
+    # says so, and each retrying fetch of a dead server is slow, so its SLOW spells are not news.
+    feed_failing: bool = False
 
     @property
     def few_ms(self) -> int:
@@ -112,6 +115,10 @@ class LivenessWatch:
         self.was, self.last = self.last.level, now
         if not changed:
             return now, None
+        if hb.feed_failing and SLOW in (now.level, self.was) and OK in (now.level, self.was):
+            return now, None  # a failing feed's retries are slow every tick: its alarm says it once
+        if now.ok and hb.feed_failing:  # the hung fetch ended, but it failed: the feed is not back
+            return now, "the hung fetch ended, and failed (the feed is still down)"
         if now.ok:
             return now, {
                 SLOW: "feed back: the slow fetch completed",

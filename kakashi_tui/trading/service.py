@@ -185,6 +185,7 @@ class TradingService:
         # The heartbeat (liveness.py): what the loop is doing and since when, written by the
         # engine's thread as one tuple (a reader on another thread never sees it torn).
         self._phase: tuple[str, int, int | None] = ("idle", self._wall_ms(), None)  # (phase, since, due)
+        self._fetch_failed = False  # the last completed fetch reported errors (the feed is failing)
         self._last_tick_ms: int | None = None
         self._done = False  # max_ticks reached: the loop only serves commands now
         self.died = ""  # why the engine's thread ended without being asked to
@@ -253,6 +254,7 @@ class TradingService:
             interval_s=self.interval,
             stale_ms=self._engine.cfg.limits.max_quote_age_ms,
             died=self.died,
+            feed_failing=self._fetch_failed,
         )
 
     def restored(self) -> Restored | None:
@@ -378,6 +380,7 @@ class TradingService:
         self._applied_in_step = False
         self._phase = ("fetching", self._wall_ms(), None)
         batch, fetch_ms = self._engine.fetch()  # the network, outside any transaction and lock
+        self._fetch_failed = bool(batch.errors)  # read by heartbeat(): set before the phase moves on
         self._phase = ("writing", self._wall_ms(), None)
         applied: list[_Pending] = []
 

@@ -122,7 +122,17 @@ class FakeWall:
         return self.t
 
 
-def hb(phase="fetching", since=0, now=0, due=None, thread="running", interval=0.5, stale=30_000, last=None):
+def hb(
+    phase="fetching",
+    since=0,
+    now=0,
+    due=None,
+    thread="running",
+    interval=0.5,
+    stale=30_000,
+    last=None,
+    feed_failing=False,
+):
     return Heartbeat(
         now_ms=now,
         thread=thread,
@@ -132,6 +142,7 @@ def hb(phase="fetching", since=0, now=0, due=None, thread="running", interval=0.
         last_tick_ms=last,
         interval_s=interval,
         stale_ms=stale,
+        feed_failing=feed_failing,
     )
 
 
@@ -254,6 +265,36 @@ def test_headless_prints_a_line_when_liveness_changes(tmp_path):
         "kakashi: FEED SLOW since 00:00:00: a fetch has been in flight 4s",
         "kakashi: FEED DOWN since 00:00:00: a fetch has been in flight 31s (stale limit 30s)",
         "kakashi: feed back: the fetch completed",
+    ]
+
+
+def test_a_failing_feeds_slow_retries_are_not_said_every_tick():
+    """A dead server: each fetch retries its connection for more than 3 s and fails. The first
+    slow spell is said; after a fetch has failed, its slow spells are the feed alarm's news, not
+    a line a tick ("FEED SLOW", then "feed back: the slow fetch completed" while the feed was
+    down, every 5 s for minutes in a desk soak). A hung fetch that ends in failure is not "back"."""
+    beats = iter(
+        [
+            hb(now=1_000),
+            hb(now=4_000),  # the first slow fetch: said
+            hb(phase="waiting", now=5_000, due=6_000, feed_failing=True),  # it failed: not "back"
+            hb(since=6_000, now=10_000, feed_failing=True),  # the next retrying fetch: slow again
+            hb(phase="waiting", now=11_000, due=12_000, feed_failing=True),
+            hb(since=12_000, now=43_000, feed_failing=True),  # hung past the stale limit: said
+            hb(phase="waiting", now=44_000, due=45_000, feed_failing=True),
+            hb(since=45_000, now=49_000),  # a fetch that worked, then a slow one: said again
+        ]
+    )
+    service = SimpleNamespace(heartbeat=lambda: next(beats))
+    out = io.StringIO()
+    check = _liveness_lines(service, out)
+    for _ in range(8):
+        check()
+    assert out.getvalue().splitlines() == [
+        "kakashi: FEED SLOW since 00:00:00: a fetch has been in flight 4s",
+        "kakashi: FEED DOWN since 00:00:12: a fetch has been in flight 31s (stale limit 30s)",
+        "kakashi: the hung fetch ended, and failed (the feed is still down)",
+        "kakashi: FEED SLOW since 00:00:45: a fetch has been in flight 4s",
     ]
 
 

@@ -418,7 +418,7 @@ class KakashiApp(App[int]):
             self.alert(al.FEED_DOWN, line, "warning")
         elif now.level in (lv.STALLED, lv.DEAD):
             self.alert(al.ENGINE_FAILED, line, "error")
-        elif now.ok and self.heartbeat_watch.was == lv.DOWN:
+        elif now.ok and self.heartbeat_watch.was == lv.DOWN and not hb.feed_failing:
             self.alert(al.FEED_UP, line, "information")
 
     def _watch_events(self, v: DeskView) -> None:
