@@ -17,8 +17,9 @@ a config, then starts:
 On a schedule scaled to ``--minutes`` (for 60: minute 15 and 35) it kills the feed with
 SIGKILL and restarts it two minutes later; at minute 45 it stops the feed (SIGSTOP, a hung
 server) for 90 s. Between those it sends outside commands (``kakashi pause``/``resume``,
-``kill``/``rearm``) and opens and closes the desk's dialogs with keys (``?``, ``m``, ``t``,
-``b``, Enter, each with Escape). Every 30 s it captures the pane to ``captures/NNNN.txt``.
+``kill``; a re-arm is refused from outside a running desk, so it presses ``r``, ``y``) and
+opens and closes the desk's dialogs with keys (``?``, ``m``, ``t``, ``b``, Enter, each with
+Escape). Every 30 s it captures the pane to ``captures/NNNN.txt``.
 
 At the end it prints one line per capture: the time, what the script had just done, the status
 line, and how many lines of each panel changed since the previous capture. A panel that stops
@@ -215,8 +216,12 @@ def operator(minutes: float, markets: int, keep: bool) -> None:
         while schedule and schedule[0][0] <= now:
             _, what = schedule.pop(0)
             last_event = what
-            if what in ("pause", "resume", "kill", "rearm"):
-                sh(str(kakashi), what, "--db", str(db), *(["--yes"] if what == "rearm" else []))
+            if what in ("pause", "resume", "kill"):
+                sh(str(kakashi), what, "--db", str(db))
+            elif what == "rearm":  # refused from outside a running desk by design: its own r, y
+                sh("tmux", "send-keys", "-t", SESSION, "r")
+                time.sleep(1.0)
+                sh("tmux", "send-keys", "-t", SESSION, "y")
             elif what == "dialogs":
                 for k in ("?", "m", "t", "b", "Enter"):
                     sh("tmux", "send-keys", "-t", SESSION, k)
