@@ -390,6 +390,11 @@ class TradingService:
         with self._writer:
             if self._closed:
                 return None
+            if batch.errors and self._stop.is_set():
+                # Asked to stop while fetching: the source ended its fetch early (Kalshi's client
+                # raises "stopped"). Its errors are the quit's, not the feed's: no tick is written
+                # and no FEED DOWN is raised (nor sent to the webhook) on the way out.
+                return None
             try:
                 report = self._engine.apply_batch(batch, fetch_ms, top)
             except Exception as e:  # noqa: BLE001 - one policy for every failure

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 
 from kakashi_tui.adapters import alerts as al
 from kakashi_tui.adapters.alerts import FeedWatch
+from kakashi_tui.adapters.source import FetchBatch
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.frontends.cli.main import _feed_changes, _liveness_lines
 from kakashi_tui.frontends.desk import app as app_module
@@ -217,6 +218,53 @@ def test_the_service_heartbeat_shows_a_hung_fetch_from_when_it_began(tmp_path):
         service.stop()
         engine.store.close()
     assert service.heartbeat().thread == "stopped" and assess(service.heartbeat()).ok
+
+
+class EndsOnStop(KalshiShaped):
+    """A fetch in flight when the run quits: ``stop()`` ends it with an error, as Kalshi's client
+    does (``KalshiStopped``: "stopped")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = threading.Event()
+        self.hanging = threading.Event()
+        self.stopped = threading.Event()
+
+    def fetch(self):
+        if self.hang.is_set():
+            self.hanging.set()
+            self.stopped.wait(30)
+            return FetchBatch(errors=["stopped"])
+        return super().fetch()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def test_quitting_during_a_fetch_writes_no_tick_and_raises_no_feed_down(tmp_path):
+    """Quit while a fetch is in flight: the source ends it with "stopped". That used to become a
+    tick with "feed errors 1: stopped" and a FEED DOWN alert (webhook included) on every such
+    quit, seen in the desk soak. The quit's own error is not a feed failure."""
+    src = EndsOnStop()
+    engine = Engine(Store(tmp_path / "q.db"), src, [Beliefs()], KakashiConfig().engine_config())
+    service = TradingService(engine, interval=0.02)
+    reports = []
+    service.on_report(reports.append)
+    try:
+        service.start()
+        assert _wait(lambda: service.stats.ticks >= 2)
+        src.hang.set()
+        assert _wait(src.hanging.is_set)
+        ticks = service.stats.ticks
+        assert service.stop(clean=True)
+        assert service.stats.ticks == ticks
+        assert not any(r.errors for r in reports)
+        n = engine.store.db.execute_sql("SELECT COUNT(*), SUM(errors) FROM ticks").fetchone()
+        assert n == (ticks, 0)
+    finally:
+        src.stopped.set()
+        service.stop()
+        engine.store.close()
 
 
 async def test_the_desk_says_feed_slow_then_down_at_once_and_alerts(tmp_path, monkeypatch):
