@@ -10,10 +10,10 @@ a series (its fees), the exchange's status, a public trade, and the WebSocket's 
 Rules the models keep:
 - Unknown fields are ignored (``extra="ignore"``): Kalshi adds fields often. Fields Kalshi has
   removed (``liquidity_dollars``, ``fractional_trading_enabled``, ``response_price_units``) are
-  never required. Fields from later specs that Kakashi does not act on yet (``ts_ms``,
-  ``taker_outcome_side``, ``is_block_trade``, ``settlement_bounds_type``, ``exchange_index`` ...)
-  are declared as ``Lenient``: read when they have the declared type, None otherwise, never a
-  reason to refuse a row.
+  never required. Fields from later specs that Kakashi does not act on yet are either left out
+  (on the hot paths: a market, a delta) or declared ``Lenient`` (a print's ``ts_ms``,
+  ``taker_outcome_side``, ``is_block_trade``; the exchange's shards): read when they have the
+  declared type, None otherwise, never a reason to refuse a row.
 - A page is parsed as a list of elements, and each element on its own (``parse_market``): a bad
   field in one market is that market's rejected row with its reason (the first failing field,
   in the order below), never the whole page's loss.
@@ -93,6 +93,8 @@ def text(v: Any, key: str) -> str:
         raise RowError(f"{key} is not text (got {type(v).__name__})")
     if len(v) > MAX_TEXT_LEN:
         raise RowError(f"{key} too long ({len(v)} characters)")
+    if v.isascii() and v.isprintable():  # the usual case, checked in C: no control character
+        return v
     for c in v:
         o = ord(c)
         if o < 0x20 or 0x7F <= o < 0xA0 or 0xD800 <= o <= 0xDFFF:
@@ -298,7 +300,6 @@ LenientStr = Annotated[str | None, _lenient(str)]
 LenientInt = Annotated[int | None, _lenient(int)]
 LenientBool = Annotated[bool | None, _lenient(bool)]
 LenientList = Annotated[list[Any] | None, _lenient(list)]
-LenientDec = Annotated[str | Decimal | None, _lenient(str, Decimal)]
 
 
 def _twin() -> Any:
@@ -424,12 +425,9 @@ class Market(Wire):
     volume_fp: Annotated[str, _count("volume")] = Field(default="0", validate_default=True)
     open_interest: AsSent = None
     open_interest_fp: Annotated[str, _count("open_interest")] = Field(default="0", validate_default=True)
-    # Later specs (3.21-3.34): read when well-formed, never required, not acted on yet (#22).
-    settlement_bounds_type: LenientStr = None
-    settlement_floor_dollars: LenientDec = None
-    price_level_structure: LenientStr = None
-    price_ranges: LenientList = None
-    exchange_index: LenientInt = None
+    # Later specs' market fields (settlement_bounds_type, settlement_floor_dollars, price_ranges,
+    # exchange_index) are ignored until Kakashi acts on them (#22): a declared field costs every
+    # market of every listing a validator call, and an ignored one costs nothing.
 
 
 def parse_market(m: Any) -> Market:
@@ -529,7 +527,7 @@ class ExchangeStatus(Wire):
     exchange_active: LenientBool = None
     trading_active: LenientBool = None
     exchange_estimated_resume_time: LenientStr = None
-    exchange_index_statuses: Annotated[list[Any] | None, _lenient(list)] = None
+    exchange_index_statuses: LenientList = None
 
     def shards(self) -> list[ExchangeShard]:
         return [ExchangeShard.model_validate(s) for s in self.exchange_index_statuses or () if isinstance(s, dict)]
@@ -569,7 +567,7 @@ class WsMessage(Wire):
     sid: AsSent = None
     seq: AsSent = None
     msg: AsSent = None
-    sending_ts_ms: LenientInt = None  # October 2026 on every frame (not read yet)
+    # (``sending_ts_ms``, on every frame since October 2026, is not read yet: #22.)
 
 
 class Subscribed(Wire):
@@ -635,8 +633,7 @@ class BookDelta(Wire):
     side: Annotated[Literal["yes", "no"], _plain(_side)]
     price_dollars: Annotated[int, _plain(lambda v: price_e4(v))]
     delta_fp: Annotated[int, _plain(lambda v: count_e2(v, signed=True))]
-    ts: AsSent = None
-    ts_ms: LenientInt = None  # 3.34 (not read yet)
+    # (``ts`` / ``ts_ms`` are not read: the feed stamps a change with when it applied it.)
 
 
 def _print_ts(v: Any) -> int | None:
