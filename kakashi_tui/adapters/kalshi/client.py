@@ -25,12 +25,22 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
-from kakashi_tui.adapters.kalshi.wire import _safe
+from kakashi_tui.adapters.kalshi.schemas import (
+    BookEntry,
+    BookList,
+    EventsPage,
+    MarketsPage,
+    RowError,
+    SeriesList,
+    Wire,
+    _safe,
+    parse,
+)
 from kakashi_tui.core.backoff import Backoff
 
 PRODUCTION_BASE = "https://external-api.kalshi.com/trade-api/v2"
@@ -376,23 +386,21 @@ class KalshiClient:
             self._wait(wait)
 
     # -- endpoints ------------------------------------------------------------------------
-    def _pages(self, path: str, key: str, params: dict[str, Any], limit: int, max_pages: int) -> Listing:
+    def _pages(
+        self, path: str, page_of: type[MarketsPage | EventsPage], params: dict[str, Any], limit: int, max_pages: int
+    ) -> Listing:
         """``path`` across cursor pages (stops on an empty or a repeated cursor); each page is
-        stamped with when it arrived. ``truncated`` when ``max_pages`` ran out with more to come."""
+        stamped with when it arrived, its elements as sent (the source parses each on its own).
+        ``truncated`` when ``max_pages`` ran out with more to come."""
         out = Listing()
         cursor: str | None = None
         seen: set[str] = set()
         for _ in range(max_pages):
             body = self._get(path, {**params, "limit": limit, "cursor": cursor})
             arrived = self._clock_ms()
-            page = body.get(key)
-            if page is None:
-                page = []
-            if not isinstance(page, list):
-                raise KalshiHTTPError(f"unexpected response shape from GET {path}: '{key}' is not a list")
-            out.pages.append((page, arrived))
-            nxt = body.get("cursor")
-            cursor = nxt if isinstance(nxt, str) and nxt else None
+            page = _shape(page_of, body, f"GET {path}")
+            out.pages.append((page.markets if isinstance(page, MarketsPage) else page.events, arrived))
+            cursor = page.cursor or None
             if not cursor or cursor in seen:
                 return out
             seen.add(cursor)
@@ -401,19 +409,15 @@ class KalshiClient:
 
     def list_markets(self, params: dict[str, Any], limit: int = 1000, max_pages: int = 100) -> Listing:
         """GET /markets across cursor pages (see ``_pages``)."""
-        return self._pages("/markets", "markets", params, limit, max_pages)
+        return self._pages("/markets", MarketsPage, params, limit, max_pages)
 
     def list_events(self, params: dict[str, Any], limit: int = 200, max_pages: int = 100) -> Listing:
         """GET /events across cursor pages (200 a page at most; combo events are not listed)."""
-        return self._pages("/events", "events", params, limit, max_pages)
+        return self._pages("/events", EventsPage, params, limit, max_pages)
 
     def list_series(self) -> list[Any]:
         """GET /series: every series, with its fee_type and fee_multiplier, in one answer."""
-        body = self._get("/series")
-        series = body.get("series")
-        if not isinstance(series, list):
-            raise KalshiHTTPError("unexpected response shape from GET /series: 'series' is not a list")
-        return series
+        return _shape(SeriesList, self._get("/series"), "GET /series").series
 
     def iter_markets(
         self,
@@ -460,15 +464,25 @@ class KalshiClient:
             chunk = ts[i : i + BOOKS_PER_CALL]
             body = self._get("/markets/orderbooks", [("tickers", t) for t in chunk])
             arrived = self._clock_ms()
-            books = body.get("orderbooks")
-            if not isinstance(books, list):
-                raise KalshiHTTPError("unexpected response shape from GET /markets/orderbooks")
-            for entry in books:
-                if isinstance(entry, dict) and isinstance(entry.get("ticker"), str) and entry["ticker"] in chunk:
-                    ob = entry.get("orderbook_fp", entry.get("orderbook"))
-                    if isinstance(ob, dict) or ob is None:
-                        out[entry["ticker"]] = (ob or {}, arrived)
+            for entry in _shape(BookList, body, "GET /markets/orderbooks").orderbooks:
+                if not isinstance(entry, dict):
+                    continue
+                e = BookEntry.model_validate(entry)  # (every field lenient: never raises)
+                ob = e.book()
+                if e.ticker is not None and e.ticker in chunk and ob is not None:
+                    out[e.ticker] = (ob, arrived)
         return out
+
+
+W = TypeVar("W", bound=Wire)
+
+
+def _shape(model: type[W], body: dict[str, Any], what: str) -> W:
+    """A response's envelope (``schemas``), or one line naming what is wrong with it."""
+    try:
+        return parse(model, body)
+    except RowError as e:
+        raise KalshiHTTPError(f"unexpected response shape from {what}: {e}") from None
 
 
 def _book_of(body: dict[str, Any], what: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import bisect
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from kakashi_tui.adapters.kalshi.client import (
     TICKERS_PER_LISTING,
@@ -18,11 +18,13 @@ from kakashi_tui.adapters.kalshi.client import (
     KalshiStopped,
     Listing,
 )
-from kakashi_tui.adapters.kalshi.wire import Fees, _dec, _safe, convert, ticker_ok
+from kakashi_tui.adapters.kalshi.schemas import Event, RowError, Series, Wire, _safe, parse, ticker_ok
+from kakashi_tui.adapters.kalshi.wire import Fees, convert
 from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
 from kakashi_tui.core.backoff import Backoff
 from kakashi_tui.core.errors import ConfigError
 
+W = TypeVar("W", bound=Wire)
 LIVE = frozenset(("initialized", "inactive", "active"))  # kept in memory between listings
 KEY_RETRY_FIRST_S = 5.0  # a refused key is tried again after this long, doubling each refusal ...
 KEY_RETRY_CAP_S = 300.0  # ... up to this: a skewed clock or a re-enabled key can recover while running
@@ -374,12 +376,14 @@ class KalshiSource(Source):
             events = self.client.list_events({"status": "open"}, max_pages=self.max_pages)
             self._warn_truncated(batch, events, "GET /events")
             for e in events.items():
-                if isinstance(e, dict) and ticker_ok(e.get("event_ticker")) and ticker_ok(e.get("series_ticker")):
-                    self.event_series[e["event_ticker"]] = e["series_ticker"]
+                ev = _parsed(Event, e)
+                if ev is not None and ev.event_ticker is not None and ticker_ok(ev.event_ticker):
+                    self.event_series[ev.event_ticker] = ev.series_ticker
             now = time.monotonic()
             for s in self.client.list_series():
-                if isinstance(s, dict) and ticker_ok(s.get("ticker")):
-                    self.series_fees[s["ticker"]] = (_fees_of(s), now)
+                se = _parsed(Series, s)
+                if se is not None and se.ticker is not None and ticker_ok(se.ticker):
+                    self.series_fees[se.ticker] = (Fees.of(se), now)
         except KalshiStopped:
             raise
         except KalshiHTTPError as e:
@@ -410,8 +414,8 @@ class KalshiSource(Source):
                     batch.notes.append(f"event {_safe(ev, 60)}: {e}")
                     self.event_series[ev] = ""  # tried; asked again after the next full listing
                     continue
-                s = event.get("series_ticker")
-                self.event_series[ev] = s if isinstance(s, str) and ticker_ok(s) else ""
+                parsed = _parsed(Event, event)
+                self.event_series[ev] = parsed.series_ticker if parsed is not None else ""
             s = self.event_series[ev]
             if not s:
                 continue
@@ -430,7 +434,8 @@ class KalshiSource(Source):
                 batch.notes.append(f"series {_safe(s, 60)}: {e}")
                 self.series_fees[s] = (cached[0] if cached else Fees(), now)
                 continue
-            self.series_fees[s] = (_fees_of(data), now)
+            se = _parsed(Series, data)
+            self.series_fees[s] = (Fees.of(se) if se is not None else Fees(), now)
         if pending:
             batch.notes.append(
                 f"series or fees of {pending} markets not looked up yet "
@@ -493,10 +498,9 @@ class _Turns:
         return take
 
 
-def _fees_of(series: dict[str, Any]) -> Fees:
-    ft = series.get("fee_type")
-    fm = _dec(series.get("fee_multiplier"))
-    return Fees(
-        fee_type=ft if isinstance(ft, str) and ft.isascii() and ft.isprintable() and len(ft) <= 40 else None,
-        fee_multiplier=str(fm) if fm is not None and 0 <= fm <= 100 else None,
-    )
+def _parsed(model: type[W], obj: Any) -> W | None:
+    """``obj`` as ``model`` (schemas), None when it cannot be one."""
+    try:
+        return parse(model, obj)
+    except RowError:
+        return None

@@ -34,16 +34,29 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from kakashi_tui.adapters.catalog import MAX_COUNT_E2, MAX_INT64, from_e2, from_e4, to_e2, to_e4, trade_problem
-from kakashi_tui.adapters.kalshi.wire import RowError, _safe, check_ticker, ticker_ok
+from kakashi_tui.adapters.catalog import from_e2, from_e4, trade_problem
+from kakashi_tui.adapters.kalshi.schemas import (
+    BookDelta,
+    BookSnapshot,
+    RowError,
+    Subscribed,
+    TradePrint,
+    Wire,
+    WsError,
+    WsMessage,
+    _safe,
+    parse,
+    serial,
+    ticker_ok,
+)
 from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
 from kakashi_tui.core.backoff import Backoff
 
 HeaderProvider = Callable[[], dict[str, str]]  # fresh signed headers per connection (kalshi_auth)
 WS_PATH = "/trade-api/ws/v2"
+W = TypeVar("W", bound=Wire)
 
 
 def ws_url_for(api_base: str) -> str:
@@ -64,32 +77,20 @@ class Malformed(ValueError):
     """A frame that cannot be read or applied."""
 
 
-def _price(v: Any) -> int:
+def _parse(model: type[W], body: Any, what: str) -> W:
+    """A frame's body as its schema (``schemas``), or Malformed with the first bad field."""
     try:
-        p = to_e4(Decimal(v)) if isinstance(v, str) and len(v) <= 40 else None
-    except (InvalidOperation, ValueError):
-        p = None
-    if p is None or not 0 < p < 10_000:
-        raise Malformed(f"bad price {_safe(v, 40)}")
-    return p
-
-
-def _count(v: Any, signed: bool = False) -> int:
-    """A count in 1/100 contract, at most 10^12 contracts either way (the row check's bound)."""
-    try:
-        q = to_e2(Decimal(v)) if isinstance(v, str) and len(v) <= 40 else None
-    except (InvalidOperation, ValueError):
-        q = None
-    if q is None or (not signed and q < 0) or abs(q) > MAX_COUNT_E2:
-        raise Malformed(f"bad count {_safe(v, 40)}")
-    return q
+        return parse(model, body, what)
+    except RowError as e:
+        raise Malformed(str(e)) from None
 
 
 def _serial(name: str, v: Any) -> int:
     """A subscription id or sequence number: an integer a catalog can hold (int64)."""
-    if type(v) is not int or not 0 <= v <= MAX_INT64:
-        raise Malformed(f"{name} {_safe(v, 40)} is not a sequence number")
-    return v
+    try:
+        return serial(name, v)
+    except RowError as e:
+        raise Malformed(str(e)) from None
 
 
 @dataclass
@@ -102,33 +103,16 @@ class Book:
     updated_ms: int = 0
 
     @classmethod
-    def from_snapshot(cls, msg: dict[str, Any], now_ms: int) -> Book:
-        try:
-            t = check_ticker(msg.get("market_ticker"), "snapshot's market_ticker")
-        except RowError as e:
-            raise Malformed(str(e)) from None
-        b = cls(t, updated_ms=now_ms)
-        for side in ("yes", "no"):
-            levels = msg.get(f"{side}_dollars_fp", msg.get(f"{side}_dollars")) or []
-            if not isinstance(levels, list):
-                raise Malformed(f"snapshot {side} levels are not a list")
-            book = getattr(b, side)
-            for lv in levels:
-                if not isinstance(lv, list) or len(lv) != 2:
-                    raise Malformed(f"bad level {lv!r}")
-                q = _count(lv[1])
-                if q:
-                    book[_price(lv[0])] = q
-        return b
+    def from_snapshot(cls, msg: Any, now_ms: int) -> Book:
+        """A book from an ``orderbook_snapshot`` body (``schemas.BookSnapshot``: exact units)."""
+        snap = _parse(BookSnapshot, msg, "snapshot")
+        return cls(snap.market_ticker, dict(snap.yes_dollars_fp), dict(snap.no_dollars_fp), now_ms)
 
-    def apply(self, msg: dict[str, Any], now_ms: int) -> tuple[str, int, int]:
-        """Apply one delta; (side, price_e4, delta_e2) as applied."""
-        side = msg.get("side")
-        if side not in ("yes", "no"):
-            raise Malformed(f"delta with side {side!r}")
-        p = _price(msg.get("price_dollars"))
-        d = _count(msg.get("delta_fp"), signed=True)
-        book = getattr(self, side)
+    def apply(self, msg: Any, now_ms: int) -> tuple[str, int, int]:
+        """Apply one ``orderbook_delta`` body (``schemas.BookDelta``); (side, price_e4, delta_e2)."""
+        delta = _parse(BookDelta, msg, "delta")
+        side, p, d = delta.side, delta.price_dollars, delta.delta_fp
+        book = self.yes if side == "yes" else self.no
         q = book.get(p, 0) + d
         if q < 0:
             raise Malformed(f"delta takes {side} {p} below zero")
@@ -424,28 +408,27 @@ class _Session:
         msg: Any = None
         try:
             msg = json.loads(frame)
-            if not isinstance(msg, dict):
-                raise Malformed("frame is not an object")
-            kind = msg.get("type")
+            env = _parse(WsMessage, msg, "frame")
+            kind = env.type
             if kind == "subscribed":
-                body = msg.get("msg") or {}
-                cid = msg.get("id")
-                channel = (self.pending.pop(cid, None) if type(cid) is int else None) or body.get("channel")
-                sid = body.get("sid")
+                body = _parse(Subscribed, env.msg or {}, "subscribed msg")
+                cid = env.id
+                channel = (self.pending.pop(cid, None) if cid is not None else None) or body.channel
                 if channel == "orderbook_delta":
-                    self.book_sid = _serial("sid", sid)  # (a bad one: no book is taken until resubscribed)
+                    self.book_sid = _serial("sid", body.sid)  # (a bad one: no book is taken until resubscribed)
                 elif channel == "trade":
-                    self.trade_sid = sid
+                    self.trade_sid = body.sid
                 return
             if kind in ("unsubscribed", "ok"):
                 return
             if kind == "error":
-                feed.health.detail = f"server error: {(msg.get('msg') or {}).get('msg', '')}"[:200]
+                err = _parse(WsError, env.msg or {}, "error msg")
+                feed.health.detail = f"server error: {err.msg}"[:200]
                 return
             if kind in ("orderbook_snapshot", "orderbook_delta"):
-                await self._book_message(kind, msg, now)
+                await self._book_message(kind, env, now)
             elif kind == "trade":
-                self._trade(msg.get("msg"), now)
+                self._trade(env.msg, now)
         except (Malformed, ValueError, TypeError, AttributeError, RecursionError) as e:  # RecursionError: [[[[...
             feed.health.malformed += 1
             feed.health.detail = f"malformed frame: {e}"[:200]
@@ -454,9 +437,9 @@ class _Session:
                 # it may have carried a book change we cannot apply: rebuild from fresh snapshots
                 await self.resubscribe(self.book_tickers)
 
-    async def _book_message(self, kind: str, msg: dict[str, Any], now: int) -> None:
+    async def _book_message(self, kind: str, msg: WsMessage, now: int) -> None:
         feed = self.feed
-        sid, seq = msg.get("sid"), msg.get("seq")
+        sid, seq = msg.sid, msg.seq
         if type(sid) is not int or sid != self.book_sid:
             return  # a subscription we have left
         seq = _serial("seq", seq)
@@ -467,7 +450,7 @@ class _Session:
             await self.resubscribe(self.book_tickers)
             return
         self.seq[sid] = seq + 1
-        body = msg.get("msg")
+        body = msg.msg
         if not isinstance(body, dict):
             raise Malformed(f"{kind} without a msg")
         if kind == "orderbook_snapshot":
@@ -515,17 +498,16 @@ class _Session:
         if not isinstance(body, dict):
             why, tr = "trade print without a msg", None
         else:
-            t, ts, side, tid = (body.get(k) for k in ("market_ticker", "ts", "taker_side", "trade_id"))
-            ts_ms = ts * 1000 if type(ts) is int else now  # Kalshi's ts: epoch seconds
             try:
-                check_ticker(t, "market_ticker")  # a name Kalshi could have issued (as for a REST row)
-                price, count = _price(body.get("yes_price_dollars")), _count(body.get("count_fp"))
-            except (Malformed, RowError) as e:
+                p = parse(TradePrint, body, "trade print")  # exact units; a name Kalshi could have issued
+            except RowError as e:
                 why, tr = f"trade print: {e}", None
             else:
-                side, tid = side or None, tid or None  # ("" is Kalshi's "not given")
+                t, price, count = p.market_ticker, p.yes_price_dollars, p.count_fp
+                ts_ms = p.ts * 1000 if p.ts is not None else now  # Kalshi's ts: epoch seconds
+                side, tid = p.taker_side or None, p.trade_id or None  # ("" is Kalshi's "not given")
                 why = trade_problem(t, ts_ms, now, price, count, side, tid)
-                tr = None if why else Trade(str(t), price, count, side or "", ts_ms, tid or "", recv_ts=now)
+                tr = None if why else Trade(t, price, count, side or "", ts_ms, tid or "", recv_ts=now)
         with feed._lock:
             if tr is not None:
                 feed._trades.append(tr)
