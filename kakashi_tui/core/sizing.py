@@ -44,11 +44,11 @@ def worst_case_cc(h: int, limit_cc: int, w_cc: int, fee: UnitFee, levels: int = 
     return -((-h * limit_cc) // 100) + fee_cc_units(h, w_cc, fee) + max(levels, 1)
 
 
-def max_hundredths(cap_cc: int, best_cc: int, limit_cc: int, fee: UnitFee, available_h: int, levels: int = 1) -> int:
-    """Largest h <= available with worst_case_cc(h) <= cap_cc (0 when none)."""
+def max_hundredths(cap_cc: int, limit_cc: int, w_cc: int, fee: UnitFee, available_h: int, levels: int = 1) -> int:
+    """Largest h <= available with worst_case_cc(h) <= cap_cc (0 when none), the fee taken at
+    ``w_cc`` (``worst_fee_price_cc`` of [best ask, limit])."""
     if limit_cc <= 0 or cap_cc <= 0 or available_h <= 0:
         return 0
-    w_cc = worst_fee_price_cc(best_cc, limit_cc)
     rounding = max(levels, 1)
     hi = min(available_h, cap_cc * 100 // limit_cc + 1)  # h x limit alone is past the cap above it
     # worst(h) is nondecreasing and lies in [h x rate + r, h x rate + r + 2) with rate =

@@ -118,11 +118,11 @@ def decide(
         priced = _PRICED.put(key, _price(snapshot, ev_units(p_hat, threshold), price_costs(fee)))
     if priced is None:
         return None
-    side, best_cc, best_ask, ev, limit_cc, limit, available_h, walked, win, k = priced
-    h = max_hundredths(_cap(equity_cc, max_loss_pct), best_cc, limit_cc, fee, available_h, walked)
+    side, best_cc, best_ask, ev, limit_cc, limit, w_cc, available_h, walked, win, k = priced
+    h = max_hundredths(_cap(equity_cc, max_loss_pct), limit_cc, w_cc, fee, available_h, walked)
     if cfg.kelly_fraction is not None:
         h = min(h, kelly_hundredths(equity_cc, win, k, best_cc, cfg.kelly_fraction))
-    worst = worst_case_cc(h, limit_cc, worst_fee_price_cc(best_cc, limit_cc), fee, walked)
+    worst = worst_case_cc(h, limit_cc, w_cc, fee, walked)
     stamp = snapshot.ts if ts is None else ts
     return make_decision(
         (snapshot.ticker, stamp, side, hundredths_to_count(h), limit, best_ask, p_hat, ev, worst, equity_cc, False, "")
@@ -147,11 +147,11 @@ def _cap(equity_cc: int, max_loss_pct: Decimal) -> int:
 
 
 #: What a belief makes of a book, whatever the equity: (p_hat, threshold, fee, prices, book) ->
-#: (side, best ask cc, best ask, EV, limit cc, limit, hundredths available, levels walked,
-#: the side's win in EV units, one centicent in them), or None (no side clears the threshold).
-#: A market's book and belief repeat from tick to tick (most of a replay's decisions are of a
-#: book seen before); bounded.
-_Priced = tuple[Side, int, Decimal, Decimal, int, Decimal, int, int, int, int]
+#: (side, best ask cc, best ask, EV, limit cc, limit, the price of the largest fee between the
+#: two, hundredths available, levels walked, the side's win in EV units, one centicent in
+#: them), or None (no side clears the threshold). A market's book and belief repeat from tick
+#: to tick (most of a replay's decisions are of a book seen before); bounded.
+_Priced = tuple[Side, int, Decimal, Decimal, int, Decimal, int, int, int, int, int]
 _PRICED: Memo[tuple[Decimal, Decimal, UnitFee, tuple[int | None, int | None, int | None], str], _Priced | None] = Memo(
     "strategy.priced"
 )
@@ -181,4 +181,5 @@ def _price(snapshot: Quote, u: EvUnits, costs: PriceCosts) -> _Priced | None:
         limit_cc, available_h, walked, last_c = 10_000 - c, available_h + q, walked + 1, c
     best_ask = GRID[best_cc]
     limit = best_ask if last_c < 0 else _MIRROR[last_c]
-    return side, best_cc, best_ask, ev_decimal(ev_i, u), limit_cc, limit, available_h, walked, u.win(side), k
+    w_cc = worst_fee_price_cc(best_cc, limit_cc)
+    return side, best_cc, best_ask, ev_decimal(ev_i, u), limit_cc, limit, w_cc, available_h, walked, u.win(side), k

@@ -3,10 +3,11 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kakashi_tui.core import sizing
 from kakashi_tui.core.fees import FeeTerms, FeeType, fee_ratio, order_fee_cc
 from kakashi_tui.core.models import Estimate, Side
 from kakashi_tui.core.money import ceil_cc
-from kakashi_tui.core.sizing import per_trade_cap_cc
+from kakashi_tui.core.sizing import max_hundredths, per_trade_cap_cc, worst_fee_price_cc
 from kakashi_tui.core.strategy import StrategyConfig, clearing_asks_cc, decide, side_evs
 from tests.conftest import book
 from tests.strategy_oracle import decide_decimal, kelly_contracts, kelly_fraction, max_contracts, worst_case_cc
@@ -34,6 +35,7 @@ def test_max_contracts_buys_fractions_and_fits_cost_plus_fee_under_cap():
     assert n == D("23.99")
     assert worst_case_cc(D("23.99"), D("0.40"), D("0.40"), M) == 95_960 + 4_031 + 1
     assert worst_case_cc(D(24), D("0.40"), D("0.40"), M) > 100_000
+    assert max_hundredths(100_000, 4_000, 4_000, fee_ratio(M, 0), 1_000_000) == 2_399
 
 
 def test_max_contracts_limited_by_depth_and_zero_cases():
@@ -54,6 +56,10 @@ def test_sizing_never_exceeds_cap(cap, lo, width, avail, levels):
     lo_p, hi_p, available = D(lo) / 10_000, D(hi) / 10_000, D(avail) / 100
     n = max_contracts(cap, lo_p, hi_p, M, available, levels)
     assert 0 <= n <= available and n == n.quantize(D("0.01"))
+    # production's sizing, in hundredths and centicents, gives the oracle's size and worst case
+    fee, w = fee_ratio(M, 0), worst_fee_price_cc(lo, hi)
+    h = max_hundredths(cap, hi, w, fee, avail, levels)
+    assert h == n * 100 and sizing.worst_case_cc(h, hi, w, fee, levels) == worst_case_cc(n, lo_p, hi_p, M, levels)
     if n:
         assert worst_case_cc(n, lo_p, hi_p, M, levels) <= cap
         # and any real fill of n contracts at the limit costs no more than the bound
