@@ -41,8 +41,10 @@ from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.core import models as _models
 from kakashi_tui.core import money as _money
 from kakashi_tui.core.errors import KakashiError
+from kakashi_tui.core.fees import TAKER_RATE, FeeTerms, fee_ratio
 from kakashi_tui.core.memo import Memo
 from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate, Quote, book_text, rejection_reason
+from kakashi_tui.core.strategy import clearing_asks_cc
 from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ClockGuard, ts_problem
 from kakashi_tui.core.validate import validate_row
 
@@ -65,8 +67,6 @@ _MAX_COUNT = getattr(_money, "MAX_COUNT", None)
 MAX_COUNT_E2: int | None = None if _MAX_COUNT is None else int(_MAX_COUNT) * cat.COUNT_SCALE
 ONE_E4 = cat.PRICE_SCALE
 DAY_MS = 86_400_000
-#: Slack on the EV pre-filter, in dollars: it only lets more rows through to the exact check.
-EV_SLACK = 1e-4
 SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_e4", "yes_ask_e4", "last_e4", "volume_e2", "yes_bids", "no_bids"]
 #: What a snapshot batch is read as (every field nullable: a foreign file's nulls are the check's business).
 #: ``ts`` is read as the tick clock (the file's ``recv_ts``: when the row was fetched, else its ``ts``)
@@ -590,14 +590,17 @@ class Timeline:
                 self.pending_rejects.append((f"{what} record {why}", _jsonable({"type": what, **r})))
         return out
 
-    def fee_floor(self, configured: list[Decimal]) -> float:
-        """The smallest fee multiplier any market here could be charged at: the configured ones
-        and the markets' own; 0 when a market has a fee waiver or a fee type of its own."""
+    def fee_floor(self, configured: list[Decimal]) -> Decimal:
+        """The smallest fee coefficient any market here could be charged (``FeeSchedule.terms``):
+        the configured ones (the default's and the series', coefficients already) and 0.07 x each
+        market's own multiplier; 0 when a market has a fee waiver. A fee type charges no less
+        than the quadratic curve at the same coefficient (flat is its peak)."""
         rows = [*self.market_events, *self.market.values()]
-        if any(r.get("fee_waiver_until_ts") is not None or r.get("fee_type") is not None for r in rows):
-            return 0.0
-        mults = [*configured, *(r["fee_multiplier"] for r in rows if r.get("fee_multiplier") is not None)]
-        return float(min(mults)) if mults else 0.0
+        if any(r.get("fee_waiver_until_ts") is not None for r in rows):
+            return Decimal(0)
+        own = (TAKER_RATE * Decimal(r["fee_multiplier"]) for r in rows if r.get("fee_multiplier") is not None)
+        coefs = [*configured, *own]
+        return min(coefs) if coefs else Decimal(0)
 
     def market_for(self, ticker: Any) -> dict[str, Any]:
         m = self.market.get(ticker) if type(ticker) is str else None
@@ -850,8 +853,9 @@ class CatalogSource(Source, Estimator):
     ) -> None:
         self.tl = Timeline(root, filters)
         self.every_row = every_row
-        self.threshold = float(edge_threshold)
-        self.fee_floor = self.tl.fee_floor(list(fee_multipliers))
+        self.threshold = edge_threshold
+        #: no market here pays less than these fee terms (the pre-filter's fee)
+        self.fee_floor = fee_ratio(FeeTerms(self.tl.fee_floor(list(fee_multipliers))), 0)
         self.watch_for: Callable[[], Iterable[str]] = lambda: ()  # the markets held (the engine's)
         self.stats = ReplayStats()
         self._now = start_ms or _first_ts(self.tl) or 1
@@ -893,7 +897,9 @@ class CatalogSource(Source, Estimator):
     def _play(self) -> Iterator[tuple[int, list[RawRow], list[Estimate]]]:
         tl, st = self.tl, self.stats
         code_of: dict[str, int] = {}
-        belief = np.full(64, np.nan)  # market code -> belief as of the tick being played
+        # market code -> (highest YES ask, highest NO ask) that can clear on its belief as of the
+        # tick being played (strategy.clearing_asks_cc); -1: no belief, nothing clears
+        belief = np.full((64, 2), -1, dtype=np.int64)
         held_was: set[str] = set()
         held_mask = np.zeros(1, dtype=bool)  # market code -> held (as of held_was)
 
@@ -903,7 +909,7 @@ class CatalogSource(Source, Estimator):
             if c is None:
                 c = code_of[t] = len(code_of)
                 if c >= len(belief):
-                    belief = np.concatenate([belief, np.full(len(belief), np.nan)])
+                    belief = np.concatenate([belief, np.full((len(belief), 2), -1, dtype=np.int64)])
             return c
 
         for chunk in _with_final(tl.chunks()):
@@ -924,23 +930,24 @@ class CatalogSource(Source, Estimator):
                     st.rows_decided += parts.hi - parts.lo
                     yield parts.ts, _raw_rows(tl, parts, checked, list(range(parts.lo, parts.hi))), parts.estimates
                 continue
-            events = [(gcode(e.ticker), parts.ts, float(e.p_hat)) for parts in ticks for e in parts.estimates]
+            thr, fee = self.threshold, self.fee_floor
+            events = [
+                (gcode(e.ticker), parts.ts, clearing_asks_cc(e.p_hat, thr, fee))
+                for parts in ticks
+                for e in parts.estimates
+            ]
             g = np.array([gcode(t) if type(t) is str else -1 for t in checked.names], dtype=np.int64)
             rows_g = g[checked.codes]
             valid = checked.valid
-            p = _beliefs_as_of(belief, rows_g, ts, events)
-            for c, _t, pv in events:
-                belief[c] = pv
-            bid_f = np.where(checked.bid_null, np.nan, checked.bid / ONE_E4)
-            ask_f = np.where(checked.ask_null, np.nan, checked.ask / ONE_E4)
-            no_ask_f = 1.0 - bid_f
-            m = self.fee_floor
-            with np.errstate(invalid="ignore"):
-                # the best ask of either side could clear the threshold net of a fee no smaller
-                # than m * a * (1 - a) (the fee is that, rounded up): a superset of what decides
-                ev_y = p - ask_f - m * ask_f * (1.0 - ask_f)
-                ev_n = (1.0 - p) - no_ask_f - m * no_ask_f * (1.0 - no_ask_f)
-                send = valid & ((ev_y >= self.threshold - EV_SLACK) | (ev_n >= self.threshold - EV_SLACK))
+            bound = _beliefs_as_of(belief, rows_g, ts, events)
+            for c, _t, b in events:
+                belief[c] = b
+            # the best ask of either side could clear the threshold net of the smallest fee any
+            # market here pays: at or under its belief's bound (a superset of what decides)
+            send = valid & (
+                (~checked.ask_null & (checked.ask <= bound[:, 0]))
+                | (~checked.bid_null & (ONE_E4 - checked.bid <= bound[:, 1]))
+            )
             send |= ~valid  # rejected rows go to the engine as rejected, with the row check's reason
             ok = np.flatnonzero(valid)
             if len(ok):  # each market's last row in this batch: its latest quote is kept
@@ -1053,24 +1060,25 @@ def _rows_only(chunk: pa.Table) -> Checked:
 
 
 def _beliefs_as_of(
-    belief: np.ndarray, rows_g: np.ndarray, ts: np.ndarray, events: list[tuple[int, int, float]]
+    belief: np.ndarray, rows_g: np.ndarray, ts: np.ndarray, events: list[tuple[int, int, tuple[int, int]]]
 ) -> np.ndarray:
-    """Each row's belief at its tick: the state before the chunk, then the chunk's estimates
-    (the last one at or before the row's ts, for its market)."""
+    """Each row's belief at its tick (as its pair of bounds, one row of ``belief``): the state
+    before the chunk, then the chunk's estimates (the last one at or before the row's ts, for
+    its market); (-1, -1) for a row without a market."""
     safe = np.where(rows_g >= 0, rows_g, 0)
-    p = np.where(rows_g >= 0, belief[safe], np.nan)
+    p = np.where((rows_g >= 0)[:, None], belief[safe], -1)
     if not events:
         return p
     ec = np.array([e[0] for e in events], dtype=np.int64)
     et = np.array([e[1] for e in events], dtype=np.int64)
-    ep = np.array([e[2] for e in events], dtype=np.float64)
+    ep = np.array([e[2] for e in events], dtype=np.int64).reshape(len(events), 2)
     order = np.lexsort((np.arange(len(events)), et, ec))  # by market, time, then arrival
     ec, et, ep = ec[order], et[order], ep[order]
     k = np.int64(1) << np.int64(42)
     j = np.searchsorted(ec * k + np.clip(et, 0, k - 1), safe * k + np.clip(ts, 0, k - 1), side="right") - 1
     jj = np.maximum(j, 0)
     hit = (j >= 0) & (ec[jj] == rows_g)
-    return np.where(hit, ep[jj], p)
+    return np.where(hit[:, None], ep[jj], p)
 
 
 def _with_final(chunks: Iterator[pa.Table]) -> Iterator[pa.Table | None]:

@@ -88,28 +88,47 @@ class FeeAccumulator:
 # -- the same fees in integer units (the strategy's and the marks' hot paths) ------------------
 #: A fee coefficient as integers: (numerator, denominator, flat); (0, 1, False) when waived.
 UnitFee = tuple[int, int, bool]
-#: Coefficients of up to this many significant digits go the integer way: with counts bounded
-#: by the caller, the Decimal reference's products then stay within its 28 digits (exact).
+_WAIVED: UnitFee = (0, 1, False)
+#: The broker's guard (``unit_fee``): coefficients of up to this many significant digits go its
+#: integer way: with counts bounded by the broker, its Decimal fills' products then stay within
+#: 28 digits (exact), so the two agree.
 COEF_DIGITS = 6
-#: id(terms) -> (terms, their integers): the engine hands over one terms object per market
-_UNIT_FEE_OF: Memo[int, tuple[FeeTerms, UnitFee | None]] = Memo("fees.unit_fee")
+#: id(terms) -> (terms, their integers (None: not a finite coefficient), the broker's guard passed)
+_UNIT_FEE_OF: Memo[int, tuple[FeeTerms, UnitFee | None, bool]] = Memo("fees.unit_fee")
+
+
+def _ratio(terms: FeeTerms) -> tuple[FeeTerms, UnitFee | None, bool]:
+    hit = _UNIT_FEE_OF.get(id(terms))  # the same terms object, decision after decision (no hashing)
+    if hit is not None and hit[0] is terms:
+        return hit
+    c = terms.coefficient
+    out = None
+    if c.is_finite():
+        num, den = c.as_integer_ratio()
+        out = (num, den, terms.fee_type is FeeType.FLAT)
+    short = out is not None and c >= 0 and len(c.as_tuple().digits) <= COEF_DIGITS
+    return _UNIT_FEE_OF.put(id(terms), (terms, out, short))  # (kept alive with its id: the id is not reused)
+
+
+def fee_ratio(terms: FeeTerms, now_ms: int) -> UnitFee:
+    """The fee terms as integers, exactly, whatever the coefficient's digits; (0, 1, False) when
+    waived. A coefficient that is no number, or negative (config and market both refuse
+    one), is a ValueError."""
+    if terms.waived(now_ms):
+        return _WAIVED
+    out = _ratio(terms)[1]
+    if out is None or out[0] < 0:
+        raise ValueError(f"fee coefficient {terms.coefficient} is not a number >= 0")
+    return out
 
 
 def unit_fee(terms: FeeTerms, now_ms: int) -> UnitFee | None:
-    """The fee terms as integers, (0, 1, False) when waived; None when the integer path would
-    not be exact (a coefficient with many digits)."""
+    """``fee_ratio`` where the broker's Decimal fills are exact too (a coefficient of at most
+    COEF_DIGITS digits, not negative), else None: the broker's guard for its integer paths."""
     if terms.waived(now_ms):
-        return 0, 1, False
-    hit = _UNIT_FEE_OF.get(id(terms))  # the same terms object, decision after decision (no hashing)
-    if hit is not None and hit[0] is terms:
-        return hit[1]
-    c = terms.coefficient
-    out = None
-    if c.is_finite() and c >= 0 and len(c.as_tuple().digits) <= COEF_DIGITS:
-        num, den = c.as_integer_ratio()
-        out = (num, den, terms.fee_type is FeeType.FLAT)
-    _UNIT_FEE_OF.put(id(terms), (terms, out))  # (kept alive with its id: the id is not reused)
-    return out
+        return _WAIVED
+    _t, out, short = _ratio(terms)
+    return out if short else None
 
 
 def _fee_ceil(h: int, weighted: int, fee: UnitFee) -> int:
@@ -145,18 +164,6 @@ def taker_fee_cc(qty: Decimal, p: Decimal, terms: FeeTerms, now_ms: int = 0) -> 
     if qty < 0:
         raise ValueError("contracts must be >= 0")
     return order_fee_cc([(p, qty)], terms, now_ms)
-
-
-def max_fee_cc(qty: Decimal, lo: Decimal, hi: Decimal, terms: FeeTerms, now_ms: int = 0) -> int:
-    """An upper bound on the fee of ``qty`` contracts filled anywhere in [lo, hi].
-
-    P(1-P) peaks at 0.5, so the bound uses the price in the range closest to 0.5.
-    """
-    if lo <= _HALF <= hi:
-        worst = _HALF
-    else:
-        worst = hi if hi < _HALF else lo
-    return taker_fee_cc(qty, worst, terms, now_ms)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ always safe.
 | money.counts             | 8,192   | hundredths -> the count's Decimal                             |
 | money.hundredths         | 8,192   | a count's Decimal -> hundredths                               |
 | fees.unit_fee            | 1,024   | fee terms (by identity) -> integer fee coefficients           |
-| strategy.units           | 4,096   | (p_hat, threshold) -> integer EV units                        |
+| ev.units                 | 4,096   | (p_hat, threshold) -> integer EV units                        |
+| strategy.clearing        | 4,096   | (p_hat, threshold, fee) -> the highest asks that can clear    |
 | strategy.priced          | 4,096   | a quote's prices, fee and side -> its priced EV (~1 MB)       |
 | columnar.pairs           | 200,000 | (price_e4, qty_e2) -> the level's (price, qty) pair           |
 | columnar.level_text      | 200,000 | (price_e4, qty_e2) -> the level's stored text                 |
@@ -34,7 +35,8 @@ BOUNDS: dict[str, int] = {
     "money.counts": 8_192,
     "money.hundredths": 8_192,
     "fees.unit_fee": 1_024,
-    "strategy.units": 4_096,
+    "ev.units": 4_096,
+    "strategy.clearing": 4_096,
     "strategy.priced": 4_096,
     "columnar.pairs": 200_000,
     "columnar.level_text": 200_000,

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 from textual import events
 
-from kakashi_tui.core.ev import net_ev
 from kakashi_tui.core.models import Side, TradeDecision
 from kakashi_tui.frontends.desk.screens import EstimateScreen
 from kakashi_tui.frontends.desk.widgets.decision_log import DecisionLog
@@ -21,6 +20,7 @@ from tests.desk.conftest import KALSHI_MARKETS, desk_app, desk_engine, kalshi_en
 from tests.desk.test_desk_trust import screen_text
 from tests.desk.test_pilot import wait_for
 from tests.integration.test_operator_facts import corrected_engine
+from tests.strategy_oracle import net_ev
 
 SIZE = (120, 40)
 NAMES = {".": "full_stop", "/": "slash", "\n": "enter", "\x1b": "escape"}

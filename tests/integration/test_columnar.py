@@ -18,10 +18,11 @@ from kakashi_tui.adapters.catalog import CatalogWriter, import_ticks
 from kakashi_tui.adapters.columnar import QUIET_SIDES, Filters, check_batch, replay_catalog
 from kakashi_tui.adapters.replay import group_ticks, read_jsonl
 from kakashi_tui.adapters.store.writer import Store
+from kakashi_tui.core.models import Estimate, Market
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.trading.config import KakashiConfig, RiskSection, SimSection
 from kakashi_tui.trading.engine import Engine
-from tests.conftest import SIM_START_MS, make_engine
+from tests.conftest import SIM_START_MS, book, make_engine
 from tests.integration.test_replay import tables
 
 #: Settlements every few ticks and a daily stop on three of four simulated days.
@@ -445,3 +446,22 @@ def test_a_quote_handed_over_alone_is_taken_as_it_is_and_its_raw_form_made_only_
     )
     assert made == [] and row.raw_payload() == {"ticker": "T"} and made == [1]
     assert RawRow(market=market, snapshot={"a": 1}, payload={"a": 1}).raw_payload() == {"a": 1}
+
+
+def test_a_market_paying_half_the_fee_is_not_filtered_out_of_the_replay(tmp_path):
+    """The pre-filter's fee floor is a coefficient: a market's own fee_multiplier (0.5) is
+    charged 0.07 x 0.5, and a quote whose EV clears only at that fee still reaches the strategy.
+    (The floor once took the multiplier itself for a coefficient: min(0.07, 0.5) = 0.07.)"""
+    T = SIM_START_MS
+    w = CatalogWriter(tmp_path / "catalog", roll_s=float("inf"))
+    w.add_market(Market(ticker="KXHALF-A", series="KXHALF", status="open", fee_multiplier=Decimal("0.5")), T)
+    w.add_estimate(Estimate(ticker="KXHALF-A", p_hat=Decimal("0.54"), source="beliefs-file", ts=T), T)
+    for k, (bid, no_bid) in enumerate((("0.45", "0.50"), ("0.55", "0.40"), ("0.55", "0.40"))):
+        # YES ask 0.50, then 0.60: EV at 0.50 is 0.54 - 0.50 - 0.0088 >= 0.03; less 0.0175 it would not be
+        w.add_snapshot(book("KXHALF-A", T + (k + 1) * 30_000, yes=((bid, 100),), no=((no_bid, 100),)), "kalshi")
+    w.close()
+    run(tmp_path / "rows.db", tmp_path / "catalog", KakashiConfig(), columnar=False)
+    run(tmp_path / "col.db", tmp_path / "catalog", KakashiConfig())
+    rows, col = tables(tmp_path / "rows.db"), tables(tmp_path / "col.db")
+    assert len(rows["decisions"]) == 1 and rows["fills"]
+    assert col == rows

@@ -2,9 +2,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from kakashi_tui.core.ev import net_ev
-from kakashi_tui.core.fees import FeeAccumulator, FeeSchedule, FeeTerms, FeeType, max_fee_cc, order_fee_cc, taker_fee_cc
+from kakashi_tui.core.fees import FeeAccumulator, FeeSchedule, FeeTerms, FeeType, order_fee_cc, taker_fee_cc
 from kakashi_tui.core.models import Side
+from tests.strategy_oracle import max_fee_cc, net_ev
 
 T = FeeTerms()
 

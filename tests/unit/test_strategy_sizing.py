@@ -1,20 +1,18 @@
 from decimal import Decimal as D
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kakashi_tui.core.fees import FeeTerms, FeeType, order_fee_cc
+from kakashi_tui.core import sizing
+from kakashi_tui.core.fees import FeeTerms, FeeType, fee_ratio, order_fee_cc
 from kakashi_tui.core.models import Estimate, Side
 from kakashi_tui.core.money import ceil_cc
-from kakashi_tui.core.sizing import (
-    kelly_contracts,
-    kelly_fraction,
-    max_contracts,
-    per_trade_cap_cc,
-    worst_case_cc,
-)
-from kakashi_tui.core.strategy import StrategyConfig, decide, decide_decimal
+from kakashi_tui.core.sizing import max_hundredths, per_trade_cap_cc, worst_fee_price_cc
+from kakashi_tui.core.strategy import StrategyConfig, clearing_asks_cc, decide, side_evs
 from tests.conftest import book
+from tests.strategy_oracle import decide_decimal, kelly_contracts, kelly_fraction, max_contracts, worst_case_cc
+from tests.strategy_oracle import net_ev as oracle_net_ev
+from tests.strategy_oracle import side_evs as oracle_side_evs
 
 M = FeeTerms()
 EQ = 10_000_000  # $1,000 in centicents
@@ -37,6 +35,7 @@ def test_max_contracts_buys_fractions_and_fits_cost_plus_fee_under_cap():
     assert n == D("23.99")
     assert worst_case_cc(D("23.99"), D("0.40"), D("0.40"), M) == 95_960 + 4_031 + 1
     assert worst_case_cc(D(24), D("0.40"), D("0.40"), M) > 100_000
+    assert max_hundredths(100_000, 4_000, 4_000, fee_ratio(M, 0), 1_000_000) == 2_399
 
 
 def test_max_contracts_limited_by_depth_and_zero_cases():
@@ -57,6 +56,10 @@ def test_sizing_never_exceeds_cap(cap, lo, width, avail, levels):
     lo_p, hi_p, available = D(lo) / 10_000, D(hi) / 10_000, D(avail) / 100
     n = max_contracts(cap, lo_p, hi_p, M, available, levels)
     assert 0 <= n <= available and n == n.quantize(D("0.01"))
+    # production's sizing, in hundredths and centicents, gives the oracle's size and worst case
+    fee, w = fee_ratio(M, 0), worst_fee_price_cc(lo, hi)
+    h = max_hundredths(cap, hi, w, fee, avail, levels)
+    assert h == n * 100 and sizing.worst_case_cc(h, hi, w, fee, levels) == worst_case_cc(n, lo_p, hi_p, M, levels)
     if n:
         assert worst_case_cc(n, lo_p, hi_p, M, levels) <= cap
         # and any real fill of n contracts at the limit costs no more than the bound
@@ -103,14 +106,14 @@ def test_decide_kelly_never_above_cap():
     assert 0 < tiny.contracts < full.contracts
 
 
-# -- the integer path and the Decimal reference decide alike ---------------------------------
+# -- the one path (integers) and the oracle (the rule in Decimal dollars) decide alike --------
 _prices = st.integers(min_value=1, max_value=9_999)
-_qtys = st.integers(min_value=1, max_value=10**7)  # hundredths of a contract
+_qtys = st.one_of(st.integers(min_value=1, max_value=10**7), st.integers(min_value=1, max_value=10**14))  # hundredths
 
 
 @st.composite
 def _quotes(draw):
-    """A valid quote: YES bids and NO bids, each strictly descending, crossing nowhere."""
+    """A valid quote on the $0.0001 grid: YES bids and NO bids, each strictly descending, crossing nowhere."""
     bid = draw(st.one_of(st.none(), st.integers(min_value=1, max_value=9_998)))
     ask = draw(st.one_of(st.none(), st.integers(min_value=(bid or 0) + 1, max_value=9_999)))
     yes = (
@@ -131,33 +134,58 @@ def _quotes(draw):
     )
 
 
+def _dec(n: int, places: int) -> D:
+    """n x 10^-places, exactly (``scaleb`` and sums round to the context's 28 digits)."""
+    return D(f"{n}E-{places}")
+
+
+#: coefficients: the standard and halved schedules, none, a market's multiplier up to 100 (x 0.07),
+#: and ones with many digits (past the 28 of Decimal's default context on a large order)
+_coefficients = st.one_of(
+    st.sampled_from([D("0.07"), D("0.035"), D("0.0175"), D(0), D("0.0123456"), D("0.123456789012345678"), D("7")]),
+    st.integers(min_value=0, max_value=10**30).map(lambda x: _dec(x, 30)),
+)
 _terms = st.builds(
     FeeTerms,
-    coefficient=st.sampled_from([D("0.07"), D("0.035"), D("0.0175"), D(0), D("0.0123456"), D("0.123456789012345678")]),
+    coefficient=_coefficients,
     fee_type=st.sampled_from(list(FeeType)),
     waiver_until_ts=st.sampled_from([None, 1_000, 10_000]),
 )
-
-
 _p_hats = st.one_of(
     st.integers(min_value=0, max_value=10_000).map(lambda x: D(x).scaleb(-4)),
     st.integers(min_value=0, max_value=10**18).map(lambda x: D(x).scaleb(-18)),
     st.integers(min_value=0, max_value=10**24).map(lambda x: D(x).scaleb(-24)),
+    st.integers(min_value=0, max_value=10**40).map(lambda x: _dec(x, 40)),  # past 28 digits
+    # a belief a hair off a price: the EV within 10^-35 of the threshold
+    st.tuples(st.integers(1, 9_999), st.integers(-5, 5)).map(lambda t: _dec(t[0] * 10**31 + t[1], 35)),
+)
+_thresholds = st.one_of(
+    st.sampled_from([D(0), D("0.01"), D("0.03"), D("0.0301"), D("0.2"), D("0.030000000000000000000001")]),
+    st.integers(min_value=0, max_value=10**32).map(lambda x: _dec(x, 33)),
+)
+_kelly = st.one_of(
+    st.none(),
+    st.sampled_from([D(1), D("0.25"), D("0.01"), D("0.001")]),
+    st.integers(min_value=1, max_value=10**30).map(lambda x: _dec(x, 30)),
 )
 
 
+@settings(max_examples=400)
 @given(
     _quotes(),
     _p_hats,
-    st.integers(min_value=-10, max_value=10**11),
-    st.sampled_from([D("1"), D("0.5"), D("0.25")]),
+    st.one_of(st.integers(min_value=-10, max_value=10**11), st.integers(min_value=10**11, max_value=10**20)),
+    st.sampled_from([D("1"), D("0.5"), D("0.25"), D("0.3333333333333333333333333333333")]),
     _terms,
-    st.sampled_from([D(0), D("0.01"), D("0.03"), D("0.0301"), D("0.2"), D("0.030000000000000000000001")]),
+    _thresholds,
+    _kelly,
     st.one_of(st.none(), st.integers(min_value=0, max_value=10**13)),
 )
-def test_decide_in_integer_units_equals_the_decimal_reference(q, p_hat, equity, pct, terms, threshold, ts):
+def test_decide_equals_the_rule_in_decimal_for_every_input(q, p_hat, equity, pct, terms, threshold, kelly, ts):
+    """The one production path against its oracle: same side, size, limit, EV, fee and worst
+    case, Kelly sizing, beliefs of 40 places, sub-penny prices and any fee coefficient included."""
     e = Estimate(ticker="T", p_hat=p_hat, source="test", ts=1)
-    cfg = StrategyConfig(edge_threshold=threshold)
+    cfg = StrategyConfig(edge_threshold=threshold, kelly_fraction=kelly)
     got = decide(q, e, equity, pct, terms, cfg, 5_000, ts)
     want = decide_decimal(q, e, equity, pct, terms, cfg, 5_000)
     if want is not None and ts is not None:
@@ -165,15 +193,80 @@ def test_decide_in_integer_units_equals_the_decimal_reference(q, p_hat, equity, 
     assert got == want
     if got is not None:
         assert got.verdict(True, "accepted") == want._replace(accepted=True, reason="accepted")
-    if got is not None:
-        assert got.limit_price == want.limit_price and got.contracts == want.contracts
+    assert side_evs(q, p_hat, terms, 5_000) == oracle_side_evs(q, p_hat, terms, 5_000)
 
 
-def test_decide_past_the_exact_range_takes_the_reference():
+def test_decide_sizes_past_decimals_28_digits_exactly():
     s = book(yes=((0.40, 10**12),), no=((0.55, 10**12),))  # 10^14 hundredths available
     e = est(0.90)
     d = decide(s, e, 10**17, D("1"), M, StrategyConfig())
     assert d == decide_decimal(s, e, 10**17, D("1"), M, StrategyConfig()) and d.contracts > 10**9
+
+
+def test_kelly_sizes_the_exact_stake():
+    # quarter-percent-of-a-percent Kelly: $2,100 x 0.01 x f* (0.1 / 0.3 = 1/3) = $7.00 at 0.70:
+    # 10.00 contracts. Decimal's 28 digits made 1/3 a hair short, and the old path bought 9.99.
+    s = book(yes=((0.60, 5000),), no=((0.30, 5000),))  # YES ask 0.70
+    d = decide(s, est("0.80"), 21_000_000, D("1"), M, StrategyConfig(kelly_fraction=D("0.01")))
+    assert (d.side, d.best_ask, d.contracts) == (Side.YES, D("0.70"), D("10.00"))
+
+
+def test_a_belief_past_28_digits_is_compared_exactly():
+    # EV = p - 0.45 - 0.0174 (the fee at 0.45, rounded up) - a threshold of exactly 0.03: a p_hat
+    # 10^-31 short of clearing must not clear (Decimal's 28 digits rounded it up to clearing)
+    s = book(yes=((0.40, 50),), no=((0.55, 50),))  # YES ask 0.45
+    at = D("0.4974")
+    short = D("0.4973999999999999999999999999999")  # 10^-31 short
+    assert decide(s, est(at), EQ, D("1"), M, StrategyConfig()) is not None
+    assert decide(s, est(short), EQ, D("1"), M, StrategyConfig()) is None
+    assert decide(s, est(short), EQ, D("1"), M, StrategyConfig()) == decide_decimal(
+        s, est(short), EQ, D("1"), M, StrategyConfig()
+    )
+
+
+# -- the catalog replay's pre-filter: derived from the rule, never drops a trade ----------------
+@settings(max_examples=400)
+@given(_quotes(), _p_hats, _thresholds, _terms, st.sampled_from([D(0), D("0.0175"), D("0.035"), D("0.07")]))
+def test_the_prefilters_bound_never_drops_a_row_the_strategy_would_trade(q, p_hat, threshold, terms, floor):
+    """``clearing_asks_cc`` under a fee floor no dearer than the market's terms: a quote the
+    strategy trades has an ask at or under its side's bound. Under the floor's own terms the
+    bound is exact: a side clears just when its ask is at or under it."""
+    if not terms.waived(5_000) and terms.coefficient < floor:
+        terms = FeeTerms(floor, terms.fee_type, terms.waiver_until_ts)
+    floor_fee = fee_ratio(FeeTerms(D(0) if terms.waived(5_000) else floor), 0)
+    by, bn = clearing_asks_cc(p_hat, threshold, floor_fee)
+    bid_cc, ask_cc, _ = q.prices_cc
+    no_cc = None if bid_cc is None else 10_000 - bid_cc
+    d = decide(
+        q,
+        Estimate(ticker="T", p_hat=p_hat, source="t", ts=1),
+        EQ,
+        D("1"),
+        terms,
+        StrategyConfig(edge_threshold=threshold),
+        5_000,
+    )
+    if d is not None:
+        assert (ask_cc is not None and ask_cc <= by) or (no_cc is not None and no_cc <= bn)
+        assert d.best_ask * 10_000 <= (by if d.side is Side.YES else bn)
+    floor_terms = FeeTerms(D(0) if terms.waived(5_000) else floor)
+    evs = oracle_side_evs(q, p_hat, floor_terms, 5_000)
+    for side, a, bound in ((Side.YES, ask_cc, by), (Side.NO, no_cc, bn)):
+        if a is not None:
+            assert (evs[side] >= threshold) == (a <= bound)
+
+
+def test_the_prefilters_bound_with_a_fee_too_steep_to_rise_with_price():
+    # a multiplier of 100 (coefficient 7): the cost (price + fee) falls past $0.50, so the
+    # highest clearing ask is found by scanning, not bisecting; still the rule's own answer
+    fee = fee_ratio(FeeTerms(D(7)), 0)
+    by, bn = clearing_asks_cc(D("0.999"), D("0.03"), fee)
+    for a in range(10_001):
+        ev = oracle_net_ev(D("0.999"), Side.YES, D(a).scaleb(-4), terms=FeeTerms(D(7)))
+        assert (ev >= D("0.03")) == (a <= by) or a < by  # every ask above the bound fails
+        if a > by:
+            assert ev < D("0.03")
+    assert bn == -1  # NO wins 0.001: nothing clears
 
 
 def test_a_verdict_sets_the_last_two_fields_and_keeps_the_proposal():
