@@ -3,7 +3,9 @@ in replay:
 
     fetch -> validate -> persist -> estimate -> decide -> risk gate -> fill -> ledger -> settle
 
-The engine computes; it does not run itself. The trading service (``service.py``) owns
+The engine computes; it does not run itself, nor keep what a view shows over time: each tick
+returns a ``TickReport`` and the service keeps the desk's windows from those
+(``view.DeskWindows``). The trading service (``service.py``) owns
 the thread that calls ``tick``, the loop, and the only writing connection. Each tick's
 writes are one ``BEGIN IMMEDIATE`` transaction, at whose top the service's queued commands
 and other processes' requests are applied (``execute``). The one thing another thread may
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -121,6 +122,11 @@ class TickReport:
     # every ledger entry written since the last report (this tick's, and any a command wrote
     # between ticks, e.g. a flatten): the log's fill and settlement lines
     entries: tuple[LedgerEntry, ...] = ()
+    # the quotes new this tick (one a source re-sent unchanged is not), in fetch order, and the
+    # markets the engine let go of this tick (settled: it keeps nothing of them): what a view
+    # that keeps each market's recent quotes needs (view.DeskWindows); the engine keeps no history
+    quotes: tuple[TickQuote, ...] = ()
+    gone: tuple[str, ...] = ()
 
     @property
     def corrections(self) -> tuple[tuple[str, int], ...]:
@@ -177,9 +183,6 @@ class Engine:
         self.snapshots: dict[str, TickQuote] = {}
         self.estimates: dict[str, Estimate] = store.latest_estimates()
         self.overrides: dict[str, Estimate] = {t: e for t, e in self.estimates.items() if e.source == OPERATOR_SOURCE}
-        self.recent_decisions: deque[TradeDecision] = deque(maxlen=200)
-        self.quote_history: dict[str, deque[TickQuote]] = {}
-        self.equity_series: deque[int] = deque(store.recent_equity(500), maxlen=500)
         self.last_errors: tuple[str, ...] = ()
         self.last_notes: tuple[str, ...] = ()
         self._written: list[LedgerEntry] = []  # ledger entries not yet in a TickReport
@@ -187,7 +190,6 @@ class Engine:
         self.last_latency_ms = 0.0
         self.rejected_total = 0
         self._ctl: dict[Control, ControlValue] = {}  # this tick's control state (_load_controls)
-        self.killed_at: float | None = None  # perf_counter() when the flag last flipped (benchmarks)
         self._market_cache: dict[str, tuple[dict, Market]] = {}  # raw dict -> validated, per ticker
         self._fees_of: dict[str, tuple[Market, FeeTerms]] = {}  # a market's fee terms, while it is that object
         self._marks: MarkMemo = {}  # each position's liquidation value, while its inputs are those (equity_cc)
@@ -228,7 +230,6 @@ class Engine:
         """No new orders from this instant (any thread, microseconds, no DB). The service
         queues a Kill beside it, which stores it at the top of the next tick."""
         self._set_flags(kill=True, kill_reason=reason)
-        self.killed_at = time.perf_counter()
 
     def want_paused(self, paused: bool) -> None:
         """Pause or resume new decisions from this instant (any thread, no DB)."""
@@ -416,7 +417,8 @@ class Engine:
         fills = settled = 0
         self._load_controls(now)
         self._roll_day(now)
-        good_markets, good_snaps, saved, rejected = self._ingest(batch, now, wall)
+        good_markets, good_snaps, fresh, saved, rejected = self._ingest(batch, now, wall)
+        gone: list[str] = []
         # estimate
         tickers = [s.ticker for s in good_snaps]
         for est in self.estimators:
@@ -436,9 +438,9 @@ class Engine:
                     settled += before - len(self.account.positions)
                 self._apply(settlement_fixes(self.account, m, now))  # (TickReport.corrections says them)
             if m.ticker in self.settled:  # done (disputed too, until its result is final): the DB keeps it
+                gone.append(m.ticker)
                 for per_market in (
                     self.snapshots,
-                    self.quote_history,
                     self.markets,
                     self._market_cache,
                     self._fees_of,
@@ -507,8 +509,6 @@ class Engine:
             cash_cc=self.account.cash_cc,
             equity_cc=eq,
         )
-        self.recent_decisions.extend(decisions)
-        self.equity_series.append(eq)
         self.last_errors = tuple(batch.errors)
         self.last_notes = tuple(batch.notes)
         self.key_refused = batch.key_refused
@@ -531,10 +531,15 @@ class Engine:
             notes=self.last_notes,
             key_refused=self.key_refused,
             entries=self._take_written(),
+            quotes=tuple(fresh),
+            gone=tuple(gone),
         )
 
-    def _ingest(self, batch: FetchBatch, now: int, wall: int) -> tuple[list[Market], list[TickQuote], int, int]:
-        """Validate and persist one fetch (inside the caller's transaction)."""
+    def _ingest(
+        self, batch: FetchBatch, now: int, wall: int
+    ) -> tuple[list[Market], list[TickQuote], list[TickQuote], int, int]:
+        """Validate and persist one fetch (inside the caller's transaction): (markets, quotes,
+        the quotes new since each market's last, saved, rejected)."""
         good_markets: list[Market] = []
         good_snaps: list[TickQuote] = []
         rejected = 0
@@ -570,7 +575,7 @@ class Engine:
         markets = self.markets
         # a market seen before is usually the very object cached for its raw row: `is` first
         self.store.upsert_markets([m for m in good_markets if (k := markets.get(m.ticker)) is not m and k != m], now)
-        snapshots, history = self.snapshots, self.quote_history
+        snapshots = self.snapshots
         # A quote is stored once: one the source hands over again unchanged (a polled listing
         # re-sends markets that did not move, with their old quote time) is not a new row.
         fresh = [s for s in good_snaps if not s.unchanged_from(snapshots.get(s.ticker))]
@@ -585,11 +590,7 @@ class Engine:
             markets[m.ticker] = m
         for s in fresh:
             snapshots[s.ticker] = s
-            h = history.get(s.ticker)
-            if h is None:
-                h = history[s.ticker] = deque(maxlen=4)
-            h.append(s)
-        return good_markets, good_snaps, saved, rejected
+        return good_markets, good_snaps, fresh, saved, rejected
 
     def hold_quotes(self, hold: bool) -> None:
         """Hold new quotes in memory and write only each market's newest, at ``flush_quotes``
@@ -612,7 +613,7 @@ class Engine:
         batch = self.source.fetch()
         now = self.source.now_ms()
         with self.store.atomic():
-            _m, snaps, _saved, rejected = self._ingest(batch, now, now_wall_ms())
+            _m, snaps, _fresh, _saved, rejected = self._ingest(batch, now, now_wall_ms())
             self.store.set_controls({k: v for k, v in self._checkpoint().items() if k is not Control.TICK_COUNT})
         self.rejected_total += rejected
         return snaps, rejected, list(batch.errors)

@@ -17,8 +17,10 @@ through this service and nothing else. It owns
 - the only writing connection: one thread writes at a time (``_writer``), and after
   ``stop`` nothing writes again;
 - the views: after each tick it publishes a ``TickReport`` (the headless log line) and, if a
-  front-end listens, an immutable ``DeskView``; on the first tick of a UTC day (engine clock),
-  the day before it summed from the ledger (``on_day``: the daily summary). Front-ends read only those.
+  front-end listens, an immutable ``DeskView``, built from the engine and the windows over the
+  run it keeps from each report (``view.DeskWindows``: the decision log, the equity chart); on
+  the first tick of a UTC day (engine clock), the day before it summed from the ledger
+  (``on_day``: the daily summary). Front-ends read only those.
 """
 
 from __future__ import annotations
@@ -58,7 +60,15 @@ from kakashi_tui.trading.commands import (
 from kakashi_tui.trading.engine import Engine, TickReport, utc_day
 from kakashi_tui.trading.liveness import Heartbeat
 from kakashi_tui.trading.performance import DAY_MS, ClosedDay, PerformanceBook
-from kakashi_tui.trading.view import DeskView, FeedStatus, build_view, feed_status, with_flags
+from kakashi_tui.trading.view import (
+    EQUITY_KEPT,
+    DeskView,
+    DeskWindows,
+    FeedStatus,
+    build_view,
+    feed_status,
+    with_flags,
+)
 
 __all__ = [
     "TradingService",
@@ -148,6 +158,9 @@ class TradingService:
     ) -> None:
         self._engine = engine
         self._book = PerformanceBook(engine.store)  # the performance summary's sums, between views
+        # the desk's decision log, equity chart and book history, fed by each tick's report (the
+        # engine keeps none); the chart starts from the equity the store recorded (a restart)
+        self.windows = DeskWindows(engine.store.recent_equity(EQUITY_KEPT))
         self._clock = clock  # wall seconds: the heartbeat's times (liveness.py)
         self.interval = interval
         self.max_ticks = max_ticks
@@ -306,7 +319,7 @@ class TradingService:
 
     def publish_view(self) -> DeskView:
         """Build and publish a view now (the engine's thread, or before the loop starts)."""
-        v = self.view = build_view(self._engine, self.focus, self._book)
+        v = self.view = build_view(self._engine, self.focus, self._book, self.windows)
         self._last_view_at = time.monotonic()
         for fn in self._view_listeners:
             fn(v)
@@ -406,6 +419,7 @@ class TradingService:
         self._consecutive = 0
         self._last_tick_ms = self._wall_ms()
         self.last_report = report
+        self.windows.feed(report)
         for fn in self._report_listeners:
             fn(report)
         self._close_day(report.ts)

@@ -1,12 +1,18 @@
 """The desk's view model: an immutable picture of the engine after a tick, plus the pure
 formatting the panels use. No Textual here, so it is unit-testable and cheap to post
 between threads. The trading service builds it on the engine's thread (``build_view``)
-and publishes it; front-ends only ever read a ``DeskView``."""
+and publishes it; front-ends only ever read a ``DeskView``.
+
+What the desk shows over time and no trading rule reads (the decision log, the equity chart,
+each market's last few quotes) is kept here, in ``DeskWindows``, which the service feeds from
+each ``TickReport``: the engine computes a tick and keeps no view state."""
 
 from __future__ import annotations
 
 import functools
 import re
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -24,7 +30,44 @@ from kakashi_tui.trading.performance import Performance, PerformanceBook
 
 if TYPE_CHECKING:
     from kakashi_tui.adapters.source import Source
-    from kakashi_tui.trading.engine import Engine
+    from kakashi_tui.trading.engine import Engine, TickReport
+
+#: The desk's rolling windows (``DeskWindows``): decisions kept and the log's share of them, the
+#: equity chart's points (seeded from the store at start: a restart shows the recent curve), and
+#: each market's recent quotes (the detail panel's book history).
+DECISIONS_KEPT = 200
+DECISIONS_SHOWN = 60
+EQUITY_KEPT = 500
+QUOTES_KEPT = 4
+
+
+class DeskWindows:
+    """The desk's rolling windows over the run, fed one ``TickReport`` at a time on the service's
+    thread (``feed``); ``build_view`` reads them. Bounded: a long run keeps the last
+    ``DECISIONS_KEPT`` decisions, ``EQUITY_KEPT`` equity points and ``QUOTES_KEPT`` quotes of each
+    market still open (a market the engine let go of is dropped)."""
+
+    def __init__(self, equity: Iterable[int] = ()) -> None:
+        self.decisions: deque[TradeDecision] = deque(maxlen=DECISIONS_KEPT)
+        self.equity: deque[int] = deque(equity, maxlen=EQUITY_KEPT)
+        self.books: dict[str, deque[TickQuote]] = {}
+
+    def feed(self, report: TickReport) -> None:
+        self.decisions.extend(report.decisions)
+        self.equity.append(report.equity_cc)
+        books = self.books
+        for q in report.quotes:
+            h = books.get(q.ticker)
+            if h is None:
+                h = books[q.ticker] = deque(maxlen=QUOTES_KEPT)
+            h.append(q)
+        for t in report.gone:
+            books.pop(t, None)
+
+    def shown_decisions(self) -> tuple[TradeDecision, ...]:
+        """The decision log's lines: the newest ``DECISIONS_SHOWN``, oldest first."""
+        d = self.decisions
+        return tuple(d)[-DECISIONS_SHOWN:] if len(d) > DECISIONS_SHOWN else tuple(d)
 
 
 @dataclass(frozen=True)
@@ -204,13 +247,20 @@ def _kill_line(killed: bool, reason: str) -> RiskLine:
     return RiskLine("Kill switch", "THROWN" if killed else "armed", shown, "error" if killed else "ok")
 
 
-def build_view(engine: Engine, focus: str | None = None, book: PerformanceBook | None = None) -> DeskView:
+def build_view(
+    engine: Engine,
+    focus: str | None = None,
+    book: PerformanceBook | None = None,
+    windows: DeskWindows | None = None,
+) -> DeskView:
     """Picture the engine's state for the desk: the service calls it on the engine's thread.
 
     ``focus``: the market whose recent quotes the detail panel shows (only its history is
     copied; with thousands of markets the others would be garbage by the next view).
     ``book``: the service's, which keeps the performance summary's sums between views.
+    ``windows``: the service's, fed by every tick (none: the view has no log, chart or book history).
     """
+    win = windows or DeskWindows()
     now = engine.source.now_ms()
     acct = engine.account
     limits = engine.cfg.limits
@@ -286,7 +336,10 @@ def build_view(engine: Engine, focus: str | None = None, book: PerformanceBook |
         _kill_line(flags.kill, flags.kill_reason),
     )
     state, kind = run_state(flags.kill, flags.kill_reason, stopped, flags.paused)
-    books = {t: tuple(h) for t, h in engine.quote_history.items() if focus is None or t == focus}
+    if focus is None:
+        books = {t: tuple(h) for t, h in win.books.items()}
+    else:
+        books = {focus: tuple(h)} if (h := win.books.get(focus)) is not None else {}
     return DeskView(
         source=engine.source.name,
         state=state,
@@ -298,7 +351,7 @@ def build_view(engine: Engine, focus: str | None = None, book: PerformanceBook |
         rejected_total=engine.rejected_total,
         markets=tuple(lines),
         books=books,
-        decisions=tuple(list(engine.recent_decisions)[-60:]),
+        decisions=win.shown_decisions(),
         positions=tuple(positions),
         history=tuple(acct.closed[-30:]),
         cash_cc=acct.cash_cc,
@@ -307,7 +360,7 @@ def build_view(engine: Engine, focus: str | None = None, book: PerformanceBook |
         unrealized_cc=unreal,
         today_pnl_cc=today,
         fees_cc=acct.fees_cc,
-        equity_series=tuple(engine.equity_series),
+        equity_series=tuple(win.equity),
         risk=risk,
         killed=flags.kill,
         paused=flags.paused,

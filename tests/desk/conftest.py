@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from weakref import WeakKeyDictionary
 
 import pytest
 
@@ -9,17 +10,38 @@ from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import Estimate
 from kakashi_tui.frontends.desk.app import KakashiApp
 from kakashi_tui.trading.config import KakashiConfig
-from kakashi_tui.trading.engine import Engine
+from kakashi_tui.trading.engine import Engine, TickReport
 from kakashi_tui.trading.service import TradingService
+from kakashi_tui.trading.view import EQUITY_KEPT, DeskWindows
 from tests.conftest import SIM_START_MS, make_engine
 
 FIXED_WALL = SIM_START_MS / 1000 + 3600  # exports are stamped with this "wall clock"
 
 
+#: Each engine's desk windows, fed by ``tick``: the service ``desk_app`` makes takes them on, as if
+#: it had run every tick (the engine keeps no view state: a tick's report feeds the service's).
+_WINDOWS: WeakKeyDictionary[Engine, DeskWindows] = WeakKeyDictionary()
+
+
+def windows(e: Engine) -> DeskWindows:
+    w = _WINDOWS.get(e)
+    if w is None:  # seeded from the store as the service's own are when it is made
+        w = _WINDOWS[e] = DeskWindows(e.store.recent_equity(EQUITY_KEPT))
+    return w
+
+
+def tick(e: Engine) -> TickReport:
+    """One tick of ``e`` by hand, its report fed to the desk's windows as the service's step does."""
+    w = windows(e)  # (seeded before the tick, or it would count the tick twice)
+    report = e.tick()
+    w.feed(report)
+    return report
+
+
 def desk_engine(db_path, ticks: int = 40):
     e = make_engine(db_path)
     for _ in range(ticks):
-        e.tick()
+        tick(e)
     e.last_latency_ms = 1.5  # measured latency varies run to run; pin it for pictures
     return e
 
@@ -29,6 +51,7 @@ def desk_app(engine, tmp_path, interval: float = 0.5, ticks: int | None = None, 
     kw.setdefault("autostart", False)
     kw.setdefault("reports_dir", tmp_path / "reports")
     service = TradingService(engine, interval=interval, max_ticks=ticks)
+    service.windows = windows(engine)  # what the ticks by hand fed (``tick``)
     return KakashiApp(
         service,
         theme="textual-dark",
@@ -126,6 +149,6 @@ class Beliefs(Estimator):
 def kalshi_engine(db_path, ticks: int = 12) -> Engine:
     e = Engine(Store(db_path), KalshiShaped(), [Beliefs()], KakashiConfig().engine_config())
     for _ in range(ticks):
-        e.tick()
+        tick(e)
     e.last_latency_ms = 12.0
     return e

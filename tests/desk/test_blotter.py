@@ -13,7 +13,7 @@ from kakashi_tui.core.money import fmt_cc, fmt_count, hundredths_to_count
 from kakashi_tui.frontends.desk.screens import BlotterScreen
 from kakashi_tui.frontends.fmt import fmt_price
 from tests.conftest import make_engine
-from tests.desk.conftest import desk_app, desk_engine, kalshi_engine
+from tests.desk.conftest import desk_app, desk_engine, kalshi_engine, tick
 from tests.desk.test_layout import region_lines
 from tests.desk.test_pilot import wait_for
 
@@ -123,7 +123,7 @@ async def test_kalshi_tickers_whole_in_the_blotter(tmp_path, size):
 
 async def test_an_empty_blotter_says_so(tmp_path):
     e = make_engine(tmp_path / "e.db")
-    e.tick()
+    tick(e)
     app = desk_app(e, tmp_path)
     try:
         async with app.run_test(size=(80, 24)) as pilot:

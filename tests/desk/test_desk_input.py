@@ -16,7 +16,7 @@ from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
 from kakashi_tui.frontends.fmt import fmt_ev, fmt_threshold
 from kakashi_tui.frontends.logfile import OperatorLog
 from kakashi_tui.trading.service import send_request
-from tests.desk.conftest import KALSHI_MARKETS, desk_app, desk_engine, kalshi_engine
+from tests.desk.conftest import KALSHI_MARKETS, desk_app, desk_engine, kalshi_engine, tick
 from tests.desk.test_desk_trust import screen_text
 from tests.desk.test_pilot import wait_for
 from tests.integration.test_operator_facts import corrected_engine
@@ -115,7 +115,7 @@ async def test_a_kept_filter_counts_the_markets_there_are(tmp_path):
         await pilot.press("slash", *"highny", "enter")
         assert table.border_title.endswith(f": 3/{len(KALSHI_MARKETS)}")
         e.source.fetch = settling
-        e.tick()
+        tick(e)
         app.refresh_view()
         await pilot.pause()
         assert gone not in table.ordered_keys and table.row_count == 2
@@ -145,7 +145,7 @@ async def test_p_hat_refused_for_a_market_that_closed_while_typing(tmp_path):
         before = e.estimates[ticker]
         await pilot.press("b", *"0.65")
         closing(e, ticker, "determined", "no")
-        e.tick()
+        tick(e)
         app.refresh_view()  # the view that says it settled reaches the open dialog
         await pilot.pause()
         assert isinstance(app.screen, EstimateScreen) and "no longer open (settled)" in app.screen.error
@@ -163,7 +163,7 @@ async def test_p_hat_refused_by_the_engine_when_the_desk_had_not_seen_it_close(t
         ticker = app.selected_ticker()
         await pilot.press("b", *"0.65")
         closing(e, ticker)
-        e.tick()  # closed, and no view has said so yet
+        tick(e)  # closed, and no view has said so yet
         await pilot.press("enter")
         assert not isinstance(app.screen, EstimateScreen) and app.service.apply_pending() == 1
         assert e.estimates[ticker].source != "operator"
@@ -290,8 +290,8 @@ async def test_export_goes_beside_the_database_and_says_where(tmp_path, monkeypa
 # -- a settlement's correction --------------------------------------------------------------------
 async def test_a_settlement_correction_is_noted_on_the_desk_and_in_the_log_file(tmp_path):
     e = corrected_engine(tmp_path / "k.db")
-    e.tick()
-    e.tick()  # paid at determined
+    tick(e)
+    tick(e)  # paid at determined
     log = OperatorLog(tmp_path / "kakashi.log")
     app = desk_app(e, tmp_path, log=log)
     async with app.run_test(size=SIZE) as pilot:

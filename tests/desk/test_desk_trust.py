@@ -33,7 +33,7 @@ from kakashi_tui.frontends.fmt import fmt_clock, fmt_signed
 from kakashi_tui.frontends.logfile import OperatorLog
 from kakashi_tui.trading.engine import utc_day
 from kakashi_tui.trading.service import send_request
-from tests.desk.conftest import KALSHI_MARKETS, desk_app, kalshi_engine
+from tests.desk.conftest import KALSHI_MARKETS, desk_app, kalshi_engine, tick
 from tests.desk.test_pilot import wait_for
 
 SIZE = (120, 40)
@@ -248,7 +248,7 @@ async def test_sort_column_shows_its_direction(kengine, tmp_path):
 
 async def test_log_scrolls_and_filters_to_rejections(engine, tmp_path):
     for _ in range(60):
-        engine.tick()
+        tick(engine)
     app = desk_app(engine, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         log = app.query_one(DecisionLog)
@@ -270,7 +270,7 @@ async def test_log_scrolls_and_filters_to_rejections(engine, tmp_path):
 @pytest.mark.parametrize("size, presses", [(SIZE, ()), (NARROW, ("v", "v", "v"))])
 async def test_log_shows_fractional_counts_whole(engine, tmp_path, size, presses):
     for _ in range(40):
-        engine.tick()
+        tick(engine)
     app = desk_app(engine, tmp_path)
     async with app.run_test(size=size) as pilot:
         await pilot.press(*presses)  # at 80 columns the log is the fourth lower panel
@@ -344,19 +344,19 @@ async def test_feed_down_shows_since_and_alerts_then_recovers(kengine, tmp_path)
     app.alert.bell = app.bell
     async with app.run_test(size=SIZE) as pilot:
         kengine.source.down = True
-        kengine.tick()
+        tick(kengine)
         app.refresh_view()
         await pilot.pause()
         bar = app.query_one(StatusBar)
         assert bar.has_class("-feed-down") and "FEED DOWN since 00:13:00" in str(bar.render())
         assert [a.kind for a in app.alert.raised] == [al.FEED_DOWN] and bells == [1]
         assert "connection refused (127.0.0.1:8931); gave up after 5" in screen_text(app)  # whole, in the log
-        kengine.tick()  # still down: no second alert
+        tick(kengine)  # still down: no second alert
         app.refresh_view()
         await pilot.pause()
         assert len(app.alert.raised) == 1
         kengine.source.down = False
-        kengine.tick()
+        tick(kengine)
         app.refresh_view()
         await pilot.pause()
         assert not bar.has_class("-feed-down") and "FEED DOWN" not in str(bar.render())
@@ -491,11 +491,11 @@ async def test_the_desk_writes_the_daily_summary_at_the_utc_day_roll(tmp_path):
 
     e = make_engine(tmp_path / "d.db", cfg=KakashiConfig(sim=SimSection(step_seconds=3600)))
     for _ in range(20):
-        e.tick()
+        tick(e)
     app = desk_app(e, tmp_path, postmortem="weekly")
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(6):  # past midnight UTC on the engine's clock
-            e.tick()
+            tick(e)
         app.refresh_view()
         await pilot.pause()
         await app.workers.wait_for_complete()

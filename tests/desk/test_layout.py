@@ -25,7 +25,7 @@ from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.engine import Engine, utc_day
 from kakashi_tui.trading.view import market_titles
-from tests.desk.conftest import Beliefs, KalshiShaped, desk_app
+from tests.desk.conftest import Beliefs, KalshiShaped, desk_app, tick
 from tests.desk.test_pilot import wait_for
 
 SIZES = [(80, 24), (100, 30), (110, 40), (120, 40), (130, 40), (160, 50)]
@@ -62,7 +62,7 @@ class BigBooks(KalshiShaped):
 def big_engine(tmp_path):
     e = Engine(Store(tmp_path / "big.db"), BigBooks(), [Beliefs()], KakashiConfig().engine_config())
     for _ in range(3):
-        e.tick()
+        tick(e)
     e.last_latency_ms = 12.0
     yield e
     e.store.close()
@@ -150,7 +150,7 @@ async def test_kalshi_titles_from_the_loopback_server(tmp_path):
     with FakeKalshiServer(state) as srv, KalshiClient(base_url=srv.base_url, backoff_base=0.01) as client:
         engine = Engine(Store(tmp_path / "k.db"), KalshiSource(client), [], KakashiConfig().engine_config())
         try:
-            engine.tick()
+            tick(engine)
             app = desk_app(engine, tmp_path)
             async with app.run_test(size=(160, 50)) as pilot:
                 await pilot.pause()

@@ -16,7 +16,7 @@ from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
 from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
-from tests.desk.conftest import desk_app
+from tests.desk.conftest import desk_app, tick
 
 SIZE = (120, 40)
 
@@ -35,7 +35,7 @@ async def test_pause_and_resume(engine, tmp_path):
         await pilot.press("p")
         assert engine.paused and app.view.state == "PAUSED"
         assert app.query_one(StatusBar).has_class("-paused")
-        assert engine.tick().decisions == ()  # paused: data flows, no decisions
+        assert tick(engine).decisions == ()  # paused: data flows, no decisions
         await pilot.press("p")
         assert not engine.paused and app.view.state == "RUNNING"
 
@@ -51,7 +51,7 @@ async def test_kill_is_immediate_persisted_and_refuses_orders(engine, tmp_path):
         assert app.query_one(StatusBar).has_class("-halted")
         assert "HALTED" in app.view.state
         for _ in range(20):
-            for d in engine.tick().decisions:
+            for d in tick(engine).decisions:
                 assert not d.accepted and d.reason == risk.KILL_SWITCH
 
 
@@ -84,7 +84,7 @@ async def test_flatten_sells_everything_after_confirmation(engine, tmp_path):
         assert app.service.apply_pending() == 2  # pause, then flatten, in that order
         assert engine.account.open_positions() == []
         assert FillRow.select().where(FillRow.action == "sell").count() > 0
-        assert engine.paused and engine.tick().decisions == ()  # flat, and it stays flat
+        assert engine.paused and tick(engine).decisions == ()  # flat, and it stays flat
         app.refresh_view()
         assert app.view.positions == ()
         assert await wait_for(pilot, lambda: any(n.startswith("flattened:") for n in app.notes))
@@ -120,7 +120,7 @@ async def test_set_p_hat_for_the_selected_market(engine, tmp_path):
         app.service.apply_pending()
         est = engine.estimates[ticker]
         assert est.p_hat == Decimal("0.91") and est.source == "operator"
-        engine.tick()  # the oracle does not overwrite the operator
+        tick(engine)  # the oracle does not overwrite the operator
         assert engine.estimates[ticker].p_hat == Decimal("0.91")
         app.refresh_view()
         line = next(m for m in app.view.markets if m.ticker == ticker)
@@ -205,7 +205,7 @@ async def test_keys_respond_while_a_fetch_is_in_flight(engine, tmp_path):
         release.set()
         assert await wait_for(pilot, app.service.finished.is_set)
         assert app.service.stop()
-        assert all(not d.accepted for d in engine.recent_decisions if d.ts >= engine.source.now_ms())
+        assert all(not d.accepted for d in app.service.windows.decisions if d.ts >= engine.source.now_ms())
 
 
 async def test_failed_ticks_are_noted_then_halt_trading_visibly(engine, tmp_path):
@@ -236,7 +236,7 @@ async def test_markets_table_keys_scroll_and_drive_the_detail(tmp_path):
         Options(source="sim", db=str(tmp_path / "k.db"), seed=5, sim_start_ms=1_767_571_200_000),
         KakashiConfig(sim=SimSection(markets=80)),
     )
-    e.tick()
+    tick(e)
     app = desk_app(e, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         table = app.query_one(MarketsTable)

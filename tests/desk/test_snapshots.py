@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from kakashi_tui.trading.engine import utc_day
-from tests.desk.conftest import desk_app, desk_engine, kalshi_engine
+from tests.desk.conftest import desk_app, desk_engine, kalshi_engine, tick
 
 SIZES = {"80x24": (80, 24), "100x30": (100, 30), "120x40": (120, 40), "160x50": (160, 50)}
 WIDE = (120, 40)
@@ -97,7 +97,7 @@ def test_p_hat_nan_refused_in_place(snap_compare, app_factory):
 def test_feed_down(snap_compare, app_factory):
     def die(e):
         e.source.down = True
-        e.tick()
+        tick(e)
         e.last_latency_ms = 12.0
 
     assert snap_compare(app_factory(die, kalshi=True), terminal_size=WIDE)

@@ -414,10 +414,14 @@ def test_a_version_2_file_is_migrated_to_one_snapshot_index(db_path, store):
 
 
 def test_a_settled_market_leaves_the_engines_memory(sim_engine):
-    """A long run must not keep state for markets that are over (the DB keeps their record)."""
+    """A long run must not keep state for markets that are over (the DB keeps their record), nor
+    the desk's windows their books (the report says which markets the engine let go of)."""
+    from kakashi_tui.trading.service import TradingService
+
+    service = TradingService(sim_engine)
     settled: list[str] = []
     for _ in range(400):
-        sim_engine.tick()
+        assert service.step() is not None
         settled = [r.ticker for r in OutcomeRow.select()]
         if len(settled) >= 3:
             break
@@ -426,8 +430,8 @@ def test_a_settled_market_leaves_the_engines_memory(sim_engine):
         sim_engine.estimates,
         sim_engine.markets,
         sim_engine.snapshots,
-        sim_engine.quote_history,
         sim_engine._market_cache,
+        service.windows.books,
     ):
         assert not set(settled) & set(state), state.keys()
     assert len(sim_engine.estimates) <= len(sim_engine.markets)  # beliefs only about live markets

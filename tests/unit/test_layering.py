@@ -36,7 +36,7 @@ def lint(root: Path) -> subprocess.CompletedProcess[str]:
 def test_the_layer_contracts_hold():
     out = lint(ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "0 broken" in out.stdout and "7 kept" in out.stdout
+    assert "0 broken" in out.stdout and "8 kept" in out.stdout
 
 
 @pytest.fixture
@@ -56,6 +56,8 @@ def copy(tmp_path):
         ("adapters/queries.py", "import kakashi_tui.frontends.fmt", "Layers: front-ends > trading"),
         # the desk driving the engine itself instead of the service
         ("frontends/desk/messages.py", "import kakashi_tui.trading.engine", "Front-ends drive the service"),
+        # the report borrowing the desk's view model (it formats through frontends/fmt.py)
+        ("frontends/report/books.py", "import kakashi_tui.trading.view", "The report reads the database"),
         # the domain drawing
         ("core/money.py", "import rich", "The domain does no I/O"),
     ],
