@@ -89,7 +89,11 @@ async def test_panels_keep_moving_after_every_dialog_closes(engine, tmp_path, at
                 # Up to 30 s: a frozen panel never catches up, a loaded machine (load 10-15 on 2
                 # cores, panels painted one a late frame) does, in seconds; 3 s was too short.
                 caught_up = await wait_for(pilot, lambda t=target: min(panel_ticks(app).values()) >= t, tries=1500)
-                assert caught_up, f"round {round_}, after {keys}: panels {panel_ticks(app)} behind view {target}"
+                assert caught_up, (
+                    f"round {round_}, after {keys}: panels {panel_ticks(app)} behind view {target}; now view "
+                    f"{app.view.tick}, due {sorted(app._panels_due)}, timer {app._panel_timer!r}, "
+                    f"screens {[type(s).__name__ for s in app.screen_stack]}, running {app.service.running}"
+                )
         assert opened >= 3 * 5  # every dialog that can open did (flatten and quit need open positions)
         await app._stop_and_exit()
 

@@ -275,6 +275,47 @@ async def test_panels_take_a_view_a_frame_each_and_catch_up_to_the_newest(engine
         app.service.stop()
 
 
+class _JumpyClock:
+    """Textual's timer clock, as a loaded machine's scheduler makes it look: now and then the
+    process is descheduled between two readings for longer than a frame (here: every 2nd
+    reading is 50 ms later than the one before)."""
+
+    def __init__(self) -> None:
+        import time as _t
+
+        self._t = _t
+        self.calls = 0
+        self.offset = 0.0
+
+    def get_time(self) -> float:
+        self.calls += 1
+        if self.calls % 2 == 0:
+            self.offset += 0.05
+        return self._t.monotonic() + self.offset
+
+
+async def test_the_panels_frame_clock_survives_a_descheduled_process(engine, tmp_path, monkeypatch):
+    """Textual drops a one-shot timer whose first deadline passed before it started (its skip):
+    with the panels scheduled by a one-shot timer a frame, one such drop left every panel due
+    and nothing scheduled, frozen for good while views kept coming (the freeze test, load 10)."""
+    import textual.timer
+
+    app = desk_app(engine, tmp_path, autostart=True, interval=0.02)
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: app.view is not None and app.view.tick > 3)
+        monkeypatch.setattr(textual.timer, "_time", _JumpyClock())
+        for _ in range(6):  # views keep coming; every panel must keep catching up
+            target = app.view.tick
+            ok = await wait_for(
+                pilot,
+                lambda t=target: all(app.query_one(c).view.tick >= t for c in (RiskPanel, DecisionLog, PositionsPanel)),
+                tries=500,
+            )
+            assert ok, (target, app.view.tick, sorted(app._panels_due))
+        monkeypatch.undo()
+        app.service.stop()
+
+
 async def test_no_panel_starves_when_views_come_faster_than_a_round(engine, tmp_path, monkeypatch):
     """A new view every frame (a loaded machine: frames come late, views on time): every panel
     is still painted within one round of frames. The round used to restart at the markets on

@@ -184,7 +184,8 @@ class KakashiApp(App[int]):
         )
         self._panels_due: set[int] = set()
         self._panel_next = 0
-        self._panel_timer: Timer | None = None  # the next panel's step: set whenever panels are due
+        # The panels' frame clock: one repeating timer (made on mount), paused while none is due.
+        self._panel_timer: Timer | None = None
         self._panels_shown = False  # the first view is painted whole, at once
         self._local_kill = False
         self._asked_paused: bool | None = None  # what this desk last asked (None: nothing yet)
@@ -227,6 +228,12 @@ class KakashiApp(App[int]):
         # session: move it out of the garbage collector's full scans, which otherwise stall
         # every thread (keys included) for 100 ms or more with 1,000 markets.
         gc.freeze()
+        # A repeating timer, not a one-shot one a frame: Textual drops a one-shot timer whose
+        # first deadline has passed by the time it starts (its "skip"), which a loaded machine's
+        # scheduler does now and then to a 17 ms timer; the panels then stayed due with nothing
+        # scheduled, frozen for good (seen in the freeze test at load 10). An interval skips a
+        # missed frame and goes on.
+        self._panel_timer = self.set_interval(PANEL_FRAME_S, self._show_next_panel, name="desk-panels", pause=True)
         self.theme = self._theme_name
         titles = {
             "markets": "Markets",
@@ -359,26 +366,25 @@ class KakashiApp(App[int]):
         # is. Restarting it at the markets on each view starved the last panels (risk, decision
         # log) for good whenever views came faster than a round of frames (a loaded machine).
         self._panels_due = set(range(len(self._panel_steps)))
-        if self._panel_timer is None:
-            self._panel_timer = self.set_timer(PANEL_FRAME_S, self._show_next_panel, name="desk-panels")
+        if self._panel_timer is not None:
+            self._panel_timer.resume()
 
     def _show_next_panel(self) -> None:
-        """One due panel, then the next a frame later. The schedule is the app's own timer, so
-        it survives any screen: ``call_after_refresh`` queues on whichever screen is on top, and
-        a step queued while a dialog was open died with the dialog, leaving panels due and
-        nothing scheduled (the panels froze for good while the status line kept ticking)."""
-        self._panel_timer = None
+        """One due panel a frame, on the app's own repeating timer, paused when none is due. It
+        survives any screen: ``call_after_refresh`` queues on whichever screen is on top, and a
+        step queued while a dialog was open died with the dialog, leaving panels due and nothing
+        scheduled (the panels froze for good while the status line kept ticking)."""
         v = self.view
         if not self._panels_due or v is None or not self.query(StatusBar):
             self._panels_due = set()
-            return
-        n = len(self._panel_steps)
-        i = next(j % n for j in range(self._panel_next, self._panel_next + n) if j % n in self._panels_due)
-        self._panels_due.discard(i)
-        self._panel_next = (i + 1) % n
-        self._panel_steps[i](v)
-        if self._panels_due:
-            self._panel_timer = self.set_timer(PANEL_FRAME_S, self._show_next_panel, name="desk-panels")
+        else:
+            n = len(self._panel_steps)
+            i = next(j % n for j in range(self._panel_next, self._panel_next + n) if j % n in self._panels_due)
+            self._panels_due.discard(i)
+            self._panel_next = (i + 1) % n
+            self._panel_steps[i](v)
+        if not self._panels_due and self._panel_timer is not None:
+            self._panel_timer.pause()
 
     def _show_markets(self, v: DeskView) -> None:
         table = self.query_one(MarketsTable)
