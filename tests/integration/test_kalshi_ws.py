@@ -156,6 +156,32 @@ class Polled(Source):
         pass
 
 
+class PolledUnchanged(Polled):
+    """Kalshi's listing asked for what changed since the last pass: the live books' markets did
+    not change, so no row of theirs is in this fetch."""
+
+    def fetch(self):
+        self.now += 1000
+        return FetchBatch(rows=[])
+
+
+def test_the_live_book_count_is_the_books_held_not_the_rows_this_fetch(server):
+    """At 1,000 markets the status line said "websocket | 0 live books" most of an hour (a desk
+    soak) while the feed held 50 books in sync: it counted the rows this fetch served from
+    them, and an unchanged market has no row in an incremental listing."""
+    feed = BookFeed(server.url, backoff_base=0.02, backoff_max=0.1)
+    src = LiveBookSource(PolledUnchanged(), feed, also=lambda: set(TICKERS))
+    feed.start()
+    try:
+        src.fetch()  # asks the feed for the believed markets' books
+        assert wait_for(lambda: feed.live and len(feed.books()) == 2)
+        batch = src.fetch()
+        assert batch.rows == []
+        assert feed_status(src).label == "websocket (2 live books)"
+    finally:
+        feed.stop()
+
+
 def test_no_websocket_means_polling_and_the_feed_comes_in_when_it_can(server):
     server.refuse = True  # a server that speaks only REST
     feed = BookFeed(server.url, backoff_base=0.02, backoff_max=0.1)

@@ -542,6 +542,7 @@ class LiveBookSource(Source):
         self.on_trades = on_trades  # e.g. the catalog recorder's trades()
         self.on_book_events = on_book_events  # e.g. the catalog recorder's book_events()
         self.live_rows = 0
+        self.live_books = 0
 
     def watch(self, held: Callable[[], Iterable[str]]) -> None:
         self.held = held
@@ -572,6 +573,7 @@ class LiveBookSource(Source):
             watched = {t for t in quoted if isinstance(t, str)}
         self.feed.watch(watched)
         books = self.feed.books() if self.feed.live else {}
+        self.live_books = len(books)  # held live, whether or not their markets are in this fetch
         self.live_rows = 0
         rows = []
         for r in batch.rows:
@@ -606,7 +608,7 @@ class LiveBookSource(Source):
         ``("polling", "websocket down: <why>")`` (the view's ``FeedStatus``)."""
         h = self.feed.health
         if self.feed.live:
-            return "websocket", f"{self.live_rows} live books"
+            return "websocket", f"{self.live_books} live books"
         state = "down" if h.state == "connecting" and h.detail else h.state  # retrying after a failure
         return "polling", f"websocket {state}{': ' + h.detail if h.detail else ''}"
 
