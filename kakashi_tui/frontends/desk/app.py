@@ -55,7 +55,7 @@ from kakashi_tui.frontends.desk.widgets.bankroll import BankrollPanel
 from kakashi_tui.frontends.desk.widgets.decision_log import DecisionLog, LogEntry
 from kakashi_tui.frontends.desk.widgets.equity_chart import EquityChart
 from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
-from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
+from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable, SameLines
 from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import DeskLimits, RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
@@ -171,6 +171,7 @@ class KakashiApp(App[int]):
             PostmortemSchedule(service.db_path, self.reports_dir, postmortem) if postmortem != "off" else None
         )
         self._prev: DeskView | None = None
+        self._same_lines = SameLines()  # unchanged market lines kept as the same objects (_publish)
         self._panels_due: list[Callable[[DeskView], None]] = []  # panel updates still to show, one a frame
         self._panel_timer: Timer | None = None  # the next panel's step: set whenever panels are due
         self._panels_shown = False  # the first view is painted whole, at once
@@ -297,8 +298,10 @@ class KakashiApp(App[int]):
         self.post_message(Noted(line))  # a failed tick and its reason, a kill the policy threw
 
     def _publish(self, view: DeskView) -> None:
-        """The service published a view (from its thread, or from ours after a command)."""
-        self.post_message(EngineUpdated(view))
+        """The service published a view (from its thread, or from ours after a command). The
+        market lines that did not change are handed on as the objects already shown, compared
+        here, off the desk's event loop (SameLines): the table's diff is then an identity test."""
+        self.post_message(EngineUpdated(self._same_lines(view)))
 
     def _note_corrections(self, report) -> None:
         """A settlement corrected this tick moved cash with no fill and no settlement: said,
