@@ -86,12 +86,19 @@ STOP_TIMEOUT_S = 1.0  # stop() gives the engine thread this long; the process en
 # turn's select() hands the GIL to the engine, which ticks pure Python flat out and keeps it
 # until forced off, so a key waited behind a view's render for 100-250 ms (see benchmarks/README).
 FRONT_END_SWITCH_S = 0.0005
-# Young collections every this many allocations instead of CPython's 700: a tick of 1,000
+# The collector's thresholds while the service's thread runs (CPython's: 700, 10, 10). Young
+# collections every 10,000 allocations instead of 700: a tick of 1,000
 # markets allocates tens of thousands of tracked objects, and every ten young collections
 # may trigger a full one (100-300 ms with 1,000 markets on a loaded machine) that stops
 # every thread, keys included. Fewer young collections, far fewer full ones. A replay on the
 # calling thread (run_here) takes the same setting: ~5% of its time went to collections.
-FRONT_END_GC_THRESHOLD0 = 20_000
+# The middle and oldest generations' (issue #19): at 5,000 markets a tick leaves
+# ~80,000 new tracked objects alive, so a middle collection under (20,000, 10, 10) scanned up
+# to 200,000 of them (~90-110 ms CPU, a desk stall each) and a full one (~240 ms) came every
+# ~25 ticks. Under (10,000, 5, 200) a middle one scans at most ~60,000 (~25-50 ms) and a full
+# one comes after 10 M allocations (~60 ticks), not 2 M: the same collector time, in pieces
+# a key does not notice.
+FRONT_END_GC_THRESHOLDS = (10_000, 5, 200)
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,9 +533,9 @@ class TradingService:
             self._close_thread_connection()
 
     def _fewer_collections(self) -> None:
-        if gc.get_threshold()[0] < FRONT_END_GC_THRESHOLD0:  # put back by _restore_process_settings
-            self._gc_was = gc.get_threshold()
-            gc.set_threshold(FRONT_END_GC_THRESHOLD0, *gc.get_threshold()[1:])
+        if self._gc_was is None and gc.get_threshold() != FRONT_END_GC_THRESHOLDS:  # put back by
+            self._gc_was = gc.get_threshold()  # _restore_process_settings
+            gc.set_threshold(*FRONT_END_GC_THRESHOLDS)
 
     def _restore_process_settings(self) -> None:
         """Put back the GIL switch interval and collector threshold start() changed (once)."""

@@ -317,8 +317,8 @@ class KakashiApp(App[int]):
     def refresh_view(self) -> None:
         """Show the latest state: built here while the loop is not running (before start, or
         a test stepping the service by hand); otherwise the service publishes one soon."""
-        if not self.service.running:
-            self.view = self.service.publish_view()
+        if not self.service.running:  # (its lines matched as the published ones are: _publish)
+            self.view = self._same_lines(self.service.publish_view())
         else:
             self.service.request_view()
 
