@@ -337,7 +337,7 @@ def bench_replay(n: int, markets: int) -> None:
 
 
 # -- desk refresh ---------------------------------------------------------------------------
-def bench_desk(markets: int) -> float:
+def bench_desk(markets: int) -> dict:
     from dataclasses import replace
 
     from kakashi_tui.frontends.desk.app import KakashiApp
@@ -395,8 +395,20 @@ def bench_desk(markets: int) -> float:
         def on_mount(self) -> None:  # no engine loop: only the markets panel is measured
             self.theme = "textual-dark"
 
+    def same(v):  # (SameLines is absent from the code before issue #19: the bench measures that code too)
+        return v
+
+    try:
+        from kakashi_tui.frontends.desk.widgets.markets_table import SameLines
+
+        same = SameLines()  # type: ignore[assignment]
+    except ImportError:
+        pass
+
     times: list[float] = []
     paced: list[float] = []
+    prepared: list[float] = []
+    cpu: list[float] = []  # the same refresh in CPU time: a loaded machine disturbs it less
 
     async def run():
         from kakashi_tui.trading.service import TradingService
@@ -414,12 +426,19 @@ def bench_desk(markets: int) -> float:
                 for _ in range(12):
                     for i in r.sample(range(markets), markets // 10):
                         cur[i] = replace(cur[i], bid=Decimal(r.randint(30, 45)) / 100, age_ms=r.randint(0, 9000))
+                    # the service builds every line anew for each view (equal or not): so here
+                    fresh = [replace(m) for m in cur]
+                    # what the desk does with a view where it is published, on the engine's thread
+                    t0 = time.perf_counter()
+                    v = same(view(fresh))
+                    prepared.append((time.perf_counter() - t0) * 1000)
                     # one refresh = the diff (apply) + rendering what is on screen (what the
                     # compositor asks the widget for); Textual's own frame pacing is not counted
-                    t0 = time.perf_counter()
-                    table.apply(view(cur))
+                    t0, c0 = time.perf_counter(), time.thread_time()
+                    table.apply(v)
                     table.render_lines(region.reset_offset)
                     times.append((time.perf_counter() - t0) * 1000)
+                    cpu.append((time.thread_time() - c0) * 1000)
                     t1 = time.perf_counter()
                     await pilot.pause()
                     paced.append((time.perf_counter() - t1) * 1000)
@@ -431,14 +450,17 @@ def bench_desk(markets: int) -> float:
         f"desk_refresh_{markets}",
         ms,
         "ms",
-        f"10% of quotes changed, median of 10 (apply + render of the "
-        f"visible rows; then Textual's frame cycle {statistics.median(paced[2:]):.1f} ms)",
+        f"cpu={statistics.median(cpu[2:]):.1f}ms 10% of quotes changed, every line a new object as the "
+        f"service builds them, median of 10 "
+        f"(apply + render of the visible rows, on the desk's loop; before it, off the loop, the unchanged "
+        f"lines matched on the engine's thread {statistics.median(prepared[2:]):.1f} ms; after it, Textual's "
+        f"frame cycle {statistics.median(paced[2:]):.1f} ms) load={os.getloadavg()[0]:.1f}",
     )
-    return ms
+    return {"refresh_ms": ms, "refresh_cpu_ms": statistics.median(cpu[2:])}
 
 
 # -- kill latency ---------------------------------------------------------------------------
-def bench_kill(markets: int, presses: int) -> None:
+def bench_kill(markets: int, presses: int) -> dict:
     """`k` as the terminal delivers it (the driver posts a Key event to the app's loop) to the
     engine's kill flag, with the loop ticking `markets` markets flat out.
 
@@ -466,6 +488,7 @@ def bench_kill(markets: int, presses: int) -> None:
     full_gcs: list[tuple[float, float]] = []
     gc_start = [0.0]
     stalls: list[float] = []  # ms the desk's event loop was late beyond its 5 ms heartbeat
+    beat_s = [0.0, 0.0]  # when the heartbeat started and stopped (perf_counter)
 
     async def heartbeat() -> None:
         while True:
@@ -500,6 +523,7 @@ def bench_kill(markets: int, presses: int) -> None:
                     killed_at.append(time.perf_counter())
 
                 e.throw_kill = timed_throw
+                beat_s[0] = time.perf_counter()
                 for _ in range(presses):
                     await asyncio.sleep(random.uniform(0.005, 0.05))
                     killed_at.clear()
@@ -515,6 +539,7 @@ def bench_kill(markets: int, presses: int) -> None:
                     # the kill is stored by the service in order; the re-arm follows it on the queue
                     await asyncio.wrap_future(service.submit(Rearm("bench")))
                 beat.cancel()
+                beat_s[1] = time.perf_counter()
                 service.stop()
             e.store.close()
 
@@ -530,15 +555,20 @@ def bench_kill(markets: int, presses: int) -> None:
     longest = max(((b - a) * 1000 for a, b in full_gcs), default=0.0)
     lat.sort()
     p99 = lat[math.ceil(0.99 * len(lat)) - 1]  # nearest rank: 99% of presses were at most this
+    minutes = (beat_s[1] - beat_s[0]) / 60
+    over_100 = sum(s > 100 for s in stalls)
+    per_min = over_100 / minutes if minutes > 0 else 0.0
     line(
-        "kill_latency_p99",
+        f"kill_latency_p99_{markets}",
         p99,
         "ms",
         f"p50={statistics.median(lat):.2f}ms max={lat[-1]:.1f}ms markets={markets} "
         f"presses={presses} full_gcs={len(full_gcs)} (longest {longest:.0f}ms, {in_gc} presses overlapped one) "
         f"loop_stall max={max(stalls, default=0.0):.0f}ms over_50ms={sum(s > 50 for s in stalls)} "
+        f"over_100ms={over_100} in {minutes * 60:.0f}s ({per_min:.2f}/min) "
         f"load={os.getloadavg()[0]:.1f} wall={wall:.0f}s",
     )
+    return {"kill_p99_ms": p99, "stalls_100_per_min": per_min}
 
 
 # -- memory ---------------------------------------------------------------------------------
@@ -619,12 +649,51 @@ print(time.time() - t0)
     line("startup_first_paint", statistics.median(paints), "s", "median of 5, process start to first paint")
 
 
+#: The desk's figures: measured at both sizes, each size RUNS times in a process of its own;
+#: the median is compared with the target (issue #19), every run printed.
+DESK_SIZES = (1000, 5000)
+DESK_RUNS = 3
+#: (figure, key, unit, target, at most?) checked at DESK_SIZES[-1]
+DESK_TARGETS = {
+    "desk": [("desk_refresh", "refresh_ms", "ms", 10.0)],
+    "kill": [
+        ("kill_latency_p99", "kill_p99_ms", "ms", 10.0),
+        ("loop_stalls_over_100ms", "stalls_100_per_min", "/min", 1.0),
+    ],
+}
+
+
+def desk_figure(name: str, quick: bool) -> None:
+    """``desk`` or ``kill`` at each of DESK_SIZES, DESK_RUNS runs each, one process per run."""
+    for markets in DESK_SIZES:
+        runs: list[dict] = []
+        for _ in range(DESK_RUNS):
+            cmd = [sys.executable, "-m", "benchmarks.bench", "--only", name, "--child", "--markets", str(markets)]
+            out = subprocess.run(
+                [*cmd, *(["--quick"] if quick else [])], check=True, cwd=ROOT, capture_output=True, text=True
+            )
+            for ln in out.stdout.splitlines():
+                if ln.startswith("{"):
+                    runs.append(json.loads(ln))
+                else:
+                    print(f"  run {len(runs) + 1}: {ln}", flush=True)
+        for figure, key, unit, target in DESK_TARGETS[name]:
+            values = [r[key] for r in runs]
+            med = statistics.median(values)
+            verdict = ""
+            if markets == DESK_SIZES[-1]:
+                verdict = f" target<={target:g}{unit} {'met' if med <= target else 'NOT MET'}"
+            every = ",".join(f"{x:.3g}" for x in values)
+            line(f"{figure}_{markets}", med, unit, f"median of {len(values)} runs={every}{verdict}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     ap.add_argument("--only", nargs="*", help="ingest replay desk kill memory startup")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--replay-catalog", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--markets", type=int, help=argparse.SUPPRESS)  # desk, kill: one size, one run (a child)
     a = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     if a.replay_catalog:
@@ -650,11 +719,15 @@ def main() -> None:
         bench_ingest(20_000 if a.quick else 200_000)
     if "replay" in only:
         bench_replay(50_000 if a.quick else 1_000_000, 500)
-    if "desk" in only:
-        bench_desk(1000)
-        bench_desk(5000)
-    if "kill" in only:
-        bench_kill(1000, 20 if a.quick else 200)
+    for name in ("desk", "kill"):
+        if name not in only:
+            continue
+        if a.markets is None:  # every size, DESK_RUNS runs each, in processes of their own
+            desk_figure(name, a.quick)
+        elif name == "desk":
+            print(json.dumps(bench_desk(a.markets)), flush=True)
+        else:
+            print(json.dumps(bench_kill(a.markets, 40 if a.quick else 200)), flush=True)
     if "memory" in only:
         bench_memory(5_000 if a.quick else 100_000)
     if "startup" in only:

@@ -96,12 +96,22 @@ STOP_TIMEOUT_S = 1.0  # stop() gives the engine thread this long; the process en
 # turn's select() hands the GIL to the engine, which ticks pure Python flat out and keeps it
 # until forced off, so a key waited behind a view's render for 100-250 ms (see benchmarks/README).
 FRONT_END_SWITCH_S = 0.0005
-# Young collections every this many allocations instead of CPython's 700: a tick of 1,000
+# The collector's thresholds while the service's thread runs (CPython's: 700, 10, 10). Young
+# collections every 10,000 allocations instead of 700: a tick of 1,000
 # markets allocates tens of thousands of tracked objects, and every ten young collections
 # may trigger a full one (100-300 ms with 1,000 markets on a loaded machine) that stops
 # every thread, keys included. Fewer young collections, far fewer full ones. A replay on the
-# calling thread (run_here) takes the same setting: ~5% of its time went to collections.
-FRONT_END_GC_THRESHOLD0 = 20_000
+# calling thread (run_here) takes the same young threshold: ~5% of its time went to collections.
+# The middle and oldest generations' (issue #19): at 5,000 markets a tick leaves
+# ~80,000 new tracked objects alive, so a middle collection under (20,000, 10, 10) scanned up
+# to 200,000 of them (~90-110 ms CPU, a desk stall each) and a full one (~240 ms) came every
+# ~25 ticks. Under (10,000, 5, 200) a middle one scans at most ~60,000 (~25-50 ms) and a full
+# one comes after 10 M allocations (~60 ticks), not 2 M: the same collector time, in pieces
+# a key does not notice.
+FRONT_END_GC_THRESHOLDS = (10_000, 5, 200)
+# A replay on the calling thread (run_here) has no desk to stall: the young threshold alone,
+# as before issue #19 (its figures were measured so).
+RUN_HERE_GC_THRESHOLDS = (20_000, 10, 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,7 +489,7 @@ class TradingService:
         def going() -> bool:
             return more() and not self._stop.is_set() and (self.max_ticks is None or n < self.max_ticks)
 
-        self._fewer_collections()  # (as on the service's thread: a replay allocates as a live tick does)
+        self._fewer_collections(RUN_HERE_GC_THRESHOLDS)  # (a replay allocates as a live tick does)
         try:
             if commit_every <= 1:
                 while going():
@@ -547,10 +557,10 @@ class TradingService:
             self.finished.set()
             self._close_thread_connection()
 
-    def _fewer_collections(self) -> None:
-        if gc.get_threshold()[0] < FRONT_END_GC_THRESHOLD0:  # put back by _restore_process_settings
-            self._gc_was = gc.get_threshold()
-            gc.set_threshold(FRONT_END_GC_THRESHOLD0, *gc.get_threshold()[1:])
+    def _fewer_collections(self, thresholds: tuple[int, int, int]) -> None:
+        if self._gc_was is None and gc.get_threshold() != thresholds:  # put back by
+            self._gc_was = gc.get_threshold()  # _restore_process_settings
+            gc.set_threshold(*thresholds)
 
     def _restore_process_settings(self) -> None:
         """Put back the GIL switch interval and collector threshold start() changed (once)."""
@@ -576,7 +586,7 @@ class TradingService:
         if sys.getswitchinterval() > FRONT_END_SWITCH_S:  # the process's settings: put back by stop()
             self._switch_was = sys.getswitchinterval()
             sys.setswitchinterval(FRONT_END_SWITCH_S)
-        self._fewer_collections()
+        self._fewer_collections(FRONT_END_GC_THRESHOLDS)
         self._thread = threading.Thread(target=self._run, name="kakashi-engine", daemon=True)
         self._thread.start()
 

@@ -341,3 +341,37 @@ async def test_no_panel_starves_when_views_come_faster_than_a_round(engine, tmp_
             p.view.clock_ms if p.view else None for p in panels
         ]
         app.service.stop()
+
+
+async def test_unchanged_market_lines_reach_the_table_as_the_objects_it_shows(engine, tmp_path, monkeypatch):
+    """Issue #19: the service builds every market line anew for each view; the desk matches the
+    unchanged ones where the view is published (off its loop), so the table's diff is an
+    identity test and compares only the lines that moved (at 5,000 markets, comparing all of
+    them held a key for 30-100 ms)."""
+    from kakashi_tui.trading.view import MarketLine
+
+    app = desk_app(engine, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = app.query_one(MarketsTable)
+        v = app.view
+        shown = dict(table._lines)
+        assert len(v.markets) >= 3
+        moved = v.markets[1]
+        rebuilt = [dataclasses.replace(m) for m in v.markets]  # equal, but new objects: as the service makes them
+        rebuilt[1] = dataclasses.replace(moved, bid=Decimal("0.0100") if moved.bid != Decimal("0.0100") else None)
+        compared: list[str] = []
+        eq = MarketLine.__eq__
+
+        def counted(a, b):
+            compared.append(a.ticker)
+            return eq(a, b)
+
+        app._publish(dataclasses.replace(v, markets=tuple(rebuilt)))  # as the service publishes it
+        monkeypatch.setattr(MarketLine, "__eq__", counted)  # from here on: what the table compares
+        await pilot.pause()
+        monkeypatch.setattr(MarketLine, "__eq__", eq)
+        assert app.view.markets[1] is rebuilt[1] and table._lines[moved.ticker] is rebuilt[1]
+        kept = [m for i, m in enumerate(app.view.markets) if i != 1]
+        assert all(m is shown[m.ticker] for m in kept)  # the objects already shown
+        assert set(compared) == {moved.ticker}  # the moved line alone was compared (table, reactives)

@@ -454,3 +454,26 @@ def test_a_database_remembering_other_settings_says_so(tmp_path, capsys):
     service, close = build_service(Options(db=str(db)), KakashiConfig(sim=SimSection()))
     assert service.notes == []
     close()
+
+
+def test_while_it_runs_the_collector_runs_in_small_pieces_and_is_put_back(tmp_path):
+    """Issue #19: at 5,000 markets a middle collection under (20,000, 10, 10) scanned up to
+    200,000 objects (~100 ms, a desk stall each) and a full one came every ~25 ticks. While the
+    service's thread runs, every generation's threshold is the service's; stop puts them back."""
+    import gc
+
+    from kakashi_tui.trading.service import FRONT_END_GC_THRESHOLDS
+
+    before = gc.get_threshold()
+    service = TradingService(make_engine(tmp_path / "k.db"), interval=0.01)
+    service.start()
+    try:
+        assert wait_until(lambda: service.stats.ticks >= 1)
+        assert gc.get_threshold() == FRONT_END_GC_THRESHOLDS
+        young, middle, full = FRONT_END_GC_THRESHOLDS
+        assert young * middle <= 60_000  # a middle collection scans at most this many new objects
+        assert young * middle * full >= 10_000_000  # allocations between full collections
+    finally:
+        service.stop()
+        service._engine.store.close()
+    assert gc.get_threshold() == before

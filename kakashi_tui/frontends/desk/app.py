@@ -55,7 +55,7 @@ from kakashi_tui.frontends.desk.widgets.bankroll import BankrollPanel
 from kakashi_tui.frontends.desk.widgets.decision_log import DecisionLog, LogEntry
 from kakashi_tui.frontends.desk.widgets.equity_chart import EquityChart
 from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
-from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable
+from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable, SameLines
 from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import DeskLimits, RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
@@ -171,6 +171,7 @@ class KakashiApp(App[int]):
             PostmortemSchedule(service.db_path, self.reports_dir, postmortem) if postmortem != "off" else None
         )
         self._prev: DeskView | None = None
+        self._same_lines = SameLines()  # unchanged market lines kept as the same objects (_publish)
         # The panels' paint steps in a fixed order; those still due (painted from the newest view,
         # one a frame), and where the round goes on from: a new view marks every panel due but
         # does not restart the round, so no panel starves when views come faster than a round.
@@ -316,8 +317,10 @@ class KakashiApp(App[int]):
         self.post_message(Noted(line))  # a failed tick and its reason, a kill the policy threw
 
     def _publish(self, view: DeskView) -> None:
-        """The service published a view (from its thread, or from ours after a command)."""
-        self.post_message(EngineUpdated(view))
+        """The service published a view (from its thread, or from ours after a command). The
+        market lines that did not change are handed on as the objects already shown, compared
+        here, off the desk's event loop (SameLines): the table's diff is then an identity test."""
+        self.post_message(EngineUpdated(self._same_lines(view)))
 
     def _note_corrections(self, report) -> None:
         """A settlement corrected this tick moved cash with no fill and no settlement: said,
@@ -333,8 +336,8 @@ class KakashiApp(App[int]):
     def refresh_view(self) -> None:
         """Show the latest state: built here while the loop is not running (before start, or
         a test stepping the service by hand); otherwise the service publishes one soon."""
-        if not self.service.running:
-            self.view = self.service.publish_view()
+        if not self.service.running:  # (its lines matched as the published ones are: _publish)
+            self.view = self._same_lines(self.service.publish_view())
         else:
             self.service.request_view()
 

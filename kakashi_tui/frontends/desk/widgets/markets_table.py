@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from rich.segment import Segment
@@ -101,6 +102,46 @@ def ev_cell(e: Decimal | None, pal: Palette, threshold: Decimal | None = None) -
     return text, pal.up if q > 0 else pal.down
 
 
+class SameLines:
+    """Each view's market lines with those that did not change since the last view replaced by
+    the objects already seen, so the table's diff is an identity test per market.
+
+    The service builds every line anew for each view (thousands of them); comparing them on
+    the desk's event loop cost ~30-100 ms a view at 5,000 markets (a key waited behind it).
+    The desk calls this where a view is published, on the engine's thread, off its loop. Any
+    thread may call it: a view whose markets were seen last (a command's re-flagged view) is
+    handed the same lines at once; if another thread is comparing, the view passes as it is
+    (the table then compares those lines itself: slower, never wrong)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, MarketLine] = {}
+        self._last: tuple[tuple[MarketLine, ...], tuple[MarketLine, ...]] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, v: DeskView) -> DeskView:
+        last = self._last  # (the markets as published, as handed on): read once, set whole
+        if last is not None and v.markets is last[0]:
+            return replace(v, markets=last[1])
+        if not self._lock.acquire(blocking=False):
+            return v
+        try:
+            seen = self._seen
+            get = seen.get
+            out = []
+            for m in v.markets:
+                old = get(m.ticker)
+                if old is not None and old == m:
+                    out.append(old)
+                else:
+                    out.append(m)
+            markets = tuple(out)
+            self._seen = {m.ticker: m for m in markets}
+            self._last = (v.markets, markets)
+        finally:
+            self._lock.release()
+        return replace(v, markets=markets)
+
+
 class MarketsTable(ScrollView, can_focus=True):
     """The markets panel as a virtual table (Textual's Line API).
 
@@ -177,16 +218,23 @@ class MarketsTable(ScrollView, can_focus=True):
             self._threshold = v.edge_threshold
             self._strips.clear()
         live = {m.ticker: m for m in v.markets}
-        resort = len(live) != len(self._lines) or any(t not in live for t in self._lines)
-        for t in [t for t in self._lines if t not in live]:
-            del self._lines[t]
-            self._strips.pop(t, None)
+        lines, strips = self._lines, self._strips
+        resort = len(live) != len(lines) or any(t not in live for t in lines)
+        for t in [t for t in lines if t not in live]:
+            del lines[t]
+            strips.pop(t, None)
+        # (the reactives read once: a read costs ~1 µs, and thousands of lines may change)
+        by_edge, by_age, filtered = self.sort_mode == "edge", self.sort_mode == "age", bool(self.filter_text)
+        get = lines.get
         for t, m in live.items():
-            old = self._lines.get(t)
-            if old == m:
+            old = get(t)
+            if old is m:  # the same object where the view's lines were kept (SameLines)
                 continue
-            self._strips.pop(t, None)
-            self._lines[t] = m
+            if old == m:  # kept by value (a view that passed SameLines by): its object from now on
+                lines[t] = m
+                continue
+            strips.pop(t, None)
+            lines[t] = m
             if not self._sub_cent and any(
                 x is not None and x != x.quantize(_CENT) for x in (m.bid, m.ask, m.last, m.p_hat)
             ):
@@ -200,9 +248,9 @@ class MarketsTable(ScrollView, can_focus=True):
             resort = (
                 resort
                 or old is None
-                or (self.sort_mode == "edge" and (old.ev_yes, old.ev_no) != (m.ev_yes, m.ev_no))
-                or (self.sort_mode == "age" and old.age_ms != m.age_ms)
-                or (bool(self.filter_text) and (old.title, old.full_title) != (m.title, m.full_title))
+                or (by_edge and (old.ev_yes, old.ev_no) != (m.ev_yes, m.ev_no))
+                or (by_age and old.age_ms != m.age_ms)
+                or (filtered and (old.title, old.full_title) != (m.title, m.full_title))
             )
         if resort:
             widest = max((len(t) for t in self._lines), default=TICKER_MIN)
