@@ -271,14 +271,15 @@ def level_text(c: int, h: int) -> str:
 
 
 def book_of_levels(yes: list[str], no: list[str]) -> str:
-    """The stored text of a depth from its levels' texts (``level_text``), best first."""
-    if not yes and not no:
-        return ""
+    """The stored text of a depth with levels from their texts (``level_text``), best first
+    (a depth without levels is ``""``: the caller's test, it knows already)."""
     return f'{{"yes":[{",".join(yes)}],"no":[{",".join(no)}]}}'
 
 
 def book_text(yes: list[tuple[int, int]], no: list[tuple[int, int]]) -> str:
     """Depth as stored from (centicents, hundredths) pairs, best first; ``""`` without depth."""
+    if not yes and not no:
+        return ""
     return book_of_levels([level_text(c, h) for c, h in yes], [level_text(c, h) for c, h in no])
 
 
