@@ -195,8 +195,15 @@ print(json.dumps(out))
 
 def test_a_bound_changed_in_the_declaration_alone_changes_all_three_forms():
     import json
+    import os
+    from pathlib import Path
 
-    done = subprocess.run([sys.executable, "-c", DRIVE], capture_output=True, text=True, timeout=120, check=False)
+    import kakashi_tui
+
+    env = {**os.environ, "PYTHONPATH": str(Path(kakashi_tui.__file__).parent.parent)}  # (this checkout's code)
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVE], capture_output=True, text=True, timeout=120, check=False, env=env
+    )
     assert done.returncode == 0, done.stderr
     at_bound, volume_over, level_over = json.loads(done.stdout)
     assert at_bound == [None, True, True, None]
