@@ -41,6 +41,7 @@ from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.adapters.userfiles import check_regular
 from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.models import Estimate, Market, Quote, Snapshot
+from kakashi_tui.core.rowrules import COUNT
 from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ahead_problem, ts_problem
 from kakashi_tui.core.validate import validate_row
 
@@ -243,7 +244,7 @@ def _p_hat_of(row: dict[str, Any]) -> Decimal | None:
 # over (a live feed, an import, another tool through the API). A row that fails is refused
 # alone, with its reason; nothing that passes can fail to be written (int64, the date folder).
 MAX_INT64 = 2**63 - 1
-MAX_COUNT_E2 = 10**14  # 10^12 contracts (the row check's bound) in hundredths
+MAX_COUNT_E2 = COUNT.max_u  # 10^12 contracts (the row check's bound, core/rowrules.py) in hundredths
 MAX_ID = 200  # characters in a trade id or an estimate's source
 SIDES = ("yes", "no")
 BOOK_KINDS = ("snapshot", "delta", "reset")

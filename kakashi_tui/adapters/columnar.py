@@ -38,33 +38,24 @@ from pydantic import ValidationError
 
 from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
-from kakashi_tui.core import models as _models
-from kakashi_tui.core import money as _money
+from kakashi_tui.core import rowrules as R
 from kakashi_tui.core.errors import KakashiError
 from kakashi_tui.core.fees import TAKER_RATE, FeeTerms, fee_ratio
 from kakashi_tui.core.memo import Memo
-from kakashi_tui.core.models import FUTURE_SKEW_MS, Estimate, Quote, book_text, rejection_reason
+from kakashi_tui.core.models import Estimate, Quote, book_of_levels, level_text, rejection_reason
+from kakashi_tui.core.rowrules import FUTURE_SKEW_MS
 from kakashi_tui.core.strategy import clearing_asks_cc
 from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ClockGuard, ts_problem
 from kakashi_tui.core.validate import validate_row
 
-
-def _row_check_takes(**snapshot: Any) -> bool:
-    """Whether the row check accepts a probe snapshot (ticker T, ts 1, a plain open market)."""
-    return validate_row({"ticker": "T", "status": "open"}, {"ticker": "T", "ts": 1, **snapshot}, 10**13).reason is None
-
-
-# The row check's grids and bounds, read from the row check itself (core/validate.py,
-# core/models.py): the vectorised check follows it as it moves from the cent grid to the
-# $0.0001 grid and fractional counts (issue #10). The property test holds the two equal.
-PRICE_GRID_E4 = 1 if _row_check_takes(yes_bid="0.4201", yes_ask="0.4500") else 100
-COUNT_GRID_E2 = 1 if _row_check_takes(yes_bid="0.42", yes_ask="0.45", volume="2.50") else 100
-#: Kalshi's quiet 0.0000 bid / 1.0000 ask read as "no order on that side" (else refused).
-QUIET_SIDES = _row_check_takes(yes_bid="0", yes_ask="1")
-NEGATIVE_VOLUME = _row_check_takes(yes_bid="0.42", yes_ask="0.45", volume=-1)
-MAX_TS_MS: int | None = getattr(_models, "MAX_TS_MS", None)
-_MAX_COUNT = getattr(_money, "MAX_COUNT", None)
-MAX_COUNT_E2: int | None = None if _MAX_COUNT is None else int(_MAX_COUNT) * cat.COUNT_SCALE
+# The row check's rules (core/rowrules.py) in catalog units: the *_e4 and *_e2 columns are the
+# rules' own stored units (centicents, hundredths), and a grid is one such unit, so every value
+# of those columns is on its grid. The property test holds this check and the row check equal.
+if (R.PRICE.scale, R.COUNT.scale, R.LEVEL_PRICE.scale, R.LEVEL_QTY.scale) != (cat.PRICE_SCALE, cat.COUNT_SCALE) * 2:
+    raise ImportError("core/rowrules.py's units are not the catalog's *_e4 / *_e2 units")
+#: Kalshi's quiet 0.0000 bid / 1.0000 ask read as "no order on that side".
+QUIET_SIDES = True
+NO_BID_E4, NO_ASK_E4 = R.NO_BID_U, R.NO_ASK_U
 ONE_E4 = cat.PRICE_SCALE
 DAY_MS = 86_400_000
 SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_e4", "yes_ask_e4", "last_e4", "volume_e2", "yes_bids", "no_bids"]
@@ -186,7 +177,7 @@ class Levels:
 
 #: (price_e4, qty_e2) -> the (price, qty) pair a source hands over (immutable, so shared).
 _PAIRS: Memo[tuple[int, int], tuple[Any, Any]] = Memo("columnar.pairs")
-#: (price_e4, qty_e2) -> that level's stored text (models.book_text's).
+#: (price_e4, qty_e2) -> that level's stored text (models.level_text).
 _LEVEL_TEXT: Memo[tuple[int, int], str] = Memo("columnar.level_text")
 
 
@@ -213,10 +204,10 @@ def _levels_text(yc: list[int], yq: list[int], nc: list[int], nq: list[int]) -> 
         for key in zip(cs, qs):
             t = texts.get(key)
             if t is None:
-                t = texts.put(key, book_text([key], [])[8:-10])  # '{"yes":[' + level + '],"no":[]}'
+                t = texts.put(key, level_text(*key))
             parts.append(t)
-        sides.append(",".join(parts))
-    return f'{{"yes":[{sides[0]}],"no":[{sides[1]}]}}'
+        sides.append(parts)
+    return book_of_levels(sides[0], sides[1])
 
 
 def _levels(arr: pa.Array, n: int) -> Levels:
@@ -243,17 +234,8 @@ def _levels(arr: pa.Array, n: int) -> Levels:
     p_null |= struct_null
     q_null |= struct_null
     start = np.concatenate(([0], np.cumsum(length)[:-1])).astype(np.int64) if n else np.zeros(0, np.int64)
-    ok = (
-        ~p_null
-        & ~q_null
-        & (price > 0)
-        & (price < ONE_E4)
-        & (price % PRICE_GRID_E4 == 0)
-        & (qty > 0)
-        & (qty % COUNT_GRID_E2 == 0)
-    )
-    if MAX_COUNT_E2 is not None:
-        ok &= qty <= MAX_COUNT_E2
+    lp, lq = R.LEVEL_PRICE, R.LEVEL_QTY
+    ok = ~p_null & ~q_null & (price >= lp.min_u) & (price <= lp.max_u) & (qty >= lq.min_u) & (qty <= lq.max_u)
     bad = np.zeros(n, dtype=bool)
     if len(price):
         descending = np.empty(len(price), dtype=bool)
@@ -340,9 +322,9 @@ class Checked:
                 out.append(None)
                 continue
             b, k = bid[j], ask[j]
-            if b == 0:  # quiet sides: no order there (the row check's reading)
+            if b == NO_BID_E4:  # quiet sides: no order there (the row check's reading)
                 b = None
-            if k == ONE_E4:
+            if k == NO_ASK_E4:
                 k = None
             (yc, yq), (nc, nq) = yes[j], no[j]
             out.append(Quote(tick[j], tss[j], b, k, last[j], vol[j], (yc, yq, nc, nq), _book_text(yc, yq, nc, nq)))
@@ -378,7 +360,8 @@ def _ticker_codes(col: pa.Array) -> tuple[np.ndarray, list[Any]]:
 
 
 def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked:
-    """The row check's rules (core/validate.py, core/models.py Snapshot) on whole columns.
+    """The row check's rules (core/rowrules.py, as core/validate.py and models.Snapshot apply them)
+    on whole columns.
 
     A row is *plain* when every rule holds in its usual form; the row check accepts exactly
     those with the same values (a property test holds the two together). Any other row is
@@ -397,40 +380,25 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
     yes = _levels(batch.column("yes_bids"), n)
     no = _levels(batch.column("no_bids"), n)
 
-    def on_grid(v: np.ndarray) -> np.ndarray:
-        return v % PRICE_GRID_E4 == 0
-
-    if QUIET_SIDES:  # a bid of 0 or an ask of 1 is no order on that side; a quiet market has neither
-        no_bid = bid_null | (bid == 0)
-        no_ask = ask_null | (ask == ONE_E4)
-        tops = (bid_null | ((bid >= 0) & (bid <= ONE_E4) & on_grid(bid))) & (
-            ask_null | ((ask >= 0) & (ask <= ONE_E4) & on_grid(ask))
-        )
-    else:  # strictly inside (0, 1), and at least one side
-        no_bid, no_ask = bid_null, ask_null
-        tops = (
-            (bid_null | ((bid > 0) & (bid < ONE_E4) & on_grid(bid)))
-            & (ask_null | ((ask > 0) & (ask < ONE_E4) & on_grid(ask)))
-            & ~(bid_null & ask_null)
-        )
+    # a bid of 0 or an ask of 1 is no order on that side; a quiet market has neither
+    no_bid = bid_null | (bid == NO_BID_E4)
+    no_ask = ask_null | (ask == NO_ASK_E4)
+    p, c, t = R.PRICE, R.COUNT, R.TS
     plain = (
         ~ts_null
-        & (ts > 0)
+        & (ts >= t.min_u)
+        & (ts <= t.max_u)
         & name_ok[codes]
-        & tops
-        & (last_null | ((last >= 0) & (last <= ONE_E4) & on_grid(last)))
+        & (bid_null | ((bid >= p.min_u) & (bid <= p.max_u)))
+        & (ask_null | ((ask >= p.min_u) & (ask <= p.max_u)))
+        & (last_null | ((last >= p.min_u) & (last <= p.max_u)))
         & (no_bid | no_ask | (ask > bid))
         & ~volume_null
-        & (volume % COUNT_GRID_E2 == 0)
+        & (volume >= c.min_u)
+        & (volume <= c.max_u)
         & ~yes.bad
         & ~no.bad
     )
-    if not NEGATIVE_VOLUME:
-        plain &= volume >= 0
-    if MAX_COUNT_E2 is not None:
-        plain &= volume <= MAX_COUNT_E2
-    if MAX_TS_MS is not None:
-        plain &= ts <= MAX_TS_MS
     plain &= ts <= (tick if now_ms is None else now_ms) + FUTURE_SKEW_MS
     # the depth agrees with the top of book
     ys = yes.length > 0
@@ -442,7 +410,7 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
     if ns.any():
         first = np.full(n, -1, np.int64)
         first[ns] = no.price[no.start[ns]]
-        plain &= no_ask | ~ns | (ONE_E4 - first == ask)
+        plain &= no_ask | ~ns | (ONE_E4 - first == ask)  # (a YES ask is 1 - the best NO bid)
     out = Checked(
         n,
         tick,

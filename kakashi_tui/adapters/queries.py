@@ -118,12 +118,19 @@ class Status:
     ledger_head: bool  # a head file beside the database (so a deleted tail would be seen)
 
 
+def marked_equity_cc(con: sqlite3.Connection, acct: Account) -> int:
+    """``acct``'s equity now, each open position marked (ledger.mark_cc) at its market's latest
+    stored quote (none: worth zero), at the default fee terms: ``kakashi status``'s and the
+    report's, read the one way."""
+    marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
+    return equity_cc(acct, marks)
+
+
 def read_status(con: sqlite3.Connection, db: str | Path) -> Status:
     """Bankroll, positions and control state, as ``kakashi status`` shows them, from a ledger
     verified first (its chain and head, reconciled with fills, results and the first deposit)."""
     entries = verify_ledger(con, db)
     acct = account_of(entries)
-    marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
     ctl = dict(
         con.execute(
             "SELECT key, value FROM control WHERE key IN (?, ?, ?)",
@@ -136,7 +143,7 @@ def read_status(con: sqlite3.Connection, db: str | Path) -> Status:
         pending = 0
     return Status(
         account=acct,
-        equity_cc=equity_cc(acct, marks),
+        equity_cc=marked_equity_cc(con, acct),
         positions=tuple(acct.open_positions()),
         kill_switch=bool(control_value(Control.KILL_SWITCH, ctl.get(Control.KILL_SWITCH.value))),
         kill_reason=str(ctl.get(Control.KILL_REASON.value) or ""),

@@ -87,8 +87,8 @@ def fill_sell(ticker: str, side: Side, contracts: Decimal, quote: Quote, terms: 
 
 def liquidation_cc(side: Side, contracts: Decimal, quote: Quote | None, terms: FeeTerms, ts: int = 0) -> int:
     """What ``contracts`` of ``side`` would fetch sold into ``quote``'s bids now, after the sale's
-    fees; zero when there are no bids. The one marking rule (risk_limits.md): the equity line,
-    the per-trade and daily caps and the desk all mark with it. A last trade price never counts.
+    fees; zero when there are no bids. The walk behind the one marking rule, ``ledger.mark_cc``
+    (risk_limits.md), which every mark calls. A last trade price never counts.
     Without depth, the top-of-book bid is taken as deep enough (a source that gives no depth
     gives nothing better to go on)."""
     if quote is None or contracts <= 0:

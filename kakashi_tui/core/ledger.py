@@ -288,10 +288,13 @@ class Account:
         return [p for p in self.open_positions() if p.ticker == ticker]
 
 
-def mark_cc(position: Position, quote: Quote | None, terms: FeeTerms = FeeTerms(), now_ms: int = 0) -> int:
-    """A position's liquidation value (broker.liquidation_cc): what its contracts fetch sold
-    into the bids now, after the sale's fees; zero without bids. Never cost, never the last trade."""
-    return liquidation_cc(position.side, position.contracts, quote, terms, now_ms)
+def mark_cc(side: Side, contracts: Decimal, quote: Quote | None, terms: FeeTerms = FeeTerms(), now_ms: int = 0) -> int:
+    """The one marking rule (risk_limits.md): a position's liquidation value, what its contracts
+    fetch sold into the bids now, after the sale's fees (broker.liquidation_cc walks them); zero
+    without bids. Never cost, never the last trade. Every mark goes through here: the equity
+    (``equity_cc``: the engine's ticks, caps and desk, ``kakashi status``, the report) and the
+    desk's positions panel."""
+    return liquidation_cc(side, contracts, quote, terms, now_ms)
 
 
 #: (ticker, side) -> (quote, contracts, terms, fee waived, liquidation value): what ``equity_cc``
@@ -306,7 +309,7 @@ def equity_cc(
     now_ms: int = 0,
     memo: MarkMemo | None = None,
 ) -> int:
-    """Cash plus every open position at its liquidation value: the one equity (risk_limits.md).
+    """Cash plus every open position marked (``mark_cc``): the one equity (risk_limits.md).
     ``memo`` (kept by the caller across calls) skips re-marking a position whose inputs did
     not change: the same quote, or one with the same prices and book (``Quote.same_book``)."""
     total = account.cash_cc
@@ -315,7 +318,7 @@ def equity_cc(
             terms = terms_of(t) if terms_of is not None else FeeTerms()
             q = marks.get(t)
             if memo is None:
-                total += liquidation_cc(side, p.contracts, q, terms, now_ms)
+                total += mark_cc(side, p.contracts, q, terms, now_ms)
                 continue
             waived = terms.waived(now_ms)
             hit = memo.get((t, side))
@@ -328,7 +331,7 @@ def equity_cc(
             ):
                 total += hit[4]
                 continue
-            value = liquidation_cc(side, p.contracts, q, terms, now_ms)
+            value = mark_cc(side, p.contracts, q, terms, now_ms)
             if len(memo) > 4 * len(account.positions) + 64:  # (closed positions' entries)
                 memo.clear()
             memo[(t, side)] = (q, p.contracts, terms, waived, value)

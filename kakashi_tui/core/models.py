@@ -26,10 +26,7 @@ from pydantic import (
 )
 
 from kakashi_tui.core.money import (
-    COUNT_STEP,
-    MAX_COUNT,
     ONE,
-    PRICE_STEP,
     ZERO,
     cc_to_price,
     count_to_hundredths,
@@ -38,12 +35,23 @@ from kakashi_tui.core.money import (
     on_grid,
     price_to_cc,
 )
+from kakashi_tui.core.rowrules import (
+    COUNT,
+    CROSSED,
+    DEPTH_ASK,
+    DEPTH_BID,
+    FUTURE,
+    FUTURE_SKEW_MS,
+    LEVEL_ORDER,
+    LEVEL_PRICE,
+    LEVEL_QTY,
+    MAX_TS_MS,
+    MISSING_TICKER,
+    PRICE,
+    TS,
+)
 
-#: A timestamp may run ahead of our clock by this much (clock skew) before it is rejected.
-FUTURE_SKEW_MS = 5_000
 _SIX_PLACES = Decimal("0.000001")
-#: The last epoch ms of year 9999: anything later is not a time (and would not fit SQLite's INTEGER).
-MAX_TS_MS = 253_402_300_799_999
 
 
 class Side(str, Enum):
@@ -92,30 +100,14 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _check_price(v: Decimal | None) -> Decimal | None:
-    if v is None:
-        return v
-    if not v.is_finite() or not (ZERO <= v <= ONE):
-        raise ValueError(f"price {v} outside [0, 1]")
-    if not on_grid(v, PRICE_STEP):
-        raise ValueError(f"price {v} is not on the $0.0001 grid")
-    return v
-
-
-def _check_count(v: Decimal) -> Decimal:
-    if not v.is_finite() or v < 0 or v > MAX_COUNT:
-        raise ValueError(f"count {v} outside [0, {MAX_COUNT}]")
-    if not on_grid(v, COUNT_STEP):
-        raise ValueError(f"count {v} is not on the 0.01 grid")
-    return v
-
-
+# The snapshot's rules are declared in core/rowrules.py (bounds, units, reasons); the rule book
+# below applies them, as do the quick check (core/validate.py) and the vectorised check.
 def _check_ts(v: int, info: ValidationInfo) -> int:
-    if v <= 0 or v > MAX_TS_MS:
-        raise ValueError("timestamp must be positive UTC epoch ms")
+    if v < TS.min_u or v > TS.max_u:
+        raise ValueError(TS.low_reason if v < TS.min_u else TS.high_reason)
     now = (info.context or {}).get("now_ms")
     if now is not None and v > now + FUTURE_SKEW_MS:
-        raise ValueError(f"timestamp {v} is in the future (now {now})")
+        raise ValueError(FUTURE.format(v=v, now=now))
     return v
 
 
@@ -167,7 +159,7 @@ class Market(BaseModel):
     def _ticker(cls, v: str) -> str:
         v = v.strip()
         if not v:
-            raise ValueError("missing ticker")
+            raise ValueError(MISSING_TICKER)
         return v
 
     @field_validator("status", mode="before")
@@ -228,21 +220,20 @@ class Market(BaseModel):
 
 
 class BookLevel(_Frozen):
-    # Strictly inside (0, 1) on the $0.0001 grid, a positive count on the 0.01 grid.
-    price: Decimal = Field(gt=0, lt=1)
-    qty: Decimal = Field(gt=0, le=MAX_COUNT)
+    """A level: rowrules.LEVEL_PRICE (strictly inside (0, 1)) and LEVEL_QTY (a positive count)."""
+
+    price: Decimal
+    qty: Decimal
 
     @field_validator("price")
     @classmethod
     def _p(cls, v: Decimal) -> Decimal:
-        if not on_grid(v, PRICE_STEP):
-            raise ValueError(f"price {v} is not on the $0.0001 grid")
-        return v
+        return LEVEL_PRICE.check(v)
 
     @field_validator("qty")
     @classmethod
     def _q(cls, v: Decimal) -> Decimal:
-        return _check_count(v)
+        return LEVEL_QTY.check(v)
 
 
 class Level(NamedTuple):
@@ -261,14 +252,39 @@ def qty_text(h: int) -> str:
     return f"{h // 100}.{h % 100:02d}"
 
 
+# The book's stored text (data_schema.md), built here only: compact JSON
+# ``{"yes":[["0.4230","13.00"],...],"no":[...]}``, ``""`` without depth. The quick check and the
+# catalog replay make it from these parts (kept in tables), so every form gives the same bytes.
+def level_head(c: int) -> str:
+    """A level's text up to its count: ``["0.4230","``."""
+    return f'["{GRID[c]}","'
+
+
+def level_tail(h: int) -> str:
+    """A level's text from its count on: ``13.00"]``."""
+    return f'{qty_text(h)}"]'
+
+
+def level_text(c: int, h: int) -> str:
+    """One level (centicents, hundredths) as stored: ``["0.4230","13.00"]``."""
+    return level_head(c) + level_tail(h)
+
+
+def book_of_levels(yes: list[str], no: list[str]) -> str:
+    """The stored text of a depth with levels from their texts (``level_text``), best first
+    (a depth without levels is ``""``: the caller's test, it knows already)."""
+    return f'{{"yes":[{",".join(yes)}],"no":[{",".join(no)}]}}'
+
+
 def book_text(yes: list[tuple[int, int]], no: list[tuple[int, int]]) -> str:
-    """Depth as stored (data_schema.md): compact JSON ``{"yes":[["0.4230","13.00"],...],"no":...}``
-    from (centicents, hundredths) pairs; ``""`` without depth."""
+    """Depth as stored from (centicents, hundredths) pairs, best first; ``""`` without depth."""
     if not yes and not no:
         return ""
-    y = ",".join([f'["{GRID[c]}","{qty_text(h)}"]' for c, h in yes])
-    n = ",".join([f'["{GRID[c]}","{qty_text(h)}"]' for c, h in no])
-    return f'{{"yes":[{y}],"no":[{n}]}}'
+    return book_of_levels([level_text(c, h) for c, h in yes], [level_text(c, h) for c, h in no])
+
+
+_NO_BID = PRICE.lo_d  # Kalshi's quiet sides (rowrules.NO_BID_U / NO_ASK_U)
+_NO_ASK = PRICE.hi_d
 
 
 class Snapshot(_Frozen):
@@ -294,18 +310,18 @@ class Snapshot(_Frozen):
     def _ticker(cls, v: str) -> str:
         v = v.strip()
         if not v:
-            raise ValueError("missing ticker")
+            raise ValueError(MISSING_TICKER)
         return v
 
     @field_validator("yes_bid", "yes_ask", "last")
     @classmethod
     def _prices(cls, v: Decimal | None) -> Decimal | None:
-        return _check_price(v)
+        return None if v is None else PRICE.check(v)
 
     @field_validator("volume")
     @classmethod
     def _volume(cls, v: Decimal) -> Decimal:
-        return _check_count(v)
+        return COUNT.check(v)
 
     @field_validator("ts")
     @classmethod
@@ -314,18 +330,18 @@ class Snapshot(_Frozen):
 
     @model_validator(mode="after")
     def _book(self) -> Snapshot:
-        bid = None if self.yes_bid == ZERO else self.yes_bid
-        ask = None if self.yes_ask == ONE else self.yes_ask
+        bid = None if self.yes_bid == _NO_BID else self.yes_bid
+        ask = None if self.yes_ask == _NO_ASK else self.yes_ask
         if bid is not None and ask is not None and ask <= bid:
-            raise ValueError(f"crossed book: ask {ask} <= bid {bid}")
+            raise ValueError(CROSSED.format(ask=ask, bid=bid))
         if self.yes_bids and bid is not None and self.yes_bids[0].price != bid:
-            raise ValueError("depth disagrees with top of book (yes bid)")
+            raise ValueError(DEPTH_BID)
         if self.no_bids and ask is not None and ONE - self.no_bids[0].price != ask:
-            raise ValueError("depth disagrees with top of book (yes ask)")
+            raise ValueError(DEPTH_ASK)
         for levels in (self.yes_bids, self.no_bids):
             prices = [lv.price for lv in levels]
             if prices != sorted(prices, reverse=True) or len(set(prices)) != len(prices):
-                raise ValueError("book levels must be best first with distinct prices")
+                raise ValueError(LEVEL_ORDER)
         return self
 
 
@@ -406,8 +422,8 @@ class Quote:
     @classmethod
     def from_snapshot(cls, s: Snapshot) -> Quote:
         """The Quote of a row pydantic accepted (quiet sides read as none)."""
-        bid = None if s.yes_bid == ZERO else s.yes_bid
-        ask = None if s.yes_ask == ONE else s.yes_ask
+        bid = None if s.yes_bid == _NO_BID else s.yes_bid
+        ask = None if s.yes_ask == _NO_ASK else s.yes_ask
         depth = (
             [price_to_cc(lv.price) for lv in s.yes_bids],
             [count_to_hundredths(lv.qty) for lv in s.yes_bids],

@@ -1,13 +1,13 @@
 """Turn a source's raw row into validated models, or a reason it was rejected. Prices and
 counts are converted to the domain's units here, once (core/money.py).
 
-Two checks, one set of rules. ``Snapshot`` (pydantic) is the rule book and names the
-reason for every rejection. ``quick_snapshot`` is the hot path: it accepts only rows that
-are plainly valid in their usual form (prices as $0.0001-grid strings or Decimals, counts as
-integers or 0.01-grid strings, integer timestamps) and returns a ``Quote`` with no model built
-per row; anything else, good or bad, goes to pydantic. Either way the tick gets a ``Quote``.
-A property test holds the two together: whatever the quick check accepts, pydantic accepts
-with the same values.
+Two checks, one set of rules, declared in core/rowrules.py (bounds, units, reasons) and read
+by both. ``Snapshot`` (pydantic) is the rule book and names the reason for every rejection.
+``quick_snapshot`` is the hot path: it accepts only rows that are plainly valid in their usual
+form (prices as $0.0001-grid strings or Decimals, counts as integers or 0.01-grid strings,
+integer timestamps) and returns a ``Quote`` with no model built per row; anything else, good or
+bad, goes to pydantic. Either way the tick gets a ``Quote``. A property test holds the two
+together: whatever the quick check accepts, pydantic accepts with the same values.
 """
 
 from __future__ import annotations
@@ -17,7 +17,17 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from kakashi_tui.core.models import FUTURE_SKEW_MS, GRID, MAX_TS_MS, Market, Quote, Snapshot, qty_text, rejection_reason
+from kakashi_tui.core import rowrules as R
+from kakashi_tui.core.models import (
+    GRID,
+    Market,
+    Quote,
+    Snapshot,
+    book_of_levels,
+    level_head,
+    level_tail,
+    rejection_reason,
+)
 
 #: The reason a quote of a market that has settled is rejected (it is never traded again).
 SETTLED_QUOTE = "market has settled: quote refused"
@@ -39,26 +49,34 @@ def _forms(c: int) -> list[str]:
     return out
 
 
-# Every grid price in [0, 1] by the forms sources write it -> centicents. Decimal keys also match
-# equal values written otherwise (Decimal("0.420")) and the same numbers as int or float (1,
-# 0.5, 0.0625): pydantic reads those as the same Decimal.
+# The rules' bounds (core/rowrules.py), as the constants this check compares with.
+_MIN_TS, _MAX_TS, _SKEW = R.TS.min_u, R.TS.max_u, R.FUTURE_SKEW_MS
+_NO_BID, _NO_ASK, _ONE = R.NO_BID_U, R.NO_ASK_U, R.PRICE.scale  # (a YES ask is 1 - the best NO bid)
+_LVL_MIN, _LVL_END = R.LEVEL_PRICE.min_u, R.LEVEL_PRICE.max_u + 1  # a level's price: _LVL_MIN <= c < _LVL_END
+_MIN_H, _MAX_H = R.COUNT.min_u, R.COUNT.max_u  # the volume, in hundredths
+_Q_MIN_H, _Q_MAX_H = R.LEVEL_QTY.min_u, R.LEVEL_QTY.max_u  # a level's count, in hundredths
+_Q_MIN, _Q_MAX = -(-_Q_MIN_H // 100), _Q_MAX_H // 100  # ... in whole contracts (the usual integer count)
+_SNAPSHOT_KEYS = frozenset(R.FIELDS)
+
+# Every grid price of PRICE's range by the forms sources write it -> centicents. Decimal keys
+# also match equal values written otherwise (Decimal("0.420")) and the same numbers as int or
+# float (1, 0.5, 0.0625): pydantic reads those as the same Decimal.
 _CC: dict[Any, int] = {}
-for _c, _d in enumerate(GRID):
-    _CC[_d] = _c
+for _c in range(R.PRICE.min_u, R.PRICE.max_u + 1):
+    _CC[GRID[_c]] = _c
     for _f in _forms(_c):
         _CC[_f] = _c
-_LEVEL_TEXT = [f'["{d}","' for d in GRID]
-_INT_QTY_TEXT = [f'{q}.00"]' for q in range(1000)]
-_SNAPSHOT_KEYS = frozenset(("ticker", "ts", "yes_bid", "yes_ask", "last", "yes_bids", "no_bids", "volume"))
+# The stored book text's parts (models.level_head / level_tail), for every price and small count.
+_LEVEL_TEXT = [level_head(c) for c in range(len(GRID))]
+_INT_QTY_TEXT = [level_tail(q * 100) for q in range(1000)]
 _PRICE_TYPES = (str, Decimal)
-_MAX_H = 10**14  # MAX_COUNT (10^12 contracts) in hundredths
-_MAX_Q = 10**12
 _HUNDRED = Decimal(100)
 
 
-def _hundredths(q: Any) -> int:
-    """A count in hundredths when plainly valid (int, "2.50", "2", Decimal on the grid); else -1."""
+def _hundredths(q: Any) -> int | None:
+    """A count in hundredths when plainly written (int, "2.50", "2", Decimal on the grid); else None."""
     tq = type(q)
+    h: int
     if tq is int:
         h = q * 100
     elif tq is str:
@@ -68,18 +86,18 @@ def _hundredths(q: Any) -> int:
             or len(frac) > 2
             or (frac and not (frac.isascii() and frac.isdigit()))
         ):
-            return -1
+            return None
         h = int(whole) * 100 + (int(frac.ljust(2, "0")) if frac else 0)
     elif tq is Decimal:
         if not q.is_finite():
-            return -1
+            return None
         x = q * _HUNDRED
         if x != x.to_integral_value():
-            return -1
-        h = int(x)
+            return None
+        return int(x)
     else:
-        return -1
-    return h if 0 <= h <= _MAX_H else -1
+        return None
+    return h
 
 
 def _levels(levels: Any, prices: list[int], qtys: list[int], text: list[str]) -> bool:
@@ -87,7 +105,7 @@ def _levels(levels: Any, prices: list[int], qtys: list[int], text: list[str]) ->
     centicents, hundredths and stored text; False when they are not plainly valid."""
     if type(levels) not in (list, tuple):
         return False
-    last = 10_000
+    last = _LVL_END
     get = _CC.get
     try:
         for lv in levels:
@@ -98,21 +116,21 @@ def _levels(levels: Any, prices: list[int], qtys: list[int], text: list[str]) ->
                 p, q = lv.get("price"), lv.get("qty")
             else:
                 return False
-            # Strictly inside (0, 1), best first, distinct; a positive count on the 0.01 grid.
+            # LEVEL_PRICE's range, best first, distinct; LEVEL_QTY's range on the count grid.
             # Prices are looked up without a type check: the only other keys that match (bools,
             # 0 and 1, floats that are exact on the grid) are out of bounds or exactly what
             # pydantic would read.
             c = get(p)
-            if c is None or not 0 < c < last:
+            if c is None or not _LVL_MIN <= c < last:
                 return False
-            if type(q) is int and 0 < q <= _MAX_Q:  # the usual integer count: no parsing
+            if type(q) is int and _Q_MIN <= q <= _Q_MAX:  # the usual integer count: no parsing
                 h = q * 100
-                qt = _INT_QTY_TEXT[q] if q < 1000 else f'{q}.00"]'
+                qt = _INT_QTY_TEXT[q] if q < 1000 else level_tail(h)
             else:
-                h = _hundredths(q)
-                if h <= 0:
+                h = _hundredths(q)  # type: ignore[assignment]
+                if h is None or not _Q_MIN_H <= h <= _Q_MAX_H:
                     return False
-                qt = f'{qty_text(h)}"]'
+                qt = level_tail(h)
             last = c
             prices.append(c)
             qtys.append(h)
@@ -145,19 +163,19 @@ def quick_snapshot(raw: dict[str, Any], now_ms: int | None) -> Quote | None:
     ticker, ts = raw.get("ticker"), raw.get("ts")
     if type(ticker) is not str or not ticker or ticker.strip() != ticker:
         return None
-    if type(ts) is not int or ts <= 0 or ts > MAX_TS_MS or (now_ms is not None and ts > now_ms + FUTURE_SKEW_MS):
+    if type(ts) is not int or not _MIN_TS <= ts <= _MAX_TS or (now_ms is not None and ts > now_ms + _SKEW):
         return None
     bid, ask, last = _top(raw.get("yes_bid")), _top(raw.get("yes_ask")), _top(raw.get("last"))
     if bid == _NO or ask == _NO or last == _NO:
         return None
-    if bid == 0:  # Kalshi's quiet side: no bid
+    if bid == _NO_BID:  # Kalshi's quiet side: no bid
         bid = None
-    if ask == 10_000:  # no ask
+    if ask == _NO_ASK:  # no ask
         ask = None
     if bid is not None and ask is not None and ask <= bid:
         return None
     volume = _hundredths(raw.get("volume", 0))
-    if volume < 0:
+    if volume is None or not _MIN_H <= volume <= _MAX_H:
         return None
     yc: list[int] = []
     yq: list[int] = []
@@ -167,9 +185,9 @@ def quick_snapshot(raw: dict[str, Any], now_ms: int | None) -> Quote | None:
     nt: list[str] = []
     if not _levels(raw.get("yes_bids", ()), yc, yq, yt) or not _levels(raw.get("no_bids", ()), nc, nq, nt):
         return None
-    if (yc and bid is not None and yc[0] != bid) or (nc and ask is not None and 10_000 - nc[0] != ask):
+    if (yc and bid is not None and yc[0] != bid) or (nc and ask is not None and _ONE - nc[0] != ask):
         return None
-    text = f'{{"yes":[{",".join(yt)}],"no":[{",".join(nt)}]}}' if yc or nc else ""
+    text = book_of_levels(yt, nt) if yc or nc else ""
     return Quote(ticker, ts, bid, ask, last, volume, (yc, yq, nc, nq), text)
 
 
@@ -218,7 +236,7 @@ def validate_row(
     if m.ticker in settled:  # booked as settled, yet quoted as if trading: refused, never traded again
         return Validated(m, None, SETTLED_QUOTE)
     s: Quote | None = quote
-    if quote is None or (snapshot is not None and quote.ts > now_ms + FUTURE_SKEW_MS):
+    if quote is None or (snapshot is not None and quote.ts > now_ms + _SKEW):
         assert snapshot is not None  # (a quote alone, or a snapshot)
         s = quick_snapshot(snapshot, now_ms)
     if s is None:

@@ -314,7 +314,7 @@ def build_view(
                 side=p.side,
                 contracts=p.contracts,
                 avg_price=p.avg_price,
-                mark_cc=mark_cc(p, engine.snapshots.get(p.ticker), engine.fee_terms(p.ticker), now),
+                mark_cc=mark_cc(p.side, p.contracts, engine.snapshots.get(p.ticker), engine.fee_terms(p.ticker), now),
                 cost_cc=p.cost_cc,
                 close_in_ms=(m.close_ts - now) if m and m.close_ts else None,
             )

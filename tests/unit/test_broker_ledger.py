@@ -142,7 +142,8 @@ def test_account_folds_buys_fees_and_settlement():
     [pos] = acct.open_positions()
     assert pos.contracts == 10 and pos.cost_cc == 45_000 + fee and pos.avg_price == D("0.45")
     sale_fee = 1680  # 0.07 x 10 x 0.40 x 0.60 = $0.168
-    assert mark_cc(pos, s) == 40_000 - sale_fee  # what selling into the YES bid would fetch, after its fee
+    # what selling into the YES bid would fetch, after its fee
+    assert mark_cc(pos.side, pos.contracts, s) == 40_000 - sale_fee
     assert equity_cc(acct, {"T": s}) == acct.cash_cc + 40_000 - sale_fee
     for e in settle_entries(acct.open_positions(), market(result="yes"), ts=6):
         acct.apply(e)
@@ -229,10 +230,10 @@ def test_marking_is_liquidation_value_bids_vanish_or_only_a_last_trade():
     )
     [pos] = acct.open_positions()
     no_bids = book(yes=(), no=((0.55, 10),))
-    assert mark_cc(pos, no_bids) == 0 and equity_cc(acct, {"T": no_bids}) == acct.cash_cc
+    assert mark_cc(pos.side, pos.contracts, no_bids) == 0 and equity_cc(acct, {"T": no_bids}) == acct.cash_cc
     last_only = book(yes=(), no=(), last=D("0.99"))
-    assert mark_cc(pos, last_only) == 0  # a last trade never counts
-    assert mark_cc(pos, None) == 0  # no quote at all: nothing it can be sold for that we know of
+    assert mark_cc(pos.side, pos.contracts, last_only) == 0  # a last trade never counts
+    assert mark_cc(pos.side, pos.contracts, None) == 0  # no quote at all: nothing it can be sold for that we know of
     thin = book(yes=((0.40, 4), (0.30, 100)), no=((0.55, 10),))  # bids are walked: 4 at 0.40, 6 at 0.30
     assert liquidation_cc(Side.YES, D(10), thin, FeeTerms(coefficient=D(0))) == 16_000 + 18_000
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kakashi_tui.adapters.store.rows import _INT64, corrupt
-from kakashi_tui.core.models import MAX_TS_MS
+from kakashi_tui.core.rowrules import MAX_TS_MS
 
 
 class Control(StrEnum):

@@ -25,8 +25,9 @@ from kakashi_tui.adapters.store.chain import (
 from kakashi_tui.adapters.userfiles import NotRegularFile, check_regular
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
-from kakashi_tui.core.models import MAX_TS_MS, Quote, Side
+from kakashi_tui.core.models import Quote, Side
 from kakashi_tui.core.money import CC_PER_DOLLAR, count_to_hundredths, hundredths_to_count, price_to_cc
+from kakashi_tui.core.rowrules import MAX_TS_MS
 
 _INT64 = range(-(2**63), 2**63)  # what SQLite's INTEGER holds
 _TIMES = range(1, MAX_TS_MS + 1)  # what a date can be printed from

@@ -16,9 +16,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from kakashi_tui.adapters import queries
-from kakashi_tui.adapters.queries import connect_readonly, read_latest_snapshot, verify_ledger
+from kakashi_tui.adapters.queries import connect_readonly, verify_ledger
 from kakashi_tui.core.errors import ConfigError
-from kakashi_tui.core.ledger import LedgerEntry, equity_cc
+from kakashi_tui.core.ledger import LedgerEntry
 from kakashi_tui.core.money import fmt_cc, fmt_count, hundredths_to_count
 from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS
 from kakashi_tui.core.sizing import per_trade_cap_cc
@@ -166,8 +166,7 @@ def _gather(con: sqlite3.Connection, entries: list[LedgerEntry], since: int | No
     ticks = queries.tick_rows(con)
     books = Books(entries, {f[0]: f[9] for f in all_fills if f[4] == "buy"}, ticks)
     acct = books.account
-    marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
-    books.marked_equity = equity_cc(acct, marks)
+    books.marked_equity = queries.marked_equity_cc(con, acct)
     breaches = list(books.breaches)
 
     equity = [(ts, eq) for ts, eq, _c in ticks if _in(ts, since, until)]
