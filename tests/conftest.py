@@ -24,7 +24,7 @@ SIM_START_MS = 1_767_571_200_000
 
 @pytest.fixture(autouse=True)
 def _hermetic(monkeypatch, tmp_path):
-    for var in ("NO_COLOR", "KAKASHI_CONFIG", "KAKASHI_DB", "KAKASHI_API_BASE", "TEXTUAL_THEME"):
+    for var in ("NO_COLOR", "KAKASHI_CONFIG", "KAKASHI_DB", "KAKASHI_API_BASE", "KAKASHI_SEED", "TEXTUAL_THEME"):
         monkeypatch.delenv(var, raising=False)
     # Every test runs in a folder of its own, and so do the processes it starts: what Kakashi writes
     # beside the working directory by default (reports/, a log) never lands in the checkout.

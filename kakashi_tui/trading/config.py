@@ -5,6 +5,11 @@ guardrails of risk_limits.md: a configuration can only make Kakashi more careful
 number has a bound: nothing non-finite (``inf``, ``nan``) or absurd (a bankroll of 1e30, a
 simulated step of three hundred million years) gets past loading. A refusal is one line
 naming the file, the section and the key.
+
+The settings more than one place can give (the database file, the API base, the Kalshi
+credentials, the beliefs file, the catalog folder, the simulator's seed, market count and step)
+are resolved by pydantic-settings (``Settings``), each with its origin, in one order: command
+line > environment > config file > what the database remembers > default.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ import json
 import os
 import re
 import tomllib
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -27,6 +35,14 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
 )
 
 from kakashi_tui.adapters.sim import QUIET_RATE
@@ -351,3 +367,175 @@ def load_config(path: str | None = None) -> KakashiConfig:
     if path and cfg.kalshi.api_key_id is not None and Path(path).stat().st_mode & 0o077:
         raise ConfigError(f"{path} holds credentials but others can read it: chmod 600 {path}")
     return cfg
+
+
+# -- settings: one order, resolved by pydantic-settings -------------------------------------------
+
+T = TypeVar("T")
+
+#: The environment variables Kakashi reads, one per setting, by exact name: no other spelling
+#: (``kakashi_db``), no nested name (``KAKASHI_SIM__SEED``) and no ``.env`` file. ``KAKASHI_CONFIG``
+#: is not among them: it names the config file, one of the layers (``load_config``).
+ENVIRONMENT: dict[str, str] = {
+    "db": "KAKASHI_DB",
+    "api_base": "KAKASHI_API_BASE",
+    "kalshi_key_id": "KAKASHI_KALSHI_KEY_ID",
+    "kalshi_key_file": "KAKASHI_KALSHI_KEY_FILE",
+    "seed": "KAKASHI_SEED",
+}
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    value: T
+    origin: str  # "command line", "environment KAKASHI_DB", "config file", "database", "default"
+
+
+class _Layer(PydanticBaseSettingsSource):
+    """Settings read and checked elsewhere (the config file's, the database's), named by where
+    they came from. ``None`` is "not given"."""
+
+    def __init__(self, settings_cls: type[BaseSettings], origin: str, values: Mapping[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.origin = origin
+        self.values = {k: v for k, v in values.items() if v is not None}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+    def gives(self, name: str) -> str | None:
+        return self.origin if name in self.values else None
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over exactly the names of ``ENVIRONMENT``
+    (case-sensitive; a variable set empty is not given, as before). A key id read here is a
+    ``SecretStr`` at once: no source's state holds it in clear."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls, case_sensitive=True, env_ignore_empty=True)
+        self.given: dict[str, Any] = {}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        name = ENVIRONMENT.get(field_name)
+        return (self.env_vars.get(name) if name else None), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        if isinstance(data.get("kalshi_key_id"), str):
+            data["kalshi_key_id"] = SecretStr(data["kalshi_key_id"])
+        self.given = data
+        return data
+
+    def gives(self, name: str) -> str | None:
+        return f"environment {ENVIRONMENT[name]}" if name in self.given else None
+
+
+def _given_by(sources: list[PydanticBaseSettingsSource], name: str) -> str:
+    """The origin of a setting: the first source, in the order, that gives it."""
+    for source in sources:
+        if isinstance(source, InitSettingsSource):
+            if name in source.init_kwargs:
+                return "command line"
+        elif isinstance(source, _Layer | _Environment) and (origin := source.gives(name)):
+            return origin
+    return "default"
+
+
+#: What one resolution reads besides the command line: the config file's settings, the
+#: database's, and the list its sources are recorded in (for their origins).
+_RESOLVING: ContextVar[tuple[Mapping[str, Any], Mapping[str, Any], list[PydanticBaseSettingsSource]] | None] = (
+    ContextVar("kakashi_settings", default=None)
+)
+
+
+def file_settings(cfg: KakashiConfig) -> dict[str, Any]:
+    """What the config file gives, by setting (``None``: not given). A key the file leaves to
+    its default is not "from the config file"."""
+    sim = cfg.sim.model_fields_set
+    return {
+        "db": cfg.db if "db" in cfg.model_fields_set else None,
+        "api_base": cfg.kalshi.api_base,
+        "kalshi_key_id": cfg.kalshi.api_key_id,
+        "kalshi_key_file": cfg.kalshi.private_key_file or None,
+        "beliefs": cfg.kalshi.beliefs or None,
+        "catalog": cfg.catalog.dir or None,
+        "seed": cfg.sim.seed if "seed" in sim else None,
+        "markets": cfg.sim.markets if "markets" in sim else None,
+        "step_ms": cfg.sim.step_seconds * 1000 if "step_seconds" in sim else None,
+    }
+
+
+class Settings(BaseSettings):
+    """The settings more than one place can give, each resolved once in one order: command line >
+    environment > config file > what the database remembers > default (``settings_customise_sources``).
+    Build with ``Settings.resolve``, which also records where each value came from (``origin``).
+    The rest of the configuration has one place, the config file (``KakashiConfig``)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid")
+
+    db: str = KakashiConfig.model_fields["db"].default
+    api_base: str | None = None  # (None: Kalshi's production API) checked where used, naming its origin
+    kalshi_key_id: SecretStr | None = None  # never logged, stored or reported
+    kalshi_key_file: str | None = None
+    beliefs: str | None = None
+    catalog: str | None = None  # None: catalog/ beside the database
+    seed: int = Field(default=SimSection.model_fields["seed"].default, ge=0, le=MAX_SEED)
+    markets: int = SimSection.model_fields["markets"].default
+    step_ms: int = SimSection.model_fields["step_seconds"].default * 1000
+
+    _origins: dict[str, str] = {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Highest first: the command line (the arguments ``resolve`` passes), the environment,
+        the config file, the database; pydantic-settings puts the defaults last. No ``.env`` file
+        and no secrets folder is read (Kakashi never read them)."""
+        file, remembered, sources = _RESOLVING.get() or ({}, {}, [])
+        sources[:] = [
+            init_settings,
+            _Environment(settings_cls),
+            _Layer(settings_cls, "config file", file),
+            _Layer(settings_cls, "database", remembered),
+        ]
+        return tuple(sources)
+
+    @classmethod
+    def resolve(
+        cls, command_line: Mapping[str, Any], cfg: KakashiConfig, remembered: Mapping[str, Any] | None = None
+    ) -> Settings:
+        """The settings from the command line's values (``None``: not given), the environment,
+        ``cfg`` and what the database ``remembered``; a bad one is a one-line ConfigError naming
+        where it came from (never its text)."""
+        sources: list[PydanticBaseSettingsSource] = []
+        token = _RESOLVING.set((file_settings(cfg), remembered or {}, sources))
+        try:
+            settings = cls(**{k: v for k, v in command_line.items() if v is not None})
+        except ValidationError as e:
+            first = e.errors()[0]
+            name = str(first["loc"][0]) if first["loc"] else "settings"
+            origin = _given_by(sources, name)
+            inp = first.get("input")
+            shown = f" = {inp}" if isinstance(inp, _NUMBERS) and not isinstance(inp, bool) else ""
+            where = origin if origin.startswith("environment ") else f"{origin}: {name}"
+            raise ConfigError(f"{where}{shown}: {first['msg'].removeprefix('Value error, ')}") from None
+        finally:
+            _RESOLVING.reset(token)
+        settings._origins = {name: _given_by(sources, name) for name in cls.model_fields}
+        return settings
+
+    def origin(self, name: str) -> str:
+        return self._origins.get(name, "default")
+
+    def setting(self, name: str) -> Setting[Any]:
+        return Setting(getattr(self, name), self.origin(name))

@@ -1,20 +1,18 @@
 """Assemble an engine and its trading service from settings (shared by the CLI, the desk,
 the benchmarks and tests). Nothing here trades: it only wires adapters to the engine.
 
-Settings are resolved once, here, each with its origin, in one order:
-command line > environment > config file > what the database remembers > default.
+Settings are resolved by pydantic-settings (config.py's ``Settings``), each with its origin,
+in one order: command line > environment > config file > what the database remembers > default.
 A database that remembers a different seed, market count or bankroll than asked for says
 so in one line (``notes``) instead of silently winning.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
 
 from kakashi_tui.adapters.beliefs import BeliefsFile
 from kakashi_tui.adapters.catalog import Recorder
@@ -29,11 +27,9 @@ from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.core.text import safe_text
-from kakashi_tui.trading.config import KakashiConfig, check_api_base
+from kakashi_tui.trading.config import KakashiConfig, Setting, Settings, check_api_base
 from kakashi_tui.trading.engine import Engine
 from kakashi_tui.trading.service import TradingService
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -50,41 +46,38 @@ class Options:
     record: bool = False  # write what the feed sees into the market-data catalog as it trades
     catalog: str | None = None  # the catalog folder (default: [catalog] dir, else catalog/ beside the DB)
 
+    def command_line(self) -> dict[str, object]:
+        """The settings the command line gives (``None``: not given; an empty ``--beliefs`` or
+        ``--catalog`` is not given either, as before)."""
+        return {
+            "db": self.db,
+            "seed": self.seed,
+            "api_base": self.api_base,
+            "beliefs": self.beliefs or None,
+            "catalog": self.catalog or None,
+        }
 
-@dataclass(frozen=True)
-class Setting(Generic[T]):
-    value: T
-    origin: str  # "command line", "environment KAKASHI_DB", "config file x.toml", "database", "default"
+
+def settings(opts: Options, cfg: KakashiConfig, remembered: Mapping[str, object] | None = None) -> Settings:
+    """The settings (config.py's ``Settings``: pydantic-settings over the command line ``opts``,
+    the environment, ``cfg`` and what the database ``remembered``), each with its origin."""
+    return Settings.resolve(opts.command_line(), cfg, remembered)
 
 
-def resolve(
-    cli: T | None, env: str | None, cfg_set: bool, cfg_value: T, remembered: T | None, default: T
-) -> Setting[T]:
-    """The one order: command line > environment > config file > the database > default.
-    (Settings read from the environment are text: ``db`` and ``api_base``.)"""
-    if cli is not None:
-        return Setting(cli, "command line")
-    if env is not None and (raw := os.environ.get(env)):
-        return Setting(raw, f"environment {env}")  # type: ignore[arg-type]
-    if cfg_set:
-        return Setting(cfg_value, "config file")
-    if remembered is not None:
-        return Setting(remembered, "database")
-    return Setting(default, "default")
+def _api_base(s: Settings) -> str:
+    got = s.setting("api_base")
+    try:
+        return check_api_base(got.value or PRODUCTION_BASE)  # (the flag and the config checked it already)
+    except ValueError as e:
+        raise ConfigError(f"{got.origin}: {e}") from None
 
 
 def api_base(opts: Options, cfg: KakashiConfig) -> str:
-    s = resolve(
-        opts.api_base, "KAKASHI_API_BASE", cfg.kalshi.api_base is not None, cfg.kalshi.api_base, None, PRODUCTION_BASE
-    )
-    try:
-        return check_api_base(s.value or PRODUCTION_BASE)  # (the flag and the config checked it already)
-    except ValueError as e:
-        raise ConfigError(f"{s.origin}: {e}") from None
+    return _api_base(settings(opts, cfg))
 
 
 def db_path(opts: Options, cfg: KakashiConfig) -> str:
-    return resolve(opts.db, "KAKASHI_DB", "db" in cfg.model_fields_set, cfg.db, None, cfg.db).value
+    return settings(opts, cfg).db
 
 
 @dataclass
@@ -96,39 +89,33 @@ class SimSettings:
     notes: list[str]
 
 
+#: What a database remembers of the simulator it ran, by setting.
+REMEMBERED = {"seed": Control.SIM_SEED, "markets": Control.SIM_MARKETS, "step_ms": Control.SIM_STEP_MS}
+
+
 def resolve_sim(store: Store, opts: Options, cfg: KakashiConfig) -> SimSettings:
     """The simulator's settings. A database resumes its own world (seed, clock, tick); a
     seed asked for that differs from the one it remembers is refused (a different world);
-    a different market count or step is used, and said so."""
-    remembered_seed = store.control(Control.SIM_SEED)
-    asked = cfg.sim.model_fields_set
-    seed = resolve(
-        opts.seed,
-        None,
-        "seed" in asked,
-        cfg.sim.seed,
-        remembered_seed if isinstance(remembered_seed, int) else None,
-        cfg.sim.seed,
-    )
-    if remembered_seed is not None and remembered_seed != seed.value:
+    a different market count or step is used, and said so. (The database is the one layer
+    read after the database is opened: its path is a setting too.)"""
+    stored = {name: store.control(key) for name, key in REMEMBERED.items()}
+    s = settings(opts, cfg, {name: v for name, v in stored.items() if isinstance(v, int)})
+    seed = s.setting("seed")
+    if stored["seed"] is not None and stored["seed"] != seed.value:
         raise ConfigError(
-            f"{store.path} was created with --seed {remembered_seed} ({seed.origin} asks "
+            f"{store.path} was created with --seed {stored['seed']} ({seed.origin} asks "
             f"{seed.value}); use that seed or another --db"
         )
     notes: list[str] = []
-
-    def remembered(key: Control, name: str, asked_set: bool, asked_value: int) -> Setting[int]:
-        stored = store.control(key)
-        got = resolve(None, None, asked_set, asked_value, stored if isinstance(stored, int) else None, asked_value)
-        if isinstance(stored, int) and stored != got.value:
-            notes.append(f"{store.path} remembers [sim] {name} = {stored}; using {got.value} from the {got.origin}")
-        return got
-
-    markets = remembered(Control.SIM_MARKETS, "markets", "markets" in asked, cfg.sim.markets)
-    step = remembered(Control.SIM_STEP_MS, "step_ms", "step_seconds" in asked, cfg.sim.step_seconds * 1000)
+    for name in ("markets", "step_ms"):
+        got = s.setting(name)
+        if isinstance(stored[name], int) and stored[name] != got.value:
+            notes.append(
+                f"{store.path} remembers [sim] {name} = {stored[name]}; using {got.value} from the {got.origin}"
+            )
     start = store.control(Control.SIM_START_MS)
     start_ms = start if isinstance(start, int) else (opts.sim_start_ms or (now_wall_ms() // 60_000) * 60_000)
-    return SimSettings(seed, markets, step, start_ms, notes)
+    return SimSettings(seed, s.setting("markets"), s.setting("step_ms"), start_ms, notes)
 
 
 def build_sim(store: Store, opts: Options, cfg: KakashiConfig, notes: list[str] | None = None) -> SimExchange:
@@ -172,10 +159,12 @@ def bankroll_note(engine: Engine, cfg: KakashiConfig) -> str | None:
 def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> tuple[KalshiClient, str | None]:
     """The client, signing when credentials are set (environment first, then [kalshi]), and a
     notice when they are half set."""
-    key_id = cfg.kalshi.api_key_id.get_secret_value() if cfg.kalshi.api_key_id is not None else None
-    signer, notice = signer_from(key_id, cfg.kalshi.private_key_file)
+    s = settings(opts, cfg)
+    key_id = s.kalshi_key_id.get_secret_value() if s.kalshi_key_id is not None else None
+    # env={}: the environment is one of the settings' layers, already read (in its place).
+    signer, notice = signer_from(key_id, s.kalshi_key_file, env={})
     return KalshiClient(
-        base_url=api_base(opts, cfg),
+        base_url=_api_base(s),
         timeout=cfg.kalshi.timeout_s,
         max_retries=cfg.kalshi.max_retries,
         backoff_base=cfg.kalshi.backoff_base_s,
@@ -248,7 +237,7 @@ def build_engine(
                 notes.append(note)
             return engine
         if opts.source == "kalshi":
-            beliefs_path = opts.beliefs or cfg.kalshi.beliefs
+            beliefs_path = settings(opts, cfg).beliefs
             beliefs = BeliefsFile(beliefs_path) if beliefs_path else None
             client, notice = build_kalshi_client(opts, cfg)
             source = KalshiSource(
@@ -280,7 +269,8 @@ def catalog_dir(opts: Options, cfg: KakashiConfig) -> str:
     """The market-data catalog: command line > config file > ``catalog/`` beside the database."""
     from kakashi_tui.adapters.catalog import default_catalog_dir
 
-    return opts.catalog or cfg.catalog.dir or str(default_catalog_dir(db_path(opts, cfg)))
+    s = settings(opts, cfg)
+    return s.catalog or str(default_catalog_dir(s.db))
 
 
 def make_recorder(opts: Options, cfg: KakashiConfig, log: Callable[[str], None] | None = None) -> Recorder:

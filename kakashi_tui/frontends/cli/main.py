@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="E",
         help="with --source kalshi: only markets of this event (repeatable)",
     )
-    feed.add_argument("--seed", type=_seed, help="simulator seed (a DB remembers its seed)")
+    feed.add_argument("--seed", type=_seed, help="simulator seed (or KAKASHI_SEED; a DB remembers its seed)")
     feed.add_argument("--api-base", metavar="URL", type=_api_base, help="Kalshi API base URL (or KAKASHI_API_BASE)")
     feed.add_argument("--beliefs", metavar="FILE", help="TOML or CSV of ticker -> p_hat for real markets")
 
