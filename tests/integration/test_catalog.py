@@ -21,6 +21,7 @@ from kakashi_tui.core.models import Estimate, Market
 from kakashi_tui.core.validate import quick_snapshot
 from tests.conftest import SIM_START_MS, make_engine
 from tests.integration.test_replay import tables
+from tests.integration.test_special_files import in_process
 
 KAKASHI = [sys.executable, "-m", "kakashi_tui"]
 
@@ -197,17 +198,12 @@ def test_kill_9_while_recording_leaves_a_readable_dataset(tmp_path):
     assert not list(root.glob("*/*/.*.tmp"))
 
 
-def test_import_from_an_old_database_and_from_jsonl_then_info(tmp_path):
+def test_import_from_an_old_database_and_from_jsonl_then_info(capfd, tmp_path):
     e = make_engine(tmp_path / "old.db")
     for _ in range(40):
         e.tick()
     e.store.close()
-    p = subprocess.run(
-        [*KAKASHI, "catalog", "import", "--from-db", str(tmp_path / "old.db"), "--catalog", str(tmp_path / "c")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    p = in_process(capfd, "catalog", "import", "--from-db", str(tmp_path / "old.db"), "--catalog", str(tmp_path / "c"))
     assert p.returncode == 0, p.stderr
     n = sqlite3.connect(tmp_path / "old.db").execute("SELECT COUNT(*) FROM snapshots").fetchone()[0]
     assert f"{n} snapshots" in p.stdout and hive(tmp_path / "c", "snapshots").count_rows() == n
@@ -242,38 +238,21 @@ def test_import_from_an_old_database_and_from_jsonl_then_info(tmp_path):
         )
         + "\nnot json\n"
     )
-    p = subprocess.run(
-        [*KAKASHI, "catalog", "import", "--input", str(f), "--catalog", str(tmp_path / "c")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    p = in_process(capfd, "catalog", "import", "--input", str(f), "--catalog", str(tmp_path / "c"))
     assert p.returncode == 0, p.stderr
     assert "1 snapshots" in p.stdout and "2 rows rejected" in p.stdout and "crossed" in p.stdout
-    p = subprocess.run(
-        [*KAKASHI, "catalog", "info", "--catalog", str(tmp_path / "c")], capture_output=True, text=True, timeout=60
-    )
+    p = in_process(capfd, "catalog", "info", "--catalog", str(tmp_path / "c"))
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert any(ln.startswith("2026-01-05") and f"{n:,}" in ln and " 8 " in ln for ln in lines)
     assert any(ln.startswith("2026-01-06") for ln in lines) and "2 day(s)" in lines[-1]
     for args in (["--from-db", str(tmp_path / "nope.db")], ["--input", str(tmp_path / "nope.jsonl")]):
-        p = subprocess.run(
-            [*KAKASHI, "catalog", "import", *args, "--catalog", str(tmp_path / "c")],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        p = in_process(capfd, "catalog", "import", *args, "--catalog", str(tmp_path / "c"))
         assert p.returncode != 0 and p.stderr.startswith("kakashi: error:") and "Traceback" not in p.stderr
 
 
-def test_catalog_defaults_to_a_folder_beside_the_database(tmp_path):
-    p = subprocess.run(
-        [*KAKASHI, "record", "--db", str(tmp_path / "d" / "k.db"), "--passes", "3", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def test_catalog_defaults_to_a_folder_beside_the_database(capfd, tmp_path):
+    p = in_process(capfd, "record", "--db", str(tmp_path / "d" / "k.db"), "--passes", "3", "--quiet")
     assert p.returncode == 0, p.stderr
     assert "recorded 3 passes" in p.stdout and "24 snapshots" in p.stdout
     assert hive(tmp_path / "d" / "catalog", "snapshots").count_rows() == 24
@@ -281,47 +260,34 @@ def test_catalog_defaults_to_a_folder_beside_the_database(tmp_path):
     assert sqlite3.connect(tmp_path / "d" / "k.db").execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 0
 
 
-def test_a_headless_run_records_as_it_trades_and_its_replay_gives_the_same_fills_and_cash(tmp_path):
+def test_a_headless_run_records_as_it_trades_and_its_replay_gives_the_same_fills_and_cash(capfd, tmp_path):
     cfg = tmp_path / "k.toml"
     cfg.write_text('[risk]\ndaily_loss_cap_pct = "1"\n[sim]\nmarkets = 12\nstep_seconds = 600\n')
-    run = subprocess.run(
-        [
-            *KAKASHI,
-            "run",
-            "--headless",
-            "--ticks",
-            "150",
-            "--seed",
-            "5",
-            "--db",
-            str(tmp_path / "live.db"),
-            "--config",
-            str(cfg),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    run = in_process(
+        capfd,
+        "run",
+        "--headless",
+        "--ticks",
+        "150",
+        "--seed",
+        "5",
+        "--db",
+        str(tmp_path / "live.db"),
+        "--config",
+        str(cfg),
     )
     assert run.returncode == 0, run.stderr
     root = tmp_path / "catalog"  # beside the database
     assert hive(root, "snapshots").count_rows() == 150 * 12
-    rep = subprocess.run(
-        [*KAKASHI, "replay", "--catalog", str(root), "--db", str(tmp_path / "replay.db"), "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    rep = in_process(capfd, "replay", "--catalog", str(root), "--db", str(tmp_path / "replay.db"), "--config", str(cfg))
     assert rep.returncode == 0, rep.stderr
     assert "replayed 150 ticks" in rep.stdout
     live, replay = tables(tmp_path / "live.db"), tables(tmp_path / "replay.db")
     assert live["fills"] and live["fills"] == replay["fills"]
     cash = lambda t: sum(r[5] for r in t["ledger"])
     assert cash(live) == cash(replay)
-    off = subprocess.run(
-        [*KAKASHI, "run", "--headless", "--ticks", "3", "--no-record", "--db", str(tmp_path / "quiet" / "k.db")],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    off = in_process(
+        capfd, "run", "--headless", "--ticks", "3", "--no-record", "--db", str(tmp_path / "quiet" / "k.db")
     )
     assert off.returncode == 0 and not (tmp_path / "quiet" / "catalog").exists()
 

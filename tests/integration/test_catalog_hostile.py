@@ -6,6 +6,7 @@ three times in one page)."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from tests.conftest import SIM_START_MS, make_engine
 from tests.integration.loopback_ws import signed_loopback, wait_for
 from tests.integration.test_columnar import record_sim, run
 from tests.integration.test_replay import tables
+from tests.integration.test_special_files import in_process
 
 KAKASHI = [sys.executable, "-m", "kakashi_tui"]
 TICKERS = ("KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01")
@@ -244,15 +246,25 @@ def poison(root, recv_ts):
     pq.write_table(pa.concat_tables([t.slice(0, k + 1), row, t.slice(k + 1)]), f)
 
 
+@pytest.fixture(scope="module")
+def recorded_300(tmp_path_factory):
+    """A 300-tick simulator recording and its clean replay's tables, made once for the module
+    (each test poisons its own copy of the recording)."""
+    folder = tmp_path_factory.mktemp("recorded")
+    root, _cash = record_sim(folder, ticks=300)
+    run(folder / "clean.db", root)
+    clean = tables(folder / "clean.db")
+    assert len(clean["decisions"]) > 50
+    return root, clean
+
+
 @pytest.mark.parametrize(
     "when, reason",
     [(Y2099_MS, "snapshot dated ahead of the catalog's clock"), (Y9999_MS, "is outside 2000-01-01..2100-01-01")],
 )
-def test_one_row_dated_far_ahead_does_not_become_the_replays_clock(tmp_path, when, reason):
-    root, _cash = record_sim(tmp_path, ticks=300)
-    run(tmp_path / "clean.db", root)
-    clean = tables(tmp_path / "clean.db")
-    assert len(clean["decisions"]) > 50
+def test_one_row_dated_far_ahead_does_not_become_the_replays_clock(tmp_path, recorded_300, when, reason):
+    root = shutil.copytree(recorded_300[0], tmp_path / "catalog")
+    clean = recorded_300[1]
     poison(root, when)
     for columnar in (True, False):
         db = tmp_path / f"poisoned-{columnar}.db"
@@ -306,22 +318,15 @@ def bad_segment(root, kind):
         ("empty", 0, "an empty segment (no rows)"),
     ],
 )
-def test_catalog_info_reports_each_bad_segment_by_name_as_the_replay_does(tmp_path, kind, code, said):
+def test_catalog_info_reports_each_bad_segment_by_name_as_the_replay_does(capfd, tmp_path, kind, code, said):
     name = bad_segment(tmp_path / "c", kind)
-    p = subprocess.run(
-        [*KAKASHI, "catalog", "info", "--catalog", str(tmp_path / "c")], capture_output=True, text=True, timeout=60
-    )
+    p = in_process(capfd, "catalog", "info", "--catalog", str(tmp_path / "c"))
     assert p.returncode == code, p.stderr
     assert "internal error" not in p.stderr and "Traceback" not in p.stderr
     assert "2026-01-05" in p.stdout and "1 day(s)" in p.stdout  # the readable rows are still counted
     line = next(ln for ln in (p.stderr if code else p.stdout).splitlines() if name in ln)
     assert said in line and (line.startswith("kakashi: catalog file ") if code else "note:" in line)
-    rep = subprocess.run(
-        [*KAKASHI, "replay", "--catalog", str(tmp_path / "c"), "--db", str(tmp_path / "r.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    rep = in_process(capfd, "replay", "--catalog", str(tmp_path / "c"), "--db", str(tmp_path / "r.db"))
     assert (rep.returncode != 0) == bool(code) and "Traceback" not in rep.stderr
     if code:  # the replay refuses the same file, by name
         assert name in rep.stderr and "is unreadable" in rep.stderr
@@ -372,7 +377,7 @@ def test_older_catalogs_beliefs_read_back_as_written_and_bad_ones_are_rejected_w
     assert len(reasons) == 1 and reasons[0].startswith("estimate p_hat") and "1.5" in reasons[0]
 
 
-def test_catalog_import_run_twice_writes_each_row_once(tmp_path):
+def test_catalog_import_run_twice_writes_each_row_once(capfd, tmp_path):
     e = make_engine(tmp_path / "old.db")
     for _ in range(20):
         e.tick()
@@ -394,12 +399,7 @@ def test_catalog_import_run_twice_writes_each_row_once(tmp_path):
     outs = []
     for _ in range(2):
         for args in (["--from-db", str(tmp_path / "old.db")], ["--input", str(f)]):
-            p = subprocess.run(
-                [*KAKASHI, "catalog", "import", *args, "--catalog", str(tmp_path / "c")],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            p = in_process(capfd, "catalog", "import", *args, "--catalog", str(tmp_path / "c"))
             assert p.returncode == 0, p.stderr
             outs.append(p.stdout)
         counts.append({t: read_table(tmp_path / "c", t).num_rows for t in ("snapshots", "markets", "estimates")})

@@ -1,5 +1,7 @@
 """Clear messages (issue #20, item 9): each failure says what it is, in one line, and loses
-nothing. Real SQLite files, real processes where the command line is what is tested.
+nothing. Real SQLite files; the commands through ``cli.main`` in-process, their output captured at
+the file descriptors (a fresh process per command cost ~0.7 s of CPU each, for nothing these tests
+look at), and in a real process where the environment is part of the case.
 
 How the disk's troubles are made real without a small disk (tests run as root, so file modes
 cannot make anything read-only):
@@ -28,6 +30,7 @@ from kakashi_tui.trading.config import KakashiConfig, load_config
 from kakashi_tui.trading.runtime import Options, build_engine
 from kakashi_tui.trading.service import TradingService
 from tests.conftest import SIM_START_MS
+from tests.integration.test_special_files import in_process
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")} | {"PYTHONUNBUFFERED": "1"}
 T = SIM_START_MS
@@ -74,44 +77,45 @@ def test_a_full_disk_says_disk_full_not_cannot_rollback_and_loses_nothing(tmp_pa
 
 
 # -- a read-only database says it is read-only ----------------------------------------------------
-def test_a_read_only_database_says_so_and_is_left_as_it_was(tmp_path):
+def test_a_read_only_database_says_so_and_is_left_as_it_was(capfd, tmp_path):
     db = tmp_path / "k.db"
-    assert kakashi("run", "--headless", "--ticks", "2", "--db", str(db)).returncode == 0
+    assert in_process(capfd, "run", "--headless", "--ticks", "2", "--db", str(db)).returncode == 0
     with open(db, "r+b") as f:  # the header's write version: above 2, SQLite opens it read-only
         f.seek(18)
         f.write(bytes([3]))
     before = db.read_bytes()
     for args in (("run", "--headless", "--ticks", "1"), ("kill",), ("pause",), ("rearm", "--yes")):
-        line = error_line(kakashi(*args, "--db", str(db)), 2)
+        line = error_line(in_process(capfd, *args, "--db", str(db)), 2)
         assert line == f"kakashi: error: database {db}: read-only (attempt to write a readonly database)", args
-    status = kakashi("status", "--db", str(db))  # reading needs no write
+    status = in_process(capfd, "status", "--db", str(db))  # reading needs no write
     assert status.returncode == 0 and "kill switch armed" in status.stdout, status.stderr
     assert db.read_bytes() == before
 
 
 # -- report --since after --until is refused --------------------------------------------------------
-def test_a_since_after_until_is_refused_by_report_and_replay(tmp_path):
+def test_a_since_after_until_is_refused_by_report_and_replay(capfd, tmp_path):
     db = tmp_path / "k.db"
-    assert kakashi("run", "--headless", "--ticks", "2", "--db", str(db)).returncode == 0
+    assert in_process(capfd, "run", "--headless", "--ticks", "2", "--db", str(db)).returncode == 0
     window = ("--since", "2026-01-06", "--until", "2026-01-05")
-    line = error_line(kakashi("report", "--db", str(db), "--out", str(tmp_path / "r"), *window), 2)
+    line = error_line(in_process(capfd, "report", "--db", str(db), "--out", str(tmp_path / "r"), *window), 2)
     assert line == "kakashi: error: --until is before --since"
     assert not (tmp_path / "r").exists()
     (tmp_path / "cat").mkdir()
-    p = kakashi("replay", "--catalog", str(tmp_path / "cat"), "--db", str(tmp_path / "r.db"), *window)
+    p = in_process(capfd, "replay", "--catalog", str(tmp_path / "cat"), "--db", str(tmp_path / "r.db"), *window)
     assert error_line(p, 2) == "kakashi: error: --until is before --since"
 
 
 # -- the simulator refuses --beliefs it would ignore ------------------------------------------------
-def test_the_simulator_refuses_beliefs_it_would_ignore(tmp_path):
+def test_the_simulator_refuses_beliefs_it_would_ignore(capfd, tmp_path):
     beliefs = tmp_path / "b.csv"
     beliefs.write_text("ticker,p_hat\nSIM-7-0001,0.9\n")
     for cmd in (("run", "--headless", "--ticks", "1"), ("snapshot",), ("record", "--passes", "1")):
-        line = error_line(kakashi(*cmd, "--beliefs", str(beliefs), "--db", str(tmp_path / "k.db")), 2)
+        line = error_line(in_process(capfd, *cmd, "--beliefs", str(beliefs), "--db", str(tmp_path / "k.db")), 2)
         assert "--beliefs" in line and "simulator" in line, line
         assert not (tmp_path / "k.db").exists()
     # Kalshi unreachable: the snapshot still falls back to the simulator (whose oracle gives p_hat).
-    p = kakashi(
+    p = in_process(
+        capfd,
         "snapshot",
         "--source",
         "kalshi",
@@ -172,8 +176,8 @@ def test_a_non_ascii_key_id_is_refused_at_start_not_found_unreachable(tmp_path):
 
 # -- a 5,000-digit argument is not echoed in full ---------------------------------------------------------
 @pytest.mark.parametrize("option", ["--interval", "--ticks", "--seed"])
-def test_a_five_thousand_digit_argument_is_not_echoed_in_full(tmp_path, option):
-    line = error_line(kakashi("run", "--headless", option, "1" * 5000, "--db", str(tmp_path / "k.db")), 2)
+def test_a_five_thousand_digit_argument_is_not_echoed_in_full(capfd, tmp_path, option):
+    line = error_line(in_process(capfd, "run", "--headless", option, "1" * 5000, "--db", str(tmp_path / "k.db")), 2)
     assert line.startswith(f"kakashi: error: argument {option}: ") and line.endswith("(see 'kakashi run --help')")
     assert len(line) < 200 and "1" * 41 not in line and "..." in line, line
 
@@ -189,19 +193,19 @@ def test_a_five_thousand_digit_argument_is_not_echoed_in_full(tmp_path, option):
         "https://hooks.example.com/x#sig=SECRET",
     ],
 )
-def test_a_webhook_url_with_a_credential_in_its_query_is_refused_without_repeating_it(tmp_path, url):
+def test_a_webhook_url_with_a_credential_in_its_query_is_refused_without_repeating_it(capfd, tmp_path, url):
     with pytest.raises(ValueError, match="must not carry credentials") as e:
         check_webhook_url(url)
     assert "SECRET" not in str(e.value)
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[alerts]\nwebhook_url = "{url}"\n')
-    line = error_line(kakashi("status", "--config", str(cfg), "--db", str(tmp_path / "k.db")), 2)
+    line = error_line(in_process(capfd, "status", "--config", str(cfg), "--db", str(tmp_path / "k.db")), 2)
     assert "[alerts] webhook_url" in line and "credentials" in line and "SECRET" not in line
     assert check_webhook_url("https://ntfy.sh/desk?priority=high") == "https://ntfy.sh/desk?priority=high"
 
 
 # -- a UTF-8 BOM at the start of a JSONL file is accepted --------------------------------------------------
-def test_a_utf8_bom_at_the_start_of_a_jsonl_file_is_accepted(tmp_path):
+def test_a_utf8_bom_at_the_start_of_a_jsonl_file_is_accepted(capfd, tmp_path):
     f = tmp_path / "bom.jsonl"
     records = [
         {"type": "start", "ts": T},
@@ -210,7 +214,7 @@ def test_a_utf8_bom_at_the_start_of_a_jsonl_file_is_accepted(tmp_path):
     ]
     f.write_bytes(b"\xef\xbb\xbf" + "\n".join(json.dumps(r) for r in records).encode() + b"\n")
     assert [(i, why) for i, _rec, why in read_jsonl(f)] == [(1, None), (2, None), (3, None)]
-    p = kakashi("replay", "--input", str(f), "--db", str(tmp_path / "r.db"))
+    p = in_process(capfd, "replay", "--input", str(f), "--db", str(tmp_path / "r.db"))
     assert p.returncode == 0 and "rejected rows 0" in p.stdout, p.stdout + p.stderr
-    p = kakashi("catalog", "import", "--input", str(f), "--catalog", str(tmp_path / "cat"))
+    p = in_process(capfd, "catalog", "import", "--input", str(f), "--catalog", str(tmp_path / "cat"))
     assert p.returncode == 0 and "0 rows rejected" in p.stdout, p.stdout + p.stderr

@@ -1,4 +1,6 @@
-"""The ``kakashi`` command as an operator runs it: real processes, real files."""
+"""The ``kakashi`` command as an operator runs it: real processes, real files. Cases that only
+read a command's exit code and lines (bad arguments, a bad config or database, options before the
+subcommand, what a restart says) run it in-process through ``cli.main``, output read at the fds."""
 
 import os
 import signal
@@ -11,6 +13,7 @@ import pytest
 
 from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.writer import Store
+from tests.integration.test_special_files import in_process
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 for k in ("KAKASHI_CONFIG", "KAKASHI_DB", "KAKASHI_API_BASE"):
@@ -119,25 +122,25 @@ def test_headless_stops_cleanly_on_sigterm(tmp_path):
         ("frobnicate-not-a-command-but-an-arg",),
     ],
 )
-def test_bad_arguments_are_one_line_exit_2(args, tmp_path):
-    assert_one_line_error(kakashi(*args, "--db", str(tmp_path / "k.db")), 2)
+def test_bad_arguments_are_one_line_exit_2(capfd, args, tmp_path):
+    assert_one_line_error(in_process(capfd, *args, "--db", str(tmp_path / "k.db")), 2)
 
 
-def test_bad_config_is_one_line_exit_2(tmp_path):
+def test_bad_config_is_one_line_exit_2(capfd, tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[risk]\nmax_loss_per_trade_pct = 5\n")
-    p = kakashi("snapshot", "--config", str(cfg), "--db", str(tmp_path / "k.db"))
+    p = in_process(capfd, "snapshot", "--config", str(cfg), "--db", str(tmp_path / "k.db"))
     assert_one_line_error(p, 2)
     assert "loosens the per-trade cap" in p.stderr
-    p = kakashi("snapshot", "--config", str(tmp_path / "missing.toml"), "--db", str(tmp_path / "k.db"))
+    p = in_process(capfd, "snapshot", "--config", str(tmp_path / "missing.toml"), "--db", str(tmp_path / "k.db"))
     assert_one_line_error(p, 2)
 
 
-def test_corrupt_db_is_refused_and_left_untouched(tmp_path):
+def test_corrupt_db_is_refused_and_left_untouched(capfd, tmp_path):
     db = tmp_path / "k.db"
     db.write_bytes(b"this is not sqlite" * 100)
     before = db.read_bytes()
-    p = kakashi("run", "--headless", "--ticks", "1", "--db", str(db))
+    p = in_process(capfd, "run", "--headless", "--ticks", "1", "--db", str(db))
     assert_one_line_error(p, 2)
     assert db.read_bytes() == before
 
@@ -278,12 +281,14 @@ def test_a_headless_run_ends_0_while_another_process_kills_and_reads(tmp_path):
     assert "stopped after 150 ticks" in out and "failed" not in out and "tick failed" not in err
 
 
-def test_ticker_narrows_the_simulator_and_series_is_refused_there(tmp_path):
-    p = kakashi("snapshot", "--ticker", "SIM-7-0002", "--ticker", "SIM-7-0005", "--db", str(tmp_path / "k.db"))
+def test_ticker_narrows_the_simulator_and_series_is_refused_there(capfd, tmp_path):
+    p = in_process(
+        capfd, "snapshot", "--ticker", "SIM-7-0002", "--ticker", "SIM-7-0005", "--db", str(tmp_path / "k.db")
+    )
     assert p.returncode == 0, p.stderr
     saved = sorted(ln.split()[-1] for ln in p.stdout.splitlines() if ln.startswith("Snapshot saved for"))
     assert saved == ["SIM-7-0002", "SIM-7-0005"]
-    refused = kakashi("snapshot", "--series", "KXHIGHNY", "--db", str(tmp_path / "k2.db"))
+    refused = in_process(capfd, "snapshot", "--series", "KXHIGHNY", "--db", str(tmp_path / "k2.db"))
     assert_one_line_error(refused, 2)
     assert "--series" in refused.stderr and not (tmp_path / "k2.db").exists()
 
@@ -312,20 +317,20 @@ def test_status_shows_what_stops_trading_and_whether_an_engine_runs(tmp_path):
     )
 
 
-def test_common_options_before_the_subcommand(tmp_path):
+def test_common_options_before_the_subcommand(capfd, tmp_path):
     db = str(tmp_path / "k.db")
-    assert kakashi("--db", db, "snapshot").returncode == 0
-    assert kakashi("--db", db, "kill", "--reason", "x").returncode == 0
-    assert "THROWN (x)" in kakashi("--db", db, "status").stdout
-    p = kakashi("--db", db, "report", "--until", "2000-01-01")
+    assert in_process(capfd, "--db", db, "snapshot").returncode == 0
+    assert in_process(capfd, "--db", db, "kill", "--reason", "x").returncode == 0
+    assert "THROWN (x)" in in_process(capfd, "--db", db, "status").stdout
+    p = in_process(capfd, "--db", db, "report", "--until", "2000-01-01")
     assert_one_line_error(p, 2)
 
 
-def test_headless_writes_the_daily_summary_at_the_day_roll(tmp_path):
+def test_headless_writes_the_daily_summary_at_the_day_roll(capfd, tmp_path):
     cfg = tmp_path / "k.toml"
     cfg.write_text(f'[sim]\nstep_seconds = 3600\n[desk]\nreports_dir = "{tmp_path / "reports"}"\n')
     db = str(tmp_path / "k.db")
-    p = kakashi("run", "--headless", "--ticks", "30", "--db", db, "--config", str(cfg), "--seed", "7")
+    p = in_process(capfd, "run", "--headless", "--ticks", "30", "--db", db, "--config", str(cfg), "--seed", "7")
     assert p.returncode == 0, p.stderr
     written = [ln for ln in p.stdout.splitlines() if "post-mortem written to" in ln]
     assert written and "summary post-mortem written to" in written[0]
@@ -344,15 +349,15 @@ def test_a_feed_warning_is_said_with_one_prefix(capsys):
     ]
 
 
-def test_a_headless_restart_says_what_it_restored_once(tmp_path):
+def test_a_headless_restart_says_what_it_restored_once(capfd, tmp_path):
     """#19 item 4: a restarted run says, once and in plain words, what it resumed: the state and
     since when, the open positions, today's PnL against the daily cap, and the last tick."""
     db = str(tmp_path / "k.db")
-    first = kakashi("run", "--headless", "--ticks", "40", "--db", db, "--seed", "7")
+    first = in_process(capfd, "run", "--headless", "--ticks", "40", "--db", db, "--seed", "7")
     assert first.returncode == 0, first.stderr
     assert "resumed:" not in first.stdout  # a new database resumes nothing
-    assert kakashi("kill", "--db", db, "--reason", "lunch").returncode == 0
-    again = kakashi("run", "--headless", "--ticks", "1", "--db", db, "--seed", "7")
+    assert in_process(capfd, "kill", "--db", db, "--reason", "lunch").returncode == 0
+    again = in_process(capfd, "run", "--headless", "--ticks", "1", "--db", db, "--seed", "7")
     said = [ln for ln in again.stdout.splitlines() if ln.startswith("kakashi: resumed:")]
     assert len(said) == 1, again.stdout
     line = said[0]

@@ -2,8 +2,6 @@
 
 import json
 import sqlite3
-import subprocess
-import sys
 
 from kakashi_tui.adapters.replay import (
     ReplayEstimator,
@@ -16,6 +14,7 @@ from kakashi_tui.adapters.replay import (
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.trading.engine import Engine, EngineConfig
 from tests.conftest import SIM_START_MS, make_engine
+from tests.integration.test_special_files import in_process
 
 
 def tables(db):
@@ -74,7 +73,7 @@ def test_recorded_sim_run_replays_to_the_same_decisions_fills_and_ledger(tmp_pat
     assert tables(tmp_path / "from_db.db") == want
 
 
-def test_bad_records_are_rejected_and_counted(tmp_path):
+def test_bad_records_are_rejected_and_counted(capfd, tmp_path):
     T = SIM_START_MS
     lines = [
         {"type": "start", "ts": T},
@@ -100,22 +99,8 @@ def test_bad_records_are_rejected_and_counted(tmp_path):
     ]
     f = tmp_path / "in.jsonl"
     f.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kakashi_tui",
-            "replay",
-            "--input",
-            str(f),
-            "--db",
-            str(tmp_path / "r.db"),
-            "--report",
-            str(tmp_path / "rep"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    p = in_process(
+        capfd, "replay", "--input", str(f), "--db", str(tmp_path / "r.db"), "--report", str(tmp_path / "rep")
     )
     assert p.returncode == 0, p.stderr
     assert "replayed 3 ticks" in p.stdout and "rejected rows 7" in p.stdout
@@ -130,25 +115,18 @@ def test_bad_records_are_rejected_and_counted(tmp_path):
     assert c.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'settle'").fetchone()[0] == 1
 
 
-def test_a_file_of_nothing_but_bad_lines_is_still_counted(tmp_path):
+def test_a_file_of_nothing_but_bad_lines_is_still_counted(capfd, tmp_path):
     f = tmp_path / "bad.jsonl"
     f.write_text('garbage\n{"type": "nope"}\n')
-    p = subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", "replay", "--input", str(f), "--db", str(tmp_path / "r.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    p = in_process(capfd, "replay", "--input", str(f), "--db", str(tmp_path / "r.db"))
     assert p.returncode == 0 and "rejected rows 2" in p.stdout
 
 
-def test_replay_refuses_a_used_database_and_missing_input(tmp_path):
+def test_replay_refuses_a_used_database_and_missing_input(capfd, tmp_path):
     e = make_engine(tmp_path / "used.db")
     e.tick()
     e.store.close()
-    run = lambda *a: subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", "replay", *a], capture_output=True, text=True, timeout=60
-    )
+    run = lambda *a: in_process(capfd, "replay", *a)
     p = run("--from-db", str(tmp_path / "used.db"), "--db", str(tmp_path / "used.db"))
     assert p.returncode != 0 and "kakashi: error:" in p.stderr and "Traceback" not in p.stderr
     p = run("--input", str(tmp_path / "missing.jsonl"), "--db", str(tmp_path / "x.db"))

@@ -3,8 +3,6 @@
 import itertools
 import re
 import sqlite3
-import subprocess
-import sys
 from decimal import Decimal as D
 
 import pytest
@@ -15,6 +13,7 @@ from kakashi_tui.core.ledger import Kind, LedgerEntry
 from kakashi_tui.core.models import Market, Side
 from kakashi_tui.frontends.report.postmortem import export_postmortem, gather, parse_day, render_markdown
 from tests.conftest import SIM_START_MS, make_engine
+from tests.integration.test_special_files import in_process
 
 T0 = SIM_START_MS
 SECTIONS = [
@@ -152,25 +151,15 @@ def test_export_writes_markdown_and_valid_pngs(tmp_path):
     assert again.path.read_text().split("## Verdict")[1] == text.split("## Verdict")[1]  # seeded: same CI
 
 
-def test_report_cli_and_bad_dates(tmp_path):
+def test_report_cli_and_bad_dates(capfd, tmp_path):
     db = tmp_path / "k.db"
     single_trade_db(db)
-    run = lambda *a: subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", "report", "--db", str(db), *a],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = lambda *a: in_process(capfd, "report", "--db", str(db), *a)
     p = run("--out", str(tmp_path / "r"), "--no-charts")
     assert p.returncode == 0 and "post-mortem written to" in p.stdout
     p = run("--since", "yesterday")
     assert p.returncode == 2 and p.stderr.startswith("kakashi: error: bad date") and "Traceback" not in p.stderr
-    p = subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", "report", "--db", str(tmp_path / "none.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    p = in_process(capfd, "report", "--db", str(tmp_path / "none.db"))
     assert p.returncode == 2 and "no database" in p.stderr
 
 
@@ -297,7 +286,7 @@ def test_brier_claims_better_only_when_the_interval_excludes_zero():
     assert brier_claim(_brier_data(worse)).startswith("Your estimates scored worse")
 
 
-def test_report_refuses_a_backwards_period(tmp_path):
+def test_report_refuses_a_backwards_period(capfd, tmp_path):
     from kakashi_tui.core.errors import ConfigError
 
     db = tmp_path / "k.db"
@@ -306,12 +295,7 @@ def test_report_refuses_a_backwards_period(tmp_path):
         gather(db, since_ms=parse_day("2026-01-05"), until_ms=parse_day("2026-01-04", end=True))
     with pytest.raises(ConfigError, match="before this database's first record"):
         gather(db, until_ms=parse_day("2026-01-03", end=True))
-    run = lambda *a: subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", "report", "--db", str(db), "--out", str(tmp_path / "r"), *a],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = lambda *a: in_process(capfd, "report", "--db", str(db), "--out", str(tmp_path / "r"), *a)
     p = run("--until", "2026-01-03")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "first record" in p.stderr
     p = run("--since", "2026-01-05", "--until", "2026-01-04")

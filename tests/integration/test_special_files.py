@@ -2,9 +2,9 @@
 pipe named as the database, config, beliefs, key, replay or catalog file is refused at once in
 one line and left exactly as it was; ``--save-jsonl`` never overwrites unasked, nor a database.
 
-Devices and pipes are made in tmp_path (never the machine's own /dev/null). Every command runs in
-a real subprocess with a timeout, so a command that waits on a pipe fails the test instead of
-hanging it.
+Devices and pipes are made in tmp_path (never the machine's own /dev/null). Every command given
+a device or a pipe runs in a real subprocess with a timeout, so a command that waits on a pipe
+fails the test instead of hanging it; commands on regular files run in-process (``cli.main``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 
 from kakashi_tui.adapters.beliefs import BeliefsFile
 from kakashi_tui.adapters.crashlog import owner_only
+from kakashi_tui.frontends.cli import main as cli
 from tests.conftest import make_engine
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")} | {"PYTHONUNBUFFERED": "1"}
@@ -31,6 +32,24 @@ def kakashi(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     return subprocess.run(
         [sys.executable, "-m", "kakashi_tui", *args], capture_output=True, text=True, timeout=QUICK_S, env=env or ENV
     )
+
+
+def in_process(capfd, *args: str) -> subprocess.CompletedProcess[str]:
+    """``kakashi(*args)`` through ``cli.main`` in this process, for cases on regular files, where
+    neither a wait on a pipe nor the process is what is tested: the same code, exit code and lines
+    (captured at the file descriptors, as a process's would be), without the ~0.7 s of CPU a fresh
+    interpreter spends importing Kakashi."""
+    capfd.readouterr()
+    umask = os.umask(0o022)  # cli.main sets 0o077 for the process: the test's is put back after
+    os.umask(umask)
+    try:
+        code = cli.main(list(args))
+    except SystemExit as e:  # what `python -m kakashi_tui` would have exited with
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+    finally:
+        os.umask(umask)
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(["kakashi", *args], code, out, err)
 
 
 def one_error_line(p: subprocess.CompletedProcess[str], code: int = 2) -> str:
@@ -207,7 +226,7 @@ def old_db(tmp_path_factory) -> Path:
     return path
 
 
-def test_save_jsonl_refuses_the_runs_own_database_and_an_existing_file_without_force(tmp_path, old_db):
+def test_save_jsonl_refuses_the_runs_own_database_and_an_existing_file_without_force(tmp_path, old_db, capfd):
     import shutil
 
     db = tmp_path / "old.db"
@@ -219,29 +238,29 @@ def test_save_jsonl_refuses_the_runs_own_database_and_an_existing_file_without_f
         (("--save-jsonl", "r2.db", "--db", "r2.db"), "--save-jsonl r2.db is r2.db, a database of this replay"),
         (("--save-jsonl", f"{db}-wal", "--force", "--db", "r3.db"), "a database of this replay"),
     ]:
-        p = kakashi("replay", "--from-db", str(db), *args)
+        p = in_process(capfd, "replay", "--from-db", str(db), *args)
         assert expected in one_error_line(p), args
     assert db.read_bytes() == before and not any(Path(f"r{i}.db").exists() for i in (1, 2, 3))
     other = tmp_path / "other.db"  # any SQLite file, even one this replay does not touch
     shutil.copy(old_db, other)
-    p = kakashi("replay", "--from-db", str(db), "--save-jsonl", str(other), "--force", "--db", "r4.db")
+    p = in_process(capfd, "replay", "--from-db", str(db), "--save-jsonl", str(other), "--force", "--db", "r4.db")
     assert f"--save-jsonl {other} is a SQLite database; it is never overwritten" in one_error_line(p)
     assert other.read_bytes() == before
 
     out = tmp_path / "run.jsonl"
     out.write_text("keep me\n")
-    p = kakashi("replay", "--from-db", str(db), "--save-jsonl", str(out), "--db", "r5.db")
+    p = in_process(capfd, "replay", "--from-db", str(db), "--save-jsonl", str(out), "--db", "r5.db")
     assert f"--save-jsonl {out} already exists; pass --force to overwrite it" in one_error_line(p)
     assert out.read_text() == "keep me\n" and not Path("r5.db").exists()
     os.chmod(out, 0o644)
-    p = kakashi("replay", "--from-db", str(db), "--save-jsonl", str(out), "--force", "--db", "r6.db")
+    p = in_process(capfd, "replay", "--from-db", str(db), "--save-jsonl", str(out), "--force", "--db", "r6.db")
     assert p.returncode == 0, p.stderr
     assert out.read_text().startswith('{"type":"start"') and stat.S_IMODE(out.stat().st_mode) == 0o600
     fresh = tmp_path / "fresh.jsonl"
-    p = kakashi("replay", "--from-db", str(db), "--save-jsonl", str(fresh), "--db", "r7.db")
+    p = in_process(capfd, "replay", "--from-db", str(db), "--save-jsonl", str(fresh), "--db", "r7.db")
     assert p.returncode == 0 and fresh.read_text() == out.read_text()
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
-    p = kakashi("replay", "--from-db", str(db), "--force", "--db", "r8.db")
+    p = in_process(capfd, "replay", "--from-db", str(db), "--force", "--db", "r8.db")
     assert "--force needs --save-jsonl" in one_error_line(p)
 
 
@@ -288,7 +307,7 @@ def _edited(old_db: Path, tmp_path: Path, sql: str) -> Path:
     ],
 )
 def test_a_hand_edited_ticks_row_is_a_corrupt_database_for_status_report_and_run(
-    old_db, tmp_path, sql, commands, expected
+    old_db, tmp_path, capfd, sql, commands, expected
 ):
     db = _edited(old_db, tmp_path, sql)
     before = db.read_bytes()
@@ -298,12 +317,12 @@ def test_a_hand_edited_ticks_row_is_a_corrupt_database_for_status_report_and_run
         "run": ("run", "--headless", "--ticks", "1"),
     }
     for c in commands:
-        line = one_error_line(kakashi(*args[c], "--db", str(db)), 1)
+        line = one_error_line(in_process(capfd, *args[c], "--db", str(db)), 1)
         assert line.startswith("kakashi: error: corrupt database: ticks row ") and expected in line, (c, line)
     assert db.read_bytes() == before
 
 
-def test_status_report_and_catalog_import_refuse_a_newer_schema(old_db, tmp_path):
+def test_status_report_and_catalog_import_refuse_a_newer_schema(old_db, tmp_path, capfd):
     db = _edited(old_db, tmp_path, "UPDATE control SET value = '99' WHERE key = 'schema_version'")
     before = db.read_bytes()
     for args in (
@@ -313,6 +332,6 @@ def test_status_report_and_catalog_import_refuse_a_newer_schema(old_db, tmp_path
         ("replay", "--from-db", str(db), "--db", "r.db"),
         ("run", "--headless", "--ticks", "1"),
     ):
-        line = one_error_line(kakashi(*args, "--db", str(db)))
+        line = one_error_line(in_process(capfd, *args, "--db", str(db)))
         assert f"{db} has schema version 99, newer than this Kakashi" in line and "upgrade Kakashi" in line, args
     assert db.read_bytes() == before and not Path("rep").exists() and not Path("cat").exists()
