@@ -47,7 +47,7 @@ class FakeKalshiWS:
         self.interval = interval
         self.books: dict[str, dict[str, dict[int, int]]] = {}
         for i, t in enumerate(tickers):
-            mid = 3000 + 1000 * i
+            mid = 3000 + 1000 * (i % 6)  # $0.30-$0.80 however many markets (50 once made $5.20 bids)
             self.books[t] = {
                 "yes": {mid - 100 * k: 1000 + 100 * k for k in range(3)},
                 "no": {10_000 - mid - 200 - 100 * k: 500 + 100 * k for k in range(3)},

@@ -110,6 +110,31 @@ def test_a_malformed_frame_is_counted_and_the_books_rebuilt(server, feed, kind):
     assert in_sync_with(server, feed)  # the change the bad frame carried is not lost
 
 
+def test_malformed_frames_that_keep_coming_do_not_resubscribe_in_a_hot_loop(server):
+    """A server that keeps sending frames the client cannot apply: the first rebuild is at once,
+    the next ones wait the feed's backoff. The client used to ask for every book's snapshot
+    again at each bad frame, about 90 times a second in a desk soak (a fake whose 50 markets
+    were quoted past $1), which a real exchange would throttle or ban."""
+    feed = BookFeed(server.url, backoff_base=0.4, backoff_max=0.4)
+    feed.watch(TICKERS)
+    try:
+        feed.start()
+        assert wait_for(lambda: feed.live and server.deltas_sent > 10)
+        subscribed = feed.health.resubscribes
+        t0 = time.monotonic()
+        for _ in range(40):  # a bad delta every ~25 ms for a second
+            server.malformed("delta")
+            time.sleep(0.025)
+        assert wait_for(lambda: feed.health.malformed >= 3)
+        rebuilt = feed.health.resubscribes - subscribed
+        # at once, then one per backoff wait (up to 0.4 s, jittered): a handful in the second;
+        # the old client rebuilt at every bad frame (about 40)
+        assert 1 <= rebuilt < 20, (rebuilt, feed.health.malformed, time.monotonic() - t0)
+        assert wait_for(lambda: len(feed.books()) == len(TICKERS), timeout=10)  # and it recovers
+    finally:
+        feed.stop()
+
+
 def test_a_disconnect_reconnects_with_backoff_and_rebuilds(server, feed):
     feed.start()
     assert wait_for(lambda: feed.live and server.deltas_sent > 10)
@@ -293,3 +318,12 @@ def test_with_a_key_the_kalshi_source_takes_its_books_from_the_websocket(tmp_pat
         finally:
             src.close()
             engine.store.close()
+
+
+def test_the_fake_quotes_every_market_inside_a_dollar_however_many():
+    """The loopback server priced market i at $0.30 + $0.10 i: with 50 markets (the desk soak's
+    believed set) most were quoted past $1, and every frame for them was malformed."""
+    s = FakeKalshiWS(tuple(f"KXS-{i}" for i in range(50)))
+    for t, b in s.books.items():
+        assert b["yes"] and b["no"], t
+        assert max(b["yes"]) + max(b["no"]) < 10_000 and min(b["yes"]) > 0 and min(b["no"]) > 0, t

@@ -162,6 +162,7 @@ class BookEvent(NamedTuple):
 
 
 MAX_BOOK_EVENTS = 200_000  # events kept for a recorder that has not taken them yet
+FAULTS_FORGOTTEN_MS = 60_000  # a book fault this long after the last starts the rebuild backoff again
 
 
 @dataclass
@@ -369,6 +370,8 @@ class _Session:
         self.seq: dict[int, int] = {}
         self.pending: dict[int, str] = {}  # command id -> channel
         self.trades_requested = False
+        self.faults = 0  # book rebuilds in a row (each within FAULTS_FORGOTTEN_MS of the last)
+        self.last_fault_ms: int | None = None
 
     async def send(self, cmd: str, params: dict[str, Any], channel: str = "") -> None:
         cid = self.next_id
@@ -400,6 +403,30 @@ class _Session:
             await self.send(
                 "subscribe", {"channels": ["orderbook_delta"], "market_tickers": sorted(tickers)}, "orderbook_delta"
             )
+
+    async def rebuild(self) -> None:
+        """Books we cannot trust (a malformed frame, a sequence gap, a recording that fell behind):
+        leave the subscription and drop the books at once, and subscribe again for fresh
+        snapshots. The first rebuild is at once; while faults keep coming back (within
+        ``FAULTS_FORGOTTEN_MS`` of each other) the next waits the feed's backoff (``core/backoff``).
+        A server that keeps sending what cannot be applied was asked for every book's snapshot
+        about 90 times a second (a desk soak: 269 resubscribes in 3 s), which a real exchange
+        would throttle or ban; meanwhile the polled rows serve, as with the feed down."""
+        feed = self.feed
+        now = feed.clock()
+        if self.last_fault_ms is not None and now - self.last_fault_ms > FAULTS_FORGOTTEN_MS:
+            self.faults = 0
+        self.last_fault_ms = now
+        wait = Backoff(feed.backoff_base, feed.backoff_max).delay(self.faults - 1) if self.faults else 0.0
+        self.faults += 1
+        if wait > 0:
+            await self.resubscribe(set())  # unsubscribed and the books dropped now, not after the wait
+            await feed._sleep(wait)
+            if feed._stop.is_set():
+                return
+            with feed._lock:
+                self.book_tickers = set(feed._watch)
+        await self.resubscribe(self.book_tickers)
 
     async def handle(self, frame: Any) -> None:
         feed = self.feed
@@ -435,7 +462,7 @@ class _Session:
             kind = msg.get("type") if isinstance(msg, dict) else None
             if kind not in ("trade", "subscribed", "unsubscribed", "ok", "error") and self.book_tickers:
                 # it may have carried a book change we cannot apply: rebuild from fresh snapshots
-                await self.resubscribe(self.book_tickers)
+                await self.rebuild()
 
     async def _book_message(self, kind: str, msg: WsMessage, now: int) -> None:
         feed = self.feed
@@ -447,7 +474,7 @@ class _Session:
         if expected is not None and seq != expected:
             feed.health.gaps += 1
             feed.health.detail = f"sequence gap on sid {sid}: got {seq}, expected {expected}"
-            await self.resubscribe(self.book_tickers)
+            await self.rebuild()
             return
         self.seq[sid] = seq + 1
         body = msg.msg
@@ -488,7 +515,7 @@ class _Session:
         if over:
             feed.health.record_overflows += 1
             feed.health.detail = f"recording fell behind: {feed.max_book_events} book events dropped"
-            await self.resubscribe(self.book_tickers)
+            await self.rebuild()
 
     def _trade(self, body: Any, now: int) -> None:
         """One trade print through the row check (``catalog.trade_problem``): kept, or refused
