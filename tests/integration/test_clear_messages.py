@@ -218,3 +218,23 @@ def test_a_utf8_bom_at_the_start_of_a_jsonl_file_is_accepted(capfd, tmp_path):
     assert p.returncode == 0 and "rejected rows 0" in p.stdout, p.stdout + p.stderr
     p = in_process(capfd, "catalog", "import", "--input", str(f), "--catalog", str(tmp_path / "cat"))
     assert p.returncode == 0 and "0 rows rejected" in p.stdout, p.stdout + p.stderr
+
+
+def test_a_headless_run_whose_every_tick_failed_exits_1(tmp_path, capsys, monkeypatch):
+    """A cron job or supervisor reads the exit code: a headless run where no tick completed (a
+    full disk, every tick) exited 0 like a good run. It now says why in one line and exits 1; a
+    run with some good ticks still exits 0 (its failures are in the log)."""
+    from kakashi_tui.frontends.cli import main as cli
+    from kakashi_tui.trading.engine import Engine
+
+    def full(self, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Engine, "apply_batch", full)
+    code = cli.main(["run", "--headless", "--ticks", "3", "--db", str(tmp_path / "k.db")])
+    err = capsys.readouterr().err
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("kakashi: error: no tick completed (3 failed; the last: tick failed: disk full"), err
+    monkeypatch.undo()
+    assert cli.main(["run", "--headless", "--ticks", "2", "--db", str(tmp_path / "k.db")]) == 0

@@ -345,10 +345,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.flush_repeats()  # the counts first: the last line says how the run ended
         log.command("quit (signal)" if sig.signalled.is_set() else "finished")
         print(service.summary(), flush=True)
+        stats = service.stats
     finally:
         close()
         alert.close()
         log.close()
+    if stats.ticks == 0 and stats.failed_ticks:  # cron and supervisors read the exit code
+        print(
+            f"kakashi: error: no tick completed ({stats.failed_ticks} failed; the last: "
+            f"{safe_text(stats.last_failure, ERROR_LIMIT)})",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     return 0
 
 
