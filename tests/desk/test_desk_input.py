@@ -281,8 +281,10 @@ async def test_export_goes_beside_the_database_and_says_where(tmp_path, monkeypa
         await pilot.pause()
         assert app.last_export is not None and app.last_export.parent.parent == home / "reports"
         assert not (elsewhere / "reports").exists()
-        said = [n.message for n in app._notifications]
-        assert f"written to {app.last_export}" in said  # the whole path, in the notification
+        # the notification comes from the export's thread (call_from_thread): wait for it
+        said = lambda: [n.message for n in app._notifications]  # noqa: E731
+        await wait_for(pilot, lambda: f"written to {app.last_export}" in said())
+        assert f"written to {app.last_export}" in said(), said()  # the whole path, in the notification
         assert f"exported {app.last_export}" in app.notes
     e.store.close()
 
