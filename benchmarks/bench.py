@@ -13,6 +13,7 @@ import json
 import math
 import os
 import random
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -617,6 +618,21 @@ def bench_startup() -> None:
         subprocess.run([*exe, "--help"], capture_output=True, check=True)
         times.append(time.perf_counter() - t0)
     line("startup_help", statistics.median(times), "s", "median of 7")
+    # An operator throws the kill switch from another terminal: the whole `kakashi kill` process
+    # (start, imports, the request written and applied), wall and CPU, on a database a run made.
+    with tempfile.TemporaryDirectory() as d:
+        db = str(Path(d) / "k.db")
+        subprocess.run([*exe, "run", "--headless", "--ticks", "20", "--db", db], capture_output=True, check=True)
+        for name, args in (("startup_kill", ["kill", "--db", db]), ("startup_status", ["status", "--db", db])):
+            walls, cpus = [], []
+            for _ in range(10):
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                t0 = time.perf_counter()
+                subprocess.run([*exe, *args], capture_output=True, check=True)
+                walls.append(time.perf_counter() - t0)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+            line(name, statistics.median(walls), "s", f"cpu={statistics.median(cpus):.3f}s median of 10")
     code = """
 import sys, time
 t0 = float(sys.argv[1])

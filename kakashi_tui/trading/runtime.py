@@ -13,23 +13,28 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from kakashi_tui.adapters.beliefs import BeliefsFile
-from kakashi_tui.adapters.catalog import Recorder
-from kakashi_tui.adapters.kalshi.auth import signer_from
-from kakashi_tui.adapters.kalshi.client import PRODUCTION_BASE, KalshiClient
-from kakashi_tui.adapters.kalshi.source import KalshiSource
-from kakashi_tui.adapters.kalshi.ws import LiveBookSource
-from kakashi_tui.adapters.sim import SimExchange, SimOracle
-from kakashi_tui.adapters.source import Estimator, Source
 from kakashi_tui.adapters.store.controls import Control
-from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.trading.config import KakashiConfig, Setting, Settings, check_api_base
-from kakashi_tui.trading.engine import Engine
-from kakashi_tui.trading.service import TradingService
+
+if TYPE_CHECKING:
+    # The feeds, the catalog, the simulator, the engine and the store are imported where a run is
+    # built: `kakashi kill`, `pause`, `resume` and `status` read a setting or two from here and must
+    # start fast (no httpx, pyarrow, numpy or websockets; tests/integration/test_startup.py).
+    from kakashi_tui.adapters.beliefs import BeliefsFile
+    from kakashi_tui.adapters.catalog import Recorder
+    from kakashi_tui.adapters.kalshi.client import KalshiClient
+    from kakashi_tui.adapters.kalshi.source import KalshiSource
+    from kakashi_tui.adapters.kalshi.ws import LiveBookSource
+    from kakashi_tui.adapters.sim import SimExchange
+    from kakashi_tui.adapters.source import Estimator, Source
+    from kakashi_tui.adapters.store.writer import Store
+    from kakashi_tui.trading.engine import Engine
+    from kakashi_tui.trading.service import TradingService
 
 
 @dataclass
@@ -65,6 +70,8 @@ def settings(opts: Options, cfg: KakashiConfig, remembered: Mapping[str, object]
 
 
 def _api_base(s: Settings) -> str:
+    from kakashi_tui.adapters.kalshi.client import PRODUCTION_BASE
+
     got = s.setting("api_base")
     try:
         return check_api_base(got.value or PRODUCTION_BASE)  # (the flag and the config checked it already)
@@ -98,6 +105,8 @@ def resolve_sim(store: Store, opts: Options, cfg: KakashiConfig) -> SimSettings:
     seed asked for that differs from the one it remembers is refused (a different world);
     a different market count or step is used, and said so. (The database is the one layer
     read after the database is opened: its path is a setting too.)"""
+    from kakashi_tui.adapters.store.writer import now_wall_ms
+
     stored = {name: store.control(key) for name, key in REMEMBERED.items()}
     s = settings(opts, cfg, {name: v for name, v in stored.items() if isinstance(v, int)})
     seed = s.setting("seed")
@@ -120,6 +129,8 @@ def resolve_sim(store: Store, opts: Options, cfg: KakashiConfig) -> SimSettings:
 
 def build_sim(store: Store, opts: Options, cfg: KakashiConfig, notes: list[str] | None = None) -> SimExchange:
     """The simulator resumes where this database left it: same seed, same clock, same tick."""
+    from kakashi_tui.adapters.sim import SimExchange
+
     st = resolve_sim(store, opts, cfg)
     if notes is not None:
         notes.extend(st.notes)
@@ -159,6 +170,9 @@ def bankroll_note(engine: Engine, cfg: KakashiConfig) -> str | None:
 def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> tuple[KalshiClient, str | None]:
     """The client, signing when credentials are set (environment first, then [kalshi]), and a
     notice when they are half set."""
+    from kakashi_tui.adapters.kalshi.auth import signer_from
+    from kakashi_tui.adapters.kalshi.client import KalshiClient
+
     s = settings(opts, cfg)
     key_id = s.kalshi_key_id.get_secret_value() if s.kalshi_key_id is not None else None
     # env={}: the environment is one of the settings' layers, already read (in its place).
@@ -215,6 +229,12 @@ def build_engine(
     makes (once the database has been opened and checked) wraps the source and the estimators
     (composition) before the engine is made, and the engine hands the source its held markets
     (``Source.watch``) as it is made."""
+    from kakashi_tui.adapters.beliefs import BeliefsFile
+    from kakashi_tui.adapters.kalshi.source import KalshiSource
+    from kakashi_tui.adapters.sim import SimOracle
+    from kakashi_tui.adapters.store.writer import Store
+    from kakashi_tui.trading.engine import Engine
+
     recorder: Recorder | None = None
 
     def made(source: Source, estimators: list[Estimator]) -> Engine:
@@ -276,7 +296,7 @@ def catalog_dir(opts: Options, cfg: KakashiConfig) -> str:
 def make_recorder(opts: Options, cfg: KakashiConfig, log: Callable[[str], None] | None = None) -> Recorder:
     """A recorder into the catalog ``opts`` and ``cfg`` name (``build_engine`` wraps with it);
     ``[catalog] keep_days`` removes old dates at each roll, said through ``log``."""
-    from kakashi_tui.adapters.catalog import CatalogWriter
+    from kakashi_tui.adapters.catalog import CatalogWriter, Recorder
 
     writer = CatalogWriter(
         catalog_dir(opts, cfg), roll_s=cfg.catalog.roll_seconds, keep_days=cfg.catalog.keep_days, on_note=log
@@ -346,6 +366,8 @@ def _build_service(
     view_hz: float = 4.0,
     log: Callable[[str], None] | None = None,
 ) -> tuple[TradingService, Callable[[], None], Recorder | None]:
+    from kakashi_tui.trading.service import TradingService
+
     notes: list[str] = []
     interval = default_interval(opts.source, desk) if interval is None else interval
     recorders: list[Recorder] = []
@@ -407,6 +429,10 @@ def replay_service(
 ) -> tuple[TradingService, Callable[[], None]]:
     """The service over an engine fed by recorded data (``kakashi replay``, the benchmarks),
     writing into a new database (one that already holds a run is refused)."""
+    from kakashi_tui.adapters.store.writer import Store
+    from kakashi_tui.trading.engine import Engine
+    from kakashi_tui.trading.service import TradingService
+
     store = target if isinstance(target, Store) else Store(target)
     try:
         if store.last_tick_ts() is not None:

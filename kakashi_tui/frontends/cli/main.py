@@ -438,7 +438,7 @@ def _schedule_postmortems(service, cfg) -> None:
 
 
 def cmd_rearm(args: argparse.Namespace) -> int:
-    from kakashi_tui.trading.service import rearm_offline
+    from kakashi_tui.trading.requests import rearm_offline
 
     def confirm(reason: str) -> bool:
         if args.yes:
@@ -461,7 +461,7 @@ def _db_of(args: argparse.Namespace) -> str:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    from kakashi_tui.trading.service import send_request
+    from kakashi_tui.trading.requests import send_request
 
     # A request row, not the engine's lock: an emergency stop works while an engine runs.
     how = send_request(_db_of(args), "kill", args.reason)
@@ -470,7 +470,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    from kakashi_tui.trading.service import send_request
+    from kakashi_tui.trading.requests import send_request
 
     how = send_request(_db_of(args), "pause", "cli")
     print(f"paused: no new paper decisions until `kakashi resume` ({how})")
@@ -478,7 +478,7 @@ def cmd_pause(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from kakashi_tui.trading.service import send_request
+    from kakashi_tui.trading.requests import send_request
 
     how = send_request(_db_of(args), "resume", "cli")
     print(f"resumed ({how})")
