@@ -343,6 +343,8 @@ class KakashiApp(App[int]):
 
     @on(EngineUpdated)
     def _on_engine_updated(self, message: EngineUpdated) -> None:
+        if not self.screen_stack:  # a view that arrived as the desk closed: nothing shows it
+            return
         self.view = message.view
         if isinstance(self.screen, PerformanceScreen):  # open: it follows the views
             self.screen.show(message.view)
