@@ -32,6 +32,7 @@ from kakashi_tui.core.money import price
 ORACLE_SOURCE = "sim-oracle (simulated)"
 QUIET_RATE = 0.05  # default: the chance per market per step that its makers step away
 QUIET_MAX_STEPS = 3  # a quiet spell lasts 1 to this many steps
+_ESTIMATE_FIELDS = set(Estimate.model_fields)  # every field given (shared: nothing changes it)
 
 
 def _logit(p: float) -> float:
@@ -311,5 +312,11 @@ class SimOracle(Estimator):
             # Noise seeded per (seed, ticker, tick): the same run re-estimates identically.
             r = random.Random(f"{self.seed}:{t}:{self.exchange.tick}")
             q = min(max(p + r.gauss(0, self.noise), 0.01), 0.99)
-            out.append(Estimate(ticker=t, p_hat=price(round(q, 4)), source=self.source, ts=now_ms))
+            # valid by construction (a ticker, a price in [0.01, 0.99]): made without validation,
+            # sharing one fields set (a set per estimate was a tracked object per market per tick)
+            out.append(
+                Estimate.model_construct(
+                    _ESTIMATE_FIELDS, ticker=t, p_hat=price(round(q, 4)), source=self.source, ts=now_ms
+                )
+            )
         return out

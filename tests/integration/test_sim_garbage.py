@@ -51,3 +51,24 @@ def test_the_oracle_estimates_every_live_market_it_is_asked_about_and_no_other()
     got = oracle.estimates([*live[::-1], "NOT-A-MARKET"], ex.now_ms())
     assert [e.ticker for e in got] == live[::-1]
     assert all(0.01 <= e.p_hat <= 0.99 for e in got)
+
+
+def test_an_estimate_is_one_tracked_object_not_two():
+    # a validated model carries a set of the fields given: a second tracked object per market
+    # per tick, kept until the next tick's estimate replaces it
+    ex = SimExchange(seed=4, markets=300, start_ms=SIM_START_MS)
+    oracle = SimOracle(ex, seed=1)
+    ex.fetch()
+    tickers = [m.ticker for m in ex.live]
+    gc.collect()
+    gc.freeze()  # (what is older is set aside: the youngest generation holds what is made next)
+    gc.disable()
+    try:
+        got = oracle.estimates(tickers, ex.now_ms())
+        made = len(gc.get_objects(0))  # tracked objects made and still alive
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    assert len(got) == 300
+    assert made <= len(got) + 10
+    assert all(e.model_fields_set == {"ticker", "p_hat", "source", "ts"} for e in got)
