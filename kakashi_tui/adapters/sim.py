@@ -32,6 +32,7 @@ from kakashi_tui.core.money import price
 ORACLE_SOURCE = "sim-oracle (simulated)"
 QUIET_RATE = 0.05  # default: the chance per market per step that its makers step away
 QUIET_MAX_STEPS = 3  # a quiet spell lasts 1 to this many steps
+_ESTIMATE_FIELDS = set(Estimate.model_fields)  # every field given (shared: nothing changes it)
 
 
 def _logit(p: float) -> float:
@@ -54,8 +55,10 @@ class _SimMarket:
     tapered: bool = False  # quotes in 0.1-cent ticks in the tails
     bid_cc: int = 0  # centicents
     ask_cc: int = 0
-    yes_depth: tuple[tuple[int, int], ...] = ()  # (centicents, hundredths), best first
-    no_depth: tuple[tuple[int, int], ...] = ()
+    # (price text, count) as the feed hands levels over, best first: made once per quote and
+    # handed over as they are (tuples, which the collector stops tracking: issue #19)
+    yes_depth: tuple[tuple[str, int | str], ...] = ()
+    no_depth: tuple[tuple[str, int | str], ...] = ()
     volume_h: int = 0  # traded so far (it grows while a market is quiet too)
     quoted_volume_h: int = 0  # as its last quote said
     last_cc: int = 0
@@ -147,10 +150,20 @@ class SimExchange(Source):
                 ask_cc -= 10 * r2.randint(0, 9)
         m.bid_cc, m.ask_cc = bid_cc, ask_cc
         levels = r.randint(3, 5)
-        m.yes_depth = tuple((bid_cc - i * 100, self._size(r.randint(5, 120))) for i in range(levels) if bid - i >= 1)
+        m.yes_depth = tuple(
+            [
+                (str(GRID[bid_cc - i * 100]), _count(self._size(r.randint(5, 120))))
+                for i in range(levels)
+                if bid - i >= 1
+            ]
+        )
         no_best = 10_000 - ask_cc
         m.no_depth = tuple(
-            (no_best - i * 100, self._size(r.randint(5, 120))) for i in range(levels) if no_best - i * 100 >= 1
+            [
+                (str(GRID[no_best - i * 100]), _count(self._size(r.randint(5, 120))))
+                for i in range(levels)
+                if no_best - i * 100 >= 1
+            ]
         )
         m.volume_h += r.randint(0, 50) * 100
         m.quoted_volume_h = m.volume_h
@@ -257,8 +270,8 @@ class SimExchange(Source):
                     "yes_bid": str(GRID[m.bid_cc]),
                     "yes_ask": str(GRID[m.ask_cc]),
                     "last": str(GRID[m.last_cc]),
-                    "yes_bids": [[str(GRID[p]), _count(q)] for p, q in m.yes_depth],
-                    "no_bids": [[str(GRID[p]), _count(q)] for p, q in m.no_depth],
+                    "yes_bids": m.yes_depth,  # (not lists: ~45,000 tracked objects a tick at 5,000)
+                    "no_bids": m.no_depth,
                     "volume": _count(m.quoted_volume_h),
                 }
             rows.append(RawRow(market=self._market_row(m, "active"), snapshot=m.snap, payload={"sim": m.ticker}))
@@ -290,12 +303,20 @@ class SimOracle(Estimator):
 
     def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:
         out = []
+        live = {m.ticker: m for m in reversed(self.exchange.live)}  # (hidden_probability's first match)
         for t in tickers:
-            p = self.exchange.hidden_probability(t)
-            if p is None:
+            m = live.get(t)
+            if m is None:
                 continue
+            p = m.p
             # Noise seeded per (seed, ticker, tick): the same run re-estimates identically.
             r = random.Random(f"{self.seed}:{t}:{self.exchange.tick}")
             q = min(max(p + r.gauss(0, self.noise), 0.01), 0.99)
-            out.append(Estimate(ticker=t, p_hat=price(round(q, 4)), source=self.source, ts=now_ms))
+            # valid by construction (a ticker, a price in [0.01, 0.99]): made without validation,
+            # sharing one fields set (a set per estimate was a tracked object per market per tick)
+            out.append(
+                Estimate.model_construct(
+                    _ESTIMATE_FIELDS, ticker=t, p_hat=price(round(q, 4)), source=self.source, ts=now_ms
+                )
+            )
         return out

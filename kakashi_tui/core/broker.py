@@ -126,7 +126,7 @@ def _liquidation_units(side: Side, want_h: int, quote: Quote, fee: UnitFee) -> i
         top = bid_cc if side is Side.YES else (None if ask_cc is None else 10_000 - ask_cc)
         if top is None:
             return 0
-        cs, qs = [top], [want_h]
+        cs, qs = (top,), (want_h,)
     taken: list[tuple[int, int]] = []
     left = want_h
     for c, q in zip(cs, qs):

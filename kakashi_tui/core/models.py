@@ -10,6 +10,7 @@ no resting orders (no bid and no ask; Kalshi's 0.0000 / 1.0000) is a valid quiet
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -388,19 +389,21 @@ class Quote:
         ask_cc: int | None,
         last_cc: int | None,
         volume_h: int,
-        depth: tuple[list[int], list[int], list[int], list[int]],
+        depth: tuple[Sequence[int], Sequence[int], Sequence[int], Sequence[int]],
         book: str | None = None,
     ) -> None:
-        """``depth``: (yes centicents, yes hundredths, no centicents, no hundredths), best first."""
+        """``depth``: (yes centicents, yes hundredths, no centicents, no hundredths), best first.
+        Kept as tuples (lists are copied): the collector stops tracking a tuple of ints, and a
+        quote's lists stayed tracked for as long as the quote lived (issue #19)."""
         self.ticker, self.ts, self.volume_h = ticker, ts, volume_h
         self.yes_bid = None if bid_cc is None else GRID[bid_cc]
         self.yes_ask = None if ask_cc is None else GRID[ask_cc]
         self.last = None if last_cc is None else GRID[last_cc]
         self.prices_cc = (bid_cc, ask_cc, last_cc)
-        self._depth = depth
+        yc, yq, nc, nq = depth
+        self._depth = (tuple(yc), tuple(yq), tuple(nc), tuple(nq))  # (a tuple is not copied)
         self._levels: tuple[tuple[Level, ...], tuple[Level, ...]] | None = None
         if book is None:
-            yc, yq, nc, nq = depth
             book = book_text(list(zip(yc, yq)), list(zip(nc, nq)))
         self.book_text = book
 

@@ -271,7 +271,9 @@ def build_view(
     flags = engine.flags  # one consistent picture (replaced whole, never mutated)
     stopped = engine.daily_stopped(now)  # one control read serves the label, the panel and the signals
     lines = []
-    for t, s in sorted(engine.snapshots.items()):
+    snapshots = engine.snapshots
+    for t in sorted(snapshots):  # (the keys: 5,000 (ticker, quote) pairs were tracked by the collector)
+        s = snapshots[t]
         m = engine.markets.get(t)
         title, full_title = market_titles(m)
         est = engine.estimates.get(t)

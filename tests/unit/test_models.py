@@ -1,3 +1,4 @@
+import gc
 from decimal import Decimal
 
 import pytest
@@ -164,3 +165,22 @@ def test_models_are_frozen():
     with pytest.raises(ValidationError):
         Market(ticker="T", status="active").status = "closed"  # type: ignore[misc]
     assert Market(ticker="T", status="active", nonsense=1).ticker == "T"  # unknown keys ignored (adapters/source.py)
+
+
+def test_a_quotes_depth_is_kept_as_tuples_the_collector_lets_go_of():
+    # issue #19: a quote's depth lists stayed tracked as long as the quote (~18,000 a tick at
+    # 5,000 markets); tuples of ints are untracked by the next collection
+    depth = ([4000, 3900], [1000, 250], [5700], [300])
+    q = Quote("T", NOW, 4000, 4300, None, 0, depth)
+    same = Quote("T", NOW, 4000, 4300, None, 0, tuple(tuple(x) for x in depth))  # type: ignore[arg-type]
+    assert q == same and q.book_text == same.book_text
+    assert [lv.price for lv in q.yes_bids] == [Decimal("0.40"), Decimal("0.39")]
+    depth[0].append(3800)  # the caller's list is not the quote's
+    assert len(q.yes_bids) == 2
+    v = validate_row(MARKET, snap(yes_bids=[["0.40", 10]], no_bids=[["0.57", 3]]), NOW)
+    assert v.snapshot is not None
+    # (a tuple is untracked once its items are: an outer tuple met before its items goes at the
+    # next collection)
+    gc.collect()
+    gc.collect()
+    assert not gc.is_tracked(q._depth) and not gc.is_tracked(v.snapshot._depth)
