@@ -52,16 +52,159 @@ DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # a date folder's name after "date="
 
-LEVEL = pa.struct([pa.field("price_e4", pa.int64(), nullable=False), pa.field("qty_e2", pa.int64(), nullable=False)])
+# -- versions -----------------------------------------------------------------------------------
+# The catalog is a stored format: files recorded by an older Kakashi must still replay alike.
+# Every file written carries the format's version in its schema metadata (VERSION_KEY); a file
+# without it is version 1. A reader reads a file under the names its version wrote
+# (``as_written``) and brings it up to this version (``upgrade``): every per-file read goes
+# through ``file_version`` and those two, so a day folder may hold files of several versions.
+# Adding a version (data_schema.md, "Catalog versions") is one entry in UPGRADES.
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What one catalog version changed from the version before it, per table."""
+
+    #: table -> {name in the version before: name in this one}; a book level's field (the structs
+    #: in ``yes_bids`` / ``no_bids``) as ``"column.field"``
+    renames: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: table -> {column (its name in this version): its type in the version before}
+    retyped: dict[str, dict[str, pa.DataType]] = field(default_factory=dict)
+    #: a table read as the version before wrote it (columns already renamed) -> its values and
+    #: types as this version holds them (for a change of unit or type; None: renames only)
+    convert: Callable[[str, pa.Table], pa.Table] | None = None
+
+
+#: Version 2 (issue #21): one spelling per unit: prices and money ``_cc`` (was ``_e4``), counts
+#: ``_hundredths`` (was ``_e2``). Values and types unchanged.
+UPGRADES: dict[int, Upgrade] = {
+    2: Upgrade(
+        renames={
+            "snapshots": {
+                "yes_bid_e4": "yes_bid_cc",
+                "yes_ask_e4": "yes_ask_cc",
+                "last_e4": "last_cc",
+                "volume_e2": "volume_hundredths",
+                "yes_bids.price_e4": "yes_bids.price_cc",
+                "yes_bids.qty_e2": "yes_bids.qty_hundredths",
+                "no_bids.price_e4": "no_bids.price_cc",
+                "no_bids.qty_e2": "no_bids.qty_hundredths",
+            },
+            "markets": {"settlement_value_e4": "settlement_value_cc"},
+            "trades": {"yes_price_e4": "yes_price_cc", "count_e2": "count_hundredths"},
+            "book_deltas": {"price_e4": "price_cc", "delta_e2": "delta_hundredths"},
+        }
+    ),
+}
+#: The version this Kakashi writes (and the newest it reads).
+CATALOG_VERSION = max(UPGRADES)
+VERSION_KEY = "kakashi.catalog_version"
+_VERSIONED = {VERSION_KEY: str(CATALOG_VERSION)}
+
+
+def file_version(schema: pa.Schema, newest: int = CATALOG_VERSION) -> int:
+    """The catalog version of a file with this (Arrow) schema: its ``kakashi.catalog_version``,
+    1 when it has none (written before versions were kept). A version this Kakashi does not know
+    (newer, or no version) raises ``pa.ArrowInvalid``: the readers call the file unreadable."""
+    raw = (schema.metadata or {}).get(VERSION_KEY.encode())
+    if raw is None:
+        return 1
+    v = int(raw) if raw.isdigit() and len(raw) < 6 else 0
+    if not 1 <= v <= newest:
+        text = raw.decode("utf-8", "replace")
+        raise pa.ArrowInvalid(f"its catalog version {_shown(text)} is not one this Kakashi reads (1 to {newest})")
+    return v
+
+
+def _with_level_names(t: pa.DataType, column: str, names: dict[str, str]) -> pa.DataType:
+    """``t`` (a list of structs, or a struct) with its struct's fields renamed by ``names``
+    (``"column.field"`` keys and values); any other type as it is."""
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        inner = t.value_field.with_type(_with_level_names(t.value_type, column, names))
+        return pa.list_(inner) if pa.types.is_list(t) else pa.large_list(inner)
+    if pa.types.is_struct(t):
+        fields = [t.field(i) for i in range(t.num_fields)]
+        out = []
+        for f in fields:
+            new = names.get(f"{column}.{f.name}")
+            out.append(f if new is None else f.with_name(new.split(".", 1)[1]))
+        return pa.struct(out)
+    return t
+
+
+def as_written(schema: pa.Schema, table: str, version: int, upgrades: dict[int, Upgrade] = UPGRADES) -> pa.Schema:
+    """``schema`` (some of a table's columns, as this version names and types them) as a file of
+    ``version`` holds them: what to read such a file with."""
+    fields = list(schema)
+    for v in range(max(upgrades), version, -1):
+        up = upgrades[v]
+        back = {new: old for old, new in up.renames.get(table, {}).items()}
+        types = up.retyped.get(table, {})
+        fields = [
+            pa.field(
+                back.get(f.name, f.name),
+                _with_level_names(types.get(f.name, f.type), f.name, back),
+                f.nullable,
+                f.metadata,
+            )
+            for f in fields
+        ]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def file_columns(table: str, columns: list[str], version: int, upgrades: dict[int, Upgrade] = UPGRADES) -> list[str]:
+    """Column names of this version as a file of ``version`` names them."""
+    for v in range(max(upgrades), version, -1):
+        back = {new: old for old, new in upgrades[v].renames.get(table, {}).items()}
+        columns = [back.get(c, c) for c in columns]
+    return columns
+
+
+def upgrade(table: str, t: pa.Table, version: int, upgrades: dict[int, Upgrade] = UPGRADES) -> pa.Table:
+    """A table read from a file of ``version`` (under that version's names) as this version has
+    it: renamed (a level's struct fields too: the same arrays under the new names) and converted,
+    one version at a time."""
+    for v in range(version + 1, max(upgrades) + 1):
+        up = upgrades[v]
+        names = up.renames.get(table)
+        if names:
+            fields, columns = [], []
+            for f, col in zip(t.schema, t.columns):
+                typ = _with_level_names(f.type, f.name, names)
+                if typ != f.type:  # (a cast across field names is refused; the layout is the same)
+                    col = pa.chunked_array([c.view(typ) for c in col.chunks], type=typ)
+                fields.append(pa.field(names.get(f.name, f.name), typ, f.nullable, f.metadata))
+                columns.append(col)
+            t = pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=t.schema.metadata))
+        if up.convert is not None:
+            t = up.convert(table, t)
+    return t
+
+
+def read_file(path: Path, table: str, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table:
+    """One segment file of ``table`` as this version has it: ``schema`` (default the table's)
+    selected to ``columns``, an older file read under its own names and upgraded."""
+    schema = SCHEMAS[table] if schema is None else schema
+    version = file_version(pq.read_schema(path))
+    if version == CATALOG_VERSION:
+        return pq.read_table(path, columns=columns, schema=schema)
+    old = as_written(schema, table, version)
+    names = None if columns is None else file_columns(table, columns, version)
+    return upgrade(table, pq.read_table(path, columns=names, schema=old), version)
+
+
+LEVEL = pa.struct(
+    [pa.field("price_cc", pa.int64(), nullable=False), pa.field("qty_hundredths", pa.int64(), nullable=False)]
+)
 
 SNAPSHOTS = pa.schema(
     [
         pa.field("ts", pa.int64(), nullable=False),
         pa.field("ticker", pa.string(), nullable=False),
-        pa.field("yes_bid_e4", pa.int64()),
-        pa.field("yes_ask_e4", pa.int64()),
-        pa.field("last_e4", pa.int64()),
-        pa.field("volume_e2", pa.int64(), nullable=False),
+        pa.field("yes_bid_cc", pa.int64()),
+        pa.field("yes_ask_cc", pa.int64()),
+        pa.field("last_cc", pa.int64()),
+        pa.field("volume_hundredths", pa.int64(), nullable=False),
         pa.field("yes_bids", pa.list_(LEVEL)),
         pa.field("no_bids", pa.list_(LEVEL)),
         pa.field("source", pa.string(), nullable=False),
@@ -71,7 +214,8 @@ SNAPSHOTS = pa.schema(
     ],
     metadata={
         "kakashi.table": "snapshots",
-        "kakashi.units": "ts, recv_ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract",
+        "kakashi.units": "ts, recv_ts UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
+        **_VERSIONED,
     },
 )
 
@@ -87,14 +231,14 @@ MARKETS = pa.schema(
         pa.field("open_ts", pa.int64()),
         pa.field("close_ts", pa.int64()),
         pa.field("result", pa.string()),
-        pa.field("settlement_value_e4", pa.int64()),
+        pa.field("settlement_value_cc", pa.int64()),
         pa.field("subtitle", pa.string()),
         pa.field("updated_ts", pa.int64()),
         pa.field("fee_multiplier", pa.decimal128(38, 18)),
         pa.field("fee_type", pa.string()),
         pa.field("fee_waiver_until_ts", pa.int64()),
     ],
-    metadata={"kakashi.table": "markets", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001"},
+    metadata={"kakashi.table": "markets", "kakashi.units": "ts UTC epoch ms; *_cc $0.0001", **_VERSIONED},
 )
 
 P_HAT = pa.decimal128(38, 18)
@@ -112,6 +256,7 @@ ESTIMATES = pa.schema(
     metadata={
         "kakashi.table": "estimates",
         "kakashi.units": "ts UTC epoch ms; p_hat probability of YES (18 places); p_hat_exact its exact decimal text",
+        **_VERSIONED,
     },
 )
 
@@ -119,13 +264,17 @@ TRADES = pa.schema(
     [
         pa.field("ts", pa.int64(), nullable=False),
         pa.field("ticker", pa.string(), nullable=False),
-        pa.field("yes_price_e4", pa.int64(), nullable=False),
-        pa.field("count_e2", pa.int64(), nullable=False),
+        pa.field("yes_price_cc", pa.int64(), nullable=False),
+        pa.field("count_hundredths", pa.int64(), nullable=False),
         pa.field("taker_side", pa.string()),
         pa.field("trade_id", pa.string()),
         pa.field("source", pa.string(), nullable=False),
     ],
-    metadata={"kakashi.table": "trades", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract"},
+    metadata={
+        "kakashi.table": "trades",
+        "kakashi.units": "ts UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
+        **_VERSIONED,
+    },
 )
 
 BOOK_DELTAS = pa.schema(
@@ -133,8 +282,8 @@ BOOK_DELTAS = pa.schema(
         pa.field("ts", pa.int64(), nullable=False),
         pa.field("ticker", pa.string(), nullable=False),
         pa.field("side", pa.string()),
-        pa.field("price_e4", pa.int64()),
-        pa.field("delta_e2", pa.int64()),
+        pa.field("price_cc", pa.int64()),
+        pa.field("delta_hundredths", pa.int64()),
         pa.field("seq", pa.int64()),
         pa.field("sid", pa.int64()),
         pa.field("kind", pa.string(), nullable=False),
@@ -142,7 +291,8 @@ BOOK_DELTAS = pa.schema(
     ],
     metadata={
         "kakashi.table": "book_deltas",
-        "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract",
+        "kakashi.units": "ts UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
+        **_VERSIONED,
         "kakashi.rebuild": "a ticker's book: its last 'snapshot' rows (one sid/seq/ts) then its 'delta' rows; "
         "'reset': unknown until the next snapshot",
     },
@@ -340,10 +490,10 @@ class _Buffer:
 _SNAPSHOT_BUFFER = (
     "ts",
     "ticker",
-    "yes_bid_e4",
-    "yes_ask_e4",
-    "last_e4",
-    "volume_e2",
+    "yes_bid_cc",
+    "yes_ask_cc",
+    "last_cc",
+    "volume_hundredths",
     "yes_len",
     "yes_p",
     "yes_q",
@@ -377,10 +527,10 @@ def _table_of(name: str, buf: _Buffer) -> pa.Table:
         [
             pa.array(c["ts"], pa.int64()),
             pa.array(c["ticker"], pa.string()),
-            pa.array(c["yes_bid_e4"], pa.int64()),
-            pa.array(c["yes_ask_e4"], pa.int64()),
-            pa.array(c["last_e4"], pa.int64()),
-            pa.array(c["volume_e2"], pa.int64()),
+            pa.array(c["yes_bid_cc"], pa.int64()),
+            pa.array(c["yes_ask_cc"], pa.int64()),
+            pa.array(c["last_cc"], pa.int64()),
+            pa.array(c["volume_hundredths"], pa.int64()),
             _levels_array(c["yes_len"], c["yes_p"], c["yes_q"]),
             _levels_array(c["no_len"], c["no_p"], c["no_q"]),
             pa.array(c["source"], pa.string()),
@@ -391,7 +541,7 @@ def _table_of(name: str, buf: _Buffer) -> pa.Table:
 
 
 def _levels(v: Any) -> tuple[tuple[Any, Any], ...] | None:
-    return None if v is None else tuple((lv["price_e4"], lv["qty_e2"]) for lv in v)
+    return None if v is None else tuple((lv["price_cc"], lv["qty_hundredths"]) for lv in v)
 
 
 def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
@@ -404,10 +554,10 @@ def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
             (
                 r["ts"],
                 r["ticker"],
-                r["yes_bid_e4"],
-                r["yes_ask_e4"],
-                r["last_e4"],
-                r["volume_e2"],
+                r["yes_bid_cc"],
+                r["yes_ask_cc"],
+                r["last_cc"],
+                r["volume_hundredths"],
                 _levels(r["yes_bids"]),
                 _levels(r["no_bids"]),
                 r["ts"] if r.get("recv_ts") is None else r["recv_ts"],
@@ -557,10 +707,10 @@ class CatalogWriter:
         c["recv_ts"].append(recv)
         c["ts"].append(ts)
         c["ticker"].append(ticker)
-        c["yes_bid_e4"].append(yes_bid_e4)
-        c["yes_ask_e4"].append(yes_ask_e4)
-        c["last_e4"].append(last_e4)
-        c["volume_e2"].append(volume_e2)
+        c["yes_bid_cc"].append(yes_bid_e4)
+        c["yes_ask_cc"].append(yes_ask_e4)
+        c["last_cc"].append(last_e4)
+        c["volume_hundredths"].append(volume_e2)
         for side, levels in (("yes", yes_bids), ("no", no_bids)):
             c[f"{side}_len"].append(len(levels))
             for p, q in levels:
@@ -595,7 +745,7 @@ class CatalogWriter:
             "open_ts": m.open_ts,
             "close_ts": m.close_ts,
             "result": m.result.value if m.result else None,
-            "settlement_value_e4": settlement_e4,
+            "settlement_value_cc": settlement_e4,
             "subtitle": getattr(m, "subtitle", None) or None,
             "updated_ts": getattr(m, "updated_ts", None),
             "fee_multiplier": fm,
@@ -652,8 +802,8 @@ class CatalogWriter:
             source,
             ts=ts,
             ticker=ticker,
-            yes_price_e4=yes_price_e4,
-            count_e2=count_e2,
+            yes_price_cc=yes_price_e4,
+            count_hundredths=count_e2,
             taker_side=taker_side,
             trade_id=trade_id,
         )
@@ -690,8 +840,8 @@ class CatalogWriter:
             ts=ts,
             ticker=ticker,
             side=side,
-            price_e4=price_e4,
-            delta_e2=delta_e2,
+            price_cc=price_e4,
+            delta_hundredths=delta_e2,
             seq=seq,
             sid=sid,
             kind=kind,
@@ -833,7 +983,7 @@ class CatalogWriter:
             have = set()
             for f in sorted((self.root / name / f"date={day}").glob("*.parquet")):
                 try:
-                    have.update(content_keys(name, pq.read_table(f, schema=SCHEMAS[name])))
+                    have.update(content_keys(name, read_file(f, name)))
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError, KeyError):
                     continue  # a file it cannot read holds nothing it can compare with
             self._existing[(name, day)] = have
@@ -996,8 +1146,8 @@ class Recorder:
             why = add(
                 t.ts,
                 t.ticker,
-                t.yes_price_e4,
-                t.count_e2,
+                t.yes_price_cc,
+                t.count_hundredths,
                 t.taker_side or None,
                 t.trade_id or None,
                 "kalshi-ws",
@@ -1011,7 +1161,7 @@ class Recorder:
         passes the row check (``book_event_problem``) or is refused alone."""
         add = self.writer.add_book_event
         for e in events:
-            why = add(e.ts, e.ticker, e.side, e.price_e4, e.delta_e2, e.seq, e.sid, e.kind, "kalshi-ws")
+            why = add(e.ts, e.ticker, e.side, e.price_cc, e.delta_hundredths, e.seq, e.sid, e.kind, "kalshi-ws")
             if why is not None:
                 self._refused(why, {"type": "book", "ticker": _shown(e.ticker), "ts": _shown(e.ts)})
 
@@ -1186,7 +1336,7 @@ def read_table(root: str | os.PathLike[str], table: str, columns: list[str] | No
     parts = []
     for f in files(root, table):
         try:
-            parts.append(pq.read_table(f, columns=columns, schema=SCHEMAS[table]))
+            parts.append(read_file(f, table, columns))
         except (pa.ArrowInvalid, OSError) as e:
             raise KakashiError(f"catalog file {f} is unreadable: {e}") from None
     if not parts:
@@ -1203,10 +1353,11 @@ def read_estimates(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
     for f in files(root, "estimates"):
         try:
             have = pq.read_schema(f)
-            i = have.get_field_index("p_hat")
+            version = file_version(have)
+            i = have.get_field_index(file_columns("estimates", ["p_hat"], version)[0])
             p_hat = ESTIMATES.get_field_index("p_hat")  # read as written: decimal128, or an older float
             schema = ESTIMATES if i < 0 else ESTIMATES.set(p_hat, pa.field("p_hat", have.field(i).type))
-            rows = pq.read_table(f, schema=schema).to_pylist()
+            rows = read_file(f, "estimates", schema=schema).to_pylist()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as e:
             raise KakashiError(f"catalog file {f} is unreadable: {e}") from None
         for r in rows:
@@ -1237,19 +1388,19 @@ def rebuild_books(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[in
             if snap_of.get(t) != key:
                 snap_of[t] = key
                 books[t] = {"yes": {}, "no": {}}
-            if r["side"] is not None and r["delta_e2"]:
-                books[t][r["side"]][r["price_e4"]] = r["delta_e2"]
+            if r["side"] is not None and r["delta_hundredths"]:
+                books[t][r["side"]][r["price_cc"]] = r["delta_hundredths"]
             continue
         snap_of.pop(t, None)  # a later snapshot, whatever its key, starts over
         book = books.get(t)
         if book is None:
             continue  # a delta before any snapshot: its book is unknown
         side = book[r["side"]]
-        q = side.get(r["price_e4"], 0) + r["delta_e2"]
+        q = side.get(r["price_cc"], 0) + r["delta_hundredths"]
         if q:
-            side[r["price_e4"]] = q
+            side[r["price_cc"]] = q
         else:
-            side.pop(r["price_e4"], None)
+            side.pop(r["price_cc"], None)
     return books
 
 
@@ -1297,10 +1448,11 @@ def survey(root: str | os.PathLike[str]) -> tuple[list[DayInfo], list[FileProble
                 d.bytes += f.stat().st_size
                 pf = pq.ParquetFile(f)
                 meta, schema = pf.metadata, pf.schema_arrow
+                version = file_version(schema)
             except (pa.ArrowInvalid, OSError) as e:
                 problems.append(FileProblem(f, str(e), True))
                 continue
-            i = schema.get_field_index("ts")
+            i = schema.get_field_index(file_columns(t, ["ts"], version)[0])
             if i < 0:
                 problems.append(FileProblem(f, "it has no ts column", True))
                 continue
@@ -1314,7 +1466,7 @@ def survey(root: str | os.PathLike[str]) -> tuple[list[DayInfo], list[FileProble
                 d.rows[t] += meta.num_rows
                 continue
             try:
-                tab = pq.read_table(f, columns=["ts", "ticker"])
+                tab = upgrade(t, pq.read_table(f, columns=file_columns(t, ["ts", "ticker"], version)), version)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, KeyError) as e:
                 problems.append(FileProblem(f, str(e), True))
                 continue

@@ -58,7 +58,7 @@ QUIET_SIDES = True
 NO_BID_E4, NO_ASK_E4 = R.NO_BID_U, R.NO_ASK_U
 ONE_E4 = cat.PRICE_SCALE
 DAY_MS = 86_400_000
-SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_e4", "yes_ask_e4", "last_e4", "volume_e2", "yes_bids", "no_bids"]
+SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_cc", "yes_ask_cc", "last_cc", "volume_hundredths", "yes_bids", "no_bids"]
 #: What a snapshot batch is read as (every field nullable: a foreign file's nulls are the check's business).
 #: ``ts`` is read as the tick clock (the file's ``recv_ts``: when the row was fetched, else its ``ts``)
 #: and ``quote_ts`` as the quote's own time (the file's ``ts``), so a re-sent old quote is played at
@@ -373,10 +373,10 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
     ts, ts_null = _ints(batch.column("quote_ts"), 0) if "quote_ts" in batch.column_names else (tick, _)
     codes, names = _ticker_codes(batch.column("ticker"))
     name_ok = np.array([type(t) is str and bool(t) and t.strip() == t for t in names], dtype=bool)
-    bid, bid_null = _ints(batch.column("yes_bid_e4"), -1)
-    ask, ask_null = _ints(batch.column("yes_ask_e4"), -1)
-    last, last_null = _ints(batch.column("last_e4"), -1)
-    volume, volume_null = _ints(batch.column("volume_e2"), 0)
+    bid, bid_null = _ints(batch.column("yes_bid_cc"), -1)
+    ask, ask_null = _ints(batch.column("yes_ask_cc"), -1)
+    last, last_null = _ints(batch.column("last_cc"), -1)
+    volume, volume_null = _ints(batch.column("volume_hundredths"), 0)
     yes = _levels(batch.column("yes_bids"), n)
     no = _levels(batch.column("no_bids"), n)
 
@@ -457,8 +457,8 @@ def _market_dict(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: row[k] for k in MARKET_KEYS if row.get(k) is not None and k != "market_type"}
     if row.get("market_type") not in (None, "binary"):
         out["market_type"] = row["market_type"]
-    if row.get("settlement_value_e4") is not None:
-        out["settlement_value"] = cat.from_e4(row["settlement_value_e4"])
+    if row.get("settlement_value_cc") is not None:
+        out["settlement_value"] = cat.from_e4(row["settlement_value_cc"])
     if isinstance(out.get("fee_multiplier"), Decimal):
         out["fee_multiplier"] = out["fee_multiplier"].normalize()
     return out
@@ -584,11 +584,14 @@ class Timeline:
         f = self.f
         for path in cat.files(self.root, "snapshots", f.since_ms, f.until_ms):
             try:
-                pf = pq.ParquetFile(path, read_dictionary=["ticker"])
-                recv = "recv_ts" in pf.schema_arrow.names  # (files written before it have none)
-                it = pf.iter_batches(batch_size=self.batch_rows, columns=SNAPSHOT_COLUMNS + ["recv_ts"] * recv)
+                version = cat.file_version(pq.read_schema(path))  # (an older file: read as written, upgraded)
+                pf = pq.ParquetFile(path, read_dictionary=cat.file_columns("snapshots", ["ticker"], version))
+                recv_name = cat.file_columns("snapshots", ["recv_ts"], version)[0]
+                recv = recv_name in pf.schema_arrow.names  # (files written before it have none)
+                columns = cat.file_columns("snapshots", SNAPSHOT_COLUMNS + ["recv_ts"] * recv, version)
+                it = pf.iter_batches(batch_size=self.batch_rows, columns=columns)
                 for b in it:
-                    t = pa.Table.from_batches([b])
+                    t = cat.upgrade("snapshots", pa.Table.from_batches([b]), version)
                     t = _tick_clock(t.select(SNAPSHOT_COLUMNS), t.column("recv_ts") if recv else None)
                     if [f.type for f in t.schema] != READ_TYPES:
                         t = t.cast(READ_SCHEMA)  # a foreign file's types; ours are read as written
@@ -956,12 +959,15 @@ def _first_ts(tl: Timeline) -> int | None:
     for path in cat.files(tl.root, "snapshots", tl.f.since_ms, tl.f.until_ms):
         try:
             schema = pq.read_schema(path)
-            recv = "recv_ts" in schema.names
-            for name in ("ts", "recv_ts") if recv else ("ts",):
+            version = cat.file_version(schema)
+            ts_name, recv_name = cat.file_columns("snapshots", ["ts", "recv_ts"], version)
+            recv = recv_name in schema.names
+            for name in (ts_name, recv_name) if recv else (ts_name,):
                 i = schema.get_field_index(name)
                 if i >= 0 and not pa.types.is_integer(schema.field(i).type):  # (as `catalog info` says)
                     raise pa.ArrowInvalid(f"its {name} is {schema.field(i).type}, not integer epoch ms")
-            t = pq.read_table(path, columns=["ts", "recv_ts"] if recv else ["ts"])
+            t = pq.read_table(path, columns=[ts_name, recv_name] if recv else [ts_name])
+            t = cat.upgrade("snapshots", t, version)
             col = _tick_clock(t, t.column("recv_ts") if recv else None).column("ts")
             lo = max(MIN_TS, tl.f.since_ms or 0)  # (a time outside 2000..2100 is no clock: rejected)
             col = pc.filter(col, pc.and_(pc.greater_equal(col, lo), pc.less(col, MAX_TS)))
@@ -1007,7 +1013,7 @@ def _rows_only(chunk: pa.Table) -> Checked:
     codes, names = _ticker_codes(chunk.column("ticker"))
     cols = [
         _ints(chunk.column(c).combine_chunks(), d)
-        for c, d in (("yes_bid_e4", -1), ("yes_ask_e4", -1), ("last_e4", -1), ("volume_e2", 0))
+        for c, d in (("yes_bid_cc", -1), ("yes_ask_cc", -1), ("last_cc", -1), ("volume_hundredths", 0))
     ]
     none = np.zeros(n, dtype=bool)
     return Checked(

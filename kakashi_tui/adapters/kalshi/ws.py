@@ -140,8 +140,8 @@ class Book:
 @dataclass
 class Trade:
     ticker: str
-    yes_price_e4: int
-    count_e2: int
+    yes_price_cc: int
+    count_hundredths: int
     taker_side: str
     ts: int
     trade_id: str = ""
@@ -154,8 +154,8 @@ class BookEvent(NamedTuple):
     ts: int  # when the feed applied it (UTC epoch ms)
     ticker: str
     side: str | None  # yes | no; None for a reset or an empty book's snapshot
-    price_e4: int | None
-    delta_e2: int | None  # snapshot: the level's size; delta: the signed change
+    price_cc: int | None
+    delta_hundredths: int | None  # snapshot: the level's size; delta: the signed change
     seq: int | None
     sid: int | None
     kind: str  # snapshot | delta | reset
