@@ -9,8 +9,8 @@ Layout (see data_schema.md, "Market-data catalog")::
       trades/date=...                              (public trade prints, WebSocket)
       book_deltas/date=...                         (order-book snapshots and deltas, WebSocket)
 
-Units are exact integers from the start: prices in $0.0001 (``*_e4``: 0.42 -> 4200),
-counts in hundredths of a contract (``*_e2``: 10 -> 1000), time in UTC epoch ms.
+Units are exact integers from the start: prices in $0.0001 (``*_cc``: 0.42 -> 4200),
+counts in hundredths of a contract (``*_hundredths``: 10 -> 1000), time in UTC epoch ms.
 
 A writer buffers rows in memory and rolls a segment every ``roll_s`` seconds, when a
 buffer reaches ``max_rows`` and on close. A segment is written to a hidden temporary name
@@ -41,12 +41,13 @@ from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.adapters.userfiles import check_regular
 from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.models import Estimate, Market, Quote, Snapshot
+from kakashi_tui.core.money import cc_to_price, count_to_hundredths, hundredths_to_count, price_to_cc
 from kakashi_tui.core.rowrules import COUNT
 from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ahead_problem, ts_problem
 from kakashi_tui.core.validate import validate_row
 
-PRICE_SCALE = 10_000  # *_e4 columns: integer units of $0.0001
-COUNT_SCALE = 100  # *_e2 columns: integer hundredths of a contract
+PRICE_SCALE = 10_000  # *_cc columns: integer units of $0.0001
+COUNT_SCALE = 100  # *_hundredths columns: integer hundredths of a contract
 TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas")
 DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
@@ -311,52 +312,54 @@ def utc_date(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
-def to_e4(p: Decimal | None) -> int | None:
-    """An exact price as integer $0.0001 units; a price finer than that is refused, never rounded."""
+# The catalog's conversions are core/money.py's rules (one rule, one home), with what the
+# catalog adds: None (an absent price) passes through, a value off the grid is refused in the
+# catalog's words (a refused market change's reason says them), a whole int count is taken as
+# it is, and a count reads back as an int when whole (as a feed hands it over).
+
+
+def to_cc(p: Decimal | None) -> int | None:
+    """An exact price as centicents (``money.price_to_cc``: never rounded); None stays None; a
+    price finer than $0.0001 is refused (``price 0.12345 is finer than $0.0001``)."""
     if p is None:
         return None
-    v = p.scaleb(4)
-    i = int(v)
-    if i != v:
-        raise ValueError(f"price {p} is finer than $0.0001")
-    return i
+    try:
+        return price_to_cc(p)
+    except ValueError:
+        raise ValueError(f"price {p} is finer than $0.0001") from None
 
 
-def level_e4(p: Decimal) -> int:
-    """A book level's price (never absent) in $0.0001 units."""
-    v = to_e4(p)
-    assert v is not None
-    return v
-
-
-def to_e2(n: int | Decimal) -> int:
+def to_hundredths(n: int | Decimal) -> int:
+    """An exact count as hundredths of a contract (``money.count_to_hundredths``: never rounded;
+    a whole int as it is); a count finer than 1/100 is refused (``... is finer than 1/100 contract``)."""
     if type(n) is int:
         return n * COUNT_SCALE
-    v = Decimal(n).scaleb(2)
-    i = int(v)
-    if i != v:
-        raise ValueError(f"count {n} is finer than 1/100 contract")
-    return i
+    try:
+        return count_to_hundredths(Decimal(n))
+    except ValueError:
+        raise ValueError(f"count {n} is finer than 1/100 contract") from None
 
 
-_D4: dict[int, Decimal] = {}
+_PRICE_OF_CC: dict[int, Decimal] = {}  # (the grid's 10,001 prices, as a replay meets them)
 
 
-def from_e4(v: int | None) -> Decimal | None:
-    """$0.0001 units back to the exact Decimal (``4200`` -> ``Decimal("0.4200")``)."""
+def from_cc(v: int | None) -> Decimal | None:
+    """Centicents back to the exact Decimal (``money.cc_to_price``: ``4200`` -> ``Decimal("0.4200")``),
+    each made once; None stays None."""
     if v is None:
         return None
-    d = _D4.get(v)
+    d = _PRICE_OF_CC.get(v)
     if d is None:
-        d = _D4[v] = Decimal(v).scaleb(-4)
+        d = _PRICE_OF_CC[v] = cc_to_price(v)
     return d
 
 
-def from_e2(v: int | None) -> int | Decimal | None:
-    """Hundredths of a contract back to an int when whole, else an exact Decimal."""
+def from_hundredths(v: int | None) -> int | Decimal | None:
+    """Hundredths of a contract back to an int when whole, else the exact Decimal
+    (``money.hundredths_to_count``, which always gives a Decimal); None stays None."""
     if v is None:
         return None
-    return v // COUNT_SCALE if v % COUNT_SCALE == 0 else Decimal(v).scaleb(-2)
+    return v // COUNT_SCALE if v % COUNT_SCALE == 0 else hundredths_to_count(v)
 
 
 def _fits_decimal18(d: Decimal) -> bool:
@@ -394,7 +397,7 @@ def _p_hat_of(row: dict[str, Any]) -> Decimal | None:
 # over (a live feed, an import, another tool through the API). A row that fails is refused
 # alone, with its reason; nothing that passes can fail to be written (int64, the date folder).
 MAX_INT64 = 2**63 - 1
-MAX_COUNT_E2 = COUNT.max_u  # 10^12 contracts (the row check's bound, core/rowrules.py) in hundredths
+MAX_COUNT_HUNDREDTHS = COUNT.max_u  # 10^12 contracts (the row check's bound, core/rowrules.py) in hundredths
 MAX_ID = 200  # characters in a trade id or an estimate's source
 SIDES = ("yes", "no")
 BOOK_KINDS = ("snapshot", "delta", "reset")
@@ -423,8 +426,8 @@ def trade_problem(
     ticker: Any,
     ts: Any,
     recv_ts: int | None,
-    yes_price_e4: Any,
-    count_e2: Any,
+    yes_price_cc: Any,
+    count_hundredths: Any,
     taker_side: Any,
     trade_id: Any,
 ) -> str | None:
@@ -434,8 +437,8 @@ def trade_problem(
         check_ticker(ticker)
         or ts_problem(ts)
         or (ahead_problem(ts, recv_ts) if recv_ts is not None else None)
-        or _int_problem("yes price (1/10,000 $)", yes_price_e4, 1, PRICE_SCALE - 1)
-        or _int_problem("count (1/100 contract)", count_e2, 1, MAX_COUNT_E2)
+        or _int_problem("yes price (1/10,000 $)", yes_price_cc, 1, PRICE_SCALE - 1)
+        or _int_problem("count (1/100 contract)", count_hundredths, 1, MAX_COUNT_HUNDREDTHS)
         or (f"taker_side {_shown(taker_side)} is not yes or no" if taker_side not in (None, *SIDES) else None)
         or _id_problem("trade_id", trade_id)
     )
@@ -446,8 +449,8 @@ def book_event_problem(
     ts: Any,
     ticker: Any,
     side: Any,
-    price_e4: Any,
-    delta_e2: Any,
+    price_cc: Any,
+    delta_hundredths: Any,
     seq: Any,
     sid: Any,
     kind: Any,
@@ -457,18 +460,18 @@ def book_event_problem(
     if why is None and kind not in BOOK_KINDS:
         why = f"kind {_shown(kind)} is not one of {', '.join(BOOK_KINDS)}"
     if why is None and kind == "reset":
-        if (side, price_e4, delta_e2, seq, sid) != (None,) * 5:
+        if (side, price_cc, delta_hundredths, seq, sid) != (None,) * 5:
             why = "a reset carries no side, price, size, seq or sid"
     elif why is None:
         why = _int_problem("seq", seq, 0, MAX_INT64) or _int_problem("sid", sid, 0, MAX_INT64)
-        if why is None and side is None and not (kind == "snapshot" and price_e4 is None and delta_e2 is None):
+        if why is None and side is None and not (kind == "snapshot" and price_cc is None and delta_hundredths is None):
             why = "a level without a side"  # (only an empty book's snapshot row has none)
         elif why is None and side is not None:
-            lo = 1 if kind == "snapshot" else -MAX_COUNT_E2
+            lo = 1 if kind == "snapshot" else -MAX_COUNT_HUNDREDTHS
             why = (
                 (f"side {_shown(side)} is not yes or no" if side not in SIDES else None)
-                or _int_problem("price (1/10,000 $)", price_e4, 1, PRICE_SCALE - 1)
-                or _int_problem("size (1/100 contract)", delta_e2, lo, MAX_COUNT_E2)
+                or _int_problem("price (1/10,000 $)", price_cc, 1, PRICE_SCALE - 1)
+                or _int_problem("size (1/100 contract)", delta_hundredths, lo, MAX_COUNT_HUNDREDTHS)
             )
     return None if why is None else f"book {kind if kind in BOOK_KINDS else 'row'}: {why}"
 
@@ -656,10 +659,10 @@ class CatalogWriter:
         """``recv_ts``: when Kakashi fetched it (default: the quote's own ``ts``)."""
         try:
             levels = (
-                [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.yes_bids],
-                [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.no_bids],
+                [(price_to_cc(lv.price), to_hundredths(lv.qty)) for lv in s.yes_bids],
+                [(price_to_cc(lv.price), to_hundredths(lv.qty)) for lv in s.no_bids],
             )
-            tops = (to_e4(s.yes_bid), to_e4(s.yes_ask), to_e4(s.last), to_e2(s.volume))
+            tops = (to_cc(s.yes_bid), to_cc(s.yes_ask), to_cc(s.last), to_hundredths(s.volume))
         except (ValueError, ArithmeticError) as e:
             return self._refuse(f"snapshot of {s.ticker}: {e}")
         return self.add_snapshot_row(s.ts, s.ticker, *tops, *levels, source, recv_ts)
@@ -668,16 +671,16 @@ class CatalogWriter:
         self,
         ts: int,
         ticker: str,
-        yes_bid_e4: int | None,
-        yes_ask_e4: int | None,
-        last_e4: int | None,
-        volume_e2: int,
+        yes_bid_cc: int | None,
+        yes_ask_cc: int | None,
+        last_cc: int | None,
+        volume_hundredths: int,
         yes_bids: list[tuple[int, int]],
         no_bids: list[tuple[int, int]],
         source: str,
         recv_ts: int | None = None,
     ) -> str | None:
-        """A validated snapshot already in catalog units (levels as (price_e4, qty_e2), best first);
+        """A validated snapshot already in catalog units (levels as (price_cc, qty_hundredths), best first);
         ``ts`` when the exchange says it was seen, ``recv_ts`` when it was fetched (default ``ts``).
         Rows arrive in fetch order: segments split by ``recv_ts``'s UTC date."""
         recv = ts if recv_ts is None else recv_ts
@@ -689,16 +692,20 @@ class CatalogWriter:
         if why := self._ticker_problem(ticker):
             return self._refuse(f"snapshot: {why}")
         for name, v, hi in (
-            ("yes_bid", yes_bid_e4, PRICE_SCALE),
-            ("yes_ask", yes_ask_e4, PRICE_SCALE),
-            ("last", last_e4, PRICE_SCALE),
-            ("volume", volume_e2, MAX_COUNT_E2),
+            ("yes_bid", yes_bid_cc, PRICE_SCALE),
+            ("yes_ask", yes_ask_cc, PRICE_SCALE),
+            ("last", last_cc, PRICE_SCALE),
+            ("volume", volume_hundredths, MAX_COUNT_HUNDREDTHS),
         ):
             if v is not None and (type(v) is not int or not 0 <= v <= hi):
                 return self._refuse(f"snapshot of {ticker}: {name} {_shown(v)} outside 0..{hi}")
         for levels in (yes_bids, no_bids):
             for p, q in levels:
-                if type(p) is not int or type(q) is not int or not (0 < p < PRICE_SCALE and 0 < q <= MAX_COUNT_E2):
+                if (
+                    type(p) is not int
+                    or type(q) is not int
+                    or not (0 < p < PRICE_SCALE and 0 < q <= MAX_COUNT_HUNDREDTHS)
+                ):
                     return self._refuse(f"snapshot of {ticker}: book level {_shown((p, q))} outside the grid")
         if why := _id_problem("source", source):
             return self._refuse(f"snapshot of {ticker}: {why}")
@@ -707,10 +714,10 @@ class CatalogWriter:
         c["recv_ts"].append(recv)
         c["ts"].append(ts)
         c["ticker"].append(ticker)
-        c["yes_bid_cc"].append(yes_bid_e4)
-        c["yes_ask_cc"].append(yes_ask_e4)
-        c["last_cc"].append(last_e4)
-        c["volume_hundredths"].append(volume_e2)
+        c["yes_bid_cc"].append(yes_bid_cc)
+        c["yes_ask_cc"].append(yes_ask_cc)
+        c["last_cc"].append(last_cc)
+        c["volume_hundredths"].append(volume_hundredths)
         for side, levels in (("yes", yes_bids), ("no", no_bids)):
             c[f"{side}_len"].append(len(levels))
             for p, q in levels:
@@ -729,7 +736,7 @@ class CatalogWriter:
         mt = getattr(m, "market_type", None)
         fm = getattr(m, "fee_multiplier", None)
         try:
-            settlement_e4 = to_e4(sv) if sv is not None else None
+            settlement_cc = to_cc(sv) if sv is not None else None
         except ValueError as e:
             return self._refuse(f"market change of {m.ticker}: settlement value {e}")
         if fm is not None and not _fits_decimal18(fm):
@@ -745,7 +752,7 @@ class CatalogWriter:
             "open_ts": m.open_ts,
             "close_ts": m.close_ts,
             "result": m.result.value if m.result else None,
-            "settlement_value_cc": settlement_e4,
+            "settlement_value_cc": settlement_cc,
             "subtitle": getattr(m, "subtitle", None) or None,
             "updated_ts": getattr(m, "updated_ts", None),
             "fee_multiplier": fm,
@@ -786,15 +793,15 @@ class CatalogWriter:
         self,
         ts: int,
         ticker: str,
-        yes_price_e4: int,
-        count_e2: int,
+        yes_price_cc: int,
+        count_hundredths: int,
         taker_side: str | None,
         trade_id: str | None,
         source: str,
         recv_ts: int | None = None,
     ) -> str | None:
         """A public trade print (the WebSocket ``trade`` channel); ``recv_ts`` when it arrived."""
-        why = trade_problem(ticker, ts, recv_ts, yes_price_e4, count_e2, taker_side, trade_id)
+        why = trade_problem(ticker, ts, recv_ts, yes_price_cc, count_hundredths, taker_side, trade_id)
         return self._keep(
             "trades",
             "trade print",
@@ -802,8 +809,8 @@ class CatalogWriter:
             source,
             ts=ts,
             ticker=ticker,
-            yes_price_cc=yes_price_e4,
-            count_hundredths=count_e2,
+            yes_price_cc=yes_price_cc,
+            count_hundredths=count_hundredths,
             taker_side=taker_side,
             trade_id=trade_id,
         )
@@ -823,15 +830,15 @@ class CatalogWriter:
         ts: int,
         ticker: str,
         side: str | None,
-        price_e4: int | None,
-        delta_e2: int | None,
+        price_cc: int | None,
+        delta_hundredths: int | None,
         seq: int | None,
         sid: int | None,
         kind: str,
         source: str,
     ) -> str | None:
         """One applied order-book change (``kalshi.ws.BookEvent``): a snapshot level, a delta or a reset."""
-        why = book_event_problem(ts, ticker, side, price_e4, delta_e2, seq, sid, kind)
+        why = book_event_problem(ts, ticker, side, price_cc, delta_hundredths, seq, sid, kind)
         return self._keep(
             "book_deltas",
             "book row",
@@ -840,8 +847,8 @@ class CatalogWriter:
             ts=ts,
             ticker=ticker,
             side=side,
-            price_cc=price_e4,
-            delta_hundredths=delta_e2,
+            price_cc=price_cc,
+            delta_hundredths=delta_hundredths,
             seq=seq,
             sid=sid,
             kind=kind,
@@ -1369,11 +1376,11 @@ def read_estimates(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def rebuild_books(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[int, int]]]:
     """The order books a ``book_deltas`` stream leaves (rows in recorded order): ticker ->
-    {"yes": {price_e4: qty_e2}, "no": {...}}, for every ticker whose book is known at the end.
+    {"yes": {price_cc: qty_hundredths}, "no": {...}}, for every ticker whose book is known at the end.
 
     A ``snapshot`` row whose (sid, seq, ts) differs from the ticker's current snapshot starts its
     book over (the rows of one snapshot share them; an empty book's has no side); a ``delta``
-    adds ``delta_e2`` at its level; a ``reset`` makes the book unknown until the next snapshot.
+    adds ``delta_hundredths`` at its level; a ``reset`` makes the book unknown until the next snapshot.
     """
     books: dict[str, dict[str, dict[int, int]]] = {}
     snap_of: dict[str, tuple[Any, Any, Any]] = {}

@@ -48,15 +48,15 @@ from kakashi_tui.core.strategy import clearing_asks_cc
 from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ClockGuard, ts_problem
 from kakashi_tui.core.validate import validate_row
 
-# The row check's rules (core/rowrules.py) in catalog units: the *_e4 and *_e2 columns are the
+# The row check's rules (core/rowrules.py) in catalog units: the *_cc and *_hundredths columns are the
 # rules' own stored units (centicents, hundredths), and a grid is one such unit, so every value
 # of those columns is on its grid. The property test holds this check and the row check equal.
 if (R.PRICE.scale, R.COUNT.scale, R.LEVEL_PRICE.scale, R.LEVEL_QTY.scale) != (cat.PRICE_SCALE, cat.COUNT_SCALE) * 2:
-    raise ImportError("core/rowrules.py's units are not the catalog's *_e4 / *_e2 units")
+    raise ImportError("core/rowrules.py's units are not the catalog's *_cc / *_hundredths units")
 #: Kalshi's quiet 0.0000 bid / 1.0000 ask read as "no order on that side".
 QUIET_SIDES = True
-NO_BID_E4, NO_ASK_E4 = R.NO_BID_U, R.NO_ASK_U
-ONE_E4 = cat.PRICE_SCALE
+NO_BID_CC, NO_ASK_CC = R.NO_BID_U, R.NO_ASK_U
+ONE_CC = cat.PRICE_SCALE
 DAY_MS = 86_400_000
 SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_cc", "yes_ask_cc", "last_cc", "volume_hundredths", "yes_bids", "no_bids"]
 #: What a snapshot batch is read as (every field nullable: a foreign file's nulls are the check's business).
@@ -140,7 +140,7 @@ class Levels:
             for key in zip(plist[s : s + k], qlist[s : s + k]):
                 pair = pairs.get(key)
                 if pair is None:  # (bounded: a long replay of varied books)
-                    pair = pairs.put(key, (cat.from_e4(key[0]), cat.from_e2(key[1])))
+                    pair = pairs.put(key, (cat.from_cc(key[0]), cat.from_hundredths(key[1])))
                 row.append(pair)
             out.append(row)
         return out
@@ -165,7 +165,7 @@ class Levels:
             return None
         s, k = int(self.start[i]), int(self.length[i])
         return [
-            [None if pn else cat.from_e4(p), None if qn else cat.from_e2(q)]
+            [None if pn else cat.from_cc(p), None if qn else cat.from_hundredths(q)]
             for p, q, pn, qn in zip(
                 self.price[s : s + k].tolist(),
                 self.qty[s : s + k].tolist(),
@@ -175,9 +175,9 @@ class Levels:
         ]
 
 
-#: (price_e4, qty_e2) -> the (price, qty) pair a source hands over (immutable, so shared).
+#: (price_cc, qty_hundredths) -> the (price, qty) pair a source hands over (immutable, so shared).
 _PAIRS: Memo[tuple[int, int], tuple[Any, Any]] = Memo("columnar.pairs")
-#: (price_e4, qty_e2) -> that level's stored text (models.level_text).
+#: (price_cc, qty_hundredths) -> that level's stored text (models.level_text).
 _LEVEL_TEXT: Memo[tuple[int, int], str] = Memo("columnar.level_text")
 
 
@@ -277,7 +277,7 @@ class Checked:
         if not rows:
             return []
         a = np.asarray(rows, dtype=np.int64)
-        d4, d2 = cat.from_e4, cat.from_e2
+        d4, d2 = cat.from_cc, cat.from_hundredths
         names = self.names
         tick = [names[c] for c in self.codes[a].tolist()]
         tss = self.quote_ts[a].tolist()
@@ -322,9 +322,9 @@ class Checked:
                 out.append(None)
                 continue
             b, k = bid[j], ask[j]
-            if b == NO_BID_E4:  # quiet sides: no order there (the row check's reading)
+            if b == NO_BID_CC:  # quiet sides: no order there (the row check's reading)
                 b = None
-            if k == NO_ASK_E4:
+            if k == NO_ASK_CC:
                 k = None
             (yc, yq), (nc, nq) = yes[j], no[j]
             out.append(Quote(tick[j], tss[j], b, k, last[j], vol[j], (yc, yq, nc, nq), _book_text(yc, yq, nc, nq)))
@@ -335,10 +335,10 @@ class Checked:
         return {
             "ticker": self.names[self.codes[i]],
             "ts": int(self.quote_ts[i]),
-            "yes_bid": None if self.bid_null[i] else cat.from_e4(int(self.bid[i])),
-            "yes_ask": None if self.ask_null[i] else cat.from_e4(int(self.ask[i])),
-            "last": None if self.last_null[i] else cat.from_e4(int(self.last[i])),
-            "volume": None if self.volume_null[i] else cat.from_e2(int(self.volume[i])),
+            "yes_bid": None if self.bid_null[i] else cat.from_cc(int(self.bid[i])),
+            "yes_ask": None if self.ask_null[i] else cat.from_cc(int(self.ask[i])),
+            "last": None if self.last_null[i] else cat.from_cc(int(self.last[i])),
+            "volume": None if self.volume_null[i] else cat.from_hundredths(int(self.volume[i])),
             "yes_bids": self.yes.raw(i),
             "no_bids": self.no.raw(i),
         }
@@ -381,8 +381,8 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
     no = _levels(batch.column("no_bids"), n)
 
     # a bid of 0 or an ask of 1 is no order on that side; a quiet market has neither
-    no_bid = bid_null | (bid == NO_BID_E4)
-    no_ask = ask_null | (ask == NO_ASK_E4)
+    no_bid = bid_null | (bid == NO_BID_CC)
+    no_ask = ask_null | (ask == NO_ASK_CC)
     p, c, t = R.PRICE, R.COUNT, R.TS
     plain = (
         ~ts_null
@@ -410,7 +410,7 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
     if ns.any():
         first = np.full(n, -1, np.int64)
         first[ns] = no.price[no.start[ns]]
-        plain &= no_ask | ~ns | (ONE_E4 - first == ask)  # (a YES ask is 1 - the best NO bid)
+        plain &= no_ask | ~ns | (ONE_CC - first == ask)  # (a YES ask is 1 - the best NO bid)
     out = Checked(
         n,
         tick,
@@ -458,7 +458,7 @@ def _market_dict(row: dict[str, Any]) -> dict[str, Any]:
     if row.get("market_type") not in (None, "binary"):
         out["market_type"] = row["market_type"]
     if row.get("settlement_value_cc") is not None:
-        out["settlement_value"] = cat.from_e4(row["settlement_value_cc"])
+        out["settlement_value"] = cat.from_cc(row["settlement_value_cc"])
     if isinstance(out.get("fee_multiplier"), Decimal):
         out["fee_multiplier"] = out["fee_multiplier"].normalize()
     return out
@@ -917,7 +917,7 @@ class CatalogSource(Source, Estimator):
             # market here pays: at or under its belief's bound (a superset of what decides)
             send = valid & (
                 (~checked.ask_null & (checked.ask <= bound[:, 0]))
-                | (~checked.bid_null & (ONE_E4 - checked.bid <= bound[:, 1]))
+                | (~checked.bid_null & (ONE_CC - checked.bid <= bound[:, 1]))
             )
             send |= ~valid  # rejected rows go to the engine as rejected, with the row check's reason
             ok = np.flatnonzero(valid)

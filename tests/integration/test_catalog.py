@@ -121,12 +121,16 @@ def test_segments_roll_on_time_and_size_and_split_at_utc_midnight(tmp_path):
 
 
 def test_exact_units_refuse_what_they_cannot_hold():
-    assert cat.to_e4(Decimal("0.4230")) == 4230 and cat.from_e4(4230) == Decimal("0.4230")
-    assert cat.to_e2(Decimal("2.50")) == 250 and cat.from_e2(250) == Decimal("2.5") and cat.from_e2(300) == 3
+    assert cat.to_cc(Decimal("0.4230")) == 4230 and cat.from_cc(4230) == Decimal("0.4230")
+    assert (
+        cat.to_hundredths(Decimal("2.50")) == 250
+        and cat.from_hundredths(250) == Decimal("2.5")
+        and cat.from_hundredths(300) == 3
+    )
     with pytest.raises(ValueError):
-        cat.to_e4(Decimal("0.42305"))
+        cat.to_cc(Decimal("0.42305"))
     with pytest.raises(ValueError):
-        cat.to_e2(Decimal("0.005"))
+        cat.to_hundredths(Decimal("0.005"))
 
 
 def test_one_writer_per_catalog_and_a_dead_writers_temp_file_is_invisible_then_removed(tmp_path):

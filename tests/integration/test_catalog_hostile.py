@@ -101,10 +101,12 @@ def test_hostile_websocket_rows_are_rejected_alone_and_the_feed_records_on(tmp_p
     ids = {r["trade_id"] for r in trades}
     assert {"good-before", "good-after"} <= ids and not ids & {h["trade_id"] for h in hostile}
     assert all(r["ticker"] in TICKERS and r["taker_side"] in ("yes", "no") for r in trades)
-    assert all(0 < r["count_hundredths"] <= cat.MAX_COUNT_E2 and r["ts"] < MAX_TS for r in trades)
+    assert all(0 < r["count_hundredths"] <= cat.MAX_COUNT_HUNDREDTHS and r["ts"] < MAX_TS for r in trades)
     assert not list(root.glob("*/date=9999-*")) and not list(root.glob("*/date=2*-*-*/.*.tmp"))
     book = read_table(root, "book_deltas").to_pylist()
-    assert book and all(r["delta_hundredths"] is None or abs(r["delta_hundredths"]) <= cat.MAX_COUNT_E2 for r in book)
+    assert book and all(
+        r["delta_hundredths"] is None or abs(r["delta_hundredths"]) <= cat.MAX_COUNT_HUNDREDTHS for r in book
+    )
     assert rebuild_books(book) == held  # the bad delta was never applied: the book was rebuilt
     reasons = rejected(tmp_path / "k.db")
     trade_reasons = [r for r in reasons if r.startswith("trade print")]
@@ -187,13 +189,15 @@ def test_a_segment_that_cannot_be_written_keeps_its_rows_and_fetching_goes_on(tm
 def test_the_writer_refuses_each_bad_row_alone_and_writes_the_rest(tmp_path):
     w = CatalogWriter(tmp_path / "c")
     T = SIM_START_MS
-    good = dict(ts=T, ticker="KXA-1", yes_price_e4=4200, count_e2=300, taker_side="yes", trade_id="t1", source="s")
+    good = dict(
+        ts=T, ticker="KXA-1", yes_price_cc=4200, count_hundredths=300, taker_side="yes", trade_id="t1", source="s"
+    )
     for bad in (
         {"ts": 10**30},
         {"ts": Y9999_MS},
         {"ts": T + 2 * 3_600_000, "recv_ts": T},  # two hours ahead of when it arrived
-        {"count_e2": 10**32},
-        {"yes_price_e4": 10_000},
+        {"count_hundredths": 10**32},
+        {"yes_price_cc": 10_000},
         {"ticker": "KXA-1\x1b[31m"},
         {"taker_side": "\x1b[0m"},
         {"trade_id": "x" * 500},

@@ -393,10 +393,10 @@ def test_vectorised_check_gives_the_row_checks_verdicts_and_values(rows):
             assert (
                 s.ticker,
                 s.ts,
-                cat.to_e4(s.yes_bid),
-                cat.to_e4(s.yes_ask),
-                cat.to_e4(s.last),
-                cat.to_e2(s.volume),
+                cat.to_cc(s.yes_bid),
+                cat.to_cc(s.yes_ask),
+                cat.to_cc(s.last),
+                cat.to_hundredths(s.volume),
             ) == (
                 row["ticker"],
                 row["ts"],
@@ -406,7 +406,7 @@ def test_vectorised_check_gives_the_row_checks_verdicts_and_values(rows):
                 row["volume_hundredths"],
             )
             for side in ("yes_bids", "no_bids"):
-                assert [(cat.to_e4(lv.price), cat.to_e2(lv.qty)) for lv in getattr(s, side)] == [
+                assert [(cat.to_cc(lv.price), cat.to_hundredths(lv.qty)) for lv in getattr(s, side)] == [
                     (lv["price_cc"], lv["qty_hundredths"]) for lv in row[side]
                 ]
         elif v.reason is not None:
