@@ -96,7 +96,7 @@ def bench_ingest(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         models_s, schema = _insert_seconds(models, d, "m.db")
-        rows = [(s.ticker, s.ts, 0, *s.prices_cc, s.volume_h, s.book_text, "bench") for s in quotes]
+        rows = [(s.ticker, s.ts, 0, *s.prices_cc, s.volume_hundredths, s.book_text, "bench") for s in quotes]
         for rep in range(3):  # alternating, each into a fresh file; the medians are compared
             kakashi.append(_insert_seconds(quotes, d, f"k{rep}.db")[0])
             # the baseline: the same rows, already as tuples, into the same kind of file (WAL, same

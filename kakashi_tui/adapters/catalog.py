@@ -9,8 +9,8 @@ Layout (see data_schema.md, "Market-data catalog")::
       trades/date=...                              (public trade prints, WebSocket)
       book_deltas/date=...                         (order-book snapshots and deltas, WebSocket)
 
-Units are exact integers from the start: prices in $0.0001 (``*_e4``: 0.42 -> 4200),
-counts in hundredths of a contract (``*_e2``: 10 -> 1000), time in UTC epoch ms.
+Units are exact integers from the start: prices in $0.0001 (``*_cc``: 0.42 -> 4200),
+counts in hundredths of a contract (``*_hundredths``: 10 -> 1000), time in UTC epoch ms.
 
 A writer buffers rows in memory and rolls a segment every ``roll_s`` seconds, when a
 buffer reaches ``max_rows`` and on close. A segment is written to a hidden temporary name
@@ -41,27 +41,171 @@ from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.adapters.userfiles import check_regular
 from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.models import Estimate, Market, Quote, Snapshot
+from kakashi_tui.core.money import cc_to_price, count_to_hundredths, hundredths_to_count, price_to_cc
 from kakashi_tui.core.rowrules import COUNT
 from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ahead_problem, ts_problem
 from kakashi_tui.core.validate import validate_row
 
-PRICE_SCALE = 10_000  # *_e4 columns: integer units of $0.0001
-COUNT_SCALE = 100  # *_e2 columns: integer hundredths of a contract
+PRICE_SCALE = 10_000  # *_cc columns: integer units of $0.0001
+COUNT_SCALE = 100  # *_hundredths columns: integer hundredths of a contract
 TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas")
 DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # a date folder's name after "date="
 
-LEVEL = pa.struct([pa.field("price_e4", pa.int64(), nullable=False), pa.field("qty_e2", pa.int64(), nullable=False)])
+# -- versions -----------------------------------------------------------------------------------
+# The catalog is a stored format: files recorded by an older Kakashi must still replay alike.
+# Every file written carries the format's version in its schema metadata (VERSION_KEY); a file
+# without it is version 1. A reader reads a file under the names its version wrote
+# (``as_written``) and brings it up to this version (``upgrade``): every per-file read goes
+# through ``file_version`` and those two, so a day folder may hold files of several versions.
+# Adding a version (data_schema.md, "Catalog versions") is one entry in UPGRADES.
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What one catalog version changed from the version before it, per table."""
+
+    #: table -> {name in the version before: name in this one}; a book level's field (the structs
+    #: in ``yes_bids`` / ``no_bids``) as ``"column.field"``
+    renames: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: table -> {column (its name in this version): its type in the version before}
+    retyped: dict[str, dict[str, pa.DataType]] = field(default_factory=dict)
+    #: a table read as the version before wrote it (columns already renamed) -> its values and
+    #: types as this version holds them (for a change of unit or type; None: renames only)
+    convert: Callable[[str, pa.Table], pa.Table] | None = None
+
+
+#: Version 2 (issue #21): one spelling per unit: prices and money ``_cc`` (was ``_e4``), counts
+#: ``_hundredths`` (was ``_e2``). Values and types unchanged.
+UPGRADES: dict[int, Upgrade] = {
+    2: Upgrade(
+        renames={
+            "snapshots": {
+                "yes_bid_e4": "yes_bid_cc",
+                "yes_ask_e4": "yes_ask_cc",
+                "last_e4": "last_cc",
+                "volume_e2": "volume_hundredths",
+                "yes_bids.price_e4": "yes_bids.price_cc",
+                "yes_bids.qty_e2": "yes_bids.qty_hundredths",
+                "no_bids.price_e4": "no_bids.price_cc",
+                "no_bids.qty_e2": "no_bids.qty_hundredths",
+            },
+            "markets": {"settlement_value_e4": "settlement_value_cc"},
+            "trades": {"yes_price_e4": "yes_price_cc", "count_e2": "count_hundredths"},
+            "book_deltas": {"price_e4": "price_cc", "delta_e2": "delta_hundredths"},
+        }
+    ),
+}
+#: The version this Kakashi writes (and the newest it reads).
+CATALOG_VERSION = max(UPGRADES)
+VERSION_KEY = "kakashi.catalog_version"
+_VERSIONED = {VERSION_KEY: str(CATALOG_VERSION)}
+
+
+def file_version(schema: pa.Schema, newest: int = CATALOG_VERSION) -> int:
+    """The catalog version of a file with this (Arrow) schema: its ``kakashi.catalog_version``,
+    1 when it has none (written before versions were kept). A version this Kakashi does not know
+    (newer, or no version) raises ``pa.ArrowInvalid``: the readers call the file unreadable."""
+    raw = (schema.metadata or {}).get(VERSION_KEY.encode())
+    if raw is None:
+        return 1
+    v = int(raw) if raw.isdigit() and len(raw) < 6 else 0
+    if not 1 <= v <= newest:
+        text = raw.decode("utf-8", "replace")
+        raise pa.ArrowInvalid(f"its catalog version {_shown(text)} is not one this Kakashi reads (1 to {newest})")
+    return v
+
+
+def _with_level_names(t: pa.DataType, column: str, names: dict[str, str]) -> pa.DataType:
+    """``t`` (a list of structs, or a struct) with its struct's fields renamed by ``names``
+    (``"column.field"`` keys and values); any other type as it is."""
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        inner = t.value_field.with_type(_with_level_names(t.value_type, column, names))
+        return pa.list_(inner) if pa.types.is_list(t) else pa.large_list(inner)
+    if pa.types.is_struct(t):
+        fields = [t.field(i) for i in range(t.num_fields)]
+        out = []
+        for f in fields:
+            new = names.get(f"{column}.{f.name}")
+            out.append(f if new is None else f.with_name(new.split(".", 1)[1]))
+        return pa.struct(out)
+    return t
+
+
+def as_written(schema: pa.Schema, table: str, version: int, upgrades: dict[int, Upgrade] = UPGRADES) -> pa.Schema:
+    """``schema`` (some of a table's columns, as this version names and types them) as a file of
+    ``version`` holds them: what to read such a file with."""
+    fields = list(schema)
+    for v in range(max(upgrades), version, -1):
+        up = upgrades[v]
+        back = {new: old for old, new in up.renames.get(table, {}).items()}
+        types = up.retyped.get(table, {})
+        fields = [
+            pa.field(
+                back.get(f.name, f.name),
+                _with_level_names(types.get(f.name, f.type), f.name, back),
+                f.nullable,
+                f.metadata,
+            )
+            for f in fields
+        ]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def file_columns(table: str, columns: list[str], version: int, upgrades: dict[int, Upgrade] = UPGRADES) -> list[str]:
+    """Column names of this version as a file of ``version`` names them."""
+    for v in range(max(upgrades), version, -1):
+        back = {new: old for old, new in upgrades[v].renames.get(table, {}).items()}
+        columns = [back.get(c, c) for c in columns]
+    return columns
+
+
+def upgrade(table: str, t: pa.Table, version: int, upgrades: dict[int, Upgrade] = UPGRADES) -> pa.Table:
+    """A table read from a file of ``version`` (under that version's names) as this version has
+    it: renamed (a level's struct fields too: the same arrays under the new names) and converted,
+    one version at a time."""
+    for v in range(version + 1, max(upgrades) + 1):
+        up = upgrades[v]
+        names = up.renames.get(table)
+        if names:
+            fields, columns = [], []
+            for f, col in zip(t.schema, t.columns):
+                typ = _with_level_names(f.type, f.name, names)
+                if typ != f.type:  # (a cast across field names is refused; the layout is the same)
+                    col = pa.chunked_array([c.view(typ) for c in col.chunks], type=typ)
+                fields.append(pa.field(names.get(f.name, f.name), typ, f.nullable, f.metadata))
+                columns.append(col)
+            t = pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=t.schema.metadata))
+        if up.convert is not None:
+            t = up.convert(table, t)
+    return t
+
+
+def read_file(path: Path, table: str, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table:
+    """One segment file of ``table`` as this version has it: ``schema`` (default the table's)
+    selected to ``columns``, an older file read under its own names and upgraded."""
+    schema = SCHEMAS[table] if schema is None else schema
+    version = file_version(pq.read_schema(path))
+    if version == CATALOG_VERSION:
+        return pq.read_table(path, columns=columns, schema=schema)
+    old = as_written(schema, table, version)
+    names = None if columns is None else file_columns(table, columns, version)
+    return upgrade(table, pq.read_table(path, columns=names, schema=old), version)
+
+
+LEVEL = pa.struct(
+    [pa.field("price_cc", pa.int64(), nullable=False), pa.field("qty_hundredths", pa.int64(), nullable=False)]
+)
 
 SNAPSHOTS = pa.schema(
     [
         pa.field("ts", pa.int64(), nullable=False),
         pa.field("ticker", pa.string(), nullable=False),
-        pa.field("yes_bid_e4", pa.int64()),
-        pa.field("yes_ask_e4", pa.int64()),
-        pa.field("last_e4", pa.int64()),
-        pa.field("volume_e2", pa.int64(), nullable=False),
+        pa.field("yes_bid_cc", pa.int64()),
+        pa.field("yes_ask_cc", pa.int64()),
+        pa.field("last_cc", pa.int64()),
+        pa.field("volume_hundredths", pa.int64(), nullable=False),
         pa.field("yes_bids", pa.list_(LEVEL)),
         pa.field("no_bids", pa.list_(LEVEL)),
         pa.field("source", pa.string(), nullable=False),
@@ -71,7 +215,8 @@ SNAPSHOTS = pa.schema(
     ],
     metadata={
         "kakashi.table": "snapshots",
-        "kakashi.units": "ts, recv_ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract",
+        "kakashi.units": "ts, recv_ts UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
+        **_VERSIONED,
     },
 )
 
@@ -87,14 +232,14 @@ MARKETS = pa.schema(
         pa.field("open_ts", pa.int64()),
         pa.field("close_ts", pa.int64()),
         pa.field("result", pa.string()),
-        pa.field("settlement_value_e4", pa.int64()),
+        pa.field("settlement_value_cc", pa.int64()),
         pa.field("subtitle", pa.string()),
         pa.field("updated_ts", pa.int64()),
         pa.field("fee_multiplier", pa.decimal128(38, 18)),
         pa.field("fee_type", pa.string()),
         pa.field("fee_waiver_until_ts", pa.int64()),
     ],
-    metadata={"kakashi.table": "markets", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001"},
+    metadata={"kakashi.table": "markets", "kakashi.units": "ts UTC epoch ms; *_cc $0.0001", **_VERSIONED},
 )
 
 P_HAT = pa.decimal128(38, 18)
@@ -112,6 +257,7 @@ ESTIMATES = pa.schema(
     metadata={
         "kakashi.table": "estimates",
         "kakashi.units": "ts UTC epoch ms; p_hat probability of YES (18 places); p_hat_exact its exact decimal text",
+        **_VERSIONED,
     },
 )
 
@@ -119,13 +265,17 @@ TRADES = pa.schema(
     [
         pa.field("ts", pa.int64(), nullable=False),
         pa.field("ticker", pa.string(), nullable=False),
-        pa.field("yes_price_e4", pa.int64(), nullable=False),
-        pa.field("count_e2", pa.int64(), nullable=False),
+        pa.field("yes_price_cc", pa.int64(), nullable=False),
+        pa.field("count_hundredths", pa.int64(), nullable=False),
         pa.field("taker_side", pa.string()),
         pa.field("trade_id", pa.string()),
         pa.field("source", pa.string(), nullable=False),
     ],
-    metadata={"kakashi.table": "trades", "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract"},
+    metadata={
+        "kakashi.table": "trades",
+        "kakashi.units": "ts UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
+        **_VERSIONED,
+    },
 )
 
 BOOK_DELTAS = pa.schema(
@@ -133,8 +283,8 @@ BOOK_DELTAS = pa.schema(
         pa.field("ts", pa.int64(), nullable=False),
         pa.field("ticker", pa.string(), nullable=False),
         pa.field("side", pa.string()),
-        pa.field("price_e4", pa.int64()),
-        pa.field("delta_e2", pa.int64()),
+        pa.field("price_cc", pa.int64()),
+        pa.field("delta_hundredths", pa.int64()),
         pa.field("seq", pa.int64()),
         pa.field("sid", pa.int64()),
         pa.field("kind", pa.string(), nullable=False),
@@ -142,7 +292,8 @@ BOOK_DELTAS = pa.schema(
     ],
     metadata={
         "kakashi.table": "book_deltas",
-        "kakashi.units": "ts UTC epoch ms; *_e4 $0.0001; *_e2 1/100 contract",
+        "kakashi.units": "ts UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
+        **_VERSIONED,
         "kakashi.rebuild": "a ticker's book: its last 'snapshot' rows (one sid/seq/ts) then its 'delta' rows; "
         "'reset': unknown until the next snapshot",
     },
@@ -161,52 +312,54 @@ def utc_date(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
-def to_e4(p: Decimal | None) -> int | None:
-    """An exact price as integer $0.0001 units; a price finer than that is refused, never rounded."""
+# The catalog's conversions are core/money.py's rules (one rule, one home), with what the
+# catalog adds: None (an absent price) passes through, a value off the grid is refused in the
+# catalog's words (a refused market change's reason says them), a whole int count is taken as
+# it is, and a count reads back as an int when whole (as a feed hands it over).
+
+
+def to_cc(p: Decimal | None) -> int | None:
+    """An exact price as centicents (``money.price_to_cc``: never rounded); None stays None; a
+    price finer than $0.0001 is refused (``price 0.12345 is finer than $0.0001``)."""
     if p is None:
         return None
-    v = p.scaleb(4)
-    i = int(v)
-    if i != v:
-        raise ValueError(f"price {p} is finer than $0.0001")
-    return i
+    try:
+        return price_to_cc(p)
+    except ValueError:
+        raise ValueError(f"price {p} is finer than $0.0001") from None
 
 
-def level_e4(p: Decimal) -> int:
-    """A book level's price (never absent) in $0.0001 units."""
-    v = to_e4(p)
-    assert v is not None
-    return v
-
-
-def to_e2(n: int | Decimal) -> int:
+def to_hundredths(n: int | Decimal) -> int:
+    """An exact count as hundredths of a contract (``money.count_to_hundredths``: never rounded;
+    a whole int as it is); a count finer than 1/100 is refused (``... is finer than 1/100 contract``)."""
     if type(n) is int:
         return n * COUNT_SCALE
-    v = Decimal(n).scaleb(2)
-    i = int(v)
-    if i != v:
-        raise ValueError(f"count {n} is finer than 1/100 contract")
-    return i
+    try:
+        return count_to_hundredths(Decimal(n))
+    except ValueError:
+        raise ValueError(f"count {n} is finer than 1/100 contract") from None
 
 
-_D4: dict[int, Decimal] = {}
+_PRICE_OF_CC: dict[int, Decimal] = {}  # (the grid's 10,001 prices, as a replay meets them)
 
 
-def from_e4(v: int | None) -> Decimal | None:
-    """$0.0001 units back to the exact Decimal (``4200`` -> ``Decimal("0.4200")``)."""
+def from_cc(v: int | None) -> Decimal | None:
+    """Centicents back to the exact Decimal (``money.cc_to_price``: ``4200`` -> ``Decimal("0.4200")``),
+    each made once; None stays None."""
     if v is None:
         return None
-    d = _D4.get(v)
+    d = _PRICE_OF_CC.get(v)
     if d is None:
-        d = _D4[v] = Decimal(v).scaleb(-4)
+        d = _PRICE_OF_CC[v] = cc_to_price(v)
     return d
 
 
-def from_e2(v: int | None) -> int | Decimal | None:
-    """Hundredths of a contract back to an int when whole, else an exact Decimal."""
+def from_hundredths(v: int | None) -> int | Decimal | None:
+    """Hundredths of a contract back to an int when whole, else the exact Decimal
+    (``money.hundredths_to_count``, which always gives a Decimal); None stays None."""
     if v is None:
         return None
-    return v // COUNT_SCALE if v % COUNT_SCALE == 0 else Decimal(v).scaleb(-2)
+    return v // COUNT_SCALE if v % COUNT_SCALE == 0 else hundredths_to_count(v)
 
 
 def _fits_decimal18(d: Decimal) -> bool:
@@ -244,7 +397,7 @@ def _p_hat_of(row: dict[str, Any]) -> Decimal | None:
 # over (a live feed, an import, another tool through the API). A row that fails is refused
 # alone, with its reason; nothing that passes can fail to be written (int64, the date folder).
 MAX_INT64 = 2**63 - 1
-MAX_COUNT_E2 = COUNT.max_u  # 10^12 contracts (the row check's bound, core/rowrules.py) in hundredths
+MAX_COUNT_HUNDREDTHS = COUNT.max_u  # 10^12 contracts (the row check's bound, core/rowrules.py) in hundredths
 MAX_ID = 200  # characters in a trade id or an estimate's source
 SIDES = ("yes", "no")
 BOOK_KINDS = ("snapshot", "delta", "reset")
@@ -273,8 +426,8 @@ def trade_problem(
     ticker: Any,
     ts: Any,
     recv_ts: int | None,
-    yes_price_e4: Any,
-    count_e2: Any,
+    yes_price_cc: Any,
+    count_hundredths: Any,
     taker_side: Any,
     trade_id: Any,
 ) -> str | None:
@@ -284,8 +437,8 @@ def trade_problem(
         check_ticker(ticker)
         or ts_problem(ts)
         or (ahead_problem(ts, recv_ts) if recv_ts is not None else None)
-        or _int_problem("yes price (1/10,000 $)", yes_price_e4, 1, PRICE_SCALE - 1)
-        or _int_problem("count (1/100 contract)", count_e2, 1, MAX_COUNT_E2)
+        or _int_problem("yes price (1/10,000 $)", yes_price_cc, 1, PRICE_SCALE - 1)
+        or _int_problem("count (1/100 contract)", count_hundredths, 1, MAX_COUNT_HUNDREDTHS)
         or (f"taker_side {_shown(taker_side)} is not yes or no" if taker_side not in (None, *SIDES) else None)
         or _id_problem("trade_id", trade_id)
     )
@@ -296,8 +449,8 @@ def book_event_problem(
     ts: Any,
     ticker: Any,
     side: Any,
-    price_e4: Any,
-    delta_e2: Any,
+    price_cc: Any,
+    delta_hundredths: Any,
     seq: Any,
     sid: Any,
     kind: Any,
@@ -307,18 +460,18 @@ def book_event_problem(
     if why is None and kind not in BOOK_KINDS:
         why = f"kind {_shown(kind)} is not one of {', '.join(BOOK_KINDS)}"
     if why is None and kind == "reset":
-        if (side, price_e4, delta_e2, seq, sid) != (None,) * 5:
+        if (side, price_cc, delta_hundredths, seq, sid) != (None,) * 5:
             why = "a reset carries no side, price, size, seq or sid"
     elif why is None:
         why = _int_problem("seq", seq, 0, MAX_INT64) or _int_problem("sid", sid, 0, MAX_INT64)
-        if why is None and side is None and not (kind == "snapshot" and price_e4 is None and delta_e2 is None):
+        if why is None and side is None and not (kind == "snapshot" and price_cc is None and delta_hundredths is None):
             why = "a level without a side"  # (only an empty book's snapshot row has none)
         elif why is None and side is not None:
-            lo = 1 if kind == "snapshot" else -MAX_COUNT_E2
+            lo = 1 if kind == "snapshot" else -MAX_COUNT_HUNDREDTHS
             why = (
                 (f"side {_shown(side)} is not yes or no" if side not in SIDES else None)
-                or _int_problem("price (1/10,000 $)", price_e4, 1, PRICE_SCALE - 1)
-                or _int_problem("size (1/100 contract)", delta_e2, lo, MAX_COUNT_E2)
+                or _int_problem("price (1/10,000 $)", price_cc, 1, PRICE_SCALE - 1)
+                or _int_problem("size (1/100 contract)", delta_hundredths, lo, MAX_COUNT_HUNDREDTHS)
             )
     return None if why is None else f"book {kind if kind in BOOK_KINDS else 'row'}: {why}"
 
@@ -340,10 +493,10 @@ class _Buffer:
 _SNAPSHOT_BUFFER = (
     "ts",
     "ticker",
-    "yes_bid_e4",
-    "yes_ask_e4",
-    "last_e4",
-    "volume_e2",
+    "yes_bid_cc",
+    "yes_ask_cc",
+    "last_cc",
+    "volume_hundredths",
     "yes_len",
     "yes_p",
     "yes_q",
@@ -377,10 +530,10 @@ def _table_of(name: str, buf: _Buffer) -> pa.Table:
         [
             pa.array(c["ts"], pa.int64()),
             pa.array(c["ticker"], pa.string()),
-            pa.array(c["yes_bid_e4"], pa.int64()),
-            pa.array(c["yes_ask_e4"], pa.int64()),
-            pa.array(c["last_e4"], pa.int64()),
-            pa.array(c["volume_e2"], pa.int64()),
+            pa.array(c["yes_bid_cc"], pa.int64()),
+            pa.array(c["yes_ask_cc"], pa.int64()),
+            pa.array(c["last_cc"], pa.int64()),
+            pa.array(c["volume_hundredths"], pa.int64()),
             _levels_array(c["yes_len"], c["yes_p"], c["yes_q"]),
             _levels_array(c["no_len"], c["no_p"], c["no_q"]),
             pa.array(c["source"], pa.string()),
@@ -391,7 +544,7 @@ def _table_of(name: str, buf: _Buffer) -> pa.Table:
 
 
 def _levels(v: Any) -> tuple[tuple[Any, Any], ...] | None:
-    return None if v is None else tuple((lv["price_e4"], lv["qty_e2"]) for lv in v)
+    return None if v is None else tuple((lv["price_cc"], lv["qty_hundredths"]) for lv in v)
 
 
 def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
@@ -404,10 +557,10 @@ def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
             (
                 r["ts"],
                 r["ticker"],
-                r["yes_bid_e4"],
-                r["yes_ask_e4"],
-                r["last_e4"],
-                r["volume_e2"],
+                r["yes_bid_cc"],
+                r["yes_ask_cc"],
+                r["last_cc"],
+                r["volume_hundredths"],
                 _levels(r["yes_bids"]),
                 _levels(r["no_bids"]),
                 r["ts"] if r.get("recv_ts") is None else r["recv_ts"],
@@ -506,10 +659,10 @@ class CatalogWriter:
         """``recv_ts``: when Kakashi fetched it (default: the quote's own ``ts``)."""
         try:
             levels = (
-                [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.yes_bids],
-                [(level_e4(lv.price), to_e2(lv.qty)) for lv in s.no_bids],
+                [(price_to_cc(lv.price), to_hundredths(lv.qty)) for lv in s.yes_bids],
+                [(price_to_cc(lv.price), to_hundredths(lv.qty)) for lv in s.no_bids],
             )
-            tops = (to_e4(s.yes_bid), to_e4(s.yes_ask), to_e4(s.last), to_e2(s.volume))
+            tops = (to_cc(s.yes_bid), to_cc(s.yes_ask), to_cc(s.last), to_hundredths(s.volume))
         except (ValueError, ArithmeticError) as e:
             return self._refuse(f"snapshot of {s.ticker}: {e}")
         return self.add_snapshot_row(s.ts, s.ticker, *tops, *levels, source, recv_ts)
@@ -518,16 +671,16 @@ class CatalogWriter:
         self,
         ts: int,
         ticker: str,
-        yes_bid_e4: int | None,
-        yes_ask_e4: int | None,
-        last_e4: int | None,
-        volume_e2: int,
+        yes_bid_cc: int | None,
+        yes_ask_cc: int | None,
+        last_cc: int | None,
+        volume_hundredths: int,
         yes_bids: list[tuple[int, int]],
         no_bids: list[tuple[int, int]],
         source: str,
         recv_ts: int | None = None,
     ) -> str | None:
-        """A validated snapshot already in catalog units (levels as (price_e4, qty_e2), best first);
+        """A validated snapshot already in catalog units (levels as (price_cc, qty_hundredths), best first);
         ``ts`` when the exchange says it was seen, ``recv_ts`` when it was fetched (default ``ts``).
         Rows arrive in fetch order: segments split by ``recv_ts``'s UTC date."""
         recv = ts if recv_ts is None else recv_ts
@@ -539,16 +692,20 @@ class CatalogWriter:
         if why := self._ticker_problem(ticker):
             return self._refuse(f"snapshot: {why}")
         for name, v, hi in (
-            ("yes_bid", yes_bid_e4, PRICE_SCALE),
-            ("yes_ask", yes_ask_e4, PRICE_SCALE),
-            ("last", last_e4, PRICE_SCALE),
-            ("volume", volume_e2, MAX_COUNT_E2),
+            ("yes_bid", yes_bid_cc, PRICE_SCALE),
+            ("yes_ask", yes_ask_cc, PRICE_SCALE),
+            ("last", last_cc, PRICE_SCALE),
+            ("volume", volume_hundredths, MAX_COUNT_HUNDREDTHS),
         ):
             if v is not None and (type(v) is not int or not 0 <= v <= hi):
                 return self._refuse(f"snapshot of {ticker}: {name} {_shown(v)} outside 0..{hi}")
         for levels in (yes_bids, no_bids):
             for p, q in levels:
-                if type(p) is not int or type(q) is not int or not (0 < p < PRICE_SCALE and 0 < q <= MAX_COUNT_E2):
+                if (
+                    type(p) is not int
+                    or type(q) is not int
+                    or not (0 < p < PRICE_SCALE and 0 < q <= MAX_COUNT_HUNDREDTHS)
+                ):
                     return self._refuse(f"snapshot of {ticker}: book level {_shown((p, q))} outside the grid")
         if why := _id_problem("source", source):
             return self._refuse(f"snapshot of {ticker}: {why}")
@@ -557,10 +714,10 @@ class CatalogWriter:
         c["recv_ts"].append(recv)
         c["ts"].append(ts)
         c["ticker"].append(ticker)
-        c["yes_bid_e4"].append(yes_bid_e4)
-        c["yes_ask_e4"].append(yes_ask_e4)
-        c["last_e4"].append(last_e4)
-        c["volume_e2"].append(volume_e2)
+        c["yes_bid_cc"].append(yes_bid_cc)
+        c["yes_ask_cc"].append(yes_ask_cc)
+        c["last_cc"].append(last_cc)
+        c["volume_hundredths"].append(volume_hundredths)
         for side, levels in (("yes", yes_bids), ("no", no_bids)):
             c[f"{side}_len"].append(len(levels))
             for p, q in levels:
@@ -579,7 +736,7 @@ class CatalogWriter:
         mt = getattr(m, "market_type", None)
         fm = getattr(m, "fee_multiplier", None)
         try:
-            settlement_e4 = to_e4(sv) if sv is not None else None
+            settlement_cc = to_cc(sv) if sv is not None else None
         except ValueError as e:
             return self._refuse(f"market change of {m.ticker}: settlement value {e}")
         if fm is not None and not _fits_decimal18(fm):
@@ -595,7 +752,7 @@ class CatalogWriter:
             "open_ts": m.open_ts,
             "close_ts": m.close_ts,
             "result": m.result.value if m.result else None,
-            "settlement_value_e4": settlement_e4,
+            "settlement_value_cc": settlement_cc,
             "subtitle": getattr(m, "subtitle", None) or None,
             "updated_ts": getattr(m, "updated_ts", None),
             "fee_multiplier": fm,
@@ -636,15 +793,15 @@ class CatalogWriter:
         self,
         ts: int,
         ticker: str,
-        yes_price_e4: int,
-        count_e2: int,
+        yes_price_cc: int,
+        count_hundredths: int,
         taker_side: str | None,
         trade_id: str | None,
         source: str,
         recv_ts: int | None = None,
     ) -> str | None:
         """A public trade print (the WebSocket ``trade`` channel); ``recv_ts`` when it arrived."""
-        why = trade_problem(ticker, ts, recv_ts, yes_price_e4, count_e2, taker_side, trade_id)
+        why = trade_problem(ticker, ts, recv_ts, yes_price_cc, count_hundredths, taker_side, trade_id)
         return self._keep(
             "trades",
             "trade print",
@@ -652,8 +809,8 @@ class CatalogWriter:
             source,
             ts=ts,
             ticker=ticker,
-            yes_price_e4=yes_price_e4,
-            count_e2=count_e2,
+            yes_price_cc=yes_price_cc,
+            count_hundredths=count_hundredths,
             taker_side=taker_side,
             trade_id=trade_id,
         )
@@ -673,15 +830,15 @@ class CatalogWriter:
         ts: int,
         ticker: str,
         side: str | None,
-        price_e4: int | None,
-        delta_e2: int | None,
+        price_cc: int | None,
+        delta_hundredths: int | None,
         seq: int | None,
         sid: int | None,
         kind: str,
         source: str,
     ) -> str | None:
         """One applied order-book change (``kalshi.ws.BookEvent``): a snapshot level, a delta or a reset."""
-        why = book_event_problem(ts, ticker, side, price_e4, delta_e2, seq, sid, kind)
+        why = book_event_problem(ts, ticker, side, price_cc, delta_hundredths, seq, sid, kind)
         return self._keep(
             "book_deltas",
             "book row",
@@ -690,8 +847,8 @@ class CatalogWriter:
             ts=ts,
             ticker=ticker,
             side=side,
-            price_e4=price_e4,
-            delta_e2=delta_e2,
+            price_cc=price_cc,
+            delta_hundredths=delta_hundredths,
             seq=seq,
             sid=sid,
             kind=kind,
@@ -833,7 +990,7 @@ class CatalogWriter:
             have = set()
             for f in sorted((self.root / name / f"date={day}").glob("*.parquet")):
                 try:
-                    have.update(content_keys(name, pq.read_table(f, schema=SCHEMAS[name])))
+                    have.update(content_keys(name, read_file(f, name)))
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError, KeyError):
                     continue  # a file it cannot read holds nothing it can compare with
             self._existing[(name, day)] = have
@@ -996,8 +1153,8 @@ class Recorder:
             why = add(
                 t.ts,
                 t.ticker,
-                t.yes_price_e4,
-                t.count_e2,
+                t.yes_price_cc,
+                t.count_hundredths,
                 t.taker_side or None,
                 t.trade_id or None,
                 "kalshi-ws",
@@ -1011,7 +1168,7 @@ class Recorder:
         passes the row check (``book_event_problem``) or is refused alone."""
         add = self.writer.add_book_event
         for e in events:
-            why = add(e.ts, e.ticker, e.side, e.price_e4, e.delta_e2, e.seq, e.sid, e.kind, "kalshi-ws")
+            why = add(e.ts, e.ticker, e.side, e.price_cc, e.delta_hundredths, e.seq, e.sid, e.kind, "kalshi-ws")
             if why is not None:
                 self._refused(why, {"type": "book", "ticker": _shown(e.ticker), "ts": _shown(e.ts)})
 
@@ -1186,7 +1343,7 @@ def read_table(root: str | os.PathLike[str], table: str, columns: list[str] | No
     parts = []
     for f in files(root, table):
         try:
-            parts.append(pq.read_table(f, columns=columns, schema=SCHEMAS[table]))
+            parts.append(read_file(f, table, columns))
         except (pa.ArrowInvalid, OSError) as e:
             raise KakashiError(f"catalog file {f} is unreadable: {e}") from None
     if not parts:
@@ -1203,10 +1360,11 @@ def read_estimates(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
     for f in files(root, "estimates"):
         try:
             have = pq.read_schema(f)
-            i = have.get_field_index("p_hat")
+            version = file_version(have)
+            i = have.get_field_index(file_columns("estimates", ["p_hat"], version)[0])
             p_hat = ESTIMATES.get_field_index("p_hat")  # read as written: decimal128, or an older float
             schema = ESTIMATES if i < 0 else ESTIMATES.set(p_hat, pa.field("p_hat", have.field(i).type))
-            rows = pq.read_table(f, schema=schema).to_pylist()
+            rows = read_file(f, "estimates", schema=schema).to_pylist()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as e:
             raise KakashiError(f"catalog file {f} is unreadable: {e}") from None
         for r in rows:
@@ -1218,11 +1376,11 @@ def read_estimates(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def rebuild_books(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[int, int]]]:
     """The order books a ``book_deltas`` stream leaves (rows in recorded order): ticker ->
-    {"yes": {price_e4: qty_e2}, "no": {...}}, for every ticker whose book is known at the end.
+    {"yes": {price_cc: qty_hundredths}, "no": {...}}, for every ticker whose book is known at the end.
 
     A ``snapshot`` row whose (sid, seq, ts) differs from the ticker's current snapshot starts its
     book over (the rows of one snapshot share them; an empty book's has no side); a ``delta``
-    adds ``delta_e2`` at its level; a ``reset`` makes the book unknown until the next snapshot.
+    adds ``delta_hundredths`` at its level; a ``reset`` makes the book unknown until the next snapshot.
     """
     books: dict[str, dict[str, dict[int, int]]] = {}
     snap_of: dict[str, tuple[Any, Any, Any]] = {}
@@ -1237,19 +1395,19 @@ def rebuild_books(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[in
             if snap_of.get(t) != key:
                 snap_of[t] = key
                 books[t] = {"yes": {}, "no": {}}
-            if r["side"] is not None and r["delta_e2"]:
-                books[t][r["side"]][r["price_e4"]] = r["delta_e2"]
+            if r["side"] is not None and r["delta_hundredths"]:
+                books[t][r["side"]][r["price_cc"]] = r["delta_hundredths"]
             continue
         snap_of.pop(t, None)  # a later snapshot, whatever its key, starts over
         book = books.get(t)
         if book is None:
             continue  # a delta before any snapshot: its book is unknown
         side = book[r["side"]]
-        q = side.get(r["price_e4"], 0) + r["delta_e2"]
+        q = side.get(r["price_cc"], 0) + r["delta_hundredths"]
         if q:
-            side[r["price_e4"]] = q
+            side[r["price_cc"]] = q
         else:
-            side.pop(r["price_e4"], None)
+            side.pop(r["price_cc"], None)
     return books
 
 
@@ -1297,10 +1455,11 @@ def survey(root: str | os.PathLike[str]) -> tuple[list[DayInfo], list[FileProble
                 d.bytes += f.stat().st_size
                 pf = pq.ParquetFile(f)
                 meta, schema = pf.metadata, pf.schema_arrow
+                version = file_version(schema)
             except (pa.ArrowInvalid, OSError) as e:
                 problems.append(FileProblem(f, str(e), True))
                 continue
-            i = schema.get_field_index("ts")
+            i = schema.get_field_index(file_columns(t, ["ts"], version)[0])
             if i < 0:
                 problems.append(FileProblem(f, "it has no ts column", True))
                 continue
@@ -1314,7 +1473,7 @@ def survey(root: str | os.PathLike[str]) -> tuple[list[DayInfo], list[FileProble
                 d.rows[t] += meta.num_rows
                 continue
             try:
-                tab = pq.read_table(f, columns=["ts", "ticker"])
+                tab = upgrade(t, pq.read_table(f, columns=file_columns(t, ["ts", "ticker"], version)), version)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, KeyError) as e:
                 problems.append(FileProblem(f, str(e), True))
                 continue

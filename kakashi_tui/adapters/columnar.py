@@ -48,17 +48,17 @@ from kakashi_tui.core.strategy import clearing_asks_cc
 from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ClockGuard, ts_problem
 from kakashi_tui.core.validate import validate_row
 
-# The row check's rules (core/rowrules.py) in catalog units: the *_e4 and *_e2 columns are the
+# The row check's rules (core/rowrules.py) in catalog units: the *_cc and *_hundredths columns are the
 # rules' own stored units (centicents, hundredths), and a grid is one such unit, so every value
 # of those columns is on its grid. The property test holds this check and the row check equal.
 if (R.PRICE.scale, R.COUNT.scale, R.LEVEL_PRICE.scale, R.LEVEL_QTY.scale) != (cat.PRICE_SCALE, cat.COUNT_SCALE) * 2:
-    raise ImportError("core/rowrules.py's units are not the catalog's *_e4 / *_e2 units")
+    raise ImportError("core/rowrules.py's units are not the catalog's *_cc / *_hundredths units")
 #: Kalshi's quiet 0.0000 bid / 1.0000 ask read as "no order on that side".
 QUIET_SIDES = True
-NO_BID_E4, NO_ASK_E4 = R.NO_BID_U, R.NO_ASK_U
-ONE_E4 = cat.PRICE_SCALE
+NO_BID_CC, NO_ASK_CC = R.NO_BID_U, R.NO_ASK_U
+ONE_CC = cat.PRICE_SCALE
 DAY_MS = 86_400_000
-SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_e4", "yes_ask_e4", "last_e4", "volume_e2", "yes_bids", "no_bids"]
+SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_cc", "yes_ask_cc", "last_cc", "volume_hundredths", "yes_bids", "no_bids"]
 #: What a snapshot batch is read as (every field nullable: a foreign file's nulls are the check's business).
 #: ``ts`` is read as the tick clock (the file's ``recv_ts``: when the row was fetched, else its ``ts``)
 #: and ``quote_ts`` as the quote's own time (the file's ``ts``), so a re-sent old quote is played at
@@ -140,7 +140,7 @@ class Levels:
             for key in zip(plist[s : s + k], qlist[s : s + k]):
                 pair = pairs.get(key)
                 if pair is None:  # (bounded: a long replay of varied books)
-                    pair = pairs.put(key, (cat.from_e4(key[0]), cat.from_e2(key[1])))
+                    pair = pairs.put(key, (cat.from_cc(key[0]), cat.from_hundredths(key[1])))
                 row.append(pair)
             out.append(row)
         return out
@@ -165,7 +165,7 @@ class Levels:
             return None
         s, k = int(self.start[i]), int(self.length[i])
         return [
-            [None if pn else cat.from_e4(p), None if qn else cat.from_e2(q)]
+            [None if pn else cat.from_cc(p), None if qn else cat.from_hundredths(q)]
             for p, q, pn, qn in zip(
                 self.price[s : s + k].tolist(),
                 self.qty[s : s + k].tolist(),
@@ -175,9 +175,9 @@ class Levels:
         ]
 
 
-#: (price_e4, qty_e2) -> the (price, qty) pair a source hands over (immutable, so shared).
+#: (price_cc, qty_hundredths) -> the (price, qty) pair a source hands over (immutable, so shared).
 _PAIRS: Memo[tuple[int, int], tuple[Any, Any]] = Memo("columnar.pairs")
-#: (price_e4, qty_e2) -> that level's stored text (models.level_text).
+#: (price_cc, qty_hundredths) -> that level's stored text (models.level_text).
 _LEVEL_TEXT: Memo[tuple[int, int], str] = Memo("columnar.level_text")
 
 
@@ -277,7 +277,7 @@ class Checked:
         if not rows:
             return []
         a = np.asarray(rows, dtype=np.int64)
-        d4, d2 = cat.from_e4, cat.from_e2
+        d4, d2 = cat.from_cc, cat.from_hundredths
         names = self.names
         tick = [names[c] for c in self.codes[a].tolist()]
         tss = self.quote_ts[a].tolist()
@@ -322,9 +322,9 @@ class Checked:
                 out.append(None)
                 continue
             b, k = bid[j], ask[j]
-            if b == NO_BID_E4:  # quiet sides: no order there (the row check's reading)
+            if b == NO_BID_CC:  # quiet sides: no order there (the row check's reading)
                 b = None
-            if k == NO_ASK_E4:
+            if k == NO_ASK_CC:
                 k = None
             (yc, yq), (nc, nq) = yes[j], no[j]
             out.append(Quote(tick[j], tss[j], b, k, last[j], vol[j], (yc, yq, nc, nq), _book_text(yc, yq, nc, nq)))
@@ -335,10 +335,10 @@ class Checked:
         return {
             "ticker": self.names[self.codes[i]],
             "ts": int(self.quote_ts[i]),
-            "yes_bid": None if self.bid_null[i] else cat.from_e4(int(self.bid[i])),
-            "yes_ask": None if self.ask_null[i] else cat.from_e4(int(self.ask[i])),
-            "last": None if self.last_null[i] else cat.from_e4(int(self.last[i])),
-            "volume": None if self.volume_null[i] else cat.from_e2(int(self.volume[i])),
+            "yes_bid": None if self.bid_null[i] else cat.from_cc(int(self.bid[i])),
+            "yes_ask": None if self.ask_null[i] else cat.from_cc(int(self.ask[i])),
+            "last": None if self.last_null[i] else cat.from_cc(int(self.last[i])),
+            "volume": None if self.volume_null[i] else cat.from_hundredths(int(self.volume[i])),
             "yes_bids": self.yes.raw(i),
             "no_bids": self.no.raw(i),
         }
@@ -373,16 +373,16 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
     ts, ts_null = _ints(batch.column("quote_ts"), 0) if "quote_ts" in batch.column_names else (tick, _)
     codes, names = _ticker_codes(batch.column("ticker"))
     name_ok = np.array([type(t) is str and bool(t) and t.strip() == t for t in names], dtype=bool)
-    bid, bid_null = _ints(batch.column("yes_bid_e4"), -1)
-    ask, ask_null = _ints(batch.column("yes_ask_e4"), -1)
-    last, last_null = _ints(batch.column("last_e4"), -1)
-    volume, volume_null = _ints(batch.column("volume_e2"), 0)
+    bid, bid_null = _ints(batch.column("yes_bid_cc"), -1)
+    ask, ask_null = _ints(batch.column("yes_ask_cc"), -1)
+    last, last_null = _ints(batch.column("last_cc"), -1)
+    volume, volume_null = _ints(batch.column("volume_hundredths"), 0)
     yes = _levels(batch.column("yes_bids"), n)
     no = _levels(batch.column("no_bids"), n)
 
     # a bid of 0 or an ask of 1 is no order on that side; a quiet market has neither
-    no_bid = bid_null | (bid == NO_BID_E4)
-    no_ask = ask_null | (ask == NO_ASK_E4)
+    no_bid = bid_null | (bid == NO_BID_CC)
+    no_ask = ask_null | (ask == NO_ASK_CC)
     p, c, t = R.PRICE, R.COUNT, R.TS
     plain = (
         ~ts_null
@@ -410,7 +410,7 @@ def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked
     if ns.any():
         first = np.full(n, -1, np.int64)
         first[ns] = no.price[no.start[ns]]
-        plain &= no_ask | ~ns | (ONE_E4 - first == ask)  # (a YES ask is 1 - the best NO bid)
+        plain &= no_ask | ~ns | (ONE_CC - first == ask)  # (a YES ask is 1 - the best NO bid)
     out = Checked(
         n,
         tick,
@@ -457,8 +457,8 @@ def _market_dict(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: row[k] for k in MARKET_KEYS if row.get(k) is not None and k != "market_type"}
     if row.get("market_type") not in (None, "binary"):
         out["market_type"] = row["market_type"]
-    if row.get("settlement_value_e4") is not None:
-        out["settlement_value"] = cat.from_e4(row["settlement_value_e4"])
+    if row.get("settlement_value_cc") is not None:
+        out["settlement_value"] = cat.from_cc(row["settlement_value_cc"])
     if isinstance(out.get("fee_multiplier"), Decimal):
         out["fee_multiplier"] = out["fee_multiplier"].normalize()
     return out
@@ -584,11 +584,14 @@ class Timeline:
         f = self.f
         for path in cat.files(self.root, "snapshots", f.since_ms, f.until_ms):
             try:
-                pf = pq.ParquetFile(path, read_dictionary=["ticker"])
-                recv = "recv_ts" in pf.schema_arrow.names  # (files written before it have none)
-                it = pf.iter_batches(batch_size=self.batch_rows, columns=SNAPSHOT_COLUMNS + ["recv_ts"] * recv)
+                version = cat.file_version(pq.read_schema(path))  # (an older file: read as written, upgraded)
+                pf = pq.ParquetFile(path, read_dictionary=cat.file_columns("snapshots", ["ticker"], version))
+                recv_name = cat.file_columns("snapshots", ["recv_ts"], version)[0]
+                recv = recv_name in pf.schema_arrow.names  # (files written before it have none)
+                columns = cat.file_columns("snapshots", SNAPSHOT_COLUMNS + ["recv_ts"] * recv, version)
+                it = pf.iter_batches(batch_size=self.batch_rows, columns=columns)
                 for b in it:
-                    t = pa.Table.from_batches([b])
+                    t = cat.upgrade("snapshots", pa.Table.from_batches([b]), version)
                     t = _tick_clock(t.select(SNAPSHOT_COLUMNS), t.column("recv_ts") if recv else None)
                     if [f.type for f in t.schema] != READ_TYPES:
                         t = t.cast(READ_SCHEMA)  # a foreign file's types; ours are read as written
@@ -914,7 +917,7 @@ class CatalogSource(Source, Estimator):
             # market here pays: at or under its belief's bound (a superset of what decides)
             send = valid & (
                 (~checked.ask_null & (checked.ask <= bound[:, 0]))
-                | (~checked.bid_null & (ONE_E4 - checked.bid <= bound[:, 1]))
+                | (~checked.bid_null & (ONE_CC - checked.bid <= bound[:, 1]))
             )
             send |= ~valid  # rejected rows go to the engine as rejected, with the row check's reason
             ok = np.flatnonzero(valid)
@@ -956,12 +959,15 @@ def _first_ts(tl: Timeline) -> int | None:
     for path in cat.files(tl.root, "snapshots", tl.f.since_ms, tl.f.until_ms):
         try:
             schema = pq.read_schema(path)
-            recv = "recv_ts" in schema.names
-            for name in ("ts", "recv_ts") if recv else ("ts",):
+            version = cat.file_version(schema)
+            ts_name, recv_name = cat.file_columns("snapshots", ["ts", "recv_ts"], version)
+            recv = recv_name in schema.names
+            for name in (ts_name, recv_name) if recv else (ts_name,):
                 i = schema.get_field_index(name)
                 if i >= 0 and not pa.types.is_integer(schema.field(i).type):  # (as `catalog info` says)
                     raise pa.ArrowInvalid(f"its {name} is {schema.field(i).type}, not integer epoch ms")
-            t = pq.read_table(path, columns=["ts", "recv_ts"] if recv else ["ts"])
+            t = pq.read_table(path, columns=[ts_name, recv_name] if recv else [ts_name])
+            t = cat.upgrade("snapshots", t, version)
             col = _tick_clock(t, t.column("recv_ts") if recv else None).column("ts")
             lo = max(MIN_TS, tl.f.since_ms or 0)  # (a time outside 2000..2100 is no clock: rejected)
             col = pc.filter(col, pc.and_(pc.greater_equal(col, lo), pc.less(col, MAX_TS)))
@@ -1007,7 +1013,7 @@ def _rows_only(chunk: pa.Table) -> Checked:
     codes, names = _ticker_codes(chunk.column("ticker"))
     cols = [
         _ints(chunk.column(c).combine_chunks(), d)
-        for c, d in (("yes_bid_e4", -1), ("yes_ask_e4", -1), ("last_e4", -1), ("volume_e2", 0))
+        for c, d in (("yes_bid_cc", -1), ("yes_ask_cc", -1), ("last_cc", -1), ("volume_hundredths", 0))
     ]
     none = np.zeros(n, dtype=bool)
     return Checked(

@@ -59,8 +59,8 @@ class _SimMarket:
     # handed over as they are (tuples, which the collector stops tracking: issue #19)
     yes_depth: tuple[tuple[str, int | str], ...] = ()
     no_depth: tuple[tuple[str, int | str], ...] = ()
-    volume_h: int = 0  # traded so far (it grows while a market is quiet too)
-    quoted_volume_h: int = 0  # as its last quote said
+    volume_hundredths: int = 0  # traded so far (it grows while a market is quiet too)
+    quoted_volume_hundredths: int = 0  # as its last quote said
     last_cc: int = 0
     quote_ms: int = 0  # when the exchange last (re)quoted it
     quiet_left: int = 0  # steps its makers stay away (its quote is not refreshed)
@@ -165,8 +165,8 @@ class SimExchange(Source):
                 if no_best - i * 100 >= 1
             ]
         )
-        m.volume_h += r.randint(0, 50) * 100
-        m.quoted_volume_h = m.volume_h
+        m.volume_hundredths += r.randint(0, 50) * 100
+        m.quoted_volume_hundredths = m.volume_hundredths
         m.last_cc = min(max(int(round(m.mid * 100)), 1), 99) * 100
         m.quote_ms = self.now_ms()  # the simulated exchange's time of this quote
 
@@ -193,9 +193,9 @@ class SimExchange(Source):
             if self.tick >= m.close_tick:
                 self._closed.append(m)
             elif self._quiet(m):  # its makers are away: the last quote stands, with its time
-                kept = (m.bid_cc, m.ask_cc, m.yes_depth, m.no_depth, m.quoted_volume_h, m.last_cc, m.quote_ms)
+                kept = (m.bid_cc, m.ask_cc, m.yes_depth, m.no_depth, m.quoted_volume_hundredths, m.last_cc, m.quote_ms)
                 self._quote(m)  # (drawn all the same: the price stream does not depend on quiet spells)
-                m.bid_cc, m.ask_cc, m.yes_depth, m.no_depth, m.quoted_volume_h, m.last_cc, m.quote_ms = kept
+                m.bid_cc, m.ask_cc, m.yes_depth, m.no_depth, m.quoted_volume_hundredths, m.last_cc, m.quote_ms = kept
                 still.append(m)
             else:
                 self._quote(m)
@@ -272,7 +272,7 @@ class SimExchange(Source):
                     "last": str(GRID[m.last_cc]),
                     "yes_bids": m.yes_depth,  # (not lists: ~45,000 tracked objects a tick at 5,000)
                     "no_bids": m.no_depth,
-                    "volume": _count(m.quoted_volume_h),
+                    "volume": _count(m.quoted_volume_hundredths),
                 }
             rows.append(RawRow(market=self._market_row(m, "active"), snapshot=m.snap, payload={"sim": m.ticker}))
         if self.only is not None:

@@ -116,7 +116,7 @@ _MAX_H_EXACT = 10**11
 _MAX_LEVELS_EXACT = 1_000
 
 
-def _liquidation_units(side: Side, want_h: int, quote: Quote, fee: UnitFee) -> int:
+def _liquidation_units(side: Side, want_hundredths: int, quote: Quote, fee: UnitFee) -> int:
     """``liquidation_cc`` in centicents and hundredths: marks run for every open position
     every tick."""
     yc, yq, nc, nq = quote._depth
@@ -126,9 +126,9 @@ def _liquidation_units(side: Side, want_h: int, quote: Quote, fee: UnitFee) -> i
         top = bid_cc if side is Side.YES else (None if ask_cc is None else 10_000 - ask_cc)
         if top is None:
             return 0
-        cs, qs = (top,), (want_h,)
+        cs, qs = (top,), (want_hundredths,)
     taken: list[tuple[int, int]] = []
-    left = want_h
+    left = want_hundredths
     for c, q in zip(cs, qs):
         if left <= 0:
             break

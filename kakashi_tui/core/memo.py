@@ -15,8 +15,8 @@ always safe.
 | ev.units                 | 4,096   | (p_hat, threshold) -> integer EV units                        |
 | strategy.clearing        | 4,096   | (p_hat, threshold, fee) -> the highest asks that can clear    |
 | strategy.priced          | 4,096   | a quote's prices, fee and side -> its priced EV (~1 MB)       |
-| columnar.pairs           | 200,000 | (price_e4, qty_e2) -> the level's (price, qty) pair           |
-| columnar.level_text      | 200,000 | (price_e4, qty_e2) -> the level's stored text                 |
+| columnar.pairs           | 200,000 | (price_cc, qty_hundredths) -> the level's (price, qty) pair   |
+| columnar.level_text      | 200,000 | (price_cc, qty_hundredths) -> the level's stored text         |
 | columnar.book_text       | 200,000 | a whole depth -> its stored book text                         |
 
 Not here: ``validate``'s price table (every grid price, fixed at import, never grows), the

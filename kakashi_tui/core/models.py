@@ -356,7 +356,7 @@ class Quote:
     Made by ``core.validate`` (the quick check, or from a pydantic ``Snapshot``) and by the
     store from its own rows; treat it as immutable. Depth is kept as centicents and hundredths
     and turned into ``Level`` tuples on first read (most quotes are never read level by
-    level). ``prices_cc`` (bid, ask, last), ``volume_h`` and ``book_text`` are the stored forms.
+    level). ``prices_cc`` (bid, ask, last), ``volume_hundredths`` and ``book_text`` are the stored forms.
     ``yes_bid`` / ``yes_ask`` are None when that side has no order (a quiet market has neither).
     """
 
@@ -366,7 +366,7 @@ class Quote:
         "yes_bid",
         "yes_ask",
         "last",
-        "volume_h",
+        "volume_hundredths",
         "prices_cc",
         "book_text",
         "_depth",
@@ -377,7 +377,7 @@ class Quote:
     yes_bid: Decimal | None
     yes_ask: Decimal | None
     last: Decimal | None
-    volume_h: int
+    volume_hundredths: int
     prices_cc: tuple[int | None, int | None, int | None]
     book_text: str
 
@@ -388,14 +388,14 @@ class Quote:
         bid_cc: int | None,
         ask_cc: int | None,
         last_cc: int | None,
-        volume_h: int,
+        volume_hundredths: int,
         depth: tuple[Sequence[int], Sequence[int], Sequence[int], Sequence[int]],
         book: str | None = None,
     ) -> None:
         """``depth``: (yes centicents, yes hundredths, no centicents, no hundredths), best first.
         Kept as tuples (lists are copied): the collector stops tracking a tuple of ints, and a
         quote's lists stayed tracked for as long as the quote lived (issue #19)."""
-        self.ticker, self.ts, self.volume_h = ticker, ts, volume_h
+        self.ticker, self.ts, self.volume_hundredths = ticker, ts, volume_hundredths
         self.yes_bid = None if bid_cc is None else GRID[bid_cc]
         self.yes_ask = None if ask_cc is None else GRID[ask_cc]
         self.last = None if last_cc is None else GRID[last_cc]
@@ -414,7 +414,7 @@ class Quote:
             other is not None
             and other.ts == self.ts
             and other.ticker == self.ticker
-            and other.volume_h == self.volume_h
+            and other.volume_hundredths == self.volume_hundredths
             and self.same_book(other)
         )
 
@@ -438,7 +438,7 @@ class Quote:
     # -- reads ------------------------------------------------------------------------
     @property
     def volume(self) -> Decimal:
-        return hundredths_to_count(self.volume_h)
+        return hundredths_to_count(self.volume_hundredths)
 
     @property
     def quiet(self) -> bool:
@@ -491,7 +491,7 @@ class Quote:
         return self.yes_ask - self.yes_bid
 
     def _fields(self) -> tuple[Any, ...]:
-        return (self.ticker, self.ts, self.prices_cc, self.volume_h, self._depth)
+        return (self.ticker, self.ts, self.prices_cc, self.volume_hundredths, self._depth)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Quote):

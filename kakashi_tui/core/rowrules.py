@@ -67,7 +67,7 @@ class Bound:
         return v
 
 
-_MAX_H = int(MAX_COUNT) * 100  # MAX_COUNT in hundredths
+_MAX_HUNDREDTHS = int(MAX_COUNT) * 100  # MAX_COUNT in hundredths
 _PRICE_RANGE = "price {v} outside [0, 1]"
 _PRICE_GRID = "price {v} is not on the $0.0001 grid"
 _COUNT_RANGE = f"count {{v}} outside [0, {MAX_COUNT}]"
@@ -88,13 +88,13 @@ LEVEL_PRICE = Bound(
 #: The traded volume: a count in [0, MAX_COUNT].
 COUNT = Bound(
     "count", "contracts", 100, COUNT_STEP,
-    lo=0, lo_open=False, hi=_MAX_H, hi_open=False,
+    lo=0, lo_open=False, hi=_MAX_HUNDREDTHS, hi_open=False,
     low_reason=_COUNT_RANGE, high_reason=_COUNT_RANGE, grid_reason=_COUNT_GRID,
 )  # fmt: skip
 #: A book level's count: positive, at most MAX_COUNT.
 LEVEL_QTY = Bound(
     "level count", "contracts", 100, COUNT_STEP,
-    lo=0, lo_open=True, hi=_MAX_H, hi_open=False,
+    lo=0, lo_open=True, hi=_MAX_HUNDREDTHS, hi_open=False,
     low_reason="Input should be greater than 0",
     high_reason=f"Input should be less than or equal to {MAX_COUNT}",
     grid_reason=_COUNT_GRID,

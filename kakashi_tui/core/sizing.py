@@ -44,21 +44,23 @@ def worst_case_cc(h: int, limit_cc: int, w_cc: int, fee: UnitFee, levels: int = 
     return -((-h * limit_cc) // 100) + fee_cc_units(h, w_cc, fee) + max(levels, 1)
 
 
-def max_hundredths(cap_cc: int, limit_cc: int, w_cc: int, fee: UnitFee, available_h: int, levels: int = 1) -> int:
+def max_hundredths(
+    cap_cc: int, limit_cc: int, w_cc: int, fee: UnitFee, available_hundredths: int, levels: int = 1
+) -> int:
     """Largest h <= available with worst_case_cc(h) <= cap_cc (0 when none), the fee taken at
     ``w_cc`` (``worst_fee_price_cc`` of [best ask, limit])."""
-    if limit_cc <= 0 or cap_cc <= 0 or available_h <= 0:
+    if limit_cc <= 0 or cap_cc <= 0 or available_hundredths <= 0:
         return 0
     rounding = max(levels, 1)
-    hi = min(available_h, cap_cc * 100 // limit_cc + 1)  # h x limit alone is past the cap above it
+    hi = min(available_hundredths, cap_cc * 100 // limit_cc + 1)  # h x limit alone is past the cap above it
     # worst(h) is nondecreasing and lies in [h x rate + r, h x rate + r + 2) with rate =
     # limit + fee per hundredth, so the largest h within the cap (the one answer) lies between
     # these two bounds:
-    num, den, flat = fee  # (fee_ratio: never negative, so per_h > 0)
-    per_h = (num * 25 * 1_000_000 if flat else num * w_cc * (10_000 - w_cc)) + limit_cc * den * 10_000
-    scale = den * 1_000_000  # rate = per_h / scale centicents per hundredth
-    lo = min(hi, max(0, (cap_cc - rounding - 2) * scale // per_h))  # worst(lo) <= cap
-    hi = min(hi, max(0, (cap_cc - rounding) * scale // per_h))  # worst(hi + 1) > cap
+    num, den, flat = fee  # (fee_ratio: never negative, so per_hundredths > 0)
+    per_hundredths = (num * 25 * 1_000_000 if flat else num * w_cc * (10_000 - w_cc)) + limit_cc * den * 10_000
+    scale = den * 1_000_000  # rate = per_hundredths / scale centicents per hundredth
+    lo = min(hi, max(0, (cap_cc - rounding - 2) * scale // per_hundredths))  # worst(lo) <= cap
+    hi = min(hi, max(0, (cap_cc - rounding) * scale // per_hundredths))  # worst(hi + 1) > cap
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if worst_case_cc(mid, limit_cc, w_cc, fee, rounding) <= cap_cc:

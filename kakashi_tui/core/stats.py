@@ -36,7 +36,7 @@ def bootstrap_ci(
 
 @dataclass(frozen=True)
 class Drawdown:
-    depth: int  # cents, >= 0
+    depth: int  # in the series' unit (equity: centicents), >= 0
     peak_ts: int | None
     trough_ts: int | None
 

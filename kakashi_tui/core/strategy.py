@@ -118,8 +118,8 @@ def decide(
         priced = _PRICED.put(key, _price(snapshot, ev_units(p_hat, threshold), price_costs(fee)))
     if priced is None:
         return None
-    side, best_cc, best_ask, ev, limit_cc, limit, w_cc, available_h, walked, win, k = priced
-    h = max_hundredths(_cap(equity_cc, max_loss_pct), limit_cc, w_cc, fee, available_h, walked)
+    side, best_cc, best_ask, ev, limit_cc, limit, w_cc, available_hundredths, walked, win, k = priced
+    h = max_hundredths(_cap(equity_cc, max_loss_pct), limit_cc, w_cc, fee, available_hundredths, walked)
     if cfg.kelly_fraction is not None:
         h = min(h, kelly_hundredths(equity_cc, win, k, best_cc, cfg.kelly_fraction))
     worst = worst_case_cc(h, limit_cc, w_cc, fee, walked)
@@ -170,16 +170,28 @@ def _price(snapshot: Quote, u: EvUnits, costs: PriceCosts) -> _Priced | None:
     assert best_cc is not None and ev_i is not None
     budget = u.budget(side)  # a level clears when its cost is within it
     yc, yq, nc, nq = snapshot._depth
-    level_cc, level_h = (nc, nq) if side is Side.YES else (yc, yq)  # the other side's bids, mirrored
-    limit_cc, available_h, walked = best_cc, 0, 0
+    level_cc, level_hundredths = (nc, nq) if side is Side.YES else (yc, yq)  # the other side's bids, mirrored
+    limit_cc, available_hundredths, walked = best_cc, 0, 0
     last_c = -1
     if not level_cc:
         walked = 1  # no depth: the best ask with nothing available
-    for c, q in zip(level_cc, level_h):
+    for c, q in zip(level_cc, level_hundredths):
         if cost[10_000 - c] > budget:
             break
-        limit_cc, available_h, walked, last_c = 10_000 - c, available_h + q, walked + 1, c
+        limit_cc, available_hundredths, walked, last_c = 10_000 - c, available_hundredths + q, walked + 1, c
     best_ask = GRID[best_cc]
     limit = best_ask if last_c < 0 else _MIRROR[last_c]
     w_cc = worst_fee_price_cc(best_cc, limit_cc)
-    return side, best_cc, best_ask, ev_decimal(ev_i, u), limit_cc, limit, w_cc, available_h, walked, u.win(side), k
+    return (
+        side,
+        best_cc,
+        best_ask,
+        ev_decimal(ev_i, u),
+        limit_cc,
+        limit,
+        w_cc,
+        available_hundredths,
+        walked,
+        u.win(side),
+        k,
+    )

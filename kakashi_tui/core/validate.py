@@ -53,9 +53,12 @@ def _forms(c: int) -> list[str]:
 _MIN_TS, _MAX_TS, _SKEW = R.TS.min_u, R.TS.max_u, R.FUTURE_SKEW_MS
 _NO_BID, _NO_ASK, _ONE = R.NO_BID_U, R.NO_ASK_U, R.PRICE.scale  # (a YES ask is 1 - the best NO bid)
 _LVL_MIN, _LVL_END = R.LEVEL_PRICE.min_u, R.LEVEL_PRICE.max_u + 1  # a level's price: _LVL_MIN <= c < _LVL_END
-_MIN_H, _MAX_H = R.COUNT.min_u, R.COUNT.max_u  # the volume, in hundredths
-_Q_MIN_H, _Q_MAX_H = R.LEVEL_QTY.min_u, R.LEVEL_QTY.max_u  # a level's count, in hundredths
-_Q_MIN, _Q_MAX = -(-_Q_MIN_H // 100), _Q_MAX_H // 100  # ... in whole contracts (the usual integer count)
+_MIN_HUNDREDTHS, _MAX_HUNDREDTHS = R.COUNT.min_u, R.COUNT.max_u  # the volume, in hundredths
+_Q_MIN_HUNDREDTHS, _Q_MAX_HUNDREDTHS = R.LEVEL_QTY.min_u, R.LEVEL_QTY.max_u  # a level's count, in hundredths
+_Q_MIN, _Q_MAX = (
+    -(-_Q_MIN_HUNDREDTHS // 100),
+    _Q_MAX_HUNDREDTHS // 100,
+)  # ... in whole contracts (the usual integer count)
 _SNAPSHOT_KEYS = frozenset(R.FIELDS)
 
 # Every grid price of PRICE's range by the forms sources write it -> centicents. Decimal keys
@@ -128,7 +131,7 @@ def _levels(levels: Any, prices: list[int], qtys: list[int], text: list[str]) ->
                 qt = _INT_QTY_TEXT[q] if q < 1000 else level_tail(h)
             else:
                 h = _hundredths(q)  # type: ignore[assignment]
-                if h is None or not _Q_MIN_H <= h <= _Q_MAX_H:
+                if h is None or not _Q_MIN_HUNDREDTHS <= h <= _Q_MAX_HUNDREDTHS:
                     return False
                 qt = level_tail(h)
             last = c
@@ -175,7 +178,7 @@ def quick_snapshot(raw: dict[str, Any], now_ms: int | None) -> Quote | None:
     if bid is not None and ask is not None and ask <= bid:
         return None
     volume = _hundredths(raw.get("volume", 0))
-    if volume is None or not _MIN_H <= volume <= _MAX_H:
+    if volume is None or not _MIN_HUNDREDTHS <= volume <= _MAX_HUNDREDTHS:
         return None
     yc: list[int] = []
     yq: list[int] = []

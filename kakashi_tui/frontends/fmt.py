@@ -127,8 +127,9 @@ def restored_line(r, zone: str = "utc", hints: tuple[str, str] = DESK_HINTS) -> 
     )
 
 
-def fmt_signed(cents: int) -> str:
-    return ("+" if cents > 0 else "") + fmt_cc(cents)
+def fmt_signed(cc: int) -> str:
+    """Centicents as signed dollars: ``+$1.50``, ``-$0.07``, ``$0.00``."""
+    return ("+" if cc > 0 else "") + fmt_cc(cc)
 
 
 _CC_FIELDS = re.compile(r"\b(equity|vs day start|day start|loss|cap)( )(-?\d+)\b")

@@ -25,12 +25,12 @@ from typing import Any
 PATH = "/trade-api/ws/v2"
 
 
-def _p(e4: int) -> str:
-    return f"{e4 / 10_000:.4f}"
+def _p(cc: int) -> str:
+    return f"{cc / 10_000:.4f}"
 
 
-def _q(e2: int) -> str:
-    return f"{e2 / 100:.2f}"
+def _q(hundredths: int) -> str:
+    return f"{hundredths / 100:.2f}"
 
 
 @dataclass

@@ -681,10 +681,10 @@ class Engine:
         return "past its close time" if m.close_ts is not None and now_ms >= m.close_ts else ""
 
     def decide(
-        self, s: TickQuote, now: int, eq: int, day_start: int, daily_stopped: bool, held: set[str]
+        self, s: TickQuote, now: int, equity_cc: int, day_start_equity_cc: int, daily_stopped: bool, held: set[str]
     ) -> TradeDecision | None:
         """Strategy then risk gate for one snapshot of a market with a belief and no position
-        (the caller skips the others); ``eq``, ``day_start``, ``daily_stopped`` and ``held``
+        (the caller skips the others); ``equity_cc``, ``day_start_equity_cc``, ``daily_stopped`` and ``held``
         (the tickers with open positions) are this tick's, kept current by the caller. Writes
         nothing: the tick stores what it decides, and the desk's view asks it for the signal
         column (the one rule, read through this public method, not the engine's insides)."""
@@ -696,7 +696,7 @@ class Engine:
             return None  # Kakashi declines to trade scalar markets (rules.md); a held one still settles
         cfg = self.cfg
         d = strategy.decide(
-            s, est, eq, cfg.limits.max_loss_per_trade_pct, self._fee_terms_of(m), cfg.strategy, now, now
+            s, est, equity_cc, cfg.limits.max_loss_per_trade_pct, self._fee_terms_of(m), cfg.strategy, now, now
         )  # stamped now, with this tick's equity
         if d is None:
             return None
@@ -708,8 +708,8 @@ class Engine:
             daily_stopped,
             len(held),
             self.account.cash_cc,
-            eq,
-            day_start,
+            equity_cc,
+            day_start_equity_cc,
             m.status,
             m.close_ts,
             s.ts,

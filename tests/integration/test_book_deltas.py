@@ -18,8 +18,8 @@ def row(kind, ticker="T", side=None, price=None, delta=None, seq=None, sid=None,
         "ticker": ticker,
         "kind": kind,
         "side": side,
-        "price_e4": price,
-        "delta_e2": delta,
+        "price_cc": price,
+        "delta_hundredths": delta,
         "seq": seq,
         "sid": sid,
     }
@@ -100,7 +100,7 @@ def test_a_recording_run_with_a_key_records_every_book_change_and_rebuilds_the_f
     first_reset = kinds.index("reset")
     assert "snapshot" in kinds[first_reset:]
     deltas = [r for r in rows if r["kind"] == "delta"]
-    assert all(r["side"] in ("yes", "no") and r["delta_e2"] != 0 and 0 < r["price_e4"] < 10_000 for r in deltas)
+    assert all(r["side"] in ("yes", "no") and r["delta_hundredths"] != 0 and 0 < r["price_cc"] < 10_000 for r in deltas)
     for sid in {r["sid"] for r in deltas}:  # within a subscription, sequence numbers only go up by one
         seqs = [r["seq"] for r in rows if r["sid"] == sid and r["kind"] == "delta"]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))

@@ -38,7 +38,7 @@ def test_a_recorded_sim_run_is_a_hive_partitioned_parquet_dataset_with_exact_val
     w.close()
     e.store.close()
     t = hive(tmp_path / "catalog", "snapshots").to_table()
-    assert t.schema.field("yes_bid_e4").type == pa.int64() and t.schema.field("volume_e2").type == pa.int64()
+    assert t.schema.field("yes_bid_cc").type == pa.int64() and t.schema.field("volume_hundredths").type == pa.int64()
     assert t.schema.field("yes_bids").type == pa.list_(cat.LEVEL)
     assert set(t.column("date").to_pylist()) == {"2026-01-05"}  # the UTC date of the simulated clock
     c = sqlite3.connect(tmp_path / "k.db")
@@ -66,13 +66,13 @@ def test_a_recorded_sim_run_is_a_hive_partitioned_parquet_dataset_with_exact_val
         last_of[r["ticker"]] = r
     for row, (ticker, ts, bid, ask, last, vol, book) in zip(fresh, stored):
         assert (row["ticker"], row["ts"]) == (ticker, ts)
-        assert (row["yes_bid_e4"], row["yes_ask_e4"], row["last_e4"]) == (bid, ask, last)
-        assert row["volume_e2"] == vol and row["source"] == "sim"
+        assert (row["yes_bid_cc"], row["yes_ask_cc"], row["last_cc"]) == (bid, ask, last)
+        assert row["volume_hundredths"] == vol and row["source"] == "sim"
         b = json.loads(book)
-        assert [(lv["price_e4"], lv["qty_e2"]) for lv in row["yes_bids"]] == [
+        assert [(lv["price_cc"], lv["qty_hundredths"]) for lv in row["yes_bids"]] == [
             (int(Decimal(p) * 10_000), int(Decimal(str(q)) * 100)) for p, q in b["yes"]
         ]
-        assert [(lv["price_e4"], lv["qty_e2"]) for lv in row["no_bids"]] == [
+        assert [(lv["price_cc"], lv["qty_hundredths"]) for lv in row["no_bids"]] == [
             (int(Decimal(p) * 10_000), int(Decimal(str(q)) * 100)) for p, q in b["no"]
         ]
     ts = t.column("recv_ts").to_pylist()
@@ -121,12 +121,16 @@ def test_segments_roll_on_time_and_size_and_split_at_utc_midnight(tmp_path):
 
 
 def test_exact_units_refuse_what_they_cannot_hold():
-    assert cat.to_e4(Decimal("0.4230")) == 4230 and cat.from_e4(4230) == Decimal("0.4230")
-    assert cat.to_e2(Decimal("2.50")) == 250 and cat.from_e2(250) == Decimal("2.5") and cat.from_e2(300) == 3
+    assert cat.to_cc(Decimal("0.4230")) == 4230 and cat.from_cc(4230) == Decimal("0.4230")
+    assert (
+        cat.to_hundredths(Decimal("2.50")) == 250
+        and cat.from_hundredths(250) == Decimal("2.5")
+        and cat.from_hundredths(300) == 3
+    )
     with pytest.raises(ValueError):
-        cat.to_e4(Decimal("0.42305"))
+        cat.to_cc(Decimal("0.42305"))
     with pytest.raises(ValueError):
-        cat.to_e2(Decimal("0.005"))
+        cat.to_hundredths(Decimal("0.005"))
 
 
 def test_one_writer_per_catalog_and_a_dead_writers_temp_file_is_invisible_then_removed(tmp_path):

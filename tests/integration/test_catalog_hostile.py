@@ -101,10 +101,12 @@ def test_hostile_websocket_rows_are_rejected_alone_and_the_feed_records_on(tmp_p
     ids = {r["trade_id"] for r in trades}
     assert {"good-before", "good-after"} <= ids and not ids & {h["trade_id"] for h in hostile}
     assert all(r["ticker"] in TICKERS and r["taker_side"] in ("yes", "no") for r in trades)
-    assert all(0 < r["count_e2"] <= cat.MAX_COUNT_E2 and r["ts"] < MAX_TS for r in trades)
+    assert all(0 < r["count_hundredths"] <= cat.MAX_COUNT_HUNDREDTHS and r["ts"] < MAX_TS for r in trades)
     assert not list(root.glob("*/date=9999-*")) and not list(root.glob("*/date=2*-*-*/.*.tmp"))
     book = read_table(root, "book_deltas").to_pylist()
-    assert book and all(r["delta_e2"] is None or abs(r["delta_e2"]) <= cat.MAX_COUNT_E2 for r in book)
+    assert book and all(
+        r["delta_hundredths"] is None or abs(r["delta_hundredths"]) <= cat.MAX_COUNT_HUNDREDTHS for r in book
+    )
     assert rebuild_books(book) == held  # the bad delta was never applied: the book was rebuilt
     reasons = rejected(tmp_path / "k.db")
     trade_reasons = [r for r in reasons if r.startswith("trade print")]
@@ -187,13 +189,15 @@ def test_a_segment_that_cannot_be_written_keeps_its_rows_and_fetching_goes_on(tm
 def test_the_writer_refuses_each_bad_row_alone_and_writes_the_rest(tmp_path):
     w = CatalogWriter(tmp_path / "c")
     T = SIM_START_MS
-    good = dict(ts=T, ticker="KXA-1", yes_price_e4=4200, count_e2=300, taker_side="yes", trade_id="t1", source="s")
+    good = dict(
+        ts=T, ticker="KXA-1", yes_price_cc=4200, count_hundredths=300, taker_side="yes", trade_id="t1", source="s"
+    )
     for bad in (
         {"ts": 10**30},
         {"ts": Y9999_MS},
         {"ts": T + 2 * 3_600_000, "recv_ts": T},  # two hours ahead of when it arrived
-        {"count_e2": 10**32},
-        {"yes_price_e4": 10_000},
+        {"count_hundredths": 10**32},
+        {"yes_price_cc": 10_000},
         {"ticker": "KXA-1\x1b[31m"},
         {"taker_side": "\x1b[0m"},
         {"trade_id": "x" * 500},
@@ -436,7 +440,7 @@ def test_a_recorder_never_raises_into_the_feed_that_hands_it_rows(tmp_path):
     rec = Recorder(CatalogWriter(tmp_path / "c"))
 
     class T:  # a trade whatever its shape
-        ts, ticker, yes_price_e4, count_e2, taker_side, trade_id = "soon", None, 4200.5, -1, 7, 9
+        ts, ticker, yes_price_cc, count_hundredths, taker_side, trade_id = "soon", None, 4200.5, -1, 7, 9
 
     rec.trades([T()])
     rec.book_events([cat_event(seq=-1)])
@@ -447,7 +451,9 @@ def test_a_recorder_never_raises_into_the_feed_that_hands_it_rows(tmp_path):
 def cat_event(**kw):
     from kakashi_tui.adapters.kalshi.ws import BookEvent
 
-    fields = dict(ts=SIM_START_MS, ticker="KXA-1", side="yes", price_e4=4200, delta_e2=100, seq=1, sid=1, kind="delta")
+    fields = dict(
+        ts=SIM_START_MS, ticker="KXA-1", side="yes", price_cc=4200, delta_hundredths=100, seq=1, sid=1, kind="delta"
+    )
     return BookEvent(**{**fields, **kw})
 
 
@@ -487,13 +493,14 @@ def test_the_catalog_replay_keeps_its_clock_by_the_jsonl_replays_rule(tmp_path_f
             {
                 "ts": pa.array(part, pa.int64()),
                 "ticker": ["KXA"] * n,
-                **{c: pa.array([None] * n, pa.int64()) for c in ("yes_bid_e4", "yes_ask_e4", "last_e4")},
-                "volume_e2": pa.array([0] * n, pa.int64()),
+                **{c: pa.array([None] * n, pa.int64()) for c in ("yes_bid_cc", "yes_ask_cc", "last_cc")},
+                "volume_hundredths": pa.array([0] * n, pa.int64()),
                 "yes_bids": pa.array([[]] * n, pa.list_(cat.LEVEL)),
                 "no_bids": pa.array([[]] * n, pa.list_(cat.LEVEL)),
                 "source": ["x"] * n,
                 "recv_ts": pa.array(part, pa.int64()),
-            }
+            },
+            metadata={cat.VERSION_KEY: str(cat.CATALOG_VERSION)},
         )
         pq.write_table(table, folder / f"part-{k:013d}.parquet")
     tl = Timeline(root, batch_rows=batch)

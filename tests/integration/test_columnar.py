@@ -153,13 +153,15 @@ def kalshi_records(T):
 
 #: The snapshots schema before ``recv_ts`` (the fetch time) was added: such files still replay.
 OLD_SNAPSHOTS = cat.SNAPSHOTS.remove(cat.SNAPSHOTS.get_field_index("recv_ts"))
+#: what a file in the current format says of itself (one without it is read as version 1)
+VERSION = {cat.VERSION_KEY: str(cat.CATALOG_VERSION)}
 
 
 def foreign_segment(root, T):
     """Rows another tool wrote: a price above $1, crossed, levels not best first, a level of
     no contracts, a null list, a padded ticker, out of time order."""
     day = cat.utc_date(T)
-    lv = lambda *pq_: [{"price_e4": p, "qty_e2": q} for p, q in pq_]
+    lv = lambda *pq_: [{"price_cc": p, "qty_hundredths": q} for p, q in pq_]
     rows = [
         (T + 3_000_000, "KXBTC-A", 4200, 4500, 10_100, 0, lv((4200, 100)), []),  # a last trade above $1
         (T + 3_000_000, "KXBTC-B", 5000, 4900, None, 0, [], []),  # crossed
@@ -182,7 +184,7 @@ def foreign_segment(root, T):
             pa.array(cols[7], pa.list_(cat.LEVEL)),
             pa.array(["other"] * len(rows)),
         ],
-        schema=OLD_SNAPSHOTS.remove_metadata().set(0, pa.field("ts", pa.int64())),
+        schema=OLD_SNAPSHOTS.remove_metadata().set(0, pa.field("ts", pa.int64())).with_metadata(VERSION),
     )
     folder = root / "snapshots" / f"date={day}"
     pq.write_table(table, folder / f"part-{T + 3_000_000:013d}-foreign.parquet")
@@ -272,7 +274,7 @@ PRICES = st.one_of(
     st.integers(0, 100).map(lambda c: c * 100),
 )
 QTYS = st.one_of(st.none(), st.sampled_from([-100, 0, 1, 50, 100, 250, 1000, 10_000]))
-LEVEL = st.one_of(st.none(), st.fixed_dictionaries({"price_e4": PRICES, "qty_e2": QTYS}))
+LEVEL = st.one_of(st.none(), st.fixed_dictionaries({"price_cc": PRICES, "qty_hundredths": QTYS}))
 
 
 def _sorted_levels(draw_levels):
@@ -281,7 +283,7 @@ def _sorted_levels(draw_levels):
         st.none(),
         st.lists(LEVEL, max_size=4),
         st.lists(st.integers(1, 99), max_size=4, unique=True).map(
-            lambda cs: [{"price_e4": c * 100, "qty_e2": 100} for c in sorted(cs, reverse=True)]
+            lambda cs: [{"price_cc": c * 100, "qty_hundredths": 100} for c in sorted(cs, reverse=True)]
         ),
     )
 
@@ -290,10 +292,10 @@ ANY_ROW = st.fixed_dictionaries(
     {
         "ts": st.sampled_from([1, SIM_START_MS, SIM_START_MS + 10_000, 0, -5]),
         "ticker": st.sampled_from(["T", "KXBTC-26NOV", " T", "T ", "", "\u00a0T"]),
-        "yes_bid_e4": PRICES,
-        "yes_ask_e4": PRICES,
-        "last_e4": PRICES,
-        "volume_e2": st.one_of(st.none(), st.sampled_from([0, 100, 250, -300, 12_300])),
+        "yes_bid_cc": PRICES,
+        "yes_ask_cc": PRICES,
+        "last_cc": PRICES,
+        "volume_hundredths": st.one_of(st.none(), st.sampled_from([0, 100, 250, -300, 12_300])),
         "yes_bids": _sorted_levels(None),
         "no_bids": _sorted_levels(None),
     }
@@ -314,15 +316,15 @@ def GOOD_ROW(draw):
             if top > 1
             else [top]
         )
-        return [{"price_e4": c * 100, "qty_e2": draw(st.integers(1, 500)) * 100} for c in prices]
+        return [{"price_cc": c * 100, "qty_hundredths": draw(st.integers(1, 500)) * 100} for c in prices]
 
     return {
         "ts": draw(st.sampled_from([1, SIM_START_MS])),
         "ticker": draw(st.sampled_from(["T", "KXBTC-26NOV"])),
-        "yes_bid_e4": None if bid is None else bid * 100,
-        "yes_ask_e4": None if ask is None else ask * 100,
-        "last_e4": draw(st.one_of(st.none(), st.integers(0, 100).map(lambda c: c * 100))),
-        "volume_e2": draw(st.integers(0, 10**6)) * 100,
+        "yes_bid_cc": None if bid is None else bid * 100,
+        "yes_ask_cc": None if ask is None else ask * 100,
+        "last_cc": draw(st.one_of(st.none(), st.integers(0, 100).map(lambda c: c * 100))),
+        "volume_hundredths": draw(st.integers(0, 10**6)) * 100,
         "yes_bids": side(bid),
         "no_bids": side(None if ask is None else 100 - ask),
     }
@@ -352,16 +354,18 @@ def _as_source_sends(row):
 
     def levels(ls):
         return (
-            None if ls is None else [None if lv is None else [price(lv["price_e4"]), count(lv["qty_e2"])] for lv in ls]
+            None
+            if ls is None
+            else [None if lv is None else [price(lv["price_cc"]), count(lv["qty_hundredths"])] for lv in ls]
         )
 
     return {
         "ticker": row["ticker"],
         "ts": row["ts"],
-        "yes_bid": price(row["yes_bid_e4"]),
-        "yes_ask": price(row["yes_ask_e4"]),
-        "last": price(row["last_e4"]),
-        "volume": count(row["volume_e2"]),
+        "yes_bid": price(row["yes_bid_cc"]),
+        "yes_ask": price(row["yes_ask_cc"]),
+        "last": price(row["last_cc"]),
+        "volume": count(row["volume_hundredths"]),
         "yes_bids": levels(row["yes_bids"]),
         "no_bids": levels(row["no_bids"]),
     }
@@ -389,21 +393,21 @@ def test_vectorised_check_gives_the_row_checks_verdicts_and_values(rows):
             assert (
                 s.ticker,
                 s.ts,
-                cat.to_e4(s.yes_bid),
-                cat.to_e4(s.yes_ask),
-                cat.to_e4(s.last),
-                cat.to_e2(s.volume),
+                cat.to_cc(s.yes_bid),
+                cat.to_cc(s.yes_ask),
+                cat.to_cc(s.last),
+                cat.to_hundredths(s.volume),
             ) == (
                 row["ticker"],
                 row["ts"],
-                quiet(row["yes_bid_e4"], 0),
-                quiet(row["yes_ask_e4"], 10_000),
-                row["last_e4"],
-                row["volume_e2"],
+                quiet(row["yes_bid_cc"], 0),
+                quiet(row["yes_ask_cc"], 10_000),
+                row["last_cc"],
+                row["volume_hundredths"],
             )
             for side in ("yes_bids", "no_bids"):
-                assert [(cat.to_e4(lv.price), cat.to_e2(lv.qty)) for lv in getattr(s, side)] == [
-                    (lv["price_e4"], lv["qty_e2"]) for lv in row[side]
+                assert [(cat.to_cc(lv.price), cat.to_hundredths(lv.qty)) for lv in getattr(s, side)] == [
+                    (lv["price_cc"], lv["qty_hundredths"]) for lv in row[side]
                 ]
         elif v.reason is not None:
             assert (
@@ -419,9 +423,17 @@ def test_plain_rows_are_most_rows_of_a_recorded_catalog(tmp_path):
     assert checked.plain.all() and not checked.reasons
 
 
-@pytest.mark.parametrize("bad", [{"yes_bid_e4": 4200, "yes_ask_e4": 4200}, {"yes_bid_e4": 5000, "yes_ask_e4": 100}])
+@pytest.mark.parametrize("bad", [{"yes_bid_cc": 4200, "yes_ask_cc": 4200}, {"yes_bid_cc": 5000, "yes_ask_cc": 100}])
 def test_a_rejected_row_keeps_the_row_checks_reason(bad):
-    row = {"ts": SIM_START_MS, "ticker": "T", "last_e4": None, "volume_e2": 0, "yes_bids": [], "no_bids": [], **bad}
+    row = {
+        "ts": SIM_START_MS,
+        "ticker": "T",
+        "last_cc": None,
+        "volume_hundredths": 0,
+        "yes_bids": [],
+        "no_bids": [],
+        **bad,
+    }
     table = pa.Table.from_pylist([row], schema=pa.schema([f for f in cat.SNAPSHOTS if f.name != "source"]))
     checked = check_batch(table, None)
     assert not checked.valid[0] and not checked.plain[0]

@@ -233,14 +233,18 @@ def test_a_malformed_later_spec_field_never_rejects_a_row():
 
 
 def test_dollar_strings_and_fractional_counts_become_integer_units_exactly():
-    assert s.price_e4("0.0150") == 150 and s.price_e4("0.9930") == 9930 and s.price_e4("0.42") == 4200
-    assert s.count_e2("12.50") == 1250 and s.count_e2("0.01") == 1 and s.count_e2("-3.25", signed=True) == -325
+    assert s.price_cc("0.0150") == 150 and s.price_cc("0.9930") == 9930 and s.price_cc("0.42") == 4200
+    assert (
+        s.count_hundredths("12.50") == 1250
+        and s.count_hundredths("0.01") == 1
+        and s.count_hundredths("-3.25", signed=True) == -325
+    )
     for bad in ("0.01501", "1.0000", "0", "-0.0100", "NaN", "Infinity", "1e999999", 0.015, None):
         with pytest.raises(s.RowError):
-            s.price_e4(bad)
+            s.price_cc(bad)
     for bad in ("12.501", "-1.00", "1" + "0" * 30, "Infinity", 12.5):
         with pytest.raises(s.RowError):
-            s.count_e2(bad)
+            s.count_hundredths(bad)
     # The WebSocket: levels and deltas in integer units at the edge.
     b = Book.from_snapshot({"market_ticker": "KXA-1", "yes_dollars_fp": [["0.0150", "12.50"]], "no_dollars_fp": []}, 1)
     assert b.yes == {150: 1250} and b.no == {}
@@ -253,5 +257,5 @@ def test_dollar_strings_and_fractional_counts_become_integer_units_exactly():
     assert row.snapshot["yes_bid"] == "0.0150" and row.snapshot["volume"] == "12.50"
     v = validate_row(row.market, row.snapshot, NOW_MS)
     assert v.reason is None
-    assert v.snapshot.prices_cc[:2] == (150, 170) and v.snapshot.volume_h == 1250
+    assert v.snapshot.prices_cc[:2] == (150, 170) and v.snapshot.volume_hundredths == 1250
     assert v.snapshot.yes_bid == Decimal("0.0150")

@@ -254,7 +254,7 @@ def test_trade_prints_go_into_the_catalog(server, tmp_path):
         feed.stop()
         rec.close()
     t = ds.dataset(tmp_path / "c" / "trades", format="parquet", partitioning="hive").to_table().to_pylist()
-    assert len(t) >= 3 and all(r["ticker"] in TICKERS and r["count_e2"] == 300 and r["trade_id"] for r in t)
+    assert len(t) >= 3 and all(r["ticker"] in TICKERS and r["count_hundredths"] == 300 and r["trade_id"] for r in t)
     assert {r["date"] for r in t} == {"2026-11-26"}  # the print's own time, UTC
 
 

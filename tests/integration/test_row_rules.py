@@ -34,10 +34,10 @@ def _row(**over: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "ts": NOW,
         "ticker": "T",
-        "yes_bid_e4": None,
-        "yes_ask_e4": None,
-        "last_e4": None,
-        "volume_e2": 0,
+        "yes_bid_cc": None,
+        "yes_ask_cc": None,
+        "last_cc": None,
+        "volume_hundredths": 0,
         "yes_bids": [],
         "no_bids": [],
     }
@@ -51,30 +51,30 @@ def _sent(row: dict[str, Any]) -> dict[str, Any]:
         return None if v is None else str(Decimal(v) / scale)
 
     def levels(ls: list[dict[str, int]]) -> list[list[str | None]]:
-        return [[d(lv["price_e4"], R.PRICE.scale), d(lv["qty_e2"], R.COUNT.scale)] for lv in ls]
+        return [[d(lv["price_cc"], R.PRICE.scale), d(lv["qty_hundredths"], R.COUNT.scale)] for lv in ls]
 
     return {
         "ticker": row["ticker"],
         "ts": row["ts"],
-        "yes_bid": d(row["yes_bid_e4"], R.PRICE.scale),
-        "yes_ask": d(row["yes_ask_e4"], R.PRICE.scale),
-        "last": d(row["last_e4"], R.PRICE.scale),
-        "volume": d(row["volume_e2"], R.COUNT.scale),
+        "yes_bid": d(row["yes_bid_cc"], R.PRICE.scale),
+        "yes_ask": d(row["yes_ask_cc"], R.PRICE.scale),
+        "last": d(row["last_cc"], R.PRICE.scale),
+        "volume": d(row["volume_hundredths"], R.COUNT.scale),
         "yes_bids": levels(row["yes_bids"]),
         "no_bids": levels(row["no_bids"]),
     }
 
 
 def _level(price_u: int, qty_u: int) -> dict[str, int]:
-    return {"price_e4": price_u, "qty_e2": qty_u}
+    return {"price_cc": price_u, "qty_hundredths": qty_u}
 
 
 def _with(b: R.Bound, u: int) -> dict[str, Any]:
     """A row whose value under bound ``b`` is ``u`` stored units (the rest plainly valid)."""
     if b is R.PRICE:
-        return _row(yes_bid_e4=u)
+        return _row(yes_bid_cc=u)
     if b is R.COUNT:
-        return _row(volume_e2=u)
+        return _row(volume_hundredths=u)
     if b is R.LEVEL_PRICE:
         return _row(yes_bids=[_level(u, 100)])
     if b is R.LEVEL_QTY:
@@ -110,13 +110,13 @@ def _hostile(rule: R.Rule) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
         row = _row(ts=NOW + R.FUTURE_SKEW_MS + 1)
         return _sent(row), row, rule.reason.format(v=NOW + R.FUTURE_SKEW_MS + 1, now=NOW)
     elif rule.name == "crossed":
-        row = _row(yes_bid_e4=5000, yes_ask_e4=4000)
+        row = _row(yes_bid_cc=5000, yes_ask_cc=4000)
         sent = {**_sent(row), "yes_bid": "0.5000", "yes_ask": "0.4000"}  # (as the catalog's values read)
         return sent, row, rule.reason.format(ask=Decimal("0.4000"), bid=Decimal("0.5000"))
     elif rule.name == "depth bid":
-        row = _row(yes_bid_e4=4200, yes_bids=[_level(4100, 100)])
+        row = _row(yes_bid_cc=4200, yes_bids=[_level(4100, 100)])
     elif rule.name == "depth ask":
-        row = _row(yes_ask_e4=4500, no_bids=[_level(5600, 100)])
+        row = _row(yes_ask_cc=4500, no_bids=[_level(5600, 100)])
     elif rule.name == "order":
         row = _row(yes_bids=[_level(4100, 100), _level(4200, 100)])
     else:
@@ -148,9 +148,9 @@ def test_the_values_at_each_declared_bound_are_taken_by_all_three(b):
     for u in (b.min_u, b.max_u):
         row = _with(b, u)
         if b is R.LEVEL_PRICE:  # a level at the top of the range is the YES bid's (depth agrees)
-            row["yes_bid_e4"] = u
+            row["yes_bid_cc"] = u
         if b is R.PRICE and u == b.max_u:
-            row["yes_bid_e4"], row["yes_ask_e4"] = None, u  # (an ask of 1: no ask)
+            row["yes_bid_cc"], row["yes_ask_cc"] = None, u  # (an ask of 1: no ask)
         now = max(NOW, u)  # (the latest time is in the future of today's clock)
         v = validate_row(MARKET, _sent(row), now)
         assert v.reason is None, (b.name, u, v.reason)
@@ -183,8 +183,8 @@ out = []
 for vol, qty in ((500, 500), (501, 100), (100, 501)):
     sent = {"ticker": "T", "ts": 1, "volume": str(Decimal(vol) / 100),
             "yes_bid": "0.42", "yes_bids": [["0.42", str(Decimal(qty) / 100)]]}
-    row = {"ts": 1, "ticker": "T", "yes_bid_e4": 4200, "yes_ask_e4": None, "last_e4": None, "volume_e2": vol,
-           "yes_bids": [{"price_e4": 4200, "qty_e2": qty}], "no_bids": []}
+    row = {"ts": 1, "ticker": "T", "yes_bid_cc": 4200, "yes_ask_cc": None, "last_cc": None, "volume_hundredths": vol,
+           "yes_bids": [{"price_cc": 4200, "qty_hundredths": qty}], "no_bids": []}
     schema = pa.schema([f for f in cat.SNAPSHOTS if f.name not in ("source", "recv_ts")])
     checked = check_batch(pa.Table.from_pylist([row], schema=schema), 10**13)
     out.append([validate_row({"ticker": "T", "status": "open"}, sent, 10**13).reason,
@@ -240,7 +240,7 @@ def test_the_books_stored_text_has_one_builder():
     want = '{"yes":[["0.4230","13.00"],["0.4000","2.50"],["0.3900","1500.00"]],"no":[["0.5500","0.01"]]}'
     assert q.book_text == want
     row = _row(
-        yes_bid_e4=4230,
+        yes_bid_cc=4230,
         yes_bids=[_level(4230, 1300), _level(4000, 250), _level(3900, 150_000)],
         no_bids=[_level(5500, 1)],
     )

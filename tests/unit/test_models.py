@@ -82,7 +82,7 @@ def test_sub_penny_prices_and_fractional_counts_are_valid():
     q = v.snapshot
     assert q.yes_bid == Decimal("0.0030") and q.yes_ask == Decimal("0.9930") and q.volume == Decimal("1234.56")
     assert q.ask_levels(Side.YES) == [(Decimal("0.9930"), Decimal("13")), (Decimal("0.9940"), Decimal(1))]
-    assert q.prices_cc == (30, 9930, None) and q.volume_h == 123456
+    assert q.prices_cc == (30, 9930, None) and q.volume_hundredths == 123456
 
 
 @pytest.mark.parametrize("status", [s.value for s in MarketStatus])

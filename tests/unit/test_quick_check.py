@@ -207,7 +207,7 @@ def test_what_the_quick_check_accepts_pydantic_accepts_with_the_same_values(raw)
     for side in Side:
         assert (q.ask(side), q.bid(side), q.ask_levels(side)) == (s.ask(side), s.bid(side), s.ask_levels(side))
     # the stored text reads back as the same snapshot, and is exactly compact JSON
-    assert snapshot_from_row(q.ticker, q.ts, *q.prices_cc, q.volume_h, q.book_text) == s
+    assert snapshot_from_row(q.ticker, q.ts, *q.prices_cc, q.volume_hundredths, q.book_text) == s
     if q.book_text:
         assert json.dumps(json.loads(q.book_text), separators=(",", ":")) == q.book_text
 

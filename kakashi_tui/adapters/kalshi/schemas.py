@@ -21,7 +21,7 @@ Rules the models keep:
   and dollar strings are never floats. A market's prices stay the text Kalshi sent (a legacy cent
   twin becomes exact dollars): ``core/validate.py`` turns them into centicents once, and judges
   them. The WebSocket's levels, deltas and prints become integer units here, once
-  (``price_e4``: $0.0001; ``count_e2``: 1/100 contract), as the feed keeps its books in them.
+  (``price_cc``: $0.0001; ``count_hundredths``: 1/100 contract), as the feed keeps its books in them.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ MAX_TS_MS = 7_258_118_400_000  # 2200-01-01
 LIFECYCLE = ("initialized", "inactive", "active", "closed", "determined", "disputed", "amended", "finalized")
 E4 = Decimal(10_000)  # dollars -> $0.0001 units
 E2 = Decimal(100)  # contracts -> 1/100 contract units
-MAX_COUNT_E2 = int(MAX_COUNT * E2)  # (catalog.MAX_COUNT_E2, the row check's bound)
-_MAX_E2 = Decimal(MAX_COUNT_E2)
+MAX_COUNT_HUNDREDTHS = int(MAX_COUNT * E2)  # (catalog.MAX_COUNT_HUNDREDTHS, the row check's bound)
+_MAX_HUNDREDTHS = Decimal(MAX_COUNT_HUNDREDTHS)
 
 
 def _safe(text: Any, limit: int = 200) -> str:
@@ -243,7 +243,7 @@ def _side_levels(dollars: Any, legacy: Any, side: str) -> list[list[Any]]:
 
 
 # -- exact integer units (the WebSocket's books and prints) -------------------------------------------
-def price_e4(v: Any, what: str = "price") -> int:
+def price_cc(v: Any, what: str = "price") -> int:
     """A dollar string strictly inside (0, 1) on the $0.0001 grid, as $0.0001 units."""
     p: int | None = None
     if isinstance(v, str) and len(v) <= 40:
@@ -258,7 +258,7 @@ def price_e4(v: Any, what: str = "price") -> int:
     return p
 
 
-def count_e2(v: Any, signed: bool = False, what: str = "count") -> int:
+def count_hundredths(v: Any, signed: bool = False, what: str = "count") -> int:
     """A fixed-point count string on the 1/100 grid, as 1/100 contract units, at most 10^12
     contracts either way (the row check's bound); negative only when ``signed`` (a delta)."""
     q: int | None = None
@@ -267,9 +267,9 @@ def count_e2(v: Any, signed: bool = False, what: str = "count") -> int:
             x = Decimal(v) * E2
         except ArithmeticError:  # not a number, or one past Decimal's exponent range
             x = None
-        if x is not None and x.is_finite() and abs(x) <= _MAX_E2 and x == x.to_integral_value():
+        if x is not None and x.is_finite() and abs(x) <= _MAX_HUNDREDTHS and x == x.to_integral_value():
             q = int(x)
-    if q is None or (not signed and q < 0) or abs(q) > MAX_COUNT_E2:
+    if q is None or (not signed and q < 0) or abs(q) > MAX_COUNT_HUNDREDTHS:
         raise RowError(f"bad {what} {_safe(v, 40)}")
     return q
 
@@ -537,8 +537,8 @@ class Trade(Wire):
     """A public print (``GET /markets/trades``, not polled yet): exact integer units."""
 
     ticker: Ticker
-    yes_price_dollars: Annotated[int, _plain(lambda v: price_e4(v, "yes_price_dollars"))]
-    count_fp: Annotated[int, _plain(lambda v: count_e2(v, what="count_fp"))]
+    yes_price_dollars: Annotated[int, _plain(lambda v: price_cc(v, "yes_price_dollars"))]
+    count_fp: Annotated[int, _plain(lambda v: count_hundredths(v, what="count_fp"))]
     created_time: Annotated[int | None, _time("created_time")] = None
     trade_id: LenientStr = None
     taker_side: LenientStr = None
@@ -590,7 +590,7 @@ _ABSENT: Any = object()  # a snapshot side's default: the field was not sent
 
 def _snapshot_side(side: str) -> PlainValidator:
     """``<side>_dollars_fp`` (or, when absent, the older ``<side>_dollars``, declared just
-    before it) as price_e4 -> qty_e2; empty levels dropped."""
+    before it) as price_cc -> qty_hundredths; empty levels dropped."""
 
     def read(v: Any, info: ValidationInfo) -> dict[int, int]:
         levels = info.data.get(f"{side}_dollars") if v is _ABSENT else v
@@ -602,16 +602,16 @@ def _snapshot_side(side: str) -> PlainValidator:
         for lv in levels:
             if not isinstance(lv, list) or len(lv) != 2:
                 raise RowError(f"bad level {_safe(lv, 60)}")
-            q = count_e2(lv[1])
+            q = count_hundredths(lv[1])
             if q:
-                out[price_e4(lv[0])] = q
+                out[price_cc(lv[0])] = q
         return out
 
     return PlainValidator(read)
 
 
 class BookSnapshot(Wire):
-    """``orderbook_snapshot``'s body: each side's bids, price_e4 -> qty_e2 (exact units)."""
+    """``orderbook_snapshot``'s body: each side's bids, price_cc -> qty_hundredths (exact units)."""
 
     market_ticker: Annotated[str, _plain(lambda v: check_ticker(v, "snapshot's market_ticker"))]
     yes_dollars: AsSent = None  # the older name of yes_dollars_fp
@@ -631,8 +631,8 @@ class BookDelta(Wire):
 
     market_ticker: AsSent = None  # looked up among the books held (an unknown one: no book)
     side: Annotated[Literal["yes", "no"], _plain(_side)]
-    price_dollars: Annotated[int, _plain(lambda v: price_e4(v))]
-    delta_fp: Annotated[int, _plain(lambda v: count_e2(v, signed=True))]
+    price_dollars: Annotated[int, _plain(lambda v: price_cc(v))]
+    delta_fp: Annotated[int, _plain(lambda v: count_hundredths(v, signed=True))]
     # (``ts`` / ``ts_ms`` are not read: the feed stamps a change with when it applied it.)
 
 
@@ -645,8 +645,8 @@ class TradePrint(Wire):
     are ``catalog.trade_problem``'s). ``ts`` is epoch seconds (None when it is not an integer)."""
 
     market_ticker: Annotated[str, _plain(lambda v: check_ticker(v, "market_ticker"))]
-    yes_price_dollars: Annotated[int, _plain(lambda v: price_e4(v))]
-    count_fp: Annotated[int, _plain(lambda v: count_e2(v))]
+    yes_price_dollars: Annotated[int, _plain(lambda v: price_cc(v))]
+    count_fp: Annotated[int, _plain(lambda v: count_hundredths(v))]
     taker_side: AsSent = None
     trade_id: AsSent = None
     ts: Annotated[int | None, _plain(_print_ts)] = None

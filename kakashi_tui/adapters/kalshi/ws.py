@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
-from kakashi_tui.adapters.catalog import from_e2, from_e4, trade_problem
+from kakashi_tui.adapters.catalog import from_cc, from_hundredths, trade_problem
 from kakashi_tui.adapters.kalshi.schemas import (
     BookDelta,
     BookSnapshot,
@@ -95,7 +95,7 @@ def _serial(name: str, v: Any) -> int:
 
 @dataclass
 class Book:
-    """One market's bids by side, price_e4 -> qty_e2."""
+    """One market's bids by side, price_cc -> qty_hundredths."""
 
     ticker: str
     yes: dict[int, int] = field(default_factory=dict)
@@ -109,7 +109,7 @@ class Book:
         return cls(snap.market_ticker, dict(snap.yes_dollars_fp), dict(snap.no_dollars_fp), now_ms)
 
     def apply(self, msg: Any, now_ms: int) -> tuple[str, int, int]:
-        """Apply one ``orderbook_delta`` body (``schemas.BookDelta``); (side, price_e4, delta_e2)."""
+        """Apply one ``orderbook_delta`` body (``schemas.BookDelta``); (side, price_cc, delta_hundredths)."""
         delta = _parse(BookDelta, msg, "delta")
         side, p, d = delta.side, delta.price_dollars, delta.delta_fp
         book = self.yes if side == "yes" else self.no
@@ -130,18 +130,18 @@ class Book:
         return {
             "ticker": self.ticker,
             "ts": ts,
-            "yes_bid": from_e4(yes[0][0]) if yes else None,
-            "yes_ask": from_e4(10_000 - no[0][0]) if no else None,
-            "yes_bids": [[from_e4(p), from_e2(q)] for p, q in yes],
-            "no_bids": [[from_e4(p), from_e2(q)] for p, q in no],
+            "yes_bid": from_cc(yes[0][0]) if yes else None,
+            "yes_ask": from_cc(10_000 - no[0][0]) if no else None,
+            "yes_bids": [[from_cc(p), from_hundredths(q)] for p, q in yes],
+            "no_bids": [[from_cc(p), from_hundredths(q)] for p, q in no],
         }
 
 
 @dataclass
 class Trade:
     ticker: str
-    yes_price_e4: int
-    count_e2: int
+    yes_price_cc: int
+    count_hundredths: int
     taker_side: str
     ts: int
     trade_id: str = ""
@@ -154,8 +154,8 @@ class BookEvent(NamedTuple):
     ts: int  # when the feed applied it (UTC epoch ms)
     ticker: str
     side: str | None  # yes | no; None for a reset or an empty book's snapshot
-    price_e4: int | None
-    delta_e2: int | None  # snapshot: the level's size; delta: the signed change
+    price_cc: int | None
+    delta_hundredths: int | None  # snapshot: the level's size; delta: the signed change
     seq: int | None
     sid: int | None
     kind: str  # snapshot | delta | reset

@@ -70,6 +70,9 @@ _V4_STATUS = (
 
 #: Each table still in its old form is rebuilt in the new one with every row converted:
 #: (model, a column only the new form has, new columns, SELECT over the old rows).
+#: The ``*_cents`` names below are an old schema's own columns, and a different unit: whole
+#: cents (x 100 gives centicents). They are the only ``_cents`` spellings left (one spelling per
+#: unit: ``_cc`` and ``_hundredths`` everywhere else), kept because those databases say them.
 _V4_REBUILDS = [
     (
         SnapshotRow,

@@ -154,8 +154,8 @@ def refuse_special_file(path: str | os.PathLike[str]) -> None:
         return  # missing (a new database) or unreachable: the opener says so in its own words
 
 
-def ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts) -> LedgerEntry:
-    for name, v in (("ts", ts), ("amount_cc", amount), ("contracts_hundredths", contracts)):
+def ledger_entry_from_row(row_id, ts, kind, amount_cc, key, ticker, side, contracts_hundredths) -> LedgerEntry:
+    for name, v in (("ts", ts), ("amount_cc", amount_cc), ("contracts_hundredths", contracts_hundredths)):
         if type(v) is not int or v not in _INT64:
             raise broken(row_id, f"{name} is {str(v)[:40]!r}, not a whole number")
     if not isinstance(key, str) or not key or not isinstance(ticker, (str, type(None))):
@@ -167,10 +167,16 @@ def ledger_entry_from_row(row_id, ts, kind, amount, key, ticker, side, contracts
         raise broken(row_id, f"unknown kind or side ({str(kind)[:20]!r}, {str(side)[:20]!r})") from None
     if sd is None and k not in (Kind.DEPOSIT, Kind.NOTE):
         raise broken(row_id, f"a {k.value} entry without a side")
-    if k is Kind.NOTE and (amount or contracts or sd is not None):
+    if k is Kind.NOTE and (amount_cc or contracts_hundredths or sd is not None):
         raise broken(row_id, "a note that moves cash or contracts")
     return LedgerEntry(
-        ts=ts, kind=k, amount_cc=amount, key=key, ticker=ticker or "", side=sd, contracts=hundredths_to_count(contracts)
+        ts=ts,
+        kind=k,
+        amount_cc=amount_cc,
+        key=key,
+        ticker=ticker or "",
+        side=sd,
+        contracts=hundredths_to_count(contracts_hundredths),
     )
 
 
@@ -197,7 +203,13 @@ def _level_units(levels: Any) -> tuple[list[int], list[int]]:
 
 
 def snapshot_from_row(
-    ticker: str, ts: int, bid_cc: int | None, ask_cc: int | None, last_cc: int | None, volume_h: int | None, book: str
+    ticker: str,
+    ts: int,
+    bid_cc: int | None,
+    ask_cc: int | None,
+    last_cc: int | None,
+    volume_hundredths: int | None,
+    book: str,
 ) -> Quote:
     """A stored snapshot row as the Quote it was (the store's own rows: not validated again, but
     a price outside [0, 1] or a count outside SQLite's integers, which Kakashi cannot have
@@ -213,7 +225,7 @@ def snapshot_from_row(
     for cc in (bid_cc, ask_cc, last_cc, *yc, *nc):
         if cc is not None and (type(cc) is not int or not 0 <= cc <= CC_PER_DOLLAR):
             raise ValueError(f"price {str(cc)[:20]} cc is outside [0, 1]")
-    for h in (volume_h or 0, *yq, *nq):
+    for h in (volume_hundredths or 0, *yq, *nq):
         if type(h) is not int or not 0 <= h < 2**63:
             raise ValueError(f"count {str(h)[:20]} is outside 0..2^63-1 hundredths")
-    return Quote(ticker, ts, bid_cc, ask_cc, last_cc, volume_h or 0, (yc, yq, nc, nq), book or "")
+    return Quote(ticker, ts, bid_cc, ask_cc, last_cc, volume_hundredths or 0, (yc, yq, nc, nq), book or "")

@@ -388,14 +388,15 @@ class Store:
         list of rows kept alive). A Quote carries its stored forms from the check that made it."""
         self.db.connection().executemany(
             self._SNAPSHOT_SQL,
-            ((s.ticker, s.ts, fetched_ts, *s.prices_cc, s.volume_h, s.book_text, source) for s in snaps),
+            ((s.ticker, s.ts, fetched_ts, *s.prices_cc, s.volume_hundredths, s.book_text, source) for s in snaps),
         )
         return len(snaps)
 
     def insert_quotes(self, quotes: Collection[tuple[Quote, int]], source: str) -> int:
         """``insert_snapshots`` for quotes fetched at different times: (quote, fetched_ts) pairs."""
         self.db.connection().executemany(
-            self._SNAPSHOT_SQL, ((s.ticker, s.ts, f, *s.prices_cc, s.volume_h, s.book_text, source) for s, f in quotes)
+            self._SNAPSHOT_SQL,
+            ((s.ticker, s.ts, f, *s.prices_cc, s.volume_hundredths, s.book_text, source) for s, f in quotes),
         )
         return len(quotes)
 

@@ -366,7 +366,7 @@ def blotter_layout(rows: list[dict[str, str]], width: int) -> list[tuple[str, st
 
     tries = [fit(False, ()), fit(True, ())] + [fit(True, BLOTTER_DROP[: i + 1]) for i in range(len(BLOTTER_DROP))]
     for cols in tries:
-        if sum(w for _k, _h, w, _j in cols) + len(cols) - 1 <= width:
+        if sum(w for _k, _head, w, _j in cols) + len(cols) - 1 <= width:
             return cols
     return tries[-1]  # narrower still: the table scrolls sideways
 
