@@ -501,13 +501,19 @@ class FakeKalshi:
             return "unknown API key"
         if not ts.isdigit() or abs(int(ts) - time.time() * 1000) > 30_000:
             return "request timestamp outside the allowed window"
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        text = (ts + "GET" + raw_path.split("?", 1)[0]).encode()
         try:
-            self.public_key.verify(
-                base64.b64decode(sig),
-                (ts + "GET" + raw_path.split("?", 1)[0]).encode(),
-                padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
-                hashes.SHA256(),
-            )
+            if isinstance(self.public_key, ed25519.Ed25519PublicKey):  # the same text, signed with Ed25519
+                self.public_key.verify(base64.b64decode(sig), text)
+            else:
+                self.public_key.verify(
+                    base64.b64decode(sig),
+                    text,
+                    padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
+                    hashes.SHA256(),
+                )
         except (InvalidSignature, ValueError):
             return "invalid signature"
         return None
@@ -692,12 +698,19 @@ class FakeKalshiServer:
         self.stop()
 
 
-def make_test_key(directory: str | os.PathLike[str], key_id: str = "test-key-id") -> tuple[str, Any]:
-    """A throwaway RSA key written to ``directory/kalshi.pem`` with mode 0600: (path, public key)."""
+def make_test_key(directory: str | os.PathLike[str], key_id: str = "test-key-id", kind: str = "rsa") -> tuple[str, Any]:
+    """A throwaway key (``kind``: "rsa", "ed25519", or "ec" for a kind Kalshi does not take)
+    written to ``directory/kalshi.pem`` with mode 0600: (path, public key)."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key: Any
+    if kind == "ed25519":
+        key = ed25519.Ed25519PrivateKey.generate()
+    elif kind == "ec":
+        key = ec.generate_private_key(ec.SECP256R1())
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path = os.path.join(os.fspath(directory), "kalshi.pem")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -715,6 +728,7 @@ def main() -> None:
     ap.add_argument("--markets", type=int, default=12)
     ap.add_argument("--combos", type=int, default=0, help="combo markets hidden by mve_filter=exclude")
     ap.add_argument("--no-signature", action="store_true", help="serve order books without signed headers")
+    ap.add_argument("--ed25519", action="store_true", help="make the --key-dir key an Ed25519 key (default RSA)")
     ap.add_argument(
         "--key-dir",
         metavar="DIR",
@@ -729,7 +743,7 @@ def main() -> None:
     print(f"fake Kalshi at {srv.base_url} (Ctrl-C to stop)", flush=True)
     if args.key_dir:
         st.key_id = st.key_id or "demo-key-id"
-        path, st.public_key = make_test_key(args.key_dir, st.key_id)
+        path, st.public_key = make_test_key(args.key_dir, st.key_id, "ed25519" if args.ed25519 else "rsa")
         print(f"export KAKASHI_KALSHI_KEY_ID={st.key_id} KAKASHI_KALSHI_KEY_FILE={path}", flush=True)
     try:
         while True:

@@ -403,6 +403,32 @@ def test_every_get_is_signed_over_timestamp_method_and_path_without_query(key):
     assert len(seen) == 3 and all(k == "kid-123" and ok and ts.isdigit() and len(ts) == 13 for k, ok, ts in seen)
 
 
+def test_an_ed25519_key_signs_the_same_text_with_ed25519(tmp_path):
+    """#22 item 5: Kalshi takes Ed25519 API keys beside RSA; the signed text is the same."""
+    path, pub = make_test_key(tmp_path, kind="ed25519")
+    signer, notice = signer_from("kid-ed", path, env={})
+    assert notice is None and repr(signer) == "Signer(<key set>)"
+    seen = []
+
+    def h(req):
+        ts = req.headers["KALSHI-ACCESS-TIMESTAMP"]
+        text = (ts + "GET" + req.url.raw_path.decode().split("?")[0]).encode()
+        pub.verify(base64.b64decode(req.headers["KALSHI-ACCESS-SIGNATURE"]), text)  # raises if it does not
+        seen.append(req.headers["KALSHI-ACCESS-KEY"])
+        return httpx.Response(200, json={"market": {"ticker": "A"}})
+
+    c, _ = client(h, signer=signer)
+    c.get_market("A")
+    assert seen == ["kid-ed"]
+
+
+def test_a_key_of_another_kind_is_one_clear_line(tmp_path):
+    path, _ = make_test_key(tmp_path, kind="ec")
+    with pytest.raises(ConfigError, match=r"does not hold an RSA or Ed25519 private key") as ei:
+        signer_from("kid", path, env={})
+    assert "\n" not in str(ei.value) and "PRIVATE" not in str(ei.value)
+
+
 def test_a_wrong_key_does_not_verify(key, tmp_path):
     path, pub = key
     other_dir = tmp_path / "other"

@@ -210,6 +210,19 @@ def test_books_are_signed_batched_and_verified_by_the_server(keyed):
     assert tail["yes_ask"] == "0.0050"
 
 
+@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
+def test_books_are_signed_with_an_rsa_or_ed25519_key_and_the_server_verifies_it(tmp_path, kind):
+    path, pub = make_test_key(tmp_path, kind=kind)
+    st = FakeKalshi.with_markets(4, public_key=pub, key_id=KEY_ID)
+    signer, _ = signer_from(KEY_ID, path, env={})
+    with FakeKalshiServer(st) as srv, client(srv, signer=signer) as c:
+        b = KalshiSource(c, depth_for=lambda: {"KXFAKE-26JAN05-T01"}).fetch()
+    assert not b.errors and not b.key_refused
+    assert "/trade-api/v2/markets/orderbooks" in st.signed
+    row = next(r for r in b.rows if r.market["ticker"] == "KXFAKE-26JAN05-T01")
+    assert row.snapshot["yes_bids"]
+
+
 def test_without_a_key_it_runs_says_why_and_never_asks_for_books(keyed):
     with client(keyed) as c:
         src = KalshiSource(c, depth_for=lambda: {"KXFAKE-26JAN05-T02"})
@@ -442,6 +455,18 @@ def test_a_key_file_others_can_read_is_refused_at_start(keyed, tmp_path):
     )
     assert p.returncode == 2 and "chmod 600" in p.stderr and "Traceback" not in p.stderr
     assert KEY_ID not in p.stderr
+
+
+def test_a_key_of_another_kind_is_refused_at_start_in_one_line(kalshi, tmp_path):
+    path, _ = make_test_key(tmp_path, kind="ec")
+    env = {**ENV, "KAKASHI_KALSHI_KEY_ID": KEY_ID, "KAKASHI_KALSHI_KEY_FILE": path}
+    p = kakashi(
+        "snapshot", "--source", "kalshi", "--api-base", kalshi.base_url, "--db", str(tmp_path / "k.db"), env=env
+    )
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == 2 and len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert "does not hold an RSA or Ed25519 private key" in lines[0] and KEY_ID not in p.stderr
+    assert not kalshi.state.requests  # refused before anything was asked
 
 
 def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
