@@ -8,8 +8,10 @@ as ``*_dollars`` strings with four decimals, counts only as ``*_fp`` strings wit
                                      mve_filter (exclude | only), min_updated_ts (seconds)
     GET /markets/{ticker}            GET /historical/markets/{ticker} (archived markets only)
     GET /markets/{ticker}/orderbook  GET /markets/orderbooks?tickers=A&tickers=B (1..100)
-                                     both need Kalshi's signed headers, verified with the
-                                     public key (``FakeKalshi.require_signature``)
+                                     by default both want Kalshi's signed headers, verified
+                                     with the public key (the spec's word; 401 without);
+                                     ``require_signature=False`` serves them unsigned, as
+                                     the live exchange does
     GET /events (cursor pages, status)  GET /events/{event_ticker}
     GET /series                      GET /series/{series_ticker}  (fee_type, fee_multiplier)
 

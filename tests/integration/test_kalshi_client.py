@@ -484,21 +484,102 @@ def test_environment_wins_and_half_a_pair_is_a_notice(key):
     assert s is None and "no key id" in n
 
 
-def test_without_a_key_the_source_says_so_once_and_asks_for_no_books():
+BOOK = {"yes_dollars": [["0.4100", "1.00"], ["0.4200", "2.50"]], "no_dollars": [["0.5600", "3.00"]]}
+
+
+def test_without_a_key_books_are_asked_for_unsigned_and_the_notice_says_the_websocket_needs_one():
+    """#22 item 7: the live exchange serves books unsigned; without a key Kakashi used never to
+    ask for one, so it never filled."""
     paths = []
 
     def h(req):
         paths.append(req.url.path)
+        assert not any(k.lower().startswith("kalshi-access") for k in req.headers)
+        if "orderbooks" in req.url.path:
+            return httpx.Response(200, json={"orderbooks": [{"ticker": "KXA-26JAN05-T1", "orderbook_fp": BOOK}]})
         if req.url.path.endswith("/markets"):
             return httpx.Response(200, json={"markets": [market()], "cursor": ""})
         return meta(req)
 
     c, _ = client(h)
     src = KalshiSource(c, depth_for=lambda: {"KXA-26JAN05-T1"})
-    assert src.notices == [NO_KEY_NOTICE] and "API key" in NO_KEY_NOTICE
+    assert src.notices == [NO_KEY_NOTICE] and "WebSocket needs a key" in NO_KEY_NOTICE
     b = src.fetch()
-    assert not b.errors and len(b.rows) == 1 and "yes_bids" not in b.rows[0].snapshot
-    assert not any("orderbook" in p for p in paths)
+    assert not b.errors and not b.notes and not b.key_refused and len(b.rows) == 1
+    assert b.rows[0].snapshot["yes_bids"] == [["0.4200", "2.50"], ["0.4100", "1.00"]]
+    assert sum("orderbooks" in p for p in paths) == 1
+
+
+def test_without_a_key_a_401_on_books_is_said_once_and_asked_again_with_backoff():
+    n = []
+
+    def h(req):
+        if "orderbooks" in req.url.path:
+            n.append(1)
+            return httpx.Response(401, json={"code": "authentication_error", "message": "missing headers"})
+        if req.url.path.endswith("/markets"):
+            return httpx.Response(200, json={"markets": [market()], "cursor": ""})
+        return meta(req)
+
+    c, _ = client(h)
+    now = [1_000_000]
+    src = KalshiSource(c, depth_for=lambda: {"KXA-26JAN05-T1"}, clock=lambda: now[0])
+    first = src.fetch()
+    assert len(n) == 1 and not first.errors and first.rows and not first.key_refused  # no key: nothing refused
+    assert [x for x in first.notes if "a key is needed" in x] == [
+        "Kalshi refused the request (HTTP 401 on GET /markets/orderbooks): missing headers: a key is needed: "
+        "no order books and no paper fills until one is set (set KAKASHI_KALSHI_KEY_ID and KAKASHI_KALSHI_KEY_FILE, "
+        "or [kalshi] api_key_id / private_key_file); asked again with backoff"
+    ]
+    second = src.fetch()
+    assert len(n) == 1 and not second.errors and not second.notes and second.rows  # the rest keeps polling
+    now[0] += 5_000
+    third = src.fetch()
+    assert len(n) == 2 and not third.notes  # asked again after the wait; said only once
+
+
+@pytest.mark.parametrize(
+    "refused",
+    ["/events", "/series", "/events/", "/series/", "tickers", "/historical/", "orderbooks"],
+)
+def test_a_401_on_any_signed_endpoint_is_a_key_problem_not_a_feed_error(key, refused):
+    """#22 item 8: every signed request, not only the books: a 401 is KEY REFUSED (asked again
+    with backoff), never a feed error or a "looked up one by one" note."""
+    path, _ = key
+    signer, _ = signer_from("kid", path, env={})
+    held = "KXA-26JAN05-OLD"
+    asked = []
+
+    def h(req):
+        p = req.url.path.removeprefix("/trade-api/v2")
+        if refused in ("/events", "/series"):  # the bulk listings after a full listing
+            hit = p == refused
+        elif refused.endswith("/"):  # one look-up, one historical market
+            hit = p.startswith(refused)
+        else:  # the held market's re-listing by ticker, the books
+            hit = refused in str(req.url)
+        if hit:
+            asked.append(p)
+            return httpx.Response(401, json={"code": "authentication_error", "message": "clock skew"})
+        if p == "/markets":
+            return httpx.Response(200, json={"markets": [market()], "cursor": ""})
+        if "orderbooks" in p:
+            return httpx.Response(200, json={"orderbooks": []})
+        if p.startswith("/historical/"):
+            return httpx.Response(404, json={"code": "not_found", "message": "no"})
+        if p == "/events":
+            return httpx.Response(200, json={"events": [], "cursor": ""})
+        return meta(req)
+
+    c, _ = client(h, signer=signer)
+    now = [1_000_000]
+    src = KalshiSource(c, depth_for=lambda: {"KXA-26JAN05-T1"}, watch_for=lambda: {held}, clock=lambda: now[0])
+    b = src.fetch()
+    assert asked, "the endpoint was not asked"
+    assert "clock skew" in b.key_refused
+    assert not [e for e in b.errors if "clock skew" in e or "401" in e]
+    assert not [x for x in b.notes if "401" in x]
+    assert any(r.market.get("ticker") == "KXA-26JAN05-T1" for r in b.rows)  # what works keeps serving
 
 
 def test_a_refused_key_is_a_key_problem_retried_with_backoff_until_it_works(key):
@@ -841,6 +922,8 @@ class Exchange:
             n = max(1, -(-len(ms) // self.pages))
             i = int(p.get("cursor") or 0)
             return httpx.Response(200, json={"markets": ms[i : i + n], "cursor": str(i + n) if i + n < len(ms) else ""})
+        if path == "/markets/orderbooks":  # (served unsigned, as Kalshi does)
+            return httpx.Response(200, json={"orderbooks": []})
         if path.startswith("/historical/markets/"):
             t = req.url.raw_path.decode().rsplit("/", 1)[1]
             if t in self.historical:
@@ -888,8 +971,9 @@ def test_first_listing_excludes_combos_then_only_changes_and_watched_markets_are
     ex.markets["KXA-26JAN05-T3"] = market("KXA-26JAN05-T3", yes_bid_dollars="0.4100")
     ex.changed = {"KXA-26JAN05-T3"}
     second = src.fetch()
-    listings = ex.endpoint_calls("/markets")
-    assert len(ex.calls) == 2 and len(listings) == 2  # the changes and the believed market: a few requests
+    listings = [c for c in ex.calls if c[0] == "/markets"]
+    # the changes, the believed market and its book: a few requests
+    assert len(ex.calls) == 3 and len(listings) == 2 and ex.calls[2][0] == "/markets/orderbooks"
     assert (
         set(listings[0][1]) == {"min_updated_ts", "mve_filter", "limit"} and listings[0][1]["mve_filter"] == "exclude"
     )

@@ -223,13 +223,27 @@ def test_books_are_signed_with_an_rsa_or_ed25519_key_and_the_server_verifies_it(
     assert row.snapshot["yes_bids"]
 
 
-def test_without_a_key_it_runs_says_why_and_never_asks_for_books(keyed):
-    with client(keyed) as c:
+def test_without_a_key_books_are_read_unsigned_from_a_server_that_serves_them(kalshi):
+    """#22 item 7, the live exchange's behaviour: every market-data endpoint answers unsigned."""
+    kalshi.state.require_signature = False
+    with client(kalshi) as c:
         src = KalshiSource(c, depth_for=lambda: {"KXFAKE-26JAN05-T02"})
         b = src.fetch()
-    assert not b.errors and len([r for r in b.rows if r.reason is None]) > 10
-    assert len(src.notices) == 1 and "API key" in src.notices[0]
-    assert not [p for _, p in keyed.state.requests if "orderbook" in p]
+    assert not b.errors and not b.notes and not b.key_refused
+    assert len(src.notices) == 1 and "WebSocket needs a key" in src.notices[0]
+    row = next(r for r in b.rows if r.market["ticker"] == "KXFAKE-26JAN05-T02")
+    assert row.snapshot["yes_bids"] and row.snapshot["no_bids"]
+    assert len([p for _, p in kalshi.state.requests if "/orderbook" in p]) == 1
+
+
+def test_without_a_key_a_server_that_wants_one_for_books_is_said_once_and_the_rest_polls(keyed):
+    with client(keyed) as c:
+        src = KalshiSource(c, depth_for=lambda: {"KXFAKE-26JAN05-T02"})
+        first, second = src.fetch(), src.fetch()
+    assert not first.errors and not second.errors and not first.key_refused
+    assert len([r for r in first.rows if r.reason is None]) > 10 and second.rows
+    assert len([n for n in first.notes + second.notes if "a key is needed" in n]) == 1
+    assert len([p for _, p in keyed.state.requests if "orderbook" in p]) == 1  # asked again only after 5 s
 
 
 def test_a_wrong_key_is_one_line_with_kalshis_message(keyed, tmp_path):
@@ -494,6 +508,33 @@ def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
     # Back after the faults: every market stored once; unchanged quotes are not stored again.
     assert "saved 12" in ticks[2] and "saved 0 " in ticks[3] and "feed errors" not in ticks[3]
     assert "Traceback" not in p.stderr
+
+
+def test_a_run_without_a_key_fills_on_books_the_server_serves_unsigned(kalshi, tmp_path):
+    """#22 item 7 end to end: `kakashi run --source kalshi` without a key, against a server that
+    serves books unsigned (as Kalshi does), makes paper fills within its first ticks."""
+    kalshi.state.require_signature = False
+    beliefs = tmp_path / "b.csv"
+    beliefs.write_text("ticker,p_hat\nKXFAKE-26JAN05-T00,0.99\nKXFAKE-26JAN05-T01,0.99\n")
+    args = ("run", "--headless", "--source", "kalshi", "--api-base", kalshi.base_url, "--ticks", "3")
+    p = kakashi(
+        *args,
+        "--interval",
+        "0",
+        "--beliefs",
+        str(beliefs),
+        "--db",
+        str(tmp_path / "k.db"),
+        "--config",
+        fast_config(tmp_path),
+    )
+    assert p.returncode == 0, p.stderr
+    ticks = [ln for ln in p.stdout.splitlines() if ln.startswith("tick ")]
+    assert len(ticks) == 3 and "feed errors" not in p.stdout
+    fills = sum(int(ln.split(" fills ")[1].split()[0]) for ln in ticks)
+    assert fills >= 1, p.stdout
+    assert "WebSocket needs a key" in p.stderr and "Traceback" not in p.stderr
+    assert not [h for h in kalshi.state.signed]  # nothing was signed: no key
 
 
 def test_a_held_market_that_closes_is_still_fetched_until_it_settles(keyed, tmp_path):

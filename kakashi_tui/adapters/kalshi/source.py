@@ -1,5 +1,6 @@
 """The Kalshi market-data source: listings, books, series and fees, polled through the client and
-converted by ``wire``; a key Kalshi refuses is kept apart from feed errors and tried again.
+converted by ``wire``; a key Kalshi refuses (or one it wants, without a key) is kept apart from
+feed errors and tried again.
 """
 
 from __future__ import annotations
@@ -33,15 +34,17 @@ KEY_RETRY = Backoff(KEY_RETRY_FIRST_S, KEY_RETRY_CAP_S, jitter=False)  # (core/b
 
 @dataclass
 class KeyRefusal:
-    """Kalshi refused the API key (HTTP 401/403): why, and when to try it again. The source
-    asks again after ``KEY_RETRY_FIRST_S``, doubling to ``KEY_RETRY_CAP_S`` (no retry storm),
-    and forgets the refusal the first time a signed request succeeds."""
+    """Kalshi refused the API key (HTTP 401/403), or, without a key, wanted one: why, and when
+    to try again. The source asks again after ``KEY_RETRY_FIRST_S``, doubling to
+    ``KEY_RETRY_CAP_S`` (no retry storm), and forgets the refusal the first time a refused
+    request succeeds."""
 
     reason: str = ""
     retry_at_ms: int = 0
     backoff_s: float = 0.0
     refusals: int = 0  # in a row, after the first (the retry's index in KEY_RETRY)
     listing: bool = False  # the listing itself was refused: nothing can be fetched until it is not
+    again: str = "Kalshi accepted the API key again"  # the note when a refused request succeeds
 
     def refuse(self, reason: str, now_ms: int, listing: bool = False) -> None:
         self.refusals = self.refusals + 1 if self.reason else 0
@@ -54,14 +57,16 @@ class KeyRefusal:
 
     def accepted(self, batch: FetchBatch) -> None:
         if self.reason:
-            batch.notes.append("Kalshi accepted the API key again")
+            batch.notes.append(self.again)
             self.reason, self.listing, self.backoff_s, self.refusals = "", False, 0.0, 0
 
 
+_SET_A_KEY = "set KAKASHI_KALSHI_KEY_ID and KAKASHI_KALSHI_KEY_FILE, or [kalshi] api_key_id / private_key_file"
 NO_KEY_NOTICE = (
-    "Kalshi: no API key set, so no order books and no paper fills (set KAKASHI_KALSHI_KEY_ID "
-    "and KAKASHI_KALSHI_KEY_FILE, or [kalshi] api_key_id / private_key_file)"
+    "Kalshi: no API key set, so order books are polled unsigned (Kalshi serves market data without a key) "
+    f"and there are no live WebSocket books (the WebSocket needs a key: {_SET_A_KEY})"
 )
+KEY_NEEDED = "a key is needed: no order books and no paper fills until one is set ({}); asked again with backoff"
 
 
 # -- the source ---------------------------------------------------------------------------
@@ -84,8 +89,12 @@ class KalshiSource(Source):
     ``relist_every_s``. Markets not re-fetched reach the engine from memory with the time their
     page arrived, so the stale-quote guard sees their true age.
 
-    Books: with a key (``client.signed``), the books of the watched and believed markets, 100 a
-    request. Without one, a one-time notice in ``notices`` says why there are no fills.
+    Books: the books of the watched and believed markets, 100 a request, signed with a key
+    (``client.signed``) and unsigned without one (the live exchange serves every market-data
+    endpoint unsigned; a one-time notice in ``notices`` says the WebSocket needs a key). Without
+    a key, a 401 means Kalshi wants one: said once in a note, asked again with backoff, and the
+    rest keeps polling. With a key, a 401/403 anywhere is ``key_refused`` (KEY REFUSED), never
+    a feed error, and tried again with backoff.
 
     Believed markets are refreshed (re-listed and booked) at most ``believed_per_fetch`` a fetch:
     what the client's rate (``reads_per_s``) can serve in an ``interval_s`` with half its reads.
@@ -147,7 +156,8 @@ class KalshiSource(Source):
         self.series_fees: dict[str, tuple[Fees, float]] = {}
         self._listed_at: float | None = None  # monotonic time of the last full listing
         self._since_s: int | None = None  # wall seconds the next min_updated_ts asks from
-        self.key = KeyRefusal()
+        self.key = KeyRefusal() if client.signed else KeyRefusal(again="Kalshi answers without an API key again")
+        self._key_needed_said = False
 
     @property
     def narrowed(self) -> bool:
@@ -178,15 +188,28 @@ class KalshiSource(Source):
                 if self.key.listing:
                     self.key.accepted(batch)
         except KalshiAuthError as e:
-            self.key.refuse(str(e), self._clock(), listing=True)
+            self._refused(e, batch, listing=True)
             batch.errors.append(str(e))
         except KalshiHTTPError as e:
             batch.errors.append(str(e))
         except Exception as e:  # noqa: BLE001 - a feed never stops the loop; one line, no trace
             batch.errors.append(f"Kalshi feed: unexpected {e.__class__.__name__}")
         batch.latency_ms = (time.perf_counter() - t0) * 1000
-        batch.key_refused = self.key.reason
+        batch.key_refused = self.key.reason if self.client.signed else ""  # (no key: a note said it)
         return batch
+
+    def _refused(self, e: KalshiAuthError, batch: FetchBatch, listing: bool = False) -> None:
+        """A 401/403 on any request: a key problem, not a feed glitch. One backoff step a
+        refusal (a second one while the first's wait runs adds none); without a key, a note
+        says once that Kalshi wants one."""
+        now = self._clock()
+        if self.key.reason and not self.key.due(now):
+            self.key.listing |= listing
+        else:
+            self.key.refuse(str(e), now, listing=listing)
+        if not self.client.signed and not self._key_needed_said:
+            self._key_needed_said = True
+            batch.notes.append(f"{e}: {KEY_NEEDED.format(_SET_A_KEY)}")
 
     def _fetch(self, batch: FetchBatch) -> None:
         if self.client.stopped:
@@ -231,6 +254,8 @@ class KalshiSource(Source):
                 self._collect(list(self._by_tickers(want)), fresh, bad, keep_all=True)
             except KalshiStopped:
                 raise
+            except KalshiAuthError as e:
+                self._refused(e, batch)
             except KalshiHTTPError as e:
                 batch.errors.append(str(e))
             else:
@@ -364,6 +389,9 @@ class KalshiSource(Source):
                 m = self.client.get_historical_market(t)
             except KalshiStopped:
                 raise
+            except KalshiAuthError as e:
+                self._refused(e, batch)
+                return
             except KalshiHTTPError as e:
                 batch.errors.append(f"held market {_safe(t, 60)} not listed, and historical: {e}")
                 continue
@@ -386,6 +414,8 @@ class KalshiSource(Source):
                     self.series_fees[se.ticker] = (Fees.of(se), now)
         except KalshiStopped:
             raise
+        except KalshiAuthError as e:
+            self._refused(e, batch)
         except KalshiHTTPError as e:
             batch.notes.append(f"series and fees looked up one by one instead: {e}")
 
@@ -410,6 +440,9 @@ class KalshiSource(Source):
                     event = self.client.get_event(ev)
                 except KalshiStopped:
                     raise
+                except KalshiAuthError as e:  # not "tried": asked again next fetch
+                    self._refused(e, batch)
+                    return
                 except KalshiHTTPError as e:
                     batch.notes.append(f"event {_safe(ev, 60)}: {e}")
                     self.event_series[ev] = ""  # tried; asked again after the next full listing
@@ -430,6 +463,9 @@ class KalshiSource(Source):
                 data = self.client.get_series(s)
             except KalshiStopped:
                 raise
+            except KalshiAuthError as e:
+                self._refused(e, batch)
+                return
             except KalshiHTTPError as e:
                 batch.notes.append(f"series {_safe(s, 60)}: {e}")
                 self.series_fees[s] = (cached[0] if cached else Fees(), now)
@@ -450,12 +486,12 @@ class KalshiSource(Source):
             and isinstance(self.cache[t].market, dict)
             and self.cache[t].market.get("status") == "active"
         ]
-        if not want or not self.client.signed or not self.key.due(self._clock()):
+        if not want or not self.key.due(self._clock()):
             return {}
         try:
-            books = self.client.get_orderbooks(want)
+            books = self.client.get_orderbooks(want)  # signed with a key, unsigned without
         except KalshiAuthError as e:
-            self.key.refuse(str(e), self._clock())  # a key problem, not a feed glitch: tried again later
+            self._refused(e, batch)  # a key problem (or a key wanted), not a feed glitch: tried again later
             return {}
         except KalshiStopped:
             raise
