@@ -14,6 +14,8 @@ as ``*_dollars`` strings with four decimals, counts only as ``*_fp`` strings wit
                                      the live exchange does
     GET /events (cursor pages, status)  GET /events/{event_ticker}
     GET /series                      GET /series/{series_ticker}  (fee_type, fee_multiplier)
+    GET /account/limits              signed only (401 without): ``account_limits`` (Basic tier by
+                                     default; None: 404, as a server without the endpoint)
 
 with fractional and sub-penny books, quiet markets (0.0000 / 1.0000, sizes 0.00), a few
 thousand combo (multivariate) markets on request (``combos``), every lifecycle status, scalar
@@ -100,6 +102,13 @@ _STATUS_FILTER = {
 }
 
 Q4 = Decimal("0.0001")
+
+#: GET /account/limits for a Basic-tier account (tokens; a GET costs 10): 20 reads/s, two seconds' burst.
+BASIC_LIMITS: dict[str, Any] = {
+    "usage_tier": "basic",
+    "read": {"refill_rate": 200, "bucket_capacity": 400},
+    "write": {"refill_rate": 100, "bucket_capacity": 200},
+}
 
 
 def _iso(dt: datetime) -> str:
@@ -283,6 +292,7 @@ class FakeKalshi:
     key_id: str | None = None
     require_signature: bool = True
     huge_body_bytes: int = 20 * 1024 * 1024
+    account_limits: dict[str, Any] | None = field(default_factory=lambda: dict(BASIC_LIMITS))
     requests: list[tuple[str, str]] = field(default_factory=list)
     signed: list[str] = field(default_factory=list)  # paths whose signature verified
     _faults: deque = field(default_factory=deque)
@@ -603,6 +613,14 @@ class _Handler(BaseHTTPRequestHandler):
             if st.repeat_cursor and nxt:
                 nxt = str(limit)  # the second page forever
             return self._json(200, {"markets": page, "cursor": nxt})
+        if raw == "/account/limits":
+            if st.account_limits is None:
+                return self._json(404, {"code": "not_found", "message": "no such endpoint"})
+            why = st.verify(self.headers, url.path)  # account/* is always signed
+            if why is not None:
+                return self._json(401, {"code": "authentication_error", "message": why})
+            st.signed.append(url.path)
+            return self._json(200, st.account_limits)
         if raw == "/markets/orderbooks" or (len(parts) == 4 and parts[1] == "markets" and parts[3] == "orderbook"):
             if st.require_signature:
                 why = st.verify(self.headers, url.path)

@@ -503,7 +503,7 @@ def test_without_a_key_books_are_asked_for_unsigned_and_the_notice_says_the_webs
 
     c, _ = client(h)
     src = KalshiSource(c, depth_for=lambda: {"KXA-26JAN05-T1"})
-    assert src.notices == [NO_KEY_NOTICE] and "WebSocket needs a key" in NO_KEY_NOTICE
+    assert src.notices == [NO_KEY_NOTICE] and "no live WebSocket books (the WebSocket" in NO_KEY_NOTICE
     b = src.fetch()
     assert not b.errors and not b.notes and not b.key_refused and len(b.rows) == 1
     assert b.rows[0].snapshot["yes_bids"] == [["0.4200", "2.50"], ["0.4100", "1.00"]]
@@ -661,6 +661,102 @@ def test_a_404_on_the_series_listing_is_a_fallback_that_serves_not_an_alarm():
     b = KalshiSource(c).fetch()
     assert not b.errors and b.rows
     assert any(n.startswith("series and fees looked up one by one instead") for n in b.notes)
+
+
+def _limits(refill, capacity):
+    return {"usage_tier": "t", "read": {"refill_rate": refill, "bucket_capacity": capacity}, "write": {}}
+
+
+def _simulated_pace(c, n=600):
+    """Seconds (of a fake clock the client's pacing waits advance) that ``n`` more reads take."""
+    now = [0.0]
+    c.bucket = TokenBucket(c.bucket.rate, c.bucket.burst, clock=lambda: now[0])
+    c._stop.wait = lambda d: (now.__setitem__(0, now[0] + d), False)[1]
+    for _ in range(n):
+        c.get_market("KXA-26JAN05-T1")
+    return now[0]
+
+
+@pytest.mark.parametrize(
+    "limits, rate, burst, seconds",
+    [
+        (None, 20, 20, (600 - 20) / 20),  # no answer: today's default, 20 reads/s
+        (_limits(1000, 2000), 100, 200, (600 - 200) / 100),  # a higher tier: more reads a second
+        (_limits(50, 100), 5, 10, (600 - 10) / 5),  # a lower budget: fewer
+    ],
+)
+def test_with_a_key_reads_are_paced_from_the_accounts_limits(key, limits, rate, burst, seconds):
+    """#22 item 8: GET /account/limits (signed) gives the account's real read budget, its
+    bucket two seconds deep; the default stays when it cannot be read (said once), and it is
+    asked again later."""
+    path, _ = key
+    signer, _ = signer_from("kid", path, env={})
+    asked = []
+
+    def h(req):
+        p = req.url.path.removeprefix("/trade-api/v2")
+        if p == "/account/limits":
+            asked.append(p)
+            return httpx.Response(200, json=limits) if limits else httpx.Response(404, json={"code": "not_found"})
+        if p == "/markets":
+            return httpx.Response(200, json={"markets": [market()], "cursor": ""})
+        if p.startswith("/markets/"):
+            return httpx.Response(200, json={"market": market()})
+        return meta(req)
+
+    c, _ = client(h, signer=signer, reads_per_s=20)
+    now = [1_000_000]
+    src = KalshiSource(c, clock=lambda: now[0])
+    b = src.fetch()
+    assert asked == ["/account/limits"] and not b.errors
+    if limits:
+        said = f"Kalshi: reads paced from the account's limits (tier t): {rate:g} reads/s, bursts of {burst:g}"
+        assert said in b.notes
+    else:
+        assert any("rate limits could not be read" in n and "default 20 reads/s" in n for n in b.notes)
+        assert not any("rate limits" in n for n in src.fetch().notes)  # said once
+    assert (c.bucket.rate, c.bucket.burst) == (rate, burst)
+    assert src.believed_per_fetch == kalshi_source.believed_budget(src.interval_s, rate)
+    assert _simulated_pace(c) == pytest.approx(seconds, abs=0.5)
+    now[0] += kalshi_source.LIMITS_RETRY_MS
+    src.fetch()
+    assert len(asked) == (2 if limits is None else 1)  # asked again later only when it failed
+
+
+def test_the_account_pace_never_exceeds_a_rate_the_operator_set_and_429s_still_back_off(key):
+    path, _ = key
+    signer, _ = signer_from("kid", path, env={})
+    codes = iter([429, 429, 200])
+
+    def h(req):
+        if req.url.path.endswith("/account/limits"):
+            return httpx.Response(200, json=_limits(1000, 2000))
+        code = next(codes)
+        return httpx.Response(code, json={"market": {"ticker": "X"}} if code == 200 else {"error": "too many requests"})
+
+    c, sleeps = client(h, signer=signer, reads_per_s=30, reads_cap=30)
+    assert "capped by [kalshi] reads_per_s = 30" in c.pace_from_account(c.get_account_limits())
+    assert (c.bucket.rate, c.bucket.burst) == (30, 60)
+    c.get_market("X")
+    assert len(sleeps) == 2 and c.retries_made == 2  # a 429 is still retried with backoff
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"read": {"refill_rate": 0, "bucket_capacity": 10}},
+        {"read": {"refill_rate": "fast"}},
+        {"read": 5},
+        {"read": {"refill_rate": True, "bucket_capacity": 10}},
+        {"read_limit": "20"},
+    ],
+)
+def test_an_account_limits_answer_that_is_not_one_keeps_the_pace(body):
+    c, _ = client(lambda r: httpx.Response(200, json=body))
+    with pytest.raises(KalshiHTTPError, match="account/limits"):
+        c.pace_from_account(c.get_account_limits())
+    assert (c.bucket.rate, c.bucket.burst) == (1000, 1000)
 
 
 def test_books_are_fetched_100_a_request(key):

@@ -204,7 +204,7 @@ def test_books_are_signed_batched_and_verified_by_the_server(keyed):
     assert not b.errors
     books = [p for _, p in keyed.state.requests if "/orderbook" in p]
     assert len(books) == 1 and books[0].count("tickers=") == 3
-    assert keyed.state.signed == ["/trade-api/v2/markets/orderbooks"]
+    assert keyed.state.signed == ["/trade-api/v2/account/limits", "/trade-api/v2/markets/orderbooks"]
     tail = next(r.snapshot for r in b.rows if r.market["ticker"] == "KXZOO-26JAN05-TAIL")
     assert tail["yes_bids"][0] == ["0.0030", "2.50"] and tail["no_bids"][0] == ["0.9950", "4.50"]
     assert tail["yes_ask"] == "0.0050"
@@ -230,7 +230,7 @@ def test_without_a_key_books_are_read_unsigned_from_a_server_that_serves_them(ka
         src = KalshiSource(c, depth_for=lambda: {"KXFAKE-26JAN05-T02"})
         b = src.fetch()
     assert not b.errors and not b.notes and not b.key_refused
-    assert len(src.notices) == 1 and "WebSocket needs a key" in src.notices[0]
+    assert len(src.notices) == 1 and "no live WebSocket books" in src.notices[0]
     row = next(r for r in b.rows if r.market["ticker"] == "KXFAKE-26JAN05-T02")
     assert row.snapshot["yes_bids"] and row.snapshot["no_bids"]
     assert len([p for _, p in kalshi.state.requests if "/orderbook" in p]) == 1
@@ -246,6 +246,15 @@ def test_without_a_key_a_server_that_wants_one_for_books_is_said_once_and_the_re
     assert len([p for _, p in keyed.state.requests if "orderbook" in p]) == 1  # asked again only after 5 s
 
 
+def test_with_a_key_the_client_paces_from_the_accounts_limits_the_server_serves(keyed):
+    keyed.state.account_limits = {"usage_tier": "slow", "read": {"refill_rate": 50, "bucket_capacity": 100}}
+    with signed_client(keyed) as c:
+        b = KalshiSource(c).fetch()
+        assert (c.bucket.rate, c.bucket.burst) == (5, 10)
+    assert "Kalshi: reads paced from the account's limits (tier slow): 5 reads/s, bursts of 10" in b.notes
+    assert keyed.state.signed[0] == "/trade-api/v2/account/limits"
+
+
 def test_a_wrong_key_is_one_line_with_kalshis_message(keyed, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
@@ -254,9 +263,12 @@ def test_a_wrong_key_is_one_line_with_kalshis_message(keyed, tmp_path):
     with client(keyed, signer=signer) as c:
         src = KalshiSource(c, depth_for=lambda: {"KXFAKE-26JAN05-T02"})
         b = src.fetch()
-    assert b.key_refused == "Kalshi refused the request (HTTP 401 on GET /markets/orderbooks): invalid signature"
+    # The account's limits are the first signed request: refused there, nothing else signed is
+    # asked until the backoff's wait is over (no retry storm).
+    assert b.key_refused == "Kalshi refused the request (HTTP 401 on GET /account/limits): invalid signature"
     assert not b.errors  # a key problem, not a feed glitch
-    assert len([p for _, p in keyed.state.requests if "orderbook" in p]) == 1  # no retry storm
+    assert len([p for _, p in keyed.state.requests if "account/limits" in p]) == 1
+    assert not [p for _, p in keyed.state.requests if "orderbook" in p]
 
 
 def test_after_the_first_listing_only_changes_and_watched_markets_are_asked_for(keyed):
@@ -433,7 +445,7 @@ def test_snapshot_signs_book_requests_with_a_key_from_the_environment(keyed, tmp
         env=env,
     )
     assert p.returncode == 0, p.stderr
-    assert keyed.state.signed == ["/trade-api/v2/markets/orderbooks"]
+    assert keyed.state.signed == ["/trade-api/v2/account/limits", "/trade-api/v2/markets/orderbooks"]
     assert KEY_ID not in p.stdout + p.stderr and "API key" not in p.stderr
     assert not any("KXMVE" in path for _, path in keyed.state.requests)
 
@@ -533,7 +545,7 @@ def test_a_run_without_a_key_fills_on_books_the_server_serves_unsigned(kalshi, t
     assert len(ticks) == 3 and "feed errors" not in p.stdout
     fills = sum(int(ln.split(" fills ")[1].split()[0]) for ln in ticks)
     assert fills >= 1, p.stdout
-    assert "WebSocket needs a key" in p.stderr and "Traceback" not in p.stderr
+    assert "no live WebSocket books" in p.stderr and "Traceback" not in p.stderr
     assert not [h for h in kalshi.state.signed]  # nothing was signed: no key
 
 
@@ -595,11 +607,13 @@ def test_a_key_in_the_config_signs_book_requests(keyed, tmp_path):
     try:
         polled = engine.source.polled  # (with a key, the WebSocket's books over the polled source)
         assert polled.client.signed and polled.notices == []
+        assert polled.client.reads_cap == 200  # set in the config: the account's budget never goes past it
         batch = engine.source.fetch()
     finally:
         engine.source.close()
         engine.store.close()
-    assert not batch.errors and keyed.state.signed == ["/trade-api/v2/markets/orderbooks"]
+    assert not batch.errors
+    assert keyed.state.signed == ["/trade-api/v2/account/limits", "/trade-api/v2/markets/orderbooks"]
     assert KEY_ID not in repr(polled.client)
 
 

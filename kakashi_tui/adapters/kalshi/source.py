@@ -30,6 +30,7 @@ LIVE = frozenset(("initialized", "inactive", "active"))  # kept in memory betwee
 KEY_RETRY_FIRST_S = 5.0  # a refused key is tried again after this long, doubling each refusal ...
 KEY_RETRY_CAP_S = 300.0  # ... up to this: a skewed clock or a re-enabled key can recover while running
 KEY_RETRY = Backoff(KEY_RETRY_FIRST_S, KEY_RETRY_CAP_S, jitter=False)  # (core/backoff.py: the one policy)
+LIMITS_RETRY_MS = 600_000  # GET /account/limits failed: the default pace, and asked again this much later
 
 
 @dataclass
@@ -64,7 +65,8 @@ class KeyRefusal:
 _SET_A_KEY = "set KAKASHI_KALSHI_KEY_ID and KAKASHI_KALSHI_KEY_FILE, or [kalshi] api_key_id / private_key_file"
 NO_KEY_NOTICE = (
     "Kalshi: no API key set, so order books are polled unsigned (Kalshi serves market data without a key) "
-    f"and there are no live WebSocket books (the WebSocket needs a key: {_SET_A_KEY})"
+    "at the default pace ([kalshi] reads_per_s), and there are no live WebSocket books (the WebSocket "
+    f"and the account's own rate limits need a key: {_SET_A_KEY})"
 )
 KEY_NEEDED = "a key is needed: no order books and no paper fills until one is set ({}); asked again with backoff"
 
@@ -95,6 +97,10 @@ class KalshiSource(Source):
     a key, a 401 means Kalshi wants one: said once in a note, asked again with backoff, and the
     rest keeps polling. With a key, a 401/403 anywhere is ``key_refused`` (KEY REFUSED), never
     a feed error, and tried again with backoff.
+
+    Pacing: with a key, the first fetch reads the account's read budget (``GET /account/limits``)
+    and the client paces from it (one note says the pace); when that fails, the default pace
+    stays, said once, and it is asked again ``LIMITS_RETRY_MS`` later.
 
     Believed markets are refreshed (re-listed and booked) at most ``believed_per_fetch`` a fetch:
     what the client's rate (``reads_per_s``) can serve in an ``interval_s`` with half its reads.
@@ -158,6 +164,8 @@ class KalshiSource(Source):
         self._since_s: int | None = None  # wall seconds the next min_updated_ts asks from
         self.key = KeyRefusal() if client.signed else KeyRefusal(again="Kalshi answers without an API key again")
         self._key_needed_said = False
+        self._limits_at_ms: int | None = 0 if client.signed else None  # when to ask GET /account/limits
+        self._limits_said = False
 
     @property
     def narrowed(self) -> bool:
@@ -214,6 +222,8 @@ class KalshiSource(Source):
     def _fetch(self, batch: FetchBatch) -> None:
         if self.client.stopped:
             raise KalshiStopped()
+        if self._limits_at_ms is not None and self._clock() >= self._limits_at_ms:
+            self._account_limits(batch)
         held = {t for t in self.watch_for() if isinstance(t, str)}
         believed = {t for t in self.depth_for() if isinstance(t, str)}
         watched = held | believed
@@ -289,6 +299,29 @@ class KalshiSource(Source):
             elif seen.market.get("status") not in LIVE and t not in watched:
                 del self.cache[t]  # closed or settled and not followed: said once, then forgotten
         batch.rows.extend(bad)
+
+    def _account_limits(self, batch: FetchBatch) -> None:
+        """Pace from the account's read budget; on failure the default pace stays (said once)."""
+        try:
+            batch.notes.append(self.client.pace_from_account(self.client.get_account_limits()))
+        except KalshiStopped:
+            raise
+        except KalshiAuthError as e:
+            self._refused(e, batch)
+            self._limits_at_ms = self.key.retry_at_ms
+            return
+        except KalshiHTTPError as e:
+            self._limits_at_ms = self._clock() + LIMITS_RETRY_MS
+            if not self._limits_said:
+                self._limits_said = True
+                batch.notes.append(
+                    f"Kalshi: the account's rate limits could not be read ({e}); reads paced at the default "
+                    f"{self.client.bucket.rate:g} reads/s, asked again in {LIMITS_RETRY_MS // 60_000} min"
+                )
+            return
+        self._limits_at_ms = None
+        self.key.accepted(batch)  # a signed request went through
+        self.believed_per_fetch = believed_budget(self.interval_s, self.client.bucket.rate)
 
     def _believed_turn(self, believed: set[str], fresh: dict[str, _Seen], batch: FetchBatch) -> set[str]:
         """The believed markets this fetch refreshes: all of them when they fit in
