@@ -166,6 +166,7 @@ class KalshiSource(Source):
         self._key_needed_said = False
         self._limits_at_ms: int | None = 0 if client.signed else None  # when to ask GET /account/limits
         self._limits_said = False
+        self._pace_notes: list[str] = []
 
     @property
     def narrowed(self) -> bool:
@@ -202,6 +203,8 @@ class KalshiSource(Source):
             batch.errors.append(str(e))
         except Exception as e:  # noqa: BLE001 - a feed never stops the loop; one line, no trace
             batch.errors.append(f"Kalshi feed: unexpected {e.__class__.__name__}")
+        batch.notes.extend(self._pace_notes)  # after the fetch's own notes: a tick line shows the first
+        self._pace_notes.clear()
         batch.latency_ms = (time.perf_counter() - t0) * 1000
         batch.key_refused = self.key.reason if self.client.signed else ""  # (no key: a note said it)
         return batch
@@ -223,7 +226,7 @@ class KalshiSource(Source):
         if self.client.stopped:
             raise KalshiStopped()
         if self._limits_at_ms is not None and self._clock() >= self._limits_at_ms:
-            self._account_limits(batch)
+            self._account_limits(batch, self._pace_notes)
         held = {t for t in self.watch_for() if isinstance(t, str)}
         believed = {t for t in self.depth_for() if isinstance(t, str)}
         watched = held | believed
@@ -300,10 +303,10 @@ class KalshiSource(Source):
                 del self.cache[t]  # closed or settled and not followed: said once, then forgotten
         batch.rows.extend(bad)
 
-    def _account_limits(self, batch: FetchBatch) -> None:
+    def _account_limits(self, batch: FetchBatch, notes: list[str]) -> None:
         """Pace from the account's read budget; on failure the default pace stays (said once)."""
         try:
-            batch.notes.append(self.client.pace_from_account(self.client.get_account_limits()))
+            notes.append(self.client.pace_from_account(self.client.get_account_limits()))
         except KalshiStopped:
             raise
         except KalshiAuthError as e:
@@ -314,7 +317,7 @@ class KalshiSource(Source):
             self._limits_at_ms = self._clock() + LIMITS_RETRY_MS
             if not self._limits_said:
                 self._limits_said = True
-                batch.notes.append(
+                notes.append(
                     f"Kalshi: the account's rate limits could not be read ({e}); reads paced at the default "
                     f"{self.client.bucket.rate:g} reads/s, asked again in {LIMITS_RETRY_MS // 60_000} min"
                 )
