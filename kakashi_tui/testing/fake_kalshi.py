@@ -14,10 +14,14 @@ as ``*_dollars`` strings with four decimals, counts only as ``*_fp`` strings wit
                                      the live exchange does
     GET /events (cursor pages, status)  GET /events/{event_ticker}
     GET /series                      GET /series/{series_ticker}  (fee_type, fee_multiplier)
+    (``batch_books=False``: no GET /markets/orderbooks, 404, as an older server)
     GET /account/limits              signed only (401 without): ``account_limits`` (Basic tier by
                                      default; None: 404, as a server without the endpoint)
 
-with fractional and sub-penny books, quiet markets (0.0000 / 1.0000, sizes 0.00), a few
+(``bulk_series``: that many more series in GET /series, about 1,300 bytes each: 14,000 make
+Kalshi's 18 MB listing; ``lean``: markets without the fields Kalshi removed since spec 3.20;
+``accept_language``: every Accept-Language header a request carried) with fractional and
+sub-penny books, quiet markets (0.0000 / 1.0000, sizes 0.00), a few
 thousand combo (multivariate) markets on request (``combos``), every lifecycle status, scalar
 markets, series with different fee multipliers, and faults on request:
 
@@ -103,6 +107,9 @@ _STATUS_FILTER = {
 
 Q4 = Decimal("0.0001")
 
+#: Market fields Kalshi removed after spec 3.20 (``FakeKalshi.lean`` leaves them out).
+REMOVED_FIELDS = ("fractional_trading_enabled", "response_price_units", "liquidity_dollars")
+
 #: GET /account/limits for a Basic-tier account (tokens; a GET costs 10): 20 reads/s, two seconds' burst.
 BASIC_LIMITS: dict[str, Any] = {
     "usage_tier": "basic",
@@ -179,7 +186,7 @@ class FakeMarket:
             if top - i * self.tick > 0
         ]
 
-    def to_json(self, now: datetime, legacy: bool = False) -> dict[str, Any]:
+    def to_json(self, now: datetime, legacy: bool = False, lean: bool = False) -> dict[str, Any]:
         bid = self.bid if self.bid is not None else Decimal(0)
         ask = self.ask if self.ask is not None else Decimal(1)
         last = ((bid + ask) / 2).quantize(self.tick) if self.bid is not None and self.ask is not None else Decimal(0)
@@ -232,6 +239,9 @@ class FakeMarket:
                 m[k] = int(Decimal(m[f"{k}_dollars"]) * 100)
             m["volume"], m["open_interest"] = int(self.volume), int(self.volume / 2)
             m["response_price_units"] = "usd_cent"
+        if lean:  # removed by Kalshi since spec 3.20 (July and September 2026)
+            for k in REMOVED_FIELDS:
+                m.pop(k, None)
         return m
 
     def orderbook(self, legacy: bool = False) -> dict[str, Any]:
@@ -293,6 +303,11 @@ class FakeKalshi:
     require_signature: bool = True
     huge_body_bytes: int = 20 * 1024 * 1024
     account_limits: dict[str, Any] | None = field(default_factory=lambda: dict(BASIC_LIMITS))
+    batch_books: bool = True
+    bulk_series: int = 0
+    lean: bool = False
+    accept_language: list[str] = field(default_factory=list)
+    _series_body: bytes | None = None
     requests: list[tuple[str, str]] = field(default_factory=list)
     signed: list[str] = field(default_factory=list)  # paths whose signature verified
     _faults: deque = field(default_factory=deque)
@@ -478,11 +493,27 @@ class FakeKalshi:
                     continue
                 if since_ms is not None and m.updated_ms <= since_ms:
                     continue
-                rows.append(m.to_json(now, self.legacy))
+                rows.append(m.to_json(now, self.legacy, self.lean))
             real = [r for r in rows if isinstance(r, dict) and "mve_collection_ticker" not in r]
             if real and self.bad_rows and tickers is None and since_ms is None:
                 rows += self.bad_row_list(real[0])
         return rows
+
+    def series_body(self) -> bytes:
+        """GET /series's answer: every series, and ``bulk_series`` more (made once)."""
+        real = [s.to_json() for s in self.series.values()]
+        if not self.bulk_series:
+            return json.dumps({"series": real}, cls=_Enc).encode()
+        if self._series_body is None:
+            pad = "Settled on the official source named in the contract terms. " * 18
+            bulk = [
+                {**FakeSeries(f"KXBULK{i:05d}", "quadratic", Decimal("1")).to_json(), "contract_url": pad}
+                for i in range(self.bulk_series)
+            ]
+            self._series_body = json.dumps({"series": bulk}, cls=_Enc).encode()
+        head = json.dumps(real, cls=_Enc).encode()[1:-1]  # the real series first, then the bulk
+        opening = b'{"series": ['
+        return opening + head + (b", " if head else b"") + self._series_body[len(opening) :]
 
     def event_json(self, event: str) -> dict[str, Any]:
         return {
@@ -592,6 +623,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         st = self.state
         st.requests.append(("GET", self.path))
+        if "Accept-Language" in self.headers:
+            st.accept_language.append(self.headers["Accept-Language"])
         fault = st.take_fault()
         if fault and self._fault(fault):
             return
@@ -621,6 +654,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(401, {"code": "authentication_error", "message": why})
             st.signed.append(url.path)
             return self._json(200, st.account_limits)
+        if raw == "/markets/orderbooks" and not st.batch_books:
+            return self._json(404, {"code": "not_found", "message": "no such endpoint"})
         if raw == "/markets/orderbooks" or (len(parts) == 4 and parts[1] == "markets" and parts[3] == "orderbook"):
             if st.require_signature:
                 why = st.verify(self.headers, url.path)
@@ -655,7 +690,7 @@ class _Handler(BaseHTTPRequestHandler):
             m = st.market(parts[2])
             if m is None or m.archived:
                 return self._json(404, {"code": "not_found", "message": "market not found"})
-            return self._json(200, {"market": m.to_json(now, st.legacy)})
+            return self._json(200, {"market": m.to_json(now, st.legacy, st.lean)})
         if len(parts) == 4 and parts[1:3] == ["historical", "markets"]:
             m = st.market(parts[3])
             if m is None or not m.archived:
@@ -674,7 +709,7 @@ class _Handler(BaseHTTPRequestHandler):
             nxt = "" if start + limit >= len(rows) else str(start + limit)
             return self._json(200, {"events": rows[start : start + limit], "cursor": nxt})
         if raw == "/series":
-            return self._json(200, {"series": [s.to_json() for s in st.series.values()]})
+            return self._json(200, st.series_body())
         if len(parts) == 3 and parts[1] == "events":
             series = st.event_series.get(parts[2])
             if series is None:

@@ -522,10 +522,21 @@ def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
     assert "Traceback" not in p.stderr
 
 
-def test_a_run_without_a_key_fills_on_books_the_server_serves_unsigned(kalshi, tmp_path):
-    """#22 item 7 end to end: `kakashi run --source kalshi` without a key, against a server that
-    serves books unsigned (as Kalshi does), makes paper fills within its first ticks."""
-    kalshi.state.require_signature = False
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "live",  # #22 item 7: books served unsigned, as Kalshi does
+        "no-batch",  # #22 item 6: an older server without GET /markets/orderbooks (404)
+        "lean",  # #22 item 8: none of the fields Kalshi removed, and no Accept-Language asked
+    ],
+)
+def test_a_run_without_a_key_makes_paper_fills_within_its_first_ticks(kalshi, tmp_path, mode):
+    """`kakashi run --source kalshi` without a key, against a server that serves books unsigned
+    (as Kalshi does), makes paper fills within its first ticks."""
+    st = kalshi.state
+    st.require_signature = False
+    st.batch_books = mode != "no-batch"
+    st.lean = mode == "lean"
     beliefs = tmp_path / "b.csv"
     beliefs.write_text("ticker,p_hat\nKXFAKE-26JAN05-T00,0.99\nKXFAKE-26JAN05-T01,0.99\n")
     args = ("run", "--headless", "--source", "kalshi", "--api-base", kalshi.base_url, "--ticks", "3")
@@ -542,11 +553,47 @@ def test_a_run_without_a_key_fills_on_books_the_server_serves_unsigned(kalshi, t
     )
     assert p.returncode == 0, p.stderr
     ticks = [ln for ln in p.stdout.splitlines() if ln.startswith("tick ")]
-    assert len(ticks) == 3 and "feed errors" not in p.stdout
+    assert len(ticks) == 3 and "feed errors" not in p.stdout, p.stdout
     fills = sum(int(ln.split(" fills ")[1].split()[0]) for ln in ticks)
     assert fills >= 1, p.stdout
     assert "no live WebSocket books" in p.stderr and "Traceback" not in p.stderr
-    assert not [h for h in kalshi.state.signed]  # nothing was signed: no key
+    assert not st.signed and not st.accept_language  # nothing signed (no key); no language asked for
+    books = [path for _, path in st.requests if "/orderbook" in path]
+    if mode == "no-batch":
+        assert "one market at a time" in p.stdout + p.stderr
+        assert any(path.startswith("/trade-api/v2/markets/KXFAKE-26JAN05-T00/orderbook") for path in books)
+
+
+def test_without_the_batch_endpoint_books_come_one_by_one_held_first_and_paced(kalshi):
+    """#22 item 6: a 404 on GET /markets/orderbooks: each market's own book, at most half an
+    interval's reads a fetch, held markets first, the rest in turn; said once, never an error."""
+    st = kalshi.state
+    st.require_signature, st.batch_books = False, False
+    believed = {m.ticker for m in st.markets}
+    with client(kalshi, reads_per_s=4) as c:  # 5 s x 4 reads/s / 2 = 10 books a fetch
+        src = KalshiSource(c, depth_for=lambda: believed, watch_for=lambda: {"KXFAKE-26JAN05-T11"})
+        first, second = src.fetch(), src.fetch()
+    for b in (first, second):
+        assert not b.errors and len([r for r in b.rows if r.snapshot and r.snapshot.get("yes_bids")]) == 10
+    assert len([n for n in first.notes + second.notes if "one market at a time" in n]) == 1
+    booked = [
+        {r.market["ticker"] for r in b.rows if r.snapshot and r.snapshot.get("yes_bids")} for b in (first, second)
+    ]
+    assert all("KXFAKE-26JAN05-T11" in s for s in booked)  # the held market every fetch
+    assert booked[0] | booked[1] == believed  # the rest in turn
+
+
+def test_the_18_mb_series_listing_is_read_whole_not_looked_up_one_by_one(kalshi):
+    """#22 item 8: GET /series has no pages and is about 18 MB (14,000 series), over the 16 MB
+    body cap: it used to fail and fall back to a look-up per series."""
+    kalshi.state.bulk_series = 14_000
+    assert len(kalshi.state.series_body()) > 16 * 1024 * 1024
+    with client(kalshi, timeout=30.0) as c:
+        src = KalshiSource(c)
+        b = src.fetch()
+    assert not b.errors and not [n for n in b.notes if "one by one" in n], b.notes
+    assert len(src.series_fees) == 14_001
+    assert not [p for _, p in kalshi.state.requests if p.startswith("/trade-api/v2/series/")]
 
 
 def test_a_held_market_that_closes_is_still_fetched_until_it_settles(keyed, tmp_path):

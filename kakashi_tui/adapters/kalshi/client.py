@@ -50,6 +50,9 @@ DEMO_BASE = "https://external-api.demo.kalshi.co/trade-api/v2"
 RETRY_STATUS = {429, 500, 502, 503, 504}
 AUTH_STATUS = {401, 403}
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a 1,000-market page is about 2 MB
+# GET /series has no pages: one answer with every series, about 14,000 and 18 MB in 2026, and
+# growing. Its cap alone is higher (the bulk listing saves thousands of one-by-one look-ups).
+SERIES_MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_JSON_DEPTH = 32  # Kalshi's deepest shape (a book level) is 5 levels down
 BOOKS_PER_CALL = 100  # GET /markets/orderbooks takes 1..100 tickers
 TICKERS_PER_LISTING = 100
@@ -247,6 +250,7 @@ class KalshiClient:
             base_url=self.base_url,
             timeout=timeout,
             transport=transport,
+            # No Accept-Language: since August 2026 Kalshi answers it with translated titles and rules.
             headers={"Accept": "application/json", "User-Agent": "kakashi-paper/0.1 (read-only)"},
             event_hooks={"request": [self._sign]},
         )
@@ -308,10 +312,9 @@ class KalshiClient:
             if self._stop.wait(d):
                 raise KalshiStopped()
 
-    def _attempt(self, path: str, params: Any, deadline: float) -> _Pending:
+    def _attempt(self, path: str, params: Any, deadline: float, limit: int) -> _Pending:
         """One GET in a worker thread; the caller waits for it, for stop() or for the deadline."""
         p = _Pending()
-        limit = self.max_body_bytes
 
         def work() -> None:
             try:
@@ -351,7 +354,8 @@ class KalshiClient:
             p.error = _Deadline("no answer")
         return p
 
-    def _get(self, path: str, params: Any = None) -> dict[str, Any]:
+    def _get(self, path: str, params: Any = None, max_body_bytes: int | None = None) -> dict[str, Any]:
+        limit = max(self.max_body_bytes, max_body_bytes or 0)  # (an endpoint may be allowed more, never less)
         if isinstance(params, dict):
             params = {k: v for k, v in params.items() if v is not None}
         deadline = time.monotonic() + self.deadline_s
@@ -363,7 +367,7 @@ class KalshiClient:
             self._pace(deadline)
             self.requests_made += 1
             wait: float | None = None
-            p = self._attempt(path, params, deadline)
+            p = self._attempt(path, params, deadline, limit)
             if p.error is not None:
                 e = p.error
                 if isinstance(e, KalshiHTTPError):
@@ -433,8 +437,10 @@ class KalshiClient:
         return self._pages("/events", EventsPage, params, limit, max_pages)
 
     def list_series(self) -> list[Any]:
-        """GET /series: every series, with its fee_type and fee_multiplier, in one answer."""
-        return _shape(SeriesList, self._get("/series"), "GET /series").series
+        """GET /series: every series, with its fee_type and fee_multiplier, in one answer (no pages;
+        about 18 MB: ``SERIES_MAX_BODY_BYTES``)."""
+        body = self._get("/series", max_body_bytes=SERIES_MAX_BODY_BYTES)
+        return _shape(SeriesList, body, "GET /series").series
 
     def iter_markets(
         self,

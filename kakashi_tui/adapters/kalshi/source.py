@@ -167,6 +167,8 @@ class KalshiSource(Source):
         self._limits_at_ms: int | None = 0 if client.signed else None  # when to ask GET /account/limits
         self._limits_said = False
         self._pace_notes: list[str] = []
+        self._batch_books = True  # GET /markets/orderbooks answers (an older server: 404, books one by one)
+        self._batch_said = False
 
     @property
     def narrowed(self) -> bool:
@@ -248,6 +250,7 @@ class KalshiSource(Source):
                 self.event_series = {e: s for e, s in self.event_series.items() if s}  # retry failed look-ups
                 self._collect([listing], fresh, bad, keep_all=True)
                 self._listed_at = time.monotonic()
+                self._batch_books = True  # (tried again after each full listing)
                 self._prefill(batch)
             else:
                 listing = self.client.list_markets(
@@ -283,7 +286,7 @@ class KalshiSource(Source):
                 f"{len(drop)} left out (narrow with --series/--event/--ticker)"
             )
         self._lookups(batch, watched)
-        books = self._books(batch, turn)
+        books = self._books(batch, turn, held)
         for t, seen in list(self.cache.items()):
             ob, ts = books.get(t, (None, seen.ts))
             ev = seen.market.get("event_ticker") if isinstance(seen.market, dict) else None
@@ -514,7 +517,7 @@ class KalshiSource(Source):
                 f"(at most {self.lookups_per_fetch} look-ups a fetch; the rest follow)"
             )
 
-    def _books(self, batch: FetchBatch, watched: set[str]) -> dict[str, tuple[dict[str, Any], int]]:
+    def _books(self, batch: FetchBatch, watched: set[str], held: set[str]) -> dict[str, tuple[dict[str, Any], int]]:
         want = [
             t
             for t in sorted(watched)
@@ -525,7 +528,23 @@ class KalshiSource(Source):
         if not want or not self.key.due(self._clock()):
             return {}
         try:
-            books = self.client.get_orderbooks(want)  # signed with a key, unsigned without
+            if self._batch_books:
+                try:
+                    books = self.client.get_orderbooks(want)  # signed with a key, unsigned without
+                except KalshiAuthError:
+                    raise
+                except KalshiHTTPError as e:
+                    if e.status != 404:
+                        raise
+                    self._batch_books = False
+                    if not self._batch_said:
+                        self._batch_said = True
+                        batch.notes.append(
+                            f"{e}: order books asked for one market at a time instead "
+                            f"(at most {self._books_per_fetch()} a fetch, held markets first)"
+                        )
+            if not self._batch_books:
+                books = self._books_one_by_one(want, held)
         except KalshiAuthError as e:
             self._refused(e, batch)  # a key problem (or a key wanted), not a feed glitch: tried again later
             return {}
@@ -536,6 +555,28 @@ class KalshiSource(Source):
             return {}
         self.key.accepted(batch)
         return books
+
+    def _books_per_fetch(self) -> int:
+        """Books asked for one by one in a fetch: half the reads an interval allows."""
+        return max(1, int(max(self.interval_s, 1.0) * self.client.bucket.rate / 2))
+
+    def _books_one_by_one(self, want: list[str], held: set[str]) -> dict[str, tuple[dict[str, Any], int]]:
+        """``GET /markets/{ticker}/orderbook`` each (a server without the batch endpoint), paced by
+        the client, at most ``_books_per_fetch``: the held markets first, the rest in turn."""
+        n = self._books_per_fetch()
+        first = [t for t in want if t in held]
+        rest = [t for t in want if t not in held]
+        order = first[:n] + (self._turns.next("books", rest, n - len(first)) if len(first) < n else [])
+        out: dict[str, tuple[dict[str, Any], int]] = {}
+        for t in order:
+            try:
+                ob = self.client.get_orderbook(t)
+            except KalshiHTTPError as e:
+                if isinstance(e, (KalshiAuthError, KalshiStopped)) or e.status != 404:
+                    raise
+                continue  # that market has no book (gone): the others still do
+            out[t] = (ob, self._clock())
+        return out
 
 
 def believed_budget(interval_s: float, reads_per_s: float) -> int:
