@@ -8,12 +8,20 @@ as ``*_dollars`` strings with four decimals, counts only as ``*_fp`` strings wit
                                      mve_filter (exclude | only), min_updated_ts (seconds)
     GET /markets/{ticker}            GET /historical/markets/{ticker} (archived markets only)
     GET /markets/{ticker}/orderbook  GET /markets/orderbooks?tickers=A&tickers=B (1..100)
-                                     both need Kalshi's signed headers, verified with the
-                                     public key (``FakeKalshi.require_signature``)
+                                     by default both want Kalshi's signed headers, verified
+                                     with the public key (the spec's word; 401 without);
+                                     ``require_signature=False`` serves them unsigned, as
+                                     the live exchange does
     GET /events (cursor pages, status)  GET /events/{event_ticker}
     GET /series                      GET /series/{series_ticker}  (fee_type, fee_multiplier)
+    (``batch_books=False``: no GET /markets/orderbooks, 404, as an older server)
+    GET /account/limits              signed only (401 without): ``account_limits`` (Basic tier by
+                                     default; None: 404, as a server without the endpoint)
 
-with fractional and sub-penny books, quiet markets (0.0000 / 1.0000, sizes 0.00), a few
+(``bulk_series``: that many more series in GET /series, about 1,300 bytes each: 14,000 make
+Kalshi's 18 MB listing; ``lean``: markets without the fields Kalshi removed since spec 3.20;
+``accept_language``: every Accept-Language header a request carried) with fractional and
+sub-penny books, quiet markets (0.0000 / 1.0000, sizes 0.00), a few
 thousand combo (multivariate) markets on request (``combos``), every lifecycle status, scalar
 markets, series with different fee multipliers, and faults on request:
 
@@ -99,6 +107,16 @@ _STATUS_FILTER = {
 
 Q4 = Decimal("0.0001")
 
+#: Market fields Kalshi removed after spec 3.20 (``FakeKalshi.lean`` leaves them out).
+REMOVED_FIELDS = ("fractional_trading_enabled", "response_price_units", "liquidity_dollars")
+
+#: GET /account/limits for a Basic-tier account (tokens; a GET costs 10): 20 reads/s, two seconds' burst.
+BASIC_LIMITS: dict[str, Any] = {
+    "usage_tier": "basic",
+    "read": {"refill_rate": 200, "bucket_capacity": 400},
+    "write": {"refill_rate": 100, "bucket_capacity": 200},
+}
+
 
 def _iso(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -168,7 +186,7 @@ class FakeMarket:
             if top - i * self.tick > 0
         ]
 
-    def to_json(self, now: datetime, legacy: bool = False) -> dict[str, Any]:
+    def to_json(self, now: datetime, legacy: bool = False, lean: bool = False) -> dict[str, Any]:
         bid = self.bid if self.bid is not None else Decimal(0)
         ask = self.ask if self.ask is not None else Decimal(1)
         last = ((bid + ask) / 2).quantize(self.tick) if self.bid is not None and self.ask is not None else Decimal(0)
@@ -221,6 +239,9 @@ class FakeMarket:
                 m[k] = int(Decimal(m[f"{k}_dollars"]) * 100)
             m["volume"], m["open_interest"] = int(self.volume), int(self.volume / 2)
             m["response_price_units"] = "usd_cent"
+        if lean:  # removed by Kalshi since spec 3.20 (July and September 2026)
+            for k in REMOVED_FIELDS:
+                m.pop(k, None)
         return m
 
     def orderbook(self, legacy: bool = False) -> dict[str, Any]:
@@ -281,6 +302,12 @@ class FakeKalshi:
     key_id: str | None = None
     require_signature: bool = True
     huge_body_bytes: int = 20 * 1024 * 1024
+    account_limits: dict[str, Any] | None = field(default_factory=lambda: dict(BASIC_LIMITS))
+    batch_books: bool = True
+    bulk_series: int = 0
+    lean: bool = False
+    accept_language: list[str] = field(default_factory=list)
+    _series_body: bytes | None = None
     requests: list[tuple[str, str]] = field(default_factory=list)
     signed: list[str] = field(default_factory=list)  # paths whose signature verified
     _faults: deque = field(default_factory=deque)
@@ -466,11 +493,27 @@ class FakeKalshi:
                     continue
                 if since_ms is not None and m.updated_ms <= since_ms:
                     continue
-                rows.append(m.to_json(now, self.legacy))
+                rows.append(m.to_json(now, self.legacy, self.lean))
             real = [r for r in rows if isinstance(r, dict) and "mve_collection_ticker" not in r]
             if real and self.bad_rows and tickers is None and since_ms is None:
                 rows += self.bad_row_list(real[0])
         return rows
+
+    def series_body(self) -> bytes:
+        """GET /series's answer: every series, and ``bulk_series`` more (made once)."""
+        real = [s.to_json() for s in self.series.values()]
+        if not self.bulk_series:
+            return json.dumps({"series": real}, cls=_Enc).encode()
+        if self._series_body is None:
+            pad = "Settled on the official source named in the contract terms. " * 18
+            bulk = [
+                {**FakeSeries(f"KXBULK{i:05d}", "quadratic", Decimal("1")).to_json(), "contract_url": pad}
+                for i in range(self.bulk_series)
+            ]
+            self._series_body = json.dumps({"series": bulk}, cls=_Enc).encode()
+        head = json.dumps(real, cls=_Enc).encode()[1:-1]  # the real series first, then the bulk
+        opening = b'{"series": ['
+        return opening + head + (b", " if head else b"") + self._series_body[len(opening) :]
 
     def event_json(self, event: str) -> dict[str, Any]:
         return {
@@ -501,13 +544,19 @@ class FakeKalshi:
             return "unknown API key"
         if not ts.isdigit() or abs(int(ts) - time.time() * 1000) > 30_000:
             return "request timestamp outside the allowed window"
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        text = (ts + "GET" + raw_path.split("?", 1)[0]).encode()
         try:
-            self.public_key.verify(
-                base64.b64decode(sig),
-                (ts + "GET" + raw_path.split("?", 1)[0]).encode(),
-                padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
-                hashes.SHA256(),
-            )
+            if isinstance(self.public_key, ed25519.Ed25519PublicKey):  # the same text, signed with Ed25519
+                self.public_key.verify(base64.b64decode(sig), text)
+            else:
+                self.public_key.verify(
+                    base64.b64decode(sig),
+                    text,
+                    padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
+                    hashes.SHA256(),
+                )
         except (InvalidSignature, ValueError):
             return "invalid signature"
         return None
@@ -574,6 +623,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         st = self.state
         st.requests.append(("GET", self.path))
+        if "Accept-Language" in self.headers:
+            st.accept_language.append(self.headers["Accept-Language"])
         fault = st.take_fault()
         if fault and self._fault(fault):
             return
@@ -595,6 +646,16 @@ class _Handler(BaseHTTPRequestHandler):
             if st.repeat_cursor and nxt:
                 nxt = str(limit)  # the second page forever
             return self._json(200, {"markets": page, "cursor": nxt})
+        if raw == "/account/limits":
+            if st.account_limits is None:
+                return self._json(404, {"code": "not_found", "message": "no such endpoint"})
+            why = st.verify(self.headers, url.path)  # account/* is always signed
+            if why is not None:
+                return self._json(401, {"code": "authentication_error", "message": why})
+            st.signed.append(url.path)
+            return self._json(200, st.account_limits)
+        if raw == "/markets/orderbooks" and not st.batch_books:
+            return self._json(404, {"code": "not_found", "message": "no such endpoint"})
         if raw == "/markets/orderbooks" or (len(parts) == 4 and parts[1] == "markets" and parts[3] == "orderbook"):
             if st.require_signature:
                 why = st.verify(self.headers, url.path)
@@ -629,7 +690,7 @@ class _Handler(BaseHTTPRequestHandler):
             m = st.market(parts[2])
             if m is None or m.archived:
                 return self._json(404, {"code": "not_found", "message": "market not found"})
-            return self._json(200, {"market": m.to_json(now, st.legacy)})
+            return self._json(200, {"market": m.to_json(now, st.legacy, st.lean)})
         if len(parts) == 4 and parts[1:3] == ["historical", "markets"]:
             m = st.market(parts[3])
             if m is None or not m.archived:
@@ -648,7 +709,7 @@ class _Handler(BaseHTTPRequestHandler):
             nxt = "" if start + limit >= len(rows) else str(start + limit)
             return self._json(200, {"events": rows[start : start + limit], "cursor": nxt})
         if raw == "/series":
-            return self._json(200, {"series": [s.to_json() for s in st.series.values()]})
+            return self._json(200, st.series_body())
         if len(parts) == 3 and parts[1] == "events":
             series = st.event_series.get(parts[2])
             if series is None:
@@ -692,12 +753,19 @@ class FakeKalshiServer:
         self.stop()
 
 
-def make_test_key(directory: str | os.PathLike[str], key_id: str = "test-key-id") -> tuple[str, Any]:
-    """A throwaway RSA key written to ``directory/kalshi.pem`` with mode 0600: (path, public key)."""
+def make_test_key(directory: str | os.PathLike[str], key_id: str = "test-key-id", kind: str = "rsa") -> tuple[str, Any]:
+    """A throwaway key (``kind``: "rsa", "ed25519", or "ec" for a kind Kalshi does not take)
+    written to ``directory/kalshi.pem`` with mode 0600: (path, public key)."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key: Any
+    if kind == "ed25519":
+        key = ed25519.Ed25519PrivateKey.generate()
+    elif kind == "ec":
+        key = ec.generate_private_key(ec.SECP256R1())
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path = os.path.join(os.fspath(directory), "kalshi.pem")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -715,6 +783,7 @@ def main() -> None:
     ap.add_argument("--markets", type=int, default=12)
     ap.add_argument("--combos", type=int, default=0, help="combo markets hidden by mve_filter=exclude")
     ap.add_argument("--no-signature", action="store_true", help="serve order books without signed headers")
+    ap.add_argument("--ed25519", action="store_true", help="make the --key-dir key an Ed25519 key (default RSA)")
     ap.add_argument(
         "--key-dir",
         metavar="DIR",
@@ -729,7 +798,7 @@ def main() -> None:
     print(f"fake Kalshi at {srv.base_url} (Ctrl-C to stop)", flush=True)
     if args.key_dir:
         st.key_id = st.key_id or "demo-key-id"
-        path, st.public_key = make_test_key(args.key_dir, st.key_id)
+        path, st.public_key = make_test_key(args.key_dir, st.key_id, "ed25519" if args.ed25519 else "rsa")
         print(f"export KAKASHI_KALSHI_KEY_ID={st.key_id} KAKASHI_KALSHI_KEY_FILE={path}", flush=True)
     try:
         while True:

@@ -183,7 +183,8 @@ def build_kalshi_client(opts: Options, cfg: KakashiConfig) -> tuple[KalshiClient
         max_retries=cfg.kalshi.max_retries,
         backoff_base=cfg.kalshi.backoff_base_s,
         signer=signer,
-        reads_per_s=cfg.kalshi.reads_per_s,
+        reads_per_s=cfg.kalshi.reads_per_s,  # with a key, the account's budget replaces it, never past one set here
+        reads_cap=cfg.kalshi.reads_per_s if "reads_per_s" in cfg.kalshi.model_fields_set else None,
     ), notice
 
 

@@ -26,7 +26,9 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")} | {"
 @pytest.fixture
 def keyed(tmp_path):
     path, pub = make_test_key(tmp_path)
-    with FakeKalshiServer(FakeKalshi.with_markets(12, public_key=pub, key_id=KEY_ID, page_size=1000)) as srv:
+    # (no GET /account/limits: the client keeps the pace these tests give it)
+    st = FakeKalshi.with_markets(12, public_key=pub, key_id=KEY_ID, page_size=1000, account_limits=None)
+    with FakeKalshiServer(st) as srv:
         srv.key_path = path
         yield srv
 

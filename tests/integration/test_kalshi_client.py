@@ -403,6 +403,32 @@ def test_every_get_is_signed_over_timestamp_method_and_path_without_query(key):
     assert len(seen) == 3 and all(k == "kid-123" and ok and ts.isdigit() and len(ts) == 13 for k, ok, ts in seen)
 
 
+def test_an_ed25519_key_signs_the_same_text_with_ed25519(tmp_path):
+    """#22 item 5: Kalshi takes Ed25519 API keys beside RSA; the signed text is the same."""
+    path, pub = make_test_key(tmp_path, kind="ed25519")
+    signer, notice = signer_from("kid-ed", path, env={})
+    assert notice is None and repr(signer) == "Signer(<key set>)"
+    seen = []
+
+    def h(req):
+        ts = req.headers["KALSHI-ACCESS-TIMESTAMP"]
+        text = (ts + "GET" + req.url.raw_path.decode().split("?")[0]).encode()
+        pub.verify(base64.b64decode(req.headers["KALSHI-ACCESS-SIGNATURE"]), text)  # raises if it does not
+        seen.append(req.headers["KALSHI-ACCESS-KEY"])
+        return httpx.Response(200, json={"market": {"ticker": "A"}})
+
+    c, _ = client(h, signer=signer)
+    c.get_market("A")
+    assert seen == ["kid-ed"]
+
+
+def test_a_key_of_another_kind_is_one_clear_line(tmp_path):
+    path, _ = make_test_key(tmp_path, kind="ec")
+    with pytest.raises(ConfigError, match=r"does not hold an RSA or Ed25519 private key") as ei:
+        signer_from("kid", path, env={})
+    assert "\n" not in str(ei.value) and "PRIVATE" not in str(ei.value)
+
+
 def test_a_wrong_key_does_not_verify(key, tmp_path):
     path, pub = key
     other_dir = tmp_path / "other"
@@ -458,21 +484,102 @@ def test_environment_wins_and_half_a_pair_is_a_notice(key):
     assert s is None and "no key id" in n
 
 
-def test_without_a_key_the_source_says_so_once_and_asks_for_no_books():
+BOOK = {"yes_dollars": [["0.4100", "1.00"], ["0.4200", "2.50"]], "no_dollars": [["0.5600", "3.00"]]}
+
+
+def test_without_a_key_books_are_asked_for_unsigned_and_the_notice_says_the_websocket_needs_one():
+    """#22 item 7: the live exchange serves books unsigned; without a key Kakashi used never to
+    ask for one, so it never filled."""
     paths = []
 
     def h(req):
         paths.append(req.url.path)
+        assert not any(k.lower().startswith("kalshi-access") for k in req.headers)
+        if "orderbooks" in req.url.path:
+            return httpx.Response(200, json={"orderbooks": [{"ticker": "KXA-26JAN05-T1", "orderbook_fp": BOOK}]})
         if req.url.path.endswith("/markets"):
             return httpx.Response(200, json={"markets": [market()], "cursor": ""})
         return meta(req)
 
     c, _ = client(h)
     src = KalshiSource(c, depth_for=lambda: {"KXA-26JAN05-T1"})
-    assert src.notices == [NO_KEY_NOTICE] and "API key" in NO_KEY_NOTICE
+    assert src.notices == [NO_KEY_NOTICE] and "no live WebSocket books (the WebSocket" in NO_KEY_NOTICE
     b = src.fetch()
-    assert not b.errors and len(b.rows) == 1 and "yes_bids" not in b.rows[0].snapshot
-    assert not any("orderbook" in p for p in paths)
+    assert not b.errors and not b.notes and not b.key_refused and len(b.rows) == 1
+    assert b.rows[0].snapshot["yes_bids"] == [["0.4200", "2.50"], ["0.4100", "1.00"]]
+    assert sum("orderbooks" in p for p in paths) == 1
+
+
+def test_without_a_key_a_401_on_books_is_said_once_and_asked_again_with_backoff():
+    n = []
+
+    def h(req):
+        if "orderbooks" in req.url.path:
+            n.append(1)
+            return httpx.Response(401, json={"code": "authentication_error", "message": "missing headers"})
+        if req.url.path.endswith("/markets"):
+            return httpx.Response(200, json={"markets": [market()], "cursor": ""})
+        return meta(req)
+
+    c, _ = client(h)
+    now = [1_000_000]
+    src = KalshiSource(c, depth_for=lambda: {"KXA-26JAN05-T1"}, clock=lambda: now[0])
+    first = src.fetch()
+    assert len(n) == 1 and not first.errors and first.rows and not first.key_refused  # no key: nothing refused
+    assert [x for x in first.notes if "a key is needed" in x] == [
+        "Kalshi refused the request (HTTP 401 on GET /markets/orderbooks): missing headers: a key is needed: "
+        "no order books and no paper fills until one is set (set KAKASHI_KALSHI_KEY_ID and KAKASHI_KALSHI_KEY_FILE, "
+        "or [kalshi] api_key_id / private_key_file); asked again with backoff"
+    ]
+    second = src.fetch()
+    assert len(n) == 1 and not second.errors and not second.notes and second.rows  # the rest keeps polling
+    now[0] += 5_000
+    third = src.fetch()
+    assert len(n) == 2 and not third.notes  # asked again after the wait; said only once
+
+
+@pytest.mark.parametrize(
+    "refused",
+    ["/events", "/series", "/events/", "/series/", "tickers", "/historical/", "orderbooks"],
+)
+def test_a_401_on_any_signed_endpoint_is_a_key_problem_not_a_feed_error(key, refused):
+    """#22 item 8: every signed request, not only the books: a 401 is KEY REFUSED (asked again
+    with backoff), never a feed error or a "looked up one by one" note."""
+    path, _ = key
+    signer, _ = signer_from("kid", path, env={})
+    held = "KXA-26JAN05-OLD"
+    asked = []
+
+    def h(req):
+        p = req.url.path.removeprefix("/trade-api/v2")
+        if refused in ("/events", "/series"):  # the bulk listings after a full listing
+            hit = p == refused
+        elif refused.endswith("/"):  # one look-up, one historical market
+            hit = p.startswith(refused)
+        else:  # the held market's re-listing by ticker, the books
+            hit = refused in str(req.url)
+        if hit:
+            asked.append(p)
+            return httpx.Response(401, json={"code": "authentication_error", "message": "clock skew"})
+        if p == "/markets":
+            return httpx.Response(200, json={"markets": [market()], "cursor": ""})
+        if "orderbooks" in p:
+            return httpx.Response(200, json={"orderbooks": []})
+        if p.startswith("/historical/"):
+            return httpx.Response(404, json={"code": "not_found", "message": "no"})
+        if p == "/events":
+            return httpx.Response(200, json={"events": [], "cursor": ""})
+        return meta(req)
+
+    c, _ = client(h, signer=signer)
+    now = [1_000_000]
+    src = KalshiSource(c, depth_for=lambda: {"KXA-26JAN05-T1"}, watch_for=lambda: {held}, clock=lambda: now[0])
+    b = src.fetch()
+    assert asked, "the endpoint was not asked"
+    assert "clock skew" in b.key_refused
+    assert not [e for e in b.errors if "clock skew" in e or "401" in e]
+    assert not [x for x in b.notes if "401" in x]
+    assert any(r.market.get("ticker") == "KXA-26JAN05-T1" for r in b.rows)  # what works keeps serving
 
 
 def test_a_refused_key_is_a_key_problem_retried_with_backoff_until_it_works(key):
@@ -554,6 +661,102 @@ def test_a_404_on_the_series_listing_is_a_fallback_that_serves_not_an_alarm():
     b = KalshiSource(c).fetch()
     assert not b.errors and b.rows
     assert any(n.startswith("series and fees looked up one by one instead") for n in b.notes)
+
+
+def _limits(refill, capacity):
+    return {"usage_tier": "t", "read": {"refill_rate": refill, "bucket_capacity": capacity}, "write": {}}
+
+
+def _simulated_pace(c, n=600):
+    """Seconds (of a fake clock the client's pacing waits advance) that ``n`` more reads take."""
+    now = [0.0]
+    c.bucket = TokenBucket(c.bucket.rate, c.bucket.burst, clock=lambda: now[0])
+    c._stop.wait = lambda d: (now.__setitem__(0, now[0] + d), False)[1]
+    for _ in range(n):
+        c.get_market("KXA-26JAN05-T1")
+    return now[0]
+
+
+@pytest.mark.parametrize(
+    "limits, rate, burst, seconds",
+    [
+        (None, 20, 20, (600 - 20) / 20),  # no answer: today's default, 20 reads/s
+        (_limits(1000, 2000), 100, 200, (600 - 200) / 100),  # a higher tier: more reads a second
+        (_limits(50, 100), 5, 10, (600 - 10) / 5),  # a lower budget: fewer
+    ],
+)
+def test_with_a_key_reads_are_paced_from_the_accounts_limits(key, limits, rate, burst, seconds):
+    """#22 item 8: GET /account/limits (signed) gives the account's real read budget, its
+    bucket two seconds deep; the default stays when it cannot be read (said once), and it is
+    asked again later."""
+    path, _ = key
+    signer, _ = signer_from("kid", path, env={})
+    asked = []
+
+    def h(req):
+        p = req.url.path.removeprefix("/trade-api/v2")
+        if p == "/account/limits":
+            asked.append(p)
+            return httpx.Response(200, json=limits) if limits else httpx.Response(404, json={"code": "not_found"})
+        if p == "/markets":
+            return httpx.Response(200, json={"markets": [market()], "cursor": ""})
+        if p.startswith("/markets/"):
+            return httpx.Response(200, json={"market": market()})
+        return meta(req)
+
+    c, _ = client(h, signer=signer, reads_per_s=20)
+    now = [1_000_000]
+    src = KalshiSource(c, clock=lambda: now[0])
+    b = src.fetch()
+    assert asked == ["/account/limits"] and not b.errors
+    if limits:
+        said = f"Kalshi: reads paced from the account's limits (tier t): {rate:g} reads/s, bursts of {burst:g}"
+        assert said in b.notes
+    else:
+        assert any("rate limits could not be read" in n and "default 20 reads/s" in n for n in b.notes)
+        assert not any("rate limits" in n for n in src.fetch().notes)  # said once
+    assert (c.bucket.rate, c.bucket.burst) == (rate, burst)
+    assert src.believed_per_fetch == kalshi_source.believed_budget(src.interval_s, rate)
+    assert _simulated_pace(c) == pytest.approx(seconds, abs=0.5)
+    now[0] += kalshi_source.LIMITS_RETRY_MS
+    src.fetch()
+    assert len(asked) == (2 if limits is None else 1)  # asked again later only when it failed
+
+
+def test_the_account_pace_never_exceeds_a_rate_the_operator_set_and_429s_still_back_off(key):
+    path, _ = key
+    signer, _ = signer_from("kid", path, env={})
+    codes = iter([429, 429, 200])
+
+    def h(req):
+        if req.url.path.endswith("/account/limits"):
+            return httpx.Response(200, json=_limits(1000, 2000))
+        code = next(codes)
+        return httpx.Response(code, json={"market": {"ticker": "X"}} if code == 200 else {"error": "too many requests"})
+
+    c, sleeps = client(h, signer=signer, reads_per_s=30, reads_cap=30)
+    assert "capped by [kalshi] reads_per_s = 30" in c.pace_from_account(c.get_account_limits())
+    assert (c.bucket.rate, c.bucket.burst) == (30, 60)
+    c.get_market("X")
+    assert len(sleeps) == 2 and c.retries_made == 2  # a 429 is still retried with backoff
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"read": {"refill_rate": 0, "bucket_capacity": 10}},
+        {"read": {"refill_rate": "fast"}},
+        {"read": 5},
+        {"read": {"refill_rate": True, "bucket_capacity": 10}},
+        {"read_limit": "20"},
+    ],
+)
+def test_an_account_limits_answer_that_is_not_one_keeps_the_pace(body):
+    c, _ = client(lambda r: httpx.Response(200, json=body))
+    with pytest.raises(KalshiHTTPError, match="account/limits"):
+        c.pace_from_account(c.get_account_limits())
+    assert (c.bucket.rate, c.bucket.burst) == (1000, 1000)
 
 
 def test_books_are_fetched_100_a_request(key):
@@ -815,6 +1018,8 @@ class Exchange:
             n = max(1, -(-len(ms) // self.pages))
             i = int(p.get("cursor") or 0)
             return httpx.Response(200, json={"markets": ms[i : i + n], "cursor": str(i + n) if i + n < len(ms) else ""})
+        if path == "/markets/orderbooks":  # (served unsigned, as Kalshi does)
+            return httpx.Response(200, json={"orderbooks": []})
         if path.startswith("/historical/markets/"):
             t = req.url.raw_path.decode().rsplit("/", 1)[1]
             if t in self.historical:
@@ -862,8 +1067,9 @@ def test_first_listing_excludes_combos_then_only_changes_and_watched_markets_are
     ex.markets["KXA-26JAN05-T3"] = market("KXA-26JAN05-T3", yes_bid_dollars="0.4100")
     ex.changed = {"KXA-26JAN05-T3"}
     second = src.fetch()
-    listings = ex.endpoint_calls("/markets")
-    assert len(ex.calls) == 2 and len(listings) == 2  # the changes and the believed market: a few requests
+    listings = [c for c in ex.calls if c[0] == "/markets"]
+    # the changes, the believed market and its book: a few requests
+    assert len(ex.calls) == 3 and len(listings) == 2 and ex.calls[2][0] == "/markets/orderbooks"
     assert (
         set(listings[0][1]) == {"min_updated_ts", "mve_filter", "limit"} and listings[0][1]["mve_filter"] == "exclude"
     )

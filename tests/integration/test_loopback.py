@@ -204,19 +204,55 @@ def test_books_are_signed_batched_and_verified_by_the_server(keyed):
     assert not b.errors
     books = [p for _, p in keyed.state.requests if "/orderbook" in p]
     assert len(books) == 1 and books[0].count("tickers=") == 3
-    assert keyed.state.signed == ["/trade-api/v2/markets/orderbooks"]
+    assert keyed.state.signed == ["/trade-api/v2/account/limits", "/trade-api/v2/markets/orderbooks"]
     tail = next(r.snapshot for r in b.rows if r.market["ticker"] == "KXZOO-26JAN05-TAIL")
     assert tail["yes_bids"][0] == ["0.0030", "2.50"] and tail["no_bids"][0] == ["0.9950", "4.50"]
     assert tail["yes_ask"] == "0.0050"
 
 
-def test_without_a_key_it_runs_says_why_and_never_asks_for_books(keyed):
-    with client(keyed) as c:
+@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
+def test_books_are_signed_with_an_rsa_or_ed25519_key_and_the_server_verifies_it(tmp_path, kind):
+    path, pub = make_test_key(tmp_path, kind=kind)
+    st = FakeKalshi.with_markets(4, public_key=pub, key_id=KEY_ID)
+    signer, _ = signer_from(KEY_ID, path, env={})
+    with FakeKalshiServer(st) as srv, client(srv, signer=signer) as c:
+        b = KalshiSource(c, depth_for=lambda: {"KXFAKE-26JAN05-T01"}).fetch()
+    assert not b.errors and not b.key_refused
+    assert "/trade-api/v2/markets/orderbooks" in st.signed
+    row = next(r for r in b.rows if r.market["ticker"] == "KXFAKE-26JAN05-T01")
+    assert row.snapshot["yes_bids"]
+
+
+def test_without_a_key_books_are_read_unsigned_from_a_server_that_serves_them(kalshi):
+    """#22 item 7, the live exchange's behaviour: every market-data endpoint answers unsigned."""
+    kalshi.state.require_signature = False
+    with client(kalshi) as c:
         src = KalshiSource(c, depth_for=lambda: {"KXFAKE-26JAN05-T02"})
         b = src.fetch()
-    assert not b.errors and len([r for r in b.rows if r.reason is None]) > 10
-    assert len(src.notices) == 1 and "API key" in src.notices[0]
-    assert not [p for _, p in keyed.state.requests if "orderbook" in p]
+    assert not b.errors and not b.notes and not b.key_refused
+    assert len(src.notices) == 1 and "no live WebSocket books" in src.notices[0]
+    row = next(r for r in b.rows if r.market["ticker"] == "KXFAKE-26JAN05-T02")
+    assert row.snapshot["yes_bids"] and row.snapshot["no_bids"]
+    assert len([p for _, p in kalshi.state.requests if "/orderbook" in p]) == 1
+
+
+def test_without_a_key_a_server_that_wants_one_for_books_is_said_once_and_the_rest_polls(keyed):
+    with client(keyed) as c:
+        src = KalshiSource(c, depth_for=lambda: {"KXFAKE-26JAN05-T02"})
+        first, second = src.fetch(), src.fetch()
+    assert not first.errors and not second.errors and not first.key_refused
+    assert len([r for r in first.rows if r.reason is None]) > 10 and second.rows
+    assert len([n for n in first.notes + second.notes if "a key is needed" in n]) == 1
+    assert len([p for _, p in keyed.state.requests if "orderbook" in p]) == 1  # asked again only after 5 s
+
+
+def test_with_a_key_the_client_paces_from_the_accounts_limits_the_server_serves(keyed):
+    keyed.state.account_limits = {"usage_tier": "slow", "read": {"refill_rate": 50, "bucket_capacity": 100}}
+    with signed_client(keyed) as c:
+        b = KalshiSource(c).fetch()
+        assert (c.bucket.rate, c.bucket.burst) == (5, 10)
+    assert "Kalshi: reads paced from the account's limits (tier slow): 5 reads/s, bursts of 10" in b.notes
+    assert keyed.state.signed[0] == "/trade-api/v2/account/limits"
 
 
 def test_a_wrong_key_is_one_line_with_kalshis_message(keyed, tmp_path):
@@ -227,9 +263,12 @@ def test_a_wrong_key_is_one_line_with_kalshis_message(keyed, tmp_path):
     with client(keyed, signer=signer) as c:
         src = KalshiSource(c, depth_for=lambda: {"KXFAKE-26JAN05-T02"})
         b = src.fetch()
-    assert b.key_refused == "Kalshi refused the request (HTTP 401 on GET /markets/orderbooks): invalid signature"
+    # The account's limits are the first signed request: refused there, nothing else signed is
+    # asked until the backoff's wait is over (no retry storm).
+    assert b.key_refused == "Kalshi refused the request (HTTP 401 on GET /account/limits): invalid signature"
     assert not b.errors  # a key problem, not a feed glitch
-    assert len([p for _, p in keyed.state.requests if "orderbook" in p]) == 1  # no retry storm
+    assert len([p for _, p in keyed.state.requests if "account/limits" in p]) == 1
+    assert not [p for _, p in keyed.state.requests if "orderbook" in p]
 
 
 def test_after_the_first_listing_only_changes_and_watched_markets_are_asked_for(keyed):
@@ -406,7 +445,7 @@ def test_snapshot_signs_book_requests_with_a_key_from_the_environment(keyed, tmp
         env=env,
     )
     assert p.returncode == 0, p.stderr
-    assert keyed.state.signed == ["/trade-api/v2/markets/orderbooks"]
+    assert keyed.state.signed == ["/trade-api/v2/account/limits", "/trade-api/v2/markets/orderbooks"]
     assert KEY_ID not in p.stdout + p.stderr and "API key" not in p.stderr
     assert not any("KXMVE" in path for _, path in keyed.state.requests)
 
@@ -444,6 +483,18 @@ def test_a_key_file_others_can_read_is_refused_at_start(keyed, tmp_path):
     assert KEY_ID not in p.stderr
 
 
+def test_a_key_of_another_kind_is_refused_at_start_in_one_line(kalshi, tmp_path):
+    path, _ = make_test_key(tmp_path, kind="ec")
+    env = {**ENV, "KAKASHI_KALSHI_KEY_ID": KEY_ID, "KAKASHI_KALSHI_KEY_FILE": path}
+    p = kakashi(
+        "snapshot", "--source", "kalshi", "--api-base", kalshi.base_url, "--db", str(tmp_path / "k.db"), env=env
+    )
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == 2 and len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert "does not hold an RSA or Ed25519 private key" in lines[0] and KEY_ID not in p.stderr
+    assert not kalshi.state.requests  # refused before anything was asked
+
+
 def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
     kalshi.state.fail_next("503", "503", "drop", "drop")
     p = kakashi(
@@ -469,6 +520,80 @@ def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
     # Back after the faults: every market stored once; unchanged quotes are not stored again.
     assert "saved 12" in ticks[2] and "saved 0 " in ticks[3] and "feed errors" not in ticks[3]
     assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "live",  # #22 item 7: books served unsigned, as Kalshi does
+        "no-batch",  # #22 item 6: an older server without GET /markets/orderbooks (404)
+        "lean",  # #22 item 8: none of the fields Kalshi removed, and no Accept-Language asked
+    ],
+)
+def test_a_run_without_a_key_makes_paper_fills_within_its_first_ticks(kalshi, tmp_path, mode):
+    """`kakashi run --source kalshi` without a key, against a server that serves books unsigned
+    (as Kalshi does), makes paper fills within its first ticks."""
+    st = kalshi.state
+    st.require_signature = False
+    st.batch_books = mode != "no-batch"
+    st.lean = mode == "lean"
+    beliefs = tmp_path / "b.csv"
+    beliefs.write_text("ticker,p_hat\nKXFAKE-26JAN05-T00,0.99\nKXFAKE-26JAN05-T01,0.99\n")
+    args = ("run", "--headless", "--source", "kalshi", "--api-base", kalshi.base_url, "--ticks", "3")
+    p = kakashi(
+        *args,
+        "--interval",
+        "0",
+        "--beliefs",
+        str(beliefs),
+        "--db",
+        str(tmp_path / "k.db"),
+        "--config",
+        fast_config(tmp_path),
+    )
+    assert p.returncode == 0, p.stderr
+    ticks = [ln for ln in p.stdout.splitlines() if ln.startswith("tick ")]
+    assert len(ticks) == 3 and "feed errors" not in p.stdout, p.stdout
+    fills = sum(int(ln.split(" fills ")[1].split()[0]) for ln in ticks)
+    assert fills >= 1, p.stdout
+    assert "no live WebSocket books" in p.stderr and "Traceback" not in p.stderr
+    assert not st.signed and not st.accept_language  # nothing signed (no key); no language asked for
+    books = [path for _, path in st.requests if "/orderbook" in path]
+    if mode == "no-batch":
+        assert "one market at a time" in p.stdout + p.stderr
+        assert any(path.startswith("/trade-api/v2/markets/KXFAKE-26JAN05-T00/orderbook") for path in books)
+
+
+def test_without_the_batch_endpoint_books_come_one_by_one_held_first_and_paced(kalshi):
+    """#22 item 6: a 404 on GET /markets/orderbooks: each market's own book, at most half an
+    interval's reads a fetch, held markets first, the rest in turn; said once, never an error."""
+    st = kalshi.state
+    st.require_signature, st.batch_books = False, False
+    believed = {m.ticker for m in st.markets}
+    with client(kalshi, reads_per_s=4) as c:  # 5 s x 4 reads/s / 2 = 10 books a fetch
+        src = KalshiSource(c, depth_for=lambda: believed, watch_for=lambda: {"KXFAKE-26JAN05-T11"})
+        first, second = src.fetch(), src.fetch()
+    for b in (first, second):
+        assert not b.errors and len([r for r in b.rows if r.snapshot and r.snapshot.get("yes_bids")]) == 10
+    assert len([n for n in first.notes + second.notes if "one market at a time" in n]) == 1
+    booked = [
+        {r.market["ticker"] for r in b.rows if r.snapshot and r.snapshot.get("yes_bids")} for b in (first, second)
+    ]
+    assert all("KXFAKE-26JAN05-T11" in s for s in booked)  # the held market every fetch
+    assert booked[0] | booked[1] == believed  # the rest in turn
+
+
+def test_the_18_mb_series_listing_is_read_whole_not_looked_up_one_by_one(kalshi):
+    """#22 item 8: GET /series has no pages and is about 18 MB (14,000 series), over the 16 MB
+    body cap: it used to fail and fall back to a look-up per series."""
+    kalshi.state.bulk_series = 14_000
+    assert len(kalshi.state.series_body()) > 16 * 1024 * 1024
+    with client(kalshi, timeout=30.0) as c:
+        src = KalshiSource(c)
+        b = src.fetch()
+    assert not b.errors and not [n for n in b.notes if "one by one" in n], b.notes
+    assert len(src.series_fees) == 14_001
+    assert not [p for _, p in kalshi.state.requests if p.startswith("/trade-api/v2/series/")]
 
 
 def test_a_held_market_that_closes_is_still_fetched_until_it_settles(keyed, tmp_path):
@@ -529,11 +654,13 @@ def test_a_key_in_the_config_signs_book_requests(keyed, tmp_path):
     try:
         polled = engine.source.polled  # (with a key, the WebSocket's books over the polled source)
         assert polled.client.signed and polled.notices == []
+        assert polled.client.reads_cap == 200  # set in the config: the account's budget never goes past it
         batch = engine.source.fetch()
     finally:
         engine.source.close()
         engine.store.close()
-    assert not batch.errors and keyed.state.signed == ["/trade-api/v2/markets/orderbooks"]
+    assert not batch.errors
+    assert keyed.state.signed == ["/trade-api/v2/account/limits", "/trade-api/v2/markets/orderbooks"]
     assert KEY_ID not in repr(polled.client)
 
 

@@ -1,9 +1,11 @@
-"""Kalshi's signed request headers, for reads only (order books need them).
+"""Kalshi's signed request headers, for reads only (the WebSocket and ``account/*`` need them).
 
-Kalshi signs a request with the account's RSA key: ``KALSHI-ACCESS-SIGNATURE`` is the base64 of an
-RSA-PSS signature (SHA-256, MGF1 with SHA-256, salt length = digest length) over the text
+Kalshi signs a request with the account's API key, RSA or Ed25519 (Kalshi accepts both; spec
+3.34): ``KALSHI-ACCESS-SIGNATURE`` is the base64 of a signature over the text
 ``timestamp_ms + METHOD + path``, where the path starts at ``/trade-api/`` and carries no query
-string. ``KALSHI-ACCESS-KEY`` is the key id and ``KALSHI-ACCESS-TIMESTAMP`` the same milliseconds.
+string: RSA-PSS (SHA-256, MGF1 with SHA-256, salt length = digest length) with an RSA key,
+plain Ed25519 with an Ed25519 key. ``KALSHI-ACCESS-KEY`` is the key id and
+``KALSHI-ACCESS-TIMESTAMP`` the same milliseconds.
 
 The signing is ``cryptography``'s; nothing here is hand-rolled. The key id and the key are
 secrets: they are never put in a repr, a message or an exception (a ``Signer`` prints as
@@ -27,23 +29,35 @@ from kakashi_tui.core.errors import ConfigError
 ENV_KEY_ID = "KAKASHI_KALSHI_KEY_ID"
 ENV_KEY_FILE = "KAKASHI_KALSHI_KEY_FILE"
 MAX_KEY_FILE_BYTES = 64 * 1024  # a PEM RSA key is a few KB
+KEY_KINDS = "an RSA or Ed25519 private key"
+
+
+def _key_kind(key: object) -> str | None:
+    """ "rsa", "ed25519", or None for any other kind of key."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "rsa"
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "ed25519"
+    return None
 
 
 class Signer:
     """Signs requests with one key. Holds the key object only; prints nothing secret."""
 
-    __slots__ = ("_key_id", "_key", "_clock")
+    __slots__ = ("_key_id", "_key", "_kind", "_clock")
 
     def __init__(self, key_id: str, private_key: object, clock: Callable[[], int] | None = None) -> None:
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        if not isinstance(private_key, rsa.RSAPrivateKey):
-            raise ConfigError("Kalshi private key: not an RSA private key")
+        kind = _key_kind(private_key)
+        if kind is None:
+            raise ConfigError(f"Kalshi private key: not {KEY_KINDS}")
         # A request header carries it: printable ASCII only (never echoed: it is a credential).
         if not key_id or not key_id.isascii() or not key_id.isprintable() or len(key_id) > 200:
             raise ConfigError("Kalshi API key id: empty, longer than 200 characters or not printable ASCII")
         self._key_id = key_id
         self._key = private_key
+        self._kind = kind
         self._clock = clock or (lambda: int(time.time() * 1000))
 
     def __repr__(self) -> str:
@@ -62,11 +76,14 @@ class Signer:
         path = path.split("?", 1)[0]
         ts = str(self._clock())
         message = (ts + method.upper() + path).encode("utf-8")
-        signature = self._key.sign(  # type: ignore[attr-defined]
-            message,
-            padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
-            hashes.SHA256(),
-        )
+        if self._kind == "ed25519":  # the same text, signed with Ed25519 (no hash or padding to choose)
+            signature = self._key.sign(message)  # type: ignore[attr-defined]
+        else:
+            signature = self._key.sign(  # type: ignore[attr-defined]
+                message,
+                padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
+                hashes.SHA256(),
+            )
         return {
             "KALSHI-ACCESS-KEY": self._key_id,
             "KALSHI-ACCESS-TIMESTAMP": ts,
@@ -75,8 +92,8 @@ class Signer:
 
 
 def load_private_key(path: str | os.PathLike[str]) -> object:
-    """The RSA key in a PEM file that only its owner can read; a ConfigError (one line, no key
-    material) otherwise."""
+    """The RSA or Ed25519 key in a PEM file that only its owner can read; a ConfigError (one
+    line, no key material) otherwise (another kind of key included: Kalshi takes only these)."""
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     p = Path(path)
@@ -95,10 +112,8 @@ def load_private_key(path: str | os.PathLike[str]) -> object:
         key = load_pem_private_key(data, password=None)
     except (ValueError, TypeError):  # the library's message may quote the file: keep it out
         raise ConfigError(f"Kalshi key file {p} is not an unencrypted PEM private key") from None
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ConfigError(f"Kalshi key file {p} does not hold an RSA private key")
+    if _key_kind(key) is None:
+        raise ConfigError(f"Kalshi key file {p} does not hold {KEY_KINDS} (Kalshi accepts only these)")
     return key
 
 
@@ -111,7 +126,7 @@ def signer_from(
     """(Signer, None) from the environment (``KAKASHI_KALSHI_KEY_ID`` / ``KAKASHI_KALSHI_KEY_FILE``,
     which win) or the given config values; (None, None) when no credentials are set. Half a
     pair is (None, a notice saying what is missing): Kakashi runs unsigned. A key file that
-    others can read or that holds no RSA key is a ConfigError."""
+    others can read or that holds neither an RSA nor an Ed25519 key is a ConfigError."""
     env = os.environ if env is None else env
     kid = env.get(ENV_KEY_ID) or key_id or None
     kfile = env.get(ENV_KEY_FILE) or key_file or None

@@ -5,7 +5,8 @@ anything but GET, so Kakashi cannot place, amend or cancel an order.
 
 Requests:
 - paced by a client-side token bucket (``reads_per_s``; Kalshi's Basic tier allows 20 reads/s
-  and its 429 carries no ``Retry-After``), so a tick does not burst into 429s;
+  and its 429 carries no ``Retry-After``), so a tick does not burst into 429s; with a key, the
+  account's own read budget (``GET /account/limits``: ``pace_from_account``) replaces it;
 - signed (``KALSHI-ACCESS-*`` headers, see ``auth``) when a key is configured;
 - retried a bounded number of times on 429, 5xx, timeouts and dropped connections, with
   exponential backoff and full jitter (``Retry-After`` honoured, capped); 401/403 is one
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import random
 import threading
 import time
@@ -48,9 +50,14 @@ DEMO_BASE = "https://external-api.demo.kalshi.co/trade-api/v2"
 RETRY_STATUS = {429, 500, 502, 503, 504}
 AUTH_STATUS = {401, 403}
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a 1,000-market page is about 2 MB
+# GET /series has no pages: one answer with every series, about 14,000 and 18 MB in 2026, and
+# growing. Its cap alone is higher (the bulk listing saves thousands of one-by-one look-ups).
+SERIES_MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_JSON_DEPTH = 32  # Kalshi's deepest shape (a book level) is 5 levels down
 BOOKS_PER_CALL = 100  # GET /markets/orderbooks takes 1..100 tickers
 TICKERS_PER_LISTING = 100
+READ_COST_TOKENS = 10  # Kalshi's read bucket counts tokens; a GET costs 10 (docs "Rate limits")
+MAX_READS_PER_S = 1000.0  # an account budget past this is taken as this ([kalshi] reads_per_s's ceiling)
 
 
 class KalshiHTTPError(Exception):
@@ -111,14 +118,25 @@ class TokenBucket:
         self._t = clock()
         self._lock = threading.Lock()
 
+    def set(self, rate: float, burst: float) -> None:
+        """A new budget from now on (the tokens held so far are kept, up to the new burst)."""
+        if not rate > 0 or not burst >= 1:
+            raise ValueError("a bucket needs rate > 0 and burst >= 1")
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
+            self._t = now
+            self.rate, self.burst = float(rate), float(burst)
+            self._tokens = min(self._tokens, self.burst)
+
     def delay(self) -> float:
         """Take a token if one is there (0.0), else how long until one will be."""
         with self._lock:
             now = self._clock()
             self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
             self._t = now
-            if self._tokens >= 1:
-                self._tokens -= 1
+            if self._tokens >= 1 - 1e-9:  # (a refill a rounding error short is a token: no sub-ulp waits)
+                self._tokens = max(0.0, self._tokens - 1)
                 return 0.0
             return (1 - self._tokens) / self.rate
 
@@ -203,6 +221,7 @@ class KalshiClient:
         rng: random.Random | None = None,
         signer: Any = None,
         reads_per_s: float = 20.0,
+        reads_cap: float | None = None,
         deadline_s: float | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         clock_ms: Callable[[], int] | None = None,
@@ -218,6 +237,7 @@ class KalshiClient:
         self.max_body_bytes = max_body_bytes
         self.signer = signer
         self.bucket = TokenBucket(reads_per_s)
+        self.reads_cap = reads_cap  # set by the operator ([kalshi] reads_per_s): the account's budget never exceeds it
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
@@ -230,6 +250,7 @@ class KalshiClient:
             base_url=self.base_url,
             timeout=timeout,
             transport=transport,
+            # No Accept-Language: since August 2026 Kalshi answers it with translated titles and rules.
             headers={"Accept": "application/json", "User-Agent": "kakashi-paper/0.1 (read-only)"},
             event_hooks={"request": [self._sign]},
         )
@@ -291,10 +312,9 @@ class KalshiClient:
             if self._stop.wait(d):
                 raise KalshiStopped()
 
-    def _attempt(self, path: str, params: Any, deadline: float) -> _Pending:
+    def _attempt(self, path: str, params: Any, deadline: float, limit: int) -> _Pending:
         """One GET in a worker thread; the caller waits for it, for stop() or for the deadline."""
         p = _Pending()
-        limit = self.max_body_bytes
 
         def work() -> None:
             try:
@@ -334,7 +354,8 @@ class KalshiClient:
             p.error = _Deadline("no answer")
         return p
 
-    def _get(self, path: str, params: Any = None) -> dict[str, Any]:
+    def _get(self, path: str, params: Any = None, max_body_bytes: int | None = None) -> dict[str, Any]:
+        limit = max(self.max_body_bytes, max_body_bytes or 0)  # (an endpoint may be allowed more, never less)
         if isinstance(params, dict):
             params = {k: v for k, v in params.items() if v is not None}
         deadline = time.monotonic() + self.deadline_s
@@ -346,7 +367,7 @@ class KalshiClient:
             self._pace(deadline)
             self.requests_made += 1
             wait: float | None = None
-            p = self._attempt(path, params, deadline)
+            p = self._attempt(path, params, deadline, limit)
             if p.error is not None:
                 e = p.error
                 if isinstance(e, KalshiHTTPError):
@@ -416,8 +437,10 @@ class KalshiClient:
         return self._pages("/events", EventsPage, params, limit, max_pages)
 
     def list_series(self) -> list[Any]:
-        """GET /series: every series, with its fee_type and fee_multiplier, in one answer."""
-        return _shape(SeriesList, self._get("/series"), "GET /series").series
+        """GET /series: every series, with its fee_type and fee_multiplier, in one answer (no pages;
+        about 18 MB: ``SERIES_MAX_BODY_BYTES``)."""
+        body = self._get("/series", max_body_bytes=SERIES_MAX_BODY_BYTES)
+        return _shape(SeriesList, body, "GET /series").series
 
     def iter_markets(
         self,
@@ -437,6 +460,31 @@ class KalshiClient:
         if not isinstance(obj, dict):
             raise KalshiHTTPError(f"unexpected response shape from GET {path}")
         return obj
+
+    def get_account_limits(self) -> dict[str, Any]:
+        """GET /account/limits (signed only): the account's read and write token buckets."""
+        return self._get("/account/limits")
+
+    def pace_from_account(self, body: dict[str, Any]) -> str:
+        """Pace reads from ``GET /account/limits``'s answer: ``read.refill_rate`` tokens a second,
+        ``read.bucket_capacity`` at most (Kalshi's read buckets hold two seconds: bursts of twice
+        the rate), ``READ_COST_TOKENS`` a GET; never over ``reads_cap`` when the operator set one.
+        An older answer's ``read_limit`` (reads a second, a one-second bucket) is read too. One
+        line saying the pace; a ``KalshiHTTPError`` (the pace unchanged) when the answer is not one."""
+        budget = _read_budget(body)
+        if budget is None:
+            raise KalshiHTTPError("unexpected response shape from GET /account/limits: no read budget", 200)
+        rate, burst = budget
+        cap = min(MAX_READS_PER_S, self.reads_cap or MAX_READS_PER_S)
+        if rate > cap:
+            burst, rate = burst * cap / rate, cap
+        self.bucket.set(rate, max(1.0, burst))
+        tier = _safe(body.get("usage_tier") or "?", 40)
+        capped = f", capped by [kalshi] reads_per_s = {self.reads_cap:g}" if self.reads_cap and rate == cap else ""
+        return (
+            f"Kalshi: reads paced from the account's limits (tier {tier}): "
+            f"{self.bucket.rate:g} reads/s, bursts of {self.bucket.burst:g}{capped}"
+        )
 
     def get_market(self, ticker: str) -> dict[str, Any]:
         return self._one(f"/markets/{path_segment(ticker)}", "market")
@@ -472,6 +520,27 @@ class KalshiClient:
                 if e.ticker is not None and e.ticker in chunk and ob is not None:
                     out[e.ticker] = (ob, arrived)
         return out
+
+
+def _count(x: Any) -> float | None:
+    """A positive finite JSON number as a float; None for anything else (a bool, text, NaN, 0)."""
+    if isinstance(x, bool) or not isinstance(x, (int, Decimal)):
+        return None
+    f = float(x)
+    return f if math.isfinite(f) and f > 0 else None
+
+
+def _read_budget(body: dict[str, Any]) -> tuple[float, float] | None:
+    """(reads a second, burst in reads) from ``GET /account/limits``: ``read`` {refill_rate,
+    bucket_capacity} in tokens, or an older answer's ``read_limit`` in reads a second."""
+    read = body.get("read")
+    if isinstance(read, dict):
+        refill, capacity = _count(read.get("refill_rate")), _count(read.get("bucket_capacity"))
+        if refill is None or capacity is None:
+            return None
+        return refill / READ_COST_TOKENS, capacity / READ_COST_TOKENS
+    limit = _count(body.get("read_limit"))
+    return None if limit is None else (limit, limit)
 
 
 W = TypeVar("W", bound=Wire)

@@ -1,5 +1,6 @@
 """The Kalshi market-data source: listings, books, series and fees, polled through the client and
-converted by ``wire``; a key Kalshi refuses is kept apart from feed errors and tried again.
+converted by ``wire``; a key Kalshi refuses (or one it wants, without a key) is kept apart from
+feed errors and tried again.
 """
 
 from __future__ import annotations
@@ -29,19 +30,22 @@ LIVE = frozenset(("initialized", "inactive", "active"))  # kept in memory betwee
 KEY_RETRY_FIRST_S = 5.0  # a refused key is tried again after this long, doubling each refusal ...
 KEY_RETRY_CAP_S = 300.0  # ... up to this: a skewed clock or a re-enabled key can recover while running
 KEY_RETRY = Backoff(KEY_RETRY_FIRST_S, KEY_RETRY_CAP_S, jitter=False)  # (core/backoff.py: the one policy)
+LIMITS_RETRY_MS = 600_000  # GET /account/limits failed: the default pace, and asked again this much later
 
 
 @dataclass
 class KeyRefusal:
-    """Kalshi refused the API key (HTTP 401/403): why, and when to try it again. The source
-    asks again after ``KEY_RETRY_FIRST_S``, doubling to ``KEY_RETRY_CAP_S`` (no retry storm),
-    and forgets the refusal the first time a signed request succeeds."""
+    """Kalshi refused the API key (HTTP 401/403), or, without a key, wanted one: why, and when
+    to try again. The source asks again after ``KEY_RETRY_FIRST_S``, doubling to
+    ``KEY_RETRY_CAP_S`` (no retry storm), and forgets the refusal the first time a refused
+    request succeeds."""
 
     reason: str = ""
     retry_at_ms: int = 0
     backoff_s: float = 0.0
     refusals: int = 0  # in a row, after the first (the retry's index in KEY_RETRY)
     listing: bool = False  # the listing itself was refused: nothing can be fetched until it is not
+    again: str = "Kalshi accepted the API key again"  # the note when a refused request succeeds
 
     def refuse(self, reason: str, now_ms: int, listing: bool = False) -> None:
         self.refusals = self.refusals + 1 if self.reason else 0
@@ -54,14 +58,17 @@ class KeyRefusal:
 
     def accepted(self, batch: FetchBatch) -> None:
         if self.reason:
-            batch.notes.append("Kalshi accepted the API key again")
+            batch.notes.append(self.again)
             self.reason, self.listing, self.backoff_s, self.refusals = "", False, 0.0, 0
 
 
+_SET_A_KEY = "set KAKASHI_KALSHI_KEY_ID and KAKASHI_KALSHI_KEY_FILE, or [kalshi] api_key_id / private_key_file"
 NO_KEY_NOTICE = (
-    "Kalshi: no API key set, so no order books and no paper fills (set KAKASHI_KALSHI_KEY_ID "
-    "and KAKASHI_KALSHI_KEY_FILE, or [kalshi] api_key_id / private_key_file)"
+    "Kalshi: no API key set, so order books are polled unsigned (Kalshi serves market data without a key) "
+    "at the default pace ([kalshi] reads_per_s), and there are no live WebSocket books (the WebSocket "
+    f"and the account's own rate limits need a key: {_SET_A_KEY})"
 )
+KEY_NEEDED = "a key is needed: no order books and no paper fills until one is set ({}); asked again with backoff"
 
 
 # -- the source ---------------------------------------------------------------------------
@@ -84,8 +91,16 @@ class KalshiSource(Source):
     ``relist_every_s``. Markets not re-fetched reach the engine from memory with the time their
     page arrived, so the stale-quote guard sees their true age.
 
-    Books: with a key (``client.signed``), the books of the watched and believed markets, 100 a
-    request. Without one, a one-time notice in ``notices`` says why there are no fills.
+    Books: the books of the watched and believed markets, 100 a request, signed with a key
+    (``client.signed``) and unsigned without one (the live exchange serves every market-data
+    endpoint unsigned; a one-time notice in ``notices`` says the WebSocket needs a key). Without
+    a key, a 401 means Kalshi wants one: said once in a note, asked again with backoff, and the
+    rest keeps polling. With a key, a 401/403 anywhere is ``key_refused`` (KEY REFUSED), never
+    a feed error, and tried again with backoff.
+
+    Pacing: with a key, the first fetch reads the account's read budget (``GET /account/limits``)
+    and the client paces from it (one note says the pace); when that fails, the default pace
+    stays, said once, and it is asked again ``LIMITS_RETRY_MS`` later.
 
     Believed markets are refreshed (re-listed and booked) at most ``believed_per_fetch`` a fetch:
     what the client's rate (``reads_per_s``) can serve in an ``interval_s`` with half its reads.
@@ -147,7 +162,13 @@ class KalshiSource(Source):
         self.series_fees: dict[str, tuple[Fees, float]] = {}
         self._listed_at: float | None = None  # monotonic time of the last full listing
         self._since_s: int | None = None  # wall seconds the next min_updated_ts asks from
-        self.key = KeyRefusal()
+        self.key = KeyRefusal() if client.signed else KeyRefusal(again="Kalshi answers without an API key again")
+        self._key_needed_said = False
+        self._limits_at_ms: int | None = 0 if client.signed else None  # when to ask GET /account/limits
+        self._limits_said = False
+        self._pace_notes: list[str] = []
+        self._batch_books = True  # GET /markets/orderbooks answers (an older server: 404, books one by one)
+        self._batch_said = False
 
     @property
     def narrowed(self) -> bool:
@@ -178,19 +199,36 @@ class KalshiSource(Source):
                 if self.key.listing:
                     self.key.accepted(batch)
         except KalshiAuthError as e:
-            self.key.refuse(str(e), self._clock(), listing=True)
+            self._refused(e, batch, listing=True)
             batch.errors.append(str(e))
         except KalshiHTTPError as e:
             batch.errors.append(str(e))
         except Exception as e:  # noqa: BLE001 - a feed never stops the loop; one line, no trace
             batch.errors.append(f"Kalshi feed: unexpected {e.__class__.__name__}")
+        batch.notes.extend(self._pace_notes)  # after the fetch's own notes: a tick line shows the first
+        self._pace_notes.clear()
         batch.latency_ms = (time.perf_counter() - t0) * 1000
-        batch.key_refused = self.key.reason
+        batch.key_refused = self.key.reason if self.client.signed else ""  # (no key: a note said it)
         return batch
+
+    def _refused(self, e: KalshiAuthError, batch: FetchBatch, listing: bool = False) -> None:
+        """A 401/403 on any request: a key problem, not a feed glitch. One backoff step a
+        refusal (a second one while the first's wait runs adds none); without a key, a note
+        says once that Kalshi wants one."""
+        now = self._clock()
+        if self.key.reason and not self.key.due(now):
+            self.key.listing |= listing
+        else:
+            self.key.refuse(str(e), now, listing=listing)
+        if not self.client.signed and not self._key_needed_said:
+            self._key_needed_said = True
+            batch.notes.append(f"{e}: {KEY_NEEDED.format(_SET_A_KEY)}")
 
     def _fetch(self, batch: FetchBatch) -> None:
         if self.client.stopped:
             raise KalshiStopped()
+        if self._limits_at_ms is not None and self._clock() >= self._limits_at_ms:
+            self._account_limits(batch, self._pace_notes)
         held = {t for t in self.watch_for() if isinstance(t, str)}
         believed = {t for t in self.depth_for() if isinstance(t, str)}
         watched = held | believed
@@ -212,6 +250,7 @@ class KalshiSource(Source):
                 self.event_series = {e: s for e, s in self.event_series.items() if s}  # retry failed look-ups
                 self._collect([listing], fresh, bad, keep_all=True)
                 self._listed_at = time.monotonic()
+                self._batch_books = True  # (tried again after each full listing)
                 self._prefill(batch)
             else:
                 listing = self.client.list_markets(
@@ -231,6 +270,8 @@ class KalshiSource(Source):
                 self._collect(list(self._by_tickers(want)), fresh, bad, keep_all=True)
             except KalshiStopped:
                 raise
+            except KalshiAuthError as e:
+                self._refused(e, batch)
             except KalshiHTTPError as e:
                 batch.errors.append(str(e))
             else:
@@ -245,7 +286,7 @@ class KalshiSource(Source):
                 f"{len(drop)} left out (narrow with --series/--event/--ticker)"
             )
         self._lookups(batch, watched)
-        books = self._books(batch, turn)
+        books = self._books(batch, turn, held)
         for t, seen in list(self.cache.items()):
             ob, ts = books.get(t, (None, seen.ts))
             ev = seen.market.get("event_ticker") if isinstance(seen.market, dict) else None
@@ -264,6 +305,29 @@ class KalshiSource(Source):
             elif seen.market.get("status") not in LIVE and t not in watched:
                 del self.cache[t]  # closed or settled and not followed: said once, then forgotten
         batch.rows.extend(bad)
+
+    def _account_limits(self, batch: FetchBatch, notes: list[str]) -> None:
+        """Pace from the account's read budget; on failure the default pace stays (said once)."""
+        try:
+            notes.append(self.client.pace_from_account(self.client.get_account_limits()))
+        except KalshiStopped:
+            raise
+        except KalshiAuthError as e:
+            self._refused(e, batch)
+            self._limits_at_ms = self.key.retry_at_ms
+            return
+        except KalshiHTTPError as e:
+            self._limits_at_ms = self._clock() + LIMITS_RETRY_MS
+            if not self._limits_said:
+                self._limits_said = True
+                notes.append(
+                    f"Kalshi: the account's rate limits could not be read ({e}); reads paced at the default "
+                    f"{self.client.bucket.rate:g} reads/s, asked again in {LIMITS_RETRY_MS // 60_000} min"
+                )
+            return
+        self._limits_at_ms = None
+        self.key.accepted(batch)  # a signed request went through
+        self.believed_per_fetch = believed_budget(self.interval_s, self.client.bucket.rate)
 
     def _believed_turn(self, believed: set[str], fresh: dict[str, _Seen], batch: FetchBatch) -> set[str]:
         """The believed markets this fetch refreshes: all of them when they fit in
@@ -364,6 +428,9 @@ class KalshiSource(Source):
                 m = self.client.get_historical_market(t)
             except KalshiStopped:
                 raise
+            except KalshiAuthError as e:
+                self._refused(e, batch)
+                return
             except KalshiHTTPError as e:
                 batch.errors.append(f"held market {_safe(t, 60)} not listed, and historical: {e}")
                 continue
@@ -386,6 +453,8 @@ class KalshiSource(Source):
                     self.series_fees[se.ticker] = (Fees.of(se), now)
         except KalshiStopped:
             raise
+        except KalshiAuthError as e:
+            self._refused(e, batch)
         except KalshiHTTPError as e:
             batch.notes.append(f"series and fees looked up one by one instead: {e}")
 
@@ -410,6 +479,9 @@ class KalshiSource(Source):
                     event = self.client.get_event(ev)
                 except KalshiStopped:
                     raise
+                except KalshiAuthError as e:  # not "tried": asked again next fetch
+                    self._refused(e, batch)
+                    return
                 except KalshiHTTPError as e:
                     batch.notes.append(f"event {_safe(ev, 60)}: {e}")
                     self.event_series[ev] = ""  # tried; asked again after the next full listing
@@ -430,6 +502,9 @@ class KalshiSource(Source):
                 data = self.client.get_series(s)
             except KalshiStopped:
                 raise
+            except KalshiAuthError as e:
+                self._refused(e, batch)
+                return
             except KalshiHTTPError as e:
                 batch.notes.append(f"series {_safe(s, 60)}: {e}")
                 self.series_fees[s] = (cached[0] if cached else Fees(), now)
@@ -442,7 +517,7 @@ class KalshiSource(Source):
                 f"(at most {self.lookups_per_fetch} look-ups a fetch; the rest follow)"
             )
 
-    def _books(self, batch: FetchBatch, watched: set[str]) -> dict[str, tuple[dict[str, Any], int]]:
+    def _books(self, batch: FetchBatch, watched: set[str], held: set[str]) -> dict[str, tuple[dict[str, Any], int]]:
         want = [
             t
             for t in sorted(watched)
@@ -450,12 +525,28 @@ class KalshiSource(Source):
             and isinstance(self.cache[t].market, dict)
             and self.cache[t].market.get("status") == "active"
         ]
-        if not want or not self.client.signed or not self.key.due(self._clock()):
+        if not want or not self.key.due(self._clock()):
             return {}
         try:
-            books = self.client.get_orderbooks(want)
+            if self._batch_books:
+                try:
+                    books = self.client.get_orderbooks(want)  # signed with a key, unsigned without
+                except KalshiAuthError:
+                    raise
+                except KalshiHTTPError as e:
+                    if e.status != 404:
+                        raise
+                    self._batch_books = False
+                    if not self._batch_said:
+                        self._batch_said = True
+                        batch.notes.append(
+                            f"{e}: order books asked for one market at a time instead "
+                            f"(at most {self._books_per_fetch()} a fetch, held markets first)"
+                        )
+            if not self._batch_books:
+                books = self._books_one_by_one(want, held)
         except KalshiAuthError as e:
-            self.key.refuse(str(e), self._clock())  # a key problem, not a feed glitch: tried again later
+            self._refused(e, batch)  # a key problem (or a key wanted), not a feed glitch: tried again later
             return {}
         except KalshiStopped:
             raise
@@ -464,6 +555,28 @@ class KalshiSource(Source):
             return {}
         self.key.accepted(batch)
         return books
+
+    def _books_per_fetch(self) -> int:
+        """Books asked for one by one in a fetch: half the reads an interval allows."""
+        return max(1, int(max(self.interval_s, 1.0) * self.client.bucket.rate / 2))
+
+    def _books_one_by_one(self, want: list[str], held: set[str]) -> dict[str, tuple[dict[str, Any], int]]:
+        """``GET /markets/{ticker}/orderbook`` each (a server without the batch endpoint), paced by
+        the client, at most ``_books_per_fetch``: the held markets first, the rest in turn."""
+        n = self._books_per_fetch()
+        first = [t for t in want if t in held]
+        rest = [t for t in want if t not in held]
+        order = first[:n] + (self._turns.next("books", rest, n - len(first)) if len(first) < n else [])
+        out: dict[str, tuple[dict[str, Any], int]] = {}
+        for t in order:
+            try:
+                ob = self.client.get_orderbook(t)
+            except KalshiHTTPError as e:
+                if isinstance(e, (KalshiAuthError, KalshiStopped)) or e.status != 404:
+                    raise
+                continue  # that market has no book (gone): the others still do
+            out[t] = (ob, self._clock())
+        return out
 
 
 def believed_budget(interval_s: float, reads_per_s: float) -> int:
