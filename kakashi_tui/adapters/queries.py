@@ -18,6 +18,7 @@ from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION
 from kakashi_tui.adapters.store.rows import (
     account_of,
     checked_tick_ts,
+    read_fee_terms,
     read_latest_snapshot,
     read_ledger,
     refuse_special_file,
@@ -27,6 +28,7 @@ from kakashi_tui.adapters.store.rows import (
 )
 from kakashi_tui.adapters.store.schema import foreign_object
 from kakashi_tui.core.errors import StoreError
+from kakashi_tui.core.fees import FeeSchedule
 from kakashi_tui.core.ledger import Account, equity_cc
 from kakashi_tui.core.models import Position
 
@@ -118,17 +120,27 @@ class Status:
     ledger_head: bool  # a head file beside the database (so a deleted tail would be seen)
 
 
-def marked_equity_cc(con: sqlite3.Connection, acct: Account) -> int:
+def marked_equity_cc(
+    con: sqlite3.Connection, acct: Account, fees: FeeSchedule | None = None, now_ms: int | None = None
+) -> int:
     """``acct``'s equity now, each open position marked (ledger.mark_cc) at its market's latest
-    stored quote (none: worth zero), at the default fee terms: ``kakashi status``'s and the
-    report's, read the one way."""
-    marks = {p.ticker: s for p in acct.open_positions() if (s := read_latest_snapshot(con, p.ticker)) is not None}
-    return equity_cc(acct, marks)
+    stored quote (none: worth zero) and at the fee terms the engine charges there (its stored
+    market row through the config's ``fees``, at ``now_ms``: the engine's clock at its last
+    tick when not given): ``kakashi status``'s and the report's, read the one way, equal to the
+    engine's own equity."""
+    fees = fees or FeeSchedule()
+    open_ = acct.open_positions()
+    marks = {p.ticker: s for p in open_ if (s := read_latest_snapshot(con, p.ticker)) is not None}
+    terms = {p.ticker: read_fee_terms(con, p.ticker, fees) for p in open_}
+    if now_ms is None:
+        now_ms = last_tick_ts(con) or 0
+    return equity_cc(acct, marks, terms.__getitem__, now_ms)
 
 
-def read_status(con: sqlite3.Connection, db: str | Path) -> Status:
+def read_status(con: sqlite3.Connection, db: str | Path, fees: FeeSchedule | None = None) -> Status:
     """Bankroll, positions and control state, as ``kakashi status`` shows them, from a ledger
-    verified first (its chain and head, reconciled with fills, results and the first deposit)."""
+    verified first (its chain and head, reconciled with fills, results and the first deposit);
+    positions marked at the config's ``fees`` (``marked_equity_cc``)."""
     entries = verify_ledger(con, db)
     acct = account_of(entries)
     ctl = dict(
@@ -143,7 +155,7 @@ def read_status(con: sqlite3.Connection, db: str | Path) -> Status:
         pending = 0
     return Status(
         account=acct,
-        equity_cc=marked_equity_cc(con, acct),
+        equity_cc=marked_equity_cc(con, acct, fees),
         positions=tuple(acct.open_positions()),
         kill_switch=bool(control_value(Control.KILL_SWITCH, ctl.get(Control.KILL_SWITCH.value))),
         kill_reason=str(ctl.get(Control.KILL_REASON.value) or ""),

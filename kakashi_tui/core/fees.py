@@ -1,13 +1,23 @@
-"""Kalshi trading fees, as the exchange computes and rounds them. Kakashi is always the taker.
+"""Kalshi trading fees, as the exchange computes and rounds them. Every paper fill is a taker's
+today; the maker's share is known here for the resting orders to come (``FeeTerms.maker``).
 
 Fee model (Kalshi fee schedule, "General Trading Fees"; Series ``fee_type`` / ``fee_multiplier``
 in Trade API spec 3.20, where FeeMultiplier "is a floating point multiplier applied to the fee
 calculations"): the taker fee of C contracts at price P is ``0.07 x m x C x P x (1 - P)``
-dollars, m the series' ``fee_multiplier`` (1 for standard series). ``quadratic_with_maker_fees``
-adds maker fees only, so a taker pays the same. ``flat`` ("Specific Trading Fees Table", not
-given by the API) is charged the quadratic curve's peak, ``0.07 x m x C x 0.25``: never less
-than a quadratic series would pay (so is a fee type this code does not know). A market whose
-``fee_waiver_expiration_time`` is still ahead pays no trading fee.
+dollars, m the series' ``fee_multiplier`` (1 for standard series). A maker (a resting order
+that is hit) pays a share of that, per contract before rounding (spec 3.34 ``FeeType``):
+``quadratic`` nothing, ``quadratic_with_maker_fees`` a quarter (0.0175),
+``quadratic_with_combo_maker_fees`` half (0.035). ``flat`` ("Specific Trading Fees Table", not
+given by the API) is charged the quadratic curve's peak, ``0.07 x m x C x 0.25``, taker and
+maker alike: never less than a quadratic series would pay (so is a fee type this code does not
+know).
+
+The fee in force at time t (``fee_in_force``; Kalshi's "Get Event Fee Changes": event fees are
+"an override layered on top of the parent series' fee structure"): the series' fee type and
+multiplier, then the series' scheduled changes due by t (``GET /series/fee_changes``, the latest
+wins), then the event's override due by t (``GET /events/fee_changes`` and the WebSocket's
+``event_fee_update``, the latest wins; a null field is cleared, back to the series' value), then
+the waiver: a market whose ``fee_waiver_expiration_time`` is still ahead pays no trading fee.
 
 Rounding (docs.kalshi.com, "Fee Rounding"): each fill's trade fee is rounded UP to $0.0001 (a
 centicent), and a per-order fee accumulator makes the order's total converge to what one
@@ -19,7 +29,7 @@ to six decimals) is rounded against the trader to the centicent (Kalshi's roundi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -41,10 +51,18 @@ _ZERO = Decimal(0)
 class FeeType(str, Enum):
     QUADRATIC = "quadratic"
     QUADRATIC_WITH_MAKER_FEES = "quadratic_with_maker_fees"
+    QUADRATIC_WITH_COMBO_MAKER_FEES = "quadratic_with_combo_maker_fees"
     FLAT = "flat"
 
 
 _FEE_TYPES = {t.value: t for t in FeeType}
+#: What a maker pays per contract before rounding, as a share of the taker's fee (module doc).
+MAKER_SHARE: Mapping[FeeType, Decimal] = {
+    FeeType.QUADRATIC: _ZERO,
+    FeeType.QUADRATIC_WITH_MAKER_FEES: _QUARTER,
+    FeeType.QUADRATIC_WITH_COMBO_MAKER_FEES: _HALF,
+    FeeType.FLAT: Decimal(1),
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,12 @@ class FeeTerms:
         if self.fee_type is FeeType.FLAT:
             return self.coefficient * qty * _QUARTER
         return self.coefficient * qty * p * (1 - p)
+
+    def maker(self) -> FeeTerms:
+        """The terms a maker's fill pays in this market: the taker's coefficient times the fee
+        type's ``MAKER_SHARE``, on the same curve, waived alike. Charged through the same
+        accumulator and rounding as a taker's (``order_fee_cc(levels, terms.maker(), now)``)."""
+        return FeeTerms(self.coefficient * MAKER_SHARE[self.fee_type], self.fee_type, self.waiver_until_ts)
 
 
 class FeeAccumulator:
@@ -191,11 +215,75 @@ class FeeSchedule:
             coef = TAKER_RATE * fee_multiplier
         else:
             coef = self.taker_multiplier
-        # an unknown fee type is charged as flat: the quadratic curve's peak, never less
-        ft = FeeType.QUADRATIC if fee_type is None else _FEE_TYPES.get(fee_type, FeeType.FLAT)
-        return FeeTerms(coef, ft, waiver_until_ts)
+        return FeeTerms(coef, fee_type_of(fee_type), waiver_until_ts)
 
     def for_market(self, market: Market | None) -> FeeTerms:
         if market is None:
             return self.terms()
         return self.terms(market.series, market.fee_multiplier, market.fee_type, market.fee_waiver_until_ts)
+
+
+def fee_type_of(name: str | None) -> FeeType:
+    """The exchange's ``fee_type`` word: quadratic when not given; a word this code does not
+    know is charged as flat (the quadratic curve's peak, never less)."""
+    return FeeType.QUADRATIC if name is None else _FEE_TYPES.get(name, FeeType.FLAT)
+
+
+# -- the fee in force at a time: series, schedule, event override, waiver -------------------
+@dataclass(frozen=True)
+class FeeLevel:
+    """A fee type and multiplier as the exchange states them (None: not stated)."""
+
+    fee_type: str | None = None
+    multiplier: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class FeeChange:
+    """A change effective from ``ts`` (UTC epoch ms): a series' scheduled change (both fields
+    stated; None only where Kalshi's value could not be read), or an event's override (a None
+    field is cleared: back to the series' value)."""
+
+    ts: int
+    fee_type: str | None = None
+    multiplier: Decimal | None = None
+
+
+def _latest(changes: Iterable[FeeChange], t: int) -> list[FeeChange]:
+    """The changes due by ``t``, oldest first (equal times keep their given order)."""
+    return sorted((c for c in changes if c.ts <= t), key=lambda c: c.ts)
+
+
+def fee_level_at(
+    series: FeeLevel, schedule: Sequence[FeeChange] = (), overrides: Sequence[FeeChange] = (), t: int = 0
+) -> FeeLevel:
+    """The fee type and multiplier in force at ``t``: the series' own, then its scheduled changes
+    due by ``t`` (the latest wins, field by field: a value that could not be read leaves the
+    one before), then the event's latest override due by ``t`` (its null fields cleared: the
+    series' or schedule's value). No I/O: the one rule the feed, the engine and the reports share."""
+    fee_type, mult = series.fee_type, series.multiplier
+    for c in _latest(schedule, t):
+        fee_type = c.fee_type if c.fee_type is not None else fee_type
+        mult = c.multiplier if c.multiplier is not None else mult
+    due = _latest(overrides, t)
+    if due:
+        o = due[-1]  # the latest override replaces every earlier one, a cleared one too
+        fee_type = o.fee_type if o.fee_type is not None else fee_type
+        mult = o.multiplier if o.multiplier is not None else mult
+    return FeeLevel(fee_type, mult)
+
+
+def fee_in_force(
+    series: FeeLevel,
+    schedule: Sequence[FeeChange] = (),
+    overrides: Sequence[FeeChange] = (),
+    waiver_until_ts: int | None = None,
+    t: int = 0,
+    config: FeeSchedule | None = None,
+    series_ticker: str = "",
+) -> FeeTerms:
+    """The terms a fill at ``t`` pays: ``fee_level_at`` through the config's ``FeeSchedule``
+    (a series the operator lists pays the configured coefficient), and the waiver last
+    (``FeeTerms.waived(t)``: nothing before ``waiver_until_ts``)."""
+    level = fee_level_at(series, schedule, overrides, t)
+    return (config or FeeSchedule()).terms(series_ticker, level.multiplier, level.fee_type, waiver_until_ts)

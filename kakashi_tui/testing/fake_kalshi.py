@@ -17,6 +17,9 @@ as ``*_dollars`` strings with four decimals, counts only as ``*_fp`` strings wit
     (``batch_books=False``: no GET /markets/orderbooks, 404, as an older server)
     GET /account/limits              signed only (401 without): ``account_limits`` (Basic tier by
                                      default; None: 404, as a server without the endpoint)
+    GET /series/fee_changes          (``series_fee_changes``)  GET /events/fee_changes (cursor
+                                     pages; ``event_fee_changes``); an event's own override
+                                     (``event_fee_overrides``)
 
 (``bulk_series``: that many more series in GET /series, about 1,300 bytes each: 14,000 make
 Kalshi's 18 MB listing; ``lean``: markets without the fields Kalshi removed since spec 3.20;
@@ -310,6 +313,11 @@ class FakeKalshi:
     _series_body: bytes | None = None
     requests: list[tuple[str, str]] = field(default_factory=list)
     signed: list[str] = field(default_factory=list)  # paths whose signature verified
+    # Fees beyond the series' own, as Kalshi's spec 3.34 shapes them (dicts as sent):
+    series_fee_changes: list[dict[str, Any]] = field(default_factory=list)  # SeriesFeeChange
+    event_fee_changes: list[dict[str, Any]] = field(default_factory=list)  # EventFeeChange
+    event_fee_overrides: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # event -> (type, multiplier)
+    down: set[str] = field(default_factory=set)  # paths (after /trade-api/v2) that answer 503 every time
     _faults: deque = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -516,7 +524,7 @@ class FakeKalshi:
         return opening + head + (b", " if head else b"") + self._series_body[len(opening) :]
 
     def event_json(self, event: str) -> dict[str, Any]:
-        return {
+        out = {
             "event_ticker": event,
             "series_ticker": self.event_series[event],
             "title": f"Event {event}",
@@ -526,6 +534,9 @@ class FakeKalshi:
             "available_on_brokers": False,
             "product_metadata": None,
         }
+        if event in self.event_fee_overrides:  # (3.34 EventData: the override in force, nullable)
+            out["fee_type_override"], out["fee_multiplier_override"] = self.event_fee_overrides[event]
+        return out
 
     def verify(self, headers: Any, raw_path: str) -> str | None:
         """None when the request carries a valid signature; else Kalshi's kind of complaint."""
@@ -635,6 +646,8 @@ class _Handler(BaseHTTPRequestHandler):
         if raw is None:
             return self._json(404, {"code": "not_found", "message": "no such endpoint"})
         parts = [unquote(p) for p in raw.split("/")]  # escaped segments stay whole: %2F is no separator
+        if raw in st.down:
+            return self._json(503, {"code": "service_unavailable", "message": "down for the test"})
         if raw == "/markets":
             rows = st.market_rows(now, q)
             if rows is None:
@@ -696,6 +709,14 @@ class _Handler(BaseHTTPRequestHandler):
             if m is None or not m.archived:
                 return self._json(404, {"code": "not_found", "message": "market not found"})
             return self._json(200, {"market": m.to_json(now, st.legacy)})
+        if raw == "/series/fee_changes":
+            return self._json(200, {"series_fee_change_arr": list(st.series_fee_changes)})
+        if raw == "/events/fee_changes":
+            start = int(q.get("cursor", ["0"])[0] or 0)
+            limit = min(int(q.get("limit", ["100"])[0]), 1000, st.page_size)
+            rows = st.event_fee_changes
+            nxt = "" if start + limit >= len(rows) else str(start + limit)
+            return self._json(200, {"event_fee_changes": rows[start : start + limit], "cursor": nxt})
         if raw == "/events":
             status = q.get("status", [""])[0]
             live = {

@@ -39,6 +39,7 @@ from decimal import Decimal
 from kakashi_tui.adapters.store.controls import Control, ControlValue, RunRecord
 from kakashi_tui.adapters.store.writer import db_trouble
 from kakashi_tui.core.backoff import Backoff
+from kakashi_tui.core.fees import FeeSchedule
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.trading.commands import (
     Command,
@@ -242,6 +243,11 @@ class TradingService:
     @property
     def state(self) -> str:
         return self._engine.state_label()
+
+    @property
+    def fees(self) -> FeeSchedule:
+        """The engine's fee schedule: reports mark open positions at it, as the engine does."""
+        return self._engine.fees
 
     @property
     def edge_threshold(self) -> Decimal:

@@ -1115,10 +1115,11 @@ def test_series_comes_from_the_event_and_fees_from_the_series_cached():
     by = {r.market["ticker"]: r.market for r in rows}
     assert by["KXA-26JAN05-T1"]["series"] == "KXAS"  # from the event, not guessed from the ticker
     assert by["KXA-26JAN05-T1"]["fee_multiplier"] == "0.35" and by["KXA-26JAN05-T1"]["fee_type"] == "quadratic"
-    assert len(ex.endpoint_calls("/events/")) == 2 and len(ex.endpoint_calls("/series/")) == 2
+    looked_up = [p for p, _ in ex.calls if p.startswith(("/events/", "/series/")) and "fee_changes" not in p]
+    assert len([p for p in looked_up if p.startswith("/events/")]) == 2 and len(looked_up) == 4
     ex.calls.clear()
     src.fetch()
-    assert not ex.endpoint_calls("/events/") and not ex.endpoint_calls("/series/")
+    assert not ex.endpoint_calls("/events/") and not ex.endpoint_calls("/series/")  # (the fee changes too: 10 min)
 
 
 def test_after_a_full_listing_series_and_fees_come_in_bulk_not_one_by_one():
@@ -1129,7 +1130,7 @@ def test_after_a_full_listing_series_and_fees_come_in_bulk_not_one_by_one():
     c, _ = client(ex)
     b = KalshiSource(c, lookups_per_fetch=5).fetch()
     assert not b.errors
-    assert [p for p, _ in ex.calls] == ["/markets", "/events", "/series"]
+    assert [p for p, _ in ex.calls] == ["/markets", "/events", "/series", "/series/fee_changes", "/events/fee_changes"]
     assert all(
         r.market["series"] == r.market["ticker"].split("-")[0] + "S" and r.market["fee_multiplier"] == "0.35"
         for r in b.rows

@@ -35,9 +35,11 @@ import httpx
 from kakashi_tui.adapters.kalshi.schemas import (
     BookEntry,
     BookList,
+    EventFeeChangesPage,
     EventsPage,
     MarketsPage,
     RowError,
+    SeriesFeeChanges,
     SeriesList,
     Wire,
     _safe,
@@ -441,6 +443,15 @@ class KalshiClient:
         about 18 MB: ``SERIES_MAX_BODY_BYTES``)."""
         body = self._get("/series", max_body_bytes=SERIES_MAX_BODY_BYTES)
         return _shape(SeriesList, body, "GET /series").series
+
+    def series_fee_changes(self) -> list[Any]:
+        """GET /series/fee_changes: every series' upcoming fee changes, in one answer (each as sent)."""
+        body = self._get("/series/fee_changes")
+        return _shape(SeriesFeeChanges, body, "GET /series/fee_changes").series_fee_change_arr
+
+    def list_event_fee_changes(self, limit: int = 1000, max_pages: int = 20) -> Listing:
+        """GET /events/fee_changes across cursor pages: events' fee overrides (each as sent)."""
+        return self._pages("/events/fee_changes", EventFeeChangesPage, {}, limit, max_pages)
 
     def iter_markets(
         self,

@@ -4,8 +4,9 @@ The adapter is three parts: the HTTP client (``client``: pacing, one retry polic
 exact JSON), these schemas, and the source (``source``; ``ws`` for the WebSocket). Every payload
 Kakashi reads from Kalshi is a model here: a market, a page of markets or events (with its
 cursor), an order book (``orderbook_fp``'s dollar-string levels, alone or in a batch), an event,
-a series (its fees), the exchange's status, a public trade, and the WebSocket's messages
-(``subscribed``, ``error``, ``orderbook_snapshot``, ``orderbook_delta``, ``trade``, ``ticker``).
+a series (its fees), the series' and events' fee changes, the exchange's status, a public
+trade, and the WebSocket's messages (``subscribed``, ``error``, ``orderbook_snapshot``,
+``orderbook_delta``, ``trade``, ``ticker``, ``event_fee_update``).
 
 Rules the models keep:
 - Unknown fields are ignored (``extra="ignore"``): Kalshi adds fields often. Fields Kalshi has
@@ -495,6 +496,28 @@ class Event(Wire):
     event_ticker: LenientStr = None
     series_ticker: Annotated[str, _plain(lambda v: check_ticker(v, "series_ticker"))]
     exchange_index: LenientInt = None
+    # 3.34 EventData: the override in force now (null: none). Read only when sent and readable
+    # (``fee_override``); an event is never refused for them.
+    fee_type_override: AsSent = None
+    fee_multiplier_override: AsSent = None
+
+    def fee_override(self) -> EventFeeOverride | None:
+        """The event's override as sent (null fields: none), or None when it sent no override
+        fields or they cannot be read."""
+        sent = self.model_fields_set & {"fee_type_override", "fee_multiplier_override"}
+        if not sent or self.event_ticker is None:
+            return None
+        try:
+            return parse(
+                EventFeeOverride,
+                {
+                    "event_ticker": self.event_ticker,
+                    "fee_type_override": self.fee_type_override,
+                    "fee_multiplier_override": self.fee_multiplier_override,
+                },
+            )
+        except RowError:
+            return None
 
 
 def _fee_type(v: Any) -> str | None:
@@ -514,6 +537,77 @@ class Series(Wire):
     fee_type: Annotated[str | None, _plain(_fee_type)] = None
     fee_multiplier: Annotated[str | None, _plain(_fee_multiplier)] = None  # exact decimal text
     exchange_index: LenientInt = None
+
+
+def _override_type(v: Any) -> str | None:
+    """An event's fee type override: null is cleared; anything unreadable refuses the change
+    (never read as a clear)."""
+    if v is None:
+        return None
+    t = _fee_type(v)
+    if t is None:
+        raise RowError(f"fee_type_override {_safe(v, 40)} is not a fee type")
+    return t
+
+
+def _override_multiplier(v: Any) -> str | None:
+    """(A WebSocket frame's JSON is read with floats: a float is read as its shortest decimal
+    text, the number the exchange wrote.)"""
+    if v is None:
+        return None
+    m = _fee_multiplier(repr(v) if isinstance(v, float) else v)
+    if m is None:
+        raise RowError(f"fee_multiplier_override {_safe(v, 40)} is not a multiplier in [0, 100]")
+    return m
+
+
+def _scheduled_ts(v: Any) -> int:
+    t = ts_ms(v, "scheduled_ts")
+    if t is None:
+        raise RowError("missing scheduled_ts")
+    return t
+
+
+class SeriesFeeChange(Wire):
+    """One of ``GET /series/fee_changes``' ``series_fee_change_arr`` (spec ``SeriesFeeChange``):
+    a series' fee type and multiplier from ``scheduled_ts``. A fee field Kakashi cannot read is
+    None (that field unchanged); a change without its series or time is refused."""
+
+    id: LenientStr = None
+    series_ticker: Annotated[str, _plain(lambda v: check_ticker(v, "series_ticker"))]
+    fee_type: Annotated[str | None, _plain(_fee_type)] = None
+    fee_multiplier: Annotated[str | None, _plain(_fee_multiplier)] = None
+    scheduled_ts: Annotated[int, _plain(_scheduled_ts)]
+
+
+class SeriesFeeChanges(Wire):
+    """``GET /series/fee_changes``: every series' upcoming changes in one answer (no cursor)."""
+
+    series_fee_change_arr: Annotated[list[Any], _elements("series_fee_change_arr")] = []
+
+
+class EventFeeOverride(Wire):
+    """An event's fee override (spec ``EventFeeChange``, the WebSocket's ``event_fee_update``):
+    a null field is cleared (back to the series' fee); an unreadable one refuses the change."""
+
+    event_ticker: Annotated[str, _plain(lambda v: check_ticker(v, "event_ticker"))]
+    fee_type_override: Annotated[str | None, _plain(_override_type)] = None
+    fee_multiplier_override: Annotated[str | None, _plain(_override_multiplier)] = None
+
+
+class EventFeeChange(EventFeeOverride):
+    """One of ``GET /events/fee_changes``' ``event_fee_changes``, in force from ``scheduled_ts``."""
+
+    id: LenientStr = None
+    series_ticker: LenientStr = None
+    scheduled_ts: Annotated[int, _plain(_scheduled_ts)]
+
+
+class EventFeeChangesPage(EventsPage):
+    """``GET /events/fee_changes``: one cursor page (1..1000 a page), its changes as sent,
+    read as ``events`` so the client's cursor walk reads it as it reads ``GET /events``."""
+
+    events: Annotated[list[Any], _elements("event_fee_changes")] = Field(default=[], alias="event_fee_changes")
 
 
 class ExchangeShard(Wire):
@@ -654,6 +748,14 @@ class TradePrint(Wire):
     taker_outcome_side: LenientStr = None  # 3.34 (not read yet)
     taker_book_side: LenientStr = None  # 3.34 (not read yet)
     is_block_trade: LenientBool = None  # 3.34 (not read yet)
+
+
+class EventFeeUpdate(Wire):
+    """A WebSocket ``event_fee_update`` frame (on ``market_lifecycle_v2``; not subscribed to
+    yet): ``msg`` is the event's new override (``EventFeeOverride``, null fields cleared)."""
+
+    type: Literal["event_fee_update"]
+    msg: Annotated[EventFeeOverride, _plain(lambda v: parse(EventFeeOverride, v, "event_fee_update's msg"))]
 
 
 class TickerMsg(Wire):

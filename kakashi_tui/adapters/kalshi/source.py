@@ -19,7 +19,19 @@ from kakashi_tui.adapters.kalshi.client import (
     KalshiStopped,
     Listing,
 )
-from kakashi_tui.adapters.kalshi.schemas import Event, RowError, Series, Wire, _safe, parse, ticker_ok
+from kakashi_tui.adapters.kalshi.fee_state import FeeState
+from kakashi_tui.adapters.kalshi.schemas import (
+    Event,
+    EventFeeChange,
+    EventFeeUpdate,
+    RowError,
+    Series,
+    SeriesFeeChange,
+    Wire,
+    _safe,
+    parse,
+    ticker_ok,
+)
 from kakashi_tui.adapters.kalshi.wire import Fees, convert
 from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
 from kakashi_tui.core.backoff import Backoff
@@ -110,7 +122,11 @@ class KalshiSource(Source):
 
     Series and fees: each market's series comes from its event (GET /events/{event}), its fees
     from the series (GET /series/{series}); both cached, at most ``lookups_per_fetch`` new
-    look-ups a fetch (watched markets first).
+    look-ups a fetch (watched markets first). Fee changes (GET /series/fee_changes, GET
+    /events/fee_changes, an event's own override, ``apply_ws`` for the WebSocket's
+    ``event_fee_update``) are read every ``fee_changes_every_s`` into ``fees`` (fee_state.py); a
+    market's row carries the fee in force at the fetch. A failed read keeps the last known: a
+    note, not a feed error.
 
     A cap (``max_pages`` a listing, ``max_markets`` held in memory) never truncates silently:
     the fetch reports it in ``FetchBatch.errors`` as a warning.
@@ -132,6 +148,7 @@ class KalshiSource(Source):
         max_markets: int = 50_000,
         lookups_per_fetch: int = 50,
         fee_ttl_s: float = 3600.0,
+        fee_changes_every_s: float = 600.0,
         page_limit: int = 1000,
         interval_s: float = 5.0,
     ) -> None:
@@ -152,6 +169,9 @@ class KalshiSource(Source):
         self.max_markets = max_markets
         self.lookups_per_fetch = lookups_per_fetch
         self.fee_ttl_s = fee_ttl_s
+        self.fee_changes_every_s = fee_changes_every_s
+        self.fees = FeeState()
+        self._fee_changes_at: float | None = None  # monotonic time of the last read of the fee changes
         self.page_limit = page_limit
         self.interval_s = interval_s
         self.believed_per_fetch = believed_budget(interval_s, client.bucket.rate)
@@ -286,12 +306,16 @@ class KalshiSource(Source):
                 f"{len(drop)} left out (narrow with --series/--event/--ticker)"
             )
         self._lookups(batch, watched)
+        self._fee_changes(batch)
         books = self._books(batch, turn, held)
+        now_ms = self._clock()
         for t, seen in list(self.cache.items()):
             ob, ts = books.get(t, (None, seen.ts))
             ev = seen.market.get("event_ticker") if isinstance(seen.market, dict) else None
-            series = self.event_series.get(ev, "") if isinstance(ev, str) else ""
-            fees = self.series_fees.get(series, (Fees(), 0.0))[0] if series else Fees()
+            ev = ev if isinstance(ev, str) else None
+            series = self.event_series.get(ev, "") if ev is not None else ""
+            own = self.series_fees.get(series, (Fees(), 0.0))[0] if series else Fees()
+            fees = self.fees.in_force(own, series, ev, now_ms)  # the series' fee, its schedule, the event's
             if ob is not None:
                 row = convert(seen.market, ts, ob, series, fees)
             elif seen.row is not None and seen.made_with == (series, fees):
@@ -446,11 +470,14 @@ class KalshiSource(Source):
                 ev = _parsed(Event, e)
                 if ev is not None and ev.event_ticker is not None and ticker_ok(ev.event_ticker):
                     self.event_series[ev.event_ticker] = ev.series_ticker
+                    self._event_override(ev)
             now = time.monotonic()
+            now_ms = self._clock()
             for s in self.client.list_series():
                 se = _parsed(Series, s)
                 if se is not None and se.ticker is not None and ticker_ok(se.ticker):
                     self.series_fees[se.ticker] = (Fees.of(se), now)
+                    self.fees.saw_series(se.ticker, now_ms)
         except KalshiStopped:
             raise
         except KalshiAuthError as e:
@@ -488,6 +515,8 @@ class KalshiSource(Source):
                     continue
                 parsed = _parsed(Event, event)
                 self.event_series[ev] = parsed.series_ticker if parsed is not None else ""
+                if parsed is not None and parsed.event_ticker == ev:
+                    self._event_override(parsed)
             s = self.event_series[ev]
             if not s:
                 continue
@@ -511,11 +540,67 @@ class KalshiSource(Source):
                 continue
             se = _parsed(Series, data)
             self.series_fees[s] = (Fees.of(se) if se is not None else Fees(), now)
+            if se is not None:
+                self.fees.saw_series(s, self._clock())
         if pending:
             batch.notes.append(
                 f"series or fees of {pending} markets not looked up yet "
                 f"(at most {self.lookups_per_fetch} look-ups a fetch; the rest follow)"
             )
+
+    def _event_override(self, ev: Event) -> None:
+        o = ev.fee_override()
+        if o is not None:
+            self.fees.event_override(o, self._clock())
+
+    def _fee_changes(self, batch: FetchBatch) -> None:
+        """Read the series' scheduled fee changes and the events' overrides, every
+        ``fee_changes_every_s``. A failure keeps what was last read (a note: fees stay as known)."""
+        now = time.monotonic()
+        if self._fee_changes_at is not None and now - self._fee_changes_at < self.fee_changes_every_s:
+            return
+        self._fee_changes_at = now
+        reads = (
+            ("GET /series/fee_changes", self._series_fee_changes),
+            ("GET /events/fee_changes", self._event_fee_changes),
+        )
+        for what, read in reads:
+            try:
+                refused = read(batch)
+            except KalshiStopped:
+                raise
+            except KalshiAuthError as e:  # a key problem, said as one (the last known fees kept)
+                self._refused(e, batch)
+                continue
+            except KalshiHTTPError as e:
+                batch.notes.append(f"fee changes not read, the last known kept ({what}: {e})")
+                continue
+            if refused:
+                batch.notes.append(f"{what}: {refused} change(s) Kakashi cannot read, left out")
+
+    def _series_fee_changes(self, batch: FetchBatch) -> int:
+        got = [_parsed(SeriesFeeChange, c) for c in self.client.series_fee_changes()]
+        self.fees.set_series_changes((c for c in got if c is not None), self._clock())
+        return sum(c is None for c in got)
+
+    def _event_fee_changes(self, batch: FetchBatch) -> int:
+        listing = self.client.list_event_fee_changes(max_pages=self.max_pages)
+        self._warn_truncated(batch, listing, "GET /events/fee_changes")
+        got = [_parsed(EventFeeChange, c) for c in listing.items()]
+        self.fees.set_event_changes(c for c in got if c is not None)
+        return sum(c is None for c in got)
+
+    def apply_ws(self, frame: object) -> bool:
+        """A WebSocket frame for the fee state: an ``event_fee_update`` (on ``market_lifecycle_v2``)
+        sets its event's override from now, null fields cleared; the next fetch's rows carry it.
+        False when the frame is not one this reads (left alone). The WebSocket client does not
+        subscribe to ``market_lifecycle_v2`` yet: that is its slice's to wire."""
+        try:
+            u = parse(EventFeeUpdate, frame, "frame")
+        except RowError:
+            return False
+        self.fees.event_override(u.msg, self._clock())
+        return True
 
     def _books(self, batch: FetchBatch, watched: set[str], held: set[str]) -> dict[str, tuple[dict[str, Any], int]]:
         want = [

@@ -24,6 +24,7 @@ from kakashi_tui.adapters.store.chain import (
 )
 from kakashi_tui.adapters.userfiles import NotRegularFile, check_regular
 from kakashi_tui.core.errors import StoreError
+from kakashi_tui.core.fees import FeeSchedule, FeeTerms
 from kakashi_tui.core.ledger import Account, Kind, LedgerEntry
 from kakashi_tui.core.models import Quote, Side
 from kakashi_tui.core.money import CC_PER_DOLLAR, count_to_hundredths, hundredths_to_count, price_to_cc
@@ -195,6 +196,32 @@ def read_latest_snapshot(con: sqlite3.Connection, ticker: str) -> Quote | None:
         raise corrupt(
             "snapshots", f"(latest of {ticker[:40]})", f"not a snapshot Kakashi wrote ({str(e).splitlines()[0][:80]})"
         ) from None
+
+
+def read_fee_terms(con: sqlite3.Connection, ticker: str, fees: FeeSchedule) -> FeeTerms:
+    """The fee terms the engine charges in ``ticker``: its stored market row's fee columns (the
+    fee the feed found in force: series, schedule, event override) through ``fees`` (the
+    config's ``FeeSchedule``), as ``FeeSchedule.for_market`` reads the engine's market. No row:
+    the default terms, as the engine's. A value Kakashi cannot have written is corrupt."""
+    row = con.execute(
+        "SELECT series, fee_type, fee_multiplier, fee_waiver_until_ts FROM markets WHERE ticker = ?", (ticker,)
+    ).fetchone()
+    if row is None:
+        return fees.for_market(None)
+    series, fee_type, mult, waiver = row
+    try:
+        m = None if mult is None else Decimal(mult) if type(mult) is str else None
+        ok = (
+            type(series) is str
+            and (fee_type is None or type(fee_type) is str)
+            and (mult is None or (m is not None and m.is_finite() and 0 <= m <= 100))
+            and (waiver is None or (type(waiver) is int and 0 < waiver <= MAX_TS_MS))
+        )
+    except ArithmeticError:
+        ok = False
+    if not ok:
+        raise corrupt("markets", ticker[:40], "fee columns Kakashi cannot have written")
+    return fees.terms(series, m, fee_type, waiver)
 
 
 def _level_units(levels: Any) -> tuple[list[int], list[int]]:

@@ -421,7 +421,9 @@ def _schedule_postmortems(service, cfg) -> None:
         return
     from kakashi_tui.frontends.report.postmortem import DAY_MS, PostmortemSchedule, reports_dir
 
-    sched = PostmortemSchedule(service.db_path, reports_dir(service.db_path, cfg.desk.reports_dir), cfg.desk.postmortem)
+    sched = PostmortemSchedule(
+        service.db_path, reports_dir(service.db_path, cfg.desk.reports_dir), cfg.desk.postmortem, fees=service.fees
+    )
     last_day: list[int] = []
 
     def on_report(report) -> None:
@@ -489,13 +491,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     from kakashi_tui.adapters.queries import connect_readonly, read_status
     from kakashi_tui.core.money import fmt_cc, fmt_count
     from kakashi_tui.frontends.fmt import fmt_price
+    from kakashi_tui.trading.config import load_config
 
     if args.health:
         return _health(_db_of(args))
     # Its own read-only connection: never the writer's lock, never a write, never in the way.
     con = connect_readonly(_db_of(args))
-    try:
-        st = read_status(con, _db_of(args))
+    try:  # positions marked at the config's fees, as the engine marks them
+        st = read_status(con, _db_of(args), load_config(args.config).engine_config().fees())
     finally:
         con.close()
     acct = st.account
@@ -606,7 +609,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     since, until = parse_days(args.since, args.until)
     db = db_path(Options(db=args.db), cfg)
     out = export_postmortem(
-        db, reports_dir(db, args.out or cfg.desk.reports_dir), now_wall_ms(), since, until, charts=not args.no_charts
+        db,
+        reports_dir(db, args.out or cfg.desk.reports_dir),
+        now_wall_ms(),
+        since,
+        until,
+        charts=not args.no_charts,
+        fees=cfg.engine_config().fees(),
     )
     print(f"post-mortem written to {safe_text(out.path)}")
     return 0
@@ -689,7 +698,8 @@ def finish_replay(service, target: str, report_dir: str | None) -> None:
 
     print(safe_text(service.replay_summary(target), None))  # the target is the operator's file name
     if report_dir:
-        print(f"post-mortem written to {safe_text(export_postmortem(target, report_dir, now_wall_ms()).path)}")
+        out = export_postmortem(target, report_dir, now_wall_ms(), fees=service.fees)
+        print(f"post-mortem written to {safe_text(out.path)}")
 
 
 def _record(args: argparse.Namespace) -> int:

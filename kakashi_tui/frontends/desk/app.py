@@ -168,7 +168,9 @@ class KakashiApp(App[int]):
         self.feed: al.FeedWatch | None = None  # made with the first view (it knows the stale limit)
         self.on_daily_stop = on_daily_stop
         self.schedule = (
-            PostmortemSchedule(service.db_path, self.reports_dir, postmortem) if postmortem != "off" else None
+            PostmortemSchedule(service.db_path, self.reports_dir, postmortem, fees=service.fees)
+            if postmortem != "off"
+            else None
         )
         self._prev: DeskView | None = None
         self._same_lines = SameLines()  # unchanged market lines kept as the same objects (_publish)
@@ -593,7 +595,9 @@ class KakashiApp(App[int]):
     @work(thread=True, group="commands", exit_on_error=False)
     def _export(self) -> None:
         try:  # a read-only connection of its own: the report never writes
-            out = export_postmortem(self.service.db_path, self.reports_dir, int(self._clock() * 1000))
+            out = export_postmortem(
+                self.service.db_path, self.reports_dir, int(self._clock() * 1000), fees=self.service.fees
+            )
         except Exception as e:
             self.call_from_thread(self.notify, f"export failed: {e}", severity="error")
             return

@@ -18,6 +18,7 @@ from pathlib import Path
 from kakashi_tui.adapters import queries
 from kakashi_tui.adapters.queries import connect_readonly, verify_ledger
 from kakashi_tui.core.errors import ConfigError
+from kakashi_tui.core.fees import FeeSchedule
 from kakashi_tui.core.ledger import LedgerEntry
 from kakashi_tui.core.money import fmt_cc, fmt_count, hundredths_to_count
 from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS
@@ -129,10 +130,13 @@ def _in(ts: int, since: int | None, until: int | None) -> bool:
     return (since is None or ts >= since) and (until is None or ts <= until)
 
 
-def gather(db: str | Path, since_ms: int | None = None, until_ms: int | None = None) -> ReportData:
+def gather(
+    db: str | Path, since_ms: int | None = None, until_ms: int | None = None, fees: FeeSchedule | None = None
+) -> ReportData:
+    """The report's figures; open positions marked at ``fees`` (the config's, as the engine's)."""
     con = connect_readonly(db)
     try:
-        return _gather(con, verify_ledger(con, db), since_ms, until_ms)
+        return _gather(con, verify_ledger(con, db), since_ms, until_ms, fees)
     finally:
         con.close()
 
@@ -148,7 +152,13 @@ def check_period(since: int | None, until: int | None, first_ts: int | None) -> 
         )
 
 
-def _gather(con: sqlite3.Connection, entries: list[LedgerEntry], since: int | None, until: int | None) -> ReportData:
+def _gather(
+    con: sqlite3.Connection,
+    entries: list[LedgerEntry],
+    since: int | None,
+    until: int | None,
+    fees: FeeSchedule | None = None,
+) -> ReportData:
     check_period(since, until, entries[0].ts if entries else None)
     checks = [
         "cash never negative",
@@ -166,7 +176,7 @@ def _gather(con: sqlite3.Connection, entries: list[LedgerEntry], since: int | No
     ticks = queries.tick_rows(con)
     books = Books(entries, {f[0]: f[9] for f in all_fills if f[4] == "buy"}, ticks)
     acct = books.account
-    books.marked_equity = queries.marked_equity_cc(con, acct)
+    books.marked_equity = queries.marked_equity_cc(con, acct, fees)
     breaches = list(books.breaches)
 
     equity = [(ts, eq) for ts, eq, _c in ticks if _in(ts, since, until)]
@@ -553,9 +563,10 @@ def export_postmortem(
     since_ms: int | None = None,
     until_ms: int | None = None,
     charts: bool = True,
+    fees: FeeSchedule | None = None,
 ) -> Exported:
     """Write ``<reports_dir>/<UTC timestamp>/postmortem.md`` and the PNG charts beside it."""
-    data = gather(db, since_ms, until_ms)
+    data = gather(db, since_ms, until_ms, fees)
     stamp = datetime.fromtimestamp(generated_ms / 1000, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(reports_dir) / stamp
     n = 1
@@ -626,9 +637,15 @@ class PostmortemSchedule:
     never written twice, across restarts too: what exists is skipped."""
 
     def __init__(
-        self, db: str | Path, reports_dir: str | Path, schedule: str = "weekly", daily_summary: bool = True
+        self,
+        db: str | Path,
+        reports_dir: str | Path,
+        schedule: str = "weekly",
+        daily_summary: bool = True,
+        fees: FeeSchedule | None = None,
     ) -> None:
         self.db = Path(db)
+        self.fees = fees  # the engine's fee schedule: open positions marked as it marks them
         self.dir = Path(reports_dir)
         self.schedule = schedule
         self.summaries = daily_summary and schedule != "off"
@@ -672,7 +689,7 @@ class PostmortemSchedule:
             for kind, since, until, path in self.due(now_ms, first):
                 if entries is None:
                     entries = verify_ledger(con, self.db)
-                data = _gather(con, entries, since, until)
+                data = _gather(con, entries, since, until, self.fees)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(".tmp")
                 if kind == "summary":
