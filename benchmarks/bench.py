@@ -74,7 +74,7 @@ def _insert_seconds(snaps, d: Path, name: str) -> tuple[float, list[str]]:
 
 
 def bench_ingest(n: int) -> None:
-    from kakashi_tui.core.models import Quote, Snapshot
+    from kakashi_tui.core.models import Quote, QuoteRules
     from kakashi_tui.core.validate import quick_snapshot
 
     raws = make_raw_rows(n, 500)
@@ -82,7 +82,7 @@ def bench_ingest(n: int) -> None:
     quotes = [q for q in checked if q is not None]
     assert len(quotes) == len(checked)
     # pydantic's path (rows it must judge): validated, then made the one quote type
-    models = [Quote.from_snapshot(Snapshot.model_validate(r)) for r in raws[: n // 10]]
+    models = [Quote.from_rules(QuoteRules.model_validate(r)) for r in raws[: n // 10]]
     sample = raws[:20_000]  # validation per row, as a tick does it (results not kept alive)
     t0 = time.perf_counter()
     for r in sample:
@@ -90,7 +90,7 @@ def bench_ingest(n: int) -> None:
     check_us = (time.perf_counter() - t0) / len(sample) * 1e6
     t0 = time.perf_counter()
     for r in sample:
-        Snapshot.model_validate(r)
+        QuoteRules.model_validate(r)
     pydantic_us = (time.perf_counter() - t0) / len(sample) * 1e6
     kakashi, raw = [], []
     with tempfile.TemporaryDirectory() as tmp:

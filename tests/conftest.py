@@ -14,7 +14,7 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 from kakashi_tui.adapters.store.writer import Store
-from kakashi_tui.core.models import BookLevel, Quote, Snapshot
+from kakashi_tui.core.models import BookLevel, Quote, QuoteRules
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.runtime import Options, build_engine
 
@@ -109,8 +109,8 @@ def book(ticker="T", ts=1_000, yes=((0.40, 10),), no=((0.55, 10),), **kw) -> Quo
     validated by pydantic's rule book and turned into the one quote type, as the tick sees it."""
     yes_bids = tuple(BookLevel(price=D(p), qty=D(q)) for p, q in yes)
     no_bids = tuple(BookLevel(price=D(p), qty=D(q)) for p, q in no)
-    return Quote.from_snapshot(
-        Snapshot(
+    return Quote.from_rules(
+        QuoteRules(
             ticker=ticker,
             ts=ts,
             yes_bid=yes_bids[0].price if yes_bids else None,

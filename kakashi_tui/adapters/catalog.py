@@ -40,7 +40,7 @@ from kakashi_tui.adapters.beliefs import check_ticker
 from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.adapters.userfiles import check_regular
 from kakashi_tui.core.errors import ConfigError, KakashiError
-from kakashi_tui.core.models import Estimate, Market, Quote, Snapshot
+from kakashi_tui.core.models import Estimate, Market, Quote, QuoteRules
 from kakashi_tui.core.money import cc_to_price, count_to_hundredths, hundredths_to_count, price_to_cc
 from kakashi_tui.core.rowrules import COUNT
 from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ahead_problem, ts_problem
@@ -655,7 +655,7 @@ class CatalogWriter:
         return why
 
     # -- appending ----------------------------------------------------------------------
-    def add_snapshot(self, s: Snapshot | Quote, source: str, recv_ts: int | None = None) -> str | None:
+    def add_snapshot(self, s: QuoteRules | Quote, source: str, recv_ts: int | None = None) -> str | None:
         """``recv_ts``: when Kakashi fetched it (default: the quote's own ``ts``)."""
         try:
             levels = (

@@ -360,7 +360,7 @@ def _ticker_codes(col: pa.Array) -> tuple[np.ndarray, list[Any]]:
 
 
 def check_batch(batch: pa.RecordBatch | pa.Table, now_ms: int | None) -> Checked:
-    """The row check's rules (core/rowrules.py, as core/validate.py and models.Snapshot apply them)
+    """The row check's rules (core/rowrules.py, as core/validate.py and models.QuoteRules apply them)
     on whole columns.
 
     A row is *plain* when every rule holds in its usual form; the row check accepts exactly

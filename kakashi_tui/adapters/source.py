@@ -2,7 +2,7 @@
 the engine: raw rows in Kakashi's units.
 
 Sources convert their wire format (Kalshi cents and dollar strings, the simulator's
-state) into plain dicts keyed like ``Market`` and ``Snapshot`` fields, once, here at the
+state) into plain dicts keyed like ``Market`` and ``QuoteRules`` fields, once, here at the
 edge. The engine validates them; a row that fails is rejected with its reason and kept.
 """
 

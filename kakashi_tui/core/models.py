@@ -288,9 +288,11 @@ _NO_BID = PRICE.lo_d  # Kalshi's quiet sides (rowrules.NO_BID_U / NO_ASK_U)
 _NO_ASK = PRICE.hi_d
 
 
-class Snapshot(_Frozen):
-    """The rule book for a raw quote (pydantic names every rejection's reason). A row it
-    accepts becomes a ``Quote``: the one quote type that flows through the tick.
+class QuoteRules(_Frozen):
+    """The rule book for a raw quote (pydantic names every rejection's reason), not a quote: a
+    row it accepts becomes a ``Quote`` (``Quote.from_rules``), the one quote type there is. The
+    stored record of a quote keeps its old name, a snapshot (the ``snapshots`` table and the
+    catalog's ``snapshots`` folder are stored formats).
 
     Kalshi lists only bids: ``yes_bids`` and ``no_bids``, each best first. A YES ask at p is a
     NO bid at 1 - p, so ``yes_ask == 1 - best NO bid``. A bid of 0 or an ask of 1 means no
@@ -330,7 +332,7 @@ class Snapshot(_Frozen):
         return _check_ts(v, info)
 
     @model_validator(mode="after")
-    def _book(self) -> Snapshot:
+    def _book(self) -> QuoteRules:
         bid = None if self.yes_bid == _NO_BID else self.yes_bid
         ask = None if self.yes_ask == _NO_ASK else self.yes_ask
         if bid is not None and ask is not None and ask <= bid:
@@ -353,7 +355,7 @@ def _cc(p: Decimal | None) -> int | None:
 class Quote:
     """A validated quote: the one type the tick, broker, strategy, marking and desk read.
 
-    Made by ``core.validate`` (the quick check, or from a pydantic ``Snapshot``) and by the
+    Made by ``core.validate`` (the quick check, or from a pydantic ``QuoteRules``) and by the
     store from its own rows; treat it as immutable. Depth is kept as centicents and hundredths
     and turned into ``Level`` tuples on first read (most quotes are never read level by
     level). ``prices_cc`` (bid, ask, last), ``volume_hundredths`` and ``book_text`` are the stored forms.
@@ -423,7 +425,7 @@ class Quote:
         return other is not None and other.prices_cc == self.prices_cc and other.book_text == self.book_text
 
     @classmethod
-    def from_snapshot(cls, s: Snapshot) -> Quote:
+    def from_rules(cls, s: QuoteRules) -> Quote:
         """The Quote of a row pydantic accepted (quiet sides read as none)."""
         bid = None if s.yes_bid == _NO_BID else s.yes_bid
         ask = None if s.yes_ask == _NO_ASK else s.yes_ask
@@ -602,7 +604,3 @@ def rejection_reason(err: ValidationError) -> str:
         msg = e["msg"].removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts)
-
-
-#: The name the engine and the desk use for the one quote type that flows through a tick.
-TickQuote = Quote

@@ -3,7 +3,7 @@ reason each rule gives when a row breaks it.
 
 Three forms check a row, and each is built from this declaration:
 
-- the rule book, pydantic's ``Snapshot`` (core/models.py), which names the reason;
+- the rule book, pydantic's ``QuoteRules`` (core/models.py), which names the reason;
 - the quick check, ``validate.quick_snapshot`` (the hot path: plainly valid rows only);
 - the vectorised check, ``columnar.check_batch`` (a catalog's columns, numpy).
 

@@ -2,7 +2,7 @@
 counts are converted to the domain's units here, once (core/money.py).
 
 Two checks, one set of rules, declared in core/rowrules.py (bounds, units, reasons) and read
-by both. ``Snapshot`` (pydantic) is the rule book and names the reason for every rejection.
+by both. ``QuoteRules`` (pydantic) is the rule book and names the reason for every rejection.
 ``quick_snapshot`` is the hot path: it accepts only rows that are plainly valid in their usual
 form (prices as $0.0001-grid strings or Decimals, counts as integers or 0.01-grid strings,
 integer timestamps) and returns a ``Quote`` with no model built per row; anything else, good or
@@ -22,7 +22,7 @@ from kakashi_tui.core.models import (
     GRID,
     Market,
     Quote,
-    Snapshot,
+    QuoteRules,
     book_of_levels,
     level_head,
     level_tail,
@@ -195,7 +195,7 @@ def quick_snapshot(raw: dict[str, Any], now_ms: int | None) -> Quote | None:
 
 
 def model_input(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """A raw snapshot as pydantic's Snapshot takes it: [price, qty] level pairs (Kalshi's and
+    """A raw snapshot as pydantic's QuoteRules takes it: [price, qty] level pairs (Kalshi's and
     the replay file's form) become BookLevel dicts; anything else is left for it to judge."""
 
     def dicts(levels: Any) -> Any:
@@ -245,7 +245,7 @@ def validate_row(
     if s is None:
         assert snapshot is not None
         try:
-            s = Quote.from_snapshot(Snapshot.model_validate(model_input(snapshot), context=ctx))
+            s = Quote.from_rules(QuoteRules.model_validate(model_input(snapshot), context=ctx))
         except ValidationError as e:
             return Validated(m, None, "snapshot " + rejection_reason(e))
     if s.ticker != m.ticker:

@@ -39,7 +39,7 @@ from kakashi_tui.core.ledger import (
     settle_entries,
     settlement_fixes,
 )
-from kakashi_tui.core.models import Estimate, Market, TickQuote, TradeDecision
+from kakashi_tui.core.models import Estimate, Market, Quote, TradeDecision
 from kakashi_tui.core.risk import RiskContext
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.core.validate import validate_row
@@ -125,7 +125,7 @@ class TickReport:
     # the quotes new this tick (one a source re-sent unchanged is not), in fetch order, and the
     # markets the engine let go of this tick (settled: it keeps nothing of them): what a view
     # that keeps each market's recent quotes needs (view.DeskWindows); the engine keeps no history
-    quotes: tuple[TickQuote, ...] = ()
+    quotes: tuple[Quote, ...] = ()
     gone: tuple[str, ...] = ()
 
     @property
@@ -180,7 +180,7 @@ class Engine:
         self.fees = config.fees()
         self._flag_writes = threading.Lock()  # serialises flag updates; readers need no lock
         self.markets: dict[str, Market] = {}
-        self.snapshots: dict[str, TickQuote] = {}
+        self.quotes: dict[str, Quote] = {}
         self.estimates: dict[str, Estimate] = store.latest_estimates()
         self.overrides: dict[str, Estimate] = {t: e for t, e in self.estimates.items() if e.source == OPERATOR_SOURCE}
         self.last_errors: tuple[str, ...] = ()
@@ -196,7 +196,7 @@ class Engine:
         self.settled: set[str] = store.settled_tickers()  # settlement booked: never traded again
         #: While a replay commits many ticks at once: each market's newest quote not yet written,
         #: with its fetch time (``hold_quotes``); None: every new quote is written in its tick.
-        self._unwritten: dict[str, tuple[TickQuote, int]] | None = None
+        self._unwritten: dict[str, tuple[Quote, int]] | None = None
         with store.atomic():
             if store.append_ledger(
                 [
@@ -212,7 +212,7 @@ class Engine:
         # quote (a closed market sends none until it settles, and equity sizes the next trade).
         for t in self.account.tickers_held() - self.settled:
             if (q := store.latest_snapshot(t)) is not None:
-                self.snapshots[t] = q
+                self.quotes[t] = q
         self.tick_count = int(store.control(Control.TICK_COUNT) or 0)
         self.flags = Flags(
             kill=bool(store.control(Control.KILL_SWITCH)),
@@ -346,7 +346,7 @@ class Engine:
     # -- helpers ----------------------------------------------------------------------
     def equity(self) -> int:
         """Liquidation equity (ledger.equity_cc): the one marking rule (risk_limits.md)."""
-        return equity_cc(self.account, self.snapshots, self.fee_terms, self.source.now_ms(), self._marks)
+        return equity_cc(self.account, self.quotes, self.fee_terms, self.source.now_ms(), self._marks)
 
     def _apply(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
         """Write the entries not yet in the ledger and fold them into the account: those written."""
@@ -440,7 +440,7 @@ class Engine:
             if m.ticker in self.settled:  # done (disputed too, until its result is final): the DB keeps it
                 gone.append(m.ticker)
                 for per_market in (
-                    self.snapshots,
+                    self.quotes,
                     self.markets,
                     self._market_cache,
                     self._fees_of,
@@ -537,11 +537,11 @@ class Engine:
 
     def _ingest(
         self, batch: FetchBatch, now: int, wall: int
-    ) -> tuple[list[Market], list[TickQuote], list[TickQuote], int, int]:
+    ) -> tuple[list[Market], list[Quote], list[Quote], int, int]:
         """Validate and persist one fetch (inside the caller's transaction): (markets, quotes,
         the quotes new since each market's last, saved, rejected)."""
         good_markets: list[Market] = []
-        good_snaps: list[TickQuote] = []
+        good_snaps: list[Quote] = []
         rejected = 0
         cache = self._market_cache
         for row in batch.rows:
@@ -575,7 +575,7 @@ class Engine:
         markets = self.markets
         # a market seen before is usually the very object cached for its raw row: `is` first
         self.store.upsert_markets([m for m in good_markets if (k := markets.get(m.ticker)) is not m and k != m], now)
-        snapshots = self.snapshots
+        snapshots = self.quotes
         # A quote is stored once: one the source hands over again unchanged (a polled listing
         # re-sends markets that did not move, with their old quote time) is not a new row.
         fresh = [s for s in good_snaps if not s.unchanged_from(snapshots.get(s.ticker))]
@@ -608,7 +608,7 @@ class Engine:
         held.clear()
         return n
 
-    def collect(self) -> tuple[list[TickQuote], int, list[str]]:
+    def collect(self) -> tuple[list[Quote], int, list[str]]:
         """One pass of fetch -> validate -> persist, no trading: (saved snapshots, rejected, errors)."""
         batch = self.source.fetch()
         now = self.source.now_ms()
@@ -681,7 +681,7 @@ class Engine:
         return "past its close time" if m.close_ts is not None and now_ms >= m.close_ts else ""
 
     def decide(
-        self, s: TickQuote, now: int, equity_cc: int, day_start_equity_cc: int, daily_stopped: bool, held: set[str]
+        self, s: Quote, now: int, equity_cc: int, day_start_equity_cc: int, daily_stopped: bool, held: set[str]
     ) -> TradeDecision | None:
         """Strategy then risk gate for one snapshot of a market with a belief and no position
         (the caller skips the others); ``equity_cc``, ``day_start_equity_cc``, ``daily_stopped`` and ``held``
@@ -726,7 +726,7 @@ class Engine:
         now = self.source.now_ms()
         with self.store.atomic():
             for p in self.account.open_positions():
-                s = self.snapshots.get(p.ticker)
+                s = self.quotes.get(p.ticker)
                 if s is None:
                     continue
                 fill = broker.fill_sell(p.ticker, p.side, p.contracts, s, self.fee_terms(p.ticker), now)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from kakashi_tui.core import risk
 from kakashi_tui.core.ledger import Closed, mark_cc
-from kakashi_tui.core.models import Market, MarketStatus, Side, TickQuote, TradeDecision
+from kakashi_tui.core.models import Market, MarketStatus, Quote, Side, TradeDecision
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.core.risk import daily_cap_cc
 from kakashi_tui.core.sizing import per_trade_cap_cc
@@ -50,7 +50,7 @@ class DeskWindows:
     def __init__(self, equity: Iterable[int] = ()) -> None:
         self.decisions: deque[TradeDecision] = deque(maxlen=DECISIONS_KEPT)
         self.equity: deque[int] = deque(equity, maxlen=EQUITY_KEPT)
-        self.books: dict[str, deque[TickQuote]] = {}
+        self.books: dict[str, deque[Quote]] = {}
 
     def feed(self, report: TickReport) -> None:
         self.decisions.extend(report.decisions)
@@ -158,7 +158,7 @@ class DeskView:
     feed_errors: tuple[str, ...]
     rejected_total: int
     markets: tuple[MarketLine, ...]
-    books: dict[str, tuple[TickQuote, ...]]
+    books: dict[str, tuple[Quote, ...]]
     decisions: tuple[TradeDecision, ...]
     positions: tuple[PositionLine, ...]
     history: tuple[Closed, ...]
@@ -271,7 +271,7 @@ def build_view(
     flags = engine.flags  # one consistent picture (replaced whole, never mutated)
     stopped = engine.daily_stopped(now)  # one control read serves the label, the panel and the signals
     lines = []
-    snapshots = engine.snapshots
+    snapshots = engine.quotes
     for t in sorted(snapshots):  # (the keys: 5,000 (ticker, quote) pairs were tracked by the collector)
         s = snapshots[t]
         m = engine.markets.get(t)
@@ -316,7 +316,7 @@ def build_view(
                 side=p.side,
                 contracts=p.contracts,
                 avg_price=p.avg_price,
-                mark_cc=mark_cc(p.side, p.contracts, engine.snapshots.get(p.ticker), engine.fee_terms(p.ticker), now),
+                mark_cc=mark_cc(p.side, p.contracts, engine.quotes.get(p.ticker), engine.fee_terms(p.ticker), now),
                 cost_cc=p.cost_cc,
                 close_in_ms=(m.close_ts - now) if m and m.close_ts else None,
             )

@@ -204,7 +204,7 @@ def test_ev_shows_the_digits_that_decide_against_the_threshold():
 async def test_an_ev_just_under_the_threshold_shows_why_there_is_no_signal(tmp_path):
     e = kalshi_engine(tmp_path / "k.db")
     ticker = "KXFEDDECISION-26DEC-H0"  # a tight book: nothing but the edge stands in the way
-    s = e.snapshots[ticker]
+    s = e.quotes[ticker]
     cost = Decimal("0.5") - net_ev(Decimal("0.5"), Side.YES, s.yes_ask, Decimal(1), e.fee_terms(ticker), s.ts)
     e.set_estimate(ticker, cost + Decimal("0.0298"))  # EV YES 0.0298 under a 0.03 threshold
     app = desk_app(e, tmp_path)

@@ -424,7 +424,7 @@ def test_a_market_listed_three_times_in_one_page_is_a_rejected_row_not_the_last_
         store = Store(tmp_path / "k.db")
         engine = Engine(store, src, [], EngineConfig())
         engine.tick()
-        assert "KXBAD-THRICE" not in engine.snapshots and "KXBAD-TWICE" in engine.snapshots
+        assert "KXBAD-THRICE" not in engine.quotes and "KXBAD-TWICE" in engine.quotes
         store.close()
         src.close()
     reasons = rejected(tmp_path / "k.db")

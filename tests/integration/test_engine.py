@@ -429,7 +429,7 @@ def test_a_settled_market_leaves_the_engines_memory(sim_engine):
     for state in (
         sim_engine.estimates,
         sim_engine.markets,
-        sim_engine.snapshots,
+        sim_engine.quotes,
         sim_engine._market_cache,
         service.windows.books,
     ):

@@ -246,7 +246,7 @@ def test_dollar_strings_and_fractional_counts_become_integer_units_exactly():
         with pytest.raises(s.RowError):
             s.count_hundredths(bad)
     # The WebSocket: levels and deltas in integer units at the edge.
-    b = Book.from_snapshot({"market_ticker": "KXA-1", "yes_dollars_fp": [["0.0150", "12.50"]], "no_dollars_fp": []}, 1)
+    b = Book.from_rules({"market_ticker": "KXA-1", "yes_dollars_fp": [["0.0150", "12.50"]], "no_dollars_fp": []}, 1)
     assert b.yes == {150: 1250} and b.no == {}
     assert b.apply({"side": "yes", "price_dollars": "0.0150", "delta_fp": "-0.50"}, 2) == ("yes", 150, -50)
     for price, count in (("0.01501", "1.00"), ("1e999999", "1.00"), ("0.0150", "1e999999")):

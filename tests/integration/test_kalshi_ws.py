@@ -57,7 +57,7 @@ def in_sync_with(server, feed):
 
 
 def test_book_from_snapshot_and_deltas_in_exact_units():
-    b = Book.from_snapshot(
+    b = Book.from_rules(
         {
             "market_ticker": "T",
             "yes_dollars_fp": [["0.4100", "5.00"], ["0.4200", "13.50"]],

@@ -338,7 +338,7 @@ def test_loop_keeps_ticking_through_an_outage(kalshi, tmp_path):
     assert outage.saved == 0 and "503" in outage.errors[0] and "feed errors 1" in outage.log_line()
     # Back: the market that moved is a new quote; the eleven that did not are not stored again.
     assert back.saved == 1 and not back.errors and engine.tick_count == 3
-    assert engine.snapshots[moved.ticker].yes_bid == Decimal("0.2000")
+    assert engine.quotes[moved.ticker].yes_bid == Decimal("0.2000")
     store.close()
 
 

@@ -35,8 +35,8 @@ def test_every_equity_marks_through_the_one_rule(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ledger, "mark_cc", one_cc_each)
     want = cash + len(held)
-    assert ledger.equity_cc(e.account, e.snapshots, e.fee_terms, 0) == want  # the engine's equity
-    assert ledger.equity_cc(e.account, e.snapshots, e.fee_terms, 0, memo={}) == want  # (its kept marks)
+    assert ledger.equity_cc(e.account, e.quotes, e.fee_terms, 0) == want  # the engine's equity
+    assert ledger.equity_cc(e.account, e.quotes, e.fee_terms, 0, memo={}) == want  # (its kept marks)
     con = connect_readonly(db)
     try:
         assert read_status(con, db).equity_cc == want  # kakashi status

@@ -1,5 +1,5 @@
 """The snapshot row's rules are declared once (core/rowrules.py) and drive all three checks:
-pydantic's rule book (``Snapshot``), the quick check (``quick_snapshot``) and the vectorised
+pydantic's rule book (``QuoteRules``), the quick check (``quick_snapshot``) and the vectorised
 check (``columnar.check_batch``).
 
 For every declared rule there is a hostile row, built from the declared bound where the rule is
@@ -21,7 +21,7 @@ import pytest
 from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.columnar import check_batch
 from kakashi_tui.core import rowrules as R
-from kakashi_tui.core.models import Snapshot
+from kakashi_tui.core.models import QuoteRules
 from kakashi_tui.core.validate import model_input, quick_snapshot, validate_row
 
 NOW = 1_767_571_200_000
@@ -132,7 +132,7 @@ def test_every_declared_rule_is_held_by_all_three_forms_with_its_reason(rule):
     v = validate_row(MARKET, sent, NOW)
     assert v.reason == want
     with pytest.raises(Exception):  # noqa: B017,PT011 - pydantic's own error, checked above by its text
-        Snapshot.model_validate(model_input(sent), context={"now_ms": NOW})
+        QuoteRules.model_validate(model_input(sent), context={"now_ms": NOW})
     # the quick check declines it (so the rule book names the reason)
     assert quick_snapshot(sent, NOW) is None
     # the vectorised check: not plain, rejected with the same reason
@@ -161,7 +161,7 @@ def test_the_values_at_each_declared_bound_are_taken_by_all_three(b):
 
 
 def test_the_declaration_lists_the_rule_books_fields():
-    assert list(R.FIELDS) == list(Snapshot.model_fields)
+    assert list(R.FIELDS) == list(QuoteRules.model_fields)
 
 
 DRIVE = """

@@ -146,7 +146,7 @@ def stale_refusals(engine, ticks):
         now = engine.source.now_ms()
         for d in rep.decisions:
             if d.reason.startswith("stale quote"):
-                s = engine.snapshots[d.ticker]  # the sim's own quote, a whole step or more old
+                s = engine.quotes[d.ticker]  # the sim's own quote, a whole step or more old
                 assert now - s.ts >= STEP and (now - s.ts) % STEP == 0 and d.ts == now and not d.accepted
                 assert d.reason == f"stale quote ({now - s.ts} ms > 30000 ms)"
                 out.append(d)

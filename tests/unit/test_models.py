@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from kakashi_tui.core.models import Market, MarketStatus, Quote, Result, Side, Snapshot, parse_utc_ms
+from kakashi_tui.core.models import Market, MarketStatus, Quote, QuoteRules, Result, Side, parse_utc_ms
 from kakashi_tui.core.validate import SETTLED_QUOTE, validate_row
 
 NOW = 1_767_571_200_000
@@ -159,7 +159,7 @@ def test_timestamps_must_be_utc():
 
 
 def test_models_are_frozen():
-    s = Snapshot.model_validate(snap())
+    s = QuoteRules.model_validate(snap())
     with pytest.raises(ValidationError):
         s.ticker = "X"  # type: ignore[misc]
     with pytest.raises(ValidationError):

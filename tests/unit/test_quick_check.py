@@ -1,4 +1,4 @@
-"""The quick snapshot check (the hot path) against pydantic's Snapshot (the rule book).
+"""The quick snapshot check (the hot path) against pydantic's QuoteRules (the rule book).
 
 Whatever the quick check accepts, pydantic must accept with the same values; what it
 declines goes to pydantic, which names the reason. Generated rows mix the forms sources
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from kakashi_tui.adapters.store.rows import snapshot_from_row
-from kakashi_tui.core.models import Quote, Side, Snapshot
+from kakashi_tui.core.models import Quote, QuoteRules, Side
 from kakashi_tui.core.validate import model_input, quick_snapshot, validate_row
 
 NOW = 1_767_571_200_000
@@ -178,7 +178,7 @@ def raw_snapshots(draw):
 
 
 def pydantic_view(raw: dict) -> Quote:
-    return Quote.from_snapshot(Snapshot.model_validate(model_input(raw), context={"now_ms": NOW}))
+    return Quote.from_rules(QuoteRules.model_validate(model_input(raw), context={"now_ms": NOW}))
 
 
 @settings(max_examples=3000, deadline=None)

@@ -103,7 +103,7 @@ class Book:
     updated_ms: int = 0
 
     @classmethod
-    def from_snapshot(cls, msg: Any, now_ms: int) -> Book:
+    def from_rules(cls, msg: Any, now_ms: int) -> Book:
         """A book from an ``orderbook_snapshot`` body (``schemas.BookSnapshot``: exact units)."""
         snap = _parse(BookSnapshot, msg, "snapshot")
         return cls(snap.market_ticker, dict(snap.yes_dollars_fp), dict(snap.no_dollars_fp), now_ms)
@@ -481,7 +481,7 @@ class _Session:
         if not isinstance(body, dict):
             raise Malformed(f"{kind} without a msg")
         if kind == "orderbook_snapshot":
-            book = Book.from_snapshot(body, now)
+            book = Book.from_rules(body, now)
             with feed._lock:
                 feed._books[book.ticker] = book
                 if feed._events is not None:
