@@ -44,13 +44,15 @@ class LedgerEntry:
     contracts: Decimal = _ZERO  # signed change in the position (0.01 grid)
 
 
-def buy_entries(fill: Fill, fill_id: int) -> list[LedgerEntry]:
+def _fill_entries(fill: Fill, fill_id: int, kind: Kind, fee_kind: Kind, sign: int, what: str) -> list[LedgerEntry]:
+    """A fill's entries: its value (``sign`` -1 for a buy's cost, +1 for a sale's proceeds; the
+    contracts move the other way) and, when it paid one, its fee."""
     out = [
         LedgerEntry(
-            kind=Kind.BUY,
-            amount_cc=-fill.value_cc,
-            contracts=fill.contracts,
-            key=f"fill:{fill_id}:cost",
+            kind=kind,
+            amount_cc=sign * fill.value_cc,
+            contracts=-sign * fill.contracts,
+            key=f"fill:{fill_id}:{what}",
             ts=fill.ts,
             ticker=fill.ticker,
             side=fill.side,
@@ -59,7 +61,7 @@ def buy_entries(fill: Fill, fill_id: int) -> list[LedgerEntry]:
     if fill.fee_cc:
         out.append(
             LedgerEntry(
-                kind=Kind.BUY_FEE,
+                kind=fee_kind,
                 amount_cc=-fill.fee_cc,
                 key=f"fill:{fill_id}:fee",
                 ts=fill.ts,
@@ -68,32 +70,14 @@ def buy_entries(fill: Fill, fill_id: int) -> list[LedgerEntry]:
             )
         )
     return out
+
+
+def buy_entries(fill: Fill, fill_id: int) -> list[LedgerEntry]:
+    return _fill_entries(fill, fill_id, Kind.BUY, Kind.BUY_FEE, -1, "cost")
 
 
 def sell_entries(fill: Fill, fill_id: int) -> list[LedgerEntry]:
-    out = [
-        LedgerEntry(
-            kind=Kind.SELL,
-            amount_cc=fill.value_cc,
-            contracts=-fill.contracts,
-            key=f"fill:{fill_id}:proceeds",
-            ts=fill.ts,
-            ticker=fill.ticker,
-            side=fill.side,
-        )
-    ]
-    if fill.fee_cc:
-        out.append(
-            LedgerEntry(
-                kind=Kind.SELL_FEE,
-                amount_cc=-fill.fee_cc,
-                key=f"fill:{fill_id}:fee",
-                ts=fill.ts,
-                ticker=fill.ticker,
-                side=fill.side,
-            )
-        )
-    return out
+    return _fill_entries(fill, fill_id, Kind.SELL, Kind.SELL_FEE, 1, "proceeds")
 
 
 def payout_cc(market: Market, side: Side, contracts: Decimal) -> int:
