@@ -103,12 +103,25 @@ def _hundredths(q: Any) -> int | None:
     return h
 
 
-def _levels(levels: Any, prices: list[int], qtys: list[int], text: list[str]) -> bool:
+def _levels(
+    levels: Any,
+    prices: list[int],
+    qtys: list[int],
+    text: list[str],
+    # the declared bounds and tables, bound as locals: this loop runs for every level of every
+    # quote, and a global look-up per comparison cost the quick check ~5% (make bench)
+    _lvl_min: int = _LVL_MIN,
+    _lvl_end: int = _LVL_END,
+    _q_min: int = _Q_MIN,
+    _q_max: int = _Q_MAX,
+    _int_qty_text: list[str] = _INT_QTY_TEXT,
+    _level_text: list[str] = _LEVEL_TEXT,
+) -> bool:
     """Check levels given as {"price", "qty"} dicts or [price, qty] pairs, appending their
     centicents, hundredths and stored text; False when they are not plainly valid."""
     if type(levels) not in (list, tuple):
         return False
-    last = _LVL_END
+    last = _lvl_end
     get = _CC.get
     try:
         for lv in levels:
@@ -124,11 +137,11 @@ def _levels(levels: Any, prices: list[int], qtys: list[int], text: list[str]) ->
             # 0 and 1, floats that are exact on the grid) are out of bounds or exactly what
             # pydantic would read.
             c = get(p)
-            if c is None or not _LVL_MIN <= c < last:
+            if c is None or not _lvl_min <= c < last:
                 return False
-            if type(q) is int and _Q_MIN <= q <= _Q_MAX:  # the usual integer count: no parsing
+            if type(q) is int and _q_min <= q <= _q_max:  # the usual integer count: no parsing
                 h = q * 100
-                qt = _INT_QTY_TEXT[q] if q < 1000 else level_tail(h)
+                qt = _int_qty_text[q] if q < 1000 else level_tail(h)
             else:
                 h = _hundredths(q)  # type: ignore[assignment]
                 if h is None or not _Q_MIN_HUNDREDTHS <= h <= _Q_MAX_HUNDREDTHS:
@@ -137,7 +150,7 @@ def _levels(levels: Any, prices: list[int], qtys: list[int], text: list[str]) ->
             last = c
             prices.append(c)
             qtys.append(h)
-            text.append(_LEVEL_TEXT[c] + qt)
+            text.append(_level_text[c] + qt)
     except TypeError:  # an unhashable price
         return False
     return True
