@@ -63,6 +63,7 @@ class FakeKalshiWS:
         self._next_sid = 1
         self._gap = 0
         self._malformed: list[str] = []
+        self._errors: list[tuple[int, str]] = []
         self._trades_out: list[dict[str, Any]] = []  # trade prints to send as given (send_trade)
         self._disconnect = False
         self._lock = threading.Lock()
@@ -84,6 +85,12 @@ class FakeKalshiWS:
         hold a book no catalog column can)."""
         with self._lock:
             self._malformed.append(kind)
+
+    def error(self, code: int = 25, msg: str = "subscription buffer overflow") -> None:
+        """An ``error`` frame naming each book subscription (code 25: the reader fell behind). The
+        sequence goes on unbroken, so only the error itself can tell a client its books are stale."""
+        with self._lock:
+            self._errors.append((code, msg))
 
     def send_trade(self, **fields: Any) -> None:
         """A trade print with ``fields`` over the usual ones, sent as soon as a client has
@@ -226,6 +233,7 @@ class FakeKalshiWS:
                 drop, self._disconnect = self._disconnect, False
                 bad = self._malformed[:1]
                 del self._malformed[:1]
+                errors, self._errors = self._errors, []
                 conns = list(self._conns)
                 sent: list[dict[str, Any]] = []
                 if not drop and any(c.trade_sids for c in conns):
@@ -245,6 +253,10 @@ class FakeKalshiWS:
             }
             for c in conns:
                 try:
+                    for sid in list(c.book_sids) if errors else ():
+                        for code, text in errors:
+                            err = {"type": "error", "sid": sid, "msg": {"code": code, "msg": text}}
+                            await c.ws.send(json.dumps(err))
                     for sid, tickers in list(c.book_sids.items()):
                         if bad and bad[0] == "json":
                             await c.ws.send('{"type": "orderbook_delta", "sid": ')

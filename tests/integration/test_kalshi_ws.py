@@ -100,6 +100,18 @@ def test_a_sequence_gap_resubscribes_and_rebuilds(server, feed):
     assert in_sync_with(server, feed)
 
 
+def test_a_subscription_buffer_overflow_is_a_gap_not_a_drop_or_an_ignore(server, feed):
+    """Kalshi's error 25 says the reader fell behind and frames were lost: the books are
+    rebuilt as after a sequence gap, on the same connection (it used to be a detail only)."""
+    feed.start()
+    assert wait_for(lambda: feed.live and server.deltas_sent > 10)
+    rebuilt = feed.health.resubscribes
+    server.error(25)
+    assert wait_for(lambda: feed.health.gaps >= 1 and feed.health.resubscribes > rebuilt)
+    assert in_sync_with(server, feed)
+    assert server.connections == 1 and feed.health.connects == 1
+
+
 @pytest.mark.parametrize("kind", ["json", "delta", "deep"])
 def test_a_malformed_frame_is_counted_and_the_books_rebuilt(server, feed, kind):
     feed.start()

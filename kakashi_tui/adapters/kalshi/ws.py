@@ -162,6 +162,7 @@ class BookEvent(NamedTuple):
 
 
 MAX_BOOK_EVENTS = 200_000  # events kept for a recorder that has not taken them yet
+BUFFER_OVERFLOW = 25  # Kalshi's error code when a subscription's reader fell behind (3.34): a gap
 FAULTS_FORGOTTEN_MS = 60_000  # a book fault this long after the last starts the rebuild backoff again
 
 
@@ -451,6 +452,11 @@ class _Session:
             if kind == "error":
                 err = _parse(WsError, env.msg or {}, "error msg")
                 feed.health.detail = f"server error: {err.msg}"[:200]
+                if err.code == BUFFER_OVERFLOW and self.book_tickers and env.sid in (None, self.book_sid):
+                    # the reader fell behind: frames were lost, so the books are a gap's
+                    feed.health.gaps += 1
+                    feed.health.detail = f"server error {err.code} (subscription buffer overflow): books rebuilt"
+                    await self.rebuild()
                 return
             if kind in ("orderbook_snapshot", "orderbook_delta"):
                 await self._book_message(kind, env, now)
