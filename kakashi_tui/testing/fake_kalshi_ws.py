@@ -2,7 +2,9 @@
 
 ``orderbook_delta`` (an ``orderbook_snapshot`` per market, then ``orderbook_delta`` messages
 with a per-subscription ``seq``) and ``trade`` prints, in fixed-point strings. Faults:
-``gap()`` skips a sequence number, ``malformed()`` sends a frame that is not JSON or a delta
+``gap()`` skips a sequence number, ``error(25)`` says the subscription's buffer overflowed,
+``refuse_get_snapshot`` answers ``update_subscription`` (``get_snapshot``, which re-sends the
+named books' snapshots on their subscription) with an error, ``malformed()`` sends a frame that is not JSON or a delta
 that cannot be applied, ``send_trade(**fields)`` sends a trade print of the caller's making (hostile
 fields included) to the next trade subscriber, ``disconnect()`` drops every connection, ``refuse`` answers the
 handshake with HTTP 503, ``require_key`` refuses a handshake without ``KALSHI-ACCESS-KEY``.
@@ -57,6 +59,8 @@ class FakeKalshiWS:
         self.paused = False  # no deltas while set: the books hold still for a comparison
         self.connections = 0
         self.subscribes: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []  # every command received, in order
+        self.refuse_get_snapshot = False  # answer update_subscription with an error (an older server)
         self.unsubscribes = 0
         self.deltas_sent = 0
         self._conns: list[_Conn] = []
@@ -181,7 +185,30 @@ class FakeKalshiWS:
     async def _command(self, conn: _Conn, cmd: dict[str, Any]) -> None:
         cid = cmd.get("id")
         params = cmd.get("params") or {}
-        if cmd.get("cmd") == "subscribe":
+        with self._lock:
+            self.commands.append(cmd)
+        if cmd.get("cmd") == "update_subscription":
+            sids = params.get("sids") or []
+            if self.refuse_get_snapshot or params.get("action") != "get_snapshot":
+                await conn.ws.send(
+                    json.dumps({"id": cid, "type": "error", "msg": {"code": 13, "msg": "Unsupported action"}})
+                )
+            elif len(sids) != 1 or sids[0] not in conn.book_sids:
+                await conn.ws.send(
+                    json.dumps(
+                        {
+                            "id": cid,
+                            "type": "error",
+                            "msg": {"code": 12, "msg": "Exactly one subscription ID is required"},
+                        }
+                    )
+                )
+            else:
+                sid = sids[0]
+                for t in params.get("market_tickers") or sorted(conn.book_sids[sid]):
+                    if t in conn.book_sids[sid]:
+                        await self._send_seq(conn, sid, "orderbook_snapshot", self._snapshot(t))
+        elif cmd.get("cmd") == "subscribe":
             with self._lock:
                 self.subscribes.append(params)
             for channel in params.get("channels") or []:

@@ -90,13 +90,35 @@ def test_books_follow_the_server_from_snapshot_and_deltas(server, feed):
     assert wait_for(lambda: len(feed.take_trades()) > 0)
 
 
-def test_a_sequence_gap_resubscribes_and_rebuilds(server, feed):
+def snapshot_requests(server):
+    return [c for c in list(server.commands) if c.get("cmd") == "update_subscription"]
+
+
+def test_a_sequence_gap_asks_for_snapshots_on_the_same_subscription(server, feed):
+    """Kalshi 3.34's cheaper resync: ``update_subscription`` / ``get_snapshot`` for the books
+    concerned; no unsubscribe and no new subscription (the client used to resubscribe)."""
+    feed.start()
+    assert wait_for(lambda: feed.live and server.deltas_sent > 10)
+    subs = len(server.subscribes)
+    server.gap()
+    assert wait_for(lambda: feed.health.gaps >= 1 and snapshot_requests(server))
+    (asked,) = snapshot_requests(server)
+    params = asked["params"]
+    assert params["action"] == "get_snapshot" and params["market_tickers"] == sorted(TICKERS)
+    assert len(params["sids"]) == 1 and params["sids"][0] in {s for c in server._conns for s in c.book_sids}
+    assert in_sync_with(server, feed)
+    assert len(server.subscribes) == subs and server.unsubscribes == 0 and server.connections == 1
+
+
+def test_a_server_refusing_get_snapshot_gets_a_resubscribe_instead(server, feed):
+    server.refuse_get_snapshot = True
     feed.start()
     assert wait_for(lambda: feed.live and server.deltas_sent > 10)
     subs = len(server.subscribes)
     server.gap()
     assert wait_for(lambda: feed.health.gaps >= 1 and len(server.subscribes) > subs)
-    assert server.unsubscribes >= 1
+    assert snapshot_requests(server) and server.unsubscribes >= 1
+    assert "get_snapshot refused" in feed.health.detail
     assert in_sync_with(server, feed)
 
 
@@ -105,9 +127,8 @@ def test_a_subscription_buffer_overflow_is_a_gap_not_a_drop_or_an_ignore(server,
     rebuilt as after a sequence gap, on the same connection (it used to be a detail only)."""
     feed.start()
     assert wait_for(lambda: feed.live and server.deltas_sent > 10)
-    rebuilt = feed.health.resubscribes
     server.error(25)
-    assert wait_for(lambda: feed.health.gaps >= 1 and feed.health.resubscribes > rebuilt)
+    assert wait_for(lambda: feed.health.gaps >= 1 and snapshot_requests(server))
     assert in_sync_with(server, feed)
     assert server.connections == 1 and feed.health.connects == 1
 
@@ -118,7 +139,7 @@ def test_a_malformed_frame_is_counted_and_the_books_rebuilt(server, feed, kind):
     assert wait_for(lambda: feed.live and server.deltas_sent > 10)
     server.malformed(kind)
     assert wait_for(lambda: feed.health.malformed >= 1)
-    assert "malformed" in feed.health.detail or feed.health.resubscribes > 1
+    assert "malformed" in feed.health.detail or feed.health.resyncs > 0
     assert in_sync_with(server, feed)  # the change the bad frame carried is not lost
 
 
@@ -132,13 +153,13 @@ def test_malformed_frames_that_keep_coming_do_not_resubscribe_in_a_hot_loop(serv
     try:
         feed.start()
         assert wait_for(lambda: feed.live and server.deltas_sent > 10)
-        subscribed = feed.health.resubscribes
+        subscribed = feed.health.resubscribes + feed.health.resyncs
         t0 = time.monotonic()
         for _ in range(40):  # a bad delta every ~25 ms for a second
             server.malformed("delta")
             time.sleep(0.025)
         assert wait_for(lambda: feed.health.malformed >= 3)
-        rebuilt = feed.health.resubscribes - subscribed
+        rebuilt = feed.health.resubscribes + feed.health.resyncs - subscribed
         # at once, then one per backoff wait (up to 0.4 s, jittered): a handful in the second;
         # the old client rebuilt at every bad frame (about 40)
         assert 1 <= rebuilt < 20, (rebuilt, feed.health.malformed, time.monotonic() - t0)

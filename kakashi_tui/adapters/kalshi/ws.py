@@ -162,6 +162,7 @@ class BookEvent(NamedTuple):
 
 
 MAX_BOOK_EVENTS = 200_000  # events kept for a recorder that has not taken them yet
+GET_SNAPSHOT = "get_snapshot"  # a pending command: a resync on the live subscription
 BUFFER_OVERFLOW = 25  # Kalshi's error code when a subscription's reader fell behind (3.34): a gap
 FAULTS_FORGOTTEN_MS = 60_000  # a book fault this long after the last starts the rebuild backoff again
 
@@ -173,6 +174,7 @@ class Health:
     connects: int = 0
     gaps: int = 0
     resubscribes: int = 0
+    resyncs: int = 0  # ``get_snapshot`` requests: books rebuilt on the same subscription
     malformed: int = 0
     last_message_ms: int = 0
     record_overflows: int = 0  # recorded events dropped because nobody took them in time
@@ -273,12 +275,15 @@ class BookFeed:
             self._event_deltas = 0
         return out
 
-    def _drop_books(self) -> None:
-        """Forget every book (the caller holds the lock); a recording marks each with ``reset``."""
-        if self._events is not None and self._books:
+    def _drop_books(self, tickers: Iterable[str] | None = None) -> None:
+        """Forget every book, or those of ``tickers`` (the caller holds the lock); a recording
+        marks each with ``reset``."""
+        gone = sorted(self._books if tickers is None else set(tickers) & self._books.keys())
+        if self._events is not None and gone:
             now = self.clock()
-            self._events.extend(BookEvent(now, t, None, None, None, None, None, "reset") for t in sorted(self._books))
-        self._books.clear()
+            self._events.extend(BookEvent(now, t, None, None, None, None, None, "reset") for t in gone)
+        for t in gone:
+            del self._books[t]
 
     @property
     def live(self) -> bool:
@@ -347,13 +352,14 @@ class BookFeed:
             assert self._wake is not None
             self._wake.clear()
             wake = asyncio.ensure_future(self._wake.wait())
-            done, _ = await asyncio.wait({recv, wake}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({recv, wake}, timeout=state.until_due(), return_when=asyncio.FIRST_COMPLETED)
             if recv not in done:
                 recv.cancel()
+                wake.cancel()
                 if self._stop.is_set():
                     await ws.close()
                     return
-                await state.sync()  # the watch list changed
+                await state.sync()  # the watch list changed, or a resync is due
                 continue
             wake.cancel()
             await state.handle(recv.result())
@@ -373,6 +379,8 @@ class _Session:
         self.trades_requested = False
         self.faults = 0  # book rebuilds in a row (each within FAULTS_FORGOTTEN_MS of the last)
         self.last_fault_ms: int | None = None
+        self.awaiting: set[str] = set()  # books dropped on the live subscription, until their snapshot
+        self.resync_at: float | None = None  # loop time of the get_snapshot a backoff holds back
 
     async def send(self, cmd: str, params: dict[str, Any], channel: str = "") -> None:
         cid = self.next_id
@@ -381,8 +389,15 @@ class _Session:
             self.pending[cid] = channel
         await self.ws.send(json.dumps({"id": cid, "cmd": cmd, "params": params}))
 
+    def until_due(self) -> float | None:
+        """Seconds until a held-back ``get_snapshot`` is due (None: nothing is)."""
+        if self.resync_at is None:
+            return None
+        return max(0.0, self.resync_at - asyncio.get_running_loop().time())
+
     async def sync(self) -> None:
-        """Subscribe to what is watched (once per change of the watch list)."""
+        """Subscribe to what is watched (once per change of the watch list); send a held-back
+        ``get_snapshot`` once its backoff is over."""
         with self.feed._lock:
             want = set(self.feed._watch)
         if self.feed.want_trades and not self.trades_requested:
@@ -390,6 +405,8 @@ class _Session:
             await self.send("subscribe", {"channels": ["trade"]}, "trade")
         if want != self.book_tickers or self.book_sid is None:
             await self.resubscribe(want)
+        elif self.resync_at is not None and self.until_due() == 0:
+            await self.get_snapshot()
 
     async def resubscribe(self, tickers: set[str]) -> None:
         if self.book_sid is not None:
@@ -398,6 +415,8 @@ class _Session:
             self.book_sid = None
         with self.feed._lock:
             self.feed._drop_books()
+        self.awaiting.clear()
+        self.resync_at = None
         self.book_tickers = set(tickers)
         if tickers:
             self.feed.health.resubscribes += 1
@@ -406,28 +425,45 @@ class _Session:
             )
 
     async def rebuild(self) -> None:
-        """Books we cannot trust (a malformed frame, a sequence gap, a recording that fell behind):
-        leave the subscription and drop the books at once, and subscribe again for fresh
-        snapshots. The first rebuild is at once; while faults keep coming back (within
-        ``FAULTS_FORGOTTEN_MS`` of each other) the next waits the feed's backoff (``core/backoff``).
-        A server that keeps sending what cannot be applied was asked for every book's snapshot
-        about 90 times a second (a desk soak: 269 resubscribes in 3 s), which a real exchange
-        would throttle or ban; meanwhile the polled rows serve, as with the feed down."""
+        """Books we cannot trust (a malformed frame, a sequence gap, error 25, a recording that
+        fell behind): drop the books at once and ask for fresh snapshots on the same
+        subscription (``update_subscription`` with ``get_snapshot``; deltas for a book awaiting
+        its snapshot are skipped, the snapshot already holds them). Without a subscription, or
+        when the server refuses the command, subscribe again instead. The first rebuild is at
+        once; while faults keep coming back (within ``FAULTS_FORGOTTEN_MS`` of each other) the
+        next waits the feed's backoff (``core/backoff``), frames still read meanwhile. A server
+        that keeps sending what cannot be applied was asked for every book's snapshot about 90
+        times a second (a desk soak: 269 resubscribes in 3 s), which a real exchange would
+        throttle or ban; meanwhile the polled rows serve, as with the feed down."""
         feed = self.feed
+        if self.resync_at is not None:
+            return  # already dropped, and a resync is on its way
         now = feed.clock()
         if self.last_fault_ms is not None and now - self.last_fault_ms > FAULTS_FORGOTTEN_MS:
             self.faults = 0
         self.last_fault_ms = now
         wait = Backoff(feed.backoff_base, feed.backoff_max).delay(self.faults - 1) if self.faults else 0.0
         self.faults += 1
+        if self.book_sid is None:
+            await self.resubscribe(self.book_tickers)  # (subscribing anew: nothing to resync on)
+            return
+        with feed._lock:
+            feed._drop_books(self.book_tickers)
+        self.awaiting = set(self.book_tickers)
+        self.seq.pop(self.book_sid, None)  # the numbering goes on from the next frame
         if wait > 0:
-            await self.resubscribe(set())  # unsubscribed and the books dropped now, not after the wait
-            await feed._sleep(wait)
-            if feed._stop.is_set():
-                return
-            with feed._lock:
-                self.book_tickers = set(feed._watch)
-        await self.resubscribe(self.book_tickers)
+            self.resync_at = asyncio.get_running_loop().time() + wait
+            return
+        await self.get_snapshot()
+
+    async def get_snapshot(self) -> None:
+        """Ask for fresh snapshots of the books awaiting one, on the live subscription."""
+        self.resync_at = None
+        if self.book_sid is None or not self.awaiting:
+            return
+        self.feed.health.resyncs += 1
+        params = {"sids": [self.book_sid], "action": "get_snapshot", "market_tickers": sorted(self.awaiting)}
+        await self.send("update_subscription", params, GET_SNAPSHOT)
 
     async def handle(self, frame: Any) -> None:
         feed = self.feed
@@ -448,10 +484,17 @@ class _Session:
                     self.trade_sid = body.sid
                 return
             if kind in ("unsubscribed", "ok"):
+                if env.id is not None:
+                    self.pending.pop(env.id, None)
                 return
             if kind == "error":
                 err = _parse(WsError, env.msg or {}, "error msg")
                 feed.health.detail = f"server error: {err.msg}"[:200]
+                if env.id is not None and self.pending.pop(env.id, None) == GET_SNAPSHOT:
+                    # a server without get_snapshot (or refusing it now): subscribe again instead
+                    feed.health.detail = f"get_snapshot refused ({err.msg}): resubscribed"[:200]
+                    await self.resubscribe(self.book_tickers)
+                    return
                 if err.code == BUFFER_OVERFLOW and self.book_tickers and env.sid in (None, self.book_sid):
                     # the reader fell behind: frames were lost, so the books are a gap's
                     feed.health.gaps += 1
@@ -488,6 +531,7 @@ class _Session:
             raise Malformed(f"{kind} without a msg")
         if kind == "orderbook_snapshot":
             book = Book.from_rules(body, now)
+            self.awaiting.discard(book.ticker)
             with feed._lock:
                 feed._books[book.ticker] = book
                 if feed._events is not None:
@@ -500,6 +544,9 @@ class _Session:
                     )
             return
         t = body.get("market_ticker")
+        if t in self.awaiting:
+            _parse(BookDelta, body, "delta")  # (a bad one is still counted)
+            return  # its snapshot, on its way, holds this change
         with feed._lock:
             current = feed._books.get(t) if isinstance(t, str) else None
             if current is None:
