@@ -3,8 +3,9 @@
 ``orderbook_delta`` (an ``orderbook_snapshot`` per market, then ``orderbook_delta`` messages
 with a per-subscription ``seq``) and ``trade`` prints, in fixed-point strings. Faults:
 ``gap()`` skips a sequence number, ``error(25)`` says the subscription's buffer overflowed,
-``refuse_get_snapshot`` answers ``update_subscription`` (``get_snapshot``, which re-sends the
-named books' snapshots on their subscription) with an error, ``malformed()`` sends a frame that is not JSON or a delta
+``heartbeat(n)`` pings as Kalshi does and returns the pongs, ``refuse_get_snapshot`` answers
+``update_subscription`` (``get_snapshot``, which re-sends the named books' snapshots on their
+subscription) with an error, ``malformed()`` sends a frame that is not JSON or a delta
 that cannot be applied, ``send_trade(**fields)`` sends a trade print of the caller's making (hostile
 fields included) to the next trade subscriber, ``disconnect()`` drops every connection, ``refuse`` answers the
 handshake with HTTP 503, ``require_key`` refuses a handshake without ``KALSHI-ACCESS-KEY``.
@@ -95,6 +96,28 @@ class FakeKalshiWS:
         sequence goes on unbroken, so only the error itself can tell a client its books are stale."""
         with self._lock:
             self._errors.append((code, msg))
+
+    def heartbeat(self, times: int = 1, timeout: float = 5.0) -> list[bytes]:
+        """Kalshi's heartbeat: a ping frame with body ``heartbeat`` to every connection, ``times``
+        times in a row (each after the last one's pong). The pongs' bodies, as answered (a ping
+        without its pong within ``timeout``: none for it)."""
+        if self._loop is None:
+            raise RuntimeError("fake Kalshi WebSocket server is not running")
+        return asyncio.run_coroutine_threadsafe(self._heartbeat(times, timeout), self._loop).result(timeout * times + 5)
+
+    async def _heartbeat(self, times: int, timeout: float) -> list[bytes]:
+        pongs: list[bytes] = []
+        for _ in range(times):
+            with self._lock:
+                conns = list(self._conns)
+            for c in conns:
+                try:
+                    waiter = await c.ws.ping(b"heartbeat")
+                    await asyncio.wait_for(waiter, timeout)  # websockets: done when a pong with that body comes
+                except Exception:  # noqa: BLE001 - no pong: the caller sees one fewer
+                    continue
+                pongs.append(b"heartbeat")
+        return pongs
 
     def send_trade(self, **fields: Any) -> None:
         """A trade print with ``fields`` over the usual ones, sent as soon as a client has

@@ -133,6 +133,18 @@ def test_a_subscription_buffer_overflow_is_a_gap_not_a_drop_or_an_ignore(server,
     assert server.connections == 1 and feed.health.connects == 1
 
 
+def test_kalshis_heartbeat_pings_are_answered_and_the_connection_stays(server, feed):
+    """Kalshi pings every 10 s with the body ``heartbeat``; the websockets library answers each
+    ping with a pong of the same body by itself (protocol.py, always on), so the feed has no code
+    of its own for it: this pins that down. Many pings in a row: each answered, the same
+    connection live throughout, books still in sync."""
+    feed.start()
+    assert wait_for(lambda: feed.live and server.deltas_sent > 10)
+    assert server.heartbeat(times=20) == [b"heartbeat"] * 20
+    assert feed.live and feed.health.connects == 1 and server.connections == 1
+    assert in_sync_with(server, feed)
+
+
 @pytest.mark.parametrize("kind", ["json", "delta", "deep"])
 def test_a_malformed_frame_is_counted_and_the_books_rebuilt(server, feed, kind):
     feed.start()
