@@ -3,7 +3,8 @@
 ``orderbook_delta`` (an ``orderbook_snapshot`` per market, then ``orderbook_delta`` messages
 with a per-subscription ``seq``) and ``trade`` prints, in fixed-point strings. Faults:
 ``gap()`` skips a sequence number, ``error(25)`` says the subscription's buffer overflowed,
-``heartbeat(n)`` pings as Kalshi does and returns the pongs, ``refuse_get_snapshot`` answers
+``send_lifecycle(type, msg)`` sends a ``market_lifecycle_v2`` channel frame (an
+``event_fee_update`` too), ``heartbeat(n)`` pings as Kalshi does and returns the pongs, ``refuse_get_snapshot`` answers
 ``update_subscription`` (``get_snapshot``, which re-sends the named books' snapshots on their
 subscription) with an error, ``malformed()`` sends a frame that is not JSON or a delta
 that cannot be applied, ``send_trade(**fields)`` sends a trade print of the caller's making (hostile
@@ -41,6 +42,7 @@ class _Conn:
     ws: Any
     book_sids: dict[int, set[str]] = field(default_factory=dict)
     trade_sids: set[int] = field(default_factory=set)
+    lifecycle_sids: set[int] = field(default_factory=set)
     seq: dict[int, int] = field(default_factory=dict)
 
 
@@ -70,6 +72,7 @@ class FakeKalshiWS:
         self._malformed: list[str] = []
         self._errors: list[tuple[int, str]] = []
         self._trades_out: list[dict[str, Any]] = []  # trade prints to send as given (send_trade)
+        self._lifecycle_out: list[tuple[str, Any]] = []  # (type, msg) for market_lifecycle_v2 subscribers
         self._disconnect = False
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -118,6 +121,12 @@ class FakeKalshiWS:
                     continue
                 pongs.append(b"heartbeat")
         return pongs
+
+    def send_lifecycle(self, kind: str, msg: Any) -> None:
+        """A ``market_lifecycle_v2`` channel frame of type ``kind`` (``market_lifecycle_v2``,
+        ``event_fee_update``) with body ``msg``, sent as soon as a client has subscribed to it."""
+        with self._lock:
+            self._lifecycle_out.append((kind, msg))
 
     def send_trade(self, **fields: Any) -> None:
         """A trade print with ``fields`` over the usual ones, sent as soon as a client has
@@ -248,6 +257,8 @@ class FakeKalshiWS:
                         await self._send_seq(conn, sid, "orderbook_snapshot", self._snapshot(t))
                 elif channel == "trade":
                     conn.trade_sids.add(sid)
+                elif channel == "market_lifecycle_v2":
+                    conn.lifecycle_sids.add(sid)
         elif cmd.get("cmd") == "unsubscribe":
             with self._lock:
                 self.unsubscribes += 1
@@ -288,6 +299,9 @@ class FakeKalshiWS:
                 sent: list[dict[str, Any]] = []
                 if not drop and any(c.trade_sids for c in conns):
                     sent, self._trades_out = self._trades_out, []
+                lifecycle: list[tuple[str, Any]] = []
+                if not drop and any(c.lifecycle_sids for c in conns):
+                    lifecycle, self._lifecycle_out = self._lifecycle_out, []
             if drop:
                 for c in conns:
                     await c.ws.close()
@@ -319,6 +333,9 @@ class FakeKalshiWS:
                         elif t in tickers:
                             await self._send_seq(c, sid, "orderbook_delta", delta)
                             self.deltas_sent += 1
+                    for sid in c.lifecycle_sids:
+                        for kind, body in lifecycle:
+                            await c.ws.send(json.dumps({"type": kind, "sid": sid, "msg": body}))
                     for sid in c.trade_sids:
                         for body in sent:
                             await c.ws.send(json.dumps({"type": "trade", "sid": sid, "msg": body}))

@@ -372,3 +372,72 @@ def test_the_fake_quotes_every_market_inside_a_dollar_however_many():
     for t, b in s.books.items():
         assert b["yes"] and b["no"], t
         assert max(b["yes"]) + max(b["no"]) < 10_000 and min(b["yes"]) > 0 and min(b["no"]) > 0, t
+
+
+def test_lifecycle_fee_updates_go_to_the_source_and_the_rest_is_read_and_kept_out_of_the_way(server):
+    """With ``lifecycle``, the feed subscribes to ``market_lifecycle_v2``: its ``event_fee_update``
+    frames are handed, as sent and in order, to ``on_fee_update`` (the source's fee state) in
+    the engine's thread at the next fetch; other lifecycle messages (``determined`` with its
+    settlement value, a new price grid) are read and counted, and none of them touches a book."""
+    feed = BookFeed(server.url, backoff_base=0.02, backoff_max=0.1, lifecycle=True)
+    got: list = []
+    src = LiveBookSource(Polled(), feed, also=lambda: TICKERS, on_fee_update=got.append)
+    fee = {"event_ticker": "KXA", "fee_type_override": "quadratic", "fee_multiplier_override": "0.5"}
+    try:
+        src.start()
+        assert wait_for(lambda: feed.live and len(feed.books()) == len(TICKERS))
+        assert any("market_lifecycle_v2" in (s.get("channels") or []) for s in server.subscribes)
+        server.send_lifecycle(
+            "market_lifecycle_v2", {"market_ticker": "KXA-1", "event_type": "determined", "settlement_value": "1.0000"}
+        )
+        server.send_lifecycle("event_fee_update", fee)
+        server.send_lifecycle(
+            "market_lifecycle_v2",
+            {
+                "market_ticker": "KXA-1",
+                "event_type": "price_level_structure_updated",
+                "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": "0.0010"}],
+            },
+        )
+        server.send_lifecycle("market_lifecycle_v2", "not a body")  # counted as malformed, books kept
+        assert wait_for(
+            lambda: feed.health.lifecycle == 2 and feed.health.fee_updates == 1 and feed.health.malformed == 1
+        )
+        assert got == []  # not from the feed's thread
+        src.fetch()
+        assert [(f["type"], f["msg"]) for f in got] == [("event_fee_update", fee)]
+        src.fetch()
+        assert len(got) == 1  # handed over once
+        assert feed.health.resyncs == 0 and feed.health.resubscribes == 1 and feed.health.gaps == 0
+        assert in_sync_with(server, feed)
+    finally:
+        feed.stop()
+
+
+def test_with_a_key_an_event_fee_update_reaches_the_fees_of_the_next_fetch(tmp_path, monkeypatch):
+    """The runtime wires the feed's ``event_fee_update`` frames to ``KalshiSource.apply_ws``."""
+    from kakashi_tui.trading.runtime import Options, build_engine
+    from tests.integration.loopback_ws import signed_loopback
+
+    tickers = ("KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01")
+    with signed_loopback(tmp_path, monkeypatch, tickers) as (ws, cfg):
+        engine = build_engine(Options(source="kalshi", db=str(tmp_path / "k.db"), tickers=list(tickers)), cfg)
+        src = engine.source
+        try:
+            assert isinstance(src, LiveBookSource)
+            assert wait_for(lambda: src.feed.live and len(src.feed.books()) == 2)
+
+            def fee(batch):
+                row = next(r for r in batch.rows if r.market.get("ticker") == tickers[0])
+                return row.market["fee_type"], row.market["fee_multiplier"]
+
+            assert fee(src.fetch()) == ("quadratic", "1")
+            ws.send_lifecycle(
+                "event_fee_update",
+                {"event_ticker": "KXFAKE-26JAN05", "fee_type_override": "flat", "fee_multiplier_override": "0.25"},
+            )
+            assert wait_for(lambda: src.feed.health.fee_updates == 1)
+            assert fee(src.fetch()) == ("flat", "0.25")
+        finally:
+            src.close()
+            engine.store.close()

@@ -1,11 +1,16 @@
 """Live order books and trade prints over Kalshi's WebSocket feed (read-only).
 
 ``BookFeed`` keeps one connection in a background thread: it subscribes to
-``orderbook_delta`` for the markets it is told to watch (and to ``trade``), keeps each book
-from its ``orderbook_snapshot`` plus ``orderbook_delta`` messages, and checks each
-subscription's ``seq``. A gap, a frame it cannot apply, or a reconnect drops the affected
-books and resubscribes, so every book is rebuilt from a fresh snapshot; reconnects back off
-exponentially (with jitter) and every wait ends promptly on ``stop()``.
+``orderbook_delta`` for the markets it is told to watch (and to ``trade``; with ``lifecycle``
+to ``market_lifecycle_v2`` too), keeps each book from its ``orderbook_snapshot`` plus
+``orderbook_delta`` messages, and checks each subscription's ``seq``. A gap (Kalshi's error
+25, a subscription buffer overflow, is one) or a frame it cannot apply drops the books and
+asks for fresh snapshots on the same subscription (``get_snapshot``; a resubscribe when the
+server refuses it); a reconnect rebuilds every book from a fresh snapshot; reconnects back off
+exponentially (with jitter) and every wait ends promptly on ``stop()``. Kalshi's ``heartbeat``
+pings are answered by the websockets library itself. ``event_fee_update`` frames are kept for
+``LiveBookSource`` to hand to the source's fee state (``on_fee_update``) in the engine's
+thread; other lifecycle messages are read and counted (no consumer yet).
 
 ``LiveBookSource`` wraps a polling source (REST): it hands the engine the polled rows with
 the book and top of book of every market whose WebSocket book is in sync replaced by that
@@ -40,6 +45,7 @@ from kakashi_tui.adapters.catalog import from_cc, from_hundredths, trade_problem
 from kakashi_tui.adapters.kalshi.schemas import (
     BookDelta,
     BookSnapshot,
+    MarketLifecycle,
     RowError,
     Subscribed,
     TradePrint,
@@ -162,6 +168,7 @@ class BookEvent(NamedTuple):
 
 
 MAX_BOOK_EVENTS = 200_000  # events kept for a recorder that has not taken them yet
+NOT_BOOKS = ("trade", "subscribed", "unsubscribed", "ok", "error", "event_fee_update", "market_lifecycle_v2")
 GET_SNAPSHOT = "get_snapshot"  # a pending command: a resync on the live subscription
 BUFFER_OVERFLOW = 25  # Kalshi's error code when a subscription's reader fell behind (3.34): a gap
 FAULTS_FORGOTTEN_MS = 60_000  # a book fault this long after the last starts the rebuild backoff again
@@ -179,6 +186,8 @@ class Health:
     last_message_ms: int = 0
     record_overflows: int = 0  # recorded events dropped because nobody took them in time
     rejected: int = 0  # trade prints the row check refused (handed over as rejected rows)
+    lifecycle: int = 0  # market_lifecycle_v2 messages read (no consumer yet: counted, then dropped)
+    fee_updates: int = 0  # event_fee_update frames received (handed to the source's fee state)
 
 
 def _now_ms() -> int:
@@ -200,12 +209,15 @@ class BookFeed:
         clock: Callable[[], int] = _now_ms,
         record_books: bool = False,
         max_book_events: int = MAX_BOOK_EVENTS,
+        lifecycle: bool = False,
     ) -> None:
         self.url = url
         self.headers = headers
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.open_timeout = open_timeout
         self.want_trades = trades
+        self.want_lifecycle = lifecycle  # market_lifecycle_v2: event_fee_update frames for the source
+        self._fee_frames: list[dict[str, Any]] = []  # event_fee_update frames not yet handed over
         self.clock = clock
         self._lock = threading.Lock()
         self._books: dict[str, Book] = {}  # in sync only
@@ -258,6 +270,12 @@ class BookFeed:
     def take_trades(self) -> list[Trade]:
         with self._lock:
             out, self._trades = self._trades, []
+        return out
+
+    def take_fee_updates(self) -> list[dict[str, Any]]:
+        """The ``event_fee_update`` frames received since the last call, in order, as sent."""
+        with self._lock:
+            out, self._fee_frames = self._fee_frames, []
         return out
 
     def take_rejects(self) -> list[tuple[str, Any]]:
@@ -377,6 +395,7 @@ class _Session:
         self.seq: dict[int, int] = {}
         self.pending: dict[int, str] = {}  # command id -> channel
         self.trades_requested = False
+        self.lifecycle_requested = False
         self.faults = 0  # book rebuilds in a row (each within FAULTS_FORGOTTEN_MS of the last)
         self.last_fault_ms: int | None = None
         self.awaiting: set[str] = set()  # books dropped on the live subscription, until their snapshot
@@ -403,6 +422,9 @@ class _Session:
         if self.feed.want_trades and not self.trades_requested:
             self.trades_requested = True
             await self.send("subscribe", {"channels": ["trade"]}, "trade")
+        if self.feed.want_lifecycle and not self.lifecycle_requested:
+            self.lifecycle_requested = True
+            await self.send("subscribe", {"channels": ["market_lifecycle_v2"]}, "market_lifecycle_v2")
         if want != self.book_tickers or self.book_sid is None:
             await self.resubscribe(want)
         elif self.resync_at is not None and self.until_due() == 0:
@@ -505,11 +527,16 @@ class _Session:
                 await self._book_message(kind, env, now)
             elif kind == "trade":
                 self._trade(env.msg, now)
+            elif kind == "event_fee_update":
+                self._fee_update(msg)
+            elif kind == "market_lifecycle_v2":
+                _parse(MarketLifecycle, env.msg, "market_lifecycle_v2 msg")  # (no consumer yet)
+                feed.health.lifecycle += 1
         except (Malformed, ValueError, TypeError, AttributeError, RecursionError) as e:  # RecursionError: [[[[...
             feed.health.malformed += 1
             feed.health.detail = f"malformed frame: {e}"[:200]
             kind = msg.get("type") if isinstance(msg, dict) else None
-            if kind not in ("trade", "subscribed", "unsubscribed", "ok", "error") and self.book_tickers:
+            if kind not in NOT_BOOKS and self.book_tickers:
                 # it may have carried a book change we cannot apply: rebuild from fresh snapshots
                 await self.rebuild()
 
@@ -570,6 +597,15 @@ class _Session:
             feed.health.detail = f"recording fell behind: {feed.max_book_events} book events dropped"
             await self.rebuild()
 
+    def _fee_update(self, frame: dict[str, Any]) -> None:
+        """An ``event_fee_update``, kept as sent for the engine's thread (``LiveBookSource``
+        hands it to the source's fee state, which reads it or leaves it); bounded."""
+        feed = self.feed
+        feed.health.fee_updates += 1
+        with feed._lock:
+            feed._fee_frames.append(frame)
+            del feed._fee_frames[:-1_000]
+
     def _trade(self, body: Any, now: int) -> None:
         """One trade print through the row check (``catalog.trade_problem``): kept, or refused
         alone with its reason (handed to the engine as a rejected row with the next fetch)."""
@@ -613,6 +649,7 @@ class LiveBookSource(Source):
         also: Callable[[], Iterable[str]] | None = None,
         on_trades: Callable[[list[Trade]], None] | None = None,
         on_book_events: Callable[[list[BookEvent]], None] | None = None,
+        on_fee_update: Callable[[dict[str, Any]], object] | None = None,
     ) -> None:
         self.polled = polled
         self.feed = feed
@@ -621,6 +658,7 @@ class LiveBookSource(Source):
         self.held: Callable[[], Iterable[str]] | None = None
         self.on_trades = on_trades  # e.g. the catalog recorder's trades()
         self.on_book_events = on_book_events  # e.g. the catalog recorder's book_events()
+        self.on_fee_update = on_fee_update  # e.g. KalshiSource.apply_ws (the feed's event_fee_update frames)
         self.live_rows = 0
         self.live_books = 0
 
@@ -643,6 +681,9 @@ class LiveBookSource(Source):
         return self.polled.now_ms()
 
     def fetch(self) -> FetchBatch:
+        if self.on_fee_update is not None:  # before the poll: this fetch's rows carry the new fees
+            for frame in self.feed.take_fee_updates():
+                self.on_fee_update(frame)
         batch = self.polled.fetch()
         now = self.polled.now_ms()
         watched = self.watched()
