@@ -484,6 +484,8 @@ class _Session:
         if self.book_sid is None or not self.awaiting:
             return
         self.feed.health.resyncs += 1
+        for cid in [c for c, what in self.pending.items() if what == GET_SNAPSHOT]:
+            del self.pending[cid]  # (a success may bring only the snapshots: one request is remembered)
         params = {"sids": [self.book_sid], "action": "get_snapshot", "market_tickers": sorted(self.awaiting)}
         await self.send("update_subscription", params, GET_SNAPSHOT)
 
