@@ -2,7 +2,11 @@
 
 ``orderbook_delta`` (an ``orderbook_snapshot`` per market, then ``orderbook_delta`` messages
 with a per-subscription ``seq``) and ``trade`` prints, in fixed-point strings. Faults:
-``gap()`` skips a sequence number, ``malformed()`` sends a frame that is not JSON or a delta
+``gap()`` skips a sequence number, ``error(25)`` says the subscription's buffer overflowed,
+``send_lifecycle(type, msg)`` sends a ``market_lifecycle_v2`` channel frame (an
+``event_fee_update`` too), ``heartbeat(n)`` pings as Kalshi does and returns the pongs, ``refuse_get_snapshot`` answers
+``update_subscription`` (``get_snapshot``, which re-sends the named books' snapshots on their
+subscription) with an error, ``malformed()`` sends a frame that is not JSON or a delta
 that cannot be applied, ``send_trade(**fields)`` sends a trade print of the caller's making (hostile
 fields included) to the next trade subscriber, ``disconnect()`` drops every connection, ``refuse`` answers the
 handshake with HTTP 503, ``require_key`` refuses a handshake without ``KALSHI-ACCESS-KEY``.
@@ -38,6 +42,7 @@ class _Conn:
     ws: Any
     book_sids: dict[int, set[str]] = field(default_factory=dict)
     trade_sids: set[int] = field(default_factory=set)
+    lifecycle_sids: set[int] = field(default_factory=set)
     seq: dict[int, int] = field(default_factory=dict)
 
 
@@ -57,13 +62,17 @@ class FakeKalshiWS:
         self.paused = False  # no deltas while set: the books hold still for a comparison
         self.connections = 0
         self.subscribes: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []  # every command received, in order
+        self.refuse_get_snapshot = False  # answer update_subscription with an error (an older server)
         self.unsubscribes = 0
         self.deltas_sent = 0
         self._conns: list[_Conn] = []
         self._next_sid = 1
         self._gap = 0
         self._malformed: list[str] = []
+        self._errors: list[tuple[int, str]] = []
         self._trades_out: list[dict[str, Any]] = []  # trade prints to send as given (send_trade)
+        self._lifecycle_out: list[tuple[str, Any]] = []  # (type, msg) for market_lifecycle_v2 subscribers
         self._disconnect = False
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -84,6 +93,40 @@ class FakeKalshiWS:
         hold a book no catalog column can)."""
         with self._lock:
             self._malformed.append(kind)
+
+    def error(self, code: int = 25, msg: str = "subscription buffer overflow") -> None:
+        """An ``error`` frame naming each book subscription (code 25: the reader fell behind). The
+        sequence goes on unbroken, so only the error itself can tell a client its books are stale."""
+        with self._lock:
+            self._errors.append((code, msg))
+
+    def heartbeat(self, times: int = 1, timeout: float = 5.0) -> list[bytes]:
+        """Kalshi's heartbeat: a ping frame with body ``heartbeat`` to every connection, ``times``
+        times in a row (each after the last one's pong). The pongs' bodies, as answered (a ping
+        without its pong within ``timeout``: none for it)."""
+        if self._loop is None:
+            raise RuntimeError("fake Kalshi WebSocket server is not running")
+        return asyncio.run_coroutine_threadsafe(self._heartbeat(times, timeout), self._loop).result(timeout * times + 5)
+
+    async def _heartbeat(self, times: int, timeout: float) -> list[bytes]:
+        pongs: list[bytes] = []
+        for _ in range(times):
+            with self._lock:
+                conns = list(self._conns)
+            for c in conns:
+                try:
+                    waiter = await c.ws.ping(b"heartbeat")
+                    await asyncio.wait_for(waiter, timeout)  # websockets: done when a pong with that body comes
+                except Exception:  # noqa: BLE001 - no pong: the caller sees one fewer
+                    continue
+                pongs.append(b"heartbeat")
+        return pongs
+
+    def send_lifecycle(self, kind: str, msg: Any) -> None:
+        """A ``market_lifecycle_v2`` channel frame of type ``kind`` (``market_lifecycle_v2``,
+        ``event_fee_update``) with body ``msg``, sent as soon as a client has subscribed to it."""
+        with self._lock:
+            self._lifecycle_out.append((kind, msg))
 
     def send_trade(self, **fields: Any) -> None:
         """A trade print with ``fields`` over the usual ones, sent as soon as a client has
@@ -174,7 +217,30 @@ class FakeKalshiWS:
     async def _command(self, conn: _Conn, cmd: dict[str, Any]) -> None:
         cid = cmd.get("id")
         params = cmd.get("params") or {}
-        if cmd.get("cmd") == "subscribe":
+        with self._lock:
+            self.commands.append(cmd)
+        if cmd.get("cmd") == "update_subscription":
+            sids = params.get("sids") or []
+            if self.refuse_get_snapshot or params.get("action") != "get_snapshot":
+                await conn.ws.send(
+                    json.dumps({"id": cid, "type": "error", "msg": {"code": 13, "msg": "Unsupported action"}})
+                )
+            elif len(sids) != 1 or sids[0] not in conn.book_sids:
+                await conn.ws.send(
+                    json.dumps(
+                        {
+                            "id": cid,
+                            "type": "error",
+                            "msg": {"code": 12, "msg": "Exactly one subscription ID is required"},
+                        }
+                    )
+                )
+            else:
+                sid = sids[0]
+                for t in params.get("market_tickers") or sorted(conn.book_sids[sid]):
+                    if t in conn.book_sids[sid]:
+                        await self._send_seq(conn, sid, "orderbook_snapshot", self._snapshot(t))
+        elif cmd.get("cmd") == "subscribe":
             with self._lock:
                 self.subscribes.append(params)
             for channel in params.get("channels") or []:
@@ -191,6 +257,8 @@ class FakeKalshiWS:
                         await self._send_seq(conn, sid, "orderbook_snapshot", self._snapshot(t))
                 elif channel == "trade":
                     conn.trade_sids.add(sid)
+                elif channel == "market_lifecycle_v2":
+                    conn.lifecycle_sids.add(sid)
         elif cmd.get("cmd") == "unsubscribe":
             with self._lock:
                 self.unsubscribes += 1
@@ -226,10 +294,14 @@ class FakeKalshiWS:
                 drop, self._disconnect = self._disconnect, False
                 bad = self._malformed[:1]
                 del self._malformed[:1]
+                errors, self._errors = self._errors, []
                 conns = list(self._conns)
                 sent: list[dict[str, Any]] = []
                 if not drop and any(c.trade_sids for c in conns):
                     sent, self._trades_out = self._trades_out, []
+                lifecycle: list[tuple[str, Any]] = []
+                if not drop and any(c.lifecycle_sids for c in conns):
+                    lifecycle, self._lifecycle_out = self._lifecycle_out, []
             if drop:
                 for c in conns:
                     await c.ws.close()
@@ -245,6 +317,10 @@ class FakeKalshiWS:
             }
             for c in conns:
                 try:
+                    for sid in list(c.book_sids) if errors else ():
+                        for code, text in errors:
+                            err = {"type": "error", "sid": sid, "msg": {"code": code, "msg": text}}
+                            await c.ws.send(json.dumps(err))
                     for sid, tickers in list(c.book_sids.items()):
                         if bad and bad[0] == "json":
                             await c.ws.send('{"type": "orderbook_delta", "sid": ')
@@ -257,6 +333,9 @@ class FakeKalshiWS:
                         elif t in tickers:
                             await self._send_seq(c, sid, "orderbook_delta", delta)
                             self.deltas_sent += 1
+                    for sid in c.lifecycle_sids:
+                        for kind, body in lifecycle:
+                            await c.ws.send(json.dumps({"type": kind, "sid": sid, "msg": body}))
                     for sid in c.trade_sids:
                         for body in sent:
                             await c.ws.send(json.dumps({"type": "trade", "sid": sid, "msg": body}))

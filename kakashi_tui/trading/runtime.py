@@ -205,8 +205,12 @@ def live_books(
         return None
     url = cfg.kalshi.ws_url or ws_url_for(api_base(opts, cfg))
     feed = BookFeed(
-        url, lambda: signer.headers("GET", WS_PATH), backoff_base=cfg.kalshi.backoff_base_s, record_books=opts.record
-    )  # from the first snapshot: a recording starts rebuildable
+        url,
+        lambda: signer.headers("GET", WS_PATH),
+        backoff_base=cfg.kalshi.backoff_base_s,
+        record_books=opts.record,  # from the first snapshot: a recording starts rebuildable
+        lifecycle=True,  # market_lifecycle_v2: its event_fee_update frames go to the source's fees
+    )
     named = set(opts.tickers)
     return LiveBookSource(
         source,
@@ -214,6 +218,7 @@ def live_books(
         also=lambda: (beliefs.tickers() if beliefs else set()) | named,
         on_trades=recorder.trades if recorder is not None else None,
         on_book_events=recorder.book_events if recorder is not None else None,
+        on_fee_update=source.apply_ws,
     )
 
 

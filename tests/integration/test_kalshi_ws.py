@@ -90,13 +90,58 @@ def test_books_follow_the_server_from_snapshot_and_deltas(server, feed):
     assert wait_for(lambda: len(feed.take_trades()) > 0)
 
 
-def test_a_sequence_gap_resubscribes_and_rebuilds(server, feed):
+def snapshot_requests(server):
+    return [c for c in list(server.commands) if c.get("cmd") == "update_subscription"]
+
+
+def test_a_sequence_gap_asks_for_snapshots_on_the_same_subscription(server, feed):
+    """Kalshi 3.34's cheaper resync: ``update_subscription`` / ``get_snapshot`` for the books
+    concerned; no unsubscribe and no new subscription (the client used to resubscribe)."""
+    feed.start()
+    assert wait_for(lambda: feed.live and server.deltas_sent > 10)
+    subs = len(server.subscribes)
+    server.gap()
+    assert wait_for(lambda: feed.health.gaps >= 1 and snapshot_requests(server))
+    (asked,) = snapshot_requests(server)
+    params = asked["params"]
+    assert params["action"] == "get_snapshot" and params["market_tickers"] == sorted(TICKERS)
+    assert len(params["sids"]) == 1 and params["sids"][0] in {s for c in server._conns for s in c.book_sids}
+    assert in_sync_with(server, feed)
+    assert len(server.subscribes) == subs and server.unsubscribes == 0 and server.connections == 1
+
+
+def test_a_server_refusing_get_snapshot_gets_a_resubscribe_instead(server, feed):
+    server.refuse_get_snapshot = True
     feed.start()
     assert wait_for(lambda: feed.live and server.deltas_sent > 10)
     subs = len(server.subscribes)
     server.gap()
     assert wait_for(lambda: feed.health.gaps >= 1 and len(server.subscribes) > subs)
-    assert server.unsubscribes >= 1
+    assert snapshot_requests(server) and server.unsubscribes >= 1
+    assert "get_snapshot refused" in feed.health.detail
+    assert in_sync_with(server, feed)
+
+
+def test_a_subscription_buffer_overflow_is_a_gap_not_a_drop_or_an_ignore(server, feed):
+    """Kalshi's error 25 says the reader fell behind and frames were lost: the books are
+    rebuilt as after a sequence gap, on the same connection (it used to be a detail only)."""
+    feed.start()
+    assert wait_for(lambda: feed.live and server.deltas_sent > 10)
+    server.error(25)
+    assert wait_for(lambda: feed.health.gaps >= 1 and snapshot_requests(server))
+    assert in_sync_with(server, feed)
+    assert server.connections == 1 and feed.health.connects == 1
+
+
+def test_kalshis_heartbeat_pings_are_answered_and_the_connection_stays(server, feed):
+    """Kalshi pings every 10 s with the body ``heartbeat``; the websockets library answers each
+    ping with a pong of the same body by itself (protocol.py, always on), so the feed has no code
+    of its own for it: this pins that down. Many pings in a row: each answered, the same
+    connection live throughout, books still in sync."""
+    feed.start()
+    assert wait_for(lambda: feed.live and server.deltas_sent > 10)
+    assert server.heartbeat(times=20) == [b"heartbeat"] * 20
+    assert feed.live and feed.health.connects == 1 and server.connections == 1
     assert in_sync_with(server, feed)
 
 
@@ -106,7 +151,7 @@ def test_a_malformed_frame_is_counted_and_the_books_rebuilt(server, feed, kind):
     assert wait_for(lambda: feed.live and server.deltas_sent > 10)
     server.malformed(kind)
     assert wait_for(lambda: feed.health.malformed >= 1)
-    assert "malformed" in feed.health.detail or feed.health.resubscribes > 1
+    assert "malformed" in feed.health.detail or feed.health.resyncs > 0
     assert in_sync_with(server, feed)  # the change the bad frame carried is not lost
 
 
@@ -120,13 +165,13 @@ def test_malformed_frames_that_keep_coming_do_not_resubscribe_in_a_hot_loop(serv
     try:
         feed.start()
         assert wait_for(lambda: feed.live and server.deltas_sent > 10)
-        subscribed = feed.health.resubscribes
+        subscribed = feed.health.resubscribes + feed.health.resyncs
         t0 = time.monotonic()
         for _ in range(40):  # a bad delta every ~25 ms for a second
             server.malformed("delta")
             time.sleep(0.025)
         assert wait_for(lambda: feed.health.malformed >= 3)
-        rebuilt = feed.health.resubscribes - subscribed
+        rebuilt = feed.health.resubscribes + feed.health.resyncs - subscribed
         # at once, then one per backoff wait (up to 0.4 s, jittered): a handful in the second;
         # the old client rebuilt at every bad frame (about 40)
         assert 1 <= rebuilt < 20, (rebuilt, feed.health.malformed, time.monotonic() - t0)
@@ -327,3 +372,72 @@ def test_the_fake_quotes_every_market_inside_a_dollar_however_many():
     for t, b in s.books.items():
         assert b["yes"] and b["no"], t
         assert max(b["yes"]) + max(b["no"]) < 10_000 and min(b["yes"]) > 0 and min(b["no"]) > 0, t
+
+
+def test_lifecycle_fee_updates_go_to_the_source_and_the_rest_is_read_and_kept_out_of_the_way(server):
+    """With ``lifecycle``, the feed subscribes to ``market_lifecycle_v2``: its ``event_fee_update``
+    frames are handed, as sent and in order, to ``on_fee_update`` (the source's fee state) in
+    the engine's thread at the next fetch; other lifecycle messages (``determined`` with its
+    settlement value, a new price grid) are read and counted, and none of them touches a book."""
+    feed = BookFeed(server.url, backoff_base=0.02, backoff_max=0.1, lifecycle=True)
+    got: list = []
+    src = LiveBookSource(Polled(), feed, also=lambda: TICKERS, on_fee_update=got.append)
+    fee = {"event_ticker": "KXA", "fee_type_override": "quadratic", "fee_multiplier_override": "0.5"}
+    try:
+        src.start()
+        assert wait_for(lambda: feed.live and len(feed.books()) == len(TICKERS))
+        assert any("market_lifecycle_v2" in (s.get("channels") or []) for s in server.subscribes)
+        server.send_lifecycle(
+            "market_lifecycle_v2", {"market_ticker": "KXA-1", "event_type": "determined", "settlement_value": "1.0000"}
+        )
+        server.send_lifecycle("event_fee_update", fee)
+        server.send_lifecycle(
+            "market_lifecycle_v2",
+            {
+                "market_ticker": "KXA-1",
+                "event_type": "price_level_structure_updated",
+                "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": "0.0010"}],
+            },
+        )
+        server.send_lifecycle("market_lifecycle_v2", "not a body")  # counted as malformed, books kept
+        assert wait_for(
+            lambda: feed.health.lifecycle == 2 and feed.health.fee_updates == 1 and feed.health.malformed == 1
+        )
+        assert got == []  # not from the feed's thread
+        src.fetch()
+        assert [(f["type"], f["msg"]) for f in got] == [("event_fee_update", fee)]
+        src.fetch()
+        assert len(got) == 1  # handed over once
+        assert feed.health.resyncs == 0 and feed.health.resubscribes == 1 and feed.health.gaps == 0
+        assert in_sync_with(server, feed)
+    finally:
+        feed.stop()
+
+
+def test_with_a_key_an_event_fee_update_reaches_the_fees_of_the_next_fetch(tmp_path, monkeypatch):
+    """The runtime wires the feed's ``event_fee_update`` frames to ``KalshiSource.apply_ws``."""
+    from kakashi_tui.trading.runtime import Options, build_engine
+    from tests.integration.loopback_ws import signed_loopback
+
+    tickers = ("KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01")
+    with signed_loopback(tmp_path, monkeypatch, tickers) as (ws, cfg):
+        engine = build_engine(Options(source="kalshi", db=str(tmp_path / "k.db"), tickers=list(tickers)), cfg)
+        src = engine.source
+        try:
+            assert isinstance(src, LiveBookSource)
+            assert wait_for(lambda: src.feed.live and len(src.feed.books()) == 2)
+
+            def fee(batch):
+                row = next(r for r in batch.rows if r.market.get("ticker") == tickers[0])
+                return row.market["fee_type"], row.market["fee_multiplier"]
+
+            assert fee(src.fetch()) == ("quadratic", "1")
+            ws.send_lifecycle(
+                "event_fee_update",
+                {"event_ticker": "KXFAKE-26JAN05", "fee_type_override": "flat", "fee_multiplier_override": "0.25"},
+            )
+            assert wait_for(lambda: src.feed.health.fee_updates == 1)
+            assert fee(src.fetch()) == ("flat", "0.25")
+        finally:
+            src.close()
+            engine.store.close()

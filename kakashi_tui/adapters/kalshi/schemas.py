@@ -751,11 +751,25 @@ class TradePrint(Wire):
 
 
 class EventFeeUpdate(Wire):
-    """A WebSocket ``event_fee_update`` frame (on ``market_lifecycle_v2``; not subscribed to
-    yet): ``msg`` is the event's new override (``EventFeeOverride``, null fields cleared)."""
+    """A WebSocket ``event_fee_update`` frame (on ``market_lifecycle_v2``, handed by the feed to
+    ``KalshiSource.apply_ws``): ``msg`` is the event's new override (``EventFeeOverride``, null
+    fields cleared)."""
 
     type: Literal["event_fee_update"]
     msg: Annotated[EventFeeOverride, _plain(lambda v: parse(EventFeeOverride, v, "event_fee_update's msg"))]
+
+
+class MarketLifecycle(Wire):
+    """``market_lifecycle_v2``'s body (a ``market_lifecycle_v2`` frame): what happened to a
+    market. Read and counted by the WebSocket feed; nothing consumes it yet (the REST listing
+    still brings status, results and grids): ``settlement_value`` comes with ``determined``,
+    ``price_ranges`` with ``price_level_structure_updated``, as sent."""
+
+    market_ticker: LenientStr = None
+    event_type: LenientStr = None
+    settlement_value: AsSent = None
+    price_ranges: AsSent = None
+    exchange_index: LenientInt = None
 
 
 class TickerMsg(Wire):

@@ -593,8 +593,8 @@ class KalshiSource(Source):
     def apply_ws(self, frame: object) -> bool:
         """A WebSocket frame for the fee state: an ``event_fee_update`` (on ``market_lifecycle_v2``)
         sets its event's override from now, null fields cleared; the next fetch's rows carry it.
-        False when the frame is not one this reads (left alone). The WebSocket client does not
-        subscribe to ``market_lifecycle_v2`` yet: that is its slice's to wire."""
+        False when the frame is not one this reads (left alone). ``ws.LiveBookSource`` hands
+        it the feed's ``event_fee_update`` frames at each fetch (``runtime.live_books``)."""
         try:
             u = parse(EventFeeUpdate, frame, "frame")
         except RowError:

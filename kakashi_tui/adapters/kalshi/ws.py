@@ -1,11 +1,16 @@
 """Live order books and trade prints over Kalshi's WebSocket feed (read-only).
 
 ``BookFeed`` keeps one connection in a background thread: it subscribes to
-``orderbook_delta`` for the markets it is told to watch (and to ``trade``), keeps each book
-from its ``orderbook_snapshot`` plus ``orderbook_delta`` messages, and checks each
-subscription's ``seq``. A gap, a frame it cannot apply, or a reconnect drops the affected
-books and resubscribes, so every book is rebuilt from a fresh snapshot; reconnects back off
-exponentially (with jitter) and every wait ends promptly on ``stop()``.
+``orderbook_delta`` for the markets it is told to watch (and to ``trade``; with ``lifecycle``
+to ``market_lifecycle_v2`` too), keeps each book from its ``orderbook_snapshot`` plus
+``orderbook_delta`` messages, and checks each subscription's ``seq``. A gap (Kalshi's error
+25, a subscription buffer overflow, is one) or a frame it cannot apply drops the books and
+asks for fresh snapshots on the same subscription (``get_snapshot``; a resubscribe when the
+server refuses it); a reconnect rebuilds every book from a fresh snapshot; reconnects back off
+exponentially (with jitter) and every wait ends promptly on ``stop()``. Kalshi's ``heartbeat``
+pings are answered by the websockets library itself. ``event_fee_update`` frames are kept for
+``LiveBookSource`` to hand to the source's fee state (``on_fee_update``) in the engine's
+thread; other lifecycle messages are read and counted (no consumer yet).
 
 ``LiveBookSource`` wraps a polling source (REST): it hands the engine the polled rows with
 the book and top of book of every market whose WebSocket book is in sync replaced by that
@@ -40,6 +45,7 @@ from kakashi_tui.adapters.catalog import from_cc, from_hundredths, trade_problem
 from kakashi_tui.adapters.kalshi.schemas import (
     BookDelta,
     BookSnapshot,
+    MarketLifecycle,
     RowError,
     Subscribed,
     TradePrint,
@@ -162,6 +168,9 @@ class BookEvent(NamedTuple):
 
 
 MAX_BOOK_EVENTS = 200_000  # events kept for a recorder that has not taken them yet
+NOT_BOOKS = ("trade", "subscribed", "unsubscribed", "ok", "error", "event_fee_update", "market_lifecycle_v2")
+GET_SNAPSHOT = "get_snapshot"  # a pending command: a resync on the live subscription
+BUFFER_OVERFLOW = 25  # Kalshi's error code when a subscription's reader fell behind (3.34): a gap
 FAULTS_FORGOTTEN_MS = 60_000  # a book fault this long after the last starts the rebuild backoff again
 
 
@@ -172,10 +181,13 @@ class Health:
     connects: int = 0
     gaps: int = 0
     resubscribes: int = 0
+    resyncs: int = 0  # ``get_snapshot`` requests: books rebuilt on the same subscription
     malformed: int = 0
     last_message_ms: int = 0
     record_overflows: int = 0  # recorded events dropped because nobody took them in time
     rejected: int = 0  # trade prints the row check refused (handed over as rejected rows)
+    lifecycle: int = 0  # market_lifecycle_v2 messages read (no consumer yet: counted, then dropped)
+    fee_updates: int = 0  # event_fee_update frames received (handed to the source's fee state)
 
 
 def _now_ms() -> int:
@@ -197,12 +209,15 @@ class BookFeed:
         clock: Callable[[], int] = _now_ms,
         record_books: bool = False,
         max_book_events: int = MAX_BOOK_EVENTS,
+        lifecycle: bool = False,
     ) -> None:
         self.url = url
         self.headers = headers
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.open_timeout = open_timeout
         self.want_trades = trades
+        self.want_lifecycle = lifecycle  # market_lifecycle_v2: event_fee_update frames for the source
+        self._fee_frames: list[dict[str, Any]] = []  # event_fee_update frames not yet handed over
         self.clock = clock
         self._lock = threading.Lock()
         self._books: dict[str, Book] = {}  # in sync only
@@ -257,6 +272,12 @@ class BookFeed:
             out, self._trades = self._trades, []
         return out
 
+    def take_fee_updates(self) -> list[dict[str, Any]]:
+        """The ``event_fee_update`` frames received since the last call, in order, as sent."""
+        with self._lock:
+            out, self._fee_frames = self._fee_frames, []
+        return out
+
     def take_rejects(self) -> list[tuple[str, Any]]:
         """The trade prints the row check refused since the last call: (reason, the print as sent)."""
         with self._lock:
@@ -272,12 +293,15 @@ class BookFeed:
             self._event_deltas = 0
         return out
 
-    def _drop_books(self) -> None:
-        """Forget every book (the caller holds the lock); a recording marks each with ``reset``."""
-        if self._events is not None and self._books:
+    def _drop_books(self, tickers: Iterable[str] | None = None) -> None:
+        """Forget every book, or those of ``tickers`` (the caller holds the lock); a recording
+        marks each with ``reset``."""
+        gone = sorted(self._books if tickers is None else set(tickers) & self._books.keys())
+        if self._events is not None and gone:
             now = self.clock()
-            self._events.extend(BookEvent(now, t, None, None, None, None, None, "reset") for t in sorted(self._books))
-        self._books.clear()
+            self._events.extend(BookEvent(now, t, None, None, None, None, None, "reset") for t in gone)
+        for t in gone:
+            del self._books[t]
 
     @property
     def live(self) -> bool:
@@ -346,13 +370,14 @@ class BookFeed:
             assert self._wake is not None
             self._wake.clear()
             wake = asyncio.ensure_future(self._wake.wait())
-            done, _ = await asyncio.wait({recv, wake}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({recv, wake}, timeout=state.until_due(), return_when=asyncio.FIRST_COMPLETED)
             if recv not in done:
                 recv.cancel()
+                wake.cancel()
                 if self._stop.is_set():
                     await ws.close()
                     return
-                await state.sync()  # the watch list changed
+                await state.sync()  # the watch list changed, or a resync is due
                 continue
             wake.cancel()
             await state.handle(recv.result())
@@ -370,8 +395,11 @@ class _Session:
         self.seq: dict[int, int] = {}
         self.pending: dict[int, str] = {}  # command id -> channel
         self.trades_requested = False
+        self.lifecycle_requested = False
         self.faults = 0  # book rebuilds in a row (each within FAULTS_FORGOTTEN_MS of the last)
         self.last_fault_ms: int | None = None
+        self.awaiting: set[str] = set()  # books dropped on the live subscription, until their snapshot
+        self.resync_at: float | None = None  # loop time of the get_snapshot a backoff holds back
 
     async def send(self, cmd: str, params: dict[str, Any], channel: str = "") -> None:
         cid = self.next_id
@@ -380,15 +408,27 @@ class _Session:
             self.pending[cid] = channel
         await self.ws.send(json.dumps({"id": cid, "cmd": cmd, "params": params}))
 
+    def until_due(self) -> float | None:
+        """Seconds until a held-back ``get_snapshot`` is due (None: nothing is)."""
+        if self.resync_at is None:
+            return None
+        return max(0.0, self.resync_at - asyncio.get_running_loop().time())
+
     async def sync(self) -> None:
-        """Subscribe to what is watched (once per change of the watch list)."""
+        """Subscribe to what is watched (once per change of the watch list); send a held-back
+        ``get_snapshot`` once its backoff is over."""
         with self.feed._lock:
             want = set(self.feed._watch)
         if self.feed.want_trades and not self.trades_requested:
             self.trades_requested = True
             await self.send("subscribe", {"channels": ["trade"]}, "trade")
+        if self.feed.want_lifecycle and not self.lifecycle_requested:
+            self.lifecycle_requested = True
+            await self.send("subscribe", {"channels": ["market_lifecycle_v2"]}, "market_lifecycle_v2")
         if want != self.book_tickers or self.book_sid is None:
             await self.resubscribe(want)
+        elif self.resync_at is not None and self.until_due() == 0:
+            await self.get_snapshot()
 
     async def resubscribe(self, tickers: set[str]) -> None:
         if self.book_sid is not None:
@@ -397,6 +437,8 @@ class _Session:
             self.book_sid = None
         with self.feed._lock:
             self.feed._drop_books()
+        self.awaiting.clear()
+        self.resync_at = None
         self.book_tickers = set(tickers)
         if tickers:
             self.feed.health.resubscribes += 1
@@ -405,28 +447,47 @@ class _Session:
             )
 
     async def rebuild(self) -> None:
-        """Books we cannot trust (a malformed frame, a sequence gap, a recording that fell behind):
-        leave the subscription and drop the books at once, and subscribe again for fresh
-        snapshots. The first rebuild is at once; while faults keep coming back (within
-        ``FAULTS_FORGOTTEN_MS`` of each other) the next waits the feed's backoff (``core/backoff``).
-        A server that keeps sending what cannot be applied was asked for every book's snapshot
-        about 90 times a second (a desk soak: 269 resubscribes in 3 s), which a real exchange
-        would throttle or ban; meanwhile the polled rows serve, as with the feed down."""
+        """Books we cannot trust (a malformed frame, a sequence gap, error 25, a recording that
+        fell behind): drop the books at once and ask for fresh snapshots on the same
+        subscription (``update_subscription`` with ``get_snapshot``; deltas for a book awaiting
+        its snapshot are skipped, the snapshot already holds them). Without a subscription, or
+        when the server refuses the command, subscribe again instead. The first rebuild is at
+        once; while faults keep coming back (within ``FAULTS_FORGOTTEN_MS`` of each other) the
+        next waits the feed's backoff (``core/backoff``), frames still read meanwhile. A server
+        that keeps sending what cannot be applied was asked for every book's snapshot about 90
+        times a second (a desk soak: 269 resubscribes in 3 s), which a real exchange would
+        throttle or ban; meanwhile the polled rows serve, as with the feed down."""
         feed = self.feed
+        if self.resync_at is not None:
+            return  # already dropped, and a resync is on its way
         now = feed.clock()
         if self.last_fault_ms is not None and now - self.last_fault_ms > FAULTS_FORGOTTEN_MS:
             self.faults = 0
         self.last_fault_ms = now
         wait = Backoff(feed.backoff_base, feed.backoff_max).delay(self.faults - 1) if self.faults else 0.0
         self.faults += 1
+        if self.book_sid is None:
+            await self.resubscribe(self.book_tickers)  # (subscribing anew: nothing to resync on)
+            return
+        with feed._lock:
+            feed._drop_books(self.book_tickers)
+        self.awaiting = set(self.book_tickers)
+        self.seq.pop(self.book_sid, None)  # the numbering goes on from the next frame
         if wait > 0:
-            await self.resubscribe(set())  # unsubscribed and the books dropped now, not after the wait
-            await feed._sleep(wait)
-            if feed._stop.is_set():
-                return
-            with feed._lock:
-                self.book_tickers = set(feed._watch)
-        await self.resubscribe(self.book_tickers)
+            self.resync_at = asyncio.get_running_loop().time() + wait
+            return
+        await self.get_snapshot()
+
+    async def get_snapshot(self) -> None:
+        """Ask for fresh snapshots of the books awaiting one, on the live subscription."""
+        self.resync_at = None
+        if self.book_sid is None or not self.awaiting:
+            return
+        self.feed.health.resyncs += 1
+        for cid in [c for c, what in self.pending.items() if what == GET_SNAPSHOT]:
+            del self.pending[cid]  # (a success may bring only the snapshots: one request is remembered)
+        params = {"sids": [self.book_sid], "action": "get_snapshot", "market_tickers": sorted(self.awaiting)}
+        await self.send("update_subscription", params, GET_SNAPSHOT)
 
     async def handle(self, frame: Any) -> None:
         feed = self.feed
@@ -447,20 +508,37 @@ class _Session:
                     self.trade_sid = body.sid
                 return
             if kind in ("unsubscribed", "ok"):
+                if env.id is not None:
+                    self.pending.pop(env.id, None)
                 return
             if kind == "error":
                 err = _parse(WsError, env.msg or {}, "error msg")
                 feed.health.detail = f"server error: {err.msg}"[:200]
+                if env.id is not None and self.pending.pop(env.id, None) == GET_SNAPSHOT:
+                    # a server without get_snapshot (or refusing it now): subscribe again instead
+                    feed.health.detail = f"get_snapshot refused ({err.msg}): resubscribed"[:200]
+                    await self.resubscribe(self.book_tickers)
+                    return
+                if err.code == BUFFER_OVERFLOW and self.book_tickers and env.sid in (None, self.book_sid):
+                    # the reader fell behind: frames were lost, so the books are a gap's
+                    feed.health.gaps += 1
+                    feed.health.detail = f"server error {err.code} (subscription buffer overflow): books rebuilt"
+                    await self.rebuild()
                 return
             if kind in ("orderbook_snapshot", "orderbook_delta"):
                 await self._book_message(kind, env, now)
             elif kind == "trade":
                 self._trade(env.msg, now)
+            elif kind == "event_fee_update":
+                self._fee_update(msg)
+            elif kind == "market_lifecycle_v2":
+                _parse(MarketLifecycle, env.msg, "market_lifecycle_v2 msg")  # (no consumer yet)
+                feed.health.lifecycle += 1
         except (Malformed, ValueError, TypeError, AttributeError, RecursionError) as e:  # RecursionError: [[[[...
             feed.health.malformed += 1
             feed.health.detail = f"malformed frame: {e}"[:200]
             kind = msg.get("type") if isinstance(msg, dict) else None
-            if kind not in ("trade", "subscribed", "unsubscribed", "ok", "error") and self.book_tickers:
+            if kind not in NOT_BOOKS and self.book_tickers:
                 # it may have carried a book change we cannot apply: rebuild from fresh snapshots
                 await self.rebuild()
 
@@ -482,6 +560,7 @@ class _Session:
             raise Malformed(f"{kind} without a msg")
         if kind == "orderbook_snapshot":
             book = Book.from_rules(body, now)
+            self.awaiting.discard(book.ticker)
             with feed._lock:
                 feed._books[book.ticker] = book
                 if feed._events is not None:
@@ -494,6 +573,9 @@ class _Session:
                     )
             return
         t = body.get("market_ticker")
+        if t in self.awaiting:
+            _parse(BookDelta, body, "delta")  # (a bad one is still counted)
+            return  # its snapshot, on its way, holds this change
         with feed._lock:
             current = feed._books.get(t) if isinstance(t, str) else None
             if current is None:
@@ -516,6 +598,15 @@ class _Session:
             feed.health.record_overflows += 1
             feed.health.detail = f"recording fell behind: {feed.max_book_events} book events dropped"
             await self.rebuild()
+
+    def _fee_update(self, frame: dict[str, Any]) -> None:
+        """An ``event_fee_update``, kept as sent for the engine's thread (``LiveBookSource``
+        hands it to the source's fee state, which reads it or leaves it); bounded."""
+        feed = self.feed
+        feed.health.fee_updates += 1
+        with feed._lock:
+            feed._fee_frames.append(frame)
+            del feed._fee_frames[:-1_000]
 
     def _trade(self, body: Any, now: int) -> None:
         """One trade print through the row check (``catalog.trade_problem``): kept, or refused
@@ -560,6 +651,7 @@ class LiveBookSource(Source):
         also: Callable[[], Iterable[str]] | None = None,
         on_trades: Callable[[list[Trade]], None] | None = None,
         on_book_events: Callable[[list[BookEvent]], None] | None = None,
+        on_fee_update: Callable[[dict[str, Any]], object] | None = None,
     ) -> None:
         self.polled = polled
         self.feed = feed
@@ -568,6 +660,7 @@ class LiveBookSource(Source):
         self.held: Callable[[], Iterable[str]] | None = None
         self.on_trades = on_trades  # e.g. the catalog recorder's trades()
         self.on_book_events = on_book_events  # e.g. the catalog recorder's book_events()
+        self.on_fee_update = on_fee_update  # e.g. KalshiSource.apply_ws (the feed's event_fee_update frames)
         self.live_rows = 0
         self.live_books = 0
 
@@ -590,6 +683,9 @@ class LiveBookSource(Source):
         return self.polled.now_ms()
 
     def fetch(self) -> FetchBatch:
+        if self.on_fee_update is not None:  # before the poll: this fetch's rows carry the new fees
+            for frame in self.feed.take_fee_updates():
+                self.on_fee_update(frame)
         batch = self.polled.fetch()
         now = self.polled.now_ms()
         watched = self.watched()
