@@ -12,12 +12,13 @@ given by the API) is charged the quadratic curve's peak, ``0.07 x m x C x 0.25``
 maker alike: never less than a quadratic series would pay (so is a fee type this code does not
 know).
 
-The fee in force at time t (``fee_in_force``; Kalshi's "Get Event Fee Changes": event fees are
-"an override layered on top of the parent series' fee structure"): the series' fee type and
-multiplier, then the series' scheduled changes due by t (``GET /series/fee_changes``, the latest
-wins), then the event's override due by t (``GET /events/fee_changes`` and the WebSocket's
-``event_fee_update``, the latest wins; a null field is cleared, back to the series' value), then
-the waiver: a market whose ``fee_waiver_expiration_time`` is still ahead pays no trading fee.
+The fee in force at time t (``fee_level_at``, then ``FeeSchedule.terms``; Kalshi's "Get Event
+Fee Changes": event fees are "an override layered on top of the parent series' fee
+structure"): the series' fee type and multiplier, then the series' scheduled changes due by t
+(``GET /series/fee_changes``, the latest wins), then the event's override due by t (``GET
+/events/fee_changes`` and the WebSocket's ``event_fee_update``, the latest wins; a null field
+is cleared, back to the series' value), then the waiver: a market whose
+``fee_waiver_expiration_time`` is still ahead pays no trading fee.
 
 Rounding (docs.kalshi.com, "Fee Rounding"): each fill's trade fee is rounded UP to $0.0001 (a
 centicent), and a per-order fee accumulator makes the order's total converge to what one
@@ -271,19 +272,3 @@ def fee_level_at(
         fee_type = o.fee_type if o.fee_type is not None else fee_type
         mult = o.multiplier if o.multiplier is not None else mult
     return FeeLevel(fee_type, mult)
-
-
-def fee_in_force(
-    series: FeeLevel,
-    schedule: Sequence[FeeChange] = (),
-    overrides: Sequence[FeeChange] = (),
-    waiver_until_ts: int | None = None,
-    t: int = 0,
-    config: FeeSchedule | None = None,
-    series_ticker: str = "",
-) -> FeeTerms:
-    """The terms a fill at ``t`` pays: ``fee_level_at`` through the config's ``FeeSchedule``
-    (a series the operator lists pays the configured coefficient), and the waiver last
-    (``FeeTerms.waived(t)``: nothing before ``waiver_until_ts``)."""
-    level = fee_level_at(series, schedule, overrides, t)
-    return (config or FeeSchedule()).terms(series_ticker, level.multiplier, level.fee_type, waiver_until_ts)

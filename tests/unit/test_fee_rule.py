@@ -13,12 +13,28 @@ from kakashi_tui.core.fees import (
     FeeChange,
     FeeLevel,
     FeeSchedule,
+    FeeTerms,
     FeeType,
-    fee_in_force,
     fee_level_at,
     order_fee_cc,
     taker_fee_cc,
 )
+
+
+def fee_in_force(
+    series: FeeLevel,
+    schedule: list[FeeChange],
+    overrides: list[FeeChange],
+    waiver_until_ts: int | None = None,
+    t: int = 0,
+    config: FeeSchedule | None = None,
+    series_ticker: str = "",
+) -> FeeTerms:
+    """The terms a fill at ``t`` pays, composed as production composes them: the feed's
+    ``fee_level_at`` (adapters/kalshi/fee_state.py) writes the level into the market row, and the
+    engine's ``FeeSchedule.terms`` reads it with the waiver (``FeeTerms.waived(t)``)."""
+    level = fee_level_at(series, schedule, overrides, t)
+    return (config or FeeSchedule()).terms(series_ticker, level.multiplier, level.fee_type, waiver_until_ts)
 
 
 def test_combo_maker_fee_series_charge_takers_the_quadratic_curve():
