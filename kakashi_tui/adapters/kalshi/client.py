@@ -120,23 +120,25 @@ class TokenBucket:
         self._t = clock()
         self._lock = threading.Lock()
 
+    def _refill(self) -> None:
+        """Add the tokens earned since the last look, up to the burst (the lock held)."""
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
+        self._t = now
+
     def set(self, rate: float, burst: float) -> None:
         """A new budget from now on (the tokens held so far are kept, up to the new burst)."""
         if not rate > 0 or not burst >= 1:
             raise ValueError("a bucket needs rate > 0 and burst >= 1")
         with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
-            self._t = now
+            self._refill()
             self.rate, self.burst = float(rate), float(burst)
             self._tokens = min(self._tokens, self.burst)
 
     def delay(self) -> float:
         """Take a token if one is there (0.0), else how long until one will be."""
         with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
-            self._t = now
+            self._refill()
             if self._tokens >= 1 - 1e-9:  # (a refill a rounding error short is a token: no sub-ulp waits)
                 self._tokens = max(0.0, self._tokens - 1)
                 return 0.0
