@@ -1201,8 +1201,10 @@ class RecordingSource(Source):
 
     def fetch(self) -> FetchBatch:
         batch = self.inner.fetch()
+        if batch.now_ms is None:  # the tick's one time: the engine decides at what is recorded here
+            batch.now_ms = self.inner.now_ms()
         try:
-            self.recorder.record_batch(batch, self.inner.now_ms(), self.inner.name)
+            self.recorder.record_batch(batch, batch.now_ms, self.inner.name)
         except Exception as e:  # noqa: BLE001 - what was fetched still reaches the engine
             batch.errors.append(f"catalog: not recorded ({e.__class__.__name__}: {e})"[:300])
         return batch

@@ -688,6 +688,7 @@ class LiveBookSource(Source):
                 self.on_fee_update(frame)
         batch = self.polled.fetch()
         now = self.polled.now_ms()
+        batch.now_ms = now  # the tick's time: the books below are stamped against it
         watched = self.watched()
         if watched is None:
             quoted = (
