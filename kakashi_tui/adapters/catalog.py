@@ -96,6 +96,9 @@ UPGRADES: dict[int, Upgrade] = {
             "book_deltas": {"price_e4": "price_cc", "delta_e2": "delta_hundredths"},
         }
     ),
+    #: Version 3 (issue #22, Kalshi as of spec 3.34): new nullable columns only, null in older
+    #: files: ``book_deltas.exchange_ts`` (the exchange's time of the frame).
+    3: Upgrade(),
 }
 #: The version this Kakashi writes (and the newest it reads).
 CATALOG_VERSION = max(UPGRADES)
@@ -289,10 +292,13 @@ BOOK_DELTAS = pa.schema(
         pa.field("sid", pa.int64()),
         pa.field("kind", pa.string(), nullable=False),
         pa.field("source", pa.string(), nullable=False),
+        # the exchange's time of the frame (its ts_ms, else sending_ts_ms, else ts); ``ts`` is when
+        # it arrived. Null for a reset, a frame without one, and in files before version 3.
+        pa.field("exchange_ts", pa.int64()),
     ],
     metadata={
         "kakashi.table": "book_deltas",
-        "kakashi.units": "ts UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
+        "kakashi.units": "ts, exchange_ts UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
         **_VERSIONED,
         "kakashi.rebuild": "a ticker's book: its last 'snapshot' rows (one sid/seq/ts) then its 'delta' rows; "
         "'reset': unknown until the next snapshot",
@@ -836,9 +842,13 @@ class CatalogWriter:
         sid: int | None,
         kind: str,
         source: str,
+        exchange_ts: int | None = None,
     ) -> str | None:
-        """One applied order-book change (``kalshi.ws.BookEvent``): a snapshot level, a delta or a reset."""
+        """One applied order-book change (``kalshi.ws.BookEvent``): a snapshot level, a delta or a
+        reset; ``exchange_ts``: the exchange's time of its frame (None: not given)."""
         why = book_event_problem(ts, ticker, side, price_cc, delta_hundredths, seq, sid, kind)
+        if why is None and exchange_ts is not None and (bad := ts_problem(exchange_ts)):
+            why = f"book {kind}: exchange time: {bad}"
         return self._keep(
             "book_deltas",
             "book row",
@@ -852,6 +862,7 @@ class CatalogWriter:
             seq=seq,
             sid=sid,
             kind=kind,
+            exchange_ts=exchange_ts,
         )
 
     def maybe_roll(self) -> int:
@@ -1168,7 +1179,9 @@ class Recorder:
         passes the row check (``book_event_problem``) or is refused alone."""
         add = self.writer.add_book_event
         for e in events:
-            why = add(e.ts, e.ticker, e.side, e.price_cc, e.delta_hundredths, e.seq, e.sid, e.kind, "kalshi-ws")
+            why = add(
+                e.ts, e.ticker, e.side, e.price_cc, e.delta_hundredths, e.seq, e.sid, e.kind, "kalshi-ws", e.exchange_ts
+            )
             if why is not None:
                 self._refused(why, {"type": "book", "ticker": _shown(e.ticker), "ts": _shown(e.ts)})
 
@@ -1201,8 +1214,10 @@ class RecordingSource(Source):
 
     def fetch(self) -> FetchBatch:
         batch = self.inner.fetch()
+        if batch.now_ms is None:  # the tick's one time: the engine decides at what is recorded here
+            batch.now_ms = self.inner.now_ms()
         try:
-            self.recorder.record_batch(batch, self.inner.now_ms(), self.inner.name)
+            self.recorder.record_batch(batch, batch.now_ms, self.inner.name)
         except Exception as e:  # noqa: BLE001 - what was fetched still reaches the engine
             batch.errors.append(f"catalog: not recorded ({e.__class__.__name__}: {e})"[:300])
         return batch

@@ -45,6 +45,11 @@ class FetchBatch:
     # The exchange refused the API key (HTTP 401/403), with its reason, while it stays refused:
     # a key problem, not a feed glitch (the source retries with backoff; it can be fixed live).
     key_refused: str = ""
+    # The source's clock when the fetch ended (``Source.now_ms``): the tick's time, which the
+    # engine decides at and the catalog records as the rows' receive time, read once so a replay
+    # plays the rows, beliefs and market changes of a tick at the tick that took them (#22).
+    # None: the engine reads the source's clock itself.
+    now_ms: int | None = None
 
 
 class Source(ABC):

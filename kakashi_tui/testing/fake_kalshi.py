@@ -576,6 +576,9 @@ class FakeKalshi:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "FakeKalshi/2.0"
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: with Nagle's algorithm on, the body waited for
+    # the client's delayed ACK (about 40 ms a request on loopback)
+    disable_nagle_algorithm = True
     state: FakeKalshi  # set per server
 
     def log_message(self, *args: Any) -> None:  # quiet

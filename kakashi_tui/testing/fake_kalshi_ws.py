@@ -10,6 +10,8 @@ subscription) with an error, ``malformed()`` sends a frame that is not JSON or a
 that cannot be applied, ``send_trade(**fields)`` sends a trade print of the caller's making (hostile
 fields included) to the next trade subscriber, ``disconnect()`` drops every connection, ``refuse`` answers the
 handshake with HTTP 503, ``require_key`` refuses a handshake without ``KALSHI-ACCESS-KEY``.
+Book frames carry the exchange's time as 3.34 does (``sending_ts_ms`` on the frame, ``ts_ms`` and
+``ts`` on a delta); ``lag_ms`` stamps them that far in the past (a feed arriving late).
 The server's own books are the truth a client's rebuilt books are compared with.
 
     python -m kakashi_tui.testing.fake_kalshi_ws --port 8766 [--tickers A,B] [--require-key] [--refuse]
@@ -22,6 +24,7 @@ import asyncio
 import json
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -59,6 +62,7 @@ class FakeKalshiWS:
             }
         self.refuse = False
         self.require_key = False
+        self.lag_ms = 0  # book frames are stamped this long before they are sent (a late feed)
         self.paused = False  # no deltas while set: the books hold still for a comparison
         self.connections = 0
         self.subscribes: list[dict[str, Any]] = []
@@ -283,7 +287,13 @@ class FakeKalshiWS:
         conn.seq[sid] += skip  # a gap: the client never sees these numbers
         seq = conn.seq[sid]
         conn.seq[sid] += 1
-        await conn.ws.send(json.dumps({"type": kind, "sid": sid, "seq": seq, "msg": body}))
+        await conn.ws.send(
+            json.dumps({"type": kind, "sid": sid, "seq": seq, "msg": body, "sending_ts_ms": self._stamp()})
+        )
+
+    def _stamp(self) -> int:
+        """The exchange's time on a frame sent now: ``lag_ms`` ago (UTC epoch ms)."""
+        return int(time.time() * 1000) - self.lag_ms
 
     async def _ticker(self) -> None:
         while True:
@@ -307,13 +317,15 @@ class FakeKalshiWS:
                     await c.ws.close()
                 continue
             t, side, p, d = self._move()
+            stamp = self._stamp()
             delta = {
                 "market_ticker": t,
                 "market_id": f"id-{t}",
                 "price_dollars": _p(p),
                 "delta_fp": _q(d),
                 "side": side,
-                "ts": "2026-11-26T10:00:00Z",
+                "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp // 1000)),
+                "ts_ms": stamp,
             }
             for c in conns:
                 try:

@@ -379,6 +379,8 @@ class Engine:
             batch = self.source.fetch()
         except Exception as e:  # a feed that throws must not stop the loop
             batch = FetchBatch(errors=[f"fetch failed: {e.__class__.__name__}: {e}"])
+        if batch.now_ms is None:
+            batch.now_ms = self.source.now_ms()
         return batch, batch.latency_ms or (time.perf_counter() - t0) * 1000
 
     def tick(self, top: Callable[[], None] | None = None) -> TickReport:
@@ -388,7 +390,9 @@ class Engine:
         return self.apply_batch(batch, fetch_ms, top)
 
     def apply_batch(self, batch: FetchBatch, fetch_ms: float, top: Callable[[], None] | None = None) -> TickReport:
-        now = self.source.now_ms()
+        # the tick's time is the fetch's (its rows were received then; the catalog recorded them
+        # at it): read once, so the tick's beliefs, decisions and ledger carry that one time
+        now = self.source.now_ms() if batch.now_ms is None else batch.now_ms
         wall = now_wall_ms()
         self.tick_count += 1
         written = len(self._written)
@@ -611,7 +615,7 @@ class Engine:
     def collect(self) -> tuple[list[Quote], int, list[str]]:
         """One pass of fetch -> validate -> persist, no trading: (saved snapshots, rejected, errors)."""
         batch = self.source.fetch()
-        now = self.source.now_ms()
+        now = self.source.now_ms() if batch.now_ms is None else batch.now_ms
         with self.store.atomic():
             _m, snaps, _fresh, _saved, rejected = self._ingest(batch, now, now_wall_ms())
             self.store.set_controls({k: v for k, v in self._checkpoint().items() if k is not Control.TICK_COUNT})

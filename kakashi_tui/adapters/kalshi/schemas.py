@@ -661,7 +661,27 @@ class WsMessage(Wire):
     sid: AsSent = None
     seq: AsSent = None
     msg: AsSent = None
-    # (``sending_ts_ms``, on every frame since October 2026, is not read yet: #22.)
+    sending_ts_ms: AsSent = None  # 3.34 (October 2026): on every frame (read by ``frame_exchange_ms``)
+
+
+def frame_exchange_ms(body: Any, sending_ts_ms: Any) -> int | None:
+    """The exchange's time of a WebSocket frame, UTC epoch ms: its body's ``ts_ms``, else the
+    frame's ``sending_ts_ms`` (every frame since October 2026), else its body's ``ts`` (epoch
+    seconds, or RFC 3339 text); None when it carries none that reads as a time in 2000..2200
+    (then its age counts from when it arrived, as before #22)."""
+    b = body if isinstance(body, dict) else {}
+    for v, seconds in ((b.get("ts_ms"), False), (sending_ts_ms, False), (b.get("ts"), True)):
+        ms: int | None = None
+        if type(v) is int:
+            ms = v * 1000 if seconds else v
+        elif isinstance(v, str) and seconds:
+            try:
+                ms = ts_ms(v, "ts")
+            except RowError:
+                ms = None
+        if ms is not None and MIN_TS_MS <= ms <= MAX_TS_MS:
+            return ms
+    return None
 
 
 class Subscribed(Wire):
@@ -727,7 +747,7 @@ class BookDelta(Wire):
     side: Annotated[Literal["yes", "no"], _plain(_side)]
     price_dollars: Annotated[int, _plain(lambda v: price_cc(v))]
     delta_fp: Annotated[int, _plain(lambda v: count_hundredths(v, signed=True))]
-    # (``ts`` / ``ts_ms`` are not read: the feed stamps a change with when it applied it.)
+    # (``ts`` / ``ts_ms``, the exchange's time of the change, are read by ``frame_exchange_ms``.)
 
 
 def _print_ts(v: Any) -> int | None:

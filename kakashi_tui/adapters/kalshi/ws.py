@@ -53,6 +53,7 @@ from kakashi_tui.adapters.kalshi.schemas import (
     WsError,
     WsMessage,
     _safe,
+    frame_exchange_ms,
     parse,
     serial,
     ticker_ok,
@@ -165,8 +166,12 @@ class BookEvent(NamedTuple):
     seq: int | None
     sid: int | None
     kind: str  # snapshot | delta | reset
+    exchange_ts: int | None = None  # the exchange's time of its frame (None: a reset, or not given)
 
 
+#: The most a book frame's lag (receive time - the exchange's time) is taken as: an hour (far
+#: past any stale-quote limit; a quote stamped further back could fall out of the time range).
+MAX_LAG_MS = 3_600_000
 MAX_BOOK_EVENTS = 200_000  # events kept for a recorder that has not taken them yet
 NOT_BOOKS = ("trade", "subscribed", "unsubscribed", "ok", "error", "event_fee_update", "market_lifecycle_v2")
 GET_SNAPSHOT = "get_snapshot"  # a pending command: a resync on the live subscription
@@ -228,6 +233,9 @@ class BookFeed:
         self._event_deltas = 0  # deltas among them (the bound: snapshots come only with a subscription)
         self.max_book_events = max_book_events
         self.health = Health()
+        # how late the latest book frame with an exchange time arrived (receive - exchange, ms,
+        # 0..MAX_LAG_MS): the books' age, as the stream delivers them in order (``lag_ms``)
+        self._lag_ms = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -307,6 +315,13 @@ class BookFeed:
     def live(self) -> bool:
         return self.health.state == "live"
 
+    @property
+    def lag_ms(self) -> int:
+        """How old the books are by the exchange's clock: the latest book frame's receive time
+        less its exchange time (``schemas.frame_exchange_ms``), 0 until a frame says (#22)."""
+        with self._lock:
+            return self._lag_ms
+
     # -- the connection (its own thread and event loop) ---------------------------------------
     def _run(self) -> None:
         asyncio.run(self._main())
@@ -351,6 +366,7 @@ class BookFeed:
     def _down(self, why: str) -> None:
         self.health.state, self.health.detail = "down", why
         with self._lock:
+            self._lag_ms = 0  # the next connection's frames say anew
             self._drop_books()  # a reconnect rebuilds every book from a fresh snapshot
 
     async def _sleep(self, seconds: float) -> None:
@@ -558,6 +574,10 @@ class _Session:
         body = msg.msg
         if not isinstance(body, dict):
             raise Malformed(f"{kind} without a msg")
+        exch = frame_exchange_ms(body, msg.sending_ts_ms)
+        if exch is not None:  # the stream's lag: every book is as old as the frames that bring it
+            with feed._lock:
+                feed._lag_ms = min(max(now - exch, 0), MAX_LAG_MS)
         if kind == "orderbook_snapshot":
             book = Book.from_rules(body, now)
             self.awaiting.discard(book.ticker)
@@ -568,7 +588,7 @@ class _Session:
                         (s, p, q) for s in ("yes", "no") for p, q in sorted(getattr(book, s).items())
                     ]
                     feed._events.extend(
-                        BookEvent(now, book.ticker, s, p, q, seq, sid, "snapshot")
+                        BookEvent(now, book.ticker, s, p, q, seq, sid, "snapshot", exch)
                         for s, p, q in levels or [(None, None, None)]
                     )
             return
@@ -582,7 +602,7 @@ class _Session:
                 raise Malformed(f"delta for {t!r} before its snapshot")
             side, p, d = current.apply(body, now)
             if feed._events is not None:
-                feed._events.append(BookEvent(now, current.ticker, side, p, d, seq, sid, "delta"))
+                feed._events.append(BookEvent(now, current.ticker, side, p, d, seq, sid, "delta", exch))
                 feed._event_deltas += 1
         await self._bound_events()
 
@@ -688,6 +708,7 @@ class LiveBookSource(Source):
                 self.on_fee_update(frame)
         batch = self.polled.fetch()
         now = self.polled.now_ms()
+        batch.now_ms = now  # the tick's time: the books below are stamped against it
         watched = self.watched()
         if watched is None:
             quoted = (
@@ -696,6 +717,10 @@ class LiveBookSource(Source):
             watched = {t for t in quoted if isinstance(t, str)}
         self.feed.watch(watched)
         books = self.feed.books() if self.feed.live else {}
+        # a book's quote is as old as the stream that brings it: stamped with the exchange's time
+        # it reflects (the fetch's time less the latest frame's lag), so the stale-quote guard,
+        # the desk's age and the catalog (ts against recv_ts) see a book that arrived 4 s old
+        asof = now - self.feed.lag_ms
         self.live_books = len(books)  # held live, whether or not their markets are in this fetch
         self.live_rows = 0
         rows = []
@@ -703,7 +728,7 @@ class LiveBookSource(Source):
             ticker = r.market.get("ticker") if isinstance(r.market, dict) else None
             b = books.get(ticker) if isinstance(ticker, str) and r.snapshot is not None else None
             if b is not None and r.snapshot is not None and r.reason is None:
-                snap = {**r.snapshot, **b.raw_snapshot(now)}
+                snap = {**r.snapshot, **b.raw_snapshot(asof)}
                 r = RawRow(market=r.market, snapshot=snap, payload={"ws_book": snap, "polled": r.payload})
                 self.live_rows += 1
             rows.append(r)
@@ -731,7 +756,9 @@ class LiveBookSource(Source):
         ``("polling", "websocket down: <why>")`` (the view's ``FeedStatus``)."""
         h = self.feed.health
         if self.feed.live:
-            return "websocket", f"{self.live_books} live books"
+            lag = self.feed.lag_ms
+            behind = f", {lag / 1000:.1f} s behind the exchange" if lag >= 1000 else ""
+            return "websocket", f"{self.live_books} live books{behind}"
         state = "down" if h.state == "connecting" and h.detail else h.state  # retrying after a failure
         return "polling", f"websocket {state}{': ' + h.detail if h.detail else ''}"
 
