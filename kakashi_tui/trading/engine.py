@@ -28,6 +28,7 @@ from kakashi_tui.adapters.store.controls import Control, ControlValue, control_v
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core import broker, risk, strategy
 from kakashi_tui.core.fees import FeeTerms
+from kakashi_tui.core.grid import grid_of
 from kakashi_tui.core.ledger import (
     Account,
     Kind,
@@ -187,6 +188,9 @@ class Engine:
         self.last_notes: tuple[str, ...] = ()
         self._written: list[LedgerEntry] = []  # ledger entries not yet in a TickReport
         self.key_refused = ""
+        #: exchange shards the exchange says are not trading (``FetchBatch.halted_shards``): their
+        #: markets' decisions are refused, the others trade
+        self.halted_shards: frozenset[int] = frozenset()
         self.last_latency_ms = 0.0
         self.rejected_total = 0
         self._ctl: dict[Control, ControlValue] = {}  # this tick's control state (_load_controls)
@@ -700,6 +704,8 @@ class Engine:
         )  # stamped now, with this tick's equity
         if d is None:
             return None
+        if m.price_ranges is not None:  # the limit on the market's own grid (core/grid.py)
+            d = strategy.limit_on_grid(d, grid_of(m.price_ranges), s, self._fee_terms_of(m), now)
         # (positional, in RiskContext's field order: one is made per decision) the kill flag is
         # read at the instant of the decision
         ctx = RiskContext(
@@ -715,6 +721,8 @@ class Engine:
             s.ts,
             s.spread(),
             s.has_ask_depth(d.side),
+            m.floored,
+            m.shard if m.shard in self.halted_shards else None,
         )
         ok, reason = risk.check(d, ctx, cfg.limits)
         return d.verdict(ok, reason)

@@ -426,9 +426,13 @@ class Market(Wire):
     volume_fp: Annotated[str, _count("volume")] = Field(default="0", validate_default=True)
     open_interest: AsSent = None
     open_interest_fp: Annotated[str, _count("open_interest")] = Field(default="0", validate_default=True)
-    # Later specs' market fields (settlement_bounds_type, settlement_floor_dollars, price_ranges,
-    # exchange_index) are ignored until Kakashi acts on them (#22): a declared field costs every
-    # market of every listing a validator call, and an ignored one costs nothing.
+    # Spec 3.31+ (#22): settlement floors, the price grid, the exchange shard. Read as sent (the
+    # domain's Market judges them: a grid Kakashi cannot hold rejects the row); missing on older
+    # servers: a default market, no grid of its own, shard 0.
+    settlement_bounds_type: LenientStr = None
+    settlement_floor_dollars: LenientStr = None
+    price_ranges: AsSent = None
+    exchange_index: LenientInt = None
 
 
 def parse_market(m: Any) -> Market:

@@ -1,0 +1,107 @@
+"""Kalshi 3.34's market terms (#22 item 3): settlement floors refused, quotes and limits on each
+market's price grid (``price_ranges``), halted exchange shards, all through the real engine
+on a real SQLite file."""
+
+from decimal import Decimal as D
+
+import pytest
+
+from kakashi_tui.adapters.source import FetchBatch
+from kakashi_tui.adapters.store.schema import DecisionRow, FillRow, MarketRow, RejectedRow
+from kakashi_tui.core import risk
+from kakashi_tui.core.grid import GridError, grid_of, grid_text, parse_ranges
+from kakashi_tui.core.models import Market
+from kakashi_tui.core.validate import OFF_GRID
+from tests.integration.test_engine import fake_engine, row
+
+LINEAR = [{"start": "0.0000", "end": "1.0000", "step": "0.0100"}]
+TAPERED = [
+    {"start": "0.0000", "end": "0.1000", "step": "0.0010"},
+    {"start": "0.1000", "end": "0.9000", "step": "0.0100"},
+    {"start": "0.9000", "end": "1.0000", "step": "0.0010"},
+]
+CENTI_EDGE = [  # center_deci_edge_centi_cent: $0.0001 under $0.01 and over $0.99
+    {"start": "0.0000", "end": "0.0100", "step": "0.0001"},
+    {"start": "0.0100", "end": "0.9900", "step": "0.0010"},
+    {"start": "0.9900", "end": "1.0000", "step": "0.0001"},
+]
+
+
+def test_grids_of_every_structure():
+    lin, tap, edge = (grid_of(grid_text(r)) for r in (LINEAR, TAPERED, CENTI_EDGE))
+    assert lin.has(4200) and not lin.has(4230) and lin.has(0) and lin.has(10_000)
+    assert tap.has(30) and tap.has(9930) and tap.has(4200) and not tap.has(4230) and not tap.has(35)
+    assert edge.has(1) and edge.has(99) and edge.has(9999) and edge.has(4230) and not edge.has(4235)
+    assert edge.has(150) and not edge.has(155)  # $0.0155: off the $0.001 centre
+    # the trader's disfavour: a buyer's limit goes up, a seller's down
+    assert lin.buy_limit(4201) == 4300 and lin.buy_limit(4200) == 4200 and lin.sell_limit(4299) == 4200
+    assert tap.buy_limit(9901) == 9910 and edge.buy_limit(4231) == 4240
+
+
+@pytest.mark.parametrize(
+    "bad, why",
+    [
+        ([], "non-empty"),
+        ([{"start": "0.0000", "end": "1.0000", "step": "0.00001"}], "finer than $0.0001"),
+        ([{"start": "0.5", "end": "0.2", "step": "0.01"}], "within [0, 1]"),
+        ([{"start": "0", "end": "1", "step": "0"}], "not positive"),
+        ([{"start": "x", "end": "1", "step": "0.01"}], "not a dollar amount"),
+    ],
+)
+def test_a_grid_kakashi_cannot_hold_is_refused_with_its_reason(bad, why):
+    with pytest.raises(GridError, match=__import__("re").escape(why)):
+        parse_ranges(bad)
+    with pytest.raises(ValueError, match="price_ranges"):
+        Market.model_validate({"ticker": "T", "status": "active", "price_ranges": bad})
+
+
+def test_a_missing_bounds_type_is_a_default_market_and_a_missing_grid_none():
+    m = Market.model_validate({"ticker": "T", "status": "active"})
+    assert not m.floored and m.grid is None and m.shard == 0
+
+
+def test_a_floor_market_is_recorded_and_refused_with_that_reason(tmp_path):
+    floor = {"settlement_bounds_type": "floor", "settlement_floor": "0.123456"}
+    e = fake_engine(tmp_path / "k.db", [FetchBatch(rows=[row("F", **floor), row("D")])], p={"F": 0.9, "D": 0.9})
+    rep = e.tick()
+    by = {d.ticker: d for d in rep.decisions}
+    assert by["F"].accepted is False and by["F"].reason == risk.SETTLEMENT_FLOOR == "settlement floor: not modelled"
+    assert by["D"].accepted and rep.fills == 1  # a default market trades as before
+    assert {p.ticker for p in e.account.open_positions()} == {"D"}  # holds none of the floor market
+    stored = MarketRow.get(MarketRow.ticker == "F")
+    assert (stored.settlement_bounds_type, stored.settlement_floor) == ("floor", "0.123456")
+    assert DecisionRow.get(DecisionRow.ticker == "F").reason == "settlement floor: not modelled"
+    assert not FillRow.select().where(FillRow.ticker == "F").exists()
+
+
+def test_a_quote_off_its_markets_grid_is_rejected_and_kept(tmp_path):
+    # 0.425 is on Kakashi's $0.0001 grid but not on this linear-cent market's
+    rows = [row("OFF", bid="0.40", ask="0.425", price_ranges=LINEAR), row("ON", price_ranges=LINEAR)]
+    e = fake_engine(tmp_path / "k.db", [FetchBatch(rows=rows)], p={"OFF": 0.9, "ON": 0.9})
+    rep = e.tick()
+    assert rep.rejected == 1 and [d.ticker for d in rep.decisions] == ["ON"]
+    rej = RejectedRow.get(RejectedRow.ticker == "OFF")
+    assert rej.reason == f"{OFF_GRID}: yes_ask 0.4250" and '"ticker": "OFF"' in rej.payload
+    assert MarketRow.get(MarketRow.ticker == "ON").price_ranges == '[["0.0000","1.0000","0.0100"]]'
+    # a tapered market's tail quotes $0.001 steps
+    tail = row("TAIL", bid="0.003", ask="0.004", price_ranges=TAPERED)
+    e2 = fake_engine(tmp_path / "k2.db", [FetchBatch(rows=[tail])])
+    assert e2.tick().rejected == 0
+
+
+def test_a_limit_is_put_on_the_grid_in_the_traders_disfavour(tmp_path):
+    """A quote held from before its market's grid changed (price_level_structure_updated): its
+    levels are off the new grid, so the limit is raised to the next grid price, and the worst
+    case with it (the risk gate sees the dearer bound)."""
+    e = fake_engine(tmp_path / "k.db", [FetchBatch(rows=[row("G", bid="0.400", ask="0.415")])], p={"G": 0.9})
+    e.tick()
+    q = e.quotes["G"]
+    m = e.markets["G"].model_copy(update={"price_ranges": grid_text(LINEAR)})
+    e.markets["G"] = m
+    d = e.decide(q, e.source.now, e.equity(), e.equity(), False, set())
+    assert d is not None and d.limit_price == D("0.42")  # 0.415 -> 0.42, never 0.41
+    from kakashi_tui.core import strategy
+
+    plain = strategy.decide(q, e.estimates["G"], e.equity(), D(1), e.fee_terms("G"), e.cfg.strategy, e.source.now)
+    assert plain is not None and plain.limit_price == D("0.415") and d.worst_case_cc > plain.worst_case_cc
+    assert d.contracts == plain.contracts
