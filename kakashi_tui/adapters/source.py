@@ -45,6 +45,9 @@ class FetchBatch:
     # The exchange refused the API key (HTTP 401/403), with its reason, while it stays refused:
     # a key problem, not a feed glitch (the source retries with backoff; it can be fixed live).
     key_refused: str = ""
+    # Exchange shards not trading (Kalshi ``GET /exchange/status``), when the source read them:
+    # their markets' decisions are paused (risk_limits.md 3a); None: not known this fetch (kept)
+    halted_shards: frozenset[int] | None = None
 
 
 class Source(ABC):

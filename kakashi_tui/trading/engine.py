@@ -94,6 +94,14 @@ def state_label(killed: bool, kill_reason: str, daily_stopped: bool, paused: boo
     return run_state(killed, kill_reason, daily_stopped, paused)[0]
 
 
+def shards_halted_text(shards: tuple[int, ...] | frozenset[int]) -> str:
+    """The one way a halted exchange shard is said: ``SHARD 1 HALTED``; "" when none is."""
+    if not shards:
+        return ""
+    ns = sorted(shards)
+    return f"SHARD{'S' if len(ns) > 1 else ''} {', '.join(map(str, ns))} HALTED"
+
+
 def utc_day(ms: int) -> str:
     return _day_text(ms // 86_400_000)
 
@@ -128,6 +136,11 @@ class TickReport:
     # that keeps each market's recent quotes needs (view.DeskWindows); the engine keeps no history
     quotes: tuple[Quote, ...] = ()
     gone: tuple[str, ...] = ()
+    halted_shards: tuple[int, ...] = ()  # exchange shards not trading: their markets are not decided
+
+    def shards_text(self) -> str:
+        """``SHARD 1 HALTED`` (``SHARDS 1, 3 HALTED``), or "" when every shard trades."""
+        return shards_halted_text(self.halted_shards)
 
     @property
     def corrections(self) -> tuple[tuple[str, int], ...]:
@@ -160,6 +173,7 @@ class TickReport:
         err += f" | KEY REFUSED: {safe_text(self.key_refused)}" if self.key_refused else ""
         err += f" | notes {len(self.notes)}: {safe_text(self.notes[0])}" if self.notes else ""
         fixed = f" {self.corrections_text()}" if self.corrections else ""
+        err = f" | {self.shards_text()}" + err if self.halted_shards else err
         return (
             f"tick {self.tick} {ts} | saved {self.saved} rejected {self.rejected} | "
             f"decisions {len(self.decisions)} ({accepted} accepted) fills {self.fills} settled {self.settled}{fixed} | "
@@ -422,6 +436,11 @@ class Engine:
         self._load_controls(now)
         self._roll_day(now)
         good_markets, good_snaps, fresh, saved, rejected = self._ingest(batch, now, wall)
+        if batch.halted_shards is not None:  # (None: the source did not say this fetch: kept)
+            if batch.halted_shards != self.halted_shards:
+                said = shards_halted_text(batch.halted_shards) or "every exchange shard trading"
+                self.store.add_event(now, "exchange_shards", said)
+            self.halted_shards = batch.halted_shards
         gone: list[str] = []
         # estimate
         tickers = [s.ticker for s in good_snaps]
@@ -537,6 +556,7 @@ class Engine:
             entries=self._take_written(),
             quotes=tuple(fresh),
             gone=tuple(gone),
+            halted_shards=tuple(sorted(self.halted_shards)),
         )
 
     def _ingest(

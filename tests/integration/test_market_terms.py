@@ -105,3 +105,80 @@ def test_a_limit_is_put_on_the_grid_in_the_traders_disfavour(tmp_path):
     plain = strategy.decide(q, e.estimates["G"], e.equity(), D(1), e.fee_terms("G"), e.cfg.strategy, e.source.now)
     assert plain is not None and plain.limit_price == D("0.415") and d.worst_case_cc > plain.worst_case_cc
     assert d.contracts == plain.contracts
+
+
+# -- over the loopback Kalshi server (3.34 shapes) ------------------------------------------------
+
+
+def _kalshi_engine(tmp_path, srv, believed, **source_kw):
+    from kakashi_tui.adapters.kalshi.client import KalshiClient
+    from kakashi_tui.adapters.kalshi.source import KalshiSource
+    from kakashi_tui.adapters.store.writer import Store
+    from kakashi_tui.trading.engine import Engine, EngineConfig
+    from tests.integration.test_engine import FixedEstimator
+
+    c = KalshiClient(base_url=srv.base_url, backoff_base=0.01, timeout=2.0, reads_per_s=500, max_retries=1)
+    source = KalshiSource(c, depth_for=lambda: set(believed), **source_kw)
+    return Engine(Store(tmp_path / "k.db"), source, [FixedEstimator(believed)], EngineConfig()), source
+
+
+@pytest.fixture
+def kalshi():
+    from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
+
+    st = FakeKalshi.with_markets(3, page_size=100, require_signature=False)
+    with FakeKalshiServer(st) as srv:
+        yield srv
+
+
+def test_a_halted_shard_pauses_only_its_markets_and_says_so(tmp_path, kalshi):
+    t0, t1, t2 = (m.ticker for m in kalshi.state.markets)
+    kalshi.state.markets[1].exchange_index = 1
+    kalshi.state.halted_shards = {1}
+    e, source = _kalshi_engine(tmp_path, kalshi, {t0: 0.99, t1: 0.99})
+    with source.client:
+        rep = e.tick()
+        by = {d.ticker: d for d in rep.decisions}
+        assert by[t1].accepted is False and by[t1].reason == "exchange shard 1 halted"
+        assert by[t0].accepted and rep.fills == 1  # shard 0 trades
+        assert rep.halted_shards == (1,) and rep.log_line().endswith("| RUNNING | SHARD 1 HALTED")
+        assert MarketRow.get(MarketRow.ticker == t1).exchange_index == 1
+        # the shard trades again: read at the next status poll, and its market is decided
+        kalshi.state.halted_shards = set()
+        source.exchange_status_every_s = 0
+        rep = e.tick()
+        assert rep.halted_shards == () and "HALTED" not in rep.log_line()
+        assert [(d.ticker, d.accepted) for d in rep.decisions] == [(t1, True)]
+    events = [r[0] for r in e.store.db.execute_sql("SELECT detail FROM events WHERE kind = 'exchange_shards'")]
+    assert events == ["SHARD 1 HALTED", "every exchange shard trading"]
+    assert t2  # (no belief: never decided)
+
+
+def test_status_polled_at_its_interval_and_a_server_without_it_is_a_note(tmp_path, kalshi):
+    kalshi.state.exchange_status = False
+    e, source = _kalshi_engine(tmp_path, kalshi, {})
+    with source.client:
+        first = e.tick()
+        second = e.tick()
+    asked = [p for _m, p in kalshi.state.requests if p.startswith("/trade-api/v2/exchange/status")]
+    assert len(asked) == 1  # every 60 s, not every tick
+    assert any("exchange status not read" in n for n in first.notes) and not first.errors
+    assert not any("exchange status" in n for n in second.notes)  # said once
+
+
+def test_floor_and_grid_over_kalshi_shapes(tmp_path, kalshi):
+    t0, t1, t2 = (m.ticker for m in kalshi.state.markets)
+    kalshi.state.markets[0].settlement_bounds_type = "floor"
+    kalshi.state.markets[0].settlement_floor = "0.250001"
+    m1 = kalshi.state.markets[1]  # a linear-cent book quoted on a tapered grid: on it (the centre is cents)
+    m1.price_ranges = TAPERED
+    m2 = kalshi.state.markets[2]  # a deci-cent book on a linear-cent grid: off it
+    m2.price_ranges = LINEAR
+    e, source = _kalshi_engine(tmp_path, kalshi, {t0: 0.99, t1: 0.99, t2: 0.99})
+    with source.client:
+        rep = e.tick()
+    by = {d.ticker: d for d in rep.decisions}
+    assert by[t0].reason == "settlement floor: not modelled" and by[t1].accepted and t2 not in by
+    assert RejectedRow.get(RejectedRow.ticker == t2).reason.startswith(OFF_GRID)
+    row0 = MarketRow.get(MarketRow.ticker == t0)
+    assert (row0.settlement_bounds_type, row0.settlement_floor, row0.exchange_index) == ("floor", "0.250001", 0)

@@ -24,6 +24,7 @@ from kakashi_tui.adapters.kalshi.schemas import (
     Event,
     EventFeeChange,
     EventFeeUpdate,
+    ExchangeStatus,
     RowError,
     Series,
     SeriesFeeChange,
@@ -149,6 +150,7 @@ class KalshiSource(Source):
         lookups_per_fetch: int = 50,
         fee_ttl_s: float = 3600.0,
         fee_changes_every_s: float = 600.0,
+        exchange_status_every_s: float = 60.0,
         page_limit: int = 1000,
         interval_s: float = 5.0,
     ) -> None:
@@ -172,6 +174,10 @@ class KalshiSource(Source):
         self.fee_changes_every_s = fee_changes_every_s
         self.fees = FeeState()
         self._fee_changes_at: float | None = None  # monotonic time of the last read of the fee changes
+        self.exchange_status_every_s = exchange_status_every_s
+        self._status_at: float | None = None  # monotonic time of the last read of GET /exchange/status
+        self.halted_shards: frozenset[int] | None = None  # None until the exchange's status is read
+        self._status_said = False
         self.page_limit = page_limit
         self.interval_s = interval_s
         self.believed_per_fetch = believed_budget(interval_s, client.bucket.rate)
@@ -307,6 +313,7 @@ class KalshiSource(Source):
             )
         self._lookups(batch, watched)
         self._fee_changes(batch)
+        self._exchange_status(batch)
         books = self._books(batch, turn, held)
         now_ms = self._clock()
         for t, seen in list(self.cache.items()):
@@ -577,6 +584,34 @@ class KalshiSource(Source):
                 continue
             if refused:
                 batch.notes.append(f"{what}: {refused} change(s) Kakashi cannot read, left out")
+
+    def _exchange_status(self, batch: FetchBatch) -> None:
+        """Which exchange shards are halted (``GET /exchange/status``, every
+        ``exchange_status_every_s``, paced like every read): a shard whose
+        ``exchange_index_statuses[].trading_active`` is false (spec 3.34); without that list, the
+        top-level ``trading_active`` is shard 0's (the SDK's ``ExchangeStatus``). A failed read
+        keeps the last known (a note, once); every fetch hands the known set on."""
+        now = time.monotonic()
+        if self._status_at is None or now - self._status_at >= self.exchange_status_every_s:
+            self._status_at = now
+            try:
+                st = parse(ExchangeStatus, self.client.get_exchange_status(), "GET /exchange/status")
+            except KalshiStopped:
+                raise
+            except KalshiAuthError as e:
+                self._refused(e, batch)
+            except (KalshiHTTPError, RowError) as e:
+                if not self._status_said:
+                    self._status_said = True
+                    batch.notes.append(f"exchange status not read, the last known kept (GET /exchange/status: {e})")
+            else:
+                shards = st.shards()
+                if shards:
+                    halted = {s.exchange_index for s in shards if s.trading_active is False}
+                    self.halted_shards = frozenset(i for i in halted if i is not None)
+                else:
+                    self.halted_shards = frozenset({0}) if st.trading_active is False else frozenset()
+        batch.halted_shards = self.halted_shards
 
     def _series_fee_changes(self, batch: FetchBatch) -> int:
         got = [_parsed(SeriesFeeChange, c) for c in self.client.series_fee_changes()]
