@@ -182,3 +182,80 @@ def test_floor_and_grid_over_kalshi_shapes(tmp_path, kalshi):
     assert RejectedRow.get(RejectedRow.ticker == t2).reason.startswith(OFF_GRID)
     row0 = MarketRow.get(MarketRow.ticker == t0)
     assert (row0.settlement_bounds_type, row0.settlement_floor, row0.exchange_index) == ("floor", "0.250001", 0)
+
+
+# -- the catalog (version 3): 6-decimal settlement values, the new market columns -------------------
+def _as_v2(path):
+    """Rewrite a markets segment as version 2 wrote it: ``settlement_value_cc``, no v3 columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path)
+    fields, arrays = [], []
+    for f in t.schema:
+        if f.name in ("settlement_bounds_type", "settlement_floor_micros", "price_ranges", "exchange_index"):
+            continue
+        values = t.column(f.name).to_pylist()
+        name = f.name
+        if name == "settlement_value_micros":
+            name, values = "settlement_value_cc", [None if v is None else v // 100 for v in values]
+        fields.append(pa.field(name, f.type, f.nullable))
+        arrays.append(pa.array(values, f.type))
+    meta = {**t.schema.metadata, b"kakashi.catalog_version": b"2"}
+    pq.write_table(pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=meta)), path)
+
+
+def test_the_catalog_keeps_a_six_decimal_settlement_and_the_3_34_terms(tmp_path):
+    from kakashi_tui.adapters import catalog as cat
+    from kakashi_tui.adapters.catalog import CatalogWriter
+    from kakashi_tui.adapters.columnar import _market_dict
+    from tests.conftest import SIM_START_MS
+
+    w = CatalogWriter(tmp_path / "c")
+    fine = Market(
+        ticker="S", status="determined", result="scalar", market_type="scalar", settlement_value=D("0.623457")
+    )
+    terms = Market.model_validate(
+        {
+            "ticker": "F",
+            "status": "active",
+            "settlement_bounds_type": "floor",
+            "settlement_floor": "0.100001",
+            "price_ranges": TAPERED,
+            "exchange_index": 2,
+        }
+    )
+    assert w.add_market(fine, SIM_START_MS) is None  # (refused before: "finer than $0.0001")
+    assert w.add_market(terms, SIM_START_MS) is None
+    w.close()
+    rows = {r["ticker"]: r for r in cat.read_table(tmp_path / "c", "markets").to_pylist()}
+    assert rows["S"]["settlement_value_micros"] == 623_457 and rows["S"]["settlement_bounds_type"] is None
+    assert _market_dict(rows["S"])["settlement_value"] == D("0.623457")
+    back = Market.model_validate(_market_dict(rows["F"]))
+    assert back == terms and back.floored and back.shard == 2 and back.grid is not None
+    # the payout of 3 contracts at $0.623457: $1.870371, floored to the centicent (holder's disfavour)
+    from kakashi_tui.core.ledger import payout_cc
+    from kakashi_tui.core.models import Side
+
+    assert payout_cc(fine, Side.YES, D(3)) == 18_703 and payout_cc(fine, Side.NO, D(3)) == 11_296
+
+
+def test_a_version_2_markets_file_reads_as_version_3(tmp_path):
+    from kakashi_tui.adapters import catalog as cat
+    from kakashi_tui.adapters.catalog import CatalogWriter
+    from kakashi_tui.adapters.columnar import _market_dict
+    from tests.conftest import SIM_START_MS
+
+    w = CatalogWriter(tmp_path / "c")
+    m = Market(ticker="S", status="finalized", result="scalar", market_type="scalar", settlement_value=D("0.4230"))
+    assert w.add_market(m, SIM_START_MS) is None
+    w.close()
+    before = cat.read_table(tmp_path / "c", "markets").to_pylist()
+    (f,) = sorted((tmp_path / "c" / "markets").rglob("*.parquet"))
+    _as_v2(f)
+    import pyarrow.parquet as pq
+
+    assert "settlement_value_cc" in pq.read_schema(f).names and cat.file_version(pq.read_schema(f)) == 2
+    after = cat.read_table(tmp_path / "c", "markets").to_pylist()
+    assert after == before and after[0]["settlement_value_micros"] == 423_000 and after[0]["price_ranges"] is None
+    assert Market.model_validate(_market_dict(after[0])) == m
