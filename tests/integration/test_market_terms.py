@@ -259,3 +259,37 @@ def test_a_version_2_markets_file_reads_as_version_3(tmp_path):
     after = cat.read_table(tmp_path / "c", "markets").to_pylist()
     assert after == before and after[0]["settlement_value_micros"] == 423_000 and after[0]["price_ranges"] is None
     assert Market.model_validate(_market_dict(after[0])) == m
+
+
+# -- market_lifecycle_v2: determined settles, a new grid applies, without waiting for a listing ---
+def _frame(**msg):
+    return {"type": "market_lifecycle_v2", "sid": 3, "msg": msg}
+
+
+def test_a_determined_lifecycle_settles_a_held_market_without_a_poll(tmp_path, kalshi):
+    t0 = kalshi.state.markets[0].ticker
+    e, source = _kalshi_engine(tmp_path, kalshi, {t0: 0.99})
+    with source.client:
+        assert e.tick().fills == 1 and e.held_tickers() == {t0}
+        # the REST listing still says active (it lags): the WebSocket's word settles it
+        assert source.apply_lifecycle(_frame(market_ticker=t0, event_type="determined", settlement_value="1.0000"))
+        rep = e.tick()
+        assert rep.settled == 1 and not e.account.open_positions()
+        assert e.store.outcome(t0).result.value == "yes"
+
+
+def test_a_grid_update_applies_to_the_next_quotes(tmp_path, kalshi):
+    t2 = kalshi.state.markets[2].ticker  # a deci-cent book: off a linear-cent grid
+    e, source = _kalshi_engine(tmp_path, kalshi, {})
+    with source.client:
+        assert e.tick().rejected == 0
+        msg = _frame(
+            market_ticker=t2, event_type="price_level_structure_updated", price_ranges=LINEAR, exchange_index=1
+        )
+        assert source.apply_lifecycle(msg)
+        assert not source.apply_lifecycle(msg)  # the same again: nothing new
+        rep = e.tick()
+        assert rep.rejected == 1 and RejectedRow.get(RejectedRow.ticker == t2).reason.startswith(OFF_GRID)
+        assert e.markets[t2].shard == 1
+    assert not source.apply_lifecycle(_frame(market_ticker="KXNOPE-1", event_type="determined", result="yes"))
+    assert not source.apply_lifecycle({"type": "market_lifecycle_v2", "msg": "garbage"})

@@ -765,12 +765,13 @@ class EventFeeUpdate(Wire):
 
 class MarketLifecycle(Wire):
     """``market_lifecycle_v2``'s body (a ``market_lifecycle_v2`` frame): what happened to a
-    market. Read and counted by the WebSocket feed; nothing consumes it yet (the REST listing
-    still brings status, results and grids): ``settlement_value`` comes with ``determined``,
+    market. Read by the WebSocket feed and handed to ``KalshiSource.apply_lifecycle``:
+    ``settlement_value`` (and ``result``) come with ``determined``,
     ``price_ranges`` with ``price_level_structure_updated``, as sent."""
 
     market_ticker: LenientStr = None
     event_type: LenientStr = None
+    result: LenientStr = None
     settlement_value: AsSent = None
     price_ranges: AsSent = None
     exchange_index: LenientInt = None
