@@ -96,7 +96,7 @@ PER_TRADE_CAP = "worst-case loss exceeds per-trade cap"
 DAILY_HEADROOM = "worst-case loss would breach the daily loss cap"
 NO_CASH = "insufficient cash"
 SETTLEMENT_FLOOR = "settlement floor: not modelled"
-SHARD_HALTED = "exchange shard {n} halted"
+SHARD_HALTED = "exchange shard"  # "exchange shard 1 halted"
 
 
 class Sized(Protocol):
@@ -120,7 +120,7 @@ def check(decision: TradeDecision | Sized, ctx: RiskContext, limits: RiskLimits)
     if ctx.market_close_ts is not None and ctx.now_ms >= ctx.market_close_ts:
         return False, MARKET_CLOSED
     if ctx.halted_shard is not None:
-        return False, SHARD_HALTED.format(n=ctx.halted_shard)
+        return False, f"{SHARD_HALTED} {ctx.halted_shard} halted"
     if ctx.floored:
         return False, SETTLEMENT_FLOOR
     age = ctx.now_ms - ctx.quote_ts

@@ -211,6 +211,8 @@ GATE_LABELS = {
     risk.DAILY_HEADROOM: "cap",
     risk.NO_CASH: "cash",
     risk.NO_DEPTH: "no book",
+    risk.SHARD_HALTED: "shard",  # (the markets table's gate column: its shard is halted)
+    risk.SETTLEMENT_FLOOR: "floor",
 }
 _HAS_SUBTITLE = "subtitle" in Market.model_fields  # a pydantic miss costs ~10 µs a market per view
 
