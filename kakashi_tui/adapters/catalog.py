@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from kakashi_tui.adapters.beliefs import check_ticker
@@ -96,10 +97,28 @@ UPGRADES: dict[int, Upgrade] = {
             "book_deltas": {"price_e4": "price_cc", "delta_e2": "delta_hundredths"},
         }
     ),
-    #: Version 3 (issue #22, Kalshi as of spec 3.34): new nullable columns only, null in older
-    #: files: ``book_deltas.exchange_ts`` (the exchange's time of the frame).
-    3: Upgrade(),
+    # Version 3 (issue #22, Kalshi 3.34): a settlement value may have 6 decimals, so the markets'
+    # ``settlement_value_cc`` ($0.0001) is widened to ``settlement_value_micros`` ($0.000001,
+    # x100); new columns read as null from older files: the markets' ``settlement_bounds_type``,
+    # ``settlement_floor_micros``, ``price_ranges``, ``exchange_index``, and
+    # ``book_deltas.exchange_ts`` (the exchange's time of the frame).
+    3: Upgrade(
+        renames={"markets": {"settlement_value_cc": "settlement_value_micros"}},
+        convert=lambda table, t: _v3_convert(table, t),
+    ),
 }
+MICROS_PER_CC = 100  # $0.000001 in a $0.0001
+
+
+def _v3_convert(table: str, t: pa.Table) -> pa.Table:
+    """Version 2 -> 3: a settlement value in centicents becomes micro-dollars (x100, exact)."""
+    if table != "markets" or "settlement_value_micros" not in t.column_names:
+        return t
+    i = t.column_names.index("settlement_value_micros")
+    col = pc.multiply(t.column(i).cast(pa.int64()), pa.scalar(MICROS_PER_CC, pa.int64()))
+    return t.set_column(i, t.schema.field(i), col)
+
+
 #: The version this Kakashi writes (and the newest it reads).
 CATALOG_VERSION = max(UPGRADES)
 VERSION_KEY = "kakashi.catalog_version"
@@ -235,14 +254,23 @@ MARKETS = pa.schema(
         pa.field("open_ts", pa.int64()),
         pa.field("close_ts", pa.int64()),
         pa.field("result", pa.string()),
-        pa.field("settlement_value_cc", pa.int64()),
+        pa.field("settlement_value_micros", pa.int64()),
         pa.field("subtitle", pa.string()),
         pa.field("updated_ts", pa.int64()),
         pa.field("fee_multiplier", pa.decimal128(38, 18)),
         pa.field("fee_type", pa.string()),
         pa.field("fee_waiver_until_ts", pa.int64()),
+        # version 3 (Kalshi 3.31-3.34): null in older files (a default market, no grid, shard 0)
+        pa.field("settlement_bounds_type", pa.string()),
+        pa.field("settlement_floor_micros", pa.int64()),
+        pa.field("price_ranges", pa.string()),
+        pa.field("exchange_index", pa.int64()),
     ],
-    metadata={"kakashi.table": "markets", "kakashi.units": "ts UTC epoch ms; *_cc $0.0001", **_VERSIONED},
+    metadata={
+        "kakashi.table": "markets",
+        "kakashi.units": "ts UTC epoch ms; *_micros $0.000001",
+        **_VERSIONED,
+    },
 )
 
 P_HAT = pa.decimal128(38, 18)
@@ -333,6 +361,26 @@ def to_cc(p: Decimal | None) -> int | None:
         return price_to_cc(p)
     except ValueError:
         raise ValueError(f"price {p} is finer than $0.0001") from None
+
+
+def to_micros(v: Decimal | None) -> int | None:
+    """An exact dollar amount as micro-dollars ($0.000001: Kalshi's finest, spec 3.34
+    ``FixedPointDollars``); None stays None; a finer or non-finite one is refused."""
+    if v is None:
+        return None
+    x = v * 1_000_000 if v.is_finite() else None
+    if x is None or x != x.to_integral_value() or abs(x) > MAX_INT64:
+        raise ValueError(f"value {_shown(v)} is not a dollar amount with at most 6 decimals")
+    return int(x)
+
+
+def from_micros(v: int | None) -> Decimal | None:
+    """Micro-dollars back to the exact Decimal: 4 decimals when it has no more (``625000`` ->
+    ``Decimal("0.6250")``, as Kalshi writes it), else 6 (``625001`` -> ``Decimal("0.625001")``)."""
+    if v is None:
+        return None
+    d = Decimal(v).scaleb(-6)
+    return d.quantize(Decimal("0.0001")) if v % MICROS_PER_CC == 0 else d
 
 
 def to_hundredths(n: int | Decimal) -> int:
@@ -739,12 +787,15 @@ class CatalogWriter:
         if why := self._ticker_problem(m.ticker):
             return self._refuse(f"market change: {why}")
         sv = getattr(m, "settlement_value", None)
+        floor = getattr(m, "settlement_floor", None)
+        bounds = getattr(m, "settlement_bounds_type", None)
         mt = getattr(m, "market_type", None)
         fm = getattr(m, "fee_multiplier", None)
         try:
-            settlement_cc = to_cc(sv) if sv is not None else None
+            settlement_micros = to_micros(sv)
+            floor_micros = to_micros(floor)
         except ValueError as e:
-            return self._refuse(f"market change of {m.ticker}: settlement value {e}")
+            return self._refuse(f"market change of {m.ticker}: settlement {e}")
         if fm is not None and not _fits_decimal18(fm):
             return self._refuse(f"market change of {m.ticker}: fee_multiplier {_shown(fm)} does not fit 18 places")
         row = {
@@ -758,12 +809,17 @@ class CatalogWriter:
             "open_ts": m.open_ts,
             "close_ts": m.close_ts,
             "result": m.result.value if m.result else None,
-            "settlement_value_cc": settlement_cc,
+            "settlement_value_micros": settlement_micros,
             "subtitle": getattr(m, "subtitle", None) or None,
             "updated_ts": getattr(m, "updated_ts", None),
             "fee_multiplier": fm,
             "fee_type": getattr(m, "fee_type", None),
             "fee_waiver_until_ts": getattr(m, "fee_waiver_until_ts", None),
+            # null = "default" (as in files before version 3: a default market reads the same)
+            "settlement_bounds_type": None if bounds in (None, "default") else bounds,
+            "settlement_floor_micros": floor_micros,
+            "price_ranges": getattr(m, "price_ranges", None),
+            "exchange_index": getattr(m, "exchange_index", None),
         }
         for k in ("open_ts", "close_ts", "updated_ts", "fee_waiver_until_ts"):
             if row[k] is not None and (why := _int_problem(k, row[k], -MAX_INT64, MAX_INT64)):

@@ -87,6 +87,9 @@ MARKET_KEYS = (
     "fee_multiplier",
     "fee_type",
     "fee_waiver_until_ts",
+    "settlement_bounds_type",
+    "price_ranges",
+    "exchange_index",
 )
 
 
@@ -457,8 +460,10 @@ def _market_dict(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: row[k] for k in MARKET_KEYS if row.get(k) is not None and k != "market_type"}
     if row.get("market_type") not in (None, "binary"):
         out["market_type"] = row["market_type"]
-    if row.get("settlement_value_cc") is not None:
-        out["settlement_value"] = cat.from_cc(row["settlement_value_cc"])
+    if row.get("settlement_value_micros") is not None:
+        out["settlement_value"] = cat.from_micros(row["settlement_value_micros"])
+    if row.get("settlement_floor_micros") is not None:
+        out["settlement_floor"] = cat.from_micros(row["settlement_floor_micros"])
     if isinstance(out.get("fee_multiplier"), Decimal):
         out["fee_multiplier"] = out["fee_multiplier"].normalize()
     return out

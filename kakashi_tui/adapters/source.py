@@ -50,6 +50,9 @@ class FetchBatch:
     # plays the rows, beliefs and market changes of a tick at the tick that took them (#22).
     # None: the engine reads the source's clock itself.
     now_ms: int | None = None
+    # Exchange shards not trading (Kalshi ``GET /exchange/status``), when the source read them:
+    # their markets' decisions are paused (risk_limits.md 3a); None: not known this fetch (kept)
+    halted_shards: frozenset[int] | None = None
 
 
 class Source(ABC):

@@ -10,6 +10,7 @@ no resting orders (no bid and no ask; Kalshi's 0.0000 / 1.0000) is a valid quiet
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -26,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from kakashi_tui.core.grid import GridError, PriceGrid, grid_of, grid_text
 from kakashi_tui.core.money import (
     ONE,
     ZERO,
@@ -154,6 +156,11 @@ class Market(BaseModel):
     fee_multiplier: Decimal | None = None
     fee_type: str | None = None
     fee_waiver_until_ts: int | None = None
+    # spec 3.31+: ``floor`` markets pay YES value minus floor (not modelled: never traded)
+    settlement_bounds_type: str = "default"
+    settlement_floor: Decimal | None = None  # dollars, up to 6 decimals (``settlement_floor_dollars``)
+    price_ranges: str | None = None  # the market's price grid, stored form (core/grid.py ``grid_text``)
+    exchange_index: int | None = None  # the exchange shard that trades it (None: the default, 0)
 
     @field_validator("ticker")
     @classmethod
@@ -162,6 +169,43 @@ class Market(BaseModel):
         if not v:
             raise ValueError(MISSING_TICKER)
         return v
+
+    @field_validator("settlement_bounds_type", mode="before")
+    @classmethod
+    def _bounds(cls, v: Any) -> Any:
+        return "default" if v is None or v == "" else v
+
+    @field_validator("price_ranges", mode="before")
+    @classmethod
+    def _ranges(cls, v: Any) -> Any:
+        if v is None or v == "":
+            return None
+        try:
+            return grid_text(json.loads(v) if isinstance(v, str) else v)
+        except (GridError, ValueError) as e:
+            raise ValueError(str(e)) from None
+
+    @field_validator("exchange_index")
+    @classmethod
+    def _shard(cls, v: int | None) -> int | None:
+        if v is not None and not 0 <= v < 1_000_000:
+            raise ValueError(f"exchange_index {v} is not a shard number")
+        return v
+
+    @property
+    def floored(self) -> bool:
+        """A settlement floor applies (Kakashi does not model it: such a market is never traded)."""
+        return self.settlement_bounds_type != "default"
+
+    @property
+    def grid(self) -> PriceGrid | None:
+        """The market's price grid (``price_ranges``); None without one (as before 3.29)."""
+        return None if self.price_ranges is None else grid_of(self.price_ranges)
+
+    @property
+    def shard(self) -> int:
+        """The exchange shard that trades it: ``exchange_index``, else the default shard 0."""
+        return self.exchange_index or 0
 
     @field_validator("status", mode="before")
     @classmethod
@@ -187,12 +231,12 @@ class Market(BaseModel):
     def _times(cls, v: Any) -> int | None:
         return parse_utc_ms(v)
 
-    @field_validator("settlement_value")
+    @field_validator("settlement_value", "settlement_floor")
     @classmethod
-    def _value(cls, v: Decimal | None) -> Decimal | None:
+    def _value(cls, v: Decimal | None, info: ValidationInfo) -> Decimal | None:
         # spec FixedPointDollars: "up to 6 decimal places"; the payout is floored to the centicent
         if v is not None and (not v.is_finite() or not ZERO <= v <= ONE or not on_grid(v, _SIX_PLACES)):
-            raise ValueError(f"settlement_value {v} is not a dollar amount in [0, 1] with at most 6 decimals")
+            raise ValueError(f"{info.field_name} {v} is not a dollar amount in [0, 1] with at most 6 decimals")
         return v
 
     @field_validator("fee_multiplier")

@@ -77,6 +77,8 @@ class RiskContext:
     quote_ts: int
     spread: Decimal | None
     book_depth: bool = True  # the quote carries order-book levels to size and fill against
+    floored: bool = False  # the market has a settlement floor (``settlement_bounds_type`` not default)
+    halted_shard: int | None = None  # the market's exchange shard, when the exchange says it is halted
 
 
 # Reasons, stable strings: they are stored with every rejected decision and counted in reports.
@@ -93,6 +95,8 @@ NO_DEPTH = "no order book depth to fill against"
 PER_TRADE_CAP = "worst-case loss exceeds per-trade cap"
 DAILY_HEADROOM = "worst-case loss would breach the daily loss cap"
 NO_CASH = "insufficient cash"
+SETTLEMENT_FLOOR = "settlement floor: not modelled"
+SHARD_HALTED = "exchange shard"  # "exchange shard 1 halted"
 
 
 class Sized(Protocol):
@@ -115,6 +119,10 @@ def check(decision: TradeDecision | Sized, ctx: RiskContext, limits: RiskLimits)
         return False, f"{MARKET_NOT_OPEN} ({ctx.market_status.value})"
     if ctx.market_close_ts is not None and ctx.now_ms >= ctx.market_close_ts:
         return False, MARKET_CLOSED
+    if ctx.halted_shard is not None:
+        return False, f"{SHARD_HALTED} {ctx.halted_shard} halted"
+    if ctx.floored:
+        return False, SETTLEMENT_FLOOR
     age = ctx.now_ms - ctx.quote_ts
     if age > limits.max_quote_age_ms:
         return False, f"{STALE_QUOTE} ({age} ms > {limits.max_quote_age_ms} ms)"

@@ -30,9 +30,10 @@ from kakashi_tui.core.ev import (
     price_costs,
 )
 from kakashi_tui.core.fees import FeeTerms, UnitFee, fee_ratio
+from kakashi_tui.core.grid import PriceGrid
 from kakashi_tui.core.memo import Memo
 from kakashi_tui.core.models import GRID, Estimate, Quote, Side, TradeDecision, make_decision
-from kakashi_tui.core.money import hundredths_to_count
+from kakashi_tui.core.money import count_to_hundredths, hundredths_to_count, price_to_cc
 from kakashi_tui.core.sizing import (
     kelly_hundredths,
     max_hundredths,
@@ -127,6 +128,27 @@ def decide(
     return make_decision(
         (snapshot.ticker, stamp, side, hundredths_to_count(h), limit, best_ask, p_hat, ev, worst, equity_cc, False, "")
     )
+
+
+def limit_on_grid(
+    d: TradeDecision, grid: PriceGrid, snapshot: Quote, terms: FeeTerms, now_ms: int = 0
+) -> TradeDecision:
+    """``d`` with its (buy) limit on the market's price grid, rounded in the trader's disfavour:
+    up to the next grid price, never a cheaper one than the grid allows (core/grid.py), its
+    worst case re-bounded at the new limit. A limit already on the grid (the usual case: it is a
+    book level, and a quote off its grid is rejected) is left as it is; a limit with no grid
+    price at or above it sizes to nothing."""
+    c = price_to_cc(d.limit_price)
+    up = grid.buy_limit(c)
+    if up == c:
+        return d
+    if up is None:
+        return d._replace(contracts=hundredths_to_count(0), worst_case_cc=0)
+    h = count_to_hundredths(d.contracts)
+    best = price_to_cc(d.best_ask)
+    levels = sum(1 for p, _q in snapshot.ask_levels(d.side) if price_to_cc(p) <= up)
+    worst = worst_case_cc(h, up, worst_fee_price_cc(min(best, up), up), fee_ratio(terms, now_ms), levels)
+    return d._replace(limit_price=GRID[up], worst_case_cc=worst)
 
 
 # -- what is kept between decisions ------------------------------------------------------------

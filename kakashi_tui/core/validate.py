@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from kakashi_tui.core import rowrules as R
+from kakashi_tui.core.grid import grid_of, off_grid
 from kakashi_tui.core.models import (
     GRID,
     Market,
@@ -29,6 +30,8 @@ from kakashi_tui.core.models import (
     rejection_reason,
 )
 
+#: The reason a quote with a price its market's grid (``price_ranges``) does not have is rejected.
+OFF_GRID = "snapshot off the market's price grid"
 #: The reason a quote of a market that has settled is rejected (it is never traded again).
 SETTLED_QUOTE = "market has settled: quote refused"
 
@@ -263,4 +266,9 @@ def validate_row(
             return Validated(m, None, "snapshot " + rejection_reason(e))
     if s.ticker != m.ticker:
         return Validated(m, None, f"snapshot ticker {s.ticker} does not match market {m.ticker}")
+    if m.price_ranges is not None:  # the market's own grid (price_ranges), finer checks than $0.0001
+        yc, _yq, nc, _nq = s._depth
+        off = off_grid(grid_of(m.price_ranges), s.prices_cc, yc, nc)
+        if off:
+            return Validated(m, None, f"{OFF_GRID}: {off}")
     return Validated(m, s, None)

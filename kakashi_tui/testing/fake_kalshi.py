@@ -17,6 +17,7 @@ as ``*_dollars`` strings with four decimals, counts only as ``*_fp`` strings wit
     (``batch_books=False``: no GET /markets/orderbooks, 404, as an older server)
     GET /account/limits              signed only (401 without): ``account_limits`` (Basic tier by
                                      default; None: 404, as a server without the endpoint)
+    GET /exchange/status             shards 0 and 1 (``shards``), ``halted_shards`` not trading
     GET /series/fee_changes          (``series_fee_changes``)  GET /events/fee_changes (cursor
                                      pages; ``event_fee_changes``); an event's own override
                                      (``event_fee_overrides``)
@@ -155,6 +156,11 @@ class FakeMarket:
     updated_ms: int = field(default_factory=lambda: int(time.time() * 1000) - 3_600_000)
     subtitle: str = ""
     fee_waiver_until: datetime | None = None
+    # spec 3.31-3.34 market terms (#22): a settlement floor, an own price grid, an exchange shard
+    settlement_bounds_type: str = "default"
+    settlement_floor: str | None = None  # dollars as Kalshi writes them (up to 6 decimals)
+    price_ranges: list[dict[str, str]] | None = None  # None: one range at ``tick``
+    exchange_index: int = 0
 
     def __post_init__(self) -> None:
         self.bid = None if self.bid is None else Decimal(self.bid)
@@ -228,7 +234,9 @@ class FakeMarket:
             "can_close_early": True,
             "fractional_trading_enabled": True,
             "price_level_structure": "linear_cent" if self.tick == Decimal("0.01") else "deci_cent",
-            "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": d4(self.tick)}],
+            "price_ranges": self.price_ranges or [{"start": "0.0000", "end": "1.0000", "step": d4(self.tick)}],
+            "settlement_bounds_type": self.settlement_bounds_type,
+            "exchange_index": self.exchange_index,
             "expiration_value": "",
             "rules_primary": "Fake rules.",
             "rules_secondary": "",
@@ -237,6 +245,8 @@ class FakeMarket:
             m["settlement_value_dollars"] = d4(self.settlement_value)
         if self.fee_waiver_until is not None:
             m["fee_waiver_expiration_time"] = _iso(self.fee_waiver_until)
+        if self.settlement_floor is not None:
+            m["settlement_floor_dollars"] = self.settlement_floor
         if legacy:  # the pre-2026-03-12 twins, agreeing with the fixed-point fields
             for k in ("yes_bid", "yes_ask", "no_bid", "no_ask", "last_price"):
                 m[k] = int(Decimal(m[f"{k}_dollars"]) * 100)
@@ -318,6 +328,11 @@ class FakeKalshi:
     event_fee_changes: list[dict[str, Any]] = field(default_factory=list)  # EventFeeChange
     event_fee_overrides: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # event -> (type, multiplier)
     down: set[str] = field(default_factory=set)  # paths (after /trade-api/v2) that answer 503 every time
+    # GET /exchange/status: shards not trading (spec 3.34 ``exchange_index_statuses``); the listed
+    # shards; ``exchange_status=False``: 404, as a server without the endpoint
+    halted_shards: set[int] = field(default_factory=set)
+    shards: tuple[int, ...] = (0, 1)
+    exchange_status: bool = True
     _faults: deque = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -662,6 +677,17 @@ class _Handler(BaseHTTPRequestHandler):
             if st.repeat_cursor and nxt:
                 nxt = str(limit)  # the second page forever
             return self._json(200, {"markets": page, "cursor": nxt})
+        if raw == "/exchange/status":
+            if not st.exchange_status:
+                return self._json(404, {"code": "not_found", "message": "no such endpoint"})
+            statuses = [{"exchange_index": i, "trading_active": i not in st.halted_shards} for i in st.shards]
+            body = {
+                "exchange_active": True,
+                "trading_active": 0 not in st.halted_shards,
+                "intra_exchange_transfers_active": True,
+                "exchange_index_statuses": statuses,
+            }
+            return self._json(200, body)
         if raw == "/account/limits":
             if st.account_limits is None:
                 return self._json(404, {"code": "not_found", "message": "no such endpoint"})

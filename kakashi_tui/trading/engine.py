@@ -28,6 +28,7 @@ from kakashi_tui.adapters.store.controls import Control, ControlValue, control_v
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core import broker, risk, strategy
 from kakashi_tui.core.fees import FeeTerms
+from kakashi_tui.core.grid import grid_of
 from kakashi_tui.core.ledger import (
     Account,
     Kind,
@@ -93,6 +94,14 @@ def state_label(killed: bool, kill_reason: str, daily_stopped: bool, paused: boo
     return run_state(killed, kill_reason, daily_stopped, paused)[0]
 
 
+def shards_halted_text(shards: tuple[int, ...] | frozenset[int]) -> str:
+    """The one way a halted exchange shard is said: ``SHARD 1 HALTED``; "" when none is."""
+    if not shards:
+        return ""
+    ns = sorted(shards)
+    return f"SHARD{'S' if len(ns) > 1 else ''} {', '.join(map(str, ns))} HALTED"
+
+
 def utc_day(ms: int) -> str:
     return _day_text(ms // 86_400_000)
 
@@ -127,6 +136,11 @@ class TickReport:
     # that keeps each market's recent quotes needs (view.DeskWindows); the engine keeps no history
     quotes: tuple[Quote, ...] = ()
     gone: tuple[str, ...] = ()
+    halted_shards: tuple[int, ...] = ()  # exchange shards not trading: their markets are not decided
+
+    def shards_text(self) -> str:
+        """``SHARD 1 HALTED`` (``SHARDS 1, 3 HALTED``), or "" when every shard trades."""
+        return shards_halted_text(self.halted_shards)
 
     @property
     def corrections(self) -> tuple[tuple[str, int], ...]:
@@ -159,6 +173,7 @@ class TickReport:
         err += f" | KEY REFUSED: {safe_text(self.key_refused)}" if self.key_refused else ""
         err += f" | notes {len(self.notes)}: {safe_text(self.notes[0])}" if self.notes else ""
         fixed = f" {self.corrections_text()}" if self.corrections else ""
+        err = f" | {self.shards_text()}" + err if self.halted_shards else err
         return (
             f"tick {self.tick} {ts} | saved {self.saved} rejected {self.rejected} | "
             f"decisions {len(self.decisions)} ({accepted} accepted) fills {self.fills} settled {self.settled}{fixed} | "
@@ -187,6 +202,9 @@ class Engine:
         self.last_notes: tuple[str, ...] = ()
         self._written: list[LedgerEntry] = []  # ledger entries not yet in a TickReport
         self.key_refused = ""
+        #: exchange shards the exchange says are not trading (``FetchBatch.halted_shards``): their
+        #: markets' decisions are refused, the others trade
+        self.halted_shards: frozenset[int] = frozenset()
         self.last_latency_ms = 0.0
         self.rejected_total = 0
         self._ctl: dict[Control, ControlValue] = {}  # this tick's control state (_load_controls)
@@ -422,6 +440,11 @@ class Engine:
         self._load_controls(now)
         self._roll_day(now)
         good_markets, good_snaps, fresh, saved, rejected = self._ingest(batch, now, wall)
+        if batch.halted_shards is not None:  # (None: the source did not say this fetch: kept)
+            if batch.halted_shards != self.halted_shards:
+                said = shards_halted_text(batch.halted_shards) or "every exchange shard trading"
+                self.store.add_event(now, "exchange_shards", said)
+            self.halted_shards = batch.halted_shards
         gone: list[str] = []
         # estimate
         tickers = [s.ticker for s in good_snaps]
@@ -537,6 +560,7 @@ class Engine:
             entries=self._take_written(),
             quotes=tuple(fresh),
             gone=tuple(gone),
+            halted_shards=tuple(sorted(self.halted_shards)),
         )
 
     def _ingest(
@@ -704,6 +728,8 @@ class Engine:
         )  # stamped now, with this tick's equity
         if d is None:
             return None
+        if m.price_ranges is not None:  # the limit on the market's own grid (core/grid.py)
+            d = strategy.limit_on_grid(d, grid_of(m.price_ranges), s, self._fee_terms_of(m), now)
         # (positional, in RiskContext's field order: one is made per decision) the kill flag is
         # read at the instant of the decision
         ctx = RiskContext(
@@ -719,6 +745,8 @@ class Engine:
             s.ts,
             s.spread(),
             s.has_ask_depth(d.side),
+            m.floored,
+            m.shard if m.shard in self.halted_shards else None,
         )
         ok, reason = risk.check(d, ctx, cfg.limits)
         return d.verdict(ok, reason)

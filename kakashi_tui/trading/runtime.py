@@ -219,6 +219,7 @@ def live_books(
         on_trades=recorder.trades if recorder is not None else None,
         on_book_events=recorder.book_events if recorder is not None else None,
         on_fee_update=source.apply_ws,
+        on_lifecycle=source.apply_lifecycle,
     )
 
 

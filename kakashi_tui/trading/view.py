@@ -25,7 +25,7 @@ from kakashi_tui.core.risk import daily_cap_cc
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.strategy import pick_side, side_evs
 from kakashi_tui.core.text import safe_text
-from kakashi_tui.trading.engine import KILL_REASON_SHOWN, run_state
+from kakashi_tui.trading.engine import KILL_REASON_SHOWN, run_state, shards_halted_text
 from kakashi_tui.trading.performance import Performance, PerformanceBook
 
 if TYPE_CHECKING:
@@ -180,6 +180,13 @@ class DeskView:
     feed: FeedStatus = FeedStatus("simulated")  # which feed is live
     feed_notes: tuple[str, ...] = ()  # what works but the operator should know: logged, not an alarm
     key_refused: str = ""  # the exchange refuses the API key, and why
+    halted_shards: tuple[int, ...] = ()  # exchange shards not trading (their markets are not decided)
+
+    @property
+    def shards_text(self) -> str:
+        """``SHARD 1 HALTED`` while a shard is halted (the engine's one wording), else ""."""
+        return shards_halted_text(self.halted_shards)
+
     performance: Performance | None = None  # today, this week, since start (performance.py)
 
 
@@ -204,6 +211,8 @@ GATE_LABELS = {
     risk.DAILY_HEADROOM: "cap",
     risk.NO_CASH: "cash",
     risk.NO_DEPTH: "no book",
+    risk.SHARD_HALTED: "shard",  # (the markets table's gate column: its shard is halted)
+    risk.SETTLEMENT_FLOOR: "floor",
 }
 _HAS_SUBTITLE = "subtitle" in Market.model_fields  # a pydantic miss costs ~10 µs a market per view
 
@@ -374,6 +383,7 @@ def build_view(
         feed=feed_status(engine.source),
         feed_notes=engine.last_notes,
         key_refused=engine.key_refused,
+        halted_shards=tuple(sorted(engine.halted_shards)),
         performance=(book or PerformanceBook(engine.store)).figures(acct, equity, now),
     )
 

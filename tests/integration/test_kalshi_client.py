@@ -884,6 +884,10 @@ def test_market_keys_follow_the_contract():
         "fee_type": "quadratic",
         "fee_multiplier": "0.5",
         "fee_waiver_until_ts": 1769904000000,
+        "settlement_bounds_type": None,  # (3.31+ fields this older market lacks: a default market)
+        "settlement_floor": None,
+        "price_ranges": None,
+        "exchange_index": None,
     }
 
 
@@ -1048,6 +1052,8 @@ class Exchange:
             return httpx.Response(200, json={"event": {"series_ticker": path.split("/")[2].split("-")[0] + "S"}})
         if path.startswith("/series/"):
             return httpx.Response(200, content=b'{"series": {"fee_type": "quadratic", "fee_multiplier": 0.35}}')
+        if path == "/exchange/status":  # (3.20's shape: no shards)
+            return httpx.Response(200, json={"exchange_active": True, "trading_active": True})
         return httpx.Response(404, json={})
 
     def endpoint_calls(self, prefix):
@@ -1130,7 +1136,14 @@ def test_after_a_full_listing_series_and_fees_come_in_bulk_not_one_by_one():
     c, _ = client(ex)
     b = KalshiSource(c, lookups_per_fetch=5).fetch()
     assert not b.errors
-    assert [p for p, _ in ex.calls] == ["/markets", "/events", "/series", "/series/fee_changes", "/events/fee_changes"]
+    assert [p for p, _ in ex.calls] == [
+        "/markets",
+        "/events",
+        "/series",
+        "/series/fee_changes",
+        "/events/fee_changes",
+        "/exchange/status",
+    ]
     assert all(
         r.market["series"] == r.market["ticker"].split("-")[0] + "S" and r.market["fee_multiplier"] == "0.35"
         for r in b.rows

@@ -499,6 +499,10 @@ class KalshiClient:
             f"{self.bucket.rate:g} reads/s, bursts of {self.bucket.burst:g}{capped}"
         )
 
+    def get_exchange_status(self) -> dict[str, Any]:
+        """GET /exchange/status: whether the exchange, and each shard (3.34), is trading."""
+        return self._get("/exchange/status")
+
     def get_market(self, ticker: str) -> dict[str, Any]:
         return self._one(f"/markets/{path_segment(ticker)}", "market")
 

@@ -426,9 +426,13 @@ class Market(Wire):
     volume_fp: Annotated[str, _count("volume")] = Field(default="0", validate_default=True)
     open_interest: AsSent = None
     open_interest_fp: Annotated[str, _count("open_interest")] = Field(default="0", validate_default=True)
-    # Later specs' market fields (settlement_bounds_type, settlement_floor_dollars, price_ranges,
-    # exchange_index) are ignored until Kakashi acts on them (#22): a declared field costs every
-    # market of every listing a validator call, and an ignored one costs nothing.
+    # Spec 3.31+ (#22): settlement floors, the price grid, the exchange shard. Read as sent (the
+    # domain's Market judges them: a grid Kakashi cannot hold rejects the row); missing on older
+    # servers: a default market, no grid of its own, shard 0.
+    settlement_bounds_type: LenientStr = None
+    settlement_floor_dollars: LenientStr = None
+    price_ranges: AsSent = None
+    exchange_index: LenientInt = None
 
 
 def parse_market(m: Any) -> Market:
@@ -781,12 +785,13 @@ class EventFeeUpdate(Wire):
 
 class MarketLifecycle(Wire):
     """``market_lifecycle_v2``'s body (a ``market_lifecycle_v2`` frame): what happened to a
-    market. Read and counted by the WebSocket feed; nothing consumes it yet (the REST listing
-    still brings status, results and grids): ``settlement_value`` comes with ``determined``,
+    market. Read by the WebSocket feed and handed to ``KalshiSource.apply_lifecycle``:
+    ``settlement_value`` (and ``result``) come with ``determined``,
     ``price_ranges`` with ``price_level_structure_updated``, as sent."""
 
     market_ticker: LenientStr = None
     event_type: LenientStr = None
+    result: LenientStr = None
     settlement_value: AsSent = None
     price_ranges: AsSent = None
     exchange_index: LenientInt = None

@@ -24,6 +24,8 @@ from kakashi_tui.adapters.kalshi.schemas import (
     Event,
     EventFeeChange,
     EventFeeUpdate,
+    ExchangeStatus,
+    MarketLifecycle,
     RowError,
     Series,
     SeriesFeeChange,
@@ -32,6 +34,7 @@ from kakashi_tui.adapters.kalshi.schemas import (
     parse,
     ticker_ok,
 )
+from kakashi_tui.adapters.kalshi.schemas import dec as _dec
 from kakashi_tui.adapters.kalshi.wire import Fees, convert
 from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
 from kakashi_tui.core.backoff import Backoff
@@ -39,6 +42,7 @@ from kakashi_tui.core.errors import ConfigError
 
 W = TypeVar("W", bound=Wire)
 LIVE = frozenset(("initialized", "inactive", "active"))  # kept in memory between listings
+SETTLED_WORDS = frozenset(("determined", "amended", "finalized"))  # a listing with a result of its own
 KEY_RETRY_FIRST_S = 5.0  # a refused key is tried again after this long, doubling each refusal ...
 KEY_RETRY_CAP_S = 300.0  # ... up to this: a skewed clock or a re-enabled key can recover while running
 KEY_RETRY = Backoff(KEY_RETRY_FIRST_S, KEY_RETRY_CAP_S, jitter=False)  # (core/backoff.py: the one policy)
@@ -149,6 +153,7 @@ class KalshiSource(Source):
         lookups_per_fetch: int = 50,
         fee_ttl_s: float = 3600.0,
         fee_changes_every_s: float = 600.0,
+        exchange_status_every_s: float = 60.0,
         page_limit: int = 1000,
         interval_s: float = 5.0,
     ) -> None:
@@ -172,6 +177,11 @@ class KalshiSource(Source):
         self.fee_changes_every_s = fee_changes_every_s
         self.fees = FeeState()
         self._fee_changes_at: float | None = None  # monotonic time of the last read of the fee changes
+        self.exchange_status_every_s = exchange_status_every_s
+        self._status_at: float | None = None  # monotonic time of the last read of GET /exchange/status
+        self.halted_shards: frozenset[int] | None = None  # None until the exchange's status is read
+        self._overlays: dict[str, dict[str, Any]] = {}  # ticker -> lifecycle fields the listing lags
+        self._status_said = False
         self.page_limit = page_limit
         self.interval_s = interval_s
         self.believed_per_fetch = believed_budget(interval_s, client.bucket.rate)
@@ -297,6 +307,8 @@ class KalshiSource(Source):
             else:
                 self._historical([t for t in want if t in held and t not in fresh], fresh, batch)
         self.cache.update(fresh)
+        if self._overlays:
+            self._overlay()
         if len(self.cache) > self.max_markets:
             drop = [t for t in self.cache if t not in watched][: len(self.cache) - self.max_markets]
             for t in drop:
@@ -307,6 +319,7 @@ class KalshiSource(Source):
             )
         self._lookups(batch, watched)
         self._fee_changes(batch)
+        self._exchange_status(batch)
         books = self._books(batch, turn, held)
         now_ms = self._clock()
         for t, seen in list(self.cache.items()):
@@ -578,6 +591,34 @@ class KalshiSource(Source):
             if refused:
                 batch.notes.append(f"{what}: {refused} change(s) Kakashi cannot read, left out")
 
+    def _exchange_status(self, batch: FetchBatch) -> None:
+        """Which exchange shards are halted (``GET /exchange/status``, every
+        ``exchange_status_every_s``, paced like every read): a shard whose
+        ``exchange_index_statuses[].trading_active`` is false (spec 3.34); without that list, the
+        top-level ``trading_active`` is shard 0's (the SDK's ``ExchangeStatus``). A failed read
+        keeps the last known (a note, once); every fetch hands the known set on."""
+        now = time.monotonic()
+        if self._status_at is None or now - self._status_at >= self.exchange_status_every_s:
+            self._status_at = now
+            try:
+                st = parse(ExchangeStatus, self.client.get_exchange_status(), "GET /exchange/status")
+            except KalshiStopped:
+                raise
+            except KalshiAuthError as e:
+                self._refused(e, batch)
+            except (KalshiHTTPError, RowError) as e:
+                if not self._status_said:
+                    self._status_said = True
+                    batch.notes.append(f"exchange status not read, the last known kept (GET /exchange/status: {e})")
+            else:
+                shards = st.shards()
+                if shards:
+                    halted = {s.exchange_index for s in shards if s.trading_active is False}
+                    self.halted_shards = frozenset(i for i in halted if i is not None)
+                else:
+                    self.halted_shards = frozenset({0}) if st.trading_active is False else frozenset()
+        batch.halted_shards = self.halted_shards
+
     def _series_fee_changes(self, batch: FetchBatch) -> int:
         got = [_parsed(SeriesFeeChange, c) for c in self.client.series_fee_changes()]
         self.fees.set_series_changes((c for c in got if c is not None), self._clock())
@@ -601,6 +642,58 @@ class KalshiSource(Source):
             return False
         self.fees.event_override(u.msg, self._clock())
         return True
+
+    def apply_lifecycle(self, frame: object) -> bool:
+        """A WebSocket ``market_lifecycle_v2`` frame, applied to the market as last listed, so
+        the next fetch's row carries it without waiting for a listing: ``determined`` sets the
+        status, result and ``settlement_value`` (a binary market's result from a value of 1 or 0
+        when Kalshi names none); ``price_level_structure_updated`` sets ``price_ranges``; an
+        ``exchange_index`` carried sets the shard. False when the frame is not one this reads
+        or its market is not known (left alone: the listing brings it)."""
+        msg = frame.get("msg") if isinstance(frame, dict) else None
+        try:
+            m = parse(MarketLifecycle, msg, "market_lifecycle_v2 msg")
+        except RowError:
+            return False
+        seen = self.cache.get(m.market_ticker or "")
+        if seen is None or not isinstance(seen.market, dict):
+            return False
+        new = dict(seen.market)
+        if m.event_type == "determined":
+            value = _dec(m.settlement_value)
+            result = m.result or None
+            if result is None and new.get("market_type", "binary") == "binary" and value in (0, 1):
+                result = "yes" if value == 1 else "no"
+            if result is None or (result == "scalar" and value is None):
+                return False  # not enough to settle on: the listing brings it
+            new["status"], new["result"] = "determined", result
+            if m.settlement_value is not None:
+                new["settlement_value_dollars"] = m.settlement_value
+                new.pop("settlement_value", None)  # (a legacy twin would disagree)
+        elif m.event_type == "price_level_structure_updated" and m.price_ranges is not None:
+            new["price_ranges"] = m.price_ranges
+        if m.exchange_index is not None:
+            new["exchange_index"] = m.exchange_index
+        changed = {k: v for k, v in new.items() if seen.market.get(k) != v or k not in seen.market}
+        if not changed:
+            return False
+        # kept over the listing until it says the same (a held market is re-listed every fetch,
+        # and Kalshi's listing can lag the WebSocket), or the listing has a result of its own
+        self._overlays[m.market_ticker or ""] = {**self._overlays.get(m.market_ticker or "", {}), **changed}
+        seen.market, seen.row, seen.made_with = new, None, None
+        return True
+
+    def _overlay(self) -> None:
+        """The lifecycle changes the WebSocket brought, over the markets as listed (apply_lifecycle)."""
+        for t, ov in list(self._overlays.items()):
+            seen = self.cache.get(t)
+            if seen is None or not isinstance(seen.market, dict):
+                continue
+            listed = seen.market
+            if all(listed.get(k) == v for k, v in ov.items()) or listed.get("status") in SETTLED_WORDS:
+                del self._overlays[t]  # the listing caught up
+                continue
+            seen.market, seen.row, seen.made_with = {**listed, **ov}, None, None
 
     def _books(self, batch: FetchBatch, watched: set[str], held: set[str]) -> dict[str, tuple[dict[str, Any], int]]:
         want = [

@@ -108,6 +108,10 @@ def _market(w: Market, series: str, fees: Fees) -> dict[str, Any]:
         "fee_type": fees.fee_type,
         "fee_multiplier": fees.fee_multiplier,
         "fee_waiver_until_ts": w.fee_waiver_expiration_time,
+        "settlement_bounds_type": w.settlement_bounds_type,
+        "settlement_floor": w.settlement_floor_dollars,
+        "price_ranges": w.price_ranges,
+        "exchange_index": w.exchange_index,
     }
 
 

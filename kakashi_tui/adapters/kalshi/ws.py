@@ -10,7 +10,7 @@ server refuses it); a reconnect rebuilds every book from a fresh snapshot; recon
 exponentially (with jitter) and every wait ends promptly on ``stop()``. Kalshi's ``heartbeat``
 pings are answered by the websockets library itself. ``event_fee_update`` frames are kept for
 ``LiveBookSource`` to hand to the source's fee state (``on_fee_update``) in the engine's
-thread; other lifecycle messages are read and counted (no consumer yet).
+thread; ``market_lifecycle_v2`` messages likewise to ``on_lifecycle`` (``KalshiSource.apply_lifecycle``).
 
 ``LiveBookSource`` wraps a polling source (REST): it hands the engine the polled rows with
 the book and top of book of every market whose WebSocket book is in sync replaced by that
@@ -223,6 +223,7 @@ class BookFeed:
         self.want_trades = trades
         self.want_lifecycle = lifecycle  # market_lifecycle_v2: event_fee_update frames for the source
         self._fee_frames: list[dict[str, Any]] = []  # event_fee_update frames not yet handed over
+        self._lifecycle_frames: list[dict[str, Any]] = []  # market_lifecycle_v2 frames not yet handed over
         self.clock = clock
         self._lock = threading.Lock()
         self._books: dict[str, Book] = {}  # in sync only
@@ -284,6 +285,12 @@ class BookFeed:
         """The ``event_fee_update`` frames received since the last call, in order, as sent."""
         with self._lock:
             out, self._fee_frames = self._fee_frames, []
+        return out
+
+    def take_lifecycle(self) -> list[dict[str, Any]]:
+        """The ``market_lifecycle_v2`` frames received since the last call, in order, as sent."""
+        with self._lock:
+            out, self._lifecycle_frames = self._lifecycle_frames, []
         return out
 
     def take_rejects(self) -> list[tuple[str, Any]]:
@@ -548,8 +555,11 @@ class _Session:
             elif kind == "event_fee_update":
                 self._fee_update(msg)
             elif kind == "market_lifecycle_v2":
-                _parse(MarketLifecycle, env.msg, "market_lifecycle_v2 msg")  # (no consumer yet)
+                _parse(MarketLifecycle, env.msg, "market_lifecycle_v2 msg")
                 feed.health.lifecycle += 1
+                with feed._lock:  # for the source, on the engine's thread (LiveBookSource.on_lifecycle)
+                    feed._lifecycle_frames.append(msg)
+                    del feed._lifecycle_frames[:-10_000]
         except (Malformed, ValueError, TypeError, AttributeError, RecursionError) as e:  # RecursionError: [[[[...
             feed.health.malformed += 1
             feed.health.detail = f"malformed frame: {e}"[:200]
@@ -672,6 +682,7 @@ class LiveBookSource(Source):
         on_trades: Callable[[list[Trade]], None] | None = None,
         on_book_events: Callable[[list[BookEvent]], None] | None = None,
         on_fee_update: Callable[[dict[str, Any]], object] | None = None,
+        on_lifecycle: Callable[[dict[str, Any]], object] | None = None,
     ) -> None:
         self.polled = polled
         self.feed = feed
@@ -681,6 +692,7 @@ class LiveBookSource(Source):
         self.on_trades = on_trades  # e.g. the catalog recorder's trades()
         self.on_book_events = on_book_events  # e.g. the catalog recorder's book_events()
         self.on_fee_update = on_fee_update  # e.g. KalshiSource.apply_ws (the feed's event_fee_update frames)
+        self.on_lifecycle = on_lifecycle  # e.g. KalshiSource.apply_lifecycle (market_lifecycle_v2 frames)
         self.live_rows = 0
         self.live_books = 0
 
@@ -706,6 +718,9 @@ class LiveBookSource(Source):
         if self.on_fee_update is not None:  # before the poll: this fetch's rows carry the new fees
             for frame in self.feed.take_fee_updates():
                 self.on_fee_update(frame)
+        if self.on_lifecycle is not None:  # likewise: a determined market settles in this fetch
+            for frame in self.feed.take_lifecycle():
+                self.on_lifecycle(frame)
         batch = self.polled.fetch()
         now = self.polled.now_ms()
         batch.now_ms = now  # the tick's time: the books below are stamped against it

@@ -197,10 +197,30 @@ def _to_v5(db: pw.SqliteDatabase) -> None:
         )
 
 
+# -- to version 6 ----------------------------------------------------------------------
+
+#: Market columns of spec 3.31-3.34 (#22): settlement floors, the price grid, the exchange shard.
+#: Rows written before read as a default market with no grid of its own on shard 0.
+_V6_MARKET_COLUMNS = [
+    ("settlement_bounds_type", "TEXT NOT NULL DEFAULT 'default'"),
+    ("settlement_floor", "TEXT"),
+    ("price_ranges", "TEXT"),
+    ("exchange_index", "INTEGER"),
+]
+
+
+def _to_v6(db: pw.SqliteDatabase) -> None:
+    have = columns(db, "markets")
+    for column, decl in _V6_MARKET_COLUMNS:
+        if column not in have:
+            db.execute_sql(f"ALTER TABLE markets ADD COLUMN {column} {decl}")
+
+
 #: The steps, in order. Add a schema change here and only here.
 STEPS: tuple[Step, ...] = (
     Step(4, "fixed point: integer centicents and hundredths; Kalshi's lifecycle words", _to_v4),
     Step(5, "the ledger's hash chain: each entry carries the hash of its content and of the one before", _to_v5),
+    Step(6, "markets: settlement floor, price grid (price_ranges) and exchange shard (Kalshi 3.34)", _to_v6),
 )
 
 

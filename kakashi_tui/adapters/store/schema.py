@@ -33,6 +33,10 @@ class MarketRow(_Base):
     fee_waiver_until_ts = pw.BigIntegerField(null=True)
     exchange_updated_ts = pw.BigIntegerField(null=True)
     updated_ts = pw.BigIntegerField()
+    settlement_bounds_type = pw.CharField(default="default")  # v6: `floor` markets are never traded
+    settlement_floor = pw.TextField(null=True)  # v6: exact dollar text (up to 6 decimals)
+    price_ranges = pw.TextField(null=True)  # v6: the market's grid, core/grid.py grid_text
+    exchange_index = pw.IntegerField(null=True)  # v6: the exchange shard
 
     class Meta:
         table_name = "markets"

@@ -360,6 +360,10 @@ class Store:
                 m.fee_waiver_until_ts,
                 m.updated_ts,
                 ts,
+                m.settlement_bounds_type,
+                None if m.settlement_floor is None else str(m.settlement_floor),
+                m.price_ranges,
+                m.exchange_index,
             )
             for m in markets
         ]
@@ -367,14 +371,18 @@ class Store:
             self.db.connection().executemany(
                 "INSERT INTO markets (ticker, title, subtitle, series, event_ticker, status, market_type, open_ts,"
                 " close_ts, result, settlement_value, fee_type, fee_multiplier, fee_waiver_until_ts,"
-                " exchange_updated_ts, updated_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " exchange_updated_ts, updated_ts, settlement_bounds_type, settlement_floor, price_ranges,"
+                " exchange_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (ticker) DO UPDATE SET title = excluded.title, subtitle = excluded.subtitle,"
                 " series = excluded.series, event_ticker = excluded.event_ticker, status = excluded.status,"
                 " market_type = excluded.market_type, open_ts = excluded.open_ts, close_ts = excluded.close_ts,"
                 " result = excluded.result, settlement_value = excluded.settlement_value,"
                 " fee_type = excluded.fee_type, fee_multiplier = excluded.fee_multiplier,"
                 " fee_waiver_until_ts = excluded.fee_waiver_until_ts,"
-                " exchange_updated_ts = excluded.exchange_updated_ts, updated_ts = excluded.updated_ts",
+                " exchange_updated_ts = excluded.exchange_updated_ts, updated_ts = excluded.updated_ts,"
+                " settlement_bounds_type = excluded.settlement_bounds_type,"
+                " settlement_floor = excluded.settlement_floor, price_ranges = excluded.price_ranges,"
+                " exchange_index = excluded.exchange_index",
                 rows,
             )
 

@@ -39,6 +39,8 @@ class StatusBar(Static):
             parts.append((0, "KEY REFUSED", f"bold {pal.down} reverse"))
             why = v.key_refused.rsplit("): ", 1)[-1]
             parts.append((2, why if len(why) <= 40 else why[:39] + "…", pal.down))
+        if v.halted_shards:  # an exchange shard halted: its markets are not decided (never dropped)
+            parts.append((0, v.shards_text, f"bold {pal.warn} reverse"))
         late = self.liveness.label(lambda ms: fmt_hms(ms, self.zone))
         if late:
             parts.append((0, late, f"bold {pal.down if self.liveness.level != SLOW else pal.warn} reverse"))
