@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# Kalshi's official SDK, test-only: the loopback servers' payloads must parse with its
+	# pydantic models (tests/integration/test_sdk_shapes.py). Its metadata says Python >=3.13,
+	# but it is pure Python and runs on 3.11, so pip is told to skip that check; --no-deps
+	# because its dependencies come pinned with '.[dev]' above (urllib3, lazy-imports).
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps --ignore-requires-python kalshi-python-sync
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -22,9 +22,14 @@ as ``*_dollars`` strings with four decimals, counts only as ``*_fp`` strings wit
                                      pages; ``event_fee_changes``); an event's own override
                                      (``event_fee_overrides``)
 
+Shapes follow Kalshi's spec 3.34 (``spec="3.34"``, the default: ``settlement_bounds_type``,
+``price_ranges`` and ``exchange_index`` on markets, ``categories`` on series, account limits
+with ``grants``, none of the fields Kalshi removed since 3.20); ``spec="3.20"`` answers as a
+server of early June 2026 did (the removed fields present, none of the later ones). Every
+payload parses with Kalshi's own SDK models (tests/integration/test_sdk_shapes.py).
+
 (``bulk_series``: that many more series in GET /series, about 1,300 bytes each: 14,000 make
-Kalshi's 18 MB listing; ``lean``: markets without the fields Kalshi removed since spec 3.20;
-``accept_language``: every Accept-Language header a request carried) with fractional and
+Kalshi's 18 MB listing; ``accept_language``: every Accept-Language header a request carried) with fractional and
 sub-penny books, quiet markets (0.0000 / 1.0000, sizes 0.00), a few
 thousand combo (multivariate) markets on request (``combos``), every lifecycle status, scalar
 markets, series with different fee multipliers, and faults on request:
@@ -111,8 +116,12 @@ _STATUS_FILTER = {
 
 Q4 = Decimal("0.0001")
 
-#: Market fields Kalshi removed after spec 3.20 (``FakeKalshi.lean`` leaves them out).
+#: Market fields Kalshi removed after spec 3.20 (sent only with ``spec="3.20"``).
 REMOVED_FIELDS = ("fractional_trading_enabled", "response_price_units", "liquidity_dollars")
+
+#: The shapes the loopback servers answer in: Kalshi's spec 3.34 (October 2026, the default) and
+#: spec 3.20 (early June 2026).
+SPECS = ("3.34", "3.20")
 
 #: GET /account/limits for a Basic-tier account (tokens; a GET costs 10): 20 reads/s, two seconds' burst.
 BASIC_LIMITS: dict[str, Any] = {
@@ -160,7 +169,7 @@ class FakeMarket:
     settlement_bounds_type: str = "default"
     settlement_floor: str | None = None  # dollars as Kalshi writes them (up to 6 decimals)
     price_ranges: list[dict[str, str]] | None = None  # None: one range at ``tick``
-    exchange_index: int = 0
+    exchange_index: int = 0  # the exchange shard (spec 3.34; 0 is the default shard)
 
     def __post_init__(self) -> None:
         self.bid = None if self.bid is None else Decimal(self.bid)
@@ -195,7 +204,7 @@ class FakeMarket:
             if top - i * self.tick > 0
         ]
 
-    def to_json(self, now: datetime, legacy: bool = False, lean: bool = False) -> dict[str, Any]:
+    def to_json(self, now: datetime, legacy: bool = False, spec: str = "3.34") -> dict[str, Any]:
         bid = self.bid if self.bid is not None else Decimal(0)
         ask = self.ask if self.ask is not None else Decimal(1)
         last = ((bid + ask) / 2).quantize(self.tick) if self.bid is not None and self.ask is not None else Decimal(0)
@@ -234,9 +243,6 @@ class FakeMarket:
             "can_close_early": True,
             "fractional_trading_enabled": True,
             "price_level_structure": "linear_cent" if self.tick == Decimal("0.01") else "deci_cent",
-            "price_ranges": self.price_ranges or [{"start": "0.0000", "end": "1.0000", "step": d4(self.tick)}],
-            "settlement_bounds_type": self.settlement_bounds_type,
-            "exchange_index": self.exchange_index,
             "expiration_value": "",
             "rules_primary": "Fake rules.",
             "rules_secondary": "",
@@ -245,16 +251,19 @@ class FakeMarket:
             m["settlement_value_dollars"] = d4(self.settlement_value)
         if self.fee_waiver_until is not None:
             m["fee_waiver_expiration_time"] = _iso(self.fee_waiver_until)
-        if self.settlement_floor is not None:
-            m["settlement_floor_dollars"] = self.settlement_floor
         if legacy:  # the pre-2026-03-12 twins, agreeing with the fixed-point fields
             for k in ("yes_bid", "yes_ask", "no_bid", "no_ask", "last_price"):
                 m[k] = int(Decimal(m[f"{k}_dollars"]) * 100)
             m["volume"], m["open_interest"] = int(self.volume), int(self.volume / 2)
             m["response_price_units"] = "usd_cent"
-        if lean:  # removed by Kalshi since spec 3.20 (July and September 2026)
+        if spec != "3.20":  # spec 3.34: removed since 3.20 (July and September 2026), and added
             for k in REMOVED_FIELDS:
                 m.pop(k, None)
+            m["price_ranges"] = self.price_ranges or [{"start": "0.0000", "end": "1.0000", "step": d4(self.tick)}]
+            m["settlement_bounds_type"] = self.settlement_bounds_type  # required from 3.31
+            if self.settlement_floor is not None:
+                m["settlement_floor_dollars"] = self.settlement_floor
+            m["exchange_index"] = self.exchange_index
         return m
 
     def orderbook(self, legacy: bool = False) -> dict[str, Any]:
@@ -274,8 +283,8 @@ class FakeSeries:
     fee_type: str = "quadratic"
     fee_multiplier: Decimal = Decimal("1")
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, spec: str = "3.34") -> dict[str, Any]:
+        out = {
             "ticker": self.ticker,
             "frequency": "daily",
             "title": f"Series {self.ticker}",
@@ -288,6 +297,10 @@ class FakeSeries:
             "fee_multiplier": self.fee_multiplier,
             "additional_prohibitions": [],
         }
+        if spec != "3.20":  # spec 3.34: discovery categories (required) and the exchange shard
+            out["categories"] = ["Test"]
+            out["exchange_index"] = 0
+        return out
 
 
 class _Enc(json.JSONEncoder):
@@ -318,7 +331,7 @@ class FakeKalshi:
     account_limits: dict[str, Any] | None = field(default_factory=lambda: dict(BASIC_LIMITS))
     batch_books: bool = True
     bulk_series: int = 0
-    lean: bool = False
+    spec: str = "3.34"  # the shapes answered in: SPECS
     accept_language: list[str] = field(default_factory=list)
     _series_body: bytes | None = None
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -441,7 +454,15 @@ class FakeKalshi:
         for i in range(self.combos):
             m = FakeMarket(
                 ticker=f"KXMVECROSSCATEGORY-S2026-{i:05X}", bid=None, ask=None, event="KXMVECROSSCATEGORY-S2026"
-            ).to_json(now, self.legacy)
+            ).to_json(now, self.legacy, self.spec)
+            if self.spec != "3.20":  # combos: their own shard and grid (3.34)
+                m["exchange_index"] = 1
+                m["price_level_structure"] = "center_deci_edge_centi_cent"
+                m["price_ranges"] = [
+                    {"start": "0.0000", "end": "0.0100", "step": "0.0001"},
+                    {"start": "0.0100", "end": "0.9900", "step": "0.0010"},
+                    {"start": "0.9900", "end": "1.0000", "step": "0.0001"},
+                ]
             m["mve_collection_ticker"] = "KXMVECROSSCATEGORY"
             m["mve_selected_legs"] = [
                 {"event_ticker": "KXFAKE-26JAN05", "market_ticker": "KXFAKE-26JAN05-T00", "side": "yes"}
@@ -516,7 +537,7 @@ class FakeKalshi:
                     continue
                 if since_ms is not None and m.updated_ms <= since_ms:
                     continue
-                rows.append(m.to_json(now, self.legacy, self.lean))
+                rows.append(m.to_json(now, self.legacy, self.spec))
             real = [r for r in rows if isinstance(r, dict) and "mve_collection_ticker" not in r]
             if real and self.bad_rows and tickers is None and since_ms is None:
                 rows += self.bad_row_list(real[0])
@@ -524,13 +545,13 @@ class FakeKalshi:
 
     def series_body(self) -> bytes:
         """GET /series's answer: every series, and ``bulk_series`` more (made once)."""
-        real = [s.to_json() for s in self.series.values()]
+        real = [s.to_json(self.spec) for s in self.series.values()]
         if not self.bulk_series:
             return json.dumps({"series": real}, cls=_Enc).encode()
         if self._series_body is None:
             pad = "Settled on the official source named in the contract terms. " * 18
             bulk = [
-                {**FakeSeries(f"KXBULK{i:05d}", "quadratic", Decimal("1")).to_json(), "contract_url": pad}
+                {**FakeSeries(f"KXBULK{i:05d}", "quadratic", Decimal("1")).to_json(self.spec), "contract_url": pad}
                 for i in range(self.bulk_series)
             ]
             self._series_body = json.dumps({"series": bulk}, cls=_Enc).encode()
@@ -549,6 +570,12 @@ class FakeKalshi:
             "available_on_brokers": False,
             "product_metadata": None,
         }
+        if self.spec != "3.20":  # spec 3.34's EventData: no available_on_brokers; netting type "" or
+            # MECNET / DIRECNET; the official sources (nullable, always present); the exchange shard
+            del out["available_on_brokers"]
+            out["collateral_return_type"] = ""
+            out["settlement_sources"] = []
+            out["exchange_index"] = 0
         if event in self.event_fee_overrides:  # (3.34 EventData: the override in force, nullable)
             out["fee_type_override"], out["fee_multiplier_override"] = self.event_fee_overrides[event]
         return out
@@ -680,7 +707,16 @@ class _Handler(BaseHTTPRequestHandler):
         if raw == "/exchange/status":
             if not st.exchange_status:
                 return self._json(404, {"code": "not_found", "message": "no such endpoint"})
-            statuses = [{"exchange_index": i, "trading_active": i not in st.halted_shards} for i in st.shards]
+            statuses = [  # ExchangeIndexStatus (spec 3.34): every field required
+                {
+                    "exchange_index": i,
+                    "description": "combos" if i == 1 else f"shard {i}",
+                    "exchange_active": True,
+                    "trading_active": i not in st.halted_shards,
+                    "intra_exchange_transfers_active": True,
+                }
+                for i in st.shards
+            ]
             body = {
                 "exchange_active": True,
                 "trading_active": 0 not in st.halted_shards,
@@ -695,7 +731,9 @@ class _Handler(BaseHTTPRequestHandler):
             if why is not None:
                 return self._json(401, {"code": "authentication_error", "message": why})
             st.signed.append(url.path)
-            return self._json(200, st.account_limits)
+            if st.spec == "3.20":
+                return self._json(200, st.account_limits)
+            return self._json(200, {"grants": [], **st.account_limits})  # 3.34: the usage grants (none)
         if raw == "/markets/orderbooks" and not st.batch_books:
             return self._json(404, {"code": "not_found", "message": "no such endpoint"})
         if raw == "/markets/orderbooks" or (len(parts) == 4 and parts[1] == "markets" and parts[3] == "orderbook"):
@@ -732,12 +770,12 @@ class _Handler(BaseHTTPRequestHandler):
             m = st.market(parts[2])
             if m is None or m.archived:
                 return self._json(404, {"code": "not_found", "message": "market not found"})
-            return self._json(200, {"market": m.to_json(now, st.legacy, st.lean)})
+            return self._json(200, {"market": m.to_json(now, st.legacy, st.spec)})
         if len(parts) == 4 and parts[1:3] == ["historical", "markets"]:
             m = st.market(parts[3])
             if m is None or not m.archived:
                 return self._json(404, {"code": "not_found", "message": "market not found"})
-            return self._json(200, {"market": m.to_json(now, st.legacy)})
+            return self._json(200, {"market": m.to_json(now, st.legacy, st.spec)})
         if raw == "/series/fee_changes":
             return self._json(200, {"series_fee_change_arr": list(st.series_fee_changes)})
         if raw == "/events/fee_changes":
@@ -769,7 +807,7 @@ class _Handler(BaseHTTPRequestHandler):
             s = st.series.get(parts[2])
             if s is None:
                 return self._json(404, {"code": "not_found", "message": "series not found"})
-            return self._json(200, {"series": s.to_json()})
+            return self._json(200, {"series": s.to_json(st.spec)})
         return self._json(404, {"code": "not_found", "message": "no such endpoint"})
 
 
@@ -832,6 +870,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--markets", type=int, default=12)
     ap.add_argument("--combos", type=int, default=0, help="combo markets hidden by mve_filter=exclude")
+    ap.add_argument("--spec", choices=SPECS, default=SPECS[0], help="answer in the shapes of this Kalshi spec")
     ap.add_argument("--no-signature", action="store_true", help="serve order books without signed headers")
     ap.add_argument("--ed25519", action="store_true", help="make the --key-dir key an Ed25519 key (default RSA)")
     ap.add_argument(
@@ -841,7 +880,7 @@ def main() -> None:
         "this server accepts, and print the two variables that make Kakashi sign with it",
     )
     args = ap.parse_args()
-    st = FakeKalshi.with_markets(args.markets, combos=args.combos, page_size=1000)
+    st = FakeKalshi.with_markets(args.markets, combos=args.combos, page_size=1000, spec=args.spec)
     st.lifecycle_zoo()
     st.require_signature = not args.no_signature
     srv = FakeKalshiServer(st, port=args.port).start()

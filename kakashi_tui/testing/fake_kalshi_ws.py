@@ -14,6 +14,11 @@ Book frames carry the exchange's time as 3.34 does (``sending_ts_ms`` on the fra
 ``ts`` on a delta); ``lag_ms`` stamps them that far in the past (a feed arriving late).
 The server's own books are the truth a client's rebuilt books are compared with.
 
+Frames follow Kalshi's spec 3.34 (``spec="3.34"``, the default): every frame carries
+``sending_ts_ms``, deltas ``ts_ms``, trade prints ``taker_outcome_side`` / ``taker_book_side`` /
+``is_block_trade`` / ``ts_ms`` beside the deprecated ``taker_side`` / ``ts``; ``spec="3.20"``
+sends the frames of early June 2026 (none of those).
+
     python -m kakashi_tui.testing.fake_kalshi_ws --port 8766 [--tickers A,B] [--require-key] [--refuse]
 """
 
@@ -50,7 +55,10 @@ class _Conn:
 
 
 class FakeKalshiWS:
-    def __init__(self, tickers: tuple[str, ...] = ("KXA-1", "KXB-2"), seed: int = 1, interval: float = 0.01) -> None:
+    def __init__(
+        self, tickers: tuple[str, ...] = ("KXA-1", "KXB-2"), seed: int = 1, interval: float = 0.01, spec: str = "3.34"
+    ) -> None:
+        self.spec = spec  # "3.34" or "3.20" (fake_kalshi.SPECS)
         self.rng = random.Random(seed)
         self.interval = interval
         self.books: dict[str, dict[str, dict[int, int]]] = {}
@@ -147,7 +155,32 @@ class FakeKalshiWS:
             **fields,
         }
         with self._lock:
-            self._trades_out.append(body)
+            self._trades_out.append(self._trade_334(body, fields))
+
+    def _trade_334(self, body: dict[str, Any], given: Any = ()) -> dict[str, Any]:
+        """A print with spec 3.34's fields, agreeing with its ``taker_side`` and ``ts`` (hostile
+        ones stay hostile), unless ``given`` names them (3.20: the print as it is)."""
+        if self.spec == "3.20":
+            return body
+        side, ts = body.get("taker_side"), body.get("ts")
+        new: dict[str, Any] = {
+            "taker_outcome_side": side,
+            "taker_book_side": {"yes": "bid", "no": "ask"}.get(side, side) if isinstance(side, str) else side,
+            "is_block_trade": False,
+        }
+        if isinstance(ts, int) and not isinstance(ts, bool):
+            new["ts_ms"] = ts * 1000
+        return {**body, **{k: v for k, v in new.items() if k not in given}}
+
+    def _frame(self, body: dict[str, Any]) -> str:
+        """A frame as sent: since October 2026 (3.34) each carries ``sending_ts_ms``."""
+        if self.spec != "3.20":
+            body = {**body, "sending_ts_ms": self._stamp()}
+        return json.dumps(body)
+
+    def _stamp(self) -> int:
+        """The exchange's time on a frame sent now: ``lag_ms`` ago (UTC epoch ms)."""
+        return int(time.time() * 1000) - self.lag_ms
 
     def disconnect(self) -> None:
         with self._lock:
@@ -208,7 +241,9 @@ class FakeKalshiWS:
                 try:
                     cmd = json.loads(frame)
                 except json.JSONDecodeError:
-                    await ws.send(json.dumps({"type": "error", "msg": {"code": 1, "msg": "Unable to process message"}}))
+                    await ws.send(
+                        self._frame({"type": "error", "msg": {"code": 1, "msg": "Unable to process message"}})
+                    )
                     continue
                 await self._command(conn, cmd)
         except Exception:  # noqa: BLE001 - a client that vanished
@@ -227,11 +262,11 @@ class FakeKalshiWS:
             sids = params.get("sids") or []
             if self.refuse_get_snapshot or params.get("action") != "get_snapshot":
                 await conn.ws.send(
-                    json.dumps({"id": cid, "type": "error", "msg": {"code": 13, "msg": "Unsupported action"}})
+                    self._frame({"id": cid, "type": "error", "msg": {"code": 13, "msg": "Unsupported action"}})
                 )
             elif len(sids) != 1 or sids[0] not in conn.book_sids:
                 await conn.ws.send(
-                    json.dumps(
+                    self._frame(
                         {
                             "id": cid,
                             "type": "error",
@@ -251,7 +286,7 @@ class FakeKalshiWS:
                 sid = self._next_sid
                 self._next_sid += 1
                 await conn.ws.send(
-                    json.dumps({"id": cid, "type": "subscribed", "msg": {"channel": channel, "sid": sid}})
+                    self._frame({"id": cid, "type": "subscribed", "msg": {"channel": channel, "sid": sid}})
                 )
                 if channel == "orderbook_delta":
                     tickers = [t for t in params.get("market_tickers") or [] if t in self.books]
@@ -269,7 +304,9 @@ class FakeKalshiWS:
             for sid in params.get("sids") or []:
                 conn.book_sids.pop(sid, None)
                 conn.trade_sids.discard(sid)
-                await conn.ws.send(json.dumps({"id": cid, "sid": sid, "type": "unsubscribed"}))
+                await conn.ws.send(
+                    self._frame({"id": cid, "sid": sid, "seq": conn.seq.get(sid, 1), "type": "unsubscribed"})
+                )
 
     def _snapshot(self, t: str) -> dict[str, Any]:
         with self._lock:
@@ -287,13 +324,7 @@ class FakeKalshiWS:
         conn.seq[sid] += skip  # a gap: the client never sees these numbers
         seq = conn.seq[sid]
         conn.seq[sid] += 1
-        await conn.ws.send(
-            json.dumps({"type": kind, "sid": sid, "seq": seq, "msg": body, "sending_ts_ms": self._stamp()})
-        )
-
-    def _stamp(self) -> int:
-        """The exchange's time on a frame sent now: ``lag_ms`` ago (UTC epoch ms)."""
-        return int(time.time() * 1000) - self.lag_ms
+        await conn.ws.send(self._frame({"type": kind, "sid": sid, "seq": seq, "msg": body}))
 
     async def _ticker(self) -> None:
         while True:
@@ -318,21 +349,22 @@ class FakeKalshiWS:
                 continue
             t, side, p, d = self._move()
             stamp = self._stamp()
-            delta = {
+            delta: dict[str, Any] = {
                 "market_ticker": t,
                 "market_id": f"id-{t}",
                 "price_dollars": _p(p),
                 "delta_fp": _q(d),
                 "side": side,
                 "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp // 1000)),
-                "ts_ms": stamp,
             }
+            if self.spec != "3.20":  # 3.34: the exchange's time in ms (the RFC 3339 ts is deprecated)
+                delta["ts_ms"] = stamp
             for c in conns:
                 try:
                     for sid in list(c.book_sids) if errors else ():
                         for code, text in errors:
                             err = {"type": "error", "sid": sid, "msg": {"code": code, "msg": text}}
-                            await c.ws.send(json.dumps(err))
+                            await c.ws.send(self._frame(err))
                     for sid, tickers in list(c.book_sids.items()):
                         if bad and bad[0] == "json":
                             await c.ws.send('{"type": "orderbook_delta", "sid": ')
@@ -347,25 +379,27 @@ class FakeKalshiWS:
                             self.deltas_sent += 1
                     for sid in c.lifecycle_sids:
                         for kind, body in lifecycle:
-                            await c.ws.send(json.dumps({"type": kind, "sid": sid, "msg": body}))
+                            await c.ws.send(self._frame({"type": kind, "sid": sid, "msg": body}))
                     for sid in c.trade_sids:
                         for body in sent:
-                            await c.ws.send(json.dumps({"type": "trade", "sid": sid, "msg": body}))
+                            await c.ws.send(self._frame({"type": "trade", "sid": sid, "msg": body}))
                         if self.rng.random() < 0.2:
                             await c.ws.send(
-                                json.dumps(
+                                self._frame(
                                     {
                                         "type": "trade",
                                         "sid": sid,
-                                        "msg": {
-                                            "trade_id": f"tr{self.rng.randrange(10**9)}",
-                                            "market_ticker": t,
-                                            "yes_price_dollars": _p(max(100, min(9900, p))),
-                                            "no_price_dollars": _p(10_000 - p),
-                                            "count_fp": "3.00",
-                                            "taker_side": side,
-                                            "ts": 1_795_651_200,
-                                        },
+                                        "msg": self._trade_334(
+                                            {
+                                                "trade_id": f"tr{self.rng.randrange(10**9)}",
+                                                "market_ticker": t,
+                                                "yes_price_dollars": _p(max(100, min(9900, p))),
+                                                "no_price_dollars": _p(10_000 - p),
+                                                "count_fp": "3.00",
+                                                "taker_side": side,
+                                                "ts": 1_795_651_200,
+                                            }
+                                        ),
                                     }
                                 )
                             )
@@ -411,8 +445,9 @@ def main() -> None:
     )
     ap.add_argument("--require-key", action="store_true", help="refuse a handshake without KALSHI-ACCESS-KEY")
     ap.add_argument("--refuse", action="store_true", help="answer every handshake with HTTP 503 (REST only)")
+    ap.add_argument("--spec", choices=("3.34", "3.20"), default="3.34", help="send the frames of this Kalshi spec")
     a = ap.parse_args()
-    server = FakeKalshiWS(tuple(t for t in a.tickers.split(",") if t), interval=a.interval)
+    server = FakeKalshiWS(tuple(t for t in a.tickers.split(",") if t), interval=a.interval, spec=a.spec)
     server.require_key, server.refuse = a.require_key, a.refuse
     server.start(a.port)
     print(f"fake Kalshi WebSocket on {server.url} (Ctrl-C stops)")

@@ -50,6 +50,7 @@ class Options:
     sim_start_ms: int | None = None  # tests pin the simulated clock
     record: bool = False  # write what the feed sees into the market-data catalog as it trades
     catalog: str | None = None  # the catalog folder (default: [catalog] dir, else catalog/ beside the DB)
+    book_all: bool = False  # Kalshi: book every market listed, not only held and believed (kakashi snapshot)
 
     def command_line(self) -> dict[str, object]:
         """The settings the command line gives (``None``: not given; an empty ``--beliefs`` or
@@ -274,6 +275,7 @@ def build_engine(
                 events=opts.events,
                 depth_for=(beliefs.tickers if beliefs else None),
                 interval_s=default_interval(opts.source, False) if interval is None else interval,
+                book_all=opts.book_all,
             )  # (the believed markets a fetch can refresh at the client's rate follow from it)
             if notice:
                 source.notices.insert(0, notice)

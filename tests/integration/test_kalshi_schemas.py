@@ -21,9 +21,9 @@ from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
 NOW_MS = 1_767_312_000_000
 
 
-@pytest.mark.parametrize("legacy", [False, True])
-def test_every_rest_payload_the_loopback_server_sends_parses(legacy):
-    st = FakeKalshi.with_markets(6, legacy=legacy, require_signature=False, page_size=4)
+@pytest.mark.parametrize(("legacy", "spec"), [(False, "3.34"), (False, "3.20"), (True, "3.20")])
+def test_every_rest_payload_the_loopback_server_sends_parses(legacy, spec):
+    st = FakeKalshi.with_markets(6, legacy=legacy, require_signature=False, page_size=4, spec=spec)
     st.lifecycle_zoo()
     st.markets[0].archived = True  # served only by GET /historical/markets/{ticker}
     with FakeKalshiServer(st) as srv, httpx.Client(base_url=srv.base_url) as http:
@@ -70,8 +70,9 @@ def test_every_rest_payload_the_loopback_server_sends_parses(legacy):
         assert s.parse(s.Series, get("/series/KXZOO")["series"]).fee_multiplier == "0.5"
 
 
-def test_every_websocket_frame_the_loopback_server_sends_parses():
-    server = FakeKalshiWS(("KXA-1", "KXB-2"), interval=0.002)
+@pytest.mark.parametrize("spec", ["3.34", "3.20"])
+def test_every_websocket_frame_the_loopback_server_sends_parses(spec):
+    server = FakeKalshiWS(("KXA-1", "KXB-2"), interval=0.002, spec=spec)
     server.start()
     server.send_trade(trade_id="sent-by-test")
     frames: list[str] = []

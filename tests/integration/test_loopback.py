@@ -527,7 +527,7 @@ def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
     [
         "live",  # #22 item 7: books served unsigned, as Kalshi does
         "no-batch",  # #22 item 6: an older server without GET /markets/orderbooks (404)
-        "lean",  # #22 item 8: none of the fields Kalshi removed, and no Accept-Language asked
+        "3.20",  # a server in spec 3.20's shapes (the fields removed since, none added)
     ],
 )
 def test_a_run_without_a_key_makes_paper_fills_within_its_first_ticks(kalshi, tmp_path, mode):
@@ -536,7 +536,7 @@ def test_a_run_without_a_key_makes_paper_fills_within_its_first_ticks(kalshi, tm
     st = kalshi.state
     st.require_signature = False
     st.batch_books = mode != "no-batch"
-    st.lean = mode == "lean"
+    st.spec = "3.20" if mode == "3.20" else "3.34"
     beliefs = tmp_path / "b.csv"
     beliefs.write_text("ticker,p_hat\nKXFAKE-26JAN05-T00,0.99\nKXFAKE-26JAN05-T01,0.99\n")
     args = ("run", "--headless", "--source", "kalshi", "--api-base", kalshi.base_url, "--ticks", "3")

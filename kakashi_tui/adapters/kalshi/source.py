@@ -118,6 +118,10 @@ class KalshiSource(Source):
     and the client paces from it (one note says the pace); when that fails, the default pace
     stays, said once, and it is asked again ``LIMITS_RETRY_MS`` later.
 
+    ``book_all`` (``kakashi snapshot``): every active market a fetch lists is booked too, not
+    only the held and believed ones (100 a request; one by one without the batch endpoint, all
+    of them, paced by the client).
+
     Believed markets are refreshed (re-listed and booked) at most ``believed_per_fetch`` a fetch:
     what the client's rate (``reads_per_s``) can serve in an ``interval_s`` with half its reads.
     A larger belief set is served round-robin, the markets Kalshi lists first, and a note says
@@ -156,8 +160,10 @@ class KalshiSource(Source):
         exchange_status_every_s: float = 60.0,
         page_limit: int = 1000,
         interval_s: float = 5.0,
+        book_all: bool = False,
     ) -> None:
         self.client = client
+        self.book_all = book_all
         for what, names in (("--ticker", tickers), ("--series", series), ("--event", events)):
             for t in names or ():
                 if not ticker_ok(t):
@@ -320,7 +326,7 @@ class KalshiSource(Source):
         self._lookups(batch, watched)
         self._fee_changes(batch)
         self._exchange_status(batch)
-        books = self._books(batch, turn, held)
+        books = self._books(batch, turn | (set(fresh) if self.book_all else set()), held)
         now_ms = self._clock()
         for t, seen in list(self.cache.items()):
             ob, ts = books.get(t, (None, seen.ts))
@@ -719,7 +725,11 @@ class KalshiSource(Source):
                         self._batch_said = True
                         batch.notes.append(
                             f"{e}: order books asked for one market at a time instead "
-                            f"(at most {self._books_per_fetch()} a fetch, held markets first)"
+                            + (
+                                f"(every one, at {self.client.bucket.rate:g} reads/s)"
+                                if self.book_all
+                                else f"(at most {self._books_per_fetch()} a fetch, held markets first)"
+                            )
                         )
             if not self._batch_books:
                 books = self._books_one_by_one(want, held)
@@ -735,7 +745,10 @@ class KalshiSource(Source):
         return books
 
     def _books_per_fetch(self) -> int:
-        """Books asked for one by one in a fetch: half the reads an interval allows."""
+        """Books asked for one by one in a fetch: half the reads an interval allows (``book_all``:
+        every one, the client's pace the only bound)."""
+        if self.book_all:
+            return self.max_markets
         return max(1, int(max(self.interval_s, 1.0) * self.client.bucket.rate / 2))
 
     def _books_one_by_one(self, want: list[str], held: set[str]) -> dict[str, tuple[dict[str, Any], int]]:

@@ -229,6 +229,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     opts = _options(args)
+    opts.book_all = True  # Kalshi: the books of the markets it snapshots, not only the believed ones
     service, close = build_service(opts, cfg)
     try:
         with _stop_on_signals(service):
