@@ -96,6 +96,11 @@ UPGRADES: dict[int, Upgrade] = {
             "book_deltas": {"price_e4": "price_cc", "delta_e2": "delta_hundredths"},
         }
     ),
+    #: Version 3 (issue #22, Kalshi as of spec 3.34): new columns only, null in older files
+    #: (a reader's schema fills a column a file lacks with nulls). ``trades``: ``taker_book_side``,
+    #: ``is_block_trade``, ``sending_ts_ms`` (``taker_side`` now holds ``taker_outcome_side``
+    #: where Kalshi sends it). New table ``candles`` (``kakashi catalog backfill``).
+    3: Upgrade(),
 }
 #: The version this Kakashi writes (and the newest it reads).
 CATALOG_VERSION = max(UPGRADES)
@@ -270,10 +275,14 @@ TRADES = pa.schema(
         pa.field("taker_side", pa.string()),
         pa.field("trade_id", pa.string()),
         pa.field("source", pa.string(), nullable=False),
+        # version 3 (spec 3.34; null in older files and where Kalshi did not say):
+        pa.field("taker_book_side", pa.string()),  # bid | ask
+        pa.field("is_block_trade", pa.bool_()),  # matched off the book: never book liquidity
+        pa.field("sending_ts_ms", pa.int64()),  # when Kalshi sent the WebSocket frame
     ],
     metadata={
         "kakashi.table": "trades",
-        "kakashi.units": "ts UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
+        "kakashi.units": "ts, sending_ts_ms UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
         **_VERSIONED,
     },
 )
@@ -400,6 +409,7 @@ MAX_INT64 = 2**63 - 1
 MAX_COUNT_HUNDREDTHS = COUNT.max_u  # 10^12 contracts (the row check's bound, core/rowrules.py) in hundredths
 MAX_ID = 200  # characters in a trade id or an estimate's source
 SIDES = ("yes", "no")
+BOOK_SIDES = ("bid", "ask")  # a print's taker_book_side (3.34)
 BOOK_KINDS = ("snapshot", "delta", "reset")
 
 
@@ -430,9 +440,13 @@ def trade_problem(
     count_hundredths: Any,
     taker_side: Any,
     trade_id: Any,
+    taker_book_side: Any = None,
+    is_block_trade: Any = None,
+    sending_ts_ms: Any = None,
 ) -> str | None:
     """Why a trade print is refused (None: it may be kept). ``recv_ts``: when it was received
-    (its own ``ts`` may not be more than core/timeguard's AHEAD_MS past it)."""
+    (its own ``ts`` may not be more than core/timeguard's AHEAD_MS past it). ``taker_side`` is
+    the taker's outcome side (3.34 ``taker_outcome_side``, else ``taker_side``)."""
     why = (
         check_ticker(ticker)
         or ts_problem(ts)
@@ -441,6 +455,17 @@ def trade_problem(
         or _int_problem("count (1/100 contract)", count_hundredths, 1, MAX_COUNT_HUNDREDTHS)
         or (f"taker_side {_shown(taker_side)} is not yes or no" if taker_side not in (None, *SIDES) else None)
         or _id_problem("trade_id", trade_id)
+        or (
+            f"taker_book_side {_shown(taker_book_side)} is not bid or ask"
+            if taker_book_side not in (None, *BOOK_SIDES)
+            else None
+        )
+        or (
+            f"is_block_trade {_shown(is_block_trade)} is not true or false"
+            if not (is_block_trade is None or type(is_block_trade) is bool)
+            else None
+        )
+        or (None if sending_ts_ms is None else ts_problem(sending_ts_ms))
     )
     return None if why is None else f"trade print: {why}"
 
@@ -799,9 +824,24 @@ class CatalogWriter:
         trade_id: str | None,
         source: str,
         recv_ts: int | None = None,
+        taker_book_side: str | None = None,
+        is_block_trade: bool | None = None,
+        sending_ts_ms: int | None = None,
     ) -> str | None:
-        """A public trade print (the WebSocket ``trade`` channel); ``recv_ts`` when it arrived."""
-        why = trade_problem(ticker, ts, recv_ts, yes_price_cc, count_hundredths, taker_side, trade_id)
+        """A public trade print (the WebSocket ``trade`` channel, ``GET /markets/trades``);
+        ``recv_ts`` when it arrived."""
+        why = trade_problem(
+            ticker,
+            ts,
+            recv_ts,
+            yes_price_cc,
+            count_hundredths,
+            taker_side,
+            trade_id,
+            taker_book_side,
+            is_block_trade,
+            sending_ts_ms,
+        )
         return self._keep(
             "trades",
             "trade print",
@@ -813,6 +853,9 @@ class CatalogWriter:
             count_hundredths=count_hundredths,
             taker_side=taker_side,
             trade_id=trade_id,
+            taker_book_side=taker_book_side,
+            is_block_trade=is_block_trade,
+            sending_ts_ms=sending_ts_ms,
         )
 
     def _keep(self, table: str, label: str, why: str | None, source: str, **columns: Any) -> str | None:
@@ -1146,7 +1189,8 @@ class Recorder:
                 est.estimates(tickers, now)
 
     def trades(self, trades: Iterable[Any]) -> None:
-        """Trade prints (``kalshi.ws.Trade``) as they came off the feed; each passes the row check
+        """Trade prints (``kalshi.ws.Trade``) as they came off the feed (the WebSocket, or
+        ``GET /markets/trades`` polled: its ``source``); each passes the row check
         (``trade_problem``) or is refused alone."""
         add = self.writer.add_trade
         for t in trades:
@@ -1157,8 +1201,11 @@ class Recorder:
                 t.count_hundredths,
                 t.taker_side or None,
                 t.trade_id or None,
-                "kalshi-ws",
+                getattr(t, "source", "kalshi-ws"),
                 getattr(t, "recv_ts", None),
+                taker_book_side=getattr(t, "taker_book_side", None),
+                is_block_trade=getattr(t, "is_block_trade", None),
+                sending_ts_ms=getattr(t, "sending_ts_ms", None),
             )
             if why is not None:
                 self._refused(why, {"type": "trade", "ticker": _shown(t.ticker), "ts": _shown(t.ts)})

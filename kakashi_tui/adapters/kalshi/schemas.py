@@ -12,9 +12,10 @@ Rules the models keep:
 - Unknown fields are ignored (``extra="ignore"``): Kalshi adds fields often. Fields Kalshi has
   removed (``liquidity_dollars``, ``fractional_trading_enabled``, ``response_price_units``) are
   never required. Fields from later specs that Kakashi does not act on yet are either left out
-  (on the hot paths: a market, a delta) or declared ``Lenient`` (a print's ``ts_ms``,
-  ``taker_outcome_side``, ``is_block_trade``; the exchange's shards): read when they have the
-  declared type, None otherwise, never a reason to refuse a row.
+  (on the hot paths: a market, a delta) or declared ``Lenient`` (a print's ``ts_ms``, a
+  frame's ``sending_ts_ms``; the exchange's shards): read when they have the declared type,
+  None otherwise, never a reason to refuse a row. A print's ``is_block_trade`` is the exception:
+  a block print is never book liquidity, so one that cannot be read refuses the print.
 - A page is parsed as a list of elements, and each element on its own (``parse_market``): a bad
   field in one market is that market's rejected row with its reason (the first failing field,
   in the order below), never the whole page's loss.
@@ -28,7 +29,7 @@ Rules the models keep:
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -112,6 +113,9 @@ def word(v: Any, key: str) -> str | None:
     return v
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def ts_ms(v: Any, key: str) -> int | None:
     """An RFC 3339 UTC time (or epoch ms) as UTC epoch ms, in 2000..2200 (None when absent)."""
     if v is None or v == "":
@@ -128,7 +132,7 @@ def ts_ms(v: Any, key: str) -> int | None:
             raise RowError(f"{key} is not an RFC 3339 time ({_safe(v, 40)})") from None
         if dt.tzinfo is None or dt.utcoffset() != timedelta(0):
             raise RowError(f"{key} is not in UTC ({_safe(v, 40)})")
-        ms = int(dt.timestamp() * 1000)
+        ms = (dt - _EPOCH) // timedelta(milliseconds=1)  # exact (a float timestamp can lose the last ms)
     else:
         raise RowError(f"{key} is not a time ({_safe(v, 40)})")
     if not MIN_TS_MS <= ms <= MAX_TS_MS:
@@ -628,17 +632,29 @@ class ExchangeStatus(Wire):
 
 
 class Trade(Wire):
-    """A public print (``GET /markets/trades``, not polled yet): exact integer units."""
+    """A public print (``GET /markets/trades``, ``GET /historical/trades``; spec 3.34 ``Trade``):
+    exact integer units. Its checks against the catalog's rules are ``catalog.trade_problem``'s."""
 
     ticker: Ticker
     yes_price_dollars: Annotated[int, _plain(lambda v: price_cc(v, "yes_price_dollars"))]
     count_fp: Annotated[int, _plain(lambda v: count_hundredths(v, what="count_fp"))]
     created_time: Annotated[int | None, _time("created_time")] = None
-    trade_id: LenientStr = None
-    taker_side: LenientStr = None
-    taker_outcome_side: LenientStr = None  # 3.34 (not read yet)
-    taker_book_side: LenientStr = None  # 3.34 (not read yet)
-    is_block_trade: LenientBool = None  # 3.34 (not read yet)
+    trade_id: AsSent = None
+    taker_side: AsSent = None  # deprecated by 3.34: the fallback for taker_outcome_side
+    taker_outcome_side: AsSent = None  # 3.34 (yes | no)
+    taker_book_side: AsSent = None  # 3.34 (bid | ask)
+    is_block_trade: Annotated[bool | None, _plain(_block_flag)] = None  # 3.34: matched off the book
+
+    def outcome_side(self) -> Any:
+        return print_side(self.taker_outcome_side, self.taker_side)
+
+
+class TradesPage(Wire):
+    """``GET /markets/trades`` / ``GET /historical/trades``: one cursor page, its prints as sent
+    (each parsed on its own, ``Trade``)."""
+
+    trades: Annotated[list[Any], _elements("trades")] = []
+    cursor: LenientStr = None
 
 
 # -- WebSocket ---------------------------------------------------------------------------------------
@@ -661,7 +677,7 @@ class WsMessage(Wire):
     sid: AsSent = None
     seq: AsSent = None
     msg: AsSent = None
-    # (``sending_ts_ms``, on every frame since October 2026, is not read yet: #22.)
+    sending_ts_ms: LenientInt = None  # when Kalshi sent the frame (every frame since October 2026)
 
 
 class Subscribed(Wire):
@@ -734,6 +750,23 @@ def _print_ts(v: Any) -> int | None:
     return v if type(v) is int else None
 
 
+def _block_flag(v: Any) -> bool | None:
+    """``is_block_trade``: a print matched off the book (3.34). Absent or null: not said (a print
+    of an older spec); anything but a boolean refuses the print (it could be a block print)."""
+    if v is None or isinstance(v, bool):
+        return v
+    raise RowError(f"is_block_trade {_safe(v, 20)} is not true or false")
+
+
+def print_side(outcome_side: Any, taker_side: Any) -> Any:
+    """A print's taker side: 3.34's ``taker_outcome_side``, else the deprecated ``taker_side``
+    (either as sent; "" or null is "not given", None)."""
+    for v in (outcome_side, taker_side):
+        if v not in (None, ""):
+            return v
+    return None
+
+
 class TradePrint(Wire):
     """``trade``'s body: a public print in exact units (its checks against the catalog's rules
     are ``catalog.trade_problem``'s). ``ts`` is epoch seconds (None when it is not an integer)."""
@@ -741,13 +774,25 @@ class TradePrint(Wire):
     market_ticker: Annotated[str, _plain(lambda v: check_ticker(v, "market_ticker"))]
     yes_price_dollars: Annotated[int, _plain(lambda v: price_cc(v))]
     count_fp: Annotated[int, _plain(lambda v: count_hundredths(v))]
-    taker_side: AsSent = None
+    taker_side: AsSent = None  # deprecated by 3.34: the fallback for taker_outcome_side
     trade_id: AsSent = None
     ts: Annotated[int | None, _plain(_print_ts)] = None
-    ts_ms: LenientInt = None  # 3.34 (not read yet)
-    taker_outcome_side: LenientStr = None  # 3.34 (not read yet)
-    taker_book_side: LenientStr = None  # 3.34 (not read yet)
-    is_block_trade: LenientBool = None  # 3.34 (not read yet)
+    ts_ms: LenientInt = None  # 3.34: taken over ``ts`` where present (it is sometimes missing)
+    taker_outcome_side: AsSent = None  # 3.34 (yes | no); checked by ``catalog.trade_problem``
+    taker_book_side: AsSent = None  # 3.34 (bid | ask); likewise
+    is_block_trade: Annotated[bool | None, _plain(_block_flag)] = None  # 3.34: matched off the book
+
+    def time_ms(self, default: int) -> int:
+        """The print's time in epoch ms: ``ts_ms`` where present, else ``ts`` (seconds), else
+        ``default`` (when it arrived)."""
+        if self.ts_ms is not None:
+            return self.ts_ms
+        return self.ts * 1000 if self.ts is not None else default
+
+    def outcome_side(self) -> Any:
+        """``taker_outcome_side``, falling back to the deprecated ``taker_side`` ("" or null:
+        not given)."""
+        return print_side(self.taker_outcome_side, self.taker_side)
 
 
 class EventFeeUpdate(Wire):
