@@ -657,6 +657,71 @@ class TradesPage(Wire):
     cursor: LenientStr = None
 
 
+class Candlesticks(Wire):
+    """``GET /series/{s}/markets/{t}/candlesticks`` (spec 3.34 ``GetMarketCandlesticksResponse``)
+    and ``GET /historical/markets/{t}/candlesticks``: the candlesticks as sent (each read on its
+    own, ``Candle``)."""
+
+    ticker: LenientStr = None
+    candlesticks: Annotated[list[Any], _elements("candlesticks")] = []
+
+
+def _dist_price(v: Any, key: str, book: bool) -> int | None:
+    """A price of a candlestick's distribution as $0.0001 units: a trade's strictly inside
+    (0, 1), a bid's or ask's in [0, 1] (0 and 1: none resting); null (no trade) is None."""
+    if v is None:
+        return None
+    if not book:
+        return price_cc(v, key)
+    x = dec(v) if isinstance(v, str) else None
+    if x is None or not 0 <= x <= 1 or x * E4 != (x * E4).to_integral_value():
+        raise RowError(f"bad {key} {_safe(v, 40)}")
+    return int(x * E4)
+
+
+def _dist(key: str) -> PlainValidator:
+    """A candlestick's ``price`` / ``yes_bid`` / ``yes_ask``: {open, low, high, close} in
+    $0.0001 units (3.34 names them ``*_dollars``; the historical shape without the suffix)."""
+
+    def read(v: Any) -> dict[str, int | None]:
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise RowError(f"candlestick {key} is not an object")
+        out = {}
+        for part in ("open", "low", "high", "close"):
+            raw = v.get(f"{part}_dollars", v.get(part))
+            out[part] = _dist_price(raw, f"{key}.{part}", key != "price")
+        return out
+
+    return PlainValidator(read)
+
+
+def _end_period(v: Any) -> int:
+    if type(v) is not int or not MIN_TS_MS // 1000 <= v <= MAX_TS_MS // 1000:
+        raise RowError(f"end_period_ts {_safe(v, 30)} is not a time in epoch seconds")
+    return v * 1000
+
+
+def _candle_count(key: str) -> PlainValidator:
+    return _plain(lambda v: None if v is None else count_hundredths(v, what=key))
+
+
+class Candle(Wire):
+    """One candlestick (spec 3.34 ``MarketCandlestick``; ``MarketCandlestickHistorical`` names its
+    counts ``volume`` / ``open_interest`` and its prices without ``_dollars``), in exact units:
+    ``end_period_ts`` as epoch ms, prices $0.0001 (None: no trade, or no bid/ask), counts 1/100."""
+
+    end_period_ts: Annotated[int, _plain(_end_period)]
+    price: Annotated[dict[str, int | None], _dist("price")] = {}
+    yes_bid: Annotated[dict[str, int | None], _dist("yes_bid")] = {}
+    yes_ask: Annotated[dict[str, int | None], _dist("yes_ask")] = {}
+    volume_fp: Annotated[int | None, _candle_count("volume_fp")] = None
+    volume: Annotated[int | None, _candle_count("volume")] = None
+    open_interest_fp: Annotated[int | None, _candle_count("open_interest_fp")] = None
+    open_interest: Annotated[int | None, _candle_count("open_interest")] = None
+
+
 # -- WebSocket ---------------------------------------------------------------------------------------
 MAX_INT64 = 2**63 - 1  # (catalog.MAX_INT64)
 
