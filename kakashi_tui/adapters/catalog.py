@@ -8,6 +8,7 @@ Layout (see data_schema.md, "Market-data catalog")::
       estimates/date=2026-11-26/part-...parquet   (beliefs, when they change)
       trades/date=...                              (public trade prints, WebSocket)
       book_deltas/date=...                         (order-book snapshots and deltas, WebSocket)
+      candles/date=...                             (Kalshi's candlesticks: kakashi catalog backfill)
 
 Units are exact integers from the start: prices in $0.0001 (``*_cc``: 0.42 -> 4200),
 counts in hundredths of a contract (``*_hundredths``: 10 -> 1000), time in UTC epoch ms.
@@ -48,7 +49,7 @@ from kakashi_tui.core.validate import validate_row
 
 PRICE_SCALE = 10_000  # *_cc columns: integer units of $0.0001
 COUNT_SCALE = 100  # *_hundredths columns: integer hundredths of a contract
-TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas")
+TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas", "candles")
 DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # a date folder's name after "date="
@@ -308,12 +309,38 @@ BOOK_DELTAS = pa.schema(
     },
 )
 
+#: Kalshi's own candlesticks (catalog version 3; ``kakashi catalog backfill``): one row per market
+#: and period, dated by the period's end. ``close_cc`` is the period's last trade (null: none
+#: traded), what a report reads as a closing price.
+CANDLES = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),  # the period's end (inclusive), UTC epoch ms
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("period_minutes", pa.int64(), nullable=False),  # 1, 60 or 1440
+        pa.field("close_cc", pa.int64()),  # the period's last trade price
+        pa.field("open_cc", pa.int64()),
+        pa.field("high_cc", pa.int64()),
+        pa.field("low_cc", pa.int64()),
+        pa.field("yes_bid_close_cc", pa.int64()),  # the best YES bid at the period's end
+        pa.field("yes_ask_close_cc", pa.int64()),  # the best YES ask at the period's end
+        pa.field("volume_hundredths", pa.int64()),  # contracts traded in the period
+        pa.field("open_interest_hundredths", pa.int64()),  # at the period's end
+        pa.field("source", pa.string(), nullable=False),
+    ],
+    metadata={
+        "kakashi.table": "candles",
+        "kakashi.units": "ts UTC epoch ms (the period's end); *_cc $0.0001; *_hundredths 1/100 contract",
+        **_VERSIONED,
+    },
+)
+
 SCHEMAS = {
     "snapshots": SNAPSHOTS,
     "markets": MARKETS,
     "estimates": ESTIMATES,
     "trades": TRADES,
     "book_deltas": BOOK_DELTAS,
+    "candles": CANDLES,
 }
 
 
@@ -470,6 +497,25 @@ def trade_problem(
     return None if why is None else f"trade print: {why}"
 
 
+CANDLE_PERIODS = (1, 60, 1440)  # minutes: the periods Kalshi serves
+
+
+def candle_problem(
+    ts: Any, ticker: Any, period_minutes: Any, prices: dict[str, Any], counts: dict[str, Any]
+) -> str | None:
+    """Why a candlestick row is refused (None: it may be kept): its time in range, a known period,
+    each price a null or an integer $0.0001 in [0, $1] (a bid of 0 or an ask of $1: none resting),
+    each count a null or 0..10^12 contracts in hundredths."""
+    why = check_ticker(ticker) or ts_problem(ts)
+    if why is None and (type(period_minutes) is not int or period_minutes not in CANDLE_PERIODS):
+        why = f"period {_shown(period_minutes)} is not one of 1, 60, 1440 minutes"
+    for name, v in prices.items():
+        why = why or (None if v is None else _int_problem(f"{name} (1/10,000 $)", v, 0, PRICE_SCALE))
+    for name, v in counts.items():
+        why = why or (None if v is None else _int_problem(f"{name} (1/100 contract)", v, 0, MAX_COUNT_HUNDREDTHS))
+    return None if why is None else f"candlestick: {why}"
+
+
 def book_event_problem(
     ts: Any,
     ticker: Any,
@@ -594,7 +640,7 @@ def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
         ]
     if name == "estimates":
         return [(r["ts"], r["ticker"], _p_hat_of(r), r["source"]) for r in rows]
-    skip = "source" if name in ("trades", "book_deltas") else None
+    skip = "source" if name in ("trades", "book_deltas", "candles") else None
     return [tuple(v for k, v in r.items() if k != skip) for r in rows]
 
 
@@ -856,6 +902,45 @@ class CatalogWriter:
             taker_book_side=taker_book_side,
             is_block_trade=is_block_trade,
             sending_ts_ms=sending_ts_ms,
+        )
+
+    def add_candle(
+        self,
+        ts: int,
+        ticker: str,
+        period_minutes: int,
+        source: str,
+        *,
+        close_cc: int | None = None,
+        open_cc: int | None = None,
+        high_cc: int | None = None,
+        low_cc: int | None = None,
+        yes_bid_close_cc: int | None = None,
+        yes_ask_close_cc: int | None = None,
+        volume_hundredths: int | None = None,
+        open_interest_hundredths: int | None = None,
+    ) -> str | None:
+        """One of Kalshi's candlesticks (``kakashi catalog backfill``), ``ts`` its period's end."""
+        prices = {
+            "close_cc": close_cc,
+            "open_cc": open_cc,
+            "high_cc": high_cc,
+            "low_cc": low_cc,
+            "yes_bid_close_cc": yes_bid_close_cc,
+            "yes_ask_close_cc": yes_ask_close_cc,
+        }
+        counts = {"volume_hundredths": volume_hundredths, "open_interest_hundredths": open_interest_hundredths}
+        why = candle_problem(ts, ticker, period_minutes, prices, counts)
+        return self._keep(
+            "candles",
+            "candlestick",
+            why,
+            source,
+            ts=ts,
+            ticker=ticker,
+            period_minutes=period_minutes,
+            **prices,
+            **counts,
         )
 
     def _keep(self, table: str, label: str, why: str | None, source: str, **columns: Any) -> str | None:

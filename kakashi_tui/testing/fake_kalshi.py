@@ -162,6 +162,7 @@ class FakeMarket:
     updated_ms: int = field(default_factory=lambda: int(time.time() * 1000) - 3_600_000)
     subtitle: str = ""
     fee_waiver_until: datetime | None = None
+    times_from: datetime | None = None  # its open/close/created times from this, not the request's now
 
     def __post_init__(self) -> None:
         self.bid = None if self.bid is None else Decimal(self.bid)
@@ -197,6 +198,7 @@ class FakeMarket:
         ]
 
     def to_json(self, now: datetime, legacy: bool = False, lean: bool = False) -> dict[str, Any]:
+        now = self.times_from or now  # (a settled market's times do not move)
         bid = self.bid if self.bid is not None else Decimal(0)
         ask = self.ask if self.ask is not None else Decimal(1)
         last = ((bid + ask) / 2).quantize(self.tick) if self.bid is not None and self.ask is not None else Decimal(0)
