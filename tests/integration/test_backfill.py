@@ -210,3 +210,39 @@ def test_candle_rows_are_checked_like_any_row(tmp_path):
     assert w.add_candle(DAY_MS, "KXA-1", 60, "backfill", close_cc=4200) is None
     w.close()
     assert cat.read_table(tmp_path / "c", "candles").num_rows == 1
+
+
+def test_kalshis_own_sdk_parses_every_history_payload_the_loopback_server_sends(kalshi):
+    """The official SDK of spec 3.34 (test-only) reads the prints and candlesticks the loopback
+    server serves: the fake cannot drift from Kalshi's own models. (Most of its ~3 s is importing
+    the SDK's thousand models, once.)"""
+    import httpx
+    from kalshi_python_sync.models import (
+        GetMarketCandlesticksHistoricalResponse,
+        GetMarketCandlesticksResponse,
+        GetTradesResponse,
+    )
+
+    base = kalshi.base_url
+    span = {"start_ts": DAY_MS // 1000, "end_ts": DAY_MS // 1000 + 86_400, "period_interval": 60}
+    # (the spoiled print, and the one in 3.20's shape, which 3.34's model rightly refuses)
+    kalshi.state.prints[:] = [p for p in kalshi.state.prints if p["trade_id"] not in ("t-hostile", "t-old")]
+    kalshi.state.candles[T1] = []  # (the spoiled ones, which no model should read)
+    with httpx.Client() as c:
+        trades = GetTradesResponse.from_dict(c.get(f"{base}/markets/trades", params={"limit": 1000}).json())
+        hist = GetTradesResponse.from_dict(c.get(f"{base}/historical/trades").json())
+        candles = GetMarketCandlesticksResponse.from_dict(
+            c.get(f"{base}/series/KXFAKE/markets/{T0}/candlesticks", params=span).json()
+        )
+        old = GetMarketCandlesticksHistoricalResponse.from_dict(
+            c.get(f"{base}/historical/markets/{OLD}/candlesticks", params=span).json()
+        )
+        # (GET /historical/markets answers Market objects, whose 3.34 shape is the loopback
+        # server's market work, not this one's: its envelope is checked here)
+        listed = c.get(f"{base}/historical/markets", params={"tickers": OLD}).json()
+    block = [t for t in trades.trades if t.trade_id == "t-block"]
+    assert len(block) == 1 and block[0].is_block_trade is True and block[0].taker_book_side == "ask"
+    assert [t.trade_id for t in hist.trades] == ["t-hist"]
+    assert [c.price.close_dollars for c in candles.candlesticks] == ["0.4000", "0.4100", "0.4200", "0.4300"]
+    assert [c.price.close for c in old.candlesticks] == ["0.1000"]
+    assert [m["ticker"] for m in listed["markets"]] == [OLD] and listed["cursor"] == ""
