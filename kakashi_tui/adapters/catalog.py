@@ -8,6 +8,7 @@ Layout (see data_schema.md, "Market-data catalog")::
       estimates/date=2026-11-26/part-...parquet   (beliefs, when they change)
       trades/date=...                              (public trade prints, WebSocket)
       book_deltas/date=...                         (order-book snapshots and deltas, WebSocket)
+      candles/date=...                             (Kalshi's candlesticks: kakashi catalog backfill)
 
 Units are exact integers from the start: prices in $0.0001 (``*_cc``: 0.42 -> 4200),
 counts in hundredths of a contract (``*_hundredths``: 10 -> 1000), time in UTC epoch ms.
@@ -49,7 +50,7 @@ from kakashi_tui.core.validate import validate_row
 
 PRICE_SCALE = 10_000  # *_cc columns: integer units of $0.0001
 COUNT_SCALE = 100  # *_hundredths columns: integer hundredths of a contract
-TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas")
+TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas", "candles")
 DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # a date folder's name after "date="
@@ -101,7 +102,9 @@ UPGRADES: dict[int, Upgrade] = {
     # ``settlement_value_cc`` ($0.0001) is widened to ``settlement_value_micros`` ($0.000001,
     # x100); new columns read as null from older files: the markets' ``settlement_bounds_type``,
     # ``settlement_floor_micros``, ``price_ranges``, ``exchange_index``, and
-    # ``book_deltas.exchange_ts`` (the exchange's time of the frame).
+    # ``book_deltas.exchange_ts`` (the exchange's time of the frame); the trades'
+    # ``taker_book_side``, ``is_block_trade``, ``sending_ts_ms`` (``taker_side`` now holds
+    # ``taker_outcome_side`` where Kalshi sends it); the new table ``candles`` (catalog backfill).
     3: Upgrade(
         renames={"markets": {"settlement_value_cc": "settlement_value_micros"}},
         convert=lambda table, t: _v3_convert(table, t),
@@ -301,10 +304,14 @@ TRADES = pa.schema(
         pa.field("taker_side", pa.string()),
         pa.field("trade_id", pa.string()),
         pa.field("source", pa.string(), nullable=False),
+        # version 3 (spec 3.34; null in older files and where Kalshi did not say):
+        pa.field("taker_book_side", pa.string()),  # bid | ask
+        pa.field("is_block_trade", pa.bool_()),  # matched off the book: never book liquidity
+        pa.field("sending_ts_ms", pa.int64()),  # when Kalshi sent the WebSocket frame
     ],
     metadata={
         "kakashi.table": "trades",
-        "kakashi.units": "ts UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
+        "kakashi.units": "ts, sending_ts_ms UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
         **_VERSIONED,
     },
 )
@@ -333,12 +340,38 @@ BOOK_DELTAS = pa.schema(
     },
 )
 
+#: Kalshi's own candlesticks (catalog version 3; ``kakashi catalog backfill``): one row per market
+#: and period, dated by the period's end. ``close_cc`` is the period's last trade (null: none
+#: traded), what a report reads as a closing price.
+CANDLES = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),  # the period's end (inclusive), UTC epoch ms
+        pa.field("ticker", pa.string(), nullable=False),
+        pa.field("period_minutes", pa.int64(), nullable=False),  # 1, 60 or 1440
+        pa.field("close_cc", pa.int64()),  # the period's last trade price
+        pa.field("open_cc", pa.int64()),
+        pa.field("high_cc", pa.int64()),
+        pa.field("low_cc", pa.int64()),
+        pa.field("yes_bid_close_cc", pa.int64()),  # the best YES bid at the period's end
+        pa.field("yes_ask_close_cc", pa.int64()),  # the best YES ask at the period's end
+        pa.field("volume_hundredths", pa.int64()),  # contracts traded in the period
+        pa.field("open_interest_hundredths", pa.int64()),  # at the period's end
+        pa.field("source", pa.string(), nullable=False),
+    ],
+    metadata={
+        "kakashi.table": "candles",
+        "kakashi.units": "ts UTC epoch ms (the period's end); *_cc $0.0001; *_hundredths 1/100 contract",
+        **_VERSIONED,
+    },
+)
+
 SCHEMAS = {
     "snapshots": SNAPSHOTS,
     "markets": MARKETS,
     "estimates": ESTIMATES,
     "trades": TRADES,
     "book_deltas": BOOK_DELTAS,
+    "candles": CANDLES,
 }
 
 
@@ -454,6 +487,7 @@ MAX_INT64 = 2**63 - 1
 MAX_COUNT_HUNDREDTHS = COUNT.max_u  # 10^12 contracts (the row check's bound, core/rowrules.py) in hundredths
 MAX_ID = 200  # characters in a trade id or an estimate's source
 SIDES = ("yes", "no")
+BOOK_SIDES = ("bid", "ask")  # a print's taker_book_side (3.34)
 BOOK_KINDS = ("snapshot", "delta", "reset")
 
 
@@ -484,9 +518,13 @@ def trade_problem(
     count_hundredths: Any,
     taker_side: Any,
     trade_id: Any,
+    taker_book_side: Any = None,
+    is_block_trade: Any = None,
+    sending_ts_ms: Any = None,
 ) -> str | None:
     """Why a trade print is refused (None: it may be kept). ``recv_ts``: when it was received
-    (its own ``ts`` may not be more than core/timeguard's AHEAD_MS past it)."""
+    (its own ``ts`` may not be more than core/timeguard's AHEAD_MS past it). ``taker_side`` is
+    the taker's outcome side (3.34 ``taker_outcome_side``, else ``taker_side``)."""
     why = (
         check_ticker(ticker)
         or ts_problem(ts)
@@ -495,8 +533,38 @@ def trade_problem(
         or _int_problem("count (1/100 contract)", count_hundredths, 1, MAX_COUNT_HUNDREDTHS)
         or (f"taker_side {_shown(taker_side)} is not yes or no" if taker_side not in (None, *SIDES) else None)
         or _id_problem("trade_id", trade_id)
+        or (
+            f"taker_book_side {_shown(taker_book_side)} is not bid or ask"
+            if taker_book_side not in (None, *BOOK_SIDES)
+            else None
+        )
+        or (
+            f"is_block_trade {_shown(is_block_trade)} is not true or false"
+            if not (is_block_trade is None or type(is_block_trade) is bool)
+            else None
+        )
+        or (None if sending_ts_ms is None else ts_problem(sending_ts_ms))
     )
     return None if why is None else f"trade print: {why}"
+
+
+CANDLE_PERIODS = (1, 60, 1440)  # minutes: the periods Kalshi serves
+
+
+def candle_problem(
+    ts: Any, ticker: Any, period_minutes: Any, prices: dict[str, Any], counts: dict[str, Any]
+) -> str | None:
+    """Why a candlestick row is refused (None: it may be kept): its time in range, a known period,
+    each price a null or an integer $0.0001 in [0, $1] (a bid of 0 or an ask of $1: none resting),
+    each count a null or 0..10^12 contracts in hundredths."""
+    why = check_ticker(ticker) or ts_problem(ts)
+    if why is None and (type(period_minutes) is not int or period_minutes not in CANDLE_PERIODS):
+        why = f"period {_shown(period_minutes)} is not one of 1, 60, 1440 minutes"
+    for name, v in prices.items():
+        why = why or (None if v is None else _int_problem(f"{name} (1/10,000 $)", v, 0, PRICE_SCALE))
+    for name, v in counts.items():
+        why = why or (None if v is None else _int_problem(f"{name} (1/100 contract)", v, 0, MAX_COUNT_HUNDREDTHS))
+    return None if why is None else f"candlestick: {why}"
 
 
 def book_event_problem(
@@ -623,7 +691,7 @@ def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
         ]
     if name == "estimates":
         return [(r["ts"], r["ticker"], _p_hat_of(r), r["source"]) for r in rows]
-    skip = "source" if name in ("trades", "book_deltas") else None
+    skip = "source" if name in ("trades", "book_deltas", "candles") else None
     return [tuple(v for k, v in r.items() if k != skip) for r in rows]
 
 
@@ -861,9 +929,24 @@ class CatalogWriter:
         trade_id: str | None,
         source: str,
         recv_ts: int | None = None,
+        taker_book_side: str | None = None,
+        is_block_trade: bool | None = None,
+        sending_ts_ms: int | None = None,
     ) -> str | None:
-        """A public trade print (the WebSocket ``trade`` channel); ``recv_ts`` when it arrived."""
-        why = trade_problem(ticker, ts, recv_ts, yes_price_cc, count_hundredths, taker_side, trade_id)
+        """A public trade print (the WebSocket ``trade`` channel, ``GET /markets/trades``);
+        ``recv_ts`` when it arrived."""
+        why = trade_problem(
+            ticker,
+            ts,
+            recv_ts,
+            yes_price_cc,
+            count_hundredths,
+            taker_side,
+            trade_id,
+            taker_book_side,
+            is_block_trade,
+            sending_ts_ms,
+        )
         return self._keep(
             "trades",
             "trade print",
@@ -875,6 +958,48 @@ class CatalogWriter:
             count_hundredths=count_hundredths,
             taker_side=taker_side,
             trade_id=trade_id,
+            taker_book_side=taker_book_side,
+            is_block_trade=is_block_trade,
+            sending_ts_ms=sending_ts_ms,
+        )
+
+    def add_candle(
+        self,
+        ts: int,
+        ticker: str,
+        period_minutes: int,
+        source: str,
+        *,
+        close_cc: int | None = None,
+        open_cc: int | None = None,
+        high_cc: int | None = None,
+        low_cc: int | None = None,
+        yes_bid_close_cc: int | None = None,
+        yes_ask_close_cc: int | None = None,
+        volume_hundredths: int | None = None,
+        open_interest_hundredths: int | None = None,
+    ) -> str | None:
+        """One of Kalshi's candlesticks (``kakashi catalog backfill``), ``ts`` its period's end."""
+        prices = {
+            "close_cc": close_cc,
+            "open_cc": open_cc,
+            "high_cc": high_cc,
+            "low_cc": low_cc,
+            "yes_bid_close_cc": yes_bid_close_cc,
+            "yes_ask_close_cc": yes_ask_close_cc,
+        }
+        counts = {"volume_hundredths": volume_hundredths, "open_interest_hundredths": open_interest_hundredths}
+        why = candle_problem(ts, ticker, period_minutes, prices, counts)
+        return self._keep(
+            "candles",
+            "candlestick",
+            why,
+            source,
+            ts=ts,
+            ticker=ticker,
+            period_minutes=period_minutes,
+            **prices,
+            **counts,
         )
 
     def _keep(self, table: str, label: str, why: str | None, source: str, **columns: Any) -> str | None:
@@ -1213,7 +1338,8 @@ class Recorder:
                 est.estimates(tickers, now)
 
     def trades(self, trades: Iterable[Any]) -> None:
-        """Trade prints (``kalshi.ws.Trade``) as they came off the feed; each passes the row check
+        """Trade prints (``kalshi.ws.Trade``) as they came off the feed (the WebSocket, or
+        ``GET /markets/trades`` polled: its ``source``); each passes the row check
         (``trade_problem``) or is refused alone."""
         add = self.writer.add_trade
         for t in trades:
@@ -1224,8 +1350,11 @@ class Recorder:
                 t.count_hundredths,
                 t.taker_side or None,
                 t.trade_id or None,
-                "kalshi-ws",
+                getattr(t, "source", "kalshi-ws"),
                 getattr(t, "recv_ts", None),
+                taker_book_side=getattr(t, "taker_book_side", None),
+                is_block_trade=getattr(t, "is_block_trade", None),
+                sending_ts_ms=getattr(t, "sending_ts_ms", None),
             )
             if why is not None:
                 self._refused(why, {"type": "trade", "ticker": _shown(t.ticker), "ts": _shown(t.ts)})

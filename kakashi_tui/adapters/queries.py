@@ -65,6 +65,7 @@ __all__ = [
     "initial_deposit",
     "market_rows",
     "market_data_rows",
+    "traded_tickers",
 ]
 
 
@@ -432,6 +433,15 @@ def initial_deposit(con: sqlite3.Connection) -> tuple[Any] | None:
     """When the run began: the initial deposit's row as (ts,) (None when there is none)."""
     row: tuple[Any] | None = con.execute("SELECT ts FROM ledger WHERE key = 'deposit:initial'").fetchone()
     return row
+
+
+def traded_tickers(con: sqlite3.Connection) -> list[str]:
+    """Every market a paper position was ever held in (a fill or a ledger entry naming it), sorted."""
+    rows = con.execute(
+        "SELECT ticker FROM fills WHERE ticker IS NOT NULL UNION SELECT ticker FROM ledger WHERE ticker IS NOT NULL "
+        "AND ticker != '' ORDER BY 1"
+    ).fetchall()
+    return [t for (t,) in rows if isinstance(t, str) and t]
 
 
 def market_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:

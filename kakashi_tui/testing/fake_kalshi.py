@@ -21,6 +21,13 @@ as ``*_dollars`` strings with four decimals, counts only as ``*_fp`` strings wit
     GET /series/fee_changes          (``series_fee_changes``)  GET /events/fee_changes (cursor
                                      pages; ``event_fee_changes``); an event's own override
                                      (``event_fee_overrides``)
+    GET /markets/trades              public prints, newest first, cursor pages; ticker, min_ts,
+                                     max_ts (seconds), is_block_trade; ``add_print`` makes them
+                                     (3.34 ``Trade``: block prints, or a 3.20 print with ``old``)
+    GET /historical/trades           the same for prints before the cutoff (``historical=True``)
+    GET /series/{s}/markets/{t}/candlesticks, GET /historical/markets/{t}/candlesticks
+                                     start_ts, end_ts, period_interval; ``add_candle``
+    GET /historical/markets          archived markets (tickers, cursor pages)
 
 Shapes follow Kalshi's spec 3.34 (``spec="3.34"``, the default: ``settlement_bounds_type``,
 ``price_ranges`` and ``exchange_index`` on markets, ``categories`` on series, account limits
@@ -170,6 +177,7 @@ class FakeMarket:
     settlement_floor: str | None = None  # dollars as Kalshi writes them (up to 6 decimals)
     price_ranges: list[dict[str, str]] | None = None  # None: one range at ``tick``
     exchange_index: int = 0  # the exchange shard (spec 3.34; 0 is the default shard)
+    times_from: datetime | None = None  # its open/close/created times from this, not the request's now
 
     def __post_init__(self) -> None:
         self.bid = None if self.bid is None else Decimal(self.bid)
@@ -205,6 +213,7 @@ class FakeMarket:
         ]
 
     def to_json(self, now: datetime, legacy: bool = False, spec: str = "3.34") -> dict[str, Any]:
+        now = self.times_from or now  # (a settled market's times do not move)
         bid = self.bid if self.bid is not None else Decimal(0)
         ask = self.ask if self.ask is not None else Decimal(1)
         last = ((bid + ask) / 2).quantize(self.tick) if self.bid is not None and self.ask is not None else Decimal(0)
@@ -346,6 +355,9 @@ class FakeKalshi:
     halted_shards: set[int] = field(default_factory=set)
     shards: tuple[int, ...] = (0, 1)
     exchange_status: bool = True
+    prints: list[dict[str, Any]] = field(default_factory=list)  # GET /markets/trades (add_print)
+    historical_prints: list[dict[str, Any]] = field(default_factory=list)  # GET /historical/trades
+    candles: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # ticker -> candlesticks (add_candle)
     _faults: deque = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -433,6 +445,73 @@ class FakeKalshi:
                 settlement_value=Decimal("0.6250"),
             )
         )
+
+    def add_print(
+        self,
+        ticker: str,
+        price: str,
+        count: str = "1.00",
+        *,
+        ts_ms: int | None = None,
+        side: str = "yes",
+        book_side: str = "ask",
+        block: bool = False,
+        trade_id: str | None = None,
+        historical: bool = False,
+        old: bool = False,
+    ) -> dict[str, Any]:
+        """A public print as spec 3.34's ``Trade`` writes it (``old``: as 3.20 did, without
+        ``taker_outcome_side``, ``taker_book_side`` and ``is_block_trade``), served by GET
+        /markets/trades (``historical``: GET /historical/trades). Returns it (tests may spoil it)."""
+        ts = int(time.time() * 1000) if ts_ms is None else ts_ms
+        when = datetime.fromtimestamp(ts // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ts % 1000:03d}Z"
+        rows = self.historical_prints if historical else self.prints
+        t: dict[str, Any] = {
+            "trade_id": trade_id or f"print-{len(self.prints) + len(self.historical_prints) + 1}",
+            "ticker": ticker,
+            "count_fp": fp(count),
+            "yes_price_dollars": d4(price),
+            "no_price_dollars": d4(1 - Decimal(price)),
+            "taker_side": side,
+            "created_time": when,
+        }
+        if not old:
+            t.update(taker_outcome_side=side, taker_book_side=book_side, is_block_trade=block)
+        with self.lock:
+            rows.append(t)
+        return t
+
+    def add_candle(
+        self,
+        ticker: str,
+        end_period_ts: int,
+        close: str,
+        *,
+        volume: str = "10.00",
+        bid: str | None = None,
+        ask: str | None = None,
+    ) -> dict[str, Any]:
+        """A candlestick (spec 3.34 ``MarketCandlestick``; an archived market's in the historical
+        shape) ending at ``end_period_ts`` (epoch seconds) whose last trade was ``close``."""
+        b, a = d4(bid or close), d4(ask or close)
+        c = {
+            "end_period_ts": end_period_ts,
+            "yes_bid": {"open_dollars": b, "low_dollars": b, "high_dollars": b, "close_dollars": b},
+            "yes_ask": {"open_dollars": a, "low_dollars": a, "high_dollars": a, "close_dollars": a},
+            "price": {
+                "open_dollars": d4(close),
+                "low_dollars": d4(close),
+                "high_dollars": d4(close),
+                "close_dollars": d4(close),
+                "mean_dollars": d4(close),
+                "previous_dollars": d4(close),
+            },
+            "volume_fp": fp(volume),
+            "open_interest_fp": fp(volume),
+        }
+        with self.lock:
+            self.candles.setdefault(ticker, []).append(c)
+        return c
 
     def fail_next(self, *faults: str) -> None:
         """Queue faults: each answers one request, in order ("ok": that request is answered normally)."""
@@ -724,6 +803,65 @@ class _Handler(BaseHTTPRequestHandler):
                 "exchange_index_statuses": statuses,
             }
             return self._json(200, body)
+        if raw in ("/markets/trades", "/historical/trades"):
+            rows = st.historical_prints if raw == "/historical/trades" else st.prints
+            one = {k: v[0] for k, v in q.items()}
+            try:
+                lo = int(one["min_ts"]) * 1000 if one.get("min_ts") else None
+                hi = int(one["max_ts"]) * 1000 if one.get("max_ts") else None
+            except ValueError:
+                return self._json(400, {"code": "bad_request", "message": "min_ts and max_ts are unix seconds"})
+            block = one.get("is_block_trade")
+            picked = []
+            for t in rows:
+                ts = _print_ms(t)
+                if one.get("ticker") and t.get("ticker") != one["ticker"]:
+                    continue
+                if (lo is not None and ts is not None and ts < lo) or (hi is not None and ts is not None and ts > hi):
+                    continue
+                if block is not None and str(t.get("is_block_trade")).lower() != block:
+                    continue
+                picked.append(t)
+            picked.sort(key=lambda t: _print_ms(t) or 0, reverse=True)  # newest first
+            start = int(q.get("cursor", ["0"])[0] or 0)
+            limit = min(int(q.get("limit", ["100"])[0]), 1000, st.page_size)
+            nxt = "" if start + limit >= len(picked) else str(start + limit)
+            return self._json(200, {"trades": picked[start : start + limit], "cursor": nxt})
+        if raw == "/historical/markets":
+            one = {k: v[0] for k, v in q.items()}
+            tickers = set(one["tickers"].split(",")) if one.get("tickers") else None
+            rows = [
+                m.to_json(now, st.legacy, st.spec)
+                for m in st.markets
+                if m.archived and (tickers is None or m.ticker in tickers)
+            ]
+            start = int(q.get("cursor", ["0"])[0] or 0)
+            limit = min(int(q.get("limit", ["100"])[0]), 1000, st.page_size)
+            nxt = "" if start + limit >= len(rows) else str(start + limit)
+            return self._json(200, {"markets": rows[start : start + limit], "cursor": nxt})
+        historical_candles = len(parts) == 5 and parts[1:3] == ["historical", "markets"] and parts[4] == "candlesticks"
+        if historical_candles or (
+            len(parts) == 6 and parts[1] == "series" and parts[3] == "markets" and parts[5] == "candlesticks"
+        ):
+            ticker = parts[3] if historical_candles else parts[4]
+            m = st.market(ticker)
+            if m is None or m.archived != historical_candles:
+                return self._json(404, {"code": "not_found", "message": "market not found"})
+            if not historical_candles and st.event_series.get(m.event) != parts[2]:
+                return self._json(404, {"code": "not_found", "message": "market not in that series"})
+            one = {k: v[0] for k, v in q.items()}
+            try:
+                lo, hi, period = int(one["start_ts"]), int(one["end_ts"]), int(one["period_interval"])
+            except (KeyError, ValueError):
+                return self._json(
+                    400, {"code": "bad_request", "message": "start_ts, end_ts and period_interval needed"}
+                )
+            if period not in (1, 60, 1440):
+                return self._json(400, {"code": "bad_request", "message": "period_interval is 1, 60 or 1440"})
+            got = [c for c in st.candles.get(ticker, []) if lo <= c.get("end_period_ts", 0) <= hi]
+            if historical_candles:
+                got = [_historical_candle(c) for c in got]
+            return self._json(200, {"ticker": ticker, "candlesticks": got})
         if raw == "/account/limits":
             if st.account_limits is None:
                 return self._json(404, {"code": "not_found", "message": "no such endpoint"})
@@ -809,6 +947,30 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(404, {"code": "not_found", "message": "series not found"})
             return self._json(200, {"series": s.to_json(st.spec)})
         return self._json(404, {"code": "not_found", "message": "no such endpoint"})
+
+
+def _print_ms(t: Any) -> int | None:
+    """A served print's ``created_time`` in epoch ms (None when a test spoiled it)."""
+    try:
+        return int(datetime.fromisoformat(t["created_time"].replace("Z", "+00:00")).timestamp() * 1000)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _historical_candle(c: dict[str, Any]) -> dict[str, Any]:
+    """A candlestick as GET /historical/markets/{t}/candlesticks writes it (``MarketCandlestickHistorical``)."""
+
+    def plain(d: dict[str, Any]) -> dict[str, Any]:
+        return {k.removesuffix("_dollars"): v for k, v in d.items()}
+
+    return {
+        "end_period_ts": c["end_period_ts"],
+        "yes_bid": plain(c["yes_bid"]),
+        "yes_ask": plain(c["yes_ask"]),
+        "price": plain(c["price"]),
+        "volume": c["volume_fp"],
+        "open_interest": c["open_interest_fp"],
+    }
 
 
 class FakeKalshiServer:

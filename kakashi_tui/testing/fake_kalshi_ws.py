@@ -83,7 +83,7 @@ class FakeKalshiWS:
         self._gap = 0
         self._malformed: list[str] = []
         self._errors: list[tuple[int, str]] = []
-        self._trades_out: list[dict[str, Any]] = []  # trade prints to send as given (send_trade)
+        self._trades_out: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (print, frame fields): send_trade
         self._lifecycle_out: list[tuple[str, Any]] = []  # (type, msg) for market_lifecycle_v2 subscribers
         self._disconnect = False
         self._lock = threading.Lock()
@@ -140,9 +140,10 @@ class FakeKalshiWS:
         with self._lock:
             self._lifecycle_out.append((kind, msg))
 
-    def send_trade(self, **fields: Any) -> None:
+    def send_trade(self, frame: dict[str, Any] | None = None, **fields: Any) -> None:
         """A trade print with ``fields`` over the usual ones, sent as soon as a client has
-        subscribed to trades (kept until then)."""
+        subscribed to trades (kept until then); ``frame``: fields of the frame around it (say,
+        3.34's ``sending_ts_ms``)."""
         t = next(iter(sorted(self.books)))
         body = {
             "trade_id": f"sent-{len(self._trades_out)}",
@@ -155,7 +156,7 @@ class FakeKalshiWS:
             **fields,
         }
         with self._lock:
-            self._trades_out.append(self._trade_334(body, fields))
+            self._trades_out.append((self._trade_334(body, fields), frame or {}))
 
     def _trade_334(self, body: dict[str, Any], given: Any = ()) -> dict[str, Any]:
         """A print with spec 3.34's fields, agreeing with its ``taker_side`` and ``ts`` (hostile
@@ -175,7 +176,7 @@ class FakeKalshiWS:
     def _frame(self, body: dict[str, Any]) -> str:
         """A frame as sent: since October 2026 (3.34) each carries ``sending_ts_ms``."""
         if self.spec != "3.20":
-            body = {**body, "sending_ts_ms": self._stamp()}
+            body = {"sending_ts_ms": self._stamp(), **body}  # (a field given wins)
         return json.dumps(body)
 
     def _stamp(self) -> int:
@@ -337,7 +338,7 @@ class FakeKalshiWS:
                 del self._malformed[:1]
                 errors, self._errors = self._errors, []
                 conns = list(self._conns)
-                sent: list[dict[str, Any]] = []
+                sent: list[tuple[dict[str, Any], dict[str, Any]]] = []
                 if not drop and any(c.trade_sids for c in conns):
                     sent, self._trades_out = self._trades_out, []
                 lifecycle: list[tuple[str, Any]] = []
@@ -381,8 +382,8 @@ class FakeKalshiWS:
                         for kind, body in lifecycle:
                             await c.ws.send(self._frame({"type": kind, "sid": sid, "msg": body}))
                     for sid in c.trade_sids:
-                        for body in sent:
-                            await c.ws.send(self._frame({"type": "trade", "sid": sid, "msg": body}))
+                        for body, around in sent:
+                            await c.ws.send(self._frame({"type": "trade", "sid": sid, "msg": body, **around}))
                         if self.rng.random() < 0.2:
                             await c.ws.send(
                                 self._frame(

@@ -79,10 +79,8 @@ def test_files_say_their_version_and_the_old_names_are_gone(tmp_path):
     w.close()
     (f,) = segments(tmp_path / "c", "trades")
     schema = pq.read_schema(f)
-    assert (
-        schema.metadata[b"kakashi.catalog_version"] == str(cat.CATALOG_VERSION).encode()
-        and cat.file_version(schema) == cat.CATALOG_VERSION
-    )
+    v = cat.CATALOG_VERSION
+    assert schema.metadata[b"kakashi.catalog_version"] == str(v).encode() and cat.file_version(schema) == v
     assert "yes_price_cc" in schema.names and "count_hundredths" in schema.names
     to_v1(f)
     assert cat.file_version(pq.read_schema(f)) == 1 and "yes_price_e4" in pq.read_schema(f).names
@@ -177,17 +175,18 @@ def test_a_file_of_a_newer_version_is_unreadable_in_one_line(capfd, tmp_path):
     t = pq.read_table(f)
     pq.write_table(t.replace_schema_metadata({**t.schema.metadata, b"kakashi.catalog_version": b"9"}), f)
     p = in_process(capfd, "catalog", "info", "--catalog", str(tmp_path / "c"))
-    assert "catalog version '9' is not one this Kakashi reads (1 to 3)" in p.stdout + p.stderr
+    assert f"catalog version '9' is not one this Kakashi reads (1 to {cat.CATALOG_VERSION})" in p.stdout + p.stderr
     p = in_process(capfd, "replay", "--catalog", str(tmp_path / "c"), "--db", str(tmp_path / "r.db"))
     assert p.returncode != 0 and "is unreadable: its catalog version '9'" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_adding_a_version_is_one_entry():
-    """A made-up version 4 renaming a level's field and scaling a column: a v2 table is read
-    under its own names (``as_written``) and brought up to v4 (``upgrade``) by that entry alone."""
+    """A made-up next version renaming a level's field and scaling a column: a v2 table is read
+    under its own names (``as_written``) and brought up to it (``upgrade``) by that entry alone."""
+    n = cat.CATALOG_VERSION + 1
     ups = {
         **cat.UPGRADES,
-        4: cat.Upgrade(
+        n: cat.Upgrade(
             renames={"snapshots": {"volume_hundredths": "volume_x", "yes_bids.qty_hundredths": "yes_bids.qty_x"}},
             retyped={"snapshots": {"volume_x": pa.int32()}},
             convert=lambda name, t: t.set_column(
@@ -208,5 +207,5 @@ def test_adding_a_version_is_one_entry():
     got = cat.upgrade("snapshots", v1, 1, ups)
     assert got.to_pylist() == [{"volume_x": 50, "yes_bids": [{"qty_x": 7}]}]
     with pytest.raises(pa.ArrowInvalid, match="not one this Kakashi reads"):
-        cat.file_version(pa.schema([], metadata={"kakashi.catalog_version": "4"}))
-    assert cat.file_version(pa.schema([], metadata={"kakashi.catalog_version": "4"}), newest=4) == 4
+        cat.file_version(pa.schema([], metadata={"kakashi.catalog_version": str(n)}))
+    assert cat.file_version(pa.schema([], metadata={"kakashi.catalog_version": str(n)}), newest=n) == n

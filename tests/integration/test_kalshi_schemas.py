@@ -155,10 +155,10 @@ def test_a_ticker_message_parses_and_later_spec_fields_are_read_leniently():
             "yes_price_dollars": "0.0150",
             "count_fp": "12.50",
             "taker_outcome_side": "yes",
-            "is_block_trade": "no",
+            "is_block_trade": True,
         },
     )
-    assert (tr.yes_price_dollars, tr.count_fp, tr.taker_outcome_side, tr.is_block_trade) == (150, 1250, "yes", None)
+    assert (tr.yes_price_dollars, tr.count_fp, tr.outcome_side(), tr.is_block_trade) == (150, 1250, "yes", True)
 
 
 def market(ticker="KXA-26JAN05-T1", **kw):
@@ -227,10 +227,17 @@ def test_a_malformed_later_spec_field_never_rejects_a_row():
             "yes_price_dollars": "0.4200",
             "count_fp": "1.00",
             "ts_ms": "x",
-            "is_block_trade": 0,
         },
     )
     assert p.ts_ms is None and p.is_block_trade is None and p.count_fp == 100
+    # is_block_trade is acted on (a block print is never book liquidity): one it cannot read
+    # refuses the print, which might have been a block print
+    for bad in (0, "no", "true", 1):
+        with pytest.raises(s.RowError, match="^is_block_trade .* is not true or false"):
+            s.parse(
+                s.TradePrint,
+                {"market_ticker": "KXA-1", "yes_price_dollars": "0.42", "count_fp": "1.00", "is_block_trade": bad},
+            )
 
 
 def test_dollar_strings_and_fractional_counts_become_integer_units_exactly():

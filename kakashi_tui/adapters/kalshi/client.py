@@ -35,12 +35,14 @@ import httpx
 from kakashi_tui.adapters.kalshi.schemas import (
     BookEntry,
     BookList,
+    Candlesticks,
     EventFeeChangesPage,
     EventsPage,
     MarketsPage,
     RowError,
     SeriesFeeChanges,
     SeriesList,
+    TradesPage,
     Wire,
     _safe,
     parse,
@@ -412,7 +414,12 @@ class KalshiClient:
 
     # -- endpoints ------------------------------------------------------------------------
     def _pages(
-        self, path: str, page_of: type[MarketsPage | EventsPage], params: dict[str, Any], limit: int, max_pages: int
+        self,
+        path: str,
+        page_of: type[MarketsPage | EventsPage | TradesPage],
+        params: dict[str, Any],
+        limit: int,
+        max_pages: int,
     ) -> Listing:
         """``path`` across cursor pages (stops on an empty or a repeated cursor); each page is
         stamped with when it arrived, its elements as sent (the source parses each on its own).
@@ -424,7 +431,14 @@ class KalshiClient:
             body = self._get(path, {**params, "limit": limit, "cursor": cursor})
             arrived = self._clock_ms()
             page = _shape(page_of, body, f"GET {path}")
-            out.pages.append((page.markets if isinstance(page, MarketsPage) else page.events, arrived))
+            items = (
+                page.markets
+                if isinstance(page, MarketsPage)
+                else page.trades
+                if isinstance(page, TradesPage)
+                else page.events
+            )
+            out.pages.append((items, arrived))
             cursor = page.cursor or None
             if not cursor or cursor in seen:
                 return out
@@ -439,6 +453,40 @@ class KalshiClient:
     def list_events(self, params: dict[str, Any], limit: int = 200, max_pages: int = 100) -> Listing:
         """GET /events across cursor pages (200 a page at most; combo events are not listed)."""
         return self._pages("/events", EventsPage, params, limit, max_pages)
+
+    def list_trades(
+        self, params: dict[str, Any], historical: bool = False, limit: int = 1000, max_pages: int = 20
+    ) -> Listing:
+        """GET /markets/trades (``historical``: GET /historical/trades, prints before Kalshi's
+        cutoff) across cursor pages, newest first: public prints as sent (``ticker``, ``min_ts``,
+        ``max_ts`` in epoch seconds). Public: unsigned without a key."""
+        return self._pages(
+            "/historical/trades" if historical else "/markets/trades", TradesPage, params, limit, max_pages
+        )
+
+    def list_historical_markets(self, params: dict[str, Any], limit: int = 1000, max_pages: int = 20) -> Listing:
+        """GET /historical/markets across cursor pages: markets archived after settling (``tickers``)."""
+        return self._pages("/historical/markets", MarketsPage, params, limit, max_pages)
+
+    def get_candlesticks(
+        self,
+        series_ticker: str,
+        ticker: str,
+        start_ts: int,
+        end_ts: int,
+        period_interval: int = 60,
+        historical: bool = False,
+    ) -> list[Any]:
+        """A market's candlesticks ending in [start_ts, end_ts] (epoch seconds), each as sent:
+        GET /series/{series}/markets/{ticker}/candlesticks, or (``historical``, a market archived
+        before the cutoff) GET /historical/markets/{ticker}/candlesticks."""
+        path = (
+            f"/historical/markets/{path_segment(ticker)}/candlesticks"
+            if historical
+            else f"/series/{path_segment(series_ticker)}/markets/{path_segment(ticker)}/candlesticks"
+        )
+        body = self._get(path, {"start_ts": start_ts, "end_ts": end_ts, "period_interval": period_interval})
+        return _shape(Candlesticks, body, f"GET {path.rsplit('/', 1)[0]}/...").candlesticks
 
     def list_series(self) -> list[Any]:
         """GET /series: every series, with its fee_type and fee_multiplier, in one answer (no pages;

@@ -12,9 +12,10 @@ Rules the models keep:
 - Unknown fields are ignored (``extra="ignore"``): Kalshi adds fields often. Fields Kalshi has
   removed (``liquidity_dollars``, ``fractional_trading_enabled``, ``response_price_units``) are
   never required. Fields from later specs that Kakashi does not act on yet are either left out
-  (on the hot paths: a market, a delta) or declared ``Lenient`` (a print's ``ts_ms``,
-  ``taker_outcome_side``, ``is_block_trade``; the exchange's shards): read when they have the
-  declared type, None otherwise, never a reason to refuse a row.
+  (on the hot paths: a market, a delta) or declared ``Lenient`` (a print's ``ts_ms``, a
+  frame's ``sending_ts_ms``; the exchange's shards): read when they have the declared type,
+  None otherwise, never a reason to refuse a row. A print's ``is_block_trade`` is the exception:
+  a block print is never book liquidity, so one that cannot be read refuses the print.
 - A page is parsed as a list of elements, and each element on its own (``parse_market``): a bad
   field in one market is that market's rejected row with its reason (the first failing field,
   in the order below), never the whole page's loss.
@@ -28,7 +29,7 @@ Rules the models keep:
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -112,6 +113,9 @@ def word(v: Any, key: str) -> str | None:
     return v
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def ts_ms(v: Any, key: str) -> int | None:
     """An RFC 3339 UTC time (or epoch ms) as UTC epoch ms, in 2000..2200 (None when absent)."""
     if v is None or v == "":
@@ -128,7 +132,7 @@ def ts_ms(v: Any, key: str) -> int | None:
             raise RowError(f"{key} is not an RFC 3339 time ({_safe(v, 40)})") from None
         if dt.tzinfo is None or dt.utcoffset() != timedelta(0):
             raise RowError(f"{key} is not in UTC ({_safe(v, 40)})")
-        ms = int(dt.timestamp() * 1000)
+        ms = (dt - _EPOCH) // timedelta(milliseconds=1)  # exact (a float timestamp can lose the last ms)
     else:
         raise RowError(f"{key} is not a time ({_safe(v, 40)})")
     if not MIN_TS_MS <= ms <= MAX_TS_MS:
@@ -632,17 +636,94 @@ class ExchangeStatus(Wire):
 
 
 class Trade(Wire):
-    """A public print (``GET /markets/trades``, not polled yet): exact integer units."""
+    """A public print (``GET /markets/trades``, ``GET /historical/trades``; spec 3.34 ``Trade``):
+    exact integer units. Its checks against the catalog's rules are ``catalog.trade_problem``'s."""
 
     ticker: Ticker
     yes_price_dollars: Annotated[int, _plain(lambda v: price_cc(v, "yes_price_dollars"))]
     count_fp: Annotated[int, _plain(lambda v: count_hundredths(v, what="count_fp"))]
     created_time: Annotated[int | None, _time("created_time")] = None
-    trade_id: LenientStr = None
-    taker_side: LenientStr = None
-    taker_outcome_side: LenientStr = None  # 3.34 (not read yet)
-    taker_book_side: LenientStr = None  # 3.34 (not read yet)
-    is_block_trade: LenientBool = None  # 3.34 (not read yet)
+    trade_id: AsSent = None
+    taker_side: AsSent = None  # deprecated by 3.34: the fallback for taker_outcome_side
+    taker_outcome_side: AsSent = None  # 3.34 (yes | no)
+    taker_book_side: AsSent = None  # 3.34 (bid | ask)
+    is_block_trade: Annotated[bool | None, _plain(_block_flag)] = None  # 3.34: matched off the book
+
+    def outcome_side(self) -> Any:
+        return print_side(self.taker_outcome_side, self.taker_side)
+
+
+class TradesPage(Wire):
+    """``GET /markets/trades`` / ``GET /historical/trades``: one cursor page, its prints as sent
+    (each parsed on its own, ``Trade``)."""
+
+    trades: Annotated[list[Any], _elements("trades")] = []
+    cursor: LenientStr = None
+
+
+class Candlesticks(Wire):
+    """``GET /series/{s}/markets/{t}/candlesticks`` (spec 3.34 ``GetMarketCandlesticksResponse``)
+    and ``GET /historical/markets/{t}/candlesticks``: the candlesticks as sent (each read on its
+    own, ``Candle``)."""
+
+    ticker: LenientStr = None
+    candlesticks: Annotated[list[Any], _elements("candlesticks")] = []
+
+
+def _dist_price(v: Any, key: str, book: bool) -> int | None:
+    """A price of a candlestick's distribution as $0.0001 units: a trade's strictly inside
+    (0, 1), a bid's or ask's in [0, 1] (0 and 1: none resting); null (no trade) is None."""
+    if v is None:
+        return None
+    if not book:
+        return price_cc(v, key)
+    x = dec(v) if isinstance(v, str) else None
+    if x is None or not 0 <= x <= 1 or x * E4 != (x * E4).to_integral_value():
+        raise RowError(f"bad {key} {_safe(v, 40)}")
+    return int(x * E4)
+
+
+def _dist(key: str) -> PlainValidator:
+    """A candlestick's ``price`` / ``yes_bid`` / ``yes_ask``: {open, low, high, close} in
+    $0.0001 units (3.34 names them ``*_dollars``; the historical shape without the suffix)."""
+
+    def read(v: Any) -> dict[str, int | None]:
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise RowError(f"candlestick {key} is not an object")
+        out = {}
+        for part in ("open", "low", "high", "close"):
+            raw = v.get(f"{part}_dollars", v.get(part))
+            out[part] = _dist_price(raw, f"{key}.{part}", key != "price")
+        return out
+
+    return PlainValidator(read)
+
+
+def _end_period(v: Any) -> int:
+    if type(v) is not int or not MIN_TS_MS // 1000 <= v <= MAX_TS_MS // 1000:
+        raise RowError(f"end_period_ts {_safe(v, 30)} is not a time in epoch seconds")
+    return v * 1000
+
+
+def _candle_count(key: str) -> PlainValidator:
+    return _plain(lambda v: None if v is None else count_hundredths(v, what=key))
+
+
+class Candle(Wire):
+    """One candlestick (spec 3.34 ``MarketCandlestick``; ``MarketCandlestickHistorical`` names its
+    counts ``volume`` / ``open_interest`` and its prices without ``_dollars``), in exact units:
+    ``end_period_ts`` as epoch ms, prices $0.0001 (None: no trade, or no bid/ask), counts 1/100."""
+
+    end_period_ts: Annotated[int, _plain(_end_period)]
+    price: Annotated[dict[str, int | None], _dist("price")] = {}
+    yes_bid: Annotated[dict[str, int | None], _dist("yes_bid")] = {}
+    yes_ask: Annotated[dict[str, int | None], _dist("yes_ask")] = {}
+    volume_fp: Annotated[int | None, _candle_count("volume_fp")] = None
+    volume: Annotated[int | None, _candle_count("volume")] = None
+    open_interest_fp: Annotated[int | None, _candle_count("open_interest_fp")] = None
+    open_interest: Annotated[int | None, _candle_count("open_interest")] = None
 
 
 # -- WebSocket ---------------------------------------------------------------------------------------
@@ -665,7 +746,7 @@ class WsMessage(Wire):
     sid: AsSent = None
     seq: AsSent = None
     msg: AsSent = None
-    sending_ts_ms: AsSent = None  # 3.34 (October 2026): on every frame (read by ``frame_exchange_ms``)
+    sending_ts_ms: LenientInt = None  # when Kalshi sent the frame (3.34: every frame since October 2026)
 
 
 def frame_exchange_ms(body: Any, sending_ts_ms: Any) -> int | None:
@@ -758,6 +839,23 @@ def _print_ts(v: Any) -> int | None:
     return v if type(v) is int else None
 
 
+def _block_flag(v: Any) -> bool | None:
+    """``is_block_trade``: a print matched off the book (3.34). Absent or null: not said (a print
+    of an older spec); anything but a boolean refuses the print (it could be a block print)."""
+    if v is None or isinstance(v, bool):
+        return v
+    raise RowError(f"is_block_trade {_safe(v, 20)} is not true or false")
+
+
+def print_side(outcome_side: Any, taker_side: Any) -> Any:
+    """A print's taker side: 3.34's ``taker_outcome_side``, else the deprecated ``taker_side``
+    (either as sent; "" or null is "not given", None)."""
+    for v in (outcome_side, taker_side):
+        if v not in (None, ""):
+            return v
+    return None
+
+
 class TradePrint(Wire):
     """``trade``'s body: a public print in exact units (its checks against the catalog's rules
     are ``catalog.trade_problem``'s). ``ts`` is epoch seconds (None when it is not an integer)."""
@@ -765,13 +863,25 @@ class TradePrint(Wire):
     market_ticker: Annotated[str, _plain(lambda v: check_ticker(v, "market_ticker"))]
     yes_price_dollars: Annotated[int, _plain(lambda v: price_cc(v))]
     count_fp: Annotated[int, _plain(lambda v: count_hundredths(v))]
-    taker_side: AsSent = None
+    taker_side: AsSent = None  # deprecated by 3.34: the fallback for taker_outcome_side
     trade_id: AsSent = None
     ts: Annotated[int | None, _plain(_print_ts)] = None
-    ts_ms: LenientInt = None  # 3.34 (not read yet)
-    taker_outcome_side: LenientStr = None  # 3.34 (not read yet)
-    taker_book_side: LenientStr = None  # 3.34 (not read yet)
-    is_block_trade: LenientBool = None  # 3.34 (not read yet)
+    ts_ms: LenientInt = None  # 3.34: taken over ``ts`` where present (it is sometimes missing)
+    taker_outcome_side: AsSent = None  # 3.34 (yes | no); checked by ``catalog.trade_problem``
+    taker_book_side: AsSent = None  # 3.34 (bid | ask); likewise
+    is_block_trade: Annotated[bool | None, _plain(_block_flag)] = None  # 3.34: matched off the book
+
+    def time_ms(self, default: int) -> int:
+        """The print's time in epoch ms: ``ts_ms`` where present, else ``ts`` (seconds), else
+        ``default`` (when it arrived)."""
+        if self.ts_ms is not None:
+            return self.ts_ms
+        return self.ts * 1000 if self.ts is not None else default
+
+    def outcome_side(self) -> Any:
+        """``taker_outcome_side``, falling back to the deprecated ``taker_side`` ("" or null:
+        not given)."""
+        return print_side(self.taker_outcome_side, self.taker_side)
 
 
 class EventFeeUpdate(Wire):

@@ -35,7 +35,7 @@ from kakashi_tui.adapters.kalshi.schemas import (
     ticker_ok,
 )
 from kakashi_tui.adapters.kalshi.schemas import dec as _dec
-from kakashi_tui.adapters.kalshi.wire import Fees, convert
+from kakashi_tui.adapters.kalshi.wire import Fees, Trade, convert, rest_print
 from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
 from kakashi_tui.core.backoff import Backoff
 from kakashi_tui.core.errors import ConfigError
@@ -84,6 +84,13 @@ NO_KEY_NOTICE = (
     "at the default pace ([kalshi] reads_per_s), and there are no live WebSocket books (the WebSocket "
     f"and the account's own rate limits need a key: {_SET_A_KEY})"
 )
+PRINTS_POLLED_NOTICE = (
+    "Kalshi: trade prints come by polling GET /markets/trades (every {every:g}s, for the markets held, "
+    "believed or named), as the WebSocket that streams them needs a key ({key})"
+)
+PRINTS_EVERY_S = 10.0  # GET /markets/trades polled at most this often (no WebSocket)
+PRINTS_LOOKBACK_S = 600  # a market's first poll asks for its prints of the last 10 minutes
+PRINTS_PER_POLL = 20  # markets a poll asks about; more are taken in turn
 KEY_NEEDED = "a key is needed: no order books and no paper fills until one is set ({}); asked again with backoff"
 
 
@@ -161,6 +168,8 @@ class KalshiSource(Source):
         page_limit: int = 1000,
         interval_s: float = 5.0,
         book_all: bool = False,
+        on_trades: Callable[[list[Trade]], None] | None = None,
+        prints_every_s: float = PRINTS_EVERY_S,
     ) -> None:
         self.client = client
         self.book_all = book_all
@@ -205,6 +214,16 @@ class KalshiSource(Source):
         self._pace_notes: list[str] = []
         self._batch_books = True  # GET /markets/orderbooks answers (an older server: 404, books one by one)
         self._batch_said = False
+        # Trade prints polled (no WebSocket): handed to ``on_trades`` (the catalog's recorder)
+        self.on_trades = on_trades
+        self.prints_every_s = prints_every_s
+        self._prints_at: float | None = None  # monotonic time of the next poll
+        self._prints_since: dict[str, int] = {}  # ticker -> the newest print's time seen (ms)
+        self._prints_ids: dict[str, dict[str, int]] = {}  # ticker -> ids seen at or after that second
+        self._prints_turn = 0
+        self._prints_failed = False
+        if on_trades is not None:
+            self.notices.append(PRINTS_POLLED_NOTICE.format(every=prints_every_s, key=_SET_A_KEY))
 
     @property
     def narrowed(self) -> bool:
@@ -348,6 +367,63 @@ class KalshiSource(Source):
             elif seen.market.get("status") not in LIVE and t not in watched:
                 del self.cache[t]  # closed or settled and not followed: said once, then forgotten
         batch.rows.extend(bad)
+        if self.on_trades is not None:
+            self._poll_prints(batch, watched | set(self.tickers or ()))
+
+    def _poll_prints(self, batch: FetchBatch, tickers: set[str]) -> None:
+        """Without a WebSocket, the prints of ``tickers`` from GET /markets/trades (cursor pages
+        from ``min_ts`` = the newest print seen, in seconds; at most ``PRINTS_PER_POLL`` markets
+        a poll, in turn), every ``prints_every_s``, paced by the client's bucket like any read.
+        Each print passes the row check (``wire.rest_print``): kept and handed to ``on_trades``
+        once (by ``trade_id``), or a rejected row with its reason. A 401 is the key's problem
+        (said once); another failure is a note, once until a poll succeeds."""
+        mono = time.monotonic()
+        if self.on_trades is None or (self._prints_at is not None and mono < self._prints_at):
+            return
+        self._prints_at = mono + self.prints_every_s
+        names = sorted(t for t in tickers if ticker_ok(t))
+        if len(names) > PRINTS_PER_POLL:
+            start = self._prints_turn % len(names)
+            names = (names[start:] + names[:start])[:PRINTS_PER_POLL]
+            self._prints_turn = start + PRINTS_PER_POLL
+        got: list[Trade] = []
+        now = self._clock()
+        for t in names:
+            since = self._prints_since.get(t, now - PRINTS_LOOKBACK_S * 1000)
+            try:
+                listing = self.client.list_trades({"ticker": t, "min_ts": since // 1000}, max_pages=10)
+            except KalshiStopped:
+                raise
+            except KalshiAuthError as e:
+                self._refused(e, batch)
+                break
+            except KalshiHTTPError as e:
+                if not self._prints_failed:
+                    self._prints_failed = True
+                    batch.notes.append(f"trade prints not polled this time: {e}")
+                break
+            self._prints_failed = False
+            ids = self._prints_ids.setdefault(t, {})
+            newest = since
+            for page, arrived in listing.pages:
+                for raw in page:
+                    tr, why = rest_print(raw, arrived)
+                    if tr is None:
+                        sent = raw if isinstance(raw, dict) else {"print": _safe(raw, 200)}
+                        batch.rows.append(RawRow(market={"ticker": t}, snapshot=None, payload=sent, reason=why))
+                        continue
+                    if tr.ticker != t or (tr.trade_id and tr.trade_id in ids):
+                        continue  # (another market's print, or one already handed over)
+                    if tr.trade_id:
+                        ids[tr.trade_id] = tr.ts
+                    newest = max(newest, tr.ts)
+                    got.append(tr)
+            self._prints_since[t] = newest
+            cut = newest // 1000 * 1000  # the next poll asks from this second again
+            self._prints_ids[t] = {i: ts for i, ts in ids.items() if ts >= cut}
+        if got:
+            got.sort(key=lambda tr: tr.ts)
+            self.on_trades(got)
 
     def _account_limits(self, batch: FetchBatch, notes: list[str]) -> None:
         """Pace from the account's read budget; on failure the default pace stays (said once)."""

@@ -10,10 +10,12 @@ reason: the first failing field of its schema (``schemas.Market``, ``schemas.Ord
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from kakashi_tui.adapters.catalog import trade_problem
 from kakashi_tui.adapters.kalshi.schemas import (
     LIFECYCLE,
     MAX_COUNT,
@@ -26,10 +28,12 @@ from kakashi_tui.adapters.kalshi.schemas import (
     Series,
     _safe,
     check_ticker,
+    parse,
     parse_book,
     parse_market,
     ticker_ok,
 )
+from kakashi_tui.adapters.kalshi.schemas import Trade as RestTrade
 from kakashi_tui.adapters.kalshi.schemas import dec as _dec
 from kakashi_tui.adapters.source import RawRow
 
@@ -156,3 +160,63 @@ def market_row(m: dict[str, Any], series: str = "", fees: Fees | None = None) ->
 def snapshot_row(m: dict[str, Any], ts: int, ob: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The snapshot dict of a listed market (None outside trading; raises RowError)."""
     return _convert(m, ts, ob, "", Fees()).snapshot
+
+
+# -- trade prints ------------------------------------------------------------------------------
+@dataclass
+class Trade:
+    """A public print in catalog units (a row of the catalog's ``trades``)."""
+
+    ticker: str
+    yes_price_cc: int
+    count_hundredths: int
+    taker_side: str  # the taker's outcome side: 3.34 ``taker_outcome_side``, else ``taker_side``
+    ts: int  # the print's time, epoch ms: ``ts_ms``, else ``ts`` (seconds) x 1000
+    trade_id: str = ""
+    recv_ts: int | None = None  # when the frame arrived (the print's own ts may not be far ahead of it)
+    taker_book_side: str | None = None  # 3.34: bid | ask
+    is_block_trade: bool | None = None  # 3.34: matched off the book (None: not said, an older print)
+    sending_ts_ms: int | None = None  # when Kalshi sent the frame (WebSocket, since October 2026)
+    source: str = "kalshi-ws"  # kalshi-ws | kalshi-rest (GET /markets/trades polled) | backfill
+
+    @property
+    def on_book(self) -> bool:
+        """Whether the print traded against the order book: a block print (matched off the book)
+        never counts as book liquidity, depth or queue progress (the queue models of #23 read
+        this). A print that does not say (older specs) was on the book."""
+        return self.is_block_trade is not True
+
+
+def book_prints(trades: Iterable[Trade]) -> list[Trade]:
+    """The prints that traded against the book (block prints left out): what any reader of
+    liquidity (volume at a level, queue progress) may count."""
+    return [t for t in trades if t.on_book]
+
+
+def rest_print(raw: Any, now: int, source: str = "kalshi-rest") -> tuple[Trade | None, str | None]:
+    """One print of ``GET /markets/trades`` / ``GET /historical/trades`` (spec 3.34 ``Trade``)
+    through the row check the WebSocket's prints pass (``catalog.trade_problem``): the print, or
+    None and why. Its time is ``created_time`` (Kalshi's REST prints carry no ``ts_ms``)."""
+    try:
+        p = parse(RestTrade, raw, "trade print")
+    except RowError as e:
+        return None, f"trade print: {e}"
+    ts = p.created_time
+    side, tid = p.outcome_side(), p.trade_id if p.trade_id != "" else None
+    book_side = p.taker_book_side if p.taker_book_side != "" else None
+    why = trade_problem(p.ticker, ts, now, p.yes_price_dollars, p.count_fp, side, tid, book_side, p.is_block_trade)
+    if why is not None or ts is None:
+        return None, why or "trade print: missing created_time"
+    t = Trade(
+        p.ticker,
+        p.yes_price_dollars,
+        p.count_fp,
+        side or "",
+        ts,
+        tid or "",
+        recv_ts=now,
+        taker_book_side=book_side,
+        is_block_trade=p.is_block_trade,
+        source=source,
+    )
+    return t, None

@@ -58,6 +58,7 @@ from kakashi_tui.adapters.kalshi.schemas import (
     serial,
     ticker_ok,
 )
+from kakashi_tui.adapters.kalshi.wire import Trade
 from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
 from kakashi_tui.core.backoff import Backoff
 
@@ -142,17 +143,6 @@ class Book:
             "yes_bids": [[from_cc(p), from_hundredths(q)] for p, q in yes],
             "no_bids": [[from_cc(p), from_hundredths(q)] for p, q in no],
         }
-
-
-@dataclass
-class Trade:
-    ticker: str
-    yes_price_cc: int
-    count_hundredths: int
-    taker_side: str
-    ts: int
-    trade_id: str = ""
-    recv_ts: int | None = None  # when the frame arrived (the print's own ts may not be far ahead of it)
 
 
 class BookEvent(NamedTuple):
@@ -551,7 +541,7 @@ class _Session:
             if kind in ("orderbook_snapshot", "orderbook_delta"):
                 await self._book_message(kind, env, now)
             elif kind == "trade":
-                self._trade(env.msg, now)
+                self._trade(env.msg, now, env.sending_ts_ms)
             elif kind == "event_fee_update":
                 self._fee_update(msg)
             elif kind == "market_lifecycle_v2":
@@ -638,7 +628,7 @@ class _Session:
             feed._fee_frames.append(frame)
             del feed._fee_frames[:-1_000]
 
-    def _trade(self, body: Any, now: int) -> None:
+    def _trade(self, body: Any, now: int, env_sent: int | None = None) -> None:
         """One trade print through the row check (``catalog.trade_problem``): kept, or refused
         alone with its reason (handed to the engine as a rejected row with the next fetch)."""
         feed = self.feed
@@ -652,10 +642,27 @@ class _Session:
                 why, tr = f"trade print: {e}", None
             else:
                 t, price, count = p.market_ticker, p.yes_price_dollars, p.count_fp
-                ts_ms = p.ts * 1000 if p.ts is not None else now  # Kalshi's ts: epoch seconds
-                side, tid = p.taker_side or None, p.trade_id or None  # ("" is Kalshi's "not given")
-                why = trade_problem(t, ts_ms, now, price, count, side, tid)
-                tr = None if why else Trade(t, price, count, side or "", ts_ms, tid or "", recv_ts=now)
+                ts_ms = p.time_ms(now)  # ts_ms (3.34), else Kalshi's ts in epoch seconds
+                side, tid = p.outcome_side(), p.trade_id or None  # ("" is Kalshi's "not given")
+                book_side = p.taker_book_side if p.taker_book_side != "" else None
+                block, sent = p.is_block_trade, env_sent
+                why = trade_problem(t, ts_ms, now, price, count, side, tid, book_side, block, sent)
+                tr = (
+                    None
+                    if why
+                    else Trade(
+                        t,
+                        price,
+                        count,
+                        side or "",
+                        ts_ms,
+                        tid or "",
+                        recv_ts=now,
+                        taker_book_side=book_side,
+                        is_block_trade=block,
+                        sending_ts_ms=sent,
+                    )
+                )
         with feed._lock:
             if tr is not None:
                 feed._trades.append(tr)

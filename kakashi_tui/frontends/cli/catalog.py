@@ -1,5 +1,5 @@
-"""The catalog's commands: ``kakashi record``, ``kakashi catalog import|info`` and
-``kakashi replay --catalog`` (parsers in cli.py; the work here)."""
+"""The catalog's commands: ``kakashi record``, ``kakashi catalog import|info|backfill`` and
+``kakashi replay --catalog`` (parsers in cli.py, backfill's here; the work here)."""
 
 from __future__ import annotations
 
@@ -84,13 +84,121 @@ def cmd_record(args: argparse.Namespace) -> int:
 def cmd_catalog(args: argparse.Namespace) -> int:
     from kakashi_tui.trading.config import load_config
 
-    if getattr(args, "catalog_command", None) not in ("info", "import"):
-        raise ConfigError("catalog needs a command: import or info (see 'kakashi catalog --help')")
+    if getattr(args, "catalog_command", None) not in ("info", "import", "backfill"):
+        raise ConfigError("catalog needs a command: import, info or backfill (see 'kakashi catalog --help')")
     cfg = load_config(args.config)
     root = _catalog_dir(args, cfg)
     if args.catalog_command == "info":
         return _info(root)
+    if args.catalog_command == "backfill":
+        return _backfill(args, cfg, root)
     return _import(args, root)
+
+
+def add_backfill_parser(catsub, common: argparse.ArgumentParser, api_base) -> None:
+    bf = catsub.add_parser(
+        "backfill",
+        parents=[common],
+        help="fetch Kalshi's public history (trades, candlesticks, settled markets) into the catalog",
+    )
+    add_catalog_option(bf)
+    bf.add_argument(
+        "--tickers",
+        "--ticker",
+        dest="tickers",
+        action="append",
+        default=[],
+        metavar="T[,T...]",
+        help="these markets (repeatable, or comma-separated; default: every market the database ever held)",
+    )
+    bf.add_argument("--since", metavar="DATE", help="first UTC day, YYYY-MM-DD (default: 7 days before --until)")
+    bf.add_argument("--until", metavar="DATE", help="last UTC day, YYYY-MM-DD (default: now)")
+    bf.add_argument(
+        "--period",
+        type=int,
+        choices=(1, 60, 1440),
+        default=60,
+        help="candlestick period in minutes (default 60)",
+    )
+    bf.add_argument("--api-base", metavar="URL", type=api_base, help="Kalshi API base URL (or KAKASHI_API_BASE)")
+
+
+BACKFILL_DEFAULT_DAYS = 7
+
+
+def _backfill_tickers(args: argparse.Namespace, cfg) -> list[str]:
+    from kakashi_tui.adapters.kalshi.schemas import ticker_ok
+    from kakashi_tui.adapters.queries import connect_readonly, traded_tickers
+    from kakashi_tui.trading.runtime import Options, db_path
+
+    named = [t.strip() for arg in args.tickers for t in arg.split(",") if t.strip()]
+    for t in named:
+        if not ticker_ok(t):
+            raise ConfigError(f"--tickers {safe_text(t)}: not a name Kalshi could list")
+    if named or args.tickers:
+        if not named:
+            raise ConfigError("--tickers names no market")
+        return list(dict.fromkeys(named))
+    db = db_path(Options(db=args.db), cfg)
+    if not Path(db).exists():
+        raise ConfigError(
+            f"backfill needs --tickers, or a database that held positions (no database at {safe_text(db)})"
+        )
+    con = connect_readonly(db)
+    try:
+        held = traded_tickers(con)
+    finally:
+        con.close()
+    if not held:
+        raise ConfigError(f"backfill needs --tickers: {safe_text(db)} never held a position")
+    return held
+
+
+def _backfill(args: argparse.Namespace, cfg, root: Path) -> int:
+    import time
+
+    from kakashi_tui.adapters.catalog import CatalogWriter
+    from kakashi_tui.adapters.kalshi.backfill import backfill
+    from kakashi_tui.adapters.kalshi.client import KalshiHTTPError
+    from kakashi_tui.core.errors import KakashiError
+    from kakashi_tui.frontends.report.postmortem import parse_days
+    from kakashi_tui.trading.runtime import Options, api_base, build_kalshi_client
+
+    since, until = parse_days(args.since, args.until)
+    now = int(time.time() * 1000)
+    until = min(until, now) if until is not None else now
+    since = since if since is not None else until - BACKFILL_DEFAULT_DAYS * 86_400_000
+    if since > until:
+        raise ConfigError("--since is after now: nothing to backfill")
+    tickers = _backfill_tickers(args, cfg)
+    opts = Options(source="kalshi", db=args.db, api_base=args.api_base)
+    base = api_base(opts, cfg)
+    client, _notice = build_kalshi_client(opts, cfg)
+    writer = CatalogWriter(root, roll_s=float("inf"), skip_existing=True)  # run twice, written once
+    try:
+        try:
+            res = backfill(client, writer, tickers, since, until, args.period)
+        except KalshiHTTPError as e:
+            raise KakashiError(f"cannot backfill from {safe_text(base)}: {e}") from None
+    finally:
+        try:
+            writer.close()  # what was taken is written, even after an error
+        finally:
+            client.close()
+    w, skipped = writer.rows_written, sum(writer.rows_skipped.values()) + res.skipped
+    again = f"; {skipped} rows already in the catalog, not written again" if skipped else ""
+    print(
+        f"backfilled {len(tickers) - len(res.unknown)} of {len(tickers)} markets into {safe_text(root)}: "
+        f"{w['trades']} trade prints, {w['candles']} candlesticks, {w['markets']} settled markets; "
+        f"{res.rejected} rows rejected by the row check{again}"
+    )
+    if res.unknown:
+        print(f"  not listed by Kalshi: {safe_text(', '.join(res.unknown), 400)}")
+    for n in res.notes:
+        print(f"  note: {safe_text(n)}")
+    for r in res.reasons:
+        print(f"  rejected: {safe_text(r)}")
+    return 0
 
 
 def _clock(ms: int) -> str:

@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     isrc.add_argument("--input", metavar="FILE.jsonl", help="a replay file (data_schema.md)")
     inf = catsub.add_parser("info", parents=[common], help="dates, markets, rows and size")
     add_catalog_option(inf)
+    from kakashi_tui.frontends.cli.catalog import add_backfill_parser
+
+    add_backfill_parser(catsub, common, _api_base)
     return p
 
 
