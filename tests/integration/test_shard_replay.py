@@ -73,3 +73,23 @@ def test_a_shard_halted_mid_run_replays_with_the_same_refusals(tmp_path):
         assert again["fills"] == live["fills"]
         assert again["ledger"][1:] == live["ledger"][1:]  # (the deposit is dated by the replay's start)
         assert cash_of(out) == cash_of(db)
+
+
+def test_catalog_info_has_a_column_for_candles_and_shard_changes(tmp_path, capsys):
+    from kakashi_tui.frontends.cli.catalog import _info
+    from tests.conftest import SIM_START_MS
+
+    w = cat.CatalogWriter(tmp_path / "c")
+    for i in range(3):
+        assert w.add_candle(SIM_START_MS + i * 3_600_000, "KXA-1", 60, "backfill", close_cc=4200) is None
+    assert w.add_shards(SIM_START_MS, {1}, "kalshi") is None
+    assert w.add_shards(SIM_START_MS + 1, [], "kalshi") is None
+    assert w.add_shards(SIM_START_MS + 2, [-1], "kalshi") == "exchange shards: not a shard number: -1"
+    w.close()
+    assert _info(tmp_path / "c") == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[1].split()
+    day, total = lines[2].split(), lines[3].split()
+    assert header[8:10] == ["candles", "shards"], header  # ("book rows" is two words)
+    assert day[7:9] == ["3", "2"], day  # date, snapshots, markets, changes, estimates, trades, book rows, ...
+    assert total[6:8] == ["3", "2"], total  # (the total has no market count)
