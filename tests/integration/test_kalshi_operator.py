@@ -78,3 +78,28 @@ def test_a_kalshi_run_fills_in_its_first_ticks_and_its_recording_replays_to_the_
         assert again["fills"] == live["fills"], extra
         assert again["decisions"] == live["decisions"], extra
         assert cash_of(out) == cash_of(db), extra
+
+
+@pytest.mark.parametrize(
+    ("unsigned", "batch", "said"),
+    [
+        (True, False, "order books asked for one market at a time"),  # an older server: the fallback
+        (False, True, "a key is needed"),  # the server wants a signature, and there is no key
+    ],
+)
+def test_kakashi_snapshot_says_its_fetchs_notes_once(capfd, tmp_path, unsigned, batch, said):
+    from tests.integration.test_special_files import in_process
+
+    state = FakeKalshi.with_markets(3, require_signature=not unsigned, batch_books=batch)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[kalshi]\ntimeout_s = 2.0\nmax_retries = 1\nbackoff_base_s = 0.01\nreads_per_s = 500\n")
+    with FakeKalshiServer(state) as rest:
+        p = in_process(
+            capfd,
+            *("snapshot", "--source", "kalshi", "--api-base", rest.base_url, "--strict"),
+            *("--db", str(tmp_path / "k.db"), "--config", str(cfg)),
+        )
+    assert p.returncode == 0, p.stderr
+    notes = [ln for ln in p.stdout.splitlines() if ln.startswith("note: ")]
+    assert len([n for n in notes if said in n]) == 1, p.stdout + p.stderr
+    assert "snapshot: 3 saved" in p.stdout and "Traceback" not in p.stderr
