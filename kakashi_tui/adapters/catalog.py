@@ -9,6 +9,7 @@ Layout (see data_schema.md, "Market-data catalog")::
       trades/date=...                              (public trade prints, WebSocket)
       book_deltas/date=...                         (order-book snapshots and deltas, WebSocket)
       candles/date=...                             (Kalshi's candlesticks: kakashi catalog backfill)
+      exchange_shards/date=...                     (halted exchange shards, when the set changes)
 
 Units are exact integers from the start: prices in $0.0001 (``*_cc``: 0.42 -> 4200),
 counts in hundredths of a contract (``*_hundredths``: 10 -> 1000), time in UTC epoch ms.
@@ -50,7 +51,7 @@ from kakashi_tui.core.validate import validate_row
 
 PRICE_SCALE = 10_000  # *_cc columns: integer units of $0.0001
 COUNT_SCALE = 100  # *_hundredths columns: integer hundredths of a contract
-TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas", "candles")
+TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas", "candles", "exchange_shards")
 DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # a date folder's name after "date="
@@ -104,7 +105,8 @@ UPGRADES: dict[int, Upgrade] = {
     # ``settlement_floor_micros``, ``price_ranges``, ``exchange_index``, and
     # ``book_deltas.exchange_ts`` (the exchange's time of the frame); the trades'
     # ``taker_book_side``, ``is_block_trade``, ``sending_ts_ms`` (``taker_side`` now holds
-    # ``taker_outcome_side`` where Kalshi sends it); the new table ``candles`` (catalog backfill).
+    # ``taker_outcome_side`` where Kalshi sends it); the new table ``candles`` (catalog backfill);
+    # the new table ``exchange_shards`` (the halted shards, when the set changes: replayed).
     3: Upgrade(
         renames={"markets": {"settlement_value_cc": "settlement_value_micros"}},
         convert=lambda table, t: _v3_convert(table, t),
@@ -365,6 +367,24 @@ CANDLES = pa.schema(
     },
 )
 
+#: The exchange's shards not trading (catalog version 3; Kalshi ``GET /exchange/status``
+#: ``exchange_index_statuses[].trading_active``, spec 3.34): one row each time the set the source
+#: reads changes (its first reading included), dated by the tick that read it, so a replay pauses
+#: the same markets at the same ticks (risk_limits.md 3a).
+EXCHANGE_SHARDS = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),  # the tick that read it (its receive time)
+        pa.field("halted", pa.list_(pa.int64()), nullable=False),  # every shard halted then; [] none
+        pa.field("source", pa.string(), nullable=False),
+    ],
+    metadata={
+        "kakashi.table": "exchange_shards",
+        "kakashi.units": "ts UTC epoch ms; halted exchange_index numbers",
+        **_VERSIONED,
+    },
+)
+MAX_SHARD = 1_000_000  # (core/models.py: an exchange_index is 0 <= n < 1,000,000)
+
 SCHEMAS = {
     "snapshots": SNAPSHOTS,
     "markets": MARKETS,
@@ -372,6 +392,7 @@ SCHEMAS = {
     "trades": TRADES,
     "book_deltas": BOOK_DELTAS,
     "candles": CANDLES,
+    "exchange_shards": EXCHANGE_SHARDS,
 }
 
 
@@ -691,6 +712,8 @@ def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
         ]
     if name == "estimates":
         return [(r["ts"], r["ticker"], _p_hat_of(r), r["source"]) for r in rows]
+    if name == "exchange_shards":
+        return [(r["ts"], tuple(r["halted"] or ())) for r in rows]
     skip = "source" if name in ("trades", "book_deltas", "candles") else None
     return [tuple(v for k, v in r.items() if k != skip) for r in rows]
 
@@ -1002,6 +1025,16 @@ class CatalogWriter:
             **counts,
         )
 
+    def add_shards(self, ts: int, halted: Iterable[int], source: str) -> str | None:
+        """The exchange shards halted as of ``ts`` (every one; none: an empty list)."""
+        shards = sorted(halted)
+        why = ts_problem(ts)
+        if why is None:
+            bad = [n for n in shards if type(n) is not int or not 0 <= n < MAX_SHARD]
+            why = f"not a shard number: {_shown(bad[0])}" if bad else None
+        why = None if why is None else f"exchange shards: {why}"
+        return self._keep("exchange_shards", "exchange shards", why, source, ts=ts, halted=shards)
+
     def _keep(self, table: str, label: str, why: str | None, source: str, **columns: Any) -> str | None:
         """A row its check passed (``why`` None) and whose ``source`` is an id kept in ``table``;
         otherwise refused with the reason (the row alone)."""
@@ -1244,6 +1277,7 @@ class Recorder:
         self._cache: dict[str, tuple[dict, Market]] = {}
         self._beliefs: dict[str, tuple[Decimal, str]] = {}
         self._settled: deque[str] = deque()  # settled markets, in the order they settled (SETTLED_KEPT)
+        self._halted: frozenset[int] | None = None  # the exchange shards halted, as last recorded
         self.rejected = 0
         self._refusals: list[tuple[str, Any]] = []  # (reason, evidence) the engine has not been handed
         self.source: RecordingSource | None = None  # what ``wrap`` made
@@ -1262,6 +1296,7 @@ class Recorder:
         return [RawRow(market={}, snapshot=None, payload=p, reason=r) for r, p in out]
 
     def record_batch(self, batch: FetchBatch, now_ms: int, source: str) -> None:
+        self.shards(batch.halted_shards, now_ms, source)
         for row in batch.rows:
             self.record_row(row, now_ms, source)
         batch.rows.extend(self.take_refusals())
@@ -1289,6 +1324,15 @@ class Recorder:
         if why is None and v.snapshot is not None:
             why = self._refused(self.writer.add_snapshot(v.snapshot, source, now_ms), row.raw_payload())
         return why
+
+    def shards(self, halted: frozenset[int] | None, ts: int, source: str) -> None:
+        """The halted exchange shards a fetch read (None: not read this fetch), when they changed."""
+        if halted is not None and halted != self._halted:
+            why = self.writer.add_shards(ts, halted, source)
+            if why is None:
+                self._halted = halted
+            else:
+                self._refused(why, {"type": "exchange_shards", "ts": ts, "halted": sorted(halted)})
 
     def market(self, m: Market, ts: int) -> str | None:
         was = self._markets.get(m.ticker)

@@ -479,6 +479,8 @@ class TickParts:
     lo: int  # rows [lo, hi) of ``checked``
     hi: int
     rejected: list[tuple[str, Any]]
+    #: the exchange shards halted as of this tick, when the recording read them then (None: kept)
+    halted_shards: frozenset[int] | None = None
 
 
 class _Held:
@@ -517,6 +519,8 @@ class Timeline:
         self.pending_rejects: list[tuple[str, Any]] = []
         # a change or belief whose time is no time (outside 2000..2100) is rejected, with its reason
         markets = self._timed("market change", cat.read_table(self.root, "markets").to_pylist())
+        shards = self._timed("exchange shards", cat.read_table(self.root, "exchange_shards").to_pylist())
+        shards.sort(key=lambda r: r["ts"])  # stable: recorded order within a ts (the last one holds)
         estimates = self._timed("estimate", cat.read_estimates(self.root))
         allowed = self.f.tickers
         if self.f.series is not None:
@@ -532,7 +536,12 @@ class Timeline:
         # state before the window: the latest metadata, and beliefs handed over at the first tick
         self.market: dict[str, dict[str, Any]] = {}
         self.initial_estimates: dict[str, dict[str, Any]] = {}
+        self.initial_shards: frozenset[int] | None = None  # the halted shards before the window
         if since is not None:
+            for r in shards:
+                if r["ts"] < since:
+                    self.initial_shards = frozenset(r["halted"] or ())
+            shards = [r for r in shards if r["ts"] >= since]
             for m in markets:
                 if m["ts"] < since:
                     self.market[m["ticker"]] = _market_dict(m)
@@ -544,6 +553,9 @@ class Timeline:
         if self.f.until_ms is not None:
             markets = [m for m in markets if m["ts"] <= self.f.until_ms]
             estimates = [e for e in estimates if e["ts"] <= self.f.until_ms]
+            shards = [r for r in shards if r["ts"] <= self.f.until_ms]
+        self.shard_events = shards
+        self._si = 0
         self.market_events = markets
         self.estimate_events = estimates
         self._mi = self._ei = 0
@@ -739,28 +751,37 @@ class Timeline:
         return _joined([*released, t]) if released else t
 
     # -- ticks --------------------------------------------------------------------------------
-    def _events_until(self, hi: int | None) -> tuple[list[dict], list[dict]]:
-        ms, es = [], []
+    def _events_until(self, hi: int | None) -> tuple[list[dict], list[dict], list[dict]]:
+        ms, es, ss = [], [], []
+        while self._si < len(self.shard_events) and (hi is None or self.shard_events[self._si]["ts"] <= hi):
+            ss.append(self.shard_events[self._si])
+            self._si += 1
         while self._mi < len(self.market_events) and (hi is None or self.market_events[self._mi]["ts"] <= hi):
             ms.append(self.market_events[self._mi])
             self._mi += 1
         while self._ei < len(self.estimate_events) and (hi is None or self.estimate_events[self._ei]["ts"] <= hi):
             es.append(self.estimate_events[self._ei])
             self._ei += 1
-        return ms, es
+        return ms, es, ss
 
     def ticks(self, ts: np.ndarray, final: bool) -> Iterator[TickParts]:
         """The ticks of one chunk (rows sorted by ts), merged with the events up to its last ts
         (all remaining events when ``final``)."""
         hi = int(ts[-1]) if len(ts) else None
-        ms, es = self._events_until(None if final else hi)
+        ms, es, ss = self._events_until(None if final else hi)
         uniq = np.unique(ts) if len(ts) else np.zeros(0, np.int64)
-        ev_ts = sorted({m["ts"] for m in ms} | {e["ts"] for e in es})
+        ev_ts = sorted({m["ts"] for m in ms} | {e["ts"] for e in es} | {r["ts"] for r in ss})
         all_ts = np.union1d(uniq, np.array(ev_ts, dtype=np.int64)) if ev_ts else uniq
         bounds_lo = np.searchsorted(ts, all_ts, side="left")
         bounds_hi = np.searchsorted(ts, all_ts, side="right")
-        mi = ei = 0
+        mi = ei = si = 0
         for k, t in enumerate(all_ts.tolist()):
+            halted = None
+            if self.first_tick:
+                halted = self.initial_shards
+            while si < len(ss) and ss[si]["ts"] == t:
+                halted = frozenset(ss[si]["halted"] or ())
+                si += 1
             mk: list[dict[str, Any]] = []
             while mi < len(ms) and ms[mi]["ts"] == t:
                 mk.append(_market_dict(ms[mi]))  # takes effect when the tick is played (enter)
@@ -773,7 +794,8 @@ class Timeline:
                 ek.append(self._estimate(es[ei], t))
                 ei += 1
             rej, self.pending_rejects = self.pending_rejects, []
-            yield TickParts(t, mk, [e for e in ek if e is not None], int(bounds_lo[k]), int(bounds_hi[k]), rej)
+            ok = [e for e in ek if e is not None]
+            yield TickParts(t, mk, ok, int(bounds_lo[k]), int(bounds_hi[k]), rej, halted)
 
     def enter(self, parts: TickParts) -> None:
         """Play a tick's market changes: its rows carry the metadata as of this tick."""
@@ -836,7 +858,7 @@ class CatalogSource(Source, Estimator):
         self.stats = ReplayStats()
         self._now = start_ms or _first_ts(self.tl) or 1
         self._ticks = self._play()
-        self._next: tuple[int, list[RawRow], list[Estimate]] | None = None
+        self._next: tuple[int, list[RawRow], list[Estimate], frozenset[int] | None] | None = None
         self._estimates: list[Estimate] = []
         self.done = False
 
@@ -858,9 +880,9 @@ class CatalogSource(Source, Estimator):
             self._estimates = []
             return FetchBatch()
         assert self._next is not None
-        self._now, rows, self._estimates = self._next
+        self._now, rows, self._estimates, halted = self._next
         self._next = None
-        return FetchBatch(rows=rows)
+        return FetchBatch(rows=rows, halted_shards=halted)
 
     def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:  # the estimator of the tick
         out, self._estimates = self._estimates, []
@@ -870,7 +892,7 @@ class CatalogSource(Source, Estimator):
         pass
 
     # -- the timeline, tick by tick ------------------------------------------------------------
-    def _play(self) -> Iterator[tuple[int, list[RawRow], list[Estimate]]]:
+    def _play(self) -> Iterator[tuple[int, list[RawRow], list[Estimate], frozenset[int] | None]]:
         tl, st = self.tl, self.stats
         code_of: dict[str, int] = {}
         # market code -> (highest YES ask, highest NO ask) that can clear on its belief as of the
@@ -892,7 +914,7 @@ class CatalogSource(Source, Estimator):
             if chunk is None:
                 for parts in list(tl.ticks(np.zeros(0, np.int64), final=True)):
                     st.ticks += 1
-                    yield parts.ts, _raw_rows(tl, parts, None, []), parts.estimates
+                    yield parts.ts, _raw_rows(tl, parts, None, []), parts.estimates, parts.halted_shards
                 return
             if self.every_row:
                 checked = _rows_only(chunk)
@@ -904,7 +926,8 @@ class CatalogSource(Source, Estimator):
                 for parts in ticks:
                     st.ticks += 1
                     st.rows_decided += parts.hi - parts.lo
-                    yield parts.ts, _raw_rows(tl, parts, checked, list(range(parts.lo, parts.hi))), parts.estimates
+                    rows = _raw_rows(tl, parts, checked, list(range(parts.lo, parts.hi)))
+                    yield parts.ts, rows, parts.estimates, parts.halted_shards
                 continue
             thr, fee = self.threshold, self.fee_floor
             events = [
@@ -956,7 +979,7 @@ class CatalogSource(Source, Estimator):
                     for i in idx
                     if not valid[i]
                 ]
-                yield parts.ts, rows, parts.estimates
+                yield parts.ts, rows, parts.estimates, parts.halted_shards
 
 
 def _first_ts(tl: Timeline) -> int | None:
@@ -985,6 +1008,8 @@ def _first_ts(tl: Timeline) -> int | None:
         cand.append(tl.market_events[0]["ts"])
     if tl.estimate_events:
         cand.append(tl.estimate_events[0]["ts"])
+    if tl.shard_events:
+        cand.append(tl.shard_events[0]["ts"])
     return min(cand) if cand else None
 
 

@@ -644,6 +644,7 @@ class Engine:
             _m, snaps, _fresh, _saved, rejected = self._ingest(batch, now, now_wall_ms())
             self.store.set_controls({k: v for k, v in self._checkpoint().items() if k is not Control.TICK_COUNT})
         self.rejected_total += rejected
+        self.last_notes = tuple(batch.notes)  # (what works but the operator should know: said once)
         return snaps, rejected, list(batch.errors)
 
     def _checkpoint(self) -> dict[Control, ControlValue]:

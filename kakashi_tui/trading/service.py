@@ -163,6 +163,7 @@ class TradingService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine
+        self.collect_notes: list[str] = []  # the last collect's notes (FetchBatch.notes)
         self._book = PerformanceBook(engine.store)  # the performance summary's sums, between views
         # the desk's decision log, equity chart and book history, fed by each tick's report (the
         # engine keeps none); the chart starts from the equity the store recorded (a restart)
@@ -469,11 +470,12 @@ class TradingService:
 
     def collect(self) -> tuple[list[str], int, list[str]]:
         """One pass of fetch -> validate -> persist, no trading (``kakashi snapshot``):
-        (tickers saved, rejected rows, feed errors)."""
+        (tickers saved, rejected rows, feed errors); the pass's notes in ``collect_notes``."""
         with self._writer:
             if self._closed:
                 return [], 0, ["stopped"]
             snaps, rejected, errors = self._engine.collect()
+            self.collect_notes = list(self._engine.last_notes)
         return [q.ticker for q in snaps], rejected, errors
 
     def run_here(self, more: Callable[[], bool] = lambda: True, commit_every: int = 1) -> int:

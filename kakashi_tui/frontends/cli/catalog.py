@@ -226,9 +226,10 @@ def _info(root: Path) -> int:
     print(f"catalog {safe_text(root)} | {_growth(days, sum(d.bytes for d in days))}")
     print(
         f"{'date':<10}  {'snapshots':>10}  {'markets':>7}  {'changes':>7}  {'estimates':>9}  {'trades':>8}  "
-        f"{'book rows':>10}  {'size':>9}  span (UTC)"
+        f"{'book rows':>10}  {'candles':>8}  {'shards':>6}  {'size':>9}  span (UTC)"
     )
-    tot = {"snapshots": 0, "markets": 0, "estimates": 0, "trades": 0, "book_deltas": 0}
+    counted = ("snapshots", "markets", "estimates", "trades", "book_deltas", "candles", "exchange_shards")
+    tot = dict.fromkeys(counted, 0)
     size = 0
     for d in days:
         span = ""
@@ -236,15 +237,16 @@ def _info(root: Path) -> int:
             span = f"{_clock(d.first_ts)}-{_clock(d.last_ts)}"
         print(
             f"{safe_text(d.date):<10}  {d.rows['snapshots']:>10,}  {d.markets:>7,}  {d.rows['markets']:>7,}  "
-            f"{d.rows['estimates']:>9,}  {d.rows['trades']:>8,}  {d.rows['book_deltas']:>10,}  {_size(d.bytes):>9}  "
-            f"{span}"
+            f"{d.rows['estimates']:>9,}  {d.rows['trades']:>8,}  {d.rows['book_deltas']:>10,}  "
+            f"{d.rows['candles']:>8,}  {d.rows['exchange_shards']:>6,}  {_size(d.bytes):>9}  {span}"
         )
         for k in tot:
             tot[k] += d.rows[k]
         size += d.bytes
     print(
         f"{'total':<10}  {tot['snapshots']:>10,}  {'':>7}  {tot['markets']:>7,}  {tot['estimates']:>9,}  "
-        f"{tot['trades']:>8,}  {tot['book_deltas']:>10,}  {_size(size):>9}  {len(days)} day(s)"
+        f"{tot['trades']:>8,}  {tot['book_deltas']:>10,}  {tot['candles']:>8,}  {tot['exchange_shards']:>6,}  "
+        f"{_size(size):>9}  {len(days)} day(s)"
     )
     for p in problems:
         if not p.unreadable:

@@ -249,6 +249,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
             print(f"Snapshot saved for {t}")
         for e in errors:
             warn(e)
+        for n in dict.fromkeys(service.collect_notes):  # what works but should be known (a fallback, a key)
+            print(f"note: {safe_text(n)}")
         print(f"snapshot: {len(tickers)} saved, {rejected} rejected from {service.source_name}")
     finally:
         close()
