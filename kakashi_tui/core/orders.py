@@ -128,7 +128,7 @@ class PaperOrder:
     ticker: str
     side: Side
     limit_cc: int
-    quantity_h: int
+    quantity_hundredths: int
     tif: TimeInForce
     decided_ts: int
     post_only: bool = False
@@ -137,7 +137,7 @@ class PaperOrder:
     cancel_latency_ms: int = DEFAULT_CANCEL_LATENCY_MS
     cancel_requested_ts: int | None = None
     events: list[OrderEvent] = field(default_factory=list)
-    filled_h: int = 0
+    filled_hundredths: int = 0
     acc: FeeAccumulator | None = None
 
     @property
@@ -153,8 +153,8 @@ class PaperOrder:
         return self.events[-1].state
 
     @property
-    def remaining_h(self) -> int:
-        return self.quantity_h - self.filled_h
+    def remaining_hundredths(self) -> int:
+        return self.quantity_hundredths - self.filled_hundredths
 
     @property
     def resting(self) -> bool:
@@ -222,16 +222,16 @@ class PaperOrder:
         priced by the broker's rule, its fee at ``terms`` for the role through the order's
         accumulator."""
         h = sum(n for _c, n in levels)
-        if h <= 0 or h > self.remaining_h:
-            raise ValueError(f"fill of {h} hundredths on order {self.id} with {self.remaining_h} left")
+        if h <= 0 or h > self.remaining_hundredths:
+            raise ValueError(f"fill of {h} hundredths on order {self.id} with {self.remaining_hundredths} left")
         if self.acc is None:
             self.acc = FeeAccumulator(terms, ts)
         self.acc.now_ms = ts  # the waiver in force at the fill's time
         fee_terms = terms.maker() if role is Role.MAKER else terms
         value, fee = priced([(GRID[c], hundredths_to_count(n)) for c, n in levels], True, self.acc, fee_terms)
         fill = OrderFill(ts, role, trigger, h, value, fee, tuple(levels))
-        self.filled_h += h
-        state = OrderState.FILLED if self.remaining_h == 0 else OrderState.PARTIALLY_FILLED
+        self.filled_hundredths += h
+        state = OrderState.FILLED if self.remaining_hundredths == 0 else OrderState.PARTIALLY_FILLED
         self._append(OrderEvent(ts, state, fill=fill))
         return fill
 
@@ -241,7 +241,7 @@ def submit(
     ticker: str,
     side: Side,
     limit_cc: int,
-    quantity_h: int,
+    quantity_hundredths: int,
     decided_ts: int,
     tif: TimeInForce = TimeInForce.IOC,
     *,
@@ -263,7 +263,7 @@ def submit(
         ticker,
         side,
         limit_cc,
-        quantity_h,
+        quantity_hundredths,
         tif,
         decided_ts,
         post_only=post_only,
@@ -286,7 +286,7 @@ def _invalid(o: PaperOrder, grid: PriceGrid | None) -> str:
         yes_cc = o.limit_cc if o.side is Side.YES else 10_000 - o.limit_cc
         if not grid.has(yes_cc):
             return f"limit {GRID[o.limit_cc]} is off the market's price grid"
-    if o.quantity_h <= 0:
+    if o.quantity_hundredths <= 0:
         return "quantity is not positive"
     if o.tif is TimeInForce.GTD and (o.expires_ts is None or o.expires_ts <= o.activation_ts):
         return "GTD order expires before it would be active"
@@ -307,7 +307,7 @@ def reserved_cc(order: PaperOrder, terms: FeeTerms, now_ms: int) -> int:
     The fee: an order that may still take (not yet active and not post-only) at the taker's
     terms at the worst price up to its limit; a resting one (active, or post-only) at the maker's
     terms at its limit (maker fills are at the limit). 0 once the order is done."""
-    h = order.remaining_h
+    h = order.remaining_hundredths
     if order.state.done or h <= 0:
         return 0
     may_take = order.state is OrderState.SUBMITTED and not order.post_only

@@ -107,7 +107,7 @@ class Print:
 
     ts: int
     yes_price_cc: int
-    count_h: int
+    count_hundredths: int
     taker_outcome_side: Side | None = None
     taker_book_side: str | None = None
     is_block_trade: bool | None = None
@@ -238,14 +238,14 @@ class MarketFills:
         inside a gap)."""
         self._due(p.ts, inclusive=True)
         hit = p.hits
-        if self.gap or p.is_block_trade is True or hit is None or p.count_h <= 0:
+        if self.gap or p.is_block_trade is True or hit is None or p.count_hundredths <= 0:
             return self._flush()
         price = p.price_for(hit)
         live = [o for o in self._resting() if o.side is hit and o.live_at(p.ts)]
-        pool = p.count_h
+        pool = p.count_hundredths
         through = sorted((o for o in live if o.limit_cc > price), key=lambda o: (-o.limit_cc, o.activation_ts, o.id))
         for o in through:
-            n = min(o.remaining_h, pool)
+            n = min(o.remaining_hundredths, pool)
             if n > 0:
                 self._fill(o, p.ts, Role.MAKER, Trigger.THROUGH, [(o.limit_cc, n)])
                 pool -= n
@@ -256,8 +256,8 @@ class MarketFills:
             q = self._queue[o.id]
             ahead = self._ahead(o)
             start = max(ahead, passed)
-            n = min(o.remaining_h, max(0, p.count_h - start), pool)
-            q.ahead, q.traded = max(0, ahead - p.count_h), q.traded + p.count_h
+            n = min(o.remaining_hundredths, max(0, p.count_hundredths - start), pool)
+            q.ahead, q.traded = max(0, ahead - p.count_hundredths), q.traded + p.count_hundredths
             if n > 0:
                 pool -= n
                 passed = start + n
@@ -302,7 +302,7 @@ class MarketFills:
         if not o.resting or (not o.post_only and self._crossing(o)):
             self._take(o, ts)
         if not o.resting:
-            why = "ioc: rest cancelled" if o.filled_h else "ioc: nothing at or under the limit"
+            why = "ioc: rest cancelled" if o.filled_hundredths else "ioc: nothing at or under the limit"
             if self.book is None or self.gap:
                 why = "ioc: no book in force" if self.book is None else "ioc: feed gap, no book in force"
             self._emit(o, lambda: o.cancel_rest(ts, why))
@@ -427,7 +427,7 @@ class MarketFills:
                     out.append((p, hundredths_to_count(n)))
             return out
 
-        taken = walk_asks(o.side, hundredths_to_count(o.remaining_h), GRID[o.limit_cc], self.book, available)
+        taken = walk_asks(o.side, hundredths_to_count(o.remaining_hundredths), GRID[o.limit_cc], self.book, available)
         levels = [(price_to_cc(p), count_to_hundredths(n)) for p, n in taken]
         if not levels:
             return
@@ -442,7 +442,7 @@ class MarketFills:
         live.sort(key=lambda o: (-o.limit_cc, o.activation_ts, o.id))
         for o in live:
             for ask, n in self._crossing(o):
-                take = min(n, o.remaining_h)
+                take = min(n, o.remaining_hundredths)
                 if take <= 0:
                     break
                 c = _FULL - ask

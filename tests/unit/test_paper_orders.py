@@ -52,11 +52,11 @@ def test_risk_averse_queue_starts_at_displayed_size_prints_reduce_and_books_cap_
     o = rest(qty=500)  # YES bid 0.40 x 5, active at 100
     m.add(o)
     m.on_print(sold_yes(50, 4000, 2000))  # before activation: nothing, and no queue to move
-    assert o.state is OrderState.SUBMITTED and o.filled_h == 0
+    assert o.state is OrderState.SUBMITTED and o.filled_hundredths == 0
     m.advance(100)
     assert o.state is OrderState.ACTIVE and m.queue_ahead("a") == 1000  # the 10 displayed at 0.40
     m.on_print(sold_yes(150, 4000, 600))  # 6 trade at our price: 4 left ahead
-    assert m.queue_ahead("a") == 400 and o.filled_h == 0
+    assert m.queue_ahead("a") == 400 and o.filled_hundredths == 0
     m.on_book(200, book(yes=((0.40, 3),), no=((0.55, 10),)))  # the level shrinks to 3: cap at 3
     assert m.queue_ahead("a") == 300
     m.on_print(sold_yes(250, 4000, 500))  # 5 trade: 3 pass the queue, 2 fill us
@@ -80,7 +80,7 @@ def _band_tape(model, rng=None):
     m.on_book(300, book(yes=((0.40, 12),), no=((0.55, 10),)))
     ahead = m.queue_ahead("a")
     m.on_print(sold_yes(400, 4000, 700))
-    return ahead, o.filled_h
+    return ahead, o.filled_hundredths
 
 
 def test_the_three_models_on_one_tape():
@@ -124,7 +124,7 @@ def test_a_book_decrease_never_fills_under_prob():
     m.advance(100)
     m.on_book(200, book(yes=((0.40, 11),), no=((0.55, 10),)))
     m.on_book(300, book(yes=((0.39, 5),), no=((0.55, 10),)))
-    assert m.queue_ahead("a") == 0 and o.filled_h == 0
+    assert m.queue_ahead("a") == 0 and o.filled_hundredths == 0
 
 
 def test_through_prints_fill_up_to_their_size_on_either_side():
@@ -152,7 +152,7 @@ def test_a_crossing_opposite_book_fills_up_to_its_size_once():
     assert fills(o) == [(200, Trigger.CROSS, 200), (200, Trigger.CROSS, 100)]
     m.on_book(300, crossed)  # the same liquidity again: consumed, nothing more
     m.on_book(400, book(yes=((0.38, 10),), no=((0.61, 1), (0.60, 1))))  # 0.61 shrinks: still nothing
-    assert o.filled_h == 300
+    assert o.filled_hundredths == 300
     m.on_book(500, book(yes=((0.38, 10),), no=((0.61, 5), (0.60, 1))))  # 4 fresh at 0.61: our last 2
     assert fills(o)[-1] == (500, Trigger.CROSS, 200) and o.state is OrderState.FILLED
     assert all(f.price_cc == 4000 and f.role is Role.MAKER for f in o.fills)
@@ -170,7 +170,7 @@ def test_block_prints_and_gaps_never_fill_and_wait_for_a_snapshot():
     m.on_print(sold_yes(250, 4000, 300))  # inside the gap
     m.on_book(300, book(yes=((0.38, 10),), no=((0.61, 3),)), snapshot=False)  # a delta: still the gap
     m.on_print(sold_yes(350, 3900, 300))
-    assert o.filled_h == 0 and m.gap
+    assert o.filled_hundredths == 0 and m.gap
     m.on_book(400, book(yes=((0.38, 10),), no=((0.61, 3),)))  # the snapshot: its cross fills
     assert fills(o) == [(400, Trigger.CROSS, 300)]
     m.on_print(sold_yes(450, 4000, 100))
@@ -184,7 +184,7 @@ def test_a_print_without_a_taker_side_fills_nothing():
     m.add(o)
     m.on_print(Print(200, 3900, 300))
     m.on_print(Print(300, 3900, 300, Side.NO, "bid"))  # the two fields disagree
-    assert o.filled_h == 0
+    assert o.filled_hundredths == 0
     assert Print(1, 3900, 1, None, "ask").hits is Side.YES  # the book side alone says it
 
 
@@ -196,9 +196,9 @@ def test_one_print_is_shared_once_across_our_orders():
         m.add(o)
     m.advance(200)
     m.on_print(sold_yes(300, 4000, 600))  # through c's 0.41 first (2), then a (4): b gets nothing
-    assert (c.filled_h, a.filled_h, b.filled_h) == (200, 400, 0)
+    assert (c.filled_hundredths, a.filled_hundredths, b.filled_hundredths) == (200, 400, 0)
     m.on_print(sold_yes(400, 4000, 300))  # a's last 1, then b 2
-    assert (a.filled_h, b.filled_h) == (500, 200)
+    assert (a.filled_hundredths, b.filled_hundredths) == (500, 200)
 
 
 # -- latency, time in force -------------------------------------------------------------------
@@ -231,7 +231,7 @@ def test_an_ioc_walk_consumes_what_a_second_order_then_cannot_take():
     m.add(a)
     m.add(b)
     m.advance(500)
-    assert (a.filled_h, b.filled_h) == (200, 100)
+    assert (a.filled_hundredths, b.filled_hundredths) == (200, 100)
 
 
 def test_post_only_that_would_cross_is_rejected_and_gtc_takes_then_rests():
@@ -248,7 +248,7 @@ def test_post_only_that_would_cross_is_rejected_and_gtc_takes_then_rests():
     assert g.fills[0].role is Role.TAKER and m.queue_ahead("g") == 0  # rests at 0.42, where no one is
     assert g.fills[0].levels == ((4100, 200),)  # the taker's price: the ask it took
     m.on_print(sold_yes(200, 4100, 300))
-    assert g.fills[-1].role is Role.MAKER and g.filled_h == 500
+    assert g.fills[-1].role is Role.MAKER and g.filled_hundredths == 500
 
 
 def test_no_fill_after_a_cancel_takes_effect_and_gtd_expires():
@@ -411,11 +411,11 @@ def test_band_order_latency_and_bounds_hold_on_any_tape(tape, seed):
     for orders in (ra, pr, ex, fr):
         for o in orders:
             assert all(f.ts >= o.activation_ts for f in o.fills)  # never before activation
-            assert sum(f.hundredths for f in o.fills) == o.filled_h <= o.quantity_h
+            assert sum(f.hundredths for f in o.fills) == o.filled_hundredths <= o.quantity_hundredths
     # single orders' band: the NO bid is alone on its side, so its fills are ordered exactly
     n = len(ra) - 1
-    assert ra[n].filled_h <= pr[n].filled_h <= fr[n].filled_h
-    assert ra[n].filled_h <= ex[n].filled_h <= fr[n].filled_h
+    assert ra[n].filled_hundredths <= pr[n].filled_hundredths <= fr[n].filled_hundredths
+    assert ra[n].filled_hundredths <= ex[n].filled_hundredths <= fr[n].filled_hundredths
     events = tape[0]
     # fills from prints never exceed the prints that can fill (on the book, outside a gap)
     gap, usable = False, 0
@@ -425,7 +425,7 @@ def test_band_order_latency_and_bounds_hold_on_any_tape(tape, seed):
         elif ev[0] == "book" and ev[3]:
             gap = False
         elif ev[0] == "print" and not gap and not ev[2].is_block_trade:
-            usable += ev[2].count_h
+            usable += ev[2].count_hundredths
     for orders in (ra, pr, ex, fr):
         by_print = (Trigger.THROUGH, Trigger.AT_PRICE_QUEUE)
         from_prints = sum(f.hundredths for o in orders for f in o.fills if f.trigger in by_print)
@@ -501,4 +501,4 @@ def run_queue(tape, model, rng=None):
 def test_fills_risk_averse_at_most_prob_at_most_front(tape, seed):
     ra, fr = run_queue(tape, "risk_averse"), run_queue(tape, "front")
     for pr in (run_queue(tape, "prob", random.Random(seed)), run_queue(tape, "prob")):  # drawn; expectation
-        assert ra.filled_h <= pr.filled_h <= fr.filled_h
+        assert ra.filled_hundredths <= pr.filled_hundredths <= fr.filled_hundredths
