@@ -33,15 +33,24 @@ def _walk(
     return taken
 
 
-def _priced(taken: list[tuple[Decimal, Decimal]], buying: bool, terms: FeeTerms, ts: int) -> tuple[int, int]:
-    """(value, trade fee) in centicents of one order that took ``taken``, level by level."""
-    acc = FeeAccumulator(terms, ts)
+def priced(
+    taken: list[tuple[Decimal, Decimal]], buying: bool, acc: FeeAccumulator, terms: FeeTerms | None = None
+) -> tuple[int, int]:
+    """(value, trade fee) in centicents of the fills ``taken`` ((price, count) each, one exchange
+    fill per entry): each fill's value rounded against the trader to the centicent, its fee
+    charged through the order's accumulator ``acc`` (at ``terms``, else the accumulator's own:
+    an order that took and then rests pays its maker fills through the same accumulator)."""
     rounding = ceil_cc if buying else floor_cc
-    value = 0
+    value = fee = 0
     for p, n in taken:
         value += rounding(p * n)
-        acc.charge(n, p)
-    return value, acc.charged_cc
+        fee += acc.charge(n, p, terms)
+    return value, fee
+
+
+def _priced(taken: list[tuple[Decimal, Decimal]], buying: bool, terms: FeeTerms, ts: int) -> tuple[int, int]:
+    """(value, trade fee) in centicents of one order that took ``taken``, level by level."""
+    return priced(taken, buying, FeeAccumulator(terms, ts))
 
 
 def _fill(
@@ -69,12 +78,29 @@ def _fill(
 
 def fill_buy(decision: TradeDecision, quote: Quote, terms: FeeTerms, ts: int) -> Fill | None:
     """Fill a buy against ``quote``; None when nothing is available at or under the limit."""
-    if decision.contracts <= 0:
-        return None
-    taken = _walk(quote.ask_levels(decision.side), decision.contracts, lambda p: p <= decision.limit_price)
+    taken = walk_asks(decision.side, decision.contracts, decision.limit_price, quote)
     if not taken:
         return None
     return _fill(decision.ticker, decision.side, "buy", decision.contracts, taken, terms, ts)
+
+
+def walk_asks(
+    side: Side,
+    contracts: Decimal,
+    limit: Decimal,
+    quote: Quote,
+    available: Callable[[list[tuple[Decimal, Decimal]]], list[tuple[Decimal, Decimal]]] | None = None,
+) -> list[tuple[Decimal, Decimal]]:
+    """The levels a buy of up to ``contracts`` of ``side`` takes from ``quote``'s asks, best
+    first, up to ``limit`` (the taker's walk: what is not there is not filled). ``available``
+    maps the asks to what may still be taken (core/queue.py takes off what our own earlier
+    fills consumed)."""
+    if contracts <= 0:
+        return []
+    asks = quote.ask_levels(side)
+    if available is not None:
+        asks = available(asks)
+    return _walk(asks, contracts, lambda p: p <= limit)
 
 
 def fill_sell(ticker: str, side: Side, contracts: Decimal, quote: Quote, terms: FeeTerms, ts: int) -> Fill | None:

@@ -101,10 +101,14 @@ class FeeAccumulator:
         self._exact = _ZERO
         self.charged_cc = 0
 
-    def charge(self, qty: Decimal, p: Decimal) -> int:
-        if self.terms.waived(self.now_ms):
+    def charge(self, qty: Decimal, p: Decimal, terms: FeeTerms | None = None) -> int:
+        """Fill ``qty`` at ``p``'s trade fee, at ``terms`` when given (the fill's role: a paper
+        order that took and then rests pays its maker fills through the same accumulator, as
+        Kalshi's runs "regardless of whether the fills are taker or maker"), else the order's."""
+        t = self.terms if terms is None else terms
+        if t.waived(self.now_ms):
             return 0
-        self._exact += self.terms.exact(qty, p)
+        self._exact += t.exact(qty, p)
         due = ceil_cc(self._exact) - self.charged_cc
         self.charged_cc += due
         return due
