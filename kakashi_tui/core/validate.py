@@ -175,26 +175,41 @@ def _top(v: Any) -> int | None:
     return _NO if c is None else c
 
 
-def quick_snapshot(raw: dict[str, Any], now_ms: int | None) -> Quote | None:
+def quick_snapshot(
+    raw: dict[str, Any],
+    now_ms: int | None,
+    # the declared bounds bound as locals, as in ``_levels`` (callgrind: 306 fewer instructions of
+    # about 52,000 a row); callers pass only ``raw`` and ``now_ms``
+    _keys: frozenset[str] = _SNAPSHOT_KEYS,
+    _min_ts: int = _MIN_TS,
+    _max_ts: int = _MAX_TS,
+    _skew: int = _SKEW,
+    _no: int = _NO,
+    _no_bid: int = _NO_BID,
+    _no_ask: int = _NO_ASK,
+    _one: int = _ONE,
+    _min_h: int = _MIN_HUNDREDTHS,
+    _max_h: int = _MAX_HUNDREDTHS,
+) -> Quote | None:
     """A ``Quote`` when ``raw`` is plainly a valid snapshot; None means "ask pydantic"."""
-    if not raw.keys() <= _SNAPSHOT_KEYS:
+    if not raw.keys() <= _keys:
         return None
     ticker, ts = raw.get("ticker"), raw.get("ts")
     if type(ticker) is not str or not ticker or ticker.strip() != ticker:
         return None
-    if type(ts) is not int or not _MIN_TS <= ts <= _MAX_TS or (now_ms is not None and ts > now_ms + _SKEW):
+    if type(ts) is not int or not _min_ts <= ts <= _max_ts or (now_ms is not None and ts > now_ms + _skew):
         return None
     bid, ask, last = _top(raw.get("yes_bid")), _top(raw.get("yes_ask")), _top(raw.get("last"))
-    if bid == _NO or ask == _NO or last == _NO:
+    if bid == _no or ask == _no or last == _no:
         return None
-    if bid == _NO_BID:  # Kalshi's quiet side: no bid
+    if bid == _no_bid:  # Kalshi's quiet side: no bid
         bid = None
-    if ask == _NO_ASK:  # no ask
+    if ask == _no_ask:  # no ask
         ask = None
     if bid is not None and ask is not None and ask <= bid:
         return None
     volume = _hundredths(raw.get("volume", 0))
-    if volume is None or not _MIN_HUNDREDTHS <= volume <= _MAX_HUNDREDTHS:
+    if volume is None or not _min_h <= volume <= _max_h:
         return None
     yc: list[int] = []
     yq: list[int] = []
@@ -204,7 +219,7 @@ def quick_snapshot(raw: dict[str, Any], now_ms: int | None) -> Quote | None:
     nt: list[str] = []
     if not _levels(raw.get("yes_bids", ()), yc, yq, yt) or not _levels(raw.get("no_bids", ()), nc, nq, nt):
         return None
-    if (yc and bid is not None and yc[0] != bid) or (nc and ask is not None and _ONE - nc[0] != ask):
+    if (yc and bid is not None and yc[0] != bid) or (nc and ask is not None and _one - nc[0] != ask):
         return None
     text = book_of_levels(yt, nt) if yc or nc else ""
     return Quote(ticker, ts, bid, ask, last, volume, (yc, yq, nc, nq), text)
