@@ -9,6 +9,7 @@ Layout (see data_schema.md, "Market-data catalog")::
       trades/date=...                              (public trade prints, WebSocket)
       book_deltas/date=...                         (order-book snapshots and deltas, WebSocket)
       candles/date=...                             (Kalshi's candlesticks: kakashi catalog backfill)
+      seen/date=...                                (markets followed and unchanged, one row a tick)
 
 Units are exact integers from the start: prices in $0.0001 (``*_cc``: 0.42 -> 4200),
 counts in hundredths of a contract (``*_hundredths``: 10 -> 1000), time in UTC epoch ms.
@@ -50,7 +51,7 @@ from kakashi_tui.core.validate import validate_row
 
 PRICE_SCALE = 10_000  # *_cc columns: integer units of $0.0001
 COUNT_SCALE = 100  # *_hundredths columns: integer hundredths of a contract
-TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas", "candles")
+TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas", "candles", "seen")
 DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # a date folder's name after "date="
@@ -104,7 +105,10 @@ UPGRADES: dict[int, Upgrade] = {
     # ``settlement_floor_micros``, ``price_ranges``, ``exchange_index``, and
     # ``book_deltas.exchange_ts`` (the exchange's time of the frame); the trades'
     # ``taker_book_side``, ``is_block_trade``, ``sending_ts_ms`` (``taker_side`` now holds
-    # ``taker_outcome_side`` where Kalshi sends it); the new table ``candles`` (catalog backfill).
+    # ``taker_outcome_side`` where Kalshi sends it); the new table ``candles`` (catalog backfill);
+    # the new table ``seen`` (issue #22, item 10): a quote is written when it changes, and the
+    # markets a tick still followed unchanged are one row of tickers (a replay decides on each
+    # at its last quote, as the live engine did: stale-quote refusals replay without re-sends).
     3: Upgrade(
         renames={"markets": {"settlement_value_cc": "settlement_value_micros"}},
         convert=lambda table, t: _v3_convert(table, t),
@@ -365,6 +369,18 @@ CANDLES = pa.schema(
     },
 )
 
+#: The markets a tick's source still followed, unchanged since their last row (catalog version 3;
+#: ``FetchBatch.same``): one row a tick that had any, in the order the engine decided them, so a
+#: replay decides on each market's last recorded quote at that tick, as the live engine did.
+SEEN = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),  # the tick (its fetch's time), UTC epoch ms
+        pa.field("tickers", pa.list_(pa.string()), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+    ],
+    metadata={"kakashi.table": "seen", "kakashi.units": "ts UTC epoch ms (the tick)", **_VERSIONED},
+)
+
 SCHEMAS = {
     "snapshots": SNAPSHOTS,
     "markets": MARKETS,
@@ -372,6 +388,7 @@ SCHEMAS = {
     "trades": TRADES,
     "book_deltas": BOOK_DELTAS,
     "candles": CANDLES,
+    "seen": SEEN,
 }
 
 
@@ -691,6 +708,8 @@ def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
         ]
     if name == "estimates":
         return [(r["ts"], r["ticker"], _p_hat_of(r), r["source"]) for r in rows]
+    if name == "seen":
+        return [(r["ts"], tuple(r["tickers"] or ())) for r in rows]
     skip = "source" if name in ("trades", "book_deltas", "candles") else None
     return [tuple(v for k, v in r.items() if k != skip) for r in rows]
 
@@ -1002,6 +1021,15 @@ class CatalogWriter:
             **counts,
         )
 
+    def add_seen(self, ts: int, tickers: list[str], source: str) -> str | None:
+        """The markets a tick still followed unchanged (``FetchBatch.same``), in order."""
+        why = ts_problem(ts)
+        for t in tickers:
+            if why is None and (bad := self._ticker_problem(t)):
+                why = bad
+        why = None if why is None else f"markets seen: {why}"
+        return self._keep("seen", "markets seen", why, source, ts=ts, tickers=list(tickers))
+
     def _keep(self, table: str, label: str, why: str | None, source: str, **columns: Any) -> str | None:
         """A row its check passed (``why`` None) and whose ``source`` is an id kept in ``table``;
         otherwise refused with the reason (the row alone)."""
@@ -1264,6 +1292,8 @@ class Recorder:
     def record_batch(self, batch: FetchBatch, now_ms: int, source: str) -> None:
         for row in batch.rows:
             self.record_row(row, now_ms, source)
+        if batch.same:  # followed and unchanged: one row for them all, not a quote each
+            self._refused(self.writer.add_seen(now_ms, batch.same, source), {"type": "seen", "ts": now_ms})
         batch.rows.extend(self.take_refusals())
         try:
             self.writer.maybe_roll()

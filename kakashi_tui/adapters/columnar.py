@@ -479,6 +479,7 @@ class TickParts:
     lo: int  # rows [lo, hi) of ``checked``
     hi: int
     rejected: list[tuple[str, Any]]
+    same: list[str] = field(default_factory=list)  # markets followed unchanged (the ``seen`` table)
 
 
 class _Held:
@@ -518,6 +519,7 @@ class Timeline:
         # a change or belief whose time is no time (outside 2000..2100) is rejected, with its reason
         markets = self._timed("market change", cat.read_table(self.root, "markets").to_pylist())
         estimates = self._timed("estimate", cat.read_estimates(self.root))
+        seen = self._timed("markets seen", cat.read_table(self.root, "seen", ["ts", "tickers"]).to_pylist())
         allowed = self.f.tickers
         if self.f.series is not None:
             by_series = {m["ticker"] for m in markets if m.get("series") in self.f.series}
@@ -526,8 +528,11 @@ class Timeline:
         keep = (lambda t: True) if allowed is None else (lambda t: t in allowed)
         markets = [m for m in markets if keep(m["ticker"])]
         estimates = [e for e in estimates if keep(e["ticker"])]
+        seen = [{"ts": r["ts"], "tickers": [t for t in r["tickers"] or () if keep(t)]} for r in seen]
+        seen = [r for r in seen if r["tickers"]]
         markets.sort(key=lambda m: m["ts"])  # stable: recorded order within a ts
         estimates.sort(key=lambda e: e["ts"])
+        seen.sort(key=lambda r: r["ts"])
         since = self.f.since_ms
         # state before the window: the latest metadata, and beliefs handed over at the first tick
         self.market: dict[str, dict[str, Any]] = {}
@@ -541,12 +546,18 @@ class Timeline:
                     self.initial_estimates[e["ticker"]] = e
             markets = [m for m in markets if m["ts"] >= since]
             estimates = [e for e in estimates if e["ts"] >= since]
+            seen = [r for r in seen if r["ts"] >= since]
         if self.f.until_ms is not None:
             markets = [m for m in markets if m["ts"] <= self.f.until_ms]
             estimates = [e for e in estimates if e["ts"] <= self.f.until_ms]
+            seen = [r for r in seen if r["ts"] <= self.f.until_ms]
         self.market_events = markets
         self.estimate_events = estimates
-        self._mi = self._ei = 0
+        self.seen_events = seen
+        #: every market a ``seen`` row names: its rows all reach the engine (the quote it decides on
+        #: at a later ``seen`` tick must be the one the live engine kept)
+        self.seen_tickers = {t for r in seen for t in r["tickers"]}
+        self._mi = self._ei = self._si = 0
         self.first_tick = True
         # the snapshots' clock (core/timeguard.py, as the JSONL replay's): a row dated far ahead is
         # held until later rows confirm the jump, and rejected if a row between shows it was not
@@ -739,27 +750,30 @@ class Timeline:
         return _joined([*released, t]) if released else t
 
     # -- ticks --------------------------------------------------------------------------------
-    def _events_until(self, hi: int | None) -> tuple[list[dict], list[dict]]:
-        ms, es = [], []
+    def _events_until(self, hi: int | None) -> tuple[list[dict], list[dict], list[dict]]:
+        ms, es, ss = [], [], []
+        while self._si < len(self.seen_events) and (hi is None or self.seen_events[self._si]["ts"] <= hi):
+            ss.append(self.seen_events[self._si])
+            self._si += 1
         while self._mi < len(self.market_events) and (hi is None or self.market_events[self._mi]["ts"] <= hi):
             ms.append(self.market_events[self._mi])
             self._mi += 1
         while self._ei < len(self.estimate_events) and (hi is None or self.estimate_events[self._ei]["ts"] <= hi):
             es.append(self.estimate_events[self._ei])
             self._ei += 1
-        return ms, es
+        return ms, es, ss
 
     def ticks(self, ts: np.ndarray, final: bool) -> Iterator[TickParts]:
         """The ticks of one chunk (rows sorted by ts), merged with the events up to its last ts
         (all remaining events when ``final``)."""
         hi = int(ts[-1]) if len(ts) else None
-        ms, es = self._events_until(None if final else hi)
+        ms, es, ss = self._events_until(None if final else hi)
         uniq = np.unique(ts) if len(ts) else np.zeros(0, np.int64)
-        ev_ts = sorted({m["ts"] for m in ms} | {e["ts"] for e in es})
+        ev_ts = sorted({m["ts"] for m in ms} | {e["ts"] for e in es} | {r["ts"] for r in ss})
         all_ts = np.union1d(uniq, np.array(ev_ts, dtype=np.int64)) if ev_ts else uniq
         bounds_lo = np.searchsorted(ts, all_ts, side="left")
         bounds_hi = np.searchsorted(ts, all_ts, side="right")
-        mi = ei = 0
+        mi = ei = si = 0
         for k, t in enumerate(all_ts.tolist()):
             mk: list[dict[str, Any]] = []
             while mi < len(ms) and ms[mi]["ts"] == t:
@@ -772,8 +786,13 @@ class Timeline:
             while ei < len(es) and es[ei]["ts"] == t:
                 ek.append(self._estimate(es[ei], t))
                 ei += 1
+            sk: list[str] = []
+            while si < len(ss) and ss[si]["ts"] == t:
+                sk.extend(ss[si]["tickers"])
+                si += 1
             rej, self.pending_rejects = self.pending_rejects, []
-            yield TickParts(t, mk, [e for e in ek if e is not None], int(bounds_lo[k]), int(bounds_hi[k]), rej)
+            lo, hi_k = int(bounds_lo[k]), int(bounds_hi[k])
+            yield TickParts(t, mk, [e for e in ek if e is not None], lo, hi_k, rej, sk)
 
     def enter(self, parts: TickParts) -> None:
         """Play a tick's market changes: its rows carry the metadata as of this tick."""
@@ -836,7 +855,7 @@ class CatalogSource(Source, Estimator):
         self.stats = ReplayStats()
         self._now = start_ms or _first_ts(self.tl) or 1
         self._ticks = self._play()
-        self._next: tuple[int, list[RawRow], list[Estimate]] | None = None
+        self._next: tuple[int, list[RawRow], list[Estimate], list[str]] | None = None
         self._estimates: list[Estimate] = []
         self.done = False
 
@@ -858,9 +877,9 @@ class CatalogSource(Source, Estimator):
             self._estimates = []
             return FetchBatch()
         assert self._next is not None
-        self._now, rows, self._estimates = self._next
+        self._now, rows, self._estimates, same = self._next
         self._next = None
-        return FetchBatch(rows=rows)
+        return FetchBatch(rows=rows, same=same)
 
     def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:  # the estimator of the tick
         out, self._estimates = self._estimates, []
@@ -870,7 +889,7 @@ class CatalogSource(Source, Estimator):
         pass
 
     # -- the timeline, tick by tick ------------------------------------------------------------
-    def _play(self) -> Iterator[tuple[int, list[RawRow], list[Estimate]]]:
+    def _play(self) -> Iterator[tuple[int, list[RawRow], list[Estimate], list[str]]]:
         tl, st = self.tl, self.stats
         code_of: dict[str, int] = {}
         # market code -> (highest YES ask, highest NO ask) that can clear on its belief as of the
@@ -892,7 +911,7 @@ class CatalogSource(Source, Estimator):
             if chunk is None:
                 for parts in list(tl.ticks(np.zeros(0, np.int64), final=True)):
                     st.ticks += 1
-                    yield parts.ts, _raw_rows(tl, parts, None, []), parts.estimates
+                    yield parts.ts, _raw_rows(tl, parts, None, []), parts.estimates, parts.same
                 return
             if self.every_row:
                 checked = _rows_only(chunk)
@@ -904,7 +923,8 @@ class CatalogSource(Source, Estimator):
                 for parts in ticks:
                     st.ticks += 1
                     st.rows_decided += parts.hi - parts.lo
-                    yield parts.ts, _raw_rows(tl, parts, checked, list(range(parts.lo, parts.hi))), parts.estimates
+                    rows = _raw_rows(tl, parts, checked, list(range(parts.lo, parts.hi)))
+                    yield parts.ts, rows, parts.estimates, parts.same
                 continue
             thr, fee = self.threshold, self.fee_floor
             events = [
@@ -925,6 +945,10 @@ class CatalogSource(Source, Estimator):
                 | (~checked.bid_null & (ONE_CC - checked.bid <= bound[:, 1]))
             )
             send |= ~valid  # rejected rows go to the engine as rejected, with the row check's reason
+            if tl.seen_tickers:  # a market decided at its kept quote later: every quote of it kept
+                named = np.array([type(t) is str and t in tl.seen_tickers for t in checked.names], dtype=bool)
+                if named.any():
+                    send |= named[checked.codes]
             ok = np.flatnonzero(valid)
             if len(ok):  # each market's last row in this batch: its latest quote is kept
                 _u, first = np.unique(rows_g[ok][::-1], return_index=True)
@@ -956,7 +980,7 @@ class CatalogSource(Source, Estimator):
                     for i in idx
                     if not valid[i]
                 ]
-                yield parts.ts, rows, parts.estimates
+                yield parts.ts, rows, parts.estimates, parts.same
 
 
 def _first_ts(tl: Timeline) -> int | None:
