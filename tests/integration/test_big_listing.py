@@ -174,3 +174,21 @@ def test_a_steady_tick_at_20000_listed_markets_validates_and_records_what_change
         assert n_rows <= 50 + 50  # what changed, and the believed markets (re-listed for their quotes)
         assert n_validated <= 2 * n_rows  # the recorder's check and the engine's, each row once
         assert n_recorded <= 2 * n_rows  # a quote and a market change a row at most
+
+
+def test_a_series_fee_that_changes_reaches_the_rows_when_its_cached_fee_is_due(tmp_path):
+    """The fees are looked up again when their cache is due (``fee_ttl_s``; 0 here: every fetch),
+    and a fee that changed is handed over in every market's row of that series; the markets of a
+    fee that did not change are not sent again."""
+    state = big_exchange(30)
+    with FakeKalshiServer(state) as srv:
+        c = KalshiClient(base_url=srv.base_url, backoff_base=0.01, timeout=5.0, reads_per_s=10_000, max_retries=0)
+        src = KalshiSource(c, fee_ttl_s=0.0, page_limit=1000)
+        with c:
+            first = src.fetch()
+            assert {r.market["fee_multiplier"] for r in first.rows} == {"1"}
+            assert not src.fetch().rows  # nothing changed: nothing sent
+            with state.lock:
+                state.series["KXFAKE"].fee_multiplier = Decimal("0.5")
+            third = src.fetch()
+    assert len(third.rows) == 30 and {r.market["fee_multiplier"] for r in third.rows} == {"0.5"}

@@ -714,8 +714,8 @@ class KalshiSource(Source):
                 self.fees.saw_series(s, self._clock())
         self._unresolved = left
         if scan:  # the next pass over every market: when the first series' fees come due
-            due = min((at for _f, at in self.series_fees.values()), default=now)
-            self._lookup_scan_at = max(due, now) + self.fee_ttl_s
+            due = min((at for _f, at in self.series_fees.values()), default=now) + self.fee_ttl_s
+            self._lookup_scan_at = due if due > now else now + self.fee_ttl_s  # (one due now: in ``left``)
         if pending:
             batch.notes.append(
                 f"series or fees of {pending} markets not looked up yet "
