@@ -47,7 +47,7 @@ def big_exchange(n: int) -> FakeKalshi:
     return state
 
 
-def run(tmp_path, state, beliefs, ticks, faults_at=(), moving=3):
+def run(tmp_path, state, beliefs, ticks, faults_at=(), moving=3, at_tick=None):
     """``ticks`` ticks of a recorded loopback Kalshi run on a fake clock (STEP a tick), ``moving``
     markets changing a tick; at the ticks in ``faults_at`` the re-listing and books of the
     followed markets fail (their quotes stop being refreshed). (db, catalog, config, start).
@@ -70,6 +70,8 @@ def run(tmp_path, state, beliefs, ticks, faults_at=(), moving=3):
                     for k in range(moving):
                         mk = m[-1 - (i * moving + k) % (len(m) // 2)]  # (never a believed one)
                         mk.touch(bid=mk.bid + mk.tick if mk.bid + mk.tick < mk.ask else mk.bid - mk.tick)
+                if at_tick is not None:
+                    at_tick(i)
                 if i in faults_at:
                     state.fail_next("ok", "503")  # the changes answer; the re-listing fails (no books then)
                 engine.tick()
@@ -192,3 +194,21 @@ def test_a_series_fee_that_changes_reaches_the_rows_when_its_cached_fee_is_due(t
                 state.series["KXFAKE"].fee_multiplier = Decimal("0.5")
             third = src.fetch()
     assert len(third.rows) == 30 and {r.market["fee_multiplier"] for r in third.rows} == {"0.5"}
+
+
+def test_a_followed_market_that_closed_is_not_decided_on_its_old_quote(tmp_path):
+    """A believed market that closed has no quote: when it cannot be listed again it is not
+    named as unchanged (the engine would decide on the quote it kept from before it closed)."""
+    state = big_exchange(40)
+    a, b = state.markets[0], state.markets[1]
+
+    def close_b(i):
+        if i == 2:
+            with state.lock:
+                b.touch(status="closed")
+                b.updated_ms -= 600_000  # (out of the changes listing's window: only its re-listing brings it)
+
+    db, _root, _cfg, _t0 = run(tmp_path, state, {a.ticker: "0.97", b.ticker: "0.97"}, 6, (4,), at_tick=close_b)
+    decided = tables(db)["decisions"]
+    assert [d[1] for d in decided if d[2] == b.ticker] == [1, 2]  # not after it closed (tick 3 on)
+    assert [d[8][:11] for d in decided if d[2] == a.ticker][4] == "stale quote"  # (the fault's tick)

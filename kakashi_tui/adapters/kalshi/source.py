@@ -399,8 +399,9 @@ class KalshiSource(Source):
             elif seen.market.get("status") not in LIVE and t not in watched:
                 self._forget(t)  # closed or settled and not followed: said once, then forgotten
         batch.rows.extend(bad)
-        # the followed markets not sent again: the engine decides on the quote it keeps of each
-        batch.same = sorted(t for t in watched if t in self.cache and t not in sent)
+        # the followed markets not sent again, quoted as last sent (active): the engine decides on
+        # the quote it keeps of each (a market closed since has no quote: it is not decided)
+        batch.same = sorted(t for t in watched if t not in sent and self._quoted(t))
         if self.on_trades is not None:
             self._poll_prints(batch, watched | set(self.tickers or ()))
 
@@ -634,6 +635,11 @@ class KalshiSource(Source):
                 pos[t] = self._next_pos
                 self._next_pos += 1
             cache[t] = s
+
+    def _quoted(self, t: str) -> bool:
+        """Whether the row last handed over for ``t`` carried a quote (an active market)."""
+        seen = self.cache.get(t)
+        return seen is not None and seen.sent is not None and seen.sent.snapshot is not None
 
     def _forget(self, t: str) -> None:
         self.cache.pop(t, None)
