@@ -609,6 +609,76 @@ def bench_memory(ticks: int) -> None:
     )
 
 
+# -- Kalshi at its real size (issue #22, item 10) ---------------------------------------------
+BIGTICK_MOVING = 50  # markets changing a tick, and markets believed
+
+
+def bigtick_run(listed: int, ticks: int = 8) -> dict:
+    """A recorded loopback Kalshi run (REST, no key) listing ``listed`` markets, beliefs on
+    BIGTICK_MOVING of them and BIGTICK_MOVING others changing a tick: the steady ticks' CPU on
+    the engine's thread (``time.thread_time``: the loopback server's thread is not counted), the
+    catalog rows each wrote, and the process's RSS after the run."""
+    from datetime import UTC, datetime
+
+    from kakashi_tui.adapters.catalog import RecordingSource
+    from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
+    from kakashi_tui.trading.config import CatalogSection, KakashiConfig, KalshiSection
+    from kakashi_tui.trading.runtime import Options, build_service
+
+    state = FakeKalshi.with_markets(listed, page_size=1000)
+    fixed = datetime.now(UTC)
+    for mk in state.markets:  # times that stand still, as Kalshi's do
+        mk.times_from = fixed
+    m, n = state.markets, BIGTICK_MOVING
+    cpu: list[float] = []
+    rows: list[int] = []
+    with tempfile.TemporaryDirectory() as d, FakeKalshiServer(state) as rest:
+        beliefs = Path(d) / "beliefs.toml"
+        beliefs.write_text("[beliefs]\n" + "".join(f'"{m[i].ticker}" = 0.5\n' for i in range(n)))
+        cfg = KakashiConfig(kalshi=KalshiSection(api_base=rest.base_url, timeout_s=60.0), catalog=CatalogSection())
+        opts = Options(source="kalshi", db=f"{d}/k.db", beliefs=str(beliefs), record=True, catalog=f"{d}/catalog")
+        service, close = build_service(opts, cfg, interval=0.01, log=lambda _s: None)
+        source = service._engine.source
+        assert isinstance(source, RecordingSource)
+        w = source.recorder.writer
+        written = lambda: w.pending_rows + sum(w.rows_written.values())  # noqa: E731
+        try:
+            for i in range(ticks + 2):
+                with state.lock:
+                    for k in range(n):
+                        mk = m[n + (i * n + k) % (listed - n)]  # never a believed one
+                        bid, ask = mk.bid or Decimal(0), mk.ask or Decimal(1)
+                        mk.touch(bid=bid + (mk.tick if bid + mk.tick < ask else -mk.tick))
+                r0, c0 = written(), time.thread_time()
+                service.step()
+                c1 = time.thread_time()
+                if i >= 2:  # the first listing and the first changes listing are not steady
+                    cpu.append(c1 - c0)
+                    rows.append(written() - r0)
+        finally:
+            service.stop()
+            close()
+    gc.collect()
+    return {"cpu_ms": statistics.median(cpu) * 1000, "rows": statistics.mean(rows), "rss_kb": rss_kb()}
+
+
+def bench_bigtick(quick: bool) -> None:
+    big = 5_000 if quick else 20_000
+    small = bigtick_run(500)
+    large = bigtick_run(big)
+    ratio = large["cpu_ms"] / small["cpu_ms"]
+    size = f"{big:,} listed{' (--quick: 5,000, not 20,000)' if quick else ''}"
+    line("bigtick_500", small["cpu_ms"], "ms", f"cpu a steady tick; catalog rows/tick={small['rows']:.0f}")
+    line(
+        f"bigtick_{big}",
+        large["cpu_ms"],
+        "ms",
+        f"cpu a steady tick at {size}, {BIGTICK_MOVING} changing, {BIGTICK_MOVING} believed; "
+        f"catalog rows/tick={large['rows']:.0f}; rss after={large['rss_kb']}kB",
+    )
+    line("bigtick_ratio", ratio, "x", f"target<=2 {'met' if ratio <= 2 else 'NOT MET'}")
+
+
 # -- start-up -------------------------------------------------------------------------------
 def bench_startup() -> None:
     exe = [sys.executable, "-m", "kakashi_tui"]
@@ -706,7 +776,7 @@ def desk_figure(name: str, quick: bool) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
-    ap.add_argument("--only", nargs="*", help="ingest replay desk kill memory startup")
+    ap.add_argument("--only", nargs="*", help="ingest replay desk kill memory bigtick startup")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--replay-catalog", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--markets", type=int, help=argparse.SUPPRESS)  # desk, kill: one size, one run (a child)
@@ -715,7 +785,7 @@ def main() -> None:
     if a.replay_catalog:
         replay_catalog_once(*a.replay_catalog)
         return
-    figures = ["ingest", "replay", "desk", "kill", "memory", "startup"]
+    figures = ["ingest", "replay", "desk", "kill", "memory", "bigtick", "startup"]
     # the replay figure prints replay, replay_scan_validate and replay_per_row_stages: any of those names runs it
     only = {"replay" if n.startswith("replay") else n for n in (a.only or figures)}
     if unknown := only - set(figures):
@@ -746,6 +816,8 @@ def main() -> None:
             print(json.dumps(bench_kill(a.markets, 40 if a.quick else 200)), flush=True)
     if "memory" in only:
         bench_memory(5_000 if a.quick else 100_000)
+    if "bigtick" in only:
+        bench_bigtick(a.quick)
     if "startup" in only:
         bench_startup()
 

@@ -10,6 +10,7 @@ Layout (see data_schema.md, "Market-data catalog")::
       book_deltas/date=...                         (order-book snapshots and deltas, WebSocket)
       candles/date=...                             (Kalshi's candlesticks: kakashi catalog backfill)
       exchange_shards/date=...                     (halted exchange shards, when the set changes)
+      seen/date=...                                (markets followed and unchanged, one row a tick)
 
 Units are exact integers from the start: prices in $0.0001 (``*_cc``: 0.42 -> 4200),
 counts in hundredths of a contract (``*_hundredths``: 10 -> 1000), time in UTC epoch ms.
@@ -51,7 +52,7 @@ from kakashi_tui.core.validate import validate_row
 
 PRICE_SCALE = 10_000  # *_cc columns: integer units of $0.0001
 COUNT_SCALE = 100  # *_hundredths columns: integer hundredths of a contract
-TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas", "candles", "exchange_shards")
+TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas", "candles", "exchange_shards", "seen")
 DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # a date folder's name after "date="
@@ -106,7 +107,10 @@ UPGRADES: dict[int, Upgrade] = {
     # ``book_deltas.exchange_ts`` (the exchange's time of the frame); the trades'
     # ``taker_book_side``, ``is_block_trade``, ``sending_ts_ms`` (``taker_side`` now holds
     # ``taker_outcome_side`` where Kalshi sends it); the new table ``candles`` (catalog backfill);
-    # the new table ``exchange_shards`` (the halted shards, when the set changes: replayed).
+    # the new table ``exchange_shards`` (the halted shards, when the set changes: replayed);
+    # and the new table ``seen`` (issue #22, item 10): a quote is written when it changes, and the
+    # markets a tick still followed unchanged are one row of tickers (a replay decides on each
+    # at its last quote, as the live engine did: stale-quote refusals replay without re-sends).
     3: Upgrade(
         renames={"markets": {"settlement_value_cc": "settlement_value_micros"}},
         convert=lambda table, t: _v3_convert(table, t),
@@ -384,6 +388,17 @@ EXCHANGE_SHARDS = pa.schema(
     },
 )
 MAX_SHARD = 1_000_000  # (core/models.py: an exchange_index is 0 <= n < 1,000,000)
+#: The markets a tick's source still followed, unchanged since their last row (catalog version 3;
+#: ``FetchBatch.same``): one row a tick that had any, in the order the engine decided them, so a
+#: replay decides on each market's last recorded quote at that tick, as the live engine did.
+SEEN = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),  # the tick (its fetch's time), UTC epoch ms
+        pa.field("tickers", pa.list_(pa.string()), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+    ],
+    metadata={"kakashi.table": "seen", "kakashi.units": "ts UTC epoch ms (the tick)", **_VERSIONED},
+)
 
 SCHEMAS = {
     "snapshots": SNAPSHOTS,
@@ -393,6 +408,7 @@ SCHEMAS = {
     "book_deltas": BOOK_DELTAS,
     "candles": CANDLES,
     "exchange_shards": EXCHANGE_SHARDS,
+    "seen": SEEN,
 }
 
 
@@ -714,6 +730,8 @@ def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
         return [(r["ts"], r["ticker"], _p_hat_of(r), r["source"]) for r in rows]
     if name == "exchange_shards":
         return [(r["ts"], tuple(r["halted"] or ())) for r in rows]
+    if name == "seen":
+        return [(r["ts"], tuple(r["tickers"] or ())) for r in rows]
     skip = "source" if name in ("trades", "book_deltas", "candles") else None
     return [tuple(v for k, v in r.items() if k != skip) for r in rows]
 
@@ -1035,6 +1053,15 @@ class CatalogWriter:
         why = None if why is None else f"exchange shards: {why}"
         return self._keep("exchange_shards", "exchange shards", why, source, ts=ts, halted=shards)
 
+    def add_seen(self, ts: int, tickers: list[str], source: str) -> str | None:
+        """The markets a tick still followed unchanged (``FetchBatch.same``), in order."""
+        why = ts_problem(ts)
+        for t in tickers:
+            if why is None and (bad := self._ticker_problem(t)):
+                why = bad
+        why = None if why is None else f"markets seen: {why}"
+        return self._keep("seen", "markets seen", why, source, ts=ts, tickers=list(tickers))
+
     def _keep(self, table: str, label: str, why: str | None, source: str, **columns: Any) -> str | None:
         """A row its check passed (``why`` None) and whose ``source`` is an id kept in ``table``;
         otherwise refused with the reason (the row alone)."""
@@ -1299,6 +1326,8 @@ class Recorder:
         self.shards(batch.halted_shards, now_ms, source)
         for row in batch.rows:
             self.record_row(row, now_ms, source)
+        if batch.same:  # followed and unchanged: one row for them all, not a quote each
+            self._refused(self.writer.add_seen(now_ms, batch.same, source), {"type": "seen", "ts": now_ms})
         batch.rows.extend(self.take_refusals())
         try:
             self.writer.maybe_roll()

@@ -481,6 +481,7 @@ class TickParts:
     rejected: list[tuple[str, Any]]
     #: the exchange shards halted as of this tick, when the recording read them then (None: kept)
     halted_shards: frozenset[int] | None = None
+    same: list[str] = field(default_factory=list)  # markets followed unchanged (the ``seen`` table)
 
 
 class _Held:
@@ -522,6 +523,7 @@ class Timeline:
         shards = self._timed("exchange shards", cat.read_table(self.root, "exchange_shards").to_pylist())
         shards.sort(key=lambda r: r["ts"])  # stable: recorded order within a ts (the last one holds)
         estimates = self._timed("estimate", cat.read_estimates(self.root))
+        seen = self._timed("markets seen", cat.read_table(self.root, "seen", ["ts", "tickers"]).to_pylist())
         allowed = self.f.tickers
         if self.f.series is not None:
             by_series = {m["ticker"] for m in markets if m.get("series") in self.f.series}
@@ -530,8 +532,11 @@ class Timeline:
         keep = (lambda t: True) if allowed is None else (lambda t: t in allowed)
         markets = [m for m in markets if keep(m["ticker"])]
         estimates = [e for e in estimates if keep(e["ticker"])]
+        seen = [{"ts": r["ts"], "tickers": [t for t in r["tickers"] or () if keep(t)]} for r in seen]
+        seen = [r for r in seen if r["tickers"]]
         markets.sort(key=lambda m: m["ts"])  # stable: recorded order within a ts
         estimates.sort(key=lambda e: e["ts"])
+        seen.sort(key=lambda r: r["ts"])
         since = self.f.since_ms
         # state before the window: the latest metadata, and beliefs handed over at the first tick
         self.market: dict[str, dict[str, Any]] = {}
@@ -550,15 +555,21 @@ class Timeline:
                     self.initial_estimates[e["ticker"]] = e
             markets = [m for m in markets if m["ts"] >= since]
             estimates = [e for e in estimates if e["ts"] >= since]
+            seen = [r for r in seen if r["ts"] >= since]
         if self.f.until_ms is not None:
             markets = [m for m in markets if m["ts"] <= self.f.until_ms]
             estimates = [e for e in estimates if e["ts"] <= self.f.until_ms]
             shards = [r for r in shards if r["ts"] <= self.f.until_ms]
+            seen = [r for r in seen if r["ts"] <= self.f.until_ms]
         self.shard_events = shards
-        self._si = 0
+        self._hi = 0
         self.market_events = markets
         self.estimate_events = estimates
-        self._mi = self._ei = 0
+        self.seen_events = seen
+        #: every market a ``seen`` row names: its rows all reach the engine (the quote it decides on
+        #: at a later ``seen`` tick must be the one the live engine kept)
+        self.seen_tickers = {t for r in seen for t in r["tickers"]}
+        self._mi = self._ei = self._si = 0
         self.first_tick = True
         # the snapshots' clock (core/timeguard.py, as the JSONL replay's): a row dated far ahead is
         # held until later rows confirm the jump, and rejected if a row between shows it was not
@@ -751,10 +762,13 @@ class Timeline:
         return _joined([*released, t]) if released else t
 
     # -- ticks --------------------------------------------------------------------------------
-    def _events_until(self, hi: int | None) -> tuple[list[dict], list[dict], list[dict]]:
-        ms, es, ss = [], [], []
-        while self._si < len(self.shard_events) and (hi is None or self.shard_events[self._si]["ts"] <= hi):
-            ss.append(self.shard_events[self._si])
+    def _events_until(self, hi: int | None) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+        ms, es, ss, hs = [], [], [], []
+        while self._hi < len(self.shard_events) and (hi is None or self.shard_events[self._hi]["ts"] <= hi):
+            hs.append(self.shard_events[self._hi])
+            self._hi += 1
+        while self._si < len(self.seen_events) and (hi is None or self.seen_events[self._si]["ts"] <= hi):
+            ss.append(self.seen_events[self._si])
             self._si += 1
         while self._mi < len(self.market_events) and (hi is None or self.market_events[self._mi]["ts"] <= hi):
             ms.append(self.market_events[self._mi])
@@ -762,26 +776,26 @@ class Timeline:
         while self._ei < len(self.estimate_events) and (hi is None or self.estimate_events[self._ei]["ts"] <= hi):
             es.append(self.estimate_events[self._ei])
             self._ei += 1
-        return ms, es, ss
+        return ms, es, ss, hs
 
     def ticks(self, ts: np.ndarray, final: bool) -> Iterator[TickParts]:
         """The ticks of one chunk (rows sorted by ts), merged with the events up to its last ts
         (all remaining events when ``final``)."""
         hi = int(ts[-1]) if len(ts) else None
-        ms, es, ss = self._events_until(None if final else hi)
+        ms, es, ss, hs = self._events_until(None if final else hi)
         uniq = np.unique(ts) if len(ts) else np.zeros(0, np.int64)
-        ev_ts = sorted({m["ts"] for m in ms} | {e["ts"] for e in es} | {r["ts"] for r in ss})
+        ev_ts = sorted({m["ts"] for m in ms} | {e["ts"] for e in es} | {r["ts"] for r in ss} | {r["ts"] for r in hs})
         all_ts = np.union1d(uniq, np.array(ev_ts, dtype=np.int64)) if ev_ts else uniq
         bounds_lo = np.searchsorted(ts, all_ts, side="left")
         bounds_hi = np.searchsorted(ts, all_ts, side="right")
-        mi = ei = si = 0
+        mi = ei = si = hi_ = 0
         for k, t in enumerate(all_ts.tolist()):
             halted = None
             if self.first_tick:
                 halted = self.initial_shards
-            while si < len(ss) and ss[si]["ts"] == t:
-                halted = frozenset(ss[si]["halted"] or ())
-                si += 1
+            while hi_ < len(hs) and hs[hi_]["ts"] == t:
+                halted = frozenset(hs[hi_]["halted"] or ())
+                hi_ += 1
             mk: list[dict[str, Any]] = []
             while mi < len(ms) and ms[mi]["ts"] == t:
                 mk.append(_market_dict(ms[mi]))  # takes effect when the tick is played (enter)
@@ -793,9 +807,13 @@ class Timeline:
             while ei < len(es) and es[ei]["ts"] == t:
                 ek.append(self._estimate(es[ei], t))
                 ei += 1
+            sk: list[str] = []
+            while si < len(ss) and ss[si]["ts"] == t:
+                sk.extend(ss[si]["tickers"])
+                si += 1
             rej, self.pending_rejects = self.pending_rejects, []
             ok = [e for e in ek if e is not None]
-            yield TickParts(t, mk, ok, int(bounds_lo[k]), int(bounds_hi[k]), rej, halted)
+            yield TickParts(t, mk, ok, int(bounds_lo[k]), int(bounds_hi[k]), rej, halted_shards=halted, same=sk)
 
     def enter(self, parts: TickParts) -> None:
         """Play a tick's market changes: its rows carry the metadata as of this tick."""
@@ -858,7 +876,7 @@ class CatalogSource(Source, Estimator):
         self.stats = ReplayStats()
         self._now = start_ms or _first_ts(self.tl) or 1
         self._ticks = self._play()
-        self._next: tuple[int, list[RawRow], list[Estimate], frozenset[int] | None] | None = None
+        self._next: tuple[int, list[RawRow], list[Estimate], frozenset[int] | None, list[str]] | None = None
         self._estimates: list[Estimate] = []
         self.done = False
 
@@ -880,9 +898,9 @@ class CatalogSource(Source, Estimator):
             self._estimates = []
             return FetchBatch()
         assert self._next is not None
-        self._now, rows, self._estimates, halted = self._next
+        self._now, rows, self._estimates, halted, same = self._next
         self._next = None
-        return FetchBatch(rows=rows, halted_shards=halted)
+        return FetchBatch(rows=rows, halted_shards=halted, same=same)
 
     def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:  # the estimator of the tick
         out, self._estimates = self._estimates, []
@@ -892,7 +910,7 @@ class CatalogSource(Source, Estimator):
         pass
 
     # -- the timeline, tick by tick ------------------------------------------------------------
-    def _play(self) -> Iterator[tuple[int, list[RawRow], list[Estimate], frozenset[int] | None]]:
+    def _play(self) -> Iterator[tuple[int, list[RawRow], list[Estimate], frozenset[int] | None, list[str]]]:
         tl, st = self.tl, self.stats
         code_of: dict[str, int] = {}
         # market code -> (highest YES ask, highest NO ask) that can clear on its belief as of the
@@ -914,7 +932,7 @@ class CatalogSource(Source, Estimator):
             if chunk is None:
                 for parts in list(tl.ticks(np.zeros(0, np.int64), final=True)):
                     st.ticks += 1
-                    yield parts.ts, _raw_rows(tl, parts, None, []), parts.estimates, parts.halted_shards
+                    yield parts.ts, _raw_rows(tl, parts, None, []), parts.estimates, parts.halted_shards, parts.same
                 return
             if self.every_row:
                 checked = _rows_only(chunk)
@@ -927,7 +945,7 @@ class CatalogSource(Source, Estimator):
                     st.ticks += 1
                     st.rows_decided += parts.hi - parts.lo
                     rows = _raw_rows(tl, parts, checked, list(range(parts.lo, parts.hi)))
-                    yield parts.ts, rows, parts.estimates, parts.halted_shards
+                    yield parts.ts, rows, parts.estimates, parts.halted_shards, parts.same
                 continue
             thr, fee = self.threshold, self.fee_floor
             events = [
@@ -948,6 +966,10 @@ class CatalogSource(Source, Estimator):
                 | (~checked.bid_null & (ONE_CC - checked.bid <= bound[:, 1]))
             )
             send |= ~valid  # rejected rows go to the engine as rejected, with the row check's reason
+            if tl.seen_tickers:  # a market decided at its kept quote later: every quote of it kept
+                named = np.array([type(t) is str and t in tl.seen_tickers for t in checked.names], dtype=bool)
+                if named.any():
+                    send |= named[checked.codes]
             ok = np.flatnonzero(valid)
             if len(ok):  # each market's last row in this batch: its latest quote is kept
                 _u, first = np.unique(rows_g[ok][::-1], return_index=True)
@@ -979,7 +1001,7 @@ class CatalogSource(Source, Estimator):
                     for i in idx
                     if not valid[i]
                 ]
-                yield parts.ts, rows, parts.estimates, parts.halted_shards
+                yield parts.ts, rows, parts.estimates, parts.halted_shards, parts.same
 
 
 def _first_ts(tl: Timeline) -> int | None:

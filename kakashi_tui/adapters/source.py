@@ -53,6 +53,12 @@ class FetchBatch:
     # Exchange shards not trading (Kalshi ``GET /exchange/status``), when the source read them:
     # their markets' decisions are paused (risk_limits.md 3a); None: not known this fetch (kept)
     halted_shards: frozenset[int] | None = None
+    # Markets the source still follows whose quote did not change since the row it last handed
+    # over (issue #22, item 10): not sent again as rows, so a tick's work grows with what changed.
+    # The engine decides on each from its own latest quote (``Engine.quotes``), which keeps its
+    # time, so the stale-quote guard still sees how old it is; after the rows, in this order.
+    # The catalog records them as one ``seen`` row a tick (data_schema.md).
+    same: list[str] = field(default_factory=list)
 
 
 class Source(ABC):

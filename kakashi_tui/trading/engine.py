@@ -600,6 +600,10 @@ class Engine:
                 good_markets.append(v.market)
             if v.snapshot is not None:
                 good_snaps.append(v.snapshot)
+        if batch.same:  # still followed, unchanged: decided on the quote kept, with its own time
+            sent = {s.ticker for s in good_snaps}
+            kept = self.quotes
+            good_snaps += [q for t in batch.same if t not in sent and (q := kept.get(t)) is not None]
         markets = self.markets
         # a market seen before is usually the very object cached for its raw row: `is` first
         self.store.upsert_markets([m for m in good_markets if (k := markets.get(m.ticker)) is not m and k != m], now)

@@ -43,12 +43,28 @@ def kalshi():
 
 def _source(srv, clock, **kw):
     c = KalshiClient(base_url=srv.base_url, backoff_base=0.01, timeout=2.0, reads_per_s=500, max_retries=1)
-    return KalshiSource(c, clock=clock, **kw), c
+    source = KalshiSource(c, clock=clock, **kw)
+    _LAST.clear()
+    fetch = source.fetch
+
+    def fetch_and_keep():  # every batch's rows are what the engine holds from then on
+        b = fetch()
+        for r in b.rows:
+            if "fee_type" in r.market:
+                _LAST[r.market["ticker"]] = r.market["fee_type"], r.market["fee_multiplier"]
+        return b
+
+    source.fetch = fetch_and_keep  # type: ignore[method-assign]
+    return source, c
+
+
+_LAST: dict[str, tuple] = {}  # each market's fee as last handed over
 
 
 def _fee(batch, ticker=TICKER):
-    row = next(r for r in batch.rows if r.market.get("ticker") == ticker)
-    return row.market["fee_type"], row.market["fee_multiplier"]
+    """The fee the engine holds after ``batch``: its row's, or, not sent again (unchanged: issue
+    #22, item 10), the row last sent."""
+    return _LAST[ticker]
 
 
 def test_a_scheduled_series_change_applies_from_its_time(kalshi):

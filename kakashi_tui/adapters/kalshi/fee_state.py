@@ -37,16 +37,21 @@ class FeeState:
     series_read_ms: dict[str, int] = field(default_factory=dict)  # when its own fee was read
     event_changes: dict[str, list[FeeChange]] = field(default_factory=dict)  # GET /events/fee_changes
     event_now: dict[str, FeeChange] = field(default_factory=dict)  # the event's / WebSocket's, as read
+    #: bumped whenever what is known changes (with ``due``: a source remakes its markets' rows then)
+    version: int = 0
 
     # -- what Kalshi said ------------------------------------------------------------------
     def saw_series(self, series: str, now_ms: int) -> None:
         """The series' own fee was read at ``now_ms``: the changes due by then are in it."""
         self.series_read_ms[series] = now_ms
-        kept = [c for c in self.schedule.get(series, ()) if c.change.ts > now_ms]
+        was = self.schedule.get(series)
+        kept = [c for c in was or () if c.change.ts > now_ms]
         if kept:
             self.schedule[series] = kept
         else:
             self.schedule.pop(series, None)
+        if (was or []) != kept:
+            self.version += 1
 
     def set_series_changes(self, changes: Iterable[SeriesFeeChange], now_ms: int) -> None:
         """A fresh ``GET /series/fee_changes``: its changes replace the upcoming ones; a change no
@@ -61,6 +66,8 @@ class FeeState:
             for kept in old:
                 if kept.key not in listed and read < kept.change.ts <= now_ms:
                     fresh.setdefault(series, []).append(kept)
+        if fresh != self.schedule:
+            self.version += 1
         self.schedule = fresh
 
     def set_event_changes(self, changes: Iterable[EventFeeChange]) -> None:
@@ -68,6 +75,8 @@ class FeeState:
         fresh: dict[str, list[FeeChange]] = {}
         for c in changes:
             fresh.setdefault(c.event_ticker, []).append(_override(c, c.scheduled_ts))
+        if fresh != self.event_changes:
+            self.version += 1
         self.event_changes = fresh
 
     def event_override(self, o: EventFeeOverride, ts: int) -> None:
@@ -75,7 +84,15 @@ class FeeState:
         force from then, over any earlier; null fields cleared."""
         now = self.event_now.get(o.event_ticker)
         if now is None or now.ts <= ts:
-            self.event_now[o.event_ticker] = _override(o, ts)
+            new = _override(o, ts)
+            if now is None or (now.fee_type, now.multiplier) != (new.fee_type, new.multiplier):
+                self.version += 1
+            self.event_now[o.event_ticker] = new
+
+    def due(self, t: int) -> int:
+        """How many known changes have come into force by ``t`` (it grows as one does)."""
+        n = sum(c.change.ts <= t for cs in self.schedule.values() for c in cs)
+        return n + sum(c.ts <= t for cs in self.event_changes.values() for c in cs)
 
     # -- the fee in force ------------------------------------------------------------------
     def in_force(self, series_fees: Fees, series: str, event: str | None, t: int) -> Fees:

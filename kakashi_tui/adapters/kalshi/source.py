@@ -101,6 +101,7 @@ class _Seen:
     ts: int  # when its page arrived
     row: RawRow | None = None  # its row without a book, made once for ``made_with`` (series, fees)
     made_with: tuple[str, Fees] | None = None
+    sent: RawRow | None = None  # the row last handed to the engine (another is sent only when it differs)
 
 
 class KalshiSource(Source):
@@ -111,8 +112,12 @@ class KalshiSource(Source):
     each fetch asks only for what changed (``min_updated_ts``; Kalshi counts metadata changes
     there, not trading) plus the markets ``watch_for`` (held) and ``depth_for`` (believed) name,
     re-listed by ticker so their quotes are fresh; a full listing again every
-    ``relist_every_s``. Markets not re-fetched reach the engine from memory with the time their
-    page arrived, so the stale-quote guard sees their true age.
+    ``relist_every_s``. Only what changed reaches the engine (issue #22, item 10): a market's
+    row is handed over when it differs from the row last handed over (a market listed again
+    exactly as it was, and not refreshed for a belief or a position, keeps its row and its
+    quote's time); the held and believed markets not handed over are named in
+    ``FetchBatch.same``, and the engine decides on the quote it keeps of each, whose time is
+    when its page arrived, so the stale-quote guard sees its true age.
 
     Books: the books of the watched and believed markets, 100 a request, signed with a key
     (``client.signed``) and unsigned without one (the live exchange serves every market-data
@@ -132,8 +137,8 @@ class KalshiSource(Source):
     Believed markets are refreshed (re-listed and booked) at most ``believed_per_fetch`` a fetch:
     what the client's rate (``reads_per_s``) can serve in an ``interval_s`` with half its reads.
     A larger belief set is served round-robin, the markets Kalshi lists first, and a note says
-    so once; a market not refreshed reaches the engine with its old time (the stale-quote guard
-    sees it) and no book. Held markets are always refreshed.
+    so once; a market not refreshed is named in ``same`` (the engine's quote of it keeps its old
+    time: the stale-quote guard sees it). Held markets are always refreshed.
 
     Series and fees: each market's series comes from its event (GET /events/{event}), its fees
     from the series (GET /series/{series}); both cached, at most ``lookups_per_fetch`` new
@@ -203,6 +208,16 @@ class KalshiSource(Source):
         self._turns = _Turns()
         self.notices: list[str] = [] if client.signed else [NO_KEY_NOTICE]
         self.cache: dict[str, _Seen] = {}
+        # Only what changed reaches the engine (issue #22, item 10): a market's row is handed over
+        # when it differs from the one last sent; the tickers to look at again this fetch, each
+        # market's place in listing order (the rows' order), and what the fees were made from
+        self._touch: set[str] = set()
+        self._pos: dict[str, int] = {}
+        self._next_pos = 0
+        self._fee_epoch: tuple[int, int, int] | None = None
+        self._series_version = 0  # bumped when a series' fees as cached change
+        self._unresolved: set[str] = set()  # markets whose series or fees were not looked up yet
+        self._lookup_scan_at: float | None = None  # monotonic time of the next look-up pass over every market
         self.event_series: dict[str, str] = {}
         self.series_fees: dict[str, tuple[Fees, float]] = {}
         self._listed_at: float | None = None  # monotonic time of the last full listing
@@ -290,9 +305,10 @@ class KalshiSource(Source):
         fresh: dict[str, _Seen] = {}  # fetched this time: ticker -> market
         bad: list[RawRow] = []
         wall_s = int(time.time())
+        old = self.cache  # what was listed before: a market listed again as it was keeps its row
         if self.narrowed:  # a few requests: everything is listed again each time
             listings = list(self._narrow_listings(batch))
-            self.cache.clear()
+            self._relisted()
             self._collect(listings, fresh, bad, keep_all=True)
         else:
             full = self._listed_at is None or time.monotonic() - self._listed_at >= self.relist_every_s
@@ -301,8 +317,9 @@ class KalshiSource(Source):
                     {"status": "open", "mve_filter": "exclude"}, limit=self.page_limit, max_pages=self.max_pages
                 )
                 self._warn_truncated(batch, listing, "GET /markets (full listing)")
-                self.cache.clear()
+                self._relisted()
                 self.event_series = {e: s for e, s in self.event_series.items() if s}  # retry failed look-ups
+                self._lookup_scan_at = None
                 self._collect([listing], fresh, bad, keep_all=True)
                 self._listed_at = time.monotonic()
                 self._batch_books = True  # (tried again after each full listing)
@@ -331,13 +348,13 @@ class KalshiSource(Source):
                 batch.errors.append(str(e))
             else:
                 self._historical([t for t in want if t in held and t not in fresh], fresh, batch)
-        self.cache.update(fresh)
+        self._merge(fresh, old, turn)
         if self._overlays:
             self._overlay()
         if len(self.cache) > self.max_markets:
             drop = [t for t in self.cache if t not in watched][: len(self.cache) - self.max_markets]
             for t in drop:
-                del self.cache[t]
+                self._forget(t)
             batch.notes.append(
                 f"Kalshi markets capped at {self.max_markets} in memory; "
                 f"{len(drop)} left out (narrow with --series/--event/--ticker)"
@@ -347,7 +364,19 @@ class KalshiSource(Source):
         self._exchange_status(batch)
         books = self._books(batch, turn | (set(fresh) if self.book_all else set()), held)
         now_ms = self._clock()
-        for t, seen in list(self.cache.items()):
+        # The rows that can differ from the ones last sent: the markets listed anew, booked, looked
+        # up or changed by the WebSocket; every market when the fees' inputs changed (rare).
+        epoch = (self.fees.version, self._series_version, self.fees.due(now_ms))
+        if epoch != self._fee_epoch:
+            self._fee_epoch = epoch
+            order = list(self.cache)
+        else:
+            pos = self._pos
+            order = sorted((t for t in self._touch.union(books) if t in pos), key=pos.__getitem__)
+        self._touch.clear()
+        sent: set[str] = set()
+        for t in order:
+            seen = self.cache[t]
             ob, ts = books.get(t, (None, seen.ts))
             ev = seen.market.get("event_ticker") if isinstance(seen.market, dict) else None
             ev = ev if isinstance(ev, str) else None
@@ -361,12 +390,18 @@ class KalshiSource(Source):
             else:
                 row = seen.row = convert(seen.market, ts, None, series, fees)
                 seen.made_with = (series, fees)
-            batch.rows.append(row)
+            if row is not seen.sent:
+                batch.rows.append(row)
+                seen.sent = row
+                sent.add(t)
             if row.reason is not None:
-                del self.cache[t]
+                self._forget(t)
             elif seen.market.get("status") not in LIVE and t not in watched:
-                del self.cache[t]  # closed or settled and not followed: said once, then forgotten
+                self._forget(t)  # closed or settled and not followed: said once, then forgotten
         batch.rows.extend(bad)
+        # the followed markets not sent again, quoted as last sent (active): the engine decides on
+        # the quote it keeps of each (a market closed since has no quote: it is not decided)
+        batch.same = sorted(t for t in watched if t not in sent and self._quoted(t))
         if self.on_trades is not None:
             self._poll_prints(batch, watched | set(self.tickers or ()))
 
@@ -571,7 +606,7 @@ class KalshiSource(Source):
             for s in self.client.list_series():
                 se = _parsed(Series, s)
                 if se is not None and se.ticker is not None and ticker_ok(se.ticker):
-                    self.series_fees[se.ticker] = (Fees.of(se), now)
+                    self._set_series_fees(se.ticker, Fees.of(se), now)
                     self.fees.saw_series(se.ticker, now_ms)
         except KalshiStopped:
             raise
@@ -580,13 +615,55 @@ class KalshiSource(Source):
         except KalshiHTTPError as e:
             batch.notes.append(f"series and fees looked up one by one instead: {e}")
 
+    def _relisted(self) -> None:
+        """A listing of everything (full, or the narrowed set) replaces the cache, in its order."""
+        self.cache, self._pos, self._next_pos = {}, {}, 0
+
+    def _merge(self, fresh: dict[str, _Seen], old: dict[str, _Seen], turn: set[str]) -> None:
+        """The markets fetched this time into the cache: one listed again exactly as it was, and
+        not refreshed for a belief or a position, keeps its row (and its quote's time); the others
+        are looked at again. Narrowed (``--ticker``/``--series``/``--event``), every market is
+        the operator's: each listing's quotes are this fetch's, handed over (a few markets)."""
+        cache, pos = self.cache, self._pos
+        for t, s in fresh.items():
+            was = old.get(t)
+            if was is not None and t not in turn and not self.narrowed and was.market == s.market:
+                s = was
+            else:
+                self._touch.add(t)
+            if t not in pos:
+                pos[t] = self._next_pos
+                self._next_pos += 1
+            cache[t] = s
+
+    def _quoted(self, t: str) -> bool:
+        """Whether the row last handed over for ``t`` carried a quote (an active market)."""
+        seen = self.cache.get(t)
+        return seen is not None and seen.sent is not None and seen.sent.snapshot is not None
+
+    def _forget(self, t: str) -> None:
+        self.cache.pop(t, None)
+        self._pos.pop(t, None)
+
+    def _set_series_fees(self, series: str, fees: Fees, now: float) -> None:
+        was = self.series_fees.get(series)
+        if was is None or was[0] != fees:
+            self._series_version += 1  # every market's row is made again at the next fetch
+        self.series_fees[series] = (fees, now)
+
     def _lookups(self, batch: FetchBatch, watched: set[str]) -> None:
         """Series from events and fees from series, cached; watched markets first, at most
-        ``lookups_per_fetch`` requests."""
+        ``lookups_per_fetch`` requests. Every market is looked at after a full listing and when
+        a series' fees come due (``fee_ttl_s``); otherwise only the markets listed anew and those
+        left for later."""
         budget = self.lookups_per_fetch
-        order = sorted(self.cache, key=lambda t: (t not in watched, t))
-        pending = 0
         now = time.monotonic()
+        scan = self._lookup_scan_at is None or now >= self._lookup_scan_at
+        cands: Iterable[str] = self.cache if scan else [t for t in self._unresolved | self._touch if t in self.cache]
+        order = sorted(cands, key=lambda t: (t not in watched, t))
+        self._touch.update(order)
+        left: set[str] = set()
+        pending = 0
         for t in order:
             m = self.cache[t].market
             ev = m.get("event_ticker") if isinstance(m, dict) else None
@@ -595,6 +672,7 @@ class KalshiSource(Source):
             if ev not in self.event_series:
                 if budget <= 0:
                     pending += 1
+                    left.add(t)
                     continue
                 budget -= 1
                 try:
@@ -603,6 +681,7 @@ class KalshiSource(Source):
                     raise
                 except KalshiAuthError as e:  # not "tried": asked again next fetch
                     self._refused(e, batch)
+                    self._unresolved = left | set(order[order.index(t) :])
                     return
                 except KalshiHTTPError as e:
                     batch.notes.append(f"event {_safe(ev, 60)}: {e}")
@@ -620,6 +699,7 @@ class KalshiSource(Source):
                 continue
             if budget <= 0:
                 pending += 1
+                left.add(t)
                 continue
             budget -= 1
             try:
@@ -628,15 +708,20 @@ class KalshiSource(Source):
                 raise
             except KalshiAuthError as e:
                 self._refused(e, batch)
+                self._unresolved = left | set(order[order.index(t) :])
                 return
             except KalshiHTTPError as e:
                 batch.notes.append(f"series {_safe(s, 60)}: {e}")
-                self.series_fees[s] = (cached[0] if cached else Fees(), now)
+                self._set_series_fees(s, cached[0] if cached else Fees(), now)
                 continue
             se = _parsed(Series, data)
-            self.series_fees[s] = (Fees.of(se) if se is not None else Fees(), now)
+            self._set_series_fees(s, Fees.of(se) if se is not None else Fees(), now)
             if se is not None:
                 self.fees.saw_series(s, self._clock())
+        self._unresolved = left
+        if scan:  # the next pass over every market: when the first series' fees come due
+            due = min((at for _f, at in self.series_fees.values()), default=now) + self.fee_ttl_s
+            self._lookup_scan_at = due if due > now else now + self.fee_ttl_s  # (one due now: in ``left``)
         if pending:
             batch.notes.append(
                 f"series or fees of {pending} markets not looked up yet "
@@ -763,6 +848,7 @@ class KalshiSource(Source):
         # and Kalshi's listing can lag the WebSocket), or the listing has a result of its own
         self._overlays[m.market_ticker or ""] = {**self._overlays.get(m.market_ticker or "", {}), **changed}
         seen.market, seen.row, seen.made_with = new, None, None
+        self._touch.add(m.market_ticker or "")
         return True
 
     def _overlay(self) -> None:
@@ -776,6 +862,7 @@ class KalshiSource(Source):
                 del self._overlays[t]  # the listing caught up
                 continue
             seen.market, seen.row, seen.made_with = {**listed, **ov}, None, None
+            self._touch.add(t)
 
     def _books(self, batch: FetchBatch, watched: set[str], held: set[str]) -> dict[str, tuple[dict[str, Any], int]]:
         want = [

@@ -702,6 +702,7 @@ class LiveBookSource(Source):
         self.on_lifecycle = on_lifecycle  # e.g. KalshiSource.apply_lifecycle (market_lifecycle_v2 frames)
         self.live_rows = 0
         self.live_books = 0
+        self._last: dict[str, RawRow] = {}  # each watched market's last polled row (``FetchBatch.same``)
 
     def watch(self, held: Callable[[], Iterable[str]]) -> None:
         self.held = held
@@ -746,8 +747,21 @@ class LiveBookSource(Source):
         self.live_books = len(books)  # held live, whether or not their markets are in this fetch
         self.live_rows = 0
         rows = []
+        last = self._last
+        for t in [t for t in last if t not in watched]:
+            del last[t]
+        same = []
+        for t in batch.same:  # not polled again, but the WebSocket's book of it is this fetch's
+            r = last.get(t)
+            if r is not None and t in books:
+                batch.rows.append(r)
+            else:
+                same.append(t)
+        batch.same = same
         for r in batch.rows:
             ticker = r.market.get("ticker") if isinstance(r.market, dict) else None
+            if isinstance(ticker, str) and ticker in watched and r.snapshot is not None and r.reason is None:
+                last[ticker] = r
             b = books.get(ticker) if isinstance(ticker, str) and r.snapshot is not None else None
             if b is not None and r.snapshot is not None and r.reason is None:
                 snap = {**r.snapshot, **b.raw_snapshot(asof)}
