@@ -188,8 +188,8 @@ def quick_snapshot(
     _no_bid: int = _NO_BID,
     _no_ask: int = _NO_ASK,
     _one: int = _ONE,
-    _min_h: int = _MIN_HUNDREDTHS,
-    _max_h: int = _MAX_HUNDREDTHS,
+    _min_hundredths: int = _MIN_HUNDREDTHS,
+    _max_hundredths: int = _MAX_HUNDREDTHS,
 ) -> Quote | None:
     """A ``Quote`` when ``raw`` is plainly a valid snapshot; None means "ask pydantic"."""
     if not raw.keys() <= _keys:
@@ -209,7 +209,7 @@ def quick_snapshot(
     if bid is not None and ask is not None and ask <= bid:
         return None
     volume = _hundredths(raw.get("volume", 0))
-    if volume is None or not _min_h <= volume <= _max_h:
+    if volume is None or not _min_hundredths <= volume <= _max_hundredths:
         return None
     yc: list[int] = []
     yq: list[int] = []
