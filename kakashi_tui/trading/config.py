@@ -164,6 +164,10 @@ class SimSection(_Section):
     # the share of them that are block trades (matched off the book)
     prints_per_step: float = Field(default=PRINTS_PER_STEP, ge=0, le=10)
     block_trade_rate: float = Field(default=BLOCK_TRADE_RATE, ge=0, le=0.5)
+    # a recording run writes the simulated books' changes into book_deltas (about ten rows per
+    # market per step: a recording tick at 1,000 markets takes about twice as long); off, the
+    # snapshots and the prints still hold the same books
+    record_books: bool = True
 
 
 class KalshiSection(_Section):

@@ -157,7 +157,7 @@ def build_sim(
         prints_per_step=cfg.sim.prints_per_step,
         block_trade_rate=cfg.sim.block_trade_rate,
         on_trades=recorder.trades if recorder is not None else None,
-        on_book_events=recorder.book_events if recorder is not None else None,
+        on_book_events=recorder.book_events if recorder is not None and cfg.sim.record_books else None,
     )
     sim.fast_forward(int(store.control(Control.SIM_TICK) or 0))
     return sim

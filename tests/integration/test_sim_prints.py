@@ -198,3 +198,27 @@ def test_prints_per_step_and_block_trade_rate_are_bounded_sim_settings(tmp_path)
         bad.write_text(f"[sim]\n{text}\n")
         with pytest.raises(ConfigError, match=r"\[sim\] (block_trade_rate|prints_per_step)"):
             load_config(str(bad))
+
+
+def test_a_sim_run_narrowed_to_a_market_hands_over_its_prints_and_book_alone():
+    events: list = []
+    wide = SimExchange(seed=8, markets=6, start_ms=SIM_START_MS)
+    ticker = wide.live[2].ticker
+    narrow = SimExchange(
+        seed=8, markets=6, start_ms=SIM_START_MS, only=frozenset({ticker}), on_book_events=events.extend
+    )
+    for _ in range(30):
+        wide.fetch()
+        narrow.fetch()
+        assert narrow.prints == [p for p in wide.prints if p.ticker == ticker]
+    assert {e.ticker for e in events} == {ticker}
+    assert rebuild_books(e._asdict() for e in events)[ticker] == narrow.book(ticker)
+
+
+def test_record_books_off_records_the_prints_and_no_book_rows(capfd, tmp_path):
+    cfg = tmp_path / "k.toml"
+    cfg.write_text("[sim]\nrecord_books = false\n")
+    run = in_process(capfd, "run", "--headless", "--ticks", "5", "--db", str(tmp_path / "k.db"), "--config", str(cfg))
+    assert run.returncode == 0, run.stderr
+    root = tmp_path / "catalog"
+    assert read_table(root, "trades").num_rows > 0 and read_table(root, "book_deltas").num_rows == 0
