@@ -1433,13 +1433,13 @@ class Recorder:
                 self._refused(why, {"type": "trade", "ticker": _shown(t.ticker), "ts": _shown(t.ts)})
 
     def book_events(self, events: Iterable[Any]) -> None:
-        """Order-book changes (``kalshi.ws.BookEvent``) in the order the feed applied them; each
-        passes the row check (``book_event_problem``) or is refused alone."""
+        """Order-book changes (``kalshi.ws.BookEvent``, the simulator's ``SimBookEvent``: their
+        ``source``, else ``kalshi-ws``) in the order the feed applied them; each passes the row
+        check (``book_event_problem``) or is refused alone."""
         add = self.writer.add_book_event
         for e in events:
-            why = add(
-                e.ts, e.ticker, e.side, e.price_cc, e.delta_hundredths, e.seq, e.sid, e.kind, "kalshi-ws", e.exchange_ts
-            )
+            src = getattr(e, "source", "kalshi-ws")
+            why = add(e.ts, e.ticker, e.side, e.price_cc, e.delta_hundredths, e.seq, e.sid, e.kind, src, e.exchange_ts)
             if why is not None:
                 self._refused(why, {"type": "book", "ticker": _shown(e.ticker), "ts": _shown(e.ts)})
 

@@ -13,6 +13,13 @@ away (``quiet_rate``, the chance per market per step, for 1 to ``QUIET_MAX_STEPS
 it is not re-quoted: the feed re-sends its last quote with that quote's old time, so the risk
 gate's stale-quote guard refuses to trade on it. Quiet spells are drawn from a stream of their
 own: the same seed draws the same prices and sizes whatever the rate.
+Between two steps takers trade against the book in force (issue #23): public prints, each with
+the taker's outcome side and book side, at the touch and never more than its displayed size,
+which they consume (``SimPrint``), and now and then a block trade matched off the book
+(``block_trade_rate``); the book's changes (prints consuming levels, the next quote) can be
+handed over as ``book_deltas`` rows (``SimBookEvent``). Prints come from a stream of their own
+too: a seed's prices, quotes, settlements and the oracle's beliefs are the same with or without
+them (``prints_per_step`` 0: none).
 Time is a simulated clock: each tick advances ``step_ms`` of market time, so the simulator can
 run far faster than real time. Raw rows follow
 adapters/source.py (decimal strings for prices and counts). Everything here is SIMULATED.
@@ -21,17 +28,30 @@ adapters/source.py (decimal strings for prices and counts). Everything here is S
 from __future__ import annotations
 
 import math
+import operator
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.core.models import GRID, Estimate, Side, qty_text
 from kakashi_tui.core.money import price
 
+if TYPE_CHECKING:
+    from kakashi_tui.adapters.kalshi.wire import Trade
+
 ORACLE_SOURCE = "sim-oracle (simulated)"
 QUIET_RATE = 0.05  # default: the chance per market per step that its makers step away
 QUIET_MAX_STEPS = 3  # a quiet spell lasts 1 to this many steps
+PRINTS_PER_STEP = 1.0  # default: the mean number of prints per market per step (Poisson)
+BLOCK_TRADE_RATE = 0.05  # default: the share of prints that are block trades (off the book)
+PRINT_SOURCE = "sim"  # the catalog's ``source`` of the simulator's prints and book rows
+BOOK_SID = 1  # the simulator's one "subscription" (book rows' ``sid``; ``seq`` counts its rows)
+_PRICE_SCALE = 10_000  # $1 in centicents
+Levels = tuple[tuple[int, int], ...]  # a book side as (price_cc, hundredths) pairs, best first
+_BY_TIME = operator.itemgetter(0)
 _ESTIMATE_FIELDS = set(Estimate.model_fields)  # every field given (shared: nothing changes it)
 
 
@@ -67,6 +87,10 @@ class _SimMarket:
     snap: dict | None = None  # the quote as last published
     settled_tick: int = 0
     disputed: bool = False
+    # the levels' sizes in hundredths, best first (as ``yes_depth``, ``no_depth``); a side's
+    # levels are a cent apart from its best bid (``bid_cc``; NO's is $1 - ``ask_cc``)
+    yes_q: tuple[int, ...] = ()
+    no_q: tuple[int, ...] = ()
 
     @property
     def p(self) -> float:
@@ -85,11 +109,19 @@ class SimExchange(Source):
         lifetime_ticks: tuple[int, int] = (40, 160),
         only: frozenset[str] | None = None,
         quiet_rate: float = QUIET_RATE,
+        prints_per_step: float = PRINTS_PER_STEP,
+        block_trade_rate: float = BLOCK_TRADE_RATE,
+        on_trades: Callable[[list[Trade]], None] | None = None,
+        on_book_events: Callable[[list[SimBookEvent]], None] | None = None,
     ) -> None:
         if markets < 1:
             raise ValueError("the simulator needs at least one market")
         if not 0 <= quiet_rate <= 1:
             raise ValueError("quiet_rate is a probability in [0, 1]")
+        if not 0 <= prints_per_step <= 50:
+            raise ValueError("prints_per_step is a mean number of prints in [0, 50]")
+        if not 0 <= block_trade_rate <= 1:
+            raise ValueError("block_trade_rate is a probability in [0, 1]")
         self.only = only  # --ticker: the simulation runs whole, only these markets are reported
         self.seed = seed
         self.n_markets = markets
@@ -104,6 +136,21 @@ class SimExchange(Source):
         # fast-forwards into the same spells).
         self.quiet_rate = quiet_rate
         self.rng_quiet = random.Random(f"{seed}:quiet-makers")
+        # A fourth for the takers' prints, drawn at every step whoever listens (a resumed run
+        # fast-forwards into the same prints): none of the other streams reads it.
+        self.prints_per_step = prints_per_step
+        self._no_print = math.exp(-prints_per_step)  # the chance of no print in a step
+        self.block_trade_rate = block_trade_rate
+        self.rng_prints = random.Random(f"{seed}:taker-prints")
+        self._print_serial = 0
+        # the prints of the step just taken, in time order, as plain tuples (``prints`` makes
+        # them ``SimPrint``s when asked): (ts, ticker, yes price, size, taker buys yes, block, n)
+        self._prints: list[tuple[int, str, int, int, bool, bool, int]] = []
+        self.on_trades = on_trades  # e.g. the catalog recorder's trades()
+        self.on_book_events = on_book_events  # e.g. the catalog recorder's book_events()
+        self._moves: list[tuple[int, str, str, int, int]] = []  # (exchange ms, ticker, side, price, delta)
+        self._known: set[str] = set()  # markets whose book ``on_book_events`` was given (a snapshot)
+        self._seq = 0
         self.tick = 0
         self._serial = 0
         self.live: list[_SimMarket] = [self._new_market() for _ in range(markets)]
@@ -150,21 +197,12 @@ class SimExchange(Source):
                 ask_cc -= 10 * r2.randint(0, 9)
         m.bid_cc, m.ask_cc = bid_cc, ask_cc
         levels = r.randint(3, 5)
-        m.yes_depth = tuple(
-            [
-                (str(GRID[bid_cc - i * 100]), _count(self._size(r.randint(5, 120))))
-                for i in range(levels)
-                if bid - i >= 1
-            ]
-        )
+        # (drawn in the order the first simulator drew them: YES sizes, then NO sizes)
+        m.yes_q = tuple([self._size(r.randint(5, 120)) for i in range(levels) if bid - i >= 1])
+        m.yes_depth = tuple([(str(GRID[bid_cc - i * 100]), _count(q)) for i, q in enumerate(m.yes_q)])
         no_best = 10_000 - ask_cc
-        m.no_depth = tuple(
-            [
-                (str(GRID[no_best - i * 100]), _count(self._size(r.randint(5, 120))))
-                for i in range(levels)
-                if no_best - i * 100 >= 1
-            ]
-        )
+        m.no_q = tuple([self._size(r.randint(5, 120)) for i in range(levels) if no_best - i * 100 >= 1])
+        m.no_depth = tuple([(str(GRID[no_best - i * 100]), _count(q)) for i, q in enumerate(m.no_q)])
         m.volume_hundredths += r.randint(0, 50) * 100
         m.quoted_volume_hundredths = m.volume_hundredths
         m.last_cc = min(max(int(round(m.mid * 100)), 1), 99) * 100
@@ -175,8 +213,12 @@ class SimExchange(Source):
         return n * 100 + (self.rng2.choice((25, 50, 75)) if self.rng2.random() < 0.3 else 0)
 
     def advance(self) -> None:
-        """One tick of simulated time: drift; markets past their close stop quoting (closed),
-        are determined on the next tick and finalized on the one after; replacements open."""
+        """One tick of simulated time: drift; takers trade against the book in force since the
+        last step (``_trade``); markets past their close stop quoting (closed), are determined
+        on the next tick and finalized on the one after; replacements open."""
+        since = self.now_ms()
+        self._prints = []
+        self._moves = []
         self.tick += 1
         r = self.rng
         for m in self._closed:
@@ -192,13 +234,21 @@ class SimExchange(Source):
             m.mid += 0.25 * (m.p - m.mid) + r.gauss(0, 0.012)
             if self.tick >= m.close_tick:
                 self._closed.append(m)
+                was = _levels(m) if self.on_book_events is not None else ((), ())
+                left = self._trade(m, since)  # it traded until its close; then its book is gone
+                self._requoted(m, left, was, ((), ()))
             elif self._quiet(m):  # its makers are away: the last quote stands, with its time
                 kept = (m.bid_cc, m.ask_cc, m.yes_depth, m.no_depth, m.quoted_volume_hundredths, m.last_cc, m.quote_ms)
+                kept_q = (m.yes_q, m.no_q)  # (and no taker trades: its book does not move)
                 self._quote(m)  # (drawn all the same: the price stream does not depend on quiet spells)
                 m.bid_cc, m.ask_cc, m.yes_depth, m.no_depth, m.quoted_volume_hundredths, m.last_cc, m.quote_ms = kept
+                m.yes_q, m.no_q = kept_q
                 still.append(m)
             else:
+                was = _levels(m) if self.on_book_events is not None else ((), ())
+                left = self._trade(m, since)
                 self._quote(m)
+                self._requoted(m, left, was, _levels(m) if self.on_book_events is not None else ((), ()))
                 m.snap = None
                 still.append(m)
         while len(still) < self.n_markets:
@@ -206,6 +256,84 @@ class SimExchange(Source):
             self._quote(nm)
             still.append(nm)
         self.live = still
+        self._prints.sort(key=_BY_TIME)  # (stable: one market's prints keep their order)
+        self._moves.sort(key=_BY_TIME)
+
+    def _trade(self, m: _SimMarket, since: int) -> tuple[_Side, _Side] | None:
+        """The takers' prints in ``m`` between ``since`` and now, against its book in force (the
+        last quote), drawn from the prints' stream only; the book they leave (YES, NO levels).
+
+        The rule: a taker buying YES (outcome side ``yes``, book side ``bid``: Kalshi's
+        ``bid`` is ``yes``) lifts the YES ask, that is it takes the best NO bid, at YES price
+        $1 - that bid; a taker buying NO (``no``, ``ask``) hits the best YES bid at its price.
+        A print is at the touch as it stands then, never more than the size displayed there,
+        and consumes it (a level taken to 0 is gone, the next is the touch). A block trade
+        (``block_trade_rate`` of prints) is matched off the book: any cent price in [0.01,
+        0.99] near the hidden probability, any size; it leaves the book alone. Takers lean
+        toward the side the hidden probability favours over the quote (informed flow).
+
+        What it returns: None when there was no print, else each side's state as the prints
+        left it (``_Side``, ``_left``)."""
+        r = self.rng_prints
+        n = _poisson(r, self._no_print)
+        if n == 0:
+            return None
+        rand = r.random  # (uniforms scaled by hand: randint costs several times more, per print)
+        lo = since + 1
+        span = max(self.now_ms() - 1 - lo, 0) + 1  # strictly between the two steps
+        times = sorted([lo + int(rand() * span) for _ in range(n)])
+        lean = min(max(0.5 + 4 * (m.p - m.mid), 0.2), 0.8)
+        block_rate, ticker, out = self.block_trade_rate, m.ticker, self._prints
+        moves = self._moves if self.on_book_events is not None else None
+        # each side: its best price, its sizes, the index of its touch and the size left there
+        yes = _Side(m.bid_cc, m.yes_q, 0, m.yes_q[0] if m.yes_q else 0)
+        no = _Side(_PRICE_SCALE - m.ask_cc, m.no_q, 0, m.no_q[0] if m.no_q else 0)
+        for ts in times:
+            block = rand() < block_rate
+            taker_yes = rand() < lean
+            self._print_serial += 1
+            if block:
+                cents = min(max(round((m.p + r.gauss(0, 0.03)) * 100), 1), 99)
+                out.append(
+                    (ts, ticker, cents * 100, (50 + int(rand() * 451)) * 100, taker_yes, True, self._print_serial)
+                )
+                continue
+            want = (1 + int(rand() * 30)) * 100
+            if rand() < 0.2:
+                want += (25, 50, 75)[int(rand() * 3)]
+            book = no if taker_yes else yes  # the bids it trades against
+            sizes, i, shown = book.sizes, book.i, book.shown
+            if i >= len(sizes):  # nothing displayed there: no print
+                continue
+            at = book.best - i * 100
+            size = min(want, shown)
+            if shown == size:  # the level is gone: the next is the touch
+                book.i = i = i + 1
+                book.shown = sizes[i] if i < len(sizes) else 0
+            else:
+                book.shown = shown - size
+            out.append((ts, ticker, _PRICE_SCALE - at if taker_yes else at, size, taker_yes, False, self._print_serial))
+            if moves is not None:
+                moves.append((ts, ticker, "no" if taker_yes else "yes", at, -size))
+        return yes, no
+
+    def _requoted(
+        self, m: _SimMarket, left: tuple[_Side, _Side] | None, was: tuple[Levels, Levels], now_lv: tuple[Levels, Levels]
+    ) -> None:
+        """The book's changes from what the prints left (``left``, or the quote ``was`` when
+        none traded) to the new quote ``now_lv`` (empty: closed), at the quote's time, as moves
+        (for ``on_book_events`` only)."""
+        if self.on_book_events is None:
+            return
+        if left is not None:
+            was = (_left(left[0]), _left(left[1]))
+        now = self.now_ms()
+        for side, a, b in (("yes", was[0], now_lv[0]), ("no", was[1], now_lv[1])):
+            old, new = dict(a), dict(b)
+            for p in sorted(old.keys() | new.keys(), reverse=True):
+                d = new.get(p, 0) - old.get(p, 0)
+                if d:
+                    self._moves.append((now, m.ticker, side, p, d))
 
     def _quiet(self, m: _SimMarket) -> bool:
         """Whether ``m`` goes unquoted this step (a spell under way, or one starting)."""
@@ -234,6 +362,7 @@ class SimExchange(Source):
     def fast_forward(self, tick: int) -> None:
         while self.tick < tick:
             self.advance()
+        self._prints, self._moves = [], []  # (nobody saw those steps: books are sent afresh)
 
     # -- the feed -------------------------------------------------------------------
     def _market_row(self, m: _SimMarket, status: str, result: Side | None = None) -> dict:
@@ -277,13 +406,154 @@ class SimExchange(Source):
             rows.append(RawRow(market=self._market_row(m, "active"), snapshot=m.snap, payload={"sim": m.ticker}))
         if self.only is not None:
             rows = [r for r in rows if r.market["ticker"] in self.only]
+        self._hand_over()
         return FetchBatch(rows=rows)
+
+    def _hand_over(self) -> None:
+        """This step's prints to ``on_trades`` (as the Kalshi feed's ``Trade``, received now) and
+        its book changes to ``on_book_events``: deltas for a book already sent, a snapshot of
+        the book in force for one not yet sent (a new market, or every market on a run's first
+        fetch), the levels removed for a market that closed (its book is empty)."""
+        now = self.now_ms()
+        only = self.only
+        if self.on_trades is not None:
+            from kakashi_tui.adapters.kalshi.wire import Trade
+
+            got = [
+                Trade(
+                    p.ticker,
+                    p.yes_price_cc,
+                    p.count_hundredths,
+                    p.taker_side,
+                    p.ts,
+                    p.trade_id,
+                    recv_ts=now,
+                    taker_book_side=p.taker_book_side,
+                    is_block_trade=p.is_block_trade,
+                    source=PRINT_SOURCE,
+                )
+                for p in self.prints
+            ]
+            if got:
+                self.on_trades(got)
+        if self.on_book_events is None:
+            return
+        events: list[SimBookEvent] = []
+        known = self._known
+        for ts, ticker, side, at, d in self._moves:
+            if ticker in known:
+                self._seq += 1
+                events.append(SimBookEvent(now, ticker, side, at, d, self._seq, BOOK_SID, "delta", ts))
+        for m in self._closed:
+            known.discard(m.ticker)
+        for m in self.live:
+            if m.ticker in known or (only is not None and m.ticker not in only):
+                continue
+            known.add(m.ticker)
+            self._seq += 1
+            for side, levels in zip(("yes", "no"), _levels(m)):
+                for at, q in levels:
+                    events.append(SimBookEvent(now, m.ticker, side, at, q, self._seq, BOOK_SID, "snapshot", m.quote_ms))
+        if events:
+            self.on_book_events(events)
+
+    @property
+    def prints(self) -> list[SimPrint]:
+        """The prints of the step just taken (of the markets reported: ``only``), in time order."""
+        only, seed = self.only, self.seed
+        return [
+            SimPrint(ts, t, price_cc, size, *(_YES if yes else _NO), block, f"sim-{seed}-{n}")
+            for ts, t, price_cc, size, yes, block, n in self._prints
+            if only is None or t in only
+        ]
+
+    def book(self, ticker: str) -> dict[str, dict[int, int]] | None:
+        """A live market's book in force: {"yes": {price_cc: hundredths}, "no": {...}} (as
+        ``catalog.rebuild_books`` gives it), or None."""
+        for m in self.live:
+            if m.ticker == ticker:
+                yes, no = _levels(m)
+                return {"yes": dict(yes), "no": dict(no)}
+        return None
 
     def hidden_probability(self, ticker: str) -> float | None:
         for m in self.live:
             if m.ticker == ticker:
                 return m.p
         return None
+
+
+class SimPrint(NamedTuple):
+    """A simulated public print (the fields of ``kalshi.wire.Trade``, in catalog units)."""
+
+    ts: int  # when it traded, epoch ms (between two steps)
+    ticker: str
+    yes_price_cc: int
+    count_hundredths: int
+    taker_side: str  # the taker's outcome side: yes | no
+    taker_book_side: str  # Kalshi's book vocabulary for the same bit: bid (= yes) | ask (= no)
+    is_block_trade: bool  # matched off the book: never book liquidity
+    trade_id: str
+
+    @property
+    def on_book(self) -> bool:
+        return not self.is_block_trade
+
+
+class SimBookEvent(NamedTuple):
+    """One change of a simulated book, as ``kalshi.ws.BookEvent`` (a ``book_deltas`` row)."""
+
+    ts: int  # when it was handed over (the step's time: the receive time)
+    ticker: str
+    side: str | None
+    price_cc: int | None
+    delta_hundredths: int | None  # snapshot: the level's size; delta: the signed change
+    seq: int | None
+    sid: int | None
+    kind: str  # snapshot | delta
+    exchange_ts: int | None = None  # the simulated exchange's time of the change
+    source: str = PRINT_SOURCE
+
+
+_YES, _NO = ("yes", "bid"), ("no", "ask")  # a taker's outcome side and book side (bid is yes)
+
+
+def _levels(m: _SimMarket) -> tuple[Levels, Levels]:
+    """A market's book in force as (price_cc, hundredths) levels, best first: YES, NO."""
+    no_best = _PRICE_SCALE - m.ask_cc
+    return (
+        tuple([(m.bid_cc - i * 100, q) for i, q in enumerate(m.yes_q)]),
+        tuple([(no_best - i * 100, q) for i, q in enumerate(m.no_q)]),
+    )
+
+
+@dataclass(slots=True)
+class _Side:
+    """A book side as prints consume it: its best price, its sizes, the touch's index and the
+    size left there."""
+
+    best: int
+    sizes: tuple[int, ...]
+    i: int
+    shown: int
+
+
+def _left(side: _Side) -> Levels:
+    """The levels a side's prints left."""
+    i, shown = side.i, side.shown
+    return tuple([(side.best - k * 100, shown if k == i else q) for k, q in enumerate(side.sizes) if k >= i])
+
+
+def _poisson(r: random.Random, limit: float) -> int:
+    """A Poisson draw of mean -ln(``limit``) (Knuth's product of uniforms: the mean is small);
+    ``limit`` 1 (a mean of 0): none, with nothing drawn."""
+    if limit >= 1:
+        return 0
+    k, p = 0, r.random()
+    while p > limit:
+        k += 1
+        p *= r.random()
+    return k
 
 
 def _count(h: int) -> int | str:

@@ -45,7 +45,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from kakashi_tui.adapters.sim import QUIET_RATE
+from kakashi_tui.adapters.sim import BLOCK_TRADE_RATE, PRINTS_PER_STEP, QUIET_RATE
 from kakashi_tui.adapters.userfiles import read_regular
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.fees import FeeSchedule
@@ -160,6 +160,14 @@ class SimSection(_Section):
     oracle_noise: float = Field(default=0.03, ge=0, le=0.5)
     # the chance per market per step that its makers step away for 1-3 steps (its quote goes stale)
     quiet_rate: float = Field(default=QUIET_RATE, ge=0, le=0.5)
+    # the takers' prints between steps (issue #23): their mean number per market per step, and
+    # the share of them that are block trades (matched off the book)
+    prints_per_step: float = Field(default=PRINTS_PER_STEP, ge=0, le=10)
+    block_trade_rate: float = Field(default=BLOCK_TRADE_RATE, ge=0, le=0.5)
+    # a recording run writes the simulated books' changes into book_deltas (about ten rows per
+    # market per step: a recording tick at 1,000 markets takes about twice as long); off, the
+    # snapshots and the prints still hold the same books
+    record_books: bool = True
 
 
 class KalshiSection(_Section):

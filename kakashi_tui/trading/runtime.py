@@ -128,8 +128,11 @@ def resolve_sim(store: Store, opts: Options, cfg: KakashiConfig) -> SimSettings:
     return SimSettings(seed, s.setting("markets"), s.setting("step_ms"), start_ms, notes)
 
 
-def build_sim(store: Store, opts: Options, cfg: KakashiConfig, notes: list[str] | None = None) -> SimExchange:
-    """The simulator resumes where this database left it: same seed, same clock, same tick."""
+def build_sim(
+    store: Store, opts: Options, cfg: KakashiConfig, notes: list[str] | None = None, recorder: Recorder | None = None
+) -> SimExchange:
+    """The simulator resumes where this database left it: same seed, same clock, same tick. A
+    ``recorder`` gets its trade prints and its book changes (as the Kalshi feed's)."""
     from kakashi_tui.adapters.sim import SimExchange
 
     st = resolve_sim(store, opts, cfg)
@@ -151,6 +154,10 @@ def build_sim(store: Store, opts: Options, cfg: KakashiConfig, notes: list[str] 
         step_ms=st.step_ms.value,
         only=frozenset(opts.tickers) if opts.tickers else None,
         quiet_rate=cfg.sim.quiet_rate,
+        prints_per_step=cfg.sim.prints_per_step,
+        block_trade_rate=cfg.sim.block_trade_rate,
+        on_trades=recorder.trades if recorder is not None else None,
+        on_book_events=recorder.book_events if recorder is not None and cfg.sim.record_books else None,
     )
     sim.fast_forward(int(store.control(Control.SIM_TICK) or 0))
     return sim
@@ -258,7 +265,7 @@ def build_engine(
     try:
         recorder = recording() if recording is not None else None
         if opts.source == "sim":
-            sim = build_sim(store, opts, cfg, notes)
+            sim = build_sim(store, opts, cfg, notes, recorder)
             oracle = SimOracle(sim, noise=cfg.sim.oracle_noise, seed=sim.seed)
             engine = made(sim, [oracle])
             if notes is not None and (note := bankroll_note(engine, cfg)):
