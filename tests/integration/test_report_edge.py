@@ -155,3 +155,51 @@ def test_the_report_scores_a_sim_run_by_event(tmp_path):
     assert s is not None and s.n == s.events > 10  # each simulated market is an event of its own
     assert "Dimitriadis, Gneiting and Jordan" in md and "Ehm, Gneiting, Jordan and Krüger" in md
     assert "2,000 resamples, seed 20260105" in md
+
+
+def test_closing_prices_the_database_lacks_come_from_the_catalogs_candles(tmp_path):
+    """C1's and B2's recorded quotes are gone: a closing line is the last candle before its close, the
+    bid/ask mid where both rest, else the last trade; the report names each source."""
+    from kakashi_tui.adapters.catalog import CatalogWriter
+
+    three_entries(tmp_path / "k.db")
+    con = sqlite3.connect(tmp_path / "k.db")
+    con.execute("DELETE FROM snapshots WHERE ticker IN ('C1', 'B2')")
+    con.commit()
+    w = CatalogWriter(tmp_path / "catalog", roll_s=float("inf"))
+    # C1: the last period before the close has a 0.26/0.30 book (mid 0.28); a later one is ignored
+    assert (
+        w.add_candle(T0 + 5 * MIN, "C1", 1, "backfill", close_cc=2500, yes_bid_close_cc=2000, yes_ask_close_cc=2400)
+        is None
+    )
+    assert (
+        w.add_candle(T0 + 9 * MIN, "C1", 1, "backfill", close_cc=2700, yes_bid_close_cc=2600, yes_ask_close_cc=3000)
+        is None
+    )
+    assert (
+        w.add_candle(T0 + 11 * MIN, "C1", 1, "backfill", close_cc=100, yes_bid_close_cc=100, yes_ask_close_cc=300)
+        is None
+    )
+    # B2: nothing resting at the end (0 / 1): its last trade, 0.47
+    assert (
+        w.add_candle(T0 + 9 * MIN, "B2", 1, "backfill", close_cc=4700, yes_bid_close_cc=0, yes_ask_close_cc=10_000)
+        is None
+    )
+    w.close()
+    try:
+        entries, note = edge.gather_entries(con, None, None, T0 + 20 * MIN, {}, tmp_path / "catalog")
+        none, _ = edge.gather_entries(con, None, None, T0 + 20 * MIN, {}, tmp_path / "no-catalog")
+    finally:
+        con.close()
+    by = {e.ticker: e for e in entries}
+    assert note == ""
+    assert (by["C1"].close, by["C1"].close_source) == (pytest.approx(0.28), edge.SRC_CANDLE_MID)
+    assert (by["B2"].close, by["B2"].close_source) == (pytest.approx(0.47), edge.SRC_CANDLE_LAST)
+    assert by["B2"].clv == pytest.approx(0.53 - 0.48)  # NO: one minus the last trade, less its price
+    assert (by["B1"].close, by["B1"].close_source) == (pytest.approx(0.50), edge.SRC_DB)
+    text = "\n".join(edge.clv_section(edge.line_value(entries, T0 + 20 * MIN)))
+    assert "Closing prices: 1 from snapshots, 1 from candles (last trade), 1 from candles (bid/ask)" in text
+    # without the catalog, the two have no closing line and are counted as left out
+    assert [e.close for e in none if e.ticker != "B1"] == [None, None]
+    text = "\n".join(edge.clv_section(edge.line_value(none, T0 + 20 * MIN)))
+    assert "2 settled entries had none and are left out" in text
