@@ -91,6 +91,11 @@ def test_closing_line_value_worked_by_hand(tmp_path):
     text = "\n".join(edge.clv_section(lv))
     assert "| 3 | 2 | +2.00¢ | -6.00¢ to +6.00¢ | +0.30¢ |" in text
     assert "Closing prices: 3 from snapshots" in text
+    # after fees, by event: EV EV (6.3 + 2.2) / 2 = +4.25c, EC EC -7.6c: the interval includes zero.
+    # Read as normal (se = width / 3.92), the lower bound clears zero at 3 x (11.85 / 2 / 0.3)^2 =
+    # 1,170.19 trades: 1,171 in all, 1,168 more
+    assert (lv.fees.lo, lv.fees.hi) == pytest.approx((-0.076, 0.0425))
+    assert "about 1,168 more settled trades (1,171 in all) would put the 95% lower bound above zero" in text
     # the forecasts: each market's first decision against the mid then
     assert [(f.ticker, f.p_hat, f.market, f.outcome, f.event) for f in forecasts] == [
         ("B1", 0.55, pytest.approx(0.41), 1, "EV"),

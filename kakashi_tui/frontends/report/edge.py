@@ -257,18 +257,17 @@ def _ci(iv: sc.Interval, fmt=lambda v: f"{v:+.3f}") -> str:
     return f"{fmt(iv.lo)} to {fmt(iv.hi)}"
 
 
-def need_words(iv: sc.Interval, what: str, unit: str = "settled trades") -> str:
-    """How many more settled trades the effect needs before its 95% lower bound clears zero."""
+def need_words(iv: sc.Interval, what: str, unit: str = "settled trades", fmt=lambda v: f"{v:+.4f}") -> str:
+    """How many more settled trades (or markets) the effect needs before its 95% lower bound clears zero."""
     if iv.lo is None or iv.hi is None:
         return f"No interval on {iv.events} event(s), so no claim of {what} either way."
     more = sc.more_needed(iv)
     if more == 0:
-        return f"Its 95% lower bound is above zero: {what} shown on these {iv.n} {unit.split()[-1]}."
+        return f"Its 95% lower bound is above zero: {what} shown on these {iv.n:,} {unit.split()[-1]}."
     if more is None:
         return (
-            f"Its estimate is {iv.estimate * (100 if 'closing' in what else 1):+.4g}{'¢' if 'closing' in what else ''},"
-            f" not above zero, so no number of further trades at this effect would lift the 95% lower bound above "
-            f"zero: no {what} shown."
+            f"Its estimate, {fmt(iv.estimate)}, is not above zero, so no number of further {unit} at this effect "
+            f"would lift the 95% lower bound above zero: no {what} shown."
         )
     return (
         f"Its 95% interval includes zero: no {what} shown yet. At the effect and spread observed, about {more:,} "
@@ -308,9 +307,9 @@ def score_section(s: Scored | None) -> list[str]:
     dp, dm = s.decomp[("Brier", "p̂")], s.decomp[("Brier", "market")]
     worse = []
     if dp.mcb > dm.mcb:
-        worse.append(f"worse calibrated than the market (miscalibration {dp.mcb:.4f} against {dm.mcb:.4f})")
+        worse.append(f"worse calibrated (miscalibration {dp.mcb:.4f} against the market's {dm.mcb:.4f})")
     if dp.dsc < dm.dsc:
-        worse.append(f"less sharp (discrimination {dp.dsc:.4f} against {dm.dsc:.4f})")
+        worse.append(f"less sharp (discrimination {dp.dsc:.4f} against the market's {dm.dsc:.4f})")
     out.append(
         "On the Brier score p̂ is "
         + (" and ".join(worse) if worse else "no worse calibrated and no less sharp")
@@ -351,7 +350,7 @@ def clv_section(lv: LineValue | None) -> list[str]:
     elif f.lo is not None and f.lo > 0:
         out.append(f"CLV after fees is positive (95% lower bound {_cents(f.lo)}): the entries beat the closing line.")
     else:
-        out.append(f"CLV after fees: {need_words(f, 'positive closing-line value')}")
+        out.append(f"CLV after fees: {need_words(f, 'positive closing-line value', fmt=_cents)}")
     out += ["", "| p̂ (YES) | entries | mean CLV | mean CLV after fees |", "|---|---|---|---|"]
     for lo, hi in BUCKETS:
         b = [e for e in lv.entries if e.p_hat is not None and lo <= e.p_hat < hi + (hi == 1.0)]
