@@ -146,15 +146,15 @@ def _corp(ax, x, y, who: str) -> None:
     ax.fill_between(bx, lo, hi, color="tab:blue", alpha=0.18, step="post", label="90% consistency band (calibrated)")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
     ax.step(xs, recal, where="post", color="tab:red", lw=1.6, label="CORP recalibrated (PAV)")
-    ax.hist(
-        x,
-        bins=20,
-        range=(0, 1),
-        weights=np.full(x.size, 0.25 / x.size),
+    counts, edges = np.histogram(x, bins=20, range=(0, 1))
+    ax.bar(
+        edges[:-1],
+        0.15 * counts / max(1, counts.max()),
+        width=0.05,
+        align="edge",
         color="black",
         alpha=0.25,
-        bottom=0,
-        label="forecasts (share, ×4)",
+        label=f"forecasts per 0.05 (tallest bar: {counts.max()})",
     )
     d = sc.decompose(x, y)
     ax.text(
