@@ -81,7 +81,7 @@ def test_closing_line_value_worked_by_hand(tmp_path):
     assert by["C1"].clv == pytest.approx(-0.06) and by["C1"].clv_fees == pytest.approx(-0.076)
     assert {e.close_source for e in entries} == {edge.SRC_DB}
     assert [e.event for e in entries] == ["EV", "EV", "EC"]
-    lv = edge.line_value(entries, T0 + 20 * MIN)
+    lv = edge.line_value(entries)
     assert lv is not None
     # mean (8 + 4 - 6) / 3 = +2c; after fees (6.3 + 2.2 - 7.6) / 3 = +0.3c
     assert lv.plain.estimate == pytest.approx(0.02) and lv.fees.estimate == pytest.approx(0.003)
@@ -202,9 +202,9 @@ def test_closing_prices_the_database_lacks_come_from_the_catalogs_candles(tmp_pa
     assert (by["B2"].close, by["B2"].close_source) == (pytest.approx(0.47), edge.SRC_CANDLE_LAST)
     assert by["B2"].clv == pytest.approx(0.53 - 0.48)  # NO: one minus the last trade, less its price
     assert (by["B1"].close, by["B1"].close_source) == (pytest.approx(0.50), edge.SRC_DB)
-    text = "\n".join(edge.clv_section(edge.line_value(entries, T0 + 20 * MIN)))
+    text = "\n".join(edge.clv_section(edge.line_value(entries)))
     assert "Closing prices: 1 from snapshots, 1 from candles (last trade), 1 from candles (bid/ask)" in text
     # without the catalog, the two have no closing line and are counted as left out
     assert [e.close for e in none if e.ticker != "B1"] == [None, None]
-    text = "\n".join(edge.clv_section(edge.line_value(none, T0 + 20 * MIN)))
+    text = "\n".join(edge.clv_section(edge.line_value(none)))
     assert "2 settled entries had none and are left out" in text

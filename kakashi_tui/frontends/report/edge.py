@@ -145,10 +145,10 @@ def gather_entries(
     outcomes = {t: (r, ts) for t, r, ts in queries.outcome_rows(con)}
     candles = Candles(catalog)
     out: list[Entry] = []
-    for fid, ts, t, side, n_h, value_cc, fee_cc, p_hat, d_ts, event, close_ts in queries.entry_rows(con):
-        if not ((since is None or ts >= since) and (until is None or ts <= until)) or n_h <= 0:
+    for fid, ts, t, side, n_hundredths, value_cc, fee_cc, p_hat, d_ts, event, close_ts in queries.entry_rows(con):
+        if not ((since is None or ts >= since) and (until is None or ts <= until)) or n_hundredths <= 0:
             continue
-        n = n_h / 100
+        n = n_hundredths / 100
         q = queries.quote_at(con, t, d_ts if d_ts is not None else ts)
         market = _mid(q[0], q[1]) if q is not None else None
         res = outcomes.get(t)
@@ -231,7 +231,7 @@ class LineValue:
     missing: int  # entries on stopped markets with no closing price anywhere
 
 
-def line_value(entries: list[Entry], now_ms: int | None) -> LineValue | None:
+def line_value(entries: list[Entry]) -> LineValue | None:
     rows = [e for e in entries if e.close is not None]
     missing = sum(1 for e in entries if e.close is None and e.outcome is not None)
     if not rows:
@@ -247,7 +247,7 @@ def line_value(entries: list[Entry], now_ms: int | None) -> LineValue | None:
 
 
 # -- the words ------------------------------------------------------------------------------
-def _cents(x: float) -> str:
+def _cts(x: float) -> str:
     return f"{x * 100:+.2f}¢"
 
 
@@ -329,8 +329,8 @@ def clv_section(lv: LineValue | None) -> list[str]:
         "",
         "| entries | events | mean CLV | 95% CI (by event) | mean CLV after fees | 95% CI (by event) |",
         "|---|---|---|---|---|---|",
-        f"| {lv.plain.n} | {lv.plain.events} | {_cents(lv.plain.estimate)} | {_ci(lv.plain, _cents)} | "
-        f"{_cents(lv.fees.estimate)} | {_ci(lv.fees, _cents)} |",
+        f"| {lv.plain.n} | {lv.plain.events} | {_cts(lv.plain.estimate)} | {_ci(lv.plain, _cts)} | "
+        f"{_cts(lv.fees.estimate)} | {_ci(lv.fees, _cts)} |",
         "",
         f"Closing prices: {src}"
         + (
@@ -344,20 +344,20 @@ def clv_section(lv: LineValue | None) -> list[str]:
     f = lv.fees
     if f.hi is not None and f.hi < 0:
         out.append(
-            f"**CLV after spread and fees is negative** (95% upper bound {_cents(f.hi)}): the entries paid more than "
+            f"**CLV after spread and fees is negative** (95% upper bound {_cts(f.hi)}): the entries paid more than "
             "the price the market closed at. That is what a forecaster without an edge looks like."
         )
     elif f.lo is not None and f.lo > 0:
-        out.append(f"CLV after fees is positive (95% lower bound {_cents(f.lo)}): the entries beat the closing line.")
+        out.append(f"CLV after fees is positive (95% lower bound {_cts(f.lo)}): the entries beat the closing line.")
     else:
-        out.append(f"CLV after fees: {need_words(f, 'positive closing-line value', fmt=_cents)}")
+        out.append(f"CLV after fees: {need_words(f, 'positive closing-line value', fmt=_cts)}")
     out += ["", "| p̂ (YES) | entries | mean CLV | mean CLV after fees |", "|---|---|---|---|"]
     for lo, hi in BUCKETS:
         b = [e for e in lv.entries if e.p_hat is not None and lo <= e.p_hat < hi + (hi == 1.0)]
         if b:
             out.append(
-                f"| {lo:.1f}–{hi:.1f} | {len(b)} | {_cents(float(np.mean([e.clv for e in b])))} | "
-                f"{_cents(float(np.mean([e.clv_fees for e in b])))} |"
+                f"| {lo:.1f}–{hi:.1f} | {len(b)} | {_cts(float(np.mean([e.clv for e in b])))} | "
+                f"{_cts(float(np.mean([e.clv_fees for e in b])))} |"
             )
     out.append("")
     out.append("(Per bucket: the mean only; the buckets are small and their events overlap.)")

@@ -142,7 +142,7 @@ class ReportData:
     def line_value(self):  # edge.LineValue | None
         from kakashi_tui.frontends.report import edge
 
-        return edge.line_value(self.entries, self.last_ts)
+        return edge.line_value(self.entries)
 
 
 def _event_ci(values: list[float], events: list[str]) -> tuple[float, float] | None:
