@@ -208,3 +208,15 @@ def test_closing_prices_the_database_lacks_come_from_the_catalogs_candles(tmp_pa
     assert [e.close for e in none if e.ticker != "B1"] == [None, None]
     text = "\n".join(edge.clv_section(edge.line_value(none)))
     assert "2 settled entries had none and are left out" in text
+
+
+def test_the_mean_pnl_interval_resamples_events_not_trades(tmp_path):
+    """The Trades table's interval: trades of one event move together, so trades all in one event
+    give no interval at all, where resampling trades gave a narrow one."""
+    _run(tmp_path / "k.db", "oracle", 300)
+    d = gather(tmp_path / "k.db")
+    assert len(d.pnls) >= 2 and d.ci is not None  # each simulated market its own event
+    one = gather(tmp_path / "k.db")
+    one.events_of = {t.ticker: "ONE-EVENT" for t in one.closed}
+    assert one.ci is None
+    assert "| n/a (trades in fewer than 2 events) |" in render_markdown(one, T0)

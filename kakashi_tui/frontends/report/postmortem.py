@@ -421,6 +421,7 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
     ci = d.ci
     dd = d.drawdown
     period_from, period_to = (_utc(t) for t in period_bounds_of(d))
+    no_interval = "n/a (fewer than 2 trades)" if len(pnls) < 2 else "n/a (trades in fewer than 2 events)"
     clock_note = (
         f' ({CLOCK_WORDS[d.clock]}: every time in this report but "Generated" is on the engine\'s clock)'
         if d.clock in CLOCK_WORDS
@@ -455,7 +456,7 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         "|---|---|---|---|---|---|---|---|",
         f"| {len(d.fills)} | {len(pnls)} | {w.wins} | {w.losses} | {fmt_cc(w.fees_cc)} | "
         f"{fmt_signed(w.realized_cc)} | {_money(mean(pnls)) if pnls else '—'} | "
-        f"{f'{_money(ci[0])} to {_money(ci[1])}' if ci else 'n/a (fewer than 2 trades)'} |",
+        f"{f'{_money(ci[0])} to {_money(ci[1])}' if ci else no_interval} |",
         "",
         f"Bootstrap: 2,000 resamples of closed-trade PnL by event (the trades of one event together), seed "
         f"{BOOTSTRAP_SEED} (repeatable). Realised PnL "
