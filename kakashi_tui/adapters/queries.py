@@ -55,6 +55,9 @@ __all__ = [
     "outcome_rows",
     "p_hat_at",
     "quote_at",
+    "entry_rows",
+    "first_decisions",
+    "closing_quote",
     "refused_decisions",
     "snapshot_history",
     "estimates_since",
@@ -354,6 +357,47 @@ def quote_at(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[Any, Any, A
         return None
     _id, *prices = typed("snapshots", row, "iIII", "id, yes_bid_cc, yes_ask_cc, last_cc")
     return tuple(None if p is None else p / 10000.0 for p in prices)  # type: ignore[return-value]
+
+
+def entry_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Every buy fill with what its decision believed and where its market stands, in order:
+    (fill id, ts, ticker, side, contracts_hundredths, value_cc, fee_cc, decision p_hat, decision ts,
+    event_ticker, close_ts); the last four None where the decision or the market row is missing."""
+    names = "id, ts, ticker, side, contracts_hundredths, value_cc, fee_cc, p_hat, decision ts, event_ticker, close_ts"
+    return [
+        typed("fills", r, "itssiiiFTST", names)
+        for r in con.execute(
+            "SELECT f.id, f.ts, f.ticker, f.side, f.contracts_hundredths, f.value_cc, f.fee_cc, d.p_hat, d.ts,"
+            " m.event_ticker, m.close_ts FROM fills f LEFT JOIN decisions d ON d.id = f.decision_id"
+            " LEFT JOIN markets m ON m.ticker = f.ticker WHERE f.action = 'buy' ORDER BY f.id"
+        )
+    ]
+
+
+def first_decisions(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Each market's first decision (accepted or refused: the first time its p̂ cleared the edge
+    threshold) as (id, ticker, ts, p_hat), in id order. One scan of ``decisions`` (it has no index)."""
+    return [
+        typed("decisions", r, "istf", "id, ticker, ts, p_hat")
+        for r in con.execute(
+            "SELECT id, ticker, ts, p_hat FROM decisions WHERE id IN (SELECT MIN(id) FROM decisions GROUP BY ticker)"
+            " ORDER BY id"
+        )
+    ]
+
+
+def closing_quote(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[int, float, float] | None:
+    """A market's last two-sided quote at or before ``ts`` as (ts, bid, ask), probabilities: its
+    closing line when ``ts`` is when it stopped trading (None when it had none)."""
+    row = con.execute(
+        "SELECT id, ts, yes_bid_cc, yes_ask_cc FROM snapshots WHERE ticker = ? AND ts <= ?"
+        " AND yes_bid_cc IS NOT NULL AND yes_ask_cc IS NOT NULL ORDER BY ts DESC, id DESC LIMIT 1",
+        (ticker, ts),
+    ).fetchone()
+    if row is None:
+        return None
+    _id, at, bid, ask = typed("snapshots", row, "itii", "id, ts, yes_bid_cc, yes_ask_cc")
+    return at, bid / 10000.0, ask / 10000.0
 
 
 def refused_decisions(con: sqlite3.Connection) -> list[tuple[Any, Any]]:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from kakashi_tui.adapters.kalshi.wire import Trade
 
 ORACLE_SOURCE = "sim-oracle (simulated)"
+NOISE_SOURCE = "sim-noise (simulated)"
 QUIET_RATE = 0.05  # default: the chance per market per step that its makers step away
 QUIET_MAX_STEPS = 3  # a quiet spell lasts 1 to this many steps
 PRINTS_PER_STEP = 1.0  # default: the mean number of prints per market per step (Poisson)
@@ -370,7 +371,9 @@ class SimExchange(Source):
             "ticker": m.ticker,
             "title": m.title,
             "series": "SIM",
-            "event_ticker": m.ticker.rsplit("-", 1)[0],
+            # each simulated market is an event of its own: their outcomes are independent draws, so a
+            # report's intervals, which resample events, treat them as independent (issue #24)
+            "event_ticker": m.ticker,
             "status": status,
             "market_type": "binary",
             "open_ts": self.start_ms + m.open_tick * self.step_ms,
@@ -584,6 +587,37 @@ class SimOracle(Estimator):
             q = min(max(p + r.gauss(0, self.noise), 0.01), 0.99)
             # valid by construction (a ticker, a price in [0.01, 0.99]): made without validation,
             # sharing one fields set (a set per estimate was a tracked object per market per tick)
+            out.append(
+                Estimate.model_construct(
+                    _ESTIMATE_FIELDS, ticker=t, p_hat=price(round(q, 4)), source=self.source, ts=now_ms
+                )
+            )
+        return out
+
+
+class SimNoise(Estimator):
+    """p_hat = the market's quoted mid plus zero-mean Gaussian noise: a forecaster with no edge, the
+    control a report's scoring must not mistake for skill (``[sim] forecaster = "noise"``).
+    SIMULATED. Its noise comes from a stream of its own, seeded per (seed, ticker, tick): the
+    exchange's prices are the same whichever forecaster runs."""
+
+    source = NOISE_SOURCE
+
+    def __init__(self, exchange: SimExchange, noise: float = 0.03, seed: int = 0) -> None:
+        self.exchange = exchange
+        self.noise = noise
+        self.seed = seed
+
+    def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:
+        out = []
+        live = {m.ticker: m for m in reversed(self.exchange.live)}
+        for t in tickers:
+            m = live.get(t)
+            if m is None:
+                continue
+            mid = (m.bid_cc + m.ask_cc) / 20_000  # the quote the market shows now
+            r = random.Random(f"{self.seed}:noise-forecaster:{t}:{self.exchange.tick}")
+            q = min(max(mid + r.gauss(0, self.noise), 0.01), 0.99)
             out.append(
                 Estimate.model_construct(
                     _ESTIMATE_FIELDS, ticker=t, p_hat=price(round(q, 4)), source=self.source, ts=now_ms

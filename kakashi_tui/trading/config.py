@@ -158,6 +158,9 @@ class SimSection(_Section):
     markets: int = Field(default=8, ge=1, le=5000)
     step_seconds: int = Field(default=60, gt=0, le=MAX_SIM_STEP_SECONDS)
     oracle_noise: float = Field(default=0.03, ge=0, le=0.5)
+    # who gives p_hat: the oracle (the hidden probability plus noise) or the control with no edge
+    # (the market's mid plus noise); either's noise is ``oracle_noise``'s standard deviation
+    forecaster: Literal["oracle", "noise"] = "oracle"
     # the chance per market per step that its makers step away for 1-3 steps (its quote goes stale)
     quiet_rate: float = Field(default=QUIET_RATE, ge=0, le=0.5)
     # the takers' prints between steps (issue #23): their mean number per market per step, and

@@ -246,7 +246,7 @@ def build_engine(
     (``Source.watch``) as it is made."""
     from kakashi_tui.adapters.beliefs import BeliefsFile
     from kakashi_tui.adapters.kalshi.source import KalshiSource
-    from kakashi_tui.adapters.sim import SimOracle
+    from kakashi_tui.adapters.sim import SimNoise, SimOracle
     from kakashi_tui.adapters.store.writer import Store
     from kakashi_tui.trading.engine import Engine
 
@@ -266,8 +266,8 @@ def build_engine(
         recorder = recording() if recording is not None else None
         if opts.source == "sim":
             sim = build_sim(store, opts, cfg, notes, recorder)
-            oracle = SimOracle(sim, noise=cfg.sim.oracle_noise, seed=sim.seed)
-            engine = made(sim, [oracle])
+            forecaster = SimNoise if cfg.sim.forecaster == "noise" else SimOracle
+            engine = made(sim, [forecaster(sim, noise=cfg.sim.oracle_noise, seed=sim.seed)])
             if notes is not None and (note := bankroll_note(engine, cfg)):
                 notes.append(note)
             return engine

@@ -18,7 +18,11 @@ def _digest(seed: int, markets: int, quiet_rate: float, ticks: int) -> str:
     for _ in range(ticks):
         rows = ex.fetch().rows
         for r in rows:
-            h.update(json.dumps([r.market, r.snapshot, r.payload], sort_keys=True).encode())
+            # issue #24 made each simulated market an event of its own; the rest of the row, and every
+            # price, is as the code before published it (hashed with the event it named then)
+            assert r.market["event_ticker"] == r.market["ticker"]
+            market = {**r.market, "event_ticker": r.market["ticker"].rsplit("-", 1)[0]}
+            h.update(json.dumps([market, r.snapshot, r.payload], sort_keys=True).encode())
         quoted = [r.market["ticker"] for r in rows if r.snapshot is not None]
         for e in oracle.estimates(quoted, ex.now_ms()):
             h.update(f"{e.ticker} {e.p_hat} {e.source} {e.ts}".encode())

@@ -114,7 +114,11 @@ def _published(**kw) -> str:
     for _ in range(150):
         rows = ex.fetch().rows
         for r in rows:
-            h.update(json.dumps([r.market, r.snapshot, r.payload], sort_keys=True).encode())
+            # each market is its own event since #24's scoring (events are resampled whole); hashed
+            # with the event ticker it had before, so the digest still proves no price moved
+            assert r.market["event_ticker"] == r.market["ticker"]
+            market = {**r.market, "event_ticker": r.market["ticker"].rsplit("-", 1)[0]}
+            h.update(json.dumps([market, r.snapshot, r.payload], sort_keys=True).encode())
         quoted = [r.market["ticker"] for r in rows if r.snapshot is not None]
         for e in oracle.estimates(quoted, ex.now_ms()):
             h.update(f"{e.ticker} {e.p_hat} {e.ts}".encode())

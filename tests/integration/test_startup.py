@@ -9,7 +9,7 @@ import sys
 
 from tests.integration.test_special_files import in_process
 
-HEAVY = ("pyarrow", "numpy", "httpx", "websockets", "matplotlib", "textual")
+HEAVY = ("pyarrow", "numpy", "httpx", "websockets", "matplotlib", "textual", "sklearn", "scipy")
 
 # Each command in turn in one fresh process; after each, its exit code, its output and which of
 # HEAVY are loaded so far (the first command that loads one is the one named in a failure).

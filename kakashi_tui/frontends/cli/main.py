@@ -622,6 +622,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         until,
         charts=not args.no_charts,
         fees=cfg.engine_config().fees(),
+        catalog=cfg.catalog.dir,  # closing prices the database lacks: the catalog's candlesticks
     )
     print(f"post-mortem written to {safe_text(out.path)}")
     return 0

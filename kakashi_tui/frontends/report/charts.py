@@ -19,6 +19,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from kakashi_tui.core.stats import drawdown_series  # noqa: E402
 
 CHARTS = ("bankroll.png", "drawdown.png", "edge_hist.png", "calibration.png")
+#: Issue #24's: CORP reliability diagrams (p̂ and the market's price at decision), the Murphy
+#: curves, closing-line value against realised PnL.
+EDGE_CHARTS = ("corp_phat.png", "corp_market.png", "murphy.png", "clv_pnl.png")
 TIME_LABEL = "time (UTC)"
 
 
@@ -130,10 +133,104 @@ def figures(d) -> dict[str, Figure]:
     return out
 
 
+def _corp(ax, x, y, who: str) -> None:
+    """A CORP reliability diagram: the PAV-recalibrated curve, its consistency band, the forecasts' spread."""
+    import numpy as np
+
+    from kakashi_tui.frontends.report import scoring as sc
+
+    order = np.argsort(x, kind="stable")
+    xs, ys = x[order], y[order]
+    recal = sc.recalibrate(xs, ys)
+    bx, lo, hi = sc.consistency_band(xs)
+    ax.fill_between(bx, lo, hi, color="tab:blue", alpha=0.18, step="post", label="90% consistency band (calibrated)")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
+    ax.step(xs, recal, where="post", color="tab:red", lw=1.6, label="CORP recalibrated (PAV)")
+    counts, edges = np.histogram(x, bins=20, range=(0, 1))
+    ax.bar(
+        edges[:-1],
+        0.15 * counts / max(1, counts.max()),
+        width=0.05,
+        align="edge",
+        color="black",
+        alpha=0.25,
+        label=f"forecasts per 0.05 (tallest bar: {counts.max()})",
+    )
+    d = sc.decompose(x, y)
+    ax.text(
+        0.02,
+        0.97,
+        f"n = {x.size}\nBrier {d.score:.4f}\nMCB {d.mcb:.4f}\nDSC {d.dsc:.4f}\nUNC {d.unc:.4f}",
+        transform=ax.transAxes,
+        va="top",
+        fontsize=8,
+        family="monospace",
+    )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(f"{who}: forecast probability of YES")
+    ax.set_ylabel("recalibrated probability (CEP)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False, ncol=2)
+
+
+def edge_figures(d) -> dict[str, Figure]:
+    """The scoring charts (issue #24) as matplotlib figures (the caller saves and closes them)."""
+    import numpy as np
+
+    from kakashi_tui.frontends.report import scoring as sc
+
+    out: dict[str, Figure] = {}
+    s = d.scored
+    for name, who, key in (("corp_phat.png", "p̂", "p"), ("corp_market.png", "market mid at decision", "m")):
+        fig, ax = plt.subplots(figsize=(5.5, 6.2))
+        if s is not None and s.n >= 2:
+            _corp(ax, getattr(s, key), s.y, who)
+        else:
+            _empty(ax, "too few settled markets with a decision")
+        ax.set_title(f"CORP reliability: {who}")
+        out[name] = fig
+
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True, height_ratios=(2, 1))
+    if s is not None:
+        th = np.linspace(0.01, 0.99, 99)
+        pp, pm = 100 * sc.murphy_pnl(s.p, s.y, th), 100 * sc.murphy_pnl(s.m, s.y, th)
+        ax.plot(th, pp, color="tab:blue", lw=1.6, label="p̂")
+        ax.plot(th, pm, color="tab:orange", lw=1.6, label="market mid at decision")
+        ax.axhline(0, color="black", lw=0.6)
+        ax.legend(loc="best")
+        ax2.plot(th, pp - pm, color="tab:green", lw=1.4)
+        ax2.axhline(0, color="black", lw=0.6)
+    else:
+        _empty(ax, "no settled markets with a decision")
+    ax.set_xlim(0, 1)
+    ax.set_title("Murphy curve: P&L of buying YES at θ when the forecast is above θ")
+    ax.set_ylabel("mean P&L per settled\nmarket (¢/contract)")
+    ax2.set_xlabel("θ (price paid for YES, $)")
+    ax2.set_ylabel("p̂ minus market (¢)")
+    out["murphy.png"] = fig
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    lv = d.line_value
+    pts = [(e.clv_fees, e.pnl) for e in (lv.entries if lv else []) if e.pnl is not None]
+    if pts:
+        xs, ys = np.array([p[0] for p in pts]) * 100, np.array([p[1] for p in pts]) * 100
+        ax.scatter(xs, ys, s=14, alpha=0.6, color="tab:blue", label=f"entries (n = {len(pts)})")
+        ax.axvline(0, color="black", lw=0.6)
+        ax.axhline(0, color="black", lw=0.6)
+        ax.legend(loc="upper left")
+    else:
+        _empty(ax, "no closed entries with a closing price")
+    ax.set_title("Closing-line value against realised PnL, per contract")
+    ax.set_xlabel("CLV after fees (¢ per contract)")
+    ax.set_ylabel("realised PnL (¢ per contract)")
+    out["clv_pnl.png"] = fig
+    return out
+
+
 def write_charts(d, folder: Path) -> list[str]:
-    """bankroll.png, drawdown.png, edge_hist.png, calibration.png in ``folder``."""
-    for name, fig in figures(d).items():
+    """bankroll.png, drawdown.png, edge_hist.png, calibration.png and the scoring charts in ``folder``."""
+    for name, fig in {**figures(d), **edge_figures(d)}.items():
         fig.tight_layout()
         fig.savefig(folder / name, dpi=100, metadata={"Software": None})
         plt.close(fig)
-    return list(CHARTS)
+    return [*CHARTS, *EDGE_CHARTS]

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 
 from kakashi_tui.adapters import queries
@@ -23,7 +24,7 @@ from kakashi_tui.core.ledger import LedgerEntry
 from kakashi_tui.core.money import fmt_cc, fmt_count, hundredths_to_count
 from kakashi_tui.core.risk import HARD_MAX_LOSS_PER_TRADE_PCT, HARD_MAX_OPEN_POSITIONS
 from kakashi_tui.core.sizing import per_trade_cap_cc
-from kakashi_tui.core.stats import Drawdown, bootstrap_ci, brier, max_drawdown, mean, verdict
+from kakashi_tui.core.stats import Drawdown, brier, max_drawdown, mean, verdict
 from kakashi_tui.frontends.fmt import event_text, fmt_price, fmt_signed
 from kakashi_tui.frontends.fmt import fmt_utc as _utc
 from kakashi_tui.frontends.report.books import Books, Trade, Window
@@ -69,6 +70,11 @@ class ReportData:
     checks: list[str] = field(default_factory=list)
     summary: list[tuple[str, Window]] = field(default_factory=list)  # today, this week, since start
     clock: str = queries.CLOCK_SIMULATED
+    events_of: dict[str, str] = field(default_factory=dict)  # ticker -> event_ticker: intervals resample events
+    entries: list = field(default_factory=list)  # edge.Entry: the period's entries (closing-line value)
+    forecasts: list = field(default_factory=list)  # edge.Forecast: settled markets' first decisions, scored
+    brier_tickers: list[str] = field(default_factory=list)  # the market of each of ``brier_pairs``
+    catalog_note: str = ""  # why the catalog's candlesticks could not serve as closing prices
 
     # -- figures, each read off ``period`` -------------------------------------------------
     @property
@@ -93,9 +99,13 @@ class ReportData:
     def pnls(self) -> list[float]:
         return self.period.pnls
 
-    @property
+    def event_of(self, ticker: str) -> str:
+        return self.events_of.get(ticker) or ticker
+
+    @cached_property
     def ci(self) -> tuple[float, float] | None:
-        return bootstrap_ci(self.pnls, seed=BOOTSTRAP_SEED)
+        """95% interval of mean PnL per closed trade, resampling events (scoring.py)."""
+        return _event_ci(self.pnls, [self.event_of(t.ticker) for t in self.closed])
 
     @property
     def drawdown(self) -> Drawdown:
@@ -113,12 +123,36 @@ class ReportData:
     def brier_market(self) -> float | None:
         return brier([(m, y) for _p, m, y in self.brier_pairs])
 
-    @property
+    @cached_property
     def brier_diff_ci(self) -> tuple[float, float] | None:
         """Bootstrap 95% interval of mean (p̂ squared error - market squared error) per settled
-        market: below zero means p̂ scored better. Paired, so the markets' own difficulty cancels."""
+        market: below zero means p̂ scored better. Paired, so the markets' own difficulty cancels;
+        resampling events, so the brackets of one event move together."""
         diffs = [(p - y) ** 2 - (m - y) ** 2 for p, m, y in self.brier_pairs]
-        return bootstrap_ci(diffs, seed=BOOTSTRAP_SEED)
+        names = self.brier_tickers if len(self.brier_tickers) == len(diffs) else [str(i) for i in range(len(diffs))]
+        return _event_ci(diffs, [self.event_of(t) for t in names])
+
+    @cached_property
+    def scored(self):  # edge.Scored | None
+        from kakashi_tui.frontends.report import edge
+
+        return edge.score(self.forecasts)
+
+    @cached_property
+    def line_value(self):  # edge.LineValue | None
+        from kakashi_tui.frontends.report import edge
+
+        return edge.line_value(self.entries)
+
+
+def _event_ci(values: list[float], events: list[str]) -> tuple[float, float] | None:
+    """The 95% interval of the mean of ``values``, resampling their events (None: under two events)."""
+    if len(values) < 2:
+        return None
+    from kakashi_tui.frontends.report import scoring
+
+    iv = scoring.clustered_mean(values, scoring.cluster_index(events))
+    return None if iv.lo is None or iv.hi is None else (iv.lo, iv.hi)
 
 
 def cash_book(entries, since: int | None, until: int | None) -> Window:
@@ -131,14 +165,26 @@ def _in(ts: int, since: int | None, until: int | None) -> bool:
 
 
 def gather(
-    db: str | Path, since_ms: int | None = None, until_ms: int | None = None, fees: FeeSchedule | None = None
+    db: str | Path,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    fees: FeeSchedule | None = None,
+    catalog: str | Path | None = None,
 ) -> ReportData:
-    """The report's figures; open positions marked at ``fees`` (the config's, as the engine's)."""
+    """The report's figures; open positions marked at ``fees`` (the config's, as the engine's);
+    closing prices the database lacks read from the ``catalog``'s candlesticks."""
     con = connect_readonly(db)
     try:
-        return _gather(con, verify_ledger(con, db), since_ms, until_ms, fees)
+        return _gather(con, verify_ledger(con, db), since_ms, until_ms, fees, catalog_of(db, catalog))
     finally:
         con.close()
+
+
+def catalog_of(db: str | Path, configured: str | Path | None = None) -> Path:
+    """The catalog a report reads candlesticks from: the one configured, else ``catalog/`` beside the
+    database (as ``adapters.catalog.default_catalog_dir``, named here so no report loads pyarrow
+    unless that folder holds candlesticks)."""
+    return Path(configured) if configured else Path(db).resolve().parent / "catalog"
 
 
 def check_period(since: int | None, until: int | None, first_ts: int | None) -> None:
@@ -158,6 +204,7 @@ def _gather(
     since: int | None,
     until: int | None,
     fees: FeeSchedule | None = None,
+    catalog: Path | None = None,
 ) -> ReportData:
     check_period(since, until, entries[0].ts if entries else None)
     checks = [
@@ -234,7 +281,7 @@ def _gather(
             if kind == "daily_stop" and ets < ts and ets // DAY_MS == ts // DAY_MS:
                 breaches.append(f"buy fill {fid} on {t} at {_utc(ts)} after the daily stop")
 
-    pairs = []
+    pairs, brier_tickers = [], []
     for t, result, ts in queries.outcome_rows(con):
         if not _in(ts, since, until):
             continue
@@ -247,6 +294,7 @@ def _gather(
         if market is None:
             continue
         pairs.append((p_hat, market, 1 if result == "yes" else 0))
+        brier_tickers.append(t)
 
     reasons: Counter = Counter()
     for reason, ts in queries.refused_decisions(con):
@@ -254,6 +302,14 @@ def _gather(
             reasons[reason.split(" (")[0]] += 1
     first_ts = equity[0][0] if equity else (entries[0].ts if entries else None)
     last_ts = equity[-1][0] if equity else first_ts
+    from kakashi_tui.frontends.report.edge import gather_entries, gather_forecasts
+
+    closes: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    for tr in period.trades:
+        pnl, n = closes.get((tr.ticker, tr.side.value), (0, Decimal(0)))
+        closes[(tr.ticker, tr.side.value)] = (pnl + tr.pnl_cc, n + tr.contracts)
+    events_of = {r[0]: r[3] for r in queries.market_rows(con) if r[3]}
+    edge_entries, catalog_note = gather_entries(con, since, until, ticks[-1][0] if ticks else None, closes, catalog)
     return ReportData(
         since_ms=since,
         until_ms=until,
@@ -271,6 +327,11 @@ def _gather(
         checks=checks,
         summary=performance_windows(books, until if until is not None else last_ts, until),
         clock=queries.engine_clock(con),
+        events_of=events_of,
+        entries=edge_entries,
+        forecasts=gather_forecasts(con, since, until, events_of),
+        brier_tickers=brier_tickers,
+        catalog_note=catalog_note,
     )
 
 
@@ -360,6 +421,7 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
     ci = d.ci
     dd = d.drawdown
     period_from, period_to = (_utc(t) for t in period_bounds_of(d))
+    no_interval = "n/a (fewer than 2 trades)" if len(pnls) < 2 else "n/a (trades in fewer than 2 events)"
     clock_note = (
         f' ({CLOCK_WORDS[d.clock]}: every time in this report but "Generated" is on the engine\'s clock)'
         if d.clock in CLOCK_WORDS
@@ -394,9 +456,10 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         "|---|---|---|---|---|---|---|---|",
         f"| {len(d.fills)} | {len(pnls)} | {w.wins} | {w.losses} | {fmt_cc(w.fees_cc)} | "
         f"{fmt_signed(w.realized_cc)} | {_money(mean(pnls)) if pnls else '—'} | "
-        f"{f'{_money(ci[0])} to {_money(ci[1])}' if ci else 'n/a (fewer than 2 trades)'} |",
+        f"{f'{_money(ci[0])} to {_money(ci[1])}' if ci else no_interval} |",
         "",
-        f"Bootstrap: 2,000 resamples of closed-trade PnL, seed {BOOTSTRAP_SEED} (repeatable). Realised PnL "
+        f"Bootstrap: 2,000 resamples of closed-trade PnL by event (the trades of one event together), seed "
+        f"{BOOTSTRAP_SEED} (repeatable). Realised PnL "
         "includes every fee: entries, exits and flatten sales. A closed trade is a sale (a partial sale is "
         "one of its own) or a settlement; a settlement corrected later counts the correction in its PnL.",
         *corrections_note(w),
@@ -405,6 +468,7 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         "",
     ]
     out += brier_section(d)
+    out += edge_sections(d)
     out += ["", "## Predicted EV against realised PnL", ""]
     if w.trades or w.corrections:
         pred = w.predicted_ev_cc
@@ -449,6 +513,9 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         out.append("")
     if charts:
         out += ["## Charts", ""] + [f"![{c}]({c})" for c in charts] + [""]
+    from kakashi_tui.frontends.report.edge import methods_section
+
+    out += ["## Methods", "", *methods_section(), ""]
     out += [
         "## What went well",
         "",
@@ -464,6 +531,21 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         "",
     ]
     return "\n".join(out)
+
+
+def edge_sections(d: ReportData) -> list[str]:
+    """Is the edge real: p̂ scored against the market, closing-line value, the Murphy curve."""
+    from kakashi_tui.frontends.report import edge
+
+    out = ["", "## Forecasts scored against the market (at each market's first decision)", ""]
+    out += edge.score_section(d.scored)
+    out += ["", "## Closing-line value", ""]
+    out += edge.clv_section(d.line_value)
+    if d.catalog_note:
+        out += ["", f"Note: {d.catalog_note}."]
+    out += ["", "## Murphy curve at market prices", ""]
+    out += edge.murphy_section(d.scored)
+    return out
 
 
 def corrections_note(w: Window) -> list[str]:
@@ -527,7 +609,9 @@ def brier_section(d: ReportData) -> list[str]:
         "|---|---|---|",
         f"| {len(d.brier_pairs)} | {bm:.4f} | {bk:.4f} |",
         "",
-        brier_claim(d) + f" Lower is better; the bootstrap resamples markets (2,000 times, seed {BOOTSTRAP_SEED}).",
+        brier_claim(d) + " Lower is better. The market price here is the last quote before settlement; the "
+        "section below scores p̂ against the price at each decision. The bootstrap resamples events (2,000 times, "
+        f"seed {BOOTSTRAP_SEED}).",
     ]
 
 
@@ -564,9 +648,10 @@ def export_postmortem(
     until_ms: int | None = None,
     charts: bool = True,
     fees: FeeSchedule | None = None,
+    catalog: str | Path | None = None,
 ) -> Exported:
     """Write ``<reports_dir>/<UTC timestamp>/postmortem.md`` and the PNG charts beside it."""
-    data = gather(db, since_ms, until_ms, fees)
+    data = gather(db, since_ms, until_ms, fees, catalog)
     stamp = datetime.fromtimestamp(generated_ms / 1000, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(reports_dir) / stamp
     n = 1
@@ -689,7 +774,7 @@ class PostmortemSchedule:
             for kind, since, until, path in self.due(now_ms, first):
                 if entries is None:
                     entries = verify_ledger(con, self.db)
-                data = _gather(con, entries, since, until, self.fees)
+                data = _gather(con, entries, since, until, self.fees, catalog_of(self.db))
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(".tmp")
                 if kind == "summary":

@@ -1,0 +1,226 @@
+"""Is the edge real? p̂ scored against the market's price, with intervals that resample events.
+
+Imported only by the report (numpy at import; scikit-learn's isotonic regression inside the
+functions that need it), so no command but ``kakashi report`` and a post-mortem pays for it.
+
+Methods (cited in the report's own "Methods" section and in rules.md):
+
+- **CORP** (Dimitriadis, Gneiting and Jordan, "Stable reliability diagrams for probabilistic
+  classifiers", PNAS 118(8), 2021): the recalibrated forecast is the isotonic (PAV) regression of
+  the outcomes on the forecast (scikit-learn's ``IsotonicRegression``); the mean score splits as
+  ``score = MCB - DSC + UNC``: miscalibration ``S(x) - S(x_recal)``, discrimination
+  ``S(climatology) - S(x_recal)``, uncertainty ``S(climatology)``. Consistency bands: outcomes
+  redrawn as Bernoulli(x) (what a calibrated forecast would see), recalibrated again, the
+  pointwise 5% and 95% quantiles.
+- **Murphy curve** (Ehm, Gneiting, Jordan and Krüger, "Of quantiles and expectiles: consistent
+  scoring functions, Choquet representations and forecast rankings", JRSS-B 78(3), 2016): for a
+  binary event the elementary score at threshold θ is, up to a term the forecast cannot move,
+  the P&L of a bettor who buys YES at price θ whenever the forecast is above θ. ``murphy_pnl``
+  is that P&L per forecast; ``elementary_score`` is the paper's
+  ``S_θ(x, y) = ½[(y - θ)₊ - 1{x > θ}(y - θ)]``, whose integral over θ in (0, 1) is a quarter of
+  the Brier score.
+- **Event-clustered bootstrap**: brackets of one Kalshi event are mutually exclusive, so their
+  outcomes are not independent. Every interval here resamples whole events (with replacement,
+  as many as there are), never single trades; a statistic is a ratio of sums over the events
+  drawn. Vectorised: one multinomial draw of event counts per resample, then a matrix product.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+#: Every interval's resamples and seed (repeatable: the same data gives the same interval).
+RESAMPLES = 2000
+SEED = 20_260_105
+#: CORP consistency bands: redraws of the outcomes under calibration, and their seed.
+BAND_RESAMPLES = 200
+Z95 = 1.959963984540054
+#: The log score's forecasts are held inside [EPS, 1 - EPS] (a belief of exactly 0 or 1 that
+#: missed would score infinity; the clip is said in the report).
+EPS = 1e-4
+
+
+# -- scores ---------------------------------------------------------------------------------
+def brier_scores(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return (np.asarray(x, float) - np.asarray(y, float)) ** 2
+
+
+def log_scores(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Negative log likelihood (natural log): lower is better. 0·log 0 is 0."""
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    p = np.where(y == 1, x, 1 - x)
+    with np.errstate(divide="ignore"):
+        return np.asarray(-np.log(p), float)
+
+
+SCORES = {"Brier": brier_scores, "log": log_scores}
+
+
+def recalibrate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """CORP: the PAV (isotonic, increasing) fit of outcomes on forecasts, at each forecast."""
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    return np.asarray(iso.fit_transform(np.asarray(x, float), np.asarray(y, float)), float)
+
+
+@dataclass(frozen=True)
+class Decomposition:
+    score: float
+    mcb: float  # miscalibration (>= 0)
+    dsc: float  # discrimination (>= 0)
+    unc: float  # uncertainty
+
+
+def decompose(x: np.ndarray, y: np.ndarray, score: str = "Brier", recal: np.ndarray | None = None) -> Decomposition:
+    """``score = mcb - dsc + unc`` (CORP), for the Brier or the log score."""
+    f = SCORES[score]
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    if score == "log":
+        x = np.clip(x, EPS, 1 - EPS)
+    r = recalibrate(x, y) if recal is None else recal
+    clim = np.full_like(y, y.mean())
+    s, s_r, s_c = float(f(x, y).mean()), float(f(r, y).mean()), float(f(clim, y).mean())
+    return Decomposition(s, s - s_r, s_c - s_r, s_c)
+
+
+def consistency_band(
+    x: np.ndarray, resamples: int = BAND_RESAMPLES, seed: int = SEED, level: float = 0.90
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sorted forecasts, lower, upper): where a calibrated forecaster's recalibrated curve falls
+    ``level`` of the time, outcomes redrawn as Bernoulli(x) each time (CORP's consistency band)."""
+    x = np.sort(np.asarray(x, float))
+    rng = np.random.default_rng(seed)
+    draws = rng.random((resamples, x.size)) < x
+    fits = np.vstack([recalibrate(x, d.astype(float)) for d in draws])
+    a = (1 - level) / 2
+    lo, hi = np.quantile(fits, [a, 1 - a], axis=0)
+    return x, lo, hi
+
+
+# -- Murphy curve ---------------------------------------------------------------------------
+def murphy_pnl(x: np.ndarray, y: np.ndarray, thetas: np.ndarray) -> np.ndarray:
+    """Mean P&L per forecast, in dollars per contract, of buying one YES at price θ whenever the
+    forecast is above θ, for each θ (higher is better)."""
+    x = np.asarray(x, float)[None, :]
+    y = np.asarray(y, float)[None, :]
+    t = np.asarray(thetas, float)[:, None]
+    return np.asarray(((x > t) * (y - t)).mean(axis=1), float)
+
+
+def elementary_score(x: np.ndarray, y: np.ndarray, thetas: np.ndarray) -> np.ndarray:
+    """Ehm et al.'s mean elementary score at each θ (lower is better): half the P&L a bettor
+    buying at θ missed against one who knew the outcome."""
+    y2 = np.asarray(y, float)[None, :]
+    t = np.asarray(thetas, float)[:, None]
+    best = np.maximum(y2 - t, 0).mean(axis=1)
+    return np.asarray(0.5 * (best - murphy_pnl(x, y, thetas)), float)
+
+
+# -- event-clustered intervals --------------------------------------------------------------
+def cluster_index(events: Sequence[str]) -> np.ndarray:
+    """Each item's event as an integer 0..G-1 (first seen, first numbered)."""
+    seen: dict[str, int] = {}
+    return np.array([seen.setdefault(e, len(seen)) for e in events], dtype=np.int64)
+
+
+def _draws(groups: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """resamples x G: how many times each event is drawn (G draws with replacement), as counts:
+    one flat ``bincount`` of uniform draws (a multinomial per resample was ten times slower). The
+    same (G, resamples, seed) gives the same draws, made once (every statistic of a report on the
+    same events shares them)."""
+    return _draws_of(int(groups.max()) + 1, resamples, seed)
+
+
+@lru_cache(maxsize=4)
+def _draws_of(g: int, resamples: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, g, size=(resamples, g), dtype=np.int64)
+    picks += (np.arange(resamples, dtype=np.int64) * g)[:, None]
+    out = np.bincount(picks.ravel(), minlength=resamples * g).reshape(resamples, g).astype(float)
+    out.flags.writeable = False
+    return out
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    lo: float | None  # None: fewer than two events, no interval
+    hi: float | None
+    n: int  # items (trades, forecasts)
+    events: int
+
+    @property
+    def se(self) -> float | None:
+        """The interval's half-width over 1.96: its standard error, as a normal reading of it."""
+        return None if self.lo is None or self.hi is None else (self.hi - self.lo) / (2 * Z95)
+
+
+def _percentile(stats: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.quantile(stats, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+def clustered_mean(
+    values: Sequence[float] | np.ndarray, groups: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED
+) -> Interval:
+    """The mean of ``values`` with a percentile 95% interval that resamples events."""
+    v = np.asarray(values, float)
+    n = int(v.size)
+    g = int(groups.max()) + 1 if n else 0
+    est = float(v.mean()) if n else math.nan
+    if g < 2:
+        return Interval(est, None, None, n, g)
+    sums = np.bincount(groups, weights=v, minlength=g)
+    counts = np.bincount(groups, minlength=g).astype(float)
+    w = _draws(groups, resamples, seed)
+    lo, hi = _percentile((w @ sums) / (w @ counts))
+    return Interval(est, lo, hi, n, g)
+
+
+def clustered_skill(
+    score_p: np.ndarray, score_m: np.ndarray, groups: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED
+) -> Interval:
+    """Skill against the market, ``1 - mean score(p̂) / mean score(market)`` (above 0: p̂ scored
+    better), with a percentile 95% interval that resamples events (the pairs of one event together)."""
+    sp, sm = np.asarray(score_p, float), np.asarray(score_m, float)
+    n = int(sp.size)
+    g = int(groups.max()) + 1 if n else 0
+    total_m = float(sm.sum())
+    est = 1 - float(sp.sum()) / total_m if total_m > 0 else math.nan
+    if g < 2 or total_m <= 0:
+        return Interval(est, None, None, n, g)
+    w = _draws(groups, resamples, seed)
+    num = w @ np.bincount(groups, weights=sp, minlength=g)
+    den = w @ np.bincount(groups, weights=sm, minlength=g)
+    ok = den > 0
+    lo, hi = _percentile(1 - num[ok] / den[ok])
+    return Interval(est, lo, hi, n, g)
+
+
+def more_needed(iv: Interval) -> int | None:
+    """How many more settled trades before the 95% lower bound would clear zero, if the effect and
+    the spread per trade stayed as observed (the interval narrows as 1/sqrt(n)): 0 when it already
+    has, None when the effect is not above zero (no number of trades would do it)."""
+    if iv.lo is not None and iv.lo > 0:
+        return 0
+    se = iv.se
+    if se is None or not iv.estimate > 0 or not math.isfinite(iv.estimate):
+        return None
+    need = iv.n * (Z95 * se / iv.estimate) ** 2
+    return max(0, math.ceil(need) - iv.n)
+
+
+# -- closing-line value ---------------------------------------------------------------------
+def clv(side: str, price: float, close_mid: float, fee: float = 0.0) -> float:
+    """Closing-line value per contract, in dollars: the side's closing mid (YES: the mid; NO: one
+    minus it) less the price paid, less ``fee`` per contract (0: the plain variant)."""
+    closing = close_mid if side == "yes" else 1 - close_mid
+    return closing - price - fee
