@@ -72,6 +72,16 @@ def _seed(v: str) -> int:
     return n
 
 
+def _bounded(lo: int, hi: int):
+    def check(v: str) -> int:
+        n = _whole(v)
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo:,} and {hi:,}, got {_shown(v, quoted=False)}")
+        return n
+
+    return check
+
+
 def _api_base(v: str) -> str:
     from kakashi_tui.trading.config import check_api_base
 
@@ -164,6 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--since", metavar="DATE", help="first UTC day, YYYY-MM-DD")
     rep.add_argument("--until", metavar="DATE", help="last UTC day, YYYY-MM-DD")
     rep.add_argument("--no-charts", action="store_true", help="Markdown only")
+
+    risk = sub.add_parser("risk", parents=[common], help="odds of ruin: a Monte Carlo over the next trades")
+    risk.add_argument("--trades", type=_bounded(1, 10_000), help="trades ahead to simulate (default 200)")
+    risk.add_argument("--paths", type=_bounded(100, 100_000), help="paths (default 5,000)")
+    risk.add_argument("--seed", type=_seed, help="random seed (default 20260124; the same seed, the same numbers)")
+    risk.add_argument(
+        "--exclusive", action="append", default=[], metavar="EVENT", help="an event whose markets are exclusive"
+    )
+    risk.add_argument("--floor", type=_bounded(1, 99), metavar="PCT", help="ruin: equity below PCT%% of today's")
 
     rp = sub.add_parser("replay", parents=[common], help="run recorded snapshots through the engine (a backtest)")
     src = rp.add_mutually_exclusive_group(required=True)
@@ -623,8 +642,37 @@ def cmd_report(args: argparse.Namespace) -> int:
         charts=not args.no_charts,
         fees=cfg.engine_config().fees(),
         catalog=cfg.catalog.dir,  # closing prices the database lacks: the catalog's candlesticks
+        limits=cfg.engine_config().limits,
     )
     print(f"post-mortem written to {safe_text(out.path)}")
+    return 0
+
+
+def cmd_risk(args: argparse.Namespace) -> int:
+    from decimal import Decimal
+
+    from kakashi_tui.core.ruin import simulate
+    from kakashi_tui.frontends.report import ruin
+    from kakashi_tui.trading.config import load_config
+
+    cfg = load_config(args.config)
+    engine = cfg.engine_config()
+    trades = args.trades or ruin.DEFAULT_TRADES
+    paths = args.paths or ruin.DEFAULT_PATHS
+    if trades * paths > 20_000_000:
+        raise ConfigError(f"--trades x --paths is {trades * paths:,}: at most 20,000,000 (memory)")
+    inputs = ruin.load_inputs(_db_of(args), engine.fees())
+    spec = ruin.spec_for(
+        inputs,
+        engine.limits,
+        n_trades=trades,
+        paths=paths,
+        seed=ruin.DEFAULT_SEED if args.seed is None else args.seed,
+        exclusive=frozenset(args.exclusive),
+        floor_pct=None if args.floor is None else Decimal(args.floor),
+    )
+    for line in ruin.terminal_lines(simulate(inputs.trades, spec), inputs):
+        print(safe_text(line, None))
     return 0
 
 
@@ -761,6 +809,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pause": cmd_pause,
         "resume": cmd_resume,
         "report": cmd_report,
+        "risk": cmd_risk,
         "replay": cmd_replay,
         "record": _record,
         "catalog": _catalog,

@@ -649,6 +649,7 @@ def export_postmortem(
     charts: bool = True,
     fees: FeeSchedule | None = None,
     catalog: str | Path | None = None,
+    limits=None,  # the configured RiskLimits (the odds of ruin play them); default: the loosest
 ) -> Exported:
     """Write ``<reports_dir>/<UTC timestamp>/postmortem.md`` and the PNG charts beside it."""
     data = gather(db, since_ms, until_ms, fees, catalog)
@@ -664,8 +665,13 @@ def export_postmortem(
         from kakashi_tui.frontends.report.charts import write_charts
 
         names = write_charts(data, folder)
+    from kakashi_tui.core.risk import RiskLimits
+    from kakashi_tui.frontends.report.ruin import report_section
+
+    ruin_md, ruin_charts = report_section(db, folder, limits or RiskLimits(), charts, fees)  # odds of ruin (#24)
     path = folder / "postmortem.md"
-    path.write_text(render_markdown(data, generated_ms, names), encoding="utf-8")
+    text = render_markdown(data, generated_ms, names + ruin_charts) + "\n" + "\n".join(ruin_md)
+    path.write_text(text, encoding="utf-8")
     from kakashi_tui.adapters.crashlog import owner_only
 
     owner_only(folder, *folder.iterdir())  # the operator's record alone, whatever the umask
