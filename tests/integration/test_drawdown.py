@@ -112,8 +112,8 @@ _N = itertools.count()
 def test_no_sequence_of_fills_and_marks_leaves_trading_open_past_the_cap(tmp_path, path):
     db = str(tmp_path / f"dd{next(_N)}.db")
     batches = [marks("0.40", "0.45")]
-    for i, (bid_cents, listed) in enumerate(path):
-        bid, ask = D(bid_cents) / 100, D(bid_cents + 2) / 100
+    for i, (bid_pennies, listed) in enumerate(path):
+        bid, ask = D(bid_pennies) / 100, D(bid_pennies + 2) / 100
         extra = (row(f"N{i}", bid=str(bid), ask=str(ask), depth=500),) if listed else ()
         batches.append(marks(str(bid), str(ask), *extra))
     e = fake_engine(db, batches, p={**BELIEFS, **{f"N{i}": 0.9 for i in range(len(path))}}, cfg=CFG)
