@@ -193,6 +193,16 @@ def daily_stop_hit(con: sqlite3.Connection) -> bool:
     return daily_stop_day(con) == datetime.fromtimestamp(last / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
+def drawdown_stop(con: sqlite3.Connection) -> tuple[int, str]:
+    """(the marked-equity peak the drawdown stop measures from, 0 before the first tick; why it
+    halted trading, "" when it has not): the engine's stored controls."""
+    keys = (Control.PEAK_EQUITY, Control.DRAWDOWN_STOP)
+    got = dict(con.execute("SELECT key, value FROM control WHERE key IN (?, ?)", [k.value for k in keys]))
+    peak = control_value(Control.PEAK_EQUITY, got.get(Control.PEAK_EQUITY.value))
+    reason = control_value(Control.DRAWDOWN_STOP, got.get(Control.DRAWDOWN_STOP.value))
+    return (peak if isinstance(peak, int) and not isinstance(peak, bool) else 0), str(reason or "")
+
+
 def writer_lock_held(db: str | Path) -> bool:
     """Whether a process holds the database's writer lock (an engine, a recorder: ``Store``
     flocks the file for as long as it writes). Takes nothing: a shared lock tried and let go."""

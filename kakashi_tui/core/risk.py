@@ -19,6 +19,7 @@ from kakashi_tui.core.sizing import per_trade_cap_cc
 HARD_MAX_LOSS_PER_TRADE_PCT = Decimal("1")
 HARD_MAX_OPEN_POSITIONS = 5
 HARD_DAILY_LOSS_CAP_PCT = Decimal("3")
+HARD_MAX_DRAWDOWN_PCT = Decimal("10")
 
 
 class RiskLimits(BaseModel):
@@ -29,6 +30,7 @@ class RiskLimits(BaseModel):
     daily_loss_cap_pct: Decimal = Field(default=HARD_DAILY_LOSS_CAP_PCT, gt=0)
     max_quote_age_ms: int = Field(default=30_000, gt=0)
     max_spread: Decimal = Field(default=Decimal("0.05"), gt=0, le=1)
+    max_drawdown_pct: Decimal = Field(default=HARD_MAX_DRAWDOWN_PCT, gt=0)
 
     @field_validator("max_loss_per_trade_pct")
     @classmethod
@@ -49,6 +51,13 @@ class RiskLimits(BaseModel):
     def _daily(cls, v: Decimal) -> Decimal:
         if v > HARD_DAILY_LOSS_CAP_PCT:
             raise ValueError(f"{v}% loosens the daily loss cap past {HARD_DAILY_LOSS_CAP_PCT}% (risk_limits.md)")
+        return v
+
+    @field_validator("max_drawdown_pct")
+    @classmethod
+    def _drawdown(cls, v: Decimal) -> Decimal:
+        if v > HARD_MAX_DRAWDOWN_PCT:
+            raise ValueError(f"{v}% loosens the drawdown stop past {HARD_MAX_DRAWDOWN_PCT}% (risk_limits.md)")
         return v
 
 
@@ -79,11 +88,15 @@ class RiskContext:
     book_depth: bool = True  # the quote carries order-book levels to size and fill against
     floored: bool = False  # the market has a settlement floor (``settlement_bounds_type`` not default)
     halted_shard: int | None = None  # the market's exchange shard, when the exchange says it is halted
+    drawdown_stopped: bool = False  # the drawdown stop halted trading (until the operator re-arms)
+    peak_equity_cc: int = 0  # the equity peak the drawdown stop measures from (0: none yet)
 
 
 # Reasons, stable strings: they are stored with every rejected decision and counted in reports.
 KILL_SWITCH = "kill switch thrown"
 DAILY_STOP = "daily loss cap hit: trading stopped for the rest of the UTC day"
+DRAWDOWN_STOP = "drawdown stop: trading halted until the operator re-arms"
+DRAWDOWN_HEADROOM = "worst-case loss would breach the drawdown stop"
 MARKET_NOT_OPEN = "market not open"
 MARKET_CLOSED = "market past its close time"
 STALE_QUOTE = "stale quote"
@@ -113,6 +126,8 @@ def check(decision: TradeDecision | Sized, ctx: RiskContext, limits: RiskLimits)
     """(accepted, reason). The first failing guardrail wins; order puts the hardest stops first."""
     if ctx.kill_switch:
         return False, KILL_SWITCH
+    if ctx.drawdown_stopped:
+        return False, DRAWDOWN_STOP
     if ctx.daily_stopped:
         return False, DAILY_STOP
     if not ctx.market_status.tradable:
@@ -143,6 +158,14 @@ def check(decision: TradeDecision | Sized, ctx: RiskContext, limits: RiskLimits)
         return False, (
             f"{DAILY_HEADROOM} ({fmt_cc(day_loss)} lost + {fmt_cc(decision.worst_case_cc)} > {fmt_cc(dcap)})"
         )
+    if ctx.peak_equity_cc > 0:
+        down = max(0, ctx.peak_equity_cc - ctx.equity_cc)
+        ddcap = drawdown_cap_cc(ctx.peak_equity_cc, limits.max_drawdown_pct)
+        if down + decision.worst_case_cc > ddcap:
+            return False, (
+                f"{DRAWDOWN_HEADROOM} ({fmt_cc(down)} below the peak + {fmt_cc(decision.worst_case_cc)}"
+                f" > {fmt_cc(ddcap)})"
+            )
     if decision.worst_case_cc > ctx.cash_cc:
         return False, NO_CASH
     return True, "accepted"
@@ -151,3 +174,20 @@ def check(decision: TradeDecision | Sized, ctx: RiskContext, limits: RiskLimits)
 def daily_cap_hit(day_start_equity_cc: int, equity_cc: int, limits: RiskLimits) -> bool:
     cap = daily_cap_cc(day_start_equity_cc, limits.daily_loss_cap_pct)
     return day_start_equity_cc - equity_cc >= cap > 0
+
+
+def drawdown_cap_cc(peak_equity_cc: int, pct: Decimal) -> int:
+    """How far (centicents) marked equity may fall below its peak before the drawdown stop."""
+    return daily_cap_cc(peak_equity_cc, pct)
+
+
+def drawdown_hit(peak_equity_cc: int, equity_cc: int, limits: RiskLimits) -> bool:
+    """Marked equity has fallen ``max_drawdown_pct`` (or more) below its peak."""
+    cap = drawdown_cap_cc(peak_equity_cc, limits.max_drawdown_pct)
+    return peak_equity_cc - equity_cc >= cap > 0
+
+
+def drawdown_text(peak_equity_cc: int, equity_cc: int) -> str:
+    """The drawdown stop's reason: ``drawdown stop: equity $900.00 is 10.00% below its peak $1,000.00``."""
+    pct = Decimal(peak_equity_cc - equity_cc) * 100 / Decimal(peak_equity_cc) if peak_equity_cc > 0 else Decimal(0)
+    return f"drawdown stop: equity {fmt_cc(equity_cc)} is {pct:.2f}% below its peak {fmt_cc(peak_equity_cc)}"

@@ -51,6 +51,7 @@ from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.fees import FeeSchedule
 from kakashi_tui.core.risk import (
     HARD_DAILY_LOSS_CAP_PCT,
+    HARD_MAX_DRAWDOWN_PCT,
     HARD_MAX_LOSS_PER_TRADE_PCT,
     HARD_MAX_OPEN_POSITIONS,
     RiskLimits,
@@ -143,6 +144,9 @@ class RiskSection(_Section):
     ] = float(HARD_MAX_QUOTE_AGE_S)
     max_spread: Annotated[Decimal, Field(gt=0), _tighten_only("the max spread", HARD_MAX_SPREAD)] = HARD_MAX_SPREAD
     on_daily_stop: Literal["hold", "flatten"] = "hold"  # what the daily stop does to open positions (a choice)
+    max_drawdown_pct: Annotated[
+        Decimal, Field(gt=0), _tighten_only("the drawdown stop", HARD_MAX_DRAWDOWN_PCT, "%")
+    ] = HARD_MAX_DRAWDOWN_PCT
 
 
 FeeMultiplier = Annotated[Decimal, Field(ge=0, le=1)]
@@ -275,6 +279,7 @@ class KakashiConfig(_Section):
                 daily_loss_cap_pct=self.risk.daily_loss_cap_pct,
                 max_quote_age_ms=int(self.risk.max_quote_age_s * 1000),
                 max_spread=self.risk.max_spread,
+                max_drawdown_pct=self.risk.max_drawdown_pct,
             ),
             strategy=self.strategy,
             taker_fee_multiplier=self.fees.taker_multiplier,

@@ -75,13 +75,16 @@ class Flags:
 KILL_REASON_SHOWN = 200
 
 
-def run_state(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool) -> tuple[str, str]:
+def run_state(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool, drawdown: str = "") -> tuple[str, str]:
     """The one place HALTED is derived: (label, kind), kind being running | paused | halted.
     The hardest stop wins; a pause under a halt is said too (it outlasts a re-arm, and one
-    from another terminal would otherwise go unseen until then)."""
+    from another terminal would otherwise go unseen until then). ``drawdown``: the drawdown
+    stop's reason while it halts trading ("" when it does not)."""
     also = "; also paused" if paused else ""
     if killed:  # the reason may come from another process (``kakashi kill --reason``): escaped
         return f"HALTED (kill switch: {safe_text(kill_reason or 'operator', KILL_REASON_SHOWN)}{also})", "halted"
+    if drawdown:  # (stored in the database: escaped like any text read back)
+        return f"HALTED ({safe_text(drawdown, KILL_REASON_SHOWN)}{also})", "halted"
     if daily_stopped:
         return f"HALTED (daily loss cap{also})", "halted"
     if paused:
@@ -89,9 +92,9 @@ def run_state(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool)
     return "RUNNING", "running"
 
 
-def state_label(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool) -> str:
+def state_label(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool, drawdown: str = "") -> str:
     """RUNNING, PAUSED or HALTED and why (see ``run_state``)."""
-    return run_state(killed, kill_reason, daily_stopped, paused)[0]
+    return run_state(killed, kill_reason, daily_stopped, paused, drawdown)[0]
 
 
 def shards_halted_text(shards: tuple[int, ...] | frozenset[int]) -> str:
@@ -237,6 +240,10 @@ class Engine:
             kill_reason=str(store.control(Control.KILL_REASON) or ""),
             paused=bool(store.control(Control.PAUSED)),
         )
+        #: The drawdown stop (risk_limits.md): the marked-equity peak it measures from (0: none
+        #: yet) and why it halted trading ("": it has not). The store keeps both (controls
+        #: ``peak_equity``, ``drawdown_stop``), written in the tick that changes them.
+        self.peak_cc, self.drawdown_reason = self._stored_drawdown()
 
     # -- flags: the one thing another thread may touch ------------------------------------
     def _set_flags(self, **changes: bool | str) -> Flags:
@@ -276,6 +283,11 @@ class Engine:
             elif isinstance(cmd, Rearm):
                 self._set_flags(kill=False, kill_reason="")
                 self.store.set_kill_switch(False, cmd.origin, now)
+                if self.drawdown_reason:  # the peak restarts from the equity at re-arm
+                    eq = self.equity()
+                    self.store.set_controls({Control.DRAWDOWN_STOP: "", Control.PEAK_EQUITY: eq})
+                    self.store.add_event(now, "drawdown_rearm", f"peak restarts at equity {eq} ({cmd.origin})")
+                    self.peak_cc, self.drawdown_reason = eq, ""
             elif isinstance(cmd, (Pause, Resume)):
                 self.store.set_paused(isinstance(cmd, Pause), now, cmd.origin)
             elif isinstance(cmd, Flatten):
@@ -337,6 +349,25 @@ class Engine:
         if self._ctl.get(Control.KILL_SWITCH) is True and not self.flags.kill:  # written directly by an older tool
             self.throw_kill(str(self._ctl.get(Control.KILL_REASON) or "external"))
 
+    def _stored_drawdown(self) -> tuple[int, str]:
+        peak = self.store.control(Control.PEAK_EQUITY)
+        reason = self.store.control(Control.DRAWDOWN_STOP)
+        return (peak if isinstance(peak, int) and not isinstance(peak, bool) else 0), str(reason or "")
+
+    def _check_drawdown(self, now: int, eq: int) -> bool:
+        """Raise the peak to ``eq`` or trip the drawdown stop on it (inside the tick's
+        transaction): whether trading is halted by it."""
+        if self.drawdown_reason:
+            return True  # halted until the operator re-arms; the peak waits with it
+        if eq > self.peak_cc:
+            self.peak_cc = eq
+            self._set_ctl(Control.PEAK_EQUITY, eq)
+        elif risk.drawdown_hit(self.peak_cc, eq, self.cfg.limits):
+            self.drawdown_reason = risk.drawdown_text(self.peak_cc, eq)
+            self._set_ctl(Control.DRAWDOWN_STOP, self.drawdown_reason)
+            self.store.add_event(now, "drawdown_stop", self.drawdown_reason)
+        return bool(self.drawdown_reason)
+
     def _set_ctl(self, key: Control, value: ControlValue) -> None:
         """Store a control (its type checked against CONTROL_TYPES) and keep this tick's copy true."""
         self.store.set_control(key, value)
@@ -355,7 +386,7 @@ class Engine:
 
     def _state_now(self, daily_stopped: bool) -> str:
         f = self.flags
-        return state_label(f.kill, f.kill_reason, daily_stopped, f.paused)
+        return state_label(f.kill, f.kill_reason, daily_stopped, f.paused, self.drawdown_reason)
 
     def held_tickers(self) -> set[str]:
         """Markets with open positions (a source keeps fetching them until they settle)."""
@@ -430,6 +461,7 @@ class Engine:
         """After a rolled-back transaction: rebuild memory from what the DB holds, which is the
         truth, so the next tick re-writes what this one lost (markets, estimates)."""
         self.account = self.store.account()
+        self.peak_cc, self.drawdown_reason = self._stored_drawdown()
         self.estimates = self.store.latest_estimates() | self.overrides
         self.markets.clear()
         self._market_cache.clear()
@@ -492,6 +524,7 @@ class Engine:
             self.store.add_event(now, "daily_stop", f"equity {eq} vs day start {day_start}")
             if self.cfg.on_daily_stop == "flatten" and self.account.open_positions():
                 self.flatten("daily stop")  # in this tick's transaction (a savepoint)
+        down = self._check_drawdown(now, eq)  # beside the daily stop, on the same marked equity
         # decide -> gate -> fill -> ledger
         if not self.paused:
             held = self.account.tickers_held()
@@ -500,7 +533,7 @@ class Engine:
             for s in good_snaps:
                 if s.ticker not in estimates or s.ticker in held:
                     continue  # nothing to decide: no belief about this market, or already in it
-                d = self.decide(s, now, eq, day_start, stopped, held)
+                d = self.decide(s, now, eq, day_start, stopped, held, down, self.peak_cc)
                 if d is None:
                     continue
                 fill = None
@@ -519,6 +552,7 @@ class Engine:
                     held = self.account.tickers_held()
                     fills += 1
                     eq = self.equity()  # a fill moves equity by its fee and spread
+                    down = self._check_drawdown(now, eq)  # (and may take it past the stop)
             self.store.insert_decisions(decisions[stored:], self.tick_count)
         self.store.set_controls(self._checkpoint())
         eq = self.equity()
@@ -714,7 +748,15 @@ class Engine:
         return "past its close time" if m.close_ts is not None and now_ms >= m.close_ts else ""
 
     def decide(
-        self, s: Quote, now: int, equity_cc: int, day_start_equity_cc: int, daily_stopped: bool, held: set[str]
+        self,
+        s: Quote,
+        now: int,
+        equity_cc: int,
+        day_start_equity_cc: int,
+        daily_stopped: bool,
+        held: set[str],
+        drawdown_stopped: bool = False,
+        peak_equity_cc: int = 0,
     ) -> TradeDecision | None:
         """Strategy then risk gate for one snapshot of a market with a belief and no position
         (the caller skips the others); ``equity_cc``, ``day_start_equity_cc``, ``daily_stopped`` and ``held``
@@ -752,6 +794,8 @@ class Engine:
             s.has_ask_depth(d.side),
             m.floored,
             m.shard if m.shard in self.halted_shards else None,
+            drawdown_stopped,
+            peak_equity_cc,
         )
         ok, reason = risk.check(d, ctx, cfg.limits)
         return d.verdict(ok, reason)

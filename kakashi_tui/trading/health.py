@@ -81,11 +81,12 @@ def judge(
     kill_reason: str = "",
     daily_stopped: bool = False,
     paused: bool = False,
+    drawdown: str = "",
 ) -> Health:
     """The engine's health from what it recorded and whether a process holds the database's
     writer lock (``held``); ``now_ms`` is the wall clock."""
-    state = state_label(killed, kill_reason, daily_stopped, paused)
-    halted = killed or daily_stopped
+    state = state_label(killed, kill_reason, daily_stopped, paused, drawdown)
+    halted = killed or daily_stopped or bool(drawdown)
     if run.started_ms is None:
         who = "; another Kakashi process holds the database (record, snapshot)" if held else ""
         return Health(HEALTHY, f"not running (no run recorded on this database){who}")
@@ -123,6 +124,7 @@ def judge(
         )
     if halted:
         why = [f"kill switch thrown ({kill_reason or 'operator'})"] if killed else []
+        why += [f"{drawdown} (until re-armed)"] if drawdown else []
         why += ["daily loss cap hit (no new trades until 00:00 UTC)"] if daily_stopped else []
         why += ["also paused"] if paused else []
         return Health(

@@ -74,13 +74,23 @@ def rearm_offline(path: str, confirm: Callable[[str], bool]) -> str:
             raise KakashiError("an engine is running on this database: re-arm from its desk (r)") from None
         raise
     try:
-        if not store.control(Control.KILL_SWITCH):
+        killed, drawdown = bool(store.control(Control.KILL_SWITCH)), str(store.control(Control.DRAWDOWN_STOP) or "")
+        if not killed and not drawdown:
             return "kill switch is not thrown; nothing to re-arm"
-        if not confirm(str(store.control(Control.KILL_REASON) or "operator")):
+        if not confirm(str(store.control(Control.KILL_REASON) or "operator") if killed else drawdown):
             return "not re-armed"
         # On the engine's clock (simulated time on the simulator), like the kill it answers.
-        store.set_kill_switch(False, "cli", store.last_tick_ts() or now_wall_ms())
-        return "kill switch re-armed"
+        ts = store.last_tick_ts() or now_wall_ms()
+        with store.atomic():
+            if killed:
+                store.set_kill_switch(False, "cli", ts)
+            if drawdown:  # the peak restarts from the equity the engine marks at its next tick
+                store.set_control(Control.DRAWDOWN_STOP, "")
+                store.clear_controls([Control.PEAK_EQUITY])
+                store.add_event(ts, "drawdown_rearm", "peak restarts at the next tick's equity (cli)")
+        return " and ".join(
+            (["kill switch re-armed"] if killed else []) + (["drawdown stop re-armed"] if drawdown else [])
+        )
     finally:
         store.close()
 

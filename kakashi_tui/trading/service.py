@@ -242,6 +242,11 @@ class TradingService:
         return self._engine.flags.kill
 
     @property
+    def drawdown_stopped(self) -> str:
+        """Why the drawdown stop halted trading ("": it has not); a re-arm (``Rearm``) lifts it."""
+        return self._engine.drawdown_reason
+
+    @property
     def state(self) -> str:
         return self._engine.state_label()
 
@@ -293,6 +298,8 @@ class TradingService:
         since = None
         if v.killed:
             since = e.store.last_event(("kill_switch",))
+        elif v.drawdown_reason:
+            since = e.store.last_event(("drawdown_stop",))
         elif v.paused:
             since = e.store.last_event(("pause", "flatten"))
         by = since[1] if since and v.paused else ""

@@ -21,7 +21,7 @@ from kakashi_tui.core import risk
 from kakashi_tui.core.ledger import Closed, mark_cc
 from kakashi_tui.core.models import Market, MarketStatus, Quote, Side, TradeDecision
 from kakashi_tui.core.money import fmt_cc
-from kakashi_tui.core.risk import daily_cap_cc
+from kakashi_tui.core.risk import daily_cap_cc, drawdown_cap_cc
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.strategy import pick_side, side_evs
 from kakashi_tui.core.text import safe_text
@@ -173,6 +173,7 @@ class DeskView:
     killed: bool
     paused: bool
     daily_stopped: bool
+    drawdown_reason: str = ""  # the drawdown stop halted trading, and why ("": it has not)
     edge_threshold: Decimal = Decimal("0.03")  # the limits the operator sees beside the numbers
     max_quote_age_ms: int = 30_000
     max_spread: Decimal = Decimal("0.05")
@@ -200,6 +201,8 @@ def _level(used: int, limit: int) -> str:
 GATE_LABELS = {
     risk.KILL_SWITCH: "halted",
     risk.DAILY_STOP: "cap",
+    risk.DRAWDOWN_STOP: "halted",
+    risk.DRAWDOWN_HEADROOM: "drawdown",
     risk.MARKET_NOT_OPEN: "closed",
     risk.MARKET_CLOSED: "closed",
     risk.STALE_QUOTE: "stale",
@@ -256,6 +259,14 @@ def _kill_line(killed: bool, reason: str) -> RiskLine:
     return RiskLine("Kill switch", "THROWN" if killed else "armed", shown, "error" if killed else "ok")
 
 
+def _drawdown_line(peak_cc: int, equity_cc: int, pct: Decimal, reason: str) -> RiskLine:
+    """How far marked equity is below its peak, against the drawdown stop's cap."""
+    down = max(0, peak_cc - equity_cc) if peak_cc > 0 else 0
+    cap = drawdown_cap_cc(peak_cc, pct) if peak_cc > 0 else 0
+    level = "error" if reason else ("ok" if cap <= 0 else _level(down, cap))
+    return RiskLine("Drawdown", fmt_cc(down), f"{fmt_cc(cap)} ({pct}% of peak)", level)
+
+
 def build_view(
     engine: Engine,
     focus: str | None = None,
@@ -279,6 +290,7 @@ def build_view(
     day_start = engine.day_start_equity() or equity
     flags = engine.flags  # one consistent picture (replaced whole, never mutated)
     stopped = engine.daily_stopped(now)  # one control read serves the label, the panel and the signals
+    peak, drawdown = engine.peak_cc, engine.drawdown_reason
     lines = []
     snapshots = engine.quotes
     for t in sorted(snapshots):  # (the keys: 5,000 (ticker, quote) pairs were tracked by the collector)
@@ -294,7 +306,8 @@ def build_view(
             signal = "NO QUOTE"
         elif est is not None and pick_side(evs, edge) is not None:
             # an edge: what the risk gate would say to it now (the same check the tick makes)
-            signal = gate_signal(engine.decide(s, now, equity, day_start, stopped, held), flags.paused)
+            d = engine.decide(s, now, equity, day_start, stopped, held, bool(drawdown), peak)
+            signal = gate_signal(d, flags.paused)
         else:
             signal = ""
         lines.append(
@@ -344,9 +357,10 @@ def build_view(
         ),
         RiskLine("Today's loss", fmt_cc(loss), fmt_cc(dcap), "error" if stopped else _level(loss, dcap)),
         RiskLine("Per-trade cap", fmt_cc(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
+        _drawdown_line(peak, equity, limits.max_drawdown_pct, drawdown),
         _kill_line(flags.kill, flags.kill_reason),
     )
-    state, kind = run_state(flags.kill, flags.kill_reason, stopped, flags.paused)
+    state, kind = run_state(flags.kill, flags.kill_reason, stopped, flags.paused, drawdown)
     if focus is None:
         books = {t: tuple(h) for t, h in win.books.items()}
     else:
@@ -376,6 +390,7 @@ def build_view(
         killed=flags.kill,
         paused=flags.paused,
         daily_stopped=stopped,
+        drawdown_reason=drawdown,
         edge_threshold=edge,
         max_quote_age_ms=limits.max_quote_age_ms,
         max_spread=limits.max_spread,
@@ -390,6 +405,6 @@ def build_view(
 
 def with_flags(v: DeskView, killed: bool, kill_reason: str, paused: bool) -> DeskView:
     """The same view with new kill/pause flags (a command flipped them in memory just now)."""
-    state, kind = run_state(killed, kill_reason, v.daily_stopped, paused)
+    state, kind = run_state(killed, kill_reason, v.daily_stopped, paused, v.drawdown_reason)
     risk = tuple(_kill_line(killed, kill_reason) if r.name == "Kill switch" else r for r in v.risk)
     return replace(v, state=state, state_kind=kind, killed=killed, paused=paused, risk=risk)

@@ -22,6 +22,10 @@ class Control(StrEnum):
     DAY = "day"
     DAY_START_EQUITY = "day_start_equity"
     DAILY_STOP_DAY = "daily_stop_day"
+    # The drawdown stop (risk_limits.md): the marked-equity peak it measures from, and why it
+    # halted trading ("" or absent: it has not), kept until the operator re-arms.
+    PEAK_EQUITY = "peak_equity"
+    DRAWDOWN_STOP = "drawdown_stop"
     TICK_COUNT = "tick_count"
     SIM_SEED = "sim_seed"
     SIM_START_MS = "sim_start_ms"
@@ -49,6 +53,8 @@ CONTROL_TYPES: dict[Control, type] = {
     Control.DAY: str,
     Control.DAY_START_EQUITY: int,
     Control.DAILY_STOP_DAY: str,
+    Control.PEAK_EQUITY: int,
+    Control.DRAWDOWN_STOP: str,
     Control.TICK_COUNT: int,
     Control.SIM_SEED: int,
     Control.SIM_START_MS: int,

@@ -472,7 +472,8 @@ def cmd_rearm(args: argparse.Namespace) -> int:
             return True
         if not sys.stdin.isatty():
             raise ConfigError("re-arming needs confirmation: run in a terminal or pass --yes")
-        answer = input(f"Kill switch thrown ({safe_text(reason)}). Re-arm and allow new paper orders? [y/N] ")
+        what = "Halted by the" if reason.startswith("drawdown stop:") else "Kill switch thrown"
+        answer = input(f"{what} ({safe_text(reason)}). Re-arm and allow new paper orders? [y/N] ")
         return answer.strip().lower() in ("y", "yes")
 
     outcome = rearm_offline(_db_of(args), confirm)
@@ -551,7 +552,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _health(path: str) -> int:
     """``status --health``: one line and the exit code of ``trading/health.py`` (README: Health).
     Reads the run's record and the writer lock, not the ledger: cheap enough for cron each minute."""
-    from kakashi_tui.adapters.queries import connect_readonly, daily_stop_hit, read_run, writer_lock_held
+    from kakashi_tui.adapters.queries import connect_readonly, daily_stop_hit, drawdown_stop, read_run, writer_lock_held
     from kakashi_tui.adapters.store.controls import Control, control_value
     from kakashi_tui.adapters.store.writer import now_wall_ms
     from kakashi_tui.trading.health import judge
@@ -565,6 +566,7 @@ def _health(path: str) -> int:
             keys = (Control.KILL_SWITCH, Control.KILL_REASON, Control.PAUSED)
             ctl = dict(con.execute("SELECT key, value FROM control WHERE key IN (?, ?, ?)", [k.value for k in keys]))
             stopped = daily_stop_hit(con)
+            _peak, drawdown = drawdown_stop(con)
         finally:
             con.close()
         if writer_lock_held(path) == held:
@@ -577,6 +579,7 @@ def _health(path: str) -> int:
         kill_reason=str(ctl.get(Control.KILL_REASON.value) or ""),
         daily_stopped=stopped,
         paused=bool(control_value(Control.PAUSED, ctl.get(Control.PAUSED.value))),
+        drawdown=drawdown,
     )
     print(safe_text(h.line, ERROR_LIMIT))  # (a kill reason is any process's text: escaped, bounded)
     return h.code
@@ -607,11 +610,13 @@ def _disk_line(path: str) -> str:
 
 def _control_line(path: str, st) -> str:
     """What stops new trades, and whether an engine is running on this database right now."""
-    from kakashi_tui.adapters.queries import connect_readonly, daily_stop_hit, writer_lock_held
+    from kakashi_tui.adapters.queries import connect_readonly, daily_stop_hit, drawdown_stop, writer_lock_held
+    from kakashi_tui.core.money import fmt_cc
 
     con = connect_readonly(path)
     try:
         stopped = daily_stop_hit(con)  # on the engine's day
+        peak, drawdown = drawdown_stop(con)
     finally:
         con.close()
     running = writer_lock_held(path)  # the engine holds the file's writer lock (flock) while it runs
@@ -620,7 +625,14 @@ def _control_line(path: str, st) -> str:
     return (
         f"kill switch {kill} | {'PAUSED' if st.paused else 'not paused'} | daily stop "
         f"{'HIT today (no new trades until 00:00 UTC)' if stopped else 'not hit'} | engine "
-        f"{'RUNNING on this database' if running else 'not running'}"
+        f"{'RUNNING on this database' if running else 'not running'} | "
+        + (
+            f"HALTED by the {safe_text(drawdown)} (until `kakashi rearm`)"
+            if drawdown
+            else f"drawdown {fmt_cc(max(0, peak - st.equity_cc))} below the peak {fmt_cc(peak)}"
+            if peak
+            else "drawdown: no peak yet"
+        )
     )
 
 

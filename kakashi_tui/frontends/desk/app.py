@@ -560,16 +560,21 @@ class KakashiApp(App[int]):
         self.note("KILL SWITCH THROWN: no new orders; press r to re-arm", category="COMMAND")
 
     def action_rearm(self) -> None:
-        if not self.service.killed:
+        drawdown = self.service.drawdown_stopped
+        if not self.service.killed and not drawdown:
             self.notify("The kill switch is not thrown.")
             return
+        what = "kill switch re-armed" if self.service.killed else "drawdown stop re-armed: the peak restarts here"
 
         def done(ok: bool | None) -> None:
             if ok:
                 self.halted_reason = ""
-                self._note_when_done(self.service.submit(Rearm()), lambda _r: "kill switch re-armed")
+                self._note_when_done(self.service.submit(Rearm()), lambda _r: what)
 
-        self.push_screen(ConfirmScreen("Re-arm the kill switch and allow new paper orders?"), done)
+        ask = "Re-arm the kill switch and allow new paper orders?"
+        if drawdown:
+            ask = f"{drawdown}. Re-arm (the peak restarts from the equity now) and allow new paper orders?"
+        self.push_screen(ConfirmScreen(ask), done)
 
     def action_flatten(self) -> None:
         n = len(self.view.positions) if self.view else 0
