@@ -217,10 +217,18 @@ def _to_v6(db: pw.SqliteDatabase) -> None:
 
 
 #: The steps, in order. Add a schema change here and only here.
+# -- to version 7 -----------------------------------------------------------------------
+def _to_v7(db: pw.SqliteDatabase) -> None:
+    """Nothing to rewrite: version 7 adds two control keys (``peak_equity``, ``drawdown_stop``),
+    written by the first tick. A Kakashi before them refuses a key it does not know as corrupt;
+    the version tells it instead that the file is newer than it."""
+
+
 STEPS: tuple[Step, ...] = (
     Step(4, "fixed point: integer centicents and hundredths; Kalshi's lifecycle words", _to_v4),
     Step(5, "the ledger's hash chain: each entry carries the hash of its content and of the one before", _to_v5),
     Step(6, "markets: settlement floor, price grid (price_ranges) and exchange shard (Kalshi 3.34)", _to_v6),
+    Step(7, "control: the drawdown stop's peak_equity and drawdown_stop keys (#24)", _to_v7),
 )
 
 
