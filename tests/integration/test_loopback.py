@@ -571,8 +571,8 @@ def test_without_the_batch_endpoint_books_come_one_by_one_held_first_and_paced(k
     st = kalshi.state
     st.require_signature, st.batch_books = False, False
     believed = {m.ticker for m in st.markets}
-    with client(kalshi, reads_per_s=4) as c:  # 5 s x 4 reads/s / 2 = 10 books a fetch
-        src = KalshiSource(c, depth_for=lambda: believed, watch_for=lambda: {"KXFAKE-26JAN05-T11"})
+    with client(kalshi, reads_per_s=20) as c:  # 1 s x 20 reads/s / 2 = 10 books a fetch
+        src = KalshiSource(c, depth_for=lambda: believed, watch_for=lambda: {"KXFAKE-26JAN05-T11"}, interval_s=1.0)
         first, second = src.fetch(), src.fetch()
     for b in (first, second):
         assert not b.errors and len([r for r in b.rows if r.snapshot and r.snapshot.get("yes_bids")]) == 10
