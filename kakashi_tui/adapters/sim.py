@@ -564,15 +564,21 @@ def _count(h: int) -> int | str:
     return h // 100 if h % 100 == 0 else qty_text(h)
 
 
-class SimOracle(Estimator):
-    """p_hat = the simulator's hidden probability plus Gaussian noise. SIMULATED, not a model."""
+class _SimForecaster(Estimator):
+    """p_hat = a centre the subclass picks, plus Gaussian noise, clipped to [0.01, 0.99]. SIMULATED,
+    not a model. The noise is seeded per (seed, salt, ticker, tick): the same run re-estimates
+    identically, and no forecaster draws from the exchange's streams (its prices never move)."""
 
-    source = ORACLE_SOURCE
+    source: str  # each subclass's label
+    salt = ""  # the stream's name beside the seed ("" keeps the oracle's seeds as they were)
 
     def __init__(self, exchange: SimExchange, noise: float = 0.03, seed: int = 0) -> None:
         self.exchange = exchange
         self.noise = noise
         self.seed = seed
+
+    def centre(self, m: _SimMarket) -> float:
+        raise NotImplementedError
 
     def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:
         out = []
@@ -581,10 +587,8 @@ class SimOracle(Estimator):
             m = live.get(t)
             if m is None:
                 continue
-            p = m.p
-            # Noise seeded per (seed, ticker, tick): the same run re-estimates identically.
-            r = random.Random(f"{self.seed}:{t}:{self.exchange.tick}")
-            q = min(max(p + r.gauss(0, self.noise), 0.01), 0.99)
+            r = random.Random(f"{self.seed}:{self.salt}{t}:{self.exchange.tick}")
+            q = min(max(self.centre(m) + r.gauss(0, self.noise), 0.01), 0.99)
             # valid by construction (a ticker, a price in [0.01, 0.99]): made without validation,
             # sharing one fields set (a set per estimate was a tracked object per market per tick)
             out.append(
@@ -595,32 +599,22 @@ class SimOracle(Estimator):
         return out
 
 
-class SimNoise(Estimator):
+class SimOracle(_SimForecaster):
+    """p_hat = the simulator's hidden probability plus Gaussian noise. SIMULATED, not a model."""
+
+    source = ORACLE_SOURCE
+
+    def centre(self, m: _SimMarket) -> float:
+        return m.p
+
+
+class SimNoise(_SimForecaster):
     """p_hat = the market's quoted mid plus zero-mean Gaussian noise: a forecaster with no edge, the
     control a report's scoring must not mistake for skill (``[sim] forecaster = "noise"``).
-    SIMULATED. Its noise comes from a stream of its own, seeded per (seed, ticker, tick): the
-    exchange's prices are the same whichever forecaster runs."""
+    SIMULATED, with a noise stream of its own."""
 
     source = NOISE_SOURCE
+    salt = "noise-forecaster:"
 
-    def __init__(self, exchange: SimExchange, noise: float = 0.03, seed: int = 0) -> None:
-        self.exchange = exchange
-        self.noise = noise
-        self.seed = seed
-
-    def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:
-        out = []
-        live = {m.ticker: m for m in reversed(self.exchange.live)}
-        for t in tickers:
-            m = live.get(t)
-            if m is None:
-                continue
-            mid = (m.bid_cc + m.ask_cc) / 20_000  # the quote the market shows now
-            r = random.Random(f"{self.seed}:noise-forecaster:{t}:{self.exchange.tick}")
-            q = min(max(mid + r.gauss(0, self.noise), 0.01), 0.99)
-            out.append(
-                Estimate.model_construct(
-                    _ESTIMATE_FIELDS, ticker=t, p_hat=price(round(q, 4)), source=self.source, ts=now_ms
-                )
-            )
-        return out
+    def centre(self, m: _SimMarket) -> float:
+        return (m.bid_cc + m.ask_cc) / 20_000  # the quote the market shows now
