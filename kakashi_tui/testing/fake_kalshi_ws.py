@@ -2,7 +2,8 @@
 
 ``orderbook_delta`` (an ``orderbook_snapshot`` per market, then ``orderbook_delta`` messages
 with a per-subscription ``seq``) and ``trade`` prints, in fixed-point strings. Faults:
-``gap()`` skips a sequence number, ``error(25)`` says the subscription's buffer overflowed,
+``gap()`` skips a sequence number, ``error(25)`` says the subscription's buffer overflowed
+(``channel="trade"``: the trade subscription's; ``trade_gap()`` skips a trade frame's ``seq``),
 ``send_lifecycle(type, msg)`` sends a ``market_lifecycle_v2`` channel frame (an
 ``event_fee_update`` too), ``heartbeat(n)`` pings as Kalshi does and returns the pongs, ``refuse_get_snapshot`` answers
 ``update_subscription`` (``get_snapshot``, which re-sends the named books' snapshots on their
@@ -83,6 +84,8 @@ class FakeKalshiWS:
         self._gap = 0
         self._malformed: list[str] = []
         self._errors: list[tuple[int, str]] = []
+        self._trade_errors: list[tuple[int, str]] = []  # error(channel="trade")
+        self._trade_skip = 0
         self._trades_out: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (print, frame fields): send_trade
         self._lifecycle_out: list[tuple[str, Any]] = []  # (type, msg) for market_lifecycle_v2 subscribers
         self._disconnect = False
@@ -106,11 +109,19 @@ class FakeKalshiWS:
         with self._lock:
             self._malformed.append(kind)
 
-    def error(self, code: int = 25, msg: str = "subscription buffer overflow") -> None:
-        """An ``error`` frame naming each book subscription (code 25: the reader fell behind). The
-        sequence goes on unbroken, so only the error itself can tell a client its books are stale."""
+    def error(
+        self, code: int = 25, msg: str = "subscription buffer overflow", channel: str = "orderbook_delta"
+    ) -> None:
+        """An ``error`` frame naming each subscription of ``channel`` (``orderbook_delta`` or
+        ``trade``; code 25: the reader fell behind). The sequence goes on unbroken, so only the
+        error itself can tell a client its books are stale, or that prints were lost."""
         with self._lock:
-            self._errors.append((code, msg))
+            (self._trade_errors if channel == "trade" else self._errors).append((code, msg))
+
+    def trade_gap(self, n: int = 1) -> None:
+        """The next trade frame skips ``n`` sequence numbers (prints the client never saw)."""
+        with self._lock:
+            self._trade_skip += n
 
     def heartbeat(self, times: int = 1, timeout: float = 5.0) -> list[bytes]:
         """Kalshi's heartbeat: a ping frame with body ``heartbeat`` to every connection, ``times``
@@ -297,6 +308,7 @@ class FakeKalshiWS:
                         await self._send_seq(conn, sid, "orderbook_snapshot", self._snapshot(t))
                 elif channel == "trade":
                     conn.trade_sids.add(sid)
+                    conn.seq[sid] = 1
                 elif channel == "market_lifecycle_v2":
                     conn.lifecycle_sids.add(sid)
         elif cmd.get("cmd") == "unsubscribe":
@@ -338,6 +350,9 @@ class FakeKalshiWS:
                 del self._malformed[:1]
                 errors, self._errors = self._errors, []
                 conns = list(self._conns)
+                trade_errors: list[tuple[int, str]] = []
+                if any(c.trade_sids for c in conns):
+                    trade_errors, self._trade_errors = self._trade_errors, []
                 sent: list[tuple[dict[str, Any], dict[str, Any]]] = []
                 if not drop and any(c.trade_sids for c in conns):
                     sent, self._trades_out = self._trades_out, []
@@ -382,14 +397,23 @@ class FakeKalshiWS:
                         for kind, body in lifecycle:
                             await c.ws.send(self._frame({"type": kind, "sid": sid, "msg": body}))
                     for sid in c.trade_sids:
+                        for code, text in trade_errors:
+                            await c.ws.send(
+                                self._frame({"type": "error", "sid": sid, "msg": {"code": code, "msg": text}})
+                            )
                         for body, around in sent:
-                            await c.ws.send(self._frame({"type": "trade", "sid": sid, "msg": body, **around}))
+                            await c.ws.send(
+                                self._frame(
+                                    {"type": "trade", "sid": sid, "seq": self._trade_seq(c, sid), "msg": body, **around}
+                                )
+                            )
                         if self.rng.random() < 0.2:
                             await c.ws.send(
                                 self._frame(
                                     {
                                         "type": "trade",
                                         "sid": sid,
+                                        "seq": self._trade_seq(c, sid),
                                         "msg": self._trade_334(
                                             {
                                                 "trade_id": f"tr{self.rng.randrange(10**9)}",
@@ -406,6 +430,15 @@ class FakeKalshiWS:
                             )
                 except Exception:  # noqa: BLE001 - a connection closing under us
                     pass
+
+    def _trade_seq(self, conn: _Conn, sid: int) -> int:
+        """The next ``seq`` of a trade subscription (after any ``trade_gap``)."""
+        with self._lock:
+            skip, self._trade_skip = self._trade_skip, 0
+        conn.seq[sid] = conn.seq.get(sid, 1) + skip
+        seq = conn.seq[sid]
+        conn.seq[sid] += 1
+        return seq
 
     def _move(self) -> tuple[str, str, int, int]:
         """One change to the true books: a level grows or shrinks (never below zero); a new level

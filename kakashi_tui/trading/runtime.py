@@ -283,7 +283,8 @@ def build_engine(
                 depth_for=(beliefs.tickers if beliefs else None),
                 interval_s=default_interval(opts.source, False) if interval is None else interval,
                 book_all=opts.book_all,
-                # without a key no WebSocket streams the prints: polled, for the recording
+                # without a key no WebSocket streams the prints: polled, for the recording (with one,
+                # LiveBookSource has them polled only while the WebSocket is down: prints_fallback)
                 on_trades=recorder.trades if recorder is not None and client.signer is None else None,
             )  # (the believed markets a fetch can refresh at the client's rate follow from it)
             if notice:

@@ -88,6 +88,10 @@ PRINTS_POLLED_NOTICE = (
     "Kalshi: trade prints come by polling GET /markets/trades (every {every:g}s, for the markets held, "
     "believed or named), as the WebSocket that streams them needs a key ({key})"
 )
+PRINTS_FALLBACK_NOTICE = (
+    "Kalshi: the WebSocket is down, so trade prints come by polling GET /markets/trades (every {every:g}s, "
+    "for the markets held, believed or named) until it is back"
+)
 PRINTS_EVERY_S = 10.0  # GET /markets/trades polled at most this often (no WebSocket)
 PRINTS_LOOKBACK_S = 600  # a market's first poll asks for its prints of the last 10 minutes
 PRINTS_PER_POLL = 20  # markets a poll asks about; more are taken in turn
@@ -237,6 +241,8 @@ class KalshiSource(Source):
         self._prints_ids: dict[str, dict[str, int]] = {}  # ticker -> ids seen at or after that second
         self._prints_turn = 0
         self._prints_failed = False
+        self._prints_gate: Callable[[], bool] | None = None  # with a key: poll only while it says so
+        self._prints_gate_said = False
         if on_trades is not None:
             self.notices.append(PRINTS_POLLED_NOTICE.format(every=prints_every_s, key=_SET_A_KEY))
 
@@ -415,16 +421,44 @@ class KalshiSource(Source):
         mono = time.monotonic()
         if self.on_trades is None or (self._prints_at is not None and mono < self._prints_at):
             return
+        if self._prints_gate is not None:  # with a key: only while the WebSocket is down
+            if not self._prints_gate():
+                return
+            if not self._prints_gate_said:
+                self._prints_gate_said = True
+                batch.notes.append(PRINTS_FALLBACK_NOTICE.format(every=self.prints_every_s))
         self._prints_at = mono + self.prints_every_s
         names = sorted(t for t in tickers if ticker_ok(t))
         if len(names) > PRINTS_PER_POLL:
             start = self._prints_turn % len(names)
             names = (names[start:] + names[:start])[:PRINTS_PER_POLL]
             self._prints_turn = start + PRINTS_PER_POLL
-        got: list[Trade] = []
         now = self._clock()
+        got = self._prints_of(batch, names, lambda t: self._prints_since.get(t, now - PRINTS_LOOKBACK_S * 1000))
+        if got:
+            self.on_trades(got)
+
+    def prints_fallback(self, hand: Callable[[list[Trade]], None], down: Callable[[], bool]) -> None:
+        """With a key (``LiveBookSource``): poll GET /markets/trades into ``hand``, as without
+        one, but only while ``down()`` (the WebSocket that streams the prints is down); said once
+        in a fetch's notes when polling first starts."""
+        self.on_trades, self._prints_gate = hand, down
+
+    def recover_prints(self, batch: FetchBatch, tickers: Iterable[str], since_ms: int) -> list[Trade]:
+        """The prints of ``tickers`` since ``since_ms`` (GET /markets/trades, ``min_ts`` in
+        seconds), fetched once: the window a gap on the WebSocket's trade subscription lost.
+        Refused prints become rejected rows of ``batch``; a failure is a note."""
+        names = sorted(t for t in tickers if ticker_ok(t))
+        return self._prints_of(batch, names, lambda t: since_ms, keep_since=False)
+
+    def _prints_of(
+        self, batch: FetchBatch, names: list[str], since_of: Callable[[str], int], keep_since: bool = True
+    ) -> list[Trade]:
+        """One pass over GET /markets/trades for ``names`` (each from ``since_of(t)``), the prints
+        in time order, each once (by ``trade_id``, per market, from the newest second seen)."""
+        got: list[Trade] = []
         for t in names:
-            since = self._prints_since.get(t, now - PRINTS_LOOKBACK_S * 1000)
+            since = since_of(t)
             try:
                 listing = self.client.list_trades({"ticker": t, "min_ts": since // 1000}, max_pages=10)
             except KalshiStopped:
@@ -438,7 +472,7 @@ class KalshiSource(Source):
                     batch.notes.append(f"trade prints not polled this time: {e}")
                 break
             self._prints_failed = False
-            ids = self._prints_ids.setdefault(t, {})
+            ids = self._prints_ids.setdefault(t, {}) if keep_since else {}  # (a recovery: its caller drops repeats)
             newest = since
             for page, arrived in listing.pages:
                 for raw in page:
@@ -453,12 +487,12 @@ class KalshiSource(Source):
                         ids[tr.trade_id] = tr.ts
                     newest = max(newest, tr.ts)
                     got.append(tr)
-            self._prints_since[t] = newest
-            cut = newest // 1000 * 1000  # the next poll asks from this second again
-            self._prints_ids[t] = {i: ts for i, ts in ids.items() if ts >= cut}
-        if got:
-            got.sort(key=lambda tr: tr.ts)
-            self.on_trades(got)
+            if keep_since:
+                self._prints_since[t] = newest
+                cut = newest // 1000 * 1000  # the next poll asks from this second again
+                self._prints_ids[t] = {i: ts for i, ts in ids.items() if ts >= cut}
+        got.sort(key=lambda tr: tr.ts)
+        return got
 
     def _account_limits(self, batch: FetchBatch, notes: list[str]) -> None:
         """Pace from the account's read budget; on failure the default pace stays (said once)."""

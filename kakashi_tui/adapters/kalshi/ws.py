@@ -18,6 +18,11 @@ book, stamped with the time it was read (the stale-quote guard sees real freshne
 market without a synced book keeps its polled row, so trading never waits on a WebSocket
 that is not there. ``feed_status()`` says which feed is live.
 
+Prints: a gap on the trade subscription (error 25 naming it, a skipped ``seq``) has the lost
+window fetched once over REST (``KalshiSource.recover_prints``, from the newest print the
+stream delivered); while the feed is down, a recording's prints are polled (``KalshiSource.
+prints_fallback``). Every print reaches ``on_trades`` once by ``trade_id``.
+
 Recording (``BookFeed(record_books=True)``): every snapshot and delta the feed applies is
 kept as a ``BookEvent`` (in catalog units) until the engine's thread takes them
 (``LiveBookSource.on_book_events``, the catalog's ``book_deltas`` table). A snapshot is one
@@ -166,7 +171,9 @@ MAX_BOOK_EVENTS = 200_000  # events kept for a recorder that has not taken them 
 NOT_BOOKS = ("trade", "subscribed", "unsubscribed", "ok", "error", "event_fee_update", "market_lifecycle_v2")
 GET_SNAPSHOT = "get_snapshot"  # a pending command: a resync on the live subscription
 BUFFER_OVERFLOW = 25  # Kalshi's error code when a subscription's reader fell behind (3.34): a gap
+PRINTS_LOST_LOOKBACK_MS = 600_000  # a gap before any print: recovered from this long before it
 FAULTS_FORGOTTEN_MS = 60_000  # a book fault this long after the last starts the rebuild backoff again
+HANDED_IDS = 100_000  # trade_ids remembered so a print reaching the recorder twice is dropped
 
 
 @dataclass
@@ -183,6 +190,7 @@ class Health:
     rejected: int = 0  # trade prints the row check refused (handed over as rejected rows)
     lifecycle: int = 0  # market_lifecycle_v2 messages read (no consumer yet: counted, then dropped)
     fee_updates: int = 0  # event_fee_update frames received (handed to the source's fee state)
+    trade_gaps: int = 0  # error 25 or a sequence gap on the trade subscription: prints lost, fetched over REST
 
 
 def _now_ms() -> int:
@@ -220,6 +228,8 @@ class BookFeed:
         self._watch: set[str] = set()
         self._trades: list[Trade] = []
         self._rejects: list[tuple[str, Any]] = []  # (reason, the print as sent) not yet handed over
+        self._newest_print_ms: int | None = None  # the newest print the stream delivered
+        self._trade_gap: int | None = None  # a gap on the trade subscription: prints lost since (ms)
         self._events: list[BookEvent] | None = [] if record_books else None
         self._event_deltas = 0  # deltas among them (the bound: snapshots come only with a subscription)
         self.max_book_events = max_book_events
@@ -270,6 +280,23 @@ class BookFeed:
         with self._lock:
             out, self._trades = self._trades, []
         return out
+
+    def take_trade_gap(self) -> int | None:
+        """Since when prints may have been lost on the trade subscription (UTC epoch ms: the
+        newest print delivered before the gap), or None when no gap came since the last call."""
+        with self._lock:
+            out, self._trade_gap = self._trade_gap, None
+        return out
+
+    def _lost_prints(self, why: str) -> None:
+        """A gap on the trade subscription (error 25, a sequence gap): the window from the newest
+        print delivered (else the last ``PRINTS_LOST_LOOKBACK_MS``) is to be fetched over REST."""
+        self.health.trade_gaps += 1
+        self.health.detail = why[:200]
+        with self._lock:
+            if self._trade_gap is None:  # (two gaps before a recovery: the earlier window covers both)
+                newest = self._newest_print_ms
+                self._trade_gap = newest if newest is not None else self.clock() - PRINTS_LOST_LOOKBACK_MS
 
     def take_fee_updates(self) -> list[dict[str, Any]]:
         """The ``event_fee_update`` frames received since the last call, in order, as sent."""
@@ -532,6 +559,8 @@ class _Session:
                     feed.health.detail = f"get_snapshot refused ({err.msg}): resubscribed"[:200]
                     await self.resubscribe(self.book_tickers)
                     return
+                if err.code == BUFFER_OVERFLOW and self.trade_sid is not None and env.sid in (None, self.trade_sid):
+                    feed._lost_prints(f"server error {err.code} (subscription buffer overflow): prints fetched again")
                 if err.code == BUFFER_OVERFLOW and self.book_tickers and env.sid in (None, self.book_sid):
                     # the reader fell behind: frames were lost, so the books are a gap's
                     feed.health.gaps += 1
@@ -541,6 +570,7 @@ class _Session:
             if kind in ("orderbook_snapshot", "orderbook_delta"):
                 await self._book_message(kind, env, now)
             elif kind == "trade":
+                self._trade_seq(env.sid, env.seq)
                 self._trade(env.msg, now, env.sending_ts_ms)
             elif kind == "event_fee_update":
                 self._fee_update(msg)
@@ -628,6 +658,16 @@ class _Session:
             feed._fee_frames.append(frame)
             del feed._fee_frames[:-1_000]
 
+    def _trade_seq(self, sid: Any, seq: Any) -> None:
+        """The trade subscription's ``seq`` where the frame carries one: a number skipped means
+        prints were lost (fetched again over REST, ``LiveBookSource``)."""
+        if type(sid) is not int or sid != self.trade_sid or type(seq) is not int:
+            return
+        expected = self.seq.get(sid)
+        if expected is not None and seq != expected:
+            self.feed._lost_prints(f"sequence gap on the trade subscription: got {seq}, expected {expected}")
+        self.seq[sid] = seq + 1
+
     def _trade(self, body: Any, now: int, env_sent: int | None = None) -> None:
         """One trade print through the row check (``catalog.trade_problem``): kept, or refused
         alone with its reason (handed to the engine as a rejected row with the next fetch)."""
@@ -665,6 +705,7 @@ class _Session:
                 )
         with feed._lock:
             if tr is not None:
+                feed._newest_print_ms = max(tr.ts, feed._newest_print_ms or tr.ts)
                 feed._trades.append(tr)
                 del feed._trades[:-10_000]  # bounded when nobody reads them
                 return
@@ -703,6 +744,10 @@ class LiveBookSource(Source):
         self.live_rows = 0
         self.live_books = 0
         self._last: dict[str, RawRow] = {}  # each watched market's last polled row (``FetchBatch.same``)
+        self._handed: dict[str, None] = {}  # trade_ids handed to on_trades (the newest HANDED_IDS)
+        fallback = getattr(polled, "prints_fallback", None)
+        if on_trades is not None and fallback is not None:  # (KalshiSource) prints polled while it is down
+            fallback(self._hand, self._feed_down)
 
     def watch(self, held: Callable[[], Iterable[str]]) -> None:
         self.held = held
@@ -773,12 +818,47 @@ class LiveBookSource(Source):
             rows.append(RawRow(market={"ticker": t} if ticker_ok(t) else {}, snapshot=None, payload=sent, reason=why))
         batch.rows = rows
         if self.on_trades is not None:
-            self.on_trades(self.feed.take_trades())
+            self._hand(self.feed.take_trades())
+            self._recover(batch, watched)
         self.drain_book_events()
         return batch
 
     def flush(self) -> None:
         self.drain_book_events()
+
+    def _feed_down(self) -> bool:
+        """The WebSocket is down (as ``feed_status`` says: not live, and failed or retrying after
+        a failure; not while it first connects)."""
+        h = self.feed.health
+        return not self.feed.live and (h.state == "down" or (h.state == "connecting" and bool(h.detail)))
+
+    def _hand(self, trades: list[Trade]) -> int:
+        """Prints to ``on_trades``, each once by ``trade_id`` whichever way it came (the stream,
+        a gap's recovery, polling while the stream was down)."""
+        if self.on_trades is None:
+            return 0
+        seen = self._handed
+        fresh = []
+        for tr in trades:
+            if tr.trade_id:
+                if tr.trade_id in seen:
+                    continue
+                seen[tr.trade_id] = None
+            fresh.append(tr)
+        while len(seen) > HANDED_IDS:
+            del seen[next(iter(seen))]
+        self.on_trades(fresh)
+        return len(fresh)
+
+    def _recover(self, batch: FetchBatch, watched: set[str]) -> None:
+        """A gap on the trade subscription: the lost window fetched once over REST (``min_ts`` =
+        the newest print delivered before it) for the markets watched; repeats dropped."""
+        since = self.feed.take_trade_gap()
+        recover = getattr(self.polled, "recover_prints", None)
+        if since is None or recover is None:
+            return
+        n = self._hand(recover(batch, watched, since))
+        batch.notes.append(f"trade prints lost at a gap on the WebSocket: {n} fetched again over REST")
 
     def drain_book_events(self) -> None:
         """Hand the book changes applied so far to ``on_book_events`` (the engine's thread)."""
