@@ -145,9 +145,9 @@ def test_corrupt_db_is_refused_and_left_untouched(capfd, tmp_path):
     assert db.read_bytes() == before
 
 
-def test_locked_db_is_a_runtime_error_and_loses_nothing(tmp_path):
+def test_locked_db_is_a_runtime_error_and_loses_nothing(capfd, tmp_path):
     db = tmp_path / "k.db"
-    assert kakashi("run", "--headless", "--ticks", "20", "--db", str(db)).returncode == 0
+    assert in_process(capfd, "run", "--headless", "--ticks", "20", "--db", str(db)).returncode == 0
     holder = Store(db)  # another writer holds the database
     try:
         cash = holder.account().cash_cc
@@ -197,17 +197,17 @@ def test_core_has_no_io_and_no_textual():
     assert p.stdout.strip() == "[]", p.stderr
 
 
-def test_kill_and_status_from_another_terminal(tmp_path):
+def test_kill_and_status_from_another_terminal(capfd, tmp_path):
     db = tmp_path / "k.db"
-    assert kakashi("run", "--headless", "--ticks", "30", "--db", str(db)).returncode == 0
+    assert in_process(capfd, "run", "--headless", "--ticks", "30", "--db", str(db)).returncode == 0
     p = kakashi("kill", "--db", str(db), "--reason", "cron stop")
     assert p.returncode == 0 and "kill switch thrown" in p.stdout
     p = kakashi("status", "--db", str(db))
     assert p.returncode == 0 and "kill switch THROWN" in p.stdout and "equity $" in p.stdout
-    run = kakashi("run", "--headless", "--ticks", "20", "--db", str(db))
+    run = in_process(capfd, "run", "--headless", "--ticks", "20", "--db", str(db))
     assert "HALTED (kill switch: cron stop)" in run.stdout and " accepted) fills 0 " in run.stdout
     assert all(" fills 0 " in ln for ln in run.stdout.splitlines() if ln.startswith("tick "))
-    assert_one_line_error(kakashi("kill", "--db", str(tmp_path / "none.db")), 2)
+    assert_one_line_error(in_process(capfd, "kill", "--db", str(tmp_path / "none.db")), 2)
     assert not (tmp_path / "none.db").exists()
 
 
@@ -263,9 +263,9 @@ def test_pause_and_resume_from_another_terminal_reach_a_running_engine(tmp_path)
     e.store.close()
 
 
-def test_a_headless_run_ends_0_while_another_process_kills_and_reads(tmp_path):
+def test_a_headless_run_ends_0_while_another_process_kills_and_reads(capfd, tmp_path):
     db = tmp_path / "k.db"
-    assert kakashi("run", "--headless", "--ticks", "5", "--db", str(db)).returncode == 0
+    assert in_process(capfd, "run", "--headless", "--ticks", "5", "--db", str(db)).returncode == 0
     run = subprocess.Popen(
         [sys.executable, "-m", "kakashi_tui", "run", "--headless", "--ticks", "150", "--db", str(db)],
         stdout=subprocess.PIPE,
@@ -293,9 +293,9 @@ def test_ticker_narrows_the_simulator_and_series_is_refused_there(capfd, tmp_pat
     assert "--series" in refused.stderr and not (tmp_path / "k2.db").exists()
 
 
-def test_status_shows_what_stops_trading_and_whether_an_engine_runs(tmp_path):
+def test_status_shows_what_stops_trading_and_whether_an_engine_runs(capfd, tmp_path):
     db = str(tmp_path / "k.db")
-    assert kakashi("run", "--headless", "--ticks", "2", "--db", db).returncode == 0
+    assert in_process(capfd, "run", "--headless", "--ticks", "2", "--db", db).returncode == 0
     p = kakashi("--db", db, "status")  # a common option before the subcommand works too
     assert p.returncode == 0, p.stderr
     assert "kill switch armed | not paused | daily stop not hit | engine not running" in p.stdout

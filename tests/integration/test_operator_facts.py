@@ -8,8 +8,8 @@ from kakashi_tui.adapters.store.schema import EstimateRow
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.trading.commands import SetEstimate
 from kakashi_tui.trading.service import TradingService
-from tests.integration.test_cli import kakashi
 from tests.integration.test_engine import NOW, fake_engine, row
+from tests.integration.test_special_files import in_process
 
 
 def operator_estimates() -> int:
@@ -40,22 +40,23 @@ def test_p_hat_is_refused_for_a_market_no_longer_open(db_path):
 
 
 # -- post-mortems beside the database -----------------------------------------------------------
-def test_report_goes_beside_the_database_not_the_current_folder(tmp_path):
+def test_report_goes_beside_the_database_not_the_current_folder(capfd, monkeypatch, tmp_path):
     home, elsewhere = tmp_path / "desk", tmp_path / "elsewhere"
     home.mkdir()
     elsewhere.mkdir()
     db = str(home / "k.db")
-    assert kakashi("run", "--headless", "--ticks", "5", "--db", db).returncode == 0
-    p = kakashi("report", "--no-charts", "--db", db, cwd=elsewhere)
+    assert in_process(capfd, "run", "--headless", "--ticks", "5", "--db", db).returncode == 0
+    monkeypatch.chdir(elsewhere)  # the operator's shell is somewhere else (cli.main reads the cwd)
+    p = in_process(capfd, "report", "--no-charts", "--db", db)
     assert p.returncode == 0, p.stderr
     [written] = list((home / "reports").glob("*/postmortem.md"))
     assert p.stdout.strip() == f"post-mortem written to {written}"  # the whole path, beside the log
     assert not (elsewhere / "reports").exists()
-    p = kakashi("report", "--no-charts", "--db", db, "--out", "mine", cwd=elsewhere)  # a folder given: there
+    p = in_process(capfd, "report", "--no-charts", "--db", db, "--out", "mine")  # a folder given: there
     assert p.returncode == 0 and list((elsewhere / "mine").glob("*/postmortem.md"))
     cfg = tmp_path / "k.toml"
     cfg.write_text(f'[desk]\nreports_dir = "{tmp_path / "cfg-reports"}"\n')
-    p = kakashi("report", "--no-charts", "--db", db, "--config", str(cfg), cwd=elsewhere)
+    p = in_process(capfd, "report", "--no-charts", "--db", db, "--config", str(cfg))
     assert p.returncode == 0 and list((tmp_path / "cfg-reports").glob("*/postmortem.md"))
 
 

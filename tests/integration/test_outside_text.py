@@ -21,6 +21,7 @@ from kakashi_tui.adapters.alerts import Alerter
 from kakashi_tui.frontends.logfile import OperatorLog
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.runtime import Options, build_service
+from tests.integration.test_special_files import in_process
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")} | {"PYTHONUNBUFFERED": "1"}
 FORGED = "2026-01-01T00:00:00.000Z COMMAND  rearm"
@@ -75,9 +76,9 @@ class Lines:
         raise AssertionError(f"no such line within {timeout}s: {''.join(self.seen)[-2000:]}")
 
 
-def test_a_hostile_kill_reason_from_another_process_is_escaped_everywhere_it_is_shown(tmp_path):
+def test_a_hostile_kill_reason_from_another_process_is_escaped_everywhere_it_is_shown(capfd, tmp_path):
     db = str(tmp_path / "k.db")
-    assert kakashi("run", "--headless", "--ticks", "2", "--db", db).returncode == 0
+    assert in_process(capfd, "run", "--headless", "--ticks", "2", "--db", db).returncode == 0  # a database to start
     run = subprocess.Popen(
         [sys.executable, "-m", "kakashi_tui", "run", "--headless", "--interval", "0.02", "--db", db],
         stdout=subprocess.PIPE,

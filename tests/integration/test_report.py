@@ -650,3 +650,19 @@ def test_the_calibration_legend_covers_no_point(tmp_path):
     finally:
         for f in figs.values():
             plt.close(f)
+
+
+def test_each_chart_is_drawn_once_when_saved(tmp_path, monkeypatch):
+    """tight_layout measures the text without a full draw; savefig then draws each chart once
+    (a layout engine left on the figure made it draw every chart twice: half a second an export)."""
+    from matplotlib.figure import Figure
+
+    from kakashi_tui.frontends.report.charts import write_charts
+
+    db = tmp_path / "k.db"
+    single_trade_db(db)
+    draws: list[Figure] = []
+    draw = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda fig, renderer: (draws.append(fig), draw(fig, renderer))[1])
+    names = write_charts(gather(db), tmp_path)
+    assert len(draws) == len(names) == len(set(draws))

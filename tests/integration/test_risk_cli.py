@@ -14,9 +14,9 @@ def sim_db(tmp_path_factory):
     return db
 
 
-def test_risk_prints_both_cases_repeatably_under_the_seed(sim_db):
+def test_risk_prints_both_cases_repeatably_under_the_seed(capfd, sim_db):
     args = ("risk", "--db", str(sim_db), "--trades", "60", "--paths", "500", "--seed", "3")
-    a, b = kakashi(*args), kakashi(*args)
+    a, b = kakashi(*args), in_process(capfd, *args)  # a process of its own and this one: the same
     assert a.returncode == 0 and not a.stderr, a.stderr
     assert a.stdout == b.stdout  # the seed fixes every number
     out = a.stdout
@@ -27,7 +27,7 @@ def test_risk_prints_both_cases_repeatably_under_the_seed(sim_db):
     # each simulated market is its own event (since #24's scoring), so no event's exclusivity is in
     # question here; tests/unit/test_ruin.py covers events of several markets, known or not
     assert "unknown" not in out
-    c = kakashi("risk", "--db", str(sim_db), "--trades", "60", "--paths", "500", "--seed", "4")
+    c = in_process(capfd, "risk", "--db", str(sim_db), "--trades", "60", "--paths", "500", "--seed", "4")
     assert c.returncode == 0 and c.stdout != out
 
 
@@ -42,14 +42,14 @@ def test_bad_arguments_are_one_line_exit_2(capfd, extra, tmp_path):
 def test_a_missing_database_or_one_without_trades_is_one_line(capfd, tmp_path):
     assert_one_line_error(in_process(capfd, "risk", "--db", str(tmp_path / "none.db")), 2)
     db = tmp_path / "empty.db"
-    assert kakashi("snapshot", "--db", str(db)).returncode == 0  # markets stored, nothing traded
+    assert in_process(capfd, "snapshot", "--db", str(db)).returncode == 0  # markets stored, nothing traded
     p = in_process(capfd, "risk", "--db", str(db))
     assert_one_line_error(p, 1)
     assert "no filled trades" in p.stderr
 
 
-def test_the_post_mortem_has_the_odds_of_ruin_and_its_charts(sim_db, tmp_path):
-    p = kakashi("report", "--db", str(sim_db), "--out", str(tmp_path / "rep"))
+def test_the_post_mortem_has_the_odds_of_ruin_and_its_charts(capfd, sim_db, tmp_path):
+    p = in_process(capfd, "report", "--db", str(sim_db), "--out", str(tmp_path / "rep"))
     assert p.returncode == 0, p.stderr
     folder = next((tmp_path / "rep").iterdir())
     md = (folder / "postmortem.md").read_text()

@@ -117,3 +117,25 @@ def test_consistency_band_holds_a_calibrated_forecast():
     assert np.all(lo <= hi) and np.all(np.diff(xs) >= 0)
     # the band is around the diagonal: most forecasts lie inside their own band
     assert np.mean((lo <= xs) & (xs <= hi)) > 0.9
+
+
+@pytest.mark.parametrize("n, distinct", [(1, 1), (2, 2), (7, 3), (60, 60), (150, 12), (250, 250)])
+def test_recalibrate_many_is_scikit_learns_pav_row_by_row(n, distinct):
+    """The consistency band's all-rows-at-once PAV gives scikit-learn's fit for every row: ties
+    pooled, blocks merged, above and below its table's size limit (250 distinct: row by row)."""
+    rng = np.random.default_rng(n + distinct)
+    x = np.sort(rng.choice(rng.uniform(0.01, 0.99, distinct), n))
+    draws = rng.random((40, n)) < rng.uniform(0, 1, n)
+    draws[0], draws[1] = True, False  # all YES, all NO
+    want = np.vstack([sc.recalibrate(x, d.astype(float)) for d in draws])
+    np.testing.assert_allclose(sc.recalibrate_many(x, draws), want, rtol=0, atol=1e-12)
+
+
+def test_consistency_band_with_tied_forecasts_is_the_row_by_row_band():
+    x = np.repeat(np.linspace(0.05, 0.95, 19), 5)  # market prices: many forecasts share one
+    xs, lo, hi = sc.consistency_band(x)
+    draws = np.random.default_rng(sc.SEED).random((sc.BAND_RESAMPLES, x.size)) < xs
+    fits = np.vstack([sc.recalibrate(xs, d.astype(float)) for d in draws])
+    want_lo, want_hi = np.quantile(fits, [0.05, 0.95], axis=0)
+    np.testing.assert_allclose(lo, want_lo, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(hi, want_hi, rtol=0, atol=1e-12)

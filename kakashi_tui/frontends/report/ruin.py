@@ -199,6 +199,8 @@ def write_charts(res: RuinResult, folder: Path) -> list[str]:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from kakashi_tui.frontends.report.charts import save
+
     colours = ("tab:green", "tab:red")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, c, colour in zip(axes, res.cases, colours):
@@ -214,9 +216,7 @@ def write_charts(res: RuinResult, folder: Path) -> list[str]:
         ax.legend(loc="upper left", fontsize=8)
     axes[0].set_ylabel("equity change (% of today's equity)")
     fig.suptitle(f"Equity fan: {res.spec.paths:,} paths, seed {res.spec.seed}")
-    fig.tight_layout()
-    fig.savefig(folder / RUIN_CHARTS[0], dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    save(fig, folder / RUIN_CHARTS[0])
 
     fig, ax = plt.subplots(figsize=(9, 4))
     top = max(float(np.max(c.max_drawdown)) for c in res.cases) * 100
@@ -231,9 +231,7 @@ def write_charts(res: RuinResult, folder: Path) -> list[str]:
     ax.set_ylabel("paths")
     ax.set_title(f"Drawdown distribution ({res.spec.paths:,} paths, seed {res.spec.seed})")
     ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / RUIN_CHARTS[1], dpi=100, metadata={"Software": None})
-    plt.close(fig)
+    save(fig, folder / RUIN_CHARTS[1])
     return list(RUIN_CHARTS)
 
 
