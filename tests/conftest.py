@@ -120,3 +120,28 @@ def book(ticker="T", ts=1_000, yes=((0.40, 10),), no=((0.55, 10),), **kw) -> Quo
             **kw,
         )
     )
+
+
+def sim_digest(ex, ticks: int, *, with_source: bool = True) -> str:
+    """A digest of everything a seeded simulator publishes over ``ticks`` fetches: its rows and
+    quotes, and its oracle's estimates (seeded as the exchange). Issue #24 made each simulated
+    market an event of its own; the rest of each row, and every price, is hashed as the code
+    before published it (with the event it named then), so a digest taken then still holds."""
+    import hashlib
+    import json
+
+    from kakashi_tui.adapters.sim import SimOracle
+
+    oracle = SimOracle(ex, seed=ex.seed)
+    h = hashlib.sha256()
+    for _ in range(ticks):
+        rows = ex.fetch().rows
+        for r in rows:
+            assert r.market["event_ticker"] == r.market["ticker"]
+            market = {**r.market, "event_ticker": r.market["ticker"].rsplit("-", 1)[0]}
+            h.update(json.dumps([market, r.snapshot, r.payload], sort_keys=True).encode())
+        quoted = [r.market["ticker"] for r in rows if r.snapshot is not None]
+        for e in oracle.estimates(quoted, ex.now_ms()):
+            shown = f"{e.ticker} {e.p_hat} {e.source} {e.ts}" if with_source else f"{e.ticker} {e.p_hat} {e.ts}"
+            h.update(shown.encode())
+    return h.hexdigest()[:16]

@@ -4,29 +4,13 @@ that making less of it changed no seed's prices."""
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 
 from kakashi_tui.adapters.sim import SimExchange, SimOracle
-from tests.conftest import SIM_START_MS
+from tests.conftest import SIM_START_MS, sim_digest
 
 
 def _digest(seed: int, markets: int, quiet_rate: float, ticks: int) -> str:
-    ex = SimExchange(seed=seed, markets=markets, start_ms=SIM_START_MS, quiet_rate=quiet_rate)
-    oracle = SimOracle(ex, seed=seed)
-    h = hashlib.sha256()
-    for _ in range(ticks):
-        rows = ex.fetch().rows
-        for r in rows:
-            # issue #24 made each simulated market an event of its own; the rest of the row, and every
-            # price, is as the code before published it (hashed with the event it named then)
-            assert r.market["event_ticker"] == r.market["ticker"]
-            market = {**r.market, "event_ticker": r.market["ticker"].rsplit("-", 1)[0]}
-            h.update(json.dumps([market, r.snapshot, r.payload], sort_keys=True).encode())
-        quoted = [r.market["ticker"] for r in rows if r.snapshot is not None]
-        for e in oracle.estimates(quoted, ex.now_ms()):
-            h.update(f"{e.ticker} {e.p_hat} {e.source} {e.ts}".encode())
-    return h.hexdigest()[:16]
+    return sim_digest(SimExchange(seed=seed, markets=markets, start_ms=SIM_START_MS, quiet_rate=quiet_rate), ticks)
 
 
 def test_the_same_seeds_publish_the_same_rows_and_estimates_as_before():

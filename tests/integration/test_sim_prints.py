@@ -10,18 +10,16 @@ book: any cent price in [0.01, 0.99], any size, the book untouched."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 
 import pyarrow.dataset as ds
 import pytest
 
 from kakashi_tui.adapters.catalog import read_table, rebuild_books
-from kakashi_tui.adapters.sim import SimExchange, SimOracle
+from kakashi_tui.adapters.sim import SimExchange
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.trading.config import load_config
-from tests.conftest import SIM_START_MS
+from tests.conftest import SIM_START_MS, sim_digest
 from tests.integration.test_special_files import in_process
 
 BOOK_SIDE = {"yes": "bid", "no": "ask"}
@@ -109,20 +107,7 @@ def test_the_block_share_is_near_the_configured_rate(rate):
 def _published(**kw) -> str:
     """A digest of everything a seeded run publishes: rows, quotes, lifecycle and the oracle."""
     ex = SimExchange(seed=7, markets=20, start_ms=SIM_START_MS, quiet_rate=0.1, **kw)
-    oracle = SimOracle(ex, seed=7)
-    h = hashlib.sha256()
-    for _ in range(150):
-        rows = ex.fetch().rows
-        for r in rows:
-            # each market is its own event since #24's scoring (events are resampled whole); hashed
-            # with the event ticker it had before, so the digest still proves no price moved
-            assert r.market["event_ticker"] == r.market["ticker"]
-            market = {**r.market, "event_ticker": r.market["ticker"].rsplit("-", 1)[0]}
-            h.update(json.dumps([market, r.snapshot, r.payload], sort_keys=True).encode())
-        quoted = [r.market["ticker"] for r in rows if r.snapshot is not None]
-        for e in oracle.estimates(quoted, ex.now_ms()):
-            h.update(f"{e.ticker} {e.p_hat} {e.ts}".encode())
-    return h.hexdigest()[:16]
+    return sim_digest(ex, 150, with_source=False)
 
 
 def test_prints_move_no_price_quote_settlement_or_belief():
