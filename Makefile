@@ -31,7 +31,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check kakashi_tui tests benchmarks
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest -q -n auto $(ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist worksteal $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
