@@ -11,17 +11,9 @@ from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
 from kakashi_tui.trading.view import feed_status
+from tests.integration.loopback_ws import wait_for
 
 TICKERS = ("KXA-1", "KXB-2")
-
-
-def wait_for(cond, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 @pytest.fixture

@@ -12,17 +12,9 @@ from kakashi_tui.adapters.kalshi.source import KalshiSource
 from kakashi_tui.adapters.kalshi.ws import BookFeed, LiveBookSource
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
 from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
+from tests.integration.loopback_ws import wait_for
 
 T0, T1 = "KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01"
-
-
-def wait_for(cond, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 ``ts_ms`` over ``ts``; the frame's ``sending_ts_ms`` kept; ``is_block_trade`` stored and never
 book liquidity; and the catalog's version-3 trades read beside version-2 files."""
 
-import time
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -15,19 +13,11 @@ from kakashi_tui.adapters.kalshi.wire import Trade, book_prints
 from kakashi_tui.adapters.kalshi.ws import BookFeed, LiveBookSource
 from kakashi_tui.adapters.source import FetchBatch, Source
 from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
+from tests.integration.loopback_ws import wait_for
 
 TICKERS = ("KXA-1", "KXB-2")
 NOW_MS = 1_795_651_260_000  # the feed's clock: a minute after the prints below
 PRINT_S = 1_795_651_200
-
-
-def wait_for(cond, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 class Quiet(Source):
