@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kakashi_tui.adapters.columnar import replay_catalog
-from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, make_test_key
 from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
 from kakashi_tui.trading.config import CatalogSection, KakashiConfig, KalshiSection, RiskSection
-from kakashi_tui.trading.engine import Engine
 from kakashi_tui.trading.runtime import Options, build_service
-from tests.integration.test_columnar import cash_of, tick_rows
+from tests.integration.test_columnar import cash_of, run, tick_rows
 from tests.integration.test_replay import tables
 
 FAST = {"usage_tier": "test", "read": {"refill_rate": 1_000_000, "bucket_capacity": 2_000_000}}
@@ -79,17 +76,8 @@ def record_run(tmp_path, monkeypatch, cfg_risk):
 
 
 def replayed(db, root, cfg, columnar):
-    store = Store(db)
-    ec = cfg.engine_config()
-    engine, stats = replay_catalog(
-        root,
-        lambda src, ests: Engine(store, src, ests, ec),
-        every_row=not columnar,
-        edge_threshold=ec.strategy.edge_threshold,
-        fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()],
-    )
-    store.close()
-    return stats
+    """The replay's stats (test_columnar's ``run``, which the other replay tests use too)."""
+    return run(db, root, cfg, columnar=columnar)[2]
 
 
 def test_a_recorded_kalshi_run_replays_with_the_same_decisions_at_the_same_ticks(tmp_path, monkeypatch):
