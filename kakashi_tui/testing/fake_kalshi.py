@@ -58,6 +58,7 @@ import json
 import os
 import random
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -973,13 +974,21 @@ def _historical_candle(c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer (Kakashi refusing a body over its cap) is what a real
+        server sees every day: not printed. Anything else is, as ``socketserver`` does."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeKalshiServer:
     """Start with ``with FakeKalshiServer(state) as srv: srv.base_url``."""
 
     def __init__(self, state: FakeKalshi | None = None, port: int = 0) -> None:
         self.state = state or FakeKalshi.with_markets()
         handler = type("Handler", (_Handler,), {"state": self.state})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd = _HTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

@@ -3,8 +3,6 @@ candlesticks, settled markets) into the catalog, no key needed, through the live
 idempotent; one-line errors; end to end through the CLI in a subprocess."""
 
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -12,20 +10,12 @@ import pytest
 
 from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, FakeMarket
-from tests.integration.test_special_files import in_process
+from tests.clirun import in_process
 
-KAKASHI = [sys.executable, "-m", "kakashi_tui"]
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")}
 DAY = "2026-11-20"
 DAY_MS = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp() * 1000)
 T0, T1 = "KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01"
 OLD = "KXFAKE-26JAN05-OLD"  # settled before the cutoff: only /historical/*
-
-
-def kakashi(*args, timeout=60):
-    """The CLI in a subprocess: the end-to-end test runs it as an operator would (two runs, ~1.5 s
-    each of interpreter start-up; the reason that test takes longer than 2 s)."""
-    return subprocess.run([*KAKASHI, *args], capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
 @pytest.fixture
@@ -63,8 +53,9 @@ def kalshi():
         yield srv
 
 
-def backfill(kalshi, tmp_path, *more, run=kakashi):
-    return run(
+def backfill(capfd, kalshi, tmp_path, *more):
+    return in_process(
+        capfd,
         "catalog",
         "backfill",
         "--api-base",
@@ -81,8 +72,8 @@ def backfill(kalshi, tmp_path, *more, run=kakashi):
     )
 
 
-def test_backfill_end_to_end_and_a_second_run_adds_nothing(kalshi, tmp_path):
-    p = backfill(kalshi, tmp_path, "--tickers", f"{T0},{T1}", "--tickers", OLD)
+def test_backfill_end_to_end_and_a_second_run_adds_nothing(kalshi, tmp_path, capfd, clean_env):
+    p = backfill(capfd, kalshi, tmp_path, "--tickers", f"{T0},{T1}", "--tickers", OLD)
     assert p.returncode == 0, p.stderr
     assert "backfilled 3 of 3 markets" in p.stdout
     assert "5 trade prints, 5 candlesticks, 2 settled markets; 2 rows rejected" in p.stdout, p.stdout
@@ -109,7 +100,7 @@ def test_backfill_end_to_end_and_a_second_run_adds_nothing(kalshi, tmp_path):
     assert markets[T1]["series"] == "KXFAKE"
     assert not kalshi.state.signed  # no key, nothing signed
     before = {t: cat.read_table(root, t).num_rows for t in cat.TABLES}
-    again = backfill(kalshi, tmp_path, "--tickers", f"{T0},{T1},{OLD}")
+    again = backfill(capfd, kalshi, tmp_path, "--tickers", f"{T0},{T1},{OLD}")
     assert again.returncode == 0, again.stderr
     assert "0 trade prints, 0 candlesticks, 0 settled markets" in again.stdout, again.stdout
     assert "12 rows already in the catalog" in again.stdout  # 5 prints, 5 candlesticks, 2 markets
@@ -168,7 +159,7 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args, says, capfd, clea
 
 
 def test_an_unreachable_server_is_one_line_and_loses_nothing_stored(kalshi, tmp_path, capfd, clean_env):
-    ok = backfill(kalshi, tmp_path, "--tickers", T0, run=lambda *a: in_process(capfd, *a))
+    ok = backfill(capfd, kalshi, tmp_path, "--tickers", T0)
     assert ok.returncode == 0, ok.stderr
     root = tmp_path / "c"
     before = {t: cat.read_table(root, t).num_rows for t in cat.TABLES}

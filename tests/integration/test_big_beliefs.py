@@ -5,9 +5,6 @@ about 100 s at 20 reads/s)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,10 +14,10 @@ from kakashi_tui.adapters.kalshi.auth import signer_from
 from kakashi_tui.adapters.kalshi.client import KalshiClient
 from kakashi_tui.adapters.kalshi.source import KalshiSource, believed_budget
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, make_test_key
+from tests.clirun import ENV, in_process
 
 KEY_ID = "test-key-id"
 BIG = 200_000
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")} | {"PYTHONUNBUFFERED": "1"}
 
 
 @pytest.fixture
@@ -98,22 +95,19 @@ def test_a_small_belief_set_is_refreshed_whole_every_fetch_as_before(keyed):
     assert {t for chunk in by_ticker(keyed, before) for t in chunk} >= tickers - {m.ticker for m in keyed.state.markets}
 
 
-def test_a_headless_run_on_200k_beliefs_keeps_ticking(keyed, tmp_path):
+@pytest.mark.timeout(120)  # before: about 100 s a tick
+def test_a_headless_run_on_200k_beliefs_keeps_ticking(keyed, tmp_path, capfd):
     beliefs = tmp_path / "b.csv"
     lines = [f"{t},0.5" for t in sorted(believed(keyed, BIG))]
     beliefs.write_text("ticker,p_hat\n" + "\n".join(lines) + "\n")
     assert beliefs.stat().st_size > 6_000_000
     env = ENV | {"KAKASHI_KALSHI_KEY_ID": KEY_ID, "KAKASHI_KALSHI_KEY_FILE": keyed.key_path}
     t0 = time.monotonic()
-    p = subprocess.run(
-        [
-            *(sys.executable, "-m", "kakashi_tui", "run", "--headless", "--source", "kalshi"),
-            *("--api-base", keyed.base_url, "--beliefs", str(beliefs), "--interval", "0", "--ticks", "3"),
-            *("--no-record", "--db", str(tmp_path / "k.db")),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,  # before: about 100 s a tick
+    p = in_process(
+        capfd,
+        *("run", "--headless", "--source", "kalshi"),
+        *("--api-base", keyed.base_url, "--beliefs", str(beliefs), "--interval", "0", "--ticks", "3"),
+        *("--no-record", "--db", str(tmp_path / "k.db")),
         env=env,
     )
     took = time.monotonic() - t0

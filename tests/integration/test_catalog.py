@@ -19,9 +19,9 @@ from kakashi_tui.adapters.catalog import CatalogWriter
 from kakashi_tui.core.errors import KakashiError
 from kakashi_tui.core.models import Estimate, Market
 from kakashi_tui.core.validate import quick_snapshot
+from tests.clirun import in_process
 from tests.conftest import SIM_START_MS, make_engine
 from tests.integration.test_replay import tables
-from tests.integration.test_special_files import in_process
 
 KAKASHI = [sys.executable, "-m", "kakashi_tui"]
 
@@ -149,7 +149,7 @@ def test_one_writer_per_catalog_and_a_dead_writers_temp_file_is_invisible_then_r
     assert not stale.exists()
 
 
-def test_kill_9_while_recording_leaves_a_readable_dataset(tmp_path):
+def test_kill_9_while_recording_leaves_a_readable_dataset(capfd, tmp_path):
     root = tmp_path / "catalog"
     p = subprocess.Popen(
         [
@@ -188,15 +188,10 @@ def test_kill_9_while_recording_leaves_a_readable_dataset(tmp_path):
     for f in root.glob("*/*/*.parquet"):
         pq.ParquetFile(f).metadata  # noqa: B018 - raises on a torn file
     # the catalog works after the crash: info reads it, a new recorder takes the lock and goes on
-    info = subprocess.run(
-        [*KAKASHI, "catalog", "info", "--catalog", str(root)], capture_output=True, text=True, timeout=60
-    )
+    info = in_process(capfd, "catalog", "info", "--catalog", str(root))
     assert info.returncode == 0 and "snapshots" in info.stdout
-    again = subprocess.run(
-        [*KAKASHI, "record", "--db", str(tmp_path / "k.db"), "--catalog", str(root), "--passes", "2", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    again = in_process(
+        capfd, "record", "--db", str(tmp_path / "k.db"), "--catalog", str(root), "--passes", "2", "--quiet"
     )
     assert again.returncode == 0, again.stderr
     assert not list(root.glob("*/*/.*.tmp"))

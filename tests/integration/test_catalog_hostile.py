@@ -24,11 +24,11 @@ from kakashi_tui.adapters.catalog import CatalogWriter, Recorder, read_table, re
 from kakashi_tui.adapters.columnar import Timeline
 from kakashi_tui.core.models import Estimate
 from kakashi_tui.core.timeguard import MAX_TS
+from tests.clirun import in_process
 from tests.conftest import SIM_START_MS, make_engine
 from tests.integration.loopback_ws import signed_loopback, wait_for
 from tests.integration.test_columnar import record_sim, run
 from tests.integration.test_replay import tables
-from tests.integration.test_special_files import in_process
 
 KAKASHI = [sys.executable, "-m", "kakashi_tui"]
 TICKERS = ("KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01")

@@ -14,10 +14,10 @@ import pytest
 from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.catalog import CatalogWriter
 from kakashi_tui.core.models import Market
+from tests.clirun import in_process
 from tests.conftest import SIM_START_MS
 from tests.integration.test_columnar import kalshi_records, record_sim, run
 from tests.integration.test_replay import tables
-from tests.integration.test_special_files import in_process
 
 #: The version-1 names, as Kakashi wrote them before issue #21 (this test's own copy, so that
 #: a v1 file is built from the old names, not from the catalog's rename table).

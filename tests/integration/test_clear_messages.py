@@ -16,9 +16,7 @@ cannot make anything read-only):
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,17 +27,10 @@ from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.trading.config import KakashiConfig, load_config
 from kakashi_tui.trading.runtime import Options, build_engine
 from kakashi_tui.trading.service import TradingService
+from tests.clirun import ENV, in_process
 from tests.conftest import SIM_START_MS
-from tests.integration.test_special_files import in_process
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")} | {"PYTHONUNBUFFERED": "1"}
 T = SIM_START_MS
-
-
-def kakashi(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", *args], capture_output=True, text=True, timeout=timeout, env=env or ENV
-    )
 
 
 def error_line(p: subprocess.CompletedProcess[str], code: int) -> str:
@@ -158,15 +149,23 @@ def test_a_config_error_names_its_section_and_key_as_written(tmp_path, text, exp
 
 
 # -- a non-ASCII key id is refused at start ------------------------------------------------------------
-def test_a_non_ascii_key_id_is_refused_at_start_not_found_unreachable(tmp_path):
+def test_a_non_ascii_key_id_is_refused_at_start_not_found_unreachable(capfd, tmp_path):
     from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, make_test_key
 
     key_path, pub = make_test_key(tmp_path)
     kid = "clé-ключ-0001"
     env = {**ENV, "KAKASHI_KALSHI_KEY_ID": kid, "KAKASHI_KALSHI_KEY_FILE": key_path}
     with FakeKalshiServer(FakeKalshi.with_markets(4, public_key=pub, key_id=kid)) as rest:
-        p = kakashi(
-            "snapshot", "--source", "kalshi", "--api-base", rest.base_url, "--db", str(tmp_path / "k.db"), env=env
+        p = in_process(
+            capfd,
+            "snapshot",
+            "--source",
+            "kalshi",
+            "--api-base",
+            rest.base_url,
+            "--db",
+            str(tmp_path / "k.db"),
+            env=env,
         )
         assert rest.state.requests == []  # refused before any request
     line = error_line(p, 2)

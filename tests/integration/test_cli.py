@@ -2,7 +2,6 @@
 read a command's exit code and lines (bad arguments, a bad config or database, options before the
 subcommand, what a restart says) run it in-process through ``cli.main``, output read at the fds."""
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -13,17 +12,7 @@ import pytest
 
 from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.writer import Store
-from tests.integration.test_special_files import in_process
-
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
-for k in ("KAKASHI_CONFIG", "KAKASHI_DB", "KAKASHI_API_BASE"):
-    ENV.pop(k, None)
-
-
-def kakashi(*args, timeout=60, **kw):
-    return subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", *args], capture_output=True, text=True, timeout=timeout, env=ENV, **kw
-    )
+from tests.clirun import ENV, in_process, kakashi
 
 
 def assert_one_line_error(p, code):
@@ -33,8 +22,8 @@ def assert_one_line_error(p, code):
     assert "Traceback" not in p.stderr
 
 
-def test_snapshot_on_sim_prints_each_market_and_a_summary(tmp_path):
-    p = kakashi("snapshot", "--db", str(tmp_path / "k.db"))
+def test_snapshot_on_sim_prints_each_market_and_a_summary(capfd, tmp_path):
+    p = in_process(capfd, "snapshot", "--db", str(tmp_path / "k.db"))
     assert p.returncode == 0, p.stderr
     saved = [ln for ln in p.stdout.splitlines() if ln.startswith("Snapshot saved for ")]
     assert len(saved) == 8
@@ -43,15 +32,15 @@ def test_snapshot_on_sim_prints_each_market_and_a_summary(tmp_path):
         assert c.execute("select count(*) from snapshots").fetchone()[0] == 8
 
 
-def test_snapshot_falls_back_to_sim_when_kalshi_is_unreachable(tmp_path):
+def test_snapshot_falls_back_to_sim_when_kalshi_is_unreachable(capfd, tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[kalshi]\ntimeout_s = 0.5\nmax_retries = 0\n")
     args = ("snapshot", "--source", "kalshi", "--api-base", "http://127.0.0.1:9/trade-api/v2", "--config", str(cfg))
-    p = kakashi(*args, "--db", str(tmp_path / "k.db"))
+    p = in_process(capfd, *args, "--db", str(tmp_path / "k.db"))
     assert p.returncode == 0, p.stderr
     assert "falling back to the simulated exchange" in p.stderr
     assert "Snapshot saved for SIM-" in p.stdout
-    strict = kakashi(*args, "--strict", "--db", str(tmp_path / "k2.db"))
+    strict = in_process(capfd, *args, "--strict", "--db", str(tmp_path / "k2.db"))
     # Without credentials the source says once that books need a key; then the one error line.
     notice, *rest = [ln for ln in strict.stderr.splitlines() if ln.strip()]
     assert notice.startswith("kakashi: warning: Kalshi: no API key set"), strict.stderr
@@ -61,9 +50,9 @@ def test_snapshot_falls_back_to_sim_when_kalshi_is_unreachable(tmp_path):
     assert "unreachable" in strict.stderr
 
 
-def test_headless_run_then_continue_from_the_same_bankroll(tmp_path):
+def test_headless_run_then_continue_from_the_same_bankroll(capfd, tmp_path):
     db = str(tmp_path / "k.db")
-    p = kakashi("run", "--headless", "--ticks", "300", "--db", db)
+    p = in_process(capfd, "run", "--headless", "--ticks", "300", "--db", db)
     assert p.returncode == 0, p.stderr
     ticks = [ln for ln in p.stdout.splitlines() if ln.startswith("tick ")]
     assert len(ticks) == 300
@@ -72,7 +61,7 @@ def test_headless_run_then_continue_from_the_same_bankroll(tmp_path):
     s = Store(db, writer=False)
     cash, n_open = s.account().cash_cc, len(s.account().open_positions())
     s.close()
-    p2 = kakashi("--headless", "--ticks", "1", "--db", db)  # bare `kakashi` is `kakashi run`
+    p2 = in_process(capfd, "--headless", "--ticks", "1", "--db", db)  # bare `kakashi` is `kakashi run`
     assert p2.returncode == 0, p2.stderr
     out = p2.stdout.splitlines()
     assert out[1].startswith("kakashi: resumed: RUNNING | ") and out[1].endswith("(#300)")
@@ -161,7 +150,7 @@ def test_locked_db_is_a_runtime_error_and_loses_nothing(capfd, tmp_path):
     s.close()
 
 
-def test_rearm_needs_confirmation_or_yes(tmp_path):
+def test_rearm_needs_confirmation_or_yes(capfd, tmp_path):
     db = tmp_path / "k.db"
     s = Store(db)
     s.set_control(Control.KILL_SWITCH, True)
@@ -169,12 +158,12 @@ def test_rearm_needs_confirmation_or_yes(tmp_path):
     s.close()
     p = kakashi("rearm", "--db", str(db), stdin=subprocess.DEVNULL)
     assert_one_line_error(p, 2)
-    p = kakashi("rearm", "--yes", "--db", str(db))
+    p = in_process(capfd, "rearm", "--yes", "--db", str(db))
     assert p.returncode == 0 and "re-armed" in p.stdout
     s = Store(db, writer=False)
     assert s.get_control("kill_switch") == "0"
     s.close()
-    assert "not thrown" in kakashi("rearm", "--yes", "--db", str(db)).stdout
+    assert "not thrown" in in_process(capfd, "rearm", "--yes", "--db", str(db)).stdout
 
 
 def test_help_does_not_import_textual():
@@ -200,9 +189,9 @@ def test_core_has_no_io_and_no_textual():
 def test_kill_and_status_from_another_terminal(capfd, tmp_path):
     db = tmp_path / "k.db"
     assert in_process(capfd, "run", "--headless", "--ticks", "30", "--db", str(db)).returncode == 0
-    p = kakashi("kill", "--db", str(db), "--reason", "cron stop")
+    p = in_process(capfd, "kill", "--db", str(db), "--reason", "cron stop")
     assert p.returncode == 0 and "kill switch thrown" in p.stdout
-    p = kakashi("status", "--db", str(db))
+    p = in_process(capfd, "status", "--db", str(db))
     assert p.returncode == 0 and "kill switch THROWN" in p.stdout and "equity $" in p.stdout
     run = in_process(capfd, "run", "--headless", "--ticks", "20", "--db", str(db))
     assert "HALTED (kill switch: cron stop)" in run.stdout and " accepted) fills 0 " in run.stdout
@@ -211,17 +200,17 @@ def test_kill_and_status_from_another_terminal(capfd, tmp_path):
     assert not (tmp_path / "none.db").exists()
 
 
-def test_a_running_engine_adopts_an_external_kill(tmp_path):
+def test_a_running_engine_adopts_an_external_kill(capfd, tmp_path):
     from tests.conftest import make_engine
 
     e = make_engine(tmp_path / "k.db")
     e.tick()
-    assert kakashi("kill", "--db", str(tmp_path / "k.db")).returncode == 0  # while this engine holds the DB
+    assert in_process(capfd, "kill", "--db", str(tmp_path / "k.db")).returncode == 0  # while this engine holds the DB
     for _ in range(30):
         rep = e.tick()
         assert rep.fills == 0 and all(not d.accepted for d in rep.decisions)
     assert e.killed and "HALTED" in e.state_label()
-    p = kakashi("rearm", "--yes", "--db", str(tmp_path / "k.db"))
+    p = in_process(capfd, "rearm", "--yes", "--db", str(tmp_path / "k.db"))
     assert_one_line_error(p, 1)
     assert "re-arm from its desk" in p.stderr
     e.store.close()
@@ -245,19 +234,19 @@ def test_an_unexpected_error_is_one_line_and_the_traceback_goes_to_a_file(monkey
     assert len(logs) == 1 and "Traceback" in logs[0].read_text() and "boom" in logs[0].read_text()
 
 
-def test_pause_and_resume_from_another_terminal_reach_a_running_engine(tmp_path):
+def test_pause_and_resume_from_another_terminal_reach_a_running_engine(capfd, tmp_path):
     from tests.conftest import make_engine
 
     db = tmp_path / "k.db"
     e = make_engine(db)
     e.tick()
-    p = kakashi("pause", "--db", str(db))  # while this engine holds the DB: a request row
+    p = in_process(capfd, "pause", "--db", str(db))  # while this engine holds the DB: a request row
     assert p.returncode == 0 and "next tick" in p.stdout, p.stderr
-    assert "1 request(s) pending" in kakashi("status", "--db", str(db)).stdout
+    assert "1 request(s) pending" in in_process(capfd, "status", "--db", str(db)).stdout
     assert e.tick().decisions == () and e.paused and e.state_label() == "PAUSED"
-    st = kakashi("status", "--db", str(db)).stdout
+    st = in_process(capfd, "status", "--db", str(db)).stdout
     assert "| paused" in st and "pending" not in st
-    assert kakashi("resume", "--db", str(db)).returncode == 0
+    assert in_process(capfd, "resume", "--db", str(db)).returncode == 0
     e.tick()
     assert not e.paused
     e.store.close()
@@ -274,8 +263,8 @@ def test_a_headless_run_ends_0_while_another_process_kills_and_reads(capfd, tmp_
         env=ENV,
     )
     for i in range(4):
-        assert kakashi("kill", "--db", str(db), "--reason", f"side {i}").returncode == 0
-        assert kakashi("status", "--db", str(db)).returncode == 0
+        assert in_process(capfd, "kill", "--db", str(db), "--reason", f"side {i}").returncode == 0
+        assert in_process(capfd, "status", "--db", str(db)).returncode == 0
     out, err = run.communicate(timeout=120)
     assert run.returncode == 0, err
     assert "stopped after 150 ticks" in out and "failed" not in out and "tick failed" not in err
@@ -296,7 +285,7 @@ def test_ticker_narrows_the_simulator_and_series_is_refused_there(capfd, tmp_pat
 def test_status_shows_what_stops_trading_and_whether_an_engine_runs(capfd, tmp_path):
     db = str(tmp_path / "k.db")
     assert in_process(capfd, "run", "--headless", "--ticks", "2", "--db", db).returncode == 0
-    p = kakashi("--db", db, "status")  # a common option before the subcommand works too
+    p = in_process(capfd, "--db", db, "status")  # a common option before the subcommand works too
     assert p.returncode == 0, p.stderr
     assert "kill switch armed | not paused | daily stop not hit | engine not running" in p.stdout
     s = Store(db)  # an engine's writer lock on the file
@@ -313,7 +302,7 @@ def test_status_shows_what_stops_trading_and_whether_an_engine_runs(capfd, tmp_p
     (tmp_path / "empty.toml").write_text("")
     assert (
         "daily stop HIT today (no new trades until 00:00 UTC)"
-        in kakashi("--config", str(tmp_path / "empty.toml"), "--db", db, "status").stdout
+        in in_process(capfd, "--config", str(tmp_path / "empty.toml"), "--db", db, "status").stdout
     )
 
 

@@ -3,8 +3,6 @@ equal to the row check."""
 
 import json
 import sqlite3
-import subprocess
-import sys
 from decimal import Decimal
 
 import pyarrow as pa
@@ -22,6 +20,7 @@ from kakashi_tui.core.models import Estimate, Market
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.trading.config import KakashiConfig, RiskSection, SimSection
 from kakashi_tui.trading.engine import Engine
+from tests.clirun import in_process
 from tests.conftest import SIM_START_MS, book, make_engine
 from tests.integration.test_replay import tables
 
@@ -230,34 +229,17 @@ def test_filters_pick_markets_and_days(tmp_path):
     assert none.snapshots == 0
 
 
-def test_replay_catalog_cli(tmp_path):
+def test_replay_catalog_cli(capfd, tmp_path):
     root, cash = record_sim(tmp_path, ticks=200)
-    k = [sys.executable, "-m", "kakashi_tui", "replay", "--catalog", str(root)]
-    p = subprocess.run(
-        [*k, "--db", str(tmp_path / "c.db"), "--config", str(_cfg_file(tmp_path))],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    k = ("replay", "--catalog", str(root))
+    p = in_process(capfd, *k, "--db", str(tmp_path / "c.db"), "--config", str(_cfg_file(tmp_path)))
     assert p.returncode == 0, p.stderr
     assert "replayed 200 ticks" in p.stdout and cash_of(tmp_path / "c.db") == cash
-    p = subprocess.run(
-        [*k, "--db", str(tmp_path / "d.db"), "--since", "2026-13-01"], capture_output=True, text=True, timeout=60
-    )
+    p = in_process(capfd, *k, "--db", str(tmp_path / "d.db"), "--since", "2026-13-01")
     assert p.returncode == 2 and "bad date" in p.stderr and "Traceback" not in p.stderr
-    p = subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", "replay", "--input", "x.jsonl", "--ticker", "A"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    p = in_process(capfd, "replay", "--input", "x.jsonl", "--ticker", "A")
     assert p.returncode == 2 and "need --catalog" in p.stderr
-    p = subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", "replay", "--catalog", str(tmp_path / "nothing")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    p = in_process(capfd, "replay", "--catalog", str(tmp_path / "nothing"))
     assert p.returncode == 2 and "no catalog at" in p.stderr
 
 

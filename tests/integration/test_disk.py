@@ -7,8 +7,8 @@ import pytest
 
 from kakashi_tui.adapters.catalog import CatalogWriter
 from kakashi_tui.adapters.queries import connect_readonly
+from tests.clirun import in_process
 from tests.conftest import SIM_START_MS, book
-from tests.integration.test_special_files import in_process
 
 
 # -- disk -----------------------------------------------------------------------------------------

@@ -134,18 +134,18 @@ def test_no_sequence_of_fills_and_marks_leaves_trading_open_past_the_cap(tmp_pat
         assert all(d.reason == risk.DRAWDOWN_STOP or not d.accepted for d in rep.decisions)
 
 
-def test_kakashi_status_and_health_say_the_drawdown_stop_halted_trading(db_path):
-    from tests.integration.test_cli import kakashi
+def test_kakashi_status_and_health_say_the_drawdown_stop_halted_trading(capfd, db_path):
+    from tests.clirun import in_process
 
     e = fake_engine(db_path, [marks("0.40", "0.45"), marks("0.05", "0.07")], p=BELIEFS, cfg=CFG)
     e.tick()
-    p = kakashi("--db", db_path, "status")
+    p = in_process(capfd, "--db", str(db_path), "status")
     assert p.returncode == 0, p.stderr
     assert "| drawdown $0.1062 below the peak $100.00" in p.stdout  # (peak: the equity before the fills)
     e.tick()
     reason = e.drawdown_reason
     e.store.close()
-    p = kakashi("--db", db_path, "status")
+    p = in_process(capfd, "--db", str(db_path), "status")
     assert p.returncode == 0, p.stderr
     assert f"| HALTED by the {reason} (until `kakashi rearm`)" in p.stdout
     from kakashi_tui.adapters.store.controls import RunRecord

@@ -3,9 +3,6 @@ same fee terms: the stored market's fee (what the feed found in force) through t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
@@ -21,8 +18,8 @@ from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.frontends.report.postmortem import gather
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, make_test_key
 from kakashi_tui.trading.engine import Engine, EngineConfig
+from tests.clirun import in_process
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")}
 KEY_ID = "fee-key"
 HALF = "KXZOO-26JAN05-ACTI"  # a market of the fake's 0.5-multiplier series
 
@@ -54,7 +51,7 @@ def _engine(srv, db, cfg=None):
     return Engine(Store(db), source, [Bullish([HALF])], cfg or EngineConfig()), c
 
 
-def test_status_and_the_report_mark_a_half_fee_position_as_the_engine_does(keyed, tmp_path):
+def test_status_and_the_report_mark_a_half_fee_position_as_the_engine_does(keyed, tmp_path, capfd):
     """A position on a 0.5-multiplier series: ``kakashi status`` once marked its sale at the full
     fee, so its equity was not the engine's."""
     db = tmp_path / "k.db"
@@ -71,18 +68,12 @@ def test_status_and_the_report_mark_a_half_fee_position_as_the_engine_does(keyed
     finally:
         con.close()
     assert gather(db, fees=EngineConfig().fees()).end_equity == want
-    p = subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", "status", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ENV,
-    )
+    p = in_process(capfd, "status", "--db", str(db))
     assert p.returncode == 0, p.stderr
     assert f"equity {fmt_cc(want)} |" in p.stdout.splitlines()[0]
 
 
-def test_status_marks_at_the_configs_series_fee_as_the_engine_does(keyed, tmp_path):
+def test_status_marks_at_the_configs_series_fee_as_the_engine_does(keyed, tmp_path, capfd):
     db = tmp_path / "k.db"
     cfg_file = tmp_path / "c.toml"
     cfg_file.write_text("[fees.series]\nKXZOO = 0.02\n")
@@ -95,18 +86,12 @@ def test_status_marks_at_the_configs_series_fee_as_the_engine_does(keyed, tmp_pa
         assert engine.fee_terms(HALF).coefficient == Decimal("0.02")
         want = engine.equity()
     engine.store.close()
-    p = subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", "status", "--db", str(db), "--config", str(cfg_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ENV,
-    )
+    p = in_process(capfd, "status", "--db", str(db), "--config", str(cfg_file))
     assert p.returncode == 0, p.stderr
     assert f"equity {fmt_cc(want)} |" in p.stdout.splitlines()[0]
 
 
-def test_a_hand_edited_fee_column_is_a_corrupt_database(keyed, tmp_path):
+def test_a_hand_edited_fee_column_is_a_corrupt_database(keyed, tmp_path, capfd):
     import sqlite3
 
     db = tmp_path / "k.db"
@@ -116,11 +101,5 @@ def test_a_hand_edited_fee_column_is_a_corrupt_database(keyed, tmp_path):
     engine.store.close()
     with sqlite3.connect(db) as w:
         w.execute("UPDATE markets SET fee_multiplier = 'lots' WHERE ticker = ?", (HALF,))
-    p = subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", "status", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ENV,
-    )
+    p = in_process(capfd, "status", "--db", str(db))
     assert p.returncode == 1 and "corrupt database: markets row" in p.stderr and "Traceback" not in p.stderr

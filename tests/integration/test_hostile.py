@@ -28,9 +28,9 @@ from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.frontends.cli import main as cli
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
 from kakashi_tui.trading.engine import Engine, EngineConfig
+from tests.clirun import ENV, in_process
 
 T = 1_767_571_200_000  # 2026-01-05T00:00:00Z
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")} | {"PYTHONUNBUFFERED": "1"}
 
 
 @pytest.fixture(autouse=True)
@@ -495,18 +495,12 @@ REPLAY_CASES = [
 ]
 
 
-def test_replay_corpus_each_record_gets_its_verdict_through_the_cli(tmp_path):
+def test_replay_corpus_each_record_gets_its_verdict_through_the_cli(capfd, tmp_path):
     f = tmp_path / "hostile.jsonl"
     lines = [x if isinstance(x, str) else json.dumps(x) for x, _ in REPLAY_CASES]
     f.write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
     db = tmp_path / "r.db"
-    p = subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", "replay", "--input", str(f), "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=ENV,
-    )
+    p = in_process(capfd, "replay", "--input", str(f), "--db", str(db))
     assert p.returncode == 0, p.stderr
     assert "Traceback" not in p.stderr
     want_rejected = [(i, why) for i, (_, why) in enumerate(REPLAY_CASES, start=1) if why]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kakashi_tui.adapters.store.chain import head_path
+from tests.clirun import in_process
 
 from .test_hostile import one_line, run_cli
 from .test_ledger_chain import edit as _edit
@@ -305,25 +306,15 @@ def test_a_replay_record_nested_a_thousand_deep_is_one_rejected_row_not_exit_70(
         ("sim_tick", "4000000000000", "the simulator's clock at tick 4000000000000 is past year 9999"),
     ],
 )
+@pytest.mark.timeout(60)  # sim_tick 2^63 (or 4e12) was fast-forwarded one step at a time: a hang
 def test_a_simulator_control_row_it_cannot_have_written_is_corrupt_not_a_crash_or_a_hang(
-    traded, tmp_path, key, value, why
+    traded, tmp_path, capfd, key, value, why
 ):
-    import subprocess
-    import sys
-
-    from .test_hostile import ENV
-
     db = copy(traded, tmp_path)
     edit(db, f"UPDATE control SET value = '{value}' WHERE key = '{key}'")
     before = db.read_bytes()
     for args in (("run", "--headless", "--ticks", "1"), ("status",)):
-        p = subprocess.run(
-            [sys.executable, "-m", "kakashi_tui", *args, "--db", str(db)],
-            capture_output=True,
-            text=True,
-            timeout=60,  # sim_tick 2^63 (or 4e12) was fast-forwarded one step at a time: a hang
-            env=ENV,
-        )
+        p = in_process(capfd, *args, "--db", str(db))
         line = one_line(p.stderr)
         assert p.returncode == 1 and f"corrupt database: control row '{key}': " in line and why in line, (args, line)
     assert db.read_bytes() == before
@@ -487,25 +478,15 @@ def test_catalog_info_escapes_a_date_folder_named_with_control_characters(tmp_pa
     assert "\\x1b[2J\\rforged\\n" in out
 
 
-def test_a_large_in_range_sim_tick_is_refused_not_replayed_for_hours(traded, tmp_path):
+@pytest.mark.timeout(60)
+def test_a_large_in_range_sim_tick_is_refused_not_replayed_for_hours(traded, tmp_path, capfd):
     """A sim_tick edited to 10^8 (inside its range, the clock before year 10000) was replayed a
     step at a time at start-up (~100 us a step: hours). It is now held to the simulator's last
     recorded pass and refused as corrupt at once, the file untouched."""
-    import subprocess
-    import sys
-
-    from .test_hostile import ENV
-
     db = copy(traded, tmp_path)
     edit(db, "UPDATE control SET value = '100000000' WHERE key = 'sim_tick'")
     before = db.read_bytes()
-    p = subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", "run", "--headless", "--ticks", "1", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ENV,
-    )
+    p = in_process(capfd, "run", "--headless", "--ticks", "1", "--db", str(db))
     assert p.returncode == 1, p.stderr
     err = p.stderr.strip()
     assert err.startswith("kakashi: ") and len(err.splitlines()) == 1, err
@@ -540,7 +521,7 @@ def test_a_pipe_where_the_log_goes_is_refused_at_once_not_waited_on(tmp_path, na
     import subprocess
     import sys
 
-    from .test_hostile import ENV
+    from tests.clirun import ENV
 
     log = tmp_path / ("l.log" if named else "kakashi.log")
     os.mkfifo(log)

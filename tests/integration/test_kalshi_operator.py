@@ -9,9 +9,8 @@ import pytest
 
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, make_test_key
 from kakashi_tui.testing.fake_kalshi_ws import FakeKalshiWS
-from tests.integration.test_cli import ENV
+from tests.clirun import ENV, in_process
 from tests.integration.test_columnar import cash_of
-from tests.integration.test_loopback import kakashi
 from tests.integration.test_replay import tables
 
 KEY_ID = "operator-key"
@@ -24,7 +23,8 @@ def tick_fills(stdout: str) -> list[int]:
 
 
 @pytest.mark.parametrize("keyed", [False, True], ids=["without-a-key", "with-a-key"])
-def test_a_kalshi_run_fills_in_its_first_ticks_and_its_recording_replays_to_the_same_cash(tmp_path, keyed):
+@pytest.mark.timeout(60)
+def test_a_kalshi_run_fills_in_its_first_ticks_and_its_recording_replays_to_the_same_cash(capfd, tmp_path, keyed):
     env = dict(ENV)
     state = FakeKalshi.with_markets(6)
     ws = None
@@ -46,12 +46,12 @@ def test_a_kalshi_run_fills_in_its_first_ticks_and_its_recording_replays_to_the_
     db, catalog = tmp_path / "live.db", tmp_path / "catalog"
     try:
         with FakeKalshiServer(state) as rest:
-            p = kakashi(
+            p = in_process(
+                capfd,
                 *("run", "--headless", "--source", "kalshi", "--api-base", rest.base_url),
                 *("--ticks", str(TICKS), "--interval", "0", "--beliefs", str(beliefs)),
                 *("--db", str(db), "--config", str(cfg), "--catalog", str(catalog)),
                 env=env,
-                timeout=30,
             )
     finally:
         if ws is not None:
@@ -71,7 +71,9 @@ def test_a_kalshi_run_fills_in_its_first_ticks_and_its_recording_replays_to_the_
     # the recording replays (the columnar path, then the row engine) to the same cash
     for extra in ((), ("--row-engine",)):
         out = tmp_path / f"replay{len(extra)}.db"
-        r = kakashi("replay", "--catalog", str(catalog), "--db", str(out), "--config", str(cfg), *extra, env=env)
+        r = in_process(
+            capfd, "replay", "--catalog", str(catalog), "--db", str(out), "--config", str(cfg), *extra, env=env
+        )
         assert r.returncode == 0, r.stderr
         assert "Traceback" not in r.stderr
         again = tables(out)
@@ -88,8 +90,6 @@ def test_a_kalshi_run_fills_in_its_first_ticks_and_its_recording_replays_to_the_
     ],
 )
 def test_kakashi_snapshot_says_its_fetchs_notes_once(capfd, tmp_path, unsigned, batch, said):
-    from tests.integration.test_special_files import in_process
-
     state = FakeKalshi.with_markets(3, require_signature=not unsigned, batch_books=batch)
     cfg = tmp_path / "c.toml"
     cfg.write_text("[kalshi]\ntimeout_s = 2.0\nmax_retries = 1\nbackoff_base_s = 0.01\nreads_per_s = 500\n")

@@ -5,8 +5,6 @@ The engine tests here go through the engine's validator: they assert what the ra
 """
 
 import os
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
@@ -19,8 +17,8 @@ from kakashi_tui.adapters.store.schema import MarketRow, RejectedRow, SnapshotRo
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.testing.fake_kalshi import LIFECYCLE, FakeKalshi, FakeKalshiServer, make_test_key
 from kakashi_tui.trading.engine import Engine, EngineConfig
+from tests.clirun import ENV, in_process
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")}
 KEY_ID = "loopback-key"
 
 
@@ -343,21 +341,16 @@ def test_loop_keeps_ticking_through_an_outage(kalshi, tmp_path):
     store.close()
 
 
-def kakashi(*args, timeout=120, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", *args], capture_output=True, text=True, timeout=timeout, env=env or ENV
-    )
-
-
 def fast_config(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[kalshi]\ntimeout_s = 1.0\nmax_retries = 1\nbackoff_base_s = 0.01\nreads_per_s = 200\n")
     return str(cfg)
 
 
-def test_snapshot_command_against_the_server(kalshi, tmp_path):
+def test_snapshot_command_against_the_server(capfd, kalshi, tmp_path):
     kalshi.state.bad_rows = {"missing-ticker"}
-    p = kakashi(
+    p = in_process(
+        capfd,
         "snapshot",
         "--source",
         "kalshi",
@@ -375,10 +368,11 @@ def test_snapshot_command_against_the_server(kalshi, tmp_path):
 
 
 @pytest.mark.parametrize("fault", ["gzip-garbage", "deep-json", "html-200", "huge-body", "malformed-json"])
-def test_snapshot_never_exits_70_on_a_hostile_body(kalshi, tmp_path, fault):
+def test_snapshot_never_exits_70_on_a_hostile_body(capfd, kalshi, tmp_path, fault):
     kalshi.state.huge_body_bytes = 17 * 1024 * 1024
     kalshi.state.fail_next(fault, fault)
-    p = kakashi(
+    p = in_process(
+        capfd,
         "snapshot",
         "--source",
         "kalshi",
@@ -394,7 +388,7 @@ def test_snapshot_never_exits_70_on_a_hostile_body(kalshi, tmp_path, fault):
     assert len(p.stderr.strip().splitlines()) <= 2 and "Kalshi API unreachable" in p.stderr
 
 
-def test_snapshot_with_hostile_rows_never_exits_70(kalshi, tmp_path):
+def test_snapshot_with_hostile_rows_never_exits_70(capfd, kalshi, tmp_path):
     kalshi.state.bad_rows = {
         "volume-1e30",
         "close-time-1e30",
@@ -407,7 +401,8 @@ def test_snapshot_with_hostile_rows_never_exits_70(kalshi, tmp_path):
         "number-row",
         "string-row",
     }
-    p = kakashi(
+    p = in_process(
+        capfd,
         "snapshot",
         "--source",
         "kalshi",
@@ -427,11 +422,12 @@ def test_snapshot_with_hostile_rows_never_exits_70(kalshi, tmp_path):
     assert sum(1 for r in reasons if "ticker" in r or "not an object" in r or "out of range" in r) >= 10
 
 
-def test_snapshot_signs_book_requests_with_a_key_from_the_environment(keyed, tmp_path):
+def test_snapshot_signs_book_requests_with_a_key_from_the_environment(capfd, keyed, tmp_path):
     beliefs = tmp_path / "b.csv"
     beliefs.write_text("ticker,p_hat\nKXZOO-26JAN05-TAIL,0.5\nKXFAKE-26JAN05-T02,0.9\n")
     env = {**ENV, "KAKASHI_KALSHI_KEY_ID": KEY_ID, "KAKASHI_KALSHI_KEY_FILE": keyed.key_path}
-    p = kakashi(
+    p = in_process(
+        capfd,
         "snapshot",
         "--source",
         "kalshi",
@@ -465,10 +461,11 @@ def test_without_a_key_the_engine_runtime_builds_a_source_that_says_why(kalshi, 
         engine.store.close()
 
 
-def test_a_key_file_others_can_read_is_refused_at_start(keyed, tmp_path):
+def test_a_key_file_others_can_read_is_refused_at_start(capfd, keyed, tmp_path):
     os.chmod(keyed.key_path, 0o644)
     env = {**ENV, "KAKASHI_KALSHI_KEY_ID": KEY_ID, "KAKASHI_KALSHI_KEY_FILE": keyed.key_path}
-    p = kakashi(
+    p = in_process(
+        capfd,
         "snapshot",
         "--source",
         "kalshi",
@@ -484,11 +481,11 @@ def test_a_key_file_others_can_read_is_refused_at_start(keyed, tmp_path):
     assert KEY_ID not in p.stderr
 
 
-def test_a_key_of_another_kind_is_refused_at_start_in_one_line(kalshi, tmp_path):
+def test_a_key_of_another_kind_is_refused_at_start_in_one_line(capfd, kalshi, tmp_path):
     path, _ = make_test_key(tmp_path, kind="ec")
     env = {**ENV, "KAKASHI_KALSHI_KEY_ID": KEY_ID, "KAKASHI_KALSHI_KEY_FILE": path}
-    p = kakashi(
-        "snapshot", "--source", "kalshi", "--api-base", kalshi.base_url, "--db", str(tmp_path / "k.db"), env=env
+    p = in_process(
+        capfd, "snapshot", "--source", "kalshi", "--api-base", kalshi.base_url, "--db", str(tmp_path / "k.db"), env=env
     )
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert p.returncode == 2 and len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
@@ -496,9 +493,10 @@ def test_a_key_of_another_kind_is_refused_at_start_in_one_line(kalshi, tmp_path)
     assert not kalshi.state.requests  # refused before anything was asked
 
 
-def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
+def test_headless_loop_against_the_server_through_faults(capfd, kalshi, tmp_path):
     kalshi.state.fail_next("503", "503", "drop", "drop")
-    p = kakashi(
+    p = in_process(
+        capfd,
         "run",
         "--headless",
         "--source",
@@ -531,7 +529,7 @@ def test_headless_loop_against_the_server_through_faults(kalshi, tmp_path):
         "3.20",  # a server in spec 3.20's shapes (the fields removed since, none added)
     ],
 )
-def test_a_run_without_a_key_makes_paper_fills_within_its_first_ticks(kalshi, tmp_path, mode):
+def test_a_run_without_a_key_makes_paper_fills_within_its_first_ticks(capfd, kalshi, tmp_path, mode):
     """`kakashi run --source kalshi` without a key, against a server that serves books unsigned
     (as Kalshi does), makes paper fills within its first ticks."""
     st = kalshi.state
@@ -541,7 +539,8 @@ def test_a_run_without_a_key_makes_paper_fills_within_its_first_ticks(kalshi, tm
     beliefs = tmp_path / "b.csv"
     beliefs.write_text("ticker,p_hat\nKXFAKE-26JAN05-T00,0.99\nKXFAKE-26JAN05-T01,0.99\n")
     args = ("run", "--headless", "--source", "kalshi", "--api-base", kalshi.base_url, "--ticks", "3")
-    p = kakashi(
+    p = in_process(
+        capfd,
         *args,
         "--interval",
         "0",
@@ -666,8 +665,9 @@ def test_a_key_in_the_config_signs_book_requests(keyed, tmp_path):
     assert KEY_ID not in repr(polled.client)
 
 
-def test_a_bad_ticker_argument_is_one_line_and_exit_2(kalshi, tmp_path):
-    p = kakashi(
+def test_a_bad_ticker_argument_is_one_line_and_exit_2(capfd, kalshi, tmp_path):
+    p = in_process(
+        capfd,
         "snapshot",
         "--source",
         "kalshi",
@@ -684,7 +684,7 @@ def test_a_bad_ticker_argument_is_one_line_and_exit_2(kalshi, tmp_path):
     assert kalshi.state.requests == []
 
 
-def test_the_headless_loop_keeps_ticking_through_hostile_rows(kalshi, tmp_path):
+def test_the_headless_loop_keeps_ticking_through_hostile_rows(capfd, kalshi, tmp_path):
     kalshi.state.bad_rows = {
         "volume-1e30",
         "close-time-1e30",
@@ -697,7 +697,8 @@ def test_the_headless_loop_keeps_ticking_through_hostile_rows(kalshi, tmp_path):
         "number-row",
         "string-row",
     }
-    p = kakashi(
+    p = in_process(
+        capfd,
         "run",
         "--headless",
         "--source",

@@ -8,8 +8,8 @@ from kakashi_tui.adapters.store.schema import EstimateRow
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.trading.commands import SetEstimate
 from kakashi_tui.trading.service import TradingService
+from tests.clirun import in_process
 from tests.integration.test_engine import NOW, fake_engine, row
-from tests.integration.test_special_files import in_process
 
 
 def operator_estimates() -> int:

@@ -9,7 +9,6 @@ alerts. Real processes, a real database, a real log file.
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import subprocess
@@ -21,18 +20,11 @@ from kakashi_tui.adapters.alerts import Alerter
 from kakashi_tui.frontends.logfile import OperatorLog
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.runtime import Options, build_service
-from tests.integration.test_special_files import in_process
+from tests.clirun import ENV, in_process
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")} | {"PYTHONUNBUFFERED": "1"}
 FORGED = "2026-01-01T00:00:00.000Z COMMAND  rearm"
 REASON = f"cron\n{FORGED}\x1b[2J\x1b]0;owned\x07\u202eok\r"
 ESCAPED = f"cron\\n{FORGED}\\x1b[2J\\x1b]0;owned\\x07\\u202eok\\r"
-
-
-def kakashi(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", *args], capture_output=True, text=True, timeout=timeout, env=ENV
-    )
 
 
 def assert_clean(text: str) -> None:
@@ -89,7 +81,7 @@ def test_a_hostile_kill_reason_from_another_process_is_escaped_everywhere_it_is_
     out, err = Lines(run.stdout), Lines(run.stderr)
     try:
         out.wait_for(lambda ln: ln.startswith("tick "))
-        kill = kakashi("kill", "--db", db, "--reason", REASON)  # a request row the running engine adopts
+        kill = in_process(capfd, "kill", "--db", db, "--reason", REASON)  # a request row the running engine adopts
         assert kill.returncode == 0 and "next tick" in kill.stdout, kill.stderr
         halted = out.wait_for(lambda ln: ln.startswith("tick ") and "HALTED" in ln)
         assert halted.rstrip("\n").endswith(f"HALTED (kill switch: {ESCAPED})")
@@ -100,12 +92,12 @@ def test_a_hostile_kill_reason_from_another_process_is_escaped_everywhere_it_is_
     assert_clean(out.text() + err.text())
     assert out.all[-1].startswith("stopped after") and out.all[-1].rstrip("\n").endswith(ESCAPED + ")")
 
-    status = kakashi("status", "--db", db)
+    status = in_process(capfd, "status", "--db", db)
     assert status.returncode == 0, status.stderr
     assert_clean(status.stdout)
     assert f"kill switch THROWN ({ESCAPED}) | not paused" in status.stdout
 
-    again = kakashi("run", "--headless", "--ticks", "2", "--db", db)  # a restart says what it restored
+    again = in_process(capfd, "run", "--headless", "--ticks", "2", "--db", db)  # a restart says what it restored
     assert again.returncode == 0, again.stderr
     assert_clean(again.stdout + again.stderr)
     assert f"resumed: HALTED (kill switch: {ESCAPED}) since" in again.stdout
@@ -135,18 +127,20 @@ def test_a_hostile_kill_reason_from_another_process_is_escaped_everywhere_it_is_
     assert lines[2].endswith(f"COMMAND  run={log.run_id} {ESCAPED}")
 
 
-def test_a_hostile_file_name_is_escaped_in_the_lines_that_name_it(tmp_path):
+def test_a_hostile_file_name_is_escaped_in_the_lines_that_name_it(capfd, tmp_path):
     db = tmp_path / "k\n2026-01-01 FORGED\x1b[2J.db"  # a name the operator (or a script) typed
-    run = kakashi("run", "--headless", "--ticks", "1", "--db", str(db))
+    run = in_process(capfd, "run", "--headless", "--ticks", "1", "--db", str(db))
     assert run.returncode == 0, run.stderr
     assert_clean(run.stdout + run.stderr)
     assert "k\\n2026-01-01 FORGED\\x1b[2J.db" in run.stdout  # the start line names it, escaped
     jsonl = tmp_path / "in.jsonl"
     jsonl.write_text('{"type": "start", "ts": 1767571200000}\n')
-    replay = kakashi("replay", "--input", str(jsonl), "--db", str(tmp_path / "r\x1b[2J.db"))
+    replay = in_process(capfd, "replay", "--input", str(jsonl), "--db", str(tmp_path / "r\x1b[2J.db"))
     assert replay.returncode == 0, replay.stderr
     assert_clean(replay.stdout + replay.stderr)
     assert "r\\x1b[2J.db" in replay.stdout
-    missing = kakashi("replay", "--input", str(tmp_path / "gone\x1b[2J.jsonl"), "--db", str(tmp_path / "x.db"))
+    missing = in_process(
+        capfd, "replay", "--input", str(tmp_path / "gone\x1b[2J.jsonl"), "--db", str(tmp_path / "x.db")
+    )
     assert missing.returncode == 2 and "gone\\x1b[2J.jsonl" in missing.stderr
     assert_clean(missing.stderr)

@@ -12,7 +12,7 @@ from kakashi_tui.adapters.catalog import CatalogWriter, Recorder
 from kakashi_tui.adapters.kalshi.client import KalshiClient
 from kakashi_tui.adapters.kalshi.source import PRINTS_EVERY_S, KalshiSource
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
-from tests.integration.test_special_files import in_process
+from tests.clirun import in_process
 
 T0, T1 = "KXFAKE-26JAN05-T00", "KXFAKE-26JAN05-T01"
 

@@ -13,8 +13,8 @@ from kakashi_tui.adapters.replay import (
 )
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.trading.engine import Engine, EngineConfig
+from tests.clirun import in_process
 from tests.conftest import SIM_START_MS, make_engine
-from tests.integration.test_special_files import in_process
 
 
 def tables(db):

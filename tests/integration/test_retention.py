@@ -17,8 +17,8 @@ from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.models import Estimate
 from kakashi_tui.trading.config import KakashiConfig, load_config
 from kakashi_tui.trading.runtime import Options, build_service
+from tests.clirun import in_process
 from tests.conftest import SIM_START_MS, book, make_engine
-from tests.integration.test_cli import kakashi
 
 DAY = 86_400_000
 
@@ -67,14 +67,14 @@ def test_catalog_keep_days_is_counted_from_the_newest_date_written_when_it_is_ol
     w.close()
 
 
-def test_a_recording_run_applies_catalog_keep_days_from_the_config(tmp_path):
+def test_a_recording_run_applies_catalog_keep_days_from_the_config(capfd, tmp_path):
     cfg = tmp_path / "k.toml"
     cfg.write_text("[catalog]\nkeep_days = 1\n[sim]\nstep_seconds = 7200\n")
     db = tmp_path / "k.db"
     old = tmp_path / "catalog" / "snapshots" / "date=2001-02-03"
     old.mkdir(parents=True)
     (old / "part-1.parquet").write_bytes(b"PAR1")
-    p = kakashi("run", "--headless", "--ticks", "3", "--db", str(db), "--config", str(cfg))
+    p = in_process(capfd, "run", "--headless", "--ticks", "3", "--db", str(db), "--config", str(cfg))
     assert p.returncode == 0, p.stderr
     assert not old.exists()
     assert "catalog: removed 1 day(s) before " in p.stderr and "(2001-02-03: 1 files" in p.stderr

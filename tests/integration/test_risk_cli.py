@@ -2,15 +2,14 @@
 
 import pytest
 
-from tests.integration.test_cli import assert_one_line_error, kakashi
-from tests.integration.test_special_files import in_process
+from tests.clirun import in_process, kakashi, main_code
+from tests.integration.test_cli import assert_one_line_error
 
 
 @pytest.fixture(scope="module")
 def sim_db(tmp_path_factory):
     db = tmp_path_factory.mktemp("risk") / "k.db"
-    p = kakashi("run", "--headless", "--ticks", "200", "--no-record", "--db", str(db))
-    assert p.returncode == 0, p.stderr
+    assert main_code("run", "--headless", "--ticks", "200", "--no-record", "--db", str(db)) == 0
     return db
 
 

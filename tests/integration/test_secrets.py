@@ -1,17 +1,13 @@
 """Credentials, if configured, never reach logs, the database, reports or error messages."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
 from kakashi_tui.trading.config import load_config
+from tests.clirun import in_process
 
 SECRET = "KEYID-7f3a9c1e-do-not-leak"
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")}
 
 
 def secret_config(tmp_path, mode=0o600):
@@ -32,19 +28,13 @@ def test_world_readable_credentials_are_refused(tmp_path):
         load_config(str(secret_config(tmp_path, 0o644)))
 
 
-def test_secret_never_leaks_into_output_db_or_reports(tmp_path):
+def test_secret_never_leaks_into_output_db_or_reports(capfd, tmp_path):
     cfg = str(secret_config(tmp_path))
     db = tmp_path / "k.db"
     outputs = []
     with FakeKalshiServer(FakeKalshi.with_markets(6)) as srv:
         srv.state.fail_next("503", "503", "malformed-json")
-        run = lambda *a: subprocess.run(
-            [sys.executable, "-m", "kakashi_tui", *a, "--config", cfg, "--db", str(db)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=ENV,
-        )
+        run = lambda *a: in_process(capfd, *a, "--config", cfg, "--db", str(db))
         outputs.append(
             run(
                 "run", "--headless", "--source", "kalshi", "--api-base", srv.base_url, "--ticks", "3", "--interval", "0"

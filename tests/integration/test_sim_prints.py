@@ -19,8 +19,8 @@ from kakashi_tui.adapters.catalog import read_table, rebuild_books
 from kakashi_tui.adapters.sim import SimExchange
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.trading.config import load_config
+from tests.clirun import in_process
 from tests.conftest import SIM_START_MS, sim_digest
-from tests.integration.test_special_files import in_process
 
 BOOK_SIDE = {"yes": "bid", "no": "ask"}
 

@@ -3,31 +3,22 @@ item 7 says: unsigned without a key, signed with one, one market at a time when 
 no batch endpoint. Through the CLI, on the loopback server, into a real SQLite file."""
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
 
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer, make_test_key
+from tests.clirun import ENV, in_process
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")}
 KEY_ID = "snapshot-key"
 
 
-def snapshot(srv, tmp_path, env=None, *more):
+def snapshot(capfd, srv, tmp_path, env=None, *more):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[kalshi]\ntimeout_s = 2.0\nmax_retries = 1\nbackoff_base_s = 0.01\nreads_per_s = 500\n")
     args = ("snapshot", "--source", "kalshi", "--api-base", srv.base_url, "--db", str(tmp_path / "k.db"))
-    return subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", *args, "--config", str(cfg), "--strict", *more],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env or ENV,
-    )
+    return in_process(capfd, *args, "--config", str(cfg), "--strict", *more, env=env)
 
 
 def stored_books(tmp_path) -> dict[str, dict]:
@@ -37,7 +28,7 @@ def stored_books(tmp_path) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("mode", ["no key", "key", "no batch endpoint"])
-def test_snapshot_stores_the_book_of_every_market_it_snapshots(tmp_path, mode):
+def test_snapshot_stores_the_book_of_every_market_it_snapshots(capfd, tmp_path, mode):
     st = FakeKalshi.with_markets(12, page_size=100)
     st.require_signature = mode == "key"  # the live exchange serves books unsigned; this one wants a key
     st.batch_books = mode != "no batch endpoint"
@@ -47,7 +38,7 @@ def test_snapshot_stores_the_book_of_every_market_it_snapshots(tmp_path, mode):
         st.key_id = KEY_ID
         env = {**ENV, "KAKASHI_KALSHI_KEY_ID": KEY_ID, "KAKASHI_KALSHI_KEY_FILE": path}
     with FakeKalshiServer(st) as srv:
-        p = snapshot(srv, tmp_path, env)
+        p = snapshot(capfd, srv, tmp_path, env)
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
     assert p.stdout.splitlines()[-1] == "snapshot: 12 saved, 0 rejected from kalshi", p.stdout
     books = stored_books(tmp_path)
@@ -68,13 +59,13 @@ def test_snapshot_stores_the_book_of_every_market_it_snapshots(tmp_path, mode):
         assert sum(path.startswith("/trade-api/v2/markets/orderbooks?") for path in paths) == 1  # 12 in one
 
 
-def test_without_a_key_a_server_that_wants_one_still_gets_a_snapshot_and_says_so_once(tmp_path):
+def test_without_a_key_a_server_that_wants_one_still_gets_a_snapshot_and_says_so_once(capfd, tmp_path):
     """Unsigned first; a 401 on the books means a key is needed: the quotes are stored without
     books, and the snapshot says why once."""
     st = FakeKalshi.with_markets(6, page_size=100)
     st.require_signature = True
     with FakeKalshiServer(st) as srv:
-        p = snapshot(srv, tmp_path)
+        p = snapshot(capfd, srv, tmp_path)
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
     assert p.stdout.splitlines()[-1] == "snapshot: 6 saved, 0 rejected from kalshi"
     assert not stored_books(tmp_path)

@@ -21,35 +21,10 @@ import pytest
 
 from kakashi_tui.adapters.beliefs import BeliefsFile
 from kakashi_tui.adapters.crashlog import owner_only
-from kakashi_tui.frontends.cli import main as cli
+from tests.clirun import ENV, in_process, kakashi
 from tests.conftest import make_engine
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("KAKASHI_")} | {"PYTHONUNBUFFERED": "1"}
 QUICK_S = 30  # a refusal is immediate; a command waiting on a pipe runs into this
-
-
-def kakashi(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", *args], capture_output=True, text=True, timeout=QUICK_S, env=env or ENV
-    )
-
-
-def in_process(capfd, *args: str) -> subprocess.CompletedProcess[str]:
-    """``kakashi(*args)`` through ``cli.main`` in this process, for cases on regular files, where
-    neither a wait on a pipe nor the process is what is tested: the same code, exit code and lines
-    (captured at the file descriptors, as a process's would be), without the ~0.7 s of CPU a fresh
-    interpreter spends importing Kakashi."""
-    capfd.readouterr()
-    umask = os.umask(0o022)  # cli.main sets 0o077 for the process: the test's is put back after
-    os.umask(umask)
-    try:
-        code = cli.main(list(args))
-    except SystemExit as e:  # what `python -m kakashi_tui` would have exited with
-        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
-    finally:
-        os.umask(umask)
-    out, err = capfd.readouterr()
-    return subprocess.CompletedProcess(["kakashi", *args], code, out, err)
 
 
 def one_error_line(p: subprocess.CompletedProcess[str], code: int = 2) -> str:

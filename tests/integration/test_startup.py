@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.integration.test_special_files import in_process
+from tests.clirun import in_process
 
 HEAVY = ("pyarrow", "numpy", "httpx", "websockets", "matplotlib", "textual", "sklearn", "scipy")
 
