@@ -72,6 +72,17 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture
+def no_charts(monkeypatch):
+    """Post-mortem exports in this test write their Markdown without drawing the PNGs: drawing them
+    is ~1.7 s of CPU an export, and the charts are tested where they are the subject
+    (tests/integration/test_report.py, test_risk_cli.py, tests/desk/test_pilot.py's export)."""
+    from kakashi_tui.frontends.report import charts, ruin
+
+    monkeypatch.setattr(charts, "write_charts", lambda d, folder: [])
+    monkeypatch.setattr(ruin, "write_charts", lambda res, folder: [])
+
+
+@pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "kakashi.db"
 

@@ -268,7 +268,7 @@ async def test_an_outside_pause_is_seen_while_halted(engine, tmp_path):
 
 
 # -- exports beside the database -----------------------------------------------------------------
-async def test_export_goes_beside_the_database_and_says_where(tmp_path, monkeypatch):
+async def test_export_goes_beside_the_database_and_says_where(tmp_path, monkeypatch, no_charts):
     home, elsewhere = tmp_path / "desk", tmp_path / "elsewhere"
     home.mkdir()
     elsewhere.mkdir()

@@ -318,7 +318,7 @@ def screen_words(app) -> str:
     return " ".join(" ".join(line.strip("█▀▄ ").split()) for line in region_lines(app, box))
 
 
-async def test_e_on_the_performance_summary_exports_the_post_mortem(engine, tmp_path):
+async def test_e_on_the_performance_summary_exports_the_post_mortem(engine, tmp_path, no_charts):
     """`e` left the footer (80 columns hold no more); the summary says where it went, and it works there."""
     app = desk_app(engine, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -82,7 +82,7 @@ async def test_panels_keep_moving_after_every_dialog_closes(engine, tmp_path, at
     async with app.run_test(size=SIZE) as pilot:
         assert await wait_for(pilot, lambda: app.view is not None and app.view.tick > 42)
         opened = 0
-        for round_ in range(3):
+        for round_ in range(2):  # (KAKASHI_FREEZE_REPEAT runs the whole test again, for more rounds)
             for keys, close in dialogs:
                 opened += await _open_close(app, pilot, keys, close)
                 target = app.view.tick
@@ -94,7 +94,7 @@ async def test_panels_keep_moving_after_every_dialog_closes(engine, tmp_path, at
                     f"{app.view.tick}, due {sorted(app._panels_due)}, timer {app._panel_timer!r}, "
                     f"screens {[type(s).__name__ for s in app.screen_stack]}, running {app.service.running}"
                 )
-        assert opened >= 3 * 5  # every dialog that can open did (flatten and quit need open positions)
+        assert opened >= 2 * 5  # every dialog that can open did (flatten and quit need open positions)
         await app._stop_and_exit()
 
 

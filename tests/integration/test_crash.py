@@ -1,5 +1,6 @@
 """kill -9 at random points, many times: the books stay straight and a restart resumes exactly."""
 
+import os
 import random
 import sqlite3
 import subprocess
@@ -11,8 +12,8 @@ from kakashi_tui.adapters.store.rows import read_ledger
 from kakashi_tui.core.ledger import Account, Kind
 from kakashi_tui.trading.config import KakashiConfig
 from kakashi_tui.trading.runtime import Options, build_engine
+from tests.clirun import ENV, in_process
 from tests.conftest import make_engine
-from tests.integration.test_cli import ENV
 
 
 def ledger(con):
@@ -80,15 +81,21 @@ def run_and_kill(db, rng):
     assert proc.returncode == -9
 
 
-def test_sigkill_many_times_then_resume_exactly(tmp_path):
+#: ``KAKASHI_CRASH_KILLS=40 pytest tests/integration/test_crash.py -k many_times`` kills 40 runs
+#: (then 20 more after the kill switch). The suite kills 5 and 2: each kill is a fresh interpreter
+#: (~1 s), and every tick boundary is covered in process by the restart test below.
+CRASH_KILLS = int(os.environ.get("KAKASHI_CRASH_KILLS", "5"))
+
+
+def test_sigkill_many_times_then_resume_exactly(capfd, tmp_path):
     rng = random.Random(1234)
     db = tmp_path / "k.db"
-    for _ in range(8):
+    for _ in range(CRASH_KILLS):
         run_and_kill(db, rng)
         check_books(db)
     acct, control, entries = check_books(db)
     n = int(control["tick_count"])
-    assert n > 8
+    assert n > CRASH_KILLS
     # a run that was never interrupted, for the same number of ticks, has the same ledger
     opts = Options(source="sim", db=str(tmp_path / "straight.db"), seed=7, sim_start_ms=int(control["sim_start_ms"]))
     straight = build_engine(opts, KakashiConfig())
@@ -100,16 +107,10 @@ def test_sigkill_many_times_then_resume_exactly(tmp_path):
     con.close()
 
     # the kill switch, thrown between runs, survives every crash and restart after it
-    p = subprocess.run(
-        [sys.executable, "-m", "kakashi_tui", "kill", "--db", str(db), "--reason", "crash test"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=60,
-    )
+    p = in_process(capfd, "kill", "--db", str(db), "--reason", "crash test")
     assert p.returncode == 0, p.stderr
     buys_before = sqlite3.connect(db).execute("SELECT COUNT(*) FROM fills WHERE action = 'buy'").fetchone()[0]
-    for _ in range(4):
+    for _ in range(max(2, CRASH_KILLS // 2)):
         run_and_kill(db, rng)
         _acct, control, _e = check_books(db)
         assert control["kill_switch"] == "1" and control["kill_reason"] == "crash test"
