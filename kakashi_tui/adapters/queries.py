@@ -397,9 +397,9 @@ def first_decisions(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
     ]
 
 
-def closing_quote(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[int, float, float] | None:
-    """A market's last two-sided quote at or before ``ts`` as (ts, bid, ask), probabilities: its
-    closing line when ``ts`` is when it stopped trading (None when it had none)."""
+def closing_quote(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[int, int, int] | None:
+    """A market's last two-sided quote at or before ``ts`` as (ts, yes_bid_cc, yes_ask_cc), in
+    centicents: its closing line when ``ts`` is when it stopped trading (None when it had none)."""
     row = con.execute(
         "SELECT id, ts, yes_bid_cc, yes_ask_cc FROM snapshots WHERE ticker = ? AND ts <= ?"
         " AND yes_bid_cc IS NOT NULL AND yes_ask_cc IS NOT NULL ORDER BY ts DESC, id DESC LIMIT 1",
@@ -408,7 +408,7 @@ def closing_quote(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[int, f
     if row is None:
         return None
     _id, at, bid, ask = typed("snapshots", row, "itii", "id, ts, yes_bid_cc, yes_ask_cc")
-    return at, bid / 10000.0, ask / 10000.0
+    return at, bid, ask
 
 
 def refused_decisions(con: sqlite3.Connection) -> list[tuple[Any, Any]]:
