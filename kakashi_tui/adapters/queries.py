@@ -58,6 +58,8 @@ __all__ = [
     "entry_rows",
     "first_decisions",
     "closing_quote",
+    "markout_fill_rows",
+    "quote_as_of",
     "refused_decisions",
     "snapshot_history",
     "estimates_since",
@@ -397,9 +399,9 @@ def first_decisions(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
     ]
 
 
-def closing_quote(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[int, float, float] | None:
-    """A market's last two-sided quote at or before ``ts`` as (ts, bid, ask), probabilities: its
-    closing line when ``ts`` is when it stopped trading (None when it had none)."""
+def closing_quote(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[int, int, int] | None:
+    """A market's last two-sided quote at or before ``ts`` as (ts, yes_bid_cc, yes_ask_cc), in
+    centicents: its closing line when ``ts`` is when it stopped trading (None when it had none)."""
     row = con.execute(
         "SELECT id, ts, yes_bid_cc, yes_ask_cc FROM snapshots WHERE ticker = ? AND ts <= ?"
         " AND yes_bid_cc IS NOT NULL AND yes_ask_cc IS NOT NULL ORDER BY ts DESC, id DESC LIMIT 1",
@@ -408,7 +410,49 @@ def closing_quote(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[int, f
     if row is None:
         return None
     _id, at, bid, ask = typed("snapshots", row, "itii", "id, ts, yes_bid_cc, yes_ask_cc")
-    return at, bid / 10000.0, ask / 10000.0
+    return at, bid, ask
+
+
+def markout_fill_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Every fill with what its markouts need, in order: (id, ts, ticker, side, action,
+    contracts_hundredths, value_cc, fee_cc, role, event_ticker, close_ts, settled_ts). ``role`` is
+    the fill's ``maker``/``taker`` where the fills table records it (issue #23's resting orders),
+    else ``taker`` (every fill before them was); the last three None where the market has no row
+    or no outcome."""
+    cols = {r[1] for r in con.execute("PRAGMA table_info(fills)")}
+    role = "COALESCE(f.role, 'taker')" if "role" in cols else "'taker'"
+    names = (
+        "id, ts, ticker, side, action, contracts_hundredths, value_cc, fee_cc, role, event_ticker, close_ts, outcome ts"
+    )
+    return [
+        typed("fills", r, "itsssiiisSTT", names)
+        for r in con.execute(
+            "SELECT f.id, f.ts, f.ticker, f.side, f.action, f.contracts_hundredths, f.value_cc, f.fee_cc,"
+            f" {role}, m.event_ticker, m.close_ts, o.ts FROM fills f LEFT JOIN markets m ON m.ticker = f.ticker"
+            " LEFT JOIN outcomes o ON o.ticker = f.ticker ORDER BY f.id"
+        )
+    ]
+
+
+#: The as-of read of one market's quote (``quote_as_of``): the last row at or before a time.
+#: Planned as a walk back along ``snapshots_ts`` from that time (``SEARCH ... USING INDEX
+#: snapshots_ts (ts<?)``, no sort: the index ends in the rowid), stopping at the market's first
+#: row; ``tests/integration/test_report_markouts.py`` holds the plan.
+QUOTE_AS_OF_SQL = (
+    "SELECT id, ts, yes_bid_cc, yes_ask_cc FROM snapshots WHERE ticker = ? AND ts <= ? ORDER BY ts DESC, id DESC"
+    " LIMIT 1"
+)
+
+
+def quote_as_of(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[int, Any, Any] | None:
+    """A market's quote as of ``ts``: its last stored row at or before it, as (ts, yes_bid_cc,
+    yes_ask_cc) in centicents (a side None when nothing rested there; None: no quote at all).
+    Exact where the store wrote every new quote (a live run): a quote is stored when it changes."""
+    row = con.execute(QUOTE_AS_OF_SQL, (ticker, ts)).fetchone()
+    if row is None:
+        return None
+    _id, at, bid, ask = typed("snapshots", row, "itII", "id, ts, yes_bid_cc, yes_ask_cc")
+    return at, bid, ask
 
 
 def refused_decisions(con: sqlite3.Connection) -> list[tuple[Any, Any]]:

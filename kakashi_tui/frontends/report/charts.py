@@ -22,6 +22,8 @@ CHARTS = ("bankroll.png", "drawdown.png", "edge_hist.png", "calibration.png")
 #: Issue #24's: CORP reliability diagrams (p̂ and the market's price at decision), the Murphy
 #: curves, closing-line value against realised PnL.
 EDGE_CHARTS = ("corp_phat.png", "corp_market.png", "murphy.png", "clv_pnl.png")
+#: Issue #23's: mean markout by horizon, maker vs taker.
+MARKOUT_CHART = "markouts.png"
 TIME_LABEL = "time (UTC)"
 
 
@@ -227,6 +229,53 @@ def edge_figures(d) -> dict[str, Figure]:
     return out
 
 
+def markout_figure(d) -> Figure:
+    """Mean markout by horizon, per role, with its 95% interval (by event): the adverse-selection
+    table drawn (issue #23, item 6). A horizon no fill has yet is left out of its line."""
+    from kakashi_tui.core.markout import LABELS
+    from kakashi_tui.frontends.report.markouts import by_role
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    roles = by_role(d.markouts)
+    colours = {"taker": "tab:blue", "maker": "tab:orange"}
+    for k, r in enumerate(roles):
+        colour = colours.get(r.role, f"C{k + 2}")
+        for j, (attr, style, word) in enumerate((("plain", "-", "markout"), ("net", "--", "after fees"))):
+            pts = [(i, getattr(c, attr)) for i, c in enumerate(r.cells) if getattr(c, attr) is not None]
+            if not pts:
+                continue
+            shift = 0.07 * (2 * k + j - (2 * len(roles) - 1) / 2)  # side by side, each bar its own
+            xs = [i + shift for i, _iv in pts]
+            ys = [iv.estimate / 100 for _i, iv in pts]
+            err = [
+                [(iv.estimate - iv.lo) / 100 if iv.lo is not None else 0 for _i, iv in pts],
+                [(iv.hi - iv.estimate) / 100 if iv.hi is not None else 0 for _i, iv in pts],
+            ]
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=err,
+                fmt="o" + style,
+                color=colour,
+                capsize=3,
+                lw=1.4,
+                ms=4,
+                alpha=1.0 if attr == "plain" else 0.6,
+                label=f"{r.role} {word} (n = {r.fills})",
+            )
+    if roles:
+        ax.axhline(0, color="black", lw=0.6)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, frameon=False, ncol=2)
+    else:
+        _empty(ax, "no fills in this period")
+    ax.set_xticks(range(len(LABELS)), LABELS)
+    ax.set_xlim(-0.5, len(LABELS) - 0.5)
+    ax.set_title("Markouts: the mid after each fill less its price (95% CI by event)")
+    ax.set_xlabel("time after the fill")
+    ax.set_ylabel("¢ per contract (above 0: the fill's way)")
+    return fig
+
+
 def save(fig: Figure, path: Path) -> None:
     """Lay ``fig`` out tightly, write it as a PNG and close it. ``tight_layout`` leaves a
     placeholder layout engine behind, which makes ``savefig`` draw the whole figure once more
@@ -239,7 +288,8 @@ def save(fig: Figure, path: Path) -> None:
 
 
 def write_charts(d, folder: Path) -> list[str]:
-    """bankroll.png, drawdown.png, edge_hist.png, calibration.png and the scoring charts in ``folder``."""
-    for name, fig in {**figures(d), **edge_figures(d)}.items():
+    """bankroll.png, drawdown.png, edge_hist.png, calibration.png, the scoring charts and the
+    markouts in ``folder``."""
+    for name, fig in {**figures(d), **edge_figures(d), MARKOUT_CHART: markout_figure(d)}.items():
         save(fig, folder / name)
-    return [*CHARTS, *EDGE_CHARTS]
+    return [*CHARTS, *EDGE_CHARTS, MARKOUT_CHART]

@@ -89,20 +89,41 @@ class Candles:
                 v.sort(key=lambda c: c[0])
         return by
 
-    def closing(self, ticker: str, stop_ms: int) -> tuple[float, str] | None:
-        """The last candle at or before ``stop_ms``: its bid/ask mid where both rest (0 and 1 are
-        none), else its last trade."""
+    def closing(self, ticker: str, stop_ms: int) -> tuple[int, str] | None:
+        """The last candle at or before ``stop_ms``, as twice its YES mid in centicents: its
+        bid/ask mid where both rest (0 and 1 are none), else its last trade."""
         if self._by is None:
             self._by = self._load()
         for ts, close, bid, ask in reversed(self._by.get(ticker, [])):
             if ts > stop_ms:
                 continue
             if bid is not None and ask is not None and 0 < bid and ask < 10_000:
-                return (bid + ask) / 20_000, SRC_CANDLE_MID
+                return bid + ask, SRC_CANDLE_MID
             if close is not None:
-                return close / 10_000, SRC_CANDLE_LAST
+                return 2 * close, SRC_CANDLE_LAST
             return None
         return None
+
+
+def market_stop(close_ts: int | None, settled_ts: int | None, now_ms: int | None) -> int | None:
+    """When a market stopped trading: its close or its settlement, whichever came first; None
+    while it still trades as of ``now_ms`` (the last tick), or when it has neither."""
+    stops = [x for x in (close_ts, settled_ts) if x is not None]
+    stop = min(stops) if stops else None
+    if stop is None or (settled_ts is None and (now_ms is None or stop > now_ms)):
+        return None
+    return stop
+
+
+def closing_line(con: sqlite3.Connection, ticker: str, stop_ms: int, candles: Candles) -> tuple[int, str] | None:
+    """A market's closing line, as twice its YES mid in centicents, and where it came from: the
+    last two-sided quote stored at or before ``stop_ms`` (when it stopped trading), else the
+    catalog's candlesticks (``Candles.closing``); None when neither has one. The one notion of
+    "close": closing-line value and the markouts' last horizon both read it."""
+    cq = queries.closing_quote(con, ticker, stop_ms)
+    if cq is not None:
+        return cq[1] + cq[2], SRC_DB
+    return candles.closing(ticker, stop_ms)
 
 
 @dataclass(frozen=True)
@@ -153,16 +174,11 @@ def gather_entries(
         market = _mid(q[0], q[1]) if q is not None else None
         res = outcomes.get(t)
         outcome = {"yes": 1, "no": 0}.get(res[0]) if res else None
-        stops = [x for x in (close_ts, res[1] if res else None) if x is not None]
-        stop = min(stops) if stops else None
+        stop = market_stop(close_ts, res[1] if res else None, now_ms)
         close: float | None = None
         source = ""
-        if stop is not None and (res is not None or (now_ms is not None and stop <= now_ms)):
-            cq = queries.closing_quote(con, t, stop)
-            if cq is not None:
-                close, source = (cq[1] + cq[2]) / 2, SRC_DB
-            elif (c := candles.closing(t, stop)) is not None:
-                close, source = c
+        if stop is not None and (c := closing_line(con, t, stop, candles)) is not None:
+            close, source = c[0] / 20_000, c[1]
         pnl = None
         if (k := closes.get((t, side))) is not None and float(k[1]) > 0:
             pnl = k[0] / 10_000 / float(k[1])

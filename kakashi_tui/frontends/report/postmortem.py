@@ -75,6 +75,8 @@ class ReportData:
     forecasts: list = field(default_factory=list)  # edge.Forecast: settled markets' first decisions, scored
     brier_tickers: list[str] = field(default_factory=list)  # the market of each of ``brier_pairs``
     catalog_note: str = ""  # why the catalog's candlesticks could not serve as closing prices
+    markouts: list = field(default_factory=list)  # markouts.FillMarkouts: the period's fills (#23, item 6)
+    data_end_ms: int | None = None  # the last tick: a markout's read time past it is pending
 
     # -- figures, each read off ``period`` -------------------------------------------------
     @property
@@ -310,6 +312,9 @@ def _gather(
         closes[(tr.ticker, tr.side.value)] = (pnl + tr.pnl_cc, n + tr.contracts)
     events_of = {r[0]: r[3] for r in queries.market_rows(con) if r[3]}
     edge_entries, catalog_note = gather_entries(con, since, until, ticks[-1][0] if ticks else None, closes, catalog)
+    from kakashi_tui.frontends.report.markouts import gather_markouts
+
+    data_end = ticks[-1][0] if ticks else None
     return ReportData(
         since_ms=since,
         until_ms=until,
@@ -332,6 +337,8 @@ def _gather(
         forecasts=gather_forecasts(con, since, until, events_of),
         brier_tickers=brier_tickers,
         catalog_note=catalog_note,
+        markouts=gather_markouts(con, since, until, data_end, catalog),
+        data_end_ms=data_end,
     )
 
 
@@ -469,6 +476,7 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
     ]
     out += brier_section(d)
     out += edge_sections(d)
+    out += markout_section(d)
     out += ["", "## Predicted EV against realised PnL", ""]
     if w.trades or w.corrections:
         pred = w.predicted_ev_cc
@@ -546,6 +554,14 @@ def edge_sections(d: ReportData) -> list[str]:
     out += ["", "## Murphy curve at market prices", ""]
     out += edge.murphy_section(d.scored)
     return out
+
+
+def markout_section(d: ReportData) -> list[str]:
+    """Markouts by role and horizon: the adverse-selection table (issue #23, item 6)."""
+    from kakashi_tui.frontends.report import markouts
+
+    head = ["", "## Markouts: adverse selection, maker vs taker", ""]
+    return head + markouts.section(d.markouts, d.data_end_ms, d.clock == queries.CLOCK_REPLAYED)
 
 
 def corrections_note(w: Window) -> list[str]:
