@@ -75,6 +75,7 @@ class ReportData:
     forecasts: list = field(default_factory=list)  # edge.Forecast: settled markets' first decisions, scored
     brier_tickers: list[str] = field(default_factory=list)  # the market of each of ``brier_pairs``
     catalog_note: str = ""  # why the catalog's candlesticks could not serve as closing prices
+    plan: list[str] = field(default_factory=list)  # the plan in force, graded (report/plan.py)
 
     # -- figures, each read off ``period`` -------------------------------------------------
     @property
@@ -303,6 +304,7 @@ def _gather(
     first_ts = equity[0][0] if equity else (entries[0].ts if entries else None)
     last_ts = equity[-1][0] if equity else first_ts
     from kakashi_tui.frontends.report.edge import gather_entries, gather_forecasts
+    from kakashi_tui.frontends.report.plan import plan_lines
 
     closes: dict[tuple[str, str], tuple[int, Decimal]] = {}
     for tr in period.trades:
@@ -332,6 +334,7 @@ def _gather(
         forecasts=gather_forecasts(con, since, until, events_of),
         brier_tickers=brier_tickers,
         catalog_note=catalog_note,
+        plan=plan_lines(con),
     )
 
 
@@ -496,6 +499,7 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         out.append("**0 breaches.** Checked against the ledger: " + "; ".join(d.checks) + ".")
     out += ["", "## Kill-switch and daily-stop events", ""]
     out += [f"- {_utc(ts)} {kind} {event_text(kind, detail)}".rstrip() for ts, kind, detail in d.events] or ["None."]
+    out += ["", "## Plan (registered before the evidence)", "", *d.plan]
     out += ["", "## Verdict", "", verdict(pnls, ci), ""]
     if d.fills:
         out += [
