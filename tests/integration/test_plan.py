@@ -221,3 +221,23 @@ def test_a_headless_run_pauses_on_the_kill_condition_and_status_says_why(capfd, 
     st = in_process(capfd, "status", "--db", db)
     assert "| PAUSED (plan 1 kill: drawdown > 0.5% (drawdown " in st.stdout
     assert "\nplan 1: FAILED (kill drawdown > 0.5%: drawdown " in st.stdout
+
+
+def test_a_pause_whose_tick_rolls_back_is_undone_in_memory_too(db_path):
+    register(db_path, sample="10 trades", kill=("days >= 0",))  # met at the plan's first look
+    e = fake_engine(db_path, [FetchBatch(rows=[row("A")])] * 2, p=BELIEFS)
+    real = e.store.insert_tick
+
+    def broken(**fields):  # the tick fails after the plan paused it: the whole tick rolls back
+        e.store.insert_tick = real
+        raise RuntimeError("disk gone")
+
+    e.store.insert_tick = broken
+    with pytest.raises(RuntimeError):
+        e.tick()
+    assert not e.paused and e.state_label() == "RUNNING" and e.plan_watch is not None
+    assert e.store.control(Control.PAUSED) is None and plan_row(db_path)["killed_ts"] is None
+    rep = e.tick()  # the next tick meets it again, and this time it holds
+    assert rep.state.startswith("PAUSED (plan 1 kill: days >= 0 (days 0.00, trades 0))") and rep.decisions == ()
+    assert plan_row(db_path)["killed_tick"] == 1
+    e.store.close()
