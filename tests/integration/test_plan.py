@@ -12,7 +12,7 @@ from kakashi_tui.adapters.source import FetchBatch
 from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.plan import PlanError, parse_condition, parse_sample
-from kakashi_tui.frontends.report.postmortem import gather, render_markdown
+from kakashi_tui.frontends.report.plan import plan_lines
 from tests.integration.test_engine import NOW, fake_engine, row
 from tests.integration.test_special_files import in_process, one_error_line
 
@@ -143,15 +143,14 @@ def test_success_is_judged_once_at_the_sample_and_the_post_mortem_grades_it(db_p
     assert e.tick().settled == 1  # and settled at a loss
     assert plan_row(db_path)["verdict"] == "passed" and plan_row(db_path)["judged_tick"] == 3  # never again
     e.store.close()
-    md = render_markdown(gather(db_path), NOW)
-    section = md.split("## Plan (registered before the evidence)\n", 1)[1].split("\n## ", 1)[0]
-    assert "**PASSED** at its sample of 2 trades" in section and "| success | `pnl > 0 and clv > 0` |" in section
-    assert "| 3 |" in section  # its numbers now: three settled trades
     con = queries.connect_readonly(db_path)
-    try:
+    try:  # the post-mortem's section (its place in the report: tests/integration/test_report.py)
+        section = "\n".join(plan_lines(con))
         assert queries.plan_settled_count(con, queries.latest_plan(con)) == 3
     finally:
         con.close()
+    assert "**PASSED** at its sample of 2 trades" in section and "| success | `pnl > 0 and clv > 0` |" in section
+    assert "\n| 3 | " in section  # its numbers now: three settled trades
 
 
 def test_kakashi_plan_as_an_operator_types_it(capfd, tmp_path):
