@@ -316,7 +316,7 @@ class Store:
                 self.set_control(Control.PAUSE_REASON, reason)
             else:
                 self.clear_controls([Control.PAUSE_REASON])
-            self.add_event(ts, "pause" if paused else "resume", f"{origin}: {reason}" if reason else origin)
+            self.add_event(ts, "pause" if paused else "resume", origin)  # (a plan's reason: its plan_kill event)
 
     # -- plans (core/plan.py) -------------------------------------------------------
     def add_plan(
