@@ -604,9 +604,16 @@ def _plan_fills(plan: Plan) -> tuple[str, list[Any]]:
     return where, args
 
 
-def plan_tickers(con: sqlite3.Connection, plan: Plan) -> set[str]:
-    """The markets the plan bought in (its trades settle there)."""
+def plan_tickers(con: sqlite3.Connection, plan: Plan, among: Iterable[str] | None = None) -> set[str]:
+    """The markets the plan bought in (its trades settle there); only ``among`` these when given
+    (by the fills' ticker index: what the engine asks when markets settle)."""
     where, args = _plan_fills(plan)
+    if among is not None:
+        names = sorted(set(among))
+        if not names:
+            return set()
+        where += f" AND f.ticker IN ({', '.join('?' * len(names))})"
+        args = [*args, *names]
     return {str(t) for (t,) in con.execute(f"SELECT DISTINCT f.ticker FROM fills f WHERE {where}", args)}
 
 

@@ -609,8 +609,6 @@ class Engine:
                     did = self.store.insert_decision(d, self.tick_count)
                     fid = self.store.insert_fill(fill, did)
                     self._apply(buy_entries(fill, fid))
-                    if self.plan_watch is not None:
-                        self.plan_watch.bought(d.ticker)
                     held = self.account.tickers_held()
                     fills += 1
                     eq = self.equity()  # a fill moves equity by its fee and spread

@@ -57,7 +57,6 @@ class PlanWatch:
         self.store = store
         self.plan = plan
         con = store.db.connection()
-        self.tickers = queries.plan_tickers(con, plan)  # markets it bought in
         self.trades: dict[int, PlanTrade] = {t.fill_id: t for t in queries.plan_trades(con, plan)}
         self.start_ts, equities = queries.plan_ticks(con, plan)
         self.peak_cc = 0
@@ -68,21 +67,16 @@ class PlanWatch:
         self._kill_metrics: dict[str, float | None] | None = None  # while the trades are these
 
     # -- what comes in -------------------------------------------------------------------
-    def bought(self, ticker: str) -> None:
-        """A buy filled on the plan (its trade settles later)."""
-        self.tickers.add(ticker)
-
     def wants(self, tickers: Iterable[str]) -> set[str]:
-        """Of markets that settled (or had their settlement corrected), those the plan bought in."""
-        return self.tickers.intersection(tickers)
+        """Of markets that settled (or had their settlement corrected), those the plan bought in
+        (one look-up by the fills' ticker index, whatever path filled them)."""
+        return queries.plan_tickers(self.store.db.connection(), self.plan, tickers)
 
     def settled(self, tickers: Iterable[str]) -> None:
         """Re-read the plan's trades in these markets (settled or corrected now)."""
-        hit = self.wants(tickers)
-        if hit:
-            for t in queries.plan_trades(self.store.db.connection(), self.plan, hit):
-                self.trades[t.fill_id] = t
-            self._kill_metrics = None
+        for t in queries.plan_trades(self.store.db.connection(), self.plan, tickers):
+            self.trades[t.fill_id] = t
+        self._kill_metrics = None
 
     def equity(self, eq_cc: int) -> None:
         """A tick's equity (the one the tick stores): the peak and the largest fall below it."""
