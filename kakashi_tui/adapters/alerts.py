@@ -30,6 +30,7 @@ KEY_REFUSED = "key_refused"
 FILL = "fill"  # one per paper fill (``[alerts] fills = false`` turns them off)
 DAILY_SUMMARY = "daily_summary"  # a UTC day's figures, when it is over
 UNCLEAN_STOP = "unclean_stop"  # the previous run stopped without a clean quit (said at the next start)
+PLAN_KILL = "plan_kill"  # a plan's kill condition was met: the engine paused trading (core/plan.py)
 KINDS = (
     KILL_EXTERNAL,
     DAILY_STOP,
@@ -40,6 +41,7 @@ KINDS = (
     FILL,
     DAILY_SUMMARY,
     UNCLEAN_STOP,
+    PLAN_KILL,
 )
 #: News, not alarms: these never ring the bell.
 QUIET = frozenset({FILL, DAILY_SUMMARY})

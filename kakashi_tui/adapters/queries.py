@@ -7,8 +7,8 @@ engine and the engine never blocks it) and never writes. The writer's own reads 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION
 from kakashi_tui.adapters.store.rows import (
     account_of,
     checked_tick_ts,
+    corrupt,
     read_fee_terms,
     read_latest_snapshot,
     read_ledger,
@@ -31,6 +32,7 @@ from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.fees import FeeSchedule
 from kakashi_tui.core.ledger import Account, equity_cc
 from kakashi_tui.core.models import Position
+from kakashi_tui.core.plan import Plan, PlanError, PlanTrade, Sample, conditions_of
 
 __all__ = [
     "connect_readonly",
@@ -72,6 +74,13 @@ __all__ = [
     "market_data_rows",
     "traded_tickers",
     "ruin_trade_rows",
+    "plans",
+    "latest_plan",
+    "plan_tickers",
+    "plan_settled_count",
+    "plan_trades",
+    "plan_ticks",
+    "plan_start_ts",
 ]
 
 
@@ -578,3 +587,181 @@ def ruin_trade_rows(con: sqlite3.Connection, limit: int) -> list[tuple[Any, ...]
             (limit,),
         )
     ][::-1]
+
+
+# -- plans (core/plan.py): the engine's checks, `kakashi plan`, `status` and the report -----------
+_PLAN_COLUMNS = (
+    "id, created_ms, hypothesis, settings, beliefs, sample_n, sample_unit, kill, success, after_decision_id,"
+    " after_fill_id, after_tick, killed_ts, killed_by, killed_detail, judged_ts, verdict, verdict_detail"
+)
+
+
+def plans(con: sqlite3.Connection) -> list[Plan]:
+    """Every plan, oldest first; each but the latest knows the plan that took over after it
+    (``superseded_by``, and ``upto_fill_id``: its trades stop where the next one's begin)."""
+    out: list[Plan] = []
+    for r in con.execute(f"SELECT {_PLAN_COLUMNS} FROM plans ORDER BY id"):
+        typed("plans", r, "itsssisssiiiTSSTSS", _PLAN_COLUMNS)
+        try:
+            sample = Sample(r[5], r[6])
+            if r[6] not in ("trades", "days") or r[5] < 1:
+                raise PlanError(f"sample {r[5]} {r[6]!r} is not a plan's sample")
+            kill, success = conditions_of(r[7], "kill"), conditions_of(r[8], "success")
+        except PlanError as e:
+            raise corrupt("plans", r[0], str(e).removeprefix("plan: ")) from None
+        out.append(
+            Plan(
+                id=r[0],
+                created_ms=r[1],
+                hypothesis=r[2],
+                settings=r[3],
+                beliefs=r[4],
+                sample=sample,
+                kill=kill,
+                success=success,
+                after_decision_id=r[9],
+                after_fill_id=r[10],
+                after_tick=r[11],
+                killed_ts=r[12],
+                killed_by=r[13] or "",
+                killed_detail=r[14] or "",
+                judged_ts=r[15],
+                verdict=r[16] or "",
+                verdict_detail=r[17] or "",
+            )
+        )
+    for i in range(len(out) - 1):
+        out[i] = replace(out[i], upto_fill_id=out[i + 1].after_fill_id, superseded_by=out[i + 1].id)
+    return out
+
+
+def latest_plan(con: sqlite3.Connection) -> Plan | None:
+    """The plan in force: the latest registered (None: no plan)."""
+    every = plans(con)
+    return every[-1] if every else None
+
+
+def _plan_fills(plan: Plan) -> tuple[str, list[Any]]:
+    where, args = "f.action = 'buy' AND f.id > ?", [plan.after_fill_id]
+    if plan.upto_fill_id is not None:
+        where, args = where + " AND f.id <= ?", [*args, plan.upto_fill_id]
+    return where, args
+
+
+def plan_tickers(con: sqlite3.Connection, plan: Plan, among: Iterable[str] | None = None) -> set[str]:
+    """The markets the plan bought in (its trades settle there); only ``among`` these when given
+    (by the fills' ticker index: what the engine asks when markets settle)."""
+    where, args = _plan_fills(plan)
+    if among is not None:
+        names = sorted(set(among))
+        if not names:
+            return set()
+        where += f" AND f.ticker IN ({', '.join('?' * len(names))})"
+        args = [*args, *names]
+    return {str(t) for (t,) in con.execute(f"SELECT DISTINCT f.ticker FROM fills f WHERE {where}", args)}
+
+
+def plan_settled_count(con: sqlite3.Connection, plan: Plan) -> int:
+    """How many of the plan's trades have settled (no statistics: cheap enough for ``status``)."""
+    where, args = _plan_fills(plan)
+    return int(
+        con.execute(
+            f"SELECT COUNT(*) FROM fills f JOIN outcomes o ON o.ticker = f.ticker WHERE {where}", args
+        ).fetchone()[0]
+    )
+
+
+def _position_pnl_cc(con: sqlite3.Connection, ticker: str, side: str) -> tuple[int, int]:
+    """(realised PnL of every position ever held in (ticker, side), contracts bought in
+    hundredths): sales and settlements (corrections included) less what the buys cost with fees.
+    By the fills' ticker index and the ledger's unique keys (``settle:<ticker>:<side>...``)."""
+    cost, bought = con.execute(
+        "SELECT COALESCE(SUM(value_cc + fee_cc), 0), COALESCE(SUM(contracts_hundredths), 0) FROM fills"
+        " WHERE ticker = ? AND side = ? AND action = 'buy'",
+        (ticker, side),
+    ).fetchone()
+    (sold,) = con.execute(
+        "SELECT COALESCE(SUM(value_cc - fee_cc), 0) FROM fills WHERE ticker = ? AND side = ? AND action = 'sell'",
+        (ticker, side),
+    ).fetchone()
+    key = f"settle:{ticker}:{side}"
+    (paid,) = con.execute(
+        "SELECT COALESCE(SUM(amount_cc), 0) FROM ledger WHERE key >= ? AND key < ?", (key, key + ";")
+    ).fetchone()
+    return int(sold) + int(paid) - int(cost), int(bought)
+
+
+def plan_trades(con: sqlite3.Connection, plan: Plan, tickers: Iterable[str] | None = None) -> list[PlanTrade]:
+    """The plan's settled trades (its buys whose market's settlement is booked), in fill order,
+    only in ``tickers`` when given: each with the market's mid at its decision (``quote_at``), its
+    closing mid (``closing_quote`` at the close or the settlement, whichever came first: the
+    report's closing line), its outcome, and its realised PnL (its share, by contracts, of its
+    (ticker, side)'s). The engine reads them as trades settle, the report when it grades the plan."""
+    where, args = _plan_fills(plan)
+    if tickers is not None:
+        names = sorted(set(tickers))
+        if not names:
+            return []
+        where += f" AND f.ticker IN ({', '.join('?' * len(names))})"
+        args = [*args, *names]
+    rows = con.execute(
+        "SELECT f.id, f.ticker, f.side, f.contracts_hundredths, f.value_cc, f.fee_cc, f.ts, d.p_hat, d.ts,"
+        " m.event_ticker, m.close_ts, o.result, o.ts FROM fills f JOIN outcomes o ON o.ticker = f.ticker"
+        " LEFT JOIN decisions d ON d.id = f.decision_id LEFT JOIN markets m ON m.ticker = f.ticker"
+        f" WHERE {where} ORDER BY f.id",
+        args,
+    ).fetchall()
+    names_ = "id, ticker, side, contracts_hundredths, value_cc, fee_cc, ts, p_hat, decision ts, event, close_ts"
+    pnl_of: dict[tuple[str, str], tuple[int, int]] = {}
+    out = []
+    for r in rows:
+        fid, t, side, n_hundredths, value_cc, fee_cc, ts, p_hat, d_ts, event, close_ts, result, settled = typed(
+            "fills", r, "issiiitFTSTst", names_ + ", result, settled ts"
+        )
+        if n_hundredths <= 0:
+            continue
+        n = n_hundredths / 100
+        q = quote_at(con, t, d_ts if d_ts is not None else ts)
+        market = (q[0] + q[1]) / 2 if q is not None and q[0] is not None and q[1] is not None else None
+        stop = min(x for x in (close_ts, settled) if x is not None)
+        cq = closing_quote(con, t, stop)
+        if (t, side) not in pnl_of:
+            pnl_of[(t, side)] = _position_pnl_cc(con, t, side)
+        pnl_cc, bought = pnl_of[(t, side)]
+        out.append(
+            PlanTrade(
+                fill_id=fid,
+                settled_ts=settled,
+                ticker=t,
+                event=event or t,
+                side=side,
+                contracts=n,
+                price=value_cc / 10_000 / n,
+                fee=fee_cc / 10_000 / n,
+                p_hat=p_hat,
+                market=market,
+                outcome={"yes": 1, "no": 0}.get(result),
+                close=None if cq is None else (cq[1] + cq[2]) / 2,
+                pnl=pnl_cc / 10_000 * n_hundredths / bought if bought > 0 else 0.0,
+            )
+        )
+    return out
+
+
+def plan_ticks(con: sqlite3.Connection, plan: Plan) -> tuple[int | None, list[int]]:
+    """(the engine's clock at the plan's first tick, None before it; the tick equities since, in
+    order): what its ``days`` and ``drawdown`` are measured from."""
+    rows = con.execute("SELECT tick, ts, equity_cc FROM ticks WHERE tick > ? ORDER BY tick", (plan.after_tick,))
+    equities: list[int] = []
+    first: int | None = None
+    for r in rows:
+        tick_no, ts, eq = typed("ticks", r, "iti", "tick, ts, equity_cc")
+        first = ts if first is None else first
+        equities.append(eq)
+    return first, equities
+
+
+def plan_start_ts(con: sqlite3.Connection, plan: Plan) -> int | None:
+    """The engine's clock at the plan's first tick (None before it): one index look-up."""
+    row = con.execute("SELECT tick, ts FROM ticks WHERE tick > ? ORDER BY tick LIMIT 1", (plan.after_tick,)).fetchone()
+    return None if row is None else int(typed("ticks", row, "it", "tick, ts")[1])

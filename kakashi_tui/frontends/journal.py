@@ -128,6 +128,8 @@ def state_alert(old: str, new: str) -> tuple[str, str, str] | None:
         return al.KILL_EXTERNAL, f"kill switch thrown: {new}", "error"
     if new == "HALTED (daily loss cap)" and old != new:
         return al.DAILY_STOP, "daily loss cap hit: no new trades until 00:00 UTC", "error"
+    if new.startswith("PAUSED (plan ") and old != new:  # a plan's kill condition paused trading
+        return al.PLAN_KILL, f"trading paused: {new.removeprefix('PAUSED (').removesuffix(')')}", "error"
     return None
 
 

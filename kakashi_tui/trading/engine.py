@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 
+from kakashi_tui.adapters import queries
 from kakashi_tui.adapters.source import Estimator, FetchBatch, Source
 from kakashi_tui.adapters.store.controls import Control, ControlValue, control_value
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
@@ -41,6 +42,7 @@ from kakashi_tui.core.ledger import (
     settlement_fixes,
 )
 from kakashi_tui.core.models import Estimate, Market, Quote, TradeDecision
+from kakashi_tui.core.plan import Plan, pause_reason
 from kakashi_tui.core.risk import RiskContext
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.core.validate import validate_row
@@ -57,6 +59,7 @@ from kakashi_tui.trading.commands import (
     from_request,
 )
 from kakashi_tui.trading.config import EngineConfig  # (settings; the engine reads them)
+from kakashi_tui.trading.plancheck import PlanWatch
 
 OPERATOR_SOURCE = "operator"
 
@@ -69,17 +72,21 @@ class Flags:
     kill: bool = False
     kill_reason: str = ""
     paused: bool = False
+    pause_reason: str = ""  # why the engine paused itself (a plan's kill condition); "": the operator's
 
 
 #: How much of a kill reason a state label shows (the stored reason is kept whole).
 KILL_REASON_SHOWN = 200
 
 
-def run_state(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool, drawdown: str = "") -> tuple[str, str]:
+def run_state(
+    killed: bool, kill_reason: str, daily_stopped: bool, paused: bool, drawdown: str = "", pause_reason: str = ""
+) -> tuple[str, str]:
     """The one place HALTED is derived: (label, kind), kind being running | paused | halted.
     The hardest stop wins; a pause under a halt is said too (it outlasts a re-arm, and one
     from another terminal would otherwise go unseen until then). ``drawdown``: the drawdown
-    stop's reason while it halts trading ("" when it does not)."""
+    stop's reason while it halts trading ("" when it does not); ``pause_reason``: why the engine
+    paused itself (a plan's kill condition: ``PAUSED (plan 3 kill: ...)``)."""
     also = "; also paused" if paused else ""
     if killed:  # the reason may come from another process (``kakashi kill --reason``): escaped
         return f"HALTED (kill switch: {safe_text(kill_reason or 'operator', KILL_REASON_SHOWN)}{also})", "halted"
@@ -87,14 +94,16 @@ def run_state(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool,
         return f"HALTED ({safe_text(drawdown, KILL_REASON_SHOWN)}{also})", "halted"
     if daily_stopped:
         return f"HALTED (daily loss cap{also})", "halted"
-    if paused:
-        return "PAUSED", "paused"
+    if paused:  # (a plan's reason is stored text: escaped like any text read back)
+        return (f"PAUSED ({safe_text(pause_reason, KILL_REASON_SHOWN)})" if pause_reason else "PAUSED"), "paused"
     return "RUNNING", "running"
 
 
-def state_label(killed: bool, kill_reason: str, daily_stopped: bool, paused: bool, drawdown: str = "") -> str:
+def state_label(
+    killed: bool, kill_reason: str, daily_stopped: bool, paused: bool, drawdown: str = "", pause_reason: str = ""
+) -> str:
     """RUNNING, PAUSED or HALTED and why (see ``run_state``)."""
-    return run_state(killed, kill_reason, daily_stopped, paused, drawdown)[0]
+    return run_state(killed, kill_reason, daily_stopped, paused, drawdown, pause_reason)[0]
 
 
 def shards_halted_text(shards: tuple[int, ...] | frozenset[int]) -> str:
@@ -235,15 +244,22 @@ class Engine:
             if (q := store.latest_snapshot(t)) is not None:
                 self.quotes[t] = q
         self.tick_count = int(store.control(Control.TICK_COUNT) or 0)
+        paused = bool(store.control(Control.PAUSED))
         self.flags = Flags(
             kill=bool(store.control(Control.KILL_SWITCH)),
             kill_reason=str(store.control(Control.KILL_REASON) or ""),
-            paused=bool(store.control(Control.PAUSED)),
+            paused=paused,
+            pause_reason=str(store.control(Control.PAUSE_REASON) or "") if paused else "",
         )
         #: The drawdown stop (risk_limits.md): the marked-equity peak it measures from (0: none
         #: yet) and why it halted trading ("": it has not). The store keeps both (controls
         #: ``peak_equity``, ``drawdown_stop``), written in the tick that changes them.
         self.peak_cc, self.drawdown_reason = self._stored_drawdown()
+        #: The latest plan (core/plan.py: None when none is registered) and, while it has no
+        #: outcome, its watch: kill conditions checked as trades settle, success judged once
+        self.plan: Plan | None = None
+        self.plan_watch: PlanWatch | None = None
+        self._load_plan()
 
     # -- flags: the one thing another thread may touch ------------------------------------
     def _set_flags(self, **changes: bool | str) -> Flags:
@@ -257,8 +273,9 @@ class Engine:
         self._set_flags(kill=True, kill_reason=reason)
 
     def want_paused(self, paused: bool) -> None:
-        """Pause or resume new decisions from this instant (any thread, no DB)."""
-        self._set_flags(paused=paused)
+        """Pause or resume new decisions from this instant (any thread, no DB). The operator's:
+        a plan's pause reason goes with it."""
+        self._set_flags(paused=paused, pause_reason="")
 
     @property
     def killed(self) -> bool:
@@ -377,6 +394,40 @@ class Engine:
         value = self._ctl.get(key)
         return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
+    # -- the plan (core/plan.py, trading/plancheck.py) -------------------------------------
+    def _load_plan(self) -> None:
+        self.plan = queries.latest_plan(self.store.db.connection())
+        self.plan_watch = None if self.plan is None or self.plan.done else PlanWatch(self.store, self.plan)
+
+    def _look_at_plan(self, now: int, paid: Iterable[str], eq: int | None = None) -> None:
+        """Check the plan in force (inside the tick's transaction): its trades in the markets
+        ``paid`` this tick re-read, ``eq`` the tick's stored equity. A kill condition met pauses
+        trading with its reason; the sample reached has success judged, once. Either outcome is
+        stored once, in the plan's row, and the watch ends."""
+        w = self.plan_watch
+        if w is None:
+            return
+        w.tick(now)
+        if paid and (hit := w.wants(paid)):
+            if self._unwritten:  # a replay holds quotes back: the closing lines the plan reads, first
+                self.flush_quotes()
+            w.settled(hit)
+        if eq is not None:
+            w.equity(eq)
+        plan = w.plan
+        tripped = w.check_kill(now)
+        if tripped is not None:
+            reason = pause_reason(plan, tripped.condition, tripped.numbers)
+            self.store.record_plan_kill(plan.id, now, self.tick_count, tripped.condition.text, tripped.numbers)
+            self.store.set_paused(True, now, f"plan {plan.id}", reason)
+            self._set_flags(paused=True, pause_reason=reason)
+            self._load_plan()
+            return
+        judged = w.check_success(now)
+        if judged is not None:
+            self.store.record_plan_verdict(plan.id, now, self.tick_count, judged.verdict, judged.numbers)
+            self._load_plan()
+
     def daily_stopped(self, now_ms: int | None = None) -> bool:
         day = utc_day(self.source.now_ms() if now_ms is None else now_ms)
         return self.store.get_control(Control.DAILY_STOP_DAY) == day
@@ -386,7 +437,7 @@ class Engine:
 
     def _state_now(self, daily_stopped: bool) -> str:
         f = self.flags
-        return state_label(f.kill, f.kill_reason, daily_stopped, f.paused, self.drawdown_reason)
+        return state_label(f.kill, f.kill_reason, daily_stopped, f.paused, self.drawdown_reason, f.pause_reason)
 
     def held_tickers(self) -> set[str]:
         """Markets with open positions (a source keeps fetching them until they settle)."""
@@ -462,6 +513,9 @@ class Engine:
         truth, so the next tick re-writes what this one lost (markets, estimates)."""
         self.account = self.store.account()
         self.peak_cc, self.drawdown_reason = self._stored_drawdown()
+        self._load_plan()  # (a kill condition's pause rolled back with the tick: undone in memory too)
+        if self.flags.pause_reason and not self.store.control(Control.PAUSED):
+            self._set_flags(paused=False, pause_reason="")
         self.estimates = self.store.latest_estimates() | self.overrides
         self.markets.clear()
         self._market_cache.clear()
@@ -478,6 +532,7 @@ class Engine:
                 self.store.add_event(now, "exchange_shards", said)
             self.halted_shards = batch.halted_shards
         gone: list[str] = []
+        paid: list[str] = []  # markets whose settlement was booked or corrected this tick (the plan's trades)
         # estimate
         tickers = [s.ticker for s in good_snaps]
         for est in self.estimators:
@@ -488,14 +543,18 @@ class Engine:
             # paid at `determined` (or first seen later); an `amended`/`finalized` result that pays
             # otherwise is corrected by new entries (rules.md 5a)
             if m.status.settled:
+                moved = m.ticker not in self.settled
                 self.settled.add(m.ticker)
                 self.store.record_outcome(m, now)
                 positions = self.account.positions_in(m.ticker)
                 if positions:
                     before = len(self.account.positions)
-                    self._apply(settle_entries(positions, m, now, self.account))
+                    moved |= bool(self._apply(settle_entries(positions, m, now, self.account)))
                     settled += before - len(self.account.positions)
-                self._apply(settlement_fixes(self.account, m, now))  # (TickReport.corrections says them)
+                # (TickReport.corrections says them)
+                moved |= bool(self._apply(settlement_fixes(self.account, m, now)))
+                if moved:
+                    paid.append(m.ticker)
             if m.ticker in self.settled:  # done (disputed too, until its result is final): the DB keeps it
                 gone.append(m.ticker)
                 for per_market in (
@@ -525,6 +584,7 @@ class Engine:
             if self.cfg.on_daily_stop == "flatten" and self.account.open_positions():
                 self.flatten("daily stop")  # in this tick's transaction (a savepoint)
         down = self._check_drawdown(now, eq)  # beside the daily stop, on the same marked equity
+        self._look_at_plan(now, paid)  # a kill condition met pauses before this tick decides
         # decide -> gate -> fill -> ledger
         if not self.paused:
             held = self.account.tickers_held()
@@ -570,6 +630,7 @@ class Engine:
             cash_cc=self.account.cash_cc,
             equity_cc=eq,
         )
+        self._look_at_plan(now, (), eq)  # the tick's equity, as stored: the plan's drawdown
         self.last_errors = tuple(batch.errors)
         self.last_notes = tuple(batch.notes)
         self.key_refused = batch.key_refused

@@ -82,10 +82,12 @@ def judge(
     daily_stopped: bool = False,
     paused: bool = False,
     drawdown: str = "",
+    pause_reason: str = "",
 ) -> Health:
     """The engine's health from what it recorded and whether a process holds the database's
-    writer lock (``held``); ``now_ms`` is the wall clock."""
-    state = state_label(killed, kill_reason, daily_stopped, paused, drawdown)
+    writer lock (``held``); ``now_ms`` is the wall clock. ``pause_reason``: why the engine paused
+    itself (a plan's kill condition)."""
+    state = state_label(killed, kill_reason, daily_stopped, paused, drawdown, pause_reason)
     halted = killed or daily_stopped or bool(drawdown)
     if run.started_ms is None:
         who = "; another Kakashi process holds the database (record, snapshot)" if held else ""

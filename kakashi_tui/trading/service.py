@@ -362,7 +362,7 @@ class TradingService:
             self._queue.append(_Pending(self._seq, cmd, fut))
         if isinstance(cmd, (Kill, Pause, Resume)) and self.view is not None:
             f = self._engine.flags
-            v = self.view = with_flags(self.view, f.kill, f.kill_reason, f.paused)
+            v = self.view = with_flags(self.view, f.kill, f.kill_reason, f.paused, f.pause_reason)
             for fn in self._view_listeners:
                 fn(v)
         if isinstance(cmd, Quit):

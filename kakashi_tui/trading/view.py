@@ -21,6 +21,7 @@ from kakashi_tui.core import risk
 from kakashi_tui.core.ledger import Closed, mark_cc
 from kakashi_tui.core.models import Market, MarketStatus, Quote, Side, TradeDecision
 from kakashi_tui.core.money import fmt_cc
+from kakashi_tui.core.plan import state_of
 from kakashi_tui.core.risk import daily_cap_cc, drawdown_cap_cc
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.strategy import pick_side, side_evs
@@ -267,6 +268,27 @@ def _drawdown_line(peak_cc: int, equity_cc: int, pct: Decimal, reason: str) -> R
     return RiskLine("Drawdown", fmt_cc(down), f"{fmt_cc(cap)} ({pct}% of peak)", level)
 
 
+def plan_line(engine: Engine, now: int) -> RiskLine | None:
+    """The plan in force, one short row (None: no plan): ``Plan 3 | 52/200 trades | on track``;
+    failed: the kill condition met; at the sample: PASSED or NOT PASSED (core/plan.py)."""
+    p = engine.plan
+    if p is None:
+        return None
+    w = engine.plan_watch
+    state = state_of(p)
+    if w is not None and p.sample.unit == "trades":
+        used = f"{min(len(w.trades), p.sample.n)}/{p.sample.n} trades"
+    elif w is not None:
+        used = f"{min(w.days(now) or 0.0, p.sample.n):.1f}/{p.sample.n} days"
+    else:
+        used = p.sample.text
+    if state == "failed":
+        return RiskLine(f"Plan {p.id}", "FAILED", safe_text(p.killed_by, KILL_REASON_SHOWN), "error")
+    if state in ("passed", "not passed"):
+        return RiskLine(f"Plan {p.id}", state.upper(), f"at {used}", "ok" if state == "passed" else "warn")
+    return RiskLine(f"Plan {p.id}", used, state, "ok")
+
+
 def build_view(
     engine: Engine,
     focus: str | None = None,
@@ -348,7 +370,7 @@ def build_view(
     dcap = daily_cap_cc(day_start, limits.daily_loss_cap_pct)
     loss = max(0, -today)
     ptc = per_trade_cap_cc(equity, limits.max_loss_per_trade_pct)
-    risk = (
+    risk: tuple[RiskLine, ...] = (
         RiskLine(
             "Open positions",
             str(len(positions)),
@@ -360,7 +382,9 @@ def build_view(
         _drawdown_line(peak, equity, limits.max_drawdown_pct, drawdown),
         _kill_line(flags.kill, flags.kill_reason),
     )
-    state, kind = run_state(flags.kill, flags.kill_reason, stopped, flags.paused, drawdown)
+    if (plan := plan_line(engine, now)) is not None:  # (only where a plan is registered)
+        risk += (plan,)
+    state, kind = run_state(flags.kill, flags.kill_reason, stopped, flags.paused, drawdown, flags.pause_reason)
     if focus is None:
         books = {t: tuple(h) for t, h in win.books.items()}
     else:
@@ -403,8 +427,8 @@ def build_view(
     )
 
 
-def with_flags(v: DeskView, killed: bool, kill_reason: str, paused: bool) -> DeskView:
+def with_flags(v: DeskView, killed: bool, kill_reason: str, paused: bool, pause_reason: str = "") -> DeskView:
     """The same view with new kill/pause flags (a command flipped them in memory just now)."""
-    state, kind = run_state(killed, kill_reason, v.daily_stopped, paused, v.drawdown_reason)
+    state, kind = run_state(killed, kill_reason, v.daily_stopped, paused, v.drawdown_reason, pause_reason)
     risk = tuple(_kill_line(killed, kill_reason) if r.name == "Kill switch" else r for r in v.risk)
     return replace(v, state=state, state_kind=kind, killed=killed, paused=paused, risk=risk)

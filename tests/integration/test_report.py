@@ -26,6 +26,7 @@ SECTIONS = [
     "## Rejected decisions by reason",
     "## Guardrail breaches",
     "## Kill-switch and daily-stop events",
+    "## Plan (registered before the evidence)",
     "## Verdict",
     "## What went well",
     "## What went wrong",

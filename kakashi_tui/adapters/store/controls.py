@@ -19,6 +19,9 @@ class Control(StrEnum):
     KILL_SWITCH = "kill_switch"
     KILL_REASON = "kill_reason"
     PAUSED = "paused"
+    # Why trading is paused when the engine paused it itself (a plan's kill condition); "" or
+    # absent: the operator's pause, or none. A resume clears it.
+    PAUSE_REASON = "pause_reason"
     DAY = "day"
     DAY_START_EQUITY = "day_start_equity"
     DAILY_STOP_DAY = "daily_stop_day"
@@ -50,6 +53,7 @@ CONTROL_TYPES: dict[Control, type] = {
     Control.KILL_SWITCH: bool,
     Control.KILL_REASON: str,
     Control.PAUSED: bool,
+    Control.PAUSE_REASON: str,
     Control.DAY: str,
     Control.DAY_START_EQUITY: int,
     Control.DAILY_STOP_DAY: str,

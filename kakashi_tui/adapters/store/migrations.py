@@ -224,11 +224,18 @@ def _to_v7(db: pw.SqliteDatabase) -> None:
     the version tells it instead that the file is newer than it."""
 
 
+# -- to version 8 -----------------------------------------------------------------------
+def _to_v8(db: pw.SqliteDatabase) -> None:
+    """Nothing to rewrite: the ``plans`` table is created with the models' tables (``upgrade``),
+    and the ``pause_reason`` control key is written when a plan's kill condition pauses trading."""
+
+
 STEPS: tuple[Step, ...] = (
     Step(4, "fixed point: integer centicents and hundredths; Kalshi's lifecycle words", _to_v4),
     Step(5, "the ledger's hash chain: each entry carries the hash of its content and of the one before", _to_v5),
     Step(6, "markets: settlement floor, price grid (price_ranges) and exchange shard (Kalshi 3.34)", _to_v6),
     Step(7, "control: the drawdown stop's peak_equity and drawdown_stop keys (#24)", _to_v7),
+    Step(8, "plans: a study registered before the evidence; control: pause_reason (#24)", _to_v8),
 )
 
 

@@ -204,6 +204,37 @@ class TickRow(_Base):
         table_name = "ticks"
 
 
+class PlanRow(_Base):
+    """A plan registered before the evidence (``kakashi plan``; core/plan.py). Its study (the
+    columns up to ``after_tick``) is fixed once trading starts on it (``Store.update_plan``
+    refuses: a new plan is a new row); the engine writes its outcome once (a kill, or the
+    verdict at the sample). Conditions are JSON lists of their texts (the grammar's canonical form)."""
+
+    created_ms = pw.BigIntegerField()  # wall clock
+    hypothesis = pw.TextField()
+    settings = pw.TextField()  # JSON: the configuration in force at registration
+    beliefs = pw.TextField()  # where p_hat comes from
+    sample_n = pw.BigIntegerField()
+    sample_unit = pw.CharField()  # trades | days
+    kill = pw.TextField()
+    success = pw.TextField()
+    # trading on the plan is what comes after these (ids, not times: the simulator's clock is not the wall's)
+    after_decision_id = pw.BigIntegerField()
+    after_fill_id = pw.BigIntegerField()
+    after_tick = pw.BigIntegerField()
+    killed_ts = pw.BigIntegerField(null=True)  # the engine's clock
+    killed_tick = pw.BigIntegerField(null=True)
+    killed_by = pw.TextField(null=True)  # the kill condition's text
+    killed_detail = pw.TextField(null=True)  # the numbers it read
+    judged_ts = pw.BigIntegerField(null=True)
+    judged_tick = pw.BigIntegerField(null=True)
+    verdict = pw.CharField(null=True)  # passed | not passed
+    verdict_detail = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "plans"
+
+
 MODELS = [
     MarketRow,
     SnapshotRow,
@@ -217,6 +248,7 @@ MODELS = [
     EventRow,
     TickRow,
     RequestRow,
+    PlanRow,
 ]
 
 

@@ -61,6 +61,7 @@ from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, LedgerEntry
 from kakashi_tui.core.models import Estimate, Fill, Market, Quote, TradeDecision, qty_text
 from kakashi_tui.core.money import count_to_hundredths, price_to_cc
+from kakashi_tui.core.plan import Condition, PlanError, Sample, conditions_json
 
 LOCK_WAIT_S = 1.0  # how long a new writer waits for the file lock before saying who holds it
 
@@ -306,10 +307,126 @@ class Store:
             self.set_controls({Control.KILL_SWITCH: thrown, Control.KILL_REASON: reason if thrown else ""})
             self.add_event(ts, "kill_switch" if thrown else "rearm", reason)
 
-    def set_paused(self, paused: bool, ts: int, origin: str) -> None:
+    def set_paused(self, paused: bool, ts: int, origin: str, reason: str = "") -> None:
+        """Pause or resume; ``reason``: why the engine paused itself (a plan's kill condition),
+        kept in ``pause_reason`` until a resume clears it (an operator's pause has none)."""
         with self.atomic():
             self.set_control(Control.PAUSED, paused)
-            self.add_event(ts, "pause" if paused else "resume", origin)
+            if paused and reason:
+                self.set_control(Control.PAUSE_REASON, reason)
+            else:
+                self.clear_controls([Control.PAUSE_REASON])
+            self.add_event(ts, "pause" if paused else "resume", origin)  # (a plan's reason: its plan_kill event)
+
+    # -- plans (core/plan.py) -------------------------------------------------------
+    def add_plan(
+        self,
+        *,
+        created_ms: int,
+        hypothesis: str,
+        settings: str,
+        beliefs: str,
+        sample: Sample,
+        kill: Sequence[Condition],
+        success: Sequence[Condition],
+    ) -> int:
+        """Register a plan: a new row, its trading what comes after the decisions, fills and
+        ticks stored now. Returns its id."""
+        with self.atomic():
+            con = self.db.connection()
+            marks = [
+                con.execute(f"SELECT COALESCE(MAX({col}), 0) FROM {table}").fetchone()[0]
+                for col, table in (("id", "decisions"), ("id", "fills"), ("tick", "ticks"))
+            ]
+            cur = con.execute(
+                "INSERT INTO plans (created_ms, hypothesis, settings, beliefs, sample_n, sample_unit, kill, success,"
+                " after_decision_id, after_fill_id, after_tick) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    created_ms,
+                    hypothesis,
+                    settings,
+                    beliefs,
+                    sample.n,
+                    sample.unit,
+                    conditions_json(kill),
+                    conditions_json(success),
+                    *marks,
+                ),
+            )
+            pid = int(cur.lastrowid or 0)
+            self.add_event(self.last_tick_ts() or created_ms, "plan", f"plan {pid} registered")
+        return pid
+
+    def plan_trading_started(self, plan_id: int) -> str | None:
+        """Whether trading started on a plan: the first decision or fill after its registration,
+        in words (``decision 12``), or None. A plan that does not exist raises PlanError."""
+        con = self.db.connection()
+        row = con.execute("SELECT after_decision_id, after_fill_id FROM plans WHERE id = ?", (plan_id,)).fetchone()
+        if row is None:
+            raise PlanError(f"plan: no plan {plan_id} in {self.path}")
+        d = con.execute("SELECT id FROM decisions WHERE id > ? ORDER BY id LIMIT 1", (row[0],)).fetchone()
+        f = con.execute("SELECT id FROM fills WHERE id > ? ORDER BY id LIMIT 1", (row[1],)).fetchone()
+        if d is not None:
+            return f"decision {d[0]}"
+        return None if f is None else f"fill {f[0]}"
+
+    def update_plan(
+        self,
+        plan_id: int,
+        *,
+        hypothesis: str,
+        settings: str,
+        beliefs: str,
+        sample: Sample,
+        kill: Sequence[Condition],
+        success: Sequence[Condition],
+    ) -> None:
+        """Change a plan's study: only before trading starts on it. Once a decision or a fill
+        came after it, it is fixed (PlanError): a changed plan is a new row (``add_plan``)."""
+        with self.atomic():
+            started = self.plan_trading_started(plan_id)
+            if started is not None:
+                raise PlanError(
+                    f"plan {plan_id} is fixed: trading started on it ({started}); "
+                    "a changed plan is a new one (kakashi plan new)"
+                )
+            self.db.connection().execute(
+                "UPDATE plans SET hypothesis = ?, settings = ?, beliefs = ?, sample_n = ?, sample_unit = ?, kill = ?,"
+                " success = ? WHERE id = ?",
+                (
+                    hypothesis,
+                    settings,
+                    beliefs,
+                    sample.n,
+                    sample.unit,
+                    conditions_json(kill),
+                    conditions_json(success),
+                    plan_id,
+                ),
+            )
+            self.add_event(self.last_tick_ts() or now_wall_ms(), "plan", f"plan {plan_id} changed before trading")
+
+    def record_plan_kill(self, plan_id: int, ts: int, tick: int, condition: str, detail: str) -> bool:
+        """A kill condition tripped: written once (False: the plan already had its outcome)."""
+        cur = self.db.connection().execute(
+            "UPDATE plans SET killed_ts = ?, killed_tick = ?, killed_by = ?, killed_detail = ? WHERE id = ?"
+            " AND killed_ts IS NULL AND judged_ts IS NULL",
+            (ts, tick, condition, detail, plan_id),
+        )
+        if cur.rowcount:
+            self.add_event(ts, "plan_kill", f"plan {plan_id}: {condition} ({detail})")
+        return bool(cur.rowcount)
+
+    def record_plan_verdict(self, plan_id: int, ts: int, tick: int, verdict: str, detail: str) -> bool:
+        """The success criteria judged at the sample: written once (False: already judged or killed)."""
+        cur = self.db.connection().execute(
+            "UPDATE plans SET judged_ts = ?, judged_tick = ?, verdict = ?, verdict_detail = ? WHERE id = ?"
+            " AND killed_ts IS NULL AND judged_ts IS NULL",
+            (ts, tick, verdict, detail, plan_id),
+        )
+        if cur.rowcount:
+            self.add_event(ts, "plan_verdict", f"plan {plan_id}: {verdict} ({detail})")
+        return bool(cur.rowcount)
 
     # -- requests from other processes ------------------------------------------------
     def add_request(self, kind: str, arg: str, ts: int) -> int:

@@ -227,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     from kakashi_tui.frontends.cli.catalog import add_backfill_parser
 
     add_backfill_parser(catsub, common, _api_base)
+    from kakashi_tui.frontends.cli.plan import add_plan_parser
+
+    add_plan_parser(sub, common, _Parser, _positive)
     return p
 
 
@@ -535,6 +538,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{'THROWN' if st.kill_switch else 'armed'}{' | paused' if st.paused else ''}{pending}"
     )
     print(_control_line(_db_of(args), st))
+    from kakashi_tui.frontends.cli.plan import plan_status_line
+
+    if (plan := plan_status_line(_db_of(args))) is not None:  # the plan in force: counts only
+        print(safe_text(plan))
     print(_disk_line(_db_of(args)))
     unheaded = " (no head file beside the database: a deleted tail would not be seen)"
     print(
@@ -563,8 +570,8 @@ def _health(path: str) -> int:
         con = connect_readonly(path)
         try:
             run = read_run(con)
-            keys = (Control.KILL_SWITCH, Control.KILL_REASON, Control.PAUSED)
-            ctl = dict(con.execute("SELECT key, value FROM control WHERE key IN (?, ?, ?)", [k.value for k in keys]))
+            keys = (Control.KILL_SWITCH, Control.KILL_REASON, Control.PAUSED, Control.PAUSE_REASON)
+            ctl = dict(con.execute("SELECT key, value FROM control WHERE key IN (?, ?, ?, ?)", [k.value for k in keys]))
             stopped = daily_stop_hit(con)
             _peak, drawdown = drawdown_stop(con)
         finally:
@@ -580,6 +587,7 @@ def _health(path: str) -> int:
         daily_stopped=stopped,
         paused=bool(control_value(Control.PAUSED, ctl.get(Control.PAUSED.value))),
         drawdown=drawdown,
+        pause_reason=str(ctl.get(Control.PAUSE_REASON.value) or ""),
     )
     print(safe_text(h.line, ERROR_LIMIT))  # (a kill reason is any process's text: escaped, bounded)
     return h.code
@@ -611,19 +619,22 @@ def _disk_line(path: str) -> str:
 def _control_line(path: str, st) -> str:
     """What stops new trades, and whether an engine is running on this database right now."""
     from kakashi_tui.adapters.queries import connect_readonly, daily_stop_hit, drawdown_stop, writer_lock_held
+    from kakashi_tui.adapters.store.controls import Control
     from kakashi_tui.core.money import fmt_cc
 
     con = connect_readonly(path)
     try:
         stopped = daily_stop_hit(con)  # on the engine's day
         peak, drawdown = drawdown_stop(con)
+        row = con.execute("SELECT value FROM control WHERE key = ?", (Control.PAUSE_REASON.value,)).fetchone()
+        why = f" ({safe_text(row[0])})" if st.paused and row and row[0] else ""  # a plan's kill condition
     finally:
         con.close()
     running = writer_lock_held(path)  # the engine holds the file's writer lock (flock) while it runs
     # The reason is whatever `kakashi kill --reason` was given, by any process: escaped, bounded.
     kill = f"THROWN ({safe_text(st.kill_reason or 'operator')})" if st.kill_switch else "armed"
     return (
-        f"kill switch {kill} | {'PAUSED' if st.paused else 'not paused'} | daily stop "
+        f"kill switch {kill} | {'PAUSED' + why if st.paused else 'not paused'} | daily stop "
         f"{'HIT today (no new trades until 00:00 UTC)' if stopped else 'not hit'} | engine "
         f"{'RUNNING on this database' if running else 'not running'} | "
         + (
@@ -781,6 +792,12 @@ def _catalog(args: argparse.Namespace) -> int:
     return cmd_catalog(args)
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from kakashi_tui.frontends.cli.plan import cmd_plan
+
+    return cmd_plan(args, lambda: _db_of(args))
+
+
 #: Options that take a value (so the word after one is not mistaken for the subcommand).
 _VALUE_OPTIONS = {
     "--db",
@@ -825,6 +842,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "replay": cmd_replay,
         "record": _record,
         "catalog": _catalog,
+        "plan": _plan,
     }
     argv = _command_first(list(sys.argv[1:] if argv is None else argv), commands)
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):

@@ -89,6 +89,7 @@ ALERT_TITLES = {
     al.FILL: "Fill",
     al.DAILY_SUMMARY: "Daily summary",
     al.UNCLEAN_STOP: "Previous run",
+    al.PLAN_KILL: "Plan",
 }
 
 
@@ -474,7 +475,10 @@ class KakashiApp(App[int]):
             self._local_kill = False
         if v.paused != prev.paused and v.paused != self._asked_paused:  # `kakashi pause` / `resume`
             self._asked_paused = v.paused
-            self.note(f"{'paused' if v.paused else 'resumed'} from outside this desk", v.clock_ms)
+            if v.paused and v.state.startswith("PAUSED (plan "):  # the engine: a plan's kill condition
+                self.alert(al.PLAN_KILL, f"trading paused: {v.state}", "error")
+            else:
+                self.note(f"{'paused' if v.paused else 'resumed'} from outside this desk", v.clock_ms)
         if self.schedule is not None and v.clock_ms // 86_400_000 != prev.clock_ms // 86_400_000:
             self._run_schedule(v.clock_ms)
 

@@ -77,6 +77,7 @@ class ReportData:
     catalog_note: str = ""  # why the catalog's candlesticks could not serve as closing prices
     markouts: list = field(default_factory=list)  # markouts.FillMarkouts: the period's fills (#23, item 6)
     data_end_ms: int | None = None  # the last tick: a markout's read time past it is pending
+    plan: list[str] = field(default_factory=list)  # the plan in force, graded (report/plan.py)
 
     # -- figures, each read off ``period`` -------------------------------------------------
     @property
@@ -305,6 +306,7 @@ def _gather(
     first_ts = equity[0][0] if equity else (entries[0].ts if entries else None)
     last_ts = equity[-1][0] if equity else first_ts
     from kakashi_tui.frontends.report.edge import gather_entries, gather_forecasts
+    from kakashi_tui.frontends.report.plan import plan_lines
 
     closes: dict[tuple[str, str], tuple[int, Decimal]] = {}
     for tr in period.trades:
@@ -339,6 +341,7 @@ def _gather(
         catalog_note=catalog_note,
         markouts=gather_markouts(con, since, until, data_end, catalog),
         data_end_ms=data_end,
+        plan=plan_lines(con),
     )
 
 
@@ -504,6 +507,7 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         out.append("**0 breaches.** Checked against the ledger: " + "; ".join(d.checks) + ".")
     out += ["", "## Kill-switch and daily-stop events", ""]
     out += [f"- {_utc(ts)} {kind} {event_text(kind, detail)}".rstrip() for ts, kind, detail in d.events] or ["None."]
+    out += ["", "## Plan (registered before the evidence)", "", *d.plan]
     out += ["", "## Verdict", "", verdict(pnls, ci), ""]
     if d.fills:
         out += [

@@ -26,7 +26,7 @@ class DeskLimits:
 
 
 #: What goes, in turn, where the panel is too short for every row (RiskPanel.render).
-SHRINK = ("quote", "edge", "per_trade", "reason_line", "positions", "past_cap", "reason")
+SHRINK = ("quote", "edge", "per_trade", "reason_line", "plan", "positions", "past_cap", "reason")
 
 
 class RiskPanel(ContentPanel):
@@ -89,6 +89,14 @@ class RiskPanel(ContentPanel):
                     t.add_row(
                         "", Text(r.limit, style=pal.down, overflow="ellipsis" if short else "fold", no_wrap=short)
                     )
+            elif r.name.startswith("Plan "):  # the plan in force: its progress and state, one row
+                if "plan" not in drop:  # one line: a long condition is cut (the status line has it whole)
+                    # on track: its progress alone (``12/200 trades``); else its state and why
+                    words = (
+                        r.used if r.limit == "on track" else f"{r.used}{':' if r.level == 'error' else ''} {r.limit}"
+                    )
+                    t.add_row(r.name, Text(words, style=pal.level(r.level), overflow="ellipsis", no_wrap=True))
+                    labels.append(r.name)
             elif r.name == "Today's loss":
                 t.add_row("Loss today", Text(f"{r.used} / {r.limit}", style=pal.level(r.level)))
             elif r.name != "Open positions" or "positions" not in drop:
