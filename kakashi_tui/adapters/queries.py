@@ -31,6 +31,7 @@ from kakashi_tui.adapters.store.schema import foreign_object
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.fees import FeeSchedule
 from kakashi_tui.core.ledger import Account, equity_cc
+from kakashi_tui.core.markout import market_stop
 from kakashi_tui.core.models import Position
 from kakashi_tui.core.plan import Plan, PlanError, PlanTrade, Sample, conditions_of
 
@@ -723,8 +724,8 @@ def plan_trades(con: sqlite3.Connection, plan: Plan, tickers: Iterable[str] | No
         n = n_hundredths / 100
         q = quote_at(con, t, d_ts if d_ts is not None else ts)
         market = (q[0] + q[1]) / 2 if q is not None and q[0] is not None and q[1] is not None else None
-        stop = min(x for x in (close_ts, settled) if x is not None)
-        cq = closing_quote(con, t, stop)
+        stop = market_stop(close_ts, settled, settled)  # (settled: the market stopped by then at the latest)
+        cq = None if stop is None else closing_quote(con, t, stop)
         if (t, side) not in pnl_of:
             pnl_of[(t, side)] = _position_pnl_cc(con, t, side)
         pnl_cc, bought = pnl_of[(t, side)]
@@ -741,7 +742,7 @@ def plan_trades(con: sqlite3.Connection, plan: Plan, tickers: Iterable[str] | No
                 p_hat=p_hat,
                 market=market,
                 outcome={"yes": 1, "no": 0}.get(result),
-                close=None if cq is None else (cq[1] + cq[2]) / 2,
+                close=None if cq is None else (cq[1] + cq[2]) / 20_000,  # the YES mid, a probability
                 pnl=pnl_cc / 10_000 * n_hundredths / bought if bought > 0 else 0.0,
             )
         )

@@ -39,6 +39,16 @@ ROLES: tuple[str, ...] = (MAKER, TAKER)
 ONE_CC = 10_000
 
 
+def market_stop(close_ts: int | None, settled_ts: int | None, now_ms: int | None) -> int | None:
+    """When a market stopped trading: its close or its settlement, whichever came first; None
+    while it still trades as of ``now_ms`` (the last tick), or when it has neither."""
+    stops = [x for x in (close_ts, settled_ts) if x is not None]
+    stop = min(stops) if stops else None
+    if stop is None or (settled_ts is None and (now_ms is None or stop > now_ms)):
+        return None
+    return stop
+
+
 def read_at(fill_ts: int, horizon_ms: int, stop_ms: int | None, data_end_ms: int | None) -> int | None:
     """When a horizon's mid is read: ``fill_ts + horizon_ms``, held at ``stop_ms`` (the market
     stopped trading) when that is earlier and not before the fill; None (pending) when that time

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from kakashi_tui.adapters import queries
+from kakashi_tui.core.markout import market_stop
 from kakashi_tui.frontends.report import scoring as sc
 
 #: Where an entry's closing line came from.
@@ -103,16 +104,6 @@ class Candles:
                 return 2 * close, SRC_CANDLE_LAST
             return None
         return None
-
-
-def market_stop(close_ts: int | None, settled_ts: int | None, now_ms: int | None) -> int | None:
-    """When a market stopped trading: its close or its settlement, whichever came first; None
-    while it still trades as of ``now_ms`` (the last tick), or when it has neither."""
-    stops = [x for x in (close_ts, settled_ts) if x is not None]
-    stop = min(stops) if stops else None
-    if stop is None or (settled_ts is None and (now_ms is None or stop > now_ms)):
-        return None
-    return stop
 
 
 def closing_line(con: sqlite3.Connection, ticker: str, stop_ms: int, candles: Candles) -> tuple[int, str] | None:

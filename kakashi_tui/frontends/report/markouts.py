@@ -59,7 +59,7 @@ def gather_markouts(
         if not ((since is None or ts >= since) and (until is None or ts <= until)) or n_hundredths <= 0:
             continue
         fm = FillMarkouts(fid, ts, t, event or t, side, action, role)
-        stop = edge.market_stop(close_ts, settled_ts, data_end_ms)
+        stop = mk.market_stop(close_ts, settled_ts, data_end_ms)
         mids: dict[str, int | str] = {}
         for label, horizon in mk.HORIZONS:
             at = mk.read_at(ts, horizon, stop, data_end_ms)
