@@ -275,16 +275,17 @@ async def test_export_goes_beside_the_database_and_says_where(tmp_path, monkeypa
     monkeypatch.chdir(elsewhere)  # the desk started from another folder
     e = desk_engine(home / "k.db", ticks=5)
     app = desk_app(e, tmp_path, reports_dir=None)  # no folder configured
+    said: list[str] = []  # every notification, kept (one shown expires: on a loaded machine, before it is read)
+    shown = app.notify
+    app.notify = lambda message, *a, **kw: (said.append(str(message)), shown(message, *a, **kw))[1]  # type: ignore[method-assign]
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("e")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.last_export is not None and app.last_export.parent.parent == home / "reports"
         assert not (elsewhere / "reports").exists()
-        # the notification comes from the export's thread (call_from_thread): wait for it
-        said = lambda: [n.message for n in app._notifications]  # noqa: E731
-        await wait_for(pilot, lambda: f"written to {app.last_export}" in said())
-        assert f"written to {app.last_export}" in said(), said()  # the whole path, in the notification
+        # the notification comes from the export's thread (call_from_thread, done when the worker is)
+        assert f"written to {app.last_export}" in said, said  # the whole path, in the notification
         assert f"exported {app.last_export}" in app.notes
     e.store.close()
 

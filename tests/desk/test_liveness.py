@@ -51,7 +51,7 @@ def panel_ticks(app) -> dict[str, int]:
 async def _open_close(app, pilot, open_keys: tuple[str, ...], close_key: str) -> bool:
     """Open a dialog with ``open_keys``, close it with ``close_key``: True if one opened."""
     await pilot.press(*open_keys)
-    opened = await wait_for(pilot, lambda: isinstance(app.screen, ModalScreen), tries=50)
+    opened = await wait_for(pilot, lambda: isinstance(app.screen, ModalScreen), tries=50, seconds=0)
     if opened:
         await pilot.press(close_key)
         await wait_for(pilot, lambda: not isinstance(app.screen, ModalScreen), tries=50)

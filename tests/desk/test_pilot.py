@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from decimal import Decimal
 
 from kakashi_tui.adapters.store.schema import FillRow
@@ -21,11 +22,17 @@ from tests.desk.conftest import desk_app, tick
 SIZE = (120, 40)
 
 
-async def wait_for(pilot, predicate, tries: int = 200):
-    for _ in range(tries):
+async def wait_for(pilot, predicate, tries: int = 200, seconds: float = 20.0):
+    """Poll ``predicate`` between short pauses until it holds: at least ``tries`` pauses and at
+    least ``seconds`` on the clock (a loaded machine, where the desk paints a frame in seconds,
+    failed a fast-typing test on 200 pauses). ``seconds=0`` where not holding is an answer."""
+    end = time.monotonic() + seconds
+    n = 0
+    while n < tries or time.monotonic() < end:
         if predicate():
             return True
         await pilot.pause(0.02)
+        n += 1
     return predicate()
 
 
