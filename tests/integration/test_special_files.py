@@ -21,7 +21,7 @@ import pytest
 
 from kakashi_tui.adapters.beliefs import BeliefsFile
 from kakashi_tui.adapters.crashlog import owner_only
-from tests.clirun import ENV, in_process, kakashi
+from tests.clirun import ENV, in_process
 from tests.conftest import make_engine
 
 QUICK_S = 30  # a refusal is immediate; a command waiting on a pipe runs into this
@@ -55,7 +55,8 @@ def fifo(folder: Path, name: str = "fifo") -> Path:
 
 # -- files the operator names: config, beliefs, key, replay and catalog files ---------------------
 @pytest.mark.parametrize("kind", ["device", "fifo"])
-def test_a_device_or_pipe_as_config_beliefs_key_or_replay_file_is_refused_at_once(tmp_path, kind):
+@pytest.mark.timeout(QUICK_S)  # a command waiting on the pipe runs into this: the test fails
+def test_a_device_or_pipe_as_config_beliefs_key_or_replay_file_is_refused_at_once(capfd, tmp_path, kind):
     f = null_device(tmp_path) if kind == "device" else fifo(tmp_path)
     words = f"not a regular file ({'a character device' if kind == 'device' else 'a named pipe'})"
     kalshi = ("--source", "kalshi", "--api-base", "http://127.0.0.1:9/trade-api/v2")
@@ -66,14 +67,15 @@ def test_a_device_or_pipe_as_config_beliefs_key_or_replay_file_is_refused_at_onc
         (("catalog", "import", "--input", str(f), "--catalog", "cat"), f"cannot read replay file {f}: {words}"),
     ]
     for i, (args, expected) in enumerate(cases):
-        p = kakashi(*args, "--db", str(tmp_path / f"k{i}.db"))
+        p = in_process(capfd, *args, "--db", str(tmp_path / f"k{i}.db"))
         assert expected in one_error_line(p), args
-    key_env = ENV | {"KAKASHI_KALSHI_KEY_ID": "id", "KAKASHI_KALSHI_KEY_FILE": str(f)}
-    p = kakashi("snapshot", *kalshi, "--strict", "--db", str(tmp_path / "key.db"), env=key_env)
+    key_env = {"KAKASHI_KALSHI_KEY_ID": "id", "KAKASHI_KALSHI_KEY_FILE": str(f)}
+    p = in_process(capfd, "snapshot", *kalshi, "--strict", "--db", str(tmp_path / "key.db"), env=key_env)
     assert f"cannot read Kalshi key file {f}: {words}" in one_error_line(p)
 
 
-def test_a_pipe_among_the_catalog_files_is_refused_at_once(tmp_path):
+@pytest.mark.timeout(QUICK_S)
+def test_a_pipe_among_the_catalog_files_is_refused_at_once(capfd, tmp_path):
     from kakashi_tui.adapters.catalog import CatalogWriter
 
     w = CatalogWriter(tmp_path / "cat", roll_s=float("inf"))
@@ -85,7 +87,7 @@ def test_a_pipe_among_the_catalog_files_is_refused_at_once(tmp_path):
     day = next((tmp_path / "cat" / "snapshots").glob("date=*"))
     pipe = fifo(day, "zzz-planted.parquet")
     for args in (("catalog", "info", "--catalog", "cat"), ("replay", "--catalog", "cat", "--db", "r.db")):
-        p = kakashi(*args)
+        p = in_process(capfd, *args)
         line = one_error_line(p, 1)
         assert f"{pipe.relative_to(tmp_path)} is unreadable: not a regular file (a named pipe)" in line, args
 
@@ -161,10 +163,11 @@ DB_COMMANDS = [
 
 @pytest.mark.parametrize("kind", ["device", "fifo"])
 @pytest.mark.parametrize("args", DB_COMMANDS, ids=[" ".join(a[:2]) for a in DB_COMMANDS])
-def test_a_device_or_pipe_named_as_the_database_is_refused_and_left_as_it_was(tmp_path, kind, args):
+@pytest.mark.timeout(QUICK_S)
+def test_a_device_or_pipe_named_as_the_database_is_refused_and_left_as_it_was(capfd, tmp_path, kind, args):
     f = null_device(tmp_path) if kind == "device" else fifo(tmp_path)
     before = f.stat()
-    p = kakashi(*(a.format(f=f) for a in args))
+    p = in_process(capfd, *(a.format(f=f) for a in args))
     kind_words = "a character device" if kind == "device" else "a named pipe"
     assert f"{f}: not a regular file ({kind_words}); left untouched" in one_error_line(p)
     after = f.stat()
@@ -239,10 +242,11 @@ def test_save_jsonl_refuses_the_runs_own_database_and_an_existing_file_without_f
     assert "--force needs --save-jsonl" in one_error_line(p)
 
 
-def test_save_jsonl_never_writes_into_a_device_or_pipe(tmp_path, old_db):
+@pytest.mark.timeout(QUICK_S)
+def test_save_jsonl_never_writes_into_a_device_or_pipe(capfd, tmp_path, old_db):
     dev, pipe = null_device(tmp_path), fifo(tmp_path)
     for f, words in ((dev, "a character device"), (pipe, "a named pipe")):
-        p = kakashi("replay", "--from-db", str(old_db), "--save-jsonl", str(f), "--force", "--db", "r.db")
+        p = in_process(capfd, "replay", "--from-db", str(old_db), "--save-jsonl", str(f), "--force", "--db", "r.db")
         assert f"--save-jsonl {f} is {words}, not a file it may overwrite" in one_error_line(p)
     assert stat.S_IMODE(dev.stat().st_mode) == 0o666 and stat.S_ISCHR(dev.stat().st_mode)
     assert stat.S_ISFIFO(pipe.stat().st_mode)
