@@ -500,8 +500,10 @@ def traded_tickers(con: sqlite3.Connection) -> list[str]:
 
 
 def market_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
-    """Every stored market as (ticker, title, series, event_ticker, open_ts, close_ts)."""
-    return con.execute("SELECT ticker, title, series, event_ticker, open_ts, close_ts FROM markets").fetchall()
+    """Every stored market as (ticker, title, series, event_ticker, open_ts, close_ts, event_exclusive)."""
+    return con.execute(
+        "SELECT ticker, title, series, event_ticker, open_ts, close_ts, event_exclusive FROM markets"
+    ).fetchall()
 
 
 def market_data_rows(con: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:

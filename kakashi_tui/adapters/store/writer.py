@@ -364,6 +364,7 @@ class Store:
                 None if m.settlement_floor is None else str(m.settlement_floor),
                 m.price_ranges,
                 m.exchange_index,
+                m.event_exclusive,
             )
             for m in markets
         ]
@@ -372,7 +373,8 @@ class Store:
                 "INSERT INTO markets (ticker, title, subtitle, series, event_ticker, status, market_type, open_ts,"
                 " close_ts, result, settlement_value, fee_type, fee_multiplier, fee_waiver_until_ts,"
                 " exchange_updated_ts, updated_ts, settlement_bounds_type, settlement_floor, price_ranges,"
-                " exchange_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " exchange_index, event_exclusive)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (ticker) DO UPDATE SET title = excluded.title, subtitle = excluded.subtitle,"
                 " series = excluded.series, event_ticker = excluded.event_ticker, status = excluded.status,"
                 " market_type = excluded.market_type, open_ts = excluded.open_ts, close_ts = excluded.close_ts,"
@@ -382,7 +384,7 @@ class Store:
                 " exchange_updated_ts = excluded.exchange_updated_ts, updated_ts = excluded.updated_ts,"
                 " settlement_bounds_type = excluded.settlement_bounds_type,"
                 " settlement_floor = excluded.settlement_floor, price_ranges = excluded.price_ranges,"
-                " exchange_index = excluded.exchange_index",
+                " exchange_index = excluded.exchange_index, event_exclusive = excluded.event_exclusive",
                 rows,
             )
 
