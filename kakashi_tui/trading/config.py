@@ -52,6 +52,7 @@ from kakashi_tui.core.fees import FeeSchedule
 from kakashi_tui.core.risk import (
     HARD_DAILY_LOSS_CAP_PCT,
     HARD_MAX_DRAWDOWN_PCT,
+    HARD_MAX_EVENT_LOSS_PCT,
     HARD_MAX_LOSS_PER_TRADE_PCT,
     HARD_MAX_OPEN_POSITIONS,
     RiskLimits,
@@ -147,6 +148,10 @@ class RiskSection(_Section):
     max_drawdown_pct: Annotated[
         Decimal, Field(gt=0), _tighten_only("the drawdown stop", HARD_MAX_DRAWDOWN_PCT, "%")
     ] = HARD_MAX_DRAWDOWN_PCT
+    # the event cap: an event's worst case over its outcomes, every position in it counted
+    max_event_loss_pct: Annotated[
+        Decimal, Field(gt=0), _tighten_only("the event cap", HARD_MAX_EVENT_LOSS_PCT, "%")
+    ] = HARD_MAX_EVENT_LOSS_PCT
 
 
 FeeMultiplier = Annotated[Decimal, Field(ge=0, le=1)]
@@ -280,6 +285,7 @@ class KakashiConfig(_Section):
                 max_quote_age_ms=int(self.risk.max_quote_age_s * 1000),
                 max_spread=self.risk.max_spread,
                 max_drawdown_pct=self.risk.max_drawdown_pct,
+                max_event_loss_pct=self.risk.max_event_loss_pct,
             ),
             strategy=self.strategy,
             taker_fee_multiplier=self.fees.taker_multiplier,

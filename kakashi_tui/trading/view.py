@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -21,7 +21,7 @@ from kakashi_tui.core import risk
 from kakashi_tui.core.ledger import Closed, mark_cc
 from kakashi_tui.core.models import Market, MarketStatus, Quote, Side, TradeDecision
 from kakashi_tui.core.money import fmt_cc
-from kakashi_tui.core.risk import daily_cap_cc, drawdown_cap_cc
+from kakashi_tui.core.risk import daily_cap_cc, drawdown_cap_cc, event_cap_cc
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.strategy import pick_side, side_evs
 from kakashi_tui.core.text import safe_text
@@ -216,6 +216,7 @@ GATE_LABELS = {
     risk.NO_DEPTH: "no book",
     risk.SHARD_HALTED: "shard",  # (the markets table's gate column: its shard is halted)
     risk.SETTLEMENT_FLOOR: "floor",
+    risk.EVENT_CAP: "event",
 }
 _HAS_SUBTITLE = "subtitle" in Market.model_fields  # a pydantic miss costs ~10 µs a market per view
 
@@ -265,6 +266,18 @@ def _drawdown_line(peak_cc: int, equity_cc: int, pct: Decimal, reason: str) -> R
     cap = drawdown_cap_cc(peak_cc, pct) if peak_cc > 0 else 0
     level = "error" if reason else ("ok" if cap <= 0 else _level(down, cap))
     return RiskLine("Drawdown", fmt_cc(down), f"{fmt_cc(cap)} ({pct}% of peak)", level)
+
+
+def _event_lines(engine: Engine, equity_cc: int, pct: Decimal) -> tuple[RiskLine, ...]:
+    """The largest worst case of an event held (over its outcomes, as the gate counts it)
+    against the event cap, while some event holds two markets or more (one position alone is
+    within the per-trade cap, half the event cap: the row would say nothing)."""
+    per_event = Counter(engine.event_of(t) for t in engine.account.tickers_held())
+    if not per_event or max(per_event.values()) < 2:
+        return ()
+    shown = max(0, max((w for _ev, w in engine.event_exposures()), default=0))
+    cap = event_cap_cc(equity_cc, pct)
+    return (RiskLine("Worst event", fmt_cc(shown), fmt_cc(cap), _level(shown, cap + 1)),)
 
 
 def build_view(
@@ -358,6 +371,7 @@ def build_view(
         RiskLine("Today's loss", fmt_cc(loss), fmt_cc(dcap), "error" if stopped else _level(loss, dcap)),
         RiskLine("Per-trade cap", fmt_cc(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
         _drawdown_line(peak, equity, limits.max_drawdown_pct, drawdown),
+        *_event_lines(engine, equity, limits.max_event_loss_pct),
         _kill_line(flags.kill, flags.kill_reason),
     )
     state, kind = run_state(flags.kill, flags.kill_reason, stopped, flags.paused, drawdown)

@@ -22,6 +22,9 @@ def record_halted_run(tmp_path):
     state = FakeKalshi.with_markets(4, require_signature=False)  # books unsigned, as the live exchange serves them
     m = state.markets
     m[0].exchange_index = m[1].exchange_index = 1  # shard 1; the others shard 0
+    # m[1] in an event of its own: a third YES on one event would pass the event cap (risk_limits.md 8a)
+    m[1].event = "KXFAKE-26JAN06"
+    state.event_series[m[1].event] = "KXFAKE"
     beliefs = tmp_path / "beliefs.toml"
     write_beliefs(beliefs, {m[0].ticker: "0.97", m[2].ticker: "0.97"})  # both bought at tick 1
     db, root = tmp_path / "live.db", tmp_path / "catalog"

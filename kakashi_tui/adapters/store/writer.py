@@ -495,6 +495,11 @@ class Store:
     def latest_snapshot(self, ticker: str) -> Quote | None:
         return read_latest_snapshot(self.db.connection(), ticker)
 
+    def market_event(self, ticker: str) -> str:
+        """The stored market's ``event_ticker`` ("" when it names none or is not stored)."""
+        row = self.db.execute_sql("SELECT event_ticker FROM markets WHERE ticker = ?", (ticker,)).fetchone()
+        return row[0] if row and isinstance(row[0], str) else ""
+
     # -- decisions, fills, ledger ----------------------------------------------------
     _DECISION_SQL = (
         "INSERT INTO decisions (ts, tick, ticker, side, contracts_hundredths, limit_price_cc, best_ask_cc,"
