@@ -180,6 +180,9 @@ class SimSection(_Section):
     # market per step: a recording tick at 1,000 markets takes about twice as long); off, the
     # snapshots and the prints still hold the same books
     record_books: bool = True
+    # events of mutually exclusive brackets (4 markets each; exactly one resolves YES), besides
+    # ``markets``: what the event cap (risk_limits.md) meets offline. Remembered like ``markets``
+    bracket_events: int = Field(default=1, ge=0, le=1000)
 
 
 class KalshiSection(_Section):
@@ -488,6 +491,7 @@ def file_settings(cfg: KakashiConfig) -> dict[str, Any]:
         "seed": cfg.sim.seed if "seed" in sim else None,
         "markets": cfg.sim.markets if "markets" in sim else None,
         "step_ms": cfg.sim.step_seconds * 1000 if "step_seconds" in sim else None,
+        "bracket_events": cfg.sim.bracket_events if "bracket_events" in sim else None,
     }
 
 
@@ -508,6 +512,7 @@ class Settings(BaseSettings):
     seed: int = Field(default=SimSection.model_fields["seed"].default, ge=0, le=MAX_SEED)
     markets: int = SimSection.model_fields["markets"].default
     step_ms: int = SimSection.model_fields["step_seconds"].default * 1000
+    bracket_events: int = SimSection.model_fields["bracket_events"].default
 
     _origins: dict[str, str] = {}
 
