@@ -18,6 +18,7 @@ from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core import risk
 from kakashi_tui.core.models import Estimate, Side
 from kakashi_tui.core.money import fmt_cc
+from kakashi_tui.frontends.report import ruin
 from kakashi_tui.testing.fake_kalshi import FakeKalshi, FakeKalshiServer
 from kakashi_tui.trading.config import KakashiConfig, SimSection
 from kakashi_tui.trading.engine import Engine, EngineConfig
@@ -86,10 +87,16 @@ def test_the_engine_caps_an_event_by_its_worst_case_over_its_outcomes(tmp_path, 
         assert third.reason.endswith(f"in {EVENT}")
     stored = e.store.db.execute_sql("SELECT DISTINCT event_exclusive FROM markets").fetchall()
     assert stored == [(None if exclusive is None else int(exclusive),)]
-    # the desk's risk panel: the largest event's worst case against the cap (2% of equity now)
+    # the desk's risk panel: the largest event's worst case against the cap (2% of equity now),
+    # while an event holds two markets or more
     line = next(r for r in build_view(e).risk if r.name == "Worst event")
     assert (line.used, line.limit) == (fmt_cc(e.event_exposures()[0][1]), fmt_cc(e.equity() * 2 // 100))
+    e.account.positions.pop((f"{EVENT}-B0", Side.NO))  # (one market held: the row says nothing)
+    e.account.positions.pop((f"{EVENT}-B1", Side.NO))
+    assert [r.name for r in build_view(e).risk if r.name == "Worst event"] == []
     e.store.close()
+    # the odds of ruin draw the brackets of a stored exclusive event jointly (risk_limits.md)
+    assert ruin.load_inputs(tmp_path / "k.db").exclusive == (frozenset({EVENT}) if exclusive else frozenset())
 
 
 def test_the_loopback_kalshi_source_stores_mutually_exclusive(tmp_path):
