@@ -115,6 +115,10 @@ UPGRADES: dict[int, Upgrade] = {
         renames={"markets": {"settlement_value_cc": "settlement_value_micros"}},
         convert=lambda table, t: _v3_convert(table, t),
     ),
+    # Version 4 (issue #24 item 5): the markets' ``event_exclusive``, their event's
+    # ``mutually_exclusive`` (the event cap reads it: a replay refuses what the run refused); null
+    # in older files, read as not known (not exclusive), as the run that wrote them counted it.
+    4: Upgrade(),
 }
 MICROS_PER_CC = 100  # $0.000001 in a $0.0001
 
@@ -274,6 +278,8 @@ MARKETS = pa.schema(
         pa.field("settlement_floor_micros", pa.int64()),
         pa.field("price_ranges", pa.string()),
         pa.field("exchange_index", pa.int64()),
+        # version 4 (#24): the event's mutually_exclusive; null: not known (and in older files)
+        pa.field("event_exclusive", pa.bool_()),
     ],
     metadata={
         "kakashi.table": "markets",
@@ -929,6 +935,7 @@ class CatalogWriter:
             "settlement_floor_micros": floor_micros,
             "price_ranges": getattr(m, "price_ranges", None),
             "exchange_index": getattr(m, "exchange_index", None),
+            "event_exclusive": getattr(m, "event_exclusive", None),
         }
         for k in ("open_ts", "close_ts", "updated_ts", "fee_waiver_until_ts"):
             if row[k] is not None and (why := _int_problem(k, row[k], -MAX_INT64, MAX_INT64)):

@@ -90,6 +90,7 @@ MARKET_KEYS = (
     "settlement_bounds_type",
     "price_ranges",
     "exchange_index",
+    "event_exclusive",
 )
 
 

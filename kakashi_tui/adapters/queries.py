@@ -554,8 +554,10 @@ def traded_tickers(con: sqlite3.Connection) -> list[str]:
 
 
 def market_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
-    """Every stored market as (ticker, title, series, event_ticker, open_ts, close_ts)."""
-    return con.execute("SELECT ticker, title, series, event_ticker, open_ts, close_ts FROM markets").fetchall()
+    """Every stored market as (ticker, title, series, event_ticker, open_ts, close_ts, event_exclusive)."""
+    return con.execute(
+        "SELECT ticker, title, series, event_ticker, open_ts, close_ts, event_exclusive FROM markets"
+    ).fetchall()
 
 
 def market_data_rows(con: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
@@ -577,13 +579,13 @@ def market_data_rows(con: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
 def ruin_trade_rows(con: sqlite3.Connection, limit: int) -> list[tuple[Any, ...]]:
     """The latest ``limit`` filled buys, oldest first, each with the decision that approved it and
     its market's event: (ts, ticker, side, p_hat, equity_cc, contracts_hundredths, value_cc, fee_cc,
-    event_ticker), each checked (a row another tool wrote is a corrupt database)."""
-    names = "ts, ticker, side, p_hat, equity_cc, contracts_hundredths, value_cc, fee_cc, event_ticker"
+    event_ticker, event_exclusive), each checked (a row another tool wrote is a corrupt database)."""
+    names = "ts, ticker, side, p_hat, equity_cc, contracts_hundredths, value_cc, fee_cc, event_ticker, event_exclusive"
     return [
-        typed("fills", r, "tssfIiiis", names)
+        typed("fills", r, "tssfIiiisI", names)
         for r in con.execute(
             "SELECT f.ts, f.ticker, f.side, d.p_hat, d.equity_cc, f.contracts_hundredths, f.value_cc, f.fee_cc,"
-            " COALESCE(m.event_ticker, '') FROM fills f JOIN decisions d ON d.id = f.decision_id"
+            " COALESCE(m.event_ticker, ''), m.event_exclusive FROM fills f JOIN decisions d ON d.id = f.decision_id"
             " LEFT JOIN markets m ON m.ticker = f.ticker WHERE f.action = 'buy' ORDER BY f.id DESC LIMIT ?",
             (limit,),
         )

@@ -156,6 +156,8 @@ def _market_problem(rec: dict[str, Any]) -> str | None:
     for k in ("title", "series", "event_ticker"):
         if why := _text_problem(k, rec.get(k), MAX_TEXT):
             return f"market record {why}"
+    if (ex := rec.get("event_exclusive")) is not None and type(ex) is not bool:  # its event's mutually_exclusive
+        return "market record event_exclusive: not true, false or null"
     return None
 
 
@@ -202,7 +204,7 @@ def group_ticks(records: Iterable[tuple[int, dict[str, Any] | None, str | None]]
             metas.pop(t, None)
             markets[t] = {
                 k: rec.get(k)
-                for k in ("ticker", "title", "series", "event_ticker", "open_ts", "close_ts")
+                for k in ("ticker", "title", "series", "event_ticker", "open_ts", "close_ts", "event_exclusive")
                 if rec.get(k) is not None
             }
             continue
@@ -394,8 +396,9 @@ def records_from_db(db: str | Path) -> Iterator[dict[str, Any]]:
                 "event_ticker": ev,
                 "open_ts": o,
                 "close_ts": c,
+                "event_exclusive": None if ex is None else bool(ex),
             }
-            for t, title, series, ev, o, c in market_rows(con)
+            for t, title, series, ev, o, c, ex in market_rows(con)
         }
         seen: set[str] = set()
         for ts, k, _id, t, a, b, last, vol, extra, src in market_data_rows(con):

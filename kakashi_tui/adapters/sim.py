@@ -20,6 +20,13 @@ which they consume (``SimPrint``), and now and then a block trade matched off th
 handed over as ``book_deltas`` rows (``SimBookEvent``). Prints come from a stream of their own
 too: a seed's prices, quotes, settlements and the oracle's beliefs are the same with or without
 them (``prints_per_step`` 0: none).
+Bracket events (``bracket_events``, issue #24 item 5): besides those markets, events of
+``BRACKETS`` mutually exclusive brackets each (``SIMB-<seed>-<n>-B1`` ..., their market rows
+say ``event_exclusive``), whose hidden probabilities are one softmax over the event's drifting
+log-weights: they close together and exactly one resolves YES, drawn jointly. Everything about
+them (weights, quotes, sizes, the outcome) is drawn from a stream of their own, so a seed's other
+markets are the same with or without them; they are re-quoted every step (no quiet spells), and
+have no prints or book rows.
 Time is a simulated clock: each tick advances ``step_ms`` of market time, so the simulator can
 run far faster than real time. Raw rows follow
 adapters/source.py (decimal strings for prices and counts). Everything here is SIMULATED.
@@ -48,6 +55,7 @@ QUIET_RATE = 0.05  # default: the chance per market per step that its makers ste
 QUIET_MAX_STEPS = 3  # a quiet spell lasts 1 to this many steps
 PRINTS_PER_STEP = 1.0  # default: the mean number of prints per market per step (Poisson)
 BLOCK_TRADE_RATE = 0.05  # default: the share of prints that are block trades (off the book)
+BRACKETS = 4  # the markets of a simulated bracket event (mutually exclusive: exactly one resolves YES)
 PRINT_SOURCE = "sim"  # the catalog's ``source`` of the simulator's prints and book rows
 BOOK_SID = 1  # the simulator's one "subscription" (book rows' ``sid``; ``seq`` counts its rows)
 _PRICE_SCALE = 10_000  # $1 in centicents
@@ -92,10 +100,31 @@ class _SimMarket:
     # levels are a cent apart from its best bid (``bid_cc``; NO's is $1 - ``ask_cc``)
     yes_q: tuple[int, ...] = ()
     no_q: tuple[int, ...] = ()
+    event: str = ""  # a bracket's event (its market row's ``event_ticker``); "": an event of its own
 
     @property
     def p(self) -> float:
         return _sigmoid(self.x)
+
+
+@dataclass
+class _SimEvent:
+    """A bracket event: its markets, one of which resolves YES. Market i's hidden probability is
+    softmax(``w``)_i, kept in its ``x`` as log-odds (so quoting, the oracle and ``p`` read it as
+    any market's)."""
+
+    ticker: str
+    markets: list[_SimMarket]
+    w: list[float]  # hidden log-weights, drifting
+    close_tick: int
+
+    def spread_probabilities(self) -> None:
+        top = max(self.w)
+        e = [math.exp(w - top) for w in self.w]
+        total = sum(e)
+        for m, v in zip(self.markets, e):
+            p = min(max(v / total, 1e-9), 1 - 1e-9)
+            m.x = _logit(p)
 
 
 class SimExchange(Source):
@@ -114,6 +143,7 @@ class SimExchange(Source):
         block_trade_rate: float = BLOCK_TRADE_RATE,
         on_trades: Callable[[list[Trade]], None] | None = None,
         on_book_events: Callable[[list[SimBookEvent]], None] | None = None,
+        bracket_events: int = 0,
     ) -> None:
         if markets < 1:
             raise ValueError("the simulator needs at least one market")
@@ -123,6 +153,8 @@ class SimExchange(Source):
             raise ValueError("prints_per_step is a mean number of prints in [0, 50]")
         if not 0 <= block_trade_rate <= 1:
             raise ValueError("block_trade_rate is a probability in [0, 1]")
+        if not 0 <= bracket_events <= 1000:
+            raise ValueError("bracket_events is a number of events in [0, 1000]")
         self.only = only  # --ticker: the simulation runs whole, only these markets are reported
         self.seed = seed
         self.n_markets = markets
@@ -159,6 +191,13 @@ class SimExchange(Source):
         self._closed: list[_SimMarket] = []
         for m in self.live:
             self._quote(m)
+        # Bracket events, from a stream of their own (the markets above never see it).
+        self.bracket_events = bracket_events
+        self.rng_events = random.Random(f"{seed}:bracket-events")
+        self._event_serial = 0
+        self.events: list[_SimEvent] = [self._new_event() for _ in range(bracket_events)]
+        self._ev_closed: list[_SimMarket] = []  # closed this step, their results drawn
+        self._ev_settled: list[_SimMarket] = []  # determined, then finalized
 
     # -- clock ----------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -183,8 +222,73 @@ class SimExchange(Source):
             tapered=self._serial % 4 == 0,
         )
 
-    def _quote(self, m: _SimMarket) -> None:
-        r, r2 = self.rng, self.rng2
+    def _new_event(self) -> _SimEvent:
+        """A bracket event of ``BRACKETS`` markets, quoted (everything from ``rng_events``)."""
+        self._event_serial += 1
+        r, n = self.rng_events, self._event_serial
+        ticker = f"SIMB-{self.seed}-{n:04d}"
+        life = r.randint(*self.lifetime)
+        ms = [
+            _SimMarket(
+                ticker=f"{ticker}-B{i + 1}",
+                title=f"Simulated bracket {i + 1} of event #{n}",
+                open_tick=self.tick,
+                close_tick=self.tick + life,
+                x=0.0,
+                mid=0.0,
+                event=ticker,
+            )
+            for i in range(BRACKETS)
+        ]
+        ev = _SimEvent(ticker, ms, [r.gauss(0, 0.5) for _ in ms], self.tick + life)
+        ev.spread_probabilities()
+        for m in ms:
+            m.mid = m.p + r.gauss(0, 0.04)
+            self._quote(m, r, r)
+        return ev
+
+    def _advance_events(self) -> None:
+        """One step of the bracket events (``rng_events`` only): the weights drift; an event past
+        its close closes whole, its outcome drawn jointly (exactly one bracket YES, bracket i with
+        its hidden probability), determined the next step and finalized the one after."""
+        r = self.rng_events
+        for m in self._ev_closed:
+            m.settled_tick = self.tick
+        self._ev_settled = [m for m in self._ev_settled if self.tick - m.settled_tick <= 1] + self._ev_closed
+        self._ev_closed = []
+        still: list[_SimEvent] = []
+        for ev in self.events:
+            ev.w = [min(max(w + r.gauss(0, 0.06), -4.0), 4.0) for w in ev.w]
+            ev.spread_probabilities()
+            for m in ev.markets:
+                m.mid += 0.25 * (m.p - m.mid) + r.gauss(0, 0.012)
+            if self.tick >= ev.close_tick:
+                u, acc, winner = r.random(), 0.0, ev.markets[-1]
+                for m in ev.markets:
+                    acc += m.p
+                    if u < acc:
+                        winner = m
+                        break
+                for m in ev.markets:
+                    m.result = Side.YES if m is winner else Side.NO
+                self._ev_closed += ev.markets
+            else:
+                for m in ev.markets:
+                    self._quote(m, r, r)
+                    m.snap = None
+                still.append(ev)
+        while len(still) < self.bracket_events:
+            still.append(self._new_event())
+        self.events = still
+
+    def _live_markets(self) -> list[_SimMarket]:
+        """Every market quoting now: the markets, then the brackets of the live events."""
+        return self.live + [m for ev in self.events for m in ev.markets] if self.events else self.live
+
+    def _quote(self, m: _SimMarket, r: random.Random | None = None, r2: random.Random | None = None) -> None:
+        """A new quote of ``m``, drawn from ``r`` and ``r2`` (default: the markets' streams)."""
+        r = self.rng if r is None else r
+        r2 = self.rng2 if r2 is None else r2
         spread = r.randint(1, 4)
         mid_c = min(max(m.mid * 100, 2.0), 98.0)
         bid = int(round(mid_c - spread / 2))
@@ -199,19 +303,19 @@ class SimExchange(Source):
         m.bid_cc, m.ask_cc = bid_cc, ask_cc
         levels = r.randint(3, 5)
         # (drawn in the order the first simulator drew them: YES sizes, then NO sizes)
-        m.yes_q = tuple([self._size(r.randint(5, 120)) for i in range(levels) if bid - i >= 1])
+        m.yes_q = tuple([self._size(r.randint(5, 120), r2) for i in range(levels) if bid - i >= 1])
         m.yes_depth = tuple([(str(GRID[bid_cc - i * 100]), _count(q)) for i, q in enumerate(m.yes_q)])
         no_best = 10_000 - ask_cc
-        m.no_q = tuple([self._size(r.randint(5, 120)) for i in range(levels) if no_best - i * 100 >= 1])
+        m.no_q = tuple([self._size(r.randint(5, 120), r2) for i in range(levels) if no_best - i * 100 >= 1])
         m.no_depth = tuple([(str(GRID[no_best - i * 100]), _count(q)) for i, q in enumerate(m.no_q)])
         m.volume_hundredths += r.randint(0, 50) * 100
         m.quoted_volume_hundredths = m.volume_hundredths
         m.last_cc = min(max(int(round(m.mid * 100)), 1), 99) * 100
         m.quote_ms = self.now_ms()  # the simulated exchange's time of this quote
 
-    def _size(self, n: int) -> int:
+    def _size(self, n: int, r2: random.Random) -> int:
         """A level's size in hundredths: whole contracts, or now and then a fraction (12.50)."""
-        return n * 100 + (self.rng2.choice((25, 50, 75)) if self.rng2.random() < 0.3 else 0)
+        return n * 100 + (r2.choice((25, 50, 75)) if r2.random() < 0.3 else 0)
 
     def advance(self) -> None:
         """One tick of simulated time: drift; takers trade against the book in force since the
@@ -257,6 +361,8 @@ class SimExchange(Source):
             self._quote(nm)
             still.append(nm)
         self.live = still
+        if self.bracket_events:
+            self._advance_events()
         self._prints.sort(key=_BY_TIME)  # (stable: one market's prints keep their order)
         self._moves.sort(key=_BY_TIME)
 
@@ -367,7 +473,7 @@ class SimExchange(Source):
 
     # -- the feed -------------------------------------------------------------------
     def _market_row(self, m: _SimMarket, status: str, result: Side | None = None) -> dict:
-        return {
+        row = {
             "ticker": m.ticker,
             "title": m.title,
             "series": "SIM",
@@ -380,6 +486,10 @@ class SimExchange(Source):
             "close_ts": self.start_ms + m.close_tick * self.step_ms,
             "result": result.value if result else None,
         }
+        if m.event:  # a bracket: its event's, whose markets are mutually exclusive
+            row["event_ticker"] = m.event
+            row["event_exclusive"] = True
+        return row
 
     def checkpoint(self) -> dict[str, str]:
         """What the store keeps so a restart resumes this exact market state."""
@@ -395,22 +505,35 @@ class SimExchange(Source):
         for m in self._closed:
             rows.append(RawRow(market=self._market_row(m, "closed"), snapshot=None, payload={"sim": m.ticker}))
         for m in self.live:
-            if m.snap is None:
-                m.snap = {
-                    "ticker": m.ticker,
-                    "ts": m.quote_ms,
-                    "yes_bid": str(GRID[m.bid_cc]),
-                    "yes_ask": str(GRID[m.ask_cc]),
-                    "last": str(GRID[m.last_cc]),
-                    "yes_bids": m.yes_depth,  # (not lists: ~45,000 tracked objects a tick at 5,000)
-                    "no_bids": m.no_depth,
-                    "volume": _count(m.quoted_volume_hundredths),
-                }
-            rows.append(RawRow(market=self._market_row(m, "active"), snapshot=m.snap, payload={"sim": m.ticker}))
+            rows.append(self._live_row(m))
+        if self.bracket_events:  # the bracket events' markets after the others
+            for m in self._ev_settled:
+                status, result = self._lifecycle(m)
+                rows.append(
+                    RawRow(market=self._market_row(m, status, result), snapshot=None, payload={"sim": m.ticker})
+                )
+            for m in self._ev_closed:
+                rows.append(RawRow(market=self._market_row(m, "closed"), snapshot=None, payload={"sim": m.ticker}))
+            rows += [self._live_row(m) for ev in self.events for m in ev.markets]
         if self.only is not None:
             rows = [r for r in rows if r.market["ticker"] in self.only]
         self._hand_over()
         return FetchBatch(rows=rows)
+
+    def _live_row(self, m: _SimMarket) -> RawRow:
+        """A quoting market's row: its market and its quote as last published (made once a quote)."""
+        if m.snap is None:
+            m.snap = {
+                "ticker": m.ticker,
+                "ts": m.quote_ms,
+                "yes_bid": str(GRID[m.bid_cc]),
+                "yes_ask": str(GRID[m.ask_cc]),
+                "last": str(GRID[m.last_cc]),
+                "yes_bids": m.yes_depth,  # (not lists: ~45,000 tracked objects a tick at 5,000)
+                "no_bids": m.no_depth,
+                "volume": _count(m.quoted_volume_hundredths),
+            }
+        return RawRow(market=self._market_row(m, "active"), snapshot=m.snap, payload={"sim": m.ticker})
 
     def _hand_over(self) -> None:
         """This step's prints to ``on_trades`` (as the Kalshi feed's ``Trade``, received now) and
@@ -473,14 +596,14 @@ class SimExchange(Source):
     def book(self, ticker: str) -> dict[str, dict[int, int]] | None:
         """A live market's book in force: {"yes": {price_cc: hundredths}, "no": {...}} (as
         ``catalog.rebuild_books`` gives it), or None."""
-        for m in self.live:
+        for m in self._live_markets():
             if m.ticker == ticker:
                 yes, no = _levels(m)
                 return {"yes": dict(yes), "no": dict(no)}
         return None
 
     def hidden_probability(self, ticker: str) -> float | None:
-        for m in self.live:
+        for m in self._live_markets():
             if m.ticker == ticker:
                 return m.p
         return None
@@ -582,7 +705,7 @@ class _SimForecaster(Estimator):
 
     def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:
         out = []
-        live = {m.ticker: m for m in reversed(self.exchange.live)}  # (hidden_probability's first match)
+        live = {m.ticker: m for m in reversed(self.exchange._live_markets())}  # (hidden_probability's first match)
         for t in tickers:
             m = live.get(t)
             if m is None:

@@ -161,6 +161,9 @@ class Market(BaseModel):
     settlement_floor: Decimal | None = None  # dollars, up to 6 decimals (``settlement_floor_dollars``)
     price_ranges: str | None = None  # the market's price grid, stored form (core/grid.py ``grid_text``)
     exchange_index: int | None = None  # the exchange shard that trades it (None: the default, 0)
+    # its event's ``mutually_exclusive`` (at most one of the event's markets resolves YES); None:
+    # not known, which the event cap counts as not exclusive (risk_limits.md)
+    event_exclusive: bool | None = None
 
     @field_validator("ticker")
     @classmethod

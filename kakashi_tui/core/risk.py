@@ -6,20 +6,22 @@ configuration may tighten them, never loosen them (``RiskLimits`` refuses).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kakashi_tui.core.models import MarketStatus, TradeDecision
-from kakashi_tui.core.money import fmt_cc
+from kakashi_tui.core.models import MarketStatus, Side, TradeDecision
+from kakashi_tui.core.money import count_to_hundredths, fmt_cc
 from kakashi_tui.core.sizing import per_trade_cap_cc
 
 HARD_MAX_LOSS_PER_TRADE_PCT = Decimal("1")
 HARD_MAX_OPEN_POSITIONS = 5
 HARD_DAILY_LOSS_CAP_PCT = Decimal("3")
 HARD_MAX_DRAWDOWN_PCT = Decimal("10")
+HARD_MAX_EVENT_LOSS_PCT = Decimal("2")
 
 
 class RiskLimits(BaseModel):
@@ -31,6 +33,7 @@ class RiskLimits(BaseModel):
     max_quote_age_ms: int = Field(default=30_000, gt=0)
     max_spread: Decimal = Field(default=Decimal("0.05"), gt=0, le=1)
     max_drawdown_pct: Decimal = Field(default=HARD_MAX_DRAWDOWN_PCT, gt=0)
+    max_event_loss_pct: Decimal = Field(default=HARD_MAX_EVENT_LOSS_PCT, gt=0)
 
     @field_validator("max_loss_per_trade_pct")
     @classmethod
@@ -60,11 +63,77 @@ class RiskLimits(BaseModel):
             raise ValueError(f"{v}% loosens the drawdown stop past {HARD_MAX_DRAWDOWN_PCT}% (risk_limits.md)")
         return v
 
+    @field_validator("max_event_loss_pct")
+    @classmethod
+    def _event(cls, v: Decimal) -> Decimal:
+        if v > HARD_MAX_EVENT_LOSS_PCT:
+            raise ValueError(f"{v}% loosens the event cap past {HARD_MAX_EVENT_LOSS_PCT}% (risk_limits.md)")
+        return v
+
 
 def daily_cap_cc(day_start_equity_cc: int, pct: Decimal) -> int:
     if day_start_equity_cc <= 0:
         return 0
     return int((Decimal(day_start_equity_cc) * pct / 100).to_integral_value(rounding=ROUND_FLOOR))
+
+
+# -- the event cap: the worst case over an event's outcomes ---------------------------------------
+_CC_PER_HUNDREDTH = 100  # a winning contract pays $1 (10,000 cc): 100 cc a hundredth
+
+
+class Leg(NamedTuple):
+    """One stake in an event: an open position, or the trade being decided. Its loss, in
+    centicents, whichever way its market resolves: ``lose_cc`` when its side loses, ``win_cc``
+    when its side wins (negative: a gain). Binary markets only (Kakashi opens no other)."""
+
+    ticker: str
+    side: Side
+    lose_cc: int
+    win_cc: int
+
+    @classmethod
+    def held(cls, ticker: str, side: Side, contracts: Decimal, cost_cc: int) -> Leg:
+        """An open position (``Position``'s fields): it loses what it cost, fees included, or
+        wins $1 a contract less that."""
+        return cls(ticker, side, cost_cc, cost_cc - count_to_hundredths(contracts) * _CC_PER_HUNDREDTH)
+
+    @classmethod
+    def pending(cls, ticker: str, side: Side, contracts: Decimal, worst_case_cc: int) -> Leg:
+        """A trade not yet filled, counted as the gate counts it: it loses its worst case (its
+        contracts at the limit, the largest fee, a centicent of rounding per level), and where it
+        wins it is never counted a gain (a partial fill may win less than its full size)."""
+        payout = count_to_hundredths(contracts) * _CC_PER_HUNDREDTH
+        return cls(ticker, side, worst_case_cc, max(0, worst_case_cc - payout))
+
+
+def event_worst_cc(legs: Iterable[Leg], exclusive: bool) -> int:
+    """The most the ``legs`` staked on one event can lose together, over every way it can resolve
+    (centicents; negative when every outcome gains).
+
+    Per market, the legs' loss if it resolves YES and if it resolves NO. A mutually exclusive
+    event (Kalshi's ``mutually_exclusive``: at most one market resolves YES) resolves one of
+    these ways: market i YES and every other NO, for each market i staked on, or none of them
+    YES (another market of the event, or none at all: Kalshi's "at most one" allows it); the
+    worst of those. Otherwise the markets may resolve any way at all, each its own worst: the
+    sum over markets of the larger of the two."""
+    per: dict[str, list[int]] = {}  # ticker -> [loss if YES, loss if NO]
+    for leg in legs:
+        ifs = per.setdefault(leg.ticker, [0, 0])
+        if leg.side is Side.YES:
+            ifs[0] += leg.win_cc
+            ifs[1] += leg.lose_cc
+        else:
+            ifs[0] += leg.lose_cc
+            ifs[1] += leg.win_cc
+    if not exclusive:
+        return sum(max(yes, no) for yes, no in per.values())
+    all_no = sum(no for _yes, no in per.values())  # none of them YES (0 when nothing is staked)
+    return max([all_no, *(all_no - no + yes for yes, no in per.values())])
+
+
+def event_cap_cc(equity_cc: int, pct: Decimal) -> int:
+    """The most an event's worst case may be: ``pct`` percent of equity, floored to a centicent."""
+    return daily_cap_cc(equity_cc, pct)
 
 
 @dataclass(slots=True)
@@ -90,6 +159,12 @@ class RiskContext:
     halted_shard: int | None = None  # the market's exchange shard, when the exchange says it is halted
     drawdown_stopped: bool = False  # the drawdown stop halted trading (until the operator re-arms)
     peak_equity_cc: int = 0  # the equity peak the drawdown stop measures from (0: none yet)
+    # the event cap: the market's event (its ``event_ticker``; "": the market is its own event),
+    # whether Kalshi says its markets are mutually exclusive (unknown: not), and what is already
+    # staked on it (each open position in the event's markets, ``Leg.held``)
+    event: str = ""
+    event_exclusive: bool = False
+    event_legs: tuple[Leg, ...] = ()
 
 
 # Reasons, stable strings: they are stored with every rejected decision and counted in reports.
@@ -110,10 +185,17 @@ DAILY_HEADROOM = "worst-case loss would breach the daily loss cap"
 NO_CASH = "insufficient cash"
 SETTLEMENT_FLOOR = "settlement floor: not modelled"
 SHARD_HALTED = "exchange shard"  # "exchange shard 1 halted"
+EVENT_CAP = "event cap"  # "event cap: worst case $x > 2% of equity $y ($z) in EVENT"
 
 
 class Sized(Protocol):
     """What the gate reads of a decision (a ``TradeDecision``, or the strategy's proposal)."""
+
+    @property
+    def ticker(self) -> str: ...
+
+    @property
+    def side(self) -> Side: ...
 
     @property
     def contracts(self) -> Decimal: ...
@@ -152,6 +234,14 @@ def check(decision: TradeDecision | Sized, ctx: RiskContext, limits: RiskLimits)
     cap = per_trade_cap_cc(ctx.equity_cc, limits.max_loss_per_trade_pct)
     if decision.worst_case_cc > cap:
         return False, f"{PER_TRADE_CAP} ({fmt_cc(decision.worst_case_cc)} > {fmt_cc(cap)})"
+    ecap = event_cap_cc(ctx.equity_cc, limits.max_event_loss_pct)
+    this = Leg.pending(decision.ticker, decision.side, decision.contracts, decision.worst_case_cc)
+    worst = event_worst_cc((*ctx.event_legs, this), ctx.event_exclusive)
+    if worst > ecap:
+        return False, (
+            f"{EVENT_CAP}: worst case {fmt_cc(worst)} > {limits.max_event_loss_pct}% of equity"
+            f" {fmt_cc(ctx.equity_cc)} ({fmt_cc(ecap)}) in {ctx.event or decision.ticker}"
+        )
     day_loss = max(0, ctx.day_start_equity_cc - ctx.equity_cc)
     dcap = daily_cap_cc(ctx.day_start_equity_cc, limits.daily_loss_cap_pct)
     if day_loss + decision.worst_case_cc > dcap:

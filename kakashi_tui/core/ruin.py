@@ -184,7 +184,7 @@ def simulate(trades: Sequence[RuinTrade], spec: RuinSpec) -> RuinResult:
         notes.append(
             f"{len(unknown)} event(s) with several traded markets ({', '.join(unknown[:3])}"
             f"{', …' if len(unknown) > 3 else ''}): whether they are mutually exclusive is unknown "
-            "(not stored), so their markets are drawn independently"
+            "(not stored as such: name them with --exclusive), so their markets are drawn independently"
         )
     yes_side = np.array([t.side == "yes" for t in trades])
     cases = []

@@ -12,7 +12,8 @@ as ``*_dollars`` strings with four decimals, counts only as ``*_fp`` strings wit
                                      with the public key (the spec's word; 401 without);
                                      ``require_signature=False`` serves them unsigned, as
                                      the live exchange does
-    GET /events (cursor pages, status)  GET /events/{event_ticker}
+    GET /events (cursor pages, status)  GET /events/{event_ticker}  (``exclusive_events``:
+                                     ``mutually_exclusive`` true, MECNET)
     GET /series                      GET /series/{series_ticker}  (fee_type, fee_multiplier)
     (``batch_books=False``: no GET /markets/orderbooks, 404, as an older server)
     GET /account/limits              signed only (401 without): ``account_limits`` (Basic tier by
@@ -350,6 +351,9 @@ class FakeKalshi:
     series_fee_changes: list[dict[str, Any]] = field(default_factory=list)  # SeriesFeeChange
     event_fee_changes: list[dict[str, Any]] = field(default_factory=list)  # EventFeeChange
     event_fee_overrides: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # event -> (type, multiplier)
+    # events whose markets are mutually exclusive (3.34 EventData ``mutually_exclusive`` true,
+    # ``collateral_return_type`` MECNET); the others answer false
+    exclusive_events: set[str] = field(default_factory=set)
     down: set[str] = field(default_factory=set)  # paths (after /trade-api/v2) that answer 503 every time
     # GET /exchange/status: shards not trading (spec 3.34 ``exchange_index_statuses``); the listed
     # shards; ``exchange_status=False``: 404, as a server without the endpoint
@@ -656,6 +660,9 @@ class FakeKalshi:
             out["collateral_return_type"] = ""
             out["settlement_sources"] = []
             out["exchange_index"] = 0
+        if event in self.exclusive_events:  # at most one market resolves YES
+            out["mutually_exclusive"] = True
+            out["collateral_return_type"] = "MECNET" if self.spec != "3.20" else "binary"
         if event in self.event_fee_overrides:  # (3.34 EventData: the override in force, nullable)
             out["fee_type_override"], out["fee_multiplier_override"] = self.event_fee_overrides[event]
         return out

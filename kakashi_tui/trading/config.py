@@ -52,6 +52,7 @@ from kakashi_tui.core.fees import FeeSchedule
 from kakashi_tui.core.risk import (
     HARD_DAILY_LOSS_CAP_PCT,
     HARD_MAX_DRAWDOWN_PCT,
+    HARD_MAX_EVENT_LOSS_PCT,
     HARD_MAX_LOSS_PER_TRADE_PCT,
     HARD_MAX_OPEN_POSITIONS,
     RiskLimits,
@@ -147,6 +148,10 @@ class RiskSection(_Section):
     max_drawdown_pct: Annotated[
         Decimal, Field(gt=0), _tighten_only("the drawdown stop", HARD_MAX_DRAWDOWN_PCT, "%")
     ] = HARD_MAX_DRAWDOWN_PCT
+    # the event cap: an event's worst case over its outcomes, every position in it counted
+    max_event_loss_pct: Annotated[
+        Decimal, Field(gt=0), _tighten_only("the event cap", HARD_MAX_EVENT_LOSS_PCT, "%")
+    ] = HARD_MAX_EVENT_LOSS_PCT
 
 
 FeeMultiplier = Annotated[Decimal, Field(ge=0, le=1)]
@@ -175,6 +180,9 @@ class SimSection(_Section):
     # market per step: a recording tick at 1,000 markets takes about twice as long); off, the
     # snapshots and the prints still hold the same books
     record_books: bool = True
+    # events of mutually exclusive brackets (4 markets each; exactly one resolves YES), besides
+    # ``markets``: what the event cap (risk_limits.md) meets offline. Remembered like ``markets``
+    bracket_events: int = Field(default=1, ge=0, le=1000)
 
 
 class KalshiSection(_Section):
@@ -280,6 +288,7 @@ class KakashiConfig(_Section):
                 max_quote_age_ms=int(self.risk.max_quote_age_s * 1000),
                 max_spread=self.risk.max_spread,
                 max_drawdown_pct=self.risk.max_drawdown_pct,
+                max_event_loss_pct=self.risk.max_event_loss_pct,
             ),
             strategy=self.strategy,
             taker_fee_multiplier=self.fees.taker_multiplier,
@@ -482,6 +491,7 @@ def file_settings(cfg: KakashiConfig) -> dict[str, Any]:
         "seed": cfg.sim.seed if "seed" in sim else None,
         "markets": cfg.sim.markets if "markets" in sim else None,
         "step_ms": cfg.sim.step_seconds * 1000 if "step_seconds" in sim else None,
+        "bracket_events": cfg.sim.bracket_events if "bracket_events" in sim else None,
     }
 
 
@@ -502,6 +512,7 @@ class Settings(BaseSettings):
     seed: int = Field(default=SimSection.model_fields["seed"].default, ge=0, le=MAX_SEED)
     markets: int = SimSection.model_fields["markets"].default
     step_ms: int = SimSection.model_fields["step_seconds"].default * 1000
+    bracket_events: int = SimSection.model_fields["bracket_events"].default
 
     _origins: dict[str, str] = {}
 

@@ -43,7 +43,7 @@ from kakashi_tui.core.ledger import (
 )
 from kakashi_tui.core.models import Estimate, Market, Quote, TradeDecision
 from kakashi_tui.core.plan import Plan, pause_reason
-from kakashi_tui.core.risk import RiskContext
+from kakashi_tui.core.risk import Leg, RiskContext
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.trading.commands import (
@@ -223,6 +223,7 @@ class Engine:
         self._market_cache: dict[str, tuple[dict, Market]] = {}  # raw dict -> validated, per ticker
         self._fees_of: dict[str, tuple[Market, FeeTerms]] = {}  # a market's fee terms, while it is that object
         self._marks: MarkMemo = {}  # each position's liquidation value, while its inputs are those (equity_cc)
+        self._events: dict[str, str] = {}  # a held market's event, read from the store while it is not in memory
         self.settled: set[str] = store.settled_tickers()  # settlement booked: never traded again
         #: While a replay commits many ticks at once: each market's newest quote not yet written,
         #: with its fetch time (``hold_quotes``); None: every new quote is written in its tick.
@@ -519,6 +520,7 @@ class Engine:
         self.estimates = self.store.latest_estimates() | self.overrides
         self.markets.clear()
         self._market_cache.clear()
+        self._events.clear()
 
     def _tick_body(self, batch: FetchBatch, now: int, wall: int, fetch_ms: float) -> TickReport:
         decisions: list[TradeDecision] = []
@@ -857,9 +859,46 @@ class Engine:
             m.shard if m.shard in self.halted_shards else None,
             drawdown_stopped,
             peak_equity_cc,
+            m.event_ticker,
+            m.event_exclusive is True,
+            self.event_legs(m.event_ticker or m.ticker),
         )
         ok, reason = risk.check(d, ctx, cfg.limits)
         return d.verdict(ok, reason)
+
+    # -- the event cap ---------------------------------------------------------------
+    def event_of(self, ticker: str) -> str:
+        """A market's event: its ``event_ticker`` (the market itself when it names none), from
+        the market in memory, else as stored (a held market not fetched again since a restart)."""
+        m = self.markets.get(ticker)
+        if m is not None:
+            return m.event_ticker or ticker
+        ev = self._events.get(ticker)
+        if ev is None:
+            if len(self._events) > 4096:  # (held markets only: a few; bounded all the same)
+                self._events.clear()
+            ev = self._events[ticker] = self.store.market_event(ticker) or ticker
+        return ev
+
+    def event_legs(self, event: str) -> tuple[Leg, ...]:
+        """What is staked on ``event`` now: each open position in its markets (the event cap's
+        ``RiskContext.event_legs``)."""
+        return tuple(
+            Leg.held(t, side, p.contracts, p.cost_cc)
+            for (t, side), p in self.account.positions.items()
+            if p.contracts > 0 and self.event_of(t) == event
+        )
+
+    def event_exposures(self) -> list[tuple[str, int]]:
+        """Each event held and its worst case over its outcomes (``risk.event_worst_cc``, as the
+        gate counts it), largest first: what the desk's risk panel shows."""
+        events: dict[str, bool] = {}
+        for t in self.account.tickers_held():
+            ev = self.event_of(t)
+            m = self.markets.get(t)
+            events[ev] = events.get(ev, False) or (m is not None and m.event_exclusive is True)
+        out = [(ev, risk.event_worst_cc(self.event_legs(ev), ex)) for ev, ex in events.items()]
+        return sorted(out, key=lambda e: (-e[1], e[0]))
 
     # -- flatten --------------------------------------------------------------------
     def flatten(self, origin: str = "operator") -> int:

@@ -95,10 +95,16 @@ class SimSettings:
     step_ms: Setting[int]
     start_ms: int
     notes: list[str]
+    bracket_events: Setting[int]
 
 
 #: What a database remembers of the simulator it ran, by setting.
-REMEMBERED = {"seed": Control.SIM_SEED, "markets": Control.SIM_MARKETS, "step_ms": Control.SIM_STEP_MS}
+REMEMBERED = {
+    "seed": Control.SIM_SEED,
+    "markets": Control.SIM_MARKETS,
+    "step_ms": Control.SIM_STEP_MS,
+    "bracket_events": Control.SIM_BRACKET_EVENTS,
+}
 
 
 def resolve_sim(store: Store, opts: Options, cfg: KakashiConfig) -> SimSettings:
@@ -117,7 +123,7 @@ def resolve_sim(store: Store, opts: Options, cfg: KakashiConfig) -> SimSettings:
             f"{seed.value}); use that seed or another --db"
         )
     notes: list[str] = []
-    for name in ("markets", "step_ms"):
+    for name in ("markets", "step_ms", "bracket_events"):
         got = s.setting(name)
         if isinstance(stored[name], int) and stored[name] != got.value:
             notes.append(
@@ -125,7 +131,7 @@ def resolve_sim(store: Store, opts: Options, cfg: KakashiConfig) -> SimSettings:
             )
     start = store.control(Control.SIM_START_MS)
     start_ms = start if isinstance(start, int) else (opts.sim_start_ms or (now_wall_ms() // 60_000) * 60_000)
-    return SimSettings(seed, s.setting("markets"), s.setting("step_ms"), start_ms, notes)
+    return SimSettings(seed, s.setting("markets"), s.setting("step_ms"), start_ms, notes, s.setting("bracket_events"))
 
 
 def build_sim(
@@ -145,6 +151,7 @@ def build_sim(
                 Control.SIM_START_MS: st.start_ms,
                 Control.SIM_MARKETS: st.markets.value,
                 Control.SIM_STEP_MS: st.step_ms.value,
+                Control.SIM_BRACKET_EVENTS: st.bracket_events.value,
             }
         )
     sim = SimExchange(
@@ -158,6 +165,7 @@ def build_sim(
         block_trade_rate=cfg.sim.block_trade_rate,
         on_trades=recorder.trades if recorder is not None else None,
         on_book_events=recorder.book_events if recorder is not None and cfg.sim.record_books else None,
+        bracket_events=st.bracket_events.value,
     )
     sim.fast_forward(int(store.control(Control.SIM_TICK) or 0))
     return sim

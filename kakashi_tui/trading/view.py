@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -22,7 +22,7 @@ from kakashi_tui.core.ledger import Closed, mark_cc
 from kakashi_tui.core.models import Market, MarketStatus, Quote, Side, TradeDecision
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.core.plan import state_of
-from kakashi_tui.core.risk import daily_cap_cc, drawdown_cap_cc
+from kakashi_tui.core.risk import daily_cap_cc, drawdown_cap_cc, event_cap_cc
 from kakashi_tui.core.sizing import per_trade_cap_cc
 from kakashi_tui.core.strategy import pick_side, side_evs
 from kakashi_tui.core.text import safe_text
@@ -217,6 +217,7 @@ GATE_LABELS = {
     risk.NO_DEPTH: "no book",
     risk.SHARD_HALTED: "shard",  # (the markets table's gate column: its shard is halted)
     risk.SETTLEMENT_FLOOR: "floor",
+    risk.EVENT_CAP: "event",
 }
 _HAS_SUBTITLE = "subtitle" in Market.model_fields  # a pydantic miss costs ~10 µs a market per view
 
@@ -287,6 +288,18 @@ def plan_line(engine: Engine, now: int) -> RiskLine | None:
     if state in ("passed", "not passed"):
         return RiskLine(f"Plan {p.id}", state.upper(), f"at {used}", "ok" if state == "passed" else "warn")
     return RiskLine(f"Plan {p.id}", used, state, "ok")
+
+
+def _event_lines(engine: Engine, equity_cc: int, pct: Decimal) -> tuple[RiskLine, ...]:
+    """The largest worst case of an event held (over its outcomes, as the gate counts it)
+    against the event cap, while some event holds two markets or more (one position alone is
+    within the per-trade cap, half the event cap: the row would say nothing)."""
+    per_event = Counter(engine.event_of(t) for t in engine.account.tickers_held())
+    if not per_event or max(per_event.values()) < 2:
+        return ()
+    shown = max(0, max((w for _ev, w in engine.event_exposures()), default=0))
+    cap = event_cap_cc(equity_cc, pct)
+    return (RiskLine("Worst event", fmt_cc(shown), fmt_cc(cap), _level(shown, cap + 1)),)
 
 
 def build_view(
@@ -380,6 +393,7 @@ def build_view(
         RiskLine("Today's loss", fmt_cc(loss), fmt_cc(dcap), "error" if stopped else _level(loss, dcap)),
         RiskLine("Per-trade cap", fmt_cc(ptc), f"{limits.max_loss_per_trade_pct}% eq", "ok"),
         _drawdown_line(peak, equity, limits.max_drawdown_pct, drawdown),
+        *_event_lines(engine, equity, limits.max_event_loss_pct),
         _kill_line(flags.kill, flags.kill_reason),
     )
     if (plan := plan_line(engine, now)) is not None:  # (only where a plan is registered)

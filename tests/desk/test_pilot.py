@@ -241,7 +241,7 @@ async def test_markets_table_keys_scroll_and_drive_the_detail(tmp_path):
 
     e = build_engine(
         Options(source="sim", db=str(tmp_path / "k.db"), seed=5, sim_start_ms=1_767_571_200_000),
-        KakashiConfig(sim=SimSection(markets=80)),
+        KakashiConfig(sim=SimSection(markets=80, bracket_events=0)),
     )
     tick(e)
     app = desk_app(e, tmp_path)

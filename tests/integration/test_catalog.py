@@ -184,7 +184,8 @@ def test_kill_9_while_recording_leaves_a_readable_dataset(capfd, tmp_path):
     for table in ("snapshots", "markets", "estimates"):  # (no trade prints without the WebSocket)
         t = hive(root, table).to_table()  # every visible file is a whole Parquet file
         if table == "snapshots":
-            assert t.num_rows >= 5 * 8 and t.num_rows % 8 == 0  # whole passes: eight markets each
+            # whole passes: twelve markets each (8, and one bracket event of 4: [sim] bracket_events)
+            assert t.num_rows >= 5 * 12 and t.num_rows % 12 == 0
     for f in root.glob("*/*/*.parquet"):
         pq.ParquetFile(f).metadata  # noqa: B018 - raises on a torn file
     # the catalog works after the crash: info reads it, a new recorder takes the lock and goes on
@@ -253,8 +254,9 @@ def test_import_from_an_old_database_and_from_jsonl_then_info(capfd, tmp_path):
 def test_catalog_defaults_to_a_folder_beside_the_database(capfd, tmp_path):
     p = in_process(capfd, "record", "--db", str(tmp_path / "d" / "k.db"), "--passes", "3", "--quiet")
     assert p.returncode == 0, p.stderr
-    assert "recorded 3 passes" in p.stdout and "24 snapshots" in p.stdout
-    assert hive(tmp_path / "d" / "catalog", "snapshots").count_rows() == 24
+    # the default simulator: 8 markets and one bracket event of 4 ([sim] bracket_events)
+    assert "recorded 3 passes" in p.stdout and "36 snapshots" in p.stdout
+    assert hive(tmp_path / "d" / "catalog", "snapshots").count_rows() == 36
     assert hive(tmp_path / "d" / "catalog", "estimates").count_rows() > 0  # beliefs are recorded, not traded
     assert sqlite3.connect(tmp_path / "d" / "k.db").execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 0
 
@@ -277,7 +279,7 @@ def test_a_headless_run_records_as_it_trades_and_its_replay_gives_the_same_fills
     )
     assert run.returncode == 0, run.stderr
     root = tmp_path / "catalog"  # beside the database
-    assert hive(root, "snapshots").count_rows() == 150 * 12
+    assert hive(root, "snapshots").count_rows() == 150 * (12 + 4)  # (and one bracket event of 4)
     rep = in_process(capfd, "replay", "--catalog", str(root), "--db", str(tmp_path / "replay.db"), "--config", str(cfg))
     assert rep.returncode == 0, rep.stderr
     assert "replayed 150 ticks" in rep.stdout
@@ -319,4 +321,4 @@ def test_sigterm_flushes_what_the_recorder_holds(tmp_path):
         out, err = p.communicate(timeout=30)
     assert p.returncode == 0, err
     n = hive(root, "snapshots").count_rows()
-    assert n >= 3 * 8 and n % 8 == 0 and f"{n} snapshots" in out
+    assert n >= 3 * 12 and n % 12 == 0 and f"{n} snapshots" in out  # 8 markets, a bracket event of 4

@@ -26,10 +26,10 @@ def test_snapshot_on_sim_prints_each_market_and_a_summary(capfd, tmp_path):
     p = in_process(capfd, "snapshot", "--db", str(tmp_path / "k.db"))
     assert p.returncode == 0, p.stderr
     saved = [ln for ln in p.stdout.splitlines() if ln.startswith("Snapshot saved for ")]
-    assert len(saved) == 8
-    assert p.stdout.splitlines()[-1] == "snapshot: 8 saved, 0 rejected from sim"
+    assert len(saved) == 12  # the default simulator: 8 markets and a bracket event of 4
+    assert p.stdout.splitlines()[-1] == "snapshot: 12 saved, 0 rejected from sim"
     with sqlite3.connect(tmp_path / "k.db") as c:
-        assert c.execute("select count(*) from snapshots").fetchone()[0] == 8
+        assert c.execute("select count(*) from snapshots").fetchone()[0] == 12
 
 
 def test_snapshot_falls_back_to_sim_when_kalshi_is_unreachable(capfd, tmp_path):
@@ -52,7 +52,9 @@ def test_snapshot_falls_back_to_sim_when_kalshi_is_unreachable(capfd, tmp_path):
 
 def test_headless_run_then_continue_from_the_same_bankroll(capfd, tmp_path):
     db = str(tmp_path / "k.db")
-    p = in_process(capfd, "run", "--headless", "--ticks", "300", "--db", db)
+    cfg = tmp_path / "k.toml"  # seed 7's eight markets alone: with its bracket event, 300 ticks reach the daily cap
+    cfg.write_text("[sim]\nbracket_events = 0\n")
+    p = in_process(capfd, "run", "--headless", "--ticks", "300", "--db", db, "--config", str(cfg))
     assert p.returncode == 0, p.stderr
     ticks = [ln for ln in p.stdout.splitlines() if ln.startswith("tick ")]
     assert len(ticks) == 300
@@ -61,7 +63,7 @@ def test_headless_run_then_continue_from_the_same_bankroll(capfd, tmp_path):
     s = Store(db, writer=False)
     cash, n_open = s.account().cash_cc, len(s.account().open_positions())
     s.close()
-    p2 = in_process(capfd, "--headless", "--ticks", "1", "--db", db)  # bare `kakashi` is `kakashi run`
+    p2 = in_process(capfd, "--headless", "--ticks", "1", "--db", db, "--config", str(cfg))  # bare: `kakashi run`
     assert p2.returncode == 0, p2.stderr
     out = p2.stdout.splitlines()
     assert out[1].startswith("kakashi: resumed: RUNNING | ") and out[1].endswith("(#300)")

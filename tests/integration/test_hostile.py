@@ -189,6 +189,7 @@ def test_every_risk_default_is_the_loosest_allowed(tmp_path):
         "max_quote_age_s": "30.5",
         "max_spread": "0.06",
         "max_drawdown_pct": "10.01",
+        "max_event_loss_pct": "2.01",
     }
     numeric = {k for k, f in RiskSection.model_fields.items() if f.annotation in (int, float, Decimal)}
     assert set(loose) == numeric  # a new numeric limit needs its bound here (and in the doc)

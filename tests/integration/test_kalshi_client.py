@@ -888,6 +888,7 @@ def test_market_keys_follow_the_contract():
         "settlement_floor": None,
         "price_ranges": None,
         "exchange_index": None,
+        "event_exclusive": None,  # (its event's mutually_exclusive: not given here, so not known)
     }
 
 

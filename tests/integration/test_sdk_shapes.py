@@ -179,6 +179,7 @@ def full_state(spec: str = "3.34") -> FakeKalshi:
         for i, (kind, mult) in enumerate([("flat", Decimal("2")), (None, None)])
     ]
     st.event_fee_overrides = {"KXZOO-26JAN05": ("quadratic", Decimal("0.25"))}
+    st.exclusive_events = {"KXZOO-26JAN05"}  # (mutually_exclusive true, MECNET)
     st.verify = lambda headers, raw_path: None  # type: ignore[method-assign]  # (shapes here, not signatures)
     return st
 

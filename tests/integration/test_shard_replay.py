@@ -22,6 +22,9 @@ def record_halted_run(tmp_path):
     state = FakeKalshi.with_markets(4, require_signature=False)  # books unsigned, as the live exchange serves them
     m = state.markets
     m[0].exchange_index = m[1].exchange_index = 1  # shard 1; the others shard 0
+    # m[1] in an event of its own: a third YES on one event would pass the event cap (risk_limits.md 8a)
+    m[1].event = "KXFAKE-26JAN06"
+    state.event_series[m[1].event] = "KXFAKE"
     beliefs = tmp_path / "beliefs.toml"
     write_beliefs(beliefs, {m[0].ticker: "0.97", m[2].ticker: "0.97"})  # both bought at tick 1
     db, root = tmp_path / "live.db", tmp_path / "catalog"
@@ -64,7 +67,10 @@ def test_a_shard_halted_mid_run_replays_with_the_same_refusals(tmp_path):
     # the catalog holds each change of the halted set once: none, shard 1, none again
     shards = cat.read_table(root, "exchange_shards").to_pylist()
     assert [r["halted"] for r in shards] == [[], [1], []]
-    assert cat.read_table(root, "exchange_shards").schema.metadata[cat.VERSION_KEY.encode()] == b"3"
+    assert (
+        cat.read_table(root, "exchange_shards").schema.metadata[cat.VERSION_KEY.encode()]
+        == str(cat.CATALOG_VERSION).encode()
+    )
     for columnar in (False, True):
         out = tmp_path / f"replay-{columnar}.db"
         replayed(out, root, cfg, columnar=columnar)

@@ -499,7 +499,8 @@ class BookList(Wire):
 
 class Event(Wire):
     """``GET /events/{e}`` and each of ``GET /events``: the series it belongs to (a listing
-    also needs its ``event_ticker``, checked there)."""
+    also needs its ``event_ticker``, checked there), and whether its markets are mutually
+    exclusive."""
 
     event_ticker: LenientStr = None
     series_ticker: Annotated[str, _plain(lambda v: check_ticker(v, "series_ticker"))]
@@ -508,6 +509,9 @@ class Event(Wire):
     # (``fee_override``); an event is never refused for them.
     fee_type_override: AsSent = None
     fee_multiplier_override: AsSent = None
+    # 3.34 EventData (required there): at most one of its markets resolves YES (collateral
+    # return MECNET). The event cap reads it; missing or not a boolean: None, not known
+    mutually_exclusive: LenientBool = None
 
     def fee_override(self) -> EventFeeOverride | None:
         """The event's override as sent (null fields: none), or None when it sent no override

@@ -103,8 +103,8 @@ KEY_NEEDED = "a key is needed: no order books and no paper fills until one is se
 class _Seen:
     market: Any  # the market object as Kalshi sent it
     ts: int  # when its page arrived
-    row: RawRow | None = None  # its row without a book, made once for ``made_with`` (series, fees)
-    made_with: tuple[str, Fees] | None = None
+    row: RawRow | None = None  # its row without a book, made once for ``made_with`` (series, fees, exclusive)
+    made_with: tuple[str, Fees, bool | None] | None = None
     sent: RawRow | None = None  # the row last handed to the engine (another is sent only when it differs)
 
 
@@ -144,13 +144,14 @@ class KalshiSource(Source):
     so once; a market not refreshed is named in ``same`` (the engine's quote of it keeps its old
     time: the stale-quote guard sees it). Held markets are always refreshed.
 
-    Series and fees: each market's series comes from its event (GET /events/{event}), its fees
-    from the series (GET /series/{series}); both cached, at most ``lookups_per_fetch`` new
-    look-ups a fetch (watched markets first). Fee changes (GET /series/fee_changes, GET
-    /events/fee_changes, an event's own override, ``apply_ws`` for the WebSocket's
-    ``event_fee_update``) are read every ``fee_changes_every_s`` into ``fees`` (fee_state.py); a
-    market's row carries the fee in force at the fetch. A failed read keeps the last known: a
-    note, not a feed error.
+    Series and fees: each market's series comes from its event (GET /events/{event}), and with it
+    whether the event's markets are mutually exclusive (``mutually_exclusive``, for the event
+    cap: no request of its own), its fees from the series (GET /series/{series}); both cached,
+    at most ``lookups_per_fetch`` new look-ups a fetch (watched markets first). Fee changes (GET
+    /series/fee_changes, GET /events/fee_changes, an event's own override, ``apply_ws`` for the
+    WebSocket's ``event_fee_update``) are read every ``fee_changes_every_s`` into ``fees``
+    (fee_state.py); a market's row carries the fee in force at the fetch. A failed read keeps the
+    last known: a note, not a feed error.
 
     A cap (``max_pages`` a listing, ``max_markets`` held in memory) never truncates silently:
     the fetch reports it in ``FetchBatch.errors`` as a warning.
@@ -218,8 +219,12 @@ class KalshiSource(Source):
         self._touch: set[str] = set()
         self._pos: dict[str, int] = {}
         self._next_pos = 0
-        self._fee_epoch: tuple[int, int, int] | None = None
+        self._fee_epoch: tuple[int, int, int, int] | None = None
         self._series_version = 0  # bumped when a series' fees as cached change
+        #: each event's ``mutually_exclusive`` as read with its series (GET /events, /events/{e}: no
+        #: request of its own); bumped when one changes, so the rows are made again
+        self.event_exclusive: dict[str, bool | None] = {}
+        self._exclusive_version = 0
         self._unresolved: set[str] = set()  # markets whose series or fees were not looked up yet
         self._lookup_scan_at: float | None = None  # monotonic time of the next look-up pass over every market
         self.event_series: dict[str, str] = {}
@@ -372,7 +377,7 @@ class KalshiSource(Source):
         now_ms = self._clock()
         # The rows that can differ from the ones last sent: the markets listed anew, booked, looked
         # up or changed by the WebSocket; every market when the fees' inputs changed (rare).
-        epoch = (self.fees.version, self._series_version, self.fees.due(now_ms))
+        epoch = (self.fees.version, self._series_version, self.fees.due(now_ms), self._exclusive_version)
         if epoch != self._fee_epoch:
             self._fee_epoch = epoch
             order = list(self.cache)
@@ -389,13 +394,14 @@ class KalshiSource(Source):
             series = self.event_series.get(ev, "") if ev is not None else ""
             own = self.series_fees.get(series, (Fees(), 0.0))[0] if series else Fees()
             fees = self.fees.in_force(own, series, ev, now_ms)  # the series' fee, its schedule, the event's
+            exclusive = self.event_exclusive.get(ev) if ev is not None else None
             if ob is not None:
-                row = convert(seen.market, ts, ob, series, fees)
-            elif seen.row is not None and seen.made_with == (series, fees):
+                row = convert(seen.market, ts, ob, series, fees, exclusive)
+            elif seen.row is not None and seen.made_with == (series, fees, exclusive):
                 row = seen.row  # unchanged since it was made: the same row (tens of thousands a tick)
             else:
-                row = seen.row = convert(seen.market, ts, None, series, fees)
-                seen.made_with = (series, fees)
+                row = seen.row = convert(seen.market, ts, None, series, fees, exclusive)
+                seen.made_with = (series, fees, exclusive)
             if row is not seen.sent:
                 batch.rows.append(row)
                 seen.sent = row
@@ -635,6 +641,7 @@ class KalshiSource(Source):
                 if ev is not None and ev.event_ticker is not None and ticker_ok(ev.event_ticker):
                     self.event_series[ev.event_ticker] = ev.series_ticker
                     self._event_override(ev)
+                    self._event_exclusive(ev.event_ticker, ev)
             now = time.monotonic()
             now_ms = self._clock()
             for s in self.client.list_series():
@@ -725,6 +732,7 @@ class KalshiSource(Source):
                 self.event_series[ev] = parsed.series_ticker if parsed is not None else ""
                 if parsed is not None and parsed.event_ticker == ev:
                     self._event_override(parsed)
+                    self._event_exclusive(ev, parsed)
             s = self.event_series[ev]
             if not s:
                 continue
@@ -761,6 +769,13 @@ class KalshiSource(Source):
                 f"series or fees of {pending} markets not looked up yet "
                 f"(at most {self.lookups_per_fetch} look-ups a fetch; the rest follow)"
             )
+
+    def _event_exclusive(self, event: str, ev: Event) -> None:
+        """Keep whether ``event``'s markets are mutually exclusive, as Kalshi says (None: it does
+        not say); a change makes every row again (rare: once as events are first read)."""
+        if self.event_exclusive.get(event) != ev.mutually_exclusive:
+            self._exclusive_version += 1
+        self.event_exclusive[event] = ev.mutually_exclusive
 
     def _event_override(self, ev: Event) -> None:
         o = ev.fee_override()

@@ -73,11 +73,18 @@ class Fees:
         return cls(series.fee_type, series.fee_multiplier)
 
 
-def convert(m: Any, ts: int, ob: dict[str, Any] | None = None, series: str = "", fees: Fees | None = None) -> RawRow:
+def convert(
+    m: Any,
+    ts: int,
+    ob: dict[str, Any] | None = None,
+    series: str = "",
+    fees: Fees | None = None,
+    exclusive: bool | None = None,
+) -> RawRow:
     """One listed market (and its book, when fetched) as a raw row, or a rejected row with its
-    reason. Never raises."""
+    reason. Never raises. ``series`` and ``exclusive`` (``mutually_exclusive``) are its event's."""
     try:
-        return _convert(m, ts, ob, series, fees or Fees())
+        return _convert(m, ts, ob, series, fees or Fees(), exclusive)
     except RowError as e:
         reason = str(e)
     except (ArithmeticError, TypeError, ValueError, RecursionError) as e:  # last resort: a verdict
@@ -95,7 +102,7 @@ def convert(m: Any, ts: int, ob: dict[str, Any] | None = None, series: str = "",
     )
 
 
-def _market(w: Market, series: str, fees: Fees) -> dict[str, Any]:
+def _market(w: Market, series: str, fees: Fees, exclusive: bool | None = None) -> dict[str, Any]:
     return {
         "ticker": w.ticker,
         "title": w.title,
@@ -116,12 +123,15 @@ def _market(w: Market, series: str, fees: Fees) -> dict[str, Any]:
         "settlement_floor": w.settlement_floor_dollars,
         "price_ranges": w.price_ranges,
         "exchange_index": w.exchange_index,
+        "event_exclusive": exclusive,  # (the event's: GET /events)
     }
 
 
-def _convert(m: Any, ts: int, ob: dict[str, Any] | None, series: str, fees: Fees) -> RawRow:
+def _convert(
+    m: Any, ts: int, ob: dict[str, Any] | None, series: str, fees: Fees, exclusive: bool | None = None
+) -> RawRow:
     w = parse_market(m)  # every field read and checked, twins included, in the schema's order
-    market = _market(w, series, fees)
+    market = _market(w, series, fees, exclusive)
     if ob is not None and not isinstance(ob, dict):
         raise RowError("order book is not an object")
     payload = {"market": m, "orderbook": ob} if ob is not None else m

@@ -35,6 +35,7 @@ class Control(StrEnum):
     SIM_MARKETS = "sim_markets"
     SIM_STEP_MS = "sim_step_ms"
     SIM_TICK = "sim_tick"
+    SIM_BRACKET_EVENTS = "sim_bracket_events"  # (v8)
     # The run on this database, for another process (``kakashi status --health``): when it began
     # (wall ms), its tick interval, its process, when it reached its last tick (``--ticks``), and
     # when it quit cleanly (absent while it runs, and after a run that died or was kill -9'd).
@@ -65,6 +66,7 @@ CONTROL_TYPES: dict[Control, type] = {
     Control.SIM_MARKETS: int,
     Control.SIM_STEP_MS: int,
     Control.SIM_TICK: int,
+    Control.SIM_BRACKET_EVENTS: int,
     Control.RUN_STARTED_MS: int,
     Control.RUN_INTERVAL_MS: int,
     Control.RUN_PID: int,
@@ -108,6 +110,7 @@ CONTROL_RANGES: dict[str, range] = {
     Control.SIM_TICK.value: range(0, 2**53),
     Control.SIM_MARKETS.value: range(1, 5_001),
     Control.SIM_STEP_MS.value: range(1, 86_400_000 + 1),
+    Control.SIM_BRACKET_EVENTS.value: range(0, 1_001),
     Control.SIM_START_MS.value: range(1, MAX_TS_MS + 1),
 }
 

@@ -230,12 +230,21 @@ def _to_v8(db: pw.SqliteDatabase) -> None:
     and the ``pause_reason`` control key is written when a plan's kill condition pauses trading."""
 
 
+# -- to version 9 -----------------------------------------------------------------------
+def _to_v9(db: pw.SqliteDatabase) -> None:
+    """``markets.event_exclusive`` (#24 item 5): NULL, not known, for every row written before
+    (the event cap counts an event not known to be exclusive as not exclusive)."""
+    if "event_exclusive" not in columns(db, "markets"):
+        db.execute_sql("ALTER TABLE markets ADD COLUMN event_exclusive INTEGER")
+
+
 STEPS: tuple[Step, ...] = (
     Step(4, "fixed point: integer centicents and hundredths; Kalshi's lifecycle words", _to_v4),
     Step(5, "the ledger's hash chain: each entry carries the hash of its content and of the one before", _to_v5),
     Step(6, "markets: settlement floor, price grid (price_ranges) and exchange shard (Kalshi 3.34)", _to_v6),
     Step(7, "control: the drawdown stop's peak_equity and drawdown_stop keys (#24)", _to_v7),
     Step(8, "plans: a study registered before the evidence; control: pause_reason (#24)", _to_v8),
+    Step(9, "markets: event_exclusive, the event's mutually_exclusive (Kalshi 3.34), for the event cap", _to_v9),
 )
 
 

@@ -37,6 +37,7 @@ class MarketRow(_Base):
     settlement_floor = pw.TextField(null=True)  # v6: exact dollar text (up to 6 decimals)
     price_ranges = pw.TextField(null=True)  # v6: the market's grid, core/grid.py grid_text
     exchange_index = pw.IntegerField(null=True)  # v6: the exchange shard
+    event_exclusive = pw.BooleanField(null=True)  # v8: its event's mutually_exclusive (NULL: not known)
 
     class Meta:
         table_name = "markets"

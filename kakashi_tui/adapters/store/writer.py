@@ -481,6 +481,7 @@ class Store:
                 None if m.settlement_floor is None else str(m.settlement_floor),
                 m.price_ranges,
                 m.exchange_index,
+                m.event_exclusive,
             )
             for m in markets
         ]
@@ -489,7 +490,8 @@ class Store:
                 "INSERT INTO markets (ticker, title, subtitle, series, event_ticker, status, market_type, open_ts,"
                 " close_ts, result, settlement_value, fee_type, fee_multiplier, fee_waiver_until_ts,"
                 " exchange_updated_ts, updated_ts, settlement_bounds_type, settlement_floor, price_ranges,"
-                " exchange_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " exchange_index, event_exclusive)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (ticker) DO UPDATE SET title = excluded.title, subtitle = excluded.subtitle,"
                 " series = excluded.series, event_ticker = excluded.event_ticker, status = excluded.status,"
                 " market_type = excluded.market_type, open_ts = excluded.open_ts, close_ts = excluded.close_ts,"
@@ -499,7 +501,7 @@ class Store:
                 " exchange_updated_ts = excluded.exchange_updated_ts, updated_ts = excluded.updated_ts,"
                 " settlement_bounds_type = excluded.settlement_bounds_type,"
                 " settlement_floor = excluded.settlement_floor, price_ranges = excluded.price_ranges,"
-                " exchange_index = excluded.exchange_index",
+                " exchange_index = excluded.exchange_index, event_exclusive = excluded.event_exclusive",
                 rows,
             )
 
@@ -609,6 +611,11 @@ class Store:
 
     def latest_snapshot(self, ticker: str) -> Quote | None:
         return read_latest_snapshot(self.db.connection(), ticker)
+
+    def market_event(self, ticker: str) -> str:
+        """The stored market's ``event_ticker`` ("" when it names none or is not stored)."""
+        row = self.db.execute_sql("SELECT event_ticker FROM markets WHERE ticker = ?", (ticker,)).fetchone()
+        return row[0] if row and isinstance(row[0], str) else ""
 
     # -- decisions, fills, ledger ----------------------------------------------------
     _DECISION_SQL = (

@@ -39,6 +39,7 @@ class RuinInputs:
     events: dict[str, str]
     first_ts: int
     last_ts: int
+    exclusive: frozenset[str] = frozenset()  # the events stored as mutually exclusive (markets.event_exclusive)
 
 
 def load_inputs(db: str | Path, fees: FeeSchedule | None = None, sample: int = SAMPLE_TRADES) -> RuinInputs:
@@ -50,7 +51,8 @@ def load_inputs(db: str | Path, fees: FeeSchedule | None = None, sample: int = S
         trades: list[RuinTrade] = []
         events: dict[str, str] = {}
         days: Counter[int] = Counter()
-        for ts, ticker, side, p_hat, eq_cc, hundredths, value_cc, fee_cc, event in rows:
+        exclusive: set[str] = set()
+        for ts, ticker, side, p_hat, eq_cc, hundredths, value_cc, fee_cc, event, ex in rows:
             stake_cc = value_cc + fee_cc
             if stake_cc <= 0 or hundredths <= 0 or not eq_cc or eq_cc <= 0 or side not in ("yes", "no"):
                 continue  # nothing paid, or no equity recorded to size it against
@@ -72,12 +74,15 @@ def load_inputs(db: str | Path, fees: FeeSchedule | None = None, sample: int = S
             )
             if event:
                 events[ticker] = event
+                if ex:
+                    exclusive.add(event)
             days[ts // DAY_MS] += 1
     finally:
         con.close()
     if not trades:
         raise KakashiError(f"no filled trades in {safe_text(str(db))} to sample: run the engine first", 1)
-    return RuinInputs(trades, st.equity_cc, trades_per_day(list(days.values())), events, rows[0][0], rows[-1][0])
+    per_day = trades_per_day(list(days.values()))
+    return RuinInputs(trades, st.equity_cc, per_day, events, rows[0][0], rows[-1][0], frozenset(exclusive))
 
 
 def spec_for(
@@ -105,7 +110,7 @@ def spec_for(
         halt_at_drawdown_stop=dd is not None,
         ruin_floor=None if floor_pct is None else start * float(floor_pct) / 100,
         events=inputs.events,
-        exclusive=exclusive,
+        exclusive=exclusive | inputs.exclusive,  # named with --exclusive, or stored as Kalshi says
     )
 
 

@@ -26,7 +26,8 @@ class DeskLimits:
 
 
 #: What goes, in turn, where the panel is too short for every row (RiskPanel.render).
-SHRINK = ("quote", "edge", "per_trade", "reason_line", "plan", "positions", "past_cap", "reason")
+SHRINK = ("quote", "event", "edge", "per_trade", "reason_line", "plan", "positions", "past_cap", "reason")
+# ("event": the worst event's row, shown only while an event holds two markets or more)
 
 
 class RiskPanel(ContentPanel):
@@ -39,10 +40,10 @@ class RiskPanel(ContentPanel):
 
     def render(self):
         """The rows that fit the panel, the daily stop's sentence always whole: where the panel is
-        short, the limits that never change go first (quote age/spread, the edge threshold, the
-        per-trade cap), then a long kill reason is shortened to a line (the status line and the log
-        keep it whole), then the open-position count; the loss, the kill switch and the daily cap
-        never go."""
+        short, the limits that never change go first (quote age/spread, then the worst event's
+        exposure, the edge threshold, the per-trade cap), then a long kill reason is shortened to
+        a line (the status line and the log keep it whole), then the open-position count; the
+        loss, the kill switch and the daily cap never go."""
         v = self.view
         if v is None:
             return Table(box=None, show_header=False)
@@ -96,6 +97,9 @@ class RiskPanel(ContentPanel):
                         r.used if r.limit == "on track" else f"{r.used}{':' if r.level == 'error' else ''} {r.limit}"
                     )
                     t.add_row(r.name, Text(words, style=pal.level(r.level), overflow="ellipsis", no_wrap=True))
+            elif r.name == "Worst event":  # the largest event's worst case against the event cap
+                if "event" not in drop:
+                    t.add_row(r.name, Text(f"{r.used} / {r.limit}", style=pal.level(r.level)))
                     labels.append(r.name)
             elif r.name == "Today's loss":
                 t.add_row("Loss today", Text(f"{r.used} / {r.limit}", style=pal.level(r.level)))
