@@ -66,8 +66,15 @@ def row(
 
 
 def fake_engine(db_path, batches, p=None, cfg=None):
+    """An engine over scripted batches. These tests are about the gate, the ledger and
+    settlement, each tick's batch written by hand: a paper order fills at its decision
+    (``insert_latency_ms = 0``, the broker's instant fill) unless the test's ``cfg`` sets a
+    latency (latency itself: tests/integration/test_paper_orders_engine.py)."""
     store = Store(db_path)
-    return Engine(store, FakeSource(batches), [FixedEstimator(p or {})], cfg or EngineConfig())
+    cfg = cfg or EngineConfig()
+    if "insert_latency_ms" not in cfg.model_fields_set:
+        cfg = cfg.model_copy(update={"insert_latency_ms": 0})
+    return Engine(store, FakeSource(batches), [FixedEstimator(p or {})], cfg)
 
 
 def ledger_rows(store):
