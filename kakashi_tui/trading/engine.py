@@ -535,6 +535,8 @@ class Engine:
         decisions: list[TradeDecision] = []
         fills = settled = 0
         self._load_controls(now)
+        if self.orders and (self.flags.kill or self.drawdown_reason):  # (a kill another process stored)
+            self.cancel_orders(now, f"kill switch: {self.flags.kill_reason}" if self.flags.kill else "drawdown stop")
         self._roll_day(now)
         good_markets, good_snaps, fresh, saved, rejected = self._ingest(batch, now, wall)
         # the paper orders: what happened since the last fetch (the tape), then this fetch's books
@@ -594,6 +596,8 @@ class Engine:
             self.cancel_orders(now, "daily stop")
             if self.cfg.on_daily_stop == "flatten" and self.account.open_positions():
                 self.flatten("daily stop")  # in this tick's transaction (a savepoint)
+        if stopped and self.orders:  # (stopped before this run: its orders are cancelled as it resumes)
+            self.cancel_orders(now, "daily stop")
         down = self._check_drawdown(now, eq)  # beside the daily stop, on the same marked equity
         # decide -> gate -> fill -> ledger
         if not self.paused:

@@ -142,6 +142,26 @@ def test_a_flatten_cancels_live_orders_and_a_closed_market_cancels_its_own_at_on
     )
 
 
+def test_a_kill_stored_while_no_engine_ran_cancels_the_orders_it_resumes(db_path):
+    """``kakashi kill`` with no engine running stores the switch itself: the engine that resumes
+    the orders cancels them at its first tick (effective after the cancel latency)."""
+    cfg = EngineConfig(insert_latency_ms=500, cancel_latency_ms=100)
+    e = fake_engine(db_path, [FetchBatch(rows=[row()])], p={"T": 0.60}, cfg=cfg)
+    e.tick()
+    e.store.set_kill_switch(True, "offline", NOW)  # (as requests.py applies it, no engine running)
+    e.store.close()
+    again = fake_engine(db_path, [FetchBatch(), FetchBatch()], p={"T": 0.60}, cfg=cfg)
+    assert list(again.orders) == ["1"]
+    again.source.now = NOW + 50  # the engine comes back before the order would be active (500)
+    again.tick()
+    again.source.now = NOW + 60_000
+    assert again.tick().fills == 0 and again.orders == {}
+    assert q(db_path, "SELECT ts, state, reason FROM order_events ORDER BY id")[-2:] == [
+        (NOW + 50, "cancel_requested", "kill switch: offline"),
+        (NOW + 150, "cancelled", "cancel requested"),
+    ]
+
+
 # -- risk ------------------------------------------------------------------------------------------
 def test_a_pending_order_reserves_its_worst_case_in_the_daily_cap_as_if_it_had_filled(db_path):
     """Two markets with an edge; the daily cap (1.5% of $1,000) has room for one per-trade worst
