@@ -11,6 +11,7 @@ Layout (see data_schema.md, "Market-data catalog")::
       candles/date=...                             (Kalshi's candlesticks: kakashi catalog backfill)
       exchange_shards/date=...                     (halted exchange shards, when the set changes)
       seen/date=...                                (markets followed and unchanged, one row a tick)
+      fill_context/date=...                        (paper orders: the round trip, polled books; #23)
 
 Units are exact integers from the start: prices in $0.0001 (``*_cc``: 0.42 -> 4200),
 counts in hundredths of a contract (``*_hundredths``: 10 -> 1000), time in UTC epoch ms.
@@ -52,7 +53,17 @@ from kakashi_tui.core.validate import validate_row
 
 PRICE_SCALE = 10_000  # *_cc columns: integer units of $0.0001
 COUNT_SCALE = 100  # *_hundredths columns: integer hundredths of a contract
-TABLES = ("snapshots", "markets", "estimates", "trades", "book_deltas", "candles", "exchange_shards", "seen")
+TABLES = (
+    "snapshots",
+    "markets",
+    "estimates",
+    "trades",
+    "book_deltas",
+    "candles",
+    "exchange_shards",
+    "seen",
+    "fill_context",
+)
 DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # a date folder's name after "date="
@@ -119,6 +130,12 @@ UPGRADES: dict[int, Upgrade] = {
     # ``mutually_exclusive`` (the event cap reads it: a replay refuses what the run refused); null
     # in older files, read as not known (not exclusive), as the run that wrote them counted it.
     4: Upgrade(),
+    # Version 5 (issue #23): the new table ``fill_context``, what a paper order's fills need of a
+    # tick besides the market data: the source's measured request round trip (the "auto" order
+    # latency) when it changed, and the held markets whose books that tick were polled (a polled
+    # book is known only at its fetch). Older catalogs have none: a replay of one uses 500 ms and
+    # reads every book as in force until the next.
+    5: Upgrade(),
 }
 MICROS_PER_CC = 100  # $0.000001 in a $0.0001
 
@@ -406,6 +423,20 @@ SEEN = pa.schema(
     metadata={"kakashi.table": "seen", "kakashi.units": "ts UTC epoch ms (the tick)", **_VERSIONED},
 )
 
+#: What a paper order's fills need of a tick besides the market data (catalog version 5, #23):
+#: one row a tick whose source's measured round trip changed (``round_trip_ms``; null: unchanged)
+#: or whose held markets' books were polled (``polled``), so a replay uses the same latency and the
+#: same book rule (core/queue.py: a polled book is known only at its fetch).
+FILL_CONTEXT = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),  # the tick (its fetch's time), UTC epoch ms
+        pa.field("round_trip_ms", pa.int64()),  # the source's median request round trip, when it changed
+        pa.field("polled", pa.list_(pa.string()), nullable=False),  # held markets whose book was polled
+        pa.field("source", pa.string(), nullable=False),
+    ],
+    metadata={"kakashi.table": "fill_context", "kakashi.units": "ts UTC epoch ms; round_trip_ms ms", **_VERSIONED},
+)
+
 SCHEMAS = {
     "snapshots": SNAPSHOTS,
     "markets": MARKETS,
@@ -415,6 +446,7 @@ SCHEMAS = {
     "candles": CANDLES,
     "exchange_shards": EXCHANGE_SHARDS,
     "seen": SEEN,
+    "fill_context": FILL_CONTEXT,
 }
 
 
@@ -1069,6 +1101,24 @@ class CatalogWriter:
         why = None if why is None else f"markets seen: {why}"
         return self._keep("seen", "markets seen", why, source, ts=ts, tickers=list(tickers))
 
+    def add_fill_context(self, ts: int, round_trip_ms: int | None, polled: list[str], source: str) -> str | None:
+        """A tick's paper-fill context (``FILL_CONTEXT``): the round trip when it changed, the
+        held markets whose books were polled."""
+        why = ts_problem(ts)
+        if (
+            why is None
+            and round_trip_ms is not None
+            and (type(round_trip_ms) is not int or not 0 <= round_trip_ms <= 3_600_000)
+        ):
+            why = f"round trip {_shown(round_trip_ms)} ms is not in 0..3600000"
+        for t in polled:
+            if why is None and (bad := self._ticker_problem(t)):
+                why = bad
+        why = None if why is None else f"fill context: {why}"
+        return self._keep(
+            "fill_context", "fill context", why, source, ts=ts, round_trip_ms=round_trip_ms, polled=sorted(polled)
+        )
+
     def _keep(self, table: str, label: str, why: str | None, source: str, **columns: Any) -> str | None:
         """A row its check passed (``why`` None) and whose ``source`` is an id kept in ``table``;
         otherwise refused with the reason (the row alone)."""
@@ -1312,6 +1362,7 @@ class Recorder:
         self._beliefs: dict[str, tuple[Decimal, str]] = {}
         self._settled: deque[str] = deque()  # settled markets, in the order they settled (SETTLED_KEPT)
         self._halted: frozenset[int] | None = None  # the exchange shards halted, as last recorded
+        self._round_trip: int | None = None  # the source's round trip, as last recorded (fill_context)
         self.rejected = 0
         self._refusals: list[tuple[str, Any]] = []  # (reason, evidence) the engine has not been handed
         self.source: RecordingSource | None = None  # what ``wrap`` made
@@ -1329,12 +1380,19 @@ class Recorder:
         out, self._refusals = self._refusals, []
         return [RawRow(market={}, snapshot=None, payload=p, reason=r) for r, p in out]
 
-    def record_batch(self, batch: FetchBatch, now_ms: int, source: str) -> None:
+    def record_batch(self, batch: FetchBatch, now_ms: int, source: str, round_trip_ms: int | None = None) -> None:
         self.shards(batch.halted_shards, now_ms, source)
         for row in batch.rows:
             self.record_row(row, now_ms, source)
         if batch.same:  # followed and unchanged: one row for them all, not a quote each
             self._refused(self.writer.add_seen(now_ms, batch.same, source), {"type": "seen", "ts": now_ms})
+        # what the paper orders' fills read of this tick (#23): the round trip when it changed, polled books
+        rt = round_trip_ms if round_trip_ms != self._round_trip else None
+        if rt is not None or batch.polled:
+            why = self.writer.add_fill_context(now_ms, rt, sorted(batch.polled), source)
+            if why is None and rt is not None:
+                self._round_trip = rt
+            self._refused(why, {"type": "fill_context", "ts": now_ms})
         batch.rows.extend(self.take_refusals())
         try:
             self.writer.maybe_roll()
@@ -1482,7 +1540,7 @@ class RecordingSource(Source):
         if batch.now_ms is None:  # the tick's one time: the engine decides at what is recorded here
             batch.now_ms = self.inner.now_ms()
         try:
-            self.recorder.record_batch(batch, batch.now_ms, self.inner.name)
+            self.recorder.record_batch(batch, batch.now_ms, self.inner.name, self.inner.round_trip_ms())
         except Exception as e:  # noqa: BLE001 - what was fetched still reaches the engine
             batch.errors.append(f"catalog: not recorded ({e.__class__.__name__}: {e})"[:300])
         return batch
@@ -1505,6 +1563,9 @@ class RecordingSource(Source):
 
     def feed_status(self) -> tuple[str, str]:
         return self.inner.feed_status()
+
+    def round_trip_ms(self) -> int | None:
+        return self.inner.round_trip_ms()
 
 
 class RecordingEstimator(Estimator):

@@ -37,7 +37,8 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from kakashi_tui.adapters import catalog as cat
-from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
+from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source, TapeEvent
+from kakashi_tui.adapters.tape import BookRow, PrintRow, TapeBuilder
 from kakashi_tui.core import rowrules as R
 from kakashi_tui.core.errors import KakashiError
 from kakashi_tui.core.fees import TAKER_RATE, FeeTerms, fee_ratio
@@ -47,6 +48,8 @@ from kakashi_tui.core.rowrules import FUTURE_SKEW_MS
 from kakashi_tui.core.strategy import clearing_asks_cc
 from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ClockGuard, ts_problem
 from kakashi_tui.core.validate import validate_row
+
+BACKFILL = "backfill"  # the source of prints backfilled from Kalshi's history (never seen live)
 
 # The row check's rules (core/rowrules.py) in catalog units: the *_cc and *_hundredths columns are the
 # rules' own stored units (centicents, hundredths), and a grid is one such unit, so every value
@@ -567,6 +570,20 @@ class Timeline:
         self.market_events = markets
         self.estimate_events = estimates
         self.seen_events = seen
+        # what the paper orders' fills read of each tick (catalog version 4, #23): its round trip, polled books
+        ctx = self._timed(
+            "fill context", cat.read_table(self.root, "fill_context", ["ts", "round_trip_ms", "polled"]).to_pylist()
+        )
+        ctx.sort(key=lambda r: r["ts"])
+        if since is not None:
+            before = [r["round_trip_ms"] for r in ctx if r["ts"] < since and r["round_trip_ms"] is not None]
+            self.initial_round_trip: int | None = before[-1] if before else None
+            ctx = [r for r in ctx if r["ts"] >= since]
+        else:
+            self.initial_round_trip = None
+        if self.f.until_ms is not None:
+            ctx = [r for r in ctx if r["ts"] <= self.f.until_ms]
+        self.fill_context = ctx
         #: every market a ``seen`` row names: its rows all reach the engine (the quote it decides on
         #: at a later ``seen`` tick must be the one the live engine kept)
         self.seen_tickers = {t for r in seen for t in r["tickers"]}
@@ -834,6 +851,75 @@ class Timeline:
         return None
 
 
+# -- the tape ----------------------------------------------------------------------------------
+class TapeReader:
+    """The catalog's ``book_deltas`` and ``trades`` read in recorded order as the replay's clock
+    moves (``until``), turned into the held markets' tape by the live feed's rule
+    (adapters/tape.py). Files are read one at a time; a catalog without them costs nothing.
+    Prints backfilled from Kalshi's history (source ``backfill``) were never seen live: left out."""
+
+    def __init__(self, root: Any, f: Filters, allowed: set[str] | None) -> None:
+        self.builder = TapeBuilder()
+        self.root, self.f, self.allowed = root, f, allowed
+        self._books = self._read("book_deltas", self._book_row)
+        self._prints = self._read("trades", self._print_row)
+        self._book_head = next(self._books, None)
+        self._print_head = next(self._prints, None)
+
+    def _read(self, table: str, make: Callable[[dict[str, Any]], Any]) -> Iterator[Any]:
+        f, allowed = self.f, self.allowed
+        for path in cat.files(self.root, table, f.since_ms, f.until_ms):
+            try:
+                rows = cat.read_file(path, table).to_pylist()
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError, KeyError) as e:
+                raise KakashiError(f"catalog file {path} is unreadable: {e}") from None
+            for r in rows:
+                if allowed is not None and r.get("ticker") not in allowed:
+                    continue
+                row = make(r)
+                if row is None:
+                    continue
+                if (f.since_ms is not None and row[0] < f.since_ms) or (f.until_ms is not None and row[0] > f.until_ms):
+                    continue
+                yield row
+
+    @staticmethod
+    def _book_row(r: dict[str, Any]) -> BookRow | None:
+        if type(r.get("ts")) is not int or type(r.get("ticker")) is not str:
+            return None
+        return BookRow(
+            r["ts"], r["ticker"], r.get("side"), r.get("price_cc"), r.get("delta_hundredths"), r.get("seq"),
+            r.get("sid"), r.get("kind") or "", r.get("exchange_ts"),
+        )  # fmt: skip
+
+    @staticmethod
+    def _print_row(r: dict[str, Any]) -> PrintRow | None:
+        ts, recv = r.get("ts"), r.get("recv_ts")
+        if r.get("source") == BACKFILL or type(ts) is not int or type(r.get("ticker")) is not str:
+            return None
+        if type(r.get("yes_price_cc")) is not int or type(r.get("count_hundredths")) is not int:
+            return None
+        return PrintRow(
+            recv if type(recv) is int else ts, r["ticker"], r["yes_price_cc"], r["count_hundredths"],
+            r.get("taker_side"), r.get("taker_book_side"), r.get("is_block_trade"), ts,
+        )  # fmt: skip
+
+    def until(self, ts: int, want: set[str]) -> list[TapeEvent]:
+        """The tape of ``want``'s markets from the rows received up to ``ts`` not read yet (every
+        market's book kept, whatever ``want`` is)."""
+        rows: list[BookRow] = []
+        while self._book_head is not None and self._book_head[0] <= ts:
+            rows.append(self._book_head)
+            self._book_head = next(self._books, None)
+        prints: list[PrintRow] = []
+        while self._print_head is not None and self._print_head[0] <= ts:
+            prints.append(self._print_head)
+            self._print_head = next(self._prints, None)
+        if not rows and not prints:
+            return []
+        return self.builder.tape(rows, prints, want)
+
+
 # -- the source --------------------------------------------------------------------------------
 @dataclass
 class ReplayStats:
@@ -880,6 +966,11 @@ class CatalogSource(Source, Estimator):
         self._next: tuple[int, list[RawRow], list[Estimate], frozenset[int] | None, list[str]] | None = None
         self._estimates: list[Estimate] = []
         self.done = False
+        # the paper orders' inputs (issue #23): the recorded round trip ("auto" latency), polled books
+        # and the tape of the held markets (the catalog's trades and book_deltas, by receive time)
+        self._round_trip = self.tl.initial_round_trip
+        self._ctx_at = 0
+        self._tape = TapeReader(self.tl.root, self.tl.f, self.tl.allowed)
 
     # -- Source ------------------------------------------------------------------------------
     def watch(self, held: Callable[[], Iterable[str]]) -> None:
@@ -901,7 +992,22 @@ class CatalogSource(Source, Estimator):
         assert self._next is not None
         self._now, rows, self._estimates, halted, same = self._next
         self._next = None
-        return FetchBatch(rows=rows, halted_shards=halted, same=same)
+        polled: set[str] = set()
+        ctx = self.tl.fill_context
+        while self._ctx_at < len(ctx) and ctx[self._ctx_at]["ts"] <= self._now:
+            r = ctx[self._ctx_at]
+            self._ctx_at += 1
+            if r["round_trip_ms"] is not None:
+                self._round_trip = r["round_trip_ms"]
+            if r["ts"] == self._now:
+                polled.update(r["polled"] or ())
+        want = set(self.watch_for())
+        tape = self._tape.until(self._now, want)
+        return FetchBatch(rows=rows, halted_shards=halted, same=same, tape=tape, polled=polled & want)
+
+    def round_trip_ms(self) -> int | None:
+        """The round trip the recorded run measured as of this tick (None: none recorded)."""
+        return self._round_trip
 
     def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:  # the estimator of the tick
         out, self._estimates = self._estimates, []

@@ -38,11 +38,11 @@ import math
 import operator
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
+from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source, TapeEvent
 from kakashi_tui.core.models import GRID, Estimate, Side, qty_text
 from kakashi_tui.core.money import price
 
@@ -183,6 +183,11 @@ class SimExchange(Source):
         self.on_book_events = on_book_events  # e.g. the catalog recorder's book_events()
         self._moves: list[tuple[int, str, str, int, int]] = []  # (exchange ms, ticker, side, price, delta)
         self._known: set[str] = set()  # markets whose book ``on_book_events`` was given (a snapshot)
+        # the tape (issue #23): the markets the engine follows (``watch``), each one's book in
+        # force before this step's prints (the prints and books of those markets only)
+        self._follow: Callable[[], Iterable[str]] | None = None
+        self._tape_want: frozenset[str] = frozenset()
+        self._tape_was: dict[str, tuple[Levels, Levels]] = {}
         self._seq = 0
         self.tick = 0
         self._serial = 0
@@ -205,6 +210,10 @@ class SimExchange(Source):
 
     def close(self) -> None:
         pass
+
+    def watch(self, held: Callable[[], Iterable[str]]) -> None:
+        """The markets the engine holds or has orders in: their prints and books go on the tape."""
+        self._follow = held
 
     # -- evolution ------------------------------------------------------------------
     def _new_market(self) -> _SimMarket:
@@ -324,6 +333,8 @@ class SimExchange(Source):
         since = self.now_ms()
         self._prints = []
         self._moves = []
+        self._tape_was = {}
+        want = self._tape_want
         self.tick += 1
         r = self.rng
         for m in self._closed:
@@ -339,6 +350,8 @@ class SimExchange(Source):
             m.mid += 0.25 * (m.p - m.mid) + r.gauss(0, 0.012)
             if self.tick >= m.close_tick:
                 self._closed.append(m)
+                if m.ticker in want:
+                    self._tape_was[m.ticker] = _levels(m)  # the book the step's prints trade against
                 was = _levels(m) if self.on_book_events is not None else ((), ())
                 left = self._trade(m, since)  # it traded until its close; then its book is gone
                 self._requoted(m, left, was, ((), ()))
@@ -350,6 +363,8 @@ class SimExchange(Source):
                 m.yes_q, m.no_q = kept_q
                 still.append(m)
             else:
+                if m.ticker in want:
+                    self._tape_was[m.ticker] = _levels(m)
                 was = _levels(m) if self.on_book_events is not None else ((), ())
                 left = self._trade(m, since)
                 self._quote(m)
@@ -496,7 +511,9 @@ class SimExchange(Source):
         return {"sim_tick": str(self.tick)}
 
     def fetch(self) -> FetchBatch:
-        """Advance one tick of simulated time, then report the book."""
+        """Advance one tick of simulated time, then report the book (and the followed markets'
+        tape: ``_tape``)."""
+        self._tape_want = frozenset(self._follow()) if self._follow is not None else frozenset()
         self.advance()
         rows: list[RawRow] = []
         for m in self._settled:
@@ -518,7 +535,50 @@ class SimExchange(Source):
         if self.only is not None:
             rows = [r for r in rows if r.market["ticker"] in self.only]
         self._hand_over()
-        return FetchBatch(rows=rows)
+        return FetchBatch(rows=rows, tape=self._tape() if self._tape_was else [])
+
+    def _tape(self) -> list[TapeEvent]:
+        """The followed markets' step, as the engine's fill models read it (adapters/tape.py's
+        rules, which a replay of this run's catalog reads from its ``trades`` and ``book_deltas``):
+        each print, then the book it left (prints at one time share one book update), then the
+        step's re-quote (a closed market's book: empty), all received at this step's time. A
+        quiet market's book does not move (no prints, no re-quote)."""
+        from kakashi_tui.adapters.source import TapeBook, TapePrint
+        from kakashi_tui.adapters.tape import book_quote
+        from kakashi_tui.core.queue import Print
+
+        now = self.now_ms()
+        out: list[tuple[tuple[int, int, int], TapeEvent]] = []
+        k = 0
+        by_ticker: dict[str, list[tuple[int, str, int, int, bool, bool, int]]] = {}
+        for p in self._prints:
+            if p[1] in self._tape_was:
+                by_ticker.setdefault(p[1], []).append(p)
+        after = {m.ticker: _levels(m) for m in self.live if m.ticker in self._tape_was}
+        for ticker, (yes, no) in self._tape_was.items():
+            books = (dict(yes), dict(no))
+            prints = by_ticker.get(ticker, [])
+            for i, (ts, _t, yes_cc, size, taker_yes, block, _n) in enumerate(prints):
+                k += 1
+                out.append(((ts, 0, k), TapePrint(ticker, Print(now, yes_cc, size, *_TAKERS[taker_yes], block))))
+                if block:
+                    continue
+                side, at = (books[1], _PRICE_SCALE - yes_cc) if taker_yes else (books[0], yes_cc)
+                left = side.get(at, 0) - size
+                if left > 0:
+                    side[at] = left
+                else:
+                    side.pop(at, None)
+                if i + 1 < len(prints) and prints[i + 1][0] == ts:
+                    continue  # the next print is at the same time: one book update after both
+                k += 1
+                out.append(((ts, 1, k), TapeBook(now, ticker, book_quote(ticker, ts, *books), snapshot=False)))
+            new = after.get(ticker, ((), ()))  # (a market that closed this step: its book is gone)
+            if (dict(new[0]), dict(new[1])) != books:
+                k += 1
+                out.append(((now, 1, k), TapeBook(now, ticker, book_quote(ticker, now, *new), snapshot=False)))
+        out.sort(key=_BY_TIME)
+        return [e for _key, e in out]
 
     def _live_row(self, m: _SimMarket) -> RawRow:
         """A quoting market's row: its market and its quote as last published (made once a quote)."""
@@ -642,6 +702,7 @@ class SimBookEvent(NamedTuple):
 
 
 _YES, _NO = ("yes", "bid"), ("no", "ask")  # a taker's outcome side and book side (bid is yes)
+_TAKERS = {True: (Side.YES, "bid"), False: (Side.NO, "ask")}  # (a Print's taker side, book side)
 
 
 def _levels(m: _SimMarket) -> tuple[Levels, Levels]:

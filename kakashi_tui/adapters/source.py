@@ -14,6 +14,44 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kakashi_tui.core.models import Estimate, Quote
+from kakashi_tui.core.queue import Print
+
+
+# -- the tape (issue #23): what happened in the followed markets between two fetches ---------------
+@dataclass(frozen=True, slots=True)
+class TapeBook:
+    """A market's book as it stood from ``ts`` (its receive time): a full ``snapshot`` or one
+    made by deltas (``snapshot`` False); ``polled``: fetched by polling, known only at ``ts``."""
+
+    ts: int
+    ticker: str
+    quote: Quote
+    snapshot: bool = True
+    polled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TapePrint:
+    """A public trade print (``core.queue.Print``; its ``ts`` is its receive time)."""
+
+    ticker: str
+    print: Print
+
+    @property
+    def ts(self) -> int:
+        return self.print.ts
+
+
+@dataclass(frozen=True, slots=True)
+class TapeGap:
+    """The feed lost data at ``ts`` (a reconnect, a sequence gap): ``ticker``'s book, or every
+    book (None), is unknown until its next full snapshot."""
+
+    ts: int
+    ticker: str | None = None
+
+
+TapeEvent = TapeBook | TapePrint | TapeGap
 
 
 @dataclass(slots=True)
@@ -59,6 +97,14 @@ class FetchBatch:
     # time, so the stale-quote guard still sees how old it is; after the rows, in this order.
     # The catalog records them as one ``seen`` row a tick (data_schema.md).
     same: list[str] = field(default_factory=list)
+    # The tape (issue #23): the followed markets' book updates, trade prints and feed gaps since
+    # the previous fetch, in receive-time order (ties: exchange time, a print before the book it
+    # left), for the markets the engine has live orders or positions in (``Source.watch``)
+    # only: what a paper order's fills are judged on. The rows' own books come after it, at the
+    # fetch's time; ``polled`` names the markets whose row book this fetch was polled (known
+    # only at the fetch: core/queue.py's polled rule), the others' books stand until the next.
+    tape: list[TapeEvent] = field(default_factory=list)
+    polled: set[str] = field(default_factory=set)
 
 
 class Source(ABC):
@@ -78,6 +124,9 @@ class Source(ABC):
     - ``checkpoint``: the control keys (``store.Control`` names) and their stored text a restart
       resumes from (the simulator's position).
     - ``feed_status``: (kind, detail) for the desk: simulated | polling | replay | websocket.
+    - ``round_trip_ms``: the median of this run's measured request round trips (ms), where the
+      source measures them (Kalshi's client; a replay: the recorded one); None where it has
+      none (the simulator). ``[fills] insert_latency_ms = "auto"`` reads it (issue #23).
     """
 
     name: str = ""
@@ -105,6 +154,9 @@ class Source(ABC):
 
     def feed_status(self) -> tuple[str, str]:
         return FEED_KINDS.get(self.name, self.name), ""
+
+    def round_trip_ms(self) -> int | None:
+        return None
 
 
 #: A source's feed kind by its name (``Source.feed_status``'s default).

@@ -53,6 +53,11 @@ The rules, for all three models (``risk_averse``, the default; ``prob``; ``front
 - **Latency**: nothing fills before ``activation_ts`` (core/orders.py), nor at or after a
   cancel's effective time or a GTD's expiry. Events at one time: a book update at t is in
   force for an activation at t; an order active at t can be filled by a print at t.
+- **The book in force** is the last book update at or before the time (a simulator's step, a
+  book kept by WebSocket deltas, a replay's recorded rows and deltas by receive time), except a
+  **polled** book (``on_book(..., polled=True)``): known only at its own instant, so an order
+  due after it becomes active at the first fetched book at or after its activation, at that
+  book's time.
 - **Taker at activation**: an ``ioc`` order walks the asks in force at activation up to its
   limit (``broker.walk_asks``, less what our own fills already consumed) and cancels the rest; a
   resting order that is not post-only takes what crosses the same way, then rests; a post-only
@@ -188,6 +193,10 @@ class MarketFills:
         self.orders: list[PaperOrder] = []
         self._queue: dict[str, _Queue] = {}
         self._pending: list[PaperOrder] = []  # submitted, not yet activated
+        #: a polled book is known only at its instant (its time here; None: the book in force is
+        #: known until the next update); orders due after it wait for the next book (``_waiting``)
+        self._polled_at: int | None = None
+        self._waiting: list[PaperOrder] = []
         #: our consumption of bids (side, price cc) -> (size when last seen, hundredths consumed)
         self._consumed: dict[tuple[Side, int], tuple[int, int]] = {}
         self._out: list[tuple[PaperOrder, OrderEvent]] = []
@@ -202,6 +211,14 @@ class MarketFills:
             self._pending.append(order)
             self._pending.sort(key=lambda o: (o.activation_ts, o.id))
         return [(order, e) for e in order.events]
+
+    def live(self) -> list[PaperOrder]:
+        """The orders that can still fill (not done)."""
+        return [o for o in self.orders if not o.state.done]
+
+    def forget_done(self) -> None:
+        """Let go of the orders that are done (a caller keeping the models for a long run)."""
+        self.orders = [o for o in self.orders if not o.state.done]
 
     def queue_ahead(self, order_id: str) -> int | None:
         """Hundredths ahead of a resting order (None: not resting, or not yet known)."""
@@ -219,13 +236,22 @@ class MarketFills:
         self.gap = True
         return self._flush()
 
-    def on_book(self, ts: int, quote: Quote, snapshot: bool = True) -> list[tuple[PaperOrder, OrderEvent]]:
-        """The book in force from ``ts``. Queues move by it, then a crossing book fills."""
+    def on_book(
+        self, ts: int, quote: Quote, snapshot: bool = True, polled: bool = False
+    ) -> list[tuple[PaperOrder, OrderEvent]]:
+        """The book in force from ``ts``. Queues move by it, then a crossing book fills.
+        ``polled``: a book fetched by polling, known only at ``ts`` (what it was between two
+        fetches nobody saw): an order due after it becomes active at the first fetched book at
+        or after its activation, at that book's time (issue #23 item 1, "live by polling")."""
         self._due(ts, inclusive=False)
         self._consume_update(quote)
         self.book = quote
         if snapshot:
             self.gap = False
+        self._polled_at = ts if polled else None
+        waiting, self._waiting = self._waiting, []
+        for o in waiting:
+            self._activate(o, ts)
         for o in self._resting():
             self._queue_on_book(o)
         self._due(ts, inclusive=True)
@@ -274,13 +300,18 @@ class MarketFills:
             if a > ts or (a == ts and not inclusive):
                 break
             self._pending.pop(0)
+            if self._polled_at is not None and a > self._polled_at:
+                self._waiting.append(o)  # no book seen at or after its activation yet
+                continue
             self._close_due(a)
             self._activate(o, a)
         self._close_due(ts)
 
     def _close_due(self, ts: int) -> None:
+        """Cancels and expiries due by ``ts``, at their own time (an order cancelled before it was
+        ever active is cancelled then, with no ``active`` event: it never reached the exchange)."""
         for o in self.orders:
-            if not o.state.done and o.state is not OrderState.SUBMITTED and o.close(ts):
+            if not o.state.done and o.close(ts):
                 self._queue.pop(o.id, None)
                 self._out.append((o, o.events[-1]))
 
@@ -289,7 +320,6 @@ class MarketFills:
             return
         end = o.ends_at()
         if end is not None and end <= ts:  # cancelled before it ever reached the exchange
-            self._emit(o, lambda: o.activate(ts))
             self._emit(o, lambda: o.close(ts))
             return
         if o.post_only and self._crossing(o):

@@ -6,15 +6,17 @@ configuration may tighten them, never loosen them (``RiskLimits`` refuses).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kakashi_tui.core.fees import FeeTerms
 from kakashi_tui.core.models import MarketStatus, Side, TradeDecision
 from kakashi_tui.core.money import count_to_hundredths, fmt_cc
+from kakashi_tui.core.orders import PaperOrder, reserved_cc
 from kakashi_tui.core.sizing import per_trade_cap_cc
 
 HARD_MAX_LOSS_PER_TRADE_PCT = Decimal("1")
@@ -165,6 +167,9 @@ class RiskContext:
     event: str = ""
     event_exclusive: bool = False
     event_legs: tuple[Leg, ...] = ()
+    #: what the live paper orders reserve (``reservation_cc``): each counts in every cap as if
+    #: it had filled (its market is in ``open_positions`` too)
+    reserved_cc: int = 0
 
 
 # Reasons, stable strings: they are stored with every rejected decision and counted in reports.
@@ -242,23 +247,34 @@ def check(decision: TradeDecision | Sized, ctx: RiskContext, limits: RiskLimits)
             f"{EVENT_CAP}: worst case {fmt_cc(worst)} > {limits.max_event_loss_pct}% of equity"
             f" {fmt_cc(ctx.equity_cc)} ({fmt_cc(ecap)}) in {ctx.event or decision.ticker}"
         )
+    # the live orders' reservations count as losses already taken (as if they had filled)
+    held = ctx.reserved_cc
+    pending = f" + {fmt_cc(held)} reserved by live orders" if held else ""
     day_loss = max(0, ctx.day_start_equity_cc - ctx.equity_cc)
     dcap = daily_cap_cc(ctx.day_start_equity_cc, limits.daily_loss_cap_pct)
-    if day_loss + decision.worst_case_cc > dcap:
+    if day_loss + held + decision.worst_case_cc > dcap:
         return False, (
-            f"{DAILY_HEADROOM} ({fmt_cc(day_loss)} lost + {fmt_cc(decision.worst_case_cc)} > {fmt_cc(dcap)})"
+            f"{DAILY_HEADROOM} ({fmt_cc(day_loss)} lost{pending} + {fmt_cc(decision.worst_case_cc)} > {fmt_cc(dcap)})"
         )
     if ctx.peak_equity_cc > 0:
         down = max(0, ctx.peak_equity_cc - ctx.equity_cc)
         ddcap = drawdown_cap_cc(ctx.peak_equity_cc, limits.max_drawdown_pct)
-        if down + decision.worst_case_cc > ddcap:
+        if down + held + decision.worst_case_cc > ddcap:
             return False, (
-                f"{DRAWDOWN_HEADROOM} ({fmt_cc(down)} below the peak + {fmt_cc(decision.worst_case_cc)}"
+                f"{DRAWDOWN_HEADROOM} ({fmt_cc(down)} below the peak{pending} + {fmt_cc(decision.worst_case_cc)}"
                 f" > {fmt_cc(ddcap)})"
             )
-    if decision.worst_case_cc > ctx.cash_cc:
+    if decision.worst_case_cc > ctx.cash_cc - held:
         return False, NO_CASH
     return True, "accepted"
+
+
+def reservation_cc(orders: Iterable[PaperOrder], terms_of: Callable[[str], FeeTerms], now_ms: int) -> int:
+    """What the live paper orders reserve, summed: each one's worst-case loss as if what remains
+    of it filled (``orders.reserved_cc``), at its market's fee terms (``terms_of(ticker)``). The
+    gate counts it in the daily cap, the drawdown stop's headroom and the cash check, and each
+    order's market as an open position (issue #23 item 5: the one rule for pending orders)."""
+    return sum(reserved_cc(o, terms_of(o.ticker), now_ms) for o in orders)
 
 
 def daily_cap_hit(day_start_equity_cc: int, equity_cc: int, limits: RiskLimits) -> bool:

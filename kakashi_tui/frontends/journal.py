@@ -15,7 +15,7 @@ the engine itself. ``Notices`` decides what a run tells the operator as alerts b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -59,20 +59,24 @@ def fills_in(entries: Sequence[LedgerEntry]) -> list[FillSeen]:
     return out
 
 
-def entry_lines(entries: Sequence[LedgerEntry]) -> list[tuple[str, str]]:
+def entry_lines(entries: Sequence[LedgerEntry], orders: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """(category, text) for the fills and settlements among ``entries``: one line per fill
-    (its value and fee entries together), one per settlement or correction."""
+    (its value and fee entries together), one per settlement or correction. ``orders``: what a
+    paper order's fill says of its order (``fill 12`` -> ``TickReport.order_fills``' text: the
+    price decided on beside the price filled at, issue #23)."""
     fills = iter(fills_in(entries))
+    orders = orders or {}
     out = []
     for e in entries:
         side = e.side.value.upper() if e.side else ""
         if e.kind in _FILL_KINDS:
             f = next(fills)
+            said = f" | {orders[f.name]}" if f.name in orders else ""
             out.append(
                 (
                     "FILL",
                     f"{f.name} {f.action} {f.ticker} {f.side} x{fmt_count(f.contracts)} @{f.price:.4f}"
-                    f" value {fmt_cc(f.value_cc)} fee {fmt_cc(f.fee_cc)}",
+                    f" value {fmt_cc(f.value_cc)} fee {fmt_cc(f.fee_cc)}{said}",
                 )
             )
         elif e.kind is Kind.SETTLE:
@@ -108,7 +112,7 @@ class Journal:
         self.log.tick(report.log_line())
         for d in report.decisions:
             self.log.decision(d, self.threshold)
-        for category, text in entry_lines(report.entries):
+        for category, text in entry_lines(report.entries, {f.fill: f.text() for f in report.order_fills}):
             self.log.write(category, text)
         if self._state is not None and report.state != self._state:
             self.log.write("STATE", f"{self._state} -> {report.state}")
@@ -133,9 +137,13 @@ def state_alert(old: str, new: str) -> tuple[str, str, str] | None:
     return None
 
 
-def fill_alert(f: FillSeen) -> str:
-    """A fill's alert: ``filled: buy KXHIGHNY-26NOV27-T45 YES x3 @0.4100, fee $0.07``."""
-    return f"filled: {f.action} {f.ticker} {f.side} x{fmt_count(f.contracts)} @{f.price:.4f}, fee {fmt_cc(f.fee_cc)}"
+def fill_alert(f: FillSeen, order: str = "") -> str:
+    """A fill's alert: ``filled: buy KXHIGHNY-26NOV27-T45 YES x3 @0.4100, fee $0.07``, and what
+    its paper order says (``order``: the price decided on, issue #23) when it has one."""
+    said = f" ({order})" if order else ""
+    return (
+        f"filled: {f.action} {f.ticker} {f.side} x{fmt_count(f.contracts)} @{f.price:.4f}, fee {fmt_cc(f.fee_cc)}{said}"
+    )
 
 
 def day_alert(day: ClosedDay) -> str:
@@ -162,8 +170,9 @@ class Notices:
         from kakashi_tui.adapters import alerts as al
 
         if self.fills:
+            orders = {o.fill: o.text() for o in report.order_fills}
             for f in fills_in(report.entries):
-                self.alert(al.FILL, fill_alert(f), "information")
+                self.alert(al.FILL, fill_alert(f, orders.get(f.name, "")), "information")
 
     def on_day(self, day: ClosedDay) -> None:
         from kakashi_tui.adapters import alerts as al

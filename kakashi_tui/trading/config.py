@@ -71,6 +71,7 @@ MAX_SEED = 2**63 - 1
 MAX_TIMEOUT_S = 300
 MAX_PATH_CHARS = 4096
 MAX_CONFIG_BYTES = 1 << 20
+MAX_LATENCY_MS = 3_600_000  # an hour: a paper order's latency past it is a mistake (core/orders.py)
 
 
 def _text_path(v: str) -> str:
@@ -109,6 +110,11 @@ class EngineConfig(BaseModel):
     taker_fee_multiplier: Decimal = Field(default=Decimal("0.07"), ge=0, le=1)
     series_fee_multipliers: dict[str, Decimal] = Field(default_factory=dict)
     on_daily_stop: Literal["hold", "flatten"] = "hold"  # open positions when the daily stop is hit
+    # paper orders (issue #23, [fills]): None is "auto", the median of the source's measured
+    # request round trips, else 500 ms (core/orders.py DEFAULT_INSERT_LATENCY_MS)
+    insert_latency_ms: int | None = Field(default=None, ge=0, le=MAX_LATENCY_MS)
+    cancel_latency_ms: int | None = Field(default=None, ge=0, le=MAX_LATENCY_MS)
+    queue_model: Literal["risk_averse", "prob", "front"] = "risk_averse"
 
     def fees(self) -> FeeSchedule:
         return FeeSchedule(self.taker_fee_multiplier, dict(self.series_fee_multipliers))
@@ -254,6 +260,19 @@ class AlertsSection(_Section):
         return None if v is None else check_webhook_url(v)
 
 
+Latency = Literal["auto"] | Annotated[int, Field(ge=0, le=MAX_LATENCY_MS)]
+
+
+class FillsSection(_Section):
+    """How paper orders fill (issue #23; rules.md "Paper orders and fills"). A latency is whole
+    ms, or ``"auto"``: the median of this run's measured request round trips where the source
+    measures them (Kalshi), else 500 ms (the simulator; a replay uses the recorded run's)."""
+
+    insert_latency_ms: Latency = "auto"  # an order is active this long after its decision
+    cancel_latency_ms: Latency = "auto"  # a cancel takes effect this long after it is asked for
+    queue_model: Literal["risk_averse", "prob", "front"] = "risk_averse"  # resting orders' queue (core/queue.py)
+
+
 class EngineSection(_Section):
     # A failed tick is logged and retried; this many in a row throw the kill switch.
     max_consecutive_failures: int = Field(default=5, ge=1, le=1000)
@@ -272,6 +291,7 @@ class KakashiConfig(_Section):
     desk: DeskSection = DeskSection()
     alerts: AlertsSection = AlertsSection()
     engine: EngineSection = EngineSection()
+    fills: FillsSection = FillsSection()
 
     @field_validator("db")
     @classmethod
@@ -294,6 +314,9 @@ class KakashiConfig(_Section):
             taker_fee_multiplier=self.fees.taker_multiplier,
             series_fee_multipliers=dict(self.fees.series),
             on_daily_stop=self.risk.on_daily_stop,
+            insert_latency_ms=None if self.fills.insert_latency_ms == "auto" else self.fills.insert_latency_ms,
+            cancel_latency_ms=None if self.fills.cancel_latency_ms == "auto" else self.fills.cancel_latency_ms,
+            queue_model=self.fills.queue_model,
         )
 
 

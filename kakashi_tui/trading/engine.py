@@ -24,7 +24,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from kakashi_tui.adapters import queries
-from kakashi_tui.adapters.source import Estimator, FetchBatch, Source
+from kakashi_tui.adapters.source import Estimator, FetchBatch, Source, TapeBook, TapeGap, TapePrint
 from kakashi_tui.adapters.store.controls import Control, ControlValue, control_value
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core import broker, risk, strategy
@@ -41,8 +41,20 @@ from kakashi_tui.core.ledger import (
     settle_entries,
     settlement_fixes,
 )
-from kakashi_tui.core.models import Estimate, Market, Quote, TradeDecision
+from kakashi_tui.core.models import GRID, Estimate, Fill, Market, Quote, Side, TradeDecision
+from kakashi_tui.core.money import count_to_hundredths, hundredths_to_count, price_to_cc
+from kakashi_tui.core.orders import (
+    DEFAULT_INSERT_LATENCY_MS,
+    OrderEvent,
+    OrderFill,
+    OrderState,
+    PaperOrder,
+    TimeInForce,
+    reserved_cc,
+    submit,
+)
 from kakashi_tui.core.plan import Plan, pause_reason
+from kakashi_tui.core.queue import MarketFills
 from kakashi_tui.core.risk import Leg, RiskContext
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.core.validate import validate_row
@@ -62,6 +74,8 @@ from kakashi_tui.trading.config import EngineConfig  # (settings; the engine rea
 from kakashi_tui.trading.plancheck import PlanWatch
 
 OPERATOR_SOURCE = "operator"
+CANCEL_REQUESTED = "cancel_requested"  # an order event that is no state: a cancel asked for (order_events)
+_MAX_LATENCY_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +137,35 @@ def _day_text(day: int) -> str:  # (read several times a tick)
     return datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
 
 
+@dataclass(frozen=True, slots=True)
+class OrderFillSeen:
+    """A paper order's fill as the log says it (issue #23 item 5): the price decided on beside
+    the price filled at. ``fill`` is the ledger's name for it (``fill 12``, as its entries' keys)."""
+
+    fill: str
+    order_id: str
+    ticker: str
+    side: Side
+    ts: int
+    decided_ts: int
+    limit_cc: int  # the decision's limit (the most the order may pay)
+    decided_ask_cc: int | None  # the best ask the decision saw (None: not known, a resumed order)
+    price_cc: int  # the fill's price (a taker's walk: its average, rounded up to the centicent)
+    hundredths: int
+    role: str  # maker | taker
+    trigger: str
+    latency_ms: int
+
+    def text(self) -> str:
+        """``order 7 decided @<=0.4200 (ask 0.4100), filled @0.4150 taker, 500 ms latency``."""
+        ask = f" (ask {GRID[self.decided_ask_cc]})" if self.decided_ask_cc is not None else ""
+        how = self.role if self.trigger == self.role else f"{self.role} ({self.trigger.replace('_', ' ')})"
+        return (
+            f"order {self.order_id} decided @<={GRID[self.limit_cc]}{ask}, filled @{GRID[self.price_cc]} "
+            f"{how}, {self.latency_ms} ms latency"
+        )
+
+
 @dataclass(frozen=True)
 class TickReport:
     tick: int
@@ -149,6 +192,9 @@ class TickReport:
     quotes: tuple[Quote, ...] = ()
     gone: tuple[str, ...] = ()
     halted_shards: tuple[int, ...] = ()  # exchange shards not trading: their markets are not decided
+    # the paper orders' fills booked since the last report (issue #23), each with the price its
+    # order was decided at: what the log says beside the fill's own line
+    order_fills: tuple[OrderFillSeen, ...] = ()
 
     def shards_text(self) -> str:
         """``SHARD 1 HALTED`` (``SHARDS 1, 3 HALTED``), or "" when every shard trades."""
@@ -228,6 +274,14 @@ class Engine:
         #: While a replay commits many ticks at once: each market's newest quote not yet written,
         #: with its fetch time (``hold_quotes``); None: every new quote is written in its tick.
         self._unwritten: dict[str, tuple[Quote, int]] | None = None
+        # -- paper orders (issue #23): the live ones (decided, not yet done), each market's fill
+        # models while it has any, what each order's decision was (its id, the best ask it saw),
+        # the fills not yet in a report, and the markets whose book this fetch was polled
+        self.orders: dict[str, PaperOrder] = {}
+        self._fills_of: dict[str, MarketFills] = {}
+        self._decided: dict[str, tuple[int | None, int | None]] = {}
+        self._order_fills: list[OrderFillSeen] = []
+        self._polled_now: set[str] = set()
         with store.atomic():
             if store.append_ledger(
                 [
@@ -238,12 +292,14 @@ class Engine:
             ):
                 store.add_event(source.now_ms(), "deposit", f"{config.bankroll_cc} cc")
         self.account: Account = store.account()
+        self._load_orders()  # the live paper orders a restart resumes, exactly as stored
         source.watch(self.held_tickers)  # the source keeps what is held fetched, until it settles
         # A restart marks what it holds as the run it resumes did: at each market's last stored
         # quote (a closed market sends none until it settles, and equity sizes the next trade).
-        for t in self.account.tickers_held() - self.settled:
+        for t in self.held_tickers() - self.settled:
             if (q := store.latest_snapshot(t)) is not None:
                 self.quotes[t] = q
+        self._resume_fill_models()
         self.tick_count = int(store.control(Control.TICK_COUNT) or 0)
         paused = bool(store.control(Control.PAUSED))
         self.flags = Flags(
@@ -298,6 +354,7 @@ class Engine:
                 else:
                     self.throw_kill(cmd.reason)
                 self.store.set_kill_switch(True, cmd.reason, now)
+                self.cancel_orders(now, f"kill switch: {cmd.reason}")  # (effective after the cancel latency)
             elif isinstance(cmd, Rearm):
                 self._set_flags(kill=False, kill_reason="")
                 self.store.set_kill_switch(False, cmd.origin, now)
@@ -384,6 +441,7 @@ class Engine:
             self.drawdown_reason = risk.drawdown_text(self.peak_cc, eq)
             self._set_ctl(Control.DRAWDOWN_STOP, self.drawdown_reason)
             self.store.add_event(now, "drawdown_stop", self.drawdown_reason)
+            self.cancel_orders(now, "drawdown stop")
         return bool(self.drawdown_reason)
 
     def _set_ctl(self, key: Control, value: ControlValue) -> None:
@@ -441,8 +499,12 @@ class Engine:
         return state_label(f.kill, f.kill_reason, daily_stopped, f.paused, self.drawdown_reason, f.pause_reason)
 
     def held_tickers(self) -> set[str]:
-        """Markets with open positions (a source keeps fetching them until they settle)."""
-        return self.account.tickers_held()
+        """Markets with open positions or live paper orders (a source keeps fetching them until
+        they settle, and hands over their tape; a replay sends their every row through the tick)."""
+        held = self.account.tickers_held()  # (a new set)
+        if self.orders:
+            held.update(o.ticker for o in self.orders.values())
+        return held
 
     # -- helpers ----------------------------------------------------------------------
     def equity(self) -> int:
@@ -497,6 +559,7 @@ class Engine:
         wall = now_wall_ms()
         self.tick_count += 1
         written = len(self._written)
+        order_fills = len(self._order_fills)
         try:
             with self.store.atomic():
                 if top is not None:
@@ -505,6 +568,7 @@ class Engine:
         except Exception:
             self.tick_count -= 1
             del self._written[written:]  # rolled back: never logged as written
+            del self._order_fills[order_fills:]
             self.resync()
             raise
         return report
@@ -521,13 +585,20 @@ class Engine:
         self.markets.clear()
         self._market_cache.clear()
         self._events.clear()
+        self._load_orders()  # the orders as stored (what the failed tick did to them is gone)
+        self._resume_fill_models()
 
     def _tick_body(self, batch: FetchBatch, now: int, wall: int, fetch_ms: float) -> TickReport:
         decisions: list[TradeDecision] = []
         fills = settled = 0
         self._load_controls(now)
+        if self.orders and (self.flags.kill or self.drawdown_reason):  # (a kill another process stored)
+            self.cancel_orders(now, f"kill switch: {self.flags.kill_reason}" if self.flags.kill else "drawdown stop")
         self._roll_day(now)
         good_markets, good_snaps, fresh, saved, rejected = self._ingest(batch, now, wall)
+        # the paper orders: what happened since the last fetch (the tape), then this fetch's books
+        self._polled_now = batch.polled
+        fills += self._play_tape(batch, fresh, now)
         if batch.halted_shards is not None:  # (None: the source did not say this fetch: kept)
             if batch.halted_shards != self.halted_shards:
                 said = shards_halted_text(batch.halted_shards) or "every exchange shard trading"
@@ -568,6 +639,7 @@ class Engine:
                     self.overrides,
                 ):
                     per_market.pop(m.ticker, None)
+        fills += self._cancel_closed(now)  # a closed or settled market's orders are cancelled
         # a position that outlived its market's settlement (older versions bought settled markets again)
         for t in self.account.tickers_held() & self.settled:
             booked = self.store.outcome(t)
@@ -583,13 +655,16 @@ class Engine:
             stopped = True
             self._set_ctl(Control.DAILY_STOP_DAY, utc_day(now))
             self.store.add_event(now, "daily_stop", f"equity {eq} vs day start {day_start}")
+            self.cancel_orders(now, "daily stop")
             if self.cfg.on_daily_stop == "flatten" and self.account.open_positions():
                 self.flatten("daily stop")  # in this tick's transaction (a savepoint)
+        if stopped and self.orders:  # (stopped before this run: its orders are cancelled as it resumes)
+            self.cancel_orders(now, "daily stop")
         down = self._check_drawdown(now, eq)  # beside the daily stop, on the same marked equity
         self._look_at_plan(now, paid)  # a kill condition met pauses before this tick decides
         # decide -> gate -> fill -> ledger
         if not self.paused:
-            held = self.account.tickers_held()
+            held = self.held_tickers()  # (positions and live orders: one of either per market)
             estimates = self.estimates
             stored = 0  # decisions[:stored] are in the store
             for s in good_snaps:
@@ -598,23 +673,18 @@ class Engine:
                 d = self.decide(s, now, eq, day_start, stopped, held, down, self.peak_cc)
                 if d is None:
                     continue
-                fill = None
-                if d.accepted:
-                    fill = broker.fill_buy(d, s, self.fee_terms(s.ticker), now)
-                    if fill is None:
-                        d = d._replace(reason="accepted; nothing to fill at the limit")
                 decisions.append(d)
-                if d.accepted and fill is not None:
+                if d.accepted:
                     # the decisions before it in one executemany, then this one for its id
                     self.store.insert_decisions(decisions[stored:-1], self.tick_count)
                     stored = len(decisions)
                     did = self.store.insert_decision(d, self.tick_count)
-                    fid = self.store.insert_fill(fill, did)
-                    self._apply(buy_entries(fill, fid))
-                    held = self.account.tickers_held()
-                    fills += 1
-                    eq = self.equity()  # a fill moves equity by its fee and spread
-                    down = self._check_drawdown(now, eq)  # (and may take it past the stop)
+                    filled = self._place(d, did, s, now)  # its paper order (filled now: no latency)
+                    held = self.held_tickers()
+                    if filled:
+                        fills += filled
+                        eq = self.equity()  # a fill moves equity by its fee and spread
+                        down = self._check_drawdown(now, eq)  # (and may take it past the stop)
             self.store.insert_decisions(decisions[stored:], self.tick_count)
         self.store.set_controls(self._checkpoint())
         eq = self.equity()
@@ -658,6 +728,7 @@ class Engine:
             quotes=tuple(fresh),
             gone=tuple(gone),
             halted_shards=tuple(sorted(self.halted_shards)),
+            order_fills=self._take_order_fills(),
         )
 
     def _ingest(
@@ -861,7 +932,8 @@ class Engine:
             peak_equity_cc,
             m.event_ticker,
             m.event_exclusive is True,
-            self.event_legs(m.event_ticker or m.ticker),
+            self.event_legs(m.event_ticker or m.ticker, now),
+            risk.reservation_cc(self.orders.values(), self.fee_terms, now) if self.orders else 0,
         )
         ok, reason = risk.check(d, ctx, cfg.limits)
         return d.verdict(ok, reason)
@@ -880,14 +952,27 @@ class Engine:
             ev = self._events[ticker] = self.store.market_event(ticker) or ticker
         return ev
 
-    def event_legs(self, event: str) -> tuple[Leg, ...]:
-        """What is staked on ``event`` now: each open position in its markets (the event cap's
-        ``RiskContext.event_legs``)."""
-        return tuple(
+    def event_legs(self, event: str, now: int | None = None) -> tuple[Leg, ...]:
+        """What is staked on ``event`` now: each open position in its markets, and each live paper
+        order in them at what it reserves, as if what remains of it filled (issue #24 item 5:
+        "across every position and resting order"): the event cap's ``RiskContext.event_legs``."""
+        at = self.source.now_ms() if now is None else now
+        held = tuple(
             Leg.held(t, side, p.contracts, p.cost_cc)
             for (t, side), p in self.account.positions.items()
             if p.contracts > 0 and self.event_of(t) == event
         )
+        live = tuple(
+            Leg.pending(
+                o.ticker,
+                o.side,
+                hundredths_to_count(o.remaining_hundredths),
+                reserved_cc(o, self.fee_terms(o.ticker), at),
+            )
+            for o in self.orders.values()
+            if self.event_of(o.ticker) == event
+        )
+        return held + live
 
     def event_exposures(self) -> list[tuple[str, int]]:
         """Each event held and its worst case over its outcomes (``risk.event_worst_cc``, as the
@@ -900,12 +985,232 @@ class Engine:
         out = [(ev, risk.event_worst_cc(self.event_legs(ev), ex)) for ev, ex in events.items()]
         return sorted(out, key=lambda e: (-e[1], e[0]))
 
+    # -- paper orders (issue #23) ------------------------------------------------------
+    def order_latency(self) -> tuple[int, int]:
+        """(insert, cancel) latency in ms for an order decided now: ``[fills]``'s, or "auto": the
+        median of the source's measured request round trips (a replay: the recorded run's), else
+        500 ms where it measures none (the simulator)."""
+        rt = self.source.round_trip_ms()
+        auto = DEFAULT_INSERT_LATENCY_MS if rt is None else min(max(int(rt), 0), _MAX_LATENCY_MS)
+        c = self.cfg
+        return (
+            auto if c.insert_latency_ms is None else c.insert_latency_ms,
+            auto if c.cancel_latency_ms is None else c.cancel_latency_ms,
+        )
+
+    def _fill_models(self, ticker: str, now: int, book: Quote | None, polled: bool) -> MarketFills:
+        """The market's fill models (made with ``book`` in force from ``now`` when it has none)."""
+        fm = self._fills_of.get(ticker)
+        if fm is None:
+            fm = self._fills_of[ticker] = MarketFills(self.fee_terms(ticker), self.cfg.queue_model)
+            if book is not None:
+                fm.on_book(now, book, True, polled)
+        return fm
+
+    def _place(self, d: TradeDecision, decision_id: int, s: Quote, now: int) -> int:
+        """The accepted decision's paper order (take mode: an ``ioc`` limit order at its limit,
+        for its size), stored and handed to its market's fill models, which fill it against the
+        book in force at its activation (``[fills] insert_latency_ms`` after now). Fills booked
+        at once (a latency of 0 fills now, as the broker's instant fill did): how many."""
+        insert, cancel = self.order_latency()
+        m = self.markets.get(d.ticker)
+        o = submit(
+            str(self.store.next_order_id()),
+            d.ticker,
+            d.side,
+            price_to_cc(d.limit_price),
+            count_to_hundredths(d.contracts),
+            now,
+            TimeInForce.IOC,
+            insert_latency_ms=insert,
+            cancel_latency_ms=cancel,
+            grid=m.grid if m is not None else None,
+        )
+        if not o.state.done and m is not None and m.close_ts is not None and o.activation_ts >= m.close_ts:
+            o.reject(now, f"the market closes before the order would be active ({insert} ms after its decision)")
+        self.store.insert_order(o, "take", self.cfg.queue_model, decision_id)
+        self._decided[o.id] = (decision_id, price_to_cc(d.best_ask))
+        if o.state.done:
+            return self._book_events([(o, e) for e in o.events])
+        self.orders[o.id] = o
+        fm = self._fill_models(o.ticker, now, s, s.ticker in self._polled_now)
+        return self._book_events(fm.add(o) + fm.advance(now))
+
+    def _play_tape(self, batch: FetchBatch, fresh: list[Quote], now: int) -> int:
+        """The markets with live orders: the tape since the last fetch (book updates, prints,
+        gaps, by receive time), then this fetch's books (at its time: a polled one known only
+        then), then the clock up to now: activations, fills, cancels. Fills booked: how many."""
+        models = self._fills_of
+        if not models:
+            return 0
+        for t, model in models.items():
+            model.terms = self.fee_terms(t)  # the market's terms as of this fetch (a restart knows them now)
+        out: list[tuple[PaperOrder, OrderEvent]] = []
+        for ev in batch.tape:
+            if isinstance(ev, TapeGap):
+                gapped = models.values() if ev.ticker is None else [m for t, m in models.items() if t == ev.ticker]
+                for model in gapped:
+                    out += model.on_gap(ev.ts)
+                continue
+            fm = models.get(ev.ticker)
+            if fm is None:
+                continue
+            if isinstance(ev, TapeBook):
+                out += fm.on_book(ev.ts, ev.quote, ev.snapshot, ev.polled)
+            elif isinstance(ev, TapePrint):
+                out += fm.on_print(ev.print)
+        polled = batch.polled
+        fed = set()
+        for q in fresh:
+            if (fm := models.get(q.ticker)) is not None:
+                out += fm.on_book(now, q, True, q.ticker in polled)
+                fed.add(q.ticker)
+        for t in sorted(polled - fed):  # fetched again, unchanged: known at this fetch all the same
+            kept = self.quotes.get(t)
+            if (fm := models.get(t)) is not None and kept is not None:
+                out += fm.on_book(now, kept, True, True)
+        for model in list(models.values()):
+            out += model.advance(now)
+        return self._book_events(out)
+
+    def _cancel_closed(self, now: int) -> int:
+        """A market no longer open (closed, settled, past its close time) cancels its orders at once."""
+        out: list[tuple[PaperOrder, OrderEvent]] = []
+        for o in list(self.orders.values()):
+            why = self.not_open(o.ticker, now)
+            if why:
+                k = len(o.events)
+                o.cancel_rest(now, f"market {why}")
+                out += [(o, e) for e in o.events[k:]]
+        return self._book_events(out)
+
+    def cancel_orders(self, now: int, why: str) -> int:
+        """Ask to cancel every live order (the kill switch, the daily and drawdown stops, a
+        flatten): each takes effect ``cancel_latency_ms`` later, and the order can fill until then.
+        Stored as a ``cancel_requested`` event; how many were asked."""
+        rows = []
+        for o in self.orders.values():
+            if o.cancel_requested_ts is None:
+                o.request_cancel(now)
+                rows.append((int(o.id), now, CANCEL_REQUESTED, why, None))
+        self.store.insert_order_events(rows)
+        return len(rows)
+
+    def _book_events(self, events: list[tuple[PaperOrder, OrderEvent]]) -> int:
+        """Store orders' new events in order (a fill with its row and ledger entries); let go of
+        the orders that are done. Fills booked: how many."""
+        if not events:
+            return 0
+        rows = []
+        n = 0
+        for o, e in events:
+            fid = None
+            if e.fill is not None:
+                fid = self._book_fill(o, e.fill)
+                n += 1
+            rows.append((int(o.id), e.ts, e.state.value, e.reason, fid))
+        self.store.insert_order_events(rows)
+        for o, _e in events:
+            if o.state.done and self.orders.pop(o.id, None) is not None:
+                self._decided.pop(o.id, None)
+                fm = self._fills_of.get(o.ticker)
+                if fm is not None:
+                    fm.forget_done()
+                    if not fm.orders:
+                        del self._fills_of[o.ticker]
+        return n
+
+    def _book_fill(self, o: PaperOrder, f: OrderFill) -> int:
+        """One fill of a paper order: its row, its ledger entries, and the log's account of it."""
+        fill = Fill(
+            ticker=o.ticker,
+            ts=f.ts,
+            side=o.side,
+            action="buy",
+            requested=hundredths_to_count(o.quantity_hundredths),
+            contracts=hundredths_to_count(f.hundredths),
+            value_cc=f.value_cc,
+            fee_cc=f.fee_cc,
+            levels=tuple((GRID[c], hundredths_to_count(h)) for c, h in f.levels),
+        )
+        did, ask = self._decided.get(o.id, (None, None))
+        fid = self.store.insert_fill(fill, did, int(o.id), f.role.value, f.trigger.value)
+        self._apply(buy_entries(fill, fid))
+        price = -(-sum(c * h for c, h in f.levels) // f.hundredths)  # the levels' average, rounded up
+        self._order_fills.append(
+            OrderFillSeen(
+                f"fill {fid}",
+                o.id,
+                o.ticker,
+                o.side,
+                f.ts,
+                o.decided_ts,
+                o.limit_cc,
+                ask,
+                price,
+                f.hundredths,
+                f.role.value,
+                f.trigger.value,
+                o.insert_latency_ms,
+            )
+        )
+        return fid
+
+    def _take_order_fills(self) -> tuple[OrderFillSeen, ...]:
+        out, self._order_fills = tuple(self._order_fills), []
+        return out
+
+    def _load_orders(self) -> None:
+        """The live orders as the store has them (a restart, a rolled-back tick): each rebuilt
+        from its row and its events (a cancel asked for included)."""
+        self.orders.clear()
+        self._decided.clear()
+        self._fills_of.clear()
+        for row, events, decided in self.store.live_orders():
+            oid, ts, ticker, side, limit, qty, tif, post_only, expires, insert, cancel, did = row
+            o = PaperOrder(
+                str(oid),
+                ticker,
+                Side(side),
+                limit,
+                qty,
+                TimeInForce(tif),
+                ts,
+                post_only=bool(post_only),
+                expires_ts=expires,
+                insert_latency_ms=insert,
+                cancel_latency_ms=cancel,
+            )
+            for ets, state, reason in events:
+                if state == CANCEL_REQUESTED:
+                    o.request_cancel(ets)
+                else:
+                    o.events.append(OrderEvent(ets, OrderState(state), reason))
+            if not o.events:  # (a row without its submitted event: not an order Kakashi wrote whole)
+                continue
+            self.orders[o.id] = o
+            self._decided[o.id] = (did, None if decided is None else decided[1])
+
+    def _resume_fill_models(self) -> None:
+        """Each live order's market's fill models, with the market's latest quote in force since
+        the last tick (as the run that stored them had it; polled when the feed polls)."""
+        if not self.orders:
+            return
+        since = self.store.last_tick_ts() or 0
+        polled = self.source.feed_status()[0] == "polling"
+        for o in sorted(self.orders.values(), key=lambda o: int(o.id)):
+            fm = self._fill_models(o.ticker, max(since, o.decided_ts), self.quotes.get(o.ticker), polled)
+            fm.add(o)
+
     # -- flatten --------------------------------------------------------------------
     def flatten(self, origin: str = "operator") -> int:
-        """Sell every open paper position into the bids of its latest snapshot. Returns fills."""
+        """Sell every open paper position into the bids of its latest snapshot, and cancel the
+        live paper orders (effective after the cancel latency: one may still fill until then).
+        Returns fills."""
         n = 0
         now = self.source.now_ms()
         with self.store.atomic():
+            self.cancel_orders(now, f"flatten ({origin})")
             for p in self.account.open_positions():
                 s = self.quotes.get(p.ticker)
                 if s is None:

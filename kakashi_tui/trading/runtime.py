@@ -224,7 +224,9 @@ def live_books(
         url,
         lambda: signer.headers("GET", WS_PATH),
         backoff_base=cfg.kalshi.backoff_base_s,
-        record_books=opts.record,  # from the first snapshot: a recording starts rebuildable
+        # every book change is kept between fetches (from the first snapshot: a recording starts
+        # rebuildable), for the recording and for the paper orders' tape (issue #23)
+        record_books=True,
         lifecycle=True,  # market_lifecycle_v2: its event_fee_update frames go to the source's fees
     )
     named = set(opts.tickers)

@@ -82,7 +82,9 @@ class MarketLine:
     p_source: str
     ev_yes: Decimal | None
     ev_no: Decimal | None
-    signal: str  # what the risk gate would do now: "BUY YES" / "BUY NO", "HELD", "NO QUOTE", or why not
+    # what the risk gate would do now: "BUY YES" / "BUY NO", "HELD", "ORDER" (a paper order not yet
+    # filled), "NO QUOTE", or why not
+    signal: str
     age_ms: int
     close_ts: int | None
     status: str = ""
@@ -319,7 +321,8 @@ def build_view(
     now = engine.source.now_ms()
     acct = engine.account
     limits = engine.cfg.limits
-    held = acct.tickers_held()
+    in_positions = acct.tickers_held()
+    held = engine.held_tickers()  # (and the markets with live paper orders: the gate counts them)
     edge = engine.cfg.strategy.edge_threshold
     equity = engine.equity()
     day_start = engine.day_start_equity() or equity
@@ -335,8 +338,10 @@ def build_view(
         est = engine.estimates.get(t)
         terms = engine.fee_terms(t)
         evs: dict[Side, Decimal | None] = side_evs(s, est.p_hat, terms, now) if est else {Side.YES: None, Side.NO: None}
-        if t in held:
+        if t in in_positions:
             signal = "HELD"
+        elif t in held:
+            signal = "ORDER"  # a paper order not yet filled (issue #23)
         elif s.quiet:
             signal = "NO QUOTE"
         elif est is not None and pick_side(evs, edge) is not None:

@@ -48,6 +48,11 @@ async def test_each_fill_and_the_day_summary_are_alerts_with_the_webhook_and_no_
             assert {"Fill", "Daily summary"} <= titles
             sent = [(b["kind"], b["message"], b["severity"]) for _t, b in _Hook.received]
             assert sent == raised
+            # the decision log has each paper order's fill under its decision: decided and filled prices
+            from kakashi_tui.frontends.desk.widgets.decision_log import DecisionLog
+
+            logged = [e for e in app.query_one(DecisionLog).entries() if e.what.startswith("FILL x")]
+            assert len(logged) == len(fills) and all(" decided @<=" in e.text and " filled @" in e.text for e in logged)
     finally:
         app.service.stop()
         e.store.close()

@@ -38,7 +38,19 @@ def check_books(db):
         trade_keys = [e.key for e in entries if e.kind in (Kind.BUY, Kind.SELL)]
         assert sorted(int(k.split(":")[1]) for k in trade_keys) == sorted(fills)
         decision_ids = [d for (d,) in con.execute("SELECT decision_id FROM fills WHERE decision_id IS NOT NULL")]
-        assert len(decision_ids) == len(set(decision_ids))  # no decision filled twice
+        assert len(decision_ids) == len(set(decision_ids))  # no decision filled twice (take mode: one ioc fill)
+        # the paper orders (#23): every fill is one of its order's events, an order ends once and
+        # then nothing more happens to it, and it never fills past its quantity
+        by_fill = dict(con.execute("SELECT fill_id, order_id FROM order_events WHERE fill_id IS NOT NULL"))
+        assert by_fill == dict(con.execute("SELECT id, order_id FROM fills WHERE order_id IS NOT NULL"))
+        for oid, qty in con.execute("SELECT id, quantity_hundredths FROM orders"):
+            states = [
+                st for (st,) in con.execute("SELECT state FROM order_events WHERE order_id = ? ORDER BY id", (oid,))
+            ]
+            ends = [i for i, st in enumerate(states) if st in ("filled", "cancelled", "expired", "rejected")]
+            assert states[0] == "submitted" and len(ends) <= 1 and (not ends or ends[0] == len(states) - 1)
+            got = con.execute("SELECT COALESCE(SUM(contracts_hundredths), 0) FROM fills WHERE order_id = ?", (oid,))
+            assert got.fetchone()[0] <= qty
         # positions match the ledger: bought - sold - settled, per market and side
         held = Counter()
         for t, s, action, n in fills.values():

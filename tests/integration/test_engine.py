@@ -66,8 +66,15 @@ def row(
 
 
 def fake_engine(db_path, batches, p=None, cfg=None):
+    """An engine over scripted batches. These tests are about the gate, the ledger and
+    settlement, each tick's batch written by hand: a paper order fills at its decision
+    (``insert_latency_ms = 0``, the broker's instant fill) unless the test's ``cfg`` sets a
+    latency (latency itself: tests/integration/test_paper_orders_engine.py)."""
     store = Store(db_path)
-    return Engine(store, FakeSource(batches), [FixedEstimator(p or {})], cfg or EngineConfig())
+    cfg = cfg or EngineConfig()
+    if "insert_latency_ms" not in cfg.model_fields_set:
+        cfg = cfg.model_copy(update={"insert_latency_ms": 0})
+    return Engine(store, FakeSource(batches), [FixedEstimator(p or {})], cfg)
 
 
 def ledger_rows(store):
@@ -399,7 +406,7 @@ def test_a_version_2_file_is_migrated_to_one_snapshot_index(db_path, store):
             )
         }
         assert names == {"snapshots_ts"}
-        assert again.get_control("schema_version") == "9"
+        assert again.get_control("schema_version") == "10"
         assert again.latest_snapshot("A").ts == 9 and again.latest_snapshot("B").ts == 7  # nothing lost
         assert again.latest_snapshot("C") is None
         plan = " ".join(

@@ -48,7 +48,7 @@ def _engine(srv, db, cfg=None):
     signer, _ = signer_from(KEY_ID, srv.key_path, env={})
     c = KalshiClient(base_url=srv.base_url, signer=signer, backoff_base=0.01, timeout=2.0, reads_per_s=500)
     source = KalshiSource(c, depth_for=lambda: {HALF})
-    return Engine(Store(db), source, [Bullish([HALF])], cfg or EngineConfig()), c
+    return Engine(Store(db), source, [Bullish([HALF])], cfg or EngineConfig(insert_latency_ms=0)), c  # (filled at once)
 
 
 def test_status_and_the_report_mark_a_half_fee_position_as_the_engine_does(keyed, tmp_path, capfd):
@@ -79,7 +79,7 @@ def test_status_marks_at_the_configs_series_fee_as_the_engine_does(keyed, tmp_pa
     cfg_file.write_text("[fees.series]\nKXZOO = 0.02\n")
     from kakashi_tui.trading.config import load_config
 
-    cfg = load_config(str(cfg_file)).engine_config()
+    cfg = load_config(str(cfg_file)).engine_config().model_copy(update={"insert_latency_ms": 0})
     engine, c = _engine(keyed, db, cfg)
     with c:
         assert engine.tick().fills == 1

@@ -54,7 +54,9 @@ def test_lifecycle_frames_over_the_websocket_settle_regrid_and_move_shards(tmp_p
             polled = KalshiSource(client, depth_for=lambda: set(beliefs.p))
             feed = BookFeed(ws.url, lambda: {}, backoff_base=0.02, lifecycle=True)
             source = LiveBookSource(polled, feed, also=lambda: set(beliefs.p), on_lifecycle=polled.apply_lifecycle)
-            engine = Engine(Store(tmp_path / "k.db"), source, [beliefs], EngineConfig())
+            engine = Engine(
+                Store(tmp_path / "k.db"), source, [beliefs], EngineConfig(insert_latency_ms=0)
+            )  # (filled at once)
             source.start()
             try:
                 rep = engine.tick()

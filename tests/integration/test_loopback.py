@@ -616,7 +616,10 @@ def test_a_held_market_that_closes_is_still_fetched_until_it_settles(keyed, tmp_
     store = Store(tmp_path / "k.db")
     with signed_client(keyed) as c:
         source = KalshiSource(c, depth_for=lambda: {target.ticker})
-        engine = Engine(store, source, [Bullish()], EngineConfig())  # (hands the source its held markets)
+        # (filled at its decision, insert_latency_ms = 0: a later order would meet the closed market)
+        engine = Engine(
+            store, source, [Bullish()], EngineConfig(insert_latency_ms=0)
+        )  # (hands the source its held markets)
         first = engine.tick()
         assert first.fills == 1 and engine.held_tickers() == {target.ticker}
         target.touch(status="closed")

@@ -119,7 +119,10 @@ def _kalshi_engine(tmp_path, srv, believed, **source_kw):
 
     c = KalshiClient(base_url=srv.base_url, backoff_base=0.01, timeout=2.0, reads_per_s=500, max_retries=1)
     source = KalshiSource(c, depth_for=lambda: set(believed), **source_kw)
-    return Engine(Store(tmp_path / "k.db"), source, [FixedEstimator(believed)], EngineConfig()), source
+    # (a fill at the decision, as before paper orders had a latency: these tests are about the market terms)
+    return Engine(
+        Store(tmp_path / "k.db"), source, [FixedEstimator(believed)], EngineConfig(insert_latency_ms=0)
+    ), source
 
 
 @pytest.fixture

@@ -24,14 +24,31 @@ DAY_MS = 86_400_000
 
 
 def expected_fill_alerts(db) -> list[str]:
-    """Each fill's alert, from the fills table, in order."""
+    """Each fill's alert, from the fills table, in order; a paper order's with what its order says
+    (issue #23: the price decided on, from its decision, beside the price filled at)."""
+    import json
+
     with sqlite3.connect(db) as c:
-        rows = c.execute("SELECT ticker, side, action, contracts_hundredths, value_cc, fee_cc FROM fills ORDER BY id")
+        rows = c.execute(
+            "SELECT f.ticker, f.side, f.action, f.contracts_hundredths, f.value_cc, f.fee_cc, f.order_id, f.role,"
+            " f.levels, o.limit_cc, d.best_ask_cc, o.insert_latency_ms FROM fills f LEFT JOIN orders o"
+            " ON o.id = f.order_id LEFT JOIN decisions d ON d.id = o.decision_id ORDER BY f.id"
+        )
         out = []
-        for ticker, side, action, h, value, fee in rows:
+        for ticker, side, action, h, value, fee, oid, role, levels, limit, ask, latency in rows:
             n = hundredths_to_count(h)
             price = Decimal(value) / 10_000 / n
-            out.append(f"filled: {action} {ticker} {side.upper()} x{fmt_count(n)} @{price:.4f}, fee {fmt_cc(fee)}")
+            said = ""
+            if oid is not None:
+                lv = [(int(Decimal(p) * 10_000), int(Decimal(q) * 100)) for p, q in json.loads(levels)]
+                avg = -(-sum(c * k for c, k in lv) // sum(k for _c, k in lv))
+                said = (
+                    f" (order {oid} decided @<={Decimal(limit) / 10_000:.4f} (ask {Decimal(ask) / 10_000:.4f}),"
+                    f" filled @{Decimal(avg) / 10_000:.4f} {role}, {latency} ms latency)"
+                )
+            out.append(
+                f"filled: {action} {ticker} {side.upper()} x{fmt_count(n)} @{price:.4f}, fee {fmt_cc(fee)}{said}"
+            )
     return out
 
 

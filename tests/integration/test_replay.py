@@ -27,7 +27,15 @@ def tables(db):
             ).fetchall(),
             "fills": c.execute(
                 "SELECT ts, ticker, side, action, requested_hundredths, contracts_hundredths, value_cc,"
-                " fee_cc, levels FROM fills ORDER BY id"
+                " fee_cc, levels, order_id, role, trigger FROM fills ORDER BY id"
+            ).fetchall(),
+            # the paper orders (issue #23): as decided (their latency used), and what became of them
+            "orders": c.execute(
+                "SELECT id, ts, ticker, side, limit_cc, quantity_hundredths, tif, insert_latency_ms,"
+                " cancel_latency_ms FROM orders ORDER BY id"
+            ).fetchall(),
+            "order_events": c.execute(
+                "SELECT order_id, ts, state, reason, fill_id FROM order_events ORDER BY id"
             ).fetchall(),
             "ledger": c.execute(
                 "SELECT ts, kind, ticker, side, contracts_hundredths, amount_cc, key FROM ledger ORDER BY id"

@@ -22,8 +22,10 @@ import email.utils
 import json
 import math
 import random
+import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -54,6 +56,7 @@ DEMO_BASE = "https://external-api.demo.kalshi.co/trade-api/v2"
 RETRY_STATUS = {429, 500, 502, 503, 504}
 AUTH_STATUS = {401, 403}
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a 1,000-market page is about 2 MB
+ROUND_TRIPS_KEPT = 200  # the round trips the "auto" paper-order latency is the median of (issue #23)
 # GET /series has no pages: one answer with every series, about 14,000 and 18 MB in 2026, and
 # growing. Its cap alone is higher (the bulk listing saves thousands of one-by-one look-ups).
 SERIES_MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -252,6 +255,9 @@ class KalshiClient:
         self._plock = threading.Lock()
         self.requests_made = 0
         self.retries_made = 0
+        #: the latest answered requests' round trips (ms, from sending to the whole body read):
+        #: ``round_trip_ms`` is their median, the paper orders' "auto" latency (issue #23)
+        self.round_trips: deque[float] = deque(maxlen=ROUND_TRIPS_KEPT)
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
@@ -373,7 +379,10 @@ class KalshiClient:
             self._pace(deadline)
             self.requests_made += 1
             wait: float | None = None
+            sent = time.perf_counter()
             p = self._attempt(path, params, deadline, limit)
+            if p.error is None:
+                self.round_trips.append((time.perf_counter() - sent) * 1000)
             if p.error is not None:
                 e = p.error
                 if isinstance(e, KalshiHTTPError):
@@ -411,6 +420,13 @@ class KalshiClient:
             attempt += 1
             self.retries_made += 1
             self._wait(wait)
+
+    def round_trip_ms(self) -> int | None:
+        """The median of the latest ``ROUND_TRIPS_KEPT`` answered requests' round trips, in whole
+        ms (at least 1); None before any was answered."""
+        if not self.round_trips:
+            return None
+        return max(1, round(statistics.median(self.round_trips)))
 
     # -- endpoints ------------------------------------------------------------------------
     def _pages(

@@ -36,7 +36,8 @@ from kakashi_tui.adapters.kalshi.schemas import (
 )
 from kakashi_tui.adapters.kalshi.schemas import dec as _dec
 from kakashi_tui.adapters.kalshi.wire import Fees, Trade, convert, rest_print
-from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
+from kakashi_tui.adapters.source import FetchBatch, RawRow, Source, TapePrint
+from kakashi_tui.adapters.tape import PrintRow, print_of
 from kakashi_tui.core.backoff import Backoff
 from kakashi_tui.core.errors import ConfigError
 
@@ -261,6 +262,9 @@ class KalshiSource(Source):
     def watch(self, held: Callable[[], Iterable[str]]) -> None:
         self.watch_for = lambda: set(held())
 
+    def round_trip_ms(self) -> int | None:
+        return self.client.round_trip_ms()
+
     def stop(self) -> None:
         self.client.stop()
 
@@ -414,6 +418,9 @@ class KalshiSource(Source):
         # the followed markets not sent again, quoted as last sent (active): the engine decides on
         # the quote it keeps of each (a market closed since has no quote: it is not decided)
         batch.same = sorted(t for t in watched if t not in sent and self._quoted(t))
+        # the held markets' books (positions, live paper orders; always fetched again, sent or
+        # unchanged) were polled: each known at this fetch only (core/queue.py's polled rule)
+        batch.polled = (sent | set(batch.same)) & held
         if self.on_trades is not None:
             self._poll_prints(batch, watched | set(self.tickers or ()))
 
@@ -443,6 +450,27 @@ class KalshiSource(Source):
         got = self._prints_of(batch, names, lambda t: self._prints_since.get(t, now - PRINTS_LOOKBACK_S * 1000))
         if got:
             self.on_trades(got)
+            # the held markets' prints go on the tape too (issue #23), received now, in the recorded order
+            held = {t for t in self.watch_for() if isinstance(t, str)}
+            batch.tape.extend(
+                TapePrint(
+                    t.ticker,
+                    print_of(
+                        PrintRow(
+                            t.recv_ts if t.recv_ts is not None else t.ts,
+                            t.ticker,
+                            t.yes_price_cc,
+                            t.count_hundredths,
+                            t.taker_side or None,
+                            t.taker_book_side,
+                            t.is_block_trade,
+                            t.ts,
+                        )
+                    ),
+                )  # fmt: skip
+                for t in got
+                if t.ticker in held
+            )
 
     def prints_fallback(self, hand: Callable[[list[Trade]], None], down: Callable[[], bool]) -> None:
         """With a key (``LiveBookSource``): poll GET /markets/trades into ``hand``, as without

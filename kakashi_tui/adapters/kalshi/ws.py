@@ -65,6 +65,7 @@ from kakashi_tui.adapters.kalshi.schemas import (
 )
 from kakashi_tui.adapters.kalshi.wire import Trade
 from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
+from kakashi_tui.adapters.tape import BookRow, PrintRow, TapeBuilder
 from kakashi_tui.core.backoff import Backoff
 
 HeaderProvider = Callable[[], dict[str, str]]  # fresh signed headers per connection (kalshi_auth)
@@ -275,6 +276,17 @@ class BookFeed:
         """The books currently in sync (copies)."""
         with self._lock:
             return {t: Book(t, dict(b.yes), dict(b.no), b.updated_ms) for t, b in self._books.items()}
+
+    def books_and_events(self) -> tuple[dict[str, Book], list[BookEvent]]:
+        """The books in sync (copies) and the book changes applied since the last take, at one
+        instant: every change taken is in the books, none after (the tape and the rows agree)."""
+        with self._lock:
+            books = {t: Book(t, dict(b.yes), dict(b.no), b.updated_ms) for t, b in self._books.items()}
+            events: list[BookEvent] = []
+            if self._events:
+                events, self._events = self._events, []
+                self._event_deltas = 0
+        return books, events
 
     def take_trades(self) -> list[Trade]:
         with self._lock:
@@ -744,6 +756,8 @@ class LiveBookSource(Source):
         self.live_rows = 0
         self.live_books = 0
         self._last: dict[str, RawRow] = {}  # each watched market's last polled row (``FetchBatch.same``)
+        self._tape = TapeBuilder()  # every book the stream keeps, for the held markets' tape (#23)
+        self._tape_trades: list[Trade] = []  # prints handed to ``on_trades`` since the last fetch (the tape's)
         self._handed: dict[str, None] = {}  # trade_ids handed to on_trades (the newest HANDED_IDS)
         fallback = getattr(polled, "prints_fallback", None)
         if on_trades is not None and fallback is not None:  # (KalshiSource) prints polled while it is down
@@ -775,6 +789,9 @@ class LiveBookSource(Source):
             for frame in self.feed.take_lifecycle():
                 self.on_lifecycle(frame)
         batch = self.polled.fetch()
+        # the books and the changes that made them, taken together (the tape below and the rows
+        # agree), before the tick's time is read (every change taken was received by then)
+        books, events = self.feed.books_and_events()
         now = self.polled.now_ms()
         batch.now_ms = now  # the tick's time: the books below are stamped against it
         watched = self.watched()
@@ -784,7 +801,8 @@ class LiveBookSource(Source):
             )
             watched = {t for t in quoted if isinstance(t, str)}
         self.feed.watch(watched)
-        books = self.feed.books() if self.feed.live else {}
+        if not self.feed.live:
+            books = {}
         # a book's quote is as old as the stream that brings it: stamped with the exchange's time
         # it reflects (the fetch's time less the latest frame's lag), so the stale-quote guard,
         # the desk's age and the catalog (ts against recv_ts) see a book that arrived 4 s old
@@ -812,15 +830,42 @@ class LiveBookSource(Source):
                 snap = {**r.snapshot, **b.raw_snapshot(asof)}
                 r = RawRow(market=r.market, snapshot=snap, payload={"ws_book": snap, "polled": r.payload})
                 self.live_rows += 1
+                batch.polled.discard(ticker)  # the stream's book: in force until its next change
             rows.append(r)
         for why, sent in self.feed.take_rejects():  # refused trade prints: kept as rejected rows
             t = sent.get("market_ticker")
             rows.append(RawRow(market={"ticker": t} if ticker_ok(t) else {}, snapshot=None, payload=sent, reason=why))
         batch.rows = rows
+        trades = self.feed.take_trades()
         if self.on_trades is not None:
-            self._hand(self.feed.take_trades())
+            self._hand(trades)
             self._recover(batch, watched)
-        self.drain_book_events()
+            # the prints the recorder was handed, in its order (polled while the stream was down,
+            # the stream's, a gap's recovery): what a replay of the recording reads
+            trades, self._tape_trades = self._tape_trades, []
+        if self.on_book_events is not None and events:
+            self.on_book_events(events)
+        # the tape (issue #23): the held markets' book changes and prints since the last fetch
+        # (positions and live paper orders: ``watch``), by adapters/tape.py's one rule
+        held = set(self.held()) if self.held is not None else set()
+        batch.tape = self._tape.tape(
+            (BookRow(*e) for e in events),
+            (
+                PrintRow(
+                    t.recv_ts if t.recv_ts is not None else t.ts,
+                    t.ticker,
+                    t.yes_price_cc,
+                    t.count_hundredths,
+                    t.taker_side or None,
+                    t.taker_book_side,
+                    t.is_block_trade,
+                    t.ts,
+                )
+                for t in trades
+                if t.ticker in held
+            ),
+            held,
+        )
         return batch
 
     def flush(self) -> None:
@@ -848,6 +893,7 @@ class LiveBookSource(Source):
         while len(seen) > HANDED_IDS:
             del seen[next(iter(seen))]
         self.on_trades(fresh)
+        self._tape_trades.extend(fresh)
         return len(fresh)
 
     def _recover(self, batch: FetchBatch, watched: set[str]) -> None:
@@ -860,12 +906,15 @@ class LiveBookSource(Source):
         n = self._hand(recover(batch, watched, since))
         batch.notes.append(f"trade prints lost at a gap on the WebSocket: {n} fetched again over REST")
 
-    def drain_book_events(self) -> None:
-        """Hand the book changes applied so far to ``on_book_events`` (the engine's thread)."""
-        if self.on_book_events is not None:
-            events = self.feed.take_book_events()
-            if events:
-                self.on_book_events(events)
+    def drain_book_events(self) -> list[BookEvent]:
+        """Take the book changes applied so far, handed to ``on_book_events`` (the engine's thread)."""
+        events = self.feed.take_book_events()
+        if self.on_book_events is not None and events:
+            self.on_book_events(events)
+        return events
+
+    def round_trip_ms(self) -> int | None:
+        return self.polled.round_trip_ms()
 
     def feed_status(self) -> tuple[str, str]:
         """Which feed is live, and how: ``("websocket", "2 live books")`` or

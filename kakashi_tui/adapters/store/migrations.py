@@ -238,6 +238,23 @@ def _to_v9(db: pw.SqliteDatabase) -> None:
         db.execute_sql("ALTER TABLE markets ADD COLUMN event_exclusive INTEGER")
 
 
+# -- to version 10 ----------------------------------------------------------------------
+def _to_v10(db: pw.SqliteDatabase) -> None:
+    """Paper orders (issue #23): ``orders`` and ``order_events`` are new tables (made by
+    ``upgrade``); a fill names its order, its role and what triggered it, and one decision's
+    order may fill many times, so ``fills.decision_id``'s index is no longer unique. Rows before
+    read NULL there (they were taker fills at the decision, which their decision_id names)."""
+    have = columns(db, "fills")
+    if not have:
+        return
+    for column, decl in (("order_id", "INTEGER"), ("role", "VARCHAR(255)"), ("trigger", "VARCHAR(255)")):
+        if column not in have:
+            db.execute_sql(f"ALTER TABLE fills ADD COLUMN {column} {decl}")
+    db.execute_sql("DROP INDEX IF EXISTS fills_decision_id")
+    db.execute_sql("CREATE INDEX fills_decision_id ON fills (decision_id)")
+    db.execute_sql("CREATE INDEX IF NOT EXISTS fills_order_id ON fills (order_id)")
+
+
 STEPS: tuple[Step, ...] = (
     Step(4, "fixed point: integer centicents and hundredths; Kalshi's lifecycle words", _to_v4),
     Step(5, "the ledger's hash chain: each entry carries the hash of its content and of the one before", _to_v5),
@@ -245,6 +262,7 @@ STEPS: tuple[Step, ...] = (
     Step(7, "control: the drawdown stop's peak_equity and drawdown_stop keys (#24)", _to_v7),
     Step(8, "plans: a study registered before the evidence; control: pause_reason (#24)", _to_v8),
     Step(9, "markets: event_exclusive, the event's mutually_exclusive (Kalshi 3.34), for the event cap", _to_v9),
+    Step(10, "paper orders: orders and order_events; fills name their order, role and trigger (#23)", _to_v10),
 )
 
 

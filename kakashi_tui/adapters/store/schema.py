@@ -96,7 +96,8 @@ class DecisionRow(_Base):
 
 
 class FillRow(_Base):
-    decision_id = pw.IntegerField(null=True, unique=True)
+    # v8 (#23): an order can fill many times, so a decision many times: not unique any more
+    decision_id = pw.IntegerField(null=True, index=True)
     ts = pw.BigIntegerField(index=True)
     ticker = pw.CharField(index=True)
     side = pw.CharField()
@@ -106,9 +107,48 @@ class FillRow(_Base):
     value_cc = pw.BigIntegerField()  # cost of a buy, proceeds of a sell
     fee_cc = pw.BigIntegerField()
     levels = pw.TextField()
+    order_id = pw.IntegerField(null=True, index=True)  # v8: the paper order filled (NULL: a flatten sale)
+    role = pw.CharField(null=True)  # v8: maker | taker (NULL: before v8, a flatten sale)
+    trigger = pw.CharField(null=True)  # v8: taker | through | at_price_queue | cross (core/orders.py)
 
     class Meta:
         table_name = "fills"
+
+
+class OrderRow(_Base):
+    """One paper order (issue #23), as decided: never changed (its life is ``order_events``)."""
+
+    ts = pw.BigIntegerField()  # decided_ts: when the strategy decided (the order's submitted event)
+    ticker = pw.CharField()
+    side = pw.CharField()
+    limit_cc = pw.IntegerField()  # the price of its own side (a NO bid at 0.58: side no, 5800)
+    quantity_hundredths = pw.BigIntegerField()
+    tif = pw.CharField()  # ioc | gtc | gtd
+    post_only = pw.BooleanField(default=False)
+    expires_ts = pw.BigIntegerField(null=True)  # gtd only
+    insert_latency_ms = pw.IntegerField()  # used, and so replayed: active at ts + this
+    cancel_latency_ms = pw.IntegerField()
+    mode = pw.CharField()  # take | post: what the strategy meant it to do
+    queue_model = pw.CharField()  # the fill model it was filled by (core/queue.py)
+    decision_id = pw.IntegerField(null=True)
+
+    class Meta:
+        table_name = "orders"
+
+
+class OrderEventRow(_Base):
+    """An order's events, append-only: ``submitted``, ``active``, ``partially_filled``, ``filled``,
+    ``cancelled``, ``expired``, ``rejected`` (core/orders.py's states, with their reason), and
+    ``cancel_requested`` (a cancel asked for: effective ``cancel_latency_ms`` later)."""
+
+    order_id = pw.IntegerField(index=True)
+    ts = pw.BigIntegerField()
+    state = pw.CharField()
+    reason = pw.TextField(default="")
+    fill_id = pw.IntegerField(null=True)  # a fill event's row in ``fills``
+
+    class Meta:
+        table_name = "order_events"
 
 
 class LedgerRow(_Base):
@@ -250,6 +290,8 @@ MODELS = [
     TickRow,
     RequestRow,
     PlanRow,
+    OrderRow,
+    OrderEventRow,
 ]
 
 

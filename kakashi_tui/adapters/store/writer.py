@@ -61,6 +61,7 @@ from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, LedgerEntry
 from kakashi_tui.core.models import Estimate, Fill, Market, Quote, TradeDecision, qty_text
 from kakashi_tui.core.money import count_to_hundredths, price_to_cc
+from kakashi_tui.core.orders import PaperOrder
 from kakashi_tui.core.plan import Condition, PlanError, Sample, conditions_json
 
 LOCK_WAIT_S = 1.0  # how long a new writer waits for the file lock before saying who holds it
@@ -649,7 +650,14 @@ class Store:
         if ds:
             self.db.connection().executemany(self._DECISION_SQL, [self._decision_row(d, tick) for d in ds])
 
-    def insert_fill(self, f: Fill, decision_id: int | None) -> int:
+    def insert_fill(
+        self,
+        f: Fill,
+        decision_id: int | None,
+        order_id: int | None = None,
+        role: str | None = None,
+        trigger: str | None = None,
+    ) -> int:
         return FillRow.insert(
             decision_id=decision_id,
             ts=f.ts,
@@ -661,7 +669,74 @@ class Store:
             value_cc=f.value_cc,
             fee_cc=f.fee_cc,
             levels=json.dumps([[str(p), qty_text(count_to_hundredths(q))] for p, q in f.levels]),
+            order_id=order_id,
+            role=role,
+            trigger=trigger,
         ).execute()
+
+    # -- paper orders (issue #23): one row each, never changed; their life is order_events --------
+    def insert_order(self, o: PaperOrder, mode: str, queue_model: str, decision_id: int | None) -> int:
+        """A new order's row (its ``id`` is the row's id: the caller made it with ``next_order_id``)."""
+        return (
+            self.db.connection()
+            .execute(
+                "INSERT INTO orders (id, ts, ticker, side, limit_cc, quantity_hundredths, tif, post_only, expires_ts,"
+                " insert_latency_ms, cancel_latency_ms, mode, queue_model, decision_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    int(o.id),
+                    o.decided_ts,
+                    o.ticker,
+                    o.side.value,
+                    o.limit_cc,
+                    o.quantity_hundredths,
+                    o.tif.value,
+                    int(o.post_only),
+                    o.expires_ts,
+                    o.insert_latency_ms,
+                    o.cancel_latency_ms,
+                    mode,
+                    queue_model,
+                    decision_id,
+                ),
+            )
+            .lastrowid
+        )
+
+    def next_order_id(self) -> int:
+        """The id the next order's row gets (the one writer's: nothing else inserts orders)."""
+        row = self.db.connection().execute("SELECT MAX(id) FROM orders").fetchone()
+        return (row[0] or 0) + 1
+
+    def insert_order_events(self, rows: Sequence[tuple[int, int, str, str, int | None]]) -> None:
+        """Order events as (order id, ts, state, reason, fill id), in order."""
+        if rows:
+            self.db.connection().executemany(
+                "INSERT INTO order_events (order_id, ts, state, reason, fill_id) VALUES (?, ?, ?, ?, ?)", rows
+            )
+
+    def live_orders(self) -> list[tuple[tuple[Any, ...], list[tuple[int, str, str]], tuple[Any, ...] | None]]:
+        """The orders not done (no filled, cancelled, expired or rejected event), oldest first: each
+        (its row: id, ts, ticker, side, limit_cc, quantity_hundredths, tif, post_only, expires_ts,
+        insert_latency_ms, cancel_latency_ms, decision_id; its events as (ts, state, reason) in
+        order; its decision's (limit_price_cc, best_ask_cc), None without one)."""
+        con = self.db.connection()
+        rows = con.execute(
+            "SELECT o.id, o.ts, o.ticker, o.side, o.limit_cc, o.quantity_hundredths, o.tif, o.post_only,"
+            " o.expires_ts, o.insert_latency_ms, o.cancel_latency_ms, o.decision_id FROM orders o"
+            " WHERE NOT EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.id"
+            " AND e.state IN ('filled', 'cancelled', 'expired', 'rejected')) ORDER BY o.id"
+        ).fetchall()
+        out = []
+        for r in rows:
+            events = con.execute(
+                "SELECT ts, state, reason FROM order_events WHERE order_id = ? ORDER BY id", (r[0],)
+            ).fetchall()
+            d = None
+            if r[11] is not None:
+                d = con.execute("SELECT limit_price_cc, best_ask_cc FROM decisions WHERE id = ?", (r[11],)).fetchone()
+            out.append((tuple(r), [tuple(e) for e in events], None if d is None else tuple(d)))
+        return out
 
     def append_ledger(self, entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
         """Append entries; an entry whose key is already there is skipped (exactly-once). Each

@@ -35,9 +35,10 @@ from textual.widgets import Footer, Input
 
 from kakashi_tui.adapters import alerts as al
 from kakashi_tui.adapters.queries import connect_readonly
+from kakashi_tui.core.money import fmt_count, hundredths_to_count
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.frontends.desk.lookups import fills_blotter, market_history, recent_history, rejected_rows
-from kakashi_tui.frontends.desk.messages import AlertDue, EngineUpdated, Noted
+from kakashi_tui.frontends.desk.messages import AlertDue, EngineUpdated, Noted, OrderFilled
 from kakashi_tui.frontends.desk.screens import (
     BlotterScreen,
     ConfirmScreen,
@@ -205,6 +206,7 @@ class KakashiApp(App[int]):
         # the log file, as a headless run writes it; a settlement's correction said on the desk
         service.on_report(Journal(self.oplog, threshold=service.edge_threshold).on_report)
         service.on_report(self._note_corrections)
+        service.on_report(self._note_order_fills)
         # each fill and each day's summary: alerts, raised on the desk's thread (AlertDue)
         notices = Notices(lambda *a: self.post_message(AlertDue(*a)), fills=fill_alerts)
         service.on_report(notices.on_report)
@@ -331,6 +333,19 @@ class KakashiApp(App[int]):
         for ticker, cc in report.corrections:
             why = "its result changed after it paid"
             self.post_message(Noted(f"settlement of {ticker} corrected: {fmt_signed(cc)} ({why})"))
+
+    def _note_order_fills(self, report) -> None:
+        """Each paper order's fill in the decision log, beside the decision it came from: the price
+        decided on and the price filled at (issue #23; the engine's thread: posted)."""
+        if report.order_fills:
+            self.post_message(OrderFilled(report.order_fills))
+
+    @on(OrderFilled)
+    def _on_order_filled(self, message: OrderFilled) -> None:
+        for log in self.query(DecisionLog):  # none while the desk is closing
+            for f in message.fills:  # (a ticker is the feed's text: escaped)
+                what = f"FILL x{fmt_count(hundredths_to_count(f.hundredths))}"
+                log.add(LogEntry(f.ts, safe_text(f.ticker, 200), what, safe_text(f.text(), 1000), "ok"))
 
     @on(AlertDue)
     def _on_alert_due(self, message: AlertDue) -> None:

@@ -34,3 +34,11 @@ class AlertDue(Message):
         self.kind = kind
         self.text = text
         self.severity = severity
+
+
+class OrderFilled(Message):
+    """Paper orders' fills a service report brings (``TickReport.order_fills``): the decision log's lines."""
+
+    def __init__(self, fills: tuple) -> None:
+        super().__init__()
+        self.fills = fills

@@ -408,7 +408,7 @@ class MarketsTable(ScrollView, can_focus=True):
                 style = (
                     f"bold {pal.up}"
                     if sig.startswith("BUY")
-                    else (pal.held if sig == "HELD" else (pal.warn if sig else ""))
+                    else (pal.held if sig in ("HELD", "ORDER") else (pal.warn if sig else ""))
                 )
                 out.append((sig, style, "left"))
             elif k == "age":
