@@ -72,7 +72,7 @@ def test_the_engine_caps_an_event_by_its_worst_case_over_its_outcomes(tmp_path, 
     """NO on three brackets, $8.1567 each (9 x 0.90 + fee $0.0567): exclusive, at most one can
     lose (worst $8.1567 - 2 x $0.8433 = $6.47), so all three are bought; not known to be
     exclusive, each counts whole, and the third ($24.47 > $20.00, 2% of $1,000) is refused."""
-    e = Engine(Store(tmp_path / "k.db"), Brackets(exclusive), [Unlikely()], EngineConfig())
+    e = Engine(Store(tmp_path / "k.db"), Brackets(exclusive), [Unlikely()], EngineConfig(insert_latency_ms=0))
     rep = e.tick()
     got = [(d.ticker, d.side, d.accepted) for d in rep.decisions]
     assert [(t, s) for t, s, _ok in got] == [(f"{EVENT}-B{i}", Side.NO) for i in range(3)]
@@ -164,3 +164,16 @@ def test_a_simulated_run_stores_brackets_under_their_event_for_the_cap_and_the_r
         else:
             assert event == ticker and exclusive is None
     assert len(events) == 2 and all(len(ts) == BRACKETS for ts in events.values())
+
+
+def test_a_live_order_counts_in_its_events_worst_case_before_it_fills(tmp_path):
+    """With the default 500 ms latency the first tick's orders are still live when the third bracket
+    is decided: they count as if filled (issue #24 item 5: "every position and resting order"), so
+    the third is refused in the same tick, and two fill at the next."""
+    e = Engine(Store(tmp_path / "k.db"), Brackets(False), [Unlikely()], EngineConfig(insert_latency_ms=500))
+    rep = e.tick()
+    assert [d.accepted for d in rep.decisions] == [True, True, False] and rep.fills == 0
+    assert rep.decisions[2].reason.startswith("event cap: worst case ")
+    assert len(e.orders) == 2 and not e.account.open_positions()
+    e.tick()
+    assert [p.cost_cc for p in e.account.open_positions()] == [81_567, 81_567]

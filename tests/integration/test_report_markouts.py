@@ -190,8 +190,7 @@ def test_the_adverse_selection_table_and_its_words(tmp_path):
 def test_the_fills_role_is_read_where_the_table_has_it(tmp_path):
     """Resting orders' fills (#23) carry a role: F3 a maker's, its row first; before them every fill is a taker's."""
     worked_run(tmp_path / "k.db")
-    with sqlite3.connect(tmp_path / "k.db") as c:
-        c.execute("ALTER TABLE fills ADD COLUMN role TEXT")
+    with sqlite3.connect(tmp_path / "k.db") as c:  # (the column since schema 10; NULL before: a taker's)
         c.execute("UPDATE fills SET role = 'maker' WHERE ticker = 'B'")
     con = sqlite3.connect(tmp_path / "k.db")
     try:
@@ -240,7 +239,8 @@ def test_the_as_of_reads_query_plan(tmp_path):
 
 def test_a_seeded_runs_takers_mark_out_at_the_fill_at_minus_the_half_spread_or_worse(tmp_path):
     """The engine's own fills: each took the ask (NO: one minus the bid) or deeper, so at the fill its
-    markout is minus the half-spread of the quote it traded on, or below it where it walked the book."""
+    markout is minus the half-spread of the quote it traded on (the one in force when its order
+    became active, the order's latency after the decision), or below it where it walked the book."""
     from kakashi_tui.trading.config import KakashiConfig, SimSection
     from tests.conftest import make_engine
 
@@ -254,7 +254,7 @@ def test_a_seeded_runs_takers_mark_out_at_the_fill_at_minus_the_half_spread_or_w
         spread = dict(
             con.execute(
                 "SELECT f.id, s.yes_ask_cc - s.yes_bid_cc FROM fills f JOIN snapshots s ON s.ticker = f.ticker"
-                " AND s.ts = f.ts"
+                " AND s.ts = (SELECT MAX(ts) FROM snapshots WHERE ticker = f.ticker AND ts <= f.ts)"
             )
         )
     finally:
