@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from kakashi_tui.core.models import Estimate, Quote
@@ -32,6 +33,26 @@ class RawRow:
     def raw_payload(self) -> Any:
         """What the source sent, as kept with a rejected row."""
         return self.payload if self.evidence is None else self.evidence()
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """An operator's command as the engine applied it (``trading/commands.py``: ``record_of``,
+    ``from_record``), as the catalog's ``commands`` table keeps it (data_schema.md).
+
+    ``ts``: the engine's time it was applied with (its events, fills and belief carry it);
+    ``tick``: the tick whose decisions it came before (1 = the database's first);
+    ``after_ts``: the time of the last tick completed before it (None: none yet): a replay
+    applies it at the top of the first tick later than that, before the tick's decisions.
+    """
+
+    ts: int
+    tick: int
+    after_ts: int | None
+    kind: str  # kill | pause | resume | rearm | flatten | set_estimate | reload_beliefs | quit
+    text: str = ""  # a kill's reason; the others' origin (desk, cli, ...)
+    ticker: str = ""  # set_estimate's market
+    p_hat: Decimal | None = None  # set_estimate's belief, exact
 
 
 @dataclass
@@ -78,6 +99,8 @@ class Source(ABC):
     - ``checkpoint``: the control keys (``store.Control`` names) and their stored text a restart
       resumes from (the simulator's position).
     - ``feed_status``: (kind, detail) for the desk: simulated | polling | replay | websocket.
+    - ``commands_applied``: the operator's commands the engine applied, once their transaction
+      committed, in order (a recorder writes them to the catalog's ``commands``).
     """
 
     name: str = ""
@@ -105,6 +128,9 @@ class Source(ABC):
 
     def feed_status(self) -> tuple[str, str]:
         return FEED_KINDS.get(self.name, self.name), ""
+
+    def commands_applied(self, commands: list[CommandRecord]) -> None:
+        return None
 
 
 #: A source's feed kind by its name (``Source.feed_status``'s default).

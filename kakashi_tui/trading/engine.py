@@ -24,10 +24,11 @@ from decimal import Decimal
 from functools import lru_cache
 
 from kakashi_tui.adapters import queries
-from kakashi_tui.adapters.source import Estimator, FetchBatch, Source
+from kakashi_tui.adapters.source import CommandRecord, Estimator, FetchBatch, Source
 from kakashi_tui.adapters.store.controls import Control, ControlValue, control_value
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core import broker, risk, strategy
+from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.fees import FeeTerms
 from kakashi_tui.core.grid import grid_of
 from kakashi_tui.core.ledger import (
@@ -57,6 +58,7 @@ from kakashi_tui.trading.commands import (
     Resume,
     SetEstimate,
     from_request,
+    record_of,
 )
 from kakashi_tui.trading.config import EngineConfig  # (settings; the engine reads them)
 from kakashi_tui.trading.plancheck import PlanWatch
@@ -244,6 +246,10 @@ class Engine:
             if (q := store.latest_snapshot(t)) is not None:
                 self.quotes[t] = q
         self.tick_count = int(store.control(Control.TICK_COUNT) or 0)
+        #: The last tick completed (number, engine time) and the commands applied since the last
+        #: commit, not yet handed to the source (its recorder writes them to the catalog)
+        self._last_tick: tuple[int, int | None] = (self.tick_count, self._resumed_tick_ts())
+        self._commands_done: list[CommandRecord] = []
         paused = bool(store.control(Control.PAUSED))
         self.flags = Flags(
             kill=bool(store.control(Control.KILL_SWITCH)),
@@ -288,8 +294,17 @@ class Engine:
     # -- commands: the engine's thread, inside its transaction -----------------------------
     def execute(self, cmd: Command, now: int | None = None) -> object:
         """Apply one command and record it (an event or its own row). Returns what the
-        command produced: fills for Flatten, the Estimate for SetEstimate (None: refused), else None."""
+        command produced: fills for Flatten, the Estimate for SetEstimate (None: refused), else None.
+        Each is recorded with its time and the tick it comes before (``commands_committed``)."""
         now = self.source.now_ms() if now is None else now
+        out = self._execute(cmd, now)
+        done, at = self._last_tick
+        self._commands_done.append(record_of(cmd, now, done + 1, at))
+        if not self.store.db.in_transaction():  # its own transaction, committed
+            self.commands_committed()
+        return out
+
+    def _execute(self, cmd: Command, now: int) -> object:
         with self.store.atomic():
             if isinstance(cmd, Kill):
                 if self.flags.kill:  # thrown in memory when it was submitted
@@ -308,9 +323,9 @@ class Engine:
             elif isinstance(cmd, (Pause, Resume)):
                 self.store.set_paused(isinstance(cmd, Pause), now, cmd.origin)
             elif isinstance(cmd, Flatten):
-                return self.flatten(cmd.origin)
+                return self.flatten(cmd.origin, now)
             elif isinstance(cmd, SetEstimate):
-                return self.set_estimate(cmd.ticker, cmd.p_hat)
+                return self.set_estimate(cmd.ticker, cmd.p_hat, now)
             elif isinstance(cmd, ReloadBeliefs):
                 changed = 0
                 for est in self.estimators:
@@ -330,13 +345,26 @@ class Engine:
             cmd = from_request(kind, arg)
             if cmd is None:
                 continue
-            if isinstance(cmd, (Pause, Resume)):
-                self.want_paused(isinstance(cmd, Pause))
-            self.execute(cmd, now)
+            self._execute_external(cmd, now)
             done.append(cmd)
         if pending:
             self.store.mark_requests_applied([i for i, _k, _a in pending], self.tick_count)
         return done
+
+    def _execute_external(self, cmd: Command, now: int) -> None:
+        """A command that did not come through the service's queue (another process's request):
+        its flag in memory, as ``submit`` flips it, then ``execute``."""
+        if isinstance(cmd, (Pause, Resume)):
+            self.want_paused(isinstance(cmd, Pause))
+        self.execute(cmd, now)
+
+    def commands_committed(self) -> None:
+        """The commands applied since the last call are committed: hand them to the source (a
+        recorder writes them to the catalog). The service calls it after each of its commits;
+        a transaction the engine opened itself calls it as it commits."""
+        done, self._commands_done = self._commands_done, []
+        if done:
+            self.source.commands_applied(done)
 
     # kept for the engine's own callers and tests: flag and persistence together
     def kill(self, reason: str = "operator") -> None:
@@ -365,6 +393,13 @@ class Engine:
         self._ctl = self.store.controls(self._TICK_CONTROLS)
         if self._ctl.get(Control.KILL_SWITCH) is True and not self.flags.kill:  # written directly by an older tool
             self.throw_kill(str(self._ctl.get(Control.KILL_REASON) or "external"))
+
+    def _resumed_tick_ts(self) -> int | None:
+        """The last stored tick's time (None: none, or a row no run wrote: the reads that need it say so)."""
+        try:
+            return self.store.last_tick_ts() if self.tick_count else None
+        except StoreError:
+            return None
 
     def _stored_drawdown(self) -> tuple[int, str]:
         peak = self.store.control(Control.PEAK_EQUITY)
@@ -506,12 +541,16 @@ class Engine:
             del self._written[written:]  # rolled back: never logged as written
             self.resync()
             raise
+        self._last_tick = (self.tick_count, now)
+        if not self.store.db.in_transaction():
+            self.commands_committed()
         return report
 
     def resync(self) -> None:
         """After a rolled-back transaction: rebuild memory from what the DB holds, which is the
         truth, so the next tick re-writes what this one lost (markets, estimates)."""
         self.account = self.store.account()
+        self._commands_done.clear()  # (rolled back: applied again when they are)
         self.peak_cc, self.drawdown_reason = self._stored_drawdown()
         self._load_plan()  # (a kill condition's pause rolled back with the tick: undone in memory too)
         if self.flags.pause_reason and not self.store.control(Control.PAUSED):
@@ -785,10 +824,10 @@ class Engine:
             self.store.insert_estimate(e)
         self.estimates[e.ticker] = e
 
-    def set_estimate(self, ticker: str, p_hat: Decimal) -> Estimate | None:
+    def set_estimate(self, ticker: str, p_hat: Decimal, now: int | None = None) -> Estimate | None:
         """The operator's own p_hat for a market; it overrides any automatic estimator. None
         (nothing stored) for a market no longer open: it closed while the operator typed."""
-        now = self.source.now_ms()
+        now = self.source.now_ms() if now is None else now
         if self.not_open(ticker, now):
             return None
         e = Estimate(ticker=ticker, p_hat=p_hat, source=OPERATOR_SOURCE, ts=now)
@@ -862,10 +901,10 @@ class Engine:
         return d.verdict(ok, reason)
 
     # -- flatten --------------------------------------------------------------------
-    def flatten(self, origin: str = "operator") -> int:
+    def flatten(self, origin: str = "operator", now: int | None = None) -> int:
         """Sell every open paper position into the bids of its latest snapshot. Returns fills."""
         n = 0
-        now = self.source.now_ms()
+        now = self.source.now_ms() if now is None else now
         with self.store.atomic():
             for p in self.account.open_positions():
                 s = self.quotes.get(p.ticker)

@@ -381,6 +381,7 @@ class TradingService:
         return batch
 
     def _commit_applied(self, batch: list[_Pending]) -> None:
+        self._engine.commands_committed()  # (committed: the catalog records them)
         with self._queue_lock:
             for _ in batch:
                 self._queue.popleft()
