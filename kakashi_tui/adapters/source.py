@@ -38,7 +38,8 @@ class RawRow:
 @dataclass(frozen=True, slots=True)
 class CommandRecord:
     """An operator's command as the engine applied it (``trading/commands.py``: ``record_of``,
-    ``from_record``), as the catalog's ``commands`` table keeps it (data_schema.md).
+    ``from_record``), as the catalog's ``commands`` table keeps it (data_schema.md) and a replay
+    hands it back (``FetchBatch.commands``).
 
     ``ts``: the engine's time it was applied with (its events, fills and belief carry it);
     ``tick``: the tick whose decisions it came before (1 = the database's first);
@@ -80,6 +81,9 @@ class FetchBatch:
     # time, so the stale-quote guard still sees how old it is; after the rows, in this order.
     # The catalog records them as one ``seen`` row a tick (data_schema.md).
     same: list[str] = field(default_factory=list)
+    # A replay's recorded operator commands due before this tick's decisions (the catalog's
+    # ``commands``): the engine applies them at the top of the tick, in order, each at its own time.
+    commands: list[CommandRecord] = field(default_factory=list)
 
 
 class Source(ABC):

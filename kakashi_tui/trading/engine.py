@@ -57,6 +57,7 @@ from kakashi_tui.trading.commands import (
     ReloadBeliefs,
     Resume,
     SetEstimate,
+    from_record,
     from_request,
     record_of,
 )
@@ -352,11 +353,22 @@ class Engine:
         return done
 
     def _execute_external(self, cmd: Command, now: int) -> None:
-        """A command that did not come through the service's queue (another process's request):
-        its flag in memory, as ``submit`` flips it, then ``execute``."""
+        """A command that did not come through the service's queue (another process's request, a
+        replay's recorded command): its flag in memory, as ``submit`` flips it, then ``execute``."""
         if isinstance(cmd, (Pause, Resume)):
             self.want_paused(isinstance(cmd, Pause))
         self.execute(cmd, now)
+
+    def apply_recorded(self, records: Iterable[CommandRecord]) -> int:
+        """A replay's recorded operator commands (the catalog's ``commands``), in order, each as
+        the live run applied it and at its recorded time (rules.md, "Replay"): how many."""
+        n = 0
+        for rec in records:
+            cmd = from_record(rec)
+            if cmd is not None:
+                self._execute_external(cmd, rec.ts)
+                n += 1
+        return n
 
     def commands_committed(self) -> None:
         """The commands applied since the last call are committed: hand them to the source (a
@@ -535,6 +547,8 @@ class Engine:
             with self.store.atomic():
                 if top is not None:
                     top()
+                if batch.commands:  # a replay's: before the tick's decisions, as the live run applied them
+                    self.apply_recorded(batch.commands)
                 report = self._tick_body(batch, now, wall, fetch_ms)
         except Exception:
             self.tick_count -= 1
