@@ -12,6 +12,7 @@ Layout (see data_schema.md, "Market-data catalog")::
       exchange_shards/date=...                     (halted exchange shards, when the set changes)
       seen/date=...                                (markets followed and unchanged, one row a tick)
       fill_context/date=...                        (paper orders: the round trip, polled books; #23)
+      commands/date=...                            (the operator's commands the engine applied)
 
 Units are exact integers from the start: prices in $0.0001 (``*_cc``: 0.42 -> 4200),
 counts in hundredths of a contract (``*_hundredths``: 10 -> 1000), time in UTC epoch ms.
@@ -42,7 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from kakashi_tui.adapters.beliefs import check_ticker
-from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source
+from kakashi_tui.adapters.source import CommandRecord, Estimator, FetchBatch, RawRow, Source
 from kakashi_tui.adapters.userfiles import check_regular
 from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.models import Estimate, Market, Quote, QuoteRules
@@ -63,6 +64,7 @@ TABLES = (
     "exchange_shards",
     "seen",
     "fill_context",
+    "commands",
 )
 DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
@@ -136,6 +138,11 @@ UPGRADES: dict[int, Upgrade] = {
     # book is known only at its fetch). Older catalogs have none: a replay of one uses 500 ms and
     # reads every book as in force until the next.
     5: Upgrade(),
+    # Version 6 (issue #23, item 10): the new table ``commands``, the operator's commands the
+    # engine applied (kill, pause, resume, re-arm, flatten, a p̂ set, ...), each with its time
+    # and the tick it came before, so a replay applies them where the live run did. Older
+    # catalogs have none: they replay as if no command was given.
+    6: Upgrade(),
 }
 MICROS_PER_CC = 100  # $0.000001 in a $0.0001
 
@@ -437,6 +444,31 @@ FILL_CONTEXT = pa.schema(
     metadata={"kakashi.table": "fill_context", "kakashi.units": "ts UTC epoch ms; round_trip_ms ms", **_VERSIONED},
 )
 
+
+#: The operator's commands the engine applied (catalog version 6; ``trading/commands.py``), in the
+#: order applied: from the service's queue (the desk, a failure policy's kill) and adopted from
+#: other processes' requests (``kakashi kill``, ``pause``, ``resume``). A replay applies each at
+#: the top of the first tick after ``after_ts``, at its own ``ts`` (rules.md, "Replay").
+COMMANDS = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),  # the engine's time it was applied with
+        pa.field("tick", pa.int64(), nullable=False),  # the tick whose decisions it came before
+        pa.field("after_ts", pa.int64()),  # the last tick completed before it (null: none)
+        pa.field("kind", pa.string(), nullable=False),  # kill, pause, resume, rearm, flatten, ...
+        pa.field("text", pa.string()),  # a kill's reason; the others' origin
+        pa.field("ticker", pa.string()),  # set_estimate's market
+        pa.field("p_hat_exact", pa.string()),  # set_estimate's belief, exact decimal text
+        pa.field("source", pa.string(), nullable=False),
+    ],
+    metadata={
+        "kakashi.table": "commands",
+        "kakashi.units": "ts, after_ts UTC epoch ms (the engine's clock); p_hat_exact probability of YES",
+        **_VERSIONED,
+    },
+)
+COMMAND_KINDS = ("kill", "pause", "resume", "rearm", "flatten", "set_estimate", "reload_beliefs", "quit")
+MAX_COMMAND_TEXT = 2_000  # characters of a reason kept (it names nothing a replay decides on)
+
 SCHEMAS = {
     "snapshots": SNAPSHOTS,
     "markets": MARKETS,
@@ -447,6 +479,7 @@ SCHEMAS = {
     "exchange_shards": EXCHANGE_SHARDS,
     "seen": SEEN,
     "fill_context": FILL_CONTEXT,
+    "commands": COMMANDS,
 }
 
 
@@ -1119,6 +1152,46 @@ class CatalogWriter:
             "fill_context", "fill context", why, source, ts=ts, round_trip_ms=round_trip_ms, polled=sorted(polled)
         )
 
+    def add_command(
+        self,
+        ts: int,
+        tick: int,
+        after_ts: int | None,
+        kind: str,
+        text: str = "",
+        ticker: str = "",
+        p_hat: Decimal | None = None,
+        source: str = "",
+    ) -> str | None:
+        """An operator's command the engine applied (``CommandRecord``). Its text (a kill's
+        reason: any process's) is kept to ``MAX_COMMAND_TEXT`` characters, a character UTF-8
+        cannot hold written as its escape."""
+        why = ts_problem(ts) or (ts_problem(after_ts) if after_ts is not None else None)
+        why = why or _int_problem("tick", tick, 0, MAX_INT64)
+        if why is None and kind not in COMMAND_KINDS:
+            why = f"unknown kind {_shown(kind)}"
+        if why is None and kind == "set_estimate":
+            why = self._ticker_problem(ticker)
+            if why is None and not (isinstance(p_hat, Decimal) and p_hat.is_finite() and 0 <= p_hat <= 1):
+                why = f"p_hat {str(p_hat)[:40]} outside [0, 1]"
+        if why is None and not isinstance(text, str):
+            why = "its text is not text"
+        why = None if why is None else f"command: {why}"
+        text = text[:MAX_COMMAND_TEXT].encode("utf-8", "backslashreplace").decode("utf-8") if why is None else ""
+        return self._keep(
+            "commands",
+            "command",
+            why,
+            source,
+            ts=ts,
+            tick=tick,
+            after_ts=after_ts,
+            kind=kind,
+            text=text,
+            ticker=ticker or None,
+            p_hat_exact=None if p_hat is None else str(p_hat),
+        )
+
     def _keep(self, table: str, label: str, why: str | None, source: str, **columns: Any) -> str | None:
         """A row its check passed (``why`` None) and whose ``source`` is an id kept in ``table``;
         otherwise refused with the reason (the row alone)."""
@@ -1508,6 +1581,13 @@ class Recorder:
             if why is not None:
                 self._refused(why, {"type": "book", "ticker": _shown(e.ticker), "ts": _shown(e.ts)})
 
+    def commands(self, records: Iterable[CommandRecord], source: str) -> None:
+        """The operator's commands the engine applied, in order; each passes the row check or is
+        refused alone (a rejected row with the next fetch)."""
+        for r in records:
+            why = self.writer.add_command(r.ts, r.tick, r.after_ts, r.kind, r.text, r.ticker, r.p_hat, source)
+            self._refused(why, {"type": "command", "kind": _shown(r.kind), "ts": _shown(r.ts)})
+
     def wrap(self, source: Source, estimators: list[Estimator]) -> tuple[Source, list[Estimator]]:
         """The source and estimators that record through this recorder what they hand on
         (composition: the engine is then made over these)."""
@@ -1566,6 +1646,13 @@ class RecordingSource(Source):
 
     def round_trip_ms(self) -> int | None:
         return self.inner.round_trip_ms()
+
+    def commands_applied(self, commands: list[CommandRecord]) -> None:
+        try:
+            self.recorder.commands(commands, self.inner.name)
+        except Exception:  # noqa: BLE001 - a catalog never costs the run (the engine applied them)
+            self.recorder.rejected += 1
+        self.inner.commands_applied(commands)
 
 
 class RecordingEstimator(Estimator):

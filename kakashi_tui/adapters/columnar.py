@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from kakashi_tui.adapters import catalog as cat
-from kakashi_tui.adapters.source import Estimator, FetchBatch, RawRow, Source, TapeEvent
+from kakashi_tui.adapters.source import CommandRecord, Estimator, FetchBatch, RawRow, Source, TapeEvent
 from kakashi_tui.adapters.tape import BookRow, PrintRow, TapeBuilder
 from kakashi_tui.core import rowrules as R
 from kakashi_tui.core.errors import KakashiError
@@ -528,6 +528,7 @@ class Timeline:
         shards.sort(key=lambda r: r["ts"])  # stable: recorded order within a ts (the last one holds)
         estimates = self._timed("estimate", cat.read_estimates(self.root))
         seen = self._timed("markets seen", cat.read_table(self.root, "seen", ["ts", "tickers"]).to_pylist())
+        commands = self._commands(self._timed("command", cat.read_table(self.root, "commands").to_pylist()))
         allowed = self.f.tickers
         if self.f.series is not None:
             by_series = {m["ticker"] for m in markets if m.get("series") in self.f.series}
@@ -538,6 +539,7 @@ class Timeline:
         estimates = [e for e in estimates if keep(e["ticker"])]
         seen = [{"ts": r["ts"], "tickers": [t for t in r["tickers"] or () if keep(t)]} for r in seen]
         seen = [r for r in seen if r["tickers"]]
+        commands = [c for c in commands if c.kind != "set_estimate" or keep(c.ticker)]
         markets.sort(key=lambda m: m["ts"])  # stable: recorded order within a ts
         estimates.sort(key=lambda e: e["ts"])
         seen.sort(key=lambda r: r["ts"])
@@ -565,6 +567,12 @@ class Timeline:
             estimates = [e for e in estimates if e["ts"] <= self.f.until_ms]
             shards = [r for r in shards if r["ts"] <= self.f.until_ms]
             seen = [r for r in seen if r["ts"] <= self.f.until_ms]
+            commands = [c for c in commands if c.ts <= self.f.until_ms]
+        # in the order applied (``after_ts`` only grows with it; a queued command's time may be
+        # later than a request's adopted after it in the same tick): those before the window first
+        commands.sort(key=lambda c: -1 if c.after_ts is None else c.after_ts)
+        self.commands = commands
+        self._ci = 0
         self.shard_events = shards
         self._hi = 0
         self.market_events = markets
@@ -587,6 +595,9 @@ class Timeline:
         #: every market a ``seen`` row names: its rows all reach the engine (the quote it decides on
         #: at a later ``seen`` tick must be the one the live engine kept)
         self.seen_tickers = {t for r in seen for t in r["tickers"]}
+        #: ... and every market the operator set a belief on (the pre-filter reads the recorded
+        #: beliefs only): every quote of both reaches the engine's per-row code
+        self.whole_tickers = self.seen_tickers | {c.ticker for c in commands if c.kind == "set_estimate"}
         self._mi = self._ei = self._si = 0
         self.first_tick = True
         # the snapshots' clock (core/timeguard.py, as the JSONL replay's): a row dated far ahead is
@@ -603,6 +614,54 @@ class Timeline:
             else:
                 self.pending_rejects.append((f"{what} record {why}", _jsonable({"type": what, **r})))
         return out
+
+    def _commands(self, rows: list[dict[str, Any]]) -> list[CommandRecord]:
+        """The recorded commands (rows in recorded order) as the engine applies them; one whose
+        kind, time or belief cannot be read is rejected with its reason."""
+        out = []
+        for r in rows:
+            kind, after, p = r.get("kind"), r.get("after_ts"), r.get("p_hat_exact")
+            why = None if isinstance(kind, str) and kind in cat.COMMAND_KINDS else f"of unknown kind {str(kind)[:40]!r}"
+            if why is None and after is not None and (bad := ts_problem(after)):
+                why = f"after_ts: {bad}"
+            p_hat = None
+            if why is None and kind == "set_estimate":
+                try:
+                    p_hat = Decimal(str(p))
+                    ok = bool(r.get("ticker")) and p_hat.is_finite() and 0 <= p_hat <= 1
+                except (TypeError, ArithmeticError, ValueError):
+                    ok = False
+                why = None if ok else f"set_estimate without a market or a p_hat in [0, 1] ({str(p)[:40]!r})"
+            if why is not None or not isinstance(kind, str):
+                self.pending_rejects.append((f"command record {why}", _jsonable({"type": "command", **r})))
+                continue
+            tick = r.get("tick")
+            out.append(
+                CommandRecord(
+                    r["ts"],
+                    tick if type(tick) is int else 0,
+                    after,
+                    kind,
+                    r.get("text") or "",
+                    r.get("ticker") or "",
+                    p_hat,
+                )
+            )
+        return out
+
+    def commands_before(self, ts: int | None) -> list[CommandRecord]:
+        """The recorded commands due before the decisions of the tick at ``ts``: those applied
+        after a live tick earlier than it (or before any), not handed over yet; None: every
+        one left (after the last tick)."""
+        cs, i = self.commands, self._ci
+        j = i
+        while j < len(cs):
+            after = cs[j].after_ts
+            if ts is not None and after is not None and after >= ts:
+                break
+            j += 1
+        self._ci = j
+        return cs[i:j]
 
     def fee_floor(self, configured: list[Decimal]) -> Decimal:
         """The smallest fee coefficient any market here could be charged (``FeeSchedule.terms``):
@@ -927,6 +986,7 @@ class ReplayStats:
     snapshots: int = 0  # valid snapshot rows read
     rows_decided: int = 0  # snapshot rows handed to the engine's per-row code
     rejected: int = 0
+    commands: int = 0  # the operator's recorded commands handed to the engine
 
 
 class CatalogSource(Source, Estimator):
@@ -1003,11 +1063,22 @@ class CatalogSource(Source, Estimator):
                 polled.update(r["polled"] or ())
         want = set(self.watch_for())
         tape = self._tape.until(self._now, want)
-        return FetchBatch(rows=rows, halted_shards=halted, same=same, tape=tape, polled=polled & want)
+        commands = self.tl.commands_before(self._now)  # applied at the top of this tick (rules.md, "Replay")
+        self.stats.commands += len(commands)
+        return FetchBatch(
+            rows=rows, halted_shards=halted, same=same, tape=tape, polled=polled & want, commands=commands
+        )
 
     def round_trip_ms(self) -> int | None:
         """The round trip the recorded run measured as of this tick (None: none recorded)."""
         return self._round_trip
+
+    def trailing_commands(self) -> list[CommandRecord]:
+        """The recorded commands applied after the last tick played (a flatten before a quit):
+        the replay applies them once the catalog is played out (``TradingService.apply_recorded``)."""
+        out = self.tl.commands_before(None)
+        self.stats.commands += len(out)
+        return out
 
     def estimates(self, tickers: list[str], now_ms: int) -> list[Estimate]:  # the estimator of the tick
         out, self._estimates = self._estimates, []
@@ -1073,8 +1144,8 @@ class CatalogSource(Source, Estimator):
                 | (~checked.bid_null & (ONE_CC - checked.bid <= bound[:, 1]))
             )
             send |= ~valid  # rejected rows go to the engine as rejected, with the row check's reason
-            if tl.seen_tickers:  # a market decided at its kept quote later: every quote of it kept
-                named = np.array([type(t) is str and t in tl.seen_tickers for t in checked.names], dtype=bool)
+            if tl.whole_tickers:  # a market decided at its kept quote later, or on the operator's p̂: all of it
+                named = np.array([type(t) is str and t in tl.whole_tickers for t in checked.names], dtype=bool)
                 if named.any():
                     send |= named[checked.codes]
             ok = np.flatnonzero(valid)
@@ -1249,4 +1320,6 @@ def replay_catalog(
     engine = make_engine(source, [source])  # (the engine hands the source its held markets)
     while source.has_next():
         engine.tick()
+    with engine.store.atomic():  # what the operator did after the last tick
+        engine.apply_recorded(source.trailing_commands())
     return engine, source.stats

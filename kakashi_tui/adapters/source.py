@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from kakashi_tui.core.models import Estimate, Quote
@@ -72,6 +73,27 @@ class RawRow:
         return self.payload if self.evidence is None else self.evidence()
 
 
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """An operator's command as the engine applied it (``trading/commands.py``: ``record_of``,
+    ``from_record``), as the catalog's ``commands`` table keeps it (data_schema.md) and a replay
+    hands it back (``FetchBatch.commands``).
+
+    ``ts``: the engine's time it was applied with (its events, fills and belief carry it);
+    ``tick``: the tick whose decisions it came before (1 = the database's first);
+    ``after_ts``: the time of the last tick completed before it (None: none yet): a replay
+    applies it at the top of the first tick later than that, before the tick's decisions.
+    """
+
+    ts: int
+    tick: int
+    after_ts: int | None
+    kind: str  # kill | pause | resume | rearm | flatten | set_estimate | reload_beliefs | quit
+    text: str = ""  # a kill's reason; the others' origin (desk, cli, ...)
+    ticker: str = ""  # set_estimate's market
+    p_hat: Decimal | None = None  # set_estimate's belief, exact
+
+
 @dataclass
 class FetchBatch:
     rows: list[RawRow] = field(default_factory=list)
@@ -105,6 +127,9 @@ class FetchBatch:
     # only at the fetch: core/queue.py's polled rule), the others' books stand until the next.
     tape: list[TapeEvent] = field(default_factory=list)
     polled: set[str] = field(default_factory=set)
+    # A replay's recorded operator commands due before this tick's decisions (the catalog's
+    # ``commands``): the engine applies them at the top of the tick, in order, each at its own time.
+    commands: list[CommandRecord] = field(default_factory=list)
 
 
 class Source(ABC):
@@ -127,6 +152,8 @@ class Source(ABC):
     - ``round_trip_ms``: the median of this run's measured request round trips (ms), where the
       source measures them (Kalshi's client; a replay: the recorded one); None where it has
       none (the simulator). ``[fills] insert_latency_ms = "auto"`` reads it (issue #23).
+    - ``commands_applied``: the operator's commands the engine applied, once their transaction
+      committed, in order (a recorder writes them to the catalog's ``commands``).
     """
 
     name: str = ""
@@ -156,6 +183,9 @@ class Source(ABC):
         return FEED_KINDS.get(self.name, self.name), ""
 
     def round_trip_ms(self) -> int | None:
+        return None
+
+    def commands_applied(self, commands: list[CommandRecord]) -> None:
         return None
 
 

@@ -2,13 +2,18 @@
 
 Front-ends put them on the trading service's queue (``TradingService.submit``); other
 processes write the same kinds as request rows (``kakashi kill/pause/resume``). The engine
-applies them in order at the top of a tick, inside that tick's transaction.
+applies them in order at the top of a tick, inside that tick's transaction, and records each as
+a ``CommandRecord`` (``record_of``) for the catalog's ``commands``; a replay makes them again
+(``from_record``) and applies them where the run did (rules.md, "Replay").
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+
+from kakashi_tui.adapters.source import CommandRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,49 @@ class Quit:
 
 
 Command = Pause | Resume | Kill | Rearm | Flatten | SetEstimate | ReloadBeliefs | Quit
+
+#: Each command's kind as the catalog records it (``commands`` table, data_schema.md).
+KINDS: dict[type, str] = {
+    Kill: "kill",
+    Pause: "pause",
+    Resume: "resume",
+    Rearm: "rearm",
+    Flatten: "flatten",
+    SetEstimate: "set_estimate",
+    ReloadBeliefs: "reload_beliefs",
+    Quit: "quit",
+}
+
+
+def record_of(cmd: Command, ts: int, tick: int, after_ts: int | None) -> CommandRecord:
+    """A command the engine applied at ``ts``, before tick ``tick``'s decisions and after the
+    tick at ``after_ts`` (None: the first), as the catalog keeps it."""
+    kind = KINDS[type(cmd)]
+    if isinstance(cmd, SetEstimate):
+        return CommandRecord(ts, tick, after_ts, kind, "", cmd.ticker, cmd.p_hat)
+    return CommandRecord(ts, tick, after_ts, kind, cmd.reason if isinstance(cmd, Kill) else cmd.origin)
+
+
+def from_record(rec: CommandRecord) -> Command | None:
+    """A recorded command as the engine applies it again (None: a kind this code does not know,
+    or a belief without its market or value: skipped)."""
+    if rec.kind == "kill":
+        return Kill(rec.text)
+    if rec.kind == "set_estimate":
+        return SetEstimate(rec.ticker, rec.p_hat) if rec.ticker and rec.p_hat is not None else None
+    make = _BY_ORIGIN.get(rec.kind)
+    return None if make is None else make(rec.text)
+
+
+#: The kinds made from their origin alone.
+_BY_ORIGIN: dict[str, Callable[[str], Command]] = {
+    "pause": Pause,
+    "resume": Resume,
+    "rearm": Rearm,
+    "flatten": Flatten,
+    "reload_beliefs": ReloadBeliefs,
+    "quit": Quit,
+}
 
 #: Request kinds another process may write (``requests`` table) and the command each becomes.
 REQUEST_KINDS = ("kill", "pause", "resume")

@@ -24,10 +24,11 @@ from decimal import Decimal
 from functools import lru_cache
 
 from kakashi_tui.adapters import queries
-from kakashi_tui.adapters.source import Estimator, FetchBatch, Source, TapeBook, TapeGap, TapePrint
+from kakashi_tui.adapters.source import CommandRecord, Estimator, FetchBatch, Source, TapeBook, TapeGap, TapePrint
 from kakashi_tui.adapters.store.controls import Control, ControlValue, control_value
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
 from kakashi_tui.core import broker, risk, strategy
+from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.fees import FeeTerms
 from kakashi_tui.core.grid import grid_of
 from kakashi_tui.core.ledger import (
@@ -68,7 +69,9 @@ from kakashi_tui.trading.commands import (
     ReloadBeliefs,
     Resume,
     SetEstimate,
+    from_record,
     from_request,
+    record_of,
 )
 from kakashi_tui.trading.config import EngineConfig  # (settings; the engine reads them)
 from kakashi_tui.trading.plancheck import PlanWatch
@@ -301,6 +304,10 @@ class Engine:
                 self.quotes[t] = q
         self._resume_fill_models()
         self.tick_count = int(store.control(Control.TICK_COUNT) or 0)
+        #: The last tick completed (number, engine time) and the commands applied since the last
+        #: commit, not yet handed to the source (its recorder writes them to the catalog)
+        self._last_tick: tuple[int, int | None] = (self.tick_count, self._resumed_tick_ts())
+        self._commands_done: list[CommandRecord] = []
         paused = bool(store.control(Control.PAUSED))
         self.flags = Flags(
             kill=bool(store.control(Control.KILL_SWITCH)),
@@ -345,8 +352,17 @@ class Engine:
     # -- commands: the engine's thread, inside its transaction -----------------------------
     def execute(self, cmd: Command, now: int | None = None) -> object:
         """Apply one command and record it (an event or its own row). Returns what the
-        command produced: fills for Flatten, the Estimate for SetEstimate (None: refused), else None."""
+        command produced: fills for Flatten, the Estimate for SetEstimate (None: refused), else None.
+        Each is recorded with its time and the tick it comes before (``commands_committed``)."""
         now = self.source.now_ms() if now is None else now
+        out = self._execute(cmd, now)
+        done, at = self._last_tick
+        self._commands_done.append(record_of(cmd, now, done + 1, at))
+        if not self.store.db.in_transaction():  # its own transaction, committed
+            self.commands_committed()
+        return out
+
+    def _execute(self, cmd: Command, now: int) -> object:
         with self.store.atomic():
             if isinstance(cmd, Kill):
                 if self.flags.kill:  # thrown in memory when it was submitted
@@ -366,9 +382,9 @@ class Engine:
             elif isinstance(cmd, (Pause, Resume)):
                 self.store.set_paused(isinstance(cmd, Pause), now, cmd.origin)
             elif isinstance(cmd, Flatten):
-                return self.flatten(cmd.origin)
+                return self.flatten(cmd.origin, now)
             elif isinstance(cmd, SetEstimate):
-                return self.set_estimate(cmd.ticker, cmd.p_hat)
+                return self.set_estimate(cmd.ticker, cmd.p_hat, now)
             elif isinstance(cmd, ReloadBeliefs):
                 changed = 0
                 for est in self.estimators:
@@ -388,13 +404,37 @@ class Engine:
             cmd = from_request(kind, arg)
             if cmd is None:
                 continue
-            if isinstance(cmd, (Pause, Resume)):
-                self.want_paused(isinstance(cmd, Pause))
-            self.execute(cmd, now)
+            self._execute_external(cmd, now)
             done.append(cmd)
         if pending:
             self.store.mark_requests_applied([i for i, _k, _a in pending], self.tick_count)
         return done
+
+    def _execute_external(self, cmd: Command, now: int) -> None:
+        """A command that did not come through the service's queue (another process's request, a
+        replay's recorded command): its flag in memory, as ``submit`` flips it, then ``execute``."""
+        if isinstance(cmd, (Pause, Resume)):
+            self.want_paused(isinstance(cmd, Pause))
+        self.execute(cmd, now)
+
+    def apply_recorded(self, records: Iterable[CommandRecord]) -> int:
+        """A replay's recorded operator commands (the catalog's ``commands``), in order, each as
+        the live run applied it and at its recorded time (rules.md, "Replay"): how many."""
+        n = 0
+        for rec in records:
+            cmd = from_record(rec)
+            if cmd is not None:
+                self._execute_external(cmd, rec.ts)
+                n += 1
+        return n
+
+    def commands_committed(self) -> None:
+        """The commands applied since the last call are committed: hand them to the source (a
+        recorder writes them to the catalog). The service calls it after each of its commits;
+        a transaction the engine opened itself calls it as it commits."""
+        done, self._commands_done = self._commands_done, []
+        if done:
+            self.source.commands_applied(done)
 
     # kept for the engine's own callers and tests: flag and persistence together
     def kill(self, reason: str = "operator") -> None:
@@ -423,6 +463,13 @@ class Engine:
         self._ctl = self.store.controls(self._TICK_CONTROLS)
         if self._ctl.get(Control.KILL_SWITCH) is True and not self.flags.kill:  # written directly by an older tool
             self.throw_kill(str(self._ctl.get(Control.KILL_REASON) or "external"))
+
+    def _resumed_tick_ts(self) -> int | None:
+        """The last stored tick's time (None: none, or a row no run wrote: the reads that need it say so)."""
+        try:
+            return self.store.last_tick_ts() if self.tick_count else None
+        except StoreError:
+            return None
 
     def _stored_drawdown(self) -> tuple[int, str]:
         peak = self.store.control(Control.PEAK_EQUITY)
@@ -564,6 +611,8 @@ class Engine:
             with self.store.atomic():
                 if top is not None:
                     top()
+                if batch.commands:  # a replay's: before the tick's decisions, as the live run applied them
+                    self.apply_recorded(batch.commands)
                 report = self._tick_body(batch, now, wall, fetch_ms)
         except Exception:
             self.tick_count -= 1
@@ -571,12 +620,16 @@ class Engine:
             del self._order_fills[order_fills:]
             self.resync()
             raise
+        self._last_tick = (self.tick_count, now)
+        if not self.store.db.in_transaction():
+            self.commands_committed()
         return report
 
     def resync(self) -> None:
         """After a rolled-back transaction: rebuild memory from what the DB holds, which is the
         truth, so the next tick re-writes what this one lost (markets, estimates)."""
         self.account = self.store.account()
+        self._commands_done.clear()  # (rolled back: applied again when they are)
         self.peak_cc, self.drawdown_reason = self._stored_drawdown()
         self._load_plan()  # (a kill condition's pause rolled back with the tick: undone in memory too)
         if self.flags.pause_reason and not self.store.control(Control.PAUSED):
@@ -858,10 +911,10 @@ class Engine:
             self.store.insert_estimate(e)
         self.estimates[e.ticker] = e
 
-    def set_estimate(self, ticker: str, p_hat: Decimal) -> Estimate | None:
+    def set_estimate(self, ticker: str, p_hat: Decimal, now: int | None = None) -> Estimate | None:
         """The operator's own p_hat for a market; it overrides any automatic estimator. None
         (nothing stored) for a market no longer open: it closed while the operator typed."""
-        now = self.source.now_ms()
+        now = self.source.now_ms() if now is None else now
         if self.not_open(ticker, now):
             return None
         e = Estimate(ticker=ticker, p_hat=p_hat, source=OPERATOR_SOURCE, ts=now)
@@ -1203,12 +1256,12 @@ class Engine:
             fm.add(o)
 
     # -- flatten --------------------------------------------------------------------
-    def flatten(self, origin: str = "operator") -> int:
+    def flatten(self, origin: str = "operator", now: int | None = None) -> int:
         """Sell every open paper position into the bids of its latest snapshot, and cancel the
         live paper orders (effective after the cancel latency: one may still fill until then).
         Returns fills."""
         n = 0
-        now = self.source.now_ms()
+        now = self.source.now_ms() if now is None else now
         with self.store.atomic():
             self.cancel_orders(now, f"flatten ({origin})")
             for p in self.account.open_positions():

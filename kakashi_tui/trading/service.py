@@ -36,6 +36,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import Decimal
 
+from kakashi_tui.adapters.source import CommandRecord
 from kakashi_tui.adapters.store.controls import Control, ControlValue, RunRecord
 from kakashi_tui.adapters.store.writer import db_trouble
 from kakashi_tui.core.backoff import Backoff
@@ -381,6 +382,7 @@ class TradingService:
         return batch
 
     def _commit_applied(self, batch: list[_Pending]) -> None:
+        self._engine.commands_committed()  # (committed: the catalog records them)
         with self._queue_lock:
             for _ in batch:
                 self._queue.popleft()
@@ -402,6 +404,17 @@ class TradingService:
                 return 0
             self._commit_applied(batch)
         return len(batch)
+
+    def apply_recorded(self, records: list[CommandRecord]) -> int:
+        """A replay's recorded operator commands left after its last tick (a flatten before the
+        live run quit), applied now in their own transaction as the live run applied them."""
+        with self._writer:
+            if self._closed or not records:
+                return 0
+            with self._engine.store.atomic():
+                n = self._engine.apply_recorded(records)
+            self._engine.commands_committed()
+        return n
 
     # -- ticking ------------------------------------------------------------------------------
     def step(self) -> TickReport | None:

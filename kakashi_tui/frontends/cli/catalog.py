@@ -340,9 +340,12 @@ def cmd_replay_catalog(args: argparse.Namespace) -> int:
     try:
         with _stop_on_signals(service):
             service.run_here(source.has_next, commit_every=REPLAY_COMMIT_EVERY)
+            if not source.has_next():  # played out: what the operator did after the last tick too
+                service.apply_recorded(source.trailing_commands())
         st = source.stats
         seen = "every row" if args.row_engine else f"{st.snapshots} snapshots, {st.rows_decided}"
-        print(f"catalog: {seen} through the engine's per-row code")
+        said = f"; {st.commands} operator command(s) applied where the run applied them" if st.commands else ""
+        print(f"catalog: {seen} through the engine's per-row code{said}")
         finish_replay(service, target, args.report)
     finally:
         close()
