@@ -21,13 +21,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
 from functools import lru_cache
 
 from kakashi_tui.adapters import queries
 from kakashi_tui.adapters.source import Estimator, FetchBatch, Source
 from kakashi_tui.adapters.store.controls import Control, ControlValue, control_value
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
-from kakashi_tui.core import broker, risk, strategy
+from kakashi_tui.core import broker, risk, slots, strategy
 from kakashi_tui.core.fees import FeeTerms
 from kakashi_tui.core.grid import grid_of
 from kakashi_tui.core.ledger import (
@@ -62,6 +63,14 @@ from kakashi_tui.trading.config import EngineConfig  # (settings; the engine rea
 from kakashi_tui.trading.plancheck import PlanWatch
 
 OPERATOR_SOURCE = "operator"
+
+
+def _by_ticker(d: TradeDecision) -> str:
+    return d.ticker
+
+
+def _ranked(c: tuple[TradeDecision, Quote]) -> tuple[Fraction, str]:
+    return slots.rank_key(c[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -589,10 +598,27 @@ class Engine:
         if not self.paused:
             held = self.account.tickers_held()
             estimates = self.estimates
-            stored = 0  # decisions[:stored] are in the store
+            # every candidate decided first, on the slots and equity the tick found; the refused
+            # are final, stored by ticker (whatever the feed's order)
+            candidates: list[tuple[TradeDecision, Quote]] = []
             for s in good_snaps:
                 if s.ticker not in estimates or s.ticker in held:
                     continue  # nothing to decide: no belief about this market, or already in it
+                d = self.decide(s, now, eq, day_start, stopped, held, down, self.peak_cc)
+                if d is None:
+                    continue
+                if d.accepted:
+                    candidates.append((d, s))
+                else:
+                    decisions.append(d)
+            decisions.sort(key=_by_ticker)  # (stable: one market's rows keep the feed's order)
+            # then the slots by value (core/slots.py): the accepted, best first, decided again
+            # (the gate's every check) on the slots and equity the fills before them left
+            candidates.sort(key=_ranked)
+            stored = 0  # decisions[:stored] are in the store
+            for _first, s in candidates:
+                if s.ticker in held:
+                    continue  # another row of this market took its slot this tick
                 d = self.decide(s, now, eq, day_start, stopped, held, down, self.peak_cc)
                 if d is None:
                     continue
