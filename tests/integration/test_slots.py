@@ -8,6 +8,7 @@ import tempfile
 from decimal import Decimal as D
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -84,16 +85,12 @@ def test_ties_go_to_the_ticker_and_the_value_is_exact():
     assert slots.value(dec("Z", "0.5", "0", 0)) == 0  # nothing at risk: last (the gate refuses it anyway)
 
 
-_EMPTY: list[Path] = []
-
-
-def empty_db() -> Path:
+@pytest.fixture(scope="module")
+def empty_db(tmp_path_factory) -> Path:
     """A database made once for the module's runs, which each start from a copy of it."""
-    if not _EMPTY:
-        path = Path(tempfile.mkdtemp(prefix="kakashi-slots-")) / "empty.db"
-        Store(path).close()
-        _EMPTY.append(path)
-    return _EMPTY[0]
+    path = tmp_path_factory.mktemp("slots") / "empty.db"
+    Store(path).close()
+    return path
 
 
 #: one market of a tick: (bid, spread, belief less the bid, in cents; depth, quote age ms)
@@ -113,7 +110,7 @@ market = st.tuples(
     max_open=st.integers(0, 3),
     bankroll=st.sampled_from([200_000, 10_000_000]),
 )
-def test_the_filled_markets_do_not_depend_on_the_order_of_the_rows(markets, order, max_open, bankroll):
+def test_the_filled_markets_do_not_depend_on_the_order_of_the_rows(empty_db, markets, order, max_open, bankroll):
     tickers = [f"M{i}" for i in range(len(markets))]
     rows = [
         row(t, ts=NOW - age, bid=str(D(b) / 100), ask=str(D(b + s) / 100), depth=depth)
@@ -126,7 +123,7 @@ def test_the_filled_markets_do_not_depend_on_the_order_of_the_rows(markets, orde
     runs = []
     with tempfile.TemporaryDirectory() as d:
         for name, feed in (("a", rows), ("b", shuffled)):
-            shutil.copyfile(empty_db(), Path(d) / f"{name}.db")  # (a new database costs ~30 ms a run)
+            shutil.copyfile(empty_db, Path(d) / f"{name}.db")  # (a new database costs ~30 ms a run)
             store = Store(Path(d) / f"{name}.db")
             try:
                 e = Engine(store, FakeSource([FetchBatch(rows=feed)]), [FixedEstimator(p)], cfg)
