@@ -21,13 +21,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
 from functools import lru_cache
 
 from kakashi_tui.adapters import queries
 from kakashi_tui.adapters.source import CommandRecord, Estimator, FetchBatch, Source, TapeBook, TapeGap, TapePrint
 from kakashi_tui.adapters.store.controls import Control, ControlValue, control_value
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
-from kakashi_tui.core import broker, risk, strategy
+from kakashi_tui.core import broker, risk, slots, strategy
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.fees import FeeTerms
 from kakashi_tui.core.grid import grid_of
@@ -79,6 +80,14 @@ from kakashi_tui.trading.plancheck import PlanWatch
 OPERATOR_SOURCE = "operator"
 CANCEL_REQUESTED = "cancel_requested"  # an order event that is no state: a cancel asked for (order_events)
 _MAX_LATENCY_MS = 3_600_000
+
+
+def _by_ticker(d: TradeDecision) -> str:
+    return d.ticker
+
+
+def _ranked(c: tuple[TradeDecision, Quote]) -> tuple[Fraction, str]:
+    return slots.rank_key(c[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -719,10 +728,27 @@ class Engine:
         if not self.paused:
             held = self.held_tickers()  # (positions and live orders: one of either per market)
             estimates = self.estimates
-            stored = 0  # decisions[:stored] are in the store
+            # every candidate decided first, on the slots and equity the tick found; the refused
+            # are final, stored by ticker (whatever the feed's order)
+            candidates: list[tuple[TradeDecision, Quote]] = []
             for s in good_snaps:
                 if s.ticker not in estimates or s.ticker in held:
                     continue  # nothing to decide: no belief about this market, or already in it
+                d = self.decide(s, now, eq, day_start, stopped, held, down, self.peak_cc)
+                if d is None:
+                    continue
+                if d.accepted:
+                    candidates.append((d, s))
+                else:
+                    decisions.append(d)
+            decisions.sort(key=_by_ticker)  # (stable: one market's rows keep the feed's order)
+            # then the slots by value (core/slots.py): the accepted, best first, decided again
+            # (the gate's every check) on the slots, equity and live orders the ones before them left
+            candidates.sort(key=_ranked)
+            stored = 0  # decisions[:stored] are in the store
+            for _first, s in candidates:
+                if s.ticker in held:
+                    continue  # another row of this market took its slot this tick
                 d = self.decide(s, now, eq, day_start, stopped, held, down, self.peak_cc)
                 if d is None:
                     continue
