@@ -38,8 +38,9 @@ def book_at(ts, ask="0.45", depth=50, ticker="T"):
 # -- latency ---------------------------------------------------------------------------------------
 def test_no_latency_gives_the_fills_and_the_ledger_of_the_instant_fills_before_it():
     """[fills] insert_latency_ms = 0: the broker's instant fills exactly. The figures are what the
-    code before paper orders (f4af7f3) gave for this seeded run: 11 fills, their values and fees,
-    the cash, and the ledger's last link (its whole content and order, hashed)."""
+    instant-fill code gave for this seeded run (25bb04e, the last main before paper orders, with
+    slots by value merged: a tick's candidates ranked): 11 fills, their values and fees, the
+    cash, and the ledger's last link (its whole content and order, hashed)."""
     cfg = KakashiConfig(sim=SimSection(markets=12, step_seconds=600), fills=FillsSection(insert_latency_ms=0))
     import tempfile
 
@@ -50,9 +51,9 @@ def test_no_latency_gives_the_fills_and_the_ledger_of_the_instant_fills_before_i
         e.store.close()
         fills = q(f"{d}/k.db", "SELECT value_cc, fee_cc, role, trigger FROM fills")
         chain = q(f"{d}/k.db", "SELECT chain FROM ledger ORDER BY id DESC LIMIT 1")[0][0]
-    assert (len(fills), sum(f[0] for f in fills), sum(f[1] for f in fills)) == (11, 1_067_765, 35_984)
-    assert e.account.cash_cc == 10_211_751
-    assert chain == "6d9a76281b2ff3399f1c0595964a6b26acbf3fb8f9eda488be7bfd4c8d713aed"
+    assert (len(fills), sum(f[0] for f in fills), sum(f[1] for f in fills)) == (11, 1_074_108, 39_145)
+    assert e.account.cash_cc == 10_336_747
+    assert chain == "2e14d61ceacbc42c61e5313db3ef270d94fec76b7e37c2d62c08a112b5459f64"
     assert {(r, t) for _v, _f, r, t in fills} == {("taker", "taker")}
 
 

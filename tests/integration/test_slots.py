@@ -35,7 +35,12 @@ def decisions(db):
 def one_tick(db, rows, p, limits):
     store = Store(db)
     try:
-        e = Engine(store, FakeSource([FetchBatch(rows=rows)]), [FixedEstimator(p)], EngineConfig(limits=limits))
+        e = Engine(
+            store,
+            FakeSource([FetchBatch(rows=rows)]),
+            [FixedEstimator(p)],
+            EngineConfig(limits=limits, insert_latency_ms=0),
+        )
         rep = e.tick()
         return rep, e.account.tickers_held()
     finally:
@@ -119,7 +124,7 @@ def test_the_filled_markets_do_not_depend_on_the_order_of_the_rows(empty_db, mar
     p = {t: D(min(99, max(1, b + edge))) / 100 for t, (b, _s, edge, _d, _a) in zip(tickers, markets)}
     shuffled = rows[:]
     order.shuffle(shuffled)
-    cfg = EngineConfig(bankroll_cc=bankroll, limits=RiskLimits(max_open_positions=max_open))
+    cfg = EngineConfig(bankroll_cc=bankroll, limits=RiskLimits(max_open_positions=max_open), insert_latency_ms=0)
     runs = []
     with tempfile.TemporaryDirectory() as d:
         for name, feed in (("a", rows), ("b", shuffled)):
