@@ -35,9 +35,9 @@ from kakashi_tui.adapters.kalshi.schemas import (
     ticker_ok,
 )
 from kakashi_tui.adapters.kalshi.schemas import dec as _dec
-from kakashi_tui.adapters.kalshi.wire import Fees, Trade, convert, rest_print
+from kakashi_tui.adapters.kalshi.wire import Fees, Trade, convert, rest_print, tape_row
 from kakashi_tui.adapters.source import FetchBatch, RawRow, Source, TapePrint
-from kakashi_tui.adapters.tape import PrintRow, print_of
+from kakashi_tui.adapters.tape import print_of
 from kakashi_tui.core.backoff import Backoff
 from kakashi_tui.core.errors import ConfigError
 
@@ -452,25 +452,7 @@ class KalshiSource(Source):
             self.on_trades(got)
             # the held markets' prints go on the tape too (issue #23), received now, in the recorded order
             held = {t for t in self.watch_for() if isinstance(t, str)}
-            batch.tape.extend(
-                TapePrint(
-                    t.ticker,
-                    print_of(
-                        PrintRow(
-                            t.recv_ts if t.recv_ts is not None else t.ts,
-                            t.ticker,
-                            t.yes_price_cc,
-                            t.count_hundredths,
-                            t.taker_side or None,
-                            t.taker_book_side,
-                            t.is_block_trade,
-                            t.ts,
-                        )
-                    ),
-                )  # fmt: skip
-                for t in got
-                if t.ticker in held
-            )
+            batch.tape.extend(TapePrint(t.ticker, print_of(tape_row(t))) for t in got if t.ticker in held)
 
     def prints_fallback(self, hand: Callable[[list[Trade]], None], down: Callable[[], bool]) -> None:
         """With a key (``LiveBookSource``): poll GET /markets/trades into ``hand``, as without

@@ -36,6 +36,7 @@ from kakashi_tui.adapters.kalshi.schemas import (
 from kakashi_tui.adapters.kalshi.schemas import Trade as RestTrade
 from kakashi_tui.adapters.kalshi.schemas import dec as _dec
 from kakashi_tui.adapters.source import RawRow
+from kakashi_tui.adapters.tape import PrintRow
 
 __all__ = [
     "LIFECYCLE",
@@ -201,6 +202,21 @@ def book_prints(trades: Iterable[Trade]) -> list[Trade]:
     """The prints that traded against the book (block prints left out): what any reader of
     liquidity (volume at a level, queue progress) may count."""
     return [t for t in trades if t.on_book]
+
+
+def tape_row(t: Trade) -> PrintRow:
+    """A print as the tape's one rule reads it (adapters/tape.py): stamped with when Kakashi
+    received it (the exchange's time where it was not stamped), its exchange time beside."""
+    return PrintRow(
+        t.recv_ts if t.recv_ts is not None else t.ts,
+        t.ticker,
+        t.yes_price_cc,
+        t.count_hundredths,
+        t.taker_side or None,
+        t.taker_book_side,
+        t.is_block_trade,
+        t.ts,
+    )
 
 
 def rest_print(raw: Any, now: int, source: str = "kalshi-rest") -> tuple[Trade | None, str | None]:

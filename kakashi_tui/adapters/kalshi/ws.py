@@ -63,9 +63,9 @@ from kakashi_tui.adapters.kalshi.schemas import (
     serial,
     ticker_ok,
 )
-from kakashi_tui.adapters.kalshi.wire import Trade
+from kakashi_tui.adapters.kalshi.wire import Trade, tape_row
 from kakashi_tui.adapters.source import FetchBatch, RawRow, Source
-from kakashi_tui.adapters.tape import BookRow, PrintRow, TapeBuilder
+from kakashi_tui.adapters.tape import BookRow, TapeBuilder
 from kakashi_tui.core.backoff import Backoff
 
 HeaderProvider = Callable[[], dict[str, str]]  # fresh signed headers per connection (kalshi_auth)
@@ -850,20 +850,7 @@ class LiveBookSource(Source):
         held = set(self.held()) if self.held is not None else set()
         batch.tape = self._tape.tape(
             (BookRow(*e) for e in events),
-            (
-                PrintRow(
-                    t.recv_ts if t.recv_ts is not None else t.ts,
-                    t.ticker,
-                    t.yes_price_cc,
-                    t.count_hundredths,
-                    t.taker_side or None,
-                    t.taker_book_side,
-                    t.is_block_trade,
-                    t.ts,
-                )
-                for t in trades
-                if t.ticker in held
-            ),
+            (tape_row(t) for t in trades if t.ticker in held),
             held,
         )
         return batch
