@@ -66,3 +66,27 @@ def test_cancel_order_asks_by_the_cancel_path_and_is_recorded(live, tmp_path):
         (now, "cancel_order", "99")
     ]
     assert from_record(record_of(CancelOrder("2"), now, 41, now)) == CancelOrder("2")
+
+
+def test_the_blotter_reads_each_fills_role(tmp_path):
+    """The blotter's liquidity column is ``fills.role`` (take mode makes only takers: one row is
+    made a maker's here, one a row before v10, NULL, which was a taker's)."""
+    from kakashi_tui.adapters.queries import connect_readonly
+    from kakashi_tui.frontends.desk.lookups import fills_blotter
+
+    db = tmp_path / "k.db"
+    e = make_engine(db, cfg=KakashiConfig(fills=FillsSection(insert_latency_ms=0)))
+    for _ in range(40):
+        e.tick()
+    e.store.close()
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE fills SET role = 'maker' WHERE id = 1")
+        con.execute("UPDATE fills SET role = NULL WHERE id = 2")
+    con.close()
+    ro = connect_readonly(db)
+    rows, total = fills_blotter(ro)
+    ro.close()
+    roles = {r[0]: r[-1] for r in rows}
+    assert total >= 3 and roles[1] == "maker" and roles[2] == "taker"
+    assert set(roles.values()) == {"maker", "taker"}
