@@ -41,7 +41,8 @@ HELP = """\
 | `x` | rejected rows: time, ticker, reason, raw payload |
 | `l` | focus the decision log (PgUp/PgDn scroll; `o` rejections only, `n` desk notes and alerts only) |
 | `tab` | move focus between the markets and the log |
-| `v` | below 130 columns: the lower panels in turn (100–129 columns: the risk caps or the bankroll) |
+| `v` | lower panels in turn: risk, bankroll, orders (130 columns and more: orders or the log) |
+| `c` | cancel the order selected in the orders panel (asks; Enter = No); in force after the cancel latency |
 | `ctrl+p` | command palette |
 | `?` | this help (scroll with the arrows) |
 | `q` | quit (the ledger is already saved) |
