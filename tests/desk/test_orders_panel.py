@@ -70,3 +70,18 @@ def test_orders_panel_80x24(snap_compare, live_app):
 
 def test_orders_panel_120x40(snap_compare, live_app):
     assert snap_compare(live_app(), terminal_size=(120, 40), press=["v", "v"])
+
+
+@pytest.mark.parametrize("size", [(120, 40), (160, 50)])
+async def test_v_shows_the_orders_in_the_logs_place_where_every_panel_fits(live, tmp_path, size):
+    """100-129 columns: risk caps, bankroll, then the orders in the log's row; wider: v swaps them."""
+    app = desk_app(live, tmp_path)
+    async with app.run_test(size=size) as pilot:
+        orders, log = app.query_one(OrdersPanel), app.query_one("#log-panel")
+        assert not orders.display and log.display
+        await pilot.press(*(["v", "v"] if size[0] < 130 else ["v"]))
+        assert orders.display and not log.display and orders.size.height > 3
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape", "v")
+        assert not orders.display and log.display
