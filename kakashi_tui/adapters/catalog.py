@@ -466,7 +466,17 @@ COMMANDS = pa.schema(
         **_VERSIONED,
     },
 )
-COMMAND_KINDS = ("kill", "pause", "resume", "rearm", "flatten", "set_estimate", "reload_beliefs", "quit")
+COMMAND_KINDS = (
+    "kill",
+    "pause",
+    "resume",
+    "rearm",
+    "flatten",
+    "set_estimate",
+    "reload_beliefs",
+    "quit",
+    "cancel_order",
+)
 MAX_COMMAND_TEXT = 2_000  # characters of a reason kept (it names nothing a replay decides on)
 
 SCHEMAS = {

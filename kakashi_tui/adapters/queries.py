@@ -510,11 +510,11 @@ def rejected_row_records(con: sqlite3.Connection, limit: int) -> tuple[list[tupl
 
 def blotter_rows(con: sqlite3.Connection, limit: int) -> tuple[list[tuple[Any, ...]], int]:
     """The latest ``limit`` fills, newest first, as (id, ts, ticker, side, action, contracts_hundredths,
-    value_cc, fee_cc), each checked (a row another tool wrote is a corrupt database), and how many
-    fills there are in all."""
-    names = "id, ts, ticker, side, action, contracts_hundredths, value_cc, fee_cc"
+    value_cc, fee_cc, role), each checked (a row another tool wrote is a corrupt database), and how
+    many fills there are in all. ``role``: maker, taker, or None (a sale, or a row before v10)."""
+    names = "id, ts, ticker, side, action, contracts_hundredths, value_cc, fee_cc, role"
     rows = [
-        typed("fills", r, "iisssiii", names)
+        typed("fills", r, "iisssiiiS", names)
         for r in con.execute(f"SELECT {names} FROM fills ORDER BY ts DESC, id DESC LIMIT ?", (limit,))
     ]
     return rows, con.execute("SELECT COUNT(*) FROM fills").fetchone()[0]

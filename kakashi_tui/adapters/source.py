@@ -88,8 +88,8 @@ class CommandRecord:
     ts: int
     tick: int
     after_ts: int | None
-    kind: str  # kill | pause | resume | rearm | flatten | set_estimate | reload_beliefs | quit
-    text: str = ""  # a kill's reason; the others' origin (desk, cli, ...)
+    kind: str  # kill | pause | resume | rearm | flatten | set_estimate | reload_beliefs | quit | cancel_order
+    text: str = ""  # a kill's reason; cancel_order's order id; the others' origin (desk, cli, ...)
     ticker: str = ""  # set_estimate's market
     p_hat: Decimal | None = None  # set_estimate's belief, exact
 

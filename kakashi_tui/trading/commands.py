@@ -57,7 +57,15 @@ class Quit:
     origin: str = "desk"
 
 
-Command = Pause | Resume | Kill | Rearm | Flatten | SetEstimate | ReloadBeliefs | Quit
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Cancel one live paper order (the desk's ``c``): in force ``cancel_latency_ms`` after it
+    is applied, as the kill switch's cancels are; the order can fill until then."""
+
+    order_id: str
+
+
+Command = Pause | Resume | Kill | Rearm | Flatten | SetEstimate | ReloadBeliefs | Quit | CancelOrder
 
 #: Each command's kind as the catalog records it (``commands`` table, data_schema.md).
 KINDS: dict[type, str] = {
@@ -69,6 +77,7 @@ KINDS: dict[type, str] = {
     SetEstimate: "set_estimate",
     ReloadBeliefs: "reload_beliefs",
     Quit: "quit",
+    CancelOrder: "cancel_order",
 }
 
 
@@ -78,6 +87,8 @@ def record_of(cmd: Command, ts: int, tick: int, after_ts: int | None) -> Command
     kind = KINDS[type(cmd)]
     if isinstance(cmd, SetEstimate):
         return CommandRecord(ts, tick, after_ts, kind, "", cmd.ticker, cmd.p_hat)
+    if isinstance(cmd, CancelOrder):  # (its text is the order's id)
+        return CommandRecord(ts, tick, after_ts, kind, cmd.order_id)
     return CommandRecord(ts, tick, after_ts, kind, cmd.reason if isinstance(cmd, Kill) else cmd.origin)
 
 
@@ -88,6 +99,8 @@ def from_record(rec: CommandRecord) -> Command | None:
         return Kill(rec.text)
     if rec.kind == "set_estimate":
         return SetEstimate(rec.ticker, rec.p_hat) if rec.ticker and rec.p_hat is not None else None
+    if rec.kind == "cancel_order":
+        return CancelOrder(rec.text) if rec.text else None
     make = _BY_ORIGIN.get(rec.kind)
     return None if make is None else make(rec.text)
 

@@ -61,6 +61,7 @@ from kakashi_tui.core.risk import Leg, RiskContext
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.trading.commands import (
+    CancelOrder,
     Command,
     Flatten,
     Kill,
@@ -400,6 +401,8 @@ class Engine:
                     changed += bool(est.reload())  # a beliefs file re-reads itself
                 self.store.add_event(now, "reload_beliefs", f"{changed} file(s) changed ({cmd.origin})")
                 return changed
+            elif isinstance(cmd, CancelOrder):
+                return self.cancel_order(cmd.order_id, now)
             elif isinstance(cmd, Quit):
                 pass
         return None
@@ -1174,6 +1177,24 @@ class Engine:
                 rows.append((int(o.id), now, CANCEL_REQUESTED, why, None))
         self.store.insert_order_events(rows)
         return len(rows)
+
+    def cancel_order(self, order_id: str, now: int, why: str = "operator") -> bool:
+        """Ask to cancel one live order (the desk's ``c``), by the same path as ``cancel_orders``:
+        in force ``cancel_latency_ms`` later, fills possible until then. Whether it was asked
+        (False: no such live order, or its cancel was asked already)."""
+        o = self.orders.get(order_id)
+        if o is None or o.cancel_requested_ts is not None:
+            return False
+        o.request_cancel(now)
+        self.store.insert_order_events([(int(o.id), now, CANCEL_REQUESTED, why, None)])
+        return True
+
+    def queue_ahead(self, order_id: str) -> int | None:
+        """Hundredths ahead of a live resting order in its market's queue model (None: not
+        resting, not yet active, or not a live order)."""
+        o = self.orders.get(order_id)
+        fm = self._fills_of.get(o.ticker) if o is not None else None
+        return None if fm is None else fm.queue_ahead(order_id)
 
     def _book_events(self, events: list[tuple[PaperOrder, OrderEvent]]) -> int:
         """Store orders' new events in order (a fill with its row and ledger entries); let go of

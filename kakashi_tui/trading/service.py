@@ -43,6 +43,7 @@ from kakashi_tui.core.backoff import Backoff
 from kakashi_tui.core.fees import FeeSchedule
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.trading.commands import (
+    CancelOrder,
     Command,
     Flatten,
     Kill,
@@ -80,6 +81,7 @@ __all__ = [
     "SetEstimate",
     "ReloadBeliefs",
     "Quit",
+    "CancelOrder",
     "send_request",
 ]
 

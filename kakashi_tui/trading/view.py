@@ -118,6 +118,44 @@ class PositionLine:
 
 
 @dataclass(frozen=True)
+class OrderLine:
+    """A live paper order as the orders panel shows it (issue #23 item 9)."""
+
+    order_id: str
+    ticker: str
+    side: Side
+    limit_cc: int  # the price of the order's own side
+    remaining_hundredths: int
+    quantity_hundredths: int
+    queue_ahead_hundredths: int | None  # the fill model's queue ahead (None: a taker's, or not yet active)
+    age_ms: int  # since its decision
+    state: str  # the order's state, or "cancelling" once its cancel is asked for
+    tif: str = "ioc"
+
+
+def order_lines(engine: Engine, now: int) -> tuple[OrderLine, ...]:
+    """The engine's live paper orders, oldest first (by id), each with its queue ahead."""
+    out = []
+    for o in sorted(engine.orders.values(), key=lambda o: int(o.id)):
+        cancelling = o.cancel_requested_ts is not None and not o.state.done
+        out.append(
+            OrderLine(
+                order_id=o.id,
+                ticker=o.ticker,
+                side=o.side,
+                limit_cc=o.limit_cc,
+                remaining_hundredths=o.remaining_hundredths,
+                quantity_hundredths=o.quantity_hundredths,
+                queue_ahead_hundredths=engine.queue_ahead(o.id),
+                age_ms=max(0, now - o.decided_ts),
+                state="cancelling" if cancelling else o.state.value,
+                tif=o.tif.value,
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class RiskLine:
     name: str
     used: str
@@ -192,6 +230,7 @@ class DeskView:
         return shards_halted_text(self.halted_shards)
 
     performance: Performance | None = None  # today, this week, since start (performance.py)
+    orders: tuple[OrderLine, ...] = ()  # the live paper orders (the orders panel)
 
 
 def _level(used: int, limit: int) -> str:
@@ -443,6 +482,7 @@ def build_view(
         key_refused=engine.key_refused,
         halted_shards=tuple(sorted(engine.halted_shards)),
         performance=(book or PerformanceBook(engine.store)).figures(acct, equity, now),
+        orders=order_lines(engine, now) if engine.orders else (),
     )
 
 

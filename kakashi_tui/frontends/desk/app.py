@@ -57,6 +57,7 @@ from kakashi_tui.frontends.desk.widgets.decision_log import DecisionLog, LogEntr
 from kakashi_tui.frontends.desk.widgets.equity_chart import EquityChart
 from kakashi_tui.frontends.desk.widgets.market_detail import MarketDetail
 from kakashi_tui.frontends.desk.widgets.markets_table import MarketsTable, SameLines
+from kakashi_tui.frontends.desk.widgets.orders import OrdersPanel
 from kakashi_tui.frontends.desk.widgets.positions import PositionsPanel
 from kakashi_tui.frontends.desk.widgets.risk_panel import DeskLimits, RiskPanel
 from kakashi_tui.frontends.desk.widgets.status_bar import StatusBar
@@ -67,10 +68,10 @@ from kakashi_tui.frontends.report.postmortem import PostmortemSchedule, export_p
 from kakashi_tui.frontends.report.postmortem import reports_dir as reports_folder
 from kakashi_tui.trading import liveness as lv
 from kakashi_tui.trading.liveness import LivenessWatch
-from kakashi_tui.trading.service import Flatten, Kill, Pause, Rearm, Resume, SetEstimate, TradingService
+from kakashi_tui.trading.service import CancelOrder, Flatten, Kill, Pause, Rearm, Resume, SetEstimate, TradingService
 from kakashi_tui.trading.view import DeskView, not_open
 
-LOWER_PANELS = ["positions-panel", "bankroll-panel", "risk-panel", "log-panel"]
+LOWER_PANELS = ["positions-panel", "bankroll-panel", "risk-panel", "log-panel", "orders-panel"]
 NARROW_WIDTH = 100
 MEDIUM_WIDTH = 130
 DETAIL_WIDTH = 110
@@ -118,6 +119,9 @@ class KakashiApp(App[int]):
         Binding("t", "blotter", "Fills", show=False, id="desk.blotter"),  # in help and the palette
         Binding("l", "focus_log", "Log", show=False, id="desk.log"),
         Binding("v", "cycle_panel", "Panel", id="desk.panel"),  # shown only where it does something
+        # (130 columns and more: every panel shows; v swaps the decision log and the orders)
+        Binding("v", "swap_orders", "Orders", show=False, id="desk.orders"),
+        Binding("c", "cancel_order", "Cancel order", show=False, id="desk.cancel"),
         Binding("question_mark", "help", "Help", key_display="?", id="desk.help"),
         Binding("q", "quit", "Quit", id="desk.quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="desk.interrupt"),
@@ -184,7 +188,7 @@ class KakashiApp(App[int]):
             self._show_detail,
             *(
                 functools.partial(self._show_panel, cls)
-                for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog)
+                for cls in (PositionsPanel, BankrollPanel, EquityChart, RiskPanel, DecisionLog, OrdersPanel)
             ),
         )
         self._panels_due: set[int] = set()
@@ -227,6 +231,7 @@ class KakashiApp(App[int]):
                 yield EquityChart(id="equity-chart")
             yield RiskPanel(id="risk-panel", classes="panel")
             yield DecisionLog(id="log-panel", classes="panel")
+            yield OrdersPanel(id="orders-panel", classes="panel")
         yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; 80 columns are few
 
     def on_mount(self) -> None:
@@ -248,6 +253,7 @@ class KakashiApp(App[int]):
             "bankroll-panel": "Bankroll",
             "risk-panel": "Risk caps",
             "log-panel": "Decision log",
+            "orders-panel": "Orders",
         }
         for wid, title in titles.items():
             self.query_one(f"#{wid}").border_title = title
@@ -311,6 +317,8 @@ class KakashiApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cycle_panel":  # `v` only where some lower panel is out of sight
             return self.has_class("-narrow") or self.has_class("-medium")
+        if action == "swap_orders":  # ... and wider, the orders in the decision log's place
+            return not (self.has_class("-narrow") or self.has_class("-medium"))
         return True
 
     def _show_lower_panel(self) -> None:
@@ -669,11 +677,47 @@ class KakashiApp(App[int]):
     def action_cycle_panel(self) -> None:
         """Narrow: the next of the lower panels. Medium: the risk caps or the bankroll, in turn, beside
         the positions (no room for both: realised PnL and fees were out of reach at 100-129 columns)."""
-        if self.has_class("-medium"):
-            self.toggle_class("-bankroll")
+        if self.has_class("-medium"):  # risk caps -> bankroll -> orders (in the log's row) -> ...
+            if self.has_class("-orders"):
+                self.remove_class("-orders")
+            elif self.has_class("-bankroll"):
+                self.remove_class("-bankroll")
+                self.add_class("-orders")
+            else:
+                self.add_class("-bankroll")
             return
         self.lower_panel = (self.lower_panel + 1) % len(LOWER_PANELS)
         self._show_lower_panel()
+
+    def action_swap_orders(self) -> None:
+        """130 columns and more: the orders panel in the decision log's row, and back."""
+        self.toggle_class("-orders")
+
+    def _orders_shown(self) -> bool:
+        if self.has_class("-narrow"):
+            return LOWER_PANELS[self.lower_panel] == "orders-panel"
+        return self.has_class("-orders")
+
+    def action_cancel_order(self) -> None:
+        """Cancel the order selected in the orders panel, once asked (Enter = No): the engine asks
+        the exchange's cancel, in force after the cancel latency (the order can fill until then)."""
+        panel = self.query_one(OrdersPanel)
+        oid = panel.selected if self._orders_shown() else None
+        line = next((o for o in self.view.orders if o.order_id == oid), None) if self.view and oid else None
+        if line is None:
+            self.notify("No order selected: v shows the orders panel." if oid is None else "That order is done.")
+            return
+        order_id = line.order_id
+        what = f"order {order_id} ({line.ticker} {line.side.value.upper()})"
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._note_when_done(
+                    self.service.submit(CancelOrder(order_id)),
+                    lambda r: f"cancel asked for {what}" if r else f"{what} not cancelled: no longer live",
+                )
+
+        self.push_screen(ConfirmScreen(f"Cancel {what}? It can still fill until the cancel takes effect."), done)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -66,8 +66,8 @@ def recent_history(con: sqlite3.Connection, limit: int = 60):
     return decisions, events
 
 
-#: How a fill met the book. Every paper fill today crosses the spread into resting quotes, so it
-#: takes liquidity; the fills table has no column for it yet (resting orders will need one).
+#: How a fill met the book where the fills table does not say (``fills.role`` NULL: a sale into
+#: the bids, or a fill stored before paper orders): each of those crossed the spread, a taker's.
 TAKER = "taker"
 
 
@@ -80,7 +80,7 @@ def fills_blotter(con: sqlite3.Connection, limit: int = 1000) -> tuple[list[tupl
 
     rows, total = queries.blotter_rows(con, limit)
     out = []
-    for fid, ts, ticker, side, action, h, value_cc, fee_cc in rows:
+    for fid, ts, ticker, side, action, h, value_cc, fee_cc, role in rows:
         avg = Decimal(value_cc) / Decimal(100 * h) if h else None  # value in $0.0001 / contracts in hundredths
-        out.append((fid, ts, ticker, side, action, hundredths_to_count(h), avg, value_cc, fee_cc, TAKER))
+        out.append((fid, ts, ticker, side, action, hundredths_to_count(h), avg, value_cc, fee_cc, role or TAKER))
     return out, total

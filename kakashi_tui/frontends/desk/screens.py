@@ -33,7 +33,7 @@ HELP = """\
 | `f` | flatten: sell every paper position into the bids and pause (asks; Enter = No) |
 | `e` | export the post-mortem into `reports/` beside the database |
 | `m` | performance: realised, unrealised, fees and win rate for today, this week and since the start |
-| `t` | fills blotter, newest first: time, ticker, side, buy/sell, quantity, average price, value, fee, taker |
+| `t` | fills blotter, newest first: time, ticker, side, buy/sell, quantity, average price, value, fee, maker or taker |
 | `b` | set p̂ for the selected open market (a number strictly between 0 and 1) |
 | `enter` | the selected market's detail: close time, volume, fee, price chart with p̂ |
 | `/` | filter markets by ticker or title (esc clears) |
@@ -41,7 +41,8 @@ HELP = """\
 | `x` | rejected rows: time, ticker, reason, raw payload |
 | `l` | focus the decision log (PgUp/PgDn scroll; `o` rejections only, `n` desk notes and alerts only) |
 | `tab` | move focus between the markets and the log |
-| `v` | below 130 columns: the lower panels in turn (100–129 columns: the risk caps or the bankroll) |
+| `v` | lower panels in turn: risk, bankroll, orders (130 columns and more: orders or the log) |
+| `c` | cancel the order selected in the orders panel (asks; Enter = No); in force after the cancel latency |
 | `ctrl+p` | command palette |
 | `?` | this help (scroll with the arrows) |
 | `q` | quit (the ledger is already saved) |
@@ -304,7 +305,7 @@ class FillLine:
     avg_price: Decimal | None  # its value over its contracts (a fill may take several levels)
     value_cc: int  # cost of a buy, proceeds of a sale
     fee_cc: int
-    liquidity: str  # taker (every paper fill crosses the spread); maker once resting orders exist
+    liquidity: str  # maker or taker (fills.role; a sale, or a fill before v10: taker)
 
 
 #: The blotter's columns: (long header, short header, justify), in order. Where the terminal is too
