@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import NamedTuple, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from kakashi_tui.core.fees import FeeTerms
 from kakashi_tui.core.models import MarketStatus, Side, TradeDecision
@@ -26,6 +26,16 @@ HARD_MAX_DRAWDOWN_PCT = Decimal("10")
 HARD_MAX_EVENT_LOSS_PCT = Decimal("2")
 
 
+#: Each cap's hard bound, its name in a refusal, and its unit: the one rule for all of them.
+_HARD_BOUNDS: dict[str, tuple[Decimal | int, str, str]] = {
+    "max_loss_per_trade_pct": (HARD_MAX_LOSS_PER_TRADE_PCT, "the per-trade cap", "%"),
+    "max_open_positions": (HARD_MAX_OPEN_POSITIONS, "max open positions", ""),
+    "daily_loss_cap_pct": (HARD_DAILY_LOSS_CAP_PCT, "the daily loss cap", "%"),
+    "max_drawdown_pct": (HARD_MAX_DRAWDOWN_PCT, "the drawdown stop", "%"),
+    "max_event_loss_pct": (HARD_MAX_EVENT_LOSS_PCT, "the event cap", "%"),
+}
+
+
 class RiskLimits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -37,39 +47,13 @@ class RiskLimits(BaseModel):
     max_drawdown_pct: Decimal = Field(default=HARD_MAX_DRAWDOWN_PCT, gt=0)
     max_event_loss_pct: Decimal = Field(default=HARD_MAX_EVENT_LOSS_PCT, gt=0)
 
-    @field_validator("max_loss_per_trade_pct")
+    @field_validator(*_HARD_BOUNDS)
     @classmethod
-    def _per_trade(cls, v: Decimal) -> Decimal:
-        if v > HARD_MAX_LOSS_PER_TRADE_PCT:
-            raise ValueError(f"{v}% loosens the per-trade cap past {HARD_MAX_LOSS_PER_TRADE_PCT}% (risk_limits.md)")
-        return v
-
-    @field_validator("max_open_positions")
-    @classmethod
-    def _open(cls, v: int) -> int:
-        if v > HARD_MAX_OPEN_POSITIONS:
-            raise ValueError(f"{v} loosens max open positions past {HARD_MAX_OPEN_POSITIONS} (risk_limits.md)")
-        return v
-
-    @field_validator("daily_loss_cap_pct")
-    @classmethod
-    def _daily(cls, v: Decimal) -> Decimal:
-        if v > HARD_DAILY_LOSS_CAP_PCT:
-            raise ValueError(f"{v}% loosens the daily loss cap past {HARD_DAILY_LOSS_CAP_PCT}% (risk_limits.md)")
-        return v
-
-    @field_validator("max_drawdown_pct")
-    @classmethod
-    def _drawdown(cls, v: Decimal) -> Decimal:
-        if v > HARD_MAX_DRAWDOWN_PCT:
-            raise ValueError(f"{v}% loosens the drawdown stop past {HARD_MAX_DRAWDOWN_PCT}% (risk_limits.md)")
-        return v
-
-    @field_validator("max_event_loss_pct")
-    @classmethod
-    def _event(cls, v: Decimal) -> Decimal:
-        if v > HARD_MAX_EVENT_LOSS_PCT:
-            raise ValueError(f"{v}% loosens the event cap past {HARD_MAX_EVENT_LOSS_PCT}% (risk_limits.md)")
+    def _within_its_hard_bound(cls, v: Decimal | int, info: ValidationInfo) -> Decimal | int:
+        """A config may tighten a cap, never loosen it past its ``HARD_*`` bound (risk_limits.md)."""
+        bound, words, unit = _HARD_BOUNDS[info.field_name or ""]
+        if v > bound:
+            raise ValueError(f"{v}{unit} loosens {words} past {bound}{unit} (risk_limits.md)")
         return v
 
 
