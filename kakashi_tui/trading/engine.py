@@ -58,6 +58,7 @@ from kakashi_tui.core.orders import (
 from kakashi_tui.core.plan import Plan, pause_reason
 from kakashi_tui.core.queue import MarketFills
 from kakashi_tui.core.risk import Leg, RiskContext
+from kakashi_tui.core.shadows import ShadowEvent, Shadows
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.trading.commands import (
@@ -295,6 +296,8 @@ class Engine:
         self._decided: dict[str, tuple[int | None, int | None]] = {}
         self._order_fills: list[OrderFillSeen] = []
         self._polled_now: set[str] = set()
+        #: the band (issue #23 item 7): the same orders under the other queue models (core/shadows.py)
+        self._shadows = Shadows(config.queue_model)
         with store.atomic():
             if store.append_ledger(
                 [
@@ -313,6 +316,7 @@ class Engine:
             if (q := store.latest_snapshot(t)) is not None:
                 self.quotes[t] = q
         self._resume_fill_models()
+        self._load_shadows()
         self.tick_count = int(store.control(Control.TICK_COUNT) or 0)
         #: The last tick completed (number, engine time) and the commands applied since the last
         #: commit, not yet handed to the source (its recorder writes them to the catalog)
@@ -652,6 +656,7 @@ class Engine:
         self._events.clear()
         self._load_orders()  # the orders as stored (what the failed tick did to them is gone)
         self._resume_fill_models()
+        self._load_shadows()
 
     def _tick_body(self, batch: FetchBatch, now: int, wall: int, fetch_ms: float) -> TickReport:
         decisions: list[TradeDecision] = []
@@ -1116,15 +1121,23 @@ class Engine:
             return self._book_events([(o, e) for e in o.events])
         self.orders[o.id] = o
         fm = self._fill_models(o.ticker, now, s, s.ticker in self._polled_now)
+        self._shadow_add(o, fm, now)  # (before the real models take it: the band's copies start alike)
         return self._book_events(fm.add(o) + fm.advance(now))
 
     def _play_tape(self, batch: FetchBatch, fresh: list[Quote], now: int) -> int:
         """The markets with live orders: the tape since the last fetch (book updates, prints,
         gaps, by receive time), then this fetch's books (at its time: a polled one known only
         then), then the clock up to now: activations, fills, cancels. Fills booked: how many."""
+        self._play_shadows(batch, fresh, now)  # (the band: the same tape under the other queue models)
         models = self._fills_of
         if not models:
             return 0
+        return self._book_events(self._feed(models, batch, fresh, now))
+
+    def _feed(
+        self, models: dict[str, MarketFills], batch: FetchBatch, fresh: list[Quote], now: int
+    ) -> list[tuple[PaperOrder, OrderEvent]]:
+        """``_play_tape``'s rule for one set of fill models by market: their orders' new events."""
         for t, model in models.items():
             model.terms = self.fee_terms(t)  # the market's terms as of this fetch (a restart knows them now)
         out: list[tuple[PaperOrder, OrderEvent]] = []
@@ -1153,7 +1166,7 @@ class Engine:
                 out += fm.on_book(now, kept, True, True)
         for model in list(models.values()):
             out += model.advance(now)
-        return self._book_events(out)
+        return out
 
     def _cancel_closed(self, now: int) -> int:
         """A market no longer open (closed, settled, past its close time) cancels its orders at once."""
@@ -1164,6 +1177,8 @@ class Engine:
                 k = len(o.events)
                 o.cancel_rest(now, f"market {why}")
                 out += [(o, e) for e in o.events[k:]]
+        if self._shadows.markets:  # (the band's copies of them too, and of orders done here)
+            self._store_shadow(self._shadows.close_markets(lambda t: self.not_open(t, now), now))
         return self._book_events(out)
 
     def cancel_orders(self, now: int, why: str) -> int:
@@ -1176,6 +1191,8 @@ class Engine:
                 o.request_cancel(now)
                 rows.append((int(o.id), now, CANCEL_REQUESTED, why, None))
         self.store.insert_order_events(rows)
+        if self._shadows.markets:  # (the band's copies, those of orders done here included)
+            self._store_shadow(self._shadows.request_cancels(self.orders, now, why))
         return len(rows)
 
     def cancel_order(self, order_id: str, now: int, why: str = "operator") -> bool:
@@ -1301,6 +1318,72 @@ class Engine:
         for o in sorted(self.orders.values(), key=lambda o: int(o.id)):
             fm = self._fill_models(o.ticker, max(since, o.decided_ts), self.quotes.get(o.ticker), polled)
             fm.add(o)
+
+    # -- the band (issue #23 item 7): the same orders under the other queue models --------
+    def _shadow_add(self, o: PaperOrder, fm: MarketFills, now: int) -> None:
+        """A new order's copies in its market's shadow models (when it rests, or its market has
+        shadows), taken before ``fm``, its real models, take it."""
+        if o.resting or o.ticker in self._shadows.markets:
+            self._store_shadow(self._shadows.add(o, fm, now))
+
+    def _play_shadows(self, batch: FetchBatch, fresh: list[Quote], now: int) -> None:
+        """The tape, fetch and clock of ``_play_tape`` for each shadow model, after the real
+        orders' cancel requests are mirrored onto their copies (an operator's, a re-pricing)."""
+        sh = self._shadows
+        if not sh.markets:
+            return
+        out = sh.request_cancels(self.orders, None)
+        for m in sh.models:
+            got = self._feed(sh.view(m), batch, fresh, now)
+            out += [ShadowEvent(m, o, e.ts, e.state.value, e.reason, e.fill) for o, e in got]
+        self._store_shadow(out)
+
+    def _store_shadow(self, events: list[ShadowEvent]) -> None:
+        """Store shadow events (``shadow_events``: a fill with its count, value and fee); let go
+        of the copies that are done."""
+        rows = []
+        for e in events:
+            f = e.fill
+            rows.append(
+                (int(e.order.id), e.model, e.ts, e.state, e.reason)
+                + ((None,) * 5 if f is None else (f.role.value, f.trigger.value, f.hundredths, f.value_cc, f.fee_cc))
+            )
+        self.store.insert_shadow_events(rows)
+        self._shadows.forget_done()
+
+    def _load_shadows(self) -> None:
+        """The band's live copies as stored (a restart, a rolled-back tick), each in its market's
+        shadow model from the market's latest quote, as ``_resume_fill_models`` resumes the real
+        orders (prob seeded again: core/shadows.py)."""
+        sh = self._shadows = Shadows(self.cfg.queue_model)
+        rows = self.store.live_shadow_orders()
+        if not rows:
+            return
+        since = self.store.last_tick_ts() or 0
+        polled = self.source.feed_status()[0] == "polling"
+        for row, model, events in rows:
+            oid, ts, ticker, side, limit, qty, tif, post_only, expires, insert, cancel = row
+            o = PaperOrder(
+                str(oid),
+                ticker,
+                Side(side),
+                limit,
+                qty,
+                TimeInForce(tif),
+                ts,
+                post_only=bool(post_only),
+                expires_ts=expires,
+                insert_latency_ms=insert,
+                cancel_latency_ms=cancel,
+            )
+            for ets, state, reason, filled in events:
+                if state == CANCEL_REQUESTED:
+                    o.request_cancel(ets)
+                else:
+                    o.events.append(OrderEvent(ets, OrderState(state), reason))
+                    o.filled_hundredths += filled or 0
+            if o.events:
+                sh.resume(o, model, self.fee_terms(ticker), self.quotes.get(ticker), max(since, ts), polled)
 
     # -- flatten --------------------------------------------------------------------
     def flatten(self, origin: str = "operator", now: int | None = None) -> int:

@@ -255,6 +255,13 @@ def _to_v10(db: pw.SqliteDatabase) -> None:
     db.execute_sql("CREATE INDEX IF NOT EXISTS fills_order_id ON fills (order_id)")
 
 
+# -- to version 11 ----------------------------------------------------------------------
+def _to_v11(db: pw.SqliteDatabase) -> None:
+    """Nothing to rewrite: the band's ``shadow_events`` table (issue #23 item 7) is created with
+    the models' tables (``upgrade``). A file before it has no resting orders, and its taker
+    orders fill the same under every queue model: the band reads their fills from ``fills``."""
+
+
 STEPS: tuple[Step, ...] = (
     Step(4, "fixed point: integer centicents and hundredths; Kalshi's lifecycle words", _to_v4),
     Step(5, "the ledger's hash chain: each entry carries the hash of its content and of the one before", _to_v5),
@@ -263,6 +270,7 @@ STEPS: tuple[Step, ...] = (
     Step(8, "plans: a study registered before the evidence; control: pause_reason (#24)", _to_v8),
     Step(9, "markets: event_exclusive, the event's mutually_exclusive (Kalshi 3.34), for the event cap", _to_v9),
     Step(10, "paper orders: orders and order_events; fills name their order, role and trigger (#23)", _to_v10),
+    Step(11, "shadow_events: the orders under the queue models the run did not trade by (#23 band)", _to_v11),
 )
 
 

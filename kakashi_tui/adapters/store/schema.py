@@ -151,6 +151,27 @@ class OrderEventRow(_Base):
         table_name = "order_events"
 
 
+class ShadowEventRow(_Base):
+    """The band (issue #23 item 7, core/shadows.py): a paper order's events under a queue model
+    the run did not trade by, append-only, as ``order_events`` are under the one it did; a fill's
+    count, value and fee inline (never in ``fills``, never in the ledger). ``state`` is an
+    order state or ``cancel_requested``; the fill columns are NULL on any other event."""
+
+    order_id = pw.IntegerField(index=True)  # orders.id
+    model = pw.CharField()  # risk_averse | prob | front (core/queue.py QUEUE_MODELS)
+    ts = pw.BigIntegerField()
+    state = pw.CharField()
+    reason = pw.TextField(default="")
+    role = pw.CharField(null=True)  # a fill's: maker | taker
+    trigger = pw.CharField(null=True)  # a fill's: taker | through | at_price_queue | cross
+    contracts_hundredths = pw.BigIntegerField(null=True)
+    value_cc = pw.BigIntegerField(null=True)  # what the contracts cost (rounded up per level)
+    fee_cc = pw.BigIntegerField(null=True)  # through the copy's own fee accumulator
+
+    class Meta:
+        table_name = "shadow_events"
+
+
 class LedgerRow(_Base):
     ts = pw.BigIntegerField(index=True)
     kind = pw.CharField()
@@ -292,6 +313,7 @@ MODELS = [
     PlanRow,
     OrderRow,
     OrderEventRow,
+    ShadowEventRow,
 ]
 
 

@@ -738,6 +738,45 @@ class Store:
             out.append((tuple(r), [tuple(e) for e in events], None if d is None else tuple(d)))
         return out
 
+    # -- the band (issue #23 item 7): the orders under the other queue models ------------------
+    def insert_shadow_events(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Shadow events as (order id, model, ts, state, reason, role, trigger,
+        contracts_hundredths, value_cc, fee_cc), in order (the last five NULL but on a fill)."""
+        if rows:
+            self.db.connection().executemany(
+                "INSERT INTO shadow_events (order_id, model, ts, state, reason, role, trigger, contracts_hundredths,"
+                " value_cc, fee_cc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def live_shadow_orders(self) -> list[tuple[tuple[Any, ...], str, list[tuple[int, str, str, int | None]]]]:
+        """The shadow copies not done (no filled, cancelled, expired or rejected event under their
+        model), by order id then model: each (its order's row: id, ts, ticker, side, limit_cc,
+        quantity_hundredths, tif, post_only, expires_ts, insert_latency_ms, cancel_latency_ms;
+        the model; its events as (ts, state, reason, contracts_hundredths) in order)."""
+        con = self.db.connection()
+        live = con.execute(
+            "SELECT DISTINCT s.order_id, s.model FROM shadow_events s WHERE NOT EXISTS (SELECT 1 FROM shadow_events e"
+            " WHERE e.order_id = s.order_id AND e.model = s.model"
+            " AND e.state IN ('filled', 'cancelled', 'expired', 'rejected')) ORDER BY s.order_id, s.model"
+        ).fetchall()
+        out = []
+        for oid, model in live:
+            row = con.execute(
+                "SELECT id, ts, ticker, side, limit_cc, quantity_hundredths, tif, post_only, expires_ts,"
+                " insert_latency_ms, cancel_latency_ms FROM orders WHERE id = ?",
+                (oid,),
+            ).fetchone()
+            if row is None:
+                continue
+            events = con.execute(
+                "SELECT ts, state, reason, contracts_hundredths FROM shadow_events WHERE order_id = ? AND model = ?"
+                " ORDER BY id",
+                (oid, model),
+            ).fetchall()
+            out.append((tuple(row), model, [tuple(e) for e in events]))
+        return out
+
     def append_ledger(self, entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
         """Append entries; an entry whose key is already there is skipped (exactly-once). Each
         carries its link of the hash chain (store/chain.py), in the same transaction.

@@ -1,0 +1,173 @@
+"""Issue #23, item 7, the band: the engine keeps its resting orders under the queue models it does
+not trade by (core/shadows.py), stores their fills apart (``shadow_events``), and ``kakashi
+replay`` and the post-mortem show the same orders under the three models. A hand-made tape whose
+three models' fills differ, worked out here, goes through the engine into the store and out
+through the replay's table and the post-mortem's section; the same run twice stores the same
+shadow rows; the shadows never touch the ledger; take mode's band is three equal rows, and says
+why. Resting orders are placed here as the engine places its own (``Engine._place``), until the
+strategy posts them (issue #23 item 2)."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+
+from kakashi_tui.adapters.source import FetchBatch, TapeBook, TapePrint
+from kakashi_tui.adapters.tape import book_quote
+from kakashi_tui.core.models import Side
+from kakashi_tui.core.orders import TimeInForce, submit
+from kakashi_tui.core.queue import Print
+from kakashi_tui.trading.engine import EngineConfig
+from tests.integration.test_engine import NOW, fake_engine, row
+
+CFG = EngineConfig(insert_latency_ms=100, cancel_latency_ms=100)
+
+
+def post(e, ticker, side, limit_cc, qty, tif=TimeInForce.GTC):
+    """A resting order placed as ``Engine._place`` places the strategy's: stored, its copies
+    handed to the band's shadows, then to its market's fill models, at the engine's clock."""
+    now = e.source.now
+    o = submit(
+        str(e.store.next_order_id()),
+        ticker,
+        side,
+        limit_cc,
+        qty,
+        now,
+        tif,
+        insert_latency_ms=CFG.insert_latency_ms,
+        cancel_latency_ms=CFG.cancel_latency_ms,
+    )
+    with e.store.atomic():
+        e.store.insert_order(o, "post", e.cfg.queue_model, None)
+        e.orders[o.id] = o
+        fm = e._fill_models(ticker, now, e.quotes[ticker], False)
+        e._shadow_add(o, fm, now)
+        e._book_events(fm.add(o) + fm.advance(now))
+    return o
+
+
+def yes_book(ts, at_40):
+    """T's book from ``ts``: YES bids 0.40 x ``at_40``, NO bid 0.55 x 10 (a YES ask at 0.45)."""
+    return TapeBook(ts, "T", book_quote("T", ts, [(4000, at_40 * 100)], [(5500, 1000)]), snapshot=False)
+
+
+def sold_yes(ts, h):
+    """A print at 0.40 whose taker went long NO: it hits YES bids at 0.40."""
+    return TapePrint("T", Print(ts, 4000, h, Side.NO, "ask"))
+
+
+def run(db, settle=True):
+    """A YES bid at 0.40 for 10, decided at NOW, active at NOW + 100 with 10 displayed there.
+    The level grows to 20 (10 join behind us), then 8 leave it without a print, then 7 trade at
+    0.40; then (``settle``) T settles YES.
+
+    - risk_averse (the run's): the 8 came from behind, 10 stay ahead; the 7 leave 3 ahead: nothing.
+    - prob: front 10, back 10: the 8 fall behind us with p = 10^2 / (10^2 + 10^2) = 1/2. Its draw
+      (a Random of its own, seeded "kakashi-band:T:1") is 0.85 >= 1/2: ahead of us, 2 stay; the 7
+      pass them and fill 5 (at_price_queue, at 0.40: $2.00, a maker's fee on quadratic: 0).
+    - front: nothing ahead: the 7 fill 7 ($2.80).
+    Settled YES: front 7 x $1 - $2.80 = +$4.20, prob 5 x $1 - $2.00 = +$3.00, risk_averse $0.
+    Not settled: marked at the last mid, 0.425: front 7 x 0.025 = +$0.175, prob +$0.125."""
+    e = fake_engine(db, [FetchBatch(rows=[row(depth=10)])], cfg=CFG)
+    e.tick()
+    post(e, "T", Side.YES, 4000, 1000)
+    e.source.batches.append(
+        FetchBatch(tape=[yes_book(NOW + 200, 20), yes_book(NOW + 300, 12), sold_yes(NOW + 400, 700)])
+    )
+    e.source.now = NOW + 60_000
+    e.tick()
+    if settle:
+        e.source.batches.append(FetchBatch(rows=[row(status="determined", result="yes")]))
+        e.source.now = NOW + 120_000
+        e.tick()
+    e.store.close()
+    return e
+
+
+def rows(db, sql):
+    c = sqlite3.connect(db)
+    try:
+        return c.execute(sql).fetchall()
+    finally:
+        c.close()
+
+
+SHADOW = "SELECT model, ts, state, reason, trigger, contracts_hundredths, value_cc, fee_cc FROM shadow_events"
+
+
+def test_a_tape_where_the_three_models_differ_through_the_engine_into_the_store(tmp_path):
+    assert random.Random("kakashi-band:T:1").random() > 0.5  # (prob's draw, worked out above)
+    db = tmp_path / "k.db"
+    e = run(db)
+    # the shadows never reach the ledger, the fills or the real order: risk_averse filled nothing
+    assert rows(db, "SELECT count(*) FROM fills") == [(0,)] and e.account.cash_cc == e.cfg.bankroll_cc
+    assert [s for (s,) in rows(db, "SELECT state FROM order_events ORDER BY id")] == [
+        "submitted",
+        "active",
+        "cancelled",
+    ]
+    assert rows(db, SHADOW + " ORDER BY id") == [
+        ("prob", NOW, "submitted", "", None, None, None, None),
+        ("front", NOW, "submitted", "", None, None, None, None),
+        ("prob", NOW + 100, "active", "", None, None, None, None),
+        ("prob", NOW + 400, "partially_filled", "", "at_price_queue", 500, 20_000, 0),
+        ("front", NOW + 100, "active", "", None, None, None, None),
+        ("front", NOW + 400, "partially_filled", "", "at_price_queue", 700, 28_000, 0),
+        ("prob", NOW + 120_000, "cancelled", "market settled", None, None, None, None),
+        ("front", NOW + 120_000, "cancelled", "market settled", None, None, None, None),
+    ]
+
+
+def test_the_same_run_twice_stores_the_same_shadow_rows(tmp_path):
+    run(tmp_path / "a.db")
+    run(tmp_path / "b.db")
+    a, b = (rows(tmp_path / f"{n}.db", "SELECT * FROM shadow_events ORDER BY id") for n in "ab")
+    assert a == b and len(a) == 8
+
+
+def test_a_kill_cancels_the_copies_after_the_cancel_latency_as_the_order(tmp_path):
+    """A kill at NOW + 250: the order and its copies stop at NOW + 350, before the print at 400."""
+    e = fake_engine(tmp_path / "k.db", [FetchBatch(rows=[row(depth=10)])], cfg=CFG)
+    e.tick()
+    post(e, "T", Side.YES, 4000, 1000)
+    e.source.now = NOW + 250
+    e.kill("test")
+    e.source.batches.append(FetchBatch(tape=[yes_book(NOW + 300, 12), sold_yes(NOW + 400, 700)]))
+    e.source.now = NOW + 60_000
+    e.tick()
+    e.store.close()
+    got = rows(tmp_path / "k.db", "SELECT model, ts, state FROM shadow_events WHERE state LIKE 'cancel%' ORDER BY id")
+    assert got == [
+        ("prob", NOW + 250, "cancel_requested"),
+        ("front", NOW + 250, "cancel_requested"),
+        ("prob", NOW + 350, "cancelled"),
+        ("front", NOW + 350, "cancelled"),
+    ]
+    assert rows(tmp_path / "k.db", "SELECT count(*) FROM shadow_events WHERE contracts_hundredths IS NOT NULL") == [
+        (0,)
+    ]
+
+
+def test_a_restart_between_the_order_and_its_activation_resumes_its_copies(tmp_path):
+    """The copies are rebuilt from ``shadow_events`` as the order is from ``order_events`` (prob
+    seeded again from the market's oldest live copy: the same seed here), so a run stopped after
+    the order was placed stores the same shadow rows as one that never stopped."""
+    run(tmp_path / "once.db")
+    db = tmp_path / "twice.db"
+    e = fake_engine(db, [FetchBatch(rows=[row(depth=10)])], cfg=CFG)
+    e.tick()
+    post(e, "T", Side.YES, 4000, 1000)
+    e.store.close()
+    tape = [yes_book(NOW + 200, 20), yes_book(NOW + 300, 12), sold_yes(NOW + 400, 700)]
+    batches = [FetchBatch(tape=tape), FetchBatch(rows=[row(status="determined", result="yes")])]
+    e = fake_engine(db, batches, cfg=CFG)
+    assert {m: [o.id for o in fm.live()] for m, fm in e._shadows.markets["T"].items()} == {
+        "prob": ["1"],
+        "front": ["1"],
+    }
+    for now in (NOW + 60_000, NOW + 120_000):
+        e.source.now = now
+        e.tick()
+    e.store.close()
+    assert rows(db, SHADOW + " ORDER BY id") == rows(tmp_path / "once.db", SHADOW + " ORDER BY id")
