@@ -12,12 +12,16 @@ from __future__ import annotations
 import random
 import sqlite3
 
+from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.adapters.source import FetchBatch, TapeBook, TapePrint
 from kakashi_tui.adapters.tape import book_quote
 from kakashi_tui.core.models import Side
 from kakashi_tui.core.orders import TimeInForce, submit
 from kakashi_tui.core.queue import Print
+from kakashi_tui.frontends.report import band
+from kakashi_tui.frontends.report.postmortem import gather, render_markdown
 from kakashi_tui.trading.engine import EngineConfig
+from tests.clirun import in_process
 from tests.integration.test_engine import NOW, fake_engine, row
 
 CFG = EngineConfig(insert_latency_ms=100, cancel_latency_ms=100)
@@ -96,7 +100,7 @@ def rows(db, sql):
 SHADOW = "SELECT model, ts, state, reason, trigger, contracts_hundredths, value_cc, fee_cc FROM shadow_events"
 
 
-def test_a_tape_where_the_three_models_differ_through_the_engine_into_the_store(tmp_path):
+def test_a_tape_where_the_three_models_differ_through_the_engine_store_replay_and_report(tmp_path):
     assert random.Random("kakashi-band:T:1").random() > 0.5  # (prob's draw, worked out above)
     db = tmp_path / "k.db"
     e = run(db)
@@ -117,6 +121,45 @@ def test_a_tape_where_the_three_models_differ_through_the_engine_into_the_store(
         ("prob", NOW + 120_000, "cancelled", "market settled", None, None, None, None),
         ("front", NOW + 120_000, "cancelled", "market settled", None, None, None, None),
     ]
+    # what `kakashi replay` prints after its summary (cli.main.finish_replay)
+    con = connect_readonly(db)
+    try:
+        lines = band.replay_lines(con)
+    finally:
+        con.close()
+    assert lines[:5] == [
+        "queue models (the band):",
+        "model                 orders  fills  fill rate  contracts filled     PnL  95% CI (by event)",
+        "front                      1      1      70.0%                 7  +$4.20  n/a (fewer than 2 events)",
+        "prob                       1      1      50.0%                 5  +$3.00  n/a (fewer than 2 events)",
+        "risk_averse (traded)       1      0       0.0%                 0   $0.00  n/a (fewer than 2 events)",
+    ]
+    assert "used risk_averse only" in lines[5] and lines[-1] == band.L3
+    assert not any("does not hold" in line or "taker" in line for line in lines)
+    # the post-mortem's section, from the same store
+    md = render_markdown(gather(db), NOW)
+    sec = md.split("## Queue models: the band")[1].split("\n## ")[0]
+    assert "| front | 1 | 1 | 70.0% | 7 | +$4.20 | n/a (fewer than 2 events) |" in sec
+    assert "| prob | 1 | 1 | 50.0% | 5 | +$3.00 | n/a (fewer than 2 events) |" in sec
+    assert "| risk_averse (traded) | 1 | 0 | 0.0% | 0 | $0.00 | n/a (fewer than 2 events) |" in sec
+    assert band.L3 in sec
+
+
+def test_an_unsettled_market_is_marked_at_its_last_mid_and_named(tmp_path):
+    db = tmp_path / "k.db"
+    run(db, settle=False)
+    con = connect_readonly(db)
+    try:
+        b = band.gather_band(con, data_end_ms=NOW + 60_000)
+    finally:
+        con.close()
+    assert b is not None and b.marked == ("T",) and b.no_mid == () and b.holds
+    assert [(r.model, r.filled_hundredths, r.pnl_cc) for r in b.rows] == [
+        ("front", 700, 1_750),
+        ("prob", 500, 1_250),
+        ("risk_averse", 0, 0),
+    ]
+    assert "marked at their last mid then (T)" in " ".join(band.notes(b))
 
 
 def test_the_same_run_twice_stores_the_same_shadow_rows(tmp_path):
@@ -149,6 +192,29 @@ def test_a_kill_cancels_the_copies_after_the_cancel_latency_as_the_order(tmp_pat
     ]
 
 
+def test_take_mode_keeps_no_shadows_and_its_band_is_three_equal_rows_saying_why(tmp_path, capfd):
+    """A replay in take mode: the orders are takers (ioc), which fill the same under every queue
+    model: no shadow row is stored, and the printed band has three equal rows and says why."""
+    f = tmp_path / "r.jsonl"
+    book = '"book": {"yes": [["0.40", 50]], "no": [["0.55", 50]]}'
+    f.write_text(
+        f'{{"type": "market", "ticker": "T", "close_ts": {NOW + 3_600_000}}}\n'
+        f'{{"type": "snapshot", "ticker": "T", "ts": {NOW}, "yes_bid": "0.40", "yes_ask": "0.45", {book}}}\n'
+        f'{{"type": "estimate", "ticker": "T", "ts": {NOW}, "p_hat": "0.60", "source": "x"}}\n'
+        f'{{"type": "snapshot", "ticker": "T", "ts": {NOW + 5_000}, "yes_bid": "0.40", "yes_ask": "0.45", {book}}}\n'
+    )
+    r = in_process(capfd, "replay", "--input", str(f), "--db", str(tmp_path / "r.db"))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    i = out.index("queue models (the band):")
+    table = out[i + 2 : i + 5]
+    assert [line.split()[0] for line in table] == ["front", "prob", "risk_averse"]
+    assert len({tuple(line.split()[-8:]) for line in table}) == 1  # the same figures in each row
+    assert any("Every order was a taker's (ioc)" in line for line in out[i:])
+    assert rows(tmp_path / "r.db", "SELECT count(*) FROM shadow_events") == [(0,)]
+    assert rows(tmp_path / "r.db", "SELECT count(*) FROM fills") == [(1,)]
+
+
 def test_a_restart_between_the_order_and_its_activation_resumes_its_copies(tmp_path):
     """The copies are rebuilt from ``shadow_events`` as the order is from ``order_events`` (prob
     seeded again from the market's oldest live copy: the same seed here), so a run stopped after
@@ -171,3 +237,21 @@ def test_a_restart_between_the_order_and_its_activation_resumes_its_copies(tmp_p
         e.tick()
     e.store.close()
     assert rows(db, SHADOW + " ORDER BY id") == rows(tmp_path / "once.db", SHADOW + " ORDER BY id")
+
+
+def test_an_order_that_does_not_hold_is_shown_as_it_is_and_flagged():
+    """Orders of one market share prints, so in sum prob may fill more than front: the rows keep
+    the order front, prob, risk_averse, and the notes say the order does not hold."""
+    row_of = {
+        m: band.ModelRow(m, m == "risk_averse", 2, f, 1_000, h, 0, None)
+        for m, f, h in (("front", 1, 300), ("prob", 2, 500), ("risk_averse", 1, 200))
+    }
+    b = band.Band(tuple(row_of[m] for m in band.SHOWN), 0, 2, 0, (), ())
+    assert not b.holds
+    assert [line.split()[0] for line in band.table_lines(b)[1:]] == ["front", "prob", "risk_averse"]
+    flag = [n for n in band.notes(b) if "does not hold" in n]
+    assert flag == [
+        "**The order front >= prob >= risk_averse does not hold here** (contracts filled: front 3, prob 5, "
+        "risk_averse 2); shown as it is, not re-sorted. It holds order by order; orders of one market share a "
+        "print's size and the book's crossing size, which can break it in sum."
+    ]
