@@ -1362,6 +1362,8 @@ class Engine:
         since = self.store.last_tick_ts() or 0
         polled = self.source.feed_status()[0] == "polling"
         for row, model, events in rows:
+            if model not in sh.models:  # (a run before traded by another model: this one is real now)
+                continue
             oid, ts, ticker, side, limit, qty, tif, post_only, expires, insert, cancel = row
             o = PaperOrder(
                 str(oid),
