@@ -114,6 +114,8 @@ class Journal:
             self.log.decision(d, self.threshold)
         for category, text in entry_lines(report.entries, {f.fill: f.text() for f in report.order_fills}):
             self.log.write(category, text)
+        for n in report.order_notes:  # a resting order rejected, expired or cancelled (#23)
+            self.log.write("ORDER", n.text())
         if self._state is not None and report.state != self._state:
             self.log.write("STATE", f"{self._state} -> {report.state}")
             if self.on_state is not None:
