@@ -11,6 +11,7 @@ the engine itself. ``Notices`` decides what a run tells the operator as alerts b
     SETTLE   KXHIGHNY-26NOV27-T45 YES x3.00 paid $3.0000
     SETTLE   KXHIGHNY-26NOV27-T45 YES correction -$3.0000 (its result changed after it was paid)
     STATE    RUNNING -> PAUSED (outside)
+    ORDER    order 7 YES @0.4100 gtc, post-only: cancelled (re-price: post YES @0.4300 now)
 """
 
 from __future__ import annotations

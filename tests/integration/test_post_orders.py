@@ -302,3 +302,15 @@ def test_the_markets_table_says_post_where_the_gate_would_let_a_post_rest(db_pat
         signals[mode] = {m.ticker: m.signal for m in build_view(e).markets}
         e.store.close()
     assert signals == {"post": {"A": "ORDER", "B": "POST YES"}, "take": {"A": "ORDER", "B": ""}}
+
+
+def test_a_closed_market_cancels_its_post_at_once(db_path):
+    """Posted at NOW (active at NOW + 500); the market is closed at 1 min: the post is cancelled
+    then, with no cancel latency (rules.md: a closed or settled market cancels its orders at once)."""
+    batches = [FetchBatch(rows=[row()]), FetchBatch(rows=[row(status="closed")])]
+    e = fake_engine(db_path, batches, p={"T": 0.60}, cfg=cfg())
+    run(e, 0)
+    notes = run(e, 1).order_notes
+    assert e.orders == {}
+    assert [n.text() for n in notes] == ["order 1 YES @0.4100 gtc, post-only: cancelled (market closed)"]
+    assert q(db_path, "SELECT ts, state FROM order_events ORDER BY id")[-1] == (at(1), "cancelled")
