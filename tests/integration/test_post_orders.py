@@ -263,8 +263,9 @@ def test_a_simulator_run_in_post_mode_fills_posts_from_prints_and_a_kill_cancels
         "SELECT f.order_id, f.role, f.trigger, f.contracts_hundredths, f.fee_cc, o.limit_cc, o.mode"
         " FROM fills f JOIN orders o ON o.id = f.order_id",
     )
-    assert len(fills) >= 3 and {(r, m) for _o, r, _t, _h, _f, _l, m in fills} == {("maker", "post")}
-    assert {t for _o, _r, t, *_x in fills} <= {"through", "at_price_queue", "cross"}
+    assert len(fills) >= 3 and {(r, m) for _o, r, _t, _n, _f, _l, m in fills} == {("maker", "post")}
+    triggers = {t for _o, _r, t, *_x in fills}
+    assert triggers <= {"through", "at_price_queue", "cross"} and triggers & {"through", "at_price_queue"}  # prints
     by_order: dict[int, list[tuple[int, int, int]]] = {}
     for oid, _r, _t, h, fee, limit, _m in fills:
         by_order.setdefault(oid, []).append((h, fee, limit))
