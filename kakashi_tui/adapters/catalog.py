@@ -1395,8 +1395,12 @@ class CatalogWriter:
     def _write_tmp(self, name: str, day: str, table: pa.Table, first_ts: int) -> tuple[Path, Path]:
         folder = self.root / name / f"date={day}"
         folder.mkdir(parents=True, exist_ok=True)
-        self._serial += 1
-        final = folder / f"part-{first_ts:013d}-{os.getpid()}-{self._serial:06d}.parquet"
+        while True:  # a name no file has: an earlier writer's pid and serial can come again (the
+            # writer's lock keeps other Kakashi writers out between this check and the rename)
+            self._serial += 1
+            final = folder / f"part-{first_ts:013d}-{os.getpid()}-{self._serial:06d}.parquet"
+            if not final.exists():
+                break
         tmp = folder / f".{final.name}.tmp"
         try:
             pq.write_table(table, tmp, compression="zstd")

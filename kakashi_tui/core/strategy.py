@@ -1,5 +1,10 @@
 """Threshold EV strategy: buy the side whose net EV (after fees) clears the edge threshold.
 
+Two ways to buy (``StrategyConfig.mode``, issue #23 item 2): take (``decide``, below: a limit that
+walks the asks) or post (``decide_post``: a resting bid at ``post_price``, one grid step over the
+best bid at most, under the ask, where the EV after the maker's fee clears); ``both`` takes where
+the taker's EV clears, else posts (the engine chooses: trading/engine.py ``decide``).
+
 Sizing is in hundredths of a contract: the largest count whose worst-case loss (cost + fees
 at the limit price) stays within the per-trade cap; optional fractional Kelly can only
 shrink it. The limit price is the deepest ask level at which the EV still clears
@@ -16,9 +21,9 @@ sub-penny prices and any fee coefficient included).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TypeVar
+from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from kakashi_tui.core.ev import (
     EvUnits,
@@ -46,11 +51,32 @@ _ONE = Decimal(1)
 _ZERO = Decimal(0)
 
 
+#: The longest a GTD post may rest (``post_expiry_seconds``): a week.
+MAX_POST_EXPIRY_S = 7 * 86_400
+
+
 class StrategyConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     edge_threshold: Decimal = Field(default=Decimal("0.03"), ge=0, le=1)
     kelly_fraction: Decimal | None = Field(default=None, gt=0, le=1)
+    # issue #23 item 2: take (an ioc limit that walks the book: ``decide``), post (a resting
+    # limit at ``post_price``: ``decide_post``), or both (take when the taker's EV clears, else post)
+    mode: Literal["take", "post", "both"] = "take"
+    post_tif: Literal["gtc", "gtd"] = "gtc"  # a post's time in force
+    post_only: bool = True  # a post that would cross at its activation is rejected, never takes
+    # a GTD post's life from its decision (needed with post_tif = "gtd", refused without it)
+    post_expiry_seconds: int | None = Field(default=None, validate_default=True, ge=1, le=MAX_POST_EXPIRY_S)
+
+    @field_validator("post_expiry_seconds")
+    @classmethod
+    def _expiry_with_gtd(cls, v: int | None, info: ValidationInfo) -> int | None:
+        tif = info.data.get("post_tif")
+        if tif == "gtd" and v is None:
+            raise ValueError('post_tif = "gtd" needs post_expiry_seconds (1 to 604800)')
+        if tif == "gtc" and v is not None:
+            raise ValueError('only for post_tif = "gtd" (a gtc post never expires)')
+        return v
 
 
 _E = TypeVar("_E", int, Decimal)
@@ -149,6 +175,189 @@ def limit_on_grid(
     levels = sum(1 for p, _q in snapshot.ask_levels(d.side) if price_to_cc(p) <= up)
     worst = worst_case_cc(h, up, worst_fee_price_cc(min(best, up), up), fee_ratio(terms, now_ms), levels)
     return d._replace(limit_price=GRID[up], worst_case_cc=worst)
+
+
+# -- posting: a resting limit on the market's grid (issue #23 item 2; rules.md "Posting") ------
+#: The whole-cent grid: prices every Kalshi price structure holds. A market that states no
+#: ``price_ranges`` posts on it (an order there is valid whatever its structure).
+CENT_GRID = PriceGrid(((0, 10_000, 100),))
+
+
+def _side_book(snapshot: Quote, side: Side) -> tuple[int | None, int | None]:
+    """``side``'s best bid and best ask in its own prices (cc): a NO bid is a YES ask mirrored."""
+    bid_cc, ask_cc, _last = snapshot.prices_cc
+    if side is Side.YES:
+        return bid_cc, ask_cc
+    return (None if ask_cc is None else 10_000 - ask_cc), (None if bid_cc is None else 10_000 - bid_cc)
+
+
+def _at_or_below(grid: PriceGrid, side: Side, c: int) -> int | None:
+    """The highest price of ``side`` at or under ``c`` on ``grid`` (which holds YES prices: a NO
+    price q is on it when the YES price 1 - q is)."""
+    if c < 0:
+        return None
+    if side is Side.YES:
+        return grid.sell_limit(c)
+    y = grid.buy_limit(10_000 - c)
+    return None if y is None else 10_000 - y
+
+
+def _step_above(grid: PriceGrid, side: Side, c: int) -> int | None:
+    """The lowest price of ``side`` above ``c`` on ``grid``: one grid step up from ``c``."""
+    if c >= 10_000:
+        return None
+    if side is Side.YES:
+        return grid.buy_limit(c + 1)
+    y = grid.sell_limit(10_000 - c - 1)
+    return None if y is None else 10_000 - y
+
+
+def post_price(
+    snapshot: Quote,
+    p_hat: Decimal,
+    side: Side,
+    threshold: Decimal,
+    terms: FeeTerms,
+    grid: PriceGrid | None = None,
+    now_ms: int = 0,
+) -> int | None:
+    """The price (``side``'s own, centicents) at which to rest a bid on ``side``: the highest
+    price on the market's grid (``grid``; none stated: whole cents, ``CENT_GRID``) that
+
+    (a) is below ``side``'s best ask: it rests, never crosses;
+    (b) improves ``side``'s best bid by at most one grid step (first in the queue, at the least
+        EV given up for it: rules.md "Posting" says why);
+    (c) clears ``threshold``: p_hat(side) - price - the maker's fee per contract
+        (``terms.maker()``, one contract's fee rounded up to the centicent, as Kalshi rounds)
+        is at least the threshold (``core/ev.py``'s one rule, at the maker's fee).
+
+    None when no price does, or when ``side`` has no bid or no ask to place it against."""
+    bid, ask = _side_book(snapshot, side)
+    if bid is None or ask is None:
+        return None
+    g = CENT_GRID if grid is None else grid
+    up = _step_above(g, side, bid)
+    top = min(ask - 1, bid if up is None else up)  # (a) and (b)
+    budget = ev_units(p_hat, threshold).budget(side)  # (c): a price clears when its cost is within it
+    costs = price_costs(fee_ratio(terms.maker(), now_ms))
+    if costs.rising:  # (every real fee schedule: the cost never falls as the price rises)
+        p = _at_or_below(g, side, min(top, highest_clearing_ask_cc(budget, costs)))
+        return p if p is not None and p > 0 else None
+    p = _at_or_below(g, side, top)
+    while p is not None and p > 0:
+        if costs.cost[p] <= budget:
+            return p
+        p = _at_or_below(g, side, p - 1)
+    return None
+
+
+def post_side(
+    snapshot: Quote,
+    p_hat: Decimal,
+    threshold: Decimal,
+    terms: FeeTerms,
+    grid: PriceGrid | None = None,
+    now_ms: int = 0,
+) -> tuple[Side, int, int] | None:
+    """The side to post on: (side, its ``post_price``, the net EV there in ``ev_units``), the
+    side with the better EV after the maker's fee (YES on a tie, as ``decide`` chooses); None
+    when neither side has a post price."""
+    u = ev_units(p_hat, threshold)
+    fee_1 = price_costs(fee_ratio(terms.maker(), now_ms)).fee
+    best: tuple[Side, int, int] | None = None
+    for side in (Side.YES, Side.NO):
+        p = post_price(snapshot, p_hat, side, threshold, terms, grid, now_ms)
+        if p is not None:
+            ev = net_ev_units(u.win(side), p, fee_1[p], u.k)
+            if best is None or ev > best[2]:
+                best = (side, p, ev)
+    return best
+
+
+def decide_post(
+    snapshot: Quote,
+    estimate: Estimate,
+    equity_cc: int,
+    max_loss_pct: Decimal,
+    terms: FeeTerms,
+    cfg: StrategyConfig,
+    grid: PriceGrid | None = None,
+    now_ms: int = 0,
+    ts: int | None = None,
+) -> TradeDecision | None:
+    """A post's proposal before the risk gate (``decide``'s, for a resting order), or None when
+    no side has a post price. Its ``limit_price`` is the post price and its ``best_ask`` the
+    side's best ask it rests under (``is_post``). Sized by the per-trade cap at the post price,
+    not bounded by displayed depth (a resting order waits for liquidity; it takes none), with
+    the worst case of every fill it could have: a post-only order's fills are all a maker's, at
+    its price, at ``terms.maker()``; one that is not post-only may take at activation, so its fee
+    is the taker's at the dearest price up to its limit. Each fill's value is rounded up by
+    less than a centicent, and a fill is at least a hundredth, so the worst case adds a
+    centicent a hundredth off a whole-cent price (and one more, as ``worst_case_cc`` always
+    does): never less than ``orders.reserved_cc`` reserves for the order. Fractional Kelly
+    (``kelly_fraction``) at the post price can only shrink it."""
+    p_hat, threshold = estimate.p_hat, cfg.edge_threshold
+    got = post_side(snapshot, p_hat, threshold, terms, grid, now_ms)
+    if got is None:
+        return None
+    side, p, ev = got
+    u = ev_units(p_hat, threshold)
+    if cfg.post_only:
+        fee, w_cc = fee_ratio(terms.maker(), now_ms), p
+    else:
+        fee, w_cc = fee_ratio(terms, now_ms), worst_fee_price_cc(1, p)
+    per = p if cfg.post_only and p % 100 == 0 else p + 100  # (+1 cc a hundredth: each fill's rounding)
+    cap = _cap(equity_cc, max_loss_pct)
+    h = max_hundredths(cap, per, w_cc, fee, cap * 100 // per + 1, 1)
+    if cfg.kelly_fraction is not None:
+        h = min(h, kelly_hundredths(equity_cc, u.win(side), u.k, p, cfg.kelly_fraction))
+    worst = worst_case_cc(h, per, w_cc, fee, 1)
+    ask = _side_book(snapshot, side)[1]
+    assert ask is not None  # (post_price: a side without an ask has no post price)
+    stamp = snapshot.ts if ts is None else ts
+    return make_decision(
+        (
+            snapshot.ticker,
+            stamp,
+            side,
+            hundredths_to_count(h),
+            GRID[p],
+            GRID[ask],
+            p_hat,
+            ev_decimal(ev, u),
+            worst,
+            equity_cc,
+            False,
+            "",
+        )
+    )
+
+
+def is_post(d: TradeDecision) -> bool:
+    """Whether ``d`` is a post (``decide_post``'s: a resting order) rather than a take: a post's
+    limit is under the best ask it saw (it never crosses), a take's never is (its limit is the
+    best ask or a deeper ask, and the grid only raises it)."""
+    return d.limit_price < d.best_ask
+
+
+def wanted_post(
+    snapshot: Quote,
+    p_hat: Decimal,
+    cfg: StrategyConfig,
+    terms: FeeTerms,
+    grid: PriceGrid | None = None,
+    now_ms: int = 0,
+) -> tuple[Side, int] | None:
+    """What a market's live post should be now, by ``cfg.mode``'s rule: (side, price) of
+    ``post_side``; None when no post clears, and in ``both`` mode when the taker's EV clears
+    (the strategy would take, not post). A live post that is not this is re-priced: cancelled,
+    and decided afresh once it is done."""
+    if cfg.mode == "take":
+        return None
+    if cfg.mode == "both" and pick_side(side_evs(snapshot, p_hat, terms, now_ms), cfg.edge_threshold) is not None:
+        return None
+    got = post_side(snapshot, p_hat, cfg.edge_threshold, terms, grid, now_ms)
+    return None if got is None else (got[0], got[1])
 
 
 # -- what is kept between decisions ------------------------------------------------------------

@@ -11,6 +11,7 @@ the engine itself. ``Notices`` decides what a run tells the operator as alerts b
     SETTLE   KXHIGHNY-26NOV27-T45 YES x3.00 paid $3.0000
     SETTLE   KXHIGHNY-26NOV27-T45 YES correction -$3.0000 (its result changed after it was paid)
     STATE    RUNNING -> PAUSED (outside)
+    ORDER    order 7 YES @0.4100 gtc, post-only: cancelled (re-price: post YES @0.4300 now)
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ class Journal:
             self.log.decision(d, self.threshold)
         for category, text in entry_lines(report.entries, {f.fill: f.text() for f in report.order_fills}):
             self.log.write(category, text)
+        for n in report.order_notes:  # a resting order rejected, expired or cancelled (#23)
+            self.log.write("ORDER", n.text())
         if self._state is not None and report.state != self._state:
             self.log.write("STATE", f"{self._state} -> {report.state}")
             if self.on_state is not None:

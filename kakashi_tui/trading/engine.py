@@ -81,6 +81,8 @@ from kakashi_tui.trading.plancheck import PlanWatch
 
 OPERATOR_SOURCE = "operator"
 CANCEL_REQUESTED = "cancel_requested"  # an order event that is no state: a cancel asked for (order_events)
+#: A resting order's ends the log says (``OrderNote``): those that are no fill
+_NOTED = frozenset((OrderState.REJECTED, OrderState.EXPIRED, OrderState.CANCELLED))
 _MAX_LATENCY_MS = 3_600_000
 
 
@@ -180,6 +182,27 @@ class OrderFillSeen:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class OrderNote:
+    """A resting order's end that is not a fill, as the log says it (issue #23 items 2-4):
+    rejected (with the reason: a post-only order the book crossed by its activation), expired (a
+    GTD's), or cancelled (with why its cancel was asked: a re-price, the kill switch, ...)."""
+
+    ts: int
+    order_id: str
+    ticker: str
+    side: Side
+    limit_cc: int
+    how: str  # "gtc, post-only"
+    state: str  # rejected | expired | cancelled
+    reason: str
+
+    def text(self) -> str:
+        """``order 7 YES @0.4100 gtc, post-only: cancelled (re-price: post YES @0.4200 now)``."""
+        why = f" ({self.reason})" if self.reason else ""
+        return f"order {self.order_id} {self.side.value.upper()} @{GRID[self.limit_cc]} {self.how}: {self.state}{why}"
+
+
 @dataclass(frozen=True)
 class TickReport:
     tick: int
@@ -209,6 +232,8 @@ class TickReport:
     # the paper orders' fills booked since the last report (issue #23), each with the price its
     # order was decided at: what the log says beside the fill's own line
     order_fills: tuple[OrderFillSeen, ...] = ()
+    # resting orders that ended without filling (rejected, expired, cancelled) since the last report
+    order_notes: tuple[OrderNote, ...] = ()
 
     def shards_text(self) -> str:
         """``SHARD 1 HALTED`` (``SHARDS 1, 3 HALTED``), or "" when every shard trades."""
@@ -295,6 +320,8 @@ class Engine:
         self._fills_of: dict[str, MarketFills] = {}
         self._decided: dict[str, tuple[int | None, int | None]] = {}
         self._order_fills: list[OrderFillSeen] = []
+        self._order_notes: list[OrderNote] = []
+        self._cancel_why: dict[str, str] = {}  # a live order's cancel asked, and why (its note says it)
         self._polled_now: set[str] = set()
         #: the band (issue #23 item 7): the same orders under the other queue models (core/shadows.py)
         self._shadows = Shadows(config.queue_model)
@@ -623,6 +650,7 @@ class Engine:
         self.tick_count += 1
         written = len(self._written)
         order_fills = len(self._order_fills)
+        order_notes = len(self._order_notes)
         try:
             with self.store.atomic():
                 if top is not None:
@@ -634,6 +662,7 @@ class Engine:
             self.tick_count -= 1
             del self._written[written:]  # rolled back: never logged as written
             del self._order_fills[order_fills:]
+            del self._order_notes[order_notes:]
             self.resync()
             raise
         self._last_tick = (self.tick_count, now)
@@ -732,6 +761,7 @@ class Engine:
             self.cancel_orders(now, "daily stop")
         down = self._check_drawdown(now, eq)  # beside the daily stop, on the same marked equity
         self._look_at_plan(now, paid)  # a kill condition met pauses before this tick decides
+        self._reprice(good_snaps, now)  # live posts whose price no longer stands: cancelled (paused too)
         # decide -> gate -> fill -> ledger
         if not self.paused:
             held = self.held_tickers()  # (positions and live orders: one of either per market)
@@ -816,6 +846,7 @@ class Engine:
             gone=tuple(gone),
             halted_shards=tuple(sorted(self.halted_shards)),
             order_fills=self._take_order_fills(),
+            order_notes=self._take_order_notes(),
         )
 
     def _ingest(
@@ -991,13 +1022,18 @@ class Engine:
         if m.market_type == "scalar":
             return None  # Kakashi declines to trade scalar markets (rules.md); a held one still settles
         cfg = self.cfg
-        d = strategy.decide(
-            s, est, equity_cc, cfg.limits.max_loss_per_trade_pct, self._fee_terms_of(m), cfg.strategy, now, now
-        )  # stamped now, with this tick's equity
+        mode = cfg.strategy.mode
+        d = None
+        if mode != "post":  # take (``both``: take when the taker's EV clears, else post)
+            d = strategy.decide(
+                s, est, equity_cc, cfg.limits.max_loss_per_trade_pct, self._fee_terms_of(m), cfg.strategy, now, now
+            )  # stamped now, with this tick's equity
+            if d is not None and m.price_ranges is not None:  # the limit on the market's own grid (core/grid.py)
+                d = strategy.limit_on_grid(d, grid_of(m.price_ranges), s, self._fee_terms_of(m), now)
+        if d is None and mode != "take":
+            d = self._decide_post(s, est, m, equity_cc, now)
         if d is None:
             return None
-        if m.price_ranges is not None:  # the limit on the market's own grid (core/grid.py)
-            d = strategy.limit_on_grid(d, grid_of(m.price_ranges), s, self._fee_terms_of(m), now)
         # (positional, in RiskContext's field order: one is made per decision) the kill flag is
         # read at the instant of the decision
         ctx = RiskContext(
@@ -1023,6 +1059,8 @@ class Engine:
             risk.reservation_cc(self.orders.values(), self.fee_terms, now) if self.orders else 0,
         )
         ok, reason = risk.check(d, ctx, cfg.limits)
+        if ok and mode != "take" and strategy.is_post(d):
+            reason = self._posted_text()  # the decision log says it rests: "posted gtc, post-only"
         return d.verdict(ok, reason)
 
     # -- the event cap ---------------------------------------------------------------
@@ -1095,12 +1133,19 @@ class Engine:
         return fm
 
     def _place(self, d: TradeDecision, decision_id: int, s: Quote, now: int) -> int:
-        """The accepted decision's paper order (take mode: an ``ioc`` limit order at its limit,
-        for its size), stored and handed to its market's fill models, which fill it against the
-        book in force at its activation (``[fills] insert_latency_ms`` after now). Fills booked
-        at once (a latency of 0 fills now, as the broker's instant fill did): how many."""
+        """The accepted decision's paper order, stored and handed to its market's fill models,
+        which fill it from its activation (``[fills] insert_latency_ms`` after now) on: a take
+        (an ``ioc`` limit order at its limit, for its size, against the book in force then), or
+        a post (``strategy.is_post``: a resting order at the post price, ``[strategy]
+        post_tif`` and ``post_only``, a GTD expiring ``post_expiry_seconds`` after now). Fills
+        booked at once (a latency of 0 fills a take now, as the broker's instant fill did): how many."""
         insert, cancel = self.order_latency()
         m = self.markets.get(d.ticker)
+        sc = self.cfg.strategy
+        post = sc.mode != "take" and strategy.is_post(d)
+        expires = None
+        if post and sc.post_expiry_seconds is not None:
+            expires = now + sc.post_expiry_seconds * 1000
         o = submit(
             str(self.store.next_order_id()),
             d.ticker,
@@ -1108,14 +1153,16 @@ class Engine:
             price_to_cc(d.limit_price),
             count_to_hundredths(d.contracts),
             now,
-            TimeInForce.IOC,
+            TimeInForce(sc.post_tif) if post else TimeInForce.IOC,
+            post_only=post and sc.post_only,
+            expires_ts=expires,
             insert_latency_ms=insert,
             cancel_latency_ms=cancel,
             grid=m.grid if m is not None else None,
         )
         if not o.state.done and m is not None and m.close_ts is not None and o.activation_ts >= m.close_ts:
             o.reject(now, f"the market closes before the order would be active ({insert} ms after its decision)")
-        self.store.insert_order(o, "take", self.cfg.queue_model, decision_id)
+        self.store.insert_order(o, "post" if post else "take", self.cfg.queue_model, decision_id)
         self._decided[o.id] = (decision_id, price_to_cc(d.best_ask))
         if o.state.done:
             return self._book_events([(o, e) for e in o.events])
@@ -1123,6 +1170,76 @@ class Engine:
         fm = self._fill_models(o.ticker, now, s, s.ticker in self._polled_now)
         self._shadow_add(o, fm, now)  # (before the real models take it: the band's copies start alike)
         return self._book_events(fm.add(o) + fm.advance(now))
+
+    # -- posting (issue #23 item 2): the strategy's resting orders ------------------------------
+    def _decide_post(self, s: Quote, est: Estimate, m: Market, equity_cc: int, now: int) -> TradeDecision | None:
+        """The post's proposal for ``s`` (``strategy.decide_post``, on the market's grid)."""
+        grid = grid_of(m.price_ranges) if m.price_ranges is not None else None
+        cfg = self.cfg
+        terms = self._fee_terms_of(m)
+        return strategy.decide_post(
+            s, est, equity_cc, cfg.limits.max_loss_per_trade_pct, terms, cfg.strategy, grid, now, now
+        )
+
+    def _posted_text(self) -> str:
+        """An accepted post's reason, the decision log's: ``posted gtc, post-only``."""
+        return f"posted {self._post_how()}"
+
+    def _post_how(self, o: PaperOrder | None = None) -> str:
+        """A post's terms as the log writes them: ``gtc, post-only``, ``gtd 300 s``."""
+        tif: str
+        if o is None:
+            sc = self.cfg.strategy
+            tif, only, life = sc.post_tif, sc.post_only, sc.post_expiry_seconds
+        else:
+            tif, only = o.tif.value, o.post_only
+            life = None if o.expires_ts is None else (o.expires_ts - o.decided_ts) // 1000
+        return tif + (f" {life} s" if tif == "gtd" and life is not None else "") + (", post-only" if only else "")
+
+    def _reprice(self, snaps: list[Quote], now: int) -> int:
+        """Re-pricing (issue #23 item 4): a live post (not yet asked to cancel) in a market quoted
+        this tick whose wanted post (``strategy.wanted_post`` on this quote: its side and price)
+        is not its own any more, or is none (it no longer clears; ``both``: the taker's EV clears
+        now), is asked to cancel: effective ``cancel_latency_ms`` later, fills possible until then.
+        Its market is decided afresh once it is done (a later tick), and the new order joins the
+        back of its price's queue. A post whose price still stands is left alone, so the churn
+        is bounded by the quotes' moves. How many were asked."""
+        if self.cfg.strategy.mode == "take" or not self.orders:
+            return 0
+        live = [o for o in self.orders.values() if o.resting and o.cancel_requested_ts is None]
+        if not live:
+            return 0
+        quotes = {s.ticker: s for s in snaps}
+        rows = []
+        for o in sorted(live, key=lambda o: int(o.id)):
+            s = quotes.get(o.ticker)
+            est = self.estimates.get(o.ticker)
+            m = self.markets.get(o.ticker)
+            if s is None or est is None or m is None:
+                continue  # nothing new to price it on
+            grid = grid_of(m.price_ranges) if m.price_ranges is not None else None
+            want = strategy.wanted_post(s, est.p_hat, self.cfg.strategy, self._fee_terms_of(m), grid, now)
+            if want == (o.side, o.limit_cc):
+                continue
+            why = (
+                "re-price: no post wanted now"
+                if want is None
+                else f"re-price: post {want[0].value.upper()} @{GRID[want[1]]} now"
+            )
+            o.request_cancel(now)
+            self._cancel_why[o.id] = why
+            rows.append((int(o.id), now, CANCEL_REQUESTED, why, None))
+        self.store.insert_order_events(rows)
+        return len(rows)
+
+    def _note_end(self, o: PaperOrder, e: OrderEvent) -> None:
+        """A resting order's end that is no fill, for the log (``TickReport.order_notes``)."""
+        reason = e.reason
+        if e.state is OrderState.CANCELLED:
+            reason = self._cancel_why.get(o.id, reason)
+        self._order_notes.append(
+            OrderNote(e.ts, o.id, o.ticker, o.side, o.limit_cc, self._post_how(o), e.state.value, reason)
+        )
 
     def _play_tape(self, batch: FetchBatch, fresh: list[Quote], now: int) -> int:
         """The markets with live orders: the tape since the last fetch (book updates, prints,
@@ -1189,6 +1306,7 @@ class Engine:
         for o in self.orders.values():
             if o.cancel_requested_ts is None:
                 o.request_cancel(now)
+                self._cancel_why[o.id] = why
                 rows.append((int(o.id), now, CANCEL_REQUESTED, why, None))
         self.store.insert_order_events(rows)
         if self._shadows.markets:  # (the band's copies, those of orders done here included)
@@ -1203,6 +1321,7 @@ class Engine:
         if o is None or o.cancel_requested_ts is not None:
             return False
         o.request_cancel(now)
+        self._cancel_why[o.id] = why
         self.store.insert_order_events([(int(o.id), now, CANCEL_REQUESTED, why, None)])
         return True
 
@@ -1226,10 +1345,13 @@ class Engine:
                 fid = self._book_fill(o, e.fill)
                 n += 1
             rows.append((int(o.id), e.ts, e.state.value, e.reason, fid))
+            if o.resting and e.fill is None and e.state in _NOTED:
+                self._note_end(o, e)
         self.store.insert_order_events(rows)
         for o, _e in events:
             if o.state.done and self.orders.pop(o.id, None) is not None:
                 self._decided.pop(o.id, None)
+                self._cancel_why.pop(o.id, None)
                 fm = self._fills_of.get(o.ticker)
                 if fm is not None:
                     fm.forget_done()
@@ -1277,12 +1399,17 @@ class Engine:
         out, self._order_fills = tuple(self._order_fills), []
         return out
 
+    def _take_order_notes(self) -> tuple[OrderNote, ...]:
+        out, self._order_notes = tuple(self._order_notes), []
+        return out
+
     def _load_orders(self) -> None:
         """The live orders as the store has them (a restart, a rolled-back tick): each rebuilt
         from its row and its events (a cancel asked for included)."""
         self.orders.clear()
         self._decided.clear()
         self._fills_of.clear()
+        self._cancel_why.clear()
         for row, events, decided in self.store.live_orders():
             oid, ts, ticker, side, limit, qty, tif, post_only, expires, insert, cancel, did = row
             o = PaperOrder(

@@ -24,7 +24,7 @@ from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.core.plan import state_of
 from kakashi_tui.core.risk import daily_cap_cc, drawdown_cap_cc, event_cap_cc
 from kakashi_tui.core.sizing import per_trade_cap_cc
-from kakashi_tui.core.strategy import pick_side, side_evs
+from kakashi_tui.core.strategy import is_post, pick_side, side_evs
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.trading.engine import KILL_REASON_SHOWN, run_state, shards_halted_text
 from kakashi_tui.trading.performance import Performance, PerformanceBook
@@ -82,8 +82,8 @@ class MarketLine:
     p_source: str
     ev_yes: Decimal | None
     ev_no: Decimal | None
-    # what the risk gate would do now: "BUY YES" / "BUY NO", "HELD", "ORDER" (a paper order not yet
-    # filled), "NO QUOTE", or why not
+    # what the risk gate would do now: "BUY YES" / "BUY NO" ("POST YES": a resting order), "HELD",
+    # "ORDER" (a paper order not yet filled), "NO QUOTE", or why not
     signal: str
     age_ms: int
     close_ts: int | None
@@ -291,8 +291,9 @@ def gate_signal(decision: TradeDecision | None, paused: bool) -> str:
     """What the gate would do with this market now: BUY <side>, or why not."""
     if decision is None:
         return ""  # no edge past the threshold: nothing to propose
-    if decision.accepted:
-        return "paused" if paused else f"BUY {decision.side.value.upper()}"
+    if decision.accepted:  # (a post rests: POST YES; strategy.is_post)
+        verb = "POST" if is_post(decision) else "BUY"
+        return "paused" if paused else f"{verb} {decision.side.value.upper()}"
     reason = decision.reason
     return next((label for key, label in GATE_LABELS.items() if reason.startswith(key)), "no")
 
@@ -363,6 +364,7 @@ def build_view(
     in_positions = acct.tickers_held()
     held = engine.held_tickers()  # (and the markets with live paper orders: the gate counts them)
     edge = engine.cfg.strategy.edge_threshold
+    posting = engine.cfg.strategy.mode != "take"  # (a post may clear where no taker's EV does)
     equity = engine.equity()
     day_start = engine.day_start_equity() or equity
     flags = engine.flags  # one consistent picture (replaced whole, never mutated)
@@ -383,7 +385,7 @@ def build_view(
             signal = "ORDER"  # a paper order not yet filled (issue #23)
         elif s.quiet:
             signal = "NO QUOTE"
-        elif est is not None and pick_side(evs, edge) is not None:
+        elif est is not None and (pick_side(evs, edge) is not None or posting):
             # an edge: what the risk gate would say to it now (the same check the tick makes)
             d = engine.decide(s, now, equity, day_start, stopped, held, bool(drawdown), peak)
             signal = gate_signal(d, flags.paused)

@@ -85,3 +85,31 @@ async def test_v_shows_the_orders_in_the_logs_place_where_every_panel_fits(live,
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("escape", "v")
         assert not orders.display and log.display
+
+
+async def test_a_post_cancelled_to_re_price_is_a_cancelled_line_in_the_decision_log(tmp_path):
+    """A resting post's end that is not a fill (issue #23 item 2) reaches the desk's decision log
+    as the engine's report says it: the re-price scenario of test_post_orders, its tick's report
+    handed to the desk as the service hands it."""
+    from kakashi_tui.adapters.source import FetchBatch
+    from kakashi_tui.frontends.desk.widgets.decision_log import DecisionLog
+    from tests.integration.test_engine import fake_engine, row
+    from tests.integration.test_post_orders import at, cfg, run
+
+    rows = [row(ts=at(0)), row(ts=at(1)), row(ts=at(2), bid="0.42", ask="0.46"), row(ts=at(3), bid="0.43", ask="0.44")]
+    e = fake_engine(tmp_path / "post.db", [FetchBatch(rows=[r]) for r in rows], p={"T": 0.60}, cfg=cfg())
+    report = [run(e, k) for k in range(4)][-1]
+    assert report.order_notes  # the cancel took effect this tick
+    app = desk_app(e, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app._note_order_fills(report)
+        log = app.query_one(DecisionLog)
+
+        def said() -> list[tuple[str, str, str]]:
+            return [(x.who, x.what, x.text) for x in log.entries() if x.what == "CANCELLED"]
+
+        assert await wait_for(pilot, lambda: bool(said()))
+        assert said() == [
+            ("T", "CANCELLED", "order 1 YES @0.4100 gtc, post-only: cancelled (re-price: post YES @0.4300 now)")
+        ]
+    e.store.close()

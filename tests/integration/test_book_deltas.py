@@ -144,6 +144,21 @@ def test_catalog_info_counts_book_rows(tmp_path, capsys):
     assert day.split()[6] == "3"  # date, snapshots, markets, changes, estimates, trades, book rows
 
 
+def test_catalog_info_counts_the_commands_and_the_other_replay_inputs(tmp_path, capsys):
+    from kakashi_tui.adapters.catalog import CatalogWriter
+    from kakashi_tui.frontends.cli.catalog import _info
+
+    w = CatalogWriter(tmp_path / "c")
+    t0 = 1_795_651_200_000
+    assert w.add_command(t0, 1, None, "kill", "operator", source="sim") is None
+    assert w.add_command(t0 + 5, 2, None, "rearm", source="sim") is None
+    w.add_seen(t0, ["KXA-1", "KXB-2"], "sim")
+    w.close()
+    assert _info(tmp_path / "c") == 0
+    also = [line for line in capsys.readouterr().out.splitlines() if line.startswith("also")]
+    assert also == ["also        2 operator commands, 1 tick of markets seen unchanged"]
+
+
 @pytest.fixture
 def server():
     s = FakeKalshiWS(("KXA-1", "KXB-2"), interval=0.005)

@@ -120,6 +120,17 @@ def test_segments_roll_on_time_and_size_and_split_at_utc_midnight(tmp_path):
     assert hive(tmp_path / "c", "snapshots").count_rows() == 6
 
 
+def test_a_second_writer_never_overwrites_a_segment_of_the_same_name(tmp_path):
+    # a later process can have the same pid (a container's recorder often does), its serial starts
+    # again at 1 and a seeded simulator's first row has the same time: the same file name
+    for _run in range(2):
+        w = CatalogWriter(tmp_path / "c")
+        w.add_snapshot(quote("T", SIM_START_MS), "x")
+        w.close()
+    assert len(cat.files(tmp_path / "c", "snapshots")) == 2
+    assert hive(tmp_path / "c", "snapshots").count_rows() == 2  # neither run's row lost
+
+
 def test_exact_units_refuse_what_they_cannot_hold():
     assert cat.to_cc(Decimal("0.4230")) == 4230 and cat.from_cc(4230) == Decimal("0.4230")
     assert (

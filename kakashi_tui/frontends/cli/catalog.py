@@ -248,6 +248,10 @@ def _info(root: Path) -> int:
         f"{tot['trades']:>8,}  {tot['book_deltas']:>10,}  {tot['candles']:>8,}  {tot['exchange_shards']:>6,}  "
         f"{_size(size):>9}  {len(days)} day(s)"
     )
+    also = {k: sum(d.rows.get(k, 0) for d in days) for k in _ALSO}
+    if any(also.values()):  # the replay's other inputs, not per day (the table stays within 120 columns)
+        said = ", ".join(f"{n:,} {_ALSO[k][n != 1]}" for k, n in also.items() if n)
+        print(f"{'also':<10}  {said}")
     for p in problems:
         if not p.unreadable:
             print(f"  note: {p}")
@@ -255,6 +259,14 @@ def _info(root: Path) -> int:
     for p in bad:
         print(f"kakashi: {p}", file=sys.stderr, flush=True)
     return 1 if bad else 0
+
+
+#: The catalog's tables the day table has no column for, as ``catalog info``'s "also" line names them.
+_ALSO = {
+    "commands": ("operator command", "operator commands"),
+    "seen": ("tick of markets seen unchanged", "ticks of markets seen unchanged"),
+    "fill_context": ("fill-context row", "fill-context rows"),
+}
 
 
 def _size(n: int) -> str:

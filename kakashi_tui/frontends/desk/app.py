@@ -38,7 +38,7 @@ from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.core.money import fmt_count, hundredths_to_count
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.frontends.desk.lookups import fills_blotter, market_history, recent_history, rejected_rows
-from kakashi_tui.frontends.desk.messages import AlertDue, EngineUpdated, Noted, OrderFilled
+from kakashi_tui.frontends.desk.messages import AlertDue, EngineUpdated, Noted, OrderEnded, OrderFilled
 from kakashi_tui.frontends.desk.screens import (
     BlotterScreen,
     ConfirmScreen,
@@ -347,6 +347,8 @@ class KakashiApp(App[int]):
         decided on and the price filled at (issue #23; the engine's thread: posted)."""
         if report.order_fills:
             self.post_message(OrderFilled(report.order_fills))
+        if report.order_notes:
+            self.post_message(OrderEnded(report.order_notes))
 
     @on(OrderFilled)
     def _on_order_filled(self, message: OrderFilled) -> None:
@@ -354,6 +356,13 @@ class KakashiApp(App[int]):
             for f in message.fills:  # (a ticker is the feed's text: escaped)
                 what = f"FILL x{fmt_count(hundredths_to_count(f.hundredths))}"
                 log.add(LogEntry(f.ts, safe_text(f.ticker, 200), what, safe_text(f.text(), 1000), "ok"))
+
+    @on(OrderEnded)
+    def _on_order_ended(self, message: OrderEnded) -> None:
+        for log in self.query(DecisionLog):  # none while the desk is closing
+            for n in message.notes:  # (a ticker and a reason are outside text: escaped)
+                level = "warn" if n.state == "rejected" else "note"
+                log.add(LogEntry(n.ts, safe_text(n.ticker, 200), n.state.upper(), safe_text(n.text(), 1000), level))
 
     @on(AlertDue)
     def _on_alert_due(self, message: AlertDue) -> None:

@@ -36,6 +36,15 @@ class AlertDue(Message):
         self.severity = severity
 
 
+class OrderEnded(Message):
+    """Resting orders a service report says ended unfilled (``TickReport.order_notes``): rejected,
+    expired or cancelled, each with why: the decision log's lines."""
+
+    def __init__(self, notes: tuple) -> None:
+        super().__init__()
+        self.notes = notes
+
+
 class OrderFilled(Message):
     """Paper orders' fills a service report brings (``TickReport.order_fills``): the decision log's lines."""
 

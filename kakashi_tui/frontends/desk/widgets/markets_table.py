@@ -407,7 +407,7 @@ class MarketsTable(ScrollView, can_focus=True):
                 sig = m.signal
                 style = (
                     f"bold {pal.up}"
-                    if sig.startswith("BUY")
+                    if sig.startswith(("BUY", "POST"))
                     else (pal.held if sig in ("HELD", "ORDER") else (pal.warn if sig else ""))
                 )
                 out.append((sig, style, "left"))
