@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import sqlite3
 
+from kakashi_tui.adapters import queries
 from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.adapters.source import FetchBatch, TapeBook, TapePrint
 from kakashi_tui.adapters.tape import book_quote
@@ -255,3 +256,38 @@ def test_an_order_that_does_not_hold_is_shown_as_it_is_and_flagged():
         "risk_averse 2); shown as it is, not re-sorted. It holds order by order; orders of one market share a "
         "print's size and the book's crossing size, which can break it in sum."
     ]
+
+
+def test_a_post_mode_simulator_runs_band_has_front_at_least_prob_at_least_risk_averse(tmp_path):
+    """The simulator in post mode (issue #23 item 2: every order rests; 4 markets, 1-minute steps,
+    3 prints a market a step): the engine keeps each order's copies, and order by order, as in
+    sum, the fills keep front >= prob >= risk_averse; front fills more than the run did."""
+    from kakashi_tui.trading.config import KakashiConfig, SimSection, StrategySection
+    from tests.conftest import make_engine
+
+    sim = SimSection(markets=4, step_seconds=60, prints_per_step=3.0)
+    db = tmp_path / "k.db"
+    e = make_engine(db, cfg=KakashiConfig(sim=sim, strategy=StrategySection(mode="post")))
+    for _ in range(60):
+        e.tick()
+    e.store.close()
+    filled = {
+        (o, m): h
+        for o, m, h in rows(
+            db,
+            "SELECT o.id, o.queue_model, COALESCE(SUM(f.contracts_hundredths), 0) FROM orders o"
+            " LEFT JOIN fills f ON f.order_id = o.id GROUP BY o.id UNION ALL SELECT order_id, model,"
+            " COALESCE(SUM(contracts_hundredths), 0) FROM shadow_events GROUP BY order_id, model",
+        )
+    }
+    orders = {o for o, _m in filled}
+    assert len(orders) >= 10 and rows(db, "SELECT DISTINCT tif, queue_model FROM orders") == [("gtc", "risk_averse")]
+    assert all(filled[(o, "risk_averse")] <= filled[(o, "prob")] <= filled[(o, "front")] for o in orders)
+    con = connect_readonly(db)
+    try:
+        b = band.gather_band(con, data_end_ms=queries.last_tick_ts(con))
+    finally:
+        con.close()
+    assert b is not None and b.holds and b.resting == len(orders) and b.takers == 0
+    front, _prob, averse = b.rows
+    assert front.filled_hundredths > averse.filled_hundredths > 0
