@@ -177,6 +177,35 @@ def test_a_run_killed_after_its_order_moved_up_the_queue_resumes_to_the_same_fil
     assert tables(tmp_path / "cut.db") == tables(tmp_path / "whole.db")
 
 
+def test_a_tick_that_rolls_back_resumes_the_queue_place_its_last_commit_stored(tmp_path):
+    """The risk_averse tape's tick 2 (a print of 25 passing the 20 ahead: a fill of 5) fails at its
+    very end and rolls back, fill and queue alike; the engine rebuilds its orders from the store
+    (20 ahead, as tick 1 committed) and the same fetch, played again, fills the 5 again."""
+    ticks, _cut, _fills = _risk_averse()
+    play(tmp_path / "whole.db", ticks)
+    e = fake_engine(tmp_path / "rolled.db", ticks[:2])
+    e.tick()
+    rest(e, NOW)
+    e.source.now = NOW + MIN
+    e.tick()
+    real = e.store.insert_tick
+
+    def fails(**row):
+        raise OSError("disk full")
+
+    e.store.insert_tick = fails
+    e.source.batches = [ticks[2]]
+    e.source.now = NOW + 2 * MIN
+    with pytest.raises(OSError):
+        e.tick()
+    assert e.queue_ahead("1") == 2000 and e.orders["1"].filled_hundredths == 0
+    e.store.insert_tick = real
+    e.source.batches = [ticks[2]]
+    e.tick()
+    e.store.close()
+    assert tables(tmp_path / "rolled.db") == tables(tmp_path / "whole.db")
+
+
 # -- a partially filled order: its fills, what remains, its fee accumulator ------------------------
 MAKER_FEES = {"fee_type": "quadratic_with_maker_fees"}  # a maker pays a quarter: 0.0175 x C x P x (1 - P)
 
