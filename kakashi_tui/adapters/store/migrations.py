@@ -255,6 +255,17 @@ def _to_v10(db: pw.SqliteDatabase) -> None:
     db.execute_sql("CREATE INDEX IF NOT EXISTS fills_order_id ON fills (order_id)")
 
 
+# -- to version 11 ----------------------------------------------------------------------
+def _to_v11(db: pw.SqliteDatabase) -> None:
+    """A restart resumes live orders exactly (#23): each fill keeps its fee before rounding
+    (``fills.fee_exact``; NULL in older rows), from which an order's fee accumulator resumes;
+    ``order_queues`` and ``market_fills`` are new tables (made by ``upgrade``), written by each
+    tick from then on (a file of version 10 holds no resting order: its orders were all ``ioc``)."""
+    have = columns(db, "fills")
+    if have and "fee_exact" not in have:
+        db.execute_sql("ALTER TABLE fills ADD COLUMN fee_exact TEXT")
+
+
 STEPS: tuple[Step, ...] = (
     Step(4, "fixed point: integer centicents and hundredths; Kalshi's lifecycle words", _to_v4),
     Step(5, "the ledger's hash chain: each entry carries the hash of its content and of the one before", _to_v5),
@@ -263,6 +274,7 @@ STEPS: tuple[Step, ...] = (
     Step(8, "plans: a study registered before the evidence; control: pause_reason (#24)", _to_v8),
     Step(9, "markets: event_exclusive, the event's mutually_exclusive (Kalshi 3.34), for the event cap", _to_v9),
     Step(10, "paper orders: orders and order_events; fills name their order, role and trigger (#23)", _to_v10),
+    Step(11, "restart of resting orders: fills.fee_exact; order_queues and market_fills (#23)", _to_v11),
 )
 
 
