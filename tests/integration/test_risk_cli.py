@@ -53,5 +53,9 @@ def test_the_post_mortem_has_the_odds_of_ruin_and_its_charts(capfd, sim_db, tmp_
     folder = next((tmp_path / "rep").iterdir())
     md = (folder / "postmortem.md").read_text()
     assert "\n\n## Odds of ruin (Monte Carlo)\n" in md and "| P(ruin) |" in md and "seed 20260124" in md
+    # with the other results, after the stops that happened; Methods after every result
+    order = ["## Kill-switch and daily-stop events", "## Odds of ruin", "## Verdict", "## Methods", "## What to change"]
+    assert [md.index(h) for h in order] == sorted(md.index(h) for h in order)
+    assert md.count("## Odds of ruin") == 1 and md.rstrip().endswith("_(operator)_")
     for png in ("ruin_fan.png", "ruin_drawdown.png"):
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"![{png}]({png})" in md

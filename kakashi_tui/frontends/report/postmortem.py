@@ -425,7 +425,11 @@ def performance_section(d: ReportData) -> list[str]:
     return out
 
 
-def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None = None) -> str:
+def render_markdown(
+    d: ReportData, generated_ms: int, charts: list[str] | None = None, ruin: list[str] | None = None
+) -> str:
+    """The post-mortem's text; ``ruin``: the odds-of-ruin section's lines (``report/ruin.py``), placed
+    with the other results (after the stops that happened, before the plan), Methods after them all."""
     w = d.period
     pnls = w.pnls
     ci = d.ci
@@ -507,6 +511,8 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         out.append("**0 breaches.** Checked against the ledger: " + "; ".join(d.checks) + ".")
     out += ["", "## Kill-switch and daily-stop events", ""]
     out += [f"- {_utc(ts)} {kind} {event_text(kind, detail)}".rstrip() for ts, kind, detail in d.events] or ["None."]
+    if ruin:
+        out += ["", *"\n".join(ruin).strip("\n").split("\n")]
     out += ["", "## Plan (registered before the evidence)", "", *d.plan]
     out += ["", "## Verdict", "", verdict(pnls, ci), ""]
     if d.fills:
@@ -690,7 +696,7 @@ def export_postmortem(
 
     ruin_md, ruin_charts = report_section(db, folder, limits or RiskLimits(), charts, fees)  # odds of ruin (#24)
     path = folder / "postmortem.md"
-    text = render_markdown(data, generated_ms, names + ruin_charts) + "\n" + "\n".join(ruin_md)
+    text = render_markdown(data, generated_ms, names + ruin_charts, ruin_md)
     path.write_text(text, encoding="utf-8")
     from kakashi_tui.adapters.crashlog import owner_only
 
