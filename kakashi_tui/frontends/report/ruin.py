@@ -19,6 +19,7 @@ from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.core.risk import RiskLimits
 from kakashi_tui.core.ruin import BAND_QUANTILES, RuinResult, RuinSpec, RuinTrade, simulate, trades_per_day
 from kakashi_tui.core.text import safe_text
+from kakashi_tui.frontends.fmt import fmt_pct_bound, fmt_pct_pm
 
 DAY_MS = 86_400_000
 #: The trades sampled: the run's latest filled buys.
@@ -119,11 +120,12 @@ def _pct(x: float) -> str:
 
 
 def _prob(p, paths: int) -> str:
+    """A probability with its Monte Carlo error (fmt.py's one rule for a ±)."""
     if p.p == 0:  # no path: the standard error says nothing; the rule of three bounds it
-        return f"0 of {paths:,} (< {_pct(3 / paths)} at 95%)"
+        return f"0 of {paths:,} ({fmt_pct_bound(3 / paths)} at 95%)"
     if p.p == 1:
-        return f"all {paths:,} (> {_pct(1 - 3 / paths)} at 95%)"
-    return f"{_pct(p.p)} ± {_pct(p.se)}"
+        return f"all {paths:,} ({fmt_pct_bound(1 - 3 / paths, above=True)} at 95%)"
+    return fmt_pct_pm(p.p, p.se)
 
 
 def table_rows(res: RuinResult) -> list[tuple[str, str, str]]:
