@@ -1,5 +1,6 @@
 """The post-mortem's and ``kakashi risk``'s wording nits (issue #24): a ± that never reads as
-certainty, and zeros the rules make certain said to be so."""
+certainty, zeros the rules make certain said to be so, "trades needed" capped near a zero
+estimate, and no capital after a colon mid-sentence."""
 
 import math
 import re
@@ -11,7 +12,8 @@ from hypothesis import strategies as st
 
 from kakashi_tui.core.ruin import Prob, RuinSpec, RuinTrade, simulate
 from kakashi_tui.frontends.fmt import fmt_pct_bound, fmt_pct_pm
-from kakashi_tui.frontends.report import ruin
+from kakashi_tui.frontends.report import edge, ruin
+from kakashi_tui.frontends.report import scoring as sc
 
 
 def test_a_plus_minus_shows_the_digits_its_error_needs():
@@ -74,3 +76,40 @@ def test_zeros_without_a_halting_stop_are_measured_and_bounded():
     assert ruin.construction_line(res) == []
     for what, cells in ((r[0], r[1:]) for r in ruin.table_rows(res)):
         assert not any("by construction" in c for c in cells), what
+
+
+def near_zero() -> sc.Interval:
+    # seed 1's oracle at 1,500 ticks: +0.0003 [-0.0148, +0.0156] on 1,316 markets projected ~3 million more
+    return sc.Interval(0.0003, -0.0148, 0.0156, 1_316, 1_278)
+
+
+def test_trades_needed_is_capped_near_a_zero_estimate():
+    iv = near_zero()
+    assert sc.more_needed(iv) > 3_000_000
+    words = edge.need_words(iv, "skill", "settled markets")
+    assert "3,0" not in words and "about" not in words
+    assert (
+        "the 95% lower bound would clear zero only after more than 100x the sample (over 131,600 more settled "
+        "markets): no edge visible at this size." in words
+    )
+    # within the cap: the projection, as before (estimate 0.10 on 100 trades: 44 more, 144 in all)
+    assert "about 44 more settled trades (144 in all)" in edge.need_words(sc.Interval(0.10, -0.02, 0.22, 100, 100), "x")
+    # a negative estimate keeps its words
+    assert edge.need_words(sc.Interval(-0.01, -0.05, 0.03, 100, 100), "skill") == (
+        "its estimate, -0.0100, is not above zero, so no number of further settled trades at this effect would "
+        "lift the 95% lower bound above zero: no skill shown."
+    )
+
+
+def test_no_capital_after_the_colon_of_the_skill_and_clv_lines():
+    """Once "Brier skill: Its estimate ...": the words follow a colon, so they start in lower case
+    (a Scored made by hand: no isotonic fit needed to write the section)."""
+    d = sc.Decomposition(0.2, 0.01, 0.04, 0.23)
+    skill = {"Brier": sc.Interval(-0.02, -0.04, 0.01, 50, 50), "log": sc.Interval(0.0, -0.01, 0.01, 50, 50)}
+    s = edge.Scored(50, 50, np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1), {}, skill)
+    s.decomp = {(k, who): d for k in sc.SCORES for who in ("p̂", "market")}
+    text = "\n".join(edge.score_section(s))
+    assert "Brier skill: its estimate, -0.0200, is not above zero" in text
+    assert not re.search(r"[a-z]: [A-Z][a-z]", text), text
+    for iv in (sc.Interval(0.1, None, None, 1, 1), sc.Interval(0.1, 0.01, 0.2, 9, 9), near_zero()):
+        assert edge.need_words(iv, "x")[0].islower()
