@@ -231,7 +231,8 @@ def edge_figures(d) -> dict[str, Figure]:
 
 def markout_figure(d) -> Figure:
     """Mean markout by horizon, per role, with its 95% interval (by event): the adverse-selection
-    table drawn (issue #23, item 6). A horizon no fill has yet is left out of its line."""
+    table drawn (issue #23, item 6). A horizon no fill has yet is left out of its line, as is one
+    where no fill saw a quote newer than its own (it measures nothing: a note where it would be says so)."""
     from kakashi_tui.core.markout import LABELS
     from kakashi_tui.frontends.report.markouts import by_role
 
@@ -241,7 +242,9 @@ def markout_figure(d) -> Figure:
     for k, r in enumerate(roles):
         colour = colours.get(r.role, f"C{k + 2}")
         for j, (attr, style, word) in enumerate((("plain", "-", "markout"), ("net", "--", "after fees"))):
-            pts = [(i, getattr(c, attr)) for i, c in enumerate(r.cells) if getattr(c, attr) is not None]
+            pts = [
+                (i, getattr(c, attr)) for i, c in enumerate(r.cells) if getattr(c, attr) is not None and not c.all_blind
+            ]
             if not pts:
                 continue
             shift = 0.07 * (2 * k + j - (2 * len(roles) - 1) / 2)  # side by side, each bar its own
@@ -268,6 +271,20 @@ def markout_figure(d) -> Figure:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, frameon=False, ncol=2)
     else:
         _empty(ax, "no fills in this period")
+    blind = {c.label for r in roles for c in r.cells if c.all_blind}
+    for i, label in enumerate(LABELS):  # said in the plot, where the point would be: the axis stays as it is
+        if label in blind:
+            ax.axvspan(i - 0.35, i + 0.35, color="grey", alpha=0.12, lw=0)
+            ax.text(
+                i,
+                0.5,
+                "no quote\nbetween:\n= fill-time\nmid",
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="dimgrey",
+            )
     ax.set_xticks(range(len(LABELS)), LABELS)
     ax.set_xlim(-0.5, len(LABELS) - 0.5)
     ax.set_title("Markouts: the mid after each fill less its price (95% CI by event)")
