@@ -113,3 +113,13 @@ def test_no_capital_after_the_colon_of_the_skill_and_clv_lines():
     assert not re.search(r"[a-z]: [A-Z][a-z]", text), text
     for iv in (sc.Interval(0.1, None, None, 1, 1), sc.Interval(0.1, 0.01, 0.2, 9, 9), near_zero()):
         assert edge.need_words(iv, "x")[0].islower()
+
+
+def test_the_calibration_charts_dots_stay_small_enough_to_read():
+    """Once 20 + 10 n points²: a bin of 218 markets drew a dot 47 points wide, over its neighbours and its
+    count. Now in proportion, from the smallest size to the largest."""
+    from kakashi_tui.frontends.report.charts import BUBBLE_MAX, BUBBLE_MIN, bubble_sizes
+
+    sizes = bubble_sizes([39, 155, 218, 25])
+    assert max(sizes) == BUBBLE_MAX and min(sizes) > BUBBLE_MIN and BUBBLE_MAX**0.5 < 17
+    assert sizes[1] == pytest.approx(BUBBLE_MIN + (BUBBLE_MAX - BUBBLE_MIN) * 155 / 218)
