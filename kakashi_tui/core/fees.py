@@ -96,10 +96,18 @@ class FeeAccumulator:
 
     __slots__ = ("terms", "now_ms", "_exact", "charged_cc")
 
-    def __init__(self, terms: FeeTerms, now_ms: int) -> None:
+    def __init__(self, terms: FeeTerms, now_ms: int, exact: Decimal = _ZERO, charged_cc: int = 0) -> None:
+        """``exact`` and ``charged_cc``: where an order's accumulator stood after its fills so far
+        (a restart resumes it from its stored fills: the sum of their ``fee_exact`` and of their
+        ``fee_cc``); a new order's starts at nothing."""
         self.terms, self.now_ms = terms, now_ms
-        self._exact = _ZERO
-        self.charged_cc = 0
+        self._exact = exact
+        self.charged_cc = charged_cc
+
+    @property
+    def exact(self) -> Decimal:
+        """The exact fees charged so far, in dollars, before rounding (``charged_cc`` is its ceiling)."""
+        return self._exact
 
     def charge(self, qty: Decimal, p: Decimal, terms: FeeTerms | None = None) -> int:
         """Fill ``qty`` at ``p``'s trade fee, at ``terms`` when given (the fill's role: a paper

@@ -36,6 +36,7 @@ to the centicent (``broker.priced``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import Enum
 
 from kakashi_tui.core.broker import priced
@@ -95,7 +96,9 @@ class Trigger(str, Enum):
 class OrderFill:
     """One exchange fill of a paper order: ``levels`` are (price cc, hundredths) taken (one for
     a maker's fill, at our limit; a taker's walk may take several); ``value_cc`` what they
-    cost (rounded up per level), ``fee_cc`` the fee the accumulator charged for them."""
+    cost (rounded up per level), ``fee_cc`` the fee the accumulator charged for them,
+    ``fee_exact`` their fee before rounding, in dollars (what the accumulator added: stored with
+    the fill, so a restart resumes the accumulator exactly, ``PaperOrder.resume_fills``)."""
 
     ts: int
     role: Role
@@ -104,6 +107,7 @@ class OrderFill:
     value_cc: int
     fee_cc: int
     levels: tuple[tuple[int, int], ...]
+    fee_exact: Decimal = Decimal(0)
 
     @property
     def price_cc(self) -> int:
@@ -181,6 +185,17 @@ class PaperOrder:
         end = self.ends_at()
         return end is None or ts < end
 
+    def resume_fills(self, terms: FeeTerms) -> None:
+        """After a restart put its events back (fills included, in order): what has filled, and
+        the fee accumulator where its fills left it (the sum of their exact fees and of their
+        charged fees), so the next fill is charged as if the run had never stopped."""
+        fills = self.fills
+        self.filled_hundredths = sum(f.hundredths for f in fills)
+        self.acc = None
+        if fills:
+            exact = sum((f.fee_exact for f in fills), Decimal(0))
+            self.acc = FeeAccumulator(terms, fills[-1].ts, exact, sum(f.fee_cc for f in fills))
+
     def _append(self, ev: OrderEvent) -> None:
         if self.events and self.state.done:
             raise ValueError(f"order {self.id} is {self.state.value}: no more events")
@@ -228,8 +243,9 @@ class PaperOrder:
             self.acc = FeeAccumulator(terms, ts)
         self.acc.now_ms = ts  # the waiver in force at the fill's time
         fee_terms = terms.maker() if role is Role.MAKER else terms
+        before = self.acc.exact
         value, fee = priced([(GRID[c], hundredths_to_count(n)) for c, n in levels], True, self.acc, fee_terms)
-        fill = OrderFill(ts, role, trigger, h, value, fee, tuple(levels))
+        fill = OrderFill(ts, role, trigger, h, value, fee, tuple(levels), self.acc.exact - before)
         self.filled_hundredths += h
         state = OrderState.FILLED if self.remaining_hundredths == 0 else OrderState.PARTIALLY_FILLED
         self._append(OrderEvent(ts, state, fill=fill))

@@ -78,6 +78,15 @@ The rules, for all three models (``risk_averse``, the default; ``prob``; ``front
 - Every fill is a maker's at our limit price (NautilusTrader: "fills occur at the order's limit
   price rather than potentially better trade prices"), except the taker's walk.
 
+**A restart** resumes the models exactly as of a point in the tape: ``export_state`` hands over
+what they know beyond the orders and the book in force (``FillsState``): each resting order's
+``QueuePlace`` (the queue ahead, the displayed size when last seen and the prints at its price
+since: ``prob``'s next book change reads all three; ``risk_averse`` the first), the gap flag,
+and the liquidity our fills consumed (needed: a crossing level we took stays taken while it is
+shown, and forgetting it would fill us against it again). ``restore_state`` puts it back once the
+orders (their fills and fee accumulators resumed, core/orders.py) are added over the book. No
+generator state is kept: the engine runs ``prob`` on hftbacktest's expectation (no ``rng``).
+
 The ordering the issue's band relies on (fills(risk_averse) <= fills(prob) <= fills(front) for
 one order) holds because the queue ahead of us is never larger under ``prob`` than under
 ``risk_averse``, and zero under ``front`` (a property test holds it over random tapes).
@@ -165,6 +174,37 @@ class _Queue:
     traded: int = 0
 
 
+@dataclass(frozen=True)
+class QueuePlace:
+    """A resting order's place in its market's queue model: ``ahead`` hundredths before it (None:
+    not yet known: it became active with no book in force, or in a gap), ``level`` the displayed
+    size at its price when last seen, ``traded`` the prints at its price since then. ``prob``
+    reads all three at the next book change (the queue behind us is ``level - ahead``; the
+    decrease the prints do not explain is ``level - new - traded``); ``risk_averse`` ``ahead``."""
+
+    ahead: int | None
+    level: int
+    traded: int
+
+
+@dataclass(frozen=True)
+class FillsState:
+    """What one market's fill models know that the orders and the book in force do not (issue
+    #23, restart): each resting order's place (by order id), whether the feed is in a gap (no
+    fill until the next full snapshot), and the opposite liquidity our fills consumed, as
+    (side, price cc, the level's size when last seen, hundredths consumed): one print or level
+    is never filled against twice. ``MarketFills.export_state`` hands it over at the end of a
+    tick; ``restore_state`` puts it back on a restart, after the orders are added. Pure values."""
+
+    places: dict[str, QueuePlace]
+    gap: bool = False
+    consumed: tuple[tuple[Side, int, int, int], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.places or self.gap or self.consumed)
+
+
 class MarketFills:
     """The fill models of one market's paper orders. Feed its tape in time order:
     ``on_book`` (the book in force from ``ts``; ``snapshot`` False for a book made by deltas),
@@ -233,6 +273,31 @@ class MarketFills:
         """Hundredths ahead of a resting order (None: not resting, or not yet known)."""
         q = self._queue.get(order_id)
         return None if q is None else q.ahead
+
+    def export_state(self) -> FillsState:
+        """The queue places of the resting orders, the gap flag and the consumed liquidity, as they
+        stand (no I/O: the engine stores them in the tick's transaction)."""
+        live = {o.id for o in self.orders if not o.state.done}  # (an order the caller cancelled keeps no place)
+        places = {oid: QueuePlace(q.ahead, q.level, q.traded) for oid, q in self._queue.items() if oid in live}
+        consumed = tuple((side, c, size, used) for (side, c), (size, used) in sorted(self._consumed.items()))
+        return FillsState(places, self.gap, consumed)
+
+    def restore_state(self, state: FillsState) -> None:
+        """Put back what ``export_state`` handed over (a restart: after ``add`` took the live
+        orders and ``on_book`` the book in force). A resting order that is active with no place
+        in ``state`` (a file written before places were kept) takes its place from the book in
+        force, as at activation; a place for an order that is not resting here is ignored."""
+        self.gap = state.gap
+        self._consumed = {(side, c): (size, used) for side, c, size, used in state.consumed}
+        for o in self.orders:
+            if not o.resting or o.state.done or o.state is OrderState.SUBMITTED:
+                continue
+            got = state.places.get(o.id)
+            q = self._queue[o.id] = _Queue()
+            if got is not None:
+                q.ahead, q.level, q.traded = got.ahead, got.level, got.traded
+            elif self.book is not None and not self.gap:
+                self._init_queue(o, q)
 
     def advance(self, ts: int) -> list[tuple[PaperOrder, OrderEvent]]:
         """Book what is due by ``ts``: activations, cancels and expiries."""

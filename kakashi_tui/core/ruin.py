@@ -20,7 +20,14 @@ each path resamples them by block (a block bootstrap) and plays them one after a
   ``trades_per_day`` trades. A day "stops" when the cap binds: a trade is refused for it, or
   the loss reaches it.
 - **The drawdown stop.** The first trade after which equity is ``drawdown_stop`` below its peak;
-  with ``halt_at_drawdown_stop`` the path stops trading there (the rule of issue #24, 6).
+  with ``halt_at_drawdown_stop`` the path stops trading there (the rule of issue #24, 6). The
+  peak starts at ``start_peak`` (the run's stored peak, when equity is below it now), else at the
+  starting equity. With the stop halting, some falls cannot happen at all: a path trades only
+  while it is less than the stop below its peak and a trade risks at most ``f`` of equity, so no
+  path ever falls ``1 - (1 - stop)(1 - f)`` or more below its peak
+  (``RuinResult.unreachable_drawdown``), nor below that much under its starting peak (ruin at a
+  floor there is impossible: ``RuinResult.ruin_impossible``). A zero there is by construction,
+  not a measurement, and the front-ends say so.
 - **Ruin.** Equity below ``ruin_floor`` (default: the smallest trade's stake in dollars: it can
   no longer pay the smallest trade seen). A path that reaches ``target`` stops (an upper
   absorbing barrier, for the gambler's-ruin check).
@@ -69,6 +76,7 @@ class RuinSpec:
     ruin_floor: float | None = None  # dollars; None: the smallest trade's stake
     sizing: Literal["proportional", "fixed"] = "proportional"
     target: float | None = None  # dollars: a path that reaches it stops
+    start_peak: float | None = None  # dollars: the peak the drawdown is measured from (None: start_equity)
     events: Mapping[str, str] = field(default_factory=dict)  # ticker -> event
     exclusive: frozenset[str] = frozenset()  # events whose markets are mutually exclusive
 
@@ -107,6 +115,36 @@ class RuinResult:
     notes: tuple[str, ...]
     trades: int  # in the sample
     blocks: int
+    #: The smallest drawdown no path can reach under the rules (None: no such bound, e.g. the
+    #: drawdown stop does not halt): a P(drawdown >= x) at or past it is zero by construction.
+    unreachable_drawdown: float | None = None
+
+    @property
+    def ruin_impossible(self) -> bool:
+        """Whether no path can fall below the ruin floor: the drawdown stop halts it first."""
+        bound, s = self.unreachable_drawdown, self.spec
+        return bound is not None and self.ruin_floor <= start_peak(s) * (1 - bound)
+
+
+def start_peak(spec: RuinSpec) -> float:
+    """The peak every path's drawdown starts from: the stored one when above the starting equity."""
+    return max(spec.start_equity, spec.start_peak or 0.0)
+
+
+def unreachable_drawdown(trades: Sequence[RuinTrade], spec: RuinSpec) -> float | None:
+    """``1 - (1 - stop)(1 - f)``: with the stop halting a path, a path trades only while less than
+    ``stop`` below its peak and loses at most ``f`` of its equity on a trade (the largest share any
+    sampled trade risks, capped at the per-trade cap), so its drawdown stays strictly below this.
+    None when the stop does not halt, sizes are fixed dollars, or a path starts at the stop already."""
+    if not spec.halt_at_drawdown_stop or spec.sizing != "proportional":
+        return None
+    if 1 - spec.start_equity / start_peak(spec) >= spec.drawdown_stop:
+        return None
+    f = max(t.stake_frac for t in trades)
+    if spec.max_loss_frac is not None:
+        f = min(f, spec.max_loss_frac)
+    f = min(max(f, 0.0), 1.0)
+    return 1 - (1 - spec.drawdown_stop) * (1 - f)
 
 
 def blocks_of(trades: Sequence[RuinTrade], events: Mapping[str, str], exclusive: frozenset[str]) -> list[list[int]]:
@@ -193,7 +231,9 @@ def simulate(trades: Sequence[RuinTrade], spec: RuinSpec) -> RuinResult:
         yes = (u >= lo[idx]) & (u < hi[idx])
         win = yes == yes_side[idx]
         cases.append(_play(name, trades, spec, idx, win, floor))
-    return RuinResult(spec, (cases[0], cases[1]), floor, tuple(notes), len(trades), len(blocks))
+    return RuinResult(
+        spec, (cases[0], cases[1]), floor, tuple(notes), len(trades), len(blocks), unreachable_drawdown(trades, spec)
+    )
 
 
 def _play(
@@ -206,7 +246,7 @@ def _play(
         frac = np.minimum(frac, spec.max_loss_frac)
     mult = np.array([t.win_mult for t in trades])
     eq = np.full(P, float(spec.start_equity))
-    peak = eq.copy()
+    peak = np.full(P, start_peak(spec))
     day_start = eq.copy()
     max_dd = np.zeros(P)
     alive = np.ones(P, dtype=bool)

@@ -64,6 +64,38 @@ def fmt_threshold(threshold: Decimal) -> str:
     return f"{threshold:+.{max(EV_PLACES, -int(threshold.normalize().as_tuple().exponent))}f}"
 
 
+PCT_PLACES = 1  # a percentage is shown to a tenth of a point ...
+PCT_PLACES_MAX = 3  # ... or to as many places as its error or its bound needs, up to a thousandth
+
+
+def fmt_pct_pm(p: float, se: float) -> str:
+    """A share (0 to 1) as a percentage with its standard error: ``68.5% ± 0.7%``. The one rule for
+    every ± a front-end prints: the value takes the decimals the error needs to show a digit that is
+    not zero (``99.94% ± 0.04%``, never ``± 0.0%``, which reads as certainty), up to
+    ``PCT_PLACES_MAX``; an error smaller still is said to be: ``± < 0.001%``."""
+    err = 100 * abs(se)
+    for places in range(PCT_PLACES, PCT_PLACES_MAX + 1):
+        if round(err, places) > 0:
+            return f"{100 * p:.{places}f}% ± {err:.{places}f}%"
+    if err == 0:
+        return f"{100 * p:.{PCT_PLACES}f}% ± 0 (exact)"
+    return f"{100 * p:.{PCT_PLACES_MAX}f}% ± < {10.0**-PCT_PLACES_MAX:.{PCT_PLACES_MAX}f}%"
+
+
+def fmt_pct_bound(x: float, above: bool = False) -> str:
+    """A bound on a share as a percentage, rounded outward so it never claims more than it knows:
+    an upper bound up (``< 0.2%`` for 0.15%, not ``< 0.1%``), a lower one (``above``) down
+    (``> 99.8%`` for 99.85%); to the first digit that is not zero of its distance from 0 (or
+    from 100%), one to ``PCT_PLACES_MAX`` places."""
+    v = 100 * x
+    gap = 100 - v if above else v
+    places = PCT_PLACES
+    while places < PCT_PLACES_MAX and 0 < gap < 10.0**-places:
+        places += 1
+    q = Decimal(repr(v)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_FLOOR if above else ROUND_CEILING)
+    return f"{'>' if above else '<'} {q}%"
+
+
 def fmt_age(ms: int) -> str:
     """A quote's age in at most four characters (the markets table never cuts it): ``59s``,
     ``59m``, ``99h``, then days (a held market's last quote from before a long stop)."""

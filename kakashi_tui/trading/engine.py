@@ -56,7 +56,7 @@ from kakashi_tui.core.orders import (
     submit,
 )
 from kakashi_tui.core.plan import Plan, pause_reason
-from kakashi_tui.core.queue import MarketFills
+from kakashi_tui.core.queue import FillsState, MarketFills
 from kakashi_tui.core.risk import Leg, RiskContext
 from kakashi_tui.core.shadows import ShadowEvent, Shadows
 from kakashi_tui.core.text import safe_text
@@ -323,6 +323,8 @@ class Engine:
         self._order_notes: list[OrderNote] = []
         self._cancel_why: dict[str, str] = {}  # a live order's cancel asked, and why (its note says it)
         self._polled_now: set[str] = set()
+        #: each market's fill-model state as the store holds it (``_checkpoint_fills``)
+        self._fills_stored: dict[str, FillsState] = {}
         #: the band (issue #23 item 7): the same orders under the other queue models (core/shadows.py)
         self._shadows = Shadows(config.queue_model)
         with store.atomic():
@@ -804,6 +806,7 @@ class Engine:
                         down = self._check_drawdown(now, eq)  # (and may take it past the stop)
             self.store.insert_decisions(decisions[stored:], self.tick_count)
         self.store.set_controls(self._checkpoint())
+        self._checkpoint_fills()  # (the resting orders' queue places, as of this tick)
         eq = self.equity()
         self.store.insert_tick(
             tick=self.tick_count,
@@ -1373,7 +1376,7 @@ class Engine:
             levels=tuple((GRID[c], hundredths_to_count(h)) for c, h in f.levels),
         )
         did, ask = self._decided.get(o.id, (None, None))
-        fid = self.store.insert_fill(fill, did, int(o.id), f.role.value, f.trigger.value)
+        fid = self.store.insert_fill(fill, did, int(o.id), f.role.value, f.trigger.value, f.fee_exact)
         self._apply(buy_entries(fill, fid))
         price = -(-sum(c * h for c, h in f.levels) // f.hundredths)  # the levels' average, rounded up
         self._order_fills.append(
@@ -1405,7 +1408,8 @@ class Engine:
 
     def _load_orders(self) -> None:
         """The live orders as the store has them (a restart, a rolled-back tick): each rebuilt
-        from its row and its events (a cancel asked for included)."""
+        from its row and its events (a cancel asked for included), its fills with them (what
+        remains, and its fee accumulator resumed from the fills' exact fees: ``resume_fills``)."""
         self.orders.clear()
         self._decided.clear()
         self._fills_of.clear()
@@ -1425,19 +1429,23 @@ class Engine:
                 insert_latency_ms=insert,
                 cancel_latency_ms=cancel,
             )
-            for ets, state, reason in events:
+            for ets, state, reason, fill in events:
                 if state == CANCEL_REQUESTED:
                     o.request_cancel(ets)
                 else:
-                    o.events.append(OrderEvent(ets, OrderState(state), reason))
+                    o.events.append(OrderEvent(ets, OrderState(state), reason, fill))
             if not o.events:  # (a row without its submitted event: not an order Kakashi wrote whole)
                 continue
+            o.resume_fills(self.fee_terms(ticker))
             self.orders[o.id] = o
             self._decided[o.id] = (did, None if decided is None else decided[1])
 
     def _resume_fill_models(self) -> None:
         """Each live order's market's fill models, with the market's latest quote in force since
-        the last tick (as the run that stored them had it; polled when the feed polls)."""
+        the last tick (as the run that stored them had it; polled when the feed polls), and what
+        they knew at the last committed tick put back (``_checkpoint_fills``): each resting
+        order's place in the queue, the feed's gap, the liquidity our fills consumed."""
+        self._fills_stored = self.store.fill_states()
         if not self.orders:
             return
         since = self.store.last_tick_ts() or 0
@@ -1445,6 +1453,19 @@ class Engine:
         for o in sorted(self.orders.values(), key=lambda o: int(o.id)):
             fm = self._fill_models(o.ticker, max(since, o.decided_ts), self.quotes.get(o.ticker), polled)
             fm.add(o)
+        for t, fm in self._fills_of.items():
+            fm.restore_state(self._fills_stored.get(t, FillsState({})))
+
+    def _checkpoint_fills(self) -> None:
+        """Store what the fill models know beyond the orders (``MarketFills.export_state``) in the
+        tick's transaction, so a restart resumes each resting order at its place in the queue as
+        of this tick: only what changed since the last write."""
+        if not self._fills_of and not self._fills_stored:
+            return
+        now = {t: st for t, fm in self._fills_of.items() if not (st := fm.export_state()).empty}
+        if now != self._fills_stored:
+            self.store.write_fill_states(now, self._fills_stored)
+            self._fills_stored = now
 
     # -- the band (issue #23 item 7): the same orders under the other queue models --------
     def _shadow_add(self, o: PaperOrder, fm: MarketFills, now: int) -> None:

@@ -8,6 +8,7 @@ import pytest
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import Market
 from kakashi_tui.frontends.report import edge
+from kakashi_tui.frontends.report import scoring as sc
 from kakashi_tui.frontends.report.postmortem import gather, render_markdown
 from kakashi_tui.trading.config import KakashiConfig, SimSection
 from tests.conftest import SIM_START_MS, make_engine
@@ -93,9 +94,10 @@ def test_closing_line_value_worked_by_hand(tmp_path):
     assert "Closing prices: 3 from snapshots" in text
     # after fees, by event: EV EV (6.3 + 2.2) / 2 = +4.25c, EC EC -7.6c: the interval includes zero.
     # Read as normal (se = width / 3.92), the lower bound clears zero at 3 x (11.85 / 2 / 0.3)^2 =
-    # 1,170.19 trades: 1,171 in all, 1,168 more
+    # 1,170.19 trades: 1,171 in all, 1,168 more; past 100 times the 3 so far, so not given as a number
     assert (lv.fees.lo, lv.fees.hi) == pytest.approx((-0.076, 0.0425))
-    assert "about 1,168 more settled trades (1,171 in all) would put the 95% lower bound above zero" in text
+    assert sc.more_needed(lv.fees) == 1_168
+    assert "more than 100x the sample (over 300 more settled trades): no edge visible at this size" in text
     # the forecasts: each market's first decision against the mid then
     assert [(f.ticker, f.p_hat, f.market, f.outcome, f.event) for f in forecasts] == [
         ("B1", 0.55, pytest.approx(0.41), 1, "EV"),

@@ -5,6 +5,7 @@ where the table records it; and the as-of read's query plan (a walk back along t
 
 import sqlite3
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
@@ -167,6 +168,12 @@ def test_the_adverse_selection_table_and_its_words(tmp_path):
         "information either; their markout at the fill, -1.50¢, is the half-spread crossed." in text
     )
     assert "No maker fills" in text
+    # F2 (T0+25 min) read its own quote at 1 min, with no tick between (ticks at T0, T0+30, T0+60)
+    assert (
+        "The data's quotes come a tick apart (a median of 30 min here): a horizon with no tick between the fill "
+        "and it reads the quote the fill traded on, so it measures nothing. Taker fills at 1 min: 1 of 3 read the "
+        "fill-time quote (counted in its mean)." in text
+    )
     assert "(the last tick, 2026-01-05 01:00 UTC)" in text
     assert "This database is a replay's" in text  # its ticks' wall times are not its engine's: a replay
     # the chart draws the same means: taker's markout (¢) at each horizon, and after fees
@@ -183,6 +190,55 @@ def test_the_adverse_selection_table_and_its_words(tmp_path):
         ys = [list(c.lines[0].get_ydata()) for c in fig.axes[0].containers]
         assert ys[0] == pytest.approx([-4 / 3, 4 / 3, -3.5, -6.0, -2.0])
         assert ys[1] == pytest.approx([-8.9 / 3, -0.3, -5.1, -7.65, -3.65])
+    finally:
+        plt.close(fig)
+
+
+def test_a_horizon_with_no_tick_since_the_fill_is_blind(tmp_path):
+    """F1's 1 min reads a newer quote (T0+30 s); F2's (T0+26 min) reads its own (T0+20 min) with no tick
+    between: blind. F2's 5 min (T0+30) is a tick's time: the engine saw the quote unchanged, a measurement;
+    F3's horizons read newer quotes."""
+    worked_run(tmp_path / "k.db")
+    con = sqlite3.connect(tmp_path / "k.db")
+    try:
+        got = markouts.gather_markouts(con, None, None, END)
+        assert markouts.gather_markouts(con, None, None, END, tick_ts=[T0]) != got  # no tick after T0: more blind
+    finally:
+        con.close()
+    assert [f.blind for f in got] == [set(), {"1 min"}, set()]
+
+
+def _blind(role, event, at_fill, later, blind=("1 min",)):
+    f = _made(role, event, at_fill, later)
+    f.gross["5 min"], f.net["5 min"] = later + 50, later + 40
+    f.blind.update(blind)
+    return f
+
+
+def test_a_horizon_blind_for_every_fill_is_not_shown_as_a_measurement():
+    """A simulator stepping 10 minutes: every fill's 1 min reads its own quote. The row says so in place of
+    figures, the chart leaves it out and says so where it would be, and the mid's move after the fill skips it."""
+    import matplotlib.pyplot as plt
+
+    from kakashi_tui.frontends.report.charts import markout_figure
+
+    fills = [_blind("taker", e, -100, -100) for e in ("E1", "E2", "E3")]
+    text = "\n".join(markouts.section(fills, END, tick_gap=600_000))
+    assert "| taker | 1 min | 3 | 3 | = fill-time mid: no quote between | — | — | — | 0 | 0 |" in text
+    assert "| taker | 5 min | 3 | 3 | -0.50¢ |" in text  # measured
+    assert "(a median of 10 min here)" in text
+    assert 'Taker fills at 1 min: none saw a newer quote, so those rows say "= fill-time mid: no quote between".' in (
+        text
+    )
+    [r] = markouts.by_role(fills)
+    assert r.drift is not None and r.drift.label == "5 min"  # not the blind 1 min
+    fig = markout_figure(SimpleNamespace(markouts=fills))
+    try:
+        assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(markouts.mk.LABELS)
+        [said] = [t for t in fig.axes[0].texts if "no quote" in t.get_text()]  # at 1 min alone, in the plot
+        assert said.get_text() == "no quote\nbetween:\n= fill-time\nmid" and said.get_position()[0] == 1
+        xs = [list(c.lines[0].get_xdata()) for c in fig.axes[0].containers]
+        assert all(round(x) != 1 for line in xs for x in line)  # no point drawn at 1 min
     finally:
         plt.close(fig)
 

@@ -257,9 +257,20 @@ def _to_v10(db: pw.SqliteDatabase) -> None:
 
 # -- to version 11 ----------------------------------------------------------------------
 def _to_v11(db: pw.SqliteDatabase) -> None:
+    """A restart resumes live orders exactly (#23): each fill keeps its fee before rounding
+    (``fills.fee_exact``; NULL in older rows), from which an order's fee accumulator resumes;
+    ``order_queues`` and ``market_fills`` are new tables (made by ``upgrade``), written by each
+    tick from then on (a file of version 10 holds no resting order: its orders were all ``ioc``)."""
+    have = columns(db, "fills")
+    if have and "fee_exact" not in have:
+        db.execute_sql("ALTER TABLE fills ADD COLUMN fee_exact TEXT")
+
+
+# -- to version 12 ----------------------------------------------------------------------
+def _to_v12(db: pw.SqliteDatabase) -> None:
     """Nothing to rewrite: the band's ``shadow_events`` table (issue #23 item 7) is created with
-    the models' tables (``upgrade``). A file before it has no resting orders, and its taker
-    orders fill the same under every queue model: the band reads their fills from ``fills``."""
+    the models' tables (``upgrade``). A file before it has no resting orders' copies, and its
+    taker orders fill the same under every queue model: the band reads their fills from ``fills``."""
 
 
 STEPS: tuple[Step, ...] = (
@@ -270,7 +281,8 @@ STEPS: tuple[Step, ...] = (
     Step(8, "plans: a study registered before the evidence; control: pause_reason (#24)", _to_v8),
     Step(9, "markets: event_exclusive, the event's mutually_exclusive (Kalshi 3.34), for the event cap", _to_v9),
     Step(10, "paper orders: orders and order_events; fills name their order, role and trigger (#23)", _to_v10),
-    Step(11, "shadow_events: the orders under the queue models the run did not trade by (#23 band)", _to_v11),
+    Step(11, "restart of resting orders: fills.fee_exact; order_queues and market_fills (#23)", _to_v11),
+    Step(12, "shadow_events: the orders under the queue models the run did not trade by (#23 band)", _to_v12),
 )
 
 

@@ -110,6 +110,9 @@ class FillRow(_Base):
     order_id = pw.IntegerField(null=True, index=True)  # v8: the paper order filled (NULL: a flatten sale)
     role = pw.CharField(null=True)  # v8: maker | taker (NULL: before v8, a flatten sale)
     trigger = pw.CharField(null=True)  # v8: taker | through | at_price_queue | cross (core/orders.py)
+    # v11: the fill's fee before rounding, exact dollars as text (what the order's fee accumulator
+    # added; NULL: a flatten sale, before v11): a restart resumes the accumulator from these
+    fee_exact = pw.TextField(null=True)
 
     class Meta:
         table_name = "fills"
@@ -149,6 +152,34 @@ class OrderEventRow(_Base):
 
     class Meta:
         table_name = "order_events"
+
+
+class OrderQueueRow(_Base):
+    """v11 (#23, restart): a live resting order's place in its market's queue model as of the last
+    committed tick (core/queue.py ``QueuePlace``), rewritten in each tick's transaction; gone
+    with the order."""
+
+    order_id = pw.IntegerField(primary_key=True)
+    ticker = pw.CharField()
+    ahead_hundredths = pw.BigIntegerField(null=True)  # NULL: not yet known (no book in force yet)
+    level_hundredths = pw.BigIntegerField()  # the displayed size at its price when last seen
+    traded_hundredths = pw.BigIntegerField()  # prints at its price since then
+
+    class Meta:
+        table_name = "order_queues"
+
+
+class MarketFillsRow(_Base):
+    """v11 (#23, restart): what a market's fill models know beyond its orders' places, as of the
+    last committed tick (core/queue.py ``FillsState``): only markets with live orders and
+    something to keep."""
+
+    ticker = pw.CharField(primary_key=True)
+    gap = pw.BooleanField(default=False)  # in a feed gap: nothing fills until the next full snapshot
+    consumed = pw.TextField(default="[]")  # JSON [[side, price_cc, size_hundredths, used_hundredths], ...]
+
+    class Meta:
+        table_name = "market_fills"
 
 
 class ShadowEventRow(_Base):
@@ -313,6 +344,8 @@ MODELS = [
     PlanRow,
     OrderRow,
     OrderEventRow,
+    OrderQueueRow,
+    MarketFillsRow,
     ShadowEventRow,
 ]
 

@@ -40,6 +40,7 @@ from kakashi_tui.adapters.store.controls import (
 from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION, upgrade
 from kakashi_tui.adapters.store.rows import (
     _SIDE_TEXT,
+    _level_units,
     account_from_ledger,
     checked_tick_ts,
     corrupt,
@@ -59,16 +60,38 @@ from kakashi_tui.adapters.store.schema import (
 from kakashi_tui.adapters.userfiles import refuse_unless_regular
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, LedgerEntry
-from kakashi_tui.core.models import Estimate, Fill, Market, Quote, TradeDecision, qty_text
+from kakashi_tui.core.models import Estimate, Fill, Market, Quote, Side, TradeDecision, qty_text
 from kakashi_tui.core.money import count_to_hundredths, price_to_cc
-from kakashi_tui.core.orders import PaperOrder
+from kakashi_tui.core.orders import OrderFill, PaperOrder, Role, Trigger
 from kakashi_tui.core.plan import Condition, PlanError, Sample, conditions_json
+from kakashi_tui.core.queue import FillsState, QueuePlace
 
 LOCK_WAIT_S = 1.0  # how long a new writer waits for the file lock before saying who holds it
 
 
 def now_wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _order_fill(fill_id: int, r: Sequence[Any]) -> OrderFill:
+    """A paper order's fill as its ``fills`` row keeps it (ts, role, trigger, contracts_hundredths,
+    value_cc, fee_cc, levels, fee_exact), for a restart; a row Kakashi cannot have written is corrupt.
+    ``fee_exact`` NULL (a row before v11) reads as its rounded fee: no fraction carried over."""
+    ts, role, trigger, h, value, fee, levels, exact = r
+    try:
+        prices, counts = _level_units(json.loads(levels))
+        return OrderFill(
+            ts,
+            Role(role),
+            Trigger(trigger),
+            int(h),
+            int(value),
+            int(fee),
+            tuple(zip(prices, counts)),
+            Decimal(fee) / 10_000 if exact is None else Decimal(exact),
+        )
+    except (TypeError, ValueError, ArithmeticError) as e:
+        raise corrupt("fills", fill_id, f"not a paper order's fill Kakashi wrote ({e})") from None
 
 
 def db_trouble(e: BaseException) -> str | None:
@@ -657,7 +680,9 @@ class Store:
         order_id: int | None = None,
         role: str | None = None,
         trigger: str | None = None,
+        fee_exact: Decimal | None = None,
     ) -> int:
+        """A fill's row (``fee_exact``: a paper order's fill's fee before rounding, v11)."""
         return FillRow.insert(
             decision_id=decision_id,
             ts=f.ts,
@@ -672,6 +697,7 @@ class Store:
             order_id=order_id,
             role=role,
             trigger=trigger,
+            fee_exact=None if fee_exact is None else format(fee_exact, "f"),
         ).execute()
 
     # -- paper orders (issue #23): one row each, never changed; their life is order_events --------
@@ -715,11 +741,14 @@ class Store:
                 "INSERT INTO order_events (order_id, ts, state, reason, fill_id) VALUES (?, ?, ?, ?, ?)", rows
             )
 
-    def live_orders(self) -> list[tuple[tuple[Any, ...], list[tuple[int, str, str]], tuple[Any, ...] | None]]:
+    def live_orders(
+        self,
+    ) -> list[tuple[tuple[Any, ...], list[tuple[int, str, str, OrderFill | None]], tuple[Any, ...] | None]]:
         """The orders not done (no filled, cancelled, expired or rejected event), oldest first: each
         (its row: id, ts, ticker, side, limit_cc, quantity_hundredths, tif, post_only, expires_ts,
-        insert_latency_ms, cancel_latency_ms, decision_id; its events as (ts, state, reason) in
-        order; its decision's (limit_price_cc, best_ask_cc), None without one)."""
+        insert_latency_ms, cancel_latency_ms, decision_id; its events as (ts, state, reason, the
+        fill a fill event booked: its ``fills`` row, else None) in order; its decision's
+        (limit_price_cc, best_ask_cc), None without one)."""
         con = self.db.connection()
         rows = con.execute(
             "SELECT o.id, o.ts, o.ticker, o.side, o.limit_cc, o.quantity_hundredths, o.tif, o.post_only,"
@@ -730,13 +759,78 @@ class Store:
         out = []
         for r in rows:
             events = con.execute(
-                "SELECT ts, state, reason FROM order_events WHERE order_id = ? ORDER BY id", (r[0],)
+                "SELECT e.ts, e.state, e.reason, e.fill_id, f.ts, f.role, f.trigger, f.contracts_hundredths,"
+                " f.value_cc, f.fee_cc, f.levels, f.fee_exact FROM order_events e"
+                " LEFT JOIN fills f ON f.id = e.fill_id WHERE e.order_id = ? ORDER BY e.id",
+                (r[0],),
             ).fetchall()
             d = None
             if r[11] is not None:
                 d = con.execute("SELECT limit_price_cc, best_ask_cc FROM decisions WHERE id = ?", (r[11],)).fetchone()
-            out.append((tuple(r), [tuple(e) for e in events], None if d is None else tuple(d)))
+            got = [(e[0], e[1], e[2], None if e[3] is None else _order_fill(e[3], e[4:])) for e in events]
+            out.append((tuple(r), got, None if d is None else tuple(d)))
         return out
+
+    # -- a restart's queue places (v11): core/queue.py FillsState, as of the last committed tick ------
+    def fill_states(self) -> dict[str, FillsState]:
+        """Each market's stored fill-model state (its resting orders' places, gap, consumption)."""
+        con = self.db.connection()
+        out: dict[str, FillsState] = {}
+        for oid, ticker, ahead, level, traded in con.execute(
+            "SELECT order_id, ticker, ahead_hundredths, level_hundredths, traded_hundredths FROM order_queues"
+            " ORDER BY order_id"
+        ):
+            st = out.setdefault(ticker, FillsState({}))
+            st.places[str(oid)] = QueuePlace(ahead, level, traded)
+        for ticker, gap, consumed in con.execute("SELECT ticker, gap, consumed FROM market_fills ORDER BY ticker"):
+            try:
+                used = tuple((Side(sd), int(c), int(size), int(n)) for sd, c, size, n in json.loads(consumed))
+            except (TypeError, ValueError) as e:
+                raise corrupt("market_fills", ticker[:40], f"consumed is not what Kakashi writes ({e})") from None
+            out[ticker] = FillsState(out.get(ticker, FillsState({})).places, bool(gap), used)
+        return out
+
+    def write_fill_states(self, states: Mapping[str, FillsState], before: Mapping[str, FillsState]) -> None:
+        """Store ``states`` in place of ``before`` (what the store holds: the last call's, or
+        ``fill_states()``): only what changed is written (inside the caller's transaction)."""
+        con = self.db.connection()
+        gone_orders = [
+            (int(oid),)
+            for t, st in before.items()
+            for oid in st.places
+            if oid not in (states[t].places if t in states else {})
+        ]
+        con.executemany("DELETE FROM order_queues WHERE order_id = ?", gone_orders)
+        places = []
+        for t, st in states.items():
+            old = before[t].places if t in before else {}
+            for oid, p in st.places.items():
+                if old.get(oid) != p:
+                    places.append((int(oid), t, p.ahead, p.level, p.traded))
+        con.executemany(
+            "INSERT INTO order_queues (order_id, ticker, ahead_hundredths, level_hundredths, traded_hundredths)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (order_id) DO UPDATE SET ticker = excluded.ticker,"
+            " ahead_hundredths = excluded.ahead_hundredths, level_hundredths = excluded.level_hundredths,"
+            " traded_hundredths = excluded.traded_hundredths",
+            places,
+        )
+
+        def market(st: FillsState | None) -> tuple[bool, tuple[tuple[Side, int, int, int], ...]] | None:
+            return None if st is None or not (st.gap or st.consumed) else (st.gap, st.consumed)
+
+        for t in sorted(before.keys() | states.keys()):
+            new, was = market(states.get(t)), market(before.get(t))
+            if new == was:
+                continue
+            if new is None:
+                con.execute("DELETE FROM market_fills WHERE ticker = ?", (t,))
+            else:
+                text = json.dumps([[sd.value, c, size, n] for sd, c, size, n in new[1]], separators=(",", ":"))
+                con.execute(
+                    "INSERT INTO market_fills (ticker, gap, consumed) VALUES (?, ?, ?) ON CONFLICT (ticker)"
+                    " DO UPDATE SET gap = excluded.gap, consumed = excluded.consumed",
+                    (t, int(new[0]), text),
+                )
 
     # -- the band (issue #23 item 7): the orders under the other queue models ------------------
     def insert_shadow_events(self, rows: Sequence[tuple[Any, ...]]) -> None:

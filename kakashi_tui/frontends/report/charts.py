@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display needed, ever
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from kakashi_tui.core.stats import drawdown_series  # noqa: E402
@@ -41,6 +42,17 @@ def calibration_bins(pairs) -> list[tuple[float, float, int]]:
     for p, _m, y in pairs:
         bins.setdefault(min(int(p * 10), 9), []).append(y)
     return [((b + 0.5) / 10, sum(v) / len(v), len(v)) for b, v in sorted(bins.items())]
+
+
+#: The calibration chart's dots, in points²: the smallest bin's and the largest's. Once 20 + 10 n, a
+#: bin of 200 markets drew a dot 45 points wide, over its neighbours, its count and the legend.
+BUBBLE_MIN, BUBBLE_MAX = 30.0, 260.0
+
+
+def bubble_sizes(counts: list[int]) -> list[float]:
+    """Dot areas from ``BUBBLE_MIN`` to ``BUBBLE_MAX``, in proportion to each bin's count."""
+    top = max(counts, default=0) or 1
+    return [BUBBLE_MIN + (BUBBLE_MAX - BUBBLE_MIN) * n / top for n in counts]
 
 
 def figures(d) -> dict[str, Figure]:
@@ -115,15 +127,21 @@ def figures(d) -> dict[str, Figure]:
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="perfect calibration")
     cal = calibration_bins(d.brier_pairs)
     if cal:
+        sizes = bubble_sizes([n for _x, _y, n in cal])
         ax.scatter(
             [x for x, _y, _n in cal],
             [y for _x, y, _n in cal],
-            s=[20 + 10 * n for _x, _y, n in cal],
-            label="p̂ decile: share that settled YES",
+            s=sizes,
+            alpha=0.8,
+            label="p̂ decile: share that settled YES (area: markets)",
         )
-        for x, y, n in cal:
-            ax.annotate(f"n={n}", (x, y), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
+        for (x, y, n), size in zip(cal, sizes):  # each count just above its own dot, whatever its size
+            up = size**0.5 / 2 + 2
+            ax.annotate(f"n={n}", (x, y), textcoords="offset points", xytext=(0, up), ha="center", fontsize=8)
+        leg = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
+        for h in leg.legend_handles:  # the legend's dot: small, beside its words
+            if isinstance(h, PathCollection):
+                h.set_sizes([BUBBLE_MIN])
     else:
         _empty(ax, "no settled markets with estimates")
     ax.set_xlim(0, 1)
@@ -231,7 +249,8 @@ def edge_figures(d) -> dict[str, Figure]:
 
 def markout_figure(d) -> Figure:
     """Mean markout by horizon, per role, with its 95% interval (by event): the adverse-selection
-    table drawn (issue #23, item 6). A horizon no fill has yet is left out of its line."""
+    table drawn (issue #23, item 6). A horizon no fill has yet is left out of its line, as is one
+    where no fill saw a quote newer than its own (it measures nothing: a note where it would be says so)."""
     from kakashi_tui.core.markout import LABELS
     from kakashi_tui.frontends.report.markouts import by_role
 
@@ -241,7 +260,9 @@ def markout_figure(d) -> Figure:
     for k, r in enumerate(roles):
         colour = colours.get(r.role, f"C{k + 2}")
         for j, (attr, style, word) in enumerate((("plain", "-", "markout"), ("net", "--", "after fees"))):
-            pts = [(i, getattr(c, attr)) for i, c in enumerate(r.cells) if getattr(c, attr) is not None]
+            pts = [
+                (i, getattr(c, attr)) for i, c in enumerate(r.cells) if getattr(c, attr) is not None and not c.all_blind
+            ]
             if not pts:
                 continue
             shift = 0.07 * (2 * k + j - (2 * len(roles) - 1) / 2)  # side by side, each bar its own
@@ -268,6 +289,20 @@ def markout_figure(d) -> Figure:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, frameon=False, ncol=2)
     else:
         _empty(ax, "no fills in this period")
+    blind = {c.label for r in roles for c in r.cells if c.all_blind}
+    for i, label in enumerate(LABELS):  # said in the plot, where the point would be: the axis stays as it is
+        if label in blind:
+            ax.axvspan(i - 0.35, i + 0.35, color="grey", alpha=0.12, lw=0)
+            ax.text(
+                i,
+                0.5,
+                "no quote\nbetween:\n= fill-time\nmid",
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="dimgrey",
+            )
     ax.set_xticks(range(len(LABELS)), LABELS)
     ax.set_xlim(-0.5, len(LABELS) - 0.5)
     ax.set_title("Markouts: the mid after each fill less its price (95% CI by event)")

@@ -264,20 +264,32 @@ def _ci(iv: sc.Interval, fmt=lambda v: f"{v:+.3f}") -> str:
     return f"{fmt(iv.lo)} to {fmt(iv.hi)}"
 
 
+#: Past this many times the sample, "trades needed" is not a number worth printing: near a zero
+#: estimate the projection explodes (millions), and says only that no edge shows at this size.
+NEED_CAP = 100
+
+
 def need_words(iv: sc.Interval, what: str, unit: str = "settled trades", fmt=lambda v: f"{v:+.4f}") -> str:
-    """How many more settled trades (or markets) the effect needs before its 95% lower bound clears zero."""
+    """How many more settled trades (or markets) the effect needs before its 95% lower bound clears
+    zero. Written to follow a colon ("Brier skill: its 95% interval ..."), so it starts in lower case."""
     if iv.lo is None or iv.hi is None:
-        return f"No interval on {iv.events} event(s), so no claim of {what} either way."
+        return f"no interval on {iv.events} event(s), so no claim of {what} either way."
     more = sc.more_needed(iv)
     if more == 0:
-        return f"Its 95% lower bound is above zero: {what} shown on these {iv.n:,} {unit.split()[-1]}."
+        return f"its 95% lower bound is above zero: {what} shown on these {iv.n:,} {unit.split()[-1]}."
     if more is None:
         return (
-            f"Its estimate, {fmt(iv.estimate)}, is not above zero, so no number of further {unit} at this effect "
+            f"its estimate, {fmt(iv.estimate)}, is not above zero, so no number of further {unit} at this effect "
             f"would lift the 95% lower bound above zero: no {what} shown."
         )
+    if more > NEED_CAP * iv.n:
+        return (
+            f"its 95% interval includes zero: no {what} shown yet. At the effect observed ({fmt(iv.estimate)}, "
+            f"close to zero against its spread) the 95% lower bound would clear zero only after more than "
+            f"{NEED_CAP}x the sample (over {NEED_CAP * iv.n:,} more {unit}): no edge visible at this size."
+        )
     return (
-        f"Its 95% interval includes zero: no {what} shown yet. At the effect and spread observed, about {more:,} "
+        f"its 95% interval includes zero: no {what} shown yet. At the effect and spread observed, about {more:,} "
         f"more {unit} ({iv.n + more:,} in all) would put the 95% lower bound above zero."
     )
 

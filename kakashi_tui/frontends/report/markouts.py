@@ -8,11 +8,20 @@ The arithmetic and its sign are ``core/markout.py``'s; the reads are ``adapters/
 read time); "close" is ``edge.closing_line``, the closing-line value's own. Nothing is stored:
 a markout is read from the quotes whenever a report is written, so a horizon still pending in one
 report is filled in by a later one.
+
+A horizon shorter than the data's sampling interval measures nothing: with no tick between the fill
+and the read time (the simulator's step is 10 minutes by default; a replay's ticks are the
+recording's), the quote read is the one the fill traded on. Such a fill's horizon is *blind*
+(``FillMarkouts.blind``); a horizon blind for every fill says "= fill-time mid: no quote between" in
+the table instead of a figure, and the drift after the fill never uses a blind one.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import statistics
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +50,17 @@ class FillMarkouts:
     gross: dict[str, float] = field(default_factory=dict)
     net: dict[str, float] = field(default_factory=dict)  # less the fee per contract
     missing: dict[str, str] = field(default_factory=dict)  # label -> PENDING | NO_MID
+    blind: set[str] = field(default_factory=set)  # labels read off the fill's own quote: no tick between
+
+
+#: A horizon no fill saw a newer quote at: not a measurement, said so in place of a figure.
+BLIND_WORDS = "= fill-time mid: no quote between"
+
+
+def tick_gap_ms(tick_ts: Sequence[int]) -> int | None:
+    """The data's sampling interval: the median time between consecutive ticks (None under two)."""
+    gaps = [b - a for a, b in zip(tick_ts, tick_ts[1:]) if b > a]
+    return int(statistics.median(gaps)) if gaps else None
 
 
 def gather_markouts(
@@ -49,10 +69,14 @@ def gather_markouts(
     until: int | None,
     data_end_ms: int | None,
     catalog: Path | None = None,
+    tick_ts: Sequence[int] | None = None,
 ) -> list[FillMarkouts]:
     """The period's fills with their markouts. ``data_end_ms`` is the last tick's time: a read
-    time past it is pending, and a market is closed only once it stopped trading by then."""
+    time past it is pending, and a market is closed only once it stopped trading by then.
+    ``tick_ts``: every tick's time, in order (read from ``con`` when not given): a horizon with no
+    tick after the fill up to its read time, whose quote is the fill's own, is blind."""
     candles = edge.Candles(catalog)
+    ticks = [t for t, _eq, _cash in queries.tick_rows(con)] if tick_ts is None else list(tick_ts)
     out: list[FillMarkouts] = []
     for row in queries.markout_fill_rows(con):
         fid, ts, t, side, action, n_hundredths, value_cc, fee_cc, role, event, close_ts, settled_ts = row
@@ -61,12 +85,19 @@ def gather_markouts(
         fm = FillMarkouts(fid, ts, t, event or t, side, action, role)
         stop = mk.market_stop(close_ts, settled_ts, data_end_ms)
         mids: dict[str, int | str] = {}
+        first: int | None = None  # the stored time of the quote the fill traded on
+        nxt = bisect_right(ticks, ts)
+        next_tick = ticks[nxt] if nxt < len(ticks) else None  # the first tick after the fill
         for label, horizon in mk.HORIZONS:
             at = mk.read_at(ts, horizon, stop, data_end_ms)
             if at is None:
                 mids[label] = PENDING
                 continue
             q = queries.quote_as_of(con, t, at)
+            if horizon == 0:
+                first = None if q is None else q[0]
+            elif q is not None and q[0] == first and (next_tick is None or next_tick > at):
+                fm.blind.add(label)
             mids[label] = NO_MID if q is None or q[1] is None or q[2] is None else q[1] + q[2]
         if stop is None:
             mids[mk.CLOSE] = PENDING
@@ -93,6 +124,12 @@ class Cell:
     net: sc.Interval | None
     pending: int
     no_mid: int
+    blind: int = 0  # of the fills it is known for, those that read the fill's own quote
+
+    @property
+    def all_blind(self) -> bool:
+        """No fill saw a newer quote by this horizon: its figure is the fill's, not a measurement."""
+        return self.plain is not None and self.blind == self.plain.n > 0
 
 
 @dataclass(frozen=True)
@@ -136,12 +173,13 @@ def by_role(fills: list[FillMarkouts]) -> list[RoleMarkouts]:
                     _interval(known, [f.net[label] for f in known]),
                     sum(1 for f in mine if f.missing.get(label) == PENDING),
                     sum(1 for f in mine if f.missing.get(label) == NO_MID),
+                    sum(1 for f in known if label in f.blind),
                 )
             )
         drift = None
         at_fill = mk.HORIZONS[0][0]
         for label in reversed(mk.LABELS[1:]):
-            both = [f for f in mine if label in f.gross and at_fill in f.gross]
+            both = [f for f in mine if label in f.gross and at_fill in f.gross and label not in f.blind]
             move = _interval(both, [f.gross[label] - f.gross[at_fill] for f in both])
             if move is not None and move.lo is not None:
                 drift = Drift(label, move, sum(f.gross[at_fill] for f in both) / len(both))
@@ -204,8 +242,41 @@ def meaning(r: RoleMarkouts) -> str:
     )
 
 
-def section(fills: list[FillMarkouts], data_end_ms: int | None, replayed: bool = False) -> list[str]:
-    """The adverse-selection table (maker vs taker, by horizon) and what it means."""
+def blind_lines(roles: list[RoleMarkouts], tick_gap: int | None) -> list[str]:
+    """Under the table: which horizons read the fill's own quote, and why (the data's sampling)."""
+    gap = f" (a median of {_gap(tick_gap)} here)" if tick_gap else ""
+    words = []
+    for r in roles:
+        every = [c.label for c in r.cells if c.all_blind]
+        if every:
+            words.append(
+                f"{r.role.capitalize()} fills at {' and '.join(every)}: none saw a newer quote, so those rows say "
+                f'"{BLIND_WORDS}".'
+            )
+        for c in r.cells:
+            if c.blind and not c.all_blind and c.plain is not None:
+                words.append(
+                    f"{r.role.capitalize()} fills at {c.label}: {c.blind} of {c.plain.n} read the fill-time quote "
+                    "(counted in its mean)."
+                )
+    if not words:
+        return []
+    return [
+        "",
+        f"The data's quotes come a tick apart{gap}: a horizon with no tick between the fill and it reads the quote "
+        "the fill traded on, so it measures nothing. " + " ".join(words),
+    ]
+
+
+def _gap(ms: int) -> str:
+    return f"{ms / 60_000:g} min" if ms >= 60_000 else f"{ms / 1000:g} s"
+
+
+def section(
+    fills: list[FillMarkouts], data_end_ms: int | None, replayed: bool = False, tick_gap: int | None = None
+) -> list[str]:
+    """The adverse-selection table (maker vs taker, by horizon) and what it means; ``tick_gap``:
+    the data's median tick interval (``tick_gap_ms``), said where a horizon is shorter than it."""
     if not fills:
         return ["No fill in this period: no markouts."]
     roles = by_role(fills)
@@ -224,10 +295,15 @@ def section(fills: list[FillMarkouts], data_end_ms: int | None, replayed: bool =
     for r in roles:
         for c in r.cells:
             n, ev = (c.plain.n, c.plain.events) if c.plain is not None else (0, 0)
+            if c.all_blind:
+                figures = f"{BLIND_WORDS} | — | — | —"  # not a measurement: no figure
+                out.append(f"| {r.role} | {c.label} | {n} | {ev} | {figures} | {c.pending} | {c.no_mid} |")
+                continue
             out.append(
                 f"| {r.role} | {c.label} | {n} | {ev} | {_mean(c.plain)} | {_ci(c.plain)} | {_mean(c.net)} | "
                 f"{_ci(c.net)} | {c.pending} | {c.no_mid} |"
             )
+    out += blind_lines(roles, tick_gap)
     for r in roles:
         out += ["", meaning(r)]
     if mk.MAKER not in {r.role for r in roles}:

@@ -82,6 +82,7 @@ class ReportData:
     markouts: list = field(default_factory=list)  # markouts.FillMarkouts: the period's fills (#23, item 6)
     data_end_ms: int | None = None  # the last tick: a markout's read time past it is pending
     plan: list[str] = field(default_factory=list)  # the plan in force, graded (report/plan.py)
+    tick_gap_ms: int | None = None  # the period's median tick interval: the data's sampling (markouts)
     band: Band | None = None  # band.Band: the orders under the three queue models (#23, item 7); None: no order
 
     # -- figures, each read off ``period`` -------------------------------------------------
@@ -320,7 +321,7 @@ def _gather(
     events_of = {r[0]: r[3] for r in queries.market_rows(con) if r[3]}
     edge_entries, catalog_note = gather_entries(con, since, until, ticks[-1][0] if ticks else None, closes, catalog)
     from kakashi_tui.frontends.report.band import gather_band
-    from kakashi_tui.frontends.report.markouts import gather_markouts
+    from kakashi_tui.frontends.report.markouts import gather_markouts, tick_gap_ms
 
     data_end = ticks[-1][0] if ticks else None
     return ReportData(
@@ -345,9 +346,10 @@ def _gather(
         forecasts=gather_forecasts(con, since, until, events_of),
         brier_tickers=brier_tickers,
         catalog_note=catalog_note,
-        markouts=gather_markouts(con, since, until, data_end, catalog),
+        markouts=gather_markouts(con, since, until, data_end, catalog, tick_ts=[t for t, _eq, _c in ticks]),
         data_end_ms=data_end,
         plan=plan_lines(con),
+        tick_gap_ms=tick_gap_ms([t for t, _eq, _c in ticks if _in(t, since, until)]),
         band=gather_band(con, since, until, data_end),
     )
 
@@ -432,7 +434,11 @@ def performance_section(d: ReportData) -> list[str]:
     return out
 
 
-def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None = None) -> str:
+def render_markdown(
+    d: ReportData, generated_ms: int, charts: list[str] | None = None, ruin: list[str] | None = None
+) -> str:
+    """The post-mortem's text; ``ruin``: the odds-of-ruin section's lines (``report/ruin.py``), placed
+    with the other results (after the stops that happened, before the plan), Methods after them all."""
     w = d.period
     pnls = w.pnls
     ci = d.ci
@@ -515,6 +521,8 @@ def render_markdown(d: ReportData, generated_ms: int, charts: list[str] | None =
         out.append("**0 breaches.** Checked against the ledger: " + "; ".join(d.checks) + ".")
     out += ["", "## Kill-switch and daily-stop events", ""]
     out += [f"- {_utc(ts)} {kind} {event_text(kind, detail)}".rstrip() for ts, kind, detail in d.events] or ["None."]
+    if ruin:
+        out += ["", *"\n".join(ruin).strip("\n").split("\n")]
     out += ["", "## Plan (registered before the evidence)", "", *d.plan]
     out += ["", "## Verdict", "", verdict(pnls, ci), ""]
     if d.fills:
@@ -573,7 +581,7 @@ def markout_section(d: ReportData) -> list[str]:
     from kakashi_tui.frontends.report import markouts
 
     head = ["", "## Markouts: adverse selection, maker vs taker", ""]
-    return head + markouts.section(d.markouts, d.data_end_ms, d.clock == queries.CLOCK_REPLAYED)
+    return head + markouts.section(d.markouts, d.data_end_ms, d.clock == queries.CLOCK_REPLAYED, d.tick_gap_ms)
 
 
 def band_section(d: ReportData) -> list[str]:
@@ -705,7 +713,7 @@ def export_postmortem(
 
     ruin_md, ruin_charts = report_section(db, folder, limits or RiskLimits(), charts, fees)  # odds of ruin (#24)
     path = folder / "postmortem.md"
-    text = render_markdown(data, generated_ms, names + ruin_charts) + "\n" + "\n".join(ruin_md)
+    text = render_markdown(data, generated_ms, names + ruin_charts, ruin_md)
     path.write_text(text, encoding="utf-8")
     from kakashi_tui.adapters.crashlog import owner_only
 
