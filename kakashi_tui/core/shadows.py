@@ -25,11 +25,14 @@ never reach the ledger, the risk gate or the real orders: the engine stores them
 - **Start.** A market's shadows start from its real fill models' state just before the order
   that opens them is added (``MarketFills.twin``: the book in force, a gap, what our fills
   consumed), so the copy and the real order see the same market.
-- **prob draws** from a ``random.Random`` of the shadow's own, seeded by ``SEED``, the market and
-  the id of the order that opened its shadows (a text seed: the same in every process and run),
-  never from another stream: the same data gives the same shadow fills. A restart (or a tick
-  rolled back) rebuilds the shadows from the store and seeds them again from the market's
-  oldest live shadow order, as the real orders resume from the store.
+- **prob draws** from a ``random.Random`` of the shadow's own (``Draws``), seeded by ``SEED``, the
+  market and the id of the order that opened its shadows (a text seed: the same in every process
+  and run), never from another stream: the same data gives the same shadow fills.
+- **A restart** (or a tick rolled back) resumes the shadows exactly as the engine resumes the
+  real orders (core/queue.py, "A restart"): the copies from their stored events (fills and fee
+  accumulators included), each model's ``FillsState`` as of the last committed tick
+  (``export_states``, ``restore_states``), and prob's generator from its seed and the number of
+  draws it had made (``ShadowState``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from dataclasses import dataclass, replace
 from kakashi_tui.core.fees import FeeTerms
 from kakashi_tui.core.models import Quote
 from kakashi_tui.core.orders import OrderEvent, OrderFill, OrderState, PaperOrder
-from kakashi_tui.core.queue import QUEUE_MODELS, MarketFills
+from kakashi_tui.core.queue import QUEUE_MODELS, FillsState, MarketFills
 
 #: prob's draws in a market's shadow: ``random.Random(f"{SEED}:{ticker}:{order id}")``.
 SEED = "kakashi-band"
@@ -72,8 +75,34 @@ def _events(model: str, got: Iterable[tuple[PaperOrder, OrderEvent]]) -> list[Sh
     return [ShadowEvent(model, o, e.ts, e.state.value, e.reason, e.fill) for o, e in got]
 
 
-def _rng(model: str, ticker: str, order_id: str) -> random.Random | None:
-    return random.Random(f"{SEED}:{ticker}:{order_id}") if model == "prob" else None
+class Draws(random.Random):
+    """prob's generator in a shadow: seeded by ``seed`` (text), counting its draws so that a
+    restart resumes it where it stood (``drawn`` draws made already)."""
+
+    def __init__(self, seed: str, drawn: int = 0) -> None:
+        super().__init__(seed)
+        self.seed_text, self.drawn = seed, 0
+        for _ in range(drawn):
+            self.random()
+
+    def random(self) -> float:
+        self.drawn += 1
+        return super().random()
+
+
+def _rng(model: str, ticker: str, order_id: str) -> Draws | None:
+    return Draws(f"{SEED}:{ticker}:{order_id}") if model == "prob" else None
+
+
+@dataclass(frozen=True)
+class ShadowState:
+    """What one market's shadow model knows beyond its copies and the book in force (a restart's):
+    its ``FillsState`` (queue places, gap, consumed liquidity) and, for ``prob``, its generator's
+    seed and draws made (None, 0 otherwise)."""
+
+    fills: FillsState
+    seed: str | None = None
+    drawn: int = 0
 
 
 class Shadows:
@@ -163,6 +192,31 @@ class Shadows:
                     c.cancel_rest(now, f"market {why}")
                     out += [ShadowEvent(m, c, e.ts, e.state.value, e.reason) for e in c.events[k:]]
         return out
+
+    def export_states(self) -> dict[tuple[str, str], ShadowState]:
+        """Each (market, model)'s state as it stands, where it has any (for the tick's checkpoint)."""
+        out = {}
+        for t, ms in self.markets.items():
+            for m in self.models:
+                fm = ms.get(m)
+                if fm is None:
+                    continue
+                rng = fm.rng
+                seed, drawn = (rng.seed_text, rng.drawn) if isinstance(rng, Draws) else (None, 0)
+                st = fm.export_state()
+                if not st.empty or drawn:
+                    out[(t, m)] = ShadowState(st, seed, drawn)
+        return out
+
+    def restore_states(self, states: Mapping[tuple[str, str], ShadowState]) -> None:
+        """Put back what ``export_states`` gave at the last committed tick (a restart: after
+        ``resume`` took the live copies over their markets' books)."""
+        for t, ms in self.markets.items():
+            for m, fm in ms.items():
+                st = states.get((t, m))
+                fm.restore_state(st.fills if st is not None else FillsState({}))
+                if st is not None and st.seed is not None and m == "prob":
+                    fm.rng = Draws(st.seed, st.drawn)
 
     def forget_done(self) -> None:
         """Let go of the copies that are done, and of a market once none of its copies is live."""

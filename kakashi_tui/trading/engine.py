@@ -58,7 +58,7 @@ from kakashi_tui.core.orders import (
 from kakashi_tui.core.plan import Plan, pause_reason
 from kakashi_tui.core.queue import FillsState, MarketFills
 from kakashi_tui.core.risk import Leg, RiskContext
-from kakashi_tui.core.shadows import ShadowEvent, Shadows
+from kakashi_tui.core.shadows import ShadowEvent, Shadows, ShadowState
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.trading.commands import (
@@ -327,6 +327,7 @@ class Engine:
         self._fills_stored: dict[str, FillsState] = {}
         #: the band (issue #23 item 7): the same orders under the other queue models (core/shadows.py)
         self._shadows = Shadows(config.queue_model)
+        self._shadows_stored: dict[tuple[str, str], ShadowState] = {}  # (``_checkpoint_shadows``)
         with store.atomic():
             if store.append_ledger(
                 [
@@ -807,6 +808,7 @@ class Engine:
             self.store.insert_decisions(decisions[stored:], self.tick_count)
         self.store.set_controls(self._checkpoint())
         self._checkpoint_fills()  # (the resting orders' queue places, as of this tick)
+        self._checkpoint_shadows()  # (and their copies', the band's)
         eq = self.equity()
         self.store.insert_tick(
             tick=self.tick_count,
@@ -1489,21 +1491,25 @@ class Engine:
     def _store_shadow(self, events: list[ShadowEvent]) -> None:
         """Store shadow events (``shadow_events``: a fill with its count, value and fee); let go
         of the copies that are done."""
-        rows = []
-        for e in events:
-            f = e.fill
-            rows.append(
-                (int(e.order.id), e.model, e.ts, e.state, e.reason)
-                + ((None,) * 5 if f is None else (f.role.value, f.trigger.value, f.hundredths, f.value_cc, f.fee_cc))
-            )
-        self.store.insert_shadow_events(rows)
+        self.store.insert_shadow_events([(int(e.order.id), e.model, e.ts, e.state, e.reason, e.fill) for e in events])
         self._shadows.forget_done()
+
+    def _checkpoint_shadows(self) -> None:
+        """Store the shadow models' state (``Shadows.export_states``) in the tick's transaction, as
+        ``_checkpoint_fills`` stores the real ones': only what changed since the last write."""
+        if not self._shadows.markets and not self._shadows_stored:
+            return
+        now = self._shadows.export_states()
+        if now != self._shadows_stored:
+            self.store.write_shadow_fill_states(now, self._shadows_stored)
+            self._shadows_stored = now
 
     def _load_shadows(self) -> None:
         """The band's live copies as stored (a restart, a rolled-back tick), each in its market's
-        shadow model from the market's latest quote, as ``_resume_fill_models`` resumes the real
-        orders (prob seeded again: core/shadows.py)."""
+        shadow model from the market's latest quote, and what the models knew at the last
+        committed tick put back, as ``_resume_fill_models`` resumes the real orders."""
         sh = self._shadows = Shadows(self.cfg.queue_model)
+        self._shadows_stored = self.store.shadow_fill_states()
         rows = self.store.live_shadow_orders()
         if not rows:
             return
@@ -1526,14 +1532,15 @@ class Engine:
                 insert_latency_ms=insert,
                 cancel_latency_ms=cancel,
             )
-            for ets, state, reason, filled in events:
+            for ets, state, reason, fill in events:
                 if state == CANCEL_REQUESTED:
                     o.request_cancel(ets)
                 else:
-                    o.events.append(OrderEvent(ets, OrderState(state), reason))
-                    o.filled_hundredths += filled or 0
+                    o.events.append(OrderEvent(ets, OrderState(state), reason, fill))
             if o.events:
+                o.resume_fills(self.fee_terms(ticker))
                 sh.resume(o, model, self.fee_terms(ticker), self.quotes.get(ticker), max(since, ts), polled)
+        sh.restore_states(self._shadows_stored)
 
     # -- flatten --------------------------------------------------------------------
     def flatten(self, origin: str = "operator", now: int | None = None) -> int:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import random
 import sqlite3
 
+import pytest
+
 from kakashi_tui.adapters import queries
 from kakashi_tui.adapters.queries import connect_readonly
 from kakashi_tui.adapters.source import FetchBatch, TapeBook, TapePrint
 from kakashi_tui.adapters.tape import book_quote
+from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.models import Side
 from kakashi_tui.core.orders import TimeInForce, submit
 from kakashi_tui.core.queue import Print
@@ -291,3 +294,54 @@ def test_a_post_mode_simulator_runs_band_has_front_at_least_prob_at_least_risk_a
     assert b is not None and b.holds and b.resting == len(orders) and b.takers == 0
     front, _prob, averse = b.rows
     assert front.filled_hundredths > averse.filled_hundredths > 0
+
+
+def run_split(db, restart):
+    """``run``'s tape over four ticks: the books (prob's draw: 2 stay ahead of its copy) by NOW +
+    60,000, the print (NOW + 60,400) in the next tick, the settlement in the one after; with
+    ``restart``, the engine is stopped and made again between the books and the print."""
+    e = fake_engine(db, [FetchBatch(rows=[row(depth=10)])], cfg=CFG)
+    e.tick()
+    post(e, "T", Side.YES, 4000, 1000)
+    e.source.batches.append(FetchBatch(tape=[yes_book(NOW + 200, 20), yes_book(NOW + 300, 12)]))
+    e.source.now = NOW + 60_000
+    e.tick()
+    later = [FetchBatch(tape=[sold_yes(NOW + 60_400, 700)]), FetchBatch(rows=[row(status="determined", result="yes")])]
+    if restart:
+        e.store.close()
+        e = fake_engine(db, later, cfg=CFG)
+    else:
+        e.source.batches += later
+    for now in (NOW + 120_000, NOW + 180_000):
+        e.source.now = now
+        e.tick()
+    e.store.close()
+
+
+def test_a_restart_with_the_copies_in_the_queue_resumes_their_places_and_prob_s_draws(tmp_path):
+    """Stopped after prob's copy moved to 2 ahead (and its generator drew once), the copies resume
+    at their places as of the last tick (``shadow_fills``), so the print fills prob's 5 and
+    front's 7 as if the run had never stopped: the same shadow rows."""
+    run_split(tmp_path / "once.db", False)
+    run_split(tmp_path / "twice.db", True)
+    once, twice = (rows(tmp_path / f"{n}.db", SHADOW + " ORDER BY id") for n in ("once", "twice"))
+    assert twice == once
+    assert [(m, h) for m, _ts, s, _r, _t, h, _v, _f in once if h] == [("prob", 500), ("front", 700)]
+
+
+def test_a_shadow_state_kakashi_cannot_have_written_is_a_corrupt_database(tmp_path):
+    db = tmp_path / "k.db"
+    e = fake_engine(db, [FetchBatch(rows=[row(depth=10)])], cfg=CFG)
+    e.tick()
+    post(e, "T", Side.YES, 4000, 1000)
+    e.source.batches.append(FetchBatch(tape=[yes_book(NOW + 200, 20), yes_book(NOW + 300, 12)]))
+    e.source.now = NOW + 60_000
+    e.tick()
+    e.store.close()
+    assert [m for (m,) in rows(db, "SELECT model FROM shadow_fills ORDER BY model")] == ["front", "prob"]
+    c = sqlite3.connect(db)
+    c.execute("UPDATE shadow_fills SET state = '{\"places\": 7}' WHERE model = 'prob'")
+    c.commit()
+    c.close()
+    with pytest.raises(StoreError, match=r"corrupt database: shadow_fills row T prob: not what Kakashi writes"):
+        fake_engine(db, [], cfg=CFG)

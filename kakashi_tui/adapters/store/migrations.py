@@ -268,8 +268,8 @@ def _to_v11(db: pw.SqliteDatabase) -> None:
 
 # -- to version 12 ----------------------------------------------------------------------
 def _to_v12(db: pw.SqliteDatabase) -> None:
-    """Nothing to rewrite: the band's ``shadow_events`` table (issue #23 item 7) is created with
-    the models' tables (``upgrade``). A file before it has no resting orders' copies, and its
+    """Nothing to rewrite: the band's ``shadow_events`` and ``shadow_fills`` tables (issue #23
+    item 7) are created with the models' tables (``upgrade``). A file before it has no resting orders' copies, and its
     taker orders fill the same under every queue model: the band reads their fills from ``fills``."""
 
 
@@ -282,7 +282,7 @@ STEPS: tuple[Step, ...] = (
     Step(9, "markets: event_exclusive, the event's mutually_exclusive (Kalshi 3.34), for the event cap", _to_v9),
     Step(10, "paper orders: orders and order_events; fills name their order, role and trigger (#23)", _to_v10),
     Step(11, "restart of resting orders: fills.fee_exact; order_queues and market_fills (#23)", _to_v11),
-    Step(12, "shadow_events: the orders under the queue models the run did not trade by (#23 band)", _to_v12),
+    Step(12, "shadow_events, shadow_fills: the orders under the other queue models (#23 band)", _to_v12),
 )
 
 

@@ -198,9 +198,25 @@ class ShadowEventRow(_Base):
     contracts_hundredths = pw.BigIntegerField(null=True)
     value_cc = pw.BigIntegerField(null=True)  # what the contracts cost (rounded up per level)
     fee_cc = pw.BigIntegerField(null=True)  # through the copy's own fee accumulator
+    levels = pw.TextField(null=True)  # a fill's levels, as ``fills.levels``
+    fee_exact = pw.TextField(null=True)  # a fill's fee before rounding, as ``fills.fee_exact``
 
     class Meta:
         table_name = "shadow_events"
+
+
+class ShadowFillsRow(_Base):
+    """The band's shadow models' state as of the last committed tick (a restart's, as
+    ``order_queues`` and ``market_fills`` are the real models'): one row per market and model
+    with anything to keep, JSON (core/shadows.py ``ShadowState``)."""
+
+    ticker = pw.CharField()
+    model = pw.CharField()
+    state = pw.TextField()  # {"places": [[order_id, ahead, level, traded]], "gap", "consumed", "seed", "drawn"}
+
+    class Meta:
+        table_name = "shadow_fills"
+        primary_key = pw.CompositeKey("ticker", "model")
 
 
 class LedgerRow(_Base):
@@ -347,6 +363,7 @@ MODELS = [
     OrderQueueRow,
     MarketFillsRow,
     ShadowEventRow,
+    ShadowFillsRow,
 ]
 
 
