@@ -4,8 +4,9 @@ replay`` and the post-mortem show the same orders under the three models. A hand
 three models' fills differ, worked out here, goes through the engine into the store and out
 through the replay's table and the post-mortem's section; the same run twice stores the same
 shadow rows; the shadows never touch the ledger; take mode's band is three equal rows, and says
-why. Resting orders are placed here as the engine places its own (``Engine._place``), until the
-strategy posts them (issue #23 item 2)."""
+why; a restart resumes the copies exactly. The hand-made tapes place their resting order as the
+engine places the strategy's (``Engine._place``), so the test sets its price and size; a
+simulator run in post mode (issue #23 item 2) has the strategy post them."""
 
 from __future__ import annotations
 
