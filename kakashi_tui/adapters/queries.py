@@ -62,6 +62,9 @@ __all__ = [
     "first_decisions",
     "closing_quote",
     "markout_fill_rows",
+    "band_orders",
+    "band_fills",
+    "band_outcomes",
     "quote_as_of",
     "refused_decisions",
     "snapshot_history",
@@ -442,6 +445,57 @@ def markout_fill_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
             " LEFT JOIN outcomes o ON o.ticker = f.ticker ORDER BY f.id"
         )
     ]
+
+
+# -- the band (issue #23 item 7): the orders under the three queue models ---------------------
+def band_orders(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Every paper order, in order: (id, ts, ticker, side, tif, quantity_hundredths, queue_model
+    (the model the run traded it by), event_ticker (None where the market has no row))."""
+    names = "id, ts, ticker, side, tif, quantity_hundredths, queue_model, event_ticker"
+    return [
+        typed("orders", r, "itsssisS", names)
+        for r in con.execute(
+            "SELECT o.id, o.ts, o.ticker, o.side, o.tif, o.quantity_hundredths, o.queue_model, m.event_ticker"
+            " FROM orders o LEFT JOIN markets m ON m.ticker = o.ticker ORDER BY o.id"
+        )
+    ]
+
+
+def band_fills(con: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], set[tuple[int, str]]]:
+    """The orders' fills under each queue model, and which orders each shadow model holds (core/
+    shadows.py). Fills as (order_id, model, contracts_hundredths, value_cc, fee_cc): the run's own
+    from ``fills`` (model: its order's ``queue_model``), the shadows' from ``shadow_events``; the
+    shadowed as (order_id, model), every order with a shadow event under that model."""
+    real = [
+        typed("fills", r, "iisiii", "id, order_id, model, contracts_hundredths, value_cc, fee_cc")[1:]
+        for r in con.execute(
+            "SELECT f.id, f.order_id, o.queue_model, f.contracts_hundredths, f.value_cc, f.fee_cc FROM fills f"
+            " JOIN orders o ON o.id = f.order_id WHERE f.action = 'buy' ORDER BY f.id"
+        )
+    ]
+    shadow = [
+        typed("shadow_events", r, "iisiii", "id, order_id, model, contracts_hundredths, value_cc, fee_cc")[1:]
+        for r in con.execute(
+            "SELECT id, order_id, model, contracts_hundredths, value_cc, fee_cc FROM shadow_events"
+            " WHERE contracts_hundredths IS NOT NULL ORDER BY id"
+        )
+    ]
+    shadowed = {
+        typed("shadow_events", r, "is", "order_id, model")
+        for r in con.execute("SELECT DISTINCT order_id, model FROM shadow_events")
+    }
+    return real + shadow, shadowed
+
+
+def band_outcomes(con: sqlite3.Connection) -> dict[str, tuple[Any, Any]]:
+    """Each booked outcome as ticker -> (result, settlement_value: a scalar's exact dollar text)."""
+    return {
+        r[0]: (r[1], r[2])
+        for r in (
+            typed("outcomes", row, "ssS", "ticker, result, settlement_value")
+            for row in con.execute("SELECT ticker, result, settlement_value FROM outcomes")
+        )
+    }
 
 
 #: The as-of read of one market's quote (``quote_as_of``): the last row at or before a time.

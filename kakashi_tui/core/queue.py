@@ -256,6 +256,15 @@ class MarketFills:
         """The orders that can still fill (not done)."""
         return [o for o in self.orders if not o.state.done]
 
+    def twin(self, model: str, rng: random.Random | None = None) -> MarketFills:
+        """A fill model of another queue model for the same market, with no orders, starting from
+        this one's state: the book in force, a gap, a polled book's instant and what our fills
+        consumed of the book (the band's shadow models, core/shadows.py)."""
+        t = MarketFills(self.terms, model, rng, self.prob_func, self.power_n)
+        t.book, t.gap, t._polled_at = self.book, self.gap, self._polled_at
+        t._consumed = dict(self._consumed)
+        return t
+
     def forget_done(self) -> None:
         """Let go of the orders that are done (a caller keeping the models for a long run)."""
         self.orders = [o for o in self.orders if not o.state.done]

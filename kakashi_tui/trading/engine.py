@@ -58,6 +58,7 @@ from kakashi_tui.core.orders import (
 from kakashi_tui.core.plan import Plan, pause_reason
 from kakashi_tui.core.queue import FillsState, MarketFills
 from kakashi_tui.core.risk import Leg, RiskContext
+from kakashi_tui.core.shadows import ShadowEvent, Shadows, ShadowState
 from kakashi_tui.core.text import safe_text
 from kakashi_tui.core.validate import validate_row
 from kakashi_tui.trading.commands import (
@@ -324,6 +325,9 @@ class Engine:
         self._polled_now: set[str] = set()
         #: each market's fill-model state as the store holds it (``_checkpoint_fills``)
         self._fills_stored: dict[str, FillsState] = {}
+        #: the band (issue #23 item 7): the same orders under the other queue models (core/shadows.py)
+        self._shadows = Shadows(config.queue_model)
+        self._shadows_stored: dict[tuple[str, str], ShadowState] = {}  # (``_checkpoint_shadows``)
         with store.atomic():
             if store.append_ledger(
                 [
@@ -342,6 +346,7 @@ class Engine:
             if (q := store.latest_snapshot(t)) is not None:
                 self.quotes[t] = q
         self._resume_fill_models()
+        self._load_shadows()
         self.tick_count = int(store.control(Control.TICK_COUNT) or 0)
         #: The last tick completed (number, engine time) and the commands applied since the last
         #: commit, not yet handed to the source (its recorder writes them to the catalog)
@@ -683,6 +688,7 @@ class Engine:
         self._events.clear()
         self._load_orders()  # the orders as stored (what the failed tick did to them is gone)
         self._resume_fill_models()
+        self._load_shadows()
 
     def _tick_body(self, batch: FetchBatch, now: int, wall: int, fetch_ms: float) -> TickReport:
         decisions: list[TradeDecision] = []
@@ -802,6 +808,7 @@ class Engine:
             self.store.insert_decisions(decisions[stored:], self.tick_count)
         self.store.set_controls(self._checkpoint())
         self._checkpoint_fills()  # (the resting orders' queue places, as of this tick)
+        self._checkpoint_shadows()  # (and their copies', the band's)
         eq = self.equity()
         self.store.insert_tick(
             tick=self.tick_count,
@@ -1166,6 +1173,7 @@ class Engine:
             return self._book_events([(o, e) for e in o.events])
         self.orders[o.id] = o
         fm = self._fill_models(o.ticker, now, s, s.ticker in self._polled_now)
+        self._shadow_add(o, fm, now)  # (before the real models take it: the band's copies start alike)
         return self._book_events(fm.add(o) + fm.advance(now))
 
     # -- posting (issue #23 item 2): the strategy's resting orders ------------------------------
@@ -1242,9 +1250,16 @@ class Engine:
         """The markets with live orders: the tape since the last fetch (book updates, prints,
         gaps, by receive time), then this fetch's books (at its time: a polled one known only
         then), then the clock up to now: activations, fills, cancels. Fills booked: how many."""
+        self._play_shadows(batch, fresh, now)  # (the band: the same tape under the other queue models)
         models = self._fills_of
         if not models:
             return 0
+        return self._book_events(self._feed(models, batch, fresh, now))
+
+    def _feed(
+        self, models: dict[str, MarketFills], batch: FetchBatch, fresh: list[Quote], now: int
+    ) -> list[tuple[PaperOrder, OrderEvent]]:
+        """``_play_tape``'s rule for one set of fill models by market: their orders' new events."""
         for t, model in models.items():
             model.terms = self.fee_terms(t)  # the market's terms as of this fetch (a restart knows them now)
         out: list[tuple[PaperOrder, OrderEvent]] = []
@@ -1273,7 +1288,7 @@ class Engine:
                 out += fm.on_book(now, kept, True, True)
         for model in list(models.values()):
             out += model.advance(now)
-        return self._book_events(out)
+        return out
 
     def _cancel_closed(self, now: int) -> int:
         """A market no longer open (closed, settled, past its close time) cancels its orders at once."""
@@ -1284,6 +1299,8 @@ class Engine:
                 k = len(o.events)
                 o.cancel_rest(now, f"market {why}")
                 out += [(o, e) for e in o.events[k:]]
+        if self._shadows.markets:  # (the band's copies of them too, and of orders done here)
+            self._store_shadow(self._shadows.close_markets(lambda t: self.not_open(t, now), now))
         return self._book_events(out)
 
     def cancel_orders(self, now: int, why: str) -> int:
@@ -1297,6 +1314,8 @@ class Engine:
                 self._cancel_why[o.id] = why
                 rows.append((int(o.id), now, CANCEL_REQUESTED, why, None))
         self.store.insert_order_events(rows)
+        if self._shadows.markets:  # (the band's copies, those of orders done here included)
+            self._store_shadow(self._shadows.request_cancels(self.orders, now, why))
         return len(rows)
 
     def cancel_order(self, order_id: str, now: int, why: str = "operator") -> bool:
@@ -1449,6 +1468,79 @@ class Engine:
         if now != self._fills_stored:
             self.store.write_fill_states(now, self._fills_stored)
             self._fills_stored = now
+
+    # -- the band (issue #23 item 7): the same orders under the other queue models --------
+    def _shadow_add(self, o: PaperOrder, fm: MarketFills, now: int) -> None:
+        """A new order's copies in its market's shadow models (when it rests, or its market has
+        shadows), taken before ``fm``, its real models, take it."""
+        if o.resting or o.ticker in self._shadows.markets:
+            self._store_shadow(self._shadows.add(o, fm, now))
+
+    def _play_shadows(self, batch: FetchBatch, fresh: list[Quote], now: int) -> None:
+        """The tape, fetch and clock of ``_play_tape`` for each shadow model, after the real
+        orders' cancel requests are mirrored onto their copies (an operator's, a re-pricing)."""
+        sh = self._shadows
+        if not sh.markets:
+            return
+        out = sh.request_cancels(self.orders, None)
+        for m in sh.models:
+            got = self._feed(sh.view(m), batch, fresh, now)
+            out += [ShadowEvent(m, o, e.ts, e.state.value, e.reason, e.fill) for o, e in got]
+        self._store_shadow(out)
+
+    def _store_shadow(self, events: list[ShadowEvent]) -> None:
+        """Store shadow events (``shadow_events``: a fill with its count, value and fee); let go
+        of the copies that are done."""
+        self.store.insert_shadow_events([(int(e.order.id), e.model, e.ts, e.state, e.reason, e.fill) for e in events])
+        self._shadows.forget_done()
+
+    def _checkpoint_shadows(self) -> None:
+        """Store the shadow models' state (``Shadows.export_states``) in the tick's transaction, as
+        ``_checkpoint_fills`` stores the real ones': only what changed since the last write."""
+        if not self._shadows.markets and not self._shadows_stored:
+            return
+        now = self._shadows.export_states()
+        if now != self._shadows_stored:
+            self.store.write_shadow_fill_states(now, self._shadows_stored)
+            self._shadows_stored = now
+
+    def _load_shadows(self) -> None:
+        """The band's live copies as stored (a restart, a rolled-back tick), each in its market's
+        shadow model from the market's latest quote, and what the models knew at the last
+        committed tick put back, as ``_resume_fill_models`` resumes the real orders."""
+        sh = self._shadows = Shadows(self.cfg.queue_model)
+        self._shadows_stored = self.store.shadow_fill_states()
+        rows = self.store.live_shadow_orders()
+        if not rows:
+            return
+        since = self.store.last_tick_ts() or 0
+        polled = self.source.feed_status()[0] == "polling"
+        for row, model, events in rows:
+            if model not in sh.models:  # (a run before traded by another model: this one is real now)
+                continue
+            oid, ts, ticker, side, limit, qty, tif, post_only, expires, insert, cancel = row
+            o = PaperOrder(
+                str(oid),
+                ticker,
+                Side(side),
+                limit,
+                qty,
+                TimeInForce(tif),
+                ts,
+                post_only=bool(post_only),
+                expires_ts=expires,
+                insert_latency_ms=insert,
+                cancel_latency_ms=cancel,
+            )
+            for ets, state, reason, fill in events:
+                if state == CANCEL_REQUESTED:
+                    o.request_cancel(ets)
+                else:
+                    o.events.append(OrderEvent(ets, OrderState(state), reason, fill))
+            if o.events:
+                o.resume_fills(self.fee_terms(ticker))
+                sh.resume(o, model, self.fee_terms(ticker), self.quotes.get(ticker), max(since, ts), polled)
+        sh.restore_states(self._shadows_stored)
 
     # -- flatten --------------------------------------------------------------------
     def flatten(self, origin: str = "operator", now: int | None = None) -> int:

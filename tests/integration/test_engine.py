@@ -406,7 +406,7 @@ def test_a_version_2_file_is_migrated_to_one_snapshot_index(db_path, store):
             )
         }
         assert names == {"snapshots_ts"}
-        assert again.get_control("schema_version") == "11"
+        assert again.get_control("schema_version") == "12"
         assert again.latest_snapshot("A").ts == 9 and again.latest_snapshot("B").ts == 7  # nothing lost
         assert again.latest_snapshot("C") is None
         plan = " ".join(

@@ -82,7 +82,7 @@ def test_a_schema_3_file_is_migrated_on_open_without_losing_a_row(tmp_path):
     s = Store(db)
     try:
         c = s.db.connection()
-        assert s.get_control("schema_version") == str(SCHEMA_VERSION) == "11"
+        assert s.get_control("schema_version") == str(SCHEMA_VERSION) == "12"
         # money: cents -> centicents; counts: whole -> hundredths; the account is the same, in new units
         acct = s.account()
         assert acct.cash_cc == 100_533 * 100 and acct.deposits_cc == 10_000_000

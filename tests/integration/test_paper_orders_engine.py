@@ -230,7 +230,7 @@ def test_a_version_7_file_lets_one_decision_fill_many_times(tmp_path):
     fill += " VALUES (1, 1, 'T', 'yes', 'buy', 200, 100, 4500, 0, '[]', 1, 'maker', 'through')"
     s.db.execute_sql(fill)
     s.db.execute_sql(fill)
-    assert s.get_control("schema_version") == "11"
+    assert s.get_control("schema_version") == "12"
     s.close()
     assert q(db, "SELECT COUNT(*) FROM fills WHERE decision_id = 1") == [(2,)]
 

@@ -266,6 +266,13 @@ def _to_v11(db: pw.SqliteDatabase) -> None:
         db.execute_sql("ALTER TABLE fills ADD COLUMN fee_exact TEXT")
 
 
+# -- to version 12 ----------------------------------------------------------------------
+def _to_v12(db: pw.SqliteDatabase) -> None:
+    """Nothing to rewrite: the band's ``shadow_events`` and ``shadow_fills`` tables (issue #23
+    item 7) are created with the models' tables (``upgrade``). A file before it has no resting orders' copies, and its
+    taker orders fill the same under every queue model: the band reads their fills from ``fills``."""
+
+
 STEPS: tuple[Step, ...] = (
     Step(4, "fixed point: integer centicents and hundredths; Kalshi's lifecycle words", _to_v4),
     Step(5, "the ledger's hash chain: each entry carries the hash of its content and of the one before", _to_v5),
@@ -275,6 +282,7 @@ STEPS: tuple[Step, ...] = (
     Step(9, "markets: event_exclusive, the event's mutually_exclusive (Kalshi 3.34), for the event cap", _to_v9),
     Step(10, "paper orders: orders and order_events; fills name their order, role and trigger (#23)", _to_v10),
     Step(11, "restart of resting orders: fills.fee_exact; order_queues and market_fills (#23)", _to_v11),
+    Step(12, "shadow_events, shadow_fills: the orders under the other queue models (#23 band)", _to_v12),
 )
 
 

@@ -182,6 +182,43 @@ class MarketFillsRow(_Base):
         table_name = "market_fills"
 
 
+class ShadowEventRow(_Base):
+    """The band (issue #23 item 7, core/shadows.py): a paper order's events under a queue model
+    the run did not trade by, append-only, as ``order_events`` are under the one it did; a fill's
+    count, value and fee inline (never in ``fills``, never in the ledger). ``state`` is an
+    order state or ``cancel_requested``; the fill columns are NULL on any other event."""
+
+    order_id = pw.IntegerField(index=True)  # orders.id
+    model = pw.CharField()  # risk_averse | prob | front (core/queue.py QUEUE_MODELS)
+    ts = pw.BigIntegerField()
+    state = pw.CharField()
+    reason = pw.TextField(default="")
+    role = pw.CharField(null=True)  # a fill's: maker | taker
+    trigger = pw.CharField(null=True)  # a fill's: taker | through | at_price_queue | cross
+    contracts_hundredths = pw.BigIntegerField(null=True)
+    value_cc = pw.BigIntegerField(null=True)  # what the contracts cost (rounded up per level)
+    fee_cc = pw.BigIntegerField(null=True)  # through the copy's own fee accumulator
+    levels = pw.TextField(null=True)  # a fill's levels, as ``fills.levels``
+    fee_exact = pw.TextField(null=True)  # a fill's fee before rounding, as ``fills.fee_exact``
+
+    class Meta:
+        table_name = "shadow_events"
+
+
+class ShadowFillsRow(_Base):
+    """The band's shadow models' state as of the last committed tick (a restart's, as
+    ``order_queues`` and ``market_fills`` are the real models'): one row per market and model
+    with anything to keep, JSON (core/shadows.py ``ShadowState``)."""
+
+    ticker = pw.CharField()
+    model = pw.CharField()
+    state = pw.TextField()  # {"places": [[order_id, ahead, level, traded]], "gap", "consumed", "seed", "drawn"}
+
+    class Meta:
+        table_name = "shadow_fills"
+        primary_key = pw.CompositeKey("ticker", "model")
+
+
 class LedgerRow(_Base):
     ts = pw.BigIntegerField(index=True)
     kind = pw.CharField()
@@ -325,6 +362,8 @@ MODELS = [
     OrderEventRow,
     OrderQueueRow,
     MarketFillsRow,
+    ShadowEventRow,
+    ShadowFillsRow,
 ]
 
 

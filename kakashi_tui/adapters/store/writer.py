@@ -60,11 +60,12 @@ from kakashi_tui.adapters.store.schema import (
 from kakashi_tui.adapters.userfiles import refuse_unless_regular
 from kakashi_tui.core.errors import StoreError
 from kakashi_tui.core.ledger import Account, LedgerEntry
-from kakashi_tui.core.models import Estimate, Fill, Market, Quote, Side, TradeDecision, qty_text
+from kakashi_tui.core.models import GRID, Estimate, Fill, Market, Quote, Side, TradeDecision, qty_text
 from kakashi_tui.core.money import count_to_hundredths, price_to_cc
 from kakashi_tui.core.orders import OrderFill, PaperOrder, Role, Trigger
 from kakashi_tui.core.plan import Condition, PlanError, Sample, conditions_json
 from kakashi_tui.core.queue import FillsState, QueuePlace
+from kakashi_tui.core.shadows import ShadowState
 
 LOCK_WAIT_S = 1.0  # how long a new writer waits for the file lock before saying who holds it
 
@@ -73,7 +74,7 @@ def now_wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _order_fill(fill_id: int, r: Sequence[Any]) -> OrderFill:
+def _order_fill(fill_id: int, r: Sequence[Any], table: str = "fills") -> OrderFill:
     """A paper order's fill as its ``fills`` row keeps it (ts, role, trigger, contracts_hundredths,
     value_cc, fee_cc, levels, fee_exact), for a restart; a row Kakashi cannot have written is corrupt.
     ``fee_exact`` NULL (a row before v11) reads as its rounded fee: no fraction carried over."""
@@ -91,7 +92,7 @@ def _order_fill(fill_id: int, r: Sequence[Any]) -> OrderFill:
             Decimal(fee) / 10_000 if exact is None else Decimal(exact),
         )
     except (TypeError, ValueError, ArithmeticError) as e:
-        raise corrupt("fills", fill_id, f"not a paper order's fill Kakashi wrote ({e})") from None
+        raise corrupt(table, fill_id, f"not a paper order's fill Kakashi wrote ({e})") from None
 
 
 def db_trouble(e: BaseException) -> str | None:
@@ -831,6 +832,98 @@ class Store:
                     " DO UPDATE SET gap = excluded.gap, consumed = excluded.consumed",
                     (t, int(new[0]), text),
                 )
+
+    # -- the band (issue #23 item 7): the orders under the other queue models ------------------
+    def insert_shadow_events(self, rows: Sequence[tuple[int, str, int, str, str, OrderFill | None]]) -> None:
+        """Shadow events as (order id, model, ts, state, reason, the fill when it is one), in order."""
+        if rows:
+            out = []
+            for oid, model, ts, state, reason, f in rows:
+                fill: tuple[Any, ...] = (None,) * 7
+                if f is not None:
+                    levels = json.dumps([[str(GRID[c]), qty_text(h)] for c, h in f.levels])
+                    fill = (f.role.value, f.trigger.value, f.hundredths, f.value_cc, f.fee_cc, levels)
+                    fill += (format(f.fee_exact, "f"),)
+                out.append((oid, model, ts, state, reason, *fill))
+            self.db.connection().executemany(
+                "INSERT INTO shadow_events (order_id, model, ts, state, reason, role, trigger, contracts_hundredths,"
+                " value_cc, fee_cc, levels, fee_exact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                out,
+            )
+
+    def live_shadow_orders(
+        self,
+    ) -> list[tuple[tuple[Any, ...], str, list[tuple[int, str, str, OrderFill | None]]]]:
+        """The shadow copies not done (no filled, cancelled, expired or rejected event under their
+        model), by order id then model: each (its order's row: id, ts, ticker, side, limit_cc,
+        quantity_hundredths, tif, post_only, expires_ts, insert_latency_ms, cancel_latency_ms;
+        the model; its events as (ts, state, reason, the fill when it is one) in order)."""
+        con = self.db.connection()
+        live = con.execute(
+            "SELECT DISTINCT s.order_id, s.model FROM shadow_events s WHERE NOT EXISTS (SELECT 1 FROM shadow_events e"
+            " WHERE e.order_id = s.order_id AND e.model = s.model"
+            " AND e.state IN ('filled', 'cancelled', 'expired', 'rejected')) ORDER BY s.order_id, s.model"
+        ).fetchall()
+        out = []
+        for oid, model in live:
+            row = con.execute(
+                "SELECT id, ts, ticker, side, limit_cc, quantity_hundredths, tif, post_only, expires_ts,"
+                " insert_latency_ms, cancel_latency_ms FROM orders WHERE id = ?",
+                (oid,),
+            ).fetchone()
+            if row is None:
+                continue
+            events = con.execute(
+                "SELECT id, ts, state, reason, ts, role, trigger, contracts_hundredths, value_cc, fee_cc, levels,"
+                " fee_exact FROM shadow_events WHERE order_id = ? AND model = ? ORDER BY id",
+                (oid, model),
+            ).fetchall()
+            got = [
+                (e[1], e[2], e[3], None if e[7] is None else _order_fill(e[0], e[4:], "shadow_events")) for e in events
+            ]
+            out.append((tuple(row), model, got))
+        return out
+
+    def shadow_fill_states(self) -> dict[tuple[str, str], ShadowState]:
+        """Each (market, model)'s stored shadow state (``write_shadow_fill_states``)."""
+        out = {}
+        for ticker, model, text in self.db.connection().execute("SELECT ticker, model, state FROM shadow_fills"):
+            try:
+                d = json.loads(text)
+                places = {str(o): QueuePlace(a, int(lv), int(tr)) for o, a, lv, tr in d["places"]}
+                used = tuple((Side(sd), int(c), int(size), int(n)) for sd, c, size, n in d["consumed"])
+                seed = d["seed"]
+                if not (seed is None or isinstance(seed, str)) or type(d["drawn"]) is not int:
+                    raise ValueError("seed or drawn")
+                out[(ticker, model)] = ShadowState(FillsState(places, bool(d["gap"]), used), seed, d["drawn"])
+            except (TypeError, ValueError, KeyError) as e:
+                raise corrupt("shadow_fills", f"{ticker[:40]} {model[:20]}", f"not what Kakashi writes ({e})") from None
+        return out
+
+    def write_shadow_fill_states(
+        self, states: Mapping[tuple[str, str], ShadowState], before: Mapping[tuple[str, str], ShadowState]
+    ) -> None:
+        """Store ``states`` in place of ``before`` (what the store holds): only what changed."""
+        con = self.db.connection()
+        con.executemany("DELETE FROM shadow_fills WHERE ticker = ? AND model = ?", sorted(before.keys() - states))
+        rows = []
+        for (t, m), st in sorted(states.items()):
+            if before.get((t, m)) == st:
+                continue
+            f = st.fills
+            text = {
+                "places": [[int(o), p.ahead, p.level, p.traded] for o, p in sorted(f.places.items())],
+                "gap": f.gap,
+                "consumed": [[sd.value, c, size, n] for sd, c, size, n in f.consumed],
+                "seed": st.seed,
+                "drawn": st.drawn,
+            }
+            rows.append((t, m, json.dumps(text, separators=(",", ":"))))
+        con.executemany(
+            "INSERT INTO shadow_fills (ticker, model, state) VALUES (?, ?, ?)"
+            " ON CONFLICT (ticker, model) DO UPDATE SET state = excluded.state",
+            rows,
+        )
 
     def append_ledger(self, entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
         """Append entries; an entry whose key is already there is skipped (exactly-once). Each

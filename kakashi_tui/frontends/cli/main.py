@@ -775,6 +775,15 @@ def finish_replay(service, target: str, report_dir: str | None) -> None:
     from kakashi_tui.frontends.report.postmortem import export_postmortem
 
     print(safe_text(service.replay_summary(target), None))  # the target is the operator's file name
+    from kakashi_tui.adapters.queries import connect_readonly
+    from kakashi_tui.frontends.report.band import replay_lines
+
+    con = connect_readonly(target)  # the band: the same orders under the three queue models (#23)
+    try:
+        for line in replay_lines(con):
+            print(safe_text(line, None))
+    finally:
+        con.close()
     if report_dir:
         out = export_postmortem(target, report_dir, now_wall_ms(), fees=service.fees)
         print(f"post-mortem written to {safe_text(out.path)}")

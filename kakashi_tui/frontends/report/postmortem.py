@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kakashi_tui.adapters import queries
 from kakashi_tui.adapters.queries import connect_readonly, verify_ledger
@@ -28,6 +29,9 @@ from kakashi_tui.core.stats import Drawdown, brier, max_drawdown, mean, verdict
 from kakashi_tui.frontends.fmt import event_text, fmt_price, fmt_signed
 from kakashi_tui.frontends.fmt import fmt_utc as _utc
 from kakashi_tui.frontends.report.books import Books, Trade, Window
+
+if TYPE_CHECKING:
+    from kakashi_tui.frontends.report.band import Band
 
 DAY_MS = 86_400_000
 BOOTSTRAP_SEED = 20_260_105
@@ -79,6 +83,7 @@ class ReportData:
     data_end_ms: int | None = None  # the last tick: a markout's read time past it is pending
     plan: list[str] = field(default_factory=list)  # the plan in force, graded (report/plan.py)
     tick_gap_ms: int | None = None  # the period's median tick interval: the data's sampling (markouts)
+    band: Band | None = None  # band.Band: the orders under the three queue models (#23, item 7); None: no order
 
     # -- figures, each read off ``period`` -------------------------------------------------
     @property
@@ -315,6 +320,7 @@ def _gather(
         closes[(tr.ticker, tr.side.value)] = (pnl + tr.pnl_cc, n + tr.contracts)
     events_of = {r[0]: r[3] for r in queries.market_rows(con) if r[3]}
     edge_entries, catalog_note = gather_entries(con, since, until, ticks[-1][0] if ticks else None, closes, catalog)
+    from kakashi_tui.frontends.report.band import gather_band
     from kakashi_tui.frontends.report.markouts import gather_markouts, tick_gap_ms
 
     data_end = ticks[-1][0] if ticks else None
@@ -344,6 +350,7 @@ def _gather(
         data_end_ms=data_end,
         plan=plan_lines(con),
         tick_gap_ms=tick_gap_ms([t for t, _eq, _c in ticks if _in(t, since, until)]),
+        band=gather_band(con, since, until, data_end),
     )
 
 
@@ -486,6 +493,7 @@ def render_markdown(
     out += brier_section(d)
     out += edge_sections(d)
     out += markout_section(d)
+    out += band_section(d)
     out += ["", "## Predicted EV against realised PnL", ""]
     if w.trades or w.corrections:
         pred = w.predicted_ev_cc
@@ -574,6 +582,13 @@ def markout_section(d: ReportData) -> list[str]:
 
     head = ["", "## Markouts: adverse selection, maker vs taker", ""]
     return head + markouts.section(d.markouts, d.data_end_ms, d.clock == queries.CLOCK_REPLAYED, d.tick_gap_ms)
+
+
+def band_section(d: ReportData) -> list[str]:
+    """The orders under the three queue models, and what replayed maker PnL is (#23, item 7)."""
+    from kakashi_tui.frontends.report import band
+
+    return ["", "## Queue models: the band", "", *band.section(d.band)]
 
 
 def corrections_note(w: Window) -> list[str]:
