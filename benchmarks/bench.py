@@ -180,22 +180,53 @@ def write_replay_file(path: Path, n: int, markets: int, seed: int = 2) -> None:
                     )
 
 
+#: The takers' prints in the replay catalog: the chance per market per tick of one (a stream of
+#: their own, so the snapshots and beliefs are ``write_replay_file``'s draws all the same).
+PRINT_RATE = 0.2
+
+
 def write_replay_catalog(root: Path, n: int, markets: int, seed: int = 2) -> None:
-    """The data of ``write_replay_file`` (same draws, same order) written straight into a catalog."""
+    """The data of ``write_replay_file`` (same draws, same order) written straight into a catalog,
+    with takers' prints besides (``PRINT_RATE``, from a random stream of their own): between two
+    ticks a taker hits the YES bid or lifts the YES ask as the last quote stands, up to the size
+    shown, received at the next tick. Without prints a resting order never fills (the replay's
+    post figure would time orders that only rest); the take figure reads the same catalog."""
     from kakashi_tui.adapters.catalog import CatalogWriter
     from kakashi_tui.core.models import Estimate, Market, MarketStatus
 
     r = random.Random(seed)
+    rp = random.Random(f"{seed}:prints")
     t0 = 1_767_571_200_000
     mids = [r.randint(10, 90) for _ in range(markets)]
+    quoted: list[tuple[int, int] | None] = [None] * markets  # each market's last (bid, ask), in cents
     w = CatalogWriter(root, roll_s=float("inf"), max_rows=250_000)
     for m in range(markets):
         w.add_market(Market(ticker=f"M{m:04d}", series="B", status=MarketStatus.ACTIVE, close_ts=t0 + 10**10), t0)
+    serial = 0
     for k in range(n // markets):
         ts = t0 + (k + 1) * 1000
+        for m in range(markets):  # the prints since the last tick, against the last quote
+            q = quoted[m]
+            if q is None or rp.random() >= PRINT_RATE:
+                continue
+            serial += 1
+            buys_yes = rp.random() < 0.5
+            w.add_trade(
+                ts - 1 - rp.randrange(998),
+                f"M{m:04d}",
+                (q[1] if buys_yes else q[0]) * 100,
+                rp.randint(1, 50) * 100,
+                "yes" if buys_yes else "no",
+                f"b-{serial}",
+                "bench",
+                recv_ts=ts,
+                taker_book_side="bid" if buys_yes else "ask",
+                is_block_trade=False,
+            )
         for m in range(markets):
             mids[m] = min(max(mids[m] + r.choice((-1, 0, 0, 1)), 5), 93)
             bid, ask = mids[m], mids[m] + r.randint(1, 3)
+            quoted[m] = (bid, ask)
             w.add_snapshot_row(
                 ts,
                 f"M{m:04d}",
@@ -216,26 +247,66 @@ def write_replay_catalog(root: Path, n: int, markets: int, seed: int = 2) -> Non
     w.close()
 
 
-def replay_catalog_once(root: str, db: str) -> None:
-    """The columnar replay alone (a child process of bench_replay): one JSON line."""
+def replay_catalog_once(root: str, db: str, mode: str = "take") -> None:
+    """The columnar replay alone (a child process of bench_replay), in ``[strategy] mode``
+    ``mode``, with the defaults otherwise, as ``kakashi replay --catalog`` makes its source:
+    one JSON line."""
     from kakashi_tui.adapters.columnar import CatalogSource
     from kakashi_tui.trading.config import KakashiConfig
     from kakashi_tui.trading.runtime import REPLAY_COMMIT_EVERY, replay_service
 
-    source = CatalogSource(root)
-    service, close = replay_service(db, source, source, KakashiConfig())
+    cfg = KakashiConfig.model_validate({"strategy": {"mode": mode}})  # (checked as a config file's)
+    ec = cfg.engine_config()
+    source = CatalogSource(
+        root,
+        edge_threshold=ec.strategy.edge_threshold,
+        fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()],
+        mode=mode,
+    )
+    service, close = replay_service(db, source, source, cfg)
     t0, c0 = time.perf_counter(), time.process_time()
     service.run_here(source.has_next, commit_every=REPLAY_COMMIT_EVERY)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     close()
     con = sqlite3.connect(db)
     decisions = con.execute("SELECT count(*) FROM decisions").fetchone()[0]
+    orders = dict(con.execute("SELECT mode, count(*) FROM orders GROUP BY mode").fetchall())
+    fills = dict(con.execute("SELECT role || ':' || trigger, count(*) FROM fills GROUP BY 1").fetchall())
     con.close()
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "decisions": decisions, "stats": vars(source.stats)}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu": cpu,
+                "decisions": decisions,
+                "orders": orders,
+                "fills": fills,
+                "stats": vars(source.stats),
+            }
+        )
+    )
 
 
 #: The columnar replay is timed this many times and its fastest run reported (all are printed).
 REPLAY_RUNS = 3
+
+
+def columnar_runs(root: Path, d: Path, mode: str) -> list[dict]:
+    """``REPLAY_RUNS`` columnar replays of ``root`` in ``mode``, each in a process of its own
+    and into a new database (``replay_catalog_once``'s lines); the same work each time."""
+    runs = []
+    for k in range(REPLAY_RUNS):
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.bench", "--replay-catalog", str(root), str(d / f"{mode}{k}.db"), mode],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    work = {(r["decisions"], json.dumps([r["stats"], r["orders"], r["fills"]], sort_keys=True)) for r in runs}
+    assert len(work) == 1, runs  # same work each time
+    return runs
 
 
 def bench_replay(n: int, markets: int) -> None:
@@ -270,19 +341,10 @@ def bench_replay(n: int, markets: int) -> None:
         write_replay_catalog(root, n, markets)
         # Best of REPLAY_RUNS, each into a new database (timeit's rule: the fastest run is what the
         # code costs; slower ones measure what else the machine was doing). Every run is printed.
-        runs = []
-        for k in range(REPLAY_RUNS):
-            out = subprocess.run(
-                [sys.executable, "-m", "benchmarks.bench", "--replay-catalog", str(root), str(Path(d) / f"c{k}.db")],
-                check=True,
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-            ).stdout
-            runs.append(json.loads(out.strip().splitlines()[-1]))
-        assert len({(r["decisions"], json.dumps(r["stats"], sort_keys=True)) for r in runs}) == 1, (
-            runs
-        )  # same work each time
+        # Take mode (the default), then post mode (resting orders) on the same catalog: each run
+        # in a process of its own, so neither's heap slows the other's.
+        runs = columnar_runs(root, Path(d), "take")
+        post_runs = columnar_runs(root, Path(d), "post")
         got = min(runs, key=lambda r: r["seconds"])
         col_s, col_cpu, col_decisions = got["seconds"], got["cpu"], got["decisions"]
         st = SimpleNamespace(**got["stats"])
@@ -299,6 +361,22 @@ def bench_replay(n: int, markets: int) -> None:
             f"decisions={col_decisions} rows_through_tick={st.rows_decided} (catalog, columnar) "
             f"per_row={saved / dt:.4g}/s cpu={saved / row_cpu:.4g}/s (JSONL through the row tick: "
             f"seconds={dt:.1f} decisions={decisions})",
+        )
+        # resting orders on: the same catalog in post mode; ratio= its rate over take mode's
+        best = min(post_runs, key=lambda r: r["seconds"])
+        pst = SimpleNamespace(**best["stats"])
+        rate, take_rate = pst.snapshots / best["seconds"], st.snapshots / col_s
+        fills = " ".join(f"{k}={v}" for k, v in sorted(best["fills"].items())) or "none"
+        post_every = ",".join(f"{pst.snapshots / r['seconds']:.4g}" for r in post_runs)
+        line(
+            "replay_post",
+            rate,
+            "snapshots/s",
+            f"ratio={rate / take_rate:.3g} (post/take, target>=0.5) cpu={pst.snapshots / best['cpu']:.4g}/s "
+            f"load={' '.join(f'{x:.1f}' for x in os.getloadavg())} seconds={best['seconds']:.1f} "
+            f"best_of={REPLAY_RUNS} runs={post_every} "
+            f"decisions={best['decisions']} orders={sum(best['orders'].values())} fills: {fills} "
+            f"rows_through_tick={pst.rows_decided} (the take figure's catalog, [strategy] mode = post)",
         )
         # scan and validate: read every batch of the catalog and check it vectorised
         t0, c0 = time.perf_counter(), time.process_time()
@@ -778,7 +856,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     ap.add_argument("--only", nargs="*", help="ingest replay desk kill memory bigtick startup")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--replay-catalog", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--replay-catalog", nargs="+", help=argparse.SUPPRESS)  # root db [mode]
     ap.add_argument("--markets", type=int, help=argparse.SUPPRESS)  # desk, kill: one size, one run (a child)
     a = ap.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -786,7 +864,7 @@ def main() -> None:
         replay_catalog_once(*a.replay_catalog)
         return
     figures = ["ingest", "replay", "desk", "kill", "memory", "bigtick", "startup"]
-    # the replay figure prints replay, replay_scan_validate and replay_per_row_stages: any of those names runs it
+    # the replay figure prints replay, replay_post, replay_scan_validate and replay_per_row_stages: any runs it
     only = {"replay" if n.startswith("replay") else n for n in (a.only or figures)}
     if unknown := only - set(figures):
         ap.error(f"unknown figure(s): {' '.join(sorted(unknown))}")

@@ -143,6 +143,10 @@ UPGRADES: dict[int, Upgrade] = {
     # and the tick it came before, so a replay applies them where the live run did. Older
     # catalogs have none: they replay as if no command was given.
     6: Upgrade(),
+    # Version 7 (issue #23, item 10): the trades' ``recv_ts``, when Kakashi received the print (the
+    # tick that handed it to the paper orders' fill models). Null in older files (and for prints
+    # never seen live: backfill, import): read as the print's own ``ts``, as before.
+    7: Upgrade(),
 }
 MICROS_PER_CC = 100  # $0.000001 in a $0.0001
 
@@ -344,10 +348,12 @@ TRADES = pa.schema(
         pa.field("taker_book_side", pa.string()),  # bid | ask
         pa.field("is_block_trade", pa.bool_()),  # matched off the book: never book liquidity
         pa.field("sending_ts_ms", pa.int64()),  # when Kalshi sent the WebSocket frame
+        # version 7: when Kakashi received it (a replay hands it to the fill models then); null: ``ts``
+        pa.field("recv_ts", pa.int64()),
     ],
     metadata={
         "kakashi.table": "trades",
-        "kakashi.units": "ts, sending_ts_ms UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
+        "kakashi.units": "ts, sending_ts_ms, recv_ts UTC epoch ms; *_cc $0.0001; *_hundredths 1/100 contract",
         **_VERSIONED,
     },
 )
@@ -789,7 +795,8 @@ def _levels(v: Any) -> tuple[tuple[Any, Any], ...] | None:
 
 def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
     """Each row's content, as ``catalog import`` compares rows (not where it came from: a
-    snapshot's or trade's ``source``; a snapshot's ``recv_ts`` read as written: null is ``ts``;
+    snapshot's or trade's ``source``, a trade's ``recv_ts``; a snapshot's ``recv_ts`` read as
+    written: null is ``ts``;
     a belief by its exact value)."""
     rows = table.to_pylist()
     if name == "snapshots":
@@ -813,8 +820,8 @@ def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
         return [(r["ts"], tuple(r["halted"] or ())) for r in rows]
     if name == "seen":
         return [(r["ts"], tuple(r["tickers"] or ())) for r in rows]
-    skip = "source" if name in ("trades", "book_deltas", "candles") else None
-    return [tuple(v for k, v in r.items() if k != skip) for r in rows]
+    skip = ("source", "recv_ts") if name in ("trades", "book_deltas", "candles") else ()
+    return [tuple(v for k, v in r.items() if k not in skip) for r in rows]
 
 
 class CatalogWriter:
@@ -1084,6 +1091,7 @@ class CatalogWriter:
             taker_book_side=taker_book_side,
             is_block_trade=is_block_trade,
             sending_ts_ms=sending_ts_ms,
+            recv_ts=recv_ts,
         )
 
     def add_candle(

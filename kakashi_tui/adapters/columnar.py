@@ -12,10 +12,13 @@ daily stop are the live run's), but what a tick hands over differs:
 - otherwise each batch is checked by ``check_batch`` (the row check's rules on whole columns;
   rows that are not plainly valid get the row check itself, for the verdict and its reason)
   and a tick hands over only the rows where something can happen: a market with a belief
-  whose best ask could clear the edge threshold after fees, a market with an open position,
-  a lifecycle change or settlement; plus the rejected rows (so they are stored with their
-  reason) and each market's last row of a batch (its latest quote). Everything else is
-  counted: its decisions would be none.
+  whose best ask could clear the edge threshold after fees (``[strategy] mode`` take or both),
+  or a two-sided book a post could rest on with its belief clearing the threshold at a price
+  over zero after no fee (post or both: rules.md "Posting"), a market with an open position or
+  a live paper order (resting or not, from the tick it is decided until it is done: the engine's
+  ``held_tickers``), a lifecycle change or settlement; plus the rejected rows (so they are
+  stored with their reason) and each market's last row of a batch (its latest quote).
+  Everything else is counted: its decisions would be none.
 
 Parity is the contract: both give the same decisions, fills, ledger and final cash
 (tests/integration/test_columnar.py).
@@ -24,11 +27,11 @@ Parity is the contract: both give the same decisions, fills, ledger and final ca
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pyarrow as pa
@@ -45,7 +48,7 @@ from kakashi_tui.core.fees import TAKER_RATE, FeeTerms, fee_ratio
 from kakashi_tui.core.memo import Memo
 from kakashi_tui.core.models import Estimate, Quote, book_of_levels, level_text, rejection_reason
 from kakashi_tui.core.rowrules import FUTURE_SKEW_MS
-from kakashi_tui.core.strategy import clearing_asks_cc
+from kakashi_tui.core.strategy import StrategyConfig, clearing_asks_cc
 from kakashi_tui.core.timeguard import AHEAD_MS, MAX_TS, MIN_TS, ClockGuard, ts_problem
 from kakashi_tui.core.validate import validate_row
 
@@ -60,6 +63,9 @@ if (R.PRICE.scale, R.COUNT.scale, R.LEVEL_PRICE.scale, R.LEVEL_QTY.scale) != (ca
 QUIET_SIDES = True
 NO_BID_CC, NO_ASK_CC = R.NO_BID_U, R.NO_ASK_U
 ONE_CC = cat.PRICE_SCALE
+#: ``[strategy] mode``'s words (take, post, both), as the strategy's config declares them
+MODES: tuple[str, ...] = get_args(StrategyConfig.model_fields["mode"].annotation)
+NO_FEE = fee_ratio(FeeTerms(Decimal(0)), 0)  # a quadratic market's maker pays nothing: no post pays less
 DAY_MS = 86_400_000
 SNAPSHOT_COLUMNS = ["ts", "ticker", "yes_bid_cc", "yes_ask_cc", "last_cc", "volume_hundredths", "yes_bids", "no_bids"]
 #: What a snapshot batch is read as (every field nullable: a foreign file's nulls are the check's business).
@@ -996,7 +1002,10 @@ class CatalogSource(Source, Estimator):
     snapshot as the raw row a source would send (the reference path). Otherwise each batch is
     checked vectorised and a tick hands the engine only the rows where something can happen:
     a market with a belief whose best ask could clear the edge threshold net of the smallest
-    possible fee, a market with an open position (``watch_for``, handed over by the engine: ``watch``),
+    possible fee (``mode`` take or both), a market with a belief and a two-sided book a post
+    could rest on (``mode`` post or both: its belief clears the threshold at some price above
+    zero with no fee, a maker's least), a market with an open position or a live paper order
+    (``watch_for``, handed over by the engine: ``watch``),
     its market changes (lifecycle, settlement), plus the rows the check rejected (with the row
     check's reason) and each market's last row of a batch (its latest quote). The rest is
     counted, not replayed: their decisions would be none.
@@ -1013,10 +1022,14 @@ class CatalogSource(Source, Estimator):
         edge_threshold: Decimal = Decimal("0.03"),
         fee_multipliers: Iterable[Decimal] = (),
         start_ms: int | None = None,
+        mode: str = "take",
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
         self.tl = Timeline(root, filters)
         self.every_row = every_row
         self.threshold = edge_threshold
+        self.mode = mode  # [strategy] mode: which of the pre-filter's two rules decide (take, post)
         #: no market here pays less than these fee terms (the pre-filter's fee)
         self.fee_floor = fee_ratio(FeeTerms(self.tl.fee_floor(list(fee_multipliers))), 0)
         self.watch_for: Callable[[], Iterable[str]] = lambda: ()  # the markets held (the engine's)
@@ -1091,9 +1104,10 @@ class CatalogSource(Source, Estimator):
     def _play(self) -> Iterator[tuple[int, list[RawRow], list[Estimate], frozenset[int] | None, list[str]]]:
         tl, st = self.tl, self.stats
         code_of: dict[str, int] = {}
-        # market code -> (highest YES ask, highest NO ask) that can clear on its belief as of the
-        # tick being played (strategy.clearing_asks_cc); -1: no belief, nothing clears
-        belief = np.full((64, 2), -1, dtype=np.int64)
+        # market code -> (highest YES ask, highest NO ask) a take can clear at on its belief as of
+        # the tick being played (strategy.clearing_asks_cc), then the same at no fee (the highest
+        # post prices that can clear: a maker pays at least nothing); -1: no belief, nothing clears
+        belief = np.full((64, 4), -1, dtype=np.int64)
         held_was: set[str] = set()
         held_mask = np.zeros(1, dtype=bool)  # market code -> held (as of held_was)
 
@@ -1103,7 +1117,7 @@ class CatalogSource(Source, Estimator):
             if c is None:
                 c = code_of[t] = len(code_of)
                 if c >= len(belief):
-                    belief = np.concatenate([belief, np.full((len(belief), 2), -1, dtype=np.int64)])
+                    belief = np.concatenate([belief, np.full((len(belief), 4), -1, dtype=np.int64)])
             return c
 
         for chunk in _with_final(tl.chunks()):
@@ -1126,8 +1140,9 @@ class CatalogSource(Source, Estimator):
                     yield parts.ts, rows, parts.estimates, parts.halted_shards, parts.same
                 continue
             thr, fee = self.threshold, self.fee_floor
+            clears = clearing_asks_cc
             events = [
-                (gcode(e.ticker), parts.ts, clearing_asks_cc(e.p_hat, thr, fee))
+                (gcode(e.ticker), parts.ts, clears(e.p_hat, thr, fee) + clears(e.p_hat, thr, NO_FEE))
                 for parts in ticks
                 for e in parts.estimates
             ]
@@ -1137,12 +1152,18 @@ class CatalogSource(Source, Estimator):
             bound = _beliefs_as_of(belief, rows_g, ts, events)
             for c, _t, b in events:
                 belief[c] = b
-            # the best ask of either side could clear the threshold net of the smallest fee any
-            # market here pays: at or under its belief's bound (a superset of what decides)
-            send = valid & (
-                (~checked.ask_null & (checked.ask <= bound[:, 0]))
-                | (~checked.bid_null & (ONE_CC - checked.bid <= bound[:, 1]))
-            )
+            send = np.zeros(len(valid), dtype=bool)
+            if self.mode != "post":
+                # a take: the best ask of either side could clear the threshold net of the smallest
+                # fee any market here pays: at or under its belief's bound (a superset of what decides)
+                send |= valid & (
+                    (~checked.ask_null & (checked.ask <= bound[:, 0]))
+                    | (~checked.bid_null & (ONE_CC - checked.bid <= bound[:, 1]))
+                )
+            if self.mode != "take":
+                # a post (strategy.post_price): a side with a bid and an ask (a NO bid is a YES ask
+                # mirrored: both need both), and a price above zero at which its belief clears
+                send |= valid & ~checked.ask_null & ~checked.bid_null & ((bound[:, 2] >= 1) | (bound[:, 3] >= 1))
             send |= ~valid  # rejected rows go to the engine as rejected, with the row check's reason
             if tl.whole_tickers:  # a market decided at its kept quote later, or on the operator's p̂: all of it
                 named = np.array([type(t) is str and t in tl.whole_tickers for t in checked.names], dtype=bool)
@@ -1264,18 +1285,18 @@ def _rows_only(chunk: pa.Table) -> Checked:
 
 
 def _beliefs_as_of(
-    belief: np.ndarray, rows_g: np.ndarray, ts: np.ndarray, events: list[tuple[int, int, tuple[int, int]]]
+    belief: np.ndarray, rows_g: np.ndarray, ts: np.ndarray, events: Sequence[tuple[int, int, tuple[int, ...]]]
 ) -> np.ndarray:
-    """Each row's belief at its tick (as its pair of bounds, one row of ``belief``): the state
-    before the chunk, then the chunk's estimates (the last one at or before the row's ts, for
-    its market); (-1, -1) for a row without a market."""
+    """Each row's belief at its tick (as its bounds, one row of ``belief``): the state before
+    the chunk, then the chunk's estimates (the last one at or before the row's ts, for its
+    market); -1s for a row without a market."""
     safe = np.where(rows_g >= 0, rows_g, 0)
     p = np.where((rows_g >= 0)[:, None], belief[safe], -1)
     if not events:
         return p
     ec = np.array([e[0] for e in events], dtype=np.int64)
     et = np.array([e[1] for e in events], dtype=np.int64)
-    ep = np.array([e[2] for e in events], dtype=np.int64).reshape(len(events), 2)
+    ep = np.array([e[2] for e in events], dtype=np.int64).reshape(len(events), belief.shape[1])
     order = np.lexsort((np.arange(len(events)), et, ec))  # by market, time, then arrival
     ec, et, ep = ec[order], et[order], ep[order]
     k = np.int64(1) << np.int64(42)
@@ -1307,6 +1328,7 @@ def replay_catalog(
     start_ms: int | None = None,
     edge_threshold: Decimal = Decimal("0.03"),
     fee_multipliers: Iterable[Decimal] = (Decimal("0.07"),),
+    mode: str = "take",
 ) -> tuple[Any, ReplayStats]:
     """Play a catalog through an engine's tick until it ends: (engine, stats)."""
     source = CatalogSource(
@@ -1316,6 +1338,7 @@ def replay_catalog(
         edge_threshold=edge_threshold,
         fee_multipliers=fee_multipliers,
         start_ms=start_ms,
+        mode=mode,
     )
     engine = make_engine(source, [source])  # (the engine hands the source its held markets)
     while source.has_next():

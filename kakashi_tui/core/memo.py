@@ -15,6 +15,8 @@ always safe.
 | ev.units                 | 4,096   | (p_hat, threshold) -> integer EV units                        |
 | strategy.clearing        | 4,096   | (p_hat, threshold, fee) -> the highest asks that can clear    |
 | strategy.priced          | 4,096   | a quote's prices, fee and side -> its priced EV (~1 MB)       |
+| strategy.posted          | 4,096   | a quote's top, belief and maker's fee -> its post             |
+| strategy.maker_fee       | 1,024   | fee terms (by identity) -> the maker's integer fee            |
 | columnar.pairs           | 200,000 | (price_cc, qty_hundredths) -> the level's (price, qty) pair   |
 | columnar.level_text      | 200,000 | (price_cc, qty_hundredths) -> the level's stored text         |
 | columnar.book_text       | 200,000 | a whole depth -> its stored book text                         |
@@ -38,6 +40,8 @@ BOUNDS: dict[str, int] = {
     "ev.units": 4_096,
     "strategy.clearing": 4_096,
     "strategy.priced": 4_096,
+    "strategy.posted": 4_096,
+    "strategy.maker_fee": 1_024,
     "columnar.pairs": 200_000,
     "columnar.level_text": 200_000,
     "columnar.book_text": 200_000,

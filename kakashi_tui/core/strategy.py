@@ -239,7 +239,7 @@ def post_price(
     up = _step_above(g, side, bid)
     top = min(ask - 1, bid if up is None else up)  # (a) and (b)
     budget = ev_units(p_hat, threshold).budget(side)  # (c): a price clears when its cost is within it
-    costs = price_costs(fee_ratio(terms.maker(), now_ms))
+    costs = price_costs(maker_fee(terms, now_ms))
     if costs.rising:  # (every real fee schedule: the cost never falls as the price rises)
         p = _at_or_below(g, side, min(top, highest_clearing_ask_cc(budget, costs)))
         return p if p is not None and p > 0 else None
@@ -261,9 +261,18 @@ def post_side(
 ) -> tuple[Side, int, int] | None:
     """The side to post on: (side, its ``post_price``, the net EV there in ``ev_units``), the
     side with the better EV after the maker's fee (YES on a tie, as ``decide`` chooses); None
-    when neither side has a post price."""
+    when neither side has a post price. What a belief makes of a quote's top of book at the
+    maker's fee is kept (``_POSTED``): a market decided tick after tick on a quote that has not
+    moved is priced once."""
+    fee = maker_fee(terms, now_ms)
+    bid_cc, ask_cc, _last = snapshot.prices_cc
+    key = (bid_cc, ask_cc, p_hat, threshold, fee, None if grid is None else grid.ranges)
+    try:
+        return _POSTED[key]
+    except KeyError:
+        pass
     u = ev_units(p_hat, threshold)
-    fee_1 = price_costs(fee_ratio(terms.maker(), now_ms)).fee
+    fee_1 = price_costs(fee).fee
     best: tuple[Side, int, int] | None = None
     for side in (Side.YES, Side.NO):
         p = post_price(snapshot, p_hat, side, threshold, terms, grid, now_ms)
@@ -271,7 +280,7 @@ def post_side(
             ev = net_ev_units(u.win(side), p, fee_1[p], u.k)
             if best is None or ev > best[2]:
                 best = (side, p, ev)
-    return best
+    return _POSTED.put(key, best)
 
 
 def decide_post(
@@ -303,7 +312,7 @@ def decide_post(
     side, p, ev = got
     u = ev_units(p_hat, threshold)
     if cfg.post_only:
-        fee, w_cc = fee_ratio(terms.maker(), now_ms), p
+        fee, w_cc = maker_fee(terms, now_ms), p
     else:
         fee, w_cc = fee_ratio(terms, now_ms), worst_fee_price_cc(1, p)
     per = p if cfg.post_only and p % 100 == 0 else p + 100  # (+1 cc a hundredth: each fill's rounding)
@@ -366,6 +375,21 @@ _MIRROR: tuple[Decimal, ...] = tuple(_ONE - g for g in GRID)
 _CAP: list[tuple[int, Decimal, int]] = [(0, _ZERO, 0)]  # the last (equity, max loss %, cap): one equity a tick
 #: (p_hat, threshold, fee) -> clearing_asks_cc: one per belief
 _CLEARING: Memo[tuple[Decimal, Decimal, UnitFee], tuple[int, int]] = Memo("strategy.clearing")
+#: (bid, ask, p_hat, threshold, maker's fee, grid's ranges) -> post_side: what a post would be
+_POSTED: Memo[tuple[object, ...], tuple[Side, int, int] | None] = Memo("strategy.posted")
+#: id(terms) -> (terms, the maker's fee_ratio unwaived): ``FeeTerms.maker()`` makes new terms
+_MAKER_FEE: Memo[int, tuple[FeeTerms, UnitFee]] = Memo("strategy.maker_fee")
+
+
+def maker_fee(terms: FeeTerms, now_ms: int) -> UnitFee:
+    """``fee_ratio(terms.maker(), now_ms)``, kept by the taker's terms (the engine hands over one
+    terms object per market: no hashing, as ``fees.fee_ratio`` keeps its own)."""
+    if terms.waived(now_ms):
+        return fee_ratio(terms, now_ms)  # (waived alike: the maker's terms keep the waiver)
+    hit = _MAKER_FEE.get(id(terms))
+    if hit is None or hit[0] is not terms:
+        hit = _MAKER_FEE.put(id(terms), (terms, fee_ratio(terms.maker(), now_ms)))  # (kept alive with its id)
+    return hit[1]
 
 
 def _cap(equity_cc: int, max_loss_pct: Decimal) -> int:

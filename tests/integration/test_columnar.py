@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 
 from kakashi_tui.adapters import catalog as cat
 from kakashi_tui.adapters.catalog import CatalogWriter, import_ticks
-from kakashi_tui.adapters.columnar import QUIET_SIDES, Filters, check_batch, replay_catalog
+from kakashi_tui.adapters.columnar import QUIET_SIDES, CatalogSource, Filters, check_batch, replay_catalog
 from kakashi_tui.adapters.replay import group_ticks, read_jsonl
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import Estimate, Market
 from kakashi_tui.core.validate import validate_row
-from kakashi_tui.trading.config import KakashiConfig, RiskSection, SimSection
+from kakashi_tui.trading.config import KakashiConfig, RiskSection, SimSection, StrategySection
 from kakashi_tui.trading.engine import Engine
 from tests.clirun import in_process
 from tests.conftest import SIM_START_MS, book, make_engine
@@ -63,6 +63,7 @@ def run(path, root, cfg=STOPPY, columnar=True, **kw):
         every_row=not columnar,
         edge_threshold=ec.strategy.edge_threshold,
         fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()],
+        mode=ec.strategy.mode,
         **kw,
     )
     eq = engine.equity()
@@ -459,3 +460,35 @@ def test_a_market_paying_half_the_fee_is_not_filtered_out_of_the_replay(tmp_path
     rows, col = tables(tmp_path / "rows.db"), tables(tmp_path / "col.db")
     assert len(rows["decisions"]) == 1 and rows["fills"]
     assert col == rows
+
+
+def test_a_market_with_a_resting_order_goes_through_the_per_row_code_until_the_order_is_done(tmp_path):
+    """Post mode (issue #23 item 10). A's belief 0.60 on bid 0.40 / ask 0.45: posted YES @0.41
+    at the first tick. At the second, A's book is one-sided (no ask): no post can rest on it, so
+    the pre-filter alone would leave the row on the fast path; but A has a live order, so the row
+    goes to the per-row code, where re-pricing asks the post to cancel (no post wanted now). The
+    third tick's book is the first's again: the order is done, the market decided afresh, a new
+    post placed. B, with no belief, stays on the fast path but its last row."""
+    T = SIM_START_MS
+    w = CatalogWriter(tmp_path / "catalog", roll_s=float("inf"))
+    for t in ("KXA-1", "KXB-1"):
+        w.add_market(Market(ticker=t, series="KX", status="open", close_ts=T + 86_400_000), T)
+    w.add_estimate(Estimate(ticker="KXA-1", p_hat=Decimal("0.60"), source="beliefs-file", ts=T), T)
+    two_sided = {"yes": (("0.40", 10),), "no": (("0.55", 10),)}
+    for k, shape in enumerate((two_sided, {"yes": (("0.40", 10),), "no": ()}, two_sided, two_sided), 1):
+        for t in ("KXA-1", "KXB-1"):
+            w.add_snapshot(book(t, T + k * 60_000, **shape), "kalshi")
+    w.close()
+    cfg = KakashiConfig(strategy=StrategySection(mode="post"))
+    run(tmp_path / "rows.db", tmp_path / "catalog", cfg, columnar=False)
+    *_, st = run(tmp_path / "col.db", tmp_path / "catalog", cfg)
+    rows, col = tables(tmp_path / "rows.db"), tables(tmp_path / "col.db")
+    assert [(o[0], o[2], o[4]) for o in rows["orders"]] == [(1, "KXA-1", 4100), (2, "KXA-1", 4100)]
+    assert (1, T + 2 * 60_000, "cancel_requested", "re-price: no post wanted now", None) in rows["order_events"]
+    assert col == rows
+    assert st.rows_decided < st.snapshots  # (B's rows but its last stayed on the fast path)
+    alone = CatalogSource(tmp_path / "catalog", mode="post")  # no engine: nothing held
+    sent = []
+    while alone.has_next():
+        sent += [(r.market["ticker"], r.quote.ts) for r in alone.fetch().rows if r.quote is not None]
+    assert ("KXA-1", T + 60_000) in sent and ("KXA-1", T + 2 * 60_000) not in sent  # (the order sends it)

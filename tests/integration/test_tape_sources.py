@@ -85,3 +85,36 @@ def test_the_simulators_tape_is_the_one_its_recording_replays(tmp_path):
         live += len(batch.tape)
         rebuilt += len(replayed)
     assert live == rebuilt > 30
+
+
+def test_a_recorded_print_is_replayed_at_the_tick_that_received_it(tmp_path):
+    """The catalog keeps when each print was received (``trades.recv_ts``, catalog version 7): a
+    simulator step's prints come with its fetch, after their own times, and a replay of the
+    recording hands each to the fill models at that tick, stamped with it, as the run's tape did.
+    (Without the column the replay read a print at its own time: a tick early, stamped earlier.)"""
+    from kakashi_tui.adapters import catalog as cat
+    from kakashi_tui.adapters.sim import SimExchange
+    from kakashi_tui.adapters.source import TapePrint
+
+    writer = CatalogWriter(tmp_path / "catalog", roll_s=float("inf"))
+    rec = Recorder(writer)
+    hooks = {"on_trades": rec.trades, "on_book_events": rec.book_events}
+    sim = SimExchange(seed=3, markets=3, start_ms=SIM_START_MS, prints_per_step=3.0, **hooks)
+    src, _ests = rec.wrap(sim, [])
+    followed = {sim.live[0].ticker, sim.live[1].ticker}
+    sim.watch(lambda: followed)
+    live = []
+    for _ in range(12):
+        batch = src.fetch()
+        live += [(src.now_ms(), e.ticker, e.print) for e in batch.tape if isinstance(e, TapePrint)]
+    rec.close()
+    replay = CatalogSource(tmp_path / "catalog")
+    replay.watch(lambda: followed)
+    replayed = []
+    while replay.has_next():
+        batch = replay.fetch()
+        replayed += [(replay.now_ms(), e.ticker, e.print) for e in batch.tape if isinstance(e, TapePrint)]
+    assert len(live) > 10 and replayed == live
+    assert all(p.ts == now for now, _t, p in live)
+    stored = cat.read_table(tmp_path / "catalog", "trades").to_pylist()
+    assert stored and all(r["recv_ts"] > r["ts"] for r in stored)  # (a step's prints: strictly between steps)

@@ -118,3 +118,19 @@ def test_the_config_names_the_mode_and_the_post_terms_or_refuses_them_in_one_lin
         with pytest.raises(ConfigError) as e:
             cfg(text)
         assert said in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_post_kept_for_one_quote_and_belief_is_redone_when_the_makers_fee_changes():
+    """``post_side`` keeps what it found for a quote's top and a belief (the replay decides a
+    market on an unmoved quote tick after tick); the maker's fee is part of what it is kept by.
+    p_hat 0.44425 on bid 0.40 / ask 0.45: with no maker fee YES would post at 0.41 (test_c) and
+    NO at 0.52 (0.55575 - 0.52 = 0.03575, the better EV); with the maker's fee elsewhere. Under a
+    fee waiver the maker-fee series posts as the free one, and once the waiver ends as it does
+    without one: the same terms object each time, as the engine hands them over."""
+    s, p = spread(), D("0.44425")
+    free, makers = post_side(s, p, THR, FREE), post_side(s, p, THR, MAKERS)
+    assert free is not None and makers is not None and free != makers
+    waived = FeeTerms(fee_type=FeeType.QUADRATIC_WITH_MAKER_FEES, waiver_until_ts=2_000)
+    assert post_side(s, p, THR, waived, now_ms=1_000) == free
+    assert post_side(s, p, THR, waived, now_ms=2_000) == makers
+    assert post_side(s, p, THR, waived, now_ms=1_999) == free

@@ -345,6 +345,7 @@ def cmd_replay_catalog(args: argparse.Namespace) -> int:
         every_row=args.row_engine,
         edge_threshold=ec.strategy.edge_threshold,
         fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()],
+        mode=ec.strategy.mode,  # (which rows a post or a take could be decided on)
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = args.db or f"replays/replay-{stamp}.db"
