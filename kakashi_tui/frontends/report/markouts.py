@@ -5,9 +5,9 @@ bootstrap, as every interval of the report), and a line that says what it means.
 
 The arithmetic and its sign are ``core/markout.py``'s; the reads are ``adapters/queries.py``'s
 (``markout_fill_rows``, ``quote_as_of``: a walk back along the snapshots' time index from each
-read time); "close" is ``edge.closing_line``, the closing-line value's own. Nothing is stored:
-a markout is read from the quotes whenever a report is written, so a horizon still pending in one
-report is filled in by a later one.
+read time); "close" is ``adapters/closing.py``'s ``closing_line``, the closing-line value's own.
+Nothing is stored: a markout is read from the quotes whenever a report is written, so a horizon
+still pending in one report is filled in by a later one.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kakashi_tui.adapters import queries
+from kakashi_tui.adapters.closing import Candles, closing_line
 from kakashi_tui.core import markout as mk
 from kakashi_tui.frontends.fmt import fmt_utc
-from kakashi_tui.frontends.report import edge
 from kakashi_tui.frontends.report import scoring as sc
 
 #: Why a horizon has no markout.
@@ -52,7 +52,7 @@ def gather_markouts(
 ) -> list[FillMarkouts]:
     """The period's fills with their markouts. ``data_end_ms`` is the last tick's time: a read
     time past it is pending, and a market is closed only once it stopped trading by then."""
-    candles = edge.Candles(catalog)
+    candles = Candles(catalog)
     out: list[FillMarkouts] = []
     for row in queries.markout_fill_rows(con):
         fid, ts, t, side, action, n_hundredths, value_cc, fee_cc, role, event, close_ts, settled_ts = row
@@ -71,7 +71,7 @@ def gather_markouts(
         if stop is None:
             mids[mk.CLOSE] = PENDING
         else:
-            c = edge.closing_line(con, t, stop, candles)
+            c = closing_line(con, t, stop, candles)
             mids[mk.CLOSE] = NO_MID if c is None else c[0]
         for label, mid2 in mids.items():
             if isinstance(mid2, str):
