@@ -292,8 +292,19 @@ def disk_use(con: sqlite3.Connection, db: str | Path) -> DiskUse:
 # Each returns the stored rows as they are: the caller checks every value it trusts (a row
 # edited by hand becomes a breach or a rejected record, never a crash).
 
-#: The control events the report draws its kill-switch and daily-stop windows from.
-REPORT_EVENT_KINDS = ("kill_switch", "rearm", "daily_stop", "flatten", "daily_flatten")
+#: The control events the report lists and draws its kill-switch and daily-stop windows from:
+#: every stop of trading (the drawdown stop and a plan's kill condition too, issue #24) and what
+#: ended or followed it.
+REPORT_EVENT_KINDS = (
+    "kill_switch",
+    "rearm",
+    "daily_stop",
+    "flatten",
+    "daily_flatten",
+    "drawdown_stop",
+    "drawdown_rearm",
+    "plan_kill",
+)
 
 
 def first_ledger_ts(con: sqlite3.Connection) -> int | None:
@@ -344,7 +355,8 @@ def fill_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
 
 
 def control_events(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
-    """The kill switch, re-arm, daily stop and flatten events as (ts, kind, detail), in order."""
+    """The kill switch, re-arm, daily stop, flatten, drawdown stop and re-arm and plan kill events
+    (``REPORT_EVENT_KINDS``) as (ts, kind, detail), in order."""
     marks = ", ".join("?" * len(REPORT_EVENT_KINDS))
     return [
         typed("events", r, "itss", "id, ts, kind, detail")[1:]
