@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from kakashi_tui.adapters.closing import Candles, closing_line, closing_quote
 from kakashi_tui.adapters.store.chain import read_head
 from kakashi_tui.adapters.store.controls import Control, RunRecord, check_control_rows, control_value, read_run
 from kakashi_tui.adapters.store.migrations import SCHEMA_VERSION
@@ -294,8 +295,19 @@ def disk_use(con: sqlite3.Connection, db: str | Path) -> DiskUse:
 # Each returns the stored rows as they are: the caller checks every value it trusts (a row
 # edited by hand becomes a breach or a rejected record, never a crash).
 
-#: The control events the report draws its kill-switch and daily-stop windows from.
-REPORT_EVENT_KINDS = ("kill_switch", "rearm", "daily_stop", "flatten", "daily_flatten")
+#: The control events the report lists and draws its kill-switch and daily-stop windows from:
+#: every stop of trading (the drawdown stop and a plan's kill condition too, issue #24) and what
+#: ended or followed it.
+REPORT_EVENT_KINDS = (
+    "kill_switch",
+    "rearm",
+    "daily_stop",
+    "flatten",
+    "daily_flatten",
+    "drawdown_stop",
+    "drawdown_rearm",
+    "plan_kill",
+)
 
 
 def first_ledger_ts(con: sqlite3.Connection) -> int | None:
@@ -346,7 +358,8 @@ def fill_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
 
 
 def control_events(con: sqlite3.Connection) -> list[tuple[Any, Any, Any]]:
-    """The kill switch, re-arm, daily stop and flatten events as (ts, kind, detail), in order."""
+    """The kill switch, re-arm, daily stop, flatten, drawdown stop and re-arm and plan kill events
+    (``REPORT_EVENT_KINDS``) as (ts, kind, detail), in order."""
     marks = ", ".join("?" * len(REPORT_EVENT_KINDS))
     return [
         typed("events", r, "itss", "id, ts, kind, detail")[1:]
@@ -410,20 +423,6 @@ def first_decisions(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
             " ORDER BY id"
         )
     ]
-
-
-def closing_quote(con: sqlite3.Connection, ticker: str, ts: int) -> tuple[int, int, int] | None:
-    """A market's last two-sided quote at or before ``ts`` as (ts, yes_bid_cc, yes_ask_cc), in
-    centicents: its closing line when ``ts`` is when it stopped trading (None when it had none)."""
-    row = con.execute(
-        "SELECT id, ts, yes_bid_cc, yes_ask_cc FROM snapshots WHERE ticker = ? AND ts <= ?"
-        " AND yes_bid_cc IS NOT NULL AND yes_ask_cc IS NOT NULL ORDER BY ts DESC, id DESC LIMIT 1",
-        (ticker, ts),
-    ).fetchone()
-    if row is None:
-        return None
-    _id, at, bid, ask = typed("snapshots", row, "itii", "id, ts, yes_bid_cc, yes_ask_cc")
-    return at, bid, ask
 
 
 def markout_fill_rows(con: sqlite3.Connection) -> list[tuple[Any, ...]]:
@@ -748,12 +747,15 @@ def _position_pnl_cc(con: sqlite3.Connection, ticker: str, side: str) -> tuple[i
     return int(sold) + int(paid) - int(cost), int(bought)
 
 
-def plan_trades(con: sqlite3.Connection, plan: Plan, tickers: Iterable[str] | None = None) -> list[PlanTrade]:
+def plan_trades(
+    con: sqlite3.Connection, plan: Plan, tickers: Iterable[str] | None = None, *, candles: Candles | None
+) -> list[PlanTrade]:
     """The plan's settled trades (its buys whose market's settlement is booked), in fill order,
     only in ``tickers`` when given: each with the market's mid at its decision (``quote_at``), its
-    closing mid (``closing_quote`` at the close or the settlement, whichever came first: the
-    report's closing line), its outcome, and its realised PnL (its share, by contracts, of its
-    (ticker, side)'s). The engine reads them as trades settle, the report when it grades the plan."""
+    closing mid (``closing.closing_line`` at the close or the settlement, whichever came first:
+    the report's closing line, the catalog's ``candles`` where the database has no closing quote),
+    its outcome, and its realised PnL (its share, by contracts, of its (ticker, side)'s). The
+    engine reads them as trades settle, the report when it grades the plan."""
     where, args = _plan_fills(plan)
     if tickers is not None:
         names = sorted(set(tickers))
@@ -781,7 +783,7 @@ def plan_trades(con: sqlite3.Connection, plan: Plan, tickers: Iterable[str] | No
         q = quote_at(con, t, d_ts if d_ts is not None else ts)
         market = (q[0] + q[1]) / 2 if q is not None and q[0] is not None and q[1] is not None else None
         stop = market_stop(close_ts, settled, settled)  # (settled: the market stopped by then at the latest)
-        cq = None if stop is None else closing_quote(con, t, stop)
+        cl = None if stop is None else closing_line(con, t, stop, candles)
         if (t, side) not in pnl_of:
             pnl_of[(t, side)] = _position_pnl_cc(con, t, side)
         pnl_cc, bought = pnl_of[(t, side)]
@@ -798,7 +800,7 @@ def plan_trades(con: sqlite3.Connection, plan: Plan, tickers: Iterable[str] | No
                 p_hat=p_hat,
                 market=market,
                 outcome={"yes": 1, "no": 0}.get(result),
-                close=None if cq is None else (cq[1] + cq[2]) / 20_000,  # the YES mid, a probability
+                close=None if cl is None else cl[0] / 20_000,  # the YES mid, a probability
                 pnl=pnl_cc / 10_000 * n_hundredths / bought if bought > 0 else 0.0,
             )
         )

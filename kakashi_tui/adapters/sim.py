@@ -1,10 +1,11 @@
 """The embedded simulated exchange: Kakashi's default source, deterministic from a seed.
 
-Several binary markets whose hidden probability drifts (a random walk in log-odds);
-quotes lag it with noise, with spreads of 1-4 cents and several depth levels, some sizes
-fractional (hundredths of a contract, as Kalshi's ``*_fp`` counts). One market in four is
-``tapered_deci_cent``: in the tails (below 10 cents, above 90) it quotes on the 0.1-cent
-grid (0.0030, 0.9930). Markets are ``active``, then ``closed`` at their close, ``determined``
+Several binary markets whose hidden probability drifts (a random walk in log-odds,
+drift-corrected so the probability itself is a martingale: ``step_log_odds``); quotes lag it
+with noise, with spreads of 1-4 cents and several depth levels, some sizes fractional
+(hundredths of a contract, as Kalshi's ``*_fp`` counts). One market in four is
+``tapered_deci_cent``: in the tails (below 10 cents, above 90) it quotes on the 0.1-cent grid
+(0.0030, 0.9930). Markets are ``active``, then ``closed`` at their close, ``determined``
 (YES with their hidden probability) the tick after and ``finalized`` the tick after that;
 one settled market in twenty is ``disputed`` and ``amended`` to the other result before it is
 finalized. Each quote is stamped with the simulated exchange's own time of that quote. Most
@@ -23,9 +24,10 @@ them (``prints_per_step`` 0: none).
 Bracket events (``bracket_events``, issue #24 item 5): besides those markets, events of
 ``BRACKETS`` mutually exclusive brackets each (``SIMB-<seed>-<n>-B1`` ..., their market rows
 say ``event_exclusive``), whose hidden probabilities are one softmax over the event's drifting
-log-weights: they close together and exactly one resolves YES, drawn jointly. Everything about
-them (weights, quotes, sizes, the outcome) is drawn from a stream of their own, so a seed's other
-markets are the same with or without them; they are re-quoted every step (no quiet spells), and
+log-weights (each probability a martingale: ``step_log_weights``): they close together and
+exactly one resolves YES, drawn jointly. Everything about them (weights, quotes, sizes, the
+outcome) is drawn from a stream of their own, so a seed's other markets are the same with or
+without them; they are re-quoted every step (no quiet spells), and
 have no prints or book rows.
 Time is a simulated clock: each tick advances ``step_ms`` of market time, so the simulator can
 run far faster than real time. Raw rows follow
@@ -70,6 +72,35 @@ def _logit(p: float) -> float:
 
 def _sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-x))
+
+
+#: A step of the hidden log-odds: its standard deviation, and the bounds it is held within.
+STEP_SD = 0.06
+X_BOUND = 4.0  # (p in [0.018, 0.982])
+_STEP_VAR = STEP_SD * STEP_SD
+
+
+def step_log_odds(x: float, shock: float) -> float:
+    """The next hidden log-odds from ``x`` and a shock drawn N(0, ``STEP_SD``): a random walk in
+    log-odds whose probability is a martingale. The outcome is drawn with the probability at
+    the close, so the probability now is only the chance of YES if its expected value at the
+    close is itself (issue #24). A plain walk in log-odds is not: the sigmoid is convex below
+    1/2 and concave above, so its probability drifted toward 1/2 (about +1.7 centicents a step
+    at p = 0.2, near a cent and a half over a market's life), and the market's mid, which trails
+    it, with it: a side under 50 cents closed higher than it was bought, on average, for anyone.
+    Itô's correction, a drift of ``STEP_SD``² (p - 1/2) in log-odds, cancels it to within a
+    thousandth of that (a term of order ``STEP_SD``⁴). The bound at ``X_BOUND`` is the only
+    other bias left: no market of 3,000 (seed 1, 3,000 steps) reached it in its life."""
+    return min(max(x + _STEP_VAR * (_sigmoid(x) - 0.5) + shock, -X_BOUND), X_BOUND)
+
+
+def step_log_weights(w: list[float], p: list[float], shocks: list[float]) -> list[float]:
+    """A bracket event's next log-weights from ``w`` (its probabilities ``p`` = softmax(``w``))
+    and one N(0, ``STEP_SD``) shock each, so that each bracket's probability is a martingale:
+    Itô's correction for a softmax of independent walks is a drift of ``STEP_SD``² (p_i - Σ p_j²)
+    in weight i (with two brackets, the binary walk's correction)."""
+    q = sum(x * x for x in p)
+    return [min(max(wi + _STEP_VAR * (pi - q) + e, -X_BOUND), X_BOUND) for wi, pi, e in zip(w, p, shocks)]
 
 
 @dataclass
@@ -267,7 +298,7 @@ class SimExchange(Source):
         self._ev_closed = []
         still: list[_SimEvent] = []
         for ev in self.events:
-            ev.w = [min(max(w + r.gauss(0, 0.06), -4.0), 4.0) for w in ev.w]
+            ev.w = step_log_weights(ev.w, [m.p for m in ev.markets], [r.gauss(0, STEP_SD) for _ in ev.w])
             ev.spread_probabilities()
             for m in ev.markets:
                 m.mid += 0.25 * (m.p - m.mid) + r.gauss(0, 0.012)
@@ -346,7 +377,7 @@ class SimExchange(Source):
         self._closed = []
         still: list[_SimMarket] = []
         for m in self.live:
-            m.x = min(max(m.x + r.gauss(0, 0.06), -4.0), 4.0)
+            m.x = step_log_odds(m.x, r.gauss(0, STEP_SD))
             m.mid += 0.25 * (m.p - m.mid) + r.gauss(0, 0.012)
             if self.tick >= m.close_tick:
                 self._closed.append(m)

@@ -115,6 +115,9 @@ class EngineConfig(BaseModel):
     insert_latency_ms: int | None = Field(default=None, ge=0, le=MAX_LATENCY_MS)
     cancel_latency_ms: int | None = Field(default=None, ge=0, le=MAX_LATENCY_MS)
     queue_model: Literal["risk_averse", "prob", "front"] = "risk_averse"
+    # [catalog] dir: where a plan's closing lines fall back to candlesticks, as the report's
+    # (adapters/closing.py); None: catalog/ beside the database
+    catalog_dir: str | None = None
 
     def fees(self) -> FeeSchedule:
         return FeeSchedule(self.taker_fee_multiplier, dict(self.series_fee_multipliers))
@@ -317,6 +320,7 @@ class KakashiConfig(_Section):
             insert_latency_ms=None if self.fills.insert_latency_ms == "auto" else self.fills.insert_latency_ms,
             cancel_latency_ms=None if self.fills.cancel_latency_ms == "auto" else self.fills.cancel_latency_ms,
             queue_model=self.fills.queue_model,
+            catalog_dir=self.catalog.dir,
         )
 
 

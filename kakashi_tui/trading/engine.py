@@ -25,6 +25,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from kakashi_tui.adapters import queries
+from kakashi_tui.adapters.closing import Candles, catalog_of
 from kakashi_tui.adapters.source import CommandRecord, Estimator, FetchBatch, Source, TapeBook, TapeGap, TapePrint
 from kakashi_tui.adapters.store.controls import Control, ControlValue, control_value
 from kakashi_tui.adapters.store.writer import Store, now_wall_ms
@@ -549,7 +550,12 @@ class Engine:
     # -- the plan (core/plan.py, trading/plancheck.py) -------------------------------------
     def _load_plan(self) -> None:
         self.plan = queries.latest_plan(self.store.db.connection())
-        self.plan_watch = None if self.plan is None or self.plan.done else PlanWatch(self.store, self.plan)
+        if self.plan is None or self.plan.done:
+            self.plan_watch = None
+        else:  # (its closing lines as the report's: the catalog's candlesticks where no quote is stored)
+            self.plan_watch = PlanWatch(
+                self.store, self.plan, Candles(catalog_of(self.store.path, self.cfg.catalog_dir))
+            )
 
     def _look_at_plan(self, now: int, paid: Iterable[str], eq: int | None = None) -> None:
         """Check the plan in force (inside the tick's transaction): its trades in the markets

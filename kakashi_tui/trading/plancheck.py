@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kakashi_tui.adapters import queries
+from kakashi_tui.adapters.closing import Candles
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.plan import (
     GROUPS,
@@ -53,11 +54,12 @@ class Judged:
 class PlanWatch:
     """The latest plan's trades, equity peak and clock, and its checks."""
 
-    def __init__(self, store: Store, plan: Plan) -> None:
+    def __init__(self, store: Store, plan: Plan, candles: Candles | None) -> None:
         self.store = store
         self.plan = plan
+        self.candles = candles  # closing lines the database lacks (adapters/closing.py), as the report's
         con = store.db.connection()
-        self.trades: dict[int, PlanTrade] = {t.fill_id: t for t in queries.plan_trades(con, plan)}
+        self.trades: dict[int, PlanTrade] = {t.fill_id: t for t in queries.plan_trades(con, plan, candles=candles)}
         self.start_ts, equities = queries.plan_ticks(con, plan)
         self.peak_cc = 0
         self.drawdown_pct = 0.0
@@ -74,7 +76,7 @@ class PlanWatch:
 
     def settled(self, tickers: Iterable[str]) -> None:
         """Re-read the plan's trades in these markets (settled or corrected now)."""
-        for t in queries.plan_trades(self.store.db.connection(), self.plan, tickers):
+        for t in queries.plan_trades(self.store.db.connection(), self.plan, tickers, candles=self.candles):
             self.trades[t.fill_id] = t
         self._kill_metrics = None
 

@@ -39,8 +39,9 @@ def book_at(ts, ask="0.45", depth=50, ticker="T"):
 def test_no_latency_gives_the_fills_and_the_ledger_of_the_instant_fills_before_it():
     """[fills] insert_latency_ms = 0: the broker's instant fills exactly. The figures are what the
     instant-fill code gave for this seeded run (25bb04e, the last main before paper orders, with
-    slots by value merged: a tick's candidates ranked): 11 fills, their values and fees, the
-    cash, and the ledger's last link (its whole content and order, hashed)."""
+    slots by value merged: a tick's candidates ranked, and with issue #24's martingale walk of
+    the hidden probability, which moved every seed's prices: sim.step_log_odds): 11 fills, their
+    values and fees, the cash, and the ledger's last link (its whole content and order, hashed)."""
     cfg = KakashiConfig(sim=SimSection(markets=12, step_seconds=600), fills=FillsSection(insert_latency_ms=0))
     import tempfile
 
@@ -51,9 +52,9 @@ def test_no_latency_gives_the_fills_and_the_ledger_of_the_instant_fills_before_i
         e.store.close()
         fills = q(f"{d}/k.db", "SELECT value_cc, fee_cc, role, trigger FROM fills")
         chain = q(f"{d}/k.db", "SELECT chain FROM ledger ORDER BY id DESC LIMIT 1")[0][0]
-    assert (len(fills), sum(f[0] for f in fills), sum(f[1] for f in fills)) == (11, 1_074_108, 39_145)
-    assert e.account.cash_cc == 10_336_747
-    assert chain == "2e14d61ceacbc42c61e5313db3ef270d94fec76b7e37c2d62c08a112b5459f64"
+    assert (len(fills), sum(f[0] for f in fills), sum(f[1] for f in fills)) == (11, 1_073_947, 36_028)
+    assert e.account.cash_cc == 10_340_125
+    assert chain == "09289887e68c84eaf75774bb54dc3411f6a41f4a17d3857e41f617f1be2be4a2"
     assert {(r, t) for _v, _f, r, t in fills} == {("taker", "taker")}
 
 

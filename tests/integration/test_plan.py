@@ -146,7 +146,7 @@ def test_success_is_judged_once_at_the_sample_and_the_post_mortem_grades_it(db_p
     e.store.close()
     con = queries.connect_readonly(db_path)
     try:  # the post-mortem's section (its place in the report: tests/integration/test_report.py)
-        section = "\n".join(plan_lines(con))
+        section = "\n".join(plan_lines(con, None))
         assert queries.plan_settled_count(con, queries.latest_plan(con)) == 3
     finally:
         con.close()

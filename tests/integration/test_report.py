@@ -236,6 +236,31 @@ def test_events_are_in_dollars(tmp_path):
     assert "daily_stop equity $969.88 vs day start $1,000.00" in md and "9698800" not in md
 
 
+def test_the_drawdown_stop_its_rearm_and_a_plans_kill_are_listed(tmp_path):
+    """They halt trading as the kill switch and the daily stop do: the post-mortem's list of
+    those events has them, in time order, in dollars (queries.REPORT_EVENT_KINDS)."""
+    from kakashi_tui.core.plan import parse_sample
+
+    db = tmp_path / "k.db"
+    single_trade_db(db)
+    s = Store(db)
+    pid = s.add_plan(
+        created_ms=T0, hypothesis="h", settings="{}", beliefs="b", sample=parse_sample("9 trades"), kill=(), success=()
+    )
+    with s.atomic():
+        s.add_event(T0 + 90_000, "drawdown_stop", "drawdown stop: equity $899.9361 is 10.01% below its peak $1,000.00")
+        s.add_event(T0 + 95_000, "drawdown_rearm", "peak restarts at equity 9698800 (cli)")
+    assert s.record_plan_kill(pid, T0 + 99_000, 3, "clv_hi95 < 0 after 1 trades", "clv_hi95 -0.41c, trades 1")
+    s.close()
+    md = render_markdown(gather(db), T0)
+    listed = [line.split(" UTC ", 1)[-1].split(" ", 1) for line in md.splitlines() if line.startswith("- 20")]
+    assert [kd for kd in listed if kd[0].startswith(("drawdown", "plan"))] == [
+        ["drawdown_stop", "drawdown stop: equity $899.9361 is 10.01% below its peak $1,000.00"],
+        ["drawdown_rearm", "peak restarts at equity $969.88 (cli)"],
+        ["plan_kill", "plan 1: clv_hi95 < 0 after 1 trades (clv_hi95 -0.41c, trades 1)"],
+    ]
+
+
 def _brier_data(pairs):
     from collections import Counter
 

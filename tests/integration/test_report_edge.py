@@ -5,10 +5,12 @@ import sqlite3
 
 import pytest
 
+from kakashi_tui.adapters import closing
 from kakashi_tui.adapters.store.writer import Store
 from kakashi_tui.core.models import Market
 from kakashi_tui.frontends.report import edge
 from kakashi_tui.frontends.report import scoring as sc
+from kakashi_tui.frontends.report.plan import plan_lines
 from kakashi_tui.frontends.report.postmortem import gather, render_markdown
 from kakashi_tui.trading.config import KakashiConfig, SimSection
 from tests.conftest import SIM_START_MS, make_engine
@@ -80,7 +82,7 @@ def test_closing_line_value_worked_by_hand(tmp_path):
     assert by["B2"].clv == pytest.approx(0.04) and by["B2"].clv_fees == pytest.approx(0.022)
     # C1: YES closed at 0.28, bought at 0.34: -6c; less 1.6c: -7.6c
     assert by["C1"].clv == pytest.approx(-0.06) and by["C1"].clv_fees == pytest.approx(-0.076)
-    assert {e.close_source for e in entries} == {edge.SRC_DB}
+    assert {e.close_source for e in entries} == {closing.SRC_DB}
     assert [e.event for e in entries] == ["EV", "EV", "EC"]
     lv = edge.line_value(entries)
     assert lv is not None
@@ -164,12 +166,12 @@ def test_the_report_scores_a_sim_run_by_event(tmp_path):
     assert "2,000 resamples, seed 20260105" in md
 
 
-def test_closing_prices_the_database_lacks_come_from_the_catalogs_candles(tmp_path):
-    """C1's and B2's recorded quotes are gone: a closing line is the last candle before its close, the
-    bid/ask mid where both rest, else the last trade; the report names each source."""
+def closes_from_candles(tmp_path) -> sqlite3.Connection:
+    """``three_entries``' database without C1's and B2's recorded quotes, and ``catalog/`` beside it
+    with candles for them: C1's last before its close has a 0.26/0.30 book (0.28), B2's nothing
+    resting (its last trade, 0.47). A connection to the database."""
     from kakashi_tui.adapters.catalog import CatalogWriter
 
-    three_entries(tmp_path / "k.db")
     con = sqlite3.connect(tmp_path / "k.db")
     con.execute("DELETE FROM snapshots WHERE ticker IN ('C1', 'B2')")
     con.commit()
@@ -193,6 +195,14 @@ def test_closing_prices_the_database_lacks_come_from_the_catalogs_candles(tmp_pa
         is None
     )
     w.close()
+    return con
+
+
+def test_closing_prices_the_database_lacks_come_from_the_catalogs_candles(tmp_path):
+    """C1's and B2's recorded quotes are gone: a closing line is the last candle before its close, the
+    bid/ask mid where both rest, else the last trade; the report names each source."""
+    three_entries(tmp_path / "k.db")
+    con = closes_from_candles(tmp_path)
     try:
         entries, note = edge.gather_entries(con, None, None, T0 + 20 * MIN, {}, tmp_path / "catalog")
         none, _ = edge.gather_entries(con, None, None, T0 + 20 * MIN, {}, tmp_path / "no-catalog")
@@ -200,16 +210,64 @@ def test_closing_prices_the_database_lacks_come_from_the_catalogs_candles(tmp_pa
         con.close()
     by = {e.ticker: e for e in entries}
     assert note == ""
-    assert (by["C1"].close, by["C1"].close_source) == (pytest.approx(0.28), edge.SRC_CANDLE_MID)
-    assert (by["B2"].close, by["B2"].close_source) == (pytest.approx(0.47), edge.SRC_CANDLE_LAST)
+    assert (by["C1"].close, by["C1"].close_source) == (pytest.approx(0.28), closing.SRC_CANDLE_MID)
+    assert (by["B2"].close, by["B2"].close_source) == (pytest.approx(0.47), closing.SRC_CANDLE_LAST)
     assert by["B2"].clv == pytest.approx(0.53 - 0.48)  # NO: one minus the last trade, less its price
-    assert (by["B1"].close, by["B1"].close_source) == (pytest.approx(0.50), edge.SRC_DB)
+    assert (by["B1"].close, by["B1"].close_source) == (pytest.approx(0.50), closing.SRC_DB)
     text = "\n".join(edge.clv_section(edge.line_value(entries)))
     assert "Closing prices: 1 from snapshots, 1 from candles (last trade), 1 from candles (bid/ask)" in text
     # without the catalog, the two have no closing line and are counted as left out
     assert [e.close for e in none if e.ticker != "B1"] == [None, None]
     text = "\n".join(edge.clv_section(edge.line_value(none)))
     assert "2 settled entries had none and are left out" in text
+
+
+def test_a_plans_closing_lines_are_the_reports_own(tmp_path):
+    """One closing line (adapters/closing.py) for the report's entries, the plan's trades as the
+    report grades them and ``kakashi plan show``, and the engine's plan watch: where the database
+    has no closing quote and the catalog's candles have one, all read the candle. (The plan read
+    the stored quotes only: no close for C1 and B2, so its CLV was B1's alone, +6.30¢ against the
+    report's +0.63¢ over all three.)"""
+    from kakashi_tui.adapters import queries
+    from kakashi_tui.core.plan import measure, parse_sample
+    from kakashi_tui.trading.config import EngineConfig
+    from kakashi_tui.trading.engine import Engine
+    from tests.integration.test_engine import FakeSource
+
+    s = Store(tmp_path / "k.db")
+    s.add_plan(
+        created_ms=T0 - MIN,
+        hypothesis="h",
+        settings="{}",
+        beliefs="b",
+        sample=parse_sample("2 trades"),
+        kill=(),
+        success=(),
+    )
+    s.close()
+    three_entries(tmp_path / "k.db")
+    con = closes_from_candles(tmp_path)
+    try:
+        entries, _ = edge.gather_entries(con, None, None, T0 + 20 * MIN, {}, tmp_path / "catalog")
+        plan = queries.latest_plan(con)
+        assert plan is not None
+        trades = queries.plan_trades(con, plan, candles=closing.Candles(closing.catalog_of(tmp_path / "k.db")))
+        graded = "\n".join(plan_lines(con, closing.Candles(tmp_path / "catalog")))
+    finally:
+        con.close()
+    report = {e.ticker: e.close for e in entries}
+    assert report == {"B1": pytest.approx(0.50), "B2": pytest.approx(0.47), "C1": pytest.approx(0.28)}
+    assert {t.ticker: t.close for t in trades} == report
+    clv = measure(trades, groups=("clv",))["clv"]
+    assert clv == pytest.approx(edge.line_value(entries).fees.estimate * 100) == pytest.approx(19 / 30)  # type: ignore[union-attr]
+    assert "\n| 3 | n/a | +0.63c | " in graded  # (the report's plan section: trades, days, mean CLV after fees)
+    # the engine's watch of the plan reads the same (its catalog: [catalog] dir, else beside the database)
+    store = Store(tmp_path / "k.db")
+    try:
+        watch = Engine(store, FakeSource([]), [], EngineConfig()).plan_watch
+        assert watch is not None and {t.ticker: t.close for t in watch.trades.values()} == report
+    finally:
+        store.close()
 
 
 def test_the_mean_pnl_interval_resamples_events_not_trades(tmp_path):

@@ -111,8 +111,10 @@ def _published(**kw) -> str:
 
 
 def test_prints_move_no_price_quote_settlement_or_belief():
-    # the digest the code before the prints published for this run (its quotes had no prints)
-    before_prints = "472d3d16a82c1c7c"
+    # the digest the code before the prints published for this run (its quotes had no prints),
+    # re-taken once when issue #24 made the hidden probability a martingale (it moved every
+    # seed's prices on purpose; 472d3d16a82c1c7c before it)
+    before_prints = "4b7d1ecd4de7d517"
     assert _published(prints_per_step=0) == before_prints
     assert _published() == before_prints
     assert _published(prints_per_step=5, block_trade_rate=0.5) == before_prints

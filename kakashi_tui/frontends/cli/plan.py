@@ -74,7 +74,7 @@ def cmd_plan(args: argparse.Namespace, db_of: Callable[[], str]) -> int:
         raise ConfigError("plan needs a command: new, edit, show or list (see 'kakashi plan --help')")
     db = db_of()
     if what in ("show", "list"):
-        return _show(db, getattr(args, "id", None)) if what == "show" else _list(db)
+        return _show(db, getattr(args, "id", None), args.config) if what == "show" else _list(db)
     return _register(args, db)
 
 
@@ -255,10 +255,12 @@ def _list(db: str) -> int:
     return 0
 
 
-def _show(db: str, pid: int | None) -> int:
+def _show(db: str, pid: int | None, config: str | None) -> int:
+    from kakashi_tui.adapters.closing import Candles, catalog_of
     from kakashi_tui.adapters.queries import last_tick_ts, plan_ticks, plan_trades
     from kakashi_tui.core.plan import days_between, max_fall_pct, measure, metric_text, settled_order, state_line
     from kakashi_tui.frontends.fmt import fmt_utc
+    from kakashi_tui.trading.config import load_config
 
     every, con = _plans(db)
     try:
@@ -268,7 +270,8 @@ def _show(db: str, pid: int | None) -> int:
         if not chosen:
             raise ConfigError(f"no plan {pid} in {db} (plans 1 to {every[-1].id}: kakashi plan list)")
         p = chosen[-1]
-        trades = plan_trades(con, p)
+        # closing lines the database lacks from the catalog's candlesticks, as the report's
+        trades = plan_trades(con, p, candles=Candles(catalog_of(db, load_config(config).catalog.dir)))
         start, equities = plan_ticks(con, p)
         days = days_between(start, last_tick_ts(con))
         m = measure(settled_order(trades), max_fall_pct(equities), days)

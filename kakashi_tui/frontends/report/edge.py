@@ -21,13 +21,10 @@ from typing import Any
 import numpy as np
 
 from kakashi_tui.adapters import queries
+from kakashi_tui.adapters.closing import Candles, closing_line
 from kakashi_tui.core.markout import market_stop
 from kakashi_tui.frontends.report import scoring as sc
 
-#: Where an entry's closing line came from.
-SRC_DB = "snapshots"  # the recorded quotes in the database: the last two-sided mid before the close
-SRC_CANDLE_MID = "candles (bid/ask)"  # the catalog's candlesticks: yes_bid_close + yes_ask_close
-SRC_CANDLE_LAST = "candles (last trade)"  # the catalog's candlesticks: close (a trade, no quote)
 MURPHY_THETAS = tuple(round(0.1 * i, 1) for i in range(1, 10))
 BUCKETS = ((0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.0))
 
@@ -60,61 +57,6 @@ class Entry:
 
 def _mid(bid: float | None, ask: float | None) -> float | None:
     return None if bid is None or ask is None else (bid + ask) / 2
-
-
-class Candles:
-    """The catalog's candlesticks, read once and only when the database has no closing quote."""
-
-    def __init__(self, root: Path | None) -> None:
-        self.root = root
-        self._by: dict[str, list[tuple[int, Any, Any, Any]]] | None = None
-        self.note = ""
-
-    def _load(self) -> dict[str, list[tuple[int, Any, Any, Any]]]:
-        by: dict[str, list[tuple[int, Any, Any, Any]]] = {}
-        if self.root is not None and (self.root / "candles").is_dir():
-            from kakashi_tui.adapters.catalog import read_table
-            from kakashi_tui.core.errors import KakashiError
-
-            try:
-                cols = ["ts", "ticker", "close_cc", "yes_bid_close_cc", "yes_ask_close_cc"]
-                rows = read_table(self.root, "candles", cols).to_pylist()
-            except KakashiError as e:
-                self.note = f"the catalog's candlesticks were not read ({e})"
-                rows = []
-            for r in rows:
-                by.setdefault(r["ticker"], []).append(
-                    (r["ts"], r["close_cc"], r["yes_bid_close_cc"], r["yes_ask_close_cc"])
-                )
-            for v in by.values():
-                v.sort(key=lambda c: c[0])
-        return by
-
-    def closing(self, ticker: str, stop_ms: int) -> tuple[int, str] | None:
-        """The last candle at or before ``stop_ms``, as twice its YES mid in centicents: its
-        bid/ask mid where both rest (0 and 1 are none), else its last trade."""
-        if self._by is None:
-            self._by = self._load()
-        for ts, close, bid, ask in reversed(self._by.get(ticker, [])):
-            if ts > stop_ms:
-                continue
-            if bid is not None and ask is not None and 0 < bid and ask < 10_000:
-                return bid + ask, SRC_CANDLE_MID
-            if close is not None:
-                return 2 * close, SRC_CANDLE_LAST
-            return None
-        return None
-
-
-def closing_line(con: sqlite3.Connection, ticker: str, stop_ms: int, candles: Candles) -> tuple[int, str] | None:
-    """A market's closing line, as twice its YES mid in centicents, and where it came from: the
-    last two-sided quote stored at or before ``stop_ms`` (when it stopped trading), else the
-    catalog's candlesticks (``Candles.closing``); None when neither has one. The one notion of
-    "close": closing-line value and the markouts' last horizon both read it."""
-    cq = queries.closing_quote(con, ticker, stop_ms)
-    if cq is not None:
-        return cq[1] + cq[2], SRC_DB
-    return candles.closing(ticker, stop_ms)
 
 
 @dataclass(frozen=True)

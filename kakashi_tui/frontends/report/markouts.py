@@ -5,7 +5,7 @@ bootstrap, as every interval of the report), and a line that says what it means.
 
 The arithmetic and its sign are ``core/markout.py``'s; the reads are ``adapters/queries.py``'s
 (``markout_fill_rows``, ``quote_as_of``: a walk back along the snapshots' time index from each
-read time); "close" is ``edge.closing_line``, the closing-line value's own. Nothing is stored:
+read time); "close" is ``adapters/closing.py``'s ``closing_line``, the closing-line value's own. Nothing is stored:
 a markout is read from the quotes whenever a report is written, so a horizon still pending in one
 report is filled in by a later one.
 
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kakashi_tui.adapters import queries
+from kakashi_tui.adapters.closing import Candles, closing_line
 from kakashi_tui.core import markout as mk
 from kakashi_tui.frontends.fmt import fmt_utc
-from kakashi_tui.frontends.report import edge
 from kakashi_tui.frontends.report import scoring as sc
 
 #: Why a horizon has no markout.
@@ -75,7 +75,7 @@ def gather_markouts(
     time past it is pending, and a market is closed only once it stopped trading by then.
     ``tick_ts``: every tick's time, in order (read from ``con`` when not given): a horizon with no
     tick after the fill up to its read time, whose quote is the fill's own, is blind."""
-    candles = edge.Candles(catalog)
+    candles = Candles(catalog)
     ticks = [t for t, _eq, _cash in queries.tick_rows(con)] if tick_ts is None else list(tick_ts)
     out: list[FillMarkouts] = []
     for row in queries.markout_fill_rows(con):
@@ -102,7 +102,7 @@ def gather_markouts(
         if stop is None:
             mids[mk.CLOSE] = PENDING
         else:
-            c = edge.closing_line(con, t, stop, candles)
+            c = closing_line(con, t, stop, candles)
             mids[mk.CLOSE] = NO_MID if c is None else c[0]
         for label, mid2 in mids.items():
             if isinstance(mid2, str):

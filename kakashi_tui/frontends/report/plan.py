@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from kakashi_tui.adapters import queries
+from kakashi_tui.adapters.closing import Candles
 from kakashi_tui.core.plan import (
     MEASURES,
     Plan,
@@ -30,8 +31,9 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").replace("\r", " ")
 
 
-def plan_lines(con: sqlite3.Connection) -> list[str]:
-    """The plan section's lines (every plan's state; the latest graded in full)."""
+def plan_lines(con: sqlite3.Connection, candles: Candles | None) -> list[str]:
+    """The plan section's lines (every plan's state; the latest graded in full); closing lines
+    the database lacks from the catalog's ``candles``, as the report's entries have theirs."""
     every = queries.plans(con)
     if not every:
         return [
@@ -41,7 +43,7 @@ def plan_lines(con: sqlite3.Connection) -> list[str]:
         ]
     last_ts = queries.last_tick_ts(con)
     p = every[-1]
-    trades = settled_order(queries.plan_trades(con, p))
+    trades = settled_order(queries.plan_trades(con, p, candles=candles))
     start, equities = queries.plan_ticks(con, p)
     days = days_between(start, last_ts)
     m = measure(trades, max_fall_pct(equities), days)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kakashi_tui.adapters import queries
+from kakashi_tui.adapters.closing import Candles, catalog_of
 from kakashi_tui.adapters.queries import connect_readonly, verify_ledger
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.fees import FeeSchedule
@@ -189,13 +190,6 @@ def gather(
         con.close()
 
 
-def catalog_of(db: str | Path, configured: str | Path | None = None) -> Path:
-    """The catalog a report reads candlesticks from: the one configured, else ``catalog/`` beside the
-    database (as ``adapters.catalog.default_catalog_dir``, named here so no report loads pyarrow
-    unless that folder holds candlesticks)."""
-    return Path(configured) if configured else Path(db).resolve().parent / "catalog"
-
-
 def check_period(since: int | None, until: int | None, first_ts: int | None) -> None:
     """Refuse a backwards period, in one line: the end before the start, or before any data."""
     if since is not None and until is not None and until < since:
@@ -348,7 +342,7 @@ def _gather(
         catalog_note=catalog_note,
         markouts=gather_markouts(con, since, until, data_end, catalog, tick_ts=[t for t, _eq, _c in ticks]),
         data_end_ms=data_end,
-        plan=plan_lines(con),
+        plan=plan_lines(con, Candles(catalog)),  # (the plan's closing lines: the same as the entries')
         tick_gap_ms=tick_gap_ms([t for t, _eq, _c in ticks if _in(t, since, until)]),
         band=gather_band(con, since, until, data_end),
     )
