@@ -778,10 +778,11 @@ class Engine:
             # every candidate decided first, on the slots and equity the tick found; the refused
             # are final, stored by ticker (whatever the feed's order)
             candidates: list[tuple[TradeDecision, Quote]] = []
+            reserved = self.reserved_now(now)  # (no order is placed in this pass)
             for s in good_snaps:
                 if s.ticker not in estimates or s.ticker in held:
                     continue  # nothing to decide: no belief about this market, or already in it
-                d = self.decide(s, now, eq, day_start, stopped, held, down, self.peak_cc)
+                d = self.decide(s, now, eq, day_start, stopped, held, down, self.peak_cc, reserved)
                 if d is None:
                     continue
                 if d.accepted:
@@ -796,7 +797,7 @@ class Engine:
             for _first, s in candidates:
                 if s.ticker in held:
                     continue  # another row of this market took its slot this tick
-                d = self.decide(s, now, eq, day_start, stopped, held, down, self.peak_cc)
+                d = self.decide(s, now, eq, day_start, stopped, held, down, self.peak_cc, reserved)
                 if d is None:
                     continue
                 decisions.append(d)
@@ -811,6 +812,7 @@ class Engine:
                         fills += filled
                         eq = self.equity()  # a fill moves equity by its fee and spread
                         down = self._check_drawdown(now, eq)  # (and may take it past the stop)
+                    reserved = self.reserved_now(now)  # (the new order's, what a fill or a stop left)
             self.store.insert_decisions(decisions[stored:], self.tick_count)
         self.store.set_controls(self._checkpoint())
         self._checkpoint_fills()  # (the resting orders' queue places, as of this tick)
@@ -1020,12 +1022,15 @@ class Engine:
         held: set[str],
         drawdown_stopped: bool = False,
         peak_equity_cc: int = 0,
+        reserved_cc: int | None = None,
     ) -> TradeDecision | None:
         """Strategy then risk gate for one snapshot of a market with a belief and no position
         (the caller skips the others); ``equity_cc``, ``day_start_equity_cc``, ``daily_stopped`` and ``held``
         (the tickers with open positions) are this tick's, kept current by the caller. Writes
         nothing: the tick stores what it decides, and the desk's view asks it for the signal
-        column (the one rule, read through this public method, not the engine's insides)."""
+        column (the one rule, read through this public method, not the engine's insides).
+        ``reserved_cc``: ``reserved_now(now)``, when the caller decides many markets while the
+        live orders stay as they are (a loop over every market would sum them once a market)."""
         est = self.estimates[s.ticker]
         m = self.markets.get(s.ticker)
         if m is None:
@@ -1067,12 +1072,16 @@ class Engine:
             m.event_ticker,
             m.event_exclusive is True,
             self.event_legs(m.event_ticker or m.ticker, now),
-            risk.reservation_cc(self.orders.values(), self.fee_terms, now) if self.orders else 0,
+            self.reserved_now(now) if reserved_cc is None else reserved_cc,
         )
         ok, reason = risk.check(d, ctx, cfg.limits)
         if ok and mode != "take" and strategy.is_post(d):
             reason = self._posted_text()  # the decision log says it rests: "posted gtc, post-only"
         return d.verdict(ok, reason)
+
+    def reserved_now(self, now: int) -> int:
+        """What the live orders reserve in the caps now (``risk.reservation_cc``)."""
+        return risk.reservation_cc(self.orders.values(), self.fee_terms, now) if self.orders else 0
 
     # -- the event cap ---------------------------------------------------------------
     def event_of(self, ticker: str) -> str:

@@ -370,6 +370,7 @@ def build_view(
     flags = engine.flags  # one consistent picture (replaced whole, never mutated)
     stopped = engine.daily_stopped(now)  # one control read serves the label, the panel and the signals
     peak, drawdown = engine.peak_cc, engine.drawdown_reason
+    reserved = engine.reserved_now(now)  # (the view places nothing: one sum serves every market)
     lines = []
     snapshots = engine.quotes
     for t in sorted(snapshots):  # (the keys: 5,000 (ticker, quote) pairs were tracked by the collector)
@@ -387,7 +388,7 @@ def build_view(
             signal = "NO QUOTE"
         elif est is not None and (pick_side(evs, edge) is not None or posting):
             # an edge: what the risk gate would say to it now (the same check the tick makes)
-            d = engine.decide(s, now, equity, day_start, stopped, held, bool(drawdown), peak)
+            d = engine.decide(s, now, equity, day_start, stopped, held, bool(drawdown), peak, reserved)
             signal = gate_signal(d, flags.paused)
         else:
             signal = ""
