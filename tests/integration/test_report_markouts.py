@@ -281,6 +281,15 @@ def test_the_words_say_adverse_selection_only_when_the_interval_is_below_zero():
     assert "(95% CI -3.00¢ to -1.75¢, 3 fills in 2 events)" in words[1]
 
 
+def test_a_makers_negative_markout_at_the_fill_is_not_called_a_spread_crossed():
+    """A maker never crosses the spread: a negative markout at its fill means the market came
+    through its resting price (the post-mortem of a post-mode run said "the half-spread crossed")."""
+    fills = [_made("maker", e, -50, later) for e, later in (("E1", 100), ("E2", -100), ("E3", 0))]
+    (words,) = [markouts.meaning(r) for r in markouts.by_role(fills)]
+    assert "crossed" not in words
+    assert "their markout at the fill, -0.50¢, is below zero: the mid had already moved through their price" in words
+
+
 def test_the_as_of_reads_query_plan(tmp_path):
     """No (ticker, ts) index is needed (nor wanted: data_schema.md, ``snapshots``): the read walks
     ``snapshots_ts`` back from its time, in the index's order, with no sort of its own."""

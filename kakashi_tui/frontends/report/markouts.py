@@ -211,6 +211,21 @@ def _by(label: str) -> str:
     return "by the close" if label == mk.CLOSE else f"{label} after the fill"
 
 
+def _at_fill_words(role: str, at_fill: float) -> str:
+    """What the markout at the fill is, by role: a taker crosses the spread (its markout there is
+    minus the half-spread, or worse where it walked the book); a maker's resting bid is below the
+    mid, so it earns the half-spread, unless the market came through its price (a cross or a print
+    through it): then the mid was already below its price when it filled."""
+    said = f"their markout at the fill, {_c(at_fill)},"
+    if role == "maker":
+        if at_fill >= 0:
+            return f"{said} is the half-spread earned"
+        return f"{said} is below zero: the mid had already moved through their price when they filled"
+    if at_fill <= 0:
+        return f"{said} is the half-spread crossed"
+    return f"{said} is above zero: the quote they took was below the mid by the time they filled"
+
+
 def meaning(r: RoleMarkouts) -> str:
     """What a role's markouts say: did the mid move against its fills after they traded (adverse
     selection), their way, or can the data not tell; and how much of the markout is the spread."""
@@ -224,8 +239,7 @@ def meaning(r: RoleMarkouts) -> str:
     iv = d.move
     assert iv.lo is not None and iv.hi is not None
     span = f"(95% CI {_c(iv.lo)} to {_c(iv.hi)}, {iv.n} fills in {iv.events} events)"
-    crossed = "crossed" if d.at_fill <= 0 else "earned"
-    spread = f"their markout at the fill, {_c(d.at_fill)}, is the half-spread {crossed}"
+    spread = _at_fill_words(r.role, d.at_fill)
     if iv.hi < 0:
         return (
             f"**{who} were adversely selected**: {_by(d.label)} the mid had moved {_c(iv.estimate)} a contract "
