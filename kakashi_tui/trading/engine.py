@@ -1432,30 +1432,39 @@ class Engine:
         self._fills_of.clear()
         self._cancel_why.clear()
         for row, events, decided in self.store.live_orders():
-            oid, ts, ticker, side, limit, qty, tif, post_only, expires, insert, cancel, did = row
-            o = PaperOrder(
-                str(oid),
-                ticker,
-                Side(side),
-                limit,
-                qty,
-                TimeInForce(tif),
-                ts,
-                post_only=bool(post_only),
-                expires_ts=expires,
-                insert_latency_ms=insert,
-                cancel_latency_ms=cancel,
-            )
-            for ets, state, reason, fill in events:
-                if state == CANCEL_REQUESTED:
-                    o.request_cancel(ets)
-                else:
-                    o.events.append(OrderEvent(ets, OrderState(state), reason, fill))
-            if not o.events:  # (a row without its submitted event: not an order Kakashi wrote whole)
+            o = self._rebuilt(row[:11], events)
+            if o is None:  # (a row without its submitted event: not an order Kakashi wrote whole)
                 continue
-            o.resume_fills(self.fee_terms(ticker))
             self.orders[o.id] = o
-            self._decided[o.id] = (did, None if decided is None else decided[1])
+            self._decided[o.id] = (row[11], None if decided is None else decided[1])
+
+    def _rebuilt(self, row: tuple, events: Iterable[tuple]) -> PaperOrder | None:
+        """A live order (or a band's copy of one) from its stored row (id, ts, ticker, side,
+        limit, quantity, tif, post-only, expiry, insert and cancel latency) and its events (fills
+        included, a cancel asked for too), with its fills resumed; None without events."""
+        oid, ts, ticker, side, limit, qty, tif, post_only, expires, insert, cancel = row
+        o = PaperOrder(
+            str(oid),
+            ticker,
+            Side(side),
+            limit,
+            qty,
+            TimeInForce(tif),
+            ts,
+            post_only=bool(post_only),
+            expires_ts=expires,
+            insert_latency_ms=insert,
+            cancel_latency_ms=cancel,
+        )
+        for ets, state, reason, fill in events:
+            if state == CANCEL_REQUESTED:
+                o.request_cancel(ets)
+            else:
+                o.events.append(OrderEvent(ets, OrderState(state), reason, fill))
+        if not o.events:
+            return None
+        o.resume_fills(self.fee_terms(ticker))
+        return o
 
     def _resume_fill_models(self) -> None:
         """Each live order's market's fill models, with the market's latest quote in force since
@@ -1533,28 +1542,10 @@ class Engine:
         for row, model, events in rows:
             if model not in sh.models:  # (a run before traded by another model: this one is real now)
                 continue
-            oid, ts, ticker, side, limit, qty, tif, post_only, expires, insert, cancel = row
-            o = PaperOrder(
-                str(oid),
-                ticker,
-                Side(side),
-                limit,
-                qty,
-                TimeInForce(tif),
-                ts,
-                post_only=bool(post_only),
-                expires_ts=expires,
-                insert_latency_ms=insert,
-                cancel_latency_ms=cancel,
-            )
-            for ets, state, reason, fill in events:
-                if state == CANCEL_REQUESTED:
-                    o.request_cancel(ets)
-                else:
-                    o.events.append(OrderEvent(ets, OrderState(state), reason, fill))
-            if o.events:
-                o.resume_fills(self.fee_terms(ticker))
-                sh.resume(o, model, self.fee_terms(ticker), self.quotes.get(ticker), max(since, ts), polled)
+            o = self._rebuilt(row, events)
+            if o is not None:
+                terms, book = self.fee_terms(o.ticker), self.quotes.get(o.ticker)
+                sh.resume(o, model, terms, book, max(since, o.decided_ts), polled)
         sh.restore_states(self._shadows_stored)
 
     # -- flatten --------------------------------------------------------------------
