@@ -1437,6 +1437,9 @@ class Engine:
                 continue
             self.orders[o.id] = o
             self._decided[o.id] = (row[11], None if decided is None else decided[1])
+            for _ts, state, reason, _fill in events:
+                if state == CANCEL_REQUESTED:  # why it was asked: the note its cancel gives says it
+                    self._cancel_why[o.id] = reason
 
     def _rebuilt(self, row: tuple, events: Iterable[tuple]) -> PaperOrder | None:
         """A live order (or a band's copy of one) from its stored row (id, ts, ticker, side,

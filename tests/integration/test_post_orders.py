@@ -116,6 +116,20 @@ def test_a_post_moves_by_a_cancel_then_a_new_order_at_the_back_of_the_queue(db_p
     ]
 
 
+def test_a_re_price_cancel_effective_after_a_restart_still_says_why(db_path):
+    """The re-price of the first test asked at 2 min; the engine restarts before it takes effect:
+    the cancelled note still says it was a re-price (the reason is read back from the store)."""
+    rows = [row(ts=at(0)), row(ts=at(1)), row(ts=at(2), bid="0.42", ask="0.46"), row(ts=at(3), bid="0.43", ask="0.44")]
+    e = fake_engine(db_path, [FetchBatch(rows=[r]) for r in rows[:3]], p={"T": 0.60}, cfg=cfg())
+    for k in range(3):
+        run(e, k)
+    e.store.close()
+    e = fake_engine(db_path, [FetchBatch(rows=[rows[3]])], p={"T": 0.60}, cfg=cfg())
+    assert [n.text() for n in run(e, 3).order_notes] == [
+        "order 1 YES @0.4100 gtc, post-only: cancelled (re-price: post YES @0.4300 now)"
+    ]
+
+
 def test_a_re_priced_post_fills_until_its_cancel_takes_effect_and_not_after(db_path):
     """Cancel asked at 1 min (the book moved), effective 500 ms later: a print at our price at
     +200 ms fills 3 of it (nothing displayed at 0.41 ahead of us: a maker at our price); a print
