@@ -660,6 +660,7 @@ class Engine:
         written = len(self._written)
         order_fills = len(self._order_fills)
         order_notes = len(self._order_notes)
+        quotes = dict(self.quotes)  # (a rolled-back tick's quotes go with it: see resync)
         try:
             with self.store.atomic():
                 if top is not None:
@@ -672,6 +673,8 @@ class Engine:
             del self._written[written:]  # rolled back: never logged as written
             del self._order_fills[order_fills:]
             del self._order_notes[order_notes:]
+            self.quotes.clear()  # (in place: the view and the service hold this very dict)
+            self.quotes.update(quotes)  # kept, they read "unchanged" when fetched again: never stored
             self.resync()
             raise
         self._last_tick = (self.tick_count, now)

@@ -206,6 +206,37 @@ def test_a_tick_that_rolls_back_resumes_the_queue_place_its_last_commit_stored(t
     assert tables(tmp_path / "rolled.db") == tables(tmp_path / "whole.db")
 
 
+def test_a_rolled_back_tick_forgets_its_quotes_so_the_same_fetch_again_crosses_the_order(tmp_path):
+    """The consumed tape's tick 1 (a NO bid of 3 crossing our bid) fails and rolls back. Its
+    quote must go with it: kept in memory, the fetch played again read as "unchanged", was never
+    stored nor handed to the fill models, and the cross filled a minute late (a review found it)."""
+    ticks, _cut, _fills = _cross()
+    play(tmp_path / "whole.db", ticks)
+    e = fake_engine(tmp_path / "rolled.db", ticks[:1])
+    e.source.now = NOW
+    e.tick()
+    rest(e, NOW)
+    real = e.store.insert_tick
+
+    def fails(**row):
+        raise OSError("disk full")
+
+    e.store.insert_tick = fails
+    e.source.batches = [ticks[1]]
+    e.source.now = NOW + MIN
+    with pytest.raises(OSError):
+        e.tick()
+    e.store.insert_tick = real
+    for i in range(1, len(ticks)):
+        e.source.batches = [ticks[i]]
+        e.source.now = NOW + i * MIN
+        e.tick()
+    e.store.close()
+    assert tables(tmp_path / "rolled.db") == tables(tmp_path / "whole.db")
+    count = "SELECT count(*) FROM snapshots"
+    assert q(tmp_path / "rolled.db", count) == q(tmp_path / "whole.db", count)
+
+
 # -- a partially filled order: its fills, what remains, its fee accumulator ------------------------
 MAKER_FEES = {"fee_type": "quadratic_with_maker_fees"}  # a maker pays a quarter: 0.0175 x C x P x (1 - P)
 
