@@ -67,6 +67,20 @@ class Unlikely(Estimator):
         return [Estimate(ticker=t, p_hat=Decimal("0.02"), source="test", ts=now_ms) for t in tickers]
 
 
+def test_the_risk_panel_counts_an_events_live_orders_before_they_fill(tmp_path):
+    """Orders ten minutes from active (resting posts are alike): no position yet, but the gate
+    counts what they reserve in the event, so the desk's "Worst event" row must show it too (it
+    showed nothing until a fill)."""
+    e = Engine(Store(tmp_path / "k.db"), Brackets(None), [Unlikely()], EngineConfig(insert_latency_ms=600_000))
+    rep = e.tick()
+    assert rep.fills == 0 and len(e.orders) == 2 and not e.account.tickers_held()
+    (exposure,) = e.event_exposures()
+    assert exposure == (EVENT, risk.event_worst_cc(e.event_legs(EVENT), False)) and exposure[1] > 0
+    line = next(r for r in build_view(e).risk if r.name == "Worst event")
+    assert line.used == fmt_cc(exposure[1])
+    e.store.close()
+
+
 @pytest.mark.parametrize("exclusive", [True, None, False])
 def test_the_engine_caps_an_event_by_its_worst_case_over_its_outcomes(tmp_path, exclusive):
     """NO on three brackets, $8.1567 each (9 x 0.90 + fee $0.0567): exclusive, at most one can
