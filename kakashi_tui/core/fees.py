@@ -84,6 +84,11 @@ class FeeTerms:
             return self.coefficient * qty * _QUARTER
         return self.coefficient * qty * p * (1 - p)
 
+    def lasting(self) -> FeeTerms:
+        """These terms once any waiver has ended: what a resting order may pay (a GTC order, or a
+        GTD one, can outlive a waiver; its worst case, reserved and sized, must not count on it)."""
+        return self if self.waiver_until_ts is None else FeeTerms(self.coefficient, self.fee_type)
+
     def maker(self) -> FeeTerms:
         """The terms a maker's fill pays in this market: the taker's coefficient times the fee
         type's ``MAKER_SHARE``, on the same curve, waived alike. Charged through the same

@@ -322,10 +322,13 @@ def reserved_cc(order: PaperOrder, terms: FeeTerms, now_ms: int) -> int:
 
     The fee: an order that may still take (not yet active and not post-only) at the taker's
     terms at the worst price up to its limit; a resting one (active, or post-only) at the maker's
-    terms at its limit (maker fills are at the limit). 0 once the order is done."""
+    terms at its limit (maker fills are at the limit); a GTC or GTD order's without a fee waiver
+    (``FeeTerms.lasting``: it may outlive one). 0 once the order is done."""
     h = order.remaining_hundredths
     if order.state.done or h <= 0:
         return 0
+    if order.tif is not TimeInForce.IOC:
+        terms = terms.lasting()  # a resting order may outlive a fee waiver: no worst case counts on it
     may_take = order.state is OrderState.SUBMITTED and not order.post_only
     if may_take:
         fee = fee_cc_units(h, worst_fee_price_cc(1, order.limit_cc), fee_ratio(terms, now_ms))

@@ -300,7 +300,8 @@ def decide_post(
     not bounded by displayed depth (a resting order waits for liquidity; it takes none), with
     the worst case of every fill it could have: a post-only order's fills are all a maker's, at
     its price, at ``terms.maker()``; one that is not post-only may take at activation, so its fee
-    is the taker's at the dearest price up to its limit. Each fill's value is rounded up by
+    is the taker's at the dearest price up to its limit; either without a fee waiver (``lasting``:
+    the order may outlive it). Each fill's value is rounded up by
     less than a centicent, and a fill is at least a hundredth, so the worst case adds a
     centicent a hundredth off a whole-cent price (and one more, as ``worst_case_cc`` always
     does): never less than ``orders.reserved_cc`` reserves for the order. Fractional Kelly
@@ -311,10 +312,11 @@ def decide_post(
         return None
     side, p, ev = got
     u = ev_units(p_hat, threshold)
+    lasting = terms.lasting()  # (it rests: its worst case counts no waiver, which it may outlive)
     if cfg.post_only:
-        fee, w_cc = maker_fee(terms, now_ms), p
+        fee, w_cc = maker_fee(lasting, now_ms), p
     else:
-        fee, w_cc = fee_ratio(terms, now_ms), worst_fee_price_cc(1, p)
+        fee, w_cc = fee_ratio(lasting, now_ms), worst_fee_price_cc(1, p)
     per = p if cfg.post_only and p % 100 == 0 else p + 100  # (+1 cc a hundredth: each fill's rounding)
     cap = _cap(equity_cc, max_loss_pct)
     h = max_hundredths(cap, per, w_cc, fee, cap * 100 // per + 1, 1)

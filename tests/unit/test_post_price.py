@@ -99,6 +99,23 @@ def test_a_post_is_sized_by_the_per_trade_cap_at_its_price_not_by_displayed_dept
     assert decide_post(spread(), est, 10_000_000, D("1"), MAKERS, kelly).contracts == D("7.85")
 
 
+@pytest.mark.parametrize("fee_type", [FeeType.QUADRATIC_WITH_MAKER_FEES, FeeType.FLAT])
+def test_a_post_sized_in_a_fee_waiver_stays_within_the_cap_once_the_waiver_ends(fee_type):
+    """$1,000 equity, 1%: $10. A waiver ends at 1 s; a YES post at 0.05 decided at 0 may fill
+    after it. Sized at the waived (zero) fee, the order reserved $13.50 (flat) or $10.17 once the
+    waiver ended, past the cap it was sized to (a review measured it)."""
+    from kakashi_tui.core.orders import TimeInForce, reserved_cc, submit
+
+    waived = FeeTerms(fee_type=fee_type, waiver_until_ts=1_000)
+    est = Estimate(ticker="T", p_hat=D("0.30"), source="t", ts=0)
+    d = decide_post(spread("0.04", "0.10", 50), est, 10_000_000, D("1"), waived, StrategyConfig(mode="post"), now_ms=0)
+    assert d is not None and d.limit_price == D("0.0500") and d.worst_case_cc <= 100_000
+    o = submit("1", "T", Side.YES, 500, int(d.contracts * 100), 0, TimeInForce.GTC, post_only=True)
+    o.activate(500)
+    assert reserved_cc(o, waived, 0) <= d.worst_case_cc  # (while waived: the same worst case)
+    assert reserved_cc(o, waived, 5_000) <= d.worst_case_cc <= 100_000  # and after it
+
+
 def test_the_config_names_the_mode_and_the_post_terms_or_refuses_them_in_one_line(tmp_path):
     def cfg(text):
         p = tmp_path / "k.toml"
