@@ -84,8 +84,9 @@ what they know beyond the orders and the book in force (``FillsState``): each re
 since: ``prob``'s next book change reads all three; ``risk_averse`` the first), the gap flag,
 and the liquidity our fills consumed (needed: a crossing level we took stays taken while it is
 shown, and forgetting it would fill us against it again). ``restore_state`` puts it back once the
-orders (their fills and fee accumulators resumed, core/orders.py) are added over the book. No
-generator state is kept: the engine runs ``prob`` on hftbacktest's expectation (no ``rng``).
+orders (their fills and fee accumulators resumed, core/orders.py) are added over the book. The
+state holds no generator: the engine's own ``prob`` runs on hftbacktest's expectation (no
+``rng``); the band's shadow ``prob`` draws, and core/shadows.py keeps its seed and draw count.
 
 The ordering the issue's band relies on (fills(risk_averse) <= fills(prob) <= fills(front) for
 one order) holds because the queue ahead of us is never larger under ``prob`` than under
