@@ -204,8 +204,8 @@ def notes(b: Band) -> list[str]:
         )
     if b.unshadowed:
         out.append(
-            f"{b.unshadowed} resting order(s) have no shadow record (placed before the band was kept): counted at "
-            "the run's own fills in every row."
+            f"{b.unshadowed} resting order(s) have no shadow record (rejected as they were placed, or placed "
+            "before the band was kept): counted at the run's own fills in every row."
         )
     marks = "PnL: each model's fills at their market's settlement value, less cost and fee"
     if b.marked or b.no_mid:
