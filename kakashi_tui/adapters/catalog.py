@@ -13,6 +13,7 @@ Layout (see data_schema.md, "Market-data catalog")::
       seen/date=...                                (markets followed and unchanged, one row a tick)
       fill_context/date=...                        (paper orders: the round trip, polled books; #23)
       commands/date=...                            (the operator's commands the engine applied)
+      runs/date=...                                (each run's start and the settings it traded with)
 
 Units are exact integers from the start: prices in $0.0001 (``*_cc``: 0.42 -> 4200),
 counts in hundredths of a contract (``*_hundredths``: 10 -> 1000), time in UTC epoch ms.
@@ -65,6 +66,7 @@ TABLES = (
     "seen",
     "fill_context",
     "commands",
+    "runs",
 )
 DEFAULT_ROLL_S = 120.0
 DEFAULT_MAX_ROWS = 500_000
@@ -147,6 +149,12 @@ UPGRADES: dict[int, Upgrade] = {
     # tick that handed it to the paper orders' fill models). Null in older files (and for prints
     # never seen live: backfill, import): read as the print's own ``ts``, as before.
     7: Upgrade(),
+    # Version 8 (issue #23): the new table ``runs``, one row each time a recording run's engine
+    # starts: its clock then (a new database's deposit is dated by it), the source and the settings
+    # that change its decisions and fills, as they were. A replay starts its clock there (the
+    # deposit and every chain hash match the run's) and says which of its settings differ. Older
+    # catalogs have none: a replay of one starts at its first row, as before.
+    8: Upgrade(),
 }
 MICROS_PER_CC = 100  # $0.000001 in a $0.0001
 
@@ -472,6 +480,22 @@ COMMANDS = pa.schema(
         **_VERSIONED,
     },
 )
+#: A recording run's start (catalog version 8): one row each time the engine is made over a
+#: recording source (a restart included), so a replay starts its clock where the run's did and
+#: knows the settings it traded with (``trading/config.py`` ``recorded_settings``: strategy,
+#: fills, risk, fees and bankroll, each as its config key and TOML value text; unset: absent).
+SETTING = pa.struct([pa.field("key", pa.string(), nullable=False), pa.field("value", pa.string(), nullable=False)])
+RUNS = pa.schema(
+    [
+        pa.field("ts", pa.int64(), nullable=False),  # the engine's clock at its start (the deposit's ts)
+        pa.field("settings", pa.list_(SETTING), nullable=False),  # key ("strategy.mode") and TOML value text
+        pa.field("source", pa.string(), nullable=False),  # the source kind: sim, kalshi
+    ],
+    metadata={"kakashi.table": "runs", "kakashi.units": "ts UTC epoch ms (the engine's clock)", **_VERSIONED},
+)
+MAX_SETTINGS = 200  # settings a run row keeps (a few dozen today)
+MAX_SETTING_TEXT = 2_000  # characters of a setting's key or value text
+
 COMMAND_KINDS = (
     "kill",
     "pause",
@@ -496,6 +520,7 @@ SCHEMAS = {
     "seen": SEEN,
     "fill_context": FILL_CONTEXT,
     "commands": COMMANDS,
+    "runs": RUNS,
 }
 
 
@@ -820,6 +845,8 @@ def content_keys(name: str, table: pa.Table) -> list[tuple[Any, ...]]:
         return [(r["ts"], tuple(r["halted"] or ())) for r in rows]
     if name == "seen":
         return [(r["ts"], tuple(r["tickers"] or ())) for r in rows]
+    if name == "runs":
+        return [(r["ts"], tuple((s["key"], s["value"]) for s in r["settings"] or ()), r["source"]) for r in rows]
     skip = ("source", "recv_ts") if name in ("trades", "book_deltas", "candles") else ()
     return [tuple(v for k, v in r.items() if k not in skip) for r in rows]
 
@@ -1209,6 +1236,20 @@ class CatalogWriter:
             ticker=ticker or None,
             p_hat_exact=None if p_hat is None else str(p_hat),
         )
+
+    def add_run(self, ts: int, settings: dict[str, str], source: str) -> str | None:
+        """A recording run's start (``Recorder.run_started``): the engine's clock then and the
+        settings it trades with (config key -> TOML value text)."""
+        why = ts_problem(ts)
+        if why is None and len(settings) > MAX_SETTINGS:
+            why = f"{len(settings)} settings (at most {MAX_SETTINGS})"
+        for k, v in settings.items():
+            text = isinstance(k, str) and isinstance(v, str)
+            if why is None and not (text and 0 < len(k) <= MAX_SETTING_TEXT and len(v) <= MAX_SETTING_TEXT):
+                why = f"setting {_shown(k)} is not a key and a value of text (at most {MAX_SETTING_TEXT} characters)"
+        why = None if why is None else f"run start: {why}"
+        rows = [{"key": k, "value": v} for k, v in settings.items()] if why is None else []
+        return self._keep("runs", "run start", why, source, ts=ts, settings=rows)
 
     def _keep(self, table: str, label: str, why: str | None, source: str, **columns: Any) -> str | None:
         """A row its check passed (``why`` None) and whose ``source`` is an id kept in ``table``;
@@ -1609,6 +1650,13 @@ class Recorder:
         for r in records:
             why = self.writer.add_command(r.ts, r.tick, r.after_ts, r.kind, r.text, r.ticker, r.p_hat, source)
             self._refused(why, {"type": "command", "kind": _shown(r.kind), "ts": _shown(r.ts)})
+
+    def run_started(self, ts: int, settings: dict[str, str], source: str) -> None:
+        """The engine made over this recorder's source started at ``ts`` (its clock: a new
+        database's deposit is dated by it) with these settings; refused alone if the row check
+        fails (a rejected row with the next fetch)."""
+        why = self.writer.add_run(ts, settings, source)
+        self._refused(why, {"type": "run", "ts": _shown(ts)})
 
     def wrap(self, source: Source, estimators: list[Estimator]) -> tuple[Source, list[Estimator]]:
         """The source and estimators that record through this recorder what they hand on

@@ -535,6 +535,11 @@ class Timeline:
         estimates = self._timed("estimate", cat.read_estimates(self.root))
         seen = self._timed("markets seen", cat.read_table(self.root, "seen", ["ts", "tickers"]).to_pylist())
         commands = self._commands(self._timed("command", cat.read_table(self.root, "commands").to_pylist()))
+        # each recording run's start and settings (catalog version 8), in time order
+        runs = sorted(self._timed("run start", cat.read_table(self.root, "runs").to_pylist()), key=lambda r: r["ts"])
+        self.runs = [
+            RecordedRun(r["ts"], r["source"], {x["key"]: x["value"] for x in r["settings"] or ()}) for r in runs
+        ]
         allowed = self.f.tickers
         if self.f.series is not None:
             by_series = {m["ticker"] for m in markets if m.get("series") in self.f.series}
@@ -986,6 +991,42 @@ class TapeReader:
 
 
 # -- the source --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RecordedRun:
+    """A recording run's start (the catalog's ``runs``, version 8): the engine's clock then (a new
+    database's deposit is dated by it), its source and settings (config key -> TOML value text)."""
+
+    ts: int
+    source: str
+    settings: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RunsInData:
+    """The recorded runs whose data a replay plays, in time order: the run its first row belongs
+    to (the latest that started at or before it), then those that started later in the window."""
+
+    runs: list[RecordedRun]
+    start_ms: int | None  # the first run's start, where the replay's clock starts (None: its first row)
+    first_row_ms: int | None  # the replay's first row (its first tick)
+    #: the first run, when it started before ``--since``: the replay starts at its first row instead
+    before_window: RecordedRun | None = None
+
+
+def runs_in(tl: Timeline, first_ms: int | None) -> RunsInData:
+    """The runs of ``tl``'s window whose data begins at ``first_ms`` (``RunsInData``)."""
+    if first_ms is None:
+        return RunsInData([], None, None)
+    upto = tl.f.until_ms
+    covering = [r for r in tl.runs if r.ts <= first_ms]
+    later = [r for r in tl.runs if r.ts > first_ms and (upto is None or r.ts <= upto)]
+    first = covering[-1] if covering else None
+    runs = ([first] if first is not None else []) + later
+    if first is not None and tl.f.since_ms is not None and first.ts < tl.f.since_ms:
+        return RunsInData(runs, None, first_ms, first)
+    return RunsInData(runs, None if first is None else first.ts, first_ms)
+
+
 @dataclass
 class ReplayStats:
     ticks: int = 0
@@ -1028,13 +1069,14 @@ class CatalogSource(Source, Estimator):
             raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
         self.tl = Timeline(root, filters)
         self.every_row = every_row
-        self.threshold = edge_threshold
-        self.mode = mode  # [strategy] mode: which of the pre-filter's two rules decide (take, post)
-        #: no market here pays less than these fee terms (the pre-filter's fee)
-        self.fee_floor = fee_ratio(FeeTerms(self.tl.fee_floor(list(fee_multipliers))), 0)
+        self.decide_with(edge_threshold, fee_multipliers, mode)
         self.watch_for: Callable[[], Iterable[str]] = lambda: ()  # the markets held (the engine's)
         self.stats = ReplayStats()
-        self._now = start_ms or _first_ts(self.tl) or 1
+        first = _first_ts(self.tl)
+        #: the recorded runs this replay plays (catalog version 8): the clock starts at the first's
+        #: start, as the run's did (its deposit, and so every chain hash), unless ``start_ms`` is given
+        self.runs = runs_in(self.tl, first)
+        self._now = start_ms or self.runs.start_ms or first or 1
         self._ticks = self._play()
         self._next: tuple[int, list[RawRow], list[Estimate], frozenset[int] | None, list[str]] | None = None
         self._estimates: list[Estimate] = []
@@ -1044,6 +1086,16 @@ class CatalogSource(Source, Estimator):
         self._round_trip = self.tl.initial_round_trip
         self._ctx_at = 0
         self._tape = TapeReader(self.tl.root, self.tl.f, self.tl.allowed)
+
+    def decide_with(self, edge_threshold: Decimal, fee_multipliers: Iterable[Decimal], mode: str) -> None:
+        """The pre-filter's settings (``[strategy]``'s threshold and mode, the configured fees), before
+        the first fetch (``kakashi replay --recorded-settings`` sets the recorded run's)."""
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        self.threshold = edge_threshold
+        self.mode = mode  # [strategy] mode: which of the pre-filter's two rules decide (take, post)
+        #: no market here pays less than these fee terms (the pre-filter's fee)
+        self.fee_floor = fee_ratio(FeeTerms(self.tl.fee_floor(list(fee_multipliers))), 0)
 
     # -- Source ------------------------------------------------------------------------------
     def watch(self, held: Callable[[], Iterable[str]]) -> None:

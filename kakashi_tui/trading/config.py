@@ -421,6 +421,130 @@ def load_config(path: str | None = None) -> KakashiConfig:
     return cfg
 
 
+# -- the settings a recording keeps (the catalog's ``runs``, issue #23) ----------------------------
+#: The sections whose every key changes what a run decides or how its orders fill, beside the
+#: bankroll (its sizes). A recording run keeps them as they were (``recorded_settings``: the
+#: catalog's ``runs``); a replay says which of its own differ (``recorded_notes``), or adopts them
+#: (``adopt_recorded``: ``kakashi replay --recorded-settings``).
+RECORDED_SECTIONS = ("strategy", "fills", "risk", "fees")
+
+
+def _recorded_keys() -> list[tuple[str | None, str]]:
+    """(section, key) of every recorded setting; section None: a top-level key."""
+    return [(None, "bankroll"), *((sec, k) for sec in RECORDED_SECTIONS for k in _SECTIONS[sec].model_fields)]
+
+
+def toml_value(v: Any) -> str | None:
+    """A setting's value as a TOML file writes it (None: unset)."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, Decimal):
+        return format(v, "f")
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # a TOML basic string
+    if isinstance(v, Mapping):
+        pairs = (f"{json.dumps(str(k), ensure_ascii=False)} = {toml_value(x)}" for k, x in v.items())
+        return "{" + ", ".join(pairs) + "}"
+    raise TypeError(f"no TOML text for {type(v).__name__}")
+
+
+def recorded_settings(cfg: KakashiConfig) -> dict[str, str]:
+    """The settings that change a run's decisions and fills, as they are: ``"strategy.mode"``
+    (``"bankroll"``) -> its TOML value text (``'"post"'``); an unset one is absent."""
+    out: dict[str, str] = {}
+    for sec, key in _recorded_keys():
+        text = toml_value(getattr(cfg if sec is None else getattr(cfg, sec), key))
+        if text is not None:
+            out[key if sec is None else f"{sec}.{key}"] = text
+    return out
+
+
+def _recorded_part(sec: str | None, recorded: Mapping[str, str]) -> Any:
+    """A section (or, for None, the bankroll) as a recording's settings give it (a key absent: its
+    default, as a recording before it had it), or None when this Kakashi cannot read them."""
+    prefix = "" if sec is None else f"{sec}."
+    data: dict[str, Any] = {}
+    for dotted, text in recorded.items():
+        if dotted.startswith(prefix) and (sec is not None or "." not in dotted):
+            try:
+                data[dotted.removeprefix(prefix)] = tomllib.loads(f"v = {text}")["v"]
+            except (ValueError, RecursionError, KeyError):
+                return None
+    try:
+        if sec is None:
+            return KakashiConfig.model_validate({k: v for k, v in data.items() if k == "bankroll"}).bankroll
+        return _SECTIONS[sec].model_validate({k: v for k, v in data.items() if k in _SECTIONS[sec].model_fields})
+    except ValidationError:
+        return None
+
+
+def _setting_name(sec: str | None, key: str) -> str:
+    return key if sec is None else f"[{sec}] {key}"
+
+
+def recorded_notes(runs: list[Mapping[str, str]], cfg: KakashiConfig) -> list[str]:
+    """One line per setting where ``cfg`` differs from what the recorded ``runs`` (in time order)
+    traded with: ``the recording traded with [strategy] mode = "post"; this replay uses "take"``.
+    A key a recording lacks counts as its default; one this Kakashi does not know is said too."""
+    lines: list[str] = []
+    parts = [{sec: _recorded_part(sec, r) for sec in (None, *RECORDED_SECTIONS)} for r in runs]
+    for sec, key in _recorded_keys():
+        dotted = key if sec is None else f"{sec}.{key}"
+        mine = getattr(cfg if sec is None else getattr(cfg, sec), key)
+        theirs: list[str] = []  # the recorded values that differ from ours, as text, each once
+        differs = False
+        for r, part in zip(runs, parts, strict=True):
+            p = part[sec]
+            text = r.get(dotted)  # (shown as recorded)
+            if p is None:  # unreadable here: compared as text
+                differs |= text != toml_value(mine)
+            else:
+                value = p if sec is None else getattr(p, key)
+                text = toml_value(value) if text is None else text  # (absent: its default)
+                differs |= value != mine
+            shown = "unset" if text is None else text
+            if shown not in theirs:
+                theirs.append(shown)
+        if differs:
+            was = ", then ".join(theirs)
+            was = f" {was}" if was == "unset" else f" = {was}"
+            now = toml_value(mine)
+            lines.append(
+                f"the recording traded with {_setting_name(sec, key)}{was}; "
+                + (f"this replay uses {now}" if now is not None else "this replay leaves it unset")
+            )
+    known = {key if sec is None else f"{sec}.{key}" for sec, key in _recorded_keys()}
+    for dotted in dict.fromkeys(k for r in runs for k in r if k not in known):
+        lines.append(f"the recording traded with a setting this Kakashi does not have: {safe_text(dotted, 80)}")
+    return lines
+
+
+def adopt_recorded(cfg: KakashiConfig, recorded: Mapping[str, str]) -> KakashiConfig:
+    """``cfg`` with the recorded settings in place of its own (``kakashi replay
+    --recorded-settings``); a key the recording lacks takes its default. Settings this Kakashi
+    cannot take (a limit past today's ceiling, a value it does not know) are refused in one line."""
+    update: dict[str, Any] = {}
+    for sec in (None, *RECORDED_SECTIONS):
+        part = _recorded_part(sec, recorded)
+        if part is None:
+            what = "bankroll" if sec is None else f"[{sec}]"
+            raise ConfigError(f"the recorded {what} settings are not ones this Kakashi can take")
+        update["bankroll" if sec is None else sec] = part
+    adopted = cfg.model_copy(update=update)
+    try:
+        adopted.engine_config()  # the risk limits against the core's ceilings
+    except ValidationError as e:
+        why = _one_line(e, "recorded")
+        raise ConfigError(f"the recorded settings are not ones this Kakashi can take: {why}") from None
+    return adopted
+
+
 # -- settings: one order, resolved by pydantic-settings -------------------------------------------
 
 T = TypeVar("T")

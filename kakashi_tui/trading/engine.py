@@ -329,15 +329,14 @@ class Engine:
         #: the band (issue #23 item 7): the same orders under the other queue models (core/shadows.py)
         self._shadows = Shadows(config.queue_model)
         self._shadows_stored: dict[tuple[str, str], ShadowState] = {}  # (``_checkpoint_shadows``)
+        #: the source's clock when this engine started: a new database's deposit is dated by it (a
+        #: recording run writes it to the catalog's ``runs``: a replay starts its clock there)
+        self.started_ms = start = source.now_ms()
         with store.atomic():
             if store.append_ledger(
-                [
-                    LedgerEntry(
-                        ts=source.now_ms(), kind=Kind.DEPOSIT, amount_cc=config.bankroll_cc, key="deposit:initial"
-                    )
-                ]
+                [LedgerEntry(ts=start, kind=Kind.DEPOSIT, amount_cc=config.bankroll_cc, key="deposit:initial")]
             ):
-                store.add_event(source.now_ms(), "deposit", f"{config.bankroll_cc} cc")
+                store.add_event(start, "deposit", f"{config.bankroll_cc} cc")
         self.account: Account = store.account()
         self._load_orders()  # the live paper orders a restart resumes, exactly as stored
         source.watch(self.held_tickers)  # the source keeps what is held fetched, until it settles

@@ -19,7 +19,7 @@ from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.core.errors import ConfigError, KakashiError
 from kakashi_tui.core.money import fmt_cc
 from kakashi_tui.core.text import safe_text
-from kakashi_tui.trading.config import KakashiConfig, Setting, Settings, check_api_base
+from kakashi_tui.trading.config import KakashiConfig, Setting, Settings, check_api_base, recorded_settings
 
 if TYPE_CHECKING:
     # The feeds, the catalog, the simulator, the engine and the store are imported where a run is
@@ -265,7 +265,10 @@ def build_engine(
     def made(source: Source, estimators: list[Estimator]) -> Engine:
         if recorder is not None:
             source, estimators = recorder.wrap(source, estimators)
-        return Engine(opened, source, estimators, cfg.engine_config())
+        engine = Engine(opened, source, estimators, cfg.engine_config())
+        if recorder is not None:  # where a replay of the catalog starts its clock, and the settings (#23)
+            recorder.run_started(engine.started_ms, recorded_settings(cfg), source.name)
+        return engine
 
     if opts.source == "sim" and (opts.series or opts.events):  # refused before any file is made
         raise ConfigError("--series and --event narrow Kalshi's listing; the simulator has neither (use --ticker)")

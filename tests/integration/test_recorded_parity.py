@@ -109,8 +109,8 @@ def test_a_recorded_kalshi_run_replays_with_the_same_decisions_at_the_same_ticks
     assert rows["decisions"] == live["decisions"]  # tick and content
     assert col["decisions"] == live["decisions"]
     assert rows["fills"] == col["fills"] == live["fills"]
-    # the ledger but the deposit (its time is the replay's first tick, not the live run's start)
-    assert rows["ledger"][1:] == col["ledger"][1:] == live["ledger"][1:]
+    # the ledger, the deposit too: the replay's clock starts at the run's recorded start (``runs``)
+    assert rows["ledger"] == col["ledger"] == live["ledger"]
     assert cash_of(tmp_path / "rows.db") == cash_of(tmp_path / "col.db") == cash_of(db)
     skip = lambda ts: [{k: v for k, v in t.items() if k not in ("errors",)} for t in ts]
     assert skip(tick_rows(tmp_path / "col.db")) == skip(tick_rows(db))
@@ -179,8 +179,8 @@ def test_a_recorded_run_with_resting_orders_and_a_kill_replays_to_the_same_order
         assert {f[10] for f in live["fills"]} == {"maker", "taker"}
     assert any(not d[7] and d[8].startswith("kill switch") for d in live["decisions"])
 
-    run(tmp_path / "rows.db", root, cfg, columnar=False, start_ms=SIM_START_MS)
-    run(tmp_path / "col.db", root, cfg, columnar=True, start_ms=SIM_START_MS)
+    run(tmp_path / "rows.db", root, cfg, columnar=False)  # (the clock starts at the recorded run's start)
+    run(tmp_path / "col.db", root, cfg, columnar=True)
     whole = (  # (every column: mode, post-only, expiry, decision ids, ... and each entry's chain hash)
         "SELECT * FROM orders ORDER BY id",
         "SELECT * FROM fills ORDER BY id",
@@ -195,6 +195,116 @@ def test_a_recorded_run_with_resting_orders_and_a_kill_replays_to_the_same_order
         conf.write_text('[strategy]\nmode = "post"\n')
         p = in_process(capfd, "replay", "--catalog", str(root), "--db", str(tmp_path / "cli.db"), "--config", str(conf))
         assert p.returncode == 0, p.stderr
-        cli = tables(tmp_path / "cli.db")
-        assert cli["ledger"][1:] == live["ledger"][1:]  # (the deposit is dated by the replay's start)
-        assert {k: v for k, v in cli.items() if k != "ledger"} == {k: v for k, v in live.items() if k != "ledger"}
+        assert "note:" not in p.stderr, p.stderr  # the settings it ran with: no difference to say
+        # the deposit too: the clock starts at the run's recorded start (catalog ``runs``), so
+        # every entry's time and chain hash are the run's
+        assert tables(tmp_path / "cli.db") == live
+        assert [order_rows(tmp_path / "cli.db", q) for q in whole] == [order_rows(db, q) for q in whole]
+        assert cash_of(tmp_path / "cli.db") == cash_of(db)
+
+
+# -- a run's start and settings (the catalog's ``runs``, version 8) ------------------------------
+SMALL = KakashiConfig(
+    sim=SimSection(markets=3, bracket_events=0, prints_per_step=3.0),
+    strategy=StrategySection(mode="post", edge_threshold=Decimal("0.05"), kelly_fraction=Decimal("0.5")),
+)
+STEP_MS = 60_000
+
+
+def record_small(folder):
+    """Four simulator ticks in post mode at a 5% threshold with half Kelly, recorded, the run
+    starting two steps before UTC midnight: its first tick is on 2026-01-04, the rest on 01-05."""
+    from kakashi_tui.adapters.catalog import Recorder
+    from kakashi_tui.trading.runtime import build_engine
+
+    root, db = folder / "catalog", folder / "live.db"
+    writer = CatalogWriter(root, roll_s=float("inf"))
+    opts = Options(source="sim", db=str(db), seed=7, sim_start_ms=SIM_START_MS - 2 * STEP_MS)
+    engine = build_engine(opts, SMALL, recording=lambda: Recorder(writer))
+    service = TradingService(engine, interval=0, log=lambda _line: None)
+    for _ in range(4):
+        assert service.step() is not None
+    writer.close()
+    engine.store.close()
+    return db, root
+
+
+def notes(p):
+    return [line for line in p.stderr.splitlines() if line.startswith("kakashi: note:")]
+
+
+def test_a_replay_starts_at_the_recorded_start_and_says_which_settings_differ(tmp_path, capfd):
+    """A replay's clock starts at the recorded run's start (its deposit and every chain hash the
+    run's); a replay under other settings says so, a line per setting, and still runs (a what-if);
+    ``--recorded-settings`` trades with the run's; ``--since`` past the start says where it began;
+    a version 7 catalog (no ``runs``) replays as before: from its first row, nothing said."""
+    db, root = record_small(tmp_path)
+    live = tables(db)
+    assert live["decisions"] and live["ledger"][0][0] == SIM_START_MS - 2 * STEP_MS
+    replay = lambda name, *more: in_process(  # noqa: E731
+        capfd, "replay", "--catalog", str(root), "--db", str(tmp_path / name), *more
+    )
+
+    p = replay("defaults.db")  # the default config: take, 3%, no Kelly
+    assert p.returncode == 0, p.stderr
+    assert notes(p) == [
+        "kakashi: note: the recording traded with [strategy] edge_threshold = 0.05; this replay uses 0.03",
+        "kakashi: note: the recording traded with [strategy] kelly_fraction = 0.5; this replay leaves it unset",
+        'kakashi: note: the recording traded with [strategy] mode = "post"; this replay uses "take"',
+    ]
+    assert tables(tmp_path / "defaults.db")["ledger"][0] == live["ledger"][0]  # (the deposit, at the run's start)
+
+    p = replay("adopted.db", "--recorded-settings")
+    assert p.returncode == 0 and notes(p) == [], p.stderr
+    assert tables(tmp_path / "adopted.db") == live
+    chain = "SELECT chain FROM ledger ORDER BY id"
+    assert order_rows(tmp_path / "adopted.db", chain) == order_rows(db, chain)
+
+    p = replay("since.db", "--recorded-settings", "--since", "2026-01-05")
+    assert p.returncode == 0, p.stderr
+    assert notes(p) == [
+        "kakashi: note: the recorded run started at 2026-01-04 23:58:00 UTC, before --since: this replay starts"
+        " at its first row, 2026-01-05 00:00:00 UTC (its deposit is dated there, so its ledger's chain hashes"
+        " are not the run's)"
+    ]
+    assert tables(tmp_path / "since.db")["ledger"][0][0] == SIM_START_MS
+
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from kakashi_tui.adapters import catalog as cat
+
+    v7 = tmp_path / "v7"
+    shutil.copytree(root, v7)
+    shutil.rmtree(v7 / "runs")
+    for f in sorted(v7.rglob("*.parquet")):  # as version 7 wrote them
+        t = pq.read_table(f)
+        pq.write_table(t.replace_schema_metadata({**t.schema.metadata, cat.VERSION_KEY.encode(): b"7"}), f)
+    conf = tmp_path / "k.toml"
+    conf.write_text('[strategy]\nmode = "post"\nedge_threshold = 0.05\nkelly_fraction = 0.5\n')
+    p = in_process(capfd, "replay", "--catalog", str(v7), "--db", str(tmp_path / "v7.db"), "--config", str(conf))
+    assert p.returncode == 0 and notes(p) == [], p.stderr
+    old = tables(tmp_path / "v7.db")
+    assert old["ledger"][0][0] == SIM_START_MS - STEP_MS  # its first row, as before version 8
+    assert old["ledger"][1:] == live["ledger"][1:] and old["decisions"] == live["decisions"]
+    p = in_process(capfd, "replay", "--catalog", str(v7), "--db", str(tmp_path / "v7b.db"), "--recorded-settings")
+    assert p.returncode == 2
+    assert p.stderr.strip() == (
+        "kakashi: error: --recorded-settings: the catalog records no run's settings"
+        " (a recording made before catalog version 8)"
+    )
+
+
+def test_a_run_start_the_writer_cannot_keep_is_refused_alone(tmp_path):
+    from kakashi_tui.adapters import catalog as cat
+
+    w = CatalogWriter(tmp_path / "c", roll_s=float("inf"))
+    assert w.add_run(SIM_START_MS, {"strategy.mode": '"post"'}, "sim") is None
+    assert w.add_run(12, {}, "sim").startswith("run start: ts ")
+    assert w.add_run(SIM_START_MS, {"strategy.mode": "x" * 2_001}, "sim").startswith("run start: setting ")
+    assert w.add_run(SIM_START_MS, {"": "1"}, "sim").startswith("run start: setting ")
+    assert w.add_run(SIM_START_MS, {}, "sim\n") is not None  # (a source that is no id)
+    w.close()
+    kept = cat.read_table(tmp_path / "c", "runs").to_pylist()
+    assert kept == [{"ts": SIM_START_MS, "settings": [{"key": "strategy.mode", "value": '"post"'}], "source": "sim"}]

@@ -4,11 +4,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kakashi_tui.core.errors import ConfigError
 from kakashi_tui.core.text import safe_text
+
+if TYPE_CHECKING:
+    from kakashi_tui.adapters.columnar import CatalogSource
+    from kakashi_tui.trading.config import KakashiConfig
 
 
 def add_catalog_option(p: argparse.ArgumentParser) -> None:
@@ -266,6 +272,7 @@ _ALSO = {
     "commands": ("operator command", "operator commands"),
     "seen": ("tick of markets seen unchanged", "ticks of markets seen unchanged"),
     "fill_context": ("fill-context row", "fill-context rows"),
+    "runs": ("run start", "run starts"),
 }
 
 
@@ -324,6 +331,38 @@ def _import(args: argparse.Namespace, root: Path) -> int:
     return 0
 
 
+def _recorded_runs(source: CatalogSource, cfg: KakashiConfig, adopt: bool) -> KakashiConfig:
+    """What the recorded runs (the catalog's ``runs``, version 8) tell a replay before it starts:
+    the recorded settings adopted (``--recorded-settings``: the first run's) or, one line each,
+    those of the replay's that differ; and where its clock starts when not at the run's start.
+    The configuration the replay runs with."""
+    from kakashi_tui.frontends.fmt import fmt_utc
+    from kakashi_tui.trading.config import adopt_recorded, recorded_notes
+
+    runs = source.runs
+    if adopt:
+        if not runs.runs:
+            raise ConfigError(
+                "--recorded-settings: the catalog records no run's settings (a recording made before catalog version 8)"
+            )
+        cfg = adopt_recorded(cfg, runs.runs[0].settings)
+        ec = cfg.engine_config()
+        source.decide_with(
+            ec.strategy.edge_threshold, [ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()], ec.strategy.mode
+        )
+    for line in recorded_notes([r.settings for r in runs.runs], cfg):
+        print(f"kakashi: note: {safe_text(line, 300)}", file=sys.stderr)
+    if runs.before_window is not None:
+        when = "%Y-%m-%d %H:%M:%S UTC"
+        print(
+            f"kakashi: note: the recorded run started at {fmt_utc(runs.before_window.ts, when)}, before --since: "
+            f"this replay starts at its first row, {fmt_utc(runs.first_row_ms, when)} "
+            "(its deposit is dated there, so its ledger's chain hashes are not the run's)",
+            file=sys.stderr,
+        )
+    return cfg
+
+
 def cmd_replay_catalog(args: argparse.Namespace) -> int:
     from datetime import datetime
 
@@ -347,6 +386,7 @@ def cmd_replay_catalog(args: argparse.Namespace) -> int:
         fee_multipliers=[ec.taker_fee_multiplier, *ec.series_fee_multipliers.values()],
         mode=ec.strategy.mode,  # (which rows a post or a take could be decided on)
     )
+    cfg = _recorded_runs(source, cfg, args.recorded_settings)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = args.db or f"replays/replay-{stamp}.db"
     service, close = replay_service(target, source, source, cfg)

@@ -201,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --catalog: every row through the per-row tick (the reference path; slower)",
     )
+    rp.add_argument(
+        "--recorded-settings",
+        action="store_true",
+        help="with --catalog: trade with the settings the recording ran with ([strategy], [fills], [risk], "
+        "[fees], bankroll), not the config's",
+    )
 
     from kakashi_tui.frontends.cli.catalog import add_catalog_option
 
@@ -723,8 +729,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         from kakashi_tui.frontends.cli.catalog import cmd_replay_catalog
 
         return cmd_replay_catalog(args)
-    if args.since or args.until or args.ticker or args.series or args.row_engine:
-        raise ConfigError("--since, --until, --ticker, --series and --row-engine need --catalog")
+    if args.since or args.until or args.ticker or args.series or args.row_engine or args.recorded_settings:
+        raise ConfigError("--since, --until, --ticker, --series, --row-engine and --recorded-settings need --catalog")
     cfg = load_config(args.config)
     if args.save_jsonl and not args.from_db:
         raise ConfigError("--save-jsonl needs --from-db")
