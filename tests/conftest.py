@@ -115,6 +115,18 @@ def sim_engine(db_path):
     e.store.close()
 
 
+def query(db, sql: str) -> list[tuple]:
+    """Every row of ``sql`` read from the SQLite file ``db`` on a connection of its own (what a
+    run left in its database, as another process would read it)."""
+    import sqlite3
+
+    c = sqlite3.connect(db)
+    try:
+        return c.execute(sql).fetchall()
+    finally:
+        c.close()
+
+
 def D(x) -> Decimal:
     return Decimal(str(x))
 

@@ -27,6 +27,7 @@ from kakashi_tui.frontends.report import band
 from kakashi_tui.frontends.report.postmortem import gather, render_markdown
 from kakashi_tui.trading.engine import EngineConfig
 from tests.clirun import in_process
+from tests.conftest import query as rows
 from tests.integration.test_engine import NOW, fake_engine, row
 
 CFG = EngineConfig(insert_latency_ms=100, cancel_latency_ms=100)
@@ -92,14 +93,6 @@ def run(db, settle=True):
         e.tick()
     e.store.close()
     return e
-
-
-def rows(db, sql):
-    c = sqlite3.connect(db)
-    try:
-        return c.execute(sql).fetchall()
-    finally:
-        c.close()
 
 
 SHADOW = "SELECT model, ts, state, reason, trigger, contracts_hundredths, value_cc, fee_cc FROM shadow_events"

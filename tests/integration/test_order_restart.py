@@ -11,7 +11,6 @@ Sizes below are in contracts; the tapes are scripted feeds (``FakeSource``)."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Literal
 
 import pytest
@@ -21,18 +20,11 @@ from kakashi_tui.core.models import Side
 from kakashi_tui.core.orders import PaperOrder, TimeInForce, submit
 from kakashi_tui.core.queue import Print
 from kakashi_tui.trading.engine import Engine, EngineConfig
+from tests.conftest import query as q
 from tests.integration.test_engine import NOW, fake_engine
 
 MIN = 60_000
 Model = Literal["risk_averse", "prob", "front"]
-
-
-def q(db, sql):
-    c = sqlite3.connect(db)
-    try:
-        return c.execute(sql).fetchall()
-    finally:
-        c.close()
 
 
 def tables(db) -> dict[str, list]:

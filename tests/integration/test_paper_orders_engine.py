@@ -16,17 +16,10 @@ from kakashi_tui.frontends.journal import entry_lines
 from kakashi_tui.trading.config import FillsSection, KakashiConfig, SimSection, load_config
 from kakashi_tui.trading.engine import EngineConfig
 from tests.conftest import make_engine
+from tests.conftest import query as q
 from tests.integration.test_engine import NOW, fake_engine, row
 
 LATE = EngineConfig(insert_latency_ms=500, cancel_latency_ms=500)
-
-
-def q(db, sql):
-    c = sqlite3.connect(db)
-    try:
-        return c.execute(sql).fetchall()
-    finally:
-        c.close()
 
 
 def book_at(ts, ask="0.45", depth=50, ticker="T"):

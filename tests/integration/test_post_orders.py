@@ -7,7 +7,6 @@ the kill switch, the stops and a flatten cancel posts after the cancel latency. 
 
 from __future__ import annotations
 
-import sqlite3
 from decimal import Decimal as D
 
 import pytest
@@ -23,6 +22,7 @@ from kakashi_tui.frontends.journal import Journal
 from kakashi_tui.trading.config import KakashiConfig, SimSection, StrategySection
 from kakashi_tui.trading.engine import EngineConfig
 from tests.conftest import make_engine
+from tests.conftest import query as q
 from tests.integration.test_engine import NOW, fake_engine, row
 
 MIN = 60_000
@@ -41,14 +41,6 @@ def at(k: int) -> int:
 def sold_yes(ts: int, yes_cc: int, hundredths: int, ticker: str = "T") -> TapePrint:
     """A print whose taker sold YES (went long NO): it hits YES bids."""
     return TapePrint(ticker, Print(ts, yes_cc, hundredths, Side.NO, "ask"))
-
-
-def q(db, sql):
-    c = sqlite3.connect(db)
-    try:
-        return c.execute(sql).fetchall()
-    finally:
-        c.close()
 
 
 def run(e, k: int):

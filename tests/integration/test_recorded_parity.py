@@ -5,7 +5,6 @@ belief edits mid-run, replays with the row engine and the columnar path to the s
 
 from __future__ import annotations
 
-import sqlite3
 from decimal import Decimal
 
 import pytest
@@ -26,6 +25,7 @@ from kakashi_tui.trading.runtime import Options, build_service
 from kakashi_tui.trading.service import TradingService
 from tests.clirun import in_process
 from tests.conftest import SIM_START_MS, make_engine
+from tests.conftest import query as order_rows
 from tests.integration.test_columnar import cash_of, run, tick_rows
 from tests.integration.test_replay import tables
 
@@ -146,14 +146,6 @@ def record_posts(folder, mode, monkeypatch):
     writer.close()
     engine.store.close()
     return db, root, cfg
-
-
-def order_rows(db, sql):
-    c = sqlite3.connect(db)
-    try:
-        return c.execute(sql).fetchall()
-    finally:
-        c.close()
 
 
 @pytest.mark.parametrize("mode", ["post", "both"])
