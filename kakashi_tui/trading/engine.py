@@ -1121,16 +1121,12 @@ class Engine:
         )
         return held + live
 
-    def staked_tickers(self) -> set[str]:
-        """The markets with an open position or a live paper order: what an event's legs are."""
-        return self.account.tickers_held() | {o.ticker for o in self.orders.values()}
-
     def event_exposures(self) -> list[tuple[str, int]]:
         """Each event held or with a live order (a resting post reserves in it) and its worst case
         over its outcomes (``risk.event_worst_cc``, as the gate counts it), largest first: what
         the desk's risk panel shows."""
         events: dict[str, bool] = {}
-        for t in self.staked_tickers():
+        for t in self.held_tickers():
             ev = self.event_of(t)
             m = self.markets.get(t)
             events[ev] = events.get(ev, False) or (m is not None and m.event_exclusive is True)

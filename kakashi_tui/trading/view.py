@@ -336,7 +336,7 @@ def _event_lines(engine: Engine, equity_cc: int, pct: Decimal) -> tuple[RiskLine
     """The largest worst case of an event held (over its outcomes, as the gate counts it: live
     orders too) against the event cap, while some event holds two markets or more (one position
     or order alone is within the per-trade cap, half the event cap: the row would say nothing)."""
-    per_event = Counter(engine.event_of(t) for t in engine.staked_tickers())
+    per_event = Counter(engine.event_of(t) for t in engine.held_tickers())
     if not per_event or max(per_event.values()) < 2:
         return ()
     shown = max(0, max((w for _ev, w in engine.event_exposures()), default=0))
