@@ -8,12 +8,18 @@ from kakashi_tui.adapters import queries
 from kakashi_tui.adapters.store.controls import Control
 from kakashi_tui.adapters.store.writer import Store
 from tests.clirun import in_process, kakashi, main_code
+from tests.conftest import SIM_START_MS
 from tests.integration.test_cli import assert_one_line_error
 
 
 @pytest.fixture(scope="module")
 def sim_db(tmp_path_factory):
     db = tmp_path_factory.mktemp("risk") / "k.db"
+    # the simulated clock pinned (a database resumes its own): started at the wall clock, a run
+    # that crossed UTC midnight had other days, other daily stops and other odds (seen at 21:35)
+    store = Store(db)
+    store.set_controls({Control.SIM_START_MS: SIM_START_MS})
+    store.close()
     assert main_code("run", "--headless", "--ticks", "200", "--no-record", "--db", str(db)) == 0
     return db
 
